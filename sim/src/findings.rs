@@ -1,0 +1,116 @@
+//! Findings: what the checks report. Pure data here; rendering lives in `report`.
+//!
+//! A finding has a kind, the resource it is about, the site that acquired (or, for a fault, touched)
+//! it, and the lifecycle where it was noticed. Its signature (kind + resource + site) is what sweeps
+//! deduplicate on and what regression files pin, so it must not contain addresses, counts or seeds.
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of finding. The spellings are a contract (DESIGN.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    Leak,
+    Growth,
+    Fault,
+    Deadlock,
+    Invariant,
+    Panic,
+    Budget,
+    Determinism,
+}
+
+impl FindingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Leak => "leak",
+            FindingKind::Growth => "growth",
+            FindingKind::Fault => "fault",
+            FindingKind::Deadlock => "deadlock",
+            FindingKind::Invariant => "invariant",
+            FindingKind::Panic => "panic",
+            FindingKind::Budget => "budget",
+            FindingKind::Determinism => "determinism",
+        }
+    }
+
+    /// A fatal finding ends the run: the simulated process would have crashed or hung.
+    pub fn is_fatal(self) -> bool {
+        matches!(self, FindingKind::Fault | FindingKind::Deadlock | FindingKind::Panic | FindingKind::Budget)
+    }
+}
+
+/// One labelled line of a report, such as `acquired: op #2 ...`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detail {
+    pub label: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// What the finding is about: `rwlock`, `reserved bytes`, `released page`, `thread`.
+    pub resource: String,
+    /// The site that acquired the resource, or for a fault the site that touched memory.
+    pub site: String,
+    /// Index of the lifecycle (in scenario order) where the finding was noticed.
+    pub lifecycle: u32,
+    /// Repetition of that lifecycle's body (0-based).
+    pub repetition: u32,
+    /// One line: what went wrong.
+    pub headline: String,
+    pub details: Vec<Detail>,
+    pub notes: Vec<String>,
+    /// The resource's count at the end of each repetition, where the finding is about a trend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<u64>,
+}
+
+impl Finding {
+    pub fn new(kind: FindingKind, resource: impl Into<String>, site: impl Into<String>, headline: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            resource: resource.into(),
+            site: site.into(),
+            lifecycle: 0,
+            repetition: 0,
+            headline: headline.into(),
+            details: Vec::new(),
+            notes: Vec::new(),
+            series: Vec::new(),
+        }
+    }
+
+    pub fn detail(mut self, label: &str, text: impl Into<String>) -> Finding {
+        self.details.push(Detail { label: label.into(), text: text.into() });
+        self
+    }
+
+    pub fn note(mut self, text: impl Into<String>) -> Finding {
+        self.notes.push(text.into());
+        self
+    }
+
+    /// `kind:resource:site`; stable across seeds, addresses and counts.
+    pub fn signature(&self) -> String {
+        format!("{}:{}:{}", self.kind.name(), self.resource, self.site)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_kind_resource_site_and_ignores_counts() {
+        let a = Finding::new(FindingKind::Leak, "rwlock", "fd_prestats_init", "1 rwlock leaked");
+        let b = Finding::new(FindingKind::Leak, "rwlock", "fd_prestats_init", "7 rwlocks leaked");
+        assert_eq!(a.signature(), "leak:rwlock:fd_prestats_init");
+        assert_eq!(a.signature(), b.signature());
+        let c = Finding::new(FindingKind::Leak, "mutex", "fd_prestats_init", "1 mutex leaked");
+        assert_ne!(a.signature(), c.signature());
+        assert!(FindingKind::Deadlock.is_fatal() && !FindingKind::Leak.is_fatal());
+        assert_eq!(serde_json::to_string(&FindingKind::Determinism).unwrap(), "\"determinism\"");
+    }
+}

@@ -1,0 +1,154 @@
+//! The host-backed arena: real bytes for real third-party code.
+//!
+//! This is the only file in `sim/` that calls the host OS. It maps one real reservation
+//! (`PROT_NONE`, `MAP_NORESERVE`) and places simulated addresses at a fixed offset inside it, so a
+//! crate like `dlmalloc` can dereference the memory it was given. Committed pages are made
+//! readable and writable; decommitted and released pages are discarded (`MADV_DONTNEED`) and made
+//! inaccessible again (`PROT_NONE`), so that a use-after-release by real code crashes at once
+//! instead of passing silently. Turning that crash into a `fault` finding is the job of whoever
+//! runs host-backed subjects (in a child process, see `runner::isolated`).
+
+use super::pages::{PAGE_SIZE, Prot};
+
+/// Where the arena's window starts in the simulated address space (32 TiB).
+pub const ARENA_SIM_BASE: u64 = 0x2000_0000_0000;
+
+pub struct HostArena {
+    base: *mut u8,
+    len: u64,
+}
+
+impl std::fmt::Debug for HostArena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostArena {{ base: {:p}, len: {:#x} }}", self.base, self.len)
+    }
+}
+
+impl HostArena {
+    pub fn new(len: u64) -> Result<HostArena, String> {
+        let len = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases
+        // nothing; PROT_NONE means nothing can touch it until a commit.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!("host arena: mmap of {len} bytes failed: {}", std::io::Error::last_os_error()));
+        }
+        Ok(HostArena { base: base.cast(), len })
+    }
+
+    pub fn sim_base(&self) -> u64 {
+        ARENA_SIM_BASE
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The real address of the host range's first byte.
+    pub fn host_base(&self) -> *mut u8 {
+        self.base
+    }
+
+    pub fn host_ptr(&self, addr: u64) -> Option<*mut u8> {
+        let offset = addr.checked_sub(ARENA_SIM_BASE)?;
+        // SAFETY: the offset is inside the mapping, so the pointer stays in bounds.
+        (offset < self.len).then(|| unsafe { self.base.add(offset as usize) })
+    }
+
+    pub fn sim_addr(&self, ptr: *const u8) -> Option<u64> {
+        let offset = (ptr as usize).checked_sub(self.base as usize)? as u64;
+        (offset < self.len).then_some(ARENA_SIM_BASE + offset)
+    }
+
+    fn range(&self, addr: u64, len: u64) -> (*mut libc::c_void, usize) {
+        let ptr = self.host_ptr(addr).expect("the simulation keeps arena reservations inside the window");
+        assert!(addr - ARENA_SIM_BASE + len <= self.len, "range inside the arena");
+        (ptr.cast(), len as usize)
+    }
+
+    pub fn commit(&mut self, addr: u64, len: u64) {
+        let (ptr, len) = self.range(addr, len);
+        // SAFETY: the range lies inside our own mapping.
+        let rc = unsafe { libc::mprotect(ptr, len, libc::PROT_READ | libc::PROT_WRITE) };
+        assert_eq!(rc, 0, "mprotect(RW) on the host arena: {}", std::io::Error::last_os_error());
+    }
+
+    pub fn decommit(&mut self, addr: u64, len: u64) {
+        let (ptr, len) = self.range(addr, len);
+        // SAFETY: the range lies inside our own mapping; dropping its contents is the point.
+        unsafe {
+            libc::madvise(ptr, len, libc::MADV_DONTNEED);
+            let rc = libc::mprotect(ptr, len, libc::PROT_NONE);
+            assert_eq!(rc, 0, "mprotect(NONE) on the host arena: {}", std::io::Error::last_os_error());
+        }
+    }
+
+    pub fn protect(&mut self, addr: u64, len: u64, prot: Prot) {
+        let (ptr, len) = self.range(addr, len);
+        let flags = match (prot.read, prot.write) {
+            (_, true) => libc::PROT_READ | libc::PROT_WRITE,
+            (true, false) => libc::PROT_READ,
+            (false, false) => libc::PROT_NONE,
+        };
+        // SAFETY: the range lies inside our own mapping.
+        let rc = unsafe { libc::mprotect(ptr, len, flags) };
+        assert_eq!(rc, 0, "mprotect on the host arena: {}", std::io::Error::last_os_error());
+    }
+
+    /// Copies out of committed memory (the caller has checked the pages).
+    pub fn read(&self, addr: u64, buf: &mut [u8]) {
+        let (ptr, _) = self.range(addr, buf.len() as u64);
+        // SAFETY: the pages were checked committed and readable by the caller.
+        unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), buf.as_mut_ptr(), buf.len()) };
+    }
+
+    pub fn write(&mut self, addr: u64, bytes: &[u8]) {
+        let (ptr, _) = self.range(addr, bytes.len() as u64);
+        // SAFETY: the pages were checked committed and writable by the caller.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()) };
+    }
+}
+
+impl Drop for HostArena {
+    fn drop(&mut self) {
+        // SAFETY: we own the mapping and nothing refers to it once the arena is gone.
+        unsafe { libc::munmap(self.base.cast(), self.len as usize) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::Os;
+
+    #[test]
+    fn committed_arena_memory_is_real_and_shared_with_checked_access() {
+        let mut os = Os::for_tests(1);
+        os.enable_host_arena(1 << 30).unwrap();
+        let base = os.reserve(64 * 1024, 0, "t").unwrap();
+        assert!(base >= ARENA_SIM_BASE);
+        os.commit(base, 4096, "t").unwrap();
+        let ptr = os.host_ptr(base).unwrap();
+        // SAFETY: the page was just committed read-write.
+        unsafe { ptr.cast::<u64>().write(0xfeed) };
+        assert_eq!(os.read_u64(base, "t").unwrap(), 0xfeed, "checked reads see what real code wrote");
+        assert_eq!(os.sim_addr(ptr), Some(base));
+        os.decommit(base, 4096, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        assert_eq!(os.read_u64(base, "t").unwrap(), 0, "decommit drops the real contents too");
+        os.release(base, 64 * 1024, "t").unwrap();
+    }
+}

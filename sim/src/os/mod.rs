@@ -1,0 +1,357 @@
+//! The virtual OS: the only world a subject sees.
+//!
+//! One resource family per file, each an `impl Os` block of syscalls plus the state it owns:
+//!
+//! | file | family |
+//! | --- | --- |
+//! | `resources.rs` | the OS's own accounting: every live resource with who acquired it |
+//! | `pages.rs` | the 47-bit address space: reserve, commit, decommit, release, protect, checked access |
+//! | `host_arena.rs` | real bytes for real third-party code; the only file that calls the host OS |
+//! | `heap.rs` | the process heap (`malloc`/`free`), as C runtimes use it |
+//! | `locks.rs` | mutex, rwlock and condvar objects; acquire and release with blocking |
+//! | `threads.rs` | threads, their states, blocking as data, join |
+//! | `tls.rs` | TLS keys and their destructors |
+//! | `modules.rs` | loadable modules with code ranges, constructors and destructors |
+//! | `exit.rs` | process exit hooks, run in reverse registration order |
+//! | `fds.rs` | the fd table and descriptions: files, pipes, socketpairs, eventfd |
+//!
+//! Every syscall takes a `site`: a static label naming the place in the subject that made the call,
+//! so that a report can say where a resource was acquired. The runner sets the current `Position`
+//! (lifecycle, repetition, op) before each op. What the OS notices while serving a call (an access
+//! to released memory, a double destroy) becomes a `Finding` in `os.findings`; the runner collects
+//! them. Unsupported requests fail loudly with an error; nothing falls through to the host.
+
+pub mod exit;
+pub mod fds;
+pub mod heap;
+pub mod host_arena;
+pub mod locks;
+pub mod modules;
+pub mod pages;
+pub mod resources;
+pub mod threads;
+pub mod tls;
+
+use crate::faults::FaultKind;
+use crate::findings::{Finding, FindingKind};
+use crate::sched::Scheduler;
+use crate::trace::{EventKind, Trace};
+
+pub use fds::Fd;
+pub use locks::{LockId, LockKind};
+pub use pages::{Access, PageState, Prot, PAGE_SIZE};
+pub use resources::{KindId, RecordId, Resources};
+pub use threads::{BlockReason, ThreadState, Tid};
+
+/// A static label for the place in subject code that made a call: `fd_prestats_init`.
+pub type Site = &'static str;
+
+/// Where the run is: set by the runner before each op, copied into every record and finding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    pub lifecycle: u32,
+    pub repetition: u32,
+    pub op_index: u32,
+    pub op_name: &'static str,
+    pub thread: u32,
+}
+
+/// Who did something: the position in the run and the site in the subject.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub position: Position,
+    pub site: Site,
+}
+
+impl std::fmt::Display for Attribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.position;
+        write!(
+            f,
+            "op #{} `{}` → {} (lifecycle {}, repetition {}, thread {})",
+            p.op_index, p.op_name, self.site, p.lifecycle, p.repetition, p.thread
+        )
+    }
+}
+
+/// Error numbers, with Linux meanings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Errno {
+    /// Out of memory or address space.
+    Enomem,
+    /// Bad or closed file descriptor.
+    Ebadf,
+    /// Would block on a non-blocking fd, or a transient failure.
+    Eagain,
+    /// Write with no reader.
+    Epipe,
+    /// Interrupted.
+    Eintr,
+    /// Invalid argument.
+    Einval,
+    /// No such file or directory.
+    Enoent,
+    /// Already exists.
+    Eexist,
+    /// Not a directory.
+    Enotdir,
+    /// Is a directory.
+    Eisdir,
+    /// Bad address: an access the OS refused (a fault finding was recorded).
+    Efault,
+    /// A handle that named an object which no longer exists (generation mismatch).
+    Estale,
+    /// The lock is held by another thread (try-lock) or deadlock would result.
+    Ebusy,
+    /// Permission denied (for example a write to a read-only description).
+    Eacces,
+    /// Too many open objects: a limit of the simulation was reached.
+    Emfile,
+    /// The request is outside what the simulation models.
+    Enosys,
+}
+
+impl Errno {
+    pub fn name(self) -> &'static str {
+        match self {
+            Errno::Enomem => "ENOMEM",
+            Errno::Ebadf => "EBADF",
+            Errno::Eagain => "EAGAIN",
+            Errno::Epipe => "EPIPE",
+            Errno::Eintr => "EINTR",
+            Errno::Einval => "EINVAL",
+            Errno::Enoent => "ENOENT",
+            Errno::Eexist => "EEXIST",
+            Errno::Enotdir => "ENOTDIR",
+            Errno::Eisdir => "EISDIR",
+            Errno::Efault => "EFAULT",
+            Errno::Estale => "ESTALE",
+            Errno::Ebusy => "EBUSY",
+            Errno::Eacces => "EACCES",
+            Errno::Emfile => "EMFILE",
+            Errno::Enosys => "ENOSYS",
+        }
+    }
+}
+
+impl std::fmt::Display for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The result of a call that may block: ready with a value, or the calling thread must block with
+/// this reason (the OS has already put it on the object's waiter list).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Io<T> {
+    Ready(Result<T, Errno>),
+    Block(BlockReason),
+}
+
+impl<T> Io<T> {
+    pub fn ok(value: T) -> Io<T> {
+        Io::Ready(Ok(value))
+    }
+    pub fn err(errno: Errno) -> Io<T> {
+        Io::Ready(Err(errno))
+    }
+}
+
+/// Limits of one simulation. Units and qualifiers go last. An exhausted limit is a `budget`
+/// finding (or, for objects, an `Emfile`/`Enomem` error plus a budget finding) that names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub steps_max: u64,
+    pub pages_committed_max: u64,
+    pub reservations_max: u64,
+    pub objects_max: u64,
+    pub threads_max: u64,
+    pub fds_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            steps_max: 10_000_000,
+            pages_committed_max: 1 << 20,
+            reservations_max: 100_000,
+            objects_max: 1_000_000,
+            threads_max: 1024,
+            fds_max: 4096,
+        }
+    }
+}
+
+/// Sizes of objects in the modelled platform, in bytes. WAMR's report (#4192) measured 216 B for a
+/// leaked rwlock on ESP32-S3; a glibc x86-64 `pthread_rwlock_t` is 56 B.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformModel {
+    pub mutex_bytes: u64,
+    pub rwlock_bytes: u64,
+    pub condvar_bytes: u64,
+}
+
+impl Default for PlatformModel {
+    fn default() -> Self {
+        PlatformModel { mutex_bytes: 40, rwlock_bytes: 216, condvar_bytes: 48 }
+    }
+}
+
+/// The virtual OS.
+pub struct Os {
+    pub(crate) resources: Resources,
+    pub(crate) pages: pages::PagesState,
+    pub(crate) heap: heap::HeapState,
+    pub(crate) locks: locks::LocksState,
+    pub(crate) threads: threads::ThreadsState,
+    pub(crate) tls: tls::TlsState,
+    pub(crate) modules: modules::ModulesState,
+    pub(crate) exit: exit::ExitState,
+    pub(crate) fds: fds::FdsState,
+    pub(crate) sched: Scheduler,
+    pub(crate) trace: Trace,
+    pub(crate) limits: Limits,
+    pub(crate) platform: PlatformModel,
+    pub(crate) position: Position,
+    pub(crate) findings: Vec<Finding>,
+    /// Faults injected so far, for the report (`kind`, where).
+    pub(crate) injected: Vec<(FaultKind, Attribution)>,
+}
+
+impl Os {
+    pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
+        let mut resources = Resources::new();
+        let kinds = resources::BuiltinKinds::register(&mut resources);
+        Os {
+            pages: pages::PagesState::new(kinds),
+            heap: heap::HeapState::new(kinds),
+            locks: locks::LocksState::new(kinds),
+            threads: threads::ThreadsState::new(kinds),
+            tls: tls::TlsState::new(kinds),
+            modules: modules::ModulesState::new(kinds),
+            exit: exit::ExitState::new(kinds),
+            fds: fds::FdsState::new(kinds),
+            resources,
+            sched: scheduler,
+            trace: Trace::new(),
+            limits,
+            platform,
+            position: Position::default(),
+            findings: Vec::new(),
+            injected: Vec::new(),
+        }
+    }
+
+    /// An OS with default limits, platform and a random schedule: for tests and examples.
+    pub fn for_tests(seed: u64) -> Os {
+        use crate::faults::FaultPlan;
+        use crate::sched::StrategyChoice;
+        Os::new(Scheduler::new(seed, &StrategyChoice::Random, FaultPlan::none()), Limits::default(), PlatformModel::default())
+    }
+
+    // ---- services every family uses ----
+
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    pub fn set_position(&mut self, position: Position) {
+        self.position = position;
+    }
+
+    pub(crate) fn here(&self, site: Site) -> Attribution {
+        Attribution { position: self.position, site }
+    }
+
+    /// Records a finding noticed while serving a call.
+    pub(crate) fn report(&mut self, mut finding: Finding) {
+        finding.lifecycle = self.position.lifecycle;
+        finding.repetition = self.position.repetition;
+        self.trace.event_text(EventKind::Finding, &finding.signature());
+        self.findings.push(finding);
+    }
+
+    pub(crate) fn invariant(&mut self, resource: &str, site: Site, headline: String) {
+        let here = self.here(site);
+        let finding = Finding::new(FindingKind::Invariant, resource, site, headline).detail("noticed", here.to_string());
+        self.report(finding);
+    }
+
+    /// Asks the scheduler whether a fault of `kind` fires for this call; records it if so.
+    pub(crate) fn inject(&mut self, kind: FaultKind, site: Site) -> bool {
+        if !self.sched.fault(kind) {
+            return false;
+        }
+        self.trace.event(EventKind::Fault, kind as u64, crate::trace::hash_str(site));
+        let here = self.here(site);
+        self.injected.push((kind, here));
+        true
+    }
+
+    pub(crate) fn syscall(&mut self, name: &'static str, a: u64, b: u64) {
+        self.trace.event(EventKind::Syscall(name), a, b);
+    }
+
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    pub fn injected_faults(&self) -> &[(FaultKind, Attribution)] {
+        &self.injected
+    }
+
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    /// Registers a subject-defined resource kind (an interpreter's allocation ids, say).
+    pub fn register_kind(&mut self, name: &str, keyed: bool) -> KindId {
+        self.resources.register_kind(name, keyed)
+    }
+
+    /// Records that the subject acquired one unit of a kind it registered.
+    pub fn track(&mut self, kind: KindId, bytes: u64, key: u64, site: Site) -> RecordId {
+        let here = self.here(site);
+        self.syscall("track", u64::from(kind.0), key);
+        self.resources.acquire(kind, 1, bytes, key, here)
+    }
+
+    /// Records that the subject released a unit it tracked. Releasing twice is an invariant finding.
+    pub fn untrack(&mut self, record: RecordId, site: Site) {
+        self.syscall("untrack", u64::from(record.index), 0);
+        if self.resources.release(record).is_none() {
+            self.invariant("tracked resource", site, format!("release of a tracked resource that is not live ({record:?})"));
+        }
+    }
+
+    pub fn scheduler(&mut self) -> &mut Scheduler {
+        &mut self.sched
+    }
+
+    /// A uniform random value in `0..bound` from the subject's seeded stream.
+    pub fn random_below(&mut self, bound: u64) -> u64 {
+        let value = self.sched.random_below(bound);
+        self.syscall("random", bound, value);
+        value
+    }
+
+    pub fn trace(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.hash()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn platform(&self) -> &PlatformModel {
+        &self.platform
+    }
+}

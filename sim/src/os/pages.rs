@@ -1,0 +1,745 @@
+//! Pages: the simulated address space.
+//!
+//! Fidelity: a 47-bit (128 TiB) user address space with 4 KiB pages. Reserve (with alignment),
+//! commit, decommit, release (whole or part of a reservation) and protect follow mmap/mprotect/
+//! madvise(MADV_DONTNEED) on Linux and VirtualAlloc/VirtualFree on Windows closely enough for
+//! allocators: reserved memory is not accessible, committed memory reads as zero until written,
+//! decommitted memory loses its contents. Page state is kept as runs (spans) per reservation, so
+//! reserving 256 GiB (snmalloc's pagemap, #766) costs one map entry, and only pages that hold
+//! data cost memory. Not simulated: huge pages, NUMA, overcommit accounting, file mappings.
+//!
+//! Every access a subject makes through `read`/`write`/`touch` is checked: touching a page that is
+//! not committed is a `fault` finding naming the page, its state, who put it in that state and who
+//! touched it (mimalloc #904's use-after-unmap). Releasing what was never reserved, or twice, is an
+//! `invariant` finding.
+
+use std::collections::BTreeMap;
+
+use super::host_arena::HostArena;
+use super::resources::{BuiltinKinds, RecordId};
+use super::{Attribution, Errno, Os, Site};
+use crate::faults::FaultKind;
+use crate::findings::{Finding, FindingKind};
+
+pub const PAGE_SIZE: u64 = 4096;
+pub const ADDRESS_BITS: u32 = 47;
+/// The lowest address handed out; the first 64 KiB stay unmapped so that null dereferences fault.
+pub const SPACE_START: u64 = 0x1_0000;
+pub const SPACE_END: u64 = 1 << ADDRESS_BITS;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PageState {
+    /// Never reserved (or reserved and released long enough ago that the history was reused).
+    Free,
+    Reserved,
+    Committed,
+    Decommitted,
+    Released,
+}
+
+impl PageState {
+    pub fn name(self) -> &'static str {
+        match self {
+            PageState::Free => "free",
+            PageState::Reserved => "reserved",
+            PageState::Committed => "committed",
+            PageState::Decommitted => "decommitted",
+            PageState::Released => "released",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Prot {
+    pub const NONE: Prot = Prot { read: false, write: false };
+    pub const READ: Prot = Prot { read: true, write: false };
+    pub const READ_WRITE: Prot = Prot { read: true, write: true };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    fn name(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    end: u64,
+    state: PageState,
+    prot: Prot,
+    /// Who put these pages in this state.
+    by: Attribution,
+}
+
+#[derive(Debug)]
+struct Reservation {
+    end: u64,
+    record: RecordId,
+    committed_record: Option<RecordId>,
+    committed_pages: u64,
+    spans: BTreeMap<u64, Span>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ReleasedRange {
+    end: u64,
+    by: Attribution,
+    acquired: Attribution,
+}
+
+pub(crate) struct PagesState {
+    kinds: BuiltinKinds,
+    /// Free address ranges, start → end.
+    free: BTreeMap<u64, u64>,
+    reservations: BTreeMap<u64, Reservation>,
+    /// Ranges released earlier, so that a later touch can say who released them.
+    released: BTreeMap<u64, ReleasedRange>,
+    /// Contents of committed pages that were written (page address → bytes).
+    data: BTreeMap<u64, Box<[u8]>>,
+    host: Option<HostArena>,
+    committed_pages_total: u64,
+}
+
+impl PagesState {
+    pub(crate) fn new(kinds: BuiltinKinds) -> PagesState {
+        let mut free = BTreeMap::new();
+        free.insert(SPACE_START, SPACE_END);
+        PagesState {
+            kinds,
+            free,
+            reservations: BTreeMap::new(),
+            released: BTreeMap::new(),
+            data: BTreeMap::new(),
+            host: None,
+            committed_pages_total: 0,
+        }
+    }
+}
+
+fn page_floor(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE - 1)
+}
+
+fn page_ceil(addr: u64) -> u64 {
+    addr.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// Makes `at` a span boundary (if it falls inside a span).
+fn split_at(spans: &mut BTreeMap<u64, Span>, at: u64) {
+    let Some((&start, span)) = spans.range(..at).next_back() else { return };
+    if span.end > at {
+        let mut tail = *span;
+        spans.get_mut(&start).expect("found above").end = at;
+        tail.end = tail.end.max(at);
+        spans.insert(at, tail);
+    }
+}
+
+/// Human-readable byte counts for reports: `216 B`, `64 KiB`, `256 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return format!("{:.1} {unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes} B")
+}
+
+impl Os {
+    /// Backs simulated memory with one real reservation of `len` bytes, so that real third-party
+    /// code can use the bytes directly (see `host_arena.rs`). Must be called before any reserve.
+    pub fn enable_host_arena(&mut self, len: u64) -> Result<(), String> {
+        if !self.pages.reservations.is_empty() {
+            return Err("the host arena must be enabled before the first reservation".into());
+        }
+        let arena = HostArena::new(len)?;
+        self.pages.free.clear();
+        self.pages.free.insert(arena.sim_base(), arena.sim_base() + arena.len());
+        self.pages.host = Some(arena);
+        Ok(())
+    }
+
+    /// The real address behind a simulated one, when a host arena backs the memory. Code that
+    /// dereferences it bypasses the checks; the arena's protections catch what they can.
+    pub fn host_ptr(&self, addr: u64) -> Option<*mut u8> {
+        self.pages.host.as_ref().and_then(|arena| arena.host_ptr(addr))
+    }
+
+    /// The simulated address behind a real pointer into the host arena.
+    pub fn sim_addr(&self, ptr: *const u8) -> Option<u64> {
+        self.pages.host.as_ref().and_then(|arena| arena.sim_addr(ptr))
+    }
+
+    /// Reserves `len` bytes of address space aligned to `align` (a power of two; at least a page).
+    pub fn reserve(&mut self, len: u64, align: u64, site: Site) -> Result<u64, Errno> {
+        let len = page_ceil(len.max(1));
+        let align = align.max(PAGE_SIZE);
+        if !align.is_power_of_two() {
+            self.invariant("reservation", site, format!("reserve with alignment {align:#x}, which is not a power of two"));
+            return Err(Errno::Einval);
+        }
+        if self.inject(FaultKind::Reserve, site) {
+            return Err(Errno::Enomem);
+        }
+        if self.pages.reservations.len() as u64 >= self.limits.reservations_max {
+            self.budget("reservations_max", self.limits.reservations_max, site);
+            return Err(Errno::Enomem);
+        }
+        let Some(base) = self.find_free(len, align) else {
+            self.syscall("pages.reserve_failed", len, align);
+            return Err(Errno::Enomem);
+        };
+        self.take_free(base, base + len);
+        let here = self.here(site);
+        let record = self.resources.acquire(self.pages.kinds.reservation, 1, len, 0, here);
+        let mut spans = BTreeMap::new();
+        spans.insert(base, Span { end: base + len, state: PageState::Reserved, prot: Prot::NONE, by: here });
+        self.pages.reservations.insert(base, Reservation { end: base + len, record, committed_record: None, committed_pages: 0, spans });
+        // Forget release history that this reservation reuses.
+        self.forget_released(base, base + len);
+        self.syscall("pages.reserve", base, len);
+        Ok(base)
+    }
+
+    /// First fit with alignment over the free ranges: deterministic and simple.
+    fn find_free(&self, len: u64, align: u64) -> Option<u64> {
+        for (&start, &end) in &self.pages.free {
+            let base = start.checked_add(align - 1)? & !(align - 1);
+            if base.checked_add(len).is_some_and(|top| top <= end) {
+                return Some(base);
+            }
+        }
+        None
+    }
+
+    fn take_free(&mut self, base: u64, top: u64) {
+        let (&start, &end) = self.pages.free.range(..=base).next_back().expect("find_free found it");
+        self.pages.free.remove(&start);
+        if start < base {
+            self.pages.free.insert(start, base);
+        }
+        if top < end {
+            self.pages.free.insert(top, end);
+        }
+    }
+
+    fn give_free(&mut self, mut start: u64, mut end: u64) {
+        if let Some((&before, &before_end)) = self.pages.free.range(..start).next_back() {
+            if before_end == start {
+                self.pages.free.remove(&before);
+                start = before;
+            }
+        }
+        if let Some(&after_end) = self.pages.free.get(&end) {
+            self.pages.free.remove(&end);
+            end = after_end;
+        }
+        self.pages.free.insert(start, end);
+    }
+
+    fn forget_released(&mut self, start: u64, end: u64) {
+        let overlapping: Vec<u64> = self
+            .pages
+            .released
+            .range(..end)
+            .filter(|(_, range)| range.end > start)
+            .map(|(&at, _)| at)
+            .collect();
+        for at in overlapping {
+            let range = self.pages.released.remove(&at).expect("listed");
+            if at < start {
+                self.pages.released.insert(at, ReleasedRange { end: start, ..range });
+            }
+            if range.end > end {
+                self.pages.released.insert(end, ReleasedRange { end: range.end, ..range });
+            }
+        }
+    }
+
+    /// The reservation that contains all of `[start, end)`, by base.
+    fn reservation_of(&self, start: u64, end: u64) -> Option<u64> {
+        let (&base, reservation) = self.pages.reservations.range(..=start).next_back()?;
+        (end <= reservation.end).then_some(base)
+    }
+
+    /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
+    /// that is not inside one reservation.
+    fn checked_range(&mut self, call: &str, addr: u64, len: u64, site: Site) -> Result<(u64, u64, u64), Errno> {
+        if addr % PAGE_SIZE != 0 || len == 0 {
+            self.invariant("reservation", site, format!("{call} of {len} B at {addr:#x}: not page-aligned or empty"));
+            return Err(Errno::Einval);
+        }
+        let end = addr.saturating_add(page_ceil(len));
+        match self.reservation_of(addr, end) {
+            Some(base) => Ok((base, addr, end)),
+            None => {
+                let what = match self.released_at(addr) {
+                    Some(range) => format!("memory released earlier by {}", range.by),
+                    None => "memory that was never reserved".into(),
+                };
+                self.invariant("reservation", site, format!("{call} of {} at {addr:#x} touches {what}", format_bytes(len)));
+                Err(Errno::Einval)
+            }
+        }
+    }
+
+    fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
+        let (_, range) = self.pages.released.range(..=addr).next_back()?;
+        (addr < range.end).then_some(*range)
+    }
+
+    /// Applies `change` to every span in `[start, end)` of one reservation; returns the change in
+    /// committed pages.
+    fn change_spans(&mut self, base: u64, start: u64, end: u64, change: impl Fn(&mut Span) -> i64) -> i64 {
+        let reservation = self.pages.reservations.get_mut(&base).expect("checked");
+        split_at(&mut reservation.spans, start);
+        split_at(&mut reservation.spans, end);
+        let mut delta_pages = 0;
+        for (&span_start, span) in reservation.spans.range_mut(start..end) {
+            let pages = ((span.end - span_start) / PAGE_SIZE) as i64;
+            delta_pages += change(span) * pages;
+        }
+        delta_pages
+    }
+
+    fn account_committed(&mut self, base: u64, delta_pages: i64, site: Site) {
+        if delta_pages == 0 {
+            return;
+        }
+        let here = self.here(site);
+        let kind = self.pages.kinds.committed_pages;
+        let reservation = self.pages.reservations.get_mut(&base).expect("checked");
+        reservation.committed_pages = (reservation.committed_pages as i64 + delta_pages) as u64;
+        self.pages.committed_pages_total = (self.pages.committed_pages_total as i64 + delta_pages) as u64;
+        let pages = reservation.committed_pages;
+        match reservation.committed_record {
+            Some(record) if pages == 0 => {
+                reservation.committed_record = None;
+                self.resources.release(record);
+            }
+            Some(record) => {
+                self.resources.resize(record, pages, pages * PAGE_SIZE);
+            }
+            None if pages > 0 => {
+                reservation.committed_record = Some(self.resources.acquire(kind, pages, pages * PAGE_SIZE, 0, here));
+            }
+            None => {}
+        }
+    }
+
+    /// Commits `[addr, addr+len)`: the pages become readable and writable and read as zero.
+    pub fn commit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
+        let (base, start, end) = self.checked_range("commit", addr, len, site)?;
+        if self.inject(FaultKind::Commit, site) {
+            return Err(Errno::Enomem);
+        }
+        let new_pages = (end - start) / PAGE_SIZE;
+        if self.pages.committed_pages_total + new_pages > self.limits.pages_committed_max {
+            self.budget("pages_committed_max", self.limits.pages_committed_max, site);
+            return Err(Errno::Enomem);
+        }
+        let here = self.here(site);
+        let delta = self.change_spans(base, start, end, |span| {
+            if span.state == PageState::Committed {
+                return 0;
+            }
+            *span = Span { end: span.end, state: PageState::Committed, prot: Prot::READ_WRITE, by: here };
+            1
+        });
+        self.account_committed(base, delta, site);
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.commit(start, end - start);
+        }
+        self.syscall("pages.commit", start, end - start);
+        Ok(())
+    }
+
+    /// Decommits `[addr, addr+len)`: contents are dropped and the pages stop being accessible until
+    /// committed again (MADV_DONTNEED + PROT_NONE, or MEM_DECOMMIT).
+    pub fn decommit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
+        let (base, start, end) = self.checked_range("decommit", addr, len, site)?;
+        let here = self.here(site);
+        let delta = self.change_spans(base, start, end, |span| {
+            if span.state != PageState::Committed {
+                return 0;
+            }
+            *span = Span { end: span.end, state: PageState::Decommitted, prot: Prot::NONE, by: here };
+            -1
+        });
+        self.account_committed(base, delta, site);
+        self.drop_data(start, end);
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.decommit(start, end - start);
+        }
+        self.syscall("pages.decommit", start, end - start);
+        Ok(())
+    }
+
+    fn drop_data(&mut self, start: u64, end: u64) {
+        let pages: Vec<u64> = self.pages.data.range(start..end).map(|(&page, _)| page).collect();
+        for page in pages {
+            self.pages.data.remove(&page);
+        }
+    }
+
+    /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
+    pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
+        let (base, start, end) = self.checked_range("release", addr, len, site)?;
+        let here = self.here(site);
+        let delta = self.change_spans(base, start, end, |span| if span.state == PageState::Committed { -1 } else { 0 });
+        self.account_committed(base, delta, site);
+        self.drop_data(start, end);
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.decommit(start, end - start);
+        }
+        let mut reservation = self.pages.reservations.remove(&base).expect("checked");
+        let acquired = self.resources.get(reservation.record).map(|r| r.acquired).unwrap_or_default();
+        // Split the reservation into what stays before and after the released range.
+        let mut after = reservation.spans.split_off(&end);
+        let _released = reservation.spans.split_off(&start);
+        let before = reservation.spans;
+        let committed_in = |spans: &BTreeMap<u64, Span>| {
+            spans.iter().filter(|(_, s)| s.state == PageState::Committed).map(|(&a, s)| (s.end - a) / PAGE_SIZE).sum::<u64>()
+        };
+        self.resources.release(reservation.record);
+        if let Some(record) = reservation.committed_record {
+            self.resources.release(record);
+        }
+        let kinds = self.pages.kinds;
+        for (piece_start, piece_end, spans) in [(base, start, before), (end, reservation.end, std::mem::take(&mut after))] {
+            if piece_start >= piece_end {
+                continue;
+            }
+            let pages = committed_in(&spans);
+            let record = self.resources.acquire(kinds.reservation, 1, piece_end - piece_start, 0, acquired);
+            let committed_record =
+                (pages > 0).then(|| self.resources.acquire(kinds.committed_pages, pages, pages * PAGE_SIZE, 0, acquired));
+            self.pages.reservations.insert(
+                piece_start,
+                Reservation { end: piece_end, record, committed_record, committed_pages: pages, spans },
+            );
+        }
+        self.pages.released.insert(start, ReleasedRange { end, by: here, acquired });
+        self.give_free(start, end);
+        self.syscall("pages.release", start, end - start);
+        Ok(())
+    }
+
+    /// Changes the protection of committed pages in `[addr, addr+len)`.
+    pub fn protect(&mut self, addr: u64, len: u64, prot: Prot, site: Site) -> Result<(), Errno> {
+        let (base, start, end) = self.checked_range("protect", addr, len, site)?;
+        let here = self.here(site);
+        self.change_spans(base, start, end, |span| {
+            if span.state == PageState::Committed {
+                span.prot = prot;
+                span.by = here;
+            }
+            0
+        });
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.protect(start, end - start, prot);
+        }
+        self.syscall("pages.protect", start, u64::from(prot.read) | u64::from(prot.write) << 1);
+        Ok(())
+    }
+
+    /// The state of the page holding `addr`, and who put it there.
+    pub fn page_state(&self, addr: u64) -> (PageState, Option<Attribution>) {
+        let page = page_floor(addr);
+        if let Some(base) = self.reservation_of(page, page + 1) {
+            let spans = &self.pages.reservations[&base].spans;
+            let (_, span) = spans.range(..=page).next_back().expect("spans cover the reservation");
+            return (span.state, Some(span.by));
+        }
+        match self.released_at(page) {
+            Some(range) => (PageState::Released, Some(range.by)),
+            None => (PageState::Free, None),
+        }
+    }
+
+    /// Checks an access of `len` bytes at `addr`. A refused access is a `fault` finding; the
+    /// simulated process would have crashed, so the runner ends the run.
+    pub fn touch(&mut self, addr: u64, len: u64, access: Access, site: Site) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.saturating_add(len);
+        let mut at = page_floor(addr);
+        while at < end {
+            let (state, prot, by, next) = match self.reservation_of(at, at + 1) {
+                Some(base) => {
+                    let spans = &self.pages.reservations[&base].spans;
+                    let (_, span) = spans.range(..=at).next_back().expect("spans cover the reservation");
+                    (span.state, span.prot, Some(span.by), span.end)
+                }
+                None => match self.released_at(at) {
+                    Some(range) => (PageState::Released, Prot::NONE, Some(range.by), at + PAGE_SIZE),
+                    None => (PageState::Free, Prot::NONE, None, at + PAGE_SIZE),
+                },
+            };
+            let allowed = state == PageState::Committed
+                && match access {
+                    Access::Read => prot.read,
+                    Access::Write => prot.write,
+                };
+            if !allowed {
+                self.report_fault(addr, len, access, at.max(addr), state, by, site);
+                return Err(Errno::Efault);
+            }
+            at = next;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report_fault(&mut self, addr: u64, len: u64, access: Access, page: u64, state: PageState, by: Option<Attribution>, site: Site) {
+        let resource = match state {
+            PageState::Committed => "protected page".to_string(),
+            other => format!("{} page", other.name()),
+        };
+        let here = self.here(site);
+        let mut finding = Finding::new(
+            FindingKind::Fault,
+            resource,
+            site,
+            format!("{} of {len} B at {addr:#x} touches a {} page", access.name(), state.name()),
+        )
+        .detail("page", format!("{:#x} ({})", page_floor(page), state.name()));
+        finding = match by {
+            Some(by) => finding.detail(
+                match state {
+                    PageState::Released => "released",
+                    PageState::Decommitted => "decommitted",
+                    PageState::Reserved => "reserved",
+                    _ => "protected",
+                },
+                by.to_string(),
+            ),
+            None => finding.detail("reserved", "never: the address was never reserved"),
+        };
+        if state == PageState::Released {
+            if let Some(range) = self.released_at(page) {
+                finding = finding.detail("acquired", range.acquired.to_string());
+            }
+        }
+        finding = finding.detail("touched", here.to_string());
+        self.report(finding);
+        self.syscall("pages.fault", addr, len);
+    }
+
+    /// Reads simulated memory into `buf`, checked.
+    pub fn read(&mut self, addr: u64, buf: &mut [u8], site: Site) -> Result<(), Errno> {
+        self.touch(addr, buf.len() as u64, Access::Read, site)?;
+        if let Some(arena) = self.pages.host.as_ref() {
+            arena.read(addr, buf);
+            return Ok(());
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = addr + done as u64;
+            let page = page_floor(at);
+            let offset = (at - page) as usize;
+            let chunk = (PAGE_SIZE as usize - offset).min(buf.len() - done);
+            match self.pages.data.get(&page) {
+                Some(bytes) => buf[done..done + chunk].copy_from_slice(&bytes[offset..offset + chunk]),
+                None => buf[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` into simulated memory, checked.
+    pub fn write(&mut self, addr: u64, bytes: &[u8], site: Site) -> Result<(), Errno> {
+        self.touch(addr, bytes.len() as u64, Access::Write, site)?;
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.write(addr, bytes);
+            return Ok(());
+        }
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let at = addr + done as u64;
+            let page = page_floor(at);
+            let offset = (at - page) as usize;
+            let chunk = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
+            let data = self.pages.data.entry(page).or_insert_with(|| vec![0u8; PAGE_SIZE as usize].into_boxed_slice());
+            data[offset..offset + chunk].copy_from_slice(&bytes[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    pub fn read_u64(&mut self, addr: u64, site: Site) -> Result<u64, Errno> {
+        let mut bytes = [0u8; 8];
+        self.read(addr, &mut bytes, site)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    pub fn write_u64(&mut self, addr: u64, value: u64, site: Site) -> Result<(), Errno> {
+        self.write(addr, &value.to_le_bytes(), site)
+    }
+
+    /// Total bytes of address space reserved now.
+    pub fn reserved_bytes(&self) -> u64 {
+        self.resources.total(self.pages.kinds.reservation).bytes
+    }
+
+    pub fn committed_pages(&self) -> u64 {
+        self.pages.committed_pages_total
+    }
+
+    /// Pages that hold data in the simulation's own storage (memory the simulation really uses).
+    pub fn pages_with_data(&self) -> usize {
+        self.pages.data.len()
+    }
+
+    pub(crate) fn budget(&mut self, limit: &str, value: u64, site: Site) {
+        let here = self.here(site);
+        let finding = Finding::new(
+            FindingKind::Budget,
+            limit,
+            site,
+            format!("limit `{limit}` = {value} exhausted"),
+        )
+        .detail("noticed", here.to_string())
+        .note(format!("likely cause: a resource acquired without bound (raise `{limit}` in [limits] if the workload really needs more)"));
+        self.report(finding);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::FindingKind;
+
+    #[test]
+    fn reserve_commit_write_read_decommit_release() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(64 * 1024, 64 * 1024, "test").unwrap();
+        assert_eq!(base % (64 * 1024), 0, "aligned");
+        assert_eq!(os.page_state(base).0, PageState::Reserved);
+        os.commit(base, 8192, "test").unwrap();
+        assert_eq!(os.committed_pages(), 2);
+        os.write_u64(base + 4090, 0x1122_3344_5566_7788, "test").unwrap();
+        assert_eq!(os.read_u64(base + 4090, "test").unwrap(), 0x1122_3344_5566_7788, "crosses a page boundary");
+        os.decommit(base, 4096, "test").unwrap();
+        assert_eq!(os.page_state(base).0, PageState::Decommitted);
+        assert_eq!(os.committed_pages(), 1);
+        os.commit(base, 4096, "test").unwrap();
+        assert_eq!(os.read_u64(base + 4088, "test").unwrap(), 0, "decommit drops contents");
+        os.release(base, 64 * 1024, "test").unwrap();
+        assert_eq!(os.reserved_bytes(), 0);
+        assert_eq!(os.committed_pages(), 0);
+        assert_eq!(os.page_state(base).0, PageState::Released);
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
+    }
+
+    #[test]
+    fn touching_uncommitted_memory_is_a_fault_naming_who_released_it() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4096 * 4, 0, "segment_alloc").unwrap();
+        assert_eq!(os.read_u64(base, "reader"), Err(Errno::Efault), "reserved but never committed");
+        os.commit(base, 4096 * 4, "segment_alloc").unwrap();
+        os.release(base, 4096 * 4, "segment_free").unwrap();
+        assert_eq!(os.write_u64(base + 8, 1, "segment_collect"), Err(Errno::Efault));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[0].resource, "reserved page");
+        let fault = &findings[1];
+        assert_eq!(fault.kind, FindingKind::Fault);
+        assert_eq!(fault.signature(), "fault:released page:segment_collect");
+        let text = format!("{:?}", fault.details);
+        assert!(text.contains("segment_free") && text.contains("segment_alloc"), "{text}");
+        assert_eq!(os.read_u64(0x10, "null"), Err(Errno::Efault), "the null region faults");
+    }
+
+    #[test]
+    fn protect_refuses_writes_but_allows_reads() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4096, 0, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        os.protect(base, 4096, Prot::READ, "t").unwrap();
+        assert!(os.read_u64(base, "t").is_ok());
+        assert_eq!(os.write_u64(base, 1, "t"), Err(Errno::Efault));
+        assert_eq!(os.take_findings()[0].resource, "protected page");
+    }
+
+    #[test]
+    fn releasing_what_was_never_reserved_or_twice_is_an_invariant_not_a_panic() {
+        let mut os = Os::for_tests(1);
+        assert_eq!(os.release(0x5000_0000, 4096, "t"), Err(Errno::Einval));
+        let base = os.reserve(4096, 0, "t").unwrap();
+        os.release(base, 4096, "t").unwrap();
+        assert_eq!(os.release(base, 4096, "t2"), Err(Errno::Einval));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 2);
+        assert!(findings.iter().all(|f| f.kind == FindingKind::Invariant));
+        assert!(findings[1].headline.contains("released earlier"), "{}", findings[1].headline);
+        assert_eq!(os.commit(base + 1, 4096, "t"), Err(Errno::Einval), "unaligned");
+    }
+
+    #[test]
+    fn partial_release_splits_the_reservation_and_keeps_accounting_exact() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4096 * 8, 0, "t").unwrap();
+        os.commit(base, 4096 * 8, "t").unwrap();
+        os.release(base + 4096 * 2, 4096 * 3, "t").unwrap();
+        assert_eq!(os.reserved_bytes(), 4096 * 5);
+        assert_eq!(os.committed_pages(), 5);
+        assert_eq!(os.resources().total(os.pages.kinds.committed_pages).count, 5);
+        assert!(os.write_u64(base + 4096 * 6, 7, "t").is_ok(), "the tail stays usable");
+        assert!(os.write_u64(base + 4096 * 3, 7, "t").is_err(), "the hole faults");
+        os.release(base, 4096 * 2, "t").unwrap();
+        os.release(base + 4096 * 5, 4096 * 3, "t").unwrap();
+        assert_eq!((os.reserved_bytes(), os.committed_pages()), (0, 0));
+        assert_eq!(os.resources().live_records(), 0);
+    }
+
+    #[test]
+    fn reserving_256_gib_costs_nothing_and_address_space_runs_out_after_512() {
+        let mut os = Os::for_tests(1);
+        let mut bases = Vec::new();
+        loop {
+            match os.reserve(256 << 30, 0, "pagemap") {
+                Ok(base) => bases.push(base),
+                Err(errno) => {
+                    assert_eq!(errno, Errno::Enomem);
+                    break;
+                }
+            }
+        }
+        assert_eq!(bases.len(), 511, "128 TiB less the low 64 KiB holds 511 reservations of 256 GiB");
+        assert_eq!(os.pages_with_data(), 0);
+        for base in &bases {
+            os.release(*base, 256 << 30, "unload").unwrap();
+        }
+        assert!(os.reserve(256 << 30, 0, "pagemap").is_ok(), "released space is reused");
+    }
+
+    #[test]
+    fn format_bytes_is_readable() {
+        assert_eq!(format_bytes(216), "216 B");
+        assert_eq!(format_bytes(256 << 30), "256 GiB");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+    }
+}

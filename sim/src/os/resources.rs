@@ -1,0 +1,265 @@
+//! The OS's own accounting: every live resource, with its kind, size and who acquired it.
+//!
+//! Totals per kind are kept up to date on every acquire and release, so that a baseline is a copy
+//! of one small vector and a diff is a walk over the kinds: O(kinds), whatever the number of live
+//! records. Records live in a slab with generation-tagged ids, so a stale id is detected instead
+//! of releasing someone else's record. Keyed kinds (a bounded cache keyed by function, say) also
+//! keep a live count per key, which the growth detector's allowance needs.
+
+use std::collections::BTreeMap;
+
+use super::Attribution;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KindId(pub u16);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecordId {
+    pub index: u32,
+    pub generation: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindInfo {
+    pub name: String,
+    pub keyed: bool,
+}
+
+/// Units (objects, or pages for committed memory) and bytes of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub kind: KindId,
+    pub count: u64,
+    pub bytes: u64,
+    pub key: u64,
+    pub acquired: Attribution,
+    /// Acquisition order, for "oldest first" listings.
+    pub serial: u64,
+    generation: u32,
+    live: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Resources {
+    kinds: Vec<KindInfo>,
+    totals: Vec<Totals>,
+    records: Vec<Record>,
+    free: Vec<u32>,
+    per_key: BTreeMap<(KindId, u64), u64>,
+    serial: u64,
+    live_records: u64,
+}
+
+impl Resources {
+    pub fn new() -> Resources {
+        Resources::default()
+    }
+
+    pub fn register_kind(&mut self, name: &str, keyed: bool) -> KindId {
+        if let Some(index) = self.kinds.iter().position(|kind| kind.name == name) {
+            return KindId(index as u16);
+        }
+        self.kinds.push(KindInfo { name: name.to_string(), keyed });
+        self.totals.push(Totals::default());
+        KindId((self.kinds.len() - 1) as u16)
+    }
+
+    pub fn kind(&self, kind: KindId) -> &KindInfo {
+        &self.kinds[kind.0 as usize]
+    }
+
+    pub fn kind_by_name(&self, name: &str) -> Option<KindId> {
+        self.kinds.iter().position(|kind| kind.name == name).map(|index| KindId(index as u16))
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = (KindId, &KindInfo)> {
+        self.kinds.iter().enumerate().map(|(index, info)| (KindId(index as u16), info))
+    }
+
+    pub fn totals(&self) -> &[Totals] {
+        &self.totals
+    }
+
+    pub fn total(&self, kind: KindId) -> Totals {
+        self.totals[kind.0 as usize]
+    }
+
+    pub fn live_records(&self) -> u64 {
+        self.live_records
+    }
+
+    /// Distinct keys with at least one live unit, for a keyed kind.
+    pub fn live_keys(&self, kind: KindId) -> u64 {
+        self.per_key.range((kind, 0)..=(kind, u64::MAX)).filter(|(_, count)| **count > 0).count() as u64
+    }
+
+    pub fn acquire(&mut self, kind: KindId, count: u64, bytes: u64, key: u64, acquired: Attribution) -> RecordId {
+        self.serial += 1;
+        self.live_records += 1;
+        let totals = &mut self.totals[kind.0 as usize];
+        totals.count += count;
+        totals.bytes += bytes;
+        if self.kinds[kind.0 as usize].keyed {
+            *self.per_key.entry((kind, key)).or_default() += count;
+        }
+        let record = Record { kind, count, bytes, key, acquired, serial: self.serial, generation: 0, live: true };
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.records[index as usize];
+                let generation = slot.generation.wrapping_add(1);
+                *slot = Record { generation, ..record };
+                RecordId { index, generation }
+            }
+            None => {
+                self.records.push(record);
+                RecordId { index: (self.records.len() - 1) as u32, generation: 0 }
+            }
+        }
+    }
+
+    pub fn get(&self, id: RecordId) -> Option<&Record> {
+        self.records.get(id.index as usize).filter(|record| record.live && record.generation == id.generation)
+    }
+
+    /// Changes the units and bytes a live record holds (committed pages of a reservation, say).
+    pub fn resize(&mut self, id: RecordId, count: u64, bytes: u64) -> bool {
+        let Some(record) = self.records.get_mut(id.index as usize).filter(|r| r.live && r.generation == id.generation) else {
+            return false;
+        };
+        let totals = &mut self.totals[record.kind.0 as usize];
+        totals.count = totals.count - record.count + count;
+        totals.bytes = totals.bytes - record.bytes + bytes;
+        if self.kinds[record.kind.0 as usize].keyed {
+            let entry = self.per_key.entry((record.kind, record.key)).or_default();
+            *entry = *entry - record.count + count;
+        }
+        record.count = count;
+        record.bytes = bytes;
+        true
+    }
+
+    /// Releases a record; `None` if the id is stale or was never issued.
+    pub fn release(&mut self, id: RecordId) -> Option<Record> {
+        let record = self.records.get_mut(id.index as usize).filter(|r| r.live && r.generation == id.generation)?;
+        record.live = false;
+        let record = record.clone();
+        let totals = &mut self.totals[record.kind.0 as usize];
+        totals.count -= record.count;
+        totals.bytes -= record.bytes;
+        if self.kinds[record.kind.0 as usize].keyed {
+            let key = (record.kind, record.key);
+            let entry = self.per_key.get_mut(&key).expect("keyed count exists while a record lives");
+            *entry -= record.count;
+            if *entry == 0 {
+                self.per_key.remove(&key);
+            }
+        }
+        self.free.push(id.index);
+        self.live_records -= 1;
+        Some(record)
+    }
+
+    /// Live records of a kind acquired after `serial`, oldest first. O(records); used only to
+    /// explain a leak that the O(kinds) check already found.
+    pub fn live_since(&self, kind: KindId, serial: u64) -> Vec<&Record> {
+        let mut live: Vec<&Record> =
+            self.records.iter().filter(|r| r.live && r.kind == kind && r.serial > serial && r.count > 0).collect();
+        live.sort_by_key(|r| r.serial);
+        live
+    }
+
+    /// The serial of the most recent acquisition: a baseline remembers it so that a leak report can
+    /// list what was acquired since.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+}
+
+/// The kinds every OS has, registered first and in this order.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltinKinds {
+    pub reservation: KindId,
+    pub committed_pages: KindId,
+    pub heap_block: KindId,
+    pub mutex: KindId,
+    pub rwlock: KindId,
+    pub condvar: KindId,
+    pub held_lock: KindId,
+    pub thread: KindId,
+    pub waiter: KindId,
+    pub tls_key: KindId,
+    pub module: KindId,
+    pub exit_hook: KindId,
+    pub fd: KindId,
+    pub description: KindId,
+}
+
+impl BuiltinKinds {
+    pub fn register(resources: &mut Resources) -> BuiltinKinds {
+        BuiltinKinds {
+            reservation: resources.register_kind("reservation", false),
+            committed_pages: resources.register_kind("committed pages", false),
+            heap_block: resources.register_kind("heap block", false),
+            mutex: resources.register_kind("mutex", false),
+            rwlock: resources.register_kind("rwlock", false),
+            condvar: resources.register_kind("condvar", false),
+            held_lock: resources.register_kind("held lock", false),
+            thread: resources.register_kind("thread", false),
+            waiter: resources.register_kind("waiter", false),
+            tls_key: resources.register_kind("tls key", false),
+            module: resources.register_kind("module", false),
+            exit_hook: resources.register_kind("exit hook", false),
+            fd: resources.register_kind("fd", false),
+            description: resources.register_kind("description", false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_follow_acquire_resize_release_and_stale_ids_are_refused() {
+        let mut resources = Resources::new();
+        let kind = resources.register_kind("widget", false);
+        assert_eq!(resources.register_kind("widget", false), kind, "registering twice gives the same kind");
+        let a = resources.acquire(kind, 1, 100, 0, Attribution::default());
+        let b = resources.acquire(kind, 1, 50, 0, Attribution::default());
+        assert_eq!(resources.total(kind), Totals { count: 2, bytes: 150 });
+        assert!(resources.resize(a, 3, 300));
+        assert_eq!(resources.total(kind), Totals { count: 4, bytes: 350 });
+        assert!(resources.release(a).is_some());
+        assert!(resources.release(a).is_none(), "a second release is refused");
+        let c = resources.acquire(kind, 1, 1, 0, Attribution::default());
+        assert_eq!(c.index, a.index, "the slot is reused");
+        assert!(resources.release(a).is_none(), "the old id does not release the new record");
+        assert!(!resources.resize(a, 9, 9));
+        assert_eq!(resources.total(kind), Totals { count: 2, bytes: 51 });
+        resources.release(b);
+        resources.release(c);
+        assert_eq!(resources.total(kind), Totals::default());
+        assert_eq!(resources.live_records(), 0);
+    }
+
+    #[test]
+    fn keyed_kinds_count_live_keys() {
+        let mut resources = Resources::new();
+        let ids = resources.register_kind("fn ptr id", true);
+        let r1 = resources.acquire(ids, 1, 0, 7, Attribution::default());
+        let _r2 = resources.acquire(ids, 1, 0, 7, Attribution::default());
+        let _r3 = resources.acquire(ids, 1, 0, 9, Attribution::default());
+        assert_eq!(resources.live_keys(ids), 2);
+        resources.release(r1);
+        assert_eq!(resources.live_keys(ids), 2);
+        let listed = resources.live_since(ids, 0);
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].serial < listed[1].serial, "oldest first");
+    }
+}

@@ -1,0 +1,147 @@
+//! TLS keys: per-thread values with optional destructors (pthread_key_create semantics).
+//!
+//! At thread exit, every key with a destructor and a non-zero value for that thread has its
+//! destructor called with the value, in ascending key order, for up to four rounds while
+//! destructors keep setting values (PTHREAD_DESTRUCTOR_ITERATIONS). The runner calls them; this
+//! file says which. A destructor is a code address: calling one that points into an unloaded
+//! module is a fault (snmalloc #766's library registers TLS destructors).
+
+use std::collections::BTreeMap;
+
+use super::modules::CodeAddr;
+use super::resources::{BuiltinKinds, RecordId};
+use super::threads::Tid;
+use super::{Errno, Os, Site};
+
+pub const DESTRUCTOR_ROUNDS_MAX: u32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TlsKey(pub u32);
+
+#[derive(Debug)]
+struct Key {
+    destructor: Option<CodeAddr>,
+    record: RecordId,
+}
+
+pub(crate) struct TlsState {
+    kinds: BuiltinKinds,
+    keys: BTreeMap<u32, Key>,
+    next_key: u32,
+    values: BTreeMap<(u32, u32), u64>,
+}
+
+impl TlsState {
+    pub(crate) fn new(kinds: BuiltinKinds) -> TlsState {
+        TlsState { kinds, keys: BTreeMap::new(), next_key: 1, values: BTreeMap::new() }
+    }
+}
+
+impl Os {
+    pub fn tls_key_create(&mut self, destructor: Option<CodeAddr>, site: Site) -> Result<TlsKey, Errno> {
+        if self.tls.keys.len() >= 1024 {
+            return Err(Errno::Eagain);
+        }
+        let here = self.here(site);
+        let record = self.resources.acquire(self.tls.kinds.tls_key, 1, 0, 0, here);
+        let key = self.tls.next_key;
+        self.tls.next_key += 1;
+        self.tls.keys.insert(key, Key { destructor, record });
+        self.syscall("tls.create", u64::from(key), destructor.map_or(0, |c| c.0));
+        Ok(TlsKey(key))
+    }
+
+    pub fn tls_key_delete(&mut self, key: TlsKey, site: Site) -> Result<(), Errno> {
+        self.syscall("tls.delete", u64::from(key.0), 0);
+        match self.tls.keys.remove(&key.0) {
+            Some(entry) => {
+                self.resources.release(entry.record);
+                let stale: Vec<(u32, u32)> = self.tls.values.keys().filter(|(k, _)| *k == key.0).copied().collect();
+                for slot in stale {
+                    self.tls.values.remove(&slot);
+                }
+                Ok(())
+            }
+            None => {
+                self.invariant("tls key", site, format!("delete of TLS key {} that is not live", key.0));
+                Err(Errno::Einval)
+            }
+        }
+    }
+
+    pub fn tls_set(&mut self, tid: Tid, key: TlsKey, value: u64, site: Site) -> Result<(), Errno> {
+        if !self.tls.keys.contains_key(&key.0) {
+            self.invariant("tls key", site, format!("set of TLS key {} that is not live", key.0));
+            return Err(Errno::Einval);
+        }
+        if value == 0 {
+            self.tls.values.remove(&(key.0, tid.0));
+        } else {
+            self.tls.values.insert((key.0, tid.0), value);
+        }
+        self.syscall("tls.set", u64::from(key.0), value);
+        Ok(())
+    }
+
+    pub fn tls_get(&self, tid: Tid, key: TlsKey) -> u64 {
+        self.tls.values.get(&(key.0, tid.0)).copied().unwrap_or(0)
+    }
+
+    /// The destructors due for `tid` in this round, in ascending key order; each value is cleared
+    /// before its destructor runs, as POSIX requires.
+    pub fn tls_destructors_due(&mut self, tid: Tid) -> Vec<(TlsKey, CodeAddr, u64)> {
+        let mut due = Vec::new();
+        for (&key, entry) in &self.tls.keys {
+            if let (Some(code), Some(value)) = (entry.destructor, self.tls.values.get(&(key, tid.0)).copied()) {
+                due.push((TlsKey(key), code, value));
+            }
+        }
+        for (key, _, _) in &due {
+            self.tls.values.remove(&(key.0, tid.0));
+        }
+        // Values of keys without destructors vanish with the thread.
+        let rest: Vec<(u32, u32)> = self.tls.values.keys().filter(|(_, t)| *t == tid.0).copied().collect();
+        if due.is_empty() {
+            for slot in rest {
+                self.tls.values.remove(&slot);
+            }
+        }
+        due
+    }
+
+    /// Destructors registered with code inside `[start, end)`: used when that code is unloaded.
+    pub(crate) fn tls_destructors_in(&self, start: u64, end: u64) -> Vec<(TlsKey, CodeAddr)> {
+        self.tls
+            .keys
+            .iter()
+            .filter_map(|(&key, entry)| entry.destructor.filter(|c| c.0 >= start && c.0 < end).map(|c| (TlsKey(key), c)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::modules::MAIN_CODE;
+
+    #[test]
+    fn destructors_are_due_in_key_order_once_per_value() {
+        let mut os = Os::for_tests(1);
+        let t = os.spawn_thread("w", "t").unwrap();
+        let k1 = os.tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 1)), "t").unwrap();
+        let k2 = os.tls_key_create(None, "t").unwrap();
+        let k3 = os.tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 3)), "t").unwrap();
+        os.tls_set(t, k3, 30, "t").unwrap();
+        os.tls_set(t, k1, 10, "t").unwrap();
+        os.tls_set(t, k2, 20, "t").unwrap();
+        let due = os.tls_destructors_due(t);
+        assert_eq!(due.iter().map(|(k, _, v)| (k.0, *v)).collect::<Vec<_>>(), vec![(k1.0, 10), (k3.0, 30)]);
+        assert!(os.tls_destructors_due(t).is_empty(), "values are cleared before destructors run");
+        assert_eq!(os.tls_get(t, k2), 0, "values without destructors vanish with the thread");
+        for key in [k1, k2, k3] {
+            os.tls_key_delete(key, "t").unwrap();
+        }
+        assert_eq!(os.tls_key_delete(k1, "t"), Err(Errno::Einval));
+        assert_eq!(os.tls_set(t, k1, 1, "t"), Err(Errno::Einval));
+    }
+}

@@ -1,0 +1,16 @@
+//! Uniform random choice among the runnable threads.
+
+use super::Strategy;
+use crate::rng::Rng;
+
+pub struct RandomStrategy;
+
+impl Strategy for RandomStrategy {
+    fn name(&self) -> String {
+        "random".into()
+    }
+
+    fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng) -> u32 {
+        runnable[rng.below(runnable.len() as u64) as usize]
+    }
+}
