@@ -17,8 +17,11 @@
 
 pub mod faults;
 pub mod findings;
+pub mod ledger;
 pub mod os;
 pub mod rng;
+pub mod scenario;
 pub mod sched;
+pub mod subject;
 pub mod seed;
 pub mod trace;

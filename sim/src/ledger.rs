@@ -1,0 +1,309 @@
+//! The ledger: per-lifecycle baselines, leak reports and the growth detector.
+//!
+//! It reads the OS's accounting (`os::Resources`) and judges it; the OS and the subjects never
+//! judge themselves. A baseline is a copy of the per-kind totals plus the acquisition serial at
+//! that moment, so taking one and diffing against it cost O(kinds), whatever the number of live
+//! records. Only when a diff shows a leak does the ledger walk the records, to say what leaked,
+//! where it was acquired, grouped by kind and site, oldest first.
+//!
+//! What it does not verify: that the *contents* of memory are right, or that a resource released
+//! and re-acquired within one lifecycle is the same object. Counts and bytes are what balance.
+
+use std::collections::BTreeMap;
+
+use crate::findings::{Finding, FindingKind};
+use crate::os::pages::format_bytes;
+use crate::os::resources::Totals;
+use crate::os::{KindId, Os};
+
+/// Totals of every kind at one moment.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    totals: Vec<Totals>,
+    serial: u64,
+}
+
+pub fn baseline(os: &Os) -> Baseline {
+    Baseline { totals: os.resources().totals().to_vec(), serial: os.resources().serial() }
+}
+
+/// Kinds whose count went up since `baseline`, with the change: O(kinds).
+pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
+    let mut grown = Vec::new();
+    for (index, now) in os.resources().totals().iter().enumerate() {
+        let before = baseline.totals.get(index).copied().unwrap_or_default();
+        if now.count > before.count || now.bytes > before.bytes {
+            grown.push((KindId(index as u16), now.count.saturating_sub(before.count), now.bytes.saturating_sub(before.bytes)));
+        }
+    }
+    grown
+}
+
+fn plural(name: &str, count: u64) -> String {
+    if count == 1 || name.ends_with('s') { name.to_string() } else { format!("{name}s") }
+}
+
+/// Leak findings for every kind above its baseline, except `exempt` ones (declared caches, which
+/// the growth detector judges instead). One finding per (kind, acquisition site), oldest first.
+pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (kind, count_delta, bytes_delta) in grown_kinds(os, baseline) {
+        if exempt.contains(&kind) {
+            continue;
+        }
+        let name = os.resources().kind(kind).name.clone();
+        let before = baseline.totals.get(kind.0 as usize).copied().unwrap_or_default();
+        let now = os.resources().total(kind);
+        let mut records = os.resources().live_since(kind, baseline.serial);
+        if records.is_empty() {
+            // The growth is in a record acquired earlier (committed pages of an older reservation).
+            records = os.resources().live_since(kind, 0);
+        }
+        // Group by site, keeping the oldest acquisition of each group first.
+        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, crate::os::Attribution, usize)> = BTreeMap::new();
+        let mut first_serial: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for record in &records {
+            let serial = *first_serial.entry(record.acquired.site).or_insert(record.serial);
+            let entry = groups.entry((serial, record.acquired.site)).or_insert((0, 0, record.acquired, 0));
+            entry.0 += record.count;
+            entry.1 += record.bytes;
+            entry.3 += 1;
+        }
+        if groups.is_empty() {
+            let finding = Finding::new(
+                FindingKind::Leak,
+                name.clone(),
+                "unknown",
+                format!("{count_delta} {} ({}) not released", plural(&name, count_delta), format_bytes(bytes_delta)),
+            )
+            .detail("baseline", format!("{} {}; now: {}", before.count, plural(&name, before.count), now.count));
+            findings.push(finding);
+            continue;
+        }
+        for ((_, site), (count, bytes, acquired, _)) in groups {
+            let shown = count.min(count_delta.max(1));
+            let finding = Finding::new(
+                FindingKind::Leak,
+                name.clone(),
+                site,
+                format!("{shown} {} ({}) not released", plural(&name, shown), format_bytes(bytes.min(bytes_delta.max(bytes)))),
+            )
+            .detail("acquired", acquired.to_string())
+            .detail("baseline", format!("{} {}; now: {}", before.count, plural(&name, before.count), now.count));
+            findings.push(finding);
+        }
+    }
+    findings
+}
+
+/// A declared bounded cache: up to `per_key_max` units of `kind` per distinct key may persist
+/// across repetitions (Miri's salted fn-pointer ids: 32 per function).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheAllowance {
+    pub kind: KindId,
+    pub per_key_max: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct KindTrend {
+    at_warmup: u64,
+    last: u64,
+    rises: u32,
+    series: Vec<u64>,
+    reported: bool,
+}
+
+/// Compares counts across repetitions after a warm-up. A kind grows when its count rose in at
+/// least `rises_min` repetitions since the warm-up and now exceeds its warm-up level by more than
+/// its allowance (per-key bound × live keys for a declared cache, else nothing). A cache that fills
+/// to its bound and stops is never flagged; a leak of one unit per repetition is flagged
+/// `rises_min` repetitions after it exceeds the allowance.
+#[derive(Clone, Debug)]
+pub struct GrowthDetector {
+    warmup: u32,
+    rises_min: u32,
+    allowances: Vec<CacheAllowance>,
+    trends: Vec<KindTrend>,
+    observed: u32,
+}
+
+/// How many rises after warm-up make a trend: enough to ignore a lazy init or two.
+pub const GROWTH_RISES_MIN: u32 = 8;
+
+/// Keeps the plotted series bounded whatever the number of repetitions.
+const SERIES_POINTS_MAX: usize = 4096;
+
+impl GrowthDetector {
+    pub fn new(warmup: u32, allowances: Vec<CacheAllowance>) -> GrowthDetector {
+        GrowthDetector { warmup, rises_min: GROWTH_RISES_MIN, allowances, trends: Vec::new(), observed: 0 }
+    }
+
+    pub fn allowance_of(&self, os: &Os, kind: KindId) -> u64 {
+        self.allowances
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| a.per_key_max * os.resources().live_keys(kind).max(1))
+            .sum()
+    }
+
+    pub fn is_cache(&self, kind: KindId) -> bool {
+        self.allowances.iter().any(|a| a.kind == kind)
+    }
+
+    /// Observes the end of one repetition; returns growth findings (each kind at most once).
+    pub fn observe(&mut self, os: &Os) -> Vec<Finding> {
+        let totals = os.resources().totals();
+        if self.trends.len() < totals.len() {
+            self.trends.resize(totals.len(), KindTrend::default());
+        }
+        let repetition = self.observed;
+        self.observed += 1;
+        let mut findings = Vec::new();
+        for (index, total) in totals.iter().enumerate() {
+            let kind = KindId(index as u16);
+            let count = total.count;
+            let trend = &mut self.trends[index];
+            if trend.series.len() < SERIES_POINTS_MAX {
+                trend.series.push(count);
+            }
+            if repetition < self.warmup {
+                trend.at_warmup = count;
+                trend.last = count;
+                continue;
+            }
+            if repetition == self.warmup && self.warmup == 0 {
+                trend.at_warmup = 0;
+            }
+            if count > trend.last {
+                trend.rises += 1;
+            }
+            trend.last = count;
+            if trend.reported || trend.rises < self.rises_min {
+                continue;
+            }
+            let allowance = self.allowances.iter().filter(|a| a.kind == kind).map(|a| a.per_key_max * os.resources().live_keys(kind).max(1)).sum::<u64>();
+            let growth = count.saturating_sub(trend.at_warmup);
+            if growth <= allowance {
+                continue;
+            }
+            trend.reported = true;
+            let name = os.resources().kind(kind).name.clone();
+            let records = os.resources().live_since(kind, 0);
+            let site = records.last().map_or("unknown", |r| r.acquired.site);
+            let mut finding = Finding::new(
+                FindingKind::Growth,
+                name.clone(),
+                site,
+                format!(
+                    "{name} count keeps rising: {} after warm-up, {count} after repetition {repetition} (+{growth}, allowed +{allowance})",
+                    trend.at_warmup
+                ),
+            );
+            if let Some(record) = records.last() {
+                finding = finding.detail("acquired", record.acquired.to_string());
+            }
+            finding = finding.detail("trend", format!("rose in {} of {} repetitions after a warm-up of {}", trend.rises, repetition + 1 - self.warmup, self.warmup));
+            if allowance > 0 {
+                finding = finding.note(format!("a bounded cache of {name} is declared; growth beyond it is not bounded"));
+            } else {
+                finding = finding.note("each repetition leaves more behind; a check at teardown alone would miss it if teardown frees everything");
+            }
+            finding.series = trend.series.clone();
+            findings.push(finding);
+        }
+        findings
+    }
+
+    /// The count of `kind` at the end of each repetition so far (for plots).
+    pub fn series(&self, kind: KindId) -> &[u64] {
+        self.trends.get(kind.0 as usize).map_or(&[], |t| t.series.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::LockKind;
+
+    #[test]
+    fn balanced_lifecycle_has_no_leak_and_an_unbalanced_one_names_kind_and_site() {
+        let mut os = Os::for_tests(1);
+        let before = baseline(&os);
+        let lock = os.lock_create(LockKind::RwLock, "fd_table_init").unwrap();
+        os.lock_destroy(lock, "fd_table_destroy").unwrap();
+        assert!(leaks(&os, &before, &[]).is_empty());
+        let _kept = os.lock_create(LockKind::RwLock, "fd_prestats_init").unwrap();
+        let _also = os.lock_create(LockKind::Mutex, "other_init").unwrap();
+        let found = leaks(&os, &before, &[]);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].signature(), "leak:mutex:other_init");
+        assert_eq!(found[1].signature(), "leak:rwlock:fd_prestats_init");
+        assert_eq!(found[1].headline, "1 rwlock (216 B) not released");
+    }
+
+    #[test]
+    fn leak_report_groups_by_site_oldest_first() {
+        let mut os = Os::for_tests(1);
+        let before = baseline(&os);
+        for _ in 0..3 {
+            os.malloc(10, "second_site").unwrap();
+        }
+        let first = os.malloc(5, "first_site").unwrap();
+        os.free(first, "t").unwrap();
+        os.malloc(5, "first_site").unwrap();
+        let found = leaks(&os, &before, &[]);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].site, "second_site");
+        assert!(found[0].headline.starts_with("3 heap blocks (30 B)"), "{}", found[0].headline);
+        assert_eq!(found[1].site, "first_site");
+    }
+
+    #[test]
+    fn growth_catches_one_per_repetition_but_not_a_cache_that_fills_and_stops() {
+        let mut os = Os::for_tests(1);
+        let ids = os.register_kind("fn ptr id", true);
+        let mut detector = GrowthDetector::new(16, vec![CacheAllowance { kind: ids, per_key_max: 32 }]);
+        // A cache of up to 32 ids for one key fills slowly and stops.
+        let mut found = Vec::new();
+        for repetition in 0..500u64 {
+            if repetition < 32 * 3 && repetition % 3 == 0 {
+                os.track(ids, 0, 7, "cast");
+            }
+            found.extend(detector.observe(&os));
+        }
+        assert!(found.is_empty(), "a bounded cache is not growth: {found:?}");
+
+        let mut os = Os::for_tests(1);
+        let ids = os.register_kind("fn ptr id", true);
+        let mut detector = GrowthDetector::new(16, vec![CacheAllowance { kind: ids, per_key_max: 32 }]);
+        let mut first_at = None;
+        for repetition in 0..300u64 {
+            os.track(ids, 0, 7, "fresh_cast");
+            let found = detector.observe(&os);
+            if !found.is_empty() && first_at.is_none() {
+                first_at = Some(repetition);
+                assert_eq!(found[0].signature(), "growth:fn ptr id:fresh_cast");
+                assert!(!found[0].series.is_empty());
+            }
+            if first_at.is_some() && first_at != Some(repetition) {
+                assert!(found.is_empty(), "reported once");
+            }
+        }
+        let first_at = first_at.expect("one id per repetition is growth");
+        assert!(first_at < 100, "found within a few dozen repetitions, at {first_at}");
+    }
+
+    #[test]
+    fn growth_without_a_cache_ignores_a_one_time_lazy_init() {
+        let mut os = Os::for_tests(1);
+        let mut detector = GrowthDetector::new(4, vec![]);
+        let mut found = Vec::new();
+        for repetition in 0..200 {
+            if repetition == 50 {
+                os.malloc(64, "lazy_init").unwrap();
+            }
+            found.extend(detector.observe(&os));
+        }
+        assert!(found.is_empty());
+    }
+}

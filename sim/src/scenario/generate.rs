@@ -1,0 +1,152 @@
+//! Scenarios generated whole from a seed or from fuzz bytes, through `arbitrary`.
+//!
+//! The same decoder serves `sim sweep --subject` (bytes drawn from the seed's generator stream)
+//! and the cargo-fuzz targets (bytes from libFuzzer), so a fuzz finding and a sweep finding are
+//! the same kind of scenario. Op lists are built with `arbitrary_loop`, because a plain `Vec`
+//! decoded from random bytes averages about one element. Generated ops that would not validate
+//! (a `free` of a name no earlier op defined) are dropped, so every generated scenario is one a
+//! person could have written, and printing it gives a file that parses to the same scenario.
+//! The generator knows nothing of any defect.
+
+use arbitrary::{Arbitrary, Unstructured};
+
+use super::{FaultSpec, Lifecycle, Scenario, ScenarioOp, ThreadSpec, default_warmup};
+use crate::faults::FaultKind;
+use crate::os::Limits;
+use crate::rng::{Rng, Stream};
+use crate::sched::StrategyChoice;
+use crate::subject::{Names, Subject};
+
+/// Bytes of generator input drawn per seed: ample for the largest shape below.
+const SEED_BYTES: usize = 4096;
+const LIFECYCLES_MAX: u32 = 3;
+const MAIN_OPS_MAX: u32 = 24;
+const THREAD_OPS_MAX: u32 = 10;
+const THREADS_MAX: u32 = 2;
+const REPEAT_MAX: u32 = 4;
+
+/// How generation is steered for one sweep or fuzz target.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GenerateOptions {
+    pub defects: Vec<String>,
+    /// Inject faults (swarm mode) in about half the scenarios.
+    pub faults: bool,
+}
+
+/// A scenario for subject `S` made from `seed` alone.
+pub fn from_seed<S: Subject>(seed: u64, options: &GenerateOptions) -> Scenario<S::Op> {
+    let mut rng = Rng::new(seed, Stream::Generator);
+    let mut bytes = vec![0u8; SEED_BYTES];
+    rng.fill_bytes(&mut bytes);
+    let mut input = Unstructured::new(&bytes);
+    let mut scenario = decode::<S>(&mut input, options);
+    scenario.seed = seed;
+    scenario.name = format!("{}-generated-{}", S::info().name, crate::seed::format_seed(seed));
+    scenario
+}
+
+/// A scenario for subject `S` decoded from fuzz bytes. Never fails: short input gives a short
+/// scenario.
+pub fn from_bytes<S: Subject>(bytes: &[u8], options: &GenerateOptions) -> Scenario<S::Op> {
+    let mut input = Unstructured::new(bytes);
+    let seed = u64::arbitrary(&mut input).unwrap_or(0);
+    let mut scenario = decode::<S>(&mut input, options);
+    scenario.seed = seed;
+    scenario
+}
+
+fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Scenario<S::Op> {
+    let info = S::info();
+    let mut names = Names::default();
+    let mut lifecycles = Vec::new();
+    let count = input.int_in_range(1..=LIFECYCLES_MAX).unwrap_or(1);
+    for index in 0..count {
+        lifecycles.push(decode_lifecycle::<S>(input, index, &mut names));
+    }
+    // Process exit is part of the vocabulary of every subject; end with it about half the time.
+    if input.arbitrary::<bool>().unwrap_or(false) {
+        if let Some(last) = lifecycles.last_mut() {
+            last.teardown.push(ScenarioOp::Exit);
+        }
+    }
+    let mut faults = FaultSpec::default();
+    if options.faults && input.arbitrary::<bool>().unwrap_or(false) {
+        faults.swarm = true;
+        faults.probabilities.insert(FaultKind::Alloc, 0.05);
+    }
+    Scenario {
+        name: format!("{}-generated", info.name),
+        description: None,
+        subject: info.name.to_string(),
+        defects: options.defects.clone(),
+        seed: 0,
+        limits: Limits { steps_max: 200_000, ..Limits::default() },
+        faults,
+        schedule: StrategyChoice::Random,
+        config: toml::Table::new(),
+        caches: Default::default(),
+        lifecycles: lifecycles.into_iter().filter(|l: &Lifecycle<S::Op>| l.op_count() > 0).collect::<Vec<_>>(),
+        expect: None,
+    }
+    .ensure_nonempty()
+}
+
+impl<O> Scenario<O> {
+    fn ensure_nonempty(mut self) -> Self {
+        if self.lifecycles.is_empty() {
+            self.lifecycles.push(Lifecycle {
+                name: "empty".into(),
+                repeat: 1,
+                warmup: 0,
+                setup: vec![],
+                ops: vec![ScenarioOp::Sleep { ticks: 1 }],
+                teardown: vec![],
+                threads: vec![],
+            });
+        }
+        self
+    }
+}
+
+fn subject_ops<S: Subject>(input: &mut Unstructured, max: u32, names: &mut Names) -> Vec<ScenarioOp<S::Op>> {
+    let mut ops = Vec::new();
+    let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
+        let op = S::Op::arbitrary(input)?;
+        let mut trial = names.clone();
+        if S::validate(&op, &mut trial).is_ok() {
+            *names = trial;
+            ops.push(ScenarioOp::Subject(op));
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    });
+    ops
+}
+
+fn decode_lifecycle<S: Subject>(input: &mut Unstructured, index: u32, names: &mut Names) -> Lifecycle<S::Op> {
+    let repeat = input.int_in_range(1..=REPEAT_MAX).unwrap_or(1);
+    let thread_count = input.int_in_range(0..=THREADS_MAX).unwrap_or(0);
+    let mut ops = Vec::new();
+    let mut threads = Vec::new();
+    // Main ops come in chunks with a spawn after each; a thread's ops are validated against the
+    // names defined before its spawn (the order `parse` checks in), and every thread is joined at
+    // the end of the list.
+    for thread_index in 0..thread_count {
+        ops.extend(subject_ops::<S>(input, MAIN_OPS_MAX / (thread_count + 1), names));
+        let name = format!("t{thread_index}");
+        ops.push(ScenarioOp::Spawn { thread: name.clone() });
+        threads.push(ThreadSpec { name, ops: subject_ops::<S>(input, THREAD_OPS_MAX, names) });
+    }
+    ops.extend(subject_ops::<S>(input, MAIN_OPS_MAX / (thread_count + 1), names));
+    for thread in &threads {
+        ops.push(ScenarioOp::Join { thread: thread.name.clone() });
+    }
+    Lifecycle {
+        name: format!("lifecycle-{index}"),
+        repeat,
+        warmup: default_warmup(repeat),
+        setup: Vec::new(),
+        ops,
+        teardown: Vec::new(),
+        threads,
+    }
+}

@@ -1,0 +1,159 @@
+//! Scenarios: TOML scripts that say what to run, and the same scripts generated from a seed.
+//!
+//! A scenario names a subject, its defects, a seed, limits, faults, a schedule strategy and a
+//! sequence of lifecycles. Each lifecycle is `setup`, then `ops` repeated `repeat` times, then
+//! `teardown`; the checks run after every repetition (against the baseline at its start) and after
+//! the teardown (against the baseline before the setup). Threads declared in a lifecycle run their
+//! own op lists once spawned by a `spawn` op, interleaved by the scheduler.
+//!
+//! ```toml
+//! name = "instantiate-destroy"
+//! subject = "wasi-runtime"
+//! defects = ["prestats-lock-leak"]
+//! seed = 1
+//!
+//! [[lifecycle]]
+//! name = "instance"
+//! repeat = 100
+//! ops = [
+//!   { op = "instantiate" },
+//!   { op = "destroy" },
+//! ]
+//! ```
+
+pub mod generate;
+pub mod parse;
+pub mod print;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::{FaultKind, FaultPlan};
+use crate::os::Limits;
+use crate::sched::StrategyChoice;
+
+/// An op as a scenario holds it: the runner's own, or the subject's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScenarioOp<O> {
+    /// Starts the declared thread's op list.
+    Spawn { thread: String },
+    /// Waits for a spawned thread to finish.
+    Join { thread: String },
+    /// Process exit: runs exit hooks in reverse registration order.
+    Exit,
+    /// Sleeps on the virtual clock.
+    Sleep { ticks: u64 },
+    Subject(O),
+}
+
+/// The runner's ops as they appear in TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum RunnerOp {
+    Spawn { thread: String },
+    Join { thread: String },
+    Exit,
+    Sleep { ticks: u64 },
+}
+
+pub(crate) const RUNNER_OPS: [&str; 4] = ["spawn", "join", "exit", "sleep"];
+
+impl<O> ScenarioOp<O> {
+    pub fn name(&self, subject_name: impl Fn(&O) -> &'static str) -> &'static str {
+        match self {
+            ScenarioOp::Spawn { .. } => "spawn",
+            ScenarioOp::Join { .. } => "join",
+            ScenarioOp::Exit => "exit",
+            ScenarioOp::Sleep { .. } => "sleep",
+            ScenarioOp::Subject(op) => subject_name(op),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadSpec<O> {
+    pub name: String,
+    pub ops: Vec<ScenarioOp<O>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lifecycle<O> {
+    pub name: String,
+    pub repeat: u32,
+    /// Repetitions before the growth detector starts comparing.
+    pub warmup: u32,
+    pub setup: Vec<ScenarioOp<O>>,
+    pub ops: Vec<ScenarioOp<O>>,
+    pub teardown: Vec<ScenarioOp<O>>,
+    pub threads: Vec<ThreadSpec<O>>,
+}
+
+impl<O> Lifecycle<O> {
+    pub fn thread(&self, name: &str) -> Option<&ThreadSpec<O>> {
+        self.threads.iter().find(|t| t.name == name)
+    }
+
+    /// Ops in all lists, counting each thread's once.
+    pub fn op_count(&self) -> usize {
+        self.setup.len() + self.ops.len() + self.teardown.len() + self.threads.iter().map(|t| t.ops.len()).sum::<usize>()
+    }
+}
+
+/// Default warm-up: a quarter of the repetitions, at most 16.
+pub fn default_warmup(repeat: u32) -> u32 {
+    (repeat / 4).min(16)
+}
+
+/// Fault probabilities per kind and swarm mode, as written in `[faults]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultSpec {
+    pub probabilities: BTreeMap<FaultKind, f64>,
+    pub swarm: bool,
+}
+
+impl FaultSpec {
+    /// The plan for one seed: the probabilities, reduced to a random subset in swarm mode.
+    pub fn plan(&self, seed: u64) -> FaultPlan {
+        let mut plan = FaultPlan::none();
+        for (&kind, &probability) in &self.probabilities {
+            plan = plan.with(kind, (probability * 1e6).round() as u32);
+        }
+        if self.swarm { plan.swarm(seed) } else { plan }
+    }
+}
+
+/// Expectations a repro or regression file pins.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Finding signatures the run must produce (with its defects on).
+    #[serde(default)]
+    pub signatures: Vec<String>,
+    /// The trace hash of the run, as `0x…` hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario<O> {
+    pub name: String,
+    pub description: Option<String>,
+    pub subject: String,
+    pub defects: Vec<String>,
+    pub seed: u64,
+    pub limits: Limits,
+    pub faults: FaultSpec,
+    pub schedule: StrategyChoice,
+    pub config: toml::Table,
+    /// Extra bounded-cache allowances: resource kind → units allowed per key.
+    pub caches: BTreeMap<String, u64>,
+    pub lifecycles: Vec<Lifecycle<O>>,
+    pub expect: Option<Expect>,
+}
+
+impl<O> Scenario<O> {
+    pub fn op_count(&self) -> usize {
+        self.lifecycles.iter().map(Lifecycle::op_count).sum()
+    }
+}

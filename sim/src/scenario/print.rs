@@ -1,0 +1,147 @@
+//! Prints a scenario back as TOML that parses to the same scenario: ops as one inline table per
+//! line, so that a generated or shrunk scenario reads like a hand-written one.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::{Lifecycle, RunnerOp, Scenario, ScenarioOp, default_warmup};
+use crate::os::Limits;
+use crate::sched::StrategyChoice;
+use crate::seed::format_seed;
+
+fn key(name: &str) -> String {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        name.to_string()
+    } else {
+        toml::Value::String(name.to_string()).to_string()
+    }
+}
+
+/// One TOML value on one line.
+pub fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Table(table) => {
+            let mut parts = Vec::new();
+            if let Some(op) = table.get("op") {
+                parts.push(format!("op = {}", inline(op)));
+            }
+            for (name, item) in table.iter().filter(|(name, _)| name.as_str() != "op") {
+                parts.push(format!("{} = {}", key(name), inline(item)));
+            }
+            if parts.is_empty() { "{}".into() } else { format!("{{ {} }}", parts.join(", ")) }
+        }
+        toml::Value::Array(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
+}
+
+fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> toml::Value {
+    let result = match op {
+        ScenarioOp::Spawn { thread } => toml::Value::try_from(RunnerOp::Spawn { thread: thread.clone() }),
+        ScenarioOp::Join { thread } => toml::Value::try_from(RunnerOp::Join { thread: thread.clone() }),
+        ScenarioOp::Exit => toml::Value::try_from(RunnerOp::Exit),
+        ScenarioOp::Sleep { ticks } => toml::Value::try_from(RunnerOp::Sleep { ticks: *ticks }),
+        ScenarioOp::Subject(op) => toml::Value::try_from(op),
+    };
+    result.expect("ops serialize to TOML tables")
+}
+
+fn op_list<O: Serialize>(out: &mut String, name: &str, ops: &[ScenarioOp<O>]) {
+    if ops.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{name} = [");
+    for op in ops {
+        let _ = writeln!(out, "  {},", inline(&op_value(op)));
+    }
+    let _ = writeln!(out, "]");
+}
+
+fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) {
+    let _ = writeln!(out, "\n[[lifecycle]]");
+    let _ = writeln!(out, "name = {}", toml::Value::String(lifecycle.name.clone()));
+    if lifecycle.repeat != 1 {
+        let _ = writeln!(out, "repeat = {}", lifecycle.repeat);
+    }
+    if lifecycle.warmup != default_warmup(lifecycle.repeat) {
+        let _ = writeln!(out, "warmup = {}", lifecycle.warmup);
+    }
+    op_list(out, "setup", &lifecycle.setup);
+    op_list(out, "ops", &lifecycle.ops);
+    op_list(out, "teardown", &lifecycle.teardown);
+    for thread in &lifecycle.threads {
+        let _ = writeln!(out, "\n[[lifecycle.thread]]");
+        let _ = writeln!(out, "name = {}", toml::Value::String(thread.name.clone()));
+        op_list(out, "ops", &thread.ops);
+    }
+}
+
+/// The scenario as a TOML file.
+pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
+    let mut out = String::new();
+    let string = |text: &str| toml::Value::String(text.to_string()).to_string();
+    let _ = writeln!(out, "name = {}", string(&scenario.name));
+    if let Some(description) = &scenario.description {
+        let _ = writeln!(out, "description = {}", string(description));
+    }
+    let _ = writeln!(out, "subject = {}", string(&scenario.subject));
+    let defects: Vec<String> = scenario.defects.iter().map(|d| string(d)).collect();
+    let _ = writeln!(out, "defects = [{}]", defects.join(", "));
+    let _ = writeln!(out, "seed = {}", string(&format_seed(scenario.seed)));
+    if scenario.schedule != StrategyChoice::Random {
+        let value = toml::Value::try_from(&scenario.schedule).expect("strategy serializes");
+        let _ = writeln!(out, "schedule = {}", inline(&value));
+    }
+    let defaults = Limits::default();
+    let l = &scenario.limits;
+    let limits = [
+        ("steps_max", l.steps_max, defaults.steps_max),
+        ("pages_committed_max", l.pages_committed_max, defaults.pages_committed_max),
+        ("reservations_max", l.reservations_max, defaults.reservations_max),
+        ("objects_max", l.objects_max, defaults.objects_max),
+        ("threads_max", l.threads_max, defaults.threads_max),
+        ("fds_max", l.fds_max, defaults.fds_max),
+    ];
+    if limits.iter().any(|(_, value, default)| value != default) {
+        let _ = writeln!(out, "\n[limits]");
+        for (name, value, default) in limits {
+            if value != default {
+                let _ = writeln!(out, "{name} = {value}");
+            }
+        }
+    }
+    if scenario.faults.swarm || !scenario.faults.probabilities.is_empty() {
+        let _ = writeln!(out, "\n[faults]");
+        if scenario.faults.swarm {
+            let _ = writeln!(out, "swarm = true");
+        }
+        for (kind, probability) in &scenario.faults.probabilities {
+            let _ = writeln!(out, "{} = {}", kind.name(), toml::Value::Float(*probability));
+        }
+    }
+    if !scenario.config.is_empty() {
+        let _ = writeln!(out, "\n[config]");
+        for (name, value) in &scenario.config {
+            let _ = writeln!(out, "{} = {}", key(name), inline(value));
+        }
+    }
+    if !scenario.caches.is_empty() {
+        let _ = writeln!(out, "\n[caches]");
+        for (name, bound) in &scenario.caches {
+            let _ = writeln!(out, "{} = {bound}", key(name));
+        }
+    }
+    if let Some(expect) = &scenario.expect {
+        let _ = writeln!(out, "\n[expect]");
+        let signatures: Vec<String> = expect.signatures.iter().map(|s| string(s)).collect();
+        let _ = writeln!(out, "signatures = [{}]", signatures.join(", "));
+        if let Some(hash) = &expect.trace_hash {
+            let _ = writeln!(out, "trace_hash = {}", string(hash));
+        }
+    }
+    for item in &scenario.lifecycles {
+        lifecycle(&mut out, item);
+    }
+    out
+}

@@ -1,0 +1,160 @@
+//! The Subject trait: what a crate implements to be tested by the framework.
+//!
+//! A subject is a state machine driven by ops on simulated threads. It sees only the `Os` it is
+//! given: it acquires pages, locks, fds and threads through it, and registers its own resource
+//! kinds (an interpreter's allocation ids) with `os.register_kind`. It never judges itself: after
+//! each lifecycle the runner asks the ledger whether everything is back at its baseline.
+//!
+//! Ops are the subject's own enum. They parse from scenario files (serde, internally tagged by an
+//! `op` field), are generated from seeds and fuzz bytes (`arbitrary`), and print back to TOML.
+//! The names `spawn`, `join`, `exit` and `sleep` are taken by the runner's own ops.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::os::modules::CodeAddr;
+use crate::os::{BlockReason, Os, Tid};
+
+/// What happens after a subject handles an op or a continuation.
+pub enum Step<S> {
+    /// The op finished.
+    Done,
+    /// The thread blocks with this reason; the continuation runs when it is unblocked, with full
+    /// mutable access to the subject and the OS. It may finish or block again.
+    Block(BlockReason, Continuation<S>),
+}
+
+pub type Continuation<S> = Box<dyn FnOnce(&mut S, &mut Os, Tid) -> Step<S>>;
+
+impl<S> Step<S> {
+    pub fn block(reason: BlockReason, continuation: impl FnOnce(&mut S, &mut Os, Tid) -> Step<S> + 'static) -> Step<S> {
+        Step::Block(reason, Box::new(continuation))
+    }
+}
+
+impl<S> Debug for Step<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Done => write!(f, "Done"),
+            Step::Block(reason, _) => write!(f, "Block({reason:?})"),
+        }
+    }
+}
+
+/// A named, seeded real bug that a subject can switch on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DefectInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The public report the defect follows.
+    pub source: &'static str,
+}
+
+/// A resource kind the subject may legitimately keep across repetitions, up to a bound per key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CacheDecl {
+    pub kind: &'static str,
+    pub per_key_max: u64,
+    pub why: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpDoc {
+    pub name: &'static str,
+    pub summary: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubjectInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub ops: Vec<OpDoc>,
+    pub defects: Vec<DefectInfo>,
+    pub caches: Vec<CacheDecl>,
+    /// True when the subject runs real third-party code on host-backed memory: such runs go in a
+    /// child process so that a real crash becomes a finding instead of killing the tool.
+    pub host_backed: bool,
+}
+
+/// How a subject is configured for one run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    pub defects: BTreeSet<String>,
+    /// The scenario's `[config]` table, for subject parameters.
+    pub params: toml::Table,
+}
+
+impl Config {
+    pub fn defect(&self, name: &str) -> bool {
+        self.defects.contains(name)
+    }
+
+    pub fn param_u64(&self, name: &str, default: u64) -> u64 {
+        self.params.get(name).and_then(|v| v.as_integer()).map_or(default, |v| v.max(0) as u64)
+    }
+
+    pub fn param_bool(&self, name: &str, default: bool) -> bool {
+        self.params.get(name).and_then(|v| v.as_bool()).unwrap_or(default)
+    }
+}
+
+/// Names an op list defines and uses, for static validation (`free` of a name never allocated).
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    defined: BTreeSet<String>,
+}
+
+impl Names {
+    pub fn define(&mut self, namespace: &str, name: impl std::fmt::Display) {
+        self.defined.insert(format!("{namespace}:{name}"));
+    }
+
+    pub fn require(&self, namespace: &str, name: impl std::fmt::Display, what: &str) -> Result<(), String> {
+        let key = format!("{namespace}:{name}");
+        if self.defined.contains(&key) {
+            Ok(())
+        } else {
+            Err(format!("{what} `{name}` is used before any op defines it"))
+        }
+    }
+
+    pub fn is_defined(&self, namespace: &str, name: impl std::fmt::Display) -> bool {
+        self.defined.contains(&format!("{namespace}:{name}"))
+    }
+}
+
+/// Implemented by every subject, built-in or from another crate.
+pub trait Subject: Sized + 'static {
+    type Op: Clone + Debug + PartialEq + Serialize + DeserializeOwned + for<'a> arbitrary::Arbitrary<'a> + 'static;
+
+    fn info() -> SubjectInfo;
+
+    /// Creates the subject inside `os` (register kinds here). Called once per run.
+    fn new(os: &mut Os, config: &Config) -> Self;
+
+    /// The op's name as written in scenario files.
+    fn op_name(op: &Self::Op) -> &'static str;
+
+    /// Applies one op on thread `tid`.
+    fn apply(&mut self, os: &mut Os, tid: Tid, op: &Self::Op) -> Step<Self>;
+
+    /// Runs subject code the OS calls back: a TLS destructor or an exit hook at `code`.
+    fn call(&mut self, _os: &mut Os, _tid: Tid, _code: CodeAddr, _arg: u64) -> Step<Self> {
+        Step::Done
+    }
+
+    /// Static check of one op in program order: names used must be defined earlier.
+    fn validate(_op: &Self::Op, _names: &mut Names) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Invariants the subject declares about its own state, checked by the runner after every
+    /// lifecycle (for example "bytes written minus read equals bytes buffered"). Each string
+    /// returned is one violation.
+    fn check_invariants(&self, _os: &Os) -> Vec<String> {
+        Vec::new()
+    }
+}
