@@ -128,7 +128,7 @@ impl Names {
 
 /// Implemented by every subject, built-in or from another crate.
 pub trait Subject: Sized + 'static {
-    type Op: Clone + Debug + PartialEq + Serialize + DeserializeOwned + for<'a> arbitrary::Arbitrary<'a> + 'static;
+    type Op: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned + for<'a> arbitrary::Arbitrary<'a> + 'static;
 
     fn info() -> SubjectInfo;
 

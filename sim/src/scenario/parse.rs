@@ -249,8 +249,10 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         return Err(Diagnostic::new(path, source, None, "no [[lifecycle]]: a scenario needs at least one lifecycle with ops"));
     }
     let mut lifecycles = Vec::new();
+    // Names defined in one lifecycle stay defined in the next: validation follows program order.
+    let mut names = Names::default();
     for raw_lifecycle in &raw.lifecycles {
-        lifecycles.push(parse_lifecycle::<S>(path, source, raw_lifecycle)?);
+        lifecycles.push(parse_lifecycle::<S>(path, source, raw_lifecycle, &mut names)?);
     }
     let scenario = Scenario {
         name: raw.name,
@@ -273,7 +275,7 @@ fn list_or_none(items: &[&str]) -> String {
     if items.is_empty() { "none".into() } else { items.join(", ") }
 }
 
-fn parse_lifecycle<S: Subject>(path: &str, source: &str, raw: &Spanned<RawLifecycle>) -> Result<Lifecycle<S::Op>, Diagnostic> {
+fn parse_lifecycle<S: Subject>(path: &str, source: &str, raw: &Spanned<RawLifecycle>, names: &mut Names) -> Result<Lifecycle<S::Op>, Diagnostic> {
     let error = |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let lifecycle_span = raw.span();
     let raw = raw.get_ref();
@@ -328,22 +330,21 @@ fn parse_lifecycle<S: Subject>(path: &str, source: &str, raw: &Spanned<RawLifecy
             }
         }
     }
-    validate_names::<S>(path, source, raw, &lifecycle)?;
+    validate_names::<S>(path, source, raw, &lifecycle, names)?;
     Ok(lifecycle)
 }
 
 /// Walks ops in program order (setup, ops with each spawned thread's ops at its spawn, teardown)
 /// and asks the subject whether each op's names are defined before use.
-fn validate_names<S: Subject>(path: &str, source: &str, raw: &RawLifecycle, lifecycle: &Lifecycle<S::Op>) -> Result<(), Diagnostic> {
-    let mut names = Names::default();
+fn validate_names<S: Subject>(path: &str, source: &str, raw: &RawLifecycle, lifecycle: &Lifecycle<S::Op>, names: &mut Names) -> Result<(), Diagnostic> {
     let lists = [(&lifecycle.setup, &raw.setup), (&lifecycle.ops, &raw.ops), (&lifecycle.teardown, &raw.teardown)];
     for (ops, spans) in lists {
         for (op, span) in ops.iter().zip(spans) {
-            check_op::<S>(path, source, op, span.span(), &mut names)?;
+            check_op::<S>(path, source, op, span.span(), names)?;
             if let ScenarioOp::Spawn { thread } = op {
                 let index = lifecycle.threads.iter().position(|t| &t.name == thread).expect("checked above");
                 for (thread_op, thread_span) in lifecycle.threads[index].ops.iter().zip(&raw.threads[index].get_ref().ops) {
-                    check_op::<S>(path, source, thread_op, thread_span.span(), &mut names)?;
+                    check_op::<S>(path, source, thread_op, thread_span.span(), names)?;
                 }
             }
         }

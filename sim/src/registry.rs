@@ -1,0 +1,162 @@
+//! The registry: subjects by name, behind an object-safe facade, so that the CLI and the sweep can
+//! run any subject (built in, or from another crate) without knowing its op type.
+
+use crate::runner::{self, Outcome, RunOptions};
+use crate::scenario::generate::{self, GenerateOptions};
+use crate::scenario::parse::{self, Diagnostic};
+use crate::scenario::{Expect, Scenario, print};
+use crate::shrink;
+use crate::subject::{Subject, SubjectInfo};
+
+/// A subject with its op type erased.
+pub trait DynSubject: Send + Sync {
+    fn info(&self) -> SubjectInfo;
+    fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic>;
+    fn generate(&self, seed: u64, options: &GenerateOptions) -> Box<dyn DynScenario>;
+    fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario>;
+}
+
+/// What every scenario can tell without its op type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioMeta {
+    pub name: String,
+    pub subject: String,
+    pub defects: Vec<String>,
+    pub seed: u64,
+    pub op_count: usize,
+    pub lifecycle_count: usize,
+    pub expect: Option<Expect>,
+}
+
+/// A parsed or generated scenario with its op type erased.
+pub trait DynScenario: Send {
+    fn meta(&self) -> ScenarioMeta;
+    fn set_seed(&mut self, seed: u64);
+    fn set_defects(&mut self, defects: Vec<String>);
+    fn set_expect(&mut self, expect: Option<Expect>);
+    fn run(&self, options: RunOptions) -> Outcome;
+    fn to_toml(&self) -> String;
+    /// Every scenario one reduction smaller (for the shrinker), largest reductions first.
+    fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
+    fn clone_box(&self) -> Box<dyn DynScenario>;
+}
+
+struct Erased<S>(std::marker::PhantomData<fn() -> S>);
+
+struct ErasedScenario<S: Subject>(Scenario<S::Op>);
+
+impl<S: Subject> DynSubject for Erased<S> {
+    fn info(&self) -> SubjectInfo {
+        S::info()
+    }
+
+    fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        Ok(Box::new(ErasedScenario::<S>(parse::parse::<S>(path, source)?)))
+    }
+
+    fn generate(&self, seed: u64, options: &GenerateOptions) -> Box<dyn DynScenario> {
+        Box::new(ErasedScenario::<S>(generate::from_seed::<S>(seed, options)))
+    }
+
+    fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario> {
+        Box::new(ErasedScenario::<S>(generate::from_bytes::<S>(bytes, options)))
+    }
+}
+
+impl<S: Subject> DynScenario for ErasedScenario<S> {
+    fn meta(&self) -> ScenarioMeta {
+        let s = &self.0;
+        ScenarioMeta {
+            name: s.name.clone(),
+            subject: s.subject.clone(),
+            defects: s.defects.clone(),
+            seed: s.seed,
+            op_count: s.op_count(),
+            lifecycle_count: s.lifecycles.len(),
+            expect: s.expect.clone(),
+        }
+    }
+
+    fn set_seed(&mut self, seed: u64) {
+        self.0.seed = seed;
+    }
+
+    fn set_defects(&mut self, defects: Vec<String>) {
+        self.0.defects = defects;
+    }
+
+    fn set_expect(&mut self, expect: Option<Expect>) {
+        self.0.expect = expect;
+    }
+
+    fn run(&self, options: RunOptions) -> Outcome {
+        runner::run::<S>(&self.0, options)
+    }
+
+    fn to_toml(&self) -> String {
+        print::to_toml(&self.0)
+    }
+
+    fn reductions(&self) -> Vec<Box<dyn DynScenario>> {
+        shrink::reductions(&self.0)
+            .into_iter()
+            // A reduction must still be a valid scenario: round-trip it through the parser.
+            .filter_map(|candidate| parse::parse::<S>("<shrink>", &print::to_toml(&candidate)).ok())
+            .map(|candidate| Box::new(ErasedScenario::<S>(candidate)) as Box<dyn DynScenario>)
+            .collect()
+    }
+
+    fn clone_box(&self) -> Box<dyn DynScenario> {
+        Box::new(ErasedScenario::<S>(self.0.clone()))
+    }
+}
+
+/// Erases a subject type for the registry.
+pub fn erase<S: Subject>() -> Box<dyn DynSubject> {
+    Box::new(Erased::<S>(std::marker::PhantomData))
+}
+
+/// Subjects by name.
+pub struct Registry {
+    subjects: Vec<Box<dyn DynSubject>>,
+}
+
+impl Registry {
+    pub fn empty() -> Registry {
+        Registry { subjects: Vec::new() }
+    }
+
+    /// The built-in subjects.
+    pub fn builtin() -> Registry {
+        Registry { subjects: crate::subjects::builtin() }
+    }
+
+    /// Adds a subject (another crate's), replacing a built-in one of the same name.
+    pub fn with(mut self, subject: Box<dyn DynSubject>) -> Registry {
+        let name = subject.info().name;
+        self.subjects.retain(|s| s.info().name != name);
+        self.subjects.push(subject);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn DynSubject> {
+        self.subjects.iter().find(|s| s.info().name == name).map(|s| s.as_ref())
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.subjects.iter().map(|s| s.info().name).collect()
+    }
+
+    pub fn subjects(&self) -> impl Iterator<Item = &dyn DynSubject> {
+        self.subjects.iter().map(|s| s.as_ref())
+    }
+
+    /// Parses a scenario file, choosing the subject from its `subject` field.
+    pub fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        let (name, span) = parse::subject_of(path, source)?;
+        match self.get(&name) {
+            Some(subject) => subject.parse(path, source),
+            None => Err(Diagnostic::new(path, source, Some(span), format!("unknown subject `{name}`; known: {}", self.names().join(", ")))),
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! The runner: runs a scenario against a subject and asks the ledger after every lifecycle.
+//!
+//! For each lifecycle it takes a baseline, runs the setup, then the ops `repeat` times (checking
+//! leaks against the baseline at the start of each repetition and feeding the growth detector),
+//! then the teardown (checking against the baseline before the setup). Each op list runs on the
+//! main thread; `spawn` starts a declared thread, and the scheduler interleaves every runnable
+//! thread one op (or one continuation) at a time until all have finished. No runnable thread and
+//! no pending timer with threads still blocked is a deadlock. A panicking subject is a `panic`
+//! finding, an exhausted `steps_max` a `budget` finding; fatal findings end the run.
+//!
+//! What the runner does not check: anything a subject does outside the `Os` it was given.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::findings::{Finding, FindingKind};
+use crate::ledger::{self, CacheAllowance, GrowthDetector};
+use crate::os::modules::CodeAddr;
+use crate::os::threads::MAIN_THREAD;
+use crate::os::{Io, Os, PlatformModel, Position, Tid};
+use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
+use crate::sched::{Scheduler, StrategyChoice};
+use crate::subject::{Config, Continuation, Step, Subject};
+use crate::trace::EventKind;
+
+/// What a caller may change about a run without editing the scenario.
+#[derive(Default)]
+pub struct RunOptions {
+    pub seed: Option<u64>,
+    /// `Some` replaces the scenario's defects (`--defect`, `--no-defects`).
+    pub defects: Option<Vec<String>>,
+    pub strategy: Option<StrategyChoice>,
+    pub trace_sink: Option<Box<dyn Write>>,
+    /// Keep the list of scheduling decisions (for replay files). Fuzzing turns it off.
+    pub record_schedule: bool,
+}
+
+/// Everything decided before the run starts, printed first.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Header {
+    pub scenario: String,
+    pub subject: String,
+    pub seed: u64,
+    pub defects: Vec<String>,
+    pub strategy: String,
+    pub faults: String,
+    pub steps_max: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub header: Header,
+    pub findings: Vec<Finding>,
+    pub trace_hash: u64,
+    pub trace_events: u64,
+    pub steps: u64,
+    pub ops: u64,
+    pub schedule: Vec<u32>,
+    pub lifecycle_names: Vec<String>,
+    pub lifecycle_repeats: Vec<u32>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    pub fn signatures(&self) -> Vec<String> {
+        self.findings.iter().map(Finding::signature).collect()
+    }
+}
+
+/// Why a run stopped early.
+struct Stop;
+
+struct ThreadCtx<'a, S: Subject> {
+    ops: &'a [ScenarioOp<S::Op>],
+    pc: usize,
+    pending: Option<Continuation<S>>,
+    calls: VecDeque<(CodeAddr, u64, &'static str)>,
+    finished: bool,
+    /// TLS destructor rounds run so far at thread exit.
+    exit_rounds: u32,
+}
+
+impl<'a, S: Subject> ThreadCtx<'a, S> {
+    fn new(ops: &'a [ScenarioOp<S::Op>]) -> Self {
+        ThreadCtx { ops, pc: 0, pending: None, calls: VecDeque::new(), finished: false, exit_rounds: 0 }
+    }
+}
+
+struct Runner<'a, S: Subject> {
+    os: Os,
+    subject: Option<S>,
+    threads: Vec<Option<ThreadCtx<'a, S>>>,
+    findings: Vec<Finding>,
+    occurrences: BTreeMap<String, u32>,
+    steps: u64,
+    ops: u64,
+    lifecycle_index: u32,
+    repetition: u32,
+    runnable: Vec<u32>,
+}
+
+/// Runs `scenario` with subject `S`.
+pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outcome {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let defects = options.defects.clone().unwrap_or_else(|| scenario.defects.clone());
+    let strategy = options.strategy.clone().unwrap_or_else(|| scenario.schedule.clone());
+    let plan = scenario.faults.plan(seed);
+    let mut scheduler = Scheduler::new(seed, &strategy, plan.clone());
+    scheduler.set_recording(options.record_schedule);
+    let header = Header {
+        scenario: scenario.name.clone(),
+        subject: scenario.subject.clone(),
+        seed,
+        defects: defects.clone(),
+        strategy: scheduler.strategy_name(),
+        faults: plan.describe(),
+        steps_max: scenario.limits.steps_max,
+    };
+    let mut os = Os::new(scheduler, scenario.limits.clone(), PlatformModel::default());
+    if let Some(sink) = options.trace_sink {
+        os.trace().attach_sink(sink);
+    }
+    let config = Config { defects: defects.iter().cloned().collect(), params: scenario.config.clone() };
+    let mut runner: Runner<S> = Runner {
+        os,
+        subject: None,
+        threads: Vec::new(),
+        findings: Vec::new(),
+        occurrences: BTreeMap::new(),
+        steps: 0,
+        ops: 0,
+        lifecycle_index: 0,
+        repetition: 0,
+        runnable: Vec::new(),
+    };
+    runner.os.trace().event(EventKind::Lifecycle, seed, 0);
+    let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
+    match created {
+        Ok(subject) => {
+            runner.subject = Some(subject);
+            let _ = runner.run_lifecycles(scenario);
+        }
+        Err(payload) => runner.panicked(payload, "new"),
+    }
+    runner.finish(scenario, header)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-text payload".into()
+    }
+}
+
+fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
+    match os.join(me, target, "join") {
+        Io::Ready(_) => Step::Done,
+        Io::Block(reason) => Step::block(reason, move |_, os, me| join_step(os, me, target)),
+    }
+}
+
+impl<'a, S: Subject> Runner<'a, S> {
+    fn run_lifecycles(&mut self, scenario: &'a Scenario<S::Op>) -> Result<(), Stop> {
+        let info = S::info();
+        let mut allowances = Vec::new();
+        for cache in &info.caches {
+            if let Some(kind) = self.os.resources().kind_by_name(cache.kind) {
+                allowances.push(CacheAllowance { kind, per_key_max: cache.per_key_max });
+            }
+        }
+        for (name, bound) in &scenario.caches {
+            if let Some(kind) = self.os.resources().kind_by_name(name) {
+                allowances.retain(|a| a.kind != kind);
+                allowances.push(CacheAllowance { kind, per_key_max: *bound });
+            }
+        }
+        let cache_kinds: Vec<_> = allowances.iter().map(|a| a.kind).collect();
+        for (index, lifecycle) in scenario.lifecycles.iter().enumerate() {
+            self.lifecycle_index = index as u32;
+            self.repetition = 0;
+            self.os.trace().event_text(EventKind::Lifecycle, &lifecycle.name);
+            let outer = ledger::baseline(&self.os);
+            self.run_list(&lifecycle.setup, lifecycle)?;
+            let mut detector = GrowthDetector::new(lifecycle.warmup, allowances.clone());
+            for repetition in 0..lifecycle.repeat {
+                self.repetition = repetition;
+                let before = ledger::baseline(&self.os);
+                self.run_list(&lifecycle.ops, lifecycle)?;
+                let leaks = ledger::leaks(&self.os, &before, &cache_kinds);
+                let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();
+                for mut finding in leaks {
+                    if let Some(kind) = self.os.resources().kind_by_name(&finding.resource) {
+                        finding.series = detector.series(kind).to_vec();
+                    }
+                    self.add(self.stamp(finding))?;
+                }
+                for finding in detector.observe(&self.os) {
+                    if !leaking.contains(&finding.resource) {
+                        self.add(self.stamp(finding))?;
+                    }
+                }
+                self.check_subject_invariants()?;
+            }
+            self.repetition = lifecycle.repeat.saturating_sub(1);
+            if !lifecycle.teardown.is_empty() {
+                self.run_list(&lifecycle.teardown, lifecycle)?;
+                for finding in ledger::leaks(&self.os, &outer, &[]) {
+                    self.add(self.stamp(finding))?;
+                }
+                self.check_subject_invariants()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_subject_invariants(&mut self) -> Result<(), Stop> {
+        let violations = match self.subject.as_ref() {
+            Some(subject) => subject.check_invariants(&self.os),
+            None => Vec::new(),
+        };
+        for violation in violations {
+            let finding = Finding::new(FindingKind::Invariant, "subject invariant", S::info().name, violation);
+            self.add(self.stamp(finding))?;
+        }
+        Ok(())
+    }
+
+    /// Marks a finding the runner or ledger made with where the run is now.
+    fn stamp(&self, mut finding: Finding) -> Finding {
+        finding.lifecycle = self.lifecycle_index;
+        finding.repetition = self.repetition;
+        finding
+    }
+
+    /// Adds a finding; a repeat of a signature already reported only counts.
+    fn add(&mut self, finding: Finding) -> Result<(), Stop> {
+        let signature = finding.signature();
+        let count = self.occurrences.entry(signature.clone()).or_insert(0);
+        *count += 1;
+        let fatal = finding.kind.is_fatal();
+        if *count == 1 {
+            self.os.trace().event_text(EventKind::Finding, &signature);
+            self.findings.push(finding);
+        }
+        if fatal { Err(Stop) } else { Ok(()) }
+    }
+
+    fn collect_os_findings(&mut self) -> Result<(), Stop> {
+        for finding in self.os.take_findings() {
+            self.add(finding)?;
+        }
+        Ok(())
+    }
+
+    fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>, op_name: &str) {
+        let message = panic_message(&*payload);
+        let position = self.os.position();
+        let finding = Finding::new(FindingKind::Panic, "subject", op_name, format!("the subject panicked: {message}"))
+            .detail("during", format!("op #{} `{}` on thread {}", position.op_index, position.op_name, position.thread));
+        let _ = self.add(self.stamp(finding));
+    }
+
+    /// Runs one op list on the main thread, with spawned threads, until every thread is done.
+    fn run_list(&mut self, ops: &'a [ScenarioOp<S::Op>], lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
+        self.threads.clear();
+        self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
+        let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
+        loop {
+            self.os.runnable_threads(&mut self.runnable);
+            let threads = &self.threads;
+            self.runnable.retain(|&t| threads.get(t as usize).and_then(Option::as_ref).is_some_and(|ctx| !ctx.finished && (t != 0 || ctx.pending.is_some() || !ctx.calls.is_empty() || ctx.pc < ctx.ops.len())));
+            if self.runnable.is_empty() {
+                if self.os.advance_timers() {
+                    continue;
+                }
+                return self.check_quiescent();
+            }
+            let tid = if self.runnable.len() == 1 {
+                self.runnable[0]
+            } else {
+                let choice = self.os.scheduler().next_thread(&self.runnable);
+                self.os.trace().event(EventKind::Schedule, u64::from(choice), self.runnable.len() as u64);
+                choice
+            };
+            self.steps += 1;
+            if self.steps > self.os.limits().steps_max {
+                let steps_max = self.os.limits().steps_max;
+                let finding = Finding::new(FindingKind::Budget, "steps_max", "runner", format!("limit `steps_max` = {steps_max} exhausted"))
+                    .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
+                return self.add(self.stamp(finding));
+            }
+            self.step(Tid(tid), lifecycle, &mut spawned)?;
+            self.collect_os_findings()?;
+        }
+    }
+
+    fn set_ctx(&mut self, tid: Tid, ctx: ThreadCtx<'a, S>) {
+        let index = tid.0 as usize;
+        if self.threads.len() <= index {
+            self.threads.resize_with(index + 1, || None);
+        }
+        self.threads[index] = Some(ctx);
+    }
+
+    fn ctx(&mut self, tid: Tid) -> &mut ThreadCtx<'a, S> {
+        self.threads[tid.0 as usize].as_mut().expect("scheduled threads have a context")
+    }
+
+    /// With nothing runnable: either everyone is done, or the blocked threads are deadlocked.
+    fn check_quiescent(&mut self) -> Result<(), Stop> {
+        let blocked = self.os.blocked_threads();
+        if blocked.is_empty() {
+            return Ok(());
+        }
+        let mut finding = Finding::new(
+            FindingKind::Deadlock,
+            "threads",
+            blocked.iter().map(|(_, _, reason)| reason_kind(reason)).min().unwrap_or("blocked"),
+            format!("no thread can run and no timer is pending; {} thread(s) blocked forever", blocked.len()),
+        );
+        for (tid, name, reason) in &blocked {
+            finding = finding.detail("blocked", format!("thread {} `{name}`: {reason}", tid.0));
+        }
+        finding = finding.note("a waker that never comes: check who should have unblocked each thread (a closed description, a lost wake-up, a lock never released)");
+        self.add(self.stamp(finding))
+    }
+
+    fn step(&mut self, tid: Tid, lifecycle: &'a Lifecycle<S::Op>, spawned: &mut BTreeMap<&'a str, Option<Tid>>) -> Result<(), Stop> {
+        if let Some(continuation) = self.ctx(tid).pending.take() {
+            return self.invoke(tid, "continuation", |subject, os| continuation(subject, os, tid));
+        }
+        if let Some((code, arg, what)) = self.ctx(tid).calls.pop_front() {
+            if !self.os.check_code(code, what, what) {
+                return Ok(());
+            }
+            return self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg));
+        }
+        let ctx = self.ctx(tid);
+        if ctx.pc < ctx.ops.len() {
+            let index = ctx.pc;
+            ctx.pc += 1;
+            let op = &ctx.ops[index];
+            return self.run_op(tid, index, op, lifecycle, spawned);
+        }
+        self.exit_thread(tid)
+    }
+
+    /// A thread whose ops are done runs its TLS destructors (up to four rounds), then exits.
+    fn exit_thread(&mut self, tid: Tid) -> Result<(), Stop> {
+        self.os.set_position(Position { op_name: "thread-exit", thread: tid.0, ..self.os.position() });
+        let rounds = self.ctx(tid).exit_rounds;
+        if rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
+            let due = self.os.tls_destructors_due(tid);
+            if !due.is_empty() {
+                let ctx = self.ctx(tid);
+                ctx.exit_rounds += 1;
+                for (_, code, value) in due {
+                    ctx.calls.push_back((code, value, "tls destructor"));
+                }
+                return Ok(());
+            }
+        }
+        for (lock, kind) in self.os.locks_held_by(tid) {
+            let finding = Finding::new(
+                FindingKind::Invariant,
+                "held lock",
+                "thread-exit",
+                format!("thread {} exits holding {} #{}", tid.0, kind.name(), lock.index),
+            )
+            .note("no other thread can ever acquire it");
+            self.add(self.stamp(finding))?;
+        }
+        self.os.exit_thread(tid, "thread-exit");
+        self.ctx(tid).finished = true;
+        Ok(())
+    }
+
+    fn run_op(&mut self, tid: Tid, index: usize, op: &'a ScenarioOp<S::Op>, lifecycle: &'a Lifecycle<S::Op>, spawned: &mut BTreeMap<&'a str, Option<Tid>>) -> Result<(), Stop> {
+        let name = op.name(S::op_name);
+        self.ops += 1;
+        self.os.set_position(Position {
+            lifecycle: self.lifecycle_index,
+            repetition: self.repetition,
+            op_index: index as u32 + 1,
+            op_name: name,
+            thread: tid.0,
+        });
+        self.os.trace().event(EventKind::Op, u64::from(tid.0), crate::trace::hash_str(name));
+        match op {
+            ScenarioOp::Spawn { thread } => {
+                let spec = lifecycle.thread(thread).expect("validated: spawned threads are declared");
+                match self.os.spawn_thread(thread, "spawn") {
+                    Ok(new) => {
+                        self.set_ctx(new, ThreadCtx::new(&spec.ops));
+                        spawned.insert(thread.as_str(), Some(new));
+                    }
+                    // An injected spawn failure: the thread never runs, its join is a no-op.
+                    Err(_) => {
+                        spawned.insert(thread.as_str(), None);
+                    }
+                }
+                Ok(())
+            }
+            ScenarioOp::Join { thread } => match spawned.get(thread.as_str()).copied().flatten() {
+                Some(target) => {
+                    let step = join_step::<S>(&mut self.os, tid, target);
+                    self.after(tid, step)
+                }
+                None => Ok(()),
+            },
+            ScenarioOp::Exit => {
+                let hooks = self.os.begin_exit();
+                let ctx = self.ctx(tid);
+                for hook in hooks {
+                    ctx.calls.push_back((hook.code, hook.arg, "exit hook"));
+                }
+                Ok(())
+            }
+            ScenarioOp::Sleep { ticks } => {
+                self.os.sleep(tid, *ticks, "sleep");
+                self.ctx(tid).pending = Some(Box::new(|_, _, _| Step::Done));
+                Ok(())
+            }
+            ScenarioOp::Subject(op) => self.invoke(tid, name, |subject, os| subject.apply(os, tid, op)),
+        }
+    }
+
+    /// Calls into the subject, turning a panic into a finding.
+    fn invoke(&mut self, tid: Tid, what: &str, call: impl FnOnce(&mut S, &mut Os) -> Step<S>) -> Result<(), Stop> {
+        let subject = self.subject.as_mut().expect("subject exists while lifecycles run");
+        let os = &mut self.os;
+        match catch_unwind(AssertUnwindSafe(|| call(subject, os))) {
+            Ok(step) => self.after(tid, step),
+            Err(payload) => {
+                self.collect_os_findings()?;
+                self.panicked(payload, what);
+                Err(Stop)
+            }
+        }
+    }
+
+    fn after(&mut self, tid: Tid, step: Step<S>) -> Result<(), Stop> {
+        if let Step::Block(reason, continuation) = step {
+            self.os.block(tid, reason, "runner");
+            self.ctx(tid).pending = Some(continuation);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, scenario: &Scenario<S::Op>, header: Header) -> Outcome {
+        let _ = self.collect_os_findings();
+        if let Some(divergence) = self.os.scheduler().diverged() {
+            let finding = Finding::new(FindingKind::Determinism, "schedule", "replay", format!("the replayed schedule no longer fits the run: {divergence}"));
+            let _ = self.add(self.stamp(finding));
+        }
+        for finding in &mut self.findings {
+            let count = self.occurrences.get(&finding.signature()).copied().unwrap_or(1);
+            if count > 1 {
+                finding.notes.push(format!("seen {count} times in this run (reported once)"));
+            }
+        }
+        self.os.trace().flush();
+        Outcome {
+            header,
+            findings: self.findings,
+            trace_hash: self.os.trace_hash(),
+            trace_events: self.os.trace().events(),
+            steps: self.steps,
+            ops: self.ops,
+            schedule: self.os.scheduler().decisions().to_vec(),
+            lifecycle_names: scenario.lifecycles.iter().map(|l| l.name.clone()).collect(),
+            lifecycle_repeats: scenario.lifecycles.iter().map(|l| l.repeat).collect(),
+        }
+    }
+}
+
+fn reason_kind(reason: &crate::os::BlockReason) -> &'static str {
+    use crate::os::BlockReason;
+    match reason {
+        BlockReason::FdReadable(_) => "fd-readable",
+        BlockReason::FdWritable(_) => "fd-writable",
+        BlockReason::Join(_) => "join",
+        BlockReason::Lock(_) => "lock",
+        BlockReason::Sleep(_) => "sleep",
+        BlockReason::Subject { what, .. } => what,
+    }
+}
+
+/// Runs a scenario twice and compares trace hashes: a mismatch is a `determinism` finding.
+pub fn check_determinism<S: Subject>(scenario: &Scenario<S::Op>, seed: Option<u64>) -> Option<Finding> {
+    let first = run::<S>(scenario, RunOptions { seed, ..RunOptions::default() });
+    let second = run::<S>(scenario, RunOptions { seed, ..RunOptions::default() });
+    (first.trace_hash != second.trace_hash).then(|| {
+        Finding::new(
+            FindingKind::Determinism,
+            "trace",
+            "runner",
+            format!("two runs of one (scenario, seed) gave trace hashes {:#018x} and {:#018x}", first.trace_hash, second.trace_hash),
+        )
+        .note("something inside the simulation reads the clock, the environment, OS randomness, or iterates a randomly hashed map")
+    })
+}
