@@ -110,7 +110,11 @@ impl FaultPlan {
             .filter(|kind| self.ppm(**kind) > 0)
             .map(|kind| format!("{}={:.4}", kind.name(), f64::from(self.ppm(*kind)) / 1e6))
             .collect();
-        if parts.is_empty() { "none".into() } else { parts.join(" ") }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(" ")
+        }
     }
 }
 
@@ -123,12 +127,33 @@ mod tests {
         let base = FaultPlan::none().with(FaultKind::Alloc, 10_000);
         assert_eq!(base.swarm(1), base.swarm(1));
         let plans: Vec<FaultPlan> = (0..64).map(|seed| base.swarm(seed)).collect();
-        assert!(plans.iter().any(|p| p.ppm(FaultKind::Alloc) == 10_000), "some seed keeps alloc at its own rate");
-        assert!(plans.iter().any(|p| p.ppm(FaultKind::Alloc) == 0), "some seed drops alloc");
-        assert!(plans.iter().any(|p| p.ppm(FaultKind::Spawn) == SWARM_DEFAULT_PPM));
+        assert!(
+            plans.iter().any(|p| p.ppm(FaultKind::Alloc) == 10_000),
+            "some seed keeps alloc at its own rate"
+        );
+        assert!(
+            plans.iter().any(|p| p.ppm(FaultKind::Alloc) == 0),
+            "some seed drops alloc"
+        );
+        assert!(
+            plans
+                .iter()
+                .any(|p| p.ppm(FaultKind::Spawn) == SWARM_DEFAULT_PPM)
+        );
         for plan in &plans {
             for kind in FaultKind::ALL {
-                assert!(plan.ppm(kind) == 0 || plan.ppm(kind) == base.ppm(kind).max(SWARM_DEFAULT_PPM).min(if base.ppm(kind) > 0 { base.ppm(kind) } else { SWARM_DEFAULT_PPM }));
+                assert!(
+                    plan.ppm(kind) == 0
+                        || plan.ppm(kind)
+                            == base
+                                .ppm(kind)
+                                .max(SWARM_DEFAULT_PPM)
+                                .min(if base.ppm(kind) > 0 {
+                                    base.ppm(kind)
+                                } else {
+                                    SWARM_DEFAULT_PPM
+                                })
+                );
             }
         }
     }
@@ -138,6 +163,11 @@ mod tests {
         assert_eq!(FaultPlan::none().describe(), "none");
         let plan = FaultPlan::none().with(FaultKind::Reserve, 500_000);
         assert_eq!(plan.describe(), "reserve=0.5000");
-        assert_eq!(FaultPlan::none().with(FaultKind::Commit, 5_000_000).ppm(FaultKind::Commit), 1_000_000);
+        assert_eq!(
+            FaultPlan::none()
+                .with(FaultKind::Commit, 5_000_000)
+                .ppm(FaultKind::Commit),
+            1_000_000
+        );
     }
 }

@@ -36,7 +36,10 @@ impl FindingKind {
 
     /// A fatal finding ends the run: the simulated process would have crashed or hung.
     pub fn is_fatal(self) -> bool {
-        matches!(self, FindingKind::Fault | FindingKind::Deadlock | FindingKind::Panic | FindingKind::Budget)
+        matches!(
+            self,
+            FindingKind::Fault | FindingKind::Deadlock | FindingKind::Panic | FindingKind::Budget
+        )
     }
 }
 
@@ -68,7 +71,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(kind: FindingKind, resource: impl Into<String>, site: impl Into<String>, headline: impl Into<String>) -> Finding {
+    pub fn new(
+        kind: FindingKind,
+        resource: impl Into<String>,
+        site: impl Into<String>,
+        headline: impl Into<String>,
+    ) -> Finding {
         Finding {
             kind,
             resource: resource.into(),
@@ -83,7 +91,10 @@ impl Finding {
     }
 
     pub fn detail(mut self, label: &str, text: impl Into<String>) -> Finding {
-        self.details.push(Detail { label: label.into(), text: text.into() });
+        self.details.push(Detail {
+            label: label.into(),
+            text: text.into(),
+        });
         self
     }
 
@@ -104,13 +115,31 @@ mod tests {
 
     #[test]
     fn signature_is_kind_resource_site_and_ignores_counts() {
-        let a = Finding::new(FindingKind::Leak, "rwlock", "fd_prestats_init", "1 rwlock leaked");
-        let b = Finding::new(FindingKind::Leak, "rwlock", "fd_prestats_init", "7 rwlocks leaked");
+        let a = Finding::new(
+            FindingKind::Leak,
+            "rwlock",
+            "fd_prestats_init",
+            "1 rwlock leaked",
+        );
+        let b = Finding::new(
+            FindingKind::Leak,
+            "rwlock",
+            "fd_prestats_init",
+            "7 rwlocks leaked",
+        );
         assert_eq!(a.signature(), "leak:rwlock:fd_prestats_init");
         assert_eq!(a.signature(), b.signature());
-        let c = Finding::new(FindingKind::Leak, "mutex", "fd_prestats_init", "1 mutex leaked");
+        let c = Finding::new(
+            FindingKind::Leak,
+            "mutex",
+            "fd_prestats_init",
+            "1 mutex leaked",
+        );
         assert_ne!(a.signature(), c.signature());
         assert!(FindingKind::Deadlock.is_fatal() && !FindingKind::Leak.is_fatal());
-        assert_eq!(serde_json::to_string(&FindingKind::Determinism).unwrap(), "\"determinism\"");
+        assert_eq!(
+            serde_json::to_string(&FindingKind::Determinism).unwrap(),
+            "\"determinism\""
+        );
     }
 }

@@ -24,7 +24,10 @@ pub struct Baseline {
 }
 
 pub fn baseline(os: &Os) -> Baseline {
-    Baseline { totals: os.resources().totals().to_vec(), serial: os.resources().serial() }
+    Baseline {
+        totals: os.resources().totals().to_vec(),
+        serial: os.resources().serial(),
+    }
 }
 
 /// Kinds whose count went up since `baseline`, with the change: O(kinds).
@@ -33,14 +36,22 @@ pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
     for (index, now) in os.resources().totals().iter().enumerate() {
         let before = baseline.totals.get(index).copied().unwrap_or_default();
         if now.count > before.count || now.bytes > before.bytes {
-            grown.push((KindId(index as u16), now.count.saturating_sub(before.count), now.bytes.saturating_sub(before.bytes)));
+            grown.push((
+                KindId(index as u16),
+                now.count.saturating_sub(before.count),
+                now.bytes.saturating_sub(before.bytes),
+            ));
         }
     }
     grown
 }
 
 fn plural(name: &str, count: u64) -> String {
-    if count == 1 || name.ends_with('s') { name.to_string() } else { format!("{name}s") }
+    if count == 1 || name.ends_with('s') {
+        name.to_string()
+    } else {
+        format!("{name}s")
+    }
 }
 
 /// Leak findings for every kind above its baseline, except `exempt` ones (declared caches, which
@@ -52,7 +63,11 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
             continue;
         }
         let name = os.resources().kind(kind).name.clone();
-        let before = baseline.totals.get(kind.0 as usize).copied().unwrap_or_default();
+        let before = baseline
+            .totals
+            .get(kind.0 as usize)
+            .copied()
+            .unwrap_or_default();
         let now = os.resources().total(kind);
         let mut records = os.resources().live_since(kind, baseline.serial);
         if records.is_empty() {
@@ -60,11 +75,17 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
             records = os.resources().live_since(kind, 0);
         }
         // Group by site, keeping the oldest acquisition of each group first.
-        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, crate::os::Attribution, usize)> = BTreeMap::new();
+        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, crate::os::Attribution, usize)> =
+            BTreeMap::new();
         let mut first_serial: BTreeMap<&'static str, u64> = BTreeMap::new();
         for record in &records {
-            let serial = *first_serial.entry(record.acquired.site).or_insert(record.serial);
-            let entry = groups.entry((serial, record.acquired.site)).or_insert((0, 0, record.acquired, 0));
+            let serial = *first_serial
+                .entry(record.acquired.site)
+                .or_insert(record.serial);
+            let entry =
+                groups
+                    .entry((serial, record.acquired.site))
+                    .or_insert((0, 0, record.acquired, 0));
             entry.0 += record.count;
             entry.1 += record.bytes;
             entry.3 += 1;
@@ -74,9 +95,21 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
                 FindingKind::Leak,
                 name.clone(),
                 "unknown",
-                format!("{count_delta} {} ({}) not released", plural(&name, count_delta), format_bytes(bytes_delta)),
+                format!(
+                    "{count_delta} {} ({}) not released",
+                    plural(&name, count_delta),
+                    format_bytes(bytes_delta)
+                ),
             )
-            .detail("baseline", format!("{} {}; now: {}", before.count, plural(&name, before.count), now.count));
+            .detail(
+                "baseline",
+                format!(
+                    "{} {}; now: {}",
+                    before.count,
+                    plural(&name, before.count),
+                    now.count
+                ),
+            );
             findings.push(finding);
             continue;
         }
@@ -86,10 +119,22 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
                 FindingKind::Leak,
                 name.clone(),
                 site,
-                format!("{shown} {} ({}) not released", plural(&name, shown), format_bytes(bytes.min(bytes_delta.max(bytes)))),
+                format!(
+                    "{shown} {} ({}) not released",
+                    plural(&name, shown),
+                    format_bytes(bytes.min(bytes_delta.max(bytes)))
+                ),
             )
             .detail("acquired", acquired.to_string())
-            .detail("baseline", format!("{} {}; now: {}", before.count, plural(&name, before.count), now.count));
+            .detail(
+                "baseline",
+                format!(
+                    "{} {}; now: {}",
+                    before.count,
+                    plural(&name, before.count),
+                    now.count
+                ),
+            );
             findings.push(finding);
         }
     }
@@ -135,7 +180,13 @@ const SERIES_POINTS_MAX: usize = 4096;
 
 impl GrowthDetector {
     pub fn new(warmup: u32, allowances: Vec<CacheAllowance>) -> GrowthDetector {
-        GrowthDetector { warmup, rises_min: GROWTH_RISES_MIN, allowances, trends: Vec::new(), observed: 0 }
+        GrowthDetector {
+            warmup,
+            rises_min: GROWTH_RISES_MIN,
+            allowances,
+            trends: Vec::new(),
+            observed: 0,
+        }
     }
 
     pub fn allowance_of(&self, os: &Os, kind: KindId) -> u64 {
@@ -181,7 +232,12 @@ impl GrowthDetector {
             if trend.reported || trend.rises < self.rises_min {
                 continue;
             }
-            let allowance = self.allowances.iter().filter(|a| a.kind == kind).map(|a| a.per_key_max * os.resources().live_keys(kind).max(1)).sum::<u64>();
+            let allowance = self
+                .allowances
+                .iter()
+                .filter(|a| a.kind == kind)
+                .map(|a| a.per_key_max * os.resources().live_keys(kind).max(1))
+                .sum::<u64>();
             let growth = count.saturating_sub(trend.at_warmup);
             if growth <= allowance {
                 continue;
@@ -202,9 +258,19 @@ impl GrowthDetector {
             if let Some(record) = records.last() {
                 finding = finding.detail("acquired", record.acquired.to_string());
             }
-            finding = finding.detail("trend", format!("rose in {} of {} repetitions after a warm-up of {}", trend.rises, repetition + 1 - self.warmup, self.warmup));
+            finding = finding.detail(
+                "trend",
+                format!(
+                    "rose in {} of {} repetitions after a warm-up of {}",
+                    trend.rises,
+                    repetition + 1 - self.warmup,
+                    self.warmup
+                ),
+            );
             if allowance > 0 {
-                finding = finding.note(format!("a bounded cache of {name} is declared; growth beyond it is not bounded"));
+                finding = finding.note(format!(
+                    "a bounded cache of {name} is declared; growth beyond it is not bounded"
+                ));
             } else {
                 finding = finding.note("each repetition leaves more behind; a check at teardown alone would miss it if teardown frees everything");
             }
@@ -216,7 +282,9 @@ impl GrowthDetector {
 
     /// The count of `kind` at the end of each repetition so far (for plots).
     pub fn series(&self, kind: KindId) -> &[u64] {
-        self.trends.get(kind.0 as usize).map_or(&[], |t| t.series.as_slice())
+        self.trends
+            .get(kind.0 as usize)
+            .map_or(&[], |t| t.series.as_slice())
     }
 }
 
@@ -232,7 +300,9 @@ mod tests {
         let lock = os.lock_create(LockKind::RwLock, "fd_table_init").unwrap();
         os.lock_destroy(lock, "fd_table_destroy").unwrap();
         assert!(leaks(&os, &before, &[]).is_empty());
-        let _kept = os.lock_create(LockKind::RwLock, "fd_prestats_init").unwrap();
+        let _kept = os
+            .lock_create(LockKind::RwLock, "fd_prestats_init")
+            .unwrap();
         let _also = os.lock_create(LockKind::Mutex, "other_init").unwrap();
         let found = leaks(&os, &before, &[]);
         assert_eq!(found.len(), 2);
@@ -254,7 +324,11 @@ mod tests {
         let found = leaks(&os, &before, &[]);
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].site, "second_site");
-        assert!(found[0].headline.starts_with("3 heap blocks (30 B)"), "{}", found[0].headline);
+        assert!(
+            found[0].headline.starts_with("3 heap blocks (30 B)"),
+            "{}",
+            found[0].headline
+        );
         assert_eq!(found[1].site, "first_site");
     }
 
@@ -262,7 +336,13 @@ mod tests {
     fn growth_catches_one_per_repetition_but_not_a_cache_that_fills_and_stops() {
         let mut os = Os::for_tests(1);
         let ids = os.register_kind("fn ptr id", true);
-        let mut detector = GrowthDetector::new(16, vec![CacheAllowance { kind: ids, per_key_max: 32 }]);
+        let mut detector = GrowthDetector::new(
+            16,
+            vec![CacheAllowance {
+                kind: ids,
+                per_key_max: 32,
+            }],
+        );
         // A cache of up to 32 ids for one key fills slowly and stops.
         let mut found = Vec::new();
         for repetition in 0..500u64 {
@@ -275,7 +355,13 @@ mod tests {
 
         let mut os = Os::for_tests(1);
         let ids = os.register_kind("fn ptr id", true);
-        let mut detector = GrowthDetector::new(16, vec![CacheAllowance { kind: ids, per_key_max: 32 }]);
+        let mut detector = GrowthDetector::new(
+            16,
+            vec![CacheAllowance {
+                kind: ids,
+                per_key_max: 32,
+            }],
+        );
         let mut first_at = None;
         for repetition in 0..300u64 {
             os.track(ids, 0, 7, "fresh_cast");
@@ -290,7 +376,10 @@ mod tests {
             }
         }
         let first_at = first_at.expect("one id per repetition is growth");
-        assert!(first_at < 100, "found within a few dozen repetitions, at {first_at}");
+        assert!(
+            first_at < 100,
+            "found within a few dozen repetitions, at {first_at}"
+        );
     }
 
     #[test]

@@ -15,17 +15,19 @@
 //! cli                                  the `sim` binary's commands
 //! ```
 
+pub mod cli;
 pub mod faults;
 pub mod findings;
 pub mod ledger;
 pub mod os;
 pub mod registry;
+pub mod report;
 pub mod rng;
 pub mod runner;
 pub mod scenario;
 pub mod sched;
+pub mod seed;
 pub mod shrink;
 pub mod subject;
 pub mod subjects;
-pub mod seed;
 pub mod trace;

@@ -51,7 +51,9 @@ impl<S: Subject> DynSubject for Erased<S> {
     }
 
     fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
-        Ok(Box::new(ErasedScenario::<S>(parse::parse::<S>(path, source)?)))
+        Ok(Box::new(ErasedScenario::<S>(parse::parse::<S>(
+            path, source,
+        )?)))
     }
 
     fn generate(&self, seed: u64, options: &GenerateOptions) -> Box<dyn DynScenario> {
@@ -59,7 +61,9 @@ impl<S: Subject> DynSubject for Erased<S> {
     }
 
     fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario> {
-        Box::new(ErasedScenario::<S>(generate::from_bytes::<S>(bytes, options)))
+        Box::new(ErasedScenario::<S>(generate::from_bytes::<S>(
+            bytes, options,
+        )))
     }
 }
 
@@ -123,12 +127,17 @@ pub struct Registry {
 
 impl Registry {
     pub fn empty() -> Registry {
-        Registry { subjects: Vec::new() }
+        Registry {
+            subjects: Vec::new(),
+        }
     }
 
     /// The built-in subjects.
     pub fn builtin() -> Registry {
-        Registry { subjects: crate::subjects::builtin() }
+        use crate::subjects;
+        Registry {
+            subjects: vec![erase::<subjects::counter::Counter>()],
+        }
     }
 
     /// Adds a subject (another crate's), replacing a built-in one of the same name.
@@ -140,7 +149,10 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<&dyn DynSubject> {
-        self.subjects.iter().find(|s| s.info().name == name).map(|s| s.as_ref())
+        self.subjects
+            .iter()
+            .find(|s| s.info().name == name)
+            .map(|s| s.as_ref())
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -156,7 +168,26 @@ impl Registry {
         let (name, span) = parse::subject_of(path, source)?;
         match self.get(&name) {
             Some(subject) => subject.parse(path, source),
-            None => Err(Diagnostic::new(path, source, Some(span), format!("unknown subject `{name}`; known: {}", self.names().join(", ")))),
+            None => Err(Diagnostic::new(
+                path,
+                source,
+                Some(span),
+                format!(
+                    "unknown subject `{name}`; known: {}",
+                    self.names().join(", ")
+                ),
+            )),
         }
+    }
+}
+
+impl std::fmt::Debug for dyn DynScenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let meta = self.meta();
+        write!(
+            f,
+            "DynScenario({} for {}, seed {:#x})",
+            meta.name, meta.subject, meta.seed
+        )
     }
 }

@@ -82,9 +82,24 @@ mod tests {
 
     #[test]
     fn same_seed_and_stream_give_the_same_values_and_streams_differ() {
-        let a: Vec<u64> = (0..8).map({ let mut r = Rng::new(7, Stream::Faults); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..8).map({ let mut r = Rng::new(7, Stream::Faults); move |_| r.next_u64() }).collect();
-        let c: Vec<u64> = (0..8).map({ let mut r = Rng::new(7, Stream::Scheduler); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7, Stream::Faults);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7, Stream::Faults);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let c: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7, Stream::Scheduler);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -98,7 +113,10 @@ mod tests {
             assert!(value < 32);
             seen[value as usize] = true;
         }
-        assert!(seen.iter().all(|&s| s), "all 32 salts are drawn within 2000 tries");
+        assert!(
+            seen.iter().all(|&s| s),
+            "all 32 salts are drawn within 2000 tries"
+        );
         assert_eq!(rng.below(1), 0);
     }
 

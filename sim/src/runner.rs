@@ -86,7 +86,14 @@ struct ThreadCtx<'a, S: Subject> {
 
 impl<'a, S: Subject> ThreadCtx<'a, S> {
     fn new(ops: &'a [ScenarioOp<S::Op>]) -> Self {
-        ThreadCtx { ops, pc: 0, pending: None, calls: VecDeque::new(), finished: false, exit_rounds: 0 }
+        ThreadCtx {
+            ops,
+            pc: 0,
+            pending: None,
+            calls: VecDeque::new(),
+            finished: false,
+            exit_rounds: 0,
+        }
     }
 }
 
@@ -106,8 +113,14 @@ struct Runner<'a, S: Subject> {
 /// Runs `scenario` with subject `S`.
 pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outcome {
     let seed = options.seed.unwrap_or(scenario.seed);
-    let defects = options.defects.clone().unwrap_or_else(|| scenario.defects.clone());
-    let strategy = options.strategy.clone().unwrap_or_else(|| scenario.schedule.clone());
+    let defects = options
+        .defects
+        .clone()
+        .unwrap_or_else(|| scenario.defects.clone());
+    let strategy = options
+        .strategy
+        .clone()
+        .unwrap_or_else(|| scenario.schedule.clone());
     let plan = scenario.faults.plan(seed);
     let mut scheduler = Scheduler::new(seed, &strategy, plan.clone());
     scheduler.set_recording(options.record_schedule);
@@ -124,7 +137,10 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outco
     if let Some(sink) = options.trace_sink {
         os.trace().attach_sink(sink);
     }
-    let config = Config { defects: defects.iter().cloned().collect(), params: scenario.config.clone() };
+    let config = Config {
+        defects: defects.iter().cloned().collect(),
+        params: scenario.config.clone(),
+    };
     let mut runner: Runner<S> = Runner {
         os,
         subject: None,
@@ -172,20 +188,28 @@ impl<'a, S: Subject> Runner<'a, S> {
         let mut allowances = Vec::new();
         for cache in &info.caches {
             if let Some(kind) = self.os.resources().kind_by_name(cache.kind) {
-                allowances.push(CacheAllowance { kind, per_key_max: cache.per_key_max });
+                allowances.push(CacheAllowance {
+                    kind,
+                    per_key_max: cache.per_key_max,
+                });
             }
         }
         for (name, bound) in &scenario.caches {
             if let Some(kind) = self.os.resources().kind_by_name(name) {
                 allowances.retain(|a| a.kind != kind);
-                allowances.push(CacheAllowance { kind, per_key_max: *bound });
+                allowances.push(CacheAllowance {
+                    kind,
+                    per_key_max: *bound,
+                });
             }
         }
         let cache_kinds: Vec<_> = allowances.iter().map(|a| a.kind).collect();
         for (index, lifecycle) in scenario.lifecycles.iter().enumerate() {
             self.lifecycle_index = index as u32;
             self.repetition = 0;
-            self.os.trace().event_text(EventKind::Lifecycle, &lifecycle.name);
+            self.os
+                .trace()
+                .event_text(EventKind::Lifecycle, &lifecycle.name);
             let outer = ledger::baseline(&self.os);
             self.run_list(&lifecycle.setup, lifecycle)?;
             let mut detector = GrowthDetector::new(lifecycle.warmup, allowances.clone());
@@ -226,7 +250,12 @@ impl<'a, S: Subject> Runner<'a, S> {
             None => Vec::new(),
         };
         for violation in violations {
-            let finding = Finding::new(FindingKind::Invariant, "subject invariant", S::info().name, violation);
+            let finding = Finding::new(
+                FindingKind::Invariant,
+                "subject invariant",
+                S::info().name,
+                violation,
+            );
             self.add(self.stamp(finding))?;
         }
         Ok(())
@@ -262,20 +291,46 @@ impl<'a, S: Subject> Runner<'a, S> {
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>, op_name: &str) {
         let message = panic_message(&*payload);
         let position = self.os.position();
-        let finding = Finding::new(FindingKind::Panic, "subject", op_name, format!("the subject panicked: {message}"))
-            .detail("during", format!("op #{} `{}` on thread {}", position.op_index, position.op_name, position.thread));
+        let finding = Finding::new(
+            FindingKind::Panic,
+            "subject",
+            op_name,
+            format!("the subject panicked: {message}"),
+        )
+        .detail(
+            "during",
+            format!(
+                "op #{} `{}` on thread {}",
+                position.op_index, position.op_name, position.thread
+            ),
+        );
         let _ = self.add(self.stamp(finding));
     }
 
     /// Runs one op list on the main thread, with spawned threads, until every thread is done.
-    fn run_list(&mut self, ops: &'a [ScenarioOp<S::Op>], lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
+    fn run_list(
+        &mut self,
+        ops: &'a [ScenarioOp<S::Op>],
+        lifecycle: &'a Lifecycle<S::Op>,
+    ) -> Result<(), Stop> {
         self.threads.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
         loop {
             self.os.runnable_threads(&mut self.runnable);
             let threads = &self.threads;
-            self.runnable.retain(|&t| threads.get(t as usize).and_then(Option::as_ref).is_some_and(|ctx| !ctx.finished && (t != 0 || ctx.pending.is_some() || !ctx.calls.is_empty() || ctx.pc < ctx.ops.len())));
+            self.runnable.retain(|&t| {
+                threads
+                    .get(t as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|ctx| {
+                        !ctx.finished
+                            && (t != 0
+                                || ctx.pending.is_some()
+                                || !ctx.calls.is_empty()
+                                || ctx.pc < ctx.ops.len())
+                    })
+            });
             if self.runnable.is_empty() {
                 if self.os.advance_timers() {
                     continue;
@@ -286,7 +341,11 @@ impl<'a, S: Subject> Runner<'a, S> {
                 self.runnable[0]
             } else {
                 let choice = self.os.scheduler().next_thread(&self.runnable);
-                self.os.trace().event(EventKind::Schedule, u64::from(choice), self.runnable.len() as u64);
+                self.os.trace().event(
+                    EventKind::Schedule,
+                    u64::from(choice),
+                    self.runnable.len() as u64,
+                );
                 choice
             };
             self.steps += 1;
@@ -310,7 +369,9 @@ impl<'a, S: Subject> Runner<'a, S> {
     }
 
     fn ctx(&mut self, tid: Tid) -> &mut ThreadCtx<'a, S> {
-        self.threads[tid.0 as usize].as_mut().expect("scheduled threads have a context")
+        self.threads[tid.0 as usize]
+            .as_mut()
+            .expect("scheduled threads have a context")
     }
 
     /// With nothing runnable: either everyone is done, or the blocked threads are deadlocked.
@@ -322,8 +383,15 @@ impl<'a, S: Subject> Runner<'a, S> {
         let mut finding = Finding::new(
             FindingKind::Deadlock,
             "threads",
-            blocked.iter().map(|(_, _, reason)| reason_kind(reason)).min().unwrap_or("blocked"),
-            format!("no thread can run and no timer is pending; {} thread(s) blocked forever", blocked.len()),
+            blocked
+                .iter()
+                .map(|(_, _, reason)| reason_kind(reason))
+                .min()
+                .unwrap_or("blocked"),
+            format!(
+                "no thread can run and no timer is pending; {} thread(s) blocked forever",
+                blocked.len()
+            ),
         );
         for (tid, name, reason) in &blocked {
             finding = finding.detail("blocked", format!("thread {} `{name}`: {reason}", tid.0));
@@ -332,9 +400,16 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.add(self.stamp(finding))
     }
 
-    fn step(&mut self, tid: Tid, lifecycle: &'a Lifecycle<S::Op>, spawned: &mut BTreeMap<&'a str, Option<Tid>>) -> Result<(), Stop> {
+    fn step(
+        &mut self,
+        tid: Tid,
+        lifecycle: &'a Lifecycle<S::Op>,
+        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
+    ) -> Result<(), Stop> {
         if let Some(continuation) = self.ctx(tid).pending.take() {
-            return self.invoke(tid, "continuation", |subject, os| continuation(subject, os, tid));
+            return self.invoke(tid, "continuation", |subject, os| {
+                continuation(subject, os, tid)
+            });
         }
         if let Some((code, arg, what)) = self.ctx(tid).calls.pop_front() {
             if !self.os.check_code(code, what, what) {
@@ -354,7 +429,11 @@ impl<'a, S: Subject> Runner<'a, S> {
 
     /// A thread whose ops are done runs its TLS destructors (up to four rounds), then exits.
     fn exit_thread(&mut self, tid: Tid) -> Result<(), Stop> {
-        self.os.set_position(Position { op_name: "thread-exit", thread: tid.0, ..self.os.position() });
+        self.os.set_position(Position {
+            op_name: "thread-exit",
+            thread: tid.0,
+            ..self.os.position()
+        });
         let rounds = self.ctx(tid).exit_rounds;
         if rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
             let due = self.os.tls_destructors_due(tid);
@@ -372,7 +451,12 @@ impl<'a, S: Subject> Runner<'a, S> {
                 FindingKind::Invariant,
                 "held lock",
                 "thread-exit",
-                format!("thread {} exits holding {} #{}", tid.0, kind.name(), lock.index),
+                format!(
+                    "thread {} exits holding {} #{}",
+                    tid.0,
+                    kind.name(),
+                    lock.index
+                ),
             )
             .note("no other thread can ever acquire it");
             self.add(self.stamp(finding))?;
@@ -382,7 +466,14 @@ impl<'a, S: Subject> Runner<'a, S> {
         Ok(())
     }
 
-    fn run_op(&mut self, tid: Tid, index: usize, op: &'a ScenarioOp<S::Op>, lifecycle: &'a Lifecycle<S::Op>, spawned: &mut BTreeMap<&'a str, Option<Tid>>) -> Result<(), Stop> {
+    fn run_op(
+        &mut self,
+        tid: Tid,
+        index: usize,
+        op: &'a ScenarioOp<S::Op>,
+        lifecycle: &'a Lifecycle<S::Op>,
+        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
+    ) -> Result<(), Stop> {
         let name = op.name(S::op_name);
         self.ops += 1;
         self.os.set_position(Position {
@@ -392,10 +483,16 @@ impl<'a, S: Subject> Runner<'a, S> {
             op_name: name,
             thread: tid.0,
         });
-        self.os.trace().event(EventKind::Op, u64::from(tid.0), crate::trace::hash_str(name));
+        self.os.trace().event(
+            EventKind::Op,
+            u64::from(tid.0),
+            crate::trace::hash_str(name),
+        );
         match op {
             ScenarioOp::Spawn { thread } => {
-                let spec = lifecycle.thread(thread).expect("validated: spawned threads are declared");
+                let spec = lifecycle
+                    .thread(thread)
+                    .expect("validated: spawned threads are declared");
                 match self.os.spawn_thread(thread, "spawn") {
                     Ok(new) => {
                         self.set_ctx(new, ThreadCtx::new(&spec.ops));
@@ -428,13 +525,23 @@ impl<'a, S: Subject> Runner<'a, S> {
                 self.ctx(tid).pending = Some(Box::new(|_, _, _| Step::Done));
                 Ok(())
             }
-            ScenarioOp::Subject(op) => self.invoke(tid, name, |subject, os| subject.apply(os, tid, op)),
+            ScenarioOp::Subject(op) => {
+                self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
+            }
         }
     }
 
     /// Calls into the subject, turning a panic into a finding.
-    fn invoke(&mut self, tid: Tid, what: &str, call: impl FnOnce(&mut S, &mut Os) -> Step<S>) -> Result<(), Stop> {
-        let subject = self.subject.as_mut().expect("subject exists while lifecycles run");
+    fn invoke(
+        &mut self,
+        tid: Tid,
+        what: &str,
+        call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
+    ) -> Result<(), Stop> {
+        let subject = self
+            .subject
+            .as_mut()
+            .expect("subject exists while lifecycles run");
         let os = &mut self.os;
         match catch_unwind(AssertUnwindSafe(|| call(subject, os))) {
             Ok(step) => self.after(tid, step),
@@ -457,13 +564,24 @@ impl<'a, S: Subject> Runner<'a, S> {
     fn finish(mut self, scenario: &Scenario<S::Op>, header: Header) -> Outcome {
         let _ = self.collect_os_findings();
         if let Some(divergence) = self.os.scheduler().diverged() {
-            let finding = Finding::new(FindingKind::Determinism, "schedule", "replay", format!("the replayed schedule no longer fits the run: {divergence}"));
+            let finding = Finding::new(
+                FindingKind::Determinism,
+                "schedule",
+                "replay",
+                format!("the replayed schedule no longer fits the run: {divergence}"),
+            );
             let _ = self.add(self.stamp(finding));
         }
         for finding in &mut self.findings {
-            let count = self.occurrences.get(&finding.signature()).copied().unwrap_or(1);
+            let count = self
+                .occurrences
+                .get(&finding.signature())
+                .copied()
+                .unwrap_or(1);
             if count > 1 {
-                finding.notes.push(format!("seen {count} times in this run (reported once)"));
+                finding
+                    .notes
+                    .push(format!("seen {count} times in this run (reported once)"));
             }
         }
         self.os.trace().flush();
@@ -494,9 +612,24 @@ fn reason_kind(reason: &crate::os::BlockReason) -> &'static str {
 }
 
 /// Runs a scenario twice and compares trace hashes: a mismatch is a `determinism` finding.
-pub fn check_determinism<S: Subject>(scenario: &Scenario<S::Op>, seed: Option<u64>) -> Option<Finding> {
-    let first = run::<S>(scenario, RunOptions { seed, ..RunOptions::default() });
-    let second = run::<S>(scenario, RunOptions { seed, ..RunOptions::default() });
+pub fn check_determinism<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    seed: Option<u64>,
+) -> Option<Finding> {
+    let first = run::<S>(
+        scenario,
+        RunOptions {
+            seed,
+            ..RunOptions::default()
+        },
+    );
+    let second = run::<S>(
+        scenario,
+        RunOptions {
+            seed,
+            ..RunOptions::default()
+        },
+    );
     (first.trace_hash != second.trace_hash).then(|| {
         Finding::new(
             FindingKind::Determinism,

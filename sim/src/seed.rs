@@ -9,7 +9,9 @@
 pub fn parse_seed(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty seed: expected a decimal number, 0x-hex, or a 40-digit commit hash".into());
+        return Err(
+            "empty seed: expected a decimal number, 0x-hex, or a 40-digit commit hash".into(),
+        );
     }
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16)
@@ -33,7 +35,8 @@ pub fn format_seed(seed: u64) -> String {
 fn fold_commit_hash(hex: &str) -> u64 {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for chunk in hex.as_bytes().chunks(8) {
-        let word = u64::from_str_radix(std::str::from_utf8(chunk).expect("ascii"), 16).expect("hex");
+        let word =
+            u64::from_str_radix(std::str::from_utf8(chunk).expect("ascii"), 16).expect("hex");
         state = (state ^ word).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         state ^= state >> 31;
     }
@@ -51,14 +54,26 @@ mod tests {
         assert_eq!(parse_seed(&format_seed(0xdead_beef)), Ok(0xdead_beef));
         let commit = "0123456789abcdef0123456789abcdef01234567";
         let folded = parse_seed(commit).unwrap();
-        assert_eq!(parse_seed(commit), Ok(folded), "a commit hash folds the same way every time");
+        assert_eq!(
+            parse_seed(commit),
+            Ok(folded),
+            "a commit hash folds the same way every time"
+        );
         let other = "0123456789abcdef0123456789abcdef01234568";
         assert_ne!(parse_seed(other).unwrap(), folded, "the last digit matters");
     }
 
     #[test]
     fn bad_seeds_are_refused_with_a_reason() {
-        for bad in ["", "-1", "0x", "0xgg", "18446744073709551616", "12ab", "0x11112222333344445"] {
+        for bad in [
+            "",
+            "-1",
+            "0x",
+            "0xgg",
+            "18446744073709551616",
+            "12ab",
+            "0x11112222333344445",
+        ] {
             let error = parse_seed(bad).unwrap_err();
             assert!(!error.is_empty(), "{bad:?} must be refused with a message");
         }

@@ -55,7 +55,11 @@ pub fn reductions<O: Clone>(scenario: &Scenario<O>) -> Vec<Scenario<O>> {
         for index in 0..scenario.lifecycles.len() {
             for list in 0..list_count(scenario, index) {
                 let len = op_list(&scenario.lifecycles[index], list).len();
-                let chunk = if chunk_divisor == usize::MAX { 1 } else { len / chunk_divisor };
+                let chunk = if chunk_divisor == usize::MAX {
+                    1
+                } else {
+                    len / chunk_divisor
+                };
                 if chunk == 0 || (chunk_divisor != usize::MAX && chunk < 2) {
                     continue;
                 }
@@ -83,7 +87,10 @@ fn op_list<O>(lifecycle: &crate::scenario::Lifecycle<O>, list: usize) -> &Vec<Sc
     }
 }
 
-fn op_list_mut<O>(lifecycle: &mut crate::scenario::Lifecycle<O>, list: usize) -> &mut Vec<ScenarioOp<O>> {
+fn op_list_mut<O>(
+    lifecycle: &mut crate::scenario::Lifecycle<O>,
+    list: usize,
+) -> &mut Vec<ScenarioOp<O>> {
     match list {
         0 => &mut lifecycle.setup,
         1 => &mut lifecycle.ops,
@@ -101,7 +108,11 @@ pub struct Shrunk {
 }
 
 /// Shrinks `scenario` while its run still shows `signature`. Bounded by `runs_max` runs.
-pub fn shrink(scenario: &dyn crate::registry::DynScenario, signature: &str, runs_max: u64) -> Shrunk {
+pub fn shrink(
+    scenario: &dyn crate::registry::DynScenario,
+    signature: &str,
+    runs_max: u64,
+) -> Shrunk {
     use crate::runner::RunOptions;
     let ops_before = scenario.meta().op_count;
     let mut current = scenario.clone_box();
@@ -121,5 +132,10 @@ pub fn shrink(scenario: &dyn crate::registry::DynScenario, signature: &str, runs
         break;
     }
     let ops_after = current.meta().op_count;
-    Shrunk { scenario: current, runs, ops_before, ops_after }
+    Shrunk {
+        scenario: current,
+        runs,
+        ops_before,
+        ops_after,
+    }
 }

@@ -30,7 +30,10 @@ pub enum Step<S> {
 pub type Continuation<S> = Box<dyn FnOnce(&mut S, &mut Os, Tid) -> Step<S>>;
 
 impl<S> Step<S> {
-    pub fn block(reason: BlockReason, continuation: impl FnOnce(&mut S, &mut Os, Tid) -> Step<S> + 'static) -> Step<S> {
+    pub fn block(
+        reason: BlockReason,
+        continuation: impl FnOnce(&mut S, &mut Os, Tid) -> Step<S> + 'static,
+    ) -> Step<S> {
         Step::Block(reason, Box::new(continuation))
     }
 }
@@ -93,11 +96,17 @@ impl Config {
     }
 
     pub fn param_u64(&self, name: &str, default: u64) -> u64 {
-        self.params.get(name).and_then(|v| v.as_integer()).map_or(default, |v| v.max(0) as u64)
+        self.params
+            .get(name)
+            .and_then(|v| v.as_integer())
+            .map_or(default, |v| v.max(0) as u64)
     }
 
     pub fn param_bool(&self, name: &str, default: bool) -> bool {
-        self.params.get(name).and_then(|v| v.as_bool()).unwrap_or(default)
+        self.params
+            .get(name)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(default)
     }
 }
 
@@ -112,7 +121,12 @@ impl Names {
         self.defined.insert(format!("{namespace}:{name}"));
     }
 
-    pub fn require(&self, namespace: &str, name: impl std::fmt::Display, what: &str) -> Result<(), String> {
+    pub fn require(
+        &self,
+        namespace: &str,
+        name: impl std::fmt::Display,
+        what: &str,
+    ) -> Result<(), String> {
         let key = format!("{namespace}:{name}");
         if self.defined.contains(&key) {
             Ok(())
@@ -128,7 +142,15 @@ impl Names {
 
 /// Implemented by every subject, built-in or from another crate.
 pub trait Subject: Sized + 'static {
-    type Op: Clone + Debug + PartialEq + Send + Sync + Serialize + DeserializeOwned + for<'a> arbitrary::Arbitrary<'a> + 'static;
+    type Op: Clone
+        + Debug
+        + PartialEq
+        + Send
+        + Sync
+        + Serialize
+        + DeserializeOwned
+        + for<'a> arbitrary::Arbitrary<'a>
+        + 'static;
 
     fn info() -> SubjectInfo;
 

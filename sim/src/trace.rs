@@ -56,7 +56,11 @@ pub struct Trace {
 
 impl std::fmt::Debug for Trace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Trace {{ hash: {:016x}, events: {} }}", self.hash, self.events)
+        write!(
+            f,
+            "Trace {{ hash: {:016x}, events: {} }}",
+            self.hash, self.events
+        )
     }
 }
 
@@ -68,7 +72,11 @@ impl Default for Trace {
 
 impl Trace {
     pub fn new() -> Trace {
-        Trace { hash: 0xcbf2_9ce4_8422_2325, events: 0, sink: None }
+        Trace {
+            hash: 0xcbf2_9ce4_8422_2325,
+            events: 0,
+            sink: None,
+        }
     }
 
     /// Writes every later event as one JSON object per line.
@@ -91,7 +99,12 @@ impl Trace {
         self.events += 1;
         if let Some(sink) = self.sink.as_mut() {
             // A failed trace write must not change the simulation; the CLI reports it at the end.
-            let _ = writeln!(sink, "{{\"i\":{},\"ev\":\"{}\",\"a\":{a},\"b\":{b}}}", self.events, kind.name());
+            let _ = writeln!(
+                sink,
+                "{{\"i\":{},\"ev\":\"{}\",\"a\":{a},\"b\":{b}}}",
+                self.events,
+                kind.name()
+            );
         }
     }
 
@@ -100,7 +113,13 @@ impl Trace {
         self.hash = mix(mix(self.hash, kind.tag()), hash_str(text));
         self.events += 1;
         if let Some(sink) = self.sink.as_mut() {
-            let _ = writeln!(sink, "{{\"i\":{},\"ev\":\"{}\",\"text\":{}}}", self.events, kind.name(), json_string(text));
+            let _ = writeln!(
+                sink,
+                "{{\"i\":{},\"ev\":\"{}\",\"text\":{}}}",
+                self.events,
+                kind.name(),
+                json_string(text)
+            );
         }
     }
 
@@ -145,15 +164,31 @@ mod tests {
 
     #[test]
     fn same_events_same_hash_and_one_difference_changes_it() {
-        let base = [(EventKind::Op, 1, 2), (EventKind::Schedule, 0, 1), (EventKind::Syscall("pages.commit"), 4096, 1)];
+        let base = [
+            (EventKind::Op, 1, 2),
+            (EventKind::Schedule, 0, 1),
+            (EventKind::Syscall("pages.commit"), 4096, 1),
+        ];
         assert_eq!(run(&base), run(&base));
         let mut changed = base;
         changed[1].2 = 2;
-        assert_ne!(run(&base), run(&changed), "a different thread choice changes the hash");
+        assert_ne!(
+            run(&base),
+            run(&changed),
+            "a different thread choice changes the hash"
+        );
         let mut renamed = base;
         renamed[2].0 = EventKind::Syscall("pages.decommit");
-        assert_ne!(run(&base), run(&renamed), "a different syscall changes the hash");
-        assert_ne!(run(&base), run(&base[..2]), "a missing event changes the hash");
+        assert_ne!(
+            run(&base),
+            run(&renamed),
+            "a different syscall changes the hash"
+        );
+        assert_ne!(
+            run(&base),
+            run(&base[..2]),
+            "a missing event changes the hash"
+        );
     }
 
     #[test]
@@ -175,7 +210,10 @@ mod tests {
         trace.event(EventKind::Syscall("fds.pipe"), 3, 4);
         trace.event_text(EventKind::Finding, "leak:rwlock:\"x\"");
         let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["ev"], "fds.pipe");
         assert_eq!(lines[1]["text"], "leak:rwlock:\"x\"");

@@ -7,7 +7,9 @@ use sim::scenario::generate::GenerateOptions;
 use sim::sched::StrategyChoice;
 
 fn scenario(text: &str) -> Box<dyn sim::registry::DynScenario> {
-    Registry::builtin().parse("test.toml", text).unwrap_or_else(|e| panic!("{e}"))
+    Registry::builtin()
+        .parse("test.toml", text)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 const CREATE_EVICT: &str = r#"
@@ -30,12 +32,26 @@ fn balanced_lifecycles_pass_and_the_defect_leaks_once_per_repetition() {
     assert!(clean.passed(), "{:?}", clean.findings);
     assert_eq!(clean.ops, 100);
 
-    let leaky = scenario(CREATE_EVICT).run(RunOptions { defects: Some(vec!["leak-on-evict".into()]), ..RunOptions::default() });
+    let leaky = scenario(CREATE_EVICT).run(RunOptions {
+        defects: Some(vec!["leak-on-evict".into()]),
+        ..RunOptions::default()
+    });
     assert_eq!(leaky.signatures(), vec!["leak:heap block:counter_create"]);
     let finding = &leaky.findings[0];
     assert_eq!(finding.repetition, 0, "noticed after the first repetition");
-    assert!(finding.notes.iter().any(|n| n.contains("seen 50 times")), "{:?}", finding.notes);
-    assert!(finding.details.iter().any(|d| d.label == "acquired" && d.text.contains("op #1 `create`")), "{:?}", finding.details);
+    assert!(
+        finding.notes.iter().any(|n| n.contains("seen 50 times")),
+        "{:?}",
+        finding.notes
+    );
+    assert!(
+        finding
+            .details
+            .iter()
+            .any(|d| d.label == "acquired" && d.text.contains("op #1 `create`")),
+        "{:?}",
+        finding.details
+    );
 }
 
 const DEADLOCK: &str = r#"
@@ -62,10 +78,21 @@ fn a_thread_blocked_on_a_held_lock_while_its_holder_joins_it_is_a_deadlock_listi
     assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
     let deadlock = &outcome.findings[0];
     assert_eq!(deadlock.kind, FindingKind::Deadlock);
-    let blocked: Vec<&str> = deadlock.details.iter().filter(|d| d.label == "blocked").map(|d| d.text.as_str()).collect();
+    let blocked: Vec<&str> = deadlock
+        .details
+        .iter()
+        .filter(|d| d.label == "blocked")
+        .map(|d| d.text.as_str())
+        .collect();
     assert_eq!(blocked.len(), 2, "{blocked:?}");
-    assert!(blocked[0].contains("main") && blocked[0].contains("joining thread 1"), "{blocked:?}");
-    assert!(blocked[1].contains("bumper") && blocked[1].contains("waiting for lock"), "{blocked:?}");
+    assert!(
+        blocked[0].contains("main") && blocked[0].contains("joining thread 1"),
+        "{blocked:?}"
+    );
+    assert!(
+        blocked[1].contains("bumper") && blocked[1].contains("waiting for lock"),
+        "{blocked:?}"
+    );
 }
 
 const CONTENDED: &str = r#"
@@ -97,29 +124,63 @@ ops = [{ op = "bump" }, { op = "bump" }]
 #[test]
 fn same_seed_same_trace_and_a_recorded_schedule_replays_bit_for_bit() {
     let s = scenario(CONTENDED);
-    let first = s.run(RunOptions { record_schedule: true, ..RunOptions::default() });
+    let first = s.run(RunOptions {
+        record_schedule: true,
+        ..RunOptions::default()
+    });
     assert!(first.passed(), "{:?}", first.findings);
     let second = s.run(RunOptions::default());
     assert_eq!(first.trace_hash, second.trace_hash);
-    assert!(!first.schedule.is_empty(), "three threads make scheduling decisions");
-    let replayed = s.run(RunOptions { seed: Some(999), strategy: Some(StrategyChoice::Replay { schedule: first.schedule.clone() }), record_schedule: true, ..RunOptions::default() });
-    assert!(replayed.passed(), "a faithful replay does not diverge: {:?}", replayed.findings);
-    assert_eq!(replayed.schedule, first.schedule, "the replay follows the recording");
-    let other = s.run(RunOptions { seed: Some(4), ..RunOptions::default() });
-    assert_ne!(other.trace_hash, first.trace_hash, "another seed takes another path");
+    assert!(
+        !first.schedule.is_empty(),
+        "three threads make scheduling decisions"
+    );
+    let replayed = s.run(RunOptions {
+        seed: Some(999),
+        strategy: Some(StrategyChoice::Replay {
+            schedule: first.schedule.clone(),
+        }),
+        record_schedule: true,
+        ..RunOptions::default()
+    });
+    assert!(
+        replayed.passed(),
+        "a faithful replay does not diverge: {:?}",
+        replayed.findings
+    );
+    assert_eq!(
+        replayed.schedule, first.schedule,
+        "the replay follows the recording"
+    );
+    let other = s.run(RunOptions {
+        seed: Some(4),
+        ..RunOptions::default()
+    });
+    assert_ne!(
+        other.trace_hash, first.trace_hash,
+        "another seed takes another path"
+    );
 }
 
 #[test]
 fn a_thread_exiting_with_a_lock_held_is_reported() {
-    let text = CONTENDED.replace(r#"ops = [{ op = "hold" }, { op = "release" }, { op = "bump" }]"#, r#"ops = [{ op = "hold" }]"#);
+    let text = CONTENDED.replace(
+        r#"ops = [{ op = "hold" }, { op = "release" }, { op = "bump" }]"#,
+        r#"ops = [{ op = "hold" }]"#,
+    );
     let outcome = scenario(&text).run(RunOptions::default());
     let signatures = outcome.signatures();
-    assert!(signatures.contains(&"invariant:held lock:thread-exit".to_string()), "{signatures:?}");
+    assert!(
+        signatures.contains(&"invariant:held lock:thread-exit".to_string()),
+        "{signatures:?}"
+    );
 }
 
 #[test]
 fn steps_max_ends_a_runaway_run_with_a_budget_finding() {
-    let text = CREATE_EVICT.replace("repeat = 50", "repeat = 5000").replace("seed = 7", "seed = 7\n[limits]\nsteps_max = 100");
+    let text = CREATE_EVICT
+        .replace("repeat = 50", "repeat = 5000")
+        .replace("seed = 7", "seed = 7\n[limits]\nsteps_max = 100");
     let outcome = scenario(&text).run(RunOptions::default());
     assert_eq!(outcome.signatures(), vec!["budget:steps_max:runner"]);
     assert_eq!(outcome.steps, 101);
@@ -132,7 +193,9 @@ fn generated_scenarios_print_back_to_files_that_parse_to_the_same_scenario() {
     for seed in 0..200 {
         let generated = subject.generate(seed, &GenerateOptions::default());
         let text = generated.to_toml();
-        let parsed = registry.parse("generated.toml", &text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+        let parsed = registry
+            .parse("generated.toml", &text)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
         assert_eq!(parsed.to_toml(), text, "seed {seed}");
         assert_eq!(parsed.meta(), generated.meta());
         let a = generated.run(RunOptions::default());

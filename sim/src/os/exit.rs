@@ -22,14 +22,20 @@ pub(crate) struct ExitState {
 
 impl ExitState {
     pub(crate) fn new(kinds: BuiltinKinds) -> ExitState {
-        ExitState { kinds, hooks: Vec::new(), exiting: false }
+        ExitState {
+            kinds,
+            hooks: Vec::new(),
+            exiting: false,
+        }
     }
 }
 
 impl Os {
     pub fn atexit(&mut self, code: CodeAddr, arg: u64, site: Site) {
         let here = self.here(site);
-        let record = self.resources.acquire(self.exit.kinds.exit_hook, 1, 0, 0, here);
+        let record = self
+            .resources
+            .acquire(self.exit.kinds.exit_hook, 1, 0, 0, here);
         self.exit.hooks.push((ExitHook { code, arg }, record));
         self.syscall("exit.atexit", code.0, arg);
     }
@@ -54,7 +60,12 @@ impl Os {
     }
 
     pub(crate) fn exit_hooks_in(&self, start: u64, end: u64) -> Vec<CodeAddr> {
-        self.exit.hooks.iter().map(|(hook, _)| hook.code).filter(|c| c.0 >= start && c.0 < end).collect()
+        self.exit
+            .hooks
+            .iter()
+            .map(|(hook, _)| hook.code)
+            .filter(|c| c.0 >= start && c.0 < end)
+            .collect()
     }
 }
 

@@ -22,7 +22,11 @@ pub(crate) struct HeapState {
 
 impl HeapState {
     pub(crate) fn new(kinds: BuiltinKinds) -> HeapState {
-        HeapState { kinds, blocks: BTreeMap::new(), next: HEAP_TOKEN_BASE }
+        HeapState {
+            kinds,
+            blocks: BTreeMap::new(),
+            next: HEAP_TOKEN_BASE,
+        }
     }
 }
 
@@ -39,7 +43,9 @@ impl Os {
         let token = self.heap.next;
         self.heap.next += 16 + bytes.div_ceil(16) * 16;
         let here = self.here(site);
-        let record = self.resources.acquire(self.heap.kinds.heap_block, 1, bytes, 0, here);
+        let record = self
+            .resources
+            .acquire(self.heap.kinds.heap_block, 1, bytes, 0, here);
         self.heap.blocks.insert(token, record);
         self.syscall("heap.malloc", token, bytes);
         Ok(token)
@@ -54,7 +60,11 @@ impl Os {
                 Ok(())
             }
             None => {
-                self.invariant("heap block", site, format!("free of {token:#x}, which is not a live heap block (double free?)"));
+                self.invariant(
+                    "heap block",
+                    site,
+                    format!("free of {token:#x}, which is not a live heap block (double free?)"),
+                );
                 Err(Errno::Einval)
             }
         }
@@ -83,7 +93,11 @@ mod tests {
     #[test]
     fn injected_allocation_failure() {
         let plan = FaultPlan::none().with(FaultKind::Alloc, 1_000_000);
-        let mut os = Os::new(Scheduler::new(1, &StrategyChoice::Random, plan), Default::default(), Default::default());
+        let mut os = Os::new(
+            Scheduler::new(1, &StrategyChoice::Random, plan),
+            Default::default(),
+            Default::default(),
+        );
         assert_eq!(os.malloc(8, "t"), Err(Errno::Enomem));
         assert_eq!(os.injected_faults().len(), 1);
         assert_eq!(os.injected_faults()[0].1.site, "t");

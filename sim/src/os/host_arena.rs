@@ -20,7 +20,11 @@ pub struct HostArena {
 
 impl std::fmt::Debug for HostArena {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HostArena {{ base: {:p}, len: {:#x} }}", self.base, self.len)
+        write!(
+            f,
+            "HostArena {{ base: {:p}, len: {:#x} }}",
+            self.base, self.len
+        )
     }
 }
 
@@ -40,9 +44,15 @@ impl HostArena {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(format!("host arena: mmap of {len} bytes failed: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "host arena: mmap of {len} bytes failed: {}",
+                std::io::Error::last_os_error()
+            ));
         }
-        Ok(HostArena { base: base.cast(), len })
+        Ok(HostArena {
+            base: base.cast(),
+            len,
+        })
     }
 
     pub fn sim_base(&self) -> u64 {
@@ -74,8 +84,13 @@ impl HostArena {
     }
 
     fn range(&self, addr: u64, len: u64) -> (*mut libc::c_void, usize) {
-        let ptr = self.host_ptr(addr).expect("the simulation keeps arena reservations inside the window");
-        assert!(addr - ARENA_SIM_BASE + len <= self.len, "range inside the arena");
+        let ptr = self
+            .host_ptr(addr)
+            .expect("the simulation keeps arena reservations inside the window");
+        assert!(
+            addr - ARENA_SIM_BASE + len <= self.len,
+            "range inside the arena"
+        );
         (ptr.cast(), len as usize)
     }
 
@@ -83,7 +98,12 @@ impl HostArena {
         let (ptr, len) = self.range(addr, len);
         // SAFETY: the range lies inside our own mapping.
         let rc = unsafe { libc::mprotect(ptr, len, libc::PROT_READ | libc::PROT_WRITE) };
-        assert_eq!(rc, 0, "mprotect(RW) on the host arena: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "mprotect(RW) on the host arena: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     pub fn decommit(&mut self, addr: u64, len: u64) {
@@ -92,7 +112,12 @@ impl HostArena {
         unsafe {
             libc::madvise(ptr, len, libc::MADV_DONTNEED);
             let rc = libc::mprotect(ptr, len, libc::PROT_NONE);
-            assert_eq!(rc, 0, "mprotect(NONE) on the host arena: {}", std::io::Error::last_os_error());
+            assert_eq!(
+                rc,
+                0,
+                "mprotect(NONE) on the host arena: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 
@@ -105,7 +130,12 @@ impl HostArena {
         };
         // SAFETY: the range lies inside our own mapping.
         let rc = unsafe { libc::mprotect(ptr, len, flags) };
-        assert_eq!(rc, 0, "mprotect on the host arena: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "mprotect on the host arena: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Copies out of committed memory (the caller has checked the pages).
@@ -144,11 +174,19 @@ mod tests {
         let ptr = os.host_ptr(base).unwrap();
         // SAFETY: the page was just committed read-write.
         unsafe { ptr.cast::<u64>().write(0xfeed) };
-        assert_eq!(os.read_u64(base, "t").unwrap(), 0xfeed, "checked reads see what real code wrote");
+        assert_eq!(
+            os.read_u64(base, "t").unwrap(),
+            0xfeed,
+            "checked reads see what real code wrote"
+        );
         assert_eq!(os.sim_addr(ptr), Some(base));
         os.decommit(base, 4096, "t").unwrap();
         os.commit(base, 4096, "t").unwrap();
-        assert_eq!(os.read_u64(base, "t").unwrap(), 0, "decommit drops the real contents too");
+        assert_eq!(
+            os.read_u64(base, "t").unwrap(),
+            0,
+            "decommit drops the real contents too"
+        );
         os.release(base, 64 * 1024, "t").unwrap();
     }
 }

@@ -57,7 +57,11 @@ pub(crate) struct LocksState {
 
 impl LocksState {
     pub(crate) fn new(kinds: BuiltinKinds) -> LocksState {
-        LocksState { kinds, locks: Vec::new(), free: Vec::new() }
+        LocksState {
+            kinds,
+            locks: Vec::new(),
+            free: Vec::new(),
+        }
     }
 }
 
@@ -81,7 +85,9 @@ impl Os {
             LockKind::Condvar => self.platform.condvar_bytes,
         };
         let here = self.here(site);
-        let record = self.resources.acquire(self.lock_kind_id(kind), 1, bytes, 0, here);
+        let record = self
+            .resources
+            .acquire(self.lock_kind_id(kind), 1, bytes, 0, here);
         let fresh = |generation| Lock {
             kind,
             generation,
@@ -100,7 +106,10 @@ impl Os {
             }
             None => {
                 self.locks.locks.push(fresh(0));
-                LockId { index: (self.locks.locks.len() - 1) as u32, generation: 0 }
+                LockId {
+                    index: (self.locks.locks.len() - 1) as u32,
+                    generation: 0,
+                }
             }
         };
         self.syscall("locks.create", u64::from(id.index), kind as u64);
@@ -110,12 +119,20 @@ impl Os {
     /// Looks a lock up; a stale or unknown id is an invariant finding naming `call`.
     fn live_lock(&mut self, id: LockId, call: &str, site: Site) -> Option<&mut Lock> {
         let problem = match self.locks.locks.get(id.index as usize) {
-            None => Some(format!("{call} of lock #{} that was never created", id.index)),
-            Some(lock) if lock.generation != id.generation => {
-                Some(format!("{call} of lock #{} (generation {}) whose slot now holds another lock", id.index, id.generation))
-            }
+            None => Some(format!(
+                "{call} of lock #{} that was never created",
+                id.index
+            )),
+            Some(lock) if lock.generation != id.generation => Some(format!(
+                "{call} of lock #{} (generation {}) whose slot now holds another lock",
+                id.index, id.generation
+            )),
             Some(lock) if !lock.live => Some(match lock.destroyed_by {
-                Some(by) => format!("{call} of {} #{} that was already destroyed by {by}", lock.kind.name(), id.index),
+                Some(by) => format!(
+                    "{call} of {} #{} that was already destroyed by {by}",
+                    lock.kind.name(),
+                    id.index
+                ),
                 None => format!("{call} of lock #{} that is not live", id.index),
             }),
             Some(_) => None,
@@ -130,10 +147,16 @@ impl Os {
     pub fn lock_destroy(&mut self, id: LockId, site: Site) -> Result<(), Errno> {
         self.syscall("locks.destroy", u64::from(id.index), 0);
         let here = self.here(site);
-        let Some(lock) = self.live_lock(id, "destroy", site) else { return Err(Errno::Einval) };
+        let Some(lock) = self.live_lock(id, "destroy", site) else {
+            return Err(Errno::Einval);
+        };
         if lock.writer.is_some() || !lock.readers.is_empty() {
             let kind = lock.kind;
-            self.invariant("lock", site, format!("destroy of {} #{} while it is held", kind.name(), id.index));
+            self.invariant(
+                "lock",
+                site,
+                format!("destroy of {} #{} while it is held", kind.name(), id.index),
+            );
             return Err(Errno::Ebusy);
         }
         lock.live = false;
@@ -159,16 +182,32 @@ impl Os {
     fn acquire(&mut self, tid: Tid, id: LockId, exclusive: bool, site: Site) -> Io<()> {
         let here = self.here(site);
         let held_kind = self.locks.kinds.held_lock;
-        let Some(lock) = self.live_lock(id, "acquire", site) else { return Io::err(Errno::Einval) };
+        let Some(lock) = self.live_lock(id, "acquire", site) else {
+            return Io::err(Errno::Einval);
+        };
         let exclusive = exclusive || lock.kind == LockKind::Mutex;
         if lock.kind == LockKind::Condvar {
-            self.invariant("lock", site, format!("acquire of condvar #{}: a condvar is not a lock", id.index));
+            self.invariant(
+                "lock",
+                site,
+                format!("acquire of condvar #{}: a condvar is not a lock", id.index),
+            );
             return Io::err(Errno::Einval);
         }
-        let mine = lock.writer.map(|(t, _)| t) == Some(tid) || lock.readers.iter().any(|(t, _)| *t == tid);
+        let mine =
+            lock.writer.map(|(t, _)| t) == Some(tid) || lock.readers.iter().any(|(t, _)| *t == tid);
         if mine {
             let kind = lock.kind;
-            self.invariant("lock", site, format!("thread {} acquires {} #{} it already holds (self-deadlock)", tid.0, kind.name(), id.index));
+            self.invariant(
+                "lock",
+                site,
+                format!(
+                    "thread {} acquires {} #{} it already holds (self-deadlock)",
+                    tid.0,
+                    kind.name(),
+                    id.index
+                ),
+            );
             return Io::err(Errno::Ebusy);
         }
         let free = lock.writer.is_none() && (!exclusive || lock.readers.is_empty());
@@ -176,7 +215,9 @@ impl Os {
             lock.waiters.push(tid);
             return Io::Block(BlockReason::Lock(id));
         }
-        let record = self.resources.acquire(held_kind, 1, 0, u64::from(tid.0), here);
+        let record = self
+            .resources
+            .acquire(held_kind, 1, 0, u64::from(tid.0), here);
         let lock = &mut self.locks.locks[id.index as usize];
         if exclusive {
             lock.writer = Some((tid, record));
@@ -189,7 +230,9 @@ impl Os {
 
     /// Releases a lock `tid` holds and wakes every waiter (they retry).
     pub fn lock_release(&mut self, tid: Tid, id: LockId, site: Site) -> Result<(), Errno> {
-        let Some(lock) = self.live_lock(id, "release", site) else { return Err(Errno::Einval) };
+        let Some(lock) = self.live_lock(id, "release", site) else {
+            return Err(Errno::Einval);
+        };
         let record = if lock.writer.map(|(t, _)| t) == Some(tid) {
             lock.writer.take().map(|(_, r)| r)
         } else if let Some(position) = lock.readers.iter().position(|(t, _)| *t == tid) {
@@ -199,7 +242,16 @@ impl Os {
         };
         let Some(record) = record else {
             let kind = lock.kind;
-            self.invariant("lock", site, format!("thread {} releases {} #{} it does not hold", tid.0, kind.name(), id.index));
+            self.invariant(
+                "lock",
+                site,
+                format!(
+                    "thread {} releases {} #{} it does not hold",
+                    tid.0,
+                    kind.name(),
+                    id.index
+                ),
+            );
             return Err(Errno::Einval);
         };
         let waiters = std::mem::take(&mut lock.waiters);
@@ -217,8 +269,20 @@ impl Os {
             .locks
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.live && (l.writer.map(|(t, _)| t) == Some(tid) || l.readers.iter().any(|(t, _)| *t == tid)))
-            .map(|(i, l)| (LockId { index: i as u32, generation: l.generation }, l.kind))
+            .filter(|(_, l)| {
+                l.live
+                    && (l.writer.map(|(t, _)| t) == Some(tid)
+                        || l.readers.iter().any(|(t, _)| *t == tid))
+            })
+            .map(|(i, l)| {
+                (
+                    LockId {
+                        index: i as u32,
+                        generation: l.generation,
+                    },
+                    l.kind,
+                )
+            })
             .collect()
     }
 }
@@ -245,11 +309,24 @@ mod tests {
         let lock = os.lock_create(LockKind::Mutex, "init").unwrap();
         os.lock_destroy(lock, "first_destroy").unwrap();
         assert_eq!(os.lock_destroy(lock, "second_destroy"), Err(Errno::Einval));
-        assert_eq!(os.lock_destroy(LockId { index: 99, generation: 0 }, "x"), Err(Errno::Einval));
+        assert_eq!(
+            os.lock_destroy(
+                LockId {
+                    index: 99,
+                    generation: 0
+                },
+                "x"
+            ),
+            Err(Errno::Einval)
+        );
         let findings = os.take_findings();
         assert_eq!(findings.len(), 2);
         assert!(findings.iter().all(|f| f.kind == FindingKind::Invariant));
-        assert!(findings[0].headline.contains("first_destroy"), "{}", findings[0].headline);
+        assert!(
+            findings[0].headline.contains("first_destroy"),
+            "{}",
+            findings[0].headline
+        );
         assert!(findings[1].headline.contains("never created"));
     }
 
@@ -261,16 +338,27 @@ mod tests {
         let b = os.spawn_thread("b", "t").unwrap();
         assert_eq!(os.lock_acquire(MAIN_THREAD, lock, "t"), Io::ok(()));
         for t in [a, b] {
-            assert_eq!(os.lock_acquire(t, lock, "t"), Io::Block(BlockReason::Lock(lock)));
+            assert_eq!(
+                os.lock_acquire(t, lock, "t"),
+                Io::Block(BlockReason::Lock(lock))
+            );
             os.block(t, BlockReason::Lock(lock), "t");
         }
-        assert_eq!(os.lock_destroy(lock, "t"), Err(Errno::Ebusy), "destroying a held lock is refused");
+        assert_eq!(
+            os.lock_destroy(lock, "t"),
+            Err(Errno::Ebusy),
+            "destroying a held lock is refused"
+        );
         os.lock_release(MAIN_THREAD, lock, "t").unwrap();
         assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
         assert_eq!(os.thread_state(b), Some(&ThreadState::Runnable));
         assert_eq!(os.lock_acquire(b, lock, "t"), Io::ok(()));
         assert_eq!(os.locks_held_by(b), vec![(lock, LockKind::Mutex)]);
-        assert_eq!(os.lock_release(a, lock, "t"), Err(Errno::Einval), "a does not hold it");
+        assert_eq!(
+            os.lock_release(a, lock, "t"),
+            Err(Errno::Einval),
+            "a does not hold it"
+        );
     }
 
     #[test]
@@ -281,7 +369,10 @@ mod tests {
         assert_eq!(os.lock_acquire_read(MAIN_THREAD, lock, "t"), Io::ok(()));
         assert_eq!(os.lock_acquire_read(a, lock, "t"), Io::ok(()));
         let b = os.spawn_thread("b", "t").unwrap();
-        assert_eq!(os.lock_acquire(b, lock, "t"), Io::Block(BlockReason::Lock(lock)));
+        assert_eq!(
+            os.lock_acquire(b, lock, "t"),
+            Io::Block(BlockReason::Lock(lock))
+        );
     }
 
     use crate::os::ThreadState;

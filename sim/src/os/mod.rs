@@ -39,7 +39,7 @@ use crate::trace::{EventKind, Trace};
 
 pub use fds::Fd;
 pub use locks::{LockId, LockKind};
-pub use pages::{Access, PageState, Prot, PAGE_SIZE};
+pub use pages::{Access, PAGE_SIZE, PageState, Prot};
 pub use resources::{KindId, RecordId, Resources};
 pub use threads::{BlockReason, ThreadState, Tid};
 
@@ -193,7 +193,11 @@ pub struct PlatformModel {
 
 impl Default for PlatformModel {
     fn default() -> Self {
-        PlatformModel { mutex_bytes: 40, rwlock_bytes: 216, condvar_bytes: 48 }
+        PlatformModel {
+            mutex_bytes: 40,
+            rwlock_bytes: 216,
+            condvar_bytes: 48,
+        }
     }
 }
 
@@ -246,7 +250,11 @@ impl Os {
     pub fn for_tests(seed: u64) -> Os {
         use crate::faults::FaultPlan;
         use crate::sched::StrategyChoice;
-        Os::new(Scheduler::new(seed, &StrategyChoice::Random, FaultPlan::none()), Limits::default(), PlatformModel::default())
+        Os::new(
+            Scheduler::new(seed, &StrategyChoice::Random, FaultPlan::none()),
+            Limits::default(),
+            PlatformModel::default(),
+        )
     }
 
     // ---- services every family uses ----
@@ -260,20 +268,25 @@ impl Os {
     }
 
     pub(crate) fn here(&self, site: Site) -> Attribution {
-        Attribution { position: self.position, site }
+        Attribution {
+            position: self.position,
+            site,
+        }
     }
 
     /// Records a finding noticed while serving a call.
     pub(crate) fn report(&mut self, mut finding: Finding) {
         finding.lifecycle = self.position.lifecycle;
         finding.repetition = self.position.repetition;
-        self.trace.event_text(EventKind::Finding, &finding.signature());
+        self.trace
+            .event_text(EventKind::Finding, &finding.signature());
         self.findings.push(finding);
     }
 
     pub(crate) fn invariant(&mut self, resource: &str, site: Site, headline: String) {
         let here = self.here(site);
-        let finding = Finding::new(FindingKind::Invariant, resource, site, headline).detail("noticed", here.to_string());
+        let finding = Finding::new(FindingKind::Invariant, resource, site, headline)
+            .detail("noticed", here.to_string());
         self.report(finding);
     }
 
@@ -282,7 +295,8 @@ impl Os {
         if !self.sched.fault(kind) {
             return false;
         }
-        self.trace.event(EventKind::Fault, kind as u64, crate::trace::hash_str(site));
+        self.trace
+            .event(EventKind::Fault, kind as u64, crate::trace::hash_str(site));
         let here = self.here(site);
         self.injected.push((kind, here));
         true
@@ -324,7 +338,11 @@ impl Os {
     pub fn untrack(&mut self, record: RecordId, site: Site) {
         self.syscall("untrack", u64::from(record.index), 0);
         if self.resources.release(record).is_none() {
-            self.invariant("tracked resource", site, format!("release of a tracked resource that is not live ({record:?})"));
+            self.invariant(
+                "tracked resource",
+                site,
+                format!("release of a tracked resource that is not live ({record:?})"),
+            );
         }
     }
 

@@ -40,14 +40,22 @@ pub(crate) struct ModulesState {
 
 impl ModulesState {
     pub(crate) fn new(kinds: BuiltinKinds) -> ModulesState {
-        ModulesState { kinds, modules: Vec::new() }
+        ModulesState {
+            kinds,
+            modules: Vec::new(),
+        }
     }
 }
 
 impl Os {
     /// Loads a module with `code_len` bytes of code. Each load gets a fresh code range, as a real
     /// loader may map a reloaded library elsewhere.
-    pub fn load_module(&mut self, name: &str, code_len: u64, site: Site) -> Result<ModuleId, Errno> {
+    pub fn load_module(
+        &mut self,
+        name: &str,
+        code_len: u64,
+        site: Site,
+    ) -> Result<ModuleId, Errno> {
         let index = self.modules.modules.len() as u64;
         let code_len = code_len.clamp(1, MODULE_CODE_STRIDE);
         let code_start = MODULE_CODE_BASE + index * MODULE_CODE_STRIDE;
@@ -55,8 +63,16 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        let record = self.resources.acquire(self.modules.kinds.module, 1, code_len, 0, here);
-        self.modules.modules.push(Module { name: name.to_string(), code_start, code_len, record: Some(record), unloaded_by: None });
+        let record = self
+            .resources
+            .acquire(self.modules.kinds.module, 1, code_len, 0, here);
+        self.modules.modules.push(Module {
+            name: name.to_string(),
+            code_start,
+            code_len,
+            record: Some(record),
+            unloaded_by: None,
+        });
         self.syscall("modules.load", index, code_len);
         Ok(ModuleId(index as u32))
     }
@@ -71,11 +87,19 @@ impl Os {
     pub fn unload_module(&mut self, module: ModuleId, site: Site) -> Result<(), Errno> {
         let here = self.here(site);
         let Some(m) = self.modules.modules.get_mut(module.0 as usize) else {
-            self.invariant("module", site, format!("unload of module #{} that was never loaded", module.0));
+            self.invariant(
+                "module",
+                site,
+                format!("unload of module #{} that was never loaded", module.0),
+            );
             return Err(Errno::Einval);
         };
         let Some(record) = m.record.take() else {
-            let headline = format!("module `{}` unloaded twice (first by {})", m.name, m.unloaded_by.unwrap_or_default());
+            let headline = format!(
+                "module `{}` unloaded twice (first by {})",
+                m.name,
+                m.unloaded_by.unwrap_or_default()
+            );
             self.invariant("module", site, headline);
             return Err(Errno::Einval);
         };
@@ -99,7 +123,10 @@ impl Os {
                 FindingKind::Invariant,
                 "dangling exit hook",
                 site,
-                format!("an exit hook at {:#x} inside `{name}` is still registered after unload", code.0),
+                format!(
+                    "an exit hook at {:#x} inside `{name}` is still registered after unload",
+                    code.0
+                ),
             )
             .detail("unloaded", here.to_string());
             self.report(finding);
@@ -113,11 +140,24 @@ impl Os {
         if code.0 >= MAIN_CODE.0 && code.0 < MAIN_CODE.0 + MAIN_CODE_LEN {
             return true;
         }
-        let found = self.modules.modules.iter().find(|m| code.0 >= m.code_start && code.0 < m.code_start + m.code_len);
+        let found = self
+            .modules
+            .modules
+            .iter()
+            .find(|m| code.0 >= m.code_start && code.0 < m.code_start + m.code_len);
         let (headline, unloaded) = match found {
             Some(m) if m.record.is_some() => return true,
-            Some(m) => (format!("{what} calls {:#x} in `{}`, which is unloaded", code.0, m.name), m.unloaded_by),
-            None => (format!("{what} calls {:#x}, which is not code", code.0), None),
+            Some(m) => (
+                format!(
+                    "{what} calls {:#x} in `{}`, which is unloaded",
+                    code.0, m.name
+                ),
+                m.unloaded_by,
+            ),
+            None => (
+                format!("{what} calls {:#x}, which is not code", code.0),
+                None,
+            ),
         };
         let here = self.here(site);
         let mut finding = Finding::new(FindingKind::Fault, "unloaded code", site, headline);
@@ -146,9 +186,17 @@ mod tests {
         assert_eq!(findings.len(), 2, "{findings:?}");
         assert_eq!(findings[0].resource, "dangling tls destructor");
         assert_eq!(findings[1].kind, FindingKind::Fault);
-        assert_eq!(os.unload_module(module, "dlclose"), Err(Errno::Einval), "unloaded twice");
+        assert_eq!(
+            os.unload_module(module, "dlclose"),
+            Err(Errno::Einval),
+            "unloaded twice"
+        );
         os.tls_key_delete(key, "t").unwrap();
         let again = os.load_module("libsnmalloc.so", 4096, "dlopen").unwrap();
-        assert_ne!(os.module_code(again, 16), destructor, "a reload maps code elsewhere");
+        assert_ne!(
+            os.module_code(again, 16),
+            destructor,
+            "a reload maps code elsewhere"
+        );
     }
 }

@@ -56,9 +56,18 @@ pub struct Prot {
 }
 
 impl Prot {
-    pub const NONE: Prot = Prot { read: false, write: false };
-    pub const READ: Prot = Prot { read: true, write: false };
-    pub const READ_WRITE: Prot = Prot { read: true, write: true };
+    pub const NONE: Prot = Prot {
+        read: false,
+        write: false,
+    };
+    pub const READ: Prot = Prot {
+        read: true,
+        write: false,
+    };
+    pub const READ_WRITE: Prot = Prot {
+        read: true,
+        write: true,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +149,9 @@ fn page_ceil(addr: u64) -> u64 {
 
 /// Makes `at` a span boundary (if it falls inside a span).
 fn split_at(spans: &mut BTreeMap<u64, Span>, at: u64) {
-    let Some((&start, span)) = spans.range(..at).next_back() else { return };
+    let Some((&start, span)) = spans.range(..at).next_back() else {
+        return;
+    };
     if span.end > at {
         let mut tail = *span;
         spans.get_mut(&start).expect("found above").end = at;
@@ -151,7 +162,12 @@ fn split_at(spans: &mut BTreeMap<u64, Span>, at: u64) {
 
 /// Human-readable byte counts for reports: `216 B`, `64 KiB`, `256 GiB`.
 pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
     for (unit, size) in UNITS {
         if bytes >= size && bytes % size == 0 {
             return format!("{} {unit}", bytes / size);
@@ -174,7 +190,9 @@ impl Os {
         }
         let arena = HostArena::new(len)?;
         self.pages.free.clear();
-        self.pages.free.insert(arena.sim_base(), arena.sim_base() + arena.len());
+        self.pages
+            .free
+            .insert(arena.sim_base(), arena.sim_base() + arena.len());
         self.pages.host = Some(arena);
         Ok(())
     }
@@ -182,12 +200,18 @@ impl Os {
     /// The real address behind a simulated one, when a host arena backs the memory. Code that
     /// dereferences it bypasses the checks; the arena's protections catch what they can.
     pub fn host_ptr(&self, addr: u64) -> Option<*mut u8> {
-        self.pages.host.as_ref().and_then(|arena| arena.host_ptr(addr))
+        self.pages
+            .host
+            .as_ref()
+            .and_then(|arena| arena.host_ptr(addr))
     }
 
     /// The simulated address behind a real pointer into the host arena.
     pub fn sim_addr(&self, ptr: *const u8) -> Option<u64> {
-        self.pages.host.as_ref().and_then(|arena| arena.sim_addr(ptr))
+        self.pages
+            .host
+            .as_ref()
+            .and_then(|arena| arena.sim_addr(ptr))
     }
 
     /// Reserves `len` bytes of address space aligned to `align` (a power of two; at least a page).
@@ -195,7 +219,11 @@ impl Os {
         let len = page_ceil(len.max(1));
         let align = align.max(PAGE_SIZE);
         if !align.is_power_of_two() {
-            self.invariant("reservation", site, format!("reserve with alignment {align:#x}, which is not a power of two"));
+            self.invariant(
+                "reservation",
+                site,
+                format!("reserve with alignment {align:#x}, which is not a power of two"),
+            );
             return Err(Errno::Einval);
         }
         if self.inject(FaultKind::Reserve, site) {
@@ -211,10 +239,29 @@ impl Os {
         };
         self.take_free(base, base + len);
         let here = self.here(site);
-        let record = self.resources.acquire(self.pages.kinds.reservation, 1, len, 0, here);
+        let record = self
+            .resources
+            .acquire(self.pages.kinds.reservation, 1, len, 0, here);
         let mut spans = BTreeMap::new();
-        spans.insert(base, Span { end: base + len, state: PageState::Reserved, prot: Prot::NONE, by: here });
-        self.pages.reservations.insert(base, Reservation { end: base + len, record, committed_record: None, committed_pages: 0, spans });
+        spans.insert(
+            base,
+            Span {
+                end: base + len,
+                state: PageState::Reserved,
+                prot: Prot::NONE,
+                by: here,
+            },
+        );
+        self.pages.reservations.insert(
+            base,
+            Reservation {
+                end: base + len,
+                record,
+                committed_record: None,
+                committed_pages: 0,
+                spans,
+            },
+        );
         // Forget release history that this reservation reuses.
         self.forget_released(base, base + len);
         self.syscall("pages.reserve", base, len);
@@ -233,7 +280,12 @@ impl Os {
     }
 
     fn take_free(&mut self, base: u64, top: u64) {
-        let (&start, &end) = self.pages.free.range(..=base).next_back().expect("find_free found it");
+        let (&start, &end) = self
+            .pages
+            .free
+            .range(..=base)
+            .next_back()
+            .expect("find_free found it");
         self.pages.free.remove(&start);
         if start < base {
             self.pages.free.insert(start, base);
@@ -268,10 +320,22 @@ impl Os {
         for at in overlapping {
             let range = self.pages.released.remove(&at).expect("listed");
             if at < start {
-                self.pages.released.insert(at, ReleasedRange { end: start, ..range });
+                self.pages.released.insert(
+                    at,
+                    ReleasedRange {
+                        end: start,
+                        ..range
+                    },
+                );
             }
             if range.end > end {
-                self.pages.released.insert(end, ReleasedRange { end: range.end, ..range });
+                self.pages.released.insert(
+                    end,
+                    ReleasedRange {
+                        end: range.end,
+                        ..range
+                    },
+                );
             }
         }
     }
@@ -284,9 +348,19 @@ impl Os {
 
     /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
     /// that is not inside one reservation.
-    fn checked_range(&mut self, call: &str, addr: u64, len: u64, site: Site) -> Result<(u64, u64, u64), Errno> {
+    fn checked_range(
+        &mut self,
+        call: &str,
+        addr: u64,
+        len: u64,
+        site: Site,
+    ) -> Result<(u64, u64, u64), Errno> {
         if addr % PAGE_SIZE != 0 || len == 0 {
-            self.invariant("reservation", site, format!("{call} of {len} B at {addr:#x}: not page-aligned or empty"));
+            self.invariant(
+                "reservation",
+                site,
+                format!("{call} of {len} B at {addr:#x}: not page-aligned or empty"),
+            );
             return Err(Errno::Einval);
         }
         let end = addr.saturating_add(page_ceil(len));
@@ -297,7 +371,14 @@ impl Os {
                     Some(range) => format!("memory released earlier by {}", range.by),
                     None => "memory that was never reserved".into(),
                 };
-                self.invariant("reservation", site, format!("{call} of {} at {addr:#x} touches {what}", format_bytes(len)));
+                self.invariant(
+                    "reservation",
+                    site,
+                    format!(
+                        "{call} of {} at {addr:#x} touches {what}",
+                        format_bytes(len)
+                    ),
+                );
                 Err(Errno::Einval)
             }
         }
@@ -310,7 +391,13 @@ impl Os {
 
     /// Applies `change` to every span in `[start, end)` of one reservation; returns the change in
     /// committed pages.
-    fn change_spans(&mut self, base: u64, start: u64, end: u64, change: impl Fn(&mut Span) -> i64) -> i64 {
+    fn change_spans(
+        &mut self,
+        base: u64,
+        start: u64,
+        end: u64,
+        change: impl Fn(&mut Span) -> i64,
+    ) -> i64 {
         let reservation = self.pages.reservations.get_mut(&base).expect("checked");
         split_at(&mut reservation.spans, start);
         split_at(&mut reservation.spans, end);
@@ -330,7 +417,8 @@ impl Os {
         let kind = self.pages.kinds.committed_pages;
         let reservation = self.pages.reservations.get_mut(&base).expect("checked");
         reservation.committed_pages = (reservation.committed_pages as i64 + delta_pages) as u64;
-        self.pages.committed_pages_total = (self.pages.committed_pages_total as i64 + delta_pages) as u64;
+        self.pages.committed_pages_total =
+            (self.pages.committed_pages_total as i64 + delta_pages) as u64;
         let pages = reservation.committed_pages;
         match reservation.committed_record {
             Some(record) if pages == 0 => {
@@ -341,7 +429,11 @@ impl Os {
                 self.resources.resize(record, pages, pages * PAGE_SIZE);
             }
             None if pages > 0 => {
-                reservation.committed_record = Some(self.resources.acquire(kind, pages, pages * PAGE_SIZE, 0, here));
+                reservation.committed_record =
+                    Some(
+                        self.resources
+                            .acquire(kind, pages, pages * PAGE_SIZE, 0, here),
+                    );
             }
             None => {}
         }
@@ -363,7 +455,12 @@ impl Os {
             if span.state == PageState::Committed {
                 return 0;
             }
-            *span = Span { end: span.end, state: PageState::Committed, prot: Prot::READ_WRITE, by: here };
+            *span = Span {
+                end: span.end,
+                state: PageState::Committed,
+                prot: Prot::READ_WRITE,
+                by: here,
+            };
             1
         });
         self.account_committed(base, delta, site);
@@ -383,7 +480,12 @@ impl Os {
             if span.state != PageState::Committed {
                 return 0;
             }
-            *span = Span { end: span.end, state: PageState::Decommitted, prot: Prot::NONE, by: here };
+            *span = Span {
+                end: span.end,
+                state: PageState::Decommitted,
+                prot: Prot::NONE,
+                by: here,
+            };
             -1
         });
         self.account_committed(base, delta, site);
@@ -396,7 +498,12 @@ impl Os {
     }
 
     fn drop_data(&mut self, start: u64, end: u64) {
-        let pages: Vec<u64> = self.pages.data.range(start..end).map(|(&page, _)| page).collect();
+        let pages: Vec<u64> = self
+            .pages
+            .data
+            .range(start..end)
+            .map(|(&page, _)| page)
+            .collect();
         for page in pages {
             self.pages.data.remove(&page);
         }
@@ -406,40 +513,74 @@ impl Os {
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let (base, start, end) = self.checked_range("release", addr, len, site)?;
         let here = self.here(site);
-        let delta = self.change_spans(base, start, end, |span| if span.state == PageState::Committed { -1 } else { 0 });
+        let delta = self.change_spans(base, start, end, |span| {
+            if span.state == PageState::Committed {
+                -1
+            } else {
+                0
+            }
+        });
         self.account_committed(base, delta, site);
         self.drop_data(start, end);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
         let mut reservation = self.pages.reservations.remove(&base).expect("checked");
-        let acquired = self.resources.get(reservation.record).map(|r| r.acquired).unwrap_or_default();
+        let acquired = self
+            .resources
+            .get(reservation.record)
+            .map(|r| r.acquired)
+            .unwrap_or_default();
         // Split the reservation into what stays before and after the released range.
         let mut after = reservation.spans.split_off(&end);
         let _released = reservation.spans.split_off(&start);
         let before = reservation.spans;
         let committed_in = |spans: &BTreeMap<u64, Span>| {
-            spans.iter().filter(|(_, s)| s.state == PageState::Committed).map(|(&a, s)| (s.end - a) / PAGE_SIZE).sum::<u64>()
+            spans
+                .iter()
+                .filter(|(_, s)| s.state == PageState::Committed)
+                .map(|(&a, s)| (s.end - a) / PAGE_SIZE)
+                .sum::<u64>()
         };
         self.resources.release(reservation.record);
         if let Some(record) = reservation.committed_record {
             self.resources.release(record);
         }
         let kinds = self.pages.kinds;
-        for (piece_start, piece_end, spans) in [(base, start, before), (end, reservation.end, std::mem::take(&mut after))] {
+        for (piece_start, piece_end, spans) in [
+            (base, start, before),
+            (end, reservation.end, std::mem::take(&mut after)),
+        ] {
             if piece_start >= piece_end {
                 continue;
             }
             let pages = committed_in(&spans);
-            let record = self.resources.acquire(kinds.reservation, 1, piece_end - piece_start, 0, acquired);
-            let committed_record =
-                (pages > 0).then(|| self.resources.acquire(kinds.committed_pages, pages, pages * PAGE_SIZE, 0, acquired));
+            let record =
+                self.resources
+                    .acquire(kinds.reservation, 1, piece_end - piece_start, 0, acquired);
+            let committed_record = (pages > 0).then(|| {
+                self.resources
+                    .acquire(kinds.committed_pages, pages, pages * PAGE_SIZE, 0, acquired)
+            });
             self.pages.reservations.insert(
                 piece_start,
-                Reservation { end: piece_end, record, committed_record, committed_pages: pages, spans },
+                Reservation {
+                    end: piece_end,
+                    record,
+                    committed_record,
+                    committed_pages: pages,
+                    spans,
+                },
             );
         }
-        self.pages.released.insert(start, ReleasedRange { end, by: here, acquired });
+        self.pages.released.insert(
+            start,
+            ReleasedRange {
+                end,
+                by: here,
+                acquired,
+            },
+        );
         self.give_free(start, end);
         self.syscall("pages.release", start, end - start);
         Ok(())
@@ -459,7 +600,11 @@ impl Os {
         if let Some(arena) = self.pages.host.as_mut() {
             arena.protect(start, end - start, prot);
         }
-        self.syscall("pages.protect", start, u64::from(prot.read) | u64::from(prot.write) << 1);
+        self.syscall(
+            "pages.protect",
+            start,
+            u64::from(prot.read) | u64::from(prot.write) << 1,
+        );
         Ok(())
     }
 
@@ -468,7 +613,10 @@ impl Os {
         let page = page_floor(addr);
         if let Some(base) = self.reservation_of(page, page + 1) {
             let spans = &self.pages.reservations[&base].spans;
-            let (_, span) = spans.range(..=page).next_back().expect("spans cover the reservation");
+            let (_, span) = spans
+                .range(..=page)
+                .next_back()
+                .expect("spans cover the reservation");
             return (span.state, Some(span.by));
         }
         match self.released_at(page) {
@@ -489,11 +637,19 @@ impl Os {
             let (state, prot, by, next) = match self.reservation_of(at, at + 1) {
                 Some(base) => {
                     let spans = &self.pages.reservations[&base].spans;
-                    let (_, span) = spans.range(..=at).next_back().expect("spans cover the reservation");
+                    let (_, span) = spans
+                        .range(..=at)
+                        .next_back()
+                        .expect("spans cover the reservation");
                     (span.state, span.prot, Some(span.by), span.end)
                 }
                 None => match self.released_at(at) {
-                    Some(range) => (PageState::Released, Prot::NONE, Some(range.by), at + PAGE_SIZE),
+                    Some(range) => (
+                        PageState::Released,
+                        Prot::NONE,
+                        Some(range.by),
+                        at + PAGE_SIZE,
+                    ),
                     None => (PageState::Free, Prot::NONE, None, at + PAGE_SIZE),
                 },
             };
@@ -512,7 +668,16 @@ impl Os {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn report_fault(&mut self, addr: u64, len: u64, access: Access, page: u64, state: PageState, by: Option<Attribution>, site: Site) {
+    fn report_fault(
+        &mut self,
+        addr: u64,
+        len: u64,
+        access: Access,
+        page: u64,
+        state: PageState,
+        by: Option<Attribution>,
+        site: Site,
+    ) {
         let resource = match state {
             PageState::Committed => "protected page".to_string(),
             other => format!("{} page", other.name()),
@@ -522,9 +687,16 @@ impl Os {
             FindingKind::Fault,
             resource,
             site,
-            format!("{} of {len} B at {addr:#x} touches a {} page", access.name(), state.name()),
+            format!(
+                "{} of {len} B at {addr:#x} touches a {} page",
+                access.name(),
+                state.name()
+            ),
         )
-        .detail("page", format!("{:#x} ({})", page_floor(page), state.name()));
+        .detail(
+            "page",
+            format!("{:#x} ({})", page_floor(page), state.name()),
+        );
         finding = match by {
             Some(by) => finding.detail(
                 match state {
@@ -561,7 +733,9 @@ impl Os {
             let offset = (at - page) as usize;
             let chunk = (PAGE_SIZE as usize - offset).min(buf.len() - done);
             match self.pages.data.get(&page) {
-                Some(bytes) => buf[done..done + chunk].copy_from_slice(&bytes[offset..offset + chunk]),
+                Some(bytes) => {
+                    buf[done..done + chunk].copy_from_slice(&bytes[offset..offset + chunk])
+                }
                 None => buf[done..done + chunk].fill(0),
             }
             done += chunk;
@@ -582,7 +756,11 @@ impl Os {
             let page = page_floor(at);
             let offset = (at - page) as usize;
             let chunk = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
-            let data = self.pages.data.entry(page).or_insert_with(|| vec![0u8; PAGE_SIZE as usize].into_boxed_slice());
+            let data = self
+                .pages
+                .data
+                .entry(page)
+                .or_insert_with(|| vec![0u8; PAGE_SIZE as usize].into_boxed_slice());
             data[offset..offset + chunk].copy_from_slice(&bytes[done..done + chunk]);
             done += chunk;
         }
@@ -640,13 +818,22 @@ mod tests {
         assert_eq!(os.page_state(base).0, PageState::Reserved);
         os.commit(base, 8192, "test").unwrap();
         assert_eq!(os.committed_pages(), 2);
-        os.write_u64(base + 4090, 0x1122_3344_5566_7788, "test").unwrap();
-        assert_eq!(os.read_u64(base + 4090, "test").unwrap(), 0x1122_3344_5566_7788, "crosses a page boundary");
+        os.write_u64(base + 4090, 0x1122_3344_5566_7788, "test")
+            .unwrap();
+        assert_eq!(
+            os.read_u64(base + 4090, "test").unwrap(),
+            0x1122_3344_5566_7788,
+            "crosses a page boundary"
+        );
         os.decommit(base, 4096, "test").unwrap();
         assert_eq!(os.page_state(base).0, PageState::Decommitted);
         assert_eq!(os.committed_pages(), 1);
         os.commit(base, 4096, "test").unwrap();
-        assert_eq!(os.read_u64(base + 4088, "test").unwrap(), 0, "decommit drops contents");
+        assert_eq!(
+            os.read_u64(base + 4088, "test").unwrap(),
+            0,
+            "decommit drops contents"
+        );
         os.release(base, 64 * 1024, "test").unwrap();
         assert_eq!(os.reserved_bytes(), 0);
         assert_eq!(os.committed_pages(), 0);
@@ -658,10 +845,17 @@ mod tests {
     fn touching_uncommitted_memory_is_a_fault_naming_who_released_it() {
         let mut os = Os::for_tests(1);
         let base = os.reserve(4096 * 4, 0, "segment_alloc").unwrap();
-        assert_eq!(os.read_u64(base, "reader"), Err(Errno::Efault), "reserved but never committed");
+        assert_eq!(
+            os.read_u64(base, "reader"),
+            Err(Errno::Efault),
+            "reserved but never committed"
+        );
         os.commit(base, 4096 * 4, "segment_alloc").unwrap();
         os.release(base, 4096 * 4, "segment_free").unwrap();
-        assert_eq!(os.write_u64(base + 8, 1, "segment_collect"), Err(Errno::Efault));
+        assert_eq!(
+            os.write_u64(base + 8, 1, "segment_collect"),
+            Err(Errno::Efault)
+        );
         let findings = os.take_findings();
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[0].resource, "reserved page");
@@ -669,8 +863,15 @@ mod tests {
         assert_eq!(fault.kind, FindingKind::Fault);
         assert_eq!(fault.signature(), "fault:released page:segment_collect");
         let text = format!("{:?}", fault.details);
-        assert!(text.contains("segment_free") && text.contains("segment_alloc"), "{text}");
-        assert_eq!(os.read_u64(0x10, "null"), Err(Errno::Efault), "the null region faults");
+        assert!(
+            text.contains("segment_free") && text.contains("segment_alloc"),
+            "{text}"
+        );
+        assert_eq!(
+            os.read_u64(0x10, "null"),
+            Err(Errno::Efault),
+            "the null region faults"
+        );
     }
 
     #[test]
@@ -694,8 +895,16 @@ mod tests {
         let findings = os.take_findings();
         assert_eq!(findings.len(), 2);
         assert!(findings.iter().all(|f| f.kind == FindingKind::Invariant));
-        assert!(findings[1].headline.contains("released earlier"), "{}", findings[1].headline);
-        assert_eq!(os.commit(base + 1, 4096, "t"), Err(Errno::Einval), "unaligned");
+        assert!(
+            findings[1].headline.contains("released earlier"),
+            "{}",
+            findings[1].headline
+        );
+        assert_eq!(
+            os.commit(base + 1, 4096, "t"),
+            Err(Errno::Einval),
+            "unaligned"
+        );
     }
 
     #[test]
@@ -706,9 +915,18 @@ mod tests {
         os.release(base + 4096 * 2, 4096 * 3, "t").unwrap();
         assert_eq!(os.reserved_bytes(), 4096 * 5);
         assert_eq!(os.committed_pages(), 5);
-        assert_eq!(os.resources().total(os.pages.kinds.committed_pages).count, 5);
-        assert!(os.write_u64(base + 4096 * 6, 7, "t").is_ok(), "the tail stays usable");
-        assert!(os.write_u64(base + 4096 * 3, 7, "t").is_err(), "the hole faults");
+        assert_eq!(
+            os.resources().total(os.pages.kinds.committed_pages).count,
+            5
+        );
+        assert!(
+            os.write_u64(base + 4096 * 6, 7, "t").is_ok(),
+            "the tail stays usable"
+        );
+        assert!(
+            os.write_u64(base + 4096 * 3, 7, "t").is_err(),
+            "the hole faults"
+        );
         os.release(base, 4096 * 2, "t").unwrap();
         os.release(base + 4096 * 5, 4096 * 3, "t").unwrap();
         assert_eq!((os.reserved_bytes(), os.committed_pages()), (0, 0));
@@ -728,12 +946,19 @@ mod tests {
                 }
             }
         }
-        assert_eq!(bases.len(), 511, "128 TiB less the low 64 KiB holds 511 reservations of 256 GiB");
+        assert_eq!(
+            bases.len(),
+            511,
+            "128 TiB less the low 64 KiB holds 511 reservations of 256 GiB"
+        );
         assert_eq!(os.pages_with_data(), 0);
         for base in &bases {
             os.release(*base, 256 << 30, "unload").unwrap();
         }
-        assert!(os.reserve(256 << 30, 0, "pagemap").is_ok(), "released space is reused");
+        assert!(
+            os.reserve(256 << 30, 0, "pagemap").is_ok(),
+            "released space is reused"
+        );
     }
 
     #[test]

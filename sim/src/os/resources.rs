@@ -65,7 +65,10 @@ impl Resources {
         if let Some(index) = self.kinds.iter().position(|kind| kind.name == name) {
             return KindId(index as u16);
         }
-        self.kinds.push(KindInfo { name: name.to_string(), keyed });
+        self.kinds.push(KindInfo {
+            name: name.to_string(),
+            keyed,
+        });
         self.totals.push(Totals::default());
         KindId((self.kinds.len() - 1) as u16)
     }
@@ -75,11 +78,17 @@ impl Resources {
     }
 
     pub fn kind_by_name(&self, name: &str) -> Option<KindId> {
-        self.kinds.iter().position(|kind| kind.name == name).map(|index| KindId(index as u16))
+        self.kinds
+            .iter()
+            .position(|kind| kind.name == name)
+            .map(|index| KindId(index as u16))
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = (KindId, &KindInfo)> {
-        self.kinds.iter().enumerate().map(|(index, info)| (KindId(index as u16), info))
+        self.kinds
+            .iter()
+            .enumerate()
+            .map(|(index, info)| (KindId(index as u16), info))
     }
 
     pub fn totals(&self) -> &[Totals] {
@@ -96,10 +105,20 @@ impl Resources {
 
     /// Distinct keys with at least one live unit, for a keyed kind.
     pub fn live_keys(&self, kind: KindId) -> u64 {
-        self.per_key.range((kind, 0)..=(kind, u64::MAX)).filter(|(_, count)| **count > 0).count() as u64
+        self.per_key
+            .range((kind, 0)..=(kind, u64::MAX))
+            .filter(|(_, count)| **count > 0)
+            .count() as u64
     }
 
-    pub fn acquire(&mut self, kind: KindId, count: u64, bytes: u64, key: u64, acquired: Attribution) -> RecordId {
+    pub fn acquire(
+        &mut self,
+        kind: KindId,
+        count: u64,
+        bytes: u64,
+        key: u64,
+        acquired: Attribution,
+    ) -> RecordId {
         self.serial += 1;
         self.live_records += 1;
         let totals = &mut self.totals[kind.0 as usize];
@@ -108,28 +127,49 @@ impl Resources {
         if self.kinds[kind.0 as usize].keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let record = Record { kind, count, bytes, key, acquired, serial: self.serial, generation: 0, live: true };
+        let record = Record {
+            kind,
+            count,
+            bytes,
+            key,
+            acquired,
+            serial: self.serial,
+            generation: 0,
+            live: true,
+        };
         match self.free.pop() {
             Some(index) => {
                 let slot = &mut self.records[index as usize];
                 let generation = slot.generation.wrapping_add(1);
-                *slot = Record { generation, ..record };
+                *slot = Record {
+                    generation,
+                    ..record
+                };
                 RecordId { index, generation }
             }
             None => {
                 self.records.push(record);
-                RecordId { index: (self.records.len() - 1) as u32, generation: 0 }
+                RecordId {
+                    index: (self.records.len() - 1) as u32,
+                    generation: 0,
+                }
             }
         }
     }
 
     pub fn get(&self, id: RecordId) -> Option<&Record> {
-        self.records.get(id.index as usize).filter(|record| record.live && record.generation == id.generation)
+        self.records
+            .get(id.index as usize)
+            .filter(|record| record.live && record.generation == id.generation)
     }
 
     /// Changes the units and bytes a live record holds (committed pages of a reservation, say).
     pub fn resize(&mut self, id: RecordId, count: u64, bytes: u64) -> bool {
-        let Some(record) = self.records.get_mut(id.index as usize).filter(|r| r.live && r.generation == id.generation) else {
+        let Some(record) = self
+            .records
+            .get_mut(id.index as usize)
+            .filter(|r| r.live && r.generation == id.generation)
+        else {
             return false;
         };
         let totals = &mut self.totals[record.kind.0 as usize];
@@ -146,7 +186,10 @@ impl Resources {
 
     /// Releases a record; `None` if the id is stale or was never issued.
     pub fn release(&mut self, id: RecordId) -> Option<Record> {
-        let record = self.records.get_mut(id.index as usize).filter(|r| r.live && r.generation == id.generation)?;
+        let record = self
+            .records
+            .get_mut(id.index as usize)
+            .filter(|r| r.live && r.generation == id.generation)?;
         record.live = false;
         let record = record.clone();
         let totals = &mut self.totals[record.kind.0 as usize];
@@ -154,7 +197,10 @@ impl Resources {
         totals.bytes -= record.bytes;
         if self.kinds[record.kind.0 as usize].keyed {
             let key = (record.kind, record.key);
-            let entry = self.per_key.get_mut(&key).expect("keyed count exists while a record lives");
+            let entry = self
+                .per_key
+                .get_mut(&key)
+                .expect("keyed count exists while a record lives");
             *entry -= record.count;
             if *entry == 0 {
                 self.per_key.remove(&key);
@@ -168,8 +214,11 @@ impl Resources {
     /// Live records of a kind acquired after `serial`, oldest first. O(records); used only to
     /// explain a leak that the O(kinds) check already found.
     pub fn live_since(&self, kind: KindId, serial: u64) -> Vec<&Record> {
-        let mut live: Vec<&Record> =
-            self.records.iter().filter(|r| r.live && r.kind == kind && r.serial > serial && r.count > 0).collect();
+        let mut live: Vec<&Record> = self
+            .records
+            .iter()
+            .filter(|r| r.live && r.kind == kind && r.serial > serial && r.count > 0)
+            .collect();
         live.sort_by_key(|r| r.serial);
         live
     }
@@ -229,19 +278,47 @@ mod tests {
     fn totals_follow_acquire_resize_release_and_stale_ids_are_refused() {
         let mut resources = Resources::new();
         let kind = resources.register_kind("widget", false);
-        assert_eq!(resources.register_kind("widget", false), kind, "registering twice gives the same kind");
+        assert_eq!(
+            resources.register_kind("widget", false),
+            kind,
+            "registering twice gives the same kind"
+        );
         let a = resources.acquire(kind, 1, 100, 0, Attribution::default());
         let b = resources.acquire(kind, 1, 50, 0, Attribution::default());
-        assert_eq!(resources.total(kind), Totals { count: 2, bytes: 150 });
+        assert_eq!(
+            resources.total(kind),
+            Totals {
+                count: 2,
+                bytes: 150
+            }
+        );
         assert!(resources.resize(a, 3, 300));
-        assert_eq!(resources.total(kind), Totals { count: 4, bytes: 350 });
+        assert_eq!(
+            resources.total(kind),
+            Totals {
+                count: 4,
+                bytes: 350
+            }
+        );
         assert!(resources.release(a).is_some());
-        assert!(resources.release(a).is_none(), "a second release is refused");
+        assert!(
+            resources.release(a).is_none(),
+            "a second release is refused"
+        );
         let c = resources.acquire(kind, 1, 1, 0, Attribution::default());
         assert_eq!(c.index, a.index, "the slot is reused");
-        assert!(resources.release(a).is_none(), "the old id does not release the new record");
+        assert!(
+            resources.release(a).is_none(),
+            "the old id does not release the new record"
+        );
         assert!(!resources.resize(a, 9, 9));
-        assert_eq!(resources.total(kind), Totals { count: 2, bytes: 51 });
+        assert_eq!(
+            resources.total(kind),
+            Totals {
+                count: 2,
+                bytes: 51
+            }
+        );
         resources.release(b);
         resources.release(c);
         assert_eq!(resources.total(kind), Totals::default());

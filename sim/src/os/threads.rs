@@ -33,14 +33,21 @@ pub enum BlockReason {
     /// Sleeping until the virtual clock reaches this tick.
     Sleep(u64),
     /// A subject-defined wait (an interpreter's emulated fd, say).
-    Subject { what: &'static str, id: u64 },
+    Subject {
+        what: &'static str,
+        id: u64,
+    },
 }
 
 impl std::fmt::Display for BlockReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BlockReason::FdReadable(id) => write!(f, "waiting for description #{id} to become readable"),
-            BlockReason::FdWritable(id) => write!(f, "waiting for description #{id} to become writable"),
+            BlockReason::FdReadable(id) => {
+                write!(f, "waiting for description #{id} to become readable")
+            }
+            BlockReason::FdWritable(id) => {
+                write!(f, "waiting for description #{id} to become writable")
+            }
             BlockReason::Join(tid) => write!(f, "joining thread {}", tid.0),
             BlockReason::Lock(lock) => write!(f, "waiting for lock #{}", lock.index),
             BlockReason::Sleep(tick) => write!(f, "sleeping until tick {tick}"),
@@ -74,8 +81,19 @@ pub(crate) struct ThreadsState {
 
 impl ThreadsState {
     pub(crate) fn new(kinds: BuiltinKinds) -> ThreadsState {
-        let main = Thread { name: "main".into(), state: ThreadState::Runnable, record: None, waiter_record: None, joiners: Vec::new(), joined: false };
-        ThreadsState { kinds, threads: vec![main], now_tick: 0 }
+        let main = Thread {
+            name: "main".into(),
+            state: ThreadState::Runnable,
+            record: None,
+            waiter_record: None,
+            joiners: Vec::new(),
+            joined: false,
+        };
+        ThreadsState {
+            kinds,
+            threads: vec![main],
+            now_tick: 0,
+        }
     }
 }
 
@@ -85,13 +103,20 @@ impl Os {
         if self.inject(FaultKind::Spawn, site) {
             return Err(Errno::Eagain);
         }
-        let live = self.threads.threads.iter().filter(|t| t.state != ThreadState::Exited || !t.joined).count() as u64;
+        let live = self
+            .threads
+            .threads
+            .iter()
+            .filter(|t| t.state != ThreadState::Exited || !t.joined)
+            .count() as u64;
         if live >= self.limits.threads_max {
             self.budget("threads_max", self.limits.threads_max, site);
             return Err(Errno::Eagain);
         }
         let here = self.here(site);
-        let record = self.resources.acquire(self.threads.kinds.thread, 1, 0, 0, here);
+        let record = self
+            .resources
+            .acquire(self.threads.kinds.thread, 1, 0, 0, here);
         let tid = Tid(self.threads.threads.len() as u32);
         self.threads.threads.push(Thread {
             name: name.to_string(),
@@ -110,7 +135,10 @@ impl Os {
     }
 
     pub fn thread_name(&self, tid: Tid) -> &str {
-        self.threads.threads.get(tid.0 as usize).map_or("?", |t| t.name.as_str())
+        self.threads
+            .threads
+            .get(tid.0 as usize)
+            .map_or("?", |t| t.name.as_str())
     }
 
     pub fn thread_count(&self) -> usize {
@@ -120,9 +148,15 @@ impl Os {
     /// Marks `tid` blocked. The caller has already recorded it wherever its waker will look.
     pub fn block(&mut self, tid: Tid, reason: BlockReason, site: Site) {
         let here = self.here(site);
-        let waiter = self.resources.acquire(self.threads.kinds.waiter, 1, 0, u64::from(tid.0), here);
+        let waiter =
+            self.resources
+                .acquire(self.threads.kinds.waiter, 1, 0, u64::from(tid.0), here);
         let thread = &mut self.threads.threads[tid.0 as usize];
-        debug_assert_eq!(thread.state, ThreadState::Runnable, "only a running thread blocks");
+        debug_assert_eq!(
+            thread.state,
+            ThreadState::Runnable,
+            "only a running thread blocks"
+        );
         thread.state = ThreadState::Blocked(reason);
         thread.waiter_record = Some(waiter);
         self.trace.event(EventKind::Block, u64::from(tid.0), 0);
@@ -132,7 +166,11 @@ impl Os {
     /// (or a thread that is not blocked) is an invariant finding and the thread stays as it is.
     pub fn unblock(&mut self, tid: Tid, expected: &BlockReason, site: Site) -> bool {
         let Some(thread) = self.threads.threads.get_mut(tid.0 as usize) else {
-            self.invariant("thread", site, format!("unblock of thread {} that does not exist", tid.0));
+            self.invariant(
+                "thread",
+                site,
+                format!("unblock of thread {} that does not exist", tid.0),
+            );
             return false;
         };
         match &thread.state {
@@ -145,7 +183,10 @@ impl Os {
                 true
             }
             other => {
-                let headline = format!("unblock of thread {} expecting `{expected}`, but its state is {other:?}", tid.0);
+                let headline = format!(
+                    "unblock of thread {} expecting `{expected}`, but its state is {other:?}",
+                    tid.0
+                );
                 self.invariant("waiter", site, headline);
                 false
             }
@@ -169,8 +210,18 @@ impl Os {
     /// Joins `target` from `tid`: ready when the target has exited (its record is released), else
     /// blocks with `Join(target)`.
     pub fn join(&mut self, tid: Tid, target: Tid, site: Site) -> Io<()> {
-        if target == tid || target == super::threads::MAIN_THREAD || target.0 as usize >= self.threads.threads.len() {
-            self.invariant("thread", site, format!("join of thread {} from thread {}: not joinable", target.0, tid.0));
+        if target == tid
+            || target == super::threads::MAIN_THREAD
+            || target.0 as usize >= self.threads.threads.len()
+        {
+            self.invariant(
+                "thread",
+                site,
+                format!(
+                    "join of thread {} from thread {}: not joinable",
+                    target.0, tid.0
+                ),
+            );
             return Io::err(Errno::Einval);
         }
         let thread = &mut self.threads.threads[target.0 as usize];
@@ -194,7 +245,12 @@ impl Os {
     pub fn runnable_threads(&self, out: &mut Vec<u32>) {
         out.clear();
         out.extend(
-            self.threads.threads.iter().enumerate().filter(|(_, t)| t.state == ThreadState::Runnable).map(|(i, _)| i as u32),
+            self.threads
+                .threads
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.state == ThreadState::Runnable)
+                .map(|(i, _)| i as u32),
         );
     }
 
@@ -205,7 +261,9 @@ impl Os {
             .iter()
             .enumerate()
             .filter_map(|(i, t)| match &t.state {
-                ThreadState::Blocked(reason) => Some((Tid(i as u32), t.name.clone(), reason.clone())),
+                ThreadState::Blocked(reason) => {
+                    Some((Tid(i as u32), t.name.clone(), reason.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -260,7 +318,10 @@ mod tests {
     fn spawn_exit_join_balances_and_join_blocks_until_exit() {
         let mut os = Os::for_tests(1);
         let t = os.spawn_thread("worker", "t").unwrap();
-        assert_eq!(os.join(MAIN_THREAD, t, "t"), Io::Block(BlockReason::Join(t)));
+        assert_eq!(
+            os.join(MAIN_THREAD, t, "t"),
+            Io::Block(BlockReason::Join(t))
+        );
         os.block(MAIN_THREAD, BlockReason::Join(t), "t");
         let mut runnable = Vec::new();
         os.runnable_threads(&mut runnable);
@@ -270,7 +331,11 @@ mod tests {
         assert_eq!(runnable, vec![0], "the joiner woke");
         assert_eq!(os.join(MAIN_THREAD, t, "t"), Io::ok(()));
         assert_eq!(os.resources().live_records(), 0);
-        assert_eq!(os.join(MAIN_THREAD, t, "t"), Io::err(Errno::Einval), "joined twice");
+        assert_eq!(
+            os.join(MAIN_THREAD, t, "t"),
+            Io::err(Errno::Einval),
+            "joined twice"
+        );
     }
 
     #[test]
@@ -279,7 +344,10 @@ mod tests {
         let t = os.spawn_thread("w", "t").unwrap();
         os.block(t, BlockReason::FdReadable(3), "t");
         assert!(!os.unblock(t, &BlockReason::FdWritable(3), "waker"));
-        assert_eq!(os.thread_state(t), Some(&ThreadState::Blocked(BlockReason::FdReadable(3))));
+        assert_eq!(
+            os.thread_state(t),
+            Some(&ThreadState::Blocked(BlockReason::FdReadable(3)))
+        );
         assert!(os.unblock(t, &BlockReason::FdReadable(3), "waker"));
         assert_eq!(os.findings().len(), 1);
         assert_eq!(os.findings()[0].kind, FindingKind::Invariant);

@@ -33,17 +33,28 @@ pub(crate) struct TlsState {
 
 impl TlsState {
     pub(crate) fn new(kinds: BuiltinKinds) -> TlsState {
-        TlsState { kinds, keys: BTreeMap::new(), next_key: 1, values: BTreeMap::new() }
+        TlsState {
+            kinds,
+            keys: BTreeMap::new(),
+            next_key: 1,
+            values: BTreeMap::new(),
+        }
     }
 }
 
 impl Os {
-    pub fn tls_key_create(&mut self, destructor: Option<CodeAddr>, site: Site) -> Result<TlsKey, Errno> {
+    pub fn tls_key_create(
+        &mut self,
+        destructor: Option<CodeAddr>,
+        site: Site,
+    ) -> Result<TlsKey, Errno> {
         if self.tls.keys.len() >= 1024 {
             return Err(Errno::Eagain);
         }
         let here = self.here(site);
-        let record = self.resources.acquire(self.tls.kinds.tls_key, 1, 0, 0, here);
+        let record = self
+            .resources
+            .acquire(self.tls.kinds.tls_key, 1, 0, 0, here);
         let key = self.tls.next_key;
         self.tls.next_key += 1;
         self.tls.keys.insert(key, Key { destructor, record });
@@ -56,14 +67,24 @@ impl Os {
         match self.tls.keys.remove(&key.0) {
             Some(entry) => {
                 self.resources.release(entry.record);
-                let stale: Vec<(u32, u32)> = self.tls.values.keys().filter(|(k, _)| *k == key.0).copied().collect();
+                let stale: Vec<(u32, u32)> = self
+                    .tls
+                    .values
+                    .keys()
+                    .filter(|(k, _)| *k == key.0)
+                    .copied()
+                    .collect();
                 for slot in stale {
                     self.tls.values.remove(&slot);
                 }
                 Ok(())
             }
             None => {
-                self.invariant("tls key", site, format!("delete of TLS key {} that is not live", key.0));
+                self.invariant(
+                    "tls key",
+                    site,
+                    format!("delete of TLS key {} that is not live", key.0),
+                );
                 Err(Errno::Einval)
             }
         }
@@ -71,7 +92,11 @@ impl Os {
 
     pub fn tls_set(&mut self, tid: Tid, key: TlsKey, value: u64, site: Site) -> Result<(), Errno> {
         if !self.tls.keys.contains_key(&key.0) {
-            self.invariant("tls key", site, format!("set of TLS key {} that is not live", key.0));
+            self.invariant(
+                "tls key",
+                site,
+                format!("set of TLS key {} that is not live", key.0),
+            );
             return Err(Errno::Einval);
         }
         if value == 0 {
@@ -92,7 +117,10 @@ impl Os {
     pub fn tls_destructors_due(&mut self, tid: Tid) -> Vec<(TlsKey, CodeAddr, u64)> {
         let mut due = Vec::new();
         for (&key, entry) in &self.tls.keys {
-            if let (Some(code), Some(value)) = (entry.destructor, self.tls.values.get(&(key, tid.0)).copied()) {
+            if let (Some(code), Some(value)) = (
+                entry.destructor,
+                self.tls.values.get(&(key, tid.0)).copied(),
+            ) {
                 due.push((TlsKey(key), code, value));
             }
         }
@@ -100,7 +128,13 @@ impl Os {
             self.tls.values.remove(&(key.0, tid.0));
         }
         // Values of keys without destructors vanish with the thread.
-        let rest: Vec<(u32, u32)> = self.tls.values.keys().filter(|(_, t)| *t == tid.0).copied().collect();
+        let rest: Vec<(u32, u32)> = self
+            .tls
+            .values
+            .keys()
+            .filter(|(_, t)| *t == tid.0)
+            .copied()
+            .collect();
         if due.is_empty() {
             for slot in rest {
                 self.tls.values.remove(&slot);
@@ -114,7 +148,12 @@ impl Os {
         self.tls
             .keys
             .iter()
-            .filter_map(|(&key, entry)| entry.destructor.filter(|c| c.0 >= start && c.0 < end).map(|c| (TlsKey(key), c)))
+            .filter_map(|(&key, entry)| {
+                entry
+                    .destructor
+                    .filter(|c| c.0 >= start && c.0 < end)
+                    .map(|c| (TlsKey(key), c))
+            })
             .collect()
     }
 }
@@ -128,16 +167,30 @@ mod tests {
     fn destructors_are_due_in_key_order_once_per_value() {
         let mut os = Os::for_tests(1);
         let t = os.spawn_thread("w", "t").unwrap();
-        let k1 = os.tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 1)), "t").unwrap();
+        let k1 = os
+            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 1)), "t")
+            .unwrap();
         let k2 = os.tls_key_create(None, "t").unwrap();
-        let k3 = os.tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 3)), "t").unwrap();
+        let k3 = os
+            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 3)), "t")
+            .unwrap();
         os.tls_set(t, k3, 30, "t").unwrap();
         os.tls_set(t, k1, 10, "t").unwrap();
         os.tls_set(t, k2, 20, "t").unwrap();
         let due = os.tls_destructors_due(t);
-        assert_eq!(due.iter().map(|(k, _, v)| (k.0, *v)).collect::<Vec<_>>(), vec![(k1.0, 10), (k3.0, 30)]);
-        assert!(os.tls_destructors_due(t).is_empty(), "values are cleared before destructors run");
-        assert_eq!(os.tls_get(t, k2), 0, "values without destructors vanish with the thread");
+        assert_eq!(
+            due.iter().map(|(k, _, v)| (k.0, *v)).collect::<Vec<_>>(),
+            vec![(k1.0, 10), (k3.0, 30)]
+        );
+        assert!(
+            os.tls_destructors_due(t).is_empty(),
+            "values are cleared before destructors run"
+        );
+        assert_eq!(
+            os.tls_get(t, k2),
+            0,
+            "values without destructors vanish with the thread"
+        );
         for key in [k1, k2, k3] {
             os.tls_key_delete(key, "t").unwrap();
         }

@@ -23,7 +23,9 @@ const LIFECYCLES_MAX: u32 = 3;
 const MAIN_OPS_MAX: u32 = 24;
 const THREAD_OPS_MAX: u32 = 10;
 const THREADS_MAX: u32 = 2;
-const REPEAT_MAX: u32 = 4;
+/// Repetition counts a generated lifecycle draws from: mostly short, sometimes long enough for the
+/// growth detector (warm-up 16, then 8 rises past a cache bound of 32 per key) to see a trend.
+const REPEAT_CHOICES: [u32; 8] = [1, 1, 2, 2, 3, 4, 8, 96];
 
 /// How generation is steered for one sweep or fuzz target.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -41,7 +43,11 @@ pub fn from_seed<S: Subject>(seed: u64, options: &GenerateOptions) -> Scenario<S
     let mut input = Unstructured::new(&bytes);
     let mut scenario = decode::<S>(&mut input, options);
     scenario.seed = seed;
-    scenario.name = format!("{}-generated-{}", S::info().name, crate::seed::format_seed(seed));
+    scenario.name = format!(
+        "{}-generated-{}",
+        S::info().name,
+        crate::seed::format_seed(seed)
+    );
     scenario
 }
 
@@ -80,12 +86,18 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         subject: info.name.to_string(),
         defects: options.defects.clone(),
         seed: 0,
-        limits: Limits { steps_max: 200_000, ..Limits::default() },
+        limits: Limits {
+            steps_max: 200_000,
+            ..Limits::default()
+        },
         faults,
         schedule: StrategyChoice::Random,
         config: toml::Table::new(),
         caches: Default::default(),
-        lifecycles: lifecycles.into_iter().filter(|l: &Lifecycle<S::Op>| l.op_count() > 0).collect::<Vec<_>>(),
+        lifecycles: lifecycles
+            .into_iter()
+            .filter(|l: &Lifecycle<S::Op>| l.op_count() > 0)
+            .collect::<Vec<_>>(),
         expect: None,
     }
     .ensure_nonempty()
@@ -108,7 +120,11 @@ impl<O> Scenario<O> {
     }
 }
 
-fn subject_ops<S: Subject>(input: &mut Unstructured, max: u32, names: &mut Names) -> Vec<ScenarioOp<S::Op>> {
+fn subject_ops<S: Subject>(
+    input: &mut Unstructured,
+    max: u32,
+    names: &mut Names,
+) -> Vec<ScenarioOp<S::Op>> {
     let mut ops = Vec::new();
     let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
         let op = S::Op::arbitrary(input)?;
@@ -122,8 +138,12 @@ fn subject_ops<S: Subject>(input: &mut Unstructured, max: u32, names: &mut Names
     ops
 }
 
-fn decode_lifecycle<S: Subject>(input: &mut Unstructured, index: u32, names: &mut Names) -> Lifecycle<S::Op> {
-    let repeat = input.int_in_range(1..=REPEAT_MAX).unwrap_or(1);
+fn decode_lifecycle<S: Subject>(
+    input: &mut Unstructured,
+    index: u32,
+    names: &mut Names,
+) -> Lifecycle<S::Op> {
+    let repeat = *input.choose(&REPEAT_CHOICES).unwrap_or(&1);
     let thread_count = input.int_in_range(0..=THREADS_MAX).unwrap_or(0);
     let mut ops = Vec::new();
     let mut threads = Vec::new();
@@ -131,14 +151,29 @@ fn decode_lifecycle<S: Subject>(input: &mut Unstructured, index: u32, names: &mu
     // names defined before its spawn (the order `parse` checks in), and every thread is joined at
     // the end of the list.
     for thread_index in 0..thread_count {
-        ops.extend(subject_ops::<S>(input, MAIN_OPS_MAX / (thread_count + 1), names));
+        ops.extend(subject_ops::<S>(
+            input,
+            MAIN_OPS_MAX / (thread_count + 1),
+            names,
+        ));
         let name = format!("t{thread_index}");
-        ops.push(ScenarioOp::Spawn { thread: name.clone() });
-        threads.push(ThreadSpec { name, ops: subject_ops::<S>(input, THREAD_OPS_MAX, names) });
+        ops.push(ScenarioOp::Spawn {
+            thread: name.clone(),
+        });
+        threads.push(ThreadSpec {
+            name,
+            ops: subject_ops::<S>(input, THREAD_OPS_MAX, names),
+        });
     }
-    ops.extend(subject_ops::<S>(input, MAIN_OPS_MAX / (thread_count + 1), names));
+    ops.extend(subject_ops::<S>(
+        input,
+        MAIN_OPS_MAX / (thread_count + 1),
+        names,
+    ));
     for thread in &threads {
-        ops.push(ScenarioOp::Join { thread: thread.name.clone() });
+        ops.push(ScenarioOp::Join {
+            thread: thread.name.clone(),
+        });
     }
     Lifecycle {
         name: format!("lifecycle-{index}"),

@@ -37,13 +37,19 @@ use crate::sched::StrategyChoice;
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScenarioOp<O> {
     /// Starts the declared thread's op list.
-    Spawn { thread: String },
+    Spawn {
+        thread: String,
+    },
     /// Waits for a spawned thread to finish.
-    Join { thread: String },
+    Join {
+        thread: String,
+    },
     /// Process exit: runs exit hooks in reverse registration order.
     Exit,
     /// Sleeps on the virtual clock.
-    Sleep { ticks: u64 },
+    Sleep {
+        ticks: u64,
+    },
     Subject(O),
 }
 
@@ -96,7 +102,10 @@ impl<O> Lifecycle<O> {
 
     /// Ops in all lists, counting each thread's once.
     pub fn op_count(&self) -> usize {
-        self.setup.len() + self.ops.len() + self.teardown.len() + self.threads.iter().map(|t| t.ops.len()).sum::<usize>()
+        self.setup.len()
+            + self.ops.len()
+            + self.teardown.len()
+            + self.threads.iter().map(|t| t.ops.len()).sum::<usize>()
     }
 }
 

@@ -13,7 +13,10 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Expect, FaultSpec, Lifecycle, RUNNER_OPS, RunnerOp, Scenario, ScenarioOp, ThreadSpec, default_warmup};
+use super::{
+    Expect, FaultSpec, Lifecycle, RUNNER_OPS, RunnerOp, Scenario, ScenarioOp, ThreadSpec,
+    default_warmup,
+};
 use crate::faults::FaultKind;
 use crate::os::Limits;
 use crate::sched::StrategyChoice;
@@ -30,8 +33,18 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(path: &str, source: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { path: path.to_string(), source: source.to_string(), span, message: message.into() }
+    pub fn new(
+        path: &str,
+        source: &str,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            path: path.to_string(),
+            source: source.to_string(),
+            span,
+            message: message.into(),
+        }
     }
 
     /// 1-based line and column of the span's start.
@@ -39,8 +52,14 @@ impl Diagnostic {
         let start = self.span.as_ref()?.start.min(self.source.len());
         let before = &self.source.as_bytes()[..start];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         Some((line, column))
     }
 
@@ -57,17 +76,31 @@ impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         write!(f, "  --> {}", self.location())?;
-        if let (Some((line, column)), Some(text)) = (self.line_column(), self.line_column().and_then(|(l, _)| self.source.lines().nth(l - 1))) {
+        if let (Some((line, column)), Some(text)) = (
+            self.line_column(),
+            self.line_column()
+                .and_then(|(l, _)| self.source.lines().nth(l - 1)),
+        ) {
             let gutter = line.to_string().len();
             let text: String = text.chars().take(200).collect();
             let width = self.span.as_ref().map_or(1, |s| {
-                let len = self.source.get(s.clone()).map_or(1, |t| t.lines().next().unwrap_or("").chars().count());
+                let len = self
+                    .source
+                    .get(s.clone())
+                    .map_or(1, |t| t.lines().next().unwrap_or("").chars().count());
                 len.clamp(1, text.chars().count().saturating_sub(column - 1).max(1))
             });
             writeln!(f)?;
             writeln!(f, "{:gutter$} |", "")?;
             writeln!(f, "{line} | {text}")?;
-            write!(f, "{:gutter$} | {:>pad$}{}", "", "", "^".repeat(width), pad = column - 1)?;
+            write!(
+                f,
+                "{:gutter$} | {:>pad$}{}",
+                "",
+                "",
+                "^".repeat(width),
+                pad = column - 1
+            )?;
         }
         Ok(())
     }
@@ -164,68 +197,130 @@ pub fn subject_of(path: &str, source: &str) -> Result<(String, Range<usize>), Di
     struct Probe {
         subject: Option<Spanned<toml::Value>>,
     }
-    let probe: Probe = toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
+    let probe: Probe =
+        toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
     let _ = table;
     match probe.subject {
         Some(value) => match value.get_ref().as_str() {
             Some(name) => Ok((name.to_string(), value.span())),
-            None => Err(Diagnostic::new(path, source, Some(value.span()), "`subject` must be a string naming a subject (see `sim list`)")),
+            None => Err(Diagnostic::new(
+                path,
+                source,
+                Some(value.span()),
+                "`subject` must be a string naming a subject (see `sim list`)",
+            )),
         },
-        None => Err(Diagnostic::new(path, source, None, "missing field `subject`: every scenario names the subject it runs (see `sim list`)")),
+        None => Err(Diagnostic::new(
+            path,
+            source,
+            None,
+            "missing field `subject`: every scenario names the subject it runs (see `sim list`)",
+        )),
     }
 }
 
 fn parse_table(path: &str, source: &str) -> Result<toml::Table, Diagnostic> {
     if source.len() > SOURCE_BYTES_MAX {
-        return Err(Diagnostic::new(path, source, None, format!("file is {} bytes; scenarios are at most {SOURCE_BYTES_MAX}", source.len())));
+        return Err(Diagnostic::new(
+            path,
+            source,
+            None,
+            format!(
+                "file is {} bytes; scenarios are at most {SOURCE_BYTES_MAX}",
+                source.len()
+            ),
+        ));
     }
     if source.trim().is_empty() {
-        return Err(Diagnostic::new(path, "", None, "empty file: a scenario needs at least `name`, `subject` and one [[lifecycle]]"));
+        return Err(Diagnostic::new(
+            path,
+            "",
+            None,
+            "empty file: a scenario needs at least `name`, `subject` and one [[lifecycle]]",
+        ));
     }
     toml::from_str::<toml::Table>(source).map_err(|error| toml_diagnostic(path, source, &error))
 }
 
 fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error) -> Diagnostic {
-    Diagnostic::new(path, source, error.span(), error.message().trim().to_string())
+    Diagnostic::new(
+        path,
+        source,
+        error.span(),
+        error.message().trim().to_string(),
+    )
 }
 
 /// Parses and validates a scenario for subject `S`.
 pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Diagnostic> {
     parse_table(path, source)?;
-    let raw: RawScenario = toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
-    let error = |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
+    let raw: RawScenario =
+        toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
+    let error =
+        |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let info = S::info();
     if raw.subject.get_ref() != info.name {
-        return Err(error(raw.subject.span(), format!("this parser is for `{}`, the file names `{}`", info.name, raw.subject.get_ref())));
+        return Err(error(
+            raw.subject.span(),
+            format!(
+                "this parser is for `{}`, the file names `{}`",
+                info.name,
+                raw.subject.get_ref()
+            ),
+        ));
     }
     let mut defects = Vec::new();
     for defect in &raw.defects {
         if !info.defects.iter().any(|d| d.name == defect.get_ref()) {
             let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
-            return Err(error(defect.span(), format!("unknown defect `{}` for `{}`; known: {}", defect.get_ref(), info.name, list_or_none(&known))));
+            return Err(error(
+                defect.span(),
+                format!(
+                    "unknown defect `{}` for `{}`; known: {}",
+                    defect.get_ref(),
+                    info.name,
+                    list_or_none(&known)
+                ),
+            ));
         }
         if !defects.contains(defect.get_ref()) {
             defects.push(defect.get_ref().clone());
         }
     }
-    let seed = match &raw.seed {
-        None => 0,
-        Some(value) => match value.get_ref() {
-            toml::Value::Integer(n) if *n >= 0 => *n as u64,
-            toml::Value::String(text) => parse_seed(text).map_err(|message| error(value.span(), message))?,
-            _ => return Err(error(value.span(), "`seed` must be a non-negative integer or a string (\"0x2a\" or a commit hash)".into())),
-        },
-    };
+    let seed =
+        match &raw.seed {
+            None => 0,
+            Some(value) => match value.get_ref() {
+                toml::Value::Integer(n) if *n >= 0 => *n as u64,
+                toml::Value::String(text) => {
+                    parse_seed(text).map_err(|message| error(value.span(), message))?
+                }
+                _ => return Err(error(
+                    value.span(),
+                    "`seed` must be a non-negative integer or a string (\"0x2a\" or a commit hash)"
+                        .into(),
+                )),
+            },
+        };
     let defaults = Limits::default();
     let limits = Limits {
         steps_max: raw.limits.steps_max.unwrap_or(defaults.steps_max),
-        pages_committed_max: raw.limits.pages_committed_max.unwrap_or(defaults.pages_committed_max),
-        reservations_max: raw.limits.reservations_max.unwrap_or(defaults.reservations_max),
+        pages_committed_max: raw
+            .limits
+            .pages_committed_max
+            .unwrap_or(defaults.pages_committed_max),
+        reservations_max: raw
+            .limits
+            .reservations_max
+            .unwrap_or(defaults.reservations_max),
         objects_max: raw.limits.objects_max.unwrap_or(defaults.objects_max),
         threads_max: raw.limits.threads_max.unwrap_or(defaults.threads_max),
         fds_max: raw.limits.fds_max.unwrap_or(defaults.fds_max),
     };
-    let mut faults = FaultSpec { swarm: raw.faults.swarm, ..FaultSpec::default() };
+    let mut faults = FaultSpec {
+        swarm: raw.faults.swarm,
+        ..FaultSpec::default()
+    };
     let f = &raw.faults;
     for (kind, value) in [
         (FaultKind::Reserve, &f.reserve),
@@ -240,19 +335,35 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         if let Some(value) = value {
             let p = *value.get_ref();
             if !(0.0..=1.0).contains(&p) {
-                return Err(error(value.span(), format!("fault probability {p} for `{}` is outside 0.0..=1.0", kind.name())));
+                return Err(error(
+                    value.span(),
+                    format!(
+                        "fault probability {p} for `{}` is outside 0.0..=1.0",
+                        kind.name()
+                    ),
+                ));
             }
             faults.probabilities.insert(kind, p);
         }
     }
     if raw.lifecycles.is_empty() {
-        return Err(Diagnostic::new(path, source, None, "no [[lifecycle]]: a scenario needs at least one lifecycle with ops"));
+        return Err(Diagnostic::new(
+            path,
+            source,
+            None,
+            "no [[lifecycle]]: a scenario needs at least one lifecycle with ops",
+        ));
     }
     let mut lifecycles = Vec::new();
     // Names defined in one lifecycle stay defined in the next: validation follows program order.
     let mut names = Names::default();
     for raw_lifecycle in &raw.lifecycles {
-        lifecycles.push(parse_lifecycle::<S>(path, source, raw_lifecycle, &mut names)?);
+        lifecycles.push(parse_lifecycle::<S>(
+            path,
+            source,
+            raw_lifecycle,
+            &mut names,
+        )?);
     }
     let scenario = Scenario {
         name: raw.name,
@@ -272,61 +383,128 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
 }
 
 fn list_or_none(items: &[&str]) -> String {
-    if items.is_empty() { "none".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
-fn parse_lifecycle<S: Subject>(path: &str, source: &str, raw: &Spanned<RawLifecycle>, names: &mut Names) -> Result<Lifecycle<S::Op>, Diagnostic> {
-    let error = |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
+fn parse_lifecycle<S: Subject>(
+    path: &str,
+    source: &str,
+    raw: &Spanned<RawLifecycle>,
+    names: &mut Names,
+) -> Result<Lifecycle<S::Op>, Diagnostic> {
+    let error =
+        |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let lifecycle_span = raw.span();
     let raw = raw.get_ref();
     let repeat = match &raw.repeat {
         None => 1,
         Some(value) if (1..=REPEAT_MAX).contains(value.get_ref()) => *value.get_ref() as u32,
-        Some(value) => return Err(error(value.span(), format!("`repeat` must be between 1 and {REPEAT_MAX}"))),
+        Some(value) => {
+            return Err(error(
+                value.span(),
+                format!("`repeat` must be between 1 and {REPEAT_MAX}"),
+            ));
+        }
     };
     let warmup = match &raw.warmup {
         None => default_warmup(repeat),
         Some(value) if (0..i64::from(repeat)).contains(value.get_ref()) => *value.get_ref() as u32,
-        Some(value) => return Err(error(value.span(), format!("`warmup` must be below `repeat` ({repeat})"))),
+        Some(value) => {
+            return Err(error(
+                value.span(),
+                format!("`warmup` must be below `repeat` ({repeat})"),
+            ));
+        }
     };
     let mut threads = Vec::new();
     let mut thread_spans = BTreeMap::new();
     for thread in &raw.threads {
         let name = thread.get_ref().name.get_ref().clone();
-        if thread_spans.insert(name.clone(), thread.get_ref().name.span()).is_some() {
-            return Err(error(thread.get_ref().name.span(), format!("thread `{name}` is declared twice in lifecycle `{}`", raw.name)));
+        if thread_spans
+            .insert(name.clone(), thread.get_ref().name.span())
+            .is_some()
+        {
+            return Err(error(
+                thread.get_ref().name.span(),
+                format!(
+                    "thread `{name}` is declared twice in lifecycle `{}`",
+                    raw.name
+                ),
+            ));
         }
-        threads.push(ThreadSpec { name, ops: decode_ops::<S>(path, source, &thread.get_ref().ops)? });
+        threads.push(ThreadSpec {
+            name,
+            ops: decode_ops::<S>(path, source, &thread.get_ref().ops)?,
+        });
     }
     let setup = decode_ops::<S>(path, source, &raw.setup)?;
     let ops = decode_ops::<S>(path, source, &raw.ops)?;
     let teardown = decode_ops::<S>(path, source, &raw.teardown)?;
     if setup.is_empty() && ops.is_empty() && teardown.is_empty() {
-        return Err(error(lifecycle_span, format!("lifecycle `{}` has no ops", raw.name)));
+        return Err(error(
+            lifecycle_span,
+            format!("lifecycle `{}` has no ops", raw.name),
+        ));
     }
-    let lifecycle = Lifecycle { name: raw.name.clone(), repeat, warmup, setup, ops, teardown, threads };
+    let lifecycle = Lifecycle {
+        name: raw.name.clone(),
+        repeat,
+        warmup,
+        setup,
+        ops,
+        teardown,
+        threads,
+    };
     // Thread references: spawn only declared threads, join only spawned ones.
-    let spans: Vec<&Spanned<toml::Value>> = raw.setup.iter().chain(&raw.ops).chain(&raw.teardown).collect();
-    let all: Vec<&ScenarioOp<S::Op>> = lifecycle.setup.iter().chain(&lifecycle.ops).chain(&lifecycle.teardown).collect();
+    let spans: Vec<&Spanned<toml::Value>> = raw
+        .setup
+        .iter()
+        .chain(&raw.ops)
+        .chain(&raw.teardown)
+        .collect();
+    let all: Vec<&ScenarioOp<S::Op>> = lifecycle
+        .setup
+        .iter()
+        .chain(&lifecycle.ops)
+        .chain(&lifecycle.teardown)
+        .collect();
     let mut spawned = BTreeSet::new();
     for (op, span) in all.iter().zip(&spans) {
         match op {
             ScenarioOp::Spawn { thread } => {
                 if lifecycle.thread(thread).is_none() {
-                    return Err(error(span.span(), format!("spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])", raw.name)));
+                    return Err(error(
+                        span.span(),
+                        format!(
+                            "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])",
+                            raw.name
+                        ),
+                    ));
                 }
                 spawned.insert(thread.clone());
             }
             ScenarioOp::Join { thread } if !spawned.contains(thread) => {
-                return Err(error(span.span(), format!("join of thread `{thread}`, which is not spawned before this op")));
+                return Err(error(
+                    span.span(),
+                    format!("join of thread `{thread}`, which is not spawned before this op"),
+                ));
             }
             _ => {}
         }
     }
     for thread in &raw.threads {
         for op in &thread.get_ref().ops {
-            if let Ok(RunnerOp::Spawn { .. } | RunnerOp::Join { .. }) = op.get_ref().clone().try_into::<RunnerOp>() {
-                return Err(error(op.span(), "threads other than main cannot spawn or join in this version".into()));
+            if let Ok(RunnerOp::Spawn { .. } | RunnerOp::Join { .. }) =
+                op.get_ref().clone().try_into::<RunnerOp>()
+            {
+                return Err(error(
+                    op.span(),
+                    "threads other than main cannot spawn or join in this version".into(),
+                ));
             }
         }
     }
@@ -336,14 +514,32 @@ fn parse_lifecycle<S: Subject>(path: &str, source: &str, raw: &Spanned<RawLifecy
 
 /// Walks ops in program order (setup, ops with each spawned thread's ops at its spawn, teardown)
 /// and asks the subject whether each op's names are defined before use.
-fn validate_names<S: Subject>(path: &str, source: &str, raw: &RawLifecycle, lifecycle: &Lifecycle<S::Op>, names: &mut Names) -> Result<(), Diagnostic> {
-    let lists = [(&lifecycle.setup, &raw.setup), (&lifecycle.ops, &raw.ops), (&lifecycle.teardown, &raw.teardown)];
+fn validate_names<S: Subject>(
+    path: &str,
+    source: &str,
+    raw: &RawLifecycle,
+    lifecycle: &Lifecycle<S::Op>,
+    names: &mut Names,
+) -> Result<(), Diagnostic> {
+    let lists = [
+        (&lifecycle.setup, &raw.setup),
+        (&lifecycle.ops, &raw.ops),
+        (&lifecycle.teardown, &raw.teardown),
+    ];
     for (ops, spans) in lists {
         for (op, span) in ops.iter().zip(spans) {
             check_op::<S>(path, source, op, span.span(), names)?;
             if let ScenarioOp::Spawn { thread } = op {
-                let index = lifecycle.threads.iter().position(|t| &t.name == thread).expect("checked above");
-                for (thread_op, thread_span) in lifecycle.threads[index].ops.iter().zip(&raw.threads[index].get_ref().ops) {
+                let index = lifecycle
+                    .threads
+                    .iter()
+                    .position(|t| &t.name == thread)
+                    .expect("checked above");
+                for (thread_op, thread_span) in lifecycle.threads[index]
+                    .ops
+                    .iter()
+                    .zip(&raw.threads[index].get_ref().ops)
+                {
                     check_op::<S>(path, source, thread_op, thread_span.span(), names)?;
                 }
             }
@@ -352,24 +548,41 @@ fn validate_names<S: Subject>(path: &str, source: &str, raw: &RawLifecycle, life
     Ok(())
 }
 
-fn check_op<S: Subject>(path: &str, source: &str, op: &ScenarioOp<S::Op>, span: Range<usize>, names: &mut Names) -> Result<(), Diagnostic> {
+fn check_op<S: Subject>(
+    path: &str,
+    source: &str,
+    op: &ScenarioOp<S::Op>,
+    span: Range<usize>,
+    names: &mut Names,
+) -> Result<(), Diagnostic> {
     if let ScenarioOp::Subject(op) = op {
-        S::validate(op, names).map_err(|message| Diagnostic::new(path, source, Some(span), message))?;
+        S::validate(op, names)
+            .map_err(|message| Diagnostic::new(path, source, Some(span), message))?;
     }
     Ok(())
 }
 
-fn decode_ops<S: Subject>(path: &str, source: &str, values: &[Spanned<toml::Value>]) -> Result<Vec<ScenarioOp<S::Op>>, Diagnostic> {
+fn decode_ops<S: Subject>(
+    path: &str,
+    source: &str,
+    values: &[Spanned<toml::Value>],
+) -> Result<Vec<ScenarioOp<S::Op>>, Diagnostic> {
     values
         .iter()
-        .map(|value| decode_op::<S>(value.get_ref()).map_err(|message| Diagnostic::new(path, source, Some(value.span()), message)))
+        .map(|value| {
+            decode_op::<S>(value.get_ref())
+                .map_err(|message| Diagnostic::new(path, source, Some(value.span()), message))
+        })
         .collect()
 }
 
 /// Decodes one op table: a runner op (`spawn`, `join`, `exit`, `sleep`) or one of the subject's.
 pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, String> {
     let Some(table) = value.as_table() else {
-        return Err(format!("an op must be a table like {{ op = \"name\", ... }}, found {}", value.type_str()));
+        return Err(format!(
+            "an op must be a table like {{ op = \"name\", ... }}, found {}",
+            value.type_str()
+        ));
     };
     let Some(name) = table.get("op") else {
         return Err("this op has no `op` field naming what to do".into());
@@ -378,7 +591,10 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         return Err("`op` must be a string".into());
     };
     if RUNNER_OPS.contains(&name) {
-        let op: RunnerOp = value.clone().try_into().map_err(|e: toml::de::Error| format!("op `{name}`: {}", e.message().trim()))?;
+        let op: RunnerOp = value
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("op `{name}`: {}", e.message().trim()))?;
         return Ok(match op {
             RunnerOp::Spawn { thread } => ScenarioOp::Spawn { thread },
             RunnerOp::Join { thread } => ScenarioOp::Join { thread },
@@ -386,13 +602,26 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
             RunnerOp::Sleep { ticks } => ScenarioOp::Sleep { ticks },
         });
     }
-    value.clone().try_into::<S::Op>().map(ScenarioOp::Subject).map_err(|e| {
-        let message = e.message().trim().to_string();
-        if message.contains("unknown variant") {
-            let ops: Vec<&str> = S::info().ops.iter().map(|o| o.name).chain(RUNNER_OPS).collect();
-            format!("unknown op `{name}` for subject `{}`; known ops: {}", S::info().name, ops.join(", "))
-        } else {
-            format!("op `{name}`: {message}")
-        }
-    })
+    value
+        .clone()
+        .try_into::<S::Op>()
+        .map(ScenarioOp::Subject)
+        .map_err(|e| {
+            let message = e.message().trim().to_string();
+            if message.contains("unknown variant") {
+                let ops: Vec<&str> = S::info()
+                    .ops
+                    .iter()
+                    .map(|o| o.name)
+                    .chain(RUNNER_OPS)
+                    .collect();
+                format!(
+                    "unknown op `{name}` for subject `{}`; known ops: {}",
+                    S::info().name,
+                    ops.join(", ")
+                )
+            } else {
+                format!("op `{name}`: {message}")
+            }
+        })
 }

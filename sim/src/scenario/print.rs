@@ -11,7 +11,11 @@ use crate::sched::StrategyChoice;
 use crate::seed::format_seed;
 
 fn key(name: &str) -> String {
-    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         name.to_string()
     } else {
         toml::Value::String(name.to_string()).to_string()
@@ -29,17 +33,28 @@ pub fn inline(value: &toml::Value) -> String {
             for (name, item) in table.iter().filter(|(name, _)| name.as_str() != "op") {
                 parts.push(format!("{} = {}", key(name), inline(item)));
             }
-            if parts.is_empty() { "{}".into() } else { format!("{{ {} }}", parts.join(", ")) }
+            if parts.is_empty() {
+                "{}".into()
+            } else {
+                format!("{{ {} }}", parts.join(", "))
+            }
         }
-        toml::Value::Array(items) => format!("[{}]", items.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        toml::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(inline).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }
 
 fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> toml::Value {
     let result = match op {
-        ScenarioOp::Spawn { thread } => toml::Value::try_from(RunnerOp::Spawn { thread: thread.clone() }),
-        ScenarioOp::Join { thread } => toml::Value::try_from(RunnerOp::Join { thread: thread.clone() }),
+        ScenarioOp::Spawn { thread } => toml::Value::try_from(RunnerOp::Spawn {
+            thread: thread.clone(),
+        }),
+        ScenarioOp::Join { thread } => toml::Value::try_from(RunnerOp::Join {
+            thread: thread.clone(),
+        }),
         ScenarioOp::Exit => toml::Value::try_from(RunnerOp::Exit),
         ScenarioOp::Sleep { ticks } => toml::Value::try_from(RunnerOp::Sleep { ticks: *ticks }),
         ScenarioOp::Subject(op) => toml::Value::try_from(op),
@@ -60,7 +75,11 @@ fn op_list<O: Serialize>(out: &mut String, name: &str, ops: &[ScenarioOp<O>]) {
 
 fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) {
     let _ = writeln!(out, "\n[[lifecycle]]");
-    let _ = writeln!(out, "name = {}", toml::Value::String(lifecycle.name.clone()));
+    let _ = writeln!(
+        out,
+        "name = {}",
+        toml::Value::String(lifecycle.name.clone())
+    );
     if lifecycle.repeat != 1 {
         let _ = writeln!(out, "repeat = {}", lifecycle.repeat);
     }
@@ -97,8 +116,16 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
     let l = &scenario.limits;
     let limits = [
         ("steps_max", l.steps_max, defaults.steps_max),
-        ("pages_committed_max", l.pages_committed_max, defaults.pages_committed_max),
-        ("reservations_max", l.reservations_max, defaults.reservations_max),
+        (
+            "pages_committed_max",
+            l.pages_committed_max,
+            defaults.pages_committed_max,
+        ),
+        (
+            "reservations_max",
+            l.reservations_max,
+            defaults.reservations_max,
+        ),
         ("objects_max", l.objects_max, defaults.objects_max),
         ("threads_max", l.threads_max, defaults.threads_max),
         ("fds_max", l.fds_max, defaults.fds_max),
@@ -117,7 +144,12 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
             let _ = writeln!(out, "swarm = true");
         }
         for (kind, probability) in &scenario.faults.probabilities {
-            let _ = writeln!(out, "{} = {}", kind.name(), toml::Value::Float(*probability));
+            let _ = writeln!(
+                out,
+                "{} = {}",
+                kind.name(),
+                toml::Value::Float(*probability)
+            );
         }
     }
     if !scenario.config.is_empty() {

@@ -147,25 +147,48 @@ mod tests {
 
     fn choices(choice: &StrategyChoice, seed: u64) -> Vec<u32> {
         let mut scheduler = Scheduler::new(seed, choice, FaultPlan::none());
-        (0..200).map(|step| scheduler.next_thread(if step % 3 == 0 { &[0, 2] } else { &[0, 1, 2] })).collect()
+        (0..200)
+            .map(|step| scheduler.next_thread(if step % 3 == 0 { &[0, 2] } else { &[0, 1, 2] }))
+            .collect()
     }
 
     #[test]
     fn every_strategy_is_deterministic_and_replay_reproduces_it() {
-        for choice in [StrategyChoice::Random, StrategyChoice::Pct { depth: 3, steps: 200 }] {
+        for choice in [
+            StrategyChoice::Random,
+            StrategyChoice::Pct {
+                depth: 3,
+                steps: 200,
+            },
+        ] {
             let first = choices(&choice, 11);
             assert_eq!(first, choices(&choice, 11));
-            let replayed = choices(&StrategyChoice::Replay { schedule: first.clone() }, 999);
-            assert_eq!(first, replayed, "replaying the recorded schedule gives the same choices");
+            let replayed = choices(
+                &StrategyChoice::Replay {
+                    schedule: first.clone(),
+                },
+                999,
+            );
+            assert_eq!(
+                first, replayed,
+                "replaying the recorded schedule gives the same choices"
+            );
         }
-        assert_ne!(choices(&StrategyChoice::Random, 1), choices(&StrategyChoice::Random, 2));
+        assert_ne!(
+            choices(&StrategyChoice::Random, 1),
+            choices(&StrategyChoice::Random, 2)
+        );
     }
 
     #[test]
     fn faults_fire_only_when_planned() {
         let mut off = Scheduler::new(5, &StrategyChoice::Random, FaultPlan::none());
         assert!((0..1000).all(|_| !off.fault(FaultKind::Alloc)));
-        let mut on = Scheduler::new(5, &StrategyChoice::Random, FaultPlan::none().with(FaultKind::Alloc, 1_000_000));
+        let mut on = Scheduler::new(
+            5,
+            &StrategyChoice::Random,
+            FaultPlan::none().with(FaultKind::Alloc, 1_000_000),
+        );
         assert!(on.fault(FaultKind::Alloc));
         assert!(!on.fault(FaultKind::Reserve));
     }

@@ -21,9 +21,16 @@ impl Pct {
         // PCT draws from a stream derived from the scheduler's, so that choosing PCT over random
         // does not shift the scheduler stream other strategies use.
         let mut rng = Rng::new(seed ^ 0x5043_5400, Stream::Scheduler);
-        let mut change_points: Vec<u64> = (1..depth.max(1)).map(|_| rng.below(steps.max(1))).collect();
+        let mut change_points: Vec<u64> =
+            (1..depth.max(1)).map(|_| rng.below(steps.max(1))).collect();
         change_points.sort_unstable();
-        Pct { depth, priorities: Vec::new(), change_points, step: 0, rng }
+        Pct {
+            depth,
+            priorities: Vec::new(),
+            change_points,
+            step: 0,
+            rng,
+        }
     }
 
     fn priority(&mut self, thread: u32) -> u64 {
@@ -55,7 +62,11 @@ impl Strategy for Pct {
             }
         }
         self.step += 1;
-        while let Some(position) = self.change_points.iter().position(|&point| point == self.step) {
+        while let Some(position) = self
+            .change_points
+            .iter()
+            .position(|&point| point == self.step)
+        {
             self.change_points.remove(position);
             self.priorities[best as usize] = Some(self.change_points.len() as u64);
         }
@@ -72,9 +83,17 @@ mod tests {
         let mut pct = Pct::new(3, 1, 100);
         let mut rng = Rng::new(0, Stream::Scheduler);
         let first = pct.next_thread(&[0, 1, 2], &mut rng);
-        assert!((0..50).all(|_| pct.next_thread(&[0, 1, 2], &mut rng) == first), "depth 1 never switches");
+        assert!(
+            (0..50).all(|_| pct.next_thread(&[0, 1, 2], &mut rng) == first),
+            "depth 1 never switches"
+        );
         let mut deep = Pct::new(3, 20, 30);
-        let picks: Vec<u32> = (0..30).map(|_| deep.next_thread(&[0, 1, 2], &mut rng)).collect();
-        assert!(picks.windows(2).any(|w| w[0] != w[1]), "change points switch threads: {picks:?}");
+        let picks: Vec<u32> = (0..30)
+            .map(|_| deep.next_thread(&[0, 1, 2], &mut rng))
+            .collect();
+        assert!(
+            picks.windows(2).any(|w| w[0] != w[1]),
+            "change points switch threads: {picks:?}"
+        );
     }
 }

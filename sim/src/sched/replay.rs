@@ -13,7 +13,11 @@ pub struct Replay {
 
 impl Replay {
     pub fn new(schedule: Vec<u32>) -> Replay {
-        Replay { schedule, next: 0, divergence: None }
+        Replay {
+            schedule,
+            next: 0,
+            divergence: None,
+        }
     }
 }
 
@@ -30,8 +34,14 @@ impl Strategy for Replay {
             _ => {
                 if self.divergence.is_none() {
                     self.divergence = Some(match wanted {
-                        Some(thread) => format!("decision {} wants thread {thread}, runnable are {runnable:?}", self.next - 1),
-                        None => format!("the recorded schedule ends after {} decisions", self.schedule.len()),
+                        Some(thread) => format!(
+                            "decision {} wants thread {thread}, runnable are {runnable:?}",
+                            self.next - 1
+                        ),
+                        None => format!(
+                            "the recorded schedule ends after {} decisions",
+                            self.schedule.len()
+                        ),
                     });
                 }
                 runnable[0]

@@ -17,9 +17,13 @@ use crate::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInf
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CounterOp {
     /// Creates object `slot` (a 64-byte heap block).
-    Create { slot: u8 },
+    Create {
+        slot: u8,
+    },
     /// Frees object `slot`.
-    Evict { slot: u8 },
+    Evict {
+        slot: u8,
+    },
     /// Takes the shared mutex (blocking), increments, releases.
     Bump,
     /// Takes the shared mutex and keeps it: a thread that does this and exits holds it forever.
@@ -42,20 +46,44 @@ impl Subject for Counter {
             name: "counter",
             summary: "named heap objects and one shared mutex: the teaching subject",
             ops: vec![
-                OpDoc { name: "create", summary: "create object `slot` (a 64 B heap block)" },
-                OpDoc { name: "evict", summary: "free object `slot`" },
-                OpDoc { name: "bump", summary: "lock, increment, unlock the shared mutex" },
-                OpDoc { name: "hold", summary: "lock the shared mutex and keep it" },
-                OpDoc { name: "release", summary: "unlock the shared mutex" },
+                OpDoc {
+                    name: "create",
+                    summary: "create object `slot` (a 64 B heap block)",
+                },
+                OpDoc {
+                    name: "evict",
+                    summary: "free object `slot`",
+                },
+                OpDoc {
+                    name: "bump",
+                    summary: "lock, increment, unlock the shared mutex",
+                },
+                OpDoc {
+                    name: "hold",
+                    summary: "lock the shared mutex and keep it",
+                },
+                OpDoc {
+                    name: "release",
+                    summary: "unlock the shared mutex",
+                },
             ],
-            defects: vec![DefectInfo { name: "leak-on-evict", summary: "evict forgets the block without freeing it", source: "the generic destroy-skips-release shape" }],
+            defects: vec![DefectInfo {
+                name: "leak-on-evict",
+                summary: "evict forgets the block without freeing it",
+                source: "the generic destroy-skips-release shape",
+            }],
             caches: vec![],
             host_backed: false,
         }
     }
 
     fn new(_os: &mut Os, config: &Config) -> Self {
-        Counter { objects: BTreeMap::new(), lock: None, leak_on_evict: config.defect("leak-on-evict"), count: 0 }
+        Counter {
+            objects: BTreeMap::new(),
+            lock: None,
+            leak_on_evict: config.defect("leak-on-evict"),
+            count: 0,
+        }
     }
 
     fn op_name(op: &CounterOp) -> &'static str {
@@ -111,7 +139,10 @@ impl Counter {
     fn lock(&mut self, os: &mut Os) -> LockId {
         // The lock lives for the whole process, created lazily; the first lifecycle that creates
         // it owns it, which is fine for a teaching subject that is run in one lifecycle.
-        *self.lock.get_or_insert_with(|| os.lock_create(LockKind::Mutex, "counter_lock_init").expect("lock create"))
+        *self.lock.get_or_insert_with(|| {
+            os.lock_create(LockKind::Mutex, "counter_lock_init")
+                .expect("lock create")
+        })
     }
 
     fn lock_then(&mut self, os: &mut Os, tid: Tid, release: bool) -> Step<Self> {
@@ -125,7 +156,9 @@ impl Counter {
                 Step::Done
             }
             Io::Ready(Err(_)) => Step::Done,
-            Io::Block(reason) => Step::block(reason, move |subject: &mut Counter, os, tid| subject.lock_then(os, tid, release)),
+            Io::Block(reason) => Step::block(reason, move |subject: &mut Counter, os, tid| {
+                subject.lock_then(os, tid, release)
+            }),
         }
     }
 }

@@ -3,12 +3,7 @@
 //! | module | models | defects |
 //! | --- | --- | --- |
 //! | `counter` | a tiny object cache, the teaching subject | `leak-on-evict` |
+//!
+//! `Registry::builtin` (in `registry.rs`) lists them for the CLI.
 
 pub mod counter;
-
-use crate::registry::{DynSubject, erase};
-
-/// Every built-in subject, in `sim list` order.
-pub fn builtin() -> Vec<Box<dyn DynSubject>> {
-    vec![erase::<counter::Counter>()]
-}

@@ -1,0 +1,591 @@
+//! The `sim` command line: run, replay, shrink, list.
+//!
+//! This is the edge of the program: the one place (besides the host arena) that may read files,
+//! the environment and the clock. Exit codes are a contract: 0 every check held, 1 at least one
+//! finding, 2 bad input or usage (always with a message, never a panic), 3 internal error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::registry::{DynScenario, Registry};
+use crate::report;
+use crate::runner::{Outcome, RunOptions};
+use crate::sched::StrategyChoice;
+use crate::seed::{format_seed, parse_seed};
+
+pub const EXIT_PASS: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERNAL: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sim",
+    version,
+    about = "Deterministic simulation testing for allocators and runtimes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run scenario files (or directories of them) and report findings.
+    Run(RunArgs),
+    /// Replay a repro file, or a one-line repro `gen:SUBJECT:SEED[:DEFECTS]`.
+    Replay(ReplayArgs),
+    /// Shrink a failing scenario while the same finding signature still appears.
+    Shrink(ShrinkArgs),
+    /// List subjects with their ops, defects and bounded caches.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct DefectArgs {
+    /// Enable this defect (repeatable); replaces the scenario's own list.
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// Run with every defect off, whatever the scenario enables.
+    #[arg(long, conflicts_with = "defects")]
+    pub no_defects: bool,
+}
+
+impl DefectArgs {
+    /// `Some` when the command line overrides the scenario's defects.
+    pub fn resolve(&self) -> Option<Vec<String>> {
+        if self.no_defects {
+            Some(Vec::new())
+        } else if self.defects.is_empty() {
+            None
+        } else {
+            Some(self.defects.clone())
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Scenario files or directories (searched recursively for .toml).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Seed: decimal, 0x-hex, or a 40-digit commit hash. Overrides the scenario's.
+    #[arg(long, value_parser = parse_seed)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    defects: DefectArgs,
+    /// Schedule strategy: random, or pct (depth 3).
+    #[arg(long, value_parser = parse_strategy)]
+    strategy: Option<StrategyChoice>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write every trace event as JSON lines to this file (one scenario only).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Where failing runs write their repro files.
+    #[arg(long, value_name = "DIR", default_value = "target/sim/repros")]
+    repro_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// A repro file written by `sim`, or `gen:SUBJECT:SEED[:DEFECTS]`.
+    repro: String,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ShrinkArgs {
+    file: PathBuf,
+    #[arg(long, value_parser = parse_seed)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    defects: DefectArgs,
+    /// The signature to keep (default: the run's first finding).
+    #[arg(long)]
+    signature: Option<String>,
+    /// Write the smallest scenario here (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Upper bound on runs spent shrinking.
+    #[arg(long, default_value_t = 20_000)]
+    runs_max: u64,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
+    match text {
+        "random" => Ok(StrategyChoice::Random),
+        "pct" => Ok(StrategyChoice::Pct {
+            depth: 3,
+            steps: 1000,
+        }),
+        other => match other.strip_prefix("pct:").map(str::parse::<u32>) {
+            Some(Ok(depth)) if depth >= 1 => Ok(StrategyChoice::Pct { depth, steps: 1000 }),
+            _ => Err(format!(
+                "unknown strategy `{other}`; expected `random`, `pct` or `pct:DEPTH`"
+            )),
+        },
+    }
+}
+
+/// A failure of the command itself, with the exit code it maps to.
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+/// Runs the CLI with the built-in registry and returns the exit code.
+pub fn main() -> i32 {
+    main_with(Registry::builtin())
+}
+
+/// Runs the CLI with `registry`: another crate's binary can add its own subjects and reuse every
+/// command (`sim::cli::main_with(Registry::builtin().with(erase::<Mine>()))`).
+pub fn main_with(registry: Registry) -> i32 {
+    install_quiet_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_PASS
+            };
+        }
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dispatch(&registry, cli.command)
+    }));
+    match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(error)) => {
+            eprintln!("{}", error.message);
+            error.code
+        }
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            eprintln!(
+                "sim: internal error: {message}\nnote: this is a bug in sim, not in the subject; please report it with the command line"
+            );
+            EXIT_INTERNAL
+        }
+    }
+}
+
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Subject panics become findings; the default hook would also print them to stderr mid-report.
+fn install_quiet_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET.with(|q| q.get()) {
+            default(info);
+        }
+    }));
+}
+
+fn dispatch(registry: &Registry, command: Command) -> Result<i32, CliError> {
+    match command {
+        Command::Run(args) => run(registry, args),
+        Command::Replay(args) => replay(registry, args),
+        Command::Shrink(args) => shrink(registry, args),
+        Command::List(args) => list(registry, args),
+    }
+}
+
+/// Expands directories into their .toml files (sorted, recursive).
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            collect_toml(path, &mut found)
+                .map_err(|e| CliError::usage(format!("{}: cannot list: {e}", path.display())))?;
+            found.sort();
+            if found.is_empty() {
+                return Err(CliError::usage(format!(
+                    "{}: no .toml scenario files in this directory",
+                    path.display()
+                )));
+            }
+            files.extend(found);
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(CliError::usage(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses a scenario file; bad input is exit code 2 with the diagnostic.
+pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScenario>, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", path.display())))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        CliError::usage(format!(
+            "error: {}: not UTF-8 text (invalid byte at offset {}); a scenario is a TOML file",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    registry
+        .parse(&path.display().to_string(), &source)
+        .map_err(|diagnostic| CliError::usage(diagnostic.to_string()))
+}
+
+/// Checks `--defect` names against the scenario's subject.
+pub fn check_defects(
+    registry: &Registry,
+    scenario: &dyn DynScenario,
+    defects: &Option<Vec<String>>,
+) -> Result<(), CliError> {
+    let Some(defects) = defects else {
+        return Ok(());
+    };
+    let subject = scenario.meta().subject;
+    let info = registry
+        .get(&subject)
+        .expect("parsed scenarios name registered subjects")
+        .info();
+    for defect in defects {
+        if !info.defects.iter().any(|d| d.name == defect) {
+            let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+            return Err(CliError::usage(format!(
+                "unknown defect `{defect}` for subject `{subject}`; known: {}",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn trace_sink(path: &Option<PathBuf>) -> Result<Option<Box<dyn Write>>, CliError> {
+    match path {
+        None => Ok(None),
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                CliError::usage(format!("{}: cannot create trace file: {e}", path.display()))
+            })?;
+            Ok(Some(Box::new(std::io::BufWriter::new(file))))
+        }
+    }
+}
+
+fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
+    let files = expand_paths(&args.files)?;
+    if args.trace.is_some() && files.len() > 1 {
+        return Err(CliError::usage(
+            "--trace writes one scenario's trace; give a single FILE",
+        ));
+    }
+    // Parse everything first: bad input fails before any run starts.
+    let mut scenarios = Vec::new();
+    for path in &files {
+        let scenario = load_scenario(registry, path)?;
+        check_defects(registry, scenario.as_ref(), &args.defects.resolve())?;
+        scenarios.push((path.display().to_string(), scenario));
+    }
+    let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    for (source, scenario) in &scenarios {
+        let options = RunOptions {
+            seed: args.seed,
+            defects: args.defects.resolve(),
+            strategy: args.strategy.clone(),
+            trace_sink: trace_sink(&args.trace)?,
+            record_schedule: true,
+        };
+        let outcome = scenario.run(options);
+        if !args.json {
+            let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
+        }
+        let replay =
+            if outcome.passed() {
+                None
+            } else {
+                let path = report::write_repro(&args.repro_dir, scenario.as_ref(), &outcome)
+                    .map_err(|e| CliError {
+                        code: EXIT_INTERNAL,
+                        message: format!(
+                            "cannot write repro into {}: {e}",
+                            args.repro_dir.display()
+                        ),
+                    })?;
+                Some(format!("sim replay {}", path.display()))
+            };
+        if !args.json {
+            for finding in &outcome.findings {
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    report::render_finding(finding, &outcome, replay.as_deref().unwrap_or(""))
+                );
+            }
+            let _ = write!(stdout, "{}", report::render_summary(&outcome));
+        }
+        results.push((source.clone(), outcome, replay));
+    }
+    if args.json {
+        let value = if results.len() == 1 {
+            let (source, outcome, replay) = &results[0];
+            report::outcome_json(outcome, source, replay.as_deref())
+        } else {
+            let runs: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(s, o, r)| report::outcome_json(o, s, r.as_deref()))
+                .collect();
+            let findings: Vec<serde_json::Value> = results
+                .iter()
+                .flat_map(|(s, o, _)| {
+                    o.findings.iter().map(move |f| {
+                        let mut value = report::finding_json(f, o);
+                        value["source"] = serde_json::Value::String(s.clone());
+                        value
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "verdict": if results.iter().all(|(_, o, _)| o.passed()) { "pass" } else { "fail" },
+                "findings": findings,
+                "repro": results.iter().find_map(|(_, _, r)| r.clone()),
+                "trace_hash": format_seed(results.iter().fold(0u64, |h, (_, o, _)| h.rotate_left(5) ^ o.trace_hash)),
+                "runs": runs,
+            })
+        };
+        let _ = writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&value).expect("json")
+        );
+    } else if results.len() > 1 {
+        let _ = writeln!(stdout, "\n{}", summary_table(&results));
+    }
+    Ok(if results.iter().all(|(_, o, _)| o.passed()) {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "scenario", "subject", "defects", "verdict", "findings", "trace",
+    ]);
+    for (source, outcome, _) in results {
+        let defects = if outcome.header.defects.is_empty() {
+            "-".to_string()
+        } else {
+            outcome.header.defects.join(", ")
+        };
+        let signatures = if outcome.passed() {
+            "-".to_string()
+        } else {
+            outcome.signatures().join("\n")
+        };
+        table.add_row(vec![
+            source.clone(),
+            outcome.header.subject.clone(),
+            defects,
+            if outcome.passed() {
+                "pass".into()
+            } else {
+                "FAIL".into()
+            },
+            signatures,
+            format_seed(outcome.trace_hash),
+        ]);
+    }
+    table
+}
+
+fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
+    let (source, scenario) = report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
+    let outcome = scenario.run(RunOptions {
+        trace_sink: trace_sink(&args.trace)?,
+        record_schedule: true,
+        ..RunOptions::default()
+    });
+    let expect = scenario.meta().expect;
+    let mut problems = Vec::new();
+    if let Some(expect) = &expect {
+        if let Some(hash) = &expect.trace_hash {
+            if parse_seed(hash).ok() != Some(outcome.trace_hash) {
+                problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (nondeterminism, or the code changed)", format_seed(outcome.trace_hash)));
+            }
+        }
+        let got = outcome.signatures();
+        for signature in &expect.signatures {
+            if !got.contains(signature) {
+                problems.push(format!("expected finding `{signature}` did not appear"));
+            }
+        }
+    }
+    let replay_line = format!("sim replay {}", args.repro);
+    if args.json {
+        let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
+        value["replay_problems"] = serde_json::json!(problems);
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    } else {
+        print!("{}", report::render_header(&outcome.header, &source));
+        for finding in &outcome.findings {
+            print!(
+                "{}",
+                report::render_finding(finding, &outcome, &replay_line)
+            );
+        }
+        print!("{}", report::render_summary(&outcome));
+        for problem in &problems {
+            println!("replay mismatch: {problem}");
+        }
+        if expect.is_some() && problems.is_empty() {
+            println!("replayed: the same findings and the same trace hash as recorded");
+        }
+    }
+    Ok(if outcome.passed() && problems.is_empty() {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
+    let mut scenario = load_scenario(registry, &args.file)?;
+    let defects = args.defects.resolve();
+    check_defects(registry, scenario.as_ref(), &defects)?;
+    if let Some(seed) = args.seed {
+        scenario.set_seed(seed);
+    }
+    if let Some(defects) = defects {
+        scenario.set_defects(defects);
+    }
+    let outcome = scenario.run(RunOptions::default());
+    let signature = match &args.signature {
+        Some(signature) if outcome.signatures().contains(signature) => signature.clone(),
+        Some(signature) => {
+            return Err(CliError {
+                code: EXIT_PASS,
+                message: format!(
+                    "the run does not show `{signature}`; nothing to shrink (it shows: {:?})",
+                    outcome.signatures()
+                ),
+            });
+        }
+        None => match outcome.findings.first() {
+            Some(finding) => finding.signature(),
+            None => {
+                return Err(CliError {
+                    code: EXIT_PASS,
+                    message: "the run passes; nothing to shrink".into(),
+                });
+            }
+        },
+    };
+    let shrunk = crate::shrink::shrink(scenario.as_ref(), &signature, args.runs_max);
+    let final_outcome = shrunk.scenario.run(RunOptions::default());
+    let pinned = report::pin(shrunk.scenario.as_ref(), &final_outcome);
+    let text = pinned.to_toml();
+    eprintln!(
+        "shrunk `{signature}`: {} ops → {} ops in {} runs",
+        shrunk.ops_before, shrunk.ops_after, shrunk.runs
+    );
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| CliError {
+                code: EXIT_INTERNAL,
+                message: format!("{}: cannot write: {e}", path.display()),
+            })?;
+            eprintln!(
+                "wrote {}; replay with `sim replay {}`",
+                path.display(),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(EXIT_FINDINGS)
+}
+
+fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
+    if args.json {
+        let infos: Vec<_> = registry.subjects().map(|s| s.info()).collect();
+        println!("{}", serde_json::to_string_pretty(&infos).expect("json"));
+        return Ok(EXIT_PASS);
+    }
+    for subject in registry.subjects() {
+        let info = subject.info();
+        println!("{} — {}", info.name, info.summary);
+        let mut table = Table::new();
+        table.load_style(UTF8_FULL_CONDENSED);
+        table.set_header(vec!["", "name", "what"]);
+        for op in &info.ops {
+            table.add_row(vec!["op", op.name, op.summary]);
+        }
+        for defect in &info.defects {
+            table.add_row(vec![
+                "defect".to_string(),
+                defect.name.to_string(),
+                format!("{} ({})", defect.summary, defect.source),
+            ]);
+        }
+        for cache in &info.caches {
+            table.add_row(vec![
+                "cache".to_string(),
+                cache.kind.to_string(),
+                format!("up to {} per key: {}", cache.per_key_max, cache.why),
+            ]);
+        }
+        println!("{table}\n");
+    }
+    Ok(EXIT_PASS)
+}

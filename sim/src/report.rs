@@ -1,0 +1,257 @@
+//! Reports: findings as text that reads like a compiler error, as JSON, and repro files.
+//!
+//! ```text
+//! error[leak]: 1 rwlock (216 B) not released after lifecycle `instance` (repetition 1 of 100)
+//!   acquired: op #1 `instantiate` → fd_prestats_init (lifecycle 0, repetition 0, thread 0)
+//!   baseline: 0 rwlocks; now: 1
+//! note: seen 100 times in this run (reported once)
+//! note: replay with `sim replay target/sim/repros/wasi-runtime-instantiate-destroy-0000000000000001.toml`
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::findings::{Finding, FindingKind};
+use crate::registry::{DynScenario, Registry};
+use crate::runner::{Header, Outcome};
+use crate::scenario::Expect;
+use crate::seed::format_seed;
+
+/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`.
+pub fn where_noticed(finding: &Finding, outcome: &Outcome) -> String {
+    let index = finding.lifecycle as usize;
+    let name = outcome
+        .lifecycle_names
+        .get(index)
+        .map_or("?", String::as_str);
+    let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
+    if repeat > 1 {
+        format!(
+            "lifecycle `{name}` (repetition {} of {repeat})",
+            finding.repetition + 1
+        )
+    } else {
+        format!("lifecycle `{name}`")
+    }
+}
+
+fn headline(finding: &Finding, outcome: &Outcome) -> String {
+    let place = where_noticed(finding, outcome);
+    match finding.kind {
+        FindingKind::Leak => format!("{} after {place}", finding.headline),
+        _ => format!("{} (in {place})", finding.headline),
+    }
+}
+
+/// One finding as text. `replay` is the command line that replays the run.
+pub fn render_finding(finding: &Finding, outcome: &Outcome, replay: &str) -> String {
+    let mut text = format!(
+        "error[{}]: {}\n",
+        finding.kind.name(),
+        headline(finding, outcome)
+    );
+    for detail in &finding.details {
+        text.push_str(&format!("  {}: {}\n", detail.label, detail.text));
+    }
+    for note in &finding.notes {
+        text.push_str(&format!("note: {note}\n"));
+    }
+    text.push_str(&format!("note: signature `{}`\n", finding.signature()));
+    text.push_str(&format!("note: replay with `{replay}`\n"));
+    text
+}
+
+/// The banner printed before a run: everything decided from the seed.
+pub fn render_header(header: &Header, source: &str) -> String {
+    let defects = if header.defects.is_empty() {
+        "none".to_string()
+    } else {
+        header.defects.join(",")
+    };
+    format!(
+        "sim: {source}\n  subject {} · scenario {} · seed {} · defects {} · schedule {} · faults {} · steps_max {}\n",
+        header.subject,
+        header.scenario,
+        format_seed(header.seed),
+        defects,
+        header.strategy,
+        header.faults,
+        header.steps_max
+    )
+}
+
+/// A run's closing line.
+pub fn render_summary(outcome: &Outcome) -> String {
+    let verdict = if outcome.passed() { "pass" } else { "fail" };
+    format!(
+        "{verdict}: {} finding(s), {} ops, {} steps, trace {}\n",
+        outcome.findings.len(),
+        outcome.ops,
+        outcome.steps,
+        format_seed(outcome.trace_hash)
+    )
+}
+
+pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
+    json!({
+        "kind": finding.kind.name(),
+        "resource": finding.resource,
+        "lifecycle": outcome.lifecycle_names.get(finding.lifecycle as usize).cloned().unwrap_or_default(),
+        "lifecycle_index": finding.lifecycle,
+        "repetition": finding.repetition,
+        "site": finding.site,
+        "signature": finding.signature(),
+        "headline": finding.headline,
+        "details": finding.details.iter().map(|d| json!({"label": d.label, "text": d.text})).collect::<Vec<_>>(),
+        "notes": finding.notes,
+        "series": finding.series,
+    })
+}
+
+/// The JSON object of one run (keys per DESIGN.md: verdict, findings, repro, trace_hash).
+pub fn outcome_json(outcome: &Outcome, source: &str, replay: Option<&str>) -> Value {
+    json!({
+        "verdict": if outcome.passed() { "pass" } else { "fail" },
+        "scenario": outcome.header.scenario,
+        "source": source,
+        "subject": outcome.header.subject,
+        "seed": format_seed(outcome.header.seed),
+        "defects": outcome.header.defects,
+        "strategy": outcome.header.strategy,
+        "faults": outcome.header.faults,
+        "findings": outcome.findings.iter().map(|f| finding_json(f, outcome)).collect::<Vec<_>>(),
+        "repro": replay,
+        "trace_hash": format_seed(outcome.trace_hash),
+        "steps": outcome.steps,
+        "ops": outcome.ops,
+    })
+}
+
+/// Pins a scenario to the run that failed: seed, defects, expected signatures and trace hash.
+pub fn pin(scenario: &dyn DynScenario, outcome: &Outcome) -> Box<dyn DynScenario> {
+    let mut pinned = scenario.clone_box();
+    pinned.set_seed(outcome.header.seed);
+    pinned.set_defects(outcome.header.defects.clone());
+    pinned.set_expect(Some(Expect {
+        signatures: outcome.signatures(),
+        trace_hash: Some(format_seed(outcome.trace_hash)),
+    }));
+    pinned
+}
+
+/// Writes a self-contained repro file for a failing run and returns its path.
+pub fn write_repro(
+    dir: &Path,
+    scenario: &dyn DynScenario,
+    outcome: &Outcome,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let meta = scenario.meta();
+    let safe: String = meta
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!(
+        "{}-{safe}-{:016x}.toml",
+        meta.subject, outcome.header.seed
+    ));
+    let pinned = pin(scenario, outcome);
+    let text = format!(
+        "# Repro written by `sim` for a failing run. Replay: sim replay {}\n{}",
+        path.display(),
+        pinned.to_toml()
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// A one-line repro for a generated scenario: `gen:SUBJECT:SEED[:DEFECT,DEFECT]`.
+pub fn generated_repro(subject: &str, seed: u64, defects: &[String]) -> String {
+    if defects.is_empty() {
+        format!("gen:{subject}:{}", format_seed(seed))
+    } else {
+        format!("gen:{subject}:{}:{}", format_seed(seed), defects.join(","))
+    }
+}
+
+/// Resolves a repro argument: a file path, or `gen:SUBJECT:SEED[:DEFECTS]`.
+pub fn load_repro(
+    registry: &Registry,
+    repro: &str,
+) -> Result<(String, Box<dyn DynScenario>), String> {
+    if let Some(rest) = repro.strip_prefix("gen:") {
+        let mut parts = rest.splitn(3, ':');
+        let subject = parts.next().unwrap_or_default();
+        let seed = crate::seed::parse_seed(parts.next().unwrap_or_default())
+            .map_err(|e| format!("repro `{repro}`: {e}"))?;
+        let defects: Vec<String> = parts
+            .next()
+            .map(|d| {
+                d.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let entry = registry.get(subject).ok_or_else(|| {
+            format!(
+                "repro `{repro}`: unknown subject `{subject}`; known: {}",
+                registry.names().join(", ")
+            )
+        })?;
+        for defect in &defects {
+            if !entry.info().defects.iter().any(|d| d.name == defect) {
+                return Err(format!(
+                    "repro `{repro}`: unknown defect `{defect}` for `{subject}`"
+                ));
+            }
+        }
+        let options = crate::scenario::generate::GenerateOptions {
+            defects,
+            faults: true,
+        };
+        return Ok((repro.to_string(), entry.generate(seed, &options)));
+    }
+    let source =
+        std::fs::read_to_string(repro).map_err(|e| format!("{repro}: cannot read: {e}"))?;
+    let scenario = registry.parse(repro, &source).map_err(|d| d.to_string())?;
+    Ok((repro.to_string(), scenario))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_repro_strings_round_trip() {
+        let registry = Registry::builtin();
+        let line = generated_repro("counter", 0x2a, &["leak-on-evict".into()]);
+        assert_eq!(line, "gen:counter:0x000000000000002a:leak-on-evict");
+        let (_, scenario) = load_repro(&registry, &line).unwrap();
+        assert_eq!(scenario.meta().seed, 0x2a);
+        assert_eq!(scenario.meta().defects, vec!["leak-on-evict"]);
+        assert!(
+            load_repro(&registry, "gen:nope:1")
+                .unwrap_err()
+                .contains("unknown subject")
+        );
+        assert!(
+            load_repro(&registry, "gen:counter:1:nope")
+                .unwrap_err()
+                .contains("unknown defect")
+        );
+        assert!(
+            load_repro(&registry, "gen:counter:zz")
+                .unwrap_err()
+                .contains("bad seed")
+        );
+    }
+}
