@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM := target/release/sim
 
-.PHONY: build test run bless list
+.PHONY: build test run bless list bench
 
 build:
 	$(CARGO) build --release --bin sim
@@ -18,3 +18,7 @@ run: build
 ## List subjects, ops, defects and caches.
 list: build
 	$(SIM) list
+
+## Benchmarks, each ratio measured side by side with its peer; writes target/bench/results.json.
+bench:
+	$(CARGO) bench -p sim --bench bench

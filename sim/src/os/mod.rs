@@ -302,6 +302,7 @@ impl Os {
         true
     }
 
+    #[inline(always)]
     pub(crate) fn syscall(&mut self, name: &'static str, a: u64, b: u64) {
         self.trace.event(EventKind::Syscall(name), a, b);
     }

@@ -1,0 +1,210 @@
+//! `make bench`: each ratio measured side by side with its peer in the same run.
+//!
+//! Every metric alternates rounds of our side and the peer's (so drift on a shared, noisy machine
+//! hits both) and takes the median round. Results merge into `target/bench/results.json`
+//! (DESIGN.md format: metric → {value, unit, peer, peer_value, ratio}; ratio > 1 means we are
+//! faster). Timed assertions do not belong in tests; these are measurements, not checks.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use sim::ledger;
+use sim::os::{Io, LockKind, Os, Tid};
+
+const ROUNDS: usize = 9;
+
+/// Median nanoseconds per iteration of `body` over `ROUNDS` rounds of `iterations`, interleaved
+/// with `peer` the same way. Returns (ours, peer's).
+fn side_by_side(iterations: u64, mut ours: impl FnMut(), mut peer: impl FnMut()) -> (f64, f64) {
+    let mut ours_ns = Vec::new();
+    let mut peer_ns = Vec::new();
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            ours();
+        }
+        ours_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+        let start = Instant::now();
+        for _ in 0..iterations {
+            peer();
+        }
+        peer_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+    }
+    (median(ours_ns), median(peer_ns))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn metric(value: f64, unit: &str, peer: Option<(&str, f64)>) -> Value {
+    match peer {
+        Some((name, peer_value)) => json!({
+            "value": round(value), "unit": unit, "peer": name, "peer_value": round(peer_value),
+            // For times, we are faster when our value is smaller.
+            "ratio": round(peer_value / value),
+        }),
+        None => {
+            json!({ "value": round(value), "unit": unit, "peer": Value::Null, "peer_value": Value::Null, "ratio": Value::Null })
+        }
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn native_mmap_munmap(len: usize) {
+    // SAFETY: an anonymous private mapping, unmapped at once; nothing else refers to it.
+    unsafe {
+        let ptr = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(ptr, libc::MAP_FAILED);
+        libc::munmap(black_box(ptr), len);
+    }
+}
+
+fn pages(results: &mut BTreeMap<String, Value>) {
+    for (name, len) in [
+        ("page_map_unmap_vs_native_mmap", 4096u64),
+        ("page_map_unmap_64k_vs_native_mmap", 64 * 1024),
+    ] {
+        let mut os = Os::for_tests(1);
+        let (ours, native) = side_by_side(
+            100_000,
+            || {
+                let base = os.reserve(len, 0, "bench").unwrap();
+                os.commit(base, len, "bench").unwrap();
+                os.release(black_box(base), len, "bench").unwrap();
+            },
+            || native_mmap_munmap(len as usize),
+        );
+        results.insert(
+            name.into(),
+            metric(ours, "ns/op", Some(("mmap+munmap (libc)", native))),
+        );
+    }
+}
+
+fn lifecycle_check(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    for _ in 0..100_000 {
+        os.malloc(32, "live").unwrap();
+    }
+    let iterations = 200_000u64;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            let baseline = ledger::baseline(black_box(&os));
+            black_box(ledger::grown_kinds(&os, &baseline));
+        }
+        rounds.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+    }
+    assert_eq!(os.resources().live_records(), 100_000);
+    results.insert(
+        "lifecycle_check_ns".into(),
+        metric(median(rounds), "ns", None),
+    );
+}
+
+fn locks(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    let (ours, native) = side_by_side(
+        200_000,
+        || {
+            let lock = os.lock_create(LockKind::RwLock, "bench").unwrap();
+            os.lock_destroy(black_box(lock), "bench").unwrap();
+        },
+        || {
+            // SAFETY: the rwlock lives on this stack frame between init and destroy only.
+            unsafe {
+                let mut lock: libc::pthread_rwlock_t = std::mem::zeroed();
+                libc::pthread_rwlock_init(&mut lock, std::ptr::null());
+                libc::pthread_rwlock_destroy(black_box(&mut lock));
+            }
+        },
+    );
+    results.insert(
+        "lock_create_destroy_vs_native_rwlock".into(),
+        metric(ours, "ns/op", Some(("pthread_rwlock_init+destroy", native))),
+    );
+}
+
+extern "C" fn native_thread_body(_: *mut libc::c_void) -> *mut libc::c_void {
+    std::ptr::null_mut()
+}
+
+fn threads(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    let main = Tid(0);
+    let (ours, native) = side_by_side(
+        2_000,
+        || {
+            let tid = os.spawn_thread("bench", "bench").unwrap();
+            os.exit_thread(tid, "bench");
+            assert_eq!(os.join(main, black_box(tid), "bench"), Io::Ready(Ok(())));
+        },
+        || {
+            // SAFETY: the thread body does nothing and is joined before the handle goes away.
+            unsafe {
+                let mut handle: libc::pthread_t = std::mem::zeroed();
+                assert_eq!(
+                    libc::pthread_create(
+                        &mut handle,
+                        std::ptr::null(),
+                        native_thread_body,
+                        std::ptr::null_mut()
+                    ),
+                    0
+                );
+                libc::pthread_join(handle, std::ptr::null_mut());
+            }
+        },
+    );
+    results.insert(
+        "thread_spawn_join_vs_native_pthread".into(),
+        metric(ours, "ns/op", Some(("pthread_create+join", native))),
+    );
+}
+
+/// Merges `fresh` into the results file, keeping metrics other benchmarks wrote.
+pub fn merge_results(fresh: BTreeMap<String, Value>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("results.json");
+    let mut all: BTreeMap<String, Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    all.extend(fresh);
+    std::fs::write(&path, serde_json::to_string_pretty(&all).unwrap() + "\n").unwrap();
+    println!("wrote {}", path.display());
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with `--bench` absent; keep that cheap.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("bench: run with `make bench`");
+        return;
+    }
+    let mut results = BTreeMap::new();
+    pages(&mut results);
+    lifecycle_check(&mut results);
+    locks(&mut results);
+    threads(&mut results);
+    for (name, value) in &results {
+        println!("{name:45} {value}");
+    }
+    merge_results(results);
+}
