@@ -192,6 +192,226 @@ pub fn merge_results(fresh: BTreeMap<String, Value>) {
     println!("wrote {}", path.display());
 }
 
+mod sched_workload {
+    //! The workload both schedulers run: 3 threads each doing 100 lock/unlock increments of a
+    //! shared counter, plus one channel handoff, under a random strategy.
+
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use arbitrary::Arbitrary;
+    use serde::{Deserialize, Serialize};
+    use sim::os::{BlockReason, Io, LockId, LockKind, Os, Tid};
+    use sim::registry::{DynScenario, Registry, erase};
+    use sim::runner::RunOptions;
+    use sim::subject::{Config, Step, Subject, SubjectInfo};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+    #[serde(tag = "op", rename_all = "kebab-case")]
+    pub enum Op {
+        Lock,
+        IncrementUnlock,
+        Send,
+        Recv,
+    }
+
+    pub struct Workload {
+        lock: LockId,
+        counter: u64,
+        channel: Option<u64>,
+        receiver: Option<Tid>,
+    }
+
+    const CHANNEL: BlockReason = BlockReason::Subject {
+        what: "channel",
+        id: 0,
+    };
+
+    impl Workload {
+        fn lock(&mut self, os: &mut Os, tid: Tid) -> Step<Self> {
+            match os.lock_acquire(tid, self.lock, "bench_lock") {
+                Io::Block(reason) => {
+                    Step::block(reason, |w: &mut Workload, os, tid| w.lock(os, tid))
+                }
+                Io::Ready(_) => Step::Done,
+            }
+        }
+
+        fn recv(&mut self, tid: Tid) -> Step<Self> {
+            match self.channel.take() {
+                Some(_) => Step::Done,
+                None => {
+                    self.receiver = Some(tid);
+                    Step::block(CHANNEL, |w: &mut Workload, _, tid| w.recv(tid))
+                }
+            }
+        }
+    }
+
+    impl Subject for Workload {
+        type Op = Op;
+
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "sched-bench",
+                summary: "scheduler benchmark workload",
+                ops: vec![],
+                defects: vec![],
+                caches: vec![],
+                host_backed: false,
+            }
+        }
+
+        fn new(os: &mut Os, _: &Config) -> Self {
+            let lock = os.lock_create(LockKind::Mutex, "bench_lock").unwrap();
+            Workload {
+                lock,
+                counter: 0,
+                channel: None,
+                receiver: None,
+            }
+        }
+
+        fn op_name(_: &Op) -> &'static str {
+            "bench"
+        }
+
+        fn apply(&mut self, os: &mut Os, tid: Tid, op: &Op) -> Step<Self> {
+            match op {
+                Op::Lock => self.lock(os, tid),
+                Op::IncrementUnlock => {
+                    self.counter += 1;
+                    os.lock_release(tid, self.lock, "bench_unlock").unwrap();
+                    Step::Done
+                }
+                Op::Send => {
+                    self.channel = Some(1);
+                    if let Some(receiver) = self.receiver.take() {
+                        os.unblock(receiver, &CHANNEL, "bench_send");
+                    }
+                    Step::Done
+                }
+                Op::Recv => self.recv(tid),
+            }
+        }
+    }
+
+    pub fn scenario() -> Box<dyn DynScenario> {
+        let increments = "{ op = \"lock\" }, { op = \"increment-unlock\" }, ".repeat(100);
+        let mut text = String::from(
+            "name = \"sched-bench\"\nsubject = \"sched-bench\"\n[[lifecycle]]\nname = \"run\"\n",
+        );
+        text += "ops = [{ op = \"spawn\", thread = \"a\" }, { op = \"spawn\", thread = \"b\" }, { op = \"spawn\", thread = \"c\" }, { op = \"recv\" }, { op = \"join\", thread = \"a\" }, { op = \"join\", thread = \"b\" }, { op = \"join\", thread = \"c\" }]\n";
+        for (name, extra) in [("a", "{ op = \"send\" }"), ("b", ""), ("c", "")] {
+            text +=
+                &format!("[[lifecycle.thread]]\nname = \"{name}\"\nops = [{increments}{extra}]\n");
+        }
+        Registry::empty()
+            .with(erase::<Workload>())
+            .parse("sched-bench.toml", &text)
+            .unwrap()
+    }
+
+    /// One execution of ours: (nanoseconds, scheduling decisions among two or more threads).
+    pub fn ours(scenario: &dyn DynScenario, seed: u64) -> (u64, u64) {
+        let start = std::time::Instant::now();
+        let outcome = scenario.run(RunOptions {
+            seed: Some(seed),
+            record_schedule: true,
+            ..RunOptions::default()
+        });
+        let elapsed = start.elapsed().as_nanos() as u64;
+        assert!(outcome.passed(), "{:?}", outcome.findings);
+        (elapsed, outcome.schedule.len() as u64)
+    }
+
+    /// Counts shuttle's scheduling decisions among two or more runnable tasks.
+    struct Counting {
+        inner: shuttle::scheduler::RandomScheduler,
+        decisions: Rc<Cell<u64>>,
+    }
+
+    impl shuttle::scheduler::Scheduler for Counting {
+        fn new_execution(&mut self) -> Option<shuttle::scheduler::Schedule> {
+            self.inner.new_execution()
+        }
+        fn next_task(
+            &mut self,
+            runnable: &[&shuttle::scheduler::Task],
+            current: Option<shuttle::scheduler::TaskId>,
+            yielding: bool,
+        ) -> Option<shuttle::scheduler::TaskId> {
+            if runnable.len() > 1 {
+                self.decisions.set(self.decisions.get() + 1);
+            }
+            self.inner.next_task(runnable, current, yielding)
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.inner.next_u64()
+        }
+    }
+
+    /// `executions` executions of shuttle: (nanoseconds, decisions among two or more tasks).
+    pub fn shuttle(executions: usize, seed: u64) -> (u64, u64) {
+        let decisions = Rc::new(Cell::new(0));
+        let scheduler = Counting {
+            inner: shuttle::scheduler::RandomScheduler::new_from_seed(seed, executions),
+            decisions: decisions.clone(),
+        };
+        let start = std::time::Instant::now();
+        shuttle::Runner::new(scheduler, shuttle::Config::default()).run(|| {
+            let counter = Arc::new(shuttle::sync::Mutex::new(0u64));
+            let (tx, rx) = shuttle::sync::mpsc::channel();
+            let handles: Vec<_> = (0..3)
+                .map(|index| {
+                    let counter = counter.clone();
+                    let tx = tx.clone();
+                    shuttle::thread::spawn(move || {
+                        for _ in 0..100 {
+                            *counter.lock().unwrap() += 1;
+                        }
+                        if index == 0 {
+                            tx.send(1u64).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            rx.recv().unwrap();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+            assert_eq!(*counter.lock().unwrap(), 300);
+        });
+        (start.elapsed().as_nanos() as u64, decisions.get())
+    }
+}
+
+fn scheduler(results: &mut BTreeMap<String, Value>) {
+    let scenario = sched_workload::scenario();
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    for round in 0..ROUNDS as u64 {
+        let (mut ns, mut decisions) = (0, 0);
+        for seed in 0..50 {
+            let (n, d) = sched_workload::ours(scenario.as_ref(), round * 1000 + seed);
+            ns += n;
+            decisions += d;
+        }
+        ours.push(ns as f64 / decisions as f64);
+        let (ns, decisions) = sched_workload::shuttle(50, round);
+        peer.push(ns as f64 / decisions as f64);
+    }
+    results.insert(
+        "sched_decision_vs_shuttle".into(),
+        metric(
+            median(ours),
+            "ns/decision",
+            Some(("shuttle 0.9 random", median(peer))),
+        ),
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs bench targets with `--bench` absent; keep that cheap.
     if !std::env::args().any(|a| a == "--bench") {
@@ -203,6 +423,7 @@ fn main() {
     lifecycle_check(&mut results);
     locks(&mut results);
     threads(&mut results);
+    scheduler(&mut results);
     for (name, value) in &results {
         println!("{name:45} {value}");
     }
