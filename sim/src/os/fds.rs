@@ -105,7 +105,10 @@ const ROOT_INODE: usize = 0;
 #[derive(Debug)]
 enum Inode {
     File(Vec<u8>),
-    Dir { entries: BTreeMap<String, usize>, parent: usize },
+    Dir {
+        entries: BTreeMap<String, usize>,
+        parent: usize,
+    },
 }
 
 /// One direction of a pipe or socketpair. The counters are cumulative, so that
@@ -183,7 +186,10 @@ impl FdsState {
             next_description: 0,
             buffers: BTreeMap::new(),
             next_buffer: 0,
-            inodes: vec![Inode::Dir { entries: BTreeMap::new(), parent: ROOT_INODE }],
+            inodes: vec![Inode::Dir {
+                entries: BTreeMap::new(),
+                parent: ROOT_INODE,
+            }],
         }
     }
 
@@ -193,7 +199,9 @@ impl FdsState {
 
     /// One lookup step from directory `dir`.
     fn step(&self, dir: usize, name: &str) -> Result<usize, Errno> {
-        let Inode::Dir { entries, parent } = &self.inodes[dir] else { return Err(Errno::Enotdir) };
+        let Inode::Dir { entries, parent } = &self.inodes[dir] else {
+            return Err(Errno::Enotdir);
+        };
         match name {
             "." => Ok(dir),
             ".." => Ok(*parent),
@@ -209,7 +217,9 @@ impl FdsState {
         }
         let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
         let mut current = start;
-        let Some((last, init)) = components.split_last() else { return Ok((start, None)) };
+        let Some((last, init)) = components.split_last() else {
+            return Ok((start, None));
+        };
         for name in init {
             current = self.step(current, name)?;
         }
@@ -235,11 +245,19 @@ impl Os {
         Ok(())
     }
 
-    fn new_description(&mut self, object: Object, readable: bool, writable: bool, site: Site) -> u64 {
+    fn new_description(
+        &mut self,
+        object: Object,
+        readable: bool,
+        writable: bool,
+        site: Site,
+    ) -> u64 {
         let id = self.fds.next_description;
         self.fds.next_description += 1;
         let here = self.here(site);
-        let record = self.resources.acquire(self.fds.kinds.description, 1, 0, id, here);
+        let record = self
+            .resources
+            .acquire(self.fds.kinds.description, 1, 0, id, here);
         let description = Description {
             object,
             readable,
@@ -263,11 +281,16 @@ impl Os {
         }
         self.fds.free.remove(&number);
         let here = self.here(site);
-        let record = self.resources.acquire(self.fds.kinds.fd, 1, 0, u64::from(number), here);
+        let record = self
+            .resources
+            .acquire(self.fds.kinds.fd, 1, 0, u64::from(number), here);
         let slot = &mut self.fds.slots[number as usize];
         debug_assert!(slot.entry.is_none(), "install into a free slot");
         slot.generation = slot.generation.wrapping_add(1);
-        slot.entry = Some(FdEntry { description, record });
+        slot.entry = Some(FdEntry {
+            description,
+            record,
+        });
         let generation = slot.generation;
         self.fds.open += 1;
         if let Some(d) = self.fds.descriptions.get_mut(&description) {
@@ -278,15 +301,24 @@ impl Os {
 
     /// Installs a new fd for `description` at the lowest free number, as Linux does.
     fn install(&mut self, description: u64, site: Site) -> Fd {
-        let number = self.fds.free.first().copied().unwrap_or(self.fds.slots.len() as u32);
+        let number = self
+            .fds
+            .free
+            .first()
+            .copied()
+            .unwrap_or(self.fds.slots.len() as u32);
         self.install_at(number, description, site)
     }
 
     /// Resolves a handle. A handle whose slot now holds a later open is stale: an invariant
     /// finding naming who holds the number now, and ESTALE. A closed or unknown fd is EBADF.
     fn lookup_fd(&mut self, fd: Fd, call: &str, site: Site) -> Result<u64, Errno> {
-        let Some(slot) = self.fds.slots.get(fd.number as usize) else { return Err(Errno::Ebadf) };
-        let Some(entry) = &slot.entry else { return Err(Errno::Ebadf) };
+        let Some(slot) = self.fds.slots.get(fd.number as usize) else {
+            return Err(Errno::Ebadf);
+        };
+        let Some(entry) = &slot.entry else {
+            return Err(Errno::Ebadf);
+        };
         if slot.generation == fd.generation {
             return Ok(entry.description);
         }
@@ -305,7 +337,10 @@ impl Os {
     /// Removes the entry at `number`, returning its description (whose fd count is decremented
     /// but which is not yet released: the caller decides when).
     fn remove_entry(&mut self, number: u32) -> u64 {
-        let entry = self.fds.slots[number as usize].entry.take().expect("entry present");
+        let entry = self.fds.slots[number as usize]
+            .entry
+            .take()
+            .expect("entry present");
         self.resources.release(entry.record);
         self.fds.free.insert(number);
         self.fds.open -= 1;
@@ -343,7 +378,11 @@ impl Os {
         if u64::from(to_number) >= self.limits.fds_max {
             return Err(Errno::Ebadf);
         }
-        let occupied = self.fds.slots.get(to_number as usize).is_some_and(|s| s.entry.is_some());
+        let occupied = self
+            .fds
+            .slots
+            .get(to_number as usize)
+            .is_some_and(|s| s.entry.is_some());
         if !occupied {
             self.fds_room(1, site)?;
         }
@@ -367,13 +406,22 @@ impl Os {
         self.syscall("fds.renumber", u64::from(from.number), u64::from(to.number));
         let old = self.remove_entry(to.number);
         // Move the entry with its ledger record: the fd was acquired where `from` was opened.
-        let entry = self.fds.slots[from.number as usize].entry.take().expect("entry present");
+        let entry = self.fds.slots[from.number as usize]
+            .entry
+            .take()
+            .expect("entry present");
         self.fds.free.insert(from.number);
         self.fds.free.remove(&to.number);
         let slot = &mut self.fds.slots[to.number as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.entry = Some(FdEntry { description, record: entry.record });
-        let moved = Fd { number: to.number, generation: slot.generation };
+        slot.entry = Some(FdEntry {
+            description,
+            record: entry.record,
+        });
+        let moved = Fd {
+            number: to.number,
+            generation: slot.generation,
+        };
         self.release_if_unused(old, site);
         Ok(moved)
     }
@@ -381,7 +429,11 @@ impl Os {
     /// Sets or clears O_NONBLOCK on `fd`'s description (so on every dup of it, as in Linux).
     pub fn set_nonblocking(&mut self, fd: Fd, nonblocking: bool, site: Site) -> Result<(), Errno> {
         let description = self.lookup_fd(fd, "set_nonblocking", site)?;
-        self.syscall("fds.set_nonblocking", u64::from(fd.number), u64::from(nonblocking));
+        self.syscall(
+            "fds.set_nonblocking",
+            u64::from(fd.number),
+            u64::from(nonblocking),
+        );
         if let Some(d) = self.fds.descriptions.get_mut(&description) {
             d.nonblocking = nonblocking;
         }
@@ -390,7 +442,8 @@ impl Os {
 
     /// The description `fd` refers to: what a continuation holds and retries through.
     pub fn description_of(&mut self, fd: Fd, site: Site) -> Result<DescriptionId, Errno> {
-        self.lookup_fd(fd, "description_of", site).map(DescriptionId)
+        self.lookup_fd(fd, "description_of", site)
+            .map(DescriptionId)
     }
 
     /// Type, size and flags of `fd`'s description.
@@ -403,9 +456,13 @@ impl Os {
                 Inode::Dir { .. } => (FileType::Directory, 0),
             },
             Object::Dir { .. } => (FileType::Directory, 0),
-            Object::PipeRead { buffer } => (FileType::Pipe, self.fds.buffers[&buffer].bytes.len() as u64),
+            Object::PipeRead { buffer } => {
+                (FileType::Pipe, self.fds.buffers[&buffer].bytes.len() as u64)
+            }
             Object::PipeWrite { .. } => (FileType::Pipe, 0),
-            Object::Socket { rx, .. } => (FileType::Socket, self.fds.buffers[&rx].bytes.len() as u64),
+            Object::Socket { rx, .. } => {
+                (FileType::Socket, self.fds.buffers[&rx].bytes.len() as u64)
+            }
             Object::EventFd { .. } => (FileType::EventFd, 8),
         };
         Ok(FdStat {
@@ -435,7 +492,11 @@ impl Os {
                 Ok(())
             }
             None => {
-                self.invariant("description", site, format!("hold of description #{} that is no longer open", desc.0));
+                self.invariant(
+                    "description",
+                    site,
+                    format!("hold of description #{} that is no longer open", desc.0),
+                );
                 Err(Errno::Ebadf)
             }
         }
@@ -451,7 +512,11 @@ impl Os {
                 Ok(())
             }
             _ => {
-                self.invariant("description", site, format!("drop of description #{} that is not held", desc.0));
+                self.invariant(
+                    "description",
+                    site,
+                    format!("drop of description #{} that is not held", desc.0),
+                );
                 Err(Errno::Ebadf)
             }
         }
@@ -474,11 +539,17 @@ impl Os {
             .read_waiters
             .iter()
             .map(|&t| (t, BlockReason::FdReadable(id)))
-            .chain(d.write_waiters.iter().map(|&t| (t, BlockReason::FdWritable(id))))
+            .chain(
+                d.write_waiters
+                    .iter()
+                    .map(|&t| (t, BlockReason::FdWritable(id))),
+            )
             .collect();
         if !stranded.is_empty() {
             let tids: Vec<u32> = stranded.iter().map(|(t, _)| t.0).collect();
-            let headline = format!("description #{id} released while threads {tids:?} wait on it without holding it");
+            let headline = format!(
+                "description #{id} released while threads {tids:?} wait on it without holding it"
+            );
             self.invariant("description", site, headline);
             for (tid, reason) in stranded {
                 self.unblock(tid, &reason, site);
@@ -514,11 +585,19 @@ impl Os {
     /// Takes the whole read (or write) waiter list of a description and wakes everyone on it:
     /// each retries, and the scheduler decides who gets there first.
     fn wake(&mut self, id: u64, readers: bool, site: Site) {
-        let Some(d) = self.fds.descriptions.get_mut(&id) else { return };
+        let Some(d) = self.fds.descriptions.get_mut(&id) else {
+            return;
+        };
         let (waiters, reason) = if readers {
-            (std::mem::take(&mut d.read_waiters), BlockReason::FdReadable(id))
+            (
+                std::mem::take(&mut d.read_waiters),
+                BlockReason::FdReadable(id),
+            )
         } else {
-            (std::mem::take(&mut d.write_waiters), BlockReason::FdWritable(id))
+            (
+                std::mem::take(&mut d.write_waiters),
+                BlockReason::FdWritable(id),
+            )
         };
         for tid in waiters {
             self.unblock(tid, &reason, site);
@@ -530,7 +609,11 @@ impl Os {
         if self.inject(FaultKind::Eintr, site) {
             return Io::err(Errno::Eintr);
         }
-        let d = self.fds.descriptions.get_mut(&id).expect("live description");
+        let d = self
+            .fds
+            .descriptions
+            .get_mut(&id)
+            .expect("live description");
         if reading {
             d.read_waiters.push(tid);
             Io::Block(BlockReason::FdReadable(id))
@@ -542,7 +625,11 @@ impl Os {
 
     /// A count shortened by the short-read/short-write fault: at least 1, when more than 1 fit.
     fn maybe_short(&mut self, count: usize, kind: FaultKind, site: Site) -> usize {
-        if count > 1 && self.inject(kind, site) { (count / 2).max(1) } else { count }
+        if count > 1 && self.inject(kind, site) {
+            (count / 2).max(1)
+        } else {
+            count
+        }
     }
 
     // ---- read and write ----
@@ -566,18 +653,44 @@ impl Os {
 
     /// Reads through a description: the retry of a blocked read, valid after its fd was closed
     /// as long as the thread holds the description.
-    pub fn read_description(&mut self, tid: Tid, desc: DescriptionId, buf: &mut [u8], site: Site) -> Io<usize> {
+    pub fn read_description(
+        &mut self,
+        tid: Tid,
+        desc: DescriptionId,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Io<usize> {
         if !self.fds.descriptions.contains_key(&desc.0) {
-            self.invariant("description", site, format!("read of description #{} that is no longer open (was it held?)", desc.0));
+            self.invariant(
+                "description",
+                site,
+                format!(
+                    "read of description #{} that is no longer open (was it held?)",
+                    desc.0
+                ),
+            );
             return Io::err(Errno::Ebadf);
         }
         self.read_inner(tid, desc.0, buf, site)
     }
 
     /// Writes through a description: the retry of a blocked write.
-    pub fn write_description(&mut self, tid: Tid, desc: DescriptionId, bytes: &[u8], site: Site) -> Io<usize> {
+    pub fn write_description(
+        &mut self,
+        tid: Tid,
+        desc: DescriptionId,
+        bytes: &[u8],
+        site: Site,
+    ) -> Io<usize> {
         if !self.fds.descriptions.contains_key(&desc.0) {
-            self.invariant("description", site, format!("write of description #{} that is no longer open (was it held?)", desc.0));
+            self.invariant(
+                "description",
+                site,
+                format!(
+                    "write of description #{} that is no longer open (was it held?)",
+                    desc.0
+                ),
+            );
             return Io::err(Errno::Ebadf);
         }
         self.write_inner(tid, desc.0, bytes, site)
@@ -593,16 +706,24 @@ impl Os {
             Object::Dir { .. } => Io::err(Errno::Eisdir),
             Object::File { inode, offset } => match self.file_read(inode, offset, buf, site) {
                 Ok(n) => {
-                    if let Some(Description { object: Object::File { offset, .. }, .. }) = self.fds.descriptions.get_mut(&id) {
+                    if let Some(Description {
+                        object: Object::File { offset, .. },
+                        ..
+                    }) = self.fds.descriptions.get_mut(&id)
+                    {
                         *offset += n as u64;
                     }
                     Io::ok(n)
                 }
                 Err(errno) => Io::err(errno),
             },
-            Object::PipeRead { buffer } | Object::Socket { rx: buffer, .. } => self.stream_read(tid, id, buffer, nonblocking, buf, site),
+            Object::PipeRead { buffer } | Object::Socket { rx: buffer, .. } => {
+                self.stream_read(tid, id, buffer, nonblocking, buf, site)
+            }
             Object::PipeWrite { .. } => Io::err(Errno::Ebadf),
-            Object::EventFd { counter } => self.eventfd_read(tid, id, counter, nonblocking, buf, site),
+            Object::EventFd { counter } => {
+                self.eventfd_read(tid, id, counter, nonblocking, buf, site)
+            }
         };
         if let Io::Ready(Ok(n)) = result {
             self.syscall("fds.read", id, n as u64);
@@ -620,7 +741,11 @@ impl Os {
             Object::Dir { .. } | Object::PipeRead { .. } => Io::err(Errno::Ebadf),
             Object::File { inode, offset } => {
                 let n = self.file_write(inode, offset, bytes, site);
-                if let Some(Description { object: Object::File { offset, .. }, .. }) = self.fds.descriptions.get_mut(&id) {
+                if let Some(Description {
+                    object: Object::File { offset, .. },
+                    ..
+                }) = self.fds.descriptions.get_mut(&id)
+                {
                     *offset += n as u64;
                 }
                 Io::ok(n)
@@ -628,7 +753,9 @@ impl Os {
             Object::PipeWrite { buffer } | Object::Socket { tx: buffer, .. } => {
                 self.stream_write(tid, id, buffer, nonblocking, bytes, site)
             }
-            Object::EventFd { counter } => self.eventfd_write(tid, id, counter, nonblocking, bytes, site),
+            Object::EventFd { counter } => {
+                self.eventfd_write(tid, id, counter, nonblocking, bytes, site)
+            }
         };
         if let Io::Ready(Ok(n)) = result {
             self.syscall("fds.write", id, n as u64);
@@ -636,7 +763,15 @@ impl Os {
         result
     }
 
-    fn stream_read(&mut self, tid: Tid, id: u64, buffer: u64, nonblocking: bool, buf: &mut [u8], site: Site) -> Io<usize> {
+    fn stream_read(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        buffer: u64,
+        nonblocking: bool,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Io<usize> {
         // Linux answers a zero-length read before looking at the pipe.
         if buf.is_empty() {
             return Io::ok(0);
@@ -667,7 +802,15 @@ impl Os {
         self.park(tid, id, true, site)
     }
 
-    fn stream_write(&mut self, tid: Tid, id: u64, buffer: u64, nonblocking: bool, bytes: &[u8], site: Site) -> Io<usize> {
+    fn stream_write(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        buffer: u64,
+        nonblocking: bool,
+        bytes: &[u8],
+        site: Site,
+    ) -> Io<usize> {
         if bytes.is_empty() {
             return Io::ok(0);
         }
@@ -680,7 +823,11 @@ impl Os {
         }
         let room = PIPE_CAPACITY_BYTES - b.bytes.len();
         let atomic = b.pipe && bytes.len() <= PIPE_BUF_BYTES;
-        let fits = if atomic { if room >= bytes.len() { bytes.len() } else { 0 } } else { bytes.len().min(room) };
+        let fits = if atomic {
+            if room >= bytes.len() { bytes.len() } else { 0 }
+        } else {
+            bytes.len().min(room)
+        };
         if fits == 0 {
             if nonblocking {
                 return Io::err(Errno::Eagain);
@@ -688,7 +835,11 @@ impl Os {
             return self.park(tid, id, false, site);
         }
         // An atomic pipe write is never split, not even by fault injection.
-        let n = if atomic { fits } else { self.maybe_short(fits, FaultKind::ShortWrite, site) };
+        let n = if atomic {
+            fits
+        } else {
+            self.maybe_short(fits, FaultKind::ShortWrite, site)
+        };
         let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
         b.bytes.extend(&bytes[..n]);
         b.bytes_written += n as u64;
@@ -697,7 +848,15 @@ impl Os {
         Io::ok(n)
     }
 
-    fn eventfd_read(&mut self, tid: Tid, id: u64, counter: u64, nonblocking: bool, buf: &mut [u8], site: Site) -> Io<usize> {
+    fn eventfd_read(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        counter: u64,
+        nonblocking: bool,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Io<usize> {
         if buf.len() < 8 {
             return Io::err(Errno::Einval);
         }
@@ -717,7 +876,15 @@ impl Os {
         Io::ok(8)
     }
 
-    fn eventfd_write(&mut self, tid: Tid, id: u64, counter: u64, nonblocking: bool, bytes: &[u8], site: Site) -> Io<usize> {
+    fn eventfd_write(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        counter: u64,
+        nonblocking: bool,
+        bytes: &[u8],
+        site: Site,
+    ) -> Io<usize> {
         if bytes.len() < 8 {
             return Io::err(Errno::Einval);
         }
@@ -744,24 +911,40 @@ impl Os {
     }
 
     fn set_eventfd_counter(&mut self, id: u64, value: u64) {
-        if let Some(Description { object: Object::EventFd { counter }, .. }) = self.fds.descriptions.get_mut(&id) {
+        if let Some(Description {
+            object: Object::EventFd { counter },
+            ..
+        }) = self.fds.descriptions.get_mut(&id)
+        {
             *counter = value;
         }
     }
 
-    fn file_read(&mut self, inode: usize, offset: u64, buf: &mut [u8], site: Site) -> Result<usize, Errno> {
-        let Inode::File(data) = &self.fds.inodes[inode] else { return Err(Errno::Eisdir) };
+    fn file_read(
+        &mut self,
+        inode: usize,
+        offset: u64,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Result<usize, Errno> {
+        let Inode::File(data) = &self.fds.inodes[inode] else {
+            return Err(Errno::Eisdir);
+        };
         let start = (offset as usize).min(data.len());
         let n = buf.len().min(data.len() - start);
         let n = self.maybe_short(n, FaultKind::ShortRead, site);
-        let Inode::File(data) = &self.fds.inodes[inode] else { unreachable!() };
+        let Inode::File(data) = &self.fds.inodes[inode] else {
+            unreachable!()
+        };
         buf[..n].copy_from_slice(&data[start..start + n]);
         Ok(n)
     }
 
     fn file_write(&mut self, inode: usize, offset: u64, bytes: &[u8], site: Site) -> usize {
         let n = self.maybe_short(bytes.len(), FaultKind::ShortWrite, site);
-        let Inode::File(data) = &mut self.fds.inodes[inode] else { return 0 };
+        let Inode::File(data) = &mut self.fds.inodes[inode] else {
+            return 0;
+        };
         let start = offset as usize;
         if data.len() < start + n {
             // Writing past the end leaves a hole of zeros, as in Linux.
@@ -772,7 +955,13 @@ impl Os {
     }
 
     /// Reads from a regular file at `offset` without moving the description's offset.
-    pub fn pread(&mut self, fd: Fd, buf: &mut [u8], offset: u64, site: Site) -> Result<usize, Errno> {
+    pub fn pread(
+        &mut self,
+        fd: Fd,
+        buf: &mut [u8],
+        offset: u64,
+        site: Site,
+    ) -> Result<usize, Errno> {
         let id = self.lookup_fd(fd, "pread", site)?;
         let d = &self.fds.descriptions[&id];
         match d.object {
@@ -784,11 +973,19 @@ impl Os {
     }
 
     /// Writes to a regular file at `offset` without moving the description's offset.
-    pub fn pwrite(&mut self, fd: Fd, bytes: &[u8], offset: u64, site: Site) -> Result<usize, Errno> {
+    pub fn pwrite(
+        &mut self,
+        fd: Fd,
+        bytes: &[u8],
+        offset: u64,
+        site: Site,
+    ) -> Result<usize, Errno> {
         let id = self.lookup_fd(fd, "pwrite", site)?;
         let d = &self.fds.descriptions[&id];
         match d.object {
-            Object::File { inode, .. } if d.writable => Ok(self.file_write(inode, offset, bytes, site)),
+            Object::File { inode, .. } if d.writable => {
+                Ok(self.file_write(inode, offset, bytes, site))
+            }
             Object::File { .. } | Object::Dir { .. } => Err(Errno::Ebadf),
             _ => Err(Errno::Einval),
         }
@@ -817,7 +1014,11 @@ impl Os {
             return Err(Errno::Einval);
         }
         let target = target as u64;
-        if let Some(Description { object: Object::File { offset, .. }, .. }) = self.fds.descriptions.get_mut(&id) {
+        if let Some(Description {
+            object: Object::File { offset, .. },
+            ..
+        }) = self.fds.descriptions.get_mut(&id)
+        {
             *offset = target;
         }
         self.syscall("fds.seek", u64::from(fd.number), target);
@@ -833,11 +1034,22 @@ impl Os {
         self.fds.next_buffer += 1;
         let reader = self.new_description(Object::PipeRead { buffer }, true, false, site);
         let writer = self.new_description(Object::PipeWrite { buffer }, false, true, site);
-        let b = Buffer { bytes: VecDeque::new(), bytes_written: 0, bytes_read: 0, reader, writer, pipe: true };
+        let b = Buffer {
+            bytes: VecDeque::new(),
+            bytes_written: 0,
+            bytes_read: 0,
+            reader,
+            writer,
+            pipe: true,
+        };
         self.fds.buffers.insert(buffer, b);
         let read_fd = self.install(reader, site);
         let write_fd = self.install(writer, site);
-        self.syscall("fds.pipe", u64::from(read_fd.number), u64::from(write_fd.number));
+        self.syscall(
+            "fds.pipe",
+            u64::from(read_fd.number),
+            u64::from(write_fd.number),
+        );
         Ok((read_fd, write_fd))
     }
 
@@ -848,19 +1060,37 @@ impl Os {
         self.fds.next_buffer += 2;
         let a = self.new_description(Object::Socket { rx: ba, tx: ab }, true, true, site);
         let b = self.new_description(Object::Socket { rx: ab, tx: ba }, true, true, site);
-        let buffer = |reader, writer| Buffer { bytes: VecDeque::new(), bytes_written: 0, bytes_read: 0, reader, writer, pipe: false };
+        let buffer = |reader, writer| Buffer {
+            bytes: VecDeque::new(),
+            bytes_written: 0,
+            bytes_read: 0,
+            reader,
+            writer,
+            pipe: false,
+        };
         self.fds.buffers.insert(ab, buffer(b, a));
         self.fds.buffers.insert(ba, buffer(a, b));
         let fd_a = self.install(a, site);
         let fd_b = self.install(b, site);
-        self.syscall("fds.socketpair", u64::from(fd_a.number), u64::from(fd_b.number));
+        self.syscall(
+            "fds.socketpair",
+            u64::from(fd_a.number),
+            u64::from(fd_b.number),
+        );
         Ok((fd_a, fd_b))
     }
 
     /// An eventfd with counter `initial`.
     pub fn eventfd(&mut self, initial: u32, site: Site) -> Result<Fd, Errno> {
         self.fds_room(1, site)?;
-        let id = self.new_description(Object::EventFd { counter: u64::from(initial) }, true, true, site);
+        let id = self.new_description(
+            Object::EventFd {
+                counter: u64::from(initial),
+            },
+            true,
+            true,
+            site,
+        );
         let fd = self.install(id, site);
         self.syscall("fds.eventfd", u64::from(fd.number), u64::from(initial));
         Ok(fd)
@@ -882,14 +1112,21 @@ impl Os {
 
     fn mkdir_from(&mut self, start: usize, path: &str) -> Result<(), Errno> {
         let (parent, name) = self.fds.walk(start, path)?;
-        let Some(name) = name else { return Err(Errno::Eexist) };
+        let Some(name) = name else {
+            return Err(Errno::Eexist);
+        };
         let new = self.fds.inodes.len();
-        let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else { return Err(Errno::Enotdir) };
+        let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
+            return Err(Errno::Enotdir);
+        };
         if entries.contains_key(name) {
             return Err(Errno::Eexist);
         }
         entries.insert(name.to_string(), new);
-        self.fds.inodes.push(Inode::Dir { entries: BTreeMap::new(), parent });
+        self.fds.inodes.push(Inode::Dir {
+            entries: BTreeMap::new(),
+            parent,
+        });
         Ok(())
     }
 
@@ -914,16 +1151,37 @@ impl Os {
         if !path.starts_with('/') {
             return Err(Errno::Enoent);
         }
-        self.open_from(ROOT_INODE, path, OpenFlags { read: true, directory: true, ..OpenFlags::default() }, site)
+        self.open_from(
+            ROOT_INODE,
+            path,
+            OpenFlags {
+                read: true,
+                directory: true,
+                ..OpenFlags::default()
+            },
+            site,
+        )
     }
 
     /// `openat`: opens (or creates) `path` relative to the directory `dir`, or absolute.
-    pub fn open_at(&mut self, dir: Fd, path: &str, flags: OpenFlags, site: Site) -> Result<Fd, Errno> {
+    pub fn open_at(
+        &mut self,
+        dir: Fd,
+        path: &str,
+        flags: OpenFlags,
+        site: Site,
+    ) -> Result<Fd, Errno> {
         let start = self.path_start(dir, path, "open_at", site)?;
         self.open_from(start, path, flags, site)
     }
 
-    fn open_from(&mut self, start: usize, path: &str, flags: OpenFlags, site: Site) -> Result<Fd, Errno> {
+    fn open_from(
+        &mut self,
+        start: usize,
+        path: &str,
+        flags: OpenFlags,
+        site: Site,
+    ) -> Result<Fd, Errno> {
         let (parent, name) = self.fds.walk(start, path)?;
         let existing = match name {
             None => Some(parent),
@@ -936,7 +1194,9 @@ impl Os {
             None => {
                 self.fds_room(1, site)?;
                 let new = self.fds.inodes.len();
-                let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else { return Err(Errno::Enotdir) };
+                let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
+                    return Err(Errno::Enotdir);
+                };
                 entries.insert(name.expect("a name to create").to_string(), new);
                 self.fds.inodes.push(Inode::File(Vec::new()));
                 new
@@ -970,7 +1230,9 @@ impl Os {
         self.syscall("fds.unlink_at", u64::from(dir.number), 0);
         let start = self.path_start(dir, path, "unlink_at", site)?;
         let (parent, name) = self.fds.walk(start, path)?;
-        let Some(name) = name else { return Err(Errno::Eisdir) };
+        let Some(name) = name else {
+            return Err(Errno::Eisdir);
+        };
         let inode = self.fds.step(parent, name)?;
         if self.fds.is_dir(inode) {
             return Err(Errno::Eisdir);
@@ -990,15 +1252,27 @@ impl Os {
 
     /// Threads on any description's waiter list: 0 once every blocked call has been served.
     pub fn waiters_total(&self) -> usize {
-        self.fds.descriptions.values().map(|d| d.read_waiters.len() + d.write_waiters.len()).sum()
+        self.fds
+            .descriptions
+            .values()
+            .map(|d| d.read_waiters.len() + d.write_waiters.len())
+            .sum()
     }
 
     /// Every `(description, thread, reason)` on a waiter list, in description order.
     pub fn fd_waiters(&self) -> Vec<(DescriptionId, Tid, BlockReason)> {
         let mut out = Vec::new();
         for (&id, d) in &self.fds.descriptions {
-            out.extend(d.read_waiters.iter().map(|&t| (DescriptionId(id), t, BlockReason::FdReadable(id))));
-            out.extend(d.write_waiters.iter().map(|&t| (DescriptionId(id), t, BlockReason::FdWritable(id))));
+            out.extend(
+                d.read_waiters
+                    .iter()
+                    .map(|&t| (DescriptionId(id), t, BlockReason::FdReadable(id))),
+            );
+            out.extend(
+                d.write_waiters
+                    .iter()
+                    .map(|&t| (DescriptionId(id), t, BlockReason::FdWritable(id))),
+            );
         }
         out
     }
@@ -1011,8 +1285,10 @@ impl Os {
             let state = self.thread_state(tid).cloned();
             if state != Some(ThreadState::Blocked(reason.clone())) {
                 ok = false;
-                let headline =
-                    format!("description #{} lists thread {} as waiting (`{reason}`), but its state is {state:?}", desc.0, tid.0);
+                let headline = format!(
+                    "description #{} lists thread {} as waiting (`{reason}`), but its state is {state:?}",
+                    desc.0, tid.0
+                );
                 self.invariant("waiter", "check_fd_waiters", headline);
             }
         }
@@ -1055,11 +1331,19 @@ mod tests {
 
     fn os_with(kind: FaultKind) -> Os {
         let plan = FaultPlan::none().with(kind, 1_000_000);
-        Os::new(Scheduler::new(1, &StrategyChoice::Random, plan), Default::default(), Default::default())
+        Os::new(
+            Scheduler::new(1, &StrategyChoice::Random, plan),
+            Default::default(),
+            Default::default(),
+        )
     }
 
     fn rw() -> OpenFlags {
-        OpenFlags { read: true, write: true, ..OpenFlags::default() }
+        OpenFlags {
+            read: true,
+            write: true,
+            ..OpenFlags::default()
+        }
     }
 
     fn fd_kinds_empty(os: &Os) -> bool {
@@ -1077,19 +1361,40 @@ mod tests {
         assert_eq!((a.number, b.number), (0, 1));
         os.close(a, "t").unwrap();
         assert_eq!(os.close(a, "t"), Err(Errno::Ebadf), "closed: EBADF");
-        assert_eq!(os.close(Fd { number: 77, generation: 1 }, "t"), Err(Errno::Ebadf), "unknown: EBADF");
+        assert_eq!(
+            os.close(
+                Fd {
+                    number: 77,
+                    generation: 1
+                },
+                "t"
+            ),
+            Err(Errno::Ebadf),
+            "unknown: EBADF"
+        );
         assert!(os.findings().is_empty(), "EBADF is not a finding");
         let c = os.eventfd(0, "reopen").unwrap();
         assert_eq!(c.number, 0, "lowest free number");
         assert_ne!(c.generation, a.generation);
         let mut buf = [0u8; 8];
-        assert_eq!(os.fd_read(MAIN_THREAD, a, &mut buf, "old_handle"), Io::err(Errno::Estale));
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, a, &mut buf, "old_handle"),
+            Io::err(Errno::Estale)
+        );
         let findings = os.take_findings();
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].kind, FindingKind::Invariant);
         assert_eq!(findings[0].resource, "fd");
-        assert!(findings[0].headline.contains("stale"), "{}", findings[0].headline);
-        assert!(findings[0].headline.contains("reopen"), "names the current holder: {}", findings[0].headline);
+        assert!(
+            findings[0].headline.contains("stale"),
+            "{}",
+            findings[0].headline
+        );
+        assert!(
+            findings[0].headline.contains("reopen"),
+            "names the current holder: {}",
+            findings[0].headline
+        );
         os.close(b, "t").unwrap();
         os.close(c, "t").unwrap();
         assert_eq!(os.open_fd_count(), 0);
@@ -1106,45 +1411,135 @@ mod tests {
         let root = os.open_dir("/sandbox", "preopen").unwrap();
         assert_eq!(os.open_dir("/nope", "t"), Err(Errno::Enoent));
         os.mkdir_at(root, "sub", "t").unwrap();
-        let create = OpenFlags { create: true, ..rw() };
-        let f = os.open_at(root, "sub/data.txt", create, "path_open").unwrap();
+        let create = OpenFlags {
+            create: true,
+            ..rw()
+        };
+        let f = os
+            .open_at(root, "sub/data.txt", create, "path_open")
+            .unwrap();
         assert_eq!(os.fd_write(MAIN_THREAD, f, b"hello world", "t"), Io::ok(11));
         assert_eq!(os.seek(f, 6, Whence::Set, "t"), Ok(6));
         let mut buf = [0u8; 16];
         assert_eq!(os.fd_read(MAIN_THREAD, f, &mut buf, "t"), Io::ok(5));
         assert_eq!(&buf[..5], b"world");
-        assert_eq!(os.fd_read(MAIN_THREAD, f, &mut buf, "t"), Io::ok(0), "end of file");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, f, &mut buf, "t"),
+            Io::ok(0),
+            "end of file"
+        );
         assert_eq!(os.seek(f, -5, Whence::End, "t"), Ok(6));
         assert_eq!(os.seek(f, -7, Whence::Current, "t"), Err(Errno::Einval));
         assert_eq!(os.pread(f, &mut buf[..5], 0, "t"), Ok(5));
         assert_eq!(&buf[..5], b"hello");
         // Relative lookup with `..`, and absolute lookup ignoring the directory fd.
-        let g = os.open_at(root, "sub/../sub/./data.txt", OpenFlags { read: true, ..OpenFlags::default() }, "t").unwrap();
+        let g = os
+            .open_at(
+                root,
+                "sub/../sub/./data.txt",
+                OpenFlags {
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t",
+            )
+            .unwrap();
         assert_eq!(os.fd_read(MAIN_THREAD, g, &mut buf, "t"), Io::ok(11));
-        assert_eq!(os.fd_write(MAIN_THREAD, g, b"x", "t"), Io::err(Errno::Ebadf), "read-only description");
-        let h = os.open_at(g, "/sandbox/sub/data.txt", OpenFlags { read: true, ..OpenFlags::default() }, "t").unwrap();
-        assert_eq!(os.fd_stat(h, "t").unwrap().size, 11);
-        assert_eq!(os.open_at(g, "data.txt", rw(), "t"), Err(Errno::Enotdir), "relative to a file");
-        assert_eq!(os.open_at(root, "sub/data.txt/x", rw(), "t"), Err(Errno::Enotdir));
-        assert_eq!(os.open_at(root, "sub/missing", rw(), "t"), Err(Errno::Enoent));
-        assert_eq!(os.open_at(root, "sub", rw(), "t"), Err(Errno::Eisdir));
         assert_eq!(
-            os.open_at(root, "sub/data.txt", OpenFlags { directory: true, read: true, ..OpenFlags::default() }, "t"),
+            os.fd_write(MAIN_THREAD, g, b"x", "t"),
+            Io::err(Errno::Ebadf),
+            "read-only description"
+        );
+        let h = os
+            .open_at(
+                g,
+                "/sandbox/sub/data.txt",
+                OpenFlags {
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(os.fd_stat(h, "t").unwrap().size, 11);
+        assert_eq!(
+            os.open_at(g, "data.txt", rw(), "t"),
+            Err(Errno::Enotdir),
+            "relative to a file"
+        );
+        assert_eq!(
+            os.open_at(root, "sub/data.txt/x", rw(), "t"),
             Err(Errno::Enotdir)
         );
-        assert_eq!(os.open_at(root, "sub/data.txt", OpenFlags { exclusive: true, ..create }, "t"), Err(Errno::Eexist));
-        let sub = os.open_at(root, "sub", OpenFlags { directory: true, read: true, ..OpenFlags::default() }, "t").unwrap();
-        assert_eq!(os.fd_read(MAIN_THREAD, sub, &mut buf, "t"), Io::err(Errno::Eisdir));
+        assert_eq!(
+            os.open_at(root, "sub/missing", rw(), "t"),
+            Err(Errno::Enoent)
+        );
+        assert_eq!(os.open_at(root, "sub", rw(), "t"), Err(Errno::Eisdir));
+        assert_eq!(
+            os.open_at(
+                root,
+                "sub/data.txt",
+                OpenFlags {
+                    directory: true,
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t"
+            ),
+            Err(Errno::Enotdir)
+        );
+        assert_eq!(
+            os.open_at(
+                root,
+                "sub/data.txt",
+                OpenFlags {
+                    exclusive: true,
+                    ..create
+                },
+                "t"
+            ),
+            Err(Errno::Eexist)
+        );
+        let sub = os
+            .open_at(
+                root,
+                "sub",
+                OpenFlags {
+                    directory: true,
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, sub, &mut buf, "t"),
+            Io::err(Errno::Eisdir)
+        );
         assert_eq!(os.fd_stat(sub, "t").unwrap().file_type, FileType::Directory);
         // Truncate empties the file; the hole left by a write past the end reads as zeros.
-        let t = os.open_at(sub, "data.txt", OpenFlags { truncate: true, ..rw() }, "t").unwrap();
+        let t = os
+            .open_at(
+                sub,
+                "data.txt",
+                OpenFlags {
+                    truncate: true,
+                    ..rw()
+                },
+                "t",
+            )
+            .unwrap();
         assert_eq!(os.fd_stat(t, "t").unwrap().size, 0);
         assert_eq!(os.pwrite(t, b"z", 3, "t"), Ok(1));
         assert_eq!(os.fd_read(MAIN_THREAD, t, &mut buf, "t"), Io::ok(4));
         assert_eq!(&buf[..4], b"\0\0\0z");
         // Unlink removes the name; the open description keeps the contents.
         os.unlink_at(root, "sub/data.txt", "t").unwrap();
-        assert_eq!(os.open_at(root, "sub/data.txt", rw(), "t"), Err(Errno::Enoent));
+        assert_eq!(
+            os.open_at(root, "sub/data.txt", rw(), "t"),
+            Err(Errno::Enoent)
+        );
         assert_eq!(os.pread(t, &mut buf, 0, "t"), Ok(4));
         for fd in [root, f, g, h, sub, t] {
             os.close(fd, "t").unwrap();
@@ -1158,19 +1553,42 @@ mod tests {
         let mut os = Os::for_tests(1);
         let (r, w) = os.pipe("t").unwrap();
         let big = vec![7u8; 300_000];
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &big, "t"), Io::ok(PIPE_CAPACITY_BYTES), "writes what fits");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &big, "t"),
+            Io::ok(PIPE_CAPACITY_BYTES),
+            "writes what fits"
+        );
         let desc = os.description_of(w, "t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &big, "t"), Io::Block(BlockReason::FdWritable(desc.0)), "nothing fits");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &big, "t"),
+            Io::Block(BlockReason::FdWritable(desc.0)),
+            "nothing fits"
+        );
         // The caller would block; here the test takes the waiter off by blocking and waking it.
         os.block(MAIN_THREAD, BlockReason::FdWritable(desc.0), "t");
         let mut buf = vec![0u8; 100];
         let reader = os.spawn_thread("reader", "t").unwrap();
         assert_eq!(os.fd_read(reader, r, &mut buf, "t"), Io::ok(100));
-        assert_eq!(os.thread_state(MAIN_THREAD), Some(&ThreadState::Runnable), "room wakes the writer");
+        assert_eq!(
+            os.thread_state(MAIN_THREAD),
+            Some(&ThreadState::Runnable),
+            "room wakes the writer"
+        );
         os.set_nonblocking(w, true, "t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 200], "t"), Io::err(Errno::Eagain), "PIPE_BUF: all or nothing");
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 5000], "t"), Io::ok(100), "above PIPE_BUF: partial");
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 5000], "t"), Io::err(Errno::Eagain));
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 200], "t"),
+            Io::err(Errno::Eagain),
+            "PIPE_BUF: all or nothing"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 5000], "t"),
+            Io::ok(100),
+            "above PIPE_BUF: partial"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 5000], "t"),
+            Io::err(Errno::Eagain)
+        );
         assert_eq!(os.waiters_total(), 0);
         assert!(os.check_fd_conservation());
     }
@@ -1179,11 +1597,26 @@ mod tests {
     fn zero_length_reads_and_writes_return_at_once() {
         let mut os = Os::for_tests(1);
         let (r, w) = os.pipe("t").unwrap();
-        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut [], "t"), Io::ok(0), "empty pipe, writer alive: no block");
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &vec![0u8; PIPE_CAPACITY_BYTES], "t"), Io::ok(PIPE_CAPACITY_BYTES));
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &[], "t"), Io::ok(0), "full pipe: no block");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut [], "t"),
+            Io::ok(0),
+            "empty pipe, writer alive: no block"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &vec![0u8; PIPE_CAPACITY_BYTES], "t"),
+            Io::ok(PIPE_CAPACITY_BYTES)
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[], "t"),
+            Io::ok(0),
+            "full pipe: no block"
+        );
         os.close(r, "t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &[], "t"), Io::ok(0), "no reader: still 0, not EPIPE");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[], "t"),
+            Io::ok(0),
+            "no reader: still 0, not EPIPE"
+        );
         assert_eq!(os.waiters_total(), 0);
     }
 
@@ -1194,20 +1627,34 @@ mod tests {
         let mut buf = [0u8; 4];
         let rd = os.description_of(r, "t").unwrap();
         let reader = os.spawn_thread("reader", "t").unwrap();
-        assert_eq!(os.fd_read(reader, r, &mut buf, "t"), Io::Block(BlockReason::FdReadable(rd.0)), "writer lives");
+        assert_eq!(
+            os.fd_read(reader, r, &mut buf, "t"),
+            Io::Block(BlockReason::FdReadable(rd.0)),
+            "writer lives"
+        );
         os.block(reader, BlockReason::FdReadable(rd.0), "t");
         os.set_nonblocking(r, true, "t").unwrap();
-        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::err(Errno::Eagain));
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut buf, "t"),
+            Io::err(Errno::Eagain)
+        );
         assert_eq!(os.fd_write(MAIN_THREAD, w, b"ab", "t"), Io::ok(2));
         assert_eq!(os.thread_state(reader), Some(&ThreadState::Runnable));
         os.close(w, "t").unwrap();
-        assert_eq!(os.fd_read(reader, r, &mut buf, "t"), Io::ok(2), "buffered data outlives the writer");
+        assert_eq!(
+            os.fd_read(reader, r, &mut buf, "t"),
+            Io::ok(2),
+            "buffered data outlives the writer"
+        );
         assert_eq!(os.fd_read(reader, r, &mut buf, "t"), Io::ok(0), "then EOF");
         os.close(r, "t").unwrap();
 
         let (r, w) = os.pipe("t").unwrap();
         os.close(r, "t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, w, b"x", "t"), Io::err(Errno::Epipe));
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"x", "t"),
+            Io::err(Errno::Epipe)
+        );
         os.close(w, "t").unwrap();
         assert!(fd_kinds_empty(&os));
         assert!(os.findings().is_empty());
@@ -1217,15 +1664,24 @@ mod tests {
     fn closing_the_read_end_wakes_a_blocked_writer_to_epipe() {
         let mut os = Os::for_tests(1);
         let (r, w) = os.pipe("t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &vec![0u8; PIPE_CAPACITY_BYTES], "t"), Io::ok(PIPE_CAPACITY_BYTES));
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &vec![0u8; PIPE_CAPACITY_BYTES], "t"),
+            Io::ok(PIPE_CAPACITY_BYTES)
+        );
         let writer = os.spawn_thread("writer", "t").unwrap();
         let wd = os.description_of(w, "t").unwrap();
-        assert_eq!(os.fd_write(writer, w, b"x", "t"), Io::Block(BlockReason::FdWritable(wd.0)));
+        assert_eq!(
+            os.fd_write(writer, w, b"x", "t"),
+            Io::Block(BlockReason::FdWritable(wd.0))
+        );
         os.hold_description(wd, "t").unwrap();
         os.block(writer, BlockReason::FdWritable(wd.0), "t");
         os.close(r, "t").unwrap();
         assert_eq!(os.thread_state(writer), Some(&ThreadState::Runnable));
-        assert_eq!(os.write_description(writer, wd, b"x", "t"), Io::err(Errno::Epipe));
+        assert_eq!(
+            os.write_description(writer, wd, b"x", "t"),
+            Io::err(Errno::Epipe)
+        );
         os.drop_description(wd, "t").unwrap();
         os.close(w, "t").unwrap();
         assert_eq!(os.descriptions_live(), 0);
@@ -1245,8 +1701,16 @@ mod tests {
         assert_eq!(&buf[..5], b"pong!");
         assert_eq!(os.fd_stat(a, "t").unwrap().file_type, FileType::Socket);
         os.close(b, "t").unwrap();
-        assert_eq!(os.fd_read(MAIN_THREAD, a, &mut buf, "t"), Io::ok(0), "peer gone: EOF");
-        assert_eq!(os.fd_write(MAIN_THREAD, a, b"x", "t"), Io::err(Errno::Epipe), "peer gone: EPIPE");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, a, &mut buf, "t"),
+            Io::ok(0),
+            "peer gone: EOF"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, a, b"x", "t"),
+            Io::err(Errno::Epipe),
+            "peer gone: EPIPE"
+        );
         assert!(os.check_fd_conservation());
         os.close(a, "t").unwrap();
         assert!(fd_kinds_empty(&os));
@@ -1258,26 +1722,72 @@ mod tests {
         let e = os.eventfd(3, "t").unwrap();
         let id = os.description_of(e, "t").unwrap().0;
         let mut buf = [0u8; 8];
-        assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf[..4], "t"), Io::err(Errno::Einval), "buffer under 8 bytes");
-        assert_eq!(os.fd_write(MAIN_THREAD, e, &[1, 0, 0], "t"), Io::err(Errno::Einval));
-        assert_eq!(os.fd_read(MAIN_THREAD, e, &mut [], "t"), Io::err(Errno::Einval), "even zero-length");
-        assert_eq!(os.fd_write(MAIN_THREAD, e, &5u64.to_ne_bytes(), "t"), Io::ok(8));
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut buf[..4], "t"),
+            Io::err(Errno::Einval),
+            "buffer under 8 bytes"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, e, &[1, 0, 0], "t"),
+            Io::err(Errno::Einval)
+        );
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut [], "t"),
+            Io::err(Errno::Einval),
+            "even zero-length"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, e, &5u64.to_ne_bytes(), "t"),
+            Io::ok(8)
+        );
         assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf, "t"), Io::ok(8));
         assert_eq!(u64::from_ne_bytes(buf), 8, "returns the counter");
-        assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf, "t"), Io::Block(BlockReason::FdReadable(id)), "reset to 0");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut buf, "t"),
+            Io::Block(BlockReason::FdReadable(id)),
+            "reset to 0"
+        );
         os.block(MAIN_THREAD, BlockReason::FdReadable(id), "t");
         let t = os.spawn_thread("writer", "t").unwrap();
-        assert_eq!(os.fd_write(t, e, &u64::MAX.to_ne_bytes(), "t"), Io::err(Errno::Einval), "u64::MAX is refused");
-        assert_eq!(os.fd_write(t, e, &(u64::MAX - 1).to_ne_bytes(), "t"), Io::ok(8), "the maximum counter");
-        assert_eq!(os.thread_state(MAIN_THREAD), Some(&ThreadState::Runnable), "a write wakes readers");
-        assert_eq!(os.fd_write(t, e, &1u64.to_ne_bytes(), "t"), Io::Block(BlockReason::FdWritable(id)), "overflow blocks");
+        assert_eq!(
+            os.fd_write(t, e, &u64::MAX.to_ne_bytes(), "t"),
+            Io::err(Errno::Einval),
+            "u64::MAX is refused"
+        );
+        assert_eq!(
+            os.fd_write(t, e, &(u64::MAX - 1).to_ne_bytes(), "t"),
+            Io::ok(8),
+            "the maximum counter"
+        );
+        assert_eq!(
+            os.thread_state(MAIN_THREAD),
+            Some(&ThreadState::Runnable),
+            "a write wakes readers"
+        );
+        assert_eq!(
+            os.fd_write(t, e, &1u64.to_ne_bytes(), "t"),
+            Io::Block(BlockReason::FdWritable(id)),
+            "overflow blocks"
+        );
         os.block(t, BlockReason::FdWritable(id), "t");
         os.set_nonblocking(e, true, "t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, e, &1u64.to_ne_bytes(), "t"), Io::err(Errno::Eagain), "overflow, non-blocking");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, e, &1u64.to_ne_bytes(), "t"),
+            Io::err(Errno::Eagain),
+            "overflow, non-blocking"
+        );
         assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf, "t"), Io::ok(8));
         assert_eq!(u64::from_ne_bytes(buf), u64::MAX - 1);
-        assert_eq!(os.thread_state(t), Some(&ThreadState::Runnable), "a read wakes blocked writers");
-        assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf, "t"), Io::err(Errno::Eagain), "0, non-blocking");
+        assert_eq!(
+            os.thread_state(t),
+            Some(&ThreadState::Runnable),
+            "a read wakes blocked writers"
+        );
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut buf, "t"),
+            Io::err(Errno::Eagain),
+            "0, non-blocking"
+        );
         os.close(e, "t").unwrap();
         assert!(fd_kinds_empty(&os));
         assert!(os.findings().is_empty());
@@ -1296,14 +1806,26 @@ mod tests {
         os.hold_description(rd, "a_read").unwrap();
         os.block(a, BlockReason::FdReadable(rd.0), "a_read");
         os.close(r, "main_close").unwrap();
-        assert_eq!(os.descriptions_live(), 2, "the read description is still held by a");
-        assert_eq!(os.fd_write(MAIN_THREAD, w, b"data", "main_write"), Io::ok(4), "a reader still holds the read end: no EPIPE");
+        assert_eq!(
+            os.descriptions_live(),
+            2,
+            "the read description is still held by a"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"data", "main_write"),
+            Io::ok(4),
+            "a reader still holds the read end: no EPIPE"
+        );
         assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable), "a woke");
         assert_eq!(os.read_description(a, rd, &mut buf, "a_retry"), Io::ok(4));
         assert_eq!(&buf[..4], b"data");
         os.drop_description(rd, "a_done").unwrap();
         assert_eq!(os.descriptions_live(), 1);
-        assert_eq!(os.fd_write(MAIN_THREAD, w, b"more", "t"), Io::err(Errno::Epipe), "now the read end is gone");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"more", "t"),
+            Io::err(Errno::Epipe),
+            "now the read end is gone"
+        );
         os.close(w, "t").unwrap();
         assert_eq!(os.descriptions_live(), 0);
         assert_eq!(os.waiters_total(), 0);
@@ -1330,12 +1852,24 @@ mod tests {
         assert_eq!(os.waiters_total(), 0, "the list was taken whole");
         assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
         assert_eq!(os.thread_state(b), Some(&ThreadState::Runnable));
-        assert_eq!(os.read_description(b, rd, &mut buf, "t"), Io::ok(1), "first retry gets the byte");
-        assert_eq!(os.read_description(a, rd, &mut buf, "t"), Io::Block(reason.clone()), "second blocks again");
+        assert_eq!(
+            os.read_description(b, rd, &mut buf, "t"),
+            Io::ok(1),
+            "first retry gets the byte"
+        );
+        assert_eq!(
+            os.read_description(a, rd, &mut buf, "t"),
+            Io::Block(reason.clone()),
+            "second blocks again"
+        );
         os.block(a, reason, "t");
         assert!(os.check_fd_waiters());
         os.close(w, "t").unwrap();
-        assert_eq!(os.read_description(a, rd, &mut buf, "t"), Io::ok(0), "writer gone: EOF on retry");
+        assert_eq!(
+            os.read_description(a, rd, &mut buf, "t"),
+            Io::ok(0),
+            "writer gone: EOF on retry"
+        );
         os.close(r, "t").unwrap();
         assert_eq!(os.waiters_total(), 0);
         assert!(os.findings().is_empty());
@@ -1351,12 +1885,27 @@ mod tests {
         assert!(matches!(os.fd_read(a, r, &mut buf, "t"), Io::Block(_)));
         os.block(a, BlockReason::FdReadable(rd.0), "t");
         os.close(r, "careless_close").unwrap();
-        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable), "woken rather than stranded");
-        assert_eq!(os.read_description(a, rd, &mut buf, "t"), Io::err(Errno::Ebadf));
+        assert_eq!(
+            os.thread_state(a),
+            Some(&ThreadState::Runnable),
+            "woken rather than stranded"
+        );
+        assert_eq!(
+            os.read_description(a, rd, &mut buf, "t"),
+            Io::err(Errno::Ebadf)
+        );
         let findings = os.take_findings();
         assert_eq!(findings.len(), 2);
-        assert!(findings[0].headline.contains("without holding"), "{}", findings[0].headline);
-        assert_eq!(os.drop_description(rd, "t"), Err(Errno::Ebadf), "dropping what is not held");
+        assert!(
+            findings[0].headline.contains("without holding"),
+            "{}",
+            findings[0].headline
+        );
+        assert_eq!(
+            os.drop_description(rd, "t"),
+            Err(Errno::Ebadf),
+            "dropping what is not held"
+        );
         os.close(w, "t").unwrap();
         assert_eq!(os.waiters_total(), 0);
     }
@@ -1375,7 +1924,11 @@ mod tests {
         assert!(findings[0].headline.contains("conservation"));
         os.close(r, "t").unwrap();
         os.close(w, "t").unwrap();
-        assert_eq!(os.take_findings().len(), 1, "checked once more when the buffer goes");
+        assert_eq!(
+            os.take_findings().len(),
+            1,
+            "checked once more when the buffer goes"
+        );
     }
 
     #[test]
@@ -1383,9 +1936,17 @@ mod tests {
         let mut os = os_with(FaultKind::ShortWrite);
         let (r, w) = os.socketpair("t").unwrap();
         assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 10], "t"), Io::ok(5));
-        assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 1], "t"), Io::ok(1), "one byte is never shortened");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 1], "t"),
+            Io::ok(1),
+            "one byte is never shortened"
+        );
         let (_pr, pw) = os.pipe("t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, pw, &[1u8; 10], "t"), Io::ok(10), "atomic pipe writes stay whole");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, pw, &[1u8; 10], "t"),
+            Io::ok(10),
+            "atomic pipe writes stay whole"
+        );
         let mut buf = [0u8; 16];
         assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(6));
 
@@ -1395,7 +1956,11 @@ mod tests {
         assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(5));
         assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf[..1], "t"), Io::ok(1));
         assert!(os.check_fd_conservation());
-        assert!(os.injected_faults().iter().all(|(k, _)| *k == FaultKind::ShortRead));
+        assert!(
+            os.injected_faults()
+                .iter()
+                .all(|(k, _)| *k == FaultKind::ShortRead)
+        );
     }
 
     #[test]
@@ -1403,25 +1968,51 @@ mod tests {
         let mut os = os_with(FaultKind::Eintr);
         let (r, w) = os.pipe("t").unwrap();
         let mut buf = [0u8; 4];
-        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::err(Errno::Eintr));
-        assert_eq!(os.waiters_total(), 0, "an interrupted call is not left waiting");
-        assert_eq!(os.fd_write(MAIN_THREAD, w, b"ab", "t"), Io::ok(2), "a call that does not block is not interrupted");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut buf, "t"),
+            Io::err(Errno::Eintr)
+        );
+        assert_eq!(
+            os.waiters_total(),
+            0,
+            "an interrupted call is not left waiting"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"ab", "t"),
+            Io::ok(2),
+            "a call that does not block is not interrupted"
+        );
         assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(2));
 
         let mut os = os_with(FaultKind::Eagain);
         let (r, w) = os.pipe("t").unwrap();
-        assert_eq!(os.fd_write(MAIN_THREAD, w, b"ab", "t"), Io::ok(2), "blocking fds never see spurious EAGAIN");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"ab", "t"),
+            Io::ok(2),
+            "blocking fds never see spurious EAGAIN"
+        );
         assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(2));
         os.set_nonblocking(r, true, "t").unwrap();
         assert_eq!(os.fd_write(MAIN_THREAD, w, b"ab", "t"), Io::ok(2));
-        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::err(Errno::Eagain), "spurious");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut buf, "t"),
+            Io::err(Errno::Eagain),
+            "spurious"
+        );
         assert_eq!(os.injected_faults().len(), 1);
     }
 
     #[test]
     fn fds_max_is_emfile_and_a_budget_finding() {
-        let limits = crate::os::Limits { fds_max: 3, ..Default::default() };
-        let mut os = Os::new(Scheduler::new(1, &StrategyChoice::Random, FaultPlan::none()), limits, Default::default());
+        let limits = crate::os::Limits {
+            fds_max: 3,
+            ..Default::default()
+        };
+        let mut os = Os::new(
+            Scheduler::new(1, &StrategyChoice::Random, FaultPlan::none()),
+            limits,
+            Default::default(),
+        );
         let (r, w) = os.pipe("t").unwrap();
         assert_eq!(os.pipe("t"), Err(Errno::Emfile), "two fds do not fit");
         assert_eq!(os.descriptions_live(), 2, "nothing half-made");
@@ -1429,7 +2020,11 @@ mod tests {
         assert_eq!(os.dup(e, "t"), Err(Errno::Emfile));
         let findings = os.take_findings();
         assert_eq!(findings.len(), 2);
-        assert!(findings.iter().all(|f| f.kind == FindingKind::Budget && f.resource == "fds_max"));
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.kind == FindingKind::Budget && f.resource == "fds_max")
+        );
         for fd in [r, w, e] {
             os.close(fd, "t").unwrap();
         }
@@ -1441,14 +2036,31 @@ mod tests {
         let mut os = Os::for_tests(1);
         os.mkdir("/d", "t").unwrap();
         let dir = os.open_dir("/d", "t").unwrap();
-        let f = os.open_at(dir, "f", OpenFlags { create: true, ..rw() }, "t").unwrap();
+        let f = os
+            .open_at(
+                dir,
+                "f",
+                OpenFlags {
+                    create: true,
+                    ..rw()
+                },
+                "t",
+            )
+            .unwrap();
         let g = os.dup(f, "t").unwrap();
         assert_eq!(os.description_of(f, "t"), os.description_of(g, "t"));
         assert_eq!(os.fd_write(MAIN_THREAD, f, b"abc", "t"), Io::ok(3));
-        assert_eq!(os.fd_write(MAIN_THREAD, g, b"def", "t"), Io::ok(3), "shared offset: appends");
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, g, b"def", "t"),
+            Io::ok(3),
+            "shared offset: appends"
+        );
         assert_eq!(os.fd_stat(f, "t").unwrap().size, 6);
         os.set_nonblocking(f, true, "t").unwrap();
-        assert!(os.fd_stat(g, "t").unwrap().nonblocking, "O_NONBLOCK lives on the description");
+        assert!(
+            os.fd_stat(g, "t").unwrap().nonblocking,
+            "O_NONBLOCK lives on the description"
+        );
         os.close(f, "t").unwrap();
         assert_eq!(os.descriptions_live(), 2, "g keeps the file description");
 
@@ -1457,14 +2069,26 @@ mod tests {
         let moved = os.renumber(e, g, "fd_renumber").unwrap();
         assert_eq!(moved.number, g_n);
         assert_eq!(os.fd_stat(moved, "t").unwrap().file_type, FileType::EventFd);
-        assert_eq!(os.close(e, "t"), Err(Errno::Ebadf), "the old number is free");
-        assert_eq!(os.close(g, "t"), Err(Errno::Estale), "the replaced handle is stale");
+        assert_eq!(
+            os.close(e, "t"),
+            Err(Errno::Ebadf),
+            "the old number is free"
+        );
+        assert_eq!(
+            os.close(g, "t"),
+            Err(Errno::Estale),
+            "the replaced handle is stale"
+        );
         assert_eq!(os.take_findings().len(), 1);
         assert_eq!(os.descriptions_live(), 2, "the file lost its last fd");
         let d = os.dup2(dir, 9, "t").unwrap();
         assert_eq!(d.number, 9);
         let d2 = os.dup2(moved, 9, "t").unwrap();
-        assert_eq!(os.fd_stat(d2, "t").unwrap().file_type, FileType::EventFd, "dup2 replaced the dir fd");
+        assert_eq!(
+            os.fd_stat(d2, "t").unwrap().file_type,
+            FileType::EventFd,
+            "dup2 replaced the dir fd"
+        );
         assert_eq!(os.dup2(dir, dir_n, "t"), Ok(dir));
         for fd in [dir, moved, d2] {
             os.close(fd, "t").unwrap();
