@@ -458,13 +458,26 @@ fn main() {
         println!("bench: run with `make bench`");
         return;
     }
+    // Other arguments name groups to run (`cargo bench -p sim --bench bench -- pages`), for
+    // profiling one at a time; with none, every group runs.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let groups: [(&str, fn(&mut BTreeMap<String, Value>)); 6] = [
+        ("pages", pages),
+        ("lifecycle", lifecycle_check),
+        ("locks", locks),
+        ("threads", threads),
+        ("pipes", pipes),
+        ("scheduler", scheduler),
+    ];
     let mut results = BTreeMap::new();
-    pages(&mut results);
-    lifecycle_check(&mut results);
-    locks(&mut results);
-    threads(&mut results);
-    pipes(&mut results);
-    scheduler(&mut results);
+    for (name, group) in groups {
+        if filters.is_empty() || filters.iter().any(|f| f == name) {
+            group(&mut results);
+        }
+    }
     for (name, value) in &results {
         println!("{name:45} {value}");
     }

@@ -94,10 +94,22 @@ impl Trace {
     }
 
     /// Records one event with two words of detail.
-    #[inline]
+    ///
+    /// Always inlined, so that the tag of a syscall named by a literal folds to a constant at the
+    /// call site (an out-of-line call would hash the name byte by byte on every event); the JSON
+    /// sink, rarely attached, stays out of line.
+    #[inline(always)]
     pub fn event(&mut self, kind: EventKind, a: u64, b: u64) {
         self.hash = mix(mix(mix(self.hash, kind.tag()), a), b);
         self.events += 1;
+        if self.sink.is_some() {
+            self.write_event(kind, a, b);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_event(&mut self, kind: EventKind, a: u64, b: u64) {
         if let Some(sink) = self.sink.as_mut() {
             // A failed trace write must not change the simulation; the CLI reports it at the end.
             let _ = writeln!(
@@ -131,7 +143,7 @@ impl Trace {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn mix(state: u64, word: u64) -> u64 {
     let x = (state ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x ^ (x >> 29)

@@ -49,7 +49,7 @@ impl Os {
             .into_iter()
             .rev()
             .map(|(hook, record)| {
-                self.resources.release(record);
+                self.resources.release_id(record);
                 hook
             })
             .collect()

@@ -341,7 +341,7 @@ impl Os {
             .entry
             .take()
             .expect("entry present");
-        self.resources.release(entry.record);
+        self.resources.release_id(entry.record);
         self.fds.free.insert(number);
         self.fds.open -= 1;
         if let Some(d) = self.fds.descriptions.get_mut(&entry.description) {
@@ -531,7 +531,7 @@ impl Os {
             _ => return,
         }
         let d = self.fds.descriptions.remove(&id).expect("present");
-        self.resources.release(d.record);
+        self.resources.release_id(d.record);
         self.syscall("fds.release", id, 0);
         // A thread still waiting here blocked without holding the description: the caller lost
         // track of it. Wake it so that its retry sees EBADF instead of hanging on a dead object.

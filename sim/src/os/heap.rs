@@ -56,7 +56,7 @@ impl Os {
         self.syscall("heap.free", token, 0);
         match self.heap.blocks.remove(&token) {
             Some(record) => {
-                self.resources.release(record);
+                self.resources.release_id(record);
                 Ok(())
             }
             None => {

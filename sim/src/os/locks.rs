@@ -74,10 +74,13 @@ impl Os {
         }
     }
 
+    /// Creates a lock. Inlined, like `lock_destroy`, so that the id reaches the caller in
+    /// registers: returned through memory, its two halves are written separately and read back as
+    /// one word, which stalls the caller until the whole call has retired.
+    #[inline]
     pub fn lock_create(&mut self, kind: LockKind, site: Site) -> Result<LockId, Errno> {
         if self.resources.live_records() >= self.limits.objects_max {
-            self.budget("objects_max", self.limits.objects_max, site);
-            return Err(Errno::Enomem);
+            return Err(self.objects_exhausted(site));
         }
         let bytes = match kind {
             LockKind::Mutex => self.platform.mutex_bytes,
@@ -88,62 +91,88 @@ impl Os {
         let record = self
             .resources
             .acquire(self.lock_kind_id(kind), 1, bytes, 0, here);
-        let fresh = |generation| Lock {
+        let id = match self.locks.free.pop() {
+            Some(index) => {
+                // Reuse the slot in place: its waiter and reader lists are empty (a held lock
+                // cannot be destroyed) and keep their allocations.
+                let lock = &mut self.locks.locks[index as usize];
+                lock.kind = kind;
+                lock.generation = lock.generation.wrapping_add(1);
+                lock.live = true;
+                lock.record = Some(record);
+                lock.destroyed_by = None;
+                lock.writer = None;
+                lock.readers.clear();
+                lock.waiters.clear();
+                LockId {
+                    index,
+                    generation: lock.generation,
+                }
+            }
+            None => self.push_lock(kind, record),
+        };
+        self.syscall("locks.create", u64::from(id.index), kind as u64);
+        Ok(id)
+    }
+
+    #[cold]
+    fn objects_exhausted(&mut self, site: Site) -> Errno {
+        self.budget("objects_max", self.limits.objects_max, site);
+        Errno::Enomem
+    }
+
+    fn push_lock(&mut self, kind: LockKind, record: RecordId) -> LockId {
+        self.locks.locks.push(Lock {
             kind,
-            generation,
+            generation: 0,
             live: true,
             record: Some(record),
             destroyed_by: None,
             writer: None,
             readers: Vec::new(),
             waiters: Vec::new(),
-        };
-        let id = match self.locks.free.pop() {
-            Some(index) => {
-                let generation = self.locks.locks[index as usize].generation.wrapping_add(1);
-                self.locks.locks[index as usize] = fresh(generation);
-                LockId { index, generation }
-            }
-            None => {
-                self.locks.locks.push(fresh(0));
-                LockId {
-                    index: (self.locks.locks.len() - 1) as u32,
-                    generation: 0,
-                }
-            }
-        };
-        self.syscall("locks.create", u64::from(id.index), kind as u64);
-        Ok(id)
+        });
+        LockId {
+            index: (self.locks.locks.len() - 1) as u32,
+            generation: 0,
+        }
     }
 
     /// Looks a lock up; a stale or unknown id is an invariant finding naming `call`.
+    #[inline]
     fn live_lock(&mut self, id: LockId, call: &str, site: Site) -> Option<&mut Lock> {
-        let problem = match self.locks.locks.get(id.index as usize) {
-            None => Some(format!(
-                "{call} of lock #{} that was never created",
-                id.index
-            )),
-            Some(lock) if lock.generation != id.generation => Some(format!(
+        match self.locks.locks.get(id.index as usize) {
+            Some(lock) if lock.live && lock.generation == id.generation => {
+                self.locks.locks.get_mut(id.index as usize)
+            }
+            _ => {
+                self.lock_not_live(id, call, site);
+                None
+            }
+        }
+    }
+
+    #[cold]
+    fn lock_not_live(&mut self, id: LockId, call: &str, site: Site) {
+        let headline = match self.locks.locks.get(id.index as usize) {
+            None => format!("{call} of lock #{} that was never created", id.index),
+            Some(lock) if lock.generation != id.generation => format!(
                 "{call} of lock #{} (generation {}) whose slot now holds another lock",
                 id.index, id.generation
-            )),
-            Some(lock) if !lock.live => Some(match lock.destroyed_by {
+            ),
+            Some(lock) => match lock.destroyed_by {
                 Some(by) => format!(
                     "{call} of {} #{} that was already destroyed by {by}",
                     lock.kind.name(),
                     id.index
                 ),
                 None => format!("{call} of lock #{} that is not live", id.index),
-            }),
-            Some(_) => None,
+            },
         };
-        if let Some(headline) = problem {
-            self.invariant("lock", site, headline);
-            return None;
-        }
-        self.locks.locks.get_mut(id.index as usize)
+        self.invariant("lock", site, headline);
     }
 
+    #[inline]
     pub fn lock_destroy(&mut self, id: LockId, site: Site) -> Result<(), Errno> {
         self.syscall("locks.destroy", u64::from(id.index), 0);
         let here = self.here(site);
@@ -152,21 +181,26 @@ impl Os {
         };
         if lock.writer.is_some() || !lock.readers.is_empty() {
             let kind = lock.kind;
-            self.invariant(
-                "lock",
-                site,
-                format!("destroy of {} #{} while it is held", kind.name(), id.index),
-            );
-            return Err(Errno::Ebusy);
+            return Err(self.destroy_held(kind, id, site));
         }
         lock.live = false;
         lock.destroyed_by = Some(here);
         let record = lock.record.take();
         if let Some(record) = record {
-            self.resources.release(record);
+            self.resources.release_id(record);
         }
         self.locks.free.push(id.index);
         Ok(())
+    }
+
+    #[cold]
+    fn destroy_held(&mut self, kind: LockKind, id: LockId, site: Site) -> Errno {
+        self.invariant(
+            "lock",
+            site,
+            format!("destroy of {} #{} while it is held", kind.name(), id.index),
+        );
+        Errno::Ebusy
     }
 
     /// Acquires a mutex (or an rwlock for writing).
@@ -255,7 +289,7 @@ impl Os {
             return Err(Errno::Einval);
         };
         let waiters = std::mem::take(&mut lock.waiters);
-        self.resources.release(record);
+        self.resources.release_id(record);
         self.syscall("locks.release", u64::from(id.index), u64::from(tid.0));
         for waiter in waiters {
             self.unblock(waiter, &BlockReason::Lock(id), site);

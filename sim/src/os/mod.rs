@@ -269,6 +269,7 @@ impl Os {
         self.position = position;
     }
 
+    #[inline(always)]
     pub(crate) fn here(&self, site: Site) -> Attribution {
         Attribution {
             position: self.position,
@@ -293,15 +294,21 @@ impl Os {
     }
 
     /// Asks the scheduler whether a fault of `kind` fires for this call; records it if so.
+    #[inline]
     pub(crate) fn inject(&mut self, kind: FaultKind, site: Site) -> bool {
         if !self.sched.fault(kind) {
             return false;
         }
+        self.injected(kind, site);
+        true
+    }
+
+    #[cold]
+    fn injected(&mut self, kind: FaultKind, site: Site) {
         self.trace
             .event(EventKind::Fault, kind as u64, crate::trace::hash_str(site));
         let here = self.here(site);
         self.injected.push((kind, here));
-        true
     }
 
     #[inline(always)]
@@ -340,7 +347,7 @@ impl Os {
     /// Records that the subject released a unit it tracked. Releasing twice is an invariant finding.
     pub fn untrack(&mut self, record: RecordId, site: Site) {
         self.syscall("untrack", u64::from(record.index), 0);
-        if self.resources.release(record).is_none() {
+        if !self.resources.release_id(record) {
             self.invariant(
                 "tracked resource",
                 site,

@@ -105,7 +105,7 @@ impl Os {
         };
         m.unloaded_by = Some(here);
         let (start, end, name) = (m.code_start, m.code_start + m.code_len, m.name.clone());
-        self.resources.release(record);
+        self.resources.release_id(record);
         self.syscall("modules.unload", u64::from(module.0), 0);
         for (key, code) in self.tls_destructors_in(start, end) {
             let finding = Finding::new(

@@ -100,7 +100,82 @@ struct Reservation {
     record: RecordId,
     committed_record: Option<RecordId>,
     committed_pages: u64,
-    spans: BTreeMap<u64, Span>,
+    spans: Spans,
+}
+
+/// The runs of page state that cover one reservation, each keyed by its first address.
+///
+/// Most reservations are one run for their whole life (reserved, then committed whole, then
+/// released whole), so that case is kept inline and costs no allocation; a reservation whose
+/// pages come to differ gets a map. Nothing outside this type can tell the two apart.
+#[derive(Debug)]
+enum Spans {
+    One { start: u64, span: Span },
+    Many(BTreeMap<u64, Span>),
+}
+
+impl Spans {
+    fn from_map(mut map: BTreeMap<u64, Span>) -> Spans {
+        if map.len() == 1 {
+            let (start, span) = map.pop_first().expect("one entry");
+            return Spans::One { start, span };
+        }
+        Spans::Many(map)
+    }
+
+    /// The map form, for changes that split runs.
+    fn map(&mut self) -> &mut BTreeMap<u64, Span> {
+        if let Spans::One { start, span } = *self {
+            *self = Spans::Many(BTreeMap::from([(start, span)]));
+        }
+        match self {
+            Spans::Many(map) => map,
+            Spans::One { .. } => unreachable!("converted above"),
+        }
+    }
+
+    fn into_map(mut self) -> BTreeMap<u64, Span> {
+        std::mem::take(self.map())
+    }
+
+    /// Applies `change` to every run in `[start, end)`, splitting runs at both ends; returns the
+    /// sum of what `change` returns, weighted by the pages of each run.
+    fn change(&mut self, start: u64, end: u64, change: impl Fn(&mut Span) -> i64) -> i64 {
+        if let Spans::One {
+            start: span_start,
+            span,
+        } = self
+        {
+            // The range covers the only run: no split.
+            if start <= *span_start && span.end <= end {
+                let pages = ((span.end - *span_start) / PAGE_SIZE) as i64;
+                return change(span) * pages;
+            }
+        }
+        let spans = self.map();
+        split_at(spans, start);
+        split_at(spans, end);
+        let mut delta_pages = 0;
+        for (&span_start, span) in spans.range_mut(start..end) {
+            let pages = ((span.end - span_start) / PAGE_SIZE) as i64;
+            delta_pages += change(span) * pages;
+        }
+        delta_pages
+    }
+
+    /// The run holding `at`, which must lie inside the reservation.
+    fn find(&self, at: u64) -> &Span {
+        match self {
+            Spans::One { span, .. } => span,
+            Spans::Many(map) => {
+                let (_, span) = map
+                    .range(..=at)
+                    .next_back()
+                    .expect("spans cover the reservation");
+                span
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -110,13 +185,25 @@ struct ReleasedRange {
     acquired: Attribution,
 }
 
+/// A piece of the address space that is not free: a live reservation, or a range released
+/// earlier (kept so that a later touch can say who released it). Pieces never overlap, so one
+/// ordered map answers both "which reservation holds this address" and "who released it", and
+/// reserving again where a release left a piece of the same size replaces a value in place.
+#[derive(Debug)]
+enum Region {
+    Reserved(Reservation),
+    Released(ReleasedRange),
+}
+
 pub(crate) struct PagesState {
     kinds: BuiltinKinds,
-    /// Free address ranges, start → end.
+    /// Free address ranges, end → start. Keyed by end so that first fit, which carves from the
+    /// start of a range, changes a value instead of a key.
     free: BTreeMap<u64, u64>,
-    reservations: BTreeMap<u64, Reservation>,
-    /// Ranges released earlier, so that a later touch can say who released them.
-    released: BTreeMap<u64, ReleasedRange>,
+    /// Reservations and released ranges by start address; they never overlap.
+    regions: BTreeMap<u64, Region>,
+    /// Live reservations: what `reservations_max` bounds.
+    reservations_live: u64,
     /// Contents of committed pages that were written (page address → bytes).
     data: BTreeMap<u64, Box<[u8]>>,
     host: Option<HostArena>,
@@ -126,15 +213,36 @@ pub(crate) struct PagesState {
 impl PagesState {
     pub(crate) fn new(kinds: BuiltinKinds) -> PagesState {
         let mut free = BTreeMap::new();
-        free.insert(SPACE_START, SPACE_END);
+        free.insert(SPACE_END, SPACE_START);
         PagesState {
             kinds,
             free,
-            reservations: BTreeMap::new(),
-            released: BTreeMap::new(),
+            regions: BTreeMap::new(),
+            reservations_live: 0,
             data: BTreeMap::new(),
             host: None,
             committed_pages_total: 0,
+        }
+    }
+
+    /// The reservation that contains all of `[start, end)`, with its base.
+    fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, &Reservation)> {
+        // Most calls name a reservation by its base: a point lookup is cheaper than a range.
+        if let Some(Region::Reserved(reservation)) = self.regions.get(&start) {
+            return (end <= reservation.end).then_some((start, reservation));
+        }
+        match self.regions.range(..start).next_back()? {
+            (&base, Region::Reserved(reservation)) if end <= reservation.end => {
+                Some((base, reservation))
+            }
+            _ => None,
+        }
+    }
+
+    fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
+        match self.regions.range(..=addr).next_back()? {
+            (_, Region::Released(range)) if addr < range.end => Some(*range),
+            _ => None,
         }
     }
 }
@@ -185,14 +293,14 @@ impl Os {
     /// Backs simulated memory with one real reservation of `len` bytes, so that real third-party
     /// code can use the bytes directly (see `host_arena.rs`). Must be called before any reserve.
     pub fn enable_host_arena(&mut self, len: u64) -> Result<(), String> {
-        if !self.pages.reservations.is_empty() {
+        if self.pages.reservations_live > 0 {
             return Err("the host arena must be enabled before the first reservation".into());
         }
         let arena = HostArena::new(len)?;
         self.pages.free.clear();
         self.pages
             .free
-            .insert(arena.sim_base(), arena.sim_base() + arena.len());
+            .insert(arena.sim_base() + arena.len(), arena.sim_base());
         self.pages.host = Some(arena);
         Ok(())
     }
@@ -229,121 +337,124 @@ impl Os {
         if self.inject(FaultKind::Reserve, site) {
             return Err(Errno::Enomem);
         }
-        if self.pages.reservations.len() as u64 >= self.limits.reservations_max {
+        if self.pages.reservations_live >= self.limits.reservations_max {
             self.budget("reservations_max", self.limits.reservations_max, site);
             return Err(Errno::Enomem);
         }
-        let Some(base) = self.find_free(len, align) else {
+        let Some((base, free_end)) = self.find_free(len, align) else {
             self.syscall("pages.reserve_failed", len, align);
             return Err(Errno::Enomem);
         };
-        self.take_free(base, base + len);
+        self.take_free(free_end, base, base + len);
         let here = self.here(site);
         let record = self
             .resources
             .acquire(self.pages.kinds.reservation, 1, len, 0, here);
-        let mut spans = BTreeMap::new();
-        spans.insert(
-            base,
-            Span {
-                end: base + len,
-                state: PageState::Reserved,
-                prot: Prot::NONE,
-                by: here,
+        let reservation = Reservation {
+            end: base + len,
+            record,
+            committed_record: None,
+            committed_pages: 0,
+            spans: Spans::One {
+                start: base,
+                span: Span {
+                    end: base + len,
+                    state: PageState::Reserved,
+                    prot: Prot::NONE,
+                    by: here,
+                },
             },
-        );
-        self.pages.reservations.insert(
-            base,
-            Reservation {
-                end: base + len,
-                record,
-                committed_record: None,
-                committed_pages: 0,
-                spans,
-            },
-        );
+        };
+        self.pages.reservations_live += 1;
         // Forget release history that this reservation reuses.
-        self.forget_released(base, base + len);
+        self.claim(base, base + len, reservation);
         self.syscall("pages.reserve", base, len);
         Ok(base)
     }
 
-    /// First fit with alignment over the free ranges: deterministic and simple.
-    fn find_free(&self, len: u64, align: u64) -> Option<u64> {
-        for (&start, &end) in &self.pages.free {
+    /// First fit with alignment over the free ranges: deterministic and simple. Returns the base
+    /// and the end (the key) of the free range it is carved from.
+    fn find_free(&self, len: u64, align: u64) -> Option<(u64, u64)> {
+        for (&end, &start) in &self.pages.free {
             let base = start.checked_add(align - 1)? & !(align - 1);
             if base.checked_add(len).is_some_and(|top| top <= end) {
-                return Some(base);
+                return Some((base, end));
             }
         }
         None
     }
 
-    fn take_free(&mut self, base: u64, top: u64) {
-        let (&start, &end) = self
-            .pages
-            .free
-            .range(..=base)
-            .next_back()
-            .expect("find_free found it");
-        self.pages.free.remove(&start);
-        if start < base {
-            self.pages.free.insert(start, base);
-        }
+    /// Takes `[base, top)` out of the free range that ends at `end`.
+    fn take_free(&mut self, end: u64, base: u64, top: u64) {
+        let start = self.pages.free.get_mut(&end).expect("find_free found it");
+        let start_before = *start;
         if top < end {
-            self.pages.free.insert(top, end);
+            *start = top;
+        } else {
+            self.pages.free.remove(&end);
+        }
+        if start_before < base {
+            self.pages.free.insert(base, start_before);
         }
     }
 
-    fn give_free(&mut self, mut start: u64, mut end: u64) {
-        if let Some((&before, &before_end)) = self.pages.free.range(..start).next_back() {
-            if before_end == start {
-                self.pages.free.remove(&before);
-                start = before;
+    fn give_free(&mut self, mut start: u64, end: u64) {
+        if let Some(before_start) = self.pages.free.remove(&start) {
+            start = before_start;
+        }
+        // The first free range ending after `end` follows it directly if it starts there.
+        match self.pages.free.range_mut(end + 1..).next() {
+            Some((_, after_start)) if *after_start == end => *after_start = start,
+            _ => {
+                self.pages.free.insert(end, start);
             }
         }
-        if let Some(&after_end) = self.pages.free.get(&end) {
-            self.pages.free.remove(&end);
-            end = after_end;
-        }
-        self.pages.free.insert(start, end);
     }
 
-    fn forget_released(&mut self, start: u64, end: u64) {
-        let overlapping: Vec<u64> = self
-            .pages
-            .released
-            .range(..end)
-            .filter(|(_, range)| range.end > start)
-            .map(|(&at, _)| at)
-            .collect();
+    /// Puts a new reservation over `[start, end)` (which was free), forgetting the parts of
+    /// earlier releases it reuses.
+    fn claim(&mut self, start: u64, end: u64, reservation: Reservation) {
+        let regions = &mut self.pages.regions;
+        // Common case: the range is exactly what one earlier release left.
+        if let Some(region) = regions.get_mut(&start) {
+            if matches!(region, Region::Released(range) if range.end == end) {
+                *region = Region::Reserved(reservation);
+                return;
+            }
+        }
+        // Released ranges never overlap, so those overlapping `[start, end)` are the one
+        // before `start` (if it reaches past it) and those starting inside.
+        let before = regions
+            .range(..start)
+            .next_back()
+            .filter(|(_, region)| matches!(region, Region::Released(range) if range.end > start))
+            .map(|(&at, _)| at);
+        let inside = regions.range(start..end).map(|(&at, _)| at);
+        let overlapping: Vec<u64> = before.into_iter().chain(inside).collect();
         for at in overlapping {
-            let range = self.pages.released.remove(&at).expect("listed");
+            let Some(Region::Released(range)) = regions.remove(&at) else {
+                unreachable!("free space overlaps only released ranges")
+            };
             if at < start {
-                self.pages.released.insert(
+                regions.insert(
                     at,
-                    ReleasedRange {
+                    Region::Released(ReleasedRange {
                         end: start,
                         ..range
-                    },
+                    }),
                 );
             }
             if range.end > end {
-                self.pages.released.insert(
+                regions.insert(
                     end,
-                    ReleasedRange {
+                    Region::Released(ReleasedRange {
                         end: range.end,
                         ..range
-                    },
+                    }),
                 );
             }
         }
-    }
-
-    /// The reservation that contains all of `[start, end)`, by base.
-    fn reservation_of(&self, start: u64, end: u64) -> Option<u64> {
-        let (&base, reservation) = self.pages.reservations.range(..=start).next_back()?;
-        (end <= reservation.end).then_some(base)
+        regions.insert(start, Region::Reserved(reservation));
     }
 
     /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
@@ -364,10 +475,10 @@ impl Os {
             return Err(Errno::Einval);
         }
         let end = addr.saturating_add(page_ceil(len));
-        match self.reservation_of(addr, end) {
-            Some(base) => Ok((base, addr, end)),
+        match self.pages.reservation_of(addr, end) {
+            Some((base, _)) => Ok((base, addr, end)),
             None => {
-                let what = match self.released_at(addr) {
+                let what = match self.pages.released_at(addr) {
                     Some(range) => format!("memory released earlier by {}", range.by),
                     None => "memory that was never reserved".into(),
                 };
@@ -384,46 +495,33 @@ impl Os {
         }
     }
 
-    fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
-        let (_, range) = self.pages.released.range(..=addr).next_back()?;
-        (addr < range.end).then_some(*range)
-    }
-
-    /// Applies `change` to every span in `[start, end)` of one reservation; returns the change in
-    /// committed pages.
+    /// Applies `change` to every span in `[start, end)` of the reservation at `base`, and keeps
+    /// its `committed pages` record in step: `change` returns the change in committed pages per
+    /// page of the span (1, -1 or 0).
     fn change_spans(
         &mut self,
         base: u64,
         start: u64,
         end: u64,
+        here: Attribution,
         change: impl Fn(&mut Span) -> i64,
-    ) -> i64 {
-        let reservation = self.pages.reservations.get_mut(&base).expect("checked");
-        split_at(&mut reservation.spans, start);
-        split_at(&mut reservation.spans, end);
-        let mut delta_pages = 0;
-        for (&span_start, span) in reservation.spans.range_mut(start..end) {
-            let pages = ((span.end - span_start) / PAGE_SIZE) as i64;
-            delta_pages += change(span) * pages;
-        }
-        delta_pages
-    }
-
-    fn account_committed(&mut self, base: u64, delta_pages: i64, site: Site) {
+    ) {
+        let kind = self.pages.kinds.committed_pages;
+        let Some(Region::Reserved(reservation)) = self.pages.regions.get_mut(&base) else {
+            panic!("no reservation at {base:#x}")
+        };
+        let delta_pages = reservation.spans.change(start, end, change);
         if delta_pages == 0 {
             return;
         }
-        let here = self.here(site);
-        let kind = self.pages.kinds.committed_pages;
-        let reservation = self.pages.reservations.get_mut(&base).expect("checked");
-        reservation.committed_pages = (reservation.committed_pages as i64 + delta_pages) as u64;
         self.pages.committed_pages_total =
             (self.pages.committed_pages_total as i64 + delta_pages) as u64;
+        reservation.committed_pages = (reservation.committed_pages as i64 + delta_pages) as u64;
         let pages = reservation.committed_pages;
         match reservation.committed_record {
             Some(record) if pages == 0 => {
                 reservation.committed_record = None;
-                self.resources.release(record);
+                self.resources.release_id(record);
             }
             Some(record) => {
                 self.resources.resize(record, pages, pages * PAGE_SIZE);
@@ -451,7 +549,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        let delta = self.change_spans(base, start, end, |span| {
+        self.change_spans(base, start, end, here, |span| {
             if span.state == PageState::Committed {
                 return 0;
             }
@@ -463,7 +561,6 @@ impl Os {
             };
             1
         });
-        self.account_committed(base, delta, site);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.commit(start, end - start);
         }
@@ -476,7 +573,7 @@ impl Os {
     pub fn decommit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let (base, start, end) = self.checked_range("decommit", addr, len, site)?;
         let here = self.here(site);
-        let delta = self.change_spans(base, start, end, |span| {
+        self.change_spans(base, start, end, here, |span| {
             if span.state != PageState::Committed {
                 return 0;
             }
@@ -488,7 +585,6 @@ impl Os {
             };
             -1
         });
-        self.account_committed(base, delta, site);
         self.drop_data(start, end);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
@@ -498,14 +594,9 @@ impl Os {
     }
 
     fn drop_data(&mut self, start: u64, end: u64) {
-        let pages: Vec<u64> = self
-            .pages
-            .data
-            .range(start..end)
-            .map(|(&page, _)| page)
-            .collect();
-        for page in pages {
-            self.pages.data.remove(&page);
+        let data = &mut self.pages.data;
+        while let Some((&page, _)) = data.range(start..end).next() {
+            data.remove(&page);
         }
     }
 
@@ -513,28 +604,70 @@ impl Os {
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let (base, start, end) = self.checked_range("release", addr, len, site)?;
         let here = self.here(site);
-        let delta = self.change_spans(base, start, end, |span| {
+        self.change_spans(base, start, end, here, |span| {
             if span.state == PageState::Committed {
                 -1
             } else {
                 0
             }
         });
-        self.account_committed(base, delta, site);
         self.drop_data(start, end);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
-        let mut reservation = self.pages.reservations.remove(&base).expect("checked");
+        let region = self.pages.regions.get_mut(&base).expect("checked");
+        let Region::Reserved(reservation) = region else {
+            unreachable!("checked")
+        };
+        let (record, committed_record, reservation_end) = (
+            reservation.record,
+            reservation.committed_record,
+            reservation.end,
+        );
         let acquired = self
             .resources
-            .get(reservation.record)
+            .get(record)
             .map(|r| r.acquired)
             .unwrap_or_default();
+        let released = Region::Released(ReleasedRange {
+            end,
+            by: here,
+            acquired,
+        });
+        if start == base && end == reservation_end {
+            // The whole reservation goes: its place becomes the released range.
+            *region = released;
+            self.pages.reservations_live -= 1;
+            self.resources.release_id(record);
+            if let Some(record) = committed_record {
+                self.resources.release_id(record);
+            }
+        } else {
+            self.release_part(base, start, end, acquired, released);
+        }
+        self.give_free(start, end);
+        self.syscall("pages.release", start, end - start);
+        Ok(())
+    }
+
+    /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
+    /// stays before and after becomes a reservation of its own, attributed to the original one.
+    fn release_part(
+        &mut self,
+        base: u64,
+        start: u64,
+        end: u64,
+        acquired: Attribution,
+        released: Region,
+    ) {
+        let Some(Region::Reserved(reservation)) = self.pages.regions.remove(&base) else {
+            unreachable!("checked")
+        };
+        self.pages.reservations_live -= 1;
         // Split the reservation into what stays before and after the released range.
-        let mut after = reservation.spans.split_off(&end);
-        let _released = reservation.spans.split_off(&start);
-        let before = reservation.spans;
+        let mut before = reservation.spans.into_map();
+        let after = before.split_off(&end);
+        let _released = before.split_off(&start);
         let committed_in = |spans: &BTreeMap<u64, Span>| {
             spans
                 .iter()
@@ -542,15 +675,14 @@ impl Os {
                 .map(|(&a, s)| (s.end - a) / PAGE_SIZE)
                 .sum::<u64>()
         };
-        self.resources.release(reservation.record);
+        self.resources.release_id(reservation.record);
         if let Some(record) = reservation.committed_record {
-            self.resources.release(record);
+            self.resources.release_id(record);
         }
         let kinds = self.pages.kinds;
-        for (piece_start, piece_end, spans) in [
-            (base, start, before),
-            (end, reservation.end, std::mem::take(&mut after)),
-        ] {
+        for (piece_start, piece_end, spans) in
+            [(base, start, before), (end, reservation.end, after)]
+        {
             if piece_start >= piece_end {
                 continue;
             }
@@ -562,35 +694,26 @@ impl Os {
                 self.resources
                     .acquire(kinds.committed_pages, pages, pages * PAGE_SIZE, 0, acquired)
             });
-            self.pages.reservations.insert(
+            self.pages.reservations_live += 1;
+            self.pages.regions.insert(
                 piece_start,
-                Reservation {
+                Region::Reserved(Reservation {
                     end: piece_end,
                     record,
                     committed_record,
                     committed_pages: pages,
-                    spans,
-                },
+                    spans: Spans::from_map(spans),
+                }),
             );
         }
-        self.pages.released.insert(
-            start,
-            ReleasedRange {
-                end,
-                by: here,
-                acquired,
-            },
-        );
-        self.give_free(start, end);
-        self.syscall("pages.release", start, end - start);
-        Ok(())
+        self.pages.regions.insert(start, released);
     }
 
     /// Changes the protection of committed pages in `[addr, addr+len)`.
     pub fn protect(&mut self, addr: u64, len: u64, prot: Prot, site: Site) -> Result<(), Errno> {
         let (base, start, end) = self.checked_range("protect", addr, len, site)?;
         let here = self.here(site);
-        self.change_spans(base, start, end, |span| {
+        self.change_spans(base, start, end, here, |span| {
             if span.state == PageState::Committed {
                 span.prot = prot;
                 span.by = here;
@@ -611,15 +734,11 @@ impl Os {
     /// The state of the page holding `addr`, and who put it there.
     pub fn page_state(&self, addr: u64) -> (PageState, Option<Attribution>) {
         let page = page_floor(addr);
-        if let Some(base) = self.reservation_of(page, page + 1) {
-            let spans = &self.pages.reservations[&base].spans;
-            let (_, span) = spans
-                .range(..=page)
-                .next_back()
-                .expect("spans cover the reservation");
+        if let Some((_, reservation)) = self.pages.reservation_of(page, page + 1) {
+            let span = reservation.spans.find(page);
             return (span.state, Some(span.by));
         }
-        match self.released_at(page) {
+        match self.pages.released_at(page) {
             Some(range) => (PageState::Released, Some(range.by)),
             None => (PageState::Free, None),
         }
@@ -634,16 +753,12 @@ impl Os {
         let end = addr.saturating_add(len);
         let mut at = page_floor(addr);
         while at < end {
-            let (state, prot, by, next) = match self.reservation_of(at, at + 1) {
-                Some(base) => {
-                    let spans = &self.pages.reservations[&base].spans;
-                    let (_, span) = spans
-                        .range(..=at)
-                        .next_back()
-                        .expect("spans cover the reservation");
+            let (state, prot, by, next) = match self.pages.reservation_of(at, at + 1) {
+                Some((_, reservation)) => {
+                    let span = reservation.spans.find(at);
                     (span.state, span.prot, Some(span.by), span.end)
                 }
-                None => match self.released_at(at) {
+                None => match self.pages.released_at(at) {
                     Some(range) => (
                         PageState::Released,
                         Prot::NONE,
@@ -710,7 +825,7 @@ impl Os {
             None => finding.detail("reserved", "never: the address was never reserved"),
         };
         if state == PageState::Released {
-            if let Some(range) = self.released_at(page) {
+            if let Some(range) = self.pages.released_at(page) {
                 finding = finding.detail("acquired", range.acquired.to_string());
             }
         }

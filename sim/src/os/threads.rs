@@ -175,7 +175,7 @@ impl Os {
             ThreadState::Blocked(reason) if reason == expected => {
                 thread.state = ThreadState::Runnable;
                 if let Some(waiter) = thread.waiter_record.take() {
-                    self.resources.release(waiter);
+                    self.resources.release_id(waiter);
                 }
                 self.trace.event(EventKind::Unblock, u64::from(tid.0), 0);
                 true
@@ -196,7 +196,7 @@ impl Os {
         let thread = &mut self.threads.threads[tid.0 as usize];
         thread.state = ThreadState::Exited;
         if let Some(waiter) = thread.waiter_record.take() {
-            self.resources.release(waiter);
+            self.resources.release_id(waiter);
         }
         let joiners = std::mem::take(&mut thread.joiners);
         self.syscall("threads.exit", u64::from(tid.0), 0);
@@ -231,7 +231,7 @@ impl Os {
             thread.joined = true;
             self.threads.unjoined -= 1;
             if let Some(record) = thread.record.take() {
-                self.resources.release(record);
+                self.resources.release_id(record);
             }
             self.syscall("threads.join", u64::from(target.0), 0);
             return Io::ok(());

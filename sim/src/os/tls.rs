@@ -66,7 +66,7 @@ impl Os {
         self.syscall("tls.delete", u64::from(key.0), 0);
         match self.tls.keys.remove(&key.0) {
             Some(entry) => {
-                self.resources.release(entry.record);
+                self.resources.release_id(entry.record);
                 let stale: Vec<(u32, u32)> = self
                     .tls
                     .values

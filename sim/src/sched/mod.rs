@@ -127,6 +127,7 @@ impl Scheduler {
 
     /// Decides whether a fault of `kind` fires now. Draws only when the kind is enabled, so a plan
     /// without faults consumes nothing.
+    #[inline]
     pub fn fault(&mut self, kind: FaultKind) -> bool {
         let ppm = self.plan.ppm(kind);
         ppm > 0 && self.fault_rng.chance_ppm(ppm)
