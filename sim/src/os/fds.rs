@@ -121,6 +121,10 @@ struct Buffer {
     /// The description that reads from this buffer and the one that writes to it.
     reader: u64,
     writer: u64,
+    /// Whether those descriptions are still open (kept here so that a read or write need not
+    /// look the other end up).
+    reader_open: bool,
+    writer_open: bool,
     /// Pipes guarantee PIPE_BUF atomicity; stream sockets do not.
     pipe: bool,
 }
@@ -233,6 +237,36 @@ impl FdsState {
     }
 }
 
+/// Bytes this short or shorter are copied one by one: cheaper than a call to `memcpy`.
+const SMALL_COPY_BYTES: usize = 16;
+
+/// Moves the first `buf.len()` bytes of `bytes` into `buf`.
+fn take_bytes(bytes: &mut VecDeque<u8>, buf: &mut [u8]) {
+    if buf.len() <= SMALL_COPY_BYTES {
+        for slot in buf {
+            *slot = bytes.pop_front().expect("enough bytes buffered");
+        }
+        return;
+    }
+    let (front, back) = bytes.as_slices();
+    let from_front = front.len().min(buf.len());
+    buf[..from_front].copy_from_slice(&front[..from_front]);
+    let rest = buf.len() - from_front;
+    buf[from_front..].copy_from_slice(&back[..rest]);
+    bytes.drain(..buf.len());
+}
+
+/// Appends `new` to `bytes`.
+fn put_bytes(bytes: &mut VecDeque<u8>, new: &[u8]) {
+    if new.len() <= SMALL_COPY_BYTES {
+        for &byte in new {
+            bytes.push_back(byte);
+        }
+        return;
+    }
+    bytes.extend(new);
+}
+
 impl Os {
     // ---- the fd table ----
 
@@ -312,6 +346,7 @@ impl Os {
 
     /// Resolves a handle. A handle whose slot now holds a later open is stale: an invariant
     /// finding naming who holds the number now, and ESTALE. A closed or unknown fd is EBADF.
+    #[inline]
     fn lookup_fd(&mut self, fd: Fd, call: &str, site: Site) -> Result<u64, Errno> {
         let Some(slot) = self.fds.slots.get(fd.number as usize) else {
             return Err(Errno::Ebadf);
@@ -322,6 +357,13 @@ impl Os {
         if slot.generation == fd.generation {
             return Ok(entry.description);
         }
+        Err(self.stale_fd(fd, call, site))
+    }
+
+    #[cold]
+    fn stale_fd(&mut self, fd: Fd, call: &str, site: Site) -> Errno {
+        let slot = &self.fds.slots[fd.number as usize];
+        let entry = slot.entry.as_ref().expect("checked by lookup_fd");
         let holder = match self.resources.get(entry.record) {
             Some(record) => record.acquired.to_string(),
             None => "an unknown open".to_string(),
@@ -331,7 +373,7 @@ impl Os {
             fd.number, fd.generation, slot.generation
         );
         self.invariant("fd", site, headline);
-        Err(Errno::Estale)
+        Errno::Estale
     }
 
     /// Removes the entry at `number`, returning its description (whose fd count is decremented
@@ -568,15 +610,20 @@ impl Os {
 
     /// One end of `buffer` is gone: wake the other end, and drop the buffer once both are gone.
     fn end_gone(&mut self, buffer: u64, reader_gone: bool, site: Site) {
-        let b = &self.fds.buffers[&buffer];
+        let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+        if reader_gone {
+            b.reader_open = false;
+        } else {
+            b.writer_open = false;
+        }
         let (reader, writer) = (b.reader, b.writer);
+        let gone = !b.reader_open && !b.writer_open;
         if reader_gone {
             self.wake(writer, false, site);
         } else {
             self.wake(reader, true, site);
         }
-        let live = |id| self.fds.descriptions.contains_key(&id);
-        if !live(reader) && !live(writer) {
+        if gone {
             self.check_buffer(buffer, site);
             self.fds.buffers.remove(&buffer);
         }
@@ -584,20 +631,28 @@ impl Os {
 
     /// Takes the whole read (or write) waiter list of a description and wakes everyone on it:
     /// each retries, and the scheduler decides who gets there first.
+    #[inline]
     fn wake(&mut self, id: u64, readers: bool, site: Site) {
         let Some(d) = self.fds.descriptions.get_mut(&id) else {
             return;
         };
-        let (waiters, reason) = if readers {
-            (
-                std::mem::take(&mut d.read_waiters),
-                BlockReason::FdReadable(id),
-            )
+        let list = if readers {
+            &mut d.read_waiters
         } else {
-            (
-                std::mem::take(&mut d.write_waiters),
-                BlockReason::FdWritable(id),
-            )
+            &mut d.write_waiters
+        };
+        if list.is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(list);
+        self.wake_all(waiters, id, readers, site);
+    }
+
+    fn wake_all(&mut self, waiters: Vec<Tid>, id: u64, readers: bool, site: Site) {
+        let reason = if readers {
+            BlockReason::FdReadable(id)
+        } else {
+            BlockReason::FdWritable(id)
         };
         for tid in waiters {
             self.unblock(tid, &reason, site);
@@ -779,21 +834,24 @@ impl Os {
         if nonblocking && self.inject(FaultKind::Eagain, site) {
             return Io::err(Errno::Eagain);
         }
-        let available = self.fds.buffers[&buffer].bytes.len();
+        let b = &self.fds.buffers[&buffer];
+        let available = b.bytes.len();
         if available > 0 {
-            let n = self.maybe_short(buf.len().min(available), FaultKind::ShortRead, site);
-            let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
-            for (slot, byte) in buf.iter_mut().zip(b.bytes.drain(..n)) {
-                *slot = byte;
+            let mut n = buf.len().min(available);
+            // Without short-read faults in the plan, the count cannot change: skip the second
+            // lookup that asking would need.
+            if self.sched.plan().ppm(FaultKind::ShortRead) > 0 {
+                n = self.maybe_short(n, FaultKind::ShortRead, site);
             }
+            let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+            take_bytes(&mut b.bytes, &mut buf[..n]);
             b.bytes_read += n as u64;
             let writer = b.writer;
             // Room was made: every blocked writer retries.
             self.wake(writer, false, site);
             return Io::ok(n);
         }
-        let writer = self.fds.buffers[&buffer].writer;
-        if !self.fds.descriptions.contains_key(&writer) {
+        if !b.writer_open {
             return Io::ok(0);
         }
         if nonblocking {
@@ -817,8 +875,8 @@ impl Os {
         if nonblocking && self.inject(FaultKind::Eagain, site) {
             return Io::err(Errno::Eagain);
         }
-        let b = &self.fds.buffers[&buffer];
-        if !self.fds.descriptions.contains_key(&b.reader) {
+        let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+        if !b.reader_open {
             return Io::err(Errno::Epipe);
         }
         let room = PIPE_CAPACITY_BYTES - b.bytes.len();
@@ -834,14 +892,16 @@ impl Os {
             }
             return self.park(tid, id, false, site);
         }
-        // An atomic pipe write is never split, not even by fault injection.
-        let n = if atomic {
-            fits
+        // An atomic pipe write is never split, not even by fault injection; without short-write
+        // faults in the plan the count cannot change either, and the buffer needs no second
+        // lookup.
+        let (b, n) = if atomic || self.sched.plan().ppm(FaultKind::ShortWrite) == 0 {
+            (b, fits)
         } else {
-            self.maybe_short(fits, FaultKind::ShortWrite, site)
+            let n = self.maybe_short(fits, FaultKind::ShortWrite, site);
+            (self.fds.buffers.get_mut(&buffer).expect("buffer"), n)
         };
-        let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
-        b.bytes.extend(&bytes[..n]);
+        put_bytes(&mut b.bytes, &bytes[..n]);
         b.bytes_written += n as u64;
         let reader = b.reader;
         self.wake(reader, true, site);
@@ -1040,6 +1100,8 @@ impl Os {
             bytes_read: 0,
             reader,
             writer,
+            reader_open: true,
+            writer_open: true,
             pipe: true,
         };
         self.fds.buffers.insert(buffer, b);
@@ -1066,6 +1128,8 @@ impl Os {
             bytes_read: 0,
             reader,
             writer,
+            reader_open: true,
+            writer_open: true,
             pipe: false,
         };
         self.fds.buffers.insert(ab, buffer(b, a));
