@@ -18,7 +18,7 @@ use crate::findings::{Finding, FindingKind};
 use crate::ledger::{self, CacheAllowance, GrowthDetector};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::MAIN_THREAD;
-use crate::os::{Io, Os, PlatformModel, Position, Tid};
+use crate::os::{Io, Os, PlatformModel, Position, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
 use crate::subject::{Config, Continuation, Step, Subject};
@@ -108,6 +108,34 @@ struct Runner<'a, S: Subject> {
     lifecycle_index: u32,
     repetition: u32,
     runnable: Vec<u32>,
+    op_hashes: OpNameHashes,
+}
+
+/// The trace hashes of op names, remembered by the name's address: an op's name is a
+/// `&'static str`, and hashing it byte by byte on every op was a visible share of a step.
+struct OpNameHashes {
+    slots: [(usize, usize, u64); OpNameHashes::SLOTS],
+}
+
+impl OpNameHashes {
+    const SLOTS: usize = 16;
+
+    fn new() -> OpNameHashes {
+        OpNameHashes {
+            slots: [(0, 0, 0); OpNameHashes::SLOTS],
+        }
+    }
+
+    /// `hash_str(name)`, computed once per distinct name (and slot).
+    #[inline]
+    fn get(&mut self, name: &'static str) -> u64 {
+        let address = name.as_ptr() as usize;
+        let slot = &mut self.slots[(address >> 3) % OpNameHashes::SLOTS];
+        if slot.0 != address || slot.1 != name.len() {
+            *slot = (address, name.len(), crate::trace::hash_str(name));
+        }
+        slot.2
+    }
 }
 
 /// Runs `scenario` with subject `S`.
@@ -152,6 +180,7 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outco
         lifecycle_index: 0,
         repetition: 0,
         runnable: Vec::new(),
+        op_hashes: OpNameHashes::new(),
     };
     runner.os.trace().event(EventKind::Lifecycle, seed, 0);
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
@@ -281,7 +310,11 @@ impl<'a, S: Subject> Runner<'a, S> {
         if fatal { Err(Stop) } else { Ok(()) }
     }
 
+    #[inline]
     fn collect_os_findings(&mut self) -> Result<(), Stop> {
+        if self.os.findings().is_empty() {
+            return Ok(());
+        }
         for finding in self.os.take_findings() {
             self.add(finding)?;
         }
@@ -317,20 +350,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
         loop {
-            self.os.runnable_threads(&mut self.runnable);
-            let threads = &self.threads;
-            self.runnable.retain(|&t| {
-                threads
-                    .get(t as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|ctx| {
-                        !ctx.finished
-                            && (t != 0
-                                || ctx.pending.is_some()
-                                || !ctx.calls.is_empty()
-                                || ctx.pc < ctx.ops.len())
-                    })
-            });
+            self.collect_runnable();
             if self.runnable.is_empty() {
                 if self.os.advance_timers() {
                     continue;
@@ -357,6 +377,24 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
             self.step(Tid(tid), lifecycle, &mut spawned)?;
             self.collect_os_findings()?;
+        }
+    }
+
+    /// The threads that can take a step, ascending: runnable in the OS and with something left
+    /// to run (the main thread is done when its list is; a spawned thread still has to exit).
+    fn collect_runnable(&mut self) {
+        self.runnable.clear();
+        let states = self.os.threads.threads.iter().map(|t| &t.state);
+        for (index, (state, ctx)) in states.zip(&self.threads).enumerate() {
+            let Some(ctx) = ctx else { continue };
+            let has_work = !ctx.finished
+                && (index != 0
+                    || ctx.pending.is_some()
+                    || !ctx.calls.is_empty()
+                    || ctx.pc < ctx.ops.len());
+            if has_work && *state == ThreadState::Runnable {
+                self.runnable.push(index as u32);
+            }
         }
     }
 
@@ -483,11 +521,10 @@ impl<'a, S: Subject> Runner<'a, S> {
             op_name: name,
             thread: tid.0,
         });
-        self.os.trace().event(
-            EventKind::Op,
-            u64::from(tid.0),
-            crate::trace::hash_str(name),
-        );
+        let name_hash = self.op_hashes.get(name);
+        self.os
+            .trace()
+            .event(EventKind::Op, u64::from(tid.0), name_hash);
         match op {
             ScenarioOp::Spawn { thread } => {
                 let spec = lifecycle

@@ -34,6 +34,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::id_table::IdTable;
 use super::resources::{BuiltinKinds, RecordId};
 use super::threads::{BlockReason, ThreadState, Tid};
 use super::{Errno, Io, Os, Site};
@@ -172,9 +173,10 @@ pub(crate) struct FdsState {
     /// Free slot numbers below `slots.len()`, so the lowest one is found without a scan.
     free: BTreeSet<u32>,
     open: u64,
-    descriptions: BTreeMap<u64, Description>,
+    /// Open descriptions by id. Walked in id order only (see `id_table.rs`).
+    descriptions: IdTable<Description>,
     next_description: u64,
-    buffers: BTreeMap<u64, Buffer>,
+    buffers: IdTable<Buffer>,
     next_buffer: u64,
     inodes: Vec<Inode>,
 }
@@ -186,9 +188,9 @@ impl FdsState {
             slots: Vec::new(),
             free: BTreeSet::new(),
             open: 0,
-            descriptions: BTreeMap::new(),
+            descriptions: IdTable::new(),
             next_description: 0,
-            buffers: BTreeMap::new(),
+            buffers: IdTable::new(),
             next_buffer: 0,
             inodes: vec![Inode::Dir {
                 entries: BTreeMap::new(),
@@ -631,7 +633,7 @@ impl Os {
 
     /// Takes the whole read (or write) waiter list of a description and wakes everyone on it:
     /// each retries, and the scheduler decides who gets there first.
-    #[inline]
+    #[inline(always)]
     fn wake(&mut self, id: u64, readers: bool, site: Site) {
         let Some(d) = self.fds.descriptions.get_mut(&id) else {
             return;
@@ -648,6 +650,7 @@ impl Os {
         self.wake_all(waiters, id, readers, site);
     }
 
+    #[inline(never)]
     fn wake_all(&mut self, waiters: Vec<Tid>, id: u64, readers: bool, site: Site) {
         let reason = if readers {
             BlockReason::FdReadable(id)
@@ -1326,7 +1329,8 @@ impl Os {
     /// Every `(description, thread, reason)` on a waiter list, in description order.
     pub fn fd_waiters(&self) -> Vec<(DescriptionId, Tid, BlockReason)> {
         let mut out = Vec::new();
-        for (&id, d) in &self.fds.descriptions {
+        for id in self.fds.descriptions.ids_sorted() {
+            let d = &self.fds.descriptions[&id];
             out.extend(
                 d.read_waiters
                     .iter()
@@ -1376,7 +1380,7 @@ impl Os {
     /// Checks `written - read == buffered` for every pipe and socket buffer; each violation is an
     /// invariant finding. Returns whether all held.
     pub fn check_fd_conservation(&mut self) -> bool {
-        let ids: Vec<u64> = self.fds.buffers.keys().copied().collect();
+        let ids = self.fds.buffers.ids_sorted();
         let mut ok = true;
         for id in ids {
             ok &= self.check_buffer(id, "check_fd_conservation");
@@ -1980,7 +1984,7 @@ mod tests {
         let (r, w) = os.pipe("t").unwrap();
         assert_eq!(os.fd_write(MAIN_THREAD, w, b"abc", "t"), Io::ok(3));
         assert!(os.check_fd_conservation());
-        let buffer = *os.fds.buffers.keys().next().unwrap();
+        let buffer = os.fds.buffers.ids_sorted()[0];
         os.fds.buffers.get_mut(&buffer).unwrap().bytes.pop_back();
         assert!(!os.check_fd_conservation());
         let findings = os.take_findings();

@@ -288,11 +288,16 @@ impl Os {
             );
             return Err(Errno::Einval);
         };
-        let waiters = std::mem::take(&mut lock.waiters);
+        let mut waiters = std::mem::take(&mut lock.waiters);
         self.resources.release_id(record);
         self.syscall("locks.release", u64::from(id.index), u64::from(tid.0));
-        for waiter in waiters {
-            self.unblock(waiter, &BlockReason::Lock(id), site);
+        if !waiters.is_empty() {
+            for &waiter in &waiters {
+                self.unblock(waiter, &BlockReason::Lock(id), site);
+            }
+            // Hand the emptied list back, so that the next waiter does not allocate again.
+            waiters.clear();
+            self.locks.locks[id.index as usize].waiters = waiters;
         }
         Ok(())
     }

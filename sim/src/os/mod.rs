@@ -25,6 +25,7 @@ pub mod exit;
 pub mod fds;
 pub mod heap;
 pub mod host_arena;
+mod id_table;
 pub mod locks;
 pub mod modules;
 pub mod pages;

@@ -1,0 +1,193 @@
+//! `IdTable`: a map from `u64` ids to values for ids handed out in increasing order (fd
+//! descriptions, pipe buffers), with a lookup that costs a mask and a compare.
+//!
+//! The table is open addressing with linear probing, and an id's home slot is the id itself
+//! masked to the table size: the ids alive at one time are mostly recent and consecutive, so
+//! they land in distinct slots and a lookup finds its entry at once. Removal shifts the entries
+//! that follow back (no tombstones), and the table doubles when half full.
+//!
+//! Determinism: the layout depends only on the ids inserted and removed, never on a random
+//! state; still, nothing may depend on the slot order. Walks go through `ids_sorted` (id order)
+//! or fold with an order-independent operation (`values` for a sum).
+
+use std::ops::Index;
+
+#[derive(Debug)]
+pub(crate) struct IdTable<T> {
+    slots: Vec<Option<(u64, T)>>,
+    len: usize,
+}
+
+impl<T> Default for IdTable<T> {
+    fn default() -> Self {
+        IdTable::new()
+    }
+}
+
+impl<T> IdTable<T> {
+    const CAPACITY_MIN: usize = 8;
+
+    pub(crate) fn new() -> IdTable<T> {
+        IdTable {
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    /// The slot holding `id`, if any.
+    #[inline]
+    fn find(&self, id: u64) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let mut index = id as usize & mask;
+        loop {
+            match &self.slots[index] {
+                Some((key, _)) if *key == id => return Some(index),
+                Some(_) => index = (index + 1) & mask,
+                None => return None,
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, id: &u64) -> Option<&T> {
+        let index = self.find(*id)?;
+        self.slots[index].as_ref().map(|(_, value)| value)
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, id: &u64) -> Option<&mut T> {
+        let index = self.find(*id)?;
+        self.slots[index].as_mut().map(|(_, value)| value)
+    }
+
+    #[inline]
+    pub(crate) fn contains_key(&self, id: &u64) -> bool {
+        self.find(*id).is_some()
+    }
+
+    /// Inserts `value` under `id`, which must not be present.
+    pub(crate) fn insert(&mut self, id: u64, value: T) {
+        debug_assert!(!self.contains_key(&id), "id {id} inserted twice");
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.mask();
+        let mut index = id as usize & mask;
+        while self.slots[index].is_some() {
+            index = (index + 1) & mask;
+        }
+        self.slots[index] = Some((id, value));
+        self.len += 1;
+    }
+
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(Self::CAPACITY_MIN);
+        let old = std::mem::replace(&mut self.slots, (0..capacity).map(|_| None).collect());
+        let mask = capacity - 1;
+        for (id, value) in old.into_iter().flatten() {
+            let mut index = id as usize & mask;
+            while self.slots[index].is_some() {
+                index = (index + 1) & mask;
+            }
+            self.slots[index] = Some((id, value));
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &u64) -> Option<T> {
+        let mut hole = self.find(*id)?;
+        let (_, value) = self.slots[hole].take().expect("found");
+        self.len -= 1;
+        // Shift back every entry of the run after the hole that may not skip it: an entry whose
+        // home lies cyclically in (hole, here] stays, any other moves into the hole.
+        let mask = self.mask();
+        let mut here = (hole + 1) & mask;
+        while let Some((key, _)) = &self.slots[here] {
+            let home = *key as usize & mask;
+            let stays = if hole <= here {
+                hole < home && home <= here
+            } else {
+                hole < home || home <= here
+            };
+            if !stays {
+                self.slots[hole] = self.slots[here].take();
+                hole = here;
+            }
+            here = (here + 1) & mask;
+        }
+        Some(value)
+    }
+
+    /// Every id, ascending: the order for any walk whose result depends on order.
+    pub(crate) fn ids_sorted(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.slots.iter().flatten().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Every value in slot order: only for order-independent folds (sums, counts).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten().map(|(_, value)| value)
+    }
+}
+
+impl<T> Index<&u64> for IdTable<T> {
+    type Output = T;
+
+    #[inline]
+    fn index(&self, id: &u64) -> &T {
+        self.get(id).expect("id present in the table")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Random inserts (increasing ids, with gaps) and removals agree with a BTreeMap at every step.
+    #[test]
+    fn agrees_with_a_btree_map_under_random_inserts_and_removals() {
+        let mut state = 0x1234_5678_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 33
+        };
+        let mut table = IdTable::new();
+        let mut model = BTreeMap::new();
+        let mut id = 0u64;
+        for step in 0..4_000u64 {
+            if next() % 3 != 0 || model.is_empty() {
+                id += 1 + next() % 40;
+                table.insert(id, step);
+                model.insert(id, step);
+            } else {
+                let keys: Vec<u64> = model.keys().copied().collect();
+                let victim = keys[(next() % keys.len() as u64) as usize];
+                assert_eq!(table.remove(&victim), model.remove(&victim));
+            }
+            let probe = next() % (id + 2);
+            assert_eq!(table.get(&probe), model.get(&probe), "step {step}");
+            assert_eq!(table.len(), model.len());
+        }
+        assert_eq!(
+            table.ids_sorted(),
+            model.keys().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(table.values().sum::<u64>(), model.values().sum::<u64>());
+        assert_eq!(table.remove(&(id + 1)), None, "absent ids are not found");
+    }
+}
