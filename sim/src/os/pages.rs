@@ -13,6 +13,7 @@
 //! touched it (mimalloc #904's use-after-unmap). Releasing what was never reserved, or twice, is an
 //! `invariant` finding.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use super::host_arena::HostArena;
@@ -103,6 +104,15 @@ struct Reservation {
     spans: Spans,
 }
 
+/// A range that `checked_range` found inside one reservation: the reservation's base and slot.
+#[derive(Clone, Copy, Debug)]
+struct CheckedRange {
+    base: u64,
+    slot: u32,
+    start: u64,
+    end: u64,
+}
+
 /// The runs of page state that cover one reservation, each keyed by its first address.
 ///
 /// Most reservations are one run for their whole life (reserved, then committed whole, then
@@ -140,6 +150,7 @@ impl Spans {
 
     /// Applies `change` to every run in `[start, end)`, splitting runs at both ends; returns the
     /// sum of what `change` returns, weighted by the pages of each run.
+    #[inline]
     fn change(&mut self, start: u64, end: u64, change: impl Fn(&mut Span) -> i64) -> i64 {
         if let Spans::One {
             start: span_start,
@@ -152,6 +163,11 @@ impl Spans {
                 return change(span) * pages;
             }
         }
+        self.change_split(start, end, change)
+    }
+
+    #[inline(never)]
+    fn change_split(&mut self, start: u64, end: u64, change: impl Fn(&mut Span) -> i64) -> i64 {
         let spans = self.map();
         split_at(spans, start);
         split_at(spans, end);
@@ -195,13 +211,101 @@ enum Region {
     Released(ReleasedRange),
 }
 
+impl Region {
+    fn end(&self) -> u64 {
+        match self {
+            Region::Reserved(reservation) => reservation.end,
+            Region::Released(range) => range.end,
+        }
+    }
+}
+
+/// The regions, ordered by start, with their values in a slab so that a region found once can
+/// be reached again by its slot without a search. A hint remembers the slot of the last region
+/// found: a reserve, its commit and its release (or a run of touches inside one reservation)
+/// find their region at once. The hint only saves work; every answer is what the ordered map
+/// alone would give.
+#[derive(Debug, Default)]
+struct Regions {
+    /// Start → slot.
+    by_start: BTreeMap<u64, u32>,
+    slots: Vec<Option<(u64, Region)>>,
+    free_slots: Vec<u32>,
+    hint: Cell<u32>,
+}
+
+impl Regions {
+    fn at(&self, slot: u32) -> &Region {
+        &self.slots[slot as usize].as_ref().expect("live slot").1
+    }
+
+    fn at_mut(&mut self, slot: u32) -> &mut Region {
+        &mut self.slots[slot as usize].as_mut().expect("live slot").1
+    }
+
+    /// The slot of the region starting exactly at `start`.
+    #[inline]
+    fn slot_of(&self, start: u64) -> Option<u32> {
+        let hint = self.hint.get();
+        if let Some(Some((at, _))) = self.slots.get(hint as usize) {
+            if *at == start {
+                return Some(hint);
+            }
+        }
+        let slot = *self.by_start.get(&start)?;
+        self.hint.set(slot);
+        Some(slot)
+    }
+
+    /// The last region starting at or before `addr`, with its start and slot.
+    #[inline]
+    fn last_at_or_before(&self, addr: u64) -> Option<(u64, u32)> {
+        let hint = self.hint.get();
+        if let Some(Some((start, region))) = self.slots.get(hint as usize) {
+            // Regions never overlap: one that holds `addr` is the last to start before it.
+            if *start <= addr && addr < region.end() {
+                return Some((*start, hint));
+            }
+        }
+        let (&start, &slot) = self.by_start.range(..=addr).next_back()?;
+        self.hint.set(slot);
+        Some((start, slot))
+    }
+
+    fn insert(&mut self, start: u64, region: Region) -> u32 {
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some((start, region));
+                slot
+            }
+            None => {
+                self.slots.push(Some((start, region)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let previous = self.by_start.insert(start, slot);
+        debug_assert!(previous.is_none(), "regions never share a start");
+        self.hint.set(slot);
+        slot
+    }
+
+    fn remove(&mut self, start: u64) -> Option<Region> {
+        let slot = self.by_start.remove(&start)?;
+        let (_, region) = self.slots[slot as usize].take().expect("live slot");
+        self.free_slots.push(slot);
+        Some(region)
+    }
+}
+
 pub(crate) struct PagesState {
     kinds: BuiltinKinds,
     /// Free address ranges, end → start. Keyed by end so that first fit, which carves from the
     /// start of a range, changes a value instead of a key.
     free: BTreeMap<u64, u64>,
+    /// The end (key) of the free range the last reservation came from: a hint for `give_free`.
+    carved_from: u64,
     /// Reservations and released ranges by start address; they never overlap.
-    regions: BTreeMap<u64, Region>,
+    regions: Regions,
     /// Live reservations: what `reservations_max` bounds.
     reservations_live: u64,
     /// Contents of committed pages that were written (page address → bytes).
@@ -217,7 +321,8 @@ impl PagesState {
         PagesState {
             kinds,
             free,
-            regions: BTreeMap::new(),
+            carved_from: SPACE_END,
+            regions: Regions::default(),
             reservations_live: 0,
             data: BTreeMap::new(),
             host: None,
@@ -225,23 +330,22 @@ impl PagesState {
         }
     }
 
-    /// The reservation that contains all of `[start, end)`, with its base.
-    fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, &Reservation)> {
-        // Most calls name a reservation by its base: a point lookup is cheaper than a range.
-        if let Some(Region::Reserved(reservation)) = self.regions.get(&start) {
-            return (end <= reservation.end).then_some((start, reservation));
-        }
-        match self.regions.range(..start).next_back()? {
-            (&base, Region::Reserved(reservation)) if end <= reservation.end => {
-                Some((base, reservation))
+    /// The reservation that contains all of `[start, end)`, with its base and slot.
+    #[inline]
+    fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u32, &Reservation)> {
+        let (base, slot) = self.regions.last_at_or_before(start)?;
+        match self.regions.at(slot) {
+            Region::Reserved(reservation) if end <= reservation.end => {
+                Some((base, slot, reservation))
             }
             _ => None,
         }
     }
 
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
-        match self.regions.range(..=addr).next_back()? {
-            (_, Region::Released(range)) if addr < range.end => Some(*range),
+        let (_, slot) = self.regions.last_at_or_before(addr)?;
+        match self.regions.at(slot) {
+            Region::Released(range) if addr < range.end => Some(*range),
             _ => None,
         }
     }
@@ -375,7 +479,13 @@ impl Os {
     /// First fit with alignment over the free ranges: deterministic and simple. Returns the base
     /// and the end (the key) of the free range it is carved from.
     fn find_free(&self, len: u64, align: u64) -> Option<(u64, u64)> {
-        for (&end, &start) in &self.pages.free {
+        // Most of the time the lowest range fits: look at it before setting up a walk.
+        let (&end, &start) = self.pages.free.first_key_value()?;
+        let base = start.checked_add(align - 1)? & !(align - 1);
+        if base.checked_add(len).is_some_and(|top| top <= end) {
+            return Some((base, end));
+        }
+        for (&end, &start) in self.pages.free.range(end + 1..) {
             let base = start.checked_add(align - 1)? & !(align - 1);
             if base.checked_add(len).is_some_and(|top| top <= end) {
                 return Some((base, end));
@@ -386,6 +496,7 @@ impl Os {
 
     /// Takes `[base, top)` out of the free range that ends at `end`.
     fn take_free(&mut self, end: u64, base: u64, top: u64) {
+        self.pages.carved_from = end;
         let start = self.pages.free.get_mut(&end).expect("find_free found it");
         let start_before = *start;
         if top < end {
@@ -402,11 +513,20 @@ impl Os {
         if let Some(before_start) = self.pages.free.remove(&start) {
             start = before_start;
         }
-        // The first free range ending after `end` follows it directly if it starts there.
-        match self.pages.free.range_mut(end + 1..).next() {
+        // The free range that follows directly starts at `end`. Most often it is the one the
+        // last reservation was carved from: try that one before a search.
+        let free = &mut self.pages.free;
+        if let Some(after_start) = free.get_mut(&self.pages.carved_from) {
+            if *after_start == end {
+                *after_start = start;
+                return;
+            }
+        }
+        // Otherwise it is the first free range ending after `end`, if it starts there.
+        match free.range_mut(end + 1..).next() {
             Some((_, after_start)) if *after_start == end => *after_start = start,
             _ => {
-                self.pages.free.insert(end, start);
+                free.insert(end, start);
             }
         }
     }
@@ -416,7 +536,8 @@ impl Os {
     fn claim(&mut self, start: u64, end: u64, reservation: Reservation) {
         let regions = &mut self.pages.regions;
         // Common case: the range is exactly what one earlier release left.
-        if let Some(region) = regions.get_mut(&start) {
+        if let Some(slot) = regions.slot_of(start) {
+            let region = regions.at_mut(slot);
             if matches!(region, Region::Released(range) if range.end == end) {
                 *region = Region::Reserved(reservation);
                 return;
@@ -425,14 +546,15 @@ impl Os {
         // Released ranges never overlap, so those overlapping `[start, end)` are the one
         // before `start` (if it reaches past it) and those starting inside.
         let before = regions
+            .by_start
             .range(..start)
             .next_back()
-            .filter(|(_, region)| matches!(region, Region::Released(range) if range.end > start))
+            .filter(|(_, slot)| regions.at(**slot).end() > start)
             .map(|(&at, _)| at);
-        let inside = regions.range(start..end).map(|(&at, _)| at);
+        let inside = regions.by_start.range(start..end).map(|(&at, _)| at);
         let overlapping: Vec<u64> = before.into_iter().chain(inside).collect();
         for at in overlapping {
-            let Some(Region::Released(range)) = regions.remove(&at) else {
+            let Some(Region::Released(range)) = regions.remove(at) else {
                 unreachable!("free space overlaps only released ranges")
             };
             if at < start {
@@ -459,58 +581,62 @@ impl Os {
 
     /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
     /// that is not inside one reservation.
+    #[inline(always)]
     fn checked_range(
         &mut self,
         call: &str,
         addr: u64,
         len: u64,
         site: Site,
-    ) -> Result<(u64, u64, u64), Errno> {
+    ) -> Result<CheckedRange, Errno> {
         if addr % PAGE_SIZE != 0 || len == 0 {
-            self.invariant(
-                "reservation",
-                site,
-                format!("{call} of {len} B at {addr:#x}: not page-aligned or empty"),
-            );
-            return Err(Errno::Einval);
+            return Err(self.range_refused(call, addr, len, site));
         }
         let end = addr.saturating_add(page_ceil(len));
         match self.pages.reservation_of(addr, end) {
-            Some((base, _)) => Ok((base, addr, end)),
-            None => {
-                let what = match self.pages.released_at(addr) {
-                    Some(range) => format!("memory released earlier by {}", range.by),
-                    None => "memory that was never reserved".into(),
-                };
-                self.invariant(
-                    "reservation",
-                    site,
-                    format!(
-                        "{call} of {} at {addr:#x} touches {what}",
-                        format_bytes(len)
-                    ),
-                );
-                Err(Errno::Einval)
-            }
+            Some((base, slot, _)) => Ok(CheckedRange {
+                base,
+                slot,
+                start: addr,
+                end,
+            }),
+            None => Err(self.range_refused(call, addr, len, site)),
         }
     }
 
-    /// Applies `change` to every span in `[start, end)` of the reservation at `base`, and keeps
-    /// its `committed pages` record in step: `change` returns the change in committed pages per
-    /// page of the span (1, -1 or 0).
+    #[cold]
+    fn range_refused(&mut self, call: &str, addr: u64, len: u64, site: Site) -> Errno {
+        let headline = if addr % PAGE_SIZE != 0 || len == 0 {
+            format!("{call} of {len} B at {addr:#x}: not page-aligned or empty")
+        } else {
+            let what = match self.pages.released_at(addr) {
+                Some(range) => format!("memory released earlier by {}", range.by),
+                None => "memory that was never reserved".into(),
+            };
+            format!(
+                "{call} of {} at {addr:#x} touches {what}",
+                format_bytes(len)
+            )
+        };
+        self.invariant("reservation", site, headline);
+        Errno::Einval
+    }
+
+    /// Applies `change` to every span in the checked range, and keeps the reservation's
+    /// `committed pages` record in step: `change` returns the change in committed pages per page
+    /// of the span (1, -1 or 0).
+    #[inline]
     fn change_spans(
         &mut self,
-        base: u64,
-        start: u64,
-        end: u64,
+        range: CheckedRange,
         here: Attribution,
         change: impl Fn(&mut Span) -> i64,
     ) {
         let kind = self.pages.kinds.committed_pages;
-        let Some(Region::Reserved(reservation)) = self.pages.regions.get_mut(&base) else {
-            panic!("no reservation at {base:#x}")
+        let Region::Reserved(reservation) = self.pages.regions.at_mut(range.slot) else {
+            unreachable!("checked_range found a reservation")
         };
-        let delta_pages = reservation.spans.change(start, end, change);
+        let delta_pages = reservation.spans.change(range.start, range.end, change);
         if delta_pages == 0 {
             return;
         }
@@ -539,7 +665,8 @@ impl Os {
 
     /// Commits `[addr, addr+len)`: the pages become readable and writable and read as zero.
     pub fn commit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let (base, start, end) = self.checked_range("commit", addr, len, site)?;
+        let range = self.checked_range("commit", addr, len, site)?;
+        let (start, end) = (range.start, range.end);
         if self.inject(FaultKind::Commit, site) {
             return Err(Errno::Enomem);
         }
@@ -549,7 +676,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        self.change_spans(base, start, end, here, |span| {
+        self.change_spans(range, here, |span| {
             if span.state == PageState::Committed {
                 return 0;
             }
@@ -571,9 +698,10 @@ impl Os {
     /// Decommits `[addr, addr+len)`: contents are dropped and the pages stop being accessible until
     /// committed again (MADV_DONTNEED + PROT_NONE, or MEM_DECOMMIT).
     pub fn decommit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let (base, start, end) = self.checked_range("decommit", addr, len, site)?;
+        let range = self.checked_range("decommit", addr, len, site)?;
+        let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(base, start, end, here, |span| {
+        self.change_spans(range, here, |span| {
             if span.state != PageState::Committed {
                 return 0;
             }
@@ -602,9 +730,10 @@ impl Os {
 
     /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let (base, start, end) = self.checked_range("release", addr, len, site)?;
+        let range = self.checked_range("release", addr, len, site)?;
+        let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(base, start, end, here, |span| {
+        self.change_spans(range, here, |span| {
             if span.state == PageState::Committed {
                 -1
             } else {
@@ -615,7 +744,8 @@ impl Os {
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
-        let region = self.pages.regions.get_mut(&base).expect("checked");
+        let base = range.base;
+        let region = self.pages.regions.at_mut(range.slot);
         let Region::Reserved(reservation) = region else {
             unreachable!("checked")
         };
@@ -660,7 +790,7 @@ impl Os {
         acquired: Attribution,
         released: Region,
     ) {
-        let Some(Region::Reserved(reservation)) = self.pages.regions.remove(&base) else {
+        let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
             unreachable!("checked")
         };
         self.pages.reservations_live -= 1;
@@ -711,9 +841,10 @@ impl Os {
 
     /// Changes the protection of committed pages in `[addr, addr+len)`.
     pub fn protect(&mut self, addr: u64, len: u64, prot: Prot, site: Site) -> Result<(), Errno> {
-        let (base, start, end) = self.checked_range("protect", addr, len, site)?;
+        let range = self.checked_range("protect", addr, len, site)?;
+        let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(base, start, end, here, |span| {
+        self.change_spans(range, here, |span| {
             if span.state == PageState::Committed {
                 span.prot = prot;
                 span.by = here;
@@ -734,7 +865,7 @@ impl Os {
     /// The state of the page holding `addr`, and who put it there.
     pub fn page_state(&self, addr: u64) -> (PageState, Option<Attribution>) {
         let page = page_floor(addr);
-        if let Some((_, reservation)) = self.pages.reservation_of(page, page + 1) {
+        if let Some((_, _, reservation)) = self.pages.reservation_of(page, page + 1) {
             let span = reservation.spans.find(page);
             return (span.state, Some(span.by));
         }
@@ -754,7 +885,7 @@ impl Os {
         let mut at = page_floor(addr);
         while at < end {
             let (state, prot, by, next) = match self.pages.reservation_of(at, at + 1) {
-                Some((_, reservation)) => {
+                Some((_, _, reservation)) => {
                     let span = reservation.spans.find(at);
                     (span.state, span.prot, Some(span.by), span.end)
                 }
