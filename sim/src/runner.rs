@@ -386,13 +386,16 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.runnable.clear();
         let states = self.os.threads.threads.iter().map(|t| &t.state);
         for (index, (state, ctx)) in states.zip(&self.threads).enumerate() {
+            if !matches!(state, ThreadState::Runnable) {
+                continue;
+            }
             let Some(ctx) = ctx else { continue };
             let has_work = !ctx.finished
                 && (index != 0
                     || ctx.pending.is_some()
                     || !ctx.calls.is_empty()
                     || ctx.pc < ctx.ops.len());
-            if has_work && *state == ThreadState::Runnable {
+            if has_work {
                 self.runnable.push(index as u32);
             }
         }
@@ -590,6 +593,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
     }
 
+    #[inline(always)]
     fn after(&mut self, tid: Tid, step: Step<S>) -> Result<(), Stop> {
         if let Step::Block(reason, continuation) = step {
             self.os.block(tid, reason, "runner");

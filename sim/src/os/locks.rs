@@ -49,6 +49,15 @@ struct Lock {
     waiters: Vec<Tid>,
 }
 
+/// Ways to use a lock against its rules, each an invariant finding.
+#[derive(Clone, Copy, Debug)]
+enum Misuse {
+    AcquireCondvar,
+    /// Acquiring a lock the thread already holds (self-deadlock).
+    AcquireHeld,
+    ReleaseNotHeld,
+}
+
 pub(crate) struct LocksState {
     kinds: BuiltinKinds,
     locks: Vec<Lock>,
@@ -220,29 +229,14 @@ impl Os {
             return Io::err(Errno::Einval);
         };
         let exclusive = exclusive || lock.kind == LockKind::Mutex;
-        if lock.kind == LockKind::Condvar {
-            self.invariant(
-                "lock",
-                site,
-                format!("acquire of condvar #{}: a condvar is not a lock", id.index),
-            );
-            return Io::err(Errno::Einval);
+        let kind = lock.kind;
+        if kind == LockKind::Condvar {
+            return Io::err(self.lock_misuse(Misuse::AcquireCondvar, kind, tid, id, site));
         }
         let mine =
             lock.writer.map(|(t, _)| t) == Some(tid) || lock.readers.iter().any(|(t, _)| *t == tid);
         if mine {
-            let kind = lock.kind;
-            self.invariant(
-                "lock",
-                site,
-                format!(
-                    "thread {} acquires {} #{} it already holds (self-deadlock)",
-                    tid.0,
-                    kind.name(),
-                    id.index
-                ),
-            );
-            return Io::err(Errno::Ebusy);
+            return Io::err(self.lock_misuse(Misuse::AcquireHeld, kind, tid, id, site));
         }
         let free = lock.writer.is_none() && (!exclusive || lock.readers.is_empty());
         if !free {
@@ -262,6 +256,44 @@ impl Os {
         Io::ok(())
     }
 
+    /// Reports a lock used against its rules (kept out of line: the hot paths stay small).
+    #[cold]
+    fn lock_misuse(
+        &mut self,
+        misuse: Misuse,
+        kind: LockKind,
+        tid: Tid,
+        id: LockId,
+        site: Site,
+    ) -> Errno {
+        let (headline, errno) = match misuse {
+            Misuse::AcquireCondvar => (
+                format!("acquire of condvar #{}: a condvar is not a lock", id.index),
+                Errno::Einval,
+            ),
+            Misuse::AcquireHeld => (
+                format!(
+                    "thread {} acquires {} #{} it already holds (self-deadlock)",
+                    tid.0,
+                    kind.name(),
+                    id.index
+                ),
+                Errno::Ebusy,
+            ),
+            Misuse::ReleaseNotHeld => (
+                format!(
+                    "thread {} releases {} #{} it does not hold",
+                    tid.0,
+                    kind.name(),
+                    id.index
+                ),
+                Errno::Einval,
+            ),
+        };
+        self.invariant("lock", site, headline);
+        errno
+    }
+
     /// Releases a lock `tid` holds and wakes every waiter (they retry).
     pub fn lock_release(&mut self, tid: Tid, id: LockId, site: Site) -> Result<(), Errno> {
         let Some(lock) = self.live_lock(id, "release", site) else {
@@ -276,19 +308,13 @@ impl Os {
         };
         let Some(record) = record else {
             let kind = lock.kind;
-            self.invariant(
-                "lock",
-                site,
-                format!(
-                    "thread {} releases {} #{} it does not hold",
-                    tid.0,
-                    kind.name(),
-                    id.index
-                ),
-            );
-            return Err(Errno::Einval);
+            return Err(self.lock_misuse(Misuse::ReleaseNotHeld, kind, tid, id, site));
         };
-        let mut waiters = std::mem::take(&mut lock.waiters);
+        let mut waiters = if lock.waiters.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut lock.waiters)
+        };
         self.resources.release_id(record);
         self.syscall("locks.release", u64::from(id.index), u64::from(tid.0));
         if !waiters.is_empty() {

@@ -164,11 +164,7 @@ impl Os {
     /// (or a thread that is not blocked) is an invariant finding and the thread stays as it is.
     pub fn unblock(&mut self, tid: Tid, expected: &BlockReason, site: Site) -> bool {
         let Some(thread) = self.threads.threads.get_mut(tid.0 as usize) else {
-            self.invariant(
-                "thread",
-                site,
-                format!("unblock of thread {} that does not exist", tid.0),
-            );
+            self.unblock_refused(tid, expected, site);
             return false;
         };
         match &thread.state {
@@ -180,15 +176,30 @@ impl Os {
                 self.trace.event(EventKind::Unblock, u64::from(tid.0), 0);
                 true
             }
-            other => {
-                let headline = format!(
-                    "unblock of thread {} expecting `{expected}`, but its state is {other:?}",
-                    tid.0
-                );
-                self.invariant("waiter", site, headline);
+            _ => {
+                self.unblock_refused(tid, expected, site);
                 false
             }
         }
+    }
+
+    /// Reports an unblock of a thread that does not exist or is not blocked for `expected`.
+    #[cold]
+    fn unblock_refused(&mut self, tid: Tid, expected: &BlockReason, site: Site) {
+        let (resource, headline) = match self.threads.threads.get(tid.0 as usize) {
+            None => (
+                "thread",
+                format!("unblock of thread {} that does not exist", tid.0),
+            ),
+            Some(thread) => (
+                "waiter",
+                format!(
+                    "unblock of thread {} expecting `{expected}`, but its state is {:?}",
+                    tid.0, thread.state
+                ),
+            ),
+        };
+        self.invariant(resource, site, headline);
     }
 
     /// Ends a thread: wakes its joiners. TLS destructors have run before this (the runner does it).

@@ -10,6 +10,7 @@ impl Strategy for RandomStrategy {
         "random".into()
     }
 
+    #[inline]
     fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng) -> u32 {
         runnable[rng.below(runnable.len() as u64) as usize]
     }
