@@ -173,6 +173,15 @@ pub trait Subject: Sized + 'static {
         Ok(())
     }
 
+    /// Ops that end every generated op list (after its threads are joined), so that a generated
+    /// program gives back what its list acquired: a heap's `destroy`, say. Use it when what a
+    /// random program leaves behind would be the program's leak rather than the subject's, and
+    /// the subject's own accounting is what the run should judge. Empty by default: for most
+    /// subjects, what a random op list leaves behind is exactly what the checks should see.
+    fn closing_ops() -> Vec<Self::Op> {
+        Vec::new()
+    }
+
     /// Invariants the subject declares about its own state, checked by the runner after every
     /// lifecycle (for example "bytes written minus read equals bytes buffered"). Each string
     /// returned is one violation.

@@ -149,7 +149,7 @@ fn decode_lifecycle<S: Subject>(
     let mut threads = Vec::new();
     // Main ops come in chunks with a spawn after each; a thread's ops are validated against the
     // names defined before its spawn (the order `parse` checks in), and every thread is joined at
-    // the end of the list.
+    // the end of the list, followed by the subject's closing ops.
     for thread_index in 0..thread_count {
         ops.extend(subject_ops::<S>(
             input,
@@ -174,6 +174,13 @@ fn decode_lifecycle<S: Subject>(
         ops.push(ScenarioOp::Join {
             thread: thread.name.clone(),
         });
+    }
+    for op in S::closing_ops() {
+        let mut trial = names.clone();
+        if S::validate(&op, &mut trial).is_ok() {
+            *names = trial;
+            ops.push(ScenarioOp::Subject(op));
+        }
     }
     Lifecycle {
         name: format!("lifecycle-{index}"),

@@ -3,7 +3,9 @@
 //! | module | models | defects |
 //! | --- | --- | --- |
 //! | `counter` | a tiny object cache, the teaching subject | `leak-on-evict` |
+//! | `dlmalloc` | the real `dlmalloc` crate (0.2.14) on host-backed simulated pages | none (fault injection op `release-behind-back`) |
 //!
 //! `Registry::builtin` (in `registry.rs`) lists them for the CLI.
 
 pub mod counter;
+pub mod dlmalloc;
