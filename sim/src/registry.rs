@@ -139,6 +139,7 @@ impl Registry {
             subjects: vec![
                 erase::<subjects::counter::Counter>(),
                 erase::<subjects::wasi_runtime::WasiRuntime>(),
+                erase::<subjects::dlmalloc::DlmallocSubject>(),
             ],
         }
     }
