@@ -630,6 +630,10 @@ struct SweepSourceArgs {
     /// Seeds to run, half-open: `A..B` runs A up to B-1.
     #[arg(long, value_name = "A..B", value_parser = parse_seed_range, default_value = "0..100")]
     seeds: Range<u64>,
+    /// Seeds for the scenario files, when they should differ from --seeds (hand-written files
+    /// often cost far more per run than generated scenarios).
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range)]
+    file_seeds: Option<Range<u64>>,
 }
 
 #[derive(Args, Debug)]
@@ -760,7 +764,11 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
     if !args.files.is_empty() {
         for path in expand_paths(&args.files)? {
             let scenario = load_scenario(registry, &path)?;
-            sources.push(Source::file(path.display().to_string(), scenario));
+            let source = Source::file(path.display().to_string(), scenario);
+            sources.push(match &args.file_seeds {
+                Some(seeds) => source.with_seeds(seeds.clone()),
+                None => source,
+            });
         }
     }
     let known = || registry.names().join(", ");
@@ -951,12 +959,21 @@ fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
         "findings (with defects)",
     ]);
     for row in &rows {
-        let with = if row.defects.is_empty() {
-            "no defect enabled".to_string()
-        } else if row.with_defects.is_empty() {
-            "MISSED".to_string()
-        } else {
-            format!("found ({})", row.with_defects.len())
+        let with = match (&row.expected, row.with_defects.is_empty()) {
+            (Some(expected), true) if expected.is_empty() => "clean (a control)".to_string(),
+            (Some(expected), false) if expected.is_empty() => {
+                format!("FOUND ({}) in a control", row.with_defects.len())
+            }
+            _ if row.defects.is_empty() => "no defect enabled".to_string(),
+            (_, true) => "MISSED".to_string(),
+            (_, false) if row.as_expected() || !row.without_defects.is_empty() => {
+                format!("found ({})", row.with_defects.len())
+            }
+            (_, false) => format!(
+                "found ({}), not the expected {}",
+                row.with_defects.len(),
+                row.expected.as_deref().unwrap_or_default().join(", ")
+            ),
         };
         let without = if row.without_defects.is_empty() {
             "clean".to_string()
@@ -986,13 +1003,13 @@ fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
     let unexpected = rows.iter().filter(|r| !r.as_expected()).count();
     if unexpected == 0 {
         println!(
-            "zoo: all {} scenarios found with their defect and clean without",
+            "zoo: all {} scenarios as expected: found with their defect (controls clean), clean without",
             rows.len()
         );
         Ok(EXIT_PASS)
     } else {
         println!(
-            "zoo: {unexpected} of {} scenarios not as expected (found with the defect, clean without)",
+            "zoo: {unexpected} of {} scenarios not as expected (found with the defect or as [expect] says, clean without)",
             rows.len()
         );
         Ok(EXIT_FINDINGS)

@@ -42,7 +42,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::findings::{Finding, FindingKind};
 use crate::registry::{DynScenario, Registry};
@@ -150,6 +151,9 @@ pub struct Source {
     defects: Vec<String>,
     /// A parsed file; `None` for generated scenarios.
     template: Option<Box<dyn DynScenario>>,
+    /// Seeds of this source when not the sweep's (hand-written files may cost far more per run
+    /// than generated scenarios, so `--file-seeds` gives them their own budget).
+    seeds: Option<Range<u64>>,
 }
 
 impl Source {
@@ -161,6 +165,7 @@ impl Source {
             subject: meta.subject,
             defects: meta.defects,
             template: Some(scenario),
+            seeds: None,
         }
     }
 
@@ -171,7 +176,19 @@ impl Source {
             subject: subject.to_string(),
             defects,
             template: None,
+            seeds: None,
         }
+    }
+
+    /// Runs this source with `seeds` instead of the sweep's range.
+    pub fn with_seeds(mut self, seeds: Range<u64>) -> Source {
+        self.seeds = Some(seeds);
+        self
+    }
+
+    /// The seeds this source runs in a sweep over `default`.
+    pub fn seeds(&self, default: &Range<u64>) -> Range<u64> {
+        self.seeds.clone().unwrap_or_else(|| default.clone())
     }
 
     pub fn label(&self) -> &str {
@@ -201,6 +218,7 @@ impl Source {
             subject: self.subject.clone(),
             defects: self.defects.clone(),
             template: self.template.as_ref().map(|t| t.clone_box()),
+            seeds: self.seeds.clone(),
         }
     }
 
@@ -314,8 +332,8 @@ pub struct SweepReport {
 /// The plan: every (source, seed) pair of this shard, in key order, with its source's index.
 pub fn plan(sources: &[Source], seeds: &Range<u64>, shard: Option<Shard>) -> Vec<(PairKey, usize)> {
     let mut pairs = BTreeMap::new();
-    for seed in seeds.clone() {
-        for (index, source) in sources.iter().enumerate() {
+    for (index, source) in sources.iter().enumerate() {
+        for seed in source.seeds(seeds) {
             let key = source.key(seed);
             if shard.is_none_or(|s| s.contains(&key)) {
                 // A source given twice is swept once.
@@ -324,6 +342,18 @@ pub fn plan(sources: &[Source], seeds: &Range<u64>, shard: Option<Shard>) -> Vec
         }
     }
     pairs.into_iter().collect()
+}
+
+/// The smallest range holding every source's seeds.
+pub fn seeds_span(sources: &[Source], seeds: &Range<u64>) -> Range<u64> {
+    let ranges: Vec<Range<u64>> = sources.iter().map(|s| s.seeds(seeds)).collect();
+    match (
+        ranges.iter().map(|r| r.start).min(),
+        ranges.iter().map(|r| r.end).max(),
+    ) {
+        (Some(start), Some(end)) => start..end,
+        _ => seeds.clone(),
+    }
 }
 
 fn run_options() -> RunOptions {
@@ -377,22 +407,40 @@ pub fn determinism_finding(first: &Outcome, second: &Outcome) -> Finding {
     .note("something outside the seed reached the run: the clock, the environment, a hash map's iteration order, or host memory")
 }
 
-/// Runs `work` over `items` on `states.len()` threads, each with its own state, handing each
-/// result to `sink` on the calling thread as soon as it is ready. `sink` returns false to stop
-/// handing out new items. A panic in `work` is a bug in sim and comes back as `Err`.
+/// How often the calling thread collects finished results from the workers.
+const COLLECT_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs `work` over `items` on `states.len()` threads, each with its own state, and hands every
+/// result to `sink` on the calling thread. `sink` returns false to stop handing out new items. A
+/// panic in `work` is a bug in sim and comes back as `Err`.
+///
+/// Workers never wake the calling thread per result: they push onto a shared list, and the caller
+/// collects it every `COLLECT_EVERY` (and once the last worker is done). Waking a thread per run
+/// costs a context switch per run, which on a small virtual machine halved the throughput of
+/// short runs; anything that must happen as soon as a run finishes (appending its record) belongs
+/// in `work`.
 pub fn run_pool<I: Sync, S: Send, R: Send>(
     items: &[I],
     states: Vec<S>,
     work: impl Fn(&mut S, &I) -> R + Sync,
     mut sink: impl FnMut(Result<R, String>) -> bool,
 ) {
+    struct Finished<R> {
+        results: Vec<Result<R, String>>,
+        workers_done: usize,
+    }
+    let workers = states.len();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let finished = Mutex::new(Finished {
+        results: Vec::new(),
+        workers_done: 0,
+    });
+    let all_done = Condvar::new();
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::channel();
         for mut state in states {
-            let sender = sender.clone();
-            let (next, stop, work) = (&next, &stop, &work);
+            let (next, stop, work, finished, all_done) =
+                (&next, &stop, &work, &finished, &all_done);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let index = next.fetch_add(1, Ordering::Relaxed);
@@ -409,19 +457,46 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
                             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                             .unwrap_or_else(|| "a panic with a non-text payload".into())
                     });
-                    if sender.send(result).is_err() {
-                        break;
-                    }
+                    lock(finished).results.push(result);
+                }
+                let mut finished = lock(finished);
+                finished.workers_done += 1;
+                if finished.workers_done == workers {
+                    all_done.notify_one();
                 }
             });
         }
-        drop(sender);
-        for result in receiver {
-            if !sink(result) {
-                stop.store(true, Ordering::Relaxed);
+        loop {
+            let (batch, done) = {
+                let mut guard = lock(&finished);
+                if guard.workers_done < workers {
+                    guard = all_done
+                        .wait_timeout(guard, COLLECT_EVERY)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
+                }
+                (
+                    std::mem::take(&mut guard.results),
+                    guard.workers_done == workers,
+                )
+            };
+            for result in batch {
+                if !sink(result) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            if done {
+                break;
             }
         }
     });
+}
+
+/// Locks a mutex whose holders never panic while holding it (a worker's panic is caught before).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs a sweep to the end: the runs (resuming), the minimisation of new findings, and the
@@ -467,7 +542,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     for record in records.values() {
         progress.resumed(record);
     }
-    let mut appender = results::Appender::open(&results_path).map_err(|e| {
+    let appender = results::Appender::open(&results_path).map_err(|e| {
         SweepError::input(format!(
             "{}: cannot open for appending: {e}",
             results_path.display()
@@ -480,15 +555,27 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     let mut failure: Option<SweepError> = None;
     let runs_started = Instant::now();
     // The closure runs on every worker, so it takes the plain settings, not the config (whose
-    // sources are `Send` but not `Sync`).
+    // sources are `Send` but not `Sync`). Each worker appends its record itself, the moment the
+    // run is done, so a kill loses only the runs still in flight.
     let recheck_percent = config.recheck_percent;
+    let appender = &appender;
     run_pool(
         &todo,
         states,
-        |sources, (key, index)| run_pair(registry, &sources[*index], key, recheck_percent),
+        |sources, (key, index)| {
+            let record = run_pair(registry, &sources[*index], key, recheck_percent);
+            appender
+                .append(&record)
+                .map(|()| record)
+                .map_err(|error| format!("{}: cannot append: {error}", appender.path().display()))
+        },
         |result| {
             let record = match result {
-                Ok(record) => record,
+                Ok(Ok(record)) => record,
+                Ok(Err(message)) => {
+                    failure = Some(SweepError::input(message));
+                    return false;
+                }
                 Err(message) => {
                     failure = Some(SweepError::internal(format!(
                         "internal error in a sweep worker: {message}"
@@ -496,13 +583,6 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
                     return false;
                 }
             };
-            if let Err(error) = appender.append(&record) {
-                failure = Some(SweepError::input(format!(
-                    "{}: cannot append: {error}",
-                    appender.path().display()
-                )));
-                return false;
-            }
             progress.finished(&record);
             records.insert(record.key(), record);
             true
@@ -520,15 +600,11 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     let sidecars = minimise::minimise_all(registry, config, &records)?;
     progress.finish();
 
+    let span = seeds_span(&config.sources, &config.seeds);
     let shard_summary = summary::ShardSummary {
         shard: match config.shard {
-            Some(shard) => format!(
-                "{} seeds {}..{}",
-                shard.label(),
-                config.seeds.start,
-                config.seeds.end
-            ),
-            None => format!("all seeds {}..{}", config.seeds.start, config.seeds.end),
+            Some(shard) => format!("{} seeds {}..{}", shard.label(), span.start, span.end),
+            None => format!("all seeds {}..{}", span.start, span.end),
         },
         runs: records.len() as u64,
         wall_seconds: round3(started.elapsed().as_secs_f64()),
@@ -538,8 +614,8 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         &records,
         &sidecars,
         summary::SeedsSpan {
-            start: config.seeds.start,
-            end: config.seeds.end,
+            start: span.start,
+            end: span.end,
         },
         vec![shard_summary],
         out,

@@ -254,11 +254,12 @@ impl Appender {
         })
     }
 
-    /// Appends one record as one write of one whole line.
-    pub fn append(&mut self, record: &RunRecord) -> std::io::Result<()> {
+    /// Appends one record as one write of one whole line. Workers call it side by side: with
+    /// `O_APPEND`, each `write` lands whole at the end of the file, never interleaved.
+    pub fn append(&self, record: &RunRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_string(record).expect("records serialize");
         line.push('\n');
-        self.file.write_all(line.as_bytes())
+        (&self.file).write_all(line.as_bytes())
     }
 
     pub fn path(&self) -> &Path {
@@ -307,7 +308,7 @@ mod tests {
     #[test]
     fn a_truncated_last_line_is_cut_off_and_every_whole_line_kept() {
         let path = scratch("truncated");
-        let mut log = Appender::open(&path).unwrap();
+        let log = Appender::open(&path).unwrap();
         log.append(&record(1)).unwrap();
         log.append(&record(2)).unwrap();
         drop(log);
@@ -328,7 +329,7 @@ mod tests {
     #[test]
     fn a_corrupted_line_is_an_error_naming_the_line_and_the_file_is_untouched() {
         let path = scratch("corrupt");
-        let mut log = Appender::open(&path).unwrap();
+        let log = Appender::open(&path).unwrap();
         log.append(&record(1)).unwrap();
         drop(log);
         let mut text = std::fs::read_to_string(&path).unwrap();
