@@ -744,6 +744,16 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// A hash of this executable: two builds of sim give two ids (for `SweepConfig::build_id`).
+fn build_id() -> Option<String> {
+    use std::hash::Hasher;
+    let bytes = std::fs::read(std::env::current_exe().ok()?).ok()?;
+    // `DefaultHasher::new()` has fixed keys, so the id is the same on every run of one build.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(&bytes);
+    Some(format!("{:016x}", hasher.finish()))
+}
+
 fn progress_mode() -> ProgressMode {
     if std::io::stderr().is_terminal() {
         ProgressMode::Bar
@@ -847,6 +857,7 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
     config.promote_to = args
         .promote
         .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR));
+    config.build_id = build_id();
     let report = sweep::sweep(registry, &config)?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");

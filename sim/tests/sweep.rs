@@ -197,7 +197,8 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
     let merged = summary::merge(&shard_dirs, &merged_dir).unwrap();
     assert_eq!(merged.runs, 150);
     assert_eq!(merged.trace_hash, whole.trace_hash);
-    let shape = |s: &Summary| -> Vec<(String, u64, u64, Option<u64>, Option<u64>)> {
+    type Shape = Vec<(String, u64, u64, Option<u64>, Option<u64>)>;
+    let shape = |s: &Summary| -> Shape {
         s.findings
             .iter()
             .map(|f| {
@@ -264,6 +265,43 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
         first,
         "merging a shard into the merge again changes nothing"
     );
+
+    // Shard directories moved elsewhere (CI artifacts downloaded into another tree) still merge
+    // with their repros: a repro is found beside its sidecar, not at the path it was written to.
+    let moved: Vec<PathBuf> = shard_dirs
+        .iter()
+        .enumerate()
+        .map(|(index, from)| {
+            let to = dir.join("downloaded").join(format!("artifact-{index}"));
+            copy_tree(from, &to);
+            to
+        })
+        .collect();
+    for from in &shard_dirs {
+        std::fs::remove_dir_all(from).unwrap();
+    }
+    let again = summary::merge(&moved, &dir.join("merged-again")).unwrap();
+    assert_eq!(shape(&again), shape(&whole));
+    assert!(again.findings.iter().all(|f| {
+        f.repro.as_ref().is_some_and(|r| Path::new(r).exists())
+            && f.report
+                .as_ref()
+                .unwrap()
+                .contains(f.repro.as_ref().unwrap())
+    }));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
 
 #[test]
@@ -613,4 +651,71 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     let summary = sweep(&registry, &config).unwrap().summary;
     assert_eq!(summary.verdict, "pass");
     assert_eq!(summary.determinism.rechecked, 0);
+}
+
+#[test]
+fn detection_runs_every_defect_of_every_subject_against_its_defects_off_baseline() {
+    let dir = scratch("detect");
+    let registry = Registry::empty().with(erase::<sim::subjects::counter::Counter>());
+    let detection =
+        sim::sweep::measure::detect(&registry, 0..150, 2, &dir, sim::sweep::ProgressMode::Quiet)
+            .unwrap();
+    assert_eq!(detection.subjects.len(), 1);
+    let counter = &detection.subjects[0];
+    assert_eq!(counter.defects_off.runs, 150);
+    assert_eq!(counter.defects.len(), 1);
+    let leak = &counter.defects[0];
+    assert_eq!(leak.defect, "leak-on-evict");
+    assert!(leak.detected, "{leak:?}");
+    assert_eq!(leak.signatures, vec!["leak:heap block:counter_create"]);
+    let first_seed = leak.first_seed.unwrap();
+    assert_eq!(leak.seeds_to_first_finding, Some(first_seed + 1));
+    // The detecting seed shows the leak only with the defect on.
+    let off: Vec<RunRecord> = records(&dir.join("counter"));
+    let on: Vec<RunRecord> = records(&dir.join("counter+leak-on-evict"));
+    let signature = "leak:heap block:counter_create".to_string();
+    let at = |records: &[RunRecord], seed: u64| {
+        records
+            .iter()
+            .find(|r| r.seed == seed)
+            .unwrap()
+            .signatures
+            .contains(&signature)
+    };
+    assert!(at(&on, first_seed) && !at(&off, first_seed));
+    assert!((0..first_seed).all(|seed| !at(&on, seed) || at(&off, seed)));
+    assert!(leak.minimised_ops.unwrap() <= leak.ops_before.unwrap());
+}
+
+#[test]
+fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
+    let dir = scratch("zoo");
+    std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
+    let control = CREATE_EVICT.replace(
+        "ops = [",
+        "ops = [\n  { op = \"create\", slot = 9 },\n  { op = \"evict\", slot = 9 },",
+    );
+    // A control: the defect is on, yet [expect] says nothing may be found. This one does find
+    // the leak, so it is not as expected.
+    std::fs::write(
+        dir.join("control.toml"),
+        control.replace("seed = 1\n", "seed = 1\n\n[expect]\nsignatures = []\n"),
+    )
+    .unwrap();
+    let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FOUND (1) in a control"), "{stdout}");
+    assert!(stdout.contains("found (1)"), "{stdout}");
+    assert!(
+        stdout.contains("leak:heap block:counter_create: 3 heap blocks (192 B) not released"),
+        "the finding's one-line summary: {stdout}"
+    );
+    assert!(
+        stdout.contains("1 of 2 scenarios not as expected"),
+        "{stdout}"
+    );
+    std::fs::remove_file(dir.join("control.toml")).unwrap();
+    let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("clean"), "{stdout}");
 }

@@ -148,6 +148,7 @@ pub fn minimise_all(
     let dir = config.out.join(REPROS_DIR);
     let existing: BTreeMap<(String, String), ReproRecord> = load_sidecars(&dir)
         .into_iter()
+        .filter(|(json, _)| json.with_extension("toml").exists())
         .map(|(_, r)| ((r.subject.clone(), r.signature.clone()), r))
         .collect();
     let source_index: BTreeMap<(&str, &[String]), usize> = config
@@ -161,7 +162,7 @@ pub fn minimise_all(
     for ((subject, signature), record) in first_pairs(records) {
         let fresh = existing
             .get(&(subject.clone(), signature.clone()))
-            .filter(|r| r.key() == record.key() && Path::new(&r.repro).exists());
+            .filter(|r| r.key() == record.key());
         match fresh {
             Some(sidecar) => {
                 done.insert((subject, signature), sidecar.clone());

@@ -57,6 +57,9 @@ use results::{FindingBrief, PairKey, RunRecord};
 /// Generated scenarios inject faults (in swarm mode, in about half of them); see the module docs.
 pub const GENERATED_FAULTS: bool = true;
 
+/// Where a sweep directory records the build that wrote it.
+pub const BUILD_ID_FILE: &str = "build-id";
+
 /// The default share of passing runs that are run twice to check determinism.
 pub const RECHECK_PERCENT_DEFAULT: f64 = 1.0;
 
@@ -277,6 +280,9 @@ pub struct SweepConfig {
     pub progress: ProgressMode,
     /// Copy each finding's repro into this directory (`--promote`).
     pub promote_to: Option<PathBuf>,
+    /// Identifies the build of sim that runs the sweep (the CLI hashes its executable). A resume
+    /// by another build warns: its earlier records may no longer be what this build would find.
+    pub build_id: Option<String>,
 }
 
 impl SweepConfig {
@@ -291,6 +297,7 @@ impl SweepConfig {
             shrink_runs_max: SHRINK_RUNS_MAX_DEFAULT,
             progress: ProgressMode::Quiet,
             promote_to: None,
+            build_id: None,
         }
     }
 }
@@ -513,6 +520,18 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     let results_path = out.join(results::RESULTS_FILE);
     let loaded = results::load(&results_path, true).map_err(|e| SweepError::input(e.message))?;
     let mut warnings = loaded.warnings;
+    if let Some(build_id) = &config.build_id {
+        let path = out.join(BUILD_ID_FILE);
+        let previous = std::fs::read_to_string(&path).ok();
+        if !loaded.records.is_empty() && previous.as_ref().is_some_and(|p| p.trim() != build_id) {
+            warnings.push(format!(
+                "{}: resuming results recorded by another build of sim; they are kept as they are (delete the directory, or use another --out, to sweep afresh with this build)",
+                results_path.display()
+            ));
+        }
+        std::fs::write(&path, format!("{build_id}\n"))
+            .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", path.display())))?;
+    }
 
     let plan = plan(&config.sources, &config.seeds, config.shard);
     let planned: BTreeSet<&PairKey> = plan.iter().map(|(key, _)| key).collect();

@@ -89,18 +89,18 @@ impl Progress {
                 bar.set_position(self.done);
                 bar.set_message(self.message());
             }
-            None if self.mode == ProgressMode::Lines => {
-                if self.last_line.elapsed() >= LINE_EVERY || self.done == self.total {
-                    self.last_line = Instant::now();
-                    let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
-                    eprintln!(
-                        "sweep: {}/{} runs, {:.1} runs/s, {}",
-                        self.done,
-                        self.total,
-                        (self.done - self.resumed) as f64 / seconds,
-                        self.message()
-                    );
-                }
+            None if self.mode == ProgressMode::Lines
+                && (self.last_line.elapsed() >= LINE_EVERY || self.done == self.total) =>
+            {
+                self.last_line = Instant::now();
+                let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+                eprintln!(
+                    "sweep: {}/{} runs, {:.1} runs/s, {}",
+                    self.done,
+                    self.total,
+                    (self.done - self.resumed) as f64 / seconds,
+                    self.message()
+                );
             }
             None => {}
         }

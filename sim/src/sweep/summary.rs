@@ -278,7 +278,9 @@ pub fn read(dir: &Path) -> Option<Summary> {
 /// Merges sweep directories (shards, or earlier merges) into `out`.
 pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     let mut records: BTreeMap<PairKey, RunRecord> = BTreeMap::new();
-    let mut sidecars: Vec<ReproRecord> = Vec::new();
+    // Each sidecar with the repro file beside it: the recorded path is where the sweep wrote it,
+    // which need not be where it is now (a CI artifact downloaded elsewhere).
+    let mut sidecars: Vec<(PathBuf, ReproRecord)> = Vec::new();
     let mut shards: BTreeMap<String, ShardSummary> = BTreeMap::new();
     let mut span: Option<SeedsSpan> = None;
     for input in inputs {
@@ -317,7 +319,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
         sidecars.extend(
             minimise::load_sidecars(&input.join(REPROS_DIR))
                 .into_iter()
-                .map(|(_, r)| r),
+                .map(|(json, record)| (json.with_extension("toml"), record))
+                .filter(|(toml, _)| toml.exists()),
         );
     }
     let records: Vec<RunRecord> = records.into_values().collect();
@@ -331,22 +334,22 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     let mut chosen = Vec::new();
     for ((subject, signature), first) in minimise::first_pairs(&records) {
         // The sidecar of the first pair when a shard minimised it; any other one otherwise.
-        let mut candidates: Vec<&ReproRecord> = sidecars
+        let mut candidates: Vec<&(PathBuf, ReproRecord)> = sidecars
             .iter()
-            .filter(|s| s.subject == subject && s.signature == signature)
-            .filter(|s| Path::new(&s.repro).exists())
+            .filter(|(_, s)| s.subject == subject && s.signature == signature)
             .collect();
-        candidates.sort_by_key(|s| (s.key() != first.key(), s.key()));
-        let Some(sidecar) = candidates.first() else {
+        candidates.sort_by_key(|(_, s)| (s.key() != first.key(), s.key()));
+        let Some((found_at, sidecar)) = candidates.first() else {
             continue;
         };
         let target = display_path(
             &repros,
             &format!("{}.toml", minimise::stem(&subject, &signature)),
         );
-        if Path::new(&sidecar.repro) != Path::new(&target) {
-            let text = std::fs::read_to_string(&sidecar.repro)
-                .map_err(|e| SweepError::input(format!("{}: cannot read: {e}", sidecar.repro)))?;
+        if found_at.as_path() != Path::new(&target) {
+            let text = std::fs::read_to_string(found_at).map_err(|e| {
+                SweepError::input(format!("{}: cannot read: {e}", found_at.display()))
+            })?;
             let text = text.replace(
                 &format!("sim replay {}", sidecar.repro),
                 &format!("sim replay {target}"),
@@ -354,7 +357,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             minimise::write_atomic(Path::new(&target), &text)
                 .map_err(|e| SweepError::input(format!("{target}: cannot write: {e}")))?;
         }
-        let moved = (*sidecar).clone().moved_to(target);
+        let moved = sidecar.clone().moved_to(target);
         minimise::write_sidecar(&repros, &moved)
             .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", repros.display())))?;
         chosen.push(moved);
