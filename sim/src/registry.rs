@@ -163,6 +163,17 @@ impl Registry {
         self.subjects.iter().map(|s| s.as_ref())
     }
 
+    /// Parses a scenario file's bytes: text that is not UTF-8 is a diagnostic pointing at the
+    /// first bad byte, like any other parse error.
+    pub fn parse_bytes(
+        &self,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        let source = parse::source_text(path, bytes)?;
+        self.parse(path, &source)
+    }
+
     /// Parses a scenario file, choosing the subject from its `subject` field.
     pub fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
         let (name, span) = parse::subject_of(path, source)?;

@@ -220,9 +220,10 @@ pub fn load_repro(
         };
         return Ok((repro.to_string(), entry.generate(seed, &options)));
     }
-    let source =
-        std::fs::read_to_string(repro).map_err(|e| format!("{repro}: cannot read: {e}"))?;
-    let scenario = registry.parse(repro, &source).map_err(|d| d.to_string())?;
+    let bytes = std::fs::read(repro).map_err(|e| format!("{repro}: cannot read: {e}"))?;
+    let scenario = registry
+        .parse_bytes(repro, &bytes)
+        .map_err(|d| d.to_string())?;
     Ok((repro.to_string(), scenario))
 }
 
