@@ -18,3 +18,7 @@ run: build
 ## List subjects, ops, defects and caches.
 list: build
 	$(SIM) list
+
+## Accept new report output: rewrites sim/tests/ui/**/*.stdout from the current `sim`; review with `git diff`.
+bless:
+	SIM_BLESS=1 $(CARGO) test -p sim --test ui
