@@ -36,8 +36,10 @@ pub trait DynScenario: Send {
     fn set_expect(&mut self, expect: Option<Expect>);
     fn run(&self, options: RunOptions) -> Outcome;
     fn to_toml(&self) -> String;
-    /// Every scenario one reduction smaller (for the shrinker), largest reductions first.
+    /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
+    /// The smallest scenario found whose run still shows `signature` (see `shrink`).
+    fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
     fn clone_box(&self) -> Box<dyn DynScenario>;
 }
 
@@ -108,6 +110,16 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
             .filter_map(|candidate| parse::parse::<S>("<shrink>", &print::to_toml(&candidate)).ok())
             .map(|candidate| Box::new(ErasedScenario::<S>(candidate)) as Box<dyn DynScenario>)
             .collect()
+    }
+
+    fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk {
+        let (smallest, runs) = shrink::shrink_scenario::<S>(&self.0, signature, runs_max);
+        shrink::Shrunk {
+            ops_before: self.0.op_count(),
+            ops_after: smallest.op_count(),
+            scenario: Box::new(ErasedScenario::<S>(smallest)),
+            runs,
+        }
     }
 
     fn clone_box(&self) -> Box<dyn DynScenario> {
