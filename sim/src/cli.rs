@@ -165,7 +165,17 @@ pub fn main() -> i32 {
 /// command (`sim::cli::main_with(Registry::builtin().with(erase::<Mine>()))`).
 pub fn main_with(registry: Registry) -> i32 {
     install_quiet_panic_hook();
-    let cli = match Cli::try_parse() {
+    main_with_args(registry, std::env::args_os())
+}
+
+/// Runs the CLI with `registry` on `args` (the first is the program name), without touching the
+/// process's panic hook: tests and embedding programs call this; `main_with` is for `main`.
+pub fn main_with_args<I, T>(registry: Registry, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
