@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM := target/release/sim
 
-.PHONY: build test run bless list
+.PHONY: build test run bless list bench
 
 build:
 	$(CARGO) build --release --bin sim
@@ -22,3 +22,7 @@ list: build
 ## Accept new report output: rewrites sim/tests/ui/**/*.stdout from the current `sim`; review with `git diff`.
 bless:
 	SIM_BLESS=1 $(CARGO) test -p sim --test ui
+
+## Benchmarks, each ratio measured side by side with its peer; writes target/bench/results.json.
+bench:
+	$(CARGO) bench -p sim --bench bench

@@ -33,6 +33,7 @@ impl EventKind {
         }
     }
 
+    #[inline(always)]
     fn tag(self) -> u64 {
         match self {
             EventKind::Op => 1,
@@ -136,12 +137,17 @@ fn mix(state: u64, word: u64) -> u64 {
     x ^ (x >> 29)
 }
 
-/// FNV-1a over a string: stable across platforms and releases.
-pub fn hash_str(text: &str) -> u64 {
+/// FNV-1a over a string: stable across platforms and releases. A `const fn`, so that the hash of
+/// a literal syscall name folds away at compile time.
+#[inline(always)]
+pub const fn hash_str(text: &str) -> u64 {
+    let bytes = text.as_bytes();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
+    let mut index = 0;
+    while index < bytes.len() {
+        hash ^= bytes[index] as u64;
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        index += 1;
     }
     hash
 }

@@ -76,6 +76,8 @@ pub(crate) struct Thread {
 pub(crate) struct ThreadsState {
     kinds: BuiltinKinds,
     pub(crate) threads: Vec<Thread>,
+    /// Threads spawned and not yet joined (the main thread excluded): what `threads_max` bounds.
+    unjoined: u64,
     now_tick: u64,
 }
 
@@ -92,6 +94,7 @@ impl ThreadsState {
         ThreadsState {
             kinds,
             threads: vec![main],
+            unjoined: 0,
             now_tick: 0,
         }
     }
@@ -103,13 +106,7 @@ impl Os {
         if self.inject(FaultKind::Spawn, site) {
             return Err(Errno::Eagain);
         }
-        let live = self
-            .threads
-            .threads
-            .iter()
-            .filter(|t| t.state != ThreadState::Exited || !t.joined)
-            .count() as u64;
-        if live >= self.limits.threads_max {
+        if self.threads.unjoined >= self.limits.threads_max {
             self.budget("threads_max", self.limits.threads_max, site);
             return Err(Errno::Eagain);
         }
@@ -118,6 +115,7 @@ impl Os {
             .resources
             .acquire(self.threads.kinds.thread, 1, 0, 0, here);
         let tid = Tid(self.threads.threads.len() as u32);
+        self.threads.unjoined += 1;
         self.threads.threads.push(Thread {
             name: name.to_string(),
             state: ThreadState::Runnable,
@@ -231,6 +229,7 @@ impl Os {
         }
         if thread.state == ThreadState::Exited {
             thread.joined = true;
+            self.threads.unjoined -= 1;
             if let Some(record) = thread.record.take() {
                 self.resources.release(record);
             }

@@ -1,0 +1,472 @@
+//! `make bench`: each ratio measured side by side with its peer in the same run.
+//!
+//! Every metric alternates rounds of our side and the peer's (so drift on a shared, noisy machine
+//! hits both) and takes the median round. Results merge into `target/bench/results.json`
+//! (DESIGN.md format: metric → {value, unit, peer, peer_value, ratio}; ratio > 1 means we are
+//! faster). Timed assertions do not belong in tests; these are measurements, not checks.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use sim::ledger;
+use sim::os::{Io, LockKind, Os, Tid};
+
+const ROUNDS: usize = 9;
+
+/// Median nanoseconds per iteration of `body` over `ROUNDS` rounds of `iterations`, interleaved
+/// with `peer` the same way. Returns (ours, peer's).
+fn side_by_side(iterations: u64, mut ours: impl FnMut(), mut peer: impl FnMut()) -> (f64, f64) {
+    let mut ours_ns = Vec::new();
+    let mut peer_ns = Vec::new();
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            ours();
+        }
+        ours_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+        let start = Instant::now();
+        for _ in 0..iterations {
+            peer();
+        }
+        peer_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+    }
+    (median(ours_ns), median(peer_ns))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn metric(value: f64, unit: &str, peer: Option<(&str, f64)>) -> Value {
+    match peer {
+        Some((name, peer_value)) => json!({
+            "value": round(value), "unit": unit, "peer": name, "peer_value": round(peer_value),
+            // For times, we are faster when our value is smaller.
+            "ratio": round(peer_value / value),
+        }),
+        None => {
+            json!({ "value": round(value), "unit": unit, "peer": Value::Null, "peer_value": Value::Null, "ratio": Value::Null })
+        }
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn native_mmap_munmap(len: usize) {
+    // SAFETY: an anonymous private mapping, unmapped at once; nothing else refers to it.
+    unsafe {
+        let ptr = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(ptr, libc::MAP_FAILED);
+        libc::munmap(black_box(ptr), len);
+    }
+}
+
+fn pages(results: &mut BTreeMap<String, Value>) {
+    for (name, len) in [
+        ("page_map_unmap_vs_native_mmap", 4096u64),
+        ("page_map_unmap_64k_vs_native_mmap", 64 * 1024),
+    ] {
+        let mut os = Os::for_tests(1);
+        let (ours, native) = side_by_side(
+            100_000,
+            || {
+                let base = os.reserve(len, 0, "bench").unwrap();
+                os.commit(base, len, "bench").unwrap();
+                os.release(black_box(base), len, "bench").unwrap();
+            },
+            || native_mmap_munmap(len as usize),
+        );
+        results.insert(
+            name.into(),
+            metric(ours, "ns/op", Some(("mmap+munmap (libc)", native))),
+        );
+    }
+}
+
+fn lifecycle_check(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    for _ in 0..100_000 {
+        os.malloc(32, "live").unwrap();
+    }
+    let iterations = 200_000u64;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            let baseline = ledger::baseline(black_box(&os));
+            black_box(ledger::grown_kinds(&os, &baseline));
+        }
+        rounds.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+    }
+    assert_eq!(os.resources().live_records(), 100_000);
+    results.insert(
+        "lifecycle_check_ns".into(),
+        metric(median(rounds), "ns", None),
+    );
+}
+
+fn locks(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    let (ours, native) = side_by_side(
+        200_000,
+        || {
+            let lock = os.lock_create(LockKind::RwLock, "bench").unwrap();
+            os.lock_destroy(black_box(lock), "bench").unwrap();
+        },
+        || {
+            // SAFETY: the rwlock lives on this stack frame between init and destroy only.
+            unsafe {
+                let mut lock: libc::pthread_rwlock_t = std::mem::zeroed();
+                libc::pthread_rwlock_init(&mut lock, std::ptr::null());
+                libc::pthread_rwlock_destroy(black_box(&mut lock));
+            }
+        },
+    );
+    results.insert(
+        "lock_create_destroy_vs_native_rwlock".into(),
+        metric(ours, "ns/op", Some(("pthread_rwlock_init+destroy", native))),
+    );
+}
+
+fn pipes(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    let main = Tid(0);
+    let (reader, writer) = os.pipe("bench").unwrap();
+    let mut fds = [0i32; 2];
+    // SAFETY: a plain pipe(2) into a two-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let mut byte = [0u8; 1];
+    let mut native_byte = [0u8; 1];
+    let (ours, native) = side_by_side(
+        200_000,
+        || {
+            assert_eq!(os.fd_write(main, writer, b"x", "bench"), Io::Ready(Ok(1)));
+            assert_eq!(
+                os.fd_read(main, reader, black_box(&mut byte), "bench"),
+                Io::Ready(Ok(1))
+            );
+        },
+        || {
+            // SAFETY: both fds are the pipe created above; the buffer is one valid byte.
+            unsafe {
+                assert_eq!(libc::write(fds[1], b"x".as_ptr().cast(), 1), 1);
+                assert_eq!(
+                    libc::read(fds[0], black_box(&mut native_byte).as_mut_ptr().cast(), 1),
+                    1
+                );
+            }
+        },
+    );
+    // SAFETY: closing the two fds this function opened.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    results.insert(
+        "pipe_write_read_vs_native_pipe".into(),
+        metric(ours, "ns/op", Some(("pipe write+read (libc)", native))),
+    );
+}
+
+extern "C" fn native_thread_body(_: *mut libc::c_void) -> *mut libc::c_void {
+    std::ptr::null_mut()
+}
+
+fn threads(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    let main = Tid(0);
+    let (ours, native) = side_by_side(
+        2_000,
+        || {
+            let tid = os.spawn_thread("bench", "bench").unwrap();
+            os.exit_thread(tid, "bench");
+            assert_eq!(os.join(main, black_box(tid), "bench"), Io::Ready(Ok(())));
+        },
+        || {
+            // SAFETY: the thread body does nothing and is joined before the handle goes away.
+            unsafe {
+                let mut handle: libc::pthread_t = std::mem::zeroed();
+                assert_eq!(
+                    libc::pthread_create(
+                        &mut handle,
+                        std::ptr::null(),
+                        native_thread_body,
+                        std::ptr::null_mut()
+                    ),
+                    0
+                );
+                libc::pthread_join(handle, std::ptr::null_mut());
+            }
+        },
+    );
+    results.insert(
+        "thread_spawn_join_vs_native_pthread".into(),
+        metric(ours, "ns/op", Some(("pthread_create+join", native))),
+    );
+}
+
+/// Merges `fresh` into the results file, keeping metrics other benchmarks wrote.
+pub fn merge_results(fresh: BTreeMap<String, Value>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("results.json");
+    let mut all: BTreeMap<String, Value> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    all.extend(fresh);
+    std::fs::write(&path, serde_json::to_string_pretty(&all).unwrap() + "\n").unwrap();
+    println!("wrote {}", path.display());
+}
+
+mod sched_workload {
+    //! The workload both schedulers run: 3 threads each doing 100 lock/unlock increments of a
+    //! shared counter, plus one channel handoff, under a random strategy.
+
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use arbitrary::Arbitrary;
+    use serde::{Deserialize, Serialize};
+    use sim::os::{BlockReason, Io, LockId, LockKind, Os, Tid};
+    use sim::registry::{DynScenario, Registry, erase};
+    use sim::runner::RunOptions;
+    use sim::subject::{Config, Step, Subject, SubjectInfo};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+    #[serde(tag = "op", rename_all = "kebab-case")]
+    pub enum Op {
+        Lock,
+        IncrementUnlock,
+        Send,
+        Recv,
+    }
+
+    pub struct Workload {
+        lock: LockId,
+        counter: u64,
+        channel: Option<u64>,
+        receiver: Option<Tid>,
+    }
+
+    const CHANNEL: BlockReason = BlockReason::Subject {
+        what: "channel",
+        id: 0,
+    };
+
+    impl Workload {
+        fn lock(&mut self, os: &mut Os, tid: Tid) -> Step<Self> {
+            match os.lock_acquire(tid, self.lock, "bench_lock") {
+                Io::Block(reason) => {
+                    Step::block(reason, |w: &mut Workload, os, tid| w.lock(os, tid))
+                }
+                Io::Ready(_) => Step::Done,
+            }
+        }
+
+        fn recv(&mut self, tid: Tid) -> Step<Self> {
+            match self.channel.take() {
+                Some(_) => Step::Done,
+                None => {
+                    self.receiver = Some(tid);
+                    Step::block(CHANNEL, |w: &mut Workload, _, tid| w.recv(tid))
+                }
+            }
+        }
+    }
+
+    impl Subject for Workload {
+        type Op = Op;
+
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "sched-bench",
+                summary: "scheduler benchmark workload",
+                ops: vec![],
+                defects: vec![],
+                caches: vec![],
+                host_backed: false,
+            }
+        }
+
+        fn new(os: &mut Os, _: &Config) -> Self {
+            let lock = os.lock_create(LockKind::Mutex, "bench_lock").unwrap();
+            Workload {
+                lock,
+                counter: 0,
+                channel: None,
+                receiver: None,
+            }
+        }
+
+        fn op_name(_: &Op) -> &'static str {
+            "bench"
+        }
+
+        fn apply(&mut self, os: &mut Os, tid: Tid, op: &Op) -> Step<Self> {
+            match op {
+                Op::Lock => self.lock(os, tid),
+                Op::IncrementUnlock => {
+                    self.counter += 1;
+                    os.lock_release(tid, self.lock, "bench_unlock").unwrap();
+                    Step::Done
+                }
+                Op::Send => {
+                    self.channel = Some(1);
+                    if let Some(receiver) = self.receiver.take() {
+                        os.unblock(receiver, &CHANNEL, "bench_send");
+                    }
+                    Step::Done
+                }
+                Op::Recv => self.recv(tid),
+            }
+        }
+    }
+
+    pub fn scenario() -> Box<dyn DynScenario> {
+        let increments = "{ op = \"lock\" }, { op = \"increment-unlock\" }, ".repeat(100);
+        let mut text = String::from(
+            "name = \"sched-bench\"\nsubject = \"sched-bench\"\n[[lifecycle]]\nname = \"run\"\n",
+        );
+        text += "ops = [{ op = \"spawn\", thread = \"a\" }, { op = \"spawn\", thread = \"b\" }, { op = \"spawn\", thread = \"c\" }, { op = \"recv\" }, { op = \"join\", thread = \"a\" }, { op = \"join\", thread = \"b\" }, { op = \"join\", thread = \"c\" }]\n";
+        for (name, extra) in [("a", "{ op = \"send\" }"), ("b", ""), ("c", "")] {
+            text +=
+                &format!("[[lifecycle.thread]]\nname = \"{name}\"\nops = [{increments}{extra}]\n");
+        }
+        Registry::empty()
+            .with(erase::<Workload>())
+            .parse("sched-bench.toml", &text)
+            .unwrap()
+    }
+
+    /// One execution of ours: (nanoseconds, scheduling decisions among two or more threads).
+    pub fn ours(scenario: &dyn DynScenario, seed: u64) -> (u64, u64) {
+        let start = std::time::Instant::now();
+        let outcome = scenario.run(RunOptions {
+            seed: Some(seed),
+            record_schedule: true,
+            ..RunOptions::default()
+        });
+        let elapsed = start.elapsed().as_nanos() as u64;
+        assert!(outcome.passed(), "{:?}", outcome.findings);
+        (elapsed, outcome.schedule.len() as u64)
+    }
+
+    /// Counts shuttle's scheduling decisions among two or more runnable tasks.
+    struct Counting {
+        inner: shuttle::scheduler::RandomScheduler,
+        decisions: Rc<Cell<u64>>,
+    }
+
+    impl shuttle::scheduler::Scheduler for Counting {
+        fn new_execution(&mut self) -> Option<shuttle::scheduler::Schedule> {
+            self.inner.new_execution()
+        }
+        fn next_task(
+            &mut self,
+            runnable: &[&shuttle::scheduler::Task],
+            current: Option<shuttle::scheduler::TaskId>,
+            yielding: bool,
+        ) -> Option<shuttle::scheduler::TaskId> {
+            if runnable.len() > 1 {
+                self.decisions.set(self.decisions.get() + 1);
+            }
+            self.inner.next_task(runnable, current, yielding)
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.inner.next_u64()
+        }
+    }
+
+    /// `executions` executions of shuttle: (nanoseconds, decisions among two or more tasks).
+    pub fn shuttle(executions: usize, seed: u64) -> (u64, u64) {
+        let decisions = Rc::new(Cell::new(0));
+        let scheduler = Counting {
+            inner: shuttle::scheduler::RandomScheduler::new_from_seed(seed, executions),
+            decisions: decisions.clone(),
+        };
+        let start = std::time::Instant::now();
+        shuttle::Runner::new(scheduler, shuttle::Config::default()).run(|| {
+            let counter = Arc::new(shuttle::sync::Mutex::new(0u64));
+            let (tx, rx) = shuttle::sync::mpsc::channel();
+            let handles: Vec<_> = (0..3)
+                .map(|index| {
+                    let counter = counter.clone();
+                    let tx = tx.clone();
+                    shuttle::thread::spawn(move || {
+                        for _ in 0..100 {
+                            *counter.lock().unwrap() += 1;
+                        }
+                        if index == 0 {
+                            tx.send(1u64).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            rx.recv().unwrap();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+            assert_eq!(*counter.lock().unwrap(), 300);
+        });
+        (start.elapsed().as_nanos() as u64, decisions.get())
+    }
+}
+
+fn scheduler(results: &mut BTreeMap<String, Value>) {
+    let scenario = sched_workload::scenario();
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    for round in 0..ROUNDS as u64 {
+        let (mut ns, mut decisions) = (0, 0);
+        for seed in 0..50 {
+            let (n, d) = sched_workload::ours(scenario.as_ref(), round * 1000 + seed);
+            ns += n;
+            decisions += d;
+        }
+        ours.push(ns as f64 / decisions as f64);
+        let (ns, decisions) = sched_workload::shuttle(50, round);
+        peer.push(ns as f64 / decisions as f64);
+    }
+    results.insert(
+        "sched_decision_vs_shuttle".into(),
+        metric(
+            median(ours),
+            "ns/decision",
+            Some(("shuttle 0.9 random", median(peer))),
+        ),
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with `--bench` absent; keep that cheap.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("bench: run with `make bench`");
+        return;
+    }
+    let mut results = BTreeMap::new();
+    pages(&mut results);
+    lifecycle_check(&mut results);
+    locks(&mut results);
+    threads(&mut results);
+    pipes(&mut results);
+    scheduler(&mut results);
+    for (name, value) in &results {
+        println!("{name:45} {value}");
+    }
+    merge_results(results);
+}
