@@ -4,7 +4,8 @@
 //! Every `tests/ui/NAME.toml` runs as `sim run tests/ui/NAME.toml --repro-dir DIR` and its stdout
 //! must equal `tests/ui/NAME.stdout`. Every zoo scenario (`scenarios/zoo/NAME.toml`, one per real
 //! bug) is a case too, blessed in `tests/ui/zoo/NAME.stdout`. A first line
-//! `# ui-args: --no-defects --json` adds arguments for one case.
+//! `# ui-args: --no-defects --json` adds arguments for one case. A zoo scenario must also keep its
+//! contract: it fails as written (exit 1) and passes with `--no-defects` (exit 0).
 //!
 //! Volatile parts are normalised before comparing: the temporary repro directory prints as
 //! `$REPROS`. Paths are relative to the workspace root, where the command runs.
@@ -21,6 +22,8 @@ struct Case {
     /// The blessed stdout, absolute.
     expected: PathBuf,
     args: Vec<String>,
+    /// A zoo scenario: it must fail as written and pass with `--no-defects` (DESIGN.md).
+    zoo: bool,
 }
 
 fn workspace_root() -> PathBuf {
@@ -69,6 +72,7 @@ fn cases() -> Vec<Case> {
                     .into_owned(),
                 expected: expected_dir.join(format!("{stem}.stdout")),
                 args: args_of(&path),
+                zoo: dir.ends_with("zoo"),
             });
         }
     }
@@ -81,13 +85,14 @@ struct Ran {
     stderr: String,
 }
 
-fn run_case(case: &Case, repro_dir: &Path) -> Ran {
+fn run_case(case: &Case, repro_dir: &Path, extra: &[&str]) -> Ran {
     let repro = repro_dir.display().to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_sim"))
         .arg("run")
         .arg(&case.scenario)
         .args(["--repro-dir", &repro])
         .args(&case.args)
+        .args(extra)
         .current_dir(workspace_root())
         .output()
         .expect("run sim");
@@ -158,7 +163,16 @@ fn reports_match_their_blessed_output() {
     for (index, case) in cases.iter().enumerate() {
         let repro_dir = tmp.join(index.to_string());
         let _ = std::fs::remove_dir_all(&repro_dir);
-        let ran = run_case(case, &repro_dir);
+        let ran = run_case(case, &repro_dir, &[]);
+        if case.zoo {
+            let off = run_case(case, &repro_dir.join("no-defects"), &["--no-defects"]);
+            if ran.code != Some(1) || off.code != Some(0) {
+                problems.push(format!(
+                    "{}: a zoo scenario fails as written (exit {:?}) and passes with --no-defects (exit {:?}):\n{}",
+                    case.scenario, ran.code, off.code, off.stdout
+                ));
+            }
+        }
         // The exit code agrees with the verdict the report prints, and nothing goes to stderr.
         let verdict_fail =
             ran.stdout.contains("\"verdict\": \"fail\"") || ran.stdout.contains("\nfail: ");
