@@ -148,7 +148,10 @@ impl Registry {
     pub fn builtin() -> Registry {
         use crate::subjects;
         Registry {
-            subjects: vec![erase::<subjects::counter::Counter>()],
+            subjects: vec![
+                erase::<subjects::counter::Counter>(),
+                erase::<subjects::wasi_runtime::WasiRuntime>(),
+            ],
         }
     }
 
