@@ -47,7 +47,10 @@ pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
 }
 
 fn plural(name: &str, count: u64) -> String {
-    if count == 1 || name.ends_with('s') {
+    if count == 1 && name.ends_with('s') && !name.ends_with("ss") {
+        // Kinds named in the plural ("committed pages"): "1 committed page".
+        name[..name.len() - 1].to_string()
+    } else if count == 1 || name.ends_with('s') {
         name.to_string()
     } else if name.ends_with('x') || name.ends_with("ch") || name.ends_with("sh") {
         // "0 mutexes", not "0 mutexs": reports are read by people.
@@ -320,6 +323,7 @@ mod tests {
         assert_eq!(plural("mutex", 1), "mutex");
         assert_eq!(plural("heap block", 2), "heap blocks");
         assert_eq!(plural("committed pages", 2), "committed pages");
+        assert_eq!(plural("committed pages", 1), "committed page");
     }
 
     #[test]
