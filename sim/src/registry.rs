@@ -150,7 +150,9 @@ impl Registry {
         Registry {
             subjects: vec![
                 erase::<subjects::counter::Counter>(),
+                erase::<subjects::interpreter::Interpreter>(),
                 erase::<subjects::wasi_runtime::WasiRuntime>(),
+                erase::<subjects::dlmalloc::DlmallocSubject>(),
             ],
         }
     }

@@ -151,7 +151,7 @@ fn decode_lifecycle<S: Subject>(
     let mut threads = Vec::new();
     // Main ops come in chunks with a spawn after each; a thread's ops are validated against the
     // names defined before its spawn (the order `parse` checks in), and every thread is joined at
-    // the end of the list.
+    // the end of the list, followed by the subject's closing ops.
     for thread_index in 0..thread_count {
         ops.extend(subject_ops::<S>(
             input,
@@ -180,7 +180,9 @@ fn decode_lifecycle<S: Subject>(
     // The subject's closing ops (destroy what the lifecycle may have created), validated like
     // every other generated op so that the printed file parses.
     for op in S::closing_ops(names) {
-        if S::validate(&op, names).is_ok() {
+        let mut trial = names.clone();
+        if S::validate(&op, &mut trial).is_ok() {
+            *names = trial;
             ops.push(ScenarioOp::Subject(op));
         }
     }
