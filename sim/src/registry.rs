@@ -136,7 +136,11 @@ impl Registry {
     pub fn builtin() -> Registry {
         use crate::subjects;
         Registry {
-            subjects: vec![erase::<subjects::counter::Counter>()],
+            subjects: vec![
+                erase::<subjects::counter::Counter>(),
+                erase::<subjects::allocator::Allocator>(),
+                erase::<subjects::reloadable_lib::ReloadableLib>(),
+            ],
         }
     }
 
