@@ -149,10 +149,12 @@ impl Registry {
         use crate::subjects;
         Registry {
             subjects: vec![
-                erase::<subjects::counter::Counter>(),
                 erase::<subjects::interpreter::Interpreter>(),
+                erase::<subjects::allocator::Allocator>(),
                 erase::<subjects::wasi_runtime::WasiRuntime>(),
+                erase::<subjects::reloadable_lib::ReloadableLib>(),
                 erase::<subjects::dlmalloc::DlmallocSubject>(),
+                erase::<subjects::counter::Counter>(),
             ],
         }
     }
