@@ -182,7 +182,17 @@ pub fn main() -> i32 {
 /// command (`sim::cli::main_with(Registry::builtin().with(erase::<Mine>()))`).
 pub fn main_with(registry: Registry) -> i32 {
     install_quiet_panic_hook();
-    let cli = match Cli::try_parse() {
+    main_with_args(registry, std::env::args_os())
+}
+
+/// Runs the CLI with `registry` on `args` (the first is the program name), without touching the
+/// process's panic hook: tests and embedding programs call this; `main_with` is for `main`.
+pub fn main_with_args<I, T>(registry: Registry, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -199,7 +209,12 @@ pub fn main_with(registry: Registry) -> i32 {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(error)) => {
-            eprintln!("{}", error.message);
+            // Every failure reads the same way: `error: ` first, as diagnostics print it.
+            if error.code != EXIT_PASS && !error.message.starts_with("error") {
+                eprintln!("error: {}", error.message);
+            } else {
+                eprintln!("{}", error.message);
+            }
             error.code
         }
         Err(payload) => {
@@ -288,15 +303,8 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScenario>, CliError> {
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", path.display())))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        CliError::usage(format!(
-            "error: {}: not UTF-8 text (invalid byte at offset {}); a scenario is a TOML file",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
     registry
-        .parse(&path.display().to_string(), &source)
+        .parse_bytes(&path.display().to_string(), &bytes)
         .map_err(|diagnostic| CliError::usage(diagnostic.to_string()))
 }
 
