@@ -32,8 +32,8 @@ bench:
 ## sized to about a minute on 2 cores. Ends with the summary table and the report's path; exits 0
 ## when nothing was found. Starts fresh each time; `make sweep RESUME=1` continues an interrupted
 ## one instead (results in $(SWEEP_OUT)/results.jsonl are kept as each run finishes).
-SWEEP_SEEDS ?= 0..20000
-SWEEP_FILE_SEEDS ?= 0..50
+SWEEP_SEEDS ?= 0..12000
+SWEEP_FILE_SEEDS ?= 0..100
 SWEEP_JOBS ?= 2
 SWEEP_OUT ?= target/sweep/main
 # The teaching subject's generated scenarios leak by design (a `create` without an `evict` keeps its
@@ -59,6 +59,6 @@ detect: build
 
 ## sweep_scaling_2_jobs: runs per second with --jobs 2 over --jobs 1, on the generated scenarios of
 ## every subject; merged into target/bench/results.json.
-SCALING_SEEDS ?= 0..4000
+SCALING_SEEDS ?= 0..1500
 sweep-scaling: build
 	$(SIM) sweep-scaling --subject all --seeds $(SCALING_SEEDS)

@@ -1123,6 +1123,10 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
         scaling.two_jobs_runs_per_second,
         metric["ratio"]
     );
+    println!(
+        "machine check: two spinning threads ran {}x as fast as one just now (the ceiling for the ratio above)",
+        sweep::measure::spin_parallelism()
+    );
     sweep::measure::merge_metric(&args.results, sweep::measure::SCALING_METRIC, metric).map_err(
         |e| CliError {
             code: EXIT_USAGE,

@@ -223,6 +223,32 @@ pub fn scaling(
     })
 }
 
+/// How much parallelism the machine gives right now: the speed-up of two threads that only
+/// spin over one, the ceiling of any 2-job ratio measured at the same time. On a shared machine
+/// it can be well under 2, and a low `sweep_scaling_2_jobs` then says more about the neighbours
+/// than about the sweep.
+pub fn spin_parallelism() -> f64 {
+    fn spin() -> u64 {
+        let mut x = 0u64;
+        for i in 0..200_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        x
+    }
+    let timed = |threads: usize| {
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(spin);
+            }
+        });
+        started.elapsed().as_secs_f64()
+    };
+    let one = timed(1);
+    let two = timed(2);
+    round3(2.0 * one / two.max(1e-9))
+}
+
 /// Merges one metric into a `results.json` (metric name → entry), keeping the others.
 pub fn merge_metric(path: &Path, name: &str, value: Value) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
