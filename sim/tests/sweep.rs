@@ -118,6 +118,15 @@ fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() 
                 break;
             }
             if line_count(&results_path) >= start + grow_by {
+                if kills_mid_sweep == 0 {
+                    // The same command started twice: the second must not run anything.
+                    let (code, _, stderr) = sim(&args);
+                    assert_eq!(code, 2, "{stderr}");
+                    assert!(
+                        stderr.contains("another sweep is writing to it"),
+                        "{stderr}"
+                    );
+                }
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
                 kills_mid_sweep += 1;

@@ -518,6 +518,14 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         ))
     })?;
     let results_path = out.join(results::RESULTS_FILE);
+    // Locked before reading, so a second sweep into the same directory never reads (or repairs)
+    // a file the first is appending to.
+    let appender = results::Appender::open(&results_path).map_err(|e| {
+        SweepError::input(format!(
+            "{}: cannot open for appending: {e}",
+            results_path.display()
+        ))
+    })?;
     let loaded = results::load(&results_path, true).map_err(|e| SweepError::input(e.message))?;
     let mut warnings = loaded.warnings;
     if let Some(build_id) = &config.build_id {
@@ -561,12 +569,6 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     for record in records.values() {
         progress.resumed(record);
     }
-    let appender = results::Appender::open(&results_path).map_err(|e| {
-        SweepError::input(format!(
-            "{}: cannot open for appending: {e}",
-            results_path.display()
-        ))
-    })?;
     let jobs = config.jobs.max(1).min(todo.len().max(1));
     let states: Vec<Vec<Source>> = (0..jobs)
         .map(|_| config.sources.iter().map(Source::duplicate).collect())

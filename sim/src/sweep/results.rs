@@ -246,8 +246,18 @@ pub struct Appender {
 }
 
 impl Appender {
+    /// Opens the file for appending and takes an exclusive advisory lock on it, so that a second
+    /// sweep into the same directory fails at once instead of running every pair twice. The lock
+    /// goes away with the process, however it ends.
     pub fn open(path: &Path) -> std::io::Result<Appender> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        file.try_lock().map_err(|error| match error {
+            std::fs::TryLockError::WouldBlock => std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another sweep is writing to it (is the same command running twice?)",
+            ),
+            std::fs::TryLockError::Error(error) => error,
+        })?;
         Ok(Appender {
             path: path.to_path_buf(),
             file,
