@@ -328,7 +328,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
         &out_text,
     ];
     let (code, _, _) = sim(&args);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0, "the teaching subject's generated scenarios are clean with defects off");
     let path = out.join(results::RESULTS_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
@@ -356,7 +356,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     kept.remove(2);
     std::fs::write(&path, kept.join("\n") + "\n").unwrap();
     let (code, stdout, _) = sim(&args);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0);
     assert!(stdout.contains("(1 run now, 5 resumed)"), "{stdout}");
     assert_eq!(records(&out).len(), 6);
 }
