@@ -328,7 +328,10 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
         &out_text,
     ];
     let (code, _, _) = sim(&args);
-    assert_eq!(code, 0, "the teaching subject's generated scenarios are clean with defects off");
+    assert_eq!(
+        code, 0,
+        "the teaching subject's generated scenarios are clean with defects off"
+    );
     let path = out.join(results::RESULTS_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
