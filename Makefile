@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM := target/release/sim
 
-.PHONY: build test run bless list bench
+.PHONY: build test run bless list bench sweep zoo detect sweep-scaling
 
 build:
 	$(CARGO) build --release --bin sim
@@ -19,6 +19,45 @@ run: build
 list: build
 	$(SIM) list
 
+## Accept new report output: rewrites sim/tests/ui/**/*.stdout from the current `sim`; review with `git diff`.
+bless:
+	SIM_BLESS=1 $(CARGO) test -p sim --test ui
+
 ## Benchmarks, each ratio measured side by side with its peer; writes target/bench/results.json.
 bench:
 	$(CARGO) bench -p sim --bench bench
+
+## The main job: every bundled scenario outside scenarios/zoo/ (SWEEP_FILE_SEEDS each) and the
+## generated scenarios of every subject with defects off (SWEEP_SEEDS each), on SWEEP_JOBS workers,
+## sized to about a minute on 2 cores. Ends with the summary table and the report's path; exits 0
+## when nothing was found. Starts fresh each time; `make sweep RESUME=1` continues an interrupted
+## one instead (results in $(SWEEP_OUT)/results.jsonl are kept as each run finishes).
+SWEEP_SEEDS ?= 0..12000
+SWEEP_FILE_SEEDS ?= 0..100
+SWEEP_JOBS ?= 2
+SWEEP_OUT ?= target/sweep/main
+# Subjects to leave out of the main job (none by default).
+SWEEP_SKIP ?=
+SWEEP_FILES = $(shell find scenarios -name '*.toml' -not -path 'scenarios/zoo/*' 2>/dev/null | sort)
+SWEEP_SOURCES = $(SWEEP_FILES) --subject all $(addprefix --skip-subject ,$(SWEEP_SKIP))
+
+sweep: build
+	$(if $(RESUME),,rm -rf $(SWEEP_OUT))
+	$(SIM) sweep $(SWEEP_SOURCES) --seeds $(SWEEP_SEEDS) --file-seeds $(SWEEP_FILE_SEEDS) --jobs $(SWEEP_JOBS) --out $(SWEEP_OUT)
+
+## Each zoo scenario with its defect on and with every defect off: a found / clean table.
+zoo: build
+	$(SIM) zoo scenarios/zoo
+
+## For each defect of each subject (whatever the registry lists), a sweep of 1000 generated seeds
+## with that defect on, and one with defects off; writes target/bench/detection.json.
+DETECT_SEEDS ?= 0..1000
+detect: build
+	rm -rf target/sweep/detect
+	$(SIM) detect --seeds $(DETECT_SEEDS) --jobs $(SWEEP_JOBS) --out target/bench/detection.json
+
+## sweep_scaling_2_jobs: runs per second with --jobs 2 over --jobs 1, on the generated scenarios of
+## every subject; merged into target/bench/results.json.
+SCALING_SEEDS ?= 0..1500
+sweep-scaling: build
+	$(SIM) sweep-scaling --subject all --seeds $(SCALING_SEEDS)

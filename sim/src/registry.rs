@@ -36,8 +36,10 @@ pub trait DynScenario: Send {
     fn set_expect(&mut self, expect: Option<Expect>);
     fn run(&self, options: RunOptions) -> Outcome;
     fn to_toml(&self) -> String;
-    /// Every scenario one reduction smaller (for the shrinker), largest reductions first.
+    /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
+    /// The smallest scenario found whose run still shows `signature` (see `shrink`).
+    fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
     fn clone_box(&self) -> Box<dyn DynScenario>;
 }
 
@@ -110,6 +112,16 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
             .collect()
     }
 
+    fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk {
+        let (smallest, runs) = shrink::shrink_scenario::<S>(&self.0, signature, runs_max);
+        shrink::Shrunk {
+            ops_before: self.0.op_count(),
+            ops_after: smallest.op_count(),
+            scenario: Box::new(ErasedScenario::<S>(smallest)),
+            runs,
+        }
+    }
+
     fn clone_box(&self) -> Box<dyn DynScenario> {
         Box::new(ErasedScenario::<S>(self.0.clone()))
     }
@@ -136,7 +148,14 @@ impl Registry {
     pub fn builtin() -> Registry {
         use crate::subjects;
         Registry {
-            subjects: vec![erase::<subjects::counter::Counter>()],
+            subjects: vec![
+                erase::<subjects::interpreter::Interpreter>(),
+                erase::<subjects::allocator::Allocator>(),
+                erase::<subjects::wasi_runtime::WasiRuntime>(),
+                erase::<subjects::reloadable_lib::ReloadableLib>(),
+                erase::<subjects::dlmalloc::DlmallocSubject>(),
+                erase::<subjects::counter::Counter>(),
+            ],
         }
     }
 
@@ -161,6 +180,17 @@ impl Registry {
 
     pub fn subjects(&self) -> impl Iterator<Item = &dyn DynSubject> {
         self.subjects.iter().map(|s| s.as_ref())
+    }
+
+    /// Parses a scenario file's bytes: text that is not UTF-8 is a diagnostic pointing at the
+    /// first bad byte, like any other parse error.
+    pub fn parse_bytes(
+        &self,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        let source = parse::source_text(path, bytes)?;
+        self.parse(path, &source)
     }
 
     /// Parses a scenario file, choosing the subject from its `subject` field.

@@ -1,0 +1,233 @@
+//! Property tests of the fd family (issue 3): random programs of pipe and eventfd operations
+//! across threads conserve bytes, and never deadlock while a writer remains able to run.
+//!
+//! The program: a writer thread and two reader threads share one pipe and one eventfd. bolero
+//! picks each thread's ops and the interleaving. A call that blocks parks its thread (the OS put it
+//! on the waiter list) and the thread retries when woken, as the runner does. When the writer has
+//! run its ops it closes its ends; readers then drain and see EOF. The properties:
+//! - after every step, bytes written minus bytes read equals bytes buffered (`check_fd_conservation`);
+//! - whenever nothing can run, the writer has finished (no deadlock while a writer could still run);
+//! - after the writer closes, every reader finishes: no one is left blocked, no waiter remains.
+
+use arbitrary::Arbitrary;
+use sim::os::{BlockReason, Fd, Io, Os, ThreadState, Tid};
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum WriterOp {
+    Pipe { len: u16 },
+    Event { value: u8 },
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum ReaderOp {
+    Pipe { len: u16 },
+    Event,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Program {
+    writer: Vec<WriterOp>,
+    readers: [Vec<ReaderOp>; 2],
+    /// Which runnable thread goes next, consumed in order (then round-robin).
+    schedule: Vec<u8>,
+}
+
+struct Ends {
+    pipe_read: Fd,
+    pipe_write: Fd,
+    event: Fd,
+}
+
+/// Runs one op for a thread; `Some(reason)` means it blocked.
+fn write_op(
+    os: &mut Os,
+    tid: Tid,
+    ends: &Ends,
+    op: WriterOp,
+    written: &mut u64,
+) -> Option<BlockReason> {
+    match op {
+        WriterOp::Pipe { len } => {
+            let bytes = vec![7u8; usize::from(len % 5000) + 1];
+            match os.fd_write(tid, ends.pipe_write, &bytes, "writer") {
+                Io::Ready(Ok(n)) => {
+                    *written += n as u64;
+                    None
+                }
+                Io::Ready(Err(errno)) => panic!("writer: unexpected {errno}"),
+                Io::Block(reason) => Some(reason),
+            }
+        }
+        WriterOp::Event { value } => {
+            match os.fd_write(tid, ends.event, &u64::from(value).to_le_bytes(), "writer") {
+                Io::Ready(_) => None,
+                Io::Block(reason) => Some(reason),
+            }
+        }
+    }
+}
+
+enum ReadResult {
+    Bytes,
+    EndOfFile,
+    Blocked(BlockReason),
+}
+
+fn read_op(os: &mut Os, tid: Tid, ends: &Ends, op: ReaderOp, read: &mut u64) -> ReadResult {
+    match op {
+        ReaderOp::Pipe { len } => {
+            let mut buf = vec![0u8; usize::from(len % 5000) + 1];
+            match os.fd_read(tid, ends.pipe_read, &mut buf, "reader") {
+                Io::Ready(Ok(0)) => ReadResult::EndOfFile,
+                Io::Ready(Ok(n)) => {
+                    *read += n as u64;
+                    ReadResult::Bytes
+                }
+                Io::Ready(Err(errno)) => panic!("reader: unexpected {errno}"),
+                Io::Block(reason) => ReadResult::Blocked(reason),
+            }
+        }
+        // The eventfd has no end-of-file, so a blocking read of it can wait forever by design;
+        // readers poll it in non-blocking mode instead, which must never block.
+        ReaderOp::Event => {
+            let mut buf = [0u8; 8];
+            match os.fd_read(tid, ends.event, &mut buf, "reader") {
+                Io::Block(reason) => panic!("a non-blocking eventfd read blocked: {reason:?}"),
+                Io::Ready(_) => ReadResult::Bytes,
+            }
+        }
+    }
+}
+
+static PROGRAMS_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static BLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static BYTES_MOVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[test]
+fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_can_run() {
+    bolero::check!()
+        .with_iterations(300)
+        .with_max_len(512)
+        .for_each(|bytes: &[u8]| {
+            let Ok(program) = Program::arbitrary(&mut arbitrary::Unstructured::new(bytes)) else {
+                return;
+            };
+            let mut os = Os::for_tests(1);
+            let writer = os.spawn_thread("writer", "test").unwrap();
+            let readers = [
+                os.spawn_thread("reader-0", "test").unwrap(),
+                os.spawn_thread("reader-1", "test").unwrap(),
+            ];
+            let (pipe_read, pipe_write) = os.pipe("test").unwrap();
+            let event = os.eventfd(0, "test").unwrap();
+            os.set_nonblocking(event, true, "test").unwrap();
+            let ends = Ends {
+                pipe_read,
+                pipe_write,
+                event,
+            };
+            let writer_ops: Vec<WriterOp> = program.writer.iter().copied().take(40).collect();
+            let reader_ops: Vec<Vec<ReaderOp>> = program
+                .readers
+                .iter()
+                .map(|ops| ops.iter().copied().take(40).collect())
+                .collect();
+            let (mut written, mut read) = (0u64, 0u64);
+            let tids = [writer, readers[0], readers[1]];
+            // Per thread: the next op, and whether it is done (writer closed, reader saw end-of-file).
+            let mut next = [0usize; 3];
+            let mut done = [false; 3];
+            let mut choices = program.schedule.iter().copied();
+            for _step in 0..100_000 {
+                let runnable: Vec<usize> = (0..3)
+                    .filter(|&i| {
+                        !done[i] && os.thread_state(tids[i]) == Some(&ThreadState::Runnable)
+                    })
+                    .collect();
+                if runnable.is_empty() {
+                    assert!(
+                        done[0],
+                        "deadlock while the writer could still run: {:?}",
+                        os.blocked_threads()
+                    );
+                    break;
+                }
+                let pick = runnable[usize::from(choices.next().unwrap_or(0)) % runnable.len()];
+                let tid = tids[pick];
+                let blocked = if pick == 0 {
+                    match writer_ops.get(next[0]).copied() {
+                        Some(op) => {
+                            let blocked = write_op(&mut os, tid, &ends, op, &mut written);
+                            if blocked.is_none() {
+                                next[0] += 1;
+                            }
+                            blocked
+                        }
+                        None => {
+                            // The writer is done: closing its end wakes every blocked reader.
+                            os.close(ends.pipe_write, "writer").unwrap();
+                            done[0] = true;
+                            None
+                        }
+                    }
+                } else {
+                    // After its own ops, a reader drains the pipe until end-of-file.
+                    let op = reader_ops[pick - 1]
+                        .get(next[pick])
+                        .copied()
+                        .unwrap_or(ReaderOp::Pipe { len: 4096 });
+                    match read_op(&mut os, tid, &ends, op, &mut read) {
+                        ReadResult::Bytes => {
+                            next[pick] += 1;
+                            None
+                        }
+                        ReadResult::EndOfFile => {
+                            next[pick] += 1;
+                            done[pick] = next[pick] >= reader_ops[pick - 1].len();
+                            None
+                        }
+                        ReadResult::Blocked(reason) => Some(reason),
+                    }
+                };
+                if let Some(reason) = blocked {
+                    BLOCKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    os.block(tid, reason, "test");
+                }
+                assert!(
+                    os.check_fd_conservation(),
+                    "bytes are conserved: {:?}",
+                    os.findings()
+                );
+            }
+            assert!(
+                done.iter().all(|d| *d),
+                "every thread ran to its end within the step bound"
+            );
+            assert!(
+                os.blocked_threads().is_empty(),
+                "nobody stays blocked after the writer closes"
+            );
+            assert_eq!(
+                os.waiters_total(),
+                0,
+                "no waiter list names a thread any more"
+            );
+            assert_eq!(read, written, "every byte written was read exactly once");
+            assert!(os.findings().is_empty(), "{:?}", os.findings());
+            PROGRAMS_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            BYTES_MOVED.fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+        });
+    let programs = PROGRAMS_RUN.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        programs >= 100,
+        "the property ran on real programs ({programs})"
+    );
+    assert!(
+        BLOCKS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "some programs blocked and were woken"
+    );
+    assert!(
+        BYTES_MOVED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "some programs moved bytes"
+    );
+}
