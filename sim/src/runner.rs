@@ -509,18 +509,18 @@ impl<'a, S: Subject> Runner<'a, S> {
         lifecycle: &'a Lifecycle<S::Op>,
         spawned: &mut BTreeMap<&'a str, Option<Tid>>,
     ) -> Result<(), Stop> {
-        if let Some(continuation) = self.ctx(tid).pending.take() {
+        let ctx = self.ctx(tid);
+        if let Some(continuation) = ctx.pending.take() {
             return self.invoke(tid, "continuation", |subject, os| {
                 continuation(subject, os, tid)
             });
         }
-        if let Some((code, arg, what)) = self.ctx(tid).calls.pop_front() {
+        if let Some((code, arg, what)) = ctx.calls.pop_front() {
             if !self.os.check_code(code, what, what) {
                 return Ok(());
             }
             return self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg));
         }
-        let ctx = self.ctx(tid);
         if ctx.pc < ctx.ops.len() {
             let index = ctx.pc;
             ctx.pc += 1;
