@@ -141,6 +141,46 @@ fn locks(results: &mut BTreeMap<String, Value>) {
     );
 }
 
+fn pipes(results: &mut BTreeMap<String, Value>) {
+    let mut os = Os::for_tests(1);
+    let main = Tid(0);
+    let (reader, writer) = os.pipe("bench").unwrap();
+    let mut fds = [0i32; 2];
+    // SAFETY: a plain pipe(2) into a two-element array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let mut byte = [0u8; 1];
+    let mut native_byte = [0u8; 1];
+    let (ours, native) = side_by_side(
+        200_000,
+        || {
+            assert_eq!(os.fd_write(main, writer, b"x", "bench"), Io::Ready(Ok(1)));
+            assert_eq!(
+                os.fd_read(main, reader, black_box(&mut byte), "bench"),
+                Io::Ready(Ok(1))
+            );
+        },
+        || {
+            // SAFETY: both fds are the pipe created above; the buffer is one valid byte.
+            unsafe {
+                assert_eq!(libc::write(fds[1], b"x".as_ptr().cast(), 1), 1);
+                assert_eq!(
+                    libc::read(fds[0], black_box(&mut native_byte).as_mut_ptr().cast(), 1),
+                    1
+                );
+            }
+        },
+    );
+    // SAFETY: closing the two fds this function opened.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    results.insert(
+        "pipe_write_read_vs_native_pipe".into(),
+        metric(ours, "ns/op", Some(("pipe write+read (libc)", native))),
+    );
+}
+
 extern "C" fn native_thread_body(_: *mut libc::c_void) -> *mut libc::c_void {
     std::ptr::null_mut()
 }
@@ -423,6 +463,7 @@ fn main() {
     lifecycle_check(&mut results);
     locks(&mut results);
     threads(&mut results);
+    pipes(&mut results);
     scheduler(&mut results);
     for (name, value) in &results {
         println!("{name:45} {value}");

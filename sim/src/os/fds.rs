@@ -1,17 +1,2100 @@
-//! File descriptors (placeholder: filled in by the fds work).
+//! File descriptors: the fd table and open file descriptions (files, directories, pipes,
+//! socketpairs, eventfd), with Linux semantics.
+//!
+//! The table maps small numbers to descriptions, as Linux does: a new fd takes the lowest free
+//! number, `dup` makes a second fd for the same description (sharing its offset and its
+//! non-blocking flag, which live on the description, not on the fd), and `renumber` moves an fd
+//! onto another number after closing what was there (WASI `fd_renumber`, Linux `dup2` plus
+//! `close`). Handles carry a generation, so a handle to a closed fd whose number has since been
+//! reused by another open is told apart from a plain closed fd: the first is an invariant finding
+//! (the subject would have read or closed somebody else's file), the second is only EBADF.
+//!
+//! A description lives while fds refer to it or threads hold it. A thread blocked in a read holds
+//! the description, as the Linux kernel holds a file reference for the duration of a syscall: if
+//! another thread closes the last fd meanwhile, the description (and so the read end of a pipe)
+//! stays open until the blocked reader is done. The runner's continuation takes that hold with
+//! `hold_description` and retries through `read_description`, which works after the fd is gone.
+//! Miri's blocked fd reads got exactly this wrong several times (rust-lang/miri #3572, #3603,
+//! #4072, #5197): a closed fd dropped the description under a blocked reader, or a wake-up found
+//! the waiter list already gone. Wakers here take the whole waiter list before waking anybody, so
+//! every waiter becomes runnable and which one wins the retry is a scheduler decision.
+//!
+//! Fidelity. Simulated: an in-memory tree of directories and regular files with offsets, path
+//! lookup relative to a directory fd or absolute (`.` and `..` included); pipes and AF_UNIX
+//! stream socketpairs with a capacity of 212,992 bytes per direction (Linux's default socket
+//! buffer), partial writes, PIPE_BUF (4096 bytes) atomicity for pipe writes, EOF once every write
+//! end is closed, EPIPE once every read end is closed; eventfd counters with their EINVAL and
+//! overflow rules; blocking as data and O_NONBLOCK. Fault injection can shorten reads and writes,
+//! interrupt a call that would block with EINTR, and fail a non-blocking call with EAGAIN.
+//! Not simulated: signals (EPIPE raises no SIGPIPE), permissions and ownership, timestamps, links,
+//! `poll`/`epoll`, seeking on pipes reports EINVAL (there is no ESPIPE in the errno set), and a
+//! blocking write that does not fit returns the count that did fit, where Linux would keep
+//! waiting: that is what the same write interrupted by a signal returns, so subjects must loop
+//! either way. Descriptor numbers start at 0; whoever models stdio opens those first.
 
-use super::resources::BuiltinKinds;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::resources::{BuiltinKinds, RecordId};
+use super::threads::{BlockReason, ThreadState, Tid};
+use super::{Errno, Io, Os, Site};
+use crate::faults::FaultKind;
+
+/// Bytes a pipe or one direction of a socketpair can buffer (Linux's default socket buffer).
+pub const PIPE_CAPACITY_BYTES: usize = 212_992;
+
+/// Pipe writes of at most this many bytes are atomic: all or nothing (POSIX `PIPE_BUF`).
+pub const PIPE_BUF_BYTES: usize = 4096;
+
+/// An fd handle: the number the subject sees plus the generation of the table slot it was issued
+/// from, so a handle outliving its fd is recognised when the number is reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Fd(pub u32);
+pub struct Fd {
+    pub number: u32,
+    pub generation: u32,
+}
+
+/// An open file description. Ids are never reused, so a dead id is always recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DescriptionId(pub u64);
+
+/// Flags of `open_at`, as in `openat(2)`. `read` and `write` give the access mode; with neither,
+/// the description can only be used as a directory handle (like O_PATH).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenFlags {
+    pub read: bool,
+    pub write: bool,
+    pub create: bool,
+    /// With `create`: fail with EEXIST if the name exists (O_EXCL).
+    pub exclusive: bool,
+    pub truncate: bool,
+    /// The path must name a directory (O_DIRECTORY).
+    pub directory: bool,
+}
+
+/// Where a seek offset counts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whence {
+    Set,
+    Current,
+    End,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    Directory,
+    RegularFile,
+    Pipe,
+    Socket,
+    EventFd,
+}
+
+/// What `fd_stat` tells about an fd's description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdStat {
+    pub file_type: FileType,
+    /// File size, bytes buffered for reading (pipe, socket), or 8 for an eventfd.
+    pub size: u64,
+    pub readable: bool,
+    pub writable: bool,
+    pub nonblocking: bool,
+    pub description: DescriptionId,
+}
+
+const ROOT_INODE: usize = 0;
+
+#[derive(Debug)]
+enum Inode {
+    File(Vec<u8>),
+    Dir {
+        entries: BTreeMap<String, usize>,
+        parent: usize,
+    },
+}
+
+/// One direction of a pipe or socketpair. The counters are cumulative, so that
+/// `bytes_written - bytes_read == bytes.len()` is a conservation check on every copy.
+#[derive(Debug)]
+struct Buffer {
+    bytes: VecDeque<u8>,
+    bytes_written: u64,
+    bytes_read: u64,
+    /// The description that reads from this buffer and the one that writes to it.
+    reader: u64,
+    writer: u64,
+    /// Pipes guarantee PIPE_BUF atomicity; stream sockets do not.
+    pipe: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Object {
+    File { inode: usize, offset: u64 },
+    Dir { inode: usize },
+    PipeRead { buffer: u64 },
+    PipeWrite { buffer: u64 },
+    Socket { rx: u64, tx: u64 },
+    EventFd { counter: u64 },
+}
+
+#[derive(Debug)]
+struct Description {
+    object: Object,
+    readable: bool,
+    writable: bool,
+    /// O_NONBLOCK is a file status flag: it belongs to the description and so is shared by dups.
+    nonblocking: bool,
+    fds: u32,
+    holds: u32,
+    record: RecordId,
+    read_waiters: Vec<Tid>,
+    write_waiters: Vec<Tid>,
+}
+
+#[derive(Debug)]
+struct FdEntry {
+    description: u64,
+    record: RecordId,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// Bumped on every install, so handles from earlier installs are recognised as stale.
+    generation: u32,
+    entry: Option<FdEntry>,
+}
 
 pub(crate) struct FdsState {
-    #[allow(dead_code)]
     kinds: BuiltinKinds,
+    slots: Vec<Slot>,
+    /// Free slot numbers below `slots.len()`, so the lowest one is found without a scan.
+    free: BTreeSet<u32>,
+    open: u64,
+    descriptions: BTreeMap<u64, Description>,
+    next_description: u64,
+    buffers: BTreeMap<u64, Buffer>,
+    next_buffer: u64,
+    inodes: Vec<Inode>,
 }
 
 impl FdsState {
     pub(crate) fn new(kinds: BuiltinKinds) -> FdsState {
-        FdsState { kinds }
+        FdsState {
+            kinds,
+            slots: Vec::new(),
+            free: BTreeSet::new(),
+            open: 0,
+            descriptions: BTreeMap::new(),
+            next_description: 0,
+            buffers: BTreeMap::new(),
+            next_buffer: 0,
+            inodes: vec![Inode::Dir {
+                entries: BTreeMap::new(),
+                parent: ROOT_INODE,
+            }],
+        }
+    }
+
+    fn is_dir(&self, inode: usize) -> bool {
+        matches!(self.inodes[inode], Inode::Dir { .. })
+    }
+
+    /// One lookup step from directory `dir`.
+    fn step(&self, dir: usize, name: &str) -> Result<usize, Errno> {
+        let Inode::Dir { entries, parent } = &self.inodes[dir] else {
+            return Err(Errno::Enotdir);
+        };
+        match name {
+            "." => Ok(dir),
+            ".." => Ok(*parent),
+            _ => entries.get(name).copied().ok_or(Errno::Enoent),
+        }
+    }
+
+    /// Walks every component but the last. Returns the directory the last name is in and that
+    /// name, or the target itself with no name when the path ends in `.`, `..` or `/`.
+    fn walk<'p>(&self, start: usize, path: &'p str) -> Result<(usize, Option<&'p str>), Errno> {
+        if path.is_empty() {
+            return Err(Errno::Enoent);
+        }
+        let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let mut current = start;
+        let Some((last, init)) = components.split_last() else {
+            return Ok((start, None));
+        };
+        for name in init {
+            current = self.step(current, name)?;
+        }
+        if !self.is_dir(current) {
+            return Err(Errno::Enotdir);
+        }
+        match *last {
+            "." | ".." => Ok((self.step(current, last)?, None)),
+            name => Ok((current, Some(name))),
+        }
+    }
+}
+
+impl Os {
+    // ---- the fd table ----
+
+    /// Checks that `count` more fds fit under `fds_max`.
+    fn fds_room(&mut self, count: u64, site: Site) -> Result<(), Errno> {
+        if self.fds.open + count > self.limits.fds_max {
+            self.budget("fds_max", self.limits.fds_max, site);
+            return Err(Errno::Emfile);
+        }
+        Ok(())
+    }
+
+    fn new_description(
+        &mut self,
+        object: Object,
+        readable: bool,
+        writable: bool,
+        site: Site,
+    ) -> u64 {
+        let id = self.fds.next_description;
+        self.fds.next_description += 1;
+        let here = self.here(site);
+        let record = self
+            .resources
+            .acquire(self.fds.kinds.description, 1, 0, id, here);
+        let description = Description {
+            object,
+            readable,
+            writable,
+            nonblocking: false,
+            fds: 0,
+            holds: 0,
+            record,
+            read_waiters: Vec::new(),
+            write_waiters: Vec::new(),
+        };
+        self.fds.descriptions.insert(id, description);
+        id
+    }
+
+    /// Installs a new fd for `description` at `number` (which must be free). Room was checked.
+    fn install_at(&mut self, number: u32, description: u64, site: Site) -> Fd {
+        while self.fds.slots.len() <= number as usize {
+            self.fds.free.insert(self.fds.slots.len() as u32);
+            self.fds.slots.push(Slot::default());
+        }
+        self.fds.free.remove(&number);
+        let here = self.here(site);
+        let record = self
+            .resources
+            .acquire(self.fds.kinds.fd, 1, 0, u64::from(number), here);
+        let slot = &mut self.fds.slots[number as usize];
+        debug_assert!(slot.entry.is_none(), "install into a free slot");
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.entry = Some(FdEntry {
+            description,
+            record,
+        });
+        let generation = slot.generation;
+        self.fds.open += 1;
+        if let Some(d) = self.fds.descriptions.get_mut(&description) {
+            d.fds += 1;
+        }
+        Fd { number, generation }
+    }
+
+    /// Installs a new fd for `description` at the lowest free number, as Linux does.
+    fn install(&mut self, description: u64, site: Site) -> Fd {
+        let number = self
+            .fds
+            .free
+            .first()
+            .copied()
+            .unwrap_or(self.fds.slots.len() as u32);
+        self.install_at(number, description, site)
+    }
+
+    /// Resolves a handle. A handle whose slot now holds a later open is stale: an invariant
+    /// finding naming who holds the number now, and ESTALE. A closed or unknown fd is EBADF.
+    fn lookup_fd(&mut self, fd: Fd, call: &str, site: Site) -> Result<u64, Errno> {
+        let Some(slot) = self.fds.slots.get(fd.number as usize) else {
+            return Err(Errno::Ebadf);
+        };
+        let Some(entry) = &slot.entry else {
+            return Err(Errno::Ebadf);
+        };
+        if slot.generation == fd.generation {
+            return Ok(entry.description);
+        }
+        let holder = match self.resources.get(entry.record) {
+            Some(record) => record.acquired.to_string(),
+            None => "an unknown open".to_string(),
+        };
+        let headline = format!(
+            "stale fd handle: {call} of fd {} (generation {}), which was closed and whose number now names another open (generation {}, opened by {holder})",
+            fd.number, fd.generation, slot.generation
+        );
+        self.invariant("fd", site, headline);
+        Err(Errno::Estale)
+    }
+
+    /// Removes the entry at `number`, returning its description (whose fd count is decremented
+    /// but which is not yet released: the caller decides when).
+    fn remove_entry(&mut self, number: u32) -> u64 {
+        let entry = self.fds.slots[number as usize]
+            .entry
+            .take()
+            .expect("entry present");
+        self.resources.release(entry.record);
+        self.fds.free.insert(number);
+        self.fds.open -= 1;
+        if let Some(d) = self.fds.descriptions.get_mut(&entry.description) {
+            d.fds -= 1;
+        }
+        entry.description
+    }
+
+    /// Closes an fd. The description goes when no other fd refers to it and nobody holds it.
+    pub fn close(&mut self, fd: Fd, site: Site) -> Result<(), Errno> {
+        self.syscall("fds.close", u64::from(fd.number), u64::from(fd.generation));
+        self.lookup_fd(fd, "close", site)?;
+        let description = self.remove_entry(fd.number);
+        self.release_if_unused(description, site);
+        Ok(())
+    }
+
+    /// A second fd for the same description, at the lowest free number.
+    pub fn dup(&mut self, fd: Fd, site: Site) -> Result<Fd, Errno> {
+        let description = self.lookup_fd(fd, "dup", site)?;
+        self.fds_room(1, site)?;
+        let new = self.install(description, site);
+        self.syscall("fds.dup", u64::from(fd.number), u64::from(new.number));
+        Ok(new)
+    }
+
+    /// Linux `dup2`: makes `to_number` refer to `from`'s description, closing what was there.
+    /// With `to_number == from.number` it only validates `from`.
+    pub fn dup2(&mut self, from: Fd, to_number: u32, site: Site) -> Result<Fd, Errno> {
+        let description = self.lookup_fd(from, "dup2", site)?;
+        if to_number == from.number {
+            return Ok(from);
+        }
+        if u64::from(to_number) >= self.limits.fds_max {
+            return Err(Errno::Ebadf);
+        }
+        let occupied = self
+            .fds
+            .slots
+            .get(to_number as usize)
+            .is_some_and(|s| s.entry.is_some());
+        if !occupied {
+            self.fds_room(1, site)?;
+        }
+        self.syscall("fds.dup2", u64::from(from.number), u64::from(to_number));
+        let old = occupied.then(|| self.remove_entry(to_number));
+        let new = self.install_at(to_number, description, site);
+        if let Some(old) = old {
+            self.release_if_unused(old, site);
+        }
+        Ok(new)
+    }
+
+    /// WASI `fd_renumber`: closes `to` and moves `from` to its number; `from`'s number becomes
+    /// free. Both must be open. Returns the handle for the moved fd (the old `to` handle is stale).
+    pub fn renumber(&mut self, from: Fd, to: Fd, site: Site) -> Result<Fd, Errno> {
+        let description = self.lookup_fd(from, "renumber", site)?;
+        self.lookup_fd(to, "renumber", site)?;
+        if from.number == to.number {
+            return Ok(from);
+        }
+        self.syscall("fds.renumber", u64::from(from.number), u64::from(to.number));
+        let old = self.remove_entry(to.number);
+        // Move the entry with its ledger record: the fd was acquired where `from` was opened.
+        let entry = self.fds.slots[from.number as usize]
+            .entry
+            .take()
+            .expect("entry present");
+        self.fds.free.insert(from.number);
+        self.fds.free.remove(&to.number);
+        let slot = &mut self.fds.slots[to.number as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.entry = Some(FdEntry {
+            description,
+            record: entry.record,
+        });
+        let moved = Fd {
+            number: to.number,
+            generation: slot.generation,
+        };
+        self.release_if_unused(old, site);
+        Ok(moved)
+    }
+
+    /// Sets or clears O_NONBLOCK on `fd`'s description (so on every dup of it, as in Linux).
+    pub fn set_nonblocking(&mut self, fd: Fd, nonblocking: bool, site: Site) -> Result<(), Errno> {
+        let description = self.lookup_fd(fd, "set_nonblocking", site)?;
+        self.syscall(
+            "fds.set_nonblocking",
+            u64::from(fd.number),
+            u64::from(nonblocking),
+        );
+        if let Some(d) = self.fds.descriptions.get_mut(&description) {
+            d.nonblocking = nonblocking;
+        }
+        Ok(())
+    }
+
+    /// The description `fd` refers to: what a continuation holds and retries through.
+    pub fn description_of(&mut self, fd: Fd, site: Site) -> Result<DescriptionId, Errno> {
+        self.lookup_fd(fd, "description_of", site)
+            .map(DescriptionId)
+    }
+
+    /// Type, size and flags of `fd`'s description.
+    pub fn fd_stat(&mut self, fd: Fd, site: Site) -> Result<FdStat, Errno> {
+        let id = self.lookup_fd(fd, "fd_stat", site)?;
+        let d = &self.fds.descriptions[&id];
+        let (file_type, size) = match d.object {
+            Object::File { inode, .. } => match &self.fds.inodes[inode] {
+                Inode::File(data) => (FileType::RegularFile, data.len() as u64),
+                Inode::Dir { .. } => (FileType::Directory, 0),
+            },
+            Object::Dir { .. } => (FileType::Directory, 0),
+            Object::PipeRead { buffer } => {
+                (FileType::Pipe, self.fds.buffers[&buffer].bytes.len() as u64)
+            }
+            Object::PipeWrite { .. } => (FileType::Pipe, 0),
+            Object::Socket { rx, .. } => {
+                (FileType::Socket, self.fds.buffers[&rx].bytes.len() as u64)
+            }
+            Object::EventFd { .. } => (FileType::EventFd, 8),
+        };
+        Ok(FdStat {
+            file_type,
+            size,
+            readable: d.readable,
+            writable: d.writable,
+            nonblocking: d.nonblocking,
+            description: DescriptionId(id),
+        })
+    }
+
+    /// Open fds now.
+    pub fn open_fd_count(&self) -> usize {
+        self.fds.open as usize
+    }
+
+    // ---- description lifetime ----
+
+    /// Takes a reference on a description for a thread that blocks on it (as the kernel holds the
+    /// file during a syscall), so that closing its last fd does not drop it under the thread.
+    pub fn hold_description(&mut self, desc: DescriptionId, site: Site) -> Result<(), Errno> {
+        self.syscall("fds.hold", desc.0, 0);
+        match self.fds.descriptions.get_mut(&desc.0) {
+            Some(d) => {
+                d.holds += 1;
+                Ok(())
+            }
+            None => {
+                self.invariant(
+                    "description",
+                    site,
+                    format!("hold of description #{} that is no longer open", desc.0),
+                );
+                Err(Errno::Ebadf)
+            }
+        }
+    }
+
+    /// Drops a reference taken by `hold_description`; the description goes if it was the last.
+    pub fn drop_description(&mut self, desc: DescriptionId, site: Site) -> Result<(), Errno> {
+        self.syscall("fds.drop", desc.0, 0);
+        match self.fds.descriptions.get_mut(&desc.0) {
+            Some(d) if d.holds > 0 => {
+                d.holds -= 1;
+                self.release_if_unused(desc.0, site);
+                Ok(())
+            }
+            _ => {
+                self.invariant(
+                    "description",
+                    site,
+                    format!("drop of description #{} that is not held", desc.0),
+                );
+                Err(Errno::Ebadf)
+            }
+        }
+    }
+
+    /// Releases a description nobody refers to or holds, and tells the other end of its pipe or
+    /// socket: writers blocked on a pipe whose readers are gone wake to EPIPE, readers whose
+    /// writers are gone wake to EOF.
+    fn release_if_unused(&mut self, id: u64, site: Site) {
+        match self.fds.descriptions.get(&id) {
+            Some(d) if d.fds == 0 && d.holds == 0 => {}
+            _ => return,
+        }
+        let d = self.fds.descriptions.remove(&id).expect("present");
+        self.resources.release(d.record);
+        self.syscall("fds.release", id, 0);
+        // A thread still waiting here blocked without holding the description: the caller lost
+        // track of it. Wake it so that its retry sees EBADF instead of hanging on a dead object.
+        let stranded: Vec<(Tid, BlockReason)> = d
+            .read_waiters
+            .iter()
+            .map(|&t| (t, BlockReason::FdReadable(id)))
+            .chain(
+                d.write_waiters
+                    .iter()
+                    .map(|&t| (t, BlockReason::FdWritable(id))),
+            )
+            .collect();
+        if !stranded.is_empty() {
+            let tids: Vec<u32> = stranded.iter().map(|(t, _)| t.0).collect();
+            let headline = format!(
+                "description #{id} released while threads {tids:?} wait on it without holding it"
+            );
+            self.invariant("description", site, headline);
+            for (tid, reason) in stranded {
+                self.unblock(tid, &reason, site);
+            }
+        }
+        match d.object {
+            Object::PipeRead { buffer } => self.end_gone(buffer, true, site),
+            Object::PipeWrite { buffer } => self.end_gone(buffer, false, site),
+            Object::Socket { rx, tx } => {
+                self.end_gone(rx, true, site);
+                self.end_gone(tx, false, site);
+            }
+            Object::File { .. } | Object::Dir { .. } | Object::EventFd { .. } => {}
+        }
+    }
+
+    /// One end of `buffer` is gone: wake the other end, and drop the buffer once both are gone.
+    fn end_gone(&mut self, buffer: u64, reader_gone: bool, site: Site) {
+        let b = &self.fds.buffers[&buffer];
+        let (reader, writer) = (b.reader, b.writer);
+        if reader_gone {
+            self.wake(writer, false, site);
+        } else {
+            self.wake(reader, true, site);
+        }
+        let live = |id| self.fds.descriptions.contains_key(&id);
+        if !live(reader) && !live(writer) {
+            self.check_buffer(buffer, site);
+            self.fds.buffers.remove(&buffer);
+        }
+    }
+
+    /// Takes the whole read (or write) waiter list of a description and wakes everyone on it:
+    /// each retries, and the scheduler decides who gets there first.
+    fn wake(&mut self, id: u64, readers: bool, site: Site) {
+        let Some(d) = self.fds.descriptions.get_mut(&id) else {
+            return;
+        };
+        let (waiters, reason) = if readers {
+            (
+                std::mem::take(&mut d.read_waiters),
+                BlockReason::FdReadable(id),
+            )
+        } else {
+            (
+                std::mem::take(&mut d.write_waiters),
+                BlockReason::FdWritable(id),
+            )
+        };
+        for tid in waiters {
+            self.unblock(tid, &reason, site);
+        }
+    }
+
+    /// The call would block: EINTR by fault injection, or park `tid` on the waiter list.
+    fn park(&mut self, tid: Tid, id: u64, reading: bool, site: Site) -> Io<usize> {
+        if self.inject(FaultKind::Eintr, site) {
+            return Io::err(Errno::Eintr);
+        }
+        let d = self
+            .fds
+            .descriptions
+            .get_mut(&id)
+            .expect("live description");
+        if reading {
+            d.read_waiters.push(tid);
+            Io::Block(BlockReason::FdReadable(id))
+        } else {
+            d.write_waiters.push(tid);
+            Io::Block(BlockReason::FdWritable(id))
+        }
+    }
+
+    /// A count shortened by the short-read/short-write fault: at least 1, when more than 1 fit.
+    fn maybe_short(&mut self, count: usize, kind: FaultKind, site: Site) -> usize {
+        if count > 1 && self.inject(kind, site) {
+            (count / 2).max(1)
+        } else {
+            count
+        }
+    }
+
+    // ---- read and write ----
+
+    /// Reads into `buf` from `fd`. May block (`Io::Block(FdReadable(description))`): the caller
+    /// should then hold the description and retry with `read_description`.
+    pub fn fd_read(&mut self, tid: Tid, fd: Fd, buf: &mut [u8], site: Site) -> Io<usize> {
+        match self.lookup_fd(fd, "read", site) {
+            Ok(id) => self.read_inner(tid, id, buf, site),
+            Err(errno) => Io::err(errno),
+        }
+    }
+
+    /// Writes `bytes` to `fd`. May block (`Io::Block(FdWritable(description))`).
+    pub fn fd_write(&mut self, tid: Tid, fd: Fd, bytes: &[u8], site: Site) -> Io<usize> {
+        match self.lookup_fd(fd, "write", site) {
+            Ok(id) => self.write_inner(tid, id, bytes, site),
+            Err(errno) => Io::err(errno),
+        }
+    }
+
+    /// Reads through a description: the retry of a blocked read, valid after its fd was closed
+    /// as long as the thread holds the description.
+    pub fn read_description(
+        &mut self,
+        tid: Tid,
+        desc: DescriptionId,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Io<usize> {
+        if !self.fds.descriptions.contains_key(&desc.0) {
+            self.invariant(
+                "description",
+                site,
+                format!(
+                    "read of description #{} that is no longer open (was it held?)",
+                    desc.0
+                ),
+            );
+            return Io::err(Errno::Ebadf);
+        }
+        self.read_inner(tid, desc.0, buf, site)
+    }
+
+    /// Writes through a description: the retry of a blocked write.
+    pub fn write_description(
+        &mut self,
+        tid: Tid,
+        desc: DescriptionId,
+        bytes: &[u8],
+        site: Site,
+    ) -> Io<usize> {
+        if !self.fds.descriptions.contains_key(&desc.0) {
+            self.invariant(
+                "description",
+                site,
+                format!(
+                    "write of description #{} that is no longer open (was it held?)",
+                    desc.0
+                ),
+            );
+            return Io::err(Errno::Ebadf);
+        }
+        self.write_inner(tid, desc.0, bytes, site)
+    }
+
+    fn read_inner(&mut self, tid: Tid, id: u64, buf: &mut [u8], site: Site) -> Io<usize> {
+        let d = &self.fds.descriptions[&id];
+        let (object, readable, nonblocking) = (d.object, d.readable, d.nonblocking);
+        if !readable && !matches!(object, Object::Dir { .. }) {
+            return Io::err(Errno::Ebadf);
+        }
+        let result = match object {
+            Object::Dir { .. } => Io::err(Errno::Eisdir),
+            Object::File { inode, offset } => match self.file_read(inode, offset, buf, site) {
+                Ok(n) => {
+                    if let Some(Description {
+                        object: Object::File { offset, .. },
+                        ..
+                    }) = self.fds.descriptions.get_mut(&id)
+                    {
+                        *offset += n as u64;
+                    }
+                    Io::ok(n)
+                }
+                Err(errno) => Io::err(errno),
+            },
+            Object::PipeRead { buffer } | Object::Socket { rx: buffer, .. } => {
+                self.stream_read(tid, id, buffer, nonblocking, buf, site)
+            }
+            Object::PipeWrite { .. } => Io::err(Errno::Ebadf),
+            Object::EventFd { counter } => {
+                self.eventfd_read(tid, id, counter, nonblocking, buf, site)
+            }
+        };
+        if let Io::Ready(Ok(n)) = result {
+            self.syscall("fds.read", id, n as u64);
+        }
+        result
+    }
+
+    fn write_inner(&mut self, tid: Tid, id: u64, bytes: &[u8], site: Site) -> Io<usize> {
+        let d = &self.fds.descriptions[&id];
+        let (object, writable, nonblocking) = (d.object, d.writable, d.nonblocking);
+        if !writable {
+            return Io::err(Errno::Ebadf);
+        }
+        let result = match object {
+            Object::Dir { .. } | Object::PipeRead { .. } => Io::err(Errno::Ebadf),
+            Object::File { inode, offset } => {
+                let n = self.file_write(inode, offset, bytes, site);
+                if let Some(Description {
+                    object: Object::File { offset, .. },
+                    ..
+                }) = self.fds.descriptions.get_mut(&id)
+                {
+                    *offset += n as u64;
+                }
+                Io::ok(n)
+            }
+            Object::PipeWrite { buffer } | Object::Socket { tx: buffer, .. } => {
+                self.stream_write(tid, id, buffer, nonblocking, bytes, site)
+            }
+            Object::EventFd { counter } => {
+                self.eventfd_write(tid, id, counter, nonblocking, bytes, site)
+            }
+        };
+        if let Io::Ready(Ok(n)) = result {
+            self.syscall("fds.write", id, n as u64);
+        }
+        result
+    }
+
+    fn stream_read(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        buffer: u64,
+        nonblocking: bool,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Io<usize> {
+        // Linux answers a zero-length read before looking at the pipe.
+        if buf.is_empty() {
+            return Io::ok(0);
+        }
+        if nonblocking && self.inject(FaultKind::Eagain, site) {
+            return Io::err(Errno::Eagain);
+        }
+        let available = self.fds.buffers[&buffer].bytes.len();
+        if available > 0 {
+            let n = self.maybe_short(buf.len().min(available), FaultKind::ShortRead, site);
+            let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+            for (slot, byte) in buf.iter_mut().zip(b.bytes.drain(..n)) {
+                *slot = byte;
+            }
+            b.bytes_read += n as u64;
+            let writer = b.writer;
+            // Room was made: every blocked writer retries.
+            self.wake(writer, false, site);
+            return Io::ok(n);
+        }
+        let writer = self.fds.buffers[&buffer].writer;
+        if !self.fds.descriptions.contains_key(&writer) {
+            return Io::ok(0);
+        }
+        if nonblocking {
+            return Io::err(Errno::Eagain);
+        }
+        self.park(tid, id, true, site)
+    }
+
+    fn stream_write(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        buffer: u64,
+        nonblocking: bool,
+        bytes: &[u8],
+        site: Site,
+    ) -> Io<usize> {
+        if bytes.is_empty() {
+            return Io::ok(0);
+        }
+        if nonblocking && self.inject(FaultKind::Eagain, site) {
+            return Io::err(Errno::Eagain);
+        }
+        let b = &self.fds.buffers[&buffer];
+        if !self.fds.descriptions.contains_key(&b.reader) {
+            return Io::err(Errno::Epipe);
+        }
+        let room = PIPE_CAPACITY_BYTES - b.bytes.len();
+        let atomic = b.pipe && bytes.len() <= PIPE_BUF_BYTES;
+        let fits = if atomic {
+            if room >= bytes.len() { bytes.len() } else { 0 }
+        } else {
+            bytes.len().min(room)
+        };
+        if fits == 0 {
+            if nonblocking {
+                return Io::err(Errno::Eagain);
+            }
+            return self.park(tid, id, false, site);
+        }
+        // An atomic pipe write is never split, not even by fault injection.
+        let n = if atomic {
+            fits
+        } else {
+            self.maybe_short(fits, FaultKind::ShortWrite, site)
+        };
+        let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+        b.bytes.extend(&bytes[..n]);
+        b.bytes_written += n as u64;
+        let reader = b.reader;
+        self.wake(reader, true, site);
+        Io::ok(n)
+    }
+
+    fn eventfd_read(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        counter: u64,
+        nonblocking: bool,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Io<usize> {
+        if buf.len() < 8 {
+            return Io::err(Errno::Einval);
+        }
+        if nonblocking && self.inject(FaultKind::Eagain, site) {
+            return Io::err(Errno::Eagain);
+        }
+        if counter == 0 {
+            if nonblocking {
+                return Io::err(Errno::Eagain);
+            }
+            return self.park(tid, id, true, site);
+        }
+        buf[..8].copy_from_slice(&counter.to_ne_bytes());
+        self.set_eventfd_counter(id, 0);
+        // The counter dropped to 0: writers blocked on overflow may proceed.
+        self.wake(id, false, site);
+        Io::ok(8)
+    }
+
+    fn eventfd_write(
+        &mut self,
+        tid: Tid,
+        id: u64,
+        counter: u64,
+        nonblocking: bool,
+        bytes: &[u8],
+        site: Site,
+    ) -> Io<usize> {
+        if bytes.len() < 8 {
+            return Io::err(Errno::Einval);
+        }
+        let value = u64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes"));
+        if value == u64::MAX {
+            return Io::err(Errno::Einval);
+        }
+        if nonblocking && self.inject(FaultKind::Eagain, site) {
+            return Io::err(Errno::Eagain);
+        }
+        // The counter never exceeds u64::MAX - 1; a write that would push it past waits for a read.
+        if value > u64::MAX - 1 - counter {
+            if nonblocking {
+                return Io::err(Errno::Eagain);
+            }
+            return self.park(tid, id, false, site);
+        }
+        let counter = counter + value;
+        self.set_eventfd_counter(id, counter);
+        if counter > 0 {
+            self.wake(id, true, site);
+        }
+        Io::ok(8)
+    }
+
+    fn set_eventfd_counter(&mut self, id: u64, value: u64) {
+        if let Some(Description {
+            object: Object::EventFd { counter },
+            ..
+        }) = self.fds.descriptions.get_mut(&id)
+        {
+            *counter = value;
+        }
+    }
+
+    fn file_read(
+        &mut self,
+        inode: usize,
+        offset: u64,
+        buf: &mut [u8],
+        site: Site,
+    ) -> Result<usize, Errno> {
+        let Inode::File(data) = &self.fds.inodes[inode] else {
+            return Err(Errno::Eisdir);
+        };
+        let start = (offset as usize).min(data.len());
+        let n = buf.len().min(data.len() - start);
+        let n = self.maybe_short(n, FaultKind::ShortRead, site);
+        let Inode::File(data) = &self.fds.inodes[inode] else {
+            unreachable!()
+        };
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        Ok(n)
+    }
+
+    fn file_write(&mut self, inode: usize, offset: u64, bytes: &[u8], site: Site) -> usize {
+        let n = self.maybe_short(bytes.len(), FaultKind::ShortWrite, site);
+        let Inode::File(data) = &mut self.fds.inodes[inode] else {
+            return 0;
+        };
+        let start = offset as usize;
+        if data.len() < start + n {
+            // Writing past the end leaves a hole of zeros, as in Linux.
+            data.resize(start + n, 0);
+        }
+        data[start..start + n].copy_from_slice(&bytes[..n]);
+        n
+    }
+
+    /// Reads from a regular file at `offset` without moving the description's offset.
+    pub fn pread(
+        &mut self,
+        fd: Fd,
+        buf: &mut [u8],
+        offset: u64,
+        site: Site,
+    ) -> Result<usize, Errno> {
+        let id = self.lookup_fd(fd, "pread", site)?;
+        let d = &self.fds.descriptions[&id];
+        match d.object {
+            Object::File { inode, .. } if d.readable => self.file_read(inode, offset, buf, site),
+            Object::File { .. } => Err(Errno::Ebadf),
+            Object::Dir { .. } => Err(Errno::Eisdir),
+            _ => Err(Errno::Einval),
+        }
+    }
+
+    /// Writes to a regular file at `offset` without moving the description's offset.
+    pub fn pwrite(
+        &mut self,
+        fd: Fd,
+        bytes: &[u8],
+        offset: u64,
+        site: Site,
+    ) -> Result<usize, Errno> {
+        let id = self.lookup_fd(fd, "pwrite", site)?;
+        let d = &self.fds.descriptions[&id];
+        match d.object {
+            Object::File { inode, .. } if d.writable => {
+                Ok(self.file_write(inode, offset, bytes, site))
+            }
+            Object::File { .. } | Object::Dir { .. } => Err(Errno::Ebadf),
+            _ => Err(Errno::Einval),
+        }
+    }
+
+    /// Moves a regular file's offset; returns the new offset. Pipes, sockets and eventfds cannot
+    /// seek (EINVAL here, ESPIPE in Linux).
+    pub fn seek(&mut self, fd: Fd, offset: i64, whence: Whence, site: Site) -> Result<u64, Errno> {
+        let id = self.lookup_fd(fd, "seek", site)?;
+        let (inode, current) = match self.fds.descriptions[&id].object {
+            Object::File { inode, offset } => (inode, offset),
+            Object::Dir { .. } => return Ok(0),
+            _ => return Err(Errno::Einval),
+        };
+        let size = match &self.fds.inodes[inode] {
+            Inode::File(data) => data.len() as u64,
+            Inode::Dir { .. } => 0,
+        };
+        let base = match whence {
+            Whence::Set => 0,
+            Whence::Current => current,
+            Whence::End => size,
+        };
+        let target = i128::from(base) + i128::from(offset);
+        if target < 0 || target > i128::from(i64::MAX) {
+            return Err(Errno::Einval);
+        }
+        let target = target as u64;
+        if let Some(Description {
+            object: Object::File { offset, .. },
+            ..
+        }) = self.fds.descriptions.get_mut(&id)
+        {
+            *offset = target;
+        }
+        self.syscall("fds.seek", u64::from(fd.number), target);
+        Ok(target)
+    }
+
+    // ---- creating descriptions ----
+
+    /// A pipe: `(read end, write end)`.
+    pub fn pipe(&mut self, site: Site) -> Result<(Fd, Fd), Errno> {
+        self.fds_room(2, site)?;
+        let buffer = self.fds.next_buffer;
+        self.fds.next_buffer += 1;
+        let reader = self.new_description(Object::PipeRead { buffer }, true, false, site);
+        let writer = self.new_description(Object::PipeWrite { buffer }, false, true, site);
+        let b = Buffer {
+            bytes: VecDeque::new(),
+            bytes_written: 0,
+            bytes_read: 0,
+            reader,
+            writer,
+            pipe: true,
+        };
+        self.fds.buffers.insert(buffer, b);
+        let read_fd = self.install(reader, site);
+        let write_fd = self.install(writer, site);
+        self.syscall(
+            "fds.pipe",
+            u64::from(read_fd.number),
+            u64::from(write_fd.number),
+        );
+        Ok((read_fd, write_fd))
+    }
+
+    /// A connected pair of AF_UNIX stream sockets: what one writes, the other reads.
+    pub fn socketpair(&mut self, site: Site) -> Result<(Fd, Fd), Errno> {
+        self.fds_room(2, site)?;
+        let (ab, ba) = (self.fds.next_buffer, self.fds.next_buffer + 1);
+        self.fds.next_buffer += 2;
+        let a = self.new_description(Object::Socket { rx: ba, tx: ab }, true, true, site);
+        let b = self.new_description(Object::Socket { rx: ab, tx: ba }, true, true, site);
+        let buffer = |reader, writer| Buffer {
+            bytes: VecDeque::new(),
+            bytes_written: 0,
+            bytes_read: 0,
+            reader,
+            writer,
+            pipe: false,
+        };
+        self.fds.buffers.insert(ab, buffer(b, a));
+        self.fds.buffers.insert(ba, buffer(a, b));
+        let fd_a = self.install(a, site);
+        let fd_b = self.install(b, site);
+        self.syscall(
+            "fds.socketpair",
+            u64::from(fd_a.number),
+            u64::from(fd_b.number),
+        );
+        Ok((fd_a, fd_b))
+    }
+
+    /// An eventfd with counter `initial`.
+    pub fn eventfd(&mut self, initial: u32, site: Site) -> Result<Fd, Errno> {
+        self.fds_room(1, site)?;
+        let id = self.new_description(
+            Object::EventFd {
+                counter: u64::from(initial),
+            },
+            true,
+            true,
+            site,
+        );
+        let fd = self.install(id, site);
+        self.syscall("fds.eventfd", u64::from(fd.number), u64::from(initial));
+        Ok(fd)
+    }
+
+    // ---- the directory tree ----
+
+    /// Where a path starts: the root for an absolute path, else `dir`'s directory.
+    fn path_start(&mut self, dir: Fd, path: &str, call: &str, site: Site) -> Result<usize, Errno> {
+        if path.starts_with('/') {
+            return Ok(ROOT_INODE);
+        }
+        let id = self.lookup_fd(dir, call, site)?;
+        match self.fds.descriptions[&id].object {
+            Object::Dir { inode } => Ok(inode),
+            _ => Err(Errno::Enotdir),
+        }
+    }
+
+    fn mkdir_from(&mut self, start: usize, path: &str) -> Result<(), Errno> {
+        let (parent, name) = self.fds.walk(start, path)?;
+        let Some(name) = name else {
+            return Err(Errno::Eexist);
+        };
+        let new = self.fds.inodes.len();
+        let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
+            return Err(Errno::Enotdir);
+        };
+        if entries.contains_key(name) {
+            return Err(Errno::Eexist);
+        }
+        entries.insert(name.to_string(), new);
+        self.fds.inodes.push(Inode::Dir {
+            entries: BTreeMap::new(),
+            parent,
+        });
+        Ok(())
+    }
+
+    /// Creates a directory at an absolute path (its parent must exist).
+    pub fn mkdir(&mut self, path: &str, site: Site) -> Result<(), Errno> {
+        self.syscall("fds.mkdir", crate::trace::hash_str(site), 0);
+        if !path.starts_with('/') {
+            return Err(Errno::Enoent);
+        }
+        self.mkdir_from(ROOT_INODE, path)
+    }
+
+    /// Creates a directory at `path` relative to the directory `dir` (or absolute).
+    pub fn mkdir_at(&mut self, dir: Fd, path: &str, site: Site) -> Result<(), Errno> {
+        self.syscall("fds.mkdir_at", u64::from(dir.number), 0);
+        let start = self.path_start(dir, path, "mkdir_at", site)?;
+        self.mkdir_from(start, path)
+    }
+
+    /// Opens the directory at an absolute path: what a WASI runtime does for each preopen.
+    pub fn open_dir(&mut self, path: &str, site: Site) -> Result<Fd, Errno> {
+        if !path.starts_with('/') {
+            return Err(Errno::Enoent);
+        }
+        self.open_from(
+            ROOT_INODE,
+            path,
+            OpenFlags {
+                read: true,
+                directory: true,
+                ..OpenFlags::default()
+            },
+            site,
+        )
+    }
+
+    /// `openat`: opens (or creates) `path` relative to the directory `dir`, or absolute.
+    pub fn open_at(
+        &mut self,
+        dir: Fd,
+        path: &str,
+        flags: OpenFlags,
+        site: Site,
+    ) -> Result<Fd, Errno> {
+        let start = self.path_start(dir, path, "open_at", site)?;
+        self.open_from(start, path, flags, site)
+    }
+
+    fn open_from(
+        &mut self,
+        start: usize,
+        path: &str,
+        flags: OpenFlags,
+        site: Site,
+    ) -> Result<Fd, Errno> {
+        let (parent, name) = self.fds.walk(start, path)?;
+        let existing = match name {
+            None => Some(parent),
+            Some(name) => self.fds.step(parent, name).ok(),
+        };
+        let inode = match existing {
+            Some(_) if flags.create && flags.exclusive => return Err(Errno::Eexist),
+            Some(inode) => inode,
+            None if !flags.create => return Err(Errno::Enoent),
+            None => {
+                self.fds_room(1, site)?;
+                let new = self.fds.inodes.len();
+                let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
+                    return Err(Errno::Enotdir);
+                };
+                entries.insert(name.expect("a name to create").to_string(), new);
+                self.fds.inodes.push(Inode::File(Vec::new()));
+                new
+            }
+        };
+        let object = if self.fds.is_dir(inode) {
+            if flags.write || flags.truncate {
+                return Err(Errno::Eisdir);
+            }
+            Object::Dir { inode }
+        } else {
+            if flags.directory {
+                return Err(Errno::Enotdir);
+            }
+            Object::File { inode, offset: 0 }
+        };
+        self.fds_room(1, site)?;
+        if flags.truncate
+            && let Inode::File(data) = &mut self.fds.inodes[inode]
+        {
+            data.clear();
+        }
+        let id = self.new_description(object, flags.read, flags.write, site);
+        let fd = self.install(id, site);
+        self.syscall("fds.open", u64::from(fd.number), inode as u64);
+        Ok(fd)
+    }
+
+    /// Removes a file's name. Open descriptions keep the file's contents, as in Linux.
+    pub fn unlink_at(&mut self, dir: Fd, path: &str, site: Site) -> Result<(), Errno> {
+        self.syscall("fds.unlink_at", u64::from(dir.number), 0);
+        let start = self.path_start(dir, path, "unlink_at", site)?;
+        let (parent, name) = self.fds.walk(start, path)?;
+        let Some(name) = name else {
+            return Err(Errno::Eisdir);
+        };
+        let inode = self.fds.step(parent, name)?;
+        if self.fds.is_dir(inode) {
+            return Err(Errno::Eisdir);
+        }
+        if let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] {
+            entries.remove(name);
+        }
+        Ok(())
+    }
+
+    // ---- checks ----
+
+    /// Live descriptions (open or held).
+    pub fn descriptions_live(&self) -> usize {
+        self.fds.descriptions.len()
+    }
+
+    /// Threads on any description's waiter list: 0 once every blocked call has been served.
+    pub fn waiters_total(&self) -> usize {
+        self.fds
+            .descriptions
+            .values()
+            .map(|d| d.read_waiters.len() + d.write_waiters.len())
+            .sum()
+    }
+
+    /// Every `(description, thread, reason)` on a waiter list, in description order.
+    pub fn fd_waiters(&self) -> Vec<(DescriptionId, Tid, BlockReason)> {
+        let mut out = Vec::new();
+        for (&id, d) in &self.fds.descriptions {
+            out.extend(
+                d.read_waiters
+                    .iter()
+                    .map(|&t| (DescriptionId(id), t, BlockReason::FdReadable(id))),
+            );
+            out.extend(
+                d.write_waiters
+                    .iter()
+                    .map(|&t| (DescriptionId(id), t, BlockReason::FdWritable(id))),
+            );
+        }
+        out
+    }
+
+    /// Checks that every thread on a waiter list is blocked for that very reason (not exited, not
+    /// runnable, not waiting on something else); each mismatch is an invariant finding.
+    pub fn check_fd_waiters(&mut self) -> bool {
+        let mut ok = true;
+        for (desc, tid, reason) in self.fd_waiters() {
+            let state = self.thread_state(tid).cloned();
+            if state != Some(ThreadState::Blocked(reason.clone())) {
+                ok = false;
+                let headline = format!(
+                    "description #{} lists thread {} as waiting (`{reason}`), but its state is {state:?}",
+                    desc.0, tid.0
+                );
+                self.invariant("waiter", "check_fd_waiters", headline);
+            }
+        }
+        ok
+    }
+
+    fn check_buffer(&mut self, buffer: u64, site: Site) -> bool {
+        let b = &self.fds.buffers[&buffer];
+        let buffered = b.bytes.len() as u64;
+        if b.bytes_written.checked_sub(b.bytes_read) == Some(buffered) {
+            return true;
+        }
+        let headline = format!(
+            "byte conservation broken on buffer #{buffer} (description #{} → #{}): {} written, {} read, but {buffered} buffered",
+            b.writer, b.reader, b.bytes_written, b.bytes_read
+        );
+        self.invariant("description", site, headline);
+        false
+    }
+
+    /// Checks `written - read == buffered` for every pipe and socket buffer; each violation is an
+    /// invariant finding. Returns whether all held.
+    pub fn check_fd_conservation(&mut self) -> bool {
+        let ids: Vec<u64> = self.fds.buffers.keys().copied().collect();
+        let mut ok = true;
+        for id in ids {
+            ok &= self.check_buffer(id, "check_fd_conservation");
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::FaultPlan;
+    use crate::findings::FindingKind;
+    use crate::os::threads::MAIN_THREAD;
+    use crate::sched::{Scheduler, StrategyChoice};
+
+    fn os_with(kind: FaultKind) -> Os {
+        let plan = FaultPlan::none().with(kind, 1_000_000);
+        Os::new(
+            Scheduler::new(1, &StrategyChoice::Random, plan),
+            Default::default(),
+            Default::default(),
+        )
+    }
+
+    fn rw() -> OpenFlags {
+        OpenFlags {
+            read: true,
+            write: true,
+            ..OpenFlags::default()
+        }
+    }
+
+    fn fd_kinds_empty(os: &Os) -> bool {
+        let r = os.resources();
+        let fd = r.kind_by_name("fd").unwrap();
+        let description = r.kind_by_name("description").unwrap();
+        r.total(fd).count == 0 && r.total(description).count == 0
+    }
+
+    #[test]
+    fn lowest_number_is_reused_and_stale_handles_are_told_from_closed_ones() {
+        let mut os = Os::for_tests(1);
+        let a = os.eventfd(0, "t").unwrap();
+        let b = os.eventfd(0, "t").unwrap();
+        assert_eq!((a.number, b.number), (0, 1));
+        os.close(a, "t").unwrap();
+        assert_eq!(os.close(a, "t"), Err(Errno::Ebadf), "closed: EBADF");
+        assert_eq!(
+            os.close(
+                Fd {
+                    number: 77,
+                    generation: 1
+                },
+                "t"
+            ),
+            Err(Errno::Ebadf),
+            "unknown: EBADF"
+        );
+        assert!(os.findings().is_empty(), "EBADF is not a finding");
+        let c = os.eventfd(0, "reopen").unwrap();
+        assert_eq!(c.number, 0, "lowest free number");
+        assert_ne!(c.generation, a.generation);
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, a, &mut buf, "old_handle"),
+            Io::err(Errno::Estale)
+        );
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].kind, FindingKind::Invariant);
+        assert_eq!(findings[0].resource, "fd");
+        assert!(
+            findings[0].headline.contains("stale"),
+            "{}",
+            findings[0].headline
+        );
+        assert!(
+            findings[0].headline.contains("reopen"),
+            "names the current holder: {}",
+            findings[0].headline
+        );
+        os.close(b, "t").unwrap();
+        os.close(c, "t").unwrap();
+        assert_eq!(os.open_fd_count(), 0);
+        assert_eq!(os.descriptions_live(), 0);
+        assert!(fd_kinds_empty(&os));
+    }
+
+    #[test]
+    fn files_and_directories_with_path_lookup() {
+        let mut os = Os::for_tests(1);
+        os.mkdir("/sandbox", "t").unwrap();
+        assert_eq!(os.mkdir("/sandbox", "t"), Err(Errno::Eexist));
+        assert_eq!(os.mkdir("/missing/x", "t"), Err(Errno::Enoent));
+        let root = os.open_dir("/sandbox", "preopen").unwrap();
+        assert_eq!(os.open_dir("/nope", "t"), Err(Errno::Enoent));
+        os.mkdir_at(root, "sub", "t").unwrap();
+        let create = OpenFlags {
+            create: true,
+            ..rw()
+        };
+        let f = os
+            .open_at(root, "sub/data.txt", create, "path_open")
+            .unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, f, b"hello world", "t"), Io::ok(11));
+        assert_eq!(os.seek(f, 6, Whence::Set, "t"), Ok(6));
+        let mut buf = [0u8; 16];
+        assert_eq!(os.fd_read(MAIN_THREAD, f, &mut buf, "t"), Io::ok(5));
+        assert_eq!(&buf[..5], b"world");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, f, &mut buf, "t"),
+            Io::ok(0),
+            "end of file"
+        );
+        assert_eq!(os.seek(f, -5, Whence::End, "t"), Ok(6));
+        assert_eq!(os.seek(f, -7, Whence::Current, "t"), Err(Errno::Einval));
+        assert_eq!(os.pread(f, &mut buf[..5], 0, "t"), Ok(5));
+        assert_eq!(&buf[..5], b"hello");
+        // Relative lookup with `..`, and absolute lookup ignoring the directory fd.
+        let g = os
+            .open_at(
+                root,
+                "sub/../sub/./data.txt",
+                OpenFlags {
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(os.fd_read(MAIN_THREAD, g, &mut buf, "t"), Io::ok(11));
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, g, b"x", "t"),
+            Io::err(Errno::Ebadf),
+            "read-only description"
+        );
+        let h = os
+            .open_at(
+                g,
+                "/sandbox/sub/data.txt",
+                OpenFlags {
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(os.fd_stat(h, "t").unwrap().size, 11);
+        assert_eq!(
+            os.open_at(g, "data.txt", rw(), "t"),
+            Err(Errno::Enotdir),
+            "relative to a file"
+        );
+        assert_eq!(
+            os.open_at(root, "sub/data.txt/x", rw(), "t"),
+            Err(Errno::Enotdir)
+        );
+        assert_eq!(
+            os.open_at(root, "sub/missing", rw(), "t"),
+            Err(Errno::Enoent)
+        );
+        assert_eq!(os.open_at(root, "sub", rw(), "t"), Err(Errno::Eisdir));
+        assert_eq!(
+            os.open_at(
+                root,
+                "sub/data.txt",
+                OpenFlags {
+                    directory: true,
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t"
+            ),
+            Err(Errno::Enotdir)
+        );
+        assert_eq!(
+            os.open_at(
+                root,
+                "sub/data.txt",
+                OpenFlags {
+                    exclusive: true,
+                    ..create
+                },
+                "t"
+            ),
+            Err(Errno::Eexist)
+        );
+        let sub = os
+            .open_at(
+                root,
+                "sub",
+                OpenFlags {
+                    directory: true,
+                    read: true,
+                    ..OpenFlags::default()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, sub, &mut buf, "t"),
+            Io::err(Errno::Eisdir)
+        );
+        assert_eq!(os.fd_stat(sub, "t").unwrap().file_type, FileType::Directory);
+        // Truncate empties the file; the hole left by a write past the end reads as zeros.
+        let t = os
+            .open_at(
+                sub,
+                "data.txt",
+                OpenFlags {
+                    truncate: true,
+                    ..rw()
+                },
+                "t",
+            )
+            .unwrap();
+        assert_eq!(os.fd_stat(t, "t").unwrap().size, 0);
+        assert_eq!(os.pwrite(t, b"z", 3, "t"), Ok(1));
+        assert_eq!(os.fd_read(MAIN_THREAD, t, &mut buf, "t"), Io::ok(4));
+        assert_eq!(&buf[..4], b"\0\0\0z");
+        // Unlink removes the name; the open description keeps the contents.
+        os.unlink_at(root, "sub/data.txt", "t").unwrap();
+        assert_eq!(
+            os.open_at(root, "sub/data.txt", rw(), "t"),
+            Err(Errno::Enoent)
+        );
+        assert_eq!(os.pread(t, &mut buf, 0, "t"), Ok(4));
+        for fd in [root, f, g, h, sub, t] {
+            os.close(fd, "t").unwrap();
+        }
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty());
+    }
+
+    #[test]
+    fn pipe_capacity_partial_writes_and_pipe_buf_atomicity() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        let big = vec![7u8; 300_000];
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &big, "t"),
+            Io::ok(PIPE_CAPACITY_BYTES),
+            "writes what fits"
+        );
+        let desc = os.description_of(w, "t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &big, "t"),
+            Io::Block(BlockReason::FdWritable(desc.0)),
+            "nothing fits"
+        );
+        // The caller would block; here the test takes the waiter off by blocking and waking it.
+        os.block(MAIN_THREAD, BlockReason::FdWritable(desc.0), "t");
+        let mut buf = vec![0u8; 100];
+        let reader = os.spawn_thread("reader", "t").unwrap();
+        assert_eq!(os.fd_read(reader, r, &mut buf, "t"), Io::ok(100));
+        assert_eq!(
+            os.thread_state(MAIN_THREAD),
+            Some(&ThreadState::Runnable),
+            "room wakes the writer"
+        );
+        os.set_nonblocking(w, true, "t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 200], "t"),
+            Io::err(Errno::Eagain),
+            "PIPE_BUF: all or nothing"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 5000], "t"),
+            Io::ok(100),
+            "above PIPE_BUF: partial"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 5000], "t"),
+            Io::err(Errno::Eagain)
+        );
+        assert_eq!(os.waiters_total(), 0);
+        assert!(os.check_fd_conservation());
+    }
+
+    #[test]
+    fn zero_length_reads_and_writes_return_at_once() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut [], "t"),
+            Io::ok(0),
+            "empty pipe, writer alive: no block"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &vec![0u8; PIPE_CAPACITY_BYTES], "t"),
+            Io::ok(PIPE_CAPACITY_BYTES)
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[], "t"),
+            Io::ok(0),
+            "full pipe: no block"
+        );
+        os.close(r, "t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[], "t"),
+            Io::ok(0),
+            "no reader: still 0, not EPIPE"
+        );
+        assert_eq!(os.waiters_total(), 0);
+    }
+
+    #[test]
+    fn eof_epipe_blocking_and_eagain() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        let mut buf = [0u8; 4];
+        let rd = os.description_of(r, "t").unwrap();
+        let reader = os.spawn_thread("reader", "t").unwrap();
+        assert_eq!(
+            os.fd_read(reader, r, &mut buf, "t"),
+            Io::Block(BlockReason::FdReadable(rd.0)),
+            "writer lives"
+        );
+        os.block(reader, BlockReason::FdReadable(rd.0), "t");
+        os.set_nonblocking(r, true, "t").unwrap();
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut buf, "t"),
+            Io::err(Errno::Eagain)
+        );
+        assert_eq!(os.fd_write(MAIN_THREAD, w, b"ab", "t"), Io::ok(2));
+        assert_eq!(os.thread_state(reader), Some(&ThreadState::Runnable));
+        os.close(w, "t").unwrap();
+        assert_eq!(
+            os.fd_read(reader, r, &mut buf, "t"),
+            Io::ok(2),
+            "buffered data outlives the writer"
+        );
+        assert_eq!(os.fd_read(reader, r, &mut buf, "t"), Io::ok(0), "then EOF");
+        os.close(r, "t").unwrap();
+
+        let (r, w) = os.pipe("t").unwrap();
+        os.close(r, "t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"x", "t"),
+            Io::err(Errno::Epipe)
+        );
+        os.close(w, "t").unwrap();
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty());
+    }
+
+    #[test]
+    fn closing_the_read_end_wakes_a_blocked_writer_to_epipe() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &vec![0u8; PIPE_CAPACITY_BYTES], "t"),
+            Io::ok(PIPE_CAPACITY_BYTES)
+        );
+        let writer = os.spawn_thread("writer", "t").unwrap();
+        let wd = os.description_of(w, "t").unwrap();
+        assert_eq!(
+            os.fd_write(writer, w, b"x", "t"),
+            Io::Block(BlockReason::FdWritable(wd.0))
+        );
+        os.hold_description(wd, "t").unwrap();
+        os.block(writer, BlockReason::FdWritable(wd.0), "t");
+        os.close(r, "t").unwrap();
+        assert_eq!(os.thread_state(writer), Some(&ThreadState::Runnable));
+        assert_eq!(
+            os.write_description(writer, wd, b"x", "t"),
+            Io::err(Errno::Epipe)
+        );
+        os.drop_description(wd, "t").unwrap();
+        os.close(w, "t").unwrap();
+        assert_eq!(os.descriptions_live(), 0);
+        assert!(os.findings().is_empty());
+    }
+
+    #[test]
+    fn socketpair_is_bidirectional_with_eof_and_epipe() {
+        let mut os = Os::for_tests(1);
+        let (a, b) = os.socketpair("t").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(os.fd_write(MAIN_THREAD, a, b"ping", "t"), Io::ok(4));
+        assert_eq!(os.fd_write(MAIN_THREAD, b, b"pong!", "t"), Io::ok(5));
+        assert_eq!(os.fd_read(MAIN_THREAD, b, &mut buf, "t"), Io::ok(4));
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(os.fd_read(MAIN_THREAD, a, &mut buf, "t"), Io::ok(5));
+        assert_eq!(&buf[..5], b"pong!");
+        assert_eq!(os.fd_stat(a, "t").unwrap().file_type, FileType::Socket);
+        os.close(b, "t").unwrap();
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, a, &mut buf, "t"),
+            Io::ok(0),
+            "peer gone: EOF"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, a, b"x", "t"),
+            Io::err(Errno::Epipe),
+            "peer gone: EPIPE"
+        );
+        assert!(os.check_fd_conservation());
+        os.close(a, "t").unwrap();
+        assert!(fd_kinds_empty(&os));
+    }
+
+    #[test]
+    fn eventfd_counter_rules() {
+        let mut os = Os::for_tests(1);
+        let e = os.eventfd(3, "t").unwrap();
+        let id = os.description_of(e, "t").unwrap().0;
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut buf[..4], "t"),
+            Io::err(Errno::Einval),
+            "buffer under 8 bytes"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, e, &[1, 0, 0], "t"),
+            Io::err(Errno::Einval)
+        );
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut [], "t"),
+            Io::err(Errno::Einval),
+            "even zero-length"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, e, &5u64.to_ne_bytes(), "t"),
+            Io::ok(8)
+        );
+        assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf, "t"), Io::ok(8));
+        assert_eq!(u64::from_ne_bytes(buf), 8, "returns the counter");
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut buf, "t"),
+            Io::Block(BlockReason::FdReadable(id)),
+            "reset to 0"
+        );
+        os.block(MAIN_THREAD, BlockReason::FdReadable(id), "t");
+        let t = os.spawn_thread("writer", "t").unwrap();
+        assert_eq!(
+            os.fd_write(t, e, &u64::MAX.to_ne_bytes(), "t"),
+            Io::err(Errno::Einval),
+            "u64::MAX is refused"
+        );
+        assert_eq!(
+            os.fd_write(t, e, &(u64::MAX - 1).to_ne_bytes(), "t"),
+            Io::ok(8),
+            "the maximum counter"
+        );
+        assert_eq!(
+            os.thread_state(MAIN_THREAD),
+            Some(&ThreadState::Runnable),
+            "a write wakes readers"
+        );
+        assert_eq!(
+            os.fd_write(t, e, &1u64.to_ne_bytes(), "t"),
+            Io::Block(BlockReason::FdWritable(id)),
+            "overflow blocks"
+        );
+        os.block(t, BlockReason::FdWritable(id), "t");
+        os.set_nonblocking(e, true, "t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, e, &1u64.to_ne_bytes(), "t"),
+            Io::err(Errno::Eagain),
+            "overflow, non-blocking"
+        );
+        assert_eq!(os.fd_read(MAIN_THREAD, e, &mut buf, "t"), Io::ok(8));
+        assert_eq!(u64::from_ne_bytes(buf), u64::MAX - 1);
+        assert_eq!(
+            os.thread_state(t),
+            Some(&ThreadState::Runnable),
+            "a read wakes blocked writers"
+        );
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, e, &mut buf, "t"),
+            Io::err(Errno::Eagain),
+            "0, non-blocking"
+        );
+        os.close(e, "t").unwrap();
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty());
+    }
+
+    /// Miri #3572/#4072's shape: the reader's fd is closed while it is blocked in the read.
+    #[test]
+    fn closing_the_fd_of_a_blocked_reader_keeps_its_description() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        let a = os.spawn_thread("a", "t").unwrap();
+        let mut buf = [0u8; 8];
+        let rd = os.description_of(r, "t").unwrap();
+        let reason = os.fd_read(a, r, &mut buf, "a_read");
+        assert_eq!(reason, Io::Block(BlockReason::FdReadable(rd.0)));
+        os.hold_description(rd, "a_read").unwrap();
+        os.block(a, BlockReason::FdReadable(rd.0), "a_read");
+        os.close(r, "main_close").unwrap();
+        assert_eq!(
+            os.descriptions_live(),
+            2,
+            "the read description is still held by a"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"data", "main_write"),
+            Io::ok(4),
+            "a reader still holds the read end: no EPIPE"
+        );
+        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable), "a woke");
+        assert_eq!(os.read_description(a, rd, &mut buf, "a_retry"), Io::ok(4));
+        assert_eq!(&buf[..4], b"data");
+        os.drop_description(rd, "a_done").unwrap();
+        assert_eq!(os.descriptions_live(), 1);
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"more", "t"),
+            Io::err(Errno::Epipe),
+            "now the read end is gone"
+        );
+        os.close(w, "t").unwrap();
+        assert_eq!(os.descriptions_live(), 0);
+        assert_eq!(os.waiters_total(), 0);
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
+    }
+
+    #[test]
+    fn a_write_wakes_every_reader_and_the_loser_blocks_again() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        let rd = os.description_of(r, "t").unwrap();
+        let reason = BlockReason::FdReadable(rd.0);
+        let a = os.spawn_thread("a", "t").unwrap();
+        let b = os.spawn_thread("b", "t").unwrap();
+        let mut buf = [0u8; 8];
+        for t in [a, b] {
+            assert_eq!(os.fd_read(t, r, &mut buf, "t"), Io::Block(reason.clone()));
+            os.block(t, reason.clone(), "t");
+        }
+        assert_eq!(os.waiters_total(), 2);
+        assert!(os.check_fd_waiters());
+        assert_eq!(os.fd_write(MAIN_THREAD, w, b"!", "t"), Io::ok(1));
+        assert_eq!(os.waiters_total(), 0, "the list was taken whole");
+        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
+        assert_eq!(os.thread_state(b), Some(&ThreadState::Runnable));
+        assert_eq!(
+            os.read_description(b, rd, &mut buf, "t"),
+            Io::ok(1),
+            "first retry gets the byte"
+        );
+        assert_eq!(
+            os.read_description(a, rd, &mut buf, "t"),
+            Io::Block(reason.clone()),
+            "second blocks again"
+        );
+        os.block(a, reason, "t");
+        assert!(os.check_fd_waiters());
+        os.close(w, "t").unwrap();
+        assert_eq!(
+            os.read_description(a, rd, &mut buf, "t"),
+            Io::ok(0),
+            "writer gone: EOF on retry"
+        );
+        os.close(r, "t").unwrap();
+        assert_eq!(os.waiters_total(), 0);
+        assert!(os.findings().is_empty());
+    }
+
+    #[test]
+    fn a_waiter_that_did_not_hold_is_reported_when_its_description_goes() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        let rd = os.description_of(r, "t").unwrap();
+        let a = os.spawn_thread("a", "t").unwrap();
+        let mut buf = [0u8; 1];
+        assert!(matches!(os.fd_read(a, r, &mut buf, "t"), Io::Block(_)));
+        os.block(a, BlockReason::FdReadable(rd.0), "t");
+        os.close(r, "careless_close").unwrap();
+        assert_eq!(
+            os.thread_state(a),
+            Some(&ThreadState::Runnable),
+            "woken rather than stranded"
+        );
+        assert_eq!(
+            os.read_description(a, rd, &mut buf, "t"),
+            Io::err(Errno::Ebadf)
+        );
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 2);
+        assert!(
+            findings[0].headline.contains("without holding"),
+            "{}",
+            findings[0].headline
+        );
+        assert_eq!(
+            os.drop_description(rd, "t"),
+            Err(Errno::Ebadf),
+            "dropping what is not held"
+        );
+        os.close(w, "t").unwrap();
+        assert_eq!(os.waiters_total(), 0);
+    }
+
+    #[test]
+    fn conservation_check_reports_lost_bytes() {
+        let mut os = Os::for_tests(1);
+        let (r, w) = os.pipe("t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, w, b"abc", "t"), Io::ok(3));
+        assert!(os.check_fd_conservation());
+        let buffer = *os.fds.buffers.keys().next().unwrap();
+        os.fds.buffers.get_mut(&buffer).unwrap().bytes.pop_back();
+        assert!(!os.check_fd_conservation());
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].headline.contains("conservation"));
+        os.close(r, "t").unwrap();
+        os.close(w, "t").unwrap();
+        assert_eq!(
+            os.take_findings().len(),
+            1,
+            "checked once more when the buffer goes"
+        );
+    }
+
+    #[test]
+    fn short_reads_and_writes_by_fault_injection() {
+        let mut os = os_with(FaultKind::ShortWrite);
+        let (r, w) = os.socketpair("t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 10], "t"), Io::ok(5));
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, &[1u8; 1], "t"),
+            Io::ok(1),
+            "one byte is never shortened"
+        );
+        let (_pr, pw) = os.pipe("t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, pw, &[1u8; 10], "t"),
+            Io::ok(10),
+            "atomic pipe writes stay whole"
+        );
+        let mut buf = [0u8; 16];
+        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(6));
+
+        let mut os = os_with(FaultKind::ShortRead);
+        let (r, w) = os.pipe("t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, w, &[1u8; 10], "t"), Io::ok(10));
+        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(5));
+        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf[..1], "t"), Io::ok(1));
+        assert!(os.check_fd_conservation());
+        assert!(
+            os.injected_faults()
+                .iter()
+                .all(|(k, _)| *k == FaultKind::ShortRead)
+        );
+    }
+
+    #[test]
+    fn eintr_only_where_a_call_would_block_and_eagain_only_when_non_blocking() {
+        let mut os = os_with(FaultKind::Eintr);
+        let (r, w) = os.pipe("t").unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut buf, "t"),
+            Io::err(Errno::Eintr)
+        );
+        assert_eq!(
+            os.waiters_total(),
+            0,
+            "an interrupted call is not left waiting"
+        );
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"ab", "t"),
+            Io::ok(2),
+            "a call that does not block is not interrupted"
+        );
+        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(2));
+
+        let mut os = os_with(FaultKind::Eagain);
+        let (r, w) = os.pipe("t").unwrap();
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, w, b"ab", "t"),
+            Io::ok(2),
+            "blocking fds never see spurious EAGAIN"
+        );
+        assert_eq!(os.fd_read(MAIN_THREAD, r, &mut buf, "t"), Io::ok(2));
+        os.set_nonblocking(r, true, "t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, w, b"ab", "t"), Io::ok(2));
+        assert_eq!(
+            os.fd_read(MAIN_THREAD, r, &mut buf, "t"),
+            Io::err(Errno::Eagain),
+            "spurious"
+        );
+        assert_eq!(os.injected_faults().len(), 1);
+    }
+
+    #[test]
+    fn fds_max_is_emfile_and_a_budget_finding() {
+        let limits = crate::os::Limits {
+            fds_max: 3,
+            ..Default::default()
+        };
+        let mut os = Os::new(
+            Scheduler::new(1, &StrategyChoice::Random, FaultPlan::none()),
+            limits,
+            Default::default(),
+        );
+        let (r, w) = os.pipe("t").unwrap();
+        assert_eq!(os.pipe("t"), Err(Errno::Emfile), "two fds do not fit");
+        assert_eq!(os.descriptions_live(), 2, "nothing half-made");
+        let e = os.eventfd(0, "t").unwrap();
+        assert_eq!(os.dup(e, "t"), Err(Errno::Emfile));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 2);
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.kind == FindingKind::Budget && f.resource == "fds_max")
+        );
+        for fd in [r, w, e] {
+            os.close(fd, "t").unwrap();
+        }
+        assert!(fd_kinds_empty(&os));
+    }
+
+    #[test]
+    fn dup_shares_the_description_and_renumber_moves_an_fd() {
+        let mut os = Os::for_tests(1);
+        os.mkdir("/d", "t").unwrap();
+        let dir = os.open_dir("/d", "t").unwrap();
+        let f = os
+            .open_at(
+                dir,
+                "f",
+                OpenFlags {
+                    create: true,
+                    ..rw()
+                },
+                "t",
+            )
+            .unwrap();
+        let g = os.dup(f, "t").unwrap();
+        assert_eq!(os.description_of(f, "t"), os.description_of(g, "t"));
+        assert_eq!(os.fd_write(MAIN_THREAD, f, b"abc", "t"), Io::ok(3));
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, g, b"def", "t"),
+            Io::ok(3),
+            "shared offset: appends"
+        );
+        assert_eq!(os.fd_stat(f, "t").unwrap().size, 6);
+        os.set_nonblocking(f, true, "t").unwrap();
+        assert!(
+            os.fd_stat(g, "t").unwrap().nonblocking,
+            "O_NONBLOCK lives on the description"
+        );
+        os.close(f, "t").unwrap();
+        assert_eq!(os.descriptions_live(), 2, "g keeps the file description");
+
+        let e = os.eventfd(0, "t").unwrap();
+        let (dir_n, g_n) = (dir.number, g.number);
+        let moved = os.renumber(e, g, "fd_renumber").unwrap();
+        assert_eq!(moved.number, g_n);
+        assert_eq!(os.fd_stat(moved, "t").unwrap().file_type, FileType::EventFd);
+        assert_eq!(
+            os.close(e, "t"),
+            Err(Errno::Ebadf),
+            "the old number is free"
+        );
+        assert_eq!(
+            os.close(g, "t"),
+            Err(Errno::Estale),
+            "the replaced handle is stale"
+        );
+        assert_eq!(os.take_findings().len(), 1);
+        assert_eq!(os.descriptions_live(), 2, "the file lost its last fd");
+        let d = os.dup2(dir, 9, "t").unwrap();
+        assert_eq!(d.number, 9);
+        let d2 = os.dup2(moved, 9, "t").unwrap();
+        assert_eq!(
+            os.fd_stat(d2, "t").unwrap().file_type,
+            FileType::EventFd,
+            "dup2 replaced the dir fd"
+        );
+        assert_eq!(os.dup2(dir, dir_n, "t"), Ok(dir));
+        for fd in [dir, moved, d2] {
+            os.close(fd, "t").unwrap();
+        }
+        assert!(fd_kinds_empty(&os));
+        assert_eq!(os.open_fd_count(), 0);
+        assert!(os.findings().is_empty());
     }
 }

@@ -37,7 +37,9 @@ use crate::findings::{Finding, FindingKind};
 use crate::sched::Scheduler;
 use crate::trace::{EventKind, Trace};
 
-pub use fds::Fd;
+pub use fds::{
+    DescriptionId, Fd, FdStat, FileType, OpenFlags, PIPE_BUF_BYTES, PIPE_CAPACITY_BYTES, Whence,
+};
 pub use locks::{LockId, LockKind};
 pub use pages::{Access, PAGE_SIZE, PageState, Prot};
 pub use resources::{KindId, RecordId, Resources};
