@@ -386,7 +386,10 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), TARGETS.len());
         assert_eq!(TARGETS.iter().filter(|t| t.must_fail()).count(), 1);
-        assert_eq!(target("canary").unwrap().defects(&[]), vec!["leak-on-evict"]);
+        assert_eq!(
+            target("canary").unwrap().defects(&[]),
+            vec!["leak-on-evict"]
+        );
         assert!(target("scenario-parser").unwrap().subject().is_none());
     }
 

@@ -213,9 +213,10 @@ impl<'a, S: Subject> Runner<'a, S> {
             let outer = ledger::baseline(&self.os);
             self.run_list(&lifecycle.setup, lifecycle)?;
             let mut detector = GrowthDetector::new(lifecycle.warmup, allowances.clone());
+            let mut before = outer.clone();
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
-                let before = ledger::baseline(&self.os);
+                before.retake(&self.os);
                 self.run_list(&lifecycle.ops, lifecycle)?;
                 let leaks = ledger::leaks(&self.os, &before, &cache_kinds);
                 let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();

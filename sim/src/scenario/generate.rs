@@ -128,10 +128,11 @@ fn subject_ops<S: Subject>(
     let mut ops = Vec::new();
     let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
         let op = S::Op::arbitrary(input)?;
-        let mut trial = names.clone();
-        if S::validate(&op, &mut trial).is_ok() {
-            *names = trial;
+        let checkpoint = names.checkpoint();
+        if S::validate(&op, names).is_ok() {
             ops.push(ScenarioOp::Subject(op));
+        } else {
+            names.rollback(checkpoint);
         }
         Ok(std::ops::ControlFlow::Continue(()))
     });
