@@ -140,9 +140,13 @@ impl FuzzTarget {
         }
     }
 
-    /// Checks `defects` against this target's subject, for a clear error at start instead of a
-    /// fuzzer that silently runs with a misspelt defect off.
+    /// Checks that this build has the target's subject and that it declares every one of
+    /// `defects`: a clear error at start instead of a fuzzer that crashes on its first input or
+    /// silently runs with a misspelt defect off.
     pub fn check_defects(&self, defects: &[String]) -> Result<(), String> {
+        if let Some(subject) = self.subject() {
+            subject_entry(subject)?;
+        }
         if defects.is_empty() {
             return Ok(());
         }

@@ -114,6 +114,21 @@ pub fn shrink(
     runs_max: u64,
 ) -> Shrunk {
     use crate::runner::RunOptions;
+    shrink_while(scenario, runs_max, |candidate| {
+        let outcome = candidate.run(RunOptions::default());
+        outcome.signatures().iter().any(|s| s == signature)
+    })
+}
+
+/// Shrinks `scenario` while `keep` holds for the smaller candidate. `keep` is called at most
+/// `runs_max` times. `sim import-crash` keeps a seeded defect's regression honest with it: the
+/// candidate must show the finding with the defect on *and* pass with it off, so the shrinker
+/// cannot trade the defect's finding for an unbalanced scenario's.
+pub fn shrink_while(
+    scenario: &dyn crate::registry::DynScenario,
+    runs_max: u64,
+    mut keep: impl FnMut(&dyn crate::registry::DynScenario) -> bool,
+) -> Shrunk {
     let ops_before = scenario.meta().op_count;
     let mut current = scenario.clone_box();
     let mut runs = 0u64;
@@ -123,8 +138,7 @@ pub fn shrink(
                 break 'search;
             }
             runs += 1;
-            let outcome = candidate.run(RunOptions::default());
-            if outcome.signatures().iter().any(|s| s == signature) {
+            if keep(candidate.as_ref()) {
                 current = candidate;
                 continue 'search;
             }
