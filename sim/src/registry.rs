@@ -136,7 +136,12 @@ impl Registry {
     pub fn builtin() -> Registry {
         use crate::subjects;
         Registry {
-            subjects: vec![erase::<subjects::counter::Counter>()],
+            subjects: vec![
+                erase::<subjects::counter::Counter>(),
+                erase::<subjects::interpreter::Interpreter>(),
+                erase::<subjects::wasi_runtime::WasiRuntime>(),
+                erase::<subjects::dlmalloc::DlmallocSubject>(),
+            ],
         }
     }
 

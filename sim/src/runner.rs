@@ -8,7 +8,13 @@
 //! no pending timer with threads still blocked is a deadlock. A panicking subject is a `panic`
 //! finding, an exhausted `steps_max` a `budget` finding; fatal findings end the run.
 //!
+//! A subject that runs real third-party code on host-backed memory (`SubjectInfo::host_backed`)
+//! runs in a child process (`isolated.rs`), so that a real crash becomes a `fault` finding instead
+//! of killing the tool; `run` chooses that path by itself.
+//!
 //! What the runner does not check: anything a subject does outside the `Os` it was given.
+
+pub mod isolated;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
@@ -37,7 +43,7 @@ pub struct RunOptions {
 }
 
 /// Everything decided before the run starts, printed first.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     pub scenario: String,
     pub subject: String,
@@ -48,7 +54,8 @@ pub struct Header {
     pub steps_max: u64,
 }
 
-#[derive(Clone, Debug)]
+/// What a run found. It crosses a process boundary as JSON when the run was isolated.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub header: Header,
     pub findings: Vec<Finding>,
@@ -108,10 +115,30 @@ struct Runner<'a, S: Subject> {
     lifecycle_index: u32,
     repetition: u32,
     runnable: Vec<u32>,
+    header: Header,
+    scenario: &'a Scenario<S::Op>,
 }
 
-/// Runs `scenario` with subject `S`.
+/// Runs `scenario` with subject `S`: in this process, or in a child process when the subject
+/// runs real code on host-backed memory (see `isolated.rs`).
 pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outcome {
+    if S::info().host_backed {
+        isolated::run::<S>(scenario, options)
+    } else {
+        run_in_process::<S>(scenario, options)
+    }
+}
+
+/// Runs `scenario` in this process, whatever the subject. A crash of real code kills the caller.
+pub fn run_in_process<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outcome {
+    run_inner::<S>(scenario, options, false)
+}
+
+/// The seed, defects and scheduler a run uses, and the header that describes them.
+fn prepare<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    options: &RunOptions,
+) -> (Header, Scheduler, Vec<String>) {
     let seed = options.seed.unwrap_or(scenario.seed);
     let defects = options
         .defects
@@ -133,8 +160,25 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outco
         faults: plan.describe(),
         steps_max: scenario.limits.steps_max,
     };
+    (header, scheduler, defects)
+}
+
+/// The header a run of `scenario` with `options` prints, without running it.
+pub(crate) fn header<S: Subject>(scenario: &Scenario<S::Op>, options: &RunOptions) -> Header {
+    prepare::<S>(scenario, options).0
+}
+
+/// Runs `scenario` here. With `report_crashes`, the runner is published to the crash handler of
+/// an isolated child for the duration of the run (see `isolated::publish`).
+fn run_inner<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    mut options: RunOptions,
+    report_crashes: bool,
+) -> Outcome {
+    let (header, scheduler, defects) = prepare::<S>(scenario, &options);
+    let seed = header.seed;
     let mut os = Os::new(scheduler, scenario.limits.clone(), PlatformModel::default());
-    if let Some(sink) = options.trace_sink {
+    if let Some(sink) = options.trace_sink.take() {
         os.trace().attach_sink(sink);
     }
     let config = Config {
@@ -152,7 +196,12 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outco
         lifecycle_index: 0,
         repetition: 0,
         runnable: Vec::new(),
+        header,
+        scenario,
     };
+    // From here until `unpublish` the runner stays where it is: `run_lifecycles` borrows it in
+    // place, and only `finish` (after `unpublish`) moves it.
+    let published = report_crashes.then(|| isolated::publish(&mut runner));
     runner.os.trace().event(EventKind::Lifecycle, seed, 0);
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
     match created {
@@ -162,7 +211,10 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outco
         }
         Err(payload) => runner.panicked(payload, "new"),
     }
-    runner.finish(scenario, header)
+    if let Some(published) = published {
+        isolated::unpublish(published);
+    }
+    runner.finish()
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -562,7 +614,13 @@ impl<'a, S: Subject> Runner<'a, S> {
         Ok(())
     }
 
-    fn finish(mut self, scenario: &Scenario<S::Op>, header: Header) -> Outcome {
+    fn finish(mut self) -> Outcome {
+        self.outcome()
+    }
+
+    /// The outcome so far: every finding, the trace hash and the schedule. Used at the end of a
+    /// run, and by the crash handler of an isolated run, which never lets the run resume.
+    fn outcome(&mut self) -> Outcome {
         let _ = self.collect_os_findings();
         if let Some(divergence) = self.os.scheduler().diverged() {
             let finding = Finding::new(
@@ -573,7 +631,8 @@ impl<'a, S: Subject> Runner<'a, S> {
             );
             let _ = self.add(self.stamp(finding));
         }
-        for finding in &mut self.findings {
+        let mut findings = std::mem::take(&mut self.findings);
+        for finding in &mut findings {
             let count = self
                 .occurrences
                 .get(&finding.signature())
@@ -587,16 +646,28 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
         self.os.trace().flush();
         Outcome {
-            header,
-            findings: self.findings,
+            header: self.header.clone(),
+            findings,
             trace_hash: self.os.trace_hash(),
             trace_events: self.os.trace().events(),
             steps: self.steps,
             ops: self.ops,
             schedule: self.os.scheduler().decisions().to_vec(),
-            lifecycle_names: scenario.lifecycles.iter().map(|l| l.name.clone()).collect(),
-            lifecycle_repeats: scenario.lifecycles.iter().map(|l| l.repeat).collect(),
+            lifecycle_names: self
+                .scenario
+                .lifecycles
+                .iter()
+                .map(|l| l.name.clone())
+                .collect(),
+            lifecycle_repeats: self.scenario.lifecycles.iter().map(|l| l.repeat).collect(),
         }
+    }
+}
+
+impl<'a, S: Subject> isolated::CrashReport for Runner<'a, S> {
+    fn crashed(&mut self, host_addr: *const u8, access: Option<crate::os::Access>) -> Outcome {
+        self.os.report_host_fault(host_addr, access);
+        self.outcome()
     }
 }
 

@@ -210,6 +210,17 @@ pub trait Subject: Sized + 'static {
         Ok(())
     }
 
+    /// Ops that end every generated lifecycle, after its threads are joined, given the names
+    /// defined so far: what a well-behaved host does before a lifecycle ends (a WASI embedder
+    /// destroys the instances it created). Random op sequences rarely balance themselves, and an
+    /// instance left alive at the end of a repetition is a leak of the scenario, not of the
+    /// subject; ending each generated lifecycle with these ops keeps the leak check about the
+    /// subject. They must be no-ops at runtime when there is nothing to close. The generator
+    /// knows nothing of defects; hand-written scenarios are not changed. Default: none.
+    fn closing_ops(_names: &Names) -> Vec<Self::Op> {
+        Vec::new()
+    }
+
     /// Invariants the subject declares about its own state, checked by the runner after every
     /// lifecycle (for example "bytes written minus read equals bytes buffered"). Each string
     /// returned is one violation.

@@ -1,12 +1,13 @@
 //! The host-backed arena: real bytes for real third-party code.
 //!
-//! This is the only file in `sim/` that calls the host OS. It maps one real reservation
-//! (`PROT_NONE`, `MAP_NORESERVE`) and places simulated addresses at a fixed offset inside it, so a
-//! crate like `dlmalloc` can dereference the memory it was given. Committed pages are made
-//! readable and writable; decommitted and released pages are discarded (`MADV_DONTNEED`) and made
-//! inaccessible again (`PROT_NONE`), so that a use-after-release by real code crashes at once
-//! instead of passing silently. Turning that crash into a `fault` finding is the job of whoever
-//! runs host-backed subjects (in a child process, see `runner::isolated`).
+//! This is the only file of the virtual OS that calls the host OS; the one other caller in `sim/`
+//! is `runner/isolated.rs`, which forks the child that host-backed runs use. It maps one real
+//! reservation (`PROT_NONE`, `MAP_NORESERVE`) and places simulated addresses at a fixed offset
+//! inside it, so a crate like `dlmalloc` can dereference the memory it was given. Committed pages
+//! are made readable and writable; decommitted and released pages are discarded (`MADV_DONTNEED`)
+//! and made inaccessible again (`PROT_NONE`), so that a use-after-release by real code crashes at
+//! once instead of passing silently. Turning that crash into a `fault` finding is the job of
+//! whoever runs host-backed subjects (in a child process, see `runner::isolated`).
 
 use super::pages::{PAGE_SIZE, Prot};
 

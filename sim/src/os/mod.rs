@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `resources.rs` | the OS's own accounting: every live resource with who acquired it |
 //! | `pages.rs` | the 47-bit address space: reserve, commit, decommit, release, protect, checked access |
-//! | `host_arena.rs` | real bytes for real third-party code; the only file that calls the host OS |
+//! | `host_arena.rs` | real bytes for real third-party code; the only file of the OS that calls the host OS |
 //! | `heap.rs` | the process heap (`malloc`/`free`), as C runtimes use it |
 //! | `locks.rs` | mutex, rwlock and condvar objects; acquire and release with blocking |
 //! | `threads.rs` | threads, their states, blocking as data, join |

@@ -120,6 +120,9 @@ pub(crate) struct PagesState {
     /// Contents of committed pages that were written (page address → bytes).
     data: BTreeMap<u64, Box<[u8]>>,
     host: Option<HostArena>,
+    /// The real third-party code running on the host arena now (`dlmalloc_malloc`), so that a
+    /// crash inside it can name a site; `None` while the simulation's own code runs.
+    host_code: Option<Site>,
     committed_pages_total: u64,
 }
 
@@ -134,6 +137,7 @@ impl PagesState {
             released: BTreeMap::new(),
             data: BTreeMap::new(),
             host: None,
+            host_code: None,
             committed_pages_total: 0,
         }
     }
@@ -659,7 +663,9 @@ impl Os {
                     Access::Write => prot.write,
                 };
             if !allowed {
-                self.report_fault(addr, len, access, at.max(addr), state, by, site);
+                let what = format!("{} of {len} B", access.name());
+                self.report_fault(addr, what, at.max(addr), state, by, site);
+                self.syscall("pages.fault", addr, len);
                 return Err(Errno::Efault);
             }
             at = next;
@@ -667,12 +673,12 @@ impl Os {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Reports a refused access: `what` says which access (`write of 8 B`), `page` the first
+    /// page that refused it.
     fn report_fault(
         &mut self,
         addr: u64,
-        len: u64,
-        access: Access,
+        what: String,
         page: u64,
         state: PageState,
         by: Option<Attribution>,
@@ -687,11 +693,7 @@ impl Os {
             FindingKind::Fault,
             resource,
             site,
-            format!(
-                "{} of {len} B at {addr:#x} touches a {} page",
-                access.name(),
-                state.name()
-            ),
+            format!("{what} at {addr:#x} touches a {} page", state.name()),
         )
         .detail(
             "page",
@@ -716,7 +718,49 @@ impl Os {
         }
         finding = finding.detail("touched", here.to_string());
         self.report(finding);
-        self.syscall("pages.fault", addr, len);
+    }
+
+    /// Names the real third-party code about to run on host-arena memory (`dlmalloc_malloc`), or
+    /// `None` once it has returned. A crash inside that code is reported with this site, because
+    /// the signal that reports it cannot tell which function of the real crate was running.
+    pub fn set_host_code(&mut self, site: Option<Site>) {
+        self.pages.host_code = site;
+    }
+
+    pub fn host_code(&self) -> Option<Site> {
+        self.pages.host_code
+    }
+
+    /// Reports a crash of real code at the host address `ptr` (what a SIGSEGV handler saw) as the
+    /// same `fault` finding a checked access would give: the simulated address, the page's state,
+    /// who released it and who had acquired it. `access` is `None` when the signal did not say
+    /// whether it was a read or a write. An address outside the arena is a wild pointer.
+    pub fn report_host_fault(&mut self, ptr: *const u8, access: Option<Access>) {
+        let site = self.pages.host_code.unwrap_or("host code");
+        let what = match access {
+            Some(access) => format!("{} by real code", access.name()),
+            None => "an access by real code".to_string(),
+        };
+        match self.sim_addr(ptr) {
+            Some(addr) => {
+                let (state, by) = self.page_state(addr);
+                self.report_fault(addr, what, addr, state, by, site);
+                self.syscall("pages.host_fault", addr, 0);
+            }
+            None => {
+                let here = self.here(site);
+                let finding = Finding::new(
+                    FindingKind::Fault,
+                    "host memory",
+                    site,
+                    format!("{what} at host address {ptr:p}, outside the host arena"),
+                )
+                .detail("touched", here.to_string())
+                .note("the real code followed a pointer the simulation never handed out (a wild or null pointer)");
+                self.report(finding);
+                self.syscall("pages.host_fault", 0, 0);
+            }
+        }
     }
 
     /// Reads simulated memory into `buf`, checked.

@@ -6,7 +6,9 @@
 //! decoded from random bytes averages about one element. Generated ops that would not validate
 //! (a `free` of a name no earlier op defined) are dropped, so every generated scenario is one a
 //! person could have written, and printing it gives a file that parses to the same scenario.
-//! The generator knows nothing of any defect.
+//! Each generated lifecycle ends with the subject's `closing_ops` (a WASI host destroys the
+//! instances it created), so that a leak the check reports is the subject's, not an unbalanced
+//! random sequence's. The generator knows nothing of any defect.
 
 use arbitrary::{Arbitrary, Unstructured};
 
@@ -150,7 +152,7 @@ fn decode_lifecycle<S: Subject>(
     let mut threads = Vec::new();
     // Main ops come in chunks with a spawn after each; a thread's ops are validated against the
     // names defined before its spawn (the order `parse` checks in), and every thread is joined at
-    // the end of the list.
+    // the end of the list, followed by the subject's closing ops.
     for thread_index in 0..thread_count {
         ops.extend(subject_ops::<S>(
             input,
@@ -175,6 +177,15 @@ fn decode_lifecycle<S: Subject>(
         ops.push(ScenarioOp::Join {
             thread: thread.name.clone(),
         });
+    }
+    // The subject's closing ops (destroy what the lifecycle may have created), validated like
+    // every other generated op so that the printed file parses.
+    for op in S::closing_ops(names) {
+        let mut trial = names.clone();
+        if S::validate(&op, &mut trial).is_ok() {
+            *names = trial;
+            ops.push(ScenarioOp::Subject(op));
+        }
     }
     Lifecycle {
         name: format!("lifecycle-{index}"),

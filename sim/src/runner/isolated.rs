@@ -1,0 +1,560 @@
+//! Isolated runs: a host-backed scenario in a forked child process, so that a crash of real
+//! third-party code becomes a `fault` finding instead of killing the tool.
+//!
+//! Real code (the `dlmalloc` crate, say) dereferences host pointers into the host arena
+//! (`os/host_arena.rs`). The arena makes released and decommitted pages `PROT_NONE`, so a
+//! use-after-release by real code is a SIGSEGV. The simulation cannot check those accesses
+//! beforehand, so the run goes in a child process and the crash is caught there:
+//!
+//! 1. The parent makes a pipe and forks.
+//! 2. The child closes every inherited descriptor but the pipe's write end, installs a SIGSEGV and
+//!    SIGBUS handler (`SA_SIGINFO`, on an alternate signal stack) and runs the scenario with the
+//!    ordinary in-process runner, which publishes itself to the handler for the duration of the
+//!    run (`publish`). At the end it writes the `Outcome` to the pipe as one JSON line and
+//!    `_exit(0)`s.
+//! 3. When real code touches a page it must not, the handler takes `si_addr`, maps it back to a
+//!    simulated address and asks the published runner for the outcome so far plus a `fault`
+//!    finding (`Os::report_host_fault`: the address, the page's state, who released it, who had
+//!    acquired it, and the real code that was running). It writes that outcome the same way and
+//!    `_exit`s. The run never resumes.
+//! 4. The parent forwards trace lines to the caller's sink as they arrive, reads the outcome and
+//!    reaps the child. A child that ended any other way (an abort, a crash inside the handler, a
+//!    kill) gives a `panic` finding that names the signal or the exit status.
+//!
+//! The pipe carries lines, each tagged by its first byte: `T` + one trace event (JSON), `O` + the
+//! outcome (JSON). A trace sink (`RunOptions::trace_sink`, `sim run --trace`) cannot cross the
+//! fork, so the child attaches a sink that writes tagged lines to the pipe and the parent copies
+//! them into the caller's sink: traces work for isolated runs as for any other, up to the crash.
+//!
+//! Determinism: the child runs the same deterministic simulation as an in-process run; host
+//! addresses never enter the trace (the handler maps them back to simulated addresses first), so
+//! two runs of one (scenario, seed) give one trace hash, crash or not.
+//!
+//! This file and `os/host_arena.rs` are the only places in `sim/` that call the host OS through
+//! libc: fork, pipes, signals and `_exit` live here, real memory lives there.
+//!
+//! Limits, stated plainly:
+//! - The handler is not async-signal-safe in general: it allocates and formats. It is safe enough
+//!   here because the only code that can fault on arena memory is the subject's real code, which
+//!   never runs inside the host allocator or while holding a lock the handler needs, and because
+//!   the handler never returns: the interrupted code, and the `&mut` borrows it holds on the
+//!   runner, never run again. (Formally the handler's access aliases those borrows; no code
+//!   observes the difference because the process ends.) A fault inside the handler kills the child
+//!   with the default action, which the parent reports.
+//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, a
+//!   sweep's workers) a lock held by another thread at the moment of the fork stays held in the
+//!   child; the child takes none of the caller's locks except the host allocator's, which glibc
+//!   makes fork-safe. A child that hangs anyway hangs its parent: there is no watchdog.
+//! - Unix only; the access kind (read or write) is decoded from the signal context on x86-64
+//!   Linux and left unknown elsewhere.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+
+use super::{Outcome, RunOptions, header, run_inner};
+use crate::findings::{Finding, FindingKind};
+use crate::os::Access;
+use crate::scenario::Scenario;
+use crate::subject::Subject;
+
+/// What the crash handler asks of the published runner.
+pub(crate) trait CrashReport {
+    /// The outcome of a run that real code crashed by touching `host_addr`: every finding so far
+    /// plus the `fault`. The run never resumes after this.
+    fn crashed(&mut self, host_addr: *const u8, access: Option<Access>) -> Outcome;
+}
+
+/// The runner of the run in progress in this (child) process, with its lifetime erased.
+struct Published(*mut (dyn CrashReport + 'static));
+
+/// Proof that a runner is published; `unpublish` consumes it.
+pub(crate) struct Publication(());
+
+static PUBLISHED: AtomicPtr<Published> = AtomicPtr::new(null_mut());
+/// The pipe's write end in the child; -1 elsewhere.
+static RESULT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Line tags on the pipe.
+const TAG_TRACE: u8 = b'T';
+const TAG_OUTCOME: u8 = b'O';
+
+/// The handler formats JSON and findings on this stack, so it is generous.
+const SIGNAL_STACK_BYTES: usize = 1 << 20;
+/// Trace bytes buffered in the child before a write to the pipe.
+const TRACE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Exit statuses of the child, for the parent's report when no outcome arrived.
+const EXIT_REPORTED: i32 = 0;
+const EXIT_CRASH_UNPUBLISHED: i32 = 90;
+const EXIT_HANDLER_PANICKED: i32 = 91;
+const EXIT_RUN_PANICKED: i32 = 92;
+
+/// Makes `report` the target of the crash handler until `unpublish`.
+///
+/// The caller must keep the runner where it is, and alive, until it calls `unpublish`. The
+/// pointer is only dereferenced by the crash handler of an isolated child, which ends the process.
+pub(crate) fn publish<'r>(report: &'r mut (dyn CrashReport + 'r)) -> Publication {
+    let raw: *mut (dyn CrashReport + 'r) = report;
+    // SAFETY: only the lifetime changes (same fat-pointer layout). The pointer is withdrawn by
+    // `unpublish` before the runner moves or dies, as the caller promises.
+    let raw: *mut (dyn CrashReport + 'static) = unsafe { std::mem::transmute(raw) };
+    let slot = Box::into_raw(Box::new(Published(raw)));
+    let previous = PUBLISHED.swap(slot, Ordering::SeqCst);
+    assert!(previous.is_null(), "one published run per process");
+    Publication(())
+}
+
+pub(crate) fn unpublish(_publication: Publication) {
+    let slot = PUBLISHED.swap(null_mut(), Ordering::SeqCst);
+    if !slot.is_null() {
+        // SAFETY: `publish` made this box, and the swap above took it out of reach.
+        drop(unsafe { Box::from_raw(slot) });
+    }
+}
+
+/// Runs `scenario` in a forked child; see the module header.
+pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> Outcome {
+    let sink = options.trace_sink.take();
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        let error = std::io::Error::last_os_error();
+        return unreported::<S>(scenario, &options, format!("pipe2 failed: {error}"));
+    }
+    let (read_fd, write_fd) = (fds[0], fds[1]);
+    // SAFETY: the child only runs `child`, which ends in `_exit` and never returns here.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let error = std::io::Error::last_os_error();
+        // SAFETY: both descriptors are ours and used nowhere else.
+        unsafe {
+            libc::close(read_fd);
+            libc::close(write_fd);
+        }
+        return unreported::<S>(scenario, &options, format!("fork failed: {error}"));
+    }
+    if pid == 0 {
+        child::<S>(scenario, options, write_fd, sink.is_some());
+    }
+    // SAFETY: the parent keeps only the read end.
+    unsafe { libc::close(write_fd) };
+    let outcome = read_child(read_fd, sink);
+    let status = reap(pid);
+    match outcome {
+        Some(outcome) => outcome,
+        None => unreported::<S>(scenario, &options, describe_status(status)),
+    }
+}
+
+/// The child's side: never returns.
+fn child<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    mut options: RunOptions,
+    fd: RawFd,
+    trace: bool,
+) -> ! {
+    close_inherited_descriptors(fd);
+    RESULT_FD.store(fd, Ordering::SeqCst);
+    install_crash_handler();
+    if trace {
+        options.trace_sink = Some(Box::new(PipeTrace {
+            fd,
+            buffer: Vec::new(),
+            at_line_start: true,
+        }));
+    }
+    let code = match catch_unwind(AssertUnwindSafe(|| run_inner::<S>(scenario, options, true))) {
+        Ok(outcome) => {
+            send_outcome(fd, &outcome);
+            EXIT_REPORTED
+        }
+        Err(_) => EXIT_RUN_PANICKED,
+    };
+    // SAFETY: `_exit` ends the process without running the parent's atexit handlers or flushing
+    // buffers the parent also holds (they were copied by the fork).
+    unsafe { libc::_exit(code) }
+}
+
+/// Closes every descriptor the child inherited except stdin, stdout, stderr and `keep`. Another
+/// thread of the parent may be running its own isolated child; holding a copy of that child's
+/// pipe would delay its parent's end-of-file until this child exits.
+fn close_inherited_descriptors(keep: RawFd) {
+    let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd").ok().map(|dir| {
+        dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    });
+    let candidates = listed.unwrap_or_else(|| (3..4096).collect());
+    for fd in candidates {
+        if fd > 2 && fd != keep {
+            // SAFETY: closing a descriptor this process does not use; the directory handle used
+            // to list them is already closed, and a stale number only gives EBADF.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+fn install_crash_handler() {
+    let stack = Box::leak(vec![0u8; SIGNAL_STACK_BYTES].into_boxed_slice());
+    let alternate = libc::stack_t {
+        ss_sp: stack.as_mut_ptr().cast(),
+        ss_flags: 0,
+        ss_size: stack.len(),
+    };
+    // SAFETY: the stack is leaked, so it outlives every signal; the sigaction struct is fully
+    // initialised (zeroed, then the fields that matter set).
+    unsafe {
+        let rc = libc::sigaltstack(&alternate, null_mut());
+        assert_eq!(rc, 0, "sigaltstack: {}", std::io::Error::last_os_error());
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_crash as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut action.sa_mask);
+        for signal in [libc::SIGSEGV, libc::SIGBUS] {
+            let rc = libc::sigaction(signal, &action, null_mut());
+            assert_eq!(rc, 0, "sigaction: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
+/// The SIGSEGV/SIGBUS handler of an isolated child. It never returns.
+extern "C" fn on_crash(
+    _signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
+    let host_addr = unsafe { (*info).si_addr() } as *const u8;
+    let access = access_of(context);
+    let fd = RESULT_FD.load(Ordering::SeqCst);
+    let slot = PUBLISHED.load(Ordering::SeqCst);
+    if slot.is_null() || fd < 0 {
+        // SAFETY: ending the process is the point.
+        unsafe { libc::_exit(EXIT_CRASH_UNPUBLISHED) }
+    }
+    let reported = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: see the module header: the runner is alive (published for the whole run) and
+        // the code interrupted by the signal never resumes.
+        let report = unsafe { &mut *(*slot).0 };
+        report.crashed(host_addr, access)
+    }));
+    let code = match reported {
+        Ok(outcome) => {
+            send_outcome(fd, &outcome);
+            EXIT_REPORTED
+        }
+        Err(_) => EXIT_HANDLER_PANICKED,
+    };
+    // SAFETY: ending the process is the point.
+    unsafe { libc::_exit(code) }
+}
+
+/// Whether the faulting access was a read or a write, from the page-fault error code the kernel
+/// saves in the signal context (bit 1 set for a write; Intel SDM vol. 3, 4.7).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn access_of(context: *mut libc::c_void) -> Option<Access> {
+    if context.is_null() {
+        return None;
+    }
+    // SAFETY: the kernel passes a ucontext_t as the third argument of an SA_SIGINFO handler.
+    let error =
+        unsafe { (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_ERR as usize] };
+    Some(if error & 2 != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    })
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn access_of(_context: *mut libc::c_void) -> Option<Access> {
+    None
+}
+
+/// Writes all of `bytes` to `fd` with raw `write` calls (no locks, no buffers).
+fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if written < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        bytes = &bytes[written as usize..];
+    }
+    Ok(())
+}
+
+fn send_outcome(fd: RawFd, outcome: &Outcome) {
+    let mut line = vec![TAG_OUTCOME];
+    if serde_json::to_writer(&mut line, outcome).is_ok() {
+        line.push(b'\n');
+        // A failed write leaves the parent without an outcome, which it reports.
+        let _ = write_all_fd(fd, &line);
+    }
+}
+
+/// The child's trace sink: every line tagged `T`, written to the pipe in large pieces.
+struct PipeTrace {
+    fd: RawFd,
+    buffer: Vec<u8>,
+    at_line_start: bool,
+}
+
+impl Write for PipeTrace {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for &byte in bytes {
+            if self.at_line_start {
+                self.buffer.push(TAG_TRACE);
+            }
+            self.buffer.push(byte);
+            self.at_line_start = byte == b'\n';
+        }
+        if self.buffer.len() >= TRACE_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        write_all_fd(self.fd, &self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+impl Drop for PipeTrace {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// Reads the child's lines until it closes the pipe: trace lines go to `sink`, the outcome is
+/// returned.
+fn read_child(read_fd: RawFd, mut sink: Option<Box<dyn Write>>) -> Option<Outcome> {
+    // SAFETY: the parent owns the read end and hands it to the File, which closes it.
+    let pipe = unsafe { std::fs::File::from_raw_fd(read_fd) };
+    let mut reader = BufReader::new(pipe);
+    let mut outcome = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        match line.first() {
+            Some(&TAG_TRACE) => {
+                if let Some(sink) = sink.as_mut() {
+                    // A failed trace write must not change the run (as in `Trace::event`).
+                    let _ = sink.write_all(&line[1..]);
+                }
+            }
+            Some(&TAG_OUTCOME) => {
+                outcome = serde_json::from_slice::<Outcome>(&line[1..]).ok();
+            }
+            _ => {}
+        }
+    }
+    if let Some(sink) = sink.as_mut() {
+        let _ = sink.flush();
+    }
+    outcome
+}
+
+/// Waits for the child and returns its raw wait status.
+fn reap(pid: libc::pid_t) -> libc::c_int {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer; `pid` is our child.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            return status;
+        }
+        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return status;
+        }
+    }
+}
+
+fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        let name = match signal {
+            libc::SIGSEGV => " (SIGSEGV)",
+            libc::SIGBUS => " (SIGBUS)",
+            libc::SIGABRT => " (SIGABRT)",
+            libc::SIGKILL => " (SIGKILL)",
+            _ => "",
+        };
+        format!("the child process was killed by signal {signal}{name}")
+    } else if libc::WIFEXITED(status) {
+        let why = match libc::WEXITSTATUS(status) {
+            EXIT_CRASH_UNPUBLISHED => ": it crashed outside a run",
+            EXIT_HANDLER_PANICKED => ": the crash handler panicked while reporting a crash",
+            EXIT_RUN_PANICKED => ": the run panicked outside the subject",
+            _ => "",
+        };
+        format!(
+            "the child process exited with status {}{why}",
+            libc::WEXITSTATUS(status)
+        )
+    } else {
+        format!("the child process ended with wait status {status:#x}")
+    }
+}
+
+/// The outcome of an isolated run whose child reported nothing: one `panic` finding saying why.
+fn unreported<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    options: &RunOptions,
+    why: String,
+) -> Outcome {
+    let finding = Finding::new(
+        FindingKind::Panic,
+        "isolated run",
+        "runner",
+        format!("the isolated run ended without an outcome: {why}"),
+    )
+    .note("a host-backed subject runs in a child process; this is how that process ended")
+    .note("a crash inside the crash handler, an abort, or a failed fork/pipe ends up here");
+    Outcome {
+        header: header::<S>(scenario, options),
+        findings: vec![finding],
+        trace_hash: 0,
+        trace_events: 0,
+        steps: 0,
+        ops: 0,
+        schedule: Vec::new(),
+        lifecycle_names: scenario.lifecycles.iter().map(|l| l.name.clone()).collect(),
+        lifecycle_repeats: scenario.lifecycles.iter().map(|l| l.repeat).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::{Os, Tid};
+    use crate::scenario::parse;
+    use crate::subject::{Config, OpDoc, Step, SubjectInfo};
+    use serde::{Deserialize, Serialize};
+
+    /// A host-backed subject whose ops end the child process in the ways real code can.
+    struct Crasher;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, arbitrary::Arbitrary)]
+    #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+    enum CrashOp {
+        Fine,
+        Kill,
+        WildRead,
+    }
+
+    impl Subject for Crasher {
+        type Op = CrashOp;
+
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "crasher",
+                summary: "ends its process on request",
+                ops: vec![OpDoc {
+                    name: "fine",
+                    summary: "nothing",
+                }],
+                defects: vec![],
+                caches: vec![],
+                host_backed: true,
+            }
+        }
+
+        fn new(os: &mut Os, _config: &Config) -> Self {
+            os.enable_host_arena(1 << 20).unwrap();
+            Crasher
+        }
+
+        fn op_name(op: &CrashOp) -> &'static str {
+            match op {
+                CrashOp::Fine => "fine",
+                CrashOp::Kill => "kill",
+                CrashOp::WildRead => "wild-read",
+            }
+        }
+
+        fn apply(&mut self, os: &mut Os, _tid: Tid, op: &CrashOp) -> Step<Self> {
+            match op {
+                CrashOp::Fine => {}
+                CrashOp::Kill => {
+                    // SIGKILL rather than abort: the same "died without reporting", no core file.
+                    // SAFETY: raising a signal in our own process has no memory effects.
+                    unsafe { libc::raise(libc::SIGKILL) };
+                }
+                CrashOp::WildRead => {
+                    os.set_host_code(Some("crasher_wild_read"));
+                    // SAFETY: not safe at all, on purpose: the first pages of the address space
+                    // are never mapped on Linux, so this read faults in the isolated child.
+                    unsafe { std::ptr::read_volatile(0x1000 as *const u8) };
+                }
+            }
+            Step::Done
+        }
+    }
+
+    fn run_ops(ops: &str) -> Outcome {
+        let text = format!(
+            "name = \"crash\"\nsubject = \"crasher\"\n[[lifecycle]]\nname = \"l\"\nops = [{ops}]\n"
+        );
+        let scenario = parse::parse::<Crasher>("crash.toml", &text).unwrap();
+        super::super::run::<Crasher>(&scenario, RunOptions::default())
+    }
+
+    #[test]
+    fn a_clean_isolated_run_returns_the_childs_outcome() {
+        let outcome = run_ops("{ op = \"fine\" }, { op = \"fine\" }");
+        assert!(outcome.passed(), "{:?}", outcome.findings);
+        assert_eq!(outcome.ops, 2);
+        assert_ne!(
+            outcome.trace_hash, 0,
+            "the child's trace, not a placeholder"
+        );
+        assert!(
+            PUBLISHED.load(Ordering::SeqCst).is_null(),
+            "the parent publishes nothing"
+        );
+    }
+
+    #[test]
+    fn a_wild_pointer_outside_the_arena_is_a_fault_naming_the_running_code() {
+        let outcome = run_ops("{ op = \"fine\" }, { op = \"wild-read\" }, { op = \"fine\" }");
+        assert_eq!(
+            outcome.signatures(),
+            vec!["fault:host memory:crasher_wild_read"]
+        );
+        let fault = &outcome.findings[0];
+        assert!(
+            fault.headline.contains("outside the host arena"),
+            "{}",
+            fault.headline
+        );
+        assert_eq!(outcome.ops, 2, "the run ended at the crash");
+    }
+
+    #[test]
+    fn a_child_that_dies_without_reporting_is_a_panic_finding_naming_the_signal() {
+        let outcome = run_ops("{ op = \"kill\" }");
+        assert_eq!(outcome.signatures(), vec!["panic:isolated run:runner"]);
+        assert!(
+            outcome.findings[0].headline.contains("SIGKILL"),
+            "{}",
+            outcome.findings[0].headline
+        );
+        assert_eq!(
+            outcome.header.subject, "crasher",
+            "the parent still says what ran"
+        );
+    }
+}

@@ -1,0 +1,1187 @@
+//! `wasi-runtime`: a WAMR-like WASI context (libc-wasi, `sandboxed-system-primitives`) on the
+//! virtual OS: instantiate and destroy, the guest's fd table and its preopened directories
+//! (prestats), each guarded by an rwlock, and the guest calls that change fd lifetimes.
+//!
+//! What is modelled, following `wasm_runtime_init_wasi` and `posix.c` as of WAMR 2.x:
+//! - `instantiate`, in the real order: the `WASIContext`; argv and environ copied with
+//!   `copy_string_array` (a pointer list and, when non-empty, a string buffer); the `fd_table`,
+//!   `fd_prestats`, `argv_environ_values` and `addr_pool` structs; `fd_table_init` (creates an
+//!   rwlock, `entries = NULL`); `fd_prestats_init` (creates an rwlock, `prestats = NULL`); argv,
+//!   environ and the address pool initialised (no allocation); stdio inserted as guest fds 0..=2
+//!   (`fd_table_insert_existing`, which allocates the fd object and grows `entries`); each preopen
+//!   opened with `os_open_preopendir`, inserted as fd 3, 4, … and recorded in prestats
+//!   (`fd_prestats_insert`, which grows `prestats` and copies the name); the empty ns-lookup list.
+//!   Any failure jumps to the real `fail:` path, which destroys what was initialised through the
+//!   same `fd_prestats_destroy`/`fd_table_destroy` that `destroy` uses, and the failed instance
+//!   is deinstantiated (its `WASIContext` freed).
+//! - Tables grow as `fd_table_grow`/`fd_prestats_grow` do: a new allocation, doubling until the
+//!   wanted number fits and at most half is used, then the old one is freed. New fds from
+//!   `path_open` take a random unused number (`fd_table_unused`), from the seeded stream.
+//! - fd objects: a heap block each; a directory object also owns a mutex (`directory.lock`);
+//!   releasing one closes its OS fd unless it is stdio (`os_close(handle, is_stdio)`).
+//! - Guest calls take the table and prestats rwlocks as the real ones do: `fd_object_get` reads
+//!   under the table's read lock; `fd_close` and `fd_renumber` hold both write locks; inserts hold
+//!   the table's write lock; `fd_prestat_get`/`fd_prestat_dir_name` the prestats read lock.
+//! - `destroy` is `wasm_runtime_destroy_wasi`: the fd table (releasing every object), the
+//!   prestats, the address pool, the structs, the string arrays, the context.
+//!
+//! Not modelled: rights (the OS's description access modes stand in), the guest's linear memory
+//! (names and buffers are not copied anywhere), map-dirs, address-pool entries and sockets,
+//! refcounts beyond one holder (no lock or object is held across a scheduling point, so a guest
+//! call is atomic and a lock is never contended; a blocked I/O call restarts from its lookup).
+//! `fd_renumber(x, x)` is a successful no-op here; real WAMR dereferences the entry it has just
+//! detached (WasmEdge had the same crash, WasmEdge #3040). The host's stdio are three files under
+//! `/dev`, opened in `new`, before any lifecycle, so they are outside every baseline.
+//!
+//! Defects (SEED-BUGS.md section 4, WAMR #4192, fixed by PR #4205):
+//! - `prestats-lock-leak`: `fd_prestats_destroy` destroys its rwlock only `if (pt->prestats)`.
+//!   With no preopened directory the array is never allocated, so every instance lifecycle leaks
+//!   one rwlock (216 B on the ESP32-S3 of the report), acquired at `fd_prestats_init`.
+//! - `fd-table-lock-leak`: `fd_table_destroy` destroys its rwlock only `if (ft->entries)`. The
+//!   entries are allocated by the first stdio insert, so the lock leaks only when init fails
+//!   before that: reachable only with injected allocation failures.
+//! - `preopen-handle-leak`: `fd_table_insert_existing` returns false without closing the handle
+//!   it was given when `fd_object_new` fails, and `wasm_runtime_init_wasi` does not close it
+//!   either, so an allocation failure while inserting a preopen leaks the directory's OS fd.
+//!   Found by reading the code (`fd_table_insert_fd`, the path-open twin, does close it); no
+//!   upstream report is known to us. Fixed here by closing the handle on that path.
+
+use std::ops::ControlFlow;
+
+use arbitrary::{Arbitrary, Unstructured};
+use serde::{Deserialize, Serialize};
+
+use crate::os::fds::{FileType, OpenFlags};
+use crate::os::{BlockReason, Fd, Io, LockId, LockKind, Os, Site, Tid};
+use crate::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+
+/// Instance slots a scenario can use (`instance = 0..=3`).
+pub const INSTANCES_MAX: u8 = 4;
+
+/// Guest fd numbers the generator draws from: stdio, a few preopens, and the low random numbers
+/// `path_open` hands out while the table is small.
+const GUEST_FDS_GENERATED: u32 = 16;
+
+// Heap object sizes, in bytes, for a 64-bit build. Only their presence matters to the checks.
+const WASI_CTX_BYTES: u64 = 128;
+const FD_TABLE_STRUCT_BYTES: u64 = 32;
+const FD_PRESTATS_STRUCT_BYTES: u64 = 32;
+const ARGV_ENVIRON_STRUCT_BYTES: u64 = 80;
+const ADDR_POOL_STRUCT_BYTES: u64 = 48;
+const FD_ENTRY_BYTES: u64 = 24;
+const FD_PRESTAT_BYTES: u64 = 8;
+const FD_OBJECT_BYTES: u64 = 64;
+const POINTER_BYTES: u64 = 8;
+
+/// The first guest fd after stdio: preopens are numbered from here.
+const FIRST_PREOPEN_FD: usize = 3;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum WasiOp {
+    /// Instantiates a WASI module into slot `instance` (a no-op when the slot is taken).
+    Instantiate {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[arbitrary(with = argv_words)]
+        argv: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[arbitrary(with = environ_words)]
+        environ: Vec<String>,
+        /// Preopened directories (absolute paths; created on the virtual file system if missing).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[arbitrary(with = preopen_dirs)]
+        dirs: Vec<String>,
+    },
+    /// Destroys instance `instance` (`wasm_runtime_destroy_wasi`).
+    Destroy {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+    },
+    FdWrite {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        fd: u32,
+        #[arbitrary(with = byte_count)]
+        bytes: u32,
+    },
+    FdRead {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        fd: u32,
+        #[arbitrary(with = byte_count)]
+        bytes: u32,
+    },
+    FdClose {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        fd: u32,
+    },
+    FdPrestatGet {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        fd: u32,
+    },
+    FdPrestatDirName {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        fd: u32,
+    },
+    /// Opens `path` under the directory `fd` (creating a file, or with `directory` opening a
+    /// directory) and inserts it at a random unused guest fd.
+    PathOpen {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        fd: u32,
+        #[arbitrary(with = guest_path)]
+        path: String,
+        #[serde(default)]
+        directory: bool,
+    },
+    /// Moves guest fd `from` onto `to` (both must be open), closing what `to` held.
+    FdRenumber {
+        #[arbitrary(with = instance_slot)]
+        instance: u8,
+        #[arbitrary(with = guest_fd)]
+        from: u32,
+        #[arbitrary(with = guest_fd)]
+        to: u32,
+    },
+}
+
+impl WasiOp {
+    fn instance(&self) -> u8 {
+        match self {
+            WasiOp::Instantiate { instance, .. }
+            | WasiOp::Destroy { instance }
+            | WasiOp::FdWrite { instance, .. }
+            | WasiOp::FdRead { instance, .. }
+            | WasiOp::FdClose { instance, .. }
+            | WasiOp::FdPrestatGet { instance, .. }
+            | WasiOp::FdPrestatDirName { instance, .. }
+            | WasiOp::PathOpen { instance, .. }
+            | WasiOp::FdRenumber { instance, .. } => *instance,
+        }
+    }
+}
+
+// Generators for fields whose meaningful values are few: random strings would only ever fail.
+
+fn instance_slot(u: &mut Unstructured<'_>) -> arbitrary::Result<u8> {
+    u.int_in_range(0..=INSTANCES_MAX - 1)
+}
+
+fn guest_fd(u: &mut Unstructured<'_>) -> arbitrary::Result<u32> {
+    u.int_in_range(0..=GUEST_FDS_GENERATED - 1)
+}
+
+fn byte_count(u: &mut Unstructured<'_>) -> arbitrary::Result<u32> {
+    u.int_in_range(0..=512)
+}
+
+fn words(u: &mut Unstructured<'_>, vocabulary: &[&str]) -> arbitrary::Result<Vec<String>> {
+    let mut out = Vec::new();
+    u.arbitrary_loop(Some(0), Some(3), |u| {
+        out.push(u.choose(vocabulary)?.to_string());
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+fn argv_words(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<String>> {
+    words(u, &["app.wasm", "-v", "--input=a.txt"])
+}
+
+fn environ_words(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<String>> {
+    words(u, &["HOME=/", "LANG=C", "RUST_BACKTRACE=1"])
+}
+
+fn preopen_dirs(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<String>> {
+    words(u, &["/x", "/tmp", "/data/app"])
+}
+
+fn guest_path(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
+    Ok(u.choose(&["a.txt", "b.log", ".", "missing/c.txt"])?
+        .to_string())
+}
+
+/// A guest fd's object: `struct fd_object`, one holder at a time.
+#[derive(Debug)]
+struct FdObject {
+    block: u64,
+    handle: Fd,
+    is_stdio: bool,
+    /// Directories carry a mutex (`fo->directory.lock`), destroyed when the object is released.
+    dir_lock: Option<LockId>,
+}
+
+/// `struct fd_table`: the lock, the `entries` allocation (None is NULL) and its slots.
+#[derive(Debug)]
+struct FdTable {
+    lock: LockId,
+    entries: Option<u64>,
+    slots: Vec<Option<FdObject>>,
+    used: usize,
+}
+
+/// `struct fd_prestats`: the lock, the `prestats` allocation and each preopen's name copy.
+#[derive(Debug)]
+struct Prestats {
+    lock: LockId,
+    block: Option<u64>,
+    dirs: Vec<Option<(String, u64)>>,
+    /// One past the highest preopen number ever inserted, as in WAMR.
+    used: usize,
+}
+
+/// What `copy_string_array` allocates: the NULL-terminated pointer list and the string buffer.
+#[derive(Debug)]
+struct StringArray {
+    list: u64,
+    buf: Option<u64>,
+}
+
+/// `WASIContext` and everything hanging off it; fields are set as init gets that far.
+#[derive(Debug, Default)]
+struct WasiCtx {
+    block: u64,
+    argv: Option<StringArray>,
+    environ: Option<StringArray>,
+    ns_lookup: Option<StringArray>,
+    /// The `fd_table`, `fd_prestats`, `argv_environ_values` and `addr_pool` structs.
+    structs: Vec<u64>,
+    /// Some once `fd_table_init` ran.
+    table: Option<FdTable>,
+    /// Some once `fd_prestats_init` ran.
+    prestats: Option<Prestats>,
+}
+
+/// Why a guest call or an init step stopped early.
+enum Stop {
+    /// A lock or an fd would block: the call restarts from the top when the thread is woken.
+    Block(BlockReason),
+    /// The call failed with a WASI errno (which the guest sees; nothing here depends on which).
+    Fail,
+}
+
+type Call = Result<(), Stop>;
+
+pub struct WasiRuntime {
+    instances: Vec<Option<WasiCtx>>,
+    /// The host's stdin, stdout and stderr, handed to every instance as guest fds 0..=2.
+    stdio: [Fd; 3],
+    prestats_lock_leak: bool,
+    fd_table_lock_leak: bool,
+    preopen_handle_leak: bool,
+}
+
+impl Subject for WasiRuntime {
+    type Op = WasiOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: "wasi-runtime",
+            summary: "WAMR-like WASI context: instantiate/destroy with an fd table, prestats and their rwlocks",
+            ops: [
+                ("instantiate", "init a WASI context in slot `instance` with `argv`, `environ` and preopened `dirs`"),
+                ("destroy", "destroy the context in slot `instance`"),
+                ("fd-write", "write `bytes` to guest fd `fd`"),
+                ("fd-read", "read up to `bytes` from guest fd `fd`"),
+                ("fd-close", "close guest fd `fd` (and its preopen entry)"),
+                ("fd-prestat-get", "look up the preopen at `fd`"),
+                ("fd-prestat-dir-name", "read the preopen name at `fd`"),
+                ("path-open", "open `path` under directory fd `fd` at a random free guest fd"),
+                ("fd-renumber", "move guest fd `from` onto `to`"),
+            ]
+            .map(|(name, summary)| OpDoc { name, summary })
+            .to_vec(),
+            defects: vec![
+                DefectInfo {
+                    name: "prestats-lock-leak",
+                    summary: "fd_prestats_destroy destroys its rwlock only if a preopen was inserted",
+                    source: "WAMR #4192, fixed by PR #4205",
+                },
+                DefectInfo {
+                    name: "fd-table-lock-leak",
+                    summary: "fd_table_destroy destroys its rwlock only if entries were allocated (a failed init)",
+                    source: "WAMR #4192, fixed by PR #4205",
+                },
+                DefectInfo {
+                    name: "preopen-handle-leak",
+                    summary: "a failed fd_object_new while inserting a preopen leaks the directory's OS fd",
+                    source: "WAMR posix.c fd_table_insert_existing, read from the code; no upstream report known",
+                },
+            ],
+            caches: vec![],
+            host_backed: false,
+        }
+    }
+
+    fn new(os: &mut Os, config: &Config) -> Self {
+        WasiRuntime {
+            instances: (0..INSTANCES_MAX).map(|_| None).collect(),
+            stdio: host_stdio(os)
+                .expect("the host's stdio opens before any limit or fault applies"),
+            prestats_lock_leak: config.defect("prestats-lock-leak"),
+            fd_table_lock_leak: config.defect("fd-table-lock-leak"),
+            preopen_handle_leak: config.defect("preopen-handle-leak"),
+        }
+    }
+
+    fn op_name(op: &WasiOp) -> &'static str {
+        match op {
+            WasiOp::Instantiate { .. } => "instantiate",
+            WasiOp::Destroy { .. } => "destroy",
+            WasiOp::FdWrite { .. } => "fd-write",
+            WasiOp::FdRead { .. } => "fd-read",
+            WasiOp::FdClose { .. } => "fd-close",
+            WasiOp::FdPrestatGet { .. } => "fd-prestat-get",
+            WasiOp::FdPrestatDirName { .. } => "fd-prestat-dir-name",
+            WasiOp::PathOpen { .. } => "path-open",
+            WasiOp::FdRenumber { .. } => "fd-renumber",
+        }
+    }
+
+    fn validate(op: &WasiOp, names: &mut Names) -> Result<(), String> {
+        let instance = op.instance();
+        if instance >= INSTANCES_MAX {
+            return Err(format!(
+                "instance {instance} is out of range: there are {INSTANCES_MAX} instance slots, 0 to {}",
+                INSTANCES_MAX - 1
+            ));
+        }
+        match op {
+            WasiOp::Instantiate { .. } => names.define("instance", instance),
+            _ => names.require("instance", instance, "instance")?,
+        }
+        Ok(())
+    }
+
+    fn closing_ops(names: &Names) -> Vec<WasiOp> {
+        (0..INSTANCES_MAX)
+            .filter(|i| names.is_defined("instance", i))
+            .map(|instance| WasiOp::Destroy { instance })
+            .collect()
+    }
+
+    fn apply(&mut self, os: &mut Os, tid: Tid, op: &WasiOp) -> Step<Self> {
+        let slot = op.instance() as usize;
+        if slot >= self.instances.len() {
+            return Step::Done;
+        }
+        if let WasiOp::Instantiate {
+            argv,
+            environ,
+            dirs,
+            ..
+        } = op
+        {
+            if self.instances[slot].is_none() {
+                self.instances[slot] = self.instantiate(os, tid, argv, environ, dirs);
+            }
+            return Step::Done;
+        }
+        if let WasiOp::Destroy { .. } = op {
+            if let Some(ctx) = self.instances[slot].take() {
+                self.release_ctx(os, ctx, "wasm_runtime_destroy_wasi");
+            }
+            return Step::Done;
+        }
+        let Some(ctx) = self.instances[slot].as_mut() else {
+            return Step::Done;
+        };
+        let (table, prestats) = ctx.tables();
+        let result = match op {
+            WasiOp::FdWrite { fd, bytes, .. } => fd_write(os, tid, table, *fd, *bytes),
+            WasiOp::FdRead { fd, bytes, .. } => fd_read(os, tid, table, *fd, *bytes),
+            WasiOp::FdClose { fd, .. } => fd_close(os, tid, table, prestats, *fd),
+            WasiOp::FdPrestatGet { fd, .. } | WasiOp::FdPrestatDirName { fd, .. } => {
+                prestat_get(os, tid, prestats, *fd)
+            }
+            WasiOp::PathOpen {
+                fd,
+                path,
+                directory,
+                ..
+            } => path_open(os, tid, table, *fd, path, *directory),
+            WasiOp::FdRenumber { from, to, .. } => {
+                fd_renumber(os, tid, table, prestats, *from, *to)
+            }
+            WasiOp::Instantiate { .. } | WasiOp::Destroy { .. } => unreachable!("handled above"),
+        };
+        match result {
+            Err(Stop::Block(reason)) => {
+                let op = op.clone();
+                Step::block(reason, move |subject: &mut WasiRuntime, os, tid| {
+                    subject.apply(os, tid, &op)
+                })
+            }
+            Ok(()) | Err(Stop::Fail) => Step::Done,
+        }
+    }
+
+    fn check_invariants(&self, _os: &Os) -> Vec<String> {
+        let mut violations = Vec::new();
+        for (slot, ctx) in self.instances.iter().enumerate() {
+            if let Some(table) = ctx.as_ref().and_then(|c| c.table.as_ref()) {
+                let occupied = table.slots.iter().filter(|s| s.is_some()).count();
+                if occupied != table.used {
+                    violations.push(format!(
+                        "instance {slot}: fd table counts {} used entries but holds {occupied}",
+                        table.used
+                    ));
+                }
+            }
+        }
+        violations
+    }
+}
+
+impl WasiCtx {
+    fn tables(&mut self) -> (&mut FdTable, &mut Prestats) {
+        let table = self
+            .table
+            .as_mut()
+            .expect("a live instance has an fd table");
+        let prestats = self
+            .prestats
+            .as_mut()
+            .expect("a live instance has prestats");
+        (table, prestats)
+    }
+}
+
+/// The embedder's stdio: three files under `/dev`, as guest fds 0..=2 will see them.
+fn host_stdio(os: &mut Os) -> Result<[Fd; 3], crate::os::Errno> {
+    let site = "host_stdio";
+    os.mkdir("/dev", site)?;
+    let dev = os.open_dir("/dev", site)?;
+    let reading = OpenFlags {
+        read: true,
+        create: true,
+        ..OpenFlags::default()
+    };
+    let writing = OpenFlags {
+        write: true,
+        create: true,
+        ..OpenFlags::default()
+    };
+    let stdio = [
+        os.open_at(dev, "stdin", reading, site)?,
+        os.open_at(dev, "stdout", writing, site)?,
+        os.open_at(dev, "stderr", writing, site)?,
+    ];
+    os.close(dev, site)?;
+    Ok(stdio)
+}
+
+/// Creates `path` and its parents when missing: the embedder's directories exist before it
+/// preopens them. A relative path is left alone, and its preopen fails as `realpath` would.
+fn make_dirs(os: &mut Os, path: &str) {
+    if !path.starts_with('/') {
+        return;
+    }
+    let mut prefix = String::new();
+    for component in path.split('/').filter(|c| !c.is_empty()) {
+        prefix.push('/');
+        prefix.push_str(component);
+        let _ = os.mkdir(&prefix, "host_mkdir");
+    }
+}
+
+/// The rwlock and mutex calls of the model. No runtime lock is held across a scheduling point, so
+/// contention cannot arise here; if it did, the call would block and restart from the top.
+fn rwlock_lock(os: &mut Os, tid: Tid, lock: LockId, write: bool, site: Site) -> Call {
+    let io = if write {
+        os.lock_acquire(tid, lock, site)
+    } else {
+        os.lock_acquire_read(tid, lock, site)
+    };
+    match io {
+        Io::Ready(Ok(())) => Ok(()),
+        // A lock that is not live: the OS has reported it; the call fails.
+        Io::Ready(Err(_)) => Err(Stop::Fail),
+        Io::Block(reason) => Err(Stop::Block(reason)),
+    }
+}
+
+fn rwlock_unlock(os: &mut Os, tid: Tid, lock: LockId, site: Site) {
+    let _ = os.lock_release(tid, lock, site);
+}
+
+/// Both write locks, table first, as `fd_close` and `fd_renumber` take them.
+fn lock_both(os: &mut Os, tid: Tid, table: &FdTable, prestats: &Prestats, site: Site) -> Call {
+    rwlock_lock(os, tid, table.lock, true, site)?;
+    if let Err(stop) = rwlock_lock(os, tid, prestats.lock, true, site) {
+        rwlock_unlock(os, tid, table.lock, site);
+        return Err(stop);
+    }
+    Ok(())
+}
+
+fn unlock_both(os: &mut Os, tid: Tid, table: &FdTable, prestats: &Prestats, site: Site) {
+    rwlock_unlock(os, tid, prestats.lock, site);
+    rwlock_unlock(os, tid, table.lock, site);
+}
+
+/// `fd_table_grow` and `fd_prestats_grow`: when `min` does not fit or more than half would be
+/// used, allocate a table of double the size (until both hold), move the slots, free the old one.
+fn grow<T>(
+    os: &mut Os,
+    block: &mut Option<u64>,
+    slots: &mut Vec<Option<T>>,
+    used: usize,
+    min: usize,
+    entry_bytes: u64,
+    site: Site,
+) -> bool {
+    let wanted = (used + 1) * 2;
+    if slots.len() > min && slots.len() >= wanted {
+        return true;
+    }
+    let mut size = slots.len().max(1);
+    while size <= min || size < wanted {
+        size *= 2;
+    }
+    let Ok(new) = os.malloc(entry_bytes * size as u64, site) else {
+        return false;
+    };
+    if let Some(old) = block.replace(new) {
+        let _ = os.free(old, site);
+    }
+    slots.resize_with(size, || None);
+    true
+}
+
+/// `copy_string_array`: the pointer list, then the buffer if there are any bytes to copy.
+fn copy_string_array(os: &mut Os, strings: &[String], site: Site) -> Result<StringArray, Stop> {
+    let list = os
+        .malloc(POINTER_BYTES * (strings.len() as u64 + 1), site)
+        .map_err(|_| Stop::Fail)?;
+    let bytes: u64 = strings.iter().map(|s| s.len() as u64 + 1).sum();
+    if bytes == 0 {
+        return Ok(StringArray { list, buf: None });
+    }
+    match os.malloc(bytes, site) {
+        Ok(buf) => Ok(StringArray {
+            list,
+            buf: Some(buf),
+        }),
+        Err(_) => {
+            let _ = os.free(list, site);
+            Err(Stop::Fail)
+        }
+    }
+}
+
+fn free_string_array(os: &mut Os, array: StringArray, site: Site) {
+    if let Some(buf) = array.buf {
+        let _ = os.free(buf, site);
+    }
+    let _ = os.free(array.list, site);
+}
+
+/// `fd_determine_type_rights` and `fd_object_new` (plus a directory's mutex). On failure the
+/// handle is untouched: the caller owns it.
+fn fd_object_new(os: &mut Os, handle: Fd, is_stdio: bool) -> Option<FdObject> {
+    let directory = os
+        .fd_stat(handle, "fd_determine_type_rights")
+        .ok()?
+        .file_type
+        == FileType::Directory;
+    let block = os.malloc(FD_OBJECT_BYTES, "fd_object_new").ok()?;
+    let mut object = FdObject {
+        block,
+        handle,
+        is_stdio,
+        dir_lock: None,
+    };
+    if directory {
+        // A failure here means the simulation's object budget is spent, which ends the run.
+        let Ok(mutex) = os.lock_create(LockKind::Mutex, "fd_object_dir_lock") else {
+            let _ = os.free(block, "fd_object_new");
+            return None;
+        };
+        object.dir_lock = Some(mutex);
+    }
+    Some(object)
+}
+
+/// `fd_object_release` of the last reference: the directory mutex, the OS fd unless it is stdio,
+/// the object.
+fn fd_object_release(os: &mut Os, object: FdObject) {
+    let site = "fd_object_release";
+    if let Some(mutex) = object.dir_lock {
+        let _ = os.lock_destroy(mutex, site);
+    }
+    if !object.is_stdio {
+        let _ = os.close(object.handle, site);
+    }
+    let _ = os.free(object.block, site);
+}
+
+impl FdTable {
+    fn attach(&mut self, number: usize, object: FdObject) {
+        self.slots[number] = Some(object);
+        self.used += 1;
+    }
+
+    fn detach(&mut self, number: u32) -> Option<FdObject> {
+        let object = self.slots.get_mut(number as usize)?.take()?;
+        self.used -= 1;
+        Some(object)
+    }
+
+    fn is_open(&self, number: u32) -> bool {
+        self.slots.get(number as usize).is_some_and(Option::is_some)
+    }
+}
+
+impl Prestats {
+    fn name(&self, number: u32) -> Option<&str> {
+        self.dirs
+            .get(number as usize)?
+            .as_ref()
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// `fd_prestats_insert_locked`: grow, then copy the name.
+    fn insert_locked(&mut self, os: &mut Os, name: &str, number: usize) -> bool {
+        if !grow(
+            os,
+            &mut self.block,
+            &mut self.dirs,
+            self.used,
+            number,
+            FD_PRESTAT_BYTES,
+            "fd_prestats_grow",
+        ) {
+            return false;
+        }
+        let Ok(copy) = os.malloc(name.len() as u64 + 1, "fd_prestats_insert") else {
+            return false;
+        };
+        if let Some((_, old)) = self.dirs[number].replace((name.to_string(), copy)) {
+            let _ = os.free(old, "fd_prestats_insert");
+        }
+        self.used = self.used.max(number + 1);
+        true
+    }
+
+    /// `fd_prestats_remove_entry`: frees the name copy, if there is one.
+    fn remove_entry(&mut self, os: &mut Os, number: u32) {
+        if let Some((_, copy)) = self.dirs.get_mut(number as usize).and_then(Option::take) {
+            let _ = os.free(copy, "fd_prestats_remove_entry");
+        }
+    }
+}
+
+impl WasiRuntime {
+    /// `wasm_runtime_instantiate` as far as WASI goes: a context, `wasm_runtime_init_wasi`, and
+    /// on failure the instance is deinstantiated again.
+    fn instantiate(
+        &self,
+        os: &mut Os,
+        tid: Tid,
+        argv: &[String],
+        environ: &[String],
+        dirs: &[String],
+    ) -> Option<WasiCtx> {
+        for dir in dirs {
+            make_dirs(os, dir);
+        }
+        let block = os.malloc(WASI_CTX_BYTES, "wasi_ctx_new").ok()?;
+        let mut ctx = WasiCtx {
+            block,
+            ..WasiCtx::default()
+        };
+        match self.init_wasi(os, tid, &mut ctx, argv, environ, dirs) {
+            Ok(()) => Some(ctx),
+            Err(_) => {
+                self.release_ctx(os, ctx, "wasm_runtime_init_wasi");
+                None
+            }
+        }
+    }
+
+    /// `wasm_runtime_init_wasi`, step by step in the real order; an error is the real `goto fail`.
+    fn init_wasi(
+        &self,
+        os: &mut Os,
+        tid: Tid,
+        ctx: &mut WasiCtx,
+        argv: &[String],
+        environ: &[String],
+        dirs: &[String],
+    ) -> Call {
+        ctx.argv = Some(copy_string_array(os, argv, "copy_string_array_argv")?);
+        ctx.environ = Some(copy_string_array(os, environ, "copy_string_array_environ")?);
+        let structs = [
+            (FD_TABLE_STRUCT_BYTES, "wasi_curfds"),
+            (FD_PRESTATS_STRUCT_BYTES, "wasi_prestats"),
+            (ARGV_ENVIRON_STRUCT_BYTES, "wasi_argv_environ"),
+            (ADDR_POOL_STRUCT_BYTES, "wasi_addr_pool"),
+        ];
+        for (bytes, site) in structs {
+            ctx.structs
+                .push(os.malloc(bytes, site).map_err(|_| Stop::Fail)?);
+        }
+        let lock = os
+            .lock_create(LockKind::RwLock, "fd_table_init")
+            .map_err(|_| Stop::Fail)?;
+        ctx.table = Some(FdTable {
+            lock,
+            entries: None,
+            slots: Vec::new(),
+            used: 0,
+        });
+        let lock = os
+            .lock_create(LockKind::RwLock, "fd_prestats_init")
+            .map_err(|_| Stop::Fail)?;
+        ctx.prestats = Some(Prestats {
+            lock,
+            block: None,
+            dirs: Vec::new(),
+            used: 0,
+        });
+        // argv_environ_init and addr_pool_init only store pointers and zero a struct.
+        let (table, prestats) = ctx.tables();
+        for (number, handle) in self.stdio.into_iter().enumerate() {
+            self.insert_existing(os, tid, table, number, handle, true)?;
+        }
+        for (index, dir) in dirs.iter().enumerate() {
+            let number = FIRST_PREOPEN_FD + index;
+            let handle = os
+                .open_dir(dir, "os_open_preopendir")
+                .map_err(|_| Stop::Fail)?;
+            self.insert_existing(os, tid, table, number, handle, false)?;
+            rwlock_lock(os, tid, prestats.lock, true, "fd_prestats_insert")?;
+            let inserted = prestats.insert_locked(os, dir, number);
+            rwlock_unlock(os, tid, prestats.lock, "fd_prestats_insert");
+            if !inserted {
+                return Err(Stop::Fail);
+            }
+        }
+        ctx.ns_lookup = Some(copy_string_array(os, &[], "copy_string_array_ns_lookup")?);
+        Ok(())
+    }
+
+    /// `fd_table_insert_existing`: an object for `handle`, then the table grown to hold `number`.
+    fn insert_existing(
+        &self,
+        os: &mut Os,
+        tid: Tid,
+        table: &mut FdTable,
+        number: usize,
+        handle: Fd,
+        is_stdio: bool,
+    ) -> Call {
+        let site = "fd_table_insert_existing";
+        let Some(object) = fd_object_new(os, handle, is_stdio) else {
+            if !is_stdio && !self.preopen_handle_leak {
+                let _ = os.close(handle, site);
+            }
+            return Err(Stop::Fail);
+        };
+        if let Err(stop) = rwlock_lock(os, tid, table.lock, true, site) {
+            fd_object_release(os, object);
+            return Err(stop);
+        }
+        if !grow(
+            os,
+            &mut table.entries,
+            &mut table.slots,
+            table.used,
+            number,
+            FD_ENTRY_BYTES,
+            "fd_table_grow",
+        ) {
+            rwlock_unlock(os, tid, table.lock, site);
+            fd_object_release(os, object);
+            return Err(Stop::Fail);
+        }
+        table.attach(number, object);
+        rwlock_unlock(os, tid, table.lock, site);
+        Ok(())
+    }
+
+    /// The `fail:` path of init and `wasm_runtime_destroy_wasi`: both run the same destroy
+    /// functions over whatever was initialised, then free the structs, the strings and the context.
+    fn release_ctx(&self, os: &mut Os, ctx: WasiCtx, site: Site) {
+        if let Some(table) = ctx.table {
+            self.fd_table_destroy(os, table);
+        }
+        if let Some(prestats) = ctx.prestats {
+            self.fd_prestats_destroy(os, prestats);
+        }
+        // addr_pool_destroy frees the pool's entries; this model inserts none.
+        for block in ctx.structs {
+            let _ = os.free(block, site);
+        }
+        for array in [ctx.argv, ctx.environ, ctx.ns_lookup].into_iter().flatten() {
+            free_string_array(os, array, site);
+        }
+        let _ = os.free(ctx.block, site);
+    }
+
+    fn fd_table_destroy(&self, os: &mut Os, table: FdTable) {
+        let site = "fd_table_destroy";
+        let allocated = table.entries.is_some();
+        if let Some(entries) = table.entries {
+            for object in table.slots.into_iter().flatten() {
+                fd_object_release(os, object);
+            }
+            let _ = os.free(entries, site);
+        }
+        // WAMR #4192: `rwlock_destroy(&ft->lock)` sat inside `if (ft->entries)`, so a table whose
+        // entries were never allocated (init failed before stdio went in) kept its lock.
+        // PR #4205 destroys it unconditionally.
+        if allocated || !self.fd_table_lock_leak {
+            let _ = os.lock_destroy(table.lock, site);
+        }
+    }
+
+    fn fd_prestats_destroy(&self, os: &mut Os, prestats: Prestats) {
+        let site = "fd_prestats_destroy";
+        let allocated = prestats.block.is_some();
+        if let Some(block) = prestats.block {
+            for (_, copy) in prestats.dirs.into_iter().flatten() {
+                let _ = os.free(copy, site);
+            }
+            let _ = os.free(block, site);
+        }
+        // WAMR #4192: the same `if (pt->prestats)` around `rwlock_destroy`; with no preopened
+        // directory the array is never allocated, so every instance leaked this lock.
+        if allocated || !self.prestats_lock_leak {
+            let _ = os.lock_destroy(prestats.lock, site);
+        }
+    }
+}
+
+/// `fd_object_get`: the OS handle behind guest fd `number`, looked up under the table's read
+/// lock. The object stays in the table: a call is atomic here, so nobody can close it meanwhile.
+fn fd_object_get(os: &mut Os, tid: Tid, table: &FdTable, number: u32) -> Result<Fd, Stop> {
+    let site = "fd_object_get";
+    rwlock_lock(os, tid, table.lock, false, site)?;
+    let handle = table
+        .slots
+        .get(number as usize)
+        .and_then(Option::as_ref)
+        .map(|object| object.handle);
+    rwlock_unlock(os, tid, table.lock, site);
+    handle.ok_or(Stop::Fail)
+}
+
+fn io_result(io: Io<usize>) -> Call {
+    match io {
+        Io::Ready(Ok(_)) => Ok(()),
+        Io::Ready(Err(_)) => Err(Stop::Fail),
+        Io::Block(reason) => Err(Stop::Block(reason)),
+    }
+}
+
+fn fd_write(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
+    let handle = fd_object_get(os, tid, table, fd)?;
+    let data = vec![b'w'; bytes as usize];
+    io_result(os.fd_write(tid, handle, &data, "blocking_op_writev"))
+}
+
+fn fd_read(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
+    let handle = fd_object_get(os, tid, table, fd)?;
+    let mut buf = vec![0; bytes as usize];
+    io_result(os.fd_read(tid, handle, &mut buf, "blocking_op_readv"))
+}
+
+/// `wasmtime_ssp_fd_close`: detach under both write locks, drop the preopen entry, release.
+fn fd_close(os: &mut Os, tid: Tid, table: &mut FdTable, prestats: &mut Prestats, fd: u32) -> Call {
+    let site = "fd_close";
+    lock_both(os, tid, table, prestats, site)?;
+    let object = table.detach(fd);
+    if object.is_some() {
+        prestats.remove_entry(os, fd);
+    }
+    unlock_both(os, tid, table, prestats, site);
+    fd_object_release(os, object.ok_or(Stop::Fail)?);
+    Ok(())
+}
+
+/// `fd_prestat_get` and `fd_prestat_dir_name`: a lookup under the prestats read lock.
+fn prestat_get(os: &mut Os, tid: Tid, prestats: &Prestats, fd: u32) -> Call {
+    let site = "fd_prestat_get";
+    rwlock_lock(os, tid, prestats.lock, false, site)?;
+    let found = prestats.name(fd).is_some();
+    rwlock_unlock(os, tid, prestats.lock, site);
+    if found { Ok(()) } else { Err(Stop::Fail) }
+}
+
+/// `path_open`: open under the directory fd, then `fd_table_insert_fd` at a random free number.
+fn path_open(
+    os: &mut Os,
+    tid: Tid,
+    table: &mut FdTable,
+    dirfd: u32,
+    path: &str,
+    directory: bool,
+) -> Call {
+    let site = "fd_table_insert_fd";
+    let dir = fd_object_get(os, tid, table, dirfd)?;
+    let flags = if directory {
+        OpenFlags {
+            read: true,
+            directory: true,
+            ..OpenFlags::default()
+        }
+    } else {
+        OpenFlags {
+            read: true,
+            write: true,
+            create: true,
+            ..OpenFlags::default()
+        }
+    };
+    let handle = os
+        .open_at(dir, path, flags, "path_open")
+        .map_err(|_| Stop::Fail)?;
+    let Some(object) = fd_object_new(os, handle, false) else {
+        let _ = os.close(handle, site);
+        return Err(Stop::Fail);
+    };
+    if let Err(stop) = rwlock_lock(os, tid, table.lock, true, site) {
+        fd_object_release(os, object);
+        return Err(stop);
+    }
+    if !grow(
+        os,
+        &mut table.entries,
+        &mut table.slots,
+        table.used,
+        0,
+        FD_ENTRY_BYTES,
+        "fd_table_grow",
+    ) {
+        rwlock_unlock(os, tid, table.lock, site);
+        fd_object_release(os, object);
+        return Err(Stop::Fail);
+    }
+    // `fd_table_unused`: random numbers until a free one; grow keeps at least half free.
+    let number = loop {
+        let candidate = os.random_below(table.slots.len() as u64) as usize;
+        if table.slots[candidate].is_none() {
+            break candidate;
+        }
+    };
+    table.attach(number, object);
+    rwlock_unlock(os, tid, table.lock, site);
+    Ok(())
+}
+
+/// `wasmtime_ssp_fd_renumber`: `to` takes `from`'s object (the old one is released) and the
+/// preopen entry moves with it, under both write locks.
+fn fd_renumber(
+    os: &mut Os,
+    tid: Tid,
+    table: &mut FdTable,
+    prestats: &mut Prestats,
+    from: u32,
+    to: u32,
+) -> Call {
+    let site = "fd_renumber";
+    lock_both(os, tid, table, prestats, site)?;
+    if !table.is_open(from) || !table.is_open(to) || from == to {
+        unlock_both(os, tid, table, prestats, site);
+        return if from == to && table.is_open(from) {
+            Ok(())
+        } else {
+            Err(Stop::Fail)
+        };
+    }
+    let replaced = table.detach(to).expect("checked open");
+    let moving = table.detach(from).expect("checked open");
+    table.attach(to as usize, moving);
+    fd_object_release(os, replaced);
+    let from_name = prestats.name(from).map(str::to_string);
+    let to_is_preopen = prestats.name(to).is_some();
+    let mut result = Ok(());
+    if to_is_preopen {
+        prestats.remove_entry(os, to);
+    }
+    if let Some(name) = from_name {
+        if prestats.insert_locked(os, &name, to as usize) {
+            prestats.remove_entry(os, from);
+        } else {
+            prestats.remove_entry(os, to);
+            result = Err(Stop::Fail);
+        }
+    }
+    unlock_both(os, tid, table, prestats, site);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::threads::MAIN_THREAD;
+
+    fn runtime(os: &mut Os, defects: &[&str]) -> WasiRuntime {
+        let config = Config {
+            defects: defects.iter().map(|d| d.to_string()).collect(),
+            ..Config::default()
+        };
+        WasiRuntime::new(os, &config)
+    }
+
+    fn instantiate(dirs: &[&str]) -> WasiOp {
+        WasiOp::Instantiate {
+            instance: 0,
+            argv: vec!["app.wasm".into()],
+            environ: vec![],
+            dirs: dirs.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_lifecycle_with_preopen_path_open_renumber_and_close_returns_everything() {
+        let mut os = Os::for_tests(3);
+        let mut wasi = runtime(&mut os, &[]);
+        let records = os.resources().live_records();
+        let fds = os.open_fd_count();
+        for op in [
+            instantiate(&["/x", "/data/app"]),
+            WasiOp::PathOpen {
+                instance: 0,
+                fd: 3,
+                path: "a.txt".into(),
+                directory: false,
+            },
+            WasiOp::FdWrite {
+                instance: 0,
+                fd: 1,
+                bytes: 5,
+            },
+        ] {
+            assert!(matches!(wasi.apply(&mut os, MAIN_THREAD, &op), Step::Done));
+        }
+        let ctx = wasi.instances[0].as_mut().unwrap();
+        assert_eq!(
+            ctx.table.as_ref().unwrap().used,
+            6,
+            "stdio, two preopens and the opened file"
+        );
+        assert_eq!(os.open_fd_count(), fds + 3, "two preopens and the file");
+        let opened = ctx
+            .table
+            .as_ref()
+            .unwrap()
+            .slots
+            .iter()
+            .enumerate()
+            .skip(5)
+            .find(|(_, s)| s.is_some())
+            .map(|(n, _)| n as u32)
+            .unwrap();
+        // Renumbering a preopen moves its prestat entry; closing it then removes it.
+        wasi.apply(
+            &mut os,
+            MAIN_THREAD,
+            &WasiOp::FdRenumber {
+                instance: 0,
+                from: 3,
+                to: opened,
+            },
+        );
+        let prestats = wasi.instances[0]
+            .as_ref()
+            .unwrap()
+            .prestats
+            .as_ref()
+            .unwrap();
+        assert_eq!(prestats.name(opened), Some("/x"));
+        assert_eq!(prestats.name(3), None);
+        assert_eq!(
+            os.open_fd_count(),
+            fds + 2,
+            "the file replaced by the renumber is closed"
+        );
+        wasi.apply(
+            &mut os,
+            MAIN_THREAD,
+            &WasiOp::FdClose {
+                instance: 0,
+                fd: opened,
+            },
+        );
+        wasi.apply(&mut os, MAIN_THREAD, &WasiOp::Destroy { instance: 0 });
+        assert_eq!(
+            os.resources().live_records(),
+            records,
+            "everything returned"
+        );
+        assert_eq!(os.open_fd_count(), fds);
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
+    }
+
+    #[test]
+    fn the_prestats_lock_survives_destroy_only_with_the_defect_and_no_preopen() {
+        for (defects, dirs, leaked) in [
+            (&["prestats-lock-leak"][..], &[][..], 1),
+            (&["prestats-lock-leak"], &["/x"], 0),
+            (&[], &[], 0),
+        ] {
+            let mut os = Os::for_tests(1);
+            let mut wasi = runtime(&mut os, defects);
+            let rwlocks = os.resources().kind_by_name("rwlock").unwrap();
+            wasi.apply(&mut os, MAIN_THREAD, &instantiate(dirs));
+            assert_eq!(
+                os.resources().total(rwlocks).count,
+                2,
+                "init creates both locks"
+            );
+            wasi.apply(&mut os, MAIN_THREAD, &WasiOp::Destroy { instance: 0 });
+            assert_eq!(
+                os.resources().total(rwlocks).count,
+                leaked,
+                "{defects:?} {dirs:?}"
+            );
+        }
+    }
+
+    /// A fix that destroyed the lock inside the branch and again after it would destroy it twice:
+    /// the OS reports that, naming the first destroy.
+    #[test]
+    fn destroying_the_prestats_lock_twice_is_caught_by_the_os() {
+        let mut os = Os::for_tests(1);
+        let wasi = runtime(&mut os, &[]);
+        let lock = os
+            .lock_create(LockKind::RwLock, "fd_prestats_init")
+            .unwrap();
+        for _ in 0..2 {
+            wasi.fd_prestats_destroy(
+                &mut os,
+                Prestats {
+                    lock,
+                    block: None,
+                    dirs: Vec::new(),
+                    used: 0,
+                },
+            );
+        }
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(
+            findings[0].signature(),
+            "invariant:lock:fd_prestats_destroy"
+        );
+        assert!(
+            findings[0].headline.contains("already destroyed by"),
+            "{}",
+            findings[0].headline
+        );
+    }
+}

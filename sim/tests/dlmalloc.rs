@@ -1,0 +1,315 @@
+//! The real `dlmalloc` crate on simulated pages: exact accounting, crash isolation that turns a
+//! use-after-release by real code into a `fault` finding, generated programs, determinism.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use sim::findings::{Finding, FindingKind};
+use sim::os::Os;
+use sim::registry::{DynScenario, Registry};
+use sim::runner::RunOptions;
+use sim::scenario::generate::GenerateOptions;
+use sim::subject::{Config, Subject};
+use sim::subjects::dlmalloc::{DlmallocOp, DlmallocSubject};
+
+const BASIC: &str = include_str!("../../scenarios/dlmalloc-basic.toml");
+const RELEASE_BEHIND_BACK: &str = include_str!("data/dlmalloc-release-behind-back.toml");
+
+fn scenario(text: &str) -> Box<dyn DynScenario> {
+    Registry::builtin()
+        .parse("test.toml", text)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn detail<'f>(finding: &'f Finding, label: &str) -> &'f str {
+    finding
+        .details
+        .iter()
+        .find(|d| d.label == label)
+        .map(|d| d.text.as_str())
+        .unwrap_or_else(|| panic!("no `{label}` detail in {finding:?}"))
+}
+
+#[test]
+fn the_basic_scenario_passes_with_exact_accounting_over_its_repetitions() {
+    let outcome = scenario(BASIC).run(RunOptions::default());
+    assert!(outcome.passed(), "{:#?}", outcome.findings);
+    assert_eq!(outcome.lifecycle_repeats, vec![50, 20, 20]);
+    assert_eq!(outcome.ops, 50 * 21 + 20 * 19 + 20 * 6 + 1, "every op ran");
+}
+
+#[test]
+fn destroy_returns_every_segment_and_the_os_is_back_at_zero() {
+    let mut os = Os::for_tests(1);
+    let mut subject = DlmallocSubject::new(&mut os, &Config::default());
+    let live_before = os.resources().live_records();
+    let ops = [
+        DlmallocOp::Create,
+        DlmallocOp::Malloc {
+            slot: 0,
+            size: 100,
+            align: 16,
+        },
+        DlmallocOp::Malloc {
+            slot: 1,
+            size: 3 << 20,
+            align: 16,
+        },
+        DlmallocOp::Malloc {
+            slot: 2,
+            size: 70_000,
+            align: 4096,
+        },
+        DlmallocOp::Write { slot: 1 },
+        DlmallocOp::Free { slot: 0 },
+        DlmallocOp::Realloc {
+            slot: 2,
+            size: 400_000,
+        },
+    ];
+    for op in &ops {
+        subject.apply(&mut os, sim::os::Tid(0), op);
+    }
+    assert!(
+        os.reserved_bytes() >= (3 << 20) + 400_000,
+        "the heap took memory from the OS"
+    );
+    assert!(os.committed_pages() > 0);
+    assert!(subject.check_invariants(&os).is_empty());
+    subject.apply(&mut os, sim::os::Tid(0), &DlmallocOp::Destroy);
+    assert_eq!(os.reserved_bytes(), 0, "destroy released every reservation");
+    assert_eq!(os.committed_pages(), 0);
+    assert_eq!(os.resources().live_records(), live_before);
+    assert!(os.findings().is_empty(), "{:?}", os.findings());
+}
+
+/// A heap kept across repetitions keeps its top segment: the checks are exact, so the first
+/// repetition shows it, until the scenario declares it as a bounded cache.
+const LONG_LIVED_HEAP: &str = r#"
+name = "long-lived-heap"
+subject = "dlmalloc"
+seed = 5
+
+[[lifecycle]]
+name = "heap-outlives-repetitions"
+repeat = 40
+setup = [{ op = "create" }]
+ops = [
+  { op = "malloc", slot = 0, size = 1000 },
+  { op = "write", slot = 0 },
+  { op = "free", slot = 0 },
+]
+teardown = [{ op = "destroy" }]
+"#;
+
+#[test]
+fn a_heap_kept_across_repetitions_shows_its_retained_segment_unless_declared_as_a_cache() {
+    let outcome = scenario(LONG_LIVED_HEAP).run(RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        vec![
+            "leak:reservation:dlmalloc_sys_alloc",
+            "leak:committed pages:dlmalloc_sys_alloc"
+        ],
+        "{:#?}",
+        outcome.findings
+    );
+    assert!(
+        outcome.findings.iter().all(|f| f.repetition == 0),
+        "only the first repetition grows the heap"
+    );
+
+    let declared = LONG_LIVED_HEAP.replace(
+        "[[lifecycle]]",
+        "[caches]\nreservation = 1\n\"committed pages\" = 16\n\n[[lifecycle]]",
+    );
+    let outcome = scenario(&declared).run(RunOptions::default());
+    assert!(
+        outcome.passed(),
+        "one 64 KiB segment is a bounded cache: {:#?}",
+        outcome.findings
+    );
+}
+
+#[test]
+fn real_code_touching_a_region_released_behind_its_back_is_a_fault_naming_the_release() {
+    let outcome = scenario(RELEASE_BEHIND_BACK).run(RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        vec!["fault:released page:dlmalloc_malloc"]
+    );
+    let fault = &outcome.findings[0];
+    assert_eq!(fault.kind, FindingKind::Fault);
+    assert!(
+        fault.headline.starts_with("write by real code at 0x2000")
+            && fault.headline.ends_with("touches a released page"),
+        "{}",
+        fault.headline
+    );
+    assert!(detail(fault, "page").ends_with("(released)"));
+    assert!(
+        detail(fault, "released")
+            .contains("op #4 `release-behind-back` → dlmalloc_release_behind_back")
+    );
+    assert!(detail(fault, "acquired").contains("dlmalloc_sys_alloc"));
+    assert!(detail(fault, "touched").contains("op #5 `malloc` → dlmalloc_malloc"));
+    assert_eq!(outcome.ops, 5, "the run ended at the crash");
+
+    let again = scenario(RELEASE_BEHIND_BACK).run(RunOptions::default());
+    assert_eq!(
+        again.trace_hash, outcome.trace_hash,
+        "a crash is as deterministic as a pass"
+    );
+    assert_eq!(again.findings, outcome.findings);
+}
+
+#[test]
+fn a_free_into_a_released_region_is_a_read_fault_in_dlmalloc_free() {
+    let text = RELEASE_BEHIND_BACK.replace(
+        r#"{ op = "malloc", slot = 1, size = 64 },"#,
+        r#"{ op = "free", slot = 0 },"#,
+    );
+    let outcome = scenario(&text).run(RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        vec!["fault:released page:dlmalloc_free"],
+        "{:#?}",
+        outcome.findings
+    );
+    assert!(
+        outcome.findings[0]
+            .headline
+            .starts_with("read by real code"),
+        "{}",
+        outcome.findings[0].headline
+    );
+}
+
+#[test]
+fn the_programs_own_access_to_a_released_block_is_caught_by_the_checked_path() {
+    let text = RELEASE_BEHIND_BACK.replace(
+        r#"{ op = "malloc", slot = 1, size = 64 },"#,
+        r#"{ op = "read", slot = 0 },"#,
+    );
+    let outcome = scenario(&text).run(RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        vec!["fault:released page:program_read"]
+    );
+    assert!(
+        outcome.findings[0]
+            .headline
+            .starts_with("read of 64 B at 0x2000"),
+        "{}",
+        outcome.findings[0].headline
+    );
+}
+
+#[derive(Clone, Default)]
+struct Shared(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_trace_of_an_isolated_run_reaches_the_callers_sink_up_to_the_crash() {
+    let sink = Shared::default();
+    let outcome = scenario(RELEASE_BEHIND_BACK).run(RunOptions {
+        trace_sink: Some(Box::new(sink.clone())),
+        ..RunOptions::default()
+    });
+    let text = String::from_utf8(sink.0.borrow().clone()).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        events.len() as u64,
+        outcome.trace_events,
+        "every event, once"
+    );
+    assert!(
+        events.iter().any(|e| e["ev"] == "pages.release"),
+        "the release behind dlmalloc's back"
+    );
+    assert_eq!(
+        events.last().unwrap()["text"],
+        "fault:released page:dlmalloc_malloc"
+    );
+}
+
+#[test]
+fn injected_reserve_and_commit_failures_are_handled_by_the_real_code() {
+    let text = BASIC.replace(
+        "seed = 1",
+        "seed = 1\n\n[faults]\nreserve = 0.3\ncommit = 0.3",
+    );
+    for seed in 1..6 {
+        let outcome = scenario(&text).run(RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        });
+        assert!(outcome.passed(), "seed {seed}: {:#?}", outcome.findings);
+    }
+}
+
+#[test]
+fn generated_programs_find_nothing_and_replay_to_the_same_trace() {
+    let registry = Registry::builtin();
+    let subject = registry.get("dlmalloc").unwrap();
+    assert!(subject.info().host_backed);
+    let mut ops = 0;
+    for seed in 0..200 {
+        let generated = subject.generate(seed, &GenerateOptions::default());
+        let outcome = generated.run(RunOptions::default());
+        assert!(
+            outcome.passed(),
+            "seed {seed}: {:#?}\n{}",
+            outcome.findings,
+            generated.to_toml()
+        );
+        assert!(
+            !generated.to_toml().contains("release-behind-back"),
+            "fault injection is never generated"
+        );
+        ops += outcome.ops;
+        if seed % 20 == 0 {
+            let text = generated.to_toml();
+            let parsed = registry
+                .parse("generated.toml", &text)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+            assert_eq!(parsed.to_toml(), text, "seed {seed}");
+            assert_eq!(
+                parsed.run(RunOptions::default()).trace_hash,
+                outcome.trace_hash,
+                "seed {seed}"
+            );
+        }
+    }
+    assert!(ops > 2000, "generated programs do real work ({ops} ops)");
+}
+
+#[test]
+fn the_same_scenario_twice_gives_the_same_trace_hash() {
+    let basic = scenario(BASIC);
+    let first = basic.run(RunOptions::default());
+    let second = basic.run(RunOptions::default());
+    assert_eq!(first.trace_hash, second.trace_hash);
+    assert_ne!(first.trace_hash, 0);
+    let generated = Registry::builtin()
+        .get("dlmalloc")
+        .unwrap()
+        .generate(7, &GenerateOptions::default());
+    assert_eq!(
+        generated.run(RunOptions::default()).trace_hash,
+        generated.run(RunOptions::default()).trace_hash
+    );
+}

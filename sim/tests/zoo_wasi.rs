@@ -1,0 +1,275 @@
+//! The `wasi-runtime` subject against WAMR #4192: the zoo scenarios find each defect by the
+//! generic leak check, pass with the defects off, and generated scenarios find the same
+//! signatures without knowing anything about them.
+
+use sim::findings::FindingKind;
+use sim::registry::{DynScenario, Registry};
+use sim::runner::RunOptions;
+use sim::scenario::generate::GenerateOptions;
+
+fn load(path: &str) -> Box<dyn DynScenario> {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    Registry::builtin()
+        .parse(path, &text)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn defects_off() -> RunOptions {
+    RunOptions {
+        defects: Some(vec![]),
+        ..RunOptions::default()
+    }
+}
+
+#[test]
+fn instantiate_destroy_without_preopens_leaks_the_prestats_lock_once_per_lifecycle() {
+    let scenario = load("scenarios/zoo/instantiate-destroy.toml");
+    let outcome = scenario.run(RunOptions::default());
+    assert_eq!(outcome.signatures(), vec!["leak:rwlock:fd_prestats_init"]);
+    let leak = &outcome.findings[0];
+    assert_eq!(leak.kind, FindingKind::Leak);
+    assert_eq!(leak.repetition, 0, "noticed after the first lifecycle");
+    assert_eq!(leak.headline, "1 rwlock (216 B) not released");
+    let acquired = leak
+        .details
+        .iter()
+        .find(|d| d.label == "acquired")
+        .expect("an acquired detail");
+    assert!(
+        acquired.text.contains("`instantiate`") && acquired.text.contains("fd_prestats_init"),
+        "{}",
+        acquired.text
+    );
+    assert!(
+        leak.notes.iter().any(|n| n.contains("seen 100 times")),
+        "one per lifecycle: {:?}",
+        leak.notes
+    );
+    assert_eq!(
+        scenario.meta().expect.unwrap().signatures,
+        outcome.signatures(),
+        "the file pins what it finds"
+    );
+
+    let fixed = scenario.run(defects_off());
+    assert!(fixed.passed(), "{:?}", fixed.findings);
+}
+
+#[test]
+fn with_a_preopened_directory_the_same_defect_leaks_nothing() {
+    let scenario = load("scenarios/zoo/instantiate-destroy-preopen.toml");
+    assert_eq!(scenario.meta().defects, vec!["prestats-lock-leak"]);
+    let outcome = scenario.run(RunOptions::default());
+    assert!(outcome.passed(), "{:?}", outcome.findings);
+    assert!(scenario.run(defects_off()).passed());
+}
+
+#[test]
+fn a_failed_init_leaks_the_fd_table_lock_only_with_its_defect() {
+    let scenario = load("scenarios/zoo/failed-init.toml");
+    let outcome = scenario.run(RunOptions::default());
+    assert_eq!(outcome.signatures(), vec!["leak:rwlock:fd_table_init"]);
+    let acquired = outcome.findings[0]
+        .details
+        .iter()
+        .find(|d| d.label == "acquired")
+        .unwrap();
+    assert!(
+        acquired.text.contains("`instantiate`") && acquired.text.contains("fd_table_init"),
+        "{}",
+        acquired.text
+    );
+    let fixed = scenario.run(defects_off());
+    assert!(
+        fixed.passed(),
+        "every error path of init returns what it took: {:?}",
+        fixed.findings
+    );
+    // The other defect alone does not reach this leak: failed inits end in the same path.
+    let other = scenario.run(RunOptions {
+        defects: Some(vec!["prestats-lock-leak".into()]),
+        ..RunOptions::default()
+    });
+    assert!(
+        !other
+            .signatures()
+            .contains(&"leak:rwlock:fd_table_init".to_string())
+    );
+}
+
+#[test]
+fn the_basic_scenario_exercises_every_guest_call_and_passes() {
+    let scenario = load("scenarios/wasi-runtime-basic.toml");
+    let outcome = scenario.run(RunOptions::default());
+    assert!(outcome.passed(), "{:?}", outcome.findings);
+    assert_eq!(outcome.ops, 20 * (16 + 4) as u64);
+    let again = scenario.run(RunOptions::default());
+    assert_eq!(outcome.trace_hash, again.trace_hash, "deterministic");
+    // With the prestats defect on, instance 1 (no preopens) leaks its lock and instance 0 does not.
+    let with_defect = scenario.run(RunOptions {
+        defects: Some(vec!["prestats-lock-leak".into()]),
+        ..RunOptions::default()
+    });
+    assert_eq!(
+        with_defect.signatures(),
+        vec!["leak:rwlock:fd_prestats_init"]
+    );
+    let acquired = with_defect.findings[0]
+        .details
+        .iter()
+        .find(|d| d.label == "acquired")
+        .unwrap();
+    assert!(
+        acquired.text.starts_with("op #2 `instantiate`"),
+        "{}",
+        acquired.text
+    );
+    assert_eq!(
+        with_defect.findings[0].headline,
+        "1 rwlock (216 B) not released"
+    );
+}
+
+/// The first seed in `seeds` whose generated scenario finds `signature`, with `defect` on.
+fn first_finding(
+    defect: &str,
+    faults: bool,
+    signature: &str,
+    seeds: std::ops::Range<u64>,
+) -> Option<u64> {
+    let registry = Registry::builtin();
+    let subject = registry.get("wasi-runtime").unwrap();
+    let options = GenerateOptions {
+        defects: vec![defect.to_string()],
+        faults,
+    };
+    seeds.into_iter().find(|&seed| {
+        subject
+            .generate(seed, &options)
+            .run(RunOptions::default())
+            .signatures()
+            .iter()
+            .any(|s| s == signature)
+    })
+}
+
+#[test]
+fn generated_scenarios_find_each_defect_by_the_generic_checks() {
+    let prestats = first_finding(
+        "prestats-lock-leak",
+        false,
+        "leak:rwlock:fd_prestats_init",
+        0..300,
+    );
+    assert!(
+        prestats.is_some(),
+        "prestats-lock-leak found within 300 generated seeds"
+    );
+    let table = first_finding(
+        "fd-table-lock-leak",
+        true,
+        "leak:rwlock:fd_table_init",
+        0..300,
+    );
+    assert!(
+        table.is_some(),
+        "fd-table-lock-leak found within 300 generated seeds with faults"
+    );
+    // Without fault injection init never fails, so the fd-table lock cannot leak.
+    assert_eq!(
+        first_finding(
+            "fd-table-lock-leak",
+            false,
+            "leak:rwlock:fd_table_init",
+            0..100
+        ),
+        None
+    );
+    let handle = first_finding(
+        "preopen-handle-leak",
+        true,
+        "leak:fd:os_open_preopendir",
+        0..600,
+    );
+    assert!(
+        handle.is_some(),
+        "preopen-handle-leak found within 600 generated seeds with faults"
+    );
+}
+
+#[test]
+fn generated_scenarios_with_every_defect_off_find_nothing() {
+    let registry = Registry::builtin();
+    let subject = registry.get("wasi-runtime").unwrap();
+    for faults in [false, true] {
+        let options = GenerateOptions {
+            defects: vec![],
+            faults,
+        };
+        for seed in 0..1000 {
+            let scenario = subject.generate(seed, &options);
+            let outcome = scenario.run(RunOptions::default());
+            assert!(
+                outcome.passed(),
+                "seed {seed} faults {faults}: {:?}\n{}",
+                outcome.findings,
+                scenario.to_toml()
+            );
+        }
+    }
+}
+
+#[test]
+fn generated_scenarios_print_back_to_files_that_parse_and_run_the_same() {
+    let registry = Registry::builtin();
+    let subject = registry.get("wasi-runtime").unwrap();
+    for seed in 0..100 {
+        let generated = subject.generate(
+            seed,
+            &GenerateOptions {
+                defects: vec![],
+                faults: true,
+            },
+        );
+        let text = generated.to_toml();
+        let parsed = registry
+            .parse("generated.toml", &text)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+        assert_eq!(parsed.to_toml(), text, "seed {seed}");
+        assert_eq!(
+            generated.run(RunOptions::default()).trace_hash,
+            parsed.run(RunOptions::default()).trace_hash,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn using_an_instance_never_instantiated_is_rejected_with_a_clear_error() {
+    let text = r#"
+name = "bad"
+subject = "wasi-runtime"
+
+[[lifecycle]]
+name = "l"
+ops = [{ op = "destroy", instance = 2 }]
+"#;
+    let Err(error) = Registry::builtin().parse("bad.toml", text) else {
+        panic!("a destroy of an instance never instantiated is rejected")
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("instance `2` is used before any op defines it"),
+        "{error}"
+    );
+    let out_of_range = text.replace(
+        r#"{ op = "destroy", instance = 2 }"#,
+        r#"{ op = "instantiate", instance = 9 }"#,
+    );
+    let Err(error) = Registry::builtin().parse("bad.toml", &out_of_range) else {
+        panic!("an instance slot out of range is rejected")
+    };
+    let error = error.to_string();
+    assert!(error.contains("out of range"), "{error}");
+}
