@@ -658,7 +658,9 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             known.join(", ")
         ))
     })?;
-    target.check_defects(&args.defects).map_err(CliError::usage)?;
+    target
+        .check_defects(&args.defects)
+        .map_err(CliError::usage)?;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
     let Some(subject) = target.subject() else {
@@ -762,7 +764,11 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         regression.to_toml()
     );
     write_file(&path, text.as_bytes())?;
-    println!("wrote {}; replay with `sim replay {}`", path.display(), path.display());
+    println!(
+        "wrote {}; replay with `sim replay {}`",
+        path.display(),
+        path.display()
+    );
     Ok(EXIT_FINDINGS)
 }
 

@@ -19,7 +19,10 @@
 //!
 //! What this module does not do: run the determinism check (two runs per input would halve the
 //! fuzzer's speed; the bolero properties in `sim/tests/properties.rs` check it), or isolate
-//! host-backed subjects in a child process (under libFuzzer a real crash is already a crash).
+//! host-backed subjects (`dlmalloc`) in a child process: a fork per input would cost far more
+//! than the run, and under libFuzzer a crash of real code is already a crash ("deadly signal",
+//! with its artifact). `sim import-crash` replays such an artifact isolated, where the crash
+//! becomes a `fault` finding with its report.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -290,7 +293,7 @@ fn run_target_as(
     let scenario = entry.from_bytes(bytes, &generate_options(defects));
     let outcome = {
         let _guard = SimulationGuard::enter();
-        scenario.run(RunOptions {
+        scenario.run_in_process(RunOptions {
             defects: Some(defects.to_vec()),
             record_schedule: false,
             ..RunOptions::default()

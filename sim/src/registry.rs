@@ -35,6 +35,10 @@ pub trait DynScenario: Send {
     fn set_defects(&mut self, defects: Vec<String>);
     fn set_expect(&mut self, expect: Option<Expect>);
     fn run(&self, options: RunOptions) -> Outcome;
+    /// Runs in this process even when the subject runs real code (no crash isolation): for the
+    /// fuzz targets, where a fork per input would cost more than the run, and a crash of real code
+    /// is libFuzzer's to catch.
+    fn run_in_process(&self, options: RunOptions) -> Outcome;
     fn to_toml(&self) -> String;
     /// Every scenario one reduction smaller (for the shrinker), largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
@@ -95,6 +99,10 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn run(&self, options: RunOptions) -> Outcome {
         runner::run::<S>(&self.0, options)
+    }
+
+    fn run_in_process(&self, options: RunOptions) -> Outcome {
+        runner::run_in_process::<S>(&self.0, options)
     }
 
     fn to_toml(&self) -> String {

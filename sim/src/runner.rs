@@ -536,11 +536,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             op_name: name,
             thread: tid.0,
         });
-        self.os.trace().event(
-            EventKind::Op,
-            u64::from(tid.0),
-            crate::trace::hash_str(name),
-        );
+        let trace = self.os.trace();
+        let name_hash = trace.hash_static(name);
+        trace.event(EventKind::Op, u64::from(tid.0), name_hash);
         match op {
             ScenarioOp::Spawn { thread } => {
                 let spec = lifecycle

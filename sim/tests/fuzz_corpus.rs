@@ -18,7 +18,12 @@ fn repo_root() -> PathBuf {
 fn corpus_inputs(target: &str) -> Vec<PathBuf> {
     let dir = repo_root().join("corpus").join(target);
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (every fuzz target has a seed corpus)", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (every fuzz target has a seed corpus)",
+                dir.display()
+            )
+        })
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.is_file())
         .collect();
@@ -123,7 +128,12 @@ fn a_finding_report_names_the_signature_the_import_command_and_the_scenario() {
 
 #[test]
 fn the_parser_target_accepts_garbage_and_round_trips_what_it_parses() {
-    for garbage in [&b""[..], b"\xff\xfe", b"[[lifecycle]]\nops = [", b"subject = 3"] {
+    for garbage in [
+        &b""[..],
+        b"\xff\xfe",
+        b"[[lifecycle]]\nops = [",
+        b"subject = 3",
+    ] {
         assert!(fuzzing::check_scenario_text(garbage).is_ok());
     }
     let scenario = b"name = \"x\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 1 }, { op = \"evict\", slot = 1 }]\n";

@@ -32,8 +32,7 @@ fn generated_scenarios_pass_with_defects_off_and_replay_to_the_same_trace() {
             .with_iterations(ITERATIONS)
             .with_max_len(INPUT_LEN_MAX)
             .for_each(|bytes: &[u8]| {
-                let scenario =
-                    subject.from_bytes(bytes, &sim::fuzzing::generate_options(&[]));
+                let scenario = subject.from_bytes(bytes, &sim::fuzzing::generate_options(&[]));
                 let first = scenario.run(RunOptions::default());
                 assert!(
                     first.passed(),
@@ -59,18 +58,51 @@ const SITES: [&str; 4] = ["site_a", "site_b", "site_c", "site_d"];
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum OsOp {
-    Reserve { pages: u8, site: u8 },
-    Commit { slot: u8, first: u8, pages: u8, site: u8 },
-    Decommit { slot: u8, first: u8, pages: u8 },
-    Release { slot: u8 },
-    Malloc { bytes: u16, site: u8 },
-    Free { slot: u8 },
-    LockCreate { kind: u8, site: u8 },
-    LockDestroy { slot: u8 },
-    TlsCreate { site: u8 },
-    TlsDelete { slot: u8 },
-    Load { code_len: u16, site: u8 },
-    Unload { slot: u8 },
+    Reserve {
+        pages: u8,
+        site: u8,
+    },
+    Commit {
+        slot: u8,
+        first: u8,
+        pages: u8,
+        site: u8,
+    },
+    Decommit {
+        slot: u8,
+        first: u8,
+        pages: u8,
+    },
+    Release {
+        slot: u8,
+    },
+    Malloc {
+        bytes: u16,
+        site: u8,
+    },
+    Free {
+        slot: u8,
+    },
+    LockCreate {
+        kind: u8,
+        site: u8,
+    },
+    LockDestroy {
+        slot: u8,
+    },
+    TlsCreate {
+        site: u8,
+    },
+    TlsDelete {
+        slot: u8,
+    },
+    Load {
+        code_len: u16,
+        site: u8,
+    },
+    Unload {
+        slot: u8,
+    },
 }
 
 struct ShadowReservation {
@@ -341,8 +373,7 @@ fn run_ops(bytes: &[u8]) -> (Os, ledger::Baseline, Shadow, Unstructured<'_>) {
 }
 
 #[test]
-fn page_and_object_accounting_matches_a_shadow_model_and_a_balanced_sequence_returns_to_baseline()
-{
+fn page_and_object_accounting_matches_a_shadow_model_and_a_balanced_sequence_returns_to_baseline() {
     bolero::check!()
         .with_iterations(ITERATIONS)
         .with_max_len(INPUT_LEN_MAX)
@@ -356,7 +387,10 @@ fn page_and_object_accounting_matches_a_shadow_model_and_a_balanced_sequence_ret
             assert!(leaks.is_empty(), "a balanced sequence leaks: {leaks:?}");
             assert!(ledger::grown_kinds(&os, &baseline).is_empty());
             assert!(
-                os.resources().totals().iter().all(|t| t.count == 0 && t.bytes == 0),
+                os.resources()
+                    .totals()
+                    .iter()
+                    .all(|t| t.count == 0 && t.bytes == 0),
                 "a fresh OS holds nothing, so back at baseline every total is zero: {:?}",
                 os.resources().totals()
             );

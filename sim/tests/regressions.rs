@@ -26,7 +26,10 @@ fn regression_files() -> Vec<PathBuf> {
 fn every_regression_shows_its_finding_with_its_defects_and_passes_without() {
     let registry = Registry::builtin();
     let files = regression_files();
-    assert!(!files.is_empty(), "corpus/regressions/ holds the canary's at least");
+    assert!(
+        !files.is_empty(),
+        "corpus/regressions/ holds the canary's at least"
+    );
     let mut problems = Vec::new();
     for path in &files {
         let name = path.display().to_string();

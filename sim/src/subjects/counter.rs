@@ -4,16 +4,23 @@
 //!
 //! Defect `leak-on-evict`: `evict` forgets the object without freeing its block, the shape of
 //! every "destroy skips a release" bug.
+//!
+//! Generated scenarios (sweeps, fuzz targets, property tests) use only `create` and `evict`, on
+//! slots 0 to 7, and end each lifecycle by evicting what it created, so that with the defect off
+//! they pass and with it on they leak: the fuzz canary relies on both. `bump`, `hold` and
+//! `release` are for hand-written scenarios: the mutex is created by the first bump and kept for
+//! the process (a leak of the lifecycle that first bumps), and a `hold` that is never released is
+//! a bug of the scenario, which the runner reports, not of the subject.
 
 use std::collections::BTreeMap;
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::{Io, LockId, LockKind, Os, Tid};
 use crate::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum CounterOp {
     /// Creates object `slot` (a 64-byte heap block).
@@ -29,6 +36,24 @@ pub enum CounterOp {
     /// Takes the shared mutex and keeps it: a thread that does this and exits holds it forever.
     Hold,
     Release,
+}
+
+/// Slots generated scenarios use (hand-written ones may use any `u8`).
+const GENERATED_SLOTS: u8 = 8;
+
+impl<'a> Arbitrary<'a> for CounterOp {
+    fn arbitrary(input: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let slot = u8::arbitrary(input)? % GENERATED_SLOTS;
+        Ok(if bool::arbitrary(input)? {
+            CounterOp::Create { slot }
+        } else {
+            CounterOp::Evict { slot }
+        })
+    }
+
+    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
+        (2, Some(2))
+    }
 }
 
 pub struct Counter {
@@ -103,6 +128,13 @@ impl Subject for Counter {
             _ => {}
         }
         Ok(())
+    }
+
+    fn closing_ops(names: &Names) -> Vec<CounterOp> {
+        (0..GENERATED_SLOTS)
+            .filter(|slot| names.is_defined("slot", slot))
+            .map(|slot| CounterOp::Evict { slot })
+            .collect()
     }
 
     fn apply(&mut self, os: &mut Os, tid: Tid, op: &CounterOp) -> Step<Self> {
