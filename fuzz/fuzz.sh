@@ -85,7 +85,7 @@ cmin() {
     [[ $expect == must-fail ]] && { echo "skip  $name: its inputs fail by design"; continue; }
     [[ -d corpus/$name ]] || continue
     # shellcheck disable=SC2086
-    cargo fuzz cmin $FUZZ_FLAGS "$name" "corpus/$name" -- -max_len="$MAX_LEN" </dev/null
+    cargo fuzz cmin $FUZZ_FLAGS "$name" "corpus/$name" -- -max_len="$MAX_LEN" -set_cover_merge=1 -use_counters=0 </dev/null
   done < <(targets)
 }
 
