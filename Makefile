@@ -20,6 +20,10 @@ run: build
 list: build
 	$(SIM) list
 
+## Accept new report output: rewrites sim/tests/ui/**/*.stdout from the current `sim`; review with `git diff`.
+bless:
+	SIM_BLESS=1 $(CARGO) test -p sim --test ui
+
 ## Benchmarks, each ratio measured side by side with its peer; writes target/bench/results.json.
 bench:
 	$(CARGO) bench -p sim --bench bench

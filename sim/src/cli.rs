@@ -190,7 +190,17 @@ pub fn main() -> i32 {
 /// command (`sim::cli::main_with(Registry::builtin().with(erase::<Mine>()))`).
 pub fn main_with(registry: Registry) -> i32 {
     install_quiet_panic_hook();
-    let cli = match Cli::try_parse() {
+    main_with_args(registry, std::env::args_os())
+}
+
+/// Runs the CLI with `registry` on `args` (the first is the program name), without touching the
+/// process's panic hook: tests and embedding programs call this; `main_with` is for `main`.
+pub fn main_with_args<I, T>(registry: Registry, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -207,7 +217,12 @@ pub fn main_with(registry: Registry) -> i32 {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(error)) => {
-            eprintln!("{}", error.message);
+            // Every failure reads the same way: `error: ` first, as diagnostics print it.
+            if error.code != EXIT_PASS && !error.message.starts_with("error") {
+                eprintln!("error: {}", error.message);
+            } else {
+                eprintln!("{}", error.message);
+            }
             error.code
         }
         Err(payload) => {
@@ -292,15 +307,8 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScenario>, CliError> {
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", path.display())))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        CliError::usage(format!(
-            "error: {}: not UTF-8 text (invalid byte at offset {}); a scenario is a TOML file",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
     registry
-        .parse(&path.display().to_string(), &source)
+        .parse_bytes(&path.display().to_string(), &bytes)
         .map_err(|diagnostic| CliError::usage(diagnostic.to_string()))
 }
 
@@ -708,9 +716,11 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     // that while shrinking when the artifact has it (a run that also fails with defects off is a
     // real bug, and shrinks on its finding alone).
     let defect_only = !defects.is_empty() && passes_without_defects(scenario.as_ref());
-    let shrunk = crate::shrink::shrink_while(scenario.as_ref(), args.runs_max, |candidate| {
-        shows_finding(candidate) && (!defect_only || passes_without_defects(candidate))
-    });
+    let shrunk = if defect_only {
+        crate::shrink::shrink_defect_only(scenario.as_ref(), &signature, args.runs_max)
+    } else {
+        crate::shrink::shrink(scenario.as_ref(), &signature, args.runs_max)
+    };
     let mut regression = shrunk.scenario.clone_box();
     regression.set_defects(defects.clone());
     // The signature only: a trace hash changes with every change to the subject, while the

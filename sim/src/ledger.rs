@@ -56,8 +56,14 @@ pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
 }
 
 fn plural(name: &str, count: u64) -> String {
-    if count == 1 || name.ends_with('s') {
+    if count == 1 && name.ends_with('s') && !name.ends_with("ss") {
+        // Kinds named in the plural ("committed pages"): "1 committed page".
+        name[..name.len() - 1].to_string()
+    } else if count == 1 || name.ends_with('s') {
         name.to_string()
+    } else if name.ends_with('x') || name.ends_with("ch") || name.ends_with("sh") {
+        // "0 mutexes", not "0 mutexs": reports are read by people.
+        format!("{name}es")
     } else {
         format!("{name}s")
     }
@@ -339,6 +345,15 @@ mod tests {
         assert_eq!(found[0].signature(), "leak:mutex:other_init");
         assert_eq!(found[1].signature(), "leak:rwlock:fd_prestats_init");
         assert_eq!(found[1].headline, "1 rwlock (216 B) not released");
+    }
+
+    #[test]
+    fn plurals_read_as_english() {
+        assert_eq!(plural("mutex", 0), "mutexes");
+        assert_eq!(plural("mutex", 1), "mutex");
+        assert_eq!(plural("heap block", 2), "heap blocks");
+        assert_eq!(plural("committed pages", 2), "committed pages");
+        assert_eq!(plural("committed pages", 1), "committed page");
     }
 
     #[test]

@@ -40,8 +40,12 @@ pub trait DynScenario: Send {
     /// is libFuzzer's to catch.
     fn run_in_process(&self, options: RunOptions) -> Outcome;
     fn to_toml(&self) -> String;
-    /// Every scenario one reduction smaller (for the shrinker), largest reductions first.
+    /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
+    /// The smallest scenario found whose run still shows `signature` (see `shrink`).
+    fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
+    /// Like `shrink_while`, keeping only candidates that also pass with every defect off.
+    fn shrink_defect_only(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
     fn clone_box(&self) -> Box<dyn DynScenario>;
 }
 
@@ -68,6 +72,24 @@ impl<S: Subject> DynSubject for Erased<S> {
         Box::new(ErasedScenario::<S>(generate::from_bytes::<S>(
             bytes, options,
         )))
+    }
+}
+
+impl<S: Subject> ErasedScenario<S> {
+    fn shrink_with(
+        &self,
+        signature: &str,
+        runs_max: u64,
+        passes_without_defects: bool,
+    ) -> shrink::Shrunk {
+        let (smallest, runs) =
+            shrink::shrink_scenario_with::<S>(&self.0, signature, runs_max, passes_without_defects);
+        shrink::Shrunk {
+            ops_before: self.0.op_count(),
+            ops_after: smallest.op_count(),
+            scenario: Box::new(ErasedScenario::<S>(smallest)),
+            runs,
+        }
     }
 }
 
@@ -118,6 +140,14 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
             .collect()
     }
 
+    fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk {
+        self.shrink_with(signature, runs_max, false)
+    }
+
+    fn shrink_defect_only(&self, signature: &str, runs_max: u64) -> shrink::Shrunk {
+        self.shrink_with(signature, runs_max, true)
+    }
+
     fn clone_box(&self) -> Box<dyn DynScenario> {
         Box::new(ErasedScenario::<S>(self.0.clone()))
     }
@@ -145,10 +175,12 @@ impl Registry {
         use crate::subjects;
         Registry {
             subjects: vec![
-                erase::<subjects::counter::Counter>(),
                 erase::<subjects::interpreter::Interpreter>(),
+                erase::<subjects::allocator::Allocator>(),
                 erase::<subjects::wasi_runtime::WasiRuntime>(),
+                erase::<subjects::reloadable_lib::ReloadableLib>(),
                 erase::<subjects::dlmalloc::DlmallocSubject>(),
+                erase::<subjects::counter::Counter>(),
             ],
         }
     }
@@ -174,6 +206,17 @@ impl Registry {
 
     pub fn subjects(&self) -> impl Iterator<Item = &dyn DynSubject> {
         self.subjects.iter().map(|s| s.as_ref())
+    }
+
+    /// Parses a scenario file's bytes: text that is not UTF-8 is a diagnostic pointing at the
+    /// first bad byte, like any other parse error.
+    pub fn parse_bytes(
+        &self,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        let source = parse::source_text(path, bytes)?;
+        self.parse(path, &source)
     }
 
     /// Parses a scenario file, choosing the subject from its `subject` field.

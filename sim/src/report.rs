@@ -18,29 +18,43 @@ use crate::runner::{Header, Outcome};
 use crate::scenario::Expect;
 use crate::seed::format_seed;
 
-/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`.
-pub fn where_noticed(finding: &Finding, outcome: &Outcome) -> String {
+/// The lifecycle a finding was noticed in, and its repetition (1-based) when it repeats.
+fn noticed_in(finding: &Finding, outcome: &Outcome) -> (String, Option<(u32, u32)>) {
     let index = finding.lifecycle as usize;
     let name = outcome
         .lifecycle_names
         .get(index)
         .map_or("?", String::as_str);
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
-    if repeat > 1 {
-        format!(
-            "lifecycle `{name}` (repetition {} of {repeat})",
-            finding.repetition + 1
-        )
-    } else {
-        format!("lifecycle `{name}`")
+    let repetition = (repeat > 1).then_some((finding.repetition + 1, repeat));
+    (format!("lifecycle `{name}`"), repetition)
+}
+
+/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`.
+pub fn where_noticed(finding: &Finding, outcome: &Outcome) -> String {
+    match noticed_in(finding, outcome) {
+        (lifecycle, Some((repetition, repeat))) => {
+            format!("{lifecycle} (repetition {repetition} of {repeat})")
+        }
+        (lifecycle, None) => lifecycle,
     }
 }
 
 fn headline(finding: &Finding, outcome: &Outcome) -> String {
-    let place = where_noticed(finding, outcome);
-    match finding.kind {
-        FindingKind::Leak => format!("{} after {place}", finding.headline),
-        _ => format!("{} (in {place})", finding.headline),
+    match (finding.kind, noticed_in(finding, outcome)) {
+        (FindingKind::Leak, _) => {
+            format!(
+                "{} after {}",
+                finding.headline,
+                where_noticed(finding, outcome)
+            )
+        }
+        // No parentheses inside parentheses: "(in lifecycle `x`, repetition 3 of 100)".
+        (_, (lifecycle, Some((repetition, repeat)))) => format!(
+            "{} (in {lifecycle}, repetition {repetition} of {repeat})",
+            finding.headline
+        ),
+        (_, (lifecycle, None)) => format!("{} (in {lifecycle})", finding.headline),
     }
 }
 
@@ -220,9 +234,10 @@ pub fn load_repro(
         };
         return Ok((repro.to_string(), entry.generate(seed, &options)));
     }
-    let source =
-        std::fs::read_to_string(repro).map_err(|e| format!("{repro}: cannot read: {e}"))?;
-    let scenario = registry.parse(repro, &source).map_err(|d| d.to_string())?;
+    let bytes = std::fs::read(repro).map_err(|e| format!("{repro}: cannot read: {e}"))?;
+    let scenario = registry
+        .parse_bytes(repro, &bytes)
+        .map_err(|d| d.to_string())?;
     Ok((repro.to_string(), scenario))
 }
 

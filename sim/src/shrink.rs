@@ -1,11 +1,21 @@
 //! The shrinker: makes a failing scenario smaller while the same finding signature still appears.
 //!
-//! Reductions are tried largest first: drop a lifecycle, drop faults, cut repetitions, drop a
-//! thread (with its spawn and join), drop halves and quarters of op lists, then single ops. The
-//! first reduction that still shows the signature is kept and the search restarts from it, so
-//! the result is 1-minimal with respect to single-op removal.
+//! The search alternates two passes until neither makes progress:
+//!
+//! - a structural pass drops whole lifecycles, the fault spec (all of it, then one kind at a time),
+//!   repetitions (down to 1, half, one less) and threads (with their spawn and join);
+//! - an op pass runs delta debugging (ddmin) on every op list: it removes contiguous chunks of half
+//!   the list, then quarters, and so on down to single ops, keeping every removal that still shows
+//!   the signature and continuing from where it stands instead of starting over.
+//!
+//! A 200-op list with one op that matters takes about 2·log2(200) runs; the result is 1-minimal
+//! with respect to removing any single op, thread or lifecycle. Candidates are only built and
+//! validated (printed and parsed back, so that a candidate is always a file a person could have
+//! written) when they are tried.
 
-use crate::scenario::{FaultSpec, Scenario, ScenarioOp};
+use crate::runner::{self, RunOptions};
+use crate::scenario::{FaultSpec, Scenario, ScenarioOp, parse, print};
+use crate::subject::Subject;
 
 /// Every one-step reduction of `scenario`, largest first. Some may not validate; the caller
 /// filters them.
@@ -113,43 +123,206 @@ pub fn shrink(
     signature: &str,
     runs_max: u64,
 ) -> Shrunk {
-    use crate::runner::RunOptions;
-    shrink_while(scenario, runs_max, |candidate| {
-        let outcome = candidate.run(RunOptions::default());
-        outcome.signatures().iter().any(|s| s == signature)
-    })
+    scenario.shrink_while(signature, runs_max)
 }
 
-/// Shrinks `scenario` while `keep` holds for the smaller candidate. `keep` is called at most
-/// `runs_max` times. `sim import-crash` keeps a seeded defect's regression honest with it: the
-/// candidate must show the finding with the defect on *and* pass with it off, so the shrinker
-/// cannot trade the defect's finding for an unbalanced scenario's.
-pub fn shrink_while(
+/// Shrinks a run of seeded defects while it still shows `signature` *and* passes with every
+/// defect off. `sim import-crash` uses it so that a defect's regression stays about the defect:
+/// without the second condition the shrinker may trade the defect's finding for the same finding
+/// of an unbalanced scenario (a `create` whose `evict` was removed leaks with or without it).
+pub fn shrink_defect_only(
     scenario: &dyn crate::registry::DynScenario,
+    signature: &str,
     runs_max: u64,
-    mut keep: impl FnMut(&dyn crate::registry::DynScenario) -> bool,
 ) -> Shrunk {
-    let ops_before = scenario.meta().op_count;
-    let mut current = scenario.clone_box();
-    let mut runs = 0u64;
-    'search: loop {
-        for candidate in current.reductions() {
-            if runs >= runs_max {
-                break 'search;
-            }
-            runs += 1;
-            if keep(candidate.as_ref()) {
-                current = candidate;
-                continue 'search;
+    scenario.shrink_defect_only(signature, runs_max)
+}
+
+/// The typed shrinker behind [`shrink`]: returns the smallest scenario found and the runs spent.
+pub fn shrink_scenario<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    signature: &str,
+    runs_max: u64,
+) -> (Scenario<S::Op>, u64) {
+    shrink_scenario_with::<S>(scenario, signature, runs_max, false)
+}
+
+/// The typed shrinker behind [`shrink_defect_only`] (with `passes_without_defects`) and
+/// [`shrink`] (without).
+pub fn shrink_scenario_with<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    signature: &str,
+    runs_max: u64,
+    passes_without_defects: bool,
+) -> (Scenario<S::Op>, u64) {
+    let mut search = Search::<S> {
+        current: scenario.clone(),
+        signature,
+        passes_without_defects,
+        runs: 0,
+        runs_max,
+    };
+    loop {
+        let structural = search.structural_pass();
+        let ops = search.op_pass();
+        if !(structural || ops) || search.exhausted() {
+            break;
+        }
+    }
+    (search.current, search.runs)
+}
+
+struct Search<'a, S: Subject> {
+    current: Scenario<S::Op>,
+    signature: &'a str,
+    /// Also require that the candidate passes with every defect off.
+    passes_without_defects: bool,
+    runs: u64,
+    runs_max: u64,
+}
+
+impl<S: Subject> Search<'_, S> {
+    fn exhausted(&self) -> bool {
+        self.runs >= self.runs_max
+    }
+
+    /// Keeps `candidate` if it is a valid scenario whose run still shows the signature.
+    fn try_keep(&mut self, candidate: Scenario<S::Op>) -> bool {
+        if self.exhausted() {
+            return false;
+        }
+        // Round-trip through the parser: a candidate must validate (no join without its spawn,
+        // no use of a name whose definition was removed).
+        let Ok(candidate) = parse::parse::<S>("<shrink>", &print::to_toml(&candidate)) else {
+            return false;
+        };
+        self.runs += 1;
+        let outcome = runner::run::<S>(&candidate, RunOptions::default());
+        let shows = outcome.signatures().iter().any(|s| s == self.signature);
+        let clean = || {
+            runner::run::<S>(
+                &candidate,
+                RunOptions {
+                    defects: Some(Vec::new()),
+                    ..RunOptions::default()
+                },
+            )
+            .passed()
+        };
+        if shows && (!self.passes_without_defects || clean()) {
+            self.current = candidate;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Drops lifecycles, faults, repetitions and threads; true if anything was removed.
+    fn structural_pass(&mut self) -> bool {
+        let mut progress = false;
+        let mut index = 0;
+        while self.current.lifecycles.len() > 1 && index < self.current.lifecycles.len() {
+            let mut smaller = self.current.clone();
+            smaller.lifecycles.remove(index);
+            if self.try_keep(smaller) {
+                progress = true;
+            } else {
+                index += 1;
             }
         }
-        break;
+        if self.current.faults != FaultSpec::default() {
+            let mut smaller = self.current.clone();
+            smaller.faults = FaultSpec::default();
+            if self.try_keep(smaller) {
+                progress = true;
+            } else {
+                let kinds: Vec<_> = self.current.faults.probabilities.keys().copied().collect();
+                for kind in kinds {
+                    let mut smaller = self.current.clone();
+                    smaller.faults.probabilities.remove(&kind);
+                    progress |= self.try_keep(smaller);
+                }
+            }
+        }
+        for index in 0..self.current.lifecycles.len() {
+            let repeat = self.current.lifecycles[index].repeat;
+            for fewer in [1, repeat / 2, repeat.saturating_sub(1)] {
+                if fewer >= 1 && fewer < self.current.lifecycles[index].repeat {
+                    let mut smaller = self.current.clone();
+                    let target = &mut smaller.lifecycles[index];
+                    target.repeat = fewer;
+                    target.warmup = crate::scenario::default_warmup(fewer).min(target.warmup);
+                    if self.try_keep(smaller) {
+                        progress = true;
+                        break;
+                    }
+                }
+            }
+            let mut thread = 0;
+            while thread < self.current.lifecycles[index].threads.len() {
+                let mut smaller = self.current.clone();
+                let target = &mut smaller.lifecycles[index];
+                let name = target.threads.remove(thread).name;
+                let mentions = |op: &ScenarioOp<S::Op>| matches!(op, ScenarioOp::Spawn { thread: t } | ScenarioOp::Join { thread: t } if *t == name);
+                target.setup.retain(|op| !mentions(op));
+                target.ops.retain(|op| !mentions(op));
+                target.teardown.retain(|op| !mentions(op));
+                if self.try_keep(smaller) {
+                    progress = true;
+                } else {
+                    thread += 1;
+                }
+            }
+        }
+        progress
     }
-    let ops_after = current.meta().op_count;
-    Shrunk {
-        scenario: current,
-        runs,
-        ops_before,
-        ops_after,
+
+    /// Delta debugging over every op list; true if any op was removed.
+    fn op_pass(&mut self) -> bool {
+        let mut progress = false;
+        let mut index = 0;
+        while index < self.current.lifecycles.len() {
+            let mut list = 0;
+            while list < 3 + self.current.lifecycles[index].threads.len() {
+                progress |= self.ddmin(index, list);
+                list += 1;
+            }
+            index += 1;
+        }
+        progress
+    }
+
+    /// Removes chunks of one op list: halves, quarters, ... single ops. Each removal that keeps
+    /// the signature is kept and the sweep goes on from the same place with the same chunk size.
+    fn ddmin(&mut self, lifecycle: usize, list: usize) -> bool {
+        let len = |s: &Scenario<S::Op>| op_list(&s.lifecycles[lifecycle], list).len();
+        let mut progress = false;
+        let mut chunk = len(&self.current).div_ceil(2);
+        while chunk >= 1 && len(&self.current) > 0 && !self.exhausted() {
+            let mut removed = false;
+            let mut start = 0;
+            while start < len(&self.current) && !self.exhausted() {
+                let mut smaller = self.current.clone();
+                let ops = op_list_mut(&mut smaller.lifecycles[lifecycle], list);
+                let end = (start + chunk).min(ops.len());
+                ops.drain(start..end);
+                if self.try_keep(smaller) {
+                    removed = true;
+                } else {
+                    start += chunk;
+                }
+            }
+            progress |= removed;
+            if chunk == 1 {
+                // Single ops: sweep again only if the last sweep removed something, since one
+                // removal can make another possible (an `evict` whose `create` went first).
+                if !removed {
+                    break;
+                }
+            } else {
+                chunk = chunk.div_ceil(2).min(len(&self.current).max(1));
+            }
+        }
+        progress
     }
 }

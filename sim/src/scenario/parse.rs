@@ -82,7 +82,13 @@ impl std::fmt::Display for Diagnostic {
                 .and_then(|(l, _)| self.source.lines().nth(l - 1)),
         ) {
             let gutter = line.to_string().len();
-            let text: String = text.chars().take(200).collect();
+            // Control characters (a stray NUL, a bell) would garble the terminal or shift the
+            // caret; each is shown as one replacement character so columns still line up.
+            let text: String = text
+                .chars()
+                .take(200)
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect();
             let width = self.span.as_ref().map_or(1, |s| {
                 let len = self
                     .source
@@ -124,7 +130,7 @@ struct RawScenario {
     #[serde(default)]
     faults: RawFaults,
     #[serde(default)]
-    schedule: Option<Spanned<StrategyChoice>>,
+    schedule: Option<Spanned<toml::Value>>,
     #[serde(default)]
     config: toml::Table,
     #[serde(default)]
@@ -243,12 +249,78 @@ fn parse_table(path: &str, source: &str) -> Result<toml::Table, Diagnostic> {
 }
 
 fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error) -> Diagnostic {
-    Diagnostic::new(
-        path,
-        source,
-        error.span(),
-        error.message().trim().to_string(),
-    )
+    // A missing top-level field comes with an empty span at offset 0 (or one covering the whole
+    // document): it points at nothing useful, the caret would sit under the file's first
+    // comment. Such errors get no position.
+    let span = error.span().filter(|span| {
+        let whole_document = span.start == 0 && span.end >= source.trim_end().len();
+        let empty_at_start = span.start == 0 && span.is_empty();
+        !(whole_document || empty_at_start)
+    });
+    Diagnostic::new(path, source, span, friendly_message(error.message().trim()))
+}
+
+/// Rewords the TOML library's messages where they speak of Rust types rather than of the file.
+fn friendly_message(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("invalid type: integer `") {
+        if let Some((digits, _)) = rest.split_once("` as i128") {
+            return format!(
+                "integer `{digits}` is too large: TOML integers are 64-bit (at most {})",
+                i64::MAX
+            );
+        }
+    }
+    if message.contains("max recursion depth met") {
+        return format!("{message}: values are nested too deeply for a scenario");
+    }
+    // serde names Rust types ("expected u8", "expected struct RawLimits"); say what to write.
+    let mut message = message.to_string();
+    for (rust, toml) in [
+        ("invalid type: map,", "invalid type: table,"),
+        ("invalid type: sequence,", "invalid type: array,"),
+    ] {
+        message = message.replace(rust, toml);
+    }
+    if let Some(at) = message.rfind(", expected ") {
+        let expected = &message[at + ", expected ".len()..];
+        let plain = match expected {
+            "u8" => Some("an integer in 0..=255"),
+            "u16" => Some("an integer in 0..=65535"),
+            "u32" => Some("an integer in 0..=4294967295"),
+            "u64" => Some("a non-negative integer"),
+            "i64" => Some("an integer"),
+            "f64" => Some("a number such as 0.05"),
+            "a sequence" => Some("an array"),
+            "a map" => Some("a table"),
+            _ if expected.starts_with("struct ") => Some("a table"),
+            _ => None,
+        };
+        if let Some(plain) = plain {
+            message = format!("{}, expected {plain}", &message[..at]);
+        }
+    }
+    message
+}
+
+/// The text of a scenario file: UTF-8, or a diagnostic pointing at the first byte that is not.
+pub fn source_text(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_string()),
+        Err(error) => {
+            // The valid prefix is the same in the lossy copy, so the span's offset still holds.
+            let lossy = String::from_utf8_lossy(bytes).into_owned();
+            let start = error.valid_up_to();
+            Err(Diagnostic::new(
+                path,
+                &lossy,
+                Some(start..start + 1),
+                format!(
+                    "not UTF-8 text (byte 0x{:02x} at offset {start}); a scenario is a TOML file",
+                    bytes[start]
+                ),
+            ))
+        }
+    }
 }
 
 /// Parses and validates a scenario for subject `S`.
@@ -346,6 +418,12 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
             faults.probabilities.insert(kind, p);
         }
     }
+    let schedule = match &raw.schedule {
+        None => StrategyChoice::default(),
+        Some(value) => {
+            parse_schedule(value.get_ref()).map_err(|message| error(value.span(), message))?
+        }
+    };
     if raw.lifecycles.is_empty() {
         return Err(Diagnostic::new(
             path,
@@ -373,13 +451,31 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         seed,
         limits,
         faults,
-        schedule: raw.schedule.map(|s| s.into_inner()).unwrap_or_default(),
+        schedule,
         config: raw.config,
         caches: raw.caches,
         lifecycles,
         expect: raw.expect,
     };
     Ok(scenario)
+}
+
+/// `schedule = { strategy = "pct", depth = 3 }`: decoded here so that errors name the field.
+fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
+    const SHAPE: &str =
+        "a table like { strategy = \"random\" } or { strategy = \"pct\", depth = 3, steps = 1000 }";
+    if !value.is_table() {
+        return Err(format!(
+            "`schedule` must be {SHAPE}, found {}",
+            value.type_str()
+        ));
+    }
+    value.clone().try_into::<StrategyChoice>().map_err(|e| {
+        format!(
+            "`schedule`: {}; write {SHAPE}",
+            friendly_message(e.message().trim())
+        )
+    })
 }
 
 fn list_or_none(items: &[&str]) -> String {
@@ -591,10 +687,9 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         return Err("`op` must be a string".into());
     };
     if RUNNER_OPS.contains(&name) {
-        let op: RunnerOp = value
-            .clone()
-            .try_into()
-            .map_err(|e: toml::de::Error| format!("op `{name}`: {}", e.message().trim()))?;
+        let op: RunnerOp = value.clone().try_into().map_err(|e: toml::de::Error| {
+            format!("op `{name}`: {}", friendly_message(e.message().trim()))
+        })?;
         return Ok(match op {
             RunnerOp::Spawn { thread } => ScenarioOp::Spawn { thread },
             RunnerOp::Join { thread } => ScenarioOp::Join { thread },
@@ -607,7 +702,7 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         .try_into::<S::Op>()
         .map(ScenarioOp::Subject)
         .map_err(|e| {
-            let message = e.message().trim().to_string();
+            let message = friendly_message(e.message().trim());
             if message.contains("unknown variant") {
                 let ops: Vec<&str> = S::info()
                     .ops

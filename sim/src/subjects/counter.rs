@@ -5,12 +5,11 @@
 //! Defect `leak-on-evict`: `evict` forgets the object without freeing its block, the shape of
 //! every "destroy skips a release" bug.
 //!
-//! Generated scenarios (sweeps, fuzz targets, property tests) use only `create` and `evict`, on
-//! slots 0 to 7, and end each lifecycle by evicting what it created, so that with the defect off
-//! they pass and with it on they leak: the fuzz canary relies on both. `bump`, `hold` and
-//! `release` are for hand-written scenarios: the mutex is created by the first bump and kept for
-//! the process (a leak of the lifecycle that first bumps), and a `hold` that is never released is
-//! a bug of the scenario, which the runner reports, not of the subject.
+//! Generated scenarios (sweeps, fuzz targets, property tests) use only `create`, `evict` and
+//! `bump`, on slots 0 to 7, and end each lifecycle by evicting what it created, so that with the
+//! defect off they pass and with it on they leak: the fuzz canary relies on both. `hold` and
+//! `release` are for hand-written scenarios: a `hold` that is never released, or a `release`
+//! without a `hold`, is a bug of the scenario, which the runner reports, not of the subject.
 
 use std::collections::BTreeMap;
 
@@ -44,10 +43,10 @@ const GENERATED_SLOTS: u8 = 8;
 impl<'a> Arbitrary<'a> for CounterOp {
     fn arbitrary(input: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let slot = u8::arbitrary(input)? % GENERATED_SLOTS;
-        Ok(if bool::arbitrary(input)? {
-            CounterOp::Create { slot }
-        } else {
-            CounterOp::Evict { slot }
+        Ok(match input.int_in_range(0..=2u8)? {
+            0 => CounterOp::Create { slot },
+            1 => CounterOp::Evict { slot },
+            _ => CounterOp::Bump,
         })
     }
 
@@ -102,10 +101,13 @@ impl Subject for Counter {
         }
     }
 
-    fn new(_os: &mut Os, config: &Config) -> Self {
+    fn new(os: &mut Os, config: &Config) -> Self {
+        // The shared mutex lives for the whole process, like a static: created before the first
+        // lifecycle, so no lifecycle's baseline sees it appear.
+        let lock = os.lock_create(LockKind::Mutex, "counter_lock_init").ok();
         Counter {
             objects: BTreeMap::new(),
-            lock: None,
+            lock,
             leak_on_evict: config.defect("leak-on-evict"),
             count: 0,
         }
@@ -168,17 +170,10 @@ impl Subject for Counter {
 }
 
 impl Counter {
-    fn lock(&mut self, os: &mut Os) -> LockId {
-        // The lock lives for the whole process, created lazily; the first lifecycle that creates
-        // it owns it, which is fine for a teaching subject that is run in one lifecycle.
-        *self.lock.get_or_insert_with(|| {
-            os.lock_create(LockKind::Mutex, "counter_lock_init")
-                .expect("lock create")
-        })
-    }
-
     fn lock_then(&mut self, os: &mut Os, tid: Tid, release: bool) -> Step<Self> {
-        let lock = self.lock(os);
+        let Some(lock) = self.lock else {
+            return Step::Done;
+        };
         match os.lock_acquire(tid, lock, "counter_lock") {
             Io::Ready(Ok(())) => {
                 self.count += 1;

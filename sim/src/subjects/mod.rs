@@ -2,14 +2,18 @@
 //!
 //! | module | models | defects |
 //! | --- | --- | --- |
-//! | `counter` | a tiny object cache, the teaching subject | `leak-on-evict` |
 //! | `interpreter` | Miri: fn-pointer ids, program memory, emulated fds with blocking | `fn-ptr-fresh-alloc`, `blocked-read-weak-ref` (and `host-fn-fresh-alloc`) |
+//! | `allocator` | mimalloc 2.1: segments, pages, thread heaps, abandon, exit-time collect (#904) | `collect-after-segment-free` |
 //! | `wasi_runtime` | WAMR's WASI context: fd table, prestats, their rwlocks (WAMR #4192) | `prestats-lock-leak`, `fd-table-lock-leak`, `preopen-handle-leak` |
+//! | `reloadable_lib` | snmalloc in a loadable library: pagemap reservation per load (#766) | `pagemap-never-released` |
 //! | `dlmalloc` | the real `dlmalloc` crate (0.2.14) on host-backed simulated pages | none (fault injection op `release-behind-back`) |
+//! | `counter` | a tiny object cache, the teaching subject | `leak-on-evict` |
 //!
 //! `Registry::builtin` (in `registry.rs`) lists them for the CLI.
 
+pub mod allocator;
 pub mod counter;
 pub mod dlmalloc;
 pub mod interpreter;
+pub mod reloadable_lib;
 pub mod wasi_runtime;

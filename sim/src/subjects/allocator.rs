@@ -1,0 +1,1214 @@
+//! `allocator`: a miniature of mimalloc 2.1 (segments, pages, thread heaps, abandonment and the
+//! exit-time forced collect), with the use-after-unmap of mimalloc #904 as a defect.
+//!
+//! What is modelled, following mimalloc 2.1.4:
+//! - **Segments** of 32 MiB are reserved straight from the OS (`mi_segment_alloc`, 32 MiB aligned)
+//!   or, with `arena = true`, carved from 1 GiB arenas. Only what is used is committed: the first
+//!   64 KiB slice holds the segment header and the page headers; a page commits its own slices.
+//! - **Pages** of blocks: small pages are one 64 KiB slice (block sizes 16, 64, 512 and 4096 B),
+//!   medium pages eight slices (32 KiB blocks). Larger requests are served as 32 KiB blocks: huge
+//!   segments are out of scope. A page has a local free list and a thread-free list; a free by a
+//!   thread that does not own the segment goes to the thread-free list (`mi_free_block_mt`) and is
+//!   only counted once the owner collects it (`_mi_page_free_collect`).
+//! - **Heaps**: every thread that allocates gets a backing heap (its default heap) and a TLS value
+//!   whose key has a destructor (`mi_pthread_done`), created at process init (`mi_process_init`).
+//!   `heap-new` makes a private heap whose struct is itself a block of the backing heap
+//!   (`mi_heap_malloc_tp(bheap, mi_heap_t)`); `heap-delete` moves its pages to the backing heap,
+//!   as the code does (`mi_heap_absorb`; the docs say the default heap), then frees the struct.
+//! - **Thread exit** (the TLS destructor) deletes the thread's private heaps, collects with
+//!   `MI_ABANDON`: all-free pages are freed, the rest are abandoned with their segments.
+//!   A backing heap that needs a new page reclaims an abandoned segment before it reserves one.
+//! - **Process exit**: `mi_process_init` registers an exit hook; the hook (`mi_process_done`) runs
+//!   `mi_collect(true)` on the calling thread's backing heap: on the main thread it reclaims every
+//!   abandoned segment, then visits every page, collecting cross-thread frees and freeing pages that
+//!   are now all free. Freeing a segment's last used page frees the segment: released to the OS, or
+//!   decommitted when it lives in an arena and `purge_delay` is 0. A forced collect also purges each
+//!   visited page's segment (`mi_segment_try_purge`), which reads the segment header. Then, with
+//!   `destroy_on_exit` (mimalloc's `mi_option_destroy_on_exit`, on by default here), every segment
+//!   and arena still held is released and the TLS key deleted, so memory is back at its baseline.
+//! - Freed page slices are purged (decommitted) after `purge_delay` ticks of the virtual clock, or
+//!   at once when it is 0, or by a forced collect.
+//!
+//! Every read and write of a segment or page header goes through the OS's checked memory at the
+//! header's address, so touching a freed segment is a `fault` finding naming the site that released
+//! it and the site that touched it. With arena memory and a purge delay the freed segment stays
+//! mapped; real mimalloc then reads freed metadata silently. The model's debug guard
+//! (`guard_freed_segments`, on by default) protects a freed segment's header slice until it is
+//! reused or purged, as debug allocators poison freed memory, so that read is a fault too.
+//!
+//! Defect `collect-after-segment-free` (mimalloc #904, fixed in 2.1.6/2.1.7 by d824b9db): in the
+//! page visit of a forced collect, the segment purge runs after the page free that may have released
+//! the segment. Fixed: before it. Minimal trigger: main allocates the only live block of its
+//! segment, another thread frees it, the process exits.
+//!
+//! Not modelled: size-class bins beyond the five above, huge objects, page retirement, delayed
+//! frees through the heap's `thread_delayed_free` list, atomics (ops are atomic steps), secure mode,
+//! statistics, the thread-data cache. Heaps are thread-local: an op naming a heap that another
+//! thread owns does nothing (mimalloc calls that undefined behaviour).
+//!
+//! Resources a process allocator keeps across lifecycles: segments stay reserved and committed while
+//! any block in them is live or a purge is pending. Both page kinds are declared bounded caches, so
+//! per-repetition checks leave them to the growth detector; the check after a teardown with process
+//! exit still wants every byte back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arbitrary::{Arbitrary, Unstructured};
+use serde::{Deserialize, Serialize};
+
+use crate::os::modules::{CodeAddr, MAIN_CODE};
+use crate::os::threads::MAIN_THREAD;
+use crate::os::tls::TlsKey;
+use crate::os::{Errno, Os, Prot, Site, Tid};
+use crate::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+
+const SEGMENT_BYTES: u64 = 32 << 20;
+const SLICE_BYTES: u64 = 64 << 10;
+const SLICES_PER_SEGMENT: u32 = (SEGMENT_BYTES / SLICE_BYTES) as u32;
+const ARENA_SEGMENTS: usize = 32;
+/// Block sizes of the model's size classes; the first four live in small (one-slice) pages.
+const BLOCK_CLASSES_BYTES: [u64; 5] = [16, 64, 512, 4096, 32 << 10];
+const SMALL_BLOCK_BYTES_MAX: u64 = 4096;
+const MEDIUM_PAGE_SLICES: u32 = 8;
+/// `sizeof(mi_heap_t)` in mimalloc 2.1 on x64 is about 3 KiB.
+const HEAP_STRUCT_BYTES: u64 = 3 << 10;
+const SLOTS: u8 = 8;
+const HEAP_SLOTS: u8 = 4;
+
+// Segment header fields (offsets from the segment base).
+const SEGMENT_COOKIE: u64 = 0;
+const SEGMENT_THREAD_ID: u64 = 8;
+const SEGMENT_USED: u64 = 16;
+const SEGMENT_PURGE_MASK: u64 = 24;
+// Page headers follow the segment header inside the first slice, one per slice.
+const PAGE_HEADERS: u64 = 0x1000;
+const PAGE_HEADER_BYTES: u64 = 64;
+const PAGE_USED: u64 = 0;
+const PAGE_XTHREAD_FREE: u64 = 8;
+const PAGE_HEAP: u64 = 16;
+const PAGE_BLOCK_BYTES: u64 = 24;
+
+const COOKIE: u64 = 0x6d69_6d61_6c6c_6f63;
+/// Code addresses the OS calls back: the TLS destructor and the exit hook.
+const THREAD_DONE: CodeAddr = CodeAddr(MAIN_CODE.0 + 0x1000);
+const PROCESS_DONE: CodeAddr = CodeAddr(MAIN_CODE.0 + 0x1040);
+
+fn small_slot(u: &mut Unstructured) -> arbitrary::Result<u8> {
+    u.int_in_range(0..=SLOTS - 1)
+}
+
+fn small_heap(u: &mut Unstructured) -> arbitrary::Result<u8> {
+    u.int_in_range(0..=HEAP_SLOTS - 1)
+}
+
+/// A quarter of generated allocations name a private heap; the rest use the default heap.
+fn maybe_heap(u: &mut Unstructured) -> arbitrary::Result<Option<u8>> {
+    Ok(if u.ratio(1, 4)? {
+        Some(small_heap(u)?)
+    } else {
+        None
+    })
+}
+
+/// Request sizes spread over every size class, including ones that round up.
+fn request_bytes(u: &mut Unstructured) -> arbitrary::Result<u32> {
+    Ok(*u.choose(&[8, 16, 24, 64, 100, 512, 1000, 3000, 4096, 10_000, 32_768])?)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AllocatorOp {
+    /// `slot = mi_malloc(bytes)`, or `mi_heap_malloc(heap, bytes)`; a live block in the slot is
+    /// freed first, so a script never loses a pointer.
+    Malloc {
+        #[arbitrary(with = small_slot)]
+        slot: u8,
+        #[arbitrary(with = request_bytes)]
+        bytes: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[arbitrary(with = maybe_heap)]
+        heap: Option<u8>,
+    },
+    /// `mi_free(slot)` on this thread; cross-thread when another thread owns the block's segment.
+    Free {
+        #[arbitrary(with = small_slot)]
+        slot: u8,
+    },
+    /// `slot = mi_realloc(slot, bytes)` from this thread's default heap.
+    Realloc {
+        #[arbitrary(with = small_slot)]
+        slot: u8,
+        #[arbitrary(with = request_bytes)]
+        bytes: u32,
+    },
+    /// `heap = mi_heap_new()` on this thread (deleting the slot's previous heap if this thread owns it).
+    HeapNew {
+        #[arbitrary(with = small_heap)]
+        heap: u8,
+    },
+    /// `mi_heap_delete(heap)`: its pages move to the backing heap, its blocks stay live.
+    HeapDelete {
+        #[arbitrary(with = small_heap)]
+        heap: u8,
+    },
+    /// `mi_heap_collect(heap, force)`, or `mi_collect(force)` on the default heap.
+    HeapCollect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[arbitrary(with = maybe_heap)]
+        heap: Option<u8>,
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Block {
+    segment: u64,
+    slice: u32,
+    index: u32,
+    addr: u64,
+}
+
+type PageRef = (u64, u32);
+
+#[derive(Debug)]
+struct Page {
+    slices: u32,
+    block_bytes: u64,
+    capacity: u32,
+    /// Blocks never handed out start at this index.
+    fresh: u32,
+    free: Vec<u32>,
+    /// Blocks freed by other threads, not yet collected: still counted in `used`.
+    thread_free: Vec<u32>,
+    used: u32,
+    /// The heap that owns the page; `None` while the page is abandoned.
+    heap: Option<u32>,
+}
+
+impl Page {
+    fn has_room(&self) -> bool {
+        !self.free.is_empty() || self.fresh < self.capacity
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    base: u64,
+    /// The owning thread; `None` while abandoned.
+    owner: Option<u32>,
+    used_pages: u32,
+    slice_used: Vec<bool>,
+    pages: BTreeMap<u32, Page>,
+    /// Slices of freed pages still committed, waiting for a purge (`purge_mask`).
+    purge_mask: BTreeSet<u32>,
+    purge_expire: u64,
+    arena: Option<(usize, usize)>,
+}
+
+impl Segment {
+    /// First fit: the lowest run of `count` free slices (slice 0 holds the headers).
+    fn free_run(&self, count: u32) -> Option<u32> {
+        let mut run = 0;
+        for slice in 1..SLICES_PER_SEGMENT {
+            run = if self.slice_used[slice as usize] {
+                0
+            } else {
+                run + 1
+            };
+            if run == count {
+                return Some(slice + 1 - count);
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ArenaSlot {
+    Free,
+    Used,
+    /// A freed segment whose memory stays committed until the purge delay expires.
+    Freed {
+        expire: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Arena {
+    base: u64,
+    slots: Vec<ArenaSlot>,
+}
+
+#[derive(Debug)]
+struct Heap {
+    owner: u32,
+    backing: bool,
+    pages: Vec<PageRef>,
+    /// The block holding this heap's struct, in the backing heap (private heaps only).
+    struct_block: Option<Block>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Collect {
+    Normal,
+    Force,
+    Abandon,
+}
+
+#[derive(Clone, Debug)]
+struct Settings {
+    collect_after_segment_free: bool,
+    arena: bool,
+    purge_delay_ticks: u64,
+    destroy_on_exit: bool,
+    guard_freed_segments: bool,
+}
+
+pub struct Allocator {
+    settings: Settings,
+    process_live: bool,
+    tls_key: Option<TlsKey>,
+    segments: BTreeMap<u64, Segment>,
+    segments_created: u64,
+    abandoned: Vec<u64>,
+    arenas: Vec<Arena>,
+    heaps: BTreeMap<u32, Heap>,
+    heaps_created: u32,
+    /// Each thread that allocated, with its backing heap.
+    threads: BTreeMap<u32, u32>,
+    slots: [Option<Block>; SLOTS as usize],
+    heap_slots: [Option<u32>; HEAP_SLOTS as usize],
+}
+
+type Mem<T> = Result<T, Errno>;
+
+fn class_of(bytes: u64) -> u64 {
+    BLOCK_CLASSES_BYTES
+        .iter()
+        .copied()
+        .find(|&class| class >= bytes)
+        .unwrap_or(BLOCK_CLASSES_BYTES[4])
+}
+
+fn page_header(base: u64, slice: u32) -> u64 {
+    base + PAGE_HEADERS + u64::from(slice) * PAGE_HEADER_BYTES
+}
+
+fn slice_addr(base: u64, slice: u32) -> u64 {
+    base + u64::from(slice) * SLICE_BYTES
+}
+
+impl Subject for Allocator {
+    type Op = AllocatorOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: "allocator",
+            summary: "mimalloc-like: segments, pages, thread heaps, heap delete, abandon, exit-time collect",
+            ops: vec![
+                OpDoc {
+                    name: "malloc",
+                    summary: "slot = malloc(bytes) in the default heap or `heap`",
+                },
+                OpDoc {
+                    name: "free",
+                    summary: "free(slot); cross-thread when another thread owns its segment",
+                },
+                OpDoc {
+                    name: "realloc",
+                    summary: "slot = realloc(slot, bytes) from the default heap",
+                },
+                OpDoc {
+                    name: "heap-new",
+                    summary: "heap = mi_heap_new() on this thread",
+                },
+                OpDoc {
+                    name: "heap-delete",
+                    summary: "mi_heap_delete(heap): pages move to the backing heap",
+                },
+                OpDoc {
+                    name: "heap-collect",
+                    summary: "mi_heap_collect(heap or default, force)",
+                },
+            ],
+            defects: vec![DefectInfo {
+                name: "collect-after-segment-free",
+                summary: "the forced collect purges a page's segment after the page free that released it",
+                source: "mimalloc #904, fixed in 2.1.6/2.1.7 by d824b9db",
+            }],
+            caches: vec![
+                CacheDecl {
+                    kind: "reservation",
+                    per_key_max: 64,
+                    why: "segments and arenas stay reserved while a block in them is live; process exit releases them",
+                },
+                CacheDecl {
+                    kind: "committed pages",
+                    per_key_max: 16_384,
+                    why: "pages with live blocks and freed slices awaiting their purge delay stay committed",
+                },
+            ],
+            host_backed: false,
+        }
+    }
+
+    fn new(os: &mut Os, config: &Config) -> Self {
+        let settings = Settings {
+            collect_after_segment_free: config.defect("collect-after-segment-free"),
+            arena: config.param_bool("arena", false),
+            purge_delay_ticks: config.param_u64("purge_delay", 10),
+            destroy_on_exit: config.param_bool("destroy_on_exit", true),
+            guard_freed_segments: config.param_bool("guard_freed_segments", true),
+        };
+        let mut allocator = Allocator {
+            settings,
+            process_live: false,
+            tls_key: None,
+            segments: BTreeMap::new(),
+            segments_created: 0,
+            abandoned: Vec::new(),
+            arenas: Vec::new(),
+            heaps: BTreeMap::new(),
+            heaps_created: 0,
+            threads: BTreeMap::new(),
+            slots: [None; SLOTS as usize],
+            heap_slots: [None; HEAP_SLOTS as usize],
+        };
+        // `mi_process_init` runs before main (a static constructor), so its TLS key and exit hook
+        // exist before the first lifecycle's baseline.
+        allocator.process_init(os);
+        allocator
+    }
+
+    fn op_name(op: &AllocatorOp) -> &'static str {
+        match op {
+            AllocatorOp::Malloc { .. } => "malloc",
+            AllocatorOp::Free { .. } => "free",
+            AllocatorOp::Realloc { .. } => "realloc",
+            AllocatorOp::HeapNew { .. } => "heap-new",
+            AllocatorOp::HeapDelete { .. } => "heap-delete",
+            AllocatorOp::HeapCollect { .. } => "heap-collect",
+        }
+    }
+
+    fn validate(op: &AllocatorOp, names: &mut Names) -> Result<(), String> {
+        match op {
+            AllocatorOp::Malloc { slot, heap, .. } => {
+                if let Some(heap) = heap {
+                    names.require("heap", heap % HEAP_SLOTS, "heap")?;
+                }
+                names.define("slot", slot % SLOTS);
+            }
+            AllocatorOp::Free { slot } => names.require("slot", slot % SLOTS, "slot")?,
+            AllocatorOp::Realloc { slot, .. } => names.define("slot", slot % SLOTS),
+            AllocatorOp::HeapNew { heap } => names.define("heap", heap % HEAP_SLOTS),
+            AllocatorOp::HeapDelete { heap } => names.require("heap", heap % HEAP_SLOTS, "heap")?,
+            AllocatorOp::HeapCollect { heap, .. } => {
+                if let Some(heap) = heap {
+                    names.require("heap", heap % HEAP_SLOTS, "heap")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, os: &mut Os, tid: Tid, op: &AllocatorOp) -> Step<Self> {
+        self.process_init(os);
+        // An `Err` here is a refused memory access: the OS has recorded the fault finding and the
+        // simulated process has crashed, so the op just stops.
+        let _ = match op {
+            AllocatorOp::Malloc { slot, bytes, heap } => {
+                self.op_malloc(os, tid, slot % SLOTS, u64::from(*bytes), *heap)
+            }
+            AllocatorOp::Free { slot } => self.op_free(os, tid, slot % SLOTS),
+            AllocatorOp::Realloc { slot, bytes } => {
+                self.op_realloc(os, tid, slot % SLOTS, u64::from(*bytes))
+            }
+            AllocatorOp::HeapNew { heap } => self.op_heap_new(os, tid, heap % HEAP_SLOTS),
+            AllocatorOp::HeapDelete { heap } => match self.own_heap(tid, *heap) {
+                Some(id) => self.heap_delete(os, tid, id),
+                None => Ok(()),
+            },
+            AllocatorOp::HeapCollect { heap, force } => {
+                self.op_heap_collect(os, tid, *heap, *force)
+            }
+        };
+        Step::Done
+    }
+
+    fn call(&mut self, os: &mut Os, tid: Tid, code: CodeAddr, _arg: u64) -> Step<Self> {
+        let _ = if code == THREAD_DONE {
+            self.thread_done(os, tid)
+        } else if code == PROCESS_DONE {
+            self.process_done(os, tid)
+        } else {
+            Ok(())
+        };
+        Step::Done
+    }
+
+    fn check_invariants(&self, _os: &Os) -> Vec<String> {
+        let mut violations = Vec::new();
+        for (id, segment) in &self.segments {
+            if segment.used_pages as usize != segment.pages.len() {
+                violations.push(format!(
+                    "segment #{id} counts {} used pages but holds {}",
+                    segment.used_pages,
+                    segment.pages.len()
+                ));
+            }
+        }
+        for (slot, block) in self.slots.iter().enumerate() {
+            if let Some(block) = block
+                && self
+                    .segments
+                    .get(&block.segment)
+                    .and_then(|s| s.pages.get(&block.slice))
+                    .is_none()
+            {
+                violations.push(format!("slot {slot} holds a block whose page is gone"));
+            }
+        }
+        violations
+    }
+}
+
+impl Allocator {
+    // ---- process and threads ----
+
+    fn process_init(&mut self, os: &mut Os) {
+        if self.process_live {
+            return;
+        }
+        self.process_live = true;
+        self.tls_key = os.tls_key_create(Some(THREAD_DONE), "process_init").ok();
+        os.atexit(PROCESS_DONE, 0, "process_init");
+    }
+
+    /// The thread's backing heap, created with its TLS value on the thread's first use.
+    fn backing_heap(&mut self, os: &mut Os, tid: Tid) -> u32 {
+        if let Some(&heap) = self.threads.get(&tid.0) {
+            return heap;
+        }
+        let heap = self.add_heap(tid.0, true, None);
+        self.threads.insert(tid.0, heap);
+        if let Some(key) = self.tls_key {
+            let _ = os.tls_set(tid, key, u64::from(tid.0) + 1, "thread_init");
+        }
+        heap
+    }
+
+    fn add_heap(&mut self, owner: u32, backing: bool, struct_block: Option<Block>) -> u32 {
+        self.heaps_created += 1;
+        let id = self.heaps_created;
+        self.heaps.insert(
+            id,
+            Heap {
+                owner,
+                backing,
+                pages: Vec::new(),
+                struct_block,
+            },
+        );
+        id
+    }
+
+    /// The private heap in `slot` when this thread owns it.
+    fn own_heap(&self, tid: Tid, slot: u8) -> Option<u32> {
+        let id = self.heap_slots[usize::from(slot % HEAP_SLOTS)]?;
+        self.heaps
+            .get(&id)
+            .filter(|h| h.owner == tid.0 && !h.backing)
+            .map(|_| id)
+    }
+
+    /// `_mi_thread_done`: delete private heaps, abandon what is still used.
+    fn thread_done(&mut self, os: &mut Os, tid: Tid) -> Mem<()> {
+        let Some(&backing) = self.threads.get(&tid.0) else {
+            return Ok(());
+        };
+        let private: Vec<u32> = self
+            .heaps
+            .iter()
+            .filter(|(_, h)| h.owner == tid.0 && !h.backing)
+            .map(|(&id, _)| id)
+            .collect();
+        for heap in private {
+            self.heap_delete(os, tid, heap)?;
+        }
+        self.heap_collect(os, tid, backing, Collect::Abandon)?;
+        let owned: Vec<u64> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| s.owner == Some(tid.0))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in owned {
+            let segment = self.segments.get_mut(&id).expect("listed");
+            segment.owner = None;
+            let base = segment.base;
+            os.write_u64(base + SEGMENT_THREAD_ID, 0, "segment_abandon")?;
+            self.abandoned.push(id);
+        }
+        self.heaps.remove(&backing);
+        self.threads.remove(&tid.0);
+        Ok(())
+    }
+
+    /// `mi_process_done`: the forced collect, then (with `destroy_on_exit`) release everything.
+    fn process_done(&mut self, os: &mut Os, tid: Tid) -> Mem<()> {
+        if !self.process_live {
+            return Ok(());
+        }
+        let backing = self.backing_heap(os, tid);
+        self.heap_collect(os, tid, backing, Collect::Force)?;
+        if self.settings.destroy_on_exit {
+            self.destroy_all(os)?;
+        }
+        if let Some(key) = self.tls_key.take() {
+            os.tls_key_delete(key, "process_done")?;
+        }
+        self.process_live = false;
+        Ok(())
+    }
+
+    /// `_mi_heap_unsafe_destroy_all` and `_mi_arena_unsafe_destroy_all`: all OS memory goes back.
+    fn destroy_all(&mut self, os: &mut Os) -> Mem<()> {
+        for segment in std::mem::take(&mut self.segments).into_values() {
+            if segment.arena.is_none() {
+                os.release(segment.base, SEGMENT_BYTES, "process_done")?;
+            }
+        }
+        for arena in std::mem::take(&mut self.arenas) {
+            os.release(
+                arena.base,
+                SEGMENT_BYTES * ARENA_SEGMENTS as u64,
+                "process_done",
+            )?;
+        }
+        self.abandoned.clear();
+        self.heaps.clear();
+        self.threads.clear();
+        self.slots = [None; SLOTS as usize];
+        self.heap_slots = [None; HEAP_SLOTS as usize];
+        Ok(())
+    }
+
+    // ---- ops ----
+
+    fn op_malloc(
+        &mut self,
+        os: &mut Os,
+        tid: Tid,
+        slot: u8,
+        bytes: u64,
+        heap: Option<u8>,
+    ) -> Mem<()> {
+        let heap = match heap {
+            Some(named) => match self.own_heap(tid, named) {
+                Some(id) => id,
+                None => return Ok(()),
+            },
+            None => self.backing_heap(os, tid),
+        };
+        if let Some(old) = self.slots[usize::from(slot)].take() {
+            self.free_block(os, tid, old)?;
+        }
+        self.slots[usize::from(slot)] = self.malloc(os, tid, heap, bytes)?;
+        Ok(())
+    }
+
+    fn op_free(&mut self, os: &mut Os, tid: Tid, slot: u8) -> Mem<()> {
+        if let Some(block) = self.slots[usize::from(slot)].take() {
+            self.backing_heap(os, tid);
+            self.free_block(os, tid, block)?;
+        }
+        Ok(())
+    }
+
+    /// `mi_realloc`: in place when the size class is unchanged, else malloc, copy, free.
+    fn op_realloc(&mut self, os: &mut Os, tid: Tid, slot: u8, bytes: u64) -> Mem<()> {
+        let heap = self.backing_heap(os, tid);
+        let Some(old) = self.slots[usize::from(slot)] else {
+            self.slots[usize::from(slot)] = self.malloc(os, tid, heap, bytes)?;
+            return Ok(());
+        };
+        let old_class = self.segments[&old.segment].pages[&old.slice].block_bytes;
+        if old_class == class_of(bytes) {
+            return Ok(());
+        }
+        let Some(new) = self.malloc(os, tid, heap, bytes)? else {
+            return Ok(()); // realloc failed: the old block stays
+        };
+        let word = os.read_u64(old.addr, "realloc")?;
+        os.write_u64(new.addr, word, "realloc")?;
+        self.slots[usize::from(slot)] = Some(new);
+        self.free_block(os, tid, old)
+    }
+
+    fn op_heap_new(&mut self, os: &mut Os, tid: Tid, slot: u8) -> Mem<()> {
+        let index = usize::from(slot);
+        if let Some(old) = self.heap_slots[index] {
+            match self.own_heap(tid, slot) {
+                Some(_) => self.heap_delete(os, tid, old)?,
+                // Another thread's live heap: leave it alone.
+                None if self.heaps.contains_key(&old) => return Ok(()),
+                None => {}
+            }
+        }
+        let backing = self.backing_heap(os, tid);
+        let Some(struct_block) = self.malloc(os, tid, backing, HEAP_STRUCT_BYTES)? else {
+            return Ok(());
+        };
+        let heap = self.add_heap(tid.0, false, Some(struct_block));
+        self.heap_slots[index] = Some(heap);
+        Ok(())
+    }
+
+    fn op_heap_collect(&mut self, os: &mut Os, tid: Tid, heap: Option<u8>, force: bool) -> Mem<()> {
+        let heap = match heap {
+            Some(named) => match self.own_heap(tid, named) {
+                Some(id) => id,
+                None => return Ok(()),
+            },
+            None => self.backing_heap(os, tid),
+        };
+        self.heap_collect(
+            os,
+            tid,
+            heap,
+            if force {
+                Collect::Force
+            } else {
+                Collect::Normal
+            },
+        )
+    }
+
+    // ---- heaps ----
+
+    /// `mi_heap_delete`: absorb the pages into the backing heap, then free the heap struct.
+    fn heap_delete(&mut self, os: &mut Os, tid: Tid, heap: u32) -> Mem<()> {
+        let backing = self.backing_heap(os, tid);
+        let Some(deleted) = self.heaps.remove(&heap) else {
+            return Ok(());
+        };
+        for slot in self.heap_slots.iter_mut().filter(|s| **s == Some(heap)) {
+            *slot = None;
+        }
+        for page_ref in deleted.pages {
+            let base = self.segments[&page_ref.0].base;
+            self.page_mut(page_ref).heap = Some(backing);
+            os.write_u64(
+                page_header(base, page_ref.1) + PAGE_HEAP,
+                u64::from(backing),
+                "heap_delete",
+            )?;
+            self.heaps
+                .get_mut(&backing)
+                .expect("backing heap")
+                .pages
+                .push(page_ref);
+        }
+        match deleted.struct_block {
+            Some(block) => self.free_block(os, tid, block),
+            None => Ok(()),
+        }
+    }
+
+    /// `mi_heap_collect_ex`: the collect whose forced form runs at process exit.
+    fn heap_collect(&mut self, os: &mut Os, tid: Tid, heap: u32, mode: Collect) -> Mem<()> {
+        let backing = self.heaps.get(&heap).is_some_and(|h| h.backing);
+        if mode == Collect::Force && tid == MAIN_THREAD && backing {
+            // The main thread at end of program: reclaim every abandoned segment.
+            while let Some(&segment) = self.abandoned.first() {
+                self.reclaim(os, segment, tid, heap)?;
+            }
+        }
+        let pages = self
+            .heaps
+            .get(&heap)
+            .map(|h| h.pages.clone())
+            .unwrap_or_default();
+        for page_ref in pages {
+            let Some(base) = self.segments.get(&page_ref.0).map(|s| s.base) else {
+                continue;
+            };
+            self.collect_thread_free(os, page_ref, "heap_page_collect")?;
+            if mode == Collect::Force && !self.settings.collect_after_segment_free {
+                // Fixed (d824b9db): purge before the page free that may release the segment.
+                self.segment_collect(os, base, page_ref.0, true)?;
+            }
+            if self.page(page_ref).used == 0 {
+                self.page_free(os, page_ref)?;
+            } else if mode == Collect::Abandon {
+                self.page_mut(page_ref).heap = None;
+                os.write_u64(
+                    page_header(base, page_ref.1) + PAGE_HEAP,
+                    0,
+                    "segment_abandon",
+                )?;
+                self.heaps
+                    .get_mut(&heap)
+                    .expect("visited")
+                    .pages
+                    .retain(|&p| p != page_ref);
+            }
+            if mode == Collect::Force && self.settings.collect_after_segment_free {
+                // mimalloc 2.1.4: the segment may have been freed by the page free just above.
+                self.segment_collect(os, base, page_ref.0, true)?;
+            }
+        }
+        if mode == Collect::Abandon {
+            return Ok(());
+        }
+        // `_mi_segment_thread_collect`: purge this thread's segments (expired ones unless forced).
+        let owned: Vec<(u64, u64)> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| s.owner == Some(tid.0))
+            .map(|(&id, s)| (id, s.base))
+            .collect();
+        for (id, base) in owned {
+            self.segment_collect(os, base, id, mode == Collect::Force)?;
+        }
+        if tid == MAIN_THREAD && backing {
+            self.arena_collect(os, mode == Collect::Force)?;
+        }
+        Ok(())
+    }
+
+    // ---- blocks ----
+
+    fn malloc(&mut self, os: &mut Os, tid: Tid, heap: u32, bytes: u64) -> Mem<Option<Block>> {
+        let block_bytes = class_of(bytes);
+        let page_ref = match self.find_page(os, heap, block_bytes)? {
+            Some(page_ref) => page_ref,
+            None => match self.page_alloc(os, tid, heap, block_bytes)? {
+                Some(page_ref) => page_ref,
+                None => return Ok(None),
+            },
+        };
+        let base = self.segments[&page_ref.0].base;
+        let page = self.page_mut(page_ref);
+        let index = page.free.pop().unwrap_or_else(|| {
+            page.fresh += 1;
+            page.fresh - 1
+        });
+        page.used += 1;
+        let used = page.used;
+        os.write_u64(
+            page_header(base, page_ref.1) + PAGE_USED,
+            u64::from(used),
+            "malloc",
+        )?;
+        let addr = slice_addr(base, page_ref.1) + u64::from(index) * block_bytes;
+        os.write_u64(addr, addr ^ COOKIE, "malloc")?;
+        Ok(Some(Block {
+            segment: page_ref.0,
+            slice: page_ref.1,
+            index,
+            addr,
+        }))
+    }
+
+    /// A page of `heap` with room for a `block_bytes` block, collecting thread frees if needed.
+    fn find_page(&mut self, os: &mut Os, heap: u32, block_bytes: u64) -> Mem<Option<PageRef>> {
+        let candidates: Vec<PageRef> = self.heaps[&heap]
+            .pages
+            .iter()
+            .copied()
+            .filter(|&p| self.page(p).block_bytes == block_bytes)
+            .collect();
+        if let Some(&page_ref) = candidates.iter().find(|&&p| self.page(p).has_room()) {
+            return Ok(Some(page_ref));
+        }
+        for page_ref in candidates {
+            if !self.page(page_ref).thread_free.is_empty() {
+                self.collect_thread_free(os, page_ref, "malloc")?;
+                if self.page(page_ref).has_room() {
+                    return Ok(Some(page_ref));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// `mi_free`: local free on the owning thread, else push on the page's thread-free list.
+    fn free_block(&mut self, os: &mut Os, tid: Tid, block: Block) -> Mem<()> {
+        let Some(segment) = self.segments.get(&block.segment) else {
+            return Ok(());
+        };
+        let base = segment.base;
+        let local = segment.owner == Some(tid.0);
+        // `mi_free` reads `segment->thread_id` to choose the path.
+        os.read_u64(base + SEGMENT_THREAD_ID, "free")?;
+        let page_ref = (block.segment, block.slice);
+        let header = page_header(base, block.slice);
+        let page = self.page_mut(page_ref);
+        if local {
+            page.free.push(block.index);
+            page.used -= 1;
+            let used = page.used;
+            os.write_u64(header + PAGE_USED, u64::from(used), "free")?;
+            if used == 0 {
+                self.page_free(os, page_ref)?;
+            }
+        } else {
+            page.thread_free.push(block.index);
+            let pending = page.thread_free.len() as u64;
+            os.write_u64(header + PAGE_XTHREAD_FREE, pending, "free_mt")?;
+        }
+        Ok(())
+    }
+
+    // ---- pages ----
+
+    fn page(&self, page_ref: PageRef) -> &Page {
+        &self.segments[&page_ref.0].pages[&page_ref.1]
+    }
+
+    fn page_mut(&mut self, page_ref: PageRef) -> &mut Page {
+        self.segments
+            .get_mut(&page_ref.0)
+            .and_then(|s| s.pages.get_mut(&page_ref.1))
+            .expect("live page")
+    }
+
+    /// `_mi_page_thread_free_collect`: move cross-thread frees to the local free list.
+    fn collect_thread_free(&mut self, os: &mut Os, page_ref: PageRef, site: Site) -> Mem<()> {
+        let header = page_header(self.segments[&page_ref.0].base, page_ref.1);
+        os.read_u64(header + PAGE_XTHREAD_FREE, site)?;
+        let page = self.page_mut(page_ref);
+        if page.thread_free.is_empty() {
+            return Ok(());
+        }
+        let collected = std::mem::take(&mut page.thread_free);
+        page.used -= collected.len() as u32;
+        page.free.extend(collected);
+        let used = page.used;
+        os.write_u64(header + PAGE_XTHREAD_FREE, 0, site)?;
+        os.write_u64(header + PAGE_USED, u64::from(used), site)
+    }
+
+    /// A new page for `heap`: from this thread's segments, a reclaimed one, or a new segment.
+    fn page_alloc(
+        &mut self,
+        os: &mut Os,
+        tid: Tid,
+        heap: u32,
+        block_bytes: u64,
+    ) -> Mem<Option<PageRef>> {
+        let slices = if block_bytes <= SMALL_BLOCK_BYTES_MAX {
+            1
+        } else {
+            MEDIUM_PAGE_SLICES
+        };
+        let mut found = self
+            .segments
+            .iter()
+            .filter(|(_, s)| s.owner == Some(tid.0))
+            .find_map(|(&id, s)| s.free_run(slices).map(|first| (id, first)));
+        if found.is_none() && self.heaps[&heap].backing {
+            // `mi_segment_reclaim_or_alloc`: private heaps never reclaim (`no_reclaim`).
+            if let Some(&segment) = self.abandoned.first() {
+                self.reclaim(os, segment, tid, heap)?;
+                found = self.segments[&segment]
+                    .free_run(slices)
+                    .map(|first| (segment, first));
+            }
+        }
+        let (id, first) = match found {
+            Some(found) => found,
+            None => match self.segment_alloc(os, tid)? {
+                Some(id) => (id, 1),
+                None => return Ok(None),
+            },
+        };
+        let base = self.segments[&id].base;
+        if os
+            .commit(
+                slice_addr(base, first),
+                u64::from(slices) * SLICE_BYTES,
+                "page_alloc",
+            )
+            .is_err()
+        {
+            if self.segments[&id].used_pages == 0 {
+                self.segment_free(os, id)?;
+            }
+            return Ok(None);
+        }
+        let segment = self.segments.get_mut(&id).expect("found");
+        for slice in first..first + slices {
+            segment.slice_used[slice as usize] = true;
+            segment.purge_mask.remove(&slice);
+        }
+        let capacity = ((u64::from(slices) * SLICE_BYTES) / block_bytes) as u32;
+        segment.pages.insert(
+            first,
+            Page {
+                slices,
+                block_bytes,
+                capacity,
+                fresh: 0,
+                free: Vec::new(),
+                thread_free: Vec::new(),
+                used: 0,
+                heap: Some(heap),
+            },
+        );
+        segment.used_pages += 1;
+        let header = page_header(base, first);
+        os.write_u64(header + PAGE_USED, 0, "page_alloc")?;
+        os.write_u64(header + PAGE_HEAP, u64::from(heap), "page_alloc")?;
+        os.write_u64(header + PAGE_BLOCK_BYTES, block_bytes, "page_alloc")?;
+        let used = os.read_u64(base + SEGMENT_USED, "page_alloc")?;
+        os.write_u64(base + SEGMENT_USED, used + 1, "page_alloc")?;
+        self.heaps
+            .get_mut(&heap)
+            .expect("heap")
+            .pages
+            .push((id, first));
+        Ok(Some((id, first)))
+    }
+
+    /// `_mi_page_free` → `_mi_segment_page_free`: the page's slices are scheduled for purge, and
+    /// the segment is freed when this was its last used page.
+    fn page_free(&mut self, os: &mut Os, page_ref: PageRef) -> Mem<()> {
+        let (id, first) = page_ref;
+        let now = os.now_tick();
+        let delay = self.settings.purge_delay_ticks;
+        let segment = self.segments.get_mut(&id).expect("live segment");
+        let base = segment.base;
+        let page = segment.pages.remove(&first).expect("live page");
+        segment.used_pages -= 1;
+        for slice in first..first + page.slices {
+            segment.slice_used[slice as usize] = false;
+            if delay > 0 {
+                segment.purge_mask.insert(slice);
+            }
+        }
+        segment.purge_expire = now + delay;
+        let purge_pending = segment.purge_mask.len() as u64;
+        if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
+            heap.pages.retain(|&p| p != page_ref);
+        }
+        let header = page_header(base, first);
+        os.write_u64(header + PAGE_USED, 0, "page_free")?;
+        os.write_u64(header + PAGE_BLOCK_BYTES, 0, "page_free")?;
+        if delay == 0 {
+            os.decommit(
+                slice_addr(base, first),
+                u64::from(page.slices) * SLICE_BYTES,
+                "page_purge",
+            )?;
+        }
+        os.write_u64(base + SEGMENT_PURGE_MASK, purge_pending, "page_free")?;
+        let used = os.read_u64(base + SEGMENT_USED, "page_free")?;
+        os.write_u64(base + SEGMENT_USED, used.saturating_sub(1), "page_free")?;
+        if self.segments[&id].used_pages == 0 {
+            self.segment_free(os, id)?;
+        }
+        Ok(())
+    }
+
+    // ---- segments ----
+
+    fn segment_alloc(&mut self, os: &mut Os, tid: Tid) -> Mem<Option<u64>> {
+        let (base, arena) = if self.settings.arena {
+            match self.arena_slot(os)? {
+                Some((arena, slot, base)) => (base, Some((arena, slot))),
+                None => return Ok(None),
+            }
+        } else {
+            match os.reserve(SEGMENT_BYTES, SEGMENT_BYTES, "segment_alloc") {
+                Ok(base) => (base, None),
+                Err(_) => return Ok(None),
+            }
+        };
+        if os.commit(base, SLICE_BYTES, "segment_alloc").is_err() {
+            match arena {
+                Some((arena, slot)) => self.arenas[arena].slots[slot] = ArenaSlot::Free,
+                None => os.release(base, SEGMENT_BYTES, "segment_alloc")?,
+            }
+            return Ok(None);
+        }
+        if arena.is_some() && self.settings.guard_freed_segments {
+            os.protect(base, SLICE_BYTES, Prot::READ_WRITE, "segment_alloc")?;
+        }
+        os.write_u64(base + SEGMENT_COOKIE, base ^ COOKIE, "segment_alloc")?;
+        os.write_u64(
+            base + SEGMENT_THREAD_ID,
+            u64::from(tid.0) + 1,
+            "segment_alloc",
+        )?;
+        os.write_u64(base + SEGMENT_USED, 0, "segment_alloc")?;
+        os.write_u64(base + SEGMENT_PURGE_MASK, 0, "segment_alloc")?;
+        self.segments_created += 1;
+        let id = self.segments_created;
+        let mut slice_used = vec![false; SLICES_PER_SEGMENT as usize];
+        slice_used[0] = true;
+        self.segments.insert(
+            id,
+            Segment {
+                base,
+                owner: Some(tid.0),
+                used_pages: 0,
+                slice_used,
+                pages: BTreeMap::new(),
+                purge_mask: BTreeSet::new(),
+                purge_expire: 0,
+                arena,
+            },
+        );
+        Ok(Some(id))
+    }
+
+    /// `mi_segment_free`: back to the OS, or to the arena (decommitted now when `purge_delay` is
+    /// 0, else kept committed until the delay expires).
+    fn segment_free(&mut self, os: &mut Os, id: u64) -> Mem<()> {
+        let segment = self.segments.remove(&id).expect("live segment");
+        self.abandoned.retain(|&s| s != id);
+        match segment.arena {
+            None => os.release(segment.base, SEGMENT_BYTES, "segment_free"),
+            Some((arena, slot)) if self.settings.purge_delay_ticks == 0 => {
+                self.arenas[arena].slots[slot] = ArenaSlot::Free;
+                os.decommit(segment.base, SEGMENT_BYTES, "segment_free")
+            }
+            Some((arena, slot)) => {
+                self.arenas[arena].slots[slot] = ArenaSlot::Freed {
+                    expire: os.now_tick() + self.settings.purge_delay_ticks,
+                };
+                if self.settings.guard_freed_segments {
+                    os.protect(segment.base, SLICE_BYTES, Prot::NONE, "segment_free")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `mi_segment_try_purge`: reads the segment header, decommits freed slices whose delay has
+    /// expired (all of them when forced).
+    fn segment_collect(&mut self, os: &mut Os, base: u64, id: u64, force: bool) -> Mem<()> {
+        let pending = os.read_u64(base + SEGMENT_PURGE_MASK, "segment_collect")?;
+        let now = os.now_tick();
+        let Some(segment) = self.segments.get_mut(&id) else {
+            // The segment is gone but its memory was still readable: a silent read of freed
+            // metadata (arena memory with a purge delay and no guard).
+            return Ok(());
+        };
+        if pending == 0 || segment.purge_mask.is_empty() || (!force && now < segment.purge_expire) {
+            return Ok(());
+        }
+        let slices: Vec<u32> = std::mem::take(&mut segment.purge_mask)
+            .into_iter()
+            .collect();
+        let mut start = 0;
+        while start < slices.len() {
+            let mut end = start + 1;
+            while end < slices.len() && slices[end] == slices[end - 1] + 1 {
+                end += 1;
+            }
+            os.decommit(
+                slice_addr(base, slices[start]),
+                (end - start) as u64 * SLICE_BYTES,
+                "segment_purge",
+            )?;
+            start = end;
+        }
+        os.write_u64(base + SEGMENT_PURGE_MASK, 0, "segment_collect")
+    }
+
+    /// `mi_segment_reclaim`: the segment and its pages now belong to `heap` on thread `tid`.
+    fn reclaim(&mut self, os: &mut Os, id: u64, tid: Tid, heap: u32) -> Mem<()> {
+        self.abandoned.retain(|&s| s != id);
+        let segment = self.segments.get_mut(&id).expect("abandoned segment");
+        segment.owner = Some(tid.0);
+        let base = segment.base;
+        let firsts: Vec<u32> = segment.pages.keys().copied().collect();
+        for page in segment.pages.values_mut() {
+            page.heap = Some(heap);
+        }
+        os.write_u64(
+            base + SEGMENT_THREAD_ID,
+            u64::from(tid.0) + 1,
+            "segment_reclaim",
+        )?;
+        for first in firsts {
+            os.write_u64(
+                page_header(base, first) + PAGE_HEAP,
+                u64::from(heap),
+                "segment_reclaim",
+            )?;
+            self.heaps
+                .get_mut(&heap)
+                .expect("reclaiming heap")
+                .pages
+                .push((id, first));
+        }
+        Ok(())
+    }
+
+    // ---- arenas ----
+
+    /// A free segment slot in an arena, reserving a new 1 GiB arena when none is left.
+    fn arena_slot(&mut self, os: &mut Os) -> Mem<Option<(usize, usize, u64)>> {
+        let found = self.arenas.iter().enumerate().find_map(|(a, arena)| {
+            arena
+                .slots
+                .iter()
+                .position(|s| *s != ArenaSlot::Used)
+                .map(|s| (a, s))
+        });
+        let (arena, slot) = match found {
+            Some(found) => found,
+            None => match os.reserve(
+                SEGMENT_BYTES * ARENA_SEGMENTS as u64,
+                SEGMENT_BYTES,
+                "arena_reserve",
+            ) {
+                Ok(base) => {
+                    self.arenas.push(Arena {
+                        base,
+                        slots: vec![ArenaSlot::Free; ARENA_SEGMENTS],
+                    });
+                    (self.arenas.len() - 1, 0)
+                }
+                Err(_) => return Ok(None),
+            },
+        };
+        let base = self.arenas[arena].base + slot as u64 * SEGMENT_BYTES;
+        if let ArenaSlot::Freed { .. } = self.arenas[arena].slots[slot] {
+            // Reusing a freed segment before its purge: drop what its pages had committed.
+            os.decommit(
+                base + SLICE_BYTES,
+                SEGMENT_BYTES - SLICE_BYTES,
+                "segment_alloc",
+            )?;
+        }
+        self.arenas[arena].slots[slot] = ArenaSlot::Used;
+        Ok(Some((arena, slot, base)))
+    }
+
+    /// `_mi_arena_collect`: decommit freed segments whose purge delay expired (all when forced).
+    fn arena_collect(&mut self, os: &mut Os, force: bool) -> Mem<()> {
+        let now = os.now_tick();
+        for arena in &mut self.arenas {
+            for (slot, state) in arena.slots.iter_mut().enumerate() {
+                if let ArenaSlot::Freed { expire } = *state
+                    && (force || now >= expire)
+                {
+                    *state = ArenaSlot::Free;
+                    os.decommit(
+                        arena.base + slot as u64 * SEGMENT_BYTES,
+                        SEGMENT_BYTES,
+                        "arena_purge",
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! The `--json` contract of DESIGN.md, checked through the binary: one JSON object on stdout with
+//! `verdict`, `findings` (each with `kind`, `resource`, `lifecycle`, `site`, `signature`), `repro`
+//! and `trace_hash`, and exit codes 0 (every check held), 1 (a finding), 2 (bad input).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const KINDS: [&str; 8] = [
+    "leak",
+    "growth",
+    "fault",
+    "deadlock",
+    "invariant",
+    "panic",
+    "budget",
+    "determinism",
+];
+
+fn package_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn repro_dir(name: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("json")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
+/// Runs `sim` and returns (exit code, stdout, stderr).
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(package_dir())
+        .output()
+        .expect("run sim");
+    (
+        output.status.code().expect("sim exits"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Parses stdout as exactly one JSON object (nothing before or after it).
+fn one_object(stdout: &str) -> Value {
+    let mut stream = serde_json::Deserializer::from_str(stdout).into_iter::<Value>();
+    let value = stream
+        .next()
+        .expect("a JSON value on stdout")
+        .expect("valid JSON");
+    assert!(stream.next().is_none(), "one JSON value, not several");
+    assert!(value.is_object(), "the value is an object");
+    value
+}
+
+fn is_hex64(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.len() == 18 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// Checks the keys every run object must have, and returns the findings.
+fn check_contract(value: &Value) -> Vec<Value> {
+    let verdict = value["verdict"].as_str().expect("verdict is a string");
+    assert!(verdict == "pass" || verdict == "fail", "{verdict}");
+    assert!(is_hex64(&value["trace_hash"]), "{}", value["trace_hash"]);
+    let findings = value["findings"].as_array().expect("findings is a list");
+    assert_eq!(verdict == "pass", findings.is_empty(), "verdict agrees");
+    for finding in findings {
+        let kind = finding["kind"].as_str().expect("kind");
+        assert!(KINDS.contains(&kind), "kind `{kind}` is one of {KINDS:?}");
+        let resource = finding["resource"].as_str().expect("resource");
+        let site = finding["site"].as_str().expect("site");
+        assert!(finding["lifecycle"].is_string(), "lifecycle names it");
+        assert_eq!(
+            finding["signature"].as_str().expect("signature"),
+            format!("{kind}:{resource}:{site}")
+        );
+    }
+    match verdict {
+        "pass" => assert!(value["repro"].is_null(), "nothing to replay"),
+        _ => assert!(
+            value["repro"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("sim replay ")),
+            "{}",
+            value["repro"]
+        ),
+    }
+    findings.clone()
+}
+
+#[test]
+fn a_passing_run_is_exit_0_and_verdict_pass() {
+    let (code, stdout, stderr) = sim(&[
+        "run",
+        "tests/ui/counter-clean.toml",
+        "--json",
+        "--repro-dir",
+        &repro_dir("pass"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let value = one_object(&stdout);
+    assert!(check_contract(&value).is_empty());
+    assert_eq!(value["verdict"], "pass");
+}
+
+#[test]
+fn a_failing_run_is_exit_1_with_each_finding_described() {
+    let (code, stdout, stderr) = sim(&[
+        "run",
+        "tests/ui/counter-leak-on-evict.toml",
+        "--json",
+        "--repro-dir",
+        &repro_dir("fail"),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let value = one_object(&stdout);
+    let findings = check_contract(&value);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["kind"], "leak");
+    assert_eq!(findings[0]["resource"], "heap block");
+    assert_eq!(findings[0]["site"], "counter_create");
+    assert_eq!(findings[0]["lifecycle"], "object");
+    let repro = value["repro"].as_str().unwrap();
+    assert!(Path::new(repro.strip_prefix("sim replay ").unwrap()).is_file());
+
+    // The same run with the defect off passes; the trace differs because the OS calls differ.
+    let (code, stdout, _) = sim(&[
+        "run",
+        "tests/ui/counter-leak-on-evict.toml",
+        "--json",
+        "--no-defects",
+        "--repro-dir",
+        &repro_dir("fail-off"),
+    ]);
+    assert_eq!(code, 0);
+    let off = one_object(&stdout);
+    check_contract(&off);
+    assert_ne!(off["trace_hash"], value["trace_hash"]);
+}
+
+#[test]
+fn other_finding_kinds_keep_the_contract() {
+    for (file, kind) in [
+        ("tests/ui/counter-deadlock.toml", "deadlock"),
+        ("tests/ui/counter-budget.toml", "budget"),
+        ("tests/ui/counter-exit-holding-lock.toml", "invariant"),
+    ] {
+        let (code, stdout, stderr) = sim(&["run", file, "--json", "--repro-dir", &repro_dir(kind)]);
+        assert_eq!(code, 1, "{file}: {stderr}");
+        let findings = check_contract(&one_object(&stdout));
+        assert_eq!(findings[0]["kind"], kind, "{file}");
+    }
+}
+
+#[test]
+fn several_files_give_one_object_with_every_finding() {
+    let (code, stdout, _) = sim(&[
+        "run",
+        "tests/ui/counter-clean.toml",
+        "tests/ui/counter-leak-on-evict.toml",
+        "--json",
+        "--repro-dir",
+        &repro_dir("several"),
+    ]);
+    assert_eq!(code, 1);
+    let value = one_object(&stdout);
+    let findings = check_contract(&value);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        findings[0]["source"], "tests/ui/counter-leak-on-evict.toml",
+        "a finding says which file it came from"
+    );
+    assert_eq!(value["runs"].as_array().unwrap().len(), 2);
+    for run in value["runs"].as_array().unwrap() {
+        check_contract(run);
+    }
+}
+
+#[test]
+fn replay_keeps_the_contract() {
+    let dir = repro_dir("replay");
+    let (_, stdout, _) = sim(&[
+        "run",
+        "tests/ui/counter-leak-on-evict.toml",
+        "--json",
+        "--repro-dir",
+        &dir,
+    ]);
+    let run = one_object(&stdout);
+    let repro = run["repro"].as_str().unwrap().strip_prefix("sim replay ");
+    let (code, stdout, _) = sim(&["replay", repro.unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    let replayed = one_object(&stdout);
+    check_contract(&replayed);
+    assert_eq!(replayed["trace_hash"], run["trace_hash"]);
+}
+
+#[test]
+fn bad_input_is_exit_2_with_a_message_and_no_partial_json() {
+    for args in [
+        vec!["run", "tests/malformed/unknown-op.toml", "--json"],
+        vec!["run", "tests/does-not-exist.toml", "--json"],
+        vec![
+            "run",
+            "tests/ui/counter-clean.toml",
+            "--json",
+            "--defect",
+            "no-such-defect",
+        ],
+        vec![
+            "run",
+            "tests/ui/counter-clean.toml",
+            "--json",
+            "--seed",
+            "0xzz",
+        ],
+        vec!["run", "--json"],
+        vec!["replay", "gen:no-such-subject:1", "--json"],
+        vec!["frobnicate"],
+    ] {
+        let (code, stdout, stderr) = sim(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: stdout {stdout}");
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,286 @@
+//! The malformed-scenario catalogue: every file in `tests/malformed/` is a scenario that is wrong in
+//! one way. Each must make `sim run`, `sim replay` and `sim shrink` exit 2 with a message that
+//! names `file:line:column` where the problem has a position, and none may panic.
+//!
+//! Each file states what it expects in a comment line, checked here:
+//!
+//! ```text
+//! # expect: 10:3 unknown op `frobnicate`
+//! # expect: none missing field `subject`
+//! ```
+//!
+//! The position is the 1-based line and column the diagnostic must name (`none`: the problem has no
+//! position, such as a missing field), and the rest of the line is text the message must contain.
+//! Files that cannot carry a comment (the empty file) are listed in `NO_COMMENT` below; cases built
+//! from bytes at test time (random binary garbage, an oversized file) are in `generated_cases`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Expectations for catalogue files that cannot hold an `# expect:` line.
+const NO_COMMENT: &[(&str, Option<(usize, usize)>, &str)] = &[("empty.toml", None, "empty file")];
+
+struct Case {
+    /// Path as passed to `sim`, relative to the package directory.
+    path: String,
+    position: Option<(usize, usize)>,
+    message: String,
+}
+
+fn package_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn parse_expectation(path: &str, text: &str) -> Case {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# expect: "))
+        .unwrap_or_else(|| panic!("{path}: no `# expect: LINE:COLUMN text` line"));
+    let (position, message) = line.split_once(' ').unwrap_or((line, ""));
+    let position = if position == "none" {
+        None
+    } else {
+        let (l, c) = position
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{path}: bad expectation `{position}`"));
+        Some((
+            l.parse()
+                .unwrap_or_else(|_| panic!("{path}: bad line in `{position}`")),
+            c.parse()
+                .unwrap_or_else(|_| panic!("{path}: bad column in `{position}`")),
+        ))
+    };
+    Case {
+        path: path.to_string(),
+        position,
+        message: message.trim().to_string(),
+    }
+}
+
+fn catalogue() -> Vec<Case> {
+    let dir = package_dir().join("tests/malformed");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let path = format!("tests/malformed/{name}");
+            if let Some((_, position, message)) = NO_COMMENT.iter().find(|(n, ..)| *n == name) {
+                return Case {
+                    path,
+                    position: *position,
+                    message: message.to_string(),
+                };
+            }
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            parse_expectation(&path, &String::from_utf8_lossy(&bytes))
+        })
+        .collect()
+}
+
+/// Cases written at test time: bytes that are awkward to commit.
+fn generated_cases() -> Vec<Case> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("malformed-generated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cases = Vec::new();
+    // Binary garbage from a fixed xorshift stream: deterministic, and not UTF-8 at byte 0.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = std::iter::once(0xc3u8)
+        .chain(std::iter::once(0x28))
+        .chain((0..2046).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        }))
+        .collect();
+    let path = dir.join("binary-garbage.toml");
+    std::fs::write(&path, &garbage).unwrap();
+    cases.push(Case {
+        path: path.display().to_string(),
+        position: Some((1, 1)),
+        message: "not UTF-8".into(),
+    });
+    // Garbage that is valid UTF-8 (control characters and symbols): the TOML parser's turn.
+    let path = dir.join("control-garbage.toml");
+    std::fs::write(&path, "\u{1}\u{2}\u{7f}€€\n\u{0}").unwrap();
+    cases.push(Case {
+        path: path.display().to_string(),
+        position: Some((1, 6)),
+        message: "key with no value".into(),
+    });
+    // Larger than any scenario may be: refused before parsing.
+    let path = dir.join("oversized.toml");
+    let mut text = String::from("name = \"big\"\nsubject = \"counter\"\n");
+    while text.len() <= sim::scenario::parse::SOURCE_BYTES_MAX {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&path, text).unwrap();
+    cases.push(Case {
+        path: path.display().to_string(),
+        position: None,
+        message: "scenarios are at most".into(),
+    });
+    cases
+}
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn sim(args: &[&str]) -> Ran {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(package_dir())
+        .output()
+        .expect("run sim");
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Checks one case; returns the problems found (empty when it behaves).
+fn check(case: &Case, repro_dir: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let commands: [Vec<&str>; 3] = [
+        vec!["run", &case.path, "--repro-dir", repro_dir],
+        vec!["replay", &case.path],
+        vec!["shrink", &case.path, "--seed", "1"],
+    ];
+    let mut first_stderr: Option<String> = None;
+    for args in &commands {
+        let ran = sim(args);
+        let what = format!("`sim {}`", args.join(" "));
+        if ran.code != Some(2) {
+            problems.push(format!("{what}: exit {:?}, expected 2", ran.code));
+        }
+        if ran.stderr.contains("panicked") || ran.stderr.contains("internal error") {
+            problems.push(format!("{what}: panicked:\n{}", ran.stderr));
+        }
+        if !ran.stdout.is_empty() {
+            problems.push(format!("{what}: printed on stdout:\n{}", ran.stdout));
+        }
+        if !ran.stderr.starts_with("error: ") {
+            problems.push(format!(
+                "{what}: stderr does not start with `error: `:\n{}",
+                ran.stderr
+            ));
+        }
+        if !ran.stderr.contains(&case.message) {
+            problems.push(format!(
+                "{what}: message lacks `{}`:\n{}",
+                case.message, ran.stderr
+            ));
+        }
+        match case.position {
+            Some((line, column)) => {
+                let location = format!("--> {}:{line}:{column}\n", case.path);
+                if !ran.stderr.contains(&location) {
+                    problems.push(format!(
+                        "{what}: expected `{}`:\n{}",
+                        location.trim(),
+                        ran.stderr
+                    ));
+                }
+                // The snippet's caret sits under the named column.
+                let caret_line = ran.stderr.lines().find(|l| l.contains('^'));
+                let gutter = line.to_string().len();
+                let expected_prefix = format!("{:gutter$} | {:pad$}^", "", "", pad = column - 1);
+                if !caret_line.is_some_and(|l| l.starts_with(&expected_prefix)) {
+                    problems.push(format!(
+                        "{what}: the caret is not under column {column}:\n{}",
+                        ran.stderr
+                    ));
+                }
+            }
+            None => {
+                let bare = format!("--> {}\n", case.path);
+                if !format!("{}\n", ran.stderr.trim_end()).contains(&bare) {
+                    problems.push(format!(
+                        "{what}: expected `{}` without a position:\n{}",
+                        bare.trim(),
+                        ran.stderr
+                    ));
+                }
+            }
+        }
+        match &first_stderr {
+            None => first_stderr = Some(ran.stderr.clone()),
+            Some(first) if *first != ran.stderr => problems.push(format!(
+                "{what}: a different message than `sim run` gives:\n{}\n---\n{first}",
+                ran.stderr
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_malformed_scenario_exits_2_with_a_positioned_message_and_never_panics() {
+    let mut cases = catalogue();
+    assert!(
+        cases.len() >= 30,
+        "the catalogue has {} files; it promises at least 30",
+        cases.len()
+    );
+    cases.extend(generated_cases());
+    let repro_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("malformed-repros");
+    let _ = std::fs::remove_dir_all(&repro_dir);
+    let repro_dir = repro_dir.display().to_string();
+    // Four workers: each case is three short processes.
+    let chunks: Vec<&[Case]> = cases.chunks(cases.len().div_ceil(4)).collect();
+    let problems: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                let repro_dir = &repro_dir;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .flat_map(|case| {
+                            check(case, repro_dir)
+                                .into_iter()
+                                .map(move |p| format!("{}: {p}", case.path))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+    assert!(
+        !Path::new(&repro_dir).exists(),
+        "bad input must not get as far as writing a repro"
+    );
+}
+
+#[test]
+fn the_expectation_syntax_is_read_as_documented() {
+    let case = parse_expectation(
+        "x.toml",
+        "# what\n# expect: 10:3 unknown op `x`\nname = 1\n",
+    );
+    assert_eq!(case.position, Some((10, 3)));
+    assert_eq!(case.message, "unknown op `x`");
+    let case = parse_expectation("x.toml", "# expect: none missing field\n");
+    assert_eq!(case.position, None);
+    assert_eq!(case.message, "missing field");
+}

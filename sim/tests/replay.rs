@@ -1,0 +1,261 @@
+//! Replay round trips through the `sim` binary, for every subject in `Registry::builtin()`.
+//!
+//! For each subject: a failing scenario (its zoo file, or else a generated scenario with every
+//! defect on, searched seed by seed until one fails) runs with `sim run`, which writes a repro
+//! file; `sim replay REPRO` must then show the same findings, the same trace hash and the same exit
+//! code. The one-line form `sim replay gen:SUBJECT:SEED:DEFECTS` must agree with the library's own
+//! run of the same generated scenario. A subject added to the registry is covered without editing
+//! this file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use sim::registry::Registry;
+use sim::runner::RunOptions;
+use sim::scenario::generate::GenerateOptions;
+use sim::seed::format_seed;
+
+/// Seeds tried per subject when looking for a generated scenario that fails.
+const SEARCH_SEEDS_MAX: u64 = 400;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("replay")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Ran {
+    code: i32,
+    json: Value,
+    stdout: String,
+}
+
+fn sim(args: &[&str]) -> Ran {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run sim");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code().expect("sim exits, it is not killed");
+    assert!(
+        code == 0 || code == 1,
+        "`sim {}` exited {code}: {stderr}",
+        args.join(" ")
+    );
+    let json = if args.contains(&"--json") {
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("`sim {}`: not JSON ({e}):\n{stdout}", args.join(" ")))
+    } else {
+        Value::Null
+    };
+    Ran { code, json, stdout }
+}
+
+fn signatures(json: &Value) -> Vec<String> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["signature"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A zoo scenario of `subject` that fails as written, if the zoo has one (a zoo may also hold
+/// control scenarios that pass).
+fn zoo_scenario(registry: &Registry, subject: &str) -> Option<PathBuf> {
+    let dir = workspace_root().join("scenarios/zoo");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths.into_iter().find(|path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        registry
+            .parse(&path.display().to_string(), &text)
+            .is_ok_and(|s| s.meta().subject == subject && !s.run(RunOptions::default()).passed())
+    })
+}
+
+/// A generated scenario of `subject` with every defect on that fails, as (seed, defects, file).
+/// A subject without defects gets seed 0, which may pass: the round trip is checked all the same.
+fn generated_failing(
+    registry: &Registry,
+    subject: &str,
+    dir: &Path,
+) -> (u64, Vec<String>, PathBuf) {
+    let entry = registry.get(subject).unwrap();
+    let defects: Vec<String> = entry
+        .info()
+        .defects
+        .iter()
+        .map(|d| d.name.to_string())
+        .collect();
+    let options = GenerateOptions {
+        defects: defects.clone(),
+        faults: false,
+    };
+    let seed = (0..SEARCH_SEEDS_MAX)
+        .find(|&seed| !entry.generate(seed, &options).run(RunOptions::default()).passed())
+        .unwrap_or_else(|| {
+            assert!(
+                defects.is_empty(),
+                "no generated `{subject}` scenario with defects {defects:?} fails in {SEARCH_SEEDS_MAX} seeds"
+            );
+            0
+        });
+    let path = dir.join(format!("{subject}-generated.toml"));
+    std::fs::write(&path, entry.generate(seed, &options).to_toml()).unwrap();
+    (seed, defects, path)
+}
+
+fn round_trip_file(scenario: &Path, repro_dir: &Path) -> Ran {
+    let scenario = scenario.display().to_string();
+    let repros = repro_dir.display().to_string();
+    let first = sim(&["run", &scenario, "--json", "--repro-dir", &repros]);
+    let repro = first.json["repro"].as_str().map(String::from);
+    if first.code == 0 {
+        assert_eq!(first.json["verdict"], "pass");
+        assert!(repro.is_none(), "a passing run writes no repro");
+        return first;
+    }
+    assert_eq!(first.json["verdict"], "fail");
+    let repro = repro.expect("a failing run names its repro");
+    let path = repro
+        .strip_prefix("sim replay ")
+        .expect("the repro is a `sim replay` command line");
+    assert!(Path::new(path).is_file(), "{path} was written");
+
+    let replayed = sim(&["replay", path, "--json"]);
+    assert_eq!(replayed.code, first.code, "{scenario}: same exit code");
+    assert_eq!(
+        signatures(&replayed.json),
+        signatures(&first.json),
+        "{scenario}: same findings"
+    );
+    assert_eq!(
+        replayed.json["trace_hash"], first.json["trace_hash"],
+        "{scenario}: same trace hash"
+    );
+    assert_eq!(
+        replayed.json["replay_problems"],
+        Value::Array(vec![]),
+        "{scenario}: the replay matches the recorded expectations"
+    );
+    let text = sim(&["replay", path]);
+    assert_eq!(text.code, first.code);
+    assert!(
+        text.stdout
+            .contains("replayed: the same findings and the same trace hash as recorded"),
+        "{}",
+        text.stdout
+    );
+    first
+}
+
+#[test]
+fn every_builtin_subject_replays_its_failure_bit_for_bit() {
+    let registry = Registry::builtin();
+    let names = registry.names();
+    assert!(!names.is_empty());
+    for subject in names {
+        let dir = tmp(subject);
+        let scenario = match zoo_scenario(&registry, subject) {
+            Some(path) => path,
+            None => generated_failing(&registry, subject, &dir).2,
+        };
+        let has_defects = !registry.get(subject).unwrap().info().defects.is_empty();
+        let first = round_trip_file(&scenario, &dir.join("repros"));
+        assert!(
+            first.code == 1 || !has_defects,
+            "{subject}: the scenario chosen for the round trip fails ({})",
+            scenario.display()
+        );
+    }
+}
+
+#[test]
+fn generated_one_liners_replay_the_same_run_as_the_library() {
+    let registry = Registry::builtin();
+    for subject in registry.names() {
+        let dir = tmp(&format!("{subject}-gen"));
+        let (seed, defects, file) = generated_failing(&registry, subject, &dir);
+        let line = sim::report::generated_repro(subject, seed, &defects);
+        assert!(line.starts_with(&format!("gen:{subject}:{}", format_seed(seed))));
+        let options = GenerateOptions {
+            defects: defects.clone(),
+            faults: true,
+        };
+        let library = registry
+            .get(subject)
+            .unwrap()
+            .generate(seed, &options)
+            .run(RunOptions::default());
+
+        let replayed = sim(&["replay", &line, "--json"]);
+        assert_eq!(
+            replayed.json["trace_hash"],
+            format_seed(library.trace_hash),
+            "{line}: the binary replays the library's run"
+        );
+        assert_eq!(signatures(&replayed.json), library.signatures(), "{line}");
+        assert_eq!(replayed.code, i32::from(!library.passed()), "{line}");
+        let again = sim(&["replay", &line, "--json"]);
+        assert_eq!(again.json["trace_hash"], replayed.json["trace_hash"]);
+
+        // The generated file (printed without faults) round-trips through a repro as well.
+        round_trip_file(&file, &dir.join("repros"));
+    }
+}
+
+#[test]
+fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
+    let dir = tmp("mismatch");
+    let scenario = workspace_root().join("sim/tests/ui/counter-leak-on-evict.toml");
+    let repros = dir.join("repros");
+    let first = sim(&[
+        "run",
+        &scenario.display().to_string(),
+        "--json",
+        "--repro-dir",
+        &repros.display().to_string(),
+    ]);
+    let repro = first.json["repro"].as_str().unwrap();
+    let path = repro.strip_prefix("sim replay ").unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let hash = first.json["trace_hash"].as_str().unwrap();
+    let tampered = dir.join("tampered.toml");
+    std::fs::write(
+        &tampered,
+        text.replace(hash, "0x0000000000000001").replace(
+            "leak:heap block:counter_create",
+            "leak:heap block:elsewhere",
+        ),
+    )
+    .unwrap();
+    let replayed = sim(&["replay", &tampered.display().to_string(), "--json"]);
+    assert_eq!(replayed.code, 1);
+    let problems: Vec<&str> = replayed.json["replay_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("differs from the recorded 0x0000000000000001"));
+    assert!(problems[1].contains("`leak:heap block:elsewhere` did not appear"));
+}

@@ -1,0 +1,246 @@
+//! The shrinker, through the library and through `sim shrink`: a 200-op failing scenario comes
+//! out at a handful of ops with the same finding signature, in few runs, and the result replays.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sim::registry::{DynScenario, Registry};
+use sim::runner::RunOptions;
+
+const LEAK: &str = "leak:heap block:counter_create";
+const DEADLOCK: &str = "deadlock:threads:join";
+
+/// 200 ops of create/bump/evict churn over eight slots. Every object is evicted, so the heap is
+/// balanced unless `leak-on-evict` makes an evict forget its block.
+fn churn_200() -> String {
+    let mut ops = Vec::new();
+    let mut round = 0;
+    while ops.len() < 200 {
+        let slot = round % 8;
+        ops.push(format!("  {{ op = \"create\", slot = {slot} }},"));
+        ops.push("  { op = \"bump\" },".to_string());
+        ops.push(format!("  {{ op = \"evict\", slot = {slot} }},"));
+        round += 1;
+    }
+    // End on a complete create/evict pair so every create has its evict.
+    ops.truncate(198);
+    format!(
+        "name = \"churn\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\nseed = 5\n\n\
+         [[lifecycle]]\nname = \"churn\"\nrepeat = 3\nops = [\n{}\n  {{ op = \"create\", slot = 0 }},\n  {{ op = \"evict\", slot = 0 }},\n]\n",
+        ops.join("\n")
+    )
+}
+
+/// A deadlock whose three main-thread ops sit at 20, 100 and 180 among 200 ops of filler, with a
+/// thread whose one `bump` matters between two that do not.
+fn spread_deadlock() -> String {
+    let mut ops = Vec::new();
+    for i in 0..200 {
+        ops.push(match i {
+            20 => "  { op = \"hold\" },".to_string(),
+            100 => "  { op = \"spawn\", thread = \"t\" },".to_string(),
+            180 => "  { op = \"join\", thread = \"t\" },".to_string(),
+            i if i % 2 == 0 => format!("  {{ op = \"create\", slot = {} }},", i % 8),
+            i => format!("  {{ op = \"evict\", slot = {} }},", (i - 1) % 8),
+        });
+    }
+    format!(
+        "name = \"spread\"\nsubject = \"counter\"\nseed = 5\n\n[[lifecycle]]\nname = \"churn\"\nops = [\n{}\n]\n\n\
+         [[lifecycle.thread]]\nname = \"t\"\nops = [{{ op = \"create\", slot = 9 }}, {{ op = \"bump\" }}, {{ op = \"create\", slot = 10 }}]\n",
+        ops.join("\n")
+    )
+}
+
+fn parse(text: &str) -> Box<dyn DynScenario> {
+    Registry::builtin()
+        .parse("test.toml", text)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn shows(scenario: &dyn DynScenario, signature: &str) -> bool {
+    scenario
+        .run(RunOptions::default())
+        .signatures()
+        .iter()
+        .any(|s| s == signature)
+}
+
+/// No single-op removal of `scenario` still shows `signature`: the result is 1-minimal.
+fn assert_one_minimal(scenario: &dyn DynScenario, signature: &str) {
+    let ops = scenario.meta().op_count;
+    for smaller in scenario.reductions() {
+        if smaller.meta().op_count == ops - 1 {
+            assert!(
+                !shows(smaller.as_ref(), signature),
+                "removing one more op keeps `{signature}`:\n{}",
+                smaller.to_toml()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_200_op_leak_shrinks_to_at_most_8_ops_with_the_same_signature() {
+    let scenario = parse(&churn_200());
+    assert_eq!(scenario.meta().op_count, 200);
+    assert!(shows(scenario.as_ref(), LEAK), "the defect leaks");
+    let clean = scenario.run(RunOptions {
+        defects: Some(vec![]),
+        ..RunOptions::default()
+    });
+    assert!(
+        !clean.signatures().contains(&LEAK.to_string()),
+        "without the defect the heap is balanced: {:?}",
+        clean.signatures()
+    );
+
+    let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 1_000);
+    assert_eq!(shrunk.ops_before, 200);
+    assert!(
+        shrunk.ops_after <= 8,
+        "{} ops left:\n{}",
+        shrunk.ops_after,
+        shrunk.scenario.to_toml()
+    );
+    assert_eq!(shrunk.ops_after, shrunk.scenario.meta().op_count);
+    assert!(shows(shrunk.scenario.as_ref(), LEAK));
+    assert!(
+        shrunk.runs <= 20,
+        "chunk removal first keeps the search short: {} runs",
+        shrunk.runs
+    );
+    assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
+    // The result is a file a person could have written: it parses back to itself.
+    let text = shrunk.scenario.to_toml();
+    assert_eq!(parse(&text).to_toml(), text);
+}
+
+#[test]
+fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
+    let scenario = parse(&spread_deadlock());
+    assert!(shows(scenario.as_ref(), DEADLOCK));
+    let shrunk = sim::shrink::shrink(scenario.as_ref(), DEADLOCK, 1_000);
+    assert_eq!(shrunk.ops_before, 203);
+    let text = shrunk.scenario.to_toml();
+    assert_eq!(shrunk.ops_after, 4, "{text}");
+    for needed in [
+        "{ op = \"hold\" }",
+        "{ op = \"spawn\", thread = \"t\" }",
+        "{ op = \"join\", thread = \"t\" }",
+        "{ op = \"bump\" }",
+    ] {
+        assert!(text.contains(needed), "`{needed}` is kept:\n{text}");
+    }
+    assert!(!text.contains("create"), "{text}");
+    assert!(shrunk.runs <= 70, "{} runs", shrunk.runs);
+    assert_one_minimal(shrunk.scenario.as_ref(), DEADLOCK);
+}
+
+#[test]
+fn the_run_budget_bounds_the_search_and_every_kept_step_still_fails() {
+    let scenario = parse(&churn_200());
+    let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 3);
+    assert!(shrunk.runs <= 3, "{} runs", shrunk.runs);
+    assert!(shrunk.ops_after < 200, "three runs already remove a half");
+    assert!(shows(shrunk.scenario.as_ref(), LEAK));
+    let none = sim::shrink::shrink(scenario.as_ref(), LEAK, 0);
+    assert_eq!((none.runs, none.ops_after), (0, 200));
+}
+
+fn sim_binary(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .output()
+        .expect("run sim");
+    (
+        output.status.code().expect("sim exits"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn tmp() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shrink");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn sim_shrink_writes_a_small_repro_that_replays() {
+    let dir = tmp();
+    let input = dir.join("churn.toml");
+    std::fs::write(&input, churn_200()).unwrap();
+    let out = dir.join("small.toml");
+    let path = |p: &Path| p.display().to_string();
+    let (code, stdout, stderr) =
+        sim_binary(&["shrink", &path(&input), "--seed", "9", "--out", &path(&out)]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.is_empty(),
+        "with --out the scenario goes to the file"
+    );
+    assert!(
+        stderr.contains(&format!("shrunk `{LEAK}`: 200 ops → ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("replay with `sim replay {}`", path(&out))));
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    let small = parse(&text);
+    assert!(small.meta().op_count <= 8, "{text}");
+    assert_eq!(small.meta().seed, 9, "the seed given is the seed pinned");
+    let expect = small.meta().expect.expect("the result pins what it shows");
+    assert!(expect.signatures.contains(&LEAK.to_string()));
+    assert!(expect.trace_hash.is_some());
+
+    let (code, stdout, _) = sim_binary(&["replay", &path(&out)]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{stdout}"
+    );
+
+    // Shrinking is deterministic: the same input gives the same file.
+    let again = dir.join("again.toml");
+    sim_binary(&[
+        "shrink",
+        &path(&input),
+        "--seed",
+        "9",
+        "--out",
+        &path(&again),
+    ]);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+}
+
+#[test]
+fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
+    let clean = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ui/counter-clean.toml")
+        .display()
+        .to_string();
+    let (code, stdout, stderr) = sim_binary(&["shrink", &clean]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert!(
+        stderr.contains("the run passes; nothing to shrink"),
+        "{stderr}"
+    );
+
+    let dir = tmp().join("absent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("churn.toml");
+    std::fs::write(&input, churn_200()).unwrap();
+    let input = input.display().to_string();
+    let (code, stdout, stderr) =
+        sim_binary(&["shrink", &input, "--signature", "leak:nothing:here"]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert!(
+        stderr.contains("does not show `leak:nothing:here`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(LEAK),
+        "it lists what the run does show: {stderr}"
+    );
+}
