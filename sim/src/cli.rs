@@ -130,7 +130,8 @@ struct ImportCrashArgs {
     /// A defect the fuzzer ran with (`SIM_FUZZ_DEFECTS`); repeatable. The canary's is implied.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
-    /// Directory of regression files.
+    /// Directory of regression files (open findings, which fail with every defect off, go in its
+    /// `open/` subdirectory).
     #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
     out: PathBuf,
     /// Where `scenario-parser` artifacts go: its seed corpus, which `cargo test` replays.
@@ -738,16 +739,23 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         });
     }
     if !defects.is_empty() && !defect_only {
-        eprintln!(
-            "note: the run fails with defects off too: this is not (only) the defect; the regression file records it, and `cargo test` will fail until the bug is fixed"
-        );
+        eprintln!("note: the run fails with defects off too: this is not (only) the seeded defect");
     }
     let defects_part = if defects.is_empty() {
         "no-defects".to_string()
     } else {
         defects.join("+")
     };
-    let path = args.out.join(format!(
+    // A finding that does not go away with every defect off is a bug nobody seeded: it is open
+    // until fixed, and its file waits in `open/` (cargo test checks it still fails there, and
+    // tells whoever fixes it to move it up, where it must then pass).
+    let open = !defect_only;
+    let dir = if open {
+        args.out.join("open")
+    } else {
+        args.out.clone()
+    };
+    let path = dir.join(format!(
         "{subject}-{defects_part}-{}-{}.toml",
         first.kind.name(),
         signature_tag(&signature)
@@ -764,10 +772,17 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         );
         return Ok(EXIT_FINDINGS);
     }
+    let what = if open {
+        "An open finding (it fails with every defect off): `cargo test` (sim/tests/regressions.rs)\n\
+         # checks that it still fails; once fixed, move this file up to corpus/regressions/."
+    } else {
+        "`cargo test` (sim/tests/regressions.rs) checks that the run still shows it with its\n\
+         # defects on and passes with them off."
+    };
     let text = format!(
-        "# Regression imported by `sim import-crash {} {}` from a fuzzer crash.\n\
-         # Finding `{signature}`; `cargo test` (sim/tests/regressions.rs) checks that the run still shows it\n\
-         # with its defects on and passes with them off. Replay: sim replay {}\n{}",
+        "# Imported by `sim import-crash {} {}` from a fuzzer crash.\n\
+         # Finding `{signature}`. {what}\n\
+         # Replay: sim replay {}\n{}",
         target.name,
         args.file.display(),
         path.display(),
