@@ -23,7 +23,7 @@ need_cargo_fuzz() {
   fi
 }
 
-# name<TAB>must-pass|must-fail<TAB>summary, one per target.
+# name<TAB>must-pass|must-fail<TAB>subject<TAB>defects<TAB>summary, one per target.
 targets() {
   cargo run --quiet --release --bin sim -- list --fuzz-targets
 }
@@ -44,10 +44,10 @@ run_one() {
 }
 
 smoke() {
-  local seconds=${1:-5} failed=0 name expect summary log
+  local seconds=${1:-5} failed=0 name expect subject defects summary log
   build
   mkdir -p "$SCRATCH"
-  while IFS=$'\t' read -r name expect summary; do
+  while IFS=$'\t' read -r name expect subject defects summary; do
     rm -rf "${SCRATCH:?}/$name" && mkdir -p "$SCRATCH/$name/corpus" "$SCRATCH/$name/artifacts"
     cp -r "corpus/$name/." "$SCRATCH/$name/corpus/" 2>/dev/null || true
     log="$SCRATCH/$name/log"
@@ -79,8 +79,8 @@ smoke() {
 }
 
 cmin() {
-  local only=${1:-} name expect summary
-  while IFS=$'\t' read -r name expect summary; do
+  local only=${1:-} name expect subject defects summary
+  while IFS=$'\t' read -r name expect subject defects summary; do
     [[ -n $only && $name != "$only" ]] && continue
     [[ $expect == must-fail ]] && { echo "skip  $name: its inputs fail by design"; continue; }
     [[ -d corpus/$name ]] || continue

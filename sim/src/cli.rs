@@ -140,13 +140,19 @@ struct ImportCrashArgs {
     /// Upper bound on runs spent shrinking.
     #[arg(long, default_value_t = 20_000)]
     runs_max: u64,
+    /// Only say what the artifact is, on one line, and write nothing: `defect SIGNATURE` (it
+    /// fails with the defects and passes without), `open SIGNATURE` (it fails without them too),
+    /// or `pass`. For scripts such as `make fuzz-bench`.
+    #[arg(long)]
+    classify: bool,
 }
 
 #[derive(Args, Debug)]
 struct ListArgs {
     #[arg(long)]
     json: bool,
-    /// List the fuzz targets instead (`sim::fuzzing::TARGETS`): name, whether it must fail, summary.
+    /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
+    /// `must-pass` or `must-fail`, subject (or `-`), the subject's defects (or `-`), summary.
     #[arg(long)]
     fuzz_targets: bool,
 }
@@ -599,7 +605,21 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
             } else {
                 "must-pass"
             };
-            println!("{}\t{expect}\t{}", target.name, target.summary);
+            let subject = target.subject().unwrap_or("-");
+            let defects: Vec<&str> = target
+                .subject()
+                .and_then(|name| registry.get(name))
+                .map(|entry| entry.info().defects.iter().map(|d| d.name).collect())
+                .unwrap_or_default();
+            let defects = if defects.is_empty() {
+                "-".to_string()
+            } else {
+                defects.join(",")
+            };
+            println!(
+                "{}\t{expect}\t{subject}\t{defects}\t{}",
+                target.name, target.summary
+            );
         }
         return Ok(EXIT_PASS);
     }
@@ -689,6 +709,10 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     };
     let outcome = scenario.run(options());
     let Some(first) = outcome.findings.first() else {
+        if args.classify {
+            println!("pass");
+            return Ok(EXIT_PASS);
+        }
         eprintln!(
             "{}: passes with defects [{}]: nothing to import (was the fuzzer run with other {} or on another commit?)",
             args.file.display(),
@@ -717,6 +741,11 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     // that while shrinking when the artifact has it (a run that also fails with defects off is a
     // real bug, and shrinks on its finding alone).
     let defect_only = !defects.is_empty() && passes_without_defects(scenario.as_ref());
+    if args.classify {
+        let class = if defect_only { "defect" } else { "open" };
+        println!("{class} {signature}");
+        return Ok(EXIT_FINDINGS);
+    }
     let shrunk = if defect_only {
         crate::shrink::shrink_defect_only(scenario.as_ref(), &signature, args.runs_max)
     } else {
