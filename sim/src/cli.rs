@@ -1,10 +1,12 @@
-//! The `sim` command line: run, replay, shrink, list, import-crash.
+//! The `sim` command line: run, replay, shrink, list, sweep (and `sweep merge`), promote, zoo,
+//! import-crash.
 //!
 //! This is the edge of the program: the one place (besides the host arena) that may read files,
 //! the environment and the clock. Exit codes are a contract: 0 every check held, 1 at least one
 //! finding, 2 bad input or usage (always with a message, never a panic), 3 internal error.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -15,6 +17,7 @@ use crate::report;
 use crate::runner::{Outcome, RunOptions};
 use crate::sched::StrategyChoice;
 use crate::seed::{format_seed, parse_seed};
+use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
 
 pub const EXIT_PASS: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -44,6 +47,21 @@ enum Command {
     List(ListArgs),
     /// Turn a fuzzer crash artifact into a minimised regression file in corpus/regressions/.
     ImportCrash(ImportCrashArgs),
+    /// Run many seeds across scenarios in parallel: resumable, shardable, with every new finding
+    /// minimised. `sim sweep merge DIR...` merges the outputs of shards.
+    Sweep(SweepArgs),
+    /// Copy chosen repro files into corpus/regressions/.
+    Promote(PromoteArgs),
+    /// Run each zoo scenario with its defect on and with every defect off; print found / clean.
+    Zoo(ZooArgs),
+    /// For each defect of each subject, sweep generated scenarios and record how soon it is found
+    /// (`make detect`; writes target/bench/detection.json).
+    #[command(hide = true)]
+    Detect(DetectArgs),
+    /// Measure sweep throughput with 1 and 2 jobs; merge `sweep_scaling_2_jobs` into
+    /// target/bench/results.json.
+    #[command(hide = true, name = "sweep-scaling")]
+    SweepScaling(ScalingArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -267,6 +285,11 @@ fn dispatch(registry: &Registry, command: Command) -> Result<i32, CliError> {
         Command::Shrink(args) => shrink(registry, args),
         Command::List(args) => list(registry, args),
         Command::ImportCrash(args) => import_crash(registry, args),
+        Command::Sweep(args) => sweep_command(registry, args),
+        Command::Promote(args) => promote(registry, args),
+        Command::Zoo(args) => zoo(registry, args),
+        Command::Detect(args) => detect(registry, args),
+        Command::SweepScaling(args) => sweep_scaling(registry, args),
     }
 }
 
@@ -852,4 +875,521 @@ fn import_parser_crash(args: &ImportCrashArgs, bytes: &[u8]) -> Result<i32, CliE
         path.display()
     );
     Ok(EXIT_FINDINGS)
+}
+
+#[derive(Args, Debug)]
+struct SweepSourceArgs {
+    /// Scenario files or directories (searched recursively for .toml), each run as written with
+    /// every seed of the range.
+    #[arg(value_name = "FILE|DIR")]
+    files: Vec<PathBuf>,
+    /// Generate one scenario per seed for this subject (repeatable; `all` for every subject).
+    #[arg(long = "subject", value_name = "NAME")]
+    subjects: Vec<String>,
+    /// Leave this subject out of `--subject all` (repeatable).
+    #[arg(long = "skip-subject", value_name = "NAME")]
+    skip_subjects: Vec<String>,
+    /// Enable this defect in the generated scenarios (repeatable; needs exactly one --subject).
+    #[arg(long = "defect", value_name = "NAME", requires = "subjects")]
+    defects: Vec<String>,
+    /// Seeds to run, half-open: `A..B` runs A up to B-1.
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range, default_value = "0..100")]
+    seeds: Range<u64>,
+    /// Seeds for the scenario files, when they should differ from --seeds (hand-written files
+    /// often cost far more per run than generated scenarios).
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range)]
+    file_seeds: Option<Range<u64>>,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    action: Option<SweepAction>,
+    #[command(flatten)]
+    sources: SweepSourceArgs,
+    /// Worker threads (default: the machine's available parallelism).
+    #[arg(long, value_name = "J")]
+    jobs: Option<usize>,
+    /// Run only shard I of N (1 <= I <= N): a fixed partition of the (scenario, seed) pairs.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// Output directory: results.jsonl, repros/, summary.json, junit.xml, report.html.
+    #[arg(long, value_name = "DIR", default_value = "target/sweep")]
+    out: PathBuf,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Copy every finding's minimised repro into corpus/regressions/.
+    #[arg(long)]
+    promote: bool,
+    /// Share of passing runs (in percent) run twice to check determinism; failing runs always are.
+    #[arg(long, value_name = "PERCENT", default_value_t = sweep::RECHECK_PERCENT_DEFAULT)]
+    recheck_percent: f64,
+    /// Upper bound on runs spent shrinking each finding.
+    #[arg(long, value_name = "N", default_value_t = sweep::SHRINK_RUNS_MAX_DEFAULT)]
+    shrink_runs_max: u64,
+}
+
+#[derive(Subcommand, Debug)]
+enum SweepAction {
+    /// Merge sweep output directories (shards, or earlier merges) into one; merging is idempotent.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// Sweep output directories.
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    #[arg(long, value_name = "DIR", default_value = "target/sweep/merged")]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct PromoteArgs {
+    /// Repro files written by `sim sweep` or `sim shrink`.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[arg(long, value_name = "DIR", default_value = sweep::promote::REGRESSIONS_DIR)]
+    to: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ZooArgs {
+    /// Zoo scenario files or directories.
+    #[arg(value_name = "FILE|DIR", default_value = "scenarios/zoo")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DetectArgs {
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range, default_value = "0..1000")]
+    seeds: Range<u64>,
+    #[arg(long, value_name = "J")]
+    jobs: Option<usize>,
+    /// Where the sweeps write their directories.
+    #[arg(long, value_name = "DIR", default_value = "target/sweep/detect")]
+    dir: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/bench/detection.json"
+    )]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ScalingArgs {
+    #[command(flatten)]
+    sources: SweepSourceArgs,
+    /// Alternating rounds of 1 and 2 jobs; the median of each is kept.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    #[arg(long, value_name = "FILE", default_value = "target/bench/results.json")]
+    results: PathBuf,
+}
+
+impl From<SweepError> for CliError {
+    fn from(error: SweepError) -> CliError {
+        CliError {
+            code: if error.internal {
+                EXIT_INTERNAL
+            } else {
+                EXIT_USAGE
+            },
+            message: error.message,
+        }
+    }
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A hash of this executable: two builds of sim give two ids (for `SweepConfig::build_id`).
+fn build_id() -> Option<String> {
+    use std::hash::Hasher;
+    let bytes = std::fs::read(std::env::current_exe().ok()?).ok()?;
+    // `DefaultHasher::new()` has fixed keys, so the id is the same on every run of one build.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(&bytes);
+    Some(format!("{:016x}", hasher.finish()))
+}
+
+fn progress_mode() -> ProgressMode {
+    if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    }
+}
+
+/// The sources a sweep's command line names: files as written, and generated scenarios per
+/// subject.
+fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Source>, CliError> {
+    if args.files.is_empty() && args.subjects.is_empty() {
+        return Err(CliError::usage(
+            "nothing to sweep: give scenario files or directories, or --subject NAME (or --subject all)",
+        ));
+    }
+    let mut sources = Vec::new();
+    if !args.files.is_empty() {
+        for path in expand_paths(&args.files)? {
+            let scenario = load_scenario(registry, &path)?;
+            let source = Source::file(path.display().to_string(), scenario);
+            sources.push(match &args.file_seeds {
+                Some(seeds) => source.with_seeds(seeds.clone()),
+                None => source,
+            });
+        }
+    }
+    let known = || registry.names().join(", ");
+    for name in &args.skip_subjects {
+        if registry.get(name).is_none() {
+            eprintln!(
+                "warning: --skip-subject {name}: no such subject (known: {})",
+                known()
+            );
+        }
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for name in &args.subjects {
+        let add: Vec<&str> = if name == "all" {
+            registry.names()
+        } else if registry.get(name).is_some() {
+            vec![name.as_str()]
+        } else {
+            return Err(CliError::usage(format!(
+                "unknown subject `{name}`; known: {} (or `all`)",
+                known()
+            )));
+        };
+        for name in add {
+            if !names.contains(&name) && !args.skip_subjects.iter().any(|s| s == name) {
+                names.push(name);
+            }
+        }
+    }
+    if !args.defects.is_empty() && names.len() != 1 {
+        return Err(CliError::usage(
+            "--defect needs exactly one --subject: defect names belong to one subject",
+        ));
+    }
+    for name in names {
+        let info = registry.get(name).expect("checked above").info();
+        for defect in &args.defects {
+            if !info.defects.iter().any(|d| d.name == defect) {
+                let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+                return Err(CliError::usage(format!(
+                    "unknown defect `{defect}` for subject `{name}`; known: {}",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        }
+        sources.push(Source::generated(name, args.defects.clone()));
+    }
+    Ok(sources)
+}
+
+fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> {
+    if let Some(SweepAction::Merge(merge)) = args.action {
+        let summary = sweep::summary::merge(&merge.dirs, &merge.out)?;
+        print_sweep_summary(&summary, merge.json, None);
+        return Ok(sweep_exit(&summary));
+    }
+    if !(0.0..=100.0).contains(&args.recheck_percent) {
+        return Err(CliError::usage(
+            "--recheck-percent must be between 0 and 100",
+        ));
+    }
+    let sources = sweep_sources(registry, &args.sources)?;
+    if sources.is_empty() {
+        eprintln!("warning: every named subject was skipped; the sweep is empty");
+    }
+    let mut config = SweepConfig::new(sources, args.sources.seeds.clone(), &args.out);
+    config.jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    config.shard = args.shard;
+    config.recheck_percent = args.recheck_percent;
+    config.shrink_runs_max = args.shrink_runs_max;
+    config.progress = progress_mode();
+    config.promote_to = args
+        .promote
+        .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR));
+    config.build_id = build_id();
+    let report = sweep::sweep(registry, &config)?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print_sweep_summary(
+        &report.summary,
+        args.json,
+        Some((report.ran, report.resumed)),
+    );
+    Ok(sweep_exit(&report.summary))
+}
+
+fn sweep_exit(summary: &sweep::summary::Summary) -> i32 {
+    if summary.verdict == "pass" {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    }
+}
+
+fn print_sweep_summary(
+    summary: &sweep::summary::Summary,
+    json: bool,
+    ran_resumed: Option<(usize, usize)>,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(summary).expect("summaries serialize")
+        );
+        return;
+    }
+    let how = match ran_resumed {
+        Some((ran, resumed)) if resumed > 0 => format!(" ({ran} run now, {resumed} resumed)"),
+        _ => String::new(),
+    };
+    println!(
+        "sweep: {} runs{how} over {} seeds ({}..{}) in {:.1} s ({:.1} runs/s); {} failed; {} rechecked for determinism, {} mismatches",
+        summary.runs,
+        summary.seeds_run,
+        summary.seeds.start,
+        summary.seeds.end,
+        summary.wall_seconds,
+        summary.runs_per_second,
+        summary.runs_failed,
+        summary.determinism.rechecked,
+        summary.determinism.mismatches
+    );
+    if summary.findings.is_empty() {
+        println!("no findings");
+    } else {
+        let mut table = Table::new();
+        table.load_style(UTF8_FULL_CONDENSED);
+        table.set_header(vec![
+            "signature",
+            "subject",
+            "runs",
+            "first seed",
+            "seeds to first",
+            "ops (minimised)",
+            "replay",
+        ]);
+        for finding in &summary.findings {
+            let ops = match (finding.ops_before, finding.ops_after) {
+                (Some(before), Some(after)) => format!("{before} → {after}"),
+                _ => "-".into(),
+            };
+            table.add_row(vec![
+                finding.signature.clone(),
+                finding.subject.clone(),
+                finding.count.to_string(),
+                format_seed(finding.first_seed),
+                finding.seeds_to_first.to_string(),
+                ops,
+                finding
+                    .replay
+                    .clone()
+                    .or_else(|| finding.original_replay.clone())
+                    .unwrap_or_default(),
+            ]);
+        }
+        println!("{table}");
+    }
+    println!("report: {}", summary.report_html);
+}
+
+fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {
+    let lines =
+        sweep::promote::promote(registry, &args.files, &args.to).map_err(CliError::usage)?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(EXIT_PASS)
+}
+
+fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
+    let mut files = Vec::new();
+    for path in expand_paths(&args.files)? {
+        files.push((path.display().to_string(), load_scenario(registry, &path)?));
+    }
+    let rows = sweep::zoo::check(&files);
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "scenario",
+        "subject",
+        "defects",
+        "with defects",
+        "defects off",
+        "findings (with defects)",
+    ]);
+    for row in &rows {
+        let with = match (&row.expected, row.with_defects.is_empty()) {
+            (Some(expected), true) if expected.is_empty() => "clean (a control)".to_string(),
+            (Some(expected), false) if expected.is_empty() => {
+                format!("FOUND ({}) in a control", row.with_defects.len())
+            }
+            _ if row.defects.is_empty() => "no defect enabled".to_string(),
+            (_, true) => "MISSED".to_string(),
+            (_, false) if row.as_expected() || !row.without_defects.is_empty() => {
+                format!("found ({})", row.with_defects.len())
+            }
+            (_, false) => format!(
+                "found ({}), not the expected {}",
+                row.with_defects.len(),
+                row.expected.as_deref().unwrap_or_default().join(", ")
+            ),
+        };
+        let without = if row.without_defects.is_empty() {
+            "clean".to_string()
+        } else {
+            let signatures: Vec<&str> = row
+                .without_defects
+                .iter()
+                .map(|f| f.signature.as_str())
+                .collect();
+            format!("NOT CLEAN: {}", signatures.join(", "))
+        };
+        let lines: Vec<String> = row
+            .with_defects
+            .iter()
+            .map(|f| format!("{}: {}", f.signature, f.headline))
+            .collect();
+        table.add_row(vec![
+            row.file.clone(),
+            row.subject.clone(),
+            row.defects.join(", "),
+            with,
+            without,
+            lines.join("\n"),
+        ]);
+    }
+    println!("{table}");
+    let unexpected = rows.iter().filter(|r| !r.as_expected()).count();
+    if unexpected == 0 {
+        println!(
+            "zoo: all {} scenarios as expected: found with their defect (controls clean), clean without",
+            rows.len()
+        );
+        Ok(EXIT_PASS)
+    } else {
+        println!(
+            "zoo: {unexpected} of {} scenarios not as expected (found with the defect or as [expect] says, clean without)",
+            rows.len()
+        );
+        Ok(EXIT_FINDINGS)
+    }
+}
+
+fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliError> {
+    let detection = sweep::measure::detect(
+        registry,
+        args.seeds.clone(),
+        args.jobs.unwrap_or_else(default_jobs).max(1),
+        &args.dir,
+        progress_mode(),
+    )?;
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "subject",
+        "defect",
+        "detected",
+        "seeds to first",
+        "minimised ops",
+        "wall s",
+        "signatures",
+    ]);
+    for subject in &detection.subjects {
+        table.add_row(vec![
+            subject.subject.clone(),
+            "(defects off)".into(),
+            format!(
+                "{} of {} runs found something",
+                subject.defects_off.runs_failed, subject.defects_off.runs
+            ),
+            "-".into(),
+            "-".into(),
+            format!("{:.2}", subject.defects_off.wall_seconds),
+            subject.defects_off.signatures.join("\n"),
+        ]);
+        for defect in &subject.defects {
+            let optional = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+            table.add_row(vec![
+                subject.subject.clone(),
+                defect.defect.clone(),
+                if defect.detected { "yes" } else { "NO" }.into(),
+                optional(defect.seeds_to_first_finding),
+                optional(defect.minimised_ops),
+                format!("{:.2}", defect.wall_seconds),
+                defect.signatures.join("\n"),
+            ]);
+        }
+    }
+    println!("{table}");
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| CliError {
+            code: EXIT_USAGE,
+            message: format!("{}: cannot create: {e}", parent.display()),
+        })?;
+    }
+    let text = serde_json::to_string_pretty(&detection).expect("json") + "\n";
+    std::fs::write(&args.out, text).map_err(|e| CliError {
+        code: EXIT_USAGE,
+        message: format!("{}: cannot write: {e}", args.out.display()),
+    })?;
+    println!("wrote {}", args.out.display());
+    Ok(if detection.all_detected() {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError> {
+    let sources = sweep_sources(registry, &args.sources)?;
+    if sources.is_empty() {
+        return Err(CliError::usage(
+            "every named subject was skipped; nothing to measure",
+        ));
+    }
+    let scaling = sweep::measure::scaling(
+        registry,
+        &sources,
+        args.sources.seeds.clone(),
+        args.rounds,
+        Path::new("target/sweep/scaling"),
+    )?;
+    let metric = scaling.metric();
+    println!(
+        "{}: {} runs; 1 job {:.1} runs/s, 2 jobs {:.1} runs/s; ratio {}",
+        sweep::measure::SCALING_METRIC,
+        scaling.runs,
+        scaling.one_job_runs_per_second,
+        scaling.two_jobs_runs_per_second,
+        metric["ratio"]
+    );
+    println!(
+        "machine check: two spinning threads ran {}x as fast as one just now (the ceiling for the ratio above)",
+        sweep::measure::spin_parallelism()
+    );
+    sweep::measure::merge_metric(&args.results, sweep::measure::SCALING_METRIC, metric).map_err(
+        |e| CliError {
+            code: EXIT_USAGE,
+            message: format!("{}: cannot write: {e}", args.results.display()),
+        },
+    )?;
+    println!("wrote {}", args.results.display());
+    Ok(EXIT_PASS)
 }

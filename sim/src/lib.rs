@@ -32,4 +32,5 @@ pub mod seed;
 pub mod shrink;
 pub mod subject;
 pub mod subjects;
+pub mod sweep;
 pub mod trace;

@@ -330,6 +330,16 @@ impl<'a, S: Subject> Runner<'a, S> {
         if *count == 1 {
             self.os.trace().event_text(EventKind::Finding, &signature);
             self.findings.push(finding);
+        } else if let Some(first) = self
+            .findings
+            .iter_mut()
+            .find(|f| f.signature() == signature)
+        {
+            // The report keeps the first occurrence, but the plot of a leak repeated in every
+            // repetition should show all of them.
+            if finding.series.len() > first.series.len() {
+                first.series = finding.series;
+            }
         }
         if fatal { Err(Stop) } else { Ok(()) }
     }

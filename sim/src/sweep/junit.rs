@@ -1,0 +1,58 @@
+//! `junit.xml`: one test case per swept scenario (a file, or a subject's generated scenarios), so
+//! CI systems show a sweep the way they show tests. A scenario fails when any of its runs found
+//! something; the failure message lists its signatures and the text holds each finding's report.
+//! Times are the sum of the runs' durations.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::summary::Summary;
+
+pub fn render(summary: &Summary) -> String {
+    let mut suite = TestSuite::new("sim sweep");
+    for scenario in &summary.scenarios {
+        let name = if scenario.defects.is_empty() {
+            scenario.scenario.clone()
+        } else {
+            format!("{} [{}]", scenario.scenario, scenario.defects.join(","))
+        };
+        let status = if scenario.runs_failed == 0 {
+            TestCaseStatus::success()
+        } else {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(format!(
+                "{} of {} runs found: {}",
+                scenario.runs_failed,
+                scenario.runs,
+                scenario.signatures.join(", ")
+            ));
+            status.set_type("finding");
+            let reports: Vec<String> = summary
+                .findings
+                .iter()
+                .filter(|f| f.first_scenario == scenario.scenario && f.defects == scenario.defects)
+                .map(|f| {
+                    f.report
+                        .clone()
+                        .unwrap_or_else(|| format!("error[{}]: {}\n", f.kind, f.headline))
+                })
+                .collect();
+            status.set_description(reports.join("\n"));
+            status
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(scenario.subject.clone());
+        case.set_time(Duration::from_secs_f64(scenario.duration_ms / 1000.0));
+        case.add_property(quick_junit::Property::new(
+            "runs",
+            scenario.runs.to_string(),
+        ));
+        suite.add_test_case(case);
+    }
+    let mut report = Report::new("sim");
+    report.add_test_suite(suite);
+    report
+        .to_string()
+        .expect("a JUnit report of plain strings serializes")
+}

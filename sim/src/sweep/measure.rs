@@ -1,0 +1,266 @@
+//! Measurements built on the sweep: how fast each defect is detected (`make detect`), and how the
+//! sweep's throughput scales from one job to two (`sweep_scaling_2_jobs`, for `make bench`).
+//!
+//! Detection is generic over the registry: for every subject, one sweep of its generated
+//! scenarios with every defect off, then one per defect with only that defect on, over the same
+//! seeds. A seed *detects* a defect when its run with the defect shows a signature that the same
+//! seed's run without defects does not; "seeds to first finding" counts seeds up to the first such
+//! seed. Attributing by seed keeps a subject's defects-off findings (if it has any) from being
+//! credited to a defect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::results::RunRecord;
+use super::summary::Summary;
+use super::{ProgressMode, Source, SweepConfig, SweepError, round3, sweep};
+use crate::registry::Registry;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub runs: u64,
+    pub runs_failed: u64,
+    pub signatures: Vec<String>,
+    pub wall_seconds: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefectDetection {
+    pub defect: String,
+    pub runs: u64,
+    pub detected: bool,
+    /// Seeds swept up to and including the first seed that detected the defect.
+    pub seeds_to_first_finding: Option<u64>,
+    pub first_seed: Option<u64>,
+    /// Signatures that appeared with the defect on and not on the same seed with defects off.
+    pub signatures: Vec<String>,
+    /// Op count of the minimised repro of the first detecting signature, and before shrinking.
+    pub minimised_ops: Option<u64>,
+    pub ops_before: Option<u64>,
+    pub repro: Option<String>,
+    pub wall_seconds: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubjectDetection {
+    pub subject: String,
+    pub defects_off: Baseline,
+    pub defects: Vec<DefectDetection>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub seeds: String,
+    pub subjects: Vec<SubjectDetection>,
+}
+
+impl Detection {
+    pub fn all_detected(&self) -> bool {
+        self.subjects
+            .iter()
+            .all(|s| s.defects.iter().all(|d| d.detected))
+    }
+}
+
+fn records_of(dir: &Path) -> Result<Vec<RunRecord>, SweepError> {
+    super::results::load(&dir.join(super::results::RESULTS_FILE), false)
+        .map(|loaded| loaded.records)
+        .map_err(|e| SweepError::input(e.message))
+}
+
+/// Runs the detection sweeps into `dir/SUBJECT` and `dir/SUBJECT+DEFECT`.
+pub fn detect(
+    registry: &Registry,
+    seeds: Range<u64>,
+    jobs: usize,
+    dir: &Path,
+    progress: ProgressMode,
+) -> Result<Detection, SweepError> {
+    let mut subjects = Vec::new();
+    for subject in registry.subjects() {
+        let info = subject.info();
+        let run =
+            |defects: Vec<String>, name: String| -> Result<(Summary, Vec<RunRecord>), SweepError> {
+                let out = dir.join(name);
+                let mut config = SweepConfig::new(
+                    vec![Source::generated(info.name, defects)],
+                    seeds.clone(),
+                    &out,
+                );
+                config.jobs = jobs;
+                config.progress = progress;
+                let report = sweep(registry, &config)?;
+                Ok((report.summary, records_of(&out)?))
+            };
+        let (off_summary, off_records) = run(Vec::new(), info.name.to_string())?;
+        let off_by_seed: BTreeMap<u64, BTreeSet<&String>> = off_records
+            .iter()
+            .map(|r| (r.seed, r.signatures.iter().collect()))
+            .collect();
+        let mut defects = Vec::new();
+        for defect in &info.defects {
+            let (summary, records) = run(
+                vec![defect.name.to_string()],
+                format!("{}+{}", info.name, defect.name),
+            )?;
+            let mut first: Option<(u64, String)> = None;
+            let mut signatures = BTreeSet::new();
+            for record in &records {
+                let off = off_by_seed.get(&record.seed);
+                for signature in &record.signatures {
+                    if off.is_none_or(|off| !off.contains(signature)) {
+                        signatures.insert(signature.clone());
+                        if first.is_none() {
+                            first = Some((record.seed, signature.clone()));
+                        }
+                    }
+                }
+            }
+            let minimised = first.as_ref().and_then(|(_, signature)| {
+                summary.findings.iter().find(|f| &f.signature == signature)
+            });
+            defects.push(DefectDetection {
+                defect: defect.name.to_string(),
+                runs: summary.runs,
+                detected: first.is_some(),
+                seeds_to_first_finding: first.as_ref().map(|(seed, _)| seed - seeds.start + 1),
+                first_seed: first.as_ref().map(|(seed, _)| *seed),
+                signatures: signatures.into_iter().collect(),
+                minimised_ops: minimised.and_then(|f| f.ops_after),
+                ops_before: minimised.and_then(|f| f.ops_before),
+                repro: minimised.and_then(|f| f.repro.clone()),
+                wall_seconds: summary.wall_seconds,
+            });
+        }
+        subjects.push(SubjectDetection {
+            subject: info.name.to_string(),
+            defects_off: Baseline {
+                runs: off_summary.runs,
+                runs_failed: off_summary.runs_failed,
+                signatures: off_summary
+                    .findings
+                    .iter()
+                    .map(|f| f.signature.clone())
+                    .collect(),
+                wall_seconds: off_summary.wall_seconds,
+            },
+            defects,
+        });
+    }
+    Ok(Detection {
+        seeds: format!("{}..{}", seeds.start, seeds.end),
+        subjects,
+    })
+}
+
+/// Runs per second of one sweep with 1 job and with 2, each the median of `rounds`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scaling {
+    pub runs: u64,
+    pub one_job_runs_per_second: f64,
+    pub two_jobs_runs_per_second: f64,
+}
+
+impl Scaling {
+    /// The `make bench` entry (DESIGN.md format): our value is the 2-job rate, the peer the 1-job
+    /// rate, and the ratio (> 1 is faster) their quotient.
+    pub fn metric(&self) -> Value {
+        json!({
+            "value": round3(self.two_jobs_runs_per_second),
+            "unit": "runs/s",
+            "peer": "sim sweep --jobs 1",
+            "peer_value": round3(self.one_job_runs_per_second),
+            "ratio": round3(self.two_jobs_runs_per_second / self.one_job_runs_per_second.max(1e-9)),
+        })
+    }
+}
+
+pub const SCALING_METRIC: &str = "sweep_scaling_2_jobs";
+
+/// Measures `sources` over `seeds` with `--jobs 1` and `--jobs 2`, alternating, in fresh
+/// directories under `scratch`. Only the runs are timed (not minimising or reports), and nothing
+/// is shrunk, so the figure is the pool's throughput.
+pub fn scaling(
+    registry: &Registry,
+    sources: &[Source],
+    seeds: Range<u64>,
+    rounds: usize,
+    scratch: &Path,
+) -> Result<Scaling, SweepError> {
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut runs = 0;
+    for round in 0..rounds.max(1) {
+        for jobs in [1usize, 2] {
+            let out = scratch.join(format!("jobs-{jobs}-round-{round}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let mut config = SweepConfig::new(
+                sources.iter().map(Source::duplicate).collect(),
+                seeds.clone(),
+                &out,
+            );
+            config.jobs = jobs;
+            config.shrink_runs_max = 0;
+            let report = sweep(registry, &config)?;
+            let shard = &report.summary.shards[0];
+            runs = shard.runs;
+            rates[jobs - 1].push(shard.runs as f64 / shard.run_seconds.max(1e-9));
+            let _ = std::fs::remove_dir_all(&out);
+        }
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(|a, b| a.total_cmp(b));
+        values[values.len() / 2]
+    };
+    let [one, two] = rates;
+    Ok(Scaling {
+        runs,
+        one_job_runs_per_second: median(one),
+        two_jobs_runs_per_second: median(two),
+    })
+}
+
+/// How much parallelism the machine gives right now: the speed-up of two threads that only
+/// spin over one, the ceiling of any 2-job ratio measured at the same time. On a shared machine
+/// it can be well under 2, and a low `sweep_scaling_2_jobs` then says more about the neighbours
+/// than about the sweep.
+pub fn spin_parallelism() -> f64 {
+    fn spin() -> u64 {
+        let mut x = 0u64;
+        for i in 0..200_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        x
+    }
+    let timed = |threads: usize| {
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(spin);
+            }
+        });
+        started.elapsed().as_secs_f64()
+    };
+    let one = timed(1);
+    let two = timed(2);
+    round3(2.0 * one / two.max(1e-9))
+}
+
+/// Merges one metric into a `results.json` (metric name → entry), keeping the others.
+pub fn merge_metric(path: &Path, name: &str, value: Value) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut all: BTreeMap<String, Value> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    all.insert(name.to_string(), value);
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(&all).expect("json") + "\n",
+    )
+}

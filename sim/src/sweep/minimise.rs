@@ -1,0 +1,306 @@
+//! Minimising findings: for each new (subject, signature), the first pair that shows it is shrunk
+//! (`crate::shrink::shrink`) and pinned (`report::pin`) into `DIR/repros/SUBJECT-KIND-HASH.toml`,
+//! with a sidecar `.json` that records what the summary and the report need (the first pair, op
+//! counts before and after, the finding's report text and its series).
+//!
+//! The file name hashes the signature, not the seed, so the same bug found by another sweep, on
+//! another shard or another night gets the same name: promoting it into `corpus/regressions/`
+//! twice keeps one file. Both files are written to a temporary name and renamed, so a kill leaves
+//! either the whole pair of files or none; a resumed sweep redoes only the findings without a
+//! sidecar.
+//!
+//! A `determinism` finding is not shrunk (the shrinker looks for a signature in one run, and this
+//! one needs two): its repro is the original scenario, pinned to the first run's trace hash, so
+//! `sim replay` shows the mismatch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::results::{PairKey, RunRecord};
+use super::{Source, SweepConfig, SweepError, determinism_finding, run_pool};
+use crate::findings::{Finding, FindingKind};
+use crate::registry::Registry;
+use crate::report;
+use crate::runner::RunOptions;
+use crate::shrink;
+
+pub const REPROS_DIR: &str = "repros";
+
+/// The sidecar of one minimised repro.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReproRecord {
+    pub subject: String,
+    pub signature: String,
+    /// The first pair that showed the signature.
+    pub scenario: String,
+    pub defects: Vec<String>,
+    pub seed: u64,
+    /// The repro file, as a path from where the sweep ran.
+    pub repro: String,
+    pub ops_before: u64,
+    pub ops_after: u64,
+    pub shrink_runs: u64,
+    pub shrunk: bool,
+    /// The finding as `sim run` prints it, from the first pair's run, replayed by `repro`.
+    pub report: String,
+    /// The resource's count per repetition in that run, for the plot.
+    pub series: Vec<u64>,
+    /// The command that replays the first pair before shrinking.
+    pub original_replay: String,
+}
+
+impl ReproRecord {
+    pub fn key(&self) -> PairKey {
+        PairKey {
+            seed: self.seed,
+            scenario: self.scenario.clone(),
+            defects: self.defects.clone(),
+        }
+    }
+
+    /// Points the record (and its report text) at a repro file that moved.
+    pub fn moved_to(mut self, repro: String) -> ReproRecord {
+        self.report = self.report.replace(
+            &format!("sim replay {}", self.repro),
+            &format!("sim replay {repro}"),
+        );
+        self.repro = repro;
+        self
+    }
+}
+
+/// `SUBJECT-KIND-HASH`: stable for a signature, across seeds, shards and nights.
+pub fn stem(subject: &str, signature: &str) -> String {
+    let kind = signature.split(':').next().unwrap_or("finding");
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in signature.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    let clean = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect()
+    };
+    format!("{}-{}-{hash:08x}", clean(subject), clean(kind))
+}
+
+/// The first record (smallest key) of every (subject, signature), in key order.
+pub fn first_pairs(records: &[RunRecord]) -> BTreeMap<(String, String), &RunRecord> {
+    let mut first: BTreeMap<(String, String), &RunRecord> = BTreeMap::new();
+    for record in records {
+        for signature in &record.signatures {
+            let entry = first
+                .entry((record.subject.clone(), signature.clone()))
+                .or_insert(record);
+            if record.key() < entry.key() {
+                *entry = record;
+            }
+        }
+    }
+    first
+}
+
+/// Every sidecar in `dir`, by file name. Unreadable ones are skipped: their findings are
+/// minimised again.
+pub fn load_sidecars(dir: &Path) -> Vec<(PathBuf, ReproRecord)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let text = std::fs::read_to_string(&path).ok()?;
+            let record = serde_json::from_str(&text).ok()?;
+            Some((path, record))
+        })
+        .collect()
+}
+
+/// Writes `text` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Writes a repro record's sidecar next to its repro file.
+pub fn write_sidecar(dir: &Path, record: &ReproRecord) -> std::io::Result<()> {
+    let name = format!("{}.json", stem(&record.subject, &record.signature));
+    let text = serde_json::to_string_pretty(record).expect("sidecars serialize") + "\n";
+    write_atomic(&dir.join(name), &text)
+}
+
+/// Minimises every (subject, signature) of `records` that has no up-to-date sidecar, in parallel,
+/// and returns the sidecars of all of them in (subject, signature) order.
+pub fn minimise_all(
+    registry: &Registry,
+    config: &SweepConfig,
+    records: &[RunRecord],
+) -> Result<Vec<ReproRecord>, SweepError> {
+    let dir = config.out.join(REPROS_DIR);
+    let existing: BTreeMap<(String, String), ReproRecord> = load_sidecars(&dir)
+        .into_iter()
+        .filter(|(json, _)| json.with_extension("toml").exists())
+        .map(|(_, r)| ((r.subject.clone(), r.signature.clone()), r))
+        .collect();
+    let source_index: BTreeMap<(&str, &[String]), usize> = config
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(index, s)| ((s.label(), s.defects()), index))
+        .collect();
+    let mut done = BTreeMap::new();
+    let mut todo = Vec::new();
+    for ((subject, signature), record) in first_pairs(records) {
+        let fresh = existing
+            .get(&(subject.clone(), signature.clone()))
+            .filter(|r| r.key() == record.key());
+        match fresh {
+            Some(sidecar) => {
+                done.insert((subject, signature), sidecar.clone());
+            }
+            None => {
+                let index = *source_index
+                    .get(&(record.scenario.as_str(), record.defects.as_slice()))
+                    .expect("records of the plan come from its sources");
+                todo.push((index, record.key(), subject, signature));
+            }
+        }
+    }
+    let jobs = config.jobs.max(1).min(todo.len().max(1));
+    let states: Vec<Vec<Source>> = (0..jobs)
+        .map(|_| config.sources.iter().map(Source::duplicate).collect())
+        .collect();
+    let mut failure = None;
+    let (dir, shrink_runs_max) = (&dir, config.shrink_runs_max);
+    run_pool(
+        &todo,
+        states,
+        |sources, (index, key, subject, signature)| {
+            minimise_one(
+                registry,
+                &sources[*index],
+                key,
+                subject,
+                signature,
+                dir,
+                shrink_runs_max,
+            )
+        },
+        |result| match result {
+            Ok(Ok(record)) => {
+                done.insert((record.subject.clone(), record.signature.clone()), record);
+                true
+            }
+            Ok(Err(message)) => {
+                failure = Some(SweepError::input(message));
+                false
+            }
+            Err(message) => {
+                failure = Some(SweepError::internal(format!(
+                    "internal error while minimising: {message}"
+                )));
+                false
+            }
+        },
+    );
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(done.into_values().collect()),
+    }
+}
+
+/// Shrinks one finding and writes its repro and sidecar.
+pub fn minimise_one(
+    registry: &Registry,
+    source: &Source,
+    key: &PairKey,
+    subject: &str,
+    signature: &str,
+    dir: &Path,
+    shrink_runs_max: u64,
+) -> Result<ReproRecord, String> {
+    let scenario = source.instantiate(registry, key.seed);
+    let original = scenario.run(RunOptions::default());
+    let repro_path = dir.join(format!("{}.toml", stem(subject, signature)));
+    let repro = repro_path.display().to_string();
+    let replay = format!("sim replay {repro}");
+    let ops_before = scenario.meta().op_count as u64;
+    let (finding, pinned, ops_after, shrink_runs, shrunk): (Finding, _, u64, u64, bool) =
+        match original
+            .findings
+            .iter()
+            .find(|f| f.signature() == signature)
+        {
+            Some(finding) if finding.kind != FindingKind::Determinism => {
+                let result = shrink::shrink(scenario.as_ref(), signature, shrink_runs_max);
+                let last = result.scenario.run(RunOptions::default());
+                let pinned = report::pin(result.scenario.as_ref(), &last);
+                (
+                    finding.clone(),
+                    pinned,
+                    result.ops_after as u64,
+                    result.runs,
+                    true,
+                )
+            }
+            _ => {
+                // A determinism finding, or a signature that did not come back on this run
+                // (which is itself nondeterminism): keep the scenario whole.
+                let second = scenario.run(RunOptions::default());
+                let mut finding = determinism_finding(&original, &second);
+                if !signature.starts_with("determinism:") {
+                    finding = finding.note(format!(
+                        "the sweep saw `{signature}` on this pair; this run of it did not"
+                    ));
+                }
+                let pinned = report::pin(scenario.as_ref(), &original);
+                (finding, pinned, ops_before, 0, false)
+            }
+        };
+    let original_replay = source.original_replay(key.seed);
+    let header = format!(
+        "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n# Replay: {replay}\n"
+    );
+    let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
+    write_atomic(&repro_path, &format!("{header}{}", pinned.to_toml())).map_err(io_error)?;
+    let record = ReproRecord {
+        subject: subject.to_string(),
+        signature: signature.to_string(),
+        scenario: key.scenario.clone(),
+        defects: key.defects.clone(),
+        seed: key.seed,
+        repro,
+        ops_before,
+        ops_after,
+        shrink_runs,
+        shrunk,
+        report: report::render_finding(&finding, &original, &replay),
+        series: finding.series.clone(),
+        original_replay,
+    };
+    write_sidecar(dir, &record).map_err(io_error)?;
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_depend_on_subject_and_signature_only() {
+        let a = stem("wasi-runtime", "leak:rwlock:fd_prestats_init");
+        assert!(a.starts_with("wasi-runtime-leak-"), "{a}");
+        assert_eq!(a, stem("wasi-runtime", "leak:rwlock:fd_prestats_init"));
+        assert_ne!(a, stem("wasi-runtime", "leak:mutex:fd_prestats_init"));
+        assert_ne!(a, stem("counter", "leak:rwlock:fd_prestats_init"));
+    }
+}

@@ -1,0 +1,733 @@
+//! The sweep: many (scenario, seed) pairs, in parallel, sharded, resumable, with every new finding
+//! minimised and reported.
+//!
+//! A sweep's *plan* is every pair of a source (a scenario file, or a subject whose scenarios are
+//! generated from each seed) and a seed in a half-open range, ordered by seed. `--shard I/N` keeps
+//! the pairs whose stable hash is `I-1` modulo `N`; the shards of one plan are disjoint and their
+//! union is exactly the unsharded plan, whatever machines run them.
+//!
+//! Each pair runs on one of `jobs` worker threads; each worker owns its own copies of the sources,
+//! and every run builds its own `Os`, so nothing is shared between runs. As each run finishes its
+//! record is appended to `DIR/results.jsonl` (see `results.rs`); running the same command again
+//! skips every pair already recorded. A failing run is run a second time, and so is a sample of
+//! the passing runs (1% by default, chosen by a hash of the pair, so the sample is the same on
+//! every machine); different trace hashes or findings are a `determinism` finding.
+//!
+//! Findings are deduplicated by subject and signature. For each, the first pair that shows it (the
+//! smallest seed) is shrunk and written to `DIR/repros/` (`minimise.rs`). Shrinking happens after
+//! the runs, on the first pair in plan order, so the repro does not depend on which worker
+//! finished first, and a shard that holds the first pair writes the same repro as the unsharded
+//! sweep. Then `summary.json`, `junit.xml` and `report.html` are written (`summary.rs`,
+//! `junit.rs`, `html.rs`); `sim sweep merge` unions the directories of shards.
+//!
+//! Generated scenarios are made with fault injection on (`GENERATED_FAULTS`): error paths are where
+//! init/destroy asymmetries hide, a subject with its defects off must handle injected faults
+//! cleanly, and the one-line repro `gen:SUBJECT:SEED` replays generated scenarios with faults on,
+//! so a sweep that turned them off would print repro lines that replay a different run.
+//!
+//! The sweep reads the clock, but only to report durations and progress: no time reaches a run,
+//! and durations are never compared.
+
+pub mod html;
+pub mod junit;
+pub mod measure;
+pub mod minimise;
+pub mod progress;
+pub mod promote;
+pub mod results;
+pub mod summary;
+pub mod zoo;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::findings::{Finding, FindingKind};
+use crate::registry::{DynScenario, Registry};
+use crate::report;
+use crate::runner::{Outcome, RunOptions};
+use crate::scenario::generate::GenerateOptions;
+use crate::seed::{format_seed, parse_seed};
+
+use results::{FindingBrief, PairKey, RunRecord};
+
+/// Generated scenarios inject faults (in swarm mode, in about half of them); see the module docs.
+pub const GENERATED_FAULTS: bool = true;
+
+/// Where a sweep directory records the build that wrote it.
+pub const BUILD_ID_FILE: &str = "build-id";
+
+/// The default share of passing runs that are run twice to check determinism.
+pub const RECHECK_PERCENT_DEFAULT: f64 = 1.0;
+
+/// The default bound on runs spent shrinking one finding.
+pub const SHRINK_RUNS_MAX_DEFAULT: u64 = 5_000;
+
+/// Parses `A..B` (half-open; each side a seed as `sim run --seed` takes it) or a single seed `N`
+/// (meaning `N..N+1`).
+pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
+    let range = match text.split_once("..") {
+        Some((start, end)) => {
+            let start = parse_seed(start).map_err(|e| format!("seed range `{text}`: {e}"))?;
+            let end = parse_seed(end).map_err(|e| format!("seed range `{text}`: {e}"))?;
+            start..end
+        }
+        None => {
+            let seed = parse_seed(text).map_err(|e| format!("seed range `{text}`: {e}"))?;
+            seed..seed.saturating_add(1)
+        }
+    };
+    if range.is_empty() {
+        return Err(format!(
+            "seed range `{text}` is empty: it is half-open, `A..B` runs seeds A up to B-1, so B must be larger than A"
+        ));
+    }
+    Ok(range)
+}
+
+/// One shard of a sweep: `index` counts from 1 up to `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with `1 <= I <= N`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("bad shard `{text}`: expected I/N with 1 <= I <= N, such as 2/4");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = index.trim().parse().map_err(|_| bad())?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether this shard runs `key`.
+    pub fn contains(&self, key: &PairKey) -> bool {
+        stable_hash(key) % u64::from(self.count) == u64::from(self.index - 1)
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.index, self.count)
+    }
+}
+
+/// FNV-1a over the pair key: fixed here (not `std`'s hasher, whose output may change between
+/// releases), so a shard holds the same pairs on every machine.
+pub fn stable_hash(key: &PairKey) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &byte in bytes {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(key.scenario.as_bytes());
+    feed(&[0xff]);
+    feed(key.defects.join(",").as_bytes());
+    feed(&[0xff]);
+    feed(&key.seed.to_le_bytes());
+    hash
+}
+
+/// Whether a passing pair is in the determinism sample: a second mix of the stable hash, so the
+/// sample is independent of the shard partition.
+pub fn in_recheck_sample(key: &PairKey, percent: f64) -> bool {
+    let mut mixed = stable_hash(key) ^ 0x9e37_79b9_7f4a_7c15;
+    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    mixed ^= mixed >> 31;
+    let threshold = (percent.clamp(0.0, 100.0) * 100.0).round() as u64;
+    mixed % 10_000 < threshold
+}
+
+/// Where a sweep's scenarios come from.
+pub struct Source {
+    label: String,
+    subject: String,
+    defects: Vec<String>,
+    /// A parsed file; `None` for generated scenarios.
+    template: Option<Box<dyn DynScenario>>,
+    /// Seeds of this source when not the sweep's (hand-written files may cost far more per run
+    /// than generated scenarios, so `--file-seeds` gives them their own budget).
+    seeds: Option<Range<u64>>,
+}
+
+impl Source {
+    /// A scenario file, run as written (its own defects) with each seed of the plan.
+    pub fn file(label: impl Into<String>, scenario: Box<dyn DynScenario>) -> Source {
+        let meta = scenario.meta();
+        Source {
+            label: label.into(),
+            subject: meta.subject,
+            defects: meta.defects,
+            template: Some(scenario),
+            seeds: None,
+        }
+    }
+
+    /// Scenarios generated for `subject` from each seed, with `defects` on.
+    pub fn generated(subject: &str, defects: Vec<String>) -> Source {
+        Source {
+            label: format!("gen:{subject}"),
+            subject: subject.to_string(),
+            defects,
+            template: None,
+            seeds: None,
+        }
+    }
+
+    /// Runs this source with `seeds` instead of the sweep's range.
+    pub fn with_seeds(mut self, seeds: Range<u64>) -> Source {
+        self.seeds = Some(seeds);
+        self
+    }
+
+    /// The seeds this source runs in a sweep over `default`.
+    pub fn seeds(&self, default: &Range<u64>) -> Range<u64> {
+        self.seeds.clone().unwrap_or_else(|| default.clone())
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    pub fn defects(&self) -> &[String] {
+        &self.defects
+    }
+
+    fn key(&self, seed: u64) -> PairKey {
+        PairKey {
+            seed,
+            scenario: self.label.clone(),
+            defects: self.defects.clone(),
+        }
+    }
+
+    /// A copy for another worker thread (scenarios are `Send`, not `Sync`).
+    pub fn duplicate(&self) -> Source {
+        Source {
+            label: self.label.clone(),
+            subject: self.subject.clone(),
+            defects: self.defects.clone(),
+            template: self.template.as_ref().map(|t| t.clone_box()),
+            seeds: self.seeds.clone(),
+        }
+    }
+
+    /// The scenario of one seed.
+    pub fn instantiate(&self, registry: &Registry, seed: u64) -> Box<dyn DynScenario> {
+        match &self.template {
+            Some(template) => {
+                let mut scenario = template.clone_box();
+                scenario.set_seed(seed);
+                scenario
+            }
+            None => {
+                let options = GenerateOptions {
+                    defects: self.defects.clone(),
+                    faults: GENERATED_FAULTS,
+                };
+                registry
+                    .get(&self.subject)
+                    .expect("sources name registered subjects (checked by the caller)")
+                    .generate(seed, &options)
+            }
+        }
+    }
+
+    /// The command that replays the pair as it was swept (before shrinking).
+    pub fn original_replay(&self, seed: u64) -> String {
+        match &self.template {
+            Some(_) => format!("sim run {} --seed {}", self.label, format_seed(seed)),
+            None => format!(
+                "sim replay {}",
+                report::generated_repro(&self.subject, seed, &self.defects)
+            ),
+        }
+    }
+}
+
+/// How progress is shown on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// An indicatif bar (stderr is a terminal).
+    Bar,
+    /// A plain line every few seconds (logs, CI).
+    Lines,
+    Quiet,
+}
+
+/// Everything one sweep needs.
+pub struct SweepConfig {
+    pub sources: Vec<Source>,
+    pub seeds: Range<u64>,
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+    pub out: PathBuf,
+    pub recheck_percent: f64,
+    pub shrink_runs_max: u64,
+    pub progress: ProgressMode,
+    /// Copy each finding's repro into this directory (`--promote`).
+    pub promote_to: Option<PathBuf>,
+    /// Identifies the build of sim that runs the sweep (the CLI hashes its executable). A resume
+    /// by another build warns: its earlier records may no longer be what this build would find.
+    pub build_id: Option<String>,
+}
+
+impl SweepConfig {
+    pub fn new(sources: Vec<Source>, seeds: Range<u64>, out: impl Into<PathBuf>) -> SweepConfig {
+        SweepConfig {
+            sources,
+            seeds,
+            jobs: 1,
+            shard: None,
+            out: out.into(),
+            recheck_percent: RECHECK_PERCENT_DEFAULT,
+            shrink_runs_max: SHRINK_RUNS_MAX_DEFAULT,
+            progress: ProgressMode::Quiet,
+            promote_to: None,
+            build_id: None,
+        }
+    }
+}
+
+/// Why a sweep could not finish: bad input (exit 2) or a bug in sim (exit 3).
+#[derive(Debug)]
+pub struct SweepError {
+    pub internal: bool,
+    pub message: String,
+}
+
+impl SweepError {
+    pub fn input(message: impl Into<String>) -> SweepError {
+        SweepError {
+            internal: false,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> SweepError {
+        SweepError {
+            internal: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a finished sweep hands back to its caller.
+pub struct SweepReport {
+    pub summary: summary::Summary,
+    /// Things fixed on the way (a truncated results line) that the user should know about.
+    pub warnings: Vec<String>,
+    /// Pairs found already done in the results file.
+    pub resumed: usize,
+    /// Pairs run by this invocation.
+    pub ran: usize,
+}
+
+/// The plan: every (source, seed) pair of this shard, in key order, with its source's index.
+pub fn plan(sources: &[Source], seeds: &Range<u64>, shard: Option<Shard>) -> Vec<(PairKey, usize)> {
+    let mut pairs = BTreeMap::new();
+    for (index, source) in sources.iter().enumerate() {
+        for seed in source.seeds(seeds) {
+            let key = source.key(seed);
+            if shard.is_none_or(|s| s.contains(&key)) {
+                // A source given twice is swept once.
+                pairs.entry(key).or_insert(index);
+            }
+        }
+    }
+    pairs.into_iter().collect()
+}
+
+/// The smallest range holding every source's seeds.
+pub fn seeds_span(sources: &[Source], seeds: &Range<u64>) -> Range<u64> {
+    let ranges: Vec<Range<u64>> = sources.iter().map(|s| s.seeds(seeds)).collect();
+    match (
+        ranges.iter().map(|r| r.start).min(),
+        ranges.iter().map(|r| r.end).max(),
+    ) {
+        (Some(start), Some(end)) => start..end,
+        _ => seeds.clone(),
+    }
+}
+
+fn run_options() -> RunOptions {
+    RunOptions {
+        // Repro files pin signatures and the trace hash, not the schedule, so recording it would
+        // only cost time.
+        record_schedule: false,
+        ..RunOptions::default()
+    }
+}
+
+/// Runs one pair (twice when it fails or is in the sample) and returns its record.
+pub fn run_pair(
+    registry: &Registry,
+    source: &Source,
+    key: &PairKey,
+    recheck_percent: f64,
+) -> RunRecord {
+    let scenario = source.instantiate(registry, key.seed);
+    let started = Instant::now();
+    let first = scenario.run(run_options());
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let recheck = !first.passed() || in_recheck_sample(key, recheck_percent);
+    let mut record = RunRecord::of(key, &first, recheck, duration_ms);
+    if recheck {
+        let second = scenario.run(run_options());
+        if second.trace_hash != first.trace_hash || second.signatures() != first.signatures() {
+            let finding = determinism_finding(&first, &second);
+            record.signatures.push(finding.signature());
+            record.findings.push(FindingBrief::of(&finding, &first));
+            record.verdict = "fail".into();
+        }
+    }
+    record
+}
+
+/// The finding for two runs of one pair that differ.
+pub fn determinism_finding(first: &Outcome, second: &Outcome) -> Finding {
+    Finding::new(
+        FindingKind::Determinism,
+        "trace hash",
+        first.header.subject.clone(),
+        format!(
+            "two runs of the same scenario and seed differ: trace {} then {}",
+            format_seed(first.trace_hash),
+            format_seed(second.trace_hash)
+        ),
+    )
+    .detail("first run", format!("findings {:?}", first.signatures()))
+    .detail("second run", format!("findings {:?}", second.signatures()))
+    .note("something outside the seed reached the run: the clock, the environment, a hash map's iteration order, or host memory")
+}
+
+/// How often the calling thread collects finished results from the workers.
+const COLLECT_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs `work` over `items` on `states.len()` threads, each with its own state, and hands every
+/// result to `sink` on the calling thread. `sink` returns false to stop handing out new items. A
+/// panic in `work` is a bug in sim and comes back as `Err`.
+///
+/// Workers never wake the calling thread per result: they push onto a shared list, and the caller
+/// collects it every `COLLECT_EVERY` (and once the last worker is done). Waking a thread per run
+/// costs a context switch per run, which on a small virtual machine halved the throughput of
+/// short runs; anything that must happen as soon as a run finishes (appending its record) belongs
+/// in `work`.
+pub fn run_pool<I: Sync, S: Send, R: Send>(
+    items: &[I],
+    states: Vec<S>,
+    work: impl Fn(&mut S, &I) -> R + Sync,
+    mut sink: impl FnMut(Result<R, String>) -> bool,
+) {
+    struct Finished<R> {
+        results: Vec<Result<R, String>>,
+        workers_done: usize,
+    }
+    let workers = states.len();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let finished = Mutex::new(Finished {
+        results: Vec::new(),
+        workers_done: 0,
+    });
+    let all_done = Condvar::new();
+    std::thread::scope(|scope| {
+        for mut state in states {
+            let (next, stop, work, finished, all_done) =
+                (&next, &stop, &work, &finished, &all_done);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        work(&mut state, item)
+                    }))
+                    .map_err(|payload| {
+                        payload
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "a panic with a non-text payload".into())
+                    });
+                    lock(finished).results.push(result);
+                }
+                let mut finished = lock(finished);
+                finished.workers_done += 1;
+                if finished.workers_done == workers {
+                    all_done.notify_one();
+                }
+            });
+        }
+        loop {
+            let (batch, done) = {
+                let mut guard = lock(&finished);
+                if guard.workers_done < workers {
+                    guard = all_done
+                        .wait_timeout(guard, COLLECT_EVERY)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
+                }
+                (
+                    std::mem::take(&mut guard.results),
+                    guard.workers_done == workers,
+                )
+            };
+            for result in batch {
+                if !sink(result) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            if done {
+                break;
+            }
+        }
+    });
+}
+
+/// Locks a mutex whose holders never panic while holding it (a worker's panic is caught before).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a sweep to the end: the runs (resuming), the minimisation of new findings, and the
+/// outputs in `config.out`.
+pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, SweepError> {
+    let started = Instant::now();
+    let out = &config.out;
+    std::fs::create_dir_all(out.join(minimise::REPROS_DIR)).map_err(|e| {
+        SweepError::input(format!(
+            "{}: cannot create the output directory: {e}",
+            out.display()
+        ))
+    })?;
+    let results_path = out.join(results::RESULTS_FILE);
+    // Locked before reading, so a second sweep into the same directory never reads (or repairs)
+    // a file the first is appending to.
+    let appender = results::Appender::open(&results_path).map_err(|e| {
+        SweepError::input(format!(
+            "{}: cannot open for appending: {e}",
+            results_path.display()
+        ))
+    })?;
+    let loaded = results::load(&results_path, true).map_err(|e| SweepError::input(e.message))?;
+    let mut warnings = loaded.warnings;
+    if let Some(build_id) = &config.build_id {
+        let path = out.join(BUILD_ID_FILE);
+        let previous = std::fs::read_to_string(&path).ok();
+        if !loaded.records.is_empty() && previous.as_ref().is_some_and(|p| p.trim() != build_id) {
+            warnings.push(format!(
+                "{}: resuming results recorded by another build of sim; they are kept as they are (delete the directory, or use another --out, to sweep afresh with this build)",
+                results_path.display()
+            ));
+        }
+        std::fs::write(&path, format!("{build_id}\n"))
+            .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", path.display())))?;
+    }
+
+    let plan = plan(&config.sources, &config.seeds, config.shard);
+    let planned: BTreeSet<&PairKey> = plan.iter().map(|(key, _)| key).collect();
+    let mut records: BTreeMap<PairKey, RunRecord> = BTreeMap::new();
+    let mut outside = 0usize;
+    for record in loaded.records {
+        if planned.contains(&record.key()) {
+            records.insert(record.key(), record);
+        } else {
+            outside += 1;
+        }
+    }
+    if outside > 0 {
+        warnings.push(format!(
+            "{}: {outside} record(s) from another plan (other seeds, scenarios or shard) are kept in the file and left out of this summary",
+            results_path.display()
+        ));
+    }
+    let resumed = records.len();
+    let todo: Vec<(PairKey, usize)> = plan
+        .iter()
+        .filter(|(key, _)| !records.contains_key(key))
+        .cloned()
+        .collect();
+
+    let mut progress = progress::Progress::new(config.progress, plan.len() as u64);
+    for record in records.values() {
+        progress.resumed(record);
+    }
+    let jobs = config.jobs.max(1).min(todo.len().max(1));
+    let states: Vec<Vec<Source>> = (0..jobs)
+        .map(|_| config.sources.iter().map(Source::duplicate).collect())
+        .collect();
+    let mut failure: Option<SweepError> = None;
+    let runs_started = Instant::now();
+    // The closure runs on every worker, so it takes the plain settings, not the config (whose
+    // sources are `Send` but not `Sync`). Each worker appends its record itself, the moment the
+    // run is done, so a kill loses only the runs still in flight.
+    let recheck_percent = config.recheck_percent;
+    let appender = &appender;
+    run_pool(
+        &todo,
+        states,
+        |sources, (key, index)| {
+            let record = run_pair(registry, &sources[*index], key, recheck_percent);
+            appender
+                .append(&record)
+                .map(|()| record)
+                .map_err(|error| format!("{}: cannot append: {error}", appender.path().display()))
+        },
+        |result| {
+            let record = match result {
+                Ok(Ok(record)) => record,
+                Ok(Err(message)) => {
+                    failure = Some(SweepError::input(message));
+                    return false;
+                }
+                Err(message) => {
+                    failure = Some(SweepError::internal(format!(
+                        "internal error in a sweep worker: {message}"
+                    )));
+                    return false;
+                }
+            };
+            progress.finished(&record);
+            records.insert(record.key(), record);
+            true
+        },
+    );
+    let run_seconds = runs_started.elapsed().as_secs_f64();
+    if let Some(error) = failure {
+        progress.abandon();
+        return Err(error);
+    }
+    let ran = records.len() - resumed;
+
+    let records: Vec<RunRecord> = records.into_values().collect();
+    progress.phase("minimising findings");
+    let sidecars = minimise::minimise_all(registry, config, &records)?;
+    progress.finish();
+
+    let span = seeds_span(&config.sources, &config.seeds);
+    let shard_summary = summary::ShardSummary {
+        shard: match config.shard {
+            Some(shard) => format!("{} seeds {}..{}", shard.label(), span.start, span.end),
+            None => format!("all seeds {}..{}", span.start, span.end),
+        },
+        runs: records.len() as u64,
+        wall_seconds: round3(started.elapsed().as_secs_f64()),
+        run_seconds: round3(run_seconds),
+    };
+    let summary = summary::build(
+        &records,
+        &sidecars,
+        summary::SeedsSpan {
+            start: span.start,
+            end: span.end,
+        },
+        vec![shard_summary],
+        out,
+    );
+    summary::write_outputs(out, &summary)
+        .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;
+    if let Some(dir) = &config.promote_to {
+        let files: Vec<PathBuf> = summary
+            .findings
+            .iter()
+            .filter_map(|f| f.repro.as_ref().map(PathBuf::from))
+            .collect();
+        let lines = promote::promote(registry, &files, dir).map_err(SweepError::input)?;
+        warnings.extend(lines);
+    }
+    Ok(SweepReport {
+        summary,
+        warnings,
+        resumed,
+        ran,
+    })
+}
+
+pub(crate) fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// `dir/name` as a string, the way paths are printed in reports and replay commands.
+pub(crate) fn display_path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_are_half_open_and_reject_empty_ones() {
+        assert_eq!(parse_seed_range("0..100").unwrap(), 0..100);
+        assert_eq!(parse_seed_range("0x10..0x12").unwrap(), 16..18);
+        assert_eq!(parse_seed_range("7").unwrap(), 7..8);
+        assert!(parse_seed_range("5..5").unwrap_err().contains("empty"));
+        assert!(parse_seed_range("9..3").is_err());
+        assert!(parse_seed_range("a..b").is_err());
+    }
+
+    #[test]
+    fn shards_partition_the_plan_exactly() {
+        assert!(Shard::parse("0/4").is_err());
+        assert!(Shard::parse("5/4").is_err());
+        assert!(Shard::parse("1/0").is_err());
+        let sources = vec![
+            Source::generated("counter", vec![]),
+            Source::generated("counter", vec!["leak-on-evict".into()]),
+        ];
+        let all = plan(&sources, &(0..300), None);
+        assert_eq!(all.len(), 600);
+        let mut union = Vec::new();
+        for index in 1..=3 {
+            let shard = Shard::parse(&format!("{index}/3")).unwrap();
+            let part = plan(&sources, &(0..300), Some(shard));
+            assert!(
+                part.len() > 100 && part.len() < 300,
+                "roughly balanced: {}",
+                part.len()
+            );
+            union.extend(part);
+        }
+        union.sort();
+        assert_eq!(union, all, "disjoint, and together exactly the whole plan");
+    }
+
+    #[test]
+    fn the_recheck_sample_is_about_the_asked_share() {
+        let sampled = (0..100_000u64)
+            .filter(|&seed| {
+                let key = PairKey {
+                    seed,
+                    scenario: "gen:counter".into(),
+                    defects: vec![],
+                };
+                in_recheck_sample(&key, 1.0)
+            })
+            .count();
+        assert!((800..1200).contains(&sampled), "{sampled}");
+        let key = PairKey {
+            seed: 1,
+            scenario: "x".into(),
+            defects: vec![],
+        };
+        assert!(in_recheck_sample(&key, 100.0));
+        assert!(!in_recheck_sample(&key, 0.0));
+    }
+}

@@ -1,0 +1,65 @@
+//! Promotion: copying chosen repros into `corpus/regressions/`, where every finding ever made is
+//! kept and replayed. Only files that parse and pin at least one signature are taken. Repro names
+//! hash the subject and signature, so a file of the same name that is already there is a
+//! regression of the same finding: it is kept, and the new one is not copied over it.
+
+use std::path::{Path, PathBuf};
+
+use crate::registry::Registry;
+
+/// The directory `sim promote` and `sim sweep --promote` copy into.
+pub const REGRESSIONS_DIR: &str = "corpus/regressions";
+
+/// Copies each repro file into `dir`; returns one line per file saying what happened.
+pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    for file in files {
+        let label = file.display().to_string();
+        let text =
+            std::fs::read_to_string(file).map_err(|e| format!("{label}: cannot read: {e}"))?;
+        let scenario = registry
+            .parse(&label, &text)
+            .map_err(|diagnostic| diagnostic.to_string())?;
+        let signatures = scenario
+            .meta()
+            .expect
+            .map(|e| e.signatures)
+            .unwrap_or_default();
+        if signatures.is_empty() {
+            return Err(format!(
+                "{label}: not a repro: it pins no finding (no `signatures` under [expect]); write one with `sim sweep` or `sim shrink`"
+            ));
+        }
+        let name = file
+            .file_name()
+            .ok_or_else(|| format!("{label}: not a file name"))?;
+        let target = dir.join(name);
+        let rewritten = text.replace(
+            &format!("sim replay {label}"),
+            &format!("sim replay {}", target.display()),
+        );
+        if target.exists() {
+            let line = if std::fs::read_to_string(&target).ok().as_deref() == Some(&rewritten) {
+                format!("{}: already promoted", target.display())
+            } else {
+                format!(
+                    "{}: already holds a regression for {}; kept it",
+                    target.display(),
+                    signatures.join(", ")
+                )
+            };
+            lines.push(line);
+            continue;
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        std::fs::write(&target, rewritten)
+            .map_err(|e| format!("{}: cannot write: {e}", target.display()))?;
+        lines.push(format!(
+            "promoted {label} -> {} ({})",
+            target.display(),
+            signatures.join(", ")
+        ));
+    }
+    Ok(lines)
+}

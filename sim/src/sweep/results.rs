@@ -1,0 +1,360 @@
+//! The results log: `DIR/results.jsonl`, one JSON object per finished run, appended as each run
+//! finishes, and read back to resume.
+//!
+//! Durability: the file is opened with `O_APPEND` and each record goes out as one `write` of one
+//! whole line, so a `kill -9` can lose only the runs still in flight, never a record already
+//! written, and two records never interleave. (A record survives a killed process, not a power
+//! cut: there is no `fsync`, because the runs are cheap to redo.)
+//!
+//! Reading back: every complete line must be a record. A last line without its newline is what an
+//! interrupted write leaves behind; it is dropped with a warning (the file is cut back to the last
+//! intact line) and its run is redone. Any other bad line is an error that names the file and the
+//! line and leaves the file as it is, so that every intact line is kept.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::findings::Finding;
+use crate::runner::Outcome;
+use crate::seed::format_seed;
+
+pub const RESULTS_FILE: &str = "results.jsonl";
+
+/// What identifies one run of a sweep: the scenario (a file path, or `gen:SUBJECT`), the defects
+/// it ran with, and the seed. Ordered by seed first, so "the first seed of a finding" is the
+/// smallest key that shows it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PairKey {
+    pub seed: u64,
+    pub scenario: String,
+    pub defects: Vec<String>,
+}
+
+/// One finding of one run, as much of it as a summary needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingBrief {
+    pub signature: String,
+    pub kind: String,
+    pub resource: String,
+    pub site: String,
+    /// The name of the lifecycle where it was noticed.
+    pub lifecycle: String,
+    pub headline: String,
+}
+
+impl FindingBrief {
+    pub fn of(finding: &Finding, outcome: &Outcome) -> FindingBrief {
+        FindingBrief {
+            signature: finding.signature(),
+            kind: finding.kind.name().to_string(),
+            resource: finding.resource.clone(),
+            site: finding.site.clone(),
+            lifecycle: outcome
+                .lifecycle_names
+                .get(finding.lifecycle as usize)
+                .cloned()
+                .unwrap_or_default(),
+            headline: finding.headline.clone(),
+        }
+    }
+}
+
+/// One line of `results.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// A scenario file as given on the command line, or `gen:SUBJECT` for generated scenarios.
+    pub scenario: String,
+    pub subject: String,
+    pub defects: Vec<String>,
+    pub seed: u64,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    /// Finding signatures, in the order the run found them.
+    pub signatures: Vec<String>,
+    pub findings: Vec<FindingBrief>,
+    /// `0x…` hex, as everywhere else.
+    pub trace_hash: String,
+    pub ops: u64,
+    pub steps: u64,
+    /// Whether the run was done twice to check determinism (every failing run, and a sample of
+    /// passing ones).
+    pub rechecked: bool,
+    /// Wall time of the first run; not part of determinism and never compared.
+    #[serde(default)]
+    pub duration_ms: f64,
+}
+
+impl RunRecord {
+    pub fn key(&self) -> PairKey {
+        PairKey {
+            seed: self.seed,
+            scenario: self.scenario.clone(),
+            defects: self.defects.clone(),
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        !self.signatures.is_empty()
+    }
+
+    /// The record of `outcome` (the first run of the pair).
+    pub fn of(key: &PairKey, outcome: &Outcome, rechecked: bool, duration_ms: f64) -> RunRecord {
+        RunRecord {
+            scenario: key.scenario.clone(),
+            subject: outcome.header.subject.clone(),
+            defects: key.defects.clone(),
+            seed: key.seed,
+            verdict: if outcome.passed() { "pass" } else { "fail" }.to_string(),
+            signatures: outcome.signatures(),
+            findings: outcome
+                .findings
+                .iter()
+                .map(|f| FindingBrief::of(f, outcome))
+                .collect(),
+            trace_hash: format_seed(outcome.trace_hash),
+            ops: outcome.ops,
+            steps: outcome.steps,
+            rechecked,
+            duration_ms: (duration_ms * 1000.0).round() / 1000.0,
+        }
+    }
+
+    /// The parts that must be equal when the same pair runs twice (anywhere, on any shard).
+    pub fn deterministic_part(&self) -> (&str, &[String], &str, u64, u64) {
+        (
+            &self.verdict,
+            &self.signatures,
+            &self.trace_hash,
+            self.ops,
+            self.steps,
+        )
+    }
+}
+
+/// A results file that cannot be trusted as it is.
+#[derive(Debug)]
+pub struct ResultsError {
+    pub message: String,
+}
+
+/// What reading a results file found.
+pub struct Loaded {
+    pub records: Vec<RunRecord>,
+    /// Things the reader fixed and the user should know about.
+    pub warnings: Vec<String>,
+}
+
+/// Reads a results file. `repair` cuts a truncated last line off the file (the resume case); a
+/// merge reads without changing its inputs.
+pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Loaded {
+                records: Vec::new(),
+                warnings: Vec::new(),
+            });
+        }
+        Err(error) => {
+            return Err(ResultsError {
+                message: format!("{}: cannot read: {error}", path.display()),
+            });
+        }
+    };
+    let mut records = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut offset = 0usize;
+    let mut line_number = 0usize;
+    while offset < bytes.len() {
+        line_number += 1;
+        let rest = &bytes[offset..];
+        let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
+            // An interrupted append: the record never finished, so its run is redone.
+            warnings.push(format!(
+                "{}:{line_number}: dropping a truncated last line ({} bytes, no newline): an interrupted write; its run will be redone",
+                path.display(),
+                rest.len()
+            ));
+            if repair {
+                cut_at(path, offset as u64)?;
+            }
+            break;
+        };
+        let line = &rest[..newline];
+        offset += newline + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record = parse_line(line).map_err(|why| ResultsError {
+            message: format!(
+                "{}:{line_number}: corrupted results file: {why}\n  line: {}\nnote: every other line is intact and the file was not changed; delete line {line_number} (or the whole file to start over) and run the same command again to resume",
+                path.display(),
+                preview(line)
+            ),
+        })?;
+        // Appends never repeat a key; if a person concatenated files, the first record wins.
+        if seen.insert(record.key()) {
+            records.push(record);
+        } else {
+            warnings.push(format!(
+                "{}:{line_number}: a second record for {} seed {}; keeping the first",
+                path.display(),
+                record.scenario,
+                format_seed(record.seed)
+            ));
+        }
+    }
+    Ok(Loaded { records, warnings })
+}
+
+fn parse_line(line: &[u8]) -> Result<RunRecord, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_string())?;
+    serde_json::from_str::<RunRecord>(text).map_err(|e| format!("not a run record ({e})"))
+}
+
+fn preview(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut short: String = text.chars().take(120).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+fn cut_at(path: &Path, length: u64) -> Result<(), ResultsError> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.set_len(length))
+        .map_err(|error| ResultsError {
+            message: format!(
+                "{}: cannot cut off the truncated last line: {error}",
+                path.display()
+            ),
+        })
+}
+
+/// The open results file, for appending.
+pub struct Appender {
+    path: PathBuf,
+    file: File,
+}
+
+impl Appender {
+    /// Opens the file for appending and takes an exclusive advisory lock on it, so that a second
+    /// sweep into the same directory fails at once instead of running every pair twice. The lock
+    /// goes away with the process, however it ends.
+    pub fn open(path: &Path) -> std::io::Result<Appender> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        file.try_lock().map_err(|error| match error {
+            std::fs::TryLockError::WouldBlock => std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another sweep is writing to it (is the same command running twice?)",
+            ),
+            std::fs::TryLockError::Error(error) => error,
+        })?;
+        Ok(Appender {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Appends one record as one write of one whole line. Workers call it side by side: with
+    /// `O_APPEND`, each `write` lands whole at the end of the file, never interleaved.
+    pub fn append(&self, record: &RunRecord) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(record).expect("records serialize");
+        line.push('\n');
+        (&self.file).write_all(line.as_bytes())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes records as a whole new file (merge output), sorted by key.
+pub fn write_all(path: &Path, records: &[RunRecord]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for record in records {
+        text.push_str(&serde_json::to_string(record).expect("records serialize"));
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seed: u64) -> RunRecord {
+        RunRecord {
+            scenario: "gen:counter".into(),
+            subject: "counter".into(),
+            defects: vec![],
+            seed,
+            verdict: "pass".into(),
+            signatures: vec![],
+            findings: vec![],
+            trace_hash: format_seed(seed * 7),
+            ops: 3,
+            steps: 4,
+            rechecked: false,
+            duration_ms: 0.5,
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sim-results-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(RESULTS_FILE)
+    }
+
+    #[test]
+    fn a_truncated_last_line_is_cut_off_and_every_whole_line_kept() {
+        let path = scratch("truncated");
+        let log = Appender::open(&path).unwrap();
+        log.append(&record(1)).unwrap();
+        log.append(&record(2)).unwrap();
+        drop(log);
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(br#"{"scenario":"gen:coun"#).unwrap();
+        drop(file);
+        let loaded = load(&path, true).unwrap();
+        assert_eq!(loaded.records, vec![record(1), record(2)]);
+        assert!(loaded.warnings[0].contains(":3: dropping a truncated last line"));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        // Reading without repair leaves the file alone.
+        std::fs::write(&path, b"{\"x\"").unwrap();
+        assert!(load(&path, false).unwrap().records.is_empty());
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"x\"");
+    }
+
+    #[test]
+    fn a_corrupted_line_is_an_error_naming_the_line_and_the_file_is_untouched() {
+        let path = scratch("corrupt");
+        let log = Appender::open(&path).unwrap();
+        log.append(&record(1)).unwrap();
+        drop(log);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("garbage\n");
+        text.push_str(&serde_json::to_string(&record(3)).unwrap());
+        text.push('\n');
+        std::fs::write(&path, &text).unwrap();
+        let error = load(&path, true).err().unwrap();
+        assert!(
+            error
+                .message
+                .contains("results.jsonl:2: corrupted results file"),
+            "{}",
+            error.message
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+}

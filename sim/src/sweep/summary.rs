@@ -1,0 +1,411 @@
+//! `summary.json`: what a sweep found, and the merge of several sweeps' directories into one.
+//!
+//! The summary is a function of the run records and the repro sidecars, plus the shards' wall
+//! times: it keeps the `--json` keys of DESIGN.md (`verdict`, `findings` with `kind`, `resource`,
+//! `lifecycle`, `site`, `signature`, then `repro` and `trace_hash`) and adds the sweep's own
+//! (runs, seeds, count and first seed per finding, the minimised repro and its op count).
+//!
+//! Merging takes the union of the records by pair (so merging a directory twice, or merging a
+//! merge again, changes nothing), keeps for each finding the repro of its first pair, and writes
+//! the same four files a sweep writes. The same pair recorded with different results in two
+//! inputs means one of the runs was not deterministic, and becomes a `determinism` finding.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::minimise::{self, REPROS_DIR, ReproRecord};
+use super::results::{self, FindingBrief, PairKey, RunRecord};
+use super::{SweepError, display_path, html, junit, round3};
+use crate::seed::format_seed;
+
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const JUNIT_FILE: &str = "junit.xml";
+pub const REPORT_FILE: &str = "report.html";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedsSpan {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// One shard's (or one unsharded sweep's) share of the work; a merge lists them all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardSummary {
+    /// `I/N seeds A..B`, or `all seeds A..B`.
+    pub shard: String,
+    pub runs: u64,
+    pub wall_seconds: f64,
+    /// Wall time of the runs alone (without minimising and reports).
+    pub run_seconds: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub scenario: String,
+    pub subject: String,
+    pub defects: Vec<String>,
+    pub runs: u64,
+    pub runs_failed: u64,
+    /// Every signature any run of this scenario showed, sorted.
+    pub signatures: Vec<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FindingSummary {
+    pub signature: String,
+    pub kind: String,
+    pub resource: String,
+    /// The lifecycle where the first pair noticed it.
+    pub lifecycle: String,
+    pub site: String,
+    pub subject: String,
+    pub headline: String,
+    /// Runs that showed it.
+    pub count: u64,
+    pub first_seed: u64,
+    pub first_scenario: String,
+    pub defects: Vec<String>,
+    /// Seeds swept until the first one that showed it (1 when the first seed did).
+    pub seeds_to_first: u64,
+    /// The minimised repro file; `None` until it has been minimised.
+    pub repro: Option<String>,
+    /// `sim replay REPRO`.
+    pub replay: Option<String>,
+    /// The command that replays the first pair as swept.
+    pub original_replay: Option<String>,
+    pub ops_before: Option<u64>,
+    /// Op count of the minimised repro.
+    pub ops_after: Option<u64>,
+    /// The finding's report, as `sim run` prints it.
+    pub report: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeterminismSummary {
+    /// Runs done twice (every failing run and the sample of passing ones).
+    pub rechecked: u64,
+    /// Runs whose two runs differed.
+    pub mismatches: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// `pass` when no run found anything, else `fail`.
+    pub verdict: String,
+    pub findings: Vec<FindingSummary>,
+    /// The replay command of the first finding.
+    pub repro: Option<String>,
+    /// A hash over every run's trace hash, in pair order: equal summaries of equal sweeps.
+    pub trace_hash: String,
+    pub runs: u64,
+    pub runs_failed: u64,
+    /// Distinct seeds run.
+    pub seeds_run: u64,
+    pub seeds: SeedsSpan,
+    pub scenarios: Vec<ScenarioSummary>,
+    pub determinism: DeterminismSummary,
+    /// The longest shard's wall time (shards run side by side).
+    pub wall_seconds: f64,
+    pub runs_per_second: f64,
+    pub shards: Vec<ShardSummary>,
+    pub out: String,
+    pub report_html: String,
+    pub junit_xml: String,
+}
+
+fn split_signature(signature: &str) -> (String, String, String) {
+    let kind = signature.split(':').next().unwrap_or_default().to_string();
+    let site = signature.rsplit(':').next().unwrap_or_default().to_string();
+    let resource = signature
+        .strip_prefix(&format!("{kind}:"))
+        .and_then(|rest| rest.strip_suffix(&format!(":{site}")))
+        .unwrap_or_default()
+        .to_string();
+    (kind, resource, site)
+}
+
+/// Builds the summary of `records` (in key order) with the repro sidecars of their findings.
+pub fn build(
+    records: &[RunRecord],
+    sidecars: &[ReproRecord],
+    seeds: SeedsSpan,
+    shards: Vec<ShardSummary>,
+    out: &Path,
+) -> Summary {
+    let sidecars: BTreeMap<(&str, &str), &ReproRecord> = sidecars
+        .iter()
+        .map(|r| ((r.subject.as_str(), r.signature.as_str()), r))
+        .collect();
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut trace_hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut scenarios: BTreeMap<(String, Vec<String>), ScenarioSummary> = BTreeMap::new();
+    let mut seeds_run = BTreeSet::new();
+    for record in records {
+        for signature in &record.signatures {
+            *counts
+                .entry((record.subject.clone(), signature.clone()))
+                .or_default() += 1;
+        }
+        let hash = crate::seed::parse_seed(&record.trace_hash).unwrap_or(0);
+        trace_hash = (trace_hash ^ hash).wrapping_mul(0x0000_0100_0000_01b3);
+        seeds_run.insert(record.seed);
+        let scenario = scenarios
+            .entry((record.scenario.clone(), record.defects.clone()))
+            .or_insert_with(|| ScenarioSummary {
+                scenario: record.scenario.clone(),
+                subject: record.subject.clone(),
+                defects: record.defects.clone(),
+                runs: 0,
+                runs_failed: 0,
+                signatures: Vec::new(),
+                duration_ms: 0.0,
+            });
+        scenario.runs += 1;
+        scenario.duration_ms = round3(scenario.duration_ms + record.duration_ms);
+        if record.failed() {
+            scenario.runs_failed += 1;
+            for signature in &record.signatures {
+                if !scenario.signatures.contains(signature) {
+                    scenario.signatures.push(signature.clone());
+                }
+            }
+        }
+    }
+    for scenario in scenarios.values_mut() {
+        scenario.signatures.sort();
+    }
+    let mut findings: Vec<(PairKey, FindingSummary)> = minimise::first_pairs(records)
+        .into_iter()
+        .map(|((subject, signature), first)| {
+            let brief = first
+                .findings
+                .iter()
+                .find(|f| f.signature == signature)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let (kind, resource, site) = split_signature(&signature);
+                    FindingBrief {
+                        signature: signature.clone(),
+                        kind,
+                        resource,
+                        site,
+                        lifecycle: String::new(),
+                        headline: String::new(),
+                    }
+                });
+            let sidecar = sidecars
+                .get(&(subject.as_str(), signature.as_str()))
+                .filter(|s| s.key() == first.key());
+            let summary = FindingSummary {
+                signature: signature.clone(),
+                kind: brief.kind,
+                resource: brief.resource,
+                lifecycle: brief.lifecycle,
+                site: brief.site,
+                subject: subject.clone(),
+                headline: brief.headline,
+                count: counts[&(subject.clone(), signature.clone())],
+                first_seed: first.seed,
+                first_scenario: first.scenario.clone(),
+                defects: first.defects.clone(),
+                seeds_to_first: first.seed.saturating_sub(seeds.start) + 1,
+                repro: sidecar.map(|s| s.repro.clone()),
+                replay: sidecar.map(|s| format!("sim replay {}", s.repro)),
+                original_replay: sidecar.map(|s| s.original_replay.clone()),
+                ops_before: sidecar.map(|s| s.ops_before),
+                ops_after: sidecar.map(|s| s.ops_after),
+                report: sidecar.map(|s| s.report.clone()),
+                series: sidecar.map(|s| s.series.clone()).unwrap_or_default(),
+            };
+            (first.key(), summary)
+        })
+        .collect();
+    findings.sort_by(|a, b| (&a.0, &a.1.signature).cmp(&(&b.0, &b.1.signature)));
+    let findings: Vec<FindingSummary> = findings.into_iter().map(|(_, f)| f).collect();
+    let runs = records.len() as u64;
+    let wall_seconds = shards.iter().map(|s| s.wall_seconds).fold(0.0, f64::max);
+    Summary {
+        verdict: if findings.is_empty() { "pass" } else { "fail" }.into(),
+        repro: findings
+            .iter()
+            .find_map(|f| f.replay.clone().or_else(|| f.original_replay.clone())),
+        trace_hash: format_seed(trace_hash),
+        runs,
+        runs_failed: records.iter().filter(|r| r.failed()).count() as u64,
+        seeds_run: seeds_run.len() as u64,
+        seeds,
+        scenarios: scenarios.into_values().collect(),
+        determinism: DeterminismSummary {
+            rechecked: records.iter().filter(|r| r.rechecked).count() as u64,
+            mismatches: records
+                .iter()
+                .filter(|r| r.signatures.iter().any(|s| s.starts_with("determinism:")))
+                .count() as u64,
+        },
+        wall_seconds: round3(wall_seconds),
+        runs_per_second: if wall_seconds > 0.0 {
+            round3(runs as f64 / wall_seconds)
+        } else {
+            0.0
+        },
+        findings,
+        shards,
+        out: out.display().to_string(),
+        report_html: display_path(out, REPORT_FILE),
+        junit_xml: display_path(out, JUNIT_FILE),
+    }
+}
+
+/// Writes `summary.json`, `junit.xml` and `report.html` into `out`.
+pub fn write_outputs(out: &Path, summary: &Summary) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(summary).expect("summaries serialize") + "\n";
+    minimise::write_atomic(&out.join(SUMMARY_FILE), &json)?;
+    minimise::write_atomic(&out.join(JUNIT_FILE), &junit::render(summary))?;
+    minimise::write_atomic(&out.join(REPORT_FILE), &html::render(summary))
+}
+
+/// Reads a `summary.json`, if there is one.
+pub fn read(dir: &Path) -> Option<Summary> {
+    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Merges sweep directories (shards, or earlier merges) into `out`.
+pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
+    let mut records: BTreeMap<PairKey, RunRecord> = BTreeMap::new();
+    // Each sidecar with the repro file beside it: the recorded path is where the sweep wrote it,
+    // which need not be where it is now (a CI artifact downloaded elsewhere).
+    let mut sidecars: Vec<(PathBuf, ReproRecord)> = Vec::new();
+    let mut shards: BTreeMap<String, ShardSummary> = BTreeMap::new();
+    let mut span: Option<SeedsSpan> = None;
+    for input in inputs {
+        let path = input.join(results::RESULTS_FILE);
+        if !path.exists() {
+            return Err(SweepError::input(format!(
+                "{}: not a sweep directory (no {})",
+                input.display(),
+                results::RESULTS_FILE
+            )));
+        }
+        let loaded = results::load(&path, false).map_err(|e| SweepError::input(e.message))?;
+        for warning in loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        for record in loaded.records {
+            let key = record.key();
+            let kept = match records.remove(&key) {
+                Some(other) => reconcile(other, record),
+                None => record,
+            };
+            records.insert(key, kept);
+        }
+        if let Some(summary) = read(input) {
+            span = Some(match span {
+                Some(s) => SeedsSpan {
+                    start: s.start.min(summary.seeds.start),
+                    end: s.end.max(summary.seeds.end),
+                },
+                None => summary.seeds,
+            });
+            for shard in summary.shards {
+                shards.entry(shard.shard.clone()).or_insert(shard);
+            }
+        }
+        sidecars.extend(
+            minimise::load_sidecars(&input.join(REPROS_DIR))
+                .into_iter()
+                .map(|(json, record)| (json.with_extension("toml"), record))
+                .filter(|(toml, _)| toml.exists()),
+        );
+    }
+    let records: Vec<RunRecord> = records.into_values().collect();
+    let span = span.unwrap_or_else(|| SeedsSpan {
+        start: records.iter().map(|r| r.seed).min().unwrap_or(0),
+        end: records.iter().map(|r| r.seed + 1).max().unwrap_or(0),
+    });
+    let repros = out.join(REPROS_DIR);
+    std::fs::create_dir_all(&repros)
+        .map_err(|e| SweepError::input(format!("{}: cannot create: {e}", repros.display())))?;
+    let mut chosen = Vec::new();
+    for ((subject, signature), first) in minimise::first_pairs(&records) {
+        // The sidecar of the first pair when a shard minimised it; any other one otherwise.
+        let mut candidates: Vec<&(PathBuf, ReproRecord)> = sidecars
+            .iter()
+            .filter(|(_, s)| s.subject == subject && s.signature == signature)
+            .collect();
+        candidates.sort_by_key(|(_, s)| (s.key() != first.key(), s.key()));
+        let Some((found_at, sidecar)) = candidates.first() else {
+            continue;
+        };
+        let target = display_path(
+            &repros,
+            &format!("{}.toml", minimise::stem(&subject, &signature)),
+        );
+        if found_at.as_path() != Path::new(&target) {
+            let text = std::fs::read_to_string(found_at).map_err(|e| {
+                SweepError::input(format!("{}: cannot read: {e}", found_at.display()))
+            })?;
+            let text = text.replace(
+                &format!("sim replay {}", sidecar.repro),
+                &format!("sim replay {target}"),
+            );
+            minimise::write_atomic(Path::new(&target), &text)
+                .map_err(|e| SweepError::input(format!("{target}: cannot write: {e}")))?;
+        }
+        let moved = sidecar.clone().moved_to(target);
+        minimise::write_sidecar(&repros, &moved)
+            .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", repros.display())))?;
+        chosen.push(moved);
+    }
+    let summary = build(&records, &chosen, span, shards.into_values().collect(), out);
+    let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
+    results::write_all(&out.join(results::RESULTS_FILE), &records).map_err(io)?;
+    write_outputs(out, &summary).map_err(io)?;
+    Ok(summary)
+}
+
+/// Two records of one pair from different inputs. Equal runs keep one of them (the same one
+/// whatever the order of the inputs); different runs are a determinism finding.
+fn reconcile(a: RunRecord, b: RunRecord) -> RunRecord {
+    let has_mismatch = |r: &RunRecord| r.signatures.iter().any(|s| s.starts_with("determinism:"));
+    if has_mismatch(&a) || has_mismatch(&b) {
+        return if has_mismatch(&a) { a } else { b };
+    }
+    let text = |r: &RunRecord| serde_json::to_string(r).expect("records serialize");
+    let (mut kept, other) = if text(&a) <= text(&b) { (a, b) } else { (b, a) };
+    if kept.deterministic_part() != other.deterministic_part() {
+        let signature = format!("determinism:trace hash:{}", kept.subject);
+        kept.findings.push(FindingBrief {
+            signature: signature.clone(),
+            kind: "determinism".into(),
+            resource: "trace hash".into(),
+            site: kept.subject.clone(),
+            lifecycle: String::new(),
+            headline: format!(
+                "two sweeps ran this scenario and seed with different results: trace {} and {}",
+                kept.trace_hash, other.trace_hash
+            ),
+        });
+        kept.signatures.push(signature);
+        kept.verdict = "fail".into();
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_split_into_kind_resource_and_site() {
+        assert_eq!(
+            split_signature("leak:heap block:counter_create"),
+            ("leak".into(), "heap block".into(), "counter_create".into())
+        );
+    }
+}

@@ -1,0 +1,733 @@
+//! `sim sweep` end to end on the teaching subject (`counter`, defect `leak-on-evict`): resuming
+//! after `kill -9`, shards, merge, corrupted results files, dedup and minimised repros, the JSON
+//! keys, and the determinism check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use arbitrary::Arbitrary;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sim::os::{Os, Tid};
+use sim::registry::{Registry, erase};
+use sim::subject::{Config, Step, Subject, SubjectInfo};
+use sim::sweep::results::{self, RunRecord};
+use sim::sweep::summary::{self, Summary};
+use sim::sweep::{Shard, Source, SweepConfig, sweep};
+
+const SIM: &str = env!("CARGO_BIN_EXE_sim");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sweep-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(SIM).args(args).output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn records(dir: &Path) -> Vec<RunRecord> {
+    results::load(&dir.join(results::RESULTS_FILE), false)
+        .unwrap()
+        .records
+}
+
+/// What must be equal between two sweeps of the same pairs, keyed by pair.
+fn essence(records: &[RunRecord]) -> BTreeMap<(String, u64), (String, Vec<String>, String)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                (r.scenario.clone(), r.seed),
+                (
+                    r.verdict.clone(),
+                    r.signatures.clone(),
+                    r.trace_hash.clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn leaky_counter() -> Vec<Source> {
+    vec![Source::generated("counter", vec!["leak-on-evict".into()])]
+}
+
+fn library_sweep(out: &Path, seeds: std::ops::Range<u64>, shard: Option<Shard>) -> Summary {
+    let mut config = SweepConfig::new(leaky_counter(), seeds, out);
+    config.jobs = 2;
+    config.shard = shard;
+    config.shrink_runs_max = 200;
+    sweep(&Registry::builtin(), &config).unwrap().summary
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() {
+    let dir = scratch("kill");
+    let out = dir.join("out");
+    let out_text = out.display().to_string();
+    let seeds_end = 1500u64;
+    let args = [
+        "sweep",
+        "--subject",
+        "counter",
+        "--defect",
+        "leak-on-evict",
+        "--seeds",
+        "0..1500",
+        "--jobs",
+        "2",
+        "--shrink-runs-max",
+        "200",
+        "--out",
+        &out_text,
+    ];
+    let results_path = out.join(results::RESULTS_FILE);
+    // Kill points drawn from a fixed LCG: "random", but the same on every run of the test.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut kills_mid_sweep = 0;
+    for _ in 0..3 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let grow_by = 20 + (state >> 33) as usize % 300;
+        let start = line_count(&results_path);
+        let mut child = Command::new(SIM)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if line_count(&results_path) >= start + grow_by {
+                if kills_mid_sweep == 0 {
+                    // The same command started twice: the second must not run anything.
+                    let (code, _, stderr) = sim(&args);
+                    assert_eq!(code, 2, "{stderr}");
+                    assert!(
+                        stderr.contains("another sweep is writing to it"),
+                        "{stderr}"
+                    );
+                }
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills_mid_sweep += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert!(
+        kills_mid_sweep >= 1,
+        "the test killed at least one sweep in the middle"
+    );
+    let before = line_count(&results_path);
+    assert!(
+        before < seeds_end as usize,
+        "{before} runs recorded before the last resume"
+    );
+    // What an interrupted append leaves behind: half a record, no newline.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&results_path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, br#"{"scenario":"gen:counter","subj"#).unwrap();
+    drop(file);
+
+    let (code, _, stderr) = sim(&args);
+    assert_eq!(code, 1, "findings: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:{}: dropping a truncated last line",
+            results_path.display(),
+            before + 1
+        )),
+        "{stderr}"
+    );
+    let resumed = records(&out);
+    assert_eq!(resumed.len(), seeds_end as usize, "every pair exactly once");
+    assert_eq!(
+        line_count(&results_path),
+        seeds_end as usize,
+        "no duplicate lines"
+    );
+
+    let reference = dir.join("reference");
+    library_sweep(&reference, 0..seeds_end, None);
+    assert_eq!(
+        essence(&resumed),
+        essence(&records(&reference)),
+        "the resumed sweep recorded what an uninterrupted one records"
+    );
+    // Running it once more runs nothing and changes nothing.
+    let (code, stdout, _) = sim(&args);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("(0 run now, 1500 resumed)"), "{stdout}");
+    assert_eq!(line_count(&results_path), seeds_end as usize);
+}
+
+#[test]
+fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
+    let dir = scratch("shards");
+    let whole = library_sweep(&dir.join("whole"), 0..150, None);
+    let mut shard_dirs = Vec::new();
+    let mut sizes = Vec::new();
+    for index in 1..=3 {
+        let shard_dir = dir.join(format!("shard-{index}"));
+        library_sweep(&shard_dir, 0..150, Some(Shard { index, count: 3 }));
+        sizes.push(records(&shard_dir).len());
+        shard_dirs.push(shard_dir);
+    }
+    assert!(sizes.iter().all(|&n| n > 0 && n < 150), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 150, "disjoint");
+    let mut union: Vec<RunRecord> = shard_dirs.iter().flat_map(|d| records(d)).collect();
+    union.sort_by_key(RunRecord::key);
+    assert_eq!(essence(&union), essence(&records(&dir.join("whole"))));
+
+    let merged_dir = dir.join("merged");
+    let merged = summary::merge(&shard_dirs, &merged_dir).unwrap();
+    assert_eq!(merged.runs, 150);
+    assert_eq!(merged.trace_hash, whole.trace_hash);
+    type Shape = Vec<(String, u64, u64, Option<u64>, Option<u64>)>;
+    let shape = |s: &Summary| -> Shape {
+        s.findings
+            .iter()
+            .map(|f| {
+                (
+                    f.signature.clone(),
+                    f.count,
+                    f.first_seed,
+                    f.ops_before,
+                    f.ops_after,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        shape(&merged),
+        shape(&whole),
+        "same findings, counts, first seeds, repros"
+    );
+    assert!(merged.findings.iter().all(|f| {
+        f.repro.as_ref().is_some_and(|r| {
+            r.starts_with(&merged_dir.display().to_string()) && Path::new(r).exists()
+        })
+    }));
+    assert_eq!(merged.shards.len(), 3);
+
+    let snapshot = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        for sub in [dir.to_path_buf(), dir.join("repros")] {
+            for entry in std::fs::read_dir(&sub).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    files.insert(path.display().to_string(), std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        files
+    };
+    let first = snapshot(&merged_dir);
+    // Through the binary this time: the same inputs again, then the merge with a shard again.
+    let mut args = vec!["sweep".to_string(), "merge".to_string()];
+    args.extend(shard_dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".to_string(), merged_dir.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(
+        snapshot(&merged_dir),
+        first,
+        "merging twice gives the same files"
+    );
+    let merged_text = merged_dir.display().to_string();
+    let shard_text = shard_dirs[1].display().to_string();
+    let (code, _, _) = sim(&[
+        "sweep",
+        "merge",
+        &merged_text,
+        &shard_text,
+        "--out",
+        &merged_text,
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        snapshot(&merged_dir),
+        first,
+        "merging a shard into the merge again changes nothing"
+    );
+
+    // Shard directories moved elsewhere (CI artifacts downloaded into another tree) still merge
+    // with their repros: a repro is found beside its sidecar, not at the path it was written to.
+    let moved: Vec<PathBuf> = shard_dirs
+        .iter()
+        .enumerate()
+        .map(|(index, from)| {
+            let to = dir.join("downloaded").join(format!("artifact-{index}"));
+            copy_tree(from, &to);
+            to
+        })
+        .collect();
+    for from in &shard_dirs {
+        std::fs::remove_dir_all(from).unwrap();
+    }
+    let again = summary::merge(&moved, &dir.join("merged-again")).unwrap();
+    assert_eq!(shape(&again), shape(&whole));
+    assert!(again.findings.iter().all(|f| {
+        f.repro.as_ref().is_some_and(|r| Path::new(r).exists())
+            && f.report
+                .as_ref()
+                .unwrap()
+                .contains(f.repro.as_ref().unwrap())
+    }));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
+    let dir = scratch("corrupt");
+    let out = dir.join("out");
+    let out_text = out.display().to_string();
+    // Generated counter scenarios are balanced: with its defect on, they leak.
+    let args = [
+        "sweep",
+        "--subject",
+        "counter",
+        "--defect",
+        "leak-on-evict",
+        "--seeds",
+        "0..6",
+        "--out",
+        &out_text,
+    ];
+    let (code, _, _) = sim(&args);
+    assert_eq!(code, 1);
+    let path = out.join(results::RESULTS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6);
+    let broken = lines[2][..lines[2].len() / 2].to_string();
+    lines[2] = &broken;
+    let corrupted = lines.join("\n") + "\n";
+    std::fs::write(&path, &corrupted).unwrap();
+
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 2, "bad input: {stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3: corrupted results file", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("delete line 3"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        corrupted,
+        "the file is left as it was"
+    );
+    // Deleting the line, as the message says, resumes: only that run is redone.
+    let mut kept: Vec<&str> = corrupted.lines().collect();
+    kept.remove(2);
+    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    let (code, stdout, _) = sim(&args);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("(1 run now, 5 resumed)"), "{stdout}");
+    assert_eq!(records(&out).len(), 6);
+}
+
+const CREATE_EVICT: &str = r#"
+name = "create-evict"
+subject = "counter"
+defects = ["leak-on-evict"]
+seed = 1
+
+[[lifecycle]]
+name = "object"
+repeat = 6
+ops = [
+  { op = "create", slot = 1 },
+  { op = "create", slot = 2 },
+  { op = "evict", slot = 2 },
+  { op = "create", slot = 3 },
+  { op = "evict", slot = 3 },
+  { op = "evict", slot = 1 },
+]
+"#;
+
+#[test]
+fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repro() {
+    let dir = scratch("dedup");
+    let scenario = dir.join("create-evict.toml");
+    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = sim(&[
+        "sweep",
+        &scenario.display().to_string(),
+        "--seeds",
+        "3..11",
+        "--out",
+        &out.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let findings = summary["findings"].as_array().unwrap();
+    assert_eq!(
+        findings.len(),
+        1,
+        "8 failing runs, one signature: {findings:?}"
+    );
+    let finding = &findings[0];
+    assert_eq!(finding["signature"], "leak:heap block:counter_create");
+    assert_eq!(finding["count"], 8);
+    assert_eq!(finding["first_seed"], 3);
+    assert_eq!(finding["seeds_to_first"], 1);
+    assert_eq!(finding["ops_before"], 6);
+    let ops_after = finding["ops_after"].as_u64().unwrap();
+    assert!(
+        (1..=2).contains(&ops_after),
+        "shrunk to the create (and the evict that leaks it): {ops_after}"
+    );
+    let repro = finding["repro"].as_str().unwrap();
+    assert!(repro.starts_with(&out.join("repros").display().to_string()));
+    assert_eq!(
+        std::fs::read_dir(out.join("repros"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().unwrap() == "toml")
+            .count(),
+        1,
+        "one repro per signature"
+    );
+    assert!(
+        finding["report"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("note: replay with `sim replay {repro}`"))
+    );
+
+    let (code, stdout, _) = sim(&["replay", repro]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("error[leak]: 1 heap block"), "{stdout}");
+    assert!(
+        stdout.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{stdout}"
+    );
+
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg"), "a plot of the leaked blocks");
+    assert!(html.contains("leak:heap block:counter_create"));
+    assert!(html.contains(&format!("sim replay {repro}")));
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("tests=\"1\"") && junit.contains("failures=\"1\""),
+        "{junit}"
+    );
+
+    // Promotion copies the repro once.
+    let regressions = dir.join("regressions");
+    let regressions_text = regressions.display().to_string();
+    let (code, stdout, _) = sim(&["promote", repro, "--to", &regressions_text]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("promoted"), "{stdout}");
+    let (code, stdout, _) = sim(&["promote", repro, "--to", &regressions_text]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already promoted"), "{stdout}");
+    let (code, _, stderr) = sim(&["promote", &scenario.display().to_string()]);
+    assert_eq!(code, 2, "a scenario that pins nothing is not a repro");
+    assert!(stderr.contains("not a repro"), "{stderr}");
+}
+
+#[test]
+fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
+    let dir = scratch("json");
+    let clean = dir.join("clean.toml");
+    std::fs::write(
+        &clean,
+        CREATE_EVICT.replace("defects = [\"leak-on-evict\"]\n", ""),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = sim(&[
+        "sweep",
+        &clean.display().to_string(),
+        "--seeds",
+        "0..4",
+        "--out",
+        &dir.join("out").display().to_string(),
+        "--json",
+        "--recheck-percent",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    for key in [
+        "verdict",
+        "findings",
+        "repro",
+        "trace_hash",
+        "runs",
+        "seeds_run",
+        "wall_seconds",
+        "determinism",
+        "scenarios",
+    ] {
+        assert!(summary.get(key).is_some(), "missing `{key}`: {summary}");
+    }
+    assert_eq!(summary["verdict"], "pass");
+    assert_eq!(summary["runs"], 4);
+    assert_eq!(summary["determinism"]["rechecked"], 4);
+    assert_eq!(summary["determinism"]["mismatches"], 0);
+
+    let (code, stdout, _) = sim(&[
+        "sweep",
+        "--subject",
+        "counter",
+        "--defect",
+        "leak-on-evict",
+        "--seeds",
+        "0..3",
+        "--out",
+        &dir.join("gen").display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 1);
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["verdict"], "fail");
+    assert!(
+        summary["repro"]
+            .as_str()
+            .unwrap()
+            .starts_with("sim replay ")
+    );
+    for finding in summary["findings"].as_array().unwrap() {
+        for key in ["kind", "resource", "lifecycle", "site", "signature"] {
+            assert!(finding.get(key).is_some(), "finding without `{key}`");
+        }
+    }
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("gen").join(results::RESULTS_FILE))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    for key in ["scenario", "seed", "verdict", "signatures", "trace_hash"] {
+        assert!(line.get(key).is_some(), "results line without `{key}`");
+    }
+}
+
+#[test]
+fn bad_input_exits_two_with_a_message() {
+    for (args, expected) in [
+        (vec!["sweep"], "nothing to sweep"),
+        (vec!["sweep", "--subject", "nope"], "unknown subject `nope`"),
+        (
+            vec!["sweep", "--subject", "counter", "--defect", "nope"],
+            "unknown defect `nope`",
+        ),
+        (
+            vec!["sweep", "--subject", "counter", "--seeds", "5..5"],
+            "empty",
+        ),
+        (
+            vec!["sweep", "--subject", "counter", "--shard", "0/3"],
+            "bad shard",
+        ),
+        (
+            vec!["sweep", "merge", "/nonexistent-sweep-dir"],
+            "not a sweep directory",
+        ),
+    ] {
+        let (code, _, stderr) = sim(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+/// A subject that reads state outside its seed: a process-wide counter. Its runs differ from
+/// each other, which is exactly what the determinism check must catch.
+static OUTSIDE_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+enum LeakyOp {
+    Touch,
+}
+
+struct Nondeterministic;
+
+impl Subject for Nondeterministic {
+    type Op = LeakyOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: "nondeterministic",
+            summary: "reads a process-wide counter: not deterministic on purpose",
+            ops: vec![],
+            defects: vec![],
+            caches: vec![],
+            host_backed: false,
+        }
+    }
+
+    fn new(_os: &mut Os, _config: &Config) -> Self {
+        Nondeterministic
+    }
+
+    fn op_name(_op: &LeakyOp) -> &'static str {
+        "touch"
+    }
+
+    fn apply(&mut self, os: &mut Os, _tid: Tid, _op: &LeakyOp) -> Step<Self> {
+        let n = OUTSIDE_STATE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..(n % 3) {
+            let block = os.malloc(16, "touch").unwrap();
+            os.free(block, "touch").unwrap();
+        }
+        Step::Done
+    }
+}
+
+#[test]
+fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
+    let dir = scratch("determinism");
+    let registry = Registry::builtin().with(erase::<Nondeterministic>());
+    let scenario = registry
+        .parse(
+            "nondet.toml",
+            "name = \"n\"\nsubject = \"nondeterministic\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"touch\" }]\n",
+        )
+        .unwrap();
+    let mut config = SweepConfig::new(vec![Source::file("nondet.toml", scenario)], 0..20, &dir);
+    config.recheck_percent = 100.0;
+    let report = sweep(&registry, &config).unwrap();
+    let summary = report.summary;
+    assert_eq!(summary.verdict, "fail");
+    assert!(summary.determinism.mismatches > 0);
+    let finding = &summary.findings[0];
+    assert_eq!(finding.signature, "determinism:trace hash:nondeterministic");
+    assert_eq!(finding.kind, "determinism");
+    assert!(
+        finding
+            .report
+            .as_ref()
+            .unwrap()
+            .contains("error[determinism]")
+    );
+    assert_eq!(finding.ops_after, finding.ops_before, "not shrunk");
+
+    // With no rechecks of passing runs, nothing is run twice and nothing is found.
+    let mut config = SweepConfig::new(
+        vec![Source::file(
+            "nondet.toml",
+            registry
+                .parse(
+                    "nondet.toml",
+                    "name = \"n\"\nsubject = \"nondeterministic\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"touch\" }]\n",
+                )
+                .unwrap(),
+        )],
+        0..20,
+        dir.join("unchecked"),
+    );
+    config.recheck_percent = 0.0;
+    let summary = sweep(&registry, &config).unwrap().summary;
+    assert_eq!(summary.verdict, "pass");
+    assert_eq!(summary.determinism.rechecked, 0);
+}
+
+#[test]
+fn detection_runs_every_defect_of_every_subject_against_its_defects_off_baseline() {
+    let dir = scratch("detect");
+    let registry = Registry::empty().with(erase::<sim::subjects::counter::Counter>());
+    let detection =
+        sim::sweep::measure::detect(&registry, 0..150, 2, &dir, sim::sweep::ProgressMode::Quiet)
+            .unwrap();
+    assert_eq!(detection.subjects.len(), 1);
+    let counter = &detection.subjects[0];
+    assert_eq!(counter.defects_off.runs, 150);
+    assert_eq!(counter.defects.len(), 1);
+    let leak = &counter.defects[0];
+    assert_eq!(leak.defect, "leak-on-evict");
+    assert!(leak.detected, "{leak:?}");
+    assert_eq!(leak.signatures, vec!["leak:heap block:counter_create"]);
+    let first_seed = leak.first_seed.unwrap();
+    assert_eq!(leak.seeds_to_first_finding, Some(first_seed + 1));
+    // The detecting seed shows the leak only with the defect on.
+    let off: Vec<RunRecord> = records(&dir.join("counter"));
+    let on: Vec<RunRecord> = records(&dir.join("counter+leak-on-evict"));
+    let signature = "leak:heap block:counter_create".to_string();
+    let at = |records: &[RunRecord], seed: u64| {
+        records
+            .iter()
+            .find(|r| r.seed == seed)
+            .unwrap()
+            .signatures
+            .contains(&signature)
+    };
+    assert!(at(&on, first_seed) && !at(&off, first_seed));
+    assert!((0..first_seed).all(|seed| !at(&on, seed) || at(&off, seed)));
+    assert!(leak.minimised_ops.unwrap() <= leak.ops_before.unwrap());
+}
+
+#[test]
+fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
+    let dir = scratch("zoo");
+    std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
+    let control = CREATE_EVICT.replace(
+        "ops = [",
+        "ops = [\n  { op = \"create\", slot = 9 },\n  { op = \"evict\", slot = 9 },",
+    );
+    // A control: the defect is on, yet [expect] says nothing may be found. This one does find
+    // the leak, so it is not as expected.
+    std::fs::write(
+        dir.join("control.toml"),
+        control.replace("seed = 1\n", "seed = 1\n\n[expect]\nsignatures = []\n"),
+    )
+    .unwrap();
+    let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FOUND (1) in a control"), "{stdout}");
+    assert!(stdout.contains("found (1)"), "{stdout}");
+    assert!(
+        stdout.contains("leak:heap block:counter_create: 3 heap blocks (192 B) not released"),
+        "the finding's one-line summary: {stdout}"
+    );
+    assert!(
+        stdout.contains("1 of 2 scenarios not as expected"),
+        "{stdout}"
+    );
+    std::fs::remove_file(dir.join("control.toml")).unwrap();
+    let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("clean"), "{stdout}");
+}
