@@ -34,11 +34,13 @@ bench:
 
 <<<<<<< HEAD
 ## Fuzzing (see README, "Fuzzing"). cargo-fuzz builds on stable with FUZZ_FLAGS="--sanitizer none"
-## (the default here); on nightly, FUZZ_FLAGS= gives AddressSanitizer. Targets: `sim list --fuzz-targets`.
+## (the default here); FUZZ_TOOLCHAIN=nightly FUZZ_FLAGS= gives AddressSanitizer. Targets:
+## `sim list --fuzz-targets`.
 TARGET ?= allocator
 TIME ?= 60
 FUZZ_FLAGS ?= --sanitizer none
-export FUZZ_FLAGS
+FUZZ_TOOLCHAIN ?=
+export FUZZ_FLAGS FUZZ_TOOLCHAIN
 
 ## Fuzz one target for TIME seconds; new inputs join corpus/TARGET/, crashes go to fuzz/artifacts/TARGET/.
 fuzz:

@@ -7,17 +7,26 @@
 #   fuzz/fuzz.sh cmin [TARGET]        minimise corpus/TARGET/ (every target when none is given)
 #
 # Targets come from the one registry, `sim::fuzzing::TARGETS` (`sim list --fuzz-targets`).
-# FUZZ_FLAGS is passed to cargo fuzz (default `--sanitizer none`, which builds on stable; on nightly
-# use FUZZ_FLAGS= for AddressSanitizer). SIM_FUZZ_DEFECTS switches defects on (see README).
+# FUZZ_FLAGS is passed to cargo fuzz (default `--sanitizer none`, which builds on stable). For
+# AddressSanitizer: FUZZ_TOOLCHAIN=nightly FUZZ_FLAGS= (cargo +nightly fuzz ...). SIM_FUZZ_DEFECTS
+# switches defects on (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_FLAGS=${FUZZ_FLAGS---sanitizer none}
+FUZZ_TOOLCHAIN=${FUZZ_TOOLCHAIN:-}
+cargo_fuzz() {
+  if [[ -n $FUZZ_TOOLCHAIN ]]; then
+    cargo "+$FUZZ_TOOLCHAIN" fuzz "$@"
+  else
+    cargo fuzz "$@"
+  fi
+}
 MAX_LEN=${MAX_LEN:-256}
 SCRATCH=target/fuzz-scratch
 
 need_cargo_fuzz() {
-  if ! cargo fuzz --version >/dev/null 2>&1; then
+  if ! cargo_fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
     exit 2
   fi
@@ -31,7 +40,7 @@ targets() {
 # The libFuzzer binary of TARGET, built with FUZZ_FLAGS.
 build() {
   # shellcheck disable=SC2086
-  cargo fuzz build $FUZZ_FLAGS "$@" >&2
+  cargo_fuzz build $FUZZ_FLAGS "$@" >&2
 }
 
 run_one() {
@@ -39,7 +48,7 @@ run_one() {
   shift 2
   mkdir -p "corpus/$target"
   # shellcheck disable=SC2086
-  cargo fuzz run $FUZZ_FLAGS "$target" "corpus/$target" -- \
+  cargo_fuzz run $FUZZ_FLAGS "$target" "corpus/$target" -- \
     -max_len="$MAX_LEN" -max_total_time="$seconds" "$@"
 }
 
@@ -53,7 +62,7 @@ smoke() {
     log="$SCRATCH/$name/log"
     set +e
     # shellcheck disable=SC2086
-    cargo fuzz run $FUZZ_FLAGS "$name" "$SCRATCH/$name/corpus" -- \
+    cargo_fuzz run $FUZZ_FLAGS "$name" "$SCRATCH/$name/corpus" -- \
       -max_len="$MAX_LEN" -max_total_time="$seconds" \
       -artifact_prefix="$SCRATCH/$name/artifacts/" </dev/null >"$log" 2>&1
     local status=$?
@@ -85,7 +94,7 @@ cmin() {
     [[ $expect == must-fail ]] && { echo "skip  $name: its inputs fail by design"; continue; }
     [[ -d corpus/$name ]] || continue
     # shellcheck disable=SC2086
-    cargo fuzz cmin $FUZZ_FLAGS "$name" "corpus/$name" -- -max_len="$MAX_LEN" -set_cover_merge=1 -use_counters=0 </dev/null
+    cargo_fuzz cmin $FUZZ_FLAGS "$name" "corpus/$name" -- -max_len="$MAX_LEN" -set_cover_merge=1 -use_counters=0 </dev/null
   done < <(targets)
 }
 
