@@ -2,11 +2,7 @@
 CARGO ?= cargo
 SIM := target/release/sim
 
-<<<<<<< HEAD
-.PHONY: build test run bless list bench fuzz fuzz-smoke fuzz-cmin fuzz-bench
-=======
-.PHONY: build test run bless list bench sweep zoo detect sweep-scaling
->>>>>>> main
+.PHONY: build test run bless list bench sweep zoo detect sweep-scaling fuzz fuzz-smoke fuzz-cmin fuzz-bench
 
 build:
 	$(CARGO) build --release --bin sim
@@ -32,7 +28,6 @@ bless:
 bench:
 	$(CARGO) bench -p sim --bench bench
 
-<<<<<<< HEAD
 ## Fuzzing (see README, "Fuzzing"). cargo-fuzz builds on stable with FUZZ_FLAGS="--sanitizer none"
 ## (the default here); FUZZ_TOOLCHAIN=nightly FUZZ_FLAGS= gives AddressSanitizer. Targets:
 ## `sim list --fuzz-targets`.
@@ -57,7 +52,7 @@ fuzz-cmin:
 ## exec/s per subject target and seconds-to-find per seeded defect; merges into target/bench/results.json.
 fuzz-bench:
 	python3 fuzz/bench.py
-=======
+
 ## The main job: every bundled scenario outside scenarios/zoo/ (SWEEP_FILE_SEEDS each) and the
 ## generated scenarios of every subject with defects off (SWEEP_SEEDS each), on SWEEP_JOBS workers,
 ## sized to about a minute on 2 cores. Ends with the summary table and the report's path; exits 0
@@ -67,8 +62,7 @@ SWEEP_SEEDS ?= 0..12000
 SWEEP_FILE_SEEDS ?= 0..100
 SWEEP_JOBS ?= 2
 SWEEP_OUT ?= target/sweep/main
-# The teaching subject's generated scenarios leak by design (a `create` without an `evict` keeps its
-# block), so `counter` is swept by its tests with its defect, not here.
+# The teaching subject is swept by its tests (with its defect), not here.
 SWEEP_SKIP ?= counter
 SWEEP_FILES = $(shell find scenarios -name '*.toml' -not -path 'scenarios/zoo/*' 2>/dev/null | sort)
 SWEEP_SOURCES = $(SWEEP_FILES) --subject all $(addprefix --skip-subject ,$(SWEEP_SKIP))
@@ -93,4 +87,3 @@ detect: build
 SCALING_SEEDS ?= 0..1500
 sweep-scaling: build
 	$(SIM) sweep-scaling --subject all --seeds $(SCALING_SEEDS)
->>>>>>> main
