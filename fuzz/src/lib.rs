@@ -24,7 +24,10 @@ pub fn init(name: &str) {
         fail(&message);
     }
     if !defects.is_empty() {
-        eprintln!("sim fuzz target `{name}`: defects on: {}", defects.join(","));
+        eprintln!(
+            "sim fuzz target `{name}`: defects on: {}",
+            defects.join(",")
+        );
     }
     fuzzing::install_panic_hook();
     let _ = HARNESS.set(Harness { target, defects });
