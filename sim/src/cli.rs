@@ -1,4 +1,5 @@
-//! The `sim` command line: run, replay, shrink, list, sweep (and `sweep merge`), promote, zoo.
+//! The `sim` command line: run, replay, shrink, list, sweep (and `sweep merge`), promote, zoo,
+//! import-crash.
 //!
 //! This is the edge of the program: the one place (besides the host arena) that may read files,
 //! the environment and the clock. Exit codes are a contract: 0 every check held, 1 at least one
@@ -44,6 +45,8 @@ enum Command {
     Shrink(ShrinkArgs),
     /// List subjects with their ops, defects and bounded caches.
     List(ListArgs),
+    /// Turn a fuzzer crash artifact into a minimised regression file in corpus/regressions/.
+    ImportCrash(ImportCrashArgs),
     /// Run many seeds across scenarios in parallel: resumable, shardable, with every new finding
     /// minimised. `sim sweep merge DIR...` merges the outputs of shards.
     Sweep(SweepArgs),
@@ -137,9 +140,39 @@ struct ShrinkArgs {
 }
 
 #[derive(Args, Debug)]
+struct ImportCrashArgs {
+    /// The fuzz target that crashed (one of `sim::fuzzing::TARGETS`, as in `fuzz/fuzz_targets/`).
+    target: String,
+    /// The crash artifact libFuzzer wrote (`fuzz/artifacts/TARGET/crash-…`).
+    file: PathBuf,
+    /// A defect the fuzzer ran with (`SIM_FUZZ_DEFECTS`); repeatable. The canary's is implied.
+    #[arg(long = "defect", value_name = "NAME")]
+    defects: Vec<String>,
+    /// Directory of regression files (open findings, which fail with every defect off, go in its
+    /// `open/` subdirectory).
+    #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
+    out: PathBuf,
+    /// Where `scenario-parser` artifacts go: its seed corpus, which `cargo test` replays.
+    #[arg(long, value_name = "DIR", default_value = "corpus/scenario-parser")]
+    parser_corpus: PathBuf,
+    /// Upper bound on runs spent shrinking.
+    #[arg(long, default_value_t = 20_000)]
+    runs_max: u64,
+    /// Only say what the artifact is, on one line, and write nothing: `defect SIGNATURE` (it
+    /// fails with the defects and passes without), `open SIGNATURE` (it fails without them too),
+    /// or `pass`. For scripts such as `make fuzz-bench`.
+    #[arg(long)]
+    classify: bool,
+}
+
+#[derive(Args, Debug)]
 struct ListArgs {
     #[arg(long)]
     json: bool,
+    /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
+    /// `must-pass` or `must-fail`, subject (or `-`), the subject's defects (or `-`), summary.
+    #[arg(long)]
+    fuzz_targets: bool,
 }
 
 fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
@@ -251,6 +284,7 @@ fn dispatch(registry: &Registry, command: Command) -> Result<i32, CliError> {
         Command::Replay(args) => replay(registry, args),
         Command::Shrink(args) => shrink(registry, args),
         Command::List(args) => list(registry, args),
+        Command::ImportCrash(args) => import_crash(registry, args),
         Command::Sweep(args) => sweep_command(registry, args),
         Command::Promote(args) => promote(registry, args),
         Command::Zoo(args) => zoo(registry, args),
@@ -587,6 +621,31 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
 }
 
 fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
+    if args.fuzz_targets {
+        for target in crate::fuzzing::TARGETS {
+            let expect = if target.must_fail() {
+                "must-fail"
+            } else {
+                "must-pass"
+            };
+            let subject = target.subject().unwrap_or("-");
+            let defects: Vec<&str> = target
+                .subject()
+                .and_then(|name| registry.get(name))
+                .map(|entry| entry.info().defects.iter().map(|d| d.name).collect())
+                .unwrap_or_default();
+            let defects = if defects.is_empty() {
+                "-".to_string()
+            } else {
+                defects.join(",")
+            };
+            println!(
+                "{}\t{expect}\t{subject}\t{defects}\t{}",
+                target.name, target.summary
+            );
+        }
+        return Ok(EXIT_PASS);
+    }
     if args.json {
         let infos: Vec<_> = registry.subjects().map(|s| s.info()).collect();
         println!("{}", serde_json::to_string_pretty(&infos).expect("json"));
@@ -618,6 +677,204 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         println!("{table}\n");
     }
     Ok(EXIT_PASS)
+}
+
+/// A short stable name for a signature in a file name: FNV-1a, 32 bits, in hex.
+fn signature_tag(signature: &str) -> String {
+    format!("{:08x}", crate::trace::hash_str(signature) as u32)
+}
+
+fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| CliError {
+            code: EXIT_INTERNAL,
+            message: format!("{}: cannot create: {e}", dir.display()),
+        })?;
+    }
+    std::fs::write(path, contents).map_err(|e| CliError {
+        code: EXIT_INTERNAL,
+        message: format!("{}: cannot write: {e}", path.display()),
+    })
+}
+
+/// `sim import-crash TARGET FILE`: decodes the artifact exactly as the fuzz target did, runs it
+/// with the same defects, shrinks it while its first finding's signature still appears, and writes
+/// the result (with `[expect] signatures`) into the regression corpus, which `cargo test` replays.
+fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliError> {
+    use crate::fuzzing;
+    let target = fuzzing::target(&args.target).ok_or_else(|| {
+        let known: Vec<&str> = fuzzing::TARGETS.iter().map(|t| t.name).collect();
+        CliError::usage(format!(
+            "unknown fuzz target `{}`; known: {}",
+            args.target,
+            known.join(", ")
+        ))
+    })?;
+    target
+        .check_defects(&args.defects)
+        .map_err(CliError::usage)?;
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
+    let Some(subject) = target.subject() else {
+        return import_parser_crash(&args, &bytes);
+    };
+    let defects = target.defects(&args.defects);
+    let entry = registry.get(subject).ok_or_else(|| {
+        CliError::usage(format!(
+            "fuzz target `{}` runs subject `{subject}`, which this build does not have",
+            target.name
+        ))
+    })?;
+    let scenario = entry.from_bytes(&bytes, &fuzzing::generate_options(&defects));
+    let options = || RunOptions {
+        defects: Some(defects.clone()),
+        ..RunOptions::default()
+    };
+    let outcome = scenario.run(options());
+    let Some(first) = outcome.findings.first() else {
+        if args.classify {
+            println!("pass");
+            return Ok(EXIT_PASS);
+        }
+        eprintln!(
+            "{}: passes with defects [{}]: nothing to import (was the fuzzer run with other {} or on another commit?)",
+            args.file.display(),
+            defects.join(","),
+            fuzzing::DEFECTS_ENV
+        );
+        return Ok(EXIT_PASS);
+    };
+    let signature = first.signature();
+    let shows_finding = |candidate: &dyn DynScenario| {
+        candidate
+            .run(options())
+            .signatures()
+            .iter()
+            .any(|s| *s == signature)
+    };
+    let passes_without_defects = |candidate: &dyn DynScenario| {
+        candidate
+            .run(RunOptions {
+                defects: Some(Vec::new()),
+                ..RunOptions::default()
+            })
+            .passed()
+    };
+    // A seeded defect's regression must stay about the defect: with it off the run passes. Keep
+    // that while shrinking when the artifact has it (a run that also fails with defects off is a
+    // real bug, and shrinks on its finding alone).
+    let defect_only = !defects.is_empty() && passes_without_defects(scenario.as_ref());
+    if args.classify {
+        let class = if defect_only { "defect" } else { "open" };
+        println!("{class} {signature}");
+        return Ok(EXIT_FINDINGS);
+    }
+    let shrunk = if defect_only {
+        crate::shrink::shrink_defect_only(scenario.as_ref(), &signature, args.runs_max)
+    } else {
+        crate::shrink::shrink(scenario.as_ref(), &signature, args.runs_max)
+    };
+    let mut regression = shrunk.scenario.clone_box();
+    regression.set_defects(defects.clone());
+    // The signature only: a trace hash changes with every change to the subject, while the
+    // finding must stay what it is.
+    regression.set_expect(Some(crate::scenario::Expect {
+        signatures: vec![signature.clone()],
+        trace_hash: None,
+    }));
+    if !shows_finding(regression.as_ref()) {
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: format!(
+                "the shrunk scenario no longer shows `{signature}`; please report this with the artifact"
+            ),
+        });
+    }
+    if !defects.is_empty() && !defect_only {
+        eprintln!("note: the run fails with defects off too: this is not (only) the seeded defect");
+    }
+    let defects_part = if defects.is_empty() {
+        "no-defects".to_string()
+    } else {
+        defects.join("+")
+    };
+    // A finding that does not go away with every defect off is a bug nobody seeded: it is open
+    // until fixed, and its file waits in `open/` (cargo test checks it still fails there, and
+    // tells whoever fixes it to move it up, where it must then pass).
+    let open = !defect_only;
+    let dir = if open {
+        args.out.join("open")
+    } else {
+        args.out.clone()
+    };
+    let path = dir.join(format!(
+        "{subject}-{defects_part}-{}-{}.toml",
+        first.kind.name(),
+        signature_tag(&signature)
+    ));
+    eprintln!(
+        "shrunk `{signature}`: {} ops → {} ops in {} runs",
+        shrunk.ops_before, shrunk.ops_after, shrunk.runs
+    );
+    if path.exists() {
+        println!(
+            "already recorded: {} holds `{signature}` with defects [{}]",
+            path.display(),
+            defects.join(",")
+        );
+        return Ok(EXIT_FINDINGS);
+    }
+    let what = if open {
+        "An open finding (it fails with every defect off): `cargo test` (sim/tests/regressions.rs)\n\
+         # checks that it still fails; once fixed, move this file up to corpus/regressions/."
+    } else {
+        "`cargo test` (sim/tests/regressions.rs) checks that the run still shows it with its\n\
+         # defects on and passes with them off."
+    };
+    let text = format!(
+        "# Imported by `sim import-crash {} {}` from a fuzzer crash.\n\
+         # Finding `{signature}`. {what}\n\
+         # Replay: sim replay {}\n{}",
+        target.name,
+        args.file.display(),
+        path.display(),
+        regression.to_toml()
+    );
+    write_file(&path, text.as_bytes())?;
+    println!(
+        "wrote {}; replay with `sim replay {}`",
+        path.display(),
+        path.display()
+    );
+    Ok(EXIT_FINDINGS)
+}
+
+/// A `scenario-parser` crash has no scenario to shrink: the input text is the repro. It joins the
+/// target's seed corpus, which `cargo test` replays through the parser.
+fn import_parser_crash(args: &ImportCrashArgs, bytes: &[u8]) -> Result<i32, CliError> {
+    let result = std::panic::catch_unwind(|| crate::fuzzing::check_scenario_text(bytes));
+    let problem = match result {
+        Ok(Ok(())) => {
+            eprintln!(
+                "{}: the parser handles it now: nothing to import",
+                args.file.display()
+            );
+            return Ok(EXIT_PASS);
+        }
+        Ok(Err(report)) => report,
+        Err(_) => "the parser panicked".to_string(),
+    };
+    let name = format!(
+        "regression-{:016x}",
+        crate::trace::hash_str(&String::from_utf8_lossy(bytes))
+    );
+    let path = args.parser_corpus.join(name);
+    write_file(&path, bytes)?;
+    println!(
+        "{problem}\nwrote {}; `cargo test` replays it (sim/tests/fuzz_corpus.rs)",
+        path.display()
+    );
+    Ok(EXIT_FINDINGS)
 }
 
 #[derive(Args, Debug)]

@@ -30,6 +30,15 @@ pub fn baseline(os: &Os) -> Baseline {
     }
 }
 
+impl Baseline {
+    /// Takes the baseline again, reusing this one's storage (the runner takes one per repetition).
+    pub fn retake(&mut self, os: &Os) {
+        self.totals.clear();
+        self.totals.extend_from_slice(os.resources().totals());
+        self.serial = os.resources().serial();
+    }
+}
+
 /// Kinds whose count went up since `baseline`, with the change: O(kinds).
 pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
     let mut grown = Vec::new();
@@ -160,7 +169,6 @@ struct KindTrend {
     at_warmup: u64,
     last: u64,
     rises: u32,
-    series: Vec<u64>,
     reported: bool,
 }
 
@@ -175,6 +183,13 @@ pub struct GrowthDetector {
     rises_min: u32,
     allowances: Vec<CacheAllowance>,
     trends: Vec<KindTrend>,
+    /// The count of every kind at the end of each repetition, one row per repetition, rows laid
+    /// end to end (a subject may register kinds mid-run, so rows can widen). One flat vector
+    /// rather than a series per kind: a fuzz input runs a detector for a handful of repetitions,
+    /// and a vector per kind would cost more allocations than the whole run.
+    history: Vec<u64>,
+    /// Where each row of `history` starts.
+    row_starts: Vec<u32>,
     observed: u32,
 }
 
@@ -191,6 +206,8 @@ impl GrowthDetector {
             rises_min: GROWTH_RISES_MIN,
             allowances,
             trends: Vec::new(),
+            history: Vec::new(),
+            row_starts: Vec::new(),
             observed: 0,
         }
     }
@@ -215,14 +232,15 @@ impl GrowthDetector {
         }
         let repetition = self.observed;
         self.observed += 1;
+        if self.row_starts.len() < SERIES_POINTS_MAX {
+            self.row_starts.push(self.history.len() as u32);
+            self.history.extend(totals.iter().map(|total| total.count));
+        }
         let mut findings = Vec::new();
         for (index, total) in totals.iter().enumerate() {
             let kind = KindId(index as u16);
             let count = total.count;
             let trend = &mut self.trends[index];
-            if trend.series.len() < SERIES_POINTS_MAX {
-                trend.series.push(count);
-            }
             if repetition < self.warmup {
                 trend.at_warmup = count;
                 trend.last = count;
@@ -280,17 +298,29 @@ impl GrowthDetector {
             } else {
                 finding = finding.note("each repetition leaves more behind; a check at teardown alone would miss it if teardown frees everything");
             }
-            finding.series = trend.series.clone();
+            finding.series = self.series(kind);
             findings.push(finding);
         }
         findings
     }
 
-    /// The count of `kind` at the end of each repetition so far (for plots).
-    pub fn series(&self, kind: KindId) -> &[u64] {
-        self.trends
-            .get(kind.0 as usize)
-            .map_or(&[], |t| t.series.as_slice())
+    /// The count of `kind` at the end of each repetition so far (for plots); 0 in repetitions
+    /// before the kind was registered.
+    pub fn series(&self, kind: KindId) -> Vec<u64> {
+        let index = kind.0 as usize;
+        let mut ends = self.row_starts.iter().skip(1).map(|&start| start as usize);
+        self.row_starts
+            .iter()
+            .map(|&start| {
+                let start = start as usize;
+                let end = ends.next().unwrap_or(self.history.len());
+                if start + index < end {
+                    self.history[start + index]
+                } else {
+                    0
+                }
+            })
+            .collect()
     }
 }
 
@@ -345,6 +375,28 @@ mod tests {
             found[0].headline
         );
         assert_eq!(found[1].site, "first_site");
+    }
+
+    #[test]
+    fn series_lists_each_repetition_and_zero_before_a_kind_was_registered() {
+        let mut os = Os::for_tests(1);
+        let mut detector = GrowthDetector::new(0, Vec::new());
+        let block = os.malloc(8, "first").unwrap();
+        detector.observe(&os);
+        os.free(block, "first").unwrap();
+        let late = os.register_kind("late kind", false);
+        os.track(late, 0, 0, "late");
+        detector.observe(&os);
+        os.track(late, 0, 0, "late");
+        detector.observe(&os);
+        let heap_block = os.resources().kind_by_name("heap block").unwrap();
+        assert_eq!(detector.series(heap_block), vec![1, 0, 0]);
+        assert_eq!(detector.series(late), vec![0, 1, 2]);
+        let mut retaken = baseline(&os);
+        let _kept = os.malloc(8, "kept").unwrap();
+        assert_eq!(leaks(&os, &retaken, &[]).len(), 1);
+        retaken.retake(&os);
+        assert!(leaks(&os, &retaken, &[]).is_empty());
     }
 
     #[test]

@@ -11,13 +11,15 @@
 //! subject, subjects                    the Subject trait and the built-in subjects
 //! scenario                             TOML scripts: parse, validate, generate, print
 //! runner                               runs a scenario against a subject, asks the ledger
-//! report, shrink, registry, sweep      what people read and the tools around the runner
+//! report, shrink, registry, sweep,     what people read and the tools around the runner
+//! fuzzing                              (fuzzing: the body of every cargo-fuzz target)
 //! cli                                  the `sim` binary's commands
 //! ```
 
 pub mod cli;
 pub mod faults;
 pub mod findings;
+pub mod fuzzing;
 pub mod ledger;
 pub mod os;
 pub mod registry;

@@ -35,11 +35,17 @@ pub trait DynScenario: Send {
     fn set_defects(&mut self, defects: Vec<String>);
     fn set_expect(&mut self, expect: Option<Expect>);
     fn run(&self, options: RunOptions) -> Outcome;
+    /// Runs in this process even when the subject runs real code (no crash isolation): for the
+    /// fuzz targets, where a fork per input would cost more than the run, and a crash of real code
+    /// is libFuzzer's to catch.
+    fn run_in_process(&self, options: RunOptions) -> Outcome;
     fn to_toml(&self) -> String;
     /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
     /// The smallest scenario found whose run still shows `signature` (see `shrink`).
     fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
+    /// Like `shrink_while`, keeping only candidates that also pass with every defect off.
+    fn shrink_defect_only(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
     fn clone_box(&self) -> Box<dyn DynScenario>;
 }
 
@@ -66,6 +72,24 @@ impl<S: Subject> DynSubject for Erased<S> {
         Box::new(ErasedScenario::<S>(generate::from_bytes::<S>(
             bytes, options,
         )))
+    }
+}
+
+impl<S: Subject> ErasedScenario<S> {
+    fn shrink_with(
+        &self,
+        signature: &str,
+        runs_max: u64,
+        passes_without_defects: bool,
+    ) -> shrink::Shrunk {
+        let (smallest, runs) =
+            shrink::shrink_scenario_with::<S>(&self.0, signature, runs_max, passes_without_defects);
+        shrink::Shrunk {
+            ops_before: self.0.op_count(),
+            ops_after: smallest.op_count(),
+            scenario: Box::new(ErasedScenario::<S>(smallest)),
+            runs,
+        }
     }
 }
 
@@ -99,6 +123,10 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
         runner::run::<S>(&self.0, options)
     }
 
+    fn run_in_process(&self, options: RunOptions) -> Outcome {
+        runner::run_in_process::<S>(&self.0, options)
+    }
+
     fn to_toml(&self) -> String {
         print::to_toml(&self.0)
     }
@@ -113,13 +141,11 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
     }
 
     fn shrink_while(&self, signature: &str, runs_max: u64) -> shrink::Shrunk {
-        let (smallest, runs) = shrink::shrink_scenario::<S>(&self.0, signature, runs_max);
-        shrink::Shrunk {
-            ops_before: self.0.op_count(),
-            ops_after: smallest.op_count(),
-            scenario: Box::new(ErasedScenario::<S>(smallest)),
-            runs,
-        }
+        self.shrink_with(signature, runs_max, false)
+    }
+
+    fn shrink_defect_only(&self, signature: &str, runs_max: u64) -> shrink::Shrunk {
+        self.shrink_with(signature, runs_max, true)
     }
 
     fn clone_box(&self) -> Box<dyn DynScenario> {

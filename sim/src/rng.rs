@@ -34,21 +34,40 @@ impl Stream {
 }
 
 /// A deterministic random stream.
+///
+/// The ChaCha8 state is made on the first draw, not at `new`: a run creates several streams
+/// (scheduler, faults, subject) and most short runs, such as one fuzz input, draw from few or none
+/// of them. Seeding a stream costs more than a whole small run, and the values a stream gives do
+/// not depend on when its state was made, so laziness changes no run's outcome.
 #[derive(Clone, Debug)]
 pub struct Rng {
-    inner: ChaCha8Rng,
+    seed: u64,
+    stream: Stream,
+    inner: Option<Box<ChaCha8Rng>>,
 }
 
 impl Rng {
     pub fn new(seed: u64, stream: Stream) -> Rng {
+        Rng {
+            seed,
+            stream,
+            inner: None,
+        }
+    }
+
+    #[cold]
+    fn seeded(seed: u64, stream: Stream) -> Box<ChaCha8Rng> {
         let mut inner = ChaCha8Rng::seed_from_u64(seed);
         inner.set_stream(stream.number());
-        Rng { inner }
+        Box::new(inner)
     }
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        self.inner.next_u64()
+        let (seed, stream) = (self.seed, self.stream);
+        self.inner
+            .get_or_insert_with(|| Rng::seeded(seed, stream))
+            .next_u64()
     }
 
     /// A uniform value in `0..bound` (Lemire's multiply-shift with rejection; no modulo bias).
@@ -106,6 +125,19 @@ mod tests {
             .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_lazily_seeded_stream_gives_the_values_of_an_eagerly_seeded_one() {
+        let mut eager = ChaCha8Rng::seed_from_u64(42);
+        eager.set_stream(Stream::Subject.number());
+        let expected: Vec<u64> = (0..4).map(|_| eager.next_u64()).collect();
+        let mut lazy = Rng::new(42, Stream::Subject);
+        let cloned_before_first_draw = lazy.clone();
+        let got: Vec<u64> = (0..4).map(|_| lazy.next_u64()).collect();
+        assert_eq!(got, expected);
+        let mut copy = cloned_before_first_draw;
+        assert_eq!(copy.next_u64(), expected[0]);
     }
 
     #[test]

@@ -115,36 +115,8 @@ struct Runner<'a, S: Subject> {
     lifecycle_index: u32,
     repetition: u32,
     runnable: Vec<u32>,
-    op_hashes: OpNameHashes,
     header: Header,
     scenario: &'a Scenario<S::Op>,
-}
-
-/// The trace hashes of op names, remembered by the name's address: an op's name is a
-/// `&'static str`, and hashing it byte by byte on every op was a visible share of a step.
-struct OpNameHashes {
-    slots: [(usize, usize, u64); OpNameHashes::SLOTS],
-}
-
-impl OpNameHashes {
-    const SLOTS: usize = 16;
-
-    fn new() -> OpNameHashes {
-        OpNameHashes {
-            slots: [(0, 0, 0); OpNameHashes::SLOTS],
-        }
-    }
-
-    /// `hash_str(name)`, computed once per distinct name (and slot).
-    #[inline]
-    fn get(&mut self, name: &'static str) -> u64 {
-        let address = name.as_ptr() as usize;
-        let slot = &mut self.slots[(address >> 3) % OpNameHashes::SLOTS];
-        if slot.0 != address || slot.1 != name.len() {
-            *slot = (address, name.len(), crate::trace::hash_str(name));
-        }
-        slot.2
-    }
 }
 
 /// Runs `scenario` with subject `S`: in this process, or in a child process when the subject
@@ -224,7 +196,6 @@ fn run_inner<S: Subject>(
         lifecycle_index: 0,
         repetition: 0,
         runnable: Vec::new(),
-        op_hashes: OpNameHashes::new(),
         header,
         scenario,
     };
@@ -294,9 +265,10 @@ impl<'a, S: Subject> Runner<'a, S> {
             let outer = ledger::baseline(&self.os);
             self.run_list(&lifecycle.setup, lifecycle)?;
             let mut detector = GrowthDetector::new(lifecycle.warmup, allowances.clone());
+            let mut before = outer.clone();
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
-                let before = ledger::baseline(&self.os);
+                before.retake(&self.os);
                 self.run_list(&lifecycle.ops, lifecycle)?;
                 let leaks = ledger::leaks(&self.os, &before, &cache_kinds);
                 let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();
@@ -586,10 +558,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             op_name: name,
             thread: tid.0,
         });
-        let name_hash = self.op_hashes.get(name);
-        self.os
-            .trace()
-            .event(EventKind::Op, u64::from(tid.0), name_hash);
+        let trace = self.os.trace();
+        let name_hash = trace.hash_static(name);
+        trace.event(EventKind::Op, u64::from(tid.0), name_hash);
         match op {
             ScenarioOp::Spawn { thread } => {
                 let spec = lifecycle

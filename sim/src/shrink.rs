@@ -126,15 +126,39 @@ pub fn shrink(
     scenario.shrink_while(signature, runs_max)
 }
 
+/// Shrinks a run of seeded defects while it still shows `signature` *and* passes with every
+/// defect off. `sim import-crash` uses it so that a defect's regression stays about the defect:
+/// without the second condition the shrinker may trade the defect's finding for the same finding
+/// of an unbalanced scenario (a `create` whose `evict` was removed leaks with or without it).
+pub fn shrink_defect_only(
+    scenario: &dyn crate::registry::DynScenario,
+    signature: &str,
+    runs_max: u64,
+) -> Shrunk {
+    scenario.shrink_defect_only(signature, runs_max)
+}
+
 /// The typed shrinker behind [`shrink`]: returns the smallest scenario found and the runs spent.
 pub fn shrink_scenario<S: Subject>(
     scenario: &Scenario<S::Op>,
     signature: &str,
     runs_max: u64,
 ) -> (Scenario<S::Op>, u64) {
+    shrink_scenario_with::<S>(scenario, signature, runs_max, false)
+}
+
+/// The typed shrinker behind [`shrink_defect_only`] (with `passes_without_defects`) and
+/// [`shrink`] (without).
+pub fn shrink_scenario_with<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    signature: &str,
+    runs_max: u64,
+    passes_without_defects: bool,
+) -> (Scenario<S::Op>, u64) {
     let mut search = Search::<S> {
         current: scenario.clone(),
         signature,
+        passes_without_defects,
         runs: 0,
         runs_max,
     };
@@ -151,6 +175,8 @@ pub fn shrink_scenario<S: Subject>(
 struct Search<'a, S: Subject> {
     current: Scenario<S::Op>,
     signature: &'a str,
+    /// Also require that the candidate passes with every defect off.
+    passes_without_defects: bool,
     runs: u64,
     runs_max: u64,
 }
@@ -172,7 +198,18 @@ impl<S: Subject> Search<'_, S> {
         };
         self.runs += 1;
         let outcome = runner::run::<S>(&candidate, RunOptions::default());
-        if outcome.signatures().iter().any(|s| s == self.signature) {
+        let shows = outcome.signatures().iter().any(|s| s == self.signature);
+        let clean = || {
+            runner::run::<S>(
+                &candidate,
+                RunOptions {
+                    defects: Some(Vec::new()),
+                    ..RunOptions::default()
+                },
+            )
+            .passed()
+        };
+        if shows && (!self.passes_without_defects || clean()) {
             self.current = candidate;
             true
         } else {

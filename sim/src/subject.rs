@@ -9,8 +9,9 @@
 //! `op` field), are generated from seeds and fuzz bytes (`arbitrary`), and print back to TOML.
 //! The names `spawn`, `join`, `exit` and `sleep` are taken by the runner's own ops.
 
-use std::collections::BTreeSet;
-use std::fmt::Debug;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{Debug, Display, Write as _};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -111,32 +112,68 @@ impl Config {
 }
 
 /// Names an op list defines and uses, for static validation (`free` of a name never allocated).
+///
+/// The generator validates every op it decodes, hundreds of thousands of times a second under a
+/// fuzzer, so a trial validation is undone with `checkpoint`/`rollback` rather than by cloning the
+/// set, and lookups format their key into a reused buffer rather than a fresh string.
 #[derive(Clone, Debug, Default)]
 pub struct Names {
-    defined: BTreeSet<String>,
+    /// Every `namespace:name` defined, with the order of its first definition.
+    defined: BTreeMap<String, u64>,
+    definitions: u64,
+}
+
+/// A point to roll `Names` back to: everything defined after it is forgotten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamesCheckpoint(u64);
+
+thread_local! {
+    static NAME_KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Calls `body` with `namespace:name`, formatted into a per-thread buffer.
+fn with_key<R>(namespace: &str, name: impl Display, body: impl FnOnce(&str) -> R) -> R {
+    NAME_KEY.with(|buffer| {
+        let mut key = buffer.borrow_mut();
+        key.clear();
+        let _ = write!(key, "{namespace}:{name}");
+        body(&key)
+    })
 }
 
 impl Names {
-    pub fn define(&mut self, namespace: &str, name: impl std::fmt::Display) {
-        self.defined.insert(format!("{namespace}:{name}"));
+    pub fn define(&mut self, namespace: &str, name: impl Display) {
+        with_key(namespace, name, |key| {
+            if !self.defined.contains_key(key) {
+                self.defined.insert(key.to_string(), self.definitions);
+                self.definitions += 1;
+            }
+        });
     }
 
-    pub fn require(
-        &self,
-        namespace: &str,
-        name: impl std::fmt::Display,
-        what: &str,
-    ) -> Result<(), String> {
-        let key = format!("{namespace}:{name}");
-        if self.defined.contains(&key) {
+    pub fn require(&self, namespace: &str, name: impl Display, what: &str) -> Result<(), String> {
+        if self.is_defined(namespace, &name) {
             Ok(())
         } else {
             Err(format!("{what} `{name}` is used before any op defines it"))
         }
     }
 
-    pub fn is_defined(&self, namespace: &str, name: impl std::fmt::Display) -> bool {
-        self.defined.contains(&format!("{namespace}:{name}"))
+    pub fn is_defined(&self, namespace: &str, name: impl Display) -> bool {
+        with_key(namespace, name, |key| self.defined.contains_key(key))
+    }
+
+    /// The current state, to `rollback` to if a trial validation fails.
+    pub fn checkpoint(&self) -> NamesCheckpoint {
+        NamesCheckpoint(self.definitions)
+    }
+
+    /// Forgets every name defined after `checkpoint`.
+    pub fn rollback(&mut self, checkpoint: NamesCheckpoint) {
+        if self.definitions > checkpoint.0 {
+            self.defined.retain(|_, order| *order < checkpoint.0);
+            self.definitions = checkpoint.0;
+        }
     }
 }
 
@@ -189,5 +226,28 @@ pub trait Subject: Sized + 'static {
     /// returned is one violation.
     fn check_invariants(&self, _os: &Os) -> Vec<String> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_forgets_names_defined_after_the_checkpoint_and_keeps_earlier_ones() {
+        let mut names = Names::default();
+        names.define("slot", 1);
+        let checkpoint = names.checkpoint();
+        names.define("slot", 2);
+        names.define("slot", 1);
+        assert!(names.is_defined("slot", 2));
+        names.rollback(checkpoint);
+        assert!(names.is_defined("slot", 1), "defined before the checkpoint");
+        assert!(!names.is_defined("slot", 2), "defined after it");
+        assert!(!names.is_defined("heap", 1), "namespaces are separate");
+        let error = names.require("slot", 2, "object").unwrap_err();
+        assert_eq!(error, "object `2` is used before any op defines it");
+        names.define("slot", 3);
+        assert!(names.require("slot", 3, "object").is_ok());
     }
 }

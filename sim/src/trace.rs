@@ -34,7 +34,7 @@ impl EventKind {
     }
 
     #[inline(always)]
-    fn tag(self) -> u64 {
+    fn tag(self, names: &mut NameHashes) -> u64 {
         match self {
             EventKind::Op => 1,
             EventKind::Lifecycle => 2,
@@ -43,7 +43,7 @@ impl EventKind {
             EventKind::Unblock => 5,
             EventKind::Fault => 6,
             EventKind::Finding => 7,
-            EventKind::Syscall(name) => 0x100 ^ hash_str(name),
+            EventKind::Syscall(name) => 0x100 ^ names.hash(name),
         }
     }
 }
@@ -53,6 +53,40 @@ pub struct Trace {
     hash: u64,
     events: u64,
     sink: Option<Box<dyn Write>>,
+    /// Hashes of static names seen lately (syscall and op names), by address: see `hash_static`.
+    names: NameHashes,
+}
+
+/// Slots of the static-name hash cache: more than the names one run uses in its hot loop.
+const NAME_SLOTS: usize = 64;
+
+/// A direct-mapped cache from a static string's address and length to its FNV-1a hash. A run
+/// hashes a syscall's or an op's name for every event; the names are a few dozen literals, and
+/// hashing them byte by byte again and again was most of the trace's cost. The cache changes no
+/// hash: a static string's bytes never change, so one address and length always hash the same.
+#[derive(Clone)]
+struct NameHashes {
+    slots: Box<[(usize, usize, u64); NAME_SLOTS]>,
+}
+
+impl NameHashes {
+    fn new() -> NameHashes {
+        NameHashes {
+            slots: Box::new([(0, 0, 0); NAME_SLOTS]),
+        }
+    }
+
+    #[inline(always)]
+    fn hash(&mut self, text: &'static str) -> u64 {
+        let address = text.as_ptr() as usize;
+        let slot = &mut self.slots[(address >> 3) % NAME_SLOTS];
+        if slot.0 == address && slot.1 == text.len() && address != 0 {
+            return slot.2;
+        }
+        let hash = hash_str(text);
+        *slot = (address, text.len(), hash);
+        hash
+    }
 }
 
 impl std::fmt::Debug for Trace {
@@ -77,7 +111,15 @@ impl Trace {
             hash: 0xcbf2_9ce4_8422_2325,
             events: 0,
             sink: None,
+            names: NameHashes::new(),
         }
+    }
+
+    /// The FNV-1a hash of a static name (`hash_str`), cached by address: for event details that
+    /// are names, such as an op's.
+    #[inline]
+    pub fn hash_static(&mut self, text: &'static str) -> u64 {
+        self.names.hash(text)
     }
 
     /// Writes every later event as one JSON object per line.
@@ -100,7 +142,8 @@ impl Trace {
     /// sink, rarely attached, stays out of line.
     #[inline(always)]
     pub fn event(&mut self, kind: EventKind, a: u64, b: u64) {
-        self.hash = mix(mix(mix(self.hash, kind.tag()), a), b);
+        let tag = kind.tag(&mut self.names);
+        self.hash = mix(mix(mix(self.hash, tag), a), b);
         self.events += 1;
         if self.sink.is_some() {
             self.write_event(kind, a, b);
@@ -123,7 +166,8 @@ impl Trace {
 
     /// Records an event whose detail is text (a finding's signature, a lifecycle name).
     pub fn event_text(&mut self, kind: EventKind, text: &str) {
-        self.hash = mix(mix(self.hash, kind.tag()), hash_str(text));
+        let tag = kind.tag(&mut self.names);
+        self.hash = mix(mix(self.hash, tag), hash_str(text));
         self.events += 1;
         if let Some(sink) = self.sink.as_mut() {
             let _ = writeln!(
@@ -207,6 +251,29 @@ mod tests {
             run(&base[..2]),
             "a missing event changes the hash"
         );
+    }
+
+    #[test]
+    fn cached_name_hashes_equal_fresh_ones() {
+        let mut trace = Trace::new();
+        let names = [
+            "pages.commit",
+            "pages.commit",
+            "locks.create",
+            "heap.malloc",
+            "op",
+        ];
+        for _ in 0..3 {
+            for name in names {
+                assert_eq!(trace.hash_static(name), hash_str(name));
+            }
+        }
+        // Two literals of one text may or may not share an address; either way the hash is the
+        // text's.
+        let owned = String::from("pages.commit");
+        let leaked: &'static str = Box::leak(owned.into_boxed_str());
+        assert_eq!(trace.hash_static(leaked), hash_str("pages.commit"));
+        assert_eq!(trace.hash_static(&leaked[..5]), hash_str("pages"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["subject", "subjects"],
     &["scenario"],
     &["runner"],
-    &["registry", "report", "shrink", "sweep"],
+    &["registry", "report", "shrink", "sweep", "fuzzing"],
     &["cli"],
 ];
 

@@ -318,6 +318,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     let dir = scratch("corrupt");
     let out = dir.join("out");
     let out_text = out.display().to_string();
+    // Generated counter scenarios are balanced: with defects off, they pass.
     let args = [
         "sweep",
         "--subject",

@@ -6,6 +6,7 @@
 //! of releasing someone else's record. Keyed kinds (a bounded cache keyed by function, say) also
 //! keep a live count per key, which the growth detector's allowance needs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::Attribution;
@@ -21,7 +22,8 @@ pub struct RecordId {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KindInfo {
-    pub name: String,
+    /// Built-in kinds borrow their static names; a subject's kinds own theirs.
+    pub name: Cow<'static, str>,
     pub keyed: bool,
 }
 
@@ -45,6 +47,9 @@ pub struct Record {
     live: bool,
 }
 
+/// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
+const KINDS_EXPECTED_MAX: usize = 32;
+
 #[derive(Clone, Debug, Default)]
 pub struct Resources {
     kinds: Vec<KindInfo>,
@@ -60,17 +65,32 @@ pub struct Resources {
 
 impl Resources {
     pub fn new() -> Resources {
-        Resources::default()
+        // Room for the built-in kinds and a subject's own without regrowing: a fresh OS is made
+        // for every fuzz input.
+        Resources {
+            kinds: Vec::with_capacity(KINDS_EXPECTED_MAX),
+            totals: Vec::with_capacity(KINDS_EXPECTED_MAX),
+            ..Resources::default()
+        }
     }
 
     pub fn register_kind(&mut self, name: &str, keyed: bool) -> KindId {
-        if let Some(index) = self.kinds.iter().position(|kind| kind.name == name) {
-            return KindId(index as u16);
+        match self.kind_by_name(name) {
+            Some(kind) => kind,
+            None => self.push_kind(Cow::Owned(name.to_string()), keyed),
         }
-        self.kinds.push(KindInfo {
-            name: name.to_string(),
-            keyed,
-        });
+    }
+
+    /// Registers a kind whose name is static (the built-in kinds), without allocating.
+    pub fn register_static_kind(&mut self, name: &'static str, keyed: bool) -> KindId {
+        match self.kind_by_name(name) {
+            Some(kind) => kind,
+            None => self.push_kind(Cow::Borrowed(name), keyed),
+        }
+    }
+
+    fn push_kind(&mut self, name: Cow<'static, str>, keyed: bool) -> KindId {
+        self.kinds.push(KindInfo { name, keyed });
         self.totals.push(Totals::default());
         self.keyed.push(keyed);
         KindId((self.kinds.len() - 1) as u16)
@@ -278,20 +298,20 @@ pub struct BuiltinKinds {
 impl BuiltinKinds {
     pub fn register(resources: &mut Resources) -> BuiltinKinds {
         BuiltinKinds {
-            reservation: resources.register_kind("reservation", false),
-            committed_pages: resources.register_kind("committed pages", false),
-            heap_block: resources.register_kind("heap block", false),
-            mutex: resources.register_kind("mutex", false),
-            rwlock: resources.register_kind("rwlock", false),
-            condvar: resources.register_kind("condvar", false),
-            held_lock: resources.register_kind("held lock", false),
-            thread: resources.register_kind("thread", false),
-            waiter: resources.register_kind("waiter", false),
-            tls_key: resources.register_kind("tls key", false),
-            module: resources.register_kind("module", false),
-            exit_hook: resources.register_kind("exit hook", false),
-            fd: resources.register_kind("fd", false),
-            description: resources.register_kind("description", false),
+            reservation: resources.register_static_kind("reservation", false),
+            committed_pages: resources.register_static_kind("committed pages", false),
+            heap_block: resources.register_static_kind("heap block", false),
+            mutex: resources.register_static_kind("mutex", false),
+            rwlock: resources.register_static_kind("rwlock", false),
+            condvar: resources.register_static_kind("condvar", false),
+            held_lock: resources.register_static_kind("held lock", false),
+            thread: resources.register_static_kind("thread", false),
+            waiter: resources.register_static_kind("waiter", false),
+            tls_key: resources.register_static_kind("tls key", false),
+            module: resources.register_static_kind("module", false),
+            exit_hook: resources.register_static_kind("exit hook", false),
+            fd: resources.register_static_kind("fd", false),
+            description: resources.register_static_kind("description", false),
         }
     }
 }
@@ -303,9 +323,9 @@ mod tests {
     #[test]
     fn totals_follow_acquire_resize_release_and_stale_ids_are_refused() {
         let mut resources = Resources::new();
-        let kind = resources.register_kind("widget", false);
+        let kind = resources.register_static_kind("widget", false);
         assert_eq!(
-            resources.register_kind("widget", false),
+            resources.register_static_kind("widget", false),
             kind,
             "registering twice gives the same kind"
         );

@@ -130,10 +130,11 @@ fn subject_ops<S: Subject>(
     let mut ops = Vec::new();
     let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
         let op = S::Op::arbitrary(input)?;
-        let mut trial = names.clone();
-        if S::validate(&op, &mut trial).is_ok() {
-            *names = trial;
+        let checkpoint = names.checkpoint();
+        if S::validate(&op, names).is_ok() {
             ops.push(ScenarioOp::Subject(op));
+        } else {
+            names.rollback(checkpoint);
         }
         Ok(std::ops::ControlFlow::Continue(()))
     });
@@ -180,10 +181,11 @@ fn decode_lifecycle<S: Subject>(
     // The subject's closing ops (destroy what the lifecycle may have created), validated like
     // every other generated op so that the printed file parses.
     for op in S::closing_ops(names) {
-        let mut trial = names.clone();
-        if S::validate(&op, &mut trial).is_ok() {
-            *names = trial;
+        let checkpoint = names.checkpoint();
+        if S::validate(&op, names).is_ok() {
             ops.push(ScenarioOp::Subject(op));
+        } else {
+            names.rollback(checkpoint);
         }
     }
     Lifecycle {

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The fuzz entry points behind `make fuzz`, `make fuzz-smoke` and `make fuzz-cmin`.
+#
+#   fuzz/fuzz.sh run TARGET SECONDS   fuzz one target, growing corpus/TARGET/ (new inputs land there)
+#   fuzz/fuzz.sh smoke [SECONDS]      every target for a few seconds on a scratch copy of its corpus;
+#                                     fails unless every target passes and the canary fails
+#   fuzz/fuzz.sh cmin [TARGET]        minimise corpus/TARGET/ (every target when none is given)
+#
+# Targets come from the one registry, `sim::fuzzing::TARGETS` (`sim list --fuzz-targets`).
+# FUZZ_FLAGS is passed to cargo fuzz (default `--sanitizer none`, which builds on stable). For
+# AddressSanitizer: FUZZ_TOOLCHAIN=nightly FUZZ_FLAGS= (cargo +nightly fuzz ...). SIM_FUZZ_DEFECTS
+# switches defects on (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_FLAGS=${FUZZ_FLAGS---sanitizer none}
+FUZZ_TOOLCHAIN=${FUZZ_TOOLCHAIN:-}
+cargo_fuzz() {
+  if [[ -n $FUZZ_TOOLCHAIN ]]; then
+    cargo "+$FUZZ_TOOLCHAIN" fuzz "$@"
+  else
+    cargo fuzz "$@"
+  fi
+}
+MAX_LEN=${MAX_LEN:-256}
+SCRATCH=target/fuzz-scratch
+
+need_cargo_fuzz() {
+  if ! cargo_fuzz --version >/dev/null 2>&1; then
+    echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
+    exit 2
+  fi
+}
+
+# name<TAB>must-pass|must-fail<TAB>subject<TAB>defects<TAB>summary, one per target.
+targets() {
+  cargo run --quiet --release --bin sim -- list --fuzz-targets
+}
+
+# The libFuzzer binary of TARGET, built with FUZZ_FLAGS.
+build() {
+  # shellcheck disable=SC2086
+  cargo_fuzz build $FUZZ_FLAGS "$@" >&2
+}
+
+run_one() {
+  local target=$1 seconds=$2
+  shift 2
+  mkdir -p "corpus/$target"
+  # shellcheck disable=SC2086
+  cargo_fuzz run $FUZZ_FLAGS "$target" "corpus/$target" -- \
+    -max_len="$MAX_LEN" -max_total_time="$seconds" "$@"
+}
+
+smoke() {
+  local seconds=${1:-5} failed=0 name expect subject defects summary log
+  build
+  mkdir -p "$SCRATCH"
+  while IFS=$'\t' read -r name expect subject defects summary; do
+    rm -rf "${SCRATCH:?}/$name" && mkdir -p "$SCRATCH/$name/corpus" "$SCRATCH/$name/artifacts"
+    cp -r "corpus/$name/." "$SCRATCH/$name/corpus/" 2>/dev/null || true
+    log="$SCRATCH/$name/log"
+    set +e
+    # shellcheck disable=SC2086
+    cargo_fuzz run $FUZZ_FLAGS "$name" "$SCRATCH/$name/corpus" -- \
+      -max_len="$MAX_LEN" -max_total_time="$seconds" \
+      -artifact_prefix="$SCRATCH/$name/artifacts/" </dev/null >"$log" 2>&1
+    local status=$?
+    set -e
+    local execs
+    execs=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+    if [[ $expect == must-fail ]]; then
+      if [[ $status -ne 0 ]] && grep -q 'error\[' "$log"; then
+        echo "ok    $name: failed as it must ($(grep -o 'signature `[^`]*`' "$log" | head -1 || true))"
+      else
+        echo "FAIL  $name: the canary did not fail within ${seconds}s: the harness cannot fail (log: $log)"
+        failed=1
+      fi
+    elif [[ $status -eq 0 ]]; then
+      echo "ok    $name: ${seconds}s, ${execs:-?} exec/s, no finding"
+    else
+      echo "FAIL  $name: exit $status; see $log and $SCRATCH/$name/artifacts/"
+      grep -m1 -A12 'sim fuzz target' "$log" || tail -20 "$log"
+      failed=1
+    fi
+  done < <(targets)
+  return $failed
+}
+
+cmin() {
+  local only=${1:-} name expect subject defects summary
+  while IFS=$'\t' read -r name expect subject defects summary; do
+    [[ -n $only && $name != "$only" ]] && continue
+    [[ $expect == must-fail ]] && { echo "skip  $name: its inputs fail by design"; continue; }
+    [[ -d corpus/$name ]] || continue
+    # shellcheck disable=SC2086
+    cargo_fuzz cmin $FUZZ_FLAGS "$name" "corpus/$name" -- -max_len="$MAX_LEN" -set_cover_merge=1 -use_counters=0 </dev/null
+  done < <(targets)
+}
+
+need_cargo_fuzz
+command=${1:-}
+shift || true
+case $command in
+  run)
+    [[ $# -ge 1 ]] || { echo "usage: fuzz/fuzz.sh run TARGET [SECONDS] [LIBFUZZER ARGS...]" >&2; exit 2; }
+    target=$1 seconds=${2:-60}
+    shift; shift || true
+    run_one "$target" "$seconds" "$@"
+    ;;
+  smoke) smoke "$@" ;;
+  cmin) cmin "$@" ;;
+  *)
+    echo "usage: fuzz/fuzz.sh run TARGET [SECONDS] | smoke [SECONDS] | cmin [TARGET]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,4 @@
+//! Fuzz target `canary`: see `sim::fuzzing::TARGETS`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: sim_fuzz::init("canary"), |bytes: &[u8]| sim_fuzz::run(bytes));

@@ -1,0 +1,45 @@
+//! What every libFuzzer binary in `fuzz_targets/` shares: its start-up (read `SIM_FUZZ_DEFECTS`
+//! once, check the names, install the panic hook) and the call into `sim::fuzzing` per input.
+//!
+//! This crate is the edge where the environment is read; the simulation in `sim` never reads it.
+
+use std::sync::OnceLock;
+
+use sim::fuzzing::{self, FuzzTarget};
+
+struct Harness {
+    target: &'static FuzzTarget,
+    defects: Vec<String>,
+}
+
+static HARNESS: OnceLock<Harness> = OnceLock::new();
+
+/// libFuzzer's init for the target `name`: reads the defects to switch on from `SIM_FUZZ_DEFECTS`
+/// (comma-separated, default none) and exits with a message if a name is wrong.
+pub fn init(name: &str) {
+    let target = fuzzing::target(name)
+        .unwrap_or_else(|| fail(&format!("no fuzz target `{name}` in sim::fuzzing::TARGETS")));
+    let defects = fuzzing::parse_defects(&std::env::var(fuzzing::DEFECTS_ENV).unwrap_or_default());
+    if let Err(message) = target.check_defects(&defects) {
+        fail(&message);
+    }
+    if !defects.is_empty() {
+        eprintln!(
+            "sim fuzz target `{name}`: defects on: {}",
+            defects.join(",")
+        );
+    }
+    fuzzing::install_panic_hook();
+    let _ = HARNESS.set(Harness { target, defects });
+}
+
+/// One input: a finding panics with its report, which libFuzzer records as a crash.
+pub fn run(bytes: &[u8]) {
+    let harness = HARNESS.get().expect("init runs before the first input");
+    fuzzing::fuzz(harness.target, bytes, &harness.defects);
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2);
+}

@@ -1,0 +1,430 @@
+//! Fuzzing: the body of every cargo-fuzz target, usable without libFuzzer.
+//!
+//! A fuzz target is a thin decoder (STYLE.md item 8). Its bytes become a scenario through the same
+//! `arbitrary` decoder that `sim sweep --subject` uses (`DynSubject::from_bytes`), over the same op
+//! types that scenario files use, and the scenario runs with every generic check on: leak, growth,
+//! fault, deadlock, invariant, panic and budget. Defects are off unless the caller names them; the
+//! libFuzzer binaries in `fuzz/` read them once, at start, from `SIM_FUZZ_DEFECTS` (this module
+//! never reads the environment: the simulation stays a function of its bytes).
+//!
+//! Every target is listed once, in `TARGETS`: one per subject, `scenario-parser` (arbitrary bytes
+//! as a scenario file: the parser must never panic, and what it accepts must print back to a file
+//! that parses to the same text), and `canary` (the teaching subject with its defect on, which must
+//! fail within seconds, proving that the harness can fail). The smoke run (`make fuzz-smoke`) and
+//! the tests iterate this list.
+//!
+//! A finding is returned as `Err(report)`: the rendered findings, the command that imports the
+//! crash artifact as a regression (`sim import-crash TARGET FILE`), and the scenario the bytes
+//! decoded to, printed as TOML so that it can be read and replayed without the fuzzer.
+//!
+//! What this module does not do: run the determinism check (two runs per input would halve the
+//! fuzzer's speed; the bolero properties in `sim/tests/properties.rs` check it), or isolate
+//! host-backed subjects (`dlmalloc`) in a child process: a fork per input would cost far more
+//! than the run, and under libFuzzer a crash of real code is already a crash ("deadly signal",
+//! with its artifact). `sim import-crash` replays such an artifact isolated, where the crash
+//! becomes a `fault` finding with its report.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use crate::registry::{DynSubject, Registry};
+use crate::report;
+use crate::runner::RunOptions;
+use crate::scenario::generate::GenerateOptions;
+
+/// The environment variable the libFuzzer binaries read once, at start: comma-separated defect
+/// names to switch on (`SIM_FUZZ_DEFECTS=prestats-lock-leak`).
+pub const DEFECTS_ENV: &str = "SIM_FUZZ_DEFECTS";
+
+/// What a fuzz target does with its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Decode the bytes into a scenario for this subject and run it.
+    Subject(&'static str),
+    /// Parse the bytes as a scenario file; print and re-parse what is accepted.
+    ScenarioParser,
+    /// A subject target with a defect always on: it must fail.
+    Canary {
+        subject: &'static str,
+        defect: &'static str,
+    },
+}
+
+/// One cargo-fuzz target: `fuzz/fuzz_targets/<name>.rs`, corpus in `corpus/<name>/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuzzTarget {
+    pub name: &'static str,
+    pub kind: TargetKind,
+    pub summary: &'static str,
+}
+
+/// Every fuzz target, in the order the smoke run takes them.
+pub const TARGETS: &[FuzzTarget] = &[
+    FuzzTarget {
+        name: "interpreter",
+        kind: TargetKind::Subject("interpreter"),
+        summary: "Miri-like interpreter: fn-pointer casts, allocations, threads, blocking fds",
+    },
+    FuzzTarget {
+        name: "allocator",
+        kind: TargetKind::Subject("allocator"),
+        summary: "mimalloc-like allocator: segments, thread heaps, abandon, exit-time collect",
+    },
+    FuzzTarget {
+        name: "wasi-runtime",
+        kind: TargetKind::Subject("wasi-runtime"),
+        summary: "WAMR-like runtime: instantiate/destroy with fd table, prestats and locks",
+    },
+    FuzzTarget {
+        name: "reloadable-lib",
+        kind: TargetKind::Subject("reloadable-lib"),
+        summary: "snmalloc-like allocator in a loadable module with a pagemap reservation",
+    },
+    FuzzTarget {
+        name: "dlmalloc",
+        kind: TargetKind::Subject("dlmalloc"),
+        summary: "the real dlmalloc crate on simulated pages",
+    },
+    FuzzTarget {
+        name: "scenario-parser",
+        kind: TargetKind::ScenarioParser,
+        summary: "arbitrary bytes as a scenario file: never panics, prints back what it accepts",
+    },
+    FuzzTarget {
+        name: "canary",
+        kind: TargetKind::Canary {
+            subject: "counter",
+            defect: "leak-on-evict",
+        },
+        summary: "the teaching subject with `leak-on-evict` on: must fail within seconds",
+    },
+];
+
+/// The target named `name`.
+pub fn target(name: &str) -> Option<&'static FuzzTarget> {
+    TARGETS.iter().find(|t| t.name == name)
+}
+
+impl FuzzTarget {
+    /// The subject this target runs, if it runs one.
+    pub fn subject(&self) -> Option<&'static str> {
+        match self.kind {
+            TargetKind::Subject(subject) | TargetKind::Canary { subject, .. } => Some(subject),
+            TargetKind::ScenarioParser => None,
+        }
+    }
+
+    /// The defects this target runs with: the canary's own, plus `extra`.
+    pub fn defects(&self, extra: &[String]) -> Vec<String> {
+        let mut defects = Vec::new();
+        if let TargetKind::Canary { defect, .. } = self.kind {
+            defects.push(defect.to_string());
+        }
+        for defect in extra {
+            if !defects.contains(defect) {
+                defects.push(defect.clone());
+            }
+        }
+        defects
+    }
+
+    /// True for a target that must fail (the canary).
+    pub fn must_fail(&self) -> bool {
+        matches!(self.kind, TargetKind::Canary { .. })
+    }
+
+    /// Runs one input; `defects` are switched on in addition to the target's own.
+    pub fn run(&self, bytes: &[u8], defects: &[String]) -> Result<(), String> {
+        match self.kind {
+            TargetKind::Subject(subject) | TargetKind::Canary { subject, .. } => {
+                run_target_as(self.name, subject, bytes, &self.defects(defects))
+            }
+            TargetKind::ScenarioParser => check_scenario_text(bytes),
+        }
+    }
+
+    /// Checks that this build has the target's subject and that it declares every one of
+    /// `defects`: a clear error at start instead of a fuzzer that crashes on its first input or
+    /// silently runs with a misspelt defect off.
+    pub fn check_defects(&self, defects: &[String]) -> Result<(), String> {
+        if let Some(subject) = self.subject() {
+            subject_entry(subject)?;
+        }
+        if defects.is_empty() {
+            return Ok(());
+        }
+        let Some(subject) = self.subject() else {
+            return Err(format!(
+                "fuzz target `{}` runs no subject; {DEFECTS_ENV} does not apply to it",
+                self.name
+            ));
+        };
+        let entry = subject_entry(subject)?;
+        let known: Vec<&str> = entry.info().defects.iter().map(|d| d.name).collect();
+        for defect in defects {
+            if !known.contains(&defect.as_str()) {
+                return Err(format!(
+                    "unknown defect `{defect}` for subject `{subject}` (from {DEFECTS_ENV}); known: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits a `SIM_FUZZ_DEFECTS` value (`a,b`, spaces allowed) into defect names.
+pub fn parse_defects(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The generator options every fuzz target and `sim import-crash` use, so that one artifact
+/// decodes to one scenario in both. Fault injection is on: error paths are where init/destroy
+/// asymmetries hide.
+pub fn generate_options(defects: &[String]) -> GenerateOptions {
+    GenerateOptions {
+        defects: defects.to_vec(),
+        faults: true,
+    }
+}
+
+/// The built-in registry and its subject names, built once: a lookup by name must not rebuild
+/// every subject's `info()` on each of the fuzzer's hundreds of thousands of inputs per second.
+struct Subjects {
+    registry: Registry,
+    names: Vec<&'static str>,
+}
+
+fn subjects() -> &'static Subjects {
+    static SUBJECTS: OnceLock<Subjects> = OnceLock::new();
+    SUBJECTS.get_or_init(|| {
+        let registry = Registry::builtin();
+        let names = registry.names();
+        Subjects { registry, names }
+    })
+}
+
+/// The registry the fuzz targets use (the built-in one).
+pub fn registry() -> &'static Registry {
+    &subjects().registry
+}
+
+fn subject_entry(subject: &str) -> Result<&'static dyn DynSubject, String> {
+    let subjects = subjects();
+    match subjects.names.iter().position(|&name| name == subject) {
+        Some(index) => Ok(subjects
+            .registry
+            .subjects()
+            .nth(index)
+            .expect("names and subjects are listed in the same order")),
+        None => Err(format!(
+            "unknown subject `{subject}`; known: {}",
+            subjects.names.join(", ")
+        )),
+    }
+}
+
+/// The body of a subject target with every defect off.
+pub fn run_target(subject: &str, bytes: &[u8]) -> Result<(), String> {
+    run_target_with(subject, bytes, &[])
+}
+
+/// The body of a subject target: decode `bytes` into a scenario for `subject`, run it with
+/// `defects` on, and return the report of any finding.
+pub fn run_target_with(subject: &str, bytes: &[u8], defects: &[String]) -> Result<(), String> {
+    let target_name = target(subject).map_or(subject, |t| t.name);
+    run_target_as(target_name, subject, bytes, defects)
+}
+
+thread_local! {
+    /// Set while a simulation runs on this thread: a panic then is the subject's, and the runner
+    /// turns it into a `panic` finding.
+    static IN_SIMULATION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a simulation is running on this thread (for panic hooks).
+pub fn in_simulation() -> bool {
+    IN_SIMULATION.with(Cell::get)
+}
+
+/// Installs a panic hook that stays silent for panics inside a simulation (the runner catches them
+/// and reports a `panic` finding with the op that caused it) and defers to the previous hook for
+/// every other panic. libFuzzer's hook aborts on any panic, caught or not, which would turn a
+/// subject panic into a bare crash without the report; the fuzz targets call this in their init.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !in_simulation() {
+            previous(info);
+        }
+    }));
+}
+
+struct SimulationGuard;
+
+impl SimulationGuard {
+    fn enter() -> SimulationGuard {
+        IN_SIMULATION.with(|flag| flag.set(true));
+        SimulationGuard
+    }
+}
+
+impl Drop for SimulationGuard {
+    fn drop(&mut self) {
+        IN_SIMULATION.with(|flag| flag.set(false));
+    }
+}
+
+fn run_target_as(
+    target_name: &str,
+    subject: &str,
+    bytes: &[u8],
+    defects: &[String],
+) -> Result<(), String> {
+    let entry = subject_entry(subject)?;
+    let scenario = entry.from_bytes(bytes, &generate_options(defects));
+    let outcome = {
+        let _guard = SimulationGuard::enter();
+        scenario.run_in_process(RunOptions {
+            defects: Some(defects.to_vec()),
+            record_schedule: false,
+            ..RunOptions::default()
+        })
+    };
+    if outcome.passed() {
+        return Ok(());
+    }
+    let replay = import_command(target_name, defects);
+    let mut text = format!(
+        "sim fuzz target `{target_name}`: {} finding(s) in subject `{subject}` (defects: {})\n",
+        outcome.findings.len(),
+        if defects.is_empty() {
+            "none".to_string()
+        } else {
+            defects.join(",")
+        }
+    );
+    for finding in &outcome.findings {
+        text.push_str(&report::render_finding(finding, &outcome, &replay));
+    }
+    text.push_str(
+        "note: ARTIFACT is the file libFuzzer names below (`Test unit written to …`); \
+         `sim import-crash` shrinks the run and writes it into corpus/regressions/\n",
+    );
+    text.push_str(
+        "note: the input decodes to this scenario (save it as a .toml file and `sim replay` it):\n",
+    );
+    let pinned = report::pin(scenario.as_ref(), &outcome);
+    text.push_str(&pinned.to_toml());
+    Err(text)
+}
+
+/// The command that turns a crash artifact of `target_name` into a regression file.
+pub fn import_command(target_name: &str, defects: &[String]) -> String {
+    let mut command = format!("sim import-crash {target_name} ARTIFACT");
+    for defect in defects {
+        // The canary's own defect is implied by its name.
+        let implied = target(target_name).is_some_and(|t| t.defects(&[]).contains(defect));
+        if !implied {
+            command.push_str(&format!(" --defect {defect}"));
+        }
+    }
+    command
+}
+
+/// The body of the `scenario-parser` target: `bytes` as a scenario file. Rejected input must come
+/// back as a diagnostic (never a panic); accepted input must print to a file that parses again and
+/// prints to the same text, so that every scenario `sim` writes can be read back.
+pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
+    // The CLI rejects non-UTF-8 files before parsing; so does this target.
+    let Ok(source) = std::str::from_utf8(bytes) else {
+        return Ok(());
+    };
+    let registry = registry();
+    let scenario = match registry.parse("fuzz.toml", source) {
+        Ok(scenario) => scenario,
+        Err(diagnostic) => {
+            // Rendering points into the source: it must not panic on any span either.
+            let _ = diagnostic.to_string();
+            return Ok(());
+        }
+    };
+    let printed = scenario.to_toml();
+    let reparsed = registry.parse("printed.toml", &printed).map_err(|diagnostic| {
+        format!(
+            "sim fuzz target `scenario-parser`: a scenario the parser accepted printed to a file it rejects\n\
+             {diagnostic}\n--- input ---\n{source}\n--- printed ---\n{printed}"
+        )
+    })?;
+    let printed_again = reparsed.to_toml();
+    if printed_again != printed {
+        return Err(format!(
+            "sim fuzz target `scenario-parser`: printing is not stable: print(parse(print(s))) differs from print(s)\n\
+             --- input ---\n{source}\n--- printed ---\n{printed}\n--- printed again ---\n{printed_again}"
+        ));
+    }
+    Ok(())
+}
+
+/// What a libFuzzer target calls for each input: runs `target` and panics with the report on a
+/// finding, which libFuzzer records as a crash with its artifact.
+pub fn fuzz(target: &FuzzTarget, bytes: &[u8], defects: &[String]) {
+    if let Err(report) = target.run(bytes, defects) {
+        panic!("{report}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_target_is_named_once_and_the_canary_must_fail() {
+        let mut names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TARGETS.len());
+        assert_eq!(TARGETS.iter().filter(|t| t.must_fail()).count(), 1);
+        assert_eq!(
+            target("canary").unwrap().defects(&[]),
+            vec!["leak-on-evict"]
+        );
+        assert!(target("scenario-parser").unwrap().subject().is_none());
+    }
+
+    #[test]
+    fn defects_parse_from_a_comma_list_and_are_checked_against_the_subject() {
+        assert_eq!(parse_defects(" a, b ,,"), vec!["a", "b"]);
+        assert!(parse_defects("").is_empty());
+        let canary = target("canary").unwrap();
+        assert!(canary.check_defects(&["leak-on-evict".into()]).is_ok());
+        let error = canary.check_defects(&["nope".into()]).unwrap_err();
+        assert!(error.contains("unknown defect `nope`"), "{error}");
+        assert!(
+            target("scenario-parser")
+                .unwrap()
+                .check_defects(&["x".into()])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn import_command_names_only_defects_the_target_does_not_imply() {
+        assert_eq!(
+            import_command("canary", &["leak-on-evict".into()]),
+            "sim import-crash canary ARTIFACT"
+        );
+        assert_eq!(
+            import_command("allocator", &["collect-after-segment-free".into()]),
+            "sim import-crash allocator ARTIFACT --defect collect-after-segment-free"
+        );
+    }
+}

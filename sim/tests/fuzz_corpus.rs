@@ -1,0 +1,141 @@
+//! The fuzz targets without libFuzzer: every committed seed input (`corpus/<target>/`) replays
+//! through its target's body, `sim::fuzzing`, as `cargo fuzz run` would run it. Subject targets
+//! and the parser must pass every input with defects off; the canary must fail on its inputs,
+//! which proves here, as in `make fuzz-smoke`, that the harness can fail. The one list of targets
+//! must match the cargo-fuzz package: a binary and a corpus per target.
+
+use std::path::{Path, PathBuf};
+
+use sim::fuzzing::{self, TARGETS};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn corpus_inputs(target: &str) -> Vec<PathBuf> {
+    let dir = repo_root().join("corpus").join(target);
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (every fuzz target has a seed corpus)",
+                dir.display()
+            )
+        })
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .collect();
+    inputs.sort();
+    inputs
+}
+
+#[test]
+fn every_seed_input_passes_its_target_with_defects_off_and_the_canary_fails() {
+    let mut replayed = 0;
+    for target in TARGETS {
+        let inputs = corpus_inputs(target.name);
+        assert!(
+            !inputs.is_empty(),
+            "corpus/{}/ holds no seed input; run `make fuzz TARGET={}` then `make fuzz-cmin`",
+            target.name,
+            target.name
+        );
+        let mut failures = Vec::new();
+        for input in &inputs {
+            let bytes = std::fs::read(input).unwrap();
+            if let Err(report) = target.run(&bytes, &[]) {
+                failures.push((input.clone(), report));
+            }
+            replayed += 1;
+        }
+        if target.must_fail() {
+            assert!(
+                !failures.is_empty(),
+                "the canary passed all of corpus/{}/: the harness cannot fail",
+                target.name
+            );
+            for (input, report) in &failures {
+                assert!(
+                    report.contains("leak:heap block:counter_create"),
+                    "{}: the canary fails for its defect, not another reason:\n{report}",
+                    input.display()
+                );
+            }
+        } else if let Some((input, report)) = failures.first() {
+            panic!(
+                "{}: a seed input of `{}` fails with defects off ({} of {} inputs fail):\n{report}",
+                input.display(),
+                target.name,
+                failures.len(),
+                inputs.len()
+            );
+        }
+    }
+    assert!(replayed >= TARGETS.len());
+}
+
+#[test]
+fn the_target_list_matches_the_cargo_fuzz_package() {
+    let manifest = std::fs::read_to_string(repo_root().join("fuzz/Cargo.toml")).unwrap();
+    for target in TARGETS {
+        let source = repo_root()
+            .join("fuzz/fuzz_targets")
+            .join(format!("{}.rs", target.name));
+        let text = std::fs::read_to_string(&source)
+            .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        assert!(
+            text.contains(&format!("sim_fuzz::init(\"{}\")", target.name)),
+            "{} initialises its own target",
+            source.display()
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", target.name)),
+            "fuzz/Cargo.toml has a [[bin]] for `{}`",
+            target.name
+        );
+        assert!(
+            target.check_defects(&[]).is_ok(),
+            "{}",
+            target.check_defects(&[]).unwrap_err()
+        );
+    }
+    let binaries = std::fs::read_dir(repo_root().join("fuzz/fuzz_targets"))
+        .unwrap()
+        .count();
+    assert_eq!(binaries, TARGETS.len(), "one binary per listed target");
+}
+
+#[test]
+fn a_finding_report_names_the_signature_the_import_command_and_the_scenario() {
+    let canary = fuzzing::target("canary").unwrap();
+    let failing = corpus_inputs("canary")
+        .into_iter()
+        .find_map(|input| canary.run(&std::fs::read(input).unwrap(), &[]).err())
+        .expect("a canary input fails");
+    assert!(failing.starts_with("sim fuzz target `canary`"), "{failing}");
+    assert!(failing.contains("error[leak]"), "{failing}");
+    assert!(
+        failing.contains("sim import-crash canary ARTIFACT"),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("subject = \"counter\"") && failing.contains("[[lifecycle]]"),
+        "the scenario is printed as TOML: {failing}"
+    );
+}
+
+#[test]
+fn the_parser_target_accepts_garbage_and_round_trips_what_it_parses() {
+    for garbage in [
+        &b""[..],
+        b"\xff\xfe",
+        b"[[lifecycle]]\nops = [",
+        b"subject = 3",
+    ] {
+        assert!(fuzzing::check_scenario_text(garbage).is_ok());
+    }
+    let scenario = b"name = \"x\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 1 }, { op = \"evict\", slot = 1 }]\n";
+    assert!(fuzzing::check_scenario_text(scenario).is_ok());
+}
