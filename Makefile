@@ -28,14 +28,15 @@ bless:
 bench:
 	$(CARGO) bench -p sim --bench bench
 
-## Fuzzing (see README, "Fuzzing"). cargo-fuzz builds on stable with FUZZ_FLAGS="--sanitizer none"
-## (the default here); FUZZ_TOOLCHAIN=nightly FUZZ_FLAGS= gives AddressSanitizer. Targets:
+## Fuzzing (see README, "Fuzzing"). cargo-fuzz builds on stable with FUZZ_SANITIZER=none (the
+## default here); FUZZ_TOOLCHAIN=nightly FUZZ_SANITIZER=address gives AddressSanitizer. Targets:
 ## `sim list --fuzz-targets`.
 TARGET ?= allocator
 TIME ?= 60
-FUZZ_FLAGS ?= --sanitizer none
+FUZZ_SANITIZER ?= none
+FUZZ_FLAGS ?= -O --no-trace-compares
 FUZZ_TOOLCHAIN ?=
-export FUZZ_FLAGS FUZZ_TOOLCHAIN
+export FUZZ_SANITIZER FUZZ_FLAGS FUZZ_TOOLCHAIN
 
 ## Fuzz one target for TIME seconds; new inputs join corpus/TARGET/, crashes go to fuzz/artifacts/TARGET/.
 fuzz:
@@ -58,7 +59,7 @@ fuzz-bench:
 ## sized to about a minute on 2 cores. Ends with the summary table and the report's path; exits 0
 ## when nothing was found. Starts fresh each time; `make sweep RESUME=1` continues an interrupted
 ## one instead (results in $(SWEEP_OUT)/results.jsonl are kept as each run finishes).
-SWEEP_SEEDS ?= 0..12000
+SWEEP_SEEDS ?= 0..28000
 SWEEP_FILE_SEEDS ?= 0..100
 SWEEP_JOBS ?= 2
 SWEEP_OUT ?= target/sweep/main

@@ -14,7 +14,8 @@ Writes into target/bench/results.json (merging with the keys already there, DESI
   not stop the search. A defect not found within FIND_SECONDS_MAX counts as that limit and is
   marked not found.
 
-Both are measured with the build `fuzz/fuzz.sh` uses (FUZZ_FLAGS, default `--sanitizer none`).
+Both are measured with the build `fuzz/fuzz.sh` uses (FUZZ_SANITIZER, default `none`, and
+FUZZ_FLAGS, default `-O --no-trace-compares`).
 Environment: EXEC_SECONDS (default 30), FIND_SECONDS_MAX (120), RUNS (3), ONLY (a target or
 defect name, to measure just that).
 """
@@ -31,7 +32,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FUZZ_FLAGS = os.environ.get("FUZZ_FLAGS", "--sanitizer none").split()
+FUZZ_FLAGS = [
+    "--sanitizer",
+    os.environ.get("FUZZ_SANITIZER") or "none",
+    *os.environ.get("FUZZ_FLAGS", "-O --no-trace-compares").split(),
+]
 EXEC_SECONDS = int(os.environ.get("EXEC_SECONDS", "30"))
 FIND_SECONDS_MAX = int(os.environ.get("FIND_SECONDS_MAX", "120"))
 RUNS = int(os.environ.get("RUNS", "3"))
