@@ -16,18 +16,23 @@ use crate::os::pages::format_bytes;
 use crate::os::resources::Totals;
 use crate::os::{KindId, Os};
 
-/// Totals of every kind at one moment.
+/// Totals of every kind, and of every (kind, site) pair, at one moment.
 #[derive(Clone, Debug)]
 pub struct Baseline {
     totals: Vec<Totals>,
+    /// Per site slot (`Resources::site_totals`); slots made after the baseline were at zero.
+    site_totals: Vec<Totals>,
     serial: u64,
 }
 
 pub fn baseline(os: &Os) -> Baseline {
-    Baseline {
-        totals: os.resources().totals().to_vec(),
-        serial: os.resources().serial(),
-    }
+    let mut baseline = Baseline {
+        totals: Vec::new(),
+        site_totals: Vec::new(),
+        serial: 0,
+    };
+    baseline.retake(os);
+    baseline
 }
 
 impl Baseline {
@@ -35,7 +40,14 @@ impl Baseline {
     pub fn retake(&mut self, os: &Os) {
         self.totals.clear();
         self.totals.extend_from_slice(os.resources().totals());
+        self.site_totals.clear();
+        self.site_totals
+            .extend(os.resources().site_totals().iter().map(|site| site.totals));
         self.serial = os.resources().serial();
+    }
+
+    fn site(&self, slot: usize) -> Totals {
+        self.site_totals.get(slot).copied().unwrap_or_default()
     }
 }
 
@@ -84,26 +96,36 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
             .copied()
             .unwrap_or_default();
         let now = os.resources().total(kind);
-        let mut records = os.resources().live_since(kind, baseline.serial);
-        if records.is_empty() {
-            // The growth is in a record acquired earlier (committed pages of an older reservation).
-            records = os.resources().live_since(kind, 0);
+        // The sites whose own totals rose, by label (a label may own several slots only if it is
+        // written in two places). A site that released and re-acquired has not leaked.
+        let mut grown_sites: BTreeMap<&'static str, Totals> = BTreeMap::new();
+        for (slot, site) in os.resources().site_totals().iter().enumerate() {
+            if site.kind != kind {
+                continue;
+            }
+            let before = baseline.site(slot);
+            let entry = grown_sites.entry(site.site).or_default();
+            entry.count += site.totals.count.saturating_sub(before.count);
+            entry.bytes += site.totals.bytes.saturating_sub(before.bytes);
         }
-        // Group by site, keeping the oldest acquisition of each group first.
-        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, crate::os::Attribution, usize)> =
+        grown_sites.retain(|_, delta| delta.count > 0 || delta.bytes > 0);
+        // One group per grown site, shown with its oldest acquisition since the baseline (or,
+        // when its rise is in an older record, such as more pages committed in an older
+        // reservation, its oldest live one), oldest group first.
+        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, crate::os::Attribution)> =
             BTreeMap::new();
-        let mut first_serial: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for record in &records {
-            let serial = *first_serial
-                .entry(record.acquired.site)
-                .or_insert(record.serial);
-            let entry =
-                groups
-                    .entry((serial, record.acquired.site))
-                    .or_insert((0, 0, record.acquired, 0));
-            entry.0 += record.count;
-            entry.1 += record.bytes;
-            entry.3 += 1;
+        for since in [baseline.serial, 0] {
+            if grown_sites.is_empty() {
+                break;
+            }
+            for record in os.resources().live_since(kind, since) {
+                if let Some(delta) = grown_sites.remove(record.acquired.site) {
+                    groups.insert(
+                        (record.serial, record.acquired.site),
+                        (delta.count, delta.bytes, record.acquired),
+                    );
+                }
+            }
         }
         if groups.is_empty() {
             let finding = Finding::new(
@@ -128,16 +150,15 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
             findings.push(finding);
             continue;
         }
-        for ((_, site), (count, bytes, acquired, _)) in groups {
-            let shown = count.min(count_delta.max(1));
+        for ((_, site), (count, bytes, acquired)) in groups {
             let finding = Finding::new(
                 FindingKind::Leak,
                 name.clone(),
                 site,
                 format!(
-                    "{shown} {} ({}) not released",
-                    plural(&name, shown),
-                    format_bytes(bytes.min(bytes_delta.max(bytes)))
+                    "{count} {} ({}) not released",
+                    plural(&name, count),
+                    format_bytes(bytes)
                 ),
             )
             .detail("acquired", acquired.to_string())
@@ -191,6 +212,8 @@ pub struct GrowthDetector {
     /// Where each row of `history` starts.
     row_starts: Vec<u32>,
     observed: u32,
+    /// Per-site counts at the end of the warm-up, so that a growth names the site that grew.
+    site_counts_at_warmup: Vec<u64>,
 }
 
 /// How many rises after warm-up make a trend: enough to ignore a lazy init or two.
@@ -209,6 +232,7 @@ impl GrowthDetector {
             history: Vec::new(),
             row_starts: Vec::new(),
             observed: 0,
+            site_counts_at_warmup: Vec::new(),
         }
     }
 
@@ -235,6 +259,15 @@ impl GrowthDetector {
         if self.row_starts.len() < SERIES_POINTS_MAX {
             self.row_starts.push(self.history.len() as u32);
             self.history.extend(totals.iter().map(|total| total.count));
+        }
+        if repetition < self.warmup {
+            self.site_counts_at_warmup.clear();
+            self.site_counts_at_warmup.extend(
+                os.resources()
+                    .site_totals()
+                    .iter()
+                    .map(|site| site.totals.count),
+            );
         }
         let mut findings = Vec::new();
         for (index, total) in totals.iter().enumerate() {
@@ -268,8 +301,10 @@ impl GrowthDetector {
             }
             trend.reported = true;
             let name = os.resources().kind(kind).name.clone();
+            let site = fastest_growing_site(os, kind, &self.site_counts_at_warmup);
             let records = os.resources().live_since(kind, 0);
-            let site = records.last().map_or("unknown", |r| r.acquired.site);
+            let record = records.iter().rev().find(|r| Some(r.acquired.site) == site);
+            let site = site.unwrap_or("unknown");
             let mut finding = Finding::new(
                 FindingKind::Growth,
                 name.clone(),
@@ -279,7 +314,7 @@ impl GrowthDetector {
                     trend.at_warmup
                 ),
             );
-            if let Some(record) = records.last() {
+            if let Some(record) = record {
                 finding = finding.detail("acquired", record.acquired.to_string());
             }
             finding = finding.detail(
@@ -324,6 +359,28 @@ impl GrowthDetector {
     }
 }
 
+/// The site of `kind` whose count rose most since the warm-up (the latest one on a tie).
+fn fastest_growing_site(
+    os: &Os,
+    kind: KindId,
+    site_counts_at_warmup: &[u64],
+) -> Option<&'static str> {
+    let mut rises: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (slot, site) in os.resources().site_totals().iter().enumerate() {
+        if site.kind == kind {
+            let before = site_counts_at_warmup.get(slot).copied().unwrap_or(0);
+            *rises.entry(site.site).or_default() += site.totals.count.saturating_sub(before);
+        }
+    }
+    let rise_max = rises.values().copied().max().filter(|&rise| rise > 0)?;
+    let records = os.resources().live_since(kind, 0);
+    records
+        .iter()
+        .rev()
+        .map(|record| record.acquired.site)
+        .find(|site| rises.get(site) == Some(&rise_max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +402,45 @@ mod tests {
         assert_eq!(found[0].signature(), "leak:mutex:other_init");
         assert_eq!(found[1].signature(), "leak:rwlock:fd_prestats_init");
         assert_eq!(found[1].headline, "1 rwlock (216 B) not released");
+    }
+
+    #[test]
+    fn a_site_that_released_and_reacquired_is_not_blamed_for_another_sites_leak() {
+        // snmalloc-like reload: the backend range is replaced each cycle, the pagemap leaks.
+        let mut os = Os::for_tests(1);
+        let old = os.malloc(64, "backend_reserve").unwrap();
+        let before = baseline(&os);
+        os.free(old, "backend_release").unwrap();
+        os.malloc(64, "backend_reserve").unwrap();
+        os.malloc(8, "pagemap_init").unwrap();
+        let found = leaks(&os, &before, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].signature(), "leak:heap block:pagemap_init");
+        assert_eq!(found[0].headline, "1 heap block (8 B) not released");
+        // The replacement alone balances.
+        let mut os = Os::for_tests(1);
+        let old = os.malloc(64, "backend_reserve").unwrap();
+        let before = baseline(&os);
+        os.free(old, "backend_release").unwrap();
+        os.malloc(64, "backend_reserve").unwrap();
+        assert!(leaks(&os, &before, &[]).is_empty());
+    }
+
+    #[test]
+    fn growth_names_the_site_that_grew_not_the_latest_acquisition() {
+        let mut os = Os::for_tests(1);
+        let mut detector = GrowthDetector::new(4, Vec::new());
+        let mut churn = os.malloc(8, "churn").unwrap();
+        let mut found = Vec::new();
+        for _ in 0..64 {
+            os.malloc(8, "grows").unwrap();
+            // Acquired after the leak in every repetition, but balanced.
+            os.free(churn, "churn_free").unwrap();
+            churn = os.malloc(8, "churn").unwrap();
+            found.extend(detector.observe(&os));
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].signature(), "growth:heap block:grows");
     }
 
     #[test]

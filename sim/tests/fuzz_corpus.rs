@@ -139,3 +139,88 @@ fn the_parser_target_accepts_garbage_and_round_trips_what_it_parses() {
     let scenario = b"name = \"x\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 1 }, { op = \"evict\", slot = 1 }]\n";
     assert!(fuzzing::check_scenario_text(scenario).is_ok());
 }
+
+/// `sim import-crash`, end to end: a crash artifact of the WASI target run with
+/// `prestats-lock-leak` becomes a regression file that pins every signature its run shows, fails
+/// with the defect and passes without it; `--classify` says what an artifact is and writes nothing.
+#[test]
+fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_only() {
+    let defect = "prestats-lock-leak".to_string();
+    let target = fuzzing::target("wasi-runtime").unwrap();
+    let artifact = corpus_inputs("wasi-runtime")
+        .into_iter()
+        .find(|input| {
+            target
+                .run(
+                    &std::fs::read(input).unwrap(),
+                    std::slice::from_ref(&defect),
+                )
+                .is_err()
+        })
+        .expect("some wasi-runtime seed input instantiates without preopens");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash");
+    let _ = std::fs::remove_dir_all(&out);
+    let cli = |extra: &[&str]| {
+        let mut args = vec![
+            "sim".to_string(),
+            "import-crash".into(),
+            "wasi-runtime".into(),
+            artifact.display().to_string(),
+            "--defect".into(),
+            defect.clone(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        sim::cli::main_with_args(sim::registry::Registry::builtin(), args)
+    };
+    assert_eq!(cli(&["--classify"]), 1, "a finding classifies with exit 1");
+    assert!(!out.exists(), "--classify writes nothing");
+    assert_eq!(cli(&[]), 1);
+    let written: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .collect();
+    assert_eq!(written.len(), 1, "one regression file: {written:?}");
+    assert!(
+        !out.join("open").exists(),
+        "a seeded defect is not an open finding"
+    );
+    let name = written[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        name.starts_with("wasi-runtime-prestats-lock-leak-leak-"),
+        "{name}"
+    );
+    let source = std::fs::read_to_string(&written[0]).unwrap();
+    let registry = sim::registry::Registry::builtin();
+    let scenario = registry.parse(&name, &source).unwrap();
+    let pinned = scenario.meta().expect.unwrap().signatures;
+    assert!(
+        pinned.contains(&"leak:rwlock:fd_prestats_init".to_string()),
+        "{pinned:?}"
+    );
+    let with = scenario.run(sim::runner::RunOptions::default());
+    assert_eq!(
+        with.signatures(),
+        pinned,
+        "the file pins exactly what its run shows"
+    );
+    let without = scenario.run(sim::runner::RunOptions {
+        defects: Some(Vec::new()),
+        ..sim::runner::RunOptions::default()
+    });
+    assert!(without.passed(), "{:?}", without.signatures());
+    assert!(
+        scenario.meta().op_count <= 8,
+        "shrunk to the ops that matter: {} ops",
+        scenario.meta().op_count
+    );
+    // Importing the same artifact again finds it recorded and adds nothing.
+    assert_eq!(cli(&[]), 1);
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}

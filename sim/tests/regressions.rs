@@ -3,7 +3,8 @@
 //!
 //! A regression of a seeded defect (its `defects` list is not empty) must still show every
 //! expected signature with its defects on, so the generic checks keep finding that bug, and must
-//! pass with every defect off, so the fix stays fixed. A regression of a real bug (no defects)
+//! pass with every defect off, so the fix stays fixed. With its defects on it must show nothing
+//! beyond what it pins. A regression of a real bug (no defects)
 //! must pass: the bug it recorded was fixed, and its signature must not come back.
 //!
 //! Open findings (`corpus/regressions/open/`: real bugs not fixed yet) must still fail with the
@@ -68,6 +69,16 @@ fn every_regression_shows_its_finding_with_its_defects_and_passes_without() {
                         "{name}: with defects [{}] the run no longer shows `{signature}` (it shows {:?})",
                         meta.defects.join(","),
                         with.signatures()
+                    ));
+                }
+            }
+            // Nothing else either: a finding the file does not pin is a new bug or a misreport
+            // (such as blaming a site that only replaced what it released).
+            for signature in with.signatures() {
+                if !expected.contains(&signature) {
+                    problems.push(format!(
+                        "{name}: with defects [{}] the run also shows `{signature}`, which the file does not pin",
+                        meta.defects.join(",")
                     ));
                 }
             }

@@ -5,6 +5,11 @@
 //! records. Records live in a slab with generation-tagged ids, so a stale id is detected instead
 //! of releasing someone else's record. Keyed kinds (a bounded cache keyed by function, say) also
 //! keep a live count per key, which the growth detector's allowance needs.
+//!
+//! Totals are also kept per (kind, acquisition site). A leak report names the sites whose own
+//! count rose, not every site that acquired something since the baseline: a site that released
+//! one reservation and took another in the same lifecycle has not leaked. There are as many site
+//! slots as static site labels in the code, however many records are live.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -34,6 +39,14 @@ pub struct Totals {
     pub bytes: u64,
 }
 
+/// Totals of one (kind, acquisition site) pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SiteTotals {
+    pub kind: KindId,
+    pub site: &'static str,
+    pub totals: Totals,
+}
+
 #[derive(Clone, Debug)]
 pub struct Record {
     pub kind: KindId,
@@ -43,6 +56,8 @@ pub struct Record {
     pub acquired: Attribution,
     /// Acquisition order, for "oldest first" listings.
     pub serial: u64,
+    /// Index into the per-site totals.
+    site_slot: u32,
     generation: u32,
     live: bool,
 }
@@ -59,6 +74,11 @@ pub struct Resources {
     records: Vec<Record>,
     free: Vec<u32>,
     per_key: BTreeMap<(KindId, u64), u64>,
+    /// Totals per (kind, site), in order of first use.
+    sites: Vec<SiteTotals>,
+    /// Per kind, the site slot it used last: a kind is mostly acquired from one site at a time, so
+    /// this hint spares the search.
+    last_site_slot: Vec<u32>,
     serial: u64,
     live_records: u64,
 }
@@ -70,6 +90,7 @@ impl Resources {
         Resources {
             kinds: Vec::with_capacity(KINDS_EXPECTED_MAX),
             totals: Vec::with_capacity(KINDS_EXPECTED_MAX),
+            last_site_slot: Vec::with_capacity(KINDS_EXPECTED_MAX),
             ..Resources::default()
         }
     }
@@ -93,6 +114,7 @@ impl Resources {
         self.kinds.push(KindInfo { name, keyed });
         self.totals.push(Totals::default());
         self.keyed.push(keyed);
+        self.last_site_slot.push(u32::MAX);
         KindId((self.kinds.len() - 1) as u16)
     }
 
@@ -126,6 +148,47 @@ impl Resources {
         self.live_records
     }
 
+    /// Totals per (kind, site), indexed by site slot; slots are only ever appended.
+    pub fn site_totals(&self) -> &[SiteTotals] {
+        &self.sites
+    }
+
+    /// The slot of `site` for `kind`, made on first use.
+    #[inline(always)]
+    fn site_slot(&mut self, kind: KindId, site: &'static str) -> u32 {
+        let hint = self.last_site_slot[kind.0 as usize];
+        if let Some(entry) = self.sites.get(hint as usize) {
+            // Same label, same address: the common case needs no string comparison.
+            if entry.kind == kind && std::ptr::eq(entry.site, site) {
+                return hint;
+            }
+        }
+        self.site_slot_search(kind, site)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
+        // Compared by content: one label written in two places is one site.
+        let slot = match self
+            .sites
+            .iter()
+            .position(|entry| entry.kind == kind && entry.site == site)
+        {
+            Some(slot) => slot as u32,
+            None => {
+                self.sites.push(SiteTotals {
+                    kind,
+                    site,
+                    totals: Totals::default(),
+                });
+                (self.sites.len() - 1) as u32
+            }
+        };
+        self.last_site_slot[kind.0 as usize] = slot;
+        slot
+    }
+
     /// Distinct keys with at least one live unit, for a keyed kind.
     pub fn live_keys(&self, kind: KindId) -> u64 {
         self.per_key
@@ -153,6 +216,10 @@ impl Resources {
         if self.keyed[kind.0 as usize] {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
+        let site_slot = self.site_slot(kind, acquired.site);
+        let site_totals = &mut self.sites[site_slot as usize].totals;
+        site_totals.count += count;
+        site_totals.bytes += bytes;
         let serial = self.serial;
         match self.free.pop() {
             Some(index) => {
@@ -165,6 +232,7 @@ impl Resources {
                     key,
                     acquired,
                     serial,
+                    site_slot,
                     generation,
                     live: true,
                 };
@@ -178,6 +246,7 @@ impl Resources {
                     key,
                     acquired,
                     serial,
+                    site_slot,
                     generation: 0,
                     live: true,
                 });
@@ -208,6 +277,9 @@ impl Resources {
         let totals = &mut self.totals[record.kind.0 as usize];
         totals.count = totals.count - record.count + count;
         totals.bytes = totals.bytes - record.bytes + bytes;
+        let site_totals = &mut self.sites[record.site_slot as usize].totals;
+        site_totals.count = site_totals.count - record.count + count;
+        site_totals.bytes = site_totals.bytes - record.bytes + bytes;
         if self.keyed[record.kind.0 as usize] {
             let entry = self.per_key.entry((record.kind, record.key)).or_default();
             *entry = *entry - record.count + count;
@@ -238,10 +310,14 @@ impl Resources {
         };
         // Read what the totals need before the record is marked dead.
         let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
+        let site_slot = record.site_slot;
         record.live = false;
         let totals = &mut self.totals[kind.0 as usize];
         totals.count -= count;
         totals.bytes -= bytes;
+        let site_totals = &mut self.sites[site_slot as usize].totals;
+        site_totals.count -= count;
+        site_totals.bytes -= bytes;
         if self.keyed[kind.0 as usize] {
             let entry = self
                 .per_key
