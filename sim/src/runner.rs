@@ -297,7 +297,13 @@ impl<'a, S: Subject> Runner<'a, S> {
         Ok(())
     }
 
+    /// The invariants checked after every repetition and teardown: the OS's own (bytes written
+    /// minus bytes read equal what every pipe and socket buffer holds) and those the subject
+    /// declares.
     fn check_subject_invariants(&mut self) -> Result<(), Stop> {
+        if !self.os.check_fd_conservation() {
+            self.collect_os_findings()?;
+        }
         let violations = match self.subject.as_ref() {
             Some(subject) => subject.check_invariants(&self.os),
             None => Vec::new(),

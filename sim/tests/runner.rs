@@ -203,3 +203,124 @@ fn generated_scenarios_print_back_to_files_that_parse_to_the_same_scenario() {
         assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
     }
 }
+
+#[test]
+fn a_recorded_schedule_replayed_with_the_same_seed_gives_the_same_trace_hash() {
+    let s = scenario(CONTENDED);
+    let first = s.run(RunOptions {
+        record_schedule: true,
+        ..RunOptions::default()
+    });
+    assert!(!first.schedule.is_empty());
+    let replayed = s.run(RunOptions {
+        strategy: Some(StrategyChoice::Replay {
+            schedule: first.schedule.clone(),
+        }),
+        record_schedule: true,
+        ..RunOptions::default()
+    });
+    assert_eq!(replayed.trace_hash, first.trace_hash, "bit for bit");
+    assert_eq!(replayed.schedule, first.schedule);
+    // A schedule that differs in one decision is another run.
+    let mut changed = first.schedule.clone();
+    let last = changed.len() - 1;
+    changed[last] = if changed[last] == 0 { 1 } else { 0 };
+    let diverged = s.run(RunOptions {
+        strategy: Some(StrategyChoice::Replay { schedule: changed }),
+        ..RunOptions::default()
+    });
+    assert_ne!(diverged.trace_hash, first.trace_hash);
+}
+
+#[test]
+fn a_thread_spawned_and_never_joined_is_a_leak_of_a_thread() {
+    let text = CONTENDED.replace(r#"{ op = "join", thread = "b" },"#, "");
+    assert_ne!(text, CONTENDED, "the fixture joins thread b");
+    let outcome = scenario(&text).run(RunOptions::default());
+    let signatures = outcome.signatures();
+    assert!(
+        signatures.iter().any(|s| s.starts_with("leak:thread:")),
+        "{signatures:?}"
+    );
+    assert!(scenario(CONTENDED).run(RunOptions::default()).passed());
+}
+
+/// The determinism wrapper: a subject that reads state from outside the simulation (a process-wide
+/// counter standing in for the clock or OS randomness) gives two traces, and the wrapper says so;
+/// the built-in subjects do not.
+mod determinism {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use arbitrary::Arbitrary;
+    use serde::{Deserialize, Serialize};
+    use sim::findings::FindingKind;
+    use sim::os::{Os, Tid};
+    use sim::subject::{Config, Step, Subject, SubjectInfo};
+
+    static OUTSIDE: AtomicU64 = AtomicU64::new(0);
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+    #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+    pub enum FlakyOp {
+        Touch,
+    }
+
+    pub struct Flaky;
+
+    impl Subject for Flaky {
+        type Op = FlakyOp;
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "flaky",
+                summary: "reads a process-wide counter: not a function of its seed",
+                ops: vec![],
+                defects: vec![],
+                caches: vec![],
+                host_backed: false,
+            }
+        }
+        fn new(_os: &mut Os, _config: &Config) -> Self {
+            Flaky
+        }
+        fn op_name(_op: &FlakyOp) -> &'static str {
+            "touch"
+        }
+        fn apply(&mut self, os: &mut Os, _tid: Tid, _op: &FlakyOp) -> Step<Self> {
+            let bytes = 8 + OUTSIDE.fetch_add(1, Ordering::Relaxed) % 2 * 8;
+            let block = os.malloc(bytes, "flaky").unwrap();
+            os.free(block, "flaky").unwrap();
+            Step::Done
+        }
+    }
+
+    const FLAKY: &str = r#"
+name = "flaky"
+subject = "flaky"
+
+[[lifecycle]]
+name = "once"
+ops = [{ op = "touch" }]
+"#;
+
+    #[test]
+    fn check_determinism_reports_a_subject_that_reads_outside_state() {
+        let scenario = sim::scenario::parse::parse::<Flaky>("flaky.toml", FLAKY).unwrap();
+        let finding = sim::runner::check_determinism::<Flaky>(&scenario, None)
+            .expect("two runs differ in the block size they allocate");
+        assert_eq!(finding.kind, FindingKind::Determinism);
+        assert!(
+            finding.headline.contains("trace hashes"),
+            "{}",
+            finding.headline
+        );
+        let counter = sim::scenario::parse::parse::<sim::subjects::counter::Counter>(
+            "c.toml",
+            super::CONTENDED,
+        )
+        .unwrap();
+        assert!(
+            sim::runner::check_determinism::<sim::subjects::counter::Counter>(&counter, None)
+                .is_none()
+        );
+    }
+}

@@ -42,13 +42,19 @@ impl TlsState {
     }
 }
 
+/// Live TLS keys a process may hold: Linux's `PTHREAD_KEYS_MAX`.
+pub const TLS_KEYS_MAX: u64 = 1024;
+
 impl Os {
     pub fn tls_key_create(
         &mut self,
         destructor: Option<CodeAddr>,
         site: Site,
     ) -> Result<TlsKey, Errno> {
-        if self.tls.keys.len() >= 1024 {
+        if self.tls.keys.len() as u64 >= TLS_KEYS_MAX {
+            // Linux's PTHREAD_KEYS_MAX: EAGAIN, as there, and a budget finding, since a program
+            // that runs out of keys has almost always leaked them.
+            self.budget("tls_keys_max", TLS_KEYS_MAX, site);
             return Err(Errno::Eagain);
         }
         let here = self.here(site);

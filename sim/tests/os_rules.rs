@@ -1,0 +1,204 @@
+//! Rules of the virtual OS seen from outside, as a subject sees them: injected faults (what they
+//! return, that they are trace events, that nothing is acquired), every limit as a `budget`
+//! finding that names it, and exit hooks left pointing into an unloaded module.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+
+use sim::faults::{FaultKind, FaultPlan};
+use sim::findings::FindingKind;
+use sim::os::{Errno, Limits, LockKind, Os, PAGE_SIZE, PlatformModel};
+use sim::sched::{Scheduler, StrategyChoice};
+
+fn os_with(plan: FaultPlan, limits: Limits) -> Os {
+    Os::new(
+        Scheduler::new(1, &StrategyChoice::Random, plan),
+        limits,
+        PlatformModel::default(),
+    )
+}
+
+fn always(kind: FaultKind) -> FaultPlan {
+    FaultPlan::none().with(kind, 1_000_000)
+}
+
+/// A trace sink the test can read back.
+#[derive(Clone, Default)]
+struct Lines(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.borrow().clone()).unwrap()
+    }
+}
+
+fn kind_count(os: &Os, name: &str) -> u64 {
+    let kind = os.resources().kind_by_name(name).unwrap();
+    os.resources().total(kind).count
+}
+
+fn budget_signatures(os: &Os) -> Vec<String> {
+    os.findings()
+        .iter()
+        .filter(|f| f.kind == FindingKind::Budget)
+        .map(|f| f.signature())
+        .collect()
+}
+
+#[test]
+fn an_injected_spawn_failure_is_eagain_a_trace_event_and_spawns_nothing() {
+    let mut os = os_with(always(FaultKind::Spawn), Limits::default());
+    let lines = Lines::default();
+    os.trace().attach_sink(Box::new(lines.clone()));
+    assert_eq!(os.spawn_thread("worker", "pool_grow"), Err(Errno::Eagain));
+    assert_eq!(kind_count(&os, "thread"), 0, "no thread was acquired");
+    let injected = os.injected_faults();
+    assert_eq!(injected.len(), 1);
+    assert_eq!(injected[0].0, FaultKind::Spawn);
+    assert_eq!(injected[0].1.site, "pool_grow");
+    let text = lines.text();
+    assert!(text.contains(r#""ev":"fault""#), "{text}");
+    assert!(!text.contains("threads.spawn"), "{text}");
+    // Without the fault the same call spawns, and the trace says so instead.
+    let mut clean = os_with(FaultPlan::none(), Limits::default());
+    assert!(clean.spawn_thread("worker", "pool_grow").is_ok());
+    assert!(clean.injected_faults().is_empty());
+    assert_ne!(clean.trace().hash(), os.trace().hash());
+}
+
+#[test]
+fn injected_reserve_and_commit_failures_are_enomem_and_acquire_nothing() {
+    let mut os = os_with(always(FaultKind::Reserve), Limits::default());
+    assert_eq!(
+        os.reserve(PAGE_SIZE, 0, "segment_alloc"),
+        Err(Errno::Enomem)
+    );
+    assert_eq!(kind_count(&os, "reservation"), 0);
+    assert_eq!(os.injected_faults()[0].0, FaultKind::Reserve);
+
+    let mut os = os_with(always(FaultKind::Commit), Limits::default());
+    let base = os.reserve(4 * PAGE_SIZE, 0, "segment_alloc").unwrap();
+    assert_eq!(
+        os.commit(base, 4 * PAGE_SIZE, "segment_commit"),
+        Err(Errno::Enomem)
+    );
+    assert_eq!(kind_count(&os, "committed pages"), 0);
+    assert_eq!(os.injected_faults()[0].0, FaultKind::Commit);
+    assert!(
+        os.read_u64(base, "touch").is_err(),
+        "a failed commit leaves the pages reserved, and touching them is a fault"
+    );
+    assert!(os.findings().iter().any(|f| f.kind == FindingKind::Fault));
+    // A fault kind that is not planned never fires.
+    let mut os = os_with(always(FaultKind::Commit), Limits::default());
+    for _ in 0..100 {
+        let base = os.reserve(PAGE_SIZE, 0, "r").unwrap();
+        os.release(base, PAGE_SIZE, "r").unwrap();
+    }
+    assert!(os.injected_faults().is_empty());
+}
+
+#[test]
+fn every_limit_is_a_budget_finding_that_names_it() {
+    let limits = Limits {
+        reservations_max: 2,
+        pages_committed_max: 4,
+        objects_max: 3,
+        threads_max: 1,
+        ..Limits::default()
+    };
+
+    let mut os = os_with(FaultPlan::none(), limits.clone());
+    os.reserve(PAGE_SIZE, 0, "chunk").unwrap();
+    os.reserve(PAGE_SIZE, 0, "chunk").unwrap();
+    assert_eq!(os.reserve(PAGE_SIZE, 0, "chunk"), Err(Errno::Enomem));
+    assert_eq!(
+        budget_signatures(&os),
+        vec!["budget:reservations_max:chunk"]
+    );
+
+    let mut os = os_with(FaultPlan::none(), limits.clone());
+    let base = os.reserve(8 * PAGE_SIZE, 0, "chunk").unwrap();
+    os.commit(base, 4 * PAGE_SIZE, "grow").unwrap();
+    assert_eq!(
+        os.commit(base + 4 * PAGE_SIZE, PAGE_SIZE, "grow"),
+        Err(Errno::Enomem)
+    );
+    assert_eq!(
+        budget_signatures(&os),
+        vec!["budget:pages_committed_max:grow"]
+    );
+
+    let mut os = os_with(FaultPlan::none(), limits.clone());
+    for _ in 0..3 {
+        os.malloc(8, "node").unwrap();
+    }
+    assert_eq!(os.malloc(8, "node"), Err(Errno::Enomem));
+    assert!(os.lock_create(LockKind::Mutex, "lock_init").is_err());
+    let budgets = budget_signatures(&os);
+    assert!(
+        budgets.contains(&"budget:objects_max:node".to_string()),
+        "{budgets:?}"
+    );
+    assert!(
+        budgets.iter().all(|s| s.starts_with("budget:objects_max:")),
+        "{budgets:?}"
+    );
+
+    let mut os = os_with(FaultPlan::none(), limits.clone());
+    os.spawn_thread("a", "spawn").unwrap();
+    assert_eq!(os.spawn_thread("b", "spawn"), Err(Errno::Eagain));
+    assert_eq!(budget_signatures(&os), vec!["budget:threads_max:spawn"]);
+
+    let mut os = os_with(FaultPlan::none(), Limits::default());
+    for _ in 0..sim::os::tls::TLS_KEYS_MAX {
+        os.tls_key_create(None, "key_create").unwrap();
+    }
+    assert_eq!(os.tls_key_create(None, "key_create"), Err(Errno::Eagain));
+    assert_eq!(
+        budget_signatures(&os),
+        vec!["budget:tls_keys_max:key_create"]
+    );
+
+    // Under every limit, nothing of the kind.
+    let mut os = os_with(FaultPlan::none(), limits);
+    os.reserve(PAGE_SIZE, 0, "chunk").unwrap();
+    os.malloc(8, "node").unwrap();
+    os.spawn_thread("a", "spawn").unwrap();
+    assert!(budget_signatures(&os).is_empty());
+}
+
+#[test]
+fn an_exit_hook_left_in_an_unloaded_module_is_reported_and_one_in_the_main_program_is_not() {
+    let mut os = Os::for_tests(1);
+    let module = os.load_module("libplugin.so", 4096, "dlopen").unwrap();
+    os.atexit(os.module_code(module, 64), 0, "plugin_init");
+    os.unload_module(module, "dlclose").unwrap();
+    let findings = os.take_findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].resource, "dangling exit hook");
+    assert_eq!(findings[0].kind, FindingKind::Invariant);
+    assert!(
+        findings[0].headline.contains("libplugin.so"),
+        "{}",
+        findings[0].headline
+    );
+
+    // A hook in the main program survives any unload.
+    let mut os = Os::for_tests(1);
+    let module = os.load_module("libplugin.so", 4096, "dlopen").unwrap();
+    os.atexit(sim::os::modules::MAIN_CODE, 0, "main_init");
+    os.unload_module(module, "dlclose").unwrap();
+    assert!(os.findings().is_empty(), "{:?}", os.findings());
+}
