@@ -7,7 +7,9 @@
 //! run its ops it closes its ends; readers then drain and see EOF. The properties:
 //! - after every step, bytes written minus bytes read equals bytes buffered (`check_fd_conservation`);
 //! - whenever nothing can run, the writer has finished (no deadlock while a writer could still run);
-//! - after the writer closes, every reader finishes: no one is left blocked, no waiter remains.
+//! - after the writer closes, every reader finishes: no one is left blocked, no waiter remains;
+//! - the eventfd conserves its counter: the values written add up to the values read plus what
+//!   the counter still holds.
 
 use arbitrary::Arbitrary;
 use sim::os::{BlockReason, Fd, Io, Os, ThreadState, Tid};
@@ -45,6 +47,7 @@ fn write_op(
     ends: &Ends,
     op: WriterOp,
     written: &mut u64,
+    event_added: &mut u64,
 ) -> Option<BlockReason> {
     match op {
         WriterOp::Pipe { len } => {
@@ -60,7 +63,12 @@ fn write_op(
         }
         WriterOp::Event { value } => {
             match os.fd_write(tid, ends.event, &u64::from(value).to_le_bytes(), "writer") {
-                Io::Ready(_) => None,
+                Io::Ready(Ok(8)) => {
+                    *event_added += u64::from(value);
+                    None
+                }
+                Io::Ready(Err(sim::os::Errno::Eagain)) => None,
+                Io::Ready(other) => panic!("writer: eventfd write gave {other:?}"),
                 Io::Block(reason) => Some(reason),
             }
         }
@@ -73,7 +81,14 @@ enum ReadResult {
     Blocked(BlockReason),
 }
 
-fn read_op(os: &mut Os, tid: Tid, ends: &Ends, op: ReaderOp, read: &mut u64) -> ReadResult {
+fn read_op(
+    os: &mut Os,
+    tid: Tid,
+    ends: &Ends,
+    op: ReaderOp,
+    read: &mut u64,
+    event_taken: &mut u64,
+) -> ReadResult {
     match op {
         ReaderOp::Pipe { len } => {
             let mut buf = vec![0u8; usize::from(len % 5000) + 1];
@@ -93,7 +108,14 @@ fn read_op(os: &mut Os, tid: Tid, ends: &Ends, op: ReaderOp, read: &mut u64) -> 
             let mut buf = [0u8; 8];
             match os.fd_read(tid, ends.event, &mut buf, "reader") {
                 Io::Block(reason) => panic!("a non-blocking eventfd read blocked: {reason:?}"),
-                Io::Ready(_) => ReadResult::Bytes,
+                Io::Ready(Ok(8)) => {
+                    let value = u64::from_le_bytes(buf);
+                    assert_ne!(value, 0, "a read that succeeds takes a counter above 0");
+                    *event_taken += value;
+                    ReadResult::Bytes
+                }
+                Io::Ready(Err(sim::os::Errno::Eagain)) => ReadResult::Bytes,
+                Io::Ready(other) => panic!("reader: eventfd read gave {other:?}"),
             }
         }
     }
@@ -102,6 +124,7 @@ fn read_op(os: &mut Os, tid: Tid, ends: &Ends, op: ReaderOp, read: &mut u64) -> 
 static PROGRAMS_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static BLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static BYTES_MOVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static EVENT_UNITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[test]
 fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_can_run() {
@@ -133,6 +156,7 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                 .map(|ops| ops.iter().copied().take(40).collect())
                 .collect();
             let (mut written, mut read) = (0u64, 0u64);
+            let (mut event_added, mut event_taken) = (0u64, 0u64);
             let tids = [writer, readers[0], readers[1]];
             // Per thread: the next op, and whether it is done (writer closed, reader saw end-of-file).
             let mut next = [0usize; 3];
@@ -157,7 +181,8 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                 let blocked = if pick == 0 {
                     match writer_ops.get(next[0]).copied() {
                         Some(op) => {
-                            let blocked = write_op(&mut os, tid, &ends, op, &mut written);
+                            let blocked =
+                                write_op(&mut os, tid, &ends, op, &mut written, &mut event_added);
                             if blocked.is_none() {
                                 next[0] += 1;
                             }
@@ -176,7 +201,7 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                         .get(next[pick])
                         .copied()
                         .unwrap_or(ReaderOp::Pipe { len: 4096 });
-                    match read_op(&mut os, tid, &ends, op, &mut read) {
+                    match read_op(&mut os, tid, &ends, op, &mut read, &mut event_taken) {
                         ReadResult::Bytes => {
                             next[pick] += 1;
                             None
@@ -213,6 +238,18 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                 "no waiter list names a thread any more"
             );
             assert_eq!(read, written, "every byte written was read exactly once");
+            let mut counter = [0u8; 8];
+            let left = match os.fd_read(writer, ends.event, &mut counter, "drain") {
+                Io::Ready(Ok(8)) => u64::from_le_bytes(counter),
+                Io::Ready(Err(sim::os::Errno::Eagain)) => 0,
+                other => panic!("draining the eventfd gave {other:?}"),
+            };
+            assert_eq!(
+                event_added,
+                event_taken + left,
+                "the eventfd counter is conserved"
+            );
+            EVENT_UNITS.fetch_add(event_taken, std::sync::atomic::Ordering::Relaxed);
             assert!(os.findings().is_empty(), "{:?}", os.findings());
             PROGRAMS_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             BYTES_MOVED.fetch_add(read, std::sync::atomic::Ordering::Relaxed);
@@ -229,5 +266,9 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
     assert!(
         BYTES_MOVED.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "some programs moved bytes"
+    );
+    assert!(
+        EVENT_UNITS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "some programs passed counts through the eventfd"
     );
 }
