@@ -34,6 +34,7 @@ pub trait DynScenario: Send {
     fn set_seed(&mut self, seed: u64);
     fn set_defects(&mut self, defects: Vec<String>);
     fn set_expect(&mut self, expect: Option<Expect>);
+    fn set_schedule(&mut self, schedule: crate::sched::StrategyChoice);
     fn run(&self, options: RunOptions) -> Outcome;
     /// Runs in this process even when the subject runs real code (no crash isolation): for the
     /// fuzz targets, where a fork per input would cost more than the run, and a crash of real code
@@ -117,6 +118,10 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn set_expect(&mut self, expect: Option<Expect>) {
         self.0.expect = expect;
+    }
+
+    fn set_schedule(&mut self, schedule: crate::sched::StrategyChoice) {
+        self.0.schedule = schedule;
     }
 
     fn run(&self, options: RunOptions) -> Outcome {

@@ -142,11 +142,13 @@ pub fn outcome_json(outcome: &Outcome, source: &str, replay: Option<&str>) -> Va
     })
 }
 
-/// Pins a scenario to the run that failed: seed, defects, expected signatures and trace hash.
+/// Pins a scenario to the run that failed: seed, defects, schedule strategy, expected signatures
+/// and trace hash.
 pub fn pin(scenario: &dyn DynScenario, outcome: &Outcome) -> Box<dyn DynScenario> {
     let mut pinned = scenario.clone_box();
     pinned.set_seed(outcome.header.seed);
     pinned.set_defects(outcome.header.defects.clone());
+    pinned.set_schedule(outcome.header.schedule.clone());
     pinned.set_expect(Some(Expect {
         signatures: outcome.signatures(),
         trace_hash: Some(format_seed(outcome.trace_hash)),

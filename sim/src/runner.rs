@@ -50,6 +50,9 @@ pub struct Header {
     pub seed: u64,
     pub defects: Vec<String>,
     pub strategy: String,
+    /// The strategy itself, so that a repro file can pin it (`strategy` is its printed name).
+    #[serde(default)]
+    pub schedule: StrategyChoice,
     pub faults: String,
     pub steps_max: u64,
 }
@@ -157,6 +160,7 @@ fn prepare<S: Subject>(
         seed,
         defects: defects.clone(),
         strategy: scheduler.strategy_name(),
+        schedule: strategy,
         faults: plan.describe(),
         steps_max: scenario.limits.steps_max,
     };

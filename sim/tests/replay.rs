@@ -73,12 +73,14 @@ fn signatures(json: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A zoo scenario of `subject` that fails as written, if the zoo has one (a zoo may also hold
-/// control scenarios that pass).
+/// A zoo scenario (or test data file) of `subject` that fails as written, if there is one (the
+/// zoo also holds control scenarios that pass; a subject without seeded defects, such as
+/// `dlmalloc`, fails through a test data file that misuses it).
 fn zoo_scenario(registry: &Registry, subject: &str) -> Option<PathBuf> {
-    let dir = workspace_root().join("scenarios/zoo");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
+    let mut paths: Vec<PathBuf> = ["scenarios/zoo", "sim/tests/data"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(workspace_root().join(dir)).ok())
+        .flatten()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
@@ -178,14 +180,39 @@ fn every_builtin_subject_replays_its_failure_bit_for_bit() {
             Some(path) => path,
             None => generated_failing(&registry, subject, &dir).2,
         };
-        let has_defects = !registry.get(subject).unwrap().info().defects.is_empty();
         let first = round_trip_file(&scenario, &dir.join("repros"));
-        assert!(
-            first.code == 1 || !has_defects,
+        assert_eq!(
+            first.code,
+            1,
             "{subject}: the scenario chosen for the round trip fails ({})",
             scenario.display()
         );
     }
+}
+
+#[test]
+fn a_repro_pins_the_schedule_strategy_it_ran_with() {
+    let dir = tmp("pct");
+    let repros = dir.display().to_string();
+    let first = sim(&[
+        "run",
+        "scenarios/zoo/cross-thread-free-exit.toml",
+        "--strategy",
+        "pct",
+        "--json",
+        "--repro-dir",
+        &repros,
+    ]);
+    assert_eq!(first.code, 1);
+    assert_eq!(first.json["strategy"], "pct(depth=3)", "{}", first.json);
+    let repro = first.json["repro"].as_str().unwrap();
+    let path = repro.strip_prefix("sim replay ").unwrap_or(repro);
+    let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
+    assert!(text.contains(r#"strategy = "pct""#), "{text}");
+    let replayed = sim(&["replay", path, "--json"]);
+    assert_eq!(replayed.code, 1);
+    assert_eq!(replayed.json["trace_hash"], first.json["trace_hash"]);
+    assert_eq!(replayed.json["strategy"], first.json["strategy"]);
 }
 
 #[test]
