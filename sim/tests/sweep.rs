@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sim::os::{Os, Tid};
 use sim::registry::{Registry, erase};
+use sim::runner::RunOptions;
 use sim::subject::{Config, Step, Subject, SubjectInfo};
 use sim::sweep::results::{self, RunRecord};
 use sim::sweep::summary::{self, Summary};
@@ -731,4 +732,44 @@ fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
     let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("clean"), "{stdout}");
+}
+
+/// `make detect`'s goals on a built-in subject: every defect found within the seeds, minimised to
+/// at most 8 ops, and each minimised repro about its defect (it fails with the defect on and
+/// passes with every defect off), while the defects-off sweep over the same seeds finds nothing.
+#[test]
+fn detection_minimises_each_wasi_defect_to_a_repro_that_is_about_the_defect() {
+    let dir = scratch("detect-wasi");
+    let registry = Registry::empty().with(erase::<sim::subjects::wasi_runtime::WasiRuntime>());
+    let detection =
+        sim::sweep::measure::detect(&registry, 0..200, 2, &dir, sim::sweep::ProgressMode::Quiet)
+            .unwrap();
+    let wasi = &detection.subjects[0];
+    assert_eq!(wasi.defects_off.runs, 200);
+    assert!(
+        wasi.defects_off.signatures.is_empty(),
+        "{:?}",
+        wasi.defects_off.signatures
+    );
+    assert!(wasi.defects.len() >= 2);
+    for defect in &wasi.defects {
+        assert!(defect.detected, "{defect:?}");
+        assert!(defect.minimised_ops.unwrap() <= 8, "{defect:?}");
+        let repro = defect.repro.as_deref().unwrap();
+        let path = repro.strip_prefix("sim replay ").unwrap_or(repro);
+        let source = std::fs::read_to_string(path).unwrap();
+        let scenario = registry.parse(path, &source).unwrap();
+        let with = scenario.run(RunOptions::default());
+        assert!(!with.passed(), "{}: fails with {}", path, defect.defect);
+        let without = scenario.run(RunOptions {
+            defects: Some(Vec::new()),
+            ..RunOptions::default()
+        });
+        assert!(
+            without.passed(),
+            "{path}: the minimised repro of {} fails with defects off too: {:?}",
+            defect.defect,
+            without.signatures()
+        );
+    }
 }
