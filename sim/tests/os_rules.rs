@@ -202,3 +202,31 @@ fn an_exit_hook_left_in_an_unloaded_module_is_reported_and_one_in_the_main_progr
     os.unload_module(module, "dlclose").unwrap();
     assert!(os.findings().is_empty(), "{:?}", os.findings());
 }
+
+#[test]
+fn a_file_written_past_file_bytes_max_is_efbig_and_a_budget_finding() {
+    let limits = Limits {
+        file_bytes_max: 1 << 20,
+        ..Limits::default()
+    };
+    let mut os = os_with(FaultPlan::none(), limits);
+    os.mkdir("/data", "setup").unwrap();
+    let dir = os.open_dir("/data", "setup").unwrap();
+    let flags = sim::os::fds::OpenFlags {
+        write: true,
+        create: true,
+        ..Default::default()
+    };
+    let file = os.open_at(dir, "log", flags, "setup").unwrap();
+    assert_eq!(
+        os.pwrite(file, &[1u8; 4096], (1 << 20) - 4096, "append"),
+        Ok(4096)
+    );
+    assert!(budget_signatures(&os).is_empty(), "up to the limit is fine");
+    // A write at a huge offset would otherwise make the simulation allocate the hole.
+    assert_eq!(
+        os.pwrite(file, b"x", u64::MAX / 2, "append"),
+        Err(Errno::Efbig)
+    );
+    assert_eq!(budget_signatures(&os), vec!["budget:file_bytes_max:append"]);
+}

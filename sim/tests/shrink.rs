@@ -159,8 +159,12 @@ fn sim_binary(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn tmp() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shrink");
+/// A scratch directory of the test's own: tests run in parallel, and one must not delete
+/// another's files.
+fn tmp(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("shrink")
+        .join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -168,7 +172,7 @@ fn tmp() -> PathBuf {
 
 #[test]
 fn sim_shrink_writes_a_small_repro_that_replays() {
-    let dir = tmp();
+    let dir = tmp("sim-shrink");
     let input = dir.join("churn.toml");
     std::fs::write(&input, churn_200()).unwrap();
     let out = dir.join("small.toml");
@@ -227,7 +231,7 @@ fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
         "{stderr}"
     );
 
-    let dir = tmp().join("absent");
+    let dir = tmp("absent").join("absent");
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("churn.toml");
     std::fs::write(&input, churn_200()).unwrap();

@@ -805,7 +805,10 @@ impl Os {
         let result = match object {
             Object::Dir { .. } | Object::PipeRead { .. } => Io::err(Errno::Ebadf),
             Object::File { inode, offset } => {
-                let n = self.file_write(inode, offset, bytes, site);
+                let n = match self.file_write(inode, offset, bytes, site) {
+                    Ok(n) => n,
+                    Err(errno) => return Io::err(errno),
+                };
                 if let Some(Description {
                     object: Object::File { offset, .. },
                     ..
@@ -1010,10 +1013,21 @@ impl Os {
         Ok(n)
     }
 
-    fn file_write(&mut self, inode: usize, offset: u64, bytes: &[u8], site: Site) -> usize {
+    fn file_write(
+        &mut self,
+        inode: usize,
+        offset: u64,
+        bytes: &[u8],
+        site: Site,
+    ) -> Result<usize, Errno> {
+        let file_bytes_max = self.limits.file_bytes_max;
+        if offset.saturating_add(bytes.len() as u64) > file_bytes_max {
+            self.budget("file_bytes_max", file_bytes_max, site);
+            return Err(Errno::Efbig);
+        }
         let n = self.maybe_short(bytes.len(), FaultKind::ShortWrite, site);
         let Inode::File(data) = &mut self.fds.inodes[inode] else {
-            return 0;
+            return Ok(0);
         };
         let start = offset as usize;
         if data.len() < start + n {
@@ -1021,7 +1035,7 @@ impl Os {
             data.resize(start + n, 0);
         }
         data[start..start + n].copy_from_slice(&bytes[..n]);
-        n
+        Ok(n)
     }
 
     /// Reads from a regular file at `offset` without moving the description's offset.
@@ -1053,9 +1067,7 @@ impl Os {
         let id = self.lookup_fd(fd, "pwrite", site)?;
         let d = &self.fds.descriptions[&id];
         match d.object {
-            Object::File { inode, .. } if d.writable => {
-                Ok(self.file_write(inode, offset, bytes, site))
-            }
+            Object::File { inode, .. } if d.writable => self.file_write(inode, offset, bytes, site),
             Object::File { .. } | Object::Dir { .. } => Err(Errno::Ebadf),
             _ => Err(Errno::Einval),
         }

@@ -112,6 +112,8 @@ pub enum Errno {
     Emfile,
     /// The request is outside what the simulation models.
     Enosys,
+    /// File too large: a write past `file_bytes_max`.
+    Efbig,
 }
 
 impl Errno {
@@ -133,6 +135,7 @@ impl Errno {
             Errno::Eacces => "EACCES",
             Errno::Emfile => "EMFILE",
             Errno::Enosys => "ENOSYS",
+            Errno::Efbig => "EFBIG",
         }
     }
 }
@@ -170,6 +173,10 @@ pub struct Limits {
     pub objects_max: u64,
     pub threads_max: u64,
     pub fds_max: u64,
+    /// The largest an in-memory file may grow (Linux's `RLIMIT_FSIZE`): bytes written or
+    /// offsets past it are EFBIG and a budget finding, so a scenario cannot make the simulation
+    /// itself run out of memory.
+    pub file_bytes_max: u64,
 }
 
 impl Default for Limits {
@@ -181,6 +188,7 @@ impl Default for Limits {
             objects_max: 1_000_000,
             threads_max: 1024,
             fds_max: 4096,
+            file_bytes_max: 64 << 20,
         }
     }
 }

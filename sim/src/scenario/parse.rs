@@ -150,6 +150,7 @@ struct RawLimits {
     objects_max: Option<u64>,
     threads_max: Option<u64>,
     fds_max: Option<u64>,
+    file_bytes_max: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +389,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         objects_max: raw.limits.objects_max.unwrap_or(defaults.objects_max),
         threads_max: raw.limits.threads_max.unwrap_or(defaults.threads_max),
         fds_max: raw.limits.fds_max.unwrap_or(defaults.fds_max),
+        file_bytes_max: raw.limits.file_bytes_max.unwrap_or(defaults.file_bytes_max),
     };
     let mut faults = FaultSpec {
         swarm: raw.faults.swarm,

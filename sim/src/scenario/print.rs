@@ -129,6 +129,7 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
         ("objects_max", l.objects_max, defaults.objects_max),
         ("threads_max", l.threads_max, defaults.threads_max),
         ("fds_max", l.fds_max, defaults.fds_max),
+        ("file_bytes_max", l.file_bytes_max, defaults.file_bytes_max),
     ];
     if limits.iter().any(|(_, value, default)| value != default) {
         let _ = writeln!(out, "\n[limits]");

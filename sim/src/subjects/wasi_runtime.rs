@@ -887,14 +887,24 @@ fn io_result(io: Io<usize>) -> Call {
     }
 }
 
+/// The guest's linear memory (256 WebAssembly pages): an iovec larger than this cannot be in
+/// it, and WAMR's bounds check refuses the call, as the model does before allocating the buffer.
+const GUEST_MEMORY_BYTES: u32 = 256 * 64 * 1024;
+
 fn fd_write(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
+    if bytes > GUEST_MEMORY_BYTES {
+        return Err(Stop::Fail);
+    }
     let data = vec![b'w'; bytes as usize];
     io_result(os.fd_write(tid, handle, &data, "blocking_op_writev"))
 }
 
 fn fd_read(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
+    if bytes > GUEST_MEMORY_BYTES {
+        return Err(Stop::Fail);
+    }
     let mut buf = vec![0; bytes as usize];
     io_result(os.fd_read(tid, handle, &mut buf, "blocking_op_readv"))
 }
