@@ -24,9 +24,12 @@ list: build
 bless:
 	SIM_BLESS=1 $(CARGO) test -p sim --test ui
 
-## Benchmarks, each ratio measured side by side with its peer; writes target/bench/results.json.
-bench:
+## Benchmarks, each ratio measured side by side with its peer; writes target/bench/results.json
+## (the OS, scheduler and fd figures, then sweep_scaling_2_jobs). `make fuzz-bench` adds the fuzzing
+## figures (it needs cargo-fuzz).
+bench: build
 	$(CARGO) bench -p sim --bench bench
+	$(SIM) sweep-scaling --subject all --seeds $(SCALING_SEEDS)
 
 ## Fuzzing (see README, "Fuzzing"). cargo-fuzz builds on stable with FUZZ_SANITIZER=none (the
 ## default here); FUZZ_TOOLCHAIN=nightly FUZZ_SANITIZER=address gives AddressSanitizer. Targets:

@@ -371,23 +371,58 @@ pub struct BuiltinKinds {
     pub description: KindId,
 }
 
+/// The names of the built-in kinds, in registration order (what `[caches]` may name besides a
+/// subject's declared caches).
+pub const BUILTIN_KIND_NAMES: [&str; 14] = [
+    "reservation",
+    "committed pages",
+    "heap block",
+    "mutex",
+    "rwlock",
+    "condvar",
+    "held lock",
+    "thread",
+    "waiter",
+    "tls key",
+    "module",
+    "exit hook",
+    "fd",
+    "description",
+];
+
 impl BuiltinKinds {
     pub fn register(resources: &mut Resources) -> BuiltinKinds {
+        let [
+            reservation,
+            committed_pages,
+            heap_block,
+            mutex,
+            rwlock,
+            condvar,
+            held_lock,
+            thread,
+            waiter,
+            tls_key,
+            module,
+            exit_hook,
+            fd,
+            description,
+        ] = BUILTIN_KIND_NAMES.map(|name| resources.register_static_kind(name, false));
         BuiltinKinds {
-            reservation: resources.register_static_kind("reservation", false),
-            committed_pages: resources.register_static_kind("committed pages", false),
-            heap_block: resources.register_static_kind("heap block", false),
-            mutex: resources.register_static_kind("mutex", false),
-            rwlock: resources.register_static_kind("rwlock", false),
-            condvar: resources.register_static_kind("condvar", false),
-            held_lock: resources.register_static_kind("held lock", false),
-            thread: resources.register_static_kind("thread", false),
-            waiter: resources.register_static_kind("waiter", false),
-            tls_key: resources.register_static_kind("tls key", false),
-            module: resources.register_static_kind("module", false),
-            exit_hook: resources.register_static_kind("exit hook", false),
-            fd: resources.register_static_kind("fd", false),
-            description: resources.register_static_kind("description", false),
+            reservation,
+            committed_pages,
+            heap_block,
+            mutex,
+            rwlock,
+            condvar,
+            held_lock,
+            thread,
+            waiter,
+            tls_key,
+            module,
+            exit_hook,
+            fd,
+            description,
         }
     }
 }

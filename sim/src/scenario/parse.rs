@@ -134,7 +134,7 @@ struct RawScenario {
     #[serde(default)]
     config: toml::Table,
     #[serde(default)]
-    caches: BTreeMap<String, u64>,
+    caches: BTreeMap<Spanned<String>, u64>,
     #[serde(default, rename = "lifecycle")]
     lifecycles: Vec<Spanned<RawLifecycle>>,
     #[serde(default)]
@@ -420,6 +420,26 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
             faults.probabilities.insert(kind, p);
         }
     }
+    // A misspelt kind would otherwise allow nothing, silently.
+    let mut caches = BTreeMap::new();
+    for (name, &bound) in &raw.caches {
+        let kind = name.get_ref();
+        let declared = info.caches.iter().any(|cache| cache.kind == kind);
+        if !declared && !crate::os::resources::BUILTIN_KIND_NAMES.contains(&kind.as_str()) {
+            let mut known: Vec<&str> = crate::os::resources::BUILTIN_KIND_NAMES.to_vec();
+            known.extend(info.caches.iter().map(|cache| cache.kind));
+            known.dedup();
+            return Err(error(
+                name.span(),
+                format!(
+                    "`[caches]` names `{kind}`, which is not a resource kind of `{}`; known: {}",
+                    info.name,
+                    known.join(", ")
+                ),
+            ));
+        }
+        caches.insert(kind.clone(), bound);
+    }
     let schedule = match &raw.schedule {
         None => StrategyChoice::default(),
         Some(value) => {
@@ -455,7 +475,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         faults,
         schedule,
         config: raw.config,
-        caches: raw.caches,
+        caches,
         lifecycles,
         expect: raw.expect,
     };
