@@ -376,10 +376,18 @@ impl<'a, S: Subject> Runner<'a, S> {
         )
         .detail(
             "during",
-            format!(
-                "op #{} `{}` on thread {}",
-                position.op_index, position.op_name, position.thread
-            ),
+            if position.op_name.is_empty() {
+                // Before any op: the subject's constructor, which reads `[config]`.
+                format!(
+                    "`{}::new`, before the first op (check `[config]`)",
+                    S::info().name
+                )
+            } else {
+                format!(
+                    "op #{} `{}` on thread {}",
+                    position.op_index, position.op_name, position.thread
+                )
+            },
         );
         let _ = self.add(self.stamp(finding));
     }

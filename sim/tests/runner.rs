@@ -324,3 +324,100 @@ ops = [{ op = "touch" }]
         );
     }
 }
+
+/// A panicking subject is a `panic` finding with its message and where it happened, not a crash
+/// of the tool: in an op, and in the constructor (which reads `[config]`).
+mod panics {
+    use arbitrary::Arbitrary;
+    use serde::{Deserialize, Serialize};
+    use sim::findings::FindingKind;
+    use sim::os::{Os, Tid};
+    use sim::runner::RunOptions;
+    use sim::subject::{Config, Step, Subject, SubjectInfo};
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+    #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+    pub enum BrittleOp {
+        Fine,
+        Break,
+    }
+
+    pub struct Brittle;
+
+    impl Subject for Brittle {
+        type Op = BrittleOp;
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "brittle",
+                summary: "panics on `break`, or in `new` when [config] says so",
+                ops: vec![],
+                defects: vec![],
+                caches: vec![],
+                host_backed: false,
+            }
+        }
+        fn new(_os: &mut Os, config: &Config) -> Self {
+            assert!(!config.param_bool("fail_in_new", false), "bad [config]");
+            Brittle
+        }
+        fn op_name(op: &BrittleOp) -> &'static str {
+            match op {
+                BrittleOp::Fine => "fine",
+                BrittleOp::Break => "break",
+            }
+        }
+        fn apply(&mut self, _os: &mut Os, _tid: Tid, op: &BrittleOp) -> Step<Self> {
+            assert!(*op != BrittleOp::Break, "the subject broke");
+            Step::Done
+        }
+    }
+
+    fn run(text: &str) -> sim::runner::Outcome {
+        let scenario = sim::scenario::parse::parse::<Brittle>("brittle.toml", text).unwrap();
+        sim::runner::run::<Brittle>(&scenario, RunOptions::default())
+    }
+
+    #[test]
+    fn a_panic_in_an_op_or_in_new_is_a_panic_finding_saying_where() {
+        let in_op = run(r#"
+name = "b"
+subject = "brittle"
+[[lifecycle]]
+name = "l"
+ops = [{ op = "fine" }, { op = "break" }, { op = "fine" }]
+"#);
+        assert_eq!(in_op.findings.len(), 1, "{:?}", in_op.findings);
+        let finding = &in_op.findings[0];
+        assert_eq!(finding.kind, FindingKind::Panic);
+        assert!(
+            finding.headline.contains("the subject broke"),
+            "{}",
+            finding.headline
+        );
+        let during = finding
+            .details
+            .iter()
+            .find(|d| d.label == "during")
+            .unwrap();
+        assert!(during.text.contains("op #2 `break`"), "{}", during.text);
+
+        let in_new = run(r#"
+name = "b"
+subject = "brittle"
+[config]
+fail_in_new = true
+[[lifecycle]]
+name = "l"
+ops = [{ op = "fine" }]
+"#);
+        assert_eq!(in_new.findings.len(), 1, "{:?}", in_new.findings);
+        assert_eq!(in_new.findings[0].kind, FindingKind::Panic);
+        let during = in_new.findings[0]
+            .details
+            .iter()
+            .find(|d| d.label == "during")
+            .unwrap();
+        assert!(during.text.contains("`brittle::new`"), "{}", during.text);
+        assert_eq!(in_new.ops, 0);
+    }
+}
