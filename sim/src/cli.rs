@@ -1178,6 +1178,31 @@ fn print_sweep_summary(
         summary.determinism.rechecked,
         summary.determinism.mismatches
     );
+    // The table a person reads first: what ran, and what each scenario found.
+    let mut scenarios = Table::new();
+    scenarios.load_style(UTF8_FULL_CONDENSED);
+    scenarios.set_header(vec![
+        "scenario", "subject", "defects", "runs", "failed", "found",
+    ]);
+    for scenario in &summary.scenarios {
+        scenarios.add_row(vec![
+            scenario.scenario.clone(),
+            scenario.subject.clone(),
+            if scenario.defects.is_empty() {
+                "-".to_string()
+            } else {
+                scenario.defects.join(", ")
+            },
+            scenario.runs.to_string(),
+            scenario.runs_failed.to_string(),
+            if scenario.signatures.is_empty() {
+                "clean".to_string()
+            } else {
+                scenario.signatures.join("\n")
+            },
+        ]);
+    }
+    println!("{scenarios}");
     if summary.findings.is_empty() {
         println!("no findings");
     } else {

@@ -507,6 +507,22 @@ fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
     assert_eq!(summary["runs"], 4);
     assert_eq!(summary["determinism"]["rechecked"], 4);
     assert_eq!(summary["determinism"]["mismatches"], 0);
+    // Without --json a clean sweep still ends with its table and the report's path.
+    let (code, stdout, _) = sim(&[
+        "sweep",
+        &clean.display().to_string(),
+        "--seeds",
+        "0..4",
+        "--out",
+        &dir.join("out-text").display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    let table_row = stdout
+        .lines()
+        .find(|line| line.contains("clean.toml"))
+        .unwrap_or_else(|| panic!("no table row for the scenario: {stdout}"));
+    assert!(table_row.contains("clean"), "{table_row}");
+    assert!(stdout.trim_end().ends_with("report.html"), "{stdout}");
 
     let (code, stdout, _) = sim(&[
         "sweep",
