@@ -172,6 +172,9 @@ pub fn shrink_scenario_with<S: Subject>(
     (search.current, search.runs)
 }
 
+/// Lists longer than this are not searched pair by pair (the pairs grow with the square).
+const PAIR_SEARCH_OPS_MAX: usize = 24;
+
 struct Search<'a, S: Subject> {
     current: Scenario<S::Op>,
     signature: &'a str,
@@ -292,6 +295,31 @@ impl<S: Subject> Search<'_, S> {
         progress
     }
 
+    /// Tries removing two ops at once, anywhere in a short list: an op and the one that balances
+    /// it (a `create` and its `evict`) can go only together, since without the first the second
+    /// does not validate and without the second the run fails with every defect off.
+    fn remove_a_pair(&mut self, lifecycle: usize, list: usize) -> bool {
+        let len = op_list(&self.current.lifecycles[lifecycle], list).len();
+        if len > PAIR_SEARCH_OPS_MAX {
+            return false;
+        }
+        for first in 0..len {
+            for second in first + 1..len {
+                if self.exhausted() {
+                    return false;
+                }
+                let mut smaller = self.current.clone();
+                let ops = op_list_mut(&mut smaller.lifecycles[lifecycle], list);
+                ops.remove(second);
+                ops.remove(first);
+                if self.try_keep(smaller) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Removes chunks of one op list: halves, quarters, ... single ops. Each removal that keeps
     /// the signature is kept and the sweep goes on from the same place with the same chunk size.
     fn ddmin(&mut self, lifecycle: usize, list: usize) -> bool {
@@ -316,7 +344,7 @@ impl<S: Subject> Search<'_, S> {
             if chunk == 1 {
                 // Single ops: sweep again only if the last sweep removed something, since one
                 // removal can make another possible (an `evict` whose `create` went first).
-                if !removed {
+                if !removed && !self.remove_a_pair(lifecycle, list) {
                     break;
                 }
             } else {
