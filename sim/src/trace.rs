@@ -33,8 +33,11 @@ impl EventKind {
         }
     }
 
+    /// A syscall's tag hashes its name with the `const fn` `hash_str`, not through the name cache:
+    /// every syscall is named by a literal at an always-inlined call site, so the hash folds to a
+    /// constant there, where a cache lookup would cost a load and a compare on every event.
     #[inline(always)]
-    fn tag(self, names: &mut NameHashes) -> u64 {
+    fn tag(self) -> u64 {
         match self {
             EventKind::Op => 1,
             EventKind::Lifecycle => 2,
@@ -43,7 +46,7 @@ impl EventKind {
             EventKind::Unblock => 5,
             EventKind::Fault => 6,
             EventKind::Finding => 7,
-            EventKind::Syscall(name) => 0x100 ^ names.hash(name),
+            EventKind::Syscall(name) => 0x100 ^ hash_str(name),
         }
     }
 }
@@ -53,7 +56,8 @@ pub struct Trace {
     hash: u64,
     events: u64,
     sink: Option<Box<dyn Write>>,
-    /// Hashes of static names seen lately (syscall and op names), by address: see `hash_static`.
+    /// Hashes of static names seen lately (op names; syscall names fold at compile time), by
+    /// address: see `hash_static`.
     names: NameHashes,
 }
 
@@ -61,7 +65,7 @@ pub struct Trace {
 const NAME_SLOTS: usize = 64;
 
 /// A direct-mapped cache from a static string's address and length to its FNV-1a hash. A run
-/// hashes a syscall's or an op's name for every event; the names are a few dozen literals, and
+/// hashes an op's name for every op event; the names are a few dozen literals, and
 /// hashing them byte by byte again and again was most of the trace's cost. The cache changes no
 /// hash: a static string's bytes never change, so one address and length always hash the same.
 #[derive(Clone)]
@@ -142,7 +146,7 @@ impl Trace {
     /// sink, rarely attached, stays out of line.
     #[inline(always)]
     pub fn event(&mut self, kind: EventKind, a: u64, b: u64) {
-        let tag = kind.tag(&mut self.names);
+        let tag = kind.tag();
         self.hash = mix(mix(mix(self.hash, tag), a), b);
         self.events += 1;
         if self.sink.is_some() {
@@ -166,7 +170,7 @@ impl Trace {
 
     /// Records an event whose detail is text (a finding's signature, a lifecycle name).
     pub fn event_text(&mut self, kind: EventKind, text: &str) {
-        let tag = kind.tag(&mut self.names);
+        let tag = kind.tag();
         self.hash = mix(mix(self.hash, tag), hash_str(text));
         self.events += 1;
         if let Some(sink) = self.sink.as_mut() {

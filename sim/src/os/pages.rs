@@ -15,6 +15,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use super::host_arena::HostArena;
 use super::resources::{BuiltinKinds, RecordId};
@@ -501,12 +502,19 @@ impl Os {
     /// Takes `[base, top)` out of the free range that ends at `end`.
     fn take_free(&mut self, end: u64, base: u64, top: u64) {
         self.pages.carved_from = end;
-        let start = self.pages.free.get_mut(&end).expect("find_free found it");
-        let start_before = *start;
+        // Most often it is the lowest range, which `first_entry` reaches without a search.
+        let mut range = match self.pages.free.first_entry() {
+            Some(first) if *first.key() == end => first,
+            _ => match self.pages.free.entry(end) {
+                Entry::Occupied(range) => range,
+                Entry::Vacant(_) => unreachable!("find_free found it"),
+            },
+        };
+        let start_before = *range.get();
         if top < end {
-            *start = top;
+            *range.get_mut() = top;
         } else {
-            self.pages.free.remove(&end);
+            range.remove();
         }
         if start_before < base {
             self.pages.free.insert(base, start_before);
@@ -727,6 +735,10 @@ impl Os {
 
     fn drop_data(&mut self, start: u64, end: u64) {
         let data = &mut self.pages.data;
+        // Most released or decommitted ranges were never written (or no page ever was).
+        if data.is_empty() {
+            return;
+        }
         while let Some((&page, _)) = data.range(start..end).next() {
             data.remove(&page);
         }
@@ -758,11 +770,13 @@ impl Os {
             reservation.committed_record,
             reservation.end,
         );
+        // A live reservation always holds its record. Reading it whole (rather than through
+        // `unwrap_or_default`, which picks each field) lets the copy go memory to memory.
         let acquired = self
             .resources
             .get(record)
-            .map(|r| r.acquired)
-            .unwrap_or_default();
+            .expect("a live reservation holds its record")
+            .acquired;
         let released = Region::Released(ReleasedRange {
             end,
             by: here,
