@@ -230,3 +230,55 @@ fn bad_input_is_exit_2_with_a_message_and_no_partial_json() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// `--trace FILE` writes every trace event as one JSON object per line, the same file for the same
+/// run, ending with the finding; the run's result is unchanged by it.
+#[test]
+fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("json-trace");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = "../scenarios/zoo/instantiate-destroy.toml";
+    let traced = |name: &str| {
+        let path = dir.join(name);
+        let (code, stdout, stderr) = sim(&[
+            "run",
+            scenario,
+            "--json",
+            "--trace",
+            &path.display().to_string(),
+            "--repro-dir",
+            &repro_dir("trace"),
+        ]);
+        assert_eq!(code, 1, "{stderr}");
+        (one_object(&stdout), std::fs::read_to_string(path).unwrap())
+    };
+    let (first, lines) = traced("a.jsonl");
+    let (second, again) = traced("b.jsonl");
+    assert_eq!(lines, again, "one seed, one trace, bit for bit");
+    assert_eq!(first["trace_hash"], second["trace_hash"]);
+    let events: Vec<Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(events.len() > 100, "{} events", events.len());
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(event["i"], index as u64 + 1, "numbered in order");
+        assert!(event["ev"].is_string());
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ev"] == "finding" && e["text"] == "leak:rwlock:fd_prestats_init"),
+        "the finding is an event"
+    );
+    let (code, untraced, _) = sim(&[
+        "run",
+        scenario,
+        "--json",
+        "--repro-dir",
+        &repro_dir("untraced"),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(one_object(&untraced)["trace_hash"], first["trace_hash"]);
+}

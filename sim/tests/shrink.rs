@@ -248,3 +248,61 @@ fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
         "it lists what the run does show: {stderr}"
     );
 }
+
+/// Beyond ops: lifecycles that do not matter, threads that do not matter and injected faults
+/// that do not matter all go, and repetitions come down to one.
+#[test]
+fn the_shrinker_drops_lifecycles_threads_faults_and_repetitions_that_do_not_matter() {
+    let text = r#"
+name = "structure"
+subject = "counter"
+defects = ["leak-on-evict"]
+seed = 9
+
+[faults]
+alloc = 0.001
+
+[[lifecycle]]
+name = "warm"
+repeat = 4
+ops = [{ op = "bump" }, { op = "spawn", thread = "helper" }, { op = "join", thread = "helper" }]
+
+[[lifecycle.thread]]
+name = "helper"
+ops = [{ op = "bump" }, { op = "bump" }]
+
+[[lifecycle]]
+name = "leaky"
+repeat = 5
+ops = [
+  { op = "spawn", thread = "bystander" },
+  { op = "create", slot = 1 },
+  { op = "bump" },
+  { op = "evict", slot = 1 },
+  { op = "join", thread = "bystander" },
+]
+
+[[lifecycle.thread]]
+name = "bystander"
+ops = [{ op = "bump" }]
+
+[[lifecycle]]
+name = "cool"
+ops = [{ op = "bump" }]
+"#;
+    let scenario = parse(text);
+    assert!(shows(scenario.as_ref(), LEAK));
+    let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 5_000);
+    let small = shrunk.scenario.to_toml();
+    assert!(shows(shrunk.scenario.as_ref(), LEAK), "{small}");
+    let meta = shrunk.scenario.meta();
+    assert_eq!(meta.lifecycle_count, 1, "{small}");
+    assert!(!small.contains("[faults]"), "{small}");
+    assert!(!small.contains("[[lifecycle.thread]]"), "{small}");
+    assert!(
+        !small.contains("repeat"),
+        "one repetition is the default: {small}"
+    );
+    assert_eq!(meta.op_count, 1, "the create alone leaks: {small}");
+    assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
+}

@@ -40,6 +40,25 @@ fn blocked_details(finding: &Finding) -> Vec<&str> {
         .collect()
 }
 
+/// A lifecycle's `warmup` is when the growth detector starts comparing: the same 60-iteration
+/// loop grows with the default warm-up (16), and shows no trend when the warm-up covers all but
+/// the last few repetitions (fewer rises than a trend needs).
+#[test]
+fn a_longer_warmup_delays_the_growth_check() {
+    let text = scenario_file("zoo/fn-ptr-cast-loop.toml").replace("repeat = 10000", "repeat = 60");
+    let default = run(&*parse(&text), None);
+    assert_eq!(
+        default.signatures(),
+        vec![GROWTH],
+        "{:#?}",
+        default.findings
+    );
+    assert!(default.findings[0].repetition >= 16);
+    let late = text.replace("repeat = 60", "repeat = 60\nwarmup = 56");
+    let late = run(&*parse(&late), None);
+    assert!(late.passed(), "{:#?}", late.findings);
+}
+
 #[test]
 fn fn_ptr_cast_loop_grows_with_the_defect_and_plateaus_at_32_ids_without_it() {
     let text = scenario_file("zoo/fn-ptr-cast-loop.toml");
