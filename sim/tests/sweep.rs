@@ -789,3 +789,58 @@ fn detection_minimises_each_wasi_defect_to_a_repro_that_is_about_the_defect() {
         );
     }
 }
+
+/// `--promote` copies each new finding's minimised repro into `corpus/regressions/` (relative to
+/// where the sweep runs), and without a terminal the progress is plain lines on stderr that end
+/// with the final count.
+#[test]
+fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_terminal() {
+    let dir = scratch("promote");
+    std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
+    let output = Command::new(SIM)
+        .args([
+            "sweep",
+            "leak.toml",
+            "--seeds",
+            "0..5",
+            "--out",
+            "out",
+            "--promote",
+        ])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("sweep: 5/5 runs,") && l.contains("runs/s")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\r'),
+        "no bar redraws off a terminal: {stderr:?}"
+    );
+    let promoted: Vec<PathBuf> = std::fs::read_dir(dir.join("corpus/regressions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(promoted.len(), 1, "{promoted:?}");
+    let text = std::fs::read_to_string(&promoted[0]).unwrap();
+    let scenario = Registry::builtin()
+        .parse(&promoted[0].display().to_string(), &text)
+        .unwrap();
+    let pinned = scenario.meta().expect.unwrap().signatures;
+    assert_eq!(pinned, vec!["leak:heap block:counter_create"]);
+    assert!(
+        scenario
+            .run(RunOptions {
+                defects: Some(Vec::new()),
+                ..RunOptions::default()
+            })
+            .passed(),
+        "a promoted repro of a seeded defect passes with it off: {text}"
+    );
+}
