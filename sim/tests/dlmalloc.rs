@@ -267,7 +267,7 @@ fn generated_programs_find_nothing_and_replay_to_the_same_trace() {
     let subject = registry.get("dlmalloc").unwrap();
     assert!(subject.info().host_backed);
     let mut ops = 0;
-    for seed in 0..200 {
+    for seed in 0..2000 {
         let generated = subject.generate(seed, &GenerateOptions::default());
         let outcome = generated.run(RunOptions::default());
         assert!(

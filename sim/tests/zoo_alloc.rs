@@ -13,7 +13,8 @@ const USE_AFTER_UNMAP: &str = "fault:released page:segment_collect";
 const PAGEMAP_LEAK: &str = "leak:reservation:pagemap_init";
 
 /// Defect-free generated seeds that must all pass: fewer in debug builds to keep `cargo test` fast.
-const CLEAN_SEEDS: u64 = if cfg!(debug_assertions) { 600 } else { 2000 };
+/// "Thousands of generated seeds find nothing" (issue 5), under `cargo test` too.
+const CLEAN_SEEDS: u64 = 2000;
 const DEFECT_SEEDS: u64 = 300;
 /// Enough finds to show the defect is no accident of one seed.
 const DEFECT_FINDS_WANTED: usize = 10;

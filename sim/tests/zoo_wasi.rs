@@ -207,7 +207,7 @@ fn generated_scenarios_with_every_defect_off_find_nothing() {
             defects: vec![],
             faults,
         };
-        for seed in 0..1000 {
+        for seed in 0..2000 {
             let scenario = subject.generate(seed, &options);
             let outcome = scenario.run(RunOptions::default());
             assert!(
