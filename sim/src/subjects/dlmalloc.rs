@@ -21,9 +21,11 @@
 //!   chunk, and older segments until a `trim` or its periodic release pass (every 4095 large frees
 //!   by default; `[config] release-check-rate` changes it). `Dlmalloc` has no `Drop`: dropping it
 //!   would keep every segment. `Dlmalloc::destroy` returns every segment, and the `destroy` op uses
-//!   it, so a heap created and destroyed within a repetition leaves nothing: no cache is declared,
-//!   and the ledger's checks are exact. `closing_ops` ends every generated op list with `destroy`
-//!   so that generated programs are balanced in the same way.
+//!   it, so a heap created and destroyed within a repetition leaves nothing. A heap that outlives
+//!   repetitions keeps its top segment, which the subject declares as a bounded cache (one
+//!   reservation, 16 committed pages): the growth detector then allows that segment and nothing
+//!   more, and the teardown check, which allows no cache, still wants every segment back.
+//!   `closing_ops` ends every generated op list with `destroy` so that generated programs balance.
 //! - Threads: ops are atomic steps of the scheduler, so the heap behaves as if behind one lock.
 //!
 //! Fault injection, not a defect: `release-behind-back` models a buggy platform layer that
@@ -48,7 +50,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::{Access, Os, PAGE_SIZE, Site, Tid};
-use crate::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{CacheDecl, Config, Names, OpDoc, Step, Subject, SubjectInfo};
 
 /// Block slots a program holds; op slots are `0..SLOTS`.
 pub const SLOTS: u8 = 8;
@@ -392,7 +394,20 @@ impl Subject for DlmallocSubject {
                 },
             ],
             defects: vec![],
-            caches: vec![],
+            // What the crate keeps between operations once every block is freed: the segment with
+            // its top chunk (one 64 KiB system allocation, all of it committed).
+            caches: vec![
+                CacheDecl {
+                    kind: "reservation",
+                    per_key_max: 1,
+                    why: "dlmalloc keeps its top segment after every block is freed",
+                },
+                CacheDecl {
+                    kind: "committed pages",
+                    per_key_max: 16,
+                    why: "the kept 64 KiB top segment is committed whole",
+                },
+            ],
             host_backed: true,
         }
     }
