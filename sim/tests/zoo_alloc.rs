@@ -223,10 +223,26 @@ fn pagemap_size_comes_from_the_config() {
 fn address_space_runs_out_after_about_511_cycles_and_the_leak_is_reported_first() {
     let text = scenario_file("zoo/reload-loop.toml").replace("repeat = 50", "repeat = 600");
     let outcome = run(&text);
+    // The exhaustion ends the run, reported as the consequence it is.
+    let exhausted = outcome.findings.last().unwrap();
     assert_eq!(
-        outcome.ops,
-        600 * 8,
-        "every cycle ran to the end: the subject handled ENOMEM"
+        exhausted.signature(),
+        "budget:address space:pagemap_init",
+        "{:#?}",
+        outcome.findings
+    );
+    assert!(
+        exhausted
+            .notes
+            .iter()
+            .any(|n| n.starts_with("a consequence, not the cause")),
+        "{:?}",
+        exhausted.notes
+    );
+    assert!(
+        (500..600).contains(&exhausted.repetition),
+        "at repetition {}",
+        exhausted.repetition
     );
     assert!(
         outcome
