@@ -114,7 +114,9 @@ pub fn detect(
                 for signature in &record.signatures {
                     if off.is_none_or(|off| !off.contains(signature)) {
                         signatures.insert(signature.clone());
-                        if first.is_none() {
+                        // Records are in the order runs finished, which with several jobs is
+                        // not seed order: the first finding is the lowest seed's.
+                        if first.as_ref().is_none_or(|(seed, _)| record.seed < *seed) {
                             first = Some((record.seed, signature.clone()));
                         }
                     }
