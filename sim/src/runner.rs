@@ -24,7 +24,7 @@ use crate::findings::{Finding, FindingKind};
 use crate::ledger::{self, CacheAllowance, GrowthDetector};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::MAIN_THREAD;
-use crate::os::{Io, Os, PlatformModel, Position, ThreadState, Tid};
+use crate::os::{Io, Os, Position, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
 use crate::subject::{Config, Continuation, Step, Subject};
@@ -181,7 +181,11 @@ fn run_inner<S: Subject>(
 ) -> Outcome {
     let (header, scheduler, defects) = prepare::<S>(scenario, &options);
     let seed = header.seed;
-    let mut os = Os::new(scheduler, scenario.limits.clone(), PlatformModel::default());
+    let mut os = Os::new(
+        scheduler,
+        scenario.limits.clone(),
+        scenario.platform.clone(),
+    );
     if let Some(sink) = options.trace_sink.take() {
         os.trace().attach_sink(sink);
     }

@@ -56,6 +56,41 @@ fn instantiate_destroy_without_preopens_leaks_the_prestats_lock_once_per_lifecyc
     assert!(fixed.passed(), "{:?}", fixed.findings);
 }
 
+/// `[platform]` sets what a leaked object costs: glibc's x86-64 rwlock is 56 B, where the default
+/// model follows WAMR's report on ESP32-S3 (216 B). It prints back with the scenario.
+#[test]
+fn the_platform_section_sets_the_size_a_leaked_lock_reports() {
+    let path = format!(
+        "{}/../scenarios/zoo/instantiate-destroy.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "[[lifecycle]]",
+        "[platform]\nrwlock_bytes = 56\n\n[[lifecycle]]",
+    );
+    let registry = Registry::builtin();
+    let scenario = registry.parse("glibc.toml", &text).unwrap();
+    let outcome = scenario.run(RunOptions::default());
+    assert_eq!(outcome.findings[0].headline, "1 rwlock (56 B) not released");
+    let printed = scenario.to_toml();
+    assert!(
+        printed.contains("[platform]\nrwlock_bytes = 56"),
+        "{printed}"
+    );
+    let reparsed = registry.parse("printed.toml", &printed).unwrap();
+    assert_eq!(
+        reparsed.run(RunOptions::default()).trace_hash,
+        outcome.trace_hash
+    );
+    let unknown = text.replace("rwlock_bytes = 56", "spinlock_bytes = 8");
+    let error = registry
+        .parse("bad.toml", &unknown)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("spinlock_bytes"), "{error}");
+}
+
 #[test]
 fn with_a_preopened_directory_the_same_defect_leaks_nothing() {
     let scenario = load("scenarios/zoo/instantiate-destroy-preopen.toml");

@@ -92,6 +92,7 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
             steps_max: 200_000,
             ..Limits::default()
         },
+        platform: Default::default(),
         faults,
         schedule: StrategyChoice::Random,
         config: toml::Table::new(),

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultKind, FaultPlan};
-use crate::os::Limits;
+use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
 
 /// An op as a scenario holds it: the runner's own, or the subject's.
@@ -152,6 +152,8 @@ pub struct Scenario<O> {
     pub defects: Vec<String>,
     pub seed: u64,
     pub limits: Limits,
+    /// Object sizes of the modelled platform (`[platform]`): what a leaked lock costs.
+    pub platform: PlatformModel,
     pub faults: FaultSpec,
     pub schedule: StrategyChoice,
     pub config: toml::Table,

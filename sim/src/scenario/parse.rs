@@ -18,7 +18,7 @@ use super::{
     default_warmup,
 };
 use crate::faults::FaultKind;
-use crate::os::Limits;
+use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
 use crate::seed::parse_seed;
 use crate::subject::{Names, Subject};
@@ -128,6 +128,8 @@ struct RawScenario {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
+    platform: RawPlatform,
+    #[serde(default)]
     faults: RawFaults,
     #[serde(default)]
     schedule: Option<Spanned<toml::Value>>,
@@ -139,6 +141,15 @@ struct RawScenario {
     lifecycles: Vec<Spanned<RawLifecycle>>,
     #[serde(default)]
     expect: Option<Expect>,
+}
+
+/// `[platform]`: sizes of OS objects in bytes, for a platform other than the default model.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    mutex_bytes: Option<u64>,
+    rwlock_bytes: Option<u64>,
+    condvar_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -376,6 +387,21 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
             },
         };
     let defaults = Limits::default();
+    let platform_defaults = PlatformModel::default();
+    let platform = PlatformModel {
+        mutex_bytes: raw
+            .platform
+            .mutex_bytes
+            .unwrap_or(platform_defaults.mutex_bytes),
+        rwlock_bytes: raw
+            .platform
+            .rwlock_bytes
+            .unwrap_or(platform_defaults.rwlock_bytes),
+        condvar_bytes: raw
+            .platform
+            .condvar_bytes
+            .unwrap_or(platform_defaults.condvar_bytes),
+    };
     let limits = Limits {
         steps_max: raw.limits.steps_max.unwrap_or(defaults.steps_max),
         pages_committed_max: raw
@@ -472,6 +498,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         defects,
         seed,
         limits,
+        platform,
         faults,
         schedule,
         config: raw.config,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::{Lifecycle, RunnerOp, Scenario, ScenarioOp, default_warmup};
-use crate::os::Limits;
+use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
 use crate::seed::format_seed;
 
@@ -134,6 +134,29 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
     if limits.iter().any(|(_, value, default)| value != default) {
         let _ = writeln!(out, "\n[limits]");
         for (name, value, default) in limits {
+            if value != default {
+                let _ = writeln!(out, "{name} = {value}");
+            }
+        }
+    }
+    let platform_defaults = PlatformModel::default();
+    let p = &scenario.platform;
+    let sizes = [
+        ("mutex_bytes", p.mutex_bytes, platform_defaults.mutex_bytes),
+        (
+            "rwlock_bytes",
+            p.rwlock_bytes,
+            platform_defaults.rwlock_bytes,
+        ),
+        (
+            "condvar_bytes",
+            p.condvar_bytes,
+            platform_defaults.condvar_bytes,
+        ),
+    ];
+    if sizes.iter().any(|(_, value, default)| value != default) {
+        let _ = writeln!(out, "\n[platform]");
+        for (name, value, default) in sizes {
             if value != default {
                 let _ = writeln!(out, "{name} = {value}");
             }
