@@ -340,6 +340,8 @@ mod panics {
     pub enum BrittleOp {
         Fine,
         Break,
+        /// Panics in `validate`: a bug outside any run, which the CLI reports as internal.
+        BreakValidation,
     }
 
     pub struct Brittle;
@@ -364,11 +366,16 @@ mod panics {
             match op {
                 BrittleOp::Fine => "fine",
                 BrittleOp::Break => "break",
+                BrittleOp::BreakValidation => "break-validation",
             }
         }
         fn apply(&mut self, _os: &mut Os, _tid: Tid, op: &BrittleOp) -> Step<Self> {
             assert!(*op != BrittleOp::Break, "the subject broke");
             Step::Done
+        }
+        fn validate(op: &BrittleOp, _names: &mut sim::subject::Names) -> Result<(), String> {
+            assert!(*op != BrittleOp::BreakValidation, "validation broke");
+            Ok(())
         }
     }
 
@@ -419,5 +426,41 @@ ops = [{ op = "fine" }]
             .unwrap();
         assert!(during.text.contains("`brittle::new`"), "{}", during.text);
         assert_eq!(in_new.ops, 0);
+    }
+
+    /// Exit code 3 is for bugs in sim itself: a panic that escapes every run (here, in a
+    /// subject's `validate`, which parsing calls) ends the command with an internal error, not a
+    /// crash, and not exit 1 or 2.
+    #[test]
+    fn a_panic_outside_any_run_is_exit_3_internal_error() {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("exit-3");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("break.toml");
+        std::fs::write(
+            &file,
+            "name = \"b\"\nsubject = \"brittle\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"break-validation\" }]\n",
+        )
+        .unwrap();
+        let registry =
+            || sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>());
+        let run = |file: &std::path::Path| {
+            sim::cli::main_with_args(
+                registry(),
+                [
+                    "sim".to_string(),
+                    "run".into(),
+                    file.display().to_string(),
+                    "--repro-dir".into(),
+                    dir.display().to_string(),
+                ],
+            )
+        };
+        assert_eq!(run(&file), 3);
+        std::fs::write(
+            &file,
+            "name = \"b\"\nsubject = \"brittle\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"break\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(run(&file), 1, "a panic inside a run is a finding");
     }
 }
