@@ -523,8 +523,14 @@ impl Os {
     }
 
     fn give_free(&mut self, mut start: u64, end: u64) {
-        if let Some(before_start) = self.pages.free.remove(&start) {
-            start = before_start;
+        // The free range that ends directly at `start`, if any, merges in. When even the lowest
+        // free range ends above `start` there is none, and the lowest is reached without a
+        // search: first fit carves low, so this is the common case.
+        let lowest_end = self.pages.free.first_key_value().map(|(&end, _)| end);
+        if lowest_end.is_some_and(|lowest_end| lowest_end <= start) {
+            if let Some(before_start) = self.pages.free.remove(&start) {
+                start = before_start;
+            }
         }
         // The free range that follows directly starts at `end`. Most often it is the one the
         // last reservation was carved from: try that one before a search.
@@ -778,21 +784,22 @@ impl Os {
             .get(record)
             .expect("a live reservation holds its record")
             .acquired;
-        let released = Region::Released(ReleasedRange {
+        let released = ReleasedRange {
             end,
             by: here,
             acquired,
-        });
+        };
         if start == base && end == reservation_end {
-            // The whole reservation goes: its place becomes the released range.
-            *region = released;
+            // The whole reservation goes: its place becomes the released range, written in place
+            // rather than built whole on the stack and copied over.
+            *region = Region::Released(released);
             self.pages.reservations_live -= 1;
             self.resources.release_id(record);
             if let Some(record) = committed_record {
                 self.resources.release_id(record);
             }
         } else {
-            self.release_part(base, start, end, acquired, released);
+            self.release_part(base, start, end, released);
         }
         self.give_free(start, end);
         self.syscall("pages.release", start, end - start);
@@ -801,14 +808,8 @@ impl Os {
 
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
     /// stays before and after becomes a reservation of its own, attributed to the original one.
-    fn release_part(
-        &mut self,
-        base: u64,
-        start: u64,
-        end: u64,
-        acquired: Attribution,
-        released: Region,
-    ) {
+    fn release_part(&mut self, base: u64, start: u64, end: u64, released: ReleasedRange) {
+        let acquired = released.acquired;
         let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
             unreachable!("checked")
         };
@@ -855,7 +856,7 @@ impl Os {
                 }),
             );
         }
-        self.pages.regions.insert(start, released);
+        self.pages.regions.insert(start, Region::Released(released));
     }
 
     /// Changes the protection of committed pages in `[addr, addr+len)`.

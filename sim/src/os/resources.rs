@@ -62,6 +62,15 @@ pub struct Record {
     live: bool,
 }
 
+/// Per-kind facts the hot paths read.
+#[derive(Clone, Copy, Debug, Default)]
+struct KindHot {
+    keyed: bool,
+    /// The site slot the kind used last: a kind is mostly acquired from one site at a time, so
+    /// this hint spares the search.
+    last_site_slot: u32,
+}
+
 /// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
 const KINDS_EXPECTED_MAX: usize = 32;
 
@@ -69,16 +78,14 @@ const KINDS_EXPECTED_MAX: usize = 32;
 pub struct Resources {
     kinds: Vec<KindInfo>,
     totals: Vec<Totals>,
-    /// Whether each kind is keyed, beside the totals so that the hot paths read one small vector.
-    keyed: Vec<bool>,
+    /// What acquire and release consult per kind besides the totals, together so that one
+    /// bounds check and one cache line serve both.
+    per_kind: Vec<KindHot>,
     records: Vec<Record>,
     free: Vec<u32>,
     per_key: BTreeMap<(KindId, u64), u64>,
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
-    /// Per kind, the site slot it used last: a kind is mostly acquired from one site at a time, so
-    /// this hint spares the search.
-    last_site_slot: Vec<u32>,
     serial: u64,
     live_records: u64,
 }
@@ -90,7 +97,7 @@ impl Resources {
         Resources {
             kinds: Vec::with_capacity(KINDS_EXPECTED_MAX),
             totals: Vec::with_capacity(KINDS_EXPECTED_MAX),
-            last_site_slot: Vec::with_capacity(KINDS_EXPECTED_MAX),
+            per_kind: Vec::with_capacity(KINDS_EXPECTED_MAX),
             ..Resources::default()
         }
     }
@@ -113,8 +120,10 @@ impl Resources {
     fn push_kind(&mut self, name: Cow<'static, str>, keyed: bool) -> KindId {
         self.kinds.push(KindInfo { name, keyed });
         self.totals.push(Totals::default());
-        self.keyed.push(keyed);
-        self.last_site_slot.push(u32::MAX);
+        self.per_kind.push(KindHot {
+            keyed,
+            last_site_slot: u32::MAX,
+        });
         KindId((self.kinds.len() - 1) as u16)
     }
 
@@ -153,10 +162,9 @@ impl Resources {
         &self.sites
     }
 
-    /// The slot of `site` for `kind`, made on first use.
+    /// The slot of `site` for `kind`, made on first use; `hint` is the kind's last one.
     #[inline(always)]
-    fn site_slot(&mut self, kind: KindId, site: &'static str) -> u32 {
-        let hint = self.last_site_slot[kind.0 as usize];
+    fn site_slot(&mut self, kind: KindId, hint: u32, site: &'static str) -> u32 {
         if let Some(entry) = self.sites.get(hint as usize) {
             // Same label, same address: the common case needs no string comparison.
             if entry.kind == kind && std::ptr::eq(entry.site, site) {
@@ -185,7 +193,7 @@ impl Resources {
                 (self.sites.len() - 1) as u32
             }
         };
-        self.last_site_slot[kind.0 as usize] = slot;
+        self.per_kind[kind.0 as usize].last_site_slot = slot;
         slot
     }
 
@@ -213,10 +221,11 @@ impl Resources {
         let totals = &mut self.totals[kind.0 as usize];
         totals.count += count;
         totals.bytes += bytes;
-        if self.keyed[kind.0 as usize] {
+        let hot = self.per_kind[kind.0 as usize];
+        if hot.keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let site_slot = self.site_slot(kind, acquired.site);
+        let site_slot = self.site_slot(kind, hot.last_site_slot, acquired.site);
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count += count;
         site_totals.bytes += bytes;
@@ -280,7 +289,7 @@ impl Resources {
         let site_totals = &mut self.sites[record.site_slot as usize].totals;
         site_totals.count = site_totals.count - record.count + count;
         site_totals.bytes = site_totals.bytes - record.bytes + bytes;
-        if self.keyed[record.kind.0 as usize] {
+        if self.per_kind[record.kind.0 as usize].keyed {
             let entry = self.per_key.entry((record.kind, record.key)).or_default();
             *entry = *entry - record.count + count;
         }
@@ -318,7 +327,7 @@ impl Resources {
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
-        if self.keyed[kind.0 as usize] {
+        if self.per_kind[kind.0 as usize].keyed {
             let entry = self
                 .per_key
                 .get_mut(&(kind, key))
