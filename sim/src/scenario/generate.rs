@@ -17,7 +17,7 @@ use crate::faults::FaultKind;
 use crate::os::Limits;
 use crate::rng::{Rng, Stream};
 use crate::sched::StrategyChoice;
-use crate::subject::{Names, Subject};
+use crate::subject::{Names, Subject, info_of};
 
 /// Bytes of generator input drawn per seed: ample for the largest shape below.
 const SEED_BYTES: usize = 4096;
@@ -47,7 +47,7 @@ pub fn from_seed<S: Subject>(seed: u64, options: &GenerateOptions) -> Scenario<S
     scenario.seed = seed;
     scenario.name = format!(
         "{}-generated-{}",
-        S::info().name,
+        info_of::<S>().name,
         crate::seed::format_seed(seed)
     );
     scenario
@@ -64,7 +64,7 @@ pub fn from_bytes<S: Subject>(bytes: &[u8], options: &GenerateOptions) -> Scenar
 }
 
 fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Scenario<S::Op> {
-    let info = S::info();
+    let info = info_of::<S>();
     let mut names = Names::default();
     let mut lifecycles = Vec::new();
     let count = input.int_in_range(1..=LIFECYCLES_MAX).unwrap_or(1);
