@@ -43,7 +43,7 @@ pub struct RunOptions {
 }
 
 /// Everything decided before the run starts, printed first.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     pub scenario: String,
     pub subject: String,
@@ -689,7 +689,8 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
         self.os.trace().flush();
         Outcome {
-            header: self.header.clone(),
+            // Taken, not cloned: the outcome is made once, and the run never resumes after it.
+            header: std::mem::take(&mut self.header),
             findings,
             trace_hash: self.os.trace_hash(),
             trace_events: self.os.trace().events(),
