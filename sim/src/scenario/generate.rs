@@ -25,6 +25,11 @@ const LIFECYCLES_MAX: u32 = 3;
 const MAIN_OPS_MAX: u32 = 24;
 const THREAD_OPS_MAX: u32 = 10;
 const THREADS_MAX: u32 = 2;
+/// Lifecycle and thread names by index, spelt out so that naming them per fuzz input is a copy
+/// rather than a `format!`.
+const LIFECYCLE_NAMES: [&str; LIFECYCLES_MAX as usize] =
+    ["lifecycle-0", "lifecycle-1", "lifecycle-2"];
+const THREAD_NAMES: [&str; THREADS_MAX as usize] = ["t0", "t1"];
 /// Repetition counts a generated lifecycle draws from: mostly short, sometimes long enough for the
 /// growth detector (warm-up 16, then 8 rises past a cache bound of 32 per key) to see a trend.
 const REPEAT_CHOICES: [u32; 8] = [1, 1, 2, 2, 3, 4, 8, 96];
@@ -83,7 +88,8 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         faults.probabilities.insert(FaultKind::Alloc, 0.05);
     }
     Scenario {
-        name: format!("{}-generated", info.name),
+        // Concatenated rather than `format!`ted: this runs for every fuzz input.
+        name: [info.name, "-generated"].concat(),
         description: None,
         subject: info.name.to_string(),
         defects: options.defects.clone(),
@@ -160,7 +166,7 @@ fn decode_lifecycle<S: Subject>(
             MAIN_OPS_MAX / (thread_count + 1),
             names,
         ));
-        let name = format!("t{thread_index}");
+        let name = THREAD_NAMES[thread_index as usize].to_string();
         ops.push(ScenarioOp::Spawn {
             thread: name.clone(),
         });
@@ -190,7 +196,7 @@ fn decode_lifecycle<S: Subject>(
         }
     }
     Lifecycle {
-        name: format!("lifecycle-{index}"),
+        name: LIFECYCLE_NAMES[index as usize].to_string(),
         repeat,
         warmup: default_warmup(repeat),
         setup: Vec::new(),
