@@ -27,7 +27,7 @@ use crate::os::threads::MAIN_THREAD;
 use crate::os::{Io, Os, Position, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
-use crate::subject::{Config, Continuation, Step, Subject};
+use crate::subject::{Config, Continuation, Step, Subject, info_of};
 use crate::trace::EventKind;
 
 /// What a caller may change about a run without editing the scenario.
@@ -43,7 +43,7 @@ pub struct RunOptions {
 }
 
 /// Everything decided before the run starts, printed first.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     pub scenario: String,
     pub subject: String,
@@ -125,7 +125,7 @@ struct Runner<'a, S: Subject> {
 /// Runs `scenario` with subject `S`: in this process, or in a child process when the subject
 /// runs real code on host-backed memory (see `isolated.rs`).
 pub fn run<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outcome {
-    if S::info().host_backed {
+    if info_of::<S>().host_backed {
         isolated::run::<S>(scenario, options)
     } else {
         run_in_process::<S>(scenario, options)
@@ -244,7 +244,7 @@ fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
 
 impl<'a, S: Subject> Runner<'a, S> {
     fn run_lifecycles(&mut self, scenario: &'a Scenario<S::Op>) -> Result<(), Stop> {
-        let info = S::info();
+        let info = info_of::<S>();
         let mut allowances = Vec::new();
         for cache in &info.caches {
             if let Some(kind) = self.os.resources().kind_by_name(cache.kind) {
@@ -689,7 +689,8 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
         self.os.trace().flush();
         Outcome {
-            header: self.header.clone(),
+            // Taken, not cloned: the outcome is made once, and the run never resumes after it.
+            header: std::mem::take(&mut self.header),
             findings,
             trace_hash: self.os.trace_hash(),
             trace_events: self.os.trace().events(),

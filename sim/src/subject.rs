@@ -9,9 +9,11 @@
 //! `op` field), are generated from seeds and fuzz bytes (`arbitrary`), and print back to TOML.
 //! The names `spawn`, `join`, `exit` and `sleep` are taken by the runner's own ops.
 
+use std::any::TypeId;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{Debug, Display, Write as _};
+use std::sync::RwLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,6 +83,36 @@ pub struct SubjectInfo {
     /// True when the subject runs real third-party code on host-backed memory: such runs go in a
     /// child process so that a real crash becomes a finding instead of killing the tool.
     pub host_backed: bool,
+}
+
+/// `S::info()`, built once per subject type and kept for the life of the process.
+///
+/// `Subject::info` builds its vectors afresh on every call, and the generator and the runner need
+/// it on every run: under a fuzzer that was several allocations per input for a value that never
+/// changes. There are a handful of subject types, so the cache is a short list, and each entry is
+/// leaked once.
+pub fn info_of<S: Subject>() -> &'static SubjectInfo {
+    static CACHE: RwLock<Vec<(TypeId, &'static SubjectInfo)>> = RwLock::new(Vec::new());
+    let wanted = TypeId::of::<S>();
+    let find = |cache: &[(TypeId, &'static SubjectInfo)]| {
+        cache
+            .iter()
+            .find(|(id, _)| *id == wanted)
+            .map(|&(_, info)| info)
+    };
+    // A panic cannot leave the list half-written (a push is the only write), so a poisoned lock
+    // still holds a valid list.
+    if let Some(info) = find(&CACHE.read().unwrap_or_else(|e| e.into_inner())) {
+        return info;
+    }
+    let mut cache = CACHE.write().unwrap_or_else(|e| e.into_inner());
+    // Another thread may have added it between the two locks.
+    if let Some(info) = find(&cache) {
+        return info;
+    }
+    let info: &'static SubjectInfo = Box::leak(Box::new(S::info()));
+    cache.push((wanted, info));
+    info
 }
 
 /// How a subject is configured for one run.

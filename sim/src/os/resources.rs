@@ -109,7 +109,7 @@ impl Resources {
         }
     }
 
-    /// Registers a kind whose name is static (the built-in kinds), without allocating.
+    /// Registers a kind whose name is static, without allocating.
     pub fn register_static_kind(&mut self, name: &'static str, keyed: bool) -> KindId {
         match self.kind_by_name(name) {
             Some(kind) => kind,
@@ -400,39 +400,47 @@ pub const BUILTIN_KIND_NAMES: [&str; 14] = [
 ];
 
 impl BuiltinKinds {
+    /// Their ids: the built-in kinds are registered first, in `BUILTIN_KIND_NAMES` order.
+    pub const IDS: BuiltinKinds = BuiltinKinds {
+        reservation: KindId(0),
+        committed_pages: KindId(1),
+        heap_block: KindId(2),
+        mutex: KindId(3),
+        rwlock: KindId(4),
+        condvar: KindId(5),
+        held_lock: KindId(6),
+        thread: KindId(7),
+        waiter: KindId(8),
+        tls_key: KindId(9),
+        module: KindId(10),
+        exit_hook: KindId(11),
+        fd: KindId(12),
+        description: KindId(13),
+    };
+
+    /// Registers the built-in kinds in a fresh `Resources`, all at once: a fresh OS is made for
+    /// every fuzz input, and a lookup by name per kind cost more than the rest of its setup.
     pub fn register(resources: &mut Resources) -> BuiltinKinds {
-        let [
-            reservation,
-            committed_pages,
-            heap_block,
-            mutex,
-            rwlock,
-            condvar,
-            held_lock,
-            thread,
-            waiter,
-            tls_key,
-            module,
-            exit_hook,
-            fd,
-            description,
-        ] = BUILTIN_KIND_NAMES.map(|name| resources.register_static_kind(name, false));
-        BuiltinKinds {
-            reservation,
-            committed_pages,
-            heap_block,
-            mutex,
-            rwlock,
-            condvar,
-            held_lock,
-            thread,
-            waiter,
-            tls_key,
-            module,
-            exit_hook,
-            fd,
-            description,
-        }
+        assert!(
+            resources.kinds.is_empty(),
+            "the built-in kinds are registered before any other"
+        );
+        resources
+            .kinds
+            .extend(BUILTIN_KIND_NAMES.iter().map(|&name| KindInfo {
+                name: Cow::Borrowed(name),
+                keyed: false,
+            }));
+        let kinds = resources.kinds.len();
+        resources.totals.resize(kinds, Totals::default());
+        resources.per_kind.resize(
+            kinds,
+            KindHot {
+                keyed: false,
+                last_site_slot: u32::MAX,
+            },
+        );
+        BuiltinKinds::IDS
     }
 }
 
@@ -489,6 +497,37 @@ mod tests {
         resources.release(c);
         assert_eq!(resources.total(kind), Totals::default());
         assert_eq!(resources.live_records(), 0);
+    }
+
+    #[test]
+    fn builtin_kinds_have_the_ids_of_their_names() {
+        let mut resources = Resources::new();
+        let kinds = BuiltinKinds::register(&mut resources);
+        for (index, name) in BUILTIN_KIND_NAMES.iter().enumerate() {
+            assert_eq!(resources.kind_by_name(name), Some(KindId(index as u16)));
+        }
+        let named = [
+            (kinds.reservation, "reservation"),
+            (kinds.committed_pages, "committed pages"),
+            (kinds.heap_block, "heap block"),
+            (kinds.mutex, "mutex"),
+            (kinds.rwlock, "rwlock"),
+            (kinds.condvar, "condvar"),
+            (kinds.held_lock, "held lock"),
+            (kinds.thread, "thread"),
+            (kinds.waiter, "waiter"),
+            (kinds.tls_key, "tls key"),
+            (kinds.module, "module"),
+            (kinds.exit_hook, "exit hook"),
+            (kinds.fd, "fd"),
+            (kinds.description, "description"),
+        ];
+        for (kind, name) in named {
+            assert_eq!(resources.kind(kind).name, name);
+        }
+        assert_eq!(resources.totals().len(), BUILTIN_KIND_NAMES.len());
+        let subject_kind = resources.register_kind("fn ptr id", true);
+        assert_eq!(subject_kind, KindId(BUILTIN_KIND_NAMES.len() as u16));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! for the whole process. An exited thread holds its `thread` record until it is joined, as with
 //! pthreads (a thread that is neither joined nor detached leaks).
 
+use std::borrow::Cow;
+
 use super::locks::LockId;
 use super::resources::{BuiltinKinds, RecordId};
 use super::{Errno, Io, Os, Site};
@@ -65,7 +67,8 @@ pub enum ThreadState {
 
 #[derive(Debug)]
 pub(crate) struct Thread {
-    pub(crate) name: String,
+    /// Borrowed for the main thread, which every fresh OS has: no allocation per run for it.
+    pub(crate) name: Cow<'static, str>,
     pub(crate) state: ThreadState,
     record: Option<RecordId>,
     waiter_record: Option<RecordId>,
@@ -84,7 +87,7 @@ pub(crate) struct ThreadsState {
 impl ThreadsState {
     pub(crate) fn new(kinds: BuiltinKinds) -> ThreadsState {
         let main = Thread {
-            name: "main".into(),
+            name: Cow::Borrowed("main"),
             state: ThreadState::Runnable,
             record: None,
             waiter_record: None,
@@ -117,7 +120,7 @@ impl Os {
         let tid = Tid(self.threads.threads.len() as u32);
         self.threads.unjoined += 1;
         self.threads.threads.push(Thread {
-            name: name.to_string(),
+            name: Cow::Owned(name.to_string()),
             state: ThreadState::Runnable,
             record: Some(record),
             waiter_record: None,
@@ -136,7 +139,7 @@ impl Os {
         self.threads
             .threads
             .get(tid.0 as usize)
-            .map_or("?", |t| t.name.as_str())
+            .map_or("?", |t| &t.name)
     }
 
     pub fn thread_count(&self) -> usize {
@@ -272,7 +275,7 @@ impl Os {
             .enumerate()
             .filter_map(|(i, t)| match &t.state {
                 ThreadState::Blocked(reason) => {
-                    Some((Tid(i as u32), t.name.clone(), reason.clone()))
+                    Some((Tid(i as u32), t.name.to_string(), reason.clone()))
                 }
                 _ => None,
             })

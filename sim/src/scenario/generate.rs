@@ -17,7 +17,7 @@ use crate::faults::FaultKind;
 use crate::os::Limits;
 use crate::rng::{Rng, Stream};
 use crate::sched::StrategyChoice;
-use crate::subject::{Names, Subject};
+use crate::subject::{Names, Subject, info_of};
 
 /// Bytes of generator input drawn per seed: ample for the largest shape below.
 const SEED_BYTES: usize = 4096;
@@ -25,6 +25,11 @@ const LIFECYCLES_MAX: u32 = 3;
 const MAIN_OPS_MAX: u32 = 24;
 const THREAD_OPS_MAX: u32 = 10;
 const THREADS_MAX: u32 = 2;
+/// Lifecycle and thread names by index, spelt out so that naming them per fuzz input is a copy
+/// rather than a `format!`.
+const LIFECYCLE_NAMES: [&str; LIFECYCLES_MAX as usize] =
+    ["lifecycle-0", "lifecycle-1", "lifecycle-2"];
+const THREAD_NAMES: [&str; THREADS_MAX as usize] = ["t0", "t1"];
 /// Repetition counts a generated lifecycle draws from: mostly short, sometimes long enough for the
 /// growth detector (warm-up 16, then 8 rises past a cache bound of 32 per key) to see a trend.
 const REPEAT_CHOICES: [u32; 8] = [1, 1, 2, 2, 3, 4, 8, 96];
@@ -47,7 +52,7 @@ pub fn from_seed<S: Subject>(seed: u64, options: &GenerateOptions) -> Scenario<S
     scenario.seed = seed;
     scenario.name = format!(
         "{}-generated-{}",
-        S::info().name,
+        info_of::<S>().name,
         crate::seed::format_seed(seed)
     );
     scenario
@@ -64,7 +69,7 @@ pub fn from_bytes<S: Subject>(bytes: &[u8], options: &GenerateOptions) -> Scenar
 }
 
 fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Scenario<S::Op> {
-    let info = S::info();
+    let info = info_of::<S>();
     let mut names = Names::default();
     let mut lifecycles = Vec::new();
     let count = input.int_in_range(1..=LIFECYCLES_MAX).unwrap_or(1);
@@ -83,7 +88,8 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         faults.probabilities.insert(FaultKind::Alloc, 0.05);
     }
     Scenario {
-        name: format!("{}-generated", info.name),
+        // Concatenated rather than `format!`ted: this runs for every fuzz input.
+        name: [info.name, "-generated"].concat(),
         description: None,
         subject: info.name.to_string(),
         defects: options.defects.clone(),
@@ -160,7 +166,7 @@ fn decode_lifecycle<S: Subject>(
             MAIN_OPS_MAX / (thread_count + 1),
             names,
         ));
-        let name = format!("t{thread_index}");
+        let name = THREAD_NAMES[thread_index as usize].to_string();
         ops.push(ScenarioOp::Spawn {
             thread: name.clone(),
         });
@@ -190,7 +196,7 @@ fn decode_lifecycle<S: Subject>(
         }
     }
     Lifecycle {
-        name: format!("lifecycle-{index}"),
+        name: LIFECYCLE_NAMES[index as usize].to_string(),
         repeat,
         warmup: default_warmup(repeat),
         setup: Vec::new(),

@@ -21,7 +21,7 @@ use crate::faults::FaultKind;
 use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
 use crate::seed::parse_seed;
-use crate::subject::{Names, Subject};
+use crate::subject::{Names, Subject, info_of};
 
 /// A problem with a scenario file, with the position it concerns where there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -342,7 +342,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
     let error =
         |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
-    let info = S::info();
+    let info = info_of::<S>();
     if raw.subject.get_ref() != info.name {
         return Err(error(
             raw.subject.span(),
