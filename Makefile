@@ -62,7 +62,7 @@ fuzz-bench:
 ## sized to about a minute on 2 cores. Ends with the summary table and the report's path; exits 0
 ## when nothing was found. Starts fresh each time; `make sweep RESUME=1` continues an interrupted
 ## one instead (results in $(SWEEP_OUT)/results.jsonl are kept as each run finishes).
-SWEEP_SEEDS ?= 0..28000
+SWEEP_SEEDS ?= 0..18000
 SWEEP_FILE_SEEDS ?= 0..100
 SWEEP_JOBS ?= 2
 SWEEP_OUT ?= target/sweep/main
