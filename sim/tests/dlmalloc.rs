@@ -307,3 +307,89 @@ fn the_same_scenario_twice_gives_the_same_trace_hash() {
         generated.run(RunOptions::default()).trace_hash
     );
 }
+
+/// `sim run` and `sim sweep` survive real code crashing: the crash is the `fault` finding, with
+/// the same trace hash in both, and the sweep goes on with the other seeds and scenarios.
+#[test]
+fn the_cli_run_and_sweep_survive_a_crash_of_real_code() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let crash = format!(
+        "{}/tests/data/dlmalloc-release-behind-back.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let basic = format!(
+        "{}/../scenarios/dlmalloc-basic.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sim = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.code().is_some(), "sim was not killed");
+        (
+            output.status.code().unwrap(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let repros = dir.join("repros").display().to_string();
+    let (code, stdout) = sim(&["run", &crash, "--json", "--repro-dir", &repros]);
+    assert_eq!(code, 1, "{stdout}");
+    let run: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        run["findings"][0]["signature"],
+        "fault:released page:dlmalloc_malloc"
+    );
+
+    let out = dir.join("sweep").display().to_string();
+    let (code, stdout) = sim(&[
+        "sweep",
+        &crash,
+        &basic,
+        "--seeds",
+        "0..4",
+        "--file-seeds",
+        "1..2",
+        "--jobs",
+        "2",
+        "--out",
+        &out,
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let scenarios = summary["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2, "{summary}");
+    let crashed = scenarios
+        .iter()
+        .find(|s| {
+            s["scenario"]
+                .as_str()
+                .unwrap()
+                .ends_with("release-behind-back.toml")
+        })
+        .unwrap();
+    assert_eq!(crashed["runs_failed"], 1);
+    let clean = scenarios
+        .iter()
+        .find(|s| {
+            s["scenario"]
+                .as_str()
+                .unwrap()
+                .ends_with("dlmalloc-basic.toml")
+        })
+        .unwrap();
+    assert_eq!(clean["runs_failed"], 0, "the sweep went on after the crash");
+    let records = std::fs::read_to_string(dir.join("sweep/results.jsonl")).unwrap();
+    let crashed_record: serde_json::Value = records
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["verdict"] == "fail")
+        .unwrap();
+    assert_eq!(
+        crashed_record["trace_hash"], run["trace_hash"],
+        "the same run, bit for bit"
+    );
+}
