@@ -30,9 +30,16 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} runs · {per_sec} · eta {eta} · {msg}",
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} runs · {rate} · eta {eta} · {msg}",
                 )
                 .expect("a valid template")
+                // indicatif's own `{per_sec}` prints four decimals; whole runs are enough.
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = write!(out, "{:.0} runs/s", state.per_sec());
+                    },
+                )
                 .progress_chars("=> "),
             );
             bar.set_message("no findings");
@@ -109,7 +116,10 @@ impl Progress {
     /// A new phase after the runs.
     pub fn phase(&self, what: &str) {
         match &self.bar {
-            Some(bar) => bar.set_message(format!("{}; {what}", self.message())),
+            Some(bar) if !self.signatures.is_empty() => {
+                bar.set_message(format!("{}; {what}", self.message()));
+            }
+            Some(_) => {}
             None if self.mode == ProgressMode::Lines && !self.signatures.is_empty() => {
                 eprintln!("sweep: {what}");
             }
