@@ -113,6 +113,20 @@ fn generated_cases() -> Vec<Case> {
         position: Some((1, 6)),
         message: "key with no value".into(),
     });
+    // A dotted key thousands of segments deep: the TOML library's own nesting guard, which
+    // reports no position; the diagnostic points at the deepest line.
+    let path = dir.join("deep-dotted-key.toml");
+    let key = vec!["a"; 20_000].join(".");
+    std::fs::write(
+        &path,
+        format!("name = \"deep\"\nsubject = \"counter\"\n{key} = 1\n"),
+    )
+    .unwrap();
+    cases.push(Case {
+        path: path.display().to_string(),
+        position: Some((3, 1)),
+        message: "nested too deeply".into(),
+    });
     // Larger than any scenario may be: refused before parsing.
     let path = dir.join("oversized.toml");
     let mut text = String::from("name = \"big\"\nsubject = \"counter\"\n");

@@ -269,7 +269,32 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error) -> Diagnos
         let empty_at_start = span.start == 0 && span.is_empty();
         !(whole_document || empty_at_start)
     });
-    Diagnostic::new(path, source, span, friendly_message(error.message().trim()))
+    let message = error.message().trim();
+    // The TOML library's own nesting guard reports no position; the deepest line is the one.
+    let span = span.or_else(|| {
+        message
+            .contains("recursion limit")
+            .then(|| deepest_line(source))
+    });
+    Diagnostic::new(path, source, span, friendly_message(message))
+}
+
+/// The byte range of the line with the most nesting characters (dots of dotted keys, brackets,
+/// braces), to point a nesting error at.
+fn deepest_line(source: &str) -> std::ops::Range<usize> {
+    let mut start = 0;
+    let mut deepest = (0, 0..0);
+    for line in source.split_inclusive('\n') {
+        let depth = line
+            .chars()
+            .filter(|c| matches!(c, '.' | '[' | '{'))
+            .count();
+        if depth > deepest.0 {
+            deepest = (depth, start..start + line.trim_end().len());
+        }
+        start += line.len();
+    }
+    deepest.1
 }
 
 /// Rewords the TOML library's messages where they speak of Rust types rather than of the file.
@@ -282,7 +307,7 @@ fn friendly_message(message: &str) -> String {
             );
         }
     }
-    if message.contains("max recursion depth met") {
+    if message.contains("max recursion depth met") || message.contains("recursion limit") {
         return format!("{message}: values are nested too deeply for a scenario");
     }
     // serde names Rust types ("expected u8", "expected struct RawLimits"); say what to write.
