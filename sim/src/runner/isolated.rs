@@ -26,6 +26,19 @@
 //! fork, so the child attaches a sink that writes tagged lines to the pipe and the parent copies
 //! them into the caller's sink: traces work for isolated runs as for any other, up to the crash.
 //!
+//! Fork servers (`ForkServer`). A fork costs in proportion to the parent's memory, and a sweep's
+//! memory grows with the records it collects; a sweep's workers are also threads, under which a
+//! fork is hazardous (see below). So a sweep forks one server per worker before any worker
+//! starts, while the process is small and single-threaded. The server keeps what it inherited (the
+//! registry, the sweep's sources) and reads requests from a pipe, one JSON line each; for each it
+//! calls its `answer`, which runs the request as an ordinary isolated run (`run`, above): the
+//! server forks a grandchild, reads its outcome, reaps it and describes a crash, exactly as any
+//! other caller of `run`. It writes the outcome back as one `O` line. A crash of real code ends the
+//! grandchild, never the server. A sweep asks for no trace, so no `T` line crosses the server's
+//! pipe. The server exits at end of file on its request pipe (the worker is done, or the sweep
+//! died), and dropping the `ForkServer` closes that pipe and reaps it. A server that is gone
+//! answers `None`, and its worker runs the request itself.
+//!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
 //! two runs of one (scenario, seed) give one trace hash, crash or not.
@@ -41,17 +54,19 @@
 //!   runner, never run again. (Formally the handler's access aliases those borrows; no code
 //!   observes the difference because the process ends.) A fault inside the handler kills the child
 //!   with the default action, which the parent reports.
-//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, a
-//!   sweep's workers) a lock held by another thread at the moment of the fork stays held in the
+//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, or a
+//!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the fork stays held in the
 //!   child; the child takes none of the caller's locks except the host allocator's, which glibc
-//!   makes fork-safe. A child that hangs anyway hangs its parent: there is no watchdog.
+//!   makes fork-safe. A sweep's fork servers are forked before its threads start and fork only
+//!   from their single thread. A child that hangs anyway hangs its parent (and a grandchild its
+//!   server and worker): there is no watchdog.
 //! - Unix only; the access kind (read or write) is decoded from the signal context on x86-64
 //!   Linux and left unknown elsewhere.
 
 use std::io::{BufRead, BufReader, Write};
+use std::marker::PhantomData;
 use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::marker::PhantomData;
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
@@ -653,11 +668,55 @@ mod tests {
     }
 
     fn run_ops(ops: &str) -> Outcome {
+        let scenario = crasher_scenario(ops);
+        super::super::run::<Crasher>(&scenario, RunOptions::default())
+    }
+
+    fn crasher_scenario(ops: &str) -> Scenario<CrashOp> {
         let text = format!(
             "name = \"crash\"\nsubject = \"crasher\"\n[[lifecycle]]\nname = \"l\"\nops = [{ops}]\n"
         );
-        let scenario = parse::parse::<Crasher>("crash.toml", &text).unwrap();
-        super::super::run::<Crasher>(&scenario, RunOptions::default())
+        parse::parse::<Crasher>("crash.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn a_fork_server_answers_every_request_and_outlives_the_crashes_of_its_runs() {
+        let scenarios = [
+            crasher_scenario("{ op = \"fine\" }"),
+            crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
+            crasher_scenario("{ op = \"kill\" }"),
+        ];
+        let mut server = ForkServer::start(|(index, seed): (usize, u64)| {
+            let options = RunOptions {
+                seed: Some(seed),
+                ..RunOptions::default()
+            };
+            run::<Crasher>(&scenarios[index], options)
+        })
+        .unwrap();
+        let direct = |index: usize, seed: u64| {
+            let options = RunOptions {
+                seed: Some(seed),
+                ..RunOptions::default()
+            };
+            run::<Crasher>(&scenarios[index], options)
+        };
+        for request in [(0, 7), (1, 7), (2, 7), (0, 8), (1, 9)] {
+            let served = server.ask(&request).expect("the server is alive");
+            let direct = direct(request.0, request.1);
+            assert_eq!(served.signatures(), direct.signatures(), "{request:?}");
+            assert_eq!(served.trace_hash, direct.trace_hash, "{request:?}");
+            assert_eq!(served.header.seed, request.1);
+        }
+        assert_eq!(
+            server.ask(&(1, 7)).unwrap().signatures(),
+            vec!["fault:host memory:crasher_wild_read"]
+        );
+        let pid = server.pid;
+        drop(server);
+        // SAFETY: probing with signal 0 sends nothing.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "dropping the server ends and reaps it");
     }
 
     #[test]

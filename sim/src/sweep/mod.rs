@@ -385,7 +385,11 @@ pub fn run_pair(
 }
 
 /// `run_pair` with the run itself given: `run` runs the pair once, wherever it likes.
-fn run_pair_with(key: &PairKey, recheck_percent: f64, mut run: impl FnMut() -> Outcome) -> RunRecord {
+fn run_pair_with(
+    key: &PairKey,
+    recheck_percent: f64,
+    mut run: impl FnMut() -> Outcome,
+) -> RunRecord {
     let started = Instant::now();
     let first = run();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -436,7 +440,9 @@ impl Worker {
                 server: any_host_backed
                     .then(|| {
                         ForkServer::start(|(index, seed): PairRequest| {
-                            sources[index].instantiate(registry, seed).run(run_options())
+                            sources[index]
+                                .instantiate(registry, seed)
+                                .run(run_options())
                         })
                         .ok()
                     })
