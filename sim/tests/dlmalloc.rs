@@ -393,3 +393,75 @@ fn the_cli_run_and_sweep_survive_a_crash_of_real_code() {
         "the same run, bit for bit"
     );
 }
+
+/// A sweep runs host-backed pairs through a fork server per worker (`sweep::Worker`). Whatever
+/// the server does, each record must be what `sim run` gives for the pair: a crash of real code in
+/// the server's grandchild is the same `fault` with the same trace hash, the server survives it
+/// and answers the next pairs, and generated clean pairs pass with their own hashes.
+#[test]
+fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not() {
+    use sim::seed::format_seed;
+    use sim::sweep::{GENERATED_FAULTS, Source, SweepConfig, results, sweep};
+
+    let registry = Registry::builtin();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-sweep-servers");
+    let _ = std::fs::remove_dir_all(&dir);
+    let crash = scenario(RELEASE_BEHIND_BACK);
+    let sources = vec![
+        Source::file("release-behind-back.toml", crash.clone_box()).with_seeds(0..6),
+        Source::generated("dlmalloc", vec![]),
+    ];
+    let mut config = SweepConfig::new(sources, 0..12, &dir);
+    config.jobs = 2;
+    config.shrink_runs_max = 20;
+    sweep(&registry, &config).unwrap();
+
+    let records = results::load(&dir.join(results::RESULTS_FILE), false)
+        .unwrap()
+        .records;
+    assert_eq!(records.len(), 6 + 12, "every pair recorded once");
+    let options = GenerateOptions {
+        defects: vec![],
+        faults: GENERATED_FAULTS,
+    };
+    for record in &records {
+        let direct = if record.scenario == "gen:dlmalloc" {
+            registry
+                .get("dlmalloc")
+                .unwrap()
+                .generate(record.seed, &options)
+                .run(RunOptions::default())
+        } else {
+            crash.run(RunOptions {
+                seed: Some(record.seed),
+                ..RunOptions::default()
+            })
+        };
+        assert_eq!(
+            record.signatures,
+            direct.signatures(),
+            "{} seed {}",
+            record.scenario,
+            record.seed
+        );
+        assert_eq!(
+            record.trace_hash,
+            format_seed(direct.trace_hash),
+            "{} seed {}",
+            record.scenario,
+            record.seed
+        );
+        if record.scenario == "gen:dlmalloc" {
+            assert_eq!(
+                record.verdict, "pass",
+                "seed {}: {:?}",
+                record.seed, record.signatures
+            );
+        } else {
+            assert_eq!(
+                record.signatures,
+                vec!["fault:released page:dlmalloc_malloc"]
+            );
+        }
+    }
+}

@@ -26,6 +26,19 @@
 //! fork, so the child attaches a sink that writes tagged lines to the pipe and the parent copies
 //! them into the caller's sink: traces work for isolated runs as for any other, up to the crash.
 //!
+//! Fork servers (`ForkServer`). A fork costs in proportion to the parent's memory, and a sweep's
+//! memory grows with the records it collects; a sweep's workers are also threads, under which a
+//! fork is hazardous (see below). So a sweep forks one server per worker before any worker
+//! starts, while the process is small and single-threaded. The server keeps what it inherited (the
+//! registry, the sweep's sources) and reads requests from a pipe, one JSON line each; for each it
+//! calls its `answer`, which runs the request as an ordinary isolated run (`run`, above): the
+//! server forks a grandchild, reads its outcome, reaps it and describes a crash, exactly as any
+//! other caller of `run`. It writes the outcome back as one `O` line. A crash of real code ends the
+//! grandchild, never the server. A sweep asks for no trace, so no `T` line crosses the server's
+//! pipe. The server exits at end of file on its request pipe (the worker is done, or the sweep
+//! died), and dropping the `ForkServer` closes that pipe and reaps it. A server that is gone
+//! answers `None`, and its worker runs the request itself.
+//!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
 //! two runs of one (scenario, seed) give one trace hash, crash or not.
@@ -41,18 +54,24 @@
 //!   runner, never run again. (Formally the handler's access aliases those borrows; no code
 //!   observes the difference because the process ends.) A fault inside the handler kills the child
 //!   with the default action, which the parent reports.
-//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, a
-//!   sweep's workers) a lock held by another thread at the moment of the fork stays held in the
+//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, or a
+//!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the fork stays held in the
 //!   child; the child takes none of the caller's locks except the host allocator's, which glibc
-//!   makes fork-safe. A child that hangs anyway hangs its parent: there is no watchdog.
+//!   makes fork-safe. A sweep's fork servers are forked before its threads start and fork only
+//!   from their single thread. A child that hangs anyway hangs its parent (and a grandchild its
+//!   server and worker): there is no watchdog.
 //! - Unix only; the access kind (read or write) is decoded from the signal context on x86-64
 //!   Linux and left unknown elsewhere.
 
 use std::io::{BufRead, BufReader, Write};
+use std::marker::PhantomData;
 use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{Outcome, RunOptions, header, run_inner};
 use crate::findings::{Finding, FindingKind};
@@ -91,6 +110,8 @@ const EXIT_REPORTED: i32 = 0;
 const EXIT_CRASH_UNPUBLISHED: i32 = 90;
 const EXIT_HANDLER_PANICKED: i32 = 91;
 const EXIT_RUN_PANICKED: i32 = 92;
+/// A fork server's exit status when it could not read a request or write a reply.
+const EXIT_SERVER_REFUSED: i32 = 93;
 
 /// Makes `report` the target of the crash handler until `unpublish`.
 ///
@@ -118,22 +139,17 @@ pub(crate) fn unpublish(_publication: Publication) {
 /// Runs `scenario` in a forked child; see the module header.
 pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> Outcome {
     let sink = options.trace_sink.take();
-    let mut fds: [libc::c_int; 2] = [-1, -1];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        let error = std::io::Error::last_os_error();
-        return unreported::<S>(scenario, &options, format!("pipe2 failed: {error}"));
-    }
-    let (read_fd, write_fd) = (fds[0], fds[1]);
+    let (read_fd, write_fd) = match pipe() {
+        Ok(fds) => fds,
+        Err(error) => {
+            return unreported::<S>(scenario, &options, format!("pipe2 failed: {error}"));
+        }
+    };
     // SAFETY: the child only runs `child`, which ends in `_exit` and never returns here.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         let error = std::io::Error::last_os_error();
-        // SAFETY: both descriptors are ours and used nowhere else.
-        unsafe {
-            libc::close(read_fd);
-            libc::close(write_fd);
-        }
+        close_both(read_fd, write_fd);
         return unreported::<S>(scenario, &options, format!("fork failed: {error}"));
     }
     if pid == 0 {
@@ -149,6 +165,153 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> O
     }
 }
 
+/// A pipe whose ends are closed on exec: `(read end, write end)`.
+fn pipe() -> std::io::Result<(RawFd, RawFd)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn close_both(a: RawFd, b: RawFd) {
+    // SAFETY: the caller owns both descriptors and uses them nowhere else.
+    unsafe {
+        libc::close(a);
+        libc::close(b);
+    }
+}
+
+/// A process forked early, while the caller is small and single-threaded, that runs isolated runs
+/// on request; see the module header. Dropping it ends the server and reaps it.
+pub struct ForkServer<R> {
+    pid: libc::pid_t,
+    /// `None` once the server is gone: every later request is refused at once.
+    pipes: Option<ServerPipes>,
+    _requests: PhantomData<fn(R)>,
+}
+
+struct ServerPipes {
+    requests: std::fs::File,
+    replies: BufReader<std::fs::File>,
+}
+
+impl<R: Serialize + DeserializeOwned> ForkServer<R> {
+    /// Forks a server that answers each request with `answer(request)`, which typically runs an
+    /// isolated run (`run`) and so forks the grandchild that runs the scenario. `answer` runs only
+    /// in the server, on the state it inherited at the fork.
+    ///
+    /// Call it before the caller starts threads: the fork then copies a consistent process, and
+    /// one that is as small as it will ever be.
+    pub fn start(mut answer: impl FnMut(R) -> Outcome) -> std::io::Result<ForkServer<R>> {
+        let (request_read, request_write) = pipe()?;
+        let (reply_read, reply_write) = match pipe() {
+            Ok(fds) => fds,
+            Err(error) => {
+                close_both(request_read, request_write);
+                return Err(error);
+            }
+        };
+        // SAFETY: the child only runs `serve`, which ends in `_exit` and never returns here.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            let error = std::io::Error::last_os_error();
+            close_both(request_read, request_write);
+            close_both(reply_read, reply_write);
+            return Err(error);
+        }
+        if pid == 0 {
+            serve(request_read, reply_write, &mut answer);
+        }
+        close_both(request_read, reply_write);
+        // SAFETY: the parent owns these two ends from here on, and the Files close them.
+        let (requests, replies) = unsafe {
+            (
+                std::fs::File::from_raw_fd(request_write),
+                std::fs::File::from_raw_fd(reply_read),
+            )
+        };
+        Ok(ForkServer {
+            pid,
+            pipes: Some(ServerPipes {
+                requests,
+                replies: BufReader::new(replies),
+            }),
+            _requests: PhantomData,
+        })
+    }
+
+    /// The server's outcome for `request`; `None` when the server is gone (killed, or it could not
+    /// answer), and the caller should run the request some other way.
+    pub fn ask(&mut self, request: &R) -> Option<Outcome> {
+        let pipes = self.pipes.as_mut()?;
+        let outcome = exchange(pipes, request);
+        if outcome.is_none() {
+            // Closing the pipes ends a server that is still alive; `drop` reaps it.
+            self.pipes = None;
+        }
+        outcome
+    }
+}
+
+/// One request line out, one outcome line back.
+fn exchange<R: Serialize>(pipes: &mut ServerPipes, request: &R) -> Option<Outcome> {
+    let mut line = serde_json::to_vec(request).ok()?;
+    line.push(b'\n');
+    pipes.requests.write_all(&line).ok()?;
+    line.clear();
+    match pipes.replies.read_until(b'\n', &mut line) {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => {}
+    }
+    match line.split_first() {
+        Some((&TAG_OUTCOME, json)) => serde_json::from_slice(json).ok(),
+        _ => None,
+    }
+}
+
+impl<R> Drop for ForkServer<R> {
+    fn drop(&mut self) {
+        // End of file on its request pipe is the server's signal to exit.
+        self.pipes = None;
+        reap(self.pid);
+    }
+}
+
+/// The server's side: answers requests until the request pipe closes. Never returns.
+fn serve<R: DeserializeOwned>(
+    requests: RawFd,
+    replies: RawFd,
+    answer: &mut impl FnMut(R) -> Outcome,
+) -> ! {
+    // The other servers' pipes and the caller's files (a locked results file, say) must not stay
+    // open for as long as this server lives.
+    close_inherited_descriptors(&[requests, replies]);
+    // SAFETY: the server owns the read end from here on.
+    let mut reader = BufReader::new(unsafe { std::fs::File::from_raw_fd(requests) });
+    let mut line = Vec::new();
+    let served = catch_unwind(AssertUnwindSafe(|| {
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return EXIT_REPORTED,
+                Ok(_) => {}
+            }
+            // A request it cannot read, or a reply it cannot write, ends the server: the caller
+            // sees the pipe close and runs the request itself.
+            let Ok(request) = serde_json::from_slice::<R>(&line) else {
+                return EXIT_SERVER_REFUSED;
+            };
+            if send_outcome(replies, &answer(request)).is_err() {
+                return EXIT_SERVER_REFUSED;
+            }
+        }
+    }));
+    // SAFETY: as in `child`: the server shares the caller's buffers and atexit handlers.
+    unsafe { libc::_exit(served.unwrap_or(EXIT_RUN_PANICKED)) }
+}
+
 /// The child's side: never returns.
 fn child<S: Subject>(
     scenario: &Scenario<S::Op>,
@@ -156,7 +319,7 @@ fn child<S: Subject>(
     fd: RawFd,
     trace: bool,
 ) -> ! {
-    close_inherited_descriptors(fd);
+    close_inherited_descriptors(&[fd]);
     RESULT_FD.store(fd, Ordering::SeqCst);
     install_crash_handler();
     if trace {
@@ -168,7 +331,8 @@ fn child<S: Subject>(
     }
     let code = match catch_unwind(AssertUnwindSafe(|| run_inner::<S>(scenario, options, true))) {
         Ok(outcome) => {
-            send_outcome(fd, &outcome);
+            // A failed write leaves the parent without an outcome, which it reports.
+            let _ = send_outcome(fd, &outcome);
             EXIT_REPORTED
         }
         Err(_) => EXIT_RUN_PANICKED,
@@ -181,14 +345,14 @@ fn child<S: Subject>(
 /// Closes every descriptor the child inherited except stdin, stdout, stderr and `keep`. Another
 /// thread of the parent may be running its own isolated child; holding a copy of that child's
 /// pipe would delay its parent's end-of-file until this child exits.
-fn close_inherited_descriptors(keep: RawFd) {
+fn close_inherited_descriptors(keep: &[RawFd]) {
     let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd").ok().map(|dir| {
         dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
             .collect()
     });
     let candidates = listed.unwrap_or_else(|| (3..4096).collect());
     for fd in candidates {
-        if fd > 2 && fd != keep {
+        if fd > 2 && !keep.contains(&fd) {
             // SAFETY: closing a descriptor this process does not use; the directory handle used
             // to list them is already closed, and a stale number only gives EBADF.
             unsafe { libc::close(fd) };
@@ -242,7 +406,7 @@ extern "C" fn on_crash(
     }));
     let code = match reported {
         Ok(outcome) => {
-            send_outcome(fd, &outcome);
+            let _ = send_outcome(fd, &outcome);
             EXIT_REPORTED
         }
         Err(_) => EXIT_HANDLER_PANICKED,
@@ -290,13 +454,12 @@ fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn send_outcome(fd: RawFd, outcome: &Outcome) {
+/// Writes `outcome` to `fd` as one line tagged `O`.
+fn send_outcome(fd: RawFd, outcome: &Outcome) -> std::io::Result<()> {
     let mut line = vec![TAG_OUTCOME];
-    if serde_json::to_writer(&mut line, outcome).is_ok() {
-        line.push(b'\n');
-        // A failed write leaves the parent without an outcome, which it reports.
-        let _ = write_all_fd(fd, &line);
-    }
+    serde_json::to_writer(&mut line, outcome)?;
+    line.push(b'\n');
+    write_all_fd(fd, &line)
 }
 
 /// The child's trace sink: every line tagged `T`, written to the pipe in large pieces.
@@ -505,11 +668,55 @@ mod tests {
     }
 
     fn run_ops(ops: &str) -> Outcome {
+        let scenario = crasher_scenario(ops);
+        super::super::run::<Crasher>(&scenario, RunOptions::default())
+    }
+
+    fn crasher_scenario(ops: &str) -> Scenario<CrashOp> {
         let text = format!(
             "name = \"crash\"\nsubject = \"crasher\"\n[[lifecycle]]\nname = \"l\"\nops = [{ops}]\n"
         );
-        let scenario = parse::parse::<Crasher>("crash.toml", &text).unwrap();
-        super::super::run::<Crasher>(&scenario, RunOptions::default())
+        parse::parse::<Crasher>("crash.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn a_fork_server_answers_every_request_and_outlives_the_crashes_of_its_runs() {
+        let scenarios = [
+            crasher_scenario("{ op = \"fine\" }"),
+            crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
+            crasher_scenario("{ op = \"kill\" }"),
+        ];
+        let mut server = ForkServer::start(|(index, seed): (usize, u64)| {
+            let options = RunOptions {
+                seed: Some(seed),
+                ..RunOptions::default()
+            };
+            run::<Crasher>(&scenarios[index], options)
+        })
+        .unwrap();
+        let direct = |index: usize, seed: u64| {
+            let options = RunOptions {
+                seed: Some(seed),
+                ..RunOptions::default()
+            };
+            run::<Crasher>(&scenarios[index], options)
+        };
+        for request in [(0, 7), (1, 7), (2, 7), (0, 8), (1, 9)] {
+            let served = server.ask(&request).expect("the server is alive");
+            let direct = direct(request.0, request.1);
+            assert_eq!(served.signatures(), direct.signatures(), "{request:?}");
+            assert_eq!(served.trace_hash, direct.trace_hash, "{request:?}");
+            assert_eq!(served.header.seed, request.1);
+        }
+        assert_eq!(
+            server.ask(&(1, 7)).unwrap().signatures(),
+            vec!["fault:host memory:crasher_wild_read"]
+        );
+        let pid = server.pid;
+        drop(server);
+        // SAFETY: probing with signal 0 sends nothing.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "dropping the server ends and reaps it");
     }
 
     #[test]

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use crate::findings::{Finding, FindingKind};
 use crate::registry::{DynScenario, Registry};
 use crate::report;
+use crate::runner::isolated::ForkServer;
 use crate::runner::{Outcome, RunOptions};
 use crate::scenario::generate::GenerateOptions;
 use crate::seed::{format_seed, parse_seed};
@@ -380,13 +381,22 @@ pub fn run_pair(
     recheck_percent: f64,
 ) -> RunRecord {
     let scenario = source.instantiate(registry, key.seed);
+    run_pair_with(key, recheck_percent, || scenario.run(run_options()))
+}
+
+/// `run_pair` with the run itself given: `run` runs the pair once, wherever it likes.
+fn run_pair_with(
+    key: &PairKey,
+    recheck_percent: f64,
+    mut run: impl FnMut() -> Outcome,
+) -> RunRecord {
     let started = Instant::now();
-    let first = scenario.run(run_options());
+    let first = run();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let recheck = !first.passed() || in_recheck_sample(key, recheck_percent);
     let mut record = RunRecord::of(key, &first, recheck, duration_ms);
     if recheck {
-        let second = scenario.run(run_options());
+        let second = run();
         if second.trace_hash != first.trace_hash || second.signatures() != first.signatures() {
             let finding = determinism_finding(&first, &second);
             record.signatures.push(finding.signature());
@@ -395,6 +405,72 @@ pub fn run_pair(
         }
     }
     record
+}
+
+/// What a worker asks its fork server: run the pair of this source (by index) and seed.
+type PairRequest = (usize, u64);
+
+/// One sweep worker: its own copies of the sources and, when some source is host-backed, its own
+/// fork server (`runner::isolated::ForkServer`).
+///
+/// Without the server, every host-backed run forks this process from a worker thread, and a
+/// fork costs in proportion to the process's memory, which grows with the records collected: at
+/// 10,000 seeds of every subject the forks took more system time than the runs. The server is
+/// forked before any worker starts, while the process is small and single-threaded, so each of
+/// its forks is cheap and the same from the first run to the last, and no fork happens in a
+/// multi-threaded process.
+struct Worker {
+    sources: Vec<Source>,
+    server: Option<ForkServer<PairRequest>>,
+}
+
+impl Worker {
+    /// Workers for `jobs` threads. Call before any thread starts (see `Worker`).
+    fn start_all(
+        registry: &Registry,
+        sources: &[Source],
+        host_backed: &[bool],
+        jobs: usize,
+    ) -> Vec<Worker> {
+        let any_host_backed = host_backed.iter().any(|&h| h);
+        (0..jobs)
+            .map(|_| Worker {
+                sources: sources.iter().map(Source::duplicate).collect(),
+                // A server that cannot start leaves its worker forking for itself, as before.
+                server: any_host_backed
+                    .then(|| {
+                        ForkServer::start(|(index, seed): PairRequest| {
+                            sources[index]
+                                .instantiate(registry, seed)
+                                .run(run_options())
+                        })
+                        .ok()
+                    })
+                    .flatten(),
+            })
+            .collect()
+    }
+
+    /// `run_pair` for the source at `index`, through the server when that source is host-backed.
+    fn run_pair(
+        &mut self,
+        registry: &Registry,
+        index: usize,
+        host_backed: bool,
+        key: &PairKey,
+        recheck_percent: f64,
+    ) -> RunRecord {
+        let source = &self.sources[index];
+        match self.server.as_mut().filter(|_| host_backed) {
+            Some(server) => run_pair_with(key, recheck_percent, || {
+                // A server that died (killed from outside) costs speed, not results.
+                server
+                    .ask(&(index, key.seed))
+                    .unwrap_or_else(|| source.instantiate(registry, key.seed).run(run_options()))
+            }),
+            None => run_pair(registry, source, key, recheck_percent),
+        }
+    }
 }
 
 /// The finding for two runs of one pair that differ.
@@ -565,26 +641,35 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         .cloned()
         .collect();
 
+    let jobs = config.jobs.max(1).min(todo.len().max(1));
+    let host_backed: Vec<bool> = config
+        .sources
+        .iter()
+        .map(|source| {
+            registry
+                .get(source.subject())
+                .is_some_and(|subject| subject.info().host_backed)
+        })
+        .collect();
+    // Before the progress display, which may start a thread of its own.
+    let workers = Worker::start_all(registry, &config.sources, &host_backed, jobs);
     let mut progress = progress::Progress::new(config.progress, plan.len() as u64);
     for record in records.values() {
         progress.resumed(record);
     }
-    let jobs = config.jobs.max(1).min(todo.len().max(1));
-    let states: Vec<Vec<Source>> = (0..jobs)
-        .map(|_| config.sources.iter().map(Source::duplicate).collect())
-        .collect();
     let mut failure: Option<SweepError> = None;
     let runs_started = Instant::now();
     // The closure runs on every worker, so it takes the plain settings, not the config (whose
     // sources are `Send` but not `Sync`). Each worker appends its record itself, the moment the
     // run is done, so a kill loses only the runs still in flight.
     let recheck_percent = config.recheck_percent;
-    let appender = &appender;
+    let (appender, host_backed) = (&appender, &host_backed);
     run_pool(
         &todo,
-        states,
-        |sources, (key, index)| {
-            let record = run_pair(registry, &sources[*index], key, recheck_percent);
+        workers,
+        |worker, (key, index)| {
+            let record =
+                worker.run_pair(registry, *index, host_backed[*index], key, recheck_percent);
             appender
                 .append(&record)
                 .map(|()| record)
