@@ -526,15 +526,24 @@ impl Os {
         // The free range that ends directly at `start`, if any, merges in. When even the lowest
         // free range ends above `start` there is none, and the lowest is reached without a
         // search: first fit carves low, so this is the common case.
-        let lowest_end = self.pages.free.first_key_value().map(|(&end, _)| end);
-        if lowest_end.is_some_and(|lowest_end| lowest_end <= start) {
-            if let Some(before_start) = self.pages.free.remove(&start) {
-                start = before_start;
-            }
-        }
-        // The free range that follows directly starts at `end`. Most often it is the one the
-        // last reservation was carved from: try that one before a search.
         let free = &mut self.pages.free;
+        match free.first_entry() {
+            Some(lowest) if *lowest.key() <= start => {
+                if let Some(before_start) = free.remove(&start) {
+                    start = before_start;
+                }
+            }
+            // Nothing merges before, and the lowest free range may be the one that follows
+            // directly (it starts at `end`): first fit carves low, so it most often is, and
+            // the entry at hand saves a search.
+            Some(mut lowest) if *lowest.get() == end => {
+                *lowest.get_mut() = start;
+                return;
+            }
+            _ => {}
+        }
+        // Otherwise the free range that follows is most often the one the last reservation
+        // was carved from: try that one before a search.
         if let Some(after_start) = free.get_mut(&self.pages.carved_from) {
             if *after_start == end {
                 *after_start = start;
