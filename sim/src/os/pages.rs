@@ -571,6 +571,14 @@ impl Os {
                 return;
             }
         }
+        self.claim_overlapping(start, end, reservation);
+    }
+
+    /// `claim` over released ranges that do not match the new reservation exactly. Kept out of
+    /// line, like `release_part`.
+    #[inline(never)]
+    fn claim_overlapping(&mut self, start: u64, end: u64, reservation: Reservation) {
+        let regions = &mut self.pages.regions;
         // Released ranges never overlap, so those overlapping `[start, end)` are the one
         // before `start` (if it reaches past it) and those starting inside.
         let before = regions
@@ -817,6 +825,8 @@ impl Os {
 
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
     /// stays before and after becomes a reservation of its own, attributed to the original one.
+    /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
+    #[inline(never)]
     fn release_part(&mut self, base: u64, start: u64, end: u64, released: ReleasedRange) {
         let acquired = released.acquired;
         let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
