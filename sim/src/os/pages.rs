@@ -526,15 +526,24 @@ impl Os {
         // The free range that ends directly at `start`, if any, merges in. When even the lowest
         // free range ends above `start` there is none, and the lowest is reached without a
         // search: first fit carves low, so this is the common case.
-        let lowest_end = self.pages.free.first_key_value().map(|(&end, _)| end);
-        if lowest_end.is_some_and(|lowest_end| lowest_end <= start) {
-            if let Some(before_start) = self.pages.free.remove(&start) {
-                start = before_start;
-            }
-        }
-        // The free range that follows directly starts at `end`. Most often it is the one the
-        // last reservation was carved from: try that one before a search.
         let free = &mut self.pages.free;
+        match free.first_entry() {
+            Some(lowest) if *lowest.key() <= start => {
+                if let Some(before_start) = free.remove(&start) {
+                    start = before_start;
+                }
+            }
+            // Nothing merges before, and the lowest free range may be the one that follows
+            // directly (it starts at `end`): first fit carves low, so it most often is, and
+            // the entry at hand saves a search.
+            Some(mut lowest) if *lowest.get() == end => {
+                *lowest.get_mut() = start;
+                return;
+            }
+            _ => {}
+        }
+        // Otherwise the free range that follows is most often the one the last reservation
+        // was carved from: try that one before a search.
         if let Some(after_start) = free.get_mut(&self.pages.carved_from) {
             if *after_start == end {
                 *after_start = start;
@@ -562,6 +571,14 @@ impl Os {
                 return;
             }
         }
+        self.claim_overlapping(start, end, reservation);
+    }
+
+    /// `claim` over released ranges that do not match the new reservation exactly. Kept out of
+    /// line, like `release_part`.
+    #[inline(never)]
+    fn claim_overlapping(&mut self, start: u64, end: u64, reservation: Reservation) {
+        let regions = &mut self.pages.regions;
         // Released ranges never overlap, so those overlapping `[start, end)` are the one
         // before `start` (if it reaches past it) and those starting inside.
         let before = regions
@@ -808,6 +825,8 @@ impl Os {
 
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
     /// stays before and after becomes a reservation of its own, attributed to the original one.
+    /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
+    #[inline(never)]
     fn release_part(&mut self, base: u64, start: u64, end: u64, released: ReleasedRange) {
         let acquired = released.acquired;
         let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
