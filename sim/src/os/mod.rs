@@ -177,6 +177,11 @@ pub struct Limits {
     /// offsets past it are EFBIG and a budget finding, so a scenario cannot make the simulation
     /// itself run out of memory.
     pub file_bytes_max: u64,
+    /// Wall-clock seconds an isolated run of real code may take (host-backed subjects only).
+    /// The simulation bounds itself by `steps_max`; this bounds what it cannot count: real code
+    /// stuck in a loop, or a lock left held across the fork. Past it the child is killed and the
+    /// run is a budget finding.
+    pub host_run_seconds_max: u64,
 }
 
 impl Default for Limits {
@@ -189,6 +194,7 @@ impl Default for Limits {
             threads_max: 1024,
             fds_max: 4096,
             file_bytes_max: 64 << 20,
+            host_run_seconds_max: 300,
         }
     }
 }

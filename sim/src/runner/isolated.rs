@@ -58,8 +58,11 @@
 //!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the fork stays held in the
 //!   child; the child takes none of the caller's locks except the host allocator's, which glibc
 //!   makes fork-safe. A sweep's fork servers are forked before its threads start and fork only
-//!   from their single thread. A child that hangs anyway hangs its parent (and a grandchild its
-//!   server and worker): there is no watchdog.
+//!   from their single thread. A child that hangs anyway (on such a lock, or in real code that
+//!   never returns) is ended by its watchdog: it arms `alarm(host_run_seconds_max)` (a `[limits]`
+//!   field, 300 s by default), SIGALRM's default action kills it, and the parent reports a
+//!   `budget:host_run_seconds_max` finding. The alarm reads no clock inside the simulation: it only
+//!   ends a run that was going nowhere.
 //! - Unix only; the access kind (read or write) is decoded from the signal context on x86-64
 //!   Linux and left unknown elsewhere.
 
@@ -161,6 +164,9 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> O
     let status = reap(pid);
     match outcome {
         Some(outcome) => outcome,
+        None if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM => {
+            timed_out::<S>(scenario, &options)
+        }
         None => unreported::<S>(scenario, &options, describe_status(status)),
     }
 }
@@ -322,6 +328,13 @@ fn child<S: Subject>(
     close_inherited_descriptors(&[fd]);
     RESULT_FD.store(fd, Ordering::SeqCst);
     install_crash_handler();
+    // The watchdog: SIGALRM's default action ends the child, and the parent reports the budget.
+    let seconds = scenario
+        .limits
+        .host_run_seconds_max
+        .clamp(1, u64::from(u32::MAX));
+    // SAFETY: `alarm` only arms a timer for this process.
+    unsafe { libc::alarm(seconds as libc::c_uint) };
     if trace {
         options.trace_sink = Some(Box::new(PipeTrace {
             fd,
@@ -573,6 +586,22 @@ fn describe_status(status: libc::c_int) -> String {
 }
 
 /// The outcome of an isolated run whose child reported nothing: one `panic` finding saying why.
+/// The outcome of a child the watchdog ended: real code ran past `host_run_seconds_max`.
+fn timed_out<S: Subject>(scenario: &Scenario<S::Op>, options: &RunOptions) -> Outcome {
+    let seconds = scenario.limits.host_run_seconds_max;
+    let finding = Finding::new(
+        FindingKind::Budget,
+        "host_run_seconds_max",
+        "runner",
+        format!("limit `host_run_seconds_max` = {seconds} exhausted: the isolated run was stopped"),
+    )
+    .note("likely cause: real code looping forever, or blocked on a lock that was held when the child was forked (the simulation itself is bounded by `steps_max`)");
+    Outcome {
+        findings: vec![finding],
+        ..unreported::<S>(scenario, options, String::new())
+    }
+}
+
 fn unreported<S: Subject>(
     scenario: &Scenario<S::Op>,
     options: &RunOptions,
@@ -616,6 +645,8 @@ mod tests {
         Fine,
         Kill,
         WildRead,
+        /// Real code that never returns.
+        Spin,
     }
 
     impl Subject for Crasher {
@@ -645,6 +676,7 @@ mod tests {
                 CrashOp::Fine => "fine",
                 CrashOp::Kill => "kill",
                 CrashOp::WildRead => "wild-read",
+                CrashOp::Spin => "spin",
             }
         }
 
@@ -662,6 +694,9 @@ mod tests {
                     // are never mapped on Linux, so this read faults in the isolated child.
                     unsafe { std::ptr::read_volatile(0x1000 as *const u8) };
                 }
+                CrashOp::Spin => loop {
+                    std::hint::spin_loop();
+                },
             }
             Step::Done
         }
@@ -677,6 +712,19 @@ mod tests {
             "name = \"crash\"\nsubject = \"crasher\"\n[[lifecycle]]\nname = \"l\"\nops = [{ops}]\n"
         );
         parse::parse::<Crasher>("crash.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn real_code_that_never_returns_is_stopped_by_the_watchdog_as_a_budget_finding() {
+        let text = "name = \"spin\"\nsubject = \"crasher\"\n[limits]\nhost_run_seconds_max = 1\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"fine\" }, { op = \"spin\" }]\n";
+        let scenario = parse::parse::<Crasher>("spin.toml", text).unwrap();
+        let outcome = super::super::run::<Crasher>(&scenario, RunOptions::default());
+        assert_eq!(
+            outcome.signatures(),
+            vec!["budget:host_run_seconds_max:runner"]
+        );
+        // Under the limit, the same child runs to its end.
+        assert!(run_ops("{ op = \"fine\" }").passed());
     }
 
     #[test]

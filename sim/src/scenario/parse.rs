@@ -162,6 +162,7 @@ struct RawLimits {
     threads_max: Option<u64>,
     fds_max: Option<u64>,
     file_bytes_max: Option<u64>,
+    host_run_seconds_max: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -441,6 +442,10 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         threads_max: raw.limits.threads_max.unwrap_or(defaults.threads_max),
         fds_max: raw.limits.fds_max.unwrap_or(defaults.fds_max),
         file_bytes_max: raw.limits.file_bytes_max.unwrap_or(defaults.file_bytes_max),
+        host_run_seconds_max: raw
+            .limits
+            .host_run_seconds_max
+            .unwrap_or(defaults.host_run_seconds_max),
     };
     let mut faults = FaultSpec {
         swarm: raw.faults.swarm,

@@ -130,6 +130,11 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
         ("threads_max", l.threads_max, defaults.threads_max),
         ("fds_max", l.fds_max, defaults.fds_max),
         ("file_bytes_max", l.file_bytes_max, defaults.file_bytes_max),
+        (
+            "host_run_seconds_max",
+            l.host_run_seconds_max,
+            defaults.host_run_seconds_max,
+        ),
     ];
     if limits.iter().any(|(_, value, default)| value != default) {
         let _ = writeln!(out, "\n[limits]");
