@@ -752,28 +752,17 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             .iter()
             .any(|s| *s == signature)
     };
-    let passes_without_defects = |candidate: &dyn DynScenario| {
-        candidate
-            .run(RunOptions {
-                defects: Some(Vec::new()),
-                ..RunOptions::default()
-            })
-            .passed()
-    };
     // A seeded defect's regression must stay about the defect: with it off the run passes. Keep
     // that while shrinking when the artifact has it (a run that also fails with defects off is a
     // real bug, and shrinks on its finding alone).
-    let defect_only = !defects.is_empty() && passes_without_defects(scenario.as_ref());
+    let defect_only = crate::shrink::is_about_its_defects(scenario.as_ref());
     if args.classify {
         let class = if defect_only { "defect" } else { "open" };
         println!("{class} {signature}");
         return Ok(EXIT_FINDINGS);
     }
-    let shrunk = if defect_only {
-        crate::shrink::shrink_defect_only(scenario.as_ref(), &signature, args.runs_max)
-    } else {
-        crate::shrink::shrink(scenario.as_ref(), &signature, args.runs_max)
-    };
+    let shrunk =
+        crate::shrink::shrink_repro(scenario.as_ref(), &signature, args.runs_max, defect_only);
     let mut regression = shrunk.scenario.clone_box();
     regression.set_defects(defects.clone());
     // Every signature the shrunk run shows (the regression test checks there is nothing more),

@@ -90,6 +90,17 @@ impl Finding {
         }
     }
 
+    /// A `budget` finding: `limit` (named as `[limits]` or the platform names it) ran out at
+    /// `value`. Callers add the likely cause as a note.
+    pub fn budget(limit: &str, value: u64, site: impl Into<String>) -> Finding {
+        Finding::new(
+            FindingKind::Budget,
+            limit,
+            site,
+            format!("limit `{limit}` = {value} exhausted"),
+        )
+    }
+
     pub fn detail(mut self, label: &str, text: impl Into<String>) -> Finding {
         self.details.push(Detail {
             label: label.into(),

@@ -45,10 +45,6 @@ impl Baseline {
             .extend(os.resources().site_totals().iter().map(|site| site.totals));
         self.serial = os.resources().serial();
     }
-
-    fn site(&self, slot: usize) -> Totals {
-        self.site_totals.get(slot).copied().unwrap_or_default()
-    }
 }
 
 /// Kinds whose count went up since `baseline`, with the change: O(kinds).
@@ -96,19 +92,8 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
             .copied()
             .unwrap_or_default();
         let now = os.resources().total(kind);
-        // The sites whose own totals rose, by label (a label may own several slots only if it is
-        // written in two places). A site that released and re-acquired has not leaked.
-        let mut grown_sites: BTreeMap<&'static str, Totals> = BTreeMap::new();
-        for (slot, site) in os.resources().site_totals().iter().enumerate() {
-            if site.kind != kind {
-                continue;
-            }
-            let before = baseline.site(slot);
-            let entry = grown_sites.entry(site.site).or_default();
-            entry.count += site.totals.count.saturating_sub(before.count);
-            entry.bytes += site.totals.bytes.saturating_sub(before.bytes);
-        }
-        grown_sites.retain(|_, delta| delta.count > 0 || delta.bytes > 0);
+        // A site that released and re-acquired has not leaked.
+        let mut grown_sites = site_rises(os, kind, &baseline.site_totals);
         // One group per grown site, shown with its oldest acquisition since the baseline (or,
         // when its rise is in an older record, such as more pages committed in an older
         // reservation, its oldest live one), oldest group first.
@@ -212,8 +197,8 @@ pub struct GrowthDetector {
     /// Where each row of `history` starts.
     row_starts: Vec<u32>,
     observed: u32,
-    /// Per-site counts at the end of the warm-up, so that a growth names the site that grew.
-    site_counts_at_warmup: Vec<u64>,
+    /// Per-site totals at the end of the warm-up, so that a growth names the site that grew.
+    site_totals_at_warmup: Vec<Totals>,
 }
 
 /// How many rises after warm-up make a trend: enough to ignore a lazy init or two.
@@ -232,7 +217,7 @@ impl GrowthDetector {
             history: Vec::new(),
             row_starts: Vec::new(),
             observed: 0,
-            site_counts_at_warmup: Vec::new(),
+            site_totals_at_warmup: Vec::new(),
         }
     }
 
@@ -261,13 +246,9 @@ impl GrowthDetector {
             self.history.extend(totals.iter().map(|total| total.count));
         }
         if repetition < self.warmup {
-            self.site_counts_at_warmup.clear();
-            self.site_counts_at_warmup.extend(
-                os.resources()
-                    .site_totals()
-                    .iter()
-                    .map(|site| site.totals.count),
-            );
+            self.site_totals_at_warmup.clear();
+            self.site_totals_at_warmup
+                .extend(os.resources().site_totals().iter().map(|site| site.totals));
         }
         let mut findings = Vec::new();
         for (index, total) in totals.iter().enumerate() {
@@ -301,7 +282,7 @@ impl GrowthDetector {
             }
             trend.reported = true;
             let name = os.resources().kind(kind).name.clone();
-            let site = fastest_growing_site(os, kind, &self.site_counts_at_warmup);
+            let site = fastest_growing_site(os, kind, &self.site_totals_at_warmup);
             let records = os.resources().live_since(kind, 0);
             let record = records.iter().rev().find(|r| Some(r.acquired.site) == site);
             let site = site.unwrap_or("unknown");
@@ -359,26 +340,38 @@ impl GrowthDetector {
     }
 }
 
-/// The site of `kind` whose count rose most since the warm-up (the latest one on a tie).
-fn fastest_growing_site(
-    os: &Os,
-    kind: KindId,
-    site_counts_at_warmup: &[u64],
-) -> Option<&'static str> {
-    let mut rises: BTreeMap<&'static str, u64> = BTreeMap::new();
+/// How much each site of `kind` rose since `before` (site totals by slot; slots made later were
+/// at zero), by label, keeping only the sites that rose. A label owns several slots only if it is
+/// written in two places.
+fn site_rises(os: &Os, kind: KindId, before: &[Totals]) -> BTreeMap<&'static str, Totals> {
+    let mut rises: BTreeMap<&'static str, Totals> = BTreeMap::new();
     for (slot, site) in os.resources().site_totals().iter().enumerate() {
-        if site.kind == kind {
-            let before = site_counts_at_warmup.get(slot).copied().unwrap_or(0);
-            *rises.entry(site.site).or_default() += site.totals.count.saturating_sub(before);
+        if site.kind != kind {
+            continue;
         }
+        let before = before.get(slot).copied().unwrap_or_default();
+        let rise = rises.entry(site.site).or_default();
+        rise.count += site.totals.count.saturating_sub(before.count);
+        rise.bytes += site.totals.bytes.saturating_sub(before.bytes);
     }
-    let rise_max = rises.values().copied().max().filter(|&rise| rise > 0)?;
+    rises.retain(|_, rise| rise.count > 0 || rise.bytes > 0);
+    rises
+}
+
+/// The site of `kind` whose count rose most since the warm-up (the latest one on a tie).
+fn fastest_growing_site(os: &Os, kind: KindId, at_warmup: &[Totals]) -> Option<&'static str> {
+    let rises = site_rises(os, kind, at_warmup);
+    let rise_max = rises
+        .values()
+        .map(|rise| rise.count)
+        .max()
+        .filter(|&rise| rise > 0)?;
     let records = os.resources().live_since(kind, 0);
     records
         .iter()
         .rev()
         .map(|record| record.acquired.site)
-        .find(|site| rises.get(site) == Some(&rise_max))
+        .find(|site| rises.get(site).is_some_and(|rise| rise.count == rise_max))
 }
 
 #[cfg(test)]

@@ -291,7 +291,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                         self.add(self.stamp(finding))?;
                     }
                 }
-                self.check_subject_invariants()?;
+                self.check_invariants()?;
             }
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if !lifecycle.teardown.is_empty() {
@@ -299,7 +299,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 for finding in ledger::leaks(&self.os, &outer, &[]) {
                     self.add(self.stamp(finding))?;
                 }
-                self.check_subject_invariants()?;
+                self.check_invariants()?;
             }
         }
         Ok(())
@@ -308,7 +308,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// The invariants checked after every repetition and teardown: the OS's own (bytes written
     /// minus bytes read equal what every pipe and socket buffer holds) and those the subject
     /// declares.
-    fn check_subject_invariants(&mut self) -> Result<(), Stop> {
+    fn check_invariants(&mut self) -> Result<(), Stop> {
         if !self.os.check_fd_conservation() {
             self.collect_os_findings()?;
         }
@@ -384,7 +384,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 // Before any op: the subject's constructor, which reads `[config]`.
                 format!(
                     "`{}::new`, before the first op (check `[config]`)",
-                    S::info().name
+                    info_of::<S>().name
                 )
             } else {
                 format!(
@@ -427,7 +427,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.steps += 1;
             if self.steps > self.os.limits().steps_max {
                 let steps_max = self.os.limits().steps_max;
-                let finding = Finding::new(FindingKind::Budget, "steps_max", "runner", format!("limit `steps_max` = {steps_max} exhausted"))
+                let finding = Finding::budget("steps_max", steps_max, "runner")
                     .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
                 return self.add(self.stamp(finding));
             }

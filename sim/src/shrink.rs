@@ -138,6 +138,34 @@ pub fn shrink_defect_only(
     scenario.shrink_defect_only(signature, runs_max)
 }
 
+/// Whether `scenario` fails only because of its seeded defects: it names some, and with every
+/// defect off it passes. A repro of such a run must stay about them while it shrinks.
+pub fn is_about_its_defects(scenario: &dyn crate::registry::DynScenario) -> bool {
+    !scenario.meta().defects.is_empty()
+        && scenario
+            .run(RunOptions {
+                defects: Some(Vec::new()),
+                ..RunOptions::default()
+            })
+            .passed()
+}
+
+/// The shrink a repro wants: [`shrink_defect_only`] when `about_its_defects` (see
+/// [`is_about_its_defects`]), else [`shrink`]. `sim import-crash` and the sweep's minimised repros
+/// both use it, so a seeded defect's repro never trades its finding for an unbalanced scenario's.
+pub fn shrink_repro(
+    scenario: &dyn crate::registry::DynScenario,
+    signature: &str,
+    runs_max: u64,
+    about_its_defects: bool,
+) -> Shrunk {
+    if about_its_defects {
+        shrink_defect_only(scenario, signature, runs_max)
+    } else {
+        shrink(scenario, signature, runs_max)
+    }
+}
+
 /// The typed shrinker behind [`shrink`]: returns the smallest scenario found and the runs spent.
 pub fn shrink_scenario<S: Subject>(
     scenario: &Scenario<S::Op>,

@@ -60,9 +60,14 @@ impl Os {
         let code_len = code_len.clamp(1, MODULE_CODE_STRIDE);
         let code_start = MODULE_CODE_BASE + index * MODULE_CODE_STRIDE;
         if code_start + MODULE_CODE_STRIDE > 0x7fff_ffff_0000 {
-            // Every load takes a fresh code range, so a load/unload loop runs out of them in
-            // about 32,000 cycles: a bound, like any other limit.
-            self.budget("module code ranges", index, site);
+            // Every load takes a fresh 16 MiB code range, so a load/unload loop runs out of them
+            // after 65,535 loads: a bound, like any other limit.
+            self.report_budget(
+                "module code ranges",
+                index,
+                site,
+                "likely cause: a load/unload loop without end, or loads retried after every failure",
+            );
             return Err(Errno::Enomem);
         }
         let here = self.here(site);

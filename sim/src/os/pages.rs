@@ -1146,16 +1146,27 @@ impl Os {
         self.report(finding);
     }
 
+    /// A `[limits]` field ran out: a budget finding that says how to raise it.
     pub(crate) fn budget(&mut self, limit: &str, value: u64, site: Site) {
+        let note = format!(
+            "likely cause: a resource acquired without bound (raise `{limit}` in [limits] if the workload really needs more)"
+        );
+        self.report_budget(limit, value, site, note);
+    }
+
+    /// A bound of the modelled platform ran out (one no scenario can raise, such as Linux's
+    /// `PTHREAD_KEYS_MAX`): a budget finding whose note is `cause`.
+    pub(crate) fn report_budget(
+        &mut self,
+        limit: &str,
+        value: u64,
+        site: Site,
+        cause: impl Into<String>,
+    ) {
         let here = self.here(site);
-        let finding = Finding::new(
-            FindingKind::Budget,
-            limit,
-            site,
-            format!("limit `{limit}` = {value} exhausted"),
-        )
-        .detail("noticed", here.to_string())
-        .note(format!("likely cause: a resource acquired without bound (raise `{limit}` in [limits] if the workload really needs more)"));
+        let finding = Finding::budget(limit, value, site)
+            .detail("noticed", here.to_string())
+            .note(cause);
         self.report(finding);
     }
 }

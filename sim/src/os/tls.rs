@@ -54,7 +54,12 @@ impl Os {
         if self.tls.keys.len() as u64 >= TLS_KEYS_MAX {
             // Linux's PTHREAD_KEYS_MAX: EAGAIN, as there, and a budget finding, since a program
             // that runs out of keys has almost always leaked them.
-            self.budget("tls_keys_max", TLS_KEYS_MAX, site);
+            self.report_budget(
+                "tls_keys_max",
+                TLS_KEYS_MAX,
+                site,
+                "likely cause: TLS keys created without being deleted (Linux allows 1024 per process)",
+            );
             return Err(Errno::Eagain);
         }
         let here = self.here(site);

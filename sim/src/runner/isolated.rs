@@ -55,9 +55,9 @@
 //!   observes the difference because the process ends.) A fault inside the handler kills the child
 //!   with the default action, which the parent reports.
 //! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, or a
-//!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the fork stays held in the
-//!   child; the child takes none of the caller's locks except the host allocator's, which glibc
-//!   makes fork-safe. A sweep's fork servers are forked before its threads start and fork only
+//!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the
+//!   fork stays held in the child; the child takes none of the caller's locks except the host
+//!   allocator's, which glibc makes fork-safe. A sweep's fork servers are forked before its threads start and fork only
 //!   from their single thread. A child that hangs anyway (on such a lock, or in real code that
 //!   never returns) is ended by its watchdog: it arms `alarm(host_run_seconds_max)` (a `[limits]`
 //!   field, 300 s by default), SIGALRM's default action kills it, and the parent reports a
@@ -585,23 +585,18 @@ fn describe_status(status: libc::c_int) -> String {
     }
 }
 
-/// The outcome of an isolated run whose child reported nothing: one `panic` finding saying why.
 /// The outcome of a child the watchdog ended: real code ran past `host_run_seconds_max`.
 fn timed_out<S: Subject>(scenario: &Scenario<S::Op>, options: &RunOptions) -> Outcome {
     let seconds = scenario.limits.host_run_seconds_max;
-    let finding = Finding::new(
-        FindingKind::Budget,
-        "host_run_seconds_max",
-        "runner",
-        format!("limit `host_run_seconds_max` = {seconds} exhausted: the isolated run was stopped"),
-    )
-    .note("likely cause: real code looping forever, or blocked on a lock that was held when the child was forked (the simulation itself is bounded by `steps_max`)");
+    let finding = Finding::budget("host_run_seconds_max", seconds, "runner")
+        .note("likely cause: real code looping forever, or blocked on a lock that was held when the child was forked (the simulation itself is bounded by `steps_max`)");
     Outcome {
         findings: vec![finding],
         ..unreported::<S>(scenario, options, String::new())
     }
 }
 
+/// The outcome of an isolated run whose child reported nothing: one `panic` finding saying why.
 fn unreported<S: Subject>(
     scenario: &Scenario<S::Op>,
     options: &RunOptions,

@@ -483,8 +483,11 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         let declared = info.caches.iter().any(|cache| cache.kind == kind);
         if !declared && !crate::os::resources::BUILTIN_KIND_NAMES.contains(&kind.as_str()) {
             let mut known: Vec<&str> = crate::os::resources::BUILTIN_KIND_NAMES.to_vec();
-            known.extend(info.caches.iter().map(|cache| cache.kind));
-            known.dedup();
+            for cache in &info.caches {
+                if !known.contains(&cache.kind) {
+                    known.push(cache.kind);
+                }
+            }
             return Err(error(
                 name.span(),
                 format!(

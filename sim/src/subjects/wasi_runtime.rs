@@ -891,21 +891,23 @@ fn io_result(io: Io<usize>) -> Call {
 /// it, and WAMR's bounds check refuses the call, as the model does before allocating the buffer.
 const GUEST_MEMORY_BYTES: u32 = 256 * 64 * 1024;
 
-fn fd_write(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
-    let handle = fd_object_get(os, tid, table, fd)?;
+/// The length of a guest iovec of `bytes`, or the call's failure when it cannot be in memory.
+fn guest_buffer_len(bytes: u32) -> Result<usize, Stop> {
     if bytes > GUEST_MEMORY_BYTES {
         return Err(Stop::Fail);
     }
-    let data = vec![b'w'; bytes as usize];
+    Ok(bytes as usize)
+}
+
+fn fd_write(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
+    let handle = fd_object_get(os, tid, table, fd)?;
+    let data = vec![b'w'; guest_buffer_len(bytes)?];
     io_result(os.fd_write(tid, handle, &data, "blocking_op_writev"))
 }
 
 fn fd_read(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
-    if bytes > GUEST_MEMORY_BYTES {
-        return Err(Stop::Fail);
-    }
-    let mut buf = vec![0; bytes as usize];
+    let mut buf = vec![0; guest_buffer_len(bytes)?];
     io_result(os.fd_read(tid, handle, &mut buf, "blocking_op_readv"))
 }
 

@@ -241,22 +241,13 @@ pub fn minimise_one(
             .find(|f| f.signature() == signature)
         {
             Some(finding) if finding.kind != FindingKind::Determinism => {
-                // A seeded defect's repro must stay about the defect, as `import-crash` keeps
-                // it: when the run passes with every defect off, so must every smaller
-                // candidate (or the shrinker happily drops the closing ops and leaves a leak
-                // that has nothing to do with the defect).
-                let about_the_defect = !scenario.meta().defects.is_empty()
-                    && scenario
-                        .run(RunOptions {
-                            defects: Some(Vec::new()),
-                            ..RunOptions::default()
-                        })
-                        .passed();
-                let result = if about_the_defect {
-                    shrink::shrink_defect_only(scenario.as_ref(), signature, shrink_runs_max)
-                } else {
-                    shrink::shrink(scenario.as_ref(), signature, shrink_runs_max)
-                };
+                // A seeded defect's repro stays about the defect, as `import-crash`'s does.
+                let result = shrink::shrink_repro(
+                    scenario.as_ref(),
+                    signature,
+                    shrink_runs_max,
+                    shrink::is_about_its_defects(scenario.as_ref()),
+                );
                 let last = result.scenario.run(RunOptions::default());
                 let pinned = report::pin(result.scenario.as_ref(), &last);
                 (
