@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | `resources.rs` | the OS's own accounting: every live resource with who acquired it |
 //! | `pages.rs` | the 47-bit address space: reserve, commit, decommit, release, protect, checked access |
+//! | `page_contents.rs` | the bytes of written pages, behind `read` and `write` |
 //! | `host_arena.rs` | real bytes for real third-party code; the only file of the OS that calls the host OS |
 //! | `heap.rs` | the process heap (`malloc`/`free`), as C runtimes use it |
 //! | `locks.rs` | mutex, rwlock and condvar objects; acquire and release with blocking |
@@ -28,6 +29,7 @@ pub mod host_arena;
 mod id_table;
 pub mod locks;
 pub mod modules;
+mod page_contents;
 pub mod pages;
 pub mod resources;
 pub mod threads;

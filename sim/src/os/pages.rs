@@ -17,6 +17,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
+use super::page_contents::PageContents;
 use super::host_arena::HostArena;
 use super::resources::{BuiltinKinds, RecordId};
 use super::{Attribution, Errno, Os, Site};
@@ -309,8 +310,8 @@ pub(crate) struct PagesState {
     regions: Regions,
     /// Live reservations: what `reservations_max` bounds.
     reservations_live: u64,
-    /// Contents of committed pages that were written (page address → bytes).
-    data: BTreeMap<u64, Box<[u8]>>,
+    /// Contents of committed pages that were written.
+    contents: PageContents,
     host: Option<HostArena>,
     /// The real third-party code running on the host arena now (`dlmalloc_malloc`), so that a
     /// crash inside it can name a site; `None` while the simulation's own code runs.
@@ -328,7 +329,7 @@ impl PagesState {
             carved_from: SPACE_END,
             regions: Regions::default(),
             reservations_live: 0,
-            data: BTreeMap::new(),
+            contents: PageContents::default(),
             host: None,
             host_code: None,
             committed_pages_total: 0,
@@ -758,14 +759,7 @@ impl Os {
     }
 
     fn drop_data(&mut self, start: u64, end: u64) {
-        let data = &mut self.pages.data;
-        // Most released or decommitted ranges were never written (or no page ever was).
-        if data.is_empty() {
-            return;
-        }
-        while let Some((&page, _)) = data.range(start..end).next() {
-            data.remove(&page);
-        }
+        self.pages.contents.drop_range(start, end);
     }
 
     /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
@@ -1057,12 +1051,9 @@ impl Os {
             let page = page_floor(at);
             let offset = (at - page) as usize;
             let chunk = (PAGE_SIZE as usize - offset).min(buf.len() - done);
-            match self.pages.data.get(&page) {
-                Some(bytes) => {
-                    buf[done..done + chunk].copy_from_slice(&bytes[offset..offset + chunk])
-                }
-                None => buf[done..done + chunk].fill(0),
-            }
+            self.pages
+                .contents
+                .read(page, offset, &mut buf[done..done + chunk]);
             done += chunk;
         }
         Ok(())
@@ -1081,12 +1072,9 @@ impl Os {
             let page = page_floor(at);
             let offset = (at - page) as usize;
             let chunk = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
-            let data = self
-                .pages
-                .data
-                .entry(page)
-                .or_insert_with(|| vec![0u8; PAGE_SIZE as usize].into_boxed_slice());
-            data[offset..offset + chunk].copy_from_slice(&bytes[done..done + chunk]);
+            self.pages
+                .contents
+                .write(page, offset, &bytes[done..done + chunk]);
             done += chunk;
         }
         Ok(())
@@ -1113,7 +1101,7 @@ impl Os {
 
     /// Pages that hold data in the simulation's own storage (memory the simulation really uses).
     pub fn pages_with_data(&self) -> usize {
-        self.pages.data.len()
+        self.pages.contents.pages()
     }
 
     /// A reserve the 47-bit address space has no room for. Programs that leak address space end
