@@ -228,18 +228,21 @@ impl FdsState {
         if path.is_empty() {
             return Err(Errno::Enoent);
         }
-        let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        // Walked without collecting the components: a WASI runtime opens its preopens on every
+        // instantiation, and so on every fuzz input.
+        let mut components = path.split('/').filter(|c| !c.is_empty());
         let mut current = start;
-        let Some((last, init)) = components.split_last() else {
+        let Some(mut last) = components.next() else {
             return Ok((start, None));
         };
-        for name in init {
-            current = self.step(current, name)?;
+        for name in components {
+            current = self.step(current, last)?;
+            last = name;
         }
         if !self.is_dir(current) {
             return Err(Errno::Enotdir);
         }
-        match *last {
+        match last {
             "." | ".." => Ok((self.step(current, last)?, None)),
             name => Ok((current, Some(name))),
         }
