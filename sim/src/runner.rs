@@ -117,7 +117,11 @@ struct Runner<'a, S: Subject> {
     ops: u64,
     lifecycle_index: u32,
     repetition: u32,
+    /// The threads that can take a step (see `collect_runnable`), kept from step to step.
     runnable: Vec<u32>,
+    /// The OS's `thread_states_version` that `runnable` was made from; `None` when it must be
+    /// made again whatever the OS says.
+    runnable_made_from: Option<u64>,
     header: Header,
     scenario: &'a Scenario<S::Op>,
 }
@@ -204,6 +208,7 @@ fn run_inner<S: Subject>(
         lifecycle_index: 0,
         repetition: 0,
         runnable: Vec::new(),
+        runnable_made_from: None,
         header,
         scenario,
     };
@@ -404,6 +409,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     ) -> Result<(), Stop> {
         self.threads.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
+        self.runnable_made_from = None;
         let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
         loop {
             self.collect_runnable();
@@ -432,14 +438,43 @@ impl<'a, S: Subject> Runner<'a, S> {
                 return self.add(self.stamp(finding));
             }
             self.step(Tid(tid), lifecycle, &mut spawned)?;
+            if tid == MAIN_THREAD.0 {
+                // Whether the main thread has work left changes only when it runs.
+                self.runnable_made_from = None;
+            }
             self.collect_os_findings()?;
         }
     }
 
     /// The threads that can take a step, ascending: runnable in the OS and with something left
     /// to run (the main thread is done when its list is; a spawned thread still has to exit).
+    ///
+    /// The set is made again only when it may have changed: when a thread was spawned or changed
+    /// state in the OS (blocked, woke, exited), or the main thread ran. Whether a spawned thread
+    /// has work left changes only when it exits, which is a change of state too. A step that
+    /// takes a free lock changes nothing, and needs no scan of every thread.
+    #[inline]
     fn collect_runnable(&mut self) {
-        self.runnable.clear();
+        let version = self.os.thread_states_version();
+        if self.runnable_made_from != Some(version) {
+            let mut runnable = std::mem::take(&mut self.runnable);
+            self.schedulable_threads(&mut runnable);
+            self.runnable = runnable;
+            self.runnable_made_from = Some(version);
+        }
+        if cfg!(debug_assertions) {
+            let mut fresh = Vec::new();
+            self.schedulable_threads(&mut fresh);
+            assert_eq!(
+                self.runnable, fresh,
+                "the kept set of runnable threads is stale"
+            );
+        }
+    }
+
+    /// Into `out` (cleared first): the threads that can take a step, ascending.
+    fn schedulable_threads(&self, out: &mut Vec<u32>) {
+        out.clear();
         let states = self.os.threads.threads.iter().map(|t| &t.state);
         for (index, (state, ctx)) in states.zip(&self.threads).enumerate() {
             if !matches!(state, ThreadState::Runnable) {
@@ -452,7 +487,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                     || !ctx.calls.is_empty()
                     || ctx.pc < ctx.ops.len());
             if has_work {
-                self.runnable.push(index as u32);
+                out.push(index as u32);
             }
         }
     }
