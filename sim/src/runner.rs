@@ -432,10 +432,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             };
             self.steps += 1;
             if self.steps > self.os.limits().steps_max {
-                let steps_max = self.os.limits().steps_max;
-                let finding = Finding::budget("steps_max", steps_max, "runner")
-                    .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
-                return self.add(self.stamp(finding));
+                return self.steps_exhausted();
             }
             self.step(Tid(tid), lifecycle, &mut spawned)?;
             if tid == MAIN_THREAD.0 {
@@ -444,6 +441,14 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
             self.collect_os_findings()?;
         }
+    }
+
+    #[cold]
+    fn steps_exhausted(&mut self) -> Result<(), Stop> {
+        let steps_max = self.os.limits().steps_max;
+        let finding = Finding::budget("steps_max", steps_max, "runner")
+            .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
+        self.add(self.stamp(finding))
     }
 
     /// The threads that can take a step, ascending: runnable in the OS and with something left
@@ -544,11 +549,8 @@ impl<'a, S: Subject> Runner<'a, S> {
                 continuation(subject, os, tid)
             });
         }
-        if let Some((code, arg, what)) = ctx.calls.pop_front() {
-            if !self.os.check_code(code, what, what) {
-                return Ok(());
-            }
-            return self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg));
+        if let Some(call) = ctx.calls.pop_front() {
+            return self.run_call(tid, call);
         }
         if ctx.pc < ctx.ops.len() {
             let index = ctx.pc;
@@ -559,7 +561,22 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.exit_thread(tid)
     }
 
+    /// Calls subject code by address (an exit hook, a TLS destructor): rare, so out of line.
+    #[inline(never)]
+    fn run_call(
+        &mut self,
+        tid: Tid,
+        (code, arg, what): (CodeAddr, u64, &'static str),
+    ) -> Result<(), Stop> {
+        if !self.os.check_code(code, what, what) {
+            return Ok(());
+        }
+        self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg))
+    }
+
     /// A thread whose ops are done runs its TLS destructors (up to four rounds), then exits.
+    /// Once per thread: kept out of the stepping loop.
+    #[inline(never)]
     fn exit_thread(&mut self, tid: Tid) -> Result<(), Stop> {
         self.os.set_position(Position {
             op_name: "thread-exit",
@@ -619,6 +636,24 @@ impl<'a, S: Subject> Runner<'a, S> {
         let name_hash = trace.hash_static(name);
         trace.event(EventKind::Op, u64::from(tid.0), name_hash);
         match op {
+            ScenarioOp::Subject(op) => {
+                self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
+            }
+            _ => self.run_runner_op(tid, op, lifecycle, spawned),
+        }
+    }
+
+    /// The runner's own ops (spawn, join, exit, sleep). They are rare next to the subject's, so
+    /// they stay out of line: the loop that steps threads then keeps its values in registers.
+    #[inline(never)]
+    fn run_runner_op(
+        &mut self,
+        tid: Tid,
+        op: &'a ScenarioOp<S::Op>,
+        lifecycle: &'a Lifecycle<S::Op>,
+        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
+    ) -> Result<(), Stop> {
+        match op {
             ScenarioOp::Spawn { thread } => {
                 let spec = lifecycle
                     .thread(thread)
@@ -655,9 +690,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 self.ctx(tid).pending = Some(Box::new(|_, _, _| Step::Done));
                 Ok(())
             }
-            ScenarioOp::Subject(op) => {
-                self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
-            }
+            ScenarioOp::Subject(_) => unreachable!("subject ops run in `run_op`"),
         }
     }
 
