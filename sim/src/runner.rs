@@ -240,6 +240,32 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Into `out` (cleared first): the threads that can take a step, ascending (see
+/// `Runner::collect_runnable`). A function of the OS and the contexts rather than a method, so
+/// that it can fill the runner's own list in place.
+fn schedulable_threads<S: Subject>(
+    os: &Os,
+    threads: &[Option<ThreadCtx<'_, S>>],
+    out: &mut Vec<u32>,
+) {
+    out.clear();
+    let states = os.threads.threads.iter().map(|t| &t.state);
+    for (index, (state, ctx)) in states.zip(threads).enumerate() {
+        if !matches!(state, ThreadState::Runnable) {
+            continue;
+        }
+        let Some(ctx) = ctx else { continue };
+        let has_work = !ctx.finished
+            && (index != 0
+                || ctx.pending.is_some()
+                || !ctx.calls.is_empty()
+                || ctx.pc < ctx.ops.len());
+        if has_work {
+            out.push(index as u32);
+        }
+    }
+}
+
 fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
     match os.join(me, target, "join") {
         Io::Ready(_) => Step::Done,
@@ -462,38 +488,16 @@ impl<'a, S: Subject> Runner<'a, S> {
     fn collect_runnable(&mut self) {
         let version = self.os.thread_states_version();
         if self.runnable_made_from != Some(version) {
-            let mut runnable = std::mem::take(&mut self.runnable);
-            self.schedulable_threads(&mut runnable);
-            self.runnable = runnable;
+            schedulable_threads(&self.os, &self.threads, &mut self.runnable);
             self.runnable_made_from = Some(version);
         }
         if cfg!(debug_assertions) {
             let mut fresh = Vec::new();
-            self.schedulable_threads(&mut fresh);
+            schedulable_threads(&self.os, &self.threads, &mut fresh);
             assert_eq!(
                 self.runnable, fresh,
                 "the kept set of runnable threads is stale"
             );
-        }
-    }
-
-    /// Into `out` (cleared first): the threads that can take a step, ascending.
-    fn schedulable_threads(&self, out: &mut Vec<u32>) {
-        out.clear();
-        let states = self.os.threads.threads.iter().map(|t| &t.state);
-        for (index, (state, ctx)) in states.zip(&self.threads).enumerate() {
-            if !matches!(state, ThreadState::Runnable) {
-                continue;
-            }
-            let Some(ctx) = ctx else { continue };
-            let has_work = !ctx.finished
-                && (index != 0
-                    || ctx.pending.is_some()
-                    || !ctx.calls.is_empty()
-                    || ctx.pc < ctx.ops.len());
-            if has_work {
-                out.push(index as u32);
-            }
         }
     }
 
