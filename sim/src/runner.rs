@@ -251,19 +251,22 @@ fn schedulable_threads<S: Subject>(
     out.clear();
     let states = os.threads.threads.iter().map(|t| &t.state);
     for (index, (state, ctx)) in states.zip(threads).enumerate() {
-        if !matches!(state, ThreadState::Runnable) {
-            continue;
-        }
-        let Some(ctx) = ctx else { continue };
-        let has_work = !ctx.finished
-            && (index != 0
-                || ctx.pending.is_some()
-                || !ctx.calls.is_empty()
-                || ctx.pc < ctx.ops.len());
-        if has_work {
+        if can_step(index, state, ctx) {
             out.push(index as u32);
         }
     }
+}
+
+/// Whether thread `index` can take a step: runnable in the OS and with something left to run
+/// (the main thread is done when its list is; a spawned thread still has to exit).
+#[inline(always)]
+fn can_step<S: Subject>(index: usize, state: &ThreadState, ctx: &Option<ThreadCtx<'_, S>>) -> bool {
+    if !matches!(state, ThreadState::Runnable) {
+        return false;
+    }
+    let Some(ctx) = ctx else { return false };
+    !ctx.finished
+        && (index != 0 || ctx.pending.is_some() || !ctx.calls.is_empty() || ctx.pc < ctx.ops.len())
 }
 
 fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
@@ -491,14 +494,23 @@ impl<'a, S: Subject> Runner<'a, S> {
             schedulable_threads(&self.os, &self.threads, &mut self.runnable);
             self.runnable_made_from = Some(version);
         }
-        if cfg!(debug_assertions) {
-            let mut fresh = Vec::new();
-            schedulable_threads(&self.os, &self.threads, &mut fresh);
-            assert_eq!(
-                self.runnable, fresh,
-                "the kept set of runnable threads is stale"
-            );
-        }
+        debug_assert!(
+            self.runnable_is_fresh(),
+            "the kept set of runnable threads {:?} is stale",
+            self.runnable
+        );
+    }
+
+    /// Whether `runnable` is what a scan of every thread gives now (for a debug assertion; it
+    /// does not allocate, so fuzzing builds with debug assertions stay fast).
+    fn runnable_is_fresh(&self) -> bool {
+        let states = self.os.threads.threads.iter().map(|t| &t.state);
+        let scanned = states
+            .zip(&self.threads)
+            .enumerate()
+            .filter(|(index, (state, ctx))| can_step(*index, state, ctx))
+            .map(|(index, _)| index as u32);
+        self.runnable.iter().copied().eq(scanned)
     }
 
     fn set_ctx(&mut self, tid: Tid, ctx: ThreadCtx<'a, S>) {
