@@ -117,7 +117,11 @@ struct Runner<'a, S: Subject> {
     ops: u64,
     lifecycle_index: u32,
     repetition: u32,
+    /// The threads that can take a step (see `collect_runnable`), kept from step to step.
     runnable: Vec<u32>,
+    /// The OS's `thread_states_version` that `runnable` was made from; `None` when it must be
+    /// made again whatever the OS says.
+    runnable_made_from: Option<u64>,
     header: Header,
     scenario: &'a Scenario<S::Op>,
 }
@@ -204,6 +208,7 @@ fn run_inner<S: Subject>(
         lifecycle_index: 0,
         repetition: 0,
         runnable: Vec::new(),
+        runnable_made_from: None,
         header,
         scenario,
     };
@@ -233,6 +238,35 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "a panic with a non-text payload".into()
     }
+}
+
+/// Into `out` (cleared first): the threads that can take a step, ascending (see
+/// `Runner::collect_runnable`). A function of the OS and the contexts rather than a method, so
+/// that it can fill the runner's own list in place.
+fn schedulable_threads<S: Subject>(
+    os: &Os,
+    threads: &[Option<ThreadCtx<'_, S>>],
+    out: &mut Vec<u32>,
+) {
+    out.clear();
+    let states = os.threads.threads.iter().map(|t| &t.state);
+    for (index, (state, ctx)) in states.zip(threads).enumerate() {
+        if can_step(index, state, ctx) {
+            out.push(index as u32);
+        }
+    }
+}
+
+/// Whether thread `index` can take a step: runnable in the OS and with something left to run
+/// (the main thread is done when its list is; a spawned thread still has to exit).
+#[inline(always)]
+fn can_step<S: Subject>(index: usize, state: &ThreadState, ctx: &Option<ThreadCtx<'_, S>>) -> bool {
+    if !matches!(state, ThreadState::Runnable) {
+        return false;
+    }
+    let Some(ctx) = ctx else { return false };
+    !ctx.finished
+        && (index != 0 || ctx.pending.is_some() || !ctx.calls.is_empty() || ctx.pc < ctx.ops.len())
 }
 
 fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
@@ -404,6 +438,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     ) -> Result<(), Stop> {
         self.threads.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
+        self.runnable_made_from = None;
         let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
         loop {
             self.collect_runnable();
@@ -426,35 +461,56 @@ impl<'a, S: Subject> Runner<'a, S> {
             };
             self.steps += 1;
             if self.steps > self.os.limits().steps_max {
-                let steps_max = self.os.limits().steps_max;
-                let finding = Finding::budget("steps_max", steps_max, "runner")
-                    .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
-                return self.add(self.stamp(finding));
+                return self.steps_exhausted();
             }
             self.step(Tid(tid), lifecycle, &mut spawned)?;
+            if tid == MAIN_THREAD.0 {
+                // Whether the main thread has work left changes only when it runs.
+                self.runnable_made_from = None;
+            }
             self.collect_os_findings()?;
         }
     }
 
+    #[cold]
+    fn steps_exhausted(&mut self) -> Result<(), Stop> {
+        let steps_max = self.os.limits().steps_max;
+        let finding = Finding::budget("steps_max", steps_max, "runner")
+            .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
+        self.add(self.stamp(finding))
+    }
+
     /// The threads that can take a step, ascending: runnable in the OS and with something left
     /// to run (the main thread is done when its list is; a spawned thread still has to exit).
+    ///
+    /// The set is made again only when it may have changed: when a thread was spawned or changed
+    /// state in the OS (blocked, woke, exited), or the main thread ran. Whether a spawned thread
+    /// has work left changes only when it exits, which is a change of state too. A step that
+    /// takes a free lock changes nothing, and needs no scan of every thread.
+    #[inline]
     fn collect_runnable(&mut self) {
-        self.runnable.clear();
-        let states = self.os.threads.threads.iter().map(|t| &t.state);
-        for (index, (state, ctx)) in states.zip(&self.threads).enumerate() {
-            if !matches!(state, ThreadState::Runnable) {
-                continue;
-            }
-            let Some(ctx) = ctx else { continue };
-            let has_work = !ctx.finished
-                && (index != 0
-                    || ctx.pending.is_some()
-                    || !ctx.calls.is_empty()
-                    || ctx.pc < ctx.ops.len());
-            if has_work {
-                self.runnable.push(index as u32);
-            }
+        let version = self.os.thread_states_version();
+        if self.runnable_made_from != Some(version) {
+            schedulable_threads(&self.os, &self.threads, &mut self.runnable);
+            self.runnable_made_from = Some(version);
         }
+        debug_assert!(
+            self.runnable_is_fresh(),
+            "the kept set of runnable threads {:?} is stale",
+            self.runnable
+        );
+    }
+
+    /// Whether `runnable` is what a scan of every thread gives now (for a debug assertion; it
+    /// does not allocate, so fuzzing builds with debug assertions stay fast).
+    fn runnable_is_fresh(&self) -> bool {
+        let states = self.os.threads.threads.iter().map(|t| &t.state);
+        let scanned = states
+            .zip(&self.threads)
+            .enumerate()
+            .filter(|(index, (state, ctx))| can_step(*index, state, ctx))
+            .map(|(index, _)| index as u32);
+        self.runnable.iter().copied().eq(scanned)
     }
 
     fn set_ctx(&mut self, tid: Tid, ctx: ThreadCtx<'a, S>) {
@@ -509,11 +565,8 @@ impl<'a, S: Subject> Runner<'a, S> {
                 continuation(subject, os, tid)
             });
         }
-        if let Some((code, arg, what)) = ctx.calls.pop_front() {
-            if !self.os.check_code(code, what, what) {
-                return Ok(());
-            }
-            return self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg));
+        if let Some(call) = ctx.calls.pop_front() {
+            return self.run_call(tid, call);
         }
         if ctx.pc < ctx.ops.len() {
             let index = ctx.pc;
@@ -524,7 +577,22 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.exit_thread(tid)
     }
 
+    /// Calls subject code by address (an exit hook, a TLS destructor): rare, so out of line.
+    #[inline(never)]
+    fn run_call(
+        &mut self,
+        tid: Tid,
+        (code, arg, what): (CodeAddr, u64, &'static str),
+    ) -> Result<(), Stop> {
+        if !self.os.check_code(code, what, what) {
+            return Ok(());
+        }
+        self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg))
+    }
+
     /// A thread whose ops are done runs its TLS destructors (up to four rounds), then exits.
+    /// Once per thread: kept out of the stepping loop.
+    #[inline(never)]
     fn exit_thread(&mut self, tid: Tid) -> Result<(), Stop> {
         self.os.set_position(Position {
             op_name: "thread-exit",
@@ -584,6 +652,24 @@ impl<'a, S: Subject> Runner<'a, S> {
         let name_hash = trace.hash_static(name);
         trace.event(EventKind::Op, u64::from(tid.0), name_hash);
         match op {
+            ScenarioOp::Subject(op) => {
+                self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
+            }
+            _ => self.run_runner_op(tid, op, lifecycle, spawned),
+        }
+    }
+
+    /// The runner's own ops (spawn, join, exit, sleep). They are rare next to the subject's, so
+    /// they stay out of line: the loop that steps threads then keeps its values in registers.
+    #[inline(never)]
+    fn run_runner_op(
+        &mut self,
+        tid: Tid,
+        op: &'a ScenarioOp<S::Op>,
+        lifecycle: &'a Lifecycle<S::Op>,
+        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
+    ) -> Result<(), Stop> {
+        match op {
             ScenarioOp::Spawn { thread } => {
                 let spec = lifecycle
                     .thread(thread)
@@ -620,9 +706,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 self.ctx(tid).pending = Some(Box::new(|_, _, _| Step::Done));
                 Ok(())
             }
-            ScenarioOp::Subject(op) => {
-                self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
-            }
+            ScenarioOp::Subject(_) => unreachable!("subject ops run in `run_op`"),
         }
     }
 

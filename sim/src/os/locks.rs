@@ -214,17 +214,18 @@ impl Os {
     }
 
     /// Acquires a mutex (or an rwlock for writing).
+    #[inline]
     pub fn lock_acquire(&mut self, tid: Tid, id: LockId, site: Site) -> Io<()> {
         self.acquire(tid, id, true, site)
     }
 
     /// Acquires an rwlock for reading (a mutex is acquired exclusively either way).
+    #[inline]
     pub fn lock_acquire_read(&mut self, tid: Tid, id: LockId, site: Site) -> Io<()> {
         self.acquire(tid, id, false, site)
     }
 
     fn acquire(&mut self, tid: Tid, id: LockId, exclusive: bool, site: Site) -> Io<()> {
-        let here = self.here(site);
         let held_kind = self.locks.kinds.held_lock;
         let Some(lock) = self.live_lock(id, "acquire", site) else {
             return Io::err(Errno::Einval);
@@ -244,6 +245,7 @@ impl Os {
             lock.waiters.push(tid);
             return Io::Block(BlockReason::Lock(id));
         }
+        let here = self.here(site);
         let record = self
             .resources
             .acquire(held_kind, 1, 0, u64::from(tid.0), here);

@@ -79,6 +79,9 @@ pub(crate) struct Thread {
 pub(crate) struct ThreadsState {
     kinds: BuiltinKinds,
     pub(crate) threads: Vec<Thread>,
+    /// Bumped whenever a thread is spawned or changes state, so that a reader may keep what it
+    /// derived from the states (the runner's set of runnable threads) until they change.
+    states_version: u64,
     /// Threads spawned and not yet joined (the main thread excluded): what `threads_max` bounds.
     unjoined: u64,
     now_tick: u64,
@@ -97,6 +100,7 @@ impl ThreadsState {
         ThreadsState {
             kinds,
             threads: vec![main],
+            states_version: 0,
             unjoined: 0,
             now_tick: 0,
         }
@@ -127,6 +131,7 @@ impl Os {
             joiners: Vec::new(),
             joined: false,
         });
+        self.threads.states_version += 1;
         self.syscall("threads.spawn", u64::from(tid.0), 0);
         Ok(tid)
     }
@@ -160,6 +165,7 @@ impl Os {
         );
         thread.state = ThreadState::Blocked(reason);
         thread.waiter_record = Some(waiter);
+        self.threads.states_version += 1;
         self.trace.event(EventKind::Block, u64::from(tid.0), 0);
     }
 
@@ -176,6 +182,7 @@ impl Os {
                 if let Some(waiter) = thread.waiter_record.take() {
                     self.resources.release_id(waiter);
                 }
+                self.threads.states_version += 1;
                 self.trace.event(EventKind::Unblock, u64::from(tid.0), 0);
                 true
             }
@@ -213,6 +220,7 @@ impl Os {
             self.resources.release_id(waiter);
         }
         let joiners = std::mem::take(&mut thread.joiners);
+        self.threads.states_version += 1;
         self.syscall("threads.exit", u64::from(tid.0), 0);
         for joiner in joiners {
             self.unblock(joiner, &BlockReason::Join(tid), site);
@@ -265,6 +273,12 @@ impl Os {
                 .filter(|(_, t)| t.state == ThreadState::Runnable)
                 .map(|(i, _)| i as u32),
         );
+    }
+
+    /// A number that changes whenever a thread is spawned or changes state.
+    #[inline]
+    pub fn thread_states_version(&self) -> u64 {
+        self.threads.states_version
     }
 
     /// Every blocked thread with its reason, for a deadlock report.
@@ -349,6 +363,45 @@ mod tests {
             Io::err(Errno::Einval),
             "joined twice"
         );
+    }
+
+    #[test]
+    fn every_change_of_a_thread_state_changes_the_version_and_a_refused_unblock_does_not() {
+        let mut os = Os::for_tests(1);
+        let mut last = os.thread_states_version();
+        let mut changed = |os: &Os| {
+            let now = os.thread_states_version();
+            let changed = now != last;
+            last = now;
+            changed
+        };
+        let t = os.spawn_thread("w", "t").unwrap();
+        assert!(changed(&os), "spawn");
+        os.block(
+            t,
+            BlockReason::Lock(LockId {
+                index: 0,
+                generation: 0,
+            }),
+            "t",
+        );
+        assert!(changed(&os), "block");
+        assert!(!os.unblock(t, &BlockReason::FdReadable(1), "t"));
+        assert!(
+            !changed(&os),
+            "an unblock with the wrong reason changes nothing"
+        );
+        assert!(os.unblock(
+            t,
+            &BlockReason::Lock(LockId {
+                index: 0,
+                generation: 0
+            }),
+            "t"
+        ));
+        assert!(changed(&os), "unblock");
+        os.exit_thread(t, "t");
+        assert!(changed(&os), "exit");
     }
 
     #[test]
