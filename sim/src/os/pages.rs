@@ -268,6 +268,12 @@ impl Regions {
                 return Some((*start, hint));
             }
         }
+        self.last_at_or_before_searched(addr)
+    }
+
+    /// `last_at_or_before` without the hint: a search of the ordered map, which then becomes the
+    /// hint.
+    fn last_at_or_before_searched(&self, addr: u64) -> Option<(u64, u32)> {
         let (&start, &slot) = self.by_start.range(..=addr).next_back()?;
         self.hint.set(slot);
         Some((start, slot))
@@ -338,7 +344,17 @@ impl PagesState {
     /// The reservation that contains all of `[start, end)`, with its base and slot.
     #[inline]
     fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u32, &Reservation)> {
-        let (base, slot) = self.regions.last_at_or_before(start)?;
+        // The hinted region answers at once when it is the reservation asked for; anything else
+        // (a released range, another region) is left to the search, which gives the same answer.
+        let hint = self.regions.hint.get();
+        if let Some(Some((base, Region::Reserved(reservation)))) =
+            self.regions.slots.get(hint as usize)
+        {
+            if *base <= start && end <= reservation.end {
+                return Some((*base, hint, reservation));
+            }
+        }
+        let (base, slot) = self.regions.last_at_or_before_searched(start)?;
         match self.regions.at(slot) {
             Region::Reserved(reservation) if end <= reservation.end => {
                 Some((base, slot, reservation))
@@ -773,6 +789,56 @@ impl Os {
         let range = self.checked_range("release", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
+        self.drop_data(start, end);
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.decommit(start, end - start);
+        }
+        let Region::Reserved(reservation) = self.pages.regions.at(range.slot) else {
+            unreachable!("checked_range found a reservation")
+        };
+        if start == range.base && end == reservation.end {
+            self.release_whole(range.slot, here);
+        } else {
+            self.release_part(range, here);
+        }
+        self.give_free(start, end);
+        self.syscall("pages.release", start, end - start);
+        Ok(())
+    }
+
+    /// Releases the whole reservation in `slot`: its place becomes the released range. All of
+    /// its committed pages go with it, so the spans need no walk: the reservation's own count
+    /// says how many. The committed-pages record is released before the reservation's, as a
+    /// walk that took the count to zero would have done.
+    #[inline(always)]
+    fn release_whole(&mut self, slot: u32, here: Attribution) {
+        let region = self.pages.regions.at_mut(slot);
+        let Region::Reserved(reservation) = region else {
+            unreachable!("checked_range found a reservation")
+        };
+        let end = reservation.end;
+        self.pages.committed_pages_total -= reservation.committed_pages;
+        if let Some(record) = reservation.committed_record {
+            self.resources.release_id(record);
+        }
+        let acquired = self
+            .resources
+            .release_returning_acquired(reservation.record)
+            .expect("a live reservation holds its record");
+        *region = Region::Released(ReleasedRange {
+            end,
+            by: here,
+            acquired,
+        });
+        self.pages.reservations_live -= 1;
+    }
+
+    /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
+    /// stays before and after becomes a reservation of its own, attributed to the original one.
+    /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
+    #[inline(never)]
+    fn release_part(&mut self, range: CheckedRange, here: Attribution) {
+        let (base, start, end) = (range.base, range.start, range.end);
         self.change_spans(range, here, |span| {
             if span.state == PageState::Committed {
                 -1
@@ -780,25 +846,12 @@ impl Os {
                 0
             }
         });
-        self.drop_data(start, end);
-        if let Some(arena) = self.pages.host.as_mut() {
-            arena.decommit(start, end - start);
-        }
-        let base = range.base;
-        let region = self.pages.regions.at_mut(range.slot);
-        let Region::Reserved(reservation) = region else {
-            unreachable!("checked")
+        let Region::Reserved(reservation) = self.pages.regions.at(range.slot) else {
+            unreachable!("checked_range found a reservation")
         };
-        let (record, committed_record, reservation_end) = (
-            reservation.record,
-            reservation.committed_record,
-            reservation.end,
-        );
-        // A live reservation always holds its record. Reading it whole (rather than through
-        // `unwrap_or_default`, which picks each field) lets the copy go memory to memory.
         let acquired = self
             .resources
-            .get(record)
+            .get(reservation.record)
             .expect("a live reservation holds its record")
             .acquired;
         let released = ReleasedRange {
@@ -806,29 +859,6 @@ impl Os {
             by: here,
             acquired,
         };
-        if start == base && end == reservation_end {
-            // The whole reservation goes: its place becomes the released range, written in place
-            // rather than built whole on the stack and copied over.
-            *region = Region::Released(released);
-            self.pages.reservations_live -= 1;
-            self.resources.release_id(record);
-            if let Some(record) = committed_record {
-                self.resources.release_id(record);
-            }
-        } else {
-            self.release_part(base, start, end, released);
-        }
-        self.give_free(start, end);
-        self.syscall("pages.release", start, end - start);
-        Ok(())
-    }
-
-    /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
-    /// stays before and after becomes a reservation of its own, attributed to the original one.
-    /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
-    #[inline(never)]
-    fn release_part(&mut self, base: u64, start: u64, end: u64, released: ReleasedRange) {
-        let acquired = released.acquired;
         let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
             unreachable!("checked")
         };

@@ -162,16 +162,30 @@ impl Resources {
         &self.sites
     }
 
-    /// The slot of `site` for `kind`, made on first use; `hint` is the kind's last one.
+    /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
+    /// use; returns the slot. `hint` is the kind's last slot, checked and updated in one place.
     #[inline(always)]
-    fn site_slot(&mut self, kind: KindId, hint: u32, site: &'static str) -> u32 {
-        if let Some(entry) = self.sites.get(hint as usize) {
+    fn add_to_site(
+        &mut self,
+        kind: KindId,
+        hint: u32,
+        site: &'static str,
+        count: u64,
+        bytes: u64,
+    ) -> u32 {
+        if let Some(entry) = self.sites.get_mut(hint as usize) {
             // Same label, same address: the common case needs no string comparison.
             if entry.kind == kind && std::ptr::eq(entry.site, site) {
+                entry.totals.count += count;
+                entry.totals.bytes += bytes;
                 return hint;
             }
         }
-        self.site_slot_search(kind, site)
+        let slot = self.site_slot_search(kind, site);
+        let totals = &mut self.sites[slot as usize].totals;
+        totals.count += count;
+        totals.bytes += bytes;
+        slot
     }
 
     #[cold]
@@ -225,10 +239,7 @@ impl Resources {
         if hot.keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let site_slot = self.site_slot(kind, hot.last_site_slot, acquired.site);
-        let site_totals = &mut self.sites[site_slot as usize].totals;
-        site_totals.count += count;
-        site_totals.bytes += bytes;
+        let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
         let serial = self.serial;
         match self.free.pop() {
             Some(index) => {
@@ -310,16 +321,21 @@ impl Resources {
     /// stale or was never issued.
     #[inline(always)]
     pub fn release_id(&mut self, id: RecordId) -> bool {
-        let Some(record) = self
+        self.release_returning_acquired(id).is_some()
+    }
+
+    /// Releases a record and says who acquired it (a released range keeps that for reports);
+    /// `None` if the id is stale or was never issued. One lookup serves both.
+    #[inline(always)]
+    pub fn release_returning_acquired(&mut self, id: RecordId) -> Option<Attribution> {
+        let record = self
             .records
             .get_mut(id.index as usize)
-            .filter(|r| r.live && r.generation == id.generation)
-        else {
-            return false;
-        };
+            .filter(|r| r.live && r.generation == id.generation)?;
         // Read what the totals need before the record is marked dead.
         let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
         let site_slot = record.site_slot;
+        let acquired = record.acquired;
         record.live = false;
         let totals = &mut self.totals[kind.0 as usize];
         totals.count -= count;
@@ -339,7 +355,7 @@ impl Resources {
         }
         self.free.push(id.index);
         self.live_records -= 1;
-        true
+        Some(acquired)
     }
 
     /// Live records of a kind acquired after `serial`, oldest first. O(records); used only to
