@@ -96,9 +96,9 @@ struct Span {
     by: Attribution,
 }
 
+/// A live reservation; its extent and who acquired it are the `Region`'s.
 #[derive(Debug)]
 struct Reservation {
-    end: u64,
     record: RecordId,
     committed_record: Option<RecordId>,
     committed_pages: u64,
@@ -195,9 +195,9 @@ impl Spans {
     }
 }
 
+/// What a report says about a range released earlier.
 #[derive(Clone, Copy, Debug)]
 struct ReleasedRange {
-    end: u64,
     by: Attribution,
     acquired: Attribution,
 }
@@ -207,18 +207,22 @@ struct ReleasedRange {
 /// ordered map answers both "which reservation holds this address" and "who released it", and
 /// reserving again where a release left a piece of the same size replaces a value in place.
 #[derive(Debug)]
-enum Region {
-    Reserved(Reservation),
-    Released(ReleasedRange),
+struct Region {
+    end: u64,
+    /// Who acquired the reservation (the same attribution as its record's). A released range
+    /// keeps it, so that a touch can say who had acquired the memory; kept outside `state` so
+    /// that releasing a whole reservation leaves it where it is instead of copying it.
+    acquired: Attribution,
+    state: RegionState,
 }
 
-impl Region {
-    fn end(&self) -> u64 {
-        match self {
-            Region::Reserved(reservation) => reservation.end,
-            Region::Released(range) => range.end,
-        }
-    }
+#[derive(Debug)]
+enum RegionState {
+    Reserved(Reservation),
+    /// Released by `by`.
+    Released {
+        by: Attribution,
+    },
 }
 
 /// The regions, ordered by start, with their values in a slab so that a region found once can
@@ -264,7 +268,7 @@ impl Regions {
         let hint = self.hint.get();
         if let Some(Some((start, region))) = self.slots.get(hint as usize) {
             // Regions never overlap: one that holds `addr` is the last to start before it.
-            if *start <= addr && addr < region.end() {
+            if *start <= addr && addr < region.end {
                 return Some((*start, hint));
             }
         }
@@ -347,16 +351,17 @@ impl PagesState {
         // The hinted region answers at once when it is the reservation asked for; anything else
         // (a released range, another region) is left to the search, which gives the same answer.
         let hint = self.regions.hint.get();
-        if let Some(Some((base, Region::Reserved(reservation)))) =
-            self.regions.slots.get(hint as usize)
-        {
-            if *base <= start && end <= reservation.end {
-                return Some((*base, hint, reservation));
+        if let Some(Some((base, region))) = self.regions.slots.get(hint as usize) {
+            if let RegionState::Reserved(reservation) = &region.state {
+                if *base <= start && end <= region.end {
+                    return Some((*base, hint, reservation));
+                }
             }
         }
         let (base, slot) = self.regions.last_at_or_before_searched(start)?;
-        match self.regions.at(slot) {
-            Region::Reserved(reservation) if end <= reservation.end => {
+        let region = self.regions.at(slot);
+        match &region.state {
+            RegionState::Reserved(reservation) if end <= region.end => {
                 Some((base, slot, reservation))
             }
             _ => None,
@@ -365,8 +370,12 @@ impl PagesState {
 
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
         let (_, slot) = self.regions.last_at_or_before(addr)?;
-        match self.regions.at(slot) {
-            Region::Released(range) if addr < range.end => Some(*range),
+        let region = self.regions.at(slot);
+        match region.state {
+            RegionState::Released { by } if addr < region.end => Some(ReleasedRange {
+                by,
+                acquired: region.acquired,
+            }),
             _ => None,
         }
     }
@@ -477,7 +486,6 @@ impl Os {
             .resources
             .acquire(self.pages.kinds.reservation, 1, len, 0, here);
         let reservation = Reservation {
-            end: base + len,
             record,
             committed_record: None,
             committed_pages: 0,
@@ -493,7 +501,14 @@ impl Os {
         };
         self.pages.reservations_live += 1;
         // Forget release history that this reservation reuses.
-        self.claim(base, base + len, reservation);
+        self.claim(
+            base,
+            Region {
+                end: base + len,
+                acquired: here,
+                state: RegionState::Reserved(reservation),
+            },
+        );
         self.syscall("pages.reserve", base, len);
         Ok(base)
     }
@@ -577,23 +592,24 @@ impl Os {
 
     /// Puts a new reservation over `[start, end)` (which was free), forgetting the parts of
     /// earlier releases it reuses.
-    fn claim(&mut self, start: u64, end: u64, reservation: Reservation) {
+    fn claim(&mut self, start: u64, reserved: Region) {
         let regions = &mut self.pages.regions;
         // Common case: the range is exactly what one earlier release left.
         if let Some(slot) = regions.slot_of(start) {
             let region = regions.at_mut(slot);
-            if matches!(region, Region::Released(range) if range.end == end) {
-                *region = Region::Reserved(reservation);
+            if matches!(region.state, RegionState::Released { .. }) && region.end == reserved.end {
+                *region = reserved;
                 return;
             }
         }
-        self.claim_overlapping(start, end, reservation);
+        self.claim_overlapping(start, reserved);
     }
 
     /// `claim` over released ranges that do not match the new reservation exactly. Kept out of
     /// line, like `release_part`.
     #[inline(never)]
-    fn claim_overlapping(&mut self, start: u64, end: u64, reservation: Reservation) {
+    fn claim_overlapping(&mut self, start: u64, reserved: Region) {
+        let end = reserved.end;
         let regions = &mut self.pages.regions;
         // Released ranges never overlap, so those overlapping `[start, end)` are the one
         // before `start` (if it reaches past it) and those starting inside.
@@ -601,34 +617,32 @@ impl Os {
             .by_start
             .range(..start)
             .next_back()
-            .filter(|(_, slot)| regions.at(**slot).end() > start)
+            .filter(|(_, slot)| regions.at(**slot).end > start)
             .map(|(&at, _)| at);
         let inside = regions.by_start.range(start..end).map(|(&at, _)| at);
         let overlapping: Vec<u64> = before.into_iter().chain(inside).collect();
         for at in overlapping {
-            let Some(Region::Released(range)) = regions.remove(at) else {
+            let Some(Region {
+                end: range_end,
+                acquired,
+                state: RegionState::Released { by },
+            }) = regions.remove(at)
+            else {
                 unreachable!("free space overlaps only released ranges")
             };
+            let released = |end| Region {
+                end,
+                acquired,
+                state: RegionState::Released { by },
+            };
             if at < start {
-                regions.insert(
-                    at,
-                    Region::Released(ReleasedRange {
-                        end: start,
-                        ..range
-                    }),
-                );
+                regions.insert(at, released(start));
             }
-            if range.end > end {
-                regions.insert(
-                    end,
-                    Region::Released(ReleasedRange {
-                        end: range.end,
-                        ..range
-                    }),
-                );
+            if range_end > end {
+                regions.insert(end, released(range_end));
             }
         }
-        regions.insert(start, Region::Reserved(reservation));
+        regions.insert(start, reserved);
     }
 
     /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
@@ -685,7 +699,8 @@ impl Os {
         change: impl Fn(&mut Span) -> i64,
     ) {
         let kind = self.pages.kinds.committed_pages;
-        let Region::Reserved(reservation) = self.pages.regions.at_mut(range.slot) else {
+        let RegionState::Reserved(reservation) = &mut self.pages.regions.at_mut(range.slot).state
+        else {
             unreachable!("checked_range found a reservation")
         };
         let delta_pages = reservation.spans.change(range.start, range.end, change);
@@ -793,10 +808,7 @@ impl Os {
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
-        let Region::Reserved(reservation) = self.pages.regions.at(range.slot) else {
-            unreachable!("checked_range found a reservation")
-        };
-        if start == range.base && end == reservation.end {
+        if start == range.base && end == self.pages.regions.at(range.slot).end {
             self.release_whole(range.slot, here);
         } else {
             self.release_part(range, here);
@@ -806,30 +818,29 @@ impl Os {
         Ok(())
     }
 
-    /// Releases the whole reservation in `slot`: its place becomes the released range. All of
-    /// its committed pages go with it, so the spans need no walk: the reservation's own count
-    /// says how many. The committed-pages record is released before the reservation's, as a
-    /// walk that took the count to zero would have done.
+    /// Releases the whole reservation in `slot`: its place becomes the released range, which
+    /// keeps who acquired it where it is. All of its committed pages go with it, so the spans
+    /// need no walk: the reservation's own count says how many. The committed-pages record is
+    /// released before the reservation's, as a walk that took the count to zero would have done.
     #[inline(always)]
     fn release_whole(&mut self, slot: u32, here: Attribution) {
         let region = self.pages.regions.at_mut(slot);
-        let Region::Reserved(reservation) = region else {
+        let RegionState::Reserved(reservation) = &region.state else {
             unreachable!("checked_range found a reservation")
         };
-        let end = reservation.end;
+        debug_assert_eq!(
+            self.resources
+                .get(reservation.record)
+                .map(|record| record.acquired),
+            Some(region.acquired),
+            "a region keeps the attribution of its reservation's record"
+        );
         self.pages.committed_pages_total -= reservation.committed_pages;
         if let Some(record) = reservation.committed_record {
             self.resources.release_id(record);
         }
-        let acquired = self
-            .resources
-            .release_returning_acquired(reservation.record)
-            .expect("a live reservation holds its record");
-        *region = Region::Released(ReleasedRange {
-            end,
-            by: here,
-            acquired,
-        });
+        self.resources.release_id(reservation.record);
+        region.state = RegionState::Released { by: here };
         self.pages.reservations_live -= 1;
     }
 
@@ -846,20 +857,12 @@ impl Os {
                 0
             }
         });
-        let Region::Reserved(reservation) = self.pages.regions.at(range.slot) else {
-            unreachable!("checked_range found a reservation")
-        };
-        let acquired = self
-            .resources
-            .get(reservation.record)
-            .expect("a live reservation holds its record")
-            .acquired;
-        let released = ReleasedRange {
-            end,
-            by: here,
+        let Some(Region {
+            end: reservation_end,
             acquired,
-        };
-        let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
+            state: RegionState::Reserved(reservation),
+        }) = self.pages.regions.remove(base)
+        else {
             unreachable!("checked")
         };
         self.pages.reservations_live -= 1;
@@ -880,7 +883,7 @@ impl Os {
         }
         let kinds = self.pages.kinds;
         for (piece_start, piece_end, spans) in
-            [(base, start, before), (end, reservation.end, after)]
+            [(base, start, before), (end, reservation_end, after)]
         {
             if piece_start >= piece_end {
                 continue;
@@ -896,16 +899,26 @@ impl Os {
             self.pages.reservations_live += 1;
             self.pages.regions.insert(
                 piece_start,
-                Region::Reserved(Reservation {
+                Region {
                     end: piece_end,
-                    record,
-                    committed_record,
-                    committed_pages: pages,
-                    spans: Spans::from_map(spans),
-                }),
+                    acquired,
+                    state: RegionState::Reserved(Reservation {
+                        record,
+                        committed_record,
+                        committed_pages: pages,
+                        spans: Spans::from_map(spans),
+                    }),
+                },
             );
         }
-        self.pages.regions.insert(start, Region::Released(released));
+        self.pages.regions.insert(
+            start,
+            Region {
+                end,
+                acquired,
+                state: RegionState::Released { by: here },
+            },
+        );
     }
 
     /// Changes the protection of committed pages in `[addr, addr+len)`.

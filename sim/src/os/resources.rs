@@ -321,21 +321,16 @@ impl Resources {
     /// stale or was never issued.
     #[inline(always)]
     pub fn release_id(&mut self, id: RecordId) -> bool {
-        self.release_returning_acquired(id).is_some()
-    }
-
-    /// Releases a record and says who acquired it (a released range keeps that for reports);
-    /// `None` if the id is stale or was never issued. One lookup serves both.
-    #[inline(always)]
-    pub fn release_returning_acquired(&mut self, id: RecordId) -> Option<Attribution> {
-        let record = self
+        let Some(record) = self
             .records
             .get_mut(id.index as usize)
-            .filter(|r| r.live && r.generation == id.generation)?;
+            .filter(|r| r.live && r.generation == id.generation)
+        else {
+            return false;
+        };
         // Read what the totals need before the record is marked dead.
         let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
         let site_slot = record.site_slot;
-        let acquired = record.acquired;
         record.live = false;
         let totals = &mut self.totals[kind.0 as usize];
         totals.count -= count;
@@ -355,7 +350,7 @@ impl Resources {
         }
         self.free.push(id.index);
         self.live_records -= 1;
-        Some(acquired)
+        true
     }
 
     /// Live records of a kind acquired after `serial`, oldest first. O(records); used only to
