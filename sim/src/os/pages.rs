@@ -475,12 +475,11 @@ impl Os {
             self.budget("reservations_max", self.limits.reservations_max, site);
             return Err(Errno::Enomem);
         }
-        let Some((base, free_end)) = self.find_free(len, align) else {
+        let Some(base) = self.carve_free(len, align) else {
             self.syscall("pages.reserve_failed", len, align);
             self.address_space_exhausted(len, site);
             return Err(Errno::Enomem);
         };
-        self.take_free(free_end, base, base + len);
         let here = self.here(site);
         let record = self
             .resources
@@ -513,16 +512,38 @@ impl Os {
         Ok(base)
     }
 
-    /// First fit with alignment over the free ranges: deterministic and simple. Returns the base
-    /// and the end (the key) of the free range it is carved from.
-    fn find_free(&self, len: u64, align: u64) -> Option<(u64, u64)> {
-        // Most of the time the lowest range fits: look at it before setting up a walk.
-        let (&end, &start) = self.pages.free.first_key_value()?;
+    /// First fit with alignment over the free ranges, deterministic and simple: takes `len`
+    /// bytes aligned to `align` out of the first free range that holds them, and returns their
+    /// base.
+    #[inline]
+    fn carve_free(&mut self, len: u64, align: u64) -> Option<u64> {
+        // Most of the time the lowest range fits: carve it through the entry at hand, without a
+        // walk or a second search.
+        let mut lowest = self.pages.free.first_entry()?;
+        let (end, start) = (*lowest.key(), *lowest.get());
         let base = start.checked_add(align - 1)? & !(align - 1);
-        if base.checked_add(len).is_some_and(|top| top <= end) {
-            return Some((base, end));
+        let top = base.checked_add(len);
+        if let Some(top) = top.filter(|&top| top <= end) {
+            self.pages.carved_from = end;
+            if top < end {
+                *lowest.get_mut() = top;
+            } else {
+                lowest.remove();
+            }
+            if start < base {
+                self.pages.free.insert(base, start);
+            }
+            return Some(base);
         }
-        for (&end, &start) in self.pages.free.range(end + 1..) {
+        let (base, end) = self.find_free_above(end, len, align)?;
+        self.take_free(end, base, base + len);
+        Some(base)
+    }
+
+    /// First fit over the free ranges that end above `lowest_end`. Returns the base and the end
+    /// (the key) of the free range it is carved from.
+    fn find_free_above(&self, lowest_end: u64, len: u64, align: u64) -> Option<(u64, u64)> {
+        for (&end, &start) in self.pages.free.range(lowest_end + 1..) {
             let base = start.checked_add(align - 1)? & !(align - 1);
             if base.checked_add(len).is_some_and(|top| top <= end) {
                 return Some((base, end));
@@ -534,13 +555,8 @@ impl Os {
     /// Takes `[base, top)` out of the free range that ends at `end`.
     fn take_free(&mut self, end: u64, base: u64, top: u64) {
         self.pages.carved_from = end;
-        // Most often it is the lowest range, which `first_entry` reaches without a search.
-        let mut range = match self.pages.free.first_entry() {
-            Some(first) if *first.key() == end => first,
-            _ => match self.pages.free.entry(end) {
-                Entry::Occupied(range) => range,
-                Entry::Vacant(_) => unreachable!("find_free found it"),
-            },
+        let Entry::Occupied(mut range) = self.pages.free.entry(end) else {
+            unreachable!("find_free_above found it")
         };
         let start_before = *range.get();
         if top < end {
@@ -803,15 +819,14 @@ impl Os {
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let range = self.checked_range("release", addr, len, site)?;
         let (start, end) = (range.start, range.end);
-        let here = self.here(site);
         self.drop_data(start, end);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
         if start == range.base && end == self.pages.regions.at(range.slot).end {
-            self.release_whole(range.slot, here);
+            self.release_whole(range.slot, site);
         } else {
-            self.release_part(range, here);
+            self.release_part(range, site);
         }
         self.give_free(start, end);
         self.syscall("pages.release", start, end - start);
@@ -823,7 +838,8 @@ impl Os {
     /// need no walk: the reservation's own count says how many. The committed-pages record is
     /// released before the reservation's, as a walk that took the count to zero would have done.
     #[inline(always)]
-    fn release_whole(&mut self, slot: u32, here: Attribution) {
+    fn release_whole(&mut self, slot: u32, site: Site) {
+        let here = self.here(site);
         let region = self.pages.regions.at_mut(slot);
         let RegionState::Reserved(reservation) = &region.state else {
             unreachable!("checked_range found a reservation")
@@ -848,8 +864,9 @@ impl Os {
     /// stays before and after becomes a reservation of its own, attributed to the original one.
     /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
     #[inline(never)]
-    fn release_part(&mut self, range: CheckedRange, here: Attribution) {
+    fn release_part(&mut self, range: CheckedRange, site: Site) {
         let (base, start, end) = (range.base, range.start, range.end);
+        let here = self.here(site);
         self.change_spans(range, here, |span| {
             if span.state == PageState::Committed {
                 -1

@@ -60,6 +60,9 @@ pub struct Record {
     site_slot: u32,
     generation: u32,
     live: bool,
+    /// Whether its kind is keyed: the kind's flag, copied so that a release need not look the
+    /// kind up.
+    keyed: bool,
 }
 
 /// Per-kind facts the hot paths read.
@@ -255,6 +258,7 @@ impl Resources {
                     site_slot,
                     generation,
                     live: true,
+                    keyed: hot.keyed,
                 };
                 RecordId { index, generation }
             }
@@ -269,6 +273,7 @@ impl Resources {
                     site_slot,
                     generation: 0,
                     live: true,
+                    keyed: hot.keyed,
                 });
                 RecordId {
                     index: (self.records.len() - 1) as u32,
@@ -300,7 +305,7 @@ impl Resources {
         let site_totals = &mut self.sites[record.site_slot as usize].totals;
         site_totals.count = site_totals.count - record.count + count;
         site_totals.bytes = site_totals.bytes - record.bytes + bytes;
-        if self.per_kind[record.kind.0 as usize].keyed {
+        if record.keyed {
             let entry = self.per_key.entry((record.kind, record.key)).or_default();
             *entry = *entry - record.count + count;
         }
@@ -330,7 +335,7 @@ impl Resources {
         };
         // Read what the totals need before the record is marked dead.
         let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
-        let site_slot = record.site_slot;
+        let (site_slot, keyed) = (record.site_slot, record.keyed);
         record.live = false;
         let totals = &mut self.totals[kind.0 as usize];
         totals.count -= count;
@@ -338,7 +343,7 @@ impl Resources {
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
-        if self.per_kind[kind.0 as usize].keyed {
+        if keyed {
             let entry = self
                 .per_key
                 .get_mut(&(kind, key))
