@@ -351,12 +351,12 @@ impl PagesState {
         // The hinted region answers at once when it is the reservation asked for; anything else
         // (a released range, another region) is left to the search, which gives the same answer.
         let hint = self.regions.hint.get();
-        if let Some(Some((base, region))) = self.regions.slots.get(hint as usize) {
-            if let RegionState::Reserved(reservation) = &region.state {
-                if *base <= start && end <= region.end {
-                    return Some((*base, hint, reservation));
-                }
-            }
+        if let Some(Some((base, region))) = self.regions.slots.get(hint as usize)
+            && let RegionState::Reserved(reservation) = &region.state
+            && *base <= start
+            && end <= region.end
+        {
+            return Some((*base, hint, reservation));
         }
         let (base, slot) = self.regions.last_at_or_before_searched(start)?;
         let region = self.regions.at(slot);
