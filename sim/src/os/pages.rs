@@ -308,8 +308,11 @@ impl Regions {
     }
 }
 
+/// The kinds pages are accounted in: built-in kinds, whose ids are fixed. As constants they let
+/// the compiler fold the per-kind lookups of every reserve, commit and release.
+const KINDS: BuiltinKinds = BuiltinKinds::IDS;
+
 pub(crate) struct PagesState {
-    kinds: BuiltinKinds,
     /// Free address ranges, end → start. Keyed by end so that first fit, which carves from the
     /// start of a range, changes a value instead of a key.
     free: BTreeMap<u64, u64>,
@@ -330,10 +333,14 @@ pub(crate) struct PagesState {
 
 impl PagesState {
     pub(crate) fn new(kinds: BuiltinKinds) -> PagesState {
+        assert!(
+            kinds.reservation == KINDS.reservation
+                && kinds.committed_pages == KINDS.committed_pages,
+            "pages account in the built-in kinds"
+        );
         let mut free = BTreeMap::new();
         free.insert(SPACE_END, SPACE_START);
         PagesState {
-            kinds,
             free,
             carved_from: SPACE_END,
             regions: Regions::default(),
@@ -481,9 +488,7 @@ impl Os {
             return Err(Errno::Enomem);
         };
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.pages.kinds.reservation, 1, len, 0, here);
+        let record = self.resources.acquire(KINDS.reservation, 1, len, 0, here);
         let reservation = Reservation {
             record,
             committed_record: None,
@@ -714,7 +719,7 @@ impl Os {
         here: Attribution,
         change: impl Fn(&mut Span) -> i64,
     ) {
-        let kind = self.pages.kinds.committed_pages;
+        let kind = KINDS.committed_pages;
         let RegionState::Reserved(reservation) = &mut self.pages.regions.at_mut(range.slot).state
         else {
             unreachable!("checked_range found a reservation")
@@ -898,7 +903,7 @@ impl Os {
         if let Some(record) = reservation.committed_record {
             self.resources.release_id(record);
         }
-        let kinds = self.pages.kinds;
+        let kinds = KINDS;
         for (piece_start, piece_end, spans) in
             [(base, start, before), (end, reservation_end, after)]
         {
@@ -1164,7 +1169,7 @@ impl Os {
 
     /// Total bytes of address space reserved now.
     pub fn reserved_bytes(&self) -> u64 {
-        self.resources.total(self.pages.kinds.reservation).bytes
+        self.resources.total(KINDS.reservation).bytes
     }
 
     pub fn committed_pages(&self) -> u64 {
@@ -1341,10 +1346,7 @@ mod tests {
         os.release(base + 4096 * 2, 4096 * 3, "t").unwrap();
         assert_eq!(os.reserved_bytes(), 4096 * 5);
         assert_eq!(os.committed_pages(), 5);
-        assert_eq!(
-            os.resources().total(os.pages.kinds.committed_pages).count,
-            5
-        );
+        assert_eq!(os.resources().total(KINDS.committed_pages).count, 5);
         assert!(
             os.write_u64(base + 4096 * 6, 7, "t").is_ok(),
             "the tail stays usable"
