@@ -716,7 +716,7 @@ impl Os {
     fn change_spans(
         &mut self,
         range: CheckedRange,
-        here: Attribution,
+        here: &Attribution,
         change: impl Fn(&mut Span) -> i64,
     ) {
         let kind = KINDS.committed_pages;
@@ -744,7 +744,7 @@ impl Os {
                 reservation.committed_record =
                     Some(
                         self.resources
-                            .acquire(kind, pages, pages * PAGE_SIZE, 0, here),
+                            .acquire(kind, pages, pages * PAGE_SIZE, 0, *here),
                     );
             }
             None => {}
@@ -764,7 +764,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state == PageState::Committed {
                 return 0;
             }
@@ -789,7 +789,7 @@ impl Os {
         let range = self.checked_range("decommit", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state != PageState::Committed {
                 return 0;
             }
@@ -872,7 +872,7 @@ impl Os {
     fn release_part(&mut self, range: CheckedRange, site: Site) {
         let (base, start, end) = (range.base, range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state == PageState::Committed {
                 -1
             } else {
@@ -948,7 +948,7 @@ impl Os {
         let range = self.checked_range("protect", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state == PageState::Committed {
                 span.prot = prot;
                 span.by = here;
