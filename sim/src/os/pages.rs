@@ -611,8 +611,8 @@ impl Os {
         }
     }
 
-    /// Puts a new reservation over `[start, end)` (which was free), forgetting the parts of
-    /// earlier releases it reuses.
+    /// Puts the new reservation `reserved` over `[start, reserved.end)` (which was free),
+    /// forgetting the parts of earlier releases it reuses.
     fn claim(&mut self, start: u64, reserved: Region) {
         let regions = &mut self.pages.regions;
         // Common case: the range is exactly what one earlier release left.
