@@ -150,20 +150,21 @@ impl Trace {
         self.hash = mix(mix(mix(self.hash, tag), a), b);
         self.events += 1;
         if self.sink.is_some() {
-            self.write_event(kind, a, b);
+            self.write_event(kind.name(), a, b);
         }
     }
 
+    /// Takes the event's name rather than its kind, so that a hot caller passes constants
+    /// instead of building a kind on its stack for this rarely taken path.
     #[cold]
     #[inline(never)]
-    fn write_event(&mut self, kind: EventKind, a: u64, b: u64) {
+    fn write_event(&mut self, name: &str, a: u64, b: u64) {
         if let Some(sink) = self.sink.as_mut() {
             // A failed trace write must not change the simulation; the CLI reports it at the end.
             let _ = writeln!(
                 sink,
-                "{{\"i\":{},\"ev\":\"{}\",\"a\":{a},\"b\":{b}}}",
+                "{{\"i\":{},\"ev\":\"{name}\",\"a\":{a},\"b\":{b}}}",
                 self.events,
-                kind.name()
             );
         }
     }

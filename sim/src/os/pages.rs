@@ -97,9 +97,9 @@ struct Span {
     by: Attribution,
 }
 
+/// A live reservation; its extent and who acquired it are the `Region`'s.
 #[derive(Debug)]
 struct Reservation {
-    end: u64,
     record: RecordId,
     committed_record: Option<RecordId>,
     committed_pages: u64,
@@ -196,9 +196,9 @@ impl Spans {
     }
 }
 
+/// What a report says about a range released earlier.
 #[derive(Clone, Copy, Debug)]
 struct ReleasedRange {
-    end: u64,
     by: Attribution,
     acquired: Attribution,
 }
@@ -208,18 +208,22 @@ struct ReleasedRange {
 /// ordered map answers both "which reservation holds this address" and "who released it", and
 /// reserving again where a release left a piece of the same size replaces a value in place.
 #[derive(Debug)]
-enum Region {
-    Reserved(Reservation),
-    Released(ReleasedRange),
+struct Region {
+    end: u64,
+    /// Who acquired the reservation (the same attribution as its record's). A released range
+    /// keeps it, so that a touch can say who had acquired the memory; kept outside `state` so
+    /// that releasing a whole reservation leaves it where it is instead of copying it.
+    acquired: Attribution,
+    state: RegionState,
 }
 
-impl Region {
-    fn end(&self) -> u64 {
-        match self {
-            Region::Reserved(reservation) => reservation.end,
-            Region::Released(range) => range.end,
-        }
-    }
+#[derive(Debug)]
+enum RegionState {
+    Reserved(Reservation),
+    /// Released by `by`.
+    Released {
+        by: Attribution,
+    },
 }
 
 /// The regions, ordered by start, with their values in a slab so that a region found once can
@@ -265,10 +269,16 @@ impl Regions {
         let hint = self.hint.get();
         if let Some(Some((start, region))) = self.slots.get(hint as usize) {
             // Regions never overlap: one that holds `addr` is the last to start before it.
-            if *start <= addr && addr < region.end() {
+            if *start <= addr && addr < region.end {
                 return Some((*start, hint));
             }
         }
+        self.last_at_or_before_searched(addr)
+    }
+
+    /// `last_at_or_before` without the hint: a search of the ordered map, which then becomes the
+    /// hint.
+    fn last_at_or_before_searched(&self, addr: u64) -> Option<(u64, u32)> {
         let (&start, &slot) = self.by_start.range(..=addr).next_back()?;
         self.hint.set(slot);
         Some((start, slot))
@@ -299,8 +309,11 @@ impl Regions {
     }
 }
 
+/// The kinds pages are accounted in: built-in kinds, whose ids are fixed. As constants they let
+/// the compiler fold the per-kind lookups of every reserve, commit and release.
+const KINDS: BuiltinKinds = BuiltinKinds::IDS;
+
 pub(crate) struct PagesState {
-    kinds: BuiltinKinds,
     /// Free address ranges, end → start. Keyed by end so that first fit, which carves from the
     /// start of a range, changes a value instead of a key.
     free: BTreeMap<u64, u64>,
@@ -321,10 +334,14 @@ pub(crate) struct PagesState {
 
 impl PagesState {
     pub(crate) fn new(kinds: BuiltinKinds) -> PagesState {
+        assert!(
+            kinds.reservation == KINDS.reservation
+                && kinds.committed_pages == KINDS.committed_pages,
+            "pages account in the built-in kinds"
+        );
         let mut free = BTreeMap::new();
         free.insert(SPACE_END, SPACE_START);
         PagesState {
-            kinds,
             free,
             carved_from: SPACE_END,
             regions: Regions::default(),
@@ -339,9 +356,20 @@ impl PagesState {
     /// The reservation that contains all of `[start, end)`, with its base and slot.
     #[inline]
     fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u32, &Reservation)> {
-        let (base, slot) = self.regions.last_at_or_before(start)?;
-        match self.regions.at(slot) {
-            Region::Reserved(reservation) if end <= reservation.end => {
+        // The hinted region answers at once when it is the reservation asked for; anything else
+        // (a released range, another region) is left to the search, which gives the same answer.
+        let hint = self.regions.hint.get();
+        if let Some(Some((base, region))) = self.regions.slots.get(hint as usize)
+            && let RegionState::Reserved(reservation) = &region.state
+            && *base <= start
+            && end <= region.end
+        {
+            return Some((*base, hint, reservation));
+        }
+        let (base, slot) = self.regions.last_at_or_before_searched(start)?;
+        let region = self.regions.at(slot);
+        match &region.state {
+            RegionState::Reserved(reservation) if end <= region.end => {
                 Some((base, slot, reservation))
             }
             _ => None,
@@ -350,8 +378,12 @@ impl PagesState {
 
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
         let (_, slot) = self.regions.last_at_or_before(addr)?;
-        match self.regions.at(slot) {
-            Region::Released(range) if addr < range.end => Some(*range),
+        let region = self.regions.at(slot);
+        match region.state {
+            RegionState::Released { by } if addr < region.end => Some(ReleasedRange {
+                by,
+                acquired: region.acquired,
+            }),
             _ => None,
         }
     }
@@ -451,18 +483,14 @@ impl Os {
             self.budget("reservations_max", self.limits.reservations_max, site);
             return Err(Errno::Enomem);
         }
-        let Some((base, free_end)) = self.find_free(len, align) else {
+        let Some(base) = self.carve_free(len, align) else {
             self.syscall("pages.reserve_failed", len, align);
             self.address_space_exhausted(len, site);
             return Err(Errno::Enomem);
         };
-        self.take_free(free_end, base, base + len);
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.pages.kinds.reservation, 1, len, 0, here);
+        let record = self.resources.acquire(KINDS.reservation, 1, len, 0, here);
         let reservation = Reservation {
-            end: base + len,
             record,
             committed_record: None,
             committed_pages: 0,
@@ -478,21 +506,50 @@ impl Os {
         };
         self.pages.reservations_live += 1;
         // Forget release history that this reservation reuses.
-        self.claim(base, base + len, reservation);
+        self.claim(
+            base,
+            Region {
+                end: base + len,
+                acquired: here,
+                state: RegionState::Reserved(reservation),
+            },
+        );
         self.syscall("pages.reserve", base, len);
         Ok(base)
     }
 
-    /// First fit with alignment over the free ranges: deterministic and simple. Returns the base
-    /// and the end (the key) of the free range it is carved from.
-    fn find_free(&self, len: u64, align: u64) -> Option<(u64, u64)> {
-        // Most of the time the lowest range fits: look at it before setting up a walk.
-        let (&end, &start) = self.pages.free.first_key_value()?;
+    /// First fit with alignment over the free ranges, deterministic and simple: takes `len`
+    /// bytes aligned to `align` out of the first free range that holds them, and returns their
+    /// base.
+    #[inline]
+    fn carve_free(&mut self, len: u64, align: u64) -> Option<u64> {
+        // Most of the time the lowest range fits: carve it through the entry at hand, without a
+        // walk or a second search.
+        let mut lowest = self.pages.free.first_entry()?;
+        let (end, start) = (*lowest.key(), *lowest.get());
         let base = start.checked_add(align - 1)? & !(align - 1);
-        if base.checked_add(len).is_some_and(|top| top <= end) {
-            return Some((base, end));
+        let top = base.checked_add(len);
+        if let Some(top) = top.filter(|&top| top <= end) {
+            self.pages.carved_from = end;
+            if top < end {
+                *lowest.get_mut() = top;
+            } else {
+                lowest.remove();
+            }
+            if start < base {
+                self.pages.free.insert(base, start);
+            }
+            return Some(base);
         }
-        for (&end, &start) in self.pages.free.range(end + 1..) {
+        let (base, end) = self.find_free_above(end, len, align)?;
+        self.take_free(end, base, base + len);
+        Some(base)
+    }
+
+    /// First fit over the free ranges that end above `lowest_end`. Returns the base and the end
+    /// (the key) of the free range it is carved from.
+    fn find_free_above(&self, lowest_end: u64, len: u64, align: u64) -> Option<(u64, u64)> {
+        for (&end, &start) in self.pages.free.range(lowest_end + 1..) {
             let base = start.checked_add(align - 1)? & !(align - 1);
             if base.checked_add(len).is_some_and(|top| top <= end) {
                 return Some((base, end));
@@ -504,13 +561,8 @@ impl Os {
     /// Takes `[base, top)` out of the free range that ends at `end`.
     fn take_free(&mut self, end: u64, base: u64, top: u64) {
         self.pages.carved_from = end;
-        // Most often it is the lowest range, which `first_entry` reaches without a search.
-        let mut range = match self.pages.free.first_entry() {
-            Some(first) if *first.key() == end => first,
-            _ => match self.pages.free.entry(end) {
-                Entry::Occupied(range) => range,
-                Entry::Vacant(_) => unreachable!("find_free found it"),
-            },
+        let Entry::Occupied(mut range) = self.pages.free.entry(end) else {
+            unreachable!("find_free_above found it")
         };
         let start_before = *range.get();
         if top < end {
@@ -560,25 +612,26 @@ impl Os {
         }
     }
 
-    /// Puts a new reservation over `[start, end)` (which was free), forgetting the parts of
-    /// earlier releases it reuses.
-    fn claim(&mut self, start: u64, end: u64, reservation: Reservation) {
+    /// Puts the new reservation `reserved` over `[start, reserved.end)` (which was free),
+    /// forgetting the parts of earlier releases it reuses.
+    fn claim(&mut self, start: u64, reserved: Region) {
         let regions = &mut self.pages.regions;
         // Common case: the range is exactly what one earlier release left.
         if let Some(slot) = regions.slot_of(start) {
             let region = regions.at_mut(slot);
-            if matches!(region, Region::Released(range) if range.end == end) {
-                *region = Region::Reserved(reservation);
+            if matches!(region.state, RegionState::Released { .. }) && region.end == reserved.end {
+                *region = reserved;
                 return;
             }
         }
-        self.claim_overlapping(start, end, reservation);
+        self.claim_overlapping(start, reserved);
     }
 
     /// `claim` over released ranges that do not match the new reservation exactly. Kept out of
     /// line, like `release_part`.
     #[inline(never)]
-    fn claim_overlapping(&mut self, start: u64, end: u64, reservation: Reservation) {
+    fn claim_overlapping(&mut self, start: u64, reserved: Region) {
+        let end = reserved.end;
         let regions = &mut self.pages.regions;
         // Released ranges never overlap, so those overlapping `[start, end)` are the one
         // before `start` (if it reaches past it) and those starting inside.
@@ -586,34 +639,32 @@ impl Os {
             .by_start
             .range(..start)
             .next_back()
-            .filter(|(_, slot)| regions.at(**slot).end() > start)
+            .filter(|(_, slot)| regions.at(**slot).end > start)
             .map(|(&at, _)| at);
         let inside = regions.by_start.range(start..end).map(|(&at, _)| at);
         let overlapping: Vec<u64> = before.into_iter().chain(inside).collect();
         for at in overlapping {
-            let Some(Region::Released(range)) = regions.remove(at) else {
+            let Some(Region {
+                end: range_end,
+                acquired,
+                state: RegionState::Released { by },
+            }) = regions.remove(at)
+            else {
                 unreachable!("free space overlaps only released ranges")
             };
+            let released = |end| Region {
+                end,
+                acquired,
+                state: RegionState::Released { by },
+            };
             if at < start {
-                regions.insert(
-                    at,
-                    Region::Released(ReleasedRange {
-                        end: start,
-                        ..range
-                    }),
-                );
+                regions.insert(at, released(start));
             }
-            if range.end > end {
-                regions.insert(
-                    end,
-                    Region::Released(ReleasedRange {
-                        end: range.end,
-                        ..range
-                    }),
-                );
+            if range_end > end {
+                regions.insert(end, released(range_end));
             }
         }
-        regions.insert(start, Region::Reserved(reservation));
+        regions.insert(start, reserved);
     }
 
     /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
@@ -666,11 +717,12 @@ impl Os {
     fn change_spans(
         &mut self,
         range: CheckedRange,
-        here: Attribution,
+        here: &Attribution,
         change: impl Fn(&mut Span) -> i64,
     ) {
-        let kind = self.pages.kinds.committed_pages;
-        let Region::Reserved(reservation) = self.pages.regions.at_mut(range.slot) else {
+        let kind = KINDS.committed_pages;
+        let RegionState::Reserved(reservation) = &mut self.pages.regions.at_mut(range.slot).state
+        else {
             unreachable!("checked_range found a reservation")
         };
         let delta_pages = reservation.spans.change(range.start, range.end, change);
@@ -693,7 +745,7 @@ impl Os {
                 reservation.committed_record =
                     Some(
                         self.resources
-                            .acquire(kind, pages, pages * PAGE_SIZE, 0, here),
+                            .acquire(kind, pages, pages * PAGE_SIZE, 0, *here),
                     );
             }
             None => {}
@@ -713,7 +765,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state == PageState::Committed {
                 return 0;
             }
@@ -738,7 +790,7 @@ impl Os {
         let range = self.checked_range("decommit", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state != PageState::Committed {
                 return 0;
             }
@@ -766,64 +818,67 @@ impl Os {
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let range = self.checked_range("release", addr, len, site)?;
         let (start, end) = (range.start, range.end);
-        let here = self.here(site);
-        self.change_spans(range, here, |span| {
-            if span.state == PageState::Committed {
-                -1
-            } else {
-                0
-            }
-        });
         self.drop_data(start, end);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
-        let base = range.base;
-        let region = self.pages.regions.at_mut(range.slot);
-        let Region::Reserved(reservation) = region else {
-            unreachable!("checked")
-        };
-        let (record, committed_record, reservation_end) = (
-            reservation.record,
-            reservation.committed_record,
-            reservation.end,
-        );
-        // A live reservation always holds its record. Reading it whole (rather than through
-        // `unwrap_or_default`, which picks each field) lets the copy go memory to memory.
-        let acquired = self
-            .resources
-            .get(record)
-            .expect("a live reservation holds its record")
-            .acquired;
-        let released = ReleasedRange {
-            end,
-            by: here,
-            acquired,
-        };
-        if start == base && end == reservation_end {
-            // The whole reservation goes: its place becomes the released range, written in place
-            // rather than built whole on the stack and copied over.
-            *region = Region::Released(released);
-            self.pages.reservations_live -= 1;
-            self.resources.release_id(record);
-            if let Some(record) = committed_record {
-                self.resources.release_id(record);
-            }
+        if start == range.base && end == self.pages.regions.at(range.slot).end {
+            self.release_whole(range.slot, site);
         } else {
-            self.release_part(base, start, end, released);
+            self.release_part(range, site);
         }
         self.give_free(start, end);
         self.syscall("pages.release", start, end - start);
         Ok(())
     }
 
+    /// Releases the whole reservation in `slot`: its place becomes the released range, which
+    /// keeps who acquired it where it is. All of its committed pages go with it, so the spans
+    /// need no walk: the reservation's own count says how many. The committed-pages record is
+    /// released before the reservation's, as a walk that took the count to zero would have done.
+    #[inline(always)]
+    fn release_whole(&mut self, slot: u32, site: Site) {
+        let here = self.here(site);
+        let region = self.pages.regions.at_mut(slot);
+        let RegionState::Reserved(reservation) = &region.state else {
+            unreachable!("checked_range found a reservation")
+        };
+        debug_assert_eq!(
+            self.resources
+                .get(reservation.record)
+                .map(|record| record.acquired),
+            Some(region.acquired),
+            "a region keeps the attribution of its reservation's record"
+        );
+        self.pages.committed_pages_total -= reservation.committed_pages;
+        if let Some(record) = reservation.committed_record {
+            self.resources.release_id(record);
+        }
+        self.resources.release_id(reservation.record);
+        region.state = RegionState::Released { by: here };
+        self.pages.reservations_live -= 1;
+    }
+
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
     /// stays before and after becomes a reservation of its own, attributed to the original one.
     /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
     #[inline(never)]
-    fn release_part(&mut self, base: u64, start: u64, end: u64, released: ReleasedRange) {
-        let acquired = released.acquired;
-        let Some(Region::Reserved(reservation)) = self.pages.regions.remove(base) else {
+    fn release_part(&mut self, range: CheckedRange, site: Site) {
+        let (base, start, end) = (range.base, range.start, range.end);
+        let here = self.here(site);
+        self.change_spans(range, &here, |span| {
+            if span.state == PageState::Committed {
+                -1
+            } else {
+                0
+            }
+        });
+        let Some(Region {
+            end: reservation_end,
+            acquired,
+            state: RegionState::Reserved(reservation),
+        }) = self.pages.regions.remove(base)
+        else {
             unreachable!("checked")
         };
         self.pages.reservations_live -= 1;
@@ -842,9 +897,9 @@ impl Os {
         if let Some(record) = reservation.committed_record {
             self.resources.release_id(record);
         }
-        let kinds = self.pages.kinds;
+        let kinds = KINDS;
         for (piece_start, piece_end, spans) in
-            [(base, start, before), (end, reservation.end, after)]
+            [(base, start, before), (end, reservation_end, after)]
         {
             if piece_start >= piece_end {
                 continue;
@@ -860,16 +915,26 @@ impl Os {
             self.pages.reservations_live += 1;
             self.pages.regions.insert(
                 piece_start,
-                Region::Reserved(Reservation {
+                Region {
                     end: piece_end,
-                    record,
-                    committed_record,
-                    committed_pages: pages,
-                    spans: Spans::from_map(spans),
-                }),
+                    acquired,
+                    state: RegionState::Reserved(Reservation {
+                        record,
+                        committed_record,
+                        committed_pages: pages,
+                        spans: Spans::from_map(spans),
+                    }),
+                },
             );
         }
-        self.pages.regions.insert(start, Region::Released(released));
+        self.pages.regions.insert(
+            start,
+            Region {
+                end,
+                acquired,
+                state: RegionState::Released { by: here },
+            },
+        );
     }
 
     /// Changes the protection of committed pages in `[addr, addr+len)`.
@@ -877,7 +942,7 @@ impl Os {
         let range = self.checked_range("protect", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, here, |span| {
+        self.change_spans(range, &here, |span| {
             if span.state == PageState::Committed {
                 span.prot = prot;
                 span.by = here;
@@ -1092,7 +1157,7 @@ impl Os {
 
     /// Total bytes of address space reserved now.
     pub fn reserved_bytes(&self) -> u64 {
-        self.resources.total(self.pages.kinds.reservation).bytes
+        self.resources.total(KINDS.reservation).bytes
     }
 
     pub fn committed_pages(&self) -> u64 {
@@ -1269,10 +1334,7 @@ mod tests {
         os.release(base + 4096 * 2, 4096 * 3, "t").unwrap();
         assert_eq!(os.reserved_bytes(), 4096 * 5);
         assert_eq!(os.committed_pages(), 5);
-        assert_eq!(
-            os.resources().total(os.pages.kinds.committed_pages).count,
-            5
-        );
+        assert_eq!(os.resources().total(KINDS.committed_pages).count, 5);
         assert!(
             os.write_u64(base + 4096 * 6, 7, "t").is_ok(),
             "the tail stays usable"

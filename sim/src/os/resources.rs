@@ -60,6 +60,9 @@ pub struct Record {
     site_slot: u32,
     generation: u32,
     live: bool,
+    /// Whether its kind is keyed: the kind's flag, copied so that a release need not look the
+    /// kind up.
+    keyed: bool,
 }
 
 /// Per-kind facts the hot paths read.
@@ -162,16 +165,30 @@ impl Resources {
         &self.sites
     }
 
-    /// The slot of `site` for `kind`, made on first use; `hint` is the kind's last one.
+    /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
+    /// use; returns the slot. `hint` is the kind's last slot, checked and updated in one place.
     #[inline(always)]
-    fn site_slot(&mut self, kind: KindId, hint: u32, site: &'static str) -> u32 {
-        if let Some(entry) = self.sites.get(hint as usize) {
+    fn add_to_site(
+        &mut self,
+        kind: KindId,
+        hint: u32,
+        site: &'static str,
+        count: u64,
+        bytes: u64,
+    ) -> u32 {
+        if let Some(entry) = self.sites.get_mut(hint as usize) {
             // Same label, same address: the common case needs no string comparison.
             if entry.kind == kind && std::ptr::eq(entry.site, site) {
+                entry.totals.count += count;
+                entry.totals.bytes += bytes;
                 return hint;
             }
         }
-        self.site_slot_search(kind, site)
+        let slot = self.site_slot_search(kind, site);
+        let totals = &mut self.sites[slot as usize].totals;
+        totals.count += count;
+        totals.bytes += bytes;
+        slot
     }
 
     #[cold]
@@ -225,10 +242,7 @@ impl Resources {
         if hot.keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let site_slot = self.site_slot(kind, hot.last_site_slot, acquired.site);
-        let site_totals = &mut self.sites[site_slot as usize].totals;
-        site_totals.count += count;
-        site_totals.bytes += bytes;
+        let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
         let serial = self.serial;
         match self.free.pop() {
             Some(index) => {
@@ -244,6 +258,7 @@ impl Resources {
                     site_slot,
                     generation,
                     live: true,
+                    keyed: hot.keyed,
                 };
                 RecordId { index, generation }
             }
@@ -258,6 +273,7 @@ impl Resources {
                     site_slot,
                     generation: 0,
                     live: true,
+                    keyed: hot.keyed,
                 });
                 RecordId {
                     index: (self.records.len() - 1) as u32,
@@ -289,7 +305,7 @@ impl Resources {
         let site_totals = &mut self.sites[record.site_slot as usize].totals;
         site_totals.count = site_totals.count - record.count + count;
         site_totals.bytes = site_totals.bytes - record.bytes + bytes;
-        if self.per_kind[record.kind.0 as usize].keyed {
+        if record.keyed {
             let entry = self.per_key.entry((record.kind, record.key)).or_default();
             *entry = *entry - record.count + count;
         }
@@ -319,7 +335,7 @@ impl Resources {
         };
         // Read what the totals need before the record is marked dead.
         let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
-        let site_slot = record.site_slot;
+        let (site_slot, keyed) = (record.site_slot, record.keyed);
         record.live = false;
         let totals = &mut self.totals[kind.0 as usize];
         totals.count -= count;
@@ -327,7 +343,7 @@ impl Resources {
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
-        if self.per_kind[kind.0 as usize].keyed {
+        if keyed {
             let entry = self
                 .per_key
                 .get_mut(&(kind, key))
