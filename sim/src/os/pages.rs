@@ -17,8 +17,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use super::page_contents::PageContents;
 use super::host_arena::HostArena;
+use super::page_contents::PageContents;
 use super::resources::{BuiltinKinds, RecordId};
 use super::{Attribution, Errno, Os, Site};
 use crate::faults::FaultKind;
@@ -71,6 +71,13 @@ impl Prot {
         read: true,
         write: true,
     };
+
+    fn allows(self, access: Access) -> bool {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,17 +190,29 @@ impl Spans {
 
     /// The run holding `at`, which must lie inside the reservation.
     fn find(&self, at: u64) -> &Span {
+        self.find_with_start(at).1
+    }
+
+    /// The run holding `at`, with its first address.
+    fn find_with_start(&self, at: u64) -> (u64, &Span) {
         match self {
-            Spans::One { span, .. } => span,
+            Spans::One { start, span } => (*start, span),
             Spans::Many(map) => {
-                let (_, span) = map
+                let (start, span) = map
                     .range(..=at)
                     .next_back()
                     .expect("spans cover the reservation");
-                span
+                (*start, span)
             }
         }
     }
+}
+
+/// A page that refuses an access: its state, and who put it in that state.
+struct Refusal {
+    page: u64,
+    state: PageState,
+    by: Option<Attribution>,
 }
 
 /// What a report says about a range released earlier.
@@ -238,6 +257,18 @@ struct Regions {
     slots: Vec<Option<(u64, Region)>>,
     free_slots: Vec<u32>,
     hint: Cell<u32>,
+    /// The committed run that the last checked access fell in, with its protection: subjects
+    /// touch the same few runs over and over (block headers of one segment), and this answers
+    /// them without a search. Every way to change a region (`at_mut`, `insert`, `remove`)
+    /// forgets it, so it never outlives the state it was read from.
+    accessible: Cell<Option<AccessibleRun>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct AccessibleRun {
+    start: u64,
+    end: u64,
+    prot: Prot,
 }
 
 impl Regions {
@@ -246,6 +277,7 @@ impl Regions {
     }
 
     fn at_mut(&mut self, slot: u32) -> &mut Region {
+        self.accessible.set(None);
         &mut self.slots[slot as usize].as_mut().expect("live slot").1
     }
 
@@ -285,6 +317,7 @@ impl Regions {
     }
 
     fn insert(&mut self, start: u64, region: Region) -> u32 {
+        self.accessible.set(None);
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some((start, region));
@@ -302,6 +335,7 @@ impl Regions {
     }
 
     fn remove(&mut self, start: u64) -> Option<Region> {
+        self.accessible.set(None);
         let slot = self.by_start.remove(&start)?;
         let (_, region) = self.slots[slot as usize].take().expect("live slot");
         self.free_slots.push(slot);
@@ -374,6 +408,52 @@ impl PagesState {
             }
             _ => None,
         }
+    }
+
+    /// True when `[addr, end)` lies in the committed run remembered from an earlier access and
+    /// its protection allows `access`.
+    #[inline]
+    fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
+        matches!(
+            self.regions.accessible.get(),
+            Some(run) if run.start <= addr && end <= run.end && run.prot.allows(access)
+        )
+    }
+
+    /// The first page of `[addr, end)` that refuses `access`, or `None` when every page allows
+    /// it. An access that lies in one committed run leaves that run remembered for the next.
+    fn first_refusal(&self, addr: u64, end: u64, access: Access) -> Option<Refusal> {
+        let mut at = page_floor(addr);
+        while at < end {
+            let Some((_, _, reservation)) = self.reservation_of(at, at + 1) else {
+                let (state, by) = match self.released_at(at) {
+                    Some(range) => (PageState::Released, Some(range.by)),
+                    None => (PageState::Free, None),
+                };
+                return Some(Refusal {
+                    page: at,
+                    state,
+                    by,
+                });
+            };
+            let (start, span) = reservation.spans.find_with_start(at);
+            if span.state != PageState::Committed || !span.prot.allows(access) {
+                return Some(Refusal {
+                    page: at,
+                    state: span.state,
+                    by: Some(span.by),
+                });
+            }
+            if start <= addr && end <= span.end {
+                self.regions.accessible.set(Some(AccessibleRun {
+                    start,
+                    end: span.end,
+                    prot: span.prot,
+                }));
+            }
+            at = span.end;
+        }
+        None
     }
 
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
@@ -975,42 +1055,47 @@ impl Os {
 
     /// Checks an access of `len` bytes at `addr`. A refused access is a `fault` finding; the
     /// simulated process would have crashed, so the runner ends the run.
+    #[inline]
     pub fn touch(&mut self, addr: u64, len: u64, access: Access, site: Site) -> Result<(), Errno> {
         if len == 0 {
             return Ok(());
         }
         let end = addr.saturating_add(len);
-        let mut at = page_floor(addr);
-        while at < end {
-            let (state, prot, by, next) = match self.pages.reservation_of(at, at + 1) {
-                Some((_, _, reservation)) => {
-                    let span = reservation.spans.find(at);
-                    (span.state, span.prot, Some(span.by), span.end)
-                }
-                None => match self.pages.released_at(at) {
-                    Some(range) => (
-                        PageState::Released,
-                        Prot::NONE,
-                        Some(range.by),
-                        at + PAGE_SIZE,
-                    ),
-                    None => (PageState::Free, Prot::NONE, None, at + PAGE_SIZE),
-                },
-            };
-            let allowed = state == PageState::Committed
-                && match access {
-                    Access::Read => prot.read,
-                    Access::Write => prot.write,
-                };
-            if !allowed {
-                let what = format!("{} of {len} B", access.name());
-                self.report_fault(addr, what, at.max(addr), state, by, site);
-                self.syscall("pages.fault", addr, len);
-                return Err(Errno::Efault);
-            }
-            at = next;
+        if self.pages.remembered_allows(addr, end, access) {
+            debug_assert!(
+                self.pages.first_refusal(addr, end, access).is_none(),
+                "the remembered run answers as the search does"
+            );
+            return Ok(());
         }
-        Ok(())
+        self.touch_searched(addr, len, access, site)
+    }
+
+    /// `touch` for an access the remembered run does not answer: a search, and a fault if a
+    /// page refuses. Out of line, so that the common case keeps its registers.
+    #[inline(never)]
+    fn touch_searched(
+        &mut self,
+        addr: u64,
+        len: u64,
+        access: Access,
+        site: Site,
+    ) -> Result<(), Errno> {
+        let end = addr.saturating_add(len);
+        let Some(refusal) = self.pages.first_refusal(addr, end, access) else {
+            return Ok(());
+        };
+        let what = format!("{} of {len} B", access.name());
+        self.report_fault(
+            addr,
+            what,
+            refusal.page.max(addr),
+            refusal.state,
+            refusal.by,
+            site,
+        );
+        self.syscall("pages.fault", addr, len);
+        Err(Errno::Efault)
     }
 
     /// Reports a refused access: `what` says which access (`write of 8 B`), `page` the first
@@ -1290,6 +1375,30 @@ mod tests {
             os.read_u64(0x10, "null"),
             Err(Errno::Efault),
             "the null region faults"
+        );
+    }
+
+    #[test]
+    fn an_access_allowed_before_a_change_is_checked_again_after_it() {
+        // Each change follows an allowed write to the same page, which leaves that page's run
+        // remembered: the change must forget it, or the next access would pass unchecked.
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        os.commit(base, 4 * 4096, "t").unwrap();
+        os.write_u64(base, 1, "t").unwrap();
+        os.protect(base, 4096, Prot::READ, "t").unwrap();
+        assert_eq!(os.write_u64(base, 2, "t"), Err(Errno::Efault));
+        assert_eq!(os.read_u64(base, "t"), Ok(1));
+        os.write_u64(base + 4096, 1, "t").unwrap();
+        os.decommit(base + 4096, 4096, "t").unwrap();
+        assert_eq!(os.read_u64(base + 4096, "t"), Err(Errno::Efault));
+        os.write_u64(base + 2 * 4096, 1, "t").unwrap();
+        os.release(base + 2 * 4096, 2 * 4096, "t").unwrap();
+        assert_eq!(os.write_u64(base + 3 * 4096, 1, "t"), Err(Errno::Efault));
+        let refused: Vec<String> = os.take_findings().into_iter().map(|f| f.resource).collect();
+        assert_eq!(
+            refused,
+            ["protected page", "decommitted page", "released page"]
         );
     }
 
