@@ -464,7 +464,8 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let groups: [(&str, fn(&mut BTreeMap<String, Value>)); 6] = [
+    type Group = fn(&mut BTreeMap<String, Value>);
+    let groups: [(&str, Group); 6] = [
         ("pages", pages),
         ("lifecycle", lifecycle_check),
         ("locks", locks),

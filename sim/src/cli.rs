@@ -523,10 +523,10 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     let expect = scenario.meta().expect;
     let mut problems = Vec::new();
     if let Some(expect) = &expect {
-        if let Some(hash) = &expect.trace_hash {
-            if parse_seed(hash).ok() != Some(outcome.trace_hash) {
-                problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (nondeterminism, or the code changed)", format_seed(outcome.trace_hash)));
-            }
+        if let Some(hash) = &expect.trace_hash
+            && parse_seed(hash).ok() != Some(outcome.trace_hash)
+        {
+            problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (nondeterminism, or the code changed)", format_seed(outcome.trace_hash)));
         }
         let got = outcome.signatures();
         for signature in &expect.signatures {
@@ -745,13 +745,8 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         return Ok(EXIT_PASS);
     };
     let signature = first.signature();
-    let shows_finding = |candidate: &dyn DynScenario| {
-        candidate
-            .run(options())
-            .signatures()
-            .iter()
-            .any(|s| *s == signature)
-    };
+    let shows_finding =
+        |candidate: &dyn DynScenario| candidate.run(options()).signatures().contains(&signature);
     // A seeded defect's regression must stay about the defect: with it off the run passes. Keep
     // that while shrinking when the artifact has it (a run that also fails with defects off is a
     // real bug, and shrinks on its finding alone).

@@ -13,6 +13,9 @@ pub trait DynSubject: Send + Sync {
     fn info(&self) -> SubjectInfo;
     fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic>;
     fn generate(&self, seed: u64, options: &GenerateOptions) -> Box<dyn DynScenario>;
+    /// A scenario decoded from fuzz bytes. Takes `self` because the subject is the factory: the
+    /// registry holds subjects as trait objects, and this is how one makes its scenario type.
+    #[allow(clippy::wrong_self_convention)]
     fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario>;
 }
 

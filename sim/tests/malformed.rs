@@ -17,8 +17,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// What `sim` must say about one catalogue file: its name, the line and column the error names
+/// (if any), and a phrase the message contains.
+type Expectation = (&'static str, Option<(usize, usize)>, &'static str);
+
 /// Expectations for catalogue files that cannot hold an `# expect:` line.
-const NO_COMMENT: &[(&str, Option<(usize, usize)>, &str)] = &[("empty.toml", None, "empty file")];
+const NO_COMMENT: &[Expectation] = &[("empty.toml", None, "empty file")];
 
 struct Case {
     /// Path as passed to `sim`, relative to the package directory.

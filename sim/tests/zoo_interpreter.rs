@@ -380,8 +380,7 @@ fn hand_written_mistakes_get_clear_errors() {
     let error = |text: &str| {
         Registry::builtin()
             .parse("bad.toml", text)
-            .err()
-            .expect("rejected")
+            .expect_err("rejected")
             .to_string()
     };
     let head = "name = \"x\"\nsubject = \"interpreter\"\n[[lifecycle]]\nname = \"l\"\nops = [";

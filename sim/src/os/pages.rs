@@ -285,10 +285,10 @@ impl Regions {
     #[inline]
     fn slot_of(&self, start: u64) -> Option<u32> {
         let hint = self.hint.get();
-        if let Some(Some((at, _))) = self.slots.get(hint as usize) {
-            if *at == start {
-                return Some(hint);
-            }
+        if let Some(Some((at, _))) = self.slots.get(hint as usize)
+            && *at == start
+        {
+            return Some(hint);
         }
         let slot = *self.by_start.get(&start)?;
         self.hint.set(slot);
@@ -501,7 +501,7 @@ pub fn format_bytes(bytes: u64) -> String {
     // The largest unit that fits, exact when it divides: `127.8 TiB`, not `130816 GiB`.
     for (unit, size) in UNITS {
         if bytes >= size {
-            return if bytes % size == 0 {
+            return if bytes.is_multiple_of(size) {
                 format!("{} {unit}", bytes / size)
             } else {
                 format!("{:.1} {unit}", bytes as f64 / size as f64)
@@ -677,11 +677,11 @@ impl Os {
         }
         // Otherwise the free range that follows is most often the one the last reservation
         // was carved from: try that one before a search.
-        if let Some(after_start) = free.get_mut(&self.pages.carved_from) {
-            if *after_start == end {
-                *after_start = start;
-                return;
-            }
+        if let Some(after_start) = free.get_mut(&self.pages.carved_from)
+            && *after_start == end
+        {
+            *after_start = start;
+            return;
         }
         // Otherwise it is the first free range ending after `end`, if it starts there.
         match free.range_mut(end + 1..).next() {
@@ -757,7 +757,7 @@ impl Os {
         len: u64,
         site: Site,
     ) -> Result<CheckedRange, Errno> {
-        if addr % PAGE_SIZE != 0 || len == 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(self.range_refused(call, addr, len, site));
         }
         let end = addr.saturating_add(page_ceil(len));
@@ -774,7 +774,7 @@ impl Os {
 
     #[cold]
     fn range_refused(&mut self, call: &str, addr: u64, len: u64, site: Site) -> Errno {
-        let headline = if addr % PAGE_SIZE != 0 || len == 0 {
+        let headline = if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             format!("{call} of {len} B at {addr:#x}: not page-aligned or empty")
         } else {
             let what = match self.pages.released_at(addr) {
@@ -1136,10 +1136,10 @@ impl Os {
             ),
             None => finding.detail("reserved", "never: the address was never reserved"),
         };
-        if state == PageState::Released {
-            if let Some(range) = self.pages.released_at(page) {
-                finding = finding.detail("acquired", range.acquired.to_string());
-            }
+        if state == PageState::Released
+            && let Some(range) = self.pages.released_at(page)
+        {
+            finding = finding.detail("acquired", range.acquired.to_string());
         }
         finding = finding.detail("touched", here.to_string());
         self.report(finding);

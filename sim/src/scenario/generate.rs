@@ -77,10 +77,10 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         lifecycles.push(decode_lifecycle::<S>(input, index, &mut names));
     }
     // Process exit is part of the vocabulary of every subject; end with it about half the time.
-    if input.arbitrary::<bool>().unwrap_or(false) {
-        if let Some(last) = lifecycles.last_mut() {
-            last.teardown.push(ScenarioOp::Exit);
-        }
+    if input.arbitrary::<bool>().unwrap_or(false)
+        && let Some(last) = lifecycles.last_mut()
+    {
+        last.teardown.push(ScenarioOp::Exit);
     }
     let mut faults = FaultSpec::default();
     if options.faults && input.arbitrary::<bool>().unwrap_or(false) {

@@ -300,13 +300,13 @@ fn deepest_line(source: &str) -> std::ops::Range<usize> {
 
 /// Rewords the TOML library's messages where they speak of Rust types rather than of the file.
 fn friendly_message(message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("invalid type: integer `") {
-        if let Some((digits, _)) = rest.split_once("` as i128") {
-            return format!(
-                "integer `{digits}` is too large: TOML integers are 64-bit (at most {})",
-                i64::MAX
-            );
-        }
+    if let Some(rest) = message.strip_prefix("invalid type: integer `")
+        && let Some((digits, _)) = rest.split_once("` as i128")
+    {
+        return format!(
+            "integer `{digits}` is too large: TOML integers are 64-bit (at most {})",
+            i64::MAX
+        );
     }
     if message.contains("max recursion depth met") || message.contains("recursion limit") {
         return format!("{message}: values are nested too deeply for a scenario");

@@ -33,9 +33,10 @@ pub trait Strategy {
 }
 
 /// The strategy a scenario or command line asks for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum StrategyChoice {
+    #[default]
     Random,
     Pct {
         #[serde(default = "default_pct_depth")]
@@ -53,12 +54,6 @@ fn default_pct_depth() -> u32 {
 }
 fn default_pct_steps() -> u64 {
     1000
-}
-
-impl Default for StrategyChoice {
-    fn default() -> Self {
-        StrategyChoice::Random
-    }
 }
 
 impl StrategyChoice {

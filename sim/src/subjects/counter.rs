@@ -143,18 +143,18 @@ impl Subject for Counter {
     fn apply(&mut self, os: &mut Os, tid: Tid, op: &CounterOp) -> Step<Self> {
         match op {
             CounterOp::Create { slot } => {
-                if !self.objects.contains_key(slot) {
-                    if let Ok(block) = os.malloc(64, "counter_create") {
-                        self.objects.insert(*slot, block);
-                    }
+                if !self.objects.contains_key(slot)
+                    && let Ok(block) = os.malloc(64, "counter_create")
+                {
+                    self.objects.insert(*slot, block);
                 }
                 Step::Done
             }
             CounterOp::Evict { slot } => {
-                if let Some(block) = self.objects.remove(slot) {
-                    if !self.leak_on_evict {
-                        let _ = os.free(block, "counter_evict");
-                    }
+                if let Some(block) = self.objects.remove(slot)
+                    && !self.leak_on_evict
+                {
+                    let _ = os.free(block, "counter_evict");
                 }
                 Step::Done
             }

@@ -142,10 +142,10 @@ impl Interpreter {
             record,
         });
         // The thread's handles are closed when it exits: a TLS destructor tells the interpreter.
-        if let Some(key) = self.thread_exit_key.filter(|_| tid != MAIN_THREAD) {
-            if os.tls_get(tid, key) == 0 {
-                let _ = os.tls_set(tid, key, 1, "emulated_fd_owner");
-            }
+        if let Some(key) = self.thread_exit_key.filter(|_| tid != MAIN_THREAD)
+            && os.tls_get(tid, key) == 0
+        {
+            let _ = os.tls_set(tid, key, 1, "emulated_fd_owner");
         }
     }
 
