@@ -35,6 +35,8 @@ pub mod resources;
 pub mod threads;
 pub mod tls;
 
+use serde::{Deserialize, Serialize};
+
 use crate::faults::FaultKind;
 use crate::findings::{Finding, FindingKind};
 use crate::sched::Scheduler;
@@ -167,7 +169,9 @@ impl<T> Io<T> {
 
 /// Limits of one simulation. Units and qualifiers go last. An exhausted limit is a `budget`
 /// finding (or, for objects, an `Emfile`/`Enomem` error plus a budget finding) that names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A scenario's `[limits]` deserializes into it; a field it leaves out keeps its default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub steps_max: u64,
     pub pages_committed_max: u64,
@@ -203,7 +207,9 @@ impl Default for Limits {
 
 /// Sizes of objects in the modelled platform, in bytes. WAMR's report (#4192) measured 216 B for a
 /// leaked rwlock on ESP32-S3; a glibc x86-64 `pthread_rwlock_t` is 56 B.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A scenario's `[platform]` deserializes into it; a field it leaves out keeps its default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlatformModel {
     pub mutex_bytes: u64,
     pub rwlock_bytes: u64,

@@ -126,9 +126,9 @@ struct RawScenario {
     #[serde(default)]
     seed: Option<Spanned<toml::Value>>,
     #[serde(default)]
-    limits: RawLimits,
+    limits: Limits,
     #[serde(default)]
-    platform: RawPlatform,
+    platform: PlatformModel,
     #[serde(default)]
     faults: RawFaults,
     #[serde(default)]
@@ -141,28 +141,6 @@ struct RawScenario {
     lifecycles: Vec<Spanned<RawLifecycle>>,
     #[serde(default)]
     expect: Option<Expect>,
-}
-
-/// `[platform]`: sizes of OS objects in bytes, for a platform other than the default model.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawPlatform {
-    mutex_bytes: Option<u64>,
-    rwlock_bytes: Option<u64>,
-    condvar_bytes: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    steps_max: Option<u64>,
-    pages_committed_max: Option<u64>,
-    reservations_max: Option<u64>,
-    objects_max: Option<u64>,
-    threads_max: Option<u64>,
-    fds_max: Option<u64>,
-    file_bytes_max: Option<u64>,
-    host_run_seconds_max: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -311,7 +289,7 @@ fn friendly_message(message: &str) -> String {
     if message.contains("max recursion depth met") || message.contains("recursion limit") {
         return format!("{message}: values are nested too deeply for a scenario");
     }
-    // serde names Rust types ("expected u8", "expected struct RawLimits"); say what to write.
+    // serde names Rust types ("expected u8", "expected struct Limits"); say what to write.
     let mut message = message.to_string();
     for (rust, toml) in [
         ("invalid type: map,", "invalid type: table,"),
@@ -412,41 +390,6 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
                 )),
             },
         };
-    let defaults = Limits::default();
-    let platform_defaults = PlatformModel::default();
-    let platform = PlatformModel {
-        mutex_bytes: raw
-            .platform
-            .mutex_bytes
-            .unwrap_or(platform_defaults.mutex_bytes),
-        rwlock_bytes: raw
-            .platform
-            .rwlock_bytes
-            .unwrap_or(platform_defaults.rwlock_bytes),
-        condvar_bytes: raw
-            .platform
-            .condvar_bytes
-            .unwrap_or(platform_defaults.condvar_bytes),
-    };
-    let limits = Limits {
-        steps_max: raw.limits.steps_max.unwrap_or(defaults.steps_max),
-        pages_committed_max: raw
-            .limits
-            .pages_committed_max
-            .unwrap_or(defaults.pages_committed_max),
-        reservations_max: raw
-            .limits
-            .reservations_max
-            .unwrap_or(defaults.reservations_max),
-        objects_max: raw.limits.objects_max.unwrap_or(defaults.objects_max),
-        threads_max: raw.limits.threads_max.unwrap_or(defaults.threads_max),
-        fds_max: raw.limits.fds_max.unwrap_or(defaults.fds_max),
-        file_bytes_max: raw.limits.file_bytes_max.unwrap_or(defaults.file_bytes_max),
-        host_run_seconds_max: raw
-            .limits
-            .host_run_seconds_max
-            .unwrap_or(defaults.host_run_seconds_max),
-    };
     let mut faults = FaultSpec {
         swarm: raw.faults.swarm,
         ..FaultSpec::default()
@@ -530,8 +473,8 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         subject: info.name.to_string(),
         defects,
         seed,
-        limits,
-        platform,
+        limits: raw.limits,
+        platform: raw.platform,
         faults,
         schedule,
         config: raw.config,

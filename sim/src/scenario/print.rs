@@ -22,6 +22,29 @@ fn key(name: &str) -> String {
     }
 }
 
+/// `[section]` with the fields of `value` that differ from `default`; nothing when none does, so
+/// that a scenario on the defaults prints without the section. For flat structs of numbers
+/// (`Limits`, `PlatformModel`): JSON numbers print as TOML integers, and unlike TOML values they
+/// hold any `u64`, so no value makes printing fail.
+fn write_changed_fields<T: Serialize>(out: &mut String, section: &str, value: &T, default: &T) {
+    let fields = |value: &T| match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    let (value, default) = (fields(value), fields(default));
+    let changed: Vec<_> = value
+        .iter()
+        .filter(|(name, field)| default.get(name.as_str()) != Some(field))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n[{section}]");
+    for (name, field) in changed {
+        let _ = writeln!(out, "{} = {field}", key(name));
+    }
+}
+
 /// One TOML value on one line.
 pub fn inline(value: &toml::Value) -> String {
     match value {
@@ -112,61 +135,13 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
         let value = toml::Value::try_from(&scenario.schedule).expect("strategy serializes");
         let _ = writeln!(out, "schedule = {}", inline(&value));
     }
-    let defaults = Limits::default();
-    let l = &scenario.limits;
-    let limits = [
-        ("steps_max", l.steps_max, defaults.steps_max),
-        (
-            "pages_committed_max",
-            l.pages_committed_max,
-            defaults.pages_committed_max,
-        ),
-        (
-            "reservations_max",
-            l.reservations_max,
-            defaults.reservations_max,
-        ),
-        ("objects_max", l.objects_max, defaults.objects_max),
-        ("threads_max", l.threads_max, defaults.threads_max),
-        ("fds_max", l.fds_max, defaults.fds_max),
-        ("file_bytes_max", l.file_bytes_max, defaults.file_bytes_max),
-        (
-            "host_run_seconds_max",
-            l.host_run_seconds_max,
-            defaults.host_run_seconds_max,
-        ),
-    ];
-    if limits.iter().any(|(_, value, default)| value != default) {
-        let _ = writeln!(out, "\n[limits]");
-        for (name, value, default) in limits {
-            if value != default {
-                let _ = writeln!(out, "{name} = {value}");
-            }
-        }
-    }
-    let platform_defaults = PlatformModel::default();
-    let p = &scenario.platform;
-    let sizes = [
-        ("mutex_bytes", p.mutex_bytes, platform_defaults.mutex_bytes),
-        (
-            "rwlock_bytes",
-            p.rwlock_bytes,
-            platform_defaults.rwlock_bytes,
-        ),
-        (
-            "condvar_bytes",
-            p.condvar_bytes,
-            platform_defaults.condvar_bytes,
-        ),
-    ];
-    if sizes.iter().any(|(_, value, default)| value != default) {
-        let _ = writeln!(out, "\n[platform]");
-        for (name, value, default) in sizes {
-            if value != default {
-                let _ = writeln!(out, "{name} = {value}");
-            }
-        }
-    }
+    write_changed_fields(&mut out, "limits", &scenario.limits, &Limits::default());
+    write_changed_fields(
+        &mut out,
+        "platform",
+        &scenario.platform,
+        &PlatformModel::default(),
+    );
     if scenario.faults.swarm || !scenario.faults.probabilities.is_empty() {
         let _ = writeln!(out, "\n[faults]");
         if scenario.faults.swarm {
