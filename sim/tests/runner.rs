@@ -186,7 +186,10 @@ fn steps_max_ends_a_runaway_run_with_a_budget_finding() {
     assert_eq!(outcome.steps, 101);
     // Printed back, `[limits]` holds the one limit that differs from its default.
     let printed = scenario(&text).to_toml();
-    let limits = printed.split("[limits]\n").nth(1).expect("a [limits] section");
+    let limits = printed
+        .split("[limits]\n")
+        .nth(1)
+        .expect("a [limits] section");
     assert!(limits.starts_with("steps_max = 100\n\n"), "{printed}");
 }
 

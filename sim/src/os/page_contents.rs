@@ -76,11 +76,17 @@ impl PageContents {
     }
 
     /// Drops the contents of every page in `[start, end)`: they read as zeros afterwards.
+    #[inline]
     pub(crate) fn drop_range(&mut self, start: u64, end: u64) {
-        // Most released or decommitted ranges were never written (or no page ever was).
-        if self.frames.is_empty() {
-            return;
+        // Most released or decommitted ranges were never written (or no page ever was): that
+        // check stays inline in every release, the search does not.
+        if !self.frames.is_empty() {
+            self.drop_written_range(start, end);
         }
+    }
+
+    #[inline(never)]
+    fn drop_written_range(&mut self, start: u64, end: u64) {
         while let Some((&page, _)) = self.frames.range(start..end).next() {
             let mut frame = self.frames.remove(&page).expect("found just now");
             if self.spares.len() < SPARES_MAX {

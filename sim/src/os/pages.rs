@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::btree_map::{self, Entry};
 
 use super::host_arena::HostArena;
 use super::page_contents::PageContents;
@@ -426,10 +426,7 @@ impl PagesState {
         let mut at = page_floor(addr);
         while at < end {
             let Some((_, _, reservation)) = self.reservation_of(at, at + 1) else {
-                let (state, by) = match self.released_at(at) {
-                    Some(range) => (PageState::Released, Some(range.by)),
-                    None => (PageState::Free, None),
-                };
+                let (state, by) = self.unreserved_state(at);
                 return Some(Refusal {
                     page: at,
                     state,
@@ -456,6 +453,14 @@ impl PagesState {
         None
     }
 
+    /// The state of an address no reservation holds: released (and by whom), or free.
+    fn unreserved_state(&self, addr: u64) -> (PageState, Option<Attribution>) {
+        match self.released_at(addr) {
+            Some(range) => (PageState::Released, Some(range.by)),
+            None => (PageState::Free, None),
+        }
+    }
+
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
         let (_, slot) = self.regions.last_at_or_before(addr)?;
         let region = self.regions.at(slot);
@@ -475,6 +480,32 @@ fn page_floor(addr: u64) -> u64 {
 
 fn page_ceil(addr: u64) -> u64 {
     addr.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// The base of `len` bytes aligned to `align` at the start of the free range `[start, end)`, if
+/// they fit in it.
+fn fit_in(start: u64, end: u64, len: u64, align: u64) -> Option<u64> {
+    let base = start.checked_add(align - 1)? & !(align - 1);
+    base.checked_add(len)
+        .filter(|&top| top <= end)
+        .map(|_| base)
+}
+
+/// Takes `[base, top)` out of the free range in `range` (end → start). What stays above `top`
+/// keeps the entry; what stays below `base` is returned (end → start) for the caller to insert
+/// once the entry is given up.
+fn take_from_free_range(
+    mut range: btree_map::OccupiedEntry<'_, u64, u64>,
+    base: u64,
+    top: u64,
+) -> Option<(u64, u64)> {
+    let (end, start) = (*range.key(), *range.get());
+    if top < end {
+        *range.get_mut() = top;
+    } else {
+        range.remove();
+    }
+    (start < base).then_some((base, start))
 }
 
 /// Makes `at` a span boundary (if it falls inside a span).
@@ -605,54 +636,32 @@ impl Os {
     fn carve_free(&mut self, len: u64, align: u64) -> Option<u64> {
         // Most of the time the lowest range fits: carve it through the entry at hand, without a
         // walk or a second search.
-        let mut lowest = self.pages.free.first_entry()?;
-        let (end, start) = (*lowest.key(), *lowest.get());
-        let base = start.checked_add(align - 1)? & !(align - 1);
-        let top = base.checked_add(len);
-        if let Some(top) = top.filter(|&top| top <= end) {
-            self.pages.carved_from = end;
-            if top < end {
-                *lowest.get_mut() = top;
-            } else {
-                lowest.remove();
+        let lowest = self.pages.free.first_entry()?;
+        let (lowest_end, lowest_start) = (*lowest.key(), *lowest.get());
+        let (range, base) = match fit_in(lowest_start, lowest_end, len, align) {
+            Some(base) => (lowest, base),
+            None => {
+                let (base, end) = self.find_free_above(lowest_end, len, align)?;
+                let Entry::Occupied(range) = self.pages.free.entry(end) else {
+                    unreachable!("find_free_above found it")
+                };
+                (range, base)
             }
-            if start < base {
-                self.pages.free.insert(base, start);
-            }
-            return Some(base);
+        };
+        self.pages.carved_from = *range.key();
+        if let Some((end, start)) = take_from_free_range(range, base, base + len) {
+            self.pages.free.insert(end, start);
         }
-        let (base, end) = self.find_free_above(end, len, align)?;
-        self.take_free(end, base, base + len);
         Some(base)
     }
 
     /// First fit over the free ranges that end above `lowest_end`. Returns the base and the end
     /// (the key) of the free range it is carved from.
     fn find_free_above(&self, lowest_end: u64, len: u64, align: u64) -> Option<(u64, u64)> {
-        for (&end, &start) in self.pages.free.range(lowest_end + 1..) {
-            let base = start.checked_add(align - 1)? & !(align - 1);
-            if base.checked_add(len).is_some_and(|top| top <= end) {
-                return Some((base, end));
-            }
-        }
-        None
-    }
-
-    /// Takes `[base, top)` out of the free range that ends at `end`.
-    fn take_free(&mut self, end: u64, base: u64, top: u64) {
-        self.pages.carved_from = end;
-        let Entry::Occupied(mut range) = self.pages.free.entry(end) else {
-            unreachable!("find_free_above found it")
-        };
-        let start_before = *range.get();
-        if top < end {
-            *range.get_mut() = top;
-        } else {
-            range.remove();
-        }
-        if start_before < base {
-            self.pages.free.insert(base, start_before);
-        }
+        self.pages
+            .free
+            .range(lowest_end + 1..)
+            .find_map(|(&end, &start)| Some((fit_in(start, end, len, align)?, end)))
     }
 
     fn give_free(&mut self, mut start: u64, end: u64) {
@@ -1047,10 +1056,7 @@ impl Os {
             let span = reservation.spans.find(page);
             return (span.state, Some(span.by));
         }
-        match self.pages.released_at(page) {
-            Some(range) => (PageState::Released, Some(range.by)),
-            None => (PageState::Free, None),
-        }
+        self.pages.unreserved_state(page)
     }
 
     /// Checks an access of `len` bytes at `addr`. A refused access is a `fault` finding; the
