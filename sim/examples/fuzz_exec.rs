@@ -13,26 +13,14 @@ fn main() {
     // A target from sim::fuzzing::TARGETS, or any subject's name (defects off).
     let target = sim::fuzzing::target(name);
     sim::fuzzing::install_panic_hook();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        // xorshift64*: cheap, and this is a timing tool, not part of any simulation.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
-    let mut bytes = Vec::with_capacity(len_max as usize);
+    let mut inputs_made = Inputs::new(len_max);
     let mut failures = 0u64;
     let start = Instant::now();
     for _ in 0..inputs {
-        bytes.clear();
-        let len = next() % (len_max + 1);
-        for _ in 0..len {
-            bytes.push(next() as u8);
-        }
+        let bytes = inputs_made.next_input();
         let result = match target {
-            Some(target) => target.run(&bytes, &[]),
-            None => sim::fuzzing::run_target(name, &bytes),
+            Some(target) => target.run(bytes, &[]),
+            None => sim::fuzzing::run_target(name, bytes),
         };
         if result.is_err() {
             failures += 1;
@@ -43,5 +31,71 @@ fn main() {
         "{name}: {inputs} inputs in {seconds:.3} s: {:.0} exec/s, {:.2} µs/exec, {failures} failing",
         inputs as f64 / seconds,
         seconds * 1e6 / inputs as f64
+    );
+    let subject = target.map_or(Some(name), |t| t.subject());
+    if let Some(entry) = subject.and_then(|subject| sim::fuzzing::registry().get(subject)) {
+        print_shape(entry, inputs, len_max);
+    }
+}
+
+/// Pseudo-random inputs of up to `len_max` bytes; the same sequence on every run.
+struct Inputs {
+    state: u64,
+    len_max: u64,
+    bytes: Vec<u8>,
+}
+
+impl Inputs {
+    fn new(len_max: u64) -> Inputs {
+        Inputs {
+            state: 0x9e37_79b9_7f4a_7c15,
+            len_max,
+            bytes: Vec::with_capacity(len_max as usize),
+        }
+    }
+
+    /// xorshift64*: cheap, and this is a timing tool, not part of any simulation.
+    fn next_u64(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn next_input(&mut self) -> &[u8] {
+        self.bytes.clear();
+        let len = self.next_u64() % (self.len_max + 1);
+        for _ in 0..len {
+            let byte = self.next_u64() as u8;
+            self.bytes.push(byte);
+        }
+        &self.bytes
+    }
+}
+
+/// What the same inputs decode to, averaged per input (defects off, as timed above).
+fn print_shape(entry: &dyn sim::registry::DynSubject, inputs: u64, len_max: u64) {
+    let mut made = Inputs::new(len_max);
+    let (mut ops, mut lifecycles, mut repetitions, mut executed) = (0u64, 0u64, 0u64, 0u64);
+    for _ in 0..inputs {
+        let scenario = entry.from_bytes(made.next_input(), &sim::fuzzing::generate_options(&[]));
+        let meta = scenario.meta();
+        ops += meta.op_count as u64;
+        lifecycles += meta.lifecycle_count as u64;
+        let outcome = scenario.run_in_process(sim::runner::RunOptions {
+            defects: Some(Vec::new()),
+            record_schedule: false,
+            ..sim::runner::RunOptions::default()
+        });
+        repetitions += outcome.lifecycle_repeats.iter().map(|&r| u64::from(r)).sum::<u64>();
+        executed += outcome.ops;
+    }
+    let per_input = |total: u64| total as f64 / inputs as f64;
+    println!(
+        "per input: {:.1} ops in {:.2} lifecycles, {:.1} repetitions, {:.0} ops executed",
+        per_input(ops),
+        per_input(lifecycles),
+        per_input(repetitions),
+        per_input(executed)
     );
 }
