@@ -87,7 +87,11 @@ fn print_shape(entry: &dyn sim::registry::DynSubject, inputs: u64, len_max: u64)
             record_schedule: false,
             ..sim::runner::RunOptions::default()
         });
-        repetitions += outcome.lifecycle_repeats.iter().map(|&r| u64::from(r)).sum::<u64>();
+        repetitions += outcome
+            .lifecycle_repeats
+            .iter()
+            .map(|&r| u64::from(r))
+            .sum::<u64>();
         executed += outcome.ops;
     }
     let per_input = |total: u64| total as f64 / inputs as f64;
