@@ -1,7 +1,9 @@
 //! Times the body of a fuzz target without libFuzzer: `cargo run --release --example fuzz_exec --
-//! TARGET|SUBJECT [INPUTS] [MAX_LEN]`. Inputs are pseudo-random byte strings of up to MAX_LEN bytes (the
-//! same length limit `make fuzz-bench` gives libFuzzer), so the figure is the harness's own cost
-//! per input, an upper bound on libFuzzer's exec/s. Handy under `perf record`.
+//! TARGET|SUBJECT [INPUTS] [MAX_LEN|CORPUS_DIR]`. Inputs are pseudo-random byte strings of up to
+//! MAX_LEN bytes (the same length limit `make fuzz-bench` gives libFuzzer), or the files of a
+//! corpus directory taken in turn (name order), which is what a fuzzer spends its time on once its
+//! corpus has grown. The figure is the harness's own cost per input, an upper bound on
+//! libFuzzer's exec/s. Handy under `perf record`.
 
 use std::time::Instant;
 
@@ -9,11 +11,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map_or("canary", String::as_str);
     let inputs: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(200_000);
-    let len_max: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(256);
+    let source = args.get(3).map_or("256", String::as_str);
+    let mut inputs_made = match Inputs::from_arg(source) {
+        Ok(inputs) => inputs,
+        Err(message) => {
+            eprintln!("fuzz_exec: {message}");
+            std::process::exit(2);
+        }
+    };
     // A target from sim::fuzzing::TARGETS, or any subject's name (defects off).
     let target = sim::fuzzing::target(name);
     sim::fuzzing::install_panic_hook();
-    let mut inputs_made = Inputs::new(len_max);
     let mut failures = 0u64;
     let start = Instant::now();
     for _ in 0..inputs {
@@ -34,23 +42,49 @@ fn main() {
     );
     let subject = target.map_or(Some(name), |t| t.subject());
     if let Some(entry) = subject.and_then(|subject| sim::fuzzing::registry().get(subject)) {
-        print_shape(entry, inputs, len_max);
+        print_shape(entry, inputs, Inputs::from_arg(source).expect("read above"));
     }
 }
 
-/// Pseudo-random inputs of up to `len_max` bytes; the same sequence on every run.
+/// Pseudo-random inputs of up to `len_max` bytes (the same sequence on every run), or the files
+/// of a corpus in turn.
 struct Inputs {
     state: u64,
     len_max: u64,
     bytes: Vec<u8>,
+    corpus: Vec<Vec<u8>>,
+    taken: usize,
 }
 
 impl Inputs {
-    fn new(len_max: u64) -> Inputs {
+    /// A length limit, or a corpus directory.
+    fn from_arg(arg: &str) -> Result<Inputs, String> {
+        if let Ok(len_max) = arg.parse() {
+            return Ok(Inputs::new(len_max, Vec::new()));
+        }
+        let entries = std::fs::read_dir(arg).map_err(|e| format!("{arg}: {e}"))?;
+        let mut paths: Vec<_> = entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.is_file())
+            .collect();
+        paths.sort();
+        let corpus = paths
+            .iter()
+            .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if corpus.is_empty() {
+            return Err(format!("{arg}: no files (give a length limit or a corpus directory)"));
+        }
+        Ok(Inputs::new(0, corpus))
+    }
+
+    fn new(len_max: u64, corpus: Vec<Vec<u8>>) -> Inputs {
         Inputs {
             state: 0x9e37_79b9_7f4a_7c15,
             len_max,
             bytes: Vec::with_capacity(len_max as usize),
+            corpus,
+            taken: 0,
         }
     }
 
@@ -63,6 +97,10 @@ impl Inputs {
     }
 
     fn next_input(&mut self) -> &[u8] {
+        if !self.corpus.is_empty() {
+            self.taken = (self.taken + 1) % self.corpus.len();
+            return &self.corpus[self.taken];
+        }
         self.bytes.clear();
         let len = self.next_u64() % (self.len_max + 1);
         for _ in 0..len {
@@ -74,8 +112,7 @@ impl Inputs {
 }
 
 /// What the same inputs decode to, averaged per input (defects off, as timed above).
-fn print_shape(entry: &dyn sim::registry::DynSubject, inputs: u64, len_max: u64) {
-    let mut made = Inputs::new(len_max);
+fn print_shape(entry: &dyn sim::registry::DynSubject, inputs: u64, mut made: Inputs) {
     let (mut ops, mut lifecycles, mut repetitions, mut executed) = (0u64, 0u64, 0u64, 0u64);
     for _ in 0..inputs {
         let scenario = entry.from_bytes(made.next_input(), &sim::fuzzing::generate_options(&[]));
