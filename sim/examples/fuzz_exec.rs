@@ -73,7 +73,9 @@ impl Inputs {
             .map(|path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())))
             .collect::<Result<Vec<_>, _>>()?;
         if corpus.is_empty() {
-            return Err(format!("{arg}: no files (give a length limit or a corpus directory)"));
+            return Err(format!(
+                "{arg}: no files (give a length limit or a corpus directory)"
+            ));
         }
         Ok(Inputs::new(0, corpus))
     }

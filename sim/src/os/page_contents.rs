@@ -2,39 +2,46 @@
 //! `Os::read` and `Os::write` (subjects on the host arena keep theirs in real memory instead).
 //!
 //! A page that was never written reads as zeros and takes no storage. A written page holds a
-//! 4 KiB frame. Decommit and release drop frames, and a dropped frame goes to a bounded spare
-//! list instead of back to the host allocator: subjects reserve, write and release the same
-//! shapes on every repetition, and a fresh zeroed 4 KiB allocation per written page per
-//! repetition was about a sixth of a fuzz input's cost. A frame remembers the extent that was
-//! written, so that making a spare frame zero again clears only those bytes (a few words of block
-//! headers, most often) rather than the whole page.
+//! 4 KiB frame. Decommit and release drop frames, and a dropped frame is cleared and kept for
+//! reuse (at most `SPARES_MAX` of them) instead of going back to the host allocator: subjects
+//! reserve, write and release the same shapes on every repetition, and a fresh zeroed 4 KiB
+//! allocation per written page per repetition was about a sixth of a fuzz input's cost. A frame
+//! remembers the extent that was written, so that clearing it touches only those bytes (a few
+//! words of block headers, most often) rather than the whole page. When an `Os` is dropped its
+//! cleared frames go to a pool of the thread's, from which the next `Os` takes its first ones: a
+//! fuzz target makes an `Os` per input.
 //!
-//! Nothing here is visible to a subject: a frame taken from the spares reads exactly as a new
-//! zeroed one, which the tests below check.
+//! Frames live in a slab, found by page through an ordered map; the page accessed last is
+//! remembered with its slot, since a subject mostly reads and writes the page it just touched
+//! (a block and its page header), and that spares the map search.
+//!
+//! Nothing here is visible to a subject: a reused frame reads exactly as a new zeroed one, which
+//! the tests below check.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::pages::PAGE_SIZE;
 
 const FRAME_BYTES: usize = PAGE_SIZE as usize;
-/// At most this many spare frames (1 MiB) are kept; more are given back to the host allocator.
+/// At most this many cleared frames (1 MiB) are kept by one `Os`, and as many by the thread's
+/// pool; more are given back to the host allocator.
 const SPARES_MAX: usize = 256;
 
+thread_local! {
+    /// Cleared frames that dropped `Os`es left behind, for the next one on this thread.
+    static POOL: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+}
+
 struct Frame {
+    /// `FRAME_BYTES` long, or empty in a free slot whose frame went back to the host.
     bytes: Box<[u8]>,
     /// The bytes that may be non-zero: everything outside this range is zero.
     written: Range<usize>,
 }
 
 impl Frame {
-    fn zeroed() -> Frame {
-        Frame {
-            bytes: vec![0u8; FRAME_BYTES].into_boxed_slice(),
-            written: 0..0,
-        }
-    }
-
     /// Makes the frame read as a new zeroed one again.
     fn clear(&mut self) {
         self.bytes[self.written.clone()].fill(0);
@@ -42,30 +49,53 @@ impl Frame {
     }
 }
 
+/// A zeroed frame's bytes: from the thread's pool when it has one.
+fn zeroed_bytes() -> Box<[u8]> {
+    POOL.with(|pool| pool.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0u8; FRAME_BYTES].into_boxed_slice())
+}
+
 #[derive(Default)]
 pub(crate) struct PageContents {
-    /// Written pages by page address.
-    frames: BTreeMap<u64, Frame>,
-    /// Cleared frames ready for reuse, at most `SPARES_MAX`.
-    spares: Vec<Frame>,
+    /// Written pages by page address → slot in `frames`.
+    by_page: BTreeMap<u64, u32>,
+    frames: Vec<Frame>,
+    /// Slots of `frames` that hold no page; the first `SPARES_MAX` keep a cleared frame.
+    free_slots: Vec<u32>,
+    /// The page accessed last and its slot, while it holds a frame.
+    last: Cell<Option<(u64, u32)>>,
 }
 
 impl PageContents {
+    #[inline]
+    fn slot_of(&self, page: u64) -> Option<u32> {
+        if let Some((last_page, slot)) = self.last.get()
+            && last_page == page
+        {
+            return Some(slot);
+        }
+        let slot = *self.by_page.get(&page)?;
+        self.last.set(Some((page, slot)));
+        Some(slot)
+    }
+
     /// Copies `buf.len()` bytes at `offset` of `page` into `buf`; never-written bytes read as 0.
     pub(crate) fn read(&self, page: u64, offset: usize, buf: &mut [u8]) {
-        match self.frames.get(&page) {
-            Some(frame) => buf.copy_from_slice(&frame.bytes[offset..offset + buf.len()]),
+        match self.slot_of(page) {
+            Some(slot) => {
+                buf.copy_from_slice(&self.frames[slot as usize].bytes[offset..offset + buf.len()])
+            }
             None => buf.fill(0),
         }
     }
 
     /// Copies `bytes` to `offset` of `page`, which must not cross the page's end.
     pub(crate) fn write(&mut self, page: u64, offset: usize, bytes: &[u8]) {
-        let spares = &mut self.spares;
-        let frame = self
-            .frames
-            .entry(page)
-            .or_insert_with(|| spares.pop().unwrap_or_else(Frame::zeroed));
+        let slot = match self.slot_of(page) {
+            Some(slot) => slot,
+            None => self.new_frame(page),
+        };
+        let frame = &mut self.frames[slot as usize];
         let end = offset + bytes.len();
         frame.bytes[offset..end].copy_from_slice(bytes);
         frame.written = if frame.written.is_empty() {
@@ -75,30 +105,76 @@ impl PageContents {
         };
     }
 
+    /// Gives `page` a zeroed frame and returns its slot.
+    fn new_frame(&mut self, page: u64) -> u32 {
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                let frame = &mut self.frames[slot as usize];
+                if frame.bytes.is_empty() {
+                    frame.bytes = zeroed_bytes();
+                }
+                slot
+            }
+            None => {
+                self.frames.push(Frame {
+                    bytes: zeroed_bytes(),
+                    written: 0..0,
+                });
+                (self.frames.len() - 1) as u32
+            }
+        };
+        self.by_page.insert(page, slot);
+        self.last.set(Some((page, slot)));
+        slot
+    }
+
     /// Drops the contents of every page in `[start, end)`: they read as zeros afterwards.
     #[inline]
     pub(crate) fn drop_range(&mut self, start: u64, end: u64) {
         // Most released or decommitted ranges were never written (or no page ever was): that
         // check stays inline in every release, the search does not.
-        if !self.frames.is_empty() {
+        if !self.by_page.is_empty() {
             self.drop_written_range(start, end);
         }
     }
 
     #[inline(never)]
     fn drop_written_range(&mut self, start: u64, end: u64) {
-        while let Some((&page, _)) = self.frames.range(start..end).next() {
-            let mut frame = self.frames.remove(&page).expect("found just now");
-            if self.spares.len() < SPARES_MAX {
+        self.last.set(None);
+        while let Some((&page, &slot)) = self.by_page.range(start..end).next() {
+            self.by_page.remove(&page);
+            let frame = &mut self.frames[slot as usize];
+            if self.free_slots.len() < SPARES_MAX {
                 frame.clear();
-                self.spares.push(frame);
+            } else {
+                frame.bytes = Box::default();
+                frame.written = 0..0;
             }
+            self.free_slots.push(slot);
         }
     }
 
     /// Pages that hold a frame.
     pub(crate) fn pages(&self) -> usize {
-        self.frames.len()
+        self.by_page.len()
+    }
+}
+
+impl Drop for PageContents {
+    /// Clears the frames and hands them to the thread's pool, up to its bound.
+    fn drop(&mut self) {
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            for frame in &mut self.frames {
+                if pool.len() >= SPARES_MAX {
+                    break;
+                }
+                if !frame.bytes.is_empty() {
+                    frame.clear();
+                    pool.push(std::mem::take(&mut frame.bytes));
+                }
+            }
+        });
     }
 }
 
@@ -113,13 +189,54 @@ mod tests {
         contents.write(0x1000, 4000, &[0xbb; 96]);
         contents.drop_range(0x1000, 0x2000);
         assert_eq!(contents.pages(), 0);
-        assert_eq!(contents.spares.len(), 1, "the frame is kept for reuse");
+        assert_eq!(contents.free_slots.len(), 1, "the frame is kept for reuse");
         // The spare frame now backs another page: only the new bytes are non-zero.
         contents.write(0x5000, 100, &[0xcc; 4]);
         let mut page = vec![0xffu8; FRAME_BYTES];
         contents.read(0x5000, 0, &mut page);
         let non_zero: Vec<usize> = (0..FRAME_BYTES).filter(|&i| page[i] != 0).collect();
         assert_eq!(non_zero, vec![100, 101, 102, 103]);
+    }
+
+    #[test]
+    fn a_frame_a_dropped_contents_left_to_the_thread_reads_as_zeros_in_the_next() {
+        let mut first = PageContents::default();
+        first.write(0x1000, 0, &[0xaa; 64]);
+        first.write(0x1000, 4032, &[0xbb; 64]);
+        drop(first);
+        let pooled = POOL.with(|pool| pool.borrow().len());
+        assert!(
+            pooled >= 1,
+            "the dropped contents left its frame to the thread"
+        );
+        let mut next = PageContents::default();
+        next.write(0x7000, 10, &[0xcc; 2]);
+        assert_eq!(
+            POOL.with(|pool| pool.borrow().len()),
+            pooled - 1,
+            "taken from the pool"
+        );
+        let mut page = vec![0xffu8; FRAME_BYTES];
+        next.read(0x7000, 0, &mut page);
+        let non_zero: Vec<usize> = (0..FRAME_BYTES).filter(|&i| page[i] != 0).collect();
+        assert_eq!(non_zero, vec![10, 11]);
+    }
+
+    #[test]
+    fn the_page_accessed_last_is_forgotten_when_its_frame_is_dropped() {
+        let mut contents = PageContents::default();
+        contents.write(0x3000, 0, &[7; 8]);
+        contents.drop_range(0x3000, 0x4000);
+        // Written again, the page must get a frame of its own again, not the dropped slot that
+        // the remembered page still names.
+        contents.write(0x3000, 8, &[9; 8]);
+        assert_eq!(contents.pages(), 1);
+        let mut buf = [0xffu8; 16];
+        contents.read(0x3000, 0, &mut buf);
+        assert_eq!(buf, [0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
+        contents.drop_range(0x3000, 0x4000);
+        contents.read(0x3000, 0, &mut buf);
+        assert_eq!(buf, [0; 16]);
     }
 
     #[test]
@@ -134,6 +251,11 @@ mod tests {
         }
         contents.drop_range(0, pages * PAGE_SIZE);
         assert_eq!(contents.pages(), 0);
-        assert_eq!(contents.spares.len(), SPARES_MAX);
+        let kept = contents
+            .frames
+            .iter()
+            .filter(|frame| !frame.bytes.is_empty())
+            .count();
+        assert_eq!(kept, SPARES_MAX);
     }
 }

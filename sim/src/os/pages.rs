@@ -257,12 +257,18 @@ struct Regions {
     slots: Vec<Option<(u64, Region)>>,
     free_slots: Vec<u32>,
     hint: Cell<u32>,
-    /// The committed run that the last checked access fell in, with its protection: subjects
-    /// touch the same few runs over and over (block headers of one segment), and this answers
-    /// them without a search. Every way to change a region (`at_mut`, `insert`, `remove`)
-    /// forgets it, so it never outlives the state it was read from.
-    accessible: Cell<Option<AccessibleRun>>,
+    /// The committed runs that the last checked accesses fell in, with their protection:
+    /// subjects touch the same few runs over and over (a segment's header, the page a block is
+    /// in), and these answer them without a search. Every change that may take access away
+    /// (`at_mut`, `insert`, `remove`) forgets them all, so none outlives the state it was read
+    /// from; a commit, which only grants access, keeps them (`at_mut_keeping_runs`).
+    accessible: [Cell<Option<AccessibleRun>>; REMEMBERED_RUNS],
+    /// The entry of `accessible` the next remembered run replaces (round robin).
+    accessible_next: Cell<u8>,
 }
+
+/// How many committed runs checked access remembers.
+const REMEMBERED_RUNS: usize = 4;
 
 #[derive(Clone, Copy, Debug)]
 struct AccessibleRun {
@@ -277,8 +283,36 @@ impl Regions {
     }
 
     fn at_mut(&mut self, slot: u32) -> &mut Region {
-        self.accessible.set(None);
+        self.forget_accessible();
+        self.at_mut_keeping_runs(slot)
+    }
+
+    /// `at_mut` for a change that takes no access away from a remembered run: a commit (which
+    /// only grants access) or the claim of released space (which holds no committed run). Every
+    /// remembered run stays committed with at least the protection it was remembered with;
+    /// debug builds check each answer against the search (`Os::touch`).
+    fn at_mut_keeping_runs(&mut self, slot: u32) -> &mut Region {
         &mut self.slots[slot as usize].as_mut().expect("live slot").1
+    }
+
+    fn forget_accessible(&self) {
+        for run in &self.accessible {
+            run.set(None);
+        }
+    }
+
+    /// True when `[addr, end)` lies in one remembered run whose protection allows `access`.
+    #[inline]
+    fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
+        self.accessible.iter().any(|run| {
+            matches!(run.get(), Some(run) if run.start <= addr && end <= run.end && run.prot.allows(access))
+        })
+    }
+
+    fn remember_accessible(&self, run: AccessibleRun) {
+        let next = self.accessible_next.get();
+        self.accessible[usize::from(next)].set(Some(run));
+        self.accessible_next.set((next + 1) % REMEMBERED_RUNS as u8);
     }
 
     /// The slot of the region starting exactly at `start`.
@@ -317,7 +351,7 @@ impl Regions {
     }
 
     fn insert(&mut self, start: u64, region: Region) -> u32 {
-        self.accessible.set(None);
+        self.forget_accessible();
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some((start, region));
@@ -335,7 +369,7 @@ impl Regions {
     }
 
     fn remove(&mut self, start: u64) -> Option<Region> {
-        self.accessible.set(None);
+        self.forget_accessible();
         let slot = self.by_start.remove(&start)?;
         let (_, region) = self.slots[slot as usize].take().expect("live slot");
         self.free_slots.push(slot);
@@ -410,14 +444,11 @@ impl PagesState {
         }
     }
 
-    /// True when `[addr, end)` lies in the committed run remembered from an earlier access and
+    /// True when `[addr, end)` lies in a committed run remembered from an earlier access and
     /// its protection allows `access`.
     #[inline]
     fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
-        matches!(
-            self.regions.accessible.get(),
-            Some(run) if run.start <= addr && end <= run.end && run.prot.allows(access)
-        )
+        self.regions.remembered_allows(addr, end, access)
     }
 
     /// The first page of `[addr, end)` that refuses `access`, or `None` when every page allows
@@ -442,11 +473,11 @@ impl PagesState {
                 });
             }
             if start <= addr && end <= span.end {
-                self.regions.accessible.set(Some(AccessibleRun {
+                self.regions.remember_accessible(AccessibleRun {
                     start,
                     end: span.end,
                     prot: span.prot,
-                }));
+                });
             }
             at = span.end;
         }
@@ -707,7 +738,7 @@ impl Os {
         let regions = &mut self.pages.regions;
         // Common case: the range is exactly what one earlier release left.
         if let Some(slot) = regions.slot_of(start) {
-            let region = regions.at_mut(slot);
+            let region = regions.at_mut_keeping_runs(slot);
             if matches!(region.state, RegionState::Released { .. }) && region.end == reserved.end {
                 *region = reserved;
                 return;
@@ -801,17 +832,24 @@ impl Os {
 
     /// Applies `change` to every span in the checked range, and keeps the reservation's
     /// `committed pages` record in step: `change` returns the change in committed pages per page
-    /// of the span (1, -1 or 0).
+    /// of the span (1, -1 or 0). `grants_only` says that the change takes no access away (a
+    /// commit), so that the runs checked access remembers stay valid.
     #[inline]
     fn change_spans(
         &mut self,
         range: CheckedRange,
         here: &Attribution,
+        grants_only: bool,
         change: impl Fn(&mut Span) -> i64,
     ) {
         let kind = KINDS.committed_pages;
-        let RegionState::Reserved(reservation) = &mut self.pages.regions.at_mut(range.slot).state
-        else {
+        let regions = &mut self.pages.regions;
+        let region = if grants_only {
+            regions.at_mut_keeping_runs(range.slot)
+        } else {
+            regions.at_mut(range.slot)
+        };
+        let RegionState::Reserved(reservation) = &mut region.state else {
             unreachable!("checked_range found a reservation")
         };
         let delta_pages = reservation.spans.change(range.start, range.end, change);
@@ -854,7 +892,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        self.change_spans(range, &here, |span| {
+        self.change_spans(range, &here, true, |span| {
             if span.state == PageState::Committed {
                 return 0;
             }
@@ -879,7 +917,7 @@ impl Os {
         let range = self.checked_range("decommit", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, &here, |span| {
+        self.change_spans(range, &here, false, |span| {
             if span.state != PageState::Committed {
                 return 0;
             }
@@ -955,7 +993,7 @@ impl Os {
     fn release_part(&mut self, range: CheckedRange, site: Site) {
         let (base, start, end) = (range.base, range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, &here, |span| {
+        self.change_spans(range, &here, false, |span| {
             if span.state == PageState::Committed {
                 -1
             } else {
@@ -1031,7 +1069,7 @@ impl Os {
         let range = self.checked_range("protect", addr, len, site)?;
         let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, &here, |span| {
+        self.change_spans(range, &here, false, |span| {
             if span.state == PageState::Committed {
                 span.prot = prot;
                 span.by = here;
@@ -1406,6 +1444,44 @@ mod tests {
             refused,
             ["protected page", "decommitted page", "released page"]
         );
+    }
+
+    #[test]
+    fn every_remembered_run_is_forgotten_by_a_change_not_only_the_latest() {
+        // Two reservations' runs are remembered, the first one longest ago: decommitting it
+        // must still make its next access a fault.
+        let mut os = Os::for_tests(1);
+        let first = os.reserve(4096, 0, "t").unwrap();
+        let second = os.reserve(4096, 0, "t").unwrap();
+        for base in [first, second] {
+            os.commit(base, 4096, "t").unwrap();
+            os.write_u64(base, 1, "t").unwrap();
+        }
+        assert!(os.pages.remembered_allows(first, first + 8, Access::Write));
+        assert!(
+            os.pages
+                .remembered_allows(second, second + 8, Access::Write)
+        );
+        os.decommit(first, 4096, "t").unwrap();
+        assert_eq!(os.read_u64(first, "t"), Err(Errno::Efault));
+        assert_eq!(os.read_u64(second, "t"), Ok(1));
+    }
+
+    #[test]
+    fn a_commit_keeps_the_remembered_runs_since_it_takes_no_access_away() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(2 * 4096, 0, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        os.write_u64(base, 1, "t").unwrap();
+        os.commit(base + 4096, 4096, "t").unwrap();
+        assert!(
+            os.pages.remembered_allows(base, base + 8, Access::Write),
+            "the commit of the next page left the first page's run remembered"
+        );
+        // And what is remembered still answers as the search does: the write is allowed.
+        os.write_u64(base + 8, 2, "t").unwrap();
+        os.protect(base, 4096, Prot::READ, "t").unwrap();
+        assert!(!os.pages.remembered_allows(base, base + 8, Access::Read));
     }
 
     #[test]

@@ -74,6 +74,19 @@ struct KindHot {
     last_site_slot: u32,
 }
 
+/// One entry of the direct-mapped cache from a site label's address (and kind) to its slot.
+#[derive(Clone, Copy, Debug)]
+struct SiteSlotByAddress {
+    kind: KindId,
+    address: usize,
+    len: usize,
+    /// `u32::MAX` in an entry never filled.
+    slot: u32,
+}
+
+/// Entries of that cache: more than the sites one subject acquires a kind from.
+const SITE_CACHE_ENTRIES: usize = 64;
+
 /// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
 const KINDS_EXPECTED_MAX: usize = 32;
 
@@ -89,6 +102,9 @@ pub struct Resources {
     per_key: BTreeMap<(KindId, u64), u64>,
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
+    /// Site slots by the label's address, for acquisitions that miss their kind's hint: see
+    /// `site_slot_search`. Empty until the first miss.
+    site_slots_by_address: Vec<SiteSlotByAddress>,
     serial: u64,
     live_records: u64,
 }
@@ -191,10 +207,46 @@ impl Resources {
         slot
     }
 
-    #[cold]
+    /// The slot of (`kind`, `site`) when the kind's hint missed, made on first use. A subject
+    /// that acquires one kind from several sites in turn (a runtime's heap blocks) misses the
+    /// hint on most acquisitions, so the label's address is looked up first, in a direct-mapped
+    /// cache; only a label not seen at that address is compared by content with every slot's
+    /// (one label written in two places is one site). Either way the slot is the same.
     #[inline(never)]
     fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
-        // Compared by content: one label written in two places is one site.
+        let address = site.as_ptr() as usize;
+        let index =
+            ((address >> 3) ^ usize::from(kind.0).wrapping_mul(0x9e37)) % SITE_CACHE_ENTRIES;
+        if let Some(entry) = self.site_slots_by_address.get(index)
+            && entry.slot != u32::MAX
+            && entry.kind == kind
+            && entry.address == address
+            && entry.len == site.len()
+        {
+            self.per_kind[kind.0 as usize].last_site_slot = entry.slot;
+            return entry.slot;
+        }
+        let slot = self.site_slot_by_content(kind, site);
+        if self.site_slots_by_address.is_empty() {
+            let empty = SiteSlotByAddress {
+                kind,
+                address: 0,
+                len: 0,
+                slot: u32::MAX,
+            };
+            self.site_slots_by_address = vec![empty; SITE_CACHE_ENTRIES];
+        }
+        self.site_slots_by_address[index] = SiteSlotByAddress {
+            kind,
+            address,
+            len: site.len(),
+            slot,
+        };
+        slot
+    }
+
+    #[cold]
+    fn site_slot_by_content(&mut self, kind: KindId, site: &'static str) -> u32 {
         let slot = match self
             .sites
             .iter()

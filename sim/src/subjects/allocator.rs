@@ -815,17 +815,19 @@ impl Allocator {
 
     /// A page of `heap` with room for a `block_bytes` block, collecting thread frees if needed.
     fn find_page(&mut self, os: &mut Os, heap: u32, block_bytes: u64) -> Mem<Option<PageRef>> {
-        let candidates: Vec<PageRef> = self.heaps[&heap]
-            .pages
-            .iter()
-            .copied()
-            .filter(|&p| self.page(p).block_bytes == block_bytes)
-            .collect();
-        if let Some(&page_ref) = candidates.iter().find(|&&p| self.page(p).has_room()) {
+        let of_class = |page: &Page| page.block_bytes == block_bytes;
+        if let Some(&page_ref) = self.heaps[&heap].pages.iter().find(|&&p| {
+            let page = self.page(p);
+            of_class(page) && page.has_room()
+        }) {
             return Ok(Some(page_ref));
         }
-        for page_ref in candidates {
-            if !self.page(page_ref).thread_free.is_empty() {
+        // None has room: collect the cross-thread frees of the class's pages, in order, until one
+        // has. Collecting leaves the heap's page list as it is, so it is walked by index.
+        for at in 0..self.heaps[&heap].pages.len() {
+            let page_ref = self.heaps[&heap].pages[at];
+            let page = self.page(page_ref);
+            if of_class(page) && !page.thread_free.is_empty() {
                 self.collect_thread_free(os, page_ref, "malloc")?;
                 if self.page(page_ref).has_room() {
                     return Ok(Some(page_ref));
