@@ -11,9 +11,9 @@
 //! cleared frames go to a pool of the thread's, from which the next `Os` takes its first ones: a
 //! fuzz target makes an `Os` per input.
 //!
-//! Frames live in a slab, found by page through an ordered map; the page accessed last is
-//! remembered with its slot, since a subject mostly reads and writes the page it just touched
-//! (a block and its page header), and that spares the map search.
+//! Frames live in a slab, found by page through an ordered map; the two pages accessed last are
+//! remembered with their slots, since a subject mostly reads and writes the pages it just touched
+//! (a block's and its page header's), and that spares the map search.
 //!
 //! Nothing here is visible to a subject: a reused frame reads exactly as a new zeroed one, which
 //! the tests below check.
@@ -62,24 +62,33 @@ pub(crate) struct PageContents {
     frames: Vec<Frame>,
     /// Slots of `frames` that hold no page; the first `SPARES_MAX` keep a cleared frame.
     free_slots: Vec<u32>,
-    /// The page accessed last and its slot, while it holds a frame.
-    last: Cell<Option<(u64, u32)>>,
+    /// The two pages accessed last, most recent first, with their slots, while they hold
+    /// frames: a subject mostly alternates between two pages (a block's and its header's).
+    last: [Cell<Option<(u64, u32)>>; 2],
 }
 
 impl PageContents {
     #[inline]
     fn slot_of(&self, page: u64) -> Option<u32> {
-        if let Some((last_page, slot)) = self.last.get()
-            && last_page == page
-        {
-            return Some(slot);
+        for last in &self.last {
+            if let Some((last_page, slot)) = last.get()
+                && last_page == page
+            {
+                return Some(slot);
+            }
         }
         let slot = *self.by_page.get(&page)?;
-        self.last.set(Some((page, slot)));
+        self.remember(page, slot);
         Some(slot)
     }
 
+    fn remember(&self, page: u64, slot: u32) {
+        self.last[1].set(self.last[0].get());
+        self.last[0].set(Some((page, slot)));
+    }
+
     /// Copies `buf.len()` bytes at `offset` of `page` into `buf`; never-written bytes read as 0.
+    #[inline]
     pub(crate) fn read(&self, page: u64, offset: usize, buf: &mut [u8]) {
         match self.slot_of(page) {
             Some(slot) => {
@@ -90,6 +99,7 @@ impl PageContents {
     }
 
     /// Copies `bytes` to `offset` of `page`, which must not cross the page's end.
+    #[inline]
     pub(crate) fn write(&mut self, page: u64, offset: usize, bytes: &[u8]) {
         let slot = match self.slot_of(page) {
             Some(slot) => slot,
@@ -124,7 +134,7 @@ impl PageContents {
             }
         };
         self.by_page.insert(page, slot);
-        self.last.set(Some((page, slot)));
+        self.remember(page, slot);
         slot
     }
 
@@ -140,7 +150,9 @@ impl PageContents {
 
     #[inline(never)]
     fn drop_written_range(&mut self, start: u64, end: u64) {
-        self.last.set(None);
+        for last in &self.last {
+            last.set(None);
+        }
         while let Some((&page, &slot)) = self.by_page.range(start..end).next() {
             self.by_page.remove(&page);
             let frame = &mut self.frames[slot as usize];
@@ -223,20 +235,31 @@ mod tests {
     }
 
     #[test]
-    fn the_page_accessed_last_is_forgotten_when_its_frame_is_dropped() {
-        let mut contents = PageContents::default();
-        contents.write(0x3000, 0, &[7; 8]);
-        contents.drop_range(0x3000, 0x4000);
-        // Written again, the page must get a frame of its own again, not the dropped slot that
-        // the remembered page still names.
-        contents.write(0x3000, 8, &[9; 8]);
-        assert_eq!(contents.pages(), 1);
-        let mut buf = [0xffu8; 16];
-        contents.read(0x3000, 0, &mut buf);
-        assert_eq!(buf, [0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
-        contents.drop_range(0x3000, 0x4000);
-        contents.read(0x3000, 0, &mut buf);
-        assert_eq!(buf, [0; 16]);
+    fn the_pages_accessed_last_are_forgotten_when_their_frames_are_dropped() {
+        // The dropped page is the most recent of the two remembered, then the older one.
+        for other_page_first in [false, true] {
+            let mut contents = PageContents::default();
+            if other_page_first {
+                contents.write(0x3000, 0, &[7; 8]);
+                contents.write(0x5000, 0, &[5; 8]);
+            } else {
+                contents.write(0x5000, 0, &[5; 8]);
+                contents.write(0x3000, 0, &[7; 8]);
+            }
+            contents.drop_range(0x3000, 0x4000);
+            // Written again, the page must get a frame of its own again, not the dropped slot
+            // that a remembered page still names.
+            contents.write(0x3000, 8, &[9; 8]);
+            assert_eq!(contents.pages(), 2);
+            let mut buf = [0xffu8; 16];
+            contents.read(0x3000, 0, &mut buf);
+            assert_eq!(buf, [0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
+            contents.drop_range(0x3000, 0x4000);
+            contents.read(0x3000, 0, &mut buf);
+            assert_eq!(buf, [0; 16]);
+            contents.read(0x5000, 0, &mut buf);
+            assert_eq!(buf[..8], [5; 8]);
+        }
     }
 
     #[test]
