@@ -112,31 +112,16 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
                 }
             }
         }
-        if groups.is_empty() {
-            let finding = Finding::new(
-                FindingKind::Leak,
-                name.clone(),
-                "unknown",
-                format!(
-                    "{count_delta} {} ({}) not released",
-                    plural(&name, count_delta),
-                    format_bytes(bytes_delta)
-                ),
-            )
-            .detail(
-                "baseline",
-                format!(
-                    "{} {}; now: {}",
-                    before.count,
-                    plural(&name, before.count),
-                    now.count
-                ),
-            );
-            findings.push(finding);
-            continue;
-        }
-        for ((_, site), (count, bytes, acquired)) in groups {
-            let finding = Finding::new(
+        // Every finding of the kind says what the baseline held; one whose site is known also
+        // says which acquisition of that site is the oldest still live.
+        let baseline_detail = format!(
+            "{} {}; now: {}",
+            before.count,
+            plural(&name, before.count),
+            now.count
+        );
+        let not_released = |site: &str, count: u64, bytes: u64| {
+            Finding::new(
                 FindingKind::Leak,
                 name.clone(),
                 site,
@@ -146,17 +131,20 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
                     format_bytes(bytes)
                 ),
             )
-            .detail("acquired", acquired.to_string())
-            .detail(
-                "baseline",
-                format!(
-                    "{} {}; now: {}",
-                    before.count,
-                    plural(&name, before.count),
-                    now.count
-                ),
+        };
+        if groups.is_empty() {
+            findings.push(
+                not_released("unknown", count_delta, bytes_delta)
+                    .detail("baseline", baseline_detail),
             );
-            findings.push(finding);
+            continue;
+        }
+        for ((_, site), (count, bytes, acquired)) in groups {
+            findings.push(
+                not_released(site, count, bytes)
+                    .detail("acquired", acquired.to_string())
+                    .detail("baseline", baseline_detail.clone()),
+            );
         }
     }
     findings

@@ -728,15 +728,7 @@ impl Os {
         buf: &mut [u8],
         site: Site,
     ) -> Io<usize> {
-        if !self.fds.descriptions.contains_key(&desc.0) {
-            self.invariant(
-                "description",
-                site,
-                format!(
-                    "read of description #{} that is no longer open (was it held?)",
-                    desc.0
-                ),
-            );
+        if !self.description_still_open(desc, "read", site) {
             return Io::err(Errno::Ebadf);
         }
         self.read_inner(tid, desc.0, buf, site)
@@ -750,18 +742,23 @@ impl Os {
         bytes: &[u8],
         site: Site,
     ) -> Io<usize> {
-        if !self.fds.descriptions.contains_key(&desc.0) {
-            self.invariant(
-                "description",
-                site,
-                format!(
-                    "write of description #{} that is no longer open (was it held?)",
-                    desc.0
-                ),
-            );
+        if !self.description_still_open(desc, "write", site) {
             return Io::err(Errno::Ebadf);
         }
         self.write_inner(tid, desc.0, bytes, site)
+    }
+
+    /// True while `desc` is open; otherwise an invariant finding for the `call` through it.
+    fn description_still_open(&mut self, desc: DescriptionId, call: &str, site: Site) -> bool {
+        if self.fds.descriptions.contains_key(&desc.0) {
+            return true;
+        }
+        self.invariant(
+            "description",
+            site,
+            format!("{call} of description #{} that is no longer open (was it held?)", desc.0),
+        );
+        false
     }
 
     fn read_inner(&mut self, tid: Tid, id: u64, buf: &mut [u8], site: Site) -> Io<usize> {
