@@ -756,7 +756,10 @@ impl Os {
         self.invariant(
             "description",
             site,
-            format!("{call} of description #{} that is no longer open (was it held?)", desc.0),
+            format!(
+                "{call} of description #{} that is no longer open (was it held?)",
+                desc.0
+            ),
         );
         false
     }

@@ -212,6 +212,7 @@ impl Resources {
     /// hint on most acquisitions, so the label's address is looked up first, in a direct-mapped
     /// cache; only a label not seen at that address is compared by content with every slot's
     /// (one label written in two places is one site). Either way the slot is the same.
+    #[cold]
     #[inline(never)]
     fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
         let address = site.as_ptr() as usize;
@@ -246,6 +247,7 @@ impl Resources {
     }
 
     #[cold]
+    #[inline(never)]
     fn site_slot_by_content(&mut self, kind: KindId, site: &'static str) -> u32 {
         let slot = match self
             .sites
