@@ -5,6 +5,7 @@
 //! corpus has grown. The figure is the harness's own cost per input, an upper bound on
 //! libFuzzer's exec/s. Handy under `perf record`.
 
+use std::io::Write;
 use std::time::Instant;
 
 fn main() {
@@ -35,7 +36,9 @@ fn main() {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    println!(
+    // Written, not printed: a reader that stops early (`| head -1`) ends the tool quietly.
+    let _ = writeln!(
+        std::io::stdout(),
         "{name}: {inputs} inputs in {seconds:.3} s: {:.0} exec/s, {:.2} µs/exec, {failures} failing",
         inputs as f64 / seconds,
         seconds * 1e6 / inputs as f64
@@ -134,7 +137,8 @@ fn print_shape(entry: &dyn sim::registry::DynSubject, inputs: u64, mut made: Inp
         executed += outcome.ops;
     }
     let per_input = |total: u64| total as f64 / inputs as f64;
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "per input: {:.1} ops in {:.2} lifecycles, {:.1} repetitions, {:.0} ops executed",
         per_input(ops),
         per_input(lifecycles),
