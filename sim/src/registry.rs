@@ -43,6 +43,12 @@ pub trait DynScenario: Send {
     /// fuzz targets, where a fork per input would cost more than the run, and a crash of real code
     /// is libFuzzer's to catch.
     fn run_in_process(&self, options: RunOptions) -> Outcome;
+    /// Runs as an isolated run's process does (`runner::isolated::run_here`): for a fork
+    /// server's runner, which exists to run scenarios and ends at a crash of real code.
+    fn run_here(&self, options: RunOptions) -> Outcome;
+    /// The outcome of an isolated run of this scenario whose process ended with wait status
+    /// `status` without reporting one (`runner::isolated::lost_run`).
+    fn lost_run(&self, options: RunOptions, status: i32) -> Outcome;
     fn to_toml(&self) -> String;
     /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
@@ -133,6 +139,14 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn run_in_process(&self, options: RunOptions) -> Outcome {
         runner::run_in_process::<S>(&self.0, options)
+    }
+
+    fn run_here(&self, options: RunOptions) -> Outcome {
+        runner::isolated::run_here::<S>(&self.0, options)
+    }
+
+    fn lost_run(&self, options: RunOptions, status: i32) -> Outcome {
+        runner::isolated::lost_run::<S>(&self.0, &options, status)
     }
 
     fn to_toml(&self) -> String {

@@ -107,19 +107,29 @@ impl HostArena {
         );
     }
 
+    /// Drops the range's contents and makes it inaccessible. A fresh `PROT_NONE` mapping over
+    /// the range does both in one call, where `MADV_DONTNEED` then `mprotect` took two: decommit
+    /// and release are most of the host calls of a host-backed run.
     pub fn decommit(&mut self, addr: u64, len: u64) {
         let (ptr, len) = self.range(addr, len);
-        // SAFETY: the range lies inside our own mapping; dropping its contents is the point.
-        unsafe {
-            libc::madvise(ptr, len, libc::MADV_DONTNEED);
-            let rc = libc::mprotect(ptr, len, libc::PROT_NONE);
-            assert_eq!(
-                rc,
+        // SAFETY: the range lies inside our own mapping, which MAP_FIXED replaces in place with
+        // the same kind of mapping it was made as (see `new`); dropping its contents is the point.
+        let mapped = unsafe {
+            libc::mmap(
+                ptr,
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
                 0,
-                "mprotect(NONE) on the host arena: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+            )
+        };
+        assert_eq!(
+            mapped,
+            ptr,
+            "mmap(PROT_NONE, MAP_FIXED) on the host arena: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     pub fn protect(&mut self, addr: u64, len: u64, prot: Prot) {
@@ -164,6 +174,49 @@ impl Drop for HostArena {
 mod tests {
     use super::*;
     use crate::os::Os;
+
+    /// Whether real code could read the byte at `ptr`, asked of the kernel without risking a
+    /// crash: a write from an unreadable buffer fails with EFAULT.
+    fn host_readable(ptr: *const u8) -> bool {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two descriptors; both are closed below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the kernel checks the buffer and fails with EFAULT instead of faulting.
+        let written = unsafe { libc::write(fds[1], ptr.cast(), 1) };
+        // SAFETY: the two descriptors made above.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        written == 1
+    }
+
+    #[test]
+    fn decommitted_pages_stay_inaccessible_on_the_host_through_a_protect_over_them() {
+        let mut os = Os::for_tests(1);
+        os.enable_host_arena(1 << 30).unwrap();
+        let base = os.reserve(3 * 4096, 0, "t").unwrap();
+        os.commit(base, 3 * 4096, "t").unwrap();
+        os.decommit(base + 4096, 4096, "t").unwrap();
+        let page = |n: u64| os.host_ptr(base + n * 4096).unwrap() as *const u8;
+        let (first, second, third) = (page(0), page(1), page(2));
+        assert!(
+            !host_readable(second),
+            "decommit made the page inaccessible"
+        );
+        os.protect(base, 3 * 4096, Prot::READ, "t").unwrap();
+        assert!(host_readable(first));
+        assert!(host_readable(third));
+        assert!(
+            !host_readable(second),
+            "a protect over a decommitted page must not make it readable for real code"
+        );
+        os.release(base, 3 * 4096, "t").unwrap();
+        assert!(
+            !host_readable(first),
+            "release makes every page inaccessible"
+        );
+    }
 
     #[test]
     fn committed_arena_memory_is_real_and_shared_with_checked_access() {

@@ -1076,8 +1076,8 @@ impl Os {
             }
             0
         });
-        if let Some(arena) = self.pages.host.as_mut() {
-            arena.protect(start, end - start, prot);
+        if self.pages.host.is_some() {
+            self.protect_committed_on_host(range.slot, start, end, prot);
         }
         self.syscall(
             "pages.protect",
@@ -1085,6 +1085,29 @@ impl Os {
             u64::from(prot.read) | u64::from(prot.write) << 1,
         );
         Ok(())
+    }
+
+    /// Gives the committed pages of `[start, end)` in the reservation at `slot` the protection
+    /// `prot` on the host arena. Only those: `mprotect` on a page that is not committed would
+    /// make it accessible to real code while the simulation holds it inaccessible, and a
+    /// use-after-decommit by real code would then pass unseen.
+    fn protect_committed_on_host(&mut self, slot: u32, start: u64, end: u64, prot: Prot) {
+        let pages = &mut self.pages;
+        let RegionState::Reserved(reservation) = &pages.regions.at(slot).state else {
+            unreachable!("checked_range found a reservation")
+        };
+        let Some(arena) = pages.host.as_mut() else {
+            return;
+        };
+        let mut at = start;
+        while at < end {
+            let (span_start, span) = reservation.spans.find_with_start(at);
+            if span.state == PageState::Committed {
+                let (from, to) = (span_start.max(start), span.end.min(end));
+                arena.protect(from, to - from, prot);
+            }
+            at = span.end;
+        }
     }
 
     /// The state of the page holding `addr`, and who put it there.

@@ -22,7 +22,7 @@
 //!    kill) gives a `panic` finding that names the signal or the exit status.
 //!
 //! The pipe carries lines, each tagged by its first byte: `T` + one trace event (JSON), `O` + the
-//! outcome (JSON). A trace sink (`RunOptions::trace_sink`, `sim run --trace`) cannot cross the
+//! outcome (JSON), `C` + the outcome of a run that real code crashed (the process is ending). A trace sink (`RunOptions::trace_sink`, `sim run --trace`) cannot cross the
 //! fork, so the child attaches a sink that writes tagged lines to the pipe and the parent copies
 //! them into the caller's sink: traces work for isolated runs as for any other, up to the crash.
 //!
@@ -30,14 +30,19 @@
 //! memory grows with the records it collects; a sweep's workers are also threads, under which a
 //! fork is hazardous (see below). So a sweep forks one server per worker before any worker
 //! starts, while the process is small and single-threaded. The server keeps what it inherited (the
-//! registry, the sweep's sources) and reads requests from a pipe, one JSON line each; for each it
-//! calls its `answer`, which runs the request as an ordinary isolated run (`run`, above): the
-//! server forks a grandchild, reads its outcome, reaps it and describes a crash, exactly as any
-//! other caller of `run`. It writes the outcome back as one `O` line. A crash of real code ends the
-//! grandchild, never the server. A sweep asks for no trace, so no `T` line crosses the server's
-//! pipe. The server exits at end of file on its request pipe (the worker is done, or the sweep
-//! died), and dropping the `ForkServer` closes that pipe and reaps it. A server that is gone
-//! answers `None`, and its worker runs the request itself.
+//! registry, the sweep's sources) and reads requests from a pipe, one JSON line each. It does not
+//! run them itself: it forks a *runner*, a grandchild that runs request after request in its own
+//! process (`run_here`: the crash handler installed, the watchdog armed per run), each with a
+//! fresh `Os`, so that a fork is paid per crash rather than per run (it was most of a
+//! host-backed run's cost). The server relays each request to the runner and each outcome back
+//! to its worker as one `O` line. A crash of real code ends the runner: its handler writes the
+//! outcome tagged `C` (crashed, and gone), the server reaps it and forks a new runner for the next
+//! request. A runner that ends without an outcome (the watchdog, a kill, a panic) is reaped and
+//! described by the server's `lost` (`lost_run`), exactly as `run` describes such a child. A sweep
+//! asks for no trace, so no `T` line crosses these pipes. The server exits at end of file on its
+//! request pipe (the worker is done, or the sweep died), closing the runner's, and dropping the
+//! `ForkServer` closes that pipe and reaps it. A server that is gone answers `None`, and its
+//! worker runs the request itself.
 //!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
@@ -102,6 +107,8 @@ static RESULT_FD: AtomicI32 = AtomicI32::new(-1);
 /// Line tags on the pipe.
 const TAG_TRACE: u8 = b'T';
 const TAG_OUTCOME: u8 = b'O';
+/// The outcome of a run that real code crashed: the process that ran it is ending.
+const TAG_CRASHED: u8 = b'C';
 
 /// The handler formats JSON and findings on this stack, so it is generous.
 const SIGNAL_STACK_BYTES: usize = 1 << 20;
@@ -115,6 +122,8 @@ const EXIT_HANDLER_PANICKED: i32 = 91;
 const EXIT_RUN_PANICKED: i32 = 92;
 /// A fork server's exit status when it could not read a request or write a reply.
 const EXIT_SERVER_REFUSED: i32 = 93;
+/// Not an exit status of any process: what a fork server reports when it could not fork a runner.
+const EXIT_NO_RUNNER: i32 = 94;
 
 /// Makes `report` the target of the crash handler until `unpublish`.
 ///
@@ -162,12 +171,43 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> O
     unsafe { libc::close(write_fd) };
     let outcome = read_child(read_fd, sink);
     let status = reap(pid);
+    outcome.unwrap_or_else(|| lost_run::<S>(scenario, &options, status))
+}
+
+/// The outcome of an isolated run whose process ended with wait status `status` before it
+/// reported one: the watchdog's budget finding, or a `panic` finding saying how it ended.
+pub fn lost_run<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    options: &RunOptions,
+    status: libc::c_int,
+) -> Outcome {
+    if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
+        timed_out::<S>(scenario, options)
+    } else {
+        unreported::<S>(scenario, options, describe_status(status))
+    }
+}
+
+/// Runs `scenario` in this process as an isolated run's child does: published to the crash
+/// handler, under the watchdog. Only for a process that exists to run scenarios (an isolated
+/// child, or a fork server's runner) and has installed the crash handler: a crash of real code,
+/// the watchdog, or a panic outside the subject ends the process.
+pub fn run_here<S: Subject>(scenario: &Scenario<S::Op>, options: RunOptions) -> Outcome {
+    // The watchdog: SIGALRM's default action ends the process, and its parent reports the budget.
+    let seconds = scenario
+        .limits
+        .host_run_seconds_max
+        .clamp(1, u64::from(u32::MAX));
+    // SAFETY: `alarm` only arms a timer for this process.
+    unsafe { libc::alarm(seconds as libc::c_uint) };
+    let outcome = catch_unwind(AssertUnwindSafe(|| run_inner::<S>(scenario, options, true)));
+    // SAFETY: as above; 0 disarms it.
+    unsafe { libc::alarm(0) };
     match outcome {
-        Some(outcome) => outcome,
-        None if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM => {
-            timed_out::<S>(scenario, &options)
-        }
-        None => unreported::<S>(scenario, &options, describe_status(status)),
+        Ok(outcome) => outcome,
+        // SAFETY: `_exit` ends the process without running the parent's atexit handlers or
+        // flushing buffers the parent also holds (they were copied by the fork).
+        Err(_) => unsafe { libc::_exit(EXIT_RUN_PANICKED) },
     }
 }
 
@@ -204,13 +244,18 @@ struct ServerPipes {
 }
 
 impl<R: Serialize + DeserializeOwned> ForkServer<R> {
-    /// Forks a server that answers each request with `answer(request)`, which typically runs an
-    /// isolated run (`run`) and so forks the grandchild that runs the scenario. `answer` runs only
-    /// in the server, on the state it inherited at the fork.
+    /// Forks a server that answers each request through its runner (see the module header):
+    /// `run` runs the request in the runner's process (typically `run_here`), `lost` describes a
+    /// request whose runner ended, with the given wait status, before it reported (typically
+    /// `lost_run`). Both run only in the processes forked here, on the state the caller had at the
+    /// fork.
     ///
     /// Call it before the caller starts threads: the fork then copies a consistent process, and
     /// one that is as small as it will ever be.
-    pub fn start(mut answer: impl FnMut(R) -> Outcome) -> std::io::Result<ForkServer<R>> {
+    pub fn start(
+        mut run: impl FnMut(&R) -> Outcome,
+        mut lost: impl FnMut(&R, libc::c_int) -> Outcome,
+    ) -> std::io::Result<ForkServer<R>> {
         let (request_read, request_write) = pipe()?;
         let (reply_read, reply_write) = match pipe() {
             Ok(fds) => fds,
@@ -228,7 +273,7 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
             return Err(error);
         }
         if pid == 0 {
-            serve(request_read, reply_write, &mut answer);
+            serve(request_read, reply_write, &mut run, &mut lost);
         }
         close_both(request_read, reply_write);
         // SAFETY: the parent owns these two ends from here on, and the Files close them.
@@ -289,7 +334,8 @@ impl<R> Drop for ForkServer<R> {
 fn serve<R: DeserializeOwned>(
     requests: RawFd,
     replies: RawFd,
-    answer: &mut impl FnMut(R) -> Outcome,
+    run: &mut impl FnMut(&R) -> Outcome,
+    lost: &mut impl FnMut(&R, libc::c_int) -> Outcome,
 ) -> ! {
     // The other servers' pipes and the caller's files (a locked results file, say) must not stay
     // open for as long as this server lives.
@@ -297,6 +343,7 @@ fn serve<R: DeserializeOwned>(
     // SAFETY: the server owns the read end from here on.
     let mut reader = BufReader::new(unsafe { std::fs::File::from_raw_fd(requests) });
     let mut line = Vec::new();
+    let mut runner: Option<Runner> = None;
     let served = catch_unwind(AssertUnwindSafe(|| {
         loop {
             line.clear();
@@ -309,13 +356,153 @@ fn serve<R: DeserializeOwned>(
             let Ok(request) = serde_json::from_slice::<R>(&line) else {
                 return EXIT_SERVER_REFUSED;
             };
-            if send_outcome(replies, &answer(request)).is_err() {
+            let reply = match Runner::ask(&mut runner, &line, run) {
+                Ok(reply) => reply,
+                Err(status) => {
+                    let mut reply = vec![TAG_OUTCOME];
+                    if serde_json::to_writer(&mut reply, &lost(&request, status)).is_err() {
+                        return EXIT_SERVER_REFUSED;
+                    }
+                    reply.push(b'\n');
+                    reply
+                }
+            };
+            if write_all_fd(replies, &reply).is_err() {
                 return EXIT_SERVER_REFUSED;
             }
         }
     }));
+    // Closing the runner's request pipe ends it; reap it before going.
+    drop(runner);
     // SAFETY: as in `child`: the server shares the caller's buffers and atexit handlers.
     unsafe { libc::_exit(served.unwrap_or(EXIT_RUN_PANICKED)) }
+}
+
+/// A fork server's runner: a process that runs requests one after another until real code
+/// crashes one of them, or its request pipe closes.
+struct Runner {
+    pid: libc::pid_t,
+    /// `None` once closed: end of file is the runner's signal to exit.
+    requests: Option<std::fs::File>,
+    replies: BufReader<std::fs::File>,
+    /// The wait status, once reaped.
+    status: Option<libc::c_int>,
+}
+
+impl Runner {
+    /// Forks a runner that answers with `run`.
+    fn start<R: DeserializeOwned>(run: &mut impl FnMut(&R) -> Outcome) -> Option<Runner> {
+        let (request_read, request_write) = pipe().ok()?;
+        let Ok((reply_read, reply_write)) = pipe() else {
+            close_both(request_read, request_write);
+            return None;
+        };
+        // SAFETY: the child only runs `run_requests`, which ends in `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            close_both(request_read, request_write);
+            close_both(reply_read, reply_write);
+            return None;
+        }
+        if pid == 0 {
+            run_requests(request_read, reply_write, run);
+        }
+        close_both(request_read, reply_write);
+        // SAFETY: the server owns these two ends from here on, and the Files close them.
+        let (requests, replies) = unsafe {
+            (
+                std::fs::File::from_raw_fd(request_write),
+                std::fs::File::from_raw_fd(reply_read),
+            )
+        };
+        Some(Runner {
+            pid,
+            requests: Some(requests),
+            replies: BufReader::new(replies),
+            status: None,
+        })
+    }
+
+    /// The reply line (tagged `O`) to the request `line`, from the runner in `slot`, started
+    /// first if there is none. `Err` carries the wait status of a runner that ended without an
+    /// outcome. A runner that reports a crash, or ends, is reaped and leaves the slot empty.
+    fn ask<R: DeserializeOwned>(
+        slot: &mut Option<Runner>,
+        line: &[u8],
+        run: &mut impl FnMut(&R) -> Outcome,
+    ) -> Result<Vec<u8>, libc::c_int> {
+        if slot.is_none() {
+            *slot = Runner::start(run);
+        }
+        let Some(runner) = slot.as_mut() else {
+            // No runner could be forked: a status that `describe_status` spells out as such.
+            return Err(EXIT_NO_RUNNER << 8);
+        };
+        let mut reply = Vec::new();
+        let sent = runner
+            .requests
+            .as_mut()
+            .is_some_and(|requests| requests.write_all(line).is_ok());
+        let answered =
+            sent && matches!(runner.replies.read_until(b'\n', &mut reply), Ok(n) if n > 0);
+        match reply.first() {
+            Some(&TAG_OUTCOME) if answered => Ok(reply),
+            Some(&TAG_CRASHED) if answered => {
+                // The runner is ending: the next request gets a new one.
+                drop(slot.take());
+                reply[0] = TAG_OUTCOME;
+                Ok(reply)
+            }
+            _ => Err(slot.take().expect("asked just now").end()),
+        }
+    }
+
+    /// Closes the runner's request pipe, which ends a runner waiting for a request, and reaps
+    /// it: its wait status.
+    fn end(&mut self) -> libc::c_int {
+        if let Some(status) = self.status {
+            return status;
+        }
+        self.requests = None;
+        let status = reap(self.pid);
+        self.status = Some(status);
+        status
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// The runner's side: runs requests until its request pipe closes. Never returns.
+fn run_requests<R: DeserializeOwned>(
+    requests: RawFd,
+    replies: RawFd,
+    run: &mut impl FnMut(&R) -> Outcome,
+) -> ! {
+    close_inherited_descriptors(&[requests, replies]);
+    RESULT_FD.store(replies, Ordering::SeqCst);
+    install_crash_handler();
+    // SAFETY: the runner owns the read end from here on.
+    let mut reader = BufReader::new(unsafe { std::fs::File::from_raw_fd(requests) });
+    let mut line = Vec::new();
+    let code = loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break EXIT_REPORTED,
+            Ok(_) => {}
+        }
+        let Ok(request) = serde_json::from_slice::<R>(&line) else {
+            break EXIT_SERVER_REFUSED;
+        };
+        if send_outcome(replies, &run(&request)).is_err() {
+            break EXIT_SERVER_REFUSED;
+        }
+    };
+    // SAFETY: as in `child`.
+    unsafe { libc::_exit(code) }
 }
 
 /// The child's side: never returns.
@@ -328,13 +515,6 @@ fn child<S: Subject>(
     close_inherited_descriptors(&[fd]);
     RESULT_FD.store(fd, Ordering::SeqCst);
     install_crash_handler();
-    // The watchdog: SIGALRM's default action ends the child, and the parent reports the budget.
-    let seconds = scenario
-        .limits
-        .host_run_seconds_max
-        .clamp(1, u64::from(u32::MAX));
-    // SAFETY: `alarm` only arms a timer for this process.
-    unsafe { libc::alarm(seconds as libc::c_uint) };
     if trace {
         options.trace_sink = Some(Box::new(PipeTrace {
             fd,
@@ -342,17 +522,12 @@ fn child<S: Subject>(
             at_line_start: true,
         }));
     }
-    let code = match catch_unwind(AssertUnwindSafe(|| run_inner::<S>(scenario, options, true))) {
-        Ok(outcome) => {
-            // A failed write leaves the parent without an outcome, which it reports.
-            let _ = send_outcome(fd, &outcome);
-            EXIT_REPORTED
-        }
-        Err(_) => EXIT_RUN_PANICKED,
-    };
+    let outcome = run_here::<S>(scenario, options);
+    // A failed write leaves the parent without an outcome, which it reports.
+    let _ = send_outcome(fd, &outcome);
     // SAFETY: `_exit` ends the process without running the parent's atexit handlers or flushing
     // buffers the parent also holds (they were copied by the fork).
-    unsafe { libc::_exit(code) }
+    unsafe { libc::_exit(EXIT_REPORTED) }
 }
 
 /// Closes every descriptor the child inherited except stdin, stdout, stderr and `keep`. Another
@@ -419,7 +594,7 @@ extern "C" fn on_crash(
     }));
     let code = match reported {
         Ok(outcome) => {
-            let _ = send_outcome(fd, &outcome);
+            let _ = send_tagged(fd, TAG_CRASHED, &outcome);
             EXIT_REPORTED
         }
         Err(_) => EXIT_HANDLER_PANICKED,
@@ -469,7 +644,12 @@ fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes `outcome` to `fd` as one line tagged `O`.
 fn send_outcome(fd: RawFd, outcome: &Outcome) -> std::io::Result<()> {
-    let mut line = vec![TAG_OUTCOME];
+    send_tagged(fd, TAG_OUTCOME, outcome)
+}
+
+/// Writes `outcome` to `fd` as one line tagged `tag`.
+fn send_tagged(fd: RawFd, tag: u8, outcome: &Outcome) -> std::io::Result<()> {
+    let mut line = vec![tag];
     serde_json::to_writer(&mut line, outcome)?;
     line.push(b'\n');
     write_all_fd(fd, &line)
@@ -531,7 +711,7 @@ fn read_child(read_fd: RawFd, mut sink: Option<Box<dyn Write>>) -> Option<Outcom
                     let _ = sink.write_all(&line[1..]);
                 }
             }
-            Some(&TAG_OUTCOME) => {
+            Some(&TAG_OUTCOME | &TAG_CRASHED) => {
                 outcome = serde_json::from_slice::<Outcome>(&line[1..]).ok();
             }
             _ => {}
@@ -574,6 +754,8 @@ fn describe_status(status: libc::c_int) -> String {
             EXIT_CRASH_UNPUBLISHED => ": it crashed outside a run",
             EXIT_HANDLER_PANICKED => ": the crash handler panicked while reporting a crash",
             EXIT_RUN_PANICKED => ": the run panicked outside the subject",
+            EXIT_SERVER_REFUSED => ": it could not read a request or write a reply",
+            EXIT_NO_RUNNER => ": no process could be forked to run it",
             _ => "",
         };
         format!(
@@ -722,6 +904,26 @@ mod tests {
         assert!(run_ops("{ op = \"fine\" }").passed());
     }
 
+    /// A fork server over `scenarios` whose outcomes carry, in `header.faults`, the pid of the
+    /// process that ran them.
+    fn crasher_server(scenarios: &[Scenario<CrashOp>]) -> ForkServer<(usize, u64)> {
+        let options = |seed: u64| RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        };
+        ForkServer::start(
+            |&(index, seed): &(usize, u64)| {
+                let mut outcome = run_here::<Crasher>(&scenarios[index], options(seed));
+                outcome.header.faults = std::process::id().to_string();
+                outcome
+            },
+            |&(index, seed): &(usize, u64), status| {
+                lost_run::<Crasher>(&scenarios[index], &options(seed), status)
+            },
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_fork_server_answers_every_request_and_outlives_the_crashes_of_its_runs() {
         let scenarios = [
@@ -729,14 +931,7 @@ mod tests {
             crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
             crasher_scenario("{ op = \"kill\" }"),
         ];
-        let mut server = ForkServer::start(|(index, seed): (usize, u64)| {
-            let options = RunOptions {
-                seed: Some(seed),
-                ..RunOptions::default()
-            };
-            run::<Crasher>(&scenarios[index], options)
-        })
-        .unwrap();
+        let mut server = crasher_server(&scenarios);
         let direct = |index: usize, seed: u64| {
             let options = RunOptions {
                 seed: Some(seed),
@@ -750,6 +945,16 @@ mod tests {
             assert_eq!(served.signatures(), direct.signatures(), "{request:?}");
             assert_eq!(served.trace_hash, direct.trace_hash, "{request:?}");
             assert_eq!(served.header.seed, request.1);
+            if let Some(panic) = served
+                .findings
+                .iter()
+                .find(|f| f.kind == FindingKind::Panic)
+            {
+                assert_eq!(
+                    panic.headline, direct.findings[0].headline,
+                    "a runner that dies is described as an isolated child that dies"
+                );
+            }
         }
         assert_eq!(
             server.ask(&(1, 7)).unwrap().signatures(),
@@ -760,6 +965,48 @@ mod tests {
         // SAFETY: probing with signal 0 sends nothing.
         let alive = unsafe { libc::kill(pid, 0) } == 0;
         assert!(!alive, "dropping the server ends and reaps it");
+    }
+
+    #[test]
+    fn a_fork_servers_runner_runs_request_after_request_until_one_crashes() {
+        let scenarios = [
+            crasher_scenario("{ op = \"fine\" }"),
+            crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
+            crasher_scenario("{ op = \"kill\" }"),
+        ];
+        let mut server = crasher_server(&scenarios);
+        let mut ran_in = |request: (usize, u64)| {
+            let outcome = server.ask(&request).expect("the server is alive");
+            (outcome.header.faults.clone(), outcome)
+        };
+        let (first, _) = ran_in((0, 1));
+        let (second, _) = ran_in((0, 2));
+        assert_eq!(
+            first, second,
+            "clean runs share one runner: no fork per run"
+        );
+        assert_ne!(
+            first,
+            std::process::id().to_string(),
+            "and it is not this process"
+        );
+        // The crash handler writes this outcome, not the closure: it carries no pid.
+        let (_, crash) = ran_in((1, 3));
+        assert_eq!(
+            crash.signatures(),
+            vec!["fault:host memory:crasher_wild_read"]
+        );
+        let (after_crash, _) = ran_in((0, 4));
+        assert_ne!(
+            after_crash, first,
+            "a crash ends the runner; the next run gets a new one"
+        );
+        // A killed runner reports nothing; the server describes it.
+        let (_, killed) = ran_in((2, 5));
+        assert_eq!(killed.signatures(), vec!["panic:isolated run:runner"]);
+        let (after_kill, clean) = ran_in((0, 6));
+        assert!(clean.passed());
+        assert_ne!(after_kill, after_crash);
     }
 
     #[test]
