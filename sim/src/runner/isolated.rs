@@ -229,6 +229,43 @@ fn close_both(a: RawFd, b: RawFd) {
     }
 }
 
+/// Forks a process that reads requests from one pipe and writes replies to another: the child
+/// runs `body(request read end, reply write end)`, which never returns; the parent gets the
+/// child's pid, the request write end and the reply read end.
+fn fork_with_pipes(
+    body: impl FnOnce(RawFd, RawFd) -> std::convert::Infallible,
+) -> std::io::Result<(libc::pid_t, std::fs::File, BufReader<std::fs::File>)> {
+    let (request_read, request_write) = pipe()?;
+    let (reply_read, reply_write) = match pipe() {
+        Ok(fds) => fds,
+        Err(error) => {
+            close_both(request_read, request_write);
+            return Err(error);
+        }
+    };
+    // SAFETY: the child only runs `body`, which ends in `_exit` and never returns here.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let error = std::io::Error::last_os_error();
+        close_both(request_read, request_write);
+        close_both(reply_read, reply_write);
+        return Err(error);
+    }
+    if pid == 0 {
+        // `body` ends the child (its type says so): the parent's code below never runs in it.
+        body(request_read, reply_write);
+    }
+    close_both(request_read, reply_write);
+    // SAFETY: the parent owns these two ends from here on, and the Files close them.
+    let (requests, replies) = unsafe {
+        (
+            std::fs::File::from_raw_fd(request_write),
+            std::fs::File::from_raw_fd(reply_read),
+        )
+    };
+    Ok((pid, requests, BufReader::new(replies)))
+}
+
 /// A process forked early, while the caller is small and single-threaded, that runs isolated runs
 /// on request; see the module header. Dropping it ends the server and reaps it.
 pub struct ForkServer<R> {
@@ -256,39 +293,12 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
         mut run: impl FnMut(&R) -> Outcome,
         mut lost: impl FnMut(&R, libc::c_int) -> Outcome,
     ) -> std::io::Result<ForkServer<R>> {
-        let (request_read, request_write) = pipe()?;
-        let (reply_read, reply_write) = match pipe() {
-            Ok(fds) => fds,
-            Err(error) => {
-                close_both(request_read, request_write);
-                return Err(error);
-            }
-        };
-        // SAFETY: the child only runs `serve`, which ends in `_exit` and never returns here.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            let error = std::io::Error::last_os_error();
-            close_both(request_read, request_write);
-            close_both(reply_read, reply_write);
-            return Err(error);
-        }
-        if pid == 0 {
-            serve(request_read, reply_write, &mut run, &mut lost);
-        }
-        close_both(request_read, reply_write);
-        // SAFETY: the parent owns these two ends from here on, and the Files close them.
-        let (requests, replies) = unsafe {
-            (
-                std::fs::File::from_raw_fd(request_write),
-                std::fs::File::from_raw_fd(reply_read),
-            )
-        };
+        let (pid, requests, replies) = fork_with_pipes(|request_read, reply_write| {
+            serve(request_read, reply_write, &mut run, &mut lost)
+        })?;
         Ok(ForkServer {
             pid,
-            pipes: Some(ServerPipes {
-                requests,
-                replies: BufReader::new(replies),
-            }),
+            pipes: Some(ServerPipes { requests, replies }),
             _requests: PhantomData,
         })
     }
@@ -346,15 +356,12 @@ fn serve<R: DeserializeOwned>(
     let mut runner: Option<Runner> = None;
     let served = catch_unwind(AssertUnwindSafe(|| {
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return EXIT_REPORTED,
-                Ok(_) => {}
-            }
             // A request it cannot read, or a reply it cannot write, ends the server: the caller
             // sees the pipe close and runs the request itself.
-            let Ok(request) = serde_json::from_slice::<R>(&line) else {
-                return EXIT_SERVER_REFUSED;
+            let request: R = match next_request(&mut reader, &mut line) {
+                Request::Read(request) => request,
+                Request::EndOfFile => return EXIT_REPORTED,
+                Request::Unreadable => return EXIT_SERVER_REFUSED,
             };
             let reply = match Runner::ask(&mut runner, &line, run) {
                 Ok(reply) => reply,
@@ -378,6 +385,23 @@ fn serve<R: DeserializeOwned>(
     unsafe { libc::_exit(served.unwrap_or(EXIT_RUN_PANICKED)) }
 }
 
+/// What the next line of a request pipe held.
+enum Request<R> {
+    Read(R),
+    /// The pipe closed (or could not be read): the asking side is done.
+    EndOfFile,
+    Unreadable,
+}
+
+/// Reads the next request line into `line` and parses it.
+fn next_request<R: DeserializeOwned>(reader: &mut impl BufRead, line: &mut Vec<u8>) -> Request<R> {
+    line.clear();
+    match reader.read_until(b'\n', line) {
+        Ok(0) | Err(_) => Request::EndOfFile,
+        Ok(_) => serde_json::from_slice(line).map_or(Request::Unreadable, Request::Read),
+    }
+}
+
 /// A fork server's runner: a process that runs requests one after another until real code
 /// crashes one of them, or its request pipe closes.
 struct Runner {
@@ -392,33 +416,14 @@ struct Runner {
 impl Runner {
     /// Forks a runner that answers with `run`.
     fn start<R: DeserializeOwned>(run: &mut impl FnMut(&R) -> Outcome) -> Option<Runner> {
-        let (request_read, request_write) = pipe().ok()?;
-        let Ok((reply_read, reply_write)) = pipe() else {
-            close_both(request_read, request_write);
-            return None;
-        };
-        // SAFETY: the child only runs `run_requests`, which ends in `_exit`.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            close_both(request_read, request_write);
-            close_both(reply_read, reply_write);
-            return None;
-        }
-        if pid == 0 {
-            run_requests(request_read, reply_write, run);
-        }
-        close_both(request_read, reply_write);
-        // SAFETY: the server owns these two ends from here on, and the Files close them.
-        let (requests, replies) = unsafe {
-            (
-                std::fs::File::from_raw_fd(request_write),
-                std::fs::File::from_raw_fd(reply_read),
-            )
-        };
+        let (pid, requests, replies) = fork_with_pipes(|request_read, reply_write| {
+            run_requests(request_read, reply_write, run)
+        })
+        .ok()?;
         Some(Runner {
             pid,
             requests: Some(requests),
-            replies: BufReader::new(replies),
+            replies,
             status: None,
         })
     }
@@ -489,13 +494,10 @@ fn run_requests<R: DeserializeOwned>(
     let mut reader = BufReader::new(unsafe { std::fs::File::from_raw_fd(requests) });
     let mut line = Vec::new();
     let code = loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break EXIT_REPORTED,
-            Ok(_) => {}
-        }
-        let Ok(request) = serde_json::from_slice::<R>(&line) else {
-            break EXIT_SERVER_REFUSED;
+        let request: R = match next_request(&mut reader, &mut line) {
+            Request::Read(request) => request,
+            Request::EndOfFile => break EXIT_REPORTED,
+            Request::Unreadable => break EXIT_SERVER_REFUSED,
         };
         if send_outcome(replies, &run(&request)).is_err() {
             break EXIT_SERVER_REFUSED;
@@ -904,6 +906,15 @@ mod tests {
         assert!(run_ops("{ op = \"fine\" }").passed());
     }
 
+    /// Three scenarios: one that passes, one whose real code crashes, one whose process is killed.
+    fn clean_crashing_killed() -> [Scenario<CrashOp>; 3] {
+        [
+            crasher_scenario("{ op = \"fine\" }"),
+            crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
+            crasher_scenario("{ op = \"kill\" }"),
+        ]
+    }
+
     /// A fork server over `scenarios` whose outcomes carry, in `header.faults`, the pid of the
     /// process that ran them.
     fn crasher_server(scenarios: &[Scenario<CrashOp>]) -> ForkServer<(usize, u64)> {
@@ -926,11 +937,7 @@ mod tests {
 
     #[test]
     fn a_fork_server_answers_every_request_and_outlives_the_crashes_of_its_runs() {
-        let scenarios = [
-            crasher_scenario("{ op = \"fine\" }"),
-            crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
-            crasher_scenario("{ op = \"kill\" }"),
-        ];
+        let scenarios = clean_crashing_killed();
         let mut server = crasher_server(&scenarios);
         let direct = |index: usize, seed: u64| {
             let options = RunOptions {
@@ -969,11 +976,7 @@ mod tests {
 
     #[test]
     fn a_fork_servers_runner_runs_request_after_request_until_one_crashes() {
-        let scenarios = [
-            crasher_scenario("{ op = \"fine\" }"),
-            crasher_scenario("{ op = \"fine\" }, { op = \"wild-read\" }"),
-            crasher_scenario("{ op = \"kill\" }"),
-        ];
+        let scenarios = clean_crashing_killed();
         let mut server = crasher_server(&scenarios);
         let mut ran_in = |request: (usize, u64)| {
             let outcome = server.ask(&request).expect("the server is alive");
