@@ -4,9 +4,10 @@
 //! is `runner/isolated.rs`, which forks the child that host-backed runs use. It maps one real
 //! reservation (`PROT_NONE`, `MAP_NORESERVE`) and places simulated addresses at a fixed offset
 //! inside it, so a crate like `dlmalloc` can dereference the memory it was given. Committed pages
-//! are made readable and writable; decommitted and released pages are discarded (`MADV_DONTNEED`)
-//! and made inaccessible again (`PROT_NONE`), so that a use-after-release by real code crashes at
-//! once instead of passing silently. Turning that crash into a `fault` finding is the job of
+//! get the protection the simulation gives them (`Os::commit` and `Os::protect` set it span by
+//! span); decommitted and released pages are replaced by a fresh `PROT_NONE` mapping, which drops
+//! their contents and makes them inaccessible, so that a use-after-release by real code crashes
+//! at once instead of passing silently. Turning that crash into a `fault` finding is the job of
 //! whoever runs host-backed subjects (in a child process, see `runner::isolated`).
 
 use super::pages::{PAGE_SIZE, Prot};
@@ -95,18 +96,6 @@ impl HostArena {
         (ptr.cast(), len as usize)
     }
 
-    pub fn commit(&mut self, addr: u64, len: u64) {
-        let (ptr, len) = self.range(addr, len);
-        // SAFETY: the range lies inside our own mapping.
-        let rc = unsafe { libc::mprotect(ptr, len, libc::PROT_READ | libc::PROT_WRITE) };
-        assert_eq!(
-            rc,
-            0,
-            "mprotect(RW) on the host arena: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-
     /// Drops the range's contents and makes it inaccessible. A fresh `PROT_NONE` mapping over
     /// the range does both in one call, where `MADV_DONTNEED` then `mprotect` took two: decommit
     /// and release are most of the host calls of a host-backed run.
@@ -189,6 +178,51 @@ mod tests {
             libc::close(fds[1]);
         }
         written == 1
+    }
+
+    /// Whether real code could write the byte at `ptr`, asked the same way: a read into an
+    /// unwritable buffer fails with EFAULT. (When it can, the byte becomes 0x5a.)
+    fn host_writable(ptr: *mut u8) -> bool {
+        let mut fds = [0; 2];
+        // SAFETY: as in `host_readable`; the pipe holds the one byte read back.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let byte = 0x5au8;
+        // SAFETY: `byte` is a live one-byte buffer; the kernel checks `ptr` and fails with EFAULT.
+        let read = unsafe {
+            assert_eq!(libc::write(fds[1], (&raw const byte).cast(), 1), 1);
+            libc::read(fds[0], ptr.cast(), 1)
+        };
+        // SAFETY: the two descriptors made above.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        read == 1
+    }
+
+    #[test]
+    fn committing_a_read_only_page_again_leaves_it_read_only_on_the_host() {
+        let mut os = Os::for_tests(1);
+        os.enable_host_arena(1 << 30).unwrap();
+        let base = os.reserve(2 * 4096, 0, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        os.protect(base, 4096, Prot::READ, "t").unwrap();
+        // The second commit covers the read-only page (unchanged in the simulation) and a new one.
+        os.commit(base, 2 * 4096, "t").unwrap();
+        let (first, second) = (
+            os.host_ptr(base).unwrap(),
+            os.host_ptr(base + 4096).unwrap(),
+        );
+        assert!(host_readable(first));
+        assert!(
+            !host_writable(first),
+            "the simulation still holds the first page read-only, so the host must too"
+        );
+        assert!(
+            host_writable(second),
+            "the newly committed page is writable"
+        );
+        os.release(base, 2 * 4096, "t").unwrap();
     }
 
     #[test]

@@ -252,7 +252,7 @@ impl Os {
         let mut resources = Resources::new();
         let kinds = resources::BuiltinKinds::register(&mut resources);
         Os {
-            pages: pages::PagesState::new(kinds),
+            pages: pages::PagesState::new(),
             heap: heap::HeapState::new(kinds),
             locks: locks::LocksState::new(kinds),
             threads: threads::ThreadsState::new(kinds),

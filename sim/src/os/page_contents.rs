@@ -60,8 +60,10 @@ pub(crate) struct PageContents {
     /// Written pages by page address → slot in `frames`.
     by_page: BTreeMap<u64, u32>,
     frames: Vec<Frame>,
-    /// Slots of `frames` that hold no page; the first `SPARES_MAX` keep a cleared frame.
-    free_slots: Vec<u32>,
+    /// Slots of `frames` that hold no page but keep a cleared frame: at most `SPARES_MAX`.
+    spare_slots: Vec<u32>,
+    /// Slots of `frames` that hold no page and whose frame went back to the host.
+    empty_slots: Vec<u32>,
     /// The two pages accessed last, most recent first, with their slots, while they hold
     /// frames: a subject mostly alternates between two pages (a block's and its header's).
     last: [Cell<Option<(u64, u32)>>; 2],
@@ -117,12 +119,11 @@ impl PageContents {
 
     /// Gives `page` a zeroed frame and returns its slot.
     fn new_frame(&mut self, page: u64) -> u32 {
-        let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                let frame = &mut self.frames[slot as usize];
-                if frame.bytes.is_empty() {
-                    frame.bytes = zeroed_bytes();
-                }
+        // A cleared frame first; only without one is a frame allocated (or taken from the pool).
+        let slot = match self.spare_slots.pop() {
+            Some(slot) => slot,
+            None if let Some(slot) = self.empty_slots.pop() => {
+                self.frames[slot as usize].bytes = zeroed_bytes();
                 slot
             }
             None => {
@@ -156,13 +157,14 @@ impl PageContents {
         while let Some((&page, &slot)) = self.by_page.range(start..end).next() {
             self.by_page.remove(&page);
             let frame = &mut self.frames[slot as usize];
-            if self.free_slots.len() < SPARES_MAX {
+            if self.spare_slots.len() < SPARES_MAX {
                 frame.clear();
+                self.spare_slots.push(slot);
             } else {
                 frame.bytes = Box::default();
                 frame.written = 0..0;
+                self.empty_slots.push(slot);
             }
-            self.free_slots.push(slot);
         }
     }
 
@@ -201,7 +203,7 @@ mod tests {
         contents.write(0x1000, 4000, &[0xbb; 96]);
         contents.drop_range(0x1000, 0x2000);
         assert_eq!(contents.pages(), 0);
-        assert_eq!(contents.free_slots.len(), 1, "the frame is kept for reuse");
+        assert_eq!(contents.spare_slots.len(), 1, "the frame is kept for reuse");
         // The spare frame now backs another page: only the new bytes are non-zero.
         contents.write(0x5000, 100, &[0xcc; 4]);
         let mut page = vec![0xffu8; FRAME_BYTES];
@@ -280,5 +282,15 @@ mod tests {
             .filter(|frame| !frame.bytes.is_empty())
             .count();
         assert_eq!(kept, SPARES_MAX);
+        // Pages written next take the kept frames, not new ones.
+        for page in 0..10 {
+            contents.write(page * PAGE_SIZE, 0, &[1]);
+        }
+        assert_eq!(contents.spare_slots.len(), SPARES_MAX - 10);
+        assert_eq!(
+            contents.empty_slots.len(),
+            10,
+            "no frame was allocated for them"
+        );
     }
 }

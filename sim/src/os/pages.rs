@@ -401,12 +401,7 @@ pub(crate) struct PagesState {
 }
 
 impl PagesState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> PagesState {
-        assert!(
-            kinds.reservation == KINDS.reservation
-                && kinds.committed_pages == KINDS.committed_pages,
-            "pages account in the built-in kinds"
-        );
+    pub(crate) fn new() -> PagesState {
         let mut free = BTreeMap::new();
         free.insert(SPACE_END, SPACE_START);
         PagesState {
@@ -904,8 +899,8 @@ impl Os {
             };
             1
         });
-        if let Some(arena) = self.pages.host.as_mut() {
-            arena.commit(start, end - start);
+        if self.pages.host.is_some() {
+            self.sync_host_protection(range.slot, start, end);
         }
         self.syscall("pages.commit", start, end - start);
         Ok(())
@@ -1024,7 +1019,6 @@ impl Os {
         if let Some(record) = reservation.committed_record {
             self.resources.release_id(record);
         }
-        let kinds = KINDS;
         for (piece_start, piece_end, spans) in
             [(base, start, before), (end, reservation_end, after)]
         {
@@ -1034,10 +1028,10 @@ impl Os {
             let pages = committed_in(&spans);
             let record =
                 self.resources
-                    .acquire(kinds.reservation, 1, piece_end - piece_start, 0, acquired);
+                    .acquire(KINDS.reservation, 1, piece_end - piece_start, 0, acquired);
             let committed_record = (pages > 0).then(|| {
                 self.resources
-                    .acquire(kinds.committed_pages, pages, pages * PAGE_SIZE, 0, acquired)
+                    .acquire(KINDS.committed_pages, pages, pages * PAGE_SIZE, 0, acquired)
             });
             self.pages.reservations_live += 1;
             self.pages.regions.insert(
@@ -1077,7 +1071,7 @@ impl Os {
             0
         });
         if self.pages.host.is_some() {
-            self.protect_committed_on_host(range.slot, start, end, prot);
+            self.sync_host_protection(range.slot, start, end);
         }
         self.syscall(
             "pages.protect",
@@ -1087,26 +1081,44 @@ impl Os {
         Ok(())
     }
 
-    /// Gives the committed pages of `[start, end)` in the reservation at `slot` the protection
-    /// `prot` on the host arena. Only those: `mprotect` on a page that is not committed would
-    /// make it accessible to real code while the simulation holds it inaccessible, and a
-    /// use-after-decommit by real code would then pass unseen.
-    fn protect_committed_on_host(&mut self, slot: u32, start: u64, end: u64, prot: Prot) {
+    /// Makes the host arena's protection of `[start, end)`, in the reservation at `slot`, what
+    /// the simulation says: each committed span's protection, and nothing for any other page
+    /// (decommit and release leave those `PROT_NONE`). Commit and protect both end here, so that
+    /// real code never gets more access than the simulation gives: a blanket `mprotect` over the
+    /// range would make a decommitted page usable, or a read-only page that is committed again
+    /// writable, and real code's use of it would pass unseen. Adjacent committed spans with one
+    /// protection take one call. Out of line: only host-backed runs have an arena, and the
+    /// callers check for one first, so that commit stays as short as it was without one.
+    #[inline(never)]
+    fn sync_host_protection(&mut self, slot: u32, start: u64, end: u64) {
         let pages = &mut self.pages;
-        let RegionState::Reserved(reservation) = &pages.regions.at(slot).state else {
-            unreachable!("checked_range found a reservation")
-        };
         let Some(arena) = pages.host.as_mut() else {
             return;
         };
+        let RegionState::Reserved(reservation) = &pages.regions.at(slot).state else {
+            unreachable!("checked_range found a reservation")
+        };
+        let mut run: Option<(u64, u64, Prot)> = None;
         let mut at = start;
         while at < end {
             let (span_start, span) = reservation.spans.find_with_start(at);
-            if span.state == PageState::Committed {
-                let (from, to) = (span_start.max(start), span.end.min(end));
-                arena.protect(from, to - from, prot);
+            let (from, to) = (span_start.max(start), span.end.min(end));
+            let committed = (span.state == PageState::Committed).then_some(span.prot);
+            match (run, committed) {
+                (Some((run_from, run_to, prot)), Some(next)) if run_to == from && prot == next => {
+                    run = Some((run_from, to, prot));
+                }
+                (_, next) => {
+                    if let Some((run_from, run_to, prot)) = run {
+                        arena.protect(run_from, run_to - run_from, prot);
+                    }
+                    run = next.map(|prot| (from, to, prot));
+                }
             }
             at = span.end;
+        }
+        if let Some((run_from, run_to, prot)) = run {
+            arena.protect(run_from, run_to - run_from, prot);
         }
     }
 

@@ -182,7 +182,8 @@ impl Resources {
     }
 
     /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
-    /// use; returns the slot. `hint` is the kind's last slot, checked and updated in one place.
+    /// use; returns the slot. `hint` is the kind's last slot; a miss goes to `site_slot_search`,
+    /// which makes the slot it finds the new hint.
     #[inline(always)]
     fn add_to_site(
         &mut self,

@@ -15,22 +15,24 @@
 //! 3. When real code touches a page it must not, the handler takes `si_addr`, maps it back to a
 //!    simulated address and asks the published runner for the outcome so far plus a `fault`
 //!    finding (`Os::report_host_fault`: the address, the page's state, who released it, who had
-//!    acquired it, and the real code that was running). It writes that outcome the same way and
-//!    `_exit`s. The run never resumes.
+//!    acquired it, and the real code that was running). It writes that outcome as one line tagged
+//!    `C` and `_exit`s. The run never resumes.
 //! 4. The parent forwards trace lines to the caller's sink as they arrive, reads the outcome and
-//!    reaps the child. A child that ended any other way (an abort, a crash inside the handler, a
-//!    kill) gives a `panic` finding that names the signal or the exit status.
+//!    reaps the child. A child that ended any other way is described by `lost_run`: the watchdog's
+//!    SIGALRM gives a `budget` finding, anything else (an abort, a crash inside the handler, a
+//!    kill, a panic outside the subject) a `panic` finding that names the signal or exit status.
 //!
 //! The pipe carries lines, each tagged by its first byte: `T` + one trace event (JSON), `O` + the
-//! outcome (JSON), `C` + the outcome of a run that real code crashed (the process is ending). A trace sink (`RunOptions::trace_sink`, `sim run --trace`) cannot cross the
-//! fork, so the child attaches a sink that writes tagged lines to the pipe and the parent copies
-//! them into the caller's sink: traces work for isolated runs as for any other, up to the crash.
+//! outcome (JSON), `C` + the outcome of a run that real code crashed (the process is ending). A
+//! trace sink (`RunOptions::trace_sink`, `sim run --trace`) cannot cross the fork, so the child
+//! attaches a sink that writes tagged lines to the pipe and the parent copies them into the
+//! caller's sink: traces work for isolated runs as for any other, up to the crash.
 //!
 //! Fork servers (`ForkServer`). A fork costs in proportion to the parent's memory, and a sweep's
 //! memory grows with the records it collects; a sweep's workers are also threads, under which a
 //! fork is hazardous (see below). So a sweep forks one server per worker before any worker
 //! starts, while the process is small and single-threaded. The server keeps what it inherited (the
-//! registry, the sweep's sources) and reads requests from a pipe, one JSON line each. It does not
+//! registry, the sweep's sources) and reads requests from a socket, one JSON line each. It does not
 //! run them itself: it forks a *runner*, a grandchild that runs request after request in its own
 //! process (`run_here`: the crash handler installed, the watchdog armed per run), each with a
 //! fresh `Os`, so that a fork is paid per crash rather than per run (it was most of a
@@ -39,17 +41,22 @@
 //! outcome tagged `C` (crashed, and gone), the server reaps it and forks a new runner for the next
 //! request. A runner that ends without an outcome (the watchdog, a kill, a panic) is reaped and
 //! described by the server's `lost` (`lost_run`), exactly as `run` describes such a child. A sweep
-//! asks for no trace, so no `T` line crosses these pipes. The server exits at end of file on its
-//! request pipe (the worker is done, or the sweep died), closing the runner's, and dropping the
-//! `ForkServer` closes that pipe and reaps it. A server that is gone answers `None`, and its
+//! asks for no trace, so no `T` line crosses these channels. A runner that is gone before a
+//! request reaches it (killed between requests) is replaced and the request sent again; only
+//! the run a runner dies in is lost. Requests travel on sockets written with `MSG_NOSIGNAL`
+//! (`PipedChild`), so that a server or runner that is gone is an error for the one asking,
+//! never a SIGPIPE that would end it. The server exits at end of file on its request socket (the
+//! worker is done, or the sweep died), ending its runner the same way, and dropping the
+//! `ForkServer` closes that socket and reaps it. A server that is gone answers `None`, and its
 //! worker runs the request itself.
 //!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
 //! two runs of one (scenario, seed) give one trace hash, crash or not.
 //!
-//! This file and `os/host_arena.rs` are the only places in `sim/` that call the host OS through
-//! libc: fork, pipes, signals and `_exit` live here, real memory lives there.
+//! This file and `os/host_arena.rs` are the only places in the library that call the host OS
+//! through libc: fork, pipes, signals and `_exit` live here, real memory lives there. (The binary's
+//! `main.rs` also restores SIGPIPE's default action before anything runs.)
 //!
 //! Limits, stated plainly:
 //! - The handler is not async-signal-safe in general: it allocates and formats. It is safe enough
@@ -62,10 +69,11 @@
 //! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, or a
 //!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the
 //!   fork stays held in the child; the child takes none of the caller's locks except the host
-//!   allocator's, which glibc makes fork-safe. A sweep's fork servers are forked before its threads start and fork only
-//!   from their single thread. A child that hangs anyway (on such a lock, or in real code that
+//!   allocator's, which glibc makes fork-safe. A sweep's fork servers are forked before its
+//!   threads start and fork only from their single thread. A child that hangs anyway (on such a lock, or in real code that
 //!   never returns) is ended by its watchdog: it arms `alarm(host_run_seconds_max)` (a `[limits]`
-//!   field, 300 s by default), SIGALRM's default action kills it, and the parent reports a
+//!   field, 300 s by default), SIGALRM's default action kills it (`install_crash_handler` restores
+//!   that action, in case `sim` was started with SIGALRM ignored), and the parent reports a
 //!   `budget:host_run_seconds_max` finding. The alarm reads no clock inside the simulation: it only
 //!   ends a run that was going nowhere.
 //! - Unix only; the access kind (read or write) is decoded from the signal context on x86-64
@@ -73,7 +81,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::marker::PhantomData;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
@@ -122,8 +130,6 @@ const EXIT_HANDLER_PANICKED: i32 = 91;
 const EXIT_RUN_PANICKED: i32 = 92;
 /// A fork server's exit status when it could not read a request or write a reply.
 const EXIT_SERVER_REFUSED: i32 = 93;
-/// Not an exit status of any process: what a fork server reports when it could not fork a runner.
-const EXIT_NO_RUNNER: i32 = 94;
 
 /// Makes `report` the target of the crash handler until `unpublish`.
 ///
@@ -229,55 +235,155 @@ fn close_both(a: RawFd, b: RawFd) {
     }
 }
 
-/// Forks a process that reads requests from one pipe and writes replies to another: the child
-/// runs `body(request read end, reply write end)`, which never returns; the parent gets the
-/// child's pid, the request write end and the reply read end.
-fn fork_with_pipes(
-    body: impl FnOnce(RawFd, RawFd) -> std::convert::Infallible,
-) -> std::io::Result<(libc::pid_t, std::fs::File, BufReader<std::fs::File>)> {
-    let (request_read, request_write) = pipe()?;
-    let (reply_read, reply_write) = match pipe() {
-        Ok(fds) => fds,
-        Err(error) => {
-            close_both(request_read, request_write);
-            return Err(error);
-        }
-    };
-    // SAFETY: the child only runs `body`, which ends in `_exit` and never returns here.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let error = std::io::Error::last_os_error();
-        close_both(request_read, request_write);
-        close_both(reply_read, reply_write);
-        return Err(error);
-    }
-    if pid == 0 {
-        // `body` ends the child (its type says so): the parent's code below never runs in it.
-        body(request_read, reply_write);
-    }
-    close_both(request_read, reply_write);
-    // SAFETY: the parent owns these two ends from here on, and the Files close them.
-    let (requests, replies) = unsafe {
-        (
-            std::fs::File::from_raw_fd(request_write),
-            std::fs::File::from_raw_fd(reply_read),
+/// A socket pair whose ends are closed on exec: `(parent's end, child's end)`.
+fn socket_pair() -> std::io::Result<(RawFd, RawFd)> {
+    let mut fds: [libc::c_int; 2] = [-1, -1];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
         )
     };
-    Ok((pid, requests, BufReader::new(replies)))
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// A forked process that answers request lines with reply lines: a fork server (for a sweep
+/// worker) or a fork server's runner (for the server). Requests go out on a socket, written with
+/// `MSG_NOSIGNAL`: a child that is gone is then an error, never a SIGPIPE, which `sim` leaves at
+/// its default action and which would end the caller (a sweep, or the server). Replies come back
+/// on a pipe. Dropping it closes the request socket, which ends a child waiting for a request,
+/// and reaps the child.
+struct PipedChild {
+    pid: libc::pid_t,
+    /// `None` once closed.
+    requests: Option<OwnedFd>,
+    replies: BufReader<std::fs::File>,
+    /// The wait status, once reaped.
+    status: Option<libc::c_int>,
+}
+
+/// What one exchange with a `PipedChild` gave.
+enum Exchange {
+    /// A whole reply line.
+    Reply(Vec<u8>),
+    /// The request could not be sent: the child was gone before it.
+    Unsent,
+    /// The request went out, and the child ended before a whole reply.
+    NoReply,
+}
+
+impl PipedChild {
+    /// Forks a child that runs `body(request read end, reply write end)`, which never returns.
+    fn fork(body: impl FnOnce(RawFd, RawFd) -> std::convert::Infallible) -> std::io::Result<Self> {
+        let (request_out, request_in) = socket_pair()?;
+        let (reply_read, reply_write) = match pipe() {
+            Ok(fds) => fds,
+            Err(error) => {
+                close_both(request_out, request_in);
+                return Err(error);
+            }
+        };
+        // SAFETY: the child only runs `body`, which ends in `_exit` and never returns here.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            let error = std::io::Error::last_os_error();
+            close_both(request_out, request_in);
+            close_both(reply_read, reply_write);
+            return Err(error);
+        }
+        if pid == 0 {
+            // `body` ends the child (its type says so): the parent's code below never runs in it.
+            body(request_in, reply_write);
+        }
+        close_both(request_in, reply_write);
+        // SAFETY: the parent owns these two ends from here on, and their owners close them.
+        let (requests, replies) = unsafe {
+            (
+                OwnedFd::from_raw_fd(request_out),
+                std::fs::File::from_raw_fd(reply_read),
+            )
+        };
+        Ok(PipedChild {
+            pid,
+            requests: Some(requests),
+            replies: BufReader::new(replies),
+            status: None,
+        })
+    }
+
+    /// Sends one request line and reads one reply line.
+    fn exchange(&mut self, line: &[u8]) -> Exchange {
+        let Some(requests) = self.requests.as_ref() else {
+            return Exchange::Unsent;
+        };
+        if send_all(requests.as_raw_fd(), line).is_err() {
+            return Exchange::Unsent;
+        }
+        let mut reply = Vec::new();
+        match self.replies.read_until(b'\n', &mut reply) {
+            // A line cut short is a child that died while writing it.
+            Ok(_) if reply.ends_with(b"\n") => Exchange::Reply(reply),
+            _ => Exchange::NoReply,
+        }
+    }
+
+    /// Closes the request socket, which ends a child waiting for a request, and reaps the
+    /// child: its wait status.
+    fn end(&mut self) -> libc::c_int {
+        if let Some(status) = self.status {
+            return status;
+        }
+        self.requests = None;
+        let status = reap(self.pid);
+        self.status = Some(status);
+        status
+    }
+}
+
+impl Drop for PipedChild {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Writes all of `bytes` to the socket `fd` without raising SIGPIPE.
+fn send_all(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let sent =
+            unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        if sent < 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(error);
+        }
+        bytes = &bytes[sent as usize..];
+    }
+    Ok(())
+}
+
+/// The outcome in a line tagged `O` or `C`.
+fn outcome_in(line: &[u8]) -> Option<Outcome> {
+    match line.split_first() {
+        Some((&(TAG_OUTCOME | TAG_CRASHED), json)) => serde_json::from_slice(json).ok(),
+        _ => None,
+    }
 }
 
 /// A process forked early, while the caller is small and single-threaded, that runs isolated runs
 /// on request; see the module header. Dropping it ends the server and reaps it.
 pub struct ForkServer<R> {
-    pid: libc::pid_t,
     /// `None` once the server is gone: every later request is refused at once.
-    pipes: Option<ServerPipes>,
+    server: Option<PipedChild>,
     _requests: PhantomData<fn(R)>,
-}
-
-struct ServerPipes {
-    requests: std::fs::File,
-    replies: BufReader<std::fs::File>,
 }
 
 impl<R: Serialize + DeserializeOwned> ForkServer<R> {
@@ -293,12 +399,10 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
         mut run: impl FnMut(&R) -> Outcome,
         mut lost: impl FnMut(&R, libc::c_int) -> Outcome,
     ) -> std::io::Result<ForkServer<R>> {
-        let (pid, requests, replies) = fork_with_pipes(|request_read, reply_write| {
-            serve(request_read, reply_write, &mut run, &mut lost)
-        })?;
+        let server =
+            PipedChild::fork(|requests, replies| serve(requests, replies, &mut run, &mut lost))?;
         Ok(ForkServer {
-            pid,
-            pipes: Some(ServerPipes { requests, replies }),
+            server: Some(server),
             _requests: PhantomData,
         })
     }
@@ -306,41 +410,22 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
     /// The server's outcome for `request`; `None` when the server is gone (killed, or it could not
     /// answer), and the caller should run the request some other way.
     pub fn ask(&mut self, request: &R) -> Option<Outcome> {
-        let pipes = self.pipes.as_mut()?;
-        let outcome = exchange(pipes, request);
+        let server = self.server.as_mut()?;
+        let mut line = serde_json::to_vec(request).ok()?;
+        line.push(b'\n');
+        let outcome = match server.exchange(&line) {
+            Exchange::Reply(reply) => outcome_in(&reply),
+            Exchange::Unsent | Exchange::NoReply => None,
+        };
         if outcome.is_none() {
-            // Closing the pipes ends a server that is still alive; `drop` reaps it.
-            self.pipes = None;
+            // Dropping it ends a server that is still alive, and reaps it.
+            self.server = None;
         }
         outcome
     }
 }
 
-/// One request line out, one outcome line back.
-fn exchange<R: Serialize>(pipes: &mut ServerPipes, request: &R) -> Option<Outcome> {
-    let mut line = serde_json::to_vec(request).ok()?;
-    line.push(b'\n');
-    pipes.requests.write_all(&line).ok()?;
-    line.clear();
-    match pipes.replies.read_until(b'\n', &mut line) {
-        Ok(0) | Err(_) => return None,
-        Ok(_) => {}
-    }
-    match line.split_first() {
-        Some((&TAG_OUTCOME, json)) => serde_json::from_slice(json).ok(),
-        _ => None,
-    }
-}
-
-impl<R> Drop for ForkServer<R> {
-    fn drop(&mut self) {
-        // End of file on its request pipe is the server's signal to exit.
-        self.pipes = None;
-        reap(self.pid);
-    }
-}
-
-/// The server's side: answers requests until the request pipe closes. Never returns.
+/// The server's side: answers requests until the request socket closes. Never returns.
 fn serve<R: DeserializeOwned>(
     requests: RawFd,
     replies: RawFd,
@@ -353,42 +438,82 @@ fn serve<R: DeserializeOwned>(
     // SAFETY: the server owns the read end from here on.
     let mut reader = BufReader::new(unsafe { std::fs::File::from_raw_fd(requests) });
     let mut line = Vec::new();
-    let mut runner: Option<Runner> = None;
+    let mut runner: Option<PipedChild> = None;
     let served = catch_unwind(AssertUnwindSafe(|| {
         loop {
-            // A request it cannot read, or a reply it cannot write, ends the server: the caller
-            // sees the pipe close and runs the request itself.
+            // A request it cannot read, a runner it cannot fork, or a reply it cannot write ends
+            // the server: the caller sees it gone and runs the request itself.
             let request: R = match next_request(&mut reader, &mut line) {
                 Request::Read(request) => request,
                 Request::EndOfFile => return EXIT_REPORTED,
                 Request::Unreadable => return EXIT_SERVER_REFUSED,
             };
-            let reply = match Runner::ask(&mut runner, &line, run) {
-                Ok(reply) => reply,
-                Err(status) => {
-                    let mut reply = vec![TAG_OUTCOME];
-                    if serde_json::to_writer(&mut reply, &lost(&request, status)).is_err() {
-                        return EXIT_SERVER_REFUSED;
-                    }
-                    reply.push(b'\n');
-                    reply
-                }
+            let replied = match ask_runner(&mut runner, &line, run) {
+                Answer::Reply(reply) => write_all_fd(replies, &reply),
+                Answer::Lost(status) => send_outcome(replies, &lost(&request, status)),
+                Answer::NoRunner => return EXIT_SERVER_REFUSED,
             };
-            if write_all_fd(replies, &reply).is_err() {
+            if replied.is_err() {
                 return EXIT_SERVER_REFUSED;
             }
         }
     }));
-    // Closing the runner's request pipe ends it; reap it before going.
+    // Dropping the runner ends and reaps it.
     drop(runner);
     // SAFETY: as in `child`: the server shares the caller's buffers and atexit handlers.
     unsafe { libc::_exit(served.unwrap_or(EXIT_RUN_PANICKED)) }
 }
 
-/// What the next line of a request pipe held.
+/// What the server's runner made of one request.
+enum Answer {
+    /// The reply line to pass on, tagged `O`.
+    Reply(Vec<u8>),
+    /// The runner ended, with this wait status, after it took the request and before it replied.
+    Lost(libc::c_int),
+    /// No runner could be forked.
+    NoRunner,
+}
+
+/// Has the runner in `slot` answer the request `line`, forking one first if there is none. A
+/// runner that was gone before the request reached it (it ended between requests) is replaced
+/// and the request sent again: only the run a runner died in is lost. A runner that reports a
+/// crash is ending, and leaves the slot empty for the next request.
+fn ask_runner<R: DeserializeOwned>(
+    slot: &mut Option<PipedChild>,
+    line: &[u8],
+    run: &mut impl FnMut(&R) -> Outcome,
+) -> Answer {
+    for _attempt in 0..2 {
+        if slot.is_none() {
+            match PipedChild::fork(|requests, replies| run_requests(requests, replies, run)) {
+                Ok(runner) => *slot = Some(runner),
+                Err(_) => return Answer::NoRunner,
+            }
+        }
+        let runner = slot.as_mut().expect("forked just now");
+        match runner.exchange(line) {
+            Exchange::Reply(reply) if reply.first() == Some(&TAG_OUTCOME) => {
+                return Answer::Reply(reply);
+            }
+            Exchange::Reply(mut reply) if reply.first() == Some(&TAG_CRASHED) => {
+                *slot = None;
+                reply[0] = TAG_OUTCOME;
+                return Answer::Reply(reply);
+            }
+            Exchange::Unsent => *slot = None,
+            Exchange::Reply(_) | Exchange::NoReply => {
+                let status = slot.take().expect("asked just now").end();
+                return Answer::Lost(status);
+            }
+        }
+    }
+    Answer::NoRunner
+}
+
+/// What the next line of a request socket held.
 enum Request<R> {
     Read(R),
-    /// The pipe closed (or could not be read): the asking side is done.
+    /// The socket closed (or could not be read): the asking side is done.
     EndOfFile,
     Unreadable,
 }
@@ -402,86 +527,7 @@ fn next_request<R: DeserializeOwned>(reader: &mut impl BufRead, line: &mut Vec<u
     }
 }
 
-/// A fork server's runner: a process that runs requests one after another until real code
-/// crashes one of them, or its request pipe closes.
-struct Runner {
-    pid: libc::pid_t,
-    /// `None` once closed: end of file is the runner's signal to exit.
-    requests: Option<std::fs::File>,
-    replies: BufReader<std::fs::File>,
-    /// The wait status, once reaped.
-    status: Option<libc::c_int>,
-}
-
-impl Runner {
-    /// Forks a runner that answers with `run`.
-    fn start<R: DeserializeOwned>(run: &mut impl FnMut(&R) -> Outcome) -> Option<Runner> {
-        let (pid, requests, replies) = fork_with_pipes(|request_read, reply_write| {
-            run_requests(request_read, reply_write, run)
-        })
-        .ok()?;
-        Some(Runner {
-            pid,
-            requests: Some(requests),
-            replies,
-            status: None,
-        })
-    }
-
-    /// The reply line (tagged `O`) to the request `line`, from the runner in `slot`, started
-    /// first if there is none. `Err` carries the wait status of a runner that ended without an
-    /// outcome. A runner that reports a crash, or ends, is reaped and leaves the slot empty.
-    fn ask<R: DeserializeOwned>(
-        slot: &mut Option<Runner>,
-        line: &[u8],
-        run: &mut impl FnMut(&R) -> Outcome,
-    ) -> Result<Vec<u8>, libc::c_int> {
-        if slot.is_none() {
-            *slot = Runner::start(run);
-        }
-        let Some(runner) = slot.as_mut() else {
-            // No runner could be forked: a status that `describe_status` spells out as such.
-            return Err(EXIT_NO_RUNNER << 8);
-        };
-        let mut reply = Vec::new();
-        let sent = runner
-            .requests
-            .as_mut()
-            .is_some_and(|requests| requests.write_all(line).is_ok());
-        let answered =
-            sent && matches!(runner.replies.read_until(b'\n', &mut reply), Ok(n) if n > 0);
-        match reply.first() {
-            Some(&TAG_OUTCOME) if answered => Ok(reply),
-            Some(&TAG_CRASHED) if answered => {
-                // The runner is ending: the next request gets a new one.
-                drop(slot.take());
-                reply[0] = TAG_OUTCOME;
-                Ok(reply)
-            }
-            _ => Err(slot.take().expect("asked just now").end()),
-        }
-    }
-
-    /// Closes the runner's request pipe, which ends a runner waiting for a request, and reaps
-    /// it: its wait status.
-    fn end(&mut self) -> libc::c_int {
-        if let Some(status) = self.status {
-            return status;
-        }
-        self.requests = None;
-        let status = reap(self.pid);
-        self.status = Some(status);
-        status
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        self.end();
-    }
-}
-
-/// The runner's side: runs requests until its request pipe closes. Never returns.
+/// The runner's side: runs requests until its request socket closes. Never returns.
 fn run_requests<R: DeserializeOwned>(
     requests: RawFd,
     replies: RawFd,
@@ -570,6 +616,9 @@ fn install_crash_handler() {
             let rc = libc::sigaction(signal, &action, null_mut());
             assert_eq!(rc, 0, "sigaction: {}", std::io::Error::last_os_error());
         }
+        // The watchdog relies on SIGALRM's default action, which an ignored disposition
+        // inherited from whoever started `sim` would disable.
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
     }
 }
 
@@ -713,9 +762,7 @@ fn read_child(read_fd: RawFd, mut sink: Option<Box<dyn Write>>) -> Option<Outcom
                     let _ = sink.write_all(&line[1..]);
                 }
             }
-            Some(&TAG_OUTCOME | &TAG_CRASHED) => {
-                outcome = serde_json::from_slice::<Outcome>(&line[1..]).ok();
-            }
+            Some(&TAG_OUTCOME | &TAG_CRASHED) => outcome = outcome_in(&line),
             _ => {}
         }
     }
@@ -757,7 +804,6 @@ fn describe_status(status: libc::c_int) -> String {
             EXIT_HANDLER_PANICKED => ": the crash handler panicked while reporting a crash",
             EXIT_RUN_PANICKED => ": the run panicked outside the subject",
             EXIT_SERVER_REFUSED => ": it could not read a request or write a reply",
-            EXIT_NO_RUNNER => ": no process could be forked to run it",
             _ => "",
         };
         format!(
@@ -967,7 +1013,7 @@ mod tests {
             server.ask(&(1, 7)).unwrap().signatures(),
             vec!["fault:host memory:crasher_wild_read"]
         );
-        let pid = server.pid;
+        let pid = server.server.as_ref().expect("alive").pid;
         drop(server);
         // SAFETY: probing with signal 0 sends nothing.
         let alive = unsafe { libc::kill(pid, 0) } == 0;
@@ -1010,6 +1056,60 @@ mod tests {
         let (after_kill, clean) = ran_in((0, 6));
         assert!(clean.passed());
         assert_ne!(after_kill, after_crash);
+    }
+
+    /// Kills `pid` and waits until it is dead (a zombie its parent has not reaped yet, or gone).
+    fn kill_and_wait(pid: libc::pid_t) {
+        // SAFETY: sends a signal to a process these tests forked (directly or through a server).
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        for _ in 0..10_000 {
+            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => return,
+                Ok(stat) if stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z')) => return,
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            }
+        }
+        panic!("process {pid} did not die");
+    }
+
+    #[test]
+    fn a_runner_that_died_between_requests_is_replaced_and_the_next_request_not_blamed() {
+        let scenarios = clean_crashing_killed();
+        let mut server = crasher_server(&scenarios);
+        let first = server.ask(&(0, 1)).expect("the server is alive");
+        let runner: libc::pid_t = first.header.faults.parse().unwrap();
+        kill_and_wait(runner);
+        let next = server.ask(&(0, 2)).expect("the server is alive");
+        assert!(next.passed(), "{:?}", next.findings);
+        assert_ne!(
+            next.header.faults, first.header.faults,
+            "a new runner ran it"
+        );
+    }
+
+    #[test]
+    fn a_fork_server_that_is_gone_is_a_refusal_not_a_sigpipe_for_the_caller() {
+        // `sim` leaves SIGPIPE at its default action (the test harness ignores it), so the
+        // check runs in a child process that restores it.
+        // SAFETY: the child only runs the block below, which ends in `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: this single-threaded child restores one signal's default action.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            let scenarios = clean_crashing_killed();
+            let mut server = crasher_server(&scenarios);
+            kill_and_wait(server.server.as_ref().expect("alive").pid);
+            let refused = server.ask(&(0, 1)).is_none() && server.ask(&(0, 2)).is_none();
+            // SAFETY: ends the child without running the harness's atexit handlers.
+            unsafe { libc::_exit(if refused { 0 } else { 1 }) }
+        }
+        let status = reap(pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the caller must see the server gone, not die of it: {}",
+            describe_status(status)
+        );
     }
 
     #[test]
