@@ -353,21 +353,11 @@ impl Drop for PipedChild {
 }
 
 /// Writes all of `bytes` to the socket `fd` without raising SIGPIPE.
-fn send_all(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: the pointer and length describe a live slice.
-        let sent =
-            unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-        if sent < 0 {
-            let error = std::io::Error::last_os_error();
-            if error.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(error);
-        }
-        bytes = &bytes[sent as usize..];
-    }
-    Ok(())
+fn send_all(fd: RawFd, bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: the pointer and length describe a live slice.
+    write_all_by(bytes, |rest| unsafe {
+        libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL)
+    })
 }
 
 /// The outcome in a line tagged `O` or `C`.
@@ -677,10 +667,18 @@ fn access_of(_context: *mut libc::c_void) -> Option<Access> {
 }
 
 /// Writes all of `bytes` to `fd` with raw `write` calls (no locks, no buffers).
-fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> std::io::Result<()> {
+fn write_all_fd(fd: RawFd, bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: the pointer and length describe a live slice.
+    write_all_by(bytes, |rest| unsafe {
+        libc::write(fd, rest.as_ptr().cast(), rest.len())
+    })
+}
+
+/// Writes all of `bytes` through `write` (a raw `write` or `send` of what is left, returning
+/// what it wrote or -1), retrying on EINTR.
+fn write_all_by(mut bytes: &[u8], write: impl Fn(&[u8]) -> isize) -> std::io::Result<()> {
     while !bytes.is_empty() {
-        // SAFETY: the pointer and length describe a live slice.
-        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        let written = write(bytes);
         if written < 0 {
             let error = std::io::Error::last_os_error();
             if error.kind() == std::io::ErrorKind::Interrupted {
