@@ -280,13 +280,15 @@ enum Exchange {
 
 impl PipedChild {
     /// Forks a child that runs `body(request read end, reply write end)`, which never returns.
+    /// An error names the call that failed, for the caller's warning.
     fn fork(body: impl FnOnce(RawFd, RawFd) -> std::convert::Infallible) -> std::io::Result<Self> {
-        let (request_out, request_in) = socket_pair()?;
+        let (request_out, request_in) =
+            socket_pair().map_err(|error| call_failed("socketpair", error))?;
         let (reply_read, reply_write) = match pipe() {
             Ok(fds) => fds,
             Err(error) => {
                 close_both(request_out, request_in);
-                return Err(error);
+                return Err(call_failed("pipe2", error));
             }
         };
         // SAFETY: the child only runs `body`, which ends in `_exit` and never returns here.
@@ -295,7 +297,7 @@ impl PipedChild {
             let error = std::io::Error::last_os_error();
             close_both(request_out, request_in);
             close_both(reply_read, reply_write);
-            return Err(error);
+            return Err(call_failed("fork", error));
         }
         if pid == 0 {
             // `body` ends the child (its type says so): the parent's code below never runs in it.
@@ -352,6 +354,11 @@ impl Drop for PipedChild {
     }
 }
 
+/// `error` from the host call `call`, saying which call it was.
+fn call_failed(call: &str, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{call} failed: {error}"))
+}
+
 /// Writes all of `bytes` to the socket `fd` without raising SIGPIPE.
 fn send_all(fd: RawFd, bytes: &[u8]) -> std::io::Result<()> {
     // SAFETY: the pointer and length describe a live slice.
@@ -366,6 +373,14 @@ fn outcome_in(line: &[u8]) -> Option<Outcome> {
         Some((&(TAG_OUTCOME | TAG_CRASHED), json)) => serde_json::from_slice(json).ok(),
         _ => None,
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// When set, `ForkServer::start` on this thread fails as if `fork` had set this errno, so
+    /// that a test can see how a caller copes with a server that cannot start.
+    pub(crate) static FORK_SERVER_START_ERRNO: std::cell::Cell<Option<i32>> =
+        const { std::cell::Cell::new(None) };
 }
 
 /// A process forked early, while the caller is small and single-threaded, that runs isolated runs
@@ -384,11 +399,16 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
     /// fork.
     ///
     /// Call it before the caller starts threads: the fork then copies a consistent process, and
-    /// one that is as small as it will ever be.
+    /// one that is as small as it will ever be. An error names the host call that failed.
     pub fn start(
         mut run: impl FnMut(&R) -> Outcome,
         mut lost: impl FnMut(&R, libc::c_int) -> Outcome,
     ) -> std::io::Result<ForkServer<R>> {
+        #[cfg(test)]
+        if let Some(errno) = FORK_SERVER_START_ERRNO.get() {
+            let error = std::io::Error::from_raw_os_error(errno);
+            return Err(call_failed("fork", error));
+        }
         let server =
             PipedChild::fork(|requests, replies| serve(requests, replies, &mut run, &mut lost))?;
         Ok(ForkServer {

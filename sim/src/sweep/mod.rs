@@ -425,37 +425,59 @@ struct Worker {
 }
 
 impl Worker {
-    /// Workers for `jobs` threads. Call before any thread starts (see `Worker`).
+    /// Workers for `jobs` threads, and a warning for each reason some of their fork servers could
+    /// not start. Call before any thread starts (see `Worker`).
+    ///
+    /// A worker whose server cannot start forks for each host-backed run itself: the same
+    /// records, more slowly. The warning says why (the failed call and its errno), so that a
+    /// slow sweep is not a mystery; workers that failed for one reason share one line.
     fn start_all(
         registry: &Registry,
         sources: &[Source],
         host_backed: &[bool],
         jobs: usize,
-    ) -> Vec<Worker> {
+    ) -> (Vec<Worker>, Vec<String>) {
         let any_host_backed = host_backed.iter().any(|&h| h);
-        (0..jobs)
-            .map(|_| Worker {
-                sources: sources.iter().map(Source::duplicate).collect(),
-                // A server that cannot start leaves its worker forking for itself, as before.
-                server: any_host_backed
-                    .then(|| {
-                        ForkServer::start(
-                            |&(index, seed): &PairRequest| {
-                                sources[index]
-                                    .instantiate(registry, seed)
-                                    .run_here(run_options())
-                            },
-                            |&(index, seed): &PairRequest, status| {
-                                sources[index]
-                                    .instantiate(registry, seed)
-                                    .lost_run(run_options(), status)
-                            },
-                        )
-                        .ok()
-                    })
-                    .flatten(),
+        let mut workers_by_failure: BTreeMap<String, usize> = BTreeMap::new();
+        let workers = (0..jobs)
+            .map(|_| {
+                let started = any_host_backed.then(|| {
+                    ForkServer::start(
+                        |&(index, seed): &PairRequest| {
+                            sources[index]
+                                .instantiate(registry, seed)
+                                .run_here(run_options())
+                        },
+                        |&(index, seed): &PairRequest, status| {
+                            sources[index]
+                                .instantiate(registry, seed)
+                                .lost_run(run_options(), status)
+                        },
+                    )
+                });
+                let server = match started {
+                    Some(Ok(server)) => Some(server),
+                    Some(Err(error)) => {
+                        *workers_by_failure.entry(error.to_string()).or_default() += 1;
+                        None
+                    }
+                    None => None,
+                };
+                Worker {
+                    sources: sources.iter().map(Source::duplicate).collect(),
+                    server,
+                }
             })
-            .collect()
+            .collect();
+        let warnings = workers_by_failure
+            .into_iter()
+            .map(|(reason, failed)| {
+                format!(
+                    "{failed} of {jobs} sweep workers could not start their fork server ({reason}); they fork for each host-backed run instead: the same results, more slowly"
+                )
+            })
+            .collect();
+        (workers, warnings)
     }
 
     /// `run_pair` for the source at `index`, through the server when that source is host-backed.
@@ -659,7 +681,9 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         })
         .collect();
     // Before the progress display, which may start a thread of its own.
-    let workers = Worker::start_all(registry, &config.sources, &host_backed, jobs);
+    let (workers, server_warnings) =
+        Worker::start_all(registry, &config.sources, &host_backed, jobs);
+    warnings.extend(server_warnings);
     let mut progress = progress::Progress::new(config.progress, plan.len() as u64);
     for record in records.values() {
         progress.resumed(record);
@@ -821,5 +845,40 @@ mod tests {
         };
         assert!(in_recheck_sample(&key, 100.0));
         assert!(!in_recheck_sample(&key, 0.0));
+    }
+
+    /// A fork server that cannot start (here a test hook, as if `fork` had failed with EAGAIN)
+    /// costs speed, never results, and the sweep says why.
+    #[test]
+    fn workers_whose_fork_server_cannot_start_warn_once_and_record_the_same_runs() {
+        use crate::runner::isolated::FORK_SERVER_START_ERRNO;
+
+        let registry = Registry::builtin();
+        let sweep_into = |name: &str| {
+            let out = std::env::temp_dir().join(format!("sim-sweep-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&out);
+            let mut config =
+                SweepConfig::new(vec![Source::generated("dlmalloc", vec![])], 0..4, &out);
+            config.jobs = 2;
+            let report = sweep(&registry, &config).unwrap();
+            let _ = std::fs::remove_dir_all(&out);
+            report
+        };
+        let served = sweep_into("fork-servers");
+        FORK_SERVER_START_ERRNO.set(Some(libc::EAGAIN));
+        let unserved = sweep_into("no-fork-servers");
+        FORK_SERVER_START_ERRNO.set(None);
+
+        assert!(served.warnings.is_empty(), "{:?}", served.warnings);
+        let reason = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        assert_eq!(
+            unserved.warnings,
+            vec![format!(
+                "2 of 2 sweep workers could not start their fork server (fork failed: {reason}); they fork for each host-backed run instead: the same results, more slowly"
+            )]
+        );
+        assert_eq!(unserved.ran, 4);
+        assert_eq!(unserved.summary.verdict, served.summary.verdict);
+        assert_eq!(unserved.summary.trace_hash, served.summary.trace_hash);
     }
 }
