@@ -838,10 +838,7 @@ fn timed_out<S: Subject>(scenario: &Scenario<S::Op>, options: &RunOptions) -> Ou
     let seconds = scenario.limits.host_run_seconds_max;
     let finding = Finding::budget("host_run_seconds_max", seconds, "runner")
         .note("likely cause: real code looping forever, or blocked on a lock that was held when the child was forked (the simulation itself is bounded by `steps_max`)");
-    Outcome {
-        findings: vec![finding],
-        ..unreported::<S>(scenario, options, String::new())
-    }
+    outcome_without_report::<S>(scenario, options, finding)
 }
 
 /// The outcome of an isolated run whose child reported nothing: one `panic` finding saying why.
@@ -858,6 +855,16 @@ fn unreported<S: Subject>(
     )
     .note("a host-backed subject runs in a child process; this is how that process ended")
     .note("a crash inside the crash handler, an abort, or a failed fork/pipe ends up here");
+    outcome_without_report::<S>(scenario, options, finding)
+}
+
+/// The outcome of a child that reported nothing, for `timed_out` and `unreported`: `finding` is
+/// its one finding, and nothing the child ran is known (no trace, steps or ops).
+fn outcome_without_report<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    options: &RunOptions,
+    finding: Finding,
+) -> Outcome {
     Outcome {
         header: header::<S>(scenario, options),
         findings: vec![finding],
