@@ -1,9 +1,10 @@
 //! Prints a scenario back as TOML that parses to the same scenario: ops as one inline table per
 //! line, so that a generated or shrunk scenario reads like a hand-written one.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 use serde::Serialize;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 use super::{Lifecycle, RunnerOp, Scenario, ScenarioOp, default_warmup};
 use crate::os::{Limits, PlatformModel};
@@ -22,19 +23,48 @@ fn key(name: &str) -> String {
     }
 }
 
-/// `[section]` with the fields of `value` that differ from `default`; nothing when none does, so
-/// that a scenario on the defaults prints without the section. For flat structs of numbers
-/// (`Limits`, `PlatformModel`): JSON numbers print as TOML integers, and unlike TOML values they
-/// hold any `u64`, so no value makes printing fail.
+/// A JSON object's fields in the order they were written, which for a serialized struct is its
+/// declaration order. A `serde_json::Map` would sort them by name: serde_json's `preserve_order`
+/// feature is off, and turning it on would also reorder the keys of the JSON `sim` builds as
+/// values (`sim run --json`, say).
+struct FieldsInOrder(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for FieldsInOrder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = FieldsInOrder;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldsInOrder, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(FieldsInOrder(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// `[section]` with the fields of `value` that differ from `default`, in declaration order;
+/// nothing when none does, so that a scenario on the defaults prints without the section. For
+/// flat structs of numbers (`Limits`, `PlatformModel`): JSON numbers print as TOML integers, and
+/// unlike TOML values they hold any `u64`, so no value makes printing fail.
 fn write_changed_fields<T: Serialize>(out: &mut String, section: &str, value: &T, default: &T) {
-    let fields = |value: &T| match serde_json::to_value(value) {
-        Ok(serde_json::Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
+    let fields = |value: &T| {
+        serde_json::to_string(value)
+            .and_then(|json| serde_json::from_str::<FieldsInOrder>(&json))
+            .map_or_else(|_| Vec::new(), |fields| fields.0)
     };
     let (value, default) = (fields(value), fields(default));
     let changed: Vec<_> = value
         .iter()
-        .filter(|(name, field)| default.get(name.as_str()) != Some(field))
+        .filter(|field| !default.contains(field))
         .collect();
     if changed.is_empty() {
         return;
@@ -180,4 +210,27 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
         lifecycle(&mut out, item);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse::parse;
+    use crate::subjects::counter::Counter;
+
+    #[test]
+    fn changed_limits_and_platform_fields_print_in_declaration_order() {
+        let text = "name = \"sizes\"\nsubject = \"counter\"\n\
+            [limits]\nhost_run_seconds_max = 5\nfds_max = 8\nsteps_max = 100\n\
+            [platform]\ncondvar_bytes = 1\nmutex_bytes = 2\n\
+            [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 1 }]\n";
+        let printed = to_toml(&parse::<Counter>("sizes.toml", text).unwrap());
+        assert!(
+            printed.contains(
+                "\n[limits]\nsteps_max = 100\nfds_max = 8\nhost_run_seconds_max = 5\n\n\
+                 [platform]\nmutex_bytes = 2\ncondvar_bytes = 1\n"
+            ),
+            "{printed}"
+        );
+    }
 }
