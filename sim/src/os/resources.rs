@@ -70,7 +70,7 @@ pub struct Record {
 struct KindHot {
     keyed: bool,
     /// The site slot the kind used last: a kind is mostly acquired from one site at a time, so
-    /// this hint spares the search.
+    /// this hint spares the search. `NO_SITE_SLOT` until its first acquisition.
     last_site_slot: u32,
 }
 
@@ -80,9 +80,14 @@ struct SiteSlotByAddress {
     kind: KindId,
     address: usize,
     len: usize,
-    /// `u32::MAX` in an entry never filled.
+    /// `NO_SITE_SLOT` in an entry never filled.
     slot: u32,
 }
+
+/// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a cache entry never
+/// filled, and a kind with no hint yet. Not an `Option<u32>`, which would grow a cache entry from
+/// 24 to 32 bytes.
+const NO_SITE_SLOT: u32 = u32::MAX;
 
 /// Entries of that cache: more than the sites one subject acquires a kind from.
 const SITE_CACHE_ENTRIES: usize = 64;
@@ -141,7 +146,7 @@ impl Resources {
         self.totals.push(Totals::default());
         self.per_kind.push(KindHot {
             keyed,
-            last_site_slot: u32::MAX,
+            last_site_slot: NO_SITE_SLOT,
         });
         KindId((self.kinds.len() - 1) as u16)
     }
@@ -220,7 +225,7 @@ impl Resources {
         let index =
             ((address >> 3) ^ usize::from(kind.0).wrapping_mul(0x9e37)) % SITE_CACHE_ENTRIES;
         if let Some(entry) = self.site_slots_by_address.get(index)
-            && entry.slot != u32::MAX
+            && entry.slot != NO_SITE_SLOT
             && entry.kind == kind
             && entry.address == address
             && entry.len == site.len()
@@ -234,7 +239,7 @@ impl Resources {
                 kind,
                 address: 0,
                 len: 0,
-                slot: u32::MAX,
+                slot: NO_SITE_SLOT,
             };
             self.site_slots_by_address = vec![empty; SITE_CACHE_ENTRIES];
         }
@@ -508,7 +513,7 @@ impl BuiltinKinds {
             kinds,
             KindHot {
                 keyed: false,
-                last_site_slot: u32::MAX,
+                last_site_slot: NO_SITE_SLOT,
             },
         );
         BuiltinKinds::IDS
