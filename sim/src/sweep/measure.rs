@@ -159,12 +159,19 @@ pub fn detect(
     })
 }
 
-/// Runs per second of one sweep with 1 job and with 2, each the median of `rounds`.
+/// Runs per second of one sweep with 1 job and with 2, each the median of `rounds`; the ratio of
+/// the two and the machine's ceiling for it, each the median of the rounds' own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scaling {
     pub runs: u64,
     pub one_job_runs_per_second: f64,
     pub two_jobs_runs_per_second: f64,
+    /// The median over rounds of each round's 2-job rate over its 1-job rate: the two sweeps of
+    /// a round run back to back, so drift between rounds (a neighbour starting or stopping on a
+    /// shared machine) does not enter a ratio as it can enter a quotient of two medians.
+    pub ratio: f64,
+    /// The median over rounds of `spin_parallelism`, measured after each round's sweeps.
+    pub ceiling: f64,
 }
 
 impl Scaling {
@@ -176,7 +183,8 @@ impl Scaling {
             "unit": "runs/s",
             "peer": "sim sweep --jobs 1",
             "peer_value": round3(self.one_job_runs_per_second),
-            "ratio": round3(self.two_jobs_runs_per_second / self.one_job_runs_per_second.max(1e-9)),
+            "ratio": round3(self.ratio),
+            "ceiling": round3(self.ceiling),
         })
     }
 }
@@ -184,8 +192,9 @@ impl Scaling {
 pub const SCALING_METRIC: &str = "sweep_scaling_2_jobs";
 
 /// Measures `sources` over `seeds` with `--jobs 1` and `--jobs 2`, alternating, in fresh
-/// directories under `scratch`. Only the runs are timed (not minimising or reports), and nothing
-/// is shrunk, so the figure is the pool's throughput.
+/// directories under `scratch`, and after each pair the machine's ceiling (`spin_parallelism`).
+/// Only the runs are timed (not minimising or reports), and nothing is shrunk, so the figure is
+/// the pool's throughput.
 pub fn scaling(
     registry: &Registry,
     sources: &[Source],
@@ -193,9 +202,10 @@ pub fn scaling(
     rounds: usize,
     scratch: &Path,
 ) -> Result<Scaling, SweepError> {
-    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut measured = Vec::new();
     let mut runs = 0;
     for round in 0..rounds.max(1) {
+        let mut rates = [0.0; 2];
         for jobs in [1usize, 2] {
             let out = scratch.join(format!("jobs-{jobs}-round-{round}"));
             let _ = std::fs::remove_dir_all(&out);
@@ -209,20 +219,43 @@ pub fn scaling(
             let report = sweep(registry, &config)?;
             let shard = &report.summary.shards[0];
             runs = shard.runs;
-            rates[jobs - 1].push(shard.runs as f64 / shard.run_seconds.max(1e-9));
+            rates[jobs - 1] = shard.runs as f64 / shard.run_seconds.max(1e-9);
             let _ = std::fs::remove_dir_all(&out);
         }
+        measured.push(Round {
+            one_job_runs_per_second: rates[0],
+            two_jobs_runs_per_second: rates[1],
+            ceiling: spin_parallelism(),
+        });
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(|a, b| a.total_cmp(b));
-        values[values.len() / 2]
-    };
-    let [one, two] = rates;
-    Ok(Scaling {
-        runs,
-        one_job_runs_per_second: median(one),
-        two_jobs_runs_per_second: median(two),
-    })
+    Ok(Scaling::from_rounds(runs, &measured))
+}
+
+/// One round of `scaling`: the two sweeps, then the machine check.
+#[derive(Clone, Copy, Debug)]
+pub struct Round {
+    pub one_job_runs_per_second: f64,
+    pub two_jobs_runs_per_second: f64,
+    pub ceiling: f64,
+}
+
+impl Scaling {
+    /// The medians of `rounds` (at least one): of each rate, of each round's ratio, and of the
+    /// ceilings.
+    pub fn from_rounds(runs: u64, rounds: &[Round]) -> Scaling {
+        let median = |value: fn(&Round) -> f64| {
+            let mut values: Vec<f64> = rounds.iter().map(value).collect();
+            values.sort_by(|a, b| a.total_cmp(b));
+            values[values.len() / 2]
+        };
+        Scaling {
+            runs,
+            one_job_runs_per_second: median(|r| r.one_job_runs_per_second),
+            two_jobs_runs_per_second: median(|r| r.two_jobs_runs_per_second),
+            ratio: median(|r| r.two_jobs_runs_per_second / r.one_job_runs_per_second.max(1e-9)),
+            ceiling: median(|r| r.ceiling),
+        }
+    }
 }
 
 /// How much parallelism the machine gives right now: the speed-up of two threads that only
@@ -265,4 +298,35 @@ pub fn merge_metric(path: &Path, name: &str, value: Value) -> std::io::Result<()
         path,
         serde_json::to_string_pretty(&all).expect("json") + "\n",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slow neighbour in one round slows both of its sweeps: the round's own ratio is kept,
+    /// where a quotient of the two medians would mix rounds measured under different loads.
+    #[test]
+    fn the_scaling_ratio_is_the_median_of_each_rounds_own() {
+        let round = |one, two, ceiling| Round {
+            one_job_runs_per_second: one,
+            two_jobs_runs_per_second: two,
+            ceiling,
+        };
+        let rounds = [
+            round(1000.0, 1900.0, 1.95),
+            round(600.0, 1150.0, 1.9),
+            round(1050.0, 2000.0, 1.97),
+        ];
+        let scaling = Scaling::from_rounds(36_000, &rounds);
+        assert_eq!(scaling.one_job_runs_per_second, 1000.0);
+        assert_eq!(scaling.two_jobs_runs_per_second, 1900.0);
+        // The rounds' ratios are 1.9, 1.917 and 1.905; the quotient of the medians is 1.9.
+        assert_eq!(round3(scaling.ratio), 1.905);
+        assert_eq!(scaling.ceiling, 1.95);
+        let metric = scaling.metric();
+        assert_eq!(metric["ratio"], 1.905);
+        assert_eq!(metric["ceiling"], 1.95);
+        assert_eq!(metric["peer_value"], 1000.0);
+    }
 }
