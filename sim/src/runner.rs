@@ -28,7 +28,7 @@ use crate::os::{Io, Os, Position, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
 use crate::subject::{Config, Continuation, Step, Subject, info_of};
-use crate::trace::EventKind;
+use crate::trace::{EventKind, TraceComparer, TraceComparison};
 
 /// What a caller may change about a run without editing the scenario.
 #[derive(Default)]
@@ -650,9 +650,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             op_name: name,
             thread: tid.0,
         });
-        let trace = self.os.trace();
-        let name_hash = trace.hash_static(name);
-        trace.event(EventKind::Op, u64::from(tid.0), name_hash);
+        self.os.trace().op(tid.0, name);
         match op {
             ScenarioOp::Subject(op) => {
                 self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
@@ -832,13 +830,71 @@ pub fn check_determinism<S: Subject>(
             ..RunOptions::default()
         },
     );
-    (first.trace_hash != second.trace_hash).then(|| {
-        Finding::new(
-            FindingKind::Determinism,
-            "trace",
-            "runner",
-            format!("two runs of one (scenario, seed) gave trace hashes {:#018x} and {:#018x}", first.trace_hash, second.trace_hash),
+    if first.trace_hash == second.trace_hash {
+        return None;
+    }
+    let finding = Finding::new(
+        FindingKind::Determinism,
+        "trace",
+        "runner",
+        format!("two runs of one (scenario, seed) gave trace hashes {:#018x} and {:#018x}", first.trace_hash, second.trace_hash),
+    )
+    .note("something inside the simulation reads the clock, the environment, OS randomness, or iterates a randomly hashed map");
+    let comparison = compare_traces(|sink| {
+        run::<S>(
+            scenario,
+            RunOptions {
+                seed,
+                trace_sink: Some(sink),
+                ..RunOptions::default()
+            },
         )
-        .note("something inside the simulation reads the clock, the environment, OS randomness, or iterates a randomly hashed map")
-    })
+    });
+    Some(with_trace_comparison(finding, &comparison))
+}
+
+/// How much of the first trace `compare_traces` keeps: enough for millions of events, bounded
+/// whatever the run.
+const TRACE_KEPT_BYTES_MAX: usize = 64 << 20;
+
+/// Runs `run` twice, giving each run the trace sink it is passed, and says where the two traces
+/// part: for a determinism finding, which only knows that two hashes differ.
+pub fn compare_traces(mut run: impl FnMut(Box<dyn Write>) -> Outcome) -> TraceComparison {
+    let comparer = TraceComparer::new(TRACE_KEPT_BYTES_MAX);
+    run(comparer.first_sink());
+    run(comparer.second_sink());
+    comparer.finish()
+}
+
+/// A determinism finding with where two more runs' traces parted: the first event that differs,
+/// each run's version of it, and the op that was running (the events before it are the same, so
+/// what differs was decided there).
+pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> Finding {
+    match comparison {
+        TraceComparison::Parted {
+            event,
+            first,
+            second,
+            last_op,
+        } => {
+            let ended = || "(its trace had ended)".to_string();
+            finding
+                .detail("traces part at", format!("event #{event}, in two more runs traced side by side"))
+                .detail("traced run 1", first.clone().unwrap_or_else(ended))
+                .detail("traced run 2", second.clone().unwrap_or_else(ended))
+                .detail(
+                    "after op",
+                    last_op
+                        .clone()
+                        .unwrap_or_else(|| "(none: before the first op)".to_string()),
+                )
+                .note("every event before that one is the same in both runs: look at what the op above reads that is not a function of the seed")
+        }
+        TraceComparison::Agreed { events } => finding.note(format!(
+            "two more runs, traced side by side, agreed on all {events} events: the difference did not come back (it depends on state outside the run, such as a process-wide counter, that those runs saw alike)"
+        )),
+        TraceComparison::AgreedAsFarAsKept { events } => finding.note(format!(
+            "two more runs, traced side by side, agreed on the first {events} events (all that was kept); the difference, if it came back, is later"
+        )),
+    }
 }

@@ -4,7 +4,9 @@
 //! twice and compares. Events are recorded as a small tag and two words so that hashing costs a
 //! few nanoseconds; the JSON form is produced only when a sink is attached.
 
+use std::cell::RefCell;
 use std::io::Write;
+use std::rc::Rc;
 
 /// What kind of event happened. The names appear in JSON traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,12 +148,28 @@ impl Trace {
     /// sink, rarely attached, stays out of line.
     #[inline(always)]
     pub fn event(&mut self, kind: EventKind, a: u64, b: u64) {
-        let tag = kind.tag();
-        self.hash = mix(mix(mix(self.hash, tag), a), b);
-        self.events += 1;
+        self.fold(kind.tag(), a, b);
         if self.sink.is_some() {
             self.write_event(kind.name(), a, b);
         }
+    }
+
+    /// Records that `thread` starts the op `name`: an `Op` event whose detail is the name's hash
+    /// (`hash_static`). A JSON trace also names the op, so that a person reading it (or the
+    /// first difference of two traces) sees which op ran.
+    #[inline(always)]
+    pub fn op(&mut self, thread: u32, name: &'static str) {
+        let name_hash = self.names.hash(name);
+        self.fold(EventKind::Op.tag(), u64::from(thread), name_hash);
+        if self.sink.is_some() {
+            self.write_op_event(thread, name_hash, name);
+        }
+    }
+
+    #[inline(always)]
+    fn fold(&mut self, tag: u64, a: u64, b: u64) {
+        self.hash = mix(mix(mix(self.hash, tag), a), b);
+        self.events += 1;
     }
 
     /// Takes the event's name rather than its kind, so that a hot caller passes constants
@@ -165,6 +183,19 @@ impl Trace {
                 sink,
                 "{{\"i\":{},\"ev\":\"{name}\",\"a\":{a},\"b\":{b}}}",
                 self.events,
+            );
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_op_event(&mut self, thread: u32, name_hash: u64, name: &str) {
+        if let Some(sink) = self.sink.as_mut() {
+            let _ = writeln!(
+                sink,
+                "{{\"i\":{},\"ev\":\"op\",\"a\":{thread},\"b\":{name_hash},\"op\":{}}}",
+                self.events,
+                json_string(name)
             );
         }
     }
@@ -188,6 +219,157 @@ impl Trace {
     pub fn flush(&mut self) {
         if let Some(sink) = self.sink.as_mut() {
             let _ = sink.flush();
+        }
+    }
+}
+
+/// Where the traces of two runs of one (scenario, seed) part: what explains a determinism
+/// finding. Events are compared as their JSON lines, which carry every word that is hashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceComparison {
+    /// The traces part at event `event` (counted from 1). `first` and `second` are each run's
+    /// line there, `None` where that run's trace had ended; `last_op` is the last op line the
+    /// two share before it, `None` when they part before any op.
+    Parted {
+        event: u64,
+        first: Option<String>,
+        second: Option<String>,
+        last_op: Option<String>,
+    },
+    /// Both traces are the same `events` events.
+    Agreed { events: u64 },
+    /// The first `events` events agree, which is all of the first trace that was kept.
+    AgreedAsFarAsKept { events: u64 },
+}
+
+/// Compares the traces of two runs, one after the other, while keeping only the first: its
+/// lines are kept up to `bytes_max` bytes, and the second run's are compared as they arrive.
+/// Give `first_sink` to the first run and `second_sink` to the second, then `finish`.
+pub struct TraceComparer {
+    state: Rc<RefCell<Comparing>>,
+}
+
+#[derive(Default)]
+struct Comparing {
+    bytes_max: usize,
+    kept: Vec<String>,
+    kept_bytes: usize,
+    truncated: bool,
+    /// Lines of the second run seen so far.
+    compared: u64,
+    last_op: Option<String>,
+    parted: Option<(u64, Option<String>, Option<String>)>,
+}
+
+impl Comparing {
+    fn first_line(&mut self, line: String) {
+        if self.truncated || self.kept_bytes + line.len() > self.bytes_max {
+            self.truncated = true;
+            return;
+        }
+        self.kept_bytes += line.len();
+        self.kept.push(line);
+    }
+
+    fn second_line(&mut self, line: String) {
+        if self.parted.is_some() {
+            return;
+        }
+        let index = self.compared as usize;
+        self.compared += 1;
+        match self.kept.get(index) {
+            Some(kept) if *kept == line => {
+                if line.contains("\"ev\":\"op\"") {
+                    self.last_op = Some(line);
+                }
+            }
+            Some(kept) => self.parted = Some((self.compared, Some(kept.clone()), Some(line))),
+            // Past what was kept of the first trace: nothing to compare with.
+            None if self.truncated => {}
+            None => self.parted = Some((self.compared, None, Some(line))),
+        }
+    }
+}
+
+/// A sink that hands each complete line to the comparison (the trace writes a line in pieces).
+struct LineSink {
+    partial: Vec<u8>,
+    state: Rc<RefCell<Comparing>>,
+    second: bool,
+}
+
+impl Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|&byte| byte == b'\n') {
+            let line = String::from_utf8_lossy(&self.partial[..end]).into_owned();
+            self.partial.drain(..=end);
+            let mut state = self.state.borrow_mut();
+            if self.second {
+                state.second_line(line);
+            } else {
+                state.first_line(line);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TraceComparer {
+    pub fn new(bytes_max: usize) -> TraceComparer {
+        TraceComparer {
+            state: Rc::new(RefCell::new(Comparing {
+                bytes_max,
+                ..Comparing::default()
+            })),
+        }
+    }
+
+    fn sink(&self, second: bool) -> Box<dyn Write> {
+        Box::new(LineSink {
+            partial: Vec::new(),
+            state: self.state.clone(),
+            second,
+        })
+    }
+
+    pub fn first_sink(&self) -> Box<dyn Write> {
+        self.sink(false)
+    }
+
+    pub fn second_sink(&self) -> Box<dyn Write> {
+        self.sink(true)
+    }
+
+    pub fn finish(self) -> TraceComparison {
+        let mut state = self.state.take();
+        let compared = state.compared as usize;
+        if let Some((event, first, second)) = state.parted {
+            return TraceComparison::Parted {
+                event,
+                first,
+                second,
+                last_op: state.last_op,
+            };
+        }
+        if compared < state.kept.len() {
+            // The second trace ended early.
+            return TraceComparison::Parted {
+                event: state.compared + 1,
+                first: Some(state.kept.swap_remove(compared)),
+                second: None,
+                last_op: state.last_op,
+            };
+        }
+        let events = state.kept.len() as u64;
+        if state.truncated {
+            TraceComparison::AgreedAsFarAsKept { events }
+        } else {
+            TraceComparison::Agreed { events }
         }
     }
 }
@@ -279,6 +461,87 @@ mod tests {
         let leaked: &'static str = Box::leak(owned.into_boxed_str());
         assert_eq!(trace.hash_static(leaked), hash_str("pages.commit"));
         assert_eq!(trace.hash_static(&leaked[..5]), hash_str("pages"));
+    }
+
+    /// Two runs' traces, as `compare_traces` sees them: each run writes its events into its sink.
+    fn compare(
+        bytes_max: usize,
+        first: &[(EventKind, u64, u64)],
+        second: &[(EventKind, u64, u64)],
+    ) -> TraceComparison {
+        let comparer = TraceComparer::new(bytes_max);
+        for (events, sink) in [
+            (first, comparer.first_sink()),
+            (second, comparer.second_sink()),
+        ] {
+            let mut trace = Trace::new();
+            trace.attach_sink(sink);
+            trace.op(0, "malloc");
+            for &(kind, a, b) in events {
+                trace.event(kind, a, b);
+            }
+        }
+        comparer.finish()
+    }
+
+    #[test]
+    fn compared_traces_part_at_their_first_different_event_after_the_last_shared_op() {
+        let commit = EventKind::Syscall("pages.commit");
+        let same = [(commit, 4096, 1), (EventKind::Schedule, 1, 2)];
+        assert_eq!(
+            compare(1 << 20, &same, &same),
+            TraceComparison::Agreed { events: 3 }
+        );
+        let mut other = same;
+        other[1].1 = 0;
+        let TraceComparison::Parted {
+            event,
+            first,
+            second,
+            last_op,
+        } = compare(1 << 20, &same, &other)
+        else {
+            panic!("the traces differ")
+        };
+        assert_eq!(event, 3);
+        assert_eq!(
+            first.as_deref(),
+            Some(r#"{"i":3,"ev":"schedule","a":1,"b":2}"#)
+        );
+        assert_eq!(
+            second.as_deref(),
+            Some(r#"{"i":3,"ev":"schedule","a":0,"b":2}"#)
+        );
+        let op = format!(
+            r#"{{"i":1,"ev":"op","a":0,"b":{},"op":"malloc"}}"#,
+            hash_str("malloc")
+        );
+        assert_eq!(last_op, Some(op));
+        // A trace that stops early parts where it stops, on either side.
+        for (a, b, first_ended) in [
+            (&same[..1], &same[..], true),
+            (&same[..], &same[..1], false),
+        ] {
+            let TraceComparison::Parted {
+                event,
+                first,
+                second,
+                ..
+            } = compare(1 << 20, a, b)
+            else {
+                panic!("one trace is shorter")
+            };
+            assert_eq!(event, 3);
+            assert_eq!(
+                (first.is_none(), second.is_none()),
+                (first_ended, !first_ended)
+            );
+        }
+        // Past what was kept of the first trace nothing is compared, and the answer says so.
+        assert_eq!(
+            compare(110, &same, &other),
+            TraceComparison::AgreedAsFarAsKept { events: 2 }
+        );
     }
 
     #[test]

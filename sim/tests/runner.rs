@@ -320,6 +320,33 @@ ops = [{ op = "touch" }]
             "{}",
             finding.headline
         );
+        // Two more runs, traced side by side, part at the allocation whose size the counter
+        // chose, and the finding says so: the event, each run's version of it, and the op.
+        let detail = |label: &str| {
+            finding
+                .details
+                .iter()
+                .find(|d| d.label == label)
+                .map(|d| d.text.clone())
+                .unwrap_or_else(|| panic!("no `{label}` detail in {finding:#?}"))
+        };
+        assert!(
+            detail("traces part at").starts_with("event #"),
+            "{finding:#?}"
+        );
+        let (first, second) = (detail("traced run 1"), detail("traced run 2"));
+        assert_ne!(first, second);
+        for line in [&first, &second] {
+            assert!(line.contains("\"ev\":\"heap.malloc\""), "{line}");
+        }
+        assert!(
+            first.contains("\"b\":8") != second.contains("\"b\":8"),
+            "{first} / {second}"
+        );
+        assert!(
+            detail("after op").contains("\"op\":\"touch\""),
+            "{finding:#?}"
+        );
         let counter = sim::scenario::parse::parse::<sim::subjects::counter::Counter>(
             "c.toml",
             super::CONTENDED,

@@ -661,6 +661,12 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
             .unwrap()
             .contains("error[determinism]")
     );
+    // The report says where two more runs, traced side by side, parted: the subject's counter
+    // decides how many blocks the op allocates, so they part at a heap event after the op.
+    let report = finding.report.as_ref().unwrap();
+    assert!(report.contains("traces part at: event #"), "{report}");
+    assert!(report.contains("after op: {\"i\":"), "{report}");
+    assert!(report.contains("\"op\":\"touch\""), "{report}");
     assert_eq!(finding.ops_after, finding.ops_before, "not shrunk");
 
     // With no rechecks of passing runs, nothing is run twice and nothing is found.

@@ -23,7 +23,7 @@ use super::{Source, SweepConfig, SweepError, determinism_finding, run_pool};
 use crate::findings::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::report;
-use crate::runner::RunOptions;
+use crate::runner::{self, RunOptions};
 use crate::shrink;
 
 pub const REPROS_DIR: &str = "repros";
@@ -268,6 +268,13 @@ pub fn minimise_one(
                         "the sweep saw `{signature}` on this pair; this run of it did not"
                     ));
                 }
+                let comparison = runner::compare_traces(|sink| {
+                    scenario.run(RunOptions {
+                        trace_sink: Some(sink),
+                        ..RunOptions::default()
+                    })
+                });
+                finding = runner::with_trace_comparison(finding, &comparison);
                 let pinned = report::pin(scenario.as_ref(), &original);
                 (finding, pinned, ops_before, 0, false)
             }
