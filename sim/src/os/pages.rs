@@ -479,6 +479,23 @@ impl PagesState {
         None
     }
 
+    /// `first_refusal` for a debug check of a remembered answer: the same answer, with the
+    /// remembered runs and the region hint left as they were, so that a debug build remembers
+    /// (and forgets) what a release build does, and its tests exercise the same answers.
+    #[cfg(debug_assertions)]
+    fn first_refusal_unobserved(&self, addr: u64, end: u64, access: Access) -> Option<Refusal> {
+        let regions = &self.regions;
+        let remembered = regions.accessible.clone();
+        let (next, hint) = (regions.accessible_next.get(), regions.hint.get());
+        let refusal = self.first_refusal(addr, end, access);
+        for (run, kept) in regions.accessible.iter().zip(remembered) {
+            run.set(kept.get());
+        }
+        regions.accessible_next.set(next);
+        regions.hint.set(hint);
+        refusal
+    }
+
     /// The state of an address no reservation holds: released (and by whom), or free.
     fn unreserved_state(&self, addr: u64) -> (PageState, Option<Attribution>) {
         match self.released_at(addr) {
@@ -1142,7 +1159,9 @@ impl Os {
         let end = addr.saturating_add(len);
         if self.pages.remembered_allows(addr, end, access) {
             debug_assert!(
-                self.pages.first_refusal(addr, end, access).is_none(),
+                self.pages
+                    .first_refusal_unobserved(addr, end, access)
+                    .is_none(),
                 "the remembered run answers as the search does"
             );
             return Ok(());
@@ -1503,6 +1522,32 @@ mod tests {
         os.decommit(first, 4096, "t").unwrap();
         assert_eq!(os.read_u64(first, "t"), Err(Errno::Efault));
         assert_eq!(os.read_u64(second, "t"), Ok(1));
+    }
+
+    /// An access that a remembered run answers changes nothing that is remembered, in debug
+    /// builds (which check the answer with a search) as in release builds.
+    #[test]
+    fn an_answer_from_a_remembered_run_leaves_the_remembered_runs_as_they_were() {
+        let mut os = Os::for_tests(1);
+        // Reserved first: a reservation forgets every remembered run, a commit none.
+        let bases: Vec<u64> = (0..REMEMBERED_RUNS)
+            .map(|_| os.reserve(4096, 0, "t").unwrap())
+            .collect();
+        for &base in &bases {
+            os.commit(base, 4096, "t").unwrap();
+            os.write_u64(base, 1, "t").unwrap();
+        }
+        let remembered = |os: &Os| -> Vec<bool> {
+            bases
+                .iter()
+                .map(|&base| os.pages.remembered_allows(base, base + 8, Access::Read))
+                .collect()
+        };
+        assert_eq!(remembered(&os), vec![true; REMEMBERED_RUNS]);
+        // Answered from memory: remembering any run again would push out the oldest.
+        os.read_u64(bases[1], "t").unwrap();
+        os.read_u64(bases[REMEMBERED_RUNS - 1], "t").unwrap();
+        assert_eq!(remembered(&os), vec![true; REMEMBERED_RUNS]);
     }
 
     #[test]
