@@ -999,19 +999,13 @@ impl Os {
     }
 
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
-    /// stays before and after becomes a reservation of its own, attributed to the original one.
+    /// stays before and after becomes a reservation of its own, attributed to the original one
+    /// (and its committed pages to the commit that made them, as before the release).
     /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
     #[inline(never)]
     fn release_part(&mut self, range: CheckedRange, site: Site) {
         let (base, start, end) = (range.base, range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, &here, false, |span| {
-            if span.state == PageState::Committed {
-                -1
-            } else {
-                0
-            }
-        });
         let Some(Region {
             end: reservation_end,
             acquired,
@@ -1021,8 +1015,14 @@ impl Os {
             unreachable!("checked")
         };
         self.pages.reservations_live -= 1;
-        // Split the reservation into what stays before and after the released range.
+        let committed_by = reservation
+            .committed_record
+            .and_then(|record| self.resources.get(record))
+            .map_or(acquired, |record| record.acquired);
+        // Split the reservation's runs into what stays before and after the released range.
         let mut before = reservation.spans.into_map();
+        split_at(&mut before, start);
+        split_at(&mut before, end);
         let after = before.split_off(&end);
         let _released = before.split_off(&start);
         let committed_in = |spans: &BTreeMap<u64, Span>| {
@@ -1032,23 +1032,31 @@ impl Os {
                 .map(|(&a, s)| (s.end - a) / PAGE_SIZE)
                 .sum::<u64>()
         };
+        let (committed_before, committed_after) = (committed_in(&before), committed_in(&after));
+        self.pages.committed_pages_total -=
+            reservation.committed_pages - committed_before - committed_after;
         self.resources.release_id(reservation.record);
         if let Some(record) = reservation.committed_record {
             self.resources.release_id(record);
         }
-        for (piece_start, piece_end, spans) in
-            [(base, start, before), (end, reservation_end, after)]
-        {
+        for (piece_start, piece_end, spans, pages) in [
+            (base, start, before, committed_before),
+            (end, reservation_end, after, committed_after),
+        ] {
             if piece_start >= piece_end {
                 continue;
             }
-            let pages = committed_in(&spans);
             let record =
                 self.resources
                     .acquire(KINDS.reservation, 1, piece_end - piece_start, 0, acquired);
             let committed_record = (pages > 0).then(|| {
-                self.resources
-                    .acquire(KINDS.committed_pages, pages, pages * PAGE_SIZE, 0, acquired)
+                self.resources.acquire(
+                    KINDS.committed_pages,
+                    pages,
+                    pages * PAGE_SIZE,
+                    0,
+                    committed_by,
+                )
             });
             self.pages.reservations_live += 1;
             self.pages.regions.insert(
@@ -1621,6 +1629,32 @@ mod tests {
         os.release(base + 4096 * 5, 4096 * 3, "t").unwrap();
         assert_eq!((os.reserved_bytes(), os.committed_pages()), (0, 0));
         assert_eq!(os.resources().live_records(), 0);
+    }
+
+    /// What stays of a partly released reservation keeps who made it: the pieces are the
+    /// reservation's, their committed pages the commit's, so a leak of either names its own op.
+    #[test]
+    fn the_pieces_of_a_partial_release_keep_the_reserve_and_commit_sites() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4096 * 4, 0, "segment_reserve").unwrap();
+        os.commit(base, 4096 * 3, "segment_commit").unwrap();
+        os.release(base + 4096, 4096, "page_unmap").unwrap();
+        let sites = |kind| -> Vec<(&str, u64)> {
+            os.resources()
+                .live_since(kind, 0)
+                .iter()
+                .map(|record| (record.acquired.site, record.count))
+                .collect()
+        };
+        assert_eq!(
+            sites(KINDS.reservation),
+            [("segment_reserve", 1), ("segment_reserve", 1)]
+        );
+        assert_eq!(
+            sites(KINDS.committed_pages),
+            [("segment_commit", 1), ("segment_commit", 1)]
+        );
+        assert_eq!(os.committed_pages(), 2);
     }
 
     #[test]
