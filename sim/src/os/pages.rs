@@ -482,7 +482,6 @@ impl PagesState {
     /// `first_refusal` for a debug check of a remembered answer: the same answer, with the
     /// remembered runs and the region hint left as they were, so that a debug build remembers
     /// (and forgets) what a release build does, and its tests exercise the same answers.
-    #[cfg(debug_assertions)]
     fn first_refusal_unobserved(&self, addr: u64, end: u64, access: Access) -> Option<Refusal> {
         let regions = &self.regions;
         let remembered = regions.accessible.clone();
