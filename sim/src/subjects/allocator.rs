@@ -41,6 +41,13 @@
 //! the segment. Fixed: before it. Minimal trigger: main allocates the only live block of its
 //! segment, another thread frees it, the process exits.
 //!
+//! Defect `absorbed-pages-never-collected` (found by this project's fuzz target, not seeded): the
+//! pages `heap-delete` moves to the backing heap are collected only when the backing heap looks for
+//! room in their size class, as in mimalloc 2.1.4, so pages that other threads then empty stay
+//! committed: a program that rotates private heaps grows without bound. Fixed (the model's own
+//! fix; upstream has none to cite): a thread about to take new space (a page in a fresh segment)
+//! first collects the cross-thread frees of its pages and frees those left empty.
+//!
 //! Not modelled: size-class bins beyond the five above, huge objects, page retirement, delayed
 //! frees through the heap's `thread_delayed_free` list, atomics (ops are atomic steps), secure mode,
 //! statistics, the thread-data cache. Heaps are thread-local: an op naming a heap that another
@@ -259,6 +266,7 @@ enum Collect {
 #[derive(Clone, Debug)]
 struct Settings {
     collect_after_segment_free: bool,
+    absorbed_pages_never_collected: bool,
     arena: bool,
     purge_delay_ticks: u64,
     destroy_on_exit: bool,
@@ -332,11 +340,18 @@ impl Subject for Allocator {
                     summary: "mi_heap_collect(heap or default, force)",
                 },
             ],
-            defects: vec![DefectInfo {
-                name: "collect-after-segment-free",
-                summary: "the forced collect purges a page's segment after the page free that released it",
-                source: "mimalloc #904, fixed in 2.1.6/2.1.7 by d824b9db",
-            }],
+            defects: vec![
+                DefectInfo {
+                    name: "collect-after-segment-free",
+                    summary: "the forced collect purges a page's segment after the page free that released it",
+                    source: "mimalloc #904, fixed in 2.1.6/2.1.7 by d824b9db",
+                },
+                DefectInfo {
+                    name: "absorbed-pages-never-collected",
+                    summary: "pages that heap-delete moved to the backing heap and other threads then emptied stay committed until the backing heap allocates in their size class",
+                    source: "found by this project's allocator fuzz target with defects off; mimalloc 2.1.4's mi_heap_absorb behaves so (compare mimalloc #1117); the fix modelled is this project's",
+                },
+            ],
             caches: vec![
                 CacheDecl {
                     kind: "reservation",
@@ -356,6 +371,7 @@ impl Subject for Allocator {
     fn new(os: &mut Os, config: &Config) -> Self {
         let settings = Settings {
             collect_after_segment_free: config.defect("collect-after-segment-free"),
+            absorbed_pages_never_collected: config.defect("absorbed-pages-never-collected"),
             arena: config.param_bool("arena", false),
             purge_delay_ticks: config.param_u64("purge_delay", 10),
             destroy_on_exit: config.param_bool("destroy_on_exit", true),
@@ -894,6 +910,36 @@ impl Allocator {
         os.write_u64(header + PAGE_USED, u64::from(used), site)
     }
 
+    /// Collects the cross-thread frees of every page in the segments `tid` owns, and frees the
+    /// pages left with no block; true if one was freed. What the thread's own slow path does
+    /// for one size class of one heap (`mi_page_queue_find_free_ex`), done for all of them
+    /// before the thread reserves more: without it, a page that was moved to the backing heap by
+    /// `heap-delete` and then emptied by other threads stays until the backing heap allocates
+    /// in its size class, which a program that rotates private heaps may never do.
+    fn collect_own_emptied_pages(&mut self, os: &mut Os, tid: Tid) -> Mem<bool> {
+        let pending: Vec<PageRef> = self
+            .segments
+            .iter()
+            .filter(|(_, segment)| segment.owner == Some(tid.0))
+            .flat_map(|(&id, segment)| {
+                segment
+                    .pages
+                    .iter()
+                    .filter(|(_, page)| !page.thread_free.is_empty())
+                    .map(move |(&first, _)| (id, first))
+            })
+            .collect();
+        let mut freed = false;
+        for page_ref in pending {
+            self.collect_thread_free(os, page_ref, "page_collect_before_grow")?;
+            if self.page(page_ref).used == 0 {
+                self.page_free(os, page_ref)?;
+                freed = true;
+            }
+        }
+        Ok(freed)
+    }
+
     /// A new page for `heap`: from this thread's segments, a reclaimed one, or a new segment.
     fn page_alloc(
         &mut self,
@@ -907,11 +953,21 @@ impl Allocator {
         } else {
             MEDIUM_PAGE_SLICES
         };
-        let mut found = self
-            .segments
-            .iter()
-            .filter(|(_, s)| s.owner == Some(tid.0))
-            .find_map(|(&id, s)| s.free_run(slices).map(|first| (id, first)));
+        let own_free_run = |allocator: &Allocator| {
+            allocator
+                .segments
+                .iter()
+                .filter(|(_, s)| s.owner == Some(tid.0))
+                .find_map(|(&id, s)| s.free_run(slices).map(|first| (id, first)))
+        };
+        let mut found = own_free_run(self);
+        if found.is_none() && !self.settings.absorbed_pages_never_collected {
+            // Fixed: before the thread grows, the pages it holds that other threads emptied are
+            // collected and freed, whichever of its heaps they are in.
+            if self.collect_own_emptied_pages(os, tid)? {
+                found = own_free_run(self);
+            }
+        }
         if found.is_none() && self.heaps[&heap].backing {
             // `mi_segment_reclaim_or_alloc`: private heaps never reclaim (`no_reclaim`).
             if let Some(&segment) = self.abandoned.first() {
