@@ -1397,8 +1397,8 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
         metric["ratio"]
     );
     println!(
-        "machine check: two spinning threads ran {}x as fast as one after each round (median; the ceiling for the ratio above)",
-        metric["ceiling"]
+        "machine check: two threads spinning on arithmetic ran {}x as fast as one after each round (median; well under 2 means busy neighbours)",
+        metric["spin_parallelism"]
     );
     sweep::measure::merge_metric(&args.results, sweep::measure::SCALING_METRIC, metric).map_err(
         |e| CliError {
