@@ -43,10 +43,11 @@
 //!
 //! Defect `absorbed-pages-never-collected` (found by this project's fuzz target, not seeded): the
 //! pages `heap-delete` moves to the backing heap are collected only when the backing heap looks for
-//! room in their size class, as in mimalloc 2.1.4, so pages that other threads then empty stay
-//! committed: a program that rotates private heaps grows without bound. Fixed (the model's own
-//! fix; upstream has none to cite): a thread about to take new space (a page in a fresh segment)
-//! first collects the cross-thread frees of its pages and frees those left empty.
+//! room in their size class, collects, or its thread exits, as in mimalloc 2.1.4, so pages that
+//! other threads then empty stay committed: a program that rotates private heaps grows without
+//! bound. Fixed (the model's own fix; upstream has none to cite): a thread that finds no room in
+//! its segments first collects the cross-thread frees of its absorbed pages and frees those left
+//! empty, before it reclaims an abandoned segment or reserves a new one.
 //!
 //! Not modelled: size-class bins beyond the five above, huge objects, page retirement, delayed
 //! frees through the heap's `thread_delayed_free` list, atomics (ops are atomic steps), secure mode,
@@ -191,6 +192,8 @@ struct Page {
     used: u32,
     /// The heap that owns the page; `None` while the page is abandoned.
     heap: Option<u32>,
+    /// Moved to the backing heap by `heap-delete` (`mi_heap_absorb`).
+    absorbed: bool,
 }
 
 impl Page {
@@ -348,7 +351,7 @@ impl Subject for Allocator {
                 },
                 DefectInfo {
                     name: "absorbed-pages-never-collected",
-                    summary: "pages that heap-delete moved to the backing heap and other threads then emptied stay committed until the backing heap allocates in their size class",
+                    summary: "pages that heap-delete moved to the backing heap and other threads then emptied stay committed until the backing heap allocates in their size class, collects, or exits",
                     source: "found by this project's allocator fuzz target with defects off; mimalloc 2.1.4's mi_heap_absorb behaves so (compare mimalloc #1117); the fix modelled is this project's",
                 },
             ],
@@ -715,7 +718,9 @@ impl Allocator {
         }
         for page_ref in deleted.pages {
             let base = self.segments[&page_ref.0].base;
-            self.page_mut(page_ref).heap = Some(backing);
+            let page = self.page_mut(page_ref);
+            page.heap = Some(backing);
+            page.absorbed = true;
             os.write_u64(
                 page_header(base, page_ref.1) + PAGE_HEAP,
                 u64::from(backing),
@@ -910,13 +915,12 @@ impl Allocator {
         os.write_u64(header + PAGE_USED, u64::from(used), site)
     }
 
-    /// Collects the cross-thread frees of every page in the segments `tid` owns, and frees the
-    /// pages left with no block; true if one was freed. What the thread's own slow path does
-    /// for one size class of one heap (`mi_page_queue_find_free_ex`), done for all of them
-    /// before the thread reserves more: without it, a page that was moved to the backing heap by
-    /// `heap-delete` and then emptied by other threads stays until the backing heap allocates
-    /// in its size class, which a program that rotates private heaps may never do.
-    fn collect_own_emptied_pages(&mut self, os: &mut Os, tid: Tid) -> Mem<bool> {
+    /// Collects the cross-thread frees of the pages `heap-delete` moved to a backing heap in the
+    /// segments `tid` owns, and frees those left with no block; true if one was freed. The
+    /// backing heap collects such a page only when it looks for room in the page's size class,
+    /// collects (`heap-collect`), or its thread exits; a program that rotates private heaps
+    /// while other threads free their blocks may do none of these, and grows without bound.
+    fn collect_emptied_absorbed_pages(&mut self, os: &mut Os, tid: Tid) -> Mem<bool> {
         let pending: Vec<PageRef> = self
             .segments
             .iter()
@@ -925,7 +929,7 @@ impl Allocator {
                 segment
                     .pages
                     .iter()
-                    .filter(|(_, page)| !page.thread_free.is_empty())
+                    .filter(|(_, page)| page.absorbed && !page.thread_free.is_empty())
                     .map(move |(&first, _)| (id, first))
             })
             .collect();
@@ -962,9 +966,9 @@ impl Allocator {
         };
         let mut found = own_free_run(self);
         if found.is_none() && !self.settings.absorbed_pages_never_collected {
-            // Fixed: before the thread grows, the pages it holds that other threads emptied are
-            // collected and freed, whichever of its heaps they are in.
-            if self.collect_own_emptied_pages(os, tid)? {
+            // Fixed: before the thread takes space elsewhere (an abandoned segment or a new one),
+            // the absorbed pages of its own that other threads emptied are collected and freed.
+            if self.collect_emptied_absorbed_pages(os, tid)? {
                 found = own_free_run(self);
             }
         }
@@ -1015,6 +1019,7 @@ impl Allocator {
                 thread_free: Vec::new(),
                 used: 0,
                 heap: Some(heap),
+                absorbed: false,
             },
         );
         segment.used_pages += 1;
