@@ -867,8 +867,8 @@ pub fn compare_traces(mut run: impl FnMut(Box<dyn Write>) -> Outcome) -> TraceCo
 }
 
 /// A determinism finding with where two more runs' traces parted: the first event that differs,
-/// each run's version of it, and the op that was running (the events before it are the same, so
-/// what differs was decided there).
+/// each run's version of it, and the last op started before it (the events before it are the
+/// same, so what differs was decided since).
 pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> Finding {
     match comparison {
         TraceComparison::Parted {
@@ -879,22 +879,29 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
         } => {
             let ended = || "(its trace had ended)".to_string();
             finding
-                .detail("traces part at", format!("event #{event}, in two more runs traced side by side"))
+                .detail(
+                    "traces part at",
+                    format!("event #{event}, in two more runs traced side by side"),
+                )
                 .detail("traced run 1", first.clone().unwrap_or_else(ended))
                 .detail("traced run 2", second.clone().unwrap_or_else(ended))
                 .detail(
-                    "after op",
+                    "last op started",
                     last_op
                         .clone()
                         .unwrap_or_else(|| "(none: before the first op)".to_string()),
                 )
-                .note("every event before that one is the same in both runs: look at what the op above reads that is not a function of the seed")
+                .note("every event before that one is the same in both runs: look at what the ops running then read that is not a function of the seed (the last one started, or another thread's still running)")
         }
         TraceComparison::Agreed { events } => finding.note(format!(
             "two more runs, traced side by side, agreed on all {events} events: the difference did not come back (it depends on state outside the run, such as a process-wide counter, that those runs saw alike)"
         )),
-        TraceComparison::AgreedAsFarAsKept { events } => finding.note(format!(
-            "two more runs, traced side by side, agreed on the first {events} events (all that was kept); the difference, if it came back, is later"
+        TraceComparison::AgreedAsFarAsKept {
+            kept,
+            first_events,
+            second_events,
+        } => finding.note(format!(
+            "two more runs, traced side by side, agreed on the first {kept} events (all of the first trace that was kept); they had {first_events} and {second_events} events in all"
         )),
     }
 }

@@ -229,7 +229,7 @@ impl Trace {
 pub enum TraceComparison {
     /// The traces part at event `event` (counted from 1). `first` and `second` are each run's
     /// line there, `None` where that run's trace had ended; `last_op` is the last op line the
-    /// two share before it, `None` when they part before any op.
+    /// two share before it (of whichever thread), `None` when they part before any op.
     Parted {
         event: u64,
         first: Option<String>,
@@ -238,13 +238,19 @@ pub enum TraceComparison {
     },
     /// Both traces are the same `events` events.
     Agreed { events: u64 },
-    /// The first `events` events agree, which is all of the first trace that was kept.
-    AgreedAsFarAsKept { events: u64 },
+    /// The first `kept` events agree, which is all of the first trace that was kept; the traces
+    /// had `first_events` and `second_events` events in all.
+    AgreedAsFarAsKept {
+        kept: u64,
+        first_events: u64,
+        second_events: u64,
+    },
 }
 
 /// Compares the traces of two runs, one after the other, while keeping only the first: its
-/// lines are kept up to `bytes_max` bytes, and the second run's are compared as they arrive.
-/// Give `first_sink` to the first run and `second_sink` to the second, then `finish`.
+/// lines are kept up to `bytes_max` bytes (text and index together), and the second run's are
+/// compared as they arrive. Give `first_sink` to the first run and `second_sink` to the second,
+/// then `finish`.
 pub struct TraceComparer {
     state: Rc<RefCell<Comparing>>,
 }
@@ -252,9 +258,12 @@ pub struct TraceComparer {
 #[derive(Default)]
 struct Comparing {
     bytes_max: usize,
-    kept: Vec<String>,
-    kept_bytes: usize,
+    /// The first run's kept lines, end to end, and where each ends.
+    text: Vec<u8>,
+    ends: Vec<u32>,
     truncated: bool,
+    /// Lines of the first run, kept or not.
+    first_lines: u64,
     /// Lines of the second run seen so far.
     compared: u64,
     last_op: Option<String>,
@@ -262,34 +271,48 @@ struct Comparing {
 }
 
 impl Comparing {
-    fn first_line(&mut self, line: String) {
-        if self.truncated || self.kept_bytes + line.len() > self.bytes_max {
+    fn kept_line(&self, index: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1] as usize,
+        };
+        Some(&self.text[start..end])
+    }
+
+    fn first_line(&mut self, line: &[u8]) {
+        self.first_lines += 1;
+        let cost = line.len() + std::mem::size_of::<u32>();
+        if self.truncated || self.text.len() + self.ends.len() * 4 + cost > self.bytes_max {
             self.truncated = true;
             return;
         }
-        self.kept_bytes += line.len();
-        self.kept.push(line);
+        self.text.extend_from_slice(line);
+        self.ends.push(self.text.len() as u32);
     }
 
-    fn second_line(&mut self, line: String) {
+    fn second_line(&mut self, line: &[u8]) {
+        self.compared += 1;
         if self.parted.is_some() {
             return;
         }
-        let index = self.compared as usize;
-        self.compared += 1;
-        match self.kept.get(index) {
-            Some(kept) if *kept == line => {
-                if line.contains("\"ev\":\"op\"") {
-                    self.last_op = Some(line);
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        match self.kept_line(self.compared as usize - 1) {
+            Some(kept) if kept == line => {
+                if line.windows(OP_MARK.len()).any(|w| w == OP_MARK) {
+                    self.last_op = Some(text(line));
                 }
             }
-            Some(kept) => self.parted = Some((self.compared, Some(kept.clone()), Some(line))),
+            Some(kept) => self.parted = Some((self.compared, Some(text(kept)), Some(text(line)))),
             // Past what was kept of the first trace: nothing to compare with.
             None if self.truncated => {}
-            None => self.parted = Some((self.compared, None, Some(line))),
+            None => self.parted = Some((self.compared, None, Some(text(line)))),
         }
     }
 }
+
+/// What marks an op's line in a JSON trace.
+const OP_MARK: &[u8] = b"\"ev\":\"op\"";
 
 /// A sink that hands each complete line to the comparison (the trace writes a line in pieces).
 struct LineSink {
@@ -302,14 +325,14 @@ impl Write for LineSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.partial.extend_from_slice(buf);
         while let Some(end) = self.partial.iter().position(|&byte| byte == b'\n') {
-            let line = String::from_utf8_lossy(&self.partial[..end]).into_owned();
-            self.partial.drain(..=end);
             let mut state = self.state.borrow_mut();
             if self.second {
-                state.second_line(line);
+                state.second_line(&self.partial[..end]);
             } else {
-                state.first_line(line);
+                state.first_line(&self.partial[..end]);
             }
+            drop(state);
+            self.partial.drain(..=end);
         }
         Ok(buf.len())
     }
@@ -346,8 +369,7 @@ impl TraceComparer {
     }
 
     pub fn finish(self) -> TraceComparison {
-        let mut state = self.state.take();
-        let compared = state.compared as usize;
+        let state = self.state.take();
         if let Some((event, first, second)) = state.parted {
             return TraceComparison::Parted {
                 event,
@@ -356,20 +378,25 @@ impl TraceComparer {
                 last_op: state.last_op,
             };
         }
-        if compared < state.kept.len() {
+        let kept = state.ends.len() as u64;
+        if state.compared < kept {
             // The second trace ended early.
+            let first = state.kept_line(state.compared as usize);
             return TraceComparison::Parted {
                 event: state.compared + 1,
-                first: Some(state.kept.swap_remove(compared)),
+                first: first.map(|line| String::from_utf8_lossy(line).into_owned()),
                 second: None,
                 last_op: state.last_op,
             };
         }
-        let events = state.kept.len() as u64;
         if state.truncated {
-            TraceComparison::AgreedAsFarAsKept { events }
+            TraceComparison::AgreedAsFarAsKept {
+                kept,
+                first_events: state.first_lines,
+                second_events: state.compared,
+            }
         } else {
-            TraceComparison::Agreed { events }
+            TraceComparison::Agreed { events: kept }
         }
     }
 }
@@ -539,8 +566,21 @@ mod tests {
         }
         // Past what was kept of the first trace nothing is compared, and the answer says so.
         assert_eq!(
-            compare(110, &same, &other),
-            TraceComparison::AgreedAsFarAsKept { events: 2 }
+            compare(120, &same, &other),
+            TraceComparison::AgreedAsFarAsKept {
+                kept: 2,
+                first_events: 3,
+                second_events: 3
+            }
+        );
+        // The counts still tell traces of different lengths apart.
+        assert_eq!(
+            compare(120, &same, &same[..1]),
+            TraceComparison::AgreedAsFarAsKept {
+                kept: 2,
+                first_events: 3,
+                second_events: 2
+            }
         );
     }
 

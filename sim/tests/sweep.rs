@@ -665,7 +665,7 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     // decides how many blocks the op allocates, so they part at a heap event after the op.
     let report = finding.report.as_ref().unwrap();
     assert!(report.contains("traces part at: event #"), "{report}");
-    assert!(report.contains("after op: {\"i\":"), "{report}");
+    assert!(report.contains("last op started: {\"i\":"), "{report}");
     assert!(report.contains("\"op\":\"touch\""), "{report}");
     assert_eq!(finding.ops_after, finding.ops_before, "not shrunk");
 

@@ -999,7 +999,8 @@ impl Os {
 
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
     /// stays before and after becomes a reservation of its own, attributed to the original one
-    /// (and its committed pages to the commit that made them, as before the release).
+    /// (and its committed pages as the reservation's committed-pages record was: to the commit
+    /// that first committed some of it).
     /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
     #[inline(never)]
     fn release_part(&mut self, range: CheckedRange, site: Site) {
@@ -1023,7 +1024,7 @@ impl Os {
         split_at(&mut before, start);
         split_at(&mut before, end);
         let after = before.split_off(&end);
-        let _released = before.split_off(&start);
+        let released = before.split_off(&start);
         let committed_in = |spans: &BTreeMap<u64, Span>| {
             spans
                 .iter()
@@ -1032,6 +1033,11 @@ impl Os {
                 .sum::<u64>()
         };
         let (committed_before, committed_after) = (committed_in(&before), committed_in(&after));
+        debug_assert_eq!(
+            reservation.committed_pages,
+            committed_before + committed_after + committed_in(&released),
+            "a reservation counts the committed pages of its runs"
+        );
         self.pages.committed_pages_total -=
             reservation.committed_pages - committed_before - committed_after;
         self.resources.release_id(reservation.record);

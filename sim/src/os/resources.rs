@@ -596,6 +596,10 @@ mod tests {
             site,
             ..Attribution::default()
         };
+        // A kind's first acquisition has no hint to miss, and makes no cache.
+        resources.acquire(blocks, 1, 10, 0, at("grow"));
+        resources.acquire(other, 1, 1, 0, at("grow"));
+        assert!(resources.site_slots_by_address.is_empty());
         for round in 0..3u64 {
             resources.acquire(blocks, 1, 10, 0, at("grow"));
             resources.acquire(other, 1, 1, 0, at("grow"));
@@ -611,8 +615,8 @@ mod tests {
         assert_eq!(
             sites,
             vec![
-                (blocks, "grow", totals(6, 3033)),
-                (other, "grow", totals(3, 3)),
+                (blocks, "grow", totals(7, 3043)),
+                (other, "grow", totals(4, 4)),
                 (blocks, "shrink", totals(3, 300)),
             ]
         );

@@ -268,13 +268,15 @@ pub fn minimise_one(
                         "the sweep saw `{signature}` on this pair; this run of it did not"
                     ));
                 }
-                let comparison = runner::compare_traces(|sink| {
-                    scenario.run(RunOptions {
-                        trace_sink: Some(sink),
-                        ..RunOptions::default()
-                    })
-                });
-                finding = runner::with_trace_comparison(finding, &comparison);
+                if second.trace_hash != original.trace_hash {
+                    let comparison = runner::compare_traces(|sink| {
+                        scenario.run(RunOptions {
+                            trace_sink: Some(sink),
+                            ..RunOptions::default()
+                        })
+                    });
+                    finding = runner::with_trace_comparison(finding, &comparison);
+                }
                 let pinned = report::pin(scenario.as_ref(), &original);
                 (finding, pinned, ops_before, 0, false)
             }
