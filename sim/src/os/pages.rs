@@ -1538,7 +1538,8 @@ mod tests {
     }
 
     /// An access that a remembered run answers changes nothing that is remembered, in debug
-    /// builds (which check the answer with a search) as in release builds.
+    /// builds (which check the answer with a search) as in release builds. Only a debug build,
+    /// which `make test` is, can fail it: a release build has no search to disturb the runs.
     #[test]
     fn an_answer_from_a_remembered_run_leaves_the_remembered_runs_as_they_were() {
         let mut os = Os::for_tests(1);
