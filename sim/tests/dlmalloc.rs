@@ -240,6 +240,28 @@ fn the_trace_of_an_isolated_run_reaches_the_callers_sink_up_to_the_crash() {
     );
 }
 
+/// What explains a determinism finding works for isolated runs too: two runs of real code,
+/// each in its own child, are compared event by event through the traces they send back.
+#[test]
+fn two_isolated_runs_compare_event_by_event() {
+    let basic = scenario(BASIC);
+    let mut events = Vec::new();
+    let comparison = sim::runner::compare_traces(|sink| {
+        let outcome = basic.run(RunOptions {
+            trace_sink: Some(sink),
+            ..RunOptions::default()
+        });
+        events.push(outcome.trace_events);
+        outcome
+    });
+    assert_eq!(events.len(), 2);
+    assert!(events[0] > 1000, "{events:?}");
+    assert_eq!(
+        comparison,
+        sim::trace::TraceComparison::Agreed { events: events[0] }
+    );
+}
+
 #[test]
 fn injected_reserve_and_commit_failures_are_handled_by_the_real_code() {
     let text = BASIC.replace(
