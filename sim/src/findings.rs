@@ -109,6 +109,14 @@ impl Finding {
         self
     }
 
+    /// The text of the first detail labelled `label`.
+    pub fn detail_text(&self, label: &str) -> Option<&str> {
+        self.details
+            .iter()
+            .find(|detail| detail.label == label)
+            .map(|detail| detail.text.as_str())
+    }
+
     pub fn note(mut self, text: impl Into<String>) -> Finding {
         self.notes.push(text.into());
         self

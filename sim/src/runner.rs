@@ -27,6 +27,7 @@ use crate::os::threads::MAIN_THREAD;
 use crate::os::{Io, Os, Position, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
+use crate::seed::format_seed;
 use crate::subject::{Config, Continuation, Step, Subject, info_of};
 use crate::trace::{EventKind, TraceComparer, TraceComparison};
 
@@ -833,13 +834,7 @@ pub fn check_determinism<S: Subject>(
     if first.trace_hash == second.trace_hash {
         return None;
     }
-    let finding = Finding::new(
-        FindingKind::Determinism,
-        "trace",
-        "runner",
-        format!("two runs of one (scenario, seed) gave trace hashes {:#018x} and {:#018x}", first.trace_hash, second.trace_hash),
-    )
-    .note("something inside the simulation reads the clock, the environment, OS randomness, or iterates a randomly hashed map");
+    let finding = determinism_finding(&first, &second);
     let comparison = compare_traces(|sink| {
         run::<S>(
             scenario,
@@ -851,6 +846,23 @@ pub fn check_determinism<S: Subject>(
         )
     });
     Some(with_trace_comparison(finding, &comparison))
+}
+
+/// The finding for two runs of one scenario and seed that differ (in trace or findings).
+pub fn determinism_finding(first: &Outcome, second: &Outcome) -> Finding {
+    Finding::new(
+        FindingKind::Determinism,
+        "trace hash",
+        first.header.subject.clone(),
+        format!(
+            "two runs of the same scenario and seed differ: trace {} then {}",
+            format_seed(first.trace_hash),
+            format_seed(second.trace_hash)
+        ),
+    )
+    .detail("first run", format!("findings {:?}", first.signatures()))
+    .detail("second run", format!("findings {:?}", second.signatures()))
+    .note("something outside the seed reached the run: the clock, the environment, a hash map's iteration order, or host memory")
 }
 
 /// How much of the first trace `compare_traces` keeps: enough for millions of events, bounded

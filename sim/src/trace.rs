@@ -59,7 +59,7 @@ pub struct Trace {
     events: u64,
     sink: Option<Box<dyn Write>>,
     /// Hashes of static names seen lately (op names; syscall names fold at compile time), by
-    /// address: see `hash_static`.
+    /// address: see `NameHashes`.
     names: NameHashes,
 }
 
@@ -121,13 +121,6 @@ impl Trace {
         }
     }
 
-    /// The FNV-1a hash of a static name (`hash_str`), cached by address: for event details that
-    /// are names, such as an op's.
-    #[inline]
-    pub fn hash_static(&mut self, text: &'static str) -> u64 {
-        self.names.hash(text)
-    }
-
     /// Writes every later event as one JSON object per line.
     pub fn attach_sink(&mut self, sink: Box<dyn Write>) {
         self.sink = Some(sink);
@@ -155,7 +148,7 @@ impl Trace {
     }
 
     /// Records that `thread` starts the op `name`: an `Op` event whose detail is the name's hash
-    /// (`hash_static`). A JSON trace also names the op, so that a person reading it (or the
+    /// (`hash_str`, cached by address in `names`). A JSON trace also names the op, so that a person reading it (or the
     /// first difference of two traces) sees which op ran.
     #[inline(always)]
     pub fn op(&mut self, thread: u32, name: &'static str) {
@@ -479,15 +472,15 @@ mod tests {
         ];
         for _ in 0..3 {
             for name in names {
-                assert_eq!(trace.hash_static(name), hash_str(name));
+                assert_eq!(trace.names.hash(name), hash_str(name));
             }
         }
         // Two literals of one text may or may not share an address; either way the hash is the
         // text's.
         let owned = String::from("pages.commit");
         let leaked: &'static str = Box::leak(owned.into_boxed_str());
-        assert_eq!(trace.hash_static(leaked), hash_str("pages.commit"));
-        assert_eq!(trace.hash_static(&leaked[..5]), hash_str("pages"));
+        assert_eq!(trace.names.hash(leaked), hash_str("pages.commit"));
+        assert_eq!(trace.names.hash(&leaked[..5]), hash_str("pages"));
     }
 
     /// Two runs' traces, as `compare_traces` sees them: each run writes its events into its sink.

@@ -24,10 +24,7 @@ fn scenario(text: &str) -> Box<dyn DynScenario> {
 
 fn detail<'f>(finding: &'f Finding, label: &str) -> &'f str {
     finding
-        .details
-        .iter()
-        .find(|d| d.label == label)
-        .map(|d| d.text.as_str())
+        .detail_text(label)
         .unwrap_or_else(|| panic!("no `{label}` detail in {finding:?}"))
 }
 

@@ -323,7 +323,7 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
             .expect("two runs differ in the block size they allocate");
         assert_eq!(finding.kind, FindingKind::Determinism);
         assert!(
-            finding.headline.contains("trace hashes"),
+            finding.headline.contains("differ: trace"),
             "{}",
             finding.headline
         );
@@ -331,10 +331,7 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
         // chose, and the finding says so: the event, each run's version of it, and the op.
         let detail = |label: &str| {
             finding
-                .details
-                .iter()
-                .find(|d| d.label == label)
-                .map(|d| d.text.clone())
+                .detail_text(label)
                 .unwrap_or_else(|| panic!("no `{label}` detail in {finding:#?}"))
         };
         assert!(

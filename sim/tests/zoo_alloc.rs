@@ -42,11 +42,7 @@ fn run_without_defects(text: &str) -> Outcome {
 }
 
 fn detail<'a>(finding: &'a Finding, label: &str) -> &'a str {
-    finding
-        .details
-        .iter()
-        .find(|d| d.label == label)
-        .map_or("", |d| d.text.as_str())
+    finding.detail_text(label).unwrap_or("")
 }
 
 fn with_config(text: &str, config: &str) -> String {

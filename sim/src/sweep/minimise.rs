@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::results::{PairKey, RunRecord};
-use super::{Source, SweepConfig, SweepError, determinism_finding, run_pool};
+use super::{Source, SweepConfig, SweepError, run_pool};
 use crate::findings::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::report;
-use crate::runner::{self, RunOptions};
+use crate::runner::{self, RunOptions, determinism_finding};
 use crate::shrink;
 
 pub const REPROS_DIR: &str = "repros";

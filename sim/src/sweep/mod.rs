@@ -45,11 +45,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::findings::{Finding, FindingKind};
 use crate::registry::{DynScenario, Registry};
 use crate::report;
 use crate::runner::isolated::ForkServer;
-use crate::runner::{Outcome, RunOptions};
+use crate::runner::{Outcome, RunOptions, determinism_finding};
 use crate::scenario::generate::GenerateOptions;
 use crate::seed::{format_seed, parse_seed};
 
@@ -500,23 +499,6 @@ impl Worker {
             None => run_pair(registry, source, key, recheck_percent),
         }
     }
-}
-
-/// The finding for two runs of one pair that differ.
-pub fn determinism_finding(first: &Outcome, second: &Outcome) -> Finding {
-    Finding::new(
-        FindingKind::Determinism,
-        "trace hash",
-        first.header.subject.clone(),
-        format!(
-            "two runs of the same scenario and seed differ: trace {} then {}",
-            format_seed(first.trace_hash),
-            format_seed(second.trace_hash)
-        ),
-    )
-    .detail("first run", format!("findings {:?}", first.signatures()))
-    .detail("second run", format!("findings {:?}", second.signatures()))
-    .note("something outside the seed reached the run: the clock, the environment, a hash map's iteration order, or host memory")
 }
 
 /// How often the calling thread collects finished results from the workers.
