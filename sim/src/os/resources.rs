@@ -74,23 +74,42 @@ struct KindHot {
     last_site_slot: u32,
 }
 
-/// One entry of the direct-mapped cache from a site label's address (and kind) to its slot.
+/// One entry of the table from a site label's address (and kind) to its slot.
 #[derive(Clone, Copy, Debug)]
 struct SiteSlotByAddress {
     kind: KindId,
     address: usize,
     len: usize,
-    /// `NO_SITE_SLOT` in an entry never filled.
+    /// `NO_SITE_SLOT` in an empty entry.
     slot: u32,
 }
 
-/// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a cache entry never
-/// filled, and a kind with no hint yet. Not an `Option<u32>`, which would grow a cache entry from
-/// 24 to 32 bytes.
+impl SiteSlotByAddress {
+    const EMPTY: SiteSlotByAddress = SiteSlotByAddress {
+        kind: KindId(0),
+        address: 0,
+        len: 0,
+        slot: NO_SITE_SLOT,
+    };
+}
+
+/// The slot of no site (`sites` never holds `u32::MAX` entries): it marks an empty table entry,
+/// and a kind with no hint yet. Not an `Option<u32>`, which would grow a table entry from 24 to
+/// 32 bytes.
 const NO_SITE_SLOT: u32 = u32::MAX;
 
-/// Entries of that cache: more than the sites one subject acquires a kind from.
-const SITE_CACHE_ENTRIES: usize = 64;
+/// Entries of that table when it is made: more than twice the (kind, site) pairs one subject
+/// switches between, so that it seldom grows.
+const SITE_TABLE_ENTRIES_MIN: usize = 64;
+
+/// Where the probe for (`kind`, `address`) starts in a table of `mask + 1` entries. Labels lie a
+/// few bytes apart in read-only data, so the address's low bits would crowd a few entries: the
+/// high half of a multiplication by an odd constant mixes every bit of it into the index.
+#[inline(always)]
+fn site_table_home(kind: KindId, address: usize, mask: usize) -> usize {
+    let key = address as u64 ^ (u64::from(kind.0) << 48);
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
+}
 
 /// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
 const KINDS_EXPECTED_MAX: usize = 32;
@@ -108,8 +127,11 @@ pub struct Resources {
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
     /// Site slots by the label's address, for acquisitions that miss their kind's hint: see
-    /// `site_slot_search`. Empty until the first miss.
+    /// `site_slot_search`. Open addressing with linear probing, at most half full; entries are
+    /// never removed (there are only so many labels). Empty until the first miss.
     site_slots_by_address: Vec<SiteSlotByAddress>,
+    /// Entries of that table in use.
+    site_slots_by_address_used: usize,
     serial: u64,
     live_records: u64,
 }
@@ -215,48 +237,77 @@ impl Resources {
 
     /// The slot of (`kind`, `site`) when the kind's hint missed, made on first use. A subject
     /// that acquires one kind from several sites in turn (a runtime's heap blocks) misses the
-    /// hint on most acquisitions, so the label's address is looked up first, in a direct-mapped
-    /// cache; only a label not seen at that address is compared by content with every slot's
-    /// (one label written in two places is one site). Either way the slot is the same.
+    /// hint on most acquisitions, so the label's address is looked up first, in a hash table
+    /// that keeps every address it was given (a cache that evicted would thrash whenever two
+    /// alternating labels shared an entry, which depends on where the linker put them); only a
+    /// label not seen at that address is compared by content with every slot's (one label
+    /// written in two places is one site). Either way the slot is the same. The lookup is all
+    /// this function does, so that a hit (most of a runtime's acquisitions) spills almost no
+    /// registers: the rest is out of line.
     #[cold]
     #[inline(never)]
     fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
+        let address = site.as_ptr() as usize;
+        let table = &self.site_slots_by_address;
+        if !table.is_empty() {
+            let mask = table.len() - 1;
+            let mut index = site_table_home(kind, address, mask);
+            loop {
+                let entry = &table[index];
+                if entry.slot == NO_SITE_SLOT {
+                    break;
+                }
+                if entry.kind == kind && entry.address == address && entry.len == site.len() {
+                    let slot = entry.slot;
+                    self.per_kind[kind.0 as usize].last_site_slot = slot;
+                    return slot;
+                }
+                index = (index + 1) & mask;
+            }
+        }
+        self.site_slot_table_insert(kind, site)
+    }
+
+    /// A label not yet in the table by its address: its slot by content, entered under it.
+    #[cold]
+    #[inline(never)]
+    fn site_slot_table_insert(&mut self, kind: KindId, site: &'static str) -> u32 {
         // A kind's first acquisition has no hint to miss: its label is compared with the few
-        // slots there are, and the cache (a table to allocate and fill) is left for the kinds
+        // slots there are, and the table (a vector to allocate and fill) is left for the kinds
         // that do switch sites. A fuzz target makes a fresh OS per input, where this is most
         // acquisitions' case.
         if self.per_kind[kind.0 as usize].last_site_slot == NO_SITE_SLOT {
             return self.site_slot_by_content(kind, site);
         }
-        let address = site.as_ptr() as usize;
-        let index =
-            ((address >> 3) ^ usize::from(kind.0).wrapping_mul(0x9e37)) % SITE_CACHE_ENTRIES;
-        if let Some(entry) = self.site_slots_by_address.get(index)
-            && entry.slot != NO_SITE_SLOT
-            && entry.kind == kind
-            && entry.address == address
-            && entry.len == site.len()
-        {
-            self.per_kind[kind.0 as usize].last_site_slot = entry.slot;
-            return entry.slot;
-        }
         let slot = self.site_slot_by_content(kind, site);
-        if self.site_slots_by_address.is_empty() {
-            let empty = SiteSlotByAddress {
-                kind,
-                address: 0,
-                len: 0,
-                slot: NO_SITE_SLOT,
-            };
-            self.site_slots_by_address = vec![empty; SITE_CACHE_ENTRIES];
+        if (self.site_slots_by_address_used + 1) * 2 > self.site_slots_by_address.len() {
+            let entries = (self.site_slots_by_address.len() * 2).max(SITE_TABLE_ENTRIES_MIN);
+            let old = std::mem::replace(
+                &mut self.site_slots_by_address,
+                vec![SiteSlotByAddress::EMPTY; entries],
+            );
+            for entry in old.into_iter().filter(|entry| entry.slot != NO_SITE_SLOT) {
+                self.site_table_place(entry);
+            }
         }
-        self.site_slots_by_address[index] = SiteSlotByAddress {
+        self.site_table_place(SiteSlotByAddress {
             kind,
-            address,
+            address: site.as_ptr() as usize,
             len: site.len(),
             slot,
-        };
+        });
+        self.site_slots_by_address_used += 1;
         slot
+    }
+
+    /// Puts `entry` in the first empty entry from its home (the table has room).
+    fn site_table_place(&mut self, entry: SiteSlotByAddress) {
+        let mask = self.site_slots_by_address.len() - 1;
+        let mut index = site_table_home(entry.kind, entry.address, mask);
+        while self.site_slots_by_address[index].slot != NO_SITE_SLOT {
+            index = (index + 1) & mask;
+        }
+        self.site_slots_by_address[index] = entry;
     }
 
     #[cold]
@@ -584,7 +635,7 @@ mod tests {
 
     /// One label is one site wherever it is written, and a kind acquired from several sites in
     /// turn keeps each site's totals apart: whichever way a slot is found (the kind's hint, the
-    /// cache by address, the comparison by content), it is the same slot.
+    /// table by address, the comparison by content), it is the same slot.
     #[test]
     fn site_totals_are_per_label_content_across_alternating_sites() {
         let mut resources = Resources::new();
@@ -596,7 +647,7 @@ mod tests {
             site,
             ..Attribution::default()
         };
-        // A kind's first acquisition has no hint to miss, and makes no cache.
+        // A kind's first acquisition has no hint to miss, and makes no table.
         resources.acquire(blocks, 1, 10, 0, at("grow"));
         resources.acquire(other, 1, 1, 0, at("grow"));
         assert!(resources.site_slots_by_address.is_empty());
@@ -620,6 +671,35 @@ mod tests {
                 (blocks, "shrink", totals(3, 300)),
             ]
         );
+    }
+
+    /// More labels than the table by address first holds, switched between: it grows, and every
+    /// label keeps its own slot.
+    #[test]
+    fn the_table_by_address_grows_and_keeps_every_label() {
+        let mut resources = Resources::new();
+        let blocks = resources.register_static_kind("block", false);
+        let labels: Vec<&'static str> = (0..3 * SITE_TABLE_ENTRIES_MIN)
+            .map(|n| &*Box::leak(format!("site {n}").into_boxed_str()))
+            .collect();
+        let at = |site| Attribution {
+            site,
+            ..Attribution::default()
+        };
+        for round in 1..=3u64 {
+            for &label in &labels {
+                resources.acquire(blocks, 1, round, 0, at(label));
+            }
+        }
+        assert!(resources.site_slots_by_address.len() >= 2 * labels.len());
+        let sites = resources.site_totals();
+        assert_eq!(sites.len(), labels.len());
+        for (entry, label) in sites.iter().zip(&labels) {
+            assert_eq!(
+                (entry.site, entry.totals),
+                (*label, Totals { count: 3, bytes: 6 })
+            );
+        }
     }
 
     #[test]
