@@ -32,7 +32,7 @@
 //! waiting: that is what the same write interrupted by a signal returns, so subjects must loop
 //! either way. Descriptor numbers start at 0; whoever models stdio opens those first.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::id_table::IdTable;
 use super::resources::{BuiltinKinds, RecordId};
@@ -177,8 +177,9 @@ struct Slot {
 pub(crate) struct FdsState {
     kinds: BuiltinKinds,
     slots: Vec<Slot>,
-    /// Free slot numbers below `slots.len()`, so the lowest one is found without a scan.
-    free: BTreeSet<u32>,
+    /// Free slot numbers below `slots.len()`, so the lowest one is found without a scan of the
+    /// slots.
+    free: FreeNumbers,
     open: u64,
     /// Open descriptions by id. Walked in id order only (see `id_table.rs`).
     descriptions: IdTable<Description>,
@@ -193,7 +194,7 @@ impl FdsState {
         FdsState {
             kinds,
             slots: Vec::new(),
-            free: BTreeSet::new(),
+            free: FreeNumbers::default(),
             open: 0,
             descriptions: IdTable::new(),
             next_description: 0,
@@ -230,7 +231,7 @@ impl FdsState {
         }
         // Walked without collecting the components: a WASI runtime opens its preopens on every
         // instantiation, and so on every fuzz input.
-        let mut components = path.split('/').filter(|c| !c.is_empty());
+        let mut components = Components { rest: path };
         let mut current = start;
         let Some(mut last) = components.next() else {
             return Ok((start, None));
@@ -246,6 +247,61 @@ impl FdsState {
             "." | ".." => Ok((self.step(current, last)?, None)),
             name => Ok((current, Some(name))),
         }
+    }
+}
+
+/// The non-empty components of a path, split at each `/`. By hand rather than with `str::split`,
+/// whose searcher costs more than the few bytes of a typical path: the walk runs on every open.
+/// A `/` byte never occurs inside a multibyte UTF-8 character, so every cut is a char boundary.
+struct Components<'p> {
+    rest: &'p str,
+}
+
+impl<'p> Iterator for Components<'p> {
+    type Item = &'p str;
+
+    fn next(&mut self) -> Option<&'p str> {
+        let bytes = self.rest.as_bytes();
+        let start = bytes.iter().position(|&b| b != b'/')?;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(bytes.len(), |len| start + len);
+        let name = &self.rest[start..end];
+        self.rest = &self.rest[end..];
+        Some(name)
+    }
+}
+
+/// A set of fd numbers as a bitmap, one bit per number: the lowest member is the first set bit,
+/// found a word (64 numbers) at a time, and an insert or a removal is one bit operation.
+#[derive(Debug, Default)]
+struct FreeNumbers {
+    words: Vec<u64>,
+}
+
+impl FreeNumbers {
+    fn insert(&mut self, number: u32) {
+        let word = number as usize / 64;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= 1 << (number % 64);
+    }
+
+    fn remove(&mut self, number: u32) {
+        if let Some(word) = self.words.get_mut(number as usize / 64) {
+            *word &= !(1 << (number % 64));
+        }
+    }
+
+    fn lowest(&self) -> Option<u32> {
+        let (index, word) = self
+            .words
+            .iter()
+            .enumerate()
+            .find(|(_, word)| **word != 0)?;
+        Some(index as u32 * 64 + word.trailing_zeros())
     }
 }
 
@@ -325,7 +381,7 @@ impl Os {
             self.fds.free.insert(self.fds.slots.len() as u32);
             self.fds.slots.push(Slot::default());
         }
-        self.fds.free.remove(&number);
+        self.fds.free.remove(number);
         let here = self.here(site);
         let record = self
             .resources
@@ -350,8 +406,7 @@ impl Os {
         let number = self
             .fds
             .free
-            .first()
-            .copied()
+            .lowest()
             .unwrap_or(self.fds.slots.len() as u32);
         self.install_at(number, description, site)
     }
@@ -465,7 +520,7 @@ impl Os {
             .take()
             .expect("entry present");
         self.fds.free.insert(from.number);
-        self.fds.free.remove(&to.number);
+        self.fds.free.remove(to.number);
         let slot = &mut self.fds.slots[to.number as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.entry = Some(FdEntry {
@@ -589,6 +644,24 @@ impl Os {
         self.syscall("fds.release", id, 0);
         // A thread still waiting here blocked without holding the description: the caller lost
         // track of it. Wake it so that its retry sees EBADF instead of hanging on a dead object.
+        if !d.read_waiters.is_empty() || !d.write_waiters.is_empty() {
+            self.wake_stranded(id, &d, site);
+        }
+        match d.object {
+            Object::PipeRead { buffer } => self.end_gone(buffer, true, site),
+            Object::PipeWrite { buffer } => self.end_gone(buffer, false, site),
+            Object::Socket { rx, tx } => {
+                self.end_gone(rx, true, site);
+                self.end_gone(tx, false, site);
+            }
+            Object::File { .. } | Object::Dir { .. } | Object::EventFd { .. } => {}
+        }
+    }
+
+    /// Reports and wakes the threads left waiting on description `id` as it is released. Out of
+    /// line: a release with no waiter, the usual case, builds no list.
+    #[cold]
+    fn wake_stranded(&mut self, id: u64, d: &Description, site: Site) {
         let stranded: Vec<(Tid, BlockReason)> = d
             .read_waiters
             .iter()
@@ -599,24 +672,13 @@ impl Os {
                     .map(|&t| (t, BlockReason::FdWritable(id))),
             )
             .collect();
-        if !stranded.is_empty() {
-            let tids: Vec<u32> = stranded.iter().map(|(t, _)| t.0).collect();
-            let headline = format!(
-                "description #{id} released while threads {tids:?} wait on it without holding it"
-            );
-            self.invariant("description", site, headline);
-            for (tid, reason) in stranded {
-                self.unblock(tid, &reason, site);
-            }
-        }
-        match d.object {
-            Object::PipeRead { buffer } => self.end_gone(buffer, true, site),
-            Object::PipeWrite { buffer } => self.end_gone(buffer, false, site),
-            Object::Socket { rx, tx } => {
-                self.end_gone(rx, true, site);
-                self.end_gone(tx, false, site);
-            }
-            Object::File { .. } | Object::Dir { .. } | Object::EventFd { .. } => {}
+        let tids: Vec<u32> = stranded.iter().map(|(t, _)| t.0).collect();
+        let headline = format!(
+            "description #{id} released while threads {tids:?} wait on it without holding it"
+        );
+        self.invariant("description", site, headline);
+        for (tid, reason) in stranded {
+            self.unblock(tid, &reason, site);
         }
     }
 
