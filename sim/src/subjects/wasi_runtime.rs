@@ -47,6 +47,7 @@
 //!   upstream report is known to us. Fixed here by closing the handle on that path.
 
 use std::ops::ControlFlow;
+use std::rc::Rc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -231,12 +232,16 @@ struct FdTable {
     used: usize,
 }
 
-/// `struct fd_prestats`: the lock, the `prestats` allocation and each preopen's name copy.
+/// A preopen's entry in the prestats: its name, and the heap block of WAMR's copy of it (the
+/// name itself is shared: see `WasiRuntime::preopen_names`).
+type Prestat = (Rc<str>, u64);
+
+/// `struct fd_prestats`: the lock, the `prestats` allocation and each preopen's entry.
 #[derive(Debug)]
 struct Prestats {
     lock: LockId,
     block: Option<u64>,
-    dirs: Vec<Option<(String, u64)>>,
+    dirs: Vec<Option<Prestat>>,
     /// One past the highest preopen number ever inserted, as in WAMR.
     used: usize,
 }
@@ -255,8 +260,9 @@ struct WasiCtx {
     argv: Option<StringArray>,
     environ: Option<StringArray>,
     ns_lookup: Option<StringArray>,
-    /// The `fd_table`, `fd_prestats`, `argv_environ_values` and `addr_pool` structs.
-    structs: Vec<u64>,
+    /// The `fd_table`, `fd_prestats`, `argv_environ_values` and `addr_pool` structs, in that
+    /// order, each once allocated.
+    structs: [Option<u64>; 4],
     /// Some once `fd_table_init` ran.
     table: Option<FdTable>,
     /// Some once `fd_prestats_init` ran.
@@ -275,6 +281,16 @@ type Call = Result<(), Stop>;
 
 pub struct WasiRuntime {
     instances: Vec<Option<WasiCtx>>,
+    /// The emptied slot vectors of destroyed fd tables and prestats, which new instances take
+    /// instead of growing their own from nothing: every fuzz input instantiates and destroys
+    /// dozens of times. At most one per instance slot is ever made. Only capacity is kept, so
+    /// nothing observable depends on which vector an instance gets.
+    spare_slots: Vec<Vec<Option<FdObject>>>,
+    spare_dirs: Vec<Vec<Option<Prestat>>>,
+    /// Every preopen path instantiated so far, shared by the prestats entries that name it: an
+    /// instantiation then makes no string of its own (the copy WAMR makes is the heap block
+    /// beside the name). As many as the scenario names, found by content.
+    preopen_names: Vec<Rc<str>>,
     /// The host's stdin, stdout and stderr, handed to every instance as guest fds 0..=2.
     stdio: [Fd; 3],
     prestats_lock_leak: bool,
@@ -327,6 +343,9 @@ impl Subject for WasiRuntime {
     fn new(os: &mut Os, config: &Config) -> Self {
         WasiRuntime {
             instances: (0..INSTANCES_MAX).map(|_| None).collect(),
+            spare_slots: Vec::new(),
+            spare_dirs: Vec::new(),
+            preopen_names: Vec::new(),
             stdio: host_stdio(os)
                 .expect("the host's stdio opens before any limit or fault applies"),
             prestats_lock_leak: config.defect("prestats-lock-leak"),
@@ -488,11 +507,14 @@ fn make_dirs(os: &mut Os, path: &str) {
     if !path.starts_with('/') {
         return;
     }
-    let mut prefix = String::new();
-    for component in path.split('/').filter(|c| !c.is_empty()) {
-        prefix.push('/');
-        prefix.push_str(component);
-        let _ = os.mkdir(&prefix, "host_mkdir");
+    // Each prefix of the path that ends a component, as a slice of it: the OS's path walk skips
+    // empty components, so `/a//b` is the same prefix as a rebuilt `/a/b`.
+    let bytes = path.as_bytes();
+    for (end, &byte) in bytes.iter().enumerate().skip(1) {
+        let ends_component = bytes.get(end + 1).is_none_or(|&next| next == b'/');
+        if byte != b'/' && ends_component {
+            let _ = os.mkdir(&path[..=end], "host_mkdir");
+        }
     }
 }
 
@@ -649,11 +671,19 @@ impl Prestats {
         self.dirs
             .get(number as usize)?
             .as_ref()
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| &**name)
+    }
+
+    /// The name at `number`, shared, for an entry that moves.
+    fn shared_name(&self, number: u32) -> Option<Rc<str>> {
+        self.dirs
+            .get(number as usize)?
+            .as_ref()
+            .map(|(name, _)| Rc::clone(name))
     }
 
     /// `fd_prestats_insert_locked`: grow, then copy the name.
-    fn insert_locked(&mut self, os: &mut Os, name: &str, number: usize) -> bool {
+    fn insert_locked(&mut self, os: &mut Os, name: Rc<str>, number: usize) -> bool {
         if !grow(
             os,
             &mut self.block,
@@ -668,7 +698,7 @@ impl Prestats {
         let Ok(copy) = os.malloc(name.len() as u64 + 1, "fd_prestats_insert") else {
             return false;
         };
-        if let Some((_, old)) = self.dirs[number].replace((name.to_string(), copy)) {
+        if let Some((_, old)) = self.dirs[number].replace((name, copy)) {
             let _ = os.free(old, "fd_prestats_insert");
         }
         self.used = self.used.max(number + 1);
@@ -687,7 +717,7 @@ impl WasiRuntime {
     /// `wasm_runtime_instantiate` as far as WASI goes: a context, `wasm_runtime_init_wasi`, and
     /// on failure the instance is deinstantiated again.
     fn instantiate(
-        &self,
+        &mut self,
         os: &mut Os,
         tid: Tid,
         argv: &[String],
@@ -713,7 +743,7 @@ impl WasiRuntime {
 
     /// `wasm_runtime_init_wasi`, step by step in the real order; an error is the real `goto fail`.
     fn init_wasi(
-        &self,
+        &mut self,
         os: &mut Os,
         tid: Tid,
         ctx: &mut WasiCtx,
@@ -729,9 +759,8 @@ impl WasiRuntime {
             (ARGV_ENVIRON_STRUCT_BYTES, "wasi_argv_environ"),
             (ADDR_POOL_STRUCT_BYTES, "wasi_addr_pool"),
         ];
-        for (bytes, site) in structs {
-            ctx.structs
-                .push(os.malloc(bytes, site).map_err(|_| Stop::Fail)?);
+        for (block, (bytes, site)) in ctx.structs.iter_mut().zip(structs) {
+            *block = Some(os.malloc(bytes, site).map_err(|_| Stop::Fail)?);
         }
         let lock = os
             .lock_create(LockKind::RwLock, "fd_table_init")
@@ -739,7 +768,7 @@ impl WasiRuntime {
         ctx.table = Some(FdTable {
             lock,
             entries: None,
-            slots: Vec::new(),
+            slots: self.spare_slots.pop().unwrap_or_default(),
             used: 0,
         });
         let lock = os
@@ -748,7 +777,7 @@ impl WasiRuntime {
         ctx.prestats = Some(Prestats {
             lock,
             block: None,
-            dirs: Vec::new(),
+            dirs: self.spare_dirs.pop().unwrap_or_default(),
             used: 0,
         });
         // argv_environ_init and addr_pool_init only store pointers and zero a struct.
@@ -763,7 +792,8 @@ impl WasiRuntime {
                 .map_err(|_| Stop::Fail)?;
             self.insert_existing(os, tid, table, number, handle, false)?;
             rwlock_lock(os, tid, prestats.lock, true, "fd_prestats_insert")?;
-            let inserted = prestats.insert_locked(os, dir, number);
+            let name = self.preopen_name(dir);
+            let inserted = prestats.insert_locked(os, name, number);
             rwlock_unlock(os, tid, prestats.lock, "fd_prestats_insert");
             if !inserted {
                 return Err(Stop::Fail);
@@ -771,6 +801,16 @@ impl WasiRuntime {
         }
         ctx.ns_lookup = Some(copy_string_array(os, &[], "copy_string_array_ns_lookup")?);
         Ok(())
+    }
+
+    /// The shared copy of preopen path `dir`, made on its first instantiation.
+    fn preopen_name(&mut self, dir: &str) -> Rc<str> {
+        if let Some(name) = self.preopen_names.iter().find(|name| ***name == *dir) {
+            return Rc::clone(name);
+        }
+        let name: Rc<str> = Rc::from(dir);
+        self.preopen_names.push(Rc::clone(&name));
+        name
     }
 
     /// `fd_table_insert_existing`: an object for `handle`, then the table grown to hold `number`.
@@ -814,7 +854,7 @@ impl WasiRuntime {
 
     /// The `fail:` path of init and `wasm_runtime_destroy_wasi`: both run the same destroy
     /// functions over whatever was initialised, then free the structs, the strings and the context.
-    fn release_ctx(&self, os: &mut Os, ctx: WasiCtx, site: Site) {
+    fn release_ctx(&mut self, os: &mut Os, ctx: WasiCtx, site: Site) {
         if let Some(table) = ctx.table {
             self.fd_table_destroy(os, table);
         }
@@ -822,7 +862,7 @@ impl WasiRuntime {
             self.fd_prestats_destroy(os, prestats);
         }
         // addr_pool_destroy frees the pool's entries; this model inserts none.
-        for block in ctx.structs {
+        for block in ctx.structs.into_iter().flatten() {
             let _ = os.free(block, site);
         }
         for array in [ctx.argv, ctx.environ, ctx.ns_lookup].into_iter().flatten() {
@@ -831,11 +871,11 @@ impl WasiRuntime {
         let _ = os.free(ctx.block, site);
     }
 
-    fn fd_table_destroy(&self, os: &mut Os, table: FdTable) {
+    fn fd_table_destroy(&mut self, os: &mut Os, mut table: FdTable) {
         let site = "fd_table_destroy";
         let allocated = table.entries.is_some();
         if let Some(entries) = table.entries {
-            for object in table.slots.into_iter().flatten() {
+            for object in table.slots.drain(..).flatten() {
                 fd_object_release(os, object);
             }
             let _ = os.free(entries, site);
@@ -846,13 +886,15 @@ impl WasiRuntime {
         if allocated || !self.fd_table_lock_leak {
             let _ = os.lock_destroy(table.lock, site);
         }
+        // Without entries the slots were never grown: empty either way.
+        self.spare_slots.push(table.slots);
     }
 
-    fn fd_prestats_destroy(&self, os: &mut Os, prestats: Prestats) {
+    fn fd_prestats_destroy(&mut self, os: &mut Os, mut prestats: Prestats) {
         let site = "fd_prestats_destroy";
         let allocated = prestats.block.is_some();
         if let Some(block) = prestats.block {
-            for (_, copy) in prestats.dirs.into_iter().flatten() {
+            for (_, copy) in prestats.dirs.drain(..).flatten() {
                 let _ = os.free(copy, site);
             }
             let _ = os.free(block, site);
@@ -862,6 +904,7 @@ impl WasiRuntime {
         if allocated || !self.prestats_lock_leak {
             let _ = os.lock_destroy(prestats.lock, site);
         }
+        self.spare_dirs.push(prestats.dirs);
     }
 }
 
@@ -1018,14 +1061,14 @@ fn fd_renumber(
     let moving = table.detach(from).expect("checked open");
     table.attach(to as usize, moving);
     fd_object_release(os, replaced);
-    let from_name = prestats.name(from).map(str::to_string);
+    let from_name = prestats.shared_name(from);
     let to_is_preopen = prestats.name(to).is_some();
     let mut result = Ok(());
     if to_is_preopen {
         prestats.remove_entry(os, to);
     }
     if let Some(name) = from_name {
-        if prestats.insert_locked(os, &name, to as usize) {
+        if prestats.insert_locked(os, name, to as usize) {
             prestats.remove_entry(os, from);
         } else {
             prestats.remove_entry(os, to);
@@ -1169,7 +1212,7 @@ mod tests {
     #[test]
     fn destroying_the_prestats_lock_twice_is_caught_by_the_os() {
         let mut os = Os::for_tests(1);
-        let wasi = runtime(&mut os, &[]);
+        let mut wasi = runtime(&mut os, &[]);
         let lock = os
             .lock_create(LockKind::RwLock, "fd_prestats_init")
             .unwrap();
