@@ -59,7 +59,7 @@
 //! per-repetition checks leave them to the growth detector; the check after a teardown with process
 //! exit still wants every byte back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,7 @@ use crate::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject,
 const SEGMENT_BYTES: u64 = 32 << 20;
 const SLICE_BYTES: u64 = 64 << 10;
 const SLICES_PER_SEGMENT: u32 = (SEGMENT_BYTES / SLICE_BYTES) as u32;
+const SLICE_WORDS: usize = SLICES_PER_SEGMENT as usize / 64;
 const ARENA_SEGMENTS: usize = 32;
 /// Block sizes of the model's size classes; the first four live in small (one-slice) pages.
 const BLOCK_CLASSES_BYTES: [u64; 5] = [16, 64, 512, 4096, 32 << 10];
@@ -208,29 +209,127 @@ struct Segment {
     /// The owning thread; `None` while abandoned.
     owner: Option<u32>,
     used_pages: u32,
-    slice_used: Vec<bool>,
-    pages: BTreeMap<u32, Page>,
+    slice_used: SliceSet,
+    pages: PageTable,
     /// Slices of freed pages still committed, waiting for a purge (`purge_mask`).
-    purge_mask: BTreeSet<u32>,
+    purge_mask: SliceSet,
     purge_expire: u64,
     arena: Option<(usize, usize)>,
 }
 
 impl Segment {
-    /// First fit: the lowest run of `count` free slices (slice 0 holds the headers).
+    /// First fit: the lowest run of `count` free slices (slice 0 holds the headers). Walks the
+    /// gaps between used slices a word at a time: a page allocation searches every segment the
+    /// thread owns, and a scan slice by slice was most of its cost.
     fn free_run(&self, count: u32) -> Option<u32> {
-        let mut run = 0;
-        for slice in 1..SLICES_PER_SEGMENT {
-            run = if self.slice_used[slice as usize] {
-                0
-            } else {
-                run + 1
-            };
-            if run == count {
-                return Some(slice + 1 - count);
+        let mut start = self.slice_used.next(1, false);
+        while start < SLICES_PER_SEGMENT {
+            let end = self.slice_used.next(start, true);
+            if end - start >= count {
+                return Some(start);
             }
+            start = self.slice_used.next(end, false);
         }
         None
+    }
+}
+
+/// A segment's pages by first slice, in a table indexed by slice as mimalloc keeps its page
+/// headers in the segment's `slices` array. Every malloc looks up each page its heap walks, and a
+/// segment holds dozens: an index, where an ordered map would search.
+#[derive(Debug, Default)]
+struct PageTable {
+    by_slice: Vec<Option<Page>>,
+    len: usize,
+}
+
+impl PageTable {
+    fn get(&self, first: u32) -> Option<&Page> {
+        self.by_slice.get(first as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, first: u32) -> Option<&mut Page> {
+        self.by_slice.get_mut(first as usize)?.as_mut()
+    }
+
+    fn insert(&mut self, first: u32, page: Page) {
+        let at = first as usize;
+        if self.by_slice.len() <= at {
+            self.by_slice.resize_with(at + 1, || None);
+        }
+        if self.by_slice[at].replace(page).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, first: u32) -> Option<Page> {
+        let page = self.by_slice.get_mut(first as usize)?.take()?;
+        self.len -= 1;
+        Some(page)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The pages with their first slices, lowest first.
+    fn iter(&self) -> impl Iterator<Item = (u32, &Page)> {
+        self.by_slice
+            .iter()
+            .enumerate()
+            .filter_map(|(first, page)| Some((first as u32, page.as_ref()?)))
+    }
+
+    /// The pages with their first slices, lowest first.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut Page)> {
+        self.by_slice
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(first, page)| Some((first as u32, page.as_mut()?)))
+    }
+}
+
+/// A set of a segment's slices as a bitmap, like mimalloc's `mi_commit_mask_t`: slice `i` is bit
+/// `i % 64` of word `i / 64`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SliceSet([u64; SLICE_WORDS]);
+
+impl SliceSet {
+    fn insert(&mut self, slice: u32) {
+        self.0[slice as usize / 64] |= 1 << (slice % 64);
+    }
+
+    fn remove(&mut self, slice: u32) {
+        self.0[slice as usize / 64] &= !(1 << (slice % 64));
+    }
+
+    fn len(&self) -> u32 {
+        // Most words are empty, and the build targets baseline x86-64, whose popcount is a
+        // dozen instructions: count only the words that have members.
+        self.0
+            .iter()
+            .filter(|&&word| word != 0)
+            .map(|word| word.count_ones())
+            .sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|&word| word == 0)
+    }
+
+    /// The lowest slice at or after `from` that is in the set (`member`) or out of it (`!member`);
+    /// `SLICES_PER_SEGMENT` when there is none.
+    fn next(&self, from: u32, member: bool) -> u32 {
+        let mut at = from;
+        while at < SLICES_PER_SEGMENT {
+            let word = self.0[at as usize / 64];
+            let word = if member { word } else { !word } >> (at % 64);
+            if word != 0 {
+                return at + word.trailing_zeros();
+            }
+            at = (at / 64 + 1) * 64;
+        }
+        SLICES_PER_SEGMENT
     }
 }
 
@@ -483,7 +582,7 @@ impl Subject for Allocator {
                 && self
                     .segments
                     .get(&block.segment)
-                    .and_then(|s| s.pages.get(&block.slice))
+                    .and_then(|s| s.pages.get(block.slice))
                     .is_none()
             {
                 violations.push(format!("slot {slot} holds a block whose page is gone"));
@@ -653,7 +752,7 @@ impl Allocator {
             self.slots[usize::from(slot)] = self.malloc(os, tid, heap, bytes)?;
             return Ok(());
         };
-        let old_class = self.segments[&old.segment].pages[&old.slice].block_bytes;
+        let old_class = self.page((old.segment, old.slice)).block_bytes;
         if old_class == class_of(bytes) {
             return Ok(());
         }
@@ -837,15 +936,27 @@ impl Allocator {
     /// A page of `heap` with room for a `block_bytes` block, collecting thread frees if needed.
     fn find_page(&mut self, os: &mut Os, heap: u32, block_bytes: u64) -> Mem<Option<PageRef>> {
         let of_class = |page: &Page| page.block_bytes == block_bytes;
-        if let Some(&page_ref) = self.heaps[&heap].pages.iter().find(|&&p| {
-            let page = self.page(p);
-            of_class(page) && page.has_room()
-        }) {
-            return Ok(Some(page_ref));
+        // The first page of the class with room; on the way, the first one with cross-thread
+        // frees to collect, as no page before it has any.
+        let mut collect_from = None;
+        for (at, &page_ref) in self.heaps[&heap].pages.iter().enumerate() {
+            let page = self.page(page_ref);
+            if !of_class(page) {
+                continue;
+            }
+            if page.has_room() {
+                return Ok(Some(page_ref));
+            }
+            if collect_from.is_none() && !page.thread_free.is_empty() {
+                collect_from = Some(at);
+            }
         }
+        let Some(collect_from) = collect_from else {
+            return Ok(None);
+        };
         // None has room: collect the cross-thread frees of the class's pages, in order, until one
         // has. Collecting leaves the heap's page list as it is, so it is walked by index.
-        for at in 0..self.heaps[&heap].pages.len() {
+        for at in collect_from..self.heaps[&heap].pages.len() {
             let page_ref = self.heaps[&heap].pages[at];
             let page = self.page(page_ref);
             if of_class(page) && !page.thread_free.is_empty() {
@@ -889,13 +1000,16 @@ impl Allocator {
     // ---- pages ----
 
     fn page(&self, page_ref: PageRef) -> &Page {
-        &self.segments[&page_ref.0].pages[&page_ref.1]
+        self.segments[&page_ref.0]
+            .pages
+            .get(page_ref.1)
+            .expect("live page")
     }
 
     fn page_mut(&mut self, page_ref: PageRef) -> &mut Page {
         self.segments
             .get_mut(&page_ref.0)
-            .and_then(|s| s.pages.get_mut(&page_ref.1))
+            .and_then(|s| s.pages.get_mut(page_ref.1))
             .expect("live page")
     }
 
@@ -930,7 +1044,7 @@ impl Allocator {
                     .pages
                     .iter()
                     .filter(|(_, page)| page.absorbed && !page.thread_free.is_empty())
-                    .map(move |(&first, _)| (id, first))
+                    .map(move |(first, _)| (id, first))
             })
             .collect();
         let mut freed = false;
@@ -1004,8 +1118,8 @@ impl Allocator {
         }
         let segment = self.segments.get_mut(&id).expect("found");
         for slice in first..first + slices {
-            segment.slice_used[slice as usize] = true;
-            segment.purge_mask.remove(&slice);
+            segment.slice_used.insert(slice);
+            segment.purge_mask.remove(slice);
         }
         let capacity = ((u64::from(slices) * SLICE_BYTES) / block_bytes) as u32;
         segment.pages.insert(
@@ -1045,16 +1159,16 @@ impl Allocator {
         let delay = self.settings.purge_delay_ticks;
         let segment = self.segments.get_mut(&id).expect("live segment");
         let base = segment.base;
-        let page = segment.pages.remove(&first).expect("live page");
+        let page = segment.pages.remove(first).expect("live page");
         segment.used_pages -= 1;
         for slice in first..first + page.slices {
-            segment.slice_used[slice as usize] = false;
+            segment.slice_used.remove(slice);
             if delay > 0 {
                 segment.purge_mask.insert(slice);
             }
         }
         segment.purge_expire = now + delay;
-        let purge_pending = segment.purge_mask.len() as u64;
+        let purge_pending = u64::from(segment.purge_mask.len());
         if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
             heap.pages.retain(|&p| p != page_ref);
         }
@@ -1111,8 +1225,8 @@ impl Allocator {
         os.write_u64(base + SEGMENT_PURGE_MASK, 0, "segment_alloc")?;
         self.segments_created += 1;
         let id = self.segments_created;
-        let mut slice_used = vec![false; SLICES_PER_SEGMENT as usize];
-        slice_used[0] = true;
+        let mut slice_used = SliceSet::default();
+        slice_used.insert(0);
         self.segments.insert(
             id,
             Segment {
@@ -1120,8 +1234,8 @@ impl Allocator {
                 owner: Some(tid.0),
                 used_pages: 0,
                 slice_used,
-                pages: BTreeMap::new(),
-                purge_mask: BTreeSet::new(),
+                pages: PageTable::default(),
+                purge_mask: SliceSet::default(),
                 purge_expire: 0,
                 arena,
             },
@@ -1165,21 +1279,17 @@ impl Allocator {
         if pending == 0 || segment.purge_mask.is_empty() || (!force && now < segment.purge_expire) {
             return Ok(());
         }
-        let slices: Vec<u32> = std::mem::take(&mut segment.purge_mask)
-            .into_iter()
-            .collect();
-        let mut start = 0;
-        while start < slices.len() {
-            let mut end = start + 1;
-            while end < slices.len() && slices[end] == slices[end - 1] + 1 {
-                end += 1;
-            }
+        // One decommit per run of consecutive slices, lowest first.
+        let purged = std::mem::take(&mut segment.purge_mask);
+        let mut start = purged.next(0, true);
+        while start < SLICES_PER_SEGMENT {
+            let end = purged.next(start, false);
             os.decommit(
-                slice_addr(base, slices[start]),
-                (end - start) as u64 * SLICE_BYTES,
+                slice_addr(base, start),
+                u64::from(end - start) * SLICE_BYTES,
                 "segment_purge",
             )?;
-            start = end;
+            start = purged.next(end, true);
         }
         os.write_u64(base + SEGMENT_PURGE_MASK, 0, "segment_collect")
     }
@@ -1190,9 +1300,10 @@ impl Allocator {
         let segment = self.segments.get_mut(&id).expect("abandoned segment");
         segment.owner = Some(tid.0);
         let base = segment.base;
-        let firsts: Vec<u32> = segment.pages.keys().copied().collect();
-        for page in segment.pages.values_mut() {
+        let mut firsts = Vec::with_capacity(segment.pages.len());
+        for (first, page) in segment.pages.iter_mut() {
             page.heap = Some(heap);
+            firsts.push(first);
         }
         os.write_u64(
             base + SEGMENT_THREAD_ID,
@@ -1273,5 +1384,86 @@ impl Allocator {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sets of slices with runs of every length, from a fixed xorshift sequence.
+    fn slice_sets() -> Vec<SliceSet> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut sets = vec![SliceSet::default(), SliceSet([u64::MAX; SLICE_WORDS])];
+        for density in 1..=8 {
+            for _ in 0..50 {
+                let mut set = SliceSet::default();
+                for slice in 0..SLICES_PER_SEGMENT {
+                    if next() % 8 < density {
+                        set.insert(slice);
+                    }
+                }
+                sets.push(set);
+            }
+        }
+        sets
+    }
+
+    fn contains(set: &SliceSet, slice: u32) -> bool {
+        set.0[slice as usize / 64] & (1 << (slice % 64)) != 0
+    }
+
+    /// The bitmap search answers as the scan slice by slice that it replaced.
+    #[test]
+    fn free_run_is_the_first_fit_a_slice_scan_finds() {
+        for slice_used in slice_sets() {
+            let segment = Segment {
+                base: 0,
+                owner: None,
+                used_pages: 0,
+                slice_used,
+                pages: PageTable::default(),
+                purge_mask: SliceSet::default(),
+                purge_expire: 0,
+                arena: None,
+            };
+            for count in [1, 2, 7, MEDIUM_PAGE_SLICES, 64, 65, SLICES_PER_SEGMENT - 1] {
+                let mut run = 0;
+                let scanned = (1..SLICES_PER_SEGMENT).find_map(|slice| {
+                    run = if contains(&slice_used, slice) {
+                        0
+                    } else {
+                        run + 1
+                    };
+                    (run == count).then(|| slice + 1 - count)
+                });
+                assert_eq!(segment.free_run(count), scanned, "count {count}");
+            }
+        }
+    }
+
+    #[test]
+    fn next_finds_members_and_gaps_and_len_counts_members() {
+        for set in slice_sets() {
+            for from in 0..=SLICES_PER_SEGMENT {
+                for member in [true, false] {
+                    let scanned = (from..SLICES_PER_SEGMENT)
+                        .find(|&slice| contains(&set, slice) == member)
+                        .unwrap_or(SLICES_PER_SEGMENT);
+                    assert_eq!(set.next(from, member), scanned);
+                }
+            }
+            let members = (0..SLICES_PER_SEGMENT)
+                .filter(|&slice| contains(&set, slice))
+                .count();
+            assert_eq!(set.len() as usize, members);
+            assert_eq!(set.is_empty(), members == 0);
+        }
     }
 }
