@@ -1115,7 +1115,7 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
         .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR));
     config.build_id = build_id();
     let report = sweep::sweep(registry, &config)?;
-    for warning in &report.warnings {
+    for warning in &report.warnings[report.warnings_printed..] {
         eprintln!("warning: {warning}");
     }
     print_sweep_summary(

@@ -330,6 +330,10 @@ pub struct SweepReport {
     pub summary: summary::Summary,
     /// Things fixed on the way (a truncated results line) that the user should know about.
     pub warnings: Vec<String>,
+    /// How many of `warnings`, from the first, were already printed as the runs started (with
+    /// progress on): those known before the runs, such as a fork server that could not start.
+    /// A nightly sweep should say so at once, not hours later.
+    pub warnings_printed: usize,
     /// Pairs found already done in the results file.
     pub resumed: usize,
     /// Pairs run by this invocation.
@@ -667,6 +671,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         Worker::start_all(registry, &config.sources, &host_backed, jobs);
     warnings.extend(server_warnings);
     let mut progress = progress::Progress::new(config.progress, plan.len() as u64);
+    let warnings_printed = progress.warn_all(&warnings);
     for record in records.values() {
         progress.resumed(record);
     }
@@ -753,6 +758,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     Ok(SweepReport {
         summary,
         warnings,
+        warnings_printed,
         resumed,
         ran,
     })

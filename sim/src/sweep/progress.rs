@@ -77,6 +77,22 @@ impl Progress {
         }
     }
 
+    /// Prints `warnings` now, above the bar, unless progress is off; returns how many it
+    /// printed, so that the caller does not print them again.
+    pub fn warn_all(&self, warnings: &[String]) -> usize {
+        if self.mode == ProgressMode::Quiet {
+            return 0;
+        }
+        for warning in warnings {
+            let line = format!("warning: {warning}");
+            match &self.bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        warnings.len()
+    }
+
     /// A pair found done in the results file.
     pub fn resumed(&mut self, record: &RunRecord) {
         self.count(record);
