@@ -111,9 +111,18 @@ impl Finding {
 
     /// The text of the first detail labelled `label`.
     pub fn detail_text(&self, label: &str) -> Option<&str> {
+        self.detail_texts(label).next()
+    }
+
+    /// The texts of every detail labelled `label`, in order (a deadlock has one `blocked` per
+    /// thread).
+    pub fn detail_texts<'a, 'l>(
+        &'a self,
+        label: &'l str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'l> {
         self.details
             .iter()
-            .find(|detail| detail.label == label)
+            .filter(move |detail| detail.label == label)
             .map(|detail| detail.text.as_str())
     }
 

@@ -46,9 +46,8 @@ fn balanced_lifecycles_pass_and_the_defect_leaks_once_per_repetition() {
     );
     assert!(
         finding
-            .details
-            .iter()
-            .any(|d| d.label == "acquired" && d.text.contains("op #1 `create`")),
+            .detail_texts("acquired")
+            .any(|text| text.contains("op #1 `create`")),
         "{:?}",
         finding.details
     );
@@ -78,12 +77,7 @@ fn a_thread_blocked_on_a_held_lock_while_its_holder_joins_it_is_a_deadlock_listi
     assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
     let deadlock = &outcome.findings[0];
     assert_eq!(deadlock.kind, FindingKind::Deadlock);
-    let blocked: Vec<&str> = deadlock
-        .details
-        .iter()
-        .filter(|d| d.label == "blocked")
-        .map(|d| d.text.as_str())
-        .collect();
+    let blocked: Vec<&str> = deadlock.detail_texts("blocked").collect();
     assert_eq!(blocked.len(), 2, "{blocked:?}");
     assert!(
         blocked[0].contains("main") && blocked[0].contains("joining thread 1"),
@@ -439,12 +433,8 @@ ops = [{ op = "fine" }, { op = "break" }, { op = "fine" }]
             "{}",
             finding.headline
         );
-        let during = finding
-            .details
-            .iter()
-            .find(|d| d.label == "during")
-            .unwrap();
-        assert!(during.text.contains("op #2 `break`"), "{}", during.text);
+        let during = finding.detail_text("during").unwrap();
+        assert!(during.contains("op #2 `break`"), "{during}");
 
         let in_new = run(r#"
 name = "b"
@@ -457,12 +447,8 @@ ops = [{ op = "fine" }]
 "#);
         assert_eq!(in_new.findings.len(), 1, "{:?}", in_new.findings);
         assert_eq!(in_new.findings[0].kind, FindingKind::Panic);
-        let during = in_new.findings[0]
-            .details
-            .iter()
-            .find(|d| d.label == "during")
-            .unwrap();
-        assert!(during.text.contains("`brittle::new`"), "{}", during.text);
+        let during = in_new.findings[0].detail_text("during").unwrap();
+        assert!(during.contains("`brittle::new`"), "{during}");
         assert_eq!(in_new.ops, 0);
     }
 

@@ -32,12 +32,7 @@ fn run(scenario: &dyn DynScenario, defects: Option<&[&str]>) -> Outcome {
 }
 
 fn blocked_details(finding: &Finding) -> Vec<&str> {
-    finding
-        .details
-        .iter()
-        .filter(|d| d.label == "blocked")
-        .map(|d| d.text.as_str())
-        .collect()
+    finding.detail_texts("blocked").collect()
 }
 
 /// A lifecycle's `warmup` is when the growth detector starts comparing: the same 60-iteration
@@ -80,9 +75,8 @@ fn fn_ptr_cast_loop_grows_with_the_defect_and_plateaus_at_32_ids_without_it() {
     );
     assert!(
         growth
-            .details
-            .iter()
-            .any(|d| d.label == "acquired" && d.text.contains("`cast-fn`")),
+            .detail_texts("acquired")
+            .any(|text| text.contains("`cast-fn`")),
         "{:?}",
         growth.details
     );

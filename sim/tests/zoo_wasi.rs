@@ -31,15 +31,11 @@ fn instantiate_destroy_without_preopens_leaks_the_prestats_lock_once_per_lifecyc
     assert_eq!(leak.kind, FindingKind::Leak);
     assert_eq!(leak.repetition, 0, "noticed after the first lifecycle");
     assert_eq!(leak.headline, "1 rwlock (216 B) not released");
-    let acquired = leak
-        .details
-        .iter()
-        .find(|d| d.label == "acquired")
-        .expect("an acquired detail");
+    let acquired = leak.detail_text("acquired").expect("an acquired detail");
     assert!(
-        acquired.text.contains("`instantiate`") && acquired.text.contains("fd_prestats_init"),
+        acquired.contains("`instantiate`") && acquired.contains("fd_prestats_init"),
         "{}",
-        acquired.text
+        acquired
     );
     assert!(
         leak.notes.iter().any(|n| n.contains("seen 100 times")),
@@ -105,15 +101,11 @@ fn a_failed_init_leaks_the_fd_table_lock_only_with_its_defect() {
     let scenario = load("scenarios/zoo/failed-init.toml");
     let outcome = scenario.run(RunOptions::default());
     assert_eq!(outcome.signatures(), vec!["leak:rwlock:fd_table_init"]);
-    let acquired = outcome.findings[0]
-        .details
-        .iter()
-        .find(|d| d.label == "acquired")
-        .unwrap();
+    let acquired = outcome.findings[0].detail_text("acquired").unwrap();
     assert!(
-        acquired.text.contains("`instantiate`") && acquired.text.contains("fd_table_init"),
+        acquired.contains("`instantiate`") && acquired.contains("fd_table_init"),
         "{}",
-        acquired.text
+        acquired
     );
     let fixed = scenario.run(defects_off());
     assert!(
@@ -150,16 +142,8 @@ fn the_basic_scenario_exercises_every_guest_call_and_passes() {
         with_defect.signatures(),
         vec!["leak:rwlock:fd_prestats_init"]
     );
-    let acquired = with_defect.findings[0]
-        .details
-        .iter()
-        .find(|d| d.label == "acquired")
-        .unwrap();
-    assert!(
-        acquired.text.starts_with("op #2 `instantiate`"),
-        "{}",
-        acquired.text
-    );
+    let acquired = with_defect.findings[0].detail_text("acquired").unwrap();
+    assert!(acquired.starts_with("op #2 `instantiate`"), "{}", acquired);
     assert_eq!(
         with_defect.findings[0].headline,
         "1 rwlock (216 B) not released"
