@@ -133,7 +133,6 @@ pub struct Resources {
     /// Entries of that table in use.
     site_slots_by_address_used: usize,
     serial: u64,
-    live_records: u64,
 }
 
 impl Resources {
@@ -199,8 +198,9 @@ impl Resources {
         self.totals[kind.0 as usize]
     }
 
+    /// Every slot is either live or on the free list.
     pub fn live_records(&self) -> u64 {
-        self.live_records
+        (self.records.len() - self.free.len()) as u64
     }
 
     /// Totals per (kind, site), indexed by site slot; slots are only ever appended.
@@ -221,8 +221,10 @@ impl Resources {
         bytes: u64,
     ) -> u32 {
         if let Some(entry) = self.sites.get_mut(hint as usize) {
-            // Same label, same address: the common case needs no string comparison.
-            if entry.kind == kind && std::ptr::eq(entry.site, site) {
+            // Same label, same address: the common case needs no string comparison. A kind's
+            // hint only ever names a slot of that kind, so the kind needs no comparison either.
+            debug_assert_eq!(entry.kind, kind, "a kind's hint names a slot of that kind");
+            if std::ptr::eq(entry.site, site) {
                 entry.totals.count += count;
                 entry.totals.bytes += bytes;
                 return hint;
@@ -352,7 +354,6 @@ impl Resources {
         acquired: Attribution,
     ) -> RecordId {
         self.serial += 1;
-        self.live_records += 1;
         let totals = &mut self.totals[kind.0 as usize];
         totals.count += count;
         totals.bytes += bytes;
@@ -472,7 +473,6 @@ impl Resources {
             }
         }
         self.free.push(id.index);
-        self.live_records -= 1;
         true
     }
 
