@@ -381,12 +381,142 @@ impl Regions {
 /// the compiler fold the per-kind lookups of every reserve, commit and release.
 const KINDS: BuiltinKinds = BuiltinKinds::IDS;
 
-pub(crate) struct PagesState {
-    /// Free address ranges, end → start. Keyed by end so that first fit, which carves from the
-    /// start of a range, changes a value instead of a key.
-    free: BTreeMap<u64, u64>,
-    /// The end (key) of the free range the last reservation came from: a hint for `give_free`.
+/// The free address ranges, never touching one another (a range given back merges with its
+/// neighbours).
+///
+/// First fit carves from the lowest range that holds a request, which is almost always the
+/// lowest of all, and a release most often gives back what lies directly below it. So the lowest
+/// range is kept apart from the map: the common reserve and release change one field of it
+/// instead of going through the tree.
+#[derive(Debug)]
+struct FreeRanges {
+    /// The lowest free range, `[start, end)`; `NO_RANGE` when no address is free.
+    lowest: (u64, u64),
+    /// The other free ranges, all above `lowest`, end → start. Keyed by end so that first fit,
+    /// which carves from the start of a range, changes a value instead of a key.
+    above: BTreeMap<u64, u64>,
+    /// The end (key) of the range in `above` that the last carve left a remainder in: a release
+    /// most often gives back what lies directly below it, so it is tried before a search.
     carved_from: u64,
+}
+
+/// `FreeRanges::lowest` when no address is free: an empty range that nothing fits in and that
+/// every range given back lies below.
+const NO_RANGE: (u64, u64) = (u64::MAX, u64::MAX);
+
+impl FreeRanges {
+    /// `[start, end)` free, nothing else.
+    fn new(start: u64, end: u64) -> FreeRanges {
+        FreeRanges {
+            lowest: (start, end),
+            above: BTreeMap::new(),
+            carved_from: end,
+        }
+    }
+
+    /// First fit with alignment, deterministic and simple: takes `len` bytes aligned to `align`
+    /// out of the first free range that holds them, and returns their base.
+    #[inline]
+    fn carve(&mut self, len: u64, align: u64) -> Option<u64> {
+        let (start, end) = self.lowest;
+        let Some(base) = fit_in(start, end, len, align) else {
+            return self.carve_above(len, align);
+        };
+        let top = base + len;
+        if start < base {
+            // Alignment leaves a gap below the base: it stays the lowest, and what is left above
+            // the carve joins the others.
+            self.lowest = (start, base);
+            if top < end {
+                self.above.insert(end, top);
+                self.carved_from = end;
+            }
+        } else if top < end {
+            self.lowest.0 = top;
+        } else {
+            // All of the lowest range is taken: the next one up becomes the lowest.
+            self.lowest = self
+                .above
+                .pop_first()
+                .map_or(NO_RANGE, |(end, start)| (start, end));
+        }
+        Some(base)
+    }
+
+    /// `carve` from a range above the lowest, which does not hold the request. Out of line: the
+    /// common reserve never gets here.
+    #[inline(never)]
+    fn carve_above(&mut self, len: u64, align: u64) -> Option<u64> {
+        let (base, end) = self
+            .above
+            .iter()
+            .find_map(|(&end, &start)| Some((fit_in(start, end, len, align)?, end)))?;
+        let Entry::Occupied(range) = self.above.entry(end) else {
+            unreachable!("found above")
+        };
+        self.carved_from = end;
+        if let Some((end, start)) = take_from_free_range(range, base, base + len) {
+            self.above.insert(end, start);
+        }
+        Some(base)
+    }
+
+    /// Makes `[start, end)`, which was not free, free again.
+    #[inline]
+    fn give(&mut self, start: u64, end: u64) {
+        let (lowest_start, lowest_end) = self.lowest;
+        if end == lowest_start {
+            // Directly below the lowest range, so no range ends at `start`: the lowest grows down.
+            self.lowest.0 = start;
+        } else if end < lowest_start {
+            // Below the lowest range and apart from it: the new lowest.
+            if self.lowest != NO_RANGE {
+                self.above.insert(lowest_end, lowest_start);
+            }
+            self.lowest = (start, end);
+        } else {
+            self.give_above(start, end);
+        }
+    }
+
+    /// `give` above the lowest range. Out of line: the common release never gets here.
+    #[inline(never)]
+    fn give_above(&mut self, mut start: u64, end: u64) {
+        let above = &mut self.above;
+        if start == self.lowest.1 {
+            // The lowest range grows up, and takes in the range that follows if it touches.
+            self.lowest.1 = end;
+            if let Some(next) = above.first_entry()
+                && *next.get() == end
+            {
+                self.lowest.1 = next.remove_entry().0;
+            }
+            return;
+        }
+        // The range that ends directly at `start`, if any, merges in.
+        if let Some(before_start) = above.remove(&start) {
+            start = before_start;
+        }
+        // The range that follows is most often the one the last carve left a remainder in: try
+        // that one before a search.
+        if let Some(after_start) = above.get_mut(&self.carved_from)
+            && *after_start == end
+        {
+            *after_start = start;
+            return;
+        }
+        // Otherwise it is the first range ending after `end`, if it starts there.
+        match above.range_mut(end + 1..).next() {
+            Some((_, after_start)) if *after_start == end => *after_start = start,
+            _ => {
+                above.insert(end, start);
+            }
+        }
+    }
+}
+
+pub(crate) struct PagesState {
+    free: FreeRanges,
     /// Reservations and released ranges by start address; they never overlap.
     regions: Regions,
     /// Live reservations: what `reservations_max` bounds.
@@ -402,11 +532,8 @@ pub(crate) struct PagesState {
 
 impl PagesState {
     pub(crate) fn new() -> PagesState {
-        let mut free = BTreeMap::new();
-        free.insert(SPACE_END, SPACE_START);
         PagesState {
-            free,
-            carved_from: SPACE_END,
+            free: FreeRanges::new(SPACE_START, SPACE_END),
             regions: Regions::default(),
             reservations_live: 0,
             contents: PageContents::default(),
@@ -592,10 +719,7 @@ impl Os {
             return Err("the host arena must be enabled before the first reservation".into());
         }
         let arena = HostArena::new(len)?;
-        self.pages.free.clear();
-        self.pages
-            .free
-            .insert(arena.sim_base() + arena.len(), arena.sim_base());
+        self.pages.free = FreeRanges::new(arena.sim_base(), arena.sim_base() + arena.len());
         self.pages.host = Some(arena);
         Ok(())
     }
@@ -636,7 +760,7 @@ impl Os {
             self.budget("reservations_max", self.limits.reservations_max, site);
             return Err(Errno::Enomem);
         }
-        let Some(base) = self.carve_free(len, align) else {
+        let Some(base) = self.pages.free.carve(len, align) else {
             self.syscall("pages.reserve_failed", len, align);
             self.address_space_exhausted(len, site);
             return Err(Errno::Enomem);
@@ -669,78 +793,6 @@ impl Os {
         );
         self.syscall("pages.reserve", base, len);
         Ok(base)
-    }
-
-    /// First fit with alignment over the free ranges, deterministic and simple: takes `len`
-    /// bytes aligned to `align` out of the first free range that holds them, and returns their
-    /// base.
-    #[inline]
-    fn carve_free(&mut self, len: u64, align: u64) -> Option<u64> {
-        // Most of the time the lowest range fits: carve it through the entry at hand, without a
-        // walk or a second search.
-        let lowest = self.pages.free.first_entry()?;
-        let (lowest_end, lowest_start) = (*lowest.key(), *lowest.get());
-        let (range, base) = match fit_in(lowest_start, lowest_end, len, align) {
-            Some(base) => (lowest, base),
-            None => {
-                let (base, end) = self.find_free_above(lowest_end, len, align)?;
-                let Entry::Occupied(range) = self.pages.free.entry(end) else {
-                    unreachable!("find_free_above found it")
-                };
-                (range, base)
-            }
-        };
-        self.pages.carved_from = *range.key();
-        if let Some((end, start)) = take_from_free_range(range, base, base + len) {
-            self.pages.free.insert(end, start);
-        }
-        Some(base)
-    }
-
-    /// First fit over the free ranges that end above `lowest_end`. Returns the base and the end
-    /// (the key) of the free range it is carved from.
-    fn find_free_above(&self, lowest_end: u64, len: u64, align: u64) -> Option<(u64, u64)> {
-        self.pages
-            .free
-            .range(lowest_end + 1..)
-            .find_map(|(&end, &start)| Some((fit_in(start, end, len, align)?, end)))
-    }
-
-    fn give_free(&mut self, mut start: u64, end: u64) {
-        // The free range that ends directly at `start`, if any, merges in. When even the lowest
-        // free range ends above `start` there is none, and the lowest is reached without a
-        // search: first fit carves low, so this is the common case.
-        let free = &mut self.pages.free;
-        match free.first_entry() {
-            Some(lowest) if *lowest.key() <= start => {
-                if let Some(before_start) = free.remove(&start) {
-                    start = before_start;
-                }
-            }
-            // Nothing merges before, and the lowest free range may be the one that follows
-            // directly (it starts at `end`): first fit carves low, so it most often is, and
-            // the entry at hand saves a search.
-            Some(mut lowest) if *lowest.get() == end => {
-                *lowest.get_mut() = start;
-                return;
-            }
-            _ => {}
-        }
-        // Otherwise the free range that follows is most often the one the last reservation
-        // was carved from: try that one before a search.
-        if let Some(after_start) = free.get_mut(&self.pages.carved_from)
-            && *after_start == end
-        {
-            *after_start = start;
-            return;
-        }
-        // Otherwise it is the first free range ending after `end`, if it starts there.
-        match free.range_mut(end + 1..).next() {
-            Some((_, after_start)) if *after_start == end => *after_start = start,
-            _ => {
-                free.insert(end, start);
-            }
-        }
     }
 
     /// Puts the new reservation `reserved` over `[start, reserved.end)` (which was free),
@@ -965,7 +1017,7 @@ impl Os {
         } else {
             self.release_part(range, site);
         }
-        self.give_free(start, end);
+        self.pages.free.give(start, end);
         self.syscall("pages.release", start, end - start);
         Ok(())
     }
