@@ -113,13 +113,22 @@ struct Reservation {
     spans: Spans,
 }
 
-/// A range that `checked_range` found inside one reservation: the reservation's base and slot.
+/// A range that `checked_range` found inside one reservation: the reservation's base, end and
+/// slot.
 #[derive(Clone, Copy, Debug)]
 struct CheckedRange {
     base: u64,
+    reservation_end: u64,
     slot: u32,
     start: u64,
     end: u64,
+}
+
+impl CheckedRange {
+    /// Whether the range is all of its reservation.
+    fn is_whole(&self) -> bool {
+        self.start == self.base && self.end == self.reservation_end
+    }
 }
 
 /// The runs of page state that cover one reservation, each keyed by its first address.
@@ -234,6 +243,23 @@ struct Region {
     /// that releasing a whole reservation leaves it where it is instead of copying it.
     acquired: Attribution,
     state: RegionState,
+}
+
+impl Region {
+    /// Whether this is a released range that ends at `end`.
+    fn is_released_up_to(&self, end: u64) -> bool {
+        matches!(self.state, RegionState::Released { .. }) && self.end == end
+    }
+}
+
+/// Puts the new reservation `reserved` in the place of the released range `region`, which
+/// covers exactly the same addresses (so its end stays). It takes no access away: see
+/// `Regions::at_mut_keeping_runs`.
+#[inline(always)]
+fn claim_in_place(region: &mut Region, reserved: Region) {
+    debug_assert!(region.is_released_up_to(reserved.end));
+    region.acquired = reserved.acquired;
+    region.state = reserved.state;
 }
 
 #[derive(Debug)]
@@ -543,9 +569,9 @@ impl PagesState {
         }
     }
 
-    /// The reservation that contains all of `[start, end)`, with its base and slot.
+    /// The reservation that contains all of `[start, end)`, with its base, end and slot.
     #[inline]
-    fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u32, &Reservation)> {
+    fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u64, u32, &Reservation)> {
         // The hinted region answers at once when it is the reservation asked for; anything else
         // (a released range, another region) is left to the search, which gives the same answer.
         let hint = self.regions.hint.get();
@@ -554,13 +580,13 @@ impl PagesState {
             && *base <= start
             && end <= region.end
         {
-            return Some((*base, hint, reservation));
+            return Some((*base, region.end, hint, reservation));
         }
         let (base, slot) = self.regions.last_at_or_before_searched(start)?;
         let region = self.regions.at(slot);
         match &region.state {
             RegionState::Reserved(reservation) if end <= region.end => {
-                Some((base, slot, reservation))
+                Some((base, region.end, slot, reservation))
             }
             _ => None,
         }
@@ -578,7 +604,7 @@ impl PagesState {
     fn first_refusal(&self, addr: u64, end: u64, access: Access) -> Option<Refusal> {
         let mut at = page_floor(addr);
         while at < end {
-            let Some((_, _, reservation)) = self.reservation_of(at, at + 1) else {
+            let Some((_, _, _, reservation)) = self.reservation_of(at, at + 1) else {
                 let (state, by) = self.unreserved_state(at);
                 return Some(Refusal {
                     page: at,
@@ -797,22 +823,38 @@ impl Os {
 
     /// Puts the new reservation `reserved` over `[start, reserved.end)` (which was free),
     /// forgetting the parts of earlier releases it reuses.
+    #[inline(always)]
     fn claim(&mut self, start: u64, reserved: Region) {
+        // Common case: the range is exactly what the release of the region last found left (a
+        // reserve that follows a release of the same size). The hinted slot is looked at here,
+        // and only here, so that this case indexes the slab once.
         let regions = &mut self.pages.regions;
-        // Common case: the range is exactly what one earlier release left.
+        if let Some(Some((at, region))) = regions.slots.get_mut(regions.hint.get() as usize)
+            && *at == start
+            && region.is_released_up_to(reserved.end)
+        {
+            claim_in_place(region, reserved);
+            return;
+        }
+        self.claim_searched(start, reserved);
+    }
+
+    /// `claim` when the hinted region is not the one: what is left at `start` is found by a
+    /// search. Kept out of line, like `release_part`.
+    #[inline(never)]
+    fn claim_searched(&mut self, start: u64, reserved: Region) {
+        let regions = &mut self.pages.regions;
         if let Some(slot) = regions.slot_of(start) {
             let region = regions.at_mut_keeping_runs(slot);
-            if matches!(region.state, RegionState::Released { .. }) && region.end == reserved.end {
-                *region = reserved;
+            if region.is_released_up_to(reserved.end) {
+                claim_in_place(region, reserved);
                 return;
             }
         }
         self.claim_overlapping(start, reserved);
     }
 
-    /// `claim` over released ranges that do not match the new reservation exactly. Kept out of
-    /// line, like `release_part`.
-    #[inline(never)]
+    /// `claim` over released ranges that do not match the new reservation exactly.
     fn claim_overlapping(&mut self, start: u64, reserved: Region) {
         let end = reserved.end;
         let regions = &mut self.pages.regions;
@@ -865,8 +907,9 @@ impl Os {
         }
         let end = addr.saturating_add(page_ceil(len));
         match self.pages.reservation_of(addr, end) {
-            Some((base, slot, _)) => Ok(CheckedRange {
+            Some((base, reservation_end, slot, _)) => Ok(CheckedRange {
                 base,
+                reservation_end,
                 slot,
                 start: addr,
                 end,
@@ -1012,10 +1055,10 @@ impl Os {
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
         }
-        if start == range.base && end == self.pages.regions.at(range.slot).end {
+        if range.is_whole() {
             self.release_whole(range.slot, site);
         } else {
-            self.release_part(range, site);
+            self.release_part(range.base, start, end, site);
         }
         self.pages.free.give(start, end);
         self.syscall("pages.release", start, end - start);
@@ -1053,10 +1096,10 @@ impl Os {
     /// stays before and after becomes a reservation of its own, attributed to the original one
     /// (and its committed pages as the reservation's committed-pages record was: to the commit
     /// that first committed some of it).
-    /// Kept out of line: its map work would otherwise crowd the registers of a whole release.
+    /// Kept out of line: its map work would otherwise crowd the registers of a whole release,
+    /// and given the range's bounds one by one, which a call passes in registers.
     #[inline(never)]
-    fn release_part(&mut self, range: CheckedRange, site: Site) {
-        let (base, start, end) = (range.base, range.start, range.end);
+    fn release_part(&mut self, base: u64, start: u64, end: u64, site: Site) {
         let here = self.here(site);
         let Some(Region {
             end: reservation_end,
@@ -1207,7 +1250,7 @@ impl Os {
     /// The state of the page holding `addr`, and who put it there.
     pub fn page_state(&self, addr: u64) -> (PageState, Option<Attribution>) {
         let page = page_floor(addr);
-        if let Some((_, _, reservation)) = self.pages.reservation_of(page, page + 1) {
+        if let Some((_, _, _, reservation)) = self.pages.reservation_of(page, page + 1) {
             let span = reservation.spans.find(page);
             return (span.state, Some(span.by));
         }
