@@ -1,9 +1,9 @@
 //! The ledger: per-lifecycle baselines, leak reports and the growth detector.
 //!
 //! It reads the OS's accounting (`os::Resources`) and judges it; the OS and the subjects never
-//! judge themselves. A baseline is a copy of the per-kind totals plus the acquisition serial at
-//! that moment, so taking one and diffing against it cost O(kinds), whatever the number of live
-//! records. Only when a diff shows a leak does the ledger walk the records, to say what leaked,
+//! judge themselves. A baseline is a copy of the per-kind and per-site totals plus the
+//! acquisition serial at that moment, so taking one and diffing against it cost O(kinds + sites),
+//! whatever the number of live records. Only when a diff shows a leak does the ledger walk the records, to say what leaked,
 //! where it was acquired, grouped by kind and site, oldest first.
 //!
 //! What it does not verify: that the *contents* of memory are right, or that a resource released
@@ -38,8 +38,7 @@ pub fn baseline(os: &Os) -> Baseline {
 impl Baseline {
     /// Takes the baseline again, reusing this one's storage (the runner takes one per repetition).
     pub fn retake(&mut self, os: &Os) {
-        self.totals.clear();
-        self.totals.extend_from_slice(os.resources().totals());
+        os.resources().totals_into(&mut self.totals);
         self.site_totals.clear();
         self.site_totals
             .extend(os.resources().site_totals().iter().map(|site| site.totals));
@@ -47,20 +46,44 @@ impl Baseline {
     }
 }
 
-/// Kinds whose count went up since `baseline`, with the change: O(kinds).
+/// Kinds whose count went up since `baseline`, with the change, in kind order: O(sites), and
+/// nothing allocated when no site changed. A kind's totals are the sums of its sites' (see
+/// `Resources::totals`), so the sites that did not change cancel out of its change: only the
+/// others are summed.
 pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
-    let mut grown = Vec::new();
-    for (index, now) in os.resources().totals().iter().enumerate() {
-        let before = baseline.totals.get(index).copied().unwrap_or_default();
-        if now.count > before.count || now.bytes > before.bytes {
-            grown.push((
-                KindId(index as u16),
+    // (kind, now, before), each summed over the kind's sites that changed.
+    let mut changed: Vec<(KindId, Totals, Totals)> = Vec::new();
+    for (slot, site) in os.resources().site_totals().iter().enumerate() {
+        // Slots made after the baseline were at zero.
+        let before = baseline.site_totals.get(slot).copied().unwrap_or_default();
+        if site.totals == before {
+            continue;
+        }
+        let index = match changed.iter().position(|(kind, ..)| *kind == site.kind) {
+            Some(index) => index,
+            None => {
+                changed.push((site.kind, Totals::default(), Totals::default()));
+                changed.len() - 1
+            }
+        };
+        let (_, now_sum, before_sum) = &mut changed[index];
+        now_sum.count += site.totals.count;
+        now_sum.bytes += site.totals.bytes;
+        before_sum.count += before.count;
+        before_sum.bytes += before.bytes;
+    }
+    changed.sort_by_key(|(kind, ..)| *kind);
+    changed
+        .into_iter()
+        .filter(|(_, now, before)| now.count > before.count || now.bytes > before.bytes)
+        .map(|(kind, now, before)| {
+            (
+                kind,
                 now.count.saturating_sub(before.count),
                 now.bytes.saturating_sub(before.bytes),
-            ));
-        }
-    }
-    grown
+            )
+        })
+        .collect()
 }
 
 fn plural(name: &str, count: u64) -> String {
@@ -187,6 +210,8 @@ pub struct GrowthDetector {
     observed: u32,
     /// Per-site totals at the end of the warm-up, so that a growth names the site that grew.
     site_totals_at_warmup: Vec<Totals>,
+    /// The kinds' totals at the end of the repetition observed last: kept for its storage.
+    totals: Vec<Totals>,
 }
 
 /// How many rises after warm-up make a trend: enough to ignore a lazy init or two.
@@ -206,6 +231,7 @@ impl GrowthDetector {
             row_starts: Vec::new(),
             observed: 0,
             site_totals_at_warmup: Vec::new(),
+            totals: Vec::new(),
         }
     }
 
@@ -223,7 +249,8 @@ impl GrowthDetector {
 
     /// Observes the end of one repetition; returns growth findings (each kind at most once).
     pub fn observe(&mut self, os: &Os) -> Vec<Finding> {
-        let totals = os.resources().totals();
+        os.resources().totals_into(&mut self.totals);
+        let totals = &self.totals;
         if self.trends.len() < totals.len() {
             self.trends.resize(totals.len(), KindTrend::default());
         }

@@ -1,15 +1,16 @@
 //! The OS's own accounting: every live resource, with its kind, size and who acquired it.
 //!
-//! Totals per kind are kept up to date on every acquire and release, so that a baseline is a copy
-//! of one small vector and a diff is a walk over the kinds: O(kinds), whatever the number of live
-//! records. Records live in a slab with generation-tagged ids, so a stale id is detected instead
-//! of releasing someone else's record. Keyed kinds (a bounded cache keyed by function, say) also
-//! keep a live count per key, which the growth detector's allowance needs.
+//! Totals per (kind, acquisition site) are kept up to date on every acquire and release, so that
+//! a baseline is a copy of one small vector and a diff is a walk over it, whatever the number of
+//! live records: there are as many site slots as static site labels in the code. A leak report
+//! names the sites whose own count rose, not every site that acquired something since the
+//! baseline: a site that released one reservation and took another in the same lifecycle has not
+//! leaked. A kind's totals are the sum of its sites' (`totals`, `total`), so that an acquire or a
+//! release updates one set of totals, not two.
 //!
-//! Totals are also kept per (kind, acquisition site). A leak report names the sites whose own
-//! count rose, not every site that acquired something since the baseline: a site that released
-//! one reservation and took another in the same lifecycle has not leaked. There are as many site
-//! slots as static site labels in the code, however many records are live.
+//! Records live in a slab with generation-tagged ids, so a stale id is detected instead of
+//! releasing someone else's record. Keyed kinds (a bounded cache keyed by function, say) also
+//! keep a live count per key, which the growth detector's allowance needs.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -117,9 +118,7 @@ const KINDS_EXPECTED_MAX: usize = 32;
 #[derive(Clone, Debug, Default)]
 pub struct Resources {
     kinds: Vec<KindInfo>,
-    totals: Vec<Totals>,
-    /// What acquire and release consult per kind besides the totals, together so that one
-    /// bounds check and one cache line serve both.
+    /// What acquire consults per kind.
     per_kind: Vec<KindHot>,
     records: Vec<Record>,
     free: Vec<u32>,
@@ -141,7 +140,6 @@ impl Resources {
         // for every fuzz input.
         Resources {
             kinds: Vec::with_capacity(KINDS_EXPECTED_MAX),
-            totals: Vec::with_capacity(KINDS_EXPECTED_MAX),
             per_kind: Vec::with_capacity(KINDS_EXPECTED_MAX),
             ..Resources::default()
         }
@@ -164,7 +162,6 @@ impl Resources {
 
     fn push_kind(&mut self, name: Cow<'static, str>, keyed: bool) -> KindId {
         self.kinds.push(KindInfo { name, keyed });
-        self.totals.push(Totals::default());
         self.per_kind.push(KindHot {
             keyed,
             last_site_slot: NO_SITE_SLOT,
@@ -190,12 +187,37 @@ impl Resources {
             .map(|(index, info)| (KindId(index as u16), info))
     }
 
-    pub fn totals(&self) -> &[Totals] {
-        &self.totals
+    /// The totals of every kind, indexed by kind: O(kinds + sites).
+    pub fn totals(&self) -> Vec<Totals> {
+        let mut totals = vec![Totals::default(); self.kinds.len()];
+        self.add_site_totals(&mut totals);
+        totals
     }
 
+    /// `totals` into `totals`, reusing its storage.
+    pub fn totals_into(&self, totals: &mut Vec<Totals>) {
+        totals.clear();
+        totals.resize(self.kinds.len(), Totals::default());
+        self.add_site_totals(totals);
+    }
+
+    /// Adds every site's totals to its kind's in `totals` (indexed by kind).
+    fn add_site_totals(&self, totals: &mut [Totals]) {
+        for site in &self.sites {
+            let total = &mut totals[site.kind.0 as usize];
+            total.count += site.totals.count;
+            total.bytes += site.totals.bytes;
+        }
+    }
+
+    /// The totals of one kind: O(sites).
     pub fn total(&self, kind: KindId) -> Totals {
-        self.totals[kind.0 as usize]
+        let mut total = Totals::default();
+        for site in self.sites.iter().filter(|site| site.kind == kind) {
+            total.count += site.totals.count;
+            total.bytes += site.totals.bytes;
+        }
+        total
     }
 
     /// Every slot is either live or on the free list.
@@ -354,9 +376,6 @@ impl Resources {
         acquired: Attribution,
     ) -> RecordId {
         self.serial += 1;
-        let totals = &mut self.totals[kind.0 as usize];
-        totals.count += count;
-        totals.bytes += bytes;
         let hot = self.per_kind[kind.0 as usize];
         if hot.keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
@@ -418,9 +437,6 @@ impl Resources {
         else {
             return false;
         };
-        let totals = &mut self.totals[record.kind.0 as usize];
-        totals.count = totals.count - record.count + count;
-        totals.bytes = totals.bytes - record.bytes + bytes;
         let site_totals = &mut self.sites[record.site_slot as usize].totals;
         site_totals.count = site_totals.count - record.count + count;
         site_totals.bytes = site_totals.bytes - record.bytes + bytes;
@@ -456,9 +472,6 @@ impl Resources {
         let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
         let (site_slot, keyed) = (record.site_slot, record.keyed);
         record.live = false;
-        let totals = &mut self.totals[kind.0 as usize];
-        totals.count -= count;
-        totals.bytes -= bytes;
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
@@ -477,7 +490,7 @@ impl Resources {
     }
 
     /// Live records of a kind acquired after `serial`, oldest first. O(records); used only to
-    /// explain a leak that the O(kinds) check already found.
+    /// explain a leak that the O(kinds + sites) check already found.
     pub fn live_since(&self, kind: KindId, serial: u64) -> Vec<&Record> {
         let mut live: Vec<&Record> = self
             .records
@@ -566,7 +579,6 @@ impl BuiltinKinds {
                 keyed: false,
             }));
         let kinds = resources.kinds.len();
-        resources.totals.resize(kinds, Totals::default());
         resources.per_kind.resize(
             kinds,
             KindHot {
