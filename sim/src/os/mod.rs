@@ -249,8 +249,8 @@ pub struct Os {
 
 impl Os {
     pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
-        let mut resources = Resources::new();
-        let kinds = resources::BuiltinKinds::register(&mut resources);
+        let resources = Resources::new();
+        let kinds = resources::BuiltinKinds::IDS;
         Os {
             pages: pages::PagesState::new(),
             heap: heap::HeapState::new(kinds),

@@ -20,6 +20,13 @@ use super::Attribution;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KindId(pub u16);
 
+impl KindId {
+    /// Whether this is one of the built-in kinds, which every `Resources` registers first.
+    pub fn is_builtin(self) -> bool {
+        usize::from(self.0) < BUILTIN_KIND_NAMES.len()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RecordId {
     pub index: u32,
@@ -115,7 +122,7 @@ fn site_table_home(kind: KindId, address: usize, mask: usize) -> usize {
 /// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
 const KINDS_EXPECTED_MAX: usize = 32;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Resources {
     kinds: Vec<KindInfo>,
     /// What acquire consults per kind.
@@ -134,14 +141,42 @@ pub struct Resources {
     serial: u64,
 }
 
+impl Default for Resources {
+    fn default() -> Resources {
+        Resources::new()
+    }
+}
+
 impl Resources {
+    /// Accounting with the built-in kinds registered, first and in `BUILTIN_KIND_NAMES` order, so
+    /// that their ids are `BuiltinKinds::IDS` in every `Resources`; none of them is keyed.
     pub fn new() -> Resources {
         // Room for the built-in kinds and a subject's own without regrowing: a fresh OS is made
-        // for every fuzz input.
+        // for every fuzz input, and the built-in kinds are registered all at once, not looked up
+        // by name one by one.
+        let mut kinds = Vec::with_capacity(KINDS_EXPECTED_MAX);
+        kinds.extend(BUILTIN_KIND_NAMES.iter().map(|&name| KindInfo {
+            name: Cow::Borrowed(name),
+            keyed: false,
+        }));
+        let mut per_kind = Vec::with_capacity(KINDS_EXPECTED_MAX);
+        per_kind.resize(
+            kinds.len(),
+            KindHot {
+                keyed: false,
+                last_site_slot: NO_SITE_SLOT,
+            },
+        );
         Resources {
-            kinds: Vec::with_capacity(KINDS_EXPECTED_MAX),
-            per_kind: Vec::with_capacity(KINDS_EXPECTED_MAX),
-            ..Resources::default()
+            kinds,
+            per_kind,
+            records: Vec::new(),
+            free: Vec::new(),
+            per_key: BTreeMap::new(),
+            sites: Vec::new(),
+            site_slots_by_address: Vec::new(),
+            site_slots_by_address_used: 0,
+            serial: 0,
         }
     }
 
@@ -377,7 +412,10 @@ impl Resources {
     ) -> RecordId {
         self.serial += 1;
         let hot = self.per_kind[kind.0 as usize];
-        if hot.keyed {
+        // Built-in kinds are never keyed: where the kind is a constant (the OS's own calls), the
+        // compiler drops the keyed work.
+        let keyed = !kind.is_builtin() && hot.keyed;
+        if keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
         let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
@@ -396,7 +434,7 @@ impl Resources {
                     site_slot,
                     generation,
                     live: true,
-                    keyed: hot.keyed,
+                    keyed,
                 };
                 RecordId { index, generation }
             }
@@ -411,7 +449,7 @@ impl Resources {
                     site_slot,
                     generation: 0,
                     live: true,
-                    keyed: hot.keyed,
+                    keyed,
                 });
                 RecordId {
                     index: (self.records.len() - 1) as u32,
@@ -564,30 +602,6 @@ impl BuiltinKinds {
         fd: KindId(12),
         description: KindId(13),
     };
-
-    /// Registers the built-in kinds in a fresh `Resources`, all at once: a fresh OS is made for
-    /// every fuzz input, and a lookup by name per kind cost more than the rest of its setup.
-    pub fn register(resources: &mut Resources) -> BuiltinKinds {
-        assert!(
-            resources.kinds.is_empty(),
-            "the built-in kinds are registered before any other"
-        );
-        resources
-            .kinds
-            .extend(BUILTIN_KIND_NAMES.iter().map(|&name| KindInfo {
-                name: Cow::Borrowed(name),
-                keyed: false,
-            }));
-        let kinds = resources.kinds.len();
-        resources.per_kind.resize(
-            kinds,
-            KindHot {
-                keyed: false,
-                last_site_slot: NO_SITE_SLOT,
-            },
-        );
-        BuiltinKinds::IDS
-    }
 }
 
 #[cfg(test)]
@@ -717,7 +731,7 @@ mod tests {
     #[test]
     fn builtin_kinds_have_the_ids_of_their_names() {
         let mut resources = Resources::new();
-        let kinds = BuiltinKinds::register(&mut resources);
+        let kinds = BuiltinKinds::IDS;
         for (index, name) in BUILTIN_KIND_NAMES.iter().enumerate() {
             assert_eq!(resources.kind_by_name(name), Some(KindId(index as u16)));
         }
