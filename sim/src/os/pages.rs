@@ -681,9 +681,8 @@ fn page_ceil(addr: u64) -> u64 {
 /// they fit in it.
 fn fit_in(start: u64, end: u64, len: u64, align: u64) -> Option<u64> {
     let base = start.checked_add(align - 1)? & !(align - 1);
-    base.checked_add(len)
-        .filter(|&top| top <= end)
-        .map(|_| base)
+    let top = base.checked_add(len)?;
+    (top <= end).then_some(base)
 }
 
 /// Takes `[base, top)` out of the free range in `range` (end → start). What stays above `top`
