@@ -225,6 +225,11 @@ impl Os {
         self.acquire(tid, id, false, site)
     }
 
+    /// Always inlined, through the `#[inline]` wrappers, into the subject's call site: out of line,
+    /// its `Io` went back through memory, written in parts and read back whole by the caller (a
+    /// store-forwarding stall on every contended acquire), and the call's own prologue and
+    /// epilogue were a tenth of the uncontended path.
+    #[inline(always)]
     fn acquire(&mut self, tid: Tid, id: LockId, exclusive: bool, site: Site) -> Io<()> {
         let held_kind = self.locks.kinds.held_lock;
         let Some(lock) = self.live_lock(id, "acquire", site) else {
