@@ -318,22 +318,26 @@ impl Os {
             let kind = lock.kind;
             return Err(self.lock_misuse(Misuse::ReleaseNotHeld, kind, tid, id, site));
         };
-        let mut waiters = if lock.waiters.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut lock.waiters)
-        };
+        let has_waiters = !lock.waiters.is_empty();
         self.resources.release_id(record);
         self.syscall("locks.release", u64::from(id.index), u64::from(tid.0));
-        if !waiters.is_empty() {
-            for &waiter in &waiters {
-                self.unblock(waiter, &BlockReason::Lock(id), site);
-            }
-            // Hand the emptied list back, so that the next waiter does not allocate again.
-            waiters.clear();
-            self.locks.locks[id.index as usize].waiters = waiters;
+        if has_waiters {
+            self.wake_waiters(id, site);
         }
         Ok(())
+    }
+
+    /// Wakes every waiter of lock `id` (each retries its acquire) and empties the list in place,
+    /// so that it keeps its allocation for the next waiter. Waking touches threads, never locks,
+    /// so the list can be read as it is, by position.
+    fn wake_waiters(&mut self, id: LockId, site: Site) {
+        let index = id.index as usize;
+        let reason = BlockReason::Lock(id);
+        for position in 0..self.locks.locks[index].waiters.len() {
+            let waiter = self.locks.locks[index].waiters[position];
+            self.unblock(waiter, &reason, site);
+        }
+        self.locks.locks[index].waiters.clear();
     }
 
     /// Locks `tid` holds now, for the check at thread exit.
