@@ -18,7 +18,7 @@ pub mod isolated;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::findings::{Finding, FindingKind};
 use crate::ledger::{self, CacheAllowance, GrowthDetector};
@@ -123,6 +123,9 @@ struct Runner<'a, S: Subject> {
     /// The OS's `thread_states_version` that `runnable` was made from; `None` when it must be
     /// made again whatever the OS says.
     runnable_made_from: Option<u64>,
+    /// The subject call in progress (an op's name, `continuation`, or what a call by address
+    /// runs): what a panic that unwinds out of the stepping loop is reported as (see `run_list`).
+    calling: Option<&'static str>,
     header: Header,
     scenario: &'a Scenario<S::Op>,
 }
@@ -210,6 +213,7 @@ fn run_inner<S: Subject>(
         repetition: 0,
         runnable: Vec::new(),
         runnable_made_from: None,
+        calling: None,
         header,
         scenario,
     };
@@ -432,6 +436,10 @@ impl<'a, S: Subject> Runner<'a, S> {
     }
 
     /// Runs one op list on the main thread, with spawned threads, until every thread is done.
+    ///
+    /// A panic in the subject unwinds out of the whole stepping loop to here, where it becomes a
+    /// finding: one guard per list rather than one per subject call, whose result the guard
+    /// would copy on every step.
     fn run_list(
         &mut self,
         ops: &'a [ScenarioOp<S::Op>],
@@ -440,6 +448,26 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.threads.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         self.runnable_made_from = None;
+        match catch_unwind(AssertUnwindSafe(|| self.step_until_done(lifecycle))) {
+            Ok(done) => done,
+            Err(payload) => self.subject_panicked(payload),
+        }
+    }
+
+    /// A panic caught by `run_list`: a finding if it came from a subject call. Anywhere else it
+    /// is the runner's or the OS's own bug, and keeps unwinding.
+    #[cold]
+    fn subject_panicked(&mut self, payload: Box<dyn std::any::Any + Send>) -> Result<(), Stop> {
+        let Some(what) = self.calling.take() else {
+            resume_unwind(payload)
+        };
+        self.collect_os_findings()?;
+        self.panicked(payload, what);
+        Err(Stop)
+    }
+
+    /// Steps the threads of the list `run_list` set up until none can step.
+    fn step_until_done(&mut self, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
         let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
         loop {
             self.collect_runnable();
@@ -711,26 +739,21 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
     }
 
-    /// Calls into the subject, turning a panic into a finding.
+    /// Calls into the subject. A panic unwinds to `run_list`, which reports it as `what`.
     fn invoke(
         &mut self,
         tid: Tid,
-        what: &str,
+        what: &'static str,
         call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
     ) -> Result<(), Stop> {
         let subject = self
             .subject
             .as_mut()
             .expect("subject exists while lifecycles run");
-        let os = &mut self.os;
-        match catch_unwind(AssertUnwindSafe(|| call(subject, os))) {
-            Ok(step) => self.after(tid, step),
-            Err(payload) => {
-                self.collect_os_findings()?;
-                self.panicked(payload, what);
-                Err(Stop)
-            }
-        }
+        self.calling = Some(what);
+        let step = call(subject, &mut self.os);
+        self.calling = None;
+        self.after(tid, step)
     }
 
     #[inline(always)]
