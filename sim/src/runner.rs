@@ -796,15 +796,16 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
         }
         self.os.trace().flush();
+        // The header and the schedule are taken, not cloned: the outcome is made once, and the
+        // run never resumes after it.
         Outcome {
-            // Taken, not cloned: the outcome is made once, and the run never resumes after it.
             header: std::mem::take(&mut self.header),
             findings,
             trace_hash: self.os.trace_hash(),
             trace_events: self.os.trace().events(),
             steps: self.steps,
             ops: self.ops,
-            schedule: self.os.scheduler().decisions().to_vec(),
+            schedule: self.os.scheduler().take_decisions(),
             lifecycle_names: self
                 .scenario
                 .lifecycles

@@ -82,6 +82,10 @@ impl Built {
     }
 }
 
+/// Decisions a recording scheduler makes room for when it records its first: a run with threads
+/// makes hundreds, and a list grown from empty would move at every doubling on the way.
+const DECISIONS_RESERVED: usize = 1024;
+
 pub struct Scheduler {
     strategy: Built,
     thread_rng: Rng,
@@ -129,9 +133,19 @@ impl Scheduler {
             Built::Other(strategy) => strategy.next_thread(runnable, &mut self.thread_rng),
         };
         if self.record_decisions {
+            if self.decisions.len() == self.decisions.capacity() {
+                self.grow_decisions();
+            }
             self.decisions.push(choice);
         }
         choice
+    }
+
+    /// Room for `DECISIONS_RESERVED` decisions at first, then twice as many each time it fills.
+    #[cold]
+    fn grow_decisions(&mut self) {
+        let more = DECISIONS_RESERVED.max(self.decisions.len());
+        self.decisions.reserve(more);
     }
 
     /// A uniform value in `0..bound` from the subject's stream.
@@ -151,8 +165,10 @@ impl Scheduler {
         ppm > 0 && self.fault_rng.chance_ppm(ppm)
     }
 
-    pub fn decisions(&self) -> &[u32] {
-        &self.decisions
+    /// The decisions recorded so far, taken out (the scheduler keeps none): for an outcome,
+    /// which ends the run.
+    pub fn take_decisions(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.decisions)
     }
 
     pub fn diverged(&self) -> Option<String> {
