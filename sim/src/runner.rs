@@ -23,7 +23,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::findings::{Finding, FindingKind};
 use crate::ledger::{self, CacheAllowance, GrowthDetector};
 use crate::os::modules::CodeAddr;
-use crate::os::threads::MAIN_THREAD;
+use crate::os::threads::{MAIN_THREAD, ThreadSet};
 use crate::os::{Io, Os, Position, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
@@ -106,6 +106,12 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
             exit_rounds: 0,
         }
     }
+
+    /// Whether anything is left to run before the end of the list: what decides whether the
+    /// main thread can step (a spawned thread still has to exit after that).
+    fn work_left(&self) -> bool {
+        self.pending.is_some() || !self.calls.is_empty() || self.pc < self.ops.len()
+    }
 }
 
 struct Runner<'a, S: Subject> {
@@ -118,6 +124,9 @@ struct Runner<'a, S: Subject> {
     ops: u64,
     lifecycle_index: u32,
     repetition: u32,
+    /// The threads with a context here and work left: every spawned thread until it has exited,
+    /// the main thread while its list has something left to run (see `can_step`).
+    has_work: ThreadSet,
     /// The threads that can take a step (see `collect_runnable`), kept from step to step.
     runnable: Vec<u32>,
     /// The OS's `thread_states_version` that `runnable` was made from; `None` when it must be
@@ -211,6 +220,7 @@ fn run_inner<S: Subject>(
         ops: 0,
         lifecycle_index: 0,
         repetition: 0,
+        has_work: ThreadSet::default(),
         runnable: Vec::new(),
         runnable_made_from: None,
         calling: None,
@@ -245,33 +255,15 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Into `out` (cleared first): the threads that can take a step, ascending (see
-/// `Runner::collect_runnable`). A function of the OS and the contexts rather than a method, so
-/// that it can fill the runner's own list in place.
-fn schedulable_threads<S: Subject>(
-    os: &Os,
-    threads: &[Option<ThreadCtx<'_, S>>],
-    out: &mut Vec<u32>,
-) {
-    out.clear();
-    let states = os.threads.threads.iter().map(|t| &t.state);
-    for (index, (state, ctx)) in states.zip(threads).enumerate() {
-        if can_step(index, state, ctx) {
-            out.push(index as u32);
-        }
-    }
-}
-
 /// Whether thread `index` can take a step: runnable in the OS and with something left to run
-/// (the main thread is done when its list is; a spawned thread still has to exit).
-#[inline(always)]
+/// (the main thread is done when its list is; a spawned thread still has to exit). What the
+/// two thread sets of `collect_runnable` say, written out for its debug check.
 fn can_step<S: Subject>(index: usize, state: &ThreadState, ctx: &Option<ThreadCtx<'_, S>>) -> bool {
     if !matches!(state, ThreadState::Runnable) {
         return false;
     }
     let Some(ctx) = ctx else { return false };
-    !ctx.finished
-        && (index != 0 || ctx.pending.is_some() || !ctx.calls.is_empty() || ctx.pc < ctx.ops.len())
+    !ctx.finished && (index != 0 || ctx.work_left())
 }
 
 fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
@@ -446,6 +438,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         lifecycle: &'a Lifecycle<S::Op>,
     ) -> Result<(), Stop> {
         self.threads.clear();
+        self.has_work.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         self.runnable_made_from = None;
         match catch_unwind(AssertUnwindSafe(|| self.step_until_done(lifecycle))) {
@@ -495,7 +488,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.step(Tid(tid), lifecycle, &mut spawned)?;
             if tid == MAIN_THREAD.0 {
                 // Whether the main thread has work left changes only when it runs.
-                self.runnable_made_from = None;
+                self.note_main_work();
             }
             self.collect_os_findings()?;
         }
@@ -512,15 +505,17 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// The threads that can take a step, ascending: runnable in the OS and with something left
     /// to run (the main thread is done when its list is; a spawned thread still has to exit).
     ///
-    /// The set is made again only when it may have changed: when a thread was spawned or changed
-    /// state in the OS (blocked, woke, exited), or the main thread ran. Whether a spawned thread
-    /// has work left changes only when it exits, which is a change of state too. A step that
-    /// takes a free lock changes nothing, and needs no scan of every thread.
+    /// It is the intersection of the OS's runnable threads and the runner's threads with work
+    /// left, made again only when it may have changed: when a thread was spawned or changed state
+    /// in the OS (blocked, woke, exited), or the main thread's work ran out or came back. Whether
+    /// a spawned thread has work left changes only when it exits, which is a change of state too.
+    /// A step that takes a free lock changes nothing, and needs no new set.
     #[inline]
     fn collect_runnable(&mut self) {
         let version = self.os.thread_states_version();
         if self.runnable_made_from != Some(version) {
-            schedulable_threads(&self.os, &self.threads, &mut self.runnable);
+            let runnable_in_os = &self.os.threads.runnable;
+            runnable_in_os.intersection_into(&self.has_work, &mut self.runnable);
             self.runnable_made_from = Some(version);
         }
         debug_assert!(
@@ -530,10 +525,9 @@ impl<'a, S: Subject> Runner<'a, S> {
         );
     }
 
-    /// Whether `runnable` is what a scan of every thread gives now (for a debug assertion; it
-    /// does not allocate, so fuzzing builds with debug assertions stay fast). It repeats
-    /// `schedulable_threads`' scan as an iterator; making that function use this iterator cost
-    /// the scheduler bench 3–4% more instructions, so the two stay apart.
+    /// Whether `runnable` is what a look at every thread's state and context gives now: a debug
+    /// assertion that the two thread sets it is made from are kept right. It does not allocate,
+    /// so that fuzzing builds with debug assertions stay fast.
     fn runnable_is_fresh(&self) -> bool {
         let states = self.os.threads.threads.iter().map(|t| &t.state);
         let scanned = states
@@ -549,7 +543,25 @@ impl<'a, S: Subject> Runner<'a, S> {
         if self.threads.len() <= index {
             self.threads.resize_with(index + 1, || None);
         }
+        // Only the main thread can start with nothing to run: a spawned thread still has to exit.
+        if tid != MAIN_THREAD || ctx.work_left() {
+            self.has_work.insert(tid);
+        }
         self.threads[index] = Some(ctx);
+    }
+
+    /// After the main thread stepped: whether it has work left, and if that changed, a new set
+    /// of threads that can step at the next step.
+    fn note_main_work(&mut self) {
+        let work_left = self.ctx(MAIN_THREAD).work_left();
+        if work_left != self.has_work.contains(MAIN_THREAD) {
+            if work_left {
+                self.has_work.insert(MAIN_THREAD);
+            } else {
+                self.has_work.remove(MAIN_THREAD);
+            }
+            self.runnable_made_from = None;
+        }
     }
 
     fn ctx(&mut self, tid: Tid) -> &mut ThreadCtx<'a, S> {
@@ -659,6 +671,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
         self.os.exit_thread(tid, "thread-exit");
         self.ctx(tid).finished = true;
+        self.has_work.remove(tid);
         Ok(())
     }
 

@@ -65,6 +65,90 @@ pub enum ThreadState {
     Exited,
 }
 
+/// A set of threads, one bit each. The OS keeps the set of runnable threads as one and the runner
+/// the set of threads with work left, so that the threads that can step are the intersection of
+/// the two: a few word operations, where looking at every thread's state and context was most
+/// of the cost of telling the scheduler what it may choose.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadSet {
+    /// Threads 0 to 63: all of them in most runs, so one word needs no indirection.
+    first: u64,
+    /// Threads from 64 on, 64 to a word.
+    rest: Vec<u64>,
+}
+
+impl ThreadSet {
+    #[inline]
+    pub fn insert(&mut self, tid: Tid) {
+        if tid.0 < 64 {
+            self.first |= bit(tid);
+        } else {
+            self.insert_past_first(tid);
+        }
+    }
+
+    #[cold]
+    fn insert_past_first(&mut self, tid: Tid) {
+        let word = rest_word(tid);
+        if self.rest.len() <= word {
+            self.rest.resize(word + 1, 0);
+        }
+        self.rest[word] |= bit(tid);
+    }
+
+    #[inline]
+    pub fn remove(&mut self, tid: Tid) {
+        if tid.0 < 64 {
+            self.first &= !bit(tid);
+        } else if let Some(word) = self.rest.get_mut(rest_word(tid)) {
+            *word &= !bit(tid);
+        }
+    }
+
+    pub fn contains(&self, tid: Tid) -> bool {
+        if tid.0 < 64 {
+            self.first & bit(tid) != 0
+        } else {
+            let word = self.rest.get(rest_word(tid));
+            word.is_some_and(|word| word & bit(tid) != 0)
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.first = 0;
+        self.rest.clear();
+    }
+
+    /// Into `out` (cleared first), ascending: the threads in both `self` and `other`.
+    #[inline]
+    pub fn intersection_into(&self, other: &ThreadSet, out: &mut Vec<u32>) {
+        out.clear();
+        push_members(self.first & other.first, 0, out);
+        for (index, (a, b)) in self.rest.iter().zip(&other.rest).enumerate() {
+            push_members(a & b, 64 * (index as u32 + 1), out);
+        }
+    }
+}
+
+/// The bit of `tid` in its word.
+fn bit(tid: Tid) -> u64 {
+    1 << (tid.0 % 64)
+}
+
+/// The word of `rest` that holds `tid` (64 or more).
+fn rest_word(tid: Tid) -> usize {
+    (tid.0 as usize - 64) / 64
+}
+
+/// Pushes the thread of every bit set in `word`, which holds threads `first` to `first + 63`.
+#[inline(always)]
+fn push_members(mut word: u64, first: u32, out: &mut Vec<u32>) {
+    while word != 0 {
+        out.push(first + word.trailing_zeros());
+        word &= word - 1;
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Thread {
     /// Borrowed for the main thread, which every fresh OS has: no allocation per run for it.
@@ -79,6 +163,8 @@ pub(crate) struct Thread {
 pub(crate) struct ThreadsState {
     kinds: BuiltinKinds,
     pub(crate) threads: Vec<Thread>,
+    /// The threads whose state is `Runnable`, kept with every change of state.
+    pub(crate) runnable: ThreadSet,
     /// Bumped whenever a thread is spawned or changes state, so that a reader may keep what it
     /// derived from the states (the runner's set of runnable threads) until they change.
     states_version: u64,
@@ -97,9 +183,12 @@ impl ThreadsState {
             joiners: Vec::new(),
             joined: false,
         };
+        let mut runnable = ThreadSet::default();
+        runnable.insert(MAIN_THREAD);
         ThreadsState {
             kinds,
             threads: vec![main],
+            runnable,
             states_version: 0,
             unjoined: 0,
             now_tick: 0,
@@ -131,6 +220,7 @@ impl Os {
             joiners: Vec::new(),
             joined: false,
         });
+        self.threads.runnable.insert(tid);
         self.threads.states_version += 1;
         self.syscall("threads.spawn", u64::from(tid.0), 0);
         Ok(tid)
@@ -165,6 +255,7 @@ impl Os {
         );
         thread.state = ThreadState::Blocked(reason);
         thread.waiter_record = Some(waiter);
+        self.threads.runnable.remove(tid);
         self.threads.states_version += 1;
         self.trace.event(EventKind::Block, u64::from(tid.0), 0);
     }
@@ -182,6 +273,7 @@ impl Os {
                 if let Some(waiter) = thread.waiter_record.take() {
                     self.resources.release_id(waiter);
                 }
+                self.threads.runnable.insert(tid);
                 self.threads.states_version += 1;
                 self.trace.event(EventKind::Unblock, u64::from(tid.0), 0);
                 true
@@ -220,6 +312,7 @@ impl Os {
             self.resources.release_id(waiter);
         }
         let joiners = std::mem::take(&mut thread.joiners);
+        self.threads.runnable.remove(tid);
         self.threads.states_version += 1;
         self.syscall("threads.exit", u64::from(tid.0), 0);
         for joiner in joiners {
@@ -417,6 +510,50 @@ mod tests {
         assert!(os.unblock(t, &BlockReason::FdReadable(3), "waker"));
         assert_eq!(os.findings().len(), 1);
         assert_eq!(os.findings()[0].kind, FindingKind::Invariant);
+    }
+
+    #[test]
+    fn thread_sets_hold_threads_on_both_sides_of_the_first_word() {
+        let mut a = ThreadSet::default();
+        let mut b = ThreadSet::default();
+        for tid in [0, 5, 63, 64, 130] {
+            a.insert(Tid(tid));
+        }
+        for tid in [5, 64, 65, 130, 200] {
+            b.insert(Tid(tid));
+        }
+        a.remove(Tid(0));
+        a.remove(Tid(300));
+        assert!(a.contains(Tid(63)) && a.contains(Tid(130)) && !a.contains(Tid(0)));
+        assert!(!a.contains(Tid(200)), "past the last word");
+        let mut both = vec![7];
+        a.intersection_into(&b, &mut both);
+        assert_eq!(both, vec![5, 64, 130]);
+        a.clear();
+        a.intersection_into(&b, &mut both);
+        assert!(both.is_empty());
+    }
+
+    #[test]
+    fn the_runnable_set_follows_every_change_of_state() {
+        let mut os = Os::for_tests(1);
+        let runnable = |os: &Os| {
+            let mut all = ThreadSet::default();
+            (0..os.thread_count()).for_each(|tid| all.insert(Tid(tid as u32)));
+            let mut out = Vec::new();
+            os.threads.runnable.intersection_into(&all, &mut out);
+            out
+        };
+        let t = os.spawn_thread("w", "t").unwrap();
+        assert_eq!(runnable(&os), vec![0, 1]);
+        os.block(t, BlockReason::Sleep(1), "t");
+        assert_eq!(runnable(&os), vec![0]);
+        assert!(!os.unblock(t, &BlockReason::Sleep(2), "t"));
+        assert_eq!(runnable(&os), vec![0]);
+        assert!(os.unblock(t, &BlockReason::Sleep(1), "t"));
+        assert_eq!(runnable(&os), vec![0, 1]);
+        os.exit_thread(t, "t");
+        assert_eq!(runnable(&os), vec![0]);
     }
 
     #[test]
