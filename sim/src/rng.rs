@@ -62,11 +62,20 @@ impl Rng {
         Box::new(inner)
     }
 
+    /// The state is looked at first and the seed only when there is none, so that a draw from
+    /// a seeded stream (every draw but the first) does not load the seed and the stream number.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        let (seed, stream) = (self.seed, self.stream);
+        match &mut self.inner {
+            Some(inner) => inner.next_u64(),
+            None => self.first_u64(),
+        }
+    }
+
+    #[cold]
+    fn first_u64(&mut self) -> u64 {
         self.inner
-            .get_or_insert_with(|| Rng::seeded(seed, stream))
+            .insert(Rng::seeded(self.seed, self.stream))
             .next_u64()
     }
 
