@@ -954,3 +954,38 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    /// More threads than the first word of a `ThreadSet` holds: every one of them is scheduled
+    /// and the run passes. (Debug builds also check the kept set of runnable threads against a
+    /// look at every thread, at every step.)
+    #[test]
+    fn threads_past_the_first_word_of_the_thread_sets_step() {
+        const THREADS: usize = 70;
+        let mut text = String::from("name = \"many\"\nsubject = \"counter\"\n");
+        text += "[[lifecycle]]\nname = \"all\"\nops = [";
+        for i in 0..THREADS {
+            text += &format!("{{ op = \"spawn\", thread = \"t{i}\" }}, ");
+        }
+        for i in 0..THREADS {
+            text += &format!("{{ op = \"join\", thread = \"t{i}\" }}, ");
+        }
+        text += "]\n";
+        for i in 0..THREADS {
+            text += &format!("[[lifecycle.thread]]\nname = \"t{i}\"\n");
+            text += "ops = [{ op = \"bump\" }, { op = \"bump\" }]\n";
+        }
+        let scenario = Registry::builtin().parse("many.toml", &text).unwrap();
+        let outcome = scenario.run(RunOptions {
+            record_schedule: true,
+            ..RunOptions::default()
+        });
+        assert!(outcome.passed(), "{:?}", outcome.findings);
+        assert_eq!(outcome.ops, 4 * THREADS as u64);
+        assert!(outcome.schedule.iter().any(|&tid| tid >= 64));
+    }
+}
