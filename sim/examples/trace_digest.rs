@@ -89,23 +89,14 @@ fn print_line(subject: &str, group: &str, digest: &Digest) {
 }
 
 fn corpus_files(dir: &Path) -> Vec<Vec<u8>> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.sort();
-    paths
+    sorted_files(dir)
         .iter()
-        .filter(|p| p.is_file())
         .filter_map(|p| std::fs::read(p).ok())
         .collect()
 }
 
 fn regression_files(dir: &Path, subject: &str) -> Vec<std::path::PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.sort();
-    paths
+    sorted_files(dir)
         .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| e == "toml")
@@ -113,4 +104,14 @@ fn regression_files(dir: &Path, subject: &str) -> Vec<std::path::PathBuf> {
                     .is_ok_and(|t| t.contains(&format!("subject = \"{subject}\"")))
         })
         .collect()
+}
+
+/// The files of `dir` in name order (none if it does not exist).
+fn sorted_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.is_file());
+    paths.sort();
+    paths
 }
