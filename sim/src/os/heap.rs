@@ -5,7 +5,7 @@
 //! can fail with ENOMEM by fault injection: that is how a runtime's failed-init paths are reached
 //! (WAMR #4192: the fd table's entries fail to allocate after its lock was created).
 
-use super::id_table::IdTable;
+use super::id_table::{IdTable, spread_key};
 use super::resources::{BuiltinKinds, RecordId};
 use super::{Errno, Os, Site};
 use crate::faults::FaultKind;
@@ -13,19 +13,9 @@ use crate::faults::FaultKind;
 /// Heap tokens live above the 47-bit space, so they can never be mistaken for page addresses.
 const HEAP_TOKEN_BASE: u64 = 1 << 48;
 
-/// The key of a token in the block table: the token times an odd constant (a bijection, so
-/// distinct tokens keep distinct keys, and a token off by a few bytes is not taken for a block),
-/// with the well-mixed high half of the product rotated into the low bits that pick a slot.
-/// Tokens are multiples of 16 spaced by block sizes, so their own low bits would pile blocks of
-/// one size into a few slots.
-#[inline(always)]
-fn block_key(token: u64) -> u64 {
-    token.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
-}
-
 pub(crate) struct HeapState {
     kinds: BuiltinKinds,
-    /// Live blocks by `block_key` of their token. An open-addressing table rather than a B-tree
+    /// Live blocks by `spread_key` of their token (a token off by a few bytes is no block's). An open-addressing table rather than a B-tree
     /// or a general hash map: a runtime allocates and frees on nearly every op, and this lookup
     /// was a large share of a fuzz input's time. It has no random state, and it is only looked
     /// up, never iterated, so its layout cannot reach the trace.
@@ -59,7 +49,7 @@ impl Os {
         let record = self
             .resources
             .acquire(self.heap.kinds.heap_block, 1, bytes, 0, here);
-        self.heap.blocks.insert(block_key(token), record);
+        self.heap.blocks.insert(spread_key(token), record);
         self.syscall("heap.malloc", token, bytes);
         Ok(token)
     }
@@ -67,7 +57,7 @@ impl Os {
     /// Frees a block; freeing an unknown or already-freed block is an invariant finding.
     pub fn free(&mut self, token: u64, site: Site) -> Result<(), Errno> {
         self.syscall("heap.free", token, 0);
-        match self.heap.blocks.remove(&block_key(token)) {
+        match self.heap.blocks.remove(&spread_key(token)) {
             Some(record) => {
                 self.resources.release_id(record);
                 Ok(())

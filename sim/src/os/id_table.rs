@@ -12,7 +12,16 @@
 
 use std::ops::Index;
 
-#[derive(Debug)]
+/// A key for ids whose low bits cluster (heap tokens spaced by block sizes, label addresses a
+/// few bytes apart), which as they are would pile into a few home slots: the id times an odd
+/// constant, a bijection (distinct ids keep distinct keys), with the well-mixed high half of the
+/// product rotated into the low bits that pick the slot.
+#[inline(always)]
+pub(crate) fn spread_key(id: u64) -> u64 {
+    id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
+}
+
+#[derive(Clone, Debug)]
 pub(crate) struct IdTable<T> {
     slots: Vec<Option<(u64, T)>>,
     len: usize,

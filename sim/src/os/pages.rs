@@ -1522,6 +1522,76 @@ mod tests {
     use super::*;
     use crate::findings::FindingKind;
 
+    /// The free ranges as a plain sorted list, first fit by a walk from the bottom: what
+    /// `FreeRanges` must answer, however it keeps its lowest range.
+    fn model_carve(ranges: &mut Vec<(u64, u64)>, len: u64, align: u64) -> Option<u64> {
+        let (index, base) = ranges
+            .iter()
+            .enumerate()
+            .find_map(|(i, &(start, end))| Some((i, fit_in(start, end, len, align)?)))?;
+        let (start, end) = ranges.remove(index);
+        if base + len < end {
+            ranges.insert(index, (base + len, end));
+        }
+        if start < base {
+            ranges.insert(index, (start, base));
+        }
+        Some(base)
+    }
+
+    fn model_give(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+        ranges.push((start, end));
+        ranges.sort();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (start, end) in ranges.drain(..) {
+            match merged.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => merged.push((start, end)),
+            }
+        }
+        *ranges = merged;
+    }
+
+    /// Reserves and releases of mixed sizes and alignments, released in a shuffled order: the
+    /// split representation (lowest range apart, the rest in a map) carves every base that a
+    /// sorted list would, and ends as the same ranges.
+    #[test]
+    fn free_ranges_carve_and_give_as_a_sorted_list_does() {
+        let (start, end) = (0x10_0000, 0x10_0000 + (1 << 24));
+        let mut free = FreeRanges::new(start, end);
+        let mut model = vec![(start, end)];
+        let mut taken: Vec<(u64, u64)> = Vec::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..4000 {
+            if taken.is_empty() || next() % 3 != 0 {
+                let len = PAGE_SIZE << (next() % 9);
+                let align = PAGE_SIZE << (next() % 6);
+                let base = free.carve(len, align);
+                assert_eq!(base, model_carve(&mut model, len, align));
+                if let Some(base) = base {
+                    taken.push((base, base + len));
+                }
+            } else {
+                let (start, end) = taken.swap_remove((next() % taken.len() as u64) as usize);
+                free.give(start, end);
+                model_give(&mut model, start, end);
+            }
+        }
+        for (start, end) in taken {
+            free.give(start, end);
+            model_give(&mut model, start, end);
+        }
+        assert_eq!(model, vec![(start, end)]);
+        assert_eq!(free.lowest, (start, end));
+        assert!(free.above.is_empty());
+    }
+
     #[test]
     fn reserve_commit_write_read_decommit_release() {
         let mut os = Os::for_tests(1);

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::Attribution;
+use super::id_table::{IdTable, spread_key};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KindId(pub u16);
@@ -82,42 +83,24 @@ struct KindHot {
     last_site_slot: u32,
 }
 
-/// One entry of the table from a site label's address (and kind) to its slot.
+/// What the table by label address holds for a (kind, address): the label's length (two labels
+/// may start at one address) and its slot.
 #[derive(Clone, Copy, Debug)]
 struct SiteSlotByAddress {
-    kind: KindId,
-    address: usize,
     len: usize,
-    /// `NO_SITE_SLOT` in an empty entry.
     slot: u32,
 }
 
-impl SiteSlotByAddress {
-    const EMPTY: SiteSlotByAddress = SiteSlotByAddress {
-        kind: KindId(0),
-        address: 0,
-        len: 0,
-        slot: NO_SITE_SLOT,
-    };
-}
-
-/// The slot of no site (`sites` never holds `u32::MAX` entries): it marks an empty table entry,
-/// and a kind with no hint yet. Not an `Option<u32>`, which would grow a table entry from 24 to
-/// 32 bytes.
-const NO_SITE_SLOT: u32 = u32::MAX;
-
-/// Entries of that table when it is made: more than twice the (kind, site) pairs one subject
-/// switches between, so that it seldom grows.
-const SITE_TABLE_ENTRIES_MIN: usize = 64;
-
-/// Where the probe for (`kind`, `address`) starts in a table of `mask + 1` entries. Labels lie a
-/// few bytes apart in read-only data, so the address's low bits would crowd a few entries: the
-/// high half of a multiplication by an odd constant mixes every bit of it into the index.
+/// The key of (`kind`, `site`'s address) in that table: addresses fit in 48 bits, so the kind
+/// above them keeps keys distinct.
 #[inline(always)]
-fn site_table_home(kind: KindId, address: usize, mask: usize) -> usize {
-    let key = address as u64 ^ (u64::from(kind.0) << 48);
-    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
+fn site_address_key(kind: KindId, site: &'static str) -> u64 {
+    spread_key(site.as_ptr() as u64 ^ (u64::from(kind.0) << 48))
 }
+
+/// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a kind with no hint
+/// yet.
+const NO_SITE_SLOT: u32 = u32::MAX;
 
 /// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
 const KINDS_EXPECTED_MAX: usize = 32;
@@ -133,11 +116,9 @@ pub struct Resources {
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
     /// Site slots by the label's address, for acquisitions that miss their kind's hint: see
-    /// `site_slot_search`. Open addressing with linear probing, at most half full; entries are
-    /// never removed (there are only so many labels). Empty until the first miss.
-    site_slots_by_address: Vec<SiteSlotByAddress>,
-    /// Entries of that table in use.
-    site_slots_by_address_used: usize,
+    /// `site_slot_search`. Entries are never removed (there are only so many labels). Empty
+    /// until the first miss.
+    site_slots_by_address: IdTable<SiteSlotByAddress>,
     serial: u64,
 }
 
@@ -174,8 +155,7 @@ impl Resources {
             free: Vec::new(),
             per_key: BTreeMap::new(),
             sites: Vec::new(),
-            site_slots_by_address: Vec::new(),
-            site_slots_by_address_used: 0,
+            site_slots_by_address: IdTable::new(),
             serial: 0,
         }
     }
@@ -306,23 +286,14 @@ impl Resources {
     #[cold]
     #[inline(never)]
     fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
-        let address = site.as_ptr() as usize;
-        let table = &self.site_slots_by_address;
-        if !table.is_empty() {
-            let mask = table.len() - 1;
-            let mut index = site_table_home(kind, address, mask);
-            loop {
-                let entry = &table[index];
-                if entry.slot == NO_SITE_SLOT {
-                    break;
-                }
-                if entry.kind == kind && entry.address == address && entry.len == site.len() {
-                    let slot = entry.slot;
-                    self.per_kind[kind.0 as usize].last_site_slot = slot;
-                    return slot;
-                }
-                index = (index + 1) & mask;
-            }
+        if let Some(entry) = self
+            .site_slots_by_address
+            .get(&site_address_key(kind, site))
+            .filter(|entry| entry.len == site.len())
+        {
+            let slot = entry.slot;
+            self.per_kind[kind.0 as usize].last_site_slot = slot;
+            return slot;
         }
         self.site_slot_table_insert(kind, site)
     }
@@ -339,34 +310,15 @@ impl Resources {
             return self.site_slot_by_content(kind, site);
         }
         let slot = self.site_slot_by_content(kind, site);
-        if (self.site_slots_by_address_used + 1) * 2 > self.site_slots_by_address.len() {
-            let entries = (self.site_slots_by_address.len() * 2).max(SITE_TABLE_ENTRIES_MIN);
-            let old = std::mem::replace(
-                &mut self.site_slots_by_address,
-                vec![SiteSlotByAddress::EMPTY; entries],
-            );
-            for entry in old.into_iter().filter(|entry| entry.slot != NO_SITE_SLOT) {
-                self.site_table_place(entry);
-            }
+        let key = site_address_key(kind, site);
+        // A shorter or longer label at the same address keeps the entry it found: the other is
+        // found by content, every time.
+        if !self.site_slots_by_address.contains_key(&key) {
+            let len = site.len();
+            self.site_slots_by_address
+                .insert(key, SiteSlotByAddress { len, slot });
         }
-        self.site_table_place(SiteSlotByAddress {
-            kind,
-            address: site.as_ptr() as usize,
-            len: site.len(),
-            slot,
-        });
-        self.site_slots_by_address_used += 1;
         slot
-    }
-
-    /// Puts `entry` in the first empty entry from its home (the table has room).
-    fn site_table_place(&mut self, entry: SiteSlotByAddress) {
-        let mask = self.site_slots_by_address.len() - 1;
-        let mut index = site_table_home(entry.kind, entry.address, mask);
-        while self.site_slots_by_address[index].slot != NO_SITE_SLOT {
-            index = (index + 1) & mask;
-        }
-        self.site_slots_by_address[index] = entry;
     }
 
     #[cold]
@@ -676,7 +628,7 @@ mod tests {
         // A kind's first acquisition has no hint to miss, and makes no table.
         resources.acquire(blocks, 1, 10, 0, at("grow"));
         resources.acquire(other, 1, 1, 0, at("grow"));
-        assert!(resources.site_slots_by_address.is_empty());
+        assert_eq!(resources.site_slots_by_address.len(), 0);
         for round in 0..3u64 {
             resources.acquire(blocks, 1, 10, 0, at("grow"));
             resources.acquire(other, 1, 1, 0, at("grow"));
@@ -705,7 +657,7 @@ mod tests {
     fn the_table_by_address_grows_and_keeps_every_label() {
         let mut resources = Resources::new();
         let blocks = resources.register_static_kind("block", false);
-        let labels: Vec<&'static str> = (0..3 * SITE_TABLE_ENTRIES_MIN)
+        let labels: Vec<&'static str> = (0..200)
             .map(|n| &*Box::leak(format!("site {n}").into_boxed_str()))
             .collect();
         let at = |site| Attribution {
@@ -717,7 +669,7 @@ mod tests {
                 resources.acquire(blocks, 1, round, 0, at(label));
             }
         }
-        assert!(resources.site_slots_by_address.len() >= 2 * labels.len());
+        assert_eq!(resources.site_slots_by_address.len(), labels.len());
         let sites = resources.site_totals();
         assert_eq!(sites.len(), labels.len());
         for (entry, label) in sites.iter().zip(&labels) {

@@ -133,19 +133,12 @@ impl Scheduler {
             Built::Other(strategy) => strategy.next_thread(runnable, &mut self.thread_rng),
         };
         if self.record_decisions {
-            if self.decisions.len() == self.decisions.capacity() {
-                self.grow_decisions();
+            if self.decisions.capacity() == 0 {
+                self.decisions.reserve(DECISIONS_RESERVED);
             }
             self.decisions.push(choice);
         }
         choice
-    }
-
-    /// Room for `DECISIONS_RESERVED` decisions at first, then twice as many each time it fills.
-    #[cold]
-    fn grow_decisions(&mut self) {
-        let more = DECISIONS_RESERVED.max(self.decisions.len());
-        self.decisions.reserve(more);
     }
 
     /// A uniform value in `0..bound` from the subject's stream.
