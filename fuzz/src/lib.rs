@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use sim::fuzzing::{self, FuzzTarget};
+use sim::fuzzing::{self, FuzzTarget, GrowthCounters};
 
 struct Harness {
     target: &'static FuzzTarget,
@@ -33,10 +33,20 @@ pub fn init(name: &str) {
     let _ = HARNESS.set(Harness { target, defects });
 }
 
+/// The growth counters (`sim::fuzzing::GrowthCounters`) that libFuzzer reads as extra coverage.
+/// The linker gathers this section between `__start___libfuzzer_extra_counters` and
+/// `__stop___libfuzzer_extra_counters`; libFuzzer clears it before each input and reads it after.
+#[used]
+#[unsafe(link_section = "__libfuzzer_extra_counters")]
+static mut GROWTH: GrowthCounters = GrowthCounters::ZERO;
+
 /// One input: a finding panics with its report, which libFuzzer records as a crash.
 pub fn run(bytes: &[u8]) {
     let harness = HARNESS.get().expect("init runs before the first input");
-    fuzzing::fuzz(harness.target, bytes, &harness.defects);
+    // SAFETY: libFuzzer runs one input at a time, on this thread, and reads or clears the section
+    // only between inputs; nothing else in this process refers to it.
+    let growth = unsafe { &mut *(&raw mut GROWTH) };
+    fuzzing::fuzz(harness.target, bytes, &harness.defects, growth);
 }
 
 fn fail(message: &str) -> ! {

@@ -27,6 +27,7 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
+use crate::ledger::GrowthProgress;
 use crate::registry::{DynSubject, Registry};
 use crate::report;
 use crate::runner::RunOptions;
@@ -135,9 +136,20 @@ impl FuzzTarget {
 
     /// Runs one input; `defects` are switched on in addition to the target's own.
     pub fn run(&self, bytes: &[u8], defects: &[String]) -> Result<(), String> {
+        self.run_guided(bytes, defects, &mut GrowthCounters::default())
+    }
+
+    /// `run`, also marking in `growth` how far the run went toward a growth finding (see
+    /// `GrowthCounters`); the counters are only ever set, so the caller clears them.
+    pub fn run_guided(
+        &self,
+        bytes: &[u8],
+        defects: &[String],
+        growth: &mut GrowthCounters,
+    ) -> Result<(), String> {
         match self.kind {
             TargetKind::Subject(subject) | TargetKind::Canary { subject, .. } => {
-                run_target_as(self.name, subject, bytes, &self.defects(defects))
+                run_target_as(self.name, subject, bytes, &self.defects(defects), growth)
             }
             TargetKind::ScenarioParser => check_scenario_text(bytes),
         }
@@ -241,7 +253,13 @@ pub fn run_target(subject: &str, bytes: &[u8]) -> Result<(), String> {
 /// `defects` on, and return the report of any finding.
 pub fn run_target_with(subject: &str, bytes: &[u8], defects: &[String]) -> Result<(), String> {
     let target_name = target(subject).map_or(subject, |t| t.name);
-    run_target_as(target_name, subject, bytes, defects)
+    run_target_as(
+        target_name,
+        subject,
+        bytes,
+        defects,
+        &mut GrowthCounters::default(),
+    )
 }
 
 thread_local! {
@@ -288,6 +306,7 @@ fn run_target_as(
     subject: &str,
     bytes: &[u8],
     defects: &[String],
+    growth: &mut GrowthCounters,
 ) -> Result<(), String> {
     let entry = subject_entry(subject)?;
     let scenario = entry.from_bytes(bytes, &generate_options(defects));
@@ -299,6 +318,7 @@ fn run_target_as(
             ..RunOptions::default()
         })
     };
+    growth.mark(&outcome.growth_progress);
     if outcome.passed() {
         return Ok(());
     }
@@ -374,17 +394,142 @@ pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// What a libFuzzer target calls for each input: runs `target` and panics with the report on a
-/// finding, which libFuzzer records as a crash with its artifact.
-pub fn fuzz(target: &FuzzTarget, bytes: &[u8], defects: &[String]) {
-    if let Err(report) = target.run(bytes, defects) {
+/// What a libFuzzer target calls for each input: runs `target`, marks `growth` (the binary's
+/// extra coverage counters, which libFuzzer clears before each input) and panics with the report
+/// on a finding, which libFuzzer records as a crash with its artifact.
+pub fn fuzz(target: &FuzzTarget, bytes: &[u8], defects: &[String], growth: &mut GrowthCounters) {
+    if let Err(report) = target.run_guided(bytes, defects, growth) {
         panic!("{report}");
+    }
+}
+
+/// Kinds the growth counters tell apart; kinds past the last share its counters.
+const GROWTH_KINDS: usize = 32;
+/// Growth buckets per kind: one per power of two of the rise (1, 2–3, 4–7, …, 2^31 and more).
+const GROWTH_BUCKETS: usize = 32;
+
+/// Extra coverage for libFuzzer that leads it toward growth findings.
+///
+/// A growth defect shows only when a kind keeps rising over many repetitions past its allowance
+/// (a cache of 16,384 committed pages, say), and code coverage does not tell an input that leaks
+/// one page per repetition from one that leaks a hundred: both run the same code. These counters
+/// do. Per kind, one counter per power of two of its rise after the warm-up, and one that holds
+/// how many repetitions it rose in. libFuzzer reads each counter as a feature, so an input that
+/// takes some kind's rise to a new power of two, or makes it rise more often, joins the corpus,
+/// and the fuzzer climbs toward the allowance step by step instead of by one lucky mutation.
+///
+/// A libFuzzer binary keeps one of these in its `__libfuzzer_extra_counters` section
+/// (`fuzz/src/lib.rs`); everything else passes a scratch one.
+#[repr(C, align(8))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrowthCounters {
+    /// `GROWTH_BUCKETS` growth buckets per kind, then one rise count per kind.
+    pub counters: [u8; GROWTH_KINDS * GROWTH_BUCKETS + GROWTH_KINDS],
+}
+
+impl Default for GrowthCounters {
+    fn default() -> Self {
+        GrowthCounters::ZERO
+    }
+}
+
+impl GrowthCounters {
+    /// All counters clear (what libFuzzer resets them to before each input).
+    pub const ZERO: GrowthCounters = GrowthCounters {
+        counters: [0; GROWTH_KINDS * GROWTH_BUCKETS + GROWTH_KINDS],
+    };
+
+    /// Marks what each kind of `progress` reached.
+    pub fn mark(&mut self, progress: &[GrowthProgress]) {
+        for progress in progress {
+            let kind = usize::from(progress.kind.0).min(GROWTH_KINDS - 1);
+            if progress.growth > 0 {
+                let power = (progress.growth.ilog2() as usize).min(GROWTH_BUCKETS - 1);
+                self.counters[kind * GROWTH_BUCKETS + power] = 1;
+            }
+            let rises = &mut self.counters[GROWTH_KINDS * GROWTH_BUCKETS + kind];
+            *rises = (*rises).max(progress.rises.min(u32::from(u8::MAX)) as u8);
+        }
+    }
+
+    /// How many counters are set: the features this input gave libFuzzer.
+    pub fn marked(&self) -> usize {
+        self.counters.iter().filter(|&&counter| counter > 0).count()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::KindId;
+
+    #[test]
+    fn growth_counters_mark_a_kinds_power_of_two_and_its_rises() {
+        let mut growth = GrowthCounters::default();
+        growth.mark(&[
+            GrowthProgress {
+                kind: KindId(1),
+                growth: 300,
+                rises: 9,
+            },
+            // A kind past the last one told apart shares its counters; rises saturate.
+            GrowthProgress {
+                kind: KindId(40),
+                growth: 1,
+                rises: 1000,
+            },
+            // Rose, but ended no higher than after the warm-up: its rises still count.
+            GrowthProgress {
+                kind: KindId(2),
+                growth: 0,
+                rises: 3,
+            },
+        ]);
+        let rises_at = GROWTH_KINDS * GROWTH_BUCKETS;
+        assert_eq!(
+            growth.counters[GROWTH_BUCKETS + 8],
+            1,
+            "300 lies in [2^8, 2^9)"
+        );
+        assert_eq!(growth.counters[rises_at + 1], 9);
+        assert_eq!(growth.counters[(GROWTH_KINDS - 1) * GROWTH_BUCKETS], 1);
+        assert_eq!(growth.counters[rises_at + GROWTH_KINDS - 1], u8::MAX);
+        assert_eq!(growth.counters[rises_at + 2], 3);
+        assert_eq!(growth.marked(), 5);
+    }
+
+    /// The counters see a growth on its way, before the detector reports it: the interpreter's
+    /// fn-pointer loop with its defect on leaks one id per repetition, within the cache allowance
+    /// of 32 ids for the runs below, and the longer run marks a higher power of two.
+    #[test]
+    fn a_run_that_grows_further_marks_a_higher_power_before_any_finding() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/zoo/fn-ptr-cast-loop.toml"
+        ))
+        .unwrap();
+        let powers = |repeat: u32| {
+            let text = text.replace("repeat = 10000", &format!("repeat = {repeat}"));
+            let scenario = registry().parse("loop.toml", &text).unwrap();
+            let outcome = scenario.run(RunOptions::default());
+            assert!(outcome.passed(), "{:#?}", outcome.findings);
+            let mut growth = GrowthCounters::default();
+            growth.mark(&outcome.growth_progress);
+            let fn_ptr_ids = outcome
+                .growth_progress
+                .iter()
+                .max_by_key(|p| p.growth)
+                .expect("a kind grew");
+            let kind = usize::from(fn_ptr_ids.kind.0);
+            let powers: Vec<usize> = (0..GROWTH_BUCKETS)
+                .filter(|&power| growth.counters[kind * GROWTH_BUCKETS + power] > 0)
+                .collect();
+            (fn_ptr_ids.growth, fn_ptr_ids.rises, powers)
+        };
+        // Warm-ups of 4 and 10 repetitions (a quarter of the run).
+        assert_eq!(powers(16), (12, 12, vec![3]));
+        assert_eq!(powers(40), (30, 30, vec![4]));
+    }
 
     #[test]
     fn every_target_is_named_once_and_the_canary_must_fail() {

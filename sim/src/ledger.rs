@@ -214,6 +214,32 @@ pub struct GrowthDetector {
     totals: Vec<Totals>,
 }
 
+/// How far one kind went toward a growth finding in one repeated lifecycle: its count's rise from
+/// the end of the warm-up to the last repetition, and in how many repetitions it rose. The fuzz
+/// targets turn it into coverage (`fuzzing::growth_features`), so that libFuzzer keeps inputs that
+/// grow a kind further and climbs toward a growth no single mutation reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GrowthProgress {
+    pub kind: KindId,
+    pub growth: u64,
+    pub rises: u32,
+}
+
+impl GrowthProgress {
+    /// Keeps, per kind, the furthest progress of `more` and `into` (several lifecycles).
+    pub fn merge(into: &mut Vec<GrowthProgress>, more: impl IntoIterator<Item = GrowthProgress>) {
+        for progress in more {
+            match into.iter_mut().find(|p| p.kind == progress.kind) {
+                Some(kept) => {
+                    kept.growth = kept.growth.max(progress.growth);
+                    kept.rises = kept.rises.max(progress.rises);
+                }
+                None => into.push(progress),
+            }
+        }
+    }
+}
+
 /// How many rises after warm-up make a trend: enough to ignore a lazy init or two.
 pub const GROWTH_RISES_MIN: u32 = 8;
 
@@ -333,6 +359,21 @@ impl GrowthDetector {
             findings.push(finding);
         }
         findings
+    }
+
+    /// Every kind that rose after the warm-up: how much and how often (nothing before the warm-up
+    /// ends).
+    pub fn progress(&self) -> impl Iterator<Item = GrowthProgress> + '_ {
+        let past_warmup = self.observed > self.warmup;
+        self.trends
+            .iter()
+            .enumerate()
+            .filter(move |(_, trend)| past_warmup && trend.rises > 0)
+            .map(|(index, trend)| GrowthProgress {
+                kind: KindId(index as u16),
+                growth: trend.last.saturating_sub(trend.at_warmup),
+                rises: trend.rises,
+            })
     }
 
     /// The count of `kind` at the end of each repetition so far (for plots); 0 in repetitions

@@ -21,7 +21,7 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::findings::{Finding, FindingKind};
-use crate::ledger::{self, CacheAllowance, GrowthDetector};
+use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
 use crate::os::{Io, Os, Position, ThreadState, Tid};
@@ -70,6 +70,10 @@ pub struct Outcome {
     pub schedule: Vec<u32>,
     pub lifecycle_names: Vec<String>,
     pub lifecycle_repeats: Vec<u32>,
+    /// Per kind, the furthest it went toward a growth finding in any repeated lifecycle (what the
+    /// fuzz targets feed back to libFuzzer as coverage).
+    #[serde(default)]
+    pub growth_progress: Vec<GrowthProgress>,
 }
 
 impl Outcome {
@@ -137,6 +141,8 @@ struct Runner<'a, S: Subject> {
     calling: Option<&'static str>,
     header: Header,
     scenario: &'a Scenario<S::Op>,
+    /// See `Outcome::growth_progress`.
+    growth_progress: Vec<GrowthProgress>,
 }
 
 /// Runs `scenario` with subject `S`: in this process, or in a child process when the subject
@@ -226,6 +232,7 @@ fn run_inner<S: Subject>(
         calling: None,
         header,
         scenario,
+        growth_progress: Vec::new(),
     };
     // From here until `unpublish` the runner stays where it is: `run_lifecycles` borrows it in
     // place, and only `finish` (after `unpublish`) moves it.
@@ -324,6 +331,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 self.check_invariants()?;
             }
+            GrowthProgress::merge(&mut self.growth_progress, detector.progress());
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if !lifecycle.teardown.is_empty() {
                 self.run_list(&lifecycle.teardown, lifecycle)?;
@@ -826,6 +834,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 .map(|l| l.name.clone())
                 .collect(),
             lifecycle_repeats: self.scenario.lifecycles.iter().map(|l| l.repeat).collect(),
+            growth_progress: std::mem::take(&mut self.growth_progress),
         }
     }
 }

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use super::Attribution;
 use super::id_table::{IdTable, spread_key};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct KindId(pub u16);
 
 impl KindId {

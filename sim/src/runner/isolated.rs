@@ -875,6 +875,7 @@ fn outcome_without_report<S: Subject>(
         schedule: Vec::new(),
         lifecycle_names: scenario.lifecycles.iter().map(|l| l.name.clone()).collect(),
         lifecycle_repeats: scenario.lifecycles.iter().map(|l| l.repeat).collect(),
+        growth_progress: Vec::new(),
     }
 }
 
