@@ -11,9 +11,11 @@
 //! cleared frames go to a pool of the thread's, from which the next `Os` takes its first ones: a
 //! fuzz target makes an `Os` per input.
 //!
-//! Frames live in a slab, found by page through an ordered map; the two pages accessed last are
-//! remembered with their slots, since a subject mostly reads and writes the pages it just touched
-//! (a block's and its page header's), and that spares the map search.
+//! Frames live in a slab. An ordered map from page to slot gives the written pages of a range
+//! that is decommitted or released; lookups go through a hash index of the same pages (an
+//! `IdTable`), whose probe costs a fraction of the map's search, and before that through the
+//! last few pages accessed, remembered with their slots, since a subject mostly reads and writes
+//! the pages it just touched (a block's, its page header's and its segment header's).
 //!
 //! Nothing here is visible to a subject: a reused frame reads exactly as a new zeroed one, which
 //! the tests below check.
@@ -22,12 +24,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use super::id_table::{IdTable, spread_key};
 use super::pages::PAGE_SIZE;
 
 const FRAME_BYTES: usize = PAGE_SIZE as usize;
 /// At most this many cleared frames (1 MiB) are kept by one `Os`, and as many by the thread's
 /// pool; more are given back to the host allocator.
 const SPARES_MAX: usize = 256;
+/// How many pages accessed last are remembered. An allocator's op goes between three: its
+/// segment header's, its page header's and its block's; with two remembered, about every third
+/// access needed a lookup.
+const REMEMBERED_PAGES: usize = 4;
+/// The page of an empty entry of `PageContents::last`: no page starts there (pages are aligned),
+/// so it matches no lookup.
+const NO_PAGE: u64 = u64::MAX;
 
 thread_local! {
     /// Cleared frames that dropped `Os`es left behind, for the next one on this thread.
@@ -55,38 +65,63 @@ fn zeroed_bytes() -> Box<[u8]> {
         .unwrap_or_else(|| vec![0u8; FRAME_BYTES].into_boxed_slice())
 }
 
-#[derive(Default)]
 pub(crate) struct PageContents {
     /// Written pages by page address → slot in `frames`.
     by_page: BTreeMap<u64, u32>,
+    /// The same pages → slots by `spread_key` of the page (page addresses in different
+    /// segments share their low bits), for lookups.
+    slot_by_page: IdTable<u32>,
     frames: Vec<Frame>,
     /// Slots of `frames` that hold no page but keep a cleared frame: at most `SPARES_MAX`.
     spare_slots: Vec<u32>,
     /// Slots of `frames` that hold no page and whose frame went back to the host.
     empty_slots: Vec<u32>,
-    /// The two pages accessed last, most recent first, with their slots, while they hold
-    /// frames: a subject mostly alternates between two pages (a block's and its header's).
-    last: [Cell<Option<(u64, u32)>>; 2],
+    /// Pages accessed last, with their slots, while they hold frames (`NO_PAGE` in an empty
+    /// entry): a subject mostly goes between a few pages (a block's and its headers').
+    last: [Cell<(u64, u32)>; REMEMBERED_PAGES],
+    /// The entry of `last` the next remembered page replaces (round robin).
+    last_next: Cell<u8>,
+}
+
+impl Default for PageContents {
+    fn default() -> PageContents {
+        PageContents {
+            by_page: BTreeMap::new(),
+            slot_by_page: IdTable::new(),
+            frames: Vec::new(),
+            spare_slots: Vec::new(),
+            empty_slots: Vec::new(),
+            last: std::array::from_fn(|_| Cell::new((NO_PAGE, 0))),
+            last_next: Cell::new(0),
+        }
+    }
 }
 
 impl PageContents {
     #[inline]
     fn slot_of(&self, page: u64) -> Option<u32> {
         for last in &self.last {
-            if let Some((last_page, slot)) = last.get()
-                && last_page == page
-            {
+            let (last_page, slot) = last.get();
+            if last_page == page {
                 return Some(slot);
             }
         }
-        let slot = *self.by_page.get(&page)?;
+        self.slot_probed(page)
+    }
+
+    /// `slot_of` for a page that is not remembered: a probe of the index. Out of line, so that
+    /// the common case inlines small into every read and write.
+    #[inline(never)]
+    fn slot_probed(&self, page: u64) -> Option<u32> {
+        let slot = *self.slot_by_page.get(&spread_key(page))?;
         self.remember(page, slot);
         Some(slot)
     }
 
     fn remember(&self, page: u64, slot: u32) {
-        self.last[1].set(self.last[0].get());
-        self.last[0].set(Some((page, slot)));
+        let next = self.last_next.get();
+        self.last[usize::from(next)].set((page, slot));
+        self.last_next.set((next + 1) % REMEMBERED_PAGES as u8);
     }
 
     /// Copies `buf.len()` bytes at `offset` of `page` into `buf`; never-written bytes read as 0.
@@ -98,6 +133,23 @@ impl PageContents {
             }
             None => buf.fill(0),
         }
+    }
+
+    /// The little-endian word at `offset` of `page` (`read` of eight bytes, without the copy
+    /// loop: a header word is what subjects read most).
+    #[inline]
+    pub(crate) fn read_u64(&self, page: u64, offset: usize) -> u64 {
+        let mut word = [0u8; 8];
+        if let Some(slot) = self.slot_of(page) {
+            word.copy_from_slice(&self.frames[slot as usize].bytes[offset..offset + 8]);
+        }
+        u64::from_le_bytes(word)
+    }
+
+    /// Writes `value` as a little-endian word at `offset` of `page` (`write` of eight bytes).
+    #[inline]
+    pub(crate) fn write_u64(&mut self, page: u64, offset: usize, value: u64) {
+        self.write(page, offset, &value.to_le_bytes());
     }
 
     /// Copies `bytes` to `offset` of `page`, which must not cross the page's end.
@@ -135,6 +187,7 @@ impl PageContents {
             }
         };
         self.by_page.insert(page, slot);
+        self.slot_by_page.insert(spread_key(page), slot);
         self.remember(page, slot);
         slot
     }
@@ -152,10 +205,11 @@ impl PageContents {
     #[inline(never)]
     fn drop_written_range(&mut self, start: u64, end: u64) {
         for last in &self.last {
-            last.set(None);
+            last.set((NO_PAGE, 0));
         }
-        while let Some((&page, &slot)) = self.by_page.range(start..end).next() {
-            self.by_page.remove(&page);
+        // One walk that takes the range's entries out, rather than a search per page.
+        for (page, slot) in self.by_page.extract_if(start..end, |_, _| true) {
+            self.slot_by_page.remove(&spread_key(page));
             let frame = &mut self.frames[slot as usize];
             if self.spare_slots.len() < SPARES_MAX {
                 frame.clear();
@@ -170,6 +224,7 @@ impl PageContents {
 
     /// Pages that hold a frame.
     pub(crate) fn pages(&self) -> usize {
+        debug_assert_eq!(self.by_page.len(), self.slot_by_page.len());
         self.by_page.len()
     }
 }
@@ -238,7 +293,7 @@ mod tests {
 
     #[test]
     fn the_pages_accessed_last_are_forgotten_when_their_frames_are_dropped() {
-        // The dropped page is the most recent of the two remembered, then the older one.
+        // The dropped page is remembered last, then before the other.
         for other_page_first in [false, true] {
             let mut contents = PageContents::default();
             if other_page_first {
@@ -262,6 +317,69 @@ mod tests {
             contents.read(0x5000, 0, &mut buf);
             assert_eq!(buf[..8], [5; 8]);
         }
+    }
+
+    /// Writes, word writes, reads, word reads and dropped ranges over a few pages agree with
+    /// plain zero-filled pages: whatever the remembered pages, the index and the map hold.
+    #[test]
+    fn contents_agree_with_plain_pages_under_random_writes_and_drops() {
+        const PAGES: u64 = 12;
+        let mut state = 0x1234_5678_9abc_def1_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut contents = PageContents::default();
+        let mut model = vec![vec![0u8; FRAME_BYTES]; PAGES as usize];
+        for step in 0..20_000 {
+            let index = (next() % PAGES) as usize;
+            let page = 0x4000_0000 + index as u64 * PAGE_SIZE;
+            let offset = (next() % 64 * 8) as usize + [0, FRAME_BYTES - 520][(next() % 2) as usize];
+            match next() % 8 {
+                0 => {
+                    let len = (next() % 40) as usize;
+                    let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                    let offset = offset.min(FRAME_BYTES - len);
+                    contents.write(page, offset, &bytes);
+                    model[index][offset..offset + len].copy_from_slice(&bytes);
+                }
+                1 | 2 => {
+                    let value = next();
+                    contents.write_u64(page, offset, value);
+                    model[index][offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+                }
+                3 => {
+                    let last = index + (next() % 3) as usize;
+                    let end = 0x4000_0000 + (last as u64 + 1) * PAGE_SIZE;
+                    contents.drop_range(page, end);
+                    for dropped in model.iter_mut().take(last + 1).skip(index) {
+                        dropped.fill(0);
+                    }
+                }
+                4 => {
+                    let mut buf = [0xeeu8; 24];
+                    contents.read(page, offset.min(FRAME_BYTES - 24), &mut buf);
+                    let at = offset.min(FRAME_BYTES - 24);
+                    assert_eq!(buf[..], model[index][at..at + 24], "step {step}");
+                }
+                _ => {
+                    let word = u64::from_le_bytes(
+                        model[index][offset..offset + 8]
+                            .try_into()
+                            .expect("8 bytes"),
+                    );
+                    assert_eq!(contents.read_u64(page, offset), word, "step {step}");
+                }
+            }
+        }
+        for (index, expected) in model.iter().enumerate() {
+            let mut page = vec![0xffu8; FRAME_BYTES];
+            contents.read(0x4000_0000 + index as u64 * PAGE_SIZE, 0, &mut page);
+            assert_eq!(&page, expected, "page {index}");
+        }
+        assert_eq!(contents.by_page.len(), contents.slot_by_page.len());
     }
 
     #[test]
