@@ -89,6 +89,11 @@ impl Outcome {
 /// Why a run stopped early.
 struct Stop;
 
+/// A `runnable_made_from` that no `thread_states_version` equals (a version counts changes of
+/// thread state from 0 and never gets near it): the kept set of runnable threads must be made
+/// again. A plain number rather than an `Option`, so that the check at every step is one compare.
+const REMAKE: u64 = u64::MAX;
+
 struct ThreadCtx<'a, S: Subject> {
     ops: &'a [ScenarioOp<S::Op>],
     pc: usize,
@@ -133,9 +138,9 @@ struct Runner<'a, S: Subject> {
     has_work: ThreadSet,
     /// The threads that can take a step (see `collect_runnable`), kept from step to step.
     runnable: Vec<u32>,
-    /// The OS's `thread_states_version` that `runnable` was made from; `None` when it must be
+    /// The OS's `thread_states_version` that `runnable` was made from; `REMAKE` when it must be
     /// made again whatever the OS says.
-    runnable_made_from: Option<u64>,
+    runnable_made_from: u64,
     /// The subject call in progress (an op's name, `continuation`, or what a call by address
     /// runs): what a panic that unwinds out of the stepping loop is reported as (see `run_list`).
     calling: Option<&'static str>,
@@ -228,7 +233,7 @@ fn run_inner<S: Subject>(
         repetition: 0,
         has_work: ThreadSet::default(),
         runnable: Vec::new(),
-        runnable_made_from: None,
+        runnable_made_from: REMAKE,
         calling: None,
         header,
         scenario,
@@ -448,7 +453,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.threads.clear();
         self.has_work.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
-        self.runnable_made_from = None;
+        self.runnable_made_from = REMAKE;
         match catch_unwind(AssertUnwindSafe(|| self.step_until_done(lifecycle))) {
             Ok(done) => done,
             Err(payload) => self.subject_panicked(payload),
@@ -521,10 +526,10 @@ impl<'a, S: Subject> Runner<'a, S> {
     #[inline]
     fn collect_runnable(&mut self) {
         let version = self.os.thread_states_version();
-        if self.runnable_made_from != Some(version) {
+        if self.runnable_made_from != version {
             let runnable_in_os = &self.os.threads.runnable;
             runnable_in_os.intersection_into(&self.has_work, &mut self.runnable);
-            self.runnable_made_from = Some(version);
+            self.runnable_made_from = version;
         }
         debug_assert!(
             self.runnable_is_fresh(),
@@ -568,7 +573,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             } else {
                 self.has_work.remove(MAIN_THREAD);
             }
-            self.runnable_made_from = None;
+            self.runnable_made_from = REMAKE;
         }
     }
 
@@ -616,8 +621,10 @@ impl<'a, S: Subject> Runner<'a, S> {
                 continuation(subject, os, tid)
             });
         }
-        if let Some(call) = ctx.calls.pop_front() {
-            return self.run_call(tid, call);
+        // Only checked here, and taken in `run_call`: taken here, it cost every step (which
+        // almost never has one) the writing of an empty result to the stack.
+        if !ctx.calls.is_empty() {
+            return self.run_call(tid);
         }
         if ctx.pc < ctx.ops.len() {
             let index = ctx.pc;
@@ -628,13 +635,15 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.exit_thread(tid)
     }
 
-    /// Calls subject code by address (an exit hook, a TLS destructor): rare, so out of line.
+    /// Calls subject code by address (an exit hook, a TLS destructor), the first that thread
+    /// `tid` has queued: rare, so out of line.
     #[inline(never)]
-    fn run_call(
-        &mut self,
-        tid: Tid,
-        (code, arg, what): (CodeAddr, u64, &'static str),
-    ) -> Result<(), Stop> {
+    fn run_call(&mut self, tid: Tid) -> Result<(), Stop> {
+        let (code, arg, what) = self
+            .ctx(tid)
+            .calls
+            .pop_front()
+            .expect("run_call is called with a call queued");
         if !self.os.check_code(code, what, what) {
             return Ok(());
         }

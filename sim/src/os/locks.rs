@@ -231,7 +231,6 @@ impl Os {
     /// epilogue were a tenth of the uncontended path.
     #[inline(always)]
     fn acquire(&mut self, tid: Tid, id: LockId, exclusive: bool, site: Site) -> Io<()> {
-        let held_kind = self.locks.kinds.held_lock;
         let Some(lock) = self.live_lock(id, "acquire", site) else {
             return Io::err(Errno::Einval);
         };
@@ -240,8 +239,10 @@ impl Os {
         if kind == LockKind::Condvar {
             return Io::err(self.lock_misuse(Misuse::AcquireCondvar, kind, tid, id, site));
         }
-        let mine =
-            lock.writer.map(|(t, _)| t) == Some(tid) || lock.readers.iter().any(|(t, _)| *t == tid);
+        // The readers are searched only when there are some: a mutex never has any, and setting
+        // up the search cost more than the rest of the check.
+        let mine = lock.writer.map(|(t, _)| t) == Some(tid)
+            || (!lock.readers.is_empty() && lock.readers.iter().any(|(t, _)| *t == tid));
         if mine {
             return Io::err(self.lock_misuse(Misuse::AcquireHeld, kind, tid, id, site));
         }
@@ -251,6 +252,7 @@ impl Os {
             return Io::Block(BlockReason::Lock(id));
         }
         let here = self.here(site);
+        let held_kind = self.locks.kinds.held_lock;
         let record = self
             .resources
             .acquire(held_kind, 1, 0, u64::from(tid.0), here);
@@ -335,7 +337,7 @@ impl Os {
         let reason = BlockReason::Lock(id);
         for position in 0..self.locks.locks[index].waiters.len() {
             let waiter = self.locks.locks[index].waiters[position];
-            self.unblock(waiter, &reason, site);
+            self.unblock_inlined(waiter, &reason, site);
         }
         self.locks.locks[index].waiters.clear();
     }
@@ -449,6 +451,32 @@ mod tests {
         assert_eq!(
             os.lock_acquire(b, lock, "t"),
             Io::Block(BlockReason::Lock(lock))
+        );
+    }
+
+    /// A thread that acquires a lock it holds, as its writer or as one of its readers (the
+    /// readers are searched only when there are some), deadlocks itself: an invariant finding.
+    #[test]
+    fn acquiring_a_held_lock_again_is_a_self_deadlock_whether_held_as_writer_or_reader() {
+        let mut os = Os::for_tests(1);
+        let mutex = os.lock_create(LockKind::Mutex, "t").unwrap();
+        let rwlock = os.lock_create(LockKind::RwLock, "t").unwrap();
+        let a = os.spawn_thread("a", "t").unwrap();
+        assert_eq!(os.lock_acquire(MAIN_THREAD, mutex, "t"), Io::ok(()));
+        assert_eq!(os.lock_acquire_read(a, rwlock, "t"), Io::ok(()));
+        assert_eq!(os.lock_acquire_read(MAIN_THREAD, rwlock, "t"), Io::ok(()));
+        assert!(os.findings().is_empty(), "a second reader is no misuse");
+        assert_eq!(
+            os.lock_acquire(MAIN_THREAD, mutex, "t"),
+            Io::err(Errno::Ebusy)
+        );
+        assert_eq!(os.lock_acquire_read(a, rwlock, "t"), Io::err(Errno::Ebusy));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 2);
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.headline.contains("self-deadlock"))
         );
     }
 

@@ -133,12 +133,22 @@ impl Scheduler {
             Built::Other(strategy) => strategy.next_thread(runnable, &mut self.thread_rng),
         };
         if self.record_decisions {
-            if self.decisions.capacity() == 0 {
-                self.decisions.reserve(DECISIONS_RESERVED);
+            // One check for a full list, whose growth is out of line: the push that follows then
+            // knows there is room, and checks nothing.
+            if self.decisions.len() == self.decisions.capacity() {
+                self.make_room_for_decisions();
             }
             self.decisions.push(choice);
         }
         choice
+    }
+
+    /// Room for more decisions: `DECISIONS_RESERVED` for the first, then as much again as the
+    /// list holds (the doubling a push would do).
+    #[cold]
+    fn make_room_for_decisions(&mut self) {
+        self.decisions
+            .reserve(DECISIONS_RESERVED.max(self.decisions.len()));
     }
 
     /// A uniform value in `0..bound` from the subject's stream.
