@@ -405,7 +405,8 @@ pub fn fuzz(target: &FuzzTarget, bytes: &[u8], defects: &[String], growth: &mut 
 
 /// Kinds the growth counters tell apart; kinds past the last share its counters.
 const GROWTH_KINDS: usize = 32;
-/// Growth buckets per kind: one per power of two of the rise (1, 2–3, 4–7, …, 2^31 and more).
+/// Growth buckets per kind: for a declared cache, one per 32nd of its allowance (the last one also
+/// holds every rise past it); for any other kind, one per power of two of the rise.
 const GROWTH_BUCKETS: usize = 32;
 
 /// Extra coverage for libFuzzer that leads it toward growth findings.
@@ -413,10 +414,12 @@ const GROWTH_BUCKETS: usize = 32;
 /// A growth defect shows only when a kind keeps rising over many repetitions past its allowance
 /// (a cache of 16,384 committed pages, say), and code coverage does not tell an input that leaks
 /// one page per repetition from one that leaks a hundred: both run the same code. These counters
-/// do. Per kind, one counter per power of two of its rise after the warm-up, and one that holds
-/// how many repetitions it rose in. libFuzzer reads each counter as a feature, so an input that
-/// takes some kind's rise to a new power of two, or makes it rise more often, joins the corpus,
-/// and the fuzzer climbs toward the allowance step by step instead of by one lucky mutation.
+/// do. Per kind, one counter marks how far its rise after the warm-up got (in 32nds of a cache's
+/// allowance, since a healthy cache may fill half of it and only the rest tells a leak apart; in
+/// powers of two for any other kind), and one holds how many repetitions it rose in. libFuzzer
+/// reads each counter as a feature, so an input that takes some kind closer to a finding joins
+/// the corpus, and the fuzzer climbs toward the allowance step by step instead of by one lucky
+/// mutation.
 ///
 /// A libFuzzer binary keeps one of these in its `__libfuzzer_extra_counters` section
 /// (`fuzz/src/lib.rs`); everything else passes a scratch one.
@@ -444,8 +447,13 @@ impl GrowthCounters {
         for progress in progress {
             let kind = usize::from(progress.kind.0).min(GROWTH_KINDS - 1);
             if progress.growth > 0 {
-                let power = (progress.growth.ilog2() as usize).min(GROWTH_BUCKETS - 1);
-                self.counters[kind * GROWTH_BUCKETS + power] = 1;
+                let bucket = if progress.allowance > 0 {
+                    progress.growth.saturating_mul(GROWTH_BUCKETS as u64) / progress.allowance
+                } else {
+                    u64::from(progress.growth.ilog2())
+                };
+                let bucket = (bucket as usize).min(GROWTH_BUCKETS - 1);
+                self.counters[kind * GROWTH_BUCKETS + bucket] = 1;
             }
             let rises = &mut self.counters[GROWTH_KINDS * GROWTH_BUCKETS + kind];
             *rises = (*rises).max(progress.rises.min(u32::from(u8::MAX)) as u8);
@@ -464,26 +472,24 @@ mod tests {
     use crate::os::KindId;
 
     #[test]
-    fn growth_counters_mark_a_kinds_power_of_two_and_its_rises() {
+    fn growth_counters_mark_how_close_a_kind_got_and_its_rises() {
+        let progress = |kind, growth, rises, allowance| GrowthProgress {
+            kind: KindId(kind),
+            growth,
+            rises,
+            allowance,
+        };
         let mut growth = GrowthCounters::default();
         growth.mark(&[
-            GrowthProgress {
-                kind: KindId(1),
-                growth: 300,
-                rises: 9,
-            },
+            // Not a cache: powers of two.
+            progress(1, 300, 9, 0),
+            // A cache: 32nds of its allowance, the last bucket holding all past it.
+            progress(3, 12_288, 20, 16_384),
+            progress(4, 40_000, 30, 16_384),
             // A kind past the last one told apart shares its counters; rises saturate.
-            GrowthProgress {
-                kind: KindId(40),
-                growth: 1,
-                rises: 1000,
-            },
+            progress(40, 1, 1000, 0),
             // Rose, but ended no higher than after the warm-up: its rises still count.
-            GrowthProgress {
-                kind: KindId(2),
-                growth: 0,
-                rises: 3,
-            },
+            progress(2, 0, 3, 0),
         ]);
         let rises_at = GROWTH_KINDS * GROWTH_BUCKETS;
         assert_eq!(
@@ -492,15 +498,21 @@ mod tests {
             "300 lies in [2^8, 2^9)"
         );
         assert_eq!(growth.counters[rises_at + 1], 9);
+        assert_eq!(
+            growth.counters[3 * GROWTH_BUCKETS + 24],
+            1,
+            "three quarters"
+        );
+        assert_eq!(growth.counters[4 * GROWTH_BUCKETS + GROWTH_BUCKETS - 1], 1);
         assert_eq!(growth.counters[(GROWTH_KINDS - 1) * GROWTH_BUCKETS], 1);
         assert_eq!(growth.counters[rises_at + GROWTH_KINDS - 1], u8::MAX);
         assert_eq!(growth.counters[rises_at + 2], 3);
-        assert_eq!(growth.marked(), 5);
+        assert_eq!(growth.marked(), 9);
     }
 
     /// The counters see a growth on its way, before the detector reports it: the interpreter's
     /// fn-pointer loop with its defect on leaks one id per repetition, within the cache allowance
-    /// of 32 ids for the runs below, and the longer run marks a higher power of two.
+    /// of 32 ids (one function) for the runs below, and the longer run marks a bucket closer to it.
     #[test]
     fn a_run_that_grows_further_marks_a_higher_power_before_any_finding() {
         let text = std::fs::read_to_string(concat!(
@@ -508,7 +520,7 @@ mod tests {
             "/../scenarios/zoo/fn-ptr-cast-loop.toml"
         ))
         .unwrap();
-        let powers = |repeat: u32| {
+        let reached = |repeat: u32| {
             let text = text.replace("repeat = 10000", &format!("repeat = {repeat}"));
             let scenario = registry().parse("loop.toml", &text).unwrap();
             let outcome = scenario.run(RunOptions::default());
@@ -521,14 +533,19 @@ mod tests {
                 .max_by_key(|p| p.growth)
                 .expect("a kind grew");
             let kind = usize::from(fn_ptr_ids.kind.0);
-            let powers: Vec<usize> = (0..GROWTH_BUCKETS)
-                .filter(|&power| growth.counters[kind * GROWTH_BUCKETS + power] > 0)
+            let buckets: Vec<usize> = (0..GROWTH_BUCKETS)
+                .filter(|&bucket| growth.counters[kind * GROWTH_BUCKETS + bucket] > 0)
                 .collect();
-            (fn_ptr_ids.growth, fn_ptr_ids.rises, powers)
+            (
+                fn_ptr_ids.growth,
+                fn_ptr_ids.rises,
+                fn_ptr_ids.allowance,
+                buckets,
+            )
         };
         // Warm-ups of 4 and 10 repetitions (a quarter of the run).
-        assert_eq!(powers(16), (12, 12, vec![3]));
-        assert_eq!(powers(40), (30, 30, vec![4]));
+        assert_eq!(reached(16), (12, 12, 32, vec![12]));
+        assert_eq!(reached(40), (30, 30, 32, vec![30]));
     }
 
     #[test]

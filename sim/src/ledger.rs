@@ -215,14 +215,16 @@ pub struct GrowthDetector {
 }
 
 /// How far one kind went toward a growth finding in one repeated lifecycle: its count's rise from
-/// the end of the warm-up to the last repetition, and in how many repetitions it rose. The fuzz
-/// targets turn it into coverage (`fuzzing::growth_features`), so that libFuzzer keeps inputs that
-/// grow a kind further and climbs toward a growth no single mutation reaches.
+/// the end of the warm-up to the last repetition, in how many repetitions it rose, and the rise a
+/// declared cache allows (0 for a kind that is not a cache). The fuzz targets turn it into
+/// coverage (`fuzzing::GrowthCounters`), so that libFuzzer keeps inputs that take a kind closer to
+/// a finding and climbs toward a growth no single mutation reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GrowthProgress {
     pub kind: KindId,
     pub growth: u64,
     pub rises: u32,
+    pub allowance: u64,
 }
 
 impl GrowthProgress {
@@ -233,6 +235,7 @@ impl GrowthProgress {
                 Some(kept) => {
                     kept.growth = kept.growth.max(progress.growth);
                     kept.rises = kept.rises.max(progress.rises);
+                    kept.allowance = kept.allowance.max(progress.allowance);
                 }
                 None => into.push(progress),
             }
@@ -361,18 +364,22 @@ impl GrowthDetector {
         findings
     }
 
-    /// Every kind that rose after the warm-up: how much and how often (nothing before the warm-up
-    /// ends).
-    pub fn progress(&self) -> impl Iterator<Item = GrowthProgress> + '_ {
+    /// Every kind that rose after the warm-up: how much, how often, and what its cache allows as
+    /// `os` stands (nothing before the warm-up ends).
+    pub fn progress<'a>(&'a self, os: &'a Os) -> impl Iterator<Item = GrowthProgress> + 'a {
         let past_warmup = self.observed > self.warmup;
         self.trends
             .iter()
             .enumerate()
             .filter(move |(_, trend)| past_warmup && trend.rises > 0)
-            .map(|(index, trend)| GrowthProgress {
-                kind: KindId(index as u16),
-                growth: trend.last.saturating_sub(trend.at_warmup),
-                rises: trend.rises,
+            .map(|(index, trend)| {
+                let kind = KindId(index as u16);
+                GrowthProgress {
+                    kind,
+                    growth: trend.last.saturating_sub(trend.at_warmup),
+                    rises: trend.rises,
+                    allowance: self.allowance_of(os, kind),
+                }
             })
     }
 

@@ -336,7 +336,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 self.check_invariants()?;
             }
-            GrowthProgress::merge(&mut self.growth_progress, detector.progress());
+            GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if !lifecycle.teardown.is_empty() {
                 self.run_list(&lifecycle.teardown, lifecycle)?;
