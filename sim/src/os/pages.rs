@@ -1610,7 +1610,10 @@ impl Os {
         self.report(finding);
     }
 
-    /// A `[limits]` field ran out: a budget finding that says how to raise it.
+    /// A `[limits]` field ran out: a budget finding that says how to raise it. Rare, and out of
+    /// line, so that the hot calls that check a limit (every malloc) stay small.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn budget(&mut self, limit: &str, value: u64, site: Site) {
         let note = format!(
             "likely cause: a resource acquired without bound (raise `{limit}` in [limits] if the workload really needs more)"
