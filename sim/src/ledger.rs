@@ -289,31 +289,41 @@ impl GrowthDetector {
             self.row_starts.push(self.history.len() as u32);
             self.history.extend(totals.iter().map(|total| total.count));
         }
+        let mut findings = Vec::new();
         if repetition < self.warmup {
             self.site_totals_at_warmup.clear();
             self.site_totals_at_warmup
                 .extend(os.resources().site_totals().iter().map(|site| site.totals));
-        }
-        let mut findings = Vec::new();
-        for (index, total) in totals.iter().enumerate() {
-            let kind = KindId(index as u16);
-            let count = total.count;
-            let trend = &mut self.trends[index];
-            if repetition < self.warmup {
-                trend.at_warmup = count;
-                trend.last = count;
-                continue;
+            for (trend, total) in self.trends.iter_mut().zip(totals) {
+                trend.at_warmup = total.count;
+                trend.last = total.count;
             }
-            if repetition == self.warmup && self.warmup == 0 {
+            return findings;
+        }
+        let no_warmup_first = repetition == 0 && self.warmup == 0;
+        // One tight pass updates every trend; the kinds that rose often enough to be judged
+        // (none, in nearly every repetition) are looked at in a second.
+        let mut any_judged = false;
+        for (trend, total) in self.trends.iter_mut().zip(totals) {
+            if no_warmup_first {
                 trend.at_warmup = 0;
             }
-            if count > trend.last {
+            if total.count > trend.last {
                 trend.rises += 1;
             }
-            trend.last = count;
+            trend.last = total.count;
+            any_judged |= !trend.reported && trend.rises >= self.rises_min;
+        }
+        if !any_judged {
+            return findings;
+        }
+        for (index, total) in totals.iter().enumerate() {
+            let count = total.count;
+            let trend = &mut self.trends[index];
             if trend.reported || trend.rises < self.rises_min {
                 continue;
             }
+            let kind = KindId(index as u16);
             let allowance = self
                 .allowances
                 .iter()

@@ -62,15 +62,21 @@ impl Os {
                 self.resources.release_id(record);
                 Ok(())
             }
-            None => {
-                self.invariant(
-                    "heap block",
-                    site,
-                    format!("free of {token:#x}, which is not a live heap block (double free?)"),
-                );
-                Err(Errno::Einval)
-            }
+            None => Err(self.free_of_unknown_block(token, site)),
         }
+    }
+
+    /// The invariant finding of a `free` that names no live block. Out of line: its formatting
+    /// would otherwise enlarge the frame of every free.
+    #[cold]
+    #[inline(never)]
+    fn free_of_unknown_block(&mut self, token: u64, site: Site) -> Errno {
+        self.invariant(
+            "heap block",
+            site,
+            format!("free of {token:#x}, which is not a live heap block (double free?)"),
+        );
+        Errno::Einval
     }
 }
 

@@ -32,6 +32,7 @@ pub mod modules;
 mod page_contents;
 pub mod pages;
 pub mod resources;
+pub(crate) mod sorted_map;
 pub mod threads;
 pub mod tls;
 

@@ -997,8 +997,9 @@ impl Os {
 
     /// Applies `change` to every span in the checked range, and keeps the reservation's
     /// `committed pages` record in step: `change` returns the change in committed pages per page
-    /// of the span (1, -1 or 0). `grants_only` says that the change takes no access away (a
-    /// commit), so that the runs checked access remembers stay valid.
+    /// of the span (1, -1 or 0); returns the change in committed pages. `grants_only` says that
+    /// the change takes no access away (a commit), so that the runs checked access remembers stay
+    /// valid.
     #[inline]
     fn change_spans(
         &mut self,
@@ -1006,7 +1007,7 @@ impl Os {
         here: &Attribution,
         grants_only: bool,
         change: impl Fn(&mut Span) -> i64,
-    ) {
+    ) -> i64 {
         let kind = KINDS.committed_pages;
         let regions = &mut self.pages.regions;
         let region = if grants_only {
@@ -1019,7 +1020,7 @@ impl Os {
         };
         let delta_pages = reservation.spans.change(range.start, range.end, change);
         if delta_pages == 0 {
-            return;
+            return 0;
         }
         self.pages.committed_pages_total =
             (self.pages.committed_pages_total as i64 + delta_pages) as u64;
@@ -1042,6 +1043,7 @@ impl Os {
             }
             None => {}
         }
+        delta_pages
     }
 
     /// Commits `[addr, addr+len)`: the pages become readable and writable and read as zero.
@@ -1057,7 +1059,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        self.change_spans(range, &here, true, |span| {
+        let committed_pages = self.change_spans(range, &here, true, |span| {
             if span.state == PageState::Committed {
                 return 0;
             }
@@ -1069,6 +1071,17 @@ impl Os {
             };
             1
         });
+        if committed_pages == new_pages as i64 {
+            // Every page of the range was committed just now, so all of it is readable and
+            // writable: remembered, it spares the search that the first access would make (an
+            // allocator commits a page to write a block header into it at once). A range that
+            // held committed pages is left to that search, since their protection may differ.
+            self.pages.regions.remember_accessible(AccessibleRun::new(
+                start,
+                end,
+                Prot::READ_WRITE,
+            ));
+        }
         if self.pages.host.is_some() {
             self.sync_host_protection(range.slot, start, end);
         }
@@ -1597,7 +1610,10 @@ impl Os {
         self.report(finding);
     }
 
-    /// A `[limits]` field ran out: a budget finding that says how to raise it.
+    /// A `[limits]` field ran out: a budget finding that says how to raise it. Rare, and out of
+    /// line, so that the hot calls that check a limit (every malloc) stay small.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn budget(&mut self, limit: &str, value: u64, site: Site) {
         let note = format!(
             "likely cause: a resource acquired without bound (raise `{limit}` in [limits] if the workload really needs more)"

@@ -93,11 +93,31 @@ struct SiteSlotByAddress {
     slot: u32,
 }
 
+/// An entry of the small direct-mapped table in front of the table by address: the key
+/// (`site_address_key`) it was filled for, with that label's length and slot. A key is never 0
+/// (a label's address is not), so the zeroed entry holds nothing.
+#[derive(Clone, Copy, Debug, Default)]
+struct RecentSiteSlot {
+    key: u64,
+    len: usize,
+    slot: u32,
+}
+
+/// Entries of that table: a power of two, picked by the top bits of the key; more than the
+/// labels one kind alternates between in the subjects, so that few of them share an entry.
+const RECENT_SITE_SLOTS: usize = 64;
+
 /// The key of (`kind`, `site`'s address) in that table: addresses fit in 48 bits, so the kind
 /// above them keeps keys distinct.
 #[inline(always)]
 fn site_address_key(kind: KindId, site: &'static str) -> u64 {
     spread_key(site.as_ptr() as u64 ^ (u64::from(kind.0) << 48))
+}
+
+/// The entry of `recent_site_slots` for `key`: its top bits, the best mixed by `spread_key`.
+#[inline(always)]
+fn recent_site_slot_index(key: u64) -> usize {
+    (key >> (u64::BITS - RECENT_SITE_SLOTS.trailing_zeros())) as usize
 }
 
 /// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a kind with no hint
@@ -121,6 +141,11 @@ pub struct Resources {
     /// `site_slot_search`. Entries are never removed (there are only so many labels). Empty
     /// until the first miss.
     site_slots_by_address: IdTable<SiteSlotByAddress>,
+    /// The slots found last by label address, one per entry picked by the key's top bits:
+    /// answers a miss of the kind's hint without a call or a probe. Two labels that share an
+    /// entry only send each other to `site_slot_search`; every entry names the slot that the
+    /// table by address and the comparison by content give, since slots are never reassigned.
+    recent_site_slots: [RecentSiteSlot; RECENT_SITE_SLOTS],
     serial: u64,
 }
 
@@ -158,6 +183,7 @@ impl Resources {
             per_key: BTreeMap::new(),
             sites: Vec::new(),
             site_slots_by_address: IdTable::new(),
+            recent_site_slots: [RecentSiteSlot::default(); RECENT_SITE_SLOTS],
             serial: 0,
         }
     }
@@ -269,7 +295,14 @@ impl Resources {
                 return hint;
             }
         }
-        let slot = self.site_slot_search(kind, site);
+        let key = site_address_key(kind, site);
+        let recent = self.recent_site_slots[recent_site_slot_index(key)];
+        let slot = if recent.key == key && recent.len == site.len() {
+            self.per_kind[kind.0 as usize].last_site_slot = recent.slot;
+            recent.slot
+        } else {
+            self.site_slot_search(kind, site)
+        };
         let totals = &mut self.sites[slot as usize].totals;
         totals.count += count;
         totals.bytes += bytes;
@@ -285,19 +318,29 @@ impl Resources {
     /// written in two places is one site). Either way the slot is the same. The lookup is all
     /// this function does, so that a hit (most of a runtime's acquisitions) spills almost no
     /// registers: the rest is out of line.
+    /// The slot found is entered in `recent_site_slots`.
     #[cold]
     #[inline(never)]
     fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
-        if let Some(entry) = self
+        let key = site_address_key(kind, site);
+        let slot = match self
             .site_slots_by_address
-            .get(&site_address_key(kind, site))
+            .get(&key)
             .filter(|entry| entry.len == site.len())
         {
-            let slot = entry.slot;
-            self.per_kind[kind.0 as usize].last_site_slot = slot;
-            return slot;
-        }
-        self.site_slot_table_insert(kind, site)
+            Some(entry) => {
+                let slot = entry.slot;
+                self.per_kind[kind.0 as usize].last_site_slot = slot;
+                slot
+            }
+            None => self.site_slot_table_insert(kind, site),
+        };
+        self.recent_site_slots[recent_site_slot_index(key)] = RecentSiteSlot {
+            key,
+            len: site.len(),
+            slot,
+        };
+        slot
     }
 
     /// A label not yet in the table by its address: its slot by content, entered under it.
@@ -680,6 +723,42 @@ mod tests {
                 (*label, Totals { count: 3, bytes: 6 })
             );
         }
+    }
+
+    /// Two labels that start at one address (one a prefix of the other) are two sites, however
+    /// often they alternate: the table by address and the entries in front of it check the length.
+    #[test]
+    fn labels_sharing_an_address_keep_their_own_slots() {
+        let mut resources = Resources::new();
+        let blocks = resources.register_static_kind("block", false);
+        let long: &'static str = "grow_table";
+        let short = &long[..4];
+        let at = |site| Attribution {
+            site,
+            ..Attribution::default()
+        };
+        for round in 1..=3u64 {
+            resources.acquire(blocks, 1, round, 0, at(long));
+            resources.acquire(blocks, 1, 10 * round, 0, at(short));
+        }
+        let sites: Vec<(&str, Totals)> = resources
+            .site_totals()
+            .iter()
+            .map(|entry| (entry.site, entry.totals))
+            .collect();
+        assert_eq!(
+            sites,
+            vec![
+                ("grow_table", Totals { count: 3, bytes: 6 }),
+                (
+                    "grow",
+                    Totals {
+                        count: 3,
+                        bytes: 60
+                    }
+                ),
+            ]
+        );
     }
 
     #[test]

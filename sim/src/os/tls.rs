@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::modules::CodeAddr;
 use super::resources::{BuiltinKinds, RecordId};
+use super::sorted_map::SortedMap;
 use super::threads::Tid;
 use super::{Errno, Os, Site};
 
@@ -28,7 +29,10 @@ pub(crate) struct TlsState {
     kinds: BuiltinKinds,
     keys: BTreeMap<u32, Key>,
     next_key: u32,
-    values: BTreeMap<(u32, u32), u64>,
+    /// Non-zero values by (thread, key): a thread's values are one range, in key order, which is
+    /// what its exit asks for (`tls_destructors_due`) on every exit round of every thread. A
+    /// sorted vector: only live threads have values, and a process has few keys.
+    values: SortedMap<(u32, u32), u64>,
 }
 
 impl TlsState {
@@ -37,7 +41,7 @@ impl TlsState {
             kinds,
             keys: BTreeMap::new(),
             next_key: 1,
-            values: BTreeMap::new(),
+            values: SortedMap::new(),
         }
     }
 }
@@ -78,16 +82,7 @@ impl Os {
         match self.tls.keys.remove(&key.0) {
             Some(entry) => {
                 self.resources.release_id(entry.record);
-                let stale: Vec<(u32, u32)> = self
-                    .tls
-                    .values
-                    .keys()
-                    .filter(|(k, _)| *k == key.0)
-                    .copied()
-                    .collect();
-                for slot in stale {
-                    self.tls.values.remove(&slot);
-                }
+                self.tls.values.retain(|&(_, k), _| k != key.0);
                 Ok(())
             }
             None => {
@@ -111,45 +106,34 @@ impl Os {
             return Err(Errno::Einval);
         }
         if value == 0 {
-            self.tls.values.remove(&(key.0, tid.0));
+            self.tls.values.remove(&(tid.0, key.0));
         } else {
-            self.tls.values.insert((key.0, tid.0), value);
+            self.tls.values.insert((tid.0, key.0), value);
         }
         self.syscall("tls.set", u64::from(key.0), value);
         Ok(())
     }
 
     pub fn tls_get(&self, tid: Tid, key: TlsKey) -> u64 {
-        self.tls.values.get(&(key.0, tid.0)).copied().unwrap_or(0)
+        self.tls.values.get(&(tid.0, key.0)).copied().unwrap_or(0)
     }
 
     /// The destructors due for `tid` in this round, in ascending key order; each value is cleared
     /// before its destructor runs, as POSIX requires.
     pub fn tls_destructors_due(&mut self, tid: Tid) -> Vec<(TlsKey, CodeAddr, u64)> {
+        let thread_values = (tid.0, 0)..=(tid.0, u32::MAX);
         let mut due = Vec::new();
-        for (&key, entry) in &self.tls.keys {
-            if let (Some(code), Some(value)) = (
-                entry.destructor,
-                self.tls.values.get(&(key, tid.0)).copied(),
-            ) {
+        for &((_, key), value) in self.tls.values.range(thread_values.clone()) {
+            if let Some(code) = self.tls.keys.get(&key).and_then(|entry| entry.destructor) {
                 due.push((TlsKey(key), code, value));
             }
         }
         for (key, _, _) in &due {
-            self.tls.values.remove(&(key.0, tid.0));
+            self.tls.values.remove(&(tid.0, key.0));
         }
         // Values of keys without destructors vanish with the thread.
-        let rest: Vec<(u32, u32)> = self
-            .tls
-            .values
-            .keys()
-            .filter(|(_, t)| *t == tid.0)
-            .copied()
-            .collect();
         if due.is_empty() {
-            for slot in rest {
-                self.tls.values.remove(&slot);
-            }
+            self.tls.values.remove_range(thread_values);
         }
         due
     }

@@ -63,6 +63,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::modules::{CodeAddr, MAIN_CODE};
+use crate::os::sorted_map::SortedMap;
 use crate::os::threads::MAIN_THREAD;
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, Prot, Site, Tid};
@@ -229,91 +230,6 @@ impl Segment {
             start = self.slice_used.next(end, false);
         }
         None
-    }
-}
-
-/// A map kept as a vector sorted by key, for the model's segments, heaps and threads: there are
-/// only a handful of each alive, every op looks them up several times (a malloc walks its heap's
-/// pages, each in some segment), and a binary search of a short vector costs a fraction of a
-/// B-tree search. Segment and heap ids are handed out in increasing order, so an insert is a push
-/// at the end. Iteration is in key order, as a `BTreeMap`'s is.
-#[derive(Debug)]
-struct SortedMap<K, V> {
-    entries: Vec<(K, V)>,
-}
-
-impl<K: Ord + Copy, V> SortedMap<K, V> {
-    fn new() -> Self {
-        SortedMap {
-            entries: Vec::new(),
-        }
-    }
-
-    fn position(&self, key: &K) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.cmp(key))
-    }
-
-    fn get(&self, key: &K) -> Option<&V> {
-        let at = self.position(key).ok()?;
-        Some(&self.entries[at].1)
-    }
-
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        let at = self.position(key).ok()?;
-        Some(&mut self.entries[at].1)
-    }
-
-    fn contains_key(&self, key: &K) -> bool {
-        self.position(key).is_ok()
-    }
-
-    /// Inserts `value` at `key`, returning the value it replaces.
-    fn insert(&mut self, key: K, value: V) -> Option<V> {
-        match self.position(&key) {
-            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
-            Err(at) => {
-                self.entries.insert(at, (key, value));
-                None
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &K) -> Option<V> {
-        let at = self.position(key).ok()?;
-        Some(self.entries.remove(at).1)
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-    }
-
-    /// The entries in key order.
-    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.entries.iter().map(|(key, value)| (key, value))
-    }
-
-    /// The entries in key order, values mutable.
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.entries.iter_mut().map(|(key, value)| (&*key, value))
-    }
-
-    /// The values in key order, taken out.
-    fn into_values(self) -> impl Iterator<Item = V> {
-        self.entries.into_iter().map(|(_, value)| value)
-    }
-}
-
-impl<K: Ord + Copy, V> Default for SortedMap<K, V> {
-    fn default() -> Self {
-        SortedMap::new()
-    }
-}
-
-impl<K: Ord + Copy, V> std::ops::Index<&K> for SortedMap<K, V> {
-    type Output = V;
-
-    fn index(&self, key: &K) -> &V {
-        self.get(key).expect("key present")
     }
 }
 
@@ -1531,40 +1447,6 @@ mod tests {
 
     fn contains(set: &SliceSet, slice: u32) -> bool {
         set.0[slice as usize / 64] & (1 << (slice % 64)) != 0
-    }
-
-    /// `SortedMap` answers as the `BTreeMap` it replaced: lookups, inserts anywhere (ids mostly
-    /// increase, tids need not), removals and the order of iteration.
-    #[test]
-    fn sorted_map_agrees_with_a_btree_map() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut map = SortedMap::new();
-        let mut model = std::collections::BTreeMap::new();
-        for step in 0..4_000u64 {
-            let key = (next() % 64) as u32;
-            match next() % 4 {
-                0 | 1 => assert_eq!(map.insert(key, step), model.insert(key, step)),
-                2 => assert_eq!(map.remove(&key), model.remove(&key)),
-                _ => {
-                    if let (Some(value), Some(expected)) = (map.get_mut(&key), model.get_mut(&key))
-                    {
-                        *value += 1;
-                        *expected += 1;
-                    }
-                }
-            }
-            assert_eq!(map.get(&key), model.get(&key));
-            assert_eq!(map.contains_key(&key), model.contains_key(&key));
-            assert!(map.iter().eq(model.iter()), "step {step}");
-        }
-        let values: Vec<u64> = model.values().copied().collect();
-        assert!(map.into_values().eq(values));
     }
 
     /// The bitmap search answers as the scan slice by slice that it replaced.

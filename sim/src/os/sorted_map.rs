@@ -1,0 +1,165 @@
+//! `SortedMap`: a map kept as a vector sorted by key, for small maps on hot paths.
+//!
+//! Determinism: iteration is in key order, as a `BTreeMap`'s is, so a `SortedMap` can replace
+//! one without changing anything observable.
+
+use std::ops::{Range, RangeInclusive};
+
+/// A map kept as a vector sorted by key, for maps that hold only a handful of entries at a time
+/// and are looked up often (the allocator model's segments, heaps and threads; TLS values): a
+/// binary search of a short vector costs a fraction of a B-tree search. Keys handed out in
+/// increasing order make an insert a push at the end. Iteration is in key order, as a
+/// `BTreeMap`'s is.
+#[derive(Clone, Debug)]
+pub(crate) struct SortedMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K: Ord + Copy, V> SortedMap<K, V> {
+    pub(crate) fn new() -> Self {
+        SortedMap {
+            entries: Vec::new(),
+        }
+    }
+
+    pub(crate) fn position(&self, key: &K) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let at = self.position(key).ok()?;
+        Some(&self.entries[at].1)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let at = self.position(key).ok()?;
+        Some(&mut self.entries[at].1)
+    }
+
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Inserts `value` at `key`, returning the value it replaces.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.position(&key) {
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            Err(at) => {
+                self.entries.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let at = self.position(key).ok()?;
+        Some(self.entries.remove(at).1)
+    }
+
+    /// The positions of the entries whose keys lie in `keys`.
+    fn positions(&self, keys: &RangeInclusive<K>) -> Range<usize> {
+        let start = self.entries.partition_point(|(k, _)| k < keys.start());
+        let end = start + self.entries[start..].partition_point(|(k, _)| k <= keys.end());
+        start..end
+    }
+
+    /// The entries whose keys lie in `keys`, in key order.
+    pub(crate) fn range(&self, keys: RangeInclusive<K>) -> &[(K, V)] {
+        &self.entries[self.positions(&keys)]
+    }
+
+    /// Removes the entries whose keys lie in `keys`.
+    pub(crate) fn remove_range(&mut self, keys: RangeInclusive<K>) {
+        let positions = self.positions(&keys);
+        self.entries.drain(positions);
+    }
+
+    /// Keeps only the entries for which `keep` is true.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        self.entries.retain_mut(|(key, value)| keep(key, value));
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The entries in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(key, value)| (key, value))
+    }
+
+    /// The entries in key order, values mutable.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.entries.iter_mut().map(|(key, value)| (&*key, value))
+    }
+
+    /// The values in key order, taken out.
+    pub(crate) fn into_values(self) -> impl Iterator<Item = V> {
+        self.entries.into_iter().map(|(_, value)| value)
+    }
+}
+
+impl<K: Ord + Copy, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap::new()
+    }
+}
+
+impl<K: Ord + Copy, V> std::ops::Index<&K> for SortedMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &K) -> &V {
+        self.get(key).expect("key present")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `SortedMap` answers as the `BTreeMap` it replaced: lookups, inserts anywhere (ids mostly
+    /// increase, tids need not), removals, ranges and the order of iteration.
+    #[test]
+    fn sorted_map_agrees_with_a_btree_map() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut map = SortedMap::new();
+        let mut model = std::collections::BTreeMap::new();
+        for step in 0..4_000u64 {
+            let key = (next() % 64) as u32;
+            let keys = key..=key + (next() % 8) as u32;
+            match next() % 8 {
+                0..=3 => assert_eq!(map.insert(key, step), model.insert(key, step)),
+                4 => assert_eq!(map.remove(&key), model.remove(&key)),
+                5 => {
+                    map.remove_range(keys.clone());
+                    model.retain(|k, _| !keys.contains(k));
+                }
+                6 => {
+                    let parity = next() % 2;
+                    map.retain(|_, value| *value % 2 == parity);
+                    model.retain(|_, value| *value % 2 == parity);
+                }
+                _ => {
+                    if let (Some(value), Some(expected)) = (map.get_mut(&key), model.get_mut(&key))
+                    {
+                        *value += 1;
+                        *expected += 1;
+                    }
+                }
+            }
+            assert_eq!(map.get(&key), model.get(&key));
+            assert_eq!(map.contains_key(&key), model.contains_key(&key));
+            assert!(map.iter().eq(model.iter()), "step {step}");
+            let in_range = map.range(keys.clone()).iter().map(|(k, v)| (k, v));
+            assert!(in_range.eq(model.range(keys)), "step {step}");
+        }
+        let values: Vec<u64> = model.values().copied().collect();
+        assert!(map.into_values().eq(values));
+    }
+}
