@@ -319,21 +319,17 @@ impl GrowthDetector {
         }
         for (index, total) in totals.iter().enumerate() {
             let count = total.count;
-            let trend = &mut self.trends[index];
+            let trend = &self.trends[index];
             if trend.reported || trend.rises < self.rises_min {
                 continue;
             }
             let kind = KindId(index as u16);
-            let allowance = self
-                .allowances
-                .iter()
-                .filter(|a| a.kind == kind)
-                .map(|a| a.per_key_max * os.resources().live_keys(kind).max(1))
-                .sum::<u64>();
+            let allowance = self.allowance_of(os, kind);
             let growth = count.saturating_sub(trend.at_warmup);
             if growth <= allowance {
                 continue;
             }
+            let trend = &mut self.trends[index];
             trend.reported = true;
             let name = os.resources().kind(kind).name.clone();
             let site = fastest_growing_site(os, kind, &self.site_totals_at_warmup);

@@ -33,6 +33,14 @@ impl Stream {
     }
 }
 
+/// Draws for randomised unit tests: the project's own generator on a stream of `seed`, so that
+/// no test carries a generator of its own.
+#[cfg(test)]
+pub(crate) fn test_draws(seed: u64) -> impl FnMut() -> u64 {
+    let mut rng = Rng::new(seed, Stream::Generator);
+    move || rng.next_u64()
+}
+
 /// A deterministic random stream.
 ///
 /// The ChaCha8 state is made on the first draw, not at `new`: a run creates several streams

@@ -16,6 +16,10 @@
 //! | `exit.rs` | process exit hooks, run in reverse registration order |
 //! | `fds.rs` | the fd table and descriptions: files, pipes, socketpairs, eventfd |
 //!
+//! Two containers serve the families' hot paths: `id_table.rs` (ids to slots, open addressing)
+//! and `sorted_map.rs` (a sorted vector with `BTreeMap`'s order, for small keyed sets such as the
+//! TLS values and the allocator's segments and heaps).
+//!
 //! Every syscall takes a `site`: a static label naming the place in the subject that made the call,
 //! so that a report can say where a resource was acquired. The runner sets the current `Position`
 //! (lifecycle, repetition, op) before each op. What the OS notices while serving a call (an access

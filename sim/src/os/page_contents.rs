@@ -324,13 +324,7 @@ mod tests {
     #[test]
     fn contents_agree_with_plain_pages_under_random_writes_and_drops() {
         const PAGES: u64 = 12;
-        let mut state = 0x1234_5678_9abc_def1_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::rng::test_draws(0x1234_5678_9abc_def1);
         let mut contents = PageContents::default();
         let mut model = vec![vec![0u8; FRAME_BYTES]; PAGES as usize];
         for step in 0..20_000 {

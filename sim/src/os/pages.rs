@@ -1682,13 +1682,7 @@ mod tests {
         let mut free = FreeRanges::new(start, end);
         let mut model = vec![(start, end)];
         let mut taken: Vec<(u64, u64)> = Vec::new();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
         for _ in 0..4000 {
             if taken.is_empty() || next() % 3 != 0 {
                 let len = PAGE_SIZE << (next() % 9);
@@ -1976,17 +1970,6 @@ mod tests {
         );
     }
 
-    /// A fixed xorshift sequence for the randomised checks below.
-    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-        let mut state = seed;
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        }
-    }
-
     /// `change_split` (with its one-search path for a range that starts a run) leaves every page
     /// as a page-by-page model does, returns the same change in committed pages, and keeps the
     /// runs contiguous over the reservation.
@@ -1994,7 +1977,7 @@ mod tests {
     fn span_changes_agree_with_a_page_by_page_model() {
         const PAGES: u64 = 64;
         const SITES: [Site; 4] = ["a", "b", "c", "d"];
-        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = crate::rng::test_draws(0x9e37_79b9_7f4a_7c15);
         let reserved = Span {
             end: PAGES * PAGE_SIZE,
             state: PageState::Reserved,
@@ -2072,7 +2055,7 @@ mod tests {
     #[test]
     fn word_accesses_answer_as_the_general_read_and_write_do() {
         const PAGES: u64 = 8;
-        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
         let (mut words, mut general) = (Os::for_tests(1), Os::for_tests(1));
         let base = words.reserve(PAGES * PAGE_SIZE, 0, "t").unwrap();
         assert_eq!(general.reserve(PAGES * PAGE_SIZE, 0, "t"), Ok(base));

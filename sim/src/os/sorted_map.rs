@@ -121,13 +121,7 @@ mod tests {
     /// increase, tids need not), removals, ranges and the order of iteration.
     #[test]
     fn sorted_map_agrees_with_a_btree_map() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
         let mut map = SortedMap::new();
         let mut model = std::collections::BTreeMap::new();
         for step in 0..4_000u64 {

@@ -1421,15 +1421,9 @@ impl Allocator {
 mod tests {
     use super::*;
 
-    /// Sets of slices with runs of every length, from a fixed xorshift sequence.
+    /// Sets of slices with runs of every length, from fixed draws.
     fn slice_sets() -> Vec<SliceSet> {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
         let mut sets = vec![SliceSet::default(), SliceSet([u64::MAX; SLICE_WORDS])];
         for density in 1..=8 {
             for _ in 0..50 {
