@@ -45,7 +45,7 @@ pub fn run(bytes: &[u8]) {
     let harness = HARNESS.get().expect("init runs before the first input");
     // SAFETY: libFuzzer runs one input at a time, on this thread, and reads or clears the section
     // only between inputs; nothing else in this process refers to it.
-    let growth = unsafe { &mut *(&raw mut GROWTH) };
+    let growth = unsafe { (&raw mut GROWTH).as_mut() }.expect("a static is never null");
     fuzzing::fuzz(harness.target, bytes, &harness.defects, growth);
 }
 

@@ -447,11 +447,12 @@ impl GrowthCounters {
         for progress in progress {
             let kind = usize::from(progress.kind.0).min(GROWTH_KINDS - 1);
             if progress.growth > 0 {
-                let bucket = if progress.allowance > 0 {
-                    progress.growth.saturating_mul(GROWTH_BUCKETS as u64) / progress.allowance
-                } else {
-                    u64::from(progress.growth.ilog2())
-                };
+                // 32nds of a declared cache's allowance; powers of two for a kind without one.
+                let bucket = progress
+                    .growth
+                    .saturating_mul(GROWTH_BUCKETS as u64)
+                    .checked_div(progress.allowance)
+                    .unwrap_or_else(|| u64::from(progress.growth.ilog2()));
                 let bucket = (bucket as usize).min(GROWTH_BUCKETS - 1);
                 self.counters[kind * GROWTH_BUCKETS + bucket] = 1;
             }

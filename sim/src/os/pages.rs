@@ -1684,7 +1684,7 @@ mod tests {
         let mut taken: Vec<(u64, u64)> = Vec::new();
         let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
         for _ in 0..4000 {
-            if taken.is_empty() || next() % 3 != 0 {
+            if taken.is_empty() || !next().is_multiple_of(3) {
                 let len = PAGE_SIZE << (next() % 9);
                 let align = PAGE_SIZE << (next() % 6);
                 let base = free.carve(len, align);
