@@ -168,18 +168,12 @@ mod tests {
     /// Random inserts (increasing ids, with gaps) and removals agree with a BTreeMap at every step.
     #[test]
     fn agrees_with_a_btree_map_under_random_inserts_and_removals() {
-        let mut state = 0x1234_5678_u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            state >> 33
-        };
+        let mut next = crate::rng::test_draws(0x1234_5678);
         let mut table = IdTable::new();
         let mut model = BTreeMap::new();
         let mut id = 0u64;
         for step in 0..4_000u64 {
-            if next() % 3 != 0 || model.is_empty() {
+            if !next().is_multiple_of(3) || model.is_empty() {
                 id += 1 + next() % 40;
                 table.insert(id, step);
                 model.insert(id, step);

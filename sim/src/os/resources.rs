@@ -93,31 +93,11 @@ struct SiteSlotByAddress {
     slot: u32,
 }
 
-/// An entry of the small direct-mapped table in front of the table by address: the key
-/// (`site_address_key`) it was filled for, with that label's length and slot. A key is never 0
-/// (a label's address is not), so the zeroed entry holds nothing.
-#[derive(Clone, Copy, Debug, Default)]
-struct RecentSiteSlot {
-    key: u64,
-    len: usize,
-    slot: u32,
-}
-
-/// Entries of that table: a power of two, picked by the top bits of the key; more than the
-/// labels one kind alternates between in the subjects, so that few of them share an entry.
-const RECENT_SITE_SLOTS: usize = 64;
-
 /// The key of (`kind`, `site`'s address) in that table: addresses fit in 48 bits, so the kind
 /// above them keeps keys distinct.
 #[inline(always)]
 fn site_address_key(kind: KindId, site: &'static str) -> u64 {
     spread_key(site.as_ptr() as u64 ^ (u64::from(kind.0) << 48))
-}
-
-/// The entry of `recent_site_slots` for `key`: its top bits, the best mixed by `spread_key`.
-#[inline(always)]
-fn recent_site_slot_index(key: u64) -> usize {
-    (key >> (u64::BITS - RECENT_SITE_SLOTS.trailing_zeros())) as usize
 }
 
 /// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a kind with no hint
@@ -138,14 +118,9 @@ pub struct Resources {
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
     /// Site slots by the label's address, for acquisitions that miss their kind's hint: see
-    /// `site_slot_search`. Entries are never removed (there are only so many labels). Empty
+    /// `add_to_site`. Entries are never removed (there are only so many labels). Empty
     /// until the first miss.
     site_slots_by_address: IdTable<SiteSlotByAddress>,
-    /// The slots found last by label address, one per entry picked by the key's top bits:
-    /// answers a miss of the kind's hint without a call or a probe. Two labels that share an
-    /// entry only send each other to `site_slot_search`; every entry names the slot that the
-    /// table by address and the comparison by content give, since slots are never reassigned.
-    recent_site_slots: [RecentSiteSlot; RECENT_SITE_SLOTS],
     serial: u64,
 }
 
@@ -183,7 +158,6 @@ impl Resources {
             per_key: BTreeMap::new(),
             sites: Vec::new(),
             site_slots_by_address: IdTable::new(),
-            recent_site_slots: [RecentSiteSlot::default(); RECENT_SITE_SLOTS],
             serial: 0,
         }
     }
@@ -274,8 +248,9 @@ impl Resources {
     }
 
     /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
-    /// use; returns the slot. `hint` is the kind's last slot; a miss goes to `site_slot_search`,
-    /// which makes the slot it finds the new hint.
+    /// use; returns the slot. `hint` is the kind's last slot; a miss looks the label's address up
+    /// in `site_slots_by_address` (`site_slot_table_insert` on its first use there) and makes
+    /// the slot it finds the new hint.
     #[inline(always)]
     fn add_to_site(
         &mut self,
@@ -295,37 +270,11 @@ impl Resources {
                 return hint;
             }
         }
-        let key = site_address_key(kind, site);
-        let recent = self.recent_site_slots[recent_site_slot_index(key)];
-        let slot = if recent.key == key && recent.len == site.len() {
-            self.per_kind[kind.0 as usize].last_site_slot = recent.slot;
-            recent.slot
-        } else {
-            self.site_slot_search(kind, site)
-        };
-        let totals = &mut self.sites[slot as usize].totals;
-        totals.count += count;
-        totals.bytes += bytes;
-        slot
-    }
-
-    /// The slot of (`kind`, `site`) when the kind's hint missed, made on first use. A subject
-    /// that acquires one kind from several sites in turn (a runtime's heap blocks) misses the
-    /// hint on most acquisitions, so the label's address is looked up first, in a hash table
-    /// that keeps every address it was given (a cache that evicted would thrash whenever two
-    /// alternating labels shared an entry, which depends on where the linker put them); only a
-    /// label not seen at that address is compared by content with every slot's (one label
-    /// written in two places is one site). Either way the slot is the same. The lookup is all
-    /// this function does, so that a hit (most of a runtime's acquisitions) spills almost no
-    /// registers: the rest is out of line.
-    /// The slot found is entered in `recent_site_slots`.
-    #[cold]
-    #[inline(never)]
-    fn site_slot_search(&mut self, kind: KindId, site: &'static str) -> u32 {
-        let key = site_address_key(kind, site);
+        // The hint missed: the label's address is looked up, inline (a subject that acquires one
+        // kind from several sites in turn, a runtime's heap blocks, misses on most acquisitions).
         let slot = match self
             .site_slots_by_address
-            .get(&key)
+            .get(&site_address_key(kind, site))
             .filter(|entry| entry.len == site.len())
         {
             Some(entry) => {
@@ -335,15 +284,17 @@ impl Resources {
             }
             None => self.site_slot_table_insert(kind, site),
         };
-        self.recent_site_slots[recent_site_slot_index(key)] = RecentSiteSlot {
-            key,
-            len: site.len(),
-            slot,
-        };
+        let totals = &mut self.sites[slot as usize].totals;
+        totals.count += count;
+        totals.bytes += bytes;
         slot
     }
 
-    /// A label not yet in the table by its address: its slot by content, entered under it.
+    /// A label not yet in the table by its address: its slot by content, entered under it. The
+    /// table keeps every address it was given (a cache that evicted would thrash whenever two
+    /// alternating labels shared an entry, which depends on where the linker put them); only a
+    /// label not seen at that address is compared by content with every slot's (one label
+    /// written in two places is one site). Either way the slot is the same.
     #[cold]
     #[inline(never)]
     fn site_slot_table_insert(&mut self, kind: KindId, site: &'static str) -> u32 {
@@ -726,7 +677,7 @@ mod tests {
     }
 
     /// Two labels that start at one address (one a prefix of the other) are two sites, however
-    /// often they alternate: the table by address and the entries in front of it check the length.
+    /// often they alternate: the table by address checks the length.
     #[test]
     fn labels_sharing_an_address_keep_their_own_slots() {
         let mut resources = Resources::new();

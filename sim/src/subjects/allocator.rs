@@ -650,6 +650,12 @@ impl Allocator {
         self.spare_page_lists.push(list);
     }
 
+    /// Keeps an emptied block list for reuse (see `spare_block_lists`).
+    fn recycle_block_list(&mut self, mut list: Vec<u32>) {
+        list.clear();
+        self.spare_block_lists.push(list);
+    }
+
     /// The private heap in `slot` when this thread owns it.
     fn own_heap(&self, tid: Tid, slot: u8) -> Option<u32> {
         let id = self.heap_slots[usize::from(slot % HEAP_SLOTS)]?;
@@ -1195,10 +1201,8 @@ impl Allocator {
             heap.pages.retain(|&p| p != page_ref);
         }
         let slices = page.slices;
-        for mut list in [page.free, page.thread_free] {
-            list.clear();
-            self.spare_block_lists.push(list);
-        }
+        self.recycle_block_list(page.free);
+        self.recycle_block_list(page.thread_free);
         let header = page_header(base, first);
         os.write_u64(header + PAGE_USED, 0, "page_free")?;
         os.write_u64(header + PAGE_BLOCK_BYTES, 0, "page_free")?;
@@ -1350,8 +1354,7 @@ impl Allocator {
                 .pages
                 .push((id, first));
         }
-        firsts.clear();
-        self.spare_block_lists.push(firsts);
+        self.recycle_block_list(firsts);
         Ok(())
     }
 
