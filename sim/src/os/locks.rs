@@ -251,12 +251,18 @@ impl Os {
             lock.waiters.push(tid);
             return Io::Block(BlockReason::Lock(id));
         }
+        // The lock is borrowed from its own field, apart from the ledger's, so that taking the
+        // record does not end the borrow and make the lock be looked up (and bounds-checked)
+        // again.
         let here = self.here(site);
-        let held_kind = self.locks.kinds.held_lock;
-        let record = self
-            .resources
-            .acquire(held_kind, 1, 0, u64::from(tid.0), here);
         let lock = &mut self.locks.locks[id.index as usize];
+        let record = self.resources.acquire(
+            self.locks.kinds.held_lock,
+            1,
+            0,
+            u64::from(tid.0),
+            here,
+        );
         if exclusive {
             lock.writer = Some((tid, record));
         } else {
@@ -329,17 +335,19 @@ impl Os {
         Ok(())
     }
 
-    /// Wakes every waiter of lock `id` (each retries its acquire) and empties the list in place,
-    /// so that it keeps its allocation for the next waiter. Waking touches threads, never locks,
-    /// so the list can be read as it is, by position.
+    /// Wakes every waiter of lock `id` (each retries its acquire) and empties the list. The list
+    /// is taken out of the lock while the waiters wake (which touches threads, never locks), so
+    /// that each waiter is read without looking the lock up again, and put back empty, so that
+    /// it keeps its allocation for the next waiter.
     fn wake_waiters(&mut self, id: LockId, site: Site) {
         let index = id.index as usize;
         let reason = BlockReason::Lock(id);
-        for position in 0..self.locks.locks[index].waiters.len() {
-            let waiter = self.locks.locks[index].waiters[position];
+        let mut waiters = std::mem::take(&mut self.locks.locks[index].waiters);
+        for &waiter in &waiters {
             self.unblock_inlined(waiter, &reason, site);
         }
-        self.locks.locks[index].waiters.clear();
+        waiters.clear();
+        self.locks.locks[index].waiters = waiters;
     }
 
     /// Locks `tid` holds now, for the check at thread exit.
