@@ -72,13 +72,15 @@ const NAME_SLOTS: usize = 64;
 /// hash: a static string's bytes never change, so one address and length always hash the same.
 #[derive(Clone)]
 struct NameHashes {
-    slots: Box<[(usize, usize, u64); NAME_SLOTS]>,
+    /// Held in place rather than boxed: every run makes a trace, and allocating the slots cost
+    /// more than moving them with the OS that holds the trace.
+    slots: [(usize, usize, u64); NAME_SLOTS],
 }
 
 impl NameHashes {
     fn new() -> NameHashes {
         NameHashes {
-            slots: Box::new([(0, 0, 0); NAME_SLOTS]),
+            slots: [(0, 0, 0); NAME_SLOTS],
         }
     }
 
