@@ -165,6 +165,10 @@ pub(crate) struct Thread {
     joined: bool,
 }
 
+/// Threads a fresh OS makes room for: a run with threads spawns a few, and the list grown from
+/// the main thread alone was reallocated twice on the way to them.
+const THREADS_RESERVED: usize = 8;
+
 pub(crate) struct ThreadsState {
     kinds: BuiltinKinds,
     pub(crate) threads: Vec<Thread>,
@@ -188,11 +192,13 @@ impl ThreadsState {
             joiners: Vec::new(),
             joined: false,
         };
+        let mut threads = Vec::with_capacity(THREADS_RESERVED);
+        threads.push(main);
         let mut runnable = ThreadSet::default();
         runnable.insert(MAIN_THREAD);
         ThreadsState {
             kinds,
-            threads: vec![main],
+            threads,
             runnable,
             states_version: 0,
             unjoined: 0,
