@@ -6,6 +6,8 @@
 //! injects it. Every injected fault is a trace event, and the baseline checks still run after it:
 //! error paths are where init/destroy asymmetries hide (WAMR #4192's fd-table lock).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{Rng, Stream};
@@ -104,16 +106,17 @@ impl FaultPlan {
     }
 
     /// The enabled kinds with their probabilities, for the run's header.
-    pub fn describe(&self) -> String {
+    /// Borrowed when no kind is enabled, so that a run without faults does not allocate it.
+    pub fn describe(&self) -> Cow<'static, str> {
         let parts: Vec<String> = FaultKind::ALL
             .iter()
             .filter(|kind| self.ppm(**kind) > 0)
             .map(|kind| format!("{}={:.4}", kind.name(), f64::from(self.ppm(*kind)) / 1e6))
             .collect();
         if parts.is_empty() {
-            "none".into()
+            Cow::Borrowed("none")
         } else {
-            parts.join(" ")
+            Cow::Owned(parts.join(" "))
         }
     }
 }

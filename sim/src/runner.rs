@@ -16,6 +16,7 @@
 
 pub mod isolated;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -50,11 +51,13 @@ pub struct Header {
     pub subject: String,
     pub seed: u64,
     pub defects: Vec<String>,
-    pub strategy: String,
+    /// Borrowed for the strategies and fault plans that have a fixed name (see
+    /// `Strategy::name`, `FaultPlan::describe`).
+    pub strategy: Cow<'static, str>,
     /// The strategy itself, so that a repro file can pin it (`strategy` is its printed name).
     #[serde(default)]
     pub schedule: StrategyChoice,
-    pub faults: String,
+    pub faults: Cow<'static, str>,
     pub steps_max: u64,
 }
 

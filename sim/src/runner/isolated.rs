@@ -997,7 +997,7 @@ mod tests {
         ForkServer::start(
             |&(index, seed): &(usize, u64)| {
                 let mut outcome = run_here::<Crasher>(&scenarios[index], options(seed));
-                outcome.header.faults = std::process::id().to_string();
+                outcome.header.faults = std::process::id().to_string().into();
                 outcome
             },
             |&(index, seed): &(usize, u64), status| {

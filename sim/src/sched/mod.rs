@@ -16,6 +16,8 @@ pub use pct::Pct;
 pub use random::RandomStrategy;
 pub use replay::Replay;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultKind, FaultPlan};
@@ -23,7 +25,9 @@ use crate::rng::{Rng, Stream};
 
 /// How the next thread is chosen. Implementations are deterministic given their rng.
 pub trait Strategy {
-    fn name(&self) -> String;
+    /// The name the run's header prints: borrowed when it has no parameters, so that a run with
+    /// the default strategy (every fuzz input's) does not allocate it.
+    fn name(&self) -> Cow<'static, str>;
     /// Picks one of `runnable` (never empty, sorted ascending).
     fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng) -> u32;
     /// Whether the strategy noticed that a recorded schedule no longer fits the run.
@@ -112,7 +116,7 @@ impl Scheduler {
         }
     }
 
-    pub fn strategy_name(&self) -> String {
+    pub fn strategy_name(&self) -> Cow<'static, str> {
         self.strategy.get().name()
     }
 

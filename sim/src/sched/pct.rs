@@ -5,6 +5,8 @@
 //! steps, the running thread's priority drops below every initial priority. A bug of depth d is
 //! found with probability at least 1/(n * k^(d-1)).
 
+use std::borrow::Cow;
+
 use super::Strategy;
 use crate::rng::{Rng, Stream};
 
@@ -47,8 +49,8 @@ impl Pct {
 }
 
 impl Strategy for Pct {
-    fn name(&self) -> String {
-        format!("pct(depth={})", self.depth)
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("pct(depth={})", self.depth))
     }
 
     fn next_thread(&mut self, runnable: &[u32], _rng: &mut Rng) -> u32 {

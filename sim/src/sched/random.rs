@@ -1,13 +1,15 @@
 //! Uniform random choice among the runnable threads.
 
+use std::borrow::Cow;
+
 use super::Strategy;
 use crate::rng::Rng;
 
 pub struct RandomStrategy;
 
 impl Strategy for RandomStrategy {
-    fn name(&self) -> String {
-        "random".into()
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed("random")
     }
 
     #[inline]

@@ -2,6 +2,8 @@
 //! diverged from the recording; the strategy notes it (the runner reports it) and falls back to the
 //! lowest runnable thread so that the run still ends.
 
+use std::borrow::Cow;
+
 use super::Strategy;
 use crate::rng::Rng;
 
@@ -22,8 +24,8 @@ impl Replay {
 }
 
 impl Strategy for Replay {
-    fn name(&self) -> String {
-        format!("replay({} decisions)", self.schedule.len())
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("replay({} decisions)", self.schedule.len()))
     }
 
     fn next_thread(&mut self, runnable: &[u32], _rng: &mut Rng) -> u32 {
