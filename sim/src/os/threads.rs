@@ -433,16 +433,14 @@ impl Os {
             .min();
         let Some(due) = due else { return false };
         self.threads.now_tick = due;
-        let sleepers: Vec<Tid> = self
-            .threads
-            .threads
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.state == ThreadState::Blocked(BlockReason::Sleep(due)))
-            .map(|(i, _)| Tid(i as u32))
-            .collect();
-        for tid in sleepers {
-            self.unblock(tid, &BlockReason::Sleep(due), "timer");
+        let woken = BlockReason::Sleep(due);
+        // By index, in ascending order, without a list of the sleepers: waking a thread spawns
+        // none, so the indices stay valid.
+        for index in 0..self.threads.threads.len() {
+            let state = &self.threads.threads[index].state;
+            if matches!(state, ThreadState::Blocked(BlockReason::Sleep(tick)) if *tick == due) {
+                self.unblock(Tid(index as u32), &woken, "timer");
+            }
         }
         true
     }
