@@ -1,8 +1,9 @@
 //! The ledger: per-lifecycle baselines, leak reports and the growth detector.
 //!
 //! It reads the OS's accounting (`os::Resources`) and judges it; the OS and the subjects never
-//! judge themselves. A baseline is a copy of the per-kind and per-site totals plus the
-//! acquisition serial at that moment, so taking one and diffing against it cost O(kinds + sites),
+//! judge themselves. A baseline is a copy of the per-site totals plus the acquisition serial at
+//! that moment (a kind's totals are the sum of its sites'), so taking one and diffing against it
+//! cost O(sites),
 //! whatever the number of live records. Only when a diff shows a leak does the ledger walk the records, to say what leaked,
 //! where it was acquired, grouped by kind and site, oldest first.
 //!
@@ -16,10 +17,10 @@ use crate::os::pages::format_bytes;
 use crate::os::resources::Totals;
 use crate::os::{KindId, Os};
 
-/// Totals of every kind, and of every (kind, site) pair, at one moment.
+/// Totals of every (kind, site) pair at one moment. A kind's totals are not kept: they are the
+/// sum of its sites', and are only wanted when a leak is reported (see `total`).
 #[derive(Clone, Debug)]
 pub struct Baseline {
-    totals: Vec<Totals>,
     /// Per site slot (`Resources::site_totals`); slots made after the baseline were at zero.
     site_totals: Vec<Totals>,
     serial: u64,
@@ -27,7 +28,6 @@ pub struct Baseline {
 
 pub fn baseline(os: &Os) -> Baseline {
     let mut baseline = Baseline {
-        totals: Vec::new(),
         site_totals: Vec::new(),
         serial: 0,
     };
@@ -38,11 +38,23 @@ pub fn baseline(os: &Os) -> Baseline {
 impl Baseline {
     /// Takes the baseline again, reusing this one's storage (the runner takes one per repetition).
     pub fn retake(&mut self, os: &Os) {
-        os.resources().totals_into(&mut self.totals);
         self.site_totals.clear();
         self.site_totals
             .extend(os.resources().site_totals().iter().map(|site| site.totals));
         self.serial = os.resources().serial();
+    }
+
+    /// The totals of `kind` at the baseline: the sum over its sites then. A slot's kind never
+    /// changes, so `os` (taken later) says which of the baseline's slots are the kind's.
+    fn total(&self, os: &Os, kind: KindId) -> Totals {
+        let mut total = Totals::default();
+        for (site, before) in os.resources().site_totals().iter().zip(&self.site_totals) {
+            if site.kind == kind {
+                total.count += before.count;
+                total.bytes += before.bytes;
+            }
+        }
+        total
     }
 }
 
@@ -109,11 +121,7 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
             continue;
         }
         let name = os.resources().kind(kind).name.clone();
-        let before = baseline
-            .totals
-            .get(kind.0 as usize)
-            .copied()
-            .unwrap_or_default();
+        let before = baseline.total(os, kind);
         let now = os.resources().total(kind);
         // A site that released and re-acquired has not leaked.
         let mut grown_sites = site_rises(os, kind, &baseline.site_totals);
