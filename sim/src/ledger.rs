@@ -112,12 +112,13 @@ fn plural(name: &str, count: u64) -> String {
     }
 }
 
-/// Leak findings for every kind above its baseline, except `exempt` ones (declared caches, which
-/// the growth detector judges instead). One finding per (kind, acquisition site), oldest first.
-pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[KindId]) -> Vec<Finding> {
+/// Leak findings for every kind above its baseline, except the kinds of `exempt` (declared caches,
+/// which the growth detector judges instead). One finding per (kind, acquisition site), oldest
+/// first.
+pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (kind, count_delta, bytes_delta) in grown_kinds(os, baseline) {
-        if exempt.contains(&kind) {
+        if exempt.iter().any(|cache| cache.kind == kind) {
             continue;
         }
         let name = os.resources().kind(kind).name.clone();
@@ -270,6 +271,22 @@ impl GrowthDetector {
             site_totals_at_warmup: Vec::new(),
             totals: Vec::new(),
         }
+    }
+
+    /// Starts over for a lifecycle with `warmup` repetitions of warm-up, as a new detector with
+    /// the same allowances would, but keeping this one's storage.
+    pub fn restart(&mut self, warmup: u32) {
+        self.warmup = warmup;
+        self.trends.clear();
+        self.history.clear();
+        self.row_starts.clear();
+        self.observed = 0;
+        self.site_totals_at_warmup.clear();
+    }
+
+    /// The declared caches this detector allows for.
+    pub fn allowances(&self) -> &[CacheAllowance] {
+        &self.allowances
     }
 
     pub fn allowance_of(&self, os: &Os, kind: KindId) -> u64 {

@@ -212,20 +212,18 @@ fn run_inner<S: Subject>(
 ) -> Outcome {
     let (header, scheduler, defects) = prepare::<S>(scenario, &options);
     let seed = header.seed;
-    let mut os = Os::new(
-        scheduler,
-        scenario.limits.clone(),
-        scenario.platform.clone(),
-    );
-    if let Some(sink) = options.trace_sink.take() {
-        os.trace().attach_sink(sink);
-    }
     let config = Config {
         defects: defects.iter().cloned().collect(),
         params: scenario.config.clone(),
     };
+    // The OS is made in its place in the runner, and the runner is never moved (the outcome is
+    // taken from it in place): the OS is kilobytes, and every move of it is a copy.
     let mut runner: Runner<S> = Runner {
-        os,
+        os: Os::new(
+            scheduler,
+            scenario.limits.clone(),
+            scenario.platform.clone(),
+        ),
         subject: None,
         threads: Vec::new(),
         findings: Vec::new(),
@@ -242,8 +240,11 @@ fn run_inner<S: Subject>(
         scenario,
         growth_progress: Vec::new(),
     };
+    if let Some(sink) = options.trace_sink.take() {
+        runner.os.trace().attach_sink(sink);
+    }
     // From here until `unpublish` the runner stays where it is: `run_lifecycles` borrows it in
-    // place, and only `finish` (after `unpublish`) moves it.
+    // place.
     let published = report_crashes.then(|| isolated::publish(&mut runner));
     runner.os.trace().event(EventKind::Lifecycle, seed, 0);
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
@@ -257,7 +258,7 @@ fn run_inner<S: Subject>(
     if let Some(published) = published {
         isolated::unpublish(published);
     }
-    runner.finish()
+    runner.outcome()
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -309,7 +310,9 @@ impl<'a, S: Subject> Runner<'a, S> {
                 });
             }
         }
-        let cache_kinds: Vec<_> = allowances.iter().map(|a| a.kind).collect();
+        // One detector for the whole run, started again for each lifecycle: its allowances and
+        // storage are made once, not per lifecycle.
+        let mut detector = GrowthDetector::new(0, allowances);
         for (index, lifecycle) in scenario.lifecycles.iter().enumerate() {
             self.lifecycle_index = index as u32;
             self.repetition = 0;
@@ -318,13 +321,13 @@ impl<'a, S: Subject> Runner<'a, S> {
                 .event_text(EventKind::Lifecycle, &lifecycle.name);
             let outer = ledger::baseline(&self.os);
             self.run_list(&lifecycle.setup, lifecycle)?;
-            let mut detector = GrowthDetector::new(lifecycle.warmup, allowances.clone());
+            detector.restart(lifecycle.warmup);
             let mut before = outer.clone();
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
                 before.retake(&self.os);
                 self.run_list(&lifecycle.ops, lifecycle)?;
-                let leaks = ledger::leaks(&self.os, &before, &cache_kinds);
+                let leaks = ledger::leaks(&self.os, &before, detector.allowances());
                 let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();
                 for mut finding in leaks {
                     if let Some(kind) = self.os.resources().kind_by_name(&finding.resource) {
@@ -796,10 +799,6 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.ctx(tid).pending = Some(continuation);
         }
         Ok(())
-    }
-
-    fn finish(mut self) -> Outcome {
-        self.outcome()
     }
 
     /// The outcome so far: every finding, the trace hash and the schedule. Used at the end of a
