@@ -499,7 +499,7 @@ fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
         };
         table.add_row(vec![
             source.clone(),
-            outcome.header.subject.clone(),
+            outcome.header.subject.to_string(),
             defects,
             if outcome.passed() {
                 "pass".into()

@@ -108,7 +108,7 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
         let s = &self.0;
         ScenarioMeta {
             name: s.name.clone(),
-            subject: s.subject.clone(),
+            subject: s.subject.to_string(),
             defects: s.defects.clone(),
             seed: s.seed,
             op_count: s.op_count(),

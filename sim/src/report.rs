@@ -24,7 +24,7 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> (String, Option<(u32, u32
     let name = outcome
         .lifecycle_names
         .get(index)
-        .map_or("?", String::as_str);
+        .map_or("?", |name| name.as_ref());
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
     let repetition = (repeat > 1).then_some((finding.repetition + 1, repeat));
     (format!("lifecycle `{name}`"), repetition)

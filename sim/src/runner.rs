@@ -48,7 +48,7 @@ pub struct RunOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     pub scenario: String,
-    pub subject: String,
+    pub subject: Cow<'static, str>,
     pub seed: u64,
     pub defects: Vec<String>,
     /// Borrowed for the strategies and fault plans that have a fixed name (see
@@ -71,7 +71,7 @@ pub struct Outcome {
     pub steps: u64,
     pub ops: u64,
     pub schedule: Vec<u32>,
-    pub lifecycle_names: Vec<String>,
+    pub lifecycle_names: Vec<Cow<'static, str>>,
     pub lifecycle_repeats: Vec<u32>,
     /// Per kind, the furthest it went toward a growth finding in any repeated lifecycle (what the
     /// fuzz targets feed back to libFuzzer as coverage).

@@ -10,6 +10,8 @@
 //! instances it created), so that a leak the check reports is the subject's, not an unbalanced
 //! random sequence's. The generator knows nothing of any defect.
 
+use std::borrow::Cow;
+
 use arbitrary::{Arbitrary, Unstructured};
 
 use super::{FaultSpec, Lifecycle, Scenario, ScenarioOp, ThreadSpec, default_warmup};
@@ -25,8 +27,8 @@ const LIFECYCLES_MAX: u32 = 3;
 const MAIN_OPS_MAX: u32 = 24;
 const THREAD_OPS_MAX: u32 = 10;
 const THREADS_MAX: u32 = 2;
-/// Lifecycle and thread names by index, spelt out so that naming them per fuzz input is a copy
-/// rather than a `format!`.
+/// Lifecycle and thread names by index, spelt out so that naming them per fuzz input borrows them
+/// (lifecycles) or copies them (threads) rather than `format!`ting them.
 const LIFECYCLE_NAMES: [&str; LIFECYCLES_MAX as usize] =
     ["lifecycle-0", "lifecycle-1", "lifecycle-2"];
 const THREAD_NAMES: [&str; THREADS_MAX as usize] = ["t0", "t1"];
@@ -91,7 +93,7 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         // Concatenated rather than `format!`ted: this runs for every fuzz input.
         name: [info.name, "-generated"].concat(),
         description: None,
-        subject: info.name.to_string(),
+        subject: Cow::Borrowed(info.name),
         defects: options.defects.clone(),
         seed: 0,
         limits: Limits {
@@ -116,7 +118,7 @@ impl<O> Scenario<O> {
     fn ensure_nonempty(mut self) -> Self {
         if self.lifecycles.is_empty() {
             self.lifecycles.push(Lifecycle {
-                name: "empty".into(),
+                name: Cow::Borrowed("empty"),
                 repeat: 1,
                 warmup: 0,
                 setup: vec![],
@@ -196,7 +198,7 @@ fn decode_lifecycle<S: Subject>(
         }
     }
     Lifecycle {
-        name: LIFECYCLE_NAMES[index as usize].to_string(),
+        name: Cow::Borrowed(LIFECYCLE_NAMES[index as usize]),
         repeat,
         warmup: default_warmup(repeat),
         setup: Vec::new(),

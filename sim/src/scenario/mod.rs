@@ -25,6 +25,7 @@ pub mod generate;
 pub mod parse;
 pub mod print;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -85,7 +86,9 @@ pub struct ThreadSpec<O> {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lifecycle<O> {
-    pub name: String,
+    /// Borrowed when generated (`lifecycle-0`, …), owned when parsed: a fuzz input's lifecycles
+    /// are named, and their names copied into the outcome, without allocating.
+    pub name: Cow<'static, str>,
     pub repeat: u32,
     /// Repetitions before the growth detector starts comparing.
     pub warmup: u32,
@@ -148,7 +151,9 @@ pub struct Expect {
 pub struct Scenario<O> {
     pub name: String,
     pub description: Option<String>,
-    pub subject: String,
+    /// The subject's own name (`SubjectInfo::name`, which parsing checks the file against):
+    /// borrowed, so that a fuzz input's scenario and header name it without allocating.
+    pub subject: Cow<'static, str>,
     pub defects: Vec<String>,
     pub seed: u64,
     pub limits: Limits,

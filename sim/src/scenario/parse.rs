@@ -7,6 +7,7 @@
 //! threads must be declared before they are spawned, joined only after, and names must be defined
 //! before they are used.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
@@ -470,7 +471,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
     let scenario = Scenario {
         name: raw.name,
         description: raw.description,
-        subject: info.name.to_string(),
+        subject: Cow::Borrowed(info.name),
         defects,
         seed,
         limits: raw.limits,
@@ -572,7 +573,7 @@ fn parse_lifecycle<S: Subject>(
         ));
     }
     let lifecycle = Lifecycle {
-        name: raw.name.clone(),
+        name: raw.name.clone().into(),
         repeat,
         warmup,
         setup,

@@ -131,7 +131,7 @@ fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) {
     let _ = writeln!(
         out,
         "name = {}",
-        toml::Value::String(lifecycle.name.clone())
+        toml::Value::String(lifecycle.name.to_string())
     );
     if lifecycle.repeat != 1 {
         let _ = writeln!(out, "repeat = {}", lifecycle.repeat);

@@ -56,7 +56,7 @@ impl FindingBrief {
             lifecycle: outcome
                 .lifecycle_names
                 .get(finding.lifecycle as usize)
-                .cloned()
+                .map(|name| name.to_string())
                 .unwrap_or_default(),
             headline: finding.headline.clone(),
         }
@@ -105,7 +105,7 @@ impl RunRecord {
     pub fn of(key: &PairKey, outcome: &Outcome, rechecked: bool, duration_ms: f64) -> RunRecord {
         RunRecord {
             scenario: key.scenario.clone(),
-            subject: outcome.header.subject.clone(),
+            subject: outcome.header.subject.to_string(),
             defects: key.defects.clone(),
             seed: key.seed,
             verdict: if outcome.passed() { "pass" } else { "fail" }.to_string(),
