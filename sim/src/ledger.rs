@@ -192,6 +192,8 @@ pub struct CacheAllowance {
 
 #[derive(Clone, Debug, Default)]
 struct KindTrend {
+    /// The kind's count at the end of the repetition being observed, summed over its sites.
+    now: u64,
     at_warmup: u64,
     last: u64,
     rises: u32,
@@ -209,18 +211,15 @@ pub struct GrowthDetector {
     rises_min: u32,
     allowances: Vec<CacheAllowance>,
     trends: Vec<KindTrend>,
-    /// The count of every kind at the end of each repetition, one row per repetition, rows laid
-    /// end to end (a subject may register kinds mid-run, so rows can widen). One flat vector
-    /// rather than a series per kind: a fuzz input runs a detector for a handful of repetitions,
-    /// and a vector per kind would cost more allocations than the whole run.
+    /// The count of every kind at the end of each repetition (the first `SERIES_POINTS_MAX`), one
+    /// row per repetition, rows laid end to end, each led by its width: a subject may register
+    /// kinds mid-run, so rows can widen. One flat vector rather than a series per kind (or a
+    /// second vector of where rows start): a fuzz input runs a detector for a handful of
+    /// repetitions, and every allocation is a large part of its cost.
     history: Vec<u64>,
-    /// Where each row of `history` starts.
-    row_starts: Vec<u32>,
     observed: u32,
     /// Per-site totals at the end of the warm-up, so that a growth names the site that grew.
     site_totals_at_warmup: Vec<Totals>,
-    /// The kinds' totals at the end of the repetition observed last: kept for its storage.
-    totals: Vec<Totals>,
 }
 
 /// How far one kind went toward a growth finding in one repeated lifecycle: its count's rise from
@@ -266,10 +265,8 @@ impl GrowthDetector {
             allowances,
             trends: Vec::new(),
             history: Vec::new(),
-            row_starts: Vec::new(),
             observed: 0,
             site_totals_at_warmup: Vec::new(),
-            totals: Vec::new(),
         }
     }
 
@@ -279,7 +276,6 @@ impl GrowthDetector {
         self.warmup = warmup;
         self.trends.clear();
         self.history.clear();
-        self.row_starts.clear();
         self.observed = 0;
         self.site_totals_at_warmup.clear();
     }
@@ -301,27 +297,38 @@ impl GrowthDetector {
         self.allowances.iter().any(|a| a.kind == kind)
     }
 
+    /// Sets every kind's `now` to its count, summed over its sites, with a trend for every kind
+    /// registered so far.
+    fn count_kinds(&mut self, os: &Os) {
+        let kinds = os.resources().kinds().count();
+        if self.trends.len() < kinds {
+            self.trends.resize(kinds, KindTrend::default());
+        }
+        for trend in &mut self.trends {
+            trend.now = 0;
+        }
+        for site in os.resources().site_totals() {
+            self.trends[site.kind.0 as usize].now += site.totals.count;
+        }
+    }
+
     /// Observes the end of one repetition; returns growth findings (each kind at most once).
     pub fn observe(&mut self, os: &Os) -> Vec<Finding> {
-        os.resources().totals_into(&mut self.totals);
-        let totals = &self.totals;
-        if self.trends.len() < totals.len() {
-            self.trends.resize(totals.len(), KindTrend::default());
-        }
+        self.count_kinds(os);
         let repetition = self.observed;
         self.observed += 1;
-        if self.row_starts.len() < SERIES_POINTS_MAX {
-            self.row_starts.push(self.history.len() as u32);
-            self.history.extend(totals.iter().map(|total| total.count));
+        if (repetition as usize) < SERIES_POINTS_MAX {
+            self.history.push(self.trends.len() as u64);
+            self.history.extend(self.trends.iter().map(|trend| trend.now));
         }
         let mut findings = Vec::new();
         if repetition < self.warmup {
             self.site_totals_at_warmup.clear();
             self.site_totals_at_warmup
                 .extend(os.resources().site_totals().iter().map(|site| site.totals));
-            for (trend, total) in self.trends.iter_mut().zip(totals) {
-                trend.at_warmup = total.count;
-                trend.last = total.count;
+            for trend in &mut self.trends {
+                trend.at_warmup = trend.now;
+                trend.last = trend.now;
             }
             return findings;
         }
@@ -329,22 +336,22 @@ impl GrowthDetector {
         // One tight pass updates every trend; the kinds that rose often enough to be judged
         // (none, in nearly every repetition) are looked at in a second.
         let mut any_judged = false;
-        for (trend, total) in self.trends.iter_mut().zip(totals) {
+        for trend in &mut self.trends {
             if no_warmup_first {
                 trend.at_warmup = 0;
             }
-            if total.count > trend.last {
+            if trend.now > trend.last {
                 trend.rises += 1;
             }
-            trend.last = total.count;
+            trend.last = trend.now;
             any_judged |= !trend.reported && trend.rises >= self.rises_min;
         }
         if !any_judged {
             return findings;
         }
-        for (index, total) in totals.iter().enumerate() {
-            let count = total.count;
+        for index in 0..self.trends.len() {
             let trend = &self.trends[index];
+            let count = trend.now;
             if trend.reported || trend.rises < self.rises_min {
                 continue;
             }
@@ -418,19 +425,18 @@ impl GrowthDetector {
     /// before the kind was registered.
     pub fn series(&self, kind: KindId) -> Vec<u64> {
         let index = kind.0 as usize;
-        let mut ends = self.row_starts.iter().skip(1).map(|&start| start as usize);
-        self.row_starts
-            .iter()
-            .map(|&start| {
-                let start = start as usize;
-                let end = ends.next().unwrap_or(self.history.len());
-                if start + index < end {
-                    self.history[start + index]
-                } else {
-                    0
-                }
-            })
-            .collect()
+        let mut series = Vec::new();
+        let mut row = 0;
+        while row < self.history.len() {
+            let width = self.history[row] as usize;
+            series.push(if index < width {
+                self.history[row + 1 + index]
+            } else {
+                0
+            });
+            row += 1 + width;
+        }
+        series
     }
 }
 
