@@ -107,7 +107,7 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
     fn meta(&self) -> ScenarioMeta {
         let s = &self.0;
         ScenarioMeta {
-            name: s.name.clone(),
+            name: s.name.to_string(),
             subject: s.subject.to_string(),
             defects: s.defects.clone(),
             seed: s.seed,

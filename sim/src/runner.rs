@@ -47,7 +47,7 @@ pub struct RunOptions {
 /// Everything decided before the run starts, printed first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Header {
-    pub scenario: String,
+    pub scenario: Cow<'static, str>,
     pub subject: Cow<'static, str>,
     pub seed: u64,
     pub defects: Vec<String>,

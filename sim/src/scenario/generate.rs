@@ -11,6 +11,7 @@
 //! random sequence's. The generator knows nothing of any defect.
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use arbitrary::{Arbitrary, Unstructured};
 
@@ -52,11 +53,11 @@ pub fn from_seed<S: Subject>(seed: u64, options: &GenerateOptions) -> Scenario<S
     let mut input = Unstructured::new(&bytes);
     let mut scenario = decode::<S>(&mut input, options);
     scenario.seed = seed;
-    scenario.name = format!(
+    scenario.name = Cow::Owned(format!(
         "{}-generated-{}",
         info_of::<S>().name,
         crate::seed::format_seed(seed)
-    );
+    ));
     scenario
 }
 
@@ -90,8 +91,7 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         faults.probabilities.insert(FaultKind::Alloc, 0.05);
     }
     Scenario {
-        // Concatenated rather than `format!`ted: this runs for every fuzz input.
-        name: [info.name, "-generated"].concat(),
+        name: Cow::Borrowed(generated_name(info.name)),
         description: None,
         subject: Cow::Borrowed(info.name),
         defects: options.defects.clone(),
@@ -112,6 +112,22 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         expect: None,
     }
     .ensure_nonempty()
+}
+
+/// `<subject>-generated`, the name of every scenario decoded from fuzz bytes for `subject`: made
+/// once per subject and kept for the life of the process, so that naming a fuzz input's scenario,
+/// and its run's header, allocates nothing. There are a handful of subjects: a short list.
+fn generated_name(subject: &'static str) -> &'static str {
+    static NAMES: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
+    // A panic cannot leave the list half-written (a push is the only write), so a poisoned lock
+    // still holds a valid list.
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, name)) = names.iter().find(|&&(known, _)| known == subject) {
+        return name;
+    }
+    let name: &'static str = Box::leak([subject, "-generated"].concat().into_boxed_str());
+    names.push((subject, name));
+    name
 }
 
 impl<O> Scenario<O> {

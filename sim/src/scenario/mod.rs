@@ -149,7 +149,8 @@ pub struct Expect {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario<O> {
-    pub name: String,
+    /// Borrowed for a scenario decoded from fuzz bytes (see `generate::from_bytes`).
+    pub name: Cow<'static, str>,
     pub description: Option<String>,
     /// The subject's own name (`SubjectInfo::name`, which parsing checks the file against):
     /// borrowed, so that a fuzz input's scenario and header name it without allocating.

@@ -469,7 +469,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         )?);
     }
     let scenario = Scenario {
-        name: raw.name,
+        name: raw.name.into(),
         description: raw.description,
         subject: Cow::Borrowed(info.name),
         defects,
