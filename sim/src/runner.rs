@@ -313,16 +313,19 @@ impl<'a, S: Subject> Runner<'a, S> {
         // One detector for the whole run, started again for each lifecycle: its allowances and
         // storage are made once, not per lifecycle.
         let mut detector = GrowthDetector::new(0, allowances);
+        // The baseline at the start of each repetition, retaken in place.
+        let mut before = ledger::baseline(&self.os);
         for (index, lifecycle) in scenario.lifecycles.iter().enumerate() {
             self.lifecycle_index = index as u32;
             self.repetition = 0;
             self.os
                 .trace()
                 .event_text(EventKind::Lifecycle, &lifecycle.name);
-            let outer = ledger::baseline(&self.os);
+            // The baseline before the setup, which the check after the teardown compares with:
+            // only a lifecycle with a teardown needs one.
+            let outer = (!lifecycle.teardown.is_empty()).then(|| ledger::baseline(&self.os));
             self.run_list(&lifecycle.setup, lifecycle)?;
             detector.restart(lifecycle.warmup);
-            let mut before = outer.clone();
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
                 before.retake(&self.os);
@@ -331,7 +334,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();
                 for mut finding in leaks {
                     if let Some(kind) = self.os.resources().kind_by_name(&finding.resource) {
-                        finding.series = detector.series(kind).to_vec();
+                        finding.series = detector.series(kind);
                     }
                     self.add(self.stamp(finding))?;
                 }
@@ -344,9 +347,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
             GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
-            if !lifecycle.teardown.is_empty() {
+            if let Some(outer) = &outer {
                 self.run_list(&lifecycle.teardown, lifecycle)?;
-                for finding in ledger::leaks(&self.os, &outer, &[]) {
+                for finding in ledger::leaks(&self.os, outer, &[]) {
                     self.add(self.stamp(finding))?;
                 }
                 self.check_invariants()?;
