@@ -136,10 +136,11 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
                 break;
             }
             for record in os.resources().live_since(kind, since) {
-                if let Some(delta) = grown_sites.remove(record.acquired.site) {
+                let acquired = os.resources().acquired(record);
+                if let Some(delta) = grown_sites.remove(acquired.site) {
                     groups.insert(
-                        (record.serial, record.acquired.site),
-                        (delta.count, delta.bytes, record.acquired),
+                        (record.serial, acquired.site),
+                        (delta.count, delta.bytes, acquired),
                     );
                 }
             }
@@ -366,7 +367,11 @@ impl GrowthDetector {
             let name = os.resources().kind(kind).name.clone();
             let site = fastest_growing_site(os, kind, &self.site_totals_at_warmup);
             let records = os.resources().live_since(kind, 0);
-            let record = records.iter().rev().find(|r| Some(r.acquired.site) == site);
+            let acquired = records
+                .iter()
+                .rev()
+                .map(|record| os.resources().acquired(record))
+                .find(|acquired| Some(acquired.site) == site);
             let site = site.unwrap_or("unknown");
             let mut finding = Finding::new(
                 FindingKind::Growth,
@@ -377,8 +382,8 @@ impl GrowthDetector {
                     trend.at_warmup
                 ),
             );
-            if let Some(record) = record {
-                finding = finding.detail("acquired", record.acquired.to_string());
+            if let Some(acquired) = acquired {
+                finding = finding.detail("acquired", acquired.to_string());
             }
             finding = finding.detail(
                 "trend",
@@ -470,7 +475,7 @@ fn fastest_growing_site(os: &Os, kind: KindId, at_warmup: &[Totals]) -> Option<&
     records
         .iter()
         .rev()
-        .map(|record| record.acquired.site)
+        .map(|record| os.resources().acquired(record).site)
         .find(|site| rises.get(site).is_some_and(|rise| rise.count == rise_max))
 }
 

@@ -432,7 +432,7 @@ impl Os {
         let slot = &self.fds.slots[fd.number as usize];
         let entry = slot.entry.as_ref().expect("checked by lookup_fd");
         let holder = match self.resources.get(entry.record) {
-            Some(record) => record.acquired.to_string(),
+            Some(record) => self.resources.acquired(record).to_string(),
             None => "an unknown open".to_string(),
         };
         let headline = format!(

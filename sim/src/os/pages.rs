@@ -1151,7 +1151,7 @@ impl Os {
         debug_assert_eq!(
             self.resources
                 .get(reservation.record)
-                .map(|record| record.acquired),
+                .map(|record| self.resources.acquired(record)),
             Some(region.acquired),
             "a region keeps the attribution of its reservation's record"
         );
@@ -1185,7 +1185,7 @@ impl Os {
         let committed_by = reservation
             .committed_record
             .and_then(|record| self.resources.get(record))
-            .map_or(acquired, |record| record.acquired);
+            .map_or(acquired, |record| self.resources.acquired(record));
         // Split the reservation's runs into what stays before and after the released range.
         let mut before = reservation.spans.into_map();
         split_at(&mut before, start);
@@ -1928,7 +1928,7 @@ mod tests {
             os.resources()
                 .live_since(kind, 0)
                 .iter()
-                .map(|record| (record.acquired.site, record.count))
+                .map(|record| (os.resources().acquired(record).site, record.count))
                 .collect()
         };
         assert_eq!(

@@ -15,8 +15,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::Attribution;
 use super::id_table::{IdTable, spread_key};
+use super::{Attribution, Position};
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -64,7 +64,10 @@ pub struct Record {
     pub count: u64,
     pub bytes: u64,
     pub key: u64,
-    pub acquired: Attribution,
+    /// Where the run was when it was acquired. The site is not copied: the record's site slot
+    /// names it (`Resources::acquired` puts the two together), which keeps a record 16 bytes
+    /// smaller and an acquisition's stores fewer.
+    pub position: Position,
     /// Acquisition order, for "oldest first" listings.
     pub serial: u64,
     /// Index into the per-site totals.
@@ -377,7 +380,7 @@ impl Resources {
                     count,
                     bytes,
                     key,
-                    acquired,
+                    position: acquired.position,
                     serial,
                     site_slot,
                     generation,
@@ -392,7 +395,7 @@ impl Resources {
                     count,
                     bytes,
                     key,
-                    acquired,
+                    position: acquired.position,
                     serial,
                     site_slot,
                     generation: 0,
@@ -412,6 +415,16 @@ impl Resources {
         self.records
             .get(id.index as usize)
             .filter(|record| record.live && record.generation == id.generation)
+    }
+
+    /// Who acquired `record` (one of this ledger's): its position, and its site slot's label.
+    /// That label has the text of the one it was acquired with, which is all a report prints;
+    /// when one label is written in two places, it may be the other place's copy.
+    pub fn acquired(&self, record: &Record) -> Attribution {
+        Attribution {
+            position: record.position,
+            site: self.sites[record.site_slot as usize].site,
+        }
     }
 
     /// Changes the units and bytes a live record holds (committed pages of a reservation, say).
