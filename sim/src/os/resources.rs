@@ -113,8 +113,12 @@ const KINDS_EXPECTED_MAX: usize = 32;
 #[derive(Clone, Debug)]
 pub struct Resources {
     kinds: Vec<KindInfo>,
-    /// What acquire consults per kind.
-    per_kind: Vec<KindHot>,
+    /// What acquire consults per kind, for the built-in kinds. An array of fixed length: the
+    /// OS's own acquisitions name constant built-in kinds, so theirs is found at a fixed offset,
+    /// with no bounds check and no pointer to follow.
+    builtin_hot: [KindHot; BUILTIN_KIND_NAMES.len()],
+    /// The same for a subject's kinds, which are numbered after the built-in ones.
+    subject_hot: Vec<KindHot>,
     records: Vec<Record>,
     free: Vec<u32>,
     per_key: BTreeMap<(KindId, u64), u64>,
@@ -145,17 +149,14 @@ impl Resources {
             name: Cow::Borrowed(name),
             keyed: false,
         }));
-        let mut per_kind = Vec::with_capacity(KINDS_EXPECTED_MAX);
-        per_kind.resize(
-            kinds.len(),
-            KindHot {
-                keyed: false,
-                last_site_slot: NO_SITE_SLOT,
-            },
-        );
+        let builtin_hot = KindHot {
+            keyed: false,
+            last_site_slot: NO_SITE_SLOT,
+        };
         Resources {
             kinds,
-            per_kind,
+            builtin_hot: [builtin_hot; BUILTIN_KIND_NAMES.len()],
+            subject_hot: Vec::with_capacity(KINDS_EXPECTED_MAX - BUILTIN_KIND_NAMES.len()),
             records: Vec::new(),
             free: Vec::new(),
             per_key: BTreeMap::new(),
@@ -182,11 +183,29 @@ impl Resources {
 
     fn push_kind(&mut self, name: Cow<'static, str>, keyed: bool) -> KindId {
         self.kinds.push(KindInfo { name, keyed });
-        self.per_kind.push(KindHot {
+        self.subject_hot.push(KindHot {
             keyed,
             last_site_slot: NO_SITE_SLOT,
         });
         KindId((self.kinds.len() - 1) as u16)
+    }
+
+    #[inline(always)]
+    fn hot(&self, kind: KindId) -> &KindHot {
+        let index = usize::from(kind.0);
+        match self.builtin_hot.get(index) {
+            Some(hot) => hot,
+            None => &self.subject_hot[index - BUILTIN_KIND_NAMES.len()],
+        }
+    }
+
+    #[inline(always)]
+    fn hot_mut(&mut self, kind: KindId) -> &mut KindHot {
+        let index = usize::from(kind.0);
+        match self.builtin_hot.get_mut(index) {
+            Some(hot) => hot,
+            None => &mut self.subject_hot[index - BUILTIN_KIND_NAMES.len()],
+        }
     }
 
     pub fn kind(&self, kind: KindId) -> &KindInfo {
@@ -282,7 +301,7 @@ impl Resources {
         {
             Some(entry) => {
                 let slot = entry.slot;
-                self.per_kind[kind.0 as usize].last_site_slot = slot;
+                self.hot_mut(kind).last_site_slot = slot;
                 slot
             }
             None => self.site_slot_table_insert(kind, site),
@@ -305,7 +324,7 @@ impl Resources {
         // slots there are, and the table (a vector to allocate and fill) is left for the kinds
         // that do switch sites. A fuzz target makes a fresh OS per input, where this is most
         // acquisitions' case.
-        if self.per_kind[kind.0 as usize].last_site_slot == NO_SITE_SLOT {
+        if self.hot(kind).last_site_slot == NO_SITE_SLOT {
             return self.site_slot_by_content(kind, site);
         }
         let slot = self.site_slot_by_content(kind, site);
@@ -338,7 +357,7 @@ impl Resources {
                 (self.sites.len() - 1) as u32
             }
         };
-        self.per_kind[kind.0 as usize].last_site_slot = slot;
+        self.hot_mut(kind).last_site_slot = slot;
         slot
     }
 
@@ -362,7 +381,7 @@ impl Resources {
         acquired: Attribution,
     ) -> RecordId {
         self.serial += 1;
-        let hot = self.per_kind[kind.0 as usize];
+        let hot = *self.hot(kind);
         // Built-in kinds are never keyed: where the kind is a constant (the OS's own calls), the
         // compiler drops the keyed work.
         let keyed = !kind.is_builtin() && hot.keyed;
@@ -467,25 +486,33 @@ impl Resources {
         else {
             return false;
         };
-        // Read what the totals need before the record is marked dead.
-        let (kind, count, bytes, key) = (record.kind, record.count, record.bytes, record.key);
-        let (site_slot, keyed) = (record.site_slot, record.keyed);
+        // Read what the totals need before the record is marked dead. The kind and key only
+        // matter to a keyed kind.
+        let (count, bytes, site_slot) = (record.count, record.bytes, record.site_slot);
+        let keyed = record.keyed.then_some((record.kind, record.key));
         record.live = false;
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
-        if keyed {
-            let entry = self
-                .per_key
-                .get_mut(&(kind, key))
-                .expect("keyed count exists while a record lives");
-            *entry -= count;
-            if *entry == 0 {
-                self.per_key.remove(&(kind, key));
-            }
+        if let Some((kind, key)) = keyed {
+            self.release_key(kind, key, count);
         }
         self.free.push(id.index);
         true
+    }
+
+    /// Takes `count` units off the live count of (`kind`, `key`). Out of line: most records are
+    /// of kinds that are not keyed, and the release of those should not carry the map work.
+    #[inline(never)]
+    fn release_key(&mut self, kind: KindId, key: u64, count: u64) {
+        let entry = self
+            .per_key
+            .get_mut(&(kind, key))
+            .expect("keyed count exists while a record lives");
+        *entry -= count;
+        if *entry == 0 {
+            self.per_key.remove(&(kind, key));
+        }
     }
 
     /// Live records of a kind acquired after `serial`, oldest first. O(records); used only to
