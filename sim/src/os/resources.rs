@@ -73,6 +73,10 @@ pub struct Record {
     /// Index into the per-site totals.
     site_slot: u32,
     generation: u32,
+    /// While the record is free, the record freed before it (`NO_RECORD` at the bottom): the
+    /// free records form a stack through this field, so that a release is two stores, with no
+    /// vector to grow.
+    next_free: u32,
     live: bool,
     /// Whether its kind is keyed: the kind's flag, copied so that a release need not look the
     /// kind up.
@@ -103,6 +107,9 @@ fn site_address_key(kind: KindId, site: &'static str) -> u64 {
     spread_key(site.as_ptr() as u64 ^ (u64::from(kind.0) << 48))
 }
 
+/// The end of the stack of free records.
+const NO_RECORD: u32 = u32::MAX;
+
 /// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a kind with no hint
 /// yet.
 const NO_SITE_SLOT: u32 = u32::MAX;
@@ -120,7 +127,12 @@ pub struct Resources {
     /// The same for a subject's kinds, which are numbered after the built-in ones.
     subject_hot: Vec<KindHot>,
     records: Vec<Record>,
-    free: Vec<u32>,
+    /// The free record released last, which the next acquisition reuses (record indices appear
+    /// in the trace, so the order of reuse, last released first, is part of a run's
+    /// behaviour); `NO_RECORD` when every record is live. See `Record::next_free`.
+    free_top: u32,
+    /// How many records are on that stack.
+    free_count: u32,
     per_key: BTreeMap<(KindId, u64), u64>,
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
@@ -158,7 +170,8 @@ impl Resources {
             builtin_hot: [builtin_hot; BUILTIN_KIND_NAMES.len()],
             subject_hot: Vec::with_capacity(KINDS_EXPECTED_MAX - BUILTIN_KIND_NAMES.len()),
             records: Vec::new(),
-            free: Vec::new(),
+            free_top: NO_RECORD,
+            free_count: 0,
             per_key: BTreeMap::new(),
             sites: Vec::new(),
             site_slots_by_address: IdTable::new(),
@@ -259,9 +272,9 @@ impl Resources {
         total
     }
 
-    /// Every slot is either live or on the free list.
+    /// Every record is either live or on the stack of free records.
     pub fn live_records(&self) -> u64 {
-        (self.records.len() - self.free.len()) as u64
+        (self.records.len() - self.free_count as usize) as u64
     }
 
     /// Totals per (kind, site), indexed by site slot; slots are only ever appended.
@@ -390,43 +403,45 @@ impl Resources {
         }
         let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
         let serial = self.serial;
-        match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.records[index as usize];
-                let generation = slot.generation.wrapping_add(1);
-                *slot = Record {
-                    kind,
-                    count,
-                    bytes,
-                    key,
-                    position: acquired.position,
-                    serial,
-                    site_slot,
-                    generation,
-                    live: true,
-                    keyed,
-                };
-                RecordId { index, generation }
-            }
-            None => {
-                self.records.push(Record {
-                    kind,
-                    count,
-                    bytes,
-                    key,
-                    position: acquired.position,
-                    serial,
-                    site_slot,
-                    generation: 0,
-                    live: true,
-                    keyed,
-                });
-                RecordId {
-                    index: (self.records.len() - 1) as u32,
-                    generation: 0,
-                }
-            }
+        let index = self.free_top;
+        if index == NO_RECORD {
+            self.records.push(Record {
+                kind,
+                count,
+                bytes,
+                key,
+                position: acquired.position,
+                serial,
+                site_slot,
+                generation: 0,
+                next_free: NO_RECORD,
+                live: true,
+                keyed,
+            });
+            return RecordId {
+                index: (self.records.len() - 1) as u32,
+                generation: 0,
+            };
         }
+        let record = &mut self.records[index as usize];
+        debug_assert!(!record.live, "only free records are on the stack");
+        self.free_top = record.next_free;
+        self.free_count -= 1;
+        let generation = record.generation.wrapping_add(1);
+        *record = Record {
+            kind,
+            count,
+            bytes,
+            key,
+            position: acquired.position,
+            serial,
+            site_slot,
+            generation,
+            next_free: NO_RECORD,
+            live: true,
+            keyed,
+        };
+        RecordId { index, generation }
     }
 
     #[inline]
@@ -491,13 +506,15 @@ impl Resources {
         let (count, bytes, site_slot) = (record.count, record.bytes, record.site_slot);
         let keyed = record.keyed.then_some((record.kind, record.key));
         record.live = false;
+        record.next_free = self.free_top;
+        self.free_top = id.index;
+        self.free_count += 1;
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
         if let Some((kind, key)) = keyed {
             self.release_key(kind, key, count);
         }
-        self.free.push(id.index);
         true
     }
 
@@ -645,6 +662,54 @@ mod tests {
         resources.release(c);
         assert_eq!(resources.total(kind), Totals::default());
         assert_eq!(resources.live_records(), 0);
+    }
+
+    /// Free records are reused last released first (record indices appear in the trace, so the
+    /// order is part of a run's behaviour), a stale id stays refused after its record is reused,
+    /// and every record is counted live or free, never both.
+    #[test]
+    fn free_records_are_reused_last_released_first() {
+        let mut resources = Resources::new();
+        let kind = resources.register_static_kind("widget", false);
+        let ids: Vec<RecordId> = (0..5)
+            .map(|_| resources.acquire(kind, 1, 1, 0, Attribution::default()))
+            .collect();
+        for index in [1, 3, 2] {
+            assert!(resources.release_id(ids[index]));
+        }
+        assert_eq!(resources.live_records(), 2);
+        let reused: Vec<u32> = (0..4)
+            .map(|_| {
+                resources
+                    .acquire(kind, 1, 1, 0, Attribution::default())
+                    .index
+            })
+            .collect();
+        assert_eq!(
+            reused,
+            [2, 3, 1, 5],
+            "the free records, last released first, then a new one"
+        );
+        assert_eq!(resources.live_records(), 6);
+        assert!(
+            !resources.release_id(ids[2]),
+            "the id of a reused record's earlier life is refused"
+        );
+        assert_eq!(resources.live_records(), 6);
+        // Released again, they are reused again in the new order.
+        for index in [0, 4] {
+            assert!(resources.release_id(ids[index]));
+        }
+        let reused: Vec<u32> = (0..2)
+            .map(|_| {
+                resources
+                    .acquire(kind, 1, 1, 0, Attribution::default())
+                    .index
+            })
+            .collect();
+        assert_eq!(reused, [4, 0]);
+        assert_eq!(resources.live_records(), 6);
+        assert_eq!(resources.total(kind).count, 6);
     }
 
     /// One label is one site wherever it is written, and a kind acquired from several sites in
