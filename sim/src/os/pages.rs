@@ -311,7 +311,7 @@ struct Regions {
     /// in), and these answer them without a search. Every change that may take access away
     /// (`at_mut`, `insert`, `remove`) forgets them all, so none outlives the state it was read
     /// from; a commit, which only grants access, keeps them (`at_mut_keeping_runs`).
-    /// An entry that remembers nothing is `AccessibleRun::NONE`.
+    /// An entry that allows nothing (`AccessibleRun::NONE`, or a forgotten run) remembers nothing.
     accessible: [Cell<AccessibleRun>; REMEMBERED_RUNS],
     /// The entry of `accessible` the next remembered run replaces (round robin).
     accessible_next: Cell<u8>,
@@ -371,9 +371,14 @@ impl Regions {
         &mut self.slots[slot as usize].as_mut().expect("live slot").1
     }
 
+    /// A run that allows nothing answers no access, so forgetting one clears what it allows and
+    /// leaves its bounds: one byte written per run instead of the whole run.
     fn forget_accessible(&self) {
         for run in &self.accessible {
-            run.set(AccessibleRun::NONE);
+            run.set(AccessibleRun {
+                allowed: 0,
+                ..run.get()
+            });
         }
     }
 
