@@ -501,10 +501,10 @@ impl Resources {
         else {
             return false;
         };
-        // Read what the totals need before the record is marked dead. The kind and key only
-        // matter to a keyed kind.
-        let (count, bytes, site_slot) = (record.count, record.bytes, record.site_slot);
-        let keyed = record.keyed.then_some((record.kind, record.key));
+        // Read what the totals need before the record is marked dead. Its kind and key, which
+        // only a keyed kind needs, are left to `release_key`.
+        let (count, bytes, site_slot, keyed) =
+            (record.count, record.bytes, record.site_slot, record.keyed);
         record.live = false;
         record.next_free = self.free_top;
         self.free_top = id.index;
@@ -512,16 +512,20 @@ impl Resources {
         let site_totals = &mut self.sites[site_slot as usize].totals;
         site_totals.count -= count;
         site_totals.bytes -= bytes;
-        if let Some((kind, key)) = keyed {
-            self.release_key(kind, key, count);
+        if keyed {
+            self.release_key(id.index, count);
         }
         true
     }
 
-    /// Takes `count` units off the live count of (`kind`, `key`). Out of line: most records are
-    /// of kinds that are not keyed, and the release of those should not carry the map work.
+    /// Takes the `count` units of the record at `index`, just released, off the live count of
+    /// its (kind, key); a released record keeps both until it is reused. Out of line: most
+    /// records are of kinds that are not keyed, and the release of those should neither load
+    /// the kind and key nor carry the map work.
     #[inline(never)]
-    fn release_key(&mut self, kind: KindId, key: u64, count: u64) {
+    fn release_key(&mut self, index: u32, count: u64) {
+        let record = &self.records[index as usize];
+        let (kind, key) = (record.kind, record.key);
         let entry = self
             .per_key
             .get_mut(&(kind, key))
