@@ -393,9 +393,12 @@ impl Regions {
     }
 
     fn remember_accessible(&self, run: AccessibleRun) {
-        let next = self.accessible_next.get();
-        self.accessible[usize::from(next)].set(run);
-        self.accessible_next.set((next + 1) % REMEMBERED_RUNS as u8);
+        // `accessible_next` is always below `REMEMBERED_RUNS`; taking it modulo the length (a
+        // mask) shows the compiler so, which drops the bounds check.
+        let next = usize::from(self.accessible_next.get()) % REMEMBERED_RUNS;
+        self.accessible[next].set(run);
+        self.accessible_next
+            .set(((next + 1) % REMEMBERED_RUNS) as u8);
     }
 
     /// The slot of the region starting exactly at `start`.
@@ -528,6 +531,7 @@ impl FreeRanges {
 
     /// `carve` from a range above the lowest, which does not hold the request. Out of line: the
     /// common reserve never gets here.
+    #[cold]
     #[inline(never)]
     fn carve_above(&mut self, len: u64, align: u64) -> Option<u64> {
         let (base, end) = self
