@@ -320,7 +320,8 @@ impl GrowthDetector {
         self.observed += 1;
         if (repetition as usize) < SERIES_POINTS_MAX {
             self.history.push(self.trends.len() as u64);
-            self.history.extend(self.trends.iter().map(|trend| trend.now));
+            self.history
+                .extend(self.trends.iter().map(|trend| trend.now));
         }
         let mut findings = Vec::new();
         if repetition < self.warmup {

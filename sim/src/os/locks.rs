@@ -256,13 +256,9 @@ impl Os {
         // again.
         let here = self.here(site);
         let lock = &mut self.locks.locks[id.index as usize];
-        let record = self.resources.acquire(
-            self.locks.kinds.held_lock,
-            1,
-            0,
-            u64::from(tid.0),
-            here,
-        );
+        let record =
+            self.resources
+                .acquire(self.locks.kinds.held_lock, 1, 0, u64::from(tid.0), here);
         if exclusive {
             lock.writer = Some((tid, record));
         } else {
