@@ -404,6 +404,9 @@ impl Resources {
         let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
         let serial = self.serial;
         let index = self.free_top;
+        // The record is written where it goes, in each branch: built once before the branch and
+        // then moved, it cost 7 more instructions per acquisition (577 → 584 for the pages
+        // benchmark, 440 → 447 per scheduling decision).
         if index == NO_RECORD {
             self.records.push(Record {
                 kind,
