@@ -92,27 +92,39 @@ pub struct SubjectInfo {
 /// changes. There are a handful of subject types, so the cache is a short list, and each entry is
 /// leaked once.
 pub fn info_of<S: Subject>() -> &'static SubjectInfo {
-    static CACHE: RwLock<Vec<(TypeId, &'static SubjectInfo)>> = RwLock::new(Vec::new());
-    let wanted = TypeId::of::<S>();
-    let find = |cache: &[(TypeId, &'static SubjectInfo)]| {
+    static CACHE: MadeOnce<TypeId, SubjectInfo> = RwLock::new(Vec::new());
+    made_once(&CACHE, TypeId::of::<S>(), || Box::leak(Box::new(S::info())))
+}
+
+/// A per-process cache of values made once per key and leaked: a short list, for a handful of
+/// keys (subject types, subject names).
+pub(crate) type MadeOnce<K, V> = RwLock<Vec<(K, &'static V)>>;
+
+/// The value `cache` holds for `key`, made by `make` (and kept) the first time it is asked for.
+pub(crate) fn made_once<K: PartialEq, V: ?Sized>(
+    cache: &MadeOnce<K, V>,
+    key: K,
+    make: impl FnOnce() -> &'static V,
+) -> &'static V {
+    let find = |cache: &[(K, &'static V)]| {
         cache
             .iter()
-            .find(|(id, _)| *id == wanted)
-            .map(|&(_, info)| info)
+            .find(|(known, _)| *known == key)
+            .map(|&(_, value)| value)
     };
     // A panic cannot leave the list half-written (a push is the only write), so a poisoned lock
     // still holds a valid list.
-    if let Some(info) = find(&CACHE.read().unwrap_or_else(|e| e.into_inner())) {
-        return info;
+    if let Some(value) = find(&cache.read().unwrap_or_else(|e| e.into_inner())) {
+        return value;
     }
-    let mut cache = CACHE.write().unwrap_or_else(|e| e.into_inner());
+    let mut list = cache.write().unwrap_or_else(|e| e.into_inner());
     // Another thread may have added it between the two locks.
-    if let Some(info) = find(&cache) {
-        return info;
+    if let Some(value) = find(&list) {
+        return value;
     }
-    let info: &'static SubjectInfo = Box::leak(Box::new(S::info()));
-    cache.push((wanted, info));
-    info
+    let value = make();
+    list.push((key, value));
+    value
 }
 
 /// How a subject is configured for one run.

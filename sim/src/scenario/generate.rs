@@ -11,7 +11,7 @@
 //! random sequence's. The generator knows nothing of any defect.
 
 use std::borrow::Cow;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 
@@ -20,7 +20,7 @@ use crate::faults::FaultKind;
 use crate::os::Limits;
 use crate::rng::{Rng, Stream};
 use crate::sched::StrategyChoice;
-use crate::subject::{Names, Subject, info_of};
+use crate::subject::{MadeOnce, Names, Subject, info_of, made_once};
 
 /// Bytes of generator input drawn per seed: ample for the largest shape below.
 const SEED_BYTES: usize = 4096;
@@ -118,16 +118,10 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
 /// once per subject and kept for the life of the process, so that naming a fuzz input's scenario,
 /// and its run's header, allocates nothing. There are a handful of subjects: a short list.
 fn generated_name(subject: &'static str) -> &'static str {
-    static NAMES: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
-    // A panic cannot leave the list half-written (a push is the only write), so a poisoned lock
-    // still holds a valid list.
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&(_, name)) = names.iter().find(|&&(known, _)| known == subject) {
-        return name;
-    }
-    let name: &'static str = Box::leak([subject, "-generated"].concat().into_boxed_str());
-    names.push((subject, name));
-    name
+    static NAMES: MadeOnce<&'static str, str> = RwLock::new(Vec::new());
+    made_once(&NAMES, subject, || {
+        Box::leak([subject, "-generated"].concat().into_boxed_str())
+    })
 }
 
 impl<O> Scenario<O> {
