@@ -667,13 +667,17 @@ mod tests {
             assert!(resources.release_id(ids[index]));
         }
         assert_eq!(resources.live_records(), 2);
-        let reused: Vec<u32> = (0..4)
-            .map(|_| {
-                resources
-                    .acquire(kind, 1, 1, 0, Attribution::default())
-                    .index
-            })
-            .collect();
+        // The indices of `n` acquisitions in a row.
+        let acquire = |resources: &mut Resources, n| -> Vec<u32> {
+            (0..n)
+                .map(|_| {
+                    resources
+                        .acquire(kind, 1, 1, 0, Attribution::default())
+                        .index
+                })
+                .collect()
+        };
+        let reused = acquire(&mut resources, 4);
         assert_eq!(
             reused,
             [2, 3, 1, 5],
@@ -689,14 +693,7 @@ mod tests {
         for index in [0, 4] {
             assert!(resources.release_id(ids[index]));
         }
-        let reused: Vec<u32> = (0..2)
-            .map(|_| {
-                resources
-                    .acquire(kind, 1, 1, 0, Attribution::default())
-                    .index
-            })
-            .collect();
-        assert_eq!(reused, [4, 0]);
+        assert_eq!(acquire(&mut resources, 2), [4, 0]);
         assert_eq!(resources.live_records(), 6);
         assert_eq!(resources.total(kind).count, 6);
     }
