@@ -71,6 +71,10 @@ pub struct Outcome {
     pub steps: u64,
     pub ops: u64,
     pub schedule: Vec<u32>,
+    /// Scheduling decisions made (choices among two or more runnable threads): the length
+    /// `schedule` has when it is recorded, counted whether it is or not.
+    #[serde(default)]
+    pub decisions: u64,
     pub lifecycle_names: Vec<Cow<'static, str>>,
     pub lifecycle_repeats: Vec<u32>,
     /// Per kind, the furthest it went toward a growth finding in any repeated lifecycle (what the
@@ -841,6 +845,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             steps: self.steps,
             ops: self.ops,
             schedule: self.os.scheduler().take_decisions(),
+            decisions: self.os.scheduler().decisions_made(),
             lifecycle_names: self
                 .scenario
                 .lifecycles

@@ -129,6 +129,12 @@ fn same_seed_same_trace_and_a_recorded_schedule_replays_bit_for_bit() {
         !first.schedule.is_empty(),
         "three threads make scheduling decisions"
     );
+    assert!(second.schedule.is_empty(), "not recorded by default");
+    assert_eq!(
+        (first.decisions, second.decisions),
+        (first.schedule.len() as u64, first.schedule.len() as u64),
+        "the decisions are counted whether the schedule is recorded or not"
+    );
     let replayed = s.run(RunOptions {
         seed: Some(999),
         strategy: Some(StrategyChoice::Replay {

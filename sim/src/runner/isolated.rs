@@ -873,6 +873,7 @@ fn outcome_without_report<S: Subject>(
         steps: 0,
         ops: 0,
         schedule: Vec::new(),
+        decisions: 0,
         lifecycle_names: scenario.lifecycles.iter().map(|l| l.name.clone()).collect(),
         lifecycle_repeats: scenario.lifecycles.iter().map(|l| l.repeat).collect(),
         growth_progress: Vec::new(),

@@ -98,6 +98,9 @@ pub struct Scheduler {
     plan: FaultPlan,
     decisions: Vec<u32>,
     record_decisions: bool,
+    /// Decisions made, recorded or not: what a caller that only counts them (the scheduler
+    /// benchmark) reads instead of having the whole list recorded.
+    decisions_made: u64,
 }
 
 impl Scheduler {
@@ -113,6 +116,7 @@ impl Scheduler {
             plan,
             decisions: Vec::new(),
             record_decisions: true,
+            decisions_made: 0,
         }
     }
 
@@ -136,6 +140,7 @@ impl Scheduler {
             Built::Random(random) => random.next_thread(runnable, &mut self.thread_rng),
             Built::Other(strategy) => strategy.next_thread(runnable, &mut self.thread_rng),
         };
+        self.decisions_made += 1;
         if self.record_decisions {
             // One check for a full list, whose growth is out of line: the push that follows then
             // knows there is room, and checks nothing.
@@ -176,6 +181,11 @@ impl Scheduler {
     /// which ends the run.
     pub fn take_decisions(&mut self) -> Vec<u32> {
         std::mem::take(&mut self.decisions)
+    }
+
+    /// How many decisions were made so far, recorded or not.
+    pub fn decisions_made(&self) -> u64 {
+        self.decisions_made
     }
 
     pub fn diverged(&self) -> Option<String> {
