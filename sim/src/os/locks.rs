@@ -28,6 +28,15 @@ impl LockKind {
             LockKind::Condvar => "condvar",
         }
     }
+
+    /// The ledger kind a lock of this kind is accounted in.
+    fn kind_id(self) -> super::KindId {
+        match self {
+            LockKind::Mutex => KINDS.mutex,
+            LockKind::RwLock => KINDS.rwlock,
+            LockKind::Condvar => KINDS.condvar,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,16 +67,18 @@ enum Misuse {
     ReleaseNotHeld,
 }
 
+/// The kinds locks are accounted in: built-in kinds, whose ids are fixed. As constants (as in
+/// `pages.rs`) they let the compiler fold the ledger's per-kind lookup of every acquire.
+const KINDS: BuiltinKinds = BuiltinKinds::IDS;
+
 pub(crate) struct LocksState {
-    kinds: BuiltinKinds,
     locks: Vec<Lock>,
     free: Vec<u32>,
 }
 
 impl LocksState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> LocksState {
+    pub(crate) fn new() -> LocksState {
         LocksState {
-            kinds,
             locks: Vec::new(),
             free: Vec::new(),
         }
@@ -75,14 +86,6 @@ impl LocksState {
 }
 
 impl Os {
-    fn lock_kind_id(&self, kind: LockKind) -> super::KindId {
-        match kind {
-            LockKind::Mutex => self.locks.kinds.mutex,
-            LockKind::RwLock => self.locks.kinds.rwlock,
-            LockKind::Condvar => self.locks.kinds.condvar,
-        }
-    }
-
     /// Creates a lock. Always inlined (plain `#[inline]` proved too weak a hint: LLVM kept the call
     /// out of line), so that the id reaches the caller in registers: returned through memory, its
     /// two halves are written separately and read back as one word, which stalls the caller until
@@ -98,9 +101,7 @@ impl Os {
             LockKind::Condvar => self.platform.condvar_bytes,
         };
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.lock_kind_id(kind), 1, bytes, 0, here);
+        let record = self.resources.acquire(kind.kind_id(), 1, bytes, 0, here);
         let id = match self.locks.free.pop() {
             Some(index) => {
                 // Reuse the slot in place: its waiter and reader lists are empty (a held lock
@@ -256,9 +257,9 @@ impl Os {
         // again.
         let here = self.here(site);
         let lock = &mut self.locks.locks[id.index as usize];
-        let record =
-            self.resources
-                .acquire(self.locks.kinds.held_lock, 1, 0, u64::from(tid.0), here);
+        let record = self
+            .resources
+            .acquire(KINDS.held_lock, 1, 0, u64::from(tid.0), here);
         if exclusive {
             lock.writer = Some((tid, record));
         } else {

@@ -259,8 +259,8 @@ impl Os {
         Os {
             pages: pages::PagesState::new(),
             heap: heap::HeapState::new(kinds),
-            locks: locks::LocksState::new(kinds),
-            threads: threads::ThreadsState::new(kinds),
+            locks: locks::LocksState::new(),
+            threads: threads::ThreadsState::new(),
             tls: tls::TlsState::new(kinds),
             modules: modules::ModulesState::new(kinds),
             exit: exit::ExitState::new(kinds),

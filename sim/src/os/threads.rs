@@ -169,8 +169,11 @@ pub(crate) struct Thread {
 /// the main thread alone was reallocated twice on the way to them.
 const THREADS_RESERVED: usize = 8;
 
+/// The kinds threads are accounted in: built-in kinds, whose ids are fixed. As constants (as in
+/// `pages.rs`) they let the compiler fold the ledger's per-kind lookup of every spawn and block.
+const KINDS: BuiltinKinds = BuiltinKinds::IDS;
+
 pub(crate) struct ThreadsState {
-    kinds: BuiltinKinds,
     pub(crate) threads: Vec<Thread>,
     /// The threads whose state is `Runnable`, kept with every change of state.
     pub(crate) runnable: ThreadSet,
@@ -183,7 +186,7 @@ pub(crate) struct ThreadsState {
 }
 
 impl ThreadsState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> ThreadsState {
+    pub(crate) fn new() -> ThreadsState {
         let main = Thread {
             name: Cow::Borrowed("main"),
             state: ThreadState::Runnable,
@@ -197,7 +200,6 @@ impl ThreadsState {
         let mut runnable = ThreadSet::default();
         runnable.insert(MAIN_THREAD);
         ThreadsState {
-            kinds,
             threads,
             runnable,
             states_version: 0,
@@ -218,9 +220,7 @@ impl Os {
             return Err(Errno::Eagain);
         }
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.threads.kinds.thread, 1, 0, 0, here);
+        let record = self.resources.acquire(KINDS.thread, 1, 0, 0, here);
         let tid = Tid(self.threads.threads.len() as u32);
         self.threads.unjoined += 1;
         self.threads.threads.push(Thread {
@@ -260,9 +260,9 @@ impl Os {
     #[inline(always)]
     pub fn block(&mut self, tid: Tid, reason: BlockReason, site: Site) {
         let here = self.here(site);
-        let waiter =
-            self.resources
-                .acquire(self.threads.kinds.waiter, 1, 0, u64::from(tid.0), here);
+        let waiter = self
+            .resources
+            .acquire(KINDS.waiter, 1, 0, u64::from(tid.0), here);
         let thread = &mut self.threads.threads[tid.0 as usize];
         debug_assert_eq!(
             thread.state,
