@@ -51,7 +51,24 @@ pub(crate) fn test_draws(seed: u64) -> impl FnMut() -> u64 {
 pub struct Rng {
     seed: u64,
     stream: Stream,
-    inner: Option<Box<ChaCha8Rng>>,
+    inner: Option<Box<Seeded>>,
+    /// The index of the next unread value in `inner`'s buffer; `BUFFERED` when all are read (and
+    /// before the first draw).
+    unread_at: u8,
+}
+
+/// How many values one refill buffers: one ChaCha8 output buffer (four 64-byte blocks).
+const BUFFERED: usize = 32;
+
+/// A seeded stream and its next values. ChaCha8 makes 256 bytes at a time and hands them out
+/// word by word with bounds and index bookkeeping on every draw; taking the 256 bytes at once and
+/// handing out 64-bit values from our own buffer makes a draw a load and an increment. The values
+/// are the same, in the same order: `fill_bytes` gives the stream's words little-endian, and a
+/// `next_u64` is two consecutive words, low first (the tests check it across refills).
+#[derive(Clone, Debug)]
+struct Seeded {
+    chacha: ChaCha8Rng,
+    values: [u64; BUFFERED],
 }
 
 impl Rng {
@@ -60,31 +77,41 @@ impl Rng {
             seed,
             stream,
             inner: None,
+            unread_at: BUFFERED as u8,
         }
     }
 
-    #[cold]
-    fn seeded(seed: u64, stream: Stream) -> Box<ChaCha8Rng> {
-        let mut inner = ChaCha8Rng::seed_from_u64(seed);
-        inner.set_stream(stream.number());
-        Box::new(inner)
-    }
-
-    /// The state is looked at first and the seed only when there is none, so that a draw from
-    /// a seeded stream (every draw but the first) does not load the seed and the stream number.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        match &mut self.inner {
-            Some(inner) => inner.next_u64(),
-            None => self.first_u64(),
+        let at = usize::from(self.unread_at);
+        if let Some(seeded) = &self.inner
+            && at < BUFFERED
+        {
+            self.unread_at += 1;
+            return seeded.values[at];
         }
+        self.refill_and_next()
     }
 
+    /// Seeds the stream on its first draw, refills the buffer, and returns its first value.
     #[cold]
-    fn first_u64(&mut self) -> u64 {
-        self.inner
-            .insert(Rng::seeded(self.seed, self.stream))
-            .next_u64()
+    fn refill_and_next(&mut self) -> u64 {
+        let (seed, stream) = (self.seed, self.stream);
+        let seeded = self.inner.get_or_insert_with(|| {
+            let mut chacha = ChaCha8Rng::seed_from_u64(seed);
+            chacha.set_stream(stream.number());
+            Box::new(Seeded {
+                chacha,
+                values: [0; BUFFERED],
+            })
+        });
+        let mut bytes = [0u8; BUFFERED * 8];
+        seeded.chacha.fill_bytes(&mut bytes);
+        for (value, word) in seeded.values.iter_mut().zip(bytes.chunks_exact(8)) {
+            *value = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        }
+        self.unread_at = 1;
+        seeded.values[0]
     }
 
     /// A uniform value in `0..bound` (Lemire's multiply-shift with rejection; no modulo bias).
@@ -148,10 +175,12 @@ mod tests {
     fn a_lazily_seeded_stream_gives_the_values_of_an_eagerly_seeded_one() {
         let mut eager = ChaCha8Rng::seed_from_u64(42);
         eager.set_stream(Stream::Subject.number());
-        let expected: Vec<u64> = (0..4).map(|_| eager.next_u64()).collect();
+        // Past several refills of the buffer, so that a value lost or reordered at a refill shows.
+        let draws = BUFFERED * 3 + 5;
+        let expected: Vec<u64> = (0..draws).map(|_| eager.next_u64()).collect();
         let mut lazy = Rng::new(42, Stream::Subject);
         let cloned_before_first_draw = lazy.clone();
-        let got: Vec<u64> = (0..4).map(|_| lazy.next_u64()).collect();
+        let got: Vec<u64> = (0..draws).map(|_| lazy.next_u64()).collect();
         assert_eq!(got, expected);
         let mut copy = cloned_before_first_draw;
         assert_eq!(copy.next_u64(), expected[0]);
