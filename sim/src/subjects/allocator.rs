@@ -836,8 +836,7 @@ impl Allocator {
             *slot = None;
         }
         for &page_ref in &deleted.pages {
-            let base = self.segments[&page_ref.0].base;
-            let page = self.page_mut(page_ref);
+            let (base, page) = self.segment_and_page_mut(page_ref);
             page.heap = Some(backing);
             page.absorbed = true;
             os.write_u64(
@@ -877,12 +876,12 @@ impl Allocator {
             let Some(base) = self.segments.get(&page_ref.0).map(|s| s.base) else {
                 continue;
             };
-            self.collect_thread_free(os, page_ref, "heap_page_collect")?;
+            let used = self.collect_thread_free(os, page_ref, "heap_page_collect")?;
             if mode == Collect::Force && !self.settings.collect_after_segment_free {
                 // Fixed (d824b9db): purge before the page free that may release the segment.
                 self.segment_collect(os, base, page_ref.0, true)?;
             }
-            if self.page(page_ref).used == 0 {
+            if used == 0 {
                 self.page_free(os, page_ref)?;
             } else if mode == Collect::Abandon {
                 self.page_mut(page_ref).heap = None;
@@ -936,8 +935,7 @@ impl Allocator {
                 None => return Ok(None),
             },
         };
-        let base = self.segments[&page_ref.0].base;
-        let page = self.page_mut(page_ref);
+        let (base, page) = self.segment_and_page_mut(page_ref);
         let index = page.free.pop().unwrap_or_else(|| {
             page.fresh += 1;
             page.fresh - 1
@@ -997,7 +995,7 @@ impl Allocator {
 
     /// `mi_free`: local free on the owning thread, else push on the page's thread-free list.
     fn free_block(&mut self, os: &mut Os, tid: Tid, block: Block) -> Mem<()> {
-        let Some(segment) = self.segments.get(&block.segment) else {
+        let Some(segment) = self.segments.get_mut(&block.segment) else {
             return Ok(());
         };
         let base = segment.base;
@@ -1006,7 +1004,7 @@ impl Allocator {
         os.read_u64(base + SEGMENT_THREAD_ID, "free")?;
         let page_ref = (block.segment, block.slice);
         let header = page_header(base, block.slice);
-        let page = self.page_mut(page_ref);
+        let page = segment.pages.get_mut(block.slice).expect("live page");
         if local {
             page.free.push(block.index);
             page.used -= 1;
@@ -1039,20 +1037,30 @@ impl Allocator {
             .expect("live page")
     }
 
-    /// `_mi_page_thread_free_collect`: move cross-thread frees to the local free list.
-    fn collect_thread_free(&mut self, os: &mut Os, page_ref: PageRef, site: Site) -> Mem<()> {
-        let header = page_header(self.segments[&page_ref.0].base, page_ref.1);
+    /// The base of the page's segment, with the page: one search of the segments where
+    /// `segments[..].base` and `page_mut` make two (a malloc or a free wants both).
+    fn segment_and_page_mut(&mut self, page_ref: PageRef) -> (u64, &mut Page) {
+        let segment = self.segments.get_mut(&page_ref.0).expect("live segment");
+        let page = segment.pages.get_mut(page_ref.1).expect("live page");
+        (segment.base, page)
+    }
+
+    /// `_mi_page_thread_free_collect`: move cross-thread frees to the local free list. Returns
+    /// the page's used blocks after, which its callers look at next.
+    fn collect_thread_free(&mut self, os: &mut Os, page_ref: PageRef, site: Site) -> Mem<u32> {
+        let (base, page) = self.segment_and_page_mut(page_ref);
+        let header = page_header(base, page_ref.1);
         os.read_u64(header + PAGE_XTHREAD_FREE, site)?;
-        let page = self.page_mut(page_ref);
         if page.thread_free.is_empty() {
-            return Ok(());
+            return Ok(page.used);
         }
         page.used -= page.thread_free.len() as u32;
         // Appended in order, and the thread-free list keeps its capacity for the next frees.
         page.free.append(&mut page.thread_free);
         let used = page.used;
         os.write_u64(header + PAGE_XTHREAD_FREE, 0, site)?;
-        os.write_u64(header + PAGE_USED, u64::from(used), site)
+        os.write_u64(header + PAGE_USED, u64::from(used), site)?;
+        Ok(used)
     }
 
     /// Collects the cross-thread frees of the pages `heap-delete` moved to a backing heap in the
@@ -1076,8 +1084,7 @@ impl Allocator {
         );
         let mut freed = false;
         for &page_ref in &pending {
-            self.collect_thread_free(os, page_ref, "page_collect_before_grow")?;
-            if self.page(page_ref).used == 0 {
+            if self.collect_thread_free(os, page_ref, "page_collect_before_grow")? == 0 {
                 self.page_free(os, page_ref)?;
                 freed = true;
             }
@@ -1130,7 +1137,8 @@ impl Allocator {
                 None => return Ok(None),
             },
         };
-        let base = self.segments[&id].base;
+        let segment = self.segments.get_mut(&id).expect("found");
+        let base = segment.base;
         if os
             .commit(
                 slice_addr(base, first),
@@ -1144,7 +1152,6 @@ impl Allocator {
             }
             return Ok(None);
         }
-        let segment = self.segments.get_mut(&id).expect("found");
         for slice in first..first + slices {
             segment.slice_used.insert(slice);
             segment.purge_mask.remove(slice);
@@ -1189,6 +1196,7 @@ impl Allocator {
         let base = segment.base;
         let page = segment.pages.remove(first).expect("live page");
         segment.used_pages -= 1;
+        let segment_unused = segment.used_pages == 0;
         for slice in first..first + page.slices {
             segment.slice_used.remove(slice);
             if delay > 0 {
@@ -1216,7 +1224,7 @@ impl Allocator {
         os.write_u64(base + SEGMENT_PURGE_MASK, purge_pending, "page_free")?;
         let used = os.read_u64(base + SEGMENT_USED, "page_free")?;
         os.write_u64(base + SEGMENT_USED, used.saturating_sub(1), "page_free")?;
-        if self.segments[&id].used_pages == 0 {
+        if segment_unused {
             self.segment_free(os, id)?;
         }
         Ok(())
