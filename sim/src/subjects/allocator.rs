@@ -179,6 +179,15 @@ struct Block {
 
 type PageRef = (u64, u32);
 
+/// A page in a heap's list, with its block size (fixed for the page's life): a malloc walks its
+/// heap's list for a page of its size class, and the size kept here spares it a search of the
+/// segments for each page of another class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HeapPage {
+    page_ref: PageRef,
+    block_bytes: u64,
+}
+
 #[derive(Debug)]
 struct Page {
     slices: u32,
@@ -352,7 +361,7 @@ struct Arena {
 struct Heap {
     owner: u32,
     backing: bool,
-    pages: Vec<PageRef>,
+    pages: Vec<HeapPage>,
     /// The block holding this heap's struct, in the backing heap (private heaps only).
     struct_block: Option<Block>,
 }
@@ -395,7 +404,7 @@ pub struct Allocator {
     spare_block_lists: Vec<Vec<u32>>,
     /// Emptied page lists, for new heaps and for the walks that cannot borrow the list they walk
     /// (a collect frees pages of the heap it visits), as `spare_block_lists`.
-    spare_page_lists: Vec<Vec<PageRef>>,
+    spare_page_lists: Vec<Vec<HeapPage>>,
     /// The segments a collect purges, as `spare_page_lists`.
     scratch_segments: Vec<(u64, u64)>,
 }
@@ -645,7 +654,7 @@ impl Allocator {
     }
 
     /// Keeps an emptied page list for reuse (see `spare_page_lists`).
-    fn recycle_page_list(&mut self, mut list: Vec<PageRef>) {
+    fn recycle_page_list(&mut self, mut list: Vec<HeapPage>) {
         list.clear();
         self.spare_page_lists.push(list);
     }
@@ -835,7 +844,8 @@ impl Allocator {
         for slot in self.heap_slots.iter_mut().filter(|s| **s == Some(heap)) {
             *slot = None;
         }
-        for &page_ref in &deleted.pages {
+        for &entry in &deleted.pages {
+            let page_ref = entry.page_ref;
             let (base, page) = self.segment_and_page_mut(page_ref);
             page.heap = Some(backing);
             page.absorbed = true;
@@ -848,7 +858,7 @@ impl Allocator {
                 .get_mut(&backing)
                 .expect("backing heap")
                 .pages
-                .push(page_ref);
+                .push(entry);
         }
         self.recycle_page_list(deleted.pages);
         match deleted.struct_block {
@@ -872,7 +882,7 @@ impl Allocator {
         if let Some(h) = self.heaps.get(&heap) {
             pages.extend_from_slice(&h.pages);
         }
-        for &page_ref in &pages {
+        for &HeapPage { page_ref, .. } in &pages {
             let Some(base) = self.segments.get(&page_ref.0).map(|s| s.base) else {
                 continue;
             };
@@ -894,7 +904,7 @@ impl Allocator {
                     .get_mut(&heap)
                     .expect("visited")
                     .pages
-                    .retain(|&p| p != page_ref);
+                    .retain(|p| p.page_ref != page_ref);
             }
             if mode == Collect::Force && self.settings.collect_after_segment_free {
                 // mimalloc 2.1.4: the segment may have been freed by the page free just above.
@@ -959,15 +969,15 @@ impl Allocator {
 
     /// A page of `heap` with room for a `block_bytes` block, collecting thread frees if needed.
     fn find_page(&mut self, os: &mut Os, heap: u32, block_bytes: u64) -> Mem<Option<PageRef>> {
-        let of_class = |page: &Page| page.block_bytes == block_bytes;
         // The first page of the class with room; on the way, the first one with cross-thread
         // frees to collect, as no page before it has any.
         let mut collect_from = None;
-        for (at, &page_ref) in self.heaps[&heap].pages.iter().enumerate() {
-            let page = self.page(page_ref);
-            if !of_class(page) {
+        for (at, entry) in self.heaps[&heap].pages.iter().enumerate() {
+            if entry.block_bytes != block_bytes {
                 continue;
             }
+            let page_ref = entry.page_ref;
+            let page = self.page(page_ref);
             if page.has_room() {
                 return Ok(Some(page_ref));
             }
@@ -981,9 +991,12 @@ impl Allocator {
         // None has room: collect the cross-thread frees of the class's pages, in order, until one
         // has. Collecting leaves the heap's page list as it is, so it is walked by index.
         for at in collect_from..self.heaps[&heap].pages.len() {
-            let page_ref = self.heaps[&heap].pages[at];
-            let page = self.page(page_ref);
-            if of_class(page) && !page.thread_free.is_empty() {
+            let entry = self.heaps[&heap].pages[at];
+            if entry.block_bytes != block_bytes {
+                continue;
+            }
+            let page_ref = entry.page_ref;
+            if !self.page(page_ref).thread_free.is_empty() {
                 self.collect_thread_free(os, page_ref, "malloc")?;
                 if self.page(page_ref).has_room() {
                     return Ok(Some(page_ref));
@@ -1079,11 +1092,14 @@ impl Allocator {
                         .pages
                         .iter()
                         .filter(|(_, page)| page.absorbed && !page.thread_free.is_empty())
-                        .map(move |(first, _)| (id, first))
+                        .map(move |(first, page)| HeapPage {
+                            page_ref: (id, first),
+                            block_bytes: page.block_bytes,
+                        })
                 }),
         );
         let mut freed = false;
-        for &page_ref in &pending {
+        for &HeapPage { page_ref, .. } in &pending {
             if self.collect_thread_free(os, page_ref, "page_collect_before_grow")? == 0 {
                 self.page_free(os, page_ref)?;
                 freed = true;
@@ -1182,7 +1198,10 @@ impl Allocator {
             .get_mut(&heap)
             .expect("heap")
             .pages
-            .push((id, first));
+            .push(HeapPage {
+                page_ref: (id, first),
+                block_bytes,
+            });
         Ok(Some((id, first)))
     }
 
@@ -1206,7 +1225,7 @@ impl Allocator {
         segment.purge_expire = now + delay;
         let purge_pending = u64::from(segment.purge_mask.len());
         if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
-            heap.pages.retain(|&p| p != page_ref);
+            heap.pages.retain(|p| p.page_ref != page_ref);
         }
         let slices = page.slices;
         self.recycle_block_list(page.free);
@@ -1339,20 +1358,22 @@ impl Allocator {
         let segment = self.segments.get_mut(&id).expect("abandoned segment");
         segment.owner = Some(tid.0);
         let base = segment.base;
-        // The pages' first slices, in a list of the same type as a page's block lists.
-        let mut firsts = self.spare_block_lists.pop().unwrap_or_default();
+        let mut reclaimed = self.spare_page_lists.pop().unwrap_or_default();
         for (first, page) in segment.pages.iter_mut() {
             page.heap = Some(heap);
-            firsts.push(first);
+            reclaimed.push(HeapPage {
+                page_ref: (id, first),
+                block_bytes: page.block_bytes,
+            });
         }
         os.write_u64(
             base + SEGMENT_THREAD_ID,
             u64::from(tid.0) + 1,
             "segment_reclaim",
         )?;
-        for &first in &firsts {
+        for &entry in &reclaimed {
             os.write_u64(
-                page_header(base, first) + PAGE_HEAP,
+                page_header(base, entry.page_ref.1) + PAGE_HEAP,
                 u64::from(heap),
                 "segment_reclaim",
             )?;
@@ -1360,9 +1381,9 @@ impl Allocator {
                 .get_mut(&heap)
                 .expect("reclaiming heap")
                 .pages
-                .push((id, first));
+                .push(entry);
         }
-        self.recycle_block_list(firsts);
+        self.recycle_page_list(reclaimed);
         Ok(())
     }
 
