@@ -1225,7 +1225,10 @@ impl Allocator {
         segment.purge_expire = now + delay;
         let purge_pending = u64::from(segment.purge_mask.len());
         if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
-            heap.pages.retain(|p| p.page_ref != page_ref);
+            // A page is in its heap's list once: the walk stops there, where `retain` would go on.
+            if let Some(at) = heap.pages.iter().position(|p| p.page_ref == page_ref) {
+                heap.pages.remove(at);
+            }
         }
         let slices = page.slices;
         self.recycle_block_list(page.free);
