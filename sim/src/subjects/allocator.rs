@@ -232,7 +232,10 @@ impl Segment {
     fn free_run(&self, count: u32) -> Option<u32> {
         let mut start = self.slice_used.next(1, false);
         while start < SLICES_PER_SEGMENT {
-            let end = self.slice_used.next(start, true);
+            // Only whether the gap holds `count` slices matters, so the search for its end stops
+            // there: a one-slice page would otherwise walk the rest of a mostly empty segment.
+            let limit = (start + count).min(SLICES_PER_SEGMENT);
+            let end = self.slice_used.next_before(start, true, limit);
             if end - start >= count {
                 return Some(start);
             }
@@ -328,16 +331,22 @@ impl SliceSet {
     /// The lowest slice at or after `from` that is in the set (`member`) or out of it (`!member`);
     /// `SLICES_PER_SEGMENT` when there is none.
     fn next(&self, from: u32, member: bool) -> u32 {
+        self.next_before(from, member, SLICES_PER_SEGMENT)
+    }
+
+    /// `next` that looks no further than `limit` (at most `SLICES_PER_SEGMENT`): the lowest such
+    /// slice in `[from, limit)`, or `limit` when there is none.
+    fn next_before(&self, from: u32, member: bool, limit: u32) -> u32 {
         let mut at = from;
-        while at < SLICES_PER_SEGMENT {
+        while at < limit {
             let word = self.0[at as usize / 64];
             let word = if member { word } else { !word } >> (at % 64);
             if word != 0 {
-                return at + word.trailing_zeros();
+                return (at + word.trailing_zeros()).min(limit);
             }
             at = (at / 64 + 1) * 64;
         }
-        SLICES_PER_SEGMENT
+        limit
     }
 }
 
@@ -1525,6 +1534,10 @@ mod tests {
                         .find(|&slice| contains(&set, slice) == member)
                         .unwrap_or(SLICES_PER_SEGMENT);
                     assert_eq!(set.next(from, member), scanned);
+                    for limit in [from, from + 1, from + 64, SLICES_PER_SEGMENT] {
+                        let limit = limit.min(SLICES_PER_SEGMENT);
+                        assert_eq!(set.next_before(from, member, limit), scanned.min(limit));
+                    }
                 }
             }
             let members = (0..SLICES_PER_SEGMENT)
