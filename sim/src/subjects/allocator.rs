@@ -1326,7 +1326,8 @@ impl Allocator {
         // The segment's last page is gone: its table holds no page.
         debug_assert_eq!(segment.pages.len(), 0);
         segment.pages.by_slice.clear();
-        self.spare_page_tables.push(std::mem::take(&mut segment.pages));
+        self.spare_page_tables
+            .push(std::mem::take(&mut segment.pages));
         match segment.arena {
             None => os.release(segment.base, SEGMENT_BYTES, "segment_free"),
             Some((arena, slot)) if self.settings.purge_delay_ticks == 0 => {
