@@ -63,9 +63,18 @@ impl Baseline {
 /// `Resources::totals`), so the sites that did not change cancel out of its change: only the
 /// others are summed.
 pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
+    let sites = os.resources().site_totals();
+    // Most repetitions change no site: a first walk, one compare per site, finds the first that
+    // changed, and the walk that sums goes on from there (about a third of this function's cost
+    // before).
+    let unchanged = sites
+        .iter()
+        .zip(&baseline.site_totals)
+        .take_while(|(site, before)| site.totals == **before)
+        .count();
     // (kind, now, before), each summed over the kind's sites that changed.
     let mut changed: Vec<(KindId, Totals, Totals)> = Vec::new();
-    for (slot, site) in os.resources().site_totals().iter().enumerate() {
+    for (slot, site) in sites.iter().enumerate().skip(unchanged) {
         // Slots made after the baseline were at zero.
         let before = baseline.site_totals.get(slot).copied().unwrap_or_default();
         if site.totals == before {

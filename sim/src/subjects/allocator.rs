@@ -179,6 +179,15 @@ struct Block {
 
 type PageRef = (u64, u32);
 
+/// A page in a heap's list, with its block size (fixed for the page's life): a malloc walks its
+/// heap's list for a page of its size class, and the size kept here spares it a search of the
+/// segments for each page of another class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HeapPage {
+    page_ref: PageRef,
+    block_bytes: u64,
+}
+
 #[derive(Debug)]
 struct Page {
     slices: u32,
@@ -223,7 +232,10 @@ impl Segment {
     fn free_run(&self, count: u32) -> Option<u32> {
         let mut start = self.slice_used.next(1, false);
         while start < SLICES_PER_SEGMENT {
-            let end = self.slice_used.next(start, true);
+            // Only whether the gap holds `count` slices matters, so the search for its end stops
+            // there: a one-slice page would otherwise walk the rest of a mostly empty segment.
+            let limit = (start + count).min(SLICES_PER_SEGMENT);
+            let end = self.slice_used.next_before(start, true, limit);
             if end - start >= count {
                 return Some(start);
             }
@@ -319,16 +331,22 @@ impl SliceSet {
     /// The lowest slice at or after `from` that is in the set (`member`) or out of it (`!member`);
     /// `SLICES_PER_SEGMENT` when there is none.
     fn next(&self, from: u32, member: bool) -> u32 {
+        self.next_before(from, member, SLICES_PER_SEGMENT)
+    }
+
+    /// `next` that looks no further than `limit` (at most `SLICES_PER_SEGMENT`): the lowest such
+    /// slice in `[from, limit)`, or `limit` when there is none.
+    fn next_before(&self, from: u32, member: bool, limit: u32) -> u32 {
         let mut at = from;
-        while at < SLICES_PER_SEGMENT {
+        while at < limit {
             let word = self.0[at as usize / 64];
             let word = if member { word } else { !word } >> (at % 64);
             if word != 0 {
-                return at + word.trailing_zeros();
+                return (at + word.trailing_zeros()).min(limit);
             }
             at = (at / 64 + 1) * 64;
         }
-        SLICES_PER_SEGMENT
+        limit
     }
 }
 
@@ -352,7 +370,7 @@ struct Arena {
 struct Heap {
     owner: u32,
     backing: bool,
-    pages: Vec<PageRef>,
+    pages: Vec<HeapPage>,
     /// The block holding this heap's struct, in the backing heap (private heaps only).
     struct_block: Option<Block>,
 }
@@ -395,9 +413,13 @@ pub struct Allocator {
     spare_block_lists: Vec<Vec<u32>>,
     /// Emptied page lists, for new heaps and for the walks that cannot borrow the list they walk
     /// (a collect frees pages of the heap it visits), as `spare_block_lists`.
-    spare_page_lists: Vec<Vec<PageRef>>,
+    spare_page_lists: Vec<Vec<HeapPage>>,
     /// The segments a collect purges, as `spare_page_lists`.
     scratch_segments: Vec<(u64, u64)>,
+    /// Emptied page tables of freed segments, for the next segments, as `spare_block_lists`: a
+    /// fuzz input makes dozens of segments, and reallocating each table as it grew from nothing
+    /// again was about 0.4% of its instructions.
+    spare_page_tables: Vec<PageTable>,
 }
 
 type Mem<T> = Result<T, Errno>;
@@ -504,6 +526,7 @@ impl Subject for Allocator {
             spare_block_lists: Vec::new(),
             spare_page_lists: Vec::new(),
             scratch_segments: Vec::new(),
+            spare_page_tables: Vec::new(),
         };
         // `mi_process_init` runs before main (a static constructor), so its TLS key and exit hook
         // exist before the first lifecycle's baseline.
@@ -645,7 +668,7 @@ impl Allocator {
     }
 
     /// Keeps an emptied page list for reuse (see `spare_page_lists`).
-    fn recycle_page_list(&mut self, mut list: Vec<PageRef>) {
+    fn recycle_page_list(&mut self, mut list: Vec<HeapPage>) {
         list.clear();
         self.spare_page_lists.push(list);
     }
@@ -835,9 +858,9 @@ impl Allocator {
         for slot in self.heap_slots.iter_mut().filter(|s| **s == Some(heap)) {
             *slot = None;
         }
-        for &page_ref in &deleted.pages {
-            let base = self.segments[&page_ref.0].base;
-            let page = self.page_mut(page_ref);
+        for &entry in &deleted.pages {
+            let page_ref = entry.page_ref;
+            let (base, page) = self.segment_and_page_mut(page_ref);
             page.heap = Some(backing);
             page.absorbed = true;
             os.write_u64(
@@ -849,7 +872,7 @@ impl Allocator {
                 .get_mut(&backing)
                 .expect("backing heap")
                 .pages
-                .push(page_ref);
+                .push(entry);
         }
         self.recycle_page_list(deleted.pages);
         match deleted.struct_block {
@@ -873,16 +896,16 @@ impl Allocator {
         if let Some(h) = self.heaps.get(&heap) {
             pages.extend_from_slice(&h.pages);
         }
-        for &page_ref in &pages {
+        for &HeapPage { page_ref, .. } in &pages {
             let Some(base) = self.segments.get(&page_ref.0).map(|s| s.base) else {
                 continue;
             };
-            self.collect_thread_free(os, page_ref, "heap_page_collect")?;
+            let used = self.collect_thread_free(os, page_ref, "heap_page_collect")?;
             if mode == Collect::Force && !self.settings.collect_after_segment_free {
                 // Fixed (d824b9db): purge before the page free that may release the segment.
                 self.segment_collect(os, base, page_ref.0, true)?;
             }
-            if self.page(page_ref).used == 0 {
+            if used == 0 {
                 self.page_free(os, page_ref)?;
             } else if mode == Collect::Abandon {
                 self.page_mut(page_ref).heap = None;
@@ -895,7 +918,7 @@ impl Allocator {
                     .get_mut(&heap)
                     .expect("visited")
                     .pages
-                    .retain(|&p| p != page_ref);
+                    .retain(|p| p.page_ref != page_ref);
             }
             if mode == Collect::Force && self.settings.collect_after_segment_free {
                 // mimalloc 2.1.4: the segment may have been freed by the page free just above.
@@ -936,8 +959,7 @@ impl Allocator {
                 None => return Ok(None),
             },
         };
-        let base = self.segments[&page_ref.0].base;
-        let page = self.page_mut(page_ref);
+        let (base, page) = self.segment_and_page_mut(page_ref);
         let index = page.free.pop().unwrap_or_else(|| {
             page.fresh += 1;
             page.fresh - 1
@@ -961,15 +983,15 @@ impl Allocator {
 
     /// A page of `heap` with room for a `block_bytes` block, collecting thread frees if needed.
     fn find_page(&mut self, os: &mut Os, heap: u32, block_bytes: u64) -> Mem<Option<PageRef>> {
-        let of_class = |page: &Page| page.block_bytes == block_bytes;
         // The first page of the class with room; on the way, the first one with cross-thread
         // frees to collect, as no page before it has any.
         let mut collect_from = None;
-        for (at, &page_ref) in self.heaps[&heap].pages.iter().enumerate() {
-            let page = self.page(page_ref);
-            if !of_class(page) {
+        for (at, entry) in self.heaps[&heap].pages.iter().enumerate() {
+            if entry.block_bytes != block_bytes {
                 continue;
             }
+            let page_ref = entry.page_ref;
+            let page = self.page(page_ref);
             if page.has_room() {
                 return Ok(Some(page_ref));
             }
@@ -983,9 +1005,12 @@ impl Allocator {
         // None has room: collect the cross-thread frees of the class's pages, in order, until one
         // has. Collecting leaves the heap's page list as it is, so it is walked by index.
         for at in collect_from..self.heaps[&heap].pages.len() {
-            let page_ref = self.heaps[&heap].pages[at];
-            let page = self.page(page_ref);
-            if of_class(page) && !page.thread_free.is_empty() {
+            let entry = self.heaps[&heap].pages[at];
+            if entry.block_bytes != block_bytes {
+                continue;
+            }
+            let page_ref = entry.page_ref;
+            if !self.page(page_ref).thread_free.is_empty() {
                 self.collect_thread_free(os, page_ref, "malloc")?;
                 if self.page(page_ref).has_room() {
                     return Ok(Some(page_ref));
@@ -997,7 +1022,7 @@ impl Allocator {
 
     /// `mi_free`: local free on the owning thread, else push on the page's thread-free list.
     fn free_block(&mut self, os: &mut Os, tid: Tid, block: Block) -> Mem<()> {
-        let Some(segment) = self.segments.get(&block.segment) else {
+        let Some(segment) = self.segments.get_mut(&block.segment) else {
             return Ok(());
         };
         let base = segment.base;
@@ -1006,7 +1031,7 @@ impl Allocator {
         os.read_u64(base + SEGMENT_THREAD_ID, "free")?;
         let page_ref = (block.segment, block.slice);
         let header = page_header(base, block.slice);
-        let page = self.page_mut(page_ref);
+        let page = segment.pages.get_mut(block.slice).expect("live page");
         if local {
             page.free.push(block.index);
             page.used -= 1;
@@ -1039,20 +1064,30 @@ impl Allocator {
             .expect("live page")
     }
 
-    /// `_mi_page_thread_free_collect`: move cross-thread frees to the local free list.
-    fn collect_thread_free(&mut self, os: &mut Os, page_ref: PageRef, site: Site) -> Mem<()> {
-        let header = page_header(self.segments[&page_ref.0].base, page_ref.1);
+    /// The base of the page's segment, with the page: one search of the segments where
+    /// `segments[..].base` and `page_mut` make two (a malloc or a free wants both).
+    fn segment_and_page_mut(&mut self, page_ref: PageRef) -> (u64, &mut Page) {
+        let segment = self.segments.get_mut(&page_ref.0).expect("live segment");
+        let page = segment.pages.get_mut(page_ref.1).expect("live page");
+        (segment.base, page)
+    }
+
+    /// `_mi_page_thread_free_collect`: move cross-thread frees to the local free list. Returns
+    /// the page's used blocks after, which its callers look at next.
+    fn collect_thread_free(&mut self, os: &mut Os, page_ref: PageRef, site: Site) -> Mem<u32> {
+        let (base, page) = self.segment_and_page_mut(page_ref);
+        let header = page_header(base, page_ref.1);
         os.read_u64(header + PAGE_XTHREAD_FREE, site)?;
-        let page = self.page_mut(page_ref);
         if page.thread_free.is_empty() {
-            return Ok(());
+            return Ok(page.used);
         }
         page.used -= page.thread_free.len() as u32;
         // Appended in order, and the thread-free list keeps its capacity for the next frees.
         page.free.append(&mut page.thread_free);
         let used = page.used;
         os.write_u64(header + PAGE_XTHREAD_FREE, 0, site)?;
-        os.write_u64(header + PAGE_USED, u64::from(used), site)
+        os.write_u64(header + PAGE_USED, u64::from(used), site)?;
+        Ok(used)
     }
 
     /// Collects the cross-thread frees of the pages `heap-delete` moved to a backing heap in the
@@ -1071,13 +1106,15 @@ impl Allocator {
                         .pages
                         .iter()
                         .filter(|(_, page)| page.absorbed && !page.thread_free.is_empty())
-                        .map(move |(first, _)| (id, first))
+                        .map(move |(first, page)| HeapPage {
+                            page_ref: (id, first),
+                            block_bytes: page.block_bytes,
+                        })
                 }),
         );
         let mut freed = false;
-        for &page_ref in &pending {
-            self.collect_thread_free(os, page_ref, "page_collect_before_grow")?;
-            if self.page(page_ref).used == 0 {
+        for &HeapPage { page_ref, .. } in &pending {
+            if self.collect_thread_free(os, page_ref, "page_collect_before_grow")? == 0 {
                 self.page_free(os, page_ref)?;
                 freed = true;
             }
@@ -1130,7 +1167,8 @@ impl Allocator {
                 None => return Ok(None),
             },
         };
-        let base = self.segments[&id].base;
+        let segment = self.segments.get_mut(&id).expect("found");
+        let base = segment.base;
         if os
             .commit(
                 slice_addr(base, first),
@@ -1144,7 +1182,6 @@ impl Allocator {
             }
             return Ok(None);
         }
-        let segment = self.segments.get_mut(&id).expect("found");
         for slice in first..first + slices {
             segment.slice_used.insert(slice);
             segment.purge_mask.remove(slice);
@@ -1175,7 +1212,10 @@ impl Allocator {
             .get_mut(&heap)
             .expect("heap")
             .pages
-            .push((id, first));
+            .push(HeapPage {
+                page_ref: (id, first),
+                block_bytes,
+            });
         Ok(Some((id, first)))
     }
 
@@ -1189,6 +1229,7 @@ impl Allocator {
         let base = segment.base;
         let page = segment.pages.remove(first).expect("live page");
         segment.used_pages -= 1;
+        let segment_unused = segment.used_pages == 0;
         for slice in first..first + page.slices {
             segment.slice_used.remove(slice);
             if delay > 0 {
@@ -1198,7 +1239,10 @@ impl Allocator {
         segment.purge_expire = now + delay;
         let purge_pending = u64::from(segment.purge_mask.len());
         if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
-            heap.pages.retain(|&p| p != page_ref);
+            // A page is in its heap's list once: the walk stops there, where `retain` would go on.
+            if let Some(at) = heap.pages.iter().position(|p| p.page_ref == page_ref) {
+                heap.pages.remove(at);
+            }
         }
         let slices = page.slices;
         self.recycle_block_list(page.free);
@@ -1216,7 +1260,7 @@ impl Allocator {
         os.write_u64(base + SEGMENT_PURGE_MASK, purge_pending, "page_free")?;
         let used = os.read_u64(base + SEGMENT_USED, "page_free")?;
         os.write_u64(base + SEGMENT_USED, used.saturating_sub(1), "page_free")?;
-        if self.segments[&id].used_pages == 0 {
+        if segment_unused {
             self.segment_free(os, id)?;
         }
         Ok(())
@@ -1265,7 +1309,7 @@ impl Allocator {
                 owner: Some(tid.0),
                 used_pages: 0,
                 slice_used,
-                pages: PageTable::default(),
+                pages: self.spare_page_tables.pop().unwrap_or_default(),
                 purge_mask: SliceSet::default(),
                 purge_expire: 0,
                 arena,
@@ -1277,8 +1321,13 @@ impl Allocator {
     /// `mi_segment_free`: back to the OS, or to the arena (decommitted now when `purge_delay` is
     /// 0, else kept committed until the delay expires).
     fn segment_free(&mut self, os: &mut Os, id: u64) -> Mem<()> {
-        let segment = self.segments.remove(&id).expect("live segment");
+        let mut segment = self.segments.remove(&id).expect("live segment");
         self.abandoned.retain(|&s| s != id);
+        // The segment's last page is gone: its table holds no page.
+        debug_assert_eq!(segment.pages.len(), 0);
+        segment.pages.by_slice.clear();
+        self.spare_page_tables
+            .push(std::mem::take(&mut segment.pages));
         match segment.arena {
             None => os.release(segment.base, SEGMENT_BYTES, "segment_free"),
             Some((arena, slot)) if self.settings.purge_delay_ticks == 0 => {
@@ -1331,20 +1380,22 @@ impl Allocator {
         let segment = self.segments.get_mut(&id).expect("abandoned segment");
         segment.owner = Some(tid.0);
         let base = segment.base;
-        // The pages' first slices, in a list of the same type as a page's block lists.
-        let mut firsts = self.spare_block_lists.pop().unwrap_or_default();
+        let mut reclaimed = self.spare_page_lists.pop().unwrap_or_default();
         for (first, page) in segment.pages.iter_mut() {
             page.heap = Some(heap);
-            firsts.push(first);
+            reclaimed.push(HeapPage {
+                page_ref: (id, first),
+                block_bytes: page.block_bytes,
+            });
         }
         os.write_u64(
             base + SEGMENT_THREAD_ID,
             u64::from(tid.0) + 1,
             "segment_reclaim",
         )?;
-        for &first in &firsts {
+        for &entry in &reclaimed {
             os.write_u64(
-                page_header(base, first) + PAGE_HEAP,
+                page_header(base, entry.page_ref.1) + PAGE_HEAP,
                 u64::from(heap),
                 "segment_reclaim",
             )?;
@@ -1352,9 +1403,9 @@ impl Allocator {
                 .get_mut(&heap)
                 .expect("reclaiming heap")
                 .pages
-                .push((id, first));
+                .push(entry);
         }
-        self.recycle_block_list(firsts);
+        self.recycle_page_list(reclaimed);
         Ok(())
     }
 
@@ -1484,6 +1535,10 @@ mod tests {
                         .find(|&slice| contains(&set, slice) == member)
                         .unwrap_or(SLICES_PER_SEGMENT);
                     assert_eq!(set.next(from, member), scanned);
+                    for limit in [from, from + 1, from + 64, SLICES_PER_SEGMENT] {
+                        let limit = limit.min(SLICES_PER_SEGMENT);
+                        assert_eq!(set.next_before(from, member, limit), scanned.min(limit));
+                    }
                 }
             }
             let members = (0..SLICES_PER_SEGMENT)
