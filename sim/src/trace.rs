@@ -161,9 +161,14 @@ impl Trace {
         }
     }
 
+    /// Two mixes per event, not three: the tag (a constant for most events) is xored into the
+    /// first word instead of mixed on its own. Two events differing only in tag and first word
+    /// collide only if `tag ^ a` is equal for both, and tags are 64-bit FNV hashes of distinct
+    /// names. The third mix was about 4 instructions of every event (3 per reserve, commit or
+    /// release; 3.3 per scheduling decision).
     #[inline(always)]
     fn fold(&mut self, tag: u64, a: u64, b: u64) {
-        self.hash = mix(mix(mix(self.hash, tag), a), b);
+        self.hash = mix(mix(self.hash, tag ^ a), b);
         self.events += 1;
     }
 
@@ -455,6 +460,12 @@ mod tests {
             run(&renamed),
             "a different syscall changes the hash"
         );
+        let mut moved = base;
+        moved[2].1 = 8192;
+        assert_ne!(run(&base), run(&moved), "a different first word changes the hash");
+        let mut swapped = base;
+        swapped[0] = (EventKind::Op, 2, 1);
+        assert_ne!(run(&base), run(&swapped), "the two words are not interchangeable");
         assert_ne!(
             run(&base),
             run(&base[..2]),
