@@ -462,10 +462,18 @@ mod tests {
         );
         let mut moved = base;
         moved[2].1 = 8192;
-        assert_ne!(run(&base), run(&moved), "a different first word changes the hash");
+        assert_ne!(
+            run(&base),
+            run(&moved),
+            "a different first word changes the hash"
+        );
         let mut swapped = base;
         swapped[0] = (EventKind::Op, 2, 1);
-        assert_ne!(run(&base), run(&swapped), "the two words are not interchangeable");
+        assert_ne!(
+            run(&base),
+            run(&swapped),
+            "the two words are not interchangeable"
+        );
         assert_ne!(
             run(&base),
             run(&base[..2]),
