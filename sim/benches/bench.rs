@@ -17,11 +17,12 @@ use sim::os::{Io, LockKind, Os, Tid};
 /// Pairs of rounds per metric (and rounds of the metrics without a peer).
 const ROUNDS: usize = 41;
 
-/// About how long one round of either side lasts. This machine is shared and its speed drifts,
-/// so both sides get rounds of the same length, alternating, and the same number of them: the
-/// two medians sample the same stretch of time (about 1.6 s per metric), where with a fixed
-/// iteration count a round of mmap+munmap lasted a hundred times one of ours.
-const ROUND_NS: f64 = 20_000_000.0;
+/// About how long one round of either side lasts. This machine is shared and its speed drifts
+/// over seconds, so a round of ours and the peer's round next to it should see the same machine:
+/// both sides get rounds of the same length, short enough to sit within one drift, and the same
+/// number of them. (With a fixed iteration count per metric, a round of mmap+munmap lasted a
+/// hundred times longer than ours, and the two medians sampled different moments.)
+const ROUND_NS: f64 = 2_000_000.0;
 
 /// Median nanoseconds per iteration of `ours` and of `peer`, over `ROUNDS` alternating rounds of
 /// `ROUND_NS` each. Returns (ours, peer's).
