@@ -14,50 +14,26 @@ use serde_json::{Value, json};
 use sim::ledger;
 use sim::os::{Io, LockKind, Os, Tid};
 
-/// Pairs of rounds per metric (and rounds of the metrics without a peer).
-const ROUNDS: usize = 41;
+const ROUNDS: usize = 9;
 
-/// About how long one round of either side lasts. This machine is shared and its speed drifts
-/// over seconds, so a round of ours and the peer's round next to it should see the same machine:
-/// both sides get rounds of the same length, short enough to sit within one drift, and the same
-/// number of them. (With a fixed iteration count per metric, a round of mmap+munmap lasted a
-/// hundred times longer than ours, and the two medians sampled different moments.)
-const ROUND_NS: f64 = 2_000_000.0;
-
-/// Median nanoseconds per iteration of `ours` and of `peer`, over `ROUNDS` alternating rounds of
-/// `ROUND_NS` each. Returns (ours, peer's).
-fn side_by_side(mut ours: impl FnMut(), mut peer: impl FnMut()) -> (f64, f64) {
-    let ours_iterations = iterations_per_round(&mut ours);
-    let peer_iterations = iterations_per_round(&mut peer);
+/// Median nanoseconds per iteration of `body` over `ROUNDS` rounds of `iterations`, interleaved
+/// with `peer` the same way. Returns (ours, peer's).
+fn side_by_side(iterations: u64, mut ours: impl FnMut(), mut peer: impl FnMut()) -> (f64, f64) {
     let mut ours_ns = Vec::new();
     let mut peer_ns = Vec::new();
     for _ in 0..ROUNDS {
-        ours_ns.push(timed_round(ours_iterations, &mut ours));
-        peer_ns.push(timed_round(peer_iterations, &mut peer));
+        let start = Instant::now();
+        for _ in 0..iterations {
+            ours();
+        }
+        ours_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+        let start = Instant::now();
+        for _ in 0..iterations {
+            peer();
+        }
+        peer_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
     }
     (median(ours_ns), median(peer_ns))
-}
-
-/// Nanoseconds per iteration of `iterations` calls of `body`.
-fn timed_round(iterations: u64, body: &mut impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iterations {
-        body();
-    }
-    start.elapsed().as_nanos() as f64 / iterations as f64
-}
-
-/// How many calls of `body` last about `ROUND_NS`, from warm-up rounds of growing length (which
-/// also warm caches and allocations).
-fn iterations_per_round(body: &mut impl FnMut()) -> u64 {
-    let mut iterations = 1;
-    loop {
-        let ns_per_iteration = timed_round(iterations, body);
-        if ns_per_iteration * iterations as f64 >= ROUND_NS / 4.0 {
-            return ((ROUND_NS / ns_per_iteration.max(1.0)) as u64).max(1);
-        }
-        iterations *= 4;
-    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -105,6 +81,7 @@ fn pages(results: &mut BTreeMap<String, Value>) {
     ] {
         let mut os = Os::for_tests(1);
         let (ours, native) = side_by_side(
+            100_000,
             || {
                 let base = os.reserve(len, 0, "bench").unwrap();
                 os.commit(base, len, "bench").unwrap();
@@ -144,6 +121,7 @@ fn lifecycle_check(results: &mut BTreeMap<String, Value>) {
 fn locks(results: &mut BTreeMap<String, Value>) {
     let mut os = Os::for_tests(1);
     let (ours, native) = side_by_side(
+        200_000,
         || {
             let lock = os.lock_create(LockKind::RwLock, "bench").unwrap();
             os.lock_destroy(black_box(lock), "bench").unwrap();
@@ -173,6 +151,7 @@ fn pipes(results: &mut BTreeMap<String, Value>) {
     let mut byte = [0u8; 1];
     let mut native_byte = [0u8; 1];
     let (ours, native) = side_by_side(
+        200_000,
         || {
             assert_eq!(os.fd_write(main, writer, b"x", "bench"), Io::Ready(Ok(1)));
             assert_eq!(
@@ -210,6 +189,7 @@ fn threads(results: &mut BTreeMap<String, Value>) {
     let mut os = Os::for_tests(1);
     let main = Tid(0);
     let (ours, native) = side_by_side(
+        2_000,
         || {
             let tid = os.spawn_thread("bench", "bench").unwrap();
             os.exit_thread(tid, "bench");
