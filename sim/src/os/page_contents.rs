@@ -11,9 +11,9 @@
 //! cleared frames go to a pool of the thread's, from which the next `Os` takes its first ones: a
 //! fuzz target makes an `Os` per input.
 //!
-//! Frames live in a slab. A map from page to slot kept sorted (a `SortedMap`) gives the written
-//! pages of a range that is decommitted or released; lookups go through a hash index of the same
-//! pages (an `IdTable`), whose probe costs a fraction of the map's search, and before that through the
+//! Frames live in a slab. An ordered map from page to slot gives the written pages of a range
+//! that is decommitted or released; lookups go through a hash index of the same pages (an
+//! `IdTable`), whose probe costs a fraction of the map's search, and before that through the
 //! last few pages accessed, remembered with their slots, since a subject mostly reads and writes
 //! the pages it just touched (a block's, its page header's and its segment header's).
 //!
@@ -21,11 +21,11 @@
 //! the tests below check.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::id_table::{IdTable, spread_key};
 use super::pages::PAGE_SIZE;
-use super::sorted_map::SortedMap;
 
 const FRAME_BYTES: usize = PAGE_SIZE as usize;
 /// At most this many cleared frames (1 MiB) are kept by one `Os`, and as many by the thread's
@@ -66,10 +66,8 @@ fn zeroed_bytes() -> Box<[u8]> {
 }
 
 pub(crate) struct PageContents {
-    /// Written pages by page address → slot in `frames`. A sorted vector, not a B-tree: a
-    /// process holds a few dozen written pages, and a B-tree insert per newly written page was
-    /// about 1% of an allocator fuzz input.
-    by_page: SortedMap<u64, u32>,
+    /// Written pages by page address → slot in `frames`.
+    by_page: BTreeMap<u64, u32>,
     /// The same pages → slots by `spread_key` of the page (page addresses in different
     /// segments share their low bits), for lookups.
     slot_by_page: IdTable<u32>,
@@ -88,7 +86,7 @@ pub(crate) struct PageContents {
 impl Default for PageContents {
     fn default() -> PageContents {
         PageContents {
-            by_page: SortedMap::new(),
+            by_page: BTreeMap::new(),
             slot_by_page: IdTable::new(),
             frames: Vec::new(),
             spare_slots: Vec::new(),
@@ -209,13 +207,8 @@ impl PageContents {
         for last in &self.last {
             last.set((NO_PAGE, 0));
         }
-        if start >= end {
-            return;
-        }
-        // One walk over the range's entries, then one removal of them all, rather than a search
-        // per page.
-        let pages = start..=end - 1;
-        for &(page, slot) in self.by_page.range(pages.clone()) {
+        // One walk that takes the range's entries out, rather than a search per page.
+        for (page, slot) in self.by_page.extract_if(start..end, |_, _| true) {
             self.slot_by_page.remove(&spread_key(page));
             let frame = &mut self.frames[slot as usize];
             if self.spare_slots.len() < SPARES_MAX {
@@ -227,7 +220,6 @@ impl PageContents {
                 self.empty_slots.push(slot);
             }
         }
-        self.by_page.remove_range(pages);
     }
 
     /// Pages that hold a frame.

@@ -36,14 +36,6 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         Some(&mut self.entries[at].1)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.position(key).is_ok()
     }
