@@ -5,7 +5,7 @@
 //! handed out, so a hook registered after exit began (or never run) shows in the ledger.
 
 use super::modules::CodeAddr;
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::{Os, Site};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,15 +15,13 @@ pub struct ExitHook {
 }
 
 pub(crate) struct ExitState {
-    kinds: BuiltinKinds,
     hooks: Vec<(ExitHook, RecordId)>,
     exiting: bool,
 }
 
 impl ExitState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> ExitState {
+    pub(crate) fn new() -> ExitState {
         ExitState {
-            kinds,
             hooks: Vec::new(),
             exiting: false,
         }
@@ -33,9 +31,7 @@ impl ExitState {
 impl Os {
     pub fn atexit(&mut self, code: CodeAddr, arg: u64, site: Site) {
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.exit.kinds.exit_hook, 1, 0, 0, here);
+        let record = self.resources.acquire(KINDS.exit_hook, 1, 0, 0, here);
         self.exit.hooks.push((ExitHook { code, arg }, record));
         self.syscall("exit.atexit", code.0, arg);
     }

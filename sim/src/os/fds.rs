@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::id_table::IdTable;
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::threads::{BlockReason, ThreadState, Tid};
 use super::{Errno, Io, Os, Site};
 use crate::faults::FaultKind;
@@ -175,7 +175,6 @@ struct Slot {
 }
 
 pub(crate) struct FdsState {
-    kinds: BuiltinKinds,
     slots: Vec<Slot>,
     /// Free slot numbers below `slots.len()`, so the lowest one is found without a scan of the
     /// slots.
@@ -190,9 +189,8 @@ pub(crate) struct FdsState {
 }
 
 impl FdsState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> FdsState {
+    pub(crate) fn new() -> FdsState {
         FdsState {
-            kinds,
             slots: Vec::new(),
             free: FreeNumbers::default(),
             open: 0,
@@ -357,9 +355,7 @@ impl Os {
         let id = self.fds.next_description;
         self.fds.next_description += 1;
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.fds.kinds.description, 1, 0, id, here);
+        let record = self.resources.acquire(KINDS.description, 1, 0, id, here);
         let description = Description {
             object,
             readable,
@@ -385,7 +381,7 @@ impl Os {
         let here = self.here(site);
         let record = self
             .resources
-            .acquire(self.fds.kinds.fd, 1, 0, u64::from(number), here);
+            .acquire(KINDS.fd, 1, 0, u64::from(number), here);
         let slot = &mut self.fds.slots[number as usize];
         debug_assert!(slot.entry.is_none(), "install into a free slot");
         slot.generation = slot.generation.wrapping_add(1);

@@ -6,7 +6,7 @@
 //! (WAMR #4192: the fd table's entries fail to allocate after its lock was created).
 
 use super::id_table::{IdTable, spread_key};
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::{Errno, Os, Site};
 use crate::faults::FaultKind;
 
@@ -14,7 +14,6 @@ use crate::faults::FaultKind;
 const HEAP_TOKEN_BASE: u64 = 1 << 48;
 
 pub(crate) struct HeapState {
-    kinds: BuiltinKinds,
     /// Live blocks by `spread_key` of their token (a token off by a few bytes is no block's). An open-addressing table rather than a B-tree
     /// or a general hash map: a runtime allocates and frees on nearly every op, and this lookup
     /// was a large share of a fuzz input's time. It has no random state, and it is only looked
@@ -24,9 +23,8 @@ pub(crate) struct HeapState {
 }
 
 impl HeapState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> HeapState {
+    pub(crate) fn new() -> HeapState {
         HeapState {
-            kinds,
             blocks: IdTable::new(),
             next: HEAP_TOKEN_BASE,
         }
@@ -46,9 +44,7 @@ impl Os {
         let token = self.heap.next;
         self.heap.next += 16 + bytes.div_ceil(16) * 16;
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.heap.kinds.heap_block, 1, bytes, 0, here);
+        let record = self.resources.acquire(KINDS.heap_block, 1, bytes, 0, here);
         self.heap.blocks.insert(spread_key(token), record);
         self.syscall("heap.malloc", token, bytes);
         Ok(token)

@@ -9,7 +9,7 @@
 //! waiter, which retries (so which waiter wins is a scheduler decision). Each held lock is a
 //! `held lock` record, so a lock still held at the end of a lifecycle is reported as a leak.
 
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::threads::{BlockReason, Tid};
 use super::{Attribution, Errno, Io, Os, Site};
 
@@ -66,10 +66,6 @@ enum Misuse {
     AcquireHeld,
     ReleaseNotHeld,
 }
-
-/// The kinds locks are accounted in: built-in kinds, whose ids are fixed. As constants (as in
-/// `pages.rs`) they let the compiler fold the ledger's per-kind lookup of every acquire.
-const KINDS: BuiltinKinds = BuiltinKinds::IDS;
 
 pub(crate) struct LocksState {
     locks: Vec<Lock>,

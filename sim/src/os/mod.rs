@@ -255,16 +255,15 @@ pub struct Os {
 impl Os {
     pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
         let resources = Resources::new();
-        let kinds = resources::BuiltinKinds::IDS;
         Os {
             pages: pages::PagesState::new(),
-            heap: heap::HeapState::new(kinds),
+            heap: heap::HeapState::new(),
             locks: locks::LocksState::new(),
             threads: threads::ThreadsState::new(),
-            tls: tls::TlsState::new(kinds),
-            modules: modules::ModulesState::new(kinds),
-            exit: exit::ExitState::new(kinds),
-            fds: fds::FdsState::new(kinds),
+            tls: tls::TlsState::new(),
+            modules: modules::ModulesState::new(),
+            exit: exit::ExitState::new(),
+            fds: fds::FdsState::new(),
             resources,
             sched: scheduler,
             trace: Trace::new(),

@@ -7,7 +7,7 @@
 //! the module is an invariant finding, and calling code that is not loaded is a fault.
 //! The main program's code is always loaded at `MAIN_CODE`.
 
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::{Attribution, Errno, Os, Site};
 use crate::findings::{Finding, FindingKind};
 
@@ -34,14 +34,12 @@ struct Module {
 }
 
 pub(crate) struct ModulesState {
-    kinds: BuiltinKinds,
     modules: Vec<Module>,
 }
 
 impl ModulesState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> ModulesState {
+    pub(crate) fn new() -> ModulesState {
         ModulesState {
-            kinds,
             modules: Vec::new(),
         }
     }
@@ -71,9 +69,7 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.modules.kinds.module, 1, code_len, 0, here);
+        let record = self.resources.acquire(KINDS.module, 1, code_len, 0, here);
         self.modules.modules.push(Module {
             name: name.to_string(),
             code_start,

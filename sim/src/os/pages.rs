@@ -19,7 +19,7 @@ use std::collections::btree_map::{self, Entry};
 
 use super::host_arena::HostArena;
 use super::page_contents::PageContents;
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::{Attribution, Errno, Os, Site};
 use crate::faults::FaultKind;
 use crate::findings::{Finding, FindingKind};
@@ -462,10 +462,6 @@ impl Regions {
         Some(region)
     }
 }
-
-/// The kinds pages are accounted in: built-in kinds, whose ids are fixed. As constants they let
-/// the compiler fold the per-kind lookups of every reserve, commit and release.
-const KINDS: BuiltinKinds = BuiltinKinds::IDS;
 
 /// The free address ranges, never touching one another (a range given back merges with its
 /// neighbours).

@@ -578,6 +578,11 @@ pub const BUILTIN_KIND_NAMES: [&str; 14] = [
     "description",
 ];
 
+/// The built-in kinds' ids, for the OS's own acquisitions. Every resource family names its kinds
+/// through this constant rather than a copy of its own, so that each acquisition's kind is a
+/// constant and the ledger's per-kind branch (built-in or a subject's, keyed or not) folds away.
+pub(crate) const KINDS: BuiltinKinds = BuiltinKinds::IDS;
+
 impl BuiltinKinds {
     /// Their ids: the built-in kinds are registered first, in `BUILTIN_KIND_NAMES` order.
     pub const IDS: BuiltinKinds = BuiltinKinds {

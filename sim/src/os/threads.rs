@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::locks::LockId;
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::{Errno, Io, Os, Site};
 use crate::faults::FaultKind;
 use crate::trace::EventKind;
@@ -168,10 +168,6 @@ pub(crate) struct Thread {
 /// Threads a fresh OS makes room for: a run with threads spawns a few, and the list grown from
 /// the main thread alone was reallocated twice on the way to them.
 const THREADS_RESERVED: usize = 8;
-
-/// The kinds threads are accounted in: built-in kinds, whose ids are fixed. As constants (as in
-/// `pages.rs`) they let the compiler fold the ledger's per-kind lookup of every spawn and block.
-const KINDS: BuiltinKinds = BuiltinKinds::IDS;
 
 pub(crate) struct ThreadsState {
     pub(crate) threads: Vec<Thread>,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::modules::CodeAddr;
-use super::resources::{BuiltinKinds, RecordId};
+use super::resources::{KINDS, RecordId};
 use super::sorted_map::SortedMap;
 use super::threads::Tid;
 use super::{Errno, Os, Site};
@@ -26,7 +26,6 @@ struct Key {
 }
 
 pub(crate) struct TlsState {
-    kinds: BuiltinKinds,
     keys: BTreeMap<u32, Key>,
     next_key: u32,
     /// Non-zero values by (thread, key): a thread's values are one range, in key order, which is
@@ -36,9 +35,8 @@ pub(crate) struct TlsState {
 }
 
 impl TlsState {
-    pub(crate) fn new(kinds: BuiltinKinds) -> TlsState {
+    pub(crate) fn new() -> TlsState {
         TlsState {
-            kinds,
             keys: BTreeMap::new(),
             next_key: 1,
             values: SortedMap::new(),
@@ -67,9 +65,7 @@ impl Os {
             return Err(Errno::Eagain);
         }
         let here = self.here(site);
-        let record = self
-            .resources
-            .acquire(self.tls.kinds.tls_key, 1, 0, 0, here);
+        let record = self.resources.acquire(KINDS.tls_key, 1, 0, 0, here);
         let key = self.tls.next_key;
         self.tls.next_key += 1;
         self.tls.keys.insert(key, Key { destructor, record });
