@@ -133,7 +133,12 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
 struct Runner<'a, S: Subject> {
     os: Os,
     subject: Option<S>,
+    /// Contexts by tid. Tids are never reused, so the list is as long as the run has spawned
+    /// threads, but only the main thread and the current op list's threads have a context.
     threads: Vec<Option<ThreadCtx<'a, S>>>,
+    /// Where the current op list's spawned threads start in `threads`: every slot between the
+    /// main thread's and this one is empty (see `run_list`).
+    list_contexts_from: usize,
     findings: Vec<Finding>,
     occurrences: BTreeMap<String, u32>,
     steps: u64,
@@ -230,6 +235,7 @@ fn run_inner<S: Subject>(
         ),
         subject: None,
         threads: Vec::new(),
+        list_contexts_from: 0,
         findings: Vec::new(),
         occurrences: BTreeMap::new(),
         steps: 0,
@@ -463,7 +469,13 @@ impl<'a, S: Subject> Runner<'a, S> {
         ops: &'a [ScenarioOp<S::Op>],
         lifecycle: &'a Lifecycle<S::Op>,
     ) -> Result<(), Stop> {
-        self.threads.clear();
+        // Only the last list's threads (and the main thread, replaced below) can have a context:
+        // the lists before emptied their own. Emptying the whole list and growing it back to the
+        // next spawned tid cost every list a step per thread the run had ever spawned.
+        for ctx in &mut self.threads[self.list_contexts_from..] {
+            *ctx = None;
+        }
+        self.list_contexts_from = self.threads.len();
         self.has_work.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         self.runnable_made_from = REMAKE;
@@ -566,6 +578,11 @@ impl<'a, S: Subject> Runner<'a, S> {
 
     fn set_ctx(&mut self, tid: Tid, ctx: ThreadCtx<'a, S>) {
         let index = tid.0 as usize;
+        debug_assert!(
+            tid == MAIN_THREAD || index >= self.list_contexts_from,
+            "thread {index}'s context would outlive its list (spawned threads of the list start at {})",
+            self.list_contexts_from
+        );
         if self.threads.len() <= index {
             self.threads.resize_with(index + 1, || None);
         }
@@ -1015,5 +1032,35 @@ mod tests {
         assert!(outcome.passed(), "{:?}", outcome.findings);
         assert_eq!(outcome.ops, 4 * THREADS as u64);
         assert!(outcome.schedule.iter().any(|&tid| tid >= 64));
+    }
+
+    /// Every op list (setup, each repetition, teardown) spawns threads of its own, past the first
+    /// word of the thread sets by the end: each list's threads step, exit and are joined. (Debug
+    /// builds also check that each list's contexts start where the list before emptied them.)
+    #[test]
+    fn threads_spawned_by_every_list_of_a_repeated_lifecycle_step() {
+        const REPEAT: usize = 40;
+        let text = format!(
+            r#"name = "lists"
+subject = "counter"
+[[lifecycle]]
+name = "all"
+repeat = {REPEAT}
+setup = [{{ op = "spawn", thread = "a" }}, {{ op = "join", thread = "a" }}]
+ops = [{{ op = "spawn", thread = "a" }}, {{ op = "spawn", thread = "b" }}, {{ op = "bump" }}, {{ op = "join", thread = "b" }}, {{ op = "join", thread = "a" }}]
+teardown = [{{ op = "spawn", thread = "b" }}, {{ op = "join", thread = "b" }}]
+[[lifecycle.thread]]
+name = "a"
+ops = [{{ op = "bump" }}, {{ op = "bump" }}]
+[[lifecycle.thread]]
+name = "b"
+ops = [{{ op = "bump" }}]
+"#
+        );
+        let scenario = Registry::builtin().parse("lists.toml", &text).unwrap();
+        let outcome = scenario.run(RunOptions::default());
+        assert!(outcome.passed(), "{:?}", outcome.findings);
+        // Main's ops and then its threads': setup 2 + 2, each repetition 5 + 3, teardown 2 + 1.
+        assert_eq!(outcome.ops, (2 + 2) + REPEAT as u64 * (5 + 3) + (2 + 1));
     }
 }
