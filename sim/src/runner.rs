@@ -689,15 +689,15 @@ impl<'a, S: Subject> Runner<'a, S> {
             thread: tid.0,
             ..self.os.position()
         });
-        let rounds = self.ctx(tid).exit_rounds;
-        if rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
-            let due = self.os.tls_destructors_due(tid);
-            if !due.is_empty() {
-                let ctx = self.ctx(tid);
+        let ctx = self.threads[tid.0 as usize]
+            .as_mut()
+            .expect("scheduled threads have a context");
+        if ctx.exit_rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
+            let any_due = self.os.tls_destructors_due(tid, |_, code, value| {
+                ctx.calls.push_back((code, value, "tls destructor"));
+            });
+            if any_due {
                 ctx.exit_rounds += 1;
-                for (_, code, value) in due {
-                    ctx.calls.push_back((code, value, "tls destructor"));
-                }
                 return Ok(());
             }
         }

@@ -600,7 +600,8 @@ mod tests {
             thread,
             &ReloadableLibOp::Alloc { slot: 0, bytes: 64 },
         );
-        let due = os.tls_destructors_due(thread);
+        let mut due = Vec::new();
+        os.tls_destructors_due(thread, |key, code, value| due.push((key, code, value)));
         assert_eq!(due.len(), 1, "the thread registered its allocator");
         let (_, teardown, value) = due[0];
         lib.apply(&mut os, Tid(0), &ReloadableLibOp::Reload);
