@@ -70,6 +70,11 @@ enum Misuse {
 pub(crate) struct LocksState {
     locks: Vec<Lock>,
     free: Vec<u32>,
+    /// How many holds (a writer's or a reader's) all threads have, kept by acquire and release:
+    /// every thread's exit asks which locks it holds, and with none held at all the answer needs
+    /// no walk over every lock. One count, not one per thread: the acquire of an uncontended
+    /// lock is a hot path, and indexing a per-thread list there cost more than the walks it saved.
+    holds: u64,
 }
 
 impl LocksState {
@@ -77,6 +82,7 @@ impl LocksState {
         LocksState {
             locks: Vec::new(),
             free: Vec::new(),
+            holds: 0,
         }
     }
 }
@@ -261,6 +267,7 @@ impl Os {
         } else {
             lock.readers.push((tid, record));
         }
+        self.locks.holds += 1;
         self.syscall("locks.acquire", u64::from(id.index), u64::from(tid.0));
         Io::ok(())
     }
@@ -320,6 +327,7 @@ impl Os {
             return Err(self.lock_misuse(Misuse::ReleaseNotHeld, kind, tid, id, site));
         };
         let has_waiters = !lock.waiters.is_empty();
+        self.locks.holds -= 1;
         self.resources.release_id(record);
         self.syscall("locks.release", u64::from(id.index), u64::from(tid.0));
         if has_waiters {
@@ -345,6 +353,9 @@ impl Os {
 
     /// Locks `tid` holds now, for the check at thread exit.
     pub fn locks_held_by(&self, tid: Tid) -> Vec<(LockId, LockKind)> {
+        if self.locks.holds == 0 {
+            return Vec::new();
+        }
         self.locks
             .locks
             .iter()
@@ -453,6 +464,35 @@ mod tests {
             os.lock_acquire(b, lock, "t"),
             Io::Block(BlockReason::Lock(lock))
         );
+    }
+
+    /// What a thread holds is reported until it releases it, while another thread takes and
+    /// releases locks (and releases one it does not hold) around it: the count of holds, which
+    /// lets an exit with none held skip the walk, must not reach zero early.
+    #[test]
+    fn locks_held_are_reported_until_released_whatever_other_threads_do() {
+        let mut os = Os::for_tests(1);
+        let mutex = os.lock_create(LockKind::Mutex, "t").unwrap();
+        let rwlock = os.lock_create(LockKind::RwLock, "t").unwrap();
+        let a = os.spawn_thread("a", "t").unwrap();
+        let b = os.spawn_thread("b", "t").unwrap();
+        assert!(os.locks_held_by(a).is_empty());
+        assert_eq!(os.lock_acquire(a, mutex, "t"), Io::ok(()));
+        assert_eq!(os.lock_acquire_read(b, rwlock, "t"), Io::ok(()));
+        os.lock_release(b, rwlock, "t").unwrap();
+        assert_eq!(os.lock_release(b, mutex, "t"), Err(Errno::Einval));
+        assert!(os.locks_held_by(b).is_empty());
+        assert_eq!(os.locks_held_by(a), vec![(mutex, LockKind::Mutex)]);
+        assert_eq!(os.lock_acquire_read(a, rwlock, "t"), Io::ok(()));
+        assert_eq!(
+            os.locks_held_by(a),
+            vec![(mutex, LockKind::Mutex), (rwlock, LockKind::RwLock)]
+        );
+        os.lock_release(a, mutex, "t").unwrap();
+        assert_eq!(os.locks_held_by(a), vec![(rwlock, LockKind::RwLock)]);
+        os.lock_release(a, rwlock, "t").unwrap();
+        assert!(os.locks_held_by(a).is_empty());
+        assert_eq!(os.locks.holds, 0);
     }
 
     /// A thread that acquires a lock it holds, as its writer or as one of its readers (the
