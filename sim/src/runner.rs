@@ -139,6 +139,10 @@ struct Runner<'a, S: Subject> {
     /// Where the current op list's spawned threads start in `threads`: every slot between the
     /// main thread's and this one is empty (see `run_list`).
     list_contexts_from: usize,
+    /// The current op list's spawns by thread name, latest last, with the tid each got (`None`
+    /// for an injected spawn failure, whose join does nothing). Kept here and emptied per list,
+    /// not made per list: a list that spawns then cost a map's allocation and its inserts.
+    spawned: Vec<(&'a str, Option<Tid>)>,
     findings: Vec<Finding>,
     occurrences: BTreeMap<String, u32>,
     steps: u64,
@@ -236,6 +240,7 @@ fn run_inner<S: Subject>(
         subject: None,
         threads: Vec::new(),
         list_contexts_from: 0,
+        spawned: Vec::new(),
         findings: Vec::new(),
         occurrences: BTreeMap::new(),
         steps: 0,
@@ -476,6 +481,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             *ctx = None;
         }
         self.list_contexts_from = self.threads.len();
+        self.spawned.clear();
         self.has_work.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         self.runnable_made_from = REMAKE;
@@ -499,7 +505,6 @@ impl<'a, S: Subject> Runner<'a, S> {
 
     /// Steps the threads of the list `run_list` set up until none can step.
     fn step_until_done(&mut self, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
-        let mut spawned: BTreeMap<&'a str, Option<Tid>> = BTreeMap::new();
         loop {
             self.collect_runnable();
             if self.runnable.is_empty() {
@@ -523,7 +528,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             if self.steps > self.os.limits().steps_max {
                 return self.steps_exhausted();
             }
-            self.step(Tid(tid), lifecycle, &mut spawned)?;
+            self.step(Tid(tid), lifecycle)?;
             if tid == MAIN_THREAD.0 {
                 // Whether the main thread has work left changes only when it runs.
                 self.note_main_work();
@@ -607,6 +612,12 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
     }
 
+    /// The tid of the latest spawn of `thread` in this list, if it spawned.
+    fn spawned_tid(&self, thread: &str) -> Option<Tid> {
+        let mut spawns = self.spawned.iter().rev();
+        spawns.find(|(name, _)| *name == thread)?.1
+    }
+
     fn ctx(&mut self, tid: Tid) -> &mut ThreadCtx<'a, S> {
         self.threads[tid.0 as usize]
             .as_mut()
@@ -639,12 +650,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.add(self.stamp(finding))
     }
 
-    fn step(
-        &mut self,
-        tid: Tid,
-        lifecycle: &'a Lifecycle<S::Op>,
-        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
-    ) -> Result<(), Stop> {
+    fn step(&mut self, tid: Tid, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
         let ctx = self.ctx(tid);
         if let Some(continuation) = ctx.pending.take() {
             return self.invoke(tid, "continuation", |subject, os| {
@@ -660,7 +666,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             let index = ctx.pc;
             ctx.pc += 1;
             let op = &ctx.ops[index];
-            return self.run_op(tid, index, op, lifecycle, spawned);
+            return self.run_op(tid, index, op, lifecycle);
         }
         self.exit_thread(tid)
     }
@@ -728,7 +734,6 @@ impl<'a, S: Subject> Runner<'a, S> {
         index: usize,
         op: &'a ScenarioOp<S::Op>,
         lifecycle: &'a Lifecycle<S::Op>,
-        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
     ) -> Result<(), Stop> {
         let name = op.name(S::op_name);
         self.ops += 1;
@@ -744,7 +749,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             ScenarioOp::Subject(op) => {
                 self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
             }
-            _ => self.run_runner_op(tid, op, lifecycle, spawned),
+            _ => self.run_runner_op(tid, op, lifecycle),
         }
     }
 
@@ -756,26 +761,21 @@ impl<'a, S: Subject> Runner<'a, S> {
         tid: Tid,
         op: &'a ScenarioOp<S::Op>,
         lifecycle: &'a Lifecycle<S::Op>,
-        spawned: &mut BTreeMap<&'a str, Option<Tid>>,
     ) -> Result<(), Stop> {
         match op {
             ScenarioOp::Spawn { thread } => {
                 let spec = lifecycle
                     .thread(thread)
                     .expect("validated: spawned threads are declared");
-                match self.os.spawn_thread(thread, "spawn") {
-                    Ok(new) => {
-                        self.set_ctx(new, ThreadCtx::new(&spec.ops));
-                        spawned.insert(thread.as_str(), Some(new));
-                    }
-                    // An injected spawn failure: the thread never runs, its join is a no-op.
-                    Err(_) => {
-                        spawned.insert(thread.as_str(), None);
-                    }
+                // An injected spawn failure: the thread never runs, its join is a no-op.
+                let new = self.os.spawn_thread(thread, "spawn").ok();
+                if let Some(new) = new {
+                    self.set_ctx(new, ThreadCtx::new(&spec.ops));
                 }
+                self.spawned.push((thread.as_str(), new));
                 Ok(())
             }
-            ScenarioOp::Join { thread } => match spawned.get(thread.as_str()).copied().flatten() {
+            ScenarioOp::Join { thread } => match self.spawned_tid(thread) {
                 Some(target) => {
                     let step = join_step::<S>(&mut self.os, tid, target);
                     self.after(tid, step)
@@ -1062,5 +1062,44 @@ ops = [{{ op = "bump" }}]
         assert!(outcome.passed(), "{:?}", outcome.findings);
         // Main's ops and then its threads': setup 2 + 2, each repetition 5 + 3, teardown 2 + 1.
         assert_eq!(outcome.ops, (2 + 2) + REPEAT as u64 * (5 + 3) + (2 + 1));
+    }
+
+    /// A join finds its thread by name among the list's spawns: the latest spawn of that name,
+    /// or nothing when the spawn failed (an injected failure: the join does nothing, and no
+    /// thread is left unjoined or waited for).
+    #[test]
+    fn a_join_waits_for_the_latest_spawn_of_its_name_and_skips_a_failed_one() {
+        let text = |spawn_faults: &str| {
+            format!(
+                r#"name = "joins"
+subject = "counter"
+[faults]
+spawn = {spawn_faults}
+[[lifecycle]]
+name = "all"
+repeat = 3
+ops = [{{ op = "spawn", thread = "a" }}, {{ op = "join", thread = "a" }}, {{ op = "spawn", thread = "a" }}, {{ op = "spawn", thread = "b" }}, {{ op = "join", thread = "b" }}, {{ op = "join", thread = "a" }}]
+[[lifecycle.thread]]
+name = "a"
+ops = [{{ op = "bump" }}]
+[[lifecycle.thread]]
+name = "b"
+ops = [{{ op = "bump" }}, {{ op = "bump" }}]
+"#
+            )
+        };
+        let run = |spawn_faults| {
+            let scenario = Registry::builtin()
+                .parse("joins.toml", &text(spawn_faults))
+                .unwrap();
+            scenario.run(RunOptions::default())
+        };
+        let spawned = run("0.0");
+        assert!(spawned.passed(), "{:?}", spawned.findings);
+        // Main's six ops and its three threads' four, each repetition.
+        assert_eq!(spawned.ops, 3 * (6 + 4));
+        let failed = run("1.0");
+        assert!(failed.passed(), "{:?}", failed.findings);
+        assert_eq!(failed.ops, 3 * 6, "no thread ran");
     }
 }
