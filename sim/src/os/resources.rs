@@ -87,9 +87,6 @@ pub struct Record {
 #[derive(Clone, Copy, Debug, Default)]
 struct KindHot {
     keyed: bool,
-    /// The site slot the kind used last: a kind is mostly acquired from one site at a time, so
-    /// this hint spares the search. `NO_SITE_SLOT` until its first acquisition.
-    last_site_slot: u32,
 }
 
 /// What the table by label address holds for a (kind, address): the label's length (two labels
@@ -110,9 +107,21 @@ fn site_address_key(kind: KindId, site: &'static str) -> u64 {
 /// The end of the stack of free records.
 const NO_RECORD: u32 = u32::MAX;
 
-/// The slot of no site (`sites` never holds `u32::MAX` entries): it marks a kind with no hint
-/// yet.
+/// The slot of no site (`sites` never holds `u32::MAX` entries): a `site_hints` entry no pair
+/// has used yet.
 const NO_SITE_SLOT: u32 = u32::MAX;
+
+/// `site_hints` has `1 << SITE_HINT_BITS` entries: room for every (kind, label) pair a subject
+/// and the OS use, with few of them sharing an entry.
+const SITE_HINT_BITS: u32 = 8;
+
+/// The entry of (`kind`, `site`) in `site_hints`: the well-mixed high bits of the label's
+/// address and the kind, multiplied by an odd constant.
+#[inline(always)]
+fn site_hint_index(kind: KindId, site: &'static str) -> usize {
+    let key = site.as_ptr() as u64 ^ (u64::from(kind.0) << 48);
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SITE_HINT_BITS)) as usize
+}
 
 /// Kinds a run is expected to register at most (built-in plus a subject's); more only regrow.
 const KINDS_EXPECTED_MAX: usize = 32;
@@ -136,9 +145,15 @@ pub struct Resources {
     per_key: BTreeMap<(KindId, u64), u64>,
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
-    /// Site slots by the label's address, for acquisitions that miss their kind's hint: see
+    /// The site slot each (kind, label) pair found last, by `site_hint_index`: a hint, checked
+    /// against the slot's own kind and label before it is used, so that an entry two pairs
+    /// share only sends the lookup on to `site_slots_by_address`. Per pair rather than per
+    /// kind: a runtime allocates heap blocks from a dozen sites in turn, and one hint per kind
+    /// missed on most of them.
+    site_hints: [u32; 1 << SITE_HINT_BITS],
+    /// Site slots by the label's address, for the pairs whose hint entry another pair took: see
     /// `add_to_site`. Entries are never removed (there are only so many labels). Empty
-    /// until the first miss.
+    /// until two pairs share a hint entry.
     site_slots_by_address: IdTable<SiteSlotByAddress>,
     serial: u64,
 }
@@ -161,10 +176,7 @@ impl Resources {
             name: Cow::Borrowed(name),
             keyed: false,
         }));
-        let builtin_hot = KindHot {
-            keyed: false,
-            last_site_slot: NO_SITE_SLOT,
-        };
+        let builtin_hot = KindHot { keyed: false };
         Resources {
             kinds,
             builtin_hot: [builtin_hot; BUILTIN_KIND_NAMES.len()],
@@ -174,6 +186,7 @@ impl Resources {
             free_count: 0,
             per_key: BTreeMap::new(),
             sites: Vec::new(),
+            site_hints: [NO_SITE_SLOT; 1 << SITE_HINT_BITS],
             site_slots_by_address: IdTable::new(),
             serial: 0,
         }
@@ -196,10 +209,7 @@ impl Resources {
 
     fn push_kind(&mut self, name: Cow<'static, str>, keyed: bool) -> KindId {
         self.kinds.push(KindInfo { name, keyed });
-        self.subject_hot.push(KindHot {
-            keyed,
-            last_site_slot: NO_SITE_SLOT,
-        });
+        self.subject_hot.push(KindHot { keyed });
         KindId((self.kinds.len() - 1) as u16)
     }
 
@@ -209,15 +219,6 @@ impl Resources {
         match self.builtin_hot.get(index) {
             Some(hot) => hot,
             None => &self.subject_hot[index - BUILTIN_KIND_NAMES.len()],
-        }
-    }
-
-    #[inline(always)]
-    fn hot_mut(&mut self, kind: KindId) -> &mut KindHot {
-        let index = usize::from(kind.0);
-        match self.builtin_hot.get_mut(index) {
-            Some(hot) => hot,
-            None => &mut self.subject_hot[index - BUILTIN_KIND_NAMES.len()],
         }
     }
 
@@ -276,79 +277,62 @@ impl Resources {
     }
 
     /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
-    /// use; returns the slot. `hint` is the kind's last slot; a miss looks the label's address up
-    /// in `site_slots_by_address` (`site_slot_table_insert` on its first use there) and makes
-    /// the slot it finds the new hint.
+    /// use; returns the slot. The pair's entry in `site_hints` names the slot found there last;
+    /// on a miss the slot is looked up (`site_slot_missed`) and becomes the entry's hint.
     #[inline(always)]
-    fn add_to_site(
-        &mut self,
-        kind: KindId,
-        hint: u32,
-        site: &'static str,
-        count: u64,
-        bytes: u64,
-    ) -> u32 {
+    fn add_to_site(&mut self, kind: KindId, site: &'static str, count: u64, bytes: u64) -> u32 {
+        let hint_index = site_hint_index(kind, site);
+        let hint = self.site_hints[hint_index];
         if let Some(entry) = self.sites.get_mut(hint as usize) {
-            // Same label, same address: the common case needs no string comparison. A kind's
-            // hint only ever names a slot of that kind, so the kind needs no comparison either.
-            debug_assert_eq!(entry.kind, kind, "a kind's hint names a slot of that kind");
-            if std::ptr::eq(entry.site, site) {
+            // Same label, same address: the common case needs no string comparison.
+            if entry.kind == kind && std::ptr::eq(entry.site, site) {
                 entry.totals.count += count;
                 entry.totals.bytes += bytes;
                 return hint;
             }
         }
-        // The hint missed: the label's address is looked up, inline (a subject that acquires one
-        // kind from several sites in turn, a runtime's heap blocks, misses on most acquisitions).
-        let slot = match self
-            .site_slots_by_address
-            .get(&site_address_key(kind, site))
-            .filter(|entry| entry.len == site.len())
-        {
-            Some(entry) => {
-                let slot = entry.slot;
-                self.hot_mut(kind).last_site_slot = slot;
-                slot
-            }
-            None => self.site_slot_table_insert(kind, site),
-        };
+        let slot = self.site_slot_missed(kind, site, hint);
+        self.site_hints[hint_index] = slot;
         let totals = &mut self.sites[slot as usize].totals;
         totals.count += count;
         totals.bytes += bytes;
         slot
     }
 
-    /// A label not yet in the table by its address: its slot by content, entered under it. The
-    /// table keeps every address it was given (a cache that evicted would thrash whenever two
-    /// alternating labels shared an entry, which depends on where the linker put them); only a
-    /// label not seen at that address is compared by content with every slot's (one label
-    /// written in two places is one site). Either way the slot is the same.
+    /// The slot of a pair that missed its hint entry, which holds `hint`. An entry no pair has
+    /// used means the pair's first acquisition (nearly always): its label is compared by content
+    /// with the few slots there are (one label written in two places is one site). An entry
+    /// another pair holds means the two share it, and may alternate: the label's address is
+    /// looked up in `site_slots_by_address`, and entered there on its first miss. That table
+    /// keeps every address it was given (were it a cache that evicted, two alternating labels
+    /// that shared an entry, which depends on where the linker put them, would be compared by
+    /// content every time). Whichever way, the slot is the same.
     #[cold]
     #[inline(never)]
-    fn site_slot_table_insert(&mut self, kind: KindId, site: &'static str) -> u32 {
-        // A kind's first acquisition has no hint to miss: its label is compared with the few
-        // slots there are, and the table (a vector to allocate and fill) is left for the kinds
-        // that do switch sites. A fuzz target makes a fresh OS per input, where this is most
-        // acquisitions' case.
-        if self.hot(kind).last_site_slot == NO_SITE_SLOT {
+    fn site_slot_missed(&mut self, kind: KindId, site: &'static str, hint: u32) -> u32 {
+        if hint == NO_SITE_SLOT {
             return self.site_slot_by_content(kind, site);
         }
-        let slot = self.site_slot_by_content(kind, site);
         let key = site_address_key(kind, site);
-        // A shorter or longer label at the same address keeps the entry it found: the other is
-        // found by content, every time.
-        if !self.site_slots_by_address.contains_key(&key) {
-            let len = site.len();
-            self.site_slots_by_address
-                .insert(key, SiteSlotByAddress { len, slot });
+        match self.site_slots_by_address.get(&key) {
+            Some(entry) if entry.len == site.len() => entry.slot,
+            // A shorter or longer label at the same address keeps the entry it found: the
+            // other is found by content, every time.
+            Some(_) => self.site_slot_by_content(kind, site),
+            None => {
+                let slot = self.site_slot_by_content(kind, site);
+                let len = site.len();
+                self.site_slots_by_address
+                    .insert(key, SiteSlotByAddress { len, slot });
+                slot
+            }
         }
-        slot
     }
 
     #[cold]
     #[inline(never)]
     fn site_slot_by_content(&mut self, kind: KindId, site: &'static str) -> u32 {
-        let slot = match self
+        match self
             .sites
             .iter()
             .position(|entry| entry.kind == kind && entry.site == site)
@@ -362,9 +346,7 @@ impl Resources {
                 });
                 (self.sites.len() - 1) as u32
             }
-        };
-        self.hot_mut(kind).last_site_slot = slot;
-        slot
+        }
     }
 
     /// Distinct keys with at least one live unit, for a keyed kind.
@@ -394,7 +376,7 @@ impl Resources {
         if keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
+        let site_slot = self.add_to_site(kind, acquired.site, count, bytes);
         let serial = self.serial;
         // The record of a given generation, written where it goes in each branch below: built
         // once before the branch and then moved, it cost 7 more instructions per acquisition
@@ -704,7 +686,7 @@ mod tests {
     }
 
     /// One label is one site wherever it is written, and a kind acquired from several sites in
-    /// turn keeps each site's totals apart: whichever way a slot is found (the kind's hint, the
+    /// turn keeps each site's totals apart: whichever way a slot is found (the pair's hint, the
     /// table by address, the comparison by content), it is the same slot.
     #[test]
     fn site_totals_are_per_label_content_across_alternating_sites() {
@@ -717,7 +699,9 @@ mod tests {
             site,
             ..Attribution::default()
         };
-        // A kind's first acquisition has no hint to miss, and makes no table.
+        // A pair's first acquisition finds its hint entry unused, and makes no table. (The two
+        // pairs' entries differ whatever the label's address: their keys differ only in the
+        // kind's lowest bit, which the multiplication carries into the entry's bits.)
         resources.acquire(blocks, 1, 10, 0, at("grow"));
         resources.acquire(other, 1, 1, 0, at("grow"));
         assert_eq!(resources.site_slots_by_address.len(), 0);
@@ -743,13 +727,15 @@ mod tests {
         );
     }
 
-    /// More labels than the table by address first holds, switched between: it grows, and every
-    /// label keeps its own slot.
+    /// More labels than there are hint entries, switched between: by pigeonhole, most pairs
+    /// find their entry taken by another at every turn, the table by address grows to hold
+    /// them, and every label keeps its own slot.
     #[test]
-    fn the_table_by_address_grows_and_keeps_every_label() {
+    fn labels_sharing_hint_entries_keep_their_own_slots() {
         let mut resources = Resources::new();
         let blocks = resources.register_static_kind("block", false);
-        let labels: Vec<&'static str> = (0..200)
+        let hint_entries = 1 << SITE_HINT_BITS;
+        let labels: Vec<&'static str> = (0..3 * hint_entries)
             .map(|n| &*Box::leak(format!("site {n}").into_boxed_str()))
             .collect();
         let at = |site| Attribution {
@@ -761,7 +747,7 @@ mod tests {
                 resources.acquire(blocks, 1, round, 0, at(label));
             }
         }
-        assert_eq!(resources.site_slots_by_address.len(), labels.len());
+        assert!(resources.site_slots_by_address.len() >= labels.len() - hint_entries);
         let sites = resources.site_totals();
         assert_eq!(sites.len(), labels.len());
         for (entry, label) in sites.iter().zip(&labels) {
