@@ -87,6 +87,9 @@ pub struct Record {
 #[derive(Clone, Copy, Debug, Default)]
 struct KindHot {
     keyed: bool,
+    /// The site slot the kind used last: a kind is mostly acquired from one site at a time, so
+    /// this hint answers first, with no hashing. `NO_SITE_SLOT` until its first acquisition.
+    last_site_slot: u32,
 }
 
 /// What the table by label address holds for a (kind, address): the label's length (two labels
@@ -107,8 +110,8 @@ fn site_address_key(kind: KindId, site: &'static str) -> u64 {
 /// The end of the stack of free records.
 const NO_RECORD: u32 = u32::MAX;
 
-/// The slot of no site (`sites` never holds `u32::MAX` entries): a `site_hints` entry no pair
-/// has used yet.
+/// The slot of no site (`sites` never holds `u32::MAX` entries): the hint of a kind not yet
+/// acquired, and a `site_hints` entry no pair has used yet.
 const NO_SITE_SLOT: u32 = u32::MAX;
 
 /// `site_hints` has `1 << SITE_HINT_BITS` entries: room for every (kind, label) pair a subject
@@ -145,11 +148,11 @@ pub struct Resources {
     per_key: BTreeMap<(KindId, u64), u64>,
     /// Totals per (kind, site), in order of first use.
     sites: Vec<SiteTotals>,
-    /// The site slot each (kind, label) pair found last, by `site_hint_index`: a hint, checked
-    /// against the slot's own kind and label before it is used, so that an entry two pairs
-    /// share only sends the lookup on to `site_slots_by_address`. Per pair rather than per
-    /// kind: a runtime allocates heap blocks from a dozen sites in turn, and one hint per kind
-    /// missed on most of them.
+    /// The site slot each (kind, label) pair found last, by `site_hint_index`, for when the
+    /// kind's own hint misses: a runtime allocates heap blocks from a dozen sites in turn, and
+    /// that hint misses on most of them. Checked against the slot's own kind and label before
+    /// it is used, so that an entry two pairs share only sends the lookup on to
+    /// `site_slots_by_address`.
     site_hints: [u32; 1 << SITE_HINT_BITS],
     /// Site slots by the label's address, for the pairs whose hint entry another pair took: see
     /// `add_to_site`. Entries are never removed (there are only so many labels). Empty
@@ -176,7 +179,10 @@ impl Resources {
             name: Cow::Borrowed(name),
             keyed: false,
         }));
-        let builtin_hot = KindHot { keyed: false };
+        let builtin_hot = KindHot {
+            keyed: false,
+            last_site_slot: NO_SITE_SLOT,
+        };
         Resources {
             kinds,
             builtin_hot: [builtin_hot; BUILTIN_KIND_NAMES.len()],
@@ -209,7 +215,10 @@ impl Resources {
 
     fn push_kind(&mut self, name: Cow<'static, str>, keyed: bool) -> KindId {
         self.kinds.push(KindInfo { name, keyed });
-        self.subject_hot.push(KindHot { keyed });
+        self.subject_hot.push(KindHot {
+            keyed,
+            last_site_slot: NO_SITE_SLOT,
+        });
         KindId((self.kinds.len() - 1) as u16)
     }
 
@@ -219,6 +228,15 @@ impl Resources {
         match self.builtin_hot.get(index) {
             Some(hot) => hot,
             None => &self.subject_hot[index - BUILTIN_KIND_NAMES.len()],
+        }
+    }
+
+    #[inline(always)]
+    fn hot_mut(&mut self, kind: KindId) -> &mut KindHot {
+        let index = usize::from(kind.0);
+        match self.builtin_hot.get_mut(index) {
+            Some(hot) => hot,
+            None => &mut self.subject_hot[index - BUILTIN_KIND_NAMES.len()],
         }
     }
 
@@ -277,22 +295,44 @@ impl Resources {
     }
 
     /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
-    /// use; returns the slot. The pair's entry in `site_hints` names the slot found there last;
-    /// on a miss the slot is looked up (`site_slot_missed`) and becomes the entry's hint.
+    /// use; returns the slot. `hint` is the kind's last slot (neither asked nor kept for a kind
+    /// `acquired_from_many_sites`). On a miss, the pair's entry in `site_hints` names the slot it
+    /// found last; on a miss there too, the slot is looked up (`site_slot_missed`) and becomes
+    /// the entry's hint. Either way it becomes the kind's hint.
     #[inline(always)]
-    fn add_to_site(&mut self, kind: KindId, site: &'static str, count: u64, bytes: u64) -> u32 {
-        let hint_index = site_hint_index(kind, site);
-        let hint = self.site_hints[hint_index];
-        if let Some(entry) = self.sites.get_mut(hint as usize) {
-            // Same label, same address: the common case needs no string comparison.
-            if entry.kind == kind && std::ptr::eq(entry.site, site) {
+    fn add_to_site(
+        &mut self,
+        kind: KindId,
+        hint: u32,
+        site: &'static str,
+        count: u64,
+        bytes: u64,
+    ) -> u32 {
+        if !acquired_from_many_sites(kind)
+            && let Some(entry) = self.sites.get_mut(hint as usize)
+        {
+            // Same label, same address: the common case needs no string comparison. A kind's
+            // hint only ever names a slot of that kind, so the kind needs no comparison either.
+            debug_assert_eq!(entry.kind, kind, "a kind's hint names a slot of that kind");
+            if std::ptr::eq(entry.site, site) {
                 entry.totals.count += count;
                 entry.totals.bytes += bytes;
                 return hint;
             }
         }
-        let slot = self.site_slot_missed(kind, site, hint);
-        self.site_hints[hint_index] = slot;
+        let hint_index = site_hint_index(kind, site);
+        let pair_hint = self.site_hints[hint_index];
+        let slot = match self.sites.get(pair_hint as usize) {
+            Some(entry) if entry.kind == kind && std::ptr::eq(entry.site, site) => pair_hint,
+            _ => {
+                let slot = self.site_slot_missed(kind, site, pair_hint);
+                self.site_hints[hint_index] = slot;
+                slot
+            }
+        };
+        if !acquired_from_many_sites(kind) {
+            self.hot_mut(kind).last_site_slot = slot;
+        }
         let totals = &mut self.sites[slot as usize].totals;
         totals.count += count;
         totals.bytes += bytes;
@@ -376,7 +416,7 @@ impl Resources {
         if keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let site_slot = self.add_to_site(kind, acquired.site, count, bytes);
+        let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
         let serial = self.serial;
         // The record of a given generation, written where it goes in each branch below: built
         // once before the branch and then moved, it cost 7 more instructions per acquisition
@@ -560,6 +600,15 @@ pub const BUILTIN_KIND_NAMES: [&str; 14] = [
     "description",
 ];
 
+/// Whether `kind` is acquired from many sites in turn (heap blocks: a runtime allocates from a
+/// dozen), so that its own last-site hint would miss on most acquisitions and the pair's entry
+/// in `Resources::site_hints` is looked at first. The kind is a constant at the OS's own calls,
+/// where this folds away.
+#[inline(always)]
+fn acquired_from_many_sites(kind: KindId) -> bool {
+    kind == KINDS.heap_block
+}
+
 /// The built-in kinds' ids, for the OS's own acquisitions. Every resource family names its kinds
 /// through this constant rather than a copy of its own, so that each acquisition's kind is a
 /// constant and the ledger's per-kind branch (built-in or a subject's, keyed or not) folds away.
@@ -729,7 +778,8 @@ mod tests {
 
     /// More labels than there are hint entries, switched between: by pigeonhole, most pairs
     /// find their entry taken by another at every turn, the table by address grows to hold
-    /// them, and every label keeps its own slot.
+    /// them, and every label keeps its own slot. Both for a kind whose own hint is asked first
+    /// and for the heap's blocks, whose pair entry is.
     #[test]
     fn labels_sharing_hint_entries_keep_their_own_slots() {
         let mut resources = Resources::new();
@@ -742,18 +792,25 @@ mod tests {
             site,
             ..Attribution::default()
         };
-        for round in 1..=3u64 {
-            for &label in &labels {
-                resources.acquire(blocks, 1, round, 0, at(label));
+        let kinds = [blocks, KINDS.heap_block];
+        assert!(!acquired_from_many_sites(blocks) && acquired_from_many_sites(KINDS.heap_block));
+        for kind in kinds {
+            for round in 1..=3u64 {
+                for &label in &labels {
+                    resources.acquire(kind, 1, round, 0, at(label));
+                }
             }
         }
         assert!(resources.site_slots_by_address.len() >= labels.len() - hint_entries);
         let sites = resources.site_totals();
-        assert_eq!(sites.len(), labels.len());
-        for (entry, label) in sites.iter().zip(&labels) {
+        assert_eq!(sites.len(), 2 * labels.len());
+        let expected = kinds
+            .iter()
+            .flat_map(|&kind| labels.iter().map(move |&label| (kind, label)));
+        for (entry, (kind, label)) in sites.iter().zip(expected) {
             assert_eq!(
-                (entry.site, entry.totals),
-                (*label, Totals { count: 3, bytes: 6 })
+                (entry.kind, entry.site, entry.totals),
+                (kind, label, Totals { count: 3, bytes: 6 })
             );
         }
     }
