@@ -401,6 +401,36 @@ impl Regions {
             .set(((next + 1) % REMEMBERED_RUNS) as u8);
     }
 
+    /// `remember_accessible` for a run that was just made accessible, which grows a remembered
+    /// run it touches and allows the same accesses instead of taking a place of its own. An
+    /// allocator commits a segment's pages one after another from its header up: grown, one
+    /// run answers the accesses to all of them, where a run each would take the few places.
+    /// Two runs that touch and are both accessible make one accessible run. A run that is
+    /// already remembered takes no place again.
+    fn remember_accessible_grown(&self, run: AccessibleRun) {
+        for remembered in &self.accessible {
+            let mut grown = remembered.get();
+            if grown.allowed != run.allowed {
+                continue;
+            }
+            if grown.start <= run.start && run.end <= grown.end {
+                // Already remembered (an allocator commits again the pages a freed page left
+                // committed): a copy would only push out another run.
+                return;
+            }
+            if grown.end == run.start {
+                grown.end = run.end;
+            } else if grown.start == run.end {
+                grown.start = run.start;
+            } else {
+                continue;
+            }
+            remembered.set(grown);
+            return;
+        }
+        self.remember_accessible(run);
+    }
+
     /// The slot of the region starting exactly at `start`.
     #[inline]
     fn slot_of(&self, start: u64) -> Option<u32> {
@@ -1064,8 +1094,14 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let here = self.here(site);
-        let committed_pages = self.change_spans(range, &here, true, |span| {
+        // Whether every page that was committed already allows reads and writes: then all of the
+        // range does once the rest is committed.
+        let all_read_write = Cell::new(true);
+        self.change_spans(range, &here, true, |span| {
             if span.state == PageState::Committed {
+                if span.prot != Prot::READ_WRITE {
+                    all_read_write.set(false);
+                }
                 return 0;
             }
             *span = Span {
@@ -1076,16 +1112,15 @@ impl Os {
             };
             1
         });
-        if committed_pages == new_pages as i64 {
-            // Every page of the range was committed just now, so all of it is readable and
-            // writable: remembered, it spares the search that the first access would make (an
-            // allocator commits a page to write a block header into it at once). A range that
-            // held committed pages is left to that search, since their protection may differ.
-            self.pages.regions.remember_accessible(AccessibleRun::new(
-                start,
-                end,
-                Prot::READ_WRITE,
-            ));
+        if all_read_write.get() {
+            // All of the range is readable and writable now: remembered, it spares the search
+            // that the first access would make (an allocator commits a page to write a block
+            // header into it at once, and most of its commits are of pages a freed page left
+            // committed, waiting for their purge). A range with pages of another protection is
+            // left to that search.
+            self.pages
+                .regions
+                .remember_accessible_grown(AccessibleRun::new(start, end, Prot::READ_WRITE));
         }
         if self.pages.host.is_some() {
             self.sync_host_protection(range.slot, start, end);
@@ -1863,6 +1898,62 @@ mod tests {
         os.write_u64(base + 8, 2, "t").unwrap();
         os.protect(base, 4096, Prot::READ, "t").unwrap();
         assert!(!os.pages.remembered_allows(base, base + 8, Access::Read));
+    }
+
+    #[test]
+    fn a_commit_over_pages_of_another_protection_is_not_remembered_as_writable() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(2 * 4096, 0, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        os.protect(base, 4096, Prot::READ, "t").unwrap();
+        os.commit(base, 2 * 4096, "t").unwrap();
+        assert!(
+            !os.pages
+                .remembered_allows(base, base + 2 * 4096, Access::Write)
+        );
+        assert_eq!(os.write_u64(base, 1, "t"), Err(Errno::Efault));
+        // The page the commit made writable is.
+        os.write_u64(base + 4096, 1, "t").unwrap();
+    }
+
+    #[test]
+    fn a_commit_of_committed_pages_pushes_out_no_remembered_run() {
+        let mut os = Os::for_tests(1);
+        let bases: Vec<u64> = (0..REMEMBERED_RUNS)
+            .map(|_| os.reserve(4096, 0, "t").unwrap())
+            .collect();
+        for &base in &bases {
+            os.commit(base, 4096, "t").unwrap();
+        }
+        for _ in 0..REMEMBERED_RUNS {
+            os.commit(bases[0], 4096, "t").unwrap();
+        }
+        for &base in &bases {
+            assert!(os.pages.remembered_allows(base, base + 8, Access::Write));
+        }
+    }
+
+    #[test]
+    fn commits_next_to_one_another_are_remembered_as_one_run_until_a_decommit() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(3 * 4096, 0, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        os.commit(base + 4096, 4096, "t").unwrap();
+        assert!(
+            os.pages
+                .remembered_allows(base, base + 2 * 4096, Access::Write)
+        );
+        assert!(
+            !os.pages
+                .remembered_allows(base, base + 3 * 4096, Access::Read)
+        );
+        os.decommit(base + 4096, 4096, "t").unwrap();
+        assert!(
+            !os.pages
+                .remembered_allows(base + 4096, base + 4104, Access::Read)
+        );
+        assert_eq!(os.read_u64(base + 4096, "t"), Err(Errno::Efault));
+        os.write_u64(base, 1, "t").unwrap();
     }
 
     #[test]
