@@ -401,12 +401,11 @@ impl Regions {
             .set(((next + 1) % REMEMBERED_RUNS) as u8);
     }
 
-    /// `remember_accessible` for a run that was just made accessible, which grows a remembered
-    /// run it touches and allows the same accesses instead of taking a place of its own. An
-    /// allocator commits a segment's pages one after another from its header up: grown, one
-    /// run answers the accesses to all of them, where a run each would take the few places.
-    /// Two runs that touch and are both accessible make one accessible run. A run that is
-    /// already remembered takes no place again.
+    /// `remember_accessible` for a run of pages committed again, which takes no place when a
+    /// remembered run already holds it, and grows a remembered run it touches that allows the
+    /// same accesses (two such runs make one) rather than taking a place of its own: an
+    /// allocator commits the same slices again and again, and each copy would push out a run
+    /// its other accesses need.
     fn remember_accessible_grown(&self, run: AccessibleRun) {
         for remembered in &self.accessible {
             let mut grown = remembered.get();
@@ -1097,7 +1096,7 @@ impl Os {
         // Whether every page that was committed already allows reads and writes: then all of the
         // range does once the rest is committed.
         let all_read_write = Cell::new(true);
-        self.change_spans(range, &here, true, |span| {
+        let committed_pages = self.change_spans(range, &here, true, |span| {
             if span.state == PageState::Committed {
                 if span.prot != Prot::READ_WRITE {
                     all_read_write.set(false);
@@ -1112,15 +1111,18 @@ impl Os {
             };
             1
         });
-        if all_read_write.get() {
-            // All of the range is readable and writable now: remembered, it spares the search
-            // that the first access would make (an allocator commits a page to write a block
-            // header into it at once, and most of its commits are of pages a freed page left
-            // committed, waiting for their purge). A range with pages of another protection is
-            // left to that search.
-            self.pages
-                .regions
-                .remember_accessible_grown(AccessibleRun::new(start, end, Prot::READ_WRITE));
+        // All of the range readable and writable now is remembered: it spares the search that
+        // the first access would make (an allocator commits a page to write a block header into
+        // it at once). A range with pages of another protection is left to that search.
+        let run = AccessibleRun::new(start, end, Prot::READ_WRITE);
+        if committed_pages == new_pages as i64 {
+            // All of it committed just now: no remembered run can hold it yet.
+            self.pages.regions.remember_accessible(run);
+        } else if all_read_write.get() {
+            // Most of an allocator's commits are of pages a freed page left committed, waiting
+            // for their purge, and it commits them again and again: remembered once, and grown
+            // rather than copied, they push out no other run.
+            self.pages.regions.remember_accessible_grown(run);
         }
         if self.pages.host.is_some() {
             self.sync_host_protection(range.slot, start, end);
@@ -1933,27 +1935,33 @@ mod tests {
         }
     }
 
+    /// A commit again of committed pages grows the remembered run they touch (an allocator
+    /// commits the slices a freed page left committed again and again), until a decommit makes
+    /// the run forget what it takes away.
     #[test]
-    fn commits_next_to_one_another_are_remembered_as_one_run_until_a_decommit() {
+    fn a_commit_of_committed_pages_grows_the_run_it_touches_until_a_decommit() {
         let mut os = Os::for_tests(1);
-        let base = os.reserve(3 * 4096, 0, "t").unwrap();
-        os.commit(base, 4096, "t").unwrap();
-        os.commit(base + 4096, 4096, "t").unwrap();
-        assert!(
-            os.pages
-                .remembered_allows(base, base + 2 * 4096, Access::Write)
-        );
-        assert!(
-            !os.pages
-                .remembered_allows(base, base + 3 * 4096, Access::Read)
-        );
-        os.decommit(base + 4096, 4096, "t").unwrap();
+        let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        let page = |n: u64| base + n * 4096;
+        os.commit(page(1), 4096, "t").unwrap();
+        os.commit(page(3), 4096, "t").unwrap();
+        // A decommit forgets every remembered run: page 1 stays committed, unremembered.
+        os.decommit(page(3), 4096, "t").unwrap();
         assert!(
             !os.pages
-                .remembered_allows(base + 4096, base + 4104, Access::Read)
+                .remembered_allows(page(1), page(1) + 8, Access::Read)
         );
-        assert_eq!(os.read_u64(base + 4096, "t"), Err(Errno::Efault));
-        os.write_u64(base, 1, "t").unwrap();
+        os.commit(page(0), 4096, "t").unwrap();
+        os.commit(page(1), 4096, "t").unwrap();
+        assert!(os.pages.remembered_allows(page(0), page(2), Access::Write));
+        assert!(!os.pages.remembered_allows(page(0), page(3), Access::Read));
+        os.decommit(page(1), 4096, "t").unwrap();
+        assert!(
+            !os.pages
+                .remembered_allows(page(1), page(1) + 8, Access::Read)
+        );
+        assert_eq!(os.read_u64(page(1), "t"), Err(Errno::Efault));
+        os.write_u64(page(0), 1, "t").unwrap();
     }
 
     #[test]
