@@ -1861,10 +1861,11 @@ mod tests {
     /// An access that a remembered run answers changes nothing that is remembered, in debug
     /// builds (which check the answer with a search) as in release builds. Only a debug build,
     /// which `make test` is, can fail it: a release build has no search to disturb the runs.
-    #[test]
-    fn an_answer_from_a_remembered_run_leaves_the_remembered_runs_as_they_were() {
+    /// An OS with as many one-page reservations, committed and written, as there are remembered
+    /// runs: each page's run is remembered. Reserved first: a reservation forgets every
+    /// remembered run, a commit none.
+    fn every_run_remembered() -> (Os, Vec<u64>) {
         let mut os = Os::for_tests(1);
-        // Reserved first: a reservation forgets every remembered run, a commit none.
         let bases: Vec<u64> = (0..REMEMBERED_RUNS)
             .map(|_| os.reserve(4096, 0, "t").unwrap())
             .collect();
@@ -1872,17 +1873,25 @@ mod tests {
             os.commit(base, 4096, "t").unwrap();
             os.write_u64(base, 1, "t").unwrap();
         }
-        let remembered = |os: &Os| -> Vec<bool> {
-            bases
-                .iter()
-                .map(|&base| os.pages.remembered_allows(base, base + 8, Access::Read))
-                .collect()
-        };
-        assert_eq!(remembered(&os), vec![true; REMEMBERED_RUNS]);
+        assert_eq!(remembered(&os, &bases), vec![true; REMEMBERED_RUNS]);
+        (os, bases)
+    }
+
+    /// Whether a write to each page of `bases` is answered by a remembered run.
+    fn remembered(os: &Os, bases: &[u64]) -> Vec<bool> {
+        bases
+            .iter()
+            .map(|&base| os.pages.remembered_allows(base, base + 8, Access::Write))
+            .collect()
+    }
+
+    #[test]
+    fn an_answer_from_a_remembered_run_leaves_the_remembered_runs_as_they_were() {
+        let (mut os, bases) = every_run_remembered();
         // Answered from memory: remembering any run again would push out the oldest.
         os.read_u64(bases[1], "t").unwrap();
         os.read_u64(bases[REMEMBERED_RUNS - 1], "t").unwrap();
-        assert_eq!(remembered(&os), vec![true; REMEMBERED_RUNS]);
+        assert_eq!(remembered(&os, &bases), vec![true; REMEMBERED_RUNS]);
     }
 
     #[test]
@@ -1920,19 +1929,11 @@ mod tests {
 
     #[test]
     fn a_commit_of_committed_pages_pushes_out_no_remembered_run() {
-        let mut os = Os::for_tests(1);
-        let bases: Vec<u64> = (0..REMEMBERED_RUNS)
-            .map(|_| os.reserve(4096, 0, "t").unwrap())
-            .collect();
-        for &base in &bases {
-            os.commit(base, 4096, "t").unwrap();
-        }
+        let (mut os, bases) = every_run_remembered();
         for _ in 0..REMEMBERED_RUNS {
             os.commit(bases[0], 4096, "t").unwrap();
         }
-        for &base in &bases {
-            assert!(os.pages.remembered_allows(base, base + 8, Access::Write));
-        }
+        assert_eq!(remembered(&os, &bases), vec![true; REMEMBERED_RUNS]);
     }
 
     /// A commit again of committed pages grows the remembered run they touch (an allocator

@@ -295,10 +295,9 @@ impl Resources {
     }
 
     /// Adds `count` and `bytes` to the totals of (`kind`, `site`), whose slot is made on first
-    /// use; returns the slot. `hint` is the kind's last slot (neither asked nor kept for a kind
-    /// `acquired_from_many_sites`). On a miss, the pair's entry in `site_hints` names the slot it
-    /// found last; on a miss there too, the slot is looked up (`site_slot_missed`) and becomes
-    /// the entry's hint. Either way it becomes the kind's hint.
+    /// use; returns the slot. `hint` is the kind's last slot. On a miss, the pair's entry in
+    /// `site_hints` names the slot it found last; on a miss there too, the slot is looked up
+    /// (`site_slot_missed`) and becomes the entry's hint. Either way it becomes the kind's hint.
     #[inline(always)]
     fn add_to_site(
         &mut self,
@@ -308,9 +307,7 @@ impl Resources {
         count: u64,
         bytes: u64,
     ) -> u32 {
-        if !acquired_from_many_sites(kind)
-            && let Some(entry) = self.sites.get_mut(hint as usize)
-        {
+        if let Some(entry) = self.sites.get_mut(hint as usize) {
             // Same label, same address: the common case needs no string comparison. A kind's
             // hint only ever names a slot of that kind, so the kind needs no comparison either.
             debug_assert_eq!(entry.kind, kind, "a kind's hint names a slot of that kind");
@@ -330,9 +327,7 @@ impl Resources {
                 slot
             }
         };
-        if !acquired_from_many_sites(kind) {
-            self.hot_mut(kind).last_site_slot = slot;
-        }
+        self.hot_mut(kind).last_site_slot = slot;
         let totals = &mut self.sites[slot as usize].totals;
         totals.count += count;
         totals.bytes += bytes;
@@ -600,15 +595,6 @@ pub const BUILTIN_KIND_NAMES: [&str; 14] = [
     "description",
 ];
 
-/// Whether `kind` is acquired from many sites in turn (heap blocks: a runtime allocates from a
-/// dozen), so that its own last-site hint would miss on most acquisitions and the pair's entry
-/// in `Resources::site_hints` is looked at first. The kind is a constant at the OS's own calls,
-/// where this folds away.
-#[inline(always)]
-fn acquired_from_many_sites(kind: KindId) -> bool {
-    kind == KINDS.heap_block
-}
-
 /// The built-in kinds' ids, for the OS's own acquisitions. Every resource family names its kinds
 /// through this constant rather than a copy of its own, so that each acquisition's kind is a
 /// constant and the ledger's per-kind branch (built-in or a subject's, keyed or not) folds away.
@@ -778,8 +764,8 @@ mod tests {
 
     /// More labels than there are hint entries, switched between: by pigeonhole, most pairs
     /// find their entry taken by another at every turn, the table by address grows to hold
-    /// them, and every label keeps its own slot. Both for a kind whose own hint is asked first
-    /// and for the heap's blocks, whose pair entry is.
+    /// them, and every label keeps its own slot: for a subject's kind and for a built-in one,
+    /// each of whose hints misses at every turn.
     #[test]
     fn labels_sharing_hint_entries_keep_their_own_slots() {
         let mut resources = Resources::new();
@@ -793,7 +779,6 @@ mod tests {
             ..Attribution::default()
         };
         let kinds = [blocks, KINDS.heap_block];
-        assert!(!acquired_from_many_sites(blocks) && acquired_from_many_sites(KINDS.heap_block));
         for kind in kinds {
             for round in 1..=3u64 {
                 for &label in &labels {
