@@ -164,6 +164,10 @@ struct Runner<'a, S: Subject> {
     scenario: &'a Scenario<S::Op>,
     /// See `Outcome::growth_progress`.
     growth_progress: Vec<GrowthProgress>,
+    /// An empty call queue kept from a thread that exited, for the next thread's TLS destructors:
+    /// nearly every thread queues one at its exit, and a queue of its own was an allocation (and
+    /// a free) per thread.
+    spare_calls: VecDeque<(CodeAddr, u64, &'static str)>,
 }
 
 /// Runs `scenario` with subject `S`: in this process, or in a child process when the subject
@@ -254,6 +258,7 @@ fn run_inner<S: Subject>(
         header,
         scenario,
         growth_progress: Vec::new(),
+        spare_calls: VecDeque::new(),
     };
     if let Some(sink) = options.trace_sink.take() {
         runner.os.trace().attach_sink(sink);
@@ -699,6 +704,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             .as_mut()
             .expect("scheduled threads have a context");
         if ctx.exit_rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
+            if ctx.calls.capacity() == 0 {
+                ctx.calls = std::mem::take(&mut self.spare_calls);
+            }
             let any_due = self.os.tls_destructors_due(tid, |_, code, value| {
                 ctx.calls.push_back((code, value, "tls destructor"));
             });
@@ -723,7 +731,11 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.add(self.stamp(finding))?;
         }
         self.os.exit_thread(tid, "thread-exit");
-        self.ctx(tid).finished = true;
+        let ctx = self.ctx(tid);
+        ctx.finished = true;
+        if ctx.calls.capacity() > 0 {
+            self.spare_calls = std::mem::take(&mut ctx.calls);
+        }
         self.has_work.remove(tid);
         Ok(())
     }
