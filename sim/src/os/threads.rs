@@ -156,12 +156,11 @@ fn push_members(mut word: u64, first: u32, out: &mut Vec<u32>) {
 
 #[derive(Debug)]
 pub(crate) struct Thread {
-    /// Borrowed for the main thread, which every fresh OS has: no allocation per run for it.
-    pub(crate) name: Cow<'static, str>,
+    /// Where the thread's name is in `ThreadsState::names`.
+    name: u32,
     pub(crate) state: ThreadState,
     record: Option<RecordId>,
     waiter_record: Option<RecordId>,
-    joiners: Vec<Tid>,
     joined: bool,
 }
 
@@ -171,6 +170,14 @@ const THREADS_RESERVED: usize = 8;
 
 pub(crate) struct ThreadsState {
     pub(crate) threads: Vec<Thread>,
+    /// Every name a thread has had, once each, the main thread's first (borrowed: no allocation
+    /// per run for it). A run spawns a thread per repetition under the few names its scenario
+    /// declares, and a copy of the name per thread was an allocation (and a free) per spawn.
+    names: Vec<Cow<'static, str>>,
+    /// Joins waiting for their thread to exit, as (thread joined, joiner), in the order they
+    /// began: its exit wakes its joiners in that order. One list for the process rather than one
+    /// per thread, which was an allocation per blocked join.
+    joins: Vec<(Tid, Tid)>,
     /// The threads whose state is `Runnable`, kept with every change of state.
     pub(crate) runnable: ThreadSet,
     /// Bumped whenever a thread is spawned or changes state, so that a reader may keep what it
@@ -188,11 +195,10 @@ pub(crate) struct ThreadsState {
 impl ThreadsState {
     pub(crate) fn new() -> ThreadsState {
         let main = Thread {
-            name: Cow::Borrowed("main"),
+            name: 0,
             state: ThreadState::Runnable,
             record: None,
             waiter_record: None,
-            joiners: Vec::new(),
             joined: false,
         };
         let mut threads = Vec::with_capacity(THREADS_RESERVED);
@@ -201,12 +207,30 @@ impl ThreadsState {
         runnable.insert(MAIN_THREAD);
         ThreadsState {
             threads,
+            names: vec![Cow::Borrowed("main")],
+            joins: Vec::new(),
             runnable,
             states_version: 0,
             unjoined: 0,
             blocked: 0,
             now_tick: 0,
         }
+    }
+
+    /// Where `name` is in `names`, added if it is new.
+    fn name_index(&mut self, name: &str) -> u32 {
+        let index = match self.names.iter().position(|known| known == name) {
+            Some(index) => index,
+            None => {
+                self.names.push(Cow::Owned(name.to_string()));
+                self.names.len() - 1
+            }
+        };
+        index as u32
+    }
+
+    fn name(&self, thread: &Thread) -> &str {
+        &self.names[thread.name as usize]
     }
 }
 
@@ -224,12 +248,12 @@ impl Os {
         let record = self.resources.acquire(KINDS.thread, 1, 0, 0, here);
         let tid = Tid(self.threads.threads.len() as u32);
         self.threads.unjoined += 1;
+        let name = self.threads.name_index(name);
         self.threads.threads.push(Thread {
-            name: Cow::Owned(name.to_string()),
+            name,
             state: ThreadState::Runnable,
             record: Some(record),
             waiter_record: None,
-            joiners: Vec::new(),
             joined: false,
         });
         self.threads.runnable.insert(tid);
@@ -246,7 +270,7 @@ impl Os {
         self.threads
             .threads
             .get(tid.0 as usize)
-            .map_or("?", |t| &t.name)
+            .map_or("?", |t| self.threads.name(t))
     }
 
     pub fn thread_count(&self) -> usize {
@@ -342,12 +366,19 @@ impl Os {
         if let Some(waiter) = thread.waiter_record.take() {
             self.resources.release_id(waiter);
         }
-        let joiners = std::mem::take(&mut thread.joiners);
         self.threads.runnable.remove(tid);
         self.threads.states_version += 1;
         self.syscall("threads.exit", u64::from(tid.0), 0);
-        for joiner in joiners {
-            self.unblock(joiner, &BlockReason::Join(tid), site);
+        // Its joiners, in the order they joined.
+        let mut index = 0;
+        while index < self.threads.joins.len() {
+            let (joined, joiner) = self.threads.joins[index];
+            if joined == tid {
+                self.threads.joins.remove(index);
+                self.unblock(joiner, &BlockReason::Join(tid), site);
+            } else {
+                index += 1;
+            }
         }
     }
 
@@ -382,7 +413,7 @@ impl Os {
             self.syscall("threads.join", u64::from(target.0), 0);
             return Io::ok(());
         }
-        thread.joiners.push(tid);
+        self.threads.joins.push((target, tid));
         Io::Block(BlockReason::Join(target))
     }
 
@@ -415,9 +446,11 @@ impl Os {
             .iter()
             .enumerate()
             .filter_map(|(i, t)| match &t.state {
-                ThreadState::Blocked(reason) => {
-                    Some((Tid(i as u32), t.name.to_string(), reason.clone()))
-                }
+                ThreadState::Blocked(reason) => Some((
+                    Tid(i as u32),
+                    self.threads.name(t).to_string(),
+                    reason.clone(),
+                )),
                 _ => None,
             })
             .collect()
@@ -491,6 +524,46 @@ mod tests {
             Io::err(Errno::Einval),
             "joined twice"
         );
+    }
+
+    #[test]
+    fn an_exit_wakes_its_own_joiners_only() {
+        let mut os = Os::for_tests(1);
+        let a = os.spawn_thread("a", "t").unwrap();
+        let b = os.spawn_thread("b", "t").unwrap();
+        let c = os.spawn_thread("c", "t").unwrap();
+        // Main and `c` join `a`; `a` joins `b`.
+        for (joiner, joined) in [(MAIN_THREAD, a), (a, b), (c, a)] {
+            assert_eq!(
+                os.join(joiner, joined, "t"),
+                Io::Block(BlockReason::Join(joined))
+            );
+            os.block(joiner, BlockReason::Join(joined), "t");
+        }
+        let mut runnable = Vec::new();
+        os.runnable_threads(&mut runnable);
+        assert_eq!(runnable, vec![b.0]);
+        os.exit_thread(b, "t");
+        os.runnable_threads(&mut runnable);
+        assert_eq!(runnable, vec![a.0], "only b's joiner woke");
+        os.exit_thread(a, "t");
+        os.runnable_threads(&mut runnable);
+        assert_eq!(runnable, vec![0, c.0], "both of a's joiners woke");
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
+    }
+
+    #[test]
+    fn threads_keep_their_names_when_names_repeat() {
+        let mut os = Os::for_tests(1);
+        let spawned: Vec<(Tid, &str)> = ["w", "v", "w", "main"]
+            .into_iter()
+            .map(|name| (os.spawn_thread(name, "t").unwrap(), name))
+            .collect();
+        assert_eq!(os.thread_name(MAIN_THREAD), "main");
+        for (tid, name) in spawned {
+            assert_eq!(os.thread_name(tid), name);
+        }
+        assert_eq!(os.thread_name(Tid(99)), "?");
     }
 
     #[test]
