@@ -634,11 +634,10 @@ impl Os {
     /// socket: writers blocked on a pipe whose readers are gone wake to EPIPE, readers whose
     /// writers are gone wake to EOF.
     fn release_if_unused(&mut self, id: u64, site: Site) {
-        match self.fds.descriptions.get(&id) {
-            Some(d) if d.fds == 0 && d.holds == 0 => {}
-            _ => return,
-        }
-        let d = self.fds.descriptions.remove(&id).expect("present");
+        let unused = |d: &Description| d.fds == 0 && d.holds == 0;
+        let Some(d) = self.fds.descriptions.remove_if(&id, unused) else {
+            return;
+        };
         self.resources.release_id(d.record);
         self.syscall("fds.release", id, 0);
         // A thread still waiting here blocked without holding the description: the caller lost
