@@ -593,14 +593,20 @@ impl<'a, S: Subject> Runner<'a, S> {
             "thread {index}'s context would outlive its list (spawned threads of the list start at {})",
             self.list_contexts_from
         );
-        if self.threads.len() <= index {
-            self.threads.resize_with(index + 1, || None);
-        }
         // Only the main thread can start with nothing to run: a spawned thread still has to exit.
         if tid != MAIN_THREAD || ctx.work_left() {
             self.has_work.insert(tid);
         }
-        self.threads[index] = Some(ctx);
+        if index < self.threads.len() {
+            self.threads[index] = Some(ctx);
+        } else {
+            // A spawn: tids count up, so its slot is nearly always the next one, which a push
+            // makes at less cost than a resize and a store.
+            if self.threads.len() < index {
+                self.threads.resize_with(index, || None);
+            }
+            self.threads.push(Some(ctx));
+        }
     }
 
     /// After the main thread stepped: whether it has work left, and if that changed, a new set
