@@ -290,6 +290,14 @@ impl GrowthDetector {
         self.site_totals_at_warmup.clear();
     }
 
+    /// Makes room in the series for `repetitions` rows of `kinds` counts, so that a lifecycle's
+    /// repetitions do not regrow it a handful of times (a fuzz input repeats one about seventy
+    /// times).
+    pub fn reserve_series(&mut self, repetitions: u32, kinds: usize) {
+        let rows = (repetitions as usize).min(SERIES_POINTS_MAX);
+        self.history.reserve(rows * (kinds + 1));
+    }
+
     /// The declared caches this detector allows for.
     pub fn allowances(&self) -> &[CacheAllowance] {
         &self.allowances

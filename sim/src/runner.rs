@@ -346,6 +346,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             let outer = (!lifecycle.teardown.is_empty()).then(|| ledger::baseline(&self.os));
             self.run_list(&lifecycle.setup, lifecycle)?;
             detector.restart(lifecycle.warmup);
+            detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().count());
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
                 before.retake(&self.os);
