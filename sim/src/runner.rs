@@ -101,6 +101,9 @@ struct Stop;
 /// again. A plain number rather than an `Option`, so that the check at every step is one compare.
 const REMAKE: u64 = u64::MAX;
 
+/// The most thread contexts a lifecycle reserves room for up front (see `run_lifecycles`).
+const CONTEXTS_RESERVED_MAX: usize = 1024;
+
 struct ThreadCtx<'a, S: Subject> {
     ops: &'a [ScenarioOp<S::Op>],
     pc: usize,
@@ -347,6 +350,15 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.run_list(&lifecycle.setup, lifecycle)?;
             detector.restart(lifecycle.warmup);
             detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().count());
+            // Room for a context per thread the repetitions spawn (tids are never reused), up
+            // to a bound: a fuzz input repeats a spawn about seventy times, and the contexts
+            // were copied on each of the list's regrowths.
+            let spawns = lifecycle.ops.iter();
+            let spawns = spawns
+                .filter(|op| matches!(op, ScenarioOp::Spawn { .. }))
+                .count();
+            let contexts = spawns.saturating_mul(lifecycle.repeat as usize);
+            self.threads.reserve(contexts.min(CONTEXTS_RESERVED_MAX));
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
                 before.retake(&self.os);
