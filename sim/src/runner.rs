@@ -349,7 +349,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             let outer = (!lifecycle.teardown.is_empty()).then(|| ledger::baseline(&self.os));
             self.run_list(&lifecycle.setup, lifecycle)?;
             detector.restart(lifecycle.warmup);
-            detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().count());
+            detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().len());
             // Room for a context per thread the repetitions spawn (tids are never reused), up
             // to a bound: a fuzz input repeats a spawn about seventy times, and the contexts
             // were copied on each of the list's regrowths.

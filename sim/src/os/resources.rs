@@ -251,7 +251,7 @@ impl Resources {
             .map(|index| KindId(index as u16))
     }
 
-    pub fn kinds(&self) -> impl Iterator<Item = (KindId, &KindInfo)> {
+    pub fn kinds(&self) -> impl ExactSizeIterator<Item = (KindId, &KindInfo)> {
         self.kinds
             .iter()
             .enumerate()

@@ -10,8 +10,6 @@
 //! for the whole process. An exited thread holds its `thread` record until it is joined, as with
 //! pthreads (a thread that is neither joined nor detached leaks).
 
-use std::borrow::Cow;
-
 use super::locks::LockId;
 use super::resources::{KINDS, RecordId};
 use super::{Errno, Io, Os, Site};
@@ -156,8 +154,9 @@ fn push_members(mut word: u64, first: u32, out: &mut Vec<u32>) {
 
 #[derive(Debug)]
 pub(crate) struct Thread {
-    /// Where the thread's name is in `ThreadsState::names`.
-    name: u32,
+    /// Where the thread's name is in `ThreadsState::names`; `None` for the main thread, which
+    /// every fresh OS has and which is named "main" without an allocation per run.
+    name: Option<u32>,
     pub(crate) state: ThreadState,
     record: Option<RecordId>,
     waiter_record: Option<RecordId>,
@@ -170,10 +169,10 @@ const THREADS_RESERVED: usize = 8;
 
 pub(crate) struct ThreadsState {
     pub(crate) threads: Vec<Thread>,
-    /// Every name a thread has had, once each, the main thread's first (borrowed: no allocation
-    /// per run for it). A run spawns a thread per repetition under the few names its scenario
-    /// declares, and a copy of the name per thread was an allocation (and a free) per spawn.
-    names: Vec<Cow<'static, str>>,
+    /// Every name a spawned thread has had, once each. A run spawns a thread per repetition
+    /// under the few names its scenario declares, and a copy of the name per thread was an
+    /// allocation (and a free) per spawn.
+    names: Vec<String>,
     /// Joins waiting for their thread to exit, as (thread joined, joiner), in the order they
     /// began: its exit wakes its joiners in that order. One list for the process rather than one
     /// per thread, which was an allocation per blocked join.
@@ -195,7 +194,7 @@ pub(crate) struct ThreadsState {
 impl ThreadsState {
     pub(crate) fn new() -> ThreadsState {
         let main = Thread {
-            name: 0,
+            name: None,
             state: ThreadState::Runnable,
             record: None,
             waiter_record: None,
@@ -207,7 +206,7 @@ impl ThreadsState {
         runnable.insert(MAIN_THREAD);
         ThreadsState {
             threads,
-            names: vec![Cow::Borrowed("main")],
+            names: Vec::new(),
             joins: Vec::new(),
             runnable,
             states_version: 0,
@@ -222,7 +221,7 @@ impl ThreadsState {
         let index = match self.names.iter().position(|known| known == name) {
             Some(index) => index,
             None => {
-                self.names.push(Cow::Owned(name.to_string()));
+                self.names.push(name.to_string());
                 self.names.len() - 1
             }
         };
@@ -230,7 +229,9 @@ impl ThreadsState {
     }
 
     fn name(&self, thread: &Thread) -> &str {
-        &self.names[thread.name as usize]
+        thread
+            .name
+            .map_or("main", |index| &self.names[index as usize])
     }
 }
 
@@ -250,7 +251,7 @@ impl Os {
         self.threads.unjoined += 1;
         let name = self.threads.name_index(name);
         self.threads.threads.push(Thread {
-            name,
+            name: Some(name),
             state: ThreadState::Runnable,
             record: Some(record),
             waiter_record: None,
