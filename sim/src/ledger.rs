@@ -44,6 +44,20 @@ impl Baseline {
         self.serial = os.resources().serial();
     }
 
+    /// Whether every site's totals are what they were at the baseline (a site made since holds
+    /// nothing): one compare per site, stopping at the first that changed.
+    pub fn unchanged(&self, os: &Os) -> bool {
+        let sites = os.resources().site_totals();
+        let (known, made_since) = sites.split_at(self.site_totals.len().min(sites.len()));
+        known
+            .iter()
+            .zip(&self.site_totals)
+            .all(|(site, before)| site.totals == *before)
+            && made_since
+                .iter()
+                .all(|site| site.totals == Totals::default())
+    }
+
     /// The totals of `kind` at the baseline: the sum over its sites then. A slot's kind never
     /// changes, so `os` (taken later) says which of the baseline's slots are the kind's.
     fn total(&self, os: &Os, kind: KindId) -> Totals {
@@ -333,6 +347,34 @@ impl GrowthDetector {
     /// Observes the end of one repetition; returns growth findings (each kind at most once).
     pub fn observe(&mut self, os: &Os) -> Vec<Finding> {
         self.count_kinds(os);
+        self.observe_counted(os)
+    }
+
+    /// `observe` for a repetition after which no site's totals differ from what they were at the
+    /// last observation, which the caller knows (the runner's baseline, taken after that
+    /// observation, is unchanged): every kind's count is then what the last observation summed,
+    /// and summing it again over every site was most of the cost of observing. The rest (the
+    /// series, the trends, and any kind to judge, whose allowance may have changed with its live
+    /// keys) is as in `observe`. The first observation since a (re)start, or one after a kind was
+    /// registered, counts.
+    pub fn observe_unchanged(&mut self, os: &Os) -> Vec<Finding> {
+        if self.observed == 0 || self.trends.len() != os.resources().kinds().len() {
+            return self.observe(os);
+        }
+        if cfg!(debug_assertions) {
+            let kept: Vec<u64> = self.trends.iter().map(|trend| trend.now).collect();
+            self.count_kinds(os);
+            let counted = self.trends.iter().map(|trend| trend.now);
+            assert!(
+                counted.eq(kept),
+                "an unchanged repetition changed a kind's count"
+            );
+        }
+        self.observe_counted(os)
+    }
+
+    /// `observe` once every kind's `now` is its count.
+    fn observe_counted(&mut self, os: &Os) -> Vec<Finding> {
         let repetition = self.observed;
         self.observed += 1;
         if (repetition as usize) < SERIES_POINTS_MAX {
@@ -659,6 +701,74 @@ mod tests {
             first_at < 100,
             "found within a few dozen repetitions, at {first_at}"
         );
+    }
+
+    /// `observe_unchanged` after a repetition that changed no site's totals answers as `observe`:
+    /// the same findings in the same repetitions and the same series, also when a cache's live
+    /// keys change under unchanged totals (and its allowance with them) and when a kind is
+    /// registered.
+    #[test]
+    fn an_unchanged_repetition_is_observed_as_observe_would() {
+        let mut os = Os::for_tests(1);
+        let ids = os.register_kind("fn ptr id", true);
+        let cache = || {
+            vec![CacheAllowance {
+                kind: ids,
+                per_key_max: 2,
+            }]
+        };
+        let mut every = GrowthDetector::new(4, cache());
+        let mut unchanged = GrowthDetector::new(4, cache());
+        let mut after_last = baseline(&os);
+        let (mut records, mut late, mut reported) = (Vec::new(), None, Vec::new());
+        let text = |findings: &[Finding]| -> Vec<String> {
+            let text = |f: &Finding| format!("{} {}", f.signature(), f.headline);
+            findings.iter().map(text).collect()
+        };
+        for repetition in 0..60u64 {
+            match repetition {
+                8..=31 if repetition % 2 == 0 => {
+                    records.push(os.track(ids, 16, repetition, "fill"));
+                }
+                40 => late = Some(os.register_kind("late", false)),
+                50 => {
+                    // The same totals under one key: the cache's allowance falls below its growth.
+                    for record in records.drain(..) {
+                        os.untrack(record, "fill");
+                    }
+                    records.extend((0..12).map(|_| os.track(ids, 16, 7, "fill")));
+                }
+                _ => {}
+            }
+            let expected = every.observe(&os);
+            let found = if after_last.unchanged(&os) {
+                unchanged.observe_unchanged(&os)
+            } else {
+                unchanged.observe(&os)
+            };
+            after_last.retake(&os);
+            assert_eq!(text(&found), text(&expected), "repetition {repetition}");
+            reported.extend(text(&found));
+        }
+        assert_eq!(reported.len(), 1, "the growth under one key: {reported:?}");
+        for kind in [ids, late.expect("registered")] {
+            assert_eq!(unchanged.series(kind), every.series(kind));
+        }
+    }
+
+    #[test]
+    fn a_baseline_is_unchanged_until_a_site_changes() {
+        let mut os = Os::for_tests(1);
+        let block = os.malloc(64, "a").unwrap();
+        let before = baseline(&os);
+        assert!(before.unchanged(&os));
+        os.free(block, "a").unwrap();
+        assert!(!before.unchanged(&os), "a site went down");
+        let again = os.malloc(64, "a").unwrap();
+        assert!(before.unchanged(&os), "and back up");
+        os.malloc(8, "b").unwrap();
+        assert!(!before.unchanged(&os), "a site made since holds something");
+        os.free(again, "a").unwrap();
     }
 
     #[test]

@@ -363,7 +363,15 @@ impl<'a, S: Subject> Runner<'a, S> {
                 self.repetition = repetition;
                 before.retake(&self.os);
                 self.run_list(&lifecycle.ops, lifecycle)?;
-                let leaks = ledger::leaks(&self.os, &before, detector.allowances());
+                // Most repetitions leave every site's totals as they found them: then nothing
+                // leaked, and every kind's count is what the detector observed after the last
+                // repetition (nothing acquires or releases between that and the baseline).
+                let unchanged = before.unchanged(&self.os);
+                let leaks = if unchanged {
+                    Vec::new()
+                } else {
+                    ledger::leaks(&self.os, &before, detector.allowances())
+                };
                 let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();
                 for mut finding in leaks {
                     if let Some(kind) = self.os.resources().kind_by_name(&finding.resource) {
@@ -371,7 +379,12 @@ impl<'a, S: Subject> Runner<'a, S> {
                     }
                     self.add(self.stamp(finding))?;
                 }
-                for finding in detector.observe(&self.os) {
+                let growth = if unchanged {
+                    detector.observe_unchanged(&self.os)
+                } else {
+                    detector.observe(&self.os)
+                };
+                for finding in growth {
                     if !leaking.contains(&finding.resource) {
                         self.add(self.stamp(finding))?;
                     }
