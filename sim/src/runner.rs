@@ -359,14 +359,21 @@ impl<'a, S: Subject> Runner<'a, S> {
                 .count();
             let contexts = spawns.saturating_mul(lifecycle.repeat as usize);
             self.threads.reserve(contexts.min(CONTEXTS_RESERVED_MAX));
+            // Whether the last repetition left every site's totals as it found them. Most do:
+            // then nothing leaked, the baseline already holds the totals the next one starts
+            // from, and every kind's count is what the detector observed after the repetition
+            // before (nothing acquires or releases between an observation and the next
+            // baseline).
+            let mut unchanged = false;
             for repetition in 0..lifecycle.repeat {
                 self.repetition = repetition;
-                before.retake(&self.os);
+                if unchanged {
+                    before.retake_unchanged(&self.os);
+                } else {
+                    before.retake(&self.os);
+                }
                 self.run_list(&lifecycle.ops, lifecycle)?;
-                // Most repetitions leave every site's totals as they found them: then nothing
-                // leaked, and every kind's count is what the detector observed after the last
-                // repetition (nothing acquires or releases between that and the baseline).
-                let unchanged = before.unchanged(&self.os);
+                unchanged = before.unchanged(&self.os);
                 let leaks = if unchanged {
                     Vec::new()
                 } else {
