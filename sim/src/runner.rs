@@ -353,10 +353,8 @@ impl<'a, S: Subject> Runner<'a, S> {
             // Room for a context per thread the repetitions spawn (tids are never reused), up
             // to a bound: a fuzz input repeats a spawn about seventy times, and the contexts
             // were copied on each of the list's regrowths.
-            let spawns = lifecycle.ops.iter();
-            let spawns = spawns
-                .filter(|op| matches!(op, ScenarioOp::Spawn { .. }))
-                .count();
+            let is_spawn = |op: &&ScenarioOp<S::Op>| matches!(op, ScenarioOp::Spawn { .. });
+            let spawns = lifecycle.ops.iter().filter(is_spawn).count();
             let contexts = spawns.saturating_mul(lifecycle.repeat as usize);
             self.threads.reserve(contexts.min(CONTEXTS_RESERVED_MAX));
             // Whether the last repetition left every site's totals as it found them. Most do:
