@@ -392,6 +392,16 @@ impl Regions {
         })
     }
 
+    /// True when `[addr, end)` lies in one remembered run that allows exactly the accesses
+    /// `allowed` (an `AccessibleRun`'s mask): pages committed with that protection.
+    #[inline]
+    fn remembered_holds(&self, addr: u64, end: u64, allowed: u8) -> bool {
+        self.accessible.iter().any(|run| {
+            let run = run.get();
+            run.start <= addr && end <= run.end && run.allowed == allowed
+        })
+    }
+
     fn remember_accessible(&self, run: AccessibleRun) {
         // `accessible_next` is always below `REMEMBERED_RUNS`; taking it modulo the length (a
         // mask) shows the compiler so, which drops the bounds check.
@@ -1096,25 +1106,34 @@ impl Os {
         // Whether every page that was committed already allows reads and writes: then all of the
         // range does once the rest is committed.
         let all_read_write = Cell::new(true);
-        let committed_pages = self.change_spans(range, &here, true, |span| {
-            if span.state == PageState::Committed {
-                if span.prot != Prot::READ_WRITE {
-                    all_read_write.set(false);
+        let run = AccessibleRun::new(start, end, Prot::READ_WRITE);
+        // Pages a remembered run holds with this protection are committed, readable and writable
+        // already (an allocator commits again the slices a freed page left committed): the
+        // commit changes no run, and the search of the runs is spared.
+        let committed_already = new_pages <= self.pages.committed_pages_total
+            && self.pages.regions.remembered_holds(start, end, run.allowed);
+        let committed_pages = if committed_already {
+            0
+        } else {
+            self.change_spans(range, &here, true, |span| {
+                if span.state == PageState::Committed {
+                    if span.prot != Prot::READ_WRITE {
+                        all_read_write.set(false);
+                    }
+                    return 0;
                 }
-                return 0;
-            }
-            *span = Span {
-                end: span.end,
-                state: PageState::Committed,
-                prot: Prot::READ_WRITE,
-                by: here,
-            };
-            1
-        });
+                *span = Span {
+                    end: span.end,
+                    state: PageState::Committed,
+                    prot: Prot::READ_WRITE,
+                    by: here,
+                };
+                1
+            })
+        };
         // All of the range readable and writable now is remembered: it spares the search that
         // the first access would make (an allocator commits a page to write a block header into
         // it at once). A range with pages of another protection is left to that search.
-        let run = AccessibleRun::new(start, end, Prot::READ_WRITE);
         if committed_pages == new_pages as i64 {
             // All of it committed just now: no remembered run can hold it yet.
             self.pages.regions.remember_accessible(run);
@@ -1925,6 +1944,32 @@ mod tests {
         assert_eq!(os.write_u64(base, 1, "t"), Err(Errno::Efault));
         // The page the commit made writable is.
         os.write_u64(base + 4096, 1, "t").unwrap();
+    }
+
+    /// A commit of pages a remembered run holds readable and writable changes nothing, and is
+    /// answered without a search; one of pages a remembered run holds read-only, or of a range
+    /// that reaches past a remembered run, still commits what needs it and remembers nothing
+    /// writable that is not.
+    #[test]
+    fn a_commit_of_pages_a_remembered_run_holds_changes_only_what_it_must() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        os.commit(base, 4096, "t").unwrap();
+        assert!(os.pages.remembered_allows(base, base + 4096, Access::Write));
+        os.commit(base, 4096, "again").unwrap();
+        assert_eq!(os.committed_pages(), 1);
+        // Past the remembered run: the next page is committed too.
+        os.commit(base, 2 * 4096, "t").unwrap();
+        assert_eq!(os.committed_pages(), 2);
+        os.write_u64(base + 4096, 1, "t").unwrap();
+        // A read-only page that a read left remembered (read-only) stays read-only.
+        os.commit(base + 2 * 4096, 4096, "t").unwrap();
+        os.protect(base + 2 * 4096, 4096, Prot::READ, "t").unwrap();
+        os.read_u64(base + 2 * 4096, "t").unwrap();
+        os.commit(base + 2 * 4096, 4096, "t").unwrap();
+        assert_eq!(os.committed_pages(), 3);
+        assert_eq!(os.write_u64(base + 2 * 4096, 1, "t"), Err(Errno::Efault));
+        os.release(base, 4 * 4096, "t").unwrap();
     }
 
     #[test]
