@@ -293,6 +293,11 @@ pub struct WasiRuntime {
     preopen_names: Vec<Rc<str>>,
     /// The host's stdin, stdout and stderr, handed to every instance as guest fds 0..=2.
     stdio: [Fd; 3],
+    /// The guest's iovecs for `fd_write` (every byte `w`) and `fd_read`, kept from call to call
+    /// and grown as needed: one made per call cost a heap allocation, and zeroing, on every
+    /// read and write. Two, so that the bytes a read leaves never reach a write.
+    write_iovec: Vec<u8>,
+    read_iovec: Vec<u8>,
     prestats_lock_leak: bool,
     fd_table_lock_leak: bool,
     preopen_handle_leak: bool,
@@ -348,6 +353,8 @@ impl Subject for WasiRuntime {
             preopen_names: Vec::new(),
             stdio: host_stdio(os)
                 .expect("the host's stdio opens before any limit or fault applies"),
+            write_iovec: Vec::new(),
+            read_iovec: Vec::new(),
             prestats_lock_leak: config.defect("prestats-lock-leak"),
             fd_table_lock_leak: config.defect("fd-table-lock-leak"),
             preopen_handle_leak: config.defect("preopen-handle-leak"),
@@ -418,8 +425,12 @@ impl Subject for WasiRuntime {
         };
         let (table, prestats) = ctx.tables();
         let result = match op {
-            WasiOp::FdWrite { fd, bytes, .. } => fd_write(os, tid, table, *fd, *bytes),
-            WasiOp::FdRead { fd, bytes, .. } => fd_read(os, tid, table, *fd, *bytes),
+            WasiOp::FdWrite { fd, bytes, .. } => {
+                fd_write(os, tid, table, &mut self.write_iovec, *fd, *bytes)
+            }
+            WasiOp::FdRead { fd, bytes, .. } => {
+                fd_read(os, tid, table, &mut self.read_iovec, *fd, *bytes)
+            }
             WasiOp::FdClose { fd, .. } => fd_close(os, tid, table, prestats, *fd),
             WasiOp::FdPrestatGet { fd, .. } | WasiOp::FdPrestatDirName { fd, .. } => {
                 prestat_get(os, tid, prestats, *fd)
@@ -875,18 +886,27 @@ impl WasiRuntime {
         let site = "fd_table_destroy";
         let allocated = table.entries.is_some();
         if let Some(entries) = table.entries {
-            for object in table.slots.drain(..).flatten() {
-                fd_object_release(os, object);
+            // In slot order, as WAMR walks `entries`, up to the last used one: the slots after it
+            // are empty (`used` counts the occupied ones, as `check_invariants` checks).
+            let mut left = table.used;
+            for slot in &mut table.slots {
+                if left == 0 {
+                    break;
+                }
+                if let Some(object) = slot.take() {
+                    left -= 1;
+                    fd_object_release(os, object);
+                }
             }
             let _ = os.free(entries, site);
         }
+        table.slots.clear();
         // WAMR #4192: `rwlock_destroy(&ft->lock)` sat inside `if (ft->entries)`, so a table whose
         // entries were never allocated (init failed before stdio went in) kept its lock.
         // PR #4205 destroys it unconditionally.
         if allocated || !self.fd_table_lock_leak {
             let _ = os.lock_destroy(table.lock, site);
         }
-        // Without entries the slots were never grown: empty either way.
         self.spare_slots.push(table.slots);
     }
 
@@ -942,16 +962,39 @@ fn guest_buffer_len(bytes: u32) -> Result<usize, Stop> {
     Ok(bytes as usize)
 }
 
-fn fd_write(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
+/// Writes `bytes` bytes `w` from `iovec` (`WasiRuntime::write_iovec`, which holds only `w`).
+fn fd_write(
+    os: &mut Os,
+    tid: Tid,
+    table: &FdTable,
+    iovec: &mut Vec<u8>,
+    fd: u32,
+    bytes: u32,
+) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
-    let data = vec![b'w'; guest_buffer_len(bytes)?];
-    io_result(os.fd_write(tid, handle, &data, "blocking_op_writev"))
+    let len = guest_buffer_len(bytes)?;
+    if iovec.len() < len {
+        iovec.resize(len, b'w');
+    }
+    io_result(os.fd_write(tid, handle, &iovec[..len], "blocking_op_writev"))
 }
 
-fn fd_read(os: &mut Os, tid: Tid, table: &FdTable, fd: u32, bytes: u32) -> Call {
+/// Reads up to `bytes` bytes into `iovec` (`WasiRuntime::read_iovec`; what it held is
+/// overwritten or ignored, as a guest's buffer is).
+fn fd_read(
+    os: &mut Os,
+    tid: Tid,
+    table: &FdTable,
+    iovec: &mut Vec<u8>,
+    fd: u32,
+    bytes: u32,
+) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
-    let mut buf = vec![0; guest_buffer_len(bytes)?];
-    io_result(os.fd_read(tid, handle, &mut buf, "blocking_op_readv"))
+    let len = guest_buffer_len(bytes)?;
+    if iovec.len() < len {
+        iovec.resize(len, 0);
+    }
+    io_result(os.fd_read(tid, handle, &mut iovec[..len], "blocking_op_readv"))
 }
 
 /// `wasmtime_ssp_fd_close`: detach under both write locks, drop the preopen entry, release.
@@ -1180,6 +1223,59 @@ mod tests {
         );
         assert_eq!(os.open_fd_count(), fds);
         assert!(os.findings().is_empty(), "{:?}", os.findings());
+    }
+
+    /// The guest's writes are `w` bytes whatever its reads brought in before: the iovecs kept
+    /// between calls must not mix.
+    #[test]
+    fn a_write_after_a_read_writes_only_its_own_bytes() {
+        let mut os = Os::for_tests(3);
+        let mut wasi = runtime(&mut os, &[]);
+        let dev = os.open_dir("/dev", "t").unwrap();
+        let flags = |read, write| crate::os::fds::OpenFlags {
+            read,
+            write,
+            ..Default::default()
+        };
+        let stdin = os.open_at(dev, "stdin", flags(false, true), "t").unwrap();
+        assert!(matches!(
+            os.fd_write(MAIN_THREAD, stdin, b"abc", "t"),
+            Io::Ready(Ok(3))
+        ));
+        for op in [
+            instantiate(&[]),
+            WasiOp::FdRead {
+                instance: 0,
+                fd: 0,
+                bytes: 3,
+            },
+            WasiOp::FdWrite {
+                instance: 0,
+                fd: 1,
+                bytes: 2,
+            },
+            WasiOp::FdWrite {
+                instance: 0,
+                fd: 1,
+                bytes: 5,
+            },
+        ] {
+            assert!(matches!(wasi.apply(&mut os, MAIN_THREAD, &op), Step::Done));
+        }
+        let stdout = os.open_at(dev, "stdout", flags(true, false), "t").unwrap();
+        let mut written = [0; 16];
+        assert!(matches!(
+            os.fd_read(MAIN_THREAD, stdout, &mut written, "t"),
+            Io::Ready(Ok(7))
+        ));
+        assert_eq!(&written[..7], b"wwwwwww");
+        let mut stdin_left = [0; 4];
+        let stdin = os.open_at(dev, "stdin", flags(true, false), "t").unwrap();
+        assert!(matches!(
+            os.fd_read(MAIN_THREAD, stdin, &mut stdin_left, "t"),
+            Io::Ready(Ok(3))
+        ));
+        assert_eq!(&stdin_left[..3], b"abc", "the host's file is as it wrote it");
     }
 
     #[test]
