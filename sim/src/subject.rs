@@ -180,7 +180,10 @@ fn with_key<R>(namespace: &str, name: impl Display, body: impl FnOnce(&str) -> R
     NAME_KEY.with(|buffer| {
         let mut key = buffer.borrow_mut();
         key.clear();
-        let _ = write!(key, "{namespace}:{name}");
+        // The namespace as it is: only the name needs the formatting machinery.
+        key.push_str(namespace);
+        key.push(':');
+        let _ = write!(key, "{name}");
         body(&key)
     })
 }
