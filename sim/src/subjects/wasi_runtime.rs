@@ -228,9 +228,17 @@ struct FdObject {
 struct FdTable {
     lock: LockId,
     entries: Option<u64>,
-    slots: Vec<Option<FdObject>>,
+    /// WAMR's `size`, the number of entries. `slots` may be longer (see `Slots`).
+    size: usize,
+    slots: Slots<FdObject>,
     used: usize,
 }
+
+/// A table's slots: the first `size` are its entries, and every one after them is empty. The
+/// vector goes from a destroyed table to the next one with its length (every slot is empty
+/// again by then), so that a new table grows by setting its size, not by pushing an empty slot
+/// per entry on every instantiation.
+type Slots<T> = Vec<Option<T>>;
 
 /// A preopen's entry in the prestats: its name, and the heap block of WAMR's copy of it (the
 /// name itself is shared: see `WasiRuntime::preopen_names`).
@@ -241,7 +249,9 @@ type Prestat = (Rc<str>, u64);
 struct Prestats {
     lock: LockId,
     block: Option<u64>,
-    dirs: Vec<Option<Prestat>>,
+    /// WAMR's `size`, the number of entries. `dirs` may be longer (see `Slots`).
+    size: usize,
+    dirs: Slots<Prestat>,
     /// One past the highest preopen number ever inserted, as in WAMR.
     used: usize,
 }
@@ -285,8 +295,8 @@ pub struct WasiRuntime {
     /// instead of growing their own from nothing: every fuzz input instantiates and destroys
     /// dozens of times. At most one per instance slot is ever made. Only capacity is kept, so
     /// nothing observable depends on which vector an instance gets.
-    spare_slots: Vec<Vec<Option<FdObject>>>,
-    spare_dirs: Vec<Vec<Option<Prestat>>>,
+    spare_slots: Vec<Slots<FdObject>>,
+    spare_dirs: Vec<Slots<Prestat>>,
     /// Every preopen path instantiated so far, shared by the prestats entries that name it: an
     /// instantiation then makes no string of its own (the copy WAMR makes is the heap block
     /// beside the name). As many as the scenario names, found by content.
@@ -566,30 +576,35 @@ fn unlock_both(os: &mut Os, tid: Tid, table: &FdTable, prestats: &Prestats, site
 
 /// `fd_table_grow` and `fd_prestats_grow`: when `min` does not fit or more than half would be
 /// used, allocate a table of double the size (until both hold), move the slots, free the old one.
+#[allow(clippy::too_many_arguments)]
 fn grow<T>(
     os: &mut Os,
     block: &mut Option<u64>,
-    slots: &mut Vec<Option<T>>,
+    size: &mut usize,
+    slots: &mut Slots<T>,
     used: usize,
     min: usize,
     entry_bytes: u64,
     site: Site,
 ) -> bool {
     let wanted = (used + 1) * 2;
-    if slots.len() > min && slots.len() >= wanted {
+    if *size > min && *size >= wanted {
         return true;
     }
-    let mut size = slots.len().max(1);
-    while size <= min || size < wanted {
-        size *= 2;
+    let mut new_size = (*size).max(1);
+    while new_size <= min || new_size < wanted {
+        new_size *= 2;
     }
-    let Ok(new) = os.malloc(entry_bytes * size as u64, site) else {
+    let Ok(new) = os.malloc(entry_bytes * new_size as u64, site) else {
         return false;
     };
     if let Some(old) = block.replace(new) {
         let _ = os.free(old, site);
     }
-    slots.resize_with(size, || None);
+    *size = new_size;
+    if slots.len() < new_size {
+        slots.resize_with(new_size, || None);
+    }
     true
 }
 
@@ -698,6 +713,7 @@ impl Prestats {
         if !grow(
             os,
             &mut self.block,
+            &mut self.size,
             &mut self.dirs,
             self.used,
             number,
@@ -779,6 +795,7 @@ impl WasiRuntime {
         ctx.table = Some(FdTable {
             lock,
             entries: None,
+            size: 0,
             slots: self.spare_slots.pop().unwrap_or_default(),
             used: 0,
         });
@@ -788,6 +805,7 @@ impl WasiRuntime {
         ctx.prestats = Some(Prestats {
             lock,
             block: None,
+            size: 0,
             dirs: self.spare_dirs.pop().unwrap_or_default(),
             used: 0,
         });
@@ -848,6 +866,7 @@ impl WasiRuntime {
         if !grow(
             os,
             &mut table.entries,
+            &mut table.size,
             &mut table.slots,
             table.used,
             number,
@@ -900,7 +919,7 @@ impl WasiRuntime {
             }
             let _ = os.free(entries, site);
         }
-        table.slots.clear();
+        debug_assert!(table.slots.iter().all(Option::is_none), "the next table takes them empty");
         // WAMR #4192: `rwlock_destroy(&ft->lock)` sat inside `if (ft->entries)`, so a table whose
         // entries were never allocated (init failed before stdio went in) kept its lock.
         // PR #4205 destroys it unconditionally.
@@ -914,7 +933,7 @@ impl WasiRuntime {
         let site = "fd_prestats_destroy";
         let allocated = prestats.block.is_some();
         if let Some(block) = prestats.block {
-            for (_, copy) in prestats.dirs.drain(..).flatten() {
+            for (_, copy) in prestats.dirs.iter_mut().filter_map(Option::take) {
                 let _ = os.free(copy, site);
             }
             let _ = os.free(block, site);
@@ -1058,6 +1077,7 @@ fn path_open(
     if !grow(
         os,
         &mut table.entries,
+        &mut table.size,
         &mut table.slots,
         table.used,
         0,
@@ -1070,7 +1090,7 @@ fn path_open(
     }
     // `fd_table_unused`: random numbers until a free one; grow keeps at least half free.
     let number = loop {
-        let candidate = os.random_below(table.slots.len() as u64) as usize;
+        let candidate = os.random_below(table.size as u64) as usize;
         if table.slots[candidate].is_none() {
             break candidate;
         }
@@ -1225,6 +1245,51 @@ mod tests {
         assert!(os.findings().is_empty(), "{:?}", os.findings());
     }
 
+    /// A table that takes the slots of a bigger destroyed one grows as a fresh one does: its
+    /// size, its allocations and the numbers `path_open` draws from are its own.
+    #[test]
+    fn a_table_on_reused_slots_grows_as_a_fresh_one() {
+        let mut reused_os = Os::for_tests(7);
+        let mut reused = runtime(&mut reused_os, &[]);
+        let mut fresh_os = Os::for_tests(7);
+        let mut fresh = runtime(&mut fresh_os, &[]);
+        for op in [
+            instantiate(&["/x", "/tmp", "/data/app"]),
+            WasiOp::Destroy { instance: 0 },
+        ] {
+            reused.apply(&mut reused_os, MAIN_THREAD, &op);
+        }
+        let before = [&reused_os, &fresh_os].map(|os| os.resources().live_records());
+        for (wasi, os) in [(&mut reused, &mut reused_os), (&mut fresh, &mut fresh_os)] {
+            for op in [
+                instantiate(&[]),
+                WasiOp::PathOpen {
+                    instance: 0,
+                    fd: 0,
+                    path: "/dev".into(),
+                    directory: true,
+                },
+            ] {
+                wasi.apply(os, MAIN_THREAD, &op);
+            }
+        }
+        let table = |wasi: &WasiRuntime| {
+            let table = wasi.instances[0].as_ref().unwrap().table.as_ref().unwrap();
+            let open: Vec<usize> = (0..table.slots.len())
+                .filter(|&n| table.is_open(n as u32))
+                .collect();
+            (table.size, open)
+        };
+        assert_eq!(table(&reused), (8, vec![0, 1, 2, table(&fresh).1[3]]));
+        assert_eq!(table(&reused), table(&fresh));
+        assert!(reused.instances[0].as_ref().unwrap().table.as_ref().unwrap().slots.len() > 8);
+        assert_eq!(
+            reused_os.resources().live_records() - before[0],
+            fresh_os.resources().live_records() - before[1],
+            "the same allocations, locks and fds"
+        );
+    }
+
     /// The guest's writes are `w` bytes whatever its reads brought in before: the iovecs kept
     /// between calls must not mix.
     #[test]
@@ -1318,6 +1383,7 @@ mod tests {
                 Prestats {
                     lock,
                     block: None,
+                    size: 0,
                     dirs: Vec::new(),
                     used: 0,
                 },
