@@ -919,7 +919,10 @@ impl WasiRuntime {
             }
             let _ = os.free(entries, site);
         }
-        debug_assert!(table.slots.iter().all(Option::is_none), "the next table takes them empty");
+        debug_assert!(
+            table.slots.iter().all(Option::is_none),
+            "the next table takes them empty"
+        );
         // WAMR #4192: `rwlock_destroy(&ft->lock)` sat inside `if (ft->entries)`, so a table whose
         // entries were never allocated (init failed before stdio went in) kept its lock.
         // PR #4205 destroys it unconditionally.
@@ -981,39 +984,36 @@ fn guest_buffer_len(bytes: u32) -> Result<usize, Stop> {
     Ok(bytes as usize)
 }
 
-/// Writes `bytes` bytes `w` from `iovec` (`WasiRuntime::write_iovec`, which holds only `w`).
+/// The first `bytes` of a kept guest iovec (`WasiRuntime::write_iovec` or `read_iovec`), grown
+/// with `fill` as needed, or the call's failure when it cannot be in guest memory.
+fn guest_iovec(iovec: &mut Vec<u8>, bytes: u32, fill: u8) -> Result<&mut [u8], Stop> {
+    let len = guest_buffer_len(bytes)?;
+    if iovec.len() < len {
+        iovec.resize(len, fill);
+    }
+    Ok(&mut iovec[..len])
+}
+
+/// Writes `bytes` bytes `w` from `buf` (`write_iovec`, which only ever holds `w`).
 fn fd_write(
     os: &mut Os,
     tid: Tid,
     table: &FdTable,
-    iovec: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
     fd: u32,
     bytes: u32,
 ) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
-    let len = guest_buffer_len(bytes)?;
-    if iovec.len() < len {
-        iovec.resize(len, b'w');
-    }
-    io_result(os.fd_write(tid, handle, &iovec[..len], "blocking_op_writev"))
+    let data = guest_iovec(buf, bytes, b'w')?;
+    io_result(os.fd_write(tid, handle, data, "blocking_op_writev"))
 }
 
-/// Reads up to `bytes` bytes into `iovec` (`WasiRuntime::read_iovec`; what it held is
-/// overwritten or ignored, as a guest's buffer is).
-fn fd_read(
-    os: &mut Os,
-    tid: Tid,
-    table: &FdTable,
-    iovec: &mut Vec<u8>,
-    fd: u32,
-    bytes: u32,
-) -> Call {
+/// Reads up to `bytes` bytes into `buf` (`read_iovec`: what it held is overwritten or ignored,
+/// as a guest's buffer is).
+fn fd_read(os: &mut Os, tid: Tid, table: &FdTable, buf: &mut Vec<u8>, fd: u32, bytes: u32) -> Call {
     let handle = fd_object_get(os, tid, table, fd)?;
-    let len = guest_buffer_len(bytes)?;
-    if iovec.len() < len {
-        iovec.resize(len, 0);
-    }
-    io_result(os.fd_read(tid, handle, &mut iovec[..len], "blocking_op_readv"))
+    let into = guest_iovec(buf, bytes, 0)?;
+    io_result(os.fd_read(tid, handle, into, "blocking_op_readv"))
 }
 
 /// `wasmtime_ssp_fd_close`: detach under both write locks, drop the preopen entry, release.
@@ -1282,7 +1282,17 @@ mod tests {
         };
         assert_eq!(table(&reused), (8, vec![0, 1, 2, table(&fresh).1[3]]));
         assert_eq!(table(&reused), table(&fresh));
-        assert!(reused.instances[0].as_ref().unwrap().table.as_ref().unwrap().slots.len() > 8);
+        assert!(
+            reused.instances[0]
+                .as_ref()
+                .unwrap()
+                .table
+                .as_ref()
+                .unwrap()
+                .slots
+                .len()
+                > 8
+        );
         assert_eq!(
             reused_os.resources().live_records() - before[0],
             fresh_os.resources().live_records() - before[1],
@@ -1340,7 +1350,11 @@ mod tests {
             os.fd_read(MAIN_THREAD, stdin, &mut stdin_left, "t"),
             Io::Ready(Ok(3))
         ));
-        assert_eq!(&stdin_left[..3], b"abc", "the host's file is as it wrote it");
+        assert_eq!(
+            &stdin_left[..3],
+            b"abc",
+            "the host's file is as it wrote it"
+        );
     }
 
     #[test]
