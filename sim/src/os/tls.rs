@@ -117,7 +117,11 @@ impl Os {
     /// Hands `due` each destructor due for `tid` in this round with its value, in ascending key
     /// order, and returns whether there was any; each value is cleared before its destructor
     /// runs, as POSIX requires. Handed over, not returned as a list: a thread's exit asks at least
-    /// twice, and a list was an allocation each time one was due.
+    /// twice, and a list was an allocation each time one was due. Inlined into the runner's
+    /// thread exit, where most calls find no value and return at once: whether LLVM did so on
+    /// its own came and went with unrelated changes (about 900 instructions per WASI input and
+    /// 1,300 per interpreter input when it did not).
+    #[inline]
     pub fn tls_destructors_due(
         &mut self,
         tid: Tid,
