@@ -386,19 +386,16 @@ impl Regions {
     #[inline]
     fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
         let bit = access.bit();
-        self.accessible.iter().any(|run| {
-            let run = run.get();
-            run.start <= addr && end <= run.end && run.allowed & bit != 0
-        })
+        self.remembered_where(addr, end, |allowed| allowed & bit != 0)
     }
 
-    /// True when `[addr, end)` lies in one remembered run that allows exactly the accesses
-    /// `allowed` (an `AccessibleRun`'s mask): pages committed with that protection.
-    #[inline]
-    fn remembered_holds(&self, addr: u64, end: u64, allowed: u8) -> bool {
+    /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
+    /// (`AccessibleRun::allowed`) passes `allows`.
+    #[inline(always)]
+    fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
         self.accessible.iter().any(|run| {
             let run = run.get();
-            run.start <= addr && end <= run.end && run.allowed == allowed
+            run.start <= addr && end <= run.end && allows(run.allowed)
         })
     }
 
@@ -1111,7 +1108,10 @@ impl Os {
         // already (an allocator commits again the slices a freed page left committed): the
         // commit changes no run, and the search of the runs is spared.
         let committed_already = new_pages <= self.pages.committed_pages_total
-            && self.pages.regions.remembered_holds(start, end, run.allowed);
+            && self
+                .pages
+                .regions
+                .remembered_where(start, end, |allowed| allowed == run.allowed);
         let committed_pages = if committed_already {
             0
         } else {
