@@ -465,7 +465,10 @@ fn main() {
         return;
     }
     // Other arguments name groups to run (`cargo bench -p sim --bench bench -- pages`), for
-    // profiling one at a time; with none, every group runs.
+    // profiling one at a time; with none, every group runs. `--no-save` prints the figures
+    // without merging them into results.json: a run under valgrind is 50 times slower, and its
+    // figures must not replace those of `make bench`.
+    let save = !std::env::args().any(|a| a == "--no-save");
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -488,5 +491,7 @@ fn main() {
     for (name, value) in &results {
         println!("{name:45} {value}");
     }
-    merge_results(results);
+    if save {
+        merge_results(results);
+    }
 }
