@@ -19,7 +19,7 @@ use std::collections::btree_map::{self, Entry};
 
 use super::host_arena::HostArena;
 use super::page_contents::PageContents;
-use super::resources::{KINDS, RecordId};
+use super::resources::{KINDS, RecordId, Resources};
 use super::{Attribution, Errno, Os, Site};
 use crate::faults::FaultKind;
 use crate::findings::{Finding, FindingKind};
@@ -121,8 +121,52 @@ struct Reservation {
     spans: Spans,
 }
 
-/// A range that `checked_range` found inside one reservation: the reservation's base, end and
-/// slot.
+impl Reservation {
+    /// Applies `change` to every span in `[start, end)`, and keeps the reservation's count of
+    /// committed pages and its `committed pages` record (in `resources`) in step: `change`
+    /// returns the change in committed pages per page of the span (1, -1 or 0); returns the
+    /// change in committed pages, which the caller adds to the total. A new record is
+    /// attributed to `here`.
+    #[inline]
+    fn change_spans(
+        &mut self,
+        start: u64,
+        end: u64,
+        resources: &mut Resources,
+        here: &Attribution,
+        change: impl Fn(&mut Span) -> i64,
+    ) -> i64 {
+        let delta_pages = self.spans.change(start, end, change);
+        if delta_pages == 0 {
+            return 0;
+        }
+        self.committed_pages = (self.committed_pages as i64 + delta_pages) as u64;
+        let pages = self.committed_pages;
+        match self.committed_record {
+            Some(record) if pages == 0 => {
+                self.committed_record = None;
+                resources.release_id(record);
+            }
+            Some(record) => {
+                resources.resize(record, pages, pages * PAGE_SIZE);
+            }
+            None if pages > 0 => {
+                self.committed_record = Some(resources.acquire(
+                    KINDS.committed_pages,
+                    pages,
+                    pages * PAGE_SIZE,
+                    0,
+                    *here,
+                ));
+            }
+            None => {}
+        }
+        delta_pages
+    }
+}
+
+/// A range that `Regions::checked_mut` found inside one reservation: the reservation's base,
+/// end and slot.
 #[derive(Clone, Copy, Debug)]
 struct CheckedRange {
     base: u64,
@@ -269,6 +313,15 @@ struct Region {
 }
 
 impl Region {
+    /// The reservation of a region known to be one (`Regions::checked_mut` found it).
+    #[inline(always)]
+    fn reservation_mut(&mut self) -> &mut Reservation {
+        let RegionState::Reserved(reservation) = &mut self.state else {
+            unreachable!("checked_mut found a reservation")
+        };
+        reservation
+    }
+
     /// Whether this is a released range that ends at `end`.
     fn is_released_up_to(&self, end: u64) -> bool {
         matches!(self.state, RegionState::Released { .. }) && self.end == end
@@ -309,8 +362,8 @@ struct Regions {
     /// The committed runs that the last checked accesses fell in, with their protection:
     /// subjects touch the same few runs over and over (a segment's header, the page a block is
     /// in), and these answer them without a search. Every change that may take access away
-    /// (`at_mut`, `insert`, `remove`) forgets them all, so none outlives the state it was read
-    /// from; a commit, which only grants access, keeps them (`at_mut_keeping_runs`).
+    /// (`checked_mut`, `insert`, `remove`) forgets them all, so none outlives the state it was
+    /// read from; a commit, which only grants access, keeps them (`at_mut_keeping_runs`).
     /// An entry that allows nothing (`AccessibleRun::NONE`, or a forgotten run) remembers nothing.
     accessible: [Cell<AccessibleRun>; REMEMBERED_RUNS],
     /// The entry of `accessible` the next remembered run replaces (round robin).
@@ -358,15 +411,11 @@ impl Regions {
         &self.slots[slot as usize].as_ref().expect("live slot").1
     }
 
-    fn at_mut(&mut self, slot: u32) -> &mut Region {
-        self.forget_accessible();
-        self.at_mut_keeping_runs(slot)
-    }
-
-    /// `at_mut` for a change that takes no access away from a remembered run: a commit (which
-    /// only grants access) or the claim of released space (which holds no committed run). Every
-    /// remembered run stays committed with at least the protection it was remembered with;
-    /// debug builds check each answer against the search (`Os::touch`).
+    /// The region in `slot`, for a change that takes no access away from a remembered run: a
+    /// commit (which only grants access) or the claim of released space (which holds no
+    /// committed run). Every remembered run stays committed with at least the protection it was
+    /// remembered with; debug builds check each answer against the search (`Os::touch`). Other
+    /// changes go through `checked_mut`, which forgets the runs.
     fn at_mut_keeping_runs(&mut self, slot: u32) -> &mut Region {
         &mut self.slots[slot as usize].as_mut().expect("live slot").1
     }
@@ -449,6 +498,88 @@ impl Regions {
         let slot = *self.by_start.get(&start)?;
         self.hint.set(slot);
         Some(slot)
+    }
+
+    /// The reservation that contains all of `[start, end)`, with its base, end and slot.
+    #[inline]
+    fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u64, u32, &Reservation)> {
+        // The hinted region answers at once when it is the reservation asked for; anything else
+        // (a released range, another region) is left to the search, which gives the same answer.
+        self.hinted_reservation(start, end)
+            .or_else(|| self.searched_reservation(start, end))
+    }
+
+    /// `reservation_of` when the hinted region is the reservation asked for.
+    #[inline(always)]
+    fn hinted_reservation(&self, start: u64, end: u64) -> Option<(u64, u64, u32, &Reservation)> {
+        let hint = self.hint.get();
+        if let Some(Some((base, region))) = self.slots.get(hint as usize)
+            && let RegionState::Reserved(reservation) = &region.state
+            && *base <= start
+            && end <= region.end
+        {
+            return Some((*base, region.end, hint, reservation));
+        }
+        None
+    }
+
+    /// `reservation_of` by a search, whose answer becomes the hint.
+    fn searched_reservation(&self, start: u64, end: u64) -> Option<(u64, u64, u32, &Reservation)> {
+        let (base, slot) = self.last_at_or_before_searched(start)?;
+        let region = self.at(slot);
+        match &region.state {
+            RegionState::Reserved(reservation) if end <= region.end => {
+                Some((base, region.end, slot, reservation))
+            }
+            _ => None,
+        }
+    }
+
+    /// The checked range `[addr, addr + len)` and the region of the reservation that holds it,
+    /// for a commit, decommit, release or protect, when the range is page-aligned, not empty and
+    /// inside one reservation; `None` otherwise, for the caller to report. `grants_only` says
+    /// that the change takes no access away (a commit), so that the remembered runs stay
+    /// (see `at_mut_keeping_runs`); otherwise they are forgotten. The region is borrowed
+    /// from the regions alone, so that the change can hold it while it consults the rest of the
+    /// OS: it is found once, where its slot looked up again would cost a bounds check and two
+    /// tests of what the slot holds.
+    #[inline(always)]
+    fn checked_mut(
+        &mut self,
+        addr: u64,
+        len: u64,
+        grants_only: bool,
+    ) -> Option<(CheckedRange, &mut Region)> {
+        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
+            return None;
+        }
+        let end = addr.saturating_add(page_ceil(len));
+        let checked = |(base, reservation_end, slot, _)| CheckedRange {
+            base,
+            reservation_end,
+            slot,
+            start: addr,
+            end,
+        };
+        // Forgotten before the search rather than once the region is found: stores between
+        // finding the region and changing it would make the compiler test it again. A range
+        // refused then loses the runs for nothing, which only costs a later search.
+        if !grants_only {
+            self.forget_accessible();
+        }
+        // Each path indexes the slot it found itself, so that in the hinted path the compiler
+        // folds the index, its bounds check and its tests into the ones that found it (a slot
+        // found either way and then indexed once is indexed and tested twice).
+        match self.hinted_reservation(addr, end) {
+            Some(found) => {
+                let range = checked(found);
+                Some((range, self.at_mut_keeping_runs(range.slot)))
+            }
+            None => {
+                let range = checked(self.searched_reservation(addr, end)?);
+                Some((range, self.at_mut_keeping_runs(range.slot)))
+            }
+        }
     }
 
     /// The last region starting at or before `addr`, with its start and slot.
@@ -665,24 +796,12 @@ impl PagesState {
     /// The reservation that contains all of `[start, end)`, with its base, end and slot.
     #[inline]
     fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u64, u32, &Reservation)> {
-        // The hinted region answers at once when it is the reservation asked for; anything else
-        // (a released range, another region) is left to the search, which gives the same answer.
-        let hint = self.regions.hint.get();
-        if let Some(Some((base, region))) = self.regions.slots.get(hint as usize)
-            && let RegionState::Reserved(reservation) = &region.state
-            && *base <= start
-            && end <= region.end
-        {
-            return Some((*base, region.end, hint, reservation));
-        }
-        let (base, slot) = self.regions.last_at_or_before_searched(start)?;
-        let region = self.regions.at(slot);
-        match &region.state {
-            RegionState::Reserved(reservation) if end <= region.end => {
-                Some((base, region.end, slot, reservation))
-            }
-            _ => None,
-        }
+        self.regions.reservation_of(start, end)
+    }
+
+    /// Adds `delta_pages` (which may be negative) to the total of committed pages.
+    fn count_committed(&mut self, delta_pages: i64) {
+        self.committed_pages_total = (self.committed_pages_total as i64 + delta_pages) as u64;
     }
 
     /// True when `[addr, end)` lies in a committed run remembered from an earlier access and
@@ -992,32 +1111,6 @@ impl Os {
         regions.insert(start, reserved);
     }
 
-    /// Checks `[addr, addr+len)` for commit/decommit/release/protect; reports and refuses a range
-    /// that is not inside one reservation.
-    #[inline(always)]
-    fn checked_range(
-        &mut self,
-        call: &str,
-        addr: u64,
-        len: u64,
-        site: Site,
-    ) -> Result<CheckedRange, Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
-            return Err(self.range_refused(call, addr, len, site));
-        }
-        let end = addr.saturating_add(page_ceil(len));
-        match self.pages.reservation_of(addr, end) {
-            Some((base, reservation_end, slot, _)) => Ok(CheckedRange {
-                base,
-                reservation_end,
-                slot,
-                start: addr,
-                end,
-            }),
-            None => Err(self.range_refused(call, addr, len, site)),
-        }
-    }
-
     #[cold]
     fn range_refused(&mut self, call: &str, addr: u64, len: u64, site: Site) -> Errno {
         let headline = if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
@@ -1036,100 +1129,64 @@ impl Os {
         Errno::Einval
     }
 
-    /// Applies `change` to every span in the checked range, and keeps the reservation's
-    /// `committed pages` record in step: `change` returns the change in committed pages per page
-    /// of the span (1, -1 or 0); returns the change in committed pages. `grants_only` says that
-    /// the change takes no access away (a commit), so that the runs checked access remembers stay
-    /// valid.
-    #[inline]
-    fn change_spans(
-        &mut self,
-        range: CheckedRange,
-        here: &Attribution,
-        grants_only: bool,
-        change: impl Fn(&mut Span) -> i64,
-    ) -> i64 {
-        let kind = KINDS.committed_pages;
-        let regions = &mut self.pages.regions;
-        let region = if grants_only {
-            regions.at_mut_keeping_runs(range.slot)
-        } else {
-            regions.at_mut(range.slot)
-        };
-        let RegionState::Reserved(reservation) = &mut region.state else {
-            unreachable!("checked_range found a reservation")
-        };
-        let delta_pages = reservation.spans.change(range.start, range.end, change);
-        if delta_pages == 0 {
-            return 0;
-        }
-        self.pages.committed_pages_total =
-            (self.pages.committed_pages_total as i64 + delta_pages) as u64;
-        reservation.committed_pages = (reservation.committed_pages as i64 + delta_pages) as u64;
-        let pages = reservation.committed_pages;
-        match reservation.committed_record {
-            Some(record) if pages == 0 => {
-                reservation.committed_record = None;
-                self.resources.release_id(record);
-            }
-            Some(record) => {
-                self.resources.resize(record, pages, pages * PAGE_SIZE);
-            }
-            None if pages > 0 => {
-                reservation.committed_record =
-                    Some(
-                        self.resources
-                            .acquire(kind, pages, pages * PAGE_SIZE, 0, *here),
-                    );
-            }
-            None => {}
-        }
-        delta_pages
-    }
-
     /// Commits `[addr, addr+len)`: the pages become readable and writable and read as zero.
     pub fn commit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let range = self.checked_range("commit", addr, len, site)?;
-        let (start, end) = (range.start, range.end);
-        if self.inject(FaultKind::Commit, site) {
-            return Err(Errno::Enomem);
-        }
-        let new_pages = (end - start) / PAGE_SIZE;
-        if self.pages.committed_pages_total + new_pages > self.limits.pages_committed_max {
-            self.budget("pages_committed_max", self.limits.pages_committed_max, site);
-            return Err(Errno::Enomem);
-        }
-        let here = self.here(site);
-        // Whether every page that was committed already allows reads and writes: then all of the
-        // range does once the rest is committed.
-        let all_read_write = Cell::new(true);
-        let run = AccessibleRun::new(start, end, Prot::READ_WRITE);
+        let run = AccessibleRun::new(addr, addr.saturating_add(page_ceil(len)), Prot::READ_WRITE);
+        let new_pages = (run.end - run.start) / PAGE_SIZE;
         // Pages a remembered run holds with this protection are committed, readable and writable
         // already (an allocator commits again the slices a freed page left committed): the
-        // commit changes no run, and the search of the runs is spared.
+        // commit changes no run, and the search of the runs is spared. Asked before the region is
+        // found, which borrows the regions the runs belong to; a range refused below makes no
+        // use of the answer.
         let committed_already = new_pages <= self.pages.committed_pages_total
             && self
                 .pages
                 .regions
-                .remembered_where(start, end, |allowed| allowed == run.allowed);
+                .remembered_where(run.start, run.end, |allowed| allowed == run.allowed);
+        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, true) else {
+            return Err(self.range_refused("commit", addr, len, site));
+        };
+        let (start, end) = (range.start, range.end);
+        // `self.inject`, spelt out, as the region holds a borrow of `self.pages`.
+        if self.sched.fault(FaultKind::Commit) {
+            self.injected(FaultKind::Commit, site);
+            return Err(Errno::Enomem);
+        }
+        if self.pages.committed_pages_total + new_pages > self.limits.pages_committed_max {
+            self.budget("pages_committed_max", self.limits.pages_committed_max, site);
+            return Err(Errno::Enomem);
+        }
+        // `self.here`, spelt out, as the region holds a borrow of `self.pages`; not taken before
+        // the region is found, which costs five more instructions to keep it until here.
+        let here = Attribution {
+            position: self.position,
+            site,
+        };
+        // Whether every page that was committed already allows reads and writes: then all of the
+        // range does once the rest is committed.
+        let all_read_write = Cell::new(true);
         let committed_pages = if committed_already {
             0
         } else {
-            self.change_spans(range, &here, true, |span| {
-                if span.state == PageState::Committed {
-                    if span.prot != Prot::READ_WRITE {
-                        all_read_write.set(false);
+            let reservation = region.reservation_mut();
+            let delta_pages =
+                reservation.change_spans(start, end, &mut self.resources, &here, |span| {
+                    if span.state == PageState::Committed {
+                        if span.prot != Prot::READ_WRITE {
+                            all_read_write.set(false);
+                        }
+                        return 0;
                     }
-                    return 0;
-                }
-                *span = Span {
-                    end: span.end,
-                    state: PageState::Committed,
-                    prot: Prot::READ_WRITE,
-                    by: here,
-                };
-                1
-            })
+                    *span = Span {
+                        end: span.end,
+                        state: PageState::Committed,
+                        prot: Prot::READ_WRITE,
+                        by: here,
+                    };
+                    1
+                });
+            self.pages.count_committed(delta_pages);
+            delta_pages
         };
         // All of the range readable and writable now is remembered: it spares the search that
         // the first access would make (an allocator commits a page to write a block header into
@@ -1153,21 +1210,27 @@ impl Os {
     /// Decommits `[addr, addr+len)`: contents are dropped and the pages stop being accessible until
     /// committed again (MADV_DONTNEED + PROT_NONE, or MEM_DECOMMIT).
     pub fn decommit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let range = self.checked_range("decommit", addr, len, site)?;
-        let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, &here, false, |span| {
-            if span.state != PageState::Committed {
-                return 0;
-            }
-            *span = Span {
-                end: span.end,
-                state: PageState::Decommitted,
-                prot: Prot::NONE,
-                by: here,
-            };
-            -1
-        });
+        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, false) else {
+            return Err(self.range_refused("decommit", addr, len, site));
+        };
+        let (start, end) = (range.start, range.end);
+        let delta_pages =
+            region
+                .reservation_mut()
+                .change_spans(start, end, &mut self.resources, &here, |span| {
+                    if span.state != PageState::Committed {
+                        return 0;
+                    }
+                    *span = Span {
+                        end: span.end,
+                        state: PageState::Decommitted,
+                        prot: Prot::NONE,
+                        by: here,
+                    };
+                    -1
+                });
+        self.pages.count_committed(delta_pages);
         self.drop_data(start, end);
         if let Some(arena) = self.pages.host.as_mut() {
             arena.decommit(start, end - start);
@@ -1182,47 +1245,45 @@ impl Os {
 
     /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let range = self.checked_range("release", addr, len, site)?;
+        let here = self.here(site);
+        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, false) else {
+            return Err(self.range_refused("release", addr, len, site));
+        };
         let (start, end) = (range.start, range.end);
-        self.drop_data(start, end);
-        if let Some(arena) = self.pages.host.as_mut() {
-            arena.decommit(start, end - start);
-        }
         if range.is_whole() {
-            self.release_whole(range.slot, site);
+            // Its place becomes the released range, which keeps who acquired it where it is. All
+            // of its committed pages go with it, so the spans need no walk: the reservation's own
+            // count says how many. The committed-pages record is released before the
+            // reservation's, as a walk that took the count to zero would have done.
+            let RegionState::Reserved(reservation) = &region.state else {
+                unreachable!("checked_mut found a reservation")
+            };
+            debug_assert_eq!(
+                self.resources
+                    .get(reservation.record)
+                    .map(|record| self.resources.acquired(record)),
+                Some(region.acquired),
+                "a region keeps the attribution of its reservation's record"
+            );
+            self.pages.committed_pages_total -= reservation.committed_pages;
+            if let Some(record) = reservation.committed_record {
+                self.resources.release_id(record);
+            }
+            self.resources.release_id(reservation.record);
+            region.state = RegionState::Released { by: here };
+            self.pages.reservations_live -= 1;
         } else {
             self.release_part(range.base, start, end, site);
+        }
+        // After the reservation's change, so that nothing comes between finding its region and
+        // changing it (which would make the compiler test the region again).
+        self.pages.contents.drop_range(start, end);
+        if let Some(arena) = self.pages.host.as_mut() {
+            arena.decommit(start, end - start);
         }
         self.pages.free.give(start, end);
         self.syscall("pages.release", start, end - start);
         Ok(())
-    }
-
-    /// Releases the whole reservation in `slot`: its place becomes the released range, which
-    /// keeps who acquired it where it is. All of its committed pages go with it, so the spans
-    /// need no walk: the reservation's own count says how many. The committed-pages record is
-    /// released before the reservation's, as a walk that took the count to zero would have done.
-    #[inline(always)]
-    fn release_whole(&mut self, slot: u32, site: Site) {
-        let here = self.here(site);
-        let region = self.pages.regions.at_mut(slot);
-        let RegionState::Reserved(reservation) = &region.state else {
-            unreachable!("checked_range found a reservation")
-        };
-        debug_assert_eq!(
-            self.resources
-                .get(reservation.record)
-                .map(|record| self.resources.acquired(record)),
-            Some(region.acquired),
-            "a region keeps the attribution of its reservation's record"
-        );
-        self.pages.committed_pages_total -= reservation.committed_pages;
-        if let Some(record) = reservation.committed_record {
-            self.resources.release_id(record);
-        }
-        self.resources.release_id(reservation.record);
-        region.state = RegionState::Released { by: here };
-        self.pages.reservations_live -= 1;
     }
 
     /// Releases `[start, end)` out of the middle or an end of the reservation at `base`: what
@@ -1318,16 +1379,20 @@ impl Os {
 
     /// Changes the protection of committed pages in `[addr, addr+len)`.
     pub fn protect(&mut self, addr: u64, len: u64, prot: Prot, site: Site) -> Result<(), Errno> {
-        let range = self.checked_range("protect", addr, len, site)?;
-        let (start, end) = (range.start, range.end);
         let here = self.here(site);
-        self.change_spans(range, &here, false, |span| {
-            if span.state == PageState::Committed {
-                span.prot = prot;
-                span.by = here;
-            }
-            0
-        });
+        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, false) else {
+            return Err(self.range_refused("protect", addr, len, site));
+        };
+        let (start, end) = (range.start, range.end);
+        region
+            .reservation_mut()
+            .change_spans(start, end, &mut self.resources, &here, |span| {
+                if span.state == PageState::Committed {
+                    span.prot = prot;
+                    span.by = here;
+                }
+                0
+            });
         if self.pages.host.is_some() {
             self.sync_host_protection(range.slot, start, end);
         }
@@ -1354,7 +1419,7 @@ impl Os {
             return;
         };
         let RegionState::Reserved(reservation) = &pages.regions.at(slot).state else {
-            unreachable!("checked_range found a reservation")
+            unreachable!("checked_mut found a reservation")
         };
         let mut run: Option<(u64, u64, Prot)> = None;
         let mut at = start;
