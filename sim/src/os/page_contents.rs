@@ -22,7 +22,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use super::id_table::{IdTable, spread_key};
 use super::pages::PAGE_SIZE;
@@ -47,15 +46,23 @@ thread_local! {
 struct Frame {
     /// `FRAME_BYTES` long, or empty in a free slot whose frame went back to the host.
     bytes: Box<[u8]>,
-    /// The bytes that may be non-zero: everything outside this range is zero.
-    written: Range<usize>,
+    /// The bytes that may be non-zero, `[start, end)`: everything outside is zero. Nothing
+    /// written is `NOTHING_WRITTEN`, whose start is above its end, so that a write widens it
+    /// with a `min` and a `max` and no test of whether it was empty.
+    written: (usize, usize),
 }
+
+/// `Frame::written` of a frame that holds only zeros.
+const NOTHING_WRITTEN: (usize, usize) = (FRAME_BYTES, 0);
 
 impl Frame {
     /// Makes the frame read as a new zeroed one again.
     fn clear(&mut self) {
-        self.bytes[self.written.clone()].fill(0);
-        self.written = 0..0;
+        let (start, end) = self.written;
+        if start < end {
+            self.bytes[start..end].fill(0);
+        }
+        self.written = NOTHING_WRITTEN;
     }
 }
 
@@ -162,11 +169,7 @@ impl PageContents {
         let frame = &mut self.frames[slot as usize];
         let end = offset + bytes.len();
         frame.bytes[offset..end].copy_from_slice(bytes);
-        frame.written = if frame.written.is_empty() {
-            offset..end
-        } else {
-            frame.written.start.min(offset)..frame.written.end.max(end)
-        };
+        frame.written = (frame.written.0.min(offset), frame.written.1.max(end));
     }
 
     /// Gives `page` a zeroed frame and returns its slot.
@@ -181,7 +184,7 @@ impl PageContents {
             None => {
                 self.frames.push(Frame {
                     bytes: zeroed_bytes(),
-                    written: 0..0,
+                    written: NOTHING_WRITTEN,
                 });
                 (self.frames.len() - 1) as u32
             }
@@ -216,7 +219,7 @@ impl PageContents {
                 self.spare_slots.push(slot);
             } else {
                 frame.bytes = Box::default();
-                frame.written = 0..0;
+                frame.written = NOTHING_WRITTEN;
                 self.empty_slots.push(slot);
             }
         }
