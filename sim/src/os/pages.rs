@@ -390,13 +390,18 @@ impl Regions {
     }
 
     /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
-    /// (`AccessibleRun::allowed`) passes `allows`.
+    /// (`AccessibleRun::allowed`) passes `allows`. A loop of its own rather than `Iterator::any`,
+    /// which LLVM left out of line in the allocator's malloc, whose every header word went
+    /// through a call.
     #[inline(always)]
     fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
-        self.accessible.iter().any(|run| {
+        for run in &self.accessible {
             let run = run.get();
-            run.start <= addr && end <= run.end && allows(run.allowed)
-        })
+            if run.start <= addr && end <= run.end && allows(run.allowed) {
+                return true;
+            }
+        }
+        false
     }
 
     fn remember_accessible(&self, run: AccessibleRun) {
