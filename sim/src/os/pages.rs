@@ -310,7 +310,8 @@ struct Regions {
     /// subjects touch the same few runs over and over (a segment's header, the page a block is
     /// in), and these answer them without a search. Every change that may take access away
     /// (`at_mut`, `insert`, `remove`) forgets them all, so none outlives the state it was read
-    /// from; a commit, which only grants access, keeps them (`at_mut_keeping_runs`).
+    /// from; a decommit or a protect only those over its pages (`at_mut_forgetting_in`); a
+    /// commit, which only grants access, keeps them (`at_mut_keeping_runs`).
     /// An entry that allows nothing (`AccessibleRun::NONE`, or a forgotten run) remembers nothing.
     accessible: [Cell<AccessibleRun>; REMEMBERED_RUNS],
     /// The entry of `accessible` the next remembered run replaces (round robin).
@@ -360,6 +361,22 @@ impl Regions {
 
     fn at_mut(&mut self, slot: u32) -> &mut Region {
         self.forget_accessible();
+        self.at_mut_keeping_runs(slot)
+    }
+
+    /// `at_mut` for a change to the pages of `[start, end)` alone (a decommit or a protect):
+    /// only the remembered runs that overlap them are forgotten, as every other page keeps its
+    /// state. An allocator that purges one page's slices goes on touching its segment's header.
+    fn at_mut_forgetting_in(&mut self, slot: u32, start: u64, end: u64) -> &mut Region {
+        for run in &self.accessible {
+            let remembered = run.get();
+            if remembered.start < end && start < remembered.end {
+                run.set(AccessibleRun {
+                    allowed: 0,
+                    ..remembered
+                });
+            }
+        }
         self.at_mut_keeping_runs(slot)
     }
 
@@ -1059,7 +1076,7 @@ impl Os {
         let region = if grants_only {
             regions.at_mut_keeping_runs(range.slot)
         } else {
-            regions.at_mut(range.slot)
+            regions.at_mut_forgetting_in(range.slot, range.start, range.end)
         };
         let RegionState::Reserved(reservation) = &mut region.state else {
             unreachable!("checked_range found a reservation")
@@ -1993,11 +2010,12 @@ mod tests {
     fn a_commit_of_committed_pages_grows_the_run_it_touches_until_a_decommit() {
         let mut os = Os::for_tests(1);
         let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        let other = os.reserve(4096, 0, "t").unwrap();
         let page = |n: u64| base + n * 4096;
         os.commit(page(1), 4096, "t").unwrap();
         os.commit(page(3), 4096, "t").unwrap();
-        // A decommit forgets every remembered run: page 1 stays committed, unremembered.
-        os.decommit(page(3), 4096, "t").unwrap();
+        // A release forgets every remembered run: page 1 stays committed, unremembered.
+        os.release(other, 4096, "t").unwrap();
         assert!(
             !os.pages
                 .remembered_allows(page(1), page(1) + 8, Access::Read)
@@ -2013,6 +2031,27 @@ mod tests {
         );
         assert_eq!(os.read_u64(page(1), "t"), Err(Errno::Efault));
         os.write_u64(page(0), 1, "t").unwrap();
+    }
+
+    /// A decommit or a protect forgets the remembered runs that overlap its pages, and only
+    /// those: the others still answer, as the search would.
+    #[test]
+    fn a_decommit_or_protect_forgets_only_the_runs_it_touches() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        let page = |n: u64| base + n * 4096;
+        for n in [0, 2] {
+            os.commit(page(n), 4096, "t").unwrap();
+            os.write_u64(page(n), n + 1, "t").unwrap();
+        }
+        os.decommit(page(2), 4096, "t").unwrap();
+        assert!(!os.pages.remembered_allows(page(2), page(2) + 8, Access::Read));
+        assert!(os.pages.remembered_allows(page(0), page(0) + 8, Access::Write));
+        assert_eq!(os.read_u64(page(2), "t"), Err(Errno::Efault));
+        assert_eq!(os.read_u64(page(0), "t"), Ok(1));
+        os.protect(page(0), 4096, Prot::READ, "t").unwrap();
+        assert!(!os.pages.remembered_allows(page(0), page(0) + 8, Access::Read));
+        assert_eq!(os.write_u64(page(0), 2, "t"), Err(Errno::Efault));
     }
 
     #[test]
