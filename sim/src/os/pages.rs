@@ -362,8 +362,10 @@ struct Regions {
     /// The committed runs that the last checked accesses fell in, with their protection:
     /// subjects touch the same few runs over and over (a segment's header, the page a block is
     /// in), and these answer them without a search. Every change that may take access away
-    /// (`checked_mut`, `insert`, `remove`) forgets them all, so none outlives the state it was
-    /// read from; a commit, which only grants access, keeps them (`at_mut_keeping_runs`).
+    /// (a release through `checked_mut`, `insert`, `remove`) forgets them all, so none outlives
+    /// the state it was read from; a decommit or a protect only those over its pages
+    /// (`Forget::Overlapping`); a commit, which only grants access, keeps them
+    /// (`Forget::Nothing`, `at_mut_keeping_runs`).
     /// An entry that allows nothing (`AccessibleRun::NONE`, or a forgotten run) remembers nothing.
     accessible: [Cell<AccessibleRun>; REMEMBERED_RUNS],
     /// The entry of `accessible` the next remembered run replaces (round robin).
@@ -372,6 +374,18 @@ struct Regions {
 
 /// How many committed runs checked access remembers.
 const REMEMBERED_RUNS: usize = 4;
+
+/// Which remembered runs a change of a reservation's pages forgets (`Regions::checked_mut`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Forget {
+    /// None: a commit only grants access.
+    Nothing,
+    /// Those over the changed pages: a decommit or a protect changes those pages alone.
+    Overlapping,
+    /// All of them: a release. Forgetting only the runs over a released range was measured: it
+    /// made an allocator fuzz input 0.8% cheaper and the page cycle 16 instructions dearer.
+    All,
+}
 
 #[derive(Clone, Copy, Debug)]
 struct AccessibleRun {
@@ -415,7 +429,7 @@ impl Regions {
     /// commit (which only grants access) or the claim of released space (which holds no
     /// committed run). Every remembered run stays committed with at least the protection it was
     /// remembered with; debug builds check each answer against the search (`Os::touch`). Other
-    /// changes go through `checked_mut`, which forgets the runs.
+    /// changes go through `checked_mut`, which forgets the runs they may take access from.
     fn at_mut_keeping_runs(&mut self, slot: u32) -> &mut Region {
         &mut self.slots[slot as usize].as_mut().expect("live slot").1
     }
@@ -431,6 +445,21 @@ impl Regions {
         }
     }
 
+    /// Forgets the remembered runs that overlap `[start, end)`, and only those: a change to
+    /// those pages alone (a decommit or a protect) leaves every other page in its state. An
+    /// allocator that purges one page's slices goes on touching its segment's header.
+    fn forget_accessible_in(&self, start: u64, end: u64) {
+        for run in &self.accessible {
+            let remembered = run.get();
+            if remembered.start < end && start < remembered.end {
+                run.set(AccessibleRun {
+                    allowed: 0,
+                    ..remembered
+                });
+            }
+        }
+    }
+
     /// True when `[addr, end)` lies in one remembered run whose protection allows `access`.
     #[inline]
     fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
@@ -439,13 +468,18 @@ impl Regions {
     }
 
     /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
-    /// (`AccessibleRun::allowed`) passes `allows`.
+    /// (`AccessibleRun::allowed`) passes `allows`. A loop of its own rather than `Iterator::any`,
+    /// which LLVM left out of line in the allocator's malloc, whose every header word went
+    /// through a call.
     #[inline(always)]
     fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
-        self.accessible.iter().any(|run| {
+        for run in &self.accessible {
             let run = run.get();
-            run.start <= addr && end <= run.end && allows(run.allowed)
-        })
+            if run.start <= addr && end <= run.end && allows(run.allowed) {
+                return true;
+            }
+        }
+        false
     }
 
     fn remember_accessible(&self, run: AccessibleRun) {
@@ -537,9 +571,8 @@ impl Regions {
 
     /// The checked range `[addr, addr + len)` and the region of the reservation that holds it,
     /// for a commit, decommit, release or protect, when the range is page-aligned, not empty and
-    /// inside one reservation; `None` otherwise, for the caller to report. `grants_only` says
-    /// that the change takes no access away (a commit), so that the remembered runs stay
-    /// (see `at_mut_keeping_runs`); otherwise they are forgotten. The region is borrowed
+    /// inside one reservation; `None` otherwise, for the caller to report. `forget` says which
+    /// remembered runs the change may take access from (see `Forget`). The region is borrowed
     /// from the regions alone, so that the change can hold it while it consults the rest of the
     /// OS: it is found once, where its slot looked up again would cost a bounds check and two
     /// tests of what the slot holds.
@@ -548,7 +581,7 @@ impl Regions {
         &mut self,
         addr: u64,
         len: u64,
-        grants_only: bool,
+        forget: Forget,
     ) -> Option<(CheckedRange, &mut Region)> {
         if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return None;
@@ -564,8 +597,10 @@ impl Regions {
         // Forgotten before the search rather than once the region is found: stores between
         // finding the region and changing it would make the compiler test it again. A range
         // refused then loses the runs for nothing, which only costs a later search.
-        if !grants_only {
-            self.forget_accessible();
+        match forget {
+            Forget::Nothing => {}
+            Forget::Overlapping => self.forget_accessible_in(addr, end),
+            Forget::All => self.forget_accessible(),
         }
         // Each path indexes the slot it found itself, so that in the hinted path the compiler
         // folds the index, its bounds check and its tests into the ones that found it (a slot
@@ -1143,7 +1178,8 @@ impl Os {
                 .pages
                 .regions
                 .remembered_where(run.start, run.end, |allowed| allowed == run.allowed);
-        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, true) else {
+        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, Forget::Nothing)
+        else {
             return Err(self.range_refused("commit", addr, len, site));
         };
         let (start, end) = (range.start, range.end);
@@ -1211,7 +1247,11 @@ impl Os {
     /// committed again (MADV_DONTNEED + PROT_NONE, or MEM_DECOMMIT).
     pub fn decommit(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let here = self.here(site);
-        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, false) else {
+        let Some((range, region)) = self
+            .pages
+            .regions
+            .checked_mut(addr, len, Forget::Overlapping)
+        else {
             return Err(self.range_refused("decommit", addr, len, site));
         };
         let (start, end) = (range.start, range.end);
@@ -1246,7 +1286,7 @@ impl Os {
     /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
         let here = self.here(site);
-        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, false) else {
+        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, Forget::All) else {
             return Err(self.range_refused("release", addr, len, site));
         };
         let (start, end) = (range.start, range.end);
@@ -1380,7 +1420,11 @@ impl Os {
     /// Changes the protection of committed pages in `[addr, addr+len)`.
     pub fn protect(&mut self, addr: u64, len: u64, prot: Prot, site: Site) -> Result<(), Errno> {
         let here = self.here(site);
-        let Some((range, region)) = self.pages.regions.checked_mut(addr, len, false) else {
+        let Some((range, region)) = self
+            .pages
+            .regions
+            .checked_mut(addr, len, Forget::Overlapping)
+        else {
             return Err(self.range_refused("protect", addr, len, site));
         };
         let (start, end) = (range.start, range.end);
@@ -2053,11 +2097,12 @@ mod tests {
     fn a_commit_of_committed_pages_grows_the_run_it_touches_until_a_decommit() {
         let mut os = Os::for_tests(1);
         let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        let other = os.reserve(4096, 0, "t").unwrap();
         let page = |n: u64| base + n * 4096;
         os.commit(page(1), 4096, "t").unwrap();
         os.commit(page(3), 4096, "t").unwrap();
-        // A decommit forgets every remembered run: page 1 stays committed, unremembered.
-        os.decommit(page(3), 4096, "t").unwrap();
+        // A release forgets every remembered run: page 1 stays committed, unremembered.
+        os.release(other, 4096, "t").unwrap();
         assert!(
             !os.pages
                 .remembered_allows(page(1), page(1) + 8, Access::Read)
@@ -2073,6 +2118,36 @@ mod tests {
         );
         assert_eq!(os.read_u64(page(1), "t"), Err(Errno::Efault));
         os.write_u64(page(0), 1, "t").unwrap();
+    }
+
+    /// A decommit or a protect forgets the remembered runs that overlap its pages, and only
+    /// those: the others still answer, as the search would.
+    #[test]
+    fn a_decommit_or_protect_forgets_only_the_runs_it_touches() {
+        let mut os = Os::for_tests(1);
+        let base = os.reserve(4 * 4096, 0, "t").unwrap();
+        let page = |n: u64| base + n * 4096;
+        for n in [0, 2] {
+            os.commit(page(n), 4096, "t").unwrap();
+            os.write_u64(page(n), n + 1, "t").unwrap();
+        }
+        os.decommit(page(2), 4096, "t").unwrap();
+        assert!(
+            !os.pages
+                .remembered_allows(page(2), page(2) + 8, Access::Read)
+        );
+        assert!(
+            os.pages
+                .remembered_allows(page(0), page(0) + 8, Access::Write)
+        );
+        assert_eq!(os.read_u64(page(2), "t"), Err(Errno::Efault));
+        assert_eq!(os.read_u64(page(0), "t"), Ok(1));
+        os.protect(page(0), 4096, Prot::READ, "t").unwrap();
+        assert!(
+            !os.pages
+                .remembered_allows(page(0), page(0) + 8, Access::Read)
+        );
+        assert_eq!(os.write_u64(page(0), 2, "t"), Err(Errno::Efault));
     }
 
     #[test]
