@@ -266,11 +266,9 @@ impl Os {
         // The lock is borrowed from its own field, apart from the ledger's, so that taking the
         // record does not end the borrow and make the lock be looked up (and bounds-checked)
         // again.
-        let here = self.here(site);
         let lock = &mut self.locks.locks[id.index as usize];
-        let record = self
-            .resources
-            .acquire(KINDS.held_lock, 1, 0, u64::from(tid.0), here);
+        let key = u64::from(tid.0);
+        let record = (self.resources).acquire_at(KINDS.held_lock, 1, 0, key, &self.position, site);
         if exclusive {
             lock.writer = Some((tid, record));
         } else {

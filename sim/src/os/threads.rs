@@ -317,10 +317,8 @@ impl Os {
     /// instructions. A plain `#[inline]` left it out of line.
     #[inline(always)]
     pub fn block(&mut self, tid: Tid, reason: BlockReason, site: Site) {
-        let here = self.here(site);
-        let waiter = self
-            .resources
-            .acquire(KINDS.waiter, 1, 0, u64::from(tid.0), here);
+        let key = u64::from(tid.0);
+        let waiter = (self.resources).acquire_at(KINDS.waiter, 1, 0, key, &self.position, site);
         let thread = &mut self.threads.threads[tid.0 as usize];
         debug_assert_eq!(
             thread.state,
