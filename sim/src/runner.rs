@@ -725,7 +725,11 @@ impl<'a, S: Subject> Runner<'a, S> {
         let ctx = self.threads[tid.0 as usize]
             .as_mut()
             .expect("scheduled threads have a context");
-        if let Some(continuation) = ctx.pending.take() {
+        // Looked at before it is taken: taken at once, it cost every op (which has none) the
+        // writing of an empty slot.
+        if ctx.pending.is_some()
+            && let Some(continuation) = ctx.pending.take()
+        {
             call_subject(
                 &mut self.subject,
                 &mut self.os,
