@@ -312,6 +312,31 @@ fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
     }
 }
 
+/// Calls into the subject for thread `tid`; if it blocks, blocks the thread in `os` and keeps the
+/// continuation in `pending` (the thread's context's, empty while it runs). A panic unwinds to
+/// `run_list`, which reports it as `what` (kept in `calling` for the call's length).
+#[inline(always)]
+fn call_subject<S: Subject>(
+    subject: &mut Option<S>,
+    os: &mut Os,
+    calling: &mut Option<&'static str>,
+    pending: &mut Option<Continuation<S>>,
+    tid: Tid,
+    what: &'static str,
+    call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
+) {
+    let subject = subject
+        .as_mut()
+        .expect("subject exists while lifecycles run");
+    *calling = Some(what);
+    let step = call(subject, os);
+    *calling = None;
+    if let Step::Block(reason, continuation) = step {
+        os.block(tid, reason, "runner");
+        *pending = Some(continuation);
+    }
+}
+
 impl<'a, S: Subject> Runner<'a, S> {
     fn run_lifecycles(&mut self, scenario: &'a Scenario<S::Op>) -> Result<(), Stop> {
         let info = info_of::<S>();
@@ -692,12 +717,29 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.add(self.stamp(finding))
     }
 
+    /// Runs thread `tid`'s next piece of work. The context is looked up once: the subject is
+    /// called through `call_subject`, which takes the runner's fields apart, so that a block
+    /// keeps its continuation in the context already at hand (looking it up again cost every
+    /// block a bounds check and a test of the slot).
     fn step(&mut self, tid: Tid, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
-        let ctx = self.ctx(tid);
-        if let Some(continuation) = ctx.pending.take() {
-            return self.invoke(tid, "continuation", |subject, os| {
-                continuation(subject, os, tid)
-            });
+        let ctx = self.threads[tid.0 as usize]
+            .as_mut()
+            .expect("scheduled threads have a context");
+        // Looked at before it is taken: taken at once, it cost every op (which has none) the
+        // writing of an empty slot.
+        if ctx.pending.is_some()
+            && let Some(continuation) = ctx.pending.take()
+        {
+            call_subject(
+                &mut self.subject,
+                &mut self.os,
+                &mut self.calling,
+                &mut ctx.pending,
+                tid,
+                "continuation",
+                |subject, os| continuation(subject, os, tid),
+            );
+            return Ok(());
         }
         // Only checked here, and taken in `run_call`: taken here, it cost every step (which
         // almost never has one) the writing of an empty result to the stack.
@@ -707,8 +749,33 @@ impl<'a, S: Subject> Runner<'a, S> {
         if ctx.pc < ctx.ops.len() {
             let index = ctx.pc;
             ctx.pc += 1;
-            let op = &ctx.ops[index];
-            return self.run_op(tid, index, op, lifecycle);
+            let ops: &'a [ScenarioOp<S::Op>] = ctx.ops;
+            let op = &ops[index];
+            let name = op.name(S::op_name);
+            self.ops += 1;
+            self.os.set_position(Position {
+                lifecycle: self.lifecycle_index,
+                repetition: self.repetition,
+                op_index: index as u32 + 1,
+                op_name: name,
+                thread: tid.0,
+            });
+            self.os.trace().op(tid.0, name);
+            return match op {
+                ScenarioOp::Subject(op) => {
+                    call_subject(
+                        &mut self.subject,
+                        &mut self.os,
+                        &mut self.calling,
+                        &mut ctx.pending,
+                        tid,
+                        name,
+                        |subject, os| subject.apply(os, tid, op),
+                    );
+                    Ok(())
+                }
+                _ => self.run_runner_op(tid, op, lifecycle),
+            };
         }
         self.exit_thread(tid)
     }
@@ -777,31 +844,6 @@ impl<'a, S: Subject> Runner<'a, S> {
         Ok(())
     }
 
-    fn run_op(
-        &mut self,
-        tid: Tid,
-        index: usize,
-        op: &'a ScenarioOp<S::Op>,
-        lifecycle: &'a Lifecycle<S::Op>,
-    ) -> Result<(), Stop> {
-        let name = op.name(S::op_name);
-        self.ops += 1;
-        self.os.set_position(Position {
-            lifecycle: self.lifecycle_index,
-            repetition: self.repetition,
-            op_index: index as u32 + 1,
-            op_name: name,
-            thread: tid.0,
-        });
-        self.os.trace().op(tid.0, name);
-        match op {
-            ScenarioOp::Subject(op) => {
-                self.invoke(tid, name, |subject, os| subject.apply(os, tid, op))
-            }
-            _ => self.run_runner_op(tid, op, lifecycle),
-        }
-    }
-
     /// The runner's own ops (spawn, join, exit, sleep). They are rare next to the subject's, so
     /// they stay out of line: the loop that steps threads then keeps its values in registers.
     #[inline(never)]
@@ -826,8 +868,13 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
             ScenarioOp::Join { thread } => match self.spawned_tid(thread) {
                 Some(target) => {
+                    // Not the subject's code: no `calling`, so a panic here is the runner's own.
                     let step = join_step::<S>(&mut self.os, tid, target);
-                    self.after(tid, step)
+                    if let Step::Block(reason, continuation) = step {
+                        self.os.block(tid, reason, "runner");
+                        self.ctx(tid).pending = Some(continuation);
+                    }
+                    Ok(())
                 }
                 None => Ok(()),
             },
@@ -848,29 +895,26 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
     }
 
-    /// Calls into the subject. A panic unwinds to `run_list`, which reports it as `what`.
+    /// Calls into the subject (an exit hook, a TLS destructor, a join's retry): see
+    /// `call_subject`.
     fn invoke(
         &mut self,
         tid: Tid,
         what: &'static str,
         call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
     ) -> Result<(), Stop> {
-        let subject = self
-            .subject
+        let ctx = self.threads[tid.0 as usize]
             .as_mut()
-            .expect("subject exists while lifecycles run");
-        self.calling = Some(what);
-        let step = call(subject, &mut self.os);
-        self.calling = None;
-        self.after(tid, step)
-    }
-
-    #[inline(always)]
-    fn after(&mut self, tid: Tid, step: Step<S>) -> Result<(), Stop> {
-        if let Step::Block(reason, continuation) = step {
-            self.os.block(tid, reason, "runner");
-            self.ctx(tid).pending = Some(continuation);
-        }
+            .expect("scheduled threads have a context");
+        call_subject(
+            &mut self.subject,
+            &mut self.os,
+            &mut self.calling,
+            &mut ctx.pending,
+            tid,
+            what,
+            call,
+        );
         Ok(())
     }
 

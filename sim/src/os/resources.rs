@@ -403,6 +403,23 @@ impl Resources {
         key: u64,
         acquired: Attribution,
     ) -> RecordId {
+        self.acquire_at(kind, count, bytes, key, &acquired.position, acquired.site)
+    }
+
+    /// `acquire`, with the position read where the record is written: for a caller whose
+    /// position is in memory (the OS's own), which the record's write then copies from there.
+    /// Passed by value, the position was read before the ledger's other work, and copied to the
+    /// stack to outlive the call that grows the records in one branch.
+    #[inline(always)]
+    pub(crate) fn acquire_at(
+        &mut self,
+        kind: KindId,
+        count: u64,
+        bytes: u64,
+        key: u64,
+        position: &Position,
+        site: &'static str,
+    ) -> RecordId {
         self.serial += 1;
         let hot = *self.hot(kind);
         // Built-in kinds are never keyed: where the kind is a constant (the OS's own calls), the
@@ -411,7 +428,7 @@ impl Resources {
         if keyed {
             *self.per_key.entry((kind, key)).or_default() += count;
         }
-        let site_slot = self.add_to_site(kind, hot.last_site_slot, acquired.site, count, bytes);
+        let site_slot = self.add_to_site(kind, hot.last_site_slot, site, count, bytes);
         let serial = self.serial;
         // The record of a given generation, written where it goes in each branch below: built
         // once before the branch and then moved, it cost 7 more instructions per acquisition
@@ -421,7 +438,7 @@ impl Resources {
             count,
             bytes,
             key,
-            position: acquired.position,
+            position: *position,
             serial,
             site_slot,
             generation,

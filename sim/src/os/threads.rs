@@ -11,10 +11,10 @@
 //! pthreads (a thread that is neither joined nor detached leaks).
 
 use super::locks::LockId;
-use super::resources::{KINDS, RecordId};
+use super::resources::{KINDS, RecordId, Resources};
 use super::{Errno, Io, Os, Site};
 use crate::faults::FaultKind;
-use crate::trace::EventKind;
+use crate::trace::{EventKind, Trace};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tid(pub u32);
@@ -233,6 +233,38 @@ impl ThreadsState {
             .name
             .map_or("main", |index| &self.names[index as usize])
     }
+
+    /// Makes `tid` runnable if it is blocked for `expected` (releasing its waiter record and
+    /// recording the wake-up in the trace); false, with nothing changed, if it does not exist or
+    /// is not blocked for that reason, which the caller reports (`Os::unblock_refused`). It takes
+    /// the ledger and the trace apart from the rest of the OS, so that a lock's release can wake
+    /// its waiters while it holds the lock (see `Os::lock_release`).
+    #[inline(always)]
+    pub(crate) fn wake(
+        &mut self,
+        tid: Tid,
+        expected: &BlockReason,
+        resources: &mut Resources,
+        trace: &mut Trace,
+    ) -> bool {
+        let Some(thread) = self.threads.get_mut(tid.0 as usize) else {
+            return false;
+        };
+        match &thread.state {
+            ThreadState::Blocked(reason) if reason == expected => {
+                thread.state = ThreadState::Runnable;
+                self.blocked -= 1;
+                if let Some(waiter) = thread.waiter_record.take() {
+                    resources.release_id(waiter);
+                }
+                self.runnable.insert(tid);
+                self.states_version += 1;
+                trace.event(EventKind::Unblock, u64::from(tid.0), 0);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Os {
@@ -285,10 +317,8 @@ impl Os {
     /// instructions. A plain `#[inline]` left it out of line.
     #[inline(always)]
     pub fn block(&mut self, tid: Tid, reason: BlockReason, site: Site) {
-        let here = self.here(site);
-        let waiter = self
-            .resources
-            .acquire(KINDS.waiter, 1, 0, u64::from(tid.0), here);
+        let key = u64::from(tid.0);
+        let waiter = (self.resources).acquire_at(KINDS.waiter, 1, 0, key, &self.position, site);
         let thread = &mut self.threads.threads[tid.0 as usize];
         debug_assert_eq!(
             thread.state,
@@ -315,32 +345,17 @@ impl Os {
     /// lock, where the call's prologue and epilogue were a sixth of each wake-up's instructions.
     #[inline(always)]
     pub(crate) fn unblock_inlined(&mut self, tid: Tid, expected: &BlockReason, site: Site) -> bool {
-        let Some(thread) = self.threads.threads.get_mut(tid.0 as usize) else {
+        let woke = self
+            .threads
+            .wake(tid, expected, &mut self.resources, &mut self.trace);
+        if !woke {
             self.unblock_refused(tid, expected, site);
-            return false;
-        };
-        match &thread.state {
-            ThreadState::Blocked(reason) if reason == expected => {
-                thread.state = ThreadState::Runnable;
-                self.threads.blocked -= 1;
-                if let Some(waiter) = thread.waiter_record.take() {
-                    self.resources.release_id(waiter);
-                }
-                self.threads.runnable.insert(tid);
-                self.threads.states_version += 1;
-                self.trace.event(EventKind::Unblock, u64::from(tid.0), 0);
-                true
-            }
-            _ => {
-                self.unblock_refused(tid, expected, site);
-                false
-            }
         }
+        woke
     }
-
     /// Reports an unblock of a thread that does not exist or is not blocked for `expected`.
     #[cold]
-    fn unblock_refused(&mut self, tid: Tid, expected: &BlockReason, site: Site) {
+    pub(crate) fn unblock_refused(&mut self, tid: Tid, expected: &BlockReason, site: Site) {
         let (resource, headline) = match self.threads.threads.get(tid.0 as usize) {
             None => (
                 "thread",
