@@ -1046,7 +1046,9 @@ impl Os {
             return Err(Errno::Enomem);
         };
         let here = self.here(site);
-        let record = self.resources.acquire(KINDS.reservation, 1, len, 0, here);
+        let record = self
+            .resources
+            .acquire_at(KINDS.reservation, 1, len, 0, &self.position, site);
         let reservation = Reservation {
             record,
             committed_record: None,
