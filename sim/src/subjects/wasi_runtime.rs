@@ -420,14 +420,18 @@ impl Subject for WasiRuntime {
         } = op
         {
             if self.instances[slot].is_none() {
-                self.instances[slot] = self.instantiate(os, tid, argv, environ, dirs);
+                self.instantiate(os, tid, slot, argv, environ, dirs);
             }
             return Step::Done;
         }
         if let WasiOp::Destroy { .. } = op {
-            if let Some(ctx) = self.instances[slot].take() {
+            // Released in its slot rather than taken out of it: see `instantiate`.
+            let mut instances = std::mem::take(&mut self.instances);
+            if let Some(ctx) = &mut instances[slot] {
                 self.release_ctx(os, ctx, "wasm_runtime_destroy_wasi");
+                instances[slot] = None;
             }
+            self.instances = instances;
             return Step::Done;
         }
         let Some(ctx) = self.instances[slot].as_mut() else {
@@ -741,31 +745,38 @@ impl Prestats {
 }
 
 impl WasiRuntime {
-    /// `wasm_runtime_instantiate` as far as WASI goes: a context, `wasm_runtime_init_wasi`, and
-    /// on failure the instance is deinstantiated again.
+    /// `wasm_runtime_instantiate` as far as WASI goes: a context in instance slot `slot`,
+    /// `wasm_runtime_init_wasi`, and on failure the instance is deinstantiated again.
+    ///
+    /// The context is built and released in its slot, never moved in or out: it is some 300
+    /// bytes, and each move was a `memcpy` call (four per instance's life). The slots are taken
+    /// out of `self` meanwhile, so that the context and the runtime's other fields can be
+    /// borrowed together; no step of init or release looks at the instances.
     fn instantiate(
         &mut self,
         os: &mut Os,
         tid: Tid,
+        slot: usize,
         argv: &[String],
         environ: &[String],
         dirs: &[String],
-    ) -> Option<WasiCtx> {
+    ) {
         for dir in dirs {
             make_dirs(os, dir);
         }
-        let block = os.malloc(WASI_CTX_BYTES, "wasi_ctx_new").ok()?;
-        let mut ctx = WasiCtx {
+        let Ok(block) = os.malloc(WASI_CTX_BYTES, "wasi_ctx_new") else {
+            return;
+        };
+        let mut instances = std::mem::take(&mut self.instances);
+        let ctx = instances[slot].insert(WasiCtx {
             block,
             ..WasiCtx::default()
-        };
-        match self.init_wasi(os, tid, &mut ctx, argv, environ, dirs) {
-            Ok(()) => Some(ctx),
-            Err(_) => {
-                self.release_ctx(os, ctx, "wasm_runtime_init_wasi");
-                None
-            }
+        });
+        if self.init_wasi(os, tid, ctx, argv, environ, dirs).is_err() {
+            self.release_ctx(os, ctx, "wasm_runtime_init_wasi");
+            instances[slot] = None;
         }
+        self.instances = instances;
     }
 
     /// `wasm_runtime_init_wasi`, step by step in the real order; an error is the real `goto fail`.
@@ -884,18 +895,22 @@ impl WasiRuntime {
 
     /// The `fail:` path of init and `wasm_runtime_destroy_wasi`: both run the same destroy
     /// functions over whatever was initialised, then free the structs, the strings and the context.
-    fn release_ctx(&mut self, os: &mut Os, ctx: WasiCtx, site: Site) {
-        if let Some(table) = ctx.table {
+    /// `ctx` is left with nothing to release, for the caller to empty its slot.
+    fn release_ctx(&mut self, os: &mut Os, ctx: &mut WasiCtx, site: Site) {
+        if let Some(table) = ctx.table.take() {
             self.fd_table_destroy(os, table);
         }
-        if let Some(prestats) = ctx.prestats {
+        if let Some(prestats) = ctx.prestats.take() {
             self.fd_prestats_destroy(os, prestats);
         }
         // addr_pool_destroy frees the pool's entries; this model inserts none.
-        for block in ctx.structs.into_iter().flatten() {
+        for block in std::mem::take(&mut ctx.structs).into_iter().flatten() {
             let _ = os.free(block, site);
         }
-        for array in [ctx.argv, ctx.environ, ctx.ns_lookup].into_iter().flatten() {
+        for array in [ctx.argv.take(), ctx.environ.take(), ctx.ns_lookup.take()]
+            .into_iter()
+            .flatten()
+        {
             free_string_array(os, array, site);
         }
         let _ = os.free(ctx.block, site);
