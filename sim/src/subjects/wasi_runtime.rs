@@ -642,6 +642,10 @@ fn free_string_array(os: &mut Os, array: StringArray, site: Site) {
 
 /// `fd_determine_type_rights` and `fd_object_new` (plus a directory's mutex). On failure the
 /// handle is untouched: the caller owns it.
+///
+/// Always inlined: out of line, the object went back to `fd_table_insert_existing` through
+/// memory, stored in parts and reloaded, on every instantiation's stdio and preopens.
+#[inline(always)]
 fn fd_object_new(os: &mut Os, handle: Fd, is_stdio: bool) -> Option<FdObject> {
     let directory = os
         .fd_stat(handle, "fd_determine_type_rights")
