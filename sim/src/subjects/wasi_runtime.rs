@@ -545,6 +545,10 @@ fn make_dirs(os: &mut Os, path: &str) {
 
 /// The rwlock and mutex calls of the model. No runtime lock is held across a scheduling point, so
 /// contention cannot arise here; if it did, the call would block and restart from the top.
+///
+/// `rwlock_lock` is always inlined: out of line, its `Call` went back to every caller through
+/// memory (a lock is taken several times per instantiation and per guest call).
+#[inline(always)]
 fn rwlock_lock(os: &mut Os, tid: Tid, lock: LockId, write: bool, site: Site) -> Call {
     let io = if write {
         os.lock_acquire(tid, lock, site)
