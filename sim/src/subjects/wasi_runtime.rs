@@ -975,6 +975,9 @@ impl WasiRuntime {
 
 /// `fd_object_get`: the OS handle behind guest fd `number`, looked up under the table's read
 /// lock. The object stays in the table: a call is atomic here, so nobody can close it meanwhile.
+/// Always inlined, like `rwlock_lock`: out of line, its result went back through memory on
+/// every guest call.
+#[inline(always)]
 fn fd_object_get(os: &mut Os, tid: Tid, table: &FdTable, number: u32) -> Result<Fd, Stop> {
     let site = "fd_object_get";
     rwlock_lock(os, tid, table.lock, false, site)?;
