@@ -420,14 +420,18 @@ impl Subject for WasiRuntime {
         } = op
         {
             if self.instances[slot].is_none() {
-                self.instances[slot] = self.instantiate(os, tid, argv, environ, dirs);
+                self.instantiate(os, tid, slot, argv, environ, dirs);
             }
             return Step::Done;
         }
         if let WasiOp::Destroy { .. } = op {
-            if let Some(ctx) = self.instances[slot].take() {
+            // Released in its slot rather than taken out of it: see `instantiate`.
+            let mut instances = std::mem::take(&mut self.instances);
+            if let Some(ctx) = &mut instances[slot] {
                 self.release_ctx(os, ctx, "wasm_runtime_destroy_wasi");
+                instances[slot] = None;
             }
+            self.instances = instances;
             return Step::Done;
         }
         let Some(ctx) = self.instances[slot].as_mut() else {
@@ -541,6 +545,10 @@ fn make_dirs(os: &mut Os, path: &str) {
 
 /// The rwlock and mutex calls of the model. No runtime lock is held across a scheduling point, so
 /// contention cannot arise here; if it did, the call would block and restart from the top.
+///
+/// `rwlock_lock` is always inlined: out of line, its `Call` went back to every caller through
+/// memory (a lock is taken several times per instantiation and per guest call).
+#[inline(always)]
 fn rwlock_lock(os: &mut Os, tid: Tid, lock: LockId, write: bool, site: Site) -> Call {
     let io = if write {
         os.lock_acquire(tid, lock, site)
@@ -638,6 +646,10 @@ fn free_string_array(os: &mut Os, array: StringArray, site: Site) {
 
 /// `fd_determine_type_rights` and `fd_object_new` (plus a directory's mutex). On failure the
 /// handle is untouched: the caller owns it.
+///
+/// Always inlined: out of line, the object went back to `fd_table_insert_existing` through
+/// memory, stored in parts and reloaded, on every instantiation's stdio and preopens.
+#[inline(always)]
 fn fd_object_new(os: &mut Os, handle: Fd, is_stdio: bool) -> Option<FdObject> {
     let directory = os
         .fd_stat(handle, "fd_determine_type_rights")
@@ -741,31 +753,38 @@ impl Prestats {
 }
 
 impl WasiRuntime {
-    /// `wasm_runtime_instantiate` as far as WASI goes: a context, `wasm_runtime_init_wasi`, and
-    /// on failure the instance is deinstantiated again.
+    /// `wasm_runtime_instantiate` as far as WASI goes: a context in instance slot `slot`,
+    /// `wasm_runtime_init_wasi`, and on failure the instance is deinstantiated again.
+    ///
+    /// The context is built and released in its slot, never moved in or out: it is some 300
+    /// bytes, and each move was a `memcpy` call (four per instance's life). The slots are taken
+    /// out of `self` meanwhile, so that the context and the runtime's other fields can be
+    /// borrowed together; no step of init or release looks at the instances.
     fn instantiate(
         &mut self,
         os: &mut Os,
         tid: Tid,
+        slot: usize,
         argv: &[String],
         environ: &[String],
         dirs: &[String],
-    ) -> Option<WasiCtx> {
+    ) {
         for dir in dirs {
             make_dirs(os, dir);
         }
-        let block = os.malloc(WASI_CTX_BYTES, "wasi_ctx_new").ok()?;
-        let mut ctx = WasiCtx {
+        let Ok(block) = os.malloc(WASI_CTX_BYTES, "wasi_ctx_new") else {
+            return;
+        };
+        let mut instances = std::mem::take(&mut self.instances);
+        let ctx = instances[slot].insert(WasiCtx {
             block,
             ..WasiCtx::default()
-        };
-        match self.init_wasi(os, tid, &mut ctx, argv, environ, dirs) {
-            Ok(()) => Some(ctx),
-            Err(_) => {
-                self.release_ctx(os, ctx, "wasm_runtime_init_wasi");
-                None
-            }
+        });
+        if self.init_wasi(os, tid, ctx, argv, environ, dirs).is_err() {
+            self.release_ctx(os, ctx, "wasm_runtime_init_wasi");
+            instances[slot] = None;
         }
+        self.instances = instances;
     }
 
     /// `wasm_runtime_init_wasi`, step by step in the real order; an error is the real `goto fail`.
@@ -884,18 +903,22 @@ impl WasiRuntime {
 
     /// The `fail:` path of init and `wasm_runtime_destroy_wasi`: both run the same destroy
     /// functions over whatever was initialised, then free the structs, the strings and the context.
-    fn release_ctx(&mut self, os: &mut Os, ctx: WasiCtx, site: Site) {
-        if let Some(table) = ctx.table {
+    /// `ctx` is left with nothing to release, for the caller to empty its slot.
+    fn release_ctx(&mut self, os: &mut Os, ctx: &mut WasiCtx, site: Site) {
+        if let Some(table) = ctx.table.take() {
             self.fd_table_destroy(os, table);
         }
-        if let Some(prestats) = ctx.prestats {
+        if let Some(prestats) = ctx.prestats.take() {
             self.fd_prestats_destroy(os, prestats);
         }
         // addr_pool_destroy frees the pool's entries; this model inserts none.
-        for block in ctx.structs.into_iter().flatten() {
+        for block in std::mem::take(&mut ctx.structs).into_iter().flatten() {
             let _ = os.free(block, site);
         }
-        for array in [ctx.argv, ctx.environ, ctx.ns_lookup].into_iter().flatten() {
+        for array in [ctx.argv.take(), ctx.environ.take(), ctx.ns_lookup.take()]
+            .into_iter()
+            .flatten()
+        {
             free_string_array(os, array, site);
         }
         let _ = os.free(ctx.block, site);
@@ -952,6 +975,9 @@ impl WasiRuntime {
 
 /// `fd_object_get`: the OS handle behind guest fd `number`, looked up under the table's read
 /// lock. The object stays in the table: a call is atomic here, so nobody can close it meanwhile.
+/// Always inlined, like `rwlock_lock`: out of line, its result went back through memory on
+/// every guest call.
+#[inline(always)]
 fn fd_object_get(os: &mut Os, tid: Tid, table: &FdTable, number: u32) -> Result<Fd, Stop> {
     let site = "fd_object_get";
     rwlock_lock(os, tid, table.lock, false, site)?;
