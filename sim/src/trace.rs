@@ -426,6 +426,30 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// A JSON-lines sink that keeps what it is given in memory, for tests that read a trace back.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct MemorySink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+#[cfg(test)]
+impl MemorySink {
+    /// What was written since the last take, as text.
+    pub(crate) fn take_text(&self) -> String {
+        String::from_utf8(self.0.take()).expect("the trace writes UTF-8")
+    }
+}
+
+#[cfg(test)]
+impl Write for MemorySink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,23 +616,12 @@ mod tests {
 
     #[test]
     fn json_lines_are_written_when_a_sink_is_attached() {
-        #[derive(Clone, Default)]
-        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.borrow_mut().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let shared = Shared::default();
+        let shared = MemorySink::default();
         let mut trace = Trace::new();
         trace.attach_sink(Box::new(shared.clone()));
         trace.event(EventKind::Syscall("fds.pipe"), 3, 4);
         trace.event_text(EventKind::Finding, "leak:rwlock:\"x\"");
-        let text = String::from_utf8(shared.0.borrow().clone()).unwrap();
+        let text = shared.take_text();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

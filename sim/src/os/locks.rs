@@ -484,21 +484,10 @@ mod tests {
                 os.block(t, BlockReason::Lock(lock), "t");
             }
         }
-        #[derive(Clone, Default)]
-        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-        impl std::io::Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.borrow_mut().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let shared = Shared::default();
+        let shared = crate::trace::MemorySink::default();
         os.trace().attach_sink(Box::new(shared.clone()));
         os.lock_release(MAIN_THREAD, lock, "release_site").unwrap();
-        let text = String::from_utf8(shared.0.take()).unwrap();
+        let text = shared.take_text();
         let events: Vec<serde_json::Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
@@ -521,13 +510,15 @@ mod tests {
         let findings = os.take_findings();
         assert_eq!(findings.len(), 1);
         assert!(
-            findings[0].headline.contains(&format!("unblock of thread {}", b.0)),
+            findings[0]
+                .headline
+                .contains(&format!("unblock of thread {}", b.0)),
             "{}",
             findings[0].headline
         );
         assert_eq!(os.lock_acquire(c, lock, "t"), Io::ok(()));
         os.lock_release(c, lock, "t").unwrap();
-        let text = String::from_utf8(shared.0.take()).unwrap();
+        let text = shared.take_text();
         assert_eq!(
             text.lines().count(),
             2,
