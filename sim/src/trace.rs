@@ -426,20 +426,19 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// A JSON-lines sink that keeps what it is given in memory, for tests that read a trace back.
-#[cfg(test)]
-#[derive(Clone, Default)]
-pub(crate) struct MemorySink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+/// A sink that keeps what the trace writes in memory, for a caller (a test, a tool embedding the
+/// simulation) that reads the JSON lines back in the same process. Clones share one buffer: attach
+/// a clone and keep the original to read.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
 
-#[cfg(test)]
 impl MemorySink {
-    /// What was written since the last take, as text.
-    pub(crate) fn take_text(&self) -> String {
+    /// What was written since the last take, as text; the buffer is left empty.
+    pub fn take_text(&self) -> String {
         String::from_utf8(self.0.take()).expect("the trace writes UTF-8")
     }
 }
 
-#[cfg(test)]
 impl Write for MemorySink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.borrow_mut().extend_from_slice(buf);

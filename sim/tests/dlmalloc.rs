@@ -1,10 +1,6 @@
 //! The real `dlmalloc` crate on simulated pages: exact accounting, crash isolation that turns a
 //! use-after-release by real code into a `fault` finding, generated programs, determinism.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
-
 use sim::findings::{Finding, FindingKind};
 use sim::os::Os;
 use sim::registry::{DynScenario, Registry};
@@ -12,6 +8,7 @@ use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::subject::{Config, Subject};
 use sim::subjects::dlmalloc::{DlmallocOp, DlmallocSubject};
+use sim::trace::MemorySink;
 
 const BASIC: &str = include_str!("../../scenarios/dlmalloc-basic.toml");
 const RELEASE_BEHIND_BACK: &str = include_str!("data/dlmalloc-release-behind-back.toml");
@@ -197,27 +194,14 @@ fn the_programs_own_access_to_a_released_block_is_caught_by_the_checked_path() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn the_trace_of_an_isolated_run_reaches_the_callers_sink_up_to_the_crash() {
-    let sink = Shared::default();
+    let sink = MemorySink::default();
     let outcome = scenario(RELEASE_BEHIND_BACK).run(RunOptions {
         trace_sink: Some(Box::new(sink.clone())),
         ..RunOptions::default()
     });
-    let text = String::from_utf8(sink.0.borrow().clone()).unwrap();
+    let text = sink.take_text();
     let events: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -2,14 +2,11 @@
 //! return, that they are trace events, that nothing is acquired), every limit as a `budget`
 //! finding that names it, and exit hooks left pointing into an unloaded module.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
-
 use sim::faults::{FaultKind, FaultPlan};
 use sim::findings::FindingKind;
 use sim::os::{Errno, Limits, LockKind, Os, PAGE_SIZE, PlatformModel};
 use sim::sched::{Scheduler, StrategyChoice};
+use sim::trace::MemorySink;
 
 fn os_with(plan: FaultPlan, limits: Limits) -> Os {
     Os::new(
@@ -21,26 +18,6 @@ fn os_with(plan: FaultPlan, limits: Limits) -> Os {
 
 fn always(kind: FaultKind) -> FaultPlan {
     FaultPlan::none().with(kind, 1_000_000)
-}
-
-/// A trace sink the test can read back.
-#[derive(Clone, Default)]
-struct Lines(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.borrow().clone()).unwrap()
-    }
 }
 
 fn kind_count(os: &Os, name: &str) -> u64 {
@@ -59,7 +36,7 @@ fn budget_signatures(os: &Os) -> Vec<String> {
 #[test]
 fn an_injected_spawn_failure_is_eagain_a_trace_event_and_spawns_nothing() {
     let mut os = os_with(always(FaultKind::Spawn), Limits::default());
-    let lines = Lines::default();
+    let lines = MemorySink::default();
     os.trace().attach_sink(Box::new(lines.clone()));
     assert_eq!(os.spawn_thread("worker", "pool_grow"), Err(Errno::Eagain));
     assert_eq!(kind_count(&os, "thread"), 0, "no thread was acquired");
@@ -67,7 +44,7 @@ fn an_injected_spawn_failure_is_eagain_a_trace_event_and_spawns_nothing() {
     assert_eq!(injected.len(), 1);
     assert_eq!(injected[0].0, FaultKind::Spawn);
     assert_eq!(injected[0].1.site, "pool_grow");
-    let text = lines.text();
+    let text = lines.take_text();
     assert!(text.contains(r#""ev":"fault""#), "{text}");
     assert!(!text.contains("threads.spawn"), "{text}");
     // Without the fault the same call spawns, and the trace says so instead.

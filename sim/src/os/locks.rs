@@ -93,7 +93,16 @@ impl LocksState {
 #[inline(always)]
 fn live_lock_in(locks: &mut [Lock], id: LockId) -> Option<&mut Lock> {
     let lock = locks.get_mut(id.index as usize)?;
-    (lock.live && lock.generation == id.generation).then_some(lock)
+    lock.is_live(id).then_some(lock)
+}
+
+impl Lock {
+    /// Whether this slot holds the live lock `id` names (not a destroyed one, nor a later lock
+    /// in its slot).
+    #[inline(always)]
+    fn is_live(&self, id: LockId) -> bool {
+        self.live && self.generation == id.generation
+    }
 }
 
 impl Os {
@@ -164,9 +173,7 @@ impl Os {
     #[inline]
     fn live_lock(&mut self, id: LockId, call: &str, site: Site) -> Option<&mut Lock> {
         match self.locks.locks.get(id.index as usize) {
-            Some(lock) if lock.live && lock.generation == id.generation => {
-                self.locks.locks.get_mut(id.index as usize)
-            }
+            Some(lock) if lock.is_live(id) => self.locks.locks.get_mut(id.index as usize),
             _ => {
                 self.lock_not_live(id, call, site);
                 None
@@ -342,6 +349,7 @@ impl Os {
         };
         self.locks.holds -= 1;
         self.resources.release_id(record);
+        // `self.syscall`, spelt out, as the lock holds a borrow of `self.locks`.
         let (index, holder) = (u64::from(id.index), u64::from(tid.0));
         self.trace
             .event(EventKind::Syscall("locks.release"), index, holder);
