@@ -494,3 +494,66 @@ ops = [{ op = "fine" }]
         assert_eq!(run(&file), 1, "a panic inside a run is a finding");
     }
 }
+
+/// What a run's outcome says, in a form two runs can be compared by: every finding whole, the
+/// trace, and the counts.
+fn outcome_digest(outcome: &sim::runner::Outcome) -> String {
+    format!(
+        "findings {:?}\ntrace {:#x} ({} events), steps {}, ops {}, decisions {}, growth {:?}",
+        outcome.findings,
+        outcome.trace_hash,
+        outcome.trace_events,
+        outcome.steps,
+        outcome.ops,
+        outcome.decisions,
+        outcome.growth_progress
+    )
+}
+
+/// An OS made on a thread where others were dropped reuses their storage (`Os::new`); it must
+/// run exactly as the first OS of a fresh thread. Each subject's last scenario runs alone on a
+/// thread of its own, then again on a thread that ran every other scenario first (with every
+/// defect on, so that they leave findings, leaks, threads, fds and locks behind): the outcomes
+/// must be the same, finding for finding. It would catch a list kept from one run with something
+/// still in it, or a run that reads a kept list's capacity.
+#[test]
+fn a_run_after_other_runs_on_its_thread_is_the_run_on_a_fresh_thread() {
+    let registry = sim::fuzzing::registry();
+    for entry in registry.subjects() {
+        let info = entry.info();
+        if info.host_backed {
+            continue;
+        }
+        let subject = info.name;
+        let defects: Vec<String> = info.defects.iter().map(|d| d.name.to_string()).collect();
+        let options = GenerateOptions {
+            defects: defects.clone(),
+            faults: true,
+        };
+        const SEEDS: u64 = 12;
+        let run = move |seed: u64| {
+            let entry = sim::fuzzing::registry().get(subject).unwrap();
+            let scenario = entry.generate(seed, &options);
+            outcome_digest(&scenario.run_in_process(RunOptions::default()))
+        };
+        let alone = std::thread::spawn({
+            let run = run.clone();
+            move || run(SEEDS)
+        })
+        .join()
+        .unwrap();
+        let (after_others, others_found) = std::thread::spawn(move || {
+            let others_found = (0..SEEDS)
+                .filter(|&seed| !run(seed).starts_with("findings []"))
+                .count();
+            (run(SEEDS), others_found)
+        })
+        .join()
+        .unwrap();
+        assert!(
+            defects.is_empty() || others_found > 0,
+            "{subject}: the runs before found nothing, so they tested little"
+        );
+        assert_eq!(alone, after_others, "{subject}");
+    }
+}

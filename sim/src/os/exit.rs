@@ -5,7 +5,7 @@
 //! handed out, so a hook registered after exit began (or never run) shows in the ledger.
 
 use super::modules::CodeAddr;
-use super::resources::{KINDS, RecordId};
+use super::resources::{KINDS, RecordId, recycled};
 use super::{Os, Site};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,12 +19,26 @@ pub(crate) struct ExitState {
     exiting: bool,
 }
 
+/// The list of hooks of a dropped `ExitState`, emptied, for the next one made on this thread (see
+/// `Os::new`).
+#[derive(Default)]
+pub(crate) struct ExitStorage {
+    hooks: Vec<(ExitHook, RecordId)>,
+}
+
 impl ExitState {
-    pub(crate) fn new() -> ExitState {
+    /// A fresh state, in the list `storage` holds (emptied by `keep_storage`), if it holds one:
+    /// see `Os::new`.
+    pub(crate) fn new_in(storage: &mut ExitStorage) -> ExitState {
         ExitState {
-            hooks: Vec::new(),
+            hooks: std::mem::take(&mut storage.hooks),
             exiting: false,
         }
+    }
+
+    /// Empties the list of hooks and hands it to `storage`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, storage: &mut ExitStorage) {
+        storage.hooks = recycled(&mut self.hooks);
     }
 }
 

@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::id_table::IdTable;
-use super::resources::{KINDS, RecordId};
+use super::resources::{KINDS, RecordId, recycled};
 use super::threads::{BlockReason, ThreadState, Tid};
 use super::{Errno, Io, Os, Site};
 use crate::faults::FaultKind;
@@ -174,6 +174,14 @@ struct Slot {
     entry: Option<FdEntry>,
 }
 
+/// The lists of slots and inodes of a dropped `FdsState`, emptied, for the next one made on this
+/// thread (see `Os::new`).
+#[derive(Default)]
+pub(crate) struct FdsStorage {
+    slots: Vec<Slot>,
+    inodes: Vec<Inode>,
+}
+
 pub(crate) struct FdsState {
     slots: Vec<Slot>,
     /// Free slot numbers below `slots.len()`, so the lowest one is found without a scan of the
@@ -189,20 +197,30 @@ pub(crate) struct FdsState {
 }
 
 impl FdsState {
-    pub(crate) fn new() -> FdsState {
+    /// A fresh state, in the lists `storage` holds (emptied by `keep_storage`), if it holds any:
+    /// see `Os::new`.
+    pub(crate) fn new_in(storage: &mut FdsStorage) -> FdsState {
+        let mut inodes = std::mem::take(&mut storage.inodes);
+        inodes.push(Inode::Dir {
+            entries: BTreeMap::new(),
+            parent: ROOT_INODE,
+        });
         FdsState {
-            slots: Vec::new(),
+            slots: std::mem::take(&mut storage.slots),
             free: FreeNumbers::default(),
             open: 0,
             descriptions: IdTable::new(),
             next_description: 0,
             buffers: IdTable::new(),
             next_buffer: 0,
-            inodes: vec![Inode::Dir {
-                entries: BTreeMap::new(),
-                parent: ROOT_INODE,
-            }],
+            inodes,
         }
+    }
+
+    /// Empties the lists of slots and inodes and hands them to `storage`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, storage: &mut FdsStorage) {
+        storage.slots = recycled(&mut self.slots);
+        storage.inodes = recycled(&mut self.inodes);
     }
 
     fn is_dir(&self, inode: usize) -> bool {

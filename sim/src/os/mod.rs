@@ -40,6 +40,8 @@ pub(crate) mod sorted_map;
 pub mod threads;
 pub mod tls;
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultKind;
@@ -250,21 +252,57 @@ pub struct Os {
     pub(crate) findings: Vec<Finding>,
     /// Faults injected so far, for the report (`kind`, where).
     pub(crate) injected: Vec<(FaultKind, Attribution)>,
+    /// Where the families' lists go when this OS is dropped (see `Storage`); `None` only while
+    /// it is dropped.
+    storage: Option<Box<Storage>>,
+}
+
+/// The lists of a dropped OS, emptied, for the next OS made on the same thread: a fuzz target
+/// makes an OS per input, and allocating (then freeing) the lists that every run fills was a
+/// large share of a short input's cost. Only lists that a run is sure to use (or a subject's
+/// setup fills) are kept. Boxed, so that it moves between an OS and its thread as one pointer.
+/// It holds no state: every list is empty, and what a run does never depends on a list's
+/// capacity.
+#[derive(Default)]
+struct Storage {
+    resources: resources::ResourcesStorage,
+    threads: threads::ThreadsStorage,
+    exit: exit::ExitStorage,
+    fds: fds::FdsStorage,
+}
+
+thread_local! {
+    /// The storage the last OS dropped on this thread left, for the next one.
+    static SPARE_STORAGE: Cell<Option<Box<Storage>>> = const { Cell::new(None) };
+}
+
+impl Drop for Os {
+    fn drop(&mut self) {
+        let Some(mut storage) = self.storage.take() else {
+            return;
+        };
+        self.resources.keep_storage(&mut storage.resources);
+        self.threads.keep_storage(&mut storage.threads);
+        self.exit.keep_storage(&mut storage.exit);
+        self.fds.keep_storage(&mut storage.fds);
+        // At thread exit the slot may be gone already: the lists are then freed.
+        let _ = SPARE_STORAGE.try_with(|spare| spare.set(Some(storage)));
+    }
 }
 
 impl Os {
     pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
-        let resources = Resources::new();
+        let mut storage = SPARE_STORAGE.take().unwrap_or_default();
         Os {
             pages: pages::PagesState::new(),
             heap: heap::HeapState::new(),
             locks: locks::LocksState::new(),
-            threads: threads::ThreadsState::new(),
+            threads: threads::ThreadsState::new_in(&mut storage.threads),
             tls: tls::TlsState::new(),
             modules: modules::ModulesState::new(),
-            exit: exit::ExitState::new(),
-            fds: fds::FdsState::new(),
-            resources,
+            exit: exit::ExitState::new_in(&mut storage.exit),
+            fds: fds::FdsState::new_in(&mut storage.fds),
+            resources: Resources::new_in(&mut storage.resources),
             sched: scheduler,
             trace: Trace::new(),
             limits,
@@ -272,6 +310,7 @@ impl Os {
             position: Position::default(),
             findings: Vec::new(),
             injected: Vec::new(),
+            storage: Some(storage),
         }
     }
 

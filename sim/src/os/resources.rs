@@ -161,6 +161,22 @@ pub struct Resources {
     serial: u64,
 }
 
+/// The lists of a dropped `Resources`, emptied, for the next one made on this thread (see
+/// `Os::new`).
+#[derive(Default)]
+pub(crate) struct ResourcesStorage {
+    kinds: Vec<KindInfo>,
+    subject_hot: Vec<KindHot>,
+    records: Vec<Record>,
+    sites: Vec<SiteTotals>,
+}
+
+/// `list`, emptied, taken from where it was: the storage a family keeps for the next OS.
+pub(crate) fn recycled<T>(list: &mut Vec<T>) -> Vec<T> {
+    list.clear();
+    std::mem::take(list)
+}
+
 impl Default for Resources {
     fn default() -> Resources {
         Resources::new()
@@ -171,10 +187,18 @@ impl Resources {
     /// Accounting with the built-in kinds registered, first and in `BUILTIN_KIND_NAMES` order, so
     /// that their ids are `BuiltinKinds::IDS` in every `Resources`; none of them is keyed.
     pub fn new() -> Resources {
+        Resources::new_in(&mut ResourcesStorage::default())
+    }
+
+    /// `new`, in the lists `storage` holds (emptied by `keep_storage`), if it holds any.
+    pub(crate) fn new_in(storage: &mut ResourcesStorage) -> Resources {
         // Room for the built-in kinds and a subject's own without regrowing: a fresh OS is made
         // for every fuzz input, and the built-in kinds are registered all at once, not looked up
         // by name one by one.
-        let mut kinds = Vec::with_capacity(KINDS_EXPECTED_MAX);
+        let mut kinds = std::mem::take(&mut storage.kinds);
+        kinds.reserve(KINDS_EXPECTED_MAX);
+        let mut subject_hot = std::mem::take(&mut storage.subject_hot);
+        subject_hot.reserve(KINDS_EXPECTED_MAX - BUILTIN_KIND_NAMES.len());
         kinds.extend(BUILTIN_KIND_NAMES.iter().map(|&name| KindInfo {
             name: Cow::Borrowed(name),
             keyed: false,
@@ -186,16 +210,24 @@ impl Resources {
         Resources {
             kinds,
             builtin_hot: [builtin_hot; BUILTIN_KIND_NAMES.len()],
-            subject_hot: Vec::with_capacity(KINDS_EXPECTED_MAX - BUILTIN_KIND_NAMES.len()),
-            records: Vec::new(),
+            subject_hot,
+            records: std::mem::take(&mut storage.records),
             free_top: NO_RECORD,
             free_count: 0,
             per_key: BTreeMap::new(),
-            sites: Vec::new(),
+            sites: std::mem::take(&mut storage.sites),
             site_hints: [NO_SITE_SLOT; 1 << SITE_HINT_BITS],
             site_slots_by_address: IdTable::new(),
             serial: 0,
         }
+    }
+
+    /// Empties the lists and hands them to `storage`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, storage: &mut ResourcesStorage) {
+        storage.kinds = recycled(&mut self.kinds);
+        storage.subject_hot = recycled(&mut self.subject_hot);
+        storage.records = recycled(&mut self.records);
+        storage.sites = recycled(&mut self.sites);
     }
 
     pub fn register_kind(&mut self, name: &str, keyed: bool) -> KindId {

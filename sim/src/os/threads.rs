@@ -11,7 +11,7 @@
 //! pthreads (a thread that is neither joined nor detached leaks).
 
 use super::locks::LockId;
-use super::resources::{KINDS, RecordId, Resources};
+use super::resources::{KINDS, RecordId, Resources, recycled};
 use super::{Errno, Io, Os, Site};
 use crate::faults::FaultKind;
 use crate::trace::{EventKind, Trace};
@@ -167,6 +167,13 @@ pub(crate) struct Thread {
 /// the main thread alone was reallocated twice on the way to them.
 const THREADS_RESERVED: usize = 8;
 
+/// The list of threads of a dropped `ThreadsState`, emptied, for the next one made on this
+/// thread (see `Os::new`).
+#[derive(Default)]
+pub(crate) struct ThreadsStorage {
+    threads: Vec<Thread>,
+}
+
 pub(crate) struct ThreadsState {
     pub(crate) threads: Vec<Thread>,
     /// Every name a spawned thread has had, once each. A run spawns a thread per repetition
@@ -192,7 +199,9 @@ pub(crate) struct ThreadsState {
 }
 
 impl ThreadsState {
-    pub(crate) fn new() -> ThreadsState {
+    /// A fresh state, in the lists `storage` holds (emptied by `keep_storage`), if it holds any:
+    /// see `Os::new`.
+    pub(crate) fn new_in(storage: &mut ThreadsStorage) -> ThreadsState {
         let main = Thread {
             name: None,
             state: ThreadState::Runnable,
@@ -200,7 +209,8 @@ impl ThreadsState {
             waiter_record: None,
             joined: false,
         };
-        let mut threads = Vec::with_capacity(THREADS_RESERVED);
+        let mut threads = std::mem::take(&mut storage.threads);
+        threads.reserve(THREADS_RESERVED);
         threads.push(main);
         let mut runnable = ThreadSet::default();
         runnable.insert(MAIN_THREAD);
@@ -214,6 +224,11 @@ impl ThreadsState {
             blocked: 0,
             now_tick: 0,
         }
+    }
+
+    /// Empties the list of threads and hands it to `storage`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, storage: &mut ThreadsStorage) {
+        storage.threads = recycled(&mut self.threads);
     }
 
     /// Where `name` is in `names`, added if it is new.
