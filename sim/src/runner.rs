@@ -574,15 +574,14 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 return self.check_quiescent();
             }
-            let tid = if self.runnable.len() == 1 {
+            let count = self.runnable.len();
+            let tid = if count == 1 {
                 self.runnable[0]
             } else {
                 let choice = self.os.scheduler().next_thread(&self.runnable);
-                self.os.trace().event(
-                    EventKind::Schedule,
-                    u64::from(choice),
-                    self.runnable.len() as u64,
-                );
+                self.os
+                    .trace()
+                    .event(EventKind::Schedule, u64::from(choice), count as u64);
                 choice
             };
             self.steps += 1;
