@@ -617,9 +617,11 @@ impl<'a, S: Subject> Runner<'a, S> {
     fn collect_runnable(&mut self) {
         let version = self.os.thread_states_version();
         if self.runnable_made_from != version {
+            // Noted before the list is made, not after: the version then goes from the register
+            // it was compared in, rather than to the stack and back around the list's growth.
+            self.runnable_made_from = version;
             let runnable_in_os = &self.os.threads.runnable;
             runnable_in_os.intersection_into(&self.has_work, &mut self.runnable);
-            self.runnable_made_from = version;
         }
         debug_assert!(
             self.runnable_is_fresh(),
