@@ -574,15 +574,14 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 return self.check_quiescent();
             }
-            let tid = if self.runnable.len() == 1 {
+            let count = self.runnable.len();
+            let tid = if count == 1 {
                 self.runnable[0]
             } else {
                 let choice = self.os.scheduler().next_thread(&self.runnable);
-                self.os.trace().event(
-                    EventKind::Schedule,
-                    u64::from(choice),
-                    self.runnable.len() as u64,
-                );
+                self.os
+                    .trace()
+                    .event(EventKind::Schedule, u64::from(choice), count as u64);
                 choice
             };
             self.steps += 1;
@@ -618,9 +617,11 @@ impl<'a, S: Subject> Runner<'a, S> {
     fn collect_runnable(&mut self) {
         let version = self.os.thread_states_version();
         if self.runnable_made_from != version {
+            // Noted before the list is made, not after: the version then goes from the register
+            // it was compared in, rather than to the stack and back around the list's growth.
+            self.runnable_made_from = version;
             let runnable_in_os = &self.os.threads.runnable;
             runnable_in_os.intersection_into(&self.has_work, &mut self.runnable);
-            self.runnable_made_from = version;
         }
         debug_assert!(
             self.runnable_is_fresh(),
