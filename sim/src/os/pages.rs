@@ -1287,7 +1287,6 @@ impl Os {
 
     /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let here = self.here(site);
         let Some((range, region)) = self.pages.regions.checked_mut(addr, len, Forget::All) else {
             return Err(self.range_refused("release", addr, len, site));
         };
@@ -1312,7 +1311,14 @@ impl Os {
                 self.resources.release_id(record);
             }
             self.resources.release_id(reservation.record);
-            region.state = RegionState::Released { by: here };
+            // `self.here`, spelt out, as the region holds a borrow of `self.pages`: read here
+            // rather than at the top, where it was kept on the stack across the ledger's calls.
+            region.state = RegionState::Released {
+                by: Attribution {
+                    position: self.position,
+                    site,
+                },
+            };
             self.pages.reservations_live -= 1;
         } else {
             self.release_part(range.base, start, end, site);
