@@ -122,6 +122,25 @@ struct Reservation {
 }
 
 impl Reservation {
+    /// A new reservation of `[start, end)`, with its record: one run of pages reserved by `by`.
+    #[inline(always)]
+    fn new(start: u64, end: u64, record: RecordId, by: Attribution) -> Reservation {
+        Reservation {
+            record,
+            committed_record: None,
+            committed_pages: 0,
+            spans: Spans::One {
+                start,
+                span: Span {
+                    end,
+                    state: PageState::Reserved,
+                    prot: Prot::NONE,
+                    by,
+                },
+            },
+        }
+    }
+
     /// Applies `change` to every span in `[start, end)`, and keeps the reservation's count of
     /// committed pages and its `committed pages` record (in `resources`) in step: `change`
     /// returns the change in committed pages per page of the span (1, -1 or 0); returns the
@@ -328,14 +347,21 @@ impl Region {
     }
 }
 
-/// Puts the new reservation `reserved` in the place of the released range `region`, which
-/// covers exactly the same addresses (so its end stays). It takes no access away: see
-/// `Regions::at_mut_keeping_runs`.
+/// Makes the released range `region`, which covers exactly `[start, region.end)`, the new
+/// reservation of those addresses, with its `record`, acquired by `acquired` (its end stays). It
+/// takes no access away: see `Regions::at_mut_keeping_runs`.
 #[inline(always)]
-fn claim_in_place(region: &mut Region, reserved: Region) {
-    debug_assert!(region.is_released_up_to(reserved.end));
-    region.acquired = reserved.acquired;
-    region.state = reserved.state;
+fn claim_in_place(region: &mut Region, start: u64, record: RecordId, acquired: Attribution) {
+    debug_assert!(matches!(region.state, RegionState::Released { .. }));
+    region.acquired = acquired;
+    // The run's attribution is read back from the region, where it was just written: the same
+    // value taken from `acquired` went through a copy on the stack (4 instructions more).
+    region.state = RegionState::Reserved(Reservation::new(
+        start,
+        region.end,
+        record,
+        region.acquired,
+    ));
 }
 
 #[derive(Debug)]
@@ -1045,68 +1071,60 @@ impl Os {
             self.address_space_exhausted(len, site);
             return Err(Errno::Enomem);
         };
-        let here = self.here(site);
         let record = self
             .resources
             .acquire_at(KINDS.reservation, 1, len, 0, &self.position, site);
-        let reservation = Reservation {
-            record,
-            committed_record: None,
-            committed_pages: 0,
-            spans: Spans::One {
-                start: base,
-                span: Span {
-                    end: base + len,
-                    state: PageState::Reserved,
-                    prot: Prot::NONE,
-                    by: here,
-                },
-            },
-        };
         self.pages.reservations_live += 1;
         // Forget release history that this reservation reuses.
-        self.claim(
-            base,
-            Region {
-                end: base + len,
-                acquired: here,
-                state: RegionState::Reserved(reservation),
-            },
-        );
+        self.claim(base, base + len, record, site);
         self.syscall("pages.reserve", base, len);
         Ok(base)
     }
 
-    /// Puts the new reservation `reserved` over `[start, reserved.end)` (which was free),
-    /// forgetting the parts of earlier releases it reuses.
+    /// Puts the new reservation of `[start, end)`, with its `record`, acquired now by `site`,
+    /// over that range (which was free), forgetting the parts of earlier releases it reuses.
+    /// Given the reservation's parts rather than its region, so that the common case writes
+    /// them straight into the slot it reuses: a region built first was kept on the stack for
+    /// the search that the other cases pass it to.
     #[inline(always)]
-    fn claim(&mut self, start: u64, reserved: Region) {
+    fn claim(&mut self, start: u64, end: u64, record: RecordId, site: Site) {
         // Common case: the range is exactly what the release of the region last found left (a
         // reserve that follows a release of the same size). The hinted slot is looked at here,
         // and only here, so that this case indexes the slab once.
         let regions = &mut self.pages.regions;
         if let Some(Some((at, region))) = regions.slots.get_mut(regions.hint.get() as usize)
             && *at == start
-            && region.is_released_up_to(reserved.end)
+            && region.is_released_up_to(end)
         {
-            claim_in_place(region, reserved);
+            // `self.here`, spelt out, as the region holds a borrow of `self.pages`.
+            let acquired = Attribution {
+                position: self.position,
+                site,
+            };
+            claim_in_place(region, start, record, acquired);
             return;
         }
-        self.claim_searched(start, reserved);
+        self.claim_searched(start, end, record, site);
     }
 
     /// `claim` when the hinted region is not the one: what is left at `start` is found by a
     /// search. Kept out of line, like `release_part`.
     #[inline(never)]
-    fn claim_searched(&mut self, start: u64, reserved: Region) {
+    fn claim_searched(&mut self, start: u64, end: u64, record: RecordId, site: Site) {
+        let here = self.here(site);
         let regions = &mut self.pages.regions;
         if let Some(slot) = regions.slot_of(start) {
             let region = regions.at_mut_keeping_runs(slot);
-            if region.is_released_up_to(reserved.end) {
-                claim_in_place(region, reserved);
+            if region.is_released_up_to(end) {
+                claim_in_place(region, start, record, here);
                 return;
             }
         }
+        let reserved = Region {
+            end,
+            acquired: here,
+            state: RegionState::Reserved(Reservation::new(start, end, record, here)),
+        };
         self.claim_overlapping(start, reserved);
     }
 
