@@ -164,7 +164,7 @@ impl Reservation {
         match self.committed_record {
             Some(record) if pages == 0 => {
                 self.committed_record = None;
-                resources.release_id(record);
+                resources.release_held(record);
             }
             Some(record) => {
                 resources.resize(record, pages, pages * PAGE_SIZE);
@@ -1326,9 +1326,9 @@ impl Os {
             );
             self.pages.committed_pages_total -= reservation.committed_pages;
             if let Some(record) = reservation.committed_record {
-                self.resources.release_id(record);
+                self.resources.release_held(record);
             }
-            self.resources.release_id(reservation.record);
+            self.resources.release_held(reservation.record);
             // `self.here`, spelt out, as the region holds a borrow of `self.pages`: read here
             // rather than at the top, where it was kept on the stack across the ledger's calls.
             region.state = RegionState::Released {
@@ -1395,9 +1395,9 @@ impl Os {
         );
         self.pages.committed_pages_total -=
             reservation.committed_pages - committed_before - committed_after;
-        self.resources.release_id(reservation.record);
+        self.resources.release_held(reservation.record);
         if let Some(record) = reservation.committed_record {
-            self.resources.release_id(record);
+            self.resources.release_held(record);
         }
         for (piece_start, piece_end, spans, pages) in [
             (base, start, before, committed_before),
