@@ -1314,7 +1314,7 @@ impl Os {
             // of its committed pages go with it, so the spans need no walk: the reservation's own
             // count says how many. The committed-pages record is released before the
             // reservation's, as a walk that took the count to zero would have done.
-            let RegionState::Reserved(reservation) = &region.state else {
+            let RegionState::Reserved(reservation) = &mut region.state else {
                 unreachable!("checked_mut found a reservation")
             };
             debug_assert_eq!(
@@ -1329,6 +1329,11 @@ impl Os {
                 self.resources.release_held(record);
             }
             self.resources.release_held(reservation.record);
+            // A map of runs is dropped before the state changes, so that the change has nothing
+            // to drop: dropping the old state there tested it again (2 instructions more).
+            if let Spans::Many(map) = &mut reservation.spans {
+                drop(std::mem::take(map));
+            }
             // `self.here`, spelt out, as the region holds a borrow of `self.pages`: read here
             // rather than at the top, where it was kept on the stack across the ledger's calls.
             region.state = RegionState::Released {
