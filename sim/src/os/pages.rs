@@ -122,6 +122,25 @@ struct Reservation {
 }
 
 impl Reservation {
+    /// A new reservation of `[start, end)`, with its record: one run of pages reserved by `by`.
+    #[inline(always)]
+    fn new(start: u64, end: u64, record: RecordId, by: Attribution) -> Reservation {
+        Reservation {
+            record,
+            committed_record: None,
+            committed_pages: 0,
+            spans: Spans::One {
+                start,
+                span: Span {
+                    end,
+                    state: PageState::Reserved,
+                    prot: Prot::NONE,
+                    by,
+                },
+            },
+        }
+    }
+
     /// Applies `change` to every span in `[start, end)`, and keeps the reservation's count of
     /// committed pages and its `committed pages` record (in `resources`) in step: `change`
     /// returns the change in committed pages per page of the span (1, -1 or 0); returns the
@@ -145,7 +164,7 @@ impl Reservation {
         match self.committed_record {
             Some(record) if pages == 0 => {
                 self.committed_record = None;
-                resources.release_id(record);
+                resources.release_held(record);
             }
             Some(record) => {
                 resources.resize(record, pages, pages * PAGE_SIZE);
@@ -328,14 +347,21 @@ impl Region {
     }
 }
 
-/// Puts the new reservation `reserved` in the place of the released range `region`, which
-/// covers exactly the same addresses (so its end stays). It takes no access away: see
-/// `Regions::at_mut_keeping_runs`.
+/// Makes the released range `region`, which covers exactly `[start, region.end)`, the new
+/// reservation of those addresses, with its `record`, acquired by `acquired` (its end stays). It
+/// takes no access away: see `Regions::at_mut_keeping_runs`.
 #[inline(always)]
-fn claim_in_place(region: &mut Region, reserved: Region) {
-    debug_assert!(region.is_released_up_to(reserved.end));
-    region.acquired = reserved.acquired;
-    region.state = reserved.state;
+fn claim_in_place(region: &mut Region, start: u64, record: RecordId, acquired: Attribution) {
+    debug_assert!(matches!(region.state, RegionState::Released { .. }));
+    region.acquired = acquired;
+    // The run's attribution is read back from the region, where it was just written: the same
+    // value taken from `acquired` went through a copy on the stack (4 instructions more).
+    region.state = RegionState::Reserved(Reservation::new(
+        start,
+        region.end,
+        record,
+        region.acquired,
+    ));
 }
 
 #[derive(Debug)]
@@ -1045,68 +1071,60 @@ impl Os {
             self.address_space_exhausted(len, site);
             return Err(Errno::Enomem);
         };
-        let here = self.here(site);
         let record = self
             .resources
             .acquire_at(KINDS.reservation, 1, len, 0, &self.position, site);
-        let reservation = Reservation {
-            record,
-            committed_record: None,
-            committed_pages: 0,
-            spans: Spans::One {
-                start: base,
-                span: Span {
-                    end: base + len,
-                    state: PageState::Reserved,
-                    prot: Prot::NONE,
-                    by: here,
-                },
-            },
-        };
         self.pages.reservations_live += 1;
         // Forget release history that this reservation reuses.
-        self.claim(
-            base,
-            Region {
-                end: base + len,
-                acquired: here,
-                state: RegionState::Reserved(reservation),
-            },
-        );
+        self.claim(base, base + len, record, site);
         self.syscall("pages.reserve", base, len);
         Ok(base)
     }
 
-    /// Puts the new reservation `reserved` over `[start, reserved.end)` (which was free),
-    /// forgetting the parts of earlier releases it reuses.
+    /// Puts the new reservation of `[start, end)`, with its `record`, acquired now by `site`,
+    /// over that range (which was free), forgetting the parts of earlier releases it reuses.
+    /// Given the reservation's parts rather than its region, so that the common case writes
+    /// them straight into the slot it reuses: a region built first was kept on the stack for
+    /// the search that the other cases pass it to.
     #[inline(always)]
-    fn claim(&mut self, start: u64, reserved: Region) {
+    fn claim(&mut self, start: u64, end: u64, record: RecordId, site: Site) {
         // Common case: the range is exactly what the release of the region last found left (a
         // reserve that follows a release of the same size). The hinted slot is looked at here,
         // and only here, so that this case indexes the slab once.
         let regions = &mut self.pages.regions;
         if let Some(Some((at, region))) = regions.slots.get_mut(regions.hint.get() as usize)
             && *at == start
-            && region.is_released_up_to(reserved.end)
+            && region.is_released_up_to(end)
         {
-            claim_in_place(region, reserved);
+            // `self.here`, spelt out, as the region holds a borrow of `self.pages`.
+            let acquired = Attribution {
+                position: self.position,
+                site,
+            };
+            claim_in_place(region, start, record, acquired);
             return;
         }
-        self.claim_searched(start, reserved);
+        self.claim_searched(start, end, record, site);
     }
 
     /// `claim` when the hinted region is not the one: what is left at `start` is found by a
     /// search. Kept out of line, like `release_part`.
     #[inline(never)]
-    fn claim_searched(&mut self, start: u64, reserved: Region) {
+    fn claim_searched(&mut self, start: u64, end: u64, record: RecordId, site: Site) {
+        let here = self.here(site);
         let regions = &mut self.pages.regions;
         if let Some(slot) = regions.slot_of(start) {
             let region = regions.at_mut_keeping_runs(slot);
-            if region.is_released_up_to(reserved.end) {
-                claim_in_place(region, reserved);
+            if region.is_released_up_to(end) {
+                claim_in_place(region, start, record, here);
                 return;
             }
         }
+        let reserved = Region {
+            end,
+            acquired: here,
+            state: RegionState::Reserved(Reservation::new(start, end, record, here)),
+        };
         self.claim_overlapping(start, reserved);
     }
 
@@ -1287,7 +1305,6 @@ impl Os {
 
     /// Releases `[addr, addr+len)`, which may be a whole reservation or part of one (munmap).
     pub fn release(&mut self, addr: u64, len: u64, site: Site) -> Result<(), Errno> {
-        let here = self.here(site);
         let Some((range, region)) = self.pages.regions.checked_mut(addr, len, Forget::All) else {
             return Err(self.range_refused("release", addr, len, site));
         };
@@ -1297,7 +1314,7 @@ impl Os {
             // of its committed pages go with it, so the spans need no walk: the reservation's own
             // count says how many. The committed-pages record is released before the
             // reservation's, as a walk that took the count to zero would have done.
-            let RegionState::Reserved(reservation) = &region.state else {
+            let RegionState::Reserved(reservation) = &mut region.state else {
                 unreachable!("checked_mut found a reservation")
             };
             debug_assert_eq!(
@@ -1309,10 +1326,22 @@ impl Os {
             );
             self.pages.committed_pages_total -= reservation.committed_pages;
             if let Some(record) = reservation.committed_record {
-                self.resources.release_id(record);
+                self.resources.release_held(record);
             }
-            self.resources.release_id(reservation.record);
-            region.state = RegionState::Released { by: here };
+            self.resources.release_held(reservation.record);
+            // A map of runs is dropped before the state changes, so that the change has nothing
+            // to drop: dropping the old state there tested it again (2 instructions more).
+            if let Spans::Many(map) = &mut reservation.spans {
+                drop(std::mem::take(map));
+            }
+            // `self.here`, spelt out, as the region holds a borrow of `self.pages`: read here
+            // rather than at the top, where it was kept on the stack across the ledger's calls.
+            region.state = RegionState::Released {
+                by: Attribution {
+                    position: self.position,
+                    site,
+                },
+            };
             self.pages.reservations_live -= 1;
         } else {
             self.release_part(range.base, start, end, site);
@@ -1371,9 +1400,9 @@ impl Os {
         );
         self.pages.committed_pages_total -=
             reservation.committed_pages - committed_before - committed_after;
-        self.resources.release_id(reservation.record);
+        self.resources.release_held(reservation.record);
         if let Some(record) = reservation.committed_record {
-            self.resources.release_id(record);
+            self.resources.release_held(record);
         }
         for (piece_start, piece_end, spans, pages) in [
             (base, start, before, committed_before),
