@@ -32,7 +32,7 @@
 //! waiting: that is what the same write interrupted by a signal returns, so subjects must loop
 //! either way. Descriptor numbers start at 0; whoever models stdio opens those first.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::id_table::IdTable;
 use super::resources::{KINDS, RecordId, recycled};
@@ -107,9 +107,41 @@ const ROOT_INODE: usize = 0;
 enum Inode {
     File(Vec<u8>),
     Dir {
-        entries: BTreeMap<String, usize>,
+        entries: DirEntries,
         parent: usize,
     },
+}
+
+/// A directory's names and the inodes they name. A list searched from the front rather than an
+/// ordered map: a directory here holds a handful of names (stdio, the preopens, the few files a
+/// guest opens), and every preopen of every instantiation looks its path up, where the map's
+/// search compared each key it passed byte by byte (a `memcmp` call per key); a list comparison
+/// is a length comparison for all but names of the same length. Nothing walks the names, so their
+/// order is not observable.
+#[derive(Debug, Default)]
+struct DirEntries {
+    names: Vec<(Box<str>, usize)>,
+}
+
+impl DirEntries {
+    fn get(&self, name: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .find(|(entry, _)| **entry == *name)
+            .map(|&(_, inode)| inode)
+    }
+
+    /// Adds `name`, which must not be present.
+    fn insert(&mut self, name: &str, inode: usize) {
+        debug_assert!(self.get(name).is_none(), "{name} inserted twice");
+        self.names.push((name.into(), inode));
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(index) = self.names.iter().position(|(entry, _)| **entry == *name) {
+            self.names.swap_remove(index);
+        }
+    }
 }
 
 /// One direction of a pipe or socketpair. The counters are cumulative, so that
@@ -202,7 +234,7 @@ impl FdsState {
     pub(crate) fn new_in(storage: &mut FdsStorage) -> FdsState {
         let mut inodes = std::mem::take(&mut storage.inodes);
         inodes.push(Inode::Dir {
-            entries: BTreeMap::new(),
+            entries: DirEntries::default(),
             parent: ROOT_INODE,
         });
         FdsState {
@@ -235,7 +267,7 @@ impl FdsState {
         match name {
             "." => Ok(dir),
             ".." => Ok(*parent),
-            _ => entries.get(name).copied().ok_or(Errno::Enoent),
+            _ => entries.get(name).ok_or(Errno::Enoent),
         }
     }
 
@@ -1286,12 +1318,12 @@ impl Os {
         let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
             return Err(Errno::Enotdir);
         };
-        if entries.contains_key(name) {
+        if entries.get(name).is_some() {
             return Err(Errno::Eexist);
         }
-        entries.insert(name.to_string(), new);
+        entries.insert(name, new);
         self.fds.inodes.push(Inode::Dir {
-            entries: BTreeMap::new(),
+            entries: DirEntries::default(),
             parent,
         });
         Ok(())
@@ -1364,7 +1396,7 @@ impl Os {
                 let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
                     return Err(Errno::Enotdir);
                 };
-                entries.insert(name.expect("a name to create").to_string(), new);
+                entries.insert(name.expect("a name to create"), new);
                 self.fds.inodes.push(Inode::File(Vec::new()));
                 new
             }

@@ -42,7 +42,9 @@ impl Os {
             return Err(Errno::Enomem);
         }
         let token = self.heap.next;
-        self.heap.next += 16 + bytes.div_ceil(16) * 16;
+        // A 16-byte header plus the size rounded up to 16 (`next_multiple_of` of a power of two
+        // is an add and a mask, where `div_ceil(16) * 16` also tested the remainder).
+        self.heap.next += 16 + bytes.next_multiple_of(16);
         let here = self.here(site);
         let record = self.resources.acquire(KINDS.heap_block, 1, bytes, 0, here);
         self.heap.blocks.insert(spread_key(token), record);
