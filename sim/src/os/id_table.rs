@@ -86,7 +86,10 @@ impl<T> IdTable<T> {
         self.find(*id).is_some()
     }
 
-    /// Inserts `value` under `id`, which must not be present.
+    /// Inserts `value` under `id`, which must not be present. Inline, like the lookups: the heap
+    /// inserts and removes a block on every `malloc` and `free`, and when LLVM left these two out
+    /// of line (as it did after unrelated edits) a WASI-runtime fuzz input cost 3% more.
+    #[inline]
     pub(crate) fn insert(&mut self, id: u64, value: T) {
         debug_assert!(!self.contains_key(&id), "id {id} inserted twice");
         if (self.len + 1) * 2 > self.slots.len() {
@@ -101,6 +104,9 @@ impl<T> IdTable<T> {
         self.len += 1;
     }
 
+    /// Doubles the slots. Rare and out of line, so that `insert` stays small enough to inline.
+    #[cold]
+    #[inline(never)]
     fn grow(&mut self) {
         let capacity = (self.slots.len() * 2).max(Self::CAPACITY_MIN);
         let old = std::mem::replace(&mut self.slots, (0..capacity).map(|_| None).collect());
@@ -114,6 +120,7 @@ impl<T> IdTable<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn remove(&mut self, id: &u64) -> Option<T> {
         let index = self.find(*id)?;
         Some(self.remove_at(index))
