@@ -47,39 +47,46 @@ pub(crate) fn test_draws(seed: u64) -> impl FnMut() -> u64 {
 /// (scheduler, faults, subject) and most short runs, such as one fuzz input, draw from few or none
 /// of them. Seeding a stream costs more than a whole small run, and the values a stream gives do
 /// not depend on when its state was made, so laziness changes no run's outcome.
-///
-/// ChaCha8 makes 256 bytes at a time and hands them out word by word with bounds and index
-/// bookkeeping on every draw; taking the 256 bytes at once and handing out 64-bit values from our
-/// own buffer makes a draw a load and an increment. The values are the same, in the same order:
-/// `fill_bytes` gives the stream's words little-endian, and a `next_u64` is two consecutive words,
-/// low first (the tests check it across refills). The bytes are kept as they come, and read 8 at
-/// a time as a value (one load): converting them to a list of values at every refill cost 6
-/// instructions per draw.
 #[derive(Clone, Debug)]
 pub struct Rng {
     seed: u64,
     stream: Stream,
-    /// `None` until the first draw.
-    chacha: Option<Box<ChaCha8Rng>>,
-    /// The values of the last refill. Held here rather than beside the (boxed, lazily made)
-    /// ChaCha8 state: a draw then reads them without first asking whether that state exists,
-    /// which cost 3 of the 17 instructions of each scheduling decision's draw.
-    bytes: [u8; BUFFERED * 8],
-    /// The index of the next unread value in `bytes`; `BUFFERED` when all are read (and before
-    /// the first draw).
+    inner: Option<Box<Seeded>>,
+    /// The index of the next unread value in `inner`'s buffer; `BUFFERED` when all are read (and
+    /// before the first draw).
     unread_at: u8,
 }
 
 /// How many values one refill buffers: one ChaCha8 output buffer (four 64-byte blocks).
 const BUFFERED: usize = 32;
 
+/// A seeded stream and its next values. ChaCha8 makes 256 bytes at a time and hands them out
+/// word by word with bounds and index bookkeeping on every draw; taking the 256 bytes at once and
+/// handing out 64-bit values from our own buffer makes a draw a load and an increment. The values
+/// are the same, in the same order: `fill_bytes` gives the stream's words little-endian, and a
+/// `next_u64` is two consecutive words, low first (the tests check it across refills). The bytes
+/// are kept as they come, and read 8 at a time as a value (one load): converting them to a list
+/// of values at every refill cost 6 instructions per draw.
+#[derive(Clone, Debug)]
+struct Seeded {
+    chacha: ChaCha8Rng,
+    bytes: [u8; BUFFERED * 8],
+}
+
+impl Seeded {
+    #[inline(always)]
+    fn value(&self, at: usize) -> u64 {
+        let bytes = self.bytes[at * 8..at * 8 + 8].try_into().expect("8 bytes");
+        u64::from_le_bytes(bytes)
+    }
+}
+
 impl Rng {
     pub fn new(seed: u64, stream: Stream) -> Rng {
         Rng {
             seed,
             stream,
-            chacha: None,
-            bytes: [0; BUFFERED * 8],
+            inner: None,
             unread_at: BUFFERED as u8,
         }
     }
@@ -87,31 +94,30 @@ impl Rng {
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let at = usize::from(self.unread_at);
-        if at < BUFFERED {
+        if let Some(seeded) = &self.inner
+            && at < BUFFERED
+        {
             self.unread_at += 1;
-            return self.value(at);
+            return seeded.value(at);
         }
         self.refill_and_next()
-    }
-
-    #[inline(always)]
-    fn value(&self, at: usize) -> u64 {
-        let bytes = self.bytes[at * 8..at * 8 + 8].try_into().expect("8 bytes");
-        u64::from_le_bytes(bytes)
     }
 
     /// Seeds the stream on its first draw, refills the buffer, and returns its first value.
     #[cold]
     fn refill_and_next(&mut self) -> u64 {
         let (seed, stream) = (self.seed, self.stream);
-        let chacha = self.chacha.get_or_insert_with(|| {
+        let seeded = self.inner.get_or_insert_with(|| {
             let mut chacha = ChaCha8Rng::seed_from_u64(seed);
             chacha.set_stream(stream.number());
-            Box::new(chacha)
+            Box::new(Seeded {
+                chacha,
+                bytes: [0; BUFFERED * 8],
+            })
         });
-        chacha.fill_bytes(&mut self.bytes);
+        seeded.chacha.fill_bytes(&mut seeded.bytes);
         self.unread_at = 1;
-        self.value(0)
+        seeded.value(0)
     }
 
     /// A uniform value in `0..bound` (Lemire's multiply-shift with rejection; no modulo bias).
