@@ -207,3 +207,35 @@ fn a_file_written_past_file_bytes_max_is_efbig_and_a_budget_finding() {
     );
     assert_eq!(budget_signatures(&os), vec!["budget:file_bytes_max:append"]);
 }
+
+/// A subject untracks only what it tracked. A second untrack is an invariant finding, and so is an
+/// untrack of a record the OS holds for itself (here a reservation's, its id forged from the
+/// ledger): the OS releases its own records without testing them again, so accepting it would
+/// have the ledger count the reservation's release twice. Neither refusal changes the ledger.
+#[test]
+fn untrack_refuses_a_stale_record_and_one_the_os_holds_for_itself() {
+    let mut os = os_with(FaultPlan::none(), Limits::default());
+    let ids = os.register_kind("ids", false);
+    let id = os.track(ids, 0, 0, "track");
+    os.untrack(id, "untrack");
+    assert!(os.findings().is_empty());
+    os.untrack(id, "untrack again");
+    assert_eq!(os.findings().len(), 1);
+    assert!(os.findings()[0].headline.contains("that is not live"));
+
+    let base = os.reserve(PAGE_SIZE, PAGE_SIZE, "reserve").unwrap();
+    assert_eq!(os.resources().live_records(), 1);
+    let reservations_record = (0..4)
+        .flat_map(|index| (0..4).map(move |generation| sim::os::RecordId { index, generation }))
+        .find(|&record| os.resources().get(record).is_some())
+        .expect("the reservation's record is the one live record");
+    os.untrack(reservations_record, "forged");
+    assert_eq!(os.findings().len(), 2);
+    assert_eq!(os.findings()[1].kind, FindingKind::Invariant);
+    assert!(os.findings()[1].headline.contains("the OS's own"));
+    assert_eq!(os.resources().live_records(), 1, "the refusal released nothing");
+    os.release(base, PAGE_SIZE, "release").unwrap();
+    assert_eq!(os.resources().live_records(), 0);
+    assert_eq!(kind_count(&os, "reservation"), 0);
+    assert_eq!(os.findings().len(), 2);
+}

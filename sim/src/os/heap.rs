@@ -57,7 +57,7 @@ impl Os {
         self.syscall("heap.free", token, 0);
         match self.heap.blocks.remove(&spread_key(token)) {
             Some(record) => {
-                self.resources.release_id(record);
+                self.resources.release_held(record);
                 Ok(())
             }
             None => Err(self.free_of_unknown_block(token, site)),

@@ -216,7 +216,7 @@ impl Os {
         lock.destroyed_by = Some(here);
         let record = lock.record.take();
         if let Some(record) = record {
-            self.resources.release_id(record);
+            self.resources.release_held(record);
         }
         self.locks.free.push(id.index);
         Ok(())
@@ -353,7 +353,7 @@ impl Os {
             return Err(self.lock_misuse(Misuse::ReleaseNotHeld, kind, tid, id, site));
         };
         self.locks.holds -= 1;
-        self.resources.release_id(record);
+        self.resources.release_held(record);
         // `self.syscall`, spelt out, as the lock holds a borrow of `self.locks`.
         let (index, holder) = (u64::from(id.index), u64::from(tid.0));
         self.trace

@@ -552,10 +552,11 @@ impl Resources {
         live
     }
 
-    /// `release_id` of a record known to be live: one the OS holds for a resource of its own
-    /// (a reservation's), which only that resource's end releases, once. Its id is not checked
-    /// (a debug build asserts it), which spares an acquisition's holder the two tests of
-    /// liveness and generation on every release.
+    /// `release_id` of a record known to be live: one the OS holds for a resource of its own (a
+    /// reservation's, a lock's, a held lock's, a waiter's, a heap block's), which only that
+    /// resource's end releases, once; a subject cannot release one (`Os::untrack` refuses records
+    /// of built-in kinds). Its id is not checked (a debug build asserts it), which spares an
+    /// acquisition's holder the two tests of liveness and generation on every release.
     #[inline(always)]
     pub(crate) fn release_held(&mut self, id: RecordId) {
         let record = &mut self.records[id.index as usize];

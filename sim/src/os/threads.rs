@@ -270,7 +270,7 @@ impl ThreadsState {
                 thread.state = ThreadState::Runnable;
                 self.blocked -= 1;
                 if let Some(waiter) = thread.waiter_record.take() {
-                    resources.release_id(waiter);
+                    resources.release_held(waiter);
                 }
                 self.runnable.insert(tid);
                 self.states_version += 1;
@@ -395,7 +395,7 @@ impl Os {
         }
         thread.state = ThreadState::Exited;
         if let Some(waiter) = thread.waiter_record.take() {
-            self.resources.release_id(waiter);
+            self.resources.release_held(waiter);
         }
         self.threads.runnable.remove(tid);
         self.threads.states_version += 1;
