@@ -237,7 +237,11 @@ mod tests {
             let mut ours = Rng::new(9, Stream::Subject);
             let mut theirs = Rng::new(9, Stream::Subject);
             for _ in 0..BUFFERED * 3 {
-                assert_eq!(ours.below(bound), reference(&mut theirs, bound), "bound {bound}");
+                assert_eq!(
+                    ours.below(bound),
+                    reference(&mut theirs, bound),
+                    "bound {bound}"
+                );
             }
             assert_eq!(ours.next_u64(), theirs.next_u64(), "both drew as often");
         }

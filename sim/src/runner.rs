@@ -331,6 +331,30 @@ fn call_subject<S: Subject>(
     *calling = Some(what);
     let step = call(subject, os);
     *calling = None;
+    park_if_blocked(os, pending, tid, step);
+}
+
+/// Thread `tid`'s context, borrowed from the list alone, so that the runner's other fields stay
+/// usable beside it (`call_subject` takes them apart).
+#[inline(always)]
+fn context_of<'t, 'a, S: Subject>(
+    threads: &'t mut [Option<ThreadCtx<'a, S>>],
+    tid: Tid,
+) -> &'t mut ThreadCtx<'a, S> {
+    threads[tid.0 as usize]
+        .as_mut()
+        .expect("scheduled threads have a context")
+}
+
+/// If `step` blocks, blocks thread `tid` in `os` and keeps its continuation in `pending` (the
+/// thread's context's), to run when the thread is woken.
+#[inline(always)]
+fn park_if_blocked<S: Subject>(
+    os: &mut Os,
+    pending: &mut Option<Continuation<S>>,
+    tid: Tid,
+    step: Step<S>,
+) {
     if let Step::Block(reason, continuation) = step {
         os.block(tid, reason, "runner");
         *pending = Some(continuation);
@@ -687,9 +711,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     }
 
     fn ctx(&mut self, tid: Tid) -> &mut ThreadCtx<'a, S> {
-        self.threads[tid.0 as usize]
-            .as_mut()
-            .expect("scheduled threads have a context")
+        context_of(&mut self.threads, tid)
     }
 
     /// With nothing runnable: either everyone is done, or the blocked threads are deadlocked.
@@ -723,9 +745,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// keeps its continuation in the context already at hand (looking it up again cost every
     /// block a bounds check and a test of the slot).
     fn step(&mut self, tid: Tid, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
-        let ctx = self.threads[tid.0 as usize]
-            .as_mut()
-            .expect("scheduled threads have a context");
+        let ctx = context_of(&mut self.threads, tid);
         // Looked at before it is taken: taken at once, it cost every op (which has none) the
         // writing of an empty slot.
         if ctx.pending.is_some()
@@ -805,9 +825,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             thread: tid.0,
             ..self.os.position()
         });
-        let ctx = self.threads[tid.0 as usize]
-            .as_mut()
-            .expect("scheduled threads have a context");
+        let ctx = context_of(&mut self.threads, tid);
         if ctx.exit_rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
             if ctx.calls.capacity() == 0 {
                 ctx.calls = std::mem::take(&mut self.spare_calls);
@@ -871,10 +889,8 @@ impl<'a, S: Subject> Runner<'a, S> {
                 Some(target) => {
                     // Not the subject's code: no `calling`, so a panic here is the runner's own.
                     let step = join_step::<S>(&mut self.os, tid, target);
-                    if let Step::Block(reason, continuation) = step {
-                        self.os.block(tid, reason, "runner");
-                        self.ctx(tid).pending = Some(continuation);
-                    }
+                    let ctx = context_of(&mut self.threads, tid);
+                    park_if_blocked(&mut self.os, &mut ctx.pending, tid, step);
                     Ok(())
                 }
                 None => Ok(()),
@@ -904,9 +920,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         what: &'static str,
         call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
     ) -> Result<(), Stop> {
-        let ctx = self.threads[tid.0 as usize]
-            .as_mut()
-            .expect("scheduled threads have a context");
+        let ctx = context_of(&mut self.threads, tid);
         call_subject(
             &mut self.subject,
             &mut self.os,

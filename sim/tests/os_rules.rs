@@ -233,7 +233,11 @@ fn untrack_refuses_a_stale_record_and_one_the_os_holds_for_itself() {
     assert_eq!(os.findings().len(), 2);
     assert_eq!(os.findings()[1].kind, FindingKind::Invariant);
     assert!(os.findings()[1].headline.contains("the OS's own"));
-    assert_eq!(os.resources().live_records(), 1, "the refusal released nothing");
+    assert_eq!(
+        os.resources().live_records(),
+        1,
+        "the refusal released nothing"
+    );
     os.release(base, PAGE_SIZE, "release").unwrap();
     assert_eq!(os.resources().live_records(), 0);
     assert_eq!(kind_count(&os, "reservation"), 0);

@@ -106,10 +106,7 @@ const ROOT_INODE: usize = 0;
 #[derive(Debug)]
 enum Inode {
     File(Vec<u8>),
-    Dir {
-        entries: DirEntries,
-        parent: usize,
-    },
+    Dir { entries: DirEntries, parent: usize },
 }
 
 /// A directory's names and the inodes they name. A list searched from the front rather than an

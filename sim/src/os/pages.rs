@@ -356,12 +356,8 @@ fn claim_in_place(region: &mut Region, start: u64, record: RecordId, acquired: A
     region.acquired = acquired;
     // The run's attribution is read back from the region, where it was just written: the same
     // value taken from `acquired` went through a copy on the stack (4 instructions more).
-    region.state = RegionState::Reserved(Reservation::new(
-        start,
-        region.end,
-        record,
-        region.acquired,
-    ));
+    region.state =
+        RegionState::Reserved(Reservation::new(start, region.end, record, region.acquired));
 }
 
 #[derive(Debug)]

@@ -368,6 +368,7 @@ impl Os {
         }
         woke
     }
+
     /// Reports an unblock of a thread that does not exist or is not blocked for `expected`.
     #[cold]
     pub(crate) fn unblock_refused(&mut self, tid: Tid, expected: &BlockReason, site: Site) {
