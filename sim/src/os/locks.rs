@@ -57,7 +57,14 @@ struct Lock {
     writer: Option<(Tid, RecordId)>,
     readers: Vec<(Tid, RecordId)>,
     waiters: Vec<Tid>,
+    /// While the slot is free, the slot freed before it (`NO_LOCK` at the bottom): the free
+    /// slots form a stack through this field, so that a create and a destroy pop and push it
+    /// with no vector's length and capacity to test.
+    next_free: u32,
 }
+
+/// The end of the stack of free lock slots.
+const NO_LOCK: u32 = u32::MAX;
 
 /// Ways to use a lock against its rules, each an invariant finding.
 #[derive(Clone, Copy, Debug)]
@@ -70,7 +77,10 @@ enum Misuse {
 
 pub(crate) struct LocksState {
     locks: Vec<Lock>,
-    free: Vec<u32>,
+    /// The slot freed last, which the next create reuses (lock indices appear in the trace, so
+    /// the order of reuse, last destroyed first, is part of a run's behaviour); `NO_LOCK` when
+    /// no slot is free. See `Lock::next_free`.
+    free_top: u32,
     /// How many holds (a writer's or a reader's) all threads have, kept by acquire and release:
     /// every thread's exit asks which locks it holds, and with none held at all the answer needs
     /// no walk over every lock. One count, not one per thread: the acquire of an uncontended
@@ -82,7 +92,7 @@ impl LocksState {
     pub(crate) fn new() -> LocksState {
         LocksState {
             locks: Vec::new(),
-            free: Vec::new(),
+            free_top: NO_LOCK,
             holds: 0,
         }
     }
@@ -120,13 +130,16 @@ impl Os {
             LockKind::RwLock => self.platform.rwlock_bytes,
             LockKind::Condvar => self.platform.condvar_bytes,
         };
-        let here = self.here(site);
-        let record = self.resources.acquire(kind.kind_id(), 1, bytes, 0, here);
-        let id = match self.locks.free.pop() {
-            Some(index) => {
+        let record = self
+            .resources
+            .acquire_at(kind.kind_id(), 1, bytes, 0, &self.position, site);
+        let index = self.locks.free_top;
+        let id = match self.locks.locks.get_mut(index as usize) {
+            Some(lock) => {
                 // Reuse the slot in place: its waiter and reader lists are empty (a held lock
                 // cannot be destroyed) and keep their allocations.
-                let lock = &mut self.locks.locks[index as usize];
+                debug_assert!(!lock.live, "only free slots are on the stack");
+                self.locks.free_top = lock.next_free;
                 lock.kind = kind;
                 lock.generation = lock.generation.wrapping_add(1);
                 lock.live = true;
@@ -140,6 +153,7 @@ impl Os {
                     generation: lock.generation,
                 }
             }
+            // `NO_LOCK`, past every slot: none is free.
             None => self.push_lock(kind, record),
         };
         self.syscall("locks.create", u64::from(id.index), kind as u64);
@@ -162,6 +176,7 @@ impl Os {
             writer: None,
             readers: Vec::new(),
             waiters: Vec::new(),
+            next_free: NO_LOCK,
         });
         LockId {
             index: (self.locks.locks.len() - 1) as u32,
@@ -204,8 +219,10 @@ impl Os {
     #[inline]
     pub fn lock_destroy(&mut self, id: LockId, site: Site) -> Result<(), Errno> {
         self.syscall("locks.destroy", u64::from(id.index), 0);
-        let here = self.here(site);
-        let Some(lock) = self.live_lock(id, "destroy", site) else {
+        // Borrowed from the list of locks alone, so that the slot found once is changed, put on
+        // the stack of free slots and its record released without a second lookup.
+        let Some(lock) = live_lock_in(&mut self.locks.locks, id) else {
+            self.lock_not_live(id, "destroy", site);
             return Err(Errno::Einval);
         };
         if lock.writer.is_some() || !lock.readers.is_empty() {
@@ -213,12 +230,16 @@ impl Os {
             return Err(self.destroy_held(kind, id, site));
         }
         lock.live = false;
-        lock.destroyed_by = Some(here);
-        let record = lock.record.take();
-        if let Some(record) = record {
+        // `self.here`, spelt out, as the lock holds a borrow of `self.locks`.
+        lock.destroyed_by = Some(Attribution {
+            position: self.position,
+            site,
+        });
+        lock.next_free = self.locks.free_top;
+        self.locks.free_top = id.index;
+        if let Some(record) = lock.record.take() {
             self.resources.release_held(record);
         }
-        self.locks.free.push(id.index);
         Ok(())
     }
 
@@ -446,6 +467,53 @@ mod tests {
             findings[0].headline
         );
         assert!(findings[1].headline.contains("never created"));
+    }
+
+    /// Lock indices are in the trace, so the order in which freed slots are reused is behaviour:
+    /// the slot destroyed last is the one created into first. An id of the lock that had the
+    /// slot before is stale, not the new lock.
+    #[test]
+    fn freed_slots_are_reused_last_destroyed_first_and_old_ids_stay_stale() {
+        let mut os = Os::for_tests(1);
+        let [a, b, c] = [0; 3].map(|_| os.lock_create(LockKind::Mutex, "init").unwrap());
+        assert_eq!([a.index, b.index, c.index], [0, 1, 2]);
+        os.lock_destroy(a, "fini").unwrap();
+        os.lock_destroy(c, "fini").unwrap();
+        let reused_c = os.lock_create(LockKind::RwLock, "again").unwrap();
+        let reused_a = os.lock_create(LockKind::Condvar, "again").unwrap();
+        let fresh = os.lock_create(LockKind::Mutex, "again").unwrap();
+        assert_eq!(
+            [reused_c, reused_a, fresh],
+            [
+                LockId {
+                    index: 2,
+                    generation: 1
+                },
+                LockId {
+                    index: 0,
+                    generation: 1
+                },
+                LockId {
+                    index: 3,
+                    generation: 0
+                }
+            ]
+        );
+        assert_eq!(os.lock_destroy(c, "stale"), Err(Errno::Einval));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0]
+                .headline
+                .contains("whose slot now holds another lock"),
+            "{}",
+            findings[0].headline
+        );
+        for lock in [b, reused_c, reused_a, fresh] {
+            os.lock_destroy(lock, "fini").unwrap();
+        }
+        assert_eq!(os.resources().live_records(), 0);
+        assert!(os.take_findings().is_empty());
     }
 
     #[test]
