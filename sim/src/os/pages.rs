@@ -389,8 +389,18 @@ struct Regions {
     /// (`Forget::Overlapping`); a commit, which only grants access, keeps them
     /// (`Forget::Nothing`, `at_mut_keeping_runs`).
     /// An entry that allows nothing (`AccessibleRun::NONE`, or a forgotten run) remembers nothing.
-    accessible: [Cell<AccessibleRun>; REMEMBERED_RUNS],
-    /// The entry of `accessible` the next remembered run replaces (round robin).
+    /// Each run's start is here, its end in `accessible_ends` and what it allows in
+    /// `accessible_allowed`, at the same index: arrays of one field each, so that an index
+    /// reaches every field with a scale the address itself can take (a run of two bounds, 16
+    /// bytes, took an instruction more to index).
+    accessible_starts: [Cell<u64>; REMEMBERED_RUNS],
+    accessible_ends: [Cell<u64>; REMEMBERED_RUNS],
+    /// What each remembered run allows (`AccessibleRun::allowed`), apart from its bounds so that
+    /// forgetting them all is one store of four bytes rather than four stores of one (3
+    /// instructions off every release; the allocator fuzz input 0.04% dearer, by where the
+    /// compiler now inlines its touches).
+    accessible_allowed: Cell<[u8; REMEMBERED_RUNS]>,
+    /// The index of the remembered run the next one replaces (round robin).
     accessible_next: Cell<u8>,
 }
 
@@ -456,28 +466,44 @@ impl Regions {
         &mut self.slots[slot as usize].as_mut().expect("live slot").1
     }
 
-    /// A run that allows nothing answers no access, so forgetting one clears what it allows and
-    /// leaves its bounds: one byte written per run instead of the whole run.
-    fn forget_accessible(&self) {
-        for run in &self.accessible {
-            run.set(AccessibleRun {
-                allowed: 0,
-                ..run.get()
-            });
+    /// What each remembered run allows, one cell per run.
+    #[inline(always)]
+    fn allowed_cells(&self) -> &[Cell<u8>; REMEMBERED_RUNS] {
+        self.accessible_allowed.as_array_of_cells()
+    }
+
+    /// The remembered run at `index`.
+    #[inline(always)]
+    fn remembered_run(&self, index: usize) -> AccessibleRun {
+        AccessibleRun {
+            start: self.accessible_starts[index].get(),
+            end: self.accessible_ends[index].get(),
+            allowed: self.allowed_cells()[index].get(),
         }
+    }
+
+    /// Puts `run` in the remembered run at `index`.
+    #[inline(always)]
+    fn set_remembered_run(&self, index: usize, run: AccessibleRun) {
+        self.accessible_starts[index].set(run.start);
+        self.accessible_ends[index].set(run.end);
+        self.allowed_cells()[index].set(run.allowed);
+    }
+
+    /// A run that allows nothing answers no access, so forgetting one clears what it allows and
+    /// leaves its bounds: all of them at once, one store.
+    fn forget_accessible(&self) {
+        self.accessible_allowed.set([0; REMEMBERED_RUNS]);
     }
 
     /// Forgets the remembered runs that overlap `[start, end)`, and only those: a change to
     /// those pages alone (a decommit or a protect) leaves every other page in its state. An
     /// allocator that purges one page's slices goes on touching its segment's header.
     fn forget_accessible_in(&self, start: u64, end: u64) {
-        for run in &self.accessible {
-            let remembered = run.get();
-            if remembered.start < end && start < remembered.end {
-                run.set(AccessibleRun {
-                    allowed: 0,
-                    ..remembered
-                });
+        for index in 0..REMEMBERED_RUNS {
+            let run = self.remembered_run(index);
+            if run.start < end && start < run.end {
+                self.allowed_cells()[index].set(0);
             }
         }
     }
@@ -495,8 +521,8 @@ impl Regions {
     /// through a call.
     #[inline(always)]
     fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
-        for run in &self.accessible {
-            let run = run.get();
+        for index in 0..REMEMBERED_RUNS {
+            let run = self.remembered_run(index);
             if run.start <= addr && end <= run.end && allows(run.allowed) {
                 return true;
             }
@@ -508,7 +534,7 @@ impl Regions {
         // `accessible_next` is always below `REMEMBERED_RUNS`; taking it modulo the length (a
         // mask) shows the compiler so, which drops the bounds check.
         let next = usize::from(self.accessible_next.get()) % REMEMBERED_RUNS;
-        self.accessible[next].set(run);
+        self.set_remembered_run(next, run);
         self.accessible_next
             .set(((next + 1) % REMEMBERED_RUNS) as u8);
     }
@@ -519,8 +545,8 @@ impl Regions {
     /// allocator commits the same slices again and again, and each copy would push out a run
     /// its other accesses need.
     fn remember_accessible_grown(&self, run: AccessibleRun) {
-        for remembered in &self.accessible {
-            let mut grown = remembered.get();
+        for index in 0..REMEMBERED_RUNS {
+            let mut grown = self.remembered_run(index);
             if grown.allowed != run.allowed {
                 continue;
             }
@@ -536,7 +562,7 @@ impl Regions {
             } else {
                 continue;
             }
-            remembered.set(grown);
+            self.set_remembered_run(index, grown);
             return;
         }
         self.remember_accessible(run);
@@ -903,11 +929,12 @@ impl PagesState {
     /// (and forgets) what a release build does, and its tests exercise the same answers.
     fn first_refusal_unobserved(&self, addr: u64, end: u64, access: Access) -> Option<Refusal> {
         let regions = &self.regions;
-        let remembered = regions.accessible.clone();
+        let remembered: [AccessibleRun; REMEMBERED_RUNS] =
+            std::array::from_fn(|index| regions.remembered_run(index));
         let (next, hint) = (regions.accessible_next.get(), regions.hint.get());
         let refusal = self.first_refusal(addr, end, access);
-        for (run, kept) in regions.accessible.iter().zip(remembered) {
-            run.set(kept.get());
+        for (index, run) in remembered.into_iter().enumerate() {
+            regions.set_remembered_run(index, run);
         }
         regions.accessible_next.set(next);
         regions.hint.set(hint);
