@@ -547,7 +547,7 @@ impl Resources {
     pub fn release_id(&mut self, id: RecordId) -> bool {
         let live = self.get(id).is_some();
         if live {
-            self.release_held(id);
+            self.release_live(id);
         }
         live
     }
@@ -556,18 +556,44 @@ impl Resources {
     /// reservation's, a lock's, a held lock's, a waiter's, a heap block's), which only that
     /// resource's end releases, once; a subject cannot release one (`Os::untrack` refuses records
     /// of built-in kinds). Its id is not checked (a debug build asserts it), which spares an
-    /// acquisition's holder the two tests of liveness and generation on every release.
+    /// acquisition's holder the two tests of liveness and generation on every release; nor is
+    /// its kind tested for keys, as built-in kinds are never keyed (3 instructions a release).
     #[inline(always)]
     pub(crate) fn release_held(&mut self, id: RecordId) {
+        debug_assert!(
+            self.records[id.index as usize].kind.is_builtin(),
+            "a held record is of a built-in kind"
+        );
+        self.release_record(id, false);
+    }
+
+    /// Releases a record known to be live, of any kind (one a subject tracked, say).
+    #[inline(always)]
+    pub(crate) fn release_live(&mut self, id: RecordId) {
+        self.release_record(id, true);
+    }
+
+    /// `release_held` or `release_live`: `may_be_keyed` is false for a record of a built-in
+    /// kind, whose release then neither reads nor tests the record's flag.
+    #[inline(always)]
+    fn release_record(&mut self, id: RecordId, may_be_keyed: bool) {
         let record = &mut self.records[id.index as usize];
         debug_assert!(
             record.live && record.generation == id.generation,
-            "a held record is live"
+            "a released record is live"
+        );
+        debug_assert!(
+            may_be_keyed || !record.keyed,
+            "built-in kinds are never keyed"
         );
         // Read what the totals need before the record is marked dead. Its kind and key, which
         // only a keyed kind needs, are left to `release_key`.
-        let (count, bytes, site_slot, keyed) =
-            (record.count, record.bytes, record.site_slot, record.keyed);
+        let (count, bytes, site_slot, keyed) = (
+            record.count,
+            record.bytes,
+            record.site_slot,
+            may_be_keyed && record.keyed,
+        );
         record.live = false;
         record.next_free = self.free_top;
         self.free_top = id.index;
