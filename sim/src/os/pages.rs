@@ -1366,10 +1366,8 @@ impl Os {
                 "a region keeps the attribution of its reservation's record"
             );
             self.pages.committed_pages_total -= reservation.committed_pages;
-            if let Some(record) = reservation.committed_record {
-                self.resources.release_held(record);
-            }
-            self.resources.release_held(reservation.record);
+            self.resources
+                .release_held_two(reservation.committed_record, reservation.record);
             // A map of runs is dropped before the state changes, so that the change has nothing
             // to drop: dropping the old state there tested it again (2 instructions more).
             if let Spans::Many(map) = &mut reservation.spans {

@@ -567,6 +567,42 @@ impl Resources {
         self.release_record(id, false);
     }
 
+    /// `release_held` of `first`, if any, and then of `then`, as two calls would: a reservation's
+    /// release frees its committed-pages record and its own. The slabs' bounds are read once for
+    /// both and the top of the stack of free records is kept in a register between them, where
+    /// two calls read them again after the first call's stores (5 instructions a release).
+    #[inline(always)]
+    pub(crate) fn release_held_two(&mut self, first: Option<RecordId>, then: RecordId) {
+        let records = &mut self.records[..];
+        let sites = &mut self.sites[..];
+        let mut free_top = self.free_top;
+        let free_count = &mut self.free_count;
+        let mut release = |id: RecordId| {
+            let record = &mut records[id.index as usize];
+            debug_assert!(
+                record.live && record.generation == id.generation,
+                "a released record is live"
+            );
+            debug_assert!(
+                record.kind.is_builtin() && !record.keyed,
+                "a held record is of a built-in kind, never keyed"
+            );
+            let (count, bytes, site_slot) = (record.count, record.bytes, record.site_slot);
+            record.live = false;
+            record.next_free = free_top;
+            free_top = id.index;
+            *free_count += 1;
+            let site_totals = &mut sites[site_slot as usize].totals;
+            site_totals.count -= count;
+            site_totals.bytes -= bytes;
+        };
+        if let Some(first) = first {
+            release(first);
+        }
+        release(then);
+        self.free_top = free_top;
+    }
+
     /// Releases a record known to be live, of any kind (one a subject tracked, say).
     #[inline(always)]
     pub(crate) fn release_live(&mut self, id: RecordId) {
