@@ -414,13 +414,14 @@ impl Os {
     /// finding, and so is releasing a record of a built-in kind: those are the OS's own (a
     /// reservation's, a held lock's), and the OS releases them without testing them again
     /// (`Resources::release_held`), so a subject that released one would leave the ledger
-    /// counting it twice.
+    /// counting it twice. A subject's own record is released with the test for keys that only
+    /// its kinds need (`Resources::release_live`).
     pub fn untrack(&mut self, record: RecordId, site: Site) {
         self.syscall("untrack", u64::from(record.index), 0);
         let problem = match self.resources.get(record) {
             Some(live) if live.kind.is_builtin() => "the OS's own, not a subject's",
             Some(_) => {
-                self.resources.release_held(record);
+                self.resources.release_live(record);
                 return;
             }
             None => "not live",
