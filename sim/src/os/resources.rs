@@ -177,6 +177,36 @@ pub(crate) fn recycled<T>(list: &mut Vec<T>) -> Vec<T> {
     std::mem::take(list)
 }
 
+/// Marks the live record `id` free, puts it on top of the stack of free records (`free_top`,
+/// `free_count`) and takes its units off its site's totals; returns its count and whether its
+/// kind is keyed, for the caller to take them off its key's count too. Its kind and key, which
+/// only a keyed kind needs, are left to `Resources::release_key`.
+#[inline(always)]
+fn free_record(
+    records: &mut [Record],
+    sites: &mut [SiteTotals],
+    free_top: &mut u32,
+    free_count: &mut u32,
+    id: RecordId,
+) -> (u64, bool) {
+    let record = &mut records[id.index as usize];
+    debug_assert!(
+        record.live && record.generation == id.generation,
+        "a released record is live"
+    );
+    // Read what the totals need before the record is marked dead.
+    let (count, bytes, site_slot, keyed) =
+        (record.count, record.bytes, record.site_slot, record.keyed);
+    record.live = false;
+    record.next_free = *free_top;
+    *free_top = id.index;
+    *free_count += 1;
+    let site_totals = &mut sites[site_slot as usize].totals;
+    site_totals.count -= count;
+    site_totals.bytes -= bytes;
+    (count, keyed)
+}
+
 impl Default for Resources {
     fn default() -> Resources {
         Resources::new()
@@ -578,33 +608,15 @@ impl Resources {
     /// two calls read them again after the first call's stores (5 instructions a release).
     #[inline(always)]
     pub(crate) fn release_held_two(&mut self, first: Option<RecordId>, then: RecordId) {
-        let records = &mut self.records[..];
-        let sites = &mut self.sites[..];
+        let (records, sites) = (&mut self.records[..], &mut self.sites[..]);
         let mut free_top = self.free_top;
         let free_count = &mut self.free_count;
-        let mut release = |id: RecordId| {
-            let record = &mut records[id.index as usize];
-            debug_assert!(
-                record.live && record.generation == id.generation,
-                "a released record is live"
-            );
-            debug_assert!(
-                record.kind.is_builtin() && !record.keyed,
-                "a held record is of a built-in kind, never keyed"
-            );
-            let (count, bytes, site_slot) = (record.count, record.bytes, record.site_slot);
-            record.live = false;
-            record.next_free = free_top;
-            free_top = id.index;
-            *free_count += 1;
-            let site_totals = &mut sites[site_slot as usize].totals;
-            site_totals.count -= count;
-            site_totals.bytes -= bytes;
-        };
         if let Some(first) = first {
-            release(first);
+            debug_assert!(records[first.index as usize].kind.is_builtin());
+            free_record(records, sites, &mut free_top, free_count, first);
         }
-        release(then);
+        debug_assert!(records[then.index as usize].kind.is_builtin());
+        free_record(records, sites, &mut free_top, free_count, then);
         self.free_top = free_top;
     }
 
@@ -618,31 +630,15 @@ impl Resources {
     /// kind, whose release then neither reads nor tests the record's flag.
     #[inline(always)]
     fn release_record(&mut self, id: RecordId, may_be_keyed: bool) {
-        let record = &mut self.records[id.index as usize];
-        debug_assert!(
-            record.live && record.generation == id.generation,
-            "a released record is live"
+        let (count, keyed) = free_record(
+            &mut self.records,
+            &mut self.sites,
+            &mut self.free_top,
+            &mut self.free_count,
+            id,
         );
-        debug_assert!(
-            may_be_keyed || !record.keyed,
-            "built-in kinds are never keyed"
-        );
-        // Read what the totals need before the record is marked dead. Its kind and key, which
-        // only a keyed kind needs, are left to `release_key`.
-        let (count, bytes, site_slot, keyed) = (
-            record.count,
-            record.bytes,
-            record.site_slot,
-            may_be_keyed && record.keyed,
-        );
-        record.live = false;
-        record.next_free = self.free_top;
-        self.free_top = id.index;
-        self.free_count += 1;
-        let site_totals = &mut self.sites[site_slot as usize].totals;
-        site_totals.count -= count;
-        site_totals.bytes -= bytes;
-        if keyed {
+        debug_assert!(may_be_keyed || !keyed, "built-in kinds are never keyed");
+        if may_be_keyed && keyed {
             self.release_key(id.index, count);
         }
     }
