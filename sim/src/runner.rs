@@ -570,6 +570,15 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.has_work.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
         self.runnable_made_from = REMAKE;
+        // The lifecycle and repetition of the position are the list's, written here once rather
+        // than with every op (scheduler 384.2 -> 383.7 instructions per decision). Only for a
+        // list with ops: its first step is the main thread's first op, which writes the rest of
+        // the position before anything reads it, so no reader sees the list's lifecycle with the
+        // op of the list before. An empty list leaves the position as it found it.
+        if !ops.is_empty() {
+            self.os
+                .set_list_position(self.lifecycle_index, self.repetition);
+        }
         match catch_unwind(AssertUnwindSafe(|| self.step_until_done(lifecycle))) {
             Ok(done) => done,
             Err(payload) => self.subject_panicked(payload),
@@ -774,13 +783,8 @@ impl<'a, S: Subject> Runner<'a, S> {
             let op = &ops[index];
             let name = op.name(S::op_name);
             self.ops += 1;
-            self.os.set_position(Position {
-                lifecycle: self.lifecycle_index,
-                repetition: self.repetition,
-                op_index: index as u32 + 1,
-                op_name: name,
-                thread: tid.0,
-            });
+            // The lifecycle and repetition were set when the list began (`run_list`).
+            self.os.set_op_position(index as u32 + 1, name, tid.0);
             self.os.trace().op(tid.0, name);
             return match op {
                 ScenarioOp::Subject(op) => {
