@@ -132,12 +132,8 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
     /// allocator fuzz input 0.4% cheaper).
     fn none() -> Self {
         ThreadCtx {
-            ops: &[],
-            pc: 0,
-            pending: None,
-            calls: VecDeque::new(),
             finished: true,
-            exit_rounds: 0,
+            ..ThreadCtx::new(&[])
         }
     }
 

@@ -338,14 +338,14 @@ impl Os {
     /// Sets the op part of the position (which op, on which thread), keeping the lifecycle and
     /// repetition: the runner sets those once per list (`set_list_position`), not at every op.
     #[inline(always)]
-    pub fn set_op_position(&mut self, op_index: u32, op_name: &'static str, thread: u32) {
+    pub(crate) fn set_op_position(&mut self, op_index: u32, op_name: &'static str, thread: u32) {
         self.position.op_index = op_index;
         self.position.op_name = op_name;
         self.position.thread = thread;
     }
 
     /// Sets the lifecycle and repetition of the position, keeping the op part.
-    pub fn set_list_position(&mut self, lifecycle: u32, repetition: u32) {
+    pub(crate) fn set_list_position(&mut self, lifecycle: u32, repetition: u32) {
         self.position.lifecycle = lifecycle;
         self.position.repetition = repetition;
     }
