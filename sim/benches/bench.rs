@@ -1,9 +1,11 @@
 //! `make bench`: each ratio measured side by side with its peer in the same run.
 //!
 //! Every metric alternates rounds of our side and the peer's (so drift on a shared, noisy machine
-//! hits both) and takes the median round. Results merge into `target/bench/results.json`
-//! (DESIGN.md format: metric → {value, unit, peer, peer_value, ratio}; ratio > 1 means we are
-//! faster). Timed assertions do not belong in tests; these are measurements, not checks.
+//! hits both) and takes the median round. Each entry also says how steady its rounds were, and the
+//! run ends with a note for each metric one of whose sides was disturbed. Results merge into
+//! `target/bench/results.json` (DESIGN.md format: metric → {value, unit, peer, peer_value, ratio};
+//! ratio > 1 means we are faster). Timed assertions do not belong in tests; these are
+//! measurements, not checks.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -16,9 +18,13 @@ use sim::os::{Io, LockKind, Os, Tid};
 
 const ROUNDS: usize = 9;
 
-/// Median nanoseconds per iteration of `body` over `ROUNDS` rounds of `iterations`, interleaved
-/// with `peer` the same way. Returns (ours, peer's).
-fn side_by_side(iterations: u64, mut ours: impl FnMut(), mut peer: impl FnMut()) -> (f64, f64) {
+/// `ROUNDS` rounds of `iterations` of `ours`, each followed by the same of `peer`: nanoseconds per
+/// iteration of each side, round by round.
+fn side_by_side(
+    iterations: u64,
+    mut ours: impl FnMut(),
+    mut peer: impl FnMut(),
+) -> (Rounds, Rounds) {
     let mut ours_ns = Vec::new();
     let mut peer_ns = Vec::new();
     for _ in 0..ROUNDS {
@@ -33,25 +39,72 @@ fn side_by_side(iterations: u64, mut ours: impl FnMut(), mut peer: impl FnMut())
         }
         peer_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
     }
-    (median(ours_ns), median(peer_ns))
+    (Rounds(ours_ns), Rounds(peer_ns))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    values[values.len() / 2]
+/// One side's figure in each round, in the order the rounds ran.
+struct Rounds(Vec<f64>);
+
+impl Rounds {
+    fn median(&self) -> f64 {
+        let mut values = self.0.clone();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+
+    /// Slowest round over fastest: near 1 on a quiet machine. A side whose rounds spread wide was
+    /// disturbed (another job on the machine), and a ratio taken against it is not steady.
+    fn spread(&self) -> f64 {
+        let fastest = self.0.iter().copied().fold(f64::INFINITY, f64::min);
+        let slowest = self.0.iter().copied().fold(0.0, f64::max);
+        slowest / fastest
+    }
 }
 
-fn metric(value: f64, unit: &str, peer: Option<(&str, f64)>) -> Value {
-    match peer {
-        Some((name, peer_value)) => json!({
-            "value": round(value), "unit": unit, "peer": name, "peer_value": round(peer_value),
-            // For times, we are faster when our value is smaller.
-            "ratio": round(peer_value / value),
-        }),
-        None => {
-            json!({ "value": round(value), "unit": unit, "peer": Value::Null, "peer_value": Value::Null, "ratio": Value::Null })
+/// The DESIGN.md entry (value, unit, peer, peer_value, ratio), plus what says how far to trust
+/// it: `rounds`, each side's `spread` (`spread`, `peer_spread`), and with a peer the lowest and
+/// highest ratio of one round of ours to the peer's round that followed it (`ratio_rounds`).
+fn metric(ours: &Rounds, unit: &str, peer: Option<(&str, &Rounds)>) -> Value {
+    let value = ours.median();
+    let mut entry = json!({
+        "value": round(value), "unit": unit, "peer": Value::Null, "peer_value": Value::Null,
+        "ratio": Value::Null, "rounds": ours.0.len(), "spread": round(ours.spread()),
+    });
+    if let Some((name, peer_rounds)) = peer {
+        let peer_value = peer_rounds.median();
+        let per_round = ours.0.iter().zip(&peer_rounds.0).map(|(o, p)| p / o);
+        let lowest = per_round.clone().fold(f64::INFINITY, f64::min);
+        let highest = per_round.fold(0.0, f64::max);
+        entry["peer"] = json!(name);
+        entry["peer_value"] = json!(round(peer_value));
+        // For times, we are faster when our value is smaller.
+        entry["ratio"] = json!(round(peer_value / value));
+        entry["peer_spread"] = json!(round(peer_rounds.spread()));
+        entry["ratio_rounds"] = json!([round(lowest), round(highest)]);
+    }
+    entry
+}
+
+/// A side whose slowest round took this much longer than its fastest was disturbed.
+const SPREAD_DISTURBED: f64 = 1.25;
+
+/// Lines that name each metric with a disturbed side, for the end of the run: its figure is of a
+/// busy machine (a peer slowed more than ours reads as a better ratio than a quiet run gives).
+/// Only a load that comes and goes within the metric's rounds shows; a steady one slows them all.
+fn disturbed(results: &BTreeMap<String, Value>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (name, entry) in results {
+        for (key, side) in [("spread", "our"), ("peer_spread", "the peer's")] {
+            if let Some(spread) = entry[key].as_f64()
+                && spread > SPREAD_DISTURBED
+            {
+                lines.push(format!(
+                    "note: {name}: {side} slowest round took {spread:.2}× its fastest; the machine was busy, so run it again before trusting the ratio"
+                ));
+            }
         }
     }
+    lines
 }
 
 fn round(value: f64) -> f64 {
@@ -91,7 +144,7 @@ fn pages(results: &mut BTreeMap<String, Value>) {
         );
         results.insert(
             name.into(),
-            metric(ours, "ns/op", Some(("mmap+munmap (libc)", native))),
+            metric(&ours, "ns/op", Some(("mmap+munmap (libc)", &native))),
         );
     }
 }
@@ -114,7 +167,7 @@ fn lifecycle_check(results: &mut BTreeMap<String, Value>) {
     assert_eq!(os.resources().live_records(), 100_000);
     results.insert(
         "lifecycle_check_ns".into(),
-        metric(median(rounds), "ns", None),
+        metric(&Rounds(rounds), "ns", None),
     );
 }
 
@@ -137,7 +190,11 @@ fn locks(results: &mut BTreeMap<String, Value>) {
     );
     results.insert(
         "lock_create_destroy_vs_native_rwlock".into(),
-        metric(ours, "ns/op", Some(("pthread_rwlock_init+destroy", native))),
+        metric(
+            &ours,
+            "ns/op",
+            Some(("pthread_rwlock_init+destroy", &native)),
+        ),
     );
 }
 
@@ -177,7 +234,7 @@ fn pipes(results: &mut BTreeMap<String, Value>) {
     }
     results.insert(
         "pipe_write_read_vs_native_pipe".into(),
-        metric(ours, "ns/op", Some(("pipe write+read (libc)", native))),
+        metric(&ours, "ns/op", Some(("pipe write+read (libc)", &native))),
     );
 }
 
@@ -214,7 +271,7 @@ fn threads(results: &mut BTreeMap<String, Value>) {
     );
     results.insert(
         "thread_spawn_join_vs_native_pthread".into(),
-        metric(ours, "ns/op", Some(("pthread_create+join", native))),
+        metric(&ours, "ns/op", Some(("pthread_create+join", &native))),
     );
 }
 
@@ -448,9 +505,9 @@ fn scheduler(results: &mut BTreeMap<String, Value>) {
     results.insert(
         "sched_decision_vs_shuttle".into(),
         metric(
-            median(ours),
+            &Rounds(ours),
             "ns/decision",
-            Some(("shuttle 0.9 random", median(peer))),
+            Some(("shuttle 0.9 random", &Rounds(peer))),
         ),
     );
     // The divisor for an instruction count of our side (callgrind's inclusive cost of
@@ -490,6 +547,9 @@ fn main() {
     }
     for (name, value) in &results {
         println!("{name:45} {value}");
+    }
+    for line in disturbed(&results) {
+        println!("{line}");
     }
     if save {
         merge_results(results);
