@@ -107,6 +107,28 @@ fn disturbed(results: &BTreeMap<String, Value>) -> Vec<String> {
     lines
 }
 
+/// What `cargo test --benches` checks of this file: an entry's figures from known rounds, and the
+/// note that names a disturbed side. No timing is involved.
+fn check_entries() {
+    let ours = Rounds(vec![2.0, 1.0, 4.0]);
+    let peer = Rounds(vec![20.0, 10.0, 20.0]);
+    assert_eq!(ours.median(), 2.0);
+    assert_eq!(ours.spread(), 4.0);
+    let entry = metric(&ours, "ns/op", Some(("peer", &peer)));
+    assert_eq!(entry["value"], json!(2.0));
+    assert_eq!(entry["peer_value"], json!(20.0));
+    assert_eq!(entry["ratio"], json!(10.0));
+    assert_eq!(entry["peer_spread"], json!(2.0));
+    // Round by round: 20/2, 10/1, 20/4.
+    assert_eq!(entry["ratio_rounds"], json!([5.0, 10.0]));
+    let steady = metric(&Rounds(vec![1.0, 1.1, 1.2]), "ns", None);
+    assert_eq!(steady["peer"], Value::Null);
+    let results = BTreeMap::from([("busy".to_string(), entry), ("quiet".to_string(), steady)]);
+    let notes = disturbed(&results);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|note| note.starts_with("note: busy: ")));
+}
+
 fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
@@ -518,7 +540,8 @@ fn scheduler(results: &mut BTreeMap<String, Value>) {
 fn main() {
     // `cargo test --benches` runs bench targets with `--bench` absent; keep that cheap.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("bench: run with `make bench`");
+        check_entries();
+        println!("bench: run with `make bench` (the entries' arithmetic checked)");
         return;
     }
     // Other arguments name groups to run (`cargo bench -p sim --bench bench -- pages`), for
