@@ -137,7 +137,9 @@ impl<T> IdTable<T> {
         Some(self.remove_at(index))
     }
 
-    /// Removes the value in slot `hole`, which holds one.
+    /// Removes the value in slot `hole`, which holds one. Inline: out of line, each `free` of
+    /// the heap was a call to it, and a WASI-runtime fuzz input cost 2% more.
+    #[inline]
     fn remove_at(&mut self, mut hole: usize) -> T {
         let (_, value) = self.slots[hole].take().expect("found");
         self.len -= 1;
