@@ -127,7 +127,8 @@ impl<T> IdTable<T> {
     }
 
     /// Removes the value of `id` when `remove` says so: one search, where a look then a removal
-    /// made two.
+    /// made two. Inline, as `remove_at` is.
+    #[inline]
     pub(crate) fn remove_if(&mut self, id: &u64, remove: impl FnOnce(&T) -> bool) -> Option<T> {
         let index = self.find(*id)?;
         let (_, value) = self.slots[index].as_ref().expect("found");

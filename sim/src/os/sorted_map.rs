@@ -26,11 +26,12 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         self.entries.binary_search_by(|(k, _)| k.cmp(key))
     }
 
-    /// A map of one entry.
-    pub(crate) fn one(key: K, value: V) -> Self {
-        SortedMap {
-            entries: vec![(key, value)],
-        }
+    /// A map of one entry, with room for `capacity`: a map made to be split (a reservation's
+    /// runs) then grows without reallocating a handful of times.
+    pub(crate) fn one(key: K, value: V, capacity: usize) -> Self {
+        let mut entries = Vec::with_capacity(capacity.max(1));
+        entries.push((key, value));
+        SortedMap { entries }
     }
 
     pub(crate) fn len(&self) -> usize {
