@@ -127,7 +127,8 @@ impl<T> IdTable<T> {
     }
 
     /// Removes the value of `id` when `remove` says so: one search, where a look then a removal
-    /// made two.
+    /// made two. Inline, as `remove_at` is.
+    #[inline]
     pub(crate) fn remove_if(&mut self, id: &u64, remove: impl FnOnce(&T) -> bool) -> Option<T> {
         let index = self.find(*id)?;
         let (_, value) = self.slots[index].as_ref().expect("found");
@@ -137,7 +138,9 @@ impl<T> IdTable<T> {
         Some(self.remove_at(index))
     }
 
-    /// Removes the value in slot `hole`, which holds one.
+    /// Removes the value in slot `hole`, which holds one. Inline: out of line, each `free` of
+    /// the heap was a call to it, and a WASI-runtime fuzz input cost 2% more.
+    #[inline]
     fn remove_at(&mut self, mut hole: usize) -> T {
         let (_, value) = self.slots[hole].take().expect("found");
         self.len -= 1;

@@ -6,10 +6,10 @@
 use std::ops::{Range, RangeInclusive};
 
 /// A map kept as a vector sorted by key, for maps that hold only a handful of entries at a time
-/// and are looked up often (the allocator model's segments, heaps and threads; TLS values): a
-/// binary search of a short vector costs a fraction of a B-tree search. Keys handed out in
-/// increasing order make an insert a push at the end. Iteration is in key order, as a
-/// `BTreeMap`'s is.
+/// and are looked up often (the allocator model's segments, heaps and threads; TLS values; a
+/// reservation's runs of page state): a binary search of a short vector costs a fraction of a
+/// B-tree search. Keys handed out in increasing order make an insert a push at the end.
+/// Iteration is in key order, as a `BTreeMap`'s is.
 #[derive(Clone, Debug)]
 pub(crate) struct SortedMap<K, V> {
     entries: Vec<(K, V)>,
@@ -24,6 +24,18 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
 
     pub(crate) fn position(&self, key: &K) -> Result<usize, usize> {
         self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    /// A map of one entry, with room for `capacity`: a map made to be split (a reservation's
+    /// runs) then grows without reallocating a handful of times.
+    pub(crate) fn one(key: K, value: V, capacity: usize) -> Self {
+        let mut entries = Vec::with_capacity(capacity.max(1));
+        entries.push((key, value));
+        SortedMap { entries }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
@@ -98,6 +110,51 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         positions.end - kept
     }
 
+    /// The entries whose keys lie in `keys`, in key order, values mutable.
+    pub(crate) fn range_mut(&mut self, keys: Range<K>) -> impl Iterator<Item = (&K, &mut V)> {
+        let start = self.entries.partition_point(|(k, _)| *k < keys.start);
+        let end = start + self.entries[start..].partition_point(|(k, _)| *k < keys.end);
+        self.entries[start..end]
+            .iter_mut()
+            .map(|(key, value)| (&*key, value))
+    }
+
+    /// The entry with the greatest key at or before `key`.
+    pub(crate) fn last_at_or_before(&self, key: &K) -> Option<(&K, &V)> {
+        let after = self.entries.partition_point(|(k, _)| k <= key);
+        let (key, value) = self.entries.get(after.checked_sub(1)?)?;
+        Some((key, value))
+    }
+
+    /// The entry with the greatest key before `key`, value mutable.
+    pub(crate) fn last_before_mut(&mut self, key: &K) -> Option<(&K, &mut V)> {
+        let after = self.entries.partition_point(|(k, _)| k < key);
+        let (key, value) = self.entries.get_mut(after.checked_sub(1)?)?;
+        Some((&*key, value))
+    }
+
+    /// Takes out the entries at and after `key`, as `BTreeMap::split_off`.
+    pub(crate) fn split_off(&mut self, key: &K) -> Self {
+        let at = self.entries.partition_point(|(k, _)| k < key);
+        SortedMap {
+            entries: self.entries.split_off(at),
+        }
+    }
+
+    /// Takes out the entry with the least key.
+    pub(crate) fn pop_first(&mut self) -> Option<(K, V)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        Some(self.entries.remove(0))
+    }
+
+    /// The keys in order.
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
+        self.entries.iter().map(|(key, _)| key)
+    }
+
     /// Keeps only the entries for which `keep` is true.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         self.entries.retain_mut(|(key, value)| keep(key, value));
@@ -142,7 +199,8 @@ mod tests {
     use super::*;
 
     /// `SortedMap` answers as the `BTreeMap` it replaced: lookups, inserts anywhere (ids mostly
-    /// increase, tids need not), removals, ranges and the order of iteration.
+    /// increase, tids need not), removals, ranges, neighbours, splits and the order of
+    /// iteration.
     #[test]
     fn sorted_map_agrees_with_a_btree_map() {
         let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
@@ -186,6 +244,26 @@ mod tests {
             }
             assert_eq!(map.get(&key), model.get(&key));
             assert_eq!(map.contains_key(&key), model.contains_key(&key));
+            assert_eq!(map.last_at_or_before(&key), model.range(..=key).next_back());
+            assert_eq!(
+                map.last_before_mut(&key).map(|(k, v)| (*k, *v)),
+                model.range(..key).next_back().map(|(k, v)| (*k, *v))
+            );
+            let (start, end) = (*keys.start(), *keys.end());
+            assert!(
+                map.range_mut(start..end)
+                    .map(|(k, v)| (*k, *v))
+                    .eq(model.range(start..end).map(|(k, v)| (*k, *v))),
+                "range at step {step}"
+            );
+            if step % 97 == 0 {
+                // Now and then the keys from `key` on go: the map empties less often than it fills.
+                let mut tail = map.split_off(&key);
+                let mut model_tail = model.split_off(&key);
+                assert!(tail.iter().eq(model_tail.iter()), "split at step {step}");
+                assert_eq!(tail.pop_first(), model_tail.pop_first());
+                assert_eq!(tail.len(), model_tail.len());
+            }
             assert!(map.iter().eq(model.iter()), "step {step}");
         }
         let values: Vec<u64> = model.values().copied().collect();

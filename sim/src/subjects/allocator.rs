@@ -268,8 +268,10 @@ impl PageTable {
 
     fn insert(&mut self, first: u32, page: Page) {
         let at = first as usize;
-        if self.by_slice.len() <= at {
-            self.by_slice.resize_with(at + 1, || None);
+        // Grown by one entry at a time, as pages take the lowest free slices: a loop of pushes,
+        // where `resize_with` was a call per insert that grew the table.
+        while self.by_slice.len() <= at {
+            self.by_slice.push(None);
         }
         if self.by_slice[at].replace(page).is_none() {
             self.len += 1;
@@ -1341,9 +1343,9 @@ impl Allocator {
     fn segment_free(&mut self, os: &mut Os, id: u64) -> Mem<()> {
         let mut segment = self.segments.remove(&id).expect("live segment");
         self.abandoned.retain(|&s| s != id);
-        // The segment's last page is gone: its table holds no page.
+        // The segment's last page is gone: its table holds no page, only empty entries, which
+        // the next segment keeps rather than pushing them again one by one.
         debug_assert_eq!(segment.pages.len(), 0);
-        segment.pages.by_slice.clear();
         self.spare_page_tables
             .push(std::mem::take(&mut segment.pages));
         match segment.arena {
