@@ -52,7 +52,10 @@ struct Lock {
     generation: u32,
     live: bool,
     record: Option<RecordId>,
-    writer: Option<(Tid, RecordId)>,
+    /// The thread that holds it exclusively, with its `held lock` record; `NO_WRITER` when none
+    /// does. A thread rather than an `Option`: whether a thread is the writer is then one
+    /// compare, and taking or leaving the lock writes no tag.
+    writer: (Tid, RecordId),
     readers: Vec<(Tid, RecordId)>,
     waiters: Vec<Tid>,
     /// While the slot is free, the slot freed before it (`NO_LOCK` at the bottom): the free
@@ -60,6 +63,16 @@ struct Lock {
     /// with no vector's length and capacity to test.
     next_free: u32,
 }
+
+/// The `writer` of a lock no thread holds exclusively: a tid no thread has (tids count threads
+/// from 0, and there are far fewer), and no record. A caller never passes it for a thread.
+const NO_WRITER: (Tid, RecordId) = (
+    Tid(u32::MAX),
+    RecordId {
+        index: u32::MAX,
+        generation: 0,
+    },
+);
 
 /// The end of the stack of free lock slots.
 const NO_LOCK: u32 = u32::MAX;
@@ -148,7 +161,7 @@ impl Os {
                 lock.live = true;
                 lock.record = Some(record);
                 self.locks.destroyed_by[index as usize] = None;
-                lock.writer = None;
+                lock.writer = NO_WRITER;
                 lock.readers.clear();
                 lock.waiters.clear();
                 LockId {
@@ -175,7 +188,7 @@ impl Os {
             generation: 0,
             live: true,
             record: Some(record),
-            writer: None,
+            writer: NO_WRITER,
             readers: Vec::new(),
             waiters: Vec::new(),
             next_free: NO_LOCK,
@@ -228,7 +241,7 @@ impl Os {
             self.lock_not_live(id, "destroy", site);
             return Err(Errno::Einval);
         };
-        if lock.writer.is_some() || !lock.readers.is_empty() {
+        if lock.writer.0 != NO_WRITER.0 || !lock.readers.is_empty() {
             let kind = lock.kind;
             return Err(self.destroy_held(kind, id, site));
         }
@@ -284,12 +297,13 @@ impl Os {
         }
         // The readers are searched only when there are some: a mutex never has any, and setting
         // up the search cost more than the rest of the check.
-        let mine = lock.writer.map(|(t, _)| t) == Some(tid)
+        debug_assert_ne!(tid, NO_WRITER.0, "no thread has the tid of no writer");
+        let mine = lock.writer.0 == tid
             || (!lock.readers.is_empty() && lock.readers.iter().any(|(t, _)| *t == tid));
         if mine {
             return Io::err(self.lock_misuse(Misuse::AcquireHeld, kind, tid, id, site));
         }
-        let free = lock.writer.is_none() && (!exclusive || lock.readers.is_empty());
+        let free = lock.writer.0 == NO_WRITER.0 && (!exclusive || lock.readers.is_empty());
         if !free {
             lock.waiters.push(tid);
             return Io::Block(BlockReason::Lock(id));
@@ -301,7 +315,7 @@ impl Os {
         let key = u64::from(tid.0);
         let record = (self.resources).acquire_at(KINDS.held_lock, 1, 0, key, &self.position, site);
         if exclusive {
-            lock.writer = Some((tid, record));
+            lock.writer = (tid, record);
         } else {
             lock.readers.push((tid, record));
         }
@@ -365,8 +379,9 @@ impl Os {
             self.lock_not_live(id, "release", site);
             return Err(Errno::Einval);
         };
-        let record = if lock.writer.map(|(t, _)| t) == Some(tid) {
-            lock.writer.take().map(|(_, r)| r)
+        debug_assert_ne!(tid, NO_WRITER.0, "no thread has the tid of no writer");
+        let record = if lock.writer.0 == tid {
+            Some(std::mem::replace(&mut lock.writer, NO_WRITER).1)
         } else if let Some(position) = lock.readers.iter().position(|(t, _)| *t == tid) {
             Some(lock.readers.remove(position).1)
         } else {
@@ -412,9 +427,7 @@ impl Os {
             .iter()
             .enumerate()
             .filter(|(_, l)| {
-                l.live
-                    && (l.writer.map(|(t, _)| t) == Some(tid)
-                        || l.readers.iter().any(|(t, _)| *t == tid))
+                l.live && (l.writer.0 == tid || l.readers.iter().any(|(t, _)| *t == tid))
             })
             .map(|(i, l)| {
                 (
