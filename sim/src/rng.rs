@@ -51,54 +51,52 @@ pub(crate) fn test_draws(seed: u64) -> impl FnMut() -> u64 {
 pub struct Rng {
     seed: u64,
     stream: Stream,
-    inner: Option<Box<Seeded>>,
-    /// The index of the next unread value in `inner`'s buffer; `BUFFERED` when all are read (and
-    /// before the first draw).
+    /// The stream's state, made on the first draw (boxed: it is most of a stream's size, and a
+    /// stream not drawn from never has one).
+    chacha: Option<Box<ChaCha8Rng>>,
+    /// The stream's next values. ChaCha8 makes 256 bytes at a time and hands them out word by
+    /// word with bounds and index bookkeeping on every draw; taking the 256 bytes at once and
+    /// handing out 64-bit values from our own buffer makes a draw a load and an increment. The
+    /// values are the same, in the same order: `fill_bytes` gives the stream's words
+    /// little-endian, and a `next_u64` is two consecutive words, low first (the tests check it
+    /// across refills). The bytes are kept as they come, and read 8 at a time as a value (one
+    /// load): converting them to a list of values at every refill cost 6 instructions per draw.
+    /// Held in place, beside the index, rather than with the state: a draw then reads its value
+    /// with no test of whether the state exists yet (3 instructions a draw, and a scheduling
+    /// decision draws once).
+    bytes: [u8; BUFFERED * 8],
+    /// The index of the next unread value in `bytes`; `BUFFERED` when all are read (and before
+    /// the first draw, so that the first draw makes the state).
     unread_at: u8,
 }
 
 /// How many values one refill buffers: one ChaCha8 output buffer (four 64-byte blocks).
 const BUFFERED: usize = 32;
 
-/// A seeded stream and its next values. ChaCha8 makes 256 bytes at a time and hands them out
-/// word by word with bounds and index bookkeeping on every draw; taking the 256 bytes at once and
-/// handing out 64-bit values from our own buffer makes a draw a load and an increment. The values
-/// are the same, in the same order: `fill_bytes` gives the stream's words little-endian, and a
-/// `next_u64` is two consecutive words, low first (the tests check it across refills). The bytes
-/// are kept as they come, and read 8 at a time as a value (one load): converting them to a list
-/// of values at every refill cost 6 instructions per draw.
-#[derive(Clone, Debug)]
-struct Seeded {
-    chacha: ChaCha8Rng,
-    bytes: [u8; BUFFERED * 8],
-}
-
-impl Seeded {
-    #[inline(always)]
-    fn value(&self, at: usize) -> u64 {
-        let bytes = self.bytes[at * 8..at * 8 + 8].try_into().expect("8 bytes");
-        u64::from_le_bytes(bytes)
-    }
-}
-
 impl Rng {
     pub fn new(seed: u64, stream: Stream) -> Rng {
         Rng {
             seed,
             stream,
-            inner: None,
+            chacha: None,
+            bytes: [0; BUFFERED * 8],
             unread_at: BUFFERED as u8,
         }
+    }
+
+    /// The value at `at` in the buffer.
+    #[inline(always)]
+    fn value(&self, at: usize) -> u64 {
+        let bytes = self.bytes[at * 8..at * 8 + 8].try_into().expect("8 bytes");
+        u64::from_le_bytes(bytes)
     }
 
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let at = usize::from(self.unread_at);
-        if let Some(seeded) = &self.inner
-            && at < BUFFERED
-        {
+        if at < BUFFERED {
             self.unread_at += 1;
-            return seeded.value(at);
+            return self.value(at);
         }
         self.refill_and_next()
     }
@@ -107,17 +105,14 @@ impl Rng {
     #[cold]
     fn refill_and_next(&mut self) -> u64 {
         let (seed, stream) = (self.seed, self.stream);
-        let seeded = self.inner.get_or_insert_with(|| {
+        let chacha = self.chacha.get_or_insert_with(|| {
             let mut chacha = ChaCha8Rng::seed_from_u64(seed);
             chacha.set_stream(stream.number());
-            Box::new(Seeded {
-                chacha,
-                bytes: [0; BUFFERED * 8],
-            })
+            Box::new(chacha)
         });
-        seeded.chacha.fill_bytes(&mut seeded.bytes);
+        chacha.fill_bytes(&mut self.bytes);
         self.unread_at = 1;
-        seeded.value(0)
+        self.value(0)
     }
 
     /// A uniform value in `0..bound` (Lemire's multiply-shift with rejection; no modulo bias).

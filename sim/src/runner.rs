@@ -144,9 +144,11 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
     }
 }
 
+/// A run in progress. The subject is not one of its fields: it is made after the runner (with
+/// the runner's OS), and is handed to each method that calls it, so that a call needs no test
+/// of whether it exists yet (see `run_inner`).
 struct Runner<'a, S: Subject> {
     os: Os,
-    subject: Option<S>,
     /// Contexts by tid. Tids are never reused, so the list is as long as the run has spawned
     /// threads, but only the main thread and the current op list's threads have a context; the
     /// other slots hold `ThreadCtx::none()`, empty and finished.
@@ -248,6 +250,9 @@ fn run_inner<S: Subject>(
         defects: defects.iter().cloned().collect(),
         params: scenario.config.clone(),
     };
+    // The subject, made once the runner is (with the runner's OS). Declared before the runner,
+    // so that it is dropped after it, as when it was the runner's field after the OS.
+    let mut subject: Option<S> = None;
     // The OS is made in its place in the runner, and the runner is never moved (the outcome is
     // taken from it in place): the OS is kilobytes, and every move of it is a copy.
     let mut runner: Runner<S> = Runner {
@@ -256,7 +261,6 @@ fn run_inner<S: Subject>(
             scenario.limits.clone(),
             scenario.platform.clone(),
         ),
-        subject: None,
         threads: Vec::new(),
         list_contexts_from: 0,
         spawned: Vec::new(),
@@ -284,9 +288,9 @@ fn run_inner<S: Subject>(
     runner.os.trace().event(EventKind::Lifecycle, seed, 0);
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
     match created {
-        Ok(subject) => {
-            runner.subject = Some(subject);
-            let _ = runner.run_lifecycles(scenario);
+        Ok(made) => {
+            let subject = subject.insert(made);
+            let _ = runner.run_lifecycles(subject, scenario);
         }
         Err(payload) => runner.panicked(payload, "new"),
     }
@@ -341,7 +345,7 @@ enum Calling {
 /// `run_list`, which reports it as `what` (kept in `calling` for the call's length).
 #[inline(always)]
 fn call_subject<S: Subject>(
-    subject: &mut Option<S>,
+    subject: &mut S,
     os: &mut Os,
     calling: &mut Calling,
     pending: &mut Option<Continuation<S>>,
@@ -349,9 +353,6 @@ fn call_subject<S: Subject>(
     what: Calling,
     call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
 ) {
-    let subject = subject
-        .as_mut()
-        .expect("subject exists while lifecycles run");
     *calling = what;
     let step = call(subject, os);
     *calling = Calling::Nothing;
@@ -380,12 +381,21 @@ fn park_if_blocked<S: Subject>(
 ) {
     if let Step::Block(reason, continuation) = step {
         os.block(tid, reason, "runner");
-        *pending = Some(continuation);
+        // The slot is empty: a continuation is taken before it runs, and an op runs only with
+        // none pending. Replaced and forgotten rather than assigned, so that the slot's old
+        // value is neither tested nor dropped (a load, a test and a branch on every block).
+        let previous = pending.replace(continuation);
+        debug_assert!(previous.is_none(), "a blocked thread has one continuation");
+        std::mem::forget(previous);
     }
 }
 
 impl<'a, S: Subject> Runner<'a, S> {
-    fn run_lifecycles(&mut self, scenario: &'a Scenario<S::Op>) -> Result<(), Stop> {
+    fn run_lifecycles(
+        &mut self,
+        subject: &mut S,
+        scenario: &'a Scenario<S::Op>,
+    ) -> Result<(), Stop> {
         let info = info_of::<S>();
         let mut allowances = Vec::new();
         for cache in &info.caches {
@@ -419,7 +429,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             // The baseline before the setup, which the check after the teardown compares with:
             // only a lifecycle with a teardown needs one.
             let outer = (!lifecycle.teardown.is_empty()).then(|| ledger::baseline(&self.os));
-            self.run_list(&lifecycle.setup, lifecycle)?;
+            self.run_list(subject, &lifecycle.setup, lifecycle)?;
             detector.restart(lifecycle.warmup);
             detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().len());
             // Room for a context per thread the repetitions spawn (tids are never reused), up
@@ -442,7 +452,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 } else {
                     before.retake(&self.os);
                 }
-                self.run_list(&lifecycle.ops, lifecycle)?;
+                self.run_list(subject, &lifecycle.ops, lifecycle)?;
                 unchanged = before.unchanged(&self.os);
                 let leaks = if unchanged {
                     Vec::new()
@@ -466,16 +476,16 @@ impl<'a, S: Subject> Runner<'a, S> {
                         self.add(self.stamp(finding))?;
                     }
                 }
-                self.check_invariants()?;
+                self.check_invariants(subject)?;
             }
             GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if let Some(outer) = &outer {
-                self.run_list(&lifecycle.teardown, lifecycle)?;
+                self.run_list(subject, &lifecycle.teardown, lifecycle)?;
                 for finding in ledger::leaks(&self.os, outer, &[]) {
                     self.add(self.stamp(finding))?;
                 }
-                self.check_invariants()?;
+                self.check_invariants(subject)?;
             }
         }
         Ok(())
@@ -484,14 +494,11 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// The invariants checked after every repetition and teardown: the OS's own (bytes written
     /// minus bytes read equal what every pipe and socket buffer holds) and those the subject
     /// declares.
-    fn check_invariants(&mut self) -> Result<(), Stop> {
+    fn check_invariants(&mut self, subject: &S) -> Result<(), Stop> {
         if !self.os.check_fd_conservation() {
             self.collect_os_findings()?;
         }
-        let violations = match self.subject.as_ref() {
-            Some(subject) => subject.check_invariants(&self.os),
-            None => Vec::new(),
-        };
+        let violations = subject.check_invariants(&self.os);
         for violation in violations {
             let finding = Finding::new(
                 FindingKind::Invariant,
@@ -579,6 +586,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// would copy on every step.
     fn run_list(
         &mut self,
+        subject: &mut S,
         ops: &'a [ScenarioOp<S::Op>],
         lifecycle: &'a Lifecycle<S::Op>,
     ) -> Result<(), Stop> {
@@ -602,7 +610,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.os
                 .set_list_position(self.lifecycle_index, self.repetition);
         }
-        match catch_unwind(AssertUnwindSafe(|| self.step_until_done(lifecycle))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.step_until_done(subject, lifecycle)
+        })) {
             Ok(done) => done,
             Err(payload) => self.subject_panicked(payload),
         }
@@ -624,7 +634,11 @@ impl<'a, S: Subject> Runner<'a, S> {
     }
 
     /// Steps the threads of the list `run_list` set up until none can step.
-    fn step_until_done(&mut self, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
+    fn step_until_done(
+        &mut self,
+        subject: &mut S,
+        lifecycle: &'a Lifecycle<S::Op>,
+    ) -> Result<(), Stop> {
         loop {
             self.collect_runnable();
             if self.runnable.is_empty() {
@@ -647,7 +661,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             if self.steps > self.os.limits().steps_max {
                 return self.steps_exhausted();
             }
-            self.step(Tid(tid), lifecycle)?;
+            self.step(subject, Tid(tid), lifecycle)?;
             if tid == MAIN_THREAD.0 {
                 // Whether the main thread has work left changes only when it runs.
                 self.note_main_work();
@@ -779,7 +793,12 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// called through `call_subject`, which takes the runner's fields apart, so that a block
     /// keeps its continuation in the context already at hand (looking it up again cost every
     /// block a bounds check and a test of the slot).
-    fn step(&mut self, tid: Tid, lifecycle: &'a Lifecycle<S::Op>) -> Result<(), Stop> {
+    fn step(
+        &mut self,
+        subject: &mut S,
+        tid: Tid,
+        lifecycle: &'a Lifecycle<S::Op>,
+    ) -> Result<(), Stop> {
         let ctx = context_of(&mut self.threads, tid);
         // Looked at before it is taken: taken at once, it cost every op (which has none) the
         // writing of an empty slot.
@@ -787,7 +806,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             && let Some(continuation) = ctx.pending.take()
         {
             call_subject(
-                &mut self.subject,
+                subject,
                 &mut self.os,
                 &mut self.calling,
                 &mut ctx.pending,
@@ -800,7 +819,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         // Only checked here, and taken in `run_call`: taken here, it cost every step (which
         // almost never has one) the writing of an empty result to the stack.
         if !ctx.calls.is_empty() {
-            return self.run_call(tid);
+            return self.run_call(subject, tid);
         }
         if ctx.pc < ctx.ops.len() {
             let index = ctx.pc;
@@ -815,7 +834,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             return match op {
                 ScenarioOp::Subject(op) => {
                     call_subject(
-                        &mut self.subject,
+                        subject,
                         &mut self.os,
                         &mut self.calling,
                         &mut ctx.pending,
@@ -834,7 +853,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// Calls subject code by address (an exit hook, a TLS destructor), the first that thread
     /// `tid` has queued: rare, so out of line.
     #[inline(never)]
-    fn run_call(&mut self, tid: Tid) -> Result<(), Stop> {
+    fn run_call(&mut self, subject: &mut S, tid: Tid) -> Result<(), Stop> {
         let (code, arg, what) = self
             .ctx(tid)
             .calls
@@ -843,7 +862,9 @@ impl<'a, S: Subject> Runner<'a, S> {
         if !self.os.check_code(code, what, what) {
             return Ok(());
         }
-        self.invoke(tid, what, |subject, os| subject.call(os, tid, code, arg))
+        self.invoke(subject, tid, what, |subject, os| {
+            subject.call(os, tid, code, arg)
+        })
     }
 
     /// A thread whose ops are done runs its TLS destructors (up to four rounds), then exits.
@@ -946,13 +967,14 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// `call_subject`.
     fn invoke(
         &mut self,
+        subject: &mut S,
         tid: Tid,
         what: &'static str,
         call: impl FnOnce(&mut S, &mut Os) -> Step<S>,
     ) -> Result<(), Stop> {
         let ctx = context_of(&mut self.threads, tid);
         call_subject(
-            &mut self.subject,
+            subject,
             &mut self.os,
             &mut self.calling,
             &mut ctx.pending,

@@ -52,9 +52,10 @@ struct Lock {
     generation: u32,
     live: bool,
     record: Option<RecordId>,
-    /// Who destroyed it last, to explain a double destroy.
-    destroyed_by: Option<Attribution>,
-    writer: Option<(Tid, RecordId)>,
+    /// The thread that holds it exclusively, with its `held lock` record; `NO_WRITER` when none
+    /// does. A thread rather than an `Option`: whether a thread is the writer is then one
+    /// compare, and taking or leaving the lock writes no tag.
+    writer: (Tid, RecordId),
     readers: Vec<(Tid, RecordId)>,
     waiters: Vec<Tid>,
     /// While the slot is free, the slot freed before it (`NO_LOCK` at the bottom): the free
@@ -62,6 +63,16 @@ struct Lock {
     /// with no vector's length and capacity to test.
     next_free: u32,
 }
+
+/// The `writer` of a lock no thread holds exclusively: a tid no thread has (tids count threads
+/// from 0, and there are far fewer), and no record. A caller never passes it for a thread.
+const NO_WRITER: (Tid, RecordId) = (
+    Tid(u32::MAX),
+    RecordId {
+        index: u32::MAX,
+        generation: 0,
+    },
+);
 
 /// The end of the stack of free lock slots.
 const NO_LOCK: u32 = u32::MAX;
@@ -77,6 +88,10 @@ enum Misuse {
 
 pub(crate) struct LocksState {
     locks: Vec<Lock>,
+    /// Who destroyed each slot's lock last, to explain a double destroy, by slot. Beside the
+    /// locks rather than in them: read only to explain a misuse, it made a lock 136 bytes, whose
+    /// index then took two instructions to scale at every lookup, where 88 take one.
+    destroyed_by: Vec<Option<Attribution>>,
     /// The slot freed last, which the next create reuses (lock indices appear in the trace, so
     /// the order of reuse, last destroyed first, is part of a run's behaviour); `NO_LOCK` when
     /// no slot is free. See `Lock::next_free`.
@@ -92,6 +107,7 @@ impl LocksState {
     pub(crate) fn new() -> LocksState {
         LocksState {
             locks: Vec::new(),
+            destroyed_by: Vec::new(),
             free_top: NO_LOCK,
             holds: 0,
         }
@@ -144,8 +160,8 @@ impl Os {
                 lock.generation = lock.generation.wrapping_add(1);
                 lock.live = true;
                 lock.record = Some(record);
-                lock.destroyed_by = None;
-                lock.writer = None;
+                self.locks.destroyed_by[index as usize] = None;
+                lock.writer = NO_WRITER;
                 lock.readers.clear();
                 lock.waiters.clear();
                 LockId {
@@ -172,12 +188,12 @@ impl Os {
             generation: 0,
             live: true,
             record: Some(record),
-            destroyed_by: None,
-            writer: None,
+            writer: NO_WRITER,
             readers: Vec::new(),
             waiters: Vec::new(),
             next_free: NO_LOCK,
         });
+        self.locks.destroyed_by.push(None);
         LockId {
             index: (self.locks.locks.len() - 1) as u32,
             generation: 0,
@@ -204,7 +220,7 @@ impl Os {
                 "{call} of lock #{} (generation {}) whose slot now holds another lock",
                 id.index, id.generation
             ),
-            Some(lock) => match lock.destroyed_by {
+            Some(lock) => match self.locks.destroyed_by[id.index as usize] {
                 Some(by) => format!(
                     "{call} of {} #{} that was already destroyed by {by}",
                     lock.kind.name(),
@@ -225,13 +241,13 @@ impl Os {
             self.lock_not_live(id, "destroy", site);
             return Err(Errno::Einval);
         };
-        if lock.writer.is_some() || !lock.readers.is_empty() {
+        if lock.writer.0 != NO_WRITER.0 || !lock.readers.is_empty() {
             let kind = lock.kind;
             return Err(self.destroy_held(kind, id, site));
         }
         lock.live = false;
         // `self.here`, spelt out, as the lock holds a borrow of `self.locks`.
-        lock.destroyed_by = Some(Attribution {
+        self.locks.destroyed_by[id.index as usize] = Some(Attribution {
             position: self.position,
             site,
         });
@@ -281,12 +297,13 @@ impl Os {
         }
         // The readers are searched only when there are some: a mutex never has any, and setting
         // up the search cost more than the rest of the check.
-        let mine = lock.writer.map(|(t, _)| t) == Some(tid)
+        debug_assert_ne!(tid, NO_WRITER.0, "no thread has the tid of no writer");
+        let mine = lock.writer.0 == tid
             || (!lock.readers.is_empty() && lock.readers.iter().any(|(t, _)| *t == tid));
         if mine {
             return Io::err(self.lock_misuse(Misuse::AcquireHeld, kind, tid, id, site));
         }
-        let free = lock.writer.is_none() && (!exclusive || lock.readers.is_empty());
+        let free = lock.writer.0 == NO_WRITER.0 && (!exclusive || lock.readers.is_empty());
         if !free {
             lock.waiters.push(tid);
             return Io::Block(BlockReason::Lock(id));
@@ -298,7 +315,7 @@ impl Os {
         let key = u64::from(tid.0);
         let record = (self.resources).acquire_at(KINDS.held_lock, 1, 0, key, &self.position, site);
         if exclusive {
-            lock.writer = Some((tid, record));
+            lock.writer = (tid, record);
         } else {
             lock.readers.push((tid, record));
         }
@@ -362,8 +379,9 @@ impl Os {
             self.lock_not_live(id, "release", site);
             return Err(Errno::Einval);
         };
-        let record = if lock.writer.map(|(t, _)| t) == Some(tid) {
-            lock.writer.take().map(|(_, r)| r)
+        debug_assert_ne!(tid, NO_WRITER.0, "no thread has the tid of no writer");
+        let record = if lock.writer.0 == tid {
+            Some(std::mem::replace(&mut lock.writer, NO_WRITER).1)
         } else if let Some(position) = lock.readers.iter().position(|(t, _)| *t == tid) {
             Some(lock.readers.remove(position).1)
         } else {
@@ -409,9 +427,7 @@ impl Os {
             .iter()
             .enumerate()
             .filter(|(_, l)| {
-                l.live
-                    && (l.writer.map(|(t, _)| t) == Some(tid)
-                        || l.readers.iter().any(|(t, _)| *t == tid))
+                l.live && (l.writer.0 == tid || l.readers.iter().any(|(t, _)| *t == tid))
             })
             .map(|(i, l)| {
                 (

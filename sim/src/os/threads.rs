@@ -159,9 +159,19 @@ pub(crate) struct Thread {
     name: Option<u32>,
     pub(crate) state: ThreadState,
     record: Option<RecordId>,
-    waiter_record: Option<RecordId>,
+    /// The `waiter` record it holds while it is blocked, and only then (`block` acquires it,
+    /// the wake-up or the exit releases it): its state says whether there is one, so that a
+    /// wake-up releases it with no test of an `Option` of its own. `NO_WAITER` before the
+    /// thread first blocks.
+    waiter_record: RecordId,
     joined: bool,
 }
+
+/// The `waiter_record` of a thread that has never blocked: no record (there are far fewer).
+const NO_WAITER: RecordId = RecordId {
+    index: u32::MAX,
+    generation: 0,
+};
 
 /// Threads a fresh OS makes room for: a run with threads spawns a few, and the list grown from
 /// the main thread alone was reallocated twice on the way to them.
@@ -206,7 +216,7 @@ impl ThreadsState {
             name: None,
             state: ThreadState::Runnable,
             record: None,
-            waiter_record: None,
+            waiter_record: NO_WAITER,
             joined: false,
         };
         let mut threads = std::mem::take(&mut storage.threads);
@@ -269,9 +279,7 @@ impl ThreadsState {
             ThreadState::Blocked(reason) if reason == expected => {
                 thread.state = ThreadState::Runnable;
                 self.blocked -= 1;
-                if let Some(waiter) = thread.waiter_record.take() {
-                    resources.release_held(waiter);
-                }
+                resources.release_held(thread.waiter_record);
                 self.runnable.insert(tid);
                 self.states_version += 1;
                 trace.event(EventKind::Unblock, u64::from(tid.0), 0);
@@ -301,7 +309,7 @@ impl Os {
             name: Some(name),
             state: ThreadState::Runnable,
             record: Some(record),
-            waiter_record: None,
+            waiter_record: NO_WAITER,
             joined: false,
         });
         self.threads.runnable.insert(tid);
@@ -344,7 +352,7 @@ impl Os {
             self.threads.blocked += 1;
         }
         thread.state = ThreadState::Blocked(reason);
-        thread.waiter_record = Some(waiter);
+        thread.waiter_record = waiter;
         self.threads.runnable.remove(tid);
         self.threads.states_version += 1;
         self.trace.event(EventKind::Block, u64::from(tid.0), 0);
@@ -393,11 +401,9 @@ impl Os {
         let thread = &mut self.threads.threads[tid.0 as usize];
         if matches!(thread.state, ThreadState::Blocked(_)) {
             self.threads.blocked -= 1;
+            self.resources.release_held(thread.waiter_record);
         }
         thread.state = ThreadState::Exited;
-        if let Some(waiter) = thread.waiter_record.take() {
-            self.resources.release_held(waiter);
-        }
         self.threads.runnable.remove(tid);
         self.threads.states_version += 1;
         self.syscall("threads.exit", u64::from(tid.0), 0);
