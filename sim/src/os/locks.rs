@@ -90,7 +90,8 @@ pub(crate) struct LocksState {
     locks: Vec<Lock>,
     /// Who destroyed each slot's lock last, to explain a double destroy, by slot. Beside the
     /// locks rather than in them: read only to explain a misuse, it made a lock 136 bytes, whose
-    /// index then took two instructions to scale at every lookup, where 88 take one.
+    /// index then took two instructions to scale at every lookup, where 88 take one. A create
+    /// that reuses a slot leaves its entry as it is (see `lock_create`).
     destroyed_by: Vec<Option<Attribution>>,
     /// The slot freed last, which the next create reuses (lock indices appear in the trace, so
     /// the order of reuse, last destroyed first, is part of a run's behaviour); `NO_LOCK` when
@@ -160,7 +161,8 @@ impl Os {
                 lock.generation = lock.generation.wrapping_add(1);
                 lock.live = true;
                 lock.record = Some(record);
-                self.locks.destroyed_by[index as usize] = None;
+                // `destroyed_by` keeps the last destroy's attribution: it is read only for a
+                // lock of this generation that is not live, which its own destroy writes first.
                 lock.writer = NO_WRITER;
                 lock.readers.clear();
                 lock.waiters.clear();
