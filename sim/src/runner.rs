@@ -202,7 +202,9 @@ pub fn run_in_process<S: Subject>(scenario: &Scenario<S::Op>, options: RunOption
     run_inner::<S>(scenario, options, false)
 }
 
-/// The seed, defects and scheduler a run uses, and the header that describes them.
+/// The seed, defects and scheduler a run uses, and the header that describes them. Always
+/// inlined, so that the scheduler it makes is not copied out of it (see `Os::new`).
+#[inline(always)]
 fn prepare<S: Subject>(
     scenario: &Scenario<S::Op>,
     options: &RunOptions,
