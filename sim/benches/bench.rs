@@ -2,7 +2,7 @@
 //!
 //! Every metric alternates rounds of our side and the peer's (so drift on a shared, noisy machine
 //! hits both) and takes the median round. Each entry also says how steady its rounds were, and the
-//! run ends with a note for each metric one of whose sides was disturbed. Results merge into
+//! run ends with a note for each metric one of whose sides was uneven. Results merge into
 //! `target/bench/results.json` (DESIGN.md format: metric → {value, unit, peer, peer_value, ratio};
 //! ratio > 1 means we are faster). Timed assertions do not belong in tests; these are
 //! measurements, not checks.
@@ -52,8 +52,8 @@ impl Rounds {
         values[values.len() / 2]
     }
 
-    /// Slowest round over fastest: near 1 on a quiet machine. A side whose rounds spread wide was
-    /// disturbed (another job on the machine), and a ratio taken against it is not steady.
+    /// Slowest round over fastest: near 1 on a quiet machine for steady work. A ratio taken
+    /// against a side whose rounds spread wide is not steady (see `uneven`).
     fn spread(&self) -> f64 {
         let fastest = self.0.iter().copied().fold(f64::INFINITY, f64::min);
         let slowest = self.0.iter().copied().fold(0.0, f64::max);
@@ -85,21 +85,23 @@ fn metric(ours: &Rounds, unit: &str, peer: Option<(&str, &Rounds)>) -> Value {
     entry
 }
 
-/// A side whose slowest round took this much longer than its fastest was disturbed.
-const SPREAD_DISTURBED: f64 = 1.25;
+/// A side whose slowest round took this much longer than its fastest is uneven.
+const SPREAD_UNEVEN: f64 = 1.25;
 
-/// Lines that name each metric with a disturbed side, for the end of the run: its figure is of a
-/// busy machine (a peer slowed more than ours reads as a better ratio than a quiet run gives).
-/// Only a load that comes and goes within the metric's rounds shows; a steady one slows them all.
-fn disturbed(results: &BTreeMap<String, Value>) -> Vec<String> {
+/// Lines that name each metric with an uneven side, for the end of the run. Most often the
+/// machine was busy for part of the run (a peer slowed more than ours reads as a better ratio
+/// than a quiet run gives; a load steady over all the rounds slows them alike and does not show
+/// here). Some work is uneven by itself: our spawn+join rounds take 45 or 75 ns, the slow ones
+/// those in which the tables that grow with every spawned thread (a tid is never reused) double.
+fn uneven(results: &BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, entry) in results {
         for (key, side) in [("spread", "our"), ("peer_spread", "the peer's")] {
             if let Some(spread) = entry[key].as_f64()
-                && spread > SPREAD_DISTURBED
+                && spread > SPREAD_UNEVEN
             {
                 lines.push(format!(
-                    "note: {name}: {side} slowest round took {spread:.2}× its fastest; the machine was busy, so run it again before trusting the ratio"
+                    "note: {name}: {side} slowest round took {spread:.2}× its fastest; compare its figures over a few runs before trusting them"
                 ));
             }
         }
@@ -108,7 +110,7 @@ fn disturbed(results: &BTreeMap<String, Value>) -> Vec<String> {
 }
 
 /// What `cargo test --benches` checks of this file: an entry's figures from known rounds, and the
-/// note that names a disturbed side. No timing is involved.
+/// note that names an uneven side. No timing is involved.
 fn check_entries() {
     let ours = Rounds(vec![2.0, 1.0, 4.0]);
     let peer = Rounds(vec![20.0, 10.0, 20.0]);
@@ -124,7 +126,7 @@ fn check_entries() {
     let steady = metric(&Rounds(vec![1.0, 1.1, 1.2]), "ns", None);
     assert_eq!(steady["peer"], Value::Null);
     let results = BTreeMap::from([("busy".to_string(), entry), ("quiet".to_string(), steady)]);
-    let notes = disturbed(&results);
+    let notes = uneven(&results);
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes.iter().all(|note| note.starts_with("note: busy: ")));
 }
@@ -571,7 +573,7 @@ fn main() {
     for (name, value) in &results {
         println!("{name:45} {value}");
     }
-    for line in disturbed(&results) {
+    for line in uneven(&results) {
         println!("{line}");
     }
     if save {
