@@ -413,7 +413,7 @@ struct RememberedRuns {
     accessible_starts: [Cell<u64>; REMEMBERED_RUNS],
     accessible_ends: [Cell<u64>; REMEMBERED_RUNS],
     /// What each remembered run allows (`AccessibleRun::allowed`), apart from its bounds so that
-    /// forgetting them all is one store of eight bytes rather than eight stores of one (3
+    /// forgetting them all is one store of four bytes rather than four stores of one (3
     /// instructions off every release; the allocator fuzz input 0.04% dearer, by where the
     /// compiler now inlines its touches).
     accessible_allowed: Cell<[u8; REMEMBERED_RUNS]>,
@@ -421,12 +421,13 @@ struct RememberedRuns {
     accessible_next: Cell<u8>,
 }
 
-/// How many committed runs checked access remembers. An allocator goes between the header
-/// slices of several segments and the pages it allocates in them: with four, 96,000 word
-/// accesses of the allocator corpus (640 inputs) missed them all and searched (some 250
-/// instructions each), with eight 44,000, which made a fuzz input 1% cheaper. A miss of all
-/// eight costs a few compares more.
-const REMEMBERED_RUNS: usize = 8;
+/// How many committed runs checked access remembers. Eight would miss less often (an allocator
+/// goes between the header slices of several segments and the pages it allocates in them: of
+/// the allocator corpus's word accesses, 96,000 missed four and searched, 44,000 missed eight)
+/// and counted 1% fewer instructions per fuzz input, but took 18% longer on that corpus
+/// (`fuzz_exec allocator 2000 corpus/allocator`, 145 -> 172 µs an input, alternating runs of
+/// the two builds). A fuzzer sees the time, not the count.
+const REMEMBERED_RUNS: usize = 4;
 
 /// Which remembered runs a change of a reservation's pages forgets (`Regions::checked_mut`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
