@@ -52,6 +52,10 @@ impl Rounds {
         values[values.len() / 2]
     }
 
+    fn rounded(&self) -> Vec<f64> {
+        self.0.iter().copied().map(round).collect()
+    }
+
     /// Slowest round over fastest: near 1 on a quiet machine for steady work. A ratio taken
     /// against a side whose rounds spread wide is not steady (see `uneven`).
     fn spread(&self) -> f64 {
@@ -62,13 +66,16 @@ impl Rounds {
 }
 
 /// The DESIGN.md entry (value, unit, peer, peer_value, ratio), plus what says how far to trust
-/// it: `rounds`, each side's `spread` (`spread`, `peer_spread`), and with a peer the lowest and
-/// highest ratio of one round of ours to the peer's round that followed it (`ratio_rounds`).
+/// it: `rounds`, each side's figure in each round, in the order they ran (`round_values`,
+/// `peer_round_values`), each side's `spread` (`spread`, `peer_spread`), and with a peer the
+/// lowest and highest ratio of one round of ours to the peer's round that followed it
+/// (`ratio_rounds`).
 fn metric(ours: &Rounds, unit: &str, peer: Option<(&str, &Rounds)>) -> Value {
     let value = ours.median();
     let mut entry = json!({
         "value": round(value), "unit": unit, "peer": Value::Null, "peer_value": Value::Null,
         "ratio": Value::Null, "rounds": ours.0.len(), "spread": round(ours.spread()),
+        "round_values": ours.rounded(),
     });
     if let Some((name, peer_rounds)) = peer {
         let peer_value = peer_rounds.median();
@@ -80,6 +87,7 @@ fn metric(ours: &Rounds, unit: &str, peer: Option<(&str, &Rounds)>) -> Value {
         // For times, we are faster when our value is smaller.
         entry["ratio"] = json!(round(peer_value / value));
         entry["peer_spread"] = json!(round(peer_rounds.spread()));
+        entry["peer_round_values"] = json!(peer_rounds.rounded());
         entry["ratio_rounds"] = json!([round(lowest), round(highest)]);
     }
     entry
@@ -91,8 +99,9 @@ const SPREAD_UNEVEN: f64 = 1.25;
 /// Lines that name each metric with an uneven side, for the end of the run. Most often the
 /// machine was busy for part of the run (a peer slowed more than ours reads as a better ratio
 /// than a quiet run gives; a load steady over all the rounds slows them alike and does not show
-/// here). Some work is uneven by itself: our spawn+join rounds take 45 or 75 ns, the slow ones
-/// those in which the tables that grow with every spawned thread (a tid is never reused) double.
+/// here). Some work is uneven by itself: our spawn+join rounds take about 45 or about 70 ns,
+/// the slow ones those in which the tables that grow with every spawned thread (a tid is never
+/// reused) double.
 fn uneven(results: &BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, entry) in results {
@@ -123,6 +132,8 @@ fn check_entries() {
     assert_eq!(entry["peer_spread"], json!(2.0));
     // Round by round: 20/2, 10/1, 20/4.
     assert_eq!(entry["ratio_rounds"], json!([5.0, 10.0]));
+    assert_eq!(entry["round_values"], json!([2.0, 1.0, 4.0]));
+    assert_eq!(entry["peer_round_values"], json!([20.0, 10.0, 20.0]));
     let steady = metric(&Rounds(vec![1.0, 1.1, 1.2]), "ns", None);
     assert_eq!(steady["peer"], Value::Null);
     let results = BTreeMap::from([("busy".to_string(), entry), ("quiet".to_string(), steady)]);

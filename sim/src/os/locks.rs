@@ -66,13 +66,7 @@ struct Lock {
 
 /// The `writer` of a lock no thread holds exclusively: a tid no thread has (tids count threads
 /// from 0, and there are far fewer), and no record. A caller never passes it for a thread.
-const NO_WRITER: (Tid, RecordId) = (
-    Tid(u32::MAX),
-    RecordId {
-        index: u32::MAX,
-        generation: 0,
-    },
-);
+const NO_WRITER: (Tid, RecordId) = (Tid(u32::MAX), RecordId::NONE);
 
 /// The end of the stack of free lock slots.
 const NO_LOCK: u32 = u32::MAX;

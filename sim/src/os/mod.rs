@@ -293,8 +293,9 @@ impl Drop for Os {
 impl Os {
     /// Always inlined, as the runner's `prepare` is: the scheduler (three random streams, each
     /// with its buffer of values beside it) then goes from where it is made into the OS in the
-    /// runner in fewer copies (an empty fuzz input 488.6 -> 472.1 M instructions over 40,000,
-    /// both together; either alone keeps about half).
+    /// runner in fewer copies: `valgrind --tool=callgrind target/release/examples/fuzz_exec
+    /// allocator 20000 0` (40,000 empty inputs) counted 488.6 M instructions without the two,
+    /// 472.1 M with both; either alone keeps about half.
     #[inline(always)]
     pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
         let mut storage = SPARE_STORAGE.take().unwrap_or_default();

@@ -36,6 +36,16 @@ pub struct RecordId {
     pub generation: u32,
 }
 
+impl RecordId {
+    /// The id of no record, for a field that holds a record only in some states (a lock's
+    /// writer, a blocked thread's waiter) and whose state says when: no record's index reaches
+    /// `NO_RECORD`. Never released or looked up.
+    pub(crate) const NONE: RecordId = RecordId {
+        index: NO_RECORD,
+        generation: 0,
+    };
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KindInfo {
     /// Built-in kinds borrow their static names; a subject's kinds own theirs.

@@ -161,17 +161,11 @@ pub(crate) struct Thread {
     record: Option<RecordId>,
     /// The `waiter` record it holds while it is blocked, and only then (`block` acquires it,
     /// the wake-up or the exit releases it): its state says whether there is one, so that a
-    /// wake-up releases it with no test of an `Option` of its own. `NO_WAITER` before the
+    /// wake-up releases it with no test of an `Option` of its own. `RecordId::NONE` before the
     /// thread first blocks.
     waiter_record: RecordId,
     joined: bool,
 }
-
-/// The `waiter_record` of a thread that has never blocked: no record (there are far fewer).
-const NO_WAITER: RecordId = RecordId {
-    index: u32::MAX,
-    generation: 0,
-};
 
 /// Threads a fresh OS makes room for: a run with threads spawns a few, and the list grown from
 /// the main thread alone was reallocated twice on the way to them.
@@ -216,7 +210,7 @@ impl ThreadsState {
             name: None,
             state: ThreadState::Runnable,
             record: None,
-            waiter_record: NO_WAITER,
+            waiter_record: RecordId::NONE,
             joined: false,
         };
         let mut threads = std::mem::take(&mut storage.threads);
@@ -309,7 +303,7 @@ impl Os {
             name: Some(name),
             state: ThreadState::Runnable,
             record: Some(record),
-            waiter_record: NO_WAITER,
+            waiter_record: RecordId::NONE,
             joined: false,
         });
         self.threads.runnable.insert(tid);
