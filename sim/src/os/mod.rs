@@ -12,8 +12,8 @@
 //! | `locks.rs` | mutex, rwlock and condvar objects; acquire and release with blocking |
 //! | `threads.rs` | threads, their states, blocking as data, join |
 //! | `tls.rs` | TLS keys and their destructors |
-//! | `modules.rs` | loadable modules with code ranges, constructors and destructors |
-//! | `exit.rs` | process exit hooks, run in reverse registration order |
+//! | `modules.rs` | loadable modules with code ranges; calls into unloaded code |
+//! | `exit.rs` | process exit hooks and modules' static destructors, run in reverse registration order |
 //! | `fds.rs` | the fd table and descriptions: files, pipes, socketpairs, eventfd |
 //!
 //! Two containers serve the families' hot paths: `id_table.rs` (ids to slots, open addressing)

@@ -1,11 +1,13 @@
 //! Loadable modules: code ranges that come and go.
 //!
-//! Loading gives a module a code range; its static constructors and destructors are the subject's
-//! own code, run by the subject around `load_module`/`unload_module` (constructors in order,
-//! destructors in reverse). What the OS adds is the check that matters for reloadable libraries
-//! (snmalloc #766): at unload, any TLS destructor or exit hook still registered with code inside
-//! the module is an invariant finding, and calling code that is not loaded is a fault.
-//! The main program's code is always loaded at `MAIN_CODE`.
+//! Loading gives a module a code range. Its static constructors are the subject's own code, run by
+//! the subject after `load_module`, in order. A constructor that needs undoing registers its
+//! destructor with `module_atexit` (as C++ does with `__cxa_atexit` and the module's handle), and
+//! before `unload_module` the subject runs what `finalize_module` hands out: the module's
+//! destructors in reverse order of registration (`exit.rs`). What the OS adds is the check that
+//! matters for reloadable libraries (snmalloc #766): at unload, any TLS destructor or exit hook
+//! still registered with code inside the module is an invariant finding, and calling code that is
+//! not loaded is a fault. The main program's code is always loaded at `MAIN_CODE`.
 
 use super::resources::{KINDS, RecordId};
 use super::{Attribution, Errno, Os, Site};
@@ -136,6 +138,22 @@ impl Os {
             self.report(finding);
         }
         Ok(())
+    }
+
+    /// Whether `module` is loaded now; if not, an invariant finding saying that `what` needed it
+    /// (`"finalize"`: "finalize of module #3, which is not loaded").
+    pub(crate) fn module_is_loaded(&mut self, module: ModuleId, what: &str, site: Site) -> bool {
+        let headline = match self.modules.modules.get(module.0 as usize) {
+            Some(m) if m.record.is_some() => return true,
+            Some(m) => format!(
+                "{what} module `{}`, which was unloaded by {}",
+                m.name,
+                m.unloaded_by.unwrap_or_default()
+            ),
+            None => format!("{what} module #{}, which was never loaded", module.0),
+        };
+        self.invariant("module", site, headline);
+        false
     }
 
     /// Whether `code` lies in the main program or a loaded module. Calling code that does not is a
