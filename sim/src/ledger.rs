@@ -447,8 +447,9 @@ impl GrowthDetector {
                 name.clone(),
                 site,
                 format!(
-                    "{name} count keeps rising: {} after warm-up, {count} after repetition {repetition} (+{growth}, allowed +{allowance})",
-                    trend.at_warmup
+                    "{name} count keeps rising: {} after warm-up, {count} after repetition {} (+{growth}, allowed +{allowance})",
+                    trend.at_warmup,
+                    repetition + 1
                 ),
             );
             if let Some(acquired) = acquired {
@@ -569,6 +570,31 @@ mod tests {
         assert_eq!(found[0].signature(), "leak:mutex:other_init");
         assert_eq!(found[1].signature(), "leak:rwlock:fd_prestats_init");
         assert_eq!(found[1].headline, "1 rwlock (216 B) not released");
+    }
+
+    /// The check's cost is set by the number of (kind, site) pairs, not of live records: a
+    /// baseline over 100,000 live records holds what one over 10 does, one entry per site.
+    #[test]
+    fn a_baseline_holds_one_entry_per_site_whatever_the_live_records() {
+        let mut os = Os::for_tests(1);
+        let sites = ["arena_a", "arena_b", "arena_c", "arena_d", "arena_e"];
+        for index in 0..100_000 {
+            os.malloc(32, sites[index % sites.len()]).unwrap();
+        }
+        assert_eq!(os.resources().live_records(), 100_000);
+        let before = baseline(&os);
+        assert_eq!(before.site_totals.len(), os.resources().site_totals().len());
+        assert!(
+            before.site_totals.len() <= sites.len() + 1,
+            "{}",
+            before.site_totals.len()
+        );
+        assert!(before.unchanged(&os) && grown_kinds(&os, &before).is_empty());
+        // One more record is seen through the totals of its site alone.
+        os.malloc(8, "arena_c").unwrap();
+        assert!(!before.unchanged(&os));
+        let kind = os.resources().site_totals()[0].kind;
+        assert_eq!(grown_kinds(&os, &before), vec![(kind, 1, 8)]);
     }
 
     #[test]
@@ -800,8 +826,9 @@ mod tests {
         let found = text(leaks(&os, &before, &[]));
         assert_eq!(found, text(leaks(&os, &full, &[])));
         assert_eq!(found.len(), 2, "the blocks at a and b leak: {found:?}");
+        // Repetition index 2 is the third, as a report counts.
         assert!(
-            found.iter().all(|f| f.contains("repetition 2")),
+            found.iter().all(|f| f.contains("repetition 3")),
             "{found:?}"
         );
         os.free(again, "a").unwrap();

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! error[leak]: 1 rwlock (216 B) not released after lifecycle `instance` (repetition 1 of 100)
-//!   acquired: op #1 `instantiate` → fd_prestats_init (lifecycle 0, repetition 0, thread 0)
+//!   acquired: op #1 `instantiate` → fd_prestats_init (lifecycle 1, repetition 1, thread 0)
 //!   baseline: 0 rwlocks; now: 1
 //! note: seen 100 times in this run (reported once)
 //! note: replay with `sim replay target/sim/repros/wasi-runtime-instantiate-destroy-0000000000000001.toml`

@@ -77,13 +77,21 @@ pub struct Attribution {
     pub site: Site,
 }
 
+/// Counts from 1, as a report's headline does ("repetition 1 of 100"), where `Position` holds
+/// indices from 0 (as the JSON report's `lifecycle` and `repetition` do); `op_index` already
+/// counts from 1, and a thread is named by its id.
 impl std::fmt::Display for Attribution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = &self.position;
         write!(
             f,
             "op #{} `{}` → {} (lifecycle {}, repetition {}, thread {})",
-            p.op_index, p.op_name, self.site, p.lifecycle, p.repetition, p.thread
+            p.op_index,
+            p.op_name,
+            self.site,
+            u64::from(p.lifecycle) + 1,
+            u64::from(p.repetition) + 1,
+            p.thread
         )
     }
 }

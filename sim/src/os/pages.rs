@@ -982,6 +982,16 @@ impl PagesState {
         }
     }
 
+    /// The start and end of the live reservation that holds `addr`, if one does.
+    fn reservation_holding(&self, addr: u64) -> Option<(u64, u64)> {
+        let (start, slot) = self.regions.last_at_or_before(addr)?;
+        let region = self.regions.at(slot);
+        match region.state {
+            RegionState::Reserved(_) if addr < region.end => Some((start, region.end)),
+            _ => None,
+        }
+    }
+
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
         let (_, slot) = self.regions.last_at_or_before(addr)?;
         let region = self.regions.at(slot);
@@ -1227,9 +1237,18 @@ impl Os {
         let headline = if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             format!("{call} of {len} B at {addr:#x}: not page-aligned or empty")
         } else {
-            let what = match self.pages.released_at(addr) {
-                Some(range) => format!("memory released earlier by {}", range.by),
-                None => "memory that was never reserved".into(),
+            let what = match (
+                self.pages.released_at(addr),
+                self.pages.reservation_holding(addr),
+            ) {
+                (Some(range), _) => format!("memory released earlier by {}", range.by),
+                // The range starts in a live reservation and runs out of it: into another
+                // reservation, or into memory that is not reserved.
+                (None, Some((start, end))) => format!(
+                    "memory past the end of the reservation at {start:#x} ({}), which ends at {end:#x}",
+                    format_bytes(end - start)
+                ),
+                (None, None) => "memory that was never reserved".into(),
             };
             format!(
                 "{call} of {} at {addr:#x} touches {what}",
@@ -2283,6 +2302,66 @@ mod tests {
         );
     }
 
+    /// The requests the address space refuses, each with an invariant finding that says why, and
+    /// none with a panic or a change to the accounting.
+    #[test]
+    fn every_refused_request_is_an_invariant_that_says_why() {
+        let mut os = Os::for_tests(1);
+        let refused = |os: &mut Os, result: Result<(), Errno>, says: &str| {
+            assert_eq!(result, Err(Errno::Einval), "refused: {says}");
+            let findings = os.take_findings();
+            assert_eq!(findings.len(), 1, "{says}: {findings:?}");
+            assert_eq!(findings[0].kind, FindingKind::Invariant);
+            assert!(
+                findings[0].headline.contains(says),
+                "{:?} does not say {says:?}",
+                findings[0].headline
+            );
+        };
+        let result = os.reserve(4096, 3 * 4096, "t").map(drop);
+        refused(
+            &mut os,
+            result,
+            "alignment 0x3000, which is not a power of two",
+        );
+        let never = 0x6000_0000;
+        let result = os.commit(never, 4096, "t");
+        refused(&mut os, result, "never reserved");
+        let result = os.decommit(never, 4096, "t");
+        refused(&mut os, result, "never reserved");
+        let result = os.protect(never, 4096, Prot::READ, "t");
+        refused(&mut os, result, "never reserved");
+
+        let base = os.reserve(4096 * 4, 0, "t").unwrap();
+        os.commit(base, 4096 * 4, "t").unwrap();
+        // Part of a reservation released twice: the second names the first.
+        os.release(base + 4096 * 3, 4096, "t").unwrap();
+        let result = os.release(base + 4096 * 3, 4096, "t");
+        refused(&mut os, result, "released earlier by op #0");
+        let result = os.commit(base + 4096 * 3, 4096, "t");
+        refused(&mut os, result, "released earlier");
+        let result = os.decommit(base + 4096 * 3, 4096, "t");
+        refused(&mut os, result, "released earlier");
+        let result = os.protect(base + 4096 * 3, 4096, Prot::READ, "t");
+        refused(&mut os, result, "released earlier");
+        // A release that starts in one reservation and runs into the next one.
+        let next = os.reserve(4096, 0, "t").unwrap();
+        assert_eq!(next, base + 4096 * 3, "the released page is reused");
+        let result = os.release(base, 4096 * 4, "t");
+        refused(
+            &mut os,
+            result,
+            &format!(
+                "past the end of the reservation at {base:#x} (12 KiB), which ends at {next:#x}"
+            ),
+        );
+        // None of the refusals changed what is reserved or committed.
+        assert_eq!(os.reserved_bytes(), 4096 * 4);
+        assert_eq!(os.committed_pages(), 3);
+        assert_eq!(os.page_state(base).0, PageState::Committed);
+        assert_eq!(os.page_state(next).0, PageState::Reserved);
+    }
+
     #[test]
     fn partial_release_splits_the_reservation_and_keeps_accounting_exact() {
         let mut os = Os::for_tests(1);
@@ -2351,6 +2430,12 @@ mod tests {
             "128 TiB less the low 64 KiB holds 511 reservations of 256 GiB"
         );
         assert_eq!(os.pages_with_data(), 0);
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(
+            (findings[0].kind, findings[0].resource.as_str()),
+            (FindingKind::Budget, "address space")
+        );
         for base in &bases {
             os.release(*base, 256 << 30, "unload").unwrap();
         }

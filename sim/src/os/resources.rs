@@ -68,6 +68,9 @@ pub struct SiteTotals {
     pub totals: Totals,
 }
 
+/// One live acquisition. Its owner subject is not stored: one subject runs in an `Os`, so every
+/// record of its ledger is that subject's, and a report names it once, in its header (`subject
+/// wasi-runtime`). Which of the subject's threads acquired it is `position.thread`.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub kind: KindId,

@@ -164,6 +164,7 @@ impl Os {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::findings::FindingKind;
     use crate::os::modules::MAIN_CODE;
 
     #[test]
@@ -196,7 +197,26 @@ mod tests {
         for key in [k1, k2, k3] {
             os.tls_key_delete(key, "t").unwrap();
         }
+        assert!(os.take_findings().is_empty());
         assert_eq!(os.tls_key_delete(k1, "t"), Err(Errno::Einval));
         assert_eq!(os.tls_set(t, k1, 1, "t"), Err(Errno::Einval));
+        let headlines: Vec<String> = os
+            .take_findings()
+            .into_iter()
+            .inspect(|f| {
+                assert_eq!(
+                    (f.kind, f.resource.as_str()),
+                    (FindingKind::Invariant, "tls key")
+                )
+            })
+            .map(|f| f.headline)
+            .collect();
+        assert_eq!(
+            headlines,
+            [
+                format!("delete of TLS key {} that is not live", k1.0),
+                format!("set of TLS key {} that is not live", k1.0)
+            ]
+        );
     }
 }
