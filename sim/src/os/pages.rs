@@ -1810,8 +1810,18 @@ impl Os {
         self.read_u64_checked(addr, site)
     }
 
+    /// `read_u64` when no remembered run answered. A word inside one page of the simulation's own
+    /// storage (most of these: a header in a run not remembered now) goes straight to the search
+    /// that `touch` would make next, the remembered runs having been asked already, and then to
+    /// the page's word, where `read` asked the runs again and copied through its page loop.
     #[inline(never)]
     fn read_u64_checked(&mut self, addr: u64, site: Site) -> Result<u64, Errno> {
+        if let Some((page, offset)) = word_in_one_page(addr)
+            && self.pages.host.is_none()
+        {
+            self.touch_searched(addr, WORD_BYTES, Access::Read, site)?;
+            return Ok(self.pages.contents.read_u64(page, offset));
+        }
         let mut bytes = [0u8; 8];
         self.read(addr, &mut bytes, site)?;
         Ok(u64::from_le_bytes(bytes))
@@ -1831,8 +1841,16 @@ impl Os {
         self.write_u64_checked(addr, value, site)
     }
 
+    /// `write_u64` when no remembered run answered, as `read_u64_checked`.
     #[inline(never)]
     fn write_u64_checked(&mut self, addr: u64, value: u64, site: Site) -> Result<(), Errno> {
+        if let Some((page, offset)) = word_in_one_page(addr)
+            && self.pages.host.is_none()
+        {
+            self.touch_searched(addr, WORD_BYTES, Access::Write, site)?;
+            self.pages.contents.write_u64(page, offset, value);
+            return Ok(());
+        }
         self.write(addr, &value.to_le_bytes(), site)
     }
 
