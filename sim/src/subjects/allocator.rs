@@ -439,6 +439,8 @@ pub struct Allocator {
     segment_hint: Cell<u32>,
     /// The same for `heaps`: a malloc looks up its heap on the way in and again for a new page.
     heap_hint: Cell<u32>,
+    /// The same for `threads`: every op looks up its thread's backing heap.
+    thread_hint: Cell<u32>,
 }
 
 type Mem<T> = Result<T, Errno>;
@@ -548,6 +550,7 @@ impl Subject for Allocator {
             spare_page_tables: Vec::new(),
             segment_hint: Cell::new(0),
             heap_hint: Cell::new(0),
+            thread_hint: Cell::new(0),
         };
         // `mi_process_init` runs before main (a static constructor), so its TLS key and exit hook
         // exist before the first lifecycle's baseline.
@@ -662,7 +665,7 @@ impl Allocator {
 
     /// The thread's backing heap, created with its TLS value on the thread's first use.
     fn backing_heap(&mut self, os: &mut Os, tid: Tid) -> u32 {
-        if let Some(&heap) = self.threads.get(&tid.0) {
+        if let Some(&heap) = self.threads.get_hinted(&tid.0, &self.thread_hint) {
             return heap;
         }
         let heap = self.add_heap(tid.0, true, None);
@@ -704,14 +707,14 @@ impl Allocator {
     fn own_heap(&self, tid: Tid, slot: u8) -> Option<u32> {
         let id = self.heap_slots[usize::from(slot % HEAP_SLOTS)]?;
         self.heaps
-            .get(&id)
+            .get_hinted(&id, &self.heap_hint)
             .filter(|h| h.owner == tid.0 && !h.backing)
             .map(|_| id)
     }
 
     /// `_mi_thread_done`: delete private heaps, abandon what is still used.
     fn thread_done(&mut self, os: &mut Os, tid: Tid) -> Mem<()> {
-        let Some(&backing) = self.threads.get(&tid.0) else {
+        let Some(&backing) = self.threads.get_hinted(&tid.0, &self.thread_hint) else {
             return Ok(());
         };
         // Their ids in a spare block list (both are lists of `u32`), as a thread exits in most
@@ -894,7 +897,7 @@ impl Allocator {
                 "heap_delete",
             )?;
             self.heaps
-                .get_mut(&backing)
+                .get_mut_hinted(&backing, &self.heap_hint)
                 .expect("backing heap")
                 .pages
                 .push(entry);
@@ -908,7 +911,10 @@ impl Allocator {
 
     /// `mi_heap_collect_ex`: the collect whose forced form runs at process exit.
     fn heap_collect(&mut self, os: &mut Os, tid: Tid, heap: u32, mode: Collect) -> Mem<()> {
-        let backing = self.heaps.get(&heap).is_some_and(|h| h.backing);
+        let backing = self
+            .heaps
+            .get_hinted(&heap, &self.heap_hint)
+            .is_some_and(|h| h.backing);
         if mode == Collect::Force && tid == MAIN_THREAD && backing {
             // The main thread at end of program: reclaim every abandoned segment.
             while let Some(&segment) = self.abandoned.first() {
@@ -918,7 +924,7 @@ impl Allocator {
         // The heap's pages as they are now: visiting one may free it, or drop it from the list.
         // (A fault returns early and leaves the copy to be dropped: the run ends anyway.)
         let mut pages = self.spare_page_lists.pop().unwrap_or_default();
-        if let Some(h) = self.heaps.get(&heap) {
+        if let Some(h) = self.heaps.get_hinted(&heap, &self.heap_hint) {
             pages.extend_from_slice(&h.pages);
         }
         for &HeapPage { page_ref, .. } in &pages {
@@ -944,7 +950,7 @@ impl Allocator {
                     "segment_abandon",
                 )?;
                 self.heaps
-                    .get_mut(&heap)
+                    .get_mut_hinted(&heap, &self.heap_hint)
                     .expect("visited")
                     .pages
                     .retain(|p| p.page_ref != page_ref);
@@ -1460,7 +1466,7 @@ impl Allocator {
                 "segment_reclaim",
             )?;
             self.heaps
-                .get_mut(&heap)
+                .get_mut_hinted(&heap, &self.heap_hint)
                 .expect("reclaiming heap")
                 .pages
                 .push(entry);
