@@ -527,16 +527,20 @@ impl RememberedRuns {
     /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
     /// (`AccessibleRun::allowed`) passes `allows`. A loop of its own rather than `Iterator::any`,
     /// which LLVM left out of line in the allocator's malloc, whose every header word went
-    /// through a call.
+    /// through a call. Every run is asked, with no branch until the answer: which run holds an
+    /// access changes from one access to the next, and a branch per run was mispredicted on
+    /// many of an allocator's header words, where the one branch on the answer seldom is. It
+    /// costs instructions (LLVM asks the four runs in vector registers: an allocator fuzz input
+    /// 1.287 M -> 1.450 M) and saves time (the allocator corpus 136.9 -> 119.4 µs an input).
+    /// Asking the remembered pages of `PageContents::slot_of` so too saved no more time.
     #[inline(always)]
     fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
+        let mut held = false;
         for index in 0..REMEMBERED_RUNS {
             let run = self.remembered_run(index);
-            if run.start <= addr && end <= run.end && allows(run.allowed) {
-                return true;
-            }
+            held |= (run.start <= addr) & (end <= run.end) & allows(run.allowed);
         }
-        false
+        held
     }
 
     fn remember_accessible(&self, run: AccessibleRun) {
