@@ -532,7 +532,7 @@ impl RememberedRuns {
     /// many of an allocator's header words, where the one branch on the answer seldom is. It
     /// costs instructions (LLVM asks the four runs in vector registers: an allocator fuzz input
     /// 1.287 M -> 1.450 M) and saves time (the allocator corpus 136.9 -> 119.4 µs an input).
-    /// Asking the remembered pages of `PageContents::slot_of` so too saved no more time.
+    /// `PageContents::slot_of` asks its remembered pages so too.
     #[inline(always)]
     fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
         let mut held = false;
