@@ -517,11 +517,22 @@ impl RememberedRuns {
         }
     }
 
-    /// True when `[addr, end)` lies in one remembered run whose protection allows `access`.
-    #[inline]
+    /// True when `[addr, end)` lies in one remembered run whose protection allows `access`: as
+    /// `remembered_where`, with no branch until the answer, but in one word. Bit `8 * i` of
+    /// `holding` is set when run `i` holds the range; times the access's bit, it lands on that
+    /// bit of run `i`'s byte of what the runs allow, read as one word. Through the closure of
+    /// `remembered_where`, LLVM moved the tests into vector registers and back (an allocator
+    /// fuzz input 1.502 M -> 1.469 M instructions, and its corpus 115.2 -> 111.2 µs an input).
+    #[inline(always)]
     fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
-        let bit = access.bit();
-        self.remembered_where(addr, end, |allowed| allowed & bit != 0)
+        let mut holding = 0u32;
+        for index in 0..REMEMBERED_RUNS {
+            let holds = (self.accessible_starts[index].get() <= addr)
+                & (end <= self.accessible_ends[index].get());
+            holding |= u32::from(holds) << (8 * index);
+        }
+        let allowed = u32::from_le_bytes(self.accessible_allowed.get());
+        (holding * u32::from(access.bit())) & allowed != 0
     }
 
     /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
