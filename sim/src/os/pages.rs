@@ -426,7 +426,9 @@ struct RememberedRuns {
 /// the allocator corpus's word accesses, 96,000 missed four and searched, 44,000 missed eight)
 /// and counted 1% fewer instructions per fuzz input, but took 18% longer on that corpus
 /// (`fuzz_exec allocator 2000 corpus/allocator`, 145 -> 172 µs an input, alternating runs of
-/// the two builds). A fuzzer sees the time, not the count.
+/// the two builds). A fuzzer sees the time, not the count. Once the runs were asked with no
+/// branch until the answer (`remembered_allows`), eight were tried again, asked in one word of
+/// eight bytes: still slower (112 -> 131 µs an input).
 const REMEMBERED_RUNS: usize = 4;
 
 /// Which remembered runs a change of a reservation's pages forgets (`Regions::checked_mut`).
@@ -536,13 +538,13 @@ impl RememberedRuns {
     }
 
     /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
-    /// (`AccessibleRun::allowed`) passes `allows`. A loop of its own rather than `Iterator::any`,
-    /// which LLVM left out of line in the allocator's malloc, whose every header word went
-    /// through a call. Every run is asked, with no branch until the answer: which run holds an
-    /// access changes from one access to the next, and a branch per run was mispredicted on
-    /// many of an allocator's header words, where the one branch on the answer seldom is. It
-    /// costs instructions (LLVM asks the four runs in vector registers: an allocator fuzz input
-    /// 1.287 M -> 1.450 M) and saves time (the allocator corpus 136.9 -> 119.4 µs an input).
+    /// (`AccessibleRun::allowed`) passes `allows`: a commit asks whether its pages are committed
+    /// already. Every run is asked, with no branch until the answer, as in `remembered_allows`,
+    /// which the word accesses ask: which run holds an access changes from one access to the
+    /// next, and a branch per run was mispredicted on many of an allocator's header words, where
+    /// the one branch on the answer seldom is. Asking them all here, for the word accesses too,
+    /// cost instructions (LLVM asks the four runs in vector registers: an allocator fuzz input
+    /// 1.287 M -> 1.450 M) and saved time (its corpus 136.9 -> 119.4 µs an input).
     /// `PageContents::slot_of` asks its remembered pages so too.
     #[inline(always)]
     fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
