@@ -1325,10 +1325,14 @@ impl Os {
         if committed_pages == new_pages as i64 {
             // All of it committed just now: no remembered run can hold it yet.
             self.pages.regions.runs.remember_accessible(run);
-        } else if all_read_write.get() {
+        } else if all_read_write.get() && !committed_already {
             // Most of an allocator's commits are of pages a freed page left committed, waiting
             // for their purge, and it commits them again and again: remembered once, and grown
-            // rather than copied, they push out no other run.
+            // rather than copied, they push out no other run. A range a remembered run holds
+            // already (`committed_already`) is left as it is: growing another run that touches
+            // it, as the walk of the runs did when it came to that one first, only changed which
+            // runs are remembered, for no fewer searches (the allocator corpus 114.1 -> 112.4 µs
+            // an input without it).
             self.pages.regions.runs.remember_accessible_grown(run);
         }
         if self.pages.host.is_some() {
