@@ -1303,8 +1303,14 @@ impl Allocator {
         {
             // A page is in its heap's list once: the walk stops there, where `retain` would go
             // on. From the end, as the page freed is most often the one its heap took last.
+            // The last page goes by a `truncate`: `remove` moves the pages after it with a call
+            // to `memmove`, made even when there are none.
             if let Some(at) = heap.pages.iter().rposition(|p| p.page_ref == page_ref) {
-                heap.pages.remove(at);
+                if at + 1 == heap.pages.len() {
+                    heap.pages.truncate(at);
+                } else {
+                    heap.pages.remove(at);
+                }
             }
         }
         let slices = page.slices;
