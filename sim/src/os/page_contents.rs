@@ -115,13 +115,23 @@ impl Default for PageContents {
 impl PageContents {
     /// Always inlined, with the word reads and writes it serves: LLVM left it out of line in the
     /// allocator's malloc, a call per header word.
+    ///
+    /// Every remembered page is compared, with no branch until the answer: which one a subject
+    /// touches changes from one access to the next, and a branch per page was mispredicted on
+    /// many of them. A page is remembered at most once (it is remembered only when no entry
+    /// holds it), so at most one compare matches. The matches go into a mask whose lowest bit
+    /// is the index: a choice among the entries, written as such, compiled to branches again
+    /// and saved no time. This one (an allocator fuzz input 1.450 M -> 1.502 M instructions)
+    /// took its corpus from 119.9 to 116.8 µs an input.
     #[inline(always)]
     fn slot_of(&self, page: u64) -> Option<u32> {
-        for last in &self.last {
-            let (last_page, slot) = last.get();
-            if last_page == page {
-                return Some(slot);
-            }
+        let mut matches = 0u32;
+        for (index, last) in self.last.iter().enumerate() {
+            matches |= u32::from(last.get().0 == page) << index;
+        }
+        if matches != 0 {
+            let index = matches.trailing_zeros() as usize % REMEMBERED_PAGES;
+            return Some(self.last[index].get().1);
         }
         self.slot_probed(page)
     }

@@ -3,6 +3,7 @@
 //! Determinism: iteration is in key order, as a `BTreeMap`'s is, so a `SortedMap` can replace
 //! one without changing anything observable.
 
+use std::cell::Cell;
 use std::ops::{Range, RangeInclusive};
 
 /// A map kept as a vector sorted by key, for maps that hold only a handful of entries at a time
@@ -32,6 +33,39 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         let mut entries = Vec::with_capacity(capacity.max(1));
         entries.push((key, value));
         SortedMap { entries }
+    }
+
+    /// `position`, trying the entry at `hint` first and leaving there the position found: a map
+    /// asked for the same key several times in a row (the allocator model's segment of the page
+    /// it is working on) finds it with one compare instead of a search. The answer is the
+    /// search's whatever the hint holds.
+    #[inline(always)]
+    pub(crate) fn position_hinted(&self, key: &K, hint: &Cell<u32>) -> Result<usize, usize> {
+        let at = hint.get() as usize;
+        if let Some((k, _)) = self.entries.get(at)
+            && k == key
+        {
+            return Ok(at);
+        }
+        let found = self.position(key);
+        if let Ok(at) = found {
+            hint.set(at as u32);
+        }
+        found
+    }
+
+    /// `get`, by `position_hinted`.
+    #[inline(always)]
+    pub(crate) fn get_hinted(&self, key: &K, hint: &Cell<u32>) -> Option<&V> {
+        let at = self.position_hinted(key, hint).ok()?;
+        Some(&self.entries[at].1)
+    }
+
+    /// `get_mut`, by `position_hinted`.
+    #[inline(always)]
+    pub(crate) fn get_mut_hinted(&mut self, key: &K, hint: &Cell<u32>) -> Option<&mut V> {
+        let at = self.position_hinted(key, hint).ok()?;
+        Some(&mut self.entries[at].1)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -206,6 +240,8 @@ mod tests {
         let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
         let mut map = SortedMap::new();
         let mut model = std::collections::BTreeMap::new();
+        // Left wherever the last hinted lookup put it, stale after most changes.
+        let hint = Cell::new(0);
         for step in 0..4_000u64 {
             let key = (next() % 64) as u32;
             let keys = key..=key + (next() % 8) as u32;
@@ -243,6 +279,11 @@ mod tests {
                 }
             }
             assert_eq!(map.get(&key), model.get(&key));
+            assert_eq!(map.get_hinted(&key, &hint), model.get(&key));
+            assert_eq!(
+                map.get_mut_hinted(&key, &hint).map(|v| *v),
+                model.get(&key).copied()
+            );
             assert_eq!(map.contains_key(&key), model.contains_key(&key));
             assert_eq!(map.last_at_or_before(&key), model.range(..=key).next_back());
             assert_eq!(

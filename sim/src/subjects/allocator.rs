@@ -59,6 +59,8 @@
 //! per-repetition checks leave them to the growth detector; the check after a teardown with process
 //! exit still wants every byte back.
 
+use std::cell::Cell;
+
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
@@ -431,6 +433,14 @@ pub struct Allocator {
     /// fuzz input makes dozens of segments, and reallocating each table as it grew from nothing
     /// again was about 0.4% of its instructions.
     spare_page_tables: Vec<PageTable>,
+    /// Where in `segments` the segment looked up last is (`SortedMap::position_hinted`): a malloc
+    /// or a free looks up the segment of the page it works on several times over, and each was a
+    /// search of the segments.
+    segment_hint: Cell<u32>,
+    /// The same for `heaps`: a malloc looks up its heap on the way in and again for a new page.
+    heap_hint: Cell<u32>,
+    /// The same for `threads`: every op looks up its thread's backing heap.
+    thread_hint: Cell<u32>,
 }
 
 type Mem<T> = Result<T, Errno>;
@@ -538,6 +548,9 @@ impl Subject for Allocator {
             spare_page_lists: Vec::new(),
             scratch_segments: Vec::new(),
             spare_page_tables: Vec::new(),
+            segment_hint: Cell::new(0),
+            heap_hint: Cell::new(0),
+            thread_hint: Cell::new(0),
         };
         // `mi_process_init` runs before main (a static constructor), so its TLS key and exit hook
         // exist before the first lifecycle's baseline.
@@ -652,7 +665,7 @@ impl Allocator {
 
     /// The thread's backing heap, created with its TLS value on the thread's first use.
     fn backing_heap(&mut self, os: &mut Os, tid: Tid) -> u32 {
-        if let Some(&heap) = self.threads.get(&tid.0) {
+        if let Some(&heap) = self.threads.get_hinted(&tid.0, &self.thread_hint) {
             return heap;
         }
         let heap = self.add_heap(tid.0, true, None);
@@ -694,14 +707,14 @@ impl Allocator {
     fn own_heap(&self, tid: Tid, slot: u8) -> Option<u32> {
         let id = self.heap_slots[usize::from(slot % HEAP_SLOTS)]?;
         self.heaps
-            .get(&id)
+            .get_hinted(&id, &self.heap_hint)
             .filter(|h| h.owner == tid.0 && !h.backing)
             .map(|_| id)
     }
 
     /// `_mi_thread_done`: delete private heaps, abandon what is still used.
     fn thread_done(&mut self, os: &mut Os, tid: Tid) -> Mem<()> {
-        let Some(&backing) = self.threads.get(&tid.0) else {
+        let Some(&backing) = self.threads.get_hinted(&tid.0, &self.thread_hint) else {
             return Ok(());
         };
         // Their ids in a spare block list (both are lists of `u32`), as a thread exits in most
@@ -884,7 +897,7 @@ impl Allocator {
                 "heap_delete",
             )?;
             self.heaps
-                .get_mut(&backing)
+                .get_mut_hinted(&backing, &self.heap_hint)
                 .expect("backing heap")
                 .pages
                 .push(entry);
@@ -898,7 +911,10 @@ impl Allocator {
 
     /// `mi_heap_collect_ex`: the collect whose forced form runs at process exit.
     fn heap_collect(&mut self, os: &mut Os, tid: Tid, heap: u32, mode: Collect) -> Mem<()> {
-        let backing = self.heaps.get(&heap).is_some_and(|h| h.backing);
+        let backing = self
+            .heaps
+            .get_hinted(&heap, &self.heap_hint)
+            .is_some_and(|h| h.backing);
         if mode == Collect::Force && tid == MAIN_THREAD && backing {
             // The main thread at end of program: reclaim every abandoned segment.
             while let Some(&segment) = self.abandoned.first() {
@@ -908,11 +924,15 @@ impl Allocator {
         // The heap's pages as they are now: visiting one may free it, or drop it from the list.
         // (A fault returns early and leaves the copy to be dropped: the run ends anyway.)
         let mut pages = self.spare_page_lists.pop().unwrap_or_default();
-        if let Some(h) = self.heaps.get(&heap) {
+        if let Some(h) = self.heaps.get_hinted(&heap, &self.heap_hint) {
             pages.extend_from_slice(&h.pages);
         }
         for &HeapPage { page_ref, .. } in &pages {
-            let Some(base) = self.segments.get(&page_ref.0).map(|s| s.base) else {
+            let Some(base) = self
+                .segments
+                .get_hinted(&page_ref.0, &self.segment_hint)
+                .map(|s| s.base)
+            else {
                 continue;
             };
             let used = self.collect_thread_free(os, page_ref, "heap_page_collect")?;
@@ -930,7 +950,7 @@ impl Allocator {
                     "segment_abandon",
                 )?;
                 self.heaps
-                    .get_mut(&heap)
+                    .get_mut_hinted(&heap, &self.heap_hint)
                     .expect("visited")
                     .pages
                     .retain(|p| p.page_ref != page_ref);
@@ -1001,7 +1021,7 @@ impl Allocator {
         // The first page of the class with room; on the way, the first one with cross-thread
         // frees to collect, as no page before it has any.
         let mut collect_from = None;
-        for (at, entry) in self.heaps[&heap].pages.iter().enumerate() {
+        for (at, entry) in self.heap(heap).pages.iter().enumerate() {
             if entry.block_bytes != block_bytes {
                 continue;
             }
@@ -1019,8 +1039,8 @@ impl Allocator {
         };
         // None has room: collect the cross-thread frees of the class's pages, in order, until one
         // has. Collecting leaves the heap's page list as it is, so it is walked by index.
-        for at in collect_from..self.heaps[&heap].pages.len() {
-            let entry = self.heaps[&heap].pages[at];
+        for at in collect_from..self.heap(heap).pages.len() {
+            let entry = self.heap(heap).pages[at];
             if entry.block_bytes != block_bytes {
                 continue;
             }
@@ -1037,7 +1057,10 @@ impl Allocator {
 
     /// `mi_free`: local free on the owning thread, else push on the page's thread-free list.
     fn free_block(&mut self, os: &mut Os, tid: Tid, block: Block) -> Mem<()> {
-        let Some(segment) = self.segments.get_mut(&block.segment) else {
+        let Some(segment) = self
+            .segments
+            .get_mut_hinted(&block.segment, &self.segment_hint)
+        else {
             return Ok(());
         };
         let base = segment.base;
@@ -1065,8 +1088,17 @@ impl Allocator {
 
     // ---- pages ----
 
+    /// The live heap `id`.
+    fn heap(&self, id: u32) -> &Heap {
+        self.heaps
+            .get_hinted(&id, &self.heap_hint)
+            .expect("live heap")
+    }
+
     fn page(&self, page_ref: PageRef) -> &Page {
-        self.segments[&page_ref.0]
+        self.segments
+            .get_hinted(&page_ref.0, &self.segment_hint)
+            .expect("live segment")
             .pages
             .get(page_ref.1)
             .expect("live page")
@@ -1074,7 +1106,7 @@ impl Allocator {
 
     fn page_mut(&mut self, page_ref: PageRef) -> &mut Page {
         self.segments
-            .get_mut(&page_ref.0)
+            .get_mut_hinted(&page_ref.0, &self.segment_hint)
             .and_then(|s| s.pages.get_mut(page_ref.1))
             .expect("live page")
     }
@@ -1082,7 +1114,10 @@ impl Allocator {
     /// The base of the page's segment, with the page: one search of the segments where
     /// `segments[..].base` and `page_mut` make two (a malloc or a free wants both).
     fn segment_and_page_mut(&mut self, page_ref: PageRef) -> (u64, &mut Page) {
-        let segment = self.segments.get_mut(&page_ref.0).expect("live segment");
+        let segment = self
+            .segments
+            .get_mut_hinted(&page_ref.0, &self.segment_hint)
+            .expect("live segment");
         let page = segment.pages.get_mut(page_ref.1).expect("live page");
         (segment.base, page)
     }
@@ -1166,7 +1201,7 @@ impl Allocator {
                 found = own_free_run(self);
             }
         }
-        if found.is_none() && self.heaps[&heap].backing {
+        if found.is_none() && self.heap(heap).backing {
             // `mi_segment_reclaim_or_alloc`: private heaps never reclaim (`no_reclaim`).
             if let Some(&segment) = self.abandoned.first() {
                 self.reclaim(os, segment, tid, heap)?;
@@ -1182,7 +1217,10 @@ impl Allocator {
                 None => return Ok(None),
             },
         };
-        let segment = self.segments.get_mut(&id).expect("found");
+        let segment = self
+            .segments
+            .get_mut_hinted(&id, &self.segment_hint)
+            .expect("found");
         let base = segment.base;
         if os
             .commit(
@@ -1226,7 +1264,7 @@ impl Allocator {
         let used = os.read_u64(base + SEGMENT_USED, "page_alloc")?;
         os.write_u64(base + SEGMENT_USED, used + 1, "page_alloc")?;
         self.heaps
-            .get_mut(&heap)
+            .get_mut_hinted(&heap, &self.heap_hint)
             .expect("heap")
             .pages
             .push(HeapPage {
@@ -1242,7 +1280,10 @@ impl Allocator {
         let (id, first) = page_ref;
         let now = os.now_tick();
         let delay = self.settings.purge_delay_ticks;
-        let segment = self.segments.get_mut(&id).expect("live segment");
+        let segment = self
+            .segments
+            .get_mut_hinted(&id, &self.segment_hint)
+            .expect("live segment");
         let base = segment.base;
         let page = segment.pages.remove(first).expect("live page");
         segment.used_pages -= 1;
@@ -1256,11 +1297,20 @@ impl Allocator {
         segment.purge_expire = now + delay;
         debug_assert_eq!(segment.purge_pending, segment.purge_mask.len());
         let purge_pending = u64::from(segment.purge_pending);
-        if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
+        if let Some(heap) = page
+            .heap
+            .and_then(|h| self.heaps.get_mut_hinted(&h, &self.heap_hint))
+        {
             // A page is in its heap's list once: the walk stops there, where `retain` would go
             // on. From the end, as the page freed is most often the one its heap took last.
+            // The last page goes by a `truncate`: `remove` moves the pages after it with a call
+            // to `memmove`, made even when there are none.
             if let Some(at) = heap.pages.iter().rposition(|p| p.page_ref == page_ref) {
-                heap.pages.remove(at);
+                if at + 1 == heap.pages.len() {
+                    heap.pages.truncate(at);
+                } else {
+                    heap.pages.remove(at);
+                }
             }
         }
         let slices = page.slices;
@@ -1371,7 +1421,7 @@ impl Allocator {
     fn segment_collect(&mut self, os: &mut Os, base: u64, id: u64, force: bool) -> Mem<()> {
         let pending = os.read_u64(base + SEGMENT_PURGE_MASK, "segment_collect")?;
         let now = os.now_tick();
-        let Some(segment) = self.segments.get_mut(&id) else {
+        let Some(segment) = self.segments.get_mut_hinted(&id, &self.segment_hint) else {
             // The segment is gone but its memory was still readable: a silent read of freed
             // metadata (arena memory with a purge delay and no guard).
             return Ok(());
@@ -1422,7 +1472,7 @@ impl Allocator {
                 "segment_reclaim",
             )?;
             self.heaps
-                .get_mut(&heap)
+                .get_mut_hinted(&heap, &self.heap_hint)
                 .expect("reclaiming heap")
                 .pages
                 .push(entry);
