@@ -21,7 +21,7 @@ pub fn init(name: &str) {
         .unwrap_or_else(|| fail(&format!("no fuzz target `{name}` in sim::fuzzing::TARGETS")));
     let defects = fuzzing::parse_defects(&std::env::var(fuzzing::DEFECTS_ENV).unwrap_or_default());
     if let Err(message) = target.check_defects(&defects) {
-        fail(&message);
+        fail(&format!("{} (from {})", message, fuzzing::DEFECTS_ENV));
     }
     if !defects.is_empty() {
         eprintln!(

@@ -167,7 +167,7 @@ impl FuzzTarget {
         }
         let Some(subject) = self.subject() else {
             return Err(format!(
-                "fuzz target `{}` runs no subject; {DEFECTS_ENV} does not apply to it",
+                "fuzz target `{}` runs no subject; defects do not apply to it",
                 self.name
             ));
         };
@@ -176,7 +176,7 @@ impl FuzzTarget {
         for defect in defects {
             if !known.contains(&defect.as_str()) {
                 return Err(format!(
-                    "unknown defect `{defect}` for subject `{subject}` (from {DEFECTS_ENV}); known: {}",
+                    "unknown defect `{defect}` for subject `{subject}`; known: {}",
                     if known.is_empty() {
                         "none".to_string()
                     } else {
@@ -322,7 +322,7 @@ fn run_target_as(
     if outcome.passed() {
         return Ok(());
     }
-    let replay = import_command(target_name, defects);
+    let import = import_command(target_name, defects);
     let mut text = format!(
         "sim fuzz target `{target_name}`: {} finding(s) in subject `{subject}` (defects: {})\n",
         outcome.findings.len(),
@@ -333,8 +333,12 @@ fn run_target_as(
         }
     );
     for finding in &outcome.findings {
-        text.push_str(&report::render_finding(finding, &outcome, &replay));
+        text.push_str(&report::render_finding_body(finding, &outcome));
     }
+    text.push_str(&format!(
+        "note: keep it as a regression with `{import}`, then replay it with `sim replay` on the \
+         file that command writes\n"
+    ));
     text.push_str(
         "note: ARTIFACT is the file libFuzzer names below (`Test unit written to …`); \
          `sim import-crash` shrinks the run and writes it into corpus/regressions/\n",

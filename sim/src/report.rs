@@ -60,6 +60,14 @@ fn headline(finding: &Finding, outcome: &Outcome) -> String {
 
 /// One finding as text. `replay` is the command line that replays the run.
 pub fn render_finding(finding: &Finding, outcome: &Outcome, replay: &str) -> String {
+    let mut text = render_finding_body(finding, outcome);
+    text.push_str(&format!("note: replay with `{replay}`\n"));
+    text
+}
+
+/// One finding as text, without the line that says how to replay it: for a caller whose run has
+/// no replay command of its own yet (a fuzz input, which becomes one when it is imported).
+pub fn render_finding_body(finding: &Finding, outcome: &Outcome) -> String {
     let mut text = format!(
         "error[{}]: {}\n",
         finding.kind.name(),
@@ -72,7 +80,6 @@ pub fn render_finding(finding: &Finding, outcome: &Outcome, replay: &str) -> Str
         text.push_str(&format!("note: {note}\n"));
     }
     text.push_str(&format!("note: signature `{}`\n", finding.signature()));
-    text.push_str(&format!("note: replay with `{replay}`\n"));
     text
 }
 

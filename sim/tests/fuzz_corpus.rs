@@ -117,7 +117,14 @@ fn a_finding_report_names_the_signature_the_import_command_and_the_scenario() {
     assert!(failing.starts_with("sim fuzz target `canary`"), "{failing}");
     assert!(failing.contains("error[leak]"), "{failing}");
     assert!(
-        failing.contains("sim import-crash canary ARTIFACT"),
+        failing.contains(
+            "note: keep it as a regression with `sim import-crash canary ARTIFACT`, then replay it"
+        ),
+        "{failing}"
+    );
+    // The import command is not a replay: no line says it is.
+    assert!(
+        !failing.contains("replay with `sim import-crash"),
         "{failing}"
     );
     assert!(

@@ -286,3 +286,29 @@ fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
     assert!(problems[0].contains("differs from the recorded 0x0000000000000001"));
     assert!(problems[1].contains("`leak:heap block:elsewhere` did not appear"));
 }
+
+/// A regression that `sim import-crash` wrote pins its findings and no trace hash: its replay
+/// says that it matched the findings, and claims nothing of a trace hash.
+#[test]
+fn a_regression_without_a_trace_hash_replays_without_claiming_one() {
+    let path = "corpus/regressions/counter-leak-on-evict-leak-6e747dfa.toml";
+    let source = std::fs::read_to_string(workspace_root().join(path)).unwrap();
+    assert!(
+        !source.contains("trace_hash"),
+        "{path} records no trace hash"
+    );
+    let replayed = sim(&["replay", path]);
+    assert_eq!(replayed.code, 1, "its defect is on in the file");
+    assert!(
+        replayed
+            .stdout
+            .contains("replayed: the same findings as recorded (the file records no trace hash)"),
+        "{}",
+        replayed.stdout
+    );
+    assert!(
+        !replayed.stdout.contains("same trace hash"),
+        "{}",
+        replayed.stdout
+    );
+}

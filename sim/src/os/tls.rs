@@ -167,6 +167,42 @@ mod tests {
     use crate::findings::FindingKind;
     use crate::os::modules::MAIN_CODE;
 
+    /// A destructor that sets a value again (its own key's, or another's) makes that value due in
+    /// the next round, as POSIX's repeated passes do; the runner stops asking after
+    /// `DESTRUCTOR_ROUNDS_MAX` rounds.
+    #[test]
+    fn a_value_set_again_by_a_destructor_is_due_in_the_next_round() {
+        let mut os = Os::for_tests(1);
+        let t = os.spawn_thread("w", "t").unwrap();
+        let k1 = os
+            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 1)), "t")
+            .unwrap();
+        let k2 = os
+            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 2)), "t")
+            .unwrap();
+        os.tls_set(t, k1, 1, "t").unwrap();
+        let mut rounds = Vec::new();
+        for _ in 0..DESTRUCTOR_ROUNDS_MAX + 2 {
+            let mut due = Vec::new();
+            if !os.tls_destructors_due(t, |k, _, v| due.push((k.0, v))) {
+                break;
+            }
+            // Each destructor of k1 sets k2, and k2's sets k1 again, up to a value of 3.
+            for &(key, value) in &due {
+                let next = if key == k1.0 { k2 } else { k1 };
+                if value < 3 {
+                    os.tls_set(t, next, value + 1, "destructor").unwrap();
+                }
+            }
+            rounds.push(due);
+        }
+        assert_eq!(
+            rounds,
+            vec![vec![(k1.0, 1)], vec![(k2.0, 2)], vec![(k1.0, 3)]],
+            "one round per value set again, and none after the last"
+        );
+    }
+
     #[test]
     fn destructors_are_due_in_key_order_once_per_value() {
         let mut os = Os::for_tests(1);
