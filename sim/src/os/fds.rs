@@ -404,8 +404,7 @@ impl Os {
     ) -> u64 {
         let id = self.fds.next_description;
         self.fds.next_description += 1;
-        let here = self.here(site);
-        let record = self.resources.acquire(KINDS.description, 1, 0, id, here);
+        let record = (self.resources).acquire_at(KINDS.description, 1, 0, id, &self.position, site);
         let description = Description {
             object,
             readable,

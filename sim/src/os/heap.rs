@@ -45,8 +45,10 @@ impl Os {
         // A 16-byte header plus the size rounded up to 16 (`next_multiple_of` of a power of two
         // is an add and a mask, where `div_ceil(16) * 16` also tested the remainder).
         self.heap.next += 16 + bytes.next_multiple_of(16);
-        let here = self.here(site);
-        let record = self.resources.acquire(KINDS.heap_block, 1, bytes, 0, here);
+        // The position is read where the record is written (`acquire_at`), not copied to the
+        // stack first.
+        let record =
+            (self.resources).acquire_at(KINDS.heap_block, 1, bytes, 0, &self.position, site);
         self.heap.blocks.insert(spread_key(token), record);
         self.syscall("heap.malloc", token, bytes);
         Ok(token)
