@@ -14,8 +14,8 @@ Writes into target/bench/results.json (merging with the keys already there, DESI
   not stop the search. A defect not found within FIND_SECONDS_MAX counts as that limit and is
   marked not found.
 
-Both are measured with the build `fuzz/fuzz.sh` uses (FUZZ_SANITIZER, default `none`, and
-FUZZ_FLAGS, default `-O --no-trace-compares`).
+Both are measured with the build `fuzz/fuzz.sh` uses (FUZZ_TOOLCHAIN, default none: cargo's
+own; FUZZ_SANITIZER, default `none`; and FUZZ_FLAGS, default `-O --no-trace-compares`).
 Environment: EXEC_SECONDS (default 30), FIND_SECONDS_MAX (120), RUNS (3), ONLY (a target or
 defect name, to measure just that).
 """
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# `cargo +nightly` when FUZZ_TOOLCHAIN=nightly, as fuzz/fuzz.sh calls it.
+CARGO = ["cargo", *([f"+{os.environ['FUZZ_TOOLCHAIN']}"] if os.environ.get("FUZZ_TOOLCHAIN") else [])]
 FUZZ_FLAGS = [
     "--sanitizer",
     os.environ.get("FUZZ_SANITIZER") or "none",
@@ -156,7 +158,7 @@ def metric(value, unit):
 
 def main():
     run(["cargo", "build", "--release", "--quiet", "--bin", "sim"])
-    run(["cargo", "fuzz", "build", *FUZZ_FLAGS])
+    run([*CARGO, "fuzz", "build", *FUZZ_FLAGS])
     fresh = {}
     found_dir = ROOT / "target" / "fuzz-bench" / "found"
     found_dir.mkdir(parents=True, exist_ok=True)
