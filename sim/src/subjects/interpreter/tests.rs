@@ -202,6 +202,36 @@ fn a_blocked_reader_is_woken_by_a_write_and_sets_its_return_value() {
     assert!(h.invariants().is_empty());
 }
 
+/// The waiter-list invariant can fail: a reader woken behind the interpreter's back (its reason
+/// satisfied by someone who did not take the list) is still named by the list, and the check
+/// says which thread and which description.
+#[test]
+fn a_waiter_list_naming_a_thread_no_longer_blocked_breaks_the_invariant() {
+    let mut h = Harness::new(&[], "linux");
+    let reader = h.spawn();
+    h.op(
+        MAIN,
+        O::Pipe {
+            read: 0,
+            write: 1,
+            nonblock: false,
+        },
+    );
+    assert!(h.op(reader, O::Read { fd: 0, bytes: 8 }));
+    assert!(h.invariants().is_empty(), "{:?}", h.invariants());
+    let Some(ThreadState::Blocked(reason)) = h.os.thread_state(reader).cloned() else {
+        panic!("the reader blocked");
+    };
+    h.os.unblock(reader, &reason, "test");
+    let violations = h.invariants();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].starts_with("the waiter list of emulated description #")
+            && violations[0].contains(&format!("names thread {}, which is not", reader.0)),
+        "{violations:?}"
+    );
+}
+
 #[test]
 fn two_blocked_readers_and_one_write_one_completes_the_other_blocks_again() {
     let mut h = Harness::new(&[], "linux");
