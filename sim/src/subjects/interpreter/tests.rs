@@ -64,6 +64,18 @@ impl Harness {
         self.after(tid, step)
     }
 
+    /// A blocking pipe opened by the main thread: fd 0 reads, fd 1 writes.
+    fn blocking_pipe(&mut self) {
+        self.op(
+            MAIN,
+            O::Pipe {
+                read: 0,
+                write: 1,
+                nonblock: false,
+            },
+        );
+    }
+
     fn blocked(&self, tid: Tid) -> bool {
         matches!(self.os.thread_state(tid), Some(ThreadState::Blocked(_)))
     }
@@ -209,14 +221,7 @@ fn a_blocked_reader_is_woken_by_a_write_and_sets_its_return_value() {
 fn a_waiter_list_naming_a_thread_no_longer_blocked_breaks_the_invariant() {
     let mut h = Harness::new(&[], "linux");
     let reader = h.spawn();
-    h.op(
-        MAIN,
-        O::Pipe {
-            read: 0,
-            write: 1,
-            nonblock: false,
-        },
-    );
+    h.blocking_pipe();
     assert!(h.op(reader, O::Read { fd: 0, bytes: 8 }));
     assert!(h.invariants().is_empty(), "{:?}", h.invariants());
     let Some(ThreadState::Blocked(reason)) = h.os.thread_state(reader).cloned() else {
@@ -236,14 +241,7 @@ fn a_waiter_list_naming_a_thread_no_longer_blocked_breaks_the_invariant() {
 fn two_blocked_readers_and_one_write_one_completes_the_other_blocks_again() {
     let mut h = Harness::new(&[], "linux");
     let (first, second) = (h.spawn(), h.spawn());
-    h.op(
-        MAIN,
-        O::Pipe {
-            read: 0,
-            write: 1,
-            nonblock: false,
-        },
-    );
+    h.blocking_pipe();
     assert!(h.op(first, O::Read { fd: 0, bytes: 8 }));
     assert!(h.op(second, O::Read { fd: 0, bytes: 8 }));
     h.op(MAIN, O::Write { fd: 1, bytes: 3 });
@@ -268,14 +266,7 @@ fn two_blocked_readers_and_one_write_one_completes_the_other_blocks_again() {
 fn a_blocked_writer_is_woken_by_a_read_that_frees_space_or_by_the_reader_closing() {
     let mut h = Harness::new(&[], "linux");
     let writer = h.spawn();
-    h.op(
-        MAIN,
-        O::Pipe {
-            read: 0,
-            write: 1,
-            nonblock: false,
-        },
-    );
+    h.blocking_pipe();
     let mut filled = 0;
     while filled < BUFFER_CAPACITY_BYTES {
         assert!(!h.op(
@@ -358,14 +349,7 @@ fn eventfd_read_blocks_at_zero_and_write_blocks_past_the_maximum() {
 fn the_default_discipline_waits_only_on_a_running_spawned_owner_with_nobody_waiting_on_the_peer() {
     let mut h = Harness::new(&[], "owner-running");
     let (owner, t2, t3) = (h.spawn(), h.spawn(), h.spawn());
-    h.op(
-        MAIN,
-        O::Pipe {
-            read: 0,
-            write: 1,
-            nonblock: false,
-        },
-    );
+    h.blocking_pipe();
     h.op(owner, O::Read { fd: 0, bytes: 1 });
     assert_eq!(
         h.ret(owner),
