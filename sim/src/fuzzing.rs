@@ -336,13 +336,10 @@ fn run_target_as(
         text.push_str(&report::render_finding_body(finding, &outcome));
     }
     text.push_str(&format!(
-        "note: keep it as a regression with `{import}`, then replay it with `sim replay` on the \
-         file that command writes\n"
+        "note: keep it as a regression with `{import}`, ARTIFACT being the file libFuzzer names \
+         below (`Test unit written to …`): it shrinks the run and writes it into \
+         corpus/regressions/, where `sim replay` replays it\n"
     ));
-    text.push_str(
-        "note: ARTIFACT is the file libFuzzer names below (`Test unit written to …`); \
-         `sim import-crash` shrinks the run and writes it into corpus/regressions/\n",
-    );
     text.push_str(
         "note: the input decodes to this scenario (save it as a .toml file and `sim replay` it):\n",
     );

@@ -593,7 +593,7 @@ mod tests {
         // One more record is seen through the totals of its site alone.
         os.malloc(8, "arena_c").unwrap();
         assert!(!before.unchanged(&os));
-        let kind = os.resources().site_totals()[0].kind;
+        let kind = os.resources().kind_by_name("heap block").unwrap();
         assert_eq!(grown_kinds(&os, &before), vec![(kind, 1, 8)]);
     }
 

@@ -118,7 +118,7 @@ fn a_finding_report_names_the_signature_the_import_command_and_the_scenario() {
     assert!(failing.contains("error[leak]"), "{failing}");
     assert!(
         failing.contains(
-            "note: keep it as a regression with `sim import-crash canary ARTIFACT`, then replay it"
+            "note: keep it as a regression with `sim import-crash canary ARTIFACT`, ARTIFACT being"
         ),
         "{failing}"
     );

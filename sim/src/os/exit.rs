@@ -91,16 +91,11 @@ impl Os {
         if !self.module_is_loaded(module, "finalize", site) {
             return Vec::new();
         }
-        let mut due = Vec::new();
-        let mut kept = Vec::with_capacity(self.exit.hooks.len());
-        for registered in std::mem::take(&mut self.exit.hooks) {
-            if registered.module == Some(module) {
-                due.push(registered);
-            } else {
-                kept.push(registered);
-            }
-        }
-        self.exit.hooks = kept;
+        let due: Vec<Registered> = self
+            .exit
+            .hooks
+            .extract_if(.., |registered| registered.module == Some(module))
+            .collect();
         self.syscall(
             "exit.finalize_module",
             u64::from(module.0),

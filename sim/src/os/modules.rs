@@ -91,24 +91,12 @@ impl Os {
 
     /// Unloads a module. Reports TLS destructors and exit hooks that still point into it.
     pub fn unload_module(&mut self, module: ModuleId, site: Site) -> Result<(), Errno> {
+        if !self.module_is_loaded(module, "unload", site) {
+            return Err(Errno::Einval);
+        }
         let here = self.here(site);
-        let Some(m) = self.modules.modules.get_mut(module.0 as usize) else {
-            self.invariant(
-                "module",
-                site,
-                format!("unload of module #{} that was never loaded", module.0),
-            );
-            return Err(Errno::Einval);
-        };
-        let Some(record) = m.record.take() else {
-            let headline = format!(
-                "module `{}` unloaded twice (first by {})",
-                m.name,
-                m.unloaded_by.unwrap_or_default()
-            );
-            self.invariant("module", site, headline);
-            return Err(Errno::Einval);
-        };
+        let m = &mut self.modules.modules[module.0 as usize];
+        let record = m.record.take().expect("a loaded module holds its record");
         m.unloaded_by = Some(here);
         let (start, end, name) = (m.code_start, m.code_start + m.code_len, m.name.clone());
         self.resources.release_id(record);
@@ -140,8 +128,9 @@ impl Os {
         Ok(())
     }
 
-    /// Whether `module` is loaded now; if not, an invariant finding saying that `what` needed it
-    /// (`"finalize"`: "finalize of module #3, which is not loaded").
+    /// Whether `module` is loaded now; if not, an invariant finding that says what `what` (a
+    /// verb: `"unload"`) was asked of it: "unload module `liba.so`, which was unloaded by …", or
+    /// "unload module #3, which was never loaded".
     pub(crate) fn module_is_loaded(&mut self, module: ModuleId, what: &str, site: Site) -> bool {
         let headline = match self.modules.modules.get(module.0 as usize) {
             Some(m) if m.record.is_some() => return true,
@@ -213,6 +202,14 @@ mod tests {
             Err(Errno::Einval),
             "unloaded twice"
         );
+        assert_eq!(os.unload_module(ModuleId(7), "dlclose"), Err(Errno::Einval));
+        let headlines: Vec<String> = os.take_findings().into_iter().map(|f| f.headline).collect();
+        assert_eq!(headlines.len(), 2, "{headlines:?}");
+        assert!(
+            headlines[0].starts_with("unload module `libsnmalloc.so`, which was unloaded by op #"),
+            "{headlines:?}"
+        );
+        assert_eq!(headlines[1], "unload module #7, which was never loaded");
         os.tls_key_delete(key, "t").unwrap();
         let again = os.load_module("libsnmalloc.so", 4096, "dlopen").unwrap();
         assert_ne!(

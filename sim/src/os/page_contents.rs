@@ -122,7 +122,8 @@ impl PageContents {
     /// holds it), so at most one compare matches. The matches go into a mask whose lowest bit
     /// is the index: a choice among the entries, written as such, compiled to branches again
     /// and saved no time. This one (an allocator fuzz input 1.450 M -> 1.502 M instructions)
-    /// took its corpus from 119.9 to 116.8 µs an input.
+    /// took its corpus from 119.9 to 116.8 µs an input (`fuzz_exec allocator 3000
+    /// corpus/allocator`, alternating builds).
     #[inline(always)]
     fn slot_of(&self, page: u64) -> Option<u32> {
         let mut matches = 0u32;

@@ -519,12 +519,17 @@ impl RememberedRuns {
         }
     }
 
-    /// True when `[addr, end)` lies in one remembered run whose protection allows `access`: as
-    /// `remembered_where`, with no branch until the answer, but in one word. Bit `8 * i` of
+    /// True when `[addr, end)` lies in one remembered run whose protection allows `access`.
+    ///
+    /// Every run is asked, with no branch until the answer: which run holds an access changes
+    /// from one access to the next, and a branch per run was mispredicted on many of an
+    /// allocator's header words, where the one branch on the answer seldom is. Bit `8 * i` of
     /// `holding` is set when run `i` holds the range; times the access's bit, it lands on that
-    /// bit of run `i`'s byte of what the runs allow, read as one word. Through the closure of
-    /// `remembered_where`, LLVM moved the tests into vector registers and back (an allocator
-    /// fuzz input 1.502 M -> 1.469 M instructions, and its corpus 115.2 -> 111.2 µs an input).
+    /// bit of run `i`'s byte of what the runs allow, read as one word. Asking the runs with no
+    /// branch took an allocator fuzz input from 1.29 M to 1.45 M instructions and its corpus from
+    /// 137 to 119 µs an input; doing it in one word, where LLVM had used vector registers, took
+    /// 2% of the instructions off again and the time from 115 to 111 µs (`fuzz_exec allocator
+    /// 3000 corpus/allocator`, alternating builds).
     #[inline(always)]
     fn remembered_allows(&self, addr: u64, end: u64, access: Access) -> bool {
         let mut holding = 0u32;
@@ -537,21 +542,15 @@ impl RememberedRuns {
         (holding * u32::from(access.bit())) & allowed != 0
     }
 
-    /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses
-    /// (`AccessibleRun::allowed`) passes `allows`: a commit asks whether its pages are committed
-    /// already. Every run is asked, with no branch until the answer, as in `remembered_allows`,
-    /// which the word accesses ask: which run holds an access changes from one access to the
-    /// next, and a branch per run was mispredicted on many of an allocator's header words, where
-    /// the one branch on the answer seldom is. Asking them all here, for the word accesses too,
-    /// cost instructions (LLVM asks the four runs in vector registers: an allocator fuzz input
-    /// 1.287 M -> 1.450 M) and saved time (its corpus 136.9 -> 119.4 µs an input).
-    /// `PageContents::slot_of` asks its remembered pages so too.
+    /// True when `[addr, end)` lies in one remembered run whose mask of allowed accesses is
+    /// `allowed`: a commit asks whether its pages are committed already. Every run is asked with
+    /// no branch until the answer, as in `remembered_allows`.
     #[inline(always)]
-    fn remembered_where(&self, addr: u64, end: u64, allows: impl Fn(u8) -> bool) -> bool {
+    fn remembered_as(&self, addr: u64, end: u64, allowed: u8) -> bool {
         let mut held = false;
         for index in 0..REMEMBERED_RUNS {
             let run = self.remembered_run(index);
-            held |= (run.start <= addr) & (end <= run.end) & allows(run.allowed);
+            held |= (run.start <= addr) & (end <= run.end) & (run.allowed == allowed);
         }
         held
     }
@@ -999,25 +998,21 @@ impl PagesState {
         }
     }
 
-    /// The start and end of the live reservation that holds `addr`, if one does.
-    fn reservation_holding(&self, addr: u64) -> Option<(u64, u64)> {
+    /// The region (a live reservation or a released range) that holds `addr`, with its start.
+    fn region_holding(&self, addr: u64) -> Option<(u64, &Region)> {
         let (start, slot) = self.regions.last_at_or_before(addr)?;
         let region = self.regions.at(slot);
-        match region.state {
-            RegionState::Reserved(_) if addr < region.end => Some((start, region.end)),
-            _ => None,
-        }
+        (addr < region.end).then_some((start, region))
     }
 
     fn released_at(&self, addr: u64) -> Option<ReleasedRange> {
-        let (_, slot) = self.regions.last_at_or_before(addr)?;
-        let region = self.regions.at(slot);
+        let (_, region) = self.region_holding(addr)?;
         match region.state {
-            RegionState::Released { by } if addr < region.end => Some(ReleasedRange {
+            RegionState::Released { by } => Some(ReleasedRange {
                 by,
                 acquired: region.acquired,
             }),
-            _ => None,
+            RegionState::Reserved(_) => None,
         }
     }
 }
@@ -1254,18 +1249,19 @@ impl Os {
         let headline = if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             format!("{call} of {len} B at {addr:#x}: not page-aligned or empty")
         } else {
-            let what = match (
-                self.pages.released_at(addr),
-                self.pages.reservation_holding(addr),
-            ) {
-                (Some(range), _) => format!("memory released earlier by {}", range.by),
-                // The range starts in a live reservation and runs out of it: into another
-                // reservation, or into memory that is not reserved.
-                (None, Some((start, end))) => format!(
-                    "memory past the end of the reservation at {start:#x} ({}), which ends at {end:#x}",
-                    format_bytes(end - start)
-                ),
-                (None, None) => "memory that was never reserved".into(),
+            let what = match self.pages.region_holding(addr) {
+                Some((start, region)) => match region.state {
+                    RegionState::Released { by } => format!("memory released earlier by {by}"),
+                    // The range starts in a live reservation and runs out of it: into another
+                    // reservation, or into memory that is not reserved.
+                    RegionState::Reserved(_) => format!(
+                        "memory past the end of the reservation at {:#x} ({}), which ends at {:#x}",
+                        start,
+                        format_bytes(region.end - start),
+                        region.end
+                    ),
+                },
+                None => "memory that was never reserved".into(),
             };
             format!(
                 "{call} of {} at {addr:#x} touches {what}",
@@ -1314,7 +1310,7 @@ impl Os {
         // hand from the test of its bound: asked first, its answer was kept on the stack until
         // here (6 instructions more a commit, and the allocator fuzz input 0.4% dearer).
         let committed_already = new_pages <= self.pages.committed_pages_total
-            && runs.remembered_where(run.start, run.end, |allowed| allowed == run.allowed);
+            && runs.remembered_as(run.start, run.end, run.allowed);
         let committed_pages = if committed_already {
             0
         } else {
@@ -1351,7 +1347,7 @@ impl Os {
             // already (`committed_already`) is left as it is: growing another run that touches
             // it, as the walk of the runs did when it came to that one first, only changed which
             // runs are remembered, for no fewer searches (the allocator corpus 114.1 -> 112.4 µs
-            // an input without it).
+            // an input without it, `fuzz_exec allocator 3000 corpus/allocator`).
             self.pages.regions.runs.remember_accessible_grown(run);
         }
         if self.pages.host.is_some() {

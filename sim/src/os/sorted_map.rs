@@ -35,39 +35,6 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
         SortedMap { entries }
     }
 
-    /// `position`, trying the entry at `hint` first and leaving there the position found: a map
-    /// asked for the same key several times in a row (the allocator model's segment of the page
-    /// it is working on) finds it with one compare instead of a search. The answer is the
-    /// search's whatever the hint holds.
-    #[inline(always)]
-    pub(crate) fn position_hinted(&self, key: &K, hint: &Cell<u32>) -> Result<usize, usize> {
-        let at = hint.get() as usize;
-        if let Some((k, _)) = self.entries.get(at)
-            && k == key
-        {
-            return Ok(at);
-        }
-        let found = self.position(key);
-        if let Ok(at) = found {
-            hint.set(at as u32);
-        }
-        found
-    }
-
-    /// `get`, by `position_hinted`.
-    #[inline(always)]
-    pub(crate) fn get_hinted(&self, key: &K, hint: &Cell<u32>) -> Option<&V> {
-        let at = self.position_hinted(key, hint).ok()?;
-        Some(&self.entries[at].1)
-    }
-
-    /// `get_mut`, by `position_hinted`.
-    #[inline(always)]
-    pub(crate) fn get_mut_hinted(&mut self, key: &K, hint: &Cell<u32>) -> Option<&mut V> {
-        let at = self.position_hinted(key, hint).ok()?;
-        Some(&mut self.entries[at].1)
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -214,6 +181,65 @@ impl<K: Ord + Copy, V> SortedMap<K, V> {
     }
 }
 
+/// A `SortedMap` whose lookups try first where the last one found its key: a map asked for the
+/// same key several times in a row (the allocator model's segment of the page it is working on)
+/// finds it with one compare instead of a search. Whatever the hint holds, a lookup answers as
+/// the map's own. Every other method is the map's (`Deref`); a change leaves the hint stale,
+/// which costs a search, never a wrong answer.
+#[derive(Clone, Debug)]
+pub(crate) struct HintedMap<K, V> {
+    map: SortedMap<K, V>,
+    hint: Cell<u32>,
+}
+
+impl<K: Ord + Copy, V> HintedMap<K, V> {
+    pub(crate) fn new() -> Self {
+        HintedMap {
+            map: SortedMap::new(),
+            hint: Cell::new(0),
+        }
+    }
+
+    #[inline(always)]
+    fn position(&self, key: &K) -> Option<usize> {
+        let at = self.hint.get() as usize;
+        if let Some((k, _)) = self.map.entries.get(at)
+            && k == key
+        {
+            return Some(at);
+        }
+        let at = self.map.position(key).ok()?;
+        self.hint.set(at as u32);
+        Some(at)
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let at = self.position(key)?;
+        Some(&self.map.entries[at].1)
+    }
+
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let at = self.position(key)?;
+        Some(&mut self.map.entries[at].1)
+    }
+}
+
+impl<K, V> std::ops::Deref for HintedMap<K, V> {
+    type Target = SortedMap<K, V>;
+
+    fn deref(&self) -> &SortedMap<K, V> {
+        &self.map
+    }
+}
+
+impl<K, V> std::ops::DerefMut for HintedMap<K, V> {
+    fn deref_mut(&mut self) -> &mut SortedMap<K, V> {
+        &mut self.map
+    }
+}
+
 impl<K: Ord + Copy, V> Default for SortedMap<K, V> {
     fn default() -> Self {
         SortedMap::new()
@@ -232,16 +258,16 @@ impl<K: Ord + Copy, V> std::ops::Index<&K> for SortedMap<K, V> {
 mod tests {
     use super::*;
 
-    /// `SortedMap` answers as the `BTreeMap` it replaced: lookups, inserts anywhere (ids mostly
-    /// increase, tids need not), removals, ranges, neighbours, splits and the order of
-    /// iteration.
+    /// `SortedMap`, and `HintedMap` over it, answer as the `BTreeMap` they replaced: lookups,
+    /// inserts anywhere (ids mostly increase, tids need not), removals, ranges, neighbours,
+    /// splits and the order of iteration.
     #[test]
     fn sorted_map_agrees_with_a_btree_map() {
         let mut next = crate::rng::test_draws(0x2545_f491_4f6c_dd1d);
-        let mut map = SortedMap::new();
+        // Its lookups are hinted; every change goes to the map beneath and leaves the hint
+        // wherever the last lookup put it, stale after most of them.
+        let mut map = HintedMap::new();
         let mut model = std::collections::BTreeMap::new();
-        // Left wherever the last hinted lookup put it, stale after most changes.
-        let hint = Cell::new(0);
         for step in 0..4_000u64 {
             let key = (next() % 64) as u32;
             let keys = key..=key + (next() % 8) as u32;
@@ -278,12 +304,9 @@ mod tests {
                     }
                 }
             }
+            assert_eq!(SortedMap::get(&map, &key), model.get(&key));
             assert_eq!(map.get(&key), model.get(&key));
-            assert_eq!(map.get_hinted(&key, &hint), model.get(&key));
-            assert_eq!(
-                map.get_mut_hinted(&key, &hint).map(|v| *v),
-                model.get(&key).copied()
-            );
+            assert_eq!(map.get_mut(&key).map(|v| *v), model.get(&key).copied());
             assert_eq!(map.contains_key(&key), model.contains_key(&key));
             assert_eq!(map.last_at_or_before(&key), model.range(..=key).next_back());
             assert_eq!(
@@ -308,6 +331,6 @@ mod tests {
             assert!(map.iter().eq(model.iter()), "step {step}");
         }
         let values: Vec<u64> = model.values().copied().collect();
-        assert!(map.into_values().eq(values));
+        assert!(map.map.into_values().eq(values));
     }
 }

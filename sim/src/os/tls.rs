@@ -167,6 +167,12 @@ mod tests {
     use crate::findings::FindingKind;
     use crate::os::modules::MAIN_CODE;
 
+    /// A new TLS key whose destructor is at `offset` in the main program's code.
+    fn key_with_destructor(os: &mut Os, offset: u64) -> TlsKey {
+        os.tls_key_create(Some(CodeAddr(MAIN_CODE.0 + offset)), "t")
+            .unwrap()
+    }
+
     /// A destructor that sets a value again (its own key's, or another's) makes that value due in
     /// the next round, as POSIX's repeated passes do; the runner stops asking after
     /// `DESTRUCTOR_ROUNDS_MAX` rounds.
@@ -174,12 +180,8 @@ mod tests {
     fn a_value_set_again_by_a_destructor_is_due_in_the_next_round() {
         let mut os = Os::for_tests(1);
         let t = os.spawn_thread("w", "t").unwrap();
-        let k1 = os
-            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 1)), "t")
-            .unwrap();
-        let k2 = os
-            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 2)), "t")
-            .unwrap();
+        let k1 = key_with_destructor(&mut os, 1);
+        let k2 = key_with_destructor(&mut os, 2);
         os.tls_set(t, k1, 1, "t").unwrap();
         let mut rounds = Vec::new();
         for _ in 0..DESTRUCTOR_ROUNDS_MAX + 2 {
@@ -207,13 +209,9 @@ mod tests {
     fn destructors_are_due_in_key_order_once_per_value() {
         let mut os = Os::for_tests(1);
         let t = os.spawn_thread("w", "t").unwrap();
-        let k1 = os
-            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 1)), "t")
-            .unwrap();
+        let k1 = key_with_destructor(&mut os, 1);
         let k2 = os.tls_key_create(None, "t").unwrap();
-        let k3 = os
-            .tls_key_create(Some(CodeAddr(MAIN_CODE.0 + 3)), "t")
-            .unwrap();
+        let k3 = key_with_destructor(&mut os, 3);
         os.tls_set(t, k3, 30, "t").unwrap();
         os.tls_set(t, k1, 10, "t").unwrap();
         os.tls_set(t, k2, 20, "t").unwrap();

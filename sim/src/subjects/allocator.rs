@@ -59,13 +59,11 @@
 //! per-repetition checks leave them to the growth detector; the check after a teardown with process
 //! exit still wants every byte back.
 
-use std::cell::Cell;
-
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::modules::{CodeAddr, MAIN_CODE};
-use crate::os::sorted_map::SortedMap;
+use crate::os::sorted_map::HintedMap;
 use crate::os::threads::MAIN_THREAD;
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, Prot, Site, Tid};
@@ -409,14 +407,16 @@ pub struct Allocator {
     settings: Settings,
     process_live: bool,
     tls_key: Option<TlsKey>,
-    segments: SortedMap<u64, Segment>,
+    /// Hinted: a malloc or a free looks up the segment of the page it works on several times.
+    segments: HintedMap<u64, Segment>,
     segments_created: u64,
     abandoned: Vec<u64>,
     arenas: Vec<Arena>,
-    heaps: SortedMap<u32, Heap>,
+    /// Hinted: a malloc looks up its heap on the way in and again for a new page.
+    heaps: HintedMap<u32, Heap>,
     heaps_created: u32,
-    /// Each thread that allocated, with its backing heap.
-    threads: SortedMap<u32, u32>,
+    /// Each thread that allocated, with its backing heap; hinted, as every op looks its own up.
+    threads: HintedMap<u32, u32>,
     slots: [Option<Block>; SLOTS as usize],
     heap_slots: [Option<u32>; HEAP_SLOTS as usize],
     /// Emptied block lists of freed pages, for the next pages' free lists: a fuzz input allocates
@@ -433,14 +433,6 @@ pub struct Allocator {
     /// fuzz input makes dozens of segments, and reallocating each table as it grew from nothing
     /// again was about 0.4% of its instructions.
     spare_page_tables: Vec<PageTable>,
-    /// Where in `segments` the segment looked up last is (`SortedMap::position_hinted`): a malloc
-    /// or a free looks up the segment of the page it works on several times over, and each was a
-    /// search of the segments.
-    segment_hint: Cell<u32>,
-    /// The same for `heaps`: a malloc looks up its heap on the way in and again for a new page.
-    heap_hint: Cell<u32>,
-    /// The same for `threads`: every op looks up its thread's backing heap.
-    thread_hint: Cell<u32>,
 }
 
 type Mem<T> = Result<T, Errno>;
@@ -535,22 +527,19 @@ impl Subject for Allocator {
             settings,
             process_live: false,
             tls_key: None,
-            segments: SortedMap::new(),
+            segments: HintedMap::new(),
             segments_created: 0,
             abandoned: Vec::new(),
             arenas: Vec::new(),
-            heaps: SortedMap::new(),
+            heaps: HintedMap::new(),
             heaps_created: 0,
-            threads: SortedMap::new(),
+            threads: HintedMap::new(),
             slots: [None; SLOTS as usize],
             heap_slots: [None; HEAP_SLOTS as usize],
             spare_block_lists: Vec::new(),
             spare_page_lists: Vec::new(),
             scratch_segments: Vec::new(),
             spare_page_tables: Vec::new(),
-            segment_hint: Cell::new(0),
-            heap_hint: Cell::new(0),
-            thread_hint: Cell::new(0),
         };
         // `mi_process_init` runs before main (a static constructor), so its TLS key and exit hook
         // exist before the first lifecycle's baseline.
@@ -665,7 +654,7 @@ impl Allocator {
 
     /// The thread's backing heap, created with its TLS value on the thread's first use.
     fn backing_heap(&mut self, os: &mut Os, tid: Tid) -> u32 {
-        if let Some(&heap) = self.threads.get_hinted(&tid.0, &self.thread_hint) {
+        if let Some(&heap) = self.threads.get(&tid.0) {
             return heap;
         }
         let heap = self.add_heap(tid.0, true, None);
@@ -707,14 +696,14 @@ impl Allocator {
     fn own_heap(&self, tid: Tid, slot: u8) -> Option<u32> {
         let id = self.heap_slots[usize::from(slot % HEAP_SLOTS)]?;
         self.heaps
-            .get_hinted(&id, &self.heap_hint)
+            .get(&id)
             .filter(|h| h.owner == tid.0 && !h.backing)
             .map(|_| id)
     }
 
     /// `_mi_thread_done`: delete private heaps, abandon what is still used.
     fn thread_done(&mut self, os: &mut Os, tid: Tid) -> Mem<()> {
-        let Some(&backing) = self.threads.get_hinted(&tid.0, &self.thread_hint) else {
+        let Some(&backing) = self.threads.get(&tid.0) else {
             return Ok(());
         };
         // Their ids in a spare block list (both are lists of `u32`), as a thread exits in most
@@ -764,7 +753,7 @@ impl Allocator {
 
     /// `_mi_heap_unsafe_destroy_all` and `_mi_arena_unsafe_destroy_all`: all OS memory goes back.
     fn destroy_all(&mut self, os: &mut Os) -> Mem<()> {
-        for segment in std::mem::take(&mut self.segments).into_values() {
+        for segment in std::mem::take(&mut *self.segments).into_values() {
             if segment.arena.is_none() {
                 os.release(segment.base, SEGMENT_BYTES, "process_done")?;
             }
@@ -897,7 +886,7 @@ impl Allocator {
                 "heap_delete",
             )?;
             self.heaps
-                .get_mut_hinted(&backing, &self.heap_hint)
+                .get_mut(&backing)
                 .expect("backing heap")
                 .pages
                 .push(entry);
@@ -911,10 +900,7 @@ impl Allocator {
 
     /// `mi_heap_collect_ex`: the collect whose forced form runs at process exit.
     fn heap_collect(&mut self, os: &mut Os, tid: Tid, heap: u32, mode: Collect) -> Mem<()> {
-        let backing = self
-            .heaps
-            .get_hinted(&heap, &self.heap_hint)
-            .is_some_and(|h| h.backing);
+        let backing = self.heaps.get(&heap).is_some_and(|h| h.backing);
         if mode == Collect::Force && tid == MAIN_THREAD && backing {
             // The main thread at end of program: reclaim every abandoned segment.
             while let Some(&segment) = self.abandoned.first() {
@@ -924,15 +910,11 @@ impl Allocator {
         // The heap's pages as they are now: visiting one may free it, or drop it from the list.
         // (A fault returns early and leaves the copy to be dropped: the run ends anyway.)
         let mut pages = self.spare_page_lists.pop().unwrap_or_default();
-        if let Some(h) = self.heaps.get_hinted(&heap, &self.heap_hint) {
+        if let Some(h) = self.heaps.get(&heap) {
             pages.extend_from_slice(&h.pages);
         }
         for &HeapPage { page_ref, .. } in &pages {
-            let Some(base) = self
-                .segments
-                .get_hinted(&page_ref.0, &self.segment_hint)
-                .map(|s| s.base)
-            else {
+            let Some(base) = self.segments.get(&page_ref.0).map(|s| s.base) else {
                 continue;
             };
             let used = self.collect_thread_free(os, page_ref, "heap_page_collect")?;
@@ -950,7 +932,7 @@ impl Allocator {
                     "segment_abandon",
                 )?;
                 self.heaps
-                    .get_mut_hinted(&heap, &self.heap_hint)
+                    .get_mut(&heap)
                     .expect("visited")
                     .pages
                     .retain(|p| p.page_ref != page_ref);
@@ -1057,10 +1039,7 @@ impl Allocator {
 
     /// `mi_free`: local free on the owning thread, else push on the page's thread-free list.
     fn free_block(&mut self, os: &mut Os, tid: Tid, block: Block) -> Mem<()> {
-        let Some(segment) = self
-            .segments
-            .get_mut_hinted(&block.segment, &self.segment_hint)
-        else {
+        let Some(segment) = self.segments.get_mut(&block.segment) else {
             return Ok(());
         };
         let base = segment.base;
@@ -1090,14 +1069,12 @@ impl Allocator {
 
     /// The live heap `id`.
     fn heap(&self, id: u32) -> &Heap {
-        self.heaps
-            .get_hinted(&id, &self.heap_hint)
-            .expect("live heap")
+        self.heaps.get(&id).expect("live heap")
     }
 
     fn page(&self, page_ref: PageRef) -> &Page {
         self.segments
-            .get_hinted(&page_ref.0, &self.segment_hint)
+            .get(&page_ref.0)
             .expect("live segment")
             .pages
             .get(page_ref.1)
@@ -1106,7 +1083,7 @@ impl Allocator {
 
     fn page_mut(&mut self, page_ref: PageRef) -> &mut Page {
         self.segments
-            .get_mut_hinted(&page_ref.0, &self.segment_hint)
+            .get_mut(&page_ref.0)
             .and_then(|s| s.pages.get_mut(page_ref.1))
             .expect("live page")
     }
@@ -1114,10 +1091,7 @@ impl Allocator {
     /// The base of the page's segment, with the page: one search of the segments where
     /// `segments[..].base` and `page_mut` make two (a malloc or a free wants both).
     fn segment_and_page_mut(&mut self, page_ref: PageRef) -> (u64, &mut Page) {
-        let segment = self
-            .segments
-            .get_mut_hinted(&page_ref.0, &self.segment_hint)
-            .expect("live segment");
+        let segment = self.segments.get_mut(&page_ref.0).expect("live segment");
         let page = segment.pages.get_mut(page_ref.1).expect("live page");
         (segment.base, page)
     }
@@ -1217,10 +1191,7 @@ impl Allocator {
                 None => return Ok(None),
             },
         };
-        let segment = self
-            .segments
-            .get_mut_hinted(&id, &self.segment_hint)
-            .expect("found");
+        let segment = self.segments.get_mut(&id).expect("found");
         let base = segment.base;
         if os
             .commit(
@@ -1264,7 +1235,7 @@ impl Allocator {
         let used = os.read_u64(base + SEGMENT_USED, "page_alloc")?;
         os.write_u64(base + SEGMENT_USED, used + 1, "page_alloc")?;
         self.heaps
-            .get_mut_hinted(&heap, &self.heap_hint)
+            .get_mut(&heap)
             .expect("heap")
             .pages
             .push(HeapPage {
@@ -1280,10 +1251,7 @@ impl Allocator {
         let (id, first) = page_ref;
         let now = os.now_tick();
         let delay = self.settings.purge_delay_ticks;
-        let segment = self
-            .segments
-            .get_mut_hinted(&id, &self.segment_hint)
-            .expect("live segment");
+        let segment = self.segments.get_mut(&id).expect("live segment");
         let base = segment.base;
         let page = segment.pages.remove(first).expect("live page");
         segment.used_pages -= 1;
@@ -1297,10 +1265,7 @@ impl Allocator {
         segment.purge_expire = now + delay;
         debug_assert_eq!(segment.purge_pending, segment.purge_mask.len());
         let purge_pending = u64::from(segment.purge_pending);
-        if let Some(heap) = page
-            .heap
-            .and_then(|h| self.heaps.get_mut_hinted(&h, &self.heap_hint))
-        {
+        if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
             // A page is in its heap's list once: the walk stops there, where `retain` would go
             // on. From the end, as the page freed is most often the one its heap took last.
             // The last page goes by a `truncate`: `remove` moves the pages after it with a call
@@ -1421,7 +1386,7 @@ impl Allocator {
     fn segment_collect(&mut self, os: &mut Os, base: u64, id: u64, force: bool) -> Mem<()> {
         let pending = os.read_u64(base + SEGMENT_PURGE_MASK, "segment_collect")?;
         let now = os.now_tick();
-        let Some(segment) = self.segments.get_mut_hinted(&id, &self.segment_hint) else {
+        let Some(segment) = self.segments.get_mut(&id) else {
             // The segment is gone but its memory was still readable: a silent read of freed
             // metadata (arena memory with a purge delay and no guard).
             return Ok(());
@@ -1472,7 +1437,7 @@ impl Allocator {
                 "segment_reclaim",
             )?;
             self.heaps
-                .get_mut_hinted(&heap, &self.heap_hint)
+                .get_mut(&heap)
                 .expect("reclaiming heap")
                 .pages
                 .push(entry);
