@@ -97,7 +97,8 @@ struct RunArgs {
     seed: Option<u64>,
     #[command(flatten)]
     defects: DefectArgs,
-    /// Schedule strategy: random, or pct (depth 3).
+    /// Schedule strategy: random, pct (depth 3) or pct:DEPTH, its change points spread over the
+    /// scenario's own steps.
     #[arg(long, value_parser = parse_strategy)]
     strategy: Option<StrategyChoice>,
     /// Print one JSON object on stdout.
@@ -178,12 +179,9 @@ struct ListArgs {
 fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
     match text {
         "random" => Ok(StrategyChoice::Random),
-        "pct" => Ok(StrategyChoice::Pct {
-            depth: 3,
-            steps: 1000,
-        }),
+        "pct" => Ok(StrategyChoice::pct(3)),
         other => match other.strip_prefix("pct:").map(str::parse::<u32>) {
-            Some(Ok(depth)) if depth >= 1 => Ok(StrategyChoice::Pct { depth, steps: 1000 }),
+            Some(Ok(depth)) if depth >= 1 => Ok(StrategyChoice::pct(depth)),
             _ => Err(format!(
                 "unknown strategy `{other}`; expected `random`, `pct` or `pct:DEPTH`"
             )),

@@ -217,7 +217,8 @@ fn prepare<S: Subject>(
     let strategy = options
         .strategy
         .clone()
-        .unwrap_or_else(|| scenario.schedule.clone());
+        .unwrap_or_else(|| scenario.schedule.clone())
+        .with_steps_from(|| scenario.steps_estimate());
     let plan = scenario.faults.plan(seed);
     let mut scheduler = Scheduler::new(seed, &strategy, plan.clone());
     scheduler.set_recording(options.record_schedule);

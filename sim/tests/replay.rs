@@ -209,6 +209,9 @@ fn a_repro_pins_the_schedule_strategy_it_ran_with() {
     let path = repro.strip_prefix("sim replay ").unwrap_or(repro);
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
     assert!(text.contains(r#"strategy = "pct""#), "{text}");
+    // With the steps its change points were spread over: the shrinker's repro has fewer ops,
+    // from which a fresh estimate would draw other change points.
+    assert!(text.contains("steps = "), "{text}");
     let replayed = sim(&["replay", path, "--json"]);
     assert_eq!(replayed.code, 1);
     assert_eq!(replayed.json["trace_hash"], first.json["trace_hash"]);

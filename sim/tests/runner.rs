@@ -162,6 +162,96 @@ fn same_seed_same_trace_and_a_recorded_schedule_replays_bit_for_bit() {
     );
 }
 
+const TWO_BUMPERS: &str = r#"
+name = "two-bumpers"
+subject = "counter"
+
+[[lifecycle]]
+name = "race"
+ops = [
+  { op = "spawn", thread = "a" },
+  { op = "spawn", thread = "b" },
+  { op = "join", thread = "a" },
+  { op = "join", thread = "b" },
+]
+
+[[lifecycle.thread]]
+name = "a"
+ops = [{ op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }]
+
+[[lifecycle.thread]]
+name = "b"
+ops = [{ op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }, { op = "bump" }]
+"#;
+
+/// Whether a spawned thread of `TWO_BUMPERS` lost the processor before its end: the first one
+/// the decisions name is named fewer times than its 9 steps (8 bumps and its exit) before the
+/// other one is. PCT with fixed priorities never does that: once chosen over every runnable
+/// thread, a thread keeps the highest priority until it exits. Only a change point, fired while
+/// both could run, demotes it.
+fn preempted(schedule: &[u32]) -> bool {
+    let mut spawned = schedule.iter().copied().filter(|&tid| tid != 0).peekable();
+    let Some(&first) = spawned.peek() else {
+        return false;
+    };
+    spawned
+        .position(|tid| tid != first)
+        .is_some_and(|runs| runs < 9)
+}
+
+#[test]
+fn pct_spreads_its_change_points_over_the_scenarios_own_steps() {
+    let s = scenario(TWO_BUMPERS);
+    let run = |seed: u64, choice: &StrategyChoice| {
+        s.run(RunOptions {
+            seed: Some(seed),
+            strategy: Some(choice.clone()),
+            record_schedule: true,
+            ..RunOptions::default()
+        })
+    };
+    let preempted = |choice: &StrategyChoice| {
+        (0..40)
+            .filter(|&seed| {
+                let outcome = run(seed, choice);
+                assert!(outcome.passed(), "{:?}", outcome.findings);
+                preempted(&outcome.schedule)
+            })
+            .count()
+    };
+    assert_eq!(
+        preempted(&StrategyChoice::pct(1)),
+        0,
+        "depth 1 has no change point"
+    );
+    let default_steps = preempted(&StrategyChoice::pct(2));
+    assert!(
+        default_steps >= 10,
+        "a change point fell where both threads could run in only {default_steps} of 40 runs"
+    );
+    // 22 steps: each thread's 8 ops and its exit, and main's 4 ops. The figure the run used is in
+    // its header, so that a repro pinned from it replays the same
+    // change points whatever the shrinker later removes.
+    let outcome = run(0, &StrategyChoice::pct(2));
+    assert_eq!(
+        outcome.header.schedule,
+        StrategyChoice::Pct {
+            depth: 2,
+            steps: Some(22),
+        }
+    );
+    // Spread over 1,000 steps, as every PCT run once was, a change point nearly never lands in
+    // a run of a couple of dozen decisions.
+    let thousand = preempted(&StrategyChoice::Pct {
+        depth: 2,
+        steps: Some(1000),
+    });
+    assert!(
+        thousand < default_steps,
+        "{thousand} against {default_steps}"
+    );
+}
+
 #[test]
 fn a_thread_exiting_with_a_lock_held_is_reported() {
     let text = CONTENDED.replace(

@@ -110,6 +110,24 @@ impl<O> Lifecycle<O> {
             + self.teardown.len()
             + self.threads.iter().map(|t| t.ops.len()).sum::<usize>()
     }
+
+    /// Steps the lifecycle takes when nothing blocks: setup and teardown once, the op list once
+    /// per repetition, each op one step, and each thread spawned its ops and its exit.
+    pub fn steps_estimate(&self) -> u64 {
+        let list = |ops: &[ScenarioOp<O>]| -> u64 {
+            ops.iter()
+                .map(|op| match op {
+                    ScenarioOp::Spawn { thread } => {
+                        1 + self.thread(thread).map_or(0, |t| t.ops.len() as u64 + 1)
+                    }
+                    _ => 1,
+                })
+                .sum()
+        };
+        list(&self.setup)
+            .saturating_add(u64::from(self.repeat).saturating_mul(list(&self.ops)))
+            .saturating_add(list(&self.teardown))
+    }
 }
 
 /// Default warm-up: a quarter of the repetitions, at most 16.
@@ -172,5 +190,14 @@ pub struct Scenario<O> {
 impl<O> Scenario<O> {
     pub fn op_count(&self) -> usize {
         self.lifecycles.iter().map(Lifecycle::op_count).sum()
+    }
+
+    /// Steps a run takes when nothing blocks (`Lifecycle::steps_estimate`, summed): the k that
+    /// PCT spreads its change points over when the schedule does not name one.
+    pub fn steps_estimate(&self) -> u64 {
+        self.lifecycles
+            .iter()
+            .map(Lifecycle::steps_estimate)
+            .fold(0, u64::saturating_add)
     }
 }

@@ -489,7 +489,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
 /// `schedule = { strategy = "pct", depth = 3 }`: decoded here so that errors name the field.
 fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
     const SHAPE: &str =
-        "a table like { strategy = \"random\" } or { strategy = \"pct\", depth = 3, steps = 1000 }";
+        "a table like { strategy = \"random\" } or { strategy = \"pct\", depth = 3 }";
     if !value.is_table() {
         return Err(format!(
             "`schedule` must be {SHAPE}, found {}",

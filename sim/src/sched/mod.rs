@@ -45,8 +45,12 @@ pub enum StrategyChoice {
     Pct {
         #[serde(default = "default_pct_depth")]
         depth: u32,
-        #[serde(default = "default_pct_steps")]
-        steps: u64,
+        /// The k of PCT: how many decisions the run is expected to make, over which the change
+        /// points are spread. Left out, it is the scenario's own count of steps
+        /// (`Scenario::steps_estimate`), filled in before the run (`with_steps_from`) so that
+        /// the header, and a repro pinned from it, carry the figure the run used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steps: Option<u64>,
     },
     Replay {
         schedule: Vec<u32>,
@@ -56,15 +60,35 @@ pub enum StrategyChoice {
 fn default_pct_depth() -> u32 {
     3
 }
-fn default_pct_steps() -> u64 {
-    1000
-}
+/// PCT's k when neither the schedule nor a scenario gives one (a `Scheduler` made directly).
+const PCT_STEPS_UNKNOWN: u64 = 1000;
 
 impl StrategyChoice {
+    /// PCT with `depth` and the steps of the scenario it will run.
+    pub fn pct(depth: u32) -> StrategyChoice {
+        StrategyChoice::Pct { depth, steps: None }
+    }
+
+    /// This choice with PCT's `steps` filled in, if left out, by `estimate` (the scenario's
+    /// count of steps). Change points drawn over a fixed 1,000 steps would mostly fall after a
+    /// run of a few dozen decisions, where they change nothing, and PCT would then run every
+    /// thread to its end in priority order.
+    pub fn with_steps_from(self, estimate: impl FnOnce() -> u64) -> StrategyChoice {
+        match self {
+            StrategyChoice::Pct { depth, steps: None } => StrategyChoice::Pct {
+                depth,
+                steps: Some(estimate().max(1)),
+            },
+            other => other,
+        }
+    }
+
     pub fn build(&self, seed: u64) -> Box<dyn Strategy> {
         match self {
             StrategyChoice::Random => Box::new(RandomStrategy),
-            StrategyChoice::Pct { depth, steps } => Box::new(Pct::new(seed, *depth, *steps)),
+            StrategyChoice::Pct { depth, steps } => {
+                Box::new(Pct::new(seed, *depth, steps.unwrap_or(PCT_STEPS_UNKNOWN)))
+            }
             StrategyChoice::Replay { schedule } => Box::new(Replay::new(schedule.clone())),
         }
     }
@@ -210,7 +234,7 @@ mod tests {
             StrategyChoice::Random,
             StrategyChoice::Pct {
                 depth: 3,
-                steps: 200,
+                steps: Some(200),
             },
         ] {
             let first = choices(&choice, 11);

@@ -1,9 +1,11 @@
 //! PCT: probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010).
 //!
 //! Each thread gets a random initial priority when first seen; the highest-priority runnable
-//! thread always runs. At `depth - 1` change points, drawn uniformly from the expected number of
-//! steps, the running thread's priority drops below every initial priority. A bug of depth d is
-//! found with probability at least 1/(n * k^(d-1)).
+//! thread always runs. At `depth - 1` change points, drawn uniformly from 1..=k where k is the
+//! expected number of decisions (`steps`), the running thread's priority drops below every
+//! initial priority. A bug of depth d is found with probability at least 1/(n * k^(d-1)), so k
+//! should be near the run's length: the runner fills it in from the scenario
+//! (`StrategyChoice::with_steps_from`) unless the schedule names it.
 
 use std::borrow::Cow;
 
@@ -23,8 +25,10 @@ impl Pct {
         // PCT draws from a stream derived from the scheduler's, so that choosing PCT over random
         // does not shift the scheduler stream other strategies use.
         let mut rng = Rng::new(seed ^ 0x5043_5400, Stream::Scheduler);
-        let mut change_points: Vec<u64> =
-            (1..depth.max(1)).map(|_| rng.below(steps.max(1))).collect();
+        let steps = steps.max(1);
+        let mut change_points: Vec<u64> = (1..depth.max(1))
+            .map(|_| change_point(rng.below(steps), steps))
+            .collect();
         change_points.sort_unstable();
         Pct {
             depth,
@@ -46,6 +50,13 @@ impl Pct {
         }
         self.priorities[index].expect("set above")
     }
+}
+
+/// The decision (counted from 1) at which a change point drawn as `draw` in `0..steps` fires:
+/// the draw itself, except that 0, which no decision has, stands for the last one. Drawn this way
+/// rather than as `1 + draw`, every change point a pinned repro drew before keeps its decision.
+fn change_point(draw: u64, steps: u64) -> u64 {
+    if draw == 0 { steps } else { draw }
 }
 
 impl Strategy for Pct {
@@ -97,5 +108,29 @@ mod tests {
             picks.windows(2).any(|w| w[0] != w[1]),
             "change points switch threads: {picks:?}"
         );
+    }
+
+    #[test]
+    fn change_points_fall_on_decisions_one_to_k() {
+        assert_eq!(
+            change_point(0, 7),
+            7,
+            "a draw of 0 stands for the last decision"
+        );
+        assert_eq!(change_point(1, 7), 1);
+        assert_eq!(change_point(6, 7), 6);
+        // With one step and depth 2, the one change point is decision 1: the first thread
+        // chosen loses its priority at once, and the other runs from then on.
+        let mut rng = Rng::new(0, Stream::Scheduler);
+        for seed in 0..20 {
+            let mut pct = Pct::new(seed, 2, 1);
+            assert_eq!(pct.change_points, vec![1], "seed {seed}");
+            let first = pct.next_thread(&[0, 1], &mut rng);
+            let second = pct.next_thread(&[0, 1], &mut rng);
+            assert_ne!(
+                first, second,
+                "seed {seed}: the change point at decision 1 fired"
+            );
+        }
     }
 }
