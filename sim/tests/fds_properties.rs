@@ -2,9 +2,11 @@
 //! across threads conserve bytes, and never deadlock while a writer remains able to run.
 //!
 //! The program: a writer thread and two reader threads share one pipe and one eventfd. bolero
-//! picks each thread's ops and the interleaving. A call that blocks parks its thread (the OS put it
-//! on the waiter list) and the thread retries when woken, as the runner does. When the writer has
-//! run its ops it closes its ends; readers then drain and see EOF. The properties:
+//! picks each thread's ops, the interleaving, and whether the eventfd blocks. A call that blocks
+//! parks its thread (the OS put it on the waiter list) and the thread retries when woken, as the
+//! runner does. When the writer has run its ops it closes its end of the pipe; readers then drain
+//! it and see EOF. An eventfd has no end-of-file, so while a reader may still wait on a blocking
+//! one, the writer stays to ring it (adds 1) each time it runs. The properties:
 //! - after every step, bytes written minus bytes read equals bytes buffered (`check_fd_conservation`);
 //! - whenever nothing can run, the writer has finished (no deadlock while a writer could still run);
 //! - after the writer closes, every reader finishes: no one is left blocked, no waiter remains;
@@ -12,6 +14,8 @@
 //!   the counter still holds.
 
 use arbitrary::Arbitrary;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use sim::os::{BlockReason, Fd, Io, Os, ThreadState, Tid};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -30,6 +34,8 @@ enum ReaderOp {
 struct Program {
     writer: Vec<WriterOp>,
     readers: [Vec<ReaderOp>; 2],
+    /// Whether a reader's eventfd read blocks at 0 (else it fails with EAGAIN).
+    blocking_event: bool,
     /// Which runnable thread goes next, consumed in order (then round-robin).
     schedule: Vec<u8>,
 }
@@ -38,6 +44,7 @@ struct Ends {
     pipe_read: Fd,
     pipe_write: Fd,
     event: Fd,
+    blocking_event: bool,
 }
 
 /// Runs one op for a thread; `Some(reason)` means it blocked.
@@ -102,29 +109,35 @@ fn read_op(
                 Io::Block(reason) => ReadResult::Blocked(reason),
             }
         }
-        // The eventfd has no end-of-file, so a blocking read of it can wait forever by design;
-        // readers poll it in non-blocking mode instead, which must never block.
         ReaderOp::Event => {
             let mut buf = [0u8; 8];
             match os.fd_read(tid, ends.event, &mut buf, "reader") {
-                Io::Block(reason) => panic!("a non-blocking eventfd read blocked: {reason:?}"),
+                Io::Block(reason) => {
+                    assert!(
+                        ends.blocking_event,
+                        "a non-blocking eventfd read blocked: {reason:?}"
+                    );
+                    EVENT_BLOCKS.fetch_add(1, Ordering::Relaxed);
+                    ReadResult::Blocked(reason)
+                }
                 Io::Ready(Ok(8)) => {
                     let value = u64::from_le_bytes(buf);
                     assert_ne!(value, 0, "a read that succeeds takes a counter above 0");
                     *event_taken += value;
                     ReadResult::Bytes
                 }
-                Io::Ready(Err(sim::os::Errno::Eagain)) => ReadResult::Bytes,
+                Io::Ready(Err(sim::os::Errno::Eagain)) if !ends.blocking_event => ReadResult::Bytes,
                 Io::Ready(other) => panic!("reader: eventfd read gave {other:?}"),
             }
         }
     }
 }
 
-static PROGRAMS_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static BLOCKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static BYTES_MOVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static EVENT_UNITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PROGRAMS_RUN: AtomicUsize = AtomicUsize::new(0);
+static BLOCKS: AtomicUsize = AtomicUsize::new(0);
+static EVENT_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+static BYTES_MOVED: AtomicU64 = AtomicU64::new(0);
+static EVENT_UNITS: AtomicU64 = AtomicU64::new(0);
 
 #[test]
 fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_can_run() {
@@ -143,11 +156,13 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
             ];
             let (pipe_read, pipe_write) = os.pipe("test").unwrap();
             let event = os.eventfd(0, "test").unwrap();
-            os.set_nonblocking(event, true, "test").unwrap();
+            os.set_nonblocking(event, !program.blocking_event, "test")
+                .unwrap();
             let ends = Ends {
                 pipe_read,
                 pipe_write,
                 event,
+                blocking_event: program.blocking_event,
             };
             let writer_ops: Vec<WriterOp> = program.writer.iter().copied().take(40).collect();
             let reader_ops: Vec<Vec<ReaderOp>> = program
@@ -161,8 +176,9 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
             // Per thread: the next op, and whether it is done (writer closed, reader saw end-of-file).
             let mut next = [0usize; 3];
             let mut done = [false; 3];
+            let mut pipe_closed = false;
             let mut choices = program.schedule.iter().copied();
-            for _step in 0..100_000 {
+            for step in 0..100_000 {
                 let runnable: Vec<usize> = (0..3)
                     .filter(|&i| {
                         !done[i] && os.thread_state(tids[i]) == Some(&ThreadState::Runnable)
@@ -176,7 +192,8 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                     );
                     break;
                 }
-                let pick = runnable[usize::from(choices.next().unwrap_or(0)) % runnable.len()];
+                let choice = choices.next().map_or(step, usize::from);
+                let pick = runnable[choice % runnable.len()];
                 let tid = tids[pick];
                 let blocked = if pick == 0 {
                     match writer_ops.get(next[0]).copied() {
@@ -188,10 +205,29 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                             }
                             blocked
                         }
-                        None => {
-                            // The writer is done: closing its end wakes every blocked reader.
+                        None if !pipe_closed => {
+                            // The writer's ops are done: closing its end wakes every reader
+                            // blocked on the pipe.
                             os.close(ends.pipe_write, "writer").unwrap();
-                            done[0] = true;
+                            pipe_closed = true;
+                            done[0] = !ends.blocking_event;
+                            None
+                        }
+                        None => {
+                            // A reader may still wait on the blocking eventfd: ring it once,
+                            // until every reader is done.
+                            done[0] = done[1] && done[2];
+                            if !done[0] {
+                                let blocked = write_op(
+                                    &mut os,
+                                    tid,
+                                    &ends,
+                                    WriterOp::Event { value: 1 },
+                                    &mut written,
+                                    &mut event_added,
+                                );
+                                assert!(blocked.is_none(), "a ring of 1 blocked: {blocked:?}");
+                            }
                             None
                         }
                     }
@@ -215,7 +251,7 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                     }
                 };
                 if let Some(reason) = blocked {
-                    BLOCKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    BLOCKS.fetch_add(1, Ordering::Relaxed);
                     os.block(tid, reason, "test");
                 }
                 assert!(
@@ -238,6 +274,7 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                 "no waiter list names a thread any more"
             );
             assert_eq!(read, written, "every byte written was read exactly once");
+            os.set_nonblocking(ends.event, true, "drain").unwrap();
             let mut counter = [0u8; 8];
             let left = match os.fd_read(writer, ends.event, &mut counter, "drain") {
                 Io::Ready(Ok(8)) => u64::from_le_bytes(counter),
@@ -249,26 +286,30 @@ fn pipe_and_eventfd_programs_conserve_bytes_and_never_deadlock_while_a_writer_ca
                 event_taken + left,
                 "the eventfd counter is conserved"
             );
-            EVENT_UNITS.fetch_add(event_taken, std::sync::atomic::Ordering::Relaxed);
+            EVENT_UNITS.fetch_add(event_taken, Ordering::Relaxed);
             assert!(os.findings().is_empty(), "{:?}", os.findings());
-            PROGRAMS_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            BYTES_MOVED.fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+            PROGRAMS_RUN.fetch_add(1, Ordering::Relaxed);
+            BYTES_MOVED.fetch_add(read, Ordering::Relaxed);
         });
-    let programs = PROGRAMS_RUN.load(std::sync::atomic::Ordering::Relaxed);
+    let programs = PROGRAMS_RUN.load(Ordering::Relaxed);
     assert!(
         programs >= 100,
         "the property ran on real programs ({programs})"
     );
     assert!(
-        BLOCKS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        BLOCKS.load(Ordering::Relaxed) > 0,
         "some programs blocked and were woken"
     );
     assert!(
-        BYTES_MOVED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        BYTES_MOVED.load(Ordering::Relaxed) > 0,
         "some programs moved bytes"
     );
     assert!(
-        EVENT_UNITS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        EVENT_UNITS.load(Ordering::Relaxed) > 0,
         "some programs passed counts through the eventfd"
+    );
+    assert!(
+        EVENT_BLOCKS.load(Ordering::Relaxed) > 0,
+        "some readers blocked on the eventfd at 0 and were woken by a write"
     );
 }
