@@ -787,6 +787,24 @@ impl<'a, S: Subject> Runner<'a, S> {
         );
         for (tid, name, reason) in &blocked {
             finding = finding.detail("blocked", format!("thread {} `{name}`: {reason}", tid.0));
+            // Where it blocked, and for a lock who holds it since when: what a reader needs to
+            // find the missing release or wake-up without replaying the run.
+            if let Some(at) = self.os.blocked_at(*tid) {
+                finding = finding.detail("blocked at", at.to_string());
+            }
+            if let crate::os::BlockReason::Lock(lock) = reason {
+                for (holder, taken) in self.os.lock_holders(*lock) {
+                    finding = finding.detail(
+                        "held",
+                        format!(
+                            "lock #{} by thread {} `{}`, taken at {taken}",
+                            lock.index,
+                            holder.0,
+                            self.os.thread_name(holder)
+                        ),
+                    );
+                }
+            }
         }
         finding = finding.note("a waker that never comes: check who should have unblocked each thread (a closed description, a lost wake-up, a lock never released)");
         self.add(self.stamp(finding))

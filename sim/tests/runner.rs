@@ -87,6 +87,23 @@ fn a_thread_blocked_on_a_held_lock_while_its_holder_joins_it_is_a_deadlock_listi
         blocked[1].contains("bumper") && blocked[1].contains("waiting for lock"),
         "{blocked:?}"
     );
+    // Each blocked thread's op, and who holds the lock it waits for since when: enough to see
+    // the missing release without replaying.
+    let blocked_at: Vec<&str> = deadlock.detail_texts("blocked at").collect();
+    assert_eq!(
+        blocked_at,
+        [
+            "op #3 `join` (lifecycle 1, repetition 1, thread 0)",
+            "op #1 `bump` (lifecycle 1, repetition 1, thread 1)"
+        ]
+    );
+    let held: Vec<&str> = deadlock.detail_texts("held").collect();
+    assert_eq!(
+        held,
+        [
+            "lock #0 by thread 0 `main`, taken at op #1 `hold` → counter_lock (lifecycle 1, repetition 1, thread 0)"
+        ]
+    );
 }
 
 const CONTENDED: &str = r#"

@@ -413,6 +413,28 @@ impl Os {
         Ok(())
     }
 
+    /// The threads that hold the live lock `id` (its writer, or its readers), each with where it
+    /// took the lock: what a deadlock report says of a thread waiting for it.
+    pub fn lock_holders(&self, id: LockId) -> Vec<(Tid, Attribution)> {
+        let Some(lock) = self
+            .locks
+            .locks
+            .get(id.index as usize)
+            .filter(|l| l.is_live(id))
+        else {
+            return Vec::new();
+        };
+        let writer = (lock.writer.0 != NO_WRITER.0).then_some(&lock.writer);
+        writer
+            .into_iter()
+            .chain(&lock.readers)
+            .filter_map(|&(tid, record)| {
+                let record = self.resources.get(record)?;
+                Some((tid, self.resources.acquired(record)))
+            })
+            .collect()
+    }
+
     /// Locks `tid` holds now, for the check at thread exit.
     pub fn locks_held_by(&self, tid: Tid) -> Vec<(LockId, LockKind)> {
         if self.locks.holds == 0 {

@@ -80,19 +80,33 @@ pub struct Attribution {
 /// Counts from 1, as a report's headline does ("repetition 1 of 100"), where `Position` holds
 /// indices from 0 (as the JSON report's `lifecycle` and `repetition` do); `op_index` already
 /// counts from 1, and a thread is named by its id.
-impl std::fmt::Display for Attribution {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let p = &self.position;
+impl Position {
+    /// `op #1 `name``, then ` → site` when there is one, then the lifecycle, repetition (both
+    /// counted from 1, as every line of a text report) and thread.
+    fn write(&self, f: &mut std::fmt::Formatter<'_>, site: Option<Site>) -> std::fmt::Result {
+        write!(f, "op #{} `{}`", self.op_index, self.op_name)?;
+        if let Some(site) = site {
+            write!(f, " → {site}")?;
+        }
         write!(
             f,
-            "op #{} `{}` → {} (lifecycle {}, repetition {}, thread {})",
-            p.op_index,
-            p.op_name,
-            self.site,
-            u64::from(p.lifecycle) + 1,
-            u64::from(p.repetition) + 1,
-            p.thread
+            " (lifecycle {}, repetition {}, thread {})",
+            u64::from(self.lifecycle) + 1,
+            u64::from(self.repetition) + 1,
+            self.thread
         )
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write(f, None)
+    }
+}
+
+impl std::fmt::Display for Attribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.position.write(f, Some(self.site))
     }
 }
 

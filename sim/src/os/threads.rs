@@ -12,7 +12,7 @@
 
 use super::locks::LockId;
 use super::resources::{KINDS, RecordId, Resources, recycled};
-use super::{Errno, Io, Os, Site};
+use super::{Errno, Io, Os, Position, Site};
 use crate::faults::FaultKind;
 use crate::trace::{EventKind, Trace};
 
@@ -486,6 +486,17 @@ impl Os {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Where the blocked thread `tid` blocked (the op or continuation it ran), from its waiter
+    /// record; `None` for a thread that is not blocked. The position alone: the record's site is
+    /// the runner's, which blocks the thread for whichever call returned `Io::Block`.
+    pub fn blocked_at(&self, tid: Tid) -> Option<Position> {
+        let thread = self.threads.threads.get(tid.0 as usize)?;
+        if !matches!(thread.state, ThreadState::Blocked(_)) {
+            return None;
+        }
+        Some(self.resources.get(thread.waiter_record)?.position)
     }
 
     /// Blocks `tid` until the virtual clock has advanced by `ticks`.

@@ -237,6 +237,25 @@ fn a_waiter_list_naming_a_thread_no_longer_blocked_breaks_the_invariant() {
     );
 }
 
+/// The byte-conservation invariant can fail: a read end dropped behind the interpreter's back
+/// (not closed, so its buffered bytes are never counted as discarded) takes bytes with it, and
+/// the check says how many were written, read, discarded and buffered.
+#[test]
+fn bytes_that_vanish_without_a_close_break_the_conservation_invariant() {
+    let mut h = Harness::new(&[], "linux");
+    h.blocking_pipe();
+    h.op(MAIN, O::Write { fd: 1, bytes: 10 });
+    assert!(h.invariants().is_empty(), "{:?}", h.invariants());
+    h.interpreter.fd_table[0] = None;
+    assert_eq!(
+        h.invariants(),
+        vec![
+            "emulated fds lost or invented bytes: 10 written, 0 read, 0 discarded at close, but 0 buffered"
+                .to_string()
+        ]
+    );
+}
+
 #[test]
 fn two_blocked_readers_and_one_write_one_completes_the_other_blocks_again() {
     let mut h = Harness::new(&[], "linux");
