@@ -77,12 +77,11 @@ pub struct Attribution {
     pub site: Site,
 }
 
-/// Counts from 1, as a report's headline does ("repetition 1 of 100"), where `Position` holds
-/// indices from 0 (as the JSON report's `lifecycle` and `repetition` do); `op_index` already
-/// counts from 1, and a thread is named by its id.
 impl Position {
-    /// `op #1 `name``, then ` → site` when there is one, then the lifecycle, repetition (both
-    /// counted from 1, as every line of a text report) and thread.
+    /// `op #1 `name``, then ` → site` when there is one, then the lifecycle, repetition and
+    /// thread. Counts from 1, as a report's headline does ("repetition 1 of 100"), where
+    /// `Position` holds indices from 0 (as the JSON report's `lifecycle` and `repetition` do);
+    /// `op_index` already counts from 1, and a thread is named by its id.
     fn write(&self, f: &mut std::fmt::Formatter<'_>, site: Option<Site>) -> std::fmt::Result {
         write!(f, "op #{} `{}`", self.op_index, self.op_name)?;
         if let Some(site) = site {
