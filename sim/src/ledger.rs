@@ -251,6 +251,10 @@ pub struct GrowthDetector {
     /// repetitions, and every allocation is a large part of its cost.
     history: Vec<u64>,
     observed: u32,
+    /// Whether a kind rose in `rises_min` repetitions after the warm-up but was not reported (its
+    /// growth was within its allowance), and so is judged again at every observation. An
+    /// observation after a repetition that changed no count has nothing else to do.
+    judging: bool,
     /// Per-site totals at the end of the warm-up, so that a growth names the site that grew.
     site_totals_at_warmup: Vec<Totals>,
 }
@@ -299,6 +303,7 @@ impl GrowthDetector {
             trends: Vec::new(),
             history: Vec::new(),
             observed: 0,
+            judging: false,
             site_totals_at_warmup: Vec::new(),
         }
     }
@@ -310,6 +315,7 @@ impl GrowthDetector {
         self.trends.clear();
         self.history.clear();
         self.observed = 0;
+        self.judging = false;
         self.site_totals_at_warmup.clear();
     }
 
@@ -365,7 +371,8 @@ impl GrowthDetector {
     /// and summing it again over every site was most of the cost of observing. The rest (the
     /// series, the trends, and any kind to judge, whose allowance may have changed with its live
     /// keys) is as in `observe`. The first observation since a (re)start, or one after a kind was
-    /// registered, counts.
+    /// registered, counts. Past the warm-up, with no kind to judge, the rest is the series' row,
+    /// which is the last one again: no trend can rise.
     pub fn observe_unchanged(&mut self, os: &Os) -> Vec<Finding> {
         if self.observed == 0 || self.trends.len() != os.resources().kinds().len() {
             return self.observe(os);
@@ -379,7 +386,17 @@ impl GrowthDetector {
                 "an unchanged repetition changed a kind's count"
             );
         }
-        self.observe_counted(os)
+        let repetition = self.observed;
+        if repetition < self.warmup || self.judging {
+            return self.observe_counted(os);
+        }
+        self.observed += 1;
+        if (repetition as usize) < SERIES_POINTS_MAX {
+            // The last row has the same width: the kinds are as many as at the last observation.
+            let row = self.trends.len() + 1;
+            self.history.extend_from_within(self.history.len() - row..);
+        }
+        Vec::new()
     }
 
     /// `observe` once every kind's `now` is its count.
@@ -416,6 +433,7 @@ impl GrowthDetector {
             trend.last = trend.now;
             any_judged |= !trend.reported && trend.rises >= self.rises_min;
         }
+        self.judging = any_judged;
         if !any_judged {
             return findings;
         }
