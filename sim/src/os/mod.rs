@@ -273,6 +273,8 @@ pub struct Os {
 /// capacity.
 #[derive(Default)]
 struct Storage {
+    contents: page_contents::ContentsStorage,
+    heap: heap::HeapStorage,
     resources: resources::ResourcesStorage,
     threads: threads::ThreadsStorage,
     exit: exit::ExitStorage,
@@ -289,6 +291,8 @@ impl Drop for Os {
         let Some(mut storage) = self.storage.take() else {
             return;
         };
+        self.pages.keep_storage(&mut storage.contents);
+        self.heap.keep_storage(&mut storage.heap);
         self.resources.keep_storage(&mut storage.resources);
         self.threads.keep_storage(&mut storage.threads);
         self.exit.keep_storage(&mut storage.exit);
@@ -308,8 +312,8 @@ impl Os {
     pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
         let mut storage = SPARE_STORAGE.take().unwrap_or_default();
         Os {
-            pages: pages::PagesState::new(),
-            heap: heap::HeapState::new(),
+            pages: pages::PagesState::new_in(&mut storage.contents),
+            heap: heap::HeapState::new_in(&mut storage.heap),
             locks: locks::LocksState::new(),
             threads: threads::ThreadsState::new_in(&mut storage.threads),
             tls: tls::TlsState::new(),
