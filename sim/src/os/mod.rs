@@ -275,6 +275,7 @@ pub struct Os {
 struct Storage {
     contents: page_contents::ContentsStorage,
     heap: heap::HeapStorage,
+    locks: locks::LocksStorage,
     resources: resources::ResourcesStorage,
     threads: threads::ThreadsStorage,
     exit: exit::ExitStorage,
@@ -293,6 +294,7 @@ impl Drop for Os {
         };
         self.pages.keep_storage(&mut storage.contents);
         self.heap.keep_storage(&mut storage.heap);
+        self.locks.keep_storage(&mut storage.locks);
         self.resources.keep_storage(&mut storage.resources);
         self.threads.keep_storage(&mut storage.threads);
         self.exit.keep_storage(&mut storage.exit);
@@ -314,7 +316,7 @@ impl Os {
         Os {
             pages: pages::PagesState::new_in(&mut storage.contents),
             heap: heap::HeapState::new_in(&mut storage.heap),
-            locks: locks::LocksState::new(),
+            locks: locks::LocksState::new_in(&mut storage.locks),
             threads: threads::ThreadsState::new_in(&mut storage.threads),
             tls: tls::TlsState::new(),
             modules: modules::ModulesState::new(),
