@@ -316,8 +316,14 @@ pub struct WasiRuntime {
     preopen_handle_leak: bool,
 }
 
-/// The spare slot vectors of a dropped runtime (see `WasiRuntime::spare_slots`).
-type SpareSlots = (Vec<Slots<FdObject>>, Vec<Slots<Prestat>>);
+/// The spare slot vectors of a dropped runtime (see `WasiRuntime::spare_slots`), and its
+/// instance slots, emptied: a context is some 300 bytes, and the slots were an allocation of
+/// kilobytes per input.
+type SpareSlots = (
+    Vec<Slots<FdObject>>,
+    Vec<Slots<Prestat>>,
+    Vec<Option<WasiCtx>>,
+);
 
 thread_local! {
     /// The spare slot vectors the last runtime dropped on this thread left, for the next one.
@@ -336,9 +342,11 @@ impl Drop for WasiRuntime {
                 self.spare_dirs.push(prestats.dirs);
             }
         }
+        self.instances.fill_with(|| None);
         let spares = (
             std::mem::take(&mut self.spare_slots),
             std::mem::take(&mut self.spare_dirs),
+            std::mem::take(&mut self.instances),
         );
         // At thread exit the slot may be gone already: the vectors are then freed.
         let _ = SPARE_SLOTS.try_with(|slot| slot.set(Some(spares)));
@@ -388,9 +396,12 @@ impl Subject for WasiRuntime {
     }
 
     fn new(os: &mut Os, config: &Config) -> Self {
-        let (spare_slots, spare_dirs) = SPARE_SLOTS.take().unwrap_or_default();
+        let (spare_slots, spare_dirs, mut instances) = SPARE_SLOTS.take().unwrap_or_default();
+        if instances.len() != usize::from(INSTANCES_MAX) {
+            instances = (0..INSTANCES_MAX).map(|_| None).collect();
+        }
         WasiRuntime {
-            instances: (0..INSTANCES_MAX).map(|_| None).collect(),
+            instances,
             spare_slots,
             spare_dirs,
             preopen_names: Vec::new(),
