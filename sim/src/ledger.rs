@@ -10,6 +10,7 @@
 //! What it does not verify: that the *contents* of memory are right, or that a resource released
 //! and re-acquired within one lifecycle is the same object. Counts and bytes are what balance.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use crate::findings::{Finding, FindingKind};
@@ -81,11 +82,28 @@ impl Baseline {
     }
 }
 
+thread_local! {
+    /// `each_grown_kind`'s sums of the kinds that changed, kept for the next call: the leak
+    /// check runs after every repetition that changed a site (most of an allocator's), and a
+    /// list made each time was an allocation and a free per repetition.
+    static CHANGED_KINDS: Cell<Vec<(KindId, Totals, Totals)>> = const { Cell::new(Vec::new()) };
+}
+
 /// Kinds whose count went up since `baseline`, with the change, in kind order: O(sites), and
 /// nothing allocated when no site changed. A kind's totals are the sums of its sites' (see
 /// `Resources::totals`), so the sites that did not change cancel out of its change: only the
 /// others are summed.
 pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
+    let mut grown = Vec::new();
+    each_grown_kind(os, baseline, |kind, count, bytes| {
+        grown.push((kind, count, bytes))
+    });
+    grown
+}
+
+/// Calls `grown(kind, count_delta, bytes_delta)` for each kind that `grown_kinds` lists, in
+/// kind order, with nothing allocated.
+fn each_grown_kind(os: &Os, baseline: &Baseline, mut grown: impl FnMut(KindId, u64, u64)) {
     let sites = os.resources().site_totals();
     // Most repetitions change no site: a first walk, one compare per site, finds the first that
     // changed, and the walk that sums goes on from there (about a third of this function's cost
@@ -96,7 +114,8 @@ pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
         .take_while(|(site, before)| site.totals == **before)
         .count();
     // (kind, now, before), each summed over the kind's sites that changed.
-    let mut changed: Vec<(KindId, Totals, Totals)> = Vec::new();
+    let mut changed = CHANGED_KINDS.take();
+    changed.clear();
     for (slot, site) in sites.iter().enumerate().skip(unchanged) {
         // Slots made after the baseline were at zero.
         let before = baseline.site_totals.get(slot).copied().unwrap_or_default();
@@ -117,17 +136,16 @@ pub fn grown_kinds(os: &Os, baseline: &Baseline) -> Vec<(KindId, u64, u64)> {
         before_sum.bytes += before.bytes;
     }
     changed.sort_by_key(|(kind, ..)| *kind);
-    changed
-        .into_iter()
-        .filter(|(_, now, before)| now.count > before.count || now.bytes > before.bytes)
-        .map(|(kind, now, before)| {
-            (
+    for &(kind, now, before) in &changed {
+        if now.count > before.count || now.bytes > before.bytes {
+            grown(
                 kind,
                 now.count.saturating_sub(before.count),
                 now.bytes.saturating_sub(before.bytes),
-            )
-        })
-        .collect()
+            );
+        }
+    }
+    CHANGED_KINDS.set(changed);
 }
 
 fn plural(name: &str, count: u64) -> String {
@@ -149,10 +167,15 @@ fn plural(name: &str, count: u64) -> String {
 /// first.
 pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for (kind, count_delta, bytes_delta) in grown_kinds(os, baseline) {
-        if exempt.iter().any(|cache| cache.kind == kind) {
-            continue;
+    // Only the kinds that are not exempt are listed: most often none (a repetition that grew
+    // only a declared cache), and then nothing is allocated.
+    let mut grown = Vec::new();
+    each_grown_kind(os, baseline, |kind, count, bytes| {
+        if !exempt.iter().any(|cache| cache.kind == kind) {
+            grown.push((kind, count, bytes));
         }
+    });
+    for (kind, count_delta, bytes_delta) in grown {
         let name = os.resources().kind(kind).name.clone();
         let before = baseline.total(os, kind);
         let now = os.resources().total(kind);
@@ -251,6 +274,10 @@ pub struct GrowthDetector {
     /// repetitions, and every allocation is a large part of its cost.
     history: Vec<u64>,
     observed: u32,
+    /// Whether a kind rose in `rises_min` repetitions after the warm-up but was not reported (its
+    /// growth was within its allowance), and so is judged again at every observation. An
+    /// observation after a repetition that changed no count has nothing else to do.
+    judging: bool,
     /// Per-site totals at the end of the warm-up, so that a growth names the site that grew.
     site_totals_at_warmup: Vec<Totals>,
 }
@@ -299,6 +326,7 @@ impl GrowthDetector {
             trends: Vec::new(),
             history: Vec::new(),
             observed: 0,
+            judging: false,
             site_totals_at_warmup: Vec::new(),
         }
     }
@@ -310,6 +338,7 @@ impl GrowthDetector {
         self.trends.clear();
         self.history.clear();
         self.observed = 0;
+        self.judging = false;
         self.site_totals_at_warmup.clear();
     }
 
@@ -365,7 +394,8 @@ impl GrowthDetector {
     /// and summing it again over every site was most of the cost of observing. The rest (the
     /// series, the trends, and any kind to judge, whose allowance may have changed with its live
     /// keys) is as in `observe`. The first observation since a (re)start, or one after a kind was
-    /// registered, counts.
+    /// registered, counts. Past the warm-up, with no kind to judge, the rest is the series' row,
+    /// which is the last one again: no trend can rise.
     pub fn observe_unchanged(&mut self, os: &Os) -> Vec<Finding> {
         if self.observed == 0 || self.trends.len() != os.resources().kinds().len() {
             return self.observe(os);
@@ -379,7 +409,17 @@ impl GrowthDetector {
                 "an unchanged repetition changed a kind's count"
             );
         }
-        self.observe_counted(os)
+        let repetition = self.observed;
+        if repetition < self.warmup || self.judging {
+            return self.observe_counted(os);
+        }
+        self.observed += 1;
+        if (repetition as usize) < SERIES_POINTS_MAX {
+            // The last row has the same width: the kinds are as many as at the last observation.
+            let row = self.trends.len() + 1;
+            self.history.extend_from_within(self.history.len() - row..);
+        }
+        Vec::new()
     }
 
     /// `observe` once every kind's `now` is its count.
@@ -416,6 +456,7 @@ impl GrowthDetector {
             trend.last = trend.now;
             any_judged |= !trend.reported && trend.rises >= self.rises_min;
         }
+        self.judging = any_judged;
         if !any_judged {
             return findings;
         }

@@ -203,12 +203,14 @@ struct Slot {
     entry: Option<FdEntry>,
 }
 
-/// The lists of slots and inodes of a dropped `FdsState`, emptied, for the next one made on this
-/// thread (see `Os::new`).
+/// The lists of slots and inodes and the tables of descriptions and buffers of a dropped
+/// `FdsState`, emptied, for the next one made on this thread (see `Os::new`).
 #[derive(Default)]
 pub(crate) struct FdsStorage {
     slots: Vec<Slot>,
     inodes: Vec<Inode>,
+    descriptions: IdTable<Description>,
+    buffers: IdTable<Buffer>,
 }
 
 pub(crate) struct FdsState {
@@ -238,18 +240,20 @@ impl FdsState {
             slots: std::mem::take(&mut storage.slots),
             free: FreeNumbers::default(),
             open: 0,
-            descriptions: IdTable::new(),
+            descriptions: std::mem::take(&mut storage.descriptions),
             next_description: 0,
-            buffers: IdTable::new(),
+            buffers: std::mem::take(&mut storage.buffers),
             next_buffer: 0,
             inodes,
         }
     }
 
-    /// Empties the lists of slots and inodes and hands them to `storage`, for the next `new_in`.
+    /// Empties the lists and tables and hands them to `storage`, for the next `new_in`.
     pub(crate) fn keep_storage(&mut self, storage: &mut FdsStorage) {
         storage.slots = recycled(&mut self.slots);
         storage.inodes = recycled(&mut self.inodes);
+        storage.descriptions = self.descriptions.recycled();
+        storage.buffers = self.buffers.recycled();
     }
 
     fn is_dir(&self, inode: usize) -> bool {

@@ -164,6 +164,15 @@ impl<T> IdTable<T> {
         value
     }
 
+    /// Empties the table and hands it over with its slots, for a table that fills again (a
+    /// dropped OS's, for the next one: see `Os::new`). Only its capacity is kept; which slot an
+    /// id takes is never observable.
+    pub(crate) fn recycled(&mut self) -> IdTable<T> {
+        self.slots.fill_with(|| None);
+        self.len = 0;
+        std::mem::take(self)
+    }
+
     /// Every id, ascending: the order for any walk whose result depends on order.
     pub(crate) fn ids_sorted(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.slots.iter().flatten().map(|(id, _)| *id).collect();

@@ -9,7 +9,7 @@
 //! waiter, which retries (so which waiter wins is a scheduler decision). Each held lock is a
 //! `held lock` record, so a lock still held at the end of a lifecycle is reported as a leak.
 
-use super::resources::{KINDS, RecordId};
+use super::resources::{KINDS, RecordId, recycled};
 use super::threads::{BlockReason, Tid};
 use super::{Attribution, Errno, Io, Os, Site};
 use crate::trace::EventKind;
@@ -98,14 +98,30 @@ pub(crate) struct LocksState {
     holds: u64,
 }
 
+/// The lists of a dropped OS's locks, emptied, for the next OS made on the thread (see
+/// `Os::new`): a runtime's fuzz input creates dozens of locks, and the lists grew from nothing
+/// again on every input. Only capacity is kept: a new OS's locks take the slots from the first.
+#[derive(Default)]
+pub(crate) struct LocksStorage {
+    locks: Vec<Lock>,
+    destroyed_by: Vec<Option<Attribution>>,
+}
+
 impl LocksState {
-    pub(crate) fn new() -> LocksState {
+    /// No lock, in the lists `storage` holds (emptied by `keep_storage`), if it holds any.
+    pub(crate) fn new_in(storage: &mut LocksStorage) -> LocksState {
         LocksState {
-            locks: Vec::new(),
-            destroyed_by: Vec::new(),
+            locks: std::mem::take(&mut storage.locks),
+            destroyed_by: std::mem::take(&mut storage.destroyed_by),
             free_top: NO_LOCK,
             holds: 0,
         }
+    }
+
+    /// Empties the lists and hands them to `storage`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, storage: &mut LocksStorage) {
+        storage.locks = recycled(&mut self.locks);
+        storage.destroyed_by = recycled(&mut self.destroyed_by);
     }
 }
 

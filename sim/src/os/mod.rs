@@ -286,6 +286,9 @@ pub struct Os {
 /// capacity.
 #[derive(Default)]
 struct Storage {
+    contents: page_contents::ContentsStorage,
+    heap: heap::HeapStorage,
+    locks: locks::LocksStorage,
     resources: resources::ResourcesStorage,
     threads: threads::ThreadsStorage,
     exit: exit::ExitStorage,
@@ -302,6 +305,9 @@ impl Drop for Os {
         let Some(mut storage) = self.storage.take() else {
             return;
         };
+        self.pages.keep_storage(&mut storage.contents);
+        self.heap.keep_storage(&mut storage.heap);
+        self.locks.keep_storage(&mut storage.locks);
         self.resources.keep_storage(&mut storage.resources);
         self.threads.keep_storage(&mut storage.threads);
         self.exit.keep_storage(&mut storage.exit);
@@ -321,9 +327,9 @@ impl Os {
     pub fn new(scheduler: Scheduler, limits: Limits, platform: PlatformModel) -> Os {
         let mut storage = SPARE_STORAGE.take().unwrap_or_default();
         Os {
-            pages: pages::PagesState::new(),
-            heap: heap::HeapState::new(),
-            locks: locks::LocksState::new(),
+            pages: pages::PagesState::new_in(&mut storage.contents),
+            heap: heap::HeapState::new_in(&mut storage.heap),
+            locks: locks::LocksState::new_in(&mut storage.locks),
             threads: threads::ThreadsState::new_in(&mut storage.threads),
             tls: tls::TlsState::new(),
             modules: modules::ModulesState::new(),

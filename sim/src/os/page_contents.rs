@@ -27,6 +27,7 @@ use std::cell::{Cell, RefCell};
 
 use super::id_table::{IdTable, spread_key};
 use super::pages::PAGE_SIZE;
+use super::resources::recycled;
 
 const FRAME_BYTES: usize = PAGE_SIZE as usize;
 /// At most this many cleared frames (1 MiB) are kept by one `Os`, and as many by the thread's
@@ -99,16 +100,66 @@ pub(crate) struct PageContents {
 
 impl Default for PageContents {
     fn default() -> PageContents {
+        PageContents::new_in(&mut ContentsStorage::default())
+    }
+}
+
+/// The index and lists of a dropped OS's page contents, emptied, for the next OS (see
+/// `Os::new`): a fuzz input writes dozens of pages, and the index and lists grew from nothing
+/// again on every input. The frames themselves go to the thread's pool, as when an OS is
+/// dropped. Only capacity is kept: which slot a page takes is never observable.
+#[derive(Default)]
+pub(crate) struct ContentsStorage {
+    slot_by_page: IdTable<u32>,
+    written_pages: Vec<u64>,
+    written_slots: Vec<u32>,
+    frames: Vec<Frame>,
+    spare_slots: Vec<u32>,
+    empty_slots: Vec<u32>,
+}
+
+impl PageContents {
+    /// Contents with no page written, in the index and lists `storage` holds (emptied by
+    /// `keep_storage`), if it holds any.
+    pub(crate) fn new_in(storage: &mut ContentsStorage) -> PageContents {
         PageContents {
-            slot_by_page: IdTable::new(),
-            written_pages: Vec::new(),
-            written_slots: Vec::new(),
-            frames: Vec::new(),
-            spare_slots: Vec::new(),
-            empty_slots: Vec::new(),
+            slot_by_page: std::mem::take(&mut storage.slot_by_page),
+            written_pages: std::mem::take(&mut storage.written_pages),
+            written_slots: std::mem::take(&mut storage.written_slots),
+            frames: std::mem::take(&mut storage.frames),
+            spare_slots: std::mem::take(&mut storage.spare_slots),
+            empty_slots: std::mem::take(&mut storage.empty_slots),
             last: std::array::from_fn(|_| Cell::new((NO_PAGE, 0))),
             last_next: Cell::new(0),
         }
+    }
+
+    /// Gives the frames to the thread's pool and hands the emptied index and lists to
+    /// `storage`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, storage: &mut ContentsStorage) {
+        self.pool_frames();
+        storage.slot_by_page = self.slot_by_page.recycled();
+        storage.written_pages = recycled(&mut self.written_pages);
+        storage.written_slots = recycled(&mut self.written_slots);
+        storage.frames = recycled(&mut self.frames);
+        storage.spare_slots = recycled(&mut self.spare_slots);
+        storage.empty_slots = recycled(&mut self.empty_slots);
+    }
+
+    /// Clears the frames and hands them to the thread's pool, up to its bound.
+    fn pool_frames(&mut self) {
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            for frame in &mut self.frames {
+                if pool.len() >= SPARES_MAX {
+                    break;
+                }
+                if !frame.bytes.is_empty() {
+                    frame.clear();
+                    pool.push(std::mem::take(&mut frame.bytes));
+                }
+            }
+        });
     }
 }
 
@@ -297,26 +348,34 @@ impl PageContents {
 }
 
 impl Drop for PageContents {
-    /// Clears the frames and hands them to the thread's pool, up to its bound.
+    /// Clears the frames and hands them to the thread's pool, up to its bound (nothing after
+    /// `keep_storage`).
     fn drop(&mut self) {
-        POOL.with(|pool| {
-            let mut pool = pool.borrow_mut();
-            for frame in &mut self.frames {
-                if pool.len() >= SPARES_MAX {
-                    break;
-                }
-                if !frame.bytes.is_empty() {
-                    frame.clear();
-                    pool.push(std::mem::take(&mut frame.bytes));
-                }
-            }
-        });
+        self.pool_frames();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contents_made_in_a_dropped_ones_storage_hold_no_page() {
+        let mut storage = ContentsStorage::default();
+        let mut first = PageContents::new_in(&mut storage);
+        for page in 0..40u64 {
+            first.write_u64(0x10_0000 + page * PAGE_SIZE, 8, page + 1);
+        }
+        first.keep_storage(&mut storage);
+        drop(first);
+        let mut next = PageContents::new_in(&mut storage);
+        assert_eq!(next.pages(), 0);
+        assert_eq!(next.read_u64(0x10_0000 + 3 * PAGE_SIZE, 8), 0);
+        next.write_u64(0x10_0000 + 3 * PAGE_SIZE, 16, 7);
+        assert_eq!(next.read_u64(0x10_0000 + 3 * PAGE_SIZE, 8), 0);
+        assert_eq!(next.read_u64(0x10_0000 + 3 * PAGE_SIZE, 16), 7);
+        assert_eq!(next.pages(), 1);
+    }
 
     #[test]
     fn a_reused_frame_reads_as_zeros_outside_what_is_written_again() {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::{self, Entry};
 
 use super::host_arena::HostArena;
-use super::page_contents::PageContents;
+use super::page_contents::{ContentsStorage, PageContents};
 use super::resources::{KINDS, RecordId, Resources};
 use super::sorted_map::SortedMap;
 use super::{Attribution, Errno, Os, Site};
@@ -911,12 +911,14 @@ pub(crate) struct PagesState {
 }
 
 impl PagesState {
-    pub(crate) fn new() -> PagesState {
+    /// A fresh address space, whose page contents take the index and lists `contents` holds
+    /// (see `Os::new`).
+    pub(crate) fn new_in(contents: &mut ContentsStorage) -> PagesState {
         PagesState {
             free: FreeRanges::new(SPACE_START, SPACE_END),
             regions: Regions::default(),
             reservations_live: 0,
-            contents: PageContents::default(),
+            contents: PageContents::new_in(contents),
             host: None,
             host_code: None,
             committed_pages_total: 0,
@@ -927,6 +929,11 @@ impl PagesState {
     #[inline]
     fn reservation_of(&self, start: u64, end: u64) -> Option<(u64, u64, u32, &Reservation)> {
         self.regions.reservation_of(start, end)
+    }
+
+    /// Hands the page contents' emptied index and lists to `contents`, for the next `new_in`.
+    pub(crate) fn keep_storage(&mut self, contents: &mut ContentsStorage) {
+        self.contents.keep_storage(contents);
     }
 
     /// Adds `delta_pages` (which may be negative) to the total of committed pages.

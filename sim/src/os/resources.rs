@@ -461,6 +461,12 @@ impl Resources {
 
     /// Distinct keys with at least one live unit, for a keyed kind.
     pub fn live_keys(&self, kind: KindId) -> u64 {
+        // Only a keyed kind's records are counted by key (see `acquire_at`): another kind's
+        // answer needs no search of the map. The growth detector asks at every observation
+        // while a declared cache has risen often enough to be judged (most of an allocator's).
+        if kind.is_builtin() || !self.hot(kind).keyed {
+            return 0;
+        }
         self.per_key
             .range((kind, 0)..=(kind, u64::MAX))
             .filter(|(_, count)| **count > 0)

@@ -59,6 +59,8 @@
 //! per-repetition checks leave them to the growth detector; the check after a teardown with process
 //! exit still wants every byte back.
 
+use std::cell::Cell;
+
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
@@ -419,20 +421,73 @@ pub struct Allocator {
     threads: HintedMap<u32, u32>,
     slots: [Option<Block>; SLOTS as usize],
     heap_slots: [Option<u32>; HEAP_SLOTS as usize],
-    /// Emptied block lists of freed pages, for the next pages' free lists: a fuzz input allocates
-    /// and frees hundreds of pages, and growing each page's lists from nothing again took about
-    /// 7% of its instructions. Nothing reads them; only their capacity is reused. There are never
-    /// more than the lists that were alive at one time.
-    spare_block_lists: Vec<Vec<u32>>,
-    /// Emptied page lists, for new heaps and for the walks that cannot borrow the list they walk
-    /// (a collect frees pages of the heap it visits), as `spare_block_lists`.
-    spare_page_lists: Vec<Vec<HeapPage>>,
-    /// The segments a collect purges, as `spare_page_lists`.
+    /// Emptied lists kept for their capacity (see `Spares`).
+    spares: Spares,
+}
+
+/// Emptied lists, kept for reuse: only their capacity is reused, and nothing reads them. An
+/// allocator hands its spares (with the lists of whatever it still held) to the next allocator
+/// made on its thread, as `Os` does with its lists: a fuzz target makes an allocator per input,
+/// and each one grew every list from nothing again.
+#[derive(Default)]
+struct Spares {
+    /// Block lists of freed pages, for the next pages' free lists: a fuzz input allocates and
+    /// frees hundreds of pages, and growing each page's lists from nothing again took about 7%
+    /// of its instructions. There are never more than the lists that were alive at one time.
+    block_lists: Vec<Vec<u32>>,
+    /// Page lists, for new heaps and for the walks that cannot borrow the list they walk (a
+    /// collect frees pages of the heap it visits), as `block_lists`.
+    page_lists: Vec<Vec<HeapPage>>,
+    /// The segments a collect purges.
     scratch_segments: Vec<(u64, u64)>,
-    /// Emptied page tables of freed segments, for the next segments, as `spare_block_lists`: a
-    /// fuzz input makes dozens of segments, and reallocating each table as it grew from nothing
-    /// again was about 0.4% of its instructions.
-    spare_page_tables: Vec<PageTable>,
+    /// Page tables of freed segments, for the next segments, as `block_lists`: a fuzz input makes
+    /// dozens of segments, and reallocating each table as it grew from nothing again was about
+    /// 0.4% of its instructions.
+    page_tables: Vec<PageTable>,
+}
+
+impl Spares {
+    /// Keeps the lists of a segment that goes with pages still in it (at process exit, or when
+    /// the allocator is dropped): its pages' block lists, and its page table with no entries, as
+    /// a walk of the pages (a reclaim) would otherwise go over the empty entries of a table that
+    /// an earlier input filled.
+    fn keep_segment(&mut self, mut segment: Segment) {
+        for page in segment.pages.by_slice.drain(..).flatten() {
+            self.keep_block_list(page.free);
+            self.keep_block_list(page.thread_free);
+        }
+        segment.pages.len = 0;
+        self.page_tables.push(segment.pages);
+    }
+
+    fn keep_block_list(&mut self, mut list: Vec<u32>) {
+        list.clear();
+        self.block_lists.push(list);
+    }
+
+    fn keep_page_list(&mut self, mut list: Vec<HeapPage>) {
+        list.clear();
+        self.page_lists.push(list);
+    }
+}
+
+thread_local! {
+    /// The spares the last allocator dropped on this thread left, for the next one.
+    static SPARES: Cell<Option<Spares>> = const { Cell::new(None) };
+}
+
+impl Drop for Allocator {
+    fn drop(&mut self) {
+        let mut spares = std::mem::take(&mut self.spares);
+        for segment in std::mem::take(&mut *self.segments).into_values() {
+            spares.keep_segment(segment);
+        }
+        for heap in std::mem::take(&mut *self.heaps).into_values() {
+            spares.keep_page_list(heap.pages);
+        }
+        // At thread exit the slot may be gone already: the lists are then freed.
+        let _ = SPARES.try_with(|slot| slot.set(Some(spares)));
+    }
 }
 
 type Mem<T> = Result<T, Errno>;
@@ -536,10 +591,7 @@ impl Subject for Allocator {
             threads: HintedMap::new(),
             slots: [None; SLOTS as usize],
             heap_slots: [None; HEAP_SLOTS as usize],
-            spare_block_lists: Vec::new(),
-            spare_page_lists: Vec::new(),
-            scratch_segments: Vec::new(),
-            spare_page_tables: Vec::new(),
+            spares: SPARES.take().unwrap_or_default(),
         };
         // `mi_process_init` runs before main (a static constructor), so its TLS key and exit hook
         // exist before the first lifecycle's baseline.
@@ -673,23 +725,21 @@ impl Allocator {
             Heap {
                 owner,
                 backing,
-                pages: self.spare_page_lists.pop().unwrap_or_default(),
+                pages: self.spares.page_lists.pop().unwrap_or_default(),
                 struct_block,
             },
         );
         id
     }
 
-    /// Keeps an emptied page list for reuse (see `spare_page_lists`).
-    fn recycle_page_list(&mut self, mut list: Vec<HeapPage>) {
-        list.clear();
-        self.spare_page_lists.push(list);
+    /// Keeps an emptied page list for reuse (see `Spares`).
+    fn recycle_page_list(&mut self, list: Vec<HeapPage>) {
+        self.spares.keep_page_list(list);
     }
 
-    /// Keeps an emptied block list for reuse (see `spare_block_lists`).
-    fn recycle_block_list(&mut self, mut list: Vec<u32>) {
-        list.clear();
-        self.spare_block_lists.push(list);
+    /// Keeps an emptied block list for reuse (see `Spares`).
+    fn recycle_block_list(&mut self, list: Vec<u32>) {
+        self.spares.keep_block_list(list);
     }
 
     /// The private heap in `slot` when this thread owns it.
@@ -708,7 +758,7 @@ impl Allocator {
         };
         // Their ids in a spare block list (both are lists of `u32`), as a thread exits in most
         // fuzz inputs and a list made each time was an allocation per exit.
-        let mut private = self.spare_block_lists.pop().unwrap_or_default();
+        let mut private = self.spares.block_lists.pop().unwrap_or_default();
         private.extend(
             self.heaps
                 .iter()
@@ -754,8 +804,10 @@ impl Allocator {
     /// `_mi_heap_unsafe_destroy_all` and `_mi_arena_unsafe_destroy_all`: all OS memory goes back.
     fn destroy_all(&mut self, os: &mut Os) -> Mem<()> {
         for segment in std::mem::take(&mut *self.segments).into_values() {
-            if segment.arena.is_none() {
-                os.release(segment.base, SEGMENT_BYTES, "process_done")?;
+            let (base, arena) = (segment.base, segment.arena);
+            self.spares.keep_segment(segment);
+            if arena.is_none() {
+                os.release(base, SEGMENT_BYTES, "process_done")?;
             }
         }
         for arena in std::mem::take(&mut self.arenas) {
@@ -766,7 +818,11 @@ impl Allocator {
             )?;
         }
         self.abandoned.clear();
-        self.heaps.clear();
+        let spares = &mut self.spares;
+        self.heaps.retain(|_, heap| {
+            spares.keep_page_list(std::mem::take(&mut heap.pages));
+            false
+        });
         self.threads.clear();
         self.slots = [None; SLOTS as usize];
         self.heap_slots = [None; HEAP_SLOTS as usize];
@@ -909,7 +965,7 @@ impl Allocator {
         }
         // The heap's pages as they are now: visiting one may free it, or drop it from the list.
         // (A fault returns early and leaves the copy to be dropped: the run ends anyway.)
-        let mut pages = self.spare_page_lists.pop().unwrap_or_default();
+        let mut pages = self.spares.page_lists.pop().unwrap_or_default();
         if let Some(h) = self.heaps.get(&heap) {
             pages.extend_from_slice(&h.pages);
         }
@@ -947,7 +1003,7 @@ impl Allocator {
             return Ok(());
         }
         // `_mi_segment_thread_collect`: purge this thread's segments (expired ones unless forced).
-        let mut owned = std::mem::take(&mut self.scratch_segments);
+        let mut owned = std::mem::take(&mut self.spares.scratch_segments);
         owned.clear();
         owned.extend(
             self.segments
@@ -958,7 +1014,7 @@ impl Allocator {
         for &(id, base) in &owned {
             self.segment_collect(os, base, id, mode == Collect::Force)?;
         }
-        self.scratch_segments = owned;
+        self.spares.scratch_segments = owned;
         if tid == MAIN_THREAD && backing {
             self.arena_collect(os, mode == Collect::Force)?;
         }
@@ -1120,7 +1176,7 @@ impl Allocator {
     /// collects (`heap-collect`), or its thread exits; a program that rotates private heaps
     /// while other threads free their blocks may do none of these, and grows without bound.
     fn collect_emptied_absorbed_pages(&mut self, os: &mut Os, tid: Tid) -> Mem<bool> {
-        let mut pending = self.spare_page_lists.pop().unwrap_or_default();
+        let mut pending = self.spares.page_lists.pop().unwrap_or_default();
         pending.extend(
             self.segments
                 .iter()
@@ -1220,8 +1276,8 @@ impl Allocator {
                 block_bytes,
                 capacity,
                 fresh: 0,
-                free: self.spare_block_lists.pop().unwrap_or_default(),
-                thread_free: self.spare_block_lists.pop().unwrap_or_default(),
+                free: self.spares.block_lists.pop().unwrap_or_default(),
+                thread_free: self.spares.block_lists.pop().unwrap_or_default(),
                 used: 0,
                 heap: Some(heap),
                 absorbed: false,
@@ -1343,7 +1399,7 @@ impl Allocator {
                 owner: Some(tid.0),
                 used_pages: 0,
                 slice_used,
-                pages: self.spare_page_tables.pop().unwrap_or_default(),
+                pages: self.spares.page_tables.pop().unwrap_or_default(),
                 purge_mask: SliceSet::default(),
                 purge_pending: 0,
                 purge_expire: 0,
@@ -1361,7 +1417,8 @@ impl Allocator {
         // The segment's last page is gone: its table holds no page, only empty entries, which
         // the next segment keeps rather than pushing them again one by one.
         debug_assert_eq!(segment.pages.len(), 0);
-        self.spare_page_tables
+        self.spares
+            .page_tables
             .push(std::mem::take(&mut segment.pages));
         match segment.arena {
             None => os.release(segment.base, SEGMENT_BYTES, "segment_free"),
@@ -1417,7 +1474,7 @@ impl Allocator {
         let segment = self.segments.get_mut(&id).expect("abandoned segment");
         segment.owner = Some(tid.0);
         let base = segment.base;
-        let mut reclaimed = self.spare_page_lists.pop().unwrap_or_default();
+        let mut reclaimed = self.spares.page_lists.pop().unwrap_or_default();
         for (first, page) in segment.pages.iter_mut() {
             page.heap = Some(heap);
             reclaimed.push(HeapPage {

@@ -46,6 +46,7 @@
 //!   Found by reading the code (`fd_table_insert_fd`, the path-open twin, does close it); no
 //!   upstream report is known to us. Fixed here by closing the handle on that path.
 
+use std::cell::Cell;
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
@@ -294,7 +295,9 @@ pub struct WasiRuntime {
     /// The emptied slot vectors of destroyed fd tables and prestats, which new instances take
     /// instead of growing their own from nothing: every fuzz input instantiates and destroys
     /// dozens of times. At most one per instance slot is ever made. Only capacity is kept, so
-    /// nothing observable depends on which vector an instance gets.
+    /// nothing observable depends on which vector an instance gets. A dropped runtime leaves
+    /// them (with its live instances' vectors, emptied) to the next one made on its thread, as
+    /// `Os` does with its lists: a fuzz target makes a runtime per input.
     spare_slots: Vec<Slots<FdObject>>,
     spare_dirs: Vec<Slots<Prestat>>,
     /// Every preopen path instantiated so far, shared by the prestats entries that name it: an
@@ -311,6 +314,43 @@ pub struct WasiRuntime {
     prestats_lock_leak: bool,
     fd_table_lock_leak: bool,
     preopen_handle_leak: bool,
+}
+
+/// The spare slot vectors of a dropped runtime (see `WasiRuntime::spare_slots`), and its
+/// instance slots, emptied: a context is some 300 bytes, and the slots were an allocation of
+/// kilobytes per input.
+type SpareSlots = (
+    Vec<Slots<FdObject>>,
+    Vec<Slots<Prestat>>,
+    Vec<Option<WasiCtx>>,
+);
+
+thread_local! {
+    /// The spare slot vectors the last runtime dropped on this thread left, for the next one.
+    static SPARE_SLOTS: Cell<Option<SpareSlots>> = const { Cell::new(None) };
+}
+
+impl Drop for WasiRuntime {
+    fn drop(&mut self) {
+        for ctx in self.instances.iter_mut().flatten() {
+            if let Some(mut table) = ctx.table.take() {
+                table.slots.fill_with(|| None);
+                self.spare_slots.push(table.slots);
+            }
+            if let Some(mut prestats) = ctx.prestats.take() {
+                prestats.dirs.fill_with(|| None);
+                self.spare_dirs.push(prestats.dirs);
+            }
+        }
+        self.instances.fill_with(|| None);
+        let spares = (
+            std::mem::take(&mut self.spare_slots),
+            std::mem::take(&mut self.spare_dirs),
+            std::mem::take(&mut self.instances),
+        );
+        // At thread exit the slot may be gone already: the vectors are then freed.
+        let _ = SPARE_SLOTS.try_with(|slot| slot.set(Some(spares)));
+    }
 }
 
 impl Subject for WasiRuntime {
@@ -356,10 +396,14 @@ impl Subject for WasiRuntime {
     }
 
     fn new(os: &mut Os, config: &Config) -> Self {
+        let (spare_slots, spare_dirs, mut instances) = SPARE_SLOTS.take().unwrap_or_default();
+        if instances.len() != usize::from(INSTANCES_MAX) {
+            instances = (0..INSTANCES_MAX).map(|_| None).collect();
+        }
         WasiRuntime {
-            instances: (0..INSTANCES_MAX).map(|_| None).collect(),
-            spare_slots: Vec::new(),
-            spare_dirs: Vec::new(),
+            instances,
+            spare_slots,
+            spare_dirs,
             preopen_names: Vec::new(),
             stdio: host_stdio(os)
                 .expect("the host's stdio opens before any limit or fault applies"),
