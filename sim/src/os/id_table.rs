@@ -21,6 +21,9 @@ pub(crate) fn spread_key(id: u64) -> u64 {
     id.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(32)
 }
 
+/// The most slots a recycled table keeps (see `IdTable::recycled`).
+const RECYCLED_SLOTS_MAX: usize = 1024;
+
 #[derive(Clone, Debug)]
 pub(crate) struct IdTable<T> {
     slots: Vec<Option<(u64, T)>>,
@@ -166,8 +169,14 @@ impl<T> IdTable<T> {
 
     /// Empties the table and hands it over with its slots, for a table that fills again (a
     /// dropped OS's, for the next one: see `Os::new`). Only its capacity is kept; which slot an
-    /// id takes is never observable.
+    /// id takes is never observable. A table grown past `RECYCLED_SLOTS_MAX` is dropped instead:
+    /// emptying it, and every walk of the next OS's table (a check of every buffer after each
+    /// repetition), would cost its whole size, and one large run (100,000 heap blocks in the
+    /// lifecycle benchmark) then slowed every run after it on the thread fourfold.
     pub(crate) fn recycled(&mut self) -> IdTable<T> {
+        if self.slots.len() > RECYCLED_SLOTS_MAX {
+            *self = IdTable::new();
+        }
         self.slots.fill_with(|| None);
         self.len = 0;
         std::mem::take(self)
@@ -199,6 +208,30 @@ impl<T> Index<&u64> for IdTable<T> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// A recycled table comes back empty with its slots, unless it grew past the bound: then it
+    /// comes back with none, so that one large run does not make every later run's walks and
+    /// recycling cost its size.
+    #[test]
+    fn a_recycled_table_is_empty_and_keeps_its_slots_up_to_the_bound() {
+        let mut small = IdTable::new();
+        for id in 0..100u64 {
+            small.insert(id, id);
+        }
+        let slots = small.slots.len();
+        let recycled = small.recycled();
+        assert_eq!((recycled.len(), recycled.slots.len()), (0, slots));
+        assert!(recycled.slots.iter().all(Option::is_none));
+        assert_eq!(recycled.get(&5), None);
+
+        let mut large = IdTable::new();
+        for id in 0..(RECYCLED_SLOTS_MAX as u64) {
+            large.insert(id, id);
+        }
+        assert!(large.slots.len() > RECYCLED_SLOTS_MAX);
+        let recycled = large.recycled();
+        assert_eq!((recycled.len(), recycled.slots.len()), (0, 0));
+    }
 
     /// Random inserts (increasing ids, with gaps) and removals agree with a BTreeMap at every step.
     #[test]
