@@ -204,7 +204,13 @@ fn a_repro_pins_the_schedule_strategy_it_ran_with() {
         &repros,
     ]);
     assert_eq!(first.code, 1);
-    assert_eq!(first.json["strategy"], "pct(depth=3)", "{}", first.json);
+    // The header names the steps the change points were spread over, the scenario's 6: malloc,
+    // spawn (with the thread's free and exit), join, and the teardown's exit.
+    assert_eq!(
+        first.json["strategy"], "pct(depth=3, steps=6)",
+        "{}",
+        first.json
+    );
     let repro = first.json["repro"].as_str().unwrap();
     let path = repro.strip_prefix("sim replay ").unwrap_or(repro);
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();

@@ -14,6 +14,8 @@ use crate::rng::{Rng, Stream};
 
 pub struct Pct {
     depth: u32,
+    /// The k its change points were drawn over, for the run's header.
+    steps: u64,
     priorities: Vec<Option<u64>>,
     change_points: Vec<u64>,
     step: u64,
@@ -32,6 +34,7 @@ impl Pct {
         change_points.sort_unstable();
         Pct {
             depth,
+            steps,
             priorities: Vec::new(),
             change_points,
             step: 0,
@@ -61,7 +64,7 @@ fn change_point(draw: u64, steps: u64) -> u64 {
 
 impl Strategy for Pct {
     fn name(&self) -> Cow<'static, str> {
-        Cow::Owned(format!("pct(depth={})", self.depth))
+        Cow::Owned(format!("pct(depth={}, steps={})", self.depth, self.steps))
     }
 
     fn next_thread(&mut self, runnable: &[u32], _rng: &mut Rng) -> u32 {
