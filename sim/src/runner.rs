@@ -529,6 +529,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         let fatal = finding.kind.is_fatal();
         if *count == 1 {
             self.os.trace().event_text(EventKind::Finding, &signature);
+            let finding = with_injected_faults(finding, self.os.injected_faults());
             self.findings.push(finding);
         } else if let Some(first) = self
             .findings
@@ -1063,6 +1064,36 @@ impl<'a, S: Subject> isolated::CrashReport for Runner<'a, S> {
     }
 }
 
+/// The faults injected most recently before shown with a finding; older ones are counted.
+const INJECTED_SHOWN_MAX: usize = 4;
+
+/// `finding` with the faults the run injected in its repetition, the latest last: a leak or a
+/// fault on an error path follows one of them, and a reader should not have to replay the run
+/// with a trace to learn which.
+fn with_injected_faults(
+    mut finding: Finding,
+    injected: &[(crate::faults::FaultKind, crate::os::Attribution)],
+) -> Finding {
+    let in_repetition: Vec<_> = injected
+        .iter()
+        .filter(|(_, at)| {
+            at.position.lifecycle == finding.lifecycle
+                && at.position.repetition == finding.repetition
+        })
+        .collect();
+    let shown_from = in_repetition.len().saturating_sub(INJECTED_SHOWN_MAX);
+    if shown_from > 0 {
+        finding = finding.detail(
+            "injected",
+            format!("{shown_from} earlier fault(s) in this repetition, not listed"),
+        );
+    }
+    for (kind, at) in &in_repetition[shown_from..] {
+        finding = finding.detail("injected", format!("{} fault at {at}", kind.name()));
+    }
+    finding
+}
+
 fn reason_kind(reason: &crate::os::BlockReason) -> &'static str {
     use crate::os::BlockReason;
     match reason {
@@ -1184,7 +1215,50 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::FaultKind;
+    use crate::os::Attribution;
     use crate::registry::Registry;
+
+    /// A finding lists the faults injected in its own repetition, the latest four, and counts
+    /// the earlier ones; faults of other repetitions are not its story.
+    #[test]
+    fn a_finding_lists_the_latest_faults_injected_in_its_repetition() {
+        let at = |repetition: u32, op_index: u32| Attribution {
+            position: Position {
+                lifecycle: 0,
+                repetition,
+                op_index,
+                op_name: "op",
+                thread: 0,
+            },
+            site: "site",
+        };
+        let mut injected = vec![(FaultKind::Commit, at(0, 1))];
+        injected.extend((1..=6).map(|op| (FaultKind::Alloc, at(1, op))));
+        injected.push((FaultKind::Spawn, at(2, 1)));
+        let mut finding = Finding::new(FindingKind::Leak, "thing", "site", "leaked");
+        finding.repetition = 1;
+        let finding = with_injected_faults(finding, &injected);
+        let listed: Vec<&str> = finding.detail_texts("injected").collect();
+        assert_eq!(
+            listed,
+            [
+                "2 earlier fault(s) in this repetition, not listed",
+                "alloc fault at op #3 `op` → site (lifecycle 1, repetition 2, thread 0)",
+                "alloc fault at op #4 `op` → site (lifecycle 1, repetition 2, thread 0)",
+                "alloc fault at op #5 `op` → site (lifecycle 1, repetition 2, thread 0)",
+                "alloc fault at op #6 `op` → site (lifecycle 1, repetition 2, thread 0)",
+            ]
+        );
+        let mut quiet = Finding::new(FindingKind::Leak, "thing", "site", "leaked");
+        quiet.repetition = 3;
+        assert_eq!(
+            with_injected_faults(quiet, &injected)
+                .detail_texts("injected")
+                .count(),
+            0
+        );
+    }
 
     /// More threads than the first word of a `ThreadSet` holds: every one of them is scheduled
     /// and the run passes. (Debug builds also check the kept set of runnable threads against a

@@ -107,6 +107,15 @@ fn a_failed_init_leaks_the_fd_table_lock_only_with_its_defect() {
         "{}",
         acquired
     );
+    // The report says which injected fault sent init down its error path, in the leak's own
+    // repetition.
+    let injected: Vec<&str> = outcome.findings[0].detail_texts("injected").collect();
+    assert_eq!(
+        injected,
+        [
+            "alloc fault at op #1 `instantiate` → fd_object_new (lifecycle 1, repetition 4, thread 0)"
+        ]
+    );
     let fixed = scenario.run(defects_off());
     assert!(
         fixed.passed(),
