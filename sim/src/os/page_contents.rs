@@ -27,7 +27,6 @@ use std::cell::{Cell, RefCell};
 
 use super::id_table::{IdTable, spread_key};
 use super::pages::PAGE_SIZE;
-use super::resources::recycled;
 
 const FRAME_BYTES: usize = PAGE_SIZE as usize;
 /// At most this many cleared frames (1 MiB) are kept by one `Os`, and as many by the thread's
@@ -100,55 +99,56 @@ pub(crate) struct PageContents {
 
 impl Default for PageContents {
     fn default() -> PageContents {
-        PageContents::new_in(&mut ContentsStorage::default())
+        PageContents {
+            slot_by_page: IdTable::new(),
+            written_pages: Vec::new(),
+            written_slots: Vec::new(),
+            frames: Vec::new(),
+            spare_slots: Vec::new(),
+            empty_slots: Vec::new(),
+            last: std::array::from_fn(|_| Cell::new((NO_PAGE, 0))),
+            last_next: Cell::new(0),
+        }
     }
 }
 
-/// The index and lists of a dropped OS's page contents, emptied, for the next OS (see
-/// `Os::new`): a fuzz input writes dozens of pages, and the index and lists grew from nothing
-/// again on every input. The frames themselves go to the thread's pool, as when an OS is
-/// dropped. Only capacity is kept: which slot a page takes is never observable.
+/// A dropped OS's page contents, emptied, for the next OS (see `Os::new`): a fuzz input writes
+/// dozens of pages, and the index and lists grew from nothing again on every input. The frames
+/// themselves go to the thread's pool, as when an OS is dropped. Only capacity is kept: which
+/// slot a page takes is never observable.
 #[derive(Default)]
-pub(crate) struct ContentsStorage {
-    slot_by_page: IdTable<u32>,
-    written_pages: Vec<u64>,
-    written_slots: Vec<u32>,
-    frames: Vec<Frame>,
-    spare_slots: Vec<u32>,
-    empty_slots: Vec<u32>,
-}
+pub(crate) struct ContentsStorage(Option<PageContents>);
 
 impl PageContents {
     /// Contents with no page written, in the index and lists `storage` holds (emptied by
     /// `keep_storage`), if it holds any.
     pub(crate) fn new_in(storage: &mut ContentsStorage) -> PageContents {
-        PageContents {
-            slot_by_page: std::mem::take(&mut storage.slot_by_page),
-            written_pages: std::mem::take(&mut storage.written_pages),
-            written_slots: std::mem::take(&mut storage.written_slots),
-            frames: std::mem::take(&mut storage.frames),
-            spare_slots: std::mem::take(&mut storage.spare_slots),
-            empty_slots: std::mem::take(&mut storage.empty_slots),
-            last: std::array::from_fn(|_| Cell::new((NO_PAGE, 0))),
-            last_next: Cell::new(0),
-        }
+        storage.0.take().unwrap_or_default()
     }
 
-    /// Gives the frames to the thread's pool and hands the emptied index and lists to
-    /// `storage`, for the next `new_in`.
+    /// Gives the frames to the thread's pool and hands these contents, emptied, to `storage`,
+    /// for the next `new_in`.
     pub(crate) fn keep_storage(&mut self, storage: &mut ContentsStorage) {
         self.pool_frames();
-        storage.slot_by_page = self.slot_by_page.recycled();
-        storage.written_pages = recycled(&mut self.written_pages);
-        storage.written_slots = recycled(&mut self.written_slots);
-        storage.frames = recycled(&mut self.frames);
-        storage.spare_slots = recycled(&mut self.spare_slots);
-        storage.empty_slots = recycled(&mut self.empty_slots);
+        let mut kept = std::mem::take(self);
+        kept.slot_by_page = kept.slot_by_page.recycled();
+        kept.written_pages.clear();
+        kept.written_slots.clear();
+        kept.frames.clear();
+        kept.spare_slots.clear();
+        kept.empty_slots.clear();
+        for last in &kept.last {
+            last.set((NO_PAGE, 0));
+        }
+        kept.last_next.set(0);
+        storage.0 = Some(kept);
     }
 
-    /// Clears the frames and hands them to the thread's pool, up to its bound.
+    /// Clears the frames and hands them to the thread's pool, up to its bound. At thread exit
+    /// the pool may be gone before these contents (kept in the OS's storage, which is dropped
+    /// then too): the frames are then freed.
     fn pool_frames(&mut self) {
-        POOL.with(|pool| {
+        let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
             for frame in &mut self.frames {
                 if pool.len() >= SPARES_MAX {
