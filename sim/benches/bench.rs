@@ -99,9 +99,8 @@ const SPREAD_UNEVEN: f64 = 1.25;
 /// Lines that name each metric with an uneven side, for the end of the run. Most often the
 /// machine was busy for part of the run (a peer slowed more than ours reads as a better ratio
 /// than a quiet run gives; a load steady over all the rounds slows them alike and does not show
-/// here). Some work is uneven by itself: our spawn+join rounds take about 45 or about 70 ns,
-/// the slow ones those in which the tables that grow with every spawned thread (a tid is never
-/// reused) double.
+/// here). Some work is uneven by itself: our spawn+join rounds spread about 2× in every run
+/// (README, "Benchmarks").
 fn uneven(results: &BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, entry) in results {
