@@ -116,15 +116,20 @@ struct RunArgs {
 struct ReplayArgs {
     /// A repro file written by `sim`, or `gen:SUBJECT:SEED[:DEFECTS]`.
     repro: String,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Write every trace event of the replayed run as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 struct ShrinkArgs {
+    /// The scenario file whose run fails.
     file: PathBuf,
+    /// Seed of the failing run: decimal, 0x-hex, or a 40-digit commit hash. Overrides the
+    /// scenario's.
     #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
     #[command(flatten)]
@@ -600,13 +605,29 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
             }
         },
     };
-    let shrunk = crate::shrink::shrink(scenario.as_ref(), &signature, args.runs_max);
+    // As the sweep's repros and `sim import-crash` do: a run that fails only because of its
+    // defects shrinks to a scenario that still passes with them off, so that the result is about
+    // the defect rather than, say, an `instantiate` whose `destroy` was cut away.
+    let about_its_defects = crate::shrink::is_about_its_defects(scenario.as_ref());
+    let shrunk = crate::shrink::shrink_repro(
+        scenario.as_ref(),
+        &signature,
+        args.runs_max,
+        about_its_defects,
+    );
     let final_outcome = shrunk.scenario.run(RunOptions::default());
     let pinned = report::pin(shrunk.scenario.as_ref(), &final_outcome);
     let text = pinned.to_toml();
     eprintln!(
-        "shrunk `{signature}`: {} ops → {} ops in {} runs",
-        shrunk.ops_before, shrunk.ops_after, shrunk.runs
+        "shrunk `{signature}`: {} ops → {} ops in {} runs{}",
+        shrunk.ops_before,
+        shrunk.ops_after,
+        shrunk.runs,
+        if about_its_defects {
+            " (each kept step also passes with every defect off)"
+        } else {
+            ""
+        }
     );
     match &args.out {
         Some(path) => {

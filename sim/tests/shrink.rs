@@ -218,6 +218,36 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
     assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
 }
 
+/// A zoo scenario fails only because of its defect: `sim shrink` keeps it about the defect, as
+/// the sweep's repros and `sim import-crash` do. A plain signature shrink cuts `destroy` away and
+/// keeps a lone `instantiate`, which leaks the same rwlock (and a dozen other things) with every
+/// defect off.
+#[test]
+fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off() {
+    let dir = tmp("defect-only");
+    let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/zoo/instantiate-destroy.toml")
+        .display()
+        .to_string();
+    let out = dir.join("small.toml").display().to_string();
+    let (code, _, stderr) = sim_binary(&["shrink", &zoo, "--seed", "1", "--out", &out]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("also passes with every defect off"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("op = \"destroy\""), "{text}");
+    let (code, stdout, _) = sim_binary(&["run", &out, "--no-defects"]);
+    assert_eq!(
+        code, 0,
+        "the shrunk scenario passes without its defect:\n{stdout}"
+    );
+    let (code, stdout, _) = sim_binary(&["run", &out]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("leak:rwlock:fd_prestats_init"), "{stdout}");
+}
+
 #[test]
 fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
     let clean = Path::new(env!("CARGO_MANIFEST_DIR"))
