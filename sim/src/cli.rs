@@ -1,5 +1,5 @@
 //! The `sim` command line: run, replay, shrink, list, sweep (and `sweep merge`), promote, zoo,
-//! import-crash.
+//! import-crash, and two hidden ones that `make` calls: `detect` and `sweep-scaling`.
 //!
 //! This is the edge of the program: the one place (besides the host arena) that may read files,
 //! the environment and the clock. Exit codes are a contract: 0 every check held, 1 at least one
@@ -217,8 +217,20 @@ pub fn main() -> i32 {
 /// Runs the CLI with `registry`: another crate's binary can add its own subjects and reuse every
 /// command (`sim::cli::main_with(Registry::builtin().with(erase::<Mine>()))`).
 pub fn main_with(registry: Registry) -> i32 {
+    restore_default_sigpipe();
     install_quiet_panic_hook();
     main_with_args(registry, std::env::args_os())
+}
+
+/// `your-binary list | head` should end quietly when the reader goes away, as other Unix tools
+/// do, rather than fail a write and report an internal error. Rust ignores SIGPIPE by default;
+/// `main_with` is what a binary's `main` calls, before any thread starts, so every binary built
+/// on it (`sim`, and a crate's own with its subjects) gets this, not only `sim`.
+fn restore_default_sigpipe() {
+    // SAFETY: restoring the default disposition of one signal, before the CLI starts a thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Runs the CLI with `registry` on `args` (the first is the program name), without touching the

@@ -5,6 +5,7 @@
 //!   acquired: op #1 `instantiate` → fd_prestats_init (lifecycle 1, repetition 1, thread 0)
 //!   baseline: 0 rwlocks; now: 1
 //! note: seen 100 times in this run (reported once)
+//! note: signature `leak:rwlock:fd_prestats_init`
 //! note: replay with `sim replay target/sim/repros/wasi-runtime-instantiate-destroy-0000000000000001.toml`
 //! ```
 

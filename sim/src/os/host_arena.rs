@@ -1,7 +1,8 @@
 //! The host-backed arena: real bytes for real third-party code.
 //!
-//! This is the only file of the virtual OS that calls the host OS; the one other caller in `sim/`
-//! is `runner/isolated.rs`, which forks the child that host-backed runs use. It maps one real
+//! This is the only file of the virtual OS that calls the host OS; outside it, `runner/isolated.rs`
+//! forks the child that host-backed runs use, and the CLI's `main_with` restores SIGPIPE's default
+//! action (see `sim/README.md`). It maps one real
 //! reservation (`PROT_NONE`, `MAP_NORESERVE`) and places simulated addresses at a fixed offset
 //! inside it, so a crate like `dlmalloc` can dereference the memory it was given. Committed pages
 //! get the protection the simulation gives them (`Os::commit` and `Os::protect` set it span by

@@ -55,8 +55,8 @@
 //! two runs of one (scenario, seed) give one trace hash, crash or not.
 //!
 //! This file and `os/host_arena.rs` are the only places in the library that call the host OS
-//! through libc: fork, pipes, signals and `_exit` live here, real memory lives there. (The binary's
-//! `main.rs` also restores SIGPIPE's default action before anything runs.)
+//! through libc: fork, pipes, signals and `_exit` live here, real memory lives there. (The CLI's
+//! `main_with` also restores SIGPIPE's default action before anything runs.)
 //!
 //! Limits, stated plainly:
 //! - The handler is not async-signal-safe in general: it allocates and formats. It is safe enough

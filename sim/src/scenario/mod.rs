@@ -16,8 +16,8 @@
 //! name = "instance"
 //! repeat = 100
 //! ops = [
-//!   { op = "instantiate" },
-//!   { op = "destroy" },
+//!   { op = "instantiate", instance = 0 },
+//!   { op = "destroy", instance = 0 },
 //! ]
 //! ```
 

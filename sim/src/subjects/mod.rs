@@ -3,7 +3,7 @@
 //! | module | models | defects |
 //! | --- | --- | --- |
 //! | `interpreter` | Miri: fn-pointer ids, program memory, emulated fds with blocking | `fn-ptr-fresh-alloc`, `blocked-read-weak-ref` (and `host-fn-fresh-alloc`) |
-//! | `allocator` | mimalloc 2.1: segments, pages, thread heaps, abandon, exit-time collect (#904) | `collect-after-segment-free` |
+//! | `allocator` | mimalloc 2.1: segments, pages, thread heaps, abandon, exit-time collect (#904) | `collect-after-segment-free` (and `absorbed-pages-never-collected`, found by our fuzzer) |
 //! | `wasi_runtime` | WAMR's WASI context: fd table, prestats, their rwlocks (WAMR #4192) | `prestats-lock-leak`, `fd-table-lock-leak`, `preopen-handle-leak` |
 //! | `reloadable_lib` | snmalloc in a loadable library: pagemap reservation per load (#766) | `pagemap-never-released` |
 //! | `dlmalloc` | the real `dlmalloc` crate (0.2.14) on host-backed simulated pages | none (fault injection op `release-behind-back`) |

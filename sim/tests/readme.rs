@@ -1,0 +1,161 @@
+//! The README shows scenarios and output a reader will copy; these tests keep them true. Every
+//! `toml` block that names a `subject` parses, the first run prints what the README says it
+//! prints, the example's report is the one section 5 shows, and the README's promise that
+//! `… | head` ends quietly holds.
+
+#[allow(dead_code)]
+#[path = "../examples/bump_allocator.rs"]
+mod bump_allocator;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use sim::runner::RunOptions;
+
+fn readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    std::fs::read_to_string(path).expect("README.md")
+}
+
+/// The fenced blocks of `text` in `language`, with the line each starts on (1-based, the fence's).
+fn blocks(text: &str, language: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        match open.as_mut() {
+            None if line.trim_start() == format!("```{language}") => {
+                open = Some((index + 1, String::new()));
+            }
+            None => {}
+            Some(_) if line.trim_start() == "```" => blocks.push(open.take().unwrap()),
+            Some((_, body)) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    blocks
+}
+
+/// The block of `language` that follows the line containing `marker`.
+fn block_after(text: &str, marker: &str, language: &str) -> String {
+    let marker_line = text
+        .lines()
+        .position(|line| line.contains(marker))
+        .unwrap_or_else(|| panic!("README has no line with {marker:?}"));
+    blocks(text, language)
+        .into_iter()
+        .find(|(line, _)| *line > marker_line)
+        .unwrap_or_else(|| panic!("no {language} block after {marker:?}"))
+        .1
+}
+
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .expect("run sim");
+    (
+        output.status.code().expect("sim exits"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_scenario_the_readme_shows_parses() {
+    let registry = bump_allocator::registry();
+    let scenarios: Vec<(usize, String)> = blocks(&readme(), "toml")
+        .into_iter()
+        .filter(|(_, body)| body.lines().any(|line| line.starts_with("subject = ")))
+        .collect();
+    assert!(
+        scenarios.len() >= 2,
+        "the README shows a built-in subject's scenario and the example's"
+    );
+    for (line, body) in scenarios {
+        if let Err(diagnostic) = registry.parse(&format!("README.md:{line}"), &body) {
+            panic!("the README's scenario at line {line} does not parse:\n{diagnostic}");
+        }
+    }
+}
+
+#[test]
+fn the_first_run_prints_what_the_readme_shows() {
+    let shown = block_after(&readme(), "## A first run", "text");
+    let (code, stdout, stderr) = sim(&["run", "scenarios/zoo/instantiate-destroy.toml"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stdout, shown, "README's first-run output, line for line");
+}
+
+#[test]
+fn section_5_shows_what_the_example_prints() {
+    let shown = block_after(&readme(), "which prints", "text");
+    let scenario = bump_allocator::registry()
+        .parse("arena-overflow.toml", bump_allocator::SCENARIO)
+        .unwrap();
+    let outcome = scenario.run(RunOptions::default());
+    let printed: String = outcome
+        .findings
+        .iter()
+        .map(|finding| sim::report::render_finding(finding, &outcome, "replay command"))
+        .collect();
+    assert_eq!(printed, shown);
+}
+
+/// `sim run … | head -1`: the reader goes away after one byte, and the tool ends without an
+/// error (by SIGPIPE, as Unix tools do, rather than a failed write reported as an internal
+/// error). The output must outgrow the pipe's buffer (64 KiB on Linux) for the tool to notice
+/// the reader is gone, so the run is of 200 failing files, whose reports come to about 200 KB.
+#[test]
+fn a_reader_that_stops_early_ends_the_tool_quietly() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme-pipe");
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let zoo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/zoo/instantiate-destroy.toml");
+    let text = std::fs::read_to_string(zoo).unwrap();
+    for index in 0..200 {
+        let renamed = text.replace(
+            "name = \"instantiate-destroy\"",
+            &format!("name = \"copy-{index}\""),
+        );
+        std::fs::write(files.join(format!("copy-{index}.toml")), renamed).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(&files)
+        .arg("--repro-dir")
+        .arg(dir.join("repros"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sim");
+    let mut first = [0u8; 1];
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first)
+        .expect("a first byte");
+    // The pipe's read end is dropped here, with nearly all of the output unread.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(stderr, "", "nothing on stderr");
+    // Ended by the signal, as `cat` or `grep` would be, not left to finish 200 runs into a pipe
+    // nobody reads (nor to report the closed pipe as an internal error, exit 3).
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(13),
+        "SIGPIPE ends the tool: {status:?}"
+    );
+}
