@@ -1,7 +1,7 @@
 //! Keeps the layering of `sim/README.md`: a module may import only modules of its own layer or
 //! layers above it. Adding an upward import fails this test. Also keeps every module that runs
 //! inside a simulation free of the clock, the environment, host randomness and randomly-hashed
-//! maps (the determinism rules of the README).
+//! maps (the determinism rules `sim/README.md` states).
 
 use std::path::Path;
 
