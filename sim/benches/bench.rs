@@ -390,6 +390,7 @@ mod sched_workload {
                 ops: vec![],
                 defects: vec![],
                 caches: vec![],
+                params: vec![],
                 host_backed: false,
             }
         }

@@ -23,12 +23,21 @@ use serde::{Deserialize, Serialize};
 use sim::os::{Os, PAGE_SIZE, Tid};
 use sim::registry::{Registry, erase};
 use sim::runner::{Outcome, RunOptions};
-use sim::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+use sim::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo, UnsignedParam};
 
 /// Arenas are numbered 0..ARENAS; larger numbers wrap, so any generated op means something.
 const ARENAS: u8 = 4;
 /// Allocations are rounded up to this alignment.
 const ALIGN_BYTES: u64 = 16;
+
+/// `[config] chunk_bytes = 8192` in a scenario sets the size of each chunk an arena reserves.
+const CHUNK_BYTES: UnsignedParam = UnsignedParam {
+    name: "chunk_bytes",
+    summary: "bytes each chunk reserves, rounded up to whole pages",
+    min: PAGE_SIZE,
+    max: 1 << 30,
+    default: 4 * PAGE_SIZE,
+};
 
 /// The ops a scenario can use, as they appear in TOML: `{ op = "alloc", arena = 0, bytes = 100 }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
@@ -88,6 +97,7 @@ impl Subject for BumpAllocator {
                 source: "the classic arena bug (an example, not a published report)",
             }],
             caches: vec![],
+            params: vec![CHUNK_BYTES.decl()],
             host_backed: false,
         }
     }
@@ -95,11 +105,8 @@ impl Subject for BumpAllocator {
     fn new(_os: &mut Os, config: &Config) -> Self {
         BumpAllocator {
             arenas: BTreeMap::new(),
-            // `[config] chunk_bytes = 8192` in a scenario changes it; whole pages only.
-            chunk_bytes: config
-                .param_u64("chunk_bytes", 4 * PAGE_SIZE)
-                .next_multiple_of(PAGE_SIZE)
-                .max(PAGE_SIZE),
+            // Whole pages: a size between them is rounded up, as `CHUNK_BYTES` says.
+            chunk_bytes: config.unsigned(&CHUNK_BYTES).next_multiple_of(PAGE_SIZE),
             leak_overflow_chunks: config.defect("leak-overflow-chunks"),
         }
     }

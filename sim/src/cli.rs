@@ -43,7 +43,7 @@ enum Command {
     Replay(ReplayArgs),
     /// Shrink a failing scenario while the same finding signature still appears.
     Shrink(ShrinkArgs),
-    /// List subjects with their ops, defects and bounded caches.
+    /// List subjects with their ops, defects, bounded caches and `[config]` parameters.
     List(ListArgs),
     /// Turn a fuzzer crash artifact into a minimised regression file in corpus/regressions/.
     ImportCrash(ImportCrashArgs),
@@ -710,6 +710,18 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
                 "cache".to_string(),
                 cache.kind.to_string(),
                 format!("up to {} per key: {}", cache.per_key_max, cache.why),
+            ]);
+        }
+        for param in &info.params {
+            table.add_row(vec![
+                "config".to_string(),
+                param.name.to_string(),
+                format!(
+                    "{} ({}; default {})",
+                    param.summary,
+                    param.kind.expected(),
+                    param.kind.default_text()
+                ),
             ]);
         }
         println!("{table}\n");

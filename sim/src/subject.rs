@@ -73,6 +73,146 @@ pub struct OpDoc {
     pub summary: &'static str,
 }
 
+/// A `[config]` parameter a subject reads. The parser refuses a scenario whose `[config]` names
+/// a key no parameter declares, or gives a value its kind does not allow, so a subject reads only
+/// values it has declared (`Config::unsigned`, `Config::flag`, `Config::choice`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ParamDecl {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub kind: ParamKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ParamKind {
+    /// An integer in `min..=max`.
+    Unsigned {
+        min: u64,
+        max: u64,
+        default: u64,
+    },
+    Bool {
+        default: bool,
+    },
+    /// One of a fixed list of strings.
+    Choice {
+        choices: &'static [&'static str],
+        default: &'static str,
+    },
+}
+
+impl ParamKind {
+    /// What a value must be, as the parser's errors and `sim list` say it.
+    pub fn expected(&self) -> String {
+        match self {
+            ParamKind::Unsigned { min, max, .. } => format!("an integer in {min}..={max}"),
+            ParamKind::Bool { .. } => "true or false".into(),
+            ParamKind::Choice { choices, .. } => {
+                let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+                format!("one of {}", quoted.join(", "))
+            }
+        }
+    }
+
+    /// The value a scenario that leaves the parameter out gets, as TOML would write it.
+    pub fn default_text(&self) -> String {
+        match self {
+            ParamKind::Unsigned { default, .. } => default.to_string(),
+            ParamKind::Bool { default } => default.to_string(),
+            ParamKind::Choice { default, .. } => format!("\"{default}\""),
+        }
+    }
+
+    /// Why `value` is not allowed, or `None` when it is.
+    pub fn check(&self, value: &toml::Value) -> Option<String> {
+        let allowed = match (self, value) {
+            (ParamKind::Unsigned { min, max, .. }, toml::Value::Integer(n)) => {
+                u64::try_from(*n).is_ok_and(|n| (*min..=*max).contains(&n))
+            }
+            (ParamKind::Bool { .. }, toml::Value::Boolean(_)) => true,
+            (ParamKind::Choice { choices, .. }, toml::Value::String(text)) => {
+                choices.contains(&text.as_str())
+            }
+            _ => {
+                return Some(format!(
+                    "must be {}, found {}",
+                    self.expected(),
+                    value.type_str()
+                ));
+            }
+        };
+        (!allowed).then(|| format!("must be {}, found {value}", self.expected()))
+    }
+}
+
+/// An unsigned `[config]` parameter, declared as a constant so that the subject's `info` and its
+/// `new` read the same name, range and default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsignedParam {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub min: u64,
+    pub max: u64,
+    pub default: u64,
+}
+
+impl UnsignedParam {
+    pub fn decl(&self) -> ParamDecl {
+        ParamDecl {
+            name: self.name,
+            summary: self.summary,
+            kind: ParamKind::Unsigned {
+                min: self.min,
+                max: self.max,
+                default: self.default,
+            },
+        }
+    }
+}
+
+/// A `true`/`false` `[config]` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoolParam {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub default: bool,
+}
+
+impl BoolParam {
+    pub fn decl(&self) -> ParamDecl {
+        ParamDecl {
+            name: self.name,
+            summary: self.summary,
+            kind: ParamKind::Bool {
+                default: self.default,
+            },
+        }
+    }
+}
+
+/// A `[config]` parameter that is one of a fixed list of strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChoiceParam {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub choices: &'static [&'static str],
+    pub default: &'static str,
+}
+
+impl ChoiceParam {
+    pub fn decl(&self) -> ParamDecl {
+        ParamDecl {
+            name: self.name,
+            summary: self.summary,
+            kind: ParamKind::Choice {
+                choices: self.choices,
+                default: self.default,
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SubjectInfo {
     pub name: &'static str,
@@ -80,6 +220,8 @@ pub struct SubjectInfo {
     pub ops: Vec<OpDoc>,
     pub defects: Vec<DefectInfo>,
     pub caches: Vec<CacheDecl>,
+    /// The `[config]` parameters the subject reads; any other key is refused.
+    pub params: Vec<ParamDecl>,
     /// True when the subject runs real third-party code on host-backed memory: such runs go in a
     /// child process so that a real crash becomes a finding instead of killing the tool.
     pub host_backed: bool,
@@ -140,18 +282,38 @@ impl Config {
         self.defects.contains(name)
     }
 
-    pub fn param_u64(&self, name: &str, default: u64) -> u64 {
+    /// The scenario's value of `param`, or its default. A parsed scenario holds only values the
+    /// declaration allows; one that does not (a `Config` built in code) gets the default too, so
+    /// a subject never sees a value outside what it declared.
+    pub fn unsigned(&self, param: &UnsignedParam) -> u64 {
         self.params
-            .get(name)
-            .and_then(|v| v.as_integer())
-            .map_or(default, |v| v.max(0) as u64)
+            .get(param.name)
+            .and_then(|value| value.as_integer())
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|n| (param.min..=param.max).contains(n))
+            .unwrap_or(param.default)
     }
 
-    pub fn param_bool(&self, name: &str, default: bool) -> bool {
+    /// Whether the scenario sets `param` at all, for a subject whose own default is "leave it".
+    pub fn is_set(&self, name: &str) -> bool {
+        self.params.contains_key(name)
+    }
+
+    pub fn flag(&self, param: &BoolParam) -> bool {
         self.params
-            .get(name)
-            .and_then(|v| v.as_bool())
-            .unwrap_or(default)
+            .get(param.name)
+            .and_then(|value| value.as_bool())
+            .unwrap_or(param.default)
+    }
+
+    /// One of `param.choices`: the scenario's, or the default.
+    pub fn choice(&self, param: &ChoiceParam) -> &'static str {
+        self.params
+            .get(param.name)
+            .and_then(|value| value.as_str())
+            .and_then(|text| param.choices.iter().find(|&&choice| choice == text))
+            .copied()
+            .unwrap_or(param.default)
     }
 }
 

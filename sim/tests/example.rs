@@ -166,3 +166,36 @@ fn the_cli_runs_the_example_subject_once_it_is_registered() {
         expect.trace_hash
     );
 }
+
+#[test]
+fn a_subject_from_another_crate_declares_its_config_and_the_parser_checks_it() {
+    let scenario = |config: &str| {
+        format!(
+            "name = \"c\"\nsubject = \"bump-allocator\"\n\n[config]\n{config}\n\n\
+             [[lifecycle]]\nname = \"l\"\nops = [{{ op = \"create\", arena = 0 }}]\n"
+        )
+    };
+    let registry = bump_allocator::registry();
+    assert!(
+        registry
+            .parse("ok.toml", &scenario("chunk_bytes = 8192"))
+            .is_ok()
+    );
+    let Err(error) = registry.parse("small.toml", &scenario("chunk_bytes = 100")) else {
+        panic!("a chunk below a page is refused");
+    };
+    assert_eq!(error.location(), "small.toml:5:15");
+    assert!(
+        error
+            .message
+            .contains("`chunk_bytes` must be an integer in 4096..=")
+    );
+    let Err(error) = registry.parse("typo.toml", &scenario("chunk_size = 8192")) else {
+        panic!("an unknown key is refused");
+    };
+    assert!(
+        error.message.contains("known: chunk_bytes"),
+        "{}",
+        error.message
+    );
+}

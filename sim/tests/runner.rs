@@ -391,6 +391,7 @@ mod determinism {
                 ops: vec![],
                 defects: vec![],
                 caches: vec![],
+                params: vec![],
                 host_backed: false,
             }
         }
@@ -478,7 +479,7 @@ mod panics {
     use sim::findings::FindingKind;
     use sim::os::{Os, Tid};
     use sim::runner::RunOptions;
-    use sim::subject::{Config, Step, Subject, SubjectInfo};
+    use sim::subject::{BoolParam, Config, Step, Subject, SubjectInfo};
 
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
     #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
@@ -491,6 +492,12 @@ mod panics {
 
     pub struct Brittle;
 
+    const FAIL_IN_NEW: BoolParam = BoolParam {
+        name: "fail_in_new",
+        summary: "panic in `new`",
+        default: false,
+    };
+
     impl Subject for Brittle {
         type Op = BrittleOp;
         fn info() -> SubjectInfo {
@@ -500,11 +507,12 @@ mod panics {
                 ops: vec![],
                 defects: vec![],
                 caches: vec![],
+                params: vec![FAIL_IN_NEW.decl()],
                 host_backed: false,
             }
         }
         fn new(_os: &mut Os, config: &Config) -> Self {
-            assert!(!config.param_bool("fail_in_new", false), "bad [config]");
+            assert!(!config.flag(&FAIL_IN_NEW), "bad [config]");
             Brittle
         }
         fn op_name(op: &BrittleOp) -> &'static str {

@@ -614,6 +614,7 @@ impl Subject for Nondeterministic {
             ops: vec![],
             defects: vec![],
             caches: vec![],
+            params: vec![],
             host_backed: false,
         }
     }

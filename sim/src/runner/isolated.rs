@@ -914,6 +914,7 @@ mod tests {
                 }],
                 defects: vec![],
                 caches: vec![],
+                params: vec![],
                 host_backed: true,
             }
         }

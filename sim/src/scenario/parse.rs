@@ -22,7 +22,7 @@ use crate::faults::FaultKind;
 use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
 use crate::seed::parse_seed;
-use crate::subject::{Names, Subject, info_of};
+use crate::subject::{Names, Subject, SubjectInfo, info_of};
 
 /// A problem with a scenario file, with the position it concerns where there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +135,7 @@ struct RawScenario {
     #[serde(default)]
     schedule: Option<Spanned<toml::Value>>,
     #[serde(default)]
-    config: toml::Table,
+    config: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     caches: BTreeMap<Spanned<String>, u64>,
     #[serde(default, rename = "lifecycle")]
@@ -443,6 +443,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         }
         caches.insert(kind.clone(), bound);
     }
+    let config = parse_config(&raw.config, info).map_err(|(span, message)| error(span, message))?;
     let schedule = match &raw.schedule {
         None => StrategyChoice::default(),
         Some(value) => {
@@ -478,7 +479,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         platform: raw.platform,
         faults,
         schedule,
-        config: raw.config,
+        config,
         caches,
         lifecycles,
         expect: raw.expect,
@@ -502,6 +503,35 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
             friendly_message(e.message().trim())
         )
     })
+}
+
+/// The `[config]` table, each key checked against the subject's declared parameters: a misspelt
+/// key or a value of the wrong kind would otherwise be ignored, or reach the subject and fail the
+/// run as a finding of its own.
+fn parse_config(
+    raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    info: &SubjectInfo,
+) -> Result<toml::Table, (Range<usize>, String)> {
+    let mut config = toml::Table::new();
+    for (key, value) in raw {
+        let name = key.get_ref();
+        let Some(param) = info.params.iter().find(|param| param.name == name) else {
+            let known: Vec<&str> = info.params.iter().map(|param| param.name).collect();
+            return Err((
+                key.span(),
+                format!(
+                    "unknown `[config]` key `{name}` for `{}`; known: {}",
+                    info.name,
+                    list_or_none(&known)
+                ),
+            ));
+        };
+        if let Some(problem) = param.kind.check(value.get_ref()) {
+            return Err((value.span(), format!("`[config]` `{name}` {problem}")));
+        }
+        config.insert(name.clone(), value.get_ref().clone());
+    }
+    Ok(config)
 }
 
 fn list_or_none(items: &[&str]) -> String {

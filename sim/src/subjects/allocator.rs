@@ -69,7 +69,10 @@ use crate::os::sorted_map::HintedMap;
 use crate::os::threads::MAIN_THREAD;
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, Prot, Site, Tid};
-use crate::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{
+    BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo,
+    UnsignedParam,
+};
 
 const SEGMENT_BYTES: u64 = 32 << 20;
 const SLICE_BYTES: u64 = 64 << 10;
@@ -395,6 +398,29 @@ enum Collect {
     Abandon,
 }
 
+const ARENA: BoolParam = BoolParam {
+    name: "arena",
+    summary: "segments come from arenas (reserved in bulk, kept when freed) instead of the OS",
+    default: false,
+};
+const PURGE_DELAY: UnsignedParam = UnsignedParam {
+    name: "purge_delay",
+    summary: "ticks of the virtual clock before freed page slices are decommitted; 0: at once",
+    min: 0,
+    max: 1_000_000_000,
+    default: 10,
+};
+const DESTROY_ON_EXIT: BoolParam = BoolParam {
+    name: "destroy_on_exit",
+    summary: "process exit releases every segment and arena still held (mi_option_destroy_on_exit)",
+    default: true,
+};
+const GUARD_FREED_SEGMENTS: BoolParam = BoolParam {
+    name: "guard_freed_segments",
+    summary: "protect a freed segment's header slice until it is reused or purged, so a read of it faults",
+    default: true,
+};
+
 #[derive(Clone, Debug)]
 struct Settings {
     collect_after_segment_free: bool,
@@ -565,6 +591,12 @@ impl Subject for Allocator {
                     why: "pages with live blocks and freed slices awaiting their purge delay stay committed",
                 },
             ],
+            params: vec![
+                ARENA.decl(),
+                PURGE_DELAY.decl(),
+                DESTROY_ON_EXIT.decl(),
+                GUARD_FREED_SEGMENTS.decl(),
+            ],
             host_backed: false,
         }
     }
@@ -573,10 +605,10 @@ impl Subject for Allocator {
         let settings = Settings {
             collect_after_segment_free: config.defect("collect-after-segment-free"),
             absorbed_pages_never_collected: config.defect("absorbed-pages-never-collected"),
-            arena: config.param_bool("arena", false),
-            purge_delay_ticks: config.param_u64("purge_delay", 10),
-            destroy_on_exit: config.param_bool("destroy_on_exit", true),
-            guard_freed_segments: config.param_bool("guard_freed_segments", true),
+            arena: config.flag(&ARENA),
+            purge_delay_ticks: config.unsigned(&PURGE_DELAY),
+            destroy_on_exit: config.flag(&DESTROY_ON_EXIT),
+            guard_freed_segments: config.flag(&GUARD_FREED_SEGMENTS),
         };
         let mut allocator = Allocator {
             settings,

@@ -96,6 +96,7 @@ impl Subject for Counter {
                 source: "the generic destroy-skips-release shape",
             }],
             caches: vec![],
+            params: vec![],
             host_backed: false,
         }
     }

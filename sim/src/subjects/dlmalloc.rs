@@ -50,7 +50,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::{Access, Os, PAGE_SIZE, Site, Tid};
-use crate::subject::{CacheDecl, Config, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{CacheDecl, Config, Names, OpDoc, Step, Subject, SubjectInfo, UnsignedParam};
 
 /// Block slots a program holds; op slots are `0..SLOTS`.
 pub const SLOTS: u8 = 8;
@@ -60,8 +60,22 @@ pub const BLOCK_BYTES_MAX: u32 = 8 << 20;
 pub const ALIGN_BYTES_MAX: u32 = 4096;
 /// dlmalloc's natural alignment on 64-bit hosts (`2 * size_of::<usize>()`).
 pub const NATURAL_ALIGN_BYTES: u32 = 16;
-/// The host arena's window unless `[config] arena-bytes` says otherwise.
-const ARENA_BYTES_DEFAULT: u64 = 1 << 30;
+const ARENA_BYTES: UnsignedParam = UnsignedParam {
+    name: "arena-bytes",
+    summary: "bytes of the real reservation that backs simulated memory",
+    // Room for a few of dlmalloc's 64 KiB segments; at most what a host reserves without
+    // complaint (the reservation is made whole, though never committed).
+    min: 1 << 20,
+    max: 1 << 36,
+    default: 1 << 30,
+};
+const RELEASE_CHECK_RATE: UnsignedParam = UnsignedParam {
+    name: "release-check-rate",
+    summary: "frees between dlmalloc's passes that release unused segments; 0: never",
+    min: 0,
+    max: u32::MAX as u64,
+    default: 4095,
+};
 
 const SITE_SYS_ALLOC: Site = "dlmalloc_sys_alloc";
 const SITE_SYS_FREE: Site = "dlmalloc_sys_free";
@@ -408,20 +422,21 @@ impl Subject for DlmallocSubject {
                     why: "the kept 64 KiB top segment is committed whole",
                 },
             ],
+            params: vec![ARENA_BYTES.decl(), RELEASE_CHECK_RATE.decl()],
             host_backed: true,
         }
     }
 
     fn new(os: &mut Os, config: &Config) -> Self {
-        let arena_bytes = config.param_u64("arena-bytes", ARENA_BYTES_DEFAULT);
+        let arena_bytes = config.unsigned(&ARENA_BYTES);
         if let Err(error) = os.enable_host_arena(arena_bytes) {
             panic!("dlmalloc needs the host arena: {error}");
         }
+        // Set only when the scenario asks: setting it, even to dlmalloc's own rate, restarts the
+        // countdown that a fresh heap begins at zero.
         let release_check_rate = config
-            .params
-            .get("release-check-rate")
-            .and_then(|value| value.as_integer())
-            .map(|rate| rate.max(0) as usize);
+            .is_set(RELEASE_CHECK_RATE.name)
+            .then(|| config.unsigned(&RELEASE_CHECK_RATE) as usize);
         DlmallocSubject {
             heap: None,
             blocks: [None; SLOTS as usize],

@@ -56,7 +56,10 @@ use serde::{Deserialize, Serialize};
 use crate::os::modules::{CodeAddr, MAIN_CODE, ModuleId};
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, PAGE_SIZE, Tid};
-use crate::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{
+    BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo,
+    UnsignedParam,
+};
 
 const LIBRARY_NAME: &str = "libsnmalloc.so";
 /// How often the host retries a load whose initialisation failed (each attempt draws its faults
@@ -70,6 +73,35 @@ const HOST_EXIT: CodeAddr = CodeAddr(MAIN_CODE.0 + 0x2000);
 const PAGEMAP_COMMITTED_BOTTOM_BYTES: u64 = 64 << 10;
 const BACKEND_RANGE_BYTES: u64 = 64 << 20;
 const CHUNK_BYTES_MAX: u64 = 1 << 20;
+
+const ADDRESS_BITS: UnsignedParam = UnsignedParam {
+    name: "address_bits",
+    summary: "bits of address space the pagemap covers",
+    // Above the largest `min_chunk_bits`, so that the pagemap always has an entry.
+    min: CHUNK_BYTES_MAX.trailing_zeros() as u64 + 1,
+    max: 63,
+    default: 48,
+};
+const MIN_CHUNK_BITS: UnsignedParam = UnsignedParam {
+    name: "min_chunk_bits",
+    summary: "log2 of the smallest chunk: one pagemap entry per chunk of this size",
+    min: 12,
+    // Chunks are at most `CHUNK_BYTES_MAX`, so the smallest chunk is too.
+    max: CHUNK_BYTES_MAX.trailing_zeros() as u64,
+    default: 14,
+};
+const ENTRY_BYTES: UnsignedParam = UnsignedParam {
+    name: "entry_bytes",
+    summary: "bytes of one pagemap entry",
+    min: 8,
+    max: 64,
+    default: 16,
+};
+const PRELOAD: BoolParam = BoolParam {
+    name: "preload",
+    summary: "the library is loaded before the first lifecycle, as a host links it",
+    default: true,
+};
 /// The library's globals, allocated by a static constructor.
 const GLOBALS_BYTES: u64 = 64;
 /// Registry layout: a count, then (base, length) pairs.
@@ -201,18 +233,20 @@ impl Subject for ReloadableLib {
                 per_key_max: 4096,
                 why: "live chunks and registered pagemap entries stay committed while the library is loaded",
             }],
+            params: vec![
+                ADDRESS_BITS.decl(),
+                MIN_CHUNK_BITS.decl(),
+                ENTRY_BYTES.decl(),
+                PRELOAD.decl(),
+            ],
             host_backed: false,
         }
     }
 
     fn new(os: &mut Os, config: &Config) -> Self {
-        let address_bits = config.param_u64("address_bits", 48).clamp(20, 63) as u32;
-        // Chunks are at most 1 MiB here, so the smallest chunk is too.
-        let min_chunk_bits = config.param_u64("min_chunk_bits", 14).clamp(
-            12,
-            u64::from(CHUNK_BYTES_MAX.trailing_zeros()).min(u64::from(address_bits) - 1),
-        ) as u32;
-        let entry_bytes = config.param_u64("entry_bytes", 16).clamp(8, 64);
+        let address_bits = config.unsigned(&ADDRESS_BITS) as u32;
+        let min_chunk_bits = config.unsigned(&MIN_CHUNK_BITS) as u32;
+        let entry_bytes = config.unsigned(&ENTRY_BYTES);
         let mut lib = ReloadableLib {
             pagemap_never_released: config.defect("pagemap-never-released"),
             pagemap_bytes: (1u64 << (address_bits - min_chunk_bits)).saturating_mul(entry_bytes),
@@ -223,7 +257,7 @@ impl Subject for ReloadableLib {
             slots: [None; SLOTS as usize],
         };
         os.atexit(HOST_EXIT, 0, "host_init");
-        if config.param_bool("preload", true) {
+        if config.flag(&PRELOAD) {
             let _ = lib.load_whole(os);
         }
         lib

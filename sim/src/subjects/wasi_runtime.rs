@@ -391,6 +391,7 @@ impl Subject for WasiRuntime {
                 },
             ],
             caches: vec![],
+            params: vec![],
             host_backed: false,
         }
     }

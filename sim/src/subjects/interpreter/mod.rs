@@ -66,7 +66,9 @@ use serde::{Deserialize, Serialize};
 use crate::os::modules::{CodeAddr, MAIN_CODE};
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, KindId, Os, PAGE_SIZE, Prot, RecordId, Tid};
-use crate::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{
+    CacheDecl, ChoiceParam, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo,
+};
 
 use fds::Handle;
 
@@ -243,6 +245,13 @@ pub enum InterpreterOp {
     EndProgram,
 }
 
+const BLOCKING: ChoiceParam = ChoiceParam {
+    name: "blocking",
+    summary: "who may block on an emulated fd: only a running spawned thread's pipe or socket, or every blocking fd as on Linux",
+    choices: &["owner-running", "linux"],
+    default: "owner-running",
+};
+
 /// Who may block on an emulated fd (see the module header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Blocking {
@@ -416,6 +425,7 @@ impl Subject for Interpreter {
                     why: "a description kept open by the program's handle in the slot it was created in",
                 },
             ],
+            params: vec![BLOCKING.decl()],
             host_backed: false,
         }
     }
@@ -429,12 +439,10 @@ impl Subject for Interpreter {
             descriptions: os.register_kind("emulated description", true),
             waiters: os.register_kind("waiter entry", false),
         };
-        let blocking = match config.params.get("blocking").map(|v| v.as_str()) {
-            None | Some(Some("owner-running")) => Blocking::OwnerRunning,
-            Some(Some("linux")) => Blocking::Linux,
-            Some(other) => {
-                panic!("[config] blocking = {other:?}: expected \"owner-running\" or \"linux\"")
-            }
+        // `choice` yields only a declared choice, and the default is "owner-running".
+        let blocking = match config.choice(&BLOCKING) {
+            "linux" => Blocking::Linux,
+            _ => Blocking::OwnerRunning,
         };
         let memory_base = reserve_machine_memory(os);
         let thread_exit_key = os
