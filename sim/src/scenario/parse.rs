@@ -162,7 +162,7 @@ struct RawFaults {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLifecycle {
-    name: String,
+    name: Spanned<String>,
     repeat: Option<Spanned<i64>>,
     warmup: Option<Spanned<i64>>,
     #[serde(default)]
@@ -461,7 +461,17 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
     let mut lifecycles = Vec::new();
     // Names defined in one lifecycle stay defined in the next: validation follows program order.
     let mut names = Names::default();
+    // Reports and repros name a lifecycle only by its name, so two of one name could not be told
+    // apart.
+    let mut lifecycle_names = BTreeSet::new();
     for raw_lifecycle in &raw.lifecycles {
+        let name = &raw_lifecycle.get_ref().name;
+        if !lifecycle_names.insert(name.get_ref().as_str()) {
+            return Err(error(
+                name.span(),
+                format!("lifecycle `{}` is declared twice", name.get_ref()),
+            ));
+        }
         lifecycles.push(parse_lifecycle::<S>(
             path,
             source,
@@ -584,7 +594,7 @@ fn parse_lifecycle<S: Subject>(
                 thread.get_ref().name.span(),
                 format!(
                     "thread `{name}` is declared twice in lifecycle `{}`",
-                    raw.name
+                    raw.name.get_ref()
                 ),
             ));
         }
@@ -599,11 +609,11 @@ fn parse_lifecycle<S: Subject>(
     if setup.is_empty() && ops.is_empty() && teardown.is_empty() {
         return Err(error(
             lifecycle_span,
-            format!("lifecycle `{}` has no ops", raw.name),
+            format!("lifecycle `{}` has no ops", raw.name.get_ref()),
         ));
     }
     let lifecycle = Lifecycle {
-        name: raw.name.clone().into(),
+        name: raw.name.get_ref().clone().into(),
         repeat,
         warmup,
         setup,
@@ -633,7 +643,7 @@ fn parse_lifecycle<S: Subject>(
                         span.span(),
                         format!(
                             "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])",
-                            raw.name
+                            raw.name.get_ref()
                         ),
                     ));
                 }
