@@ -11,8 +11,9 @@
 //!
 //! The position is the 1-based line and column the diagnostic must name (`none`: the problem has no
 //! position, such as a missing field), and the rest of the line is text the message must contain.
-//! Files that cannot carry a comment (the empty file) are listed in `NO_COMMENT` below; cases built
-//! from bytes at test time (random binary garbage, an oversized file) are in `generated_cases`.
+//! Files that cannot carry a comment (the empty file, a syntax error at the first byte) are listed
+//! in `NO_COMMENT` below; cases built from bytes at test time (random binary garbage, an oversized
+//! file) are in `generated_cases`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +22,17 @@ use std::process::Command;
 /// (if any), and a phrase the message contains.
 type Expectation = (&'static str, Option<(usize, usize)>, &'static str);
 
-/// Expectations for catalogue files that cannot hold an `# expect:` line.
-const NO_COMMENT: &[Expectation] = &[("empty.toml", None, "empty file")];
+/// Expectations for catalogue files that cannot hold an `# expect:` line: the empty file, and
+/// syntax errors at the very first byte, which a comment would move.
+const NO_COMMENT: &[Expectation] = &[
+    ("empty.toml", None, "empty file"),
+    ("syntax-brace-at-start.toml", Some((1, 1)), "expected key"),
+    (
+        "syntax-equals-at-start.toml",
+        Some((1, 1)),
+        "unquoted keys cannot be empty",
+    ),
+];
 
 struct Case {
     /// Path as passed to `sim`, relative to the package directory.

@@ -195,8 +195,8 @@ pub fn subject_of(path: &str, source: &str) -> Result<(String, Range<usize>), Di
     struct Probe {
         subject: Option<Spanned<toml::Value>>,
     }
-    let probe: Probe =
-        toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
+    let probe: Probe = toml::from_str(source)
+        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))?;
     let _ = table;
     match probe.subject {
         Some(value) => match value.get_ref().as_str() {
@@ -237,17 +237,28 @@ fn parse_table(path: &str, source: &str) -> Result<toml::Table, Diagnostic> {
             "empty file: a scenario needs at least `name`, `subject` and one [[lifecycle]]",
         ));
     }
-    toml::from_str::<toml::Table>(source).map_err(|error| toml_diagnostic(path, source, &error))
+    toml::from_str::<toml::Table>(source)
+        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Syntax))
 }
 
-fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error) -> Diagnostic {
+/// Which reading of the file a TOML error comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Reading the text as TOML: every error has a real position, offset 0 included.
+    Syntax,
+    /// Reading the TOML into the scenario's fields, where a missing field has no position.
+    Fields,
+}
+
+fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Stage) -> Diagnostic {
     // A missing top-level field comes with an empty span at offset 0 (or one covering the whole
     // document): it points at nothing useful, the caret would sit under the file's first
-    // comment. Such errors get no position.
+    // comment. Such errors get no position. A syntax error at offset 0 (a file that starts with
+    // `{` or `=`) is where it says it is.
     let span = error.span().filter(|span| {
         let whole_document = span.start == 0 && span.end >= source.trim_end().len();
         let empty_at_start = span.start == 0 && span.is_empty();
-        !(whole_document || empty_at_start)
+        stage == Stage::Syntax || !(whole_document || empty_at_start)
     });
     let message = error.message().trim();
     // The TOML library's own nesting guard reports no position; the deepest line is the one.
@@ -343,8 +354,8 @@ pub fn source_text(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
 /// Parses and validates a scenario for subject `S`.
 pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Diagnostic> {
     parse_table(path, source)?;
-    let raw: RawScenario =
-        toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error))?;
+    let raw: RawScenario = toml::from_str(source)
+        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))?;
     let error =
         |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let info = info_of::<S>();
