@@ -267,7 +267,43 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Sta
             .contains("recursion limit")
             .then(|| deepest_line(source))
     });
-    Diagnostic::new(path, source, span, friendly_message(message))
+    let message = match &span {
+        Some(span) if message == "u64 value was too large" => too_large_message(source, span),
+        _ => friendly_message(message),
+    };
+    Diagnostic::new(path, source, span, message)
+}
+
+/// The TOML library reads integers up to `u64::MAX` but a TOML value holds at most `i64::MAX`,
+/// and it says so in Rust's terms ("u64 value was too large"). `span` is the integer as written.
+fn too_large_message(source: &str, span: &Range<usize>) -> String {
+    let text = source.get(span.clone()).unwrap_or("").trim();
+    let mut message = format!(
+        "integer `{text}` is too large: TOML integers are at most {}",
+        i64::MAX
+    );
+    // The seed is a u64, and its string form holds all of them.
+    if let Ok(seed) = text.replace('_', "").parse::<u64>()
+        && is_top_level_key(source, span.start, "seed")
+    {
+        message.push_str(&format!(
+            "; write the seed as a string: seed = \"{}\"",
+            crate::seed::format_seed(seed)
+        ));
+    }
+    message
+}
+
+/// Whether the value at `offset` is that of top-level key `key`: its line reads `key = …`, and
+/// no table header comes before it.
+fn is_top_level_key(source: &str, offset: usize, key: &str) -> bool {
+    let before = &source[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let written_key = before[line_start..].trim().trim_end_matches('=').trim();
+    let in_a_table = before[..line_start]
+        .lines()
+        .any(|line| line.trim_start().starts_with('['));
+    written_key == key && !in_a_table
 }
 
 /// The byte range of the line with the most nesting characters (dots of dotted keys, brackets,
@@ -294,7 +330,7 @@ fn friendly_message(message: &str) -> String {
         && let Some((digits, _)) = rest.split_once("` as i128")
     {
         return format!(
-            "integer `{digits}` is too large: TOML integers are 64-bit (at most {})",
+            "integer `{digits}` is too large: TOML integers are at most {}",
             i64::MAX
         );
     }
@@ -586,6 +622,13 @@ fn parse_lifecycle<S: Subject>(
     let warmup = match &raw.warmup {
         None => default_warmup(repeat),
         Some(value) if (0..i64::from(repeat)).contains(value.get_ref()) => *value.get_ref() as u32,
+        Some(value) if *value.get_ref() < 0 => {
+            return Err(error(
+                value.span(),
+                "`warmup` must be a non-negative integer: the repetitions run before the growth check starts"
+                    .into(),
+            ));
+        }
         Some(value) => {
             return Err(error(
                 value.span(),
