@@ -186,7 +186,13 @@ fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
         "random" => Ok(StrategyChoice::Random),
         "pct" => Ok(StrategyChoice::pct(3)),
         other => match other.strip_prefix("pct:").map(str::parse::<u32>) {
-            Some(Ok(depth)) if depth >= 1 => Ok(StrategyChoice::pct(depth)),
+            Some(Ok(depth)) => {
+                let choice = StrategyChoice::pct(depth);
+                choice
+                    .check()
+                    .map(|()| choice)
+                    .map_err(|problem| format!("`{other}`: {problem}"))
+            }
             _ => Err(format!(
                 "unknown strategy `{other}`; expected `random`, `pct` or `pct:DEPTH`"
             )),

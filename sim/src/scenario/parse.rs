@@ -20,7 +20,7 @@ use super::{
 };
 use crate::faults::FaultKind;
 use crate::os::{Limits, PlatformModel};
-use crate::sched::StrategyChoice;
+use crate::sched::{STRATEGY_KEYS, StrategyChoice};
 use crate::seed::parse_seed;
 use crate::subject::{Names, Subject, SubjectInfo, info_of};
 
@@ -554,12 +554,41 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
             value.type_str()
         ));
     }
-    value.clone().try_into::<StrategyChoice>().map_err(|e| {
+    if let Some(table) = value.as_table()
+        && let Some(strategy) = table.get("strategy").and_then(|s| s.as_str())
+        && let Some((_, keys)) = STRATEGY_KEYS.iter().find(|(name, _)| *name == strategy)
+    {
+        for key in table.keys().filter(|key| *key != "strategy") {
+            if keys.contains(&key.as_str()) {
+                continue;
+            }
+            let takes = if keys.is_empty() {
+                "no other keys".to_string()
+            } else {
+                keys.join(", ")
+            };
+            let of_another = STRATEGY_KEYS
+                .iter()
+                .any(|(_, keys)| keys.contains(&key.as_str()));
+            return Err(if of_another {
+                format!(
+                    "`schedule`: `{key}` does not apply to strategy `{strategy}`, which takes {takes}"
+                )
+            } else {
+                format!("`schedule`: unknown key `{key}`; strategy `{strategy}` takes {takes}")
+            });
+        }
+    }
+    let choice = value.clone().try_into::<StrategyChoice>().map_err(|e| {
         format!(
             "`schedule`: {}; write {SHAPE}",
             friendly_message(e.message().trim())
         )
-    })
+    })?;
+    choice
+        .check()
+        .map_err(|problem| format!("`schedule`: {problem}"))?;
+    Ok(choice)
 }
 
 /// The `[config]` table, each key checked against the subject's declared parameters: a misspelt

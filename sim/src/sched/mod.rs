@@ -60,6 +60,20 @@ pub enum StrategyChoice {
 fn default_pct_depth() -> u32 {
     3
 }
+
+/// PCT's depth: one priority level at least, and change points (depth - 1 of them, drawn up
+/// front) few enough to draw. Bugs deeper than a handful are out of PCT's reach anyway.
+pub const PCT_DEPTH_MIN: u32 = 1;
+pub const PCT_DEPTH_MAX: u32 = 1000;
+
+/// The keys each strategy takes in a scenario's `schedule` table, besides `strategy` itself.
+/// serde ignores a key that belongs to another strategy, and for `random` (a unit variant) any key
+/// at all, so the parser checks against this list.
+pub const STRATEGY_KEYS: &[(&str, &[&str])] = &[
+    ("random", &[]),
+    ("pct", &["depth", "steps"]),
+    ("replay", &["schedule"]),
+];
 /// PCT's k when neither the schedule nor a scenario gives one (a `Scheduler` made directly).
 const PCT_STEPS_UNKNOWN: u64 = 1000;
 
@@ -80,6 +94,25 @@ impl StrategyChoice {
                 steps: Some(estimate().max(1)),
             },
             other => other,
+        }
+    }
+
+    /// Why this choice cannot run as asked, if it cannot: one rule for scenario files and the
+    /// command line.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            StrategyChoice::Pct { depth, .. }
+                if !(PCT_DEPTH_MIN..=PCT_DEPTH_MAX).contains(depth) =>
+            {
+                Err(format!(
+                    "PCT `depth` must be between {PCT_DEPTH_MIN} and {PCT_DEPTH_MAX}, found {depth}"
+                ))
+            }
+            // `Pct::new` would quietly count it as 1.
+            StrategyChoice::Pct { steps: Some(0), .. } => {
+                Err("PCT `steps` must be at least 1".into())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -220,6 +253,26 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pct_depth_and_steps_are_checked_at_both_ends_and_other_strategies_pass() {
+        assert!(StrategyChoice::pct(PCT_DEPTH_MIN).check().is_ok());
+        assert!(StrategyChoice::pct(PCT_DEPTH_MAX).check().is_ok());
+        let error = StrategyChoice::pct(0).check().unwrap_err();
+        assert_eq!(error, "PCT `depth` must be between 1 and 1000, found 0");
+        assert!(StrategyChoice::pct(PCT_DEPTH_MAX + 1).check().is_err());
+        let no_steps = StrategyChoice::Pct {
+            depth: 3,
+            steps: Some(0),
+        };
+        assert_eq!(
+            no_steps.check().unwrap_err(),
+            "PCT `steps` must be at least 1"
+        );
+        assert!(StrategyChoice::Random.check().is_ok());
+        let replay = StrategyChoice::Replay { schedule: vec![] };
+        assert!(replay.check().is_ok());
+    }
 
     fn choices(choice: &StrategyChoice, seed: u64) -> Vec<u32> {
         let mut scheduler = Scheduler::new(seed, choice, FaultPlan::none());
