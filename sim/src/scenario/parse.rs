@@ -297,7 +297,9 @@ fn too_large_message(source: &str, span: &Range<usize>) -> String {
 /// Whether the value at `offset` is that of top-level key `key`: its line reads `key = …`, and
 /// no table header comes before it.
 fn is_top_level_key(source: &str, offset: usize, key: &str) -> bool {
-    let before = &source[..offset];
+    let Some(before) = source.get(..offset) else {
+        return false;
+    };
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let written_key = before[line_start..].trim().trim_end_matches('=').trim();
     let in_a_table = before[..line_start]
