@@ -282,3 +282,41 @@ fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
     assert_eq!(code, 1);
     assert_eq!(one_object(&untraced)["trace_hash"], first["trace_hash"]);
 }
+
+#[test]
+fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
+    let (code, stdout, _) = sim(&["list", "--json"]);
+    assert_eq!(code, 0);
+    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let params = |name: &str| {
+        subjects
+            .as_array()
+            .expect("a list of subjects")
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("subject `{name}` listed"))["params"]
+            .clone()
+    };
+    let blocking = &params("interpreter")[0];
+    assert_eq!(blocking["name"], "blocking");
+    assert_eq!(blocking["kind"]["type"], "choice");
+    assert_eq!(
+        blocking["kind"]["choices"],
+        serde_json::json!(["owner-running", "linux"])
+    );
+    assert_eq!(blocking["kind"]["default"], "owner-running");
+    let arena = &params("dlmalloc")[0];
+    assert_eq!(arena["name"], "arena-bytes");
+    assert_eq!(arena["kind"]["type"], "unsigned");
+    assert_eq!(arena["kind"]["default"], 1u64 << 30);
+    assert_eq!(params("counter"), serde_json::json!([]));
+    // The table form names each parameter on a `config` row with what it must be.
+    let (code, table, _) = sim(&["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("config") && l.contains("blocking") && l.contains("\"linux\"")),
+        "{table}"
+    );
+}
