@@ -238,12 +238,14 @@ fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off()
     );
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("op = \"destroy\""), "{text}");
-    let (code, stdout, _) = sim_binary(&["run", &out, "--no-defects"]);
+    // Repros of the failing run go to the test's own directory, not the package's target/.
+    let repros = dir.join("repros").display().to_string();
+    let (code, stdout, _) = sim_binary(&["run", &out, "--no-defects", "--repro-dir", &repros]);
     assert_eq!(
         code, 0,
         "the shrunk scenario passes without its defect:\n{stdout}"
     );
-    let (code, stdout, _) = sim_binary(&["run", &out]);
+    let (code, stdout, _) = sim_binary(&["run", &out, "--repro-dir", &repros]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("leak:rwlock:fd_prestats_init"), "{stdout}");
 }
