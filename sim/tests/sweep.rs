@@ -357,6 +357,31 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
         corrupted,
         "the file is left as it was"
     );
+    // A line that parses but holds a verdict sim never writes is corrupt too, not a pass.
+    let bogus = text
+        .lines()
+        .enumerate()
+        .map(|(index, line)| {
+            let line = if index == 2 {
+                line.replace("\"verdict\":\"pass\"", "\"verdict\":\"bogus\"")
+            } else {
+                line.to_string()
+            };
+            line + "\n"
+        })
+        .collect::<String>();
+    assert!(bogus.contains("\"verdict\":\"bogus\""));
+    std::fs::write(&path, &bogus).unwrap();
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 2, "bad input: {stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: corrupted results file: not a run record (unknown verdict `bogus`",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), bogus);
     // Deleting the line, as the message says, resumes: only that run is redone.
     let mut kept: Vec<&str> = corrupted.lines().collect();
     kept.remove(2);

@@ -214,7 +214,32 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
 
 fn parse_line(line: &[u8]) -> Result<RunRecord, String> {
     let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_string())?;
-    serde_json::from_str::<RunRecord>(text).map_err(|e| format!("not a run record ({e})"))
+    let record =
+        serde_json::from_str::<RunRecord>(text).map_err(|e| format!("not a run record ({e})"))?;
+    // Summaries count a run as failed by its signatures alone, so a verdict that sim never
+    // writes (or one that disagrees with the signatures) would be resumed as a pass: such a line
+    // is as corrupt as one that does not parse.
+    let expected = if record.signatures.is_empty() {
+        "pass"
+    } else {
+        "fail"
+    };
+    if record.verdict != expected {
+        let why = if ["pass", "fail"].contains(&record.verdict.as_str()) {
+            format!(
+                "verdict `{}` with {} signature(s)",
+                record.verdict,
+                record.signatures.len()
+            )
+        } else {
+            format!(
+                "unknown verdict `{}`; expected pass or fail",
+                record.verdict
+            )
+        };
+        return Err(format!("not a run record ({why})"));
+    }
+    Ok(record)
 }
 
 fn preview(line: &[u8]) -> String {
@@ -352,6 +377,27 @@ mod tests {
             error
                 .message
                 .contains("results.jsonl:2: corrupted results file"),
+            "{}",
+            error.message
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn an_unknown_verdict_is_a_corrupted_line_not_a_pass() {
+        let path = scratch("verdict");
+        let mut bogus = record(2);
+        bogus.verdict = "bogus".into();
+        let text = [record(1), bogus, record(3)]
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect::<String>();
+        std::fs::write(&path, &text).unwrap();
+        let error = load(&path, true).err().unwrap();
+        assert!(
+            error.message.contains(
+                "results.jsonl:2: corrupted results file: not a run record (unknown verdict `bogus`"
+            ),
             "{}",
             error.message
         );
