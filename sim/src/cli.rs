@@ -1157,8 +1157,11 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
         ));
     }
     let sources = sweep_sources(registry, &args.sources)?;
+    // An empty sweep would pass with nothing checked, which a nightly job would read as clean.
     if sources.is_empty() {
-        eprintln!("warning: every named subject was skipped; the sweep is empty");
+        return Err(CliError::usage(
+            "every named subject was skipped; nothing to sweep",
+        ));
     }
     let mut config = SweepConfig::new(sources, args.sources.seeds.clone(), &args.out);
     config.jobs = args.jobs.unwrap_or_else(default_jobs).max(1);

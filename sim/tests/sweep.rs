@@ -607,6 +607,10 @@ fn bad_input_exits_two_with_a_message() {
             "bad shard",
         ),
         (
+            vec!["sweep", "--subject", "counter", "--skip-subject", "counter"],
+            "every named subject was skipped; nothing to sweep",
+        ),
+        (
             vec!["sweep", "merge", "/nonexistent-sweep-dir"],
             "not a sweep directory",
         ),
