@@ -1439,6 +1439,8 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
             "every named subject was skipped; nothing to measure",
         ));
     }
+    // Before a minute of measuring, not after: a file that cannot take the figure is refused now.
+    sweep::measure::read_metrics(&args.results).map_err(CliError::usage)?;
     let scaling = sweep::measure::scaling(
         registry,
         &sources,
@@ -1459,12 +1461,8 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
         "machine check: two threads spinning on arithmetic ran {}x as fast as one after each round (median; well under 2 means busy neighbours)",
         metric["spin_parallelism"]
     );
-    sweep::measure::merge_metric(&args.results, sweep::measure::SCALING_METRIC, metric).map_err(
-        |e| CliError {
-            code: EXIT_USAGE,
-            message: format!("{}: cannot write: {e}", args.results.display()),
-        },
-    )?;
+    sweep::measure::merge_metric(&args.results, sweep::measure::SCALING_METRIC, metric)
+        .map_err(CliError::usage)?;
     println!("wrote {}", args.results.display());
     Ok(EXIT_PASS)
 }

@@ -881,3 +881,74 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
         "a promoted repro of a seeded defect passes with it off: {text}"
     );
 }
+
+/// `sweep-scaling` refuses what would cost other figures or report a meaningless one: a results
+/// file it cannot read (left as it is, checked before measuring), no rounds, and a sweep too
+/// short to time.
+#[test]
+fn sweep_scaling_refuses_a_broken_results_file_zero_rounds_and_a_sweep_too_short_to_time() {
+    let dir = scratch("scaling");
+    let results_path = dir.join("results.json");
+    let broken = "{\"os_page_cycle\": {\"value\": 1},\n oops}\n";
+    std::fs::write(&results_path, broken).unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(SIM)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[
+        "sweep-scaling",
+        "--subject",
+        "counter",
+        "--seeds",
+        "0..3",
+        "--results",
+        "results.json",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("results.json:2:2: not a JSON object of metrics"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&results_path).unwrap(), broken);
+    assert!(!dir.join("target").exists(), "refused before measuring");
+
+    std::fs::remove_file(&results_path).unwrap();
+    let (code, stderr) = run(&[
+        "sweep-scaling",
+        "--subject",
+        "counter",
+        "--seeds",
+        "0..3",
+        "--rounds",
+        "0",
+        "--results",
+        "results.json",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--rounds 0"), "{stderr}");
+
+    let (code, stderr) = run(&[
+        "sweep-scaling",
+        "--subject",
+        "counter",
+        "--seeds",
+        "0..3",
+        "--rounds",
+        "1",
+        "--results",
+        "results.json",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the 1-job sweep of 3 runs took") && stderr.contains("give more seeds"),
+        "{stderr}"
+    );
+    assert!(!results_path.exists(), "no rate recorded from it");
+}

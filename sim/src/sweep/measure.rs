@@ -191,6 +191,13 @@ impl Scaling {
 
 pub const SCALING_METRIC: &str = "sweep_scaling_2_jobs";
 
+/// The shortest timed sweep a rate is taken from. A sweep of a few runs is over in
+/// milliseconds: the runs' time is then mostly the pool's start (threads, fork servers) and the
+/// clock's resolution, and a rate from it says nothing about throughput (a sweep recorded as 0 s
+/// gave billions of runs/s). Refusing is better than lengthening the sweep behind the user's back:
+/// the seeds they gave are what they asked to measure.
+pub const SCALING_RUN_SECONDS_MIN: f64 = 1.0;
+
 /// Measures `sources` over `seeds` with `--jobs 1` and `--jobs 2`, alternating, in fresh
 /// directories under `scratch`, and after each pair the machine check (`spin_parallelism`).
 /// Only the runs are timed (not minimising or reports), and nothing is shrunk, so the figure is
@@ -202,9 +209,14 @@ pub fn scaling(
     rounds: usize,
     scratch: &Path,
 ) -> Result<Scaling, SweepError> {
+    if rounds == 0 {
+        return Err(SweepError::input(
+            "--rounds 0: at least one round is needed to measure anything",
+        ));
+    }
     let mut measured = Vec::new();
     let mut runs = 0;
-    for round in 0..rounds.max(1) {
+    for round in 0..rounds {
         let mut rates = [0.0; 2];
         for jobs in [1usize, 2] {
             let out = scratch.join(format!("jobs-{jobs}-round-{round}"));
@@ -217,10 +229,16 @@ pub fn scaling(
             config.jobs = jobs;
             config.shrink_runs_max = 0;
             let report = sweep(registry, &config)?;
-            let shard = &report.summary.shards[0];
-            runs = shard.runs;
-            rates[jobs - 1] = shard.runs as f64 / shard.run_seconds.max(1e-9);
             let _ = std::fs::remove_dir_all(&out);
+            let shard = &report.summary.shards[0];
+            if shard.run_seconds < SCALING_RUN_SECONDS_MIN {
+                return Err(SweepError::input(format!(
+                    "the {jobs}-job sweep of {} runs took {:.3} s, under the {SCALING_RUN_SECONDS_MIN} s a rate is taken from (shorter, the pool's start and the clock's resolution outweigh the runs); give more seeds (make bench uses --seeds 0..6000)",
+                    shard.runs, shard.run_seconds
+                )));
+            }
+            runs = shard.runs;
+            rates[jobs - 1] = shard.runs as f64 / shard.run_seconds;
         }
         measured.push(Round {
             one_job_runs_per_second: rates[0],
@@ -287,25 +305,66 @@ pub fn spin_parallelism() -> f64 {
     round3(2.0 * one / two.max(1e-9))
 }
 
+/// The metrics of a `results.json` (metric name → entry); none when the file does not exist
+/// yet. A file that exists but is not such an object is an error that names it, and is never
+/// replaced: it holds other benchmarks' figures, which one metric must not cost.
+pub fn read_metrics(path: &Path) -> Result<BTreeMap<String, Value>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(BTreeMap::new());
+        }
+        Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
+    };
+    serde_json::from_str(&text).map_err(|error| {
+        format!(
+            "{}:{}:{}: not a JSON object of metrics ({error}); the file was left as it is: fix or delete it and run again",
+            path.display(),
+            error.line(),
+            error.column()
+        )
+    })
+}
+
 /// Merges one metric into a `results.json` (metric name → entry), keeping the others.
-pub fn merge_metric(path: &Path, name: &str, value: Value) -> std::io::Result<()> {
+pub fn merge_metric(path: &Path, name: &str, value: Value) -> Result<(), String> {
+    let mut all = read_metrics(path)?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("{}: cannot create: {e}", parent.display()))?;
     }
-    let mut all: BTreeMap<String, Value> = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
     all.insert(name.to_string(), value);
     std::fs::write(
         path,
         serde_json::to_string_pretty(&all).expect("json") + "\n",
     )
+    .map_err(|e| format!("{}: cannot write: {e}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merging_a_metric_keeps_the_others_and_never_replaces_a_file_it_cannot_read() {
+        let dir = std::env::temp_dir().join(format!("sim-metrics-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("bench").join("results.json");
+        merge_metric(&path, "a", json!({"value": 1})).unwrap();
+        merge_metric(&path, "b", json!({"value": 2})).unwrap();
+        let all = read_metrics(&path).unwrap();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
+
+        let broken = "{\n  \"a\": {\"value\": 1},\n  \"b\": oops\n}\n";
+        std::fs::write(&path, broken).unwrap();
+        let error = merge_metric(&path, "c", json!({"value": 3})).unwrap_err();
+        assert!(
+            error.starts_with(&format!("{}:3:", path.display())),
+            "names the file and the line: {error}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A slow neighbour in one round slows both of its sweeps: the round's own ratio is kept,
     /// where a quotient of the two medians would mix rounds measured under different loads.
