@@ -1182,6 +1182,9 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
         args.json,
         Some((report.ran, report.resumed)),
     );
+    if let Some(message) = report.promote_error {
+        return Err(CliError::usage(message));
+    }
     Ok(sweep_exit(&report.summary))
 }
 

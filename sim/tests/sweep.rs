@@ -952,3 +952,36 @@ fn sweep_scaling_refuses_a_broken_results_file_zero_rounds_and_a_sweep_too_short
     );
     assert!(!results_path.exists(), "no rate recorded from it");
 }
+
+/// A promotion target that cannot be a directory fails the sweep before any run, not after the
+/// whole sweep and its minimising.
+#[test]
+fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
+    let dir = scratch("promote-target");
+    std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
+    std::fs::create_dir_all(dir.join("corpus")).unwrap();
+    std::fs::write(dir.join("corpus/regressions"), "not a directory\n").unwrap();
+    let output = Command::new(SIM)
+        .args([
+            "sweep",
+            "leak.toml",
+            "--seeds",
+            "0..5",
+            "--out",
+            "out",
+            "--promote",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("corpus/regressions: cannot promote repros into it"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("out").join(results::RESULTS_FILE).exists(),
+        "nothing ran: {stderr}"
+    );
+}

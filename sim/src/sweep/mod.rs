@@ -338,6 +338,9 @@ pub struct SweepReport {
     pub resumed: usize,
     /// Pairs run by this invocation.
     pub ran: usize,
+    /// Why copying the repros into `config.promote_to` failed at the end. The summary and the
+    /// outputs are complete then, and the caller shows them before the error.
+    pub promote_error: Option<String>,
 }
 
 /// The plan: every (source, seed) pair of this shard, in key order, with its source's index.
@@ -601,6 +604,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// outputs in `config.out`.
 pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
+    if let Some(dir) = &config.promote_to {
+        promote::prepare_target(dir).map_err(SweepError::input)?;
+    }
     let out = &config.out;
     std::fs::create_dir_all(out.join(minimise::REPROS_DIR)).map_err(|e| {
         SweepError::input(format!(
@@ -746,14 +752,17 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     );
     summary::write_outputs(out, &summary)
         .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;
+    let mut promote_error = None;
     if let Some(dir) = &config.promote_to {
         let files: Vec<PathBuf> = summary
             .findings
             .iter()
             .filter_map(|f| f.repro.as_ref().map(PathBuf::from))
             .collect();
-        let lines = promote::promote(registry, &files, dir).map_err(SweepError::input)?;
-        warnings.extend(lines);
+        match promote::promote(registry, &files, dir) {
+            Ok(lines) => warnings.extend(lines),
+            Err(message) => promote_error = Some(message),
+        }
     }
     Ok(SweepReport {
         summary,
@@ -761,6 +770,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         warnings_printed,
         resumed,
         ran,
+        promote_error,
     })
 }
 

@@ -10,6 +10,23 @@ use crate::registry::Registry;
 /// The directory `sim promote` and `sim sweep --promote` copy into.
 pub const REGRESSIONS_DIR: &str = "corpus/regressions";
 
+/// Makes sure `dir` is a directory that promotion can copy into (creating it if need be). A sweep
+/// with `--promote` calls it before its runs, so that a target that cannot be one (a regular file
+/// in its place, say) fails in a second rather than after hours of runs and minimising.
+pub fn prepare_target(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "{}: cannot promote repros into it: {e}{}",
+            dir.display(),
+            if dir.exists() && !dir.is_dir() {
+                " (it is not a directory)"
+            } else {
+                ""
+            }
+        )
+    })
+}
+
 /// Copies each repro file into `dir`; returns one line per file saying what happened.
 pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
