@@ -1086,7 +1086,7 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
     if !args.files.is_empty() {
         for path in expand_paths(&args.files)? {
             let scenario = load_scenario(registry, &path)?;
-            let source = Source::file(path.display().to_string(), scenario);
+            let source = Source::file(&path, scenario);
             sources.push(match &args.file_seeds {
                 Some(seeds) => source.with_seeds(seeds.clone()),
                 None => source,

@@ -985,3 +985,63 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
         "nothing ran: {stderr}"
     );
 }
+
+/// One directory spelt two ways (`scen` and `./scen/`) is one plan: the same labels, the same
+/// shard, and a resume that runs nothing again.
+#[test]
+fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
+    let dir = scratch("spelling");
+    std::fs::create_dir_all(dir.join("scen")).unwrap();
+    std::fs::write(dir.join("scen/leak.toml"), CREATE_EVICT).unwrap();
+    std::fs::write(
+        dir.join("scen/clean.toml"),
+        CREATE_EVICT.replace("defects = [\"leak-on-evict\"]\n", ""),
+    )
+    .unwrap();
+    let sweep_as = |spelling: &str| {
+        let output = Command::new(SIM)
+            .args([
+                "sweep",
+                spelling,
+                "--seeds",
+                "0..8",
+                "--shard",
+                "1/2",
+                "--shrink-runs-max",
+                "50",
+                "--out",
+                "out",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = sweep_as("scen");
+    assert_eq!(code, 1, "{stderr}");
+    let first = records(&dir.join("out"));
+    assert!(!first.is_empty() && first.len() < 16, "{}", first.len());
+    let labels: std::collections::BTreeSet<&str> =
+        first.iter().map(|r| r.scenario.as_str()).collect();
+    assert!(
+        labels
+            .iter()
+            .all(|l| ["scen/clean.toml", "scen/leak.toml"].contains(l)),
+        "{labels:?}"
+    );
+    for spelling in ["./scen/", "scen//", "./scen/./"] {
+        let (code, stdout, stderr) = sweep_as(spelling);
+        assert_eq!(code, 1, "{spelling}: {stderr}");
+        assert!(
+            stdout.contains(&format!("(0 run now, {} resumed)", first.len())),
+            "{spelling}: {stdout}"
+        );
+        assert!(!stderr.contains("another plan"), "{spelling}: {stderr}");
+        assert!(!stdout.contains("./scen"), "{spelling}: {stdout}");
+    }
+    assert_eq!(records(&dir.join("out")), first);
+}

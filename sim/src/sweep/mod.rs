@@ -160,11 +160,12 @@ pub struct Source {
 }
 
 impl Source {
-    /// A scenario file, run as written (its own defects) with each seed of the plan.
-    pub fn file(label: impl Into<String>, scenario: Box<dyn DynScenario>) -> Source {
+    /// A scenario file, run as written (its own defects) with each seed of the plan. Its label
+    /// is `path` normalized by `file_label`.
+    pub fn file(path: impl AsRef<Path>, scenario: Box<dyn DynScenario>) -> Source {
         let meta = scenario.meta();
         Source {
-            label: label.into(),
+            label: file_label(path.as_ref()),
             subject: meta.subject,
             defects: meta.defects,
             template: Some(scenario),
@@ -258,6 +259,26 @@ impl Source {
     }
 }
 
+/// The label of a scenario file: its path with `.` components, repeated separators and a
+/// trailing separator dropped, so that `./scenarios/zoo/` and `scenarios/zoo` name the same files.
+/// The label keys resume and the shard hash, so two spellings of one directory must give one
+/// label. It stays as relative as it was given (labels are printed, stored in results and put in
+/// replay commands, which must keep working from where the sweep ran), and `..` is kept (resolving
+/// it without the file system is wrong when a component is a symlink). A path already in this form
+/// (`scenarios/x.toml`, as `make sweep` passes them) keeps its label exactly.
+pub fn file_label(path: &Path) -> String {
+    let mut label = PathBuf::new();
+    for component in path.components() {
+        // `components()` already drops `.` everywhere but at the start, and empty components.
+        if component != std::path::Component::CurDir {
+            label.push(component);
+        }
+    }
+    if label.as_os_str().is_empty() {
+        return path.display().to_string();
+    }
+    label.display().to_string()
+}
 /// How progress is shown on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -821,6 +842,22 @@ mod tests {
         }
         union.sort();
         assert_eq!(union, all, "disjoint, and together exactly the whole plan");
+    }
+
+    #[test]
+    fn file_labels_of_one_path_spelt_differently_are_one_label() {
+        for (given, label) in [
+            ("scenarios/zoo/x.toml", "scenarios/zoo/x.toml"),
+            ("./scenarios/zoo/x.toml", "scenarios/zoo/x.toml"),
+            ("./scenarios//zoo/./x.toml", "scenarios/zoo/x.toml"),
+            ("scenarios/zoo/x.toml/", "scenarios/zoo/x.toml"),
+            ("x.toml", "x.toml"),
+            ("/abs//dir/./x.toml", "/abs/dir/x.toml"),
+            ("../up/x.toml", "../up/x.toml"),
+            ("a/../b.toml", "a/../b.toml"),
+        ] {
+            assert_eq!(file_label(Path::new(given)), label, "{given}");
+        }
     }
 
     #[test]
