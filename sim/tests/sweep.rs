@@ -1045,3 +1045,92 @@ fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
     }
     assert_eq!(records(&dir.join("out")), first);
 }
+
+/// A scenario file edited between two runs of one sweep command: its old records are not
+/// resumed (the sweep says so), the new version's runs are what the summary shows, and the
+/// next resume reuses them. Records from before records held a version are rerun too.
+#[test]
+fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
+    let dir = scratch("edited");
+    let scenario = dir.join("e.toml");
+    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let out = dir.join("ed");
+    let args_owned = [
+        "sweep".to_string(),
+        scenario.display().to_string(),
+        "--seeds".into(),
+        "0..10".into(),
+        "--shrink-runs-max".into(),
+        "50".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
+    let (code, _, stderr) = sim(&args);
+    assert_eq!(code, 1, "the leaky version fails: {stderr}");
+    let leaky = records(&out);
+    assert!(leaky.iter().all(|r| r.scenario_hash.is_some()));
+
+    // A comment and the file's own seed change no run: nothing is redone.
+    std::fs::write(
+        &scenario,
+        format!(
+            "# a comment\n{}",
+            CREATE_EVICT.replace("seed = 1", "seed = 7")
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
+
+    // The same pairs (the file's defects are part of a pair), with ops that leak nothing.
+    let ops_start = CREATE_EVICT.find("ops = [").unwrap();
+    let balanced = format!(
+        "{}ops = [{{ op = \"bump\" }}]\n",
+        &CREATE_EVICT[..ops_start]
+    );
+    std::fs::write(&scenario, balanced).unwrap();
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 0, "the edited version passes: {stdout}{stderr}");
+    assert!(!stdout.contains("resumed"), "{stdout}");
+    assert!(
+        stderr.contains("10 record(s) ran another version of their scenario file"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("no findings"), "{stdout}");
+    let edited = records(&out);
+    assert_eq!(edited.len(), 10);
+    assert!(edited.iter().all(|r| r.verdict == "pass"));
+    assert_ne!(edited[0].scenario_hash, leaky[0].scenario_hash);
+    assert_eq!(
+        line_count(&out.join(results::RESULTS_FILE)),
+        20,
+        "the old records are kept in the file"
+    );
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
+    assert!(!stderr.contains("another version"), "{stderr}");
+
+    // Records written before records held a version load, and are rerun once.
+    let path = out.join(results::RESULTS_FILE);
+    let unversioned: String = edited
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r).unwrap();
+            value.as_object_mut().unwrap().remove("scenario_hash");
+            value.to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&path, unversioned).unwrap();
+    let (code, stdout, stderr) = sim(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("resumed"), "{stdout}");
+    assert!(
+        stderr.contains("10 record(s) ran another version"),
+        "{stderr}"
+    );
+    let (_, stdout, _) = sim(&args);
+    assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
+}

@@ -49,6 +49,10 @@ pub struct ReproRecord {
     pub series: Vec<u64>,
     /// The command that replays the first pair before shrinking.
     pub original_replay: String,
+    /// The first pair's `RunRecord::scenario_hash`: a repro of an earlier version of a scenario
+    /// file is minimised again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_hash: Option<String>,
 }
 
 impl ReproRecord {
@@ -58,6 +62,11 @@ impl ReproRecord {
             scenario: self.scenario.clone(),
             defects: self.defects.clone(),
         }
+    }
+
+    /// Whether this is the repro of `record`'s run (the same pair, the same scenario version).
+    pub fn is_of(&self, record: &RunRecord) -> bool {
+        self.key() == record.key() && self.scenario_hash == record.scenario_hash
     }
 
     /// Points the record (and its report text) at a repro file that moved.
@@ -162,7 +171,7 @@ pub fn minimise_all(
     for ((subject, signature), record) in first_pairs(records) {
         let fresh = existing
             .get(&(subject.clone(), signature.clone()))
-            .filter(|r| r.key() == record.key());
+            .filter(|r| r.is_of(record));
         match fresh {
             Some(sidecar) => {
                 done.insert((subject, signature), sidecar.clone());
@@ -301,6 +310,7 @@ pub fn minimise_one(
         report: report::render_finding(&finding, &original, &replay),
         series: finding.series.clone(),
         original_replay,
+        scenario_hash: source.content_hash().map(str::to_string),
     };
     write_sidecar(dir, &record).map_err(io_error)?;
     Ok(record)

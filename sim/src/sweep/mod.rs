@@ -38,7 +38,7 @@ pub mod results;
 pub mod summary;
 pub mod zoo;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -157,6 +157,10 @@ pub struct Source {
     /// Seeds of this source when not the sweep's (hand-written files may cost far more per run
     /// than generated scenarios, so `--file-seeds` gives them their own budget).
     seeds: Option<Range<u64>>,
+    /// For a file, `scenario_hash` of its scenario: a resume reruns the records of a file that
+    /// has changed since. `None` for generated scenarios, which only the seed, the defects and
+    /// the build decide (a resume by another build warns).
+    content_hash: Option<String>,
 }
 
 impl Source {
@@ -168,6 +172,7 @@ impl Source {
             label: file_label(path.as_ref()),
             subject: meta.subject,
             defects: meta.defects,
+            content_hash: Some(scenario_hash(scenario.as_ref())),
             template: Some(scenario),
             seeds: None,
         }
@@ -181,6 +186,7 @@ impl Source {
             defects,
             template: None,
             seeds: None,
+            content_hash: None,
         }
     }
 
@@ -207,6 +213,10 @@ impl Source {
         &self.defects
     }
 
+    pub fn content_hash(&self) -> Option<&str> {
+        self.content_hash.as_deref()
+    }
+
     fn key(&self, seed: u64) -> PairKey {
         PairKey {
             seed,
@@ -223,6 +233,7 @@ impl Source {
             defects: self.defects.clone(),
             template: self.template.as_ref().map(|t| t.clone_box()),
             seeds: self.seeds.clone(),
+            content_hash: self.content_hash.clone(),
         }
     }
 
@@ -279,6 +290,20 @@ pub fn file_label(path: &Path) -> String {
     }
     label.display().to_string()
 }
+
+/// A hash of what a scenario file makes a sweep run: the parsed scenario printed back
+/// (`to_toml`), with its seed set to 0 since the sweep sets the seed of every run.
+///
+/// Printed back rather than the file's bytes: a comment, a blank line or a checkout that turned
+/// line ends into CRLF (one shard's CI runner, say) changes the bytes and not one run, and would
+/// rerun the file's every record and split a merge. The printer is already trusted to hold
+/// everything a run depends on: repros are written with it and replay the same trace hash.
+pub fn scenario_hash(scenario: &dyn DynScenario) -> String {
+    let mut scenario = scenario.clone_box();
+    scenario.set_seed(0);
+    format_seed(crate::trace::hash_str(&scenario.to_toml()))
+}
+
 /// How progress is shown on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -660,19 +685,42 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     }
 
     let plan = plan(&config.sources, &config.seeds, config.shard);
-    let planned: BTreeSet<&PairKey> = plan.iter().map(|(key, _)| key).collect();
+    let planned: BTreeMap<&PairKey, usize> =
+        plan.iter().map(|(key, index)| (key, *index)).collect();
+    let content_hashes: Vec<Option<String>> = config
+        .sources
+        .iter()
+        .map(|source| source.content_hash.clone())
+        .collect();
     let mut records: BTreeMap<PairKey, RunRecord> = BTreeMap::new();
     let mut outside = 0usize;
+    let mut stale = 0usize;
     for record in loaded.records {
-        if planned.contains(&record.key()) {
-            records.insert(record.key(), record);
-        } else {
-            outside += 1;
+        match planned.get(&record.key()) {
+            // A record without a hash (written before records held one) cannot show that it ran
+            // this version of the file, so it is run again too: file runs are a small share of
+            // a nightly sweep, and a stale failure or pass costs more than rerunning them.
+            Some(&index)
+                if content_hashes[index].is_some()
+                    && record.scenario_hash != content_hashes[index] =>
+            {
+                stale += 1;
+            }
+            Some(_) => {
+                records.insert(record.key(), record);
+            }
+            None => outside += 1,
         }
     }
     if outside > 0 {
         warnings.push(format!(
             "{}: {outside} record(s) from another plan (other seeds, scenarios or shard) are kept in the file and left out of this summary",
+            results_path.display()
+        ));
+    }
+    if stale > 0 {
+        warnings.push(format!(
+            "{}: {stale} record(s) ran another version of their scenario file (it was edited since, or they were recorded by a sim that did not note the version); they are run again, and the old records are kept in the file and left out of this summary",
             results_path.display()
         ));
     }
@@ -708,13 +756,14 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     // sources are `Send` but not `Sync`). Each worker appends its record itself, the moment the
     // run is done, so a kill loses only the runs still in flight.
     let recheck_percent = config.recheck_percent;
-    let (appender, host_backed) = (&appender, &host_backed);
+    let (appender, host_backed, content_hashes) = (&appender, &host_backed, &content_hashes);
     run_pool(
         &todo,
         workers,
         |worker, (key, index)| {
-            let record =
+            let mut record =
                 worker.run_pair(registry, *index, host_backed[*index], key, recheck_percent);
+            record.scenario_hash = content_hashes[*index].clone();
             appender
                 .append(&record)
                 .map(|()| record)

@@ -11,7 +11,7 @@
 //! intact line) and its run is redone. Any other bad line is an error that names the file and the
 //! line and leaves the file as it is, so that every intact line is kept.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,6 +86,10 @@ pub struct RunRecord {
     /// Wall time of the first run; not part of determinism and never compared.
     #[serde(default)]
     pub duration_ms: f64,
+    /// For a scenario file, the hash of the version that ran (`sweep::scenario_hash`); absent
+    /// for generated scenarios and in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_hash: Option<String>,
 }
 
 impl RunRecord {
@@ -120,6 +124,7 @@ impl RunRecord {
             steps: outcome.steps,
             rechecked,
             duration_ms: (duration_ms * 1000.0).round() / 1000.0,
+            scenario_hash: None,
         }
     }
 
@@ -167,7 +172,8 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
     };
     let mut records = Vec::new();
     let mut warnings = Vec::new();
-    let mut seen = BTreeSet::new();
+    // Where each key's record is in `records`.
+    let mut seen: BTreeMap<PairKey, usize> = BTreeMap::new();
     let mut offset = 0usize;
     let mut line_number = 0usize;
     while offset < bytes.len() {
@@ -197,16 +203,22 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
                 preview(line)
             ),
         })?;
-        // Appends never repeat a key; if a person concatenated files, the first record wins.
-        if seen.insert(record.key()) {
-            records.push(record);
-        } else {
-            warnings.push(format!(
+        // Appends repeat a key only to rerun a scenario file that was edited: the later record,
+        // of another version, replaces the earlier. Any other repeat means a person concatenated
+        // files, and the first record wins.
+        let key = record.key();
+        match seen.get(&key) {
+            None => {
+                seen.insert(key, records.len());
+                records.push(record);
+            }
+            Some(&at) if records[at].scenario_hash != record.scenario_hash => records[at] = record,
+            Some(_) => warnings.push(format!(
                 "{}:{line_number}: a second record for {} seed {}; keeping the first",
                 path.display(),
                 record.scenario,
                 format_seed(record.seed)
-            ));
+            )),
         }
     }
     Ok(Loaded { records, warnings })
@@ -330,6 +342,7 @@ mod tests {
             steps: 4,
             rechecked: false,
             duration_ms: 0.5,
+            scenario_hash: None,
         }
     }
 

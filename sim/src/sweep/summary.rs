@@ -200,7 +200,7 @@ pub fn build(
                 });
             let sidecar = sidecars
                 .get(&(subject.as_str(), signature.as_str()))
-                .filter(|s| s.key() == first.key());
+                .filter(|s| s.is_of(first));
             let summary = FindingSummary {
                 signature: signature.clone(),
                 kind: brief.kind,
@@ -283,6 +283,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     let mut sidecars: Vec<(PathBuf, ReproRecord)> = Vec::new();
     let mut shards: BTreeMap<String, ShardSummary> = BTreeMap::new();
     let mut span: Option<SeedsSpan> = None;
+    let mut other_versions = 0usize;
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
         if !path.exists() {
@@ -299,6 +300,13 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
         for record in loaded.records {
             let key = record.key();
             let kept = match records.remove(&key) {
+                // Runs of two versions of a scenario file differ by design, not by
+                // nondeterminism: the directory named later wins, as a later line of one
+                // results file does.
+                Some(other) if other.scenario_hash != record.scenario_hash => {
+                    other_versions += 1;
+                    record
+                }
                 Some(other) => reconcile(other, record),
                 None => record,
             };
@@ -323,6 +331,11 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
                 .filter(|(toml, _)| toml.exists()),
         );
     }
+    if other_versions > 0 {
+        eprintln!(
+            "warning: {other_versions} pair(s) ran different versions of their scenario file in different directories; the run from the directory named later is kept"
+        );
+    }
     let records: Vec<RunRecord> = records.into_values().collect();
     let span = span.unwrap_or_else(|| SeedsSpan {
         start: records.iter().map(|r| r.seed).min().unwrap_or(0),
@@ -338,7 +351,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             .iter()
             .filter(|(_, s)| s.subject == subject && s.signature == signature)
             .collect();
-        candidates.sort_by_key(|(_, s)| (s.key() != first.key(), s.key()));
+        candidates.sort_by_key(|(_, s)| (!s.is_of(first), s.key()));
         let Some((found_at, sidecar)) = candidates.first() else {
             continue;
         };
