@@ -1134,3 +1134,51 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
     let (_, stdout, _) = sim(&args);
     assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
 }
+
+/// A merge that is not a whole plan says so, on stderr and in `summary.json`: a shard missing,
+/// or inputs written by different builds.
+#[test]
+fn merging_part_of_a_plan_or_different_builds_warns() {
+    let dir = scratch("merge-partial");
+    let shard_dirs: Vec<PathBuf> = (1..=3)
+        .map(|index| {
+            let shard_dir = dir.join(format!("sh-{index}"));
+            library_sweep(&shard_dir, 0..30, Some(Shard { index, count: 3 }));
+            shard_dir
+        })
+        .collect();
+    let merge = |inputs: &[&PathBuf], out: &str| {
+        let mut args = vec!["sweep".to_string(), "merge".to_string()];
+        args.extend(inputs.iter().map(|d| d.display().to_string()));
+        args.extend(["--out".to_string(), dir.join(out).display().to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = sim(&args);
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        (code, stderr, summary)
+    };
+    let (code, stderr, summary) = merge(&[&shard_dirs[0], &shard_dirs[1]], "partial");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("shard 3/3 missing"), "{stderr}");
+    assert!(
+        summary["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("shard 3/3 missing"),
+        "{summary}"
+    );
+
+    let (_, stderr, summary) = merge(&shard_dirs.iter().collect::<Vec<_>>(), "whole");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(summary.get("warnings").is_none(), "{summary}");
+
+    std::fs::write(shard_dirs[0].join("build-id"), "aaaa\n").unwrap();
+    std::fs::write(shard_dirs[1].join("build-id"), "bbbb\n").unwrap();
+    let (_, stderr, _) = merge(&shard_dirs.iter().collect::<Vec<_>>(), "builds");
+    assert!(
+        stderr.contains("written by different builds of sim: aaaa"),
+        "{stderr}"
+    );
+}

@@ -404,6 +404,29 @@ pub fn plan(sources: &[Source], seeds: &Range<u64>, shard: Option<Shard>) -> Vec
     pairs.into_iter().collect()
 }
 
+/// Names the plan of `sources` over `seeds` (not the shard): every source's label, defects,
+/// seeds and scenario version, in a fixed order. Shards of one sweep command share it, so a
+/// merge can tell whether its shards make up one plan.
+pub fn plan_id(sources: &[Source], seeds: &Range<u64>) -> String {
+    let mut described: Vec<String> = sources
+        .iter()
+        .map(|source| {
+            let range = source.seeds(seeds);
+            format!(
+                "{}\u{ff}{}\u{ff}{}..{}\u{ff}{}",
+                source.label,
+                source.defects.join(","),
+                range.start,
+                range.end,
+                source.content_hash.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    described.sort();
+    described.dedup();
+    format_seed(crate::trace::hash_str(&described.join("\n")))
+}
+
 /// The smallest range holding every source's seeds.
 pub fn seeds_span(sources: &[Source], seeds: &Range<u64>) -> Range<u64> {
     let ranges: Vec<Range<u64>> = sources.iter().map(|s| s.seeds(seeds)).collect();
@@ -809,6 +832,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         runs: records.len() as u64,
         wall_seconds: round3(started.elapsed().as_secs_f64()),
         run_seconds: round3(run_seconds),
+        plan: Some(plan_id(&config.sources, &config.seeds)),
     };
     let summary = summary::build(
         &records,

@@ -39,6 +39,10 @@ pub struct ShardSummary {
     pub wall_seconds: f64,
     /// Wall time of the runs alone (without minimising and reports).
     pub run_seconds: f64,
+    /// Identifies the plan the shard is part of (`sweep::plan_id`): a merge checks that its
+    /// shards are of one plan and cover it. Absent in summaries written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,6 +120,10 @@ pub struct Summary {
     pub out: String,
     pub report_html: String,
     pub junit_xml: String,
+    /// What a merge found wrong with its inputs (a shard missing, shards of different plans or
+    /// builds): the summary may not be the whole plan's. Empty for a sweep.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn split_signature(signature: &str) -> (String, String, String) {
@@ -258,6 +266,7 @@ pub fn build(
         out: out.display().to_string(),
         report_html: display_path(out, REPORT_FILE),
         junit_xml: display_path(out, JUNIT_FILE),
+        warnings: Vec::new(),
     }
 }
 
@@ -281,7 +290,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     // Each sidecar with the repro file beside it: the recorded path is where the sweep wrote it,
     // which need not be where it is now (a CI artifact downloaded elsewhere).
     let mut sidecars: Vec<(PathBuf, ReproRecord)> = Vec::new();
-    let mut shards: BTreeMap<String, ShardSummary> = BTreeMap::new();
+    let mut shards: BTreeMap<(String, Option<String>), ShardSummary> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut build_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut span: Option<SeedsSpan> = None;
     let mut other_versions = 0usize;
     for input in inputs {
@@ -321,8 +332,21 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
                 None => summary.seeds,
             });
             for shard in summary.shards {
-                shards.entry(shard.shard.clone()).or_insert(shard);
+                shards
+                    .entry((shard.shard.clone(), shard.plan.clone()))
+                    .or_insert(shard);
             }
+        } else {
+            warnings.push(format!(
+                "{}: no {SUMMARY_FILE} (an unfinished sweep?), so which shard of which plan it holds is unknown",
+                input.display()
+            ));
+        }
+        if let Ok(id) = std::fs::read_to_string(input.join(super::BUILD_ID_FILE)) {
+            build_ids
+                .entry(id.trim().to_string())
+                .or_default()
+                .push(input.display().to_string());
         }
         sidecars.extend(
             minimise::load_sidecars(&input.join(REPROS_DIR))
@@ -375,11 +399,102 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", repros.display())))?;
         chosen.push(moved);
     }
-    let summary = build(&records, &chosen, span, shards.into_values().collect(), out);
+    let shards: Vec<ShardSummary> = shards.into_values().collect();
+    warnings.extend(coverage_warnings(&shards));
+    if build_ids.len() > 1 {
+        let builds: Vec<String> = build_ids
+            .iter()
+            .map(|(id, dirs)| format!("{id} ({})", dirs.join(", ")))
+            .collect();
+        warnings.push(format!(
+            "the directories were written by different builds of sim: {}; a pair may not run the same on both",
+            builds.join("; ")
+        ));
+    }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut summary = build(&records, &chosen, span, shards, out);
+    summary.warnings = warnings;
     let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
     results::write_all(&out.join(results::RESULTS_FILE), &records).map_err(io)?;
     write_outputs(out, &summary).map_err(io)?;
+    // The merge is one build's work when its inputs were, so that merging it again still checks.
+    if let [(id, _)] = build_ids.iter().collect::<Vec<_>>().as_slice() {
+        std::fs::write(out.join(super::BUILD_ID_FILE), format!("{id}\n")).map_err(io)?;
+    }
     Ok(summary)
+}
+
+/// What is wrong with a merge of `shards` as a whole plan: shards of more than one plan, shards
+/// that split one plan different ways (`1/3` with `2/4`), or a plan with shards missing. Shards
+/// written before summaries named their plan are told apart by their seeds.
+pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
+    // Plan → shard counts → shard indices; `None` for an unsharded sweep (the whole plan).
+    let mut plans: BTreeMap<String, BTreeMap<Option<u32>, BTreeSet<u32>>> = BTreeMap::new();
+    for shard in shards {
+        let (part, seeds) = shard
+            .shard
+            .split_once(' ')
+            .unwrap_or((shard.shard.as_str(), ""));
+        let plan = shard.plan.clone().unwrap_or_else(|| seeds.to_string());
+        let parsed = super::Shard::parse(part).ok();
+        plans
+            .entry(plan)
+            .or_default()
+            .entry(parsed.map(|s| s.count))
+            .or_default()
+            .extend(parsed.map(|s| s.index));
+    }
+    let label = |plan: &BTreeMap<Option<u32>, BTreeSet<u32>>| -> String {
+        let parts: Vec<String> = plan
+            .iter()
+            .flat_map(|(count, indices)| match count {
+                None => vec!["all".to_string()],
+                Some(count) => indices.iter().map(|i| format!("{i}/{count}")).collect(),
+            })
+            .collect();
+        parts.join(", ")
+    };
+    let mut warnings = Vec::new();
+    if plans.len() > 1 {
+        let listed: Vec<String> = plans
+            .iter()
+            .map(|(plan, parts)| format!("{plan}: {}", label(parts)))
+            .collect();
+        warnings.push(format!(
+            "the merged shards come from {} different plans (other sources, seeds or scenario versions): {}",
+            plans.len(),
+            listed.join("; ")
+        ));
+    }
+    for (plan, parts) in &plans {
+        if parts.contains_key(&None) {
+            continue; // An unsharded sweep covers its plan.
+        }
+        if parts.len() > 1 {
+            warnings.push(format!(
+                "plan {plan}: the merged shards split it in different ways ({}); they overlap and leave gaps",
+                label(parts)
+            ));
+            continue;
+        }
+        for (count, indices) in parts {
+            let count = count.expect("unsharded plans were skipped");
+            let missing: Vec<String> = (1..=count)
+                .filter(|i| !indices.contains(i))
+                .map(|i| format!("{i}/{count}"))
+                .collect();
+            if !missing.is_empty() {
+                warnings.push(format!(
+                    "plan {plan}: shard {} missing; the merge holds {} of its {count} shards, so its summary is not the whole plan's",
+                    missing.join(", "),
+                    indices.len()
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// Two records of one pair from different inputs. Equal runs keep one of them (the same one
@@ -413,6 +528,61 @@ fn reconcile(a: RunRecord, b: RunRecord) -> RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shard(label: &str, plan: Option<&str>) -> ShardSummary {
+        ShardSummary {
+            shard: label.into(),
+            runs: 1,
+            wall_seconds: 0.0,
+            run_seconds: 0.0,
+            plan: plan.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_merge_that_misses_a_shard_or_mixes_plans_or_counts_says_so() {
+        let whole = [
+            shard("1/3 seeds 0..9", Some("p")),
+            shard("2/3 seeds 0..9", Some("p")),
+            shard("3/3 seeds 0..9", Some("p")),
+        ];
+        assert!(coverage_warnings(&whole).is_empty());
+        assert!(coverage_warnings(&[shard("all seeds 0..9", Some("p"))]).is_empty());
+
+        let missing = coverage_warnings(&whole[..2]);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].contains("shard 3/3 missing"), "{missing:?}");
+
+        let mixed_counts =
+            coverage_warnings(&[whole[0].clone(), shard("2/4 seeds 0..9", Some("p"))]);
+        assert!(
+            mixed_counts[0].contains("split it in different ways (1/3, 2/4)"),
+            "{mixed_counts:?}"
+        );
+
+        let mut plans = whole.to_vec();
+        plans.push(shard("all seeds 0..9", Some("q")));
+        let mixed_plans = coverage_warnings(&plans);
+        assert_eq!(mixed_plans.len(), 1, "{mixed_plans:?}");
+        assert!(
+            mixed_plans[0].contains("2 different plans"),
+            "{mixed_plans:?}"
+        );
+
+        // Older summaries name no plan: their seeds tell plans apart.
+        let old = [
+            shard("1/2 seeds 0..9", None),
+            shard("2/2 seeds 10..19", None),
+        ];
+        let warnings = coverage_warnings(&old);
+        assert!(warnings[0].contains("2 different plans"), "{warnings:?}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("seeds 0..9: shard 2/2 missing")),
+            "{warnings:?}"
+        );
+    }
 
     #[test]
     fn signatures_split_into_kind_resource_and_site() {
