@@ -984,6 +984,38 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
         !dir.join("out").join(results::RESULTS_FILE).exists(),
         "nothing ran: {stderr}"
     );
+
+    // A promotion that still fails at the end (here the repro's name in the target is a
+    // dangling symlink into a missing directory) fails after the summary is printed.
+    std::fs::remove_file(dir.join("corpus/regressions")).unwrap();
+    std::fs::create_dir_all(dir.join("corpus/regressions")).unwrap();
+    let stem = sim::sweep::minimise::stem("counter", "leak:heap block:counter_create");
+    std::os::unix::fs::symlink(
+        dir.join("missing-dir/x.toml"),
+        dir.join("corpus/regressions").join(format!("{stem}.toml")),
+    )
+    .unwrap();
+    let output = Command::new(SIM)
+        .args([
+            "sweep",
+            "leak.toml",
+            "--seeds",
+            "0..5",
+            "--out",
+            "out",
+            "--promote",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert!(
+        stdout.contains("leak:heap block:counter_create") && stdout.contains("report: "),
+        "the summary comes first: {stdout}"
+    );
 }
 
 /// One directory spelt two ways (`scen` and `./scen/`) is one plan: the same labels, the same
