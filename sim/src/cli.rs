@@ -445,7 +445,7 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
                             args.repro_dir.display()
                         ),
                     })?;
-                Some(format!("sim replay {}", path.display()))
+                Some(report::replay_command(&path.display().to_string()))
             };
         if !args.json {
             for finding in &outcome.findings {
@@ -556,7 +556,7 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
             }
         }
     }
-    let replay_line = format!("sim replay {}", args.repro);
+    let replay_line = report::replay_command(&args.repro);
     if args.json {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
         value["replay_problems"] = serde_json::json!(problems);
@@ -654,9 +654,9 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
                 message: format!("{}: cannot write: {e}", path.display()),
             })?;
             eprintln!(
-                "wrote {}; replay with `sim replay {}`",
+                "wrote {}; replay with `{}`",
                 path.display(),
-                path.display()
+                report::replay_command(&path.display().to_string())
             );
         }
         None => print!("{text}"),
@@ -881,17 +881,17 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     let text = format!(
         "# Imported by `sim import-crash {} {}` from a fuzzer crash.\n\
          # Finding `{signature}`. {what}\n\
-         # Replay: sim replay {}\n{}",
+         # Replay: {}\n{}",
         target.name,
-        args.file.display(),
-        path.display(),
+        report::shell_word(&args.file.display().to_string()),
+        report::replay_command(&path.display().to_string()),
         regression.to_toml()
     );
     write_file(&path, text.as_bytes())?;
     println!(
-        "wrote {}; replay with `sim replay {}`",
+        "wrote {}; replay with `{}`",
         path.display(),
-        path.display()
+        report::replay_command(&path.display().to_string())
     );
     Ok(EXIT_FINDINGS)
 }

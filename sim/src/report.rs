@@ -9,6 +9,7 @@
 //! note: replay with `sim replay target/sim/repros/wasi-runtime-instantiate-destroy-0000000000000001.toml`
 //! ```
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -189,12 +190,31 @@ pub fn write_repro(
     ));
     let pinned = pin(scenario, outcome);
     let text = format!(
-        "# Repro written by `sim` for a failing run. Replay: sim replay {}\n{}",
-        path.display(),
+        "# Repro written by `sim` for a failing run. Replay: {}\n{}",
+        replay_command(&path.display().to_string()),
         pinned.to_toml()
     );
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+/// `text` as one word of a POSIX shell command line: unchanged when the shell reads it back as it
+/// is (every path the tool picks by default), else quoted, so that a printed command still pastes
+/// when the user chose a directory such as `--out "/tmp/sp ace"`.
+pub fn shell_word(text: &str) -> Cow<'_, str> {
+    // shlex also quotes a comma, in case the word sits inside a brace expansion `{a,b}`. Ours
+    // stand alone, where a comma is literal, and a `gen:` repro lists its defects with commas.
+    let plain = |word: &str| shlex::try_quote(word).is_ok_and(|quoted| quoted == word);
+    if plain(&text.replace(',', "")) {
+        return Cow::Borrowed(text);
+    }
+    // shlex refuses only a NUL byte, which no path or command-line argument can hold.
+    shlex::try_quote(text).unwrap_or(Cow::Borrowed(text))
+}
+
+/// The command that replays `repro` (a repro file's path, or a `gen:` one-liner).
+pub fn replay_command(repro: &str) -> String {
+    format!("sim replay {}", shell_word(repro))
 }
 
 /// A one-line repro for a generated scenario: `gen:SUBJECT:SEED[:DEFECT,DEFECT]`.
@@ -277,6 +297,26 @@ mod tests {
             load_repro(&registry, "gen:counter:zz")
                 .unwrap_err()
                 .contains("bad seed")
+        );
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_the_shell_would_change_them() {
+        for plain in [
+            "target/sim/repros/wasi-runtime-instantiate-destroy-0000000000000001.toml",
+            "../scenarios/zoo/failed-init.toml",
+            "gen:wasi-runtime:0x0000000000000007:prestats-lock-leak,fd-table-lock-leak",
+        ] {
+            assert_eq!(shell_word(plain), plain);
+        }
+        assert_eq!(shell_word("/tmp/x/sp ace/a.toml"), "'/tmp/x/sp ace/a.toml'");
+        assert_eq!(shell_word("it's"), "\"it's\"");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word(","), "','");
+        assert_eq!(
+            replay_command("/tmp/a b.toml"),
+            "sim replay '/tmp/a b.toml'"
         );
     }
 }

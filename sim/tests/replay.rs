@@ -321,3 +321,36 @@ fn a_regression_without_a_trace_hash_replays_without_claiming_one() {
         replayed.stdout
     );
 }
+
+/// A repro directory whose name holds a space: the printed replay command is quoted, so that it
+/// pastes into a shell and replays the run.
+#[test]
+fn a_replay_command_pastes_into_a_shell_whatever_the_repro_directory() {
+    let repros = tmp("sp ace").join("repro dir");
+    let first = sim(&[
+        "run",
+        "scenarios/zoo/instantiate-destroy.toml",
+        "--json",
+        "--repro-dir",
+        &repros.display().to_string(),
+    ]);
+    assert_eq!(first.code, 1);
+    let command = first.json["repro"].as_str().unwrap();
+    let path = command
+        .strip_prefix("sim replay '")
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("a quoted path: {command}"));
+    assert!(Path::new(path).is_file(), "{path}");
+    let output = Command::new("sh")
+        .args(["-c", &format!("exec \"$SIM\" {}", &command["sim ".len()..])])
+        .env("SIM", env!("CARGO_BIN_EXE_sim"))
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{stdout}"
+    );
+}

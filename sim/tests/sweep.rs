@@ -1214,3 +1214,85 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
         "{stderr}"
     );
 }
+
+/// Runs a command line that `sim` printed (`sim replay …`, `sim run …`) through a real shell, as
+/// a person pasting it would, with `sim` standing for the binary under test.
+fn paste(command: &str) -> (i32, String) {
+    let rest = command
+        .strip_prefix("sim ")
+        .unwrap_or_else(|| panic!("not a sim command: {command}"));
+    let output = Command::new("sh")
+        .args(["-c", &format!("exec \"$SIM\" {rest}")])
+        .env("SIM", SIM)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// An output directory and a scenario file whose names hold a space: every command the sweep
+/// prints (the minimised repro's replay, the run as swept, the report's note, the repro file's
+/// own header) still pastes into a shell and runs.
+#[test]
+fn replay_commands_quote_paths_that_a_shell_would_split() {
+    let dir = scratch("sp ace");
+    let scenario = dir.join("create evict.toml");
+    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let out = dir.join("out dir");
+    let (code, stdout, stderr) = sim(&[
+        "sweep",
+        &scenario.display().to_string(),
+        "--seeds",
+        "3..5",
+        "--out",
+        &out.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let finding = &summary["findings"][0];
+    let repro = finding["repro"].as_str().unwrap();
+    let replay = finding["replay"].as_str().unwrap();
+    assert_eq!(replay, format!("sim replay '{repro}'"));
+    let (code, output) = paste(replay);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{output}"
+    );
+    let original = finding["original_replay"].as_str().unwrap();
+    let (code, output) = paste(&format!("{original} --repro-dir '{}/run'", dir.display()));
+    assert_eq!(code, 1, "`{original}`: {output}");
+    assert!(
+        output.contains("leak:heap block:counter_create"),
+        "{output}"
+    );
+    let report = finding["report"].as_str().unwrap();
+    assert!(
+        report.contains(&format!("note: replay with `{replay}`")),
+        "{report}"
+    );
+    let text = std::fs::read_to_string(repro).unwrap();
+    assert!(text.contains(&format!("# Replay: {replay}\n")), "{text}");
+
+    // Promoted into another such directory, the copy's header names the copy, quoted.
+    let regressions = dir.join("regress ions");
+    let (code, stdout, stderr) =
+        sim(&["promote", repro, "--to", &regressions.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("promoted"), "{stdout}");
+    let copy = std::fs::read_dir(&regressions)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&copy).unwrap();
+    let replay_copy = format!("sim replay '{}'", copy.display());
+    assert!(text.contains(&replay_copy), "{text}");
+    let (code, output) = paste(&replay_copy);
+    assert_eq!(code, 1, "{output}");
+}

@@ -72,8 +72,8 @@ impl ReproRecord {
     /// Points the record (and its report text) at a repro file that moved.
     pub fn moved_to(mut self, repro: String) -> ReproRecord {
         self.report = self.report.replace(
-            &format!("sim replay {}", self.repro),
-            &format!("sim replay {repro}"),
+            &report::replay_command(&self.repro),
+            &report::replay_command(&repro),
         );
         self.repro = repro;
         self
@@ -241,7 +241,7 @@ pub fn minimise_one(
     let original = scenario.run(RunOptions::default());
     let repro_path = dir.join(format!("{}.toml", stem(subject, signature)));
     let repro = repro_path.display().to_string();
-    let replay = format!("sim replay {repro}");
+    let replay = report::replay_command(&repro);
     let ops_before = scenario.meta().op_count as u64;
     let (finding, pinned, ops_after, shrink_runs, shrunk): (Finding, _, u64, u64, bool) =
         match original

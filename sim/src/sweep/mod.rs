@@ -261,11 +261,14 @@ impl Source {
     /// The command that replays the pair as it was swept (before shrinking).
     pub fn original_replay(&self, seed: u64) -> String {
         match &self.template {
-            Some(_) => format!("sim run {} --seed {}", self.label, format_seed(seed)),
-            None => format!(
-                "sim replay {}",
-                report::generated_repro(&self.subject, seed, &self.defects)
+            Some(_) => format!(
+                "sim run {} --seed {}",
+                report::shell_word(&self.label),
+                format_seed(seed)
             ),
+            None => {
+                report::replay_command(&report::generated_repro(&self.subject, seed, &self.defects))
+            }
         }
     }
 }

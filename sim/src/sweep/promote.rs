@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::registry::Registry;
+use crate::report;
 
 /// The directory `sim promote` and `sim sweep --promote` copy into.
 pub const REGRESSIONS_DIR: &str = "corpus/regressions";
@@ -52,8 +53,8 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             .ok_or_else(|| format!("{label}: not a file name"))?;
         let target = dir.join(name);
         let rewritten = text.replace(
-            &format!("sim replay {label}"),
-            &format!("sim replay {}", target.display()),
+            &report::replay_command(&label),
+            &report::replay_command(&target.display().to_string()),
         );
         if target.exists() {
             let line = if std::fs::read_to_string(&target).ok().as_deref() == Some(&rewritten) {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::minimise::{self, REPROS_DIR, ReproRecord};
 use super::results::{self, FindingBrief, PairKey, RunRecord};
 use super::{SweepError, display_path, html, junit, round3};
+use crate::report;
 use crate::seed::format_seed;
 
 pub const SUMMARY_FILE: &str = "summary.json";
@@ -223,7 +224,7 @@ pub fn build(
                 defects: first.defects.clone(),
                 seeds_to_first: first.seed.saturating_sub(seeds.start) + 1,
                 repro: sidecar.map(|s| s.repro.clone()),
-                replay: sidecar.map(|s| format!("sim replay {}", s.repro)),
+                replay: sidecar.map(|s| report::replay_command(&s.repro)),
                 original_replay: sidecar.map(|s| s.original_replay.clone()),
                 ops_before: sidecar.map(|s| s.ops_before),
                 ops_after: sidecar.map(|s| s.ops_after),
@@ -388,8 +389,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
                 SweepError::input(format!("{}: cannot read: {e}", found_at.display()))
             })?;
             let text = text.replace(
-                &format!("sim replay {}", sidecar.repro),
-                &format!("sim replay {target}"),
+                &report::replay_command(&sidecar.repro),
+                &report::replay_command(&target),
             );
             minimise::write_atomic(Path::new(&target), &text)
                 .map_err(|e| SweepError::input(format!("{target}: cannot write: {e}")))?;
