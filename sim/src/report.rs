@@ -165,17 +165,21 @@ pub fn pin(scenario: &dyn DynScenario, outcome: &Outcome) -> Box<dyn DynScenario
     pinned
 }
 
-/// Writes a self-contained repro file for a failing run and returns its path.
-pub fn write_repro(
-    dir: &Path,
-    scenario: &dyn DynScenario,
-    outcome: &Outcome,
-) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let meta = scenario.meta();
-    let safe: String = meta
-        .name
-        .chars()
+/// The longest a repro file's name keeps of the scenario's name, and of the subject's: a file
+/// system refuses names over 255 bytes, and the rest of the name (seed, suffix, `.toml`) needs
+/// room too.
+const NAME_IN_FILE_NAME_MAX: usize = 120;
+const SUBJECT_IN_FILE_NAME_MAX: usize = 60;
+
+/// Repro files tried for one (subject, name, seed) before giving up: `STEM.toml`, `STEM-2.toml`,
+/// … `STEM-1000.toml`.
+const REPRO_SUFFIXES_MAX: u32 = 1000;
+
+/// `text` as part of a file name: ASCII letters, digits and `-` kept, anything else `_`, cut to
+/// `chars_max`.
+fn file_name_part(text: &str, chars_max: usize) -> String {
+    text.chars()
+        .take(chars_max)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c
@@ -183,19 +187,79 @@ pub fn write_repro(
                 '_'
             }
         })
-        .collect();
-    let path = dir.join(format!(
-        "{}-{safe}-{:016x}.toml",
-        meta.subject, outcome.header.seed
-    ));
-    let pinned = pin(scenario, outcome);
-    let text = format!(
-        "# Repro written by `sim` for a failing run. Replay: {}\n{}",
-        replay_command(&path.display().to_string()),
-        pinned.to_toml()
+        .collect()
+}
+
+/// Writes a self-contained repro file for a failing run and returns its path:
+/// `DIR/SUBJECT-NAME-SEED.toml`, or, when that file holds another run's repro (the same scenario
+/// with other defects or another strategy, another file with the same `name`), the first of
+/// `DIR/SUBJECT-NAME-SEED-2.toml`, `-3`, … that is free or holds this very repro. A replay
+/// command printed earlier must go on replaying the run it was printed for, so no repro is ever
+/// overwritten by a different one.
+pub fn write_repro(
+    dir: &Path,
+    scenario: &dyn DynScenario,
+    outcome: &Outcome,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let meta = scenario.meta();
+    let stem = format!(
+        "{}-{}-{:016x}",
+        file_name_part(&meta.subject, SUBJECT_IN_FILE_NAME_MAX),
+        file_name_part(&meta.name, NAME_IN_FILE_NAME_MAX),
+        outcome.header.seed
     );
-    std::fs::write(&path, text)?;
-    Ok(path)
+    let body = pin(scenario, outcome).to_toml();
+    for attempt in 1..=REPRO_SUFFIXES_MAX {
+        let path = if attempt == 1 {
+            dir.join(format!("{stem}.toml"))
+        } else {
+            dir.join(format!("{stem}-{attempt}.toml"))
+        };
+        let text = format!(
+            "# Repro written by `sim` for a failing run. Replay: {}\n{body}",
+            replay_command(&path.display().to_string())
+        );
+        if claim_and_write(&path, &text)? || holds_repro(&path, &body) {
+            return Ok(path);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!(
+            "{stem}.toml and {stem}-2.toml … {stem}-{REPRO_SUFFIXES_MAX}.toml all hold other repros"
+        ),
+    ))
+}
+
+/// Creates `path` and writes `text` into it, unless it already exists (`Ok(false)`). Creating
+/// and checking are one step, so that two runs at once never both take one name.
+fn claim_and_write(path: &Path, text: &str) -> std::io::Result<bool> {
+    use std::io::Write;
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    if let Err(error) = file.write_all(text.as_bytes()) {
+        // A half-written file would hold no repro, and would push the next run to another name.
+        let _ = std::fs::remove_file(path);
+        return Err(error);
+    }
+    Ok(true)
+}
+
+/// Whether the repro file at `path` pins exactly `body` (its first line, the comment naming the
+/// file, may spell the directory otherwise).
+fn holds_repro(path: &Path, body: &str) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.split_once('\n').map(|(_, rest)| rest == body))
+        .unwrap_or(false)
 }
 
 /// `text` as one word of a POSIX shell command line: unchanged when the shell reads it back as it

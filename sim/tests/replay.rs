@@ -354,3 +354,103 @@ fn a_replay_command_pastes_into_a_shell_whatever_the_repro_directory() {
         "{stdout}"
     );
 }
+
+/// The repro file `sim run` printed for a run, from a command line of `sim run`.
+fn repro_of(run: &Ran) -> PathBuf {
+    let command = run.json["repro"]
+        .as_str()
+        .expect("a failing run names its repro");
+    let path = command
+        .strip_prefix("sim replay ")
+        .expect("a `sim replay` command line");
+    workspace_root().join(path)
+}
+
+/// Two runs that differ but share a (subject, name, seed) each keep their own repro file: the
+/// replay command printed for the first still replays the first after the second has run. The
+/// same run again reuses its file, under the name the README shows.
+#[test]
+fn runs_that_share_a_name_and_seed_never_overwrite_each_others_repro() {
+    let dir = tmp("collide");
+    let repros = dir.join("repros").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "scenarios/zoo/failed-init.toml",
+            "--json",
+            "--repro-dir",
+            &repros,
+        ];
+        args.extend_from_slice(extra);
+        let ran = sim(&args);
+        assert_eq!(ran.code, 1, "{}", ran.stdout);
+        ran
+    };
+    let first = run(&[]);
+    let first_repro = repro_of(&first);
+    assert_eq!(
+        first_repro.file_name().unwrap(),
+        "wasi-runtime-failed-init-0000000000000001.toml"
+    );
+    let other_defect = run(&["--defect", "preopen-handle-leak"]);
+    let other_strategy = run(&["--strategy", "pct"]);
+    let again = run(&[]);
+    let paths = [
+        repro_of(&first),
+        repro_of(&other_defect),
+        repro_of(&other_strategy),
+    ];
+    assert_eq!(
+        paths[1].file_name().unwrap(),
+        "wasi-runtime-failed-init-0000000000000001-2.toml"
+    );
+    assert_eq!(
+        paths[2].file_name().unwrap(),
+        "wasi-runtime-failed-init-0000000000000001-3.toml"
+    );
+    assert_eq!(repro_of(&again), paths[0], "the same run, the same file");
+    for (path, ran) in paths.iter().zip([&first, &other_defect, &other_strategy]) {
+        let replayed = sim(&["replay", &path.display().to_string(), "--json"]);
+        assert_eq!(
+            (
+                replayed.json["trace_hash"].clone(),
+                signatures(&replayed.json)
+            ),
+            (ran.json["trace_hash"].clone(), signatures(&ran.json)),
+            "{} replays the run it was printed for",
+            path.display()
+        );
+        assert_eq!(replayed.json["defects"], ran.json["defects"]);
+        assert_eq!(replayed.json["replay_problems"], Value::Array(vec![]));
+    }
+    let text = std::fs::read_to_string(&paths[1]).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "# Repro written by `sim` for a failing run. Replay: sim replay {}\n",
+            paths[1].display()
+        )),
+        "the file names itself: {text}"
+    );
+
+    // A name too long for a file name is cut short in the repro's name.
+    let long = dir.join("long.toml");
+    let scenario = std::fs::read_to_string(workspace_root().join("scenarios/zoo/failed-init.toml"))
+        .unwrap()
+        .replacen(
+            "name = \"failed-init\"",
+            &format!("name = \"{}\"", "n".repeat(300)),
+            1,
+        );
+    std::fs::write(&long, scenario).unwrap();
+    let ran = sim(&[
+        "run",
+        &long.display().to_string(),
+        "--json",
+        "--repro-dir",
+        &repros,
+    ]);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    let path = repro_of(&ran);
+    assert!(path.is_file(), "{}", path.display());
+    assert!(path.file_name().unwrap().len() < 255, "{}", path.display());
+}
