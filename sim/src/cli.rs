@@ -433,20 +433,8 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         if !args.json {
             let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
         }
-        let replay =
-            if outcome.passed() {
-                None
-            } else {
-                let path = report::write_repro(&args.repro_dir, scenario.as_ref(), &outcome)
-                    .map_err(|e| CliError {
-                        code: EXIT_INTERNAL,
-                        message: format!(
-                            "cannot write repro into {}: {e}",
-                            args.repro_dir.display()
-                        ),
-                    })?;
-                Some(report::replay_command(&path.display().to_string()))
-            };
+        let replay = (!outcome.passed())
+            .then(|| replay_of_failing_run(&args, source, scenario.as_ref(), &outcome));
         if !args.json {
             for finding in &outcome.findings {
                 let _ = write!(
@@ -499,6 +487,54 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+/// The command that replays a failing run: its repro file's. When the repro cannot be written,
+/// the run's findings are still reported, with a warning and the command that reruns the
+/// scenario file as this run went (while the file stays as it is).
+fn replay_of_failing_run(
+    args: &RunArgs,
+    source: &str,
+    scenario: &dyn DynScenario,
+    outcome: &Outcome,
+) -> String {
+    match report::write_repro(&args.repro_dir, scenario, outcome) {
+        Ok(path) => report::replay_command(&path.display().to_string()),
+        Err(error) => {
+            let rerun = rerun_command(source, outcome, args.strategy.as_ref());
+            eprintln!(
+                "warning: cannot write a repro file for {source} into {}: {error}\n\
+                 note: no repro was written; the findings name the command that reruns the scenario file instead: `{rerun}`",
+                args.repro_dir.display()
+            );
+            rerun
+        }
+    }
+}
+
+/// `sim run SOURCE` with the seed, defects and strategy the run had: the same run again, as long
+/// as the scenario file does not change.
+fn rerun_command(source: &str, outcome: &Outcome, strategy: Option<&StrategyChoice>) -> String {
+    let mut command = format!(
+        "sim run {} --seed {}",
+        report::shell_word(source),
+        format_seed(outcome.header.seed)
+    );
+    if outcome.header.defects.is_empty() {
+        command.push_str(" --no-defects");
+    }
+    for defect in &outcome.header.defects {
+        command.push_str(&format!(" --defect {}", report::shell_word(defect)));
+    }
+    // `--strategy` as `parse_strategy` reads it; a scenario's own strategy needs no flag.
+    match strategy {
+        Some(StrategyChoice::Random) => command.push_str(" --strategy random"),
+        Some(StrategyChoice::Pct { depth, .. }) => {
+            command.push_str(&format!(" --strategy pct:{depth}"))
+        }
+        Some(StrategyChoice::Replay { .. }) | None => {}
+    }
+    command
 }
 
 fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {

@@ -201,7 +201,14 @@ pub fn write_repro(
     scenario: &dyn DynScenario,
     outcome: &Outcome,
 ) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    if let Err(error) = std::fs::create_dir_all(dir) {
+        // An existing regular file there gives "File exists", which reads as if all were well.
+        return Err(if dir.exists() && !dir.is_dir() {
+            std::io::Error::from_raw_os_error(libc::ENOTDIR)
+        } else {
+            error
+        });
+    }
     let meta = scenario.meta();
     let stem = format!(
         "{}-{}-{:016x}",

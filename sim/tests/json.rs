@@ -82,10 +82,11 @@ fn check_contract(value: &Value) -> Vec<Value> {
     }
     match verdict {
         "pass" => assert!(value["repro"].is_null(), "nothing to replay"),
+        // A repro file's replay, or, when none could be written, the rerun of the scenario file.
         _ => assert!(
             value["repro"]
                 .as_str()
-                .is_some_and(|r| r.starts_with("sim replay ")),
+                .is_some_and(|r| r.starts_with("sim replay ") || r.starts_with("sim run ")),
             "{}",
             value["repro"]
         ),
@@ -319,4 +320,76 @@ fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
             .any(|l| l.contains("config") && l.contains("blocking") && l.contains("\"linux\"")),
         "{table}"
     );
+}
+
+/// A repro directory that cannot be made (a regular file stands there) loses no result: every
+/// file's findings are reported, a warning names the directory and the OS error, each finding's
+/// command reruns its scenario file as the run went, and the exit code is the findings' own.
+#[test]
+fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
+    let blocked = repro_dir("blocked-by-a-file");
+    std::fs::create_dir_all(Path::new(&blocked).parent().unwrap()).unwrap();
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let files = [
+        "../scenarios/zoo/instantiate-destroy.toml",
+        "../scenarios/zoo/failed-init.toml",
+    ];
+    let (code, stdout, stderr) =
+        sim(&["run", files[0], files[1], "--json", "--repro-dir", &blocked]);
+    assert_eq!(code, 1, "{stderr}");
+    let value = one_object(&stdout);
+    assert_eq!(value["verdict"], "fail");
+    let runs = value["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "both files' results: {value}");
+    for (run, file) in runs.iter().zip(files) {
+        assert!(!check_contract(run).is_empty(), "{run}");
+        let rerun = run["repro"].as_str().unwrap();
+        assert!(
+            rerun.starts_with(&format!("sim run {file} --seed 0x")),
+            "{rerun}"
+        );
+        // The command reruns the same run.
+        let again = repro_dir("blocked-rerun");
+        let mut args: Vec<&str> = rerun.split(' ').skip(1).collect();
+        args.extend(["--json", "--repro-dir", &again]);
+        let (rerun_code, rerun_stdout, rerun_stderr) = sim(&args);
+        assert_eq!(rerun_code, 1, "{rerun_stderr}");
+        assert_eq!(
+            one_object(&rerun_stdout)["trace_hash"],
+            run["trace_hash"],
+            "{rerun}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "warning: cannot write a repro file for {file} into {blocked}: Not a directory"
+            )),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&blocked).unwrap(),
+        "not a directory"
+    );
+
+    // As text, with the run's own defects and strategy in the command.
+    let (code, stdout, stderr) = sim(&[
+        "run",
+        files[1],
+        "--defect",
+        "preopen-handle-leak",
+        "--strategy",
+        "pct",
+        "--repro-dir",
+        &blocked,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "note: replay with `sim run {} --seed 0x0000000000000001 --defect preopen-handle-leak --strategy pct:3`",
+            files[1]
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fail: "), "the summary line: {stdout}");
+    assert!(stderr.contains("no repro was written"), "{stderr}");
 }
