@@ -420,7 +420,7 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         scenarios.push((path.display().to_string(), scenario));
     }
     let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = ReportOut::new();
     for (source, scenario) in &scenarios {
         let options = RunOptions {
             seed: args.seed,
@@ -431,19 +431,19 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         };
         let outcome = scenario.run(options);
         if !args.json {
-            let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
+            stdout.print(&report::render_header(&outcome.header, source));
         }
         let replay = (!outcome.passed())
             .then(|| replay_of_failing_run(&args, source, scenario.as_ref(), &outcome));
         if !args.json {
             for finding in &outcome.findings {
-                let _ = write!(
-                    stdout,
-                    "{}",
-                    report::render_finding(finding, &outcome, replay.as_deref().unwrap_or(""))
-                );
+                stdout.print(&report::render_finding(
+                    finding,
+                    &outcome,
+                    replay.as_deref().unwrap_or(""),
+                ));
             }
-            let _ = write!(stdout, "{}", report::render_summary(&outcome));
+            stdout.print(&report::render_summary(&outcome));
         }
         results.push((source.clone(), outcome, replay));
     }
@@ -474,13 +474,26 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
                 "runs": runs,
             })
         };
-        let _ = writeln!(
-            stdout,
-            "{}",
+        stdout.print(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&value).expect("json")
-        );
+        ));
     } else if results.len() > 1 {
-        let _ = writeln!(stdout, "\n{}", summary_table(&results));
+        stdout.print(&format!("\n{}\n", summary_table(&results)));
+    }
+    if let Err(error) = stdout.finish() {
+        let kept: Vec<String> = results
+            .iter()
+            .filter_map(|(_, _, replay)| replay.as_ref())
+            .map(|replay| format!("\nnote: replay with `{replay}`"))
+            .collect();
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: format!(
+                "cannot write the report to standard output: {error}{}",
+                kept.concat()
+            ),
+        });
     }
     Ok(if results.iter().all(|(_, o, _)| o.passed()) {
         EXIT_PASS
@@ -535,6 +548,39 @@ fn rerun_command(source: &str, outcome: &Outcome, strategy: Option<&StrategyChoi
         Some(StrategyChoice::Replay { .. }) | None => {}
     }
     command
+}
+
+/// Standard output for a command's report. A failed write is remembered rather than ignored (the
+/// report would be lost without a word) or a panic (as `print!` makes it, which would stop the
+/// command before it keeps what it found): the command finishes its work and then says so.
+struct ReportOut {
+    stdout: std::io::StdoutLock<'static>,
+    error: Option<std::io::Error>,
+}
+
+impl ReportOut {
+    fn new() -> ReportOut {
+        ReportOut {
+            stdout: std::io::stdout().lock(),
+            error: None,
+        }
+    }
+
+    fn print(&mut self, text: &str) {
+        if self.error.is_none()
+            && let Err(error) = self.stdout.write_all(text.as_bytes())
+        {
+            self.error = Some(error);
+        }
+    }
+
+    /// Flushes what is buffered, and returns the first write error.
+    fn finish(mut self) -> Result<(), std::io::Error> {
+        match self.error.take() {
+            Some(error) => Err(error),
+            None => self.stdout.flush(),
+        }
+    }
 }
 
 fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {

@@ -393,3 +393,45 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
     assert!(stdout.contains("fail: "), "the summary line: {stdout}");
     assert!(stderr.contains("no repro was written"), "{stderr}");
 }
+
+/// Standard output that cannot be written (a full disk: `/dev/full`) is an internal error with a
+/// message, as for `sim replay` and `sim list`, not a silent loss of the report; the repro files
+/// are still written, and the message names how to replay them.
+#[test]
+fn a_report_that_cannot_be_written_to_stdout_is_exit_3_with_a_message() {
+    let repros = repro_dir("stdout-full");
+    for json in [true, false] {
+        let mut args = vec![
+            "run",
+            "../scenarios/zoo/instantiate-destroy.toml",
+            "--repro-dir",
+            &repros,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(&args)
+            .current_dir(package_dir())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write the report to standard output: No space left"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "note: replay with `sim replay {repros}/wasi-runtime-instantiate-destroy-0000000000000001.toml`"
+            )),
+            "{stderr}"
+        );
+    }
+}
