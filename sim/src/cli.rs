@@ -18,6 +18,7 @@ use crate::runner::{Outcome, RunOptions};
 use crate::sched::StrategyChoice;
 use crate::seed::{format_seed, parse_seed};
 use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
+use crate::trace::{ErrorKeepingWriter, WriteErrorSlot};
 
 pub const EXIT_PASS: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -393,16 +394,52 @@ pub fn check_defects(
     Ok(())
 }
 
-fn trace_sink(path: &Option<PathBuf>) -> Result<Option<Box<dyn Write>>, CliError> {
+/// A trace file's sink, and the slot where it keeps its first write error.
+type TraceSink = (Box<dyn Write>, WriteErrorSlot);
+
+/// The `--trace` file's sink, and the slot where it keeps its first write error (the trace goes
+/// on without it; `trace_write_problem` reports it after the run).
+fn trace_sink(path: &Option<PathBuf>) -> Result<Option<TraceSink>, CliError> {
     match path {
         None => Ok(None),
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {
                 CliError::usage(format!("{}: cannot create trace file: {e}", path.display()))
             })?;
-            Ok(Some(Box::new(std::io::BufWriter::new(file))))
+            // The error keeper goes under the buffer, where the file's own errors arrive,
+            // including those of the last flush.
+            let (file, write_error) = ErrorKeepingWriter::new(file);
+            Ok(Some((Box::new(std::io::BufWriter::new(file)), write_error)))
         }
     }
+}
+
+/// What to say when the `--trace` file could not be written whole.
+fn trace_write_problem(path: &Option<PathBuf>, slot: Option<WriteErrorSlot>) -> Option<String> {
+    let error = slot?.take()?;
+    Some(format!(
+        "{}: cannot write the trace: {error}; the trace is incomplete",
+        path.as_deref().unwrap_or(Path::new("--trace")).display()
+    ))
+}
+
+/// Refuses a `--trace` file that is one of the command's input files, which the trace would
+/// overwrite.
+fn check_trace_is_no_input(trace: &Option<PathBuf>, inputs: &[&Path]) -> Result<(), CliError> {
+    // A trace file that does not exist yet is no input.
+    let Some(trace_canonical) = trace.as_ref().and_then(|t| t.canonicalize().ok()) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|c| c == trace_canonical) {
+            return Err(CliError::usage(format!(
+                "--trace {}: that is the input file {}, which the trace would overwrite; give another file",
+                trace.as_deref().unwrap_or(input).display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
@@ -412,6 +449,8 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
             "--trace writes one scenario's trace; give a single FILE",
         ));
     }
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    check_trace_is_no_input(&args.trace, &inputs)?;
     // Parse everything first: bad input fails before any run starts.
     let mut scenarios = Vec::new();
     for path in &files {
@@ -421,15 +460,18 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     }
     let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
     let mut stdout = ReportOut::new();
+    let mut problems = Vec::new();
     for (source, scenario) in &scenarios {
+        let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
         let options = RunOptions {
             seed: args.seed,
             defects: args.defects.resolve(),
             strategy: args.strategy.clone(),
-            trace_sink: trace_sink(&args.trace)?,
+            trace_sink,
             record_schedule: true,
         };
         let outcome = scenario.run(options);
+        problems.extend(trace_write_problem(&args.trace, trace_write_error));
         if !args.json {
             stdout.print(&report::render_header(&outcome.header, source));
         }
@@ -487,12 +529,16 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
             .filter_map(|(_, _, replay)| replay.as_ref())
             .map(|replay| format!("\nnote: replay with `{replay}`"))
             .collect();
+        problems.push(format!(
+            "cannot write the report to standard output: {error}{}",
+            kept.concat()
+        ));
+    }
+    // After the report: what was found is said first, then what the command failed to do.
+    if !problems.is_empty() {
         return Err(CliError {
             code: EXIT_INTERNAL,
-            message: format!(
-                "cannot write the report to standard output: {error}{}",
-                kept.concat()
-            ),
+            message: problems.join("\nerror: "),
         });
     }
     Ok(if results.iter().all(|(_, o, _)| o.passed()) {
@@ -618,11 +664,16 @@ fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
 
 fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     let (source, scenario) = report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
+    if !args.repro.starts_with("gen:") {
+        check_trace_is_no_input(&args.trace, &[Path::new(&args.repro)])?;
+    }
+    let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
     let outcome = scenario.run(RunOptions {
-        trace_sink: trace_sink(&args.trace)?,
+        trace_sink,
         record_schedule: true,
         ..RunOptions::default()
     });
+    let trace_problem = trace_write_problem(&args.trace, trace_write_error);
     let expect = scenario.meta().expect;
     let mut problems = Vec::new();
     if let Some(expect) = &expect {
@@ -665,6 +716,13 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
                 );
             }
         }
+    }
+    // After the report, as `sim run` does.
+    if let Some(trace_problem) = trace_problem {
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: trace_problem,
+        });
     }
     Ok(if outcome.passed() && problems.is_empty() {
         EXIT_PASS

@@ -209,7 +209,8 @@ impl Trace {
     #[inline(never)]
     fn write_event(&mut self, name: &str, a: u64, b: u64) {
         if let Some(sink) = self.sink.as_mut() {
-            // A failed trace write must not change the simulation; the CLI reports it at the end.
+            // A failed trace write must not change the simulation. The sink remembers it
+            // (`ErrorKeepingWriter`), and the CLI reports it at the end.
             let _ = writeln!(
                 sink,
                 "{{\"i\":{},\"ev\":\"{name}\",\"a\":{a},\"b\":{b}}}",
@@ -457,6 +458,75 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// A writer that remembers its first error, under a trace sink. The trace ignores a failed write
+/// (the simulation must not change because a disk is full), so whoever attaches the sink keeps
+/// the `WriteErrorSlot` and asks it after the run: `sim run --trace` then says the trace is
+/// incomplete rather than leaving a cut-short file without a word. After the first error every
+/// write fails at once, without trying `inner` again.
+pub struct ErrorKeepingWriter<W: Write> {
+    inner: W,
+    first_error: WriteErrorSlot,
+}
+
+/// Where an `ErrorKeepingWriter` keeps its first error.
+#[derive(Clone, Default)]
+pub struct WriteErrorSlot(Rc<RefCell<Option<std::io::Error>>>);
+
+impl WriteErrorSlot {
+    /// The first write error, if there was one.
+    pub fn take(&self) -> Option<std::io::Error> {
+        self.0.take()
+    }
+}
+
+impl<W: Write> ErrorKeepingWriter<W> {
+    pub fn new(inner: W) -> (ErrorKeepingWriter<W>, WriteErrorSlot) {
+        let first_error = WriteErrorSlot::default();
+        let writer = ErrorKeepingWriter {
+            inner,
+            first_error: first_error.clone(),
+        };
+        (writer, first_error)
+    }
+
+    fn keep<T>(&mut self, result: std::io::Result<T>) -> std::io::Result<T> {
+        // An interrupted write is tried again (`write_all` does), so it is no failure yet.
+        if let Err(error) = &result
+            && error.kind() != std::io::ErrorKind::Interrupted
+        {
+            let mut slot = self.first_error.0.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(std::io::Error::new(error.kind(), error.to_string()));
+            }
+        }
+        result
+    }
+
+    fn failed_before(&self) -> std::io::Result<()> {
+        match self.first_error.0.borrow().as_ref() {
+            Some(error) => Err(std::io::Error::new(
+                error.kind(),
+                format!("an earlier write failed: {error}"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> Write for ErrorKeepingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.failed_before()?;
+        let result = self.inner.write(buf);
+        self.keep(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.failed_before()?;
+        let result = self.inner.flush();
+        self.keep(result)
+    }
+}
+
 /// A sink that keeps what the trace writes in memory, for a caller (a test, a tool embedding the
 /// simulation) that reads the JSON lines back in the same process. Clones share one buffer: attach
 /// a clone and keep the original to read.
@@ -659,5 +729,64 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["ev"], "fds.pipe");
         assert_eq!(lines[1]["text"], "leak:rwlock:\"x\"");
+    }
+
+    /// A disk that takes `room` bytes and then is full.
+    struct FillingDisk {
+        room: usize,
+        writes_tried: usize,
+    }
+
+    impl Write for FillingDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes_tried += 1;
+            if self.room == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            let taken = buf.len().min(self.room);
+            self.room -= taken;
+            Ok(taken)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_trace_write_changes_no_hash_and_is_kept_for_the_caller() {
+        let run = |sink: Option<Box<dyn Write>>| {
+            let mut trace = Trace::new();
+            if let Some(sink) = sink {
+                trace.attach_sink(sink);
+            }
+            for i in 0..1000 {
+                trace.event(EventKind::Schedule, i, i);
+            }
+            trace.flush();
+            trace.hash()
+        };
+        let (disk, first_error) = ErrorKeepingWriter::new(FillingDisk {
+            room: 100,
+            writes_tried: 0,
+        });
+        let hash = run(Some(Box::new(std::io::BufWriter::new(disk))));
+        assert_eq!(hash, run(None), "the simulation does not notice");
+        let error = first_error.take().expect("the error is kept");
+        assert_eq!(error.raw_os_error(), None, "kept as its kind and text");
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull, "{error}");
+
+        let (mut healthy, no_error) = ErrorKeepingWriter::new(Vec::new());
+        writeln!(healthy, "fine").unwrap();
+        assert!(no_error.take().is_none());
+
+        // After the first error the disk is not asked again.
+        let (mut full, _) = ErrorKeepingWriter::new(FillingDisk {
+            room: 0,
+            writes_tried: 0,
+        });
+        assert!(full.write(b"a").is_err());
+        assert!(full.write(b"b").is_err());
+        assert_eq!(full.inner.writes_tried, 1);
     }
 }

@@ -435,3 +435,92 @@ fn a_report_that_cannot_be_written_to_stdout_is_exit_3_with_a_message() {
         );
     }
 }
+
+/// A trace that cannot be written (a full disk: `/dev/full`) is reported after the run's own
+/// report, which is whole, and the exit code says the command failed (3) rather than only that
+/// the run found something.
+#[test]
+fn a_trace_that_cannot_be_written_is_reported_after_the_findings() {
+    let repros = repro_dir("trace-full");
+    let scenario = "../scenarios/zoo/instantiate-destroy.toml";
+    for json in [true, false] {
+        let mut args = vec![
+            "run",
+            scenario,
+            "--trace",
+            "/dev/full",
+            "--repro-dir",
+            &repros,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let (code, stdout, stderr) = sim(&args);
+        assert_eq!(code, 3, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: /dev/full: cannot write the trace: No space left on device"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if json {
+            let value = one_object(&stdout);
+            assert_eq!(value["verdict"], "fail");
+            assert!(!check_contract(&value).is_empty());
+        } else {
+            assert!(stdout.contains("leak:rwlock:fd_prestats_init"), "{stdout}");
+            assert!(stdout.contains("fail: 1 finding(s)"), "{stdout}");
+        }
+    }
+    let repro = format!("{repros}/wasi-runtime-instantiate-destroy-0000000000000001.toml");
+    let (code, stdout, stderr) = sim(&["replay", &repro, "--trace", "/dev/full"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stdout.contains("replayed: the same findings"), "{stdout}");
+    assert!(
+        stderr.contains("/dev/full: cannot write the trace"),
+        "{stderr}"
+    );
+}
+
+/// `--trace` naming one of the command's input files, however spelt, is refused before anything
+/// runs, and the file stays as it was.
+#[test]
+fn a_trace_file_that_is_an_input_is_refused() {
+    let dir = PathBuf::from(repro_dir("trace-is-input"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("scenario.toml");
+    let text =
+        std::fs::read_to_string(package_dir().join("../scenarios/zoo/instantiate-destroy.toml"))
+            .unwrap();
+    std::fs::write(&input, &text).unwrap();
+    let other_spelling = dir.join(".").join("scenario.toml").display().to_string();
+    let repros = dir.join("repros").display().to_string();
+    let input = input.display().to_string();
+    for args in [
+        vec![
+            "run",
+            &input,
+            "--trace",
+            &other_spelling,
+            "--repro-dir",
+            &repros,
+        ],
+        vec!["run", &input, "--json", "--trace", &input],
+    ] {
+        let (code, stdout, stderr) = sim(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "nothing runs: {stdout}");
+        assert!(
+            stderr.contains("that is the input file") && stderr.contains("overwrite"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    }
+    let (code, _, _) = sim(&["run", &input, "--repro-dir", &repros]);
+    assert_eq!(code, 1);
+    let repro = format!("{repros}/wasi-runtime-instantiate-destroy-0000000000000001.toml");
+    let before = std::fs::read_to_string(&repro).unwrap();
+    let (code, stdout, stderr) = sim(&["replay", &repro, "--trace", &repro]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&repro).unwrap(), before);
+}

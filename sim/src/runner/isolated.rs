@@ -776,7 +776,8 @@ fn read_child(read_fd: RawFd, mut sink: Option<Box<dyn Write>>) -> Option<Outcom
         match line.first() {
             Some(&TAG_TRACE) => {
                 if let Some(sink) = sink.as_mut() {
-                    // A failed trace write must not change the run (as in `Trace::event`).
+                    // A failed trace write must not change the run (as in `Trace::event`); the
+                    // caller's sink remembers it (`trace::ErrorKeepingWriter`).
                     let _ = sink.write_all(&line[1..]);
                 }
             }
