@@ -744,24 +744,26 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     let outcome = scenario.run(RunOptions::default());
     let signature = match &args.signature {
         Some(signature) if outcome.signatures().contains(signature) => signature.clone(),
-        Some(signature) => {
+        // A run that passes has nothing to shrink, whatever was asked; one that fails without
+        // the signature asked for was given the wrong signature (or seed, or defects).
+        _ if outcome.passed() => {
             return Err(CliError {
                 code: EXIT_PASS,
-                message: format!(
-                    "the run does not show `{signature}`; nothing to shrink (it shows: {:?})",
-                    outcome.signatures()
-                ),
+                message: "the run passes; nothing to shrink".into(),
             });
         }
-        None => match outcome.findings.first() {
-            Some(finding) => finding.signature(),
-            None => {
-                return Err(CliError {
-                    code: EXIT_PASS,
-                    message: "the run passes; nothing to shrink".into(),
-                });
-            }
-        },
+        Some(signature) => {
+            return Err(CliError::usage(format!(
+                "the run does not show `{signature}`; nothing to shrink (it shows: {})",
+                outcome
+                    .signatures()
+                    .iter()
+                    .map(|shown| format!("`{shown}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        None => outcome.findings[0].signature(),
     };
     // As the sweep's repros and `sim import-crash` do: a run that fails only because of its
     // defects shrinks to a scenario that still passes with them off, so that the result is about

@@ -250,18 +250,25 @@ fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off()
     assert!(stdout.contains("leak:rwlock:fd_prestats_init"), "{stdout}");
 }
 
+/// A passing run has nothing to shrink (exit 0, whatever `--signature` asks). A failing run
+/// without the signature asked for has nothing to shrink either, but the command was wrong: exit
+/// 2, naming the signatures the run does show.
 #[test]
 fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
     let clean = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/ui/counter-clean.toml")
         .display()
         .to_string();
-    let (code, stdout, stderr) = sim_binary(&["shrink", &clean]);
-    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
-    assert!(
-        stderr.contains("the run passes; nothing to shrink"),
-        "{stderr}"
-    );
+    for signature in [None, Some(LEAK)] {
+        let mut args = vec!["shrink", clean.as_str()];
+        args.extend(signature.map(|s| ["--signature", s]).into_iter().flatten());
+        let (code, stdout, stderr) = sim_binary(&args);
+        assert_eq!((code, stdout.as_str()), (0, ""), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("the run passes; nothing to shrink"),
+            "{stderr}"
+        );
+    }
 
     let dir = tmp("absent").join("absent");
     std::fs::create_dir_all(&dir).unwrap();
@@ -270,9 +277,13 @@ fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
     let input = input.display().to_string();
     let (code, stdout, stderr) =
         sim_binary(&["shrink", &input, "--signature", "leak:nothing:here"]);
-    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert_eq!(
+        (code, stdout.as_str()),
+        (2, ""),
+        "a run with findings but not the one asked for is a usage error: {stderr}"
+    );
     assert!(
-        stderr.contains("does not show `leak:nothing:here`"),
+        stderr.contains("error: the run does not show `leak:nothing:here`"),
         "{stderr}"
     );
     assert!(
