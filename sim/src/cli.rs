@@ -735,6 +735,9 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     let mut scenario = load_scenario(registry, &args.file)?;
     let defects = args.defects.resolve();
     check_defects(registry, scenario.as_ref(), &defects)?;
+    if let Some(out) = &args.out {
+        check_output_file(out, "--out")?;
+    }
     if let Some(seed) = args.seed {
         scenario.set_seed(seed);
     }
@@ -791,10 +794,17 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     );
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &text).map_err(|e| CliError {
-                code: EXIT_INTERNAL,
-                message: format!("{}: cannot write: {e}", path.display()),
-            })?;
+            if let Err(error) = std::fs::write(path, &text) {
+                // The shrink may have taken minutes: its result goes where it can.
+                print!("{text}");
+                return Err(CliError {
+                    code: EXIT_INTERNAL,
+                    message: format!(
+                        "{}: cannot write: {error}; the shrunk scenario is on standard output instead",
+                        path.display()
+                    ),
+                });
+            }
             eprintln!(
                 "wrote {}; replay with `{}`",
                 path.display(),
@@ -882,6 +892,66 @@ fn signature_tag(signature: &str) -> String {
     format!("{:08x}", crate::trace::hash_str(signature) as u32)
 }
 
+/// Checks, before the work, that a file can be written at `path` (given as `flag`): its directory
+/// exists and is one, and `path` is no directory. The work (a shrink) can take minutes, and a typo
+/// in the path must not cost its result.
+fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
+    if path.is_dir() {
+        return Err(CliError::usage(format!(
+            "{flag} {}: is a directory; give the file to write",
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::usage(format!(
+            "{flag} {}: {} is not a directory",
+            path.display(),
+            dir.display()
+        ))),
+        Err(error) => Err(CliError::usage(format!(
+            "{flag} {}: cannot write there: {}: {error}",
+            path.display(),
+            dir.display()
+        ))),
+    }
+}
+
+/// Checks, before the work, that the directory `dir` (given as `flag`) is one or can be made:
+/// the nearest of it and its ancestors that exists is a directory.
+fn check_output_dir(dir: &Path, flag: &str) -> Result<(), CliError> {
+    for ancestor in dir.ancestors() {
+        let ancestor = if ancestor.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            ancestor
+        };
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(CliError::usage(format!(
+                    "{flag} {}: {} is not a directory",
+                    dir.display(),
+                    ancestor.display()
+                )));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(CliError::usage(format!(
+                    "{flag} {}: cannot write there: {}: {error}",
+                    dir.display(),
+                    ancestor.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| CliError {
@@ -913,6 +983,15 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         .map_err(CliError::usage)?;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
+    if !args.classify {
+        if target.subject().is_some() {
+            // Open findings go in `open/` under it.
+            check_output_dir(&args.out, "--out")?;
+            check_output_dir(&args.out.join("open"), "--out")?;
+        } else {
+            check_output_dir(&args.parser_corpus, "--parser-corpus")?;
+        }
+    }
     let Some(subject) = target.subject() else {
         return import_parser_crash(&args, &bytes);
     };
@@ -1029,7 +1108,14 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         report::replay_command(&path.display().to_string()),
         regression.to_toml()
     );
-    write_file(&path, text.as_bytes())?;
+    if let Err(mut error) = write_file(&path, text.as_bytes()) {
+        // The shrink may have taken minutes: its result goes where it can.
+        print!("{text}");
+        error
+            .message
+            .push_str("; the regression is on standard output instead");
+        return Err(error);
+    }
     println!(
         "wrote {}; replay with `{}`",
         path.display(),
@@ -1058,7 +1144,14 @@ fn import_parser_crash(args: &ImportCrashArgs, bytes: &[u8]) -> Result<i32, CliE
         crate::trace::hash_str(&String::from_utf8_lossy(bytes))
     );
     let path = args.parser_corpus.join(name);
-    write_file(&path, bytes)?;
+    write_file(&path, bytes).map_err(|mut error| {
+        // Nothing is lost: the artifact is the whole result, and it stays where it is.
+        error.message.push_str(&format!(
+            "; the artifact {} is unchanged",
+            args.file.display()
+        ));
+        error
+    })?;
     println!(
         "{problem}\nwrote {}; `cargo test` replays it (sim/tests/fuzz_corpus.rs)",
         path.display()

@@ -349,3 +349,124 @@ ops = [{ op = "bump" }]
     assert_eq!(meta.op_count, 1, "the create alone leaks: {small}");
     assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
 }
+
+/// An `--out` that cannot be written is refused before any shrinking (exit 2, naming the path),
+/// and a final write that fails all the same (a full disk: `/dev/full`) puts the result on
+/// stdout rather than losing it.
+#[test]
+fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
+    let dir = tmp("out-checked");
+    let input = dir.join("churn.toml");
+    std::fs::write(&input, churn_200()).unwrap();
+    let input = input.display().to_string();
+    let a_file = dir.join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let cases = [
+        (dir.join("no-such-dir/small.toml"), "no-such-dir"),
+        (a_file.join("small.toml"), "is not a directory"),
+        (dir.clone(), "is a directory"),
+    ];
+    for (out, says) in cases {
+        let out = out.display().to_string();
+        let (code, stdout, stderr) = sim_binary(&["shrink", &input, "--out", &out]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{out}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: --out {out}: ")) && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("shrunk"),
+            "refused before shrinking: {stderr}"
+        );
+    }
+
+    let (code, stdout, stderr) = sim_binary(&["shrink", &input, "--out", "/dev/full"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("/dev/full: cannot write: No space left on device")
+            && stderr.contains("on standard output instead"),
+        "{stderr}"
+    );
+    let small = parse(&stdout);
+    assert!(small.meta().op_count <= 8, "the shrunk scenario: {stdout}");
+    assert!(shows(small.as_ref(), LEAK));
+}
+
+/// `sim import-crash` checks `--out` before it shrinks, as `sim shrink` does, and a final write
+/// that fails puts the regression on stdout.
+#[test]
+fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_result() {
+    let dir = tmp("import-out-checked");
+    let artifact = dir.join("crash-canary");
+    std::fs::write(&artifact, "hello world 1234567890").unwrap();
+    let artifact = artifact.display().to_string();
+    let a_file = dir.join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let a_file = a_file.display().to_string();
+    for (flag, target) in [("--out", "canary"), ("--parser-corpus", "scenario-parser")] {
+        let (code, stdout, stderr) =
+            sim_binary(&["import-crash", target, &artifact, flag, &a_file]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: {flag} {a_file}: {a_file} is not a directory"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("shrunk"),
+            "refused before shrinking: {stderr}"
+        );
+    }
+    // `open/` under --out, where an open finding would go, must be a directory too.
+    let out = dir.join("regressions");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("open"), "").unwrap();
+    let out = out.display().to_string();
+    let (code, _, stderr) = sim_binary(&["import-crash", "canary", &artifact, "--out", &out]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("open is not a directory"), "{stderr}");
+
+    // A file that cannot be written after all (its name a link into `/dev/full`, which fails
+    // even for root): the regression comes out on stdout.
+    let first = dir.join("first");
+    let (code, stdout, stderr) = sim_binary(&[
+        "import-crash",
+        "canary",
+        &artifact,
+        "--out",
+        &first.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let name = std::fs::read_dir(&first)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let written = std::fs::read_to_string(first.join(&name)).unwrap();
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let blocked = dir.join("blocked");
+    std::fs::create_dir_all(&blocked).unwrap();
+    std::os::unix::fs::symlink("/dev/full/x", blocked.join(&name)).unwrap();
+    let blocked = blocked.display().to_string();
+    let (code, stdout, stderr) =
+        sim_binary(&["import-crash", "canary", &artifact, "--out", &blocked]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("on standard output instead"),
+        "{stderr}"
+    );
+    let text_lines = |text: &str| {
+        text.lines()
+            .filter(|line| !line.starts_with("# Replay:"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        text_lines(&stdout),
+        text_lines(&written),
+        "the same regression"
+    );
+    assert!(parse(&stdout).meta().expect.is_some(), "{stdout}");
+}
