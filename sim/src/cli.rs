@@ -688,6 +688,18 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
                 problems.push(format!("expected finding `{signature}` did not appear"));
             }
         }
+        // A repro that records its findings records all of them (`report::pin`), so one it does
+        // not list is as much a difference as one missing: without a trace hash to compare (an
+        // imported crash), it is the only sign that the run is not the recorded one.
+        if !expect.signatures.is_empty() {
+            for signature in &got {
+                if !expect.signatures.contains(signature) {
+                    problems.push(format!(
+                        "finding `{signature}` appeared, which the repro does not record"
+                    ));
+                }
+            }
+        }
     }
     let replay_line = report::replay_command(&args.repro);
     if args.json {

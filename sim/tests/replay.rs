@@ -291,9 +291,15 @@ fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].contains("differs from the recorded 0x0000000000000001"));
     assert!(problems[1].contains("`leak:heap block:elsewhere` did not appear"));
+    // The finding the run did show is one the tampered file does not record: a difference too.
+    assert!(
+        problems[2]
+            .contains("`leak:heap block:counter_create` appeared, which the repro does not record"),
+        "{problems:?}"
+    );
 }
 
 /// A regression that `sim import-crash` wrote pins its findings and no trace hash: its replay
