@@ -706,41 +706,41 @@ fn parse_lifecycle<S: Subject>(
         teardown,
         threads,
     };
-    // Thread references: spawn only declared threads, join only spawned ones.
-    let spans: Vec<&Spanned<toml::Value>> = raw
-        .setup
-        .iter()
-        .chain(&raw.ops)
-        .chain(&raw.teardown)
-        .collect();
-    let all: Vec<&ScenarioOp<S::Op>> = lifecycle
-        .setup
-        .iter()
-        .chain(&lifecycle.ops)
-        .chain(&lifecycle.teardown)
-        .collect();
-    let mut spawned = BTreeSet::new();
-    for (op, span) in all.iter().zip(&spans) {
-        match op {
-            ScenarioOp::Spawn { thread } => {
-                if lifecycle.thread(thread).is_none() {
+    // Thread references: spawn only declared threads, join only ones the same list spawned. The
+    // runner runs each list (setup, ops, teardown) until its threads are done and resolves a
+    // join within its list, so a join in `ops` of a thread `setup` spawned would do nothing, in
+    // every repetition, without a word.
+    let lists = [
+        ("setup", &raw.setup, &lifecycle.setup),
+        ("ops", &raw.ops, &lifecycle.ops),
+        ("teardown", &raw.teardown, &lifecycle.teardown),
+    ];
+    for (list, spans, ops) in lists {
+        let mut spawned = BTreeSet::new();
+        for (op, span) in ops.iter().zip(spans) {
+            match op {
+                ScenarioOp::Spawn { thread } => {
+                    if lifecycle.thread(thread).is_none() {
+                        return Err(error(
+                            span.span(),
+                            format!(
+                                "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])",
+                                raw.name.get_ref()
+                            ),
+                        ));
+                    }
+                    spawned.insert(thread.clone());
+                }
+                ScenarioOp::Join { thread } if !spawned.contains(thread) => {
                     return Err(error(
                         span.span(),
                         format!(
-                            "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])",
-                            raw.name.get_ref()
+                            "join of thread `{thread}`, which is not spawned before this op in `{list}` (a list joins only the threads it spawns: its threads finish with it)"
                         ),
                     ));
                 }
-                spawned.insert(thread.clone());
+                _ => {}
             }
-            ScenarioOp::Join { thread } if !spawned.contains(thread) => {
-                return Err(error(
-                    span.span(),
-                    format!("join of thread `{thread}`, which is not spawned before this op"),
-                ));
-            }
-            _ => {}
         }
     }
     for thread in &raw.threads {
