@@ -278,9 +278,15 @@ where
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            eprintln!(
-                "sim: internal error: {message}\nnote: this is a bug in sim, not in the subject; please report it with the command line"
-            );
+            // `print!` panics when stdout cannot be written (a full disk, a closed file): the
+            // machine's trouble, not a bug to report. Still exit 3: the output is lost.
+            if let Some(cause) = message.strip_prefix("failed printing to stdout: ") {
+                eprintln!("error: cannot write to standard output: {cause}");
+            } else {
+                eprintln!(
+                    "sim: internal error: {message}\nnote: this is a bug in sim, not in the subject; please report it with the command line"
+                );
+            }
             EXIT_INTERNAL
         }
     }

@@ -436,6 +436,35 @@ fn a_report_that_cannot_be_written_to_stdout_is_exit_3_with_a_message() {
     }
 }
 
+/// The other commands print as they go, so a full disk stops them mid-print: exit 3, with a
+/// message that says what failed rather than calling it a bug in sim.
+#[test]
+fn other_commands_that_cannot_write_to_stdout_say_why_and_blame_no_bug() {
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["replay", "gen:counter:1"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(&args)
+            .current_dir(package_dir())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write to standard output: No space left"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("bug in sim"), "{args:?}: {stderr}");
+    }
+}
+
 /// A trace that cannot be written (a full disk: `/dev/full`) is reported after the run's own
 /// report, which is whole, and the exit code says the command failed (3) rather than only that
 /// the run found something.
