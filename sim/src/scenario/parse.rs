@@ -127,7 +127,7 @@ struct RawScenario {
     #[serde(default)]
     seed: Option<Spanned<toml::Value>>,
     #[serde(default)]
-    limits: Limits,
+    limits: Option<Spanned<Limits>>,
     #[serde(default)]
     platform: PlatformModel,
     #[serde(default)]
@@ -469,6 +469,18 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
             faults.probabilities.insert(kind, p);
         }
     }
+    let limits = match &raw.limits {
+        None => Limits::default(),
+        // The watchdog is `alarm(seconds)`, and `alarm(0)` disarms rather than fires at once: a
+        // limit of 0 would mean no limit, the opposite of what it says.
+        Some(limits) if limits.get_ref().host_run_seconds_max == 0 => {
+            return Err(error(
+                limits.span(),
+                "`host_run_seconds_max` must be at least 1 (seconds an isolated run of real code may take)".into(),
+            ));
+        }
+        Some(limits) => limits.get_ref().clone(),
+    };
     // A misspelt kind would otherwise allow nothing, silently.
     let mut caches = BTreeMap::new();
     for (name, &bound) in &raw.caches {
@@ -534,7 +546,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         subject: Cow::Borrowed(info.name),
         defects,
         seed,
-        limits: raw.limits,
+        limits,
         platform: raw.platform,
         faults,
         schedule,
