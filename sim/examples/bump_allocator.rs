@@ -96,9 +96,9 @@ impl Subject for BumpAllocator {
                 summary: "destroy releases the first chunk only, not the overflow chunks",
                 source: "the classic arena bug (an example, not a published report)",
             }],
-            caches: vec![],
             params: vec![CHUNK_BYTES.decl()],
-            host_backed: false,
+            // No caches, and not host-backed: the defaults.
+            ..Default::default()
         }
     }
 
@@ -130,6 +130,16 @@ impl Subject for BumpAllocator {
             }
         }
         Ok(())
+    }
+
+    /// What ends every generated lifecycle: destroy each arena created so far, as a program that
+    /// cleans up would. Without it a random op sequence that leaves an arena alive would read as
+    /// a leak of the allocator (`sim sweep --subject bump-allocator`, `gen:` one-liners).
+    fn closing_ops(names: &Names) -> Vec<BumpOp> {
+        (0..ARENAS)
+            .filter(|arena| names.is_defined("arena", arena))
+            .map(|arena| BumpOp::Destroy { arena })
+            .collect()
     }
 
     fn apply(&mut self, os: &mut Os, _tid: Tid, op: &BumpOp) -> Step<Self> {

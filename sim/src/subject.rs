@@ -51,7 +51,7 @@ impl<S> Debug for Step<S> {
 }
 
 /// A named, seeded real bug that a subject can switch on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DefectInfo {
     pub name: &'static str,
     pub summary: &'static str,
@@ -213,7 +213,10 @@ impl ChoiceParam {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What a subject is, for `sim list`, the parser and the generator. `Default` is an empty one
+/// (no ops, defects, caches or params, not host-backed), so that an `info()` can name what it has
+/// and end with `..Default::default()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SubjectInfo {
     pub name: &'static str,
     pub summary: &'static str,
