@@ -225,6 +225,15 @@ pub fn main() -> i32 {
 /// command (`sim::cli::main_with(Registry::builtin().with(erase::<Mine>()))`).
 pub fn main_with(registry: Registry) -> i32 {
     restore_default_sigpipe();
+    // Replay lines name this binary: a crate's own, built on `main_with`, knows subjects that
+    // `sim` does not, so `sim replay …` would not replay its findings.
+    if let Some(name) = std::env::args_os()
+        .next()
+        .and_then(|argv0| Path::new(&argv0).file_name().map(|n| n.to_owned()))
+        .and_then(|name| name.into_string().ok())
+    {
+        report::set_program(&name);
+    }
     install_quiet_panic_hook();
     main_with_args(registry, std::env::args_os())
 }
@@ -581,7 +590,8 @@ fn replay_of_failing_run(
 /// as the scenario file does not change.
 fn rerun_command(source: &str, outcome: &Outcome, strategy: Option<&StrategyChoice>) -> String {
     let mut command = format!(
-        "sim run {} --seed {}",
+        "{} run {} --seed {}",
+        report::shell_word(report::program()),
         report::shell_word(source),
         format_seed(outcome.header.seed)
     );

@@ -283,9 +283,24 @@ pub fn shell_word(text: &str) -> Cow<'_, str> {
     shlex::try_quote(text).unwrap_or(Cow::Borrowed(text))
 }
 
+/// The program the printed commands name: `sim`, or a crate's own binary built on
+/// `cli::main_with` (whose subjects `sim` does not know), set once at start.
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the program that printed commands start with; the first call wins. `cli::main_with`
+/// calls it with its binary's file name.
+pub fn set_program(name: &str) {
+    let _ = PROGRAM.set(name.to_string());
+}
+
+/// The program that printed commands start with (`sim` unless `set_program` said otherwise).
+pub fn program() -> &'static str {
+    PROGRAM.get().map_or("sim", String::as_str)
+}
+
 /// The command that replays `repro` (a repro file's path, or a `gen:` one-liner).
 pub fn replay_command(repro: &str) -> String {
-    format!("sim replay {}", shell_word(repro))
+    format!("{} replay {}", shell_word(program()), shell_word(repro))
 }
 
 /// A one-line repro for a generated scenario: `gen:SUBJECT:SEED[:DEFECT,DEFECT]`.

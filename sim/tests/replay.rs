@@ -460,3 +460,48 @@ fn runs_that_share_a_name_and_seed_never_overwrite_each_others_repro() {
     assert!(path.is_file(), "{}", path.display());
     assert!(path.file_name().unwrap().len() < 255, "{}", path.display());
 }
+
+/// A crate's own binary built on `cli::main_with` knows subjects that `sim` does not, so the
+/// commands it prints name it, not `sim`: here the `sim` binary itself, linked under another
+/// name, and its printed replay command run as printed (with the link's directory on PATH).
+#[test]
+fn printed_commands_name_the_binary_that_printed_them() {
+    let dir = tmp("own-binary");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let own = bin.join("my-sim");
+    // A link, not a copy: a copy's file is open for writing a moment, and a process another
+    // test forks just then keeps it open, which makes running it fail ("Text file busy").
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sim"), &own).unwrap();
+    let repros = dir.join("repros").display().to_string();
+    let output = Command::new(&own)
+        .args([
+            "run",
+            "scenarios/zoo/instantiate-destroy.toml",
+            "--json",
+            "--repro-dir",
+            &repros,
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let repro = json["repro"].as_str().unwrap();
+    assert!(repro.starts_with("my-sim replay "), "{repro}");
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let replayed = Command::new("sh")
+        .args(["-c", repro])
+        .env("PATH", path)
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        stdout.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{stdout}"
+    );
+}

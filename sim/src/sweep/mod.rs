@@ -262,7 +262,8 @@ impl Source {
     pub fn original_replay(&self, seed: u64) -> String {
         match &self.template {
             Some(_) => format!(
-                "sim run {} --seed {}",
+                "{} run {} --seed {}",
+                report::shell_word(report::program()),
                 report::shell_word(&self.label),
                 format_seed(seed)
             ),
