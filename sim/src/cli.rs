@@ -174,6 +174,10 @@ struct ImportCrashArgs {
 
 #[derive(Args, Debug)]
 struct ListArgs {
+    /// Only these subjects (default: every one), in the order given.
+    #[arg(value_name = "SUBJECT", conflicts_with = "fuzz_targets")]
+    subjects: Vec<String>,
+    /// Print the subjects as one JSON list on stdout.
     #[arg(long)]
     json: bool,
     /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
@@ -870,12 +874,28 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         }
         return Ok(EXIT_PASS);
     }
+    // The subjects named, each checked before anything prints; with none, every subject.
+    let mut chosen = Vec::new();
+    for name in &args.subjects {
+        match registry.get(name) {
+            Some(subject) => chosen.push(subject),
+            None => {
+                return Err(CliError::usage(format!(
+                    "unknown subject `{name}`; known: {}",
+                    registry.names().join(", ")
+                )));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        chosen = registry.subjects().collect();
+    }
     if args.json {
-        let infos: Vec<_> = registry.subjects().map(|s| s.info()).collect();
+        let infos: Vec<_> = chosen.iter().map(|s| s.info()).collect();
         println!("{}", serde_json::to_string_pretty(&infos).expect("json"));
         return Ok(EXIT_PASS);
     }
-    for subject in registry.subjects() {
+    for subject in chosen {
         let info = subject.info();
         println!("{} — {}", info.name, info.summary);
         let mut table = Table::new();

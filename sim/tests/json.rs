@@ -284,6 +284,32 @@ fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
     assert_eq!(one_object(&untraced)["trace_hash"], first["trace_hash"]);
 }
 
+/// `sim list SUBJECT...` shows only the subjects named, in the order given (a crate's own subject
+/// is listed after every built-in one otherwise); an unknown name is bad input.
+#[test]
+fn list_shows_only_the_subjects_named() {
+    let (code, stdout, _) = sim(&["list", "--json", "counter", "allocator"]);
+    assert_eq!(code, 0);
+    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let names: Vec<&str> = subjects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["counter", "allocator"]);
+    let (code, table, _) = sim(&["list", "counter"]);
+    assert_eq!(code, 0);
+    assert!(table.starts_with("counter — "), "{table}");
+    assert!(!table.contains("allocator —"), "{table}");
+    let (code, stdout, stderr) = sim(&["list", "nosuch"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(
+        stderr.contains("unknown subject `nosuch`; known: interpreter, allocator"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
     let (code, stdout, _) = sim(&["list", "--json"]);
