@@ -441,6 +441,89 @@ pub trait Subject: Sized + 'static {
     }
 }
 
+/// Ops generated for [`check_description`]: enough that every variant of a small op enum turns up.
+const DESCRIPTION_CHECK_OPS: usize = 4096;
+
+/// Checks that a subject describes itself as its ops are: every op `S::op_name` names is
+/// documented in `info().ops` and is the `op` tag the op is written with in scenario files, and
+/// no op, defect, cache or `[config]` parameter is declared twice. Nothing else notices when these
+/// drift apart (an `op_name` of `"klose"` for `close` only shows as a wrong name in reports and
+/// in `sim list`), so a subject's own tests call it: `sim::subject::check_description::<Mine>()`.
+/// The ops are generated from a fixed seed, so the check is the same on every run.
+pub fn check_description<S: Subject>() -> Result<(), String> {
+    use arbitrary::{Arbitrary, Unstructured};
+
+    let info = S::info();
+    let mut problems = Vec::new();
+    let mut twice = |what: &str, names: Vec<&str>| {
+        let mut seen = BTreeSet::new();
+        for name in names {
+            if !seen.insert(name) {
+                problems.push(format!("{what} `{name}` is declared twice"));
+            }
+        }
+    };
+    twice("op", info.ops.iter().map(|op| op.name).collect());
+    twice("defect", info.defects.iter().map(|d| d.name).collect());
+    twice("cache", info.caches.iter().map(|c| c.kind).collect());
+    twice(
+        "[config] parameter",
+        info.params.iter().map(|p| p.name).collect(),
+    );
+
+    let mut bytes = vec![0u8; 64 * 1024];
+    crate::rng::Rng::new(0, crate::rng::Stream::Generator).fill_bytes(&mut bytes);
+    let mut input = Unstructured::new(&bytes);
+    // Each wrong name once, with the first op that showed it.
+    let mut undocumented: BTreeMap<&str, String> = BTreeMap::new();
+    let mut mistagged: BTreeMap<(&str, String), String> = BTreeMap::new();
+    for _ in 0..DESCRIPTION_CHECK_OPS {
+        let Ok(op) = S::Op::arbitrary(&mut input) else {
+            break;
+        };
+        let name = S::op_name(&op);
+        if !info.ops.iter().any(|doc| doc.name == name) {
+            undocumented
+                .entry(name)
+                .or_insert_with(|| format!("{op:?}"));
+        }
+        // An op whose fields TOML cannot hold (an integer past i64::MAX) has no tag to compare.
+        let tag = toml::Value::try_from(&op).ok().and_then(|value| {
+            value
+                .get("op")
+                .and_then(|tag| tag.as_str().map(str::to_string))
+        });
+        if let Some(tag) = tag
+            && tag != name
+        {
+            mistagged
+                .entry((name, tag))
+                .or_insert_with(|| format!("{op:?}"));
+        }
+    }
+    for (name, op) in undocumented {
+        problems.push(format!(
+            "op `{name}` (`op_name` of {op}) is not in `info().ops`"
+        ));
+    }
+    for ((name, tag), op) in mistagged {
+        problems.push(format!(
+            "`op_name` says `{name}` for an op written `op = \"{tag}\"` ({op})"
+        ));
+    }
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "subject `{}` describes itself wrongly:\n  {}",
+            info.name,
+            problems.join("\n  ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,3 +196,60 @@ fn a_subject_from_another_crate_declares_its_config_and_the_parser_checks_it() {
         error.message
     );
 }
+
+/// `check_description` is what a subject's own tests call: the example passes it, and a subject
+/// whose `op_name` and op docs drifted from its serde tags does not.
+#[test]
+fn check_description_passes_the_example_and_names_what_drifted() {
+    sim::subject::check_description::<BumpAllocator>().unwrap();
+
+    #[derive(
+        Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary,
+    )]
+    #[serde(tag = "op", rename_all = "kebab-case")]
+    enum DriftOp {
+        Open { slot: u8 },
+        Close { slot: u8 },
+    }
+    struct Drifted;
+    impl Subject for Drifted {
+        type Op = DriftOp;
+        fn info() -> sim::subject::SubjectInfo {
+            sim::subject::SubjectInfo {
+                name: "drifted",
+                ops: vec![sim::subject::OpDoc {
+                    name: "open",
+                    summary: "open `slot`",
+                }],
+                ..Default::default()
+            }
+        }
+        fn new(_: &mut sim::os::Os, _: &sim::subject::Config) -> Self {
+            Drifted
+        }
+        fn op_name(op: &DriftOp) -> &'static str {
+            match op {
+                DriftOp::Open { .. } => "open",
+                DriftOp::Close { .. } => "klose",
+            }
+        }
+        fn apply(
+            &mut self,
+            _: &mut sim::os::Os,
+            _: sim::os::Tid,
+            _: &DriftOp,
+        ) -> sim::subject::Step<Self> {
+            sim::subject::Step::Done
+        }
+    }
+    let problems = sim::subject::check_description::<Drifted>().unwrap_err();
+    assert!(
+        problems.contains("op `klose` (`op_name` of Close { slot: "),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("`op_name` says `klose` for an op written `op = \"close\"`"),
+        "{problems}"
+    );
+    assert!(!problems.contains("`open`"), "{problems}");
+}

@@ -17,3 +17,24 @@ pub mod dlmalloc;
 pub mod interpreter;
 pub mod reloadable_lib;
 pub mod wasi_runtime;
+
+#[cfg(test)]
+mod tests {
+    use crate::subject::check_description;
+
+    #[test]
+    fn every_builtin_subject_describes_its_ops_as_they_are() {
+        for result in [
+            check_description::<super::interpreter::Interpreter>(),
+            check_description::<super::allocator::Allocator>(),
+            check_description::<super::wasi_runtime::WasiRuntime>(),
+            check_description::<super::reloadable_lib::ReloadableLib>(),
+            check_description::<super::dlmalloc::DlmallocSubject>(),
+            check_description::<super::counter::Counter>(),
+        ] {
+            if let Err(problems) = result {
+                panic!("{problems}");
+            }
+        }
+    }
+}
