@@ -146,6 +146,12 @@ struct ShrinkArgs {
     runs_max: u64,
 }
 
+/// Where `sim import-crash` writes by default: the repository's own corpus, which `cargo test`
+/// replays. Relative to the current directory, so they are used only where they already exist
+/// (a run from another directory would fill a corpus no test reads).
+const DEFAULT_REGRESSIONS: &str = "corpus/regressions";
+const DEFAULT_PARSER_CORPUS: &str = "corpus/scenario-parser";
+
 #[derive(Args, Debug)]
 struct ImportCrashArgs {
     /// The fuzz target that crashed (one of `sim::fuzzing::TARGETS`, as in `fuzz/fuzz_targets/`).
@@ -157,10 +163,10 @@ struct ImportCrashArgs {
     defects: Vec<String>,
     /// Directory of regression files (open findings, which fail with every defect off, go in its
     /// `open/` subdirectory).
-    #[arg(long, value_name = "DIR", default_value = "corpus/regressions")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_REGRESSIONS)]
     out: PathBuf,
     /// Where `scenario-parser` artifacts go: its seed corpus, which `cargo test` replays.
-    #[arg(long, value_name = "DIR", default_value = "corpus/scenario-parser")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_PARSER_CORPUS)]
     parser_corpus: PathBuf,
     /// Upper bound on runs spent shrinking.
     #[arg(long, default_value_t = 20_000)]
@@ -1026,12 +1032,42 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             known.join(", ")
         ))
     })?;
+    // The fuzzer read its defects from the environment; an import with none named reads the
+    // same variable, so that the command libFuzzer's session suggests works as it stands.
+    let mut args = args;
+    if args.defects.is_empty()
+        && let Some(from_env) = std::env::var_os(fuzzing::DEFECTS_ENV)
+    {
+        args.defects = fuzzing::parse_defects(&from_env.to_string_lossy());
+        if !args.defects.is_empty() {
+            eprintln!(
+                "note: defects from {}: {}",
+                fuzzing::DEFECTS_ENV,
+                args.defects.join(",")
+            );
+        }
+    }
     target
         .check_defects(&args.defects)
         .map_err(CliError::usage)?;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
     if !args.classify {
+        let default_out = if target.subject().is_some() {
+            (&args.out, DEFAULT_REGRESSIONS, "--out")
+        } else {
+            (
+                &args.parser_corpus,
+                DEFAULT_PARSER_CORPUS,
+                "--parser-corpus",
+            )
+        };
+        if default_out.0 == Path::new(default_out.1) && !default_out.0.is_dir() {
+            return Err(CliError::usage(format!(
+                "{}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {}",
+                default_out.1, default_out.2
+            )));
+        }
         if target.subject().is_some() {
             // Open findings go in `open/` under it.
             check_output_dir(&args.out, "--out")?;
@@ -1062,7 +1098,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             return Ok(EXIT_PASS);
         }
         eprintln!(
-            "{}: passes with defects [{}]: nothing to import (was the fuzzer run with other {} or on another commit?)",
+            "{}: passes with defects [{}]: nothing to import (name the defects the fuzzer ran with, by --defect NAME or by {} as the fuzzer had it; or the crash is from another commit)",
             args.file.display(),
             defects.join(","),
             fuzzing::DEFECTS_ENV
@@ -1147,12 +1183,15 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         "`cargo test` (sim/tests/regressions.rs) checks that the run still shows it with its\n\
          # defects on and passes with them off."
     };
+    // The command as run, defects included, so that it imports the same file again.
+    let imported_by = fuzzing::import_command(target.name, &defects).replace(
+        "ARTIFACT",
+        &report::shell_word(&args.file.display().to_string()),
+    );
     let text = format!(
-        "# Imported by `sim import-crash {} {}` from a fuzzer crash.\n\
+        "# Imported by `{imported_by}` from a fuzzer crash.\n\
          # Finding `{signature}`. {what}\n\
          # Replay: {}\n{}",
-        target.name,
-        report::shell_word(&args.file.display().to_string()),
         report::replay_command(&path.display().to_string()),
         regression.to_toml()
     );

@@ -153,18 +153,7 @@ fn the_parser_target_accepts_garbage_and_round_trips_what_it_parses() {
 #[test]
 fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_only() {
     let defect = "prestats-lock-leak".to_string();
-    let target = fuzzing::target("wasi-runtime").unwrap();
-    let artifact = corpus_inputs("wasi-runtime")
-        .into_iter()
-        .find(|input| {
-            target
-                .run(
-                    &std::fs::read(input).unwrap(),
-                    std::slice::from_ref(&defect),
-                )
-                .is_err()
-        })
-        .expect("some wasi-runtime seed input instantiates without preopens");
+    let artifact = prestats_artifact();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash");
     let _ = std::fs::remove_dir_all(&out);
     let cli = |extra: &[&str]| {
@@ -204,6 +193,12 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
         "{name}"
     );
     let source = std::fs::read_to_string(&written[0]).unwrap();
+    // The header's command imports the same file again: the defect it ran with is in it.
+    assert!(
+        source.starts_with("# Imported by `sim import-crash wasi-runtime ")
+            && source.contains(" --defect prestats-lock-leak` from a fuzzer crash."),
+        "{source}"
+    );
     let registry = sim::registry::Registry::builtin();
     let scenario = registry.parse(&name, &source).unwrap();
     let pinned = scenario.meta().expect.unwrap().signatures;
@@ -230,4 +225,67 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
     // Importing the same artifact again finds it recorded and adds nothing.
     assert_eq!(cli(&[]), 1);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+}
+
+/// A seed input of the WASI target that fails with `prestats-lock-leak` on: a crash artifact as
+/// the fuzzer would write it.
+fn prestats_artifact() -> PathBuf {
+    let defect = "prestats-lock-leak".to_string();
+    let target = fuzzing::target("wasi-runtime").unwrap();
+    corpus_inputs("wasi-runtime")
+        .into_iter()
+        .find(|input| {
+            target
+                .run(
+                    &std::fs::read(input).unwrap(),
+                    std::slice::from_ref(&defect),
+                )
+                .is_err()
+        })
+        .expect("some wasi-runtime seed input instantiates without preopens")
+}
+
+/// `sim import-crash` as a person runs it after a fuzzing session: with no `--defect`, it reads
+/// `SIM_FUZZ_DEFECTS` as the fuzzer did; and from a directory that has no `corpus/regressions`
+/// it refuses to start one that no test would read, rather than write there.
+#[test]
+fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exists() {
+    let artifact = prestats_artifact().display().to_string();
+    let run = |env: Option<&str>, args: &[&str], dir: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sim"));
+        command
+            .args(["import-crash", "wasi-runtime", &artifact])
+            .args(args)
+            .current_dir(dir)
+            .env_remove(fuzzing::DEFECTS_ENV);
+        if let Some(value) = env {
+            command.env(fuzzing::DEFECTS_ENV, value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let root = repo_root();
+    let (code, stdout, _) = run(None, &["--classify"], &root);
+    assert_eq!((code, stdout.trim()), (0, "pass"), "defects off: it passes");
+    let (code, _, stderr) = run(Some("prestats-lock-leak"), &["--classify"], &root);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("note: defects from SIM_FUZZ_DEFECTS: prestats-lock-leak"),
+        "{stderr}"
+    );
+
+    let elsewhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash-elsewhere");
+    let _ = std::fs::remove_dir_all(&elsewhere);
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let (code, _, stderr) = run(None, &["--defect", "prestats-lock-leak"], &elsewhere);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("corpus/regressions: no such directory here"),
+        "{stderr}"
+    );
+    assert!(!elsewhere.join("corpus").exists(), "nothing was created");
 }
