@@ -1,4 +1,5 @@
-//! The shrinker: makes a failing scenario smaller while the same finding signature still appears.
+//! The shrinker: makes a failing scenario smaller while the same finding signature still appears,
+//! and no signature the scenario did not show at first.
 //!
 //! The search alternates two passes until neither makes progress:
 //!
@@ -183,11 +184,17 @@ pub fn shrink_scenario_with<S: Subject>(
     runs_max: u64,
     passes_without_defects: bool,
 ) -> (Scenario<S::Op>, u64) {
+    if runs_max == 0 {
+        return (scenario.clone(), 0);
+    }
+    // The first of the budget's runs: what the scenario shows before any cut.
+    let original = runner::run::<S>(scenario, RunOptions::default());
     let mut search = Search::<S> {
         current: scenario.clone(),
         signature,
+        shown_at_first: original.signatures().into_iter().collect(),
         passes_without_defects,
-        runs: 0,
+        runs: 1,
         runs_max,
     };
     loop {
@@ -206,6 +213,10 @@ const PAIR_SEARCH_OPS_MAX: usize = 24;
 struct Search<'a, S: Subject> {
     current: Scenario<S::Op>,
     signature: &'a str,
+    /// What the scenario showed before shrinking. A candidate may show less, never anything else:
+    /// a cut that drops a `join` and adds `leak:thread:spawn` to a heap leak's repro makes a
+    /// smaller file about two things, which a person must then tell apart.
+    shown_at_first: std::collections::BTreeSet<String>,
     /// Also require that the candidate passes with every defect off.
     passes_without_defects: bool,
     runs: u64,
@@ -229,7 +240,9 @@ impl<S: Subject> Search<'_, S> {
         };
         self.runs += 1;
         let outcome = runner::run::<S>(&candidate, RunOptions::default());
-        let shows = outcome.signatures().iter().any(|s| s == self.signature);
+        let signatures = outcome.signatures();
+        let shows = signatures.iter().any(|s| s == self.signature)
+            && signatures.iter().all(|s| self.shown_at_first.contains(s));
         let clean = || {
             runner::run::<S>(
                 &candidate,

@@ -136,6 +136,36 @@ fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
     assert_one_minimal(shrunk.scenario.as_ref(), DEADLOCK);
 }
 
+/// A cut may make the repro show less, never something else: dropping the `join` keeps the heap
+/// leak but adds a leaked thread, a smaller file about two bugs, so the join stays.
+#[test]
+fn a_cut_that_adds_a_finding_the_scenario_did_not_show_is_not_kept() {
+    let scenario = parse(
+        "name = \"unjoined\"\nsubject = \"counter\"\nseed = 1\n\
+         [[lifecycle]]\nname = \"l\"\n\
+         ops = [{ op = \"spawn\", thread = \"t\" }, { op = \"join\", thread = \"t\" }]\n\
+         [[lifecycle.thread]]\nname = \"t\"\nops = [{ op = \"create\", slot = 1 }]\n",
+    );
+    assert_eq!(
+        scenario.run(RunOptions::default()).signatures(),
+        [LEAK],
+        "before: the heap leak alone"
+    );
+    let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 1000);
+    let outcome = shrunk.scenario.run(RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        [LEAK],
+        "after: still the heap leak alone\n{}",
+        shrunk.scenario.to_toml()
+    );
+    assert!(
+        shrunk.scenario.to_toml().contains("op = \"join\""),
+        "{}",
+        shrunk.scenario.to_toml()
+    );
+}
+
 #[test]
 fn the_run_budget_bounds_the_search_and_every_kept_step_still_fails() {
     let scenario = parse(&churn_200());
