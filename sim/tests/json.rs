@@ -436,18 +436,8 @@ fn a_report_that_cannot_be_written_to_stdout_is_exit_3_with_a_message() {
         if json {
             args.push("--json");
         }
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args(&args)
-            .current_dir(package_dir())
-            .stdout(full)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        let (code, stderr) = sim_onto_a_full_disk(&args);
+        assert_eq!(code, Some(3), "{args:?}: {stderr}");
         assert!(
             stderr.contains("error: cannot write the report to standard output: No space left"),
             "{stderr}"
@@ -462,6 +452,24 @@ fn a_report_that_cannot_be_written_to_stdout_is_exit_3_with_a_message() {
     }
 }
 
+/// Runs `sim` with its stdout on a full disk (`/dev/full`): (exit code, stderr).
+fn sim_onto_a_full_disk(args: &[&str]) -> (Option<i32>, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(package_dir())
+        .stdout(full)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// The other commands print as they go, so a full disk stops them mid-print: exit 3, with a
 /// message that says what failed rather than calling it a bug in sim.
 #[test]
@@ -471,18 +479,8 @@ fn other_commands_that_cannot_write_to_stdout_say_why_and_blame_no_bug() {
         vec!["list", "--json"],
         vec!["replay", "gen:counter:1"],
     ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args(&args)
-            .current_dir(package_dir())
-            .stdout(full)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        let (code, stderr) = sim_onto_a_full_disk(&args);
+        assert_eq!(code, Some(3), "{args:?}: {stderr}");
         assert!(
             stderr.contains("error: cannot write to standard output: No space left"),
             "{args:?}: {stderr}"
