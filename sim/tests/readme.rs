@@ -13,6 +13,21 @@ use std::process::{Command, Stdio};
 
 use sim::runner::RunOptions;
 
+/// The `use` lines the README gives a subject of one's own, compiled here; the test
+/// `the_readmes_use_paths_compile` checks that the README shows exactly these lines.
+#[allow(unused_imports)]
+mod the_readmes_imports {
+    // README imports begin
+    use arbitrary::Arbitrary;
+    use serde::{Deserialize, Serialize};
+    use sim::os::modules::CodeAddr; // for `Subject::call` (exit hooks, TLS destructors)
+    use sim::os::{Os, Tid};
+    use sim::registry::{Registry, erase};
+    use sim::runner::RunOptions;
+    use sim::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+    // README imports end
+}
+
 fn readme() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     std::fs::read_to_string(path).expect("README.md")
@@ -157,5 +172,24 @@ fn a_reader_that_stops_early_ends_the_tool_quietly() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(13),
         "SIGPIPE ends the tool: {status:?}"
+    );
+}
+
+#[test]
+fn the_readmes_use_paths_compile() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/readme.rs"))
+            .unwrap();
+    let begin =
+        source.find("// README imports begin\n").unwrap() + "// README imports begin\n".len();
+    let end = source.find("    // README imports end").unwrap();
+    let compiled: String = source[begin..end]
+        .lines()
+        .map(|line| format!("{}\n", line.trim_start()))
+        .collect();
+    let shown = block_after(&readme(), "The paths the sections below use:", "rust");
+    assert_eq!(
+        shown, compiled,
+        "the README's use lines are the ones compiled here"
     );
 }
