@@ -20,7 +20,7 @@ use super::{
 };
 use crate::faults::FaultKind;
 use crate::os::{Limits, PlatformModel};
-use crate::sched::{STRATEGY_KEYS, StrategyChoice};
+use crate::sched::{PCT_DEPTH_MAX, PCT_DEPTH_MIN, STRATEGY_KEYS, StrategyChoice};
 use crate::seed::parse_seed;
 use crate::subject::{Names, Subject, SubjectInfo, info_of};
 
@@ -572,6 +572,17 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
         && let Some(strategy) = table.get("strategy").and_then(|s| s.as_str())
         && let Some((_, keys)) = STRATEGY_KEYS.iter().find(|(name, _)| *name == strategy)
     {
+        // serde would name the field's Rust type ("an integer in 0..=4294967295"), not what PCT
+        // takes.
+        if strategy == "pct"
+            && let Some(depth) = table.get("depth")
+            && !depth.is_integer()
+        {
+            return Err(format!(
+                "`schedule`: PCT `depth` must be an integer between {PCT_DEPTH_MIN} and {PCT_DEPTH_MAX}, found {}",
+                depth.type_str()
+            ));
+        }
         for key in table.keys().filter(|key| *key != "strategy") {
             if keys.contains(&key.as_str()) {
                 continue;
