@@ -555,7 +555,7 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
             .map(|replay| format!("\nnote: replay with `{replay}`"))
             .collect();
         problems.push(format!(
-            "cannot write the report to standard output: {error}{}",
+            "cannot write to standard output: {error}{}",
             kept.concat()
         ));
     }
@@ -599,12 +599,7 @@ fn replay_of_failing_run(
 /// `sim run SOURCE` with the seed, defects and strategy the run had: the same run again, as long
 /// as the scenario file does not change.
 fn rerun_command(source: &str, outcome: &Outcome, strategy: Option<&StrategyChoice>) -> String {
-    let mut command = format!(
-        "{} run {} --seed {}",
-        report::shell_word(report::program()),
-        report::shell_word(source),
-        format_seed(outcome.header.seed)
-    );
+    let mut command = report::run_command(source, outcome.header.seed);
     if outcome.header.defects.is_empty() {
         command.push_str(" --no-defects");
     }
@@ -832,16 +827,13 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     );
     match &args.out {
         Some(path) => {
-            if let Err(error) = std::fs::write(path, &text) {
+            if let Err(mut error) = write_file(path, text.as_bytes()) {
                 // The shrink may have taken minutes: its result goes where it can.
                 print!("{text}");
-                return Err(CliError {
-                    code: EXIT_INTERNAL,
-                    message: format!(
-                        "{}: cannot write: {error}; the shrunk scenario is on standard output instead",
-                        path.display()
-                    ),
-                });
+                error
+                    .message
+                    .push_str("; the shrunk scenario is on standard output instead");
+                return Err(error);
             }
             eprintln!(
                 "wrote {}; replay with `{}`",
@@ -946,9 +938,9 @@ fn signature_tag(signature: &str) -> String {
     format!("{:08x}", crate::trace::hash_str(signature) as u32)
 }
 
-/// Checks, before the work, that a file can be written at `path` (given as `flag`): its directory
-/// exists and is one, and `path` is no directory. The work (a shrink) can take minutes, and a typo
-/// in the path must not cost its result.
+/// Checks, before the work, that a file can be written at `path` (given as `flag`): it is no
+/// directory, and its directory is one or can be made (`write_file` makes it). The work (a
+/// shrink) can take minutes, and a typo in the path must not cost its result.
 fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
     if path.is_dir() {
         return Err(CliError::usage(format!(
@@ -956,28 +948,17 @@ fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(CliError::usage(format!(
-            "{flag} {}: {} is not a directory",
-            path.display(),
-            dir.display()
-        ))),
-        Err(error) => Err(CliError::usage(format!(
-            "{flag} {}: cannot write there: {}: {error}",
-            path.display(),
-            dir.display()
-        ))),
-    }
+    check_dir_can_be_made(path.parent().unwrap_or(Path::new("")), flag, path)
 }
 
 /// Checks, before the work, that the directory `dir` (given as `flag`) is one or can be made:
 /// the nearest of it and its ancestors that exists is a directory.
 fn check_output_dir(dir: &Path, flag: &str) -> Result<(), CliError> {
+    check_dir_can_be_made(dir, flag, dir)
+}
+
+/// `check_output_dir` for `dir`, with errors that name `given`, the path as the user gave it.
+fn check_dir_can_be_made(dir: &Path, flag: &str, given: &Path) -> Result<(), CliError> {
     for ancestor in dir.ancestors() {
         let ancestor = if ancestor.as_os_str().is_empty() {
             Path::new(".")
@@ -989,7 +970,7 @@ fn check_output_dir(dir: &Path, flag: &str) -> Result<(), CliError> {
             Ok(_) => {
                 return Err(CliError::usage(format!(
                     "{flag} {}: {} is not a directory",
-                    dir.display(),
+                    given.display(),
                     ancestor.display()
                 )));
             }
@@ -997,7 +978,7 @@ fn check_output_dir(dir: &Path, flag: &str) -> Result<(), CliError> {
             Err(error) => {
                 return Err(CliError::usage(format!(
                     "{flag} {}: cannot write there: {}: {error}",
-                    dir.display(),
+                    given.display(),
                     ancestor.display()
                 )));
             }
@@ -1053,7 +1034,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     let bytes = std::fs::read(&args.file)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
     if !args.classify {
-        let default_out = if target.subject().is_some() {
+        let (out, default, flag) = if target.subject().is_some() {
             (&args.out, DEFAULT_REGRESSIONS, "--out")
         } else {
             (
@@ -1062,10 +1043,9 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
                 "--parser-corpus",
             )
         };
-        if default_out.0 == Path::new(default_out.1) && !default_out.0.is_dir() {
+        if out == Path::new(default) && !out.is_dir() {
             return Err(CliError::usage(format!(
-                "{}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {}",
-                default_out.1, default_out.2
+                "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {flag}"
             )));
         }
         if target.subject().is_some() {

@@ -298,6 +298,17 @@ pub fn program() -> &'static str {
     PROGRAM.get().map_or("sim", String::as_str)
 }
 
+/// The command that runs the scenario file `source` with `seed`: the same run again while the
+/// file stays as it is (a caller adds the flags the run had beyond the file's own).
+pub fn run_command(source: &str, seed: u64) -> String {
+    format!(
+        "{} run {} --seed {}",
+        shell_word(program()),
+        shell_word(source),
+        format_seed(seed)
+    )
+}
+
 /// The command that replays `repro` (a repro file's path, or a `gen:` one-liner).
 pub fn replay_command(repro: &str) -> String {
     format!("{} replay {}", shell_word(program()), shell_word(repro))

@@ -439,7 +439,7 @@ fn a_report_that_cannot_be_written_to_stdout_is_exit_3_with_a_message() {
         let (code, stderr) = sim_onto_a_full_disk(&args);
         assert_eq!(code, Some(3), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("error: cannot write the report to standard output: No space left"),
+            stderr.contains("error: cannot write to standard output: No space left"),
             "{stderr}"
         );
         assert!(!stderr.contains("panicked"), "{stderr}");

@@ -380,9 +380,10 @@ ops = [{ op = "bump" }]
     assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
 }
 
-/// An `--out` that cannot be written is refused before any shrinking (exit 2, naming the path),
-/// and a final write that fails all the same (a full disk: `/dev/full`) puts the result on
-/// stdout rather than losing it.
+/// An `--out` that cannot be written is refused before any shrinking (exit 2, naming the path); a
+/// directory that does not exist yet is made, as for every other output of the tool; and a final
+/// write that fails all the same (a full disk: `/dev/full`) puts the result on stdout rather than
+/// losing it.
 #[test]
 fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     let dir = tmp("out-checked");
@@ -392,7 +393,6 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     let a_file = dir.join("a-file");
     std::fs::write(&a_file, "").unwrap();
     let cases = [
-        (dir.join("no-such-dir/small.toml"), "no-such-dir"),
         (a_file.join("small.toml"), "is not a directory"),
         (dir.clone(), "is a directory"),
     ];
@@ -409,6 +409,11 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
             "refused before shrinking: {stderr}"
         );
     }
+
+    let made = dir.join("no-such-dir/yet/small.toml");
+    let (code, _, stderr) = sim_binary(&["shrink", &input, "--out", &made.display().to_string()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(made.is_file(), "its directory was made: {stderr}");
 
     let (code, stdout, stderr) = sim_binary(&["shrink", &input, "--out", "/dev/full"]);
     assert_eq!(code, 3, "{stderr}");

@@ -278,10 +278,7 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Sta
 /// and it says so in Rust's terms ("u64 value was too large"). `span` is the integer as written.
 fn too_large_message(source: &str, span: &Range<usize>) -> String {
     let text = source.get(span.clone()).unwrap_or("").trim();
-    let mut message = format!(
-        "integer `{text}` is too large: TOML integers are at most {}",
-        i64::MAX
-    );
+    let mut message = integer_too_large(text);
     // The seed is a u64, and its string form holds all of them.
     if let Ok(seed) = text.replace('_', "").parse::<u64>()
         && is_top_level_key(source, span.start, "seed")
@@ -292,6 +289,14 @@ fn too_large_message(source: &str, span: &Range<usize>) -> String {
         ));
     }
     message
+}
+
+/// What to say of an integer written past what TOML holds, whichever way the library put it.
+fn integer_too_large(written: &str) -> String {
+    format!(
+        "integer `{written}` is too large: TOML integers are at most {}",
+        i64::MAX
+    )
 }
 
 /// Whether the value at `offset` is that of top-level key `key`: its line reads `key = …`, and
@@ -331,10 +336,7 @@ fn friendly_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid type: integer `")
         && let Some((digits, _)) = rest.split_once("` as i128")
     {
-        return format!(
-            "integer `{digits}` is too large: TOML integers are at most {}",
-            i64::MAX
-        );
+        return integer_too_large(digits);
     }
     if message.contains("max recursion depth met") || message.contains("recursion limit") {
         return format!("{message}: values are nested too deeply for a scenario");

@@ -261,12 +261,7 @@ impl Source {
     /// The command that replays the pair as it was swept (before shrinking).
     pub fn original_replay(&self, seed: u64) -> String {
         match &self.template {
-            Some(_) => format!(
-                "{} run {} --seed {}",
-                report::shell_word(report::program()),
-                report::shell_word(&self.label),
-                format_seed(seed)
-            ),
+            Some(_) => report::run_command(&self.label, seed),
             None => {
                 report::replay_command(&report::generated_repro(&self.subject, seed, &self.defects))
             }
