@@ -484,7 +484,10 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         scenarios.push((path.display().to_string(), scenario));
     }
     let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
-    let mut stdout = ReportOut::new();
+    // A failed write is remembered, not ignored (the report would be lost without a word) nor a
+    // panic (as `print!` makes it, which would stop the command before it keeps what it found):
+    // the command finishes its work and then says so.
+    let (mut stdout, stdout_error) = ErrorKeepingWriter::new(std::io::stdout().lock());
     let mut problems = Vec::new();
     for (source, scenario) in &scenarios {
         let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
@@ -498,19 +501,19 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         let outcome = scenario.run(options);
         problems.extend(trace_write_problem(&args.trace, trace_write_error));
         if !args.json {
-            stdout.print(&report::render_header(&outcome.header, source));
+            let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
         }
         let replay = (!outcome.passed())
             .then(|| replay_of_failing_run(&args, source, scenario.as_ref(), &outcome));
         if !args.json {
             for finding in &outcome.findings {
-                stdout.print(&report::render_finding(
-                    finding,
-                    &outcome,
-                    replay.as_deref().unwrap_or(""),
-                ));
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    report::render_finding(finding, &outcome, replay.as_deref().unwrap_or(""))
+                );
             }
-            stdout.print(&report::render_summary(&outcome));
+            let _ = write!(stdout, "{}", report::render_summary(&outcome));
         }
         results.push((source.clone(), outcome, replay));
     }
@@ -541,14 +544,16 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
                 "runs": runs,
             })
         };
-        stdout.print(&format!(
-            "{}\n",
+        let _ = writeln!(
+            stdout,
+            "{}",
             serde_json::to_string_pretty(&value).expect("json")
-        ));
+        );
     } else if results.len() > 1 {
-        stdout.print(&format!("\n{}\n", summary_table(&results)));
+        let _ = writeln!(stdout, "\n{}", summary_table(&results));
     }
-    if let Err(error) = stdout.finish() {
+    let _ = stdout.flush();
+    if let Some(error) = stdout_error.take() {
         let kept: Vec<String> = results
             .iter()
             .filter_map(|(_, _, replay)| replay.as_ref())
@@ -615,39 +620,6 @@ fn rerun_command(source: &str, outcome: &Outcome, strategy: Option<&StrategyChoi
         Some(StrategyChoice::Replay { .. }) | None => {}
     }
     command
-}
-
-/// Standard output for a command's report. A failed write is remembered rather than ignored (the
-/// report would be lost without a word) or a panic (as `print!` makes it, which would stop the
-/// command before it keeps what it found): the command finishes its work and then says so.
-struct ReportOut {
-    stdout: std::io::StdoutLock<'static>,
-    error: Option<std::io::Error>,
-}
-
-impl ReportOut {
-    fn new() -> ReportOut {
-        ReportOut {
-            stdout: std::io::stdout().lock(),
-            error: None,
-        }
-    }
-
-    fn print(&mut self, text: &str) {
-        if self.error.is_none()
-            && let Err(error) = self.stdout.write_all(text.as_bytes())
-        {
-            self.error = Some(error);
-        }
-    }
-
-    /// Flushes what is buffered, and returns the first write error.
-    fn finish(mut self) -> Result<(), std::io::Error> {
-        match self.error.take() {
-            Some(error) => Err(error),
-            None => self.stdout.flush(),
-        }
-    }
 }
 
 fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {

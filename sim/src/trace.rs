@@ -458,10 +458,10 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// A writer that remembers its first error, under a trace sink. The trace ignores a failed write
-/// (the simulation must not change because a disk is full), so whoever attaches the sink keeps
-/// the `WriteErrorSlot` and asks it after the run: `sim run --trace` then says the trace is
-/// incomplete rather than leaving a cut-short file without a word. After the first error every
+/// A writer that remembers its first error, under a trace sink (or `sim run`'s report). The trace
+/// ignores a failed write (the simulation must not change because a disk is full), so whoever
+/// attaches the sink keeps the `WriteErrorSlot` and asks it after the run: `sim run --trace` then
+/// says the trace is incomplete rather than leaving a cut-short file without a word. After the first error every
 /// write fails at once, without trying `inner` again.
 pub struct ErrorKeepingWriter<W: Write> {
     inner: W,
