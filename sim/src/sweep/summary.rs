@@ -357,9 +357,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
         );
     }
     if other_versions > 0 {
-        eprintln!(
-            "warning: {other_versions} pair(s) ran different versions of their scenario file in different directories; the run from the directory named later is kept"
-        );
+        warnings.push(format!(
+            "{other_versions} pair(s) ran different versions of their scenario file in different directories; the run from the directory named later is kept"
+        ));
     }
     let records: Vec<RunRecord> = records.into_values().collect();
     let span = span.unwrap_or_else(|| SeedsSpan {
