@@ -309,17 +309,14 @@ fn threads(results: &mut BTreeMap<String, Value>) {
     );
 }
 
-/// Merges `fresh` into the results file, keeping metrics other benchmarks wrote.
+/// Merges `fresh` into the results file, keeping metrics other benchmarks wrote (and refusing,
+/// rather than replacing, a file it cannot read: `sim::sweep::measure::merge_metrics`).
 pub fn merge_results(fresh: BTreeMap<String, Value>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("results.json");
-    let mut all: BTreeMap<String, Value> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
-    all.extend(fresh);
-    std::fs::write(&path, serde_json::to_string_pretty(&all).unwrap() + "\n").unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/results.json");
+    if let Err(problem) = sim::sweep::measure::merge_metrics(&path, fresh) {
+        eprintln!("bench: {problem}");
+        std::process::exit(2);
+    }
     println!("wrote {}", path.display());
 }
 

@@ -328,12 +328,18 @@ pub fn read_metrics(path: &Path) -> Result<BTreeMap<String, Value>, String> {
 
 /// Merges one metric into a `results.json` (metric name → entry), keeping the others.
 pub fn merge_metric(path: &Path, name: &str, value: Value) -> Result<(), String> {
+    merge_metrics(path, BTreeMap::from([(name.to_string(), value)]))
+}
+
+/// Merges `fresh` metrics into a `results.json`, keeping the others (`make bench` writes its
+/// figures here, `sim sweep-scaling` and `fuzz/bench.py` theirs).
+pub fn merge_metrics(path: &Path, fresh: BTreeMap<String, Value>) -> Result<(), String> {
     let mut all = read_metrics(path)?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("{}: cannot create: {e}", parent.display()))?;
     }
-    all.insert(name.to_string(), value);
+    all.extend(fresh);
     std::fs::write(
         path,
         serde_json::to_string_pretty(&all).expect("json") + "\n",
