@@ -123,7 +123,8 @@ fn section_5_shows_what_the_example_prints() {
 /// `sim run … | head -1`: the reader goes away after one byte, and the tool ends without an
 /// error (by SIGPIPE, as Unix tools do, rather than a failed write reported as an internal
 /// error). The output must outgrow the pipe's buffer (64 KiB on Linux) for the tool to notice
-/// the reader is gone, so the run is of 200 failing files, whose reports come to about 165 KB (`sim run` of those files, piped to `wc -c`).
+/// the reader is gone, so the run is of 200 failing files, whose reports come to about 165 KB
+/// (`sim run` of those files, piped to `wc -c`).
 #[test]
 fn a_reader_that_stops_early_ends_the_tool_quietly() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme-pipe");
