@@ -30,6 +30,11 @@ pub fn init(name: &str) {
         );
     }
     fuzzing::install_panic_hook();
+    // Before the first input, so that it runs the same code as every later input (see warm_up).
+    fuzzing::warm_up();
+    // libfuzzer-sys reads `RUST_LIBFUZZER_DEBUG_PATH` into a lazily made static on the first
+    // input, in code built with coverage: ask for it now, so that no input is charged with it.
+    let _ = libfuzzer_sys::rust_libfuzzer_debug_path();
     let _ = HARNESS.set(Harness { target, defects });
 }
 

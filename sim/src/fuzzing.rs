@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 use crate::ledger::GrowthProgress;
 use crate::registry::{DynSubject, Registry};
 use crate::report;
+use crate::rng::{Rng, Stream};
 use crate::runner::RunOptions;
 use crate::scenario::generate::GenerateOptions;
 
@@ -147,12 +148,16 @@ impl FuzzTarget {
         defects: &[String],
         growth: &mut GrowthCounters,
     ) -> Result<(), String> {
-        match self.kind {
+        let result = match self.kind {
             TargetKind::Subject(subject) | TargetKind::Canary { subject, .. } => {
                 run_target_as(self.name, subject, bytes, &self.defects(defects), growth)
             }
             TargetKind::ScenarioParser => check_scenario_text(bytes),
-        }
+        };
+        // Here, not before the next input: freeing the spares is code too, and it belongs to the
+        // input that left them.
+        forget_thread_spares();
+        result
     }
 
     /// Checks that this build has the target's subject and that it declares every one of
@@ -242,6 +247,55 @@ fn subject_entry(subject: &str) -> Result<&'static dyn DynSubject, String> {
             subjects.names.join(", ")
         )),
     }
+}
+
+/// Makes the code an input runs a function of the input alone, whatever ran before it in this
+/// process: called once, before the first input (a libFuzzer binary's init), on the thread that
+/// runs the inputs.
+///
+/// libFuzzer keeps an input when it covers code that no input before it did, and `make fuzz-cmin`
+/// keeps the fewest inputs that cover what the corpus covers. Both assume that one input covers
+/// the same code every time it runs. Values made on first use and kept for the process (the
+/// registry, each subject's `info`, each generated scenario's name, std's cache of the CPU's
+/// features) broke that: the first input that asked for one took the branch that makes it. So
+/// did the spare lists a run leaves to the next one on its thread, which `run_guided` frees at
+/// the end of every input (`forget_thread_spares`). A second `cmin` over a minimised corpus then
+/// removed files that the first had kept for code they covered only in one position.
+///
+/// This makes every such value now, by decoding and running the empty input of every subject
+/// and by drawing a random number. (The libFuzzer binaries also make libfuzzer-sys's own such
+/// value in their init: `fuzz/src/lib.rs`.)
+pub fn warm_up() {
+    for entry in registry().subjects() {
+        let scenario = entry.from_bytes(&[], &generate_options(&[]));
+        let _guard = SimulationGuard::enter();
+        let _ = scenario.run_in_process(RunOptions {
+            defects: Some(Vec::new()),
+            record_schedule: false,
+            ..RunOptions::default()
+        });
+    }
+    // The first ChaCha block made in the process asks the CPU which vector instructions it has
+    // (ppv-lite86's dispatch, through std's cache of CPU features), and the empty inputs above
+    // draw no random number: make one here.
+    Rng::new(0, Stream::Scheduler).next_u64();
+    forget_thread_spares();
+}
+
+/// Frees every list that runs on this thread keep for the next run (the OS's lists and page
+/// frames, the ledger's and the name checker's buffers, the allocator's and the WASI runtime's
+/// spares). The next run then grows each from nothing, as the first run on the thread did. A run
+/// that found spares did the same things (the trace does not change) through other code: it
+/// skipped allocations and took the branch that reuses a list, and which of the two it took
+/// depended on what ran before it. `run_guided` calls this after every input; it costs the
+/// allocations the spares saved: 12% of an allocator corpus input's instructions, 3% of a WASI
+/// runtime's (README, Fuzzing).
+pub fn forget_thread_spares() {
+    crate::os::forget_thread_spares();
+    crate::ledger::forget_thread_spares();
+    crate::subject::forget_thread_spares();
+    crate::subjects::allocator::forget_thread_spares();
+    crate::subjects::wasi_runtime::forget_thread_spares();
 }
 
 /// The body of a subject target with every defect off.

@@ -89,6 +89,12 @@ thread_local! {
     static CHANGED_KINDS: Cell<Vec<(KindId, Totals, Totals)>> = const { Cell::new(Vec::new()) };
 }
 
+/// Frees the list `each_grown_kind` keeps between calls on this thread, so that the next one grows
+/// it from nothing as the first did (see `os::forget_thread_spares`).
+pub fn forget_thread_spares() {
+    drop(CHANGED_KINDS.take());
+}
+
 /// Kinds whose count went up since `baseline`, with the change, in kind order: O(sites), and
 /// nothing allocated when no site changed. A kind's totals are the sums of its sites' (see
 /// `Resources::totals`), so the sites that did not change cancel out of its change: only the

@@ -340,6 +340,12 @@ thread_local! {
     static NAME_KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// Frees the buffer `with_key` formats into on this thread, so that the next key grows it from
+/// nothing as the first did (see `os::forget_thread_spares`).
+pub fn forget_thread_spares() {
+    NAME_KEY.with(|buffer| drop(buffer.take()));
+}
+
 /// Calls `body` with `namespace:name`, formatted into a per-thread buffer.
 fn with_key<R>(namespace: &str, name: impl Display, body: impl FnOnce(&str) -> R) -> R {
     NAME_KEY.with(|buffer| {

@@ -70,6 +70,12 @@ impl Frame {
     }
 }
 
+/// Frees the thread's pool of cleared frames (see `os::forget_thread_spares`). The pool's list is
+/// replaced, not emptied, so that the next one grows from nothing as the first did.
+pub(crate) fn forget_pooled_frames() {
+    POOL.with(|pool| drop(pool.take()));
+}
+
 /// A zeroed frame's bytes: from the thread's pool when it has one.
 fn zeroed_bytes() -> Box<[u8]> {
     POOL.with(|pool| pool.borrow_mut().pop())

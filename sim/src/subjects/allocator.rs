@@ -502,6 +502,12 @@ thread_local! {
     static SPARES: Cell<Option<Spares>> = const { Cell::new(None) };
 }
 
+/// Frees the spares the allocators dropped on this thread left, so that the next one grows its
+/// lists from nothing as the first did (see `os::forget_thread_spares`).
+pub fn forget_thread_spares() {
+    drop(SPARES.take());
+}
+
 impl Drop for Allocator {
     fn drop(&mut self) {
         let mut spares = std::mem::take(&mut self.spares);

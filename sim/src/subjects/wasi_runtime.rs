@@ -330,6 +330,12 @@ thread_local! {
     static SPARE_SLOTS: Cell<Option<SpareSlots>> = const { Cell::new(None) };
 }
 
+/// Frees the slot vectors the runtimes dropped on this thread left, so that the next one makes
+/// its own as the first did (see `os::forget_thread_spares`).
+pub fn forget_thread_spares() {
+    drop(SPARE_SLOTS.take());
+}
+
 impl Drop for WasiRuntime {
     fn drop(&mut self) {
         for ctx in self.instances.iter_mut().flatten() {

@@ -1,0 +1,122 @@
+//! One fuzz input runs the same code every time, whatever the process ran before it.
+//!
+//! libFuzzer keeps an input for the code it covers, and `make fuzz-cmin` keeps the fewest inputs
+//! that cover what the corpus covers; both take an input's coverage to be a function of the input.
+//! It was not: a run left its lists to the next run on its thread, so an input that followed a
+//! larger one skipped the allocations and list growths it made when it ran first, and values
+//! made on first use (a subject's `info`, a generated scenario's name) were made by whichever
+//! input came first. A second `make fuzz-cmin` over a minimised corpus then deleted 37 of its 420
+//! files.
+//!
+//! Coverage instrumentation needs libFuzzer; this test counts heap allocations and frees instead
+//! (a global allocator that counts, per thread), which every one of those first-execution paths
+//! made: making a value on first use, growing a list that a spare would have spared, and freeing
+//! at the start of one input the spares that the input before it left. Each target runs its first corpus input, then every other, then
+//! the first again: the two runs of the first must allocate as many times and give the same
+//! result and growth counters. This file holds one test, so that no other test fills a
+//! per-process value first.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+
+use sim::fuzzing::{self, FuzzTarget, GrowthCounters, TARGETS};
+
+/// The system allocator, counting the allocations (reallocations included) and the frees made on
+/// each thread.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static FREES: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count(counter: &'static std::thread::LocalKey<Cell<u64>>) {
+    // `try_with`: an allocation during the thread's teardown finds the counter gone.
+    let _ = counter.try_with(|count| count.set(count.get() + 1));
+}
+
+fn count_allocation() {
+    count(&ALLOCATIONS);
+}
+
+// SAFETY: every call goes to `System` with the caller's arguments unchanged; counting touches
+// only a thread-local `Cell<u64>`, which needs no allocation and no destructor.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_allocation();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_allocation();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(&FREES);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// What one run of an input did that coverage would tell apart: how many allocations and frees
+/// it made, its result and the growth counters it marked.
+#[derive(Debug, PartialEq)]
+struct Execution {
+    allocations: u64,
+    frees: u64,
+    result: Result<(), String>,
+    growth: GrowthCounters,
+}
+
+fn execute(target: &FuzzTarget, bytes: &[u8]) -> Execution {
+    let mut growth = GrowthCounters::default();
+    let (allocations_before, frees_before) = (ALLOCATIONS.with(Cell::get), FREES.with(Cell::get));
+    let result = target.run_guided(bytes, &[], &mut growth);
+    Execution {
+        allocations: ALLOCATIONS.with(Cell::get) - allocations_before,
+        frees: FREES.with(Cell::get) - frees_before,
+        result,
+        growth,
+    }
+}
+
+#[test]
+fn an_input_runs_the_same_code_whatever_ran_before_it_in_the_process() {
+    // What a libFuzzer binary's init does before its first input.
+    fuzzing::warm_up();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
+    for target in TARGETS {
+        let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(corpus.join(target.name))
+            .unwrap()
+            .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+            .collect();
+        // Smallest first: the inputs after it leave the most behind for it to find.
+        inputs.sort_by_key(|bytes| (bytes.len(), bytes.clone()));
+        let first = execute(target, &inputs[0]);
+        for other in &inputs[1..] {
+            execute(target, other);
+        }
+        let again = execute(target, &inputs[0]);
+        let context = format!(
+            "target `{}`: its smallest corpus input, run first and again after the other {}",
+            target.name,
+            inputs.len() - 1
+        );
+        assert!(first.allocations > 0, "{context}: the count sees the run");
+        assert_eq!(
+            first.allocations, again.allocations,
+            "{context}: allocations"
+        );
+        assert_eq!(first.frees, again.frees, "{context}: frees");
+        assert_eq!(first, again, "{context}");
+    }
+}
