@@ -113,11 +113,31 @@ struct SiteSlotByAddress {
     slot: u32,
 }
 
-/// The key of (`kind`, `site`'s address) in that table: addresses fit in 48 bits, so the kind
-/// above them keeps keys distinct.
+/// Where a label lies relative to `anchor` (see `label_offset`).
 #[inline(always)]
-fn site_address_key(kind: KindId, site: &'static str) -> u64 {
-    spread_key(site.as_ptr() as u64 ^ (u64::from(kind.0) << 48))
+fn offset_from(site: &'static str, anchor: *const u8) -> u64 {
+    (site.as_ptr() as u64).wrapping_sub(anchor as u64)
+}
+
+/// A label's address as an offset from a static of this crate, rather than the address itself.
+/// Labels are literals of the binary, and the loader moves the whole binary by another amount in
+/// every process (ASLR): an address then picked another `site_hints` entry in each process, and
+/// so which pairs shared an entry, and the code a run took through `site_slot_missed` and
+/// `site_slots_by_address`. The slots found were the same (the trace did not change), but a
+/// coverage-guided fuzzer saw one input cover other code in each process, and `make fuzz-cmin`
+/// runs its inputs in a fresh one. An offset within the binary is the same in every process.
+#[inline(always)]
+fn label_offset(site: &'static str) -> u64 {
+    static ANCHOR: u8 = 0;
+    offset_from(site, &raw const ANCHOR)
+}
+
+/// The key of a (`kind`, label offset) in that table. Labels lie within 2^47 bytes of the anchor,
+/// so two offsets that agree in their low 48 bits are one offset, and the kind above them keeps
+/// keys distinct.
+#[inline(always)]
+fn site_offset_key(kind: KindId, offset: u64) -> u64 {
+    spread_key(offset ^ (u64::from(kind.0) << 48))
 }
 
 /// The end of the stack of free records.
@@ -131,11 +151,11 @@ const NO_SITE_SLOT: u32 = u32::MAX;
 /// and the OS use, with few of them sharing an entry.
 const SITE_HINT_BITS: u32 = 8;
 
-/// The entry of (`kind`, `site`) in `site_hints`: the well-mixed high bits of the label's
-/// address and the kind, multiplied by an odd constant.
+/// The entry of (`kind`, label offset) in `site_hints`: the well-mixed high bits of the label's
+/// offset (`label_offset`) and the kind, multiplied by an odd constant.
 #[inline(always)]
-fn site_hint_index(kind: KindId, site: &'static str) -> usize {
-    let key = site.as_ptr() as u64 ^ (u64::from(kind.0) << 48);
+fn site_hint_index(kind: KindId, offset: u64) -> usize {
+    let key = offset ^ (u64::from(kind.0) << 48);
     (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SITE_HINT_BITS)) as usize
 }
 
@@ -392,7 +412,7 @@ impl Resources {
                 return hint;
             }
         }
-        let hint_index = site_hint_index(kind, site);
+        let hint_index = site_hint_index(kind, label_offset(site));
         let pair_hint = self.site_hints[hint_index];
         let slot = match self.sites.get(pair_hint as usize) {
             Some(entry) if entry.kind == kind && std::ptr::eq(entry.site, site) => pair_hint,
@@ -423,7 +443,7 @@ impl Resources {
         if hint == NO_SITE_SLOT {
             return self.site_slot_by_content(kind, site);
         }
-        let key = site_address_key(kind, site);
+        let key = site_offset_key(kind, label_offset(site));
         match self.site_slots_by_address.get(&key) {
             Some(entry) if entry.len == site.len() => entry.slot,
             // A shorter or longer label at the same address keeps the entry it found: the
