@@ -90,7 +90,7 @@ thread_local! {
 }
 
 /// Frees the list `each_grown_kind` keeps between calls on this thread, so that the next one grows
-/// it from nothing as the first did (see `os::forget_thread_spares`).
+/// it from nothing as the first did (see `fuzzing::reset_thread_spares`).
 pub fn forget_thread_spares() {
     drop(CHANGED_KINDS.take());
 }

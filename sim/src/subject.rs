@@ -341,7 +341,7 @@ thread_local! {
 }
 
 /// Frees the buffer `with_key` formats into on this thread, so that the next key grows it from
-/// nothing as the first did (see `os::forget_thread_spares`).
+/// nothing as the first did (see `fuzzing::reset_thread_spares`).
 pub fn forget_thread_spares() {
     NAME_KEY.with(|buffer| drop(buffer.take()));
 }

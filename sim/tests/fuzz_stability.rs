@@ -11,9 +11,9 @@
 //! Coverage instrumentation needs libFuzzer; this test counts heap allocations and frees instead
 //! (a global allocator that counts, per thread), which every one of those first-execution paths
 //! made: making a value on first use, growing a list that a spare would have spared, and freeing
-//! at the start of one input the spares that the input before it left. Each target runs its first corpus input, then every other, then
-//! the first again: the two runs of the first must allocate as many times and give the same
-//! result and growth counters. That test is alone in its process when it runs, so that no other
+//! at the start of one input the spares that the input before it left. Each target runs its
+//! corpus smallest first, then in the other order: the two runs of each input must allocate and
+//! free as many times and give the same result and growth counters. That test is alone in its process when it runs, so that no other
 //! test fills a per-process value first: the other test here only starts processes.
 //!
 //! The same input must also run the same code in another process, where the loader put the
@@ -105,25 +105,35 @@ fn an_input_runs_the_same_code_whatever_ran_before_it_in_the_process() {
             .unwrap()
             .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
             .collect();
-        // Smallest first: the inputs after it leave the most behind for it to find.
+        // Smallest first, then in the other order: the smallest then runs first of all and last,
+        // after the inputs that leave the most behind; every other input runs after others.
         inputs.sort_by_key(|bytes| (bytes.len(), bytes.clone()));
-        let first = execute(target, &inputs[0]);
-        for other in &inputs[1..] {
-            execute(target, other);
+        let forward: Vec<Execution> = inputs.iter().map(|bytes| execute(target, bytes)).collect();
+        let mut backward: Vec<Execution> = inputs
+            .iter()
+            .rev()
+            .map(|bytes| execute(target, bytes))
+            .collect();
+        backward.reverse();
+        assert!(
+            forward.iter().any(|run| run.allocations > 0),
+            "target `{}`: the count sees the runs",
+            target.name
+        );
+        for (index, (first, again)) in forward.iter().zip(&backward).enumerate() {
+            let context = format!(
+                "target `{}`: corpus input {} of {} (smallest first), run in two orders",
+                target.name,
+                index + 1,
+                inputs.len()
+            );
+            assert_eq!(
+                first.allocations, again.allocations,
+                "{context}: allocations"
+            );
+            assert_eq!(first.frees, again.frees, "{context}: frees");
+            assert_eq!(first, again, "{context}");
         }
-        let again = execute(target, &inputs[0]);
-        let context = format!(
-            "target `{}`: its smallest corpus input, run first and again after the other {}",
-            target.name,
-            inputs.len() - 1
-        );
-        assert!(first.allocations > 0, "{context}: the count sees the run");
-        assert_eq!(
-            first.allocations, again.allocations,
-            "{context}: allocations"
-        );
-        assert_eq!(first.frees, again.frees, "{context}: frees");
-        assert_eq!(first, again, "{context}");
     }
 }
 

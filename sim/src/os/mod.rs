@@ -281,7 +281,7 @@ pub struct Os {
 /// The lists of a dropped OS, emptied, for the next OS made on the same thread: a sweep's worker
 /// makes an OS per run, and allocating (then freeing) the lists that every run fills was a
 /// large share of a short run's cost. (The fuzz targets free them after every input instead:
-/// `forget_thread_spares`.) Only lists that a run is sure to use (or a subject's
+/// `reset_thread_spares`.) Only lists that a run is sure to use (or a subject's
 /// setup fills) are kept. Boxed, so that it moves between an OS and its thread as one pointer.
 /// It holds no state: every list is empty, and what a run does never depends on a list's
 /// capacity.
@@ -301,15 +301,15 @@ thread_local! {
     static SPARE_STORAGE: Cell<Option<Box<Storage>>> = const { Cell::new(None) };
 }
 
-/// Frees what the OSes dropped on this thread left for the next one (their emptied lists and the
-/// pool of cleared page frames). The next OS made on this thread then starts as the first one
-/// did, growing every list from nothing: it runs the same code, each allocation and each growth
-/// of a list included, whatever ran on the thread before. What a run does never depends on the
+/// Puts what the OSes dropped on this thread left for the next one back into one fixed state:
+/// their emptied lists freed, and the pool of cleared page frames full (`SPARES_MAX` frames).
+/// The next OS made on this thread then runs the same code, each allocation and each growth of
+/// a list included, whatever ran on the thread before. What a run does never depends on the
 /// spares; which code it takes to do it does, and a coverage-guided fuzzer counts that code
-/// (`fuzzing::forget_thread_spares`, which calls this before every input).
-pub fn forget_thread_spares() {
+/// (`fuzzing::reset_thread_spares`, which calls this after every input).
+pub fn reset_thread_spares() {
     drop(SPARE_STORAGE.take());
-    page_contents::forget_pooled_frames();
+    page_contents::reset_pool();
 }
 
 impl Drop for Os {

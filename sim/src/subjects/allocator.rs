@@ -503,7 +503,7 @@ thread_local! {
 }
 
 /// Frees the spares the allocators dropped on this thread left, so that the next one grows its
-/// lists from nothing as the first did (see `os::forget_thread_spares`).
+/// lists from nothing as the first did (see `fuzzing::reset_thread_spares`).
 pub fn forget_thread_spares() {
     drop(SPARES.take());
 }

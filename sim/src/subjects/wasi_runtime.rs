@@ -331,7 +331,7 @@ thread_local! {
 }
 
 /// Frees the slot vectors the runtimes dropped on this thread left, so that the next one makes
-/// its own as the first did (see `os::forget_thread_spares`).
+/// its own as the first did (see `fuzzing::reset_thread_spares`).
 pub fn forget_thread_spares() {
     drop(SPARE_SLOTS.take());
 }
