@@ -498,7 +498,8 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
             trace_sink,
             record_schedule: true,
         };
-        let outcome = scenario.run(options);
+        let mut outcome = scenario.run(options);
+        report::locate(&mut outcome, scenario.as_ref());
         problems.extend(trace_write_problem(&args.trace, trace_write_error));
         if !args.json {
             let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
@@ -661,11 +662,12 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
         check_trace_is_no_input(&args.trace, &[Path::new(&args.repro)])?;
     }
     let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
-    let outcome = scenario.run(RunOptions {
+    let mut outcome = scenario.run(RunOptions {
         trace_sink,
         record_schedule: true,
         ..RunOptions::default()
     });
+    report::locate(&mut outcome, scenario.as_ref());
     let trace_problem = trace_write_problem(&args.trace, trace_write_error);
     let expect = scenario.meta().expect;
     let mut problems = Vec::new();

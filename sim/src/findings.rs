@@ -43,11 +43,72 @@ impl FindingKind {
     }
 }
 
+/// Which op list of its lifecycle an op is in. `op #1` is the first op of its list, and the
+/// setup, the repeated ops, the teardown and each declared thread all have a first op: the list
+/// is what tells them apart, and what lets a report point at the op in the scenario file. A
+/// spawned thread runs its declared thread's list, which `OpRef::thread_name` names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpList {
+    #[default]
+    Setup,
+    Ops,
+    Teardown,
+    Thread,
+}
+
+impl OpList {
+    /// The list's name as a scenario file spells it (`thread` for any declared thread's).
+    pub fn name(self) -> &'static str {
+        match self {
+            OpList::Setup => "setup",
+            OpList::Ops => "ops",
+            OpList::Teardown => "teardown",
+            OpList::Thread => "thread",
+        }
+    }
+}
+
+/// An op a report line names, as data: its lifecycle (from 0, as a finding's `lifecycle`), the
+/// repetition it ran in (from 0), its list and its index in that list (from 1, as `op #1`
+/// reads), its name and the thread that ran it. Enough to find the op in the scenario file
+/// (`DynScenario::op_location`) without parsing the line's words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRef {
+    pub lifecycle: u32,
+    pub repetition: u32,
+    pub list: OpList,
+    pub index: u32,
+    pub name: String,
+    pub thread: u32,
+    /// For an op of a spawned thread (`OpList::Thread`), the declared thread it runs: the
+    /// runner names it at the end of the run, from the thread's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_name: Option<String>,
+    /// Where the op is in the file, when the run's scenario was read from one (`report::locate`
+    /// fills it in); a generated scenario's ops have no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<OpLocation>,
+}
+
+/// Where an op is in the scenario file that was run: what a report points at with `-->`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpLocation {
+    pub file: String,
+    /// From 1, as an editor counts them; the column counts characters.
+    pub line: u32,
+    pub column: u32,
+}
+
 /// One labelled line of a report, such as `acquired: op #2 ...`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Detail {
     pub label: String,
     pub text: String,
+    /// The op the line names, where it names one (`acquired`, `released`, `touched`, `blocked
+    /// at`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<OpRef>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +166,18 @@ impl Finding {
         self.details.push(Detail {
             label: label.into(),
             text: text.into(),
+            op: None,
+        });
+        self
+    }
+
+    /// A detail that names an op: `text` as `detail` takes it, and the op as data, so that a
+    /// report can say where the op is in the scenario file.
+    pub fn detail_op(mut self, label: &str, text: impl Into<String>, op: Option<OpRef>) -> Finding {
+        self.details.push(Detail {
+            label: label.into(),
+            text: text.into(),
+            op,
         });
         self
     }

@@ -236,7 +236,7 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
         for ((_, site), (count, bytes, acquired)) in groups {
             findings.push(
                 not_released(site, count, bytes)
-                    .detail("acquired", acquired.to_string())
+                    .detail_op("acquired", acquired.to_string(), acquired.op_ref())
                     .detail("baseline", baseline_detail.clone()),
             );
         }
@@ -500,7 +500,7 @@ impl GrowthDetector {
                 ),
             );
             if let Some(acquired) = acquired {
-                finding = finding.detail("acquired", acquired.to_string());
+                finding = finding.detail_op("acquired", acquired.to_string(), acquired.op_ref());
             }
             finding = finding.detail(
                 "trend",
@@ -845,7 +845,7 @@ mod tests {
             os.set_position(crate::os::Position {
                 lifecycle: 0,
                 repetition,
-                op_index: 1,
+                op: crate::os::OpSlot::new(crate::os::OpList::Ops, 1),
                 op_name: "op",
                 thread: 0,
             });

@@ -1,8 +1,12 @@
 //! The registry: subjects by name, behind an object-safe facade, so that the CLI and the sweep can
 //! run any subject (built in, or from another crate) without knowing its op type.
 
+use std::sync::Arc;
+
+use crate::findings::{OpLocation, OpRef};
 use crate::runner::{self, Outcome, RunOptions};
 use crate::scenario::generate::{self, GenerateOptions};
+use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic};
 use crate::scenario::{Expect, Scenario, print};
 use crate::shrink;
@@ -57,11 +61,21 @@ pub trait DynScenario: Send {
     /// Like `shrink_while`, keeping only candidates that also pass with every defect off.
     fn shrink_defect_only(&self, signature: &str, runs_max: u64) -> shrink::Shrunk;
     fn clone_box(&self) -> Box<dyn DynScenario>;
+    /// Where `op` is in the file this scenario was read from; `None` for a generated or shrunk
+    /// scenario, which has no file (or none whose lines are its own).
+    fn op_location(&self, _op: &OpRef) -> Option<OpLocation> {
+        None
+    }
 }
 
 struct Erased<S>(std::marker::PhantomData<fn() -> S>);
 
-struct ErasedScenario<S: Subject>(Scenario<S::Op>);
+struct ErasedScenario<S: Subject> {
+    scenario: Scenario<S::Op>,
+    /// Where its ops are in the file it was read from: shared by its clones (a repro pins a
+    /// clone, with the same ops), and absent for a generated or shrunk scenario.
+    locations: Option<Arc<OpLocations>>,
+}
 
 impl<S: Subject> DynSubject for Erased<S> {
     fn info(&self) -> SubjectInfo {
@@ -69,35 +83,50 @@ impl<S: Subject> DynSubject for Erased<S> {
     }
 
     fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
-        Ok(Box::new(ErasedScenario::<S>(parse::parse::<S>(
-            path, source,
-        )?)))
+        let scenario = parse::parse::<S>(path, source)?;
+        Ok(Box::new(ErasedScenario::<S> {
+            scenario,
+            locations: OpLocations::of(path, source).map(Arc::new),
+        }))
     }
 
     fn generate(&self, seed: u64, options: &GenerateOptions) -> Box<dyn DynScenario> {
-        Box::new(ErasedScenario::<S>(generate::from_seed::<S>(seed, options)))
+        Box::new(ErasedScenario::<S>::unlocated(generate::from_seed::<S>(
+            seed, options,
+        )))
     }
 
     fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario> {
-        Box::new(ErasedScenario::<S>(generate::from_bytes::<S>(
+        Box::new(ErasedScenario::<S>::unlocated(generate::from_bytes::<S>(
             bytes, options,
         )))
     }
 }
 
 impl<S: Subject> ErasedScenario<S> {
+    fn unlocated(scenario: Scenario<S::Op>) -> ErasedScenario<S> {
+        ErasedScenario {
+            scenario,
+            locations: None,
+        }
+    }
+
     fn shrink_with(
         &self,
         signature: &str,
         runs_max: u64,
         passes_without_defects: bool,
     ) -> shrink::Shrunk {
-        let (smallest, runs) =
-            shrink::shrink_scenario_with::<S>(&self.0, signature, runs_max, passes_without_defects);
+        let (smallest, runs) = shrink::shrink_scenario_with::<S>(
+            &self.scenario,
+            signature,
+            runs_max,
+            passes_without_defects,
+        );
         shrink::Shrunk {
-            ops_before: self.0.op_count(),
+            ops_before: self.scenario.op_count(),
             ops_after: smallest.op_count(),
-            scenario: Box::new(ErasedScenario::<S>(smallest)),
+            scenario: Box::new(ErasedScenario::<S>::unlocated(smallest)),
             runs,
         }
     }
@@ -105,7 +134,7 @@ impl<S: Subject> ErasedScenario<S> {
 
 impl<S: Subject> DynScenario for ErasedScenario<S> {
     fn meta(&self) -> ScenarioMeta {
-        let s = &self.0;
+        let s = &self.scenario;
         ScenarioMeta {
             name: s.name.to_string(),
             subject: s.subject.to_string(),
@@ -118,47 +147,49 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
     }
 
     fn set_seed(&mut self, seed: u64) {
-        self.0.seed = seed;
+        self.scenario.seed = seed;
     }
 
     fn set_defects(&mut self, defects: Vec<String>) {
-        self.0.defects = defects;
+        self.scenario.defects = defects;
     }
 
     fn set_expect(&mut self, expect: Option<Expect>) {
-        self.0.expect = expect;
+        self.scenario.expect = expect;
     }
 
     fn set_schedule(&mut self, schedule: crate::sched::StrategyChoice) {
-        self.0.schedule = schedule;
+        self.scenario.schedule = schedule;
     }
 
     fn run(&self, options: RunOptions) -> Outcome {
-        runner::run::<S>(&self.0, options)
+        runner::run::<S>(&self.scenario, options)
     }
 
     fn run_in_process(&self, options: RunOptions) -> Outcome {
-        runner::run_in_process::<S>(&self.0, options)
+        runner::run_in_process::<S>(&self.scenario, options)
     }
 
     fn run_here(&self, options: RunOptions) -> Outcome {
-        runner::isolated::run_here::<S>(&self.0, options)
+        runner::isolated::run_here::<S>(&self.scenario, options)
     }
 
     fn lost_run(&self, options: RunOptions, status: i32) -> Outcome {
-        runner::isolated::lost_run::<S>(&self.0, &options, status)
+        runner::isolated::lost_run::<S>(&self.scenario, &options, status)
     }
 
     fn to_toml(&self) -> String {
-        print::to_toml(&self.0)
+        print::to_toml(&self.scenario)
     }
 
     fn reductions(&self) -> Vec<Box<dyn DynScenario>> {
-        shrink::reductions(&self.0)
+        shrink::reductions(&self.scenario)
             .into_iter()
             // A reduction must still be a valid scenario: round-trip it through the parser.
             .filter_map(|candidate| parse::parse::<S>("<shrink>", &print::to_toml(&candidate)).ok())
-            .map(|candidate| Box::new(ErasedScenario::<S>(candidate)) as Box<dyn DynScenario>)
+            .map(|candidate| {
+                Box::new(ErasedScenario::<S>::unlocated(candidate)) as Box<dyn DynScenario>
+            })
             .collect()
     }
 
@@ -171,7 +202,14 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
     }
 
     fn clone_box(&self) -> Box<dyn DynScenario> {
-        Box::new(ErasedScenario::<S>(self.0.clone()))
+        Box::new(ErasedScenario::<S> {
+            scenario: self.scenario.clone(),
+            locations: self.locations.clone(),
+        })
+    }
+
+    fn op_location(&self, op: &OpRef) -> Option<OpLocation> {
+        self.locations.as_ref()?.locate(op)
     }
 }
 

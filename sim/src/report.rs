@@ -3,6 +3,7 @@
 //! ```text
 //! error[leak]: 1 rwlock (216 B) not released after lifecycle `instance` (repetition 1 of 100)
 //!   acquired: op #1 `instantiate` → fd_prestats_init (lifecycle 1, repetition 1, thread 0)
+//!     --> scenarios/zoo/instantiate-destroy.toml:15:3 (ops)
 //!   baseline: 0 rwlocks; now: 1
 //! note: seen 100 times in this run (reported once)
 //! note: signature `leak:rwlock:fd_prestats_init`
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::findings::{Finding, FindingKind};
+use crate::findings::{Detail, Finding, FindingKind, OpLocation, OpRef};
 use crate::registry::{DynScenario, Registry};
 use crate::runner::{Header, Outcome};
 use crate::scenario::Expect;
@@ -77,12 +78,75 @@ pub fn render_finding_body(finding: &Finding, outcome: &Outcome) -> String {
     );
     for detail in &finding.details {
         text.push_str(&format!("  {}: {}\n", detail.label, detail.text));
+        if let Some(op) = &detail.op
+            && let Some(location) = &op.location
+        {
+            text.push_str(&format!("    --> {}\n", located_text(op, location)));
+        }
     }
     for note in &finding.notes {
         text.push_str(&format!("note: {note}\n"));
     }
     text.push_str(&format!("note: signature `{}`\n", finding.signature()));
     text
+}
+
+/// `FILE:LINE:COLUMN (LIST)`: where an op is, and which list of its lifecycle holds it (each
+/// has an `op #1`).
+fn located_text(op: &OpRef, location: &OpLocation) -> String {
+    let list = match (&op.thread_name, op.name.as_str()) {
+        (Some(thread), "thread-exit") => format!("thread `{thread}`, which exits here"),
+        (Some(thread), _) => format!("thread `{thread}`"),
+        (None, _) => op.list.name().to_string(),
+    };
+    format!(
+        "{}:{}:{} ({list})",
+        location.file, location.line, location.column
+    )
+}
+
+/// Fills in where each op the findings name is in the file `scenario` was read from (see
+/// `OpRef::location`), for the report to point at. The scenario must be the one the outcome
+/// ran: its lists are what the positions count in.
+pub fn locate(outcome: &mut Outcome, scenario: &dyn DynScenario) {
+    for finding in &mut outcome.findings {
+        for detail in &mut finding.details {
+            if let Some(op) = &mut detail.op {
+                op.location = scenario.op_location(op);
+            }
+        }
+    }
+}
+
+/// An op a report line names, as JSON: the same fields as the finding's own where they are the
+/// same thing (`lifecycle_index` and `repetition` from 0), the op's list and its index in it
+/// (from 1, as `op #1`), and where the scenario file has it.
+fn op_json(op: &OpRef) -> Value {
+    let mut value = json!({
+        "lifecycle_index": op.lifecycle,
+        "repetition": op.repetition,
+        "list": op.list.name(),
+        "index": op.index,
+        "name": op.name,
+        "thread": op.thread,
+    });
+    if let Some(thread) = &op.thread_name {
+        value["thread_name"] = json!(thread);
+    }
+    if let Some(location) = &op.location {
+        value["file"] = json!(location.file);
+        value["line"] = json!(location.line);
+        value["column"] = json!(location.column);
+    }
+    value
+}
+
+fn detail_json(detail: &Detail) -> Value {
+    let mut value = json!({"label": detail.label, "text": detail.text});
+    if let Some(op) = &detail.op {
+        value["op"] = op_json(op);
+    }
+    value
 }
 
 /// The banner printed before a run: everything decided from the seed.
@@ -126,7 +190,7 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
         "site": finding.site,
         "signature": finding.signature(),
         "headline": finding.headline,
-        "details": finding.details.iter().map(|d| json!({"label": d.label, "text": d.text})).collect::<Vec<_>>(),
+        "details": finding.details.iter().map(detail_json).collect::<Vec<_>>(),
         "notes": finding.notes,
         "series": finding.series,
     })

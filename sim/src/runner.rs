@@ -25,7 +25,7 @@ use crate::findings::{Finding, FindingKind};
 use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
-use crate::os::{Io, Os, Position, ThreadState, Tid};
+use crate::os::{Io, OpList, OpSlot, Os, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
 use crate::seed::format_seed;
@@ -106,6 +106,9 @@ const CONTEXTS_RESERVED_MAX: usize = 1024;
 
 struct ThreadCtx<'a, S: Subject> {
     ops: &'a [ScenarioOp<S::Op>],
+    /// Which list of the lifecycle `ops` is, as `OpSlot::list_bits` gives it: each op's
+    /// position names it, so that a report can point at the op in the file.
+    list_bits: u32,
     pc: usize,
     pending: Option<Continuation<S>>,
     calls: VecDeque<(CodeAddr, u64, &'static str)>,
@@ -115,9 +118,10 @@ struct ThreadCtx<'a, S: Subject> {
 }
 
 impl<'a, S: Subject> ThreadCtx<'a, S> {
-    fn new(ops: &'a [ScenarioOp<S::Op>]) -> Self {
+    fn new(ops: &'a [ScenarioOp<S::Op>], list: OpList) -> Self {
         ThreadCtx {
             ops,
+            list_bits: OpSlot::list_bits(list),
             pc: 0,
             pending: None,
             calls: VecDeque::new(),
@@ -133,7 +137,7 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
     fn none() -> Self {
         ThreadCtx {
             finished: true,
-            ..ThreadCtx::new(&[])
+            ..ThreadCtx::new(&[], OpList::Setup)
         }
     }
 
@@ -432,7 +436,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             // The baseline before the setup, which the check after the teardown compares with:
             // only a lifecycle with a teardown needs one.
             let outer = (!lifecycle.teardown.is_empty()).then(|| ledger::baseline(&self.os));
-            self.run_list(subject, &lifecycle.setup, lifecycle)?;
+            self.run_list(subject, &lifecycle.setup, OpList::Setup, lifecycle)?;
             detector.restart(lifecycle.warmup);
             detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().len());
             // Room for a context per thread the repetitions spawn (tids are never reused), up
@@ -455,7 +459,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 } else {
                     before.retake(&self.os);
                 }
-                self.run_list(subject, &lifecycle.ops, lifecycle)?;
+                self.run_list(subject, &lifecycle.ops, OpList::Ops, lifecycle)?;
                 unchanged = before.unchanged(&self.os);
                 let leaks = if unchanged {
                     Vec::new()
@@ -484,7 +488,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if let Some(outer) = &outer {
-                self.run_list(subject, &lifecycle.teardown, lifecycle)?;
+                self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
                 for finding in ledger::leaks(&self.os, outer, &[]) {
                     self.add(self.stamp(finding))?;
                 }
@@ -576,7 +580,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             } else {
                 format!(
                     "op #{} `{}` on thread {}",
-                    position.op_index, position.op_name, position.thread
+                    position.op.index(),
+                    position.op_name,
+                    position.thread
                 )
             },
         );
@@ -592,6 +598,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         &mut self,
         subject: &mut S,
         ops: &'a [ScenarioOp<S::Op>],
+        list: OpList,
         lifecycle: &'a Lifecycle<S::Op>,
     ) -> Result<(), Stop> {
         // Only the last list's threads (and the main thread, replaced below) can have a context:
@@ -603,7 +610,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.list_contexts_from = self.threads.len();
         self.spawned.clear();
         self.has_work.clear();
-        self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops));
+        self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops, list));
         self.runnable_made_from = REMAKE;
         // The lifecycle and repetition of the position are the list's, written here once rather
         // than with every op (scheduler 384.2 -> 383.7 instructions per decision). Only for a
@@ -791,11 +798,11 @@ impl<'a, S: Subject> Runner<'a, S> {
             // Where it blocked, and for a lock who holds it since when: what a reader needs to
             // find the missing release or wake-up without replaying the run.
             if let Some(at) = self.os.blocked_at(*tid) {
-                finding = finding.detail("blocked at", at.to_string());
+                finding = finding.detail_op("blocked at", at.to_string(), at.op_ref());
             }
             if let crate::os::BlockReason::Lock(lock) = reason {
                 for (holder, taken) in self.os.lock_holders(*lock) {
-                    finding = finding.detail(
+                    finding = finding.detail_op(
                         "held",
                         format!(
                             "lock #{} by thread {} `{}`, taken at {taken}",
@@ -803,6 +810,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                             holder.0,
                             self.os.thread_name(holder)
                         ),
+                        taken.op_ref(),
                     );
                 }
             }
@@ -851,7 +859,8 @@ impl<'a, S: Subject> Runner<'a, S> {
             let name = op.name(S::op_name);
             self.ops += 1;
             // The lifecycle and repetition were set when the list began (`run_list`).
-            self.os.set_op_position(index as u32 + 1, name, tid.0);
+            let slot = OpSlot::with_index(ctx.list_bits, index as u32 + 1);
+            self.os.set_op_position(slot, name, tid.0);
             self.os.trace().op(tid.0, name);
             return match op {
                 ScenarioOp::Subject(op) => {
@@ -893,11 +902,7 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// Once per thread: kept out of the stepping loop.
     #[inline(never)]
     fn exit_thread(&mut self, tid: Tid) -> Result<(), Stop> {
-        self.os.set_position(Position {
-            op_name: "thread-exit",
-            thread: tid.0,
-            ..self.os.position()
-        });
+        self.os.set_thread_exit_position(tid.0);
         let ctx = context_of(&mut self.threads, tid);
         if ctx.exit_rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
             if ctx.calls.capacity() == 0 {
@@ -953,7 +958,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                 // An injected spawn failure: the thread never runs, its join is a no-op.
                 let new = self.os.spawn_thread(thread, "spawn").ok();
                 if let Some(new) = new {
-                    self.set_ctx(new, ThreadCtx::new(&spec.ops));
+                    self.set_ctx(new, ThreadCtx::new(&spec.ops, OpList::Thread));
                 }
                 self.spawned.push((thread.as_str(), new));
                 Ok(())
@@ -1007,6 +1012,15 @@ impl<'a, S: Subject> Runner<'a, S> {
         Ok(())
     }
 
+    /// Names the declared thread of each op `finding` names on a spawned thread: a position
+    /// holds only the thread's id, and the op's list is that thread's.
+    fn name_threads(&self, finding: &mut Finding) {
+        let ops = finding.details.iter_mut().filter_map(|d| d.op.as_mut());
+        for op in ops.filter(|op| op.list == OpList::Thread) {
+            op.thread_name = Some(self.os.thread_name(Tid(op.thread)).to_string());
+        }
+    }
+
     /// The outcome so far: every finding, the trace hash and the schedule. Used at the end of a
     /// run, and by the crash handler of an isolated run, which never lets the run resume.
     fn outcome(&mut self) -> Outcome {
@@ -1022,6 +1036,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         }
         let mut findings = std::mem::take(&mut self.findings);
         for finding in &mut findings {
+            self.name_threads(finding);
             let count = self
                 .occurrences
                 .get(&finding.signature())
@@ -1089,7 +1104,11 @@ fn with_injected_faults(
         );
     }
     for (kind, at) in &in_repetition[shown_from..] {
-        finding = finding.detail("injected", format!("{} fault at {at}", kind.name()));
+        finding = finding.detail_op(
+            "injected",
+            format!("{} fault at {at}", kind.name()),
+            at.op_ref(),
+        );
     }
     finding
 }
@@ -1216,7 +1235,7 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
 mod tests {
     use super::*;
     use crate::faults::FaultKind;
-    use crate::os::Attribution;
+    use crate::os::{Attribution, Position};
     use crate::registry::Registry;
 
     /// A finding lists the faults injected in its own repetition, the latest four, and counts
@@ -1227,7 +1246,7 @@ mod tests {
             position: Position {
                 lifecycle: 0,
                 repetition,
-                op_index,
+                op: OpSlot::new(OpList::Ops, op_index),
                 op_name: "op",
                 thread: 0,
             },

@@ -108,7 +108,7 @@ impl Os {
                 site,
                 format!("TLS key {} keeps a destructor at {:#x} inside `{name}`, which was just unloaded", key.0, code.0),
             )
-            .detail("unloaded", here.to_string())
+            .detail_op("unloaded", here.to_string(), here.op_ref())
             .note("a thread that exits later would call into unmapped code");
             self.report(finding);
         }
@@ -122,7 +122,7 @@ impl Os {
                     code.0
                 ),
             )
-            .detail("unloaded", here.to_string());
+            .detail_op("unloaded", here.to_string(), here.op_ref());
             self.report(finding);
         }
         Ok(())
@@ -173,9 +173,9 @@ impl Os {
         let here = self.here(site);
         let mut finding = Finding::new(FindingKind::Fault, "unloaded code", site, headline);
         if let Some(by) = unloaded {
-            finding = finding.detail("unloaded", by.to_string());
+            finding = finding.detail_op("unloaded", by.to_string(), by.op_ref());
         }
-        self.report(finding.detail("called", here.to_string()));
+        self.report(finding.detail_op("called", here.to_string(), here.op_ref()));
         false
     }
 }

@@ -1726,7 +1726,7 @@ impl Os {
             format!("{:#x} ({})", page_floor(page), state.name()),
         );
         finding = match by {
-            Some(by) => finding.detail(
+            Some(by) => finding.detail_op(
                 match state {
                     PageState::Released => "released",
                     PageState::Decommitted => "decommitted",
@@ -1734,15 +1734,20 @@ impl Os {
                     _ => "protected",
                 },
                 by.to_string(),
+                by.op_ref(),
             ),
             None => finding.detail("reserved", "never: the address was never reserved"),
         };
         if state == PageState::Released
             && let Some(range) = self.pages.released_at(page)
         {
-            finding = finding.detail("acquired", range.acquired.to_string());
+            finding = finding.detail_op(
+                "acquired",
+                range.acquired.to_string(),
+                range.acquired.op_ref(),
+            );
         }
-        finding = finding.detail("touched", here.to_string());
+        finding = finding.detail_op("touched", here.to_string(), here.op_ref());
         self.report(finding);
     }
 
@@ -1781,7 +1786,7 @@ impl Os {
                     site,
                     format!("{what} at host address {ptr:p}, outside the host arena"),
                 )
-                .detail("touched", here.to_string())
+                .detail_op("touched", here.to_string(), here.op_ref())
                 .note("the real code followed a pointer the simulation never handed out (a wild or null pointer)");
                 self.report(finding);
                 self.syscall("pages.host_fault", 0, 0);
@@ -1928,7 +1933,7 @@ impl Os {
                 format_bytes(1 << ADDRESS_BITS)
             ),
         )
-        .detail("noticed", here.to_string())
+        .detail_op("noticed", here.to_string(), here.op_ref())
         .detail(
             "reserved",
             format!(
@@ -1963,7 +1968,7 @@ impl Os {
     ) {
         let here = self.here(site);
         let finding = Finding::budget(limit, value, site)
-            .detail("noticed", here.to_string())
+            .detail_op("noticed", here.to_string(), here.op_ref())
             .note(cause);
         self.report(finding);
     }

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod generate;
+pub mod locations;
 pub mod parse;
 pub mod print;
 

@@ -1,0 +1,239 @@
+//! Where each op of a scenario file is: what a report points at (`--> FILE:LINE:COLUMN`), so
+//! that "op #1 `exit` … thread 0" leads to the line without counting ops by hand, and the first
+//! op of the setup is not taken for the first op of the repeated list or of a thread.
+//!
+//! Only a scenario read from a file has locations. A generated one has none, and neither has a
+//! shrunk one until it is written to a file and read back: its ops are not where the original's
+//! were.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::findings::{OpList, OpLocation, OpRef};
+
+/// A line and column, both from 1; the column counts characters, as `Diagnostic` does.
+type LineColumn = (u32, u32);
+
+/// The locations of one lifecycle's ops, list by list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct LifecycleLocations {
+    setup: Vec<LineColumn>,
+    ops: Vec<LineColumn>,
+    teardown: Vec<LineColumn>,
+    /// Per declared thread, in file order: its name, where the name is, and its ops.
+    threads: Vec<(String, LineColumn, Vec<LineColumn>)>,
+}
+
+/// The locations of every op of a scenario file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpLocations {
+    file: String,
+    lifecycles: Vec<LifecycleLocations>,
+}
+
+/// The parts of a scenario file that hold ops, with their spans. Unknown keys are allowed: the
+/// file has been parsed and validated already, and only the ops' places are wanted here.
+#[derive(Deserialize)]
+struct SpannedFile {
+    #[serde(default, rename = "lifecycle")]
+    lifecycles: Vec<SpannedLifecycle>,
+}
+
+#[derive(Deserialize)]
+struct SpannedLifecycle {
+    #[serde(default)]
+    setup: Vec<Spanned<toml::Value>>,
+    #[serde(default)]
+    ops: Vec<Spanned<toml::Value>>,
+    #[serde(default)]
+    teardown: Vec<Spanned<toml::Value>>,
+    #[serde(default, rename = "thread")]
+    threads: Vec<SpannedThread>,
+}
+
+#[derive(Deserialize)]
+struct SpannedThread {
+    name: Spanned<String>,
+    #[serde(default)]
+    ops: Vec<Spanned<toml::Value>>,
+}
+
+/// Byte offsets to lines and columns, with the start of every line found once.
+struct LineIndex<'s> {
+    source: &'s str,
+    line_starts: Vec<usize>,
+}
+
+impl<'s> LineIndex<'s> {
+    fn new(source: &'s str) -> LineIndex<'s> {
+        let newlines = source.match_indices('\n').map(|(at, _)| at + 1);
+        LineIndex {
+            source,
+            line_starts: std::iter::once(0).chain(newlines).collect(),
+        }
+    }
+
+    fn line_column(&self, span: Range<usize>) -> LineColumn {
+        let offset = span.start.min(self.source.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
+        let column = self
+            .source
+            .get(line_start..offset)
+            .map_or(0, |text| text.chars().count());
+        (line as u32, column as u32 + 1)
+    }
+
+    fn list(&self, ops: &[Spanned<toml::Value>]) -> Vec<LineColumn> {
+        ops.iter().map(|op| self.line_column(op.span())).collect()
+    }
+}
+
+impl OpLocations {
+    /// The ops' locations in `source`, a scenario file that parses (`parse::parse` has read it);
+    /// `None` if it does not.
+    pub fn of(file: &str, source: &str) -> Option<OpLocations> {
+        let spanned: SpannedFile = toml::from_str(source).ok()?;
+        let index = LineIndex::new(source);
+        let lifecycles = spanned
+            .lifecycles
+            .iter()
+            .map(|lifecycle| LifecycleLocations {
+                setup: index.list(&lifecycle.setup),
+                ops: index.list(&lifecycle.ops),
+                teardown: index.list(&lifecycle.teardown),
+                threads: lifecycle
+                    .threads
+                    .iter()
+                    .map(|thread| {
+                        (
+                            thread.name.get_ref().clone(),
+                            index.line_column(thread.name.span()),
+                            index.list(&thread.ops),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        Some(OpLocations {
+            file: file.to_string(),
+            lifecycles,
+        })
+    }
+
+    /// Where `op` is in the file. A thread's exit (`thread-exit`, after its last op) is where
+    /// the thread is declared: it is no op of the file. `None` for a position this file does not
+    /// have (a report of another version of the scenario).
+    pub fn locate(&self, op: &OpRef) -> Option<OpLocation> {
+        let lifecycle = self.lifecycles.get(op.lifecycle as usize)?;
+        let at_index = |list: &[LineColumn]| {
+            let index = (op.index as usize).checked_sub(1)?;
+            list.get(index).copied()
+        };
+        let (line, column) = match op.list {
+            OpList::Setup => at_index(&lifecycle.setup)?,
+            OpList::Ops => at_index(&lifecycle.ops)?,
+            OpList::Teardown => at_index(&lifecycle.teardown)?,
+            OpList::Thread => {
+                let thread_name = op.thread_name.as_deref()?;
+                let (_, declared, ops) = lifecycle
+                    .threads
+                    .iter()
+                    .find(|(name, _, _)| name == thread_name)?;
+                if op.name == "thread-exit" {
+                    *declared
+                } else {
+                    at_index(ops)?
+                }
+            }
+        };
+        Some(OpLocation {
+            file: self.file.clone(),
+            line,
+            column,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"name = "x"
+subject = "counter"
+
+[[lifecycle]]
+name = "a"
+setup = [{ op = "bump" }]
+ops = [
+  { op = "bump" },
+  { op = "spawn", thread = "t" },
+]
+teardown = [{ op = "exit" }]
+
+[[lifecycle.thread]]
+name = "t"
+ops = [{ op = "bump" }, { op = "bump" }]
+"#;
+
+    fn op(list: OpList, index: u32, name: &str) -> OpRef {
+        OpRef {
+            lifecycle: 0,
+            repetition: 0,
+            list,
+            index,
+            name: name.into(),
+            thread: 0,
+            thread_name: (list == OpList::Thread).then(|| "t".to_string()),
+            location: None,
+        }
+    }
+
+    fn line_column(locations: &OpLocations, op: OpRef) -> Option<(u32, u32)> {
+        locations.locate(&op).map(|at| (at.line, at.column))
+    }
+
+    #[test]
+    fn each_list_has_its_own_first_op() {
+        let locations = OpLocations::of("x.toml", FILE).unwrap();
+        assert_eq!(
+            line_column(&locations, op(OpList::Setup, 1, "bump")),
+            Some((6, 10))
+        );
+        assert_eq!(
+            line_column(&locations, op(OpList::Ops, 1, "bump")),
+            Some((8, 3))
+        );
+        assert_eq!(
+            line_column(&locations, op(OpList::Ops, 2, "spawn")),
+            Some((9, 3))
+        );
+        assert_eq!(
+            line_column(&locations, op(OpList::Teardown, 1, "exit")),
+            Some((11, 13))
+        );
+        let in_thread = locations.locate(&op(OpList::Thread, 2, "bump")).unwrap();
+        assert_eq!((in_thread.line, in_thread.column), (15, 25));
+        assert_eq!(in_thread.file, "x.toml");
+        // A thread's exit is where the thread is declared.
+        assert_eq!(
+            line_column(&locations, op(OpList::Thread, 2, "thread-exit")),
+            Some((14, 8))
+        );
+    }
+
+    #[test]
+    fn a_position_the_file_does_not_have_has_no_location() {
+        let locations = OpLocations::of("x.toml", FILE).unwrap();
+        assert_eq!(line_column(&locations, op(OpList::Ops, 3, "bump")), None);
+        assert_eq!(line_column(&locations, op(OpList::Ops, 0, "bump")), None);
+        let mut undeclared_thread = op(OpList::Thread, 1, "bump");
+        undeclared_thread.thread_name = Some("u".into());
+        assert_eq!(line_column(&locations, undeclared_thread), None);
+        let mut other_lifecycle = op(OpList::Ops, 1, "bump");
+        other_lifecycle.lifecycle = 1;
+        assert_eq!(line_column(&locations, other_lifecycle), None);
+    }
+}

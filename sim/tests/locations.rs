@@ -1,0 +1,212 @@
+//! A report points at each op it names in the scenario file (`--> FILE:LINE:COLUMN (LIST)`), and
+//! `--json` gives the same as data (`details[].op`: `file`, `line`, `column`, `list`, `index`,
+//! `name`, `thread_name`), so that a person or a script goes from a finding to the op without
+//! counting ops by hand. Checked through the binary, on every zoo and UI scenario: each location
+//! must be the place in the file where the named op is written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("sim/ sits in the workspace")
+        .to_path_buf()
+}
+
+fn repro_dir(name: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("locations")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
+/// Runs `sim` from the workspace root and returns (exit code, stdout).
+fn sim(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run sim");
+    (
+        output.status.code().expect("sim exits"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn scenario_files() -> Vec<String> {
+    let mut files = Vec::new();
+    for dir in ["scenarios/zoo", "sim/tests/ui"] {
+        let mut in_dir: Vec<String> = std::fs::read_dir(workspace_root().join(dir))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+            .map(|path| format!("{dir}/{}", path.file_name().unwrap().to_string_lossy()))
+            .collect();
+        in_dir.sort();
+        files.extend(in_dir);
+    }
+    files
+}
+
+/// The text of `file` (relative to the workspace root, or absolute) from `line`:`column` (both
+/// from 1, the column in characters) to the end of that line.
+fn text_at(file: &str, line: u64, column: u64) -> String {
+    let source = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+    let text = source
+        .lines()
+        .nth(line as usize - 1)
+        .expect("the line exists");
+    text.chars().skip(column as usize - 1).collect()
+}
+
+/// Every op a finding's details name, as `--json` gives them.
+fn named_ops(run: &Value) -> Vec<(String, Value)> {
+    let findings = run["findings"].as_array().unwrap();
+    findings
+        .iter()
+        .flat_map(|finding| finding["details"].as_array().unwrap().iter())
+        .filter(|detail| detail.get("op").is_some())
+        .map(|detail| {
+            (
+                detail["label"].as_str().unwrap().to_string(),
+                detail["op"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_op_a_report_names_is_located_where_the_file_writes_it() {
+    let mut checked = 0;
+    for file in scenario_files() {
+        let dir = repro_dir("every");
+        let (_, stdout) = sim(&["run", &file, "--json", "--repro-dir", &dir]);
+        let run: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{file}: not one JSON object ({e}): {stdout}"));
+        let (_, text_report) = sim(&["run", &file, "--repro-dir", &dir]);
+        for (label, op) in named_ops(&run) {
+            let name = op["name"].as_str().unwrap();
+            assert_eq!(op["file"], file.as_str(), "{file}: `{label}` names {op}");
+            let (line, column) = (op["line"].as_u64().unwrap(), op["column"].as_u64().unwrap());
+            let at = text_at(&file, line, column);
+            if name == "thread-exit" {
+                // A thread's exit is where the thread is declared: its name.
+                let thread = op["thread_name"].as_str().unwrap();
+                assert!(
+                    at.starts_with(&format!("\"{thread}\"")),
+                    "{file}:{line}:{column}: {at}"
+                );
+            } else {
+                assert!(
+                    at.starts_with(&format!("{{ op = \"{name}\"")),
+                    "{file}:{line}:{column} should hold `{name}` ({label}), holds: {at}"
+                );
+            }
+            assert_eq!(
+                op["list"] == "thread",
+                op.get("thread_name").is_some(),
+                "{op}"
+            );
+            let arrow = format!("    --> {file}:{line}:{column} (");
+            assert!(
+                text_report.contains(&arrow),
+                "{file}: the text report lacks `{arrow}`:\n{text_report}"
+            );
+            checked += 1;
+        }
+    }
+    // The zoo alone names more than twenty ops: a run that located none would pass vacuously.
+    assert!(checked >= 20, "only {checked} located ops");
+}
+
+/// The setup's first op and the repeated list's first op are both `op #1`, in the same
+/// repetition, with the same name: only the list tells them apart, and the location follows it.
+#[test]
+fn a_setup_op_is_not_taken_for_the_repeated_op_of_the_same_name_and_number() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("locations-setup");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("setup-leak.toml");
+    std::fs::write(
+        &file,
+        r#"name = "setup-leak"
+subject = "counter"
+
+[[lifecycle]]
+name = "objects"
+setup = [{ op = "create", slot = 0 }]
+ops = [
+  { op = "create", slot = 1 },
+  { op = "evict", slot = 1 },
+]
+teardown = [{ op = "bump" }]
+"#,
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let repros = repro_dir("setup");
+    let (code, stdout) = sim(&["run", &file, "--json", "--repro-dir", &repros]);
+    assert_eq!(code, 1, "{stdout}");
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let ops = named_ops(&run);
+    let (label, op) = ops.first().expect("the leak names its op");
+    assert_eq!(label, "acquired");
+    assert_eq!(
+        (&op["list"], &op["index"], &op["name"]),
+        (
+            &Value::from("setup"),
+            &Value::from(1),
+            &Value::from("create")
+        )
+    );
+    assert_eq!(
+        (&op["line"], &op["column"]),
+        (&Value::from(6), &Value::from(10))
+    );
+    let (_, text) = sim(&["run", &file, "--repro-dir", &repros]);
+    assert!(
+        text.contains(&format!("    --> {file}:6:10 (setup)\n")),
+        "{text}"
+    );
+}
+
+/// A replay points into the repro file it replays, whose lines are not the original's.
+#[test]
+fn a_replay_points_into_the_repro_file() {
+    let repros = repro_dir("replay");
+    let (code, stdout) = sim(&[
+        "run",
+        "scenarios/zoo/heap-delete-exit.toml",
+        "--json",
+        "--repro-dir",
+        &repros,
+    ]);
+    assert_eq!(code, 1);
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let repro = run["repro"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sim replay ")
+        .unwrap()
+        .to_string();
+    let (code, stdout) = sim(&["replay", &repro, "--json"]);
+    assert_eq!(code, 1);
+    let replayed: Value = serde_json::from_str(&stdout).unwrap();
+    let ops = named_ops(&replayed);
+    assert!(!ops.is_empty());
+    for (label, op) in ops {
+        assert_eq!(op["file"], repro.as_str(), "{label}: {op}");
+        let at = text_at(
+            &repro,
+            op["line"].as_u64().unwrap(),
+            op["column"].as_u64().unwrap(),
+        );
+        assert!(
+            at.starts_with(&format!("{{ op = \"{}\"", op["name"].as_str().unwrap())),
+            "{label}: {at}"
+        );
+    }
+}
