@@ -448,6 +448,15 @@ fn trace_write_problem(path: &Option<PathBuf>, slot: Option<WriteErrorSlot>) -> 
     ))
 }
 
+/// Gives each op the findings name the index of its line in the `--trace` file, if one was
+/// written whole. A trace that cannot be read back costs only those indices: the report is
+/// complete without them.
+fn find_in_trace(outcome: &mut Outcome, trace: &Option<PathBuf>) {
+    if let Some(trace) = trace {
+        let _ = report::find_in_trace(outcome, trace);
+    }
+}
+
 /// Refuses a `--trace` file that is one of the command's input files, which the trace would
 /// overwrite.
 fn check_trace_is_no_input(trace: &Option<PathBuf>, inputs: &[&Path]) -> Result<(), CliError> {
@@ -500,7 +509,11 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         };
         let mut outcome = scenario.run(options);
         report::locate(&mut outcome, scenario.as_ref());
-        problems.extend(trace_write_problem(&args.trace, trace_write_error));
+        let trace_problem = trace_write_problem(&args.trace, trace_write_error);
+        if trace_problem.is_none() {
+            find_in_trace(&mut outcome, &args.trace);
+        }
+        problems.extend(trace_problem);
         if !args.json {
             let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
         }
@@ -669,6 +682,9 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     });
     report::locate(&mut outcome, scenario.as_ref());
     let trace_problem = trace_write_problem(&args.trace, trace_write_error);
+    if trace_problem.is_none() {
+        find_in_trace(&mut outcome, &args.trace);
+    }
     let expect = scenario.meta().expect;
     let mut problems = Vec::new();
     if let Some(expect) = &expect {

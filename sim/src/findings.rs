@@ -89,6 +89,10 @@ pub struct OpRef {
     /// fills it in); a generated scenario's ops have no file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<OpLocation>,
+    /// The index `i` of the op's line in the run's JSON trace, when one was written
+    /// (`report::find_in_trace` fills it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_event: Option<u64>,
 }
 
 /// Where an op is in the scenario file that was run: what a report points at with `-->`.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::findings::{Detail, Finding, FindingKind, OpLocation, OpRef};
+use crate::findings::{Detail, Finding, FindingKind, OpRef};
 use crate::registry::{DynScenario, Registry};
 use crate::runner::{Header, Outcome};
 use crate::scenario::Expect;
@@ -79,9 +79,9 @@ pub fn render_finding_body(finding: &Finding, outcome: &Outcome) -> String {
     for detail in &finding.details {
         text.push_str(&format!("  {}: {}\n", detail.label, detail.text));
         if let Some(op) = &detail.op
-            && let Some(location) = &op.location
+            && let Some(located) = located_text(op)
         {
-            text.push_str(&format!("    --> {}\n", located_text(op, location)));
+            text.push_str(&format!("    --> {located}\n"));
         }
     }
     for note in &finding.notes {
@@ -92,17 +92,25 @@ pub fn render_finding_body(finding: &Finding, outcome: &Outcome) -> String {
 }
 
 /// `FILE:LINE:COLUMN (LIST)`: where an op is, and which list of its lifecycle holds it (each
-/// has an `op #1`).
-fn located_text(op: &OpRef, location: &OpLocation) -> String {
-    let list = match (&op.thread_name, op.name.as_str()) {
-        (Some(thread), "thread-exit") => format!("thread `{thread}`, which exits here"),
-        (Some(thread), _) => format!("thread `{thread}`"),
-        (None, _) => op.list.name().to_string(),
-    };
-    format!(
-        "{}:{}:{} ({list})",
-        location.file, location.line, location.column
-    )
+/// has an `op #1`); then, when the run wrote a trace, `trace event "i":N`, which a search of the
+/// trace finds as it is written. `None` when neither is known.
+fn located_text(op: &OpRef) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(location) = &op.location {
+        let list = match (&op.thread_name, op.name.as_str()) {
+            (Some(thread), "thread-exit") => format!("thread `{thread}`, which exits here"),
+            (Some(thread), _) => format!("thread `{thread}`"),
+            (None, _) => op.list.name().to_string(),
+        };
+        parts.push(format!(
+            "{}:{}:{} ({list})",
+            location.file, location.line, location.column
+        ));
+    }
+    if let Some(event) = op.trace_event {
+        parts.push(format!("trace event \"i\":{event}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Fills in where each op the findings name is in the file `scenario` was read from (see
@@ -116,6 +124,55 @@ pub fn locate(outcome: &mut Outcome, scenario: &dyn DynScenario) {
             }
         }
     }
+}
+
+/// Fills in, for each op the findings name, the index `i` of its op line in the JSON trace the
+/// run wrote to `trace` (see `OpRef::trace_event`): the trace's op lines carry the same
+/// lifecycle, repetition, list and index as the op. The trace is read once, up to the last op
+/// wanted; an op it does not hold (a thread's exit, which has no op line) stays without one.
+pub fn find_in_trace(outcome: &mut Outcome, trace: &Path) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let wanted = |op: &OpRef| op.name != "thread-exit";
+    let mut missing = outcome
+        .findings
+        .iter()
+        .flat_map(|finding| &finding.details)
+        .filter_map(|detail| detail.op.as_ref())
+        .filter(|op| wanted(op))
+        .count();
+    if missing == 0 {
+        return Ok(());
+    }
+    let reader = std::io::BufReader::new(std::fs::File::open(trace)?);
+    for line in reader.lines() {
+        let line = line?;
+        if !line.contains("\"ev\":\"op\"") {
+            continue;
+        }
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let is_op = |op: &OpRef| {
+            event["i"].is_u64()
+                && event["a"] == op.thread
+                && event["op"] == op.name.as_str()
+                && event["lifecycle_index"] == op.lifecycle
+                && event["repetition"] == op.repetition
+                && event["list"] == op.list.name()
+                && event["index"] == op.index
+        };
+        let details = outcome.findings.iter_mut().flat_map(|f| &mut f.details);
+        for op in details.filter_map(|detail| detail.op.as_mut()) {
+            if op.trace_event.is_none() && wanted(op) && is_op(op) {
+                op.trace_event = event["i"].as_u64();
+                missing -= 1;
+            }
+        }
+        if missing == 0 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// An op a report line names, as JSON: the same fields as the finding's own where they are the
@@ -137,6 +194,9 @@ fn op_json(op: &OpRef) -> Value {
         value["file"] = json!(location.file);
         value["line"] = json!(location.line);
         value["column"] = json!(location.column);
+    }
+    if let Some(event) = op.trace_event {
+        value["trace_event"] = json!(event);
     }
     value
 }

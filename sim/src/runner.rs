@@ -861,7 +861,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             // The lifecycle and repetition were set when the list began (`run_list`).
             let slot = OpSlot::with_index(ctx.list_bits, index as u32 + 1);
             self.os.set_op_position(slot, name, tid.0);
-            self.os.trace().op(tid.0, name);
+            self.os.trace_op(tid.0, name);
             return match op {
                 ScenarioOp::Subject(op) => {
                     call_subject(

@@ -181,14 +181,15 @@ impl Trace {
     }
 
     /// Records that `thread` starts the op `name`: an `Op` event whose detail is the name's hash
-    /// (`hash_str`, cached by address in `names`). A JSON trace also names the op, so that a person reading it (or the
-    /// first difference of two traces) sees which op ran.
+    /// (`hash_str`, cached by address in `names`). A JSON trace also names the op and where it
+    /// is (`place`, asked only when there is a sink), so that a person reading it (or the first
+    /// difference of two traces) sees which op ran, and a report's op can be found in it.
     #[inline(always)]
-    pub fn op(&mut self, thread: u32, name: &'static str) {
+    pub fn op(&mut self, thread: u32, name: &'static str, place: impl FnOnce() -> OpPlace) {
         let name_hash = self.names.hash(name);
         self.fold(EventKind::Op.tag(), u64::from(thread), name_hash);
         if self.sink.is_some() {
-            self.write_op_event(thread, name_hash, name);
+            self.write_op_event(thread, name_hash, name, place());
         }
     }
 
@@ -221,11 +222,17 @@ impl Trace {
 
     #[cold]
     #[inline(never)]
-    fn write_op_event(&mut self, thread: u32, name_hash: u64, name: &str) {
+    fn write_op_event(&mut self, thread: u32, name_hash: u64, name: &str, place: OpPlace) {
         if let Some(sink) = self.sink.as_mut() {
+            let OpPlace {
+                lifecycle,
+                repetition,
+                list,
+                index,
+            } = place;
             let _ = writeln!(
                 sink,
-                "{{\"i\":{},\"ev\":\"op\",\"a\":{thread},\"b\":{name_hash},\"op\":{}}}",
+                "{{\"i\":{},\"ev\":\"op\",\"a\":{thread},\"b\":{name_hash},\"op\":{},\"lifecycle_index\":{lifecycle},\"repetition\":{repetition},\"list\":\"{list}\",\"index\":{index}}}",
                 self.events,
                 json_string(name)
             );
@@ -253,6 +260,18 @@ impl Trace {
             let _ = sink.flush();
         }
     }
+}
+
+/// Where an op is in its scenario, as a JSON trace's op line gives it: the keys and counting of
+/// a report's `details[].op` (`lifecycle_index` and `repetition` from 0, `list` as the file
+/// spells it, `index` from 1), so that the op a finding names is found in the trace by them. Not
+/// hashed: it follows from the ops run, which are.
+#[derive(Clone, Copy, Debug)]
+pub struct OpPlace {
+    pub lifecycle: u32,
+    pub repetition: u32,
+    pub list: &'static str,
+    pub index: u32,
 }
 
 /// Where the traces of two runs of one (scenario, seed) part: what explains a determinism
@@ -633,7 +652,12 @@ mod tests {
         ] {
             let mut trace = Trace::new();
             trace.attach_sink(sink);
-            trace.op(0, "malloc");
+            trace.op(0, "malloc", || OpPlace {
+                lifecycle: 0,
+                repetition: 2,
+                list: "ops",
+                index: 1,
+            });
             for &(kind, a, b) in events {
                 trace.event(kind, a, b);
             }
@@ -670,7 +694,7 @@ mod tests {
             Some(r#"{"i":3,"ev":"schedule","a":0,"b":2}"#)
         );
         let op = format!(
-            r#"{{"i":1,"ev":"op","a":0,"b":{},"op":"malloc"}}"#,
+            r#"{{"i":1,"ev":"op","a":0,"b":{},"op":"malloc","lifecycle_index":0,"repetition":2,"list":"ops","index":1}}"#,
             hash_str("malloc")
         );
         assert_eq!(last_op, Some(op));
@@ -694,9 +718,12 @@ mod tests {
                 (first_ended, !first_ended)
             );
         }
+        // Room for the first two lines (the op's, about 123 bytes with its index, and the
+        // commit's, 47), not the third (40).
+        const KEEPS_TWO_LINES: usize = 190;
         // Past what was kept of the first trace nothing is compared, and the answer says so.
         assert_eq!(
-            compare(120, &same, &other),
+            compare(KEEPS_TWO_LINES, &same, &other),
             TraceComparison::AgreedAsFarAsKept {
                 kept: 2,
                 first_events: 3,
@@ -705,7 +732,7 @@ mod tests {
         );
         // The counts still tell traces of different lengths apart.
         assert_eq!(
-            compare(120, &same, &same[..1]),
+            compare(KEEPS_TWO_LINES, &same, &same[..1]),
             TraceComparison::AgreedAsFarAsKept {
                 kept: 2,
                 first_events: 3,

@@ -210,3 +210,60 @@ fn a_replay_points_into_the_repro_file() {
         );
     }
 }
+
+/// Each op a report names is one op line of the run's `--trace`, found by the keys the report's
+/// `details[].op` and the trace's op lines share (`lifecycle_index`, `repetition`, `list`,
+/// `index`, the thread as the line's `a`, the name as its `op`), and a run that writes a trace
+/// names that line's `i`: where to start reading the trace.
+#[test]
+fn every_op_a_report_names_is_one_op_line_of_the_trace() {
+    let mut found = 0;
+    for file in scenario_files() {
+        let trace = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("locations-trace.jsonl");
+        let trace = trace.display().to_string();
+        let dir = repro_dir("trace");
+        let (_, stdout) = sim(&[
+            "run",
+            &file,
+            "--json",
+            "--trace",
+            &trace,
+            "--repro-dir",
+            &dir,
+        ]);
+        let run: Value = serde_json::from_str(&stdout).unwrap();
+        let (_, text_report) = sim(&["run", &file, "--trace", &trace, "--repro-dir", &dir]);
+        let op_lines: Vec<Value> = std::fs::read_to_string(&trace)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|event| event["ev"] == "op")
+            .collect();
+        for (label, op) in named_ops(&run) {
+            if op["name"] == "thread-exit" {
+                continue; // no op of a list: it has no op line
+            }
+            let matching: Vec<&Value> = op_lines
+                .iter()
+                .filter(|event| {
+                    ["lifecycle_index", "repetition", "list", "index"]
+                        .iter()
+                        .all(|key| event[key] == op[key])
+                        && event["a"] == op["thread"]
+                        && event["op"] == op["name"]
+                })
+                .collect();
+            assert_eq!(matching.len(), 1, "{file}: `{label}` {op}: {matching:?}");
+            // The report names that line's index, in JSON and in words a search finds as is.
+            let event = &matching[0]["i"];
+            assert_eq!(&op["trace_event"], event, "{file}: `{label}` {op}");
+            let needle = format!("trace event \"i\":{event}\n");
+            assert!(
+                text_report.contains(&needle),
+                "{file}: no `{needle}` in\n{text_report}"
+            );
+            found += 1;
+        }
+    }
+    assert!(found >= 20, "only {found} ops found in traces");
+}

@@ -48,7 +48,7 @@ use crate::faults::FaultKind;
 use crate::findings::{Finding, FindingKind};
 pub use crate::findings::{OpList, OpRef};
 use crate::sched::Scheduler;
-use crate::trace::{EventKind, Trace};
+use crate::trace::{EventKind, OpPlace, Trace};
 
 pub use fds::{
     DescriptionId, Fd, FdStat, FileType, OpenFlags, PIPE_BUF_BYTES, PIPE_CAPACITY_BYTES, Whence,
@@ -168,6 +168,7 @@ impl Position {
             thread: self.thread,
             thread_name: None,
             location: None,
+            trace_event: None,
         })
     }
 }
@@ -469,6 +470,19 @@ impl Os {
         self.position.op = op;
         self.position.op_name = op_name;
         self.position.thread = thread;
+    }
+
+    /// Traces that `thread` starts the op `name`, at the position `set_op_position` set: a
+    /// JSON trace's op line says where the op is in the scenario (`trace::OpPlace`).
+    #[inline(always)]
+    pub(crate) fn trace_op(&mut self, thread: u32, name: &'static str) {
+        let position = &self.position;
+        self.trace.op(thread, name, || OpPlace {
+            lifecycle: position.lifecycle,
+            repetition: position.repetition,
+            list: position.op.list().name(),
+            index: position.op.index(),
+        });
     }
 
     /// The position of thread `thread`'s exit (its TLS destructors, then the exit itself): its

@@ -188,6 +188,7 @@ ops = [{ op = "bump" }, { op = "bump" }]
             thread: 0,
             thread_name: (list == OpList::Thread).then(|| "t".to_string()),
             location: None,
+            trace_event: None,
         }
     }
 
