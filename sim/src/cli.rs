@@ -18,7 +18,7 @@ use crate::runner::{Outcome, RunOptions};
 use crate::sched::StrategyChoice;
 use crate::seed::{format_seed, parse_seed};
 use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
-use crate::trace::{ErrorKeepingWriter, WriteErrorSlot};
+use crate::trace::{ErrorKeepingWriter, TraceAgainstRecorded, TraceComparison, WriteErrorSlot};
 
 pub const EXIT_PASS: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -123,6 +123,11 @@ struct ReplayArgs {
     /// Write every trace event of the replayed run as JSON lines to this file.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Compare the replayed run's trace with this one (a `--trace` file of the recorded run,
+    /// written by the build before a change, say) and say where they part: the first event that
+    /// differs, each run's version of it, and the last op started before it.
+    #[arg(long, value_name = "FILE")]
+    compare_trace: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -448,6 +453,91 @@ fn trace_write_problem(path: &Option<PathBuf>, slot: Option<WriteErrorSlot>) -> 
     ))
 }
 
+/// The `--compare-trace` file, opened for the comparison; a file that cannot be opened is bad
+/// input, found before the run.
+fn recorded_trace(path: &Option<PathBuf>) -> Result<Option<TraceAgainstRecorded>, CliError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::usage(format!("{}: cannot read the trace: {e}", path.display())))?;
+    Ok(Some(TraceAgainstRecorded::new(Box::new(
+        std::io::BufReader::new(file),
+    ))))
+}
+
+/// Writes to two sinks: the `--trace` file and the `--compare-trace` comparison.
+struct Tee(Box<dyn Write>, Box<dyn Write>);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+/// Where the replayed trace parts from the recorded one, under the `replay mismatch:` lines:
+/// each run's version of the first event that differs, and the last op both started before it
+/// (its line says where it is in the scenario), which is where to start looking.
+fn comparison_text(comparison: &TraceComparison, file: &Path) -> String {
+    match comparison {
+        TraceComparison::Parted {
+            first,
+            second,
+            last_op,
+            ..
+        } => {
+            let ended = "(its trace had ended)";
+            format!(
+                "  recorded: {}\n  replayed: {}\n  last op started: {}\n",
+                first.as_deref().unwrap_or(ended),
+                second.as_deref().unwrap_or(ended),
+                last_op.as_deref().unwrap_or("(none: before the first op)")
+            )
+        }
+        TraceComparison::Agreed { events } => {
+            format!("trace: the same {events} events as {}\n", file.display())
+        }
+        // Not given by a comparison with a recorded trace, which is read whole.
+        TraceComparison::AgreedAsFarAsKept { kept, .. } => format!(
+            "trace: the first {kept} events agree with {}\n",
+            file.display()
+        ),
+    }
+}
+
+fn comparison_json(comparison: &TraceComparison, file: &Path) -> serde_json::Value {
+    match comparison {
+        TraceComparison::Parted {
+            event,
+            first,
+            second,
+            last_op,
+        } => serde_json::json!({
+            "file": file.display().to_string(),
+            "parted_at": event,
+            "recorded": first,
+            "replayed": second,
+            "last_op": last_op,
+        }),
+        TraceComparison::Agreed { events } => serde_json::json!({
+            "file": file.display().to_string(),
+            "agreed_events": events,
+        }),
+        // Not given by a comparison with a recorded trace, which is read whole.
+        TraceComparison::AgreedAsFarAsKept { kept, .. } => serde_json::json!({
+            "file": file.display().to_string(),
+            "agreed_events": kept,
+        }),
+    }
+}
+
 /// Gives each op the findings name the index of its line in the `--trace` file, if one was
 /// written whole. A trace that cannot be read back costs only those indices: the report is
 /// complete without them.
@@ -671,10 +761,18 @@ fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
 
 fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     let (source, scenario) = report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
+    let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
     if !args.repro.starts_with("gen:") {
-        check_trace_is_no_input(&args.trace, &[Path::new(&args.repro)])?;
+        inputs.push(Path::new(&args.repro));
     }
+    check_trace_is_no_input(&args.trace, &inputs)?;
+    let against_recorded = recorded_trace(&args.compare_trace)?;
     let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
+    let trace_sink = match (trace_sink, &against_recorded) {
+        (Some(file), Some(against)) => Some(Box::new(Tee(file, against.sink())) as Box<dyn Write>),
+        (None, Some(against)) => Some(against.sink()),
+        (file, None) => file,
+    };
     let mut outcome = scenario.run(RunOptions {
         trace_sink,
         record_schedule: true,
@@ -712,10 +810,27 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
             }
         }
     }
+    let comparison = match (against_recorded, &args.compare_trace) {
+        (Some(against), Some(file)) => Some(against.finish().map_err(|e| {
+            CliError::usage(format!("{}: cannot read the trace: {e}", file.display()))
+        })?),
+        _ => None,
+    };
+    if let (Some(TraceComparison::Parted { event, .. }), Some(file)) =
+        (&comparison, &args.compare_trace)
+    {
+        problems.push(format!(
+            "the trace parts from {} at event \"i\":{event}",
+            file.display()
+        ));
+    }
     let replay_line = report::replay_command(&args.repro);
     if args.json {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
         value["replay_problems"] = serde_json::json!(problems);
+        if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
+            value["trace_comparison"] = comparison_json(comparison, file);
+        }
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
     } else {
         print!("{}", report::render_header(&outcome.header, &source));
@@ -728,6 +843,9 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
         print!("{}", report::render_summary(&outcome));
         for problem in &problems {
             println!("replay mismatch: {problem}");
+        }
+        if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
+            print!("{}", comparison_text(comparison, file));
         }
         if let Some(expect) = expect.as_ref().filter(|_| problems.is_empty()) {
             // A repro that `sim import-crash` wrote records its findings, not a trace hash.

@@ -365,24 +365,27 @@ impl Comparing {
 /// What marks an op's line in a JSON trace.
 const OP_MARK: &[u8] = b"\"ev\":\"op\"";
 
-/// A sink that hands each complete line to the comparison (the trace writes a line in pieces).
-struct LineSink {
+/// A sink that hands each complete line, without its newline, to `handle` (the trace writes a
+/// line in pieces).
+struct LineSink<H: FnMut(&[u8])> {
     partial: Vec<u8>,
-    state: Rc<RefCell<Comparing>>,
-    second: bool,
+    handle: H,
 }
 
-impl Write for LineSink {
+impl<H: FnMut(&[u8])> LineSink<H> {
+    fn new(handle: H) -> LineSink<H> {
+        LineSink {
+            partial: Vec::new(),
+            handle,
+        }
+    }
+}
+
+impl<H: FnMut(&[u8])> Write for LineSink<H> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.partial.extend_from_slice(buf);
         while let Some(end) = self.partial.iter().position(|&byte| byte == b'\n') {
-            let mut state = self.state.borrow_mut();
-            if self.second {
-                state.second_line(&self.partial[..end]);
-            } else {
-                state.first_line(&self.partial[..end]);
-            }
-            drop(state);
+            (self.handle)(&self.partial[..end]);
             self.partial.drain(..=end);
         }
         Ok(buf.len())
@@ -390,6 +393,115 @@ impl Write for LineSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Compares a run's trace, line by line as the run writes it, with a trace written before
+/// (`sim replay --compare-trace FILE`: the recorded run's trace, from the build before a change,
+/// say), which is read as the comparison goes: nothing is kept but the last op line the two
+/// share. Give `sink` to the run, then `finish`.
+pub struct TraceAgainstRecorded {
+    state: Rc<RefCell<AgainstRecorded>>,
+}
+
+struct AgainstRecorded {
+    recorded: Box<dyn std::io::BufRead>,
+    /// The recorded line read last, without its line end.
+    line: Vec<u8>,
+    /// Lines of the run seen so far.
+    compared: u64,
+    last_op: Option<String>,
+    parted: Option<(u64, Option<String>, Option<String>)>,
+    read_error: Option<std::io::Error>,
+}
+
+impl AgainstRecorded {
+    /// The next recorded line into `line`; false at the end (or at a read error, kept).
+    fn next_recorded(&mut self) -> bool {
+        self.line.clear();
+        match self.recorded.read_until(b'\n', &mut self.line) {
+            Ok(0) => false,
+            Ok(_) => {
+                while self.line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+                    self.line.pop();
+                }
+                true
+            }
+            Err(error) => {
+                self.read_error.get_or_insert(error);
+                false
+            }
+        }
+    }
+
+    fn run_line(&mut self, line: &[u8]) {
+        self.compared += 1;
+        if self.parted.is_some() {
+            return;
+        }
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        if !self.next_recorded() {
+            self.parted = Some((self.compared, None, Some(text(line))));
+        } else if self.line != line {
+            self.parted = Some((self.compared, Some(text(&self.line)), Some(text(line))));
+        } else if line.windows(OP_MARK.len()).any(|w| w == OP_MARK) {
+            self.last_op = Some(text(line));
+        }
+    }
+}
+
+impl TraceAgainstRecorded {
+    pub fn new(recorded: Box<dyn std::io::BufRead>) -> TraceAgainstRecorded {
+        TraceAgainstRecorded {
+            state: Rc::new(RefCell::new(AgainstRecorded {
+                recorded,
+                ..AgainstRecorded::default()
+            })),
+        }
+    }
+
+    pub fn sink(&self) -> Box<dyn Write> {
+        let state = self.state.clone();
+        Box::new(LineSink::new(move |line| state.borrow_mut().run_line(line)))
+    }
+
+    /// Where the traces part (`first` is the recorded line, `second` the run's), or that they
+    /// agree; an error if the recorded trace could not be read.
+    pub fn finish(self) -> std::io::Result<TraceComparison> {
+        let mut state = self.state.take();
+        if state.parted.is_none() && state.next_recorded() {
+            // The run's trace ended first.
+            let recorded = String::from_utf8_lossy(&state.line).into_owned();
+            state.parted = Some((state.compared + 1, Some(recorded), None));
+        }
+        if let Some(error) = state.read_error {
+            return Err(error);
+        }
+        Ok(match state.parted {
+            Some((event, first, second)) => TraceComparison::Parted {
+                event,
+                first,
+                second,
+                last_op: state.last_op,
+            },
+            None => TraceComparison::Agreed {
+                events: state.compared,
+            },
+        })
+    }
+}
+
+impl Default for AgainstRecorded {
+    /// No recorded lines: what is left in the shared cell once `finish` has taken the state.
+    fn default() -> AgainstRecorded {
+        AgainstRecorded {
+            recorded: Box::new(std::io::empty()),
+            line: Vec::new(),
+            compared: 0,
+            last_op: None,
+            parted: None,
+            read_error: None,
+        }
     }
 }
 
@@ -404,11 +516,15 @@ impl TraceComparer {
     }
 
     fn sink(&self, second: bool) -> Box<dyn Write> {
-        Box::new(LineSink {
-            partial: Vec::new(),
-            state: self.state.clone(),
-            second,
-        })
+        let state = self.state.clone();
+        Box::new(LineSink::new(move |line| {
+            let mut state = state.borrow_mut();
+            if second {
+                state.second_line(line);
+            } else {
+                state.first_line(line);
+            }
+        }))
     }
 
     pub fn first_sink(&self) -> Box<dyn Write> {
@@ -739,6 +855,46 @@ mod tests {
                 second_events: 2
             }
         );
+    }
+
+    /// A run's trace against a recorded one: agreed, parted at a line, or ended early on
+    /// either side; the last op line both had is kept.
+    #[test]
+    fn a_trace_is_compared_with_a_recorded_one_as_it_is_written() {
+        let against = |recorded: &str, run: &str| {
+            let comparer = TraceAgainstRecorded::new(Box::new(std::io::Cursor::new(
+                recorded.as_bytes().to_vec(),
+            )));
+            let mut sink = comparer.sink();
+            // In pieces, as the trace writes its lines.
+            for piece in run.as_bytes().chunks(5) {
+                sink.write_all(piece).unwrap();
+            }
+            drop(sink);
+            comparer.finish().unwrap()
+        };
+        let op = r#"{"i":1,"ev":"op","op":"malloc"}"#;
+        let run = format!("{op}\n{{\"i\":2}}\n{{\"i\":3}}\n");
+        assert_eq!(against(&run, &run), TraceComparison::Agreed { events: 3 });
+        // A recorded file written on another system may end its lines with CRLF.
+        assert_eq!(
+            against(&run.replace('\n', "\r\n"), &run),
+            TraceComparison::Agreed { events: 3 }
+        );
+        let parted = |event, first: Option<&str>, second: Option<&str>| TraceComparison::Parted {
+            event,
+            first: first.map(String::from),
+            second: second.map(String::from),
+            last_op: Some(op.to_string()),
+        };
+        let other = run.replace("\"i\":3", "\"i\":4");
+        assert_eq!(
+            against(&run, &other),
+            parted(3, Some(r#"{"i":3}"#), Some(r#"{"i":4}"#))
+        );
+        let shorter = format!("{op}\n{{\"i\":2}}\n");
+        assert_eq!(against(&run, &shorter), parted(3, Some(r#"{"i":3}"#), None));
+        assert_eq!(against(&shorter, &run), parted(3, None, Some(r#"{"i":3}"#)));
     }
 
     #[test]

@@ -505,3 +505,154 @@ fn printed_commands_name_the_binary_that_printed_them() {
         "{stdout}"
     );
 }
+
+/// Runs `sim` and returns (exit code, stdout, stderr), whatever the code.
+fn sim_any(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run sim");
+    (
+        output.status.code().expect("sim exits"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `sim replay --compare-trace RECORDED` after a change: the replay says where its trace parts
+/// from the recorded run's, and which op had started (where it is in the scenario), so that the
+/// first divergence is found without diffing two traces by hand. The change here is an op's
+/// argument, as a changed constant in the subject would be: the worker's `malloc` asks for
+/// another size, and the page commit after it differs.
+#[test]
+fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
+    let dir = tmp("compare-trace");
+    let repros = dir.join("repros").display().to_string();
+    let run = sim(&[
+        "run",
+        "scenarios/zoo/heap-delete-exit.toml",
+        "--json",
+        "--repro-dir",
+        &repros,
+    ]);
+    let repro = run.json["repro"].as_str().unwrap()["sim replay ".len()..].to_string();
+    let recorded = dir.join("recorded.jsonl").display().to_string();
+    let same = sim(&["replay", &repro, "--trace", &recorded]);
+    assert_eq!(same.code, 1);
+
+    // The same run: every event agrees, and nothing is a mismatch.
+    let again = dir.join("again.jsonl").display().to_string();
+    let (code, stdout, _) = sim_any(&[
+        "replay",
+        &repro,
+        "--compare-trace",
+        &recorded,
+        "--trace",
+        &again,
+    ]);
+    assert_eq!(code, 1, "the finding, and no mismatch: {stdout}");
+    assert!(!stdout.contains("replay mismatch"), "{stdout}");
+    let events = std::fs::read_to_string(&recorded).unwrap().lines().count();
+    assert!(
+        stdout.contains(&format!("trace: the same {events} events as {recorded}\n")),
+        "{stdout}"
+    );
+    // With --trace too, the trace is still written whole.
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(&recorded).unwrap()
+    );
+
+    let changed = dir.join("changed.toml");
+    let text = std::fs::read_to_string(&repro).unwrap();
+    assert!(text.contains("bytes = 1024"));
+    std::fs::write(&changed, text.replace("bytes = 1024", "bytes = 70000")).unwrap();
+    let changed = changed.display().to_string();
+    let (code, stdout, _) = sim_any(&["replay", &changed, "--compare-trace", &recorded]);
+    assert_eq!(code, 1);
+    let parted = format!("replay mismatch: the trace parts from {recorded} at event \"i\":15\n");
+    assert!(stdout.contains(&parted), "{stdout}");
+    assert!(
+        stdout.contains("  recorded: {\"i\":15,\"ev\":\"pages.commit\","),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  replayed: {\"i\":15,\"ev\":\"pages.commit\","),
+        "{stdout}"
+    );
+    let last_op = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("  last op started: "))
+        .unwrap_or_else(|| panic!("no last op: {stdout}"));
+    let last_op: Value = serde_json::from_str(last_op).unwrap();
+    assert_eq!(
+        (&last_op["op"], &last_op["list"], &last_op["index"]),
+        (
+            &Value::from("malloc"),
+            &Value::from("thread"),
+            &Value::from(2)
+        )
+    );
+
+    let (code, stdout, _) = sim_any(&["replay", &changed, "--compare-trace", &recorded, "--json"]);
+    assert_eq!(code, 1);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let comparison = &json["trace_comparison"];
+    assert_eq!(comparison["parted_at"], 15);
+    assert_eq!(comparison["file"], recorded.as_str());
+    assert!(
+        comparison["recorded"]
+            .as_str()
+            .unwrap()
+            .contains("\"b\":65536")
+    );
+    assert!(
+        comparison["replayed"]
+            .as_str()
+            .unwrap()
+            .contains("\"b\":524288")
+    );
+    assert!(
+        comparison["last_op"]
+            .as_str()
+            .unwrap()
+            .contains("\"op\":\"malloc\"")
+    );
+    let problems = json["replay_problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("at event \"i\":15"))
+    );
+}
+
+/// A recorded trace that cannot be read, or that `--trace` would overwrite before it is read,
+/// is bad input: exit 2, before anything runs.
+#[test]
+fn compare_trace_refuses_a_missing_file_and_the_trace_file_itself() {
+    let dir = tmp("compare-trace-bad");
+    let missing = dir.join("missing.jsonl").display().to_string();
+    let (code, _, stderr) = sim_any(&["replay", "gen:counter:1", "--compare-trace", &missing]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{missing}: cannot read the trace")),
+        "{stderr}"
+    );
+    let recorded = dir.join("recorded.jsonl").display().to_string();
+    std::fs::write(&recorded, "{\"i\":1}\n").unwrap();
+    let (code, _, stderr) = sim_any(&[
+        "replay",
+        "gen:counter:1",
+        "--compare-trace",
+        &recorded,
+        "--trace",
+        &recorded,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("which the trace would overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&recorded).unwrap(), "{\"i\":1}\n");
+}
