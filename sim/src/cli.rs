@@ -872,6 +872,63 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     })
 }
 
+/// The comment lines `sim shrink` starts its result with: what it shows and where it comes
+/// from, the command that replays it (with `--out`), and the leading comments of the file it was
+/// shrunk from, which say what the scenario is about (a printed scenario keeps no comments of its
+/// own, only its `description`). Lines the tool wrote about another file (its replay command, an
+/// earlier shrink's header) are not carried over.
+fn shrunk_header(
+    args: &ShrinkArgs,
+    signature: &str,
+    shrunk: &crate::shrink::Shrunk,
+    about_its_defects: bool,
+) -> String {
+    let source = args.file.display().to_string();
+    let mut header = format!(
+        "# Shrunk by `{} shrink` from {source} for `{signature}` ({} ops -> {} ops{}).\n",
+        report::program(),
+        shrunk.ops_before,
+        shrunk.ops_after,
+        if about_its_defects {
+            "; it passes with every defect off"
+        } else {
+            ""
+        }
+    );
+    if let Some(out) = &args.out {
+        header.push_str(&format!(
+            "# Replay: {}\n",
+            report::replay_command(&out.display().to_string())
+        ));
+    }
+    let written_by_the_tool = [
+        "# Shrunk by ",
+        "# Replay:",
+        "# Repro written by ",
+        "# Minimised from ",
+        "# Imported by ",
+        "# The comments of ",
+    ];
+    let text = std::fs::read_to_string(&args.file).unwrap_or_default();
+    let comments: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .take_while(|line| line.is_empty() || line.starts_with('#'))
+        .filter(|line| line.starts_with('#'))
+        .filter(|line| !written_by_the_tool.iter().any(|p| line.starts_with(p)))
+        .collect();
+    if !comments.is_empty() {
+        header.push_str(&format!(
+            "# The comments of {source}, which may speak of ops the shrink removed:\n"
+        ));
+        for comment in comments {
+            header.push_str(comment);
+            header.push('\n');
+        }
+    }
+    header
+}
+
 fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     let mut scenario = load_scenario(registry, &args.file)?;
     let defects = args.defects.resolve();
@@ -921,7 +978,11 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     );
     let final_outcome = shrunk.scenario.run(RunOptions::default());
     let pinned = report::pin(shrunk.scenario.as_ref(), &final_outcome);
-    let text = pinned.to_toml();
+    let text = format!(
+        "{}{}",
+        shrunk_header(&args, &signature, &shrunk, about_its_defects),
+        pinned.to_toml()
+    );
     eprintln!(
         "shrunk `{signature}`: {} ops → {} ops in {} runs{}",
         shrunk.ops_before,

@@ -235,7 +235,8 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
         "{stdout}"
     );
 
-    // Shrinking is deterministic: the same input gives the same file.
+    // Shrinking is deterministic: the same input gives the same file, but for the line that
+    // names the file to replay.
     let again = dir.join("again.toml");
     sim_binary(&[
         "shrink",
@@ -245,7 +246,12 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
         "--out",
         &path(&again),
     ]);
-    assert_eq!(std::fs::read_to_string(&again).unwrap(), text);
+    let again = std::fs::read_to_string(&again).unwrap();
+    let without_replay_line = |text: &str| -> Vec<String> {
+        let lines = text.lines().filter(|line| !line.starts_with("# Replay: "));
+        lines.map(String::from).collect()
+    };
+    assert_eq!(without_replay_line(&again), without_replay_line(&text));
 }
 
 /// A zoo scenario fails only because of its defect: `sim shrink` keeps it about the defect, as
@@ -504,4 +510,58 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
         "the same regression"
     );
     assert!(parse(&stdout).meta().expect.is_some(), "{stdout}");
+}
+
+/// A shrunk scenario says what it shows and where it comes from, and keeps the comments that
+/// explain the original (a printed scenario has none of its own); shrinking it again quotes the
+/// original's comments once, not the header about them.
+#[test]
+fn a_shrunk_scenario_says_what_it_shows_and_keeps_the_originals_comments() {
+    let dir = tmp("header");
+    let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/zoo/heap-delete-exit.toml")
+        .display()
+        .to_string();
+    let out = dir.join("small.toml").display().to_string();
+    let (code, stdout, stderr) = sim_binary(&["shrink", &zoo, "--out", &out]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "# Shrunk by `sim shrink` from {zoo} for `fault:released page:segment_collect` (7 ops -> 6 ops; it passes with every defect off)."
+        )
+    );
+    assert_eq!(lines[1], format!("# Replay: sim replay {out}"));
+    assert_eq!(
+        lines[2],
+        format!("# The comments of {zoo}, which may speak of ops the shrink removed:")
+    );
+    assert!(
+        lines[3].starts_with("# mimalloc #904, the reported sequence:"),
+        "{text}"
+    );
+    let (code, stdout, _) = sim_binary(&["replay", &out]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("replayed: the same findings and the same trace hash as recorded"));
+
+    // Again, from the shrunk file, to standard output.
+    let (code, again, stderr) = sim_binary(&["shrink", &out]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        again.starts_with(&format!("# Shrunk by `sim shrink` from {out} for ")),
+        "{again}"
+    );
+    assert!(
+        !again.contains("# Replay:"),
+        "no --out, no file to replay: {again}"
+    );
+    assert_eq!(again.matches("# The comments of ").count(), 1, "{again}");
+    assert_eq!(again.matches("# mimalloc #904").count(), 1, "{again}");
+    assert!(
+        !again.contains(&zoo),
+        "the first shrink's header is not carried over: {again}"
+    );
 }
