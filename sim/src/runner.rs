@@ -569,7 +569,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             op_name,
             format!("the subject panicked: {message}"),
         )
-        .detail(
+        .detail_op(
             "during",
             if position.op_name.is_empty() {
                 // Before any op: the subject's constructor, which reads `[config]`.
@@ -585,6 +585,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                     position.thread
                 )
             },
+            position.op_ref(),
         );
         let _ = self.add(self.stamp(finding));
     }

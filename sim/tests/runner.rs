@@ -556,6 +556,15 @@ ops = [{ op = "fine" }, { op = "break" }, { op = "fine" }]
         );
         let during = finding.detail_text("during").unwrap();
         assert!(during.contains("op #2 `break`"), "{during}");
+        // The op as data too, for the report to point at it in the file.
+        let op = finding.details[0]
+            .op
+            .as_ref()
+            .expect("the op it panicked in");
+        assert_eq!(
+            (op.list, op.index, op.name.as_str()),
+            (sim::findings::OpList::Ops, 2, "break")
+        );
 
         let in_new = run(r#"
 name = "b"
@@ -570,6 +579,7 @@ ops = [{ op = "fine" }]
         assert_eq!(in_new.findings[0].kind, FindingKind::Panic);
         let during = in_new.findings[0].detail_text("during").unwrap();
         assert!(during.contains("`brittle::new`"), "{during}");
+        assert_eq!(in_new.findings[0].details[0].op, None, "no op has run");
         assert_eq!(in_new.ops, 0);
     }
 
