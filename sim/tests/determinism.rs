@@ -50,10 +50,19 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// The JSON report without the fields that echo a path as the user spelt it.
+/// The report without the scenario's path as the command spelled it: the `source` and `repro`
+/// keys, and the `file` of each op a finding's details locate.
 fn without_paths(mut json: Value) -> Value {
     let object = json.as_object_mut().unwrap();
     object.remove("source");
     object.remove("repro");
+    for finding in object["findings"].as_array_mut().unwrap() {
+        for detail in finding["details"].as_array_mut().unwrap() {
+            if let Some(op) = detail.get_mut("op").and_then(Value::as_object_mut) {
+                op.remove("file");
+            }
+        }
+    }
     json
 }
 
