@@ -208,6 +208,51 @@ fn a_file_written_past_file_bytes_max_is_efbig_and_a_budget_finding() {
     assert_eq!(budget_signatures(&os), vec!["budget:file_bytes_max:append"]);
 }
 
+/// Files are the host's memory: many files, each under `file_bytes_max`, must not add up past
+/// `fs_bytes_max` (a 1.6 MB wasi-runtime scenario filling one file after another used to make
+/// the process abort on a failed allocation). Truncating a file gives its bytes back; unlinking
+/// does not, as the open description keeps them.
+#[test]
+fn files_written_past_fs_bytes_max_together_are_enospc_and_a_budget_finding() {
+    let limits = Limits {
+        file_bytes_max: 1 << 20,
+        fs_bytes_max: 3 << 20,
+        ..Limits::default()
+    };
+    let mut os = os_with(FaultPlan::none(), limits);
+    os.mkdir("/data", "setup").unwrap();
+    let dir = os.open_dir("/data", "setup").unwrap();
+    let flags = sim::os::fds::OpenFlags {
+        write: true,
+        create: true,
+        ..Default::default()
+    };
+    let chunk = vec![7u8; 1 << 20];
+    for name in ["a", "b", "c"] {
+        let file = os.open_at(dir, name, flags, "setup").unwrap();
+        assert_eq!(os.pwrite(file, &chunk, 0, "fill"), Ok(1 << 20));
+        // Rewriting what a file holds takes no more room.
+        assert_eq!(os.pwrite(file, &chunk, 0, "fill"), Ok(1 << 20));
+        if name != "c" {
+            os.unlink_at(dir, name, "setup").unwrap();
+        }
+    }
+    assert!(budget_signatures(&os).is_empty(), "up to the limit is fine");
+    let file = os.open_at(dir, "d", flags, "setup").unwrap();
+    assert_eq!(os.pwrite(file, b"x", 0, "fill"), Err(Errno::Enospc));
+    assert_eq!(budget_signatures(&os), vec!["budget:fs_bytes_max:fill"]);
+    // A truncated file's bytes are free again; the unlinked ones' are not.
+    let truncate = sim::os::fds::OpenFlags {
+        truncate: true,
+        ..flags
+    };
+    os.open_at(dir, "c", truncate, "setup").unwrap();
+    assert_eq!(os.pwrite(file, &chunk, 0, "fill"), Ok(1 << 20));
+    assert_eq!(os.pwrite(file, b"x", 1 << 20, "fill"), Err(Errno::Efbig));
+    let new_a = os.open_at(dir, "a", flags, "setup").unwrap();
+    assert_eq!(os.pwrite(new_a, b"x", 0, "fill"), Err(Errno::Enospc));
+}
+
 /// A subject untracks only what it tracked. A second untrack is an invariant finding, and so is an
 /// untrack of a record the OS holds for itself (here a reservation's, its id forged from the
 /// ledger): the OS releases its own records without testing them again, so accepting it would

@@ -225,6 +225,8 @@ pub(crate) struct FdsState {
     buffers: IdTable<Buffer>,
     next_buffer: u64,
     inodes: Vec<Inode>,
+    /// Bytes every file holds together, bounded by `fs_bytes_max`.
+    file_bytes_total: u64,
 }
 
 impl FdsState {
@@ -245,6 +247,7 @@ impl FdsState {
             buffers: std::mem::take(&mut storage.buffers),
             next_buffer: 0,
             inodes,
+            file_bytes_total: 0,
         }
     }
 
@@ -1138,12 +1141,25 @@ impl Os {
             self.budget("file_bytes_max", file_bytes_max, site);
             return Err(Errno::Efbig);
         }
+        let fs_bytes_max = self.limits.fs_bytes_max;
+        let size = match &self.fds.inodes[inode] {
+            Inode::File(data) => data.len() as u64,
+            Inode::Dir { .. } => 0,
+        };
+        let growth = offset
+            .saturating_add(bytes.len() as u64)
+            .saturating_sub(size);
+        if self.fds.file_bytes_total.saturating_add(growth) > fs_bytes_max {
+            self.budget("fs_bytes_max", fs_bytes_max, site);
+            return Err(Errno::Enospc);
+        }
         let n = self.maybe_short(bytes.len(), FaultKind::ShortWrite, site);
         let Inode::File(data) = &mut self.fds.inodes[inode] else {
             return Ok(0);
         };
         let start = offset as usize;
         if data.len() < start + n {
+            self.fds.file_bytes_total += (start + n - data.len()) as u64;
             // Writing past the end leaves a hole of zeros, as in Linux.
             data.resize(start + n, 0);
         }
@@ -1416,6 +1432,7 @@ impl Os {
         if flags.truncate
             && let Inode::File(data) = &mut self.fds.inodes[inode]
         {
+            self.fds.file_bytes_total -= data.len() as u64;
             data.clear();
         }
         let id = self.new_description(object, flags.read, flags.write, site);

@@ -229,6 +229,8 @@ pub enum Errno {
     Enosys,
     /// File too large: a write past `file_bytes_max`.
     Efbig,
+    /// No space left on the file system: a write past `fs_bytes_max`.
+    Enospc,
 }
 
 impl Errno {
@@ -251,6 +253,7 @@ impl Errno {
             Errno::Emfile => "EMFILE",
             Errno::Enosys => "ENOSYS",
             Errno::Efbig => "EFBIG",
+            Errno::Enospc => "ENOSPC",
         }
     }
 }
@@ -294,6 +297,11 @@ pub struct Limits {
     /// offsets past it are EFBIG and a budget finding, so a scenario cannot make the simulation
     /// itself run out of memory.
     pub file_bytes_max: u64,
+    /// The most bytes every in-memory file together may hold (unlinked ones too, which keep their
+    /// contents): a write past it is ENOSPC and a budget finding. Without it, a scenario that
+    /// fills many files, each under `file_bytes_max`, makes the simulation itself run out of
+    /// memory.
+    pub fs_bytes_max: u64,
     /// Wall-clock seconds an isolated run of real code may take (host-backed subjects only).
     /// The simulation bounds itself by `steps_max`; this bounds what it cannot count: real code
     /// stuck in a loop, or a lock left held across the fork. Past it the child is killed and the
@@ -311,8 +319,113 @@ impl Default for Limits {
             threads_max: 1024,
             fds_max: 4096,
             file_bytes_max: 64 << 20,
+            fs_bytes_max: 256 << 20,
             host_run_seconds_max: 300,
         }
+    }
+}
+
+/// What each `[limits]` field accepts, and why it stops there: every run bounds itself, so a
+/// scenario may raise a limit but not past what one process can hold or wait for. The ceilings
+/// are about ten times the defaults (a count may be 0: none allowed), and what they allow stays within a few GB of the host's memory
+/// (about 100 B per object, thread, fd or reservation the simulation tracks; a written page or a
+/// file's bytes as themselves) and within minutes to an hour of its time.
+pub const LIMIT_RANGES: [LimitRange; 9] = [
+    LimitRange::new(
+        "steps_max",
+        1,
+        100_000_000,
+        "more steps would let one run take hours",
+    ),
+    LimitRange::new(
+        "pages_committed_max",
+        0,
+        1 << 24,
+        "64 GiB of simulated pages",
+    ),
+    LimitRange::new(
+        "reservations_max",
+        0,
+        1_000_000,
+        "the address-space map of one run",
+    ),
+    LimitRange::new(
+        "objects_max",
+        0,
+        10_000_000,
+        "about 1 GB of the host's memory for their records",
+    ),
+    LimitRange::new("threads_max", 0, 1 << 16, "the threads one run tracks"),
+    LimitRange::new(
+        "fds_max",
+        0,
+        1 << 16,
+        "each pipe may buffer 208 KiB of the host's memory",
+    ),
+    LimitRange::new(
+        "file_bytes_max",
+        0,
+        1 << 30,
+        "files are kept in the host's memory",
+    ),
+    LimitRange::new(
+        "fs_bytes_max",
+        0,
+        1 << 30,
+        "files are kept in the host's memory",
+    ),
+    LimitRange::new(
+        "host_run_seconds_max",
+        1,
+        3600,
+        "seconds an isolated run of real code may take; 0 would disarm the watchdog (`alarm(0)`)",
+    ),
+];
+
+/// The values one `[limits]` field accepts (`LIMIT_RANGES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitRange {
+    pub name: &'static str,
+    pub min: u64,
+    pub max: u64,
+    /// What the bound protects, for the error that refuses a value outside it.
+    pub why: &'static str,
+}
+
+impl LimitRange {
+    const fn new(name: &'static str, min: u64, max: u64, why: &'static str) -> LimitRange {
+        LimitRange {
+            name,
+            min,
+            max,
+            why,
+        }
+    }
+}
+
+impl Limits {
+    /// Each field with its value, in declaration order (the order of `LIMIT_RANGES`).
+    pub fn fields(&self) -> [(&'static str, u64); 9] {
+        [
+            ("steps_max", self.steps_max),
+            ("pages_committed_max", self.pages_committed_max),
+            ("reservations_max", self.reservations_max),
+            ("objects_max", self.objects_max),
+            ("threads_max", self.threads_max),
+            ("fds_max", self.fds_max),
+            ("file_bytes_max", self.file_bytes_max),
+            ("fs_bytes_max", self.fs_bytes_max),
+            ("host_run_seconds_max", self.host_run_seconds_max),
+        ]
+    }
+
+    /// The first field outside its `LIMIT_RANGES` entry, with its value.
+    pub fn out_of_range(&self) -> Option<(LimitRange, u64)> {
+        self.fields()
+            .into_iter()
+            .zip(LIMIT_RANGES)
+            .find(|((_, value), range)| !(range.min..=range.max).contains(value))
+            .map(|((_, value), range)| (range, value))
     }
 }
 
@@ -632,5 +745,30 @@ impl Os {
 
     pub fn platform(&self) -> &PlatformModel {
         &self.platform
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_ranges_name_every_field_in_order_and_hold_the_defaults() {
+        let serialized = serde_json::to_value(Limits::default()).unwrap();
+        let keys: Vec<&str> = serialized
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields: Vec<&str> = Limits::default().fields().map(|(name, _)| name).to_vec();
+        let ranges: Vec<&str> = LIMIT_RANGES.iter().map(|range| range.name).collect();
+        assert_eq!(fields, ranges);
+        // serde_json's map is sorted by key unless its order is preserved; compare as sets then.
+        fields.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(fields, keys, "`Limits::fields` misses a field");
+        assert_eq!(Limits::default().out_of_range(), None);
     }
 }

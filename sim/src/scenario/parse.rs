@@ -473,15 +473,19 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
     }
     let limits = match &raw.limits {
         None => Limits::default(),
-        // The watchdog is `alarm(seconds)`, and `alarm(0)` disarms rather than fires at once: a
-        // limit of 0 would mean no limit, the opposite of what it says.
-        Some(limits) if limits.get_ref().host_run_seconds_max == 0 => {
-            return Err(error(
-                limits.span(),
-                "`host_run_seconds_max` must be at least 1 (seconds an isolated run of real code may take)".into(),
-            ));
+        Some(limits) => {
+            if let Some((range, value)) = limits.get_ref().out_of_range() {
+                let span = limit_value_span(source, range.name).unwrap_or(limits.span());
+                return Err(error(
+                    span,
+                    format!(
+                        "`{}` must be between {} and {}, found {value} ({})",
+                        range.name, range.min, range.max, range.why
+                    ),
+                ));
+            }
+            limits.get_ref().clone()
         }
-        Some(limits) => limits.get_ref().clone(),
     };
     // A misspelt kind would otherwise allow nothing, silently.
     let mut caches = BTreeMap::new();
@@ -616,6 +620,17 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
         .check()
         .map_err(|problem| format!("`schedule`: {problem}"))?;
     Ok(choice)
+}
+
+/// Where the value of `[limits]` field `name` is, for an error about it: found by a second read
+/// of the file, made only when a value is refused (the first read keeps no span per field).
+fn limit_value_span(source: &str, name: &str) -> Option<Range<usize>> {
+    #[derive(Deserialize)]
+    struct Probe {
+        limits: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    }
+    let probe: Probe = toml::from_str(source).ok()?;
+    probe.limits?.get(name).map(Spanned::span)
 }
 
 /// The `[config]` table, each key checked against the subject's declared parameters: a misspelt
