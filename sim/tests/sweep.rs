@@ -614,6 +614,30 @@ fn bad_input_exits_two_with_a_message() {
             vec!["sweep", "merge", "/nonexistent-sweep-dir"],
             "not a sweep directory",
         ),
+        // A plan this large filled the host's memory until the process aborted.
+        (
+            vec![
+                "sweep",
+                "--subject",
+                "counter",
+                "--seeds",
+                "0..18446744073709551615",
+            ],
+            "one sweep plans at most 4000000 pairs per shard",
+        ),
+        // Each shard walks every pair to pick its own: sharding does not make any range fine.
+        (
+            vec![
+                "sweep",
+                "--subject",
+                "counter",
+                "--seeds",
+                "0..18446744073709551615",
+                "--shard",
+                "1/4294967295",
+            ],
+            "use a shorter `--seeds` range",
+        ),
     ] {
         let (code, _, stderr) = sim(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");

@@ -388,6 +388,43 @@ pub struct SweepReport {
     pub promote_error: Option<String>,
 }
 
+/// The most (scenario, seed) pairs one sweep invocation plans. Its plan and its records are held
+/// in memory, about 400 B a pair (4 million pairs measured 1.7 GB), so a range such as
+/// `--seeds 0..18446744073709551615`, which used to fill the host's memory until an allocation
+/// failed and the process aborted, is refused before anything runs.
+pub const PLANNED_PAIRS_MAX: u64 = 4_000_000;
+
+/// The most pairs all shards of one sweep may share: each shard walks all of them to pick its own
+/// (about 40 ns a pair), so this bounds that walk to under a minute.
+pub const SHARDED_PAIRS_MAX: u64 = 256_000_000;
+
+/// Refuses a sweep whose plan would not fit `PLANNED_PAIRS_MAX` (per shard, as the shards split
+/// the pairs about evenly) or `SHARDED_PAIRS_MAX`, saying how to split it.
+pub fn check_plan_size(
+    sources: &[Source],
+    seeds: &Range<u64>,
+    shard: Option<Shard>,
+) -> Result<(), String> {
+    let total: u128 = sources
+        .iter()
+        .map(|source| {
+            let range = source.seeds(seeds);
+            u128::from(range.end.saturating_sub(range.start))
+        })
+        .sum();
+    let shards = u128::from(shard.map_or(1, |s| s.count));
+    let per_shard = total.div_ceil(shards);
+    if per_shard > u128::from(PLANNED_PAIRS_MAX) || total > u128::from(SHARDED_PAIRS_MAX) {
+        return Err(format!(
+            "this sweep has {total} (scenario, seed) pairs ({} source(s) over their seed ranges); \
+             one sweep plans at most {PLANNED_PAIRS_MAX} pairs per shard and {SHARDED_PAIRS_MAX} \
+             over all its shards: use a shorter `--seeds` range (or `--file-seeds`), or split it with `--shard I/N`",
+            sources.len()
+        ));
+    }
+    Ok(())
+}
+
 /// The plan: every (source, seed) pair of this shard, in key order, with its source's index.
 pub fn plan(sources: &[Source], seeds: &Range<u64>, shard: Option<Shard>) -> Vec<(PairKey, usize)> {
     let mut pairs = BTreeMap::new();
@@ -672,6 +709,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// outputs in `config.out`.
 pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
+    check_plan_size(&config.sources, &config.seeds, config.shard).map_err(SweepError::input)?;
     if let Some(dir) = &config.promote_to {
         promote::prepare_target(dir).map_err(SweepError::input)?;
     }
@@ -914,6 +952,28 @@ mod tests {
         }
         union.sort();
         assert_eq!(union, all, "disjoint, and together exactly the whole plan");
+    }
+
+    #[test]
+    fn a_plan_too_large_to_hold_or_to_walk_is_refused_before_it_is_made() {
+        let sources = vec![
+            Source::generated("counter", vec![]),
+            Source::generated("counter", vec!["leak-on-evict".into()]),
+        ];
+        let half = PLANNED_PAIRS_MAX / 2;
+        assert_eq!(check_plan_size(&sources, &(0..half), None), Ok(()));
+        let error = check_plan_size(&sources, &(0..half + 1), None).unwrap_err();
+        assert!(
+            error.contains(&format!("{} (scenario, seed) pairs", 2 * half + 2)),
+            "{error}"
+        );
+        let two = Shard::parse("1/2").unwrap();
+        assert_eq!(check_plan_size(&sources, &(0..half * 2), Some(two)), Ok(()));
+        let many = Shard::parse("1/4294967295").unwrap();
+        assert!(check_plan_size(&sources, &(0..u64::MAX), Some(many)).is_err());
+        // A file's own `--file-seeds` range counts, not the sweep's.
+        let file = Source::generated("counter", vec![]).with_seeds(0..PLANNED_PAIRS_MAX + 1);
+        assert!(check_plan_size(&[file], &(0..1), None).is_err());
     }
 
     #[test]
