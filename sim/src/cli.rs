@@ -589,6 +589,11 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     let (mut stdout, stdout_error) = ErrorKeepingWriter::new(std::io::stdout().lock());
     let mut problems = Vec::new();
     for (source, scenario) in &scenarios {
+        // Not a finding, and no reason to drop the other files' reports: said after them.
+        if let Err(refusal) = scenario.check_host() {
+            problems.push(format!("{source}: cannot run here: {refusal}"));
+            continue;
+        }
         let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
         let options = RunOptions {
             seed: args.seed,
@@ -682,6 +687,14 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     })
 }
 
+/// A scenario this host cannot run (`DynScenario::check_host`): an error of the command, exit 3.
+fn check_host(source: &str, scenario: &dyn DynScenario) -> Result<(), CliError> {
+    scenario.check_host().map_err(|refusal| CliError {
+        code: EXIT_INTERNAL,
+        message: format!("{source}: cannot run here: {refusal}"),
+    })
+}
+
 /// The command that replays a failing run: its repro file's. When the repro cannot be written,
 /// the run's findings are still reported, with a warning and the command that reruns the
 /// scenario file as this run went (while the file stays as it is).
@@ -767,6 +780,7 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     }
     check_trace_is_no_input(&args.trace, &inputs)?;
     let against_recorded = recorded_trace(&args.compare_trace)?;
+    check_host(&source, scenario.as_ref())?;
     let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
     let trace_sink = match (trace_sink, &against_recorded) {
         (Some(file), Some(against)) => Some(Box::new(Tee(file, against.sink())) as Box<dyn Write>),
@@ -942,6 +956,7 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     if let Some(defects) = defects {
         scenario.set_defects(defects);
     }
+    check_host(&args.file.display().to_string(), scenario.as_ref())?;
     let outcome = scenario.run(RunOptions::default());
     let signature = match &args.signature {
         Some(signature) if outcome.signatures().contains(signature) => signature.clone(),

@@ -43,6 +43,9 @@ pub trait DynScenario: Send {
     fn set_expect(&mut self, expect: Option<Expect>);
     fn set_schedule(&mut self, schedule: crate::sched::StrategyChoice);
     fn run(&self, options: RunOptions) -> Outcome;
+    /// Whether this host gives what a run needs from it (`Subject::check_host`): asked before
+    /// running, so that a refusal is an error of the command rather than a finding.
+    fn check_host(&self) -> Result<(), String>;
     /// Runs in this process even when the subject runs real code (no crash isolation): for the
     /// fuzz targets, where a fork per input would cost more than the run, and a crash of real code
     /// is libFuzzer's to catch.
@@ -164,6 +167,13 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn run(&self, options: RunOptions) -> Outcome {
         runner::run::<S>(&self.scenario, options)
+    }
+
+    fn check_host(&self) -> Result<(), String> {
+        S::check_host(&crate::subject::Config {
+            defects: self.0.defects.iter().cloned().collect(),
+            params: self.0.config.clone(),
+        })
     }
 
     fn run_in_process(&self, options: RunOptions) -> Outcome {

@@ -412,6 +412,15 @@ pub trait Subject: Sized + 'static {
     /// Creates the subject inside `os` (register kinds here). Called once per run.
     fn new(os: &mut Os, config: &Config) -> Self;
 
+    /// Whether this host gives what a run with `config` needs from it and may refuse (real
+    /// memory, for a host-backed subject). The commands ask once per scenario before running
+    /// it: a refusal is then an error of the command that says what to change (exit 3, after
+    /// the other scenarios' reports), where the same refusal inside `new` could only be a
+    /// `panic` finding about the subject. Default: nothing to ask.
+    fn check_host(_config: &Config) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The op's name as written in scenario files.
     fn op_name(op: &Self::Op) -> &'static str;
 

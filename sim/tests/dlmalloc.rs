@@ -468,3 +468,79 @@ fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not()
         }
     }
 }
+
+/// A host that refuses dlmalloc's arena (here a 2 GB `ulimit -v` against a 64 GiB `arena-bytes`)
+/// is an error of the command, exit 3, that names the setting: not a `panic` finding about
+/// dlmalloc with a repro file, as it was, and not at the cost of the other files' reports.
+#[test]
+fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-refused");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge-arena.toml");
+    std::fs::write(
+        &huge,
+        "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\narena-bytes = 68719476736\n\
+         [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\" }, { op = \"destroy\" }]\n",
+    )
+    .unwrap();
+    let other = format!(
+        "{}/../scenarios/zoo/instantiate-destroy.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let repros = dir.join("repros");
+    let under_limit = |args: &[&str]| {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 2000000 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_sim"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let huge = huge.display().to_string();
+    let repro_dir = repros.display().to_string();
+    let (code, stdout, stderr) = under_limit(&["run", &huge, &other, "--repro-dir", &repro_dir]);
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("huge-arena.toml: cannot run here")
+            && stderr.contains("`arena-bytes`")
+            && stderr.contains("68719476736"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("panic"), "{stdout}");
+    assert!(
+        stdout.contains("leak:rwlock:fd_prestats_init"),
+        "the other file ran and its finding is reported: {stdout}"
+    );
+    let written: Vec<String> = std::fs::read_dir(&repros)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        written.iter().all(|name| !name.starts_with("dlmalloc")),
+        "no repro of a run that did not happen: {written:?}"
+    );
+    for args in [
+        vec!["replay", huge.as_str()],
+        vec!["shrink", huge.as_str()],
+        vec!["sweep", huge.as_str(), "--seeds", "0..2", "--out"],
+    ] {
+        let mut args = args;
+        let out = dir.join("sweep").display().to_string();
+        if args[0] == "sweep" {
+            args.push(&out);
+        }
+        let (code, stdout, stderr) = under_limit(&args);
+        assert_eq!(code, Some(3), "{args:?}: {stdout}\n{stderr}");
+        assert!(stderr.contains("cannot run here"), "{args:?}: {stderr}");
+    }
+}

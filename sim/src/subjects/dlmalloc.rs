@@ -49,6 +49,7 @@ use ::dlmalloc::{Allocator, Dlmalloc};
 use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
+use crate::os::host_arena::HostArena;
 use crate::os::{Access, Os, PAGE_SIZE, Site, Tid};
 use crate::subject::{CacheDecl, Config, Names, OpDoc, Step, Subject, SubjectInfo, UnsignedParam};
 
@@ -427,9 +428,23 @@ impl Subject for DlmallocSubject {
         }
     }
 
+    /// Reserves the arena once and gives it back: a host that refuses it (a `ulimit -v` below
+    /// `arena-bytes`, say) would refuse every run.
+    fn check_host(config: &Config) -> Result<(), String> {
+        let arena_bytes = config.unsigned(&ARENA_BYTES);
+        HostArena::new(arena_bytes).map(drop).map_err(|error| {
+            format!(
+                "dlmalloc runs on a host arena of {arena_bytes} bytes (`[config]` `{}`), and this host refused it ({error}); lower `{}` or raise the process's memory limit (`ulimit -v`)",
+                ARENA_BYTES.name, ARENA_BYTES.name
+            )
+        })
+    }
+
     fn new(os: &mut Os, config: &Config) -> Self {
         let arena_bytes = config.unsigned(&ARENA_BYTES);
         if let Err(error) = os.enable_host_arena(arena_bytes) {
+            // Only when the host refuses now what it gave `check_host` just before: a panic
+            // finding, which names `[config]`.
             panic!("dlmalloc needs the host arena: {error}");
         }
         // Set only when the scenario asks: setting it, even to dlmalloc's own rate, restarts the

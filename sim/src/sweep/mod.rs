@@ -710,6 +710,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
     check_plan_size(&config.sources, &config.seeds, config.shard).map_err(SweepError::input)?;
+    // A source the host cannot run (its real memory refused) would fail every one of its seeds
+    // the same way: said once, before anything runs, rather than recorded as a finding per seed.
+    for source in &config.sources {
+        let seeds = source.seeds(&config.seeds);
+        source
+            .instantiate(registry, seeds.start)
+            .check_host()
+            .map_err(|refusal| {
+                SweepError::internal(format!("{}: cannot run here: {refusal}", source.label))
+            })?;
+    }
     if let Some(dir) = &config.promote_to {
         promote::prepare_target(dir).map_err(SweepError::input)?;
     }
