@@ -544,3 +544,32 @@ fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
         assert!(stderr.contains("cannot run here"), "{args:?}: {stderr}");
     }
 }
+
+/// A block larger than the whole arena fails on the first try: its budget finding names the host
+/// arena (not the 128 TiB address space) and says that no leak is needed for it, where it used
+/// to send the reader looking for a leaking reservation that does not exist.
+#[test]
+fn a_block_larger_than_the_arena_is_a_budget_finding_that_blames_the_size_not_a_leak() {
+    let text = "name = \"small-arena\"\nsubject = \"dlmalloc\"\n[config]\narena-bytes = 1048576\n\
+                [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\" }, \
+                { op = \"malloc\", slot = 0, size = 8388608 }, { op = \"destroy\" }]\n";
+    let outcome = scenario(text).run(RunOptions::default());
+    let budget = outcome
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Budget)
+        .unwrap_or_else(|| panic!("{:#?}", outcome.findings));
+    assert!(
+        budget
+            .headline
+            .contains("the 1 MiB host arena has no free range"),
+        "{}",
+        budget.headline
+    );
+    assert!(
+        budget.notes.iter().any(|n| n.contains("no leak is needed"))
+            && !budget.notes.iter().any(|n| n.contains("a consequence")),
+        "{:?}",
+        budget.notes
+    );
+}

@@ -1919,18 +1919,39 @@ impl Os {
     /// A reserve the 47-bit address space has no room for. Programs that leak address space end
     /// here (snmalloc #766: about 500 reloads of a 256 GiB pagemap), so the finding says it is a
     /// consequence and points at the leak the per-lifecycle checks reported before it.
+    ///
+    /// A request as large as the whole space is no consequence of anything: it fails on the first
+    /// try, so its finding says to check the sizes the scenario asks for instead (a pagemap of
+    /// `address_bits = 63`, a dlmalloc block larger than `arena-bytes`).
     #[cold]
     fn address_space_exhausted(&mut self, len: u64, site: Site) {
         let here = self.here(site);
         let reserved = self.reserved_bytes();
+        let (space, space_name) = match &self.pages.host {
+            Some(arena) => (arena.len(), "host arena"),
+            None => (1 << ADDRESS_BITS, "address space"),
+        };
+        let note = if len >= space {
+            format!(
+                "the request alone is {} the whole {} {space_name}: no leak is needed for it to fail; check the sizes the scenario asks for (its ops' sizes and its `[config]`)",
+                if len == space {
+                    "as large as"
+                } else {
+                    "larger than"
+                },
+                format_bytes(space)
+            )
+        } else {
+            "a consequence, not the cause: look for the reservation that leaks every lifecycle (a leak or growth finding before this one)".to_string()
+        };
         let finding = Finding::new(
             FindingKind::Budget,
             "address space",
             site,
             format!(
-                "reserve of {} failed: the {} address space has no free range that large",
+                "reserve of {} failed: the {} {space_name} has no free range that large",
                 format_bytes(len),
-                format_bytes(1 << ADDRESS_BITS)
+                format_bytes(space)
             ),
         )
         .detail_op("noticed", here.to_string(), here.op_ref())
@@ -1942,7 +1963,7 @@ impl Os {
                 self.pages.reservations_live
             ),
         )
-        .note("a consequence, not the cause: look for the reservation that leaks every lifecycle (a leak or growth finding before this one)");
+        .note(note);
         self.report(finding);
     }
 
