@@ -412,6 +412,15 @@ pub trait Subject: Sized + 'static {
     /// Creates the subject inside `os` (register kinds here). Called once per run.
     fn new(os: &mut Os, config: &Config) -> Self;
 
+    /// Checks `[config]` values together, where each alone is in its declared range but some
+    /// combinations cannot run (a pagemap larger than the address space). Called when a scenario
+    /// file is parsed: `Err((param, why))` refuses the file at `param`'s value (or at its
+    /// `[config]` table when `param` is left at its default), exit 2, instead of a run whose
+    /// finding would blame the subject. Default: every combination runs.
+    fn check_config(_config: &Config) -> Result<(), (&'static str, String)> {
+        Ok(())
+    }
+
     /// Whether this host gives what a run with `config` needs from it and may refuse (real
     /// memory, for a host-backed subject). The commands ask once per scenario before running
     /// it: a refusal is then an error of the command that says what to change (exit 3, after

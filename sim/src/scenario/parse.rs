@@ -511,6 +511,27 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         caches.insert(kind.clone(), bound);
     }
     let config = parse_config(&raw.config, info).map_err(|(span, message)| error(span, message))?;
+    S::check_config(&crate::subject::Config {
+        defects: defects.iter().cloned().collect(),
+        params: config.clone(),
+    })
+    .map_err(|(param, why)| {
+        // At the value that was set; a parameter left at its default has no position of its
+        // own, so the table's first key stands for it (a file that sets none has no problem).
+        let span = raw
+            .config
+            .iter()
+            .find(|(key, _)| key.get_ref() == param)
+            .or_else(|| raw.config.iter().next())
+            .map(|(key, value)| {
+                if key.get_ref() == param {
+                    value.span()
+                } else {
+                    key.span()
+                }
+            });
+        Diagnostic::new(path, source, span, format!("`[config]`: {why}"))
+    })?;
     let schedule = match &raw.schedule {
         None => StrategyChoice::default(),
         Some(value) => {

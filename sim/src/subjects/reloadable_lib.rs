@@ -54,6 +54,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::modules::{CodeAddr, MAIN_CODE, ModuleId};
+use crate::os::pages::format_bytes;
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, PAGE_SIZE, Tid};
 use crate::subject::{
@@ -97,6 +98,13 @@ const ENTRY_BYTES: UnsignedParam = UnsignedParam {
     max: 64,
     default: 16,
 };
+/// The pagemap's size: 2^(`address_bits` − `min_chunk_bits`) entries of `entry_bytes`.
+fn pagemap_bytes(config: &Config) -> u64 {
+    let address_bits = config.unsigned(&ADDRESS_BITS) as u32;
+    let min_chunk_bits = config.unsigned(&MIN_CHUNK_BITS) as u32;
+    (1u64 << (address_bits - min_chunk_bits)).saturating_mul(config.unsigned(&ENTRY_BYTES))
+}
+
 const PRELOAD: BoolParam = BoolParam {
     name: "preload",
     summary: "the library is loaded before the first lifecycle, as a host links it",
@@ -243,13 +251,41 @@ impl Subject for ReloadableLib {
         }
     }
 
+    /// The pagemap must fit the simulated address space with room for the rest of a load and for
+    /// a second one: at most half of it. Larger (`address_bits = 63`), the first load fails, and
+    /// the budget finding would read as the snmalloc #766 leak the subject exists to show.
+    fn check_config(config: &Config) -> Result<(), (&'static str, String)> {
+        let pagemap = pagemap_bytes(config);
+        let room = 1u64 << (crate::os::pages::ADDRESS_BITS - 1);
+        if pagemap > room {
+            return Err((
+                ADDRESS_BITS.name,
+                format!(
+                    "`{}` {} with `{}` {} and `{}` {} makes a pagemap of {}: more than half the {}-bit address space ({}); lower `{}` or `{}`, or raise `{}`",
+                    ADDRESS_BITS.name,
+                    config.unsigned(&ADDRESS_BITS),
+                    MIN_CHUNK_BITS.name,
+                    config.unsigned(&MIN_CHUNK_BITS),
+                    ENTRY_BYTES.name,
+                    config.unsigned(&ENTRY_BYTES),
+                    format_bytes(pagemap),
+                    crate::os::pages::ADDRESS_BITS,
+                    format_bytes(room),
+                    ADDRESS_BITS.name,
+                    ENTRY_BYTES.name,
+                    MIN_CHUNK_BITS.name,
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn new(os: &mut Os, config: &Config) -> Self {
-        let address_bits = config.unsigned(&ADDRESS_BITS) as u32;
         let min_chunk_bits = config.unsigned(&MIN_CHUNK_BITS) as u32;
         let entry_bytes = config.unsigned(&ENTRY_BYTES);
         let mut lib = ReloadableLib {
             pagemap_never_released: config.defect("pagemap-never-released"),
-            pagemap_bytes: (1u64 << (address_bits - min_chunk_bits)).saturating_mul(entry_bytes),
+            pagemap_bytes: pagemap_bytes(config),
             min_chunk_bits,
             entry_bytes,
             loaded: None,
