@@ -18,7 +18,10 @@ use crate::runner::{Outcome, RunOptions};
 use crate::sched::StrategyChoice;
 use crate::seed::{format_seed, parse_seed};
 use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
-use crate::trace::{ErrorKeepingWriter, TraceAgainstRecorded, TraceComparison, WriteErrorSlot};
+use crate::trace::{
+    BoundedWriter, ErrorKeepingWriter, TRACE_FILE_BYTES_MAX, TraceAgainstRecorded, TraceComparison,
+    WriteErrorSlot,
+};
 
 pub const EXIT_PASS: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -438,7 +441,8 @@ fn trace_sink(path: &Option<PathBuf>) -> Result<Option<TraceSink>, CliError> {
             })?;
             // The error keeper goes under the buffer, where the file's own errors arrive,
             // including those of the last flush.
-            let (file, write_error) = ErrorKeepingWriter::new(file);
+            let (file, write_error) =
+                ErrorKeepingWriter::new(BoundedWriter::new(file, TRACE_FILE_BYTES_MAX));
             Ok(Some((Box::new(std::io::BufWriter::new(file)), write_error)))
         }
     }

@@ -662,6 +662,50 @@ impl<W: Write> Write for ErrorKeepingWriter<W> {
     }
 }
 
+/// The most bytes `sim run --trace` and `sim replay --trace` write: a run may take up to
+/// 100,000,000 steps (`[limits]` `steps_max`), about 160 B of trace each, and a trace file
+/// without a bound could fill the disk. Past it the trace is cut short and the command says so.
+pub const TRACE_FILE_BYTES_MAX: u64 = 4 << 30;
+
+/// A writer that takes at most `bytes_max` bytes and fails every write past them (with what it
+/// can still take written first), so that an `ErrorKeepingWriter` above it remembers the cut and
+/// the command reports the file incomplete.
+pub struct BoundedWriter<W: Write> {
+    inner: W,
+    bytes_max: u64,
+    written: u64,
+}
+
+impl<W: Write> BoundedWriter<W> {
+    pub fn new(inner: W, bytes_max: u64) -> BoundedWriter<W> {
+        BoundedWriter {
+            inner,
+            bytes_max,
+            written: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for BoundedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.bytes_max - self.written;
+        if room == 0 && !buf.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("it reached its bound of {} bytes", self.bytes_max),
+            ));
+        }
+        let take = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let written = self.inner.write(&buf[..take])?;
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A sink that keeps what the trace writes in memory, for a caller (a test, a tool embedding the
 /// simulation) that reads the JSON lines back in the same process. Clones share one buffer: attach
 /// a clone and keep the original to read.
@@ -687,6 +731,17 @@ impl Write for MemorySink {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bounded_writer_takes_its_bytes_then_fails_and_the_keeper_remembers_the_cut() {
+        let (mut writer, first_error) = ErrorKeepingWriter::new(BoundedWriter::new(Vec::new(), 10));
+        assert!(writer.write_all(b"0123456").is_ok());
+        // The write that crosses the bound gives what fits, then fails.
+        assert!(writer.write_all(b"789abc").is_err());
+        let error = first_error.take().expect("the cut is remembered");
+        assert!(error.to_string().contains("bound of 10 bytes"), "{error}");
+        assert_eq!(writer.inner.inner, b"0123456789");
+    }
+
     use super::*;
 
     fn run(events: &[(EventKind, u64, u64)]) -> u64 {
