@@ -207,6 +207,10 @@ pub fn shrink_scenario_with<S: Subject>(
     (search.current, search.runs)
 }
 
+/// Scenarios with more lifecycles than this drop them in chunks first (`drop_lifecycle_chunks`);
+/// smaller ones, every generated scenario among them, shrink one lifecycle at a time as before.
+const LIFECYCLE_CHUNKS_FROM: usize = 8;
+
 /// Lists longer than this are not searched pair by pair (the pairs grow with the square).
 const PAIR_SEARCH_OPS_MAX: usize = 24;
 
@@ -263,7 +267,7 @@ impl<S: Subject> Search<'_, S> {
 
     /// Drops lifecycles, faults, repetitions and threads; true if anything was removed.
     fn structural_pass(&mut self) -> bool {
-        let mut progress = false;
+        let mut progress = self.drop_lifecycle_chunks();
         let mut index = 0;
         while self.current.lifecycles.len() > 1 && index < self.current.lifecycles.len() {
             let mut smaller = self.current.clone();
@@ -317,6 +321,35 @@ impl<S: Subject> Search<'_, S> {
                     thread += 1;
                 }
             }
+        }
+        progress
+    }
+
+    /// With more than `LIFECYCLE_CHUNKS_FROM` lifecycles, drops them in halves, then quarters,
+    /// and so on down to pairs (delta debugging, as the op pass does with ops), before the
+    /// one-by-one removal that follows: one at a time, a file of 30,000 lifecycles needed a run
+    /// per lifecycle, and `sim shrink` ran for hours. True if any was dropped.
+    fn drop_lifecycle_chunks(&mut self) -> bool {
+        let mut progress = false;
+        if self.current.lifecycles.len() <= LIFECYCLE_CHUNKS_FROM {
+            return progress;
+        }
+        let mut chunk = self.current.lifecycles.len() / 2;
+        while chunk >= 2 && !self.exhausted() {
+            let mut start = 0;
+            while start < self.current.lifecycles.len() && self.current.lifecycles.len() > chunk {
+                let end = (start + chunk).min(self.current.lifecycles.len());
+                let mut smaller = self.current.clone();
+                smaller.lifecycles.drain(start..end);
+                if self.try_keep(smaller) {
+                    progress = true;
+                } else if self.exhausted() {
+                    return progress;
+                } else {
+                    start = end;
+                }
+            }
+            chunk /= 2;
         }
         progress
     }
