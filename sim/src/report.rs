@@ -341,6 +341,20 @@ pub fn write_repro(
         outcome.header.seed
     );
     let body = pin(scenario, outcome).to_toml();
+    // The printer spells every op out (`{ op = "bump" }` where a file may say `{op="bump"}`), so
+    // a file near the parser's bound prints past it: a repro that `sim replay` would refuse is
+    // no repro, and the caller names the command that reruns the file instead.
+    let replay_header_bytes_max = 512;
+    if body.len() + replay_header_bytes_max > crate::scenario::parse::SOURCE_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "the repro would be {} bytes, above the {} a scenario file may have, and could not be replayed (`sim shrink` the scenario for a small one)",
+                body.len(),
+                crate::scenario::parse::SOURCE_BYTES_MAX
+            ),
+        ));
+    }
     for attempt in 1..=REPRO_SUFFIXES_MAX {
         let path = if attempt == 1 {
             dir.join(format!("{stem}.toml"))

@@ -420,6 +420,42 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
     assert!(stderr.contains("no repro was written"), "{stderr}");
 }
 
+/// A scenario near the 4 MiB a file may have prints its repro past it (the printer spells each
+/// op out): that repro could not be replayed, so none is written, and the findings name the
+/// command that reruns the file, where the printed `sim replay` used to fail with exit 2.
+#[test]
+fn a_repro_too_large_to_replay_is_not_written_and_the_rerun_command_is_given() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("repro-too-large");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ops = vec![r#"{op="bump"}"#; 300_000];
+    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
+    let file = dir.join("big.toml");
+    let text = format!(
+        "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
+         [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
+        ops.join(",")
+    );
+    assert!(text.len() < 4 << 20, "the file itself parses");
+    std::fs::write(&file, text).unwrap();
+    let file = file.display().to_string();
+    let repros = dir.join("repros").display().to_string();
+    let (code, stdout, stderr) = sim(&["run", &file, "--repro-dir", &repros]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("could not be replayed") && stderr.contains("no repro was written"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "note: replay with `sim run {file} --seed 0x0000000000000000"
+        )),
+        "{stdout}"
+    );
+    let written = std::fs::read_dir(&repros).map_or(0, |entries| entries.count());
+    assert_eq!(written, 0, "no repro that `sim replay` would refuse");
+}
+
 /// Standard output that cannot be written (a full disk: `/dev/full`) is an internal error with a
 /// message, as for `sim replay` and `sim list`, not a silent loss of the report; the repro files
 /// are still written, and the message names how to replay them.
