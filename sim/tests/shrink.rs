@@ -146,6 +146,47 @@ fn one_leaking_lifecycle_among_thousands_is_found_in_few_runs() {
     assert!(shrunk.runs <= 60, "{} runs", shrunk.runs);
 }
 
+/// The shrinker's work (ops of the candidates tried plus the steps of their runs) is bounded as
+/// well as its runs: a large scenario stops after a bounded search with what it found, where
+/// `runs_max` alone let 5,000 runs of a 4 MB file take hours.
+#[test]
+fn the_work_bound_stops_a_search_of_a_large_scenario_with_what_it_found() {
+    let mut ops = vec![r#"{ op = "bump" }"#; 4000];
+    ops.insert(
+        2500,
+        r#"{ op = "create", slot = 1 }, { op = "evict", slot = 1 }"#,
+    );
+    let text = format!(
+        "name = \"large\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
+         [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
+        ops.join(",")
+    );
+    let scenario = sim::scenario::parse::parse::<sim::subjects::counter::Counter>("t.toml", &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let unbounded = sim::shrink::shrink_scenario_within::<sim::subjects::counter::Counter>(
+        &scenario,
+        LEAK,
+        5_000,
+        false,
+        u64::MAX,
+    );
+    // The first run is 8,000 ops and steps of work, the first cut about half as much: 10,000
+    // allows that cut and no more.
+    let (smaller, runs) = sim::shrink::shrink_scenario_within::<sim::subjects::counter::Counter>(
+        &scenario, LEAK, 5_000, false, 10_000,
+    );
+    assert!(
+        runs < unbounded.1 && runs <= 8,
+        "{runs} runs, {} unbounded",
+        unbounded.1
+    );
+    assert!(
+        smaller.op_count() < scenario.op_count(),
+        "it kept what it found"
+    );
+    assert!(unbounded.0.op_count() <= 2, "{}", unbounded.0.op_count());
+}
+
 #[test]
 fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
     let scenario = parse(&spread_deadlock());
