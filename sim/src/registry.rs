@@ -171,8 +171,8 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn check_host(&self) -> Result<(), String> {
         S::check_host(&crate::subject::Config {
-            defects: self.0.defects.iter().cloned().collect(),
-            params: self.0.config.clone(),
+            defects: self.scenario.defects.iter().cloned().collect(),
+            params: self.scenario.config.clone(),
         })
     }
 
