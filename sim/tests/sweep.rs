@@ -465,6 +465,14 @@ fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repr
     let (code, stdout, _) = sim(&["replay", repro]);
     assert_eq!(code, 1);
     assert!(stdout.contains("error[leak]: 1 heap block"), "{stdout}");
+    // The sweep's report of the finding is the repro's own: the replay prints it word for word,
+    // its ops pointed at in the repro file rather than named by their place in the original.
+    let report = finding["report"].as_str().unwrap();
+    assert!(report.contains(&format!("--> {repro}:")), "{report}");
+    assert!(
+        stdout.contains(report),
+        "{report}\nis not in the replay's\n{stdout}"
+    );
     assert!(
         stdout.contains("replayed: the same findings and the same trace hash as recorded"),
         "{stdout}"

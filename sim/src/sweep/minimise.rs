@@ -23,7 +23,7 @@ use super::{Source, SweepConfig, SweepError, run_pool};
 use crate::findings::{Finding, FindingKind};
 use crate::registry::Registry;
 use crate::report;
-use crate::runner::{self, RunOptions, determinism_finding};
+use crate::runner::{self, Outcome, RunOptions, determinism_finding};
 use crate::shrink;
 
 pub const REPROS_DIR: &str = "repros";
@@ -43,9 +43,10 @@ pub struct ReproRecord {
     pub ops_after: u64,
     pub shrink_runs: u64,
     pub shrunk: bool,
-    /// The finding as `sim run` prints it, from the first pair's run, replayed by `repro`.
+    /// The finding as `sim replay REPRO` prints it: from the run of the repro file (its ops
+    /// located in it), or of the first pair when the scenario was kept whole.
     pub report: String,
-    /// The resource's count per repetition in that run, for the plot.
+    /// The resource's count per repetition in the first pair's run, for the plot.
     pub series: Vec<u64>,
     /// The command that replays the first pair before shrinking.
     pub original_replay: String,
@@ -69,12 +70,16 @@ impl ReproRecord {
         self.key() == record.key() && self.scenario_hash == record.scenario_hash
     }
 
-    /// Points the record (and its report text) at a repro file that moved.
+    /// Points the record (and its report text: the replay command, and the `--> FILE:LINE`
+    /// lines that locate ops in the repro) at a repro file that moved.
     pub fn moved_to(mut self, repro: String) -> ReproRecord {
-        self.report = self.report.replace(
-            &report::replay_command(&self.repro),
-            &report::replay_command(&repro),
-        );
+        self.report = self
+            .report
+            .replace(
+                &report::replay_command(&self.repro),
+                &report::replay_command(&repro),
+            )
+            .replace(&format!("--> {}:", self.repro), &format!("--> {repro}:"));
         self.repro = repro;
         self
     }
@@ -295,7 +300,18 @@ pub fn minimise_one(
         "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n# Replay: {replay}\n"
     );
     let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
-    write_atomic(&repro_path, &format!("{header}{}", pinned.to_toml())).map_err(io_error)?;
+    let repro_text = format!("{header}{}", pinned.to_toml());
+    write_atomic(&repro_path, &repro_text).map_err(io_error)?;
+    // The report a reader gets is the repro's own, as `sim replay` prints it: its ops are the
+    // ones in the file beside it, each pointed at by line. The original run's would name ops
+    // the shrinker cut, and the run of a generated scenario has no file to point into.
+    // The plot keeps the first pair's series: the shrinker may have cut the repetitions that
+    // show the count climbing.
+    let series = finding.series.clone();
+    let (finding, reported) = match replayed(registry, &repro, &repro_text, signature) {
+        Some(replayed) if shrunk => replayed,
+        _ => (finding, original),
+    };
     let record = ReproRecord {
         subject: subject.to_string(),
         signature: signature.to_string(),
@@ -307,8 +323,8 @@ pub fn minimise_one(
         ops_after,
         shrink_runs,
         shrunk,
-        report: report::render_finding(&finding, &original, &replay),
-        series: finding.series.clone(),
+        report: report::render_finding(&finding, &reported, &replay),
+        series,
         original_replay,
         scenario_hash: source.content_hash().map(str::to_string),
     };
@@ -316,9 +332,53 @@ pub fn minimise_one(
     Ok(record)
 }
 
+/// The finding `signature` as a replay of the repro file written with `text` at `path` shows
+/// it, with its ops located in that file; `None` if the file does not read back or its run
+/// lacks the finding (the report of the original run is kept then).
+fn replayed(
+    registry: &Registry,
+    path: &str,
+    text: &str,
+    signature: &str,
+) -> Option<(Finding, Outcome)> {
+    let scenario = registry.parse(path, text).ok()?;
+    let mut outcome = scenario.run(RunOptions::default());
+    report::locate(&mut outcome, scenario.as_ref());
+    let finding = outcome
+        .findings
+        .iter()
+        .find(|f| f.signature() == signature)?
+        .clone();
+    Some((finding, outcome))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_repro_is_named_where_it_is_now_by_its_replay_command_and_its_op_locations() {
+        let report = "error[leak]: 1 heap block (16 B) not released\n  acquired: op #1 `create` (lifecycle 1, repetition 1, thread 0)\n    --> out/repros/a.toml:12:3 (ops)\nnote: replay with `sim replay out/repros/a.toml`\n";
+        let record = ReproRecord {
+            subject: "counter".into(),
+            signature: "leak:heap block:counter_create".into(),
+            scenario: "gen".into(),
+            defects: Vec::new(),
+            seed: 3,
+            repro: "out/repros/a.toml".into(),
+            ops_before: 6,
+            ops_after: 1,
+            shrink_runs: 4,
+            shrunk: true,
+            report: report.into(),
+            series: Vec::new(),
+            original_replay: String::new(),
+            scenario_hash: None,
+        };
+        let moved = record.moved_to("merged/repros/a.toml".into());
+        assert_eq!(moved.repro, "merged/repros/a.toml");
+        assert_eq!(moved.report, report.replace("out/repros", "merged/repros"));
+    }
 
     #[test]
     fn stems_depend_on_subject_and_signature_only() {
