@@ -918,7 +918,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
         }
         for (lock, kind) in self.os.locks_held_by(tid) {
-            let finding = Finding::new(
+            let mut finding = Finding::new(
                 FindingKind::Invariant,
                 "held lock",
                 "thread-exit",
@@ -928,8 +928,13 @@ impl<'a, S: Subject> Runner<'a, S> {
                     kind.name(),
                     lock.index
                 ),
-            )
-            .note("no other thread can ever acquire it");
+            );
+            // Where it took the lock: the op whose release is missing is after that one.
+            let taken_here = self.os.lock_holders(lock).into_iter();
+            for (_, taken) in taken_here.filter(|(holder, _)| *holder == tid) {
+                finding = finding.detail_op("taken", taken.to_string(), taken.op_ref());
+            }
+            let finding = finding.note("no other thread can ever acquire it");
             self.add(self.stamp(finding))?;
         }
         self.os.exit_thread(tid, "thread-exit");

@@ -281,6 +281,20 @@ fn a_thread_exiting_with_a_lock_held_is_reported() {
         signatures.contains(&"invariant:held lock:thread-exit".to_string()),
         "{signatures:?}"
     );
+    // The report says which op took the lock, so that the missing release is found after it.
+    let finding = outcome
+        .findings
+        .iter()
+        .find(|f| f.signature() == "invariant:held lock:thread-exit")
+        .unwrap();
+    let taken = finding
+        .details
+        .iter()
+        .find(|d| d.label == "taken")
+        .unwrap_or_else(|| panic!("no `taken` detail: {:?}", finding.details));
+    assert!(taken.text.starts_with("op #1 `hold`"), "{}", taken.text);
+    let op = taken.op.as_ref().expect("the op as data, to be located");
+    assert_eq!((op.index, op.name.as_str()), (1, "hold"));
 }
 
 #[test]
