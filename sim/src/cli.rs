@@ -1013,6 +1013,7 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
             ""
         }
     );
+    note_shrink_bound(&shrunk, args.runs_max);
     match &args.out {
         Some(path) => {
             if let Err(mut error) = write_file(path, text.as_bytes()) {
@@ -1032,6 +1033,21 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
         None => print!("{text}"),
     }
     Ok(EXIT_FINDINGS)
+}
+
+/// Says on stderr when a shrink ended at a bound rather than out of cuts to try: the result
+/// may not be the smallest, and a reader should not take it for one.
+fn note_shrink_bound(shrunk: &crate::shrink::Shrunk, runs_max: u64) {
+    match shrunk.stopped_at {
+        Some(crate::shrink::ShrinkBound::Runs) => eprintln!(
+            "note: the search stopped at --runs-max {runs_max}; a larger one may shrink it further"
+        ),
+        Some(crate::shrink::ShrinkBound::Work) => eprintln!(
+            "note: the search stopped at its work bound ({} ops tried and steps run); the result may shrink further, by shrinking it again",
+            crate::shrink::SHRINK_WORK_MAX
+        ),
+        None => {}
+    }
 }
 
 fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
@@ -1287,6 +1303,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     }
     let shrunk =
         crate::shrink::shrink_repro(scenario.as_ref(), &signature, args.runs_max, defect_only);
+    note_shrink_bound(&shrunk, args.runs_max);
     let mut regression = shrunk.scenario.clone_box();
     regression.set_defects(defects.clone());
     // Every signature the shrunk run shows (the regression test checks there is nothing more),

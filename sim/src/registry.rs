@@ -120,17 +120,19 @@ impl<S: Subject> ErasedScenario<S> {
         runs_max: u64,
         passes_without_defects: bool,
     ) -> shrink::Shrunk {
-        let (smallest, runs) = shrink::shrink_scenario_with::<S>(
+        let found = shrink::shrink_scenario_searched::<S>(
             &self.scenario,
             signature,
             runs_max,
             passes_without_defects,
+            shrink::SHRINK_WORK_MAX,
         );
         shrink::Shrunk {
             ops_before: self.scenario.op_count(),
-            ops_after: smallest.op_count(),
-            scenario: Box::new(ErasedScenario::<S>::unlocated(smallest)),
-            runs,
+            ops_after: found.scenario.op_count(),
+            scenario: Box::new(ErasedScenario::<S>::unlocated(found.scenario)),
+            runs: found.runs,
+            stopped_at: found.stopped_at,
         }
     }
 }

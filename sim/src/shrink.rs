@@ -116,6 +116,26 @@ pub struct Shrunk {
     pub runs: u64,
     pub ops_before: usize,
     pub ops_after: usize,
+    /// The bound that ended the search while cuts were left to try, if one did: the result
+    /// may then shrink further with more runs.
+    pub stopped_at: Option<ShrinkBound>,
+}
+
+/// A bound that can end a shrink before it runs out of cuts to try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShrinkBound {
+    /// `runs_max` runs (`sim shrink --runs-max`, the sweep's `--shrink-runs-max`).
+    Runs,
+    /// [`SHRINK_WORK_MAX`]: the ops tried and steps run.
+    Work,
+}
+
+/// What the typed shrinker found: the smallest scenario, the runs it spent, and the bound that
+/// stopped it, if one did.
+pub struct ShrinkSearch<Op> {
+    pub scenario: Scenario<Op>,
+    pub runs: u64,
+    pub stopped_at: Option<ShrinkBound>,
 }
 
 /// Shrinks `scenario` while its run still shows `signature`. Bounded by `runs_max` runs.
@@ -209,8 +229,30 @@ pub fn shrink_scenario_within<S: Subject>(
     passes_without_defects: bool,
     work_max: u64,
 ) -> (Scenario<S::Op>, u64) {
+    let found = shrink_scenario_searched::<S>(
+        scenario,
+        signature,
+        runs_max,
+        passes_without_defects,
+        work_max,
+    );
+    (found.scenario, found.runs)
+}
+
+/// [`shrink_scenario_within`], saying also which bound stopped the search, if one did.
+pub fn shrink_scenario_searched<S: Subject>(
+    scenario: &Scenario<S::Op>,
+    signature: &str,
+    runs_max: u64,
+    passes_without_defects: bool,
+    work_max: u64,
+) -> ShrinkSearch<S::Op> {
     if runs_max == 0 {
-        return (scenario.clone(), 0);
+        return ShrinkSearch {
+            scenario: scenario.clone(),
+            runs: 0,
+            stopped_at: Some(ShrinkBound::Runs),
+        };
     }
     // The first of the budget's runs: what the scenario shows before any cut.
     let original = runner::run::<S>(scenario, RunOptions::default());
@@ -224,14 +266,26 @@ pub fn shrink_scenario_within<S: Subject>(
         work: (scenario.op_count() as u64).saturating_add(original.steps),
         work_max,
     };
-    loop {
+    let stopped_at = loop {
         let structural = search.structural_pass();
         let ops = search.op_pass();
-        if !(structural || ops) || search.exhausted() {
-            break;
+        // A pass cut short by a bound may report no progress: the bound is checked first, so
+        // that such a search is not taken for one that tried every cut.
+        if search.runs >= search.runs_max {
+            break Some(ShrinkBound::Runs);
         }
+        if search.work >= search.work_max {
+            break Some(ShrinkBound::Work);
+        }
+        if !(structural || ops) {
+            break None;
+        }
+    };
+    ShrinkSearch {
+        scenario: search.current,
+        runs: search.runs,
+        stopped_at,
     }
-    (search.current, search.runs)
 }
 
 /// Scenarios with more lifecycles than this drop them in chunks first (`drop_lifecycle_chunks`);

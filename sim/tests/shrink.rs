@@ -185,6 +185,40 @@ fn the_work_bound_stops_a_search_of_a_large_scenario_with_what_it_found() {
         "it kept what it found"
     );
     assert!(unbounded.0.op_count() <= 2, "{}", unbounded.0.op_count());
+
+    // Which bound ended the search is kept, for `sim shrink` to say the result may shrink
+    // further; a search that ran out of cuts names none.
+    let searched = |runs_max, work_max| {
+        sim::shrink::shrink_scenario_searched::<sim::subjects::counter::Counter>(
+            &scenario, LEAK, runs_max, false, work_max,
+        )
+        .stopped_at
+    };
+    use sim::shrink::ShrinkBound;
+    assert_eq!(searched(5_000, 10_000), Some(ShrinkBound::Work));
+    assert_eq!(searched(3, u64::MAX), Some(ShrinkBound::Runs));
+    assert_eq!(searched(5_000, u64::MAX), None);
+}
+
+/// `sim shrink` says when its result is where a bound stopped the search, not the smallest.
+#[test]
+fn sim_shrink_says_when_runs_max_stopped_it() {
+    let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/zoo/heap-delete-exit.toml")
+        .display()
+        .to_string();
+    let zoo = zoo.as_str();
+    let (code, _, stderr) = sim_binary(&["shrink", zoo, "--runs-max", "3"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "note: the search stopped at --runs-max 3; a larger one may shrink it further"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = sim_binary(&["shrink", zoo]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("the search stopped"), "{stderr}");
 }
 
 #[test]
