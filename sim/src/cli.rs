@@ -496,15 +496,12 @@ fn comparison_text(comparison: &TraceComparison, file: &Path) -> String {
             second,
             last_op,
             ..
-        } => {
-            let ended = "(its trace had ended)";
-            format!(
-                "  recorded: {}\n  replayed: {}\n  last op started: {}\n",
-                first.as_deref().unwrap_or(ended),
-                second.as_deref().unwrap_or(ended),
-                last_op.as_deref().unwrap_or("(none: before the first op)")
-            )
-        }
+        } => format!(
+            "  recorded: {}\n  replayed: {}\n  last op started: {}\n",
+            TraceComparison::event_text(first),
+            TraceComparison::event_text(second),
+            TraceComparison::last_op_text(last_op)
+        ),
         TraceComparison::Agreed { events } => {
             format!("trace: the same {events} events as {}\n", file.display())
         }

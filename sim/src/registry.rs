@@ -86,10 +86,10 @@ impl<S: Subject> DynSubject for Erased<S> {
     }
 
     fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
-        let scenario = parse::parse::<S>(path, source)?;
+        let (scenario, locations) = parse::parse_located::<S>(path, source)?;
         Ok(Box::new(ErasedScenario::<S> {
             scenario,
-            locations: OpLocations::of(path, source).map(Arc::new),
+            locations: Some(Arc::new(locations)),
         }))
     }
 

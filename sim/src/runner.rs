@@ -1207,23 +1207,15 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
             first,
             second,
             last_op,
-        } => {
-            let ended = || "(its trace had ended)".to_string();
-            finding
-                .detail(
-                    "traces part at",
-                    format!("event #{event}, in two more runs traced side by side"),
-                )
-                .detail("traced run 1", first.clone().unwrap_or_else(ended))
-                .detail("traced run 2", second.clone().unwrap_or_else(ended))
-                .detail(
-                    "last op started",
-                    last_op
-                        .clone()
-                        .unwrap_or_else(|| "(none: before the first op)".to_string()),
-                )
-                .note("every event before that one is the same in both runs: look at what the ops running then read that is not a function of the seed (the last one started, or another thread's still running)")
-        }
+        } => finding
+            .detail(
+                "traces part at",
+                format!("event #{event}, in two more runs traced side by side"),
+            )
+            .detail("traced run 1", TraceComparison::event_text(first))
+            .detail("traced run 2", TraceComparison::event_text(second))
+            .detail("last op started", TraceComparison::last_op_text(last_op))
+            .note("every event before that one is the same in both runs: look at what the ops running then read that is not a function of the seed (the last one started, or another thread's still running)"),
         TraceComparison::Agreed { events } => finding.note(format!(
             "two more runs, traced side by side, agreed on all {events} events: the difference did not come back (it depends on state outside the run, such as a process-wide counter, that those runs saw alike)"
         )),

@@ -298,6 +298,18 @@ pub enum TraceComparison {
     },
 }
 
+impl TraceComparison {
+    /// A run's event where the traces part, as a report prints it.
+    pub fn event_text(line: &Option<String>) -> &str {
+        line.as_deref().unwrap_or("(its trace had ended)")
+    }
+
+    /// The last op both runs started before they parted, as a report prints it.
+    pub fn last_op_text(line: &Option<String>) -> &str {
+        line.as_deref().unwrap_or("(none: before the first op)")
+    }
+}
+
 /// Compares the traces of two runs, one after the other, while keeping only the first: its
 /// lines are kept up to `bytes_max` bytes (text and index together), and the second run's are
 /// compared as they arrive. Give `first_sink` to the first run and `second_sink` to the second,

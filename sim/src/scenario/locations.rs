@@ -8,9 +8,9 @@
 
 use std::ops::Range;
 
-use serde::Deserialize;
 use toml::Spanned;
 
+use super::parse::RawLifecycle;
 use crate::findings::{OpList, OpLocation, OpRef};
 
 /// A line and column, both from 1; the column counts characters, as `Diagnostic` does.
@@ -33,41 +33,15 @@ pub struct OpLocations {
     lifecycles: Vec<LifecycleLocations>,
 }
 
-/// The parts of a scenario file that hold ops, with their spans. Unknown keys are allowed: the
-/// file has been parsed and validated already, and only the ops' places are wanted here.
-#[derive(Deserialize)]
-struct SpannedFile {
-    #[serde(default, rename = "lifecycle")]
-    lifecycles: Vec<SpannedLifecycle>,
-}
-
-#[derive(Deserialize)]
-struct SpannedLifecycle {
-    #[serde(default)]
-    setup: Vec<Spanned<toml::Value>>,
-    #[serde(default)]
-    ops: Vec<Spanned<toml::Value>>,
-    #[serde(default)]
-    teardown: Vec<Spanned<toml::Value>>,
-    #[serde(default, rename = "thread")]
-    threads: Vec<SpannedThread>,
-}
-
-#[derive(Deserialize)]
-struct SpannedThread {
-    name: Spanned<String>,
-    #[serde(default)]
-    ops: Vec<Spanned<toml::Value>>,
-}
-
-/// Byte offsets to lines and columns, with the start of every line found once.
-struct LineIndex<'s> {
+/// Byte offsets to lines and columns, with the start of every line found once: the one
+/// conversion behind a report's `--> FILE:LINE:COLUMN` and a parse error's.
+pub(crate) struct LineIndex<'s> {
     source: &'s str,
     line_starts: Vec<usize>,
 }
 
 impl<'s> LineIndex<'s> {
-    fn new(source: &'s str) -> LineIndex<'s> {
+    pub(crate) fn new(source: &'s str) -> LineIndex<'s> {
         let newlines = source.match_indices('\n').map(|(at, _)| at + 1);
         LineIndex {
             source,
@@ -75,14 +49,14 @@ impl<'s> LineIndex<'s> {
         }
     }
 
-    fn line_column(&self, span: Range<usize>) -> LineColumn {
+    /// The line and column (both from 1) where `span` starts. The column counts characters;
+    /// an offset inside one counts it as a replacement character.
+    pub(crate) fn line_column(&self, span: Range<usize>) -> LineColumn {
         let offset = span.start.min(self.source.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let line_start = self.line_starts[line - 1];
-        let column = self
-            .source
-            .get(line_start..offset)
-            .map_or(0, |text| text.chars().count());
+        let before = &self.source.as_bytes()[line_start..offset];
+        let column = String::from_utf8_lossy(before).chars().count();
         (line as u32, column as u32 + 1)
     }
 
@@ -92,35 +66,41 @@ impl<'s> LineIndex<'s> {
 }
 
 impl OpLocations {
-    /// The ops' locations in `source`, a scenario file that parses (`parse::parse` has read it);
-    /// `None` if it does not.
-    pub fn of(file: &str, source: &str) -> Option<OpLocations> {
-        let spanned: SpannedFile = toml::from_str(source).ok()?;
+    /// The ops' locations in `source`, from the lifecycles `parse::parse_located` read from
+    /// it (the parse's own spans: the file is not read a second time).
+    pub(super) fn of(
+        file: &str,
+        source: &str,
+        lifecycles: &[Spanned<RawLifecycle>],
+    ) -> OpLocations {
         let index = LineIndex::new(source);
-        let lifecycles = spanned
-            .lifecycles
+        let lifecycles = lifecycles
             .iter()
-            .map(|lifecycle| LifecycleLocations {
-                setup: index.list(&lifecycle.setup),
-                ops: index.list(&lifecycle.ops),
-                teardown: index.list(&lifecycle.teardown),
-                threads: lifecycle
-                    .threads
-                    .iter()
-                    .map(|thread| {
-                        (
-                            thread.name.get_ref().clone(),
-                            index.line_column(thread.name.span()),
-                            index.list(&thread.ops),
-                        )
-                    })
-                    .collect(),
+            .map(|lifecycle| {
+                let lifecycle = lifecycle.get_ref();
+                LifecycleLocations {
+                    setup: index.list(&lifecycle.setup),
+                    ops: index.list(&lifecycle.ops),
+                    teardown: index.list(&lifecycle.teardown),
+                    threads: lifecycle
+                        .threads
+                        .iter()
+                        .map(|thread| {
+                            let thread = thread.get_ref();
+                            (
+                                thread.name.get_ref().clone(),
+                                index.line_column(thread.name.span()),
+                                index.list(&thread.ops),
+                            )
+                        })
+                        .collect(),
+                }
             })
             .collect();
-        Some(OpLocations {
+        OpLocations {
             file: file.to_string(),
             lifecycles,
-        })
+        }
     }
 
     /// Where `op` is in the file. A thread's exit (`thread-exit`, after its last op) is where
@@ -192,13 +172,30 @@ ops = [{ op = "bump" }, { op = "bump" }]
         }
     }
 
+    fn located(source: &str) -> OpLocations {
+        let parsed = crate::scenario::parse::parse_located::<crate::subjects::counter::Counter>(
+            "x.toml", source,
+        );
+        parsed.unwrap_or_else(|e| panic!("{e}")).1
+    }
+
+    /// The same line and column as a parse error at that place gives.
+    #[test]
+    fn columns_count_characters_as_a_parse_error_does() {
+        let source = "a = \"é\"\nb = \"ü\" ; c\n";
+        let at = source.find('c').unwrap();
+        let diagnostic = super::super::parse::Diagnostic::new("f", source, Some(at..at + 1), "m");
+        assert_eq!(diagnostic.line_column(), Some((2, 11)));
+        assert_eq!(LineIndex::new(source).line_column(at..at + 1), (2, 11));
+    }
+
     fn line_column(locations: &OpLocations, op: OpRef) -> Option<(u32, u32)> {
         locations.locate(&op).map(|at| (at.line, at.column))
     }
 
     #[test]
     fn each_list_has_its_own_first_op() {
-        let locations = OpLocations::of("x.toml", FILE).unwrap();
+        let locations = located(FILE);
         assert_eq!(
             line_column(&locations, op(OpList::Setup, 1, "bump")),
             Some((6, 10))
@@ -227,7 +224,7 @@ ops = [{ op = "bump" }, { op = "bump" }]
 
     #[test]
     fn a_position_the_file_does_not_have_has_no_location() {
-        let locations = OpLocations::of("x.toml", FILE).unwrap();
+        let locations = located(FILE);
         assert_eq!(line_column(&locations, op(OpList::Ops, 3, "bump")), None);
         assert_eq!(line_column(&locations, op(OpList::Ops, 0, "bump")), None);
         let mut undeclared_thread = op(OpList::Thread, 1, "bump");

@@ -14,6 +14,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::locations::{LineIndex, OpLocations};
 use super::{
     Expect, FaultSpec, Lifecycle, RUNNER_OPS, RunnerOp, Scenario, ScenarioOp, ThreadSpec,
     default_warmup,
@@ -50,18 +51,9 @@ impl Diagnostic {
 
     /// 1-based line and column of the span's start.
     pub fn line_column(&self) -> Option<(usize, usize)> {
-        let start = self.span.as_ref()?.start.min(self.source.len());
-        let before = &self.source.as_bytes()[..start];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..])
-            .chars()
-            .count()
-            + 1;
-        Some((line, column))
+        let span = self.span.clone()?;
+        let (line, column) = LineIndex::new(&self.source).line_column(span);
+        Some((line as usize, column as usize))
     }
 
     /// `path:line:column`, or the path alone.
@@ -159,28 +151,29 @@ struct RawFaults {
     spawn: Option<Spanned<f64>>,
 }
 
+/// A `[[lifecycle]]` as the file spells it, with spans; `locations` reads its ops' spans too.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLifecycle {
-    name: Spanned<String>,
+pub(super) struct RawLifecycle {
+    pub(super) name: Spanned<String>,
     repeat: Option<Spanned<i64>>,
     warmup: Option<Spanned<i64>>,
     #[serde(default)]
-    setup: Vec<Spanned<toml::Value>>,
+    pub(super) setup: Vec<Spanned<toml::Value>>,
     #[serde(default)]
-    ops: Vec<Spanned<toml::Value>>,
+    pub(super) ops: Vec<Spanned<toml::Value>>,
     #[serde(default)]
-    teardown: Vec<Spanned<toml::Value>>,
+    pub(super) teardown: Vec<Spanned<toml::Value>>,
     #[serde(default, rename = "thread")]
-    threads: Vec<Spanned<RawThread>>,
+    pub(super) threads: Vec<Spanned<RawThread>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawThread {
-    name: Spanned<String>,
+pub(super) struct RawThread {
+    pub(super) name: Spanned<String>,
     #[serde(default)]
-    ops: Vec<Spanned<toml::Value>>,
+    pub(super) ops: Vec<Spanned<toml::Value>>,
 }
 
 /// Repetitions allowed in one lifecycle: enough for long soak loops, small enough to bound a run.
@@ -393,6 +386,26 @@ pub fn source_text(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
 
 /// Parses and validates a scenario for subject `S`.
 pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Diagnostic> {
+    parse_with_lifecycles::<S>(path, source).map(|(scenario, _)| scenario)
+}
+
+/// [`parse`], and where each op is in the file, for reports to point at.
+pub fn parse_located<S: Subject>(
+    path: &str,
+    source: &str,
+) -> Result<(Scenario<S::Op>, OpLocations), Diagnostic> {
+    let (scenario, lifecycles) = parse_with_lifecycles::<S>(path, source)?;
+    Ok((scenario, OpLocations::of(path, source, &lifecycles)))
+}
+
+/// The lifecycles as the file spelled them, with their spans.
+type RawLifecycles = Vec<Spanned<RawLifecycle>>;
+
+/// The scenario, and its lifecycles as the file spelled them.
+fn parse_with_lifecycles<S: Subject>(
+    path: &str,
+    source: &str,
+) -> Result<(Scenario<S::Op>, RawLifecycles), Diagnostic> {
     parse_table(path, source)?;
     let raw: RawScenario = toml::from_str(source)
         .map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))?;
@@ -582,7 +595,7 @@ pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Di
         lifecycles,
         expect: raw.expect,
     };
-    Ok(scenario)
+    Ok((scenario, raw.lifecycles))
 }
 
 /// `schedule = { strategy = "pct", depth = 3 }`: decoded here so that errors name the field.
