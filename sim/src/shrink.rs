@@ -11,11 +11,11 @@
 //!
 //! A 200-op list with one op that matters takes about 2·log2(200) runs; the result is 1-minimal
 //! with respect to removing any single op, thread or lifecycle. Candidates are only built and
-//! validated (printed and parsed back, so that a candidate is always a file a person could have
-//! written) when they are tried.
+//! validated (by the parser's own checks, so that a candidate is always a file a person could
+//! have written) when they are tried.
 
 use crate::runner::{self, RunOptions};
-use crate::scenario::{FaultSpec, Scenario, ScenarioOp, parse, print};
+use crate::scenario::{FaultSpec, Scenario, ScenarioOp, parse};
 use crate::subject::Subject;
 
 /// Every one-step reduction of `scenario`, largest first. Some may not validate; the caller
@@ -136,6 +136,10 @@ pub struct ShrinkSearch<Op> {
     pub scenario: Scenario<Op>,
     pub runs: u64,
     pub stopped_at: Option<ShrinkBound>,
+    /// Candidates tried, those that did not validate (and so did not run) among them.
+    pub candidates: u64,
+    /// The work spent, as [`SHRINK_WORK_MAX`] counts it.
+    pub work: u64,
 }
 
 /// Shrinks `scenario` while its run still shows `signature`. Bounded by `runs_max` runs.
@@ -213,12 +217,14 @@ pub fn shrink_scenario_with<S: Subject>(
     )
 }
 
-/// The most work one shrink does: the ops of every candidate it tries (each is printed, parsed
-/// back and run) plus the steps their runs take. `runs_max` alone bounds the runs but not their
-/// size: 5,000 runs of a 4 MB scenario, a few seconds each, were hours of `sim shrink` or of a
-/// sweep's minimisation. This stops such a search after a few minutes (a candidate costs about
-/// 10 µs per op), with what it has found so far; 5,000 runs of a scenario of a few hundred ops
-/// and steps never come near it.
+/// The most work one shrink does: the ops of every candidate it tries (each is built and
+/// validated, and run if it validates) plus the steps their runs take. `runs_max` alone bounds
+/// the runs but not their size: 5,000 runs of a 4 MB scenario, a few seconds each, were hours of
+/// `sim shrink` or of a sweep's minimisation. A candidate that does not validate is no run but
+/// costs its ops all the same: left out, a search whose cuts failed to validate ran unbounded.
+/// This stops such a search within tens of seconds (`counter` does about 3 million in a second),
+/// with what it has found so far; 5,000 runs of a scenario of a few hundred ops and steps never
+/// come near it.
 pub const SHRINK_WORK_MAX: u64 = 30_000_000;
 
 /// [`shrink_scenario_with`] under a bound of `work_max` instead of `SHRINK_WORK_MAX`.
@@ -252,6 +258,8 @@ pub fn shrink_scenario_searched<S: Subject>(
             scenario: scenario.clone(),
             runs: 0,
             stopped_at: Some(ShrinkBound::Runs),
+            candidates: 0,
+            work: 0,
         };
     }
     // The first of the budget's runs: what the scenario shows before any cut.
@@ -263,6 +271,7 @@ pub fn shrink_scenario_searched<S: Subject>(
         passes_without_defects,
         runs: 1,
         runs_max,
+        candidates: 0,
         work: (scenario.op_count() as u64).saturating_add(original.steps),
         work_max,
     };
@@ -285,6 +294,8 @@ pub fn shrink_scenario_searched<S: Subject>(
         scenario: search.current,
         runs: search.runs,
         stopped_at,
+        candidates: search.candidates,
+        work: search.work,
     }
 }
 
@@ -306,6 +317,8 @@ struct Search<'a, S: Subject> {
     passes_without_defects: bool,
     runs: u64,
     runs_max: u64,
+    /// Candidates tried so far, whether they validated or not.
+    candidates: u64,
     /// Ops of the candidates tried and steps of their runs so far (`SHRINK_WORK_MAX`).
     work: u64,
     work_max: u64,
@@ -321,17 +334,18 @@ impl<S: Subject> Search<'_, S> {
         if self.exhausted() {
             return false;
         }
-        // Round-trip through the parser: a candidate must validate (no join without its spawn,
-        // no use of a name whose definition was removed).
-        let Ok(candidate) = parse::parse::<S>("<shrink>", &print::to_toml(&candidate)) else {
+        // Building and validating the candidate walk its ops whether or not it then runs.
+        self.candidates += 1;
+        self.work = self.work.saturating_add(candidate.op_count() as u64);
+        // A candidate must validate as its file would (no join without its spawn, no use of a
+        // name whose definition was removed). Its size is no reason to refuse it: a repro too
+        // large for a file is the writer's to decline, and a cut may yet make it small enough.
+        if parse::validate::<S>(&candidate).is_err() {
             return false;
-        };
+        }
         self.runs += 1;
         let outcome = runner::run::<S>(&candidate, RunOptions::default());
-        self.work = self
-            .work
-            .saturating_add(candidate.op_count() as u64)
-            .saturating_add(outcome.steps);
+        self.work = self.work.saturating_add(outcome.steps);
         let signatures = outcome.signatures();
         let shows = signatures.iter().any(|s| s == self.signature)
             && signatures.iter().all(|s| self.shown_at_first.contains(s));
@@ -515,5 +529,44 @@ impl<S: Subject> Search<'_, S> {
             }
         }
         progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subjects::counter::Counter;
+
+    /// A candidate that does not validate is no run, but building and checking it walked its
+    /// ops: they count toward the work bound. Free, they let a search whose candidates all failed
+    /// to validate (printed past 4 MiB, every candidate of a 300,000-op lifecycle did) run for
+    /// hours under a bound it never reached.
+    #[test]
+    fn a_candidate_that_does_not_validate_costs_its_ops_and_no_run() {
+        let scenario = parse::parse::<Counter>(
+            "t.toml",
+            "name = \"t\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\n\
+             ops = [{ op = \"create\", slot = 1 }, { op = \"evict\", slot = 1 }, { op = \"bump\" }]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut search = Search::<Counter> {
+            current: scenario.clone(),
+            signature: "leak:heap block:counter_create",
+            shown_at_first: Default::default(),
+            passes_without_defects: false,
+            runs: 1,
+            runs_max: 10,
+            candidates: 0,
+            work: 0,
+            work_max: u64::MAX,
+        };
+        let mut evict_without_create = scenario.clone();
+        evict_without_create.lifecycles[0].ops.remove(0);
+        assert!(!search.try_keep(evict_without_create));
+        assert_eq!(
+            (search.runs, search.candidates, search.work),
+            (1, 1, 2),
+            "two ops built and checked, nothing run"
+        );
     }
 }

@@ -671,3 +671,47 @@ fn a_shrunk_scenario_says_what_it_shows_and_keeps_the_originals_comments() {
         "the first shrink's header is not carried over: {again}"
     );
 }
+
+/// A single lifecycle of 300,000 ops, one leak in the middle, as a 3.6 MB file: its candidates
+/// printed past the 4 MiB a file may have (the printer spells each op out), and the shrinker,
+/// which printed each candidate and parsed it back, took every one of them for invalid, and free:
+/// `sim shrink --runs-max 3` ran past 500 s printing 600,000 candidates of 5 MB each. Halving
+/// takes it to the two ops that matter in a few runs per halving, and in work (ops of the
+/// candidates plus steps of their runs) a small multiple of the original run's.
+#[test]
+fn a_300000_op_lifecycle_shrinks_in_a_few_runs_per_halving() {
+    let mut ops = vec![r#"{op="bump"}"#; 300_000];
+    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
+    let text = format!(
+        "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
+         [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
+        ops.join(",")
+    );
+    type Counter = sim::subjects::counter::Counter;
+    let scenario =
+        sim::scenario::parse::parse::<Counter>("big.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        sim::scenario::print::to_toml(&scenario).len() > sim::scenario::parse::SOURCE_BYTES_MAX,
+        "the case of the bug: its candidates print past what a file may hold"
+    );
+    let original_work = scenario.op_count() as u64 + runner_steps(&scenario);
+    // As `sim shrink` shrinks this file (every kept cut also passes with the defect off), under
+    // a work bound of eight times the original run's: halving, the candidates' sizes add up to a
+    // few times the original's (5.1 when written).
+    let found = sim::shrink::shrink_scenario_searched::<Counter>(
+        &scenario,
+        LEAK,
+        20_000,
+        true,
+        8 * original_work,
+    );
+    assert_eq!(found.stopped_at, None, "{} work", found.work);
+    assert_eq!(found.scenario.op_count(), 2, "the create and its evict");
+    // log2(300,002) is 18.2: a few candidates per halving (44 in all when written).
+    assert!(found.candidates <= 60, "{} candidates", found.candidates);
+    assert!(found.runs <= 40, "{} runs", found.runs);
+}
+
+fn runner_steps(scenario: &sim::scenario::Scenario<sim::subjects::counter::CounterOp>) -> u64 {
+    sim::runner::run::<sim::subjects::counter::Counter>(scenario, RunOptions::default()).steps
+}

@@ -765,12 +765,6 @@ fn parse_lifecycle<S: Subject>(
     let setup = decode_ops::<S>(path, source, &raw.setup)?;
     let ops = decode_ops::<S>(path, source, &raw.ops)?;
     let teardown = decode_ops::<S>(path, source, &raw.teardown)?;
-    if setup.is_empty() && ops.is_empty() && teardown.is_empty() {
-        return Err(error(
-            lifecycle_span,
-            format!("lifecycle `{}` has no ops", raw.name.get_ref()),
-        ));
-    }
     let lifecycle = Lifecycle {
         name: raw.name.get_ref().clone().into(),
         repeat,
@@ -780,36 +774,95 @@ fn parse_lifecycle<S: Subject>(
         teardown,
         threads,
     };
+    check_lifecycle::<S>(&lifecycle, names).map_err(|(at, message)| {
+        let span = match at {
+            ProblemAt::Lifecycle => lifecycle_span.clone(),
+            ProblemAt::Op(OpList::Setup, index) => raw.setup[index].span(),
+            ProblemAt::Op(OpList::Ops, index) => raw.ops[index].span(),
+            ProblemAt::Op(OpList::Teardown, index) => raw.teardown[index].span(),
+            ProblemAt::Op(OpList::Thread(thread), index) => {
+                raw.threads[thread].get_ref().ops[index].span()
+            }
+        };
+        error(span, message)
+    })?;
+    Ok(lifecycle)
+}
+
+/// Checks a scenario built in memory as [`parse`] checks a file: at least one lifecycle, each
+/// with ops, threads spawned only if declared and joined only after their spawn, and every name
+/// defined before it is used. The shrinker checks its candidates with it: printing each one and
+/// parsing it back cost seconds per candidate for a 300,000-op scenario, and refused every one
+/// whose printed text passed the 4 MiB a file may have.
+pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
+    if scenario.lifecycles.is_empty() {
+        return Err("no [[lifecycle]]: a scenario needs at least one lifecycle with ops".into());
+    }
+    let mut names = Names::default();
+    for lifecycle in &scenario.lifecycles {
+        check_lifecycle::<S>(lifecycle, &mut names).map_err(|(_, message)| message)?;
+    }
+    Ok(())
+}
+
+/// One of a lifecycle's op lists.
+#[derive(Clone, Copy)]
+enum OpList {
+    Setup,
+    Ops,
+    Teardown,
+    /// The ops of the lifecycle's thread at this index.
+    Thread(usize),
+}
+
+/// What a lifecycle's problem concerns: the lifecycle as a whole, or the op at an index of a list.
+enum ProblemAt {
+    Lifecycle,
+    Op(OpList, usize),
+}
+
+/// The checks of a decoded lifecycle, for [`parse_lifecycle`] (which turns where a problem is
+/// into a span of the file) and [`validate`]. `names` holds what earlier lifecycles defined.
+fn check_lifecycle<S: Subject>(
+    lifecycle: &Lifecycle<S::Op>,
+    names: &mut Names,
+) -> Result<(), (ProblemAt, String)> {
+    if lifecycle.setup.is_empty() && lifecycle.ops.is_empty() && lifecycle.teardown.is_empty() {
+        return Err((
+            ProblemAt::Lifecycle,
+            format!("lifecycle `{}` has no ops", lifecycle.name),
+        ));
+    }
+    let lists = [
+        ("setup", OpList::Setup, &lifecycle.setup),
+        ("ops", OpList::Ops, &lifecycle.ops),
+        ("teardown", OpList::Teardown, &lifecycle.teardown),
+    ];
     // Thread references: spawn only declared threads, join only ones the same list spawned. The
     // runner runs each list (setup, ops, teardown) until its threads are done and resolves a
     // join within its list, so a join in `ops` of a thread `setup` spawned would do nothing, in
     // every repetition, without a word.
-    let lists = [
-        ("setup", &raw.setup, &lifecycle.setup),
-        ("ops", &raw.ops, &lifecycle.ops),
-        ("teardown", &raw.teardown, &lifecycle.teardown),
-    ];
-    for (list, spans, ops) in lists {
+    for (name, list, ops) in lists {
         let mut spawned = BTreeSet::new();
-        for (op, span) in ops.iter().zip(spans) {
+        for (index, op) in ops.iter().enumerate() {
             match op {
                 ScenarioOp::Spawn { thread } => {
                     if lifecycle.thread(thread).is_none() {
-                        return Err(error(
-                            span.span(),
+                        return Err((
+                            ProblemAt::Op(list, index),
                             format!(
                                 "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])",
-                                raw.name.get_ref()
+                                lifecycle.name
                             ),
                         ));
                     }
-                    spawned.insert(thread.clone());
+                    spawned.insert(thread);
                 }
                 ScenarioOp::Join { thread } if !spawned.contains(thread) => {
-                    return Err(error(
-                        span.span(),
+                    return Err((
+                        ProblemAt::Op(list, index),
                         format!(
-                            "join of thread `{thread}`, which is not spawned before this op in `{list}` (a list joins only the threads it spawns: its threads finish with it)"
+                            "join of thread `{thread}`, which is not spawned before this op in `{name}` (a list joins only the threads it spawns: its threads finish with it)"
                         ),
                     ));
                 }
@@ -817,51 +870,46 @@ fn parse_lifecycle<S: Subject>(
             }
         }
     }
-    for thread in &raw.threads {
-        for op in &thread.get_ref().ops {
-            if let Ok(RunnerOp::Spawn { .. } | RunnerOp::Join { .. }) =
-                op.get_ref().clone().try_into::<RunnerOp>()
-            {
-                return Err(error(
-                    op.span(),
+    for (thread, spec) in lifecycle.threads.iter().enumerate() {
+        for (index, op) in spec.ops.iter().enumerate() {
+            if matches!(op, ScenarioOp::Spawn { .. } | ScenarioOp::Join { .. }) {
+                return Err((
+                    ProblemAt::Op(OpList::Thread(thread), index),
                     "threads other than main cannot spawn or join in this version".into(),
                 ));
             }
         }
     }
-    validate_names::<S>(path, source, raw, &lifecycle, names)?;
-    Ok(lifecycle)
+    validate_names::<S>(lifecycle, names)
 }
 
 /// Walks ops in program order (setup, ops with each spawned thread's ops at its spawn, teardown)
 /// and asks the subject whether each op's names are defined before use.
 fn validate_names<S: Subject>(
-    path: &str,
-    source: &str,
-    raw: &RawLifecycle,
     lifecycle: &Lifecycle<S::Op>,
     names: &mut Names,
-) -> Result<(), Diagnostic> {
+) -> Result<(), (ProblemAt, String)> {
     let lists = [
-        (&lifecycle.setup, &raw.setup),
-        (&lifecycle.ops, &raw.ops),
-        (&lifecycle.teardown, &raw.teardown),
+        (OpList::Setup, &lifecycle.setup),
+        (OpList::Ops, &lifecycle.ops),
+        (OpList::Teardown, &lifecycle.teardown),
     ];
-    for (ops, spans) in lists {
-        for (op, span) in ops.iter().zip(spans) {
-            check_op::<S>(path, source, op, span.span(), names)?;
+    for (list, ops) in lists {
+        for (index, op) in ops.iter().enumerate() {
+            check_op::<S>(op, names).map_err(|message| (ProblemAt::Op(list, index), message))?;
             if let ScenarioOp::Spawn { thread } = op {
-                let index = lifecycle
+                let spawned = lifecycle
                     .threads
                     .iter()
                     .position(|t| &t.name == thread)
                     .expect("checked above");
-                for (thread_op, thread_span) in lifecycle.threads[index]
-                    .ops
-                    .iter()
-                    .zip(&raw.threads[index].get_ref().ops)
-                {
-                    check_op::<S>(path, source, thread_op, thread_span.span(), names)?;
+                for (thread_index, thread_op) in lifecycle.threads[spawned].ops.iter().enumerate() {
+                    check_op::<S>(thread_op, names).map_err(|message| {
+                        (
+                            ProblemAt::Op(OpList::Thread(spawned), thread_index),
+                            message,
+                        )
+                    })?;
                 }
             }
         }
@@ -869,18 +917,11 @@ fn validate_names<S: Subject>(
     Ok(())
 }
 
-fn check_op<S: Subject>(
-    path: &str,
-    source: &str,
-    op: &ScenarioOp<S::Op>,
-    span: Range<usize>,
-    names: &mut Names,
-) -> Result<(), Diagnostic> {
-    if let ScenarioOp::Subject(op) = op {
-        S::validate(op, names)
-            .map_err(|message| Diagnostic::new(path, source, Some(span), message))?;
+fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(), String> {
+    match op {
+        ScenarioOp::Subject(op) => S::validate(op, names),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn decode_ops<S: Subject>(
