@@ -1011,6 +1011,20 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
         }
     );
     note_shrink_bound(&shrunk, args.runs_max);
+    // A result `sim replay` would refuse is no repro, in a file or on standard output: the
+    // original file's run shows the finding, and a longer search may cut it below the bound.
+    if let Err(why) = report::check_scenario_file_size(text.len()) {
+        let source = args.file.display().to_string();
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: format!(
+                "the shrunk scenario ({} ops) was not written: {why}\n\
+                 note: `{}` reruns the finding from {source}; a larger --runs-max may shrink it small enough",
+                shrunk.ops_after,
+                rerun_command(&source, &outcome, None)
+            ),
+        });
+    }
     match &args.out {
         Some(path) => {
             if let Err(mut error) = write_file(path, text.as_bytes()) {
@@ -1377,6 +1391,17 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         report::replay_command(&path.display().to_string()),
         regression.to_toml()
     );
+    if let Err(why) = report::check_scenario_file_size(text.len()) {
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: format!(
+                "{}: the regression was not written: {why}\n\
+                 note: the artifact {} is unchanged; `{imported_by}` imports it again",
+                path.display(),
+                args.file.display()
+            ),
+        });
+    }
     if let Err(mut error) = write_file(&path, text.as_bytes()) {
         // The shrink may have taken minutes: its result goes where it can.
         print!("{text}");

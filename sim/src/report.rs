@@ -314,6 +314,22 @@ fn file_name_part(text: &str, chars_max: usize) -> String {
         .collect()
 }
 
+/// Whether a scenario file of `bytes` bytes would be read back: `sim run` and `sim replay` refuse
+/// one above `SOURCE_BYTES_MAX`. Every writer of a scenario file (a run's repro, `sim shrink`'s
+/// result, a sweep's minimised repro) checks with this before writing, so that `sim` never writes
+/// a file it then refuses to read; the error says why, for the writer to add what reproduces the
+/// finding instead.
+pub fn check_scenario_file_size(bytes: usize) -> Result<(), String> {
+    let bytes_max = crate::scenario::parse::SOURCE_BYTES_MAX;
+    if bytes > bytes_max {
+        Err(format!(
+            "the scenario file would be {bytes} bytes, above the {bytes_max} a scenario file may have, and could not be replayed"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes a self-contained repro file for a failing run and returns its path:
 /// `DIR/SUBJECT-NAME-SEED.toml`, or, when that file holds another run's repro (the same scenario
 /// with other defects or another strategy, another file with the same `name`), the first of
@@ -345,16 +361,8 @@ pub fn write_repro(
     // a file near the parser's bound prints past it: a repro that `sim replay` would refuse is
     // no repro, and the caller names the command that reruns the file instead.
     let replay_header_bytes_max = 512;
-    if body.len() + replay_header_bytes_max > crate::scenario::parse::SOURCE_BYTES_MAX {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!(
-                "the repro would be {} bytes, above the {} a scenario file may have, and could not be replayed (`sim shrink` the scenario for a small one)",
-                body.len(),
-                crate::scenario::parse::SOURCE_BYTES_MAX
-            ),
-        ));
-    }
+    check_scenario_file_size(body.len() + replay_header_bytes_max)
+        .map_err(|why| std::io::Error::new(std::io::ErrorKind::FileTooLarge, why))?;
     for attempt in 1..=REPRO_SUFFIXES_MAX {
         let path = if attempt == 1 {
             dir.join(format!("{stem}.toml"))

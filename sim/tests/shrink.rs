@@ -715,3 +715,43 @@ fn a_300000_op_lifecycle_shrinks_in_a_few_runs_per_halving() {
 fn runner_steps(scenario: &sim::scenario::Scenario<sim::subjects::counter::CounterOp>) -> u64 {
     sim::runner::run::<sim::subjects::counter::Counter>(scenario, RunOptions::default()).steps
 }
+
+/// `sim shrink --out` wrote a result `sim replay` then refused: two runs leave this 3.6 MB file
+/// whole, and the printer spells its 300,000 ops out past the 4 MiB a scenario file may have.
+/// Now it writes nothing, says why, and names what reruns the finding; exit 3.
+#[test]
+fn sim_shrink_writes_no_result_too_large_to_replay() {
+    let dir = tmp("too-large");
+    let mut ops = vec![r#"{op="bump"}"#; 300_000];
+    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
+    let file = dir.join("big.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
+             [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
+            ops.join(",")
+        ),
+    )
+    .unwrap();
+    let (file, out) = (file.display().to_string(), dir.join("out.toml"));
+    let out_text = out.display().to_string();
+    for with_out in [true, false] {
+        let mut args = vec!["shrink", &file, "--runs-max", "2"];
+        if with_out {
+            args.extend(["--out", &out_text]);
+        }
+        let (code, stdout, stderr) = sim_binary(&args);
+        assert_eq!(code, 3, "{stderr}");
+        assert!(
+            stderr.contains("the shrunk scenario (300002 ops) was not written")
+                && stderr.contains("could not be replayed")
+                && stderr.contains(&format!(
+                    "\nnote: `sim run {file} --seed 0x0000000000000000 --defect leak-on-evict` reruns the finding"
+                )),
+            "{stderr}"
+        );
+        assert!(stdout.is_empty(), "nothing on stdout either");
+        assert!(!out.exists(), "no file `sim replay` would refuse");
+    }
+}

@@ -1328,3 +1328,60 @@ fn replay_commands_quote_paths_that_a_shell_would_split() {
     let (code, output) = paste(&replay_copy);
     assert_eq!(code, 1, "{output}");
 }
+
+/// A scenario file of 300,000 ops whose minimised repro would print past the 4 MiB a scenario
+/// file may have (two runs of shrinking leave it whole): the sweep wrote it all the same, a file
+/// `sim replay` refused. It writes none now, and records the finding with why and with the
+/// command that replays the first pair.
+#[test]
+fn a_minimised_repro_too_large_to_replay_is_not_written_and_the_finding_is_kept() {
+    let dir = scratch("repro-too-large");
+    let mut ops = vec![r#"{op="bump"}"#; 300_000];
+    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
+    let scenario = dir.join("big.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
+             [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
+            ops.join(",")
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = sim(&[
+        "sweep",
+        &scenario.display().to_string(),
+        "--seeds",
+        "0..1",
+        "--shrink-runs-max",
+        "2",
+        "--out",
+        &out.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let findings = summary["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = &findings[0];
+    assert_eq!(finding["signature"], "leak:heap block:counter_create");
+    assert_eq!(finding["repro"], Value::Null, "no repro file");
+    let original = finding["original_replay"].as_str().unwrap();
+    assert_eq!(finding["replay"].as_str(), Some(original));
+    let report = finding["report"].as_str().unwrap();
+    assert!(
+        report.contains("no repro file was written: the scenario file would be")
+            && report.contains("could not be replayed")
+            && report.contains(&format!("`{original}` reproduces the finding")),
+        "{report}"
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(out.join("repros"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        files.iter().all(|f| f.extension().unwrap() == "json"),
+        "the sidecar only: {files:?}"
+    );
+}

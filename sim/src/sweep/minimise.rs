@@ -39,6 +39,10 @@ pub struct ReproRecord {
     pub seed: u64,
     /// The repro file, as a path from where the sweep ran.
     pub repro: String,
+    /// Why no file was written at `repro`, when none was: it would have been too large to
+    /// replay. The finding is recorded all the same, and `original_replay` reproduces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_written: Option<String>,
     pub ops_before: u64,
     pub ops_after: u64,
     pub shrink_runs: u64,
@@ -162,7 +166,7 @@ pub fn minimise_all(
     let dir = config.out.join(REPROS_DIR);
     let existing: BTreeMap<(String, String), ReproRecord> = load_sidecars(&dir)
         .into_iter()
-        .filter(|(json, _)| json.with_extension("toml").exists())
+        .filter(|(json, r)| r.not_written.is_some() || json.with_extension("toml").exists())
         .map(|(_, r)| ((r.subject.clone(), r.signature.clone()), r))
         .collect();
     let source_index: BTreeMap<(&str, &[String]), usize> = config
@@ -301,7 +305,16 @@ pub fn minimise_one(
     );
     let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
     let repro_text = format!("{header}{}", pinned.to_toml());
-    write_atomic(&repro_path, &repro_text).map_err(io_error)?;
+    // A repro `sim replay` would refuse is not written; the finding is recorded all the same,
+    // with why, and the command that replays the first pair names how to reproduce it.
+    let not_written = report::check_scenario_file_size(repro_text.len())
+        .err()
+        .map(|why| {
+            format!("no repro file was written: {why}; `{original_replay}` reproduces the finding")
+        });
+    if not_written.is_none() {
+        write_atomic(&repro_path, &repro_text).map_err(io_error)?;
+    }
     // The report a reader gets is the repro's own, as `sim replay` prints it: its ops are the
     // ones in the file beside it, each pointed at by line. The original run's would name ops
     // the shrinker cut, and the run of a generated scenario has no file to point into.
@@ -309,8 +322,12 @@ pub fn minimise_one(
     // show the count climbing.
     let series = finding.series.clone();
     let (finding, reported) = match replayed(registry, &repro, &repro_text, signature) {
-        Some(replayed) if shrunk => replayed,
+        Some(replayed) if shrunk && not_written.is_none() => replayed,
         _ => (finding, original),
+    };
+    let (finding, replay) = match &not_written {
+        Some(note) => (finding.note(note.clone()), original_replay.clone()),
+        None => (finding, replay),
     };
     let record = ReproRecord {
         subject: subject.to_string(),
@@ -319,6 +336,7 @@ pub fn minimise_one(
         defects: key.defects.clone(),
         seed: key.seed,
         repro,
+        not_written,
         ops_before,
         ops_after,
         shrink_runs,
@@ -366,6 +384,7 @@ mod tests {
             defects: Vec::new(),
             seed: 3,
             repro: "out/repros/a.toml".into(),
+            not_written: None,
             ops_before: 6,
             ops_after: 1,
             shrink_runs: 4,

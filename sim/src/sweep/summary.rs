@@ -223,8 +223,14 @@ pub fn build(
                 first_scenario: first.scenario.clone(),
                 defects: first.defects.clone(),
                 seeds_to_first: first.seed.saturating_sub(seeds.start) + 1,
-                repro: sidecar.map(|s| s.repro.clone()),
-                replay: sidecar.map(|s| report::replay_command(&s.repro)),
+                // A repro too large to replay was not written: the first pair's replay stands in.
+                repro: sidecar
+                    .filter(|s| s.not_written.is_none())
+                    .map(|s| s.repro.clone()),
+                replay: sidecar.map(|s| match s.not_written {
+                    None => report::replay_command(&s.repro),
+                    Some(_) => s.original_replay.clone(),
+                }),
                 original_replay: sidecar.map(|s| s.original_replay.clone()),
                 ops_before: sidecar.map(|s| s.ops_before),
                 ops_after: sidecar.map(|s| s.ops_after),
@@ -353,7 +359,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             minimise::load_sidecars(&input.join(REPROS_DIR))
                 .into_iter()
                 .map(|(json, record)| (json.with_extension("toml"), record))
-                .filter(|(toml, _)| toml.exists()),
+                .filter(|(toml, record)| record.not_written.is_some() || toml.exists()),
         );
     }
     if other_versions > 0 {
@@ -384,7 +390,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             &repros,
             &format!("{}.toml", minimise::stem(&subject, &signature)),
         );
-        if found_at.as_path() != Path::new(&target) {
+        if sidecar.not_written.is_none() && found_at.as_path() != Path::new(&target) {
             let text = std::fs::read_to_string(found_at).map_err(|e| {
                 SweepError::input(format!("{}: cannot read: {e}", found_at.display()))
             })?;
