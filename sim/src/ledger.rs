@@ -168,6 +168,41 @@ fn plural(name: &str, count: u64) -> String {
     }
 }
 
+/// The headline of a leak of `count` more units of kind `name`, holding `bytes` more, where
+/// `held` units of the kind are live at its site (or, for a leak of no known site, in all).
+/// A site can hold more bytes in as many units as before: a table reallocated larger, its old
+/// block freed. "0 heap blocks (192 B) not released" would say that nothing leaked, so that
+/// case says what grew instead, and the baseline line gives the bytes beside the counts.
+fn leak_headline(name: &str, count: u64, bytes: u64, held: u64) -> String {
+    if count > 0 {
+        return format!(
+            "{count} {} ({}) not released",
+            plural(name, count),
+            format_bytes(bytes)
+        );
+    }
+    // "… not given back" reads on as "… not released" does: "after lifecycle `x`".
+    let bytes = format_bytes(bytes);
+    match held {
+        0 => format!("{} grew by {bytes}, not given back", plural(name, 0)),
+        1 => format!("1 {} grew by {bytes}, not given back", plural(name, 1)),
+        _ => format!(
+            "{held} {} grew by {bytes} in all, not given back",
+            plural(name, held)
+        ),
+    }
+}
+
+/// How many units of `kind` are live at `site` now (summed over the site's slots).
+fn site_count(os: &Os, kind: KindId, site: &str) -> u64 {
+    os.resources()
+        .site_totals()
+        .iter()
+        .filter(|slot| slot.kind == kind && slot.site == site)
+        .map(|slot| slot.totals.count)
+        .sum()
+}
+
 /// Leak findings for every kind above its baseline, except the kinds of `exempt` (declared caches,
 /// which the growth detector judges instead). One finding per (kind, acquisition site), oldest
 /// first.
@@ -207,35 +242,45 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
             }
         }
         // Every finding of the kind says what the baseline held; one whose site is known also
-        // says which acquisition of that site is the oldest still live.
-        let baseline_detail = format!(
-            "{} {}; now: {}",
-            before.count,
-            plural(&name, before.count),
-            now.count
-        );
-        let not_released = |site: &str, count: u64, bytes: u64| {
+        // says which acquisition of that site is the oldest still live. When the count came
+        // back and only the bytes did not (a table reallocated larger), the bytes are what
+        // the reader compares, so the line gives them too.
+        let baseline_detail = if now.count == before.count {
+            format!(
+                "{} {} ({}); now: {} ({})",
+                before.count,
+                plural(&name, before.count),
+                format_bytes(before.bytes),
+                now.count,
+                format_bytes(now.bytes)
+            )
+        } else {
+            format!(
+                "{} {}; now: {}",
+                before.count,
+                plural(&name, before.count),
+                now.count
+            )
+        };
+        let not_released = |site: &str, count: u64, bytes: u64, held: u64| {
             Finding::new(
                 FindingKind::Leak,
                 name.clone(),
                 site,
-                format!(
-                    "{count} {} ({}) not released",
-                    plural(&name, count),
-                    format_bytes(bytes)
-                ),
+                leak_headline(&name, count, bytes, held),
             )
         };
         if groups.is_empty() {
             findings.push(
-                not_released("unknown", count_delta, bytes_delta)
+                not_released("unknown", count_delta, bytes_delta, now.count)
                     .detail("baseline", baseline_detail),
             );
             continue;
         }
         for ((_, site), (count, bytes, acquired)) in groups {
+            let held = site_count(os, kind, site);
             findings.push(
-                not_released(site, count, bytes)
+                not_released(site, count, bytes, held)
                     .detail_op("acquired", acquired.to_string(), acquired.op_ref())
                     .detail("baseline", baseline_detail.clone()),
             );
@@ -664,6 +709,42 @@ mod tests {
         os.free(old, "backend_release").unwrap();
         os.malloc(64, "backend_reserve").unwrap();
         assert!(leaks(&os, &before, &[]).is_empty());
+    }
+
+    /// A table reallocated larger (`fd_table_grow`: the new block taken, the old one freed)
+    /// holds as many blocks as before and more bytes. The report says that the block grew, and
+    /// by how much; it never says that 0 blocks were not released.
+    #[test]
+    fn a_block_that_grew_in_bytes_not_in_count_is_reported_as_grown() {
+        let mut os = Os::for_tests(1);
+        let table = os.malloc(8 * 24, "fd_table_grow").unwrap();
+        let before = baseline(&os);
+        os.free(table, "fd_table_grow").unwrap();
+        os.malloc(16 * 24, "fd_table_grow").unwrap();
+        let found = leaks(&os, &before, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].signature(), "leak:heap block:fd_table_grow");
+        assert_eq!(
+            found[0].headline,
+            "1 heap block grew by 192 B, not given back"
+        );
+        assert!(found[0].detail_text("acquired").is_some(), "{found:?}");
+        assert_eq!(
+            found[0].detail_text("baseline"),
+            Some("1 heap block (192 B); now: 1 (384 B)")
+        );
+        // Two blocks at the site, one of them grown: the headline counts the site's blocks.
+        let mut os = Os::for_tests(1);
+        os.malloc(64, "arena_grow").unwrap();
+        let arena = os.malloc(64, "arena_grow").unwrap();
+        let before = baseline(&os);
+        os.free(arena, "arena_grow").unwrap();
+        os.malloc(128, "arena_grow").unwrap();
+        let found = leaks(&os, &before, &[]);
+        assert_eq!(
+            found[0].headline,
+            "2 heap blocks grew by 64 B in all, not given back"
+        );
     }
 
     #[test]
