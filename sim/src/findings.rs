@@ -122,10 +122,19 @@ pub struct Finding {
     pub resource: String,
     /// The site that acquired the resource, or for a fault the site that touched memory.
     pub site: String,
-    /// Index of the lifecycle (in scenario order) where the finding was noticed.
+    /// Index of the lifecycle (in scenario order) where the finding was noticed; meaningful only
+    /// when `position_known`.
     pub lifecycle: u32,
-    /// Repetition of that lifecycle's body (0-based).
+    /// Repetition of that lifecycle's body (0-based); meaningful only when `position_known`.
     pub repetition: u32,
+    /// Whether `lifecycle` and `repetition` say where the finding was noticed. A finding is made
+    /// without a position (`new`) and given one by what knows where the run is (`at`: the
+    /// runner, the OS serving a call). One made outside the run keeps none, and its report says
+    /// that the position is not known instead of naming the first lifecycle's first repetition:
+    /// the watchdog's budget, which ends a process that reported nothing. Outcomes written
+    /// before this field had a position for every finding.
+    #[serde(default = "position_known_before", skip_serializing_if = "is_true")]
+    pub position_known: bool,
     /// One line: what went wrong.
     pub headline: String,
     pub details: Vec<Detail>,
@@ -148,6 +157,7 @@ impl Finding {
             site: site.into(),
             lifecycle: 0,
             repetition: 0,
+            position_known: false,
             headline: headline.into(),
             details: Vec::new(),
             notes: Vec::new(),
@@ -164,6 +174,15 @@ impl Finding {
             site,
             format!("limit `{limit}` = {value} exhausted"),
         )
+    }
+
+    /// Where the finding was noticed: `lifecycle` (from 0, in scenario order) and its
+    /// `repetition` (from 0).
+    pub fn at(mut self, lifecycle: u32, repetition: u32) -> Finding {
+        self.lifecycle = lifecycle;
+        self.repetition = repetition;
+        self.position_known = true;
+        self
     }
 
     pub fn detail(mut self, label: &str, text: impl Into<String>) -> Finding {
@@ -214,9 +233,35 @@ impl Finding {
     }
 }
 
+/// A finding read from an outcome written before `Finding::position_known` had its position.
+fn position_known_before() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_has_a_position_only_once_placed_and_old_outcomes_had_one() {
+        let made = Finding::new(FindingKind::Budget, "limit", "runner", "exhausted");
+        assert!(!made.position_known);
+        let text = serde_json::to_string(&made).unwrap();
+        assert!(text.contains("\"position_known\":false"), "{text}");
+        let placed = made.at(2, 5);
+        assert!(placed.position_known);
+        assert_eq!((placed.lifecycle, placed.repetition), (2, 5));
+        let text = serde_json::to_string(&placed).unwrap();
+        assert!(!text.contains("position_known"), "{text}");
+        assert_eq!(serde_json::from_str::<Finding>(&text).unwrap(), placed);
+        // Written before the field: every finding had its position.
+        let old = r#"{"kind":"leak","resource":"rwlock","site":"s","lifecycle":1,"repetition":3,"headline":"h","details":[],"notes":[]}"#;
+        assert!(serde_json::from_str::<Finding>(old).unwrap().position_known);
+    }
 
     #[test]
     fn signature_is_kind_resource_site_and_ignores_counts() {

@@ -21,8 +21,20 @@ use crate::runner::{Header, Outcome};
 use crate::scenario::Expect;
 use crate::seed::format_seed;
 
+/// Where a finding was noticed, as a report says it.
+enum Noticed {
+    /// `lifecycle `instance``, with the repetition (1-based) and the lifecycle's repeat count
+    /// when it repeats.
+    In(String, Option<(u32, u32)>),
+    /// Nothing that ran reported where it was (`Finding::position_known`).
+    Unknown,
+}
+
 /// The lifecycle a finding was noticed in, and its repetition (1-based) when it repeats.
-fn noticed_in(finding: &Finding, outcome: &Outcome) -> (String, Option<(u32, u32)>) {
+fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
+    if !finding.position_known {
+        return Noticed::Unknown;
+    }
     let index = finding.lifecycle as usize;
     let name = outcome
         .lifecycle_names
@@ -30,21 +42,26 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> (String, Option<(u32, u32
         .map_or("?", |name| name.as_ref());
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
     let repetition = (repeat > 1).then_some((finding.repetition + 1, repeat));
-    (format!("lifecycle `{name}`"), repetition)
+    Noticed::In(format!("lifecycle `{name}`"), repetition)
 }
+
+/// What a report says of a finding whose position is not known.
+const POSITION_UNKNOWN: &str = "at a point in the run that is not known";
 
 /// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`.
 pub fn where_noticed(finding: &Finding, outcome: &Outcome) -> String {
     match noticed_in(finding, outcome) {
-        (lifecycle, Some((repetition, repeat))) => {
+        Noticed::In(lifecycle, Some((repetition, repeat))) => {
             format!("{lifecycle} (repetition {repetition} of {repeat})")
         }
-        (lifecycle, None) => lifecycle,
+        Noticed::In(lifecycle, None) => lifecycle,
+        Noticed::Unknown => POSITION_UNKNOWN.to_string(),
     }
 }
 
 fn headline(finding: &Finding, outcome: &Outcome) -> String {
     match (finding.kind, noticed_in(finding, outcome)) {
+        (_, Noticed::Unknown) => format!("{} ({POSITION_UNKNOWN})", finding.headline),
         (FindingKind::Leak, _) => {
             format!(
                 "{} after {}",
@@ -53,12 +70,24 @@ fn headline(finding: &Finding, outcome: &Outcome) -> String {
             )
         }
         // No parentheses inside parentheses: "(in lifecycle `x`, repetition 3 of 100)".
-        (_, (lifecycle, Some((repetition, repeat)))) => format!(
+        (_, Noticed::In(lifecycle, Some((repetition, repeat)))) => format!(
             "{} (in {lifecycle}, repetition {repetition} of {repeat})",
             finding.headline
         ),
-        (_, (lifecycle, None)) => format!("{} (in {lifecycle})", finding.headline),
+        (_, Noticed::In(lifecycle, None)) => format!("{} (in {lifecycle})", finding.headline),
     }
+}
+
+/// The name of the lifecycle where `finding` was noticed; empty when that is not known.
+pub fn lifecycle_name(finding: &Finding, outcome: &Outcome) -> String {
+    if !finding.position_known {
+        return String::new();
+    }
+    outcome
+        .lifecycle_names
+        .get(finding.lifecycle as usize)
+        .map(|name| name.to_string())
+        .unwrap_or_default()
 }
 
 /// One finding as text. `replay` is the command line that replays the run.
@@ -240,20 +269,28 @@ pub fn render_summary(outcome: &Outcome) -> String {
     )
 }
 
+/// A finding as JSON. One whose position is not known (`Finding::position_known`) has
+/// `"position_known": false` and null `lifecycle`, `lifecycle_index` and `repetition`, where
+/// numbers would name the first lifecycle's first repetition.
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
-    json!({
+    let known = finding.position_known;
+    let mut value = json!({
         "kind": finding.kind.name(),
         "resource": finding.resource,
-        "lifecycle": outcome.lifecycle_names.get(finding.lifecycle as usize).cloned().unwrap_or_default(),
-        "lifecycle_index": finding.lifecycle,
-        "repetition": finding.repetition,
+        "lifecycle": known.then(|| lifecycle_name(finding, outcome)),
+        "lifecycle_index": known.then_some(finding.lifecycle),
+        "repetition": known.then_some(finding.repetition),
         "site": finding.site,
         "signature": finding.signature(),
         "headline": finding.headline,
         "details": finding.details.iter().map(detail_json).collect::<Vec<_>>(),
         "notes": finding.notes,
         "series": finding.series,
-    })
+    });
+    if !known {
+        value["position_known"] = json!(false);
+    }
+    value
 }
 
 /// The JSON object of one run (keys per DESIGN.md: verdict, findings, repro, trace_hash).

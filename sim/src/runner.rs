@@ -519,10 +519,8 @@ impl<'a, S: Subject> Runner<'a, S> {
     }
 
     /// Marks a finding the runner or ledger made with where the run is now.
-    fn stamp(&self, mut finding: Finding) -> Finding {
-        finding.lifecycle = self.lifecycle_index;
-        finding.repetition = self.repetition;
-        finding
+    fn stamp(&self, finding: Finding) -> Finding {
+        finding.at(self.lifecycle_index, self.repetition)
     }
 
     /// Adds a finding; a repeat of a signature already reported only counts.
@@ -1253,8 +1251,7 @@ mod tests {
         let mut injected = vec![(FaultKind::Commit, at(0, 1))];
         injected.extend((1..=6).map(|op| (FaultKind::Alloc, at(1, op))));
         injected.push((FaultKind::Spawn, at(2, 1)));
-        let mut finding = Finding::new(FindingKind::Leak, "thing", "site", "leaked");
-        finding.repetition = 1;
+        let finding = Finding::new(FindingKind::Leak, "thing", "site", "leaked").at(0, 1);
         let finding = with_injected_faults(finding, &injected);
         let listed: Vec<&str> = finding.detail_texts("injected").collect();
         assert_eq!(
@@ -1267,8 +1264,7 @@ mod tests {
                 "alloc fault at op #6 `op` → site (lifecycle 1, repetition 2, thread 0)",
             ]
         );
-        let mut quiet = Finding::new(FindingKind::Leak, "thing", "site", "leaked");
-        quiet.repetition = 3;
+        let quiet = Finding::new(FindingKind::Leak, "thing", "site", "leaked").at(0, 3);
         assert_eq!(
             with_injected_faults(quiet, &injected)
                 .detail_texts("injected")

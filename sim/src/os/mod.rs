@@ -622,9 +622,8 @@ impl Os {
     }
 
     /// Records a finding noticed while serving a call.
-    pub(crate) fn report(&mut self, mut finding: Finding) {
-        finding.lifecycle = self.position.lifecycle;
-        finding.repetition = self.position.repetition;
+    pub(crate) fn report(&mut self, finding: Finding) {
+        let finding = finding.at(self.position.lifecycle, self.position.repetition);
         self.trace
             .event_text(EventKind::Finding, &finding.signature());
         self.findings.push(finding);

@@ -838,7 +838,8 @@ fn describe_status(status: libc::c_int) -> String {
 fn timed_out<S: Subject>(scenario: &Scenario<S::Op>, options: &RunOptions) -> Outcome {
     let seconds = scenario.limits.host_run_seconds_max;
     let finding = Finding::budget("host_run_seconds_max", seconds, "runner")
-        .note("likely cause: real code looping forever, or blocked on a lock that was held when the child was forked (the simulation itself is bounded by `steps_max`)");
+        .note("likely cause: real code looping forever, or blocked on a lock that was held when the child was forked (the simulation itself is bounded by `steps_max`)")
+        .note("the watchdog ended the run's process from outside the run, and the process reported nothing: which lifecycle, repetition and op it was in is not known");
     outcome_without_report::<S>(scenario, options, finding)
 }
 
@@ -979,6 +980,43 @@ mod tests {
         );
         // Under the limit, the same child runs to its end.
         assert!(run_ops("{ op = \"fine\" }").passed());
+    }
+
+    /// The watchdog ends a process that reports nothing, so its budget finding has no position:
+    /// the report says so, where it named the first lifecycle's first repetition ("repetition 1
+    /// of 5") and JSON gave `lifecycle_index` 0 and `repetition` 0.
+    #[test]
+    fn the_watchdogs_budget_claims_no_position_in_the_run() {
+        let text = "name = \"spin\"\nsubject = \"crasher\"\n[[lifecycle]]\nname = \"first\"\nrepeat = 5\nops = [{ op = \"fine\" }]\n[[lifecycle]]\nname = \"second\"\nrepeat = 3\nops = [{ op = \"spin\" }]\n";
+        let scenario = parse::parse::<Crasher>("spin.toml", text).unwrap();
+        // The wait status of a process that SIGALRM's default action ended.
+        let outcome = lost_run::<Crasher>(&scenario, &RunOptions::default(), libc::SIGALRM);
+        let finding = &outcome.findings[0];
+        assert_eq!(finding.signature(), "budget:host_run_seconds_max:runner");
+        let report = crate::report::render_finding_body(finding, &outcome);
+        let headline = report.lines().next().unwrap();
+        assert_eq!(
+            headline,
+            "error[budget]: limit `host_run_seconds_max` = 300 exhausted (at a point in the run that is not known)"
+        );
+        assert!(!report.contains("repetition 1 of"), "{report}");
+        let json = crate::report::finding_json(finding, &outcome);
+        assert_eq!(json["position_known"], false, "{json}");
+        for key in ["lifecycle", "lifecycle_index", "repetition"] {
+            assert!(json[key].is_null(), "{key}: {json}");
+        }
+        // A finding the runner placed keeps its position, and JSON says nothing of it.
+        let placed = finding.clone().at(1, 2);
+        let json = crate::report::finding_json(&placed, &outcome);
+        assert_eq!(
+            (json["lifecycle"].as_str(), json["repetition"].as_u64()),
+            (Some("second"), Some(2))
+        );
+        assert!(json.get("position_known").is_none(), "{json}");
+        assert!(
+            crate::report::render_finding_body(&placed, &outcome)
+                .contains("(in lifecycle `second`, repetition 3 of 3)")
+        );
     }
 
     /// Three scenarios: one that passes, one whose real code crashes, one whose process is killed.

@@ -41,7 +41,7 @@ pub struct FindingBrief {
     pub kind: String,
     pub resource: String,
     pub site: String,
-    /// The name of the lifecycle where it was noticed.
+    /// The name of the lifecycle where it was noticed; empty when that is not known.
     pub lifecycle: String,
     pub headline: String,
 }
@@ -53,11 +53,7 @@ impl FindingBrief {
             kind: finding.kind.name().to_string(),
             resource: finding.resource.clone(),
             site: finding.site.clone(),
-            lifecycle: outcome
-                .lifecycle_names
-                .get(finding.lifecycle as usize)
-                .map(|name| name.to_string())
-                .unwrap_or_default(),
+            lifecycle: crate::report::lifecycle_name(finding, outcome),
             headline: finding.headline.clone(),
         }
     }
