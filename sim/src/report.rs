@@ -147,10 +147,16 @@ fn located_text(op: &OpRef) -> Option<String> {
 /// ran: its lists are what the positions count in.
 pub fn locate(outcome: &mut Outcome, scenario: &dyn DynScenario) {
     for finding in &mut outcome.findings {
-        for detail in &mut finding.details {
-            if let Some(op) = &mut detail.op {
-                op.location = scenario.op_location(op);
-            }
+        locate_finding(finding, scenario);
+    }
+}
+
+/// `locate` for one finding, such as one made outside a run (a determinism finding, which two
+/// runs make): `scenario` must have the lists of the run its ops name.
+pub fn locate_finding(finding: &mut Finding, scenario: &dyn DynScenario) {
+    for detail in &mut finding.details {
+        if let Some(op) = &mut detail.op {
+            op.location = scenario.op_location(op);
         }
     }
 }

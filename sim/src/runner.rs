@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::findings::{Finding, FindingKind};
+use crate::findings::{Finding, FindingKind, OpRef};
 use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
@@ -1205,14 +1205,18 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
             first,
             second,
             last_op,
-        } => finding
+        } => placed_at(finding, TraceComparison::last_op_ref(last_op))
             .detail(
                 "traces part at",
                 format!("event #{event}, in two more runs traced side by side"),
             )
             .detail("traced run 1", TraceComparison::event_text(first))
             .detail("traced run 2", TraceComparison::event_text(second))
-            .detail("last op started", TraceComparison::last_op_text(last_op))
+            .detail_op(
+                "last op started",
+                TraceComparison::last_op_text(last_op),
+                TraceComparison::last_op_ref(last_op),
+            )
             .note("every event before that one is the same in both runs: look at what the ops running then read that is not a function of the seed (the last one started, or another thread's still running)"),
         TraceComparison::Agreed { events } => finding.note(format!(
             "two more runs, traced side by side, agreed on all {events} events: the difference did not come back (it depends on state outside the run, such as a process-wide counter, that those runs saw alike)"
@@ -1224,6 +1228,16 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
         } => finding.note(format!(
             "two more runs, traced side by side, agreed on the first {kept} events (all of the first trace that was kept); they had {first_events} and {second_events} events in all"
         )),
+    }
+}
+
+/// `finding` placed in the lifecycle and repetition of `op`, when there is one: where the
+/// traces of a determinism finding part, which is the only position it has (two whole runs were
+/// compared, and no run noticed it).
+fn placed_at(finding: Finding, op: Option<OpRef>) -> Finding {
+    match op {
+        Some(op) => finding.at(op.lifecycle, op.repetition),
+        None => finding,
     }
 }
 

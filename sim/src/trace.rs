@@ -8,6 +8,8 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
+use crate::findings::OpRef;
+
 /// What kind of event happened. The names appear in JSON traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -307,6 +309,30 @@ impl TraceComparison {
     /// The last op both runs started before they parted, as a report prints it.
     pub fn last_op_text(line: &Option<String>) -> &str {
         line.as_deref().unwrap_or("(none: before the first op)")
+    }
+
+    /// The last op both runs started before they parted, as data (`OpRef`), read from its op
+    /// line: its place (`OpPlace`'s keys) and its thread (`a`), so that a report points at the
+    /// op in the scenario file as it does for every op it names. `None` before the first op, or
+    /// for a line that is no op line. The line does not name a spawned thread's declared
+    /// thread, so an op of one has no `thread_name`, and no file location follows from it.
+    pub fn last_op_ref(line: &Option<String>) -> Option<OpRef> {
+        let event: serde_json::Value = serde_json::from_str(line.as_deref()?).ok()?;
+        if event["ev"] != "op" {
+            return None;
+        }
+        let number = |key: &str| event[key].as_u64().and_then(|n| u32::try_from(n).ok());
+        Some(OpRef {
+            lifecycle: number("lifecycle_index")?,
+            repetition: number("repetition")?,
+            list: serde_json::from_value(event["list"].clone()).ok()?,
+            index: number("index")?,
+            name: event["op"].as_str()?.to_string(),
+            thread: number("a")?,
+            thread_name: None,
+            location: None,
+            trace_event: None,
+        })
     }
 }
 
@@ -881,6 +907,23 @@ mod tests {
             hash_str("malloc")
         );
         assert_eq!(last_op, Some(op));
+        // The op as data, for the report to point at it in the scenario file.
+        assert_eq!(
+            TraceComparison::last_op_ref(&last_op),
+            Some(OpRef {
+                lifecycle: 0,
+                repetition: 2,
+                list: crate::findings::OpList::Ops,
+                index: 1,
+                name: "malloc".to_string(),
+                thread: 0,
+                thread_name: None,
+                location: None,
+                trace_event: None,
+            })
+        );
+        assert_eq!(TraceComparison::last_op_ref(&None), None);
+        assert_eq!(TraceComparison::last_op_ref(&first), None, "no op line");
         // A trace that stops early parts where it stops, on either side.
         for (a, b, first_ended) in [
             (&same[..1], &same[..], true),

@@ -473,6 +473,21 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
             detail("last op started").contains("\"op\":\"touch\""),
             "{finding:#?}"
         );
+        // That op as data, as every other finding names an op (`details[].op`), so that a
+        // report points at it in the file: the second op of the lifecycle's `ops`. The finding
+        // is placed where the traces part.
+        let last_op = finding
+            .details
+            .iter()
+            .find(|d| d.label == "last op started")
+            .and_then(|d| d.op.as_ref())
+            .unwrap_or_else(|| panic!("the last op started is not named as an op: {finding:#?}"));
+        assert_eq!(
+            (last_op.name.as_str(), last_op.list, last_op.index),
+            ("touch", sim::findings::OpList::Ops, 2)
+        );
+        assert_eq!((last_op.lifecycle, last_op.repetition), (0, 0));
+        assert!(finding.position_known, "{finding:#?}");
         let counter = sim::scenario::parse::parse::<sim::subjects::counter::Counter>(
             "c.toml",
             super::CONTENDED,

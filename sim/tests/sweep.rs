@@ -730,6 +730,22 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     assert!(report.contains("traces part at: event #"), "{report}");
     assert!(report.contains("last op started: {\"i\":"), "{report}");
     assert!(report.contains("\"op\":\"touch\""), "{report}");
+    // And it points at that op in the repro file, as every report that names an op does.
+    let repro = finding.repro.as_deref().expect("written");
+    let pointed = report
+        .lines()
+        .skip_while(|line| !line.starts_with("  last op started:"))
+        .nth(1)
+        .unwrap_or_default();
+    let at = pointed
+        .strip_prefix(&format!("    --> {repro}:"))
+        .and_then(|rest| rest.strip_suffix(" (ops)"))
+        .unwrap_or_else(|| panic!("no `--> {repro}:LINE:COLUMN (ops)` line: {report}"));
+    let (line, column) = at.split_once(':').unwrap();
+    let (line, column): (usize, usize) = (line.parse().unwrap(), column.parse().unwrap());
+    let text = std::fs::read_to_string(repro).unwrap();
+    let op_text = &text.lines().nth(line - 1).unwrap()[column - 1..];
+    assert!(op_text.starts_with("{ op = \"touch\""), "{op_text}");
     assert_eq!(finding.ops_after, finding.ops_before, "not shrunk");
 
     // With no rechecks of passing runs, nothing is run twice and nothing is found.

@@ -323,6 +323,8 @@ pub fn minimise_one(
     let series = finding.series.clone();
     let (finding, reported) = match replayed(registry, &repro, &repro_text, signature) {
         Some(replayed) if shrunk && not_written.is_none() => replayed,
+        // Located in the repro only when there is one to point into.
+        _ if not_written.is_none() => (located_in(registry, &repro, &repro_text, finding), original),
         _ => (finding, original),
     };
     let (finding, replay) = match &not_written {
@@ -348,6 +350,16 @@ pub fn minimise_one(
     };
     write_sidecar(dir, &record).map_err(io_error)?;
     Ok(record)
+}
+
+/// `finding`, made from runs of the whole scenario (a determinism finding: it is not shrunk),
+/// with its ops located in the repro file written with `text` at `path`, which pins that
+/// scenario; as it was if the file does not read back.
+fn located_in(registry: &Registry, path: &str, text: &str, mut finding: Finding) -> Finding {
+    if let Ok(scenario) = registry.parse(path, text) {
+        report::locate_finding(&mut finding, scenario.as_ref());
+    }
+    finding
 }
 
 /// The finding `signature` as a replay of the repro file written with `text` at `path` shows
