@@ -234,6 +234,23 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
         })
     }));
     assert_eq!(merged.shards.len(), 3);
+    // Each shard says which it is in fields, which the merge reads, not only in its label.
+    for (index, shard) in (1..=3).zip(&merged.shards) {
+        assert_eq!(
+            (shard.index, shard.count),
+            (Some(index), Some(3)),
+            "{shard:?}"
+        );
+        assert_eq!(shard.seeds, Some(whole.seeds), "{shard:?}");
+        assert!(
+            shard.shard.starts_with(&format!("{index}/3 seeds ")),
+            "{shard:?}"
+        );
+    }
+    assert_eq!(
+        whole.shards[0].index, None,
+        "an unsharded sweep is no shard"
+    );
 
     let snapshot = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
         let mut files = BTreeMap::new();

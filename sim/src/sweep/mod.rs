@@ -872,26 +872,19 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     progress.finish();
 
     let span = seeds_span(&config.sources, &config.seeds);
-    let shard_summary = summary::ShardSummary {
-        shard: match config.shard {
-            Some(shard) => format!("{} seeds {}..{}", shard.label(), span.start, span.end),
-            None => format!("all seeds {}..{}", span.start, span.end),
-        },
-        runs: records.len() as u64,
-        wall_seconds: round3(started.elapsed().as_secs_f64()),
-        run_seconds: round3(run_seconds),
-        plan: Some(plan_id(&config.sources, &config.seeds)),
+    let span = summary::SeedsSpan {
+        start: span.start,
+        end: span.end,
     };
-    let summary = summary::build(
-        &records,
-        &sidecars,
-        summary::SeedsSpan {
-            start: span.start,
-            end: span.end,
-        },
-        vec![shard_summary],
-        out,
+    let shard_summary = summary::ShardSummary::new(
+        config.shard,
+        span,
+        records.len() as u64,
+        round3(started.elapsed().as_secs_f64()),
+        round3(run_seconds),
+        Some(plan_id(&config.sources, &config.seeds)),
     );
+    let summary = summary::build(&records, &sidecars, span, vec![shard_summary], out);
     summary::write_outputs(out, &summary)
         .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;
     let mut promote_error = None;

@@ -34,8 +34,20 @@ pub struct SeedsSpan {
 /// One shard's (or one unsharded sweep's) share of the work; a merge lists them all.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardSummary {
-    /// `I/N seeds A..B`, or `all seeds A..B`.
+    /// `I/N seeds A..B`, or `all seeds A..B`: for people. A merge reads `index`, `count` and
+    /// `seeds`, and this only in summaries written before those were kept.
     pub shard: String,
+    /// The shard's index (from 1) and the number of shards of its plan, as `--shard I/N` gave
+    /// them; both absent for an unsharded sweep (and in summaries written before they were kept,
+    /// which `seeds` tells apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// The seeds of the plan the shard takes its share of, as the summary's own `seeds`. Always
+    /// written by a sweep; absent only in summaries written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<SeedsSpan>,
     pub runs: u64,
     pub wall_seconds: f64,
     /// Wall time of the runs alone (without minimising and reports).
@@ -44,6 +56,52 @@ pub struct ShardSummary {
     /// shards are of one plan and cover it. Absent in summaries written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+}
+
+impl ShardSummary {
+    /// The summary of shard `part` (`None`: the whole plan, unsharded) of the plan over
+    /// `seeds`, with its label.
+    pub fn new(
+        part: Option<super::Shard>,
+        seeds: SeedsSpan,
+        runs: u64,
+        wall_seconds: f64,
+        run_seconds: f64,
+        plan: Option<String>,
+    ) -> ShardSummary {
+        let shard = match part {
+            Some(part) => format!("{} seeds {}..{}", part.label(), seeds.start, seeds.end),
+            None => format!("all seeds {}..{}", seeds.start, seeds.end),
+        };
+        ShardSummary {
+            shard,
+            index: part.map(|p| p.index),
+            count: part.map(|p| p.count),
+            seeds: Some(seeds),
+            runs,
+            wall_seconds,
+            run_seconds,
+            plan,
+        }
+    }
+
+    /// Which shard this is (`None`: an unsharded sweep) and its plan's seeds as a label's words
+    /// (`seeds A..B`), which tell plans apart when no `plan` was kept. From the fields, or, in a
+    /// summary written before they were kept, from the label `I/N seeds A..B`.
+    fn part(&self) -> (Option<super::Shard>, String) {
+        if let Some(seeds) = self.seeds {
+            let part = self
+                .index
+                .zip(self.count)
+                .map(|(index, count)| super::Shard { index, count });
+            return (part, format!("seeds {}..{}", seeds.start, seeds.end));
+        }
+        let (part, seeds) = self
+            .shard
+            .split_once(' ')
+            .unwrap_or((self.shard.as_str(), ""));
+        (super::Shard::parse(part).ok(), seeds.to_string())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -440,18 +498,14 @@ pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
     // Plan → shard counts → shard indices; `None` for an unsharded sweep (the whole plan).
     let mut plans: BTreeMap<String, BTreeMap<Option<u32>, BTreeSet<u32>>> = BTreeMap::new();
     for shard in shards {
-        let (part, seeds) = shard
-            .shard
-            .split_once(' ')
-            .unwrap_or((shard.shard.as_str(), ""));
-        let plan = shard.plan.clone().unwrap_or_else(|| seeds.to_string());
-        let parsed = super::Shard::parse(part).ok();
+        let (part, seeds) = shard.part();
+        let plan = shard.plan.clone().unwrap_or(seeds);
         plans
             .entry(plan)
             .or_default()
-            .entry(parsed.map(|s| s.count))
+            .entry(part.map(|s| s.count))
             .or_default()
-            .extend(parsed.map(|s| s.index));
+            .extend(part.map(|s| s.index));
     }
     let label = |plan: &BTreeMap<Option<u32>, BTreeSet<u32>>| -> String {
         let parts: Vec<String> = plan
@@ -536,9 +590,14 @@ fn reconcile(a: RunRecord, b: RunRecord) -> RunRecord {
 mod tests {
     use super::*;
 
+    /// A shard as a summary written before `index`, `count` and `seeds` were kept has it: its
+    /// label alone says which it is.
     fn shard(label: &str, plan: Option<&str>) -> ShardSummary {
         ShardSummary {
             shard: label.into(),
+            index: None,
+            count: None,
+            seeds: None,
             runs: 1,
             wall_seconds: 0.0,
             run_seconds: 0.0,
@@ -546,49 +605,128 @@ mod tests {
         }
     }
 
+    /// The same shard as a sweep writes it now: its label and its fields.
+    fn shard_with_fields(label: &str, plan: Option<&str>) -> ShardSummary {
+        let (part, seeds) = label.split_once(" seeds ").unwrap();
+        let (start, end) = seeds.split_once("..").unwrap();
+        let seeds = SeedsSpan {
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+        };
+        let part = (part != "all").then(|| super::super::Shard::parse(part).unwrap());
+        let made = ShardSummary::new(part, seeds, 1, 0.0, 0.0, plan.map(str::to_string));
+        assert_eq!(made.shard, label);
+        made
+    }
+
+    /// A summary written before the fields loads (serde defaults) and merges with the warnings
+    /// its label gives; one written now gives the same warnings from its fields, whatever its
+    /// label says, and old and new shards of one plan merge as one.
+    #[test]
+    fn shards_are_told_apart_by_their_fields_and_by_their_labels_in_older_summaries() {
+        let old_json = r#"{"shard":"2/3 seeds 0..9","runs":4,"wall_seconds":1.0,"run_seconds":0.5,"plan":"p"}"#;
+        let old: ShardSummary = serde_json::from_str(old_json).unwrap();
+        assert_eq!(
+            old,
+            ShardSummary {
+                runs: 4,
+                wall_seconds: 1.0,
+                run_seconds: 0.5,
+                ..shard("2/3 seeds 0..9", Some("p"))
+            }
+        );
+        let new = shard_with_fields("2/3 seeds 0..9", Some("p"));
+        let written = serde_json::to_string(&new).unwrap();
+        assert!(
+            written.contains(r#""index":2,"count":3,"seeds":{"start":0,"end":9}"#),
+            "{written}"
+        );
+        assert_eq!(serde_json::from_str::<ShardSummary>(&written).unwrap(), new);
+        let unsharded = serde_json::to_string(&shard_with_fields("all seeds 0..9", None)).unwrap();
+        assert!(
+            !unsharded.contains("\"index\"") && unsharded.contains("\"seeds\""),
+            "{unsharded}"
+        );
+
+        for plan in [Some("p"), None] {
+            let (first_old, second_old) =
+                (shard("1/3 seeds 0..9", plan), shard("2/3 seeds 0..9", plan));
+            let warnings = coverage_warnings(&[first_old.clone(), second_old]);
+            let second_new = shard_with_fields("2/3 seeds 0..9", plan);
+            assert_eq!(
+                warnings,
+                coverage_warnings(&[
+                    shard_with_fields("1/3 seeds 0..9", plan),
+                    second_new.clone()
+                ]),
+                "plan {plan:?}"
+            );
+            assert_eq!(
+                warnings,
+                coverage_warnings(&[first_old, second_new]),
+                "old and new together, plan {plan:?}"
+            );
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains("shard 3/3 missing"), "{warnings:?}");
+        }
+        // The fields decide: a label that does not parse (edited by a person, say) does not
+        // make its shard pass for an unsharded sweep that covers the plan.
+        let mut relabelled = new.clone();
+        relabelled.shard = "shard two of three".into();
+        let warnings =
+            coverage_warnings(&[shard_with_fields("1/3 seeds 0..9", Some("p")), relabelled]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("shard 3/3 missing"), "{warnings:?}");
+    }
+
+    /// Summaries written before shards kept `index`, `count` and `seeds` (their labels say which
+    /// shard they are) and summaries written now give the same warnings.
     #[test]
     fn a_merge_that_misses_a_shard_or_mixes_plans_or_counts_says_so() {
-        let whole = [
-            shard("1/3 seeds 0..9", Some("p")),
-            shard("2/3 seeds 0..9", Some("p")),
-            shard("3/3 seeds 0..9", Some("p")),
-        ];
-        assert!(coverage_warnings(&whole).is_empty());
-        assert!(coverage_warnings(&[shard("all seeds 0..9", Some("p"))]).is_empty());
+        let makers: [fn(&str, Option<&str>) -> ShardSummary; 2] = [shard, shard_with_fields];
+        for shard in makers {
+            let whole = [
+                shard("1/3 seeds 0..9", Some("p")),
+                shard("2/3 seeds 0..9", Some("p")),
+                shard("3/3 seeds 0..9", Some("p")),
+            ];
+            assert!(coverage_warnings(&whole).is_empty());
+            assert!(coverage_warnings(&[shard("all seeds 0..9", Some("p"))]).is_empty());
 
-        let missing = coverage_warnings(&whole[..2]);
-        assert_eq!(missing.len(), 1, "{missing:?}");
-        assert!(missing[0].contains("shard 3/3 missing"), "{missing:?}");
+            let missing = coverage_warnings(&whole[..2]);
+            assert_eq!(missing.len(), 1, "{missing:?}");
+            assert!(missing[0].contains("shard 3/3 missing"), "{missing:?}");
 
-        let mixed_counts =
-            coverage_warnings(&[whole[0].clone(), shard("2/4 seeds 0..9", Some("p"))]);
-        assert!(
-            mixed_counts[0].contains("split it in different ways (1/3, 2/4)"),
-            "{mixed_counts:?}"
-        );
+            let mixed_counts =
+                coverage_warnings(&[whole[0].clone(), shard("2/4 seeds 0..9", Some("p"))]);
+            assert!(
+                mixed_counts[0].contains("split it in different ways (1/3, 2/4)"),
+                "{mixed_counts:?}"
+            );
 
-        let mut plans = whole.to_vec();
-        plans.push(shard("all seeds 0..9", Some("q")));
-        let mixed_plans = coverage_warnings(&plans);
-        assert_eq!(mixed_plans.len(), 1, "{mixed_plans:?}");
-        assert!(
-            mixed_plans[0].contains("2 different plans"),
-            "{mixed_plans:?}"
-        );
+            let mut plans = whole.to_vec();
+            plans.push(shard("all seeds 0..9", Some("q")));
+            let mixed_plans = coverage_warnings(&plans);
+            assert_eq!(mixed_plans.len(), 1, "{mixed_plans:?}");
+            assert!(
+                mixed_plans[0].contains("2 different plans"),
+                "{mixed_plans:?}"
+            );
 
-        // Older summaries name no plan: their seeds tell plans apart.
-        let old = [
-            shard("1/2 seeds 0..9", None),
-            shard("2/2 seeds 10..19", None),
-        ];
-        let warnings = coverage_warnings(&old);
-        assert!(warnings[0].contains("2 different plans"), "{warnings:?}");
-        assert!(
-            warnings
-                .iter()
-                .any(|w| w.contains("seeds 0..9: shard 2/2 missing")),
-            "{warnings:?}"
-        );
+            // Older summaries name no plan: their seeds tell plans apart.
+            let old = [
+                shard("1/2 seeds 0..9", None),
+                shard("2/2 seeds 10..19", None),
+            ];
+            let warnings = coverage_warnings(&old);
+            assert!(warnings[0].contains("2 different plans"), "{warnings:?}");
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains("seeds 0..9: shard 2/2 missing")),
+                "{warnings:?}"
+            );
+        }
     }
 
     #[test]
