@@ -9,13 +9,28 @@
 use std::cell::Cell;
 use std::ops::Range;
 
-use toml::Spanned;
-
-use super::parse::RawLifecycle;
 use crate::findings::{OpList, OpLocation, OpRef};
 
 /// A line and column, both from 1; the column counts characters, as `Diagnostic` does.
 type LineColumn = (u32, u32);
+
+/// Where one lifecycle's ops are in the file, list by list, as byte ranges: what parsing keeps of
+/// the file's spans once the ops are decoded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct LifecycleSpans {
+    pub(super) setup: Vec<Range<usize>>,
+    pub(super) ops: Vec<Range<usize>>,
+    pub(super) teardown: Vec<Range<usize>>,
+    /// Per declared thread, in file order.
+    pub(super) threads: Vec<ThreadSpans>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct ThreadSpans {
+    pub(super) name: String,
+    pub(super) name_span: Range<usize>,
+    pub(super) ops: Vec<Range<usize>>,
+}
 
 /// The locations of one lifecycle's ops, list by list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,41 +100,36 @@ impl<'s> LineIndex<'s> {
         }
     }
 
-    fn list(&self, ops: &[Spanned<toml::Value>]) -> Vec<LineColumn> {
-        ops.iter().map(|op| self.line_column(op.span())).collect()
+    fn list(&self, spans: &[Range<usize>]) -> Vec<LineColumn> {
+        spans
+            .iter()
+            .map(|span| self.line_column(span.clone()))
+            .collect()
     }
 }
 
 impl OpLocations {
-    /// The ops' locations in `source`, from the lifecycles `parse::parse_located` read from
-    /// it (the parse's own spans: the file is not read a second time).
-    pub(super) fn of(
-        file: &str,
-        source: &str,
-        lifecycles: &[Spanned<RawLifecycle>],
-    ) -> OpLocations {
+    /// The ops' locations in `source`, from the spans `parse::parse_located` read from it (the
+    /// parse's own spans: the file is not read a second time).
+    pub(super) fn of(file: &str, source: &str, lifecycles: &[LifecycleSpans]) -> OpLocations {
         let index = LineIndex::new(source);
         let lifecycles = lifecycles
             .iter()
-            .map(|lifecycle| {
-                let lifecycle = lifecycle.get_ref();
-                LifecycleLocations {
-                    setup: index.list(&lifecycle.setup),
-                    ops: index.list(&lifecycle.ops),
-                    teardown: index.list(&lifecycle.teardown),
-                    threads: lifecycle
-                        .threads
-                        .iter()
-                        .map(|thread| {
-                            let thread = thread.get_ref();
-                            (
-                                thread.name.get_ref().clone(),
-                                index.line_column(thread.name.span()),
-                                index.list(&thread.ops),
-                            )
-                        })
-                        .collect(),
-                }
+            .map(|lifecycle| LifecycleLocations {
+                setup: index.list(&lifecycle.setup),
+                ops: index.list(&lifecycle.ops),
+                teardown: index.list(&lifecycle.teardown),
+                threads: lifecycle
+                    .threads
+                    .iter()
+                    .map(|thread| {
+                        (
+                            thread.name.clone(),
+                            index.line_column(thread.name_span.clone()),
+                            index.list(&thread.ops),
+                        )
+                    })
+                    .collect(),
             })
             .collect();
         OpLocations {

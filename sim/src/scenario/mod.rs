@@ -25,6 +25,7 @@ pub mod generate;
 pub mod locations;
 pub mod parse;
 pub mod print;
+mod sketch;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -1,20 +1,29 @@
 //! Parsing and validating scenario files, with errors that point at file:line:column.
 //!
-//! Parsing happens in two steps. The file is first read into a raw structure in which every op is
-//! a spanned TOML value (serde's internally tagged enums cannot carry spans, so ops are decoded
-//! one by one afterwards, each error pointing at its op). Then the ops are decoded into the
-//! runner's or the subject's op types and the whole scenario is validated in program order:
-//! threads must be declared before they are spawned, joined only after, and names must be defined
-//! before they are used.
+//! Parsing happens in two steps. The file is first read into a raw structure in which every op
+//! is decoded as it is read (serde's internally tagged enums cannot carry spans, so each op is
+//! read as a spanned TOML value, decoded into the runner's or the subject's op type and the value
+//! dropped), keeping its span and, if it does not decode, the error to report. Then the whole
+//! scenario is validated in program order: threads must be declared before they are spawned,
+//! joined only after, and names must be defined before they are used.
+//!
+//! Memory (`tests/parse_memory.rs` bounds it): toml builds its own tree of a whole file before
+//! any field is read, over 100 times the size of a file of small ops, so the ops of op lists are
+//! read one at a time (`sketch`) and only a file that fails to read that way is read whole (for
+//! the error, exactly as toml reports it). Either way nothing of the file's size is held beside
+//! toml's tree: the first reading (`read_toml`, which checks the file as TOML) keeps nothing but
+//! the `subject`, and the second each op decoded rather than as a TOML value.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde::Deserialize;
+use serde::de::{self, MapAccess, SeqAccess, Visitor, value};
 use toml::Spanned;
 
-use super::locations::{LineIndex, OpLocations};
+use super::locations::{LifecycleSpans, LineIndex, OpLocations, ThreadSpans};
+use super::sketch::Sketch;
 use super::{
     Expect, FaultSpec, Lifecycle, RUNNER_OPS, RunnerOp, Scenario, ScenarioOp, ThreadSpec,
     default_warmup,
@@ -107,9 +116,11 @@ impl std::fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-#[derive(Deserialize)]
+/// A scenario file as it spells things, with spans; `Op` is what an op of its op lists is read
+/// as (a `RawOp`, or a placeholder's offset in a sketch).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawScenario {
+struct RawScenario<Op> {
     name: String,
     #[serde(default)]
     description: Option<String>,
@@ -130,13 +141,14 @@ struct RawScenario {
     config: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     caches: BTreeMap<Spanned<String>, u64>,
-    #[serde(default, rename = "lifecycle")]
-    lifecycles: Vec<Spanned<RawLifecycle>>,
+    // Not `default`: serde would ask `Op: Default` of it.
+    #[serde(default = "Vec::new", rename = "lifecycle")]
+    lifecycles: Vec<Spanned<RawLifecycle<Op>>>,
     #[serde(default)]
     expect: Option<Expect>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawFaults {
     #[serde(default)]
@@ -151,29 +163,120 @@ struct RawFaults {
     spawn: Option<Spanned<f64>>,
 }
 
-/// A `[[lifecycle]]` as the file spells it, with spans; `locations` reads its ops' spans too.
-#[derive(Deserialize)]
+/// A `[[lifecycle]]` as the file spells it, with spans.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawLifecycle {
-    pub(super) name: Spanned<String>,
+struct RawLifecycle<Op> {
+    name: Spanned<String>,
     repeat: Option<Spanned<i64>>,
     warmup: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub(super) setup: Vec<Spanned<toml::Value>>,
-    #[serde(default)]
-    pub(super) ops: Vec<Spanned<toml::Value>>,
-    #[serde(default)]
-    pub(super) teardown: Vec<Spanned<toml::Value>>,
-    #[serde(default, rename = "thread")]
-    pub(super) threads: Vec<Spanned<RawThread>>,
+    #[serde(default = "Vec::new")]
+    setup: Vec<Op>,
+    #[serde(default = "Vec::new")]
+    ops: Vec<Op>,
+    #[serde(default = "Vec::new")]
+    teardown: Vec<Op>,
+    #[serde(default = "Vec::new", rename = "thread")]
+    threads: Vec<Spanned<RawThread<Op>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawThread {
-    pub(super) name: Spanned<String>,
-    #[serde(default)]
-    pub(super) ops: Vec<Spanned<toml::Value>>,
+struct RawThread<Op> {
+    name: Spanned<String>,
+    #[serde(default = "Vec::new")]
+    ops: Vec<Op>,
+}
+
+impl<Op> RawScenario<Op> {
+    /// The same scenario with each op replaced by what `read` makes of it; `None` if it makes
+    /// nothing of one.
+    fn try_map_ops<To>(self, mut read: impl FnMut(Op) -> Option<To>) -> Option<RawScenario<To>> {
+        let mut list = |ops: Vec<Op>| ops.into_iter().map(&mut read).collect::<Option<Vec<To>>>();
+        let mut lifecycles = Vec::with_capacity(self.lifecycles.len());
+        for lifecycle in self.lifecycles {
+            let span = lifecycle.span();
+            let lifecycle = lifecycle.into_inner();
+            let mut threads = Vec::with_capacity(lifecycle.threads.len());
+            for thread in lifecycle.threads {
+                let span = thread.span();
+                let thread = thread.into_inner();
+                let ops = list(thread.ops)?;
+                threads.push(Spanned::new(
+                    span,
+                    RawThread {
+                        name: thread.name,
+                        ops,
+                    },
+                ));
+            }
+            let lifecycle = RawLifecycle {
+                name: lifecycle.name,
+                repeat: lifecycle.repeat,
+                warmup: lifecycle.warmup,
+                setup: list(lifecycle.setup)?,
+                ops: list(lifecycle.ops)?,
+                teardown: list(lifecycle.teardown)?,
+                threads,
+            };
+            lifecycles.push(Spanned::new(span, lifecycle));
+        }
+        Some(RawScenario {
+            name: self.name,
+            description: self.description,
+            subject: self.subject,
+            defects: self.defects,
+            seed: self.seed,
+            limits: self.limits,
+            platform: self.platform,
+            faults: self.faults,
+            schedule: self.schedule,
+            config: self.config,
+            caches: self.caches,
+            lifecycles,
+            expect: self.expect,
+        })
+    }
+}
+
+/// An op of a sketch (`sketch::Sketch`): where its placeholder starts.
+struct OpPlaceholder(usize);
+
+impl<'de> Deserialize<'de> for OpPlaceholder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let placeholder = Spanned::<de::IgnoredAny>::deserialize(deserializer)?;
+        Ok(OpPlaceholder(placeholder.span().start))
+    }
+}
+
+/// One op of the file: where it is, and what it decodes to or why it does not. Decoded as it is
+/// read, so that the file's ops are never all held as TOML values (a table each: ~40 times the
+/// text of a small op); a decode error waits, to be reported where validation meets it, after
+/// every error of the file's shape.
+struct RawOp<S: Subject> {
+    span: Range<usize>,
+    decoded: Result<ScenarioOp<S::Op>, String>,
+}
+
+impl<S: Subject> std::fmt::Debug for RawOp<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {:?}", self.span, self.decoded)
+    }
+}
+
+impl<'de, S: Subject> Deserialize<'de> for RawOp<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Spanned::<toml::Value>::deserialize(deserializer).map(RawOp::decode)
+    }
+}
+
+impl<S: Subject> RawOp<S> {
+    fn decode(value: Spanned<toml::Value>) -> RawOp<S> {
+        RawOp {
+            span: value.span(),
+            decoded: decode_op::<S>(value.get_ref()),
+        }
+    }
 }
 
 /// Repetitions allowed in one lifecycle: enough for long soak loops, small enough to bound a run.
@@ -183,15 +286,7 @@ pub const SOURCE_BYTES_MAX: usize = 4 << 20;
 
 /// Reads just the `subject` field (with its span), so the registry can pick the parser.
 pub fn subject_of(path: &str, source: &str) -> Result<(String, Range<usize>), Diagnostic> {
-    let table = parse_table(path, source)?;
-    #[derive(Deserialize)]
-    struct Probe {
-        subject: Option<Spanned<toml::Value>>,
-    }
-    let probe: Probe = toml::from_str(source)
-        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))?;
-    let _ = table;
-    match probe.subject {
+    match read_toml(path, source)? {
         Some(value) => match value.get_ref().as_str() {
             Some(name) => Ok((name.to_string(), value.span())),
             None => Err(Diagnostic::new(
@@ -210,7 +305,60 @@ pub fn subject_of(path: &str, source: &str) -> Result<(String, Range<usize>), Di
     }
 }
 
-fn parse_table(path: &str, source: &str) -> Result<toml::Table, Diagnostic> {
+/// Reads the file as TOML, failing where reading it into a `toml::Table` would and with the
+/// same error, before any field is checked; keeps only the `subject` (a table of a large file
+/// would be many times its size, and is not needed: the fields are read again, typed).
+fn read_toml(path: &str, source: &str) -> Result<Option<Spanned<toml::Value>>, Diagnostic> {
+    check_size(path, source)?;
+    if let Some(subject) = Sketch::of(source).and_then(|sketch| read_sketch_toml(source, &sketch)) {
+        return Ok(subject);
+    }
+    read_whole_toml(path, source)
+}
+
+/// `read_toml` by way of the sketch: `None` if anything fails, for the whole file to tell what.
+fn read_sketch_toml(source: &str, sketch: &Sketch) -> Option<Option<Spanned<toml::Value>>> {
+    let table = toml::from_str::<CheckedTable>(sketch.text()).ok()?;
+    for op in sketch.ops() {
+        let deserializer = toml::de::ValueDeserializer::parse(&source[op.clone()]).ok()?;
+        CheckedValue::deserialize(deserializer).ok()?;
+    }
+    Some(table.subject)
+}
+
+/// `read_toml` of the whole file, at once.
+fn read_whole_toml(path: &str, source: &str) -> Result<Option<Spanned<toml::Value>>, Diagnostic> {
+    toml::from_str::<CheckedTable>(source)
+        .map(|table| table.subject)
+        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Syntax))
+}
+
+/// The file's fields with their spans, its ops decoded: by way of its sketch, or if that fails,
+/// read whole.
+fn read_raw<S: Subject>(path: &str, source: &str) -> Result<RawScenario<RawOp<S>>, Diagnostic> {
+    check_size(path, source)?;
+    if let Some(raw) = Sketch::of(source).and_then(|sketch| read_sketch::<S>(source, &sketch)) {
+        return Ok(raw);
+    }
+    read_whole_toml(path, source)?;
+    toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))
+}
+
+/// `read_raw` by way of the sketch: `None` if anything fails, for the whole file to tell what.
+fn read_sketch<S: Subject>(source: &str, sketch: &Sketch) -> Option<RawScenario<RawOp<S>>> {
+    toml::from_str::<CheckedTable>(sketch.text()).ok()?;
+    let placeholders: RawScenario<OpPlaceholder> = toml::from_str(sketch.text()).ok()?;
+    let mut read = 0;
+    let raw = placeholders.try_map_ops(|OpPlaceholder(offset)| {
+        read += 1;
+        sketch.op_at(source, offset).map(RawOp::decode)
+    })?;
+    // Every op of the file stands in an op list of the scenario: none was left unread.
+    (read == sketch.ops().len()).then_some(raw)
+}
+
+/// Refuses a file too large to read, or empty.
+fn check_size(path: &str, source: &str) -> Result<(), Diagnostic> {
     if source.len() > SOURCE_BYTES_MAX {
         return Err(Diagnostic::new(
             path,
@@ -230,8 +378,97 @@ fn parse_table(path: &str, source: &str) -> Result<toml::Table, Diagnostic> {
             "empty file: a scenario needs at least `name`, `subject` and one [[lifecycle]]",
         ));
     }
-    toml::from_str::<toml::Table>(source)
-        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Syntax))
+    Ok(())
+}
+
+/// A document read as a `toml::Table` would be, its values checked and dropped as they are
+/// read; its `subject` kept.
+struct CheckedTable {
+    subject: Option<Spanned<toml::Value>>,
+}
+
+impl<'de> Deserialize<'de> for CheckedTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TableVisitor;
+        impl<'de> Visitor<'de> for TableVisitor {
+            type Value = CheckedTable;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckedTable, A::Error> {
+                let mut subject = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "subject" {
+                        subject = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<CheckedValue>()?;
+                    }
+                }
+                Ok(CheckedTable { subject })
+            }
+        }
+        deserializer.deserialize_map(TableVisitor)
+    }
+}
+
+/// A value read as a `toml::Value` would be, and dropped: the same errors, without the value.
+struct CheckedValue;
+
+impl<'de> Deserialize<'de> for CheckedValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedValue)
+    }
+}
+
+impl<'de> Visitor<'de> for CheckedValue {
+    type Value = CheckedValue;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any valid TOML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<CheckedValue, E> {
+        Ok(CheckedValue)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<CheckedValue, E> {
+        Ok(CheckedValue)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<CheckedValue, E> {
+        Ok(CheckedValue)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<CheckedValue, E> {
+        Ok(CheckedValue)
+    }
+
+    // Integers past `i64` are refused by `toml::Value` itself, in words of its own: asked, for
+    // the same words.
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<CheckedValue, E> {
+        toml::Value::deserialize(value::U64Deserializer::<E>::new(value)).map(|_| CheckedValue)
+    }
+
+    fn visit_i128<E: de::Error>(self, value: i128) -> Result<CheckedValue, E> {
+        toml::Value::deserialize(value::I128Deserializer::<E>::new(value)).map(|_| CheckedValue)
+    }
+
+    fn visit_u128<E: de::Error>(self, value: u128) -> Result<CheckedValue, E> {
+        toml::Value::deserialize(value::U128Deserializer::<E>::new(value)).map(|_| CheckedValue)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CheckedValue, A::Error> {
+        while seq.next_element::<CheckedValue>()?.is_some() {}
+        Ok(CheckedValue)
+    }
+
+    // A table, or a date-time (which toml hands over as a table of one private key).
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CheckedValue, A::Error> {
+        while map.next_key::<de::IgnoredAny>()?.is_some() {
+            map.next_value::<CheckedValue>()?;
+        }
+        Ok(CheckedValue)
+    }
 }
 
 /// Which reading of the file a TOML error comes from.
@@ -386,7 +623,7 @@ pub fn source_text(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
 
 /// Parses and validates a scenario for subject `S`.
 pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Diagnostic> {
-    parse_with_lifecycles::<S>(path, source).map(|(scenario, _)| scenario)
+    parse_with_spans::<S>(path, source).map(|(scenario, _)| scenario)
 }
 
 /// [`parse`], and where each op is in the file, for reports to point at.
@@ -394,21 +631,16 @@ pub fn parse_located<S: Subject>(
     path: &str,
     source: &str,
 ) -> Result<(Scenario<S::Op>, OpLocations), Diagnostic> {
-    let (scenario, lifecycles) = parse_with_lifecycles::<S>(path, source)?;
-    Ok((scenario, OpLocations::of(path, source, &lifecycles)))
+    let (scenario, spans) = parse_with_spans::<S>(path, source)?;
+    Ok((scenario, OpLocations::of(path, source, &spans)))
 }
 
-/// The lifecycles as the file spelled them, with their spans.
-type RawLifecycles = Vec<Spanned<RawLifecycle>>;
-
-/// The scenario, and its lifecycles as the file spelled them.
-fn parse_with_lifecycles<S: Subject>(
+/// The scenario, and where each lifecycle's ops are.
+fn parse_with_spans<S: Subject>(
     path: &str,
     source: &str,
-) -> Result<(Scenario<S::Op>, RawLifecycles), Diagnostic> {
-    parse_table(path, source)?;
-    let raw: RawScenario = toml::from_str(source)
-        .map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))?;
+) -> Result<(Scenario<S::Op>, Vec<LifecycleSpans>), Diagnostic> {
+    let raw = read_raw::<S>(path, source)?;
     let error =
         |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let info = info_of::<S>();
@@ -559,26 +791,25 @@ fn parse_with_lifecycles<S: Subject>(
             "no [[lifecycle]]: a scenario needs at least one lifecycle with ops",
         ));
     }
-    let mut lifecycles = Vec::new();
+    let mut lifecycles = Vec::with_capacity(raw.lifecycles.len());
+    let mut spans = Vec::with_capacity(raw.lifecycles.len());
     // Names defined in one lifecycle stay defined in the next: validation follows program order.
     let mut names = Names::default();
     // Reports and repros name a lifecycle only by its name, so two of one name could not be told
     // apart.
     let mut lifecycle_names = BTreeSet::new();
-    for raw_lifecycle in &raw.lifecycles {
+    for raw_lifecycle in raw.lifecycles {
         let name = &raw_lifecycle.get_ref().name;
-        if !lifecycle_names.insert(name.get_ref().as_str()) {
+        if !lifecycle_names.insert(name.get_ref().clone()) {
             return Err(error(
                 name.span(),
                 format!("lifecycle `{}` is declared twice", name.get_ref()),
             ));
         }
-        lifecycles.push(parse_lifecycle::<S>(
-            path,
-            source,
-            raw_lifecycle,
-            &mut names,
-        )?);
+        let (lifecycle, lifecycle_spans) =
+            parse_lifecycle::<S>(path, source, raw_lifecycle, &mut names)?;
+        lifecycles.push(lifecycle);
+        spans.push(lifecycle_spans);
     }
     let scenario = Scenario {
         name: raw.name.into(),
@@ -595,7 +826,7 @@ fn parse_with_lifecycles<S: Subject>(
         lifecycles,
         expect: raw.expect,
     };
-    Ok((scenario, raw.lifecycles))
+    Ok((scenario, spans))
 }
 
 /// `schedule = { strategy = "pct", depth = 3 }`: decoded here so that errors name the field.
@@ -707,13 +938,13 @@ fn list_or_none(items: &[&str]) -> String {
 fn parse_lifecycle<S: Subject>(
     path: &str,
     source: &str,
-    raw: &Spanned<RawLifecycle>,
+    raw: Spanned<RawLifecycle<RawOp<S>>>,
     names: &mut Names,
-) -> Result<Lifecycle<S::Op>, Diagnostic> {
+) -> Result<(Lifecycle<S::Op>, LifecycleSpans), Diagnostic> {
     let error =
         |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let lifecycle_span = raw.span();
-    let raw = raw.get_ref();
+    let raw = raw.into_inner();
     let repeat = match &raw.repeat {
         None => 1,
         Some(value) if (1..=REPEAT_MAX).contains(value.get_ref()) => *value.get_ref() as u32,
@@ -741,32 +972,39 @@ fn parse_lifecycle<S: Subject>(
             ));
         }
     };
-    let mut threads = Vec::new();
-    let mut thread_spans = BTreeMap::new();
-    for thread in &raw.threads {
-        let name = thread.get_ref().name.get_ref().clone();
-        if thread_spans
-            .insert(name.clone(), thread.get_ref().name.span())
-            .is_some()
-        {
+    let lifecycle_name = raw.name.get_ref();
+    let mut threads = Vec::with_capacity(raw.threads.len());
+    let mut thread_spans = Vec::with_capacity(raw.threads.len());
+    let mut thread_names = BTreeSet::new();
+    for thread in raw.threads {
+        let thread = thread.into_inner();
+        let name_span = thread.name.span();
+        let name = thread.name.into_inner();
+        if !thread_names.insert(name.clone()) {
             return Err(error(
-                thread.get_ref().name.span(),
-                format!(
-                    "thread `{name}` is declared twice in lifecycle `{}`",
-                    raw.name.get_ref()
-                ),
+                name_span,
+                format!("thread `{name}` is declared twice in lifecycle `{lifecycle_name}`"),
             ));
         }
-        threads.push(ThreadSpec {
-            name,
-            ops: decode_ops::<S>(path, source, &thread.get_ref().ops)?,
+        let (ops, op_spans) = decode_ops(path, source, thread.ops)?;
+        thread_spans.push(ThreadSpans {
+            name: name.clone(),
+            name_span,
+            ops: op_spans,
         });
+        threads.push(ThreadSpec { name, ops });
     }
-    let setup = decode_ops::<S>(path, source, &raw.setup)?;
-    let ops = decode_ops::<S>(path, source, &raw.ops)?;
-    let teardown = decode_ops::<S>(path, source, &raw.teardown)?;
+    let (setup, setup_spans) = decode_ops(path, source, raw.setup)?;
+    let (ops, ops_spans) = decode_ops(path, source, raw.ops)?;
+    let (teardown, teardown_spans) = decode_ops(path, source, raw.teardown)?;
+    let spans = LifecycleSpans {
+        setup: setup_spans,
+        ops: ops_spans,
+        teardown: teardown_spans,
+        threads: thread_spans,
+    };
     let lifecycle = Lifecycle {
-        name: raw.name.get_ref().clone().into(),
+        name: lifecycle_name.clone().into(),
         repeat,
         warmup,
         setup,
@@ -777,16 +1015,16 @@ fn parse_lifecycle<S: Subject>(
     check_lifecycle::<S>(&lifecycle, names).map_err(|(at, message)| {
         let span = match at {
             ProblemAt::Lifecycle => lifecycle_span.clone(),
-            ProblemAt::Op(OpList::Setup, index) => raw.setup[index].span(),
-            ProblemAt::Op(OpList::Ops, index) => raw.ops[index].span(),
-            ProblemAt::Op(OpList::Teardown, index) => raw.teardown[index].span(),
+            ProblemAt::Op(OpList::Setup, index) => spans.setup[index].clone(),
+            ProblemAt::Op(OpList::Ops, index) => spans.ops[index].clone(),
+            ProblemAt::Op(OpList::Teardown, index) => spans.teardown[index].clone(),
             ProblemAt::Op(OpList::Thread(thread), index) => {
-                raw.threads[thread].get_ref().ops[index].span()
+                spans.threads[thread].ops[index].clone()
             }
         };
         error(span, message)
     })?;
-    Ok(lifecycle)
+    Ok((lifecycle, spans))
 }
 
 /// Checks a scenario built in memory as [`parse`] checks a file: at least one lifecycle, each
@@ -924,18 +1162,25 @@ fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(),
     }
 }
 
+/// The ops of a list, and where each is in the file.
+type DecodedList<O> = (Vec<ScenarioOp<O>>, Vec<Range<usize>>);
+
+/// The ops of one list and their spans, or a diagnostic at the first that does not decode.
 fn decode_ops<S: Subject>(
     path: &str,
     source: &str,
-    values: &[Spanned<toml::Value>],
-) -> Result<Vec<ScenarioOp<S::Op>>, Diagnostic> {
-    values
-        .iter()
-        .map(|value| {
-            decode_op::<S>(value.get_ref())
-                .map_err(|message| Diagnostic::new(path, source, Some(value.span()), message))
-        })
-        .collect()
+    raw: Vec<RawOp<S>>,
+) -> Result<DecodedList<S::Op>, Diagnostic> {
+    let mut ops = Vec::with_capacity(raw.len());
+    let mut spans = Vec::with_capacity(raw.len());
+    for op in raw {
+        match op.decoded {
+            Ok(decoded) => ops.push(decoded),
+            Err(message) => return Err(Diagnostic::new(path, source, Some(op.span), message)),
+        }
+        spans.push(op.span);
+    }
+    Ok((ops, spans))
 }
 
 /// Decodes one op table: a runner op (`spawn`, `join`, `exit`, `sleep`) or one of the subject's.
@@ -985,4 +1230,103 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
                 format!("op `{name}`: {message}")
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subjects::{
+        allocator::Allocator, counter::Counter, dlmalloc::DlmallocSubject,
+        interpreter::Interpreter, reloadable_lib::ReloadableLib, wasi_runtime::WasiRuntime,
+    };
+
+    /// What `source` reads as by way of its sketch, and read whole, as text to compare.
+    fn both_ways<S: Subject>(source: &str) -> (Option<String>, String) {
+        let sketched = Sketch::of(source)
+            .and_then(|sketch| read_sketch::<S>(source, &sketch))
+            .map(|raw| format!("{raw:#?}"));
+        let whole: RawScenario<RawOp<S>> = toml::from_str(source).unwrap();
+        (sketched, format!("{whole:#?}"))
+    }
+
+    /// A file read by way of its sketch reads as it does whole: every bundled scenario, and the
+    /// shapes of op lists a sketch has to get right.
+    #[test]
+    fn a_sketch_reads_as_the_whole_file_does() {
+        let counter = "name = \"t\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\n";
+        let mut files: Vec<(String, String)> = [
+            "ops = [\n  { op = \"create\",\n    slot = 1, },  # é\n  { op = \"bump\" }, # c\n]\n",
+            "ops = [\r\n { op = \"bump\" },\r\n { op = \"create\", slot = 2 },\r\n]\r\n",
+            "ops = [ 1, \"x\", [1, [2]], { op = \"bümp\" }, 1979-05-27T07:32:00Z ]\n",
+            "ops = [\t{ op = \"b\\u0075mp\" }\t,{ op = 'bump' }]\nsetup = []\n",
+            "setup = [{ op = \"create\", slot = 1 }]\nteardown = [{ op = \"evict\", slot = 1 }]\n\
+             ops = [{ op = \"spawn\", thread = \"t\" }, { op = \"join\", thread = \"t\" }]\n\
+             [[lifecycle.thread]]\nname = \"t\"\nops = [{ op = \"bump\" }]\n\
+             [[lifecycle]]\nname = \"m\"\nops = [{ op = \"bump\" }]\n",
+        ]
+        .iter()
+        .map(|ops| ("counter".to_string(), format!("{counter}{ops}")))
+        .collect();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+        let mut paths = Vec::new();
+        for dir in [root.to_string(), format!("{root}/zoo")] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    paths.push(path);
+                }
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let source = std::fs::read_to_string(&path).unwrap();
+            let subject = subject_of("f", &source).unwrap().0;
+            files.push((subject, source));
+        }
+        assert!(files.len() > 10);
+        for (subject, source) in &files {
+            let (sketched, whole) = match subject.as_str() {
+                "counter" => both_ways::<Counter>(source),
+                "wasi-runtime" => both_ways::<WasiRuntime>(source),
+                "interpreter" => both_ways::<Interpreter>(source),
+                "allocator" => both_ways::<Allocator>(source),
+                "reloadable-lib" => both_ways::<ReloadableLib>(source),
+                "dlmalloc" => both_ways::<DlmallocSubject>(source),
+                other => panic!("no subject `{other}`"),
+            };
+            let sketched = sketched.unwrap_or_else(|| panic!("no sketch of\n{source}"));
+            assert_eq!(sketched, whole, "{source}");
+        }
+    }
+
+    /// What the sketch cannot stand for is read whole: an op where no op list of a scenario
+    /// is, an error in an op, an op list inside an inline table, a syntax error, deep nesting.
+    #[test]
+    fn a_file_the_sketch_cannot_stand_for_is_read_whole() {
+        let head = "name = \"t\"\nsubject = \"counter\"\n";
+        for rest in [
+            "[config]\nops = [{ op = \"bump\" }]\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"bump\" }]\n",
+            "[[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 99999999999999999999 }]\n",
+        ] {
+            let source = format!("{head}{rest}");
+            let sketch = Sketch::of(&source).unwrap_or_else(|| panic!("no sketch of\n{source}"));
+            assert!(
+                read_sketch::<Counter>(&source, &sketch).is_none(),
+                "{source}"
+            );
+        }
+        for rest in [
+            "lifecycle = [{ name = \"l\", ops = [{ op = \"bump\" }] }]\n".to_string(),
+            "[[lifecycle]]\nname = \"l\"\nops = [{ op = \"bump\" } { op = \"bump\" }]\n"
+                .to_string(),
+            format!(
+                "[[lifecycle]]\nname = \"l\"\nops = [{}{}]\n",
+                "[".repeat(20),
+                "]".repeat(20)
+            ),
+        ] {
+            let source = format!("{head}{rest}");
+            assert!(Sketch::of(&source).is_none(), "{source}");
+        }
+    }
 }

@@ -324,7 +324,9 @@ pub fn minimise_one(
     let (finding, reported) = match replayed(registry, &repro, &repro_text, signature) {
         Some(replayed) if shrunk && not_written.is_none() => replayed,
         // Located in the repro only when there is one to point into.
-        _ if not_written.is_none() => (located_in(registry, &repro, &repro_text, finding), original),
+        _ if not_written.is_none() => {
+            (located_in(registry, &repro, &repro_text, finding), original)
+        }
         _ => (finding, original),
     };
     let (finding, replay) = match &not_written {
