@@ -7,29 +7,14 @@
 //! both builds agreed when last compared by hand, 24,000 generated runs and every zoo file), and
 //! shards against an unsharded sweep (`sweep.rs`).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-const SIM: &str = env!("CARGO_BIN_EXE_sim");
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("determinism")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{SIM, scratch_dir, workspace_root};
 
 /// Every file under `dir`, by path relative to it.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -105,17 +90,17 @@ fn a_run_traces_and_writes_its_repro_alike_from_any_directory_and_environment() 
     let root = workspace_root();
     let relative = Path::new("scenarios/zoo/instantiate-destroy.toml");
     let absolute = root.join(relative);
-    let elsewhere = scratch("elsewhere");
+    let elsewhere = scratch_dir("elsewhere");
 
     // Both runs write to one place, as the repro names its own path in its replay command.
-    let out = scratch("out");
+    let out = scratch_dir("out");
     let plain = run(&mut sim_run(&root, relative, &out));
     assert_eq!(plain.code, 1, "the zoo scenario fails with its defect");
     let plain_files = files(&out);
 
     // From another directory, naming the file by its absolute path, in an environment that
     // changes the locale, the time zone, backtraces and logging, and has no HOME.
-    let out = scratch("out");
+    let out = scratch_dir("out");
     let mut hostile = sim_run(&elsewhere, &absolute, &out);
     hostile
         .env("LANG", "tr_TR.UTF-8")
@@ -148,7 +133,7 @@ fn a_run_traces_and_writes_its_repro_alike_from_any_directory_and_environment() 
     let repro = out
         .join("repros")
         .join("wasi-runtime-instantiate-destroy-0000000000000007.toml");
-    let replay_dir = scratch("replay");
+    let replay_dir = scratch_dir("replay");
     let replayed = run(Command::new(SIM).current_dir(&elsewhere).args([
         "replay",
         &repro.display().to_string(),
@@ -219,8 +204,8 @@ fn sweep(dir: &Path, jobs: &str) -> Ran {
 
 #[test]
 fn a_sweep_with_one_job_records_and_minimises_what_one_with_two_does() {
-    let one = scratch("jobs-1");
-    let two = scratch("jobs-2");
+    let one = scratch_dir("jobs-1");
+    let two = scratch_dir("jobs-2");
     let with_one = sweep(&one, "1");
     let with_two = sweep(&two, "2");
     assert_eq!(with_one.code, 1, "the defects are found");

@@ -1,23 +1,20 @@
 //! The real `dlmalloc` crate on simulated pages: exact accounting, crash isolation that turns a
 //! use-after-release by real code into a `fault` finding, generated programs, determinism.
 
+mod support;
+
 use sim::findings::{Finding, FindingKind};
 use sim::os::Os;
-use sim::registry::{DynScenario, Registry};
+use sim::registry::Registry;
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::subject::{Config, Subject};
 use sim::subjects::dlmalloc::{DlmallocOp, DlmallocSubject};
 use sim::trace::MemorySink;
+use support::{parse_scenario, print_and_parse_back};
 
 const BASIC: &str = include_str!("../../scenarios/dlmalloc-basic.toml");
 const RELEASE_BEHIND_BACK: &str = include_str!("data/dlmalloc-release-behind-back.toml");
-
-fn scenario(text: &str) -> Box<dyn DynScenario> {
-    Registry::builtin()
-        .parse("test.toml", text)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn detail<'f>(finding: &'f Finding, label: &str) -> &'f str {
     finding
@@ -27,7 +24,7 @@ fn detail<'f>(finding: &'f Finding, label: &str) -> &'f str {
 
 #[test]
 fn the_basic_scenario_passes_with_exact_accounting_over_its_repetitions() {
-    let outcome = scenario(BASIC).run(RunOptions::default());
+    let outcome = parse_scenario(BASIC).run(RunOptions::default());
     assert!(outcome.passed(), "{:#?}", outcome.findings);
     assert_eq!(outcome.lifecycle_repeats, vec![50, 20, 20]);
     assert_eq!(outcome.ops, 50 * 21 + 20 * 19 + 20 * 6 + 1, "every op ran");
@@ -99,7 +96,7 @@ teardown = [{ op = "destroy" }]
 
 #[test]
 fn a_heap_kept_across_repetitions_may_keep_its_declared_segment_until_teardown() {
-    let outcome = scenario(LONG_LIVED_HEAP).run(RunOptions::default());
+    let outcome = parse_scenario(LONG_LIVED_HEAP).run(RunOptions::default());
     assert!(
         outcome.passed(),
         "one 64 KiB top segment is the declared cache: {:#?}",
@@ -110,7 +107,7 @@ fn a_heap_kept_across_repetitions_may_keep_its_declared_segment_until_teardown()
         r#"teardown = [{ op = "destroy" }]"#,
         r#"teardown = [{ op = "trim" }]"#,
     );
-    let outcome = scenario(&undestroyed).run(RunOptions::default());
+    let outcome = parse_scenario(&undestroyed).run(RunOptions::default());
     assert!(
         outcome
             .signatures()
@@ -122,7 +119,7 @@ fn a_heap_kept_across_repetitions_may_keep_its_declared_segment_until_teardown()
 
 #[test]
 fn real_code_touching_a_region_released_behind_its_back_is_a_fault_naming_the_release() {
-    let outcome = scenario(RELEASE_BEHIND_BACK).run(RunOptions::default());
+    let outcome = parse_scenario(RELEASE_BEHIND_BACK).run(RunOptions::default());
     assert_eq!(
         outcome.signatures(),
         vec!["fault:released page:dlmalloc_malloc"]
@@ -144,7 +141,7 @@ fn real_code_touching_a_region_released_behind_its_back_is_a_fault_naming_the_re
     assert!(detail(fault, "touched").contains("op #5 `malloc` → dlmalloc_malloc"));
     assert_eq!(outcome.ops, 5, "the run ended at the crash");
 
-    let again = scenario(RELEASE_BEHIND_BACK).run(RunOptions::default());
+    let again = parse_scenario(RELEASE_BEHIND_BACK).run(RunOptions::default());
     assert_eq!(
         again.trace_hash, outcome.trace_hash,
         "a crash is as deterministic as a pass"
@@ -158,7 +155,7 @@ fn a_free_into_a_released_region_is_a_read_fault_in_dlmalloc_free() {
         r#"{ op = "malloc", slot = 1, size = 64 },"#,
         r#"{ op = "free", slot = 0 },"#,
     );
-    let outcome = scenario(&text).run(RunOptions::default());
+    let outcome = parse_scenario(&text).run(RunOptions::default());
     assert_eq!(
         outcome.signatures(),
         vec!["fault:released page:dlmalloc_free"],
@@ -180,7 +177,7 @@ fn the_programs_own_access_to_a_released_block_is_caught_by_the_checked_path() {
         r#"{ op = "malloc", slot = 1, size = 64 },"#,
         r#"{ op = "read", slot = 0 },"#,
     );
-    let outcome = scenario(&text).run(RunOptions::default());
+    let outcome = parse_scenario(&text).run(RunOptions::default());
     assert_eq!(
         outcome.signatures(),
         vec!["fault:released page:program_read"]
@@ -197,7 +194,7 @@ fn the_programs_own_access_to_a_released_block_is_caught_by_the_checked_path() {
 #[test]
 fn the_trace_of_an_isolated_run_reaches_the_callers_sink_up_to_the_crash() {
     let sink = MemorySink::default();
-    let outcome = scenario(RELEASE_BEHIND_BACK).run(RunOptions {
+    let outcome = parse_scenario(RELEASE_BEHIND_BACK).run(RunOptions {
         trace_sink: Some(Box::new(sink.clone())),
         ..RunOptions::default()
     });
@@ -225,7 +222,7 @@ fn the_trace_of_an_isolated_run_reaches_the_callers_sink_up_to_the_crash() {
 /// each in its own child, are compared event by event through the traces they send back.
 #[test]
 fn two_isolated_runs_compare_event_by_event() {
-    let basic = scenario(BASIC);
+    let basic = parse_scenario(BASIC);
     let mut events = Vec::new();
     let comparison = sim::runner::compare_traces(|sink| {
         let outcome = basic.run(RunOptions {
@@ -250,7 +247,7 @@ fn injected_reserve_and_commit_failures_are_handled_by_the_real_code() {
         "seed = 1\n\n[faults]\nreserve = 0.3\ncommit = 0.3",
     );
     for seed in 1..6 {
-        let outcome = scenario(&text).run(RunOptions {
+        let outcome = parse_scenario(&text).run(RunOptions {
             seed: Some(seed),
             ..RunOptions::default()
         });
@@ -279,11 +276,8 @@ fn generated_programs_find_nothing_and_replay_to_the_same_trace() {
         );
         ops += outcome.ops;
         if seed % 20 == 0 {
-            let text = generated.to_toml();
-            let parsed = registry
-                .parse("generated.toml", &text)
-                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-            assert_eq!(parsed.to_toml(), text, "seed {seed}");
+            let parsed =
+                print_and_parse_back(&registry, generated.as_ref(), &format!("seed {seed}"));
             assert_eq!(
                 parsed.run(RunOptions::default()).trace_hash,
                 outcome.trace_hash,
@@ -296,7 +290,7 @@ fn generated_programs_find_nothing_and_replay_to_the_same_trace() {
 
 #[test]
 fn the_same_scenario_twice_gives_the_same_trace_hash() {
-    let basic = scenario(BASIC);
+    let basic = parse_scenario(BASIC);
     let first = basic.run(RunOptions::default());
     let second = basic.run(RunOptions::default());
     assert_eq!(first.trace_hash, second.trace_hash);
@@ -409,7 +403,7 @@ fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not()
     let registry = Registry::builtin();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-sweep-servers");
     let _ = std::fs::remove_dir_all(&dir);
-    let crash = scenario(RELEASE_BEHIND_BACK);
+    let crash = parse_scenario(RELEASE_BEHIND_BACK);
     let sources = vec![
         Source::file("release-behind-back.toml", crash.clone_box()).with_seeds(0..6),
         Source::generated("dlmalloc", vec![]),
@@ -553,7 +547,7 @@ fn a_block_larger_than_the_arena_is_a_budget_finding_that_blames_the_size_not_a_
     let text = "name = \"small-arena\"\nsubject = \"dlmalloc\"\n[config]\narena-bytes = 1048576\n\
                 [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\" }, \
                 { op = \"malloc\", slot = 0, size = 8388608 }, { op = \"destroy\" }]\n";
-    let outcome = scenario(text).run(RunOptions::default());
+    let outcome = parse_scenario(text).run(RunOptions::default());
     let budget = outcome
         .findings
         .iter()

@@ -2,11 +2,13 @@
 //! as a user would, keeps working: its defect is found by the generic leak check and vanishes with
 //! the defect off, and the `sim` CLI runs its scenarios once the subject is registered.
 
+mod support;
+
 #[allow(dead_code)]
 #[path = "../examples/bump_allocator.rs"]
 mod bump_allocator;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bump_allocator::{BumpAllocator, BumpOp};
 use sim::cli::main_with_args;
@@ -14,21 +16,13 @@ use sim::registry::Registry;
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::subject::Subject;
+use support::{defects_off, scratch_dir};
 
 fn example_scenario() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/bump_allocator.toml")
         .display()
         .to_string()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("example")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -68,10 +62,7 @@ fn generated_scenarios_pass_without_the_defect_and_reach_it_with_it() {
             faults: seed % 2 == 1,
         };
         let scenario = subject.generate(seed, &on);
-        let without = scenario.run(RunOptions {
-            defects: Some(vec![]),
-            ..RunOptions::default()
-        });
+        let without = scenario.run(defects_off());
         assert!(
             without.passed(),
             "seed {seed}: {:?}\n{}",
@@ -116,7 +107,7 @@ fn hand_written_ops_on_an_arena_never_created_are_refused() {
 #[test]
 fn the_cli_runs_the_example_subject_once_it_is_registered() {
     let file = example_scenario();
-    let dir = tmp("cli");
+    let dir = scratch_dir("cli");
     let args = |rest: &[&str]| {
         let mut all = vec!["sim".to_string()];
         all.extend(rest.iter().map(|s| s.to_string()));

@@ -4,19 +4,15 @@
 //! which proves here, as in `make fuzz-smoke`, that the harness can fail. The one list of targets
 //! must match the cargo-fuzz package: a binary and a corpus per target.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use sim::fuzzing::{self, TARGETS};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use support::{defects_off, workspace_root};
 
 fn corpus_inputs(target: &str) -> Vec<PathBuf> {
-    let dir = repo_root().join("corpus").join(target);
+    let dir = workspace_root().join("corpus").join(target);
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {
             panic!(
@@ -78,9 +74,9 @@ fn every_seed_input_passes_its_target_with_defects_off_and_the_canary_fails() {
 
 #[test]
 fn the_target_list_matches_the_cargo_fuzz_package() {
-    let manifest = std::fs::read_to_string(repo_root().join("fuzz/Cargo.toml")).unwrap();
+    let manifest = std::fs::read_to_string(workspace_root().join("fuzz/Cargo.toml")).unwrap();
     for target in TARGETS {
-        let source = repo_root()
+        let source = workspace_root()
             .join("fuzz/fuzz_targets")
             .join(format!("{}.rs", target.name));
         let text = std::fs::read_to_string(&source)
@@ -101,7 +97,7 @@ fn the_target_list_matches_the_cargo_fuzz_package() {
             target.check_defects(&[]).unwrap_err()
         );
     }
-    let binaries = std::fs::read_dir(repo_root().join("fuzz/fuzz_targets"))
+    let binaries = std::fs::read_dir(workspace_root().join("fuzz/fuzz_targets"))
         .unwrap()
         .count();
     assert_eq!(binaries, TARGETS.len(), "one binary per listed target");
@@ -212,10 +208,7 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
         pinned,
         "the file pins exactly what its run shows"
     );
-    let without = scenario.run(sim::runner::RunOptions {
-        defects: Some(Vec::new()),
-        ..sim::runner::RunOptions::default()
-    });
+    let without = scenario.run(defects_off());
     assert!(without.passed(), "{:?}", without.signatures());
     assert!(
         scenario.meta().op_count <= 8,
@@ -268,7 +261,7 @@ fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exi
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     };
-    let root = repo_root();
+    let root = workspace_root();
     let (code, stdout, _) = run(None, &["--classify"], &root);
     assert_eq!((code, stdout.trim()), (0, "pass"), "defects off: it passes");
     let (code, _, stderr) = run(Some("prestats-lock-leak"), &["--classify"], &root);

@@ -2,10 +2,13 @@
 //! `verdict`, `findings` (each with `kind`, `resource`, `lifecycle`, `site`, `signature`), `repro`
 //! and `trace_hash`, and exit codes 0 (every check held), 1 (a finding), 2 (bad input).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use support::{SIM, package_dir, repro_dir, run_sim};
 
 const KINDS: [&str; 8] = [
     "leak",
@@ -17,32 +20,6 @@ const KINDS: [&str; 8] = [
     "budget",
     "determinism",
 ];
-
-fn package_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn repro_dir(name: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("json")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.display().to_string()
-}
-
-/// Runs `sim` and returns (exit code, stdout, stderr).
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(package_dir())
-        .output()
-        .expect("run sim");
-    (
-        output.status.code().expect("sim exits"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// Parses stdout as exactly one JSON object (nothing before or after it).
 fn one_object(stdout: &str) -> Value {
@@ -96,7 +73,7 @@ fn check_contract(value: &Value) -> Vec<Value> {
 
 #[test]
 fn a_passing_run_is_exit_0_and_verdict_pass() {
-    let (code, stdout, stderr) = sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "run",
         "tests/ui/counter-clean.toml",
         "--json",
@@ -111,7 +88,7 @@ fn a_passing_run_is_exit_0_and_verdict_pass() {
 
 #[test]
 fn a_failing_run_is_exit_1_with_each_finding_described() {
-    let (code, stdout, stderr) = sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "run",
         "tests/ui/counter-leak-on-evict.toml",
         "--json",
@@ -130,7 +107,7 @@ fn a_failing_run_is_exit_1_with_each_finding_described() {
     assert!(Path::new(repro.strip_prefix("sim replay ").unwrap()).is_file());
 
     // The same run with the defect off passes; the trace differs because the OS calls differ.
-    let (code, stdout, _) = sim(&[
+    let (code, stdout, _) = run_sim(&[
         "run",
         "tests/ui/counter-leak-on-evict.toml",
         "--json",
@@ -151,7 +128,8 @@ fn other_finding_kinds_keep_the_contract() {
         ("tests/ui/counter-budget.toml", "budget"),
         ("tests/ui/counter-exit-holding-lock.toml", "invariant"),
     ] {
-        let (code, stdout, stderr) = sim(&["run", file, "--json", "--repro-dir", &repro_dir(kind)]);
+        let (code, stdout, stderr) =
+            run_sim(&["run", file, "--json", "--repro-dir", &repro_dir(kind)]);
         assert_eq!(code, 1, "{file}: {stderr}");
         let findings = check_contract(&one_object(&stdout));
         assert_eq!(findings[0]["kind"], kind, "{file}");
@@ -160,7 +138,7 @@ fn other_finding_kinds_keep_the_contract() {
 
 #[test]
 fn several_files_give_one_object_with_every_finding() {
-    let (code, stdout, _) = sim(&[
+    let (code, stdout, _) = run_sim(&[
         "run",
         "tests/ui/counter-clean.toml",
         "tests/ui/counter-leak-on-evict.toml",
@@ -185,7 +163,7 @@ fn several_files_give_one_object_with_every_finding() {
 #[test]
 fn replay_keeps_the_contract() {
     let dir = repro_dir("replay");
-    let (_, stdout, _) = sim(&[
+    let (_, stdout, _) = run_sim(&[
         "run",
         "tests/ui/counter-leak-on-evict.toml",
         "--json",
@@ -194,7 +172,7 @@ fn replay_keeps_the_contract() {
     ]);
     let run = one_object(&stdout);
     let repro = run["repro"].as_str().unwrap().strip_prefix("sim replay ");
-    let (code, stdout, _) = sim(&["replay", repro.unwrap(), "--json"]);
+    let (code, stdout, _) = run_sim(&["replay", repro.unwrap(), "--json"]);
     assert_eq!(code, 1);
     let replayed = one_object(&stdout);
     check_contract(&replayed);
@@ -224,7 +202,7 @@ fn bad_input_is_exit_2_with_a_message_and_no_partial_json() {
         vec!["replay", "gen:no-such-subject:1", "--json"],
         vec!["frobnicate"],
     ] {
-        let (code, stdout, stderr) = sim(&args);
+        let (code, stdout, stderr) = run_sim(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stdout.is_empty(), "{args:?}: stdout {stdout}");
         assert!(stderr.contains("error"), "{args:?}: {stderr}");
@@ -242,7 +220,7 @@ fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
     let scenario = "../scenarios/zoo/instantiate-destroy.toml";
     let traced = |name: &str| {
         let path = dir.join(name);
-        let (code, stdout, stderr) = sim(&[
+        let (code, stdout, stderr) = run_sim(&[
             "run",
             scenario,
             "--json",
@@ -273,7 +251,7 @@ fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
             .any(|e| e["ev"] == "finding" && e["text"] == "leak:rwlock:fd_prestats_init"),
         "the finding is an event"
     );
-    let (code, untraced, _) = sim(&[
+    let (code, untraced, _) = run_sim(&[
         "run",
         scenario,
         "--json",
@@ -288,7 +266,7 @@ fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
 /// is listed after every built-in one otherwise); an unknown name is bad input.
 #[test]
 fn list_shows_only_the_subjects_named() {
-    let (code, stdout, _) = sim(&["list", "--json", "counter", "allocator"]);
+    let (code, stdout, _) = run_sim(&["list", "--json", "counter", "allocator"]);
     assert_eq!(code, 0);
     let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
     let names: Vec<&str> = subjects
@@ -298,11 +276,11 @@ fn list_shows_only_the_subjects_named() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["counter", "allocator"]);
-    let (code, table, _) = sim(&["list", "counter"]);
+    let (code, table, _) = run_sim(&["list", "counter"]);
     assert_eq!(code, 0);
     assert!(table.starts_with("counter — "), "{table}");
     assert!(!table.contains("allocator —"), "{table}");
-    let (code, stdout, stderr) = sim(&["list", "nosuch"]);
+    let (code, stdout, stderr) = run_sim(&["list", "nosuch"]);
     assert_eq!((code, stdout.as_str()), (2, ""));
     assert!(
         stderr.contains("unknown subject `nosuch`; known: interpreter, allocator"),
@@ -312,7 +290,7 @@ fn list_shows_only_the_subjects_named() {
 
 #[test]
 fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
-    let (code, stdout, _) = sim(&["list", "--json"]);
+    let (code, stdout, _) = run_sim(&["list", "--json"]);
     assert_eq!(code, 0);
     let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
     let params = |name: &str| {
@@ -338,7 +316,7 @@ fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
     assert_eq!(arena["kind"]["default"], 1u64 << 30);
     assert_eq!(params("counter"), serde_json::json!([]));
     // The table form names each parameter on a `config` row with what it must be.
-    let (code, table, _) = sim(&["list"]);
+    let (code, table, _) = run_sim(&["list"]);
     assert_eq!(code, 0);
     assert!(
         table
@@ -361,7 +339,7 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
         "../scenarios/zoo/failed-init.toml",
     ];
     let (code, stdout, stderr) =
-        sim(&["run", files[0], files[1], "--json", "--repro-dir", &blocked]);
+        run_sim(&["run", files[0], files[1], "--json", "--repro-dir", &blocked]);
     assert_eq!(code, 1, "{stderr}");
     let value = one_object(&stdout);
     assert_eq!(value["verdict"], "fail");
@@ -378,7 +356,7 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
         let again = repro_dir("blocked-rerun");
         let mut args: Vec<&str> = rerun.split(' ').skip(1).collect();
         args.extend(["--json", "--repro-dir", &again]);
-        let (rerun_code, rerun_stdout, rerun_stderr) = sim(&args);
+        let (rerun_code, rerun_stdout, rerun_stderr) = run_sim(&args);
         assert_eq!(rerun_code, 1, "{rerun_stderr}");
         assert_eq!(
             one_object(&rerun_stdout)["trace_hash"],
@@ -398,7 +376,7 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
     );
 
     // As text, with the run's own defects and strategy in the command.
-    let (code, stdout, stderr) = sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "run",
         files[1],
         "--defect",
@@ -440,7 +418,7 @@ fn a_repro_too_large_to_replay_is_not_written_and_the_rerun_command_is_given() {
     std::fs::write(&file, text).unwrap();
     let file = file.display().to_string();
     let repros = dir.join("repros").display().to_string();
-    let (code, stdout, stderr) = sim(&["run", &file, "--repro-dir", &repros]);
+    let (code, stdout, stderr) = run_sim(&["run", &file, "--repro-dir", &repros]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("could not be replayed") && stderr.contains("no repro was written"),
@@ -494,7 +472,7 @@ fn sim_onto_a_full_disk(args: &[&str]) -> (Option<i32>, String) {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+    let output = Command::new(SIM)
         .args(args)
         .current_dir(package_dir())
         .stdout(full)
@@ -544,7 +522,7 @@ fn a_trace_that_cannot_be_written_is_reported_after_the_findings() {
         if json {
             args.push("--json");
         }
-        let (code, stdout, stderr) = sim(&args);
+        let (code, stdout, stderr) = run_sim(&args);
         assert_eq!(code, 3, "{args:?}: {stderr}");
         assert!(
             stderr.contains("error: /dev/full: cannot write the trace: No space left on device"),
@@ -561,7 +539,7 @@ fn a_trace_that_cannot_be_written_is_reported_after_the_findings() {
         }
     }
     let repro = format!("{repros}/wasi-runtime-instantiate-destroy-0000000000000001.toml");
-    let (code, stdout, stderr) = sim(&["replay", &repro, "--trace", "/dev/full"]);
+    let (code, stdout, stderr) = run_sim(&["replay", &repro, "--trace", "/dev/full"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stdout.contains("replayed: the same findings"), "{stdout}");
     assert!(
@@ -595,7 +573,7 @@ fn a_trace_file_that_is_an_input_is_refused() {
         ],
         vec!["run", &input, "--json", "--trace", &input],
     ] {
-        let (code, stdout, stderr) = sim(&args);
+        let (code, stdout, stderr) = run_sim(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stdout.is_empty(), "nothing runs: {stdout}");
         assert!(
@@ -604,11 +582,11 @@ fn a_trace_file_that_is_an_input_is_refused() {
         );
         assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
     }
-    let (code, _, _) = sim(&["run", &input, "--repro-dir", &repros]);
+    let (code, _, _) = run_sim(&["run", &input, "--repro-dir", &repros]);
     assert_eq!(code, 1);
     let repro = format!("{repros}/wasi-runtime-instantiate-destroy-0000000000000001.toml");
     let before = std::fs::read_to_string(&repro).unwrap();
-    let (code, stdout, stderr) = sim(&["replay", &repro, "--trace", &repro]);
+    let (code, stdout, stderr) = run_sim(&["replay", &repro, "--trace", &repro]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(std::fs::read_to_string(&repro).unwrap(), before);

@@ -4,38 +4,12 @@
 //! counting ops by hand. Checked through the binary, on every zoo and UI scenario: each location
 //! must be the place in the file where the named op is written.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
+use std::path::PathBuf;
 
 use serde_json::Value;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("sim/ sits in the workspace")
-        .to_path_buf()
-}
-
-fn repro_dir(name: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("locations")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.display().to_string()
-}
-
-/// Runs `sim` from the workspace root and returns (exit code, stdout).
-fn sim(args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .expect("run sim");
-    (
-        output.status.code().expect("sim exits"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
+use support::{repro_dir, run_sim_from_root, workspace_root};
 
 fn scenario_files() -> Vec<String> {
     let mut files = Vec::new();
@@ -84,10 +58,10 @@ fn every_op_a_report_names_is_located_where_the_file_writes_it() {
     let mut checked = 0;
     for file in scenario_files() {
         let dir = repro_dir("every");
-        let (_, stdout) = sim(&["run", &file, "--json", "--repro-dir", &dir]);
+        let (_, stdout, _) = run_sim_from_root(&["run", &file, "--json", "--repro-dir", &dir]);
         let run: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("{file}: not one JSON object ({e}): {stdout}"));
-        let (_, text_report) = sim(&["run", &file, "--repro-dir", &dir]);
+        let (_, text_report, _) = run_sim_from_root(&["run", &file, "--repro-dir", &dir]);
         for (label, op) in named_ops(&run) {
             let name = op["name"].as_str().unwrap();
             assert_eq!(op["file"], file.as_str(), "{file}: `{label}` names {op}");
@@ -148,7 +122,7 @@ teardown = [{ op = "bump" }]
     .unwrap();
     let file = file.display().to_string();
     let repros = repro_dir("setup");
-    let (code, stdout) = sim(&["run", &file, "--json", "--repro-dir", &repros]);
+    let (code, stdout, _) = run_sim_from_root(&["run", &file, "--json", "--repro-dir", &repros]);
     assert_eq!(code, 1, "{stdout}");
     let run: Value = serde_json::from_str(&stdout).unwrap();
     let ops = named_ops(&run);
@@ -166,7 +140,7 @@ teardown = [{ op = "bump" }]
         (&op["line"], &op["column"]),
         (&Value::from(6), &Value::from(10))
     );
-    let (_, text) = sim(&["run", &file, "--repro-dir", &repros]);
+    let (_, text, _) = run_sim_from_root(&["run", &file, "--repro-dir", &repros]);
     assert!(
         text.contains(&format!("    --> {file}:6:10 (setup)\n")),
         "{text}"
@@ -177,7 +151,7 @@ teardown = [{ op = "bump" }]
 #[test]
 fn a_replay_points_into_the_repro_file() {
     let repros = repro_dir("replay");
-    let (code, stdout) = sim(&[
+    let (code, stdout, _) = run_sim_from_root(&[
         "run",
         "scenarios/zoo/heap-delete-exit.toml",
         "--json",
@@ -192,7 +166,7 @@ fn a_replay_points_into_the_repro_file() {
         .strip_prefix("sim replay ")
         .unwrap()
         .to_string();
-    let (code, stdout) = sim(&["replay", &repro, "--json"]);
+    let (code, stdout, _) = run_sim_from_root(&["replay", &repro, "--json"]);
     assert_eq!(code, 1);
     let replayed: Value = serde_json::from_str(&stdout).unwrap();
     let ops = named_ops(&replayed);
@@ -222,7 +196,7 @@ fn every_op_a_report_names_is_one_op_line_of_the_trace() {
         let trace = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("locations-trace.jsonl");
         let trace = trace.display().to_string();
         let dir = repro_dir("trace");
-        let (_, stdout) = sim(&[
+        let (_, stdout, _) = run_sim_from_root(&[
             "run",
             &file,
             "--json",
@@ -232,7 +206,8 @@ fn every_op_a_report_names_is_one_op_line_of_the_trace() {
             &dir,
         ]);
         let run: Value = serde_json::from_str(&stdout).unwrap();
-        let (_, text_report) = sim(&["run", &file, "--trace", &trace, "--repro-dir", &dir]);
+        let (_, text_report, _) =
+            run_sim_from_root(&["run", &file, "--trace", &trace, "--repro-dir", &dir]);
         let op_lines: Vec<Value> = std::fs::read_to_string(&trace)
             .unwrap()
             .lines()

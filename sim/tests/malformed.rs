@@ -15,8 +15,11 @@
 //! in `NO_COMMENT` below; cases built from bytes at test time (random binary garbage, an oversized
 //! file) are in `generated_cases`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::{SIM, package_dir};
 
 /// What `sim` must say about one catalogue file: its name, the line and column the error names
 /// (if any), and a phrase the message contains.
@@ -39,10 +42,6 @@ struct Case {
     path: String,
     position: Option<(usize, usize)>,
     message: String,
-}
-
-fn package_dir() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn parse_expectation(path: &str, text: &str) -> Case {
@@ -163,7 +162,7 @@ struct Ran {
 }
 
 fn sim(args: &[&str]) -> Ran {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+    let output = Command::new(SIM)
         .args(args)
         .current_dir(package_dir())
         .output()

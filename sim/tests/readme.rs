@@ -3,6 +3,8 @@
 //! prints, the example's report is the one section 5 shows, and the README's promise that
 //! `… | head` ends quietly holds.
 
+mod support;
+
 #[allow(dead_code)]
 #[path = "../examples/bump_allocator.rs"]
 mod bump_allocator;
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use sim::runner::RunOptions;
+use support::run_sim_from_root;
 
 /// The `use` lines the README gives a subject of one's own, compiled here; the test
 /// `the_readmes_use_paths_compile` checks that the README shows exactly these lines.
@@ -66,19 +69,6 @@ fn block_after(text: &str, marker: &str, language: &str) -> String {
         .1
 }
 
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .output()
-        .expect("run sim");
-    (
-        output.status.code().expect("sim exits"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn every_scenario_the_readme_shows_parses() {
     let registry = bump_allocator::registry();
@@ -100,7 +90,8 @@ fn every_scenario_the_readme_shows_parses() {
 #[test]
 fn the_first_run_prints_what_the_readme_shows() {
     let shown = block_after(&readme(), "## A first run", "text");
-    let (code, stdout, stderr) = sim(&["run", "scenarios/zoo/instantiate-destroy.toml"]);
+    let (code, stdout, stderr) =
+        run_sim_from_root(&["run", "scenarios/zoo/instantiate-destroy.toml"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stdout, shown, "README's first-run output, line for line");
 }

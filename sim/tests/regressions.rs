@@ -11,29 +11,16 @@
 //! signatures they pin, so that each stays a working repro; when one passes, the test says to
 //! move it up, where it then guards the fix.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 
 use sim::registry::Registry;
 use sim::runner::RunOptions;
+use support::{defects_off, toml_files_in, workspace_root};
 
 fn regression_files() -> Vec<PathBuf> {
-    toml_files("corpus/regressions")
-}
-
-fn toml_files(relative: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative);
-    if !dir.exists() {
-        return Vec::new();
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
+    toml_files_in(&workspace_root().join("corpus/regressions"))
 }
 
 #[test]
@@ -83,10 +70,7 @@ fn every_regression_shows_its_finding_with_its_defects_and_passes_without() {
                 }
             }
         }
-        let without = scenario.run(RunOptions {
-            defects: Some(Vec::new()),
-            ..RunOptions::default()
-        });
+        let without = scenario.run(defects_off());
         if !without.passed() {
             problems.push(format!(
                 "{name}: with every defect off the run fails: {:?}",
@@ -101,7 +85,7 @@ fn every_regression_shows_its_finding_with_its_defects_and_passes_without() {
 fn every_open_finding_still_fails_with_its_signatures() {
     let registry = Registry::builtin();
     let mut problems = Vec::new();
-    for path in toml_files("corpus/regressions/open") {
+    for path in toml_files_in(&workspace_root().join("corpus/regressions/open")) {
         let name = path.display().to_string();
         let source = std::fs::read_to_string(&path).unwrap();
         let scenario = registry

@@ -7,6 +7,8 @@
 //! run of the same generated scenario. A subject added to the registry is covered without editing
 //! this file.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,25 +17,10 @@ use sim::registry::Registry;
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::seed::format_seed;
+use support::{paste_into_shell, run_sim_from_root, scratch_dir, workspace_root};
 
 /// Seeds tried per subject when looking for a generated scenario that fails.
 const SEARCH_SEEDS_MAX: u64 = 400;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("replay")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 struct Ran {
     code: i32,
@@ -42,14 +29,7 @@ struct Ran {
 }
 
 fn sim(args: &[&str]) -> Ran {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .expect("run sim");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let code = output.status.code().expect("sim exits, it is not killed");
+    let (code, stdout, stderr) = run_sim_from_root(args);
     assert!(
         code == 0 || code == 1,
         "`sim {}` exited {code}: {stderr}",
@@ -175,7 +155,7 @@ fn every_builtin_subject_replays_its_failure_bit_for_bit() {
     let names = registry.names();
     assert!(!names.is_empty());
     for subject in names {
-        let dir = tmp(subject);
+        let dir = scratch_dir(subject);
         let scenario = match zoo_scenario(&registry, subject) {
             Some(path) => path,
             None => generated_failing(&registry, subject, &dir).2,
@@ -192,7 +172,7 @@ fn every_builtin_subject_replays_its_failure_bit_for_bit() {
 
 #[test]
 fn a_repro_pins_the_schedule_strategy_it_ran_with() {
-    let dir = tmp("pct");
+    let dir = scratch_dir("pct");
     let repros = dir.display().to_string();
     let first = sim(&[
         "run",
@@ -228,7 +208,7 @@ fn a_repro_pins_the_schedule_strategy_it_ran_with() {
 fn generated_one_liners_replay_the_same_run_as_the_library() {
     let registry = Registry::builtin();
     for subject in registry.names() {
-        let dir = tmp(&format!("{subject}-gen"));
+        let dir = scratch_dir(&format!("{subject}-gen"));
         let (seed, defects, file) = generated_failing(&registry, subject, &dir);
         let line = sim::report::generated_repro(subject, seed, &defects);
         assert!(line.starts_with(&format!("gen:{subject}:{}", format_seed(seed))));
@@ -260,7 +240,7 @@ fn generated_one_liners_replay_the_same_run_as_the_library() {
 
 #[test]
 fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
-    let dir = tmp("mismatch");
+    let dir = scratch_dir("mismatch");
     let scenario = workspace_root().join("sim/tests/ui/counter-leak-on-evict.toml");
     let repros = dir.join("repros");
     let first = sim(&[
@@ -332,7 +312,7 @@ fn a_regression_without_a_trace_hash_replays_without_claiming_one() {
 /// pastes into a shell and replays the run.
 #[test]
 fn a_replay_command_pastes_into_a_shell_whatever_the_repro_directory() {
-    let repros = tmp("sp ace").join("repro dir");
+    let repros = scratch_dir("sp ace").join("repro dir");
     let first = sim(&[
         "run",
         "scenarios/zoo/instantiate-destroy.toml",
@@ -347,14 +327,8 @@ fn a_replay_command_pastes_into_a_shell_whatever_the_repro_directory() {
         .and_then(|rest| rest.strip_suffix('\''))
         .unwrap_or_else(|| panic!("a quoted path: {command}"));
     assert!(Path::new(path).is_file(), "{path}");
-    let output = Command::new("sh")
-        .args(["-c", &format!("exec \"$SIM\" {}", &command["sim ".len()..])])
-        .env("SIM", env!("CARGO_BIN_EXE_sim"))
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = paste_into_shell(&workspace_root(), command);
+    assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.contains("replayed: the same findings and the same trace hash as recorded"),
         "{stdout}"
@@ -377,7 +351,7 @@ fn repro_of(run: &Ran) -> PathBuf {
 /// same run again reuses its file, under the name the README shows.
 #[test]
 fn runs_that_share_a_name_and_seed_never_overwrite_each_others_repro() {
-    let dir = tmp("collide");
+    let dir = scratch_dir("collide");
     let repros = dir.join("repros").display().to_string();
     let run = |extra: &[&str]| {
         let mut args = vec![
@@ -466,7 +440,7 @@ fn runs_that_share_a_name_and_seed_never_overwrite_each_others_repro() {
 /// name, and its printed replay command run as printed (with the link's directory on PATH).
 #[test]
 fn printed_commands_name_the_binary_that_printed_them() {
-    let dir = tmp("own-binary");
+    let dir = scratch_dir("own-binary");
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let own = bin.join("my-sim");
@@ -506,20 +480,6 @@ fn printed_commands_name_the_binary_that_printed_them() {
     );
 }
 
-/// Runs `sim` and returns (exit code, stdout, stderr), whatever the code.
-fn sim_any(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .expect("run sim");
-    (
-        output.status.code().expect("sim exits"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// `sim replay --compare-trace RECORDED` after a change: the replay says where its trace parts
 /// from the recorded run's, and which op had started (where it is in the scenario), so that the
 /// first divergence is found without diffing two traces by hand. The change here is an op's
@@ -527,7 +487,7 @@ fn sim_any(args: &[&str]) -> (i32, String, String) {
 /// another size, and the page commit after it differs.
 #[test]
 fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
-    let dir = tmp("compare-trace");
+    let dir = scratch_dir("compare-trace");
     let repros = dir.join("repros").display().to_string();
     let run = sim(&[
         "run",
@@ -543,7 +503,7 @@ fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
 
     // The same run: every event agrees, and nothing is a mismatch.
     let again = dir.join("again.jsonl").display().to_string();
-    let (code, stdout, _) = sim_any(&[
+    let (code, stdout, _) = run_sim_from_root(&[
         "replay",
         &repro,
         "--compare-trace",
@@ -569,7 +529,7 @@ fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
     assert!(text.contains("bytes = 1024"));
     std::fs::write(&changed, text.replace("bytes = 1024", "bytes = 70000")).unwrap();
     let changed = changed.display().to_string();
-    let (code, stdout, _) = sim_any(&["replay", &changed, "--compare-trace", &recorded]);
+    let (code, stdout, _) = run_sim_from_root(&["replay", &changed, "--compare-trace", &recorded]);
     assert_eq!(code, 1);
     let parted = format!("replay mismatch: the trace parts from {recorded} at event \"i\":15\n");
     assert!(stdout.contains(&parted), "{stdout}");
@@ -595,7 +555,8 @@ fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
         )
     );
 
-    let (code, stdout, _) = sim_any(&["replay", &changed, "--compare-trace", &recorded, "--json"]);
+    let (code, stdout, _) =
+        run_sim_from_root(&["replay", &changed, "--compare-trace", &recorded, "--json"]);
     assert_eq!(code, 1);
     let json: Value = serde_json::from_str(&stdout).unwrap();
     let comparison = &json["trace_comparison"];
@@ -631,9 +592,10 @@ fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
 /// is bad input: exit 2, before anything runs.
 #[test]
 fn compare_trace_refuses_a_missing_file_and_the_trace_file_itself() {
-    let dir = tmp("compare-trace-bad");
+    let dir = scratch_dir("compare-trace-bad");
     let missing = dir.join("missing.jsonl").display().to_string();
-    let (code, _, stderr) = sim_any(&["replay", "gen:counter:1", "--compare-trace", &missing]);
+    let (code, _, stderr) =
+        run_sim_from_root(&["replay", "gen:counter:1", "--compare-trace", &missing]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains(&format!("{missing}: cannot read the trace")),
@@ -641,7 +603,7 @@ fn compare_trace_refuses_a_missing_file_and_the_trace_file_itself() {
     );
     let recorded = dir.join("recorded.jsonl").display().to_string();
     std::fs::write(&recorded, "{\"i\":1}\n").unwrap();
-    let (code, _, stderr) = sim_any(&[
+    let (code, _, stderr) = run_sim_from_root(&[
         "replay",
         "gen:counter:1",
         "--compare-trace",

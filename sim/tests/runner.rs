@@ -1,16 +1,13 @@
 //! The runner end to end on the teaching subject: leaks, deadlocks, panics-free runs, replay.
 
+mod support;
+
 use sim::findings::FindingKind;
 use sim::registry::Registry;
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::sched::StrategyChoice;
-
-fn scenario(text: &str) -> Box<dyn sim::registry::DynScenario> {
-    Registry::builtin()
-        .parse("test.toml", text)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
+use support::{parse_scenario, print_and_parse_back};
 
 const CREATE_EVICT: &str = r#"
 name = "create-evict"
@@ -28,11 +25,11 @@ ops = [
 
 #[test]
 fn balanced_lifecycles_pass_and_the_defect_leaks_once_per_repetition() {
-    let clean = scenario(CREATE_EVICT).run(RunOptions::default());
+    let clean = parse_scenario(CREATE_EVICT).run(RunOptions::default());
     assert!(clean.passed(), "{:?}", clean.findings);
     assert_eq!(clean.ops, 100);
 
-    let leaky = scenario(CREATE_EVICT).run(RunOptions {
+    let leaky = parse_scenario(CREATE_EVICT).run(RunOptions {
         defects: Some(vec!["leak-on-evict".into()]),
         ..RunOptions::default()
     });
@@ -73,7 +70,7 @@ ops = [{ op = "bump" }]
 
 #[test]
 fn a_thread_blocked_on_a_held_lock_while_its_holder_joins_it_is_a_deadlock_listing_both() {
-    let outcome = scenario(DEADLOCK).run(RunOptions::default());
+    let outcome = parse_scenario(DEADLOCK).run(RunOptions::default());
     assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
     let deadlock = &outcome.findings[0];
     assert_eq!(deadlock.kind, FindingKind::Deadlock);
@@ -134,7 +131,7 @@ ops = [{ op = "bump" }, { op = "bump" }]
 
 #[test]
 fn same_seed_same_trace_and_a_recorded_schedule_replays_bit_for_bit() {
-    let s = scenario(CONTENDED);
+    let s = parse_scenario(CONTENDED);
     let first = s.run(RunOptions {
         record_schedule: true,
         ..RunOptions::default()
@@ -218,7 +215,7 @@ fn preempted(schedule: &[u32]) -> bool {
 
 #[test]
 fn pct_spreads_its_change_points_over_the_scenarios_own_steps() {
-    let s = scenario(TWO_BUMPERS);
+    let s = parse_scenario(TWO_BUMPERS);
     let run = |seed: u64, choice: &StrategyChoice| {
         s.run(RunOptions {
             seed: Some(seed),
@@ -275,7 +272,7 @@ fn a_thread_exiting_with_a_lock_held_is_reported() {
         r#"ops = [{ op = "hold" }, { op = "release" }, { op = "bump" }]"#,
         r#"ops = [{ op = "hold" }]"#,
     );
-    let outcome = scenario(&text).run(RunOptions::default());
+    let outcome = parse_scenario(&text).run(RunOptions::default());
     let signatures = outcome.signatures();
     assert!(
         signatures.contains(&"invariant:held lock:thread-exit".to_string()),
@@ -302,11 +299,11 @@ fn steps_max_ends_a_runaway_run_with_a_budget_finding() {
     let text = CREATE_EVICT
         .replace("repeat = 50", "repeat = 5000")
         .replace("seed = 7", "seed = 7\n[limits]\nsteps_max = 100");
-    let outcome = scenario(&text).run(RunOptions::default());
+    let outcome = parse_scenario(&text).run(RunOptions::default());
     assert_eq!(outcome.signatures(), vec!["budget:steps_max:runner"]);
     assert_eq!(outcome.steps, 101);
     // Printed back, `[limits]` holds the one limit that differs from its default.
-    let printed = scenario(&text).to_toml();
+    let printed = parse_scenario(&text).to_toml();
     let limits = printed
         .split("[limits]\n")
         .nth(1)
@@ -320,11 +317,7 @@ fn generated_scenarios_print_back_to_files_that_parse_to_the_same_scenario() {
     let subject = registry.get("counter").unwrap();
     for seed in 0..200 {
         let generated = subject.generate(seed, &GenerateOptions::default());
-        let text = generated.to_toml();
-        let parsed = registry
-            .parse("generated.toml", &text)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-        assert_eq!(parsed.to_toml(), text, "seed {seed}");
+        let parsed = print_and_parse_back(&registry, generated.as_ref(), &format!("seed {seed}"));
         assert_eq!(parsed.meta(), generated.meta());
         let a = generated.run(RunOptions::default());
         let b = parsed.run(RunOptions::default());
@@ -334,7 +327,7 @@ fn generated_scenarios_print_back_to_files_that_parse_to_the_same_scenario() {
 
 #[test]
 fn a_recorded_schedule_replayed_with_the_same_seed_gives_the_same_trace_hash() {
-    let s = scenario(CONTENDED);
+    let s = parse_scenario(CONTENDED);
     let first = s.run(RunOptions {
         record_schedule: true,
         ..RunOptions::default()
@@ -364,13 +357,17 @@ fn a_recorded_schedule_replayed_with_the_same_seed_gives_the_same_trace_hash() {
 fn a_thread_spawned_and_never_joined_is_a_leak_of_a_thread() {
     let text = CONTENDED.replace(r#"{ op = "join", thread = "b" },"#, "");
     assert_ne!(text, CONTENDED, "the fixture joins thread b");
-    let outcome = scenario(&text).run(RunOptions::default());
+    let outcome = parse_scenario(&text).run(RunOptions::default());
     let signatures = outcome.signatures();
     assert!(
         signatures.iter().any(|s| s.starts_with("leak:thread:")),
         "{signatures:?}"
     );
-    assert!(scenario(CONTENDED).run(RunOptions::default()).passed());
+    assert!(
+        parse_scenario(CONTENDED)
+            .run(RunOptions::default())
+            .passed()
+    );
 }
 
 /// The determinism wrapper: a subject that reads state from outside the simulation (a process-wide

@@ -1,11 +1,13 @@
 //! The shrinker, through the library and through `sim shrink`: a 200-op failing scenario comes
 //! out at a handful of ops with the same finding signature, in few runs, and the result replays.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-use sim::registry::{DynScenario, Registry};
+use std::path::Path;
+
+use sim::registry::DynScenario;
 use sim::runner::RunOptions;
+use support::{defects_off, parse_scenario, run_sim, scratch_dir};
 
 const LEAK: &str = "leak:heap block:counter_create";
 const DEADLOCK: &str = "deadlock:threads:join";
@@ -51,12 +53,6 @@ fn spread_deadlock() -> String {
     )
 }
 
-fn parse(text: &str) -> Box<dyn DynScenario> {
-    Registry::builtin()
-        .parse("test.toml", text)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn shows(scenario: &dyn DynScenario, signature: &str) -> bool {
     scenario
         .run(RunOptions::default())
@@ -81,13 +77,10 @@ fn assert_one_minimal(scenario: &dyn DynScenario, signature: &str) {
 
 #[test]
 fn a_200_op_leak_shrinks_to_at_most_8_ops_with_the_same_signature() {
-    let scenario = parse(&churn_200());
+    let scenario = parse_scenario(&churn_200());
     assert_eq!(scenario.meta().op_count, 200);
     assert!(shows(scenario.as_ref(), LEAK), "the defect leaks");
-    let clean = scenario.run(RunOptions {
-        defects: Some(vec![]),
-        ..RunOptions::default()
-    });
+    let clean = scenario.run(defects_off());
     assert!(
         !clean.signatures().contains(&LEAK.to_string()),
         "without the defect the heap is balanced: {:?}",
@@ -112,7 +105,7 @@ fn a_200_op_leak_shrinks_to_at_most_8_ops_with_the_same_signature() {
     assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
     // The result is a file a person could have written: it parses back to itself.
     let text = shrunk.scenario.to_toml();
-    assert_eq!(parse(&text).to_toml(), text);
+    assert_eq!(parse_scenario(&text).to_toml(), text);
 }
 
 /// 2000 lifecycles of which one leaks: dropping lifecycles in halves first finds it in a few
@@ -133,7 +126,7 @@ fn one_leaking_lifecycle_among_thousands_is_found_in_few_runs() {
     let text = format!(
         "name = \"many\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n{lifecycles}"
     );
-    let scenario = parse(&text);
+    let scenario = parse_scenario(&text);
     let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 100);
     assert_eq!(
         shrunk.scenario.meta().lifecycle_count,
@@ -208,7 +201,7 @@ fn sim_shrink_says_when_runs_max_stopped_it() {
         .display()
         .to_string();
     let zoo = zoo.as_str();
-    let (code, _, stderr) = sim_binary(&["shrink", zoo, "--runs-max", "3"]);
+    let (code, _, stderr) = run_sim(&["shrink", zoo, "--runs-max", "3"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(
@@ -216,14 +209,14 @@ fn sim_shrink_says_when_runs_max_stopped_it() {
         ),
         "{stderr}"
     );
-    let (code, _, stderr) = sim_binary(&["shrink", zoo]);
+    let (code, _, stderr) = run_sim(&["shrink", zoo]);
     assert_eq!(code, 1, "{stderr}");
     assert!(!stderr.contains("the search stopped"), "{stderr}");
 }
 
 #[test]
 fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
-    let scenario = parse(&spread_deadlock());
+    let scenario = parse_scenario(&spread_deadlock());
     assert!(shows(scenario.as_ref(), DEADLOCK));
     let shrunk = sim::shrink::shrink(scenario.as_ref(), DEADLOCK, 1_000);
     assert_eq!(shrunk.ops_before, 203);
@@ -246,7 +239,7 @@ fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
 /// leak but adds a leaked thread, a smaller file about two bugs, so the join stays.
 #[test]
 fn a_cut_that_adds_a_finding_the_scenario_did_not_show_is_not_kept() {
-    let scenario = parse(
+    let scenario = parse_scenario(
         "name = \"unjoined\"\nsubject = \"counter\"\nseed = 1\n\
          [[lifecycle]]\nname = \"l\"\n\
          ops = [{ op = \"spawn\", thread = \"t\" }, { op = \"join\", thread = \"t\" }]\n\
@@ -274,7 +267,7 @@ fn a_cut_that_adds_a_finding_the_scenario_did_not_show_is_not_kept() {
 
 #[test]
 fn the_run_budget_bounds_the_search_and_every_kept_step_still_fails() {
-    let scenario = parse(&churn_200());
+    let scenario = parse_scenario(&churn_200());
     let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 3);
     assert!(shrunk.runs <= 3, "{} runs", shrunk.runs);
     assert!(shrunk.ops_after < 200, "three runs already remove a half");
@@ -283,38 +276,15 @@ fn the_run_budget_bounds_the_search_and_every_kept_step_still_fails() {
     assert_eq!((none.runs, none.ops_after), (0, 200));
 }
 
-fn sim_binary(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .expect("run sim");
-    (
-        output.status.code().expect("sim exits"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// A scratch directory of the test's own: tests run in parallel, and one must not delete
-/// another's files.
-fn tmp(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("shrink")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn sim_shrink_writes_a_small_repro_that_replays() {
-    let dir = tmp("sim-shrink");
+    let dir = scratch_dir("sim-shrink");
     let input = dir.join("churn.toml");
     std::fs::write(&input, churn_200()).unwrap();
     let out = dir.join("small.toml");
     let path = |p: &Path| p.display().to_string();
     let (code, stdout, stderr) =
-        sim_binary(&["shrink", &path(&input), "--seed", "9", "--out", &path(&out)]);
+        run_sim(&["shrink", &path(&input), "--seed", "9", "--out", &path(&out)]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stdout.is_empty(),
@@ -327,14 +297,14 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
     assert!(stderr.contains(&format!("replay with `sim replay {}`", path(&out))));
 
     let text = std::fs::read_to_string(&out).unwrap();
-    let small = parse(&text);
+    let small = parse_scenario(&text);
     assert!(small.meta().op_count <= 8, "{text}");
     assert_eq!(small.meta().seed, 9, "the seed given is the seed pinned");
     let expect = small.meta().expect.expect("the result pins what it shows");
     assert!(expect.signatures.contains(&LEAK.to_string()));
     assert!(expect.trace_hash.is_some());
 
-    let (code, stdout, _) = sim_binary(&["replay", &path(&out)]);
+    let (code, stdout, _) = run_sim(&["replay", &path(&out)]);
     assert_eq!(code, 1);
     assert!(
         stdout.contains("replayed: the same findings and the same trace hash as recorded"),
@@ -344,7 +314,7 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
     // Shrinking is deterministic: the same input gives the same file, but for the line that
     // names the file to replay.
     let again = dir.join("again.toml");
-    sim_binary(&[
+    run_sim(&[
         "shrink",
         &path(&input),
         "--seed",
@@ -366,13 +336,13 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
 /// defect off.
 #[test]
 fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off() {
-    let dir = tmp("defect-only");
+    let dir = scratch_dir("defect-only");
     let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/zoo/instantiate-destroy.toml")
         .display()
         .to_string();
     let out = dir.join("small.toml").display().to_string();
-    let (code, _, stderr) = sim_binary(&["shrink", &zoo, "--seed", "1", "--out", &out]);
+    let (code, _, stderr) = run_sim(&["shrink", &zoo, "--seed", "1", "--out", &out]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("also passes with every defect off"),
@@ -382,12 +352,12 @@ fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off()
     assert!(text.contains("op = \"destroy\""), "{text}");
     // Repros of the failing run go to the test's own directory, not the package's target/.
     let repros = dir.join("repros").display().to_string();
-    let (code, stdout, _) = sim_binary(&["run", &out, "--no-defects", "--repro-dir", &repros]);
+    let (code, stdout, _) = run_sim(&["run", &out, "--no-defects", "--repro-dir", &repros]);
     assert_eq!(
         code, 0,
         "the shrunk scenario passes without its defect:\n{stdout}"
     );
-    let (code, stdout, _) = sim_binary(&["run", &out, "--repro-dir", &repros]);
+    let (code, stdout, _) = run_sim(&["run", &out, "--repro-dir", &repros]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("leak:rwlock:fd_prestats_init"), "{stdout}");
 }
@@ -404,7 +374,7 @@ fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
     for signature in [None, Some(LEAK)] {
         let mut args = vec!["shrink", clean.as_str()];
         args.extend(signature.map(|s| ["--signature", s]).into_iter().flatten());
-        let (code, stdout, stderr) = sim_binary(&args);
+        let (code, stdout, stderr) = run_sim(&args);
         assert_eq!((code, stdout.as_str()), (0, ""), "{args:?}: {stderr}");
         assert!(
             stderr.contains("the run passes; nothing to shrink"),
@@ -412,13 +382,12 @@ fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
         );
     }
 
-    let dir = tmp("absent").join("absent");
+    let dir = scratch_dir("absent").join("absent");
     std::fs::create_dir_all(&dir).unwrap();
     let input = dir.join("churn.toml");
     std::fs::write(&input, churn_200()).unwrap();
     let input = input.display().to_string();
-    let (code, stdout, stderr) =
-        sim_binary(&["shrink", &input, "--signature", "leak:nothing:here"]);
+    let (code, stdout, stderr) = run_sim(&["shrink", &input, "--signature", "leak:nothing:here"]);
     assert_eq!(
         (code, stdout.as_str()),
         (2, ""),
@@ -475,7 +444,7 @@ ops = [{ op = "bump" }]
 name = "cool"
 ops = [{ op = "bump" }]
 "#;
-    let scenario = parse(text);
+    let scenario = parse_scenario(text);
     assert!(shows(scenario.as_ref(), LEAK));
     let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 5_000);
     let small = shrunk.scenario.to_toml();
@@ -498,7 +467,7 @@ ops = [{ op = "bump" }]
 /// losing it.
 #[test]
 fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
-    let dir = tmp("out-checked");
+    let dir = scratch_dir("out-checked");
     let input = dir.join("churn.toml");
     std::fs::write(&input, churn_200()).unwrap();
     let input = input.display().to_string();
@@ -510,7 +479,7 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     ];
     for (out, says) in cases {
         let out = out.display().to_string();
-        let (code, stdout, stderr) = sim_binary(&["shrink", &input, "--out", &out]);
+        let (code, stdout, stderr) = run_sim(&["shrink", &input, "--out", &out]);
         assert_eq!((code, stdout.as_str()), (2, ""), "{out}: {stderr}");
         assert!(
             stderr.starts_with(&format!("error: --out {out}: ")) && stderr.contains(says),
@@ -523,18 +492,18 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     }
 
     let made = dir.join("no-such-dir/yet/small.toml");
-    let (code, _, stderr) = sim_binary(&["shrink", &input, "--out", &made.display().to_string()]);
+    let (code, _, stderr) = run_sim(&["shrink", &input, "--out", &made.display().to_string()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(made.is_file(), "its directory was made: {stderr}");
 
-    let (code, stdout, stderr) = sim_binary(&["shrink", &input, "--out", "/dev/full"]);
+    let (code, stdout, stderr) = run_sim(&["shrink", &input, "--out", "/dev/full"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("/dev/full: cannot write: No space left on device")
             && stderr.contains("on standard output instead"),
         "{stderr}"
     );
-    let small = parse(&stdout);
+    let small = parse_scenario(&stdout);
     assert!(small.meta().op_count <= 8, "the shrunk scenario: {stdout}");
     assert!(shows(small.as_ref(), LEAK));
 }
@@ -543,7 +512,7 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
 /// that fails puts the regression on stdout.
 #[test]
 fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_result() {
-    let dir = tmp("import-out-checked");
+    let dir = scratch_dir("import-out-checked");
     let artifact = dir.join("crash-canary");
     std::fs::write(&artifact, "hello world 1234567890").unwrap();
     let artifact = artifact.display().to_string();
@@ -551,8 +520,7 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
     std::fs::write(&a_file, "").unwrap();
     let a_file = a_file.display().to_string();
     for (flag, target) in [("--out", "canary"), ("--parser-corpus", "scenario-parser")] {
-        let (code, stdout, stderr) =
-            sim_binary(&["import-crash", target, &artifact, flag, &a_file]);
+        let (code, stdout, stderr) = run_sim(&["import-crash", target, &artifact, flag, &a_file]);
         assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
         assert!(
             stderr.starts_with(&format!(
@@ -570,14 +538,14 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("open"), "").unwrap();
     let out = out.display().to_string();
-    let (code, _, stderr) = sim_binary(&["import-crash", "canary", &artifact, "--out", &out]);
+    let (code, _, stderr) = run_sim(&["import-crash", "canary", &artifact, "--out", &out]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("open is not a directory"), "{stderr}");
 
     // A file that cannot be written after all (its name a link into `/dev/full`, which fails
     // even for root): the regression comes out on stdout.
     let first = dir.join("first");
-    let (code, stdout, stderr) = sim_binary(&[
+    let (code, stdout, stderr) = run_sim(&[
         "import-crash",
         "canary",
         &artifact,
@@ -597,8 +565,7 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
     std::fs::create_dir_all(&blocked).unwrap();
     std::os::unix::fs::symlink("/dev/full/x", blocked.join(&name)).unwrap();
     let blocked = blocked.display().to_string();
-    let (code, stdout, stderr) =
-        sim_binary(&["import-crash", "canary", &artifact, "--out", &blocked]);
+    let (code, stdout, stderr) = run_sim(&["import-crash", "canary", &artifact, "--out", &blocked]);
     assert_eq!(code, 3, "{stderr}");
     assert!(
         stderr.contains("cannot write") && stderr.contains("on standard output instead"),
@@ -615,7 +582,7 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
         text_lines(&written),
         "the same regression"
     );
-    assert!(parse(&stdout).meta().expect.is_some(), "{stdout}");
+    assert!(parse_scenario(&stdout).meta().expect.is_some(), "{stdout}");
 }
 
 /// A shrunk scenario says what it shows and where it comes from, and keeps the comments that
@@ -623,13 +590,13 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
 /// original's comments once, not the header about them.
 #[test]
 fn a_shrunk_scenario_says_what_it_shows_and_keeps_the_originals_comments() {
-    let dir = tmp("header");
+    let dir = scratch_dir("header");
     let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/zoo/heap-delete-exit.toml")
         .display()
         .to_string();
     let out = dir.join("small.toml").display().to_string();
-    let (code, stdout, stderr) = sim_binary(&["shrink", &zoo, "--out", &out]);
+    let (code, stdout, stderr) = run_sim(&["shrink", &zoo, "--out", &out]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stdout.is_empty());
     let text = std::fs::read_to_string(&out).unwrap();
@@ -649,12 +616,12 @@ fn a_shrunk_scenario_says_what_it_shows_and_keeps_the_originals_comments() {
         lines[3].starts_with("# mimalloc #904, the reported sequence:"),
         "{text}"
     );
-    let (code, stdout, _) = sim_binary(&["replay", &out]);
+    let (code, stdout, _) = run_sim(&["replay", &out]);
     assert_eq!(code, 1);
     assert!(stdout.contains("replayed: the same findings and the same trace hash as recorded"));
 
     // Again, from the shrunk file, to standard output.
-    let (code, again, stderr) = sim_binary(&["shrink", &out]);
+    let (code, again, stderr) = run_sim(&["shrink", &out]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         again.starts_with(&format!("# Shrunk by `sim shrink` from {out} for ")),

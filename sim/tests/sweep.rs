@@ -2,6 +2,8 @@
 //! after `kill -9`, shards, merge, corrupted results files, dedup and minimised repros, the JSON
 //! keys, and the determinism check.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,24 +19,7 @@ use sim::subject::{Config, Step, Subject, SubjectInfo};
 use sim::sweep::results::{self, RunRecord};
 use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
-
-const SIM: &str = env!("CARGO_BIN_EXE_sim");
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sweep-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(SIM).args(args).output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::{SIM, defects_off, package_dir, paste_into_shell, run_sim, run_sim_in, scratch_dir};
 
 fn records(dir: &Path) -> Vec<RunRecord> {
     results::load(&dir.join(results::RESULTS_FILE), false)
@@ -79,7 +64,7 @@ fn line_count(path: &Path) -> usize {
 
 #[test]
 fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() {
-    let dir = scratch("kill");
+    let dir = scratch_dir("kill");
     let out = dir.join("out");
     let out_text = out.display().to_string();
     let seeds_end = 1500u64;
@@ -121,7 +106,7 @@ fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() 
             if line_count(&results_path) >= start + grow_by {
                 if kills_mid_sweep == 0 {
                     // The same command started twice: the second must not run anything.
-                    let (code, _, stderr) = sim(&args);
+                    let (code, _, stderr) = run_sim(&args);
                     assert_eq!(code, 2, "{stderr}");
                     assert!(
                         stderr.contains("another sweep is writing to it"),
@@ -153,7 +138,7 @@ fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() 
     std::io::Write::write_all(&mut file, br#"{"scenario":"gen:counter","subj"#).unwrap();
     drop(file);
 
-    let (code, _, stderr) = sim(&args);
+    let (code, _, stderr) = run_sim(&args);
     assert_eq!(code, 1, "findings: {stderr}");
     let warning = format!(
         "warning: {}:{}: dropping a truncated last line",
@@ -180,7 +165,7 @@ fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() 
         "the resumed sweep recorded what an uninterrupted one records"
     );
     // Running it once more runs nothing and changes nothing.
-    let (code, stdout, _) = sim(&args);
+    let (code, stdout, _) = run_sim(&args);
     assert_eq!(code, 1);
     assert!(stdout.contains("(0 run now, 1500 resumed)"), "{stdout}");
     assert_eq!(line_count(&results_path), seeds_end as usize);
@@ -188,7 +173,7 @@ fn a_sweep_killed_at_random_points_resumes_without_losing_or_duplicating_runs() 
 
 #[test]
 fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
-    let dir = scratch("shards");
+    let dir = scratch_dir("shards");
     let whole = library_sweep(&dir.join("whole"), 0..150, None);
     let mut shard_dirs = Vec::new();
     let mut sizes = Vec::new();
@@ -270,7 +255,7 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
     args.extend(shard_dirs.iter().map(|d| d.display().to_string()));
     args.extend(["--out".to_string(), merged_dir.display().to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_eq!(
         snapshot(&merged_dir),
@@ -279,7 +264,7 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
     );
     let merged_text = merged_dir.display().to_string();
     let shard_text = shard_dirs[1].display().to_string();
-    let (code, _, _) = sim(&[
+    let (code, _, _) = run_sim(&[
         "sweep",
         "merge",
         &merged_text,
@@ -334,7 +319,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
-    let dir = scratch("corrupt");
+    let dir = scratch_dir("corrupt");
     let out = dir.join("out");
     let out_text = out.display().to_string();
     // Generated counter scenarios are balanced: with defects off, they pass.
@@ -347,7 +332,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
         "--out",
         &out_text,
     ];
-    let (code, _, _) = sim(&args);
+    let (code, _, _) = run_sim(&args);
     assert_eq!(
         code, 0,
         "the teaching subject's generated scenarios are clean with defects off"
@@ -361,7 +346,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     let corrupted = lines.join("\n") + "\n";
     std::fs::write(&path, &corrupted).unwrap();
 
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 2, "bad input: {stdout}{stderr}");
     assert!(
         stderr.contains(&format!("{}:3: corrupted results file", path.display())),
@@ -389,7 +374,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
         .collect::<String>();
     assert!(bogus.contains("\"verdict\":\"bogus\""));
     std::fs::write(&path, &bogus).unwrap();
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 2, "bad input: {stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
@@ -403,7 +388,7 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     let mut kept: Vec<&str> = corrupted.lines().collect();
     kept.remove(2);
     std::fs::write(&path, kept.join("\n") + "\n").unwrap();
-    let (code, stdout, _) = sim(&args);
+    let (code, stdout, _) = run_sim(&args);
     assert_eq!(code, 0);
     assert!(stdout.contains("(1 run now, 5 resumed)"), "{stdout}");
     assert_eq!(records(&out).len(), 6);
@@ -428,23 +413,29 @@ ops = [
 ]
 "#;
 
-#[test]
-fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repro() {
-    let dir = scratch("dedup");
-    let scenario = dir.join("create-evict.toml");
-    std::fs::write(&scenario, CREATE_EVICT).unwrap();
-    let out = dir.join("out");
-    let (code, stdout, stderr) = sim(&[
+/// The `--json` summary of `sim sweep SCENARIO --seeds SEEDS --out OUT`, which must exit 1: the
+/// scenario has a finding.
+fn failing_sweep_summary(scenario: &Path, seeds: &str, out: &Path) -> Value {
+    let (code, stdout, stderr) = run_sim(&[
         "sweep",
         &scenario.display().to_string(),
         "--seeds",
-        "3..11",
+        seeds,
         "--out",
         &out.display().to_string(),
         "--json",
     ]);
     assert_eq!(code, 1, "{stderr}");
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repro() {
+    let dir = scratch_dir("dedup");
+    let scenario = dir.join("create-evict.toml");
+    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let out = dir.join("out");
+    let summary = failing_sweep_summary(&scenario, "3..11", &out);
     let findings = summary["findings"].as_array().unwrap();
     assert_eq!(
         findings.len(),
@@ -479,7 +470,7 @@ fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repr
             .contains(&format!("note: replay with `sim replay {repro}`"))
     );
 
-    let (code, stdout, _) = sim(&["replay", repro]);
+    let (code, stdout, _) = run_sim(&["replay", repro]);
     assert_eq!(code, 1);
     assert!(stdout.contains("error[leak]: 1 heap block"), "{stdout}");
     // The sweep's report of the finding is the repro's own: the replay prints it word for word,
@@ -508,27 +499,27 @@ fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repr
     // Promotion copies the repro once.
     let regressions = dir.join("regressions");
     let regressions_text = regressions.display().to_string();
-    let (code, stdout, _) = sim(&["promote", repro, "--to", &regressions_text]);
+    let (code, stdout, _) = run_sim(&["promote", repro, "--to", &regressions_text]);
     assert_eq!(code, 0);
     assert!(stdout.contains("promoted"), "{stdout}");
-    let (code, stdout, _) = sim(&["promote", repro, "--to", &regressions_text]);
+    let (code, stdout, _) = run_sim(&["promote", repro, "--to", &regressions_text]);
     assert_eq!(code, 0);
     assert!(stdout.contains("already promoted"), "{stdout}");
-    let (code, _, stderr) = sim(&["promote", &scenario.display().to_string()]);
+    let (code, _, stderr) = run_sim(&["promote", &scenario.display().to_string()]);
     assert_eq!(code, 2, "a scenario that pins nothing is not a repro");
     assert!(stderr.contains("not a repro"), "{stderr}");
 }
 
 #[test]
 fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
-    let dir = scratch("json");
+    let dir = scratch_dir("json");
     let clean = dir.join("clean.toml");
     std::fs::write(
         &clean,
         CREATE_EVICT.replace("defects = [\"leak-on-evict\"]\n", ""),
     )
     .unwrap();
-    let (code, stdout, stderr) = sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "sweep",
         &clean.display().to_string(),
         "--seeds",
@@ -559,7 +550,7 @@ fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
     assert_eq!(summary["determinism"]["rechecked"], 4);
     assert_eq!(summary["determinism"]["mismatches"], 0);
     // Without --json a clean sweep still ends with its table and the report's path.
-    let (code, stdout, _) = sim(&[
+    let (code, stdout, _) = run_sim(&[
         "sweep",
         &clean.display().to_string(),
         "--seeds",
@@ -575,7 +566,7 @@ fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
     assert!(table_row.contains("clean"), "{table_row}");
     assert!(stdout.trim_end().ends_with("report.html"), "{stdout}");
 
-    let (code, stdout, _) = sim(&[
+    let (code, stdout, _) = run_sim(&[
         "sweep",
         "--subject",
         "counter",
@@ -664,7 +655,7 @@ fn bad_input_exits_two_with_a_message() {
             "use a shorter `--seeds` range",
         ),
     ] {
-        let (code, _, stderr) = sim(&args);
+        let (code, _, stderr) = run_sim(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
@@ -717,7 +708,7 @@ impl Subject for Nondeterministic {
 
 #[test]
 fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
-    let dir = scratch("determinism");
+    let dir = scratch_dir("determinism");
     let registry = Registry::builtin().with(erase::<Nondeterministic>());
     let scenario = registry
         .parse(
@@ -787,7 +778,7 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
 
 #[test]
 fn detection_runs_every_defect_of_every_subject_against_its_defects_off_baseline() {
-    let dir = scratch("detect");
+    let dir = scratch_dir("detect");
     let registry = Registry::empty().with(erase::<sim::subjects::counter::Counter>());
     let detection =
         sim::sweep::measure::detect(&registry, 0..150, 2, &dir, sim::sweep::ProgressMode::Quiet)
@@ -821,7 +812,7 @@ fn detection_runs_every_defect_of_every_subject_against_its_defects_off_baseline
 
 #[test]
 fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
-    let dir = scratch("zoo");
+    let dir = scratch_dir("zoo");
     std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
     let control = CREATE_EVICT.replace(
         "ops = [",
@@ -834,7 +825,7 @@ fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
         control.replace("seed = 1\n", "seed = 1\n\n[expect]\nsignatures = []\n"),
     )
     .unwrap();
-    let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
+    let (code, stdout, _) = run_sim(&["zoo", &dir.display().to_string()]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("FOUND (1) in a control"), "{stdout}");
     assert!(stdout.contains("found (1)"), "{stdout}");
@@ -847,7 +838,7 @@ fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
         "{stdout}"
     );
     std::fs::remove_file(dir.join("control.toml")).unwrap();
-    let (code, stdout, _) = sim(&["zoo", &dir.display().to_string()]);
+    let (code, stdout, _) = run_sim(&["zoo", &dir.display().to_string()]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("clean"), "{stdout}");
 }
@@ -857,7 +848,7 @@ fn zoo_reports_found_with_the_defect_and_clean_without_and_honours_controls() {
 /// passes with every defect off), while the defects-off sweep over the same seeds finds nothing.
 #[test]
 fn detection_minimises_each_wasi_defect_to_a_repro_that_is_about_the_defect() {
-    let dir = scratch("detect-wasi");
+    let dir = scratch_dir("detect-wasi");
     let registry = Registry::empty().with(erase::<sim::subjects::wasi_runtime::WasiRuntime>());
     let detection =
         sim::sweep::measure::detect(&registry, 0..200, 2, &dir, sim::sweep::ProgressMode::Quiet)
@@ -879,10 +870,7 @@ fn detection_minimises_each_wasi_defect_to_a_repro_that_is_about_the_defect() {
         let scenario = registry.parse(path, &source).unwrap();
         let with = scenario.run(RunOptions::default());
         assert!(!with.passed(), "{}: fails with {}", path, defect.defect);
-        let without = scenario.run(RunOptions {
-            defects: Some(Vec::new()),
-            ..RunOptions::default()
-        });
+        let without = scenario.run(defects_off());
         assert!(
             without.passed(),
             "{path}: the minimised repro of {} fails with defects off too: {:?}",
@@ -892,15 +880,11 @@ fn detection_minimises_each_wasi_defect_to_a_repro_that_is_about_the_defect() {
     }
 }
 
-/// `--promote` copies each new finding's minimised repro into `corpus/regressions/` (relative to
-/// where the sweep runs), and without a terminal the progress is plain lines on stderr that end
-/// with the final count.
-#[test]
-fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_terminal() {
-    let dir = scratch("promote");
-    std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
-    let output = Command::new(SIM)
-        .args([
+/// `sim sweep leak.toml --seeds 0..5 --out out --promote`, run in `dir`.
+fn sweep_leak_toml_promoting(dir: &Path) -> (i32, String, String) {
+    run_sim_in(
+        dir,
+        &[
             "sweep",
             "leak.toml",
             "--seeds",
@@ -908,13 +892,19 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
             "--out",
             "out",
             "--promote",
-        ])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+        ],
+    )
+}
+
+/// `--promote` copies each new finding's minimised repro into `corpus/regressions/` (relative to
+/// where the sweep runs), and without a terminal the progress is plain lines on stderr that end
+/// with the final count.
+#[test]
+fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_terminal() {
+    let dir = scratch_dir("promote");
+    std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
+    let (code, _, stderr) = sweep_leak_toml_promoting(&dir);
+    assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr
             .lines()
@@ -937,12 +927,7 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
     let pinned = scenario.meta().expect.unwrap().signatures;
     assert_eq!(pinned, vec!["leak:heap block:counter_create"]);
     assert!(
-        scenario
-            .run(RunOptions {
-                defects: Some(Vec::new()),
-                ..RunOptions::default()
-            })
-            .passed(),
+        scenario.run(defects_off()).passed(),
         "a promoted repro of a seeded defect passes with it off: {text}"
     );
 }
@@ -952,20 +937,13 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
 /// short to time.
 #[test]
 fn sweep_scaling_refuses_a_broken_results_file_zero_rounds_and_a_sweep_too_short_to_time() {
-    let dir = scratch("scaling");
+    let dir = scratch_dir("scaling");
     let results_path = dir.join("results.json");
     let broken = "{\"os_page_cycle\": {\"value\": 1},\n oops}\n";
     std::fs::write(&results_path, broken).unwrap();
     let run = |args: &[&str]| {
-        let output = Command::new(SIM)
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let (code, _, stderr) = run_sim_in(&dir, args);
+        (code, stderr)
     };
     let (code, stderr) = run(&[
         "sweep-scaling",
@@ -1022,25 +1000,12 @@ fn sweep_scaling_refuses_a_broken_results_file_zero_rounds_and_a_sweep_too_short
 /// whole sweep and its minimising.
 #[test]
 fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
-    let dir = scratch("promote-target");
+    let dir = scratch_dir("promote-target");
     std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
     std::fs::create_dir_all(dir.join("corpus")).unwrap();
     std::fs::write(dir.join("corpus/regressions"), "not a directory\n").unwrap();
-    let output = Command::new(SIM)
-        .args([
-            "sweep",
-            "leak.toml",
-            "--seeds",
-            "0..5",
-            "--out",
-            "out",
-            "--promote",
-        ])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (code, _, stderr) = sweep_leak_toml_promoting(&dir);
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("corpus/regressions: cannot promote repros into it"),
         "{stderr}"
@@ -1060,22 +1025,8 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
         dir.join("corpus/regressions").join(format!("{stem}.toml")),
     )
     .unwrap();
-    let output = Command::new(SIM)
-        .args([
-            "sweep",
-            "leak.toml",
-            "--seeds",
-            "0..5",
-            "--out",
-            "out",
-            "--promote",
-        ])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    let (code, stdout, stderr) = sweep_leak_toml_promoting(&dir);
+    assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stderr.contains("cannot write"), "{stderr}");
     assert!(
         stdout.contains("leak:heap block:counter_create") && stdout.contains("report: "),
@@ -1087,7 +1038,7 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
 /// shard, and a resume that runs nothing again.
 #[test]
 fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
-    let dir = scratch("spelling");
+    let dir = scratch_dir("spelling");
     std::fs::create_dir_all(dir.join("scen")).unwrap();
     std::fs::write(dir.join("scen/leak.toml"), CREATE_EVICT).unwrap();
     std::fs::write(
@@ -1096,8 +1047,9 @@ fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
     )
     .unwrap();
     let sweep_as = |spelling: &str| {
-        let output = Command::new(SIM)
-            .args([
+        run_sim_in(
+            &dir,
+            &[
                 "sweep",
                 spelling,
                 "--seeds",
@@ -1108,14 +1060,7 @@ fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
                 "50",
                 "--out",
                 "out",
-            ])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
+            ],
         )
     };
     let (code, _, stderr) = sweep_as("scen");
@@ -1148,7 +1093,7 @@ fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
 /// next resume reuses them. Records from before records held a version are rerun too.
 #[test]
 fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
-    let dir = scratch("edited");
+    let dir = scratch_dir("edited");
     let scenario = dir.join("e.toml");
     std::fs::write(&scenario, CREATE_EVICT).unwrap();
     let out = dir.join("ed");
@@ -1163,7 +1108,7 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
         out.display().to_string(),
     ];
     let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
-    let (code, _, stderr) = sim(&args);
+    let (code, _, stderr) = run_sim(&args);
     assert_eq!(code, 1, "the leaky version fails: {stderr}");
     let leaky = records(&out);
     assert!(leaky.iter().all(|r| r.scenario_hash.is_some()));
@@ -1177,7 +1122,7 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
         ),
     )
     .unwrap();
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 1, "{stderr}");
     assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
 
@@ -1188,7 +1133,7 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
         &CREATE_EVICT[..ops_start]
     );
     std::fs::write(&scenario, balanced).unwrap();
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 0, "the edited version passes: {stdout}{stderr}");
     assert!(!stdout.contains("resumed"), "{stdout}");
     assert!(
@@ -1205,7 +1150,7 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
         20,
         "the old records are kept in the file"
     );
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
     assert!(!stderr.contains("another version"), "{stderr}");
@@ -1221,14 +1166,14 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
         })
         .collect();
     std::fs::write(&path, unversioned).unwrap();
-    let (code, stdout, stderr) = sim(&args);
+    let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stdout.contains("resumed"), "{stdout}");
     assert!(
         stderr.contains("10 record(s) ran another version"),
         "{stderr}"
     );
-    let (_, stdout, _) = sim(&args);
+    let (_, stdout, _) = run_sim(&args);
     assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
 }
 
@@ -1236,7 +1181,7 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
 /// or inputs written by different builds.
 #[test]
 fn merging_part_of_a_plan_or_different_builds_warns() {
-    let dir = scratch("merge-partial");
+    let dir = scratch_dir("merge-partial");
     let shard_dirs: Vec<PathBuf> = (1..=3)
         .map(|index| {
             let shard_dir = dir.join(format!("sh-{index}"));
@@ -1249,7 +1194,7 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
         args.extend(inputs.iter().map(|d| d.display().to_string()));
         args.extend(["--out".to_string(), dir.join(out).display().to_string()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, _, stderr) = sim(&args);
+        let (code, _, stderr) = run_sim(&args);
         let summary: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(out).join("summary.json")).unwrap(),
         )
@@ -1280,44 +1225,21 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
     );
 }
 
-/// Runs a command line that `sim` printed (`sim replay …`, `sim run …`) through a real shell, as
-/// a person pasting it would, with `sim` standing for the binary under test.
-fn paste(command: &str) -> (i32, String) {
-    let rest = command
-        .strip_prefix("sim ")
-        .unwrap_or_else(|| panic!("not a sim command: {command}"));
-    let output = Command::new("sh")
-        .args(["-c", &format!("exec \"$SIM\" {rest}")])
-        .env("SIM", SIM)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
 /// An output directory and a scenario file whose names hold a space: every command the sweep
 /// prints (the minimised repro's replay, the run as swept, the report's note, the repro file's
 /// own header) still pastes into a shell and runs.
 #[test]
 fn replay_commands_quote_paths_that_a_shell_would_split() {
-    let dir = scratch("sp ace");
+    // What a person pasting a command sees: its exit code, and its stdout then its stderr.
+    let paste = |command: &str| {
+        let (code, stdout, stderr) = paste_into_shell(package_dir(), command);
+        (code, stdout + &stderr)
+    };
+    let dir = scratch_dir("sp ace");
     let scenario = dir.join("create evict.toml");
     std::fs::write(&scenario, CREATE_EVICT).unwrap();
     let out = dir.join("out dir");
-    let (code, stdout, stderr) = sim(&[
-        "sweep",
-        &scenario.display().to_string(),
-        "--seeds",
-        "3..5",
-        "--out",
-        &out.display().to_string(),
-        "--json",
-    ]);
-    assert_eq!(code, 1, "{stderr}");
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let summary = failing_sweep_summary(&scenario, "3..5", &out);
     let finding = &summary["findings"][0];
     let repro = finding["repro"].as_str().unwrap();
     let replay = finding["replay"].as_str().unwrap();
@@ -1346,7 +1268,7 @@ fn replay_commands_quote_paths_that_a_shell_would_split() {
     // Promoted into another such directory, the copy's header names the copy, quoted.
     let regressions = dir.join("regress ions");
     let (code, stdout, stderr) =
-        sim(&["promote", repro, "--to", &regressions.display().to_string()]);
+        run_sim(&["promote", repro, "--to", &regressions.display().to_string()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("promoted"), "{stdout}");
     let copy = std::fs::read_dir(&regressions)

@@ -13,8 +13,11 @@
 //! To accept new output after reviewing it: `make bless` (which runs this test with `SIM_BLESS=1`
 //! and rewrites the expected files; `git diff` then shows what changed).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::{SIM, toml_files_in, workspace_root};
 
 struct Case {
     /// The scenario, relative to the workspace root.
@@ -25,25 +28,6 @@ struct Case {
     /// A zoo scenario: it must pass with `--no-defects` (DESIGN.md). Most fail as written; a
     /// control scenario may not, and its blessed report shows which it is.
     zoo: bool,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("sim/ sits in the workspace")
-        .to_path_buf()
-}
-
-fn tomls(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    found.sort();
-    found
 }
 
 fn args_of(path: &Path) -> Vec<String> {
@@ -63,7 +47,7 @@ fn cases() -> Vec<Case> {
         (ui.clone(), ui.clone()),
         (root.join("scenarios/zoo"), ui.join("zoo")),
     ] {
-        for path in tomls(&dir) {
+        for path in toml_files_in(&dir) {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
             cases.push(Case {
                 scenario: path
@@ -88,7 +72,7 @@ struct Ran {
 
 fn run_case(case: &Case, repro_dir: &Path, extra: &[&str]) -> Ran {
     let repro = repro_dir.display().to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+    let output = Command::new(SIM)
         .arg("run")
         .arg(&case.scenario)
         .args(["--repro-dir", &repro])

@@ -2,10 +2,13 @@
 //! find the real bugs through the generic checks alone, pass with the defects off, and generated
 //! scenarios, which know nothing of the defects, reach them too.
 
+mod support;
+
 use sim::findings::{Finding, FindingKind};
-use sim::registry::{DynScenario, Registry};
+use sim::registry::Registry;
 use sim::runner::{Outcome, RunOptions};
 use sim::scenario::generate::GenerateOptions;
+use support::{defects_off, parse_scenario, print_and_parse_back, scenario_text};
 
 const ALLOCATOR_DEFECT: &str = "collect-after-segment-free";
 const RELOAD_DEFECT: &str = "pagemap-never-released";
@@ -19,26 +22,12 @@ const DEFECT_SEEDS: u64 = 300;
 /// Enough finds to show the defect is no accident of one seed.
 const DEFECT_FINDS_WANTED: usize = 10;
 
-fn scenario_file(path: &str) -> String {
-    let full = format!("{}/../scenarios/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-fn parse(text: &str) -> Box<dyn DynScenario> {
-    Registry::builtin()
-        .parse("test.toml", text)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn run(text: &str) -> Outcome {
-    parse(text).run(RunOptions::default())
+    parse_scenario(text).run(RunOptions::default())
 }
 
 fn run_without_defects(text: &str) -> Outcome {
-    parse(text).run(RunOptions {
-        defects: Some(vec![]),
-        ..RunOptions::default()
-    })
+    parse_scenario(text).run(defects_off())
 }
 
 fn detail<'a>(finding: &'a Finding, label: &str) -> &'a str {
@@ -81,7 +70,7 @@ fn assert_use_after_unmap(outcome: &Outcome, acquired_op: &str) {
 
 #[test]
 fn heap_delete_exit_reads_the_segment_the_exit_collect_just_released() {
-    let text = scenario_file("zoo/heap-delete-exit.toml");
+    let text = scenario_text("zoo/heap-delete-exit.toml");
     let buggy = run(&text);
     assert_eq!(
         buggy.header.defects,
@@ -99,7 +88,7 @@ fn heap_delete_exit_reads_the_segment_the_exit_collect_just_released() {
 
 #[test]
 fn cross_thread_free_then_exit_is_the_minimal_sequence() {
-    let text = scenario_file("zoo/cross-thread-free-exit.toml");
+    let text = scenario_text("zoo/cross-thread-free-exit.toml");
     assert_use_after_unmap(&run(&text), "malloc");
     assert!(run_without_defects(&text).passed());
     // Without the cross-thread free the block stays live, the segment survives the collect, and
@@ -113,7 +102,7 @@ fn cross_thread_free_then_exit_is_the_minimal_sequence() {
 
 #[test]
 fn arena_memory_is_decommitted_or_guarded_and_the_touch_still_faults() {
-    let text = scenario_file("zoo/cross-thread-free-exit.toml");
+    let text = scenario_text("zoo/cross-thread-free-exit.toml");
     let decommit = with_config(&text, "arena = true\npurge_delay = 0");
     assert_eq!(
         run(&decommit).signatures(),
@@ -142,7 +131,7 @@ fn arena_memory_is_decommitted_or_guarded_and_the_touch_still_faults() {
 
 #[test]
 fn process_exit_gives_every_byte_back_only_when_the_allocator_destroys_on_exit() {
-    let text = scenario_file("allocator-basic.toml");
+    let text = scenario_text("allocator-basic.toml");
     let outcome = run(&text);
     assert!(outcome.passed(), "{:#?}", outcome.findings);
     assert!(
@@ -161,7 +150,7 @@ fn process_exit_gives_every_byte_back_only_when_the_allocator_destroys_on_exit()
 
 #[test]
 fn reload_loop_leaks_the_pagemap_reservation_once_per_cycle() {
-    let text = scenario_file("zoo/reload-loop.toml");
+    let text = scenario_text("zoo/reload-loop.toml");
     let buggy = run(&text);
     assert_eq!(
         buggy.header.defects,
@@ -204,7 +193,7 @@ fn reload_loop_leaks_the_pagemap_reservation_once_per_cycle() {
 fn pagemap_size_comes_from_the_config() {
     // 2^(40-14) entries of 16 B: a 1 GiB pagemap on a 40-bit address space.
     let text =
-        scenario_file("zoo/reload-loop.toml").replace("address_bits = 48", "address_bits = 40");
+        scenario_text("zoo/reload-loop.toml").replace("address_bits = 48", "address_bits = 40");
     let outcome = run(&text);
     assert!(
         outcome.findings[0]
@@ -217,7 +206,7 @@ fn pagemap_size_comes_from_the_config() {
 
 #[test]
 fn address_space_runs_out_after_about_511_cycles_and_the_leak_is_reported_first() {
-    let text = scenario_file("zoo/reload-loop.toml").replace("repeat = 50", "repeat = 600");
+    let text = scenario_text("zoo/reload-loop.toml").replace("repeat = 50", "repeat = 600");
     let outcome = run(&text);
     // The exhaustion ends the run, reported as the consequence it is.
     let exhausted = outcome.findings.last().unwrap();
@@ -272,7 +261,7 @@ fn address_space_runs_out_after_about_511_cycles_and_the_leak_is_reported_first(
 #[test]
 fn the_defect_free_scenarios_pass() {
     for path in ["allocator-basic.toml", "reloadable-lib-basic.toml"] {
-        let outcome = run(&scenario_file(path));
+        let outcome = run(&scenario_text(path));
         assert!(outcome.passed(), "{path}: {:#?}", outcome.findings);
         assert!(outcome.header.defects.is_empty(), "{path}");
     }
@@ -313,10 +302,7 @@ fn seeds_finding(subject: &str, defect: &str, signature: &str) -> Vec<u64> {
             .iter()
             .any(|s| s == signature)
         {
-            let fixed = scenario.run(RunOptions {
-                defects: Some(vec![]),
-                ..RunOptions::default()
-            });
+            let fixed = scenario.run(defects_off());
             assert!(
                 fixed.passed(),
                 "seed {seed} without the defect: {:#?}\n{}",
@@ -382,11 +368,11 @@ fn generated_scenarios_print_back_and_replay_identically() {
         let subject = registry.get(name).expect("registered");
         for seed in 0..60 {
             let generated = subject.generate(seed, &GenerateOptions::default());
-            let text = generated.to_toml();
-            let parsed = registry
-                .parse("generated.toml", &text)
-                .unwrap_or_else(|e| panic!("{name} seed {seed}: {e}\n{text}"));
-            assert_eq!(parsed.to_toml(), text, "{name} seed {seed}");
+            let parsed = print_and_parse_back(
+                &registry,
+                generated.as_ref(),
+                &format!("{name} seed {seed}"),
+            );
             assert_eq!(
                 generated.run(RunOptions::default()).trace_hash,
                 parsed.run(RunOptions::default()).trace_hash,

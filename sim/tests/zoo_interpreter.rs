@@ -1,27 +1,16 @@
 //! The interpreter's two real bugs (SEED-BUGS.md sections 1 and 2), found by the generic checks
 //! alone: in their zoo scenarios, in hand-written neighbours, and in scenarios generated from seeds.
 
+mod support;
+
 use sim::findings::{Finding, FindingKind};
 use sim::registry::{DynScenario, Registry};
 use sim::runner::{Outcome, RunOptions};
 use sim::scenario::generate::GenerateOptions;
+use support::{defects_off, parse_scenario, print_and_parse_back, scenario_text};
 
 const GROWTH: &str = "growth:fn ptr id:fn_ptr_cast";
 const DEADLOCK: &str = "deadlock:threads:emulated fd readable";
-
-fn scenario_file(path: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/../scenarios/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
-
-fn parse(text: &str) -> Box<dyn DynScenario> {
-    Registry::builtin()
-        .parse("test.toml", text)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn run(scenario: &dyn DynScenario, defects: Option<&[&str]>) -> Outcome {
     let defects = defects.map(|list| list.iter().map(|d| d.to_string()).collect());
@@ -40,8 +29,8 @@ fn blocked_details(finding: &Finding) -> Vec<&str> {
 /// the last few repetitions (fewer rises than a trend needs).
 #[test]
 fn a_longer_warmup_delays_the_growth_check() {
-    let text = scenario_file("zoo/fn-ptr-cast-loop.toml").replace("repeat = 10000", "repeat = 60");
-    let default = run(&*parse(&text), None);
+    let text = scenario_text("zoo/fn-ptr-cast-loop.toml").replace("repeat = 10000", "repeat = 60");
+    let default = run(&*parse_scenario(&text), None);
     assert_eq!(
         default.signatures(),
         vec![GROWTH],
@@ -50,18 +39,18 @@ fn a_longer_warmup_delays_the_growth_check() {
     );
     assert!(default.findings[0].repetition >= 16);
     let late = text.replace("repeat = 60", "repeat = 60\nwarmup = 56");
-    let late = run(&*parse(&late), None);
+    let late = run(&*parse_scenario(&late), None);
     assert!(late.passed(), "{:#?}", late.findings);
 }
 
 #[test]
 fn fn_ptr_cast_loop_grows_with_the_defect_and_plateaus_at_32_ids_without_it() {
-    let text = scenario_file("zoo/fn-ptr-cast-loop.toml");
+    let text = scenario_text("zoo/fn-ptr-cast-loop.toml");
     assert!(
         text.contains("repeat = 10000"),
         "the zoo loop is the report's 10,000 iterations"
     );
-    let scenario = parse(&text);
+    let scenario = parse_scenario(&text);
     assert_eq!(scenario.meta().defects, vec!["fn-ptr-fresh-alloc"]);
 
     let buggy = run(&*scenario, None);
@@ -97,7 +86,7 @@ fn fn_ptr_cast_loop_grows_with_the_defect_and_plateaus_at_32_ids_without_it() {
 
 #[test]
 fn blocked_read_close_deadlocks_with_the_defect_and_the_read_completes_without_it() {
-    let scenario = parse(&scenario_file("zoo/blocked-read-close.toml"));
+    let scenario = parse_scenario(&scenario_text("zoo/blocked-read-close.toml"));
     assert_eq!(scenario.meta().defects, vec!["blocked-read-weak-ref"]);
 
     let buggy = run(&*scenario, None);
@@ -158,7 +147,7 @@ ops = [{ op = "read", fd = 0, bytes = 4 }]
 
 #[test]
 fn two_blocked_readers_and_one_write_one_completes_and_the_other_blocks_again() {
-    let one_write = parse(&TWO_READERS.replace("SECOND_WRITE", ""));
+    let one_write = parse_scenario(&TWO_READERS.replace("SECOND_WRITE", ""));
     for seed in 0..8 {
         let outcome = one_write.run(RunOptions {
             seed: Some(seed),
@@ -181,8 +170,9 @@ fn two_blocked_readers_and_one_write_one_completes_and_the_other_blocks_again() 
             "seed {seed}: exactly one reader is left waiting: {blocked:?}"
         );
     }
-    let two_writes =
-        parse(&TWO_READERS.replace("SECOND_WRITE", r#"{ op = "write", fd = 1, bytes = 4 },"#));
+    let two_writes = parse_scenario(
+        &TWO_READERS.replace("SECOND_WRITE", r#"{ op = "write", fd = 1, bytes = 4 },"#),
+    );
     for seed in 0..8 {
         let outcome = two_writes.run(RunOptions {
             seed: Some(seed),
@@ -216,7 +206,7 @@ teardown = [{ op = "end-program" }]
 
 #[test]
 fn vtable_casts_are_bounded_like_salted_functions_while_fresh_fn_ids_grow() {
-    let vtables = parse(&VTABLES.replace("FN_CAST", ""));
+    let vtables = parse_scenario(&VTABLES.replace("FN_CAST", ""));
     let outcome = run(&*vtables, None);
     assert!(
         outcome.passed(),
@@ -225,7 +215,7 @@ fn vtable_casts_are_bounded_like_salted_functions_while_fresh_fn_ids_grow() {
     );
 
     let with_fn = VTABLES.replace("FN_CAST", r#"{ op = "declare-fn", fn = 1, kind = "inlinable" }, { op = "cast-fn", fn = 1, ptr = 2 },"#);
-    let outcome = run(&*parse(&with_fn), None);
+    let outcome = run(&*parse_scenario(&with_fn), None);
     assert_eq!(
         outcome.signatures(),
         vec![GROWTH],
@@ -233,24 +223,24 @@ fn vtable_casts_are_bounded_like_salted_functions_while_fresh_fn_ids_grow() {
     );
     let unique = with_fn.replace("inlinable", "never-inline");
     assert!(
-        run(&*parse(&unique), None).passed(),
+        run(&*parse_scenario(&unique), None).passed(),
         "a never-inline function always has one id"
     );
     let host = with_fn.replace("inlinable", "host");
     assert_eq!(
-        run(&*parse(&host), None).signatures(),
+        run(&*parse_scenario(&host), None).signatures(),
         vec![GROWTH],
         "host functions still mint an id per cast upstream"
     );
     assert!(
-        run(&*parse(&host), Some(&["fn-ptr-fresh-alloc"])).passed(),
+        run(&*parse_scenario(&host), Some(&["fn-ptr-fresh-alloc"])).passed(),
         "with that neighbour defect off, they are salted"
     );
 }
 
 #[test]
 fn the_basic_scenario_passes_and_its_blocked_consumer_is_lost_with_the_weak_ref_defect() {
-    let scenario = parse(&scenario_file("interpreter-basic.toml"));
+    let scenario = parse_scenario(&scenario_text("interpreter-basic.toml"));
     let clean = run(&*scenario, None);
     assert!(clean.passed(), "{:?}", clean.findings);
     assert!(clean.ops > 40 * 20, "the whole program ran 40 times");
@@ -306,12 +296,7 @@ fn generated_programs_find_the_lost_blocked_reader() {
     );
     let first = generated(found[0], &["blocked-read-weak-ref"]);
     assert!(
-        first
-            .run(RunOptions {
-                defects: Some(vec![]),
-                ..RunOptions::default()
-            })
-            .passed(),
+        first.run(defects_off()).passed(),
         "the same program passes without the defect"
     );
 }
@@ -356,11 +341,7 @@ fn generated_programs_print_back_and_replay_bit_for_bit() {
     let registry = Registry::builtin();
     for seed in 0..100 {
         let original = generated(seed, &["blocked-read-weak-ref"]);
-        let text = original.to_toml();
-        let parsed = registry
-            .parse("generated.toml", &text)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-        assert_eq!(parsed.to_toml(), text, "seed {seed}");
+        let parsed = print_and_parse_back(&registry, original.as_ref(), &format!("seed {seed}"));
         assert_eq!(
             original.run(RunOptions::default()).trace_hash,
             parsed.run(RunOptions::default()).trace_hash,

@@ -2,10 +2,13 @@
 //! generic leak check, pass with the defects off, and generated scenarios find the same
 //! signatures without knowing anything about them.
 
+mod support;
+
 use sim::findings::FindingKind;
 use sim::registry::{DynScenario, Registry};
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
+use support::{defects_off, print_and_parse_back};
 
 fn load(path: &str) -> Box<dyn DynScenario> {
     let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
@@ -13,13 +16,6 @@ fn load(path: &str) -> Box<dyn DynScenario> {
     Registry::builtin()
         .parse(path, &text)
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn defects_off() -> RunOptions {
-    RunOptions {
-        defects: Some(vec![]),
-        ..RunOptions::default()
-    }
 }
 
 #[test]
@@ -260,11 +256,7 @@ fn generated_scenarios_print_back_to_files_that_parse_and_run_the_same() {
                 faults: true,
             },
         );
-        let text = generated.to_toml();
-        let parsed = registry
-            .parse("generated.toml", &text)
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-        assert_eq!(parsed.to_toml(), text, "seed {seed}");
+        let parsed = print_and_parse_back(&registry, generated.as_ref(), &format!("seed {seed}"));
         assert_eq!(
             generated.run(RunOptions::default()).trace_hash,
             parsed.run(RunOptions::default()).trace_hash,

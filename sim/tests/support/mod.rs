@@ -1,0 +1,159 @@
+//! What the integration tests share: where the repository is, a scratch directory of a test's
+//! own, running the `sim` binary under test as a person would (from a directory, or by pasting a
+//! command it printed into a shell), and parsing or running scenarios the common way. A test file
+//! takes it with `mod support;`; cargo builds `tests/support/mod.rs` into no test binary of its
+//! own. Helpers that only one file needs stay in that file.
+
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sim::registry::{DynScenario, Registry};
+use sim::runner::RunOptions;
+
+/// The `sim` binary under test, which cargo builds for the integration tests.
+pub const SIM: &str = env!("CARGO_BIN_EXE_sim");
+
+/// The repository's root, where `scenarios/`, `corpus/` and `README.md` live.
+pub fn workspace_root() -> PathBuf {
+    package_dir()
+        .parent()
+        .expect("sim/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The `sim` package's directory (`sim/`), where cargo starts every test.
+pub fn package_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The test binary this module is compiled into (`sweep` for `tests/sweep.rs`).
+fn suite() -> &'static str {
+    module_path!()
+        .split("::")
+        .next()
+        .expect("a module path starts with its crate")
+}
+
+/// `CARGO_TARGET_TMPDIR/SUITE/NAME`, removed with whatever was in it. Tests run in parallel, so
+/// each names its own and never deletes another's files.
+fn fresh_path(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite())
+        .join(name);
+    let _ = std::fs::remove_dir_all(&path);
+    path
+}
+
+/// A fresh, empty scratch directory of the test's own (`fresh_path`, created).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = fresh_path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A `--repro-dir` argument of the test's own: a path that does not exist yet, so that `sim`
+/// makes the directory and it holds only what this test's runs wrote.
+pub fn repro_dir(name: &str) -> String {
+    fresh_path(name).display().to_string()
+}
+
+/// Runs the `sim` binary under test with `args`, from `dir`, and returns (exit code, stdout,
+/// stderr) whatever the code.
+pub fn run_sim_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(SIM)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run sim");
+    (
+        output.status.code().expect("sim exits, it is not killed"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `run_sim_in` the package's directory, where cargo starts the tests.
+pub fn run_sim(args: &[&str]) -> (i32, String, String) {
+    run_sim_in(package_dir(), args)
+}
+
+/// `run_sim_in` the repository's root, where a person runs it and the README's paths start.
+pub fn run_sim_from_root(args: &[&str]) -> (i32, String, String) {
+    run_sim_in(&workspace_root(), args)
+}
+
+/// Runs a command line that `sim` printed (`sim replay …`, `sim run …`) through a real shell,
+/// from `dir`, as a person pasting it would, with `sim` standing for the binary under test:
+/// (exit code, stdout, stderr).
+pub fn paste_into_shell(dir: &Path, command: &str) -> (i32, String, String) {
+    let rest = command
+        .strip_prefix("sim ")
+        .unwrap_or_else(|| panic!("not a sim command: {command}"));
+    let output = Command::new("sh")
+        .args(["-c", &format!("exec \"$SIM\" {rest}")])
+        .env("SIM", SIM)
+        .current_dir(dir)
+        .output()
+        .expect("run sh");
+    (
+        output
+            .status
+            .code()
+            .expect("the shell exits, it is not killed"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `.toml` files directly in `dir`, sorted; none when `dir` does not exist.
+pub fn toml_files_in(dir: &Path) -> Vec<PathBuf> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The text of a file under the repository's `scenarios/`, such as `zoo/reload-loop.toml`.
+pub fn scenario_text(relative: &str) -> String {
+    let path = workspace_root().join("scenarios").join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Scenario text parsed by the built-in subjects; a parse error fails the test with its message.
+pub fn parse_scenario(text: &str) -> Box<dyn DynScenario> {
+    Registry::builtin()
+        .parse("test.toml", text)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Run options with every defect off, whatever the scenario names.
+pub fn defects_off() -> RunOptions {
+    RunOptions {
+        defects: Some(vec![]),
+        ..RunOptions::default()
+    }
+}
+
+/// Prints `scenario` as TOML, parses the text back and checks that it prints to the same text;
+/// returns the parsed scenario. `context` (a seed, a subject) heads each failure's message.
+pub fn print_and_parse_back(
+    registry: &Registry,
+    scenario: &dyn DynScenario,
+    context: &str,
+) -> Box<dyn DynScenario> {
+    let text = scenario.to_toml();
+    let parsed = registry
+        .parse("generated.toml", &text)
+        .unwrap_or_else(|e| panic!("{context}: {e}\n{text}"));
+    assert_eq!(parsed.to_toml(), text, "{context}");
+    parsed
+}
