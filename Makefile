@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM := target/release/sim
 
-.PHONY: build test run bless list bench sweep zoo detect sweep-scaling fuzz fuzz-smoke fuzz-cmin fuzz-bench
+.PHONY: build test run bless list bench sweep zoo detect sweep-scaling fuzz fuzz-smoke fuzz-cmin fuzz-stability fuzz-bench
 
 build:
 	$(CARGO) build --release --bin sim
@@ -52,6 +52,11 @@ fuzz-smoke:
 ## Minimise every committed seed corpus (corpus/<target>/) with cargo fuzz cmin.
 fuzz-cmin:
 	fuzz/fuzz.sh cmin
+
+## Each committed corpus input covers the same features alone in a fresh process as within its
+## corpus; exit 1 if any does not. `python3 fuzz/stability.py --counters TARGET` for hit counts too.
+fuzz-stability:
+	python3 fuzz/stability.py
 
 ## exec/s per subject target and seconds-to-find per seeded defect; merges into target/bench/results.json.
 fuzz-bench:
