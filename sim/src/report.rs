@@ -276,16 +276,17 @@ pub fn render_summary(outcome: &Outcome) -> String {
 }
 
 /// A finding as JSON. One whose position is not known (`Finding::position_known`) has
-/// `"position_known": false` and null `lifecycle`, `lifecycle_index` and `repetition`, where
-/// numbers would name the first lifecycle's first repetition.
+/// `"position_known": false` and an empty `lifecycle`: the name of the first lifecycle would be a
+/// claim, and null would break a reader that takes `lifecycle` as a string (DESIGN.md's keys).
+/// `lifecycle_index` and `repetition` keep their types for the same reason, as 0.
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     let known = finding.position_known;
     let mut value = json!({
         "kind": finding.kind.name(),
         "resource": finding.resource,
-        "lifecycle": known.then(|| lifecycle_name(finding, outcome)),
-        "lifecycle_index": known.then_some(finding.lifecycle),
-        "repetition": known.then_some(finding.repetition),
+        "lifecycle": lifecycle_name(finding, outcome),
+        "lifecycle_index": finding.lifecycle,
+        "repetition": finding.repetition,
         "site": finding.site,
         "signature": finding.signature(),
         "headline": finding.headline,

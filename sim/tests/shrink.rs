@@ -688,7 +688,7 @@ fn runner_steps(scenario: &sim::scenario::Scenario<sim::subjects::counter::Count
 /// Now it writes nothing, says why, and names what reruns the finding; exit 3.
 #[test]
 fn sim_shrink_writes_no_result_too_large_to_replay() {
-    let dir = tmp("too-large");
+    let dir = scratch_dir("too-large");
     let mut ops = vec![r#"{op="bump"}"#; 300_000];
     ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
     let file = dir.join("big.toml");
@@ -708,7 +708,7 @@ fn sim_shrink_writes_no_result_too_large_to_replay() {
         if with_out {
             args.extend(["--out", &out_text]);
         }
-        let (code, stdout, stderr) = sim_binary(&args);
+        let (code, stdout, stderr) = run_sim(&args);
         assert_eq!(code, 3, "{stderr}");
         assert!(
             stderr.contains("the shrunk scenario (300002 ops) was not written")

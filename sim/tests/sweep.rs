@@ -1290,7 +1290,7 @@ fn replay_commands_quote_paths_that_a_shell_would_split() {
 /// command that replays the first pair.
 #[test]
 fn a_minimised_repro_too_large_to_replay_is_not_written_and_the_finding_is_kept() {
-    let dir = scratch("repro-too-large");
+    let dir = scratch_dir("repro-too-large");
     let mut ops = vec![r#"{op="bump"}"#; 300_000];
     ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
     let scenario = dir.join("big.toml");
@@ -1304,7 +1304,7 @@ fn a_minimised_repro_too_large_to_replay_is_not_written_and_the_finding_is_kept(
     )
     .unwrap();
     let out = dir.join("out");
-    let (code, stdout, stderr) = sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "sweep",
         &scenario.display().to_string(),
         "--seeds",
