@@ -31,20 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# `cargo +nightly` when FUZZ_TOOLCHAIN=nightly, as fuzz/fuzz.sh calls it.
-CARGO = ["cargo", *([f"+{os.environ['FUZZ_TOOLCHAIN']}"] if os.environ.get("FUZZ_TOOLCHAIN") else [])]
-FUZZ_FLAGS = [
-    "--sanitizer",
-    os.environ.get("FUZZ_SANITIZER") or "none",
-    *os.environ.get("FUZZ_FLAGS", "-O --no-trace-compares").split(),
-]
+# The shared module beside this file, without leaving a __pycache__ in the tree.
+sys.dont_write_bytecode = True
+from fuzz_build import CARGO, FUZZ_FLAGS, ROOT, build_sim, fuzz_binary_dir  # noqa: E402
+
 EXEC_SECONDS = int(os.environ.get("EXEC_SECONDS", "30"))
 FIND_SECONDS_MAX = int(os.environ.get("FIND_SECONDS_MAX", "120"))
 RUNS = int(os.environ.get("RUNS", "3"))
 ONLY = os.environ.get("ONLY")
 MAX_LEN = 256
-SIM = ROOT / "target" / "release" / "sim"
 RESULTS = ROOT / "target" / "bench" / "results.json"
 
 
@@ -52,19 +47,15 @@ def run(command, **kwargs):
     return subprocess.run(command, cwd=ROOT, check=True, **kwargs)
 
 
-def targets():
-    out = run([str(SIM), "list", "--fuzz-targets"], capture_output=True, text=True).stdout
+def targets(sim):
+    out = run([str(sim), "list", "--fuzz-targets"], capture_output=True, text=True).stdout
     for line in out.splitlines():
         name, expect, subject, defects, _summary = line.split("\t", 4)
         yield name, expect, subject, [] if defects == "-" else defects.split(",")
 
 
 def binary(name):
-    triple = subprocess.run(
-        ["rustc", "-vV"], capture_output=True, text=True, check=True
-    ).stdout
-    host = re.search(r"^host: (\S+)", triple, re.M).group(1)
-    return ROOT / "fuzz" / "target" / host / "release" / name
+    return fuzz_binary_dir() / name
 
 
 def last_execs_per_s(log):
@@ -95,9 +86,9 @@ def measure_execs(name):
     return rate, crashed
 
 
-def classify(name, defect, artifact):
+def classify(sim, name, defect, artifact):
     result = subprocess.run(
-        [str(SIM), "import-crash", name, str(artifact), "--defect", defect, "--classify"],
+        [str(sim), "import-crash", name, str(artifact), "--defect", defect, "--classify"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -105,7 +96,7 @@ def classify(name, defect, artifact):
     return result.stdout.strip()
 
 
-def seconds_to_find(name, defect, seed):
+def seconds_to_find(sim, name, defect, seed):
     """Seconds until an artifact that is this defect's appears; None if not within the limit."""
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -137,7 +128,7 @@ def seconds_to_find(name, defect, seed):
                     if artifact in seen:
                         continue
                     seen.add(artifact)
-                    verdict = classify(name, defect, artifact)
+                    verdict = classify(sim, name, defect, artifact)
                     if verdict.startswith("defect "):
                         found = (time.monotonic() - start, verdict.split(" ", 1)[1], artifact.read_bytes())
                         break
@@ -157,12 +148,12 @@ def metric(value, unit):
 
 
 def main():
-    run(["cargo", "build", "--release", "--quiet", "--bin", "sim"])
+    sim = build_sim()
     run([*CARGO, "fuzz", "build", *FUZZ_FLAGS])
     fresh = {}
     found_dir = ROOT / "target" / "fuzz-bench" / "found"
     found_dir.mkdir(parents=True, exist_ok=True)
-    for name, expect, subject, defects in targets():
+    for name, expect, subject, defects in targets(sim):
         if subject == "-" or expect == "must-fail":
             continue
         if not ONLY or ONLY == name:
@@ -176,7 +167,7 @@ def main():
                 continue
             times = []
             for seed in range(1, RUNS + 1):
-                found = seconds_to_find(name, defect, seed)
+                found = seconds_to_find(sim, name, defect, seed)
                 if found is None:
                     times.append(float(FIND_SECONDS_MAX))
                     print(f"  {defect} seed {seed}: not found in {FIND_SECONDS_MAX} s", flush=True)

@@ -26,9 +26,7 @@ in its corpus (or crashed), 0 if none did.
 """
 
 import argparse
-import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -36,14 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# `cargo +nightly` when FUZZ_TOOLCHAIN=nightly, as fuzz/fuzz.sh calls it.
-CARGO = ["cargo", *([f"+{os.environ['FUZZ_TOOLCHAIN']}"] if os.environ.get("FUZZ_TOOLCHAIN") else [])]
-FUZZ_FLAGS = [
-    "--sanitizer",
-    os.environ.get("FUZZ_SANITIZER") or "none",
-    *os.environ.get("FUZZ_FLAGS", "-O --no-trace-compares").split(),
-]
+# The shared module beside this file, without leaving a __pycache__ in the tree.
+sys.dont_write_bytecode = True
+from fuzz_build import CARGO, FUZZ_FLAGS, ROOT, build_sim, fuzz_binary_dir  # noqa: E402
+
 MAX_LEN = int(os.environ.get("MAX_LEN", "256"))
 # Inputs named per target when some differ.
 DIFFERING_SHOWN_MAX = 5
@@ -52,30 +46,12 @@ DIFFERING_SHOWN_MAX = 5
 def targets():
     """(name, expect) per fuzz target, from the one registry (`sim list --fuzz-targets`)."""
     out = subprocess.run(
-        ["cargo", "run", "--quiet", "--release", "--bin", "sim", "--", "list", "--fuzz-targets"],
+        [str(build_sim()), "list", "--fuzz-targets"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
     for line in out.splitlines():
         name, expect, _rest = line.split("\t", 2)
         yield name, expect
-
-
-def binary_dir():
-    """Where `cargo fuzz build` puts the target binaries: cargo's target directory for the fuzz
-    package (which follows CARGO_TARGET_DIR), the host triple, and the profile."""
-    metadata = json.loads(subprocess.run(
-        ["cargo", "metadata", "--manifest-path", "fuzz/Cargo.toml", "--format-version", "1",
-         "--no-deps"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout)
-    target_dir = Path(metadata["target_directory"])
-    if "--target-dir" in FUZZ_FLAGS:
-        target_dir = ROOT / FUZZ_FLAGS[FUZZ_FLAGS.index("--target-dir") + 1]
-    host = re.search(r"^host: (\S+)", subprocess.run(
-        ["rustc", "-vV"], check=True, capture_output=True, text=True,
-    ).stdout, re.M).group(1)
-    profile = "debug" if {"--dev", "-D"} & set(FUZZ_FLAGS) else "release"
-    return target_dir / host / profile
 
 
 def features_by_input(binary, inputs_dir, scratch, use_counters):
@@ -146,7 +122,7 @@ def main():
     # `cargo fuzz build` builds one named target, or every target.
     one = chosen if len(chosen) == 1 else []
     subprocess.run([*CARGO, "fuzz", "build", *FUZZ_FLAGS, *one], cwd=ROOT, check=True)
-    binaries = binary_dir()
+    binaries = fuzz_binary_dir()
     print(f"each corpus input alone in a fresh process against within its corpus "
           f"(-set_cover_merge=1 -use_counters={use_counters} -max_len={MAX_LEN}):", flush=True)
     total_inputs = total_differing = 0
