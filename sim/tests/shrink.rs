@@ -7,7 +7,9 @@ use std::path::Path;
 
 use sim::registry::DynScenario;
 use sim::runner::RunOptions;
-use support::{defects_off, parse_scenario, run_sim, scratch_dir};
+use support::{
+    defects_off, parse_scenario, run_sim, scratch_dir, text_of_300000_op_leak, write_300000_op_leak,
+};
 
 const LEAK: &str = "leak:heap block:counter_create";
 const DEADLOCK: &str = "deadlock:threads:join";
@@ -647,13 +649,7 @@ fn a_shrunk_scenario_says_what_it_shows_and_keeps_the_originals_comments() {
 /// candidates plus steps of their runs) a small multiple of the original run's.
 #[test]
 fn a_300000_op_lifecycle_shrinks_in_a_few_runs_per_halving() {
-    let mut ops = vec![r#"{op="bump"}"#; 300_000];
-    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
-    let text = format!(
-        "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
-         [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
-        ops.join(",")
-    );
+    let text = text_of_300000_op_leak();
     type Counter = sim::subjects::counter::Counter;
     let scenario =
         sim::scenario::parse::parse::<Counter>("big.toml", &text).unwrap_or_else(|e| panic!("{e}"));
@@ -689,18 +685,7 @@ fn runner_steps(scenario: &sim::scenario::Scenario<sim::subjects::counter::Count
 #[test]
 fn sim_shrink_writes_no_result_too_large_to_replay() {
     let dir = scratch_dir("too-large");
-    let mut ops = vec![r#"{op="bump"}"#; 300_000];
-    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
-    let file = dir.join("big.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
-             [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
-            ops.join(",")
-        ),
-    )
-    .unwrap();
+    let file = write_300000_op_leak(&dir);
     let (file, out) = (file.display().to_string(), dir.join("out.toml"));
     let out_text = out.display().to_string();
     for with_out in [true, false] {

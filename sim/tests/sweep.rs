@@ -19,7 +19,10 @@ use sim::subject::{Config, Step, Subject, SubjectInfo};
 use sim::sweep::results::{self, RunRecord};
 use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
-use support::{SIM, defects_off, package_dir, paste_into_shell, run_sim, run_sim_in, scratch_dir};
+use support::{
+    SIM, defects_off, package_dir, paste_into_shell, run_sim, run_sim_in, scratch_dir,
+    write_300000_op_leak,
+};
 
 fn records(dir: &Path) -> Vec<RunRecord> {
     results::load(&dir.join(results::RESULTS_FILE), false)
@@ -1291,18 +1294,7 @@ fn replay_commands_quote_paths_that_a_shell_would_split() {
 #[test]
 fn a_minimised_repro_too_large_to_replay_is_not_written_and_the_finding_is_kept() {
     let dir = scratch_dir("repro-too-large");
-    let mut ops = vec![r#"{op="bump"}"#; 300_000];
-    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
-    let scenario = dir.join("big.toml");
-    std::fs::write(
-        &scenario,
-        format!(
-            "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
-             [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
-            ops.join(",")
-        ),
-    )
-    .unwrap();
+    let scenario = write_300000_op_leak(&dir);
     let out = dir.join("out");
     let (code, stdout, stderr) = run_sim(&[
         "sweep",

@@ -157,3 +157,24 @@ pub fn print_and_parse_back(
     assert_eq!(parsed.to_toml(), text, "{context}");
     parsed
 }
+
+/// A `counter` scenario of 300,000 ops with `leak-on-evict` on, whose one leak is in the middle.
+/// Its text is 3.6 MB, under the 4 MiB a scenario file may have; printed by `sim` (which spells
+/// each op out), its ops alone pass it, so a repro or shrink result that keeps them all could not
+/// be read back.
+pub fn text_of_300000_op_leak() -> String {
+    let mut ops = vec![r#"{op="bump"}"#; 300_000];
+    ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
+    format!(
+        "name = \"big\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\n\
+         [[lifecycle]]\nname = \"l\"\nops = [{}]\n",
+        ops.join(",")
+    )
+}
+
+/// Writes `text_of_300000_op_leak` to `DIR/big.toml` and returns its path.
+pub fn write_300000_op_leak(dir: &Path) -> PathBuf {
+    let file = dir.join("big.toml");
+    std::fs::write(&file, text_of_300000_op_leak()).unwrap();
+    file
+}
