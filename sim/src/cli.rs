@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::findings::OpRef;
 use crate::registry::{DynScenario, Registry};
 use crate::report;
 use crate::runner::{Outcome, RunOptions};
@@ -489,19 +490,32 @@ impl Write for Tee {
 /// Where the replayed trace parts from the recorded one, under the `replay mismatch:` lines:
 /// each run's version of the first event that differs, and the last op both started before it
 /// (its line says where it is in the scenario), which is where to start looking.
-fn comparison_text(comparison: &TraceComparison, file: &Path) -> String {
+fn comparison_text(
+    comparison: &TraceComparison,
+    file: &Path,
+    scenario: &dyn DynScenario,
+) -> String {
     match comparison {
         TraceComparison::Parted {
             first,
             second,
             last_op,
             ..
-        } => format!(
-            "  recorded: {}\n  replayed: {}\n  last op started: {}\n",
-            TraceComparison::event_text(first),
-            TraceComparison::event_text(second),
-            TraceComparison::last_op_text(last_op)
-        ),
+        } => {
+            let mut text = format!(
+                "  recorded: {}\n  replayed: {}\n  last op started: {}\n",
+                TraceComparison::event_text(first),
+                TraceComparison::event_text(second),
+                TraceComparison::last_op_text(last_op)
+            );
+            if let Some(located) = last_op_located(last_op, scenario)
+                .as_ref()
+                .and_then(report::located_text)
+            {
+                text.push_str(&format!("    --> {located}\n"));
+            }
+            text
+        }
         TraceComparison::Agreed { events } => {
             format!("trace: the same {events} events as {}\n", file.display())
         }
@@ -513,20 +527,31 @@ fn comparison_text(comparison: &TraceComparison, file: &Path) -> String {
     }
 }
 
-fn comparison_json(comparison: &TraceComparison, file: &Path) -> serde_json::Value {
+fn comparison_json(
+    comparison: &TraceComparison,
+    file: &Path,
+    scenario: &dyn DynScenario,
+) -> serde_json::Value {
     match comparison {
         TraceComparison::Parted {
             event,
             first,
             second,
             last_op,
-        } => serde_json::json!({
-            "file": file.display().to_string(),
-            "parted_at": event,
-            "recorded": first,
-            "replayed": second,
-            "last_op": last_op,
-        }),
+        } => {
+            let mut value = serde_json::json!({
+                "file": file.display().to_string(),
+                "parted_at": event,
+                "recorded": first,
+                "replayed": second,
+                "last_op": last_op,
+            });
+            // The op as a finding's details give one: where it is in the replayed file.
+            if let Some(op) = last_op_located(last_op, scenario) {
+                value["last_op_at"] = report::op_json(&op);
+            }
+            value
+        }
         TraceComparison::Agreed { events } => serde_json::json!({
             "file": file.display().to_string(),
             "agreed_events": events,
@@ -537,6 +562,14 @@ fn comparison_json(comparison: &TraceComparison, file: &Path) -> serde_json::Val
             "agreed_events": kept,
         }),
     }
+}
+
+/// The last op both runs started before their traces parted (its trace line), as an op located
+/// in `scenario`'s file, for the comparison to point at as a finding's op is pointed at.
+fn last_op_located(last_op: &Option<String>, scenario: &dyn DynScenario) -> Option<OpRef> {
+    let mut op = TraceComparison::last_op_ref(last_op)?;
+    op.location = scenario.op_location(&op);
+    Some(op)
 }
 
 /// Gives each op the findings name the index of its line in the `--trace` file, if one was
@@ -844,7 +877,7 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
         value["replay_problems"] = serde_json::json!(problems);
         if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
-            value["trace_comparison"] = comparison_json(comparison, file);
+            value["trace_comparison"] = comparison_json(comparison, file, scenario.as_ref());
         }
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
     } else {
@@ -860,7 +893,7 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
             println!("replay mismatch: {problem}");
         }
         if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
-            print!("{}", comparison_text(comparison, file));
+            print!("{}", comparison_text(comparison, file, scenario.as_ref()));
         }
         if let Some(expect) = expect.as_ref().filter(|_| problems.is_empty()) {
             // A repro that `sim import-crash` wrote records its findings, not a trace hash.

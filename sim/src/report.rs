@@ -123,7 +123,7 @@ pub fn render_finding_body(finding: &Finding, outcome: &Outcome) -> String {
 /// `FILE:LINE:COLUMN (LIST)`: where an op is, and which list of its lifecycle holds it (each
 /// has an `op #1`); then, when the run wrote a trace, `trace event "i":N`, which a search of the
 /// trace finds as it is written. `None` when neither is known.
-fn located_text(op: &OpRef) -> Option<String> {
+pub fn located_text(op: &OpRef) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(location) = &op.location {
         let list = match (&op.thread_name, op.name.as_str()) {
@@ -213,7 +213,7 @@ pub fn find_in_trace(outcome: &mut Outcome, trace: &Path) -> std::io::Result<()>
 /// An op a report line names, as JSON: the same fields as the finding's own where they are the
 /// same thing (`lifecycle_index` and `repetition` from 0), the op's list and its index in it
 /// (from 1, as `op #1`), and where the scenario file has it.
-fn op_json(op: &OpRef) -> Value {
+pub fn op_json(op: &OpRef) -> Value {
     let mut value = json!({
         "lifecycle_index": op.lifecycle,
         "repetition": op.repetition,
@@ -401,12 +401,6 @@ pub fn write_repro(
         outcome.header.seed
     );
     let body = pin(scenario, outcome).to_toml();
-    // The printer spells every op out (`{ op = "bump" }` where a file may say `{op="bump"}`), so
-    // a file near the parser's bound prints past it: a repro that `sim replay` would refuse is
-    // no repro, and the caller names the command that reruns the file instead.
-    let replay_header_bytes_max = 512;
-    check_scenario_file_size(body.len() + replay_header_bytes_max)
-        .map_err(|why| std::io::Error::new(std::io::ErrorKind::FileTooLarge, why))?;
     for attempt in 1..=REPRO_SUFFIXES_MAX {
         let path = if attempt == 1 {
             dir.join(format!("{stem}.toml"))
@@ -417,6 +411,12 @@ pub fn write_repro(
             "# Repro written by `sim` for a failing run. Replay: {}\n{body}",
             replay_command(&path.display().to_string())
         );
+        // The printer spells every op out (`{ op = "bump" }` where a file may say
+        // `{op="bump"}`), so a file near the parser's bound prints past it: a repro that `sim
+        // replay` would refuse is no repro, and the caller names the command that reruns the
+        // file instead. Checked on the whole text, whose first line holds the path.
+        check_scenario_file_size(text.len())
+            .map_err(|why| std::io::Error::new(std::io::ErrorKind::FileTooLarge, why))?;
         if claim_and_write(&path, &text)? || holds_repro(&path, &body) {
             return Ok(path);
         }

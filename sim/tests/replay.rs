@@ -618,3 +618,72 @@ fn compare_trace_refuses_a_missing_file_and_the_trace_file_itself() {
     );
     assert_eq!(std::fs::read_to_string(&recorded).unwrap(), "{\"i\":1}\n");
 }
+
+/// The op `--compare-trace` names as the last started before the traces part is pointed at in
+/// the replayed file, as a finding's op is (`-->` in text, `last_op_at` in JSON): here the first
+/// `malloc` of `ops`, whose size was changed, on line 12.
+#[test]
+fn compare_trace_points_at_the_last_op_in_the_replayed_file() {
+    let dir = scratch_dir("compare-trace-located");
+    let recorded = dir.join("recorded.jsonl").display().to_string();
+    let (code, _, stderr) = run_sim_from_root(&[
+        "run",
+        "scenarios/allocator-basic.toml",
+        "--trace",
+        &recorded,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text =
+        std::fs::read_to_string(workspace_root().join("scenarios/allocator-basic.toml")).unwrap();
+    let first_malloc = "{ op = \"malloc\", slot = 0, bytes = 64 }";
+    assert_eq!(
+        text.lines().nth(11).map(str::trim_end),
+        Some(format!("  {first_malloc},").as_str())
+    );
+    let changed = dir.join("changed.toml");
+    std::fs::write(
+        &changed,
+        text.replacen(
+            first_malloc,
+            "{ op = \"malloc\", slot = 0, bytes = 300000 }",
+            1,
+        ),
+    )
+    .unwrap();
+    let changed = changed.display().to_string();
+    let (code, stdout, _) = run_sim_from_root(&["replay", &changed, "--compare-trace", &recorded]);
+    assert_eq!(code, 1, "a mismatch: {stdout}");
+    let last_op = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("  last op started: "))
+        .take(2)
+        .collect::<Vec<_>>();
+    assert!(last_op[0].contains("\"op\":\"malloc\""), "{stdout}");
+    assert_eq!(
+        last_op.get(1),
+        Some(&format!("    --> {changed}:12:3 (ops)").as_str()),
+        "{stdout}"
+    );
+
+    let (_, stdout, _) =
+        run_sim_from_root(&["replay", &changed, "--compare-trace", &recorded, "--json"]);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let at = &json["trace_comparison"]["last_op_at"];
+    assert_eq!(
+        (
+            &at["name"],
+            &at["list"],
+            &at["file"],
+            &at["line"],
+            &at["column"]
+        ),
+        (
+            &Value::from("malloc"),
+            &Value::from("ops"),
+            &Value::from(changed.as_str()),
+            &Value::from(12),
+            &Value::from(3)
+        ),
+        "{json}"
+    );
+}
