@@ -9,7 +9,8 @@
 //!
 //! Every target is listed once, in `TARGETS`: one per subject, `scenario-parser` (arbitrary bytes
 //! as a scenario file: the parser must never panic, and what it accepts must print back to a file
-//! that parses to the same text), and `canary` (the teaching subject with its defect on, which must
+//! that parses to the same text, and a file read op by op from its sketch must read as it does
+//! whole), and `canary` (the teaching subject with its defect on, which must
 //! fail within seconds, proving that the harness can fail). The smoke run (`make fuzz-smoke`) and
 //! the tests iterate this list.
 //!
@@ -424,6 +425,17 @@ pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     let registry = registry();
+    // A large file is read op by op from a sketch of it, to save memory: that reading must give
+    // what reading the whole file gives.
+    if let Ok((subject, _)) = crate::scenario::parse::subject_of("fuzz.toml", source)
+        && let Ok(entry) = subject_entry(&subject)
+        && let Some(difference) = entry.sketch_disagrees(source)
+    {
+        return Err(format!(
+            "sim fuzz target `scenario-parser`: the file reads otherwise by way of its sketch than whole\n\
+             --- input ---\n{source}\n{difference}"
+        ));
+    }
     let scenario = match registry.parse("fuzz.toml", source) {
         Ok(scenario) => scenario,
         Err(diagnostic) => {

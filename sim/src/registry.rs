@@ -21,6 +21,9 @@ pub trait DynSubject: Send + Sync {
     /// registry holds subjects as trait objects, and this is how one makes its scenario type.
     #[allow(clippy::wrong_self_convention)]
     fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario>;
+    /// Whether `source` reads by way of its sketch as it reads whole (`parse::sketch_disagrees`):
+    /// the `scenario-parser` fuzz target's check of the reading that saves memory.
+    fn sketch_disagrees(&self, source: &str) -> Option<String>;
 }
 
 /// What every scenario can tell without its op type.
@@ -97,6 +100,10 @@ impl<S: Subject> DynSubject for Erased<S> {
         Box::new(ErasedScenario::<S>::unlocated(generate::from_seed::<S>(
             seed, options,
         )))
+    }
+
+    fn sketch_disagrees(&self, source: &str) -> Option<String> {
+        parse::sketch_disagrees::<S>(source)
     }
 
     fn from_bytes(&self, bytes: &[u8], options: &GenerateOptions) -> Box<dyn DynScenario> {

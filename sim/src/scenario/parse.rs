@@ -344,6 +344,20 @@ fn read_raw<S: Subject>(path: &str, source: &str) -> Result<RawScenario<RawOp<S>
     toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))
 }
 
+/// How `source` read by way of its sketch differs from `source` read whole, when both read: the
+/// two readings side by side (their fields, spans and decoded ops). `None` when they agree, or
+/// when either fails to read (`parse` then reads the file whole, and so gives what the whole
+/// reading gives). For the `scenario-parser` fuzz target, which looks for a file the sketch
+/// reads otherwise.
+pub fn sketch_disagrees<S: Subject>(source: &str) -> Option<String> {
+    let sketched = Sketch::of(source).and_then(|sketch| read_sketch::<S>(source, &sketch))?;
+    let whole: RawScenario<RawOp<S>> = toml::from_str(source).ok()?;
+    let (sketched, whole) = (format!("{sketched:#?}"), format!("{whole:#?}"));
+    (sketched != whole).then(|| {
+        format!("--- read by way of the sketch ---\n{sketched}\n--- read whole ---\n{whole}")
+    })
+}
+
 /// `read_raw` by way of the sketch: `None` if anything fails, for the whole file to tell what.
 fn read_sketch<S: Subject>(source: &str, sketch: &Sketch) -> Option<RawScenario<RawOp<S>>> {
     toml::from_str::<CheckedTable>(sketch.text()).ok()?;
