@@ -8,6 +8,7 @@ that CARGO_TARGET_DIR (or a `--target-dir` in FUZZ_FLAGS) is followed rather tha
 under the default path run.
 """
 
+import functools
 import json
 import os
 import re
@@ -33,9 +34,10 @@ def target_directory(manifest):
     return Path(metadata["target_directory"])
 
 
+@functools.cache
 def fuzz_binary_dir():
     """Where `cargo fuzz build` puts the target binaries: the fuzz package's target directory,
-    the host triple, and the profile."""
+    the host triple, and the profile. Asked once: it runs cargo and rustc."""
     target_dir = target_directory("fuzz/Cargo.toml")
     if "--target-dir" in FUZZ_FLAGS:
         target_dir = ROOT / FUZZ_FLAGS[FUZZ_FLAGS.index("--target-dir") + 1]

@@ -25,6 +25,20 @@ fn kind_count(os: &Os, name: &str) -> u64 {
     os.resources().total(kind).count
 }
 
+/// An OS under `limits` with a directory `/data` open, and the flags that create and write a
+/// file in it: where the file-size budget tests write.
+fn os_with_data_dir(limits: Limits) -> (Os, sim::os::Fd, sim::os::fds::OpenFlags) {
+    let mut os = os_with(FaultPlan::none(), limits);
+    os.mkdir("/data", "setup").unwrap();
+    let dir = os.open_dir("/data", "setup").unwrap();
+    let flags = sim::os::fds::OpenFlags {
+        write: true,
+        create: true,
+        ..Default::default()
+    };
+    (os, dir, flags)
+}
+
 fn budget_signatures(os: &Os) -> Vec<String> {
     os.findings()
         .iter()
@@ -186,14 +200,7 @@ fn a_file_written_past_file_bytes_max_is_efbig_and_a_budget_finding() {
         file_bytes_max: 1 << 20,
         ..Limits::default()
     };
-    let mut os = os_with(FaultPlan::none(), limits);
-    os.mkdir("/data", "setup").unwrap();
-    let dir = os.open_dir("/data", "setup").unwrap();
-    let flags = sim::os::fds::OpenFlags {
-        write: true,
-        create: true,
-        ..Default::default()
-    };
+    let (mut os, dir, flags) = os_with_data_dir(limits);
     let file = os.open_at(dir, "log", flags, "setup").unwrap();
     assert_eq!(
         os.pwrite(file, &[1u8; 4096], (1 << 20) - 4096, "append"),
@@ -219,14 +226,7 @@ fn files_written_past_fs_bytes_max_together_are_enospc_and_a_budget_finding() {
         fs_bytes_max: 3 << 20,
         ..Limits::default()
     };
-    let mut os = os_with(FaultPlan::none(), limits);
-    os.mkdir("/data", "setup").unwrap();
-    let dir = os.open_dir("/data", "setup").unwrap();
-    let flags = sim::os::fds::OpenFlags {
-        write: true,
-        create: true,
-        ..Default::default()
-    };
+    let (mut os, dir, flags) = os_with_data_dir(limits);
     let chunk = vec![7u8; 1 << 20];
     for name in ["a", "b", "c"] {
         let file = os.open_at(dir, name, flags, "setup").unwrap();

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::results::{PairKey, RunRecord};
 use super::{Source, SweepConfig, SweepError, run_pool};
 use crate::findings::{Finding, FindingKind};
-use crate::registry::Registry;
+use crate::registry::{DynScenario, Registry};
 use crate::report;
 use crate::runner::{self, Outcome, RunOptions, determinism_finding};
 use crate::shrink;
@@ -321,13 +321,27 @@ pub fn minimise_one(
     // The plot keeps the first pair's series: the shrinker may have cut the repetitions that
     // show the count climbing.
     let series = finding.series.clone();
-    let (finding, reported) = match replayed(registry, &repro, &repro_text, signature) {
-        Some(replayed) if shrunk && not_written.is_none() => replayed,
-        // Located in the repro only when there is one to point into.
-        _ if not_written.is_none() => {
-            (located_in(registry, &repro, &repro_text, finding), original)
+    // The repro as `sim replay` reads it, when one was written. A determinism finding is made
+    // from runs of the whole scenario (it is not shrunk): it keeps its report, with its ops
+    // located in the repro, which pins that scenario; so does a finding whose repro's run does
+    // not show it.
+    let written = match &not_written {
+        None => registry.parse(&repro, &repro_text).ok(),
+        Some(_) => None,
+    };
+    let replayed = written
+        .as_deref()
+        .filter(|_| shrunk)
+        .and_then(|scenario| replayed(scenario, signature));
+    let (finding, reported) = match replayed {
+        Some(replayed) => replayed,
+        None => {
+            let mut finding = finding;
+            if let Some(scenario) = &written {
+                report::locate_finding(&mut finding, scenario.as_ref());
+            }
+            (finding, original)
         }
-        _ => (finding, original),
     };
     let (finding, replay) = match &not_written {
         Some(note) => (finding.note(note.clone()), original_replay.clone()),
@@ -354,28 +368,12 @@ pub fn minimise_one(
     Ok(record)
 }
 
-/// `finding`, made from runs of the whole scenario (a determinism finding: it is not shrunk),
-/// with its ops located in the repro file written with `text` at `path`, which pins that
-/// scenario; as it was if the file does not read back.
-fn located_in(registry: &Registry, path: &str, text: &str, mut finding: Finding) -> Finding {
-    if let Ok(scenario) = registry.parse(path, text) {
-        report::locate_finding(&mut finding, scenario.as_ref());
-    }
-    finding
-}
-
-/// The finding `signature` as a replay of the repro file written with `text` at `path` shows
-/// it, with its ops located in that file; `None` if the file does not read back or its run
-/// lacks the finding (the report of the original run is kept then).
-fn replayed(
-    registry: &Registry,
-    path: &str,
-    text: &str,
-    signature: &str,
-) -> Option<(Finding, Outcome)> {
-    let scenario = registry.parse(path, text).ok()?;
+/// The finding `signature` as a replay of the repro file `scenario` was read from shows it,
+/// with its ops located in that file; `None` if its run lacks the finding (the report of the
+/// original run is kept then).
+fn replayed(scenario: &dyn DynScenario, signature: &str) -> Option<(Finding, Outcome)> {
     let mut outcome = scenario.run(RunOptions::default());
-    report::locate(&mut outcome, scenario.as_ref());
+    report::locate(&mut outcome, scenario);
     let finding = outcome
         .findings
         .iter()
