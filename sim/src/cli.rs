@@ -508,7 +508,7 @@ fn comparison_text(
                 TraceComparison::event_text(second),
                 TraceComparison::last_op_text(last_op)
             );
-            if let Some(located) = last_op_located(last_op, scenario)
+            if let Some(located) = last_op_located(comparison, scenario)
                 .as_ref()
                 .and_then(report::located_text)
             {
@@ -538,6 +538,7 @@ fn comparison_json(
             first,
             second,
             last_op,
+            ..
         } => {
             let mut value = serde_json::json!({
                 "file": file.display().to_string(),
@@ -547,7 +548,7 @@ fn comparison_json(
                 "last_op": last_op,
             });
             // The op as a finding's details give one: where it is in the replayed file.
-            if let Some(op) = last_op_located(last_op, scenario) {
+            if let Some(op) = last_op_located(comparison, scenario) {
                 value["last_op_at"] = report::op_json(&op);
             }
             value
@@ -564,10 +565,11 @@ fn comparison_json(
     }
 }
 
-/// The last op both runs started before their traces parted (its trace line), as an op located
-/// in `scenario`'s file, for the comparison to point at as a finding's op is pointed at.
-fn last_op_located(last_op: &Option<String>, scenario: &dyn DynScenario) -> Option<OpRef> {
-    let mut op = TraceComparison::last_op_ref(last_op)?;
+/// The last op both runs started before their traces parted, as an op located in `scenario`'s
+/// file (on a spawned thread, in its declared thread's list), for the comparison to point at as
+/// a finding's op is pointed at.
+fn last_op_located(comparison: &TraceComparison, scenario: &dyn DynScenario) -> Option<OpRef> {
+    let mut op = comparison.last_op_ref(|spawn| scenario.spawned_thread(spawn))?;
     op.location = scenario.op_location(&op);
     Some(op)
 }

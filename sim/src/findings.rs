@@ -82,7 +82,8 @@ pub struct OpRef {
     pub name: String,
     pub thread: u32,
     /// For an op of a spawned thread (`OpList::Thread`), the declared thread it runs: the
-    /// runner names it at the end of the run, from the thread's id.
+    /// runner names it at the end of the run, from the thread's id; the last op two traces
+    /// share gets it from the spawn op that started its thread (`TraceComparison::last_op_ref`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_name: Option<String>,
     /// Where the op is in the file, when the run's scenario was read from one (`report::locate`

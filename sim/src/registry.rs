@@ -72,6 +72,8 @@ pub trait DynScenario: Send {
     fn op_location(&self, _op: &OpRef) -> Option<OpLocation> {
         None
     }
+    /// The declared thread the op at `spawn`'s place starts (`Scenario::spawned_thread`).
+    fn spawned_thread(&self, spawn: &OpRef) -> Option<String>;
 }
 
 struct Erased<S>(std::marker::PhantomData<fn() -> S>);
@@ -230,6 +232,10 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn op_location(&self, op: &OpRef) -> Option<OpLocation> {
         self.locations.as_ref()?.locate(op)
+    }
+
+    fn spawned_thread(&self, spawn: &OpRef) -> Option<String> {
+        self.scenario.spawned_thread(spawn).map(str::to_string)
     }
 }
 

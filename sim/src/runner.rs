@@ -1162,7 +1162,9 @@ pub fn check_determinism<S: Subject>(
             },
         )
     });
-    Some(with_trace_comparison(finding, &comparison))
+    Some(with_trace_comparison(finding, &comparison, |spawn| {
+        scenario.spawned_thread(spawn).map(str::to_string)
+    }))
 }
 
 /// The finding for two runs of one scenario and seed that differ (in trace or findings).
@@ -1197,15 +1199,23 @@ pub fn compare_traces(mut run: impl FnMut(Box<dyn Write>) -> Outcome) -> TraceCo
 
 /// A determinism finding with where two more runs' traces parted: the first event that differs,
 /// each run's version of it, and the last op started before it (the events before it are the
-/// same, so what differs was decided since).
-pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> Finding {
+/// same, so what differs was decided since). `spawned_thread` names the declared thread a spawn
+/// op of the runs' scenario starts (`Scenario::spawned_thread`): what an op of a spawned thread
+/// needs to be found in the file.
+pub fn with_trace_comparison(
+    finding: Finding,
+    comparison: &TraceComparison,
+    spawned_thread: impl FnOnce(&OpRef) -> Option<String>,
+) -> Finding {
+    let last_op_ref = comparison.last_op_ref(spawned_thread);
     match comparison {
         TraceComparison::Parted {
             event,
             first,
             second,
             last_op,
-        } => placed_at(finding, TraceComparison::last_op_ref(last_op))
+            ..
+        } => placed_at(finding, last_op_ref.clone())
             .detail(
                 "traces part at",
                 format!("event #{event}, in two more runs traced side by side"),
@@ -1215,7 +1225,7 @@ pub fn with_trace_comparison(finding: Finding, comparison: &TraceComparison) -> 
             .detail_op(
                 "last op started",
                 TraceComparison::last_op_text(last_op),
-                TraceComparison::last_op_ref(last_op),
+                last_op_ref,
             )
             .note("every event before that one is the same in both runs: look at what the ops running then read that is not a function of the seed (the last one started, or another thread's still running)"),
         TraceComparison::Agreed { events } => finding.note(format!(

@@ -5,10 +5,11 @@
 //! few nanoseconds; the JSON form is produced only when a sink is attached.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::rc::Rc;
 
-use crate::findings::OpRef;
+use crate::findings::{OpList, OpRef};
 
 /// What kind of event happened. The names appear in JSON traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,12 +283,16 @@ pub struct OpPlace {
 pub enum TraceComparison {
     /// The traces part at event `event` (counted from 1). `first` and `second` are each run's
     /// line there, `None` where that run's trace had ended; `last_op` is the last op line the
-    /// two share before it (of whichever thread), `None` when they part before any op.
+    /// two share before it (of whichever thread), `None` when they part before any op. When
+    /// that op ran on a spawned thread, `last_op_spawn` is the op line of the spawn that
+    /// started the thread: the trace names a thread by its id only, and the spawn op is what
+    /// says which declared thread it runs (see `last_op_ref`).
     Parted {
         event: u64,
         first: Option<String>,
         second: Option<String>,
         last_op: Option<String>,
+        last_op_spawn: Option<String>,
     },
     /// Both traces are the same `events` events.
     Agreed { events: u64 },
@@ -313,27 +318,116 @@ impl TraceComparison {
 
     /// The last op both runs started before they parted, as data (`OpRef`), read from its op
     /// line: its place (`OpPlace`'s keys) and its thread (`a`), so that a report points at the
-    /// op in the scenario file as it does for every op it names. `None` before the first op, or
-    /// for a line that is no op line. The line does not name a spawned thread's declared
-    /// thread, so an op of one has no `thread_name`, and no file location follows from it.
-    pub fn last_op_ref(line: &Option<String>) -> Option<OpRef> {
-        let event: serde_json::Value = serde_json::from_str(line.as_deref()?).ok()?;
-        if event["ev"] != "op" {
+    /// op in the scenario file as it does for every op it names. `None` when the traces agree
+    /// or part before the first op. An op of a spawned thread gets its declared thread's name
+    /// (`thread_name`, which its file location needs) from `spawned_thread`, given the spawn op
+    /// that started the thread: the scenario's op there names it, and the trace does not. Where
+    /// that gives no name, the op has none, and no file location follows from it.
+    pub fn last_op_ref(
+        &self,
+        spawned_thread: impl FnOnce(&OpRef) -> Option<String>,
+    ) -> Option<OpRef> {
+        let TraceComparison::Parted {
+            last_op,
+            last_op_spawn,
+            ..
+        } = self
+        else {
             return None;
+        };
+        let mut op = op_ref_of_line(last_op.as_deref()?)?;
+        if op.list == OpList::Thread {
+            let spawn = last_op_spawn.as_deref().and_then(op_ref_of_line);
+            op.thread_name = spawn.and_then(|spawn| spawned_thread(&spawn));
         }
-        let number = |key: &str| event[key].as_u64().and_then(|n| u32::try_from(n).ok());
-        Some(OpRef {
-            lifecycle: number("lifecycle_index")?,
-            repetition: number("repetition")?,
-            list: serde_json::from_value(event["list"].clone()).ok()?,
-            index: number("index")?,
-            name: event["op"].as_str()?.to_string(),
-            thread: number("a")?,
-            thread_name: None,
-            location: None,
-            trace_event: None,
-        })
+        Some(op)
     }
+}
+
+/// An op line of a JSON trace as data (`OpRef`): its place and its thread (`a`). `None` for a
+/// line that is no op line. A spawned thread's op has no `thread_name`: the line holds its id.
+fn op_ref_of_line(line: &str) -> Option<OpRef> {
+    let event: serde_json::Value = serde_json::from_str(line).ok()?;
+    if event["ev"] != "op" {
+        return None;
+    }
+    let number = |key: &str| event[key].as_u64().and_then(|n| u32::try_from(n).ok());
+    Some(OpRef {
+        lifecycle: number("lifecycle_index")?,
+        repetition: number("repetition")?,
+        list: serde_json::from_value(event["list"].clone()).ok()?,
+        index: number("index")?,
+        name: event["op"].as_str()?.to_string(),
+        thread: number("a")?,
+        thread_name: None,
+        location: None,
+        trace_event: None,
+    })
+}
+
+/// What two traces share up to where they part, as a comparer sees their lines go by: the last
+/// op line, and for an op of a spawned thread the op line of the spawn that started it.
+#[derive(Default)]
+struct SharedOps {
+    last_op: Option<String>,
+    /// The spawn op line of `last_op`'s thread, taken when `last_op` was, while the thread ran.
+    last_op_spawn: Option<Rc<str>>,
+    /// The spawn op line of each spawned thread that has not exited, by tid: the op line a
+    /// `threads.spawn` line follows is its spawn op's (a spawn is one step of the main thread;
+    /// a thread a subject's op spawns gets that op, which names no declared thread), and a
+    /// `threads.exit` line ends the thread's ops. So only running threads are kept, at most
+    /// `threads_max` of them (unjoined), however many a run spawns.
+    running: BTreeMap<u32, Rc<str>>,
+}
+
+impl SharedOps {
+    /// Takes in a line both traces have.
+    fn shared(&mut self, line: &[u8]) {
+        let Some((event, thread)) = event_of(line) else {
+            return;
+        };
+        match event {
+            b"op" => {
+                self.last_op = Some(String::from_utf8_lossy(line).into_owned());
+                self.last_op_spawn = thread.and_then(|tid| self.running.get(&tid).cloned());
+            }
+            b"threads.spawn" => {
+                if let (Some(tid), Some(spawn)) = (thread, &self.last_op) {
+                    self.running.insert(tid, Rc::from(spawn.as_str()));
+                }
+            }
+            b"threads.exit" => {
+                if let Some(tid) = thread {
+                    self.running.remove(&tid);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn last_op_spawn(&self) -> Option<String> {
+        self.last_op_spawn.as_deref().map(String::from)
+    }
+}
+
+/// A JSON trace line's event name (`ev`) and thread (the `a` the trace writes right after it,
+/// `{"i":N,"ev":"op","a":T,…`, which is a thread's id for an op, a spawn and an exit; `None`
+/// where the line has no `a`). A byte search rather than a JSON parse: it runs on every line
+/// of a compared trace. `None` for a line with no event name.
+fn event_of(line: &[u8]) -> Option<(&[u8], Option<u32>)> {
+    const EVENT_MARK: &[u8] = b"\"ev\":\"";
+    let at = line
+        .windows(EVENT_MARK.len())
+        .position(|w| w == EVENT_MARK)?;
+    let rest = &line[at + EVENT_MARK.len()..];
+    let name_end = rest.iter().position(|&byte| byte == b'"')?;
+    let thread = rest[name_end + 1..]
+        .strip_prefix(b",\"a\":".as_slice())
+        .and_then(|words| {
+            let digits = words.iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&words[..digits]).ok()?.parse().ok()
+        });
+    Some((&rest[..name_end], thread))
 }
 
 /// Compares the traces of two runs, one after the other, while keeping only the first: its
@@ -355,7 +449,7 @@ struct Comparing {
     first_lines: u64,
     /// Lines of the second run seen so far.
     compared: u64,
-    last_op: Option<String>,
+    shared: SharedOps,
     parted: Option<(u64, Option<String>, Option<String>)>,
 }
 
@@ -387,11 +481,7 @@ impl Comparing {
         }
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         match self.kept_line(self.compared as usize - 1) {
-            Some(kept) if kept == line => {
-                if line.windows(OP_MARK.len()).any(|w| w == OP_MARK) {
-                    self.last_op = Some(text(line));
-                }
-            }
+            Some(kept) if kept == line => self.shared.shared(line),
             Some(kept) => self.parted = Some((self.compared, Some(text(kept)), Some(text(line)))),
             // Past what was kept of the first trace: nothing to compare with.
             None if self.truncated => {}
@@ -399,9 +489,6 @@ impl Comparing {
         }
     }
 }
-
-/// What marks an op's line in a JSON trace.
-const OP_MARK: &[u8] = b"\"ev\":\"op\"";
 
 /// A sink that hands each complete line, without its newline, to `handle` (the trace writes a
 /// line in pieces).
@@ -448,7 +535,7 @@ struct AgainstRecorded {
     line: Vec<u8>,
     /// Lines of the run seen so far.
     compared: u64,
-    last_op: Option<String>,
+    shared: SharedOps,
     parted: Option<(u64, Option<String>, Option<String>)>,
     read_error: Option<std::io::Error>,
 }
@@ -482,8 +569,8 @@ impl AgainstRecorded {
             self.parted = Some((self.compared, None, Some(text(line))));
         } else if self.line != line {
             self.parted = Some((self.compared, Some(text(&self.line)), Some(text(line))));
-        } else if line.windows(OP_MARK.len()).any(|w| w == OP_MARK) {
-            self.last_op = Some(text(line));
+        } else {
+            self.shared.shared(line);
         }
     }
 }
@@ -520,7 +607,8 @@ impl TraceAgainstRecorded {
                 event,
                 first,
                 second,
-                last_op: state.last_op,
+                last_op_spawn: state.shared.last_op_spawn(),
+                last_op: state.shared.last_op,
             },
             None => TraceComparison::Agreed {
                 events: state.compared,
@@ -536,7 +624,7 @@ impl Default for AgainstRecorded {
             recorded: Box::new(std::io::empty()),
             line: Vec::new(),
             compared: 0,
-            last_op: None,
+            shared: SharedOps::default(),
             parted: None,
             read_error: None,
         }
@@ -580,7 +668,8 @@ impl TraceComparer {
                 event,
                 first,
                 second,
-                last_op: state.last_op,
+                last_op_spawn: state.shared.last_op_spawn(),
+                last_op: state.shared.last_op,
             };
         }
         let kept = state.ends.len() as u64;
@@ -591,7 +680,8 @@ impl TraceComparer {
                 event: state.compared + 1,
                 first: first.map(|line| String::from_utf8_lossy(line).into_owned()),
                 second: None,
-                last_op: state.last_op,
+                last_op_spawn: state.shared.last_op_spawn(),
+                last_op: state.shared.last_op,
             };
         }
         if state.truncated {
@@ -884,12 +974,14 @@ mod tests {
         );
         let mut other = same;
         other[1].1 = 0;
+        let parted = compare(1 << 20, &same, &other);
         let TraceComparison::Parted {
             event,
             first,
             second,
             last_op,
-        } = compare(1 << 20, &same, &other)
+            last_op_spawn,
+        } = parted.clone()
         else {
             panic!("the traces differ")
         };
@@ -907,9 +999,10 @@ mod tests {
             hash_str("malloc")
         );
         assert_eq!(last_op, Some(op));
+        assert_eq!(last_op_spawn, None, "an op of the main thread");
         // The op as data, for the report to point at it in the scenario file.
         assert_eq!(
-            TraceComparison::last_op_ref(&last_op),
+            parted.last_op_ref(|_| panic!("no spawned thread to name")),
             Some(OpRef {
                 lifecycle: 0,
                 repetition: 2,
@@ -922,8 +1015,13 @@ mod tests {
                 trace_event: None,
             })
         );
-        assert_eq!(TraceComparison::last_op_ref(&None), None);
-        assert_eq!(TraceComparison::last_op_ref(&first), None, "no op line");
+        let agreed = compare(1 << 20, &same, &same);
+        assert_eq!(agreed.last_op_ref(|_| None), None);
+        assert_eq!(
+            op_ref_of_line(first.as_deref().unwrap()),
+            None,
+            "no op line"
+        );
         // A trace that stops early parts where it stops, on either side.
         for (a, b, first_ended) in [
             (&same[..1], &same[..], true),
@@ -996,6 +1094,7 @@ mod tests {
             first: first.map(String::from),
             second: second.map(String::from),
             last_op: Some(op.to_string()),
+            last_op_spawn: None,
         };
         let other = run.replace("\"i\":3", "\"i\":4");
         assert_eq!(
@@ -1005,6 +1104,79 @@ mod tests {
         let shorter = format!("{op}\n{{\"i\":2}}\n");
         assert_eq!(against(&run, &shorter), parted(3, Some(r#"{"i":3}"#), None));
         assert_eq!(against(&shorter, &run), parted(3, None, Some(r#"{"i":3}"#)));
+    }
+
+    /// An op of a spawned thread comes with the op line of the spawn that started it, past
+    /// spawns of other threads, whatever the repetition; a thread that has exited is no longer
+    /// kept, and a thread whose spawn was not seen gets none.
+    #[test]
+    fn an_op_of_a_spawned_thread_comes_with_the_spawn_that_started_it() {
+        let sink = MemorySink::default();
+        let mut trace = Trace::new();
+        trace.attach_sink(Box::new(sink.clone()));
+        let at = |repetition, list, index| {
+            move || OpPlace {
+                lifecycle: 1,
+                repetition,
+                list,
+                index,
+            }
+        };
+        let (spawned, exited) = (
+            EventKind::Syscall("threads.spawn"),
+            EventKind::Syscall("threads.exit"),
+        );
+        // Repetition 0: op #2 spawns tid 1, which runs an op and exits.
+        trace.op(0, "spawn", at(0, "ops", 2));
+        trace.event(spawned, 1, 0);
+        trace.op(1, "bump", at(0, "thread", 1));
+        trace.event(exited, 1, 0);
+        // Repetition 1: op #1 spawns tid 2 and op #2 tid 3, before tid 2 runs.
+        trace.op(0, "spawn", at(1, "ops", 1));
+        trace.event(spawned, 2, 0);
+        trace.op(0, "spawn", at(1, "ops", 2));
+        trace.event(spawned, 3, 0);
+        trace.op(2, "bump", at(1, "thread", 1));
+        let text = sink.take_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut shared = SharedOps::default();
+        for line in &lines[..3] {
+            shared.shared(line.as_bytes());
+        }
+        assert_eq!(shared.last_op_spawn().as_deref(), Some(lines[0]));
+        shared.shared(lines[3].as_bytes());
+        assert!(shared.running.is_empty(), "tid 1 exited");
+        for line in &lines[4..] {
+            shared.shared(line.as_bytes());
+        }
+        assert_eq!(shared.running.keys().collect::<Vec<_>>(), [&2, &3]);
+        assert_eq!(shared.last_op_spawn().as_deref(), Some(lines[4]));
+        let parted = TraceComparison::Parted {
+            event: 9,
+            first: None,
+            second: None,
+            last_op: shared.last_op.clone(),
+            last_op_spawn: shared.last_op_spawn(),
+        };
+        let op = parted.last_op_ref(|spawn| {
+            assert_eq!(
+                (spawn.lifecycle, spawn.repetition, spawn.list, spawn.index),
+                (1, 1, OpList::Ops, 1)
+            );
+            assert_eq!((spawn.name.as_str(), spawn.thread), ("spawn", 0));
+            Some("w".to_string())
+        });
+        let op = op.expect("an op line");
+        assert_eq!((op.thread, op.list, op.index), (2, OpList::Thread, 1));
+        assert_eq!(op.thread_name.as_deref(), Some("w"));
+        // A name the scenario does not give is none.
+        assert_eq!(parted.last_op_ref(|_| None).unwrap().thread_name, None);
+        // An op of the main thread has no spawn; one of a thread never seen spawned has none.
+        shared.shared(lines[2].replace("\"a\":1", "\"a\":0").as_bytes());
+        assert_eq!(shared.last_op_spawn(), None);
+        shared.shared(lines[2].replace("\"a\":1", "\"a\":9").as_bytes());
+        assert_eq!(shared.last_op_spawn(), None);
+        assert!(shared.last_op.as_deref().unwrap().contains("\"a\":9"));
     }
 
     #[test]

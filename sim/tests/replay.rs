@@ -687,3 +687,136 @@ fn compare_trace_points_at_the_last_op_in_the_replayed_file() {
         "{json}"
     );
 }
+
+/// Where the traces part after an op of a spawned thread, `--compare-trace` points at that op in
+/// its declared thread's list (the trace names the thread only by its id; the spawn that started
+/// it names the declared thread): here the second `bump` of thread `a` of the second lifecycle,
+/// in its third repetition (tid 7), whose name the first lifecycle also declares and whose
+/// repetition also spawns `b` first. The recorded trace is changed right after that op.
+#[test]
+fn compare_trace_points_at_an_op_of_a_spawned_thread_in_its_declared_list() {
+    const THREADS: &str = r#"name = "threads"
+subject = "counter"
+seed = 1
+
+[[lifecycle]]
+name = "first"
+ops = [{ op = "spawn", thread = "a" }, { op = "join", thread = "a" }]
+
+[[lifecycle.thread]]
+name = "a"
+ops = [{ op = "bump" }, { op = "bump" }]
+
+[[lifecycle]]
+name = "second"
+repeat = 3
+ops = [
+  { op = "spawn", thread = "b" },
+  { op = "spawn", thread = "a" },
+  { op = "join", thread = "a" },
+  { op = "join", thread = "b" },
+]
+
+[[lifecycle.thread]]
+name = "b"
+ops = [{ op = "bump" }, { op = "bump" }]
+
+[[lifecycle.thread]]
+name = "a"
+ops = [
+  { op = "bump" },
+  { op = "bump" },
+]
+"#;
+    let dir = scratch_dir("compare-trace-thread");
+    let scenario = dir.join("threads.toml");
+    std::fs::write(&scenario, THREADS).unwrap();
+    let scenario = scenario.display().to_string();
+    let recorded = dir.join("recorded.jsonl").display().to_string();
+    let (code, _, stderr) = run_sim_from_root(&["run", &scenario, "--trace", &recorded]);
+    assert_eq!(code, 0, "{stderr}");
+    // The recorded run's event after that op, changed.
+    let trace = std::fs::read_to_string(&recorded).unwrap();
+    let mut lines: Vec<String> = trace.lines().map(String::from).collect();
+    let the_op = lines
+        .iter()
+        .position(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            (
+                &event["ev"],
+                &event["a"],
+                &event["lifecycle_index"],
+                &event["repetition"],
+                &event["list"],
+                &event["index"],
+            ) == (
+                &Value::from("op"),
+                &Value::from(7),
+                &Value::from(1),
+                &Value::from(2),
+                &Value::from("thread"),
+                &Value::from(2),
+            )
+        })
+        .unwrap_or_else(|| panic!("no second op of tid 7 in repetition 2: {trace}"));
+    let changed_event = the_op + 2;
+    lines[the_op + 1] = format!("{{\"i\":{changed_event},\"ev\":\"changed\",\"a\":0,\"b\":0}}");
+    std::fs::write(&recorded, lines.join("\n") + "\n").unwrap();
+
+    let (code, stdout, _) = run_sim_from_root(&["replay", &scenario, "--compare-trace", &recorded]);
+    assert_eq!(code, 1, "a mismatch: {stdout}");
+    assert!(
+        stdout.contains(&format!("at event \"i\":{changed_event}\n")),
+        "{stdout}"
+    );
+    let last_op = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("  last op started: "))
+        .take(2)
+        .collect::<Vec<_>>();
+    assert!(last_op[0].contains("\"a\":7,"), "{stdout}");
+    assert_eq!(
+        last_op.get(1),
+        Some(&format!("    --> {scenario}:31:3 (thread `a`)").as_str()),
+        "{stdout}"
+    );
+    assert_eq!(
+        THREADS.lines().nth(30).map(|line| &line[2..]),
+        Some("{ op = \"bump\" },")
+    );
+
+    let (_, stdout, _) =
+        run_sim_from_root(&["replay", &scenario, "--compare-trace", &recorded, "--json"]);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let at = &json["trace_comparison"]["last_op_at"];
+    assert_eq!(
+        (
+            &at["name"],
+            &at["list"],
+            &at["thread"],
+            &at["thread_name"],
+            &at["lifecycle_index"],
+            &at["repetition"],
+            &at["index"],
+        ),
+        (
+            &Value::from("bump"),
+            &Value::from("thread"),
+            &Value::from(7),
+            &Value::from("a"),
+            &Value::from(1),
+            &Value::from(2),
+            &Value::from(2),
+        ),
+        "{json}"
+    );
+    assert_eq!(
+        (&at["file"], &at["line"], &at["column"]),
+        (
+            &Value::from(scenario.as_str()),
+            &Value::from(31),
+            &Value::from(3)
+        ),
+        "{json}"
+    );
+}

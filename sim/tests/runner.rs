@@ -383,12 +383,17 @@ mod determinism {
     use sim::subject::{Config, Step, Subject, SubjectInfo};
 
     static OUTSIDE: AtomicU64 = AtomicU64::new(0);
+    /// `grow`'s own count of its calls, apart from `touch`'s.
+    static GROW_CALLS: AtomicU64 = AtomicU64::new(0);
 
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
     #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
     pub enum FlakyOp {
         Touch,
         Noop,
+        /// Allocates a block whose size follows the count of `grow` calls: a run with one
+        /// `grow` differs from the run before, whatever runs in between.
+        Grow,
     }
 
     pub struct Flaky;
@@ -413,13 +418,15 @@ mod determinism {
             match op {
                 FlakyOp::Touch => "touch",
                 FlakyOp::Noop => "noop",
+                FlakyOp::Grow => "grow",
             }
         }
         fn apply(&mut self, os: &mut Os, _tid: Tid, op: &FlakyOp) -> Step<Self> {
-            if *op == FlakyOp::Noop {
-                return Step::Done;
-            }
-            let bytes = 8 + OUTSIDE.fetch_add(1, Ordering::Relaxed) % 2 * 8;
+            let bytes = match op {
+                FlakyOp::Noop => return Step::Done,
+                FlakyOp::Touch => 8 + OUTSIDE.fetch_add(1, Ordering::Relaxed) % 2 * 8,
+                FlakyOp::Grow => 16 * (1 + GROW_CALLS.fetch_add(1, Ordering::Relaxed) % 64),
+            };
             let block = os.malloc(bytes, "flaky").unwrap();
             os.free(block, "flaky").unwrap();
             Step::Done
@@ -494,6 +501,57 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
             sim::runner::check_determinism::<sim::subjects::counter::Counter>(&counter, None)
                 .is_none()
         );
+    }
+
+    /// Where the traces part after an op of a spawned thread, the finding's op names its
+    /// declared thread (what finds it in the file): from the spawn that started the thread,
+    /// here the second lifecycle's `w` (tid 3), not the first lifecycle's, nor `v`.
+    #[test]
+    fn check_determinism_names_the_declared_thread_of_the_last_op() {
+        const THREADS: &str = r#"
+name = "threads"
+subject = "flaky"
+
+[[lifecycle]]
+name = "first"
+ops = [{ op = "spawn", thread = "w" }, { op = "join", thread = "w" }]
+
+[[lifecycle.thread]]
+name = "w"
+ops = [{ op = "noop" }]
+
+[[lifecycle]]
+name = "second"
+ops = [
+  { op = "spawn", thread = "v" },
+  { op = "spawn", thread = "w" },
+  { op = "join", thread = "v" },
+  { op = "join", thread = "w" },
+]
+
+[[lifecycle.thread]]
+name = "v"
+ops = [{ op = "noop" }]
+
+[[lifecycle.thread]]
+name = "w"
+ops = [{ op = "noop" }, { op = "grow" }]
+"#;
+        let scenario = sim::scenario::parse::parse::<Flaky>("threads.toml", THREADS).unwrap();
+        let finding = sim::runner::check_determinism::<Flaky>(&scenario, None)
+            .expect("two runs differ in the block size they allocate");
+        let last_op = finding
+            .details
+            .iter()
+            .find(|d| d.label == "last op started")
+            .and_then(|d| d.op.as_ref())
+            .unwrap_or_else(|| panic!("no last op: {finding:#?}"));
+        assert_eq!(
+            (last_op.name.as_str(), last_op.list, last_op.index),
+            ("grow", sim::findings::OpList::Thread, 2)
+        );
+        assert_eq!((last_op.lifecycle, last_op.thread), (1, 3));
+        assert_eq!(last_op.thread_name.as_deref(), Some("w"), "{finding:#?}");
     }
 }
 

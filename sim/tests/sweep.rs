@@ -668,10 +668,18 @@ fn bad_input_exits_two_with_a_message() {
 /// each other, which is exactly what the determinism check must catch.
 static OUTSIDE_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// `grow`'s own count of its calls: `touch`'s is shared by the runs of another test.
+static GROW_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 enum LeakyOp {
     Touch,
+    /// Allocates a block whose size follows the process-wide count of `grow` calls: a run with
+    /// one `grow` differs from the run before, whatever runs in between.
+    Grow,
+    /// Does nothing: the same in every run.
+    Noop,
 }
 
 struct Nondeterministic;
@@ -695,11 +703,25 @@ impl Subject for Nondeterministic {
         Nondeterministic
     }
 
-    fn op_name(_op: &LeakyOp) -> &'static str {
-        "touch"
+    fn op_name(op: &LeakyOp) -> &'static str {
+        match op {
+            LeakyOp::Touch => "touch",
+            LeakyOp::Grow => "grow",
+            LeakyOp::Noop => "noop",
+        }
     }
 
-    fn apply(&mut self, os: &mut Os, _tid: Tid, _op: &LeakyOp) -> Step<Self> {
+    fn apply(&mut self, os: &mut Os, _tid: Tid, op: &LeakyOp) -> Step<Self> {
+        match op {
+            LeakyOp::Touch => {}
+            LeakyOp::Grow => {
+                let n = GROW_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let block = os.malloc(16 * (1 + n % 64), "grow").unwrap();
+                os.free(block, "grow").unwrap();
+                return Step::Done;
+            }
+            LeakyOp::Noop => return Step::Done,
+        }
         let n = OUTSIDE_STATE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for _ in 0..(n % 3) {
             let block = os.malloc(16, "touch").unwrap();
@@ -777,6 +799,75 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     let summary = sweep(&registry, &config).unwrap().summary;
     assert_eq!(summary.verdict, "pass");
     assert_eq!(summary.determinism.rechecked, 0);
+}
+
+/// Where the traces of a determinism finding part after an op of a spawned thread, its report
+/// points at that op in the repro, in its declared thread's list: here `grow`, the second op of
+/// thread `w` of the second lifecycle (tid 3, after `v`), whose name the first lifecycle also
+/// declares, with one op.
+#[test]
+fn a_determinism_finding_points_at_an_op_of_a_spawned_thread_in_its_declared_list() {
+    const THREADS: &str = r#"name = "threads"
+subject = "nondeterministic"
+seed = 1
+
+[[lifecycle]]
+name = "first"
+ops = [{ op = "spawn", thread = "w" }, { op = "join", thread = "w" }]
+
+[[lifecycle.thread]]
+name = "w"
+ops = [{ op = "noop" }]
+
+[[lifecycle]]
+name = "second"
+ops = [
+  { op = "spawn", thread = "v" },
+  { op = "spawn", thread = "w" },
+  { op = "join", thread = "v" },
+  { op = "join", thread = "w" },
+]
+
+[[lifecycle.thread]]
+name = "v"
+ops = [{ op = "noop" }, { op = "noop" }]
+
+[[lifecycle.thread]]
+name = "w"
+ops = [{ op = "noop" }, { op = "grow" }]
+"#;
+    let dir = scratch_dir("determinism-thread");
+    let registry = Registry::builtin().with(erase::<Nondeterministic>());
+    let scenario = registry.parse("threads.toml", THREADS).unwrap();
+    let mut config = SweepConfig::new(vec![Source::file("threads.toml", scenario)], 0..1, &dir);
+    config.recheck_percent = 100.0;
+    let summary = sweep(&registry, &config).unwrap().summary;
+    let finding = &summary.findings[0];
+    assert_eq!(finding.kind, "determinism");
+    let report = finding.report.as_ref().unwrap();
+    let repro = finding.repro.as_deref().expect("written");
+    let last_op = report
+        .lines()
+        .skip_while(|line| !line.starts_with("  last op started:"))
+        .take(2)
+        .collect::<Vec<_>>();
+    assert!(last_op[0].contains("\"op\":\"grow\""), "{report}");
+    assert!(last_op[0].contains("\"a\":3,"), "{report}");
+    let text = std::fs::read_to_string(repro).unwrap();
+    assert_eq!(
+        last_op.get(1),
+        Some(&format!("    --> {repro}:46:3 (thread `w`)").as_str()),
+        "{report}\n{text}"
+    );
+    // That is `grow` in the second lifecycle's thread `w` (the repro prints an op a line).
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[45][2..], "{ op = \"grow\" },", "{text}");
+    assert_eq!(lines[42], "name = \"w\"", "{text}");
+    let lifecycles_before = lines[..42]
+        .iter()
+        .filter(|line| **line == "[[lifecycle]]")
+        .count();
+    assert_eq!(lifecycles_before, 2, "{text}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultKind, FaultPlan};
+use crate::findings::{OpList, OpRef};
 use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
 
@@ -201,5 +202,24 @@ impl<O> Scenario<O> {
             .iter()
             .map(Lifecycle::steps_estimate)
             .fold(0, u64::saturating_add)
+    }
+
+    /// The declared thread that the op at `spawn`'s place starts, when that op is a `spawn`:
+    /// what names the thread an op of a spawned thread ran on, where only the thread's id and
+    /// the spawn's place are known (two traces compared). `None` for a place this scenario does
+    /// not have, or an op there that spawns nothing.
+    pub fn spawned_thread(&self, spawn: &OpRef) -> Option<&str> {
+        let lifecycle = self.lifecycles.get(spawn.lifecycle as usize)?;
+        let list = match spawn.list {
+            OpList::Setup => &lifecycle.setup,
+            OpList::Ops => &lifecycle.ops,
+            OpList::Teardown => &lifecycle.teardown,
+            // Threads other than main do not spawn.
+            OpList::Thread => return None,
+        };
+        match list.get((spawn.index as usize).checked_sub(1)?)? {
+            ScenarioOp::Spawn { thread } => Some(thread),
+            _ => None,
+        }
     }
 }

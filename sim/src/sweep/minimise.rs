@@ -293,7 +293,9 @@ pub fn minimise_one(
                             ..RunOptions::default()
                         })
                     });
-                    finding = runner::with_trace_comparison(finding, &comparison);
+                    finding = runner::with_trace_comparison(finding, &comparison, |spawn| {
+                        scenario.spawned_thread(spawn)
+                    });
                 }
                 let pinned = report::pin(scenario.as_ref(), &original);
                 (finding, pinned, ops_before, 0, false)
