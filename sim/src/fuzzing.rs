@@ -427,8 +427,8 @@ pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
     let registry = registry();
     // A large file is read op by op from a sketch of it, to save memory: that reading must give
     // what reading the whole file gives.
-    if let Ok((subject, _)) = crate::scenario::parse::subject_of("fuzz.toml", source)
-        && let Ok(entry) = subject_entry(&subject)
+    if let Ok(file) = crate::scenario::parse::ScenarioFile::read("fuzz.toml", source)
+        && let Ok(entry) = file.subject(subject_entry)
         && let Some(difference) = entry.sketch_disagrees(source)
     {
         return Err(format!(

@@ -7,7 +7,7 @@ use crate::findings::{OpLocation, OpRef};
 use crate::runner::{self, Outcome, RunOptions};
 use crate::scenario::generate::{self, GenerateOptions};
 use crate::scenario::locations::OpLocations;
-use crate::scenario::parse::{self, Diagnostic};
+use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
 use crate::scenario::{Expect, Scenario, print};
 use crate::shrink;
 use crate::subject::{Subject, SubjectInfo};
@@ -15,7 +15,12 @@ use crate::subject::{Subject, SubjectInfo};
 /// A subject with its op type erased.
 pub trait DynSubject: Send + Sync {
     fn info(&self) -> SubjectInfo;
-    fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic>;
+    /// Parses a scenario file for this subject.
+    fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        self.parse_file(ScenarioFile::read(path, source)?)
+    }
+    /// Parses a scenario file already read as TOML (`Registry::parse` read it for its subject).
+    fn parse_file(&self, file: ScenarioFile) -> Result<Box<dyn DynScenario>, Diagnostic>;
     fn generate(&self, seed: u64, options: &GenerateOptions) -> Box<dyn DynScenario>;
     /// A scenario decoded from fuzz bytes. Takes `self` because the subject is the factory: the
     /// registry holds subjects as trait objects, and this is how one makes its scenario type.
@@ -90,8 +95,8 @@ impl<S: Subject> DynSubject for Erased<S> {
         S::info()
     }
 
-    fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
-        let (scenario, locations) = parse::parse_located::<S>(path, source)?;
+    fn parse_file(&self, file: ScenarioFile) -> Result<Box<dyn DynScenario>, Diagnostic> {
+        let (scenario, locations) = parse::parse_file_located::<S>(file)?;
         Ok(Box::new(ErasedScenario::<S> {
             scenario,
             locations: Some(Arc::new(locations)),
@@ -307,19 +312,17 @@ impl Registry {
 
     /// Parses a scenario file, choosing the subject from its `subject` field.
     pub fn parse(&self, path: &str, source: &str) -> Result<Box<dyn DynScenario>, Diagnostic> {
-        let (name, span) = parse::subject_of(path, source)?;
-        match self.get(&name) {
-            Some(subject) => subject.parse(path, source),
-            None => Err(Diagnostic::new(
-                path,
-                source,
-                Some(span),
+        // Read once: the subject's parser goes on from the reading that found the subject.
+        let file = ScenarioFile::read(path, source)?;
+        let subject = file.subject(|name| {
+            self.get(name).ok_or_else(|| {
                 format!(
                     "unknown subject `{name}`; known: {}",
                     self.names().join(", ")
-                ),
-            )),
-        }
+                )
+            })
+        })?;
+        subject.parse_file(file)
     }
 }
 

@@ -11,8 +11,10 @@
 //! any field is read, over 100 times the size of a file of small ops, so the ops of op lists are
 //! read one at a time (`sketch`) and only a file that fails to read that way is read whole (for
 //! the error, exactly as toml reports it). Either way nothing of the file's size is held beside
-//! toml's tree: the first reading (`read_toml`, which checks the file as TOML) keeps nothing but
-//! the `subject`, and the second each op decoded rather than as a TOML value.
+//! toml's tree: the first reading (`ScenarioFile::read`, which checks the file as TOML) keeps
+//! nothing but the `subject` and the sketch (the file's size again), and the second each op decoded rather than as a
+//! TOML value. The registry reads a file once for its subject and hands that reading to the
+//! subject's parser: the sketch is made once, and each op read once, as it is decoded.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -284,49 +286,92 @@ pub const REPEAT_MAX: i64 = 10_000_000;
 /// Scenario files larger than this are refused before parsing.
 pub const SOURCE_BYTES_MAX: usize = 4 << 20;
 
-/// Reads just the `subject` field (with its span), so the registry can pick the parser.
-pub fn subject_of(path: &str, source: &str) -> Result<(String, Range<usize>), Diagnostic> {
-    match read_toml(path, source)? {
-        Some(value) => match value.get_ref().as_str() {
-            Some(name) => Ok((name.to_string(), value.span())),
-            None => Err(Diagnostic::new(
+/// A scenario file read as TOML before any of its fields is checked: what tells which subject's
+/// parser reads the rest (`subject`), kept for that parser to go on from, so that one parse reads
+/// the file, and each op, once.
+pub struct ScenarioFile<'s> {
+    path: &'s str,
+    source: &'s str,
+    subject: Option<Spanned<toml::Value>>,
+    /// The file's sketch, read as TOML but for its ops, which are checked as the parser reads
+    /// them; `None` when the file was read whole (and all of it checked).
+    sketch: Option<Sketch>,
+}
+
+impl<'s> ScenarioFile<'s> {
+    /// Reads `source` as TOML, failing where reading it into a `toml::Table` would and with the
+    /// same error, except for an error in an op of a file read by way of its sketch: that one is
+    /// reported by whatever reads the ops (`subject`, or the subject's parser), before anything
+    /// else they report. Keeps only the `subject` (a table of a large file would be many times
+    /// its size, and is not needed: the fields are read again, typed).
+    pub fn read(path: &'s str, source: &'s str) -> Result<ScenarioFile<'s>, Diagnostic> {
+        check_size(path, source)?;
+        if let Some(sketch) = Sketch::of(source)
+            && let Ok(table) = toml::from_str::<CheckedTable>(sketch.text())
+        {
+            return Ok(ScenarioFile {
                 path,
                 source,
-                Some(value.span()),
-                "`subject` must be a string naming a subject (see `sim list`)",
-            )),
-        },
-        None => Err(Diagnostic::new(
+                subject: table.subject,
+                sketch: Some(sketch),
+            });
+        }
+        Ok(ScenarioFile {
             path,
             source,
-            None,
-            "missing field `subject`: every scenario names the subject it runs (see `sim list`)",
-        )),
+            subject: read_whole_toml(path, source)?,
+            sketch: None,
+        })
+    }
+
+    /// What `find` makes of the subject the file names, so the registry can pick the parser. A
+    /// missing subject, one that is not a string or one `find` refuses is reported at the subject
+    /// only once the whole file reads as TOML: a TOML error anywhere comes first, as it would
+    /// from reading the file whole.
+    pub fn subject<T>(
+        &self,
+        find: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, Diagnostic> {
+        let error = |span, message: String| Diagnostic::new(self.path, self.source, span, message);
+        let found = match &self.subject {
+            Some(value) => match value.get_ref().as_str() {
+                Some(name) => find(name).map_err(|message| error(Some(value.span()), message)),
+                None => Err(error(
+                    Some(value.span()),
+                    "`subject` must be a string naming a subject (see `sim list`)".into(),
+                )),
+            },
+            None => Err(error(
+                None,
+                "missing field `subject`: every scenario names the subject it runs (see `sim list`)"
+                    .into(),
+            )),
+        };
+        if found.is_err() {
+            self.check_ops()?;
+        }
+        found
+    }
+
+    /// The error of reading the file whole if one of the ops its sketch left out does not read
+    /// as TOML (which only the parser that decodes them checks otherwise).
+    fn check_ops(&self) -> Result<(), Diagnostic> {
+        let Some(sketch) = &self.sketch else {
+            return Ok(());
+        };
+        let op_reads = |op: &Range<usize>| {
+            toml::de::ValueDeserializer::parse(&self.source[op.clone()])
+                .ok()
+                .is_some_and(|deserializer| CheckedValue::deserialize(deserializer).is_ok())
+        };
+        if !sketch.ops().iter().all(op_reads) {
+            read_whole_toml(self.path, self.source)?;
+        }
+        Ok(())
     }
 }
 
-/// Reads the file as TOML, failing where reading it into a `toml::Table` would and with the
-/// same error, before any field is checked; keeps only the `subject` (a table of a large file
-/// would be many times its size, and is not needed: the fields are read again, typed).
-fn read_toml(path: &str, source: &str) -> Result<Option<Spanned<toml::Value>>, Diagnostic> {
-    check_size(path, source)?;
-    if let Some(subject) = Sketch::of(source).and_then(|sketch| read_sketch_toml(source, &sketch)) {
-        return Ok(subject);
-    }
-    read_whole_toml(path, source)
-}
-
-/// `read_toml` by way of the sketch: `None` if anything fails, for the whole file to tell what.
-fn read_sketch_toml(source: &str, sketch: &Sketch) -> Option<Option<Spanned<toml::Value>>> {
-    let table = toml::from_str::<CheckedTable>(sketch.text()).ok()?;
-    for op in sketch.ops() {
-        let deserializer = toml::de::ValueDeserializer::parse(&source[op.clone()]).ok()?;
-        CheckedValue::deserialize(deserializer).ok()?;
-    }
-    Some(table.subject)
-}
-
-/// `read_toml` of the whole file, at once.
+/// `ScenarioFile::read` of the whole file, at once.
 fn read_whole_toml(path: &str, source: &str) -> Result<Option<Spanned<toml::Value>>, Diagnostic> {
     toml::from_str::<CheckedTable>(source)
         .map(|table| table.subject)
@@ -334,13 +379,22 @@ fn read_whole_toml(path: &str, source: &str) -> Result<Option<Spanned<toml::Valu
 }
 
 /// The file's fields with their spans, its ops decoded: by way of its sketch, or if that fails,
-/// read whole.
-fn read_raw<S: Subject>(path: &str, source: &str) -> Result<RawScenario<RawOp<S>>, Diagnostic> {
-    check_size(path, source)?;
-    if let Some(raw) = Sketch::of(source).and_then(|sketch| read_sketch::<S>(source, &sketch)) {
-        return Ok(raw);
+/// read whole. Takes the file so that its sketch is dropped once read.
+fn read_raw<S: Subject>(file: ScenarioFile) -> Result<RawScenario<RawOp<S>>, Diagnostic> {
+    let ScenarioFile {
+        path,
+        source,
+        sketch,
+        ..
+    } = file;
+    if let Some(sketch) = sketch {
+        if let Some(raw) = read_sketch::<S>(source, &sketch) {
+            return Ok(raw);
+        }
+        // Its ops were not checked as TOML: the whole reading tells the error if one is there.
+        drop(sketch);
+        read_whole_toml(path, source)?;
     }
-    read_whole_toml(path, source)?;
     toml::from_str(source).map_err(|error| toml_diagnostic(path, source, &error, Stage::Fields))
 }
 
@@ -350,7 +404,8 @@ fn read_raw<S: Subject>(path: &str, source: &str) -> Result<RawScenario<RawOp<S>
 /// reading gives). For the `scenario-parser` fuzz target, which looks for a file the sketch
 /// reads otherwise.
 pub fn sketch_disagrees<S: Subject>(source: &str) -> Option<String> {
-    let sketched = Sketch::of(source).and_then(|sketch| read_sketch::<S>(source, &sketch))?;
+    let file = ScenarioFile::read("", source).ok()?;
+    let sketched = read_sketch::<S>(source, file.sketch.as_ref()?)?;
     let whole: RawScenario<RawOp<S>> = toml::from_str(source).ok()?;
     let (sketched, whole) = (format!("{sketched:#?}"), format!("{whole:#?}"));
     (sketched != whole).then(|| {
@@ -358,9 +413,9 @@ pub fn sketch_disagrees<S: Subject>(source: &str) -> Option<String> {
     })
 }
 
-/// `read_raw` by way of the sketch: `None` if anything fails, for the whole file to tell what.
+/// `read_raw` by way of a sketch that reads as TOML (`ScenarioFile::read`), each op read and
+/// decoded as it is met: `None` if anything fails, for the whole file to tell what.
 fn read_sketch<S: Subject>(source: &str, sketch: &Sketch) -> Option<RawScenario<RawOp<S>>> {
-    toml::from_str::<CheckedTable>(sketch.text()).ok()?;
     let placeholders: RawScenario<OpPlaceholder> = toml::from_str(sketch.text()).ok()?;
     let mut read = 0;
     let raw = placeholders.try_map_ops(|OpPlaceholder(offset)| {
@@ -637,7 +692,7 @@ pub fn source_text(path: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
 
 /// Parses and validates a scenario for subject `S`.
 pub fn parse<S: Subject>(path: &str, source: &str) -> Result<Scenario<S::Op>, Diagnostic> {
-    parse_with_spans::<S>(path, source).map(|(scenario, _)| scenario)
+    parse_with_spans::<S>(ScenarioFile::read(path, source)?).map(|(scenario, _)| scenario)
 }
 
 /// [`parse`], and where each op is in the file, for reports to point at.
@@ -645,16 +700,24 @@ pub fn parse_located<S: Subject>(
     path: &str,
     source: &str,
 ) -> Result<(Scenario<S::Op>, OpLocations), Diagnostic> {
-    let (scenario, spans) = parse_with_spans::<S>(path, source)?;
+    parse_file_located::<S>(ScenarioFile::read(path, source)?)
+}
+
+/// [`parse_located`] of a file already read as TOML (to learn its subject).
+pub fn parse_file_located<S: Subject>(
+    file: ScenarioFile,
+) -> Result<(Scenario<S::Op>, OpLocations), Diagnostic> {
+    let (path, source) = (file.path, file.source);
+    let (scenario, spans) = parse_with_spans::<S>(file)?;
     Ok((scenario, OpLocations::of(path, source, &spans)))
 }
 
 /// The scenario, and where each lifecycle's ops are.
 fn parse_with_spans<S: Subject>(
-    path: &str,
-    source: &str,
+    file: ScenarioFile,
 ) -> Result<(Scenario<S::Op>, Vec<LifecycleSpans>), Diagnostic> {
-    let raw = read_raw::<S>(path, source)?;
+    let (path, source) = (file.path, file.source);
+    let raw = read_raw::<S>(file)?;
     let error =
         |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let info = info_of::<S>();
@@ -1257,7 +1320,11 @@ mod tests {
     /// Checks that `source` reads by way of its sketch (it does not fall back to the whole
     /// reading), and as it reads whole.
     fn reads_the_same_both_ways<S: Subject>(source: &str) {
-        let sketched = Sketch::of(source).and_then(|sketch| read_sketch::<S>(source, &sketch));
+        let file = ScenarioFile::read("f", source).unwrap_or_else(|error| panic!("{error}"));
+        let sketched = file
+            .sketch
+            .as_ref()
+            .and_then(|sketch| read_sketch::<S>(source, sketch));
         assert!(sketched.is_some(), "no sketch of\n{source}");
         if let Some(difference) = sketch_disagrees::<S>(source) {
             panic!("{source}\n{difference}");
@@ -1295,7 +1362,9 @@ mod tests {
         paths.sort();
         for path in paths {
             let source = std::fs::read_to_string(&path).unwrap();
-            let subject = subject_of("f", &source).unwrap().0;
+            let subject = ScenarioFile::read("f", &source)
+                .and_then(|file| file.subject(|name| Ok(name.to_string())))
+                .unwrap();
             files.push((subject, source));
         }
         assert!(files.len() > 10);
@@ -1309,6 +1378,39 @@ mod tests {
                 "dlmalloc" => reads_the_same_both_ways::<DlmallocSubject>(source),
                 other => panic!("no subject `{other}`"),
             }
+        }
+    }
+
+    /// A TOML error in an op is reported before anything about the subject, as reading the file
+    /// whole reports it, although the ops a sketch leaves out are read only by the subject's
+    /// parser when the subject is found.
+    #[test]
+    fn an_op_that_is_not_toml_is_reported_before_the_subject() {
+        let registry = crate::registry::Registry::builtin();
+        let integer = "99999999999999999999";
+        for subject in [
+            "",
+            "subject = 3\n",
+            "subject = \"nosuch\"\n",
+            "subject = \"counter\"\n",
+        ] {
+            let source = format!(
+                "name = \"t\"\n{subject}[[lifecycle]]\nname = \"l\"\n\
+                 ops = [{{ op = \"bump\" }}, {{ op = \"create\", slot = {integer} }}]\n"
+            );
+            assert!(Sketch::of(&source).is_some(), "{source}");
+            let error = registry.parse("f.toml", &source).map(|_| ()).unwrap_err();
+            assert_eq!(
+                (error.span.map(|span| span.start), error.message),
+                (
+                    source.find(integer),
+                    format!(
+                        "integer `{integer}` is too large: TOML integers are at most {}",
+                        i64::MAX
+                    )
+                ),
+                "{source}"
+            );
         }
     }
 
