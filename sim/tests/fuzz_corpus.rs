@@ -282,3 +282,155 @@ fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exi
     );
     assert!(!elsewhere.join("corpus").exists(), "nothing was created");
 }
+
+/// `sim import-crash` writes no regression that `sim replay` would refuse to read (a scenario file
+/// is at most 4 MiB): it exits 3 and names the command that imports the artifact again. No
+/// built-in subject decodes an artifact into a scenario anywhere near that (at most ~150 small
+/// ops), so the canary's subject is stood in for by one whose one op carries the artifact's bytes
+/// as text: registered as `counter`, in a registry handed to the CLI as a crate's own binary
+/// hands its own.
+mod import_crash_bound {
+    use std::path::Path;
+    use std::process::Command;
+
+    use arbitrary::{Arbitrary, Unstructured};
+    use serde::{Deserialize, Serialize};
+    use sim::os::{Os, Tid};
+    use sim::registry::{Registry, erase};
+    use sim::subject::{Config, DefectInfo, Step, Subject, SubjectInfo};
+
+    use super::support::scratch_dir;
+
+    /// Set (to `ARTIFACT<tab>OUT`) in the process the test starts to run `sim import-crash`.
+    const CHILD_ENV: &str = "SIM_TEST_IMPORT_CRASH_CHILD";
+    const TEST_NAME: &str =
+        "import_crash_bound::a_regression_past_the_scenario_file_bound_is_not_written";
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+    pub enum NoteOp {
+        /// Keeps `text` in a heap block; frees it unless `leak-on-evict` is on.
+        Note { text: String },
+    }
+
+    impl<'a> Arbitrary<'a> for NoteOp {
+        /// One note of every byte left, so that the shrinker has no other to keep.
+        fn arbitrary(input: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+            if input.is_empty() {
+                return Err(arbitrary::Error::NotEnoughData);
+            }
+            let text = String::from_utf8_lossy(input.bytes(input.len())?).into_owned();
+            Ok(NoteOp::Note { text })
+        }
+    }
+
+    /// The stand-in for the canary's `counter`.
+    pub struct Notes {
+        leak: bool,
+    }
+
+    impl Subject for Notes {
+        type Op = NoteOp;
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "counter",
+                summary: "keeps notes (a stand-in for the canary's subject)",
+                ops: vec![],
+                defects: vec![DefectInfo {
+                    name: "leak-on-evict",
+                    summary: "a note's block is never freed",
+                    source: "this test",
+                }],
+                caches: vec![],
+                params: vec![],
+                host_backed: false,
+            }
+        }
+        fn new(_os: &mut Os, config: &Config) -> Self {
+            Notes {
+                leak: config.defect("leak-on-evict"),
+            }
+        }
+        fn op_name(_op: &NoteOp) -> &'static str {
+            "note"
+        }
+        fn apply(&mut self, os: &mut Os, _tid: Tid, op: &NoteOp) -> Step<Self> {
+            let NoteOp::Note { text } = op;
+            let block = os.malloc(text.len() as u64 + 1, "note").unwrap();
+            if !self.leak {
+                os.free(block, "note").unwrap();
+            }
+            Step::Done
+        }
+    }
+
+    /// `sim import-crash canary ARTIFACT --out OUT` with the stand-in: exit code, stdout, stderr.
+    fn import(artifact: &Path, out: &Path) -> (i32, String, String) {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+            // The defects are the canary's alone, not those of a fuzzing session's environment.
+            .env_remove(sim::fuzzing::DEFECTS_ENV)
+            .env(
+                CHILD_ENV,
+                format!("{}\t{}", artifact.display(), out.display()),
+            )
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    fn regressions_in(out: &Path) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file())
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_regression_past_the_scenario_file_bound_is_not_written() {
+        if let Some(paths) = std::env::var_os(CHILD_ENV) {
+            let paths = paths.into_string().unwrap();
+            let (artifact, out) = paths.split_once('\t').unwrap();
+            let registry = Registry::empty().with(erase::<Notes>());
+            let args = ["sim", "import-crash", "canary", artifact, "--out", out];
+            std::process::exit(sim::cli::main_with_args(registry, args));
+        }
+        let dir = scratch_dir("import-crash-bound");
+        let out = dir.join("regressions");
+        std::fs::create_dir_all(&out).unwrap();
+        // A note of a few bytes: imported, as the canary's artifacts are.
+        let small = dir.join("crash-small");
+        std::fs::write(&small, "x".repeat(64)).unwrap();
+        let (code, stdout, stderr) = import(&small, &out);
+        assert_eq!(code, 1, "{stdout}\n{stderr}");
+        let written = regressions_in(&out);
+        assert_eq!(written.len(), 1, "{written:?}\n{stderr}");
+        let regression = std::fs::read_to_string(&written[0]).unwrap();
+        assert!(regression.contains("op = \"note\""), "{regression}");
+        std::fs::remove_file(&written[0]).unwrap();
+
+        // A note past the 4 MiB a scenario file may have: nothing is written, and the error
+        // names the command that imports the artifact again.
+        let large = dir.join("crash-large");
+        std::fs::write(&large, "x".repeat(sim::scenario::parse::SOURCE_BYTES_MAX)).unwrap();
+        let (code, stdout, stderr) = import(&large, &out);
+        assert_eq!(code, 3, "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(": the regression was not written: the scenario file would be ")
+                && stderr.contains(&format!(
+                    "note: the artifact {0} is unchanged; `sim import-crash canary {0}` imports it again",
+                    large.display()
+                )),
+            "{stderr}"
+        );
+        assert_eq!(regressions_in(&out), Vec::<std::path::PathBuf>::new());
+        assert!(!out.join("open").exists() || regressions_in(&out.join("open")).is_empty());
+    }
+}
