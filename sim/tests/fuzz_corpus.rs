@@ -143,6 +143,26 @@ fn the_parser_target_accepts_garbage_and_round_trips_what_it_parses() {
     assert!(fuzzing::check_scenario_text(scenario).is_ok());
 }
 
+/// A file under the 4 MiB bound whose print is past it (the printer spells every op out) is no
+/// parser bug: nothing writes such a print, and the parser refuses to read one.
+#[test]
+fn the_parser_target_accepts_a_file_whose_print_is_past_the_size_bound() {
+    let text = support::text_of_300000_op_leak();
+    let printed = support::parse_scenario(&text).to_toml();
+    assert!(
+        text.len() <= sim::scenario::parse::SOURCE_BYTES_MAX
+            && printed.len() > sim::scenario::parse::SOURCE_BYTES_MAX,
+        "the file ({} bytes) prints to {} bytes",
+        text.len(),
+        printed.len()
+    );
+    if let Err(report) = fuzzing::check_scenario_text(text.as_bytes()) {
+        // The report holds the whole input and its print: its first lines say what failed.
+        let head: String = report.lines().take(3).collect::<Vec<_>>().join("\n");
+        panic!("the parser target failed on a file it accepts:\n{head}");
+    }
+}
+
 /// `sim import-crash`, end to end: a crash artifact of the WASI target run with
 /// `prestats-lock-leak` becomes a regression file that pins every signature its run shows, fails
 /// with the defect and passes without it; `--classify` says what an artifact is and writes nothing.
