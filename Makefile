@@ -1,6 +1,8 @@
 # Entry points a person types. `make sweep` is the main job; `make test` runs every test.
 CARGO ?= cargo
-SIM := target/release/sim
+# Where `cargo build --release` puts the binary: under CARGO_TARGET_DIR when it is set (cargo
+# builds there, so `target/release/sim` would be missing or stale), else under `target/`.
+SIM := $(or $(CARGO_TARGET_DIR),target)/release/sim
 
 .PHONY: build test run bless list bench sweep zoo detect sweep-scaling fuzz fuzz-smoke fuzz-cmin fuzz-stability fuzz-bench
 
