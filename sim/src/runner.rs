@@ -683,8 +683,29 @@ impl<'a, S: Subject> Runner<'a, S> {
     #[cold]
     fn steps_exhausted(&mut self) -> Result<(), Stop> {
         let steps_max = self.os.limits().steps_max;
-        let finding = Finding::budget("steps_max", steps_max, "runner")
-            .note("likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress");
+        // A scenario that asks for more steps than the limit when nothing blocks or retries
+        // (`repeat = 10000000`) stops here however well its subject behaves: blaming a spin
+        // loop would send its author hunting for a bug that is not there.
+        let steps_asked = self.scenario.steps_estimate();
+        let cause = if steps_asked > steps_max {
+            let ceiling = crate::os::LIMIT_RANGES
+                .iter()
+                .find(|range| range.name == "steps_max")
+                .map_or(u64::MAX, |range| range.max);
+            let remedy = if steps_asked <= ceiling {
+                format!(
+                    "lower a `repeat`, or raise `steps_max` to at least {steps_asked} under [limits]"
+                )
+            } else {
+                format!("lower a `repeat`: `steps_max` goes no higher than {ceiling}")
+            };
+            format!(
+                "likely cause: the scenario itself takes {steps_asked} steps when nothing blocks (each lifecycle's ops times its `repeat`, with setup, teardown and spawned threads' ops), more than `steps_max`; {remedy}"
+            )
+        } else {
+            "likely cause: a spin loop (a thread retrying without blocking) or an unfair schedule starving the thread that would make progress".to_string()
+        };
+        let finding = Finding::budget("steps_max", steps_max, "runner").note(cause);
         self.add(self.stamp(finding))
     }
 
