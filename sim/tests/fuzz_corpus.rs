@@ -240,6 +240,40 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 
+/// `--classify` answers on one line of stdout for every target, the parser's too: an artifact
+/// the parser now handles is `pass`, with nothing written (it printed nothing on stdout, so a
+/// script reading the verdict read an empty line).
+#[test]
+fn import_crash_classifies_a_scenario_parser_artifact_on_stdout() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash-parser-classify");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("crash-parser");
+    std::fs::write(&artifact, b"name = \"x\"\nsubject = [1, 2").unwrap();
+    let corpus = dir.join("parser-corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["import-crash", "scenario-parser"])
+        .arg(&artifact)
+        .arg("--parser-corpus")
+        .arg(&corpus)
+        .arg("--classify")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        (output.status.code(), stdout.as_ref()),
+        (Some(0), "pass\n"),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&corpus).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
 /// A seed input of the WASI target that fails with `prestats-lock-leak` on: a crash artifact as
 /// the fuzzer would write it.
 fn prestats_artifact() -> PathBuf {
