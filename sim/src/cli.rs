@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::findings::OpRef;
 use crate::registry::{DynScenario, Registry};
@@ -1150,6 +1150,7 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         let mut table = Table::new();
         table.load_style(UTF8_FULL_CONDENSED);
         table.set_header(vec!["", "name", "what"]);
+        wrap_last_column_to_terminal(&mut table);
         for op in &info.ops {
             table.add_row(vec!["op", op.name, op.summary]);
         }
@@ -1182,6 +1183,29 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         println!("{table}\n");
     }
     Ok(EXIT_PASS)
+}
+
+/// `sim list`'s last column holds sentences (a defect's summary and its source run past 300
+/// characters), and a table left unwrapped printed rows that wide: wrapped by the terminal, each
+/// row broke across lines mid-cell. The sentences are wrapped to the terminal's width instead,
+/// or, when the output is no terminal (a pager, a file), to `COLUMNS` where the shell exports
+/// it; with neither, rows stay whole, as a script reading them expects. The kind and the name
+/// are never broken: a name is what one types into a scenario.
+fn wrap_last_column_to_terminal(table: &mut Table) {
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    if !table.is_tty()
+        && let Some(columns) = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|text| text.trim().parse::<u16>().ok())
+            .filter(|&columns| columns > 0)
+    {
+        table.set_width(columns);
+    }
+    for index in 0..2 {
+        if let Some(column) = table.column_mut(index) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
 }
 
 /// A short stable name for a signature in a file name: FNV-1a, 32 bits, in hex.

@@ -288,6 +288,29 @@ fn list_shows_only_the_subjects_named() {
     );
 }
 
+/// `sim list`'s sentences wrap to the width it is given (the terminal's, or `COLUMNS` when the
+/// output is no terminal): a defect's summary with its source made rows over 300 columns wide,
+/// which a terminal broke mid-cell. Names stay whole, as one types them into a scenario.
+#[test]
+fn list_wraps_its_rows_to_the_width_it_is_given() {
+    let output = Command::new(SIM)
+        .arg("list")
+        .env("COLUMNS", "80")
+        .output()
+        .expect("run sim");
+    assert_eq!(output.status.code(), Some(0));
+    let table = String::from_utf8(output.stdout).unwrap();
+    for line in table.lines().filter(|line| !line.contains(" — ")) {
+        assert!(line.chars().count() <= 80, "wider than 80 columns:\n{line}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|line| line.contains("┆ absorbed-pages-never-collected ┆")),
+        "a defect's name stays on one line:\n{table}"
+    );
+}
+
 #[test]
 fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
     let (code, stdout, _) = run_sim(&["list", "--json"]);

@@ -66,6 +66,8 @@ pub fn run_sim_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(SIM)
         .args(args)
         .current_dir(dir)
+        // `sim list` wraps its table to `COLUMNS` when that is exported; tests read whole rows.
+        .env_remove("COLUMNS")
         .output()
         .expect("run sim");
     (
