@@ -539,9 +539,16 @@ pub fn load_repro(
             )
         })?;
         for defect in &defects {
-            if !entry.info().defects.iter().any(|d| d.name == defect) {
+            let info = entry.info();
+            if !info.defects.iter().any(|d| d.name == defect) {
+                let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
                 return Err(format!(
-                    "repro `{repro}`: unknown defect `{defect}` for `{subject}`"
+                    "repro `{repro}`: unknown defect `{defect}` for `{subject}`; known: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ));
             }
         }
@@ -575,10 +582,11 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown subject")
         );
+        // A misspelt defect is refused with the names it could have been, as in a file.
         assert!(
             load_repro(&registry, "gen:counter:1:nope")
                 .unwrap_err()
-                .contains("unknown defect")
+                .ends_with("unknown defect `nope` for `counter`; known: leak-on-evict")
         );
         assert!(
             load_repro(&registry, "gen:counter:zz")
