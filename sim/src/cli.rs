@@ -370,12 +370,54 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
             files.push(path.clone());
         } else {
             return Err(CliError::usage(format!(
-                "{}: no such file or directory",
-                path.display()
+                "{}: no such file or directory{}",
+                path.display(),
+                where_a_relative_path_was_looked_for(path)
             )));
         }
     }
     Ok(files)
+}
+
+/// For a file that is not there: the directory a relative path was looked for in. Printed
+/// commands (`sim replay target/sim/repros/…`) name files relative to the directory the command
+/// that printed them ran in, so pasted into a shell elsewhere they find nothing, and the OS's
+/// "No such file or directory" alone does not say why.
+fn where_a_relative_path_was_looked_for(path: &Path) -> String {
+    if path.is_absolute() || path.exists() {
+        return String::new();
+    }
+    match std::env::current_dir() {
+        Ok(dir) => format!(
+            " (looked for under {}; the relative paths of a printed command hold in the directory it was printed in)",
+            dir.display()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+/// A file that does not parse as a scenario, with what it most likely is when it is JSON: a
+/// sweep writes each finding as `NAME.toml`, the repro to replay, beside `NAME.json`, its record,
+/// and the TOML parser's "invalid key-value pair" at 1:1 says nothing of that.
+fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
+    let looks_like_json = path.extension().is_some_and(|e| e == "json")
+        || bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !looks_like_json {
+        return CliError::usage(diagnostic);
+    }
+    let beside = path.with_extension("toml");
+    let hint = if beside.is_file() {
+        format!(
+            "; its repro is `{}`",
+            report::replay_command(&beside.display().to_string())
+        )
+    } else {
+        String::new()
+    };
+    CliError::usage(format!(
+        "{diagnostic}\nnote: {} is JSON; scenarios and repros are TOML files (a sweep writes each finding's repro as NAME.toml beside NAME.json, its record){hint}",
+        path.display()
+    ))
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -392,11 +434,16 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Reads and parses a scenario file; bad input is exit code 2 with the diagnostic.
 pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScenario>, CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        CliError::usage(format!(
+            "{}: cannot read: {e}{}",
+            path.display(),
+            where_a_relative_path_was_looked_for(path)
+        ))
+    })?;
     registry
         .parse_bytes(&path.display().to_string(), &bytes)
-        .map_err(|diagnostic| CliError::usage(diagnostic.to_string()))
+        .map_err(|diagnostic| not_a_scenario(path, &bytes, diagnostic.to_string()))
 }
 
 /// Checks `--defect` names against the scenario's subject.
@@ -810,7 +857,13 @@ fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
 }
 
 fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
-    let (source, scenario) = report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
+    let (source, scenario) = if args.repro.starts_with("gen:") {
+        report::load_repro(registry, &args.repro).map_err(CliError::usage)?
+    } else {
+        let path = Path::new(&args.repro);
+        let scenario = load_scenario(registry, path)?;
+        (args.repro.clone(), scenario)
+    };
     let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
     if !args.repro.starts_with("gen:") {
         inputs.push(Path::new(&args.repro));

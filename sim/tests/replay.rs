@@ -335,6 +335,59 @@ fn a_replay_command_pastes_into_a_shell_whatever_the_repro_directory() {
     );
 }
 
+/// A printed replay command names its repro relative to where `sim run` ran (the README's
+/// `target/sim/repros/…`); pasted into a shell in another directory it finds no file, and the
+/// error says where it looked, so that the reader knows to `cd` back.
+#[test]
+fn a_replay_command_pasted_elsewhere_says_where_it_looked() {
+    let repros = "target/sim/repros";
+    let first = sim(&[
+        "run",
+        "scenarios/zoo/instantiate-destroy.toml",
+        "--json",
+        "--repro-dir",
+        repros,
+    ]);
+    let command = first.json["repro"].as_str().unwrap();
+    assert!(
+        command.starts_with("sim replay target/sim/repros/"),
+        "{command}"
+    );
+    let elsewhere = scratch_dir("pasted-elsewhere");
+    let (code, _, stderr) = paste_into_shell(&elsewhere, command);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot read: No such file or directory")
+            && stderr.contains(&format!("(looked for under {}", elsewhere.display())),
+        "{stderr}"
+    );
+}
+
+/// A sweep writes each finding as `NAME.toml`, the repro, beside `NAME.json`, its record; a
+/// replay of the record is refused (exit 2) with the command that replays the repro, not only
+/// the TOML parser's complaint about a `{` at 1:1.
+#[test]
+fn replaying_a_sweeps_json_record_names_the_repro_beside_it() {
+    let dir = scratch_dir("json-record");
+    let repro = dir.join("counter-leak-6e747dfa.toml");
+    std::fs::write(
+        &repro,
+        support::scenario_text("zoo/instantiate-destroy.toml"),
+    )
+    .unwrap();
+    let record = dir.join("counter-leak-6e747dfa.json");
+    std::fs::write(&record, "{\n  \"subject\": \"wasi-runtime\"\n}\n").unwrap();
+    let (code, stdout, stderr) =
+        support::run_sim_in(&dir, &["replay", "counter-leak-6e747dfa.json"]);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(
+        stderr.contains(
+            "note: counter-leak-6e747dfa.json is JSON; scenarios and repros are TOML files"
+        ) && stderr.contains("its repro is `sim replay counter-leak-6e747dfa.toml`"),
+        "{stderr}"
+    );
+}
+
 /// The repro file `sim run` printed for a run, from a command line of `sim run`.
 fn repro_of(run: &Ran) -> PathBuf {
     let command = run.json["repro"]
