@@ -214,7 +214,14 @@ fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
                     .map(|()| choice)
                     .map_err(|problem| format!("`{other}`: {problem}"))
             }
-            _ => Err(format!(
+            // `pct:` with a depth that is no u32 (`pct:-1`, `pct:99999999999`) is a depth out
+            // of range, not an unknown strategy.
+            Some(Err(_)) => Err(format!(
+                "`{other}`: PCT `depth` must be a whole number between {} and {}",
+                crate::sched::PCT_DEPTH_MIN,
+                crate::sched::PCT_DEPTH_MAX
+            )),
+            None => Err(format!(
                 "unknown strategy `{other}`; expected `random`, `pct` or `pct:DEPTH`"
             )),
         },

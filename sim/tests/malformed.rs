@@ -299,6 +299,27 @@ fn every_malformed_scenario_exits_2_with_a_positioned_message_and_never_panics()
     );
 }
 
+/// A `--strategy pct:DEPTH` whose depth is no number in range is refused with the range, however
+/// it is wrong: a depth too large for a number read as an unknown strategy.
+#[test]
+fn a_pct_depth_out_of_range_is_refused_with_the_range() {
+    for depth in ["0", "1001", "99999999999", "-1", "x"] {
+        let strategy = format!("pct:{depth}");
+        let ran = sim(&[
+            "run",
+            "../scenarios/zoo/instantiate-destroy.toml",
+            "--strategy",
+            &strategy,
+        ]);
+        assert_eq!(ran.code, Some(2), "{strategy}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("PCT `depth` must be") && ran.stderr.contains("between 1 and 1000"),
+            "{strategy}: {}",
+            ran.stderr
+        );
+    }
+}
+
 #[test]
 fn the_expectation_syntax_is_read_as_documented() {
     let case = parse_expectation(
