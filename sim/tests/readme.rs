@@ -1,6 +1,6 @@
 //! The README shows scenarios and output a reader will copy; these tests keep them true. Every
 //! `toml` block that names a `subject` parses, the first run prints what the README says it
-//! prints, the example's report is the one section 5 shows, and the README's promise that
+//! prints (typed as the README gives it, with the replay command it prints pasted after), the example's report is the one section 5 shows, and the README's promise that
 //! `… | head` ends quietly holds.
 
 mod support;
@@ -94,6 +94,61 @@ fn the_first_run_prints_what_the_readme_shows() {
         run_sim_from_root(&["run", "scenarios/zoo/instantiate-destroy.toml"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stdout, shown, "README's first-run output, line for line");
+}
+
+/// The first run's commands, typed into a shell as the README gives them (the build aside), print
+/// the report it shows, and the replay command that report ends with, pasted into the same
+/// shell, replays the run. The commands run in a directory of the test's own that has the
+/// repository's `scenarios/` and the binary under test at `target/release/sim`, where the build
+/// puts it. With `target/release/sim run …` as the README had it, the pasted `sim replay …`
+/// found no `sim`.
+#[test]
+fn the_first_runs_commands_and_its_printed_replay_work_as_typed() {
+    let commands = block_after(&readme(), "## A first run", "sh");
+    let shown = block_after(&readme(), "## A first run", "text");
+    let typed: Vec<&str> = commands
+        .lines()
+        .filter(|line| !line.starts_with("cargo build"))
+        .collect();
+    let dir = support::scratch_dir("first-run");
+    std::fs::create_dir_all(dir.join("target/release")).unwrap();
+    std::os::unix::fs::symlink(support::SIM, dir.join("target/release/sim")).unwrap();
+    std::os::unix::fs::symlink(
+        support::workspace_root().join("scenarios"),
+        dir.join("scenarios"),
+    )
+    .unwrap();
+    let shell = |script: &str| {
+        let output = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(&dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("run sh");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = shell(&typed.join("\n"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, shown, "the README's commands print what it shows");
+    let replay = shown
+        .lines()
+        .find_map(|line| line.strip_prefix("note: replay with `")?.strip_suffix('`'))
+        .expect("the report ends with a replay command");
+    let setup: Vec<&str> = typed
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("export "))
+        .collect();
+    let (code, stdout, stderr) = shell(&format!("{}\n{replay}", setup.join("\n")));
+    assert_eq!(code, Some(1), "`{replay}` pasted: {stderr}");
+    assert!(
+        stdout.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{stdout}"
+    );
 }
 
 #[test]
