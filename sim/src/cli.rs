@@ -900,7 +900,9 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
         if let Some(hash) = &expect.trace_hash
             && parse_seed(hash).ok() != Some(outcome.trace_hash)
         {
-            problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (nondeterminism, or the code changed)", format_seed(outcome.trace_hash)));
+            // Editing a repro to try a variant (an op removed, a `repeat` lowered) is the common
+            // cause: said first, so that the reader does not go hunting nondeterminism.
+            problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (the file was edited after it was written, the code changed, or the run is nondeterministic)", format_seed(outcome.trace_hash)));
         }
         let got = outcome.signatures();
         for signature in &expect.signatures {

@@ -273,6 +273,12 @@ fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
         .collect();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].contains("differs from the recorded 0x0000000000000001"));
+    // Editing the file is the first cause named: a reader trying a variant of a repro is not
+    // sent to look for nondeterminism alone.
+    assert!(
+        problems[0].contains("not the recorded one (the file was edited after it was written,"),
+        "{problems:?}"
+    );
     assert!(problems[1].contains("`leak:heap block:elsewhere` did not appear"));
     // The finding the run did show is one the tampered file does not record: a difference too.
     assert!(
