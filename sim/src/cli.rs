@@ -98,7 +98,7 @@ struct RunArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Seed: decimal, 0x-hex, or a 40-digit commit hash. Overrides the scenario's.
-    #[arg(long, value_parser = parse_seed)]
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     seed: Option<u64>,
     #[command(flatten)]
     defects: DefectArgs,
@@ -140,7 +140,7 @@ struct ShrinkArgs {
     file: PathBuf,
     /// Seed of the failing run: decimal, 0x-hex, or a 40-digit commit hash. Overrides the
     /// scenario's.
-    #[arg(long, value_parser = parse_seed)]
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     seed: Option<u64>,
     #[command(flatten)]
     defects: DefectArgs,

@@ -21,7 +21,18 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
         return Ok(fold_commit_hash(text));
     }
     text.parse::<u64>().map_err(|error| {
-        format!("bad seed `{text}`: {error}; expected a decimal number, 0x-hex, or a 40-digit commit hash")
+        // Rust's "invalid digit found in string" for `-1`, and "number too large to fit in target
+        // type", do not say what a seed may be: a seed is a u64.
+        let why = match error.kind() {
+            std::num::IntErrorKind::InvalidDigit if text.starts_with('-') => {
+                "a seed is not negative".to_string()
+            }
+            std::num::IntErrorKind::PosOverflow => format!("larger than {}", u64::MAX),
+            _ => error.to_string(),
+        };
+        format!(
+            "bad seed `{text}`: {why}; expected a decimal number, 0x-hex, or a 40-digit commit hash"
+        )
     })
 }
 
@@ -77,5 +88,16 @@ mod tests {
             let error = parse_seed(bad).unwrap_err();
             assert!(!error.is_empty(), "{bad:?} must be refused with a message");
         }
+        // The reason says what a seed may be, not what Rust's integer parser met.
+        assert!(
+            parse_seed("-1")
+                .unwrap_err()
+                .starts_with("bad seed `-1`: a seed is not negative;")
+        );
+        assert!(
+            parse_seed("18446744073709551616")
+                .unwrap_err()
+                .contains(": larger than 18446744073709551615;")
+        );
     }
 }

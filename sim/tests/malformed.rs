@@ -320,6 +320,26 @@ fn a_pct_depth_out_of_range_is_refused_with_the_range() {
     }
 }
 
+/// `--seed -1` is a bad seed (exit 2, with why), not an unknown flag whose tip, `-- -1`, would
+/// make `-1` a file to run.
+#[test]
+fn a_negative_seed_is_refused_as_a_seed() {
+    for command in ["run", "shrink"] {
+        let ran = sim(&[
+            command,
+            "../scenarios/zoo/instantiate-destroy.toml",
+            "--seed",
+            "-1",
+        ]);
+        assert_eq!(ran.code, Some(2), "{command}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("bad seed `-1`: a seed is not negative"),
+            "{command}: {}",
+            ran.stderr
+        );
+    }
+}
+
 #[test]
 fn the_expectation_syntax_is_read_as_documented() {
     let case = parse_expectation(
