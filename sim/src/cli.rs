@@ -1953,6 +1953,12 @@ fn print_sweep_summary(
 }
 
 fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {
+    // Every file is read as a scenario before any is copied: a bad one (a sweep's NAME.json
+    // record beside its repro, say) stops the command with nothing promoted, and is explained
+    // as `sim replay` explains it.
+    for file in &args.files {
+        load_scenario(registry, file)?;
+    }
     let lines =
         sweep::promote::promote(registry, &args.files, &args.to).map_err(CliError::usage)?;
     for line in lines {

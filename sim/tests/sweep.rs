@@ -511,6 +511,29 @@ fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repr
     let (code, _, stderr) = run_sim(&["promote", &scenario.display().to_string()]);
     assert_eq!(code, 2, "a scenario that pins nothing is not a repro");
     assert!(stderr.contains("not a repro"), "{stderr}");
+    // The finding's record beside its repro is no repro either: refused as JSON, naming the
+    // repro, before anything is copied (the repro named first was copied, then the record
+    // stopped the command with a TOML error at 1:1).
+    let record = Path::new(repro).with_extension("json");
+    assert!(
+        record.is_file(),
+        "a sweep writes a record beside each repro"
+    );
+    let elsewhere = dir.join("regressions-2").display().to_string();
+    let (code, _, stderr) = run_sim(&[
+        "promote",
+        repro,
+        &record.display().to_string(),
+        "--to",
+        &elsewhere,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("is JSON; scenarios and repros are TOML files")
+            && stderr.contains(&format!("its repro is `sim replay {repro}`")),
+        "{stderr}"
+    );
+    assert!(!Path::new(&elsewhere).exists(), "nothing promoted");
 }
 
 #[test]
