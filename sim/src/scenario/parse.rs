@@ -87,11 +87,17 @@ impl std::fmt::Display for Diagnostic {
         ) {
             let gutter = line.to_string().len();
             // Control characters (a stray NUL, a bell) would garble the terminal or shift the
-            // caret; each is shown as one replacement character so columns still line up.
+            // caret; each is shown as one replacement character so columns still line up. A tab,
+            // which hand-written files indent with, is no stray: it shows as one space, which
+            // keeps the caret where the column (one per character) puts it.
             let text: String = text
                 .chars()
                 .take(200)
-                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .map(|c| match c {
+                    '\t' => ' ',
+                    c if c.is_control() => '\u{fffd}',
+                    c => c,
+                })
                 .collect();
             let width = self.span.as_ref().map_or(1, |s| {
                 let len = self
@@ -1316,6 +1322,23 @@ mod tests {
         allocator::Allocator, counter::Counter, dlmalloc::DlmallocSubject,
         interpreter::Interpreter, reloadable_lib::ReloadableLib, wasi_runtime::WasiRuntime,
     };
+
+    /// A line indented with a tab shows as the file has it, a space for the tab (it showed a
+    /// replacement character, as for a stray control byte), with the caret under the op; a real
+    /// control character still shows as one.
+    #[test]
+    fn a_diagnostic_shows_a_tab_as_a_space_and_a_control_character_replaced() {
+        let source = "ops = [\n\t{ op = \"x\" },\n]\n";
+        let start = source.find('{').unwrap();
+        let shown = Diagnostic::new("t.toml", source, Some(start..start + 12), "bad").to_string();
+        assert_eq!(
+            shown,
+            "error: bad\n  --> t.toml:2:2\n  |\n2 |  { op = \"x\" },\n  |  ^^^^^^^^^^^^"
+        );
+        let source = "a = \u{7}1\n";
+        let shown = Diagnostic::new("t.toml", source, Some(4..5), "bad").to_string();
+        assert!(shown.contains("1 | a = \u{fffd}1\n"), "{shown}");
+    }
 
     /// Checks that `source` reads by way of its sketch (it does not fall back to the whole
     /// reading), and as it reads whole.
