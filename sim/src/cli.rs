@@ -1518,7 +1518,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             code: EXIT_INTERNAL,
             message: format!(
                 "{}: the regression was not written: {why}\n\
-                 note: the artifact {} is unchanged; `{imported_by}` imports it again",
+                 note: the artifact {} is unchanged; `{imported_by} --classify` runs it again and names its finding, writing nothing",
                 path.display(),
                 args.file.display()
             ),

@@ -355,7 +355,8 @@ mod import_crash_bound {
 
     use super::support::scratch_dir;
 
-    /// Set (to `ARTIFACT<tab>OUT`) in the process the test starts to run `sim import-crash`.
+    /// Set (to `ARTIFACT<tab>OUT`, then `<tab>--classify` or nothing) in the process the test
+    /// starts to run `sim import-crash`.
     const CHILD_ENV: &str = "SIM_TEST_IMPORT_CRASH_CHILD";
     const TEST_NAME: &str =
         "import_crash_bound::a_regression_past_the_scenario_file_bound_is_not_written";
@@ -418,15 +419,16 @@ mod import_crash_bound {
         }
     }
 
-    /// `sim import-crash canary ARTIFACT --out OUT` with the stand-in: exit code, stdout, stderr.
-    fn import(artifact: &Path, out: &Path) -> (i32, String, String) {
+    /// `sim import-crash canary ARTIFACT --out OUT [EXTRA]` with the stand-in: exit code, stdout,
+    /// stderr.
+    fn import(artifact: &Path, out: &Path, extra: &str) -> (i32, String, String) {
         let output = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
             // The defects are the canary's alone, not those of a fuzzing session's environment.
             .env_remove(sim::fuzzing::DEFECTS_ENV)
             .env(
                 CHILD_ENV,
-                format!("{}\t{}", artifact.display(), out.display()),
+                format!("{}\t{}\t{extra}", artifact.display(), out.display()),
             )
             .output()
             .unwrap();
@@ -451,9 +453,12 @@ mod import_crash_bound {
     fn a_regression_past_the_scenario_file_bound_is_not_written() {
         if let Some(paths) = std::env::var_os(CHILD_ENV) {
             let paths = paths.into_string().unwrap();
-            let (artifact, out) = paths.split_once('\t').unwrap();
+            let [artifact, out, extra] = paths.splitn(3, '\t').collect::<Vec<_>>()[..] else {
+                panic!("{CHILD_ENV} is ARTIFACT<tab>OUT<tab>EXTRA: {paths}");
+            };
             let registry = Registry::empty().with(erase::<Notes>());
-            let args = ["sim", "import-crash", "canary", artifact, "--out", out];
+            let mut args = vec!["sim", "import-crash", "canary", artifact, "--out", out];
+            args.extend(extra.split_whitespace());
             std::process::exit(sim::cli::main_with_args(registry, args));
         }
         let dir = scratch_dir("import-crash-bound");
@@ -462,7 +467,7 @@ mod import_crash_bound {
         // A note of a few bytes: imported, as the canary's artifacts are.
         let small = dir.join("crash-small");
         std::fs::write(&small, "x".repeat(64)).unwrap();
-        let (code, stdout, stderr) = import(&small, &out);
+        let (code, stdout, stderr) = import(&small, &out, "");
         assert_eq!(code, 1, "{stdout}\n{stderr}");
         let written = regressions_in(&out);
         assert_eq!(written.len(), 1, "{written:?}\n{stderr}");
@@ -471,18 +476,29 @@ mod import_crash_bound {
         std::fs::remove_file(&written[0]).unwrap();
 
         // A note past the 4 MiB a scenario file may have: nothing is written, and the error
-        // names the command that imports the artifact again.
+        // names the command that runs the artifact again without writing; that command works.
         let large = dir.join("crash-large");
         std::fs::write(&large, "x".repeat(sim::scenario::parse::SOURCE_BYTES_MAX)).unwrap();
-        let (code, stdout, stderr) = import(&large, &out);
+        let (code, stdout, stderr) = import(&large, &out, "");
         assert_eq!(code, 3, "{stdout}\n{stderr}");
         assert!(
             stderr.contains(": the regression was not written: the scenario file would be ")
                 && stderr.contains(&format!(
-                    "note: the artifact {0} is unchanged; `sim import-crash canary {0}` imports it again",
+                    "note: the artifact {0} is unchanged; `sim import-crash canary {0} --classify` runs it again and names its finding, writing nothing",
                     large.display()
                 )),
             "{stderr}"
+        );
+        assert_eq!(regressions_in(&out), Vec::<std::path::PathBuf>::new());
+        let (code, stdout, stderr) = import(&large, &out, "--classify");
+        // The child is this test binary: the harness's own lines come around the answer.
+        let answer = stdout
+            .lines()
+            .find_map(|line| line.find("defect ").map(|at| &line[at..]));
+        assert_eq!(
+            (code, answer),
+            (1, Some("defect leak:heap block:note")),
+            "{stdout}\n{stderr}"
         );
         assert_eq!(regressions_in(&out), Vec::<std::path::PathBuf>::new());
         assert!(!out.join("open").exists() || regressions_in(&out.join("open")).is_empty());
