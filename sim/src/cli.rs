@@ -441,6 +441,14 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Reads and parses a scenario file; bad input is exit code 2 with the diagnostic.
 pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScenario>, CliError> {
+    // `sim run` expands a directory before it gets here; every other command takes one file.
+    if path.is_dir() {
+        return Err(CliError::usage(format!(
+            "{}: is a directory; this command takes one scenario or repro file (`sim run {}` runs every .toml file under it)",
+            path.display(),
+            report::shell_word(&path.display().to_string())
+        )));
+    }
     let bytes = std::fs::read(path).map_err(|e| {
         CliError::usage(format!(
             "{}: cannot read: {e}{}",

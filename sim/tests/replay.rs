@@ -879,3 +879,19 @@ ops = [
         "{json}"
     );
 }
+
+/// A directory given to a command that takes one file is named as such, with the command that
+/// takes a directory, not only the OS's "Is a directory".
+#[test]
+fn replay_and_shrink_of_a_directory_say_to_name_a_file() {
+    for command in ["replay", "shrink"] {
+        let (code, _, stderr) = run_sim_from_root(&[command, "scenarios/zoo"]);
+        assert_eq!(code, 2, "{command}: {stderr}");
+        assert!(
+            stderr.contains(
+                "scenarios/zoo: is a directory; this command takes one scenario or repro file (`sim run scenarios/zoo` runs every .toml file under it)"
+            ),
+            "{command}: {stderr}"
+        );
+    }
+}
