@@ -1259,7 +1259,7 @@ fn decode_ops<S: Subject>(
     for op in raw {
         match op.decoded {
             Ok(decoded) => ops.push(decoded),
-            Err(message) => return Err(Diagnostic::new(path, source, Some(op.span), message)),
+            Err(message) => return Err(op_diagnostic::<S>(path, source, op.span, message)),
         }
         spans.push(op.span);
     }
@@ -1297,7 +1297,9 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         .map(ScenarioOp::Subject)
         .map_err(|e| {
             let message = friendly_message(e.message().trim());
-            if message.contains("unknown variant") {
+            // An unknown variant of a field's value (an interpreter op's `kind`) is no unknown op.
+            let op_known = info_of::<S>().ops.iter().any(|op| op.name == name);
+            if message.contains("unknown variant") && !op_known {
                 let ops: Vec<&str> = S::info()
                     .ops
                     .iter()
@@ -1313,6 +1315,67 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
                 format!("op `{name}`: {message}")
             }
         })
+}
+
+/// The diagnostic for an op (at `op_span`) that does not decode, with `message` from
+/// [`decode_op`]: at the value of the field the error is about, naming it, when one field's value
+/// alone brings the error (a wrong type, a value out of range); otherwise at the op.
+fn op_diagnostic<S: Subject>(
+    path: &str,
+    source: &str,
+    op_span: Range<usize>,
+    message: String,
+) -> Diagnostic {
+    let text = source.get(op_span.clone()).unwrap_or_default();
+    match field_at_fault::<S>(text, &message) {
+        Some((message, value_span)) => {
+            let value_span = op_span.start + value_span.start..op_span.start + value_span.end;
+            Diagnostic::new(path, source, Some(value_span), message)
+        }
+        None => Diagnostic::new(path, source, Some(op_span), message),
+    }
+}
+
+/// For an op written `op_text` whose decoding failed with `message`: the message naming the
+/// field it is about, and where that field's value is in `op_text`; `None` if no one field is.
+///
+/// serde decodes an internally tagged enum from a buffered copy of the table, so its errors
+/// (and serde_path_to_error's path) lose the field. It meets the fields in the table's order and
+/// stops at the first value it refuses, so the op cut to its first `count` fields fails with the
+/// very same error exactly when `count` reaches that field: found by bisection (an op may have
+/// many fields), then checked. Only an op that fails is searched: a valid file costs nothing more.
+fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, Range<usize>)> {
+    let read = || toml::de::ValueDeserializer::parse(op_text).ok();
+    let op = toml::Value::deserialize(read()?).ok()?;
+    let table = op.as_table()?;
+    let tag = table.get("op")?;
+    let name = tag.as_str()?;
+    let problem = message.strip_prefix(&format!("op `{name}`: "))?;
+    // An unknown field is named already; a missing one is the op's (and the op cut short would
+    // miss an earlier field: the search would blame the wrong one).
+    if problem.starts_with("unknown field") || problem.starts_with("missing field") {
+        return None;
+    }
+    let fields: Vec<(&String, &toml::Value)> =
+        table.iter().filter(|(key, _)| *key != "op").collect();
+    let fails_the_same = |count: usize| {
+        let mut cut = toml::Table::new();
+        cut.insert("op".to_string(), tag.clone());
+        for (key, value) in &fields[..count] {
+            cut.insert(key.to_string(), (*value).clone());
+        }
+        decode_op::<S>(&toml::Value::Table(cut)).err().as_deref() == Some(message)
+    };
+    let counts: Vec<usize> = (0..=fields.len()).collect();
+    let count = counts.partition_point(|&count| !fails_the_same(count));
+    // Past the last count when even the whole op did not fail so (it always should).
+    let found =
+        (1..=fields.len()).contains(&count) && fails_the_same(count) && !fails_the_same(count - 1);
+    let field = found.then(|| fields[count - 1].0)?;
+    let spans = BTreeMap::<String, Spanned<de::IgnoredAny>>::deserialize(read()?).ok()?;
+    let span = spans.get(field)?.span();
+    let inside = !span.is_empty() && span.end <= op_text.len();
+    inside.then(|| (format!("op `{name}`, field `{field}`: {problem}"), span))
 }
 
 #[cfg(test)]
@@ -1338,6 +1401,134 @@ mod tests {
         let source = "a = \u{7}1\n";
         let shown = Diagnostic::new("t.toml", source, Some(4..5), "bad").to_string();
         assert!(shown.contains("1 | a = \u{fffd}1\n"), "{shown}");
+    }
+
+    /// Where `parse` puts the error of `source`, and what it says.
+    fn error_of<S: Subject>(source: &str) -> (Option<Range<usize>>, String) {
+        let error = parse::<S>("f.toml", source).map(|_| ()).unwrap_err();
+        (error.span, error.message)
+    }
+
+    /// A wrong value in an op is reported at the value, naming the field (serde's internally
+    /// tagged enums lose it), in every op list, a thread's included, in a file read by way of
+    /// its sketch or read whole (an array of inline lifecycles has no sketch).
+    #[test]
+    fn a_wrong_value_in_an_op_names_the_field_and_is_reported_at_it() {
+        let head = "name = \"t\"\nsubject = \"counter\"\n";
+        let bad = "{ op = \"create\",\n  slot = \"one\" }";
+        let good = "{ op = \"bump\" }";
+        let message = "op `create`, field `slot`: invalid type: string \"one\", \
+                       expected an integer in 0..=255";
+        for rest in [
+            format!("[[lifecycle]]\nname = \"l\"\nops = [{good}, {bad}]\n"),
+            format!("[[lifecycle]]\nname = \"l\"\nsetup = [{bad}]\nops = [{good}]\n"),
+            format!("[[lifecycle]]\nname = \"l\"\nops = [{good}]\nteardown = [{bad}]\n"),
+            format!(
+                "[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"spawn\", thread = \"w\" }}]\n\
+                 [[lifecycle.thread]]\nname = \"w\"\nops = [{good}, {bad}]\n"
+            ),
+            format!("lifecycle = [{{ name = \"l\", ops = [{good}, {bad}] }}]\n"),
+        ] {
+            let source = format!("{head}{rest}");
+            let value = source.find("\"one\"").unwrap();
+            assert_eq!(
+                error_of::<Counter>(&source),
+                (Some(value..value + 5), message.to_string()),
+                "{source}"
+            );
+        }
+        // Of three integer fields, the one out of range.
+        let source = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\n\
+                      ops = [{ op = \"fd-write\", instance = 0, fd = 4294967296, bytes = 12 }]\n";
+        let value = source.find("4294967296").unwrap();
+        assert_eq!(
+            error_of::<WasiRuntime>(source),
+            (
+                Some(value..value + 10),
+                "op `fd-write`, field `fd`: invalid value: integer `4294967296`, \
+                 expected an integer in 0..=4294967295"
+                    .to_string()
+            )
+        );
+        // Of several wrong values, the one serde refused: the value the message quotes.
+        let source = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\n\
+                      ops = [{ op = \"fd-write\", instance = \"a\", fd = \"b\", bytes = \"c\" }]\n";
+        let (span, message) = error_of::<WasiRuntime>(source);
+        let value = &source[span.unwrap()];
+        assert!(
+            message.contains(&format!("invalid type: string {value}")),
+            "{message}"
+        );
+        // A runner op's field too.
+        let source = format!(
+            "{head}[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"sleep\", ticks = -5 }}]\n"
+        );
+        let value = source.find("-5").unwrap();
+        assert_eq!(
+            error_of::<Counter>(&source),
+            (
+                Some(value..value + 2),
+                "op `sleep`, field `ticks`: invalid value: integer `-5`, expected a non-negative integer".to_string()
+            )
+        );
+    }
+
+    /// An unknown value of a field that is an enum is that field's error, not an unknown op (it
+    /// said "unknown op `declare-fn`" and listed `declare-fn` among the known ops).
+    #[test]
+    fn an_unknown_variant_of_a_field_is_not_an_unknown_op() {
+        let source = "name = \"t\"\nsubject = \"interpreter\"\n[[lifecycle]]\nname = \"l\"\n\
+                      ops = [{ op = \"declare-fn\", fn = 0, kind = \"bogus\" }]\n";
+        let (span, message) = error_of::<Interpreter>(source);
+        let value = source.find("\"bogus\"").unwrap();
+        assert_eq!(span, Some(value..value + 7));
+        assert!(
+            message.starts_with("op `declare-fn`, field `kind`: unknown variant `bogus`"),
+            "{message}"
+        );
+    }
+
+    /// An error that is about no one field's value keeps its words and the op's span: a missing
+    /// field (adding the fields one at a time would blame the one before it), an unknown field
+    /// (named already), an unknown op.
+    #[test]
+    fn an_op_error_about_no_one_value_stays_at_the_op() {
+        let head = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\nops = [";
+        for (op, message) in [
+            (
+                "{ op = \"fd-write\", instance = 0, fd = 1 }",
+                "op `fd-write`: missing field `bytes`",
+            ),
+            (
+                "{ op = \"fd-write\", instance = 0, fd = 1, bytes = 1, x = 2 }",
+                "op `fd-write`: unknown field `x`, expected one of `instance`, `fd`, `bytes`",
+            ),
+            (
+                "{ op = \"nosuch\", instance = \"0\" }",
+                "unknown op `nosuch` for subject `wasi-runtime`; known ops: instantiate, destroy, \
+                 fd-write, fd-read, fd-close, fd-prestat-get, fd-prestat-dir-name, path-open, \
+                 fd-renumber, spawn, join, exit, sleep",
+            ),
+        ] {
+            let source = format!("{head}{op}]\n");
+            let start = head.len();
+            assert_eq!(
+                error_of::<WasiRuntime>(&source),
+                (Some(start..start + op.len()), message.to_string()),
+                "{source}"
+            );
+        }
+    }
+
+    /// An error the op does not bring (a message from elsewhere) names no field, and the search
+    /// stays within the op's fields.
+    #[test]
+    fn an_error_the_op_does_not_bring_names_no_field() {
+        let op = "{ op = \"create\", slot = 1 }";
+        assert_eq!(
+            field_at_fault::<Counter>(op, "op `create`: invalid type: not this op's"),
+            None
+        );
     }
 
     /// Checks that `source` reads by way of its sketch (it does not fall back to the whole
