@@ -23,6 +23,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor, value};
 use toml::Spanned;
+use unicode_width::UnicodeWidthChar;
 
 use super::locations::{LifecycleSpans, LineIndex, OpLocations, ThreadSpans};
 use super::sketch::Sketch;
@@ -90,21 +91,28 @@ impl std::fmt::Display for Diagnostic {
             // caret; each is shown as one replacement character so columns still line up. A tab,
             // which hand-written files indent with, is no stray: it shows as one space, which
             // keeps the caret where the column (one per character) puts it.
-            let text: String = text
-                .chars()
-                .take(200)
-                .map(|c| match c {
-                    '\t' => ' ',
-                    c if c.is_control() => '\u{fffd}',
-                    c => c,
-                })
-                .collect();
+            let shown = |c: char| match c {
+                '\t' => ' ',
+                c if c.is_control() => '\u{fffd}',
+                c => c,
+            };
+            let text: String = text.chars().take(200).map(shown).collect();
+            // The caret goes under the span as a terminal lays the line out: a wide character
+            // (CJK, most emoji) takes two cells, so cells are counted, not characters (the
+            // column in `-->` stays a count of characters, as an editor's is).
+            let cells = |text: &str| text.chars().map(|c| c.width().unwrap_or(0)).sum::<usize>();
+            let before: String = text.chars().take(column - 1).collect();
+            let after = &text[before.len()..];
             let width = self.span.as_ref().map_or(1, |s| {
-                let len = self
+                let spanned: String = self
                     .source
                     .get(s.clone())
-                    .map_or(1, |t| t.lines().next().unwrap_or("").chars().count());
-                len.clamp(1, text.chars().count().saturating_sub(column - 1).max(1))
+                    .map_or("", |t| t.lines().next().unwrap_or(""))
+                    .chars()
+                    .map(shown)
+                    .collect();
+                let spanned: String = spanned.chars().take(after.chars().count()).collect();
+                cells(&spanned).max(1)
             });
             writeln!(f)?;
             writeln!(f, "{:gutter$} |", "")?;
@@ -115,7 +123,8 @@ impl std::fmt::Display for Diagnostic {
                 "",
                 "",
                 "^".repeat(width),
-                pad = column - 1
+                // Past the 200 characters shown, one cell a character, as before the cut.
+                pad = cells(&before) + (column - 1).saturating_sub(before.chars().count())
             )?;
         }
         Ok(())
@@ -1401,6 +1410,25 @@ mod tests {
         let source = "a = \u{7}1\n";
         let shown = Diagnostic::new("t.toml", source, Some(4..5), "bad").to_string();
         assert!(shown.contains("1 | a = \u{fffd}1\n"), "{shown}");
+    }
+
+    /// Wide characters (two terminal cells each) before the span push the caret right by two
+    /// cells each, and one inside it widens the underline: the caret stays under the span as a
+    /// terminal shows the line. The column stays a count of characters.
+    #[test]
+    fn a_diagnostic_puts_the_caret_under_the_span_past_wide_characters() {
+        let source = "ops = [{ thread = \"日本\" }, { op = \"日\" }]\n";
+        let start = source.rfind('{').unwrap();
+        let shown = Diagnostic::new("t.toml", source, Some(start..source.len() - 2), "bad");
+        // 26 characters before the span, two of them wide; 12 in it, one wide.
+        let caret = format!("  | {}{}", " ".repeat(26 + 2), "^".repeat(12 + 1));
+        assert_eq!(
+            shown.to_string(),
+            format!(
+                "error: bad\n  --> t.toml:1:27\n  |\n1 | {}\n{caret}",
+                source.trim_end()
+            )
+        );
     }
 
     /// Where `parse` puts the error of `source`, and what it says.
