@@ -16,8 +16,10 @@ use crate::findings::OpRef;
 use crate::registry::{DynScenario, Registry};
 use crate::report;
 use crate::runner::{Outcome, RunOptions};
+use crate::scenario::examples::OpExample;
 use crate::sched::StrategyChoice;
 use crate::seed::{format_seed, parse_seed};
+use crate::subject::SubjectInfo;
 use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
 use crate::trace::{
     BoundedWriter, ErrorKeepingWriter, TRACE_FILE_BYTES_MAX, TraceAgainstRecorded, TraceComparison,
@@ -48,7 +50,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Shrink a failing scenario while the same finding signature still appears.
     Shrink(ShrinkArgs),
-    /// List subjects with their ops, defects, bounded caches and `[config]` parameters.
+    /// List subjects with their ops, defects, bounded caches and `[config]` parameters, and an
+    /// example of each op with every field, as a scenario writes it.
     List(ListArgs),
     /// Turn a fuzzer crash artifact into a minimised regression file in corpus/regressions/.
     ImportCrash(ImportCrashArgs),
@@ -193,7 +196,7 @@ struct ListArgs {
     /// Only these subjects (default: every one), in the order given.
     #[arg(value_name = "SUBJECT", conflicts_with = "fuzz_targets")]
     subjects: Vec<String>,
-    /// Print the subjects as one JSON list on stdout.
+    /// Print the subjects as one JSON list on stdout (each op with its `example`, or null).
     #[arg(long)]
     json: bool,
     /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
@@ -1211,11 +1214,18 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
     }
     if args.json {
         let infos: Vec<_> = chosen.iter().map(|s| s.info()).collect();
-        println!("{}", serde_json::to_string_pretty(&infos).expect("json"));
+        let examples: Vec<_> = chosen.iter().map(|s| s.op_examples()).collect();
+        let listed: Vec<_> = infos
+            .iter()
+            .zip(&examples)
+            .map(|(info, examples)| ListedSubject::new(info, examples))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&listed).expect("json"));
         return Ok(EXIT_PASS);
     }
     for subject in chosen {
         let info = subject.info();
+        let examples = subject.op_examples();
         println!("{} — {}", info.name, info.summary);
         let mut table = Table::new();
         table.load_style(UTF8_FULL_CONDENSED);
@@ -1250,9 +1260,85 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
                 ),
             ]);
         }
-        println!("{table}\n");
+        println!("{table}");
+        print_op_examples(&examples);
+        println!();
     }
     Ok(EXIT_PASS)
+}
+
+/// The examples of `sim list SUBJECT`, under its table, as lines to paste into an op list: each
+/// ends with a comma, in an order in which they parse together, and an op without an example is
+/// a TOML comment. Outside the table, so that copying them takes no border with them.
+fn print_op_examples(examples: &[OpExample]) {
+    if examples.is_empty() {
+        return;
+    }
+    println!("ops with every field, to paste into `ops = [ … ]`:");
+    for example in examples {
+        match &example.example {
+            Some(text) => println!("  {text},"),
+            None => println!(
+                "  # {}: no example (no input the generator decodes gives it)",
+                example.name
+            ),
+        }
+    }
+}
+
+/// A subject as `sim list --json` prints it: `SubjectInfo`'s keys in their order, with each op's
+/// `example` (null when it has none) added.
+#[derive(serde::Serialize)]
+struct ListedSubject<'a> {
+    name: &'a str,
+    summary: &'a str,
+    ops: Vec<ListedOp<'a>>,
+    defects: &'a [crate::subject::DefectInfo],
+    caches: &'a [crate::subject::CacheDecl],
+    params: &'a [crate::subject::ParamDecl],
+    host_backed: bool,
+}
+
+#[derive(serde::Serialize)]
+struct ListedOp<'a> {
+    #[serde(flatten)]
+    doc: &'a crate::subject::OpDoc,
+    example: Option<&'a str>,
+}
+
+impl<'a> ListedSubject<'a> {
+    fn new(info: &'a SubjectInfo, examples: &'a [OpExample]) -> ListedSubject<'a> {
+        // Taken apart field by field, so that a field added to `SubjectInfo` fails to compile
+        // here until `sim list --json` prints it too.
+        let SubjectInfo {
+            name,
+            summary,
+            ops,
+            defects,
+            caches,
+            params,
+            host_backed,
+        } = info;
+        let ops = ops
+            .iter()
+            .map(|doc| ListedOp {
+                doc,
+                example: examples
+                    .iter()
+                    .find(|example| example.name == doc.name)
+                    .and_then(|example| example.example.as_deref()),
+            })
+            .collect();
+        ListedSubject {
+            name,
+            summary,
+            ops,
+            defects,
+            caches,
+            params,
+            host_backed: *host_backed,
+        }
+    }
 }
 
 /// `sim list`'s last column holds sentences (a defect's summary and its source run past 300

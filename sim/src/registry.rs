@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::findings::{OpLocation, OpRef};
 use crate::runner::{self, Outcome, RunOptions};
+use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
 use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
@@ -29,6 +30,11 @@ pub trait DynSubject: Send + Sync {
     /// Whether `source` reads by way of its sketch as it reads whole (`parse::sketch_disagrees`):
     /// the `scenario-parser` fuzz target's check of the reading that saves memory.
     fn sketch_disagrees(&self, source: &str) -> Option<String>;
+    /// An example of each op, as a scenario writes it, for `sim list` (`examples::op_examples`).
+    /// Provided, so that a facade written before it still compiles: it lists no examples.
+    fn op_examples(&self) -> Vec<OpExample> {
+        Vec::new()
+    }
 }
 
 /// What every scenario can tell without its op type.
@@ -117,6 +123,10 @@ impl<S: Subject> DynSubject for Erased<S> {
         Box::new(ErasedScenario::<S>::unlocated(generate::from_bytes::<S>(
             bytes, options,
         )))
+    }
+
+    fn op_examples(&self) -> Vec<OpExample> {
+        examples::op_examples::<S>()
     }
 }
 

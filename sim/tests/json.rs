@@ -288,6 +288,78 @@ fn list_shows_only_the_subjects_named() {
     );
 }
 
+/// The example lines `sim list` prints under each subject's table: what a user pastes into an
+/// op list, with the trailing comma and any `#` comment line (an op without an example).
+fn listed_examples(table: &str) -> Vec<String> {
+    let mut examples = Vec::new();
+    let mut inside = false;
+    for line in table.lines() {
+        if line.starts_with("ops with every field") {
+            inside = true;
+        } else if line.is_empty() {
+            inside = false;
+        } else if inside {
+            examples.push(line.to_string());
+        }
+    }
+    examples
+}
+
+/// `sim list SUBJECT` shows what to write for each op: an example with every field, which the
+/// user otherwise learnt only from a parse error's "expected one of" list.
+#[test]
+fn list_shows_an_example_with_every_field_for_each_op() {
+    let (code, table, _) = run_sim(&["list", "allocator"]);
+    assert_eq!(code, 0);
+    let examples = listed_examples(&table);
+    let (code, stdout, _) = run_sim(&["list", "--json", "allocator"]);
+    assert_eq!(code, 0);
+    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let ops = subjects[0]["ops"].as_array().expect("a list of ops");
+    assert_eq!(examples.len(), ops.len(), "{table}");
+    for op in ops {
+        let name = op["name"].as_str().unwrap();
+        let example = op["example"].as_str().unwrap_or_else(|| panic!("{op}"));
+        assert!(
+            example.starts_with(&format!("{{ op = \"{name}\"")),
+            "{example}"
+        );
+        assert!(
+            examples.contains(&format!("  {example},")),
+            "`{example}` under the table:\n{table}"
+        );
+    }
+    // Every field, the optional `heap` too, with small values.
+    assert!(
+        examples.contains(&r#"  { op = "malloc", slot = 0, bytes = 8, heap = 0 },"#.to_string()),
+        "{table}"
+    );
+}
+
+/// What `sim list SUBJECT` shows under its table, pasted into a scenario's op list as it is,
+/// parses, for every built-in subject: the examples are in an order where each name an op uses
+/// (a `free`'s slot) is defined above it.
+#[test]
+fn every_listed_example_pasted_into_a_scenario_parses() {
+    let (code, stdout, _) = run_sim(&["list", "--json"]);
+    assert_eq!(code, 0);
+    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    for subject in subjects.as_array().unwrap() {
+        let name = subject["name"].as_str().unwrap();
+        let (code, table, _) = run_sim(&["list", name]);
+        assert_eq!(code, 0);
+        let examples = listed_examples(&table);
+        assert!(!examples.is_empty(), "{table}");
+        let text = format!(
+            "name = \"examples\"\nsubject = \"{name}\"\n\n[[lifecycle]]\nname = \"pasted\"\nops = [\n{}\n]\n",
+            examples.join("\n")
+        );
+        if let Err(error) = sim::registry::Registry::builtin().parse("pasted.toml", &text) {
+            panic!("{name}'s examples do not parse: {error}\n{text}");
+        }
+    }
+}
+
 /// `sim list`'s sentences wrap to the width it is given (the terminal's, or `COLUMNS` when the
 /// output is no terminal): a defect's summary with its source made rows over 300 columns wide,
 /// which a terminal broke mid-cell. Names stay whole, as one types them into a scenario.
@@ -300,7 +372,12 @@ fn list_wraps_its_rows_to_the_width_it_is_given() {
         .expect("run sim");
     assert_eq!(output.status.code(), Some(0));
     let table = String::from_utf8(output.stdout).unwrap();
-    for line in table.lines().filter(|line| !line.contains(" — ")) {
+    // An example op under a table is a line to paste whole, as a name is.
+    let examples = listed_examples(&table);
+    for line in table
+        .lines()
+        .filter(|line| !line.contains(" — ") && !examples.iter().any(|e| e == line))
+    {
         assert!(line.chars().count() <= 80, "wider than 80 columns:\n{line}");
     }
     assert!(

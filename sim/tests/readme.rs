@@ -96,6 +96,22 @@ fn the_first_run_prints_what_the_readme_shows() {
     assert_eq!(stdout, shown, "README's first-run output, line for line");
 }
 
+/// The op examples the README shows under `sim list counter`'s table are the ones it prints.
+#[test]
+fn the_op_examples_the_readme_shows_are_what_sim_list_prints() {
+    let shown = block_after(&readme(), "`sim list counter` ends with", "text");
+    let shown: String = shown
+        .lines()
+        .map(|line| format!("{}\n", line.strip_prefix("  ").unwrap_or(line)))
+        .collect();
+    let (code, stdout, stderr) = run_sim_from_root(&["list", "counter"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with(&format!("{shown}\n")),
+        "README's `sim list counter` examples, line for line:\n{shown}\nprinted:\n{stdout}"
+    );
+}
+
 /// The first run's commands, typed into a shell as the README gives them (the build aside), print
 /// the report it shows, and the replay command that report ends with, pasted into the same
 /// shell, replays the run. The commands run in a directory of the test's own that has the

@@ -21,6 +21,7 @@
 //! ]
 //! ```
 
+pub mod examples;
 pub mod generate;
 pub mod locations;
 pub mod parse;

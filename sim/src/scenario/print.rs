@@ -100,6 +100,32 @@ pub fn inline(value: &toml::Value) -> String {
     }
 }
 
+/// `value`, a struct or a variant of an internally tagged enum, as one TOML inline table with its
+/// fields in declaration order (the `op` tag first), where `inline` of its `toml::Value` sorts
+/// them by name: for an example a person reads (`sim list`), `slot` before `bytes` as the op
+/// declares them. `None` when TOML cannot hold it (an integer past `i64::MAX`).
+pub fn inline_in_order<T: Serialize>(value: &T) -> Option<String> {
+    let json = serde_json::to_string(value).ok()?;
+    let fields = serde_json::from_str::<FieldsInOrder>(&json).ok()?.0;
+    let mut parts = Vec::new();
+    for (name, field) in fields {
+        // TOML has no null: a field it cannot write is left out, as `toml` leaves out a `None`.
+        if field.is_null() {
+            continue;
+        }
+        parts.push(format!(
+            "{} = {}",
+            key(&name),
+            inline(&toml::Value::try_from(&field).ok()?)
+        ));
+    }
+    Some(if parts.is_empty() {
+        "{}".into()
+    } else {
+        format!("{{ {} }}", parts.join(", "))
+    })
+}
+
 fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> toml::Value {
     let result = match op {
         ScenarioOp::Spawn { thread } => toml::Value::try_from(RunnerOp::Spawn {
