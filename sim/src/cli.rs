@@ -677,6 +677,10 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     }
     let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     check_trace_is_no_input(&args.trace, &inputs)?;
+    // A repro directory that can never be made (a file stands there) is a typo, refused before
+    // the runs: found after them, it cost every finding its repro. One that fails only when a
+    // repro is written is a warning then, and the findings keep their results.
+    check_output_dir(&args.repro_dir, "--repro-dir")?;
     // Parse everything first: bad input fails before any run starts.
     let mut scenarios = Vec::new();
     for path in &files {

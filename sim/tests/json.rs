@@ -426,14 +426,41 @@ fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
     );
 }
 
-/// A repro directory that cannot be made (a regular file stands there) loses no result: every
-/// file's findings are reported, a warning names the directory and the OS error, each finding's
-/// command reruns its scenario file as the run went, and the exit code is the findings' own.
+/// `sim run --repro-dir FILE`, a regular file where the directory would go, is bad usage, said
+/// before any scenario runs: found after the runs, it was a warning per finding and exit 1, and
+/// every finding lost its repro.
+#[test]
+fn a_repro_dir_that_is_a_file_is_refused_before_anything_runs() {
+    let file = repro_dir("a-file-not-a-dir");
+    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
+    std::fs::write(&file, "not a directory").unwrap();
+    let trace = format!("{file}.trace.jsonl");
+    let (code, stdout, stderr) = run_sim(&[
+        "run",
+        "../scenarios/zoo/instantiate-destroy.toml",
+        "--repro-dir",
+        &file,
+        "--trace",
+        &trace,
+    ]);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--repro-dir {file}: {file} is not a directory")),
+        "{stderr}"
+    );
+    assert!(!Path::new(&trace).exists(), "nothing ran");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a directory");
+}
+
+/// A repro directory that cannot be made when a repro is written (here a dangling symbolic link
+/// stands there, which no check before the runs takes for a file) loses no result: every file's
+/// findings are reported, a warning names the directory and the OS error, each finding's command
+/// reruns its scenario file as the run went, and the exit code is the findings' own.
 #[test]
 fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
-    let blocked = repro_dir("blocked-by-a-file");
+    let blocked = repro_dir("blocked-by-a-dangling-link");
     std::fs::create_dir_all(Path::new(&blocked).parent().unwrap()).unwrap();
-    std::fs::write(&blocked, "not a directory").unwrap();
+    std::os::unix::fs::symlink(format!("{blocked}-nowhere"), &blocked).unwrap();
     let files = [
         "../scenarios/zoo/instantiate-destroy.toml",
         "../scenarios/zoo/failed-init.toml",
@@ -465,14 +492,14 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
         );
         assert!(
             stderr.contains(&format!(
-                "warning: cannot write a repro file for {file} into {blocked}: Not a directory"
+                "warning: cannot write a repro file for {file} into {blocked}: "
             )),
             "{stderr}"
         );
     }
-    assert_eq!(
-        std::fs::read_to_string(&blocked).unwrap(),
-        "not a directory"
+    assert!(
+        !Path::new(&blocked).exists(),
+        "nothing was made where the link points"
     );
 
     // As text, with the run's own defects and strategy in the command.
