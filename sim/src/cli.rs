@@ -1718,8 +1718,8 @@ struct SweepArgs {
     action: Option<SweepAction>,
     #[command(flatten)]
     sources: SweepSourceArgs,
-    /// Worker threads (default: the machine's available parallelism).
-    #[arg(long, value_name = "J")]
+    /// Worker threads, at least 1 (default: the machine's available parallelism).
+    #[arg(long, value_name = "J", value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Run only shard I of N (1 <= I <= N): a fixed partition of the (scenario, seed) pairs.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
@@ -1778,7 +1778,8 @@ struct ZooArgs {
 struct DetectArgs {
     #[arg(long, value_name = "A..B", value_parser = parse_seed_range, default_value = "0..1000")]
     seeds: Range<u64>,
-    #[arg(long, value_name = "J")]
+    /// Worker threads, at least 1 (default: the machine's available parallelism).
+    #[arg(long, value_name = "J", value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Where the sweeps write their directories.
     #[arg(long, value_name = "DIR", default_value = "target/sweep/detect")]
@@ -1812,6 +1813,19 @@ impl From<SweepError> for CliError {
             },
             message: error.message,
         }
+    }
+}
+
+/// `--jobs J`: a count of worker threads. 0 was taken as 1 without a word, which reads as if it
+/// meant "as many as the machine has" (the default, when the flag is left out): refused instead.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err(format!(
+            "a sweep needs at least 1 worker; leave --jobs out for the machine's available parallelism ({} here)",
+            default_jobs()
+        )),
+        Ok(jobs) => Ok(jobs),
+        Err(error) => Err(format!("`{text}` is no count of workers: {error}")),
     }
 }
 
@@ -1927,7 +1941,7 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
         ));
     }
     let mut config = SweepConfig::new(sources, args.sources.seeds.clone(), &args.out);
-    config.jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
+    config.jobs = args.jobs.unwrap_or_else(default_jobs);
     config.shard = args.shard;
     config.recheck_percent = args.recheck_percent;
     config.shrink_runs_max = args.shrink_runs_max;
@@ -2143,7 +2157,7 @@ fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliError> {
     let detection = sweep::measure::detect(
         registry,
         args.seeds.clone(),
-        args.jobs.unwrap_or_else(default_jobs).max(1),
+        args.jobs.unwrap_or_else(default_jobs),
         &args.dir,
         progress_mode(),
     )?;

@@ -687,6 +687,40 @@ fn bad_input_exits_two_with_a_message() {
     }
 }
 
+/// `--jobs 0` is refused before anything runs, for `sim sweep` and for `sim detect` (which runs
+/// sweeps): it was taken as 1 job without a word, where a reader may take 0 for "as many as the
+/// machine has", which is what leaving the flag out gives.
+#[test]
+fn zero_jobs_is_bad_usage_before_anything_runs() {
+    let dir = scratch_dir("zero-jobs");
+    let out = dir.join("out").display().to_string();
+    for args in [
+        vec![
+            "sweep",
+            "--subject",
+            "counter",
+            "--seeds",
+            "0..2",
+            "--jobs",
+            "0",
+            "--out",
+            &out,
+        ],
+        vec!["detect", "--seeds", "0..1", "--jobs", "0", "--dir", &out],
+    ] {
+        let (code, stdout, stderr) = run_sim(&args);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid value '0' for '--jobs <J>': a sweep needs at least 1 worker; leave --jobs out for the machine's available parallelism"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!Path::new(&out).exists(), "{args:?}: nothing ran");
+    }
+    let (code, _, stderr) = run_sim(&["sweep", "--subject", "counter", "--jobs", "two"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`two` is no count of workers"), "{stderr}");
+}
+
 /// A subject that reads state outside its seed: a process-wide counter. Its runs differ from
 /// each other, which is exactly what the determinism check must catch.
 static OUTSIDE_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
