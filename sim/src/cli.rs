@@ -1870,6 +1870,7 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
             });
         }
     }
+    let without_files = sources.is_empty();
     let known = || registry.names().join(", ");
     for name in &args.skip_subjects {
         if registry.get(name).is_none() {
@@ -1918,6 +1919,17 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
             }
         }
         sources.push(Source::generated(name, args.defects.clone()));
+    }
+    // Not an error: a script may pass the same flags whether or not it found files to sweep.
+    // But a range that sets nothing must not pass for one that set the generated seeds.
+    if let Some(seeds) = &args.file_seeds
+        && without_files
+    {
+        eprintln!(
+            "warning: --file-seeds {}..{}: no scenario files in this sweep, so it sets no seeds; \
+             the generated scenarios of --subject run the --seeds range",
+            seeds.start, seeds.end
+        );
     }
     Ok(sources)
 }

@@ -721,6 +721,54 @@ fn zero_jobs_is_bad_usage_before_anything_runs() {
     assert!(stderr.contains("`two` is no count of workers"), "{stderr}");
 }
 
+/// `--file-seeds` sets the seeds of the sweep's scenario files; in a sweep of none it sets nothing,
+/// and says so on stderr instead of passing for a range that ran. The sweep still runs (a
+/// script may pass the flag whether or not it found files), and with files there is no warning.
+#[test]
+fn file_seeds_without_scenario_files_is_a_warning() {
+    let dir = scratch_dir("file-seeds-without-files");
+    let out = dir.join("generated").display().to_string();
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "--subject",
+        "counter",
+        "--seeds",
+        "0..2",
+        "--file-seeds",
+        "0..5",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: --file-seeds 0..5: no scenario files in this sweep, so it sets no seeds"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(records(Path::new(&out)).len(), 2, "the --seeds range ran");
+    let out = dir.join("with-a-file").display().to_string();
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "../scenarios/allocator-basic.toml",
+        "--subject",
+        "counter",
+        "--seeds",
+        "0..2",
+        "--file-seeds",
+        "0..1",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("--file-seeds"), "{stderr}");
+    assert_eq!(
+        records(Path::new(&out)).len(),
+        3,
+        "1 file seed, 2 generated"
+    );
+}
+
 /// A subject that reads state outside its seed: a process-wide counter. Its runs differ from
 /// each other, which is exactly what the determinism check must catch.
 static OUTSIDE_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
