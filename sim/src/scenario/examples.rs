@@ -173,8 +173,92 @@ fn shrink<S: Subject>(mut bytes: Vec<u8>) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use serde::{Deserialize, Serialize};
+
     use super::*;
+    use crate::os::{Os, Tid};
+    use crate::subject::{Config, OpDoc, Step, SubjectInfo};
     use crate::subjects::counter::Counter;
+
+    /// Ops declared in an order that does not parse (`use` before `define`), and one that no
+    /// input decodes to and that needs a field.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+    enum ToyOp {
+        Use { slot: u8 },
+        Define { slot: u8 },
+        HandWritten { weight: u8 },
+    }
+
+    impl<'a> Arbitrary<'a> for ToyOp {
+        fn arbitrary(input: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+            let slot = input.int_in_range(3..=9)?;
+            Ok(if bool::arbitrary(input)? {
+                ToyOp::Use { slot }
+            } else {
+                ToyOp::Define { slot }
+            })
+        }
+    }
+
+    struct Toy;
+
+    impl Subject for Toy {
+        type Op = ToyOp;
+
+        fn info() -> SubjectInfo {
+            let op = |name| OpDoc { name, summary: "" };
+            SubjectInfo {
+                name: "toy",
+                ops: vec![op("use"), op("define"), op("hand-written")],
+                ..SubjectInfo::default()
+            }
+        }
+
+        fn new(_os: &mut Os, _config: &Config) -> Self {
+            Toy
+        }
+
+        fn op_name(op: &ToyOp) -> &'static str {
+            match op {
+                ToyOp::Use { .. } => "use",
+                ToyOp::Define { .. } => "define",
+                ToyOp::HandWritten { .. } => "hand-written",
+            }
+        }
+
+        fn apply(&mut self, _os: &mut Os, _tid: Tid, _op: &ToyOp) -> Step<Self> {
+            Step::Done
+        }
+
+        fn validate(op: &ToyOp, names: &mut Names) -> Result<(), String> {
+            match op {
+                ToyOp::Use { slot } => names.require("slot", slot, "slot"),
+                ToyOp::Define { slot } => {
+                    names.define("slot", slot);
+                    Ok(())
+                }
+                ToyOp::HandWritten { .. } => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn examples_take_the_least_value_and_define_before_use_and_an_op_no_input_decodes_to_has_none()
+    {
+        let shown: Vec<(&str, Option<String>)> = op_examples::<Toy>()
+            .into_iter()
+            .map(|e| (e.name, e.example))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("define", Some(r#"{ op = "define", slot = 3 }"#.to_string())),
+                ("use", Some(r#"{ op = "use", slot = 3 }"#.to_string())),
+                ("hand-written", None),
+            ]
+        );
+    }
 
     #[test]
     fn counter_ops_have_small_examples_and_those_no_input_decodes_to_are_written_by_name() {
