@@ -1266,9 +1266,39 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         }
         println!("{table}");
         print_op_examples(&examples);
+        print_runner_ops();
         println!();
     }
     Ok(EXIT_PASS)
+}
+
+/// The runner's own ops, which every subject's op lists take besides its own (a subject's
+/// `info().ops` does not list them, and a scenario writer would meet them only in an error's
+/// list of known ops). Not pasteable whole: `spawn` and `join` name a declared thread.
+fn print_runner_ops() {
+    println!();
+    println!("the runner's ops, in every subject's op lists:");
+    for (example, what) in [
+        (
+            "{ op = \"spawn\", thread = \"t\" }",
+            "starts [[lifecycle.thread]] t",
+        ),
+        (
+            "{ op = \"join\", thread = \"t\" }",
+            "waits for t's latest spawn to exit",
+        ),
+        (
+            "{ op = \"exit\" }",
+            "process exit: runs exit hooks, newest first",
+        ),
+        (
+            "{ op = \"sleep\", ticks = 1 }",
+            "sleeps `ticks` ticks of the virtual clock",
+        ),
+    ] {
+        // Within 80 columns, as the table wraps to a terminal's.
+        println!("  {:<32}# {what}", format!("{example},"));
+    }
 }
 
 /// The examples of `sim list SUBJECT`, under its table, as lines to paste into an op list: each

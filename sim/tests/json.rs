@@ -718,3 +718,29 @@ fn a_trace_file_that_is_an_input_is_refused() {
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(std::fs::read_to_string(&repro).unwrap(), before);
 }
+
+/// The runner's ops `sim list` shows under the examples, pasted whole into an op list with a
+/// declared thread `t` for `spawn` and `join`, parse and run, for every built-in subject's
+/// listing (they are the same lines in each).
+#[test]
+fn the_listed_runner_ops_pasted_into_a_scenario_parse_and_run() {
+    let (code, table, _) = run_sim(&["list", "counter"]);
+    assert_eq!(code, 0);
+    let runner_ops: Vec<&str> = table
+        .lines()
+        .skip_while(|line| !line.starts_with("the runner's ops"))
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    assert_eq!(runner_ops.len(), 4, "{table}");
+    let text = format!(
+        "name = \"runner-ops\"\nsubject = \"counter\"\n\n[[lifecycle]]\nname = \"pasted\"\nops = [\n{}\n]\n\
+         [[lifecycle.thread]]\nname = \"t\"\nops = [{{ op = \"bump\" }}]\n",
+        runner_ops.join("\n")
+    );
+    let scenario = sim::registry::Registry::builtin()
+        .parse("pasted.toml", &text)
+        .unwrap_or_else(|error| panic!("the runner's ops do not parse: {error}\n{text}"));
+    let outcome = scenario.run(sim::runner::RunOptions::default());
+    assert!(outcome.passed(), "{:?}\n{text}", outcome.findings);
+}
