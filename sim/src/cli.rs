@@ -464,6 +464,20 @@ pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScen
         .map_err(|diagnostic| not_a_scenario(path, &bytes, diagnostic.to_string()))
 }
 
+/// A scenario's warnings (`DynScenario::warnings`) on stderr, each with where the file has it:
+/// legal, so the run goes ahead, but likely not what the writer meant.
+fn print_warnings(scenario: &dyn DynScenario) {
+    for (warning, location) in scenario.warnings() {
+        eprintln!("warning: {warning}");
+        if let Some(location) = location {
+            eprintln!(
+                "  --> {}:{}:{}",
+                location.file, location.line, location.column
+            );
+        }
+    }
+}
+
 /// Checks `--defect` names against the scenario's subject.
 pub fn check_defects(
     registry: &Registry,
@@ -686,6 +700,7 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     for path in &files {
         let scenario = load_scenario(registry, path)?;
         check_defects(registry, scenario.as_ref(), &args.defects.resolve())?;
+        print_warnings(scenario.as_ref());
         scenarios.push((path.display().to_string(), scenario));
     }
     let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
@@ -884,6 +899,7 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     } else {
         let path = Path::new(&args.repro);
         let scenario = load_scenario(registry, path)?;
+        print_warnings(scenario.as_ref());
         (args.repro.clone(), scenario)
     };
     let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::findings::{OpLocation, OpRef};
+use crate::findings::{OpList, OpLocation, OpRef};
 use crate::runner::{self, Outcome, RunOptions};
 use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
@@ -85,6 +85,11 @@ pub trait DynScenario: Send {
     }
     /// The declared thread the op at `spawn`'s place starts (`Scenario::spawned_thread`).
     fn spawned_thread(&self, spawn: &OpRef) -> Option<String>;
+    /// What in the scenario is legal but likely a mistake, one warning each, with where the file
+    /// has it when that is known: a declared thread that no op spawns.
+    fn warnings(&self) -> Vec<(String, Option<OpLocation>)> {
+        Vec::new()
+    }
 }
 
 struct Erased<S>(std::marker::PhantomData<fn() -> S>);
@@ -251,6 +256,36 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn spawned_thread(&self, spawn: &OpRef) -> Option<String> {
         self.scenario.spawned_thread(spawn).map(str::to_string)
+    }
+
+    fn warnings(&self) -> Vec<(String, Option<OpLocation>)> {
+        let mut warnings = Vec::new();
+        for (index, lifecycle) in self.scenario.lifecycles.iter().enumerate() {
+            for thread in lifecycle.unspawned_threads() {
+                // The thread's first op stands for its declaration: a location is kept per op.
+                let first_op = thread.ops.first().and_then(|op| {
+                    self.op_location(&OpRef {
+                        lifecycle: index as u32,
+                        repetition: 0,
+                        list: OpList::Thread,
+                        index: 1,
+                        name: op.name(S::op_name).to_string(),
+                        thread: 0,
+                        thread_name: Some(thread.name.clone()),
+                        location: None,
+                        trace_event: None,
+                    })
+                });
+                warnings.push((
+                    format!(
+                        "thread `{}` of lifecycle `{}` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"{}\" }})",
+                        thread.name, lifecycle.name, thread.name
+                    ),
+                    first_op,
+                ));
+            }
+        }
+        warnings
     }
 }
 

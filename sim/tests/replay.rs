@@ -895,3 +895,45 @@ fn replay_and_shrink_of_a_directory_say_to_name_a_file() {
         );
     }
 }
+
+/// A declared thread that no op spawns never runs, and the scenario passes without a word of it:
+/// `sim run` and `sim replay` warn, pointing at the thread's first op, and run it all the same. A
+/// thread that is spawned gets no warning.
+#[test]
+fn a_declared_thread_never_spawned_is_warned_of_and_the_run_goes_ahead() {
+    let dir = scratch_dir("unspawned-thread");
+    let file = dir.join("unspawned.toml");
+    let text = |spawn: &str| {
+        format!(
+            "name = \"x\"\nsubject = \"allocator\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
+             ops = [{{ op = \"malloc\", bytes = 8, slot = 0 }}{spawn}]\n\
+             [[lifecycle.thread]]\nname = \"t\"\nops = [{{ op = \"free\", slot = 0 }}]\n"
+        )
+    };
+    std::fs::write(&file, text("")).unwrap();
+    let file = file.display().to_string();
+    let repros = dir.join("repros").display().to_string();
+    for args in [
+        vec!["run", &file, "--repro-dir", &repros],
+        vec!["replay", &file],
+    ] {
+        let command = args[0];
+        let (code, stdout, stderr) = run_sim_from_root(&args);
+        assert_eq!(code, 0, "{command}: {stdout}\n{stderr}");
+        assert!(stdout.contains("pass: 0 finding(s)"), "{command}: {stdout}");
+        assert_eq!(
+            stderr,
+            format!(
+                "warning: thread `t` of lifecycle `l` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"t\" }})\n  --> {file}:9:8\n"
+            ),
+            "{command}"
+        );
+    }
+    std::fs::write(
+        &file,
+        text(", { op = \"spawn\", thread = \"t\" }, { op = \"join\", thread = \"t\" }"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_sim_from_root(&["run", &file, "--repro-dir", &repros]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+}

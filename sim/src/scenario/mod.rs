@@ -107,6 +107,20 @@ impl<O> Lifecycle<O> {
         self.threads.iter().find(|t| t.name == name)
     }
 
+    /// The declared threads that no `spawn` of the lifecycle starts (only the main thread's
+    /// lists spawn): their ops never run, and a scenario that passes says nothing of them.
+    pub fn unspawned_threads(&self) -> impl Iterator<Item = &ThreadSpec<O>> {
+        let spawns = |name: &str| {
+            [&self.setup, &self.ops, &self.teardown]
+                .into_iter()
+                .flatten()
+                .any(|op| matches!(op, ScenarioOp::Spawn { thread } if thread == name))
+        };
+        self.threads
+            .iter()
+            .filter(move |thread| !spawns(&thread.name))
+    }
+
     /// Ops in all lists, counting each thread's once.
     pub fn op_count(&self) -> usize {
         self.setup.len()
