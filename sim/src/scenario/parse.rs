@@ -1360,9 +1360,17 @@ fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, R
     let tag = table.get("op")?;
     let name = tag.as_str()?;
     let problem = message.strip_prefix(&format!("op `{name}`: "))?;
-    // An unknown field is named already; a missing one is the op's (and the op cut short would
-    // miss an earlier field: the search would blame the wrong one).
-    if problem.starts_with("unknown field") || problem.starts_with("missing field") {
+    // An unknown field is named already: the error goes at its key.
+    if let Some(unknown) = problem.strip_prefix("unknown field `") {
+        let field = &unknown[..unknown.find('`')?];
+        let keys = BTreeMap::<Spanned<String>, de::IgnoredAny>::deserialize(read()?).ok()?;
+        let span = keys.keys().find(|key| key.get_ref() == field)?.span();
+        let inside = !span.is_empty() && span.end <= op_text.len();
+        return inside.then(|| (message.to_string(), span));
+    }
+    // A missing field is the op's (and the op cut short would miss an earlier field: the search
+    // would blame the wrong one).
+    if problem.starts_with("missing field") {
         return None;
     }
     let fields: Vec<(&String, &toml::Value)> =
@@ -1516,9 +1524,25 @@ mod tests {
         );
     }
 
-    /// An error that is about no one field's value keeps its words and the op's span: a missing
-    /// field (adding the fields one at a time would blame the one before it), an unknown field
-    /// (named already), an unknown op.
+    /// An unknown field is reported at its key, with its words as they were (they name it).
+    #[test]
+    fn an_unknown_field_in_an_op_is_reported_at_its_key() {
+        let head = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\nops = [";
+        let source =
+            format!("{head}{{ op = \"fd-write\", instance = 0, fd = 1, bytes = 1, xyz = 2 }}]\n");
+        let key = source.find("xyz").unwrap();
+        assert_eq!(
+            error_of::<WasiRuntime>(&source),
+            (
+                Some(key..key + 3),
+                "op `fd-write`: unknown field `xyz`, expected one of `instance`, `fd`, `bytes`"
+                    .to_string()
+            )
+        );
+    }
+
+    /// An error that is about no one field keeps its words and the op's span: a missing field
+    /// (adding the fields one at a time would blame the one before it), an unknown op.
     #[test]
     fn an_op_error_about_no_one_value_stays_at_the_op() {
         let head = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\nops = [";
@@ -1526,10 +1550,6 @@ mod tests {
             (
                 "{ op = \"fd-write\", instance = 0, fd = 1 }",
                 "op `fd-write`: missing field `bytes`",
-            ),
-            (
-                "{ op = \"fd-write\", instance = 0, fd = 1, bytes = 1, x = 2 }",
-                "op `fd-write`: unknown field `x`, expected one of `instance`, `fd`, `bytes`",
             ),
             (
                 "{ op = \"nosuch\", instance = \"0\" }",
