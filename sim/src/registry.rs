@@ -262,26 +262,24 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
         let mut warnings = Vec::new();
         for (index, lifecycle) in self.scenario.lifecycles.iter().enumerate() {
             for thread in lifecycle.unspawned_threads() {
-                // The thread's first op stands for its declaration: a location is kept per op.
-                let first_op = thread.ops.first().and_then(|op| {
-                    self.op_location(&OpRef {
-                        lifecycle: index as u32,
-                        repetition: 0,
-                        list: OpList::Thread,
-                        index: 1,
-                        name: op.name(S::op_name).to_string(),
-                        thread: 0,
-                        thread_name: Some(thread.name.clone()),
-                        location: None,
-                        trace_event: None,
-                    })
+                // A thread's exit is located where the file declares the thread.
+                let declared = self.op_location(&OpRef {
+                    lifecycle: index as u32,
+                    repetition: 0,
+                    list: OpList::Thread,
+                    index: 0,
+                    name: "thread-exit".to_string(),
+                    thread: 0,
+                    thread_name: Some(thread.name.clone()),
+                    location: None,
+                    trace_event: None,
                 });
                 warnings.push((
                     format!(
                         "thread `{}` of lifecycle `{}` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"{}\" }})",
                         thread.name, lifecycle.name, thread.name
                     ),
-                    first_op,
+                    declared,
                 ));
             }
         }

@@ -897,7 +897,7 @@ fn replay_and_shrink_of_a_directory_say_to_name_a_file() {
 }
 
 /// A declared thread that no op spawns never runs, and the scenario passes without a word of it:
-/// `sim run` and `sim replay` warn, pointing at the thread's first op, and run it all the same. A
+/// `sim run` and `sim replay` warn, pointing at where the thread is declared, and run it all the same. A
 /// thread that is spawned gets no warning.
 #[test]
 fn a_declared_thread_never_spawned_is_warned_of_and_the_run_goes_ahead() {
@@ -924,7 +924,7 @@ fn a_declared_thread_never_spawned_is_warned_of_and_the_run_goes_ahead() {
         assert_eq!(
             stderr,
             format!(
-                "warning: thread `t` of lifecycle `l` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"t\" }})\n  --> {file}:9:8\n"
+                "warning: thread `t` of lifecycle `l` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"t\" }})\n  --> {file}:8:8\n"
             ),
             "{command}"
         );

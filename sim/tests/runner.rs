@@ -508,36 +508,8 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
     /// here the second lifecycle's `w` (tid 3), not the first lifecycle's, nor `v`.
     #[test]
     fn check_determinism_names_the_declared_thread_of_the_last_op() {
-        const THREADS: &str = r#"
-name = "threads"
-subject = "flaky"
-
-[[lifecycle]]
-name = "first"
-ops = [{ op = "spawn", thread = "w" }, { op = "join", thread = "w" }]
-
-[[lifecycle.thread]]
-name = "w"
-ops = [{ op = "noop" }]
-
-[[lifecycle]]
-name = "second"
-ops = [
-  { op = "spawn", thread = "v" },
-  { op = "spawn", thread = "w" },
-  { op = "join", thread = "v" },
-  { op = "join", thread = "w" },
-]
-
-[[lifecycle.thread]]
-name = "v"
-ops = [{ op = "noop" }]
-
-[[lifecycle.thread]]
-name = "w"
-ops = [{ op = "noop" }, { op = "grow" }]
-"#;
-        let scenario = sim::scenario::parse::parse::<Flaky>("threads.toml", THREADS).unwrap();
+        let text = super::support::spawned_threads_scenario("flaky");
+        let scenario = sim::scenario::parse::parse::<Flaky>("threads.toml", &text).unwrap();
         let finding = sim::runner::check_determinism::<Flaky>(&scenario, None)
             .expect("two runs differ in the block size they allocate");
         let last_op = finding

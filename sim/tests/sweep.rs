@@ -21,7 +21,7 @@ use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
 use support::{
     SIM, defects_off, package_dir, paste_into_shell, run_sim, run_sim_in, scratch_dir,
-    write_300000_op_leak,
+    spawned_threads_scenario, write_300000_op_leak,
 };
 
 fn records(dir: &Path) -> Vec<RunRecord> {
@@ -912,38 +912,14 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
 /// declares, with one op.
 #[test]
 fn a_determinism_finding_points_at_an_op_of_a_spawned_thread_in_its_declared_list() {
-    const THREADS: &str = r#"name = "threads"
-subject = "nondeterministic"
-seed = 1
-
-[[lifecycle]]
-name = "first"
-ops = [{ op = "spawn", thread = "w" }, { op = "join", thread = "w" }]
-
-[[lifecycle.thread]]
-name = "w"
-ops = [{ op = "noop" }]
-
-[[lifecycle]]
-name = "second"
-ops = [
-  { op = "spawn", thread = "v" },
-  { op = "spawn", thread = "w" },
-  { op = "join", thread = "v" },
-  { op = "join", thread = "w" },
-]
-
-[[lifecycle.thread]]
-name = "v"
-ops = [{ op = "noop" }, { op = "noop" }]
-
-[[lifecycle.thread]]
-name = "w"
-ops = [{ op = "noop" }, { op = "grow" }]
-"#;
     let dir = scratch_dir("determinism-thread");
     let registry = Registry::builtin().with(erase::<Nondeterministic>());
-    let scenario = registry.parse("threads.toml", THREADS).unwrap();
+    let scenario = registry
+        .parse(
+            "threads.toml",
+            &spawned_threads_scenario("nondeterministic"),
+        )
+        .unwrap();
     let mut config = SweepConfig::new(vec![Source::file("threads.toml", scenario)], 0..1, &dir);
     config.recheck_percent = 100.0;
     let summary = sweep(&registry, &config).unwrap().summary;

@@ -1107,10 +1107,10 @@ fn parse_lifecycle<S: Subject>(
     check_lifecycle::<S>(&lifecycle, names).map_err(|(at, message)| {
         let span = match at {
             ProblemAt::Lifecycle => lifecycle_span.clone(),
-            ProblemAt::Op(OpList::Setup, index) => spans.setup[index].clone(),
-            ProblemAt::Op(OpList::Ops, index) => spans.ops[index].clone(),
-            ProblemAt::Op(OpList::Teardown, index) => spans.teardown[index].clone(),
-            ProblemAt::Op(OpList::Thread(thread), index) => {
+            ProblemAt::Op(ListAt::Setup, index) => spans.setup[index].clone(),
+            ProblemAt::Op(ListAt::Ops, index) => spans.ops[index].clone(),
+            ProblemAt::Op(ListAt::Teardown, index) => spans.teardown[index].clone(),
+            ProblemAt::Op(ListAt::Thread(thread), index) => {
                 spans.threads[thread].ops[index].clone()
             }
         };
@@ -1135,9 +1135,10 @@ pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
     Ok(())
 }
 
-/// One of a lifecycle's op lists.
+/// One of a lifecycle's op lists, a thread's by its index in the lifecycle (a report's
+/// `findings::OpList` names a thread's list by the thread's name instead).
 #[derive(Clone, Copy)]
-enum OpList {
+enum ListAt {
     Setup,
     Ops,
     Teardown,
@@ -1148,7 +1149,7 @@ enum OpList {
 /// What a lifecycle's problem concerns: the lifecycle as a whole, or the op at an index of a list.
 enum ProblemAt {
     Lifecycle,
-    Op(OpList, usize),
+    Op(ListAt, usize),
 }
 
 /// The checks of a decoded lifecycle, for [`parse_lifecycle`] (which turns where a problem is
@@ -1164,9 +1165,9 @@ fn check_lifecycle<S: Subject>(
         ));
     }
     let lists = [
-        ("setup", OpList::Setup, &lifecycle.setup),
-        ("ops", OpList::Ops, &lifecycle.ops),
-        ("teardown", OpList::Teardown, &lifecycle.teardown),
+        ("setup", ListAt::Setup, &lifecycle.setup),
+        ("ops", ListAt::Ops, &lifecycle.ops),
+        ("teardown", ListAt::Teardown, &lifecycle.teardown),
     ];
     // Thread references: spawn only declared threads, join only ones the same list spawned. The
     // runner runs each list (setup, ops, teardown) until its threads are done and resolves a
@@ -1204,7 +1205,7 @@ fn check_lifecycle<S: Subject>(
         for (index, op) in spec.ops.iter().enumerate() {
             if matches!(op, ScenarioOp::Spawn { .. } | ScenarioOp::Join { .. }) {
                 return Err((
-                    ProblemAt::Op(OpList::Thread(thread), index),
+                    ProblemAt::Op(ListAt::Thread(thread), index),
                     "threads other than main cannot spawn or join in this version".into(),
                 ));
             }
@@ -1220,9 +1221,9 @@ fn validate_names<S: Subject>(
     names: &mut Names,
 ) -> Result<(), (ProblemAt, String)> {
     let lists = [
-        (OpList::Setup, &lifecycle.setup),
-        (OpList::Ops, &lifecycle.ops),
-        (OpList::Teardown, &lifecycle.teardown),
+        (ListAt::Setup, &lifecycle.setup),
+        (ListAt::Ops, &lifecycle.ops),
+        (ListAt::Teardown, &lifecycle.teardown),
     ];
     for (list, ops) in lists {
         for (index, op) in ops.iter().enumerate() {
@@ -1236,7 +1237,7 @@ fn validate_names<S: Subject>(
                 for (thread_index, thread_op) in lifecycle.threads[spawned].ops.iter().enumerate() {
                     check_op::<S>(thread_op, names).map_err(|message| {
                         (
-                            ProblemAt::Op(OpList::Thread(spawned), thread_index),
+                            ProblemAt::Op(ListAt::Thread(spawned), thread_index),
                             message,
                         )
                     })?;

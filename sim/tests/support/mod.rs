@@ -180,3 +180,41 @@ pub fn write_300000_op_leak(dir: &Path) -> PathBuf {
     std::fs::write(&file, text_of_300000_op_leak()).unwrap();
     file
 }
+
+/// A scenario for the reports of an op on a spawned thread where two runs part: two lifecycles
+/// each declare a thread `w`, and the second also `v`, spawned before it, so the second
+/// lifecycle's `w` is tid 3. `subject` has the ops `noop` and `grow`, and its `grow` (the second
+/// op of that `w`) differs from one run to the next.
+pub fn spawned_threads_scenario(subject: &str) -> String {
+    format!(
+        r#"name = "threads"
+subject = "{subject}"
+seed = 1
+
+[[lifecycle]]
+name = "first"
+ops = [{{ op = "spawn", thread = "w" }}, {{ op = "join", thread = "w" }}]
+
+[[lifecycle.thread]]
+name = "w"
+ops = [{{ op = "noop" }}]
+
+[[lifecycle]]
+name = "second"
+ops = [
+  {{ op = "spawn", thread = "v" }},
+  {{ op = "spawn", thread = "w" }},
+  {{ op = "join", thread = "v" }},
+  {{ op = "join", thread = "w" }},
+]
+
+[[lifecycle.thread]]
+name = "v"
+ops = [{{ op = "noop" }}, {{ op = "noop" }}]
+
+[[lifecycle.thread]]
+name = "w"
+ops = [{{ op = "noop" }}, {{ op = "grow" }}]
+"#
+    )
+}
