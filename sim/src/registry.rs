@@ -9,7 +9,7 @@ use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
 use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
-use crate::scenario::{Expect, Scenario, print};
+use crate::scenario::{Expect, OpPlace, RunsAfterExit, Scenario, print};
 use crate::shrink;
 use crate::subject::{Subject, SubjectInfo};
 
@@ -86,7 +86,8 @@ pub trait DynScenario: Send {
     /// The declared thread the op at `spawn`'s place starts (`Scenario::spawned_thread`).
     fn spawned_thread(&self, spawn: &OpRef) -> Option<String>;
     /// What in the scenario is legal but likely a mistake, one warning each, with where the file
-    /// has it when that is known: a declared thread that no op spawns.
+    /// has it when that is known: a declared thread that no op spawns, an op that runs after a
+    /// process `exit` (`Scenario::ops_after_exit`).
     fn warnings(&self) -> Vec<(String, Option<OpLocation>)> {
         Vec::new()
     }
@@ -283,7 +284,47 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
                 ));
             }
         }
+        for after in self.scenario.ops_after_exit() {
+            warnings.push(self.runs_after_exit_warning(&after));
+        }
         warnings
+    }
+}
+
+impl<S: Subject> ErasedScenario<S> {
+    /// The warning of an op that runs after a process exit, pointing at the op and naming the
+    /// exit's line: the op's line alone does not say which `exit` came before it.
+    fn runs_after_exit_warning(&self, after: &RunsAfterExit) -> (String, Option<OpLocation>) {
+        let name = |place: &OpPlace| {
+            let op = self.scenario.op_at(place);
+            op.map_or("?", |op| op.name(S::op_name))
+        };
+        let describe = |place: &OpPlace| {
+            let list = match place.thread {
+                Some(thread) => format!("thread `{thread}`"),
+                None => format!("`{}`", place.list.name()),
+            };
+            let lifecycle = &self.scenario.lifecycles[place.lifecycle].name;
+            format!(
+                "op #{} of {list} in lifecycle `{lifecycle}`",
+                place.index + 1
+            )
+        };
+        let exit_at = self.op_location(&after.exit.op_ref("exit"));
+        let exit_line = exit_at.map_or(String::new(), |at| format!(" at line {}", at.line));
+        let when = if after.next_repetition {
+            ", in the next repetition"
+        } else {
+            ""
+        };
+        let message = format!(
+            "op `{}` ({}) runs after the process exited{when}: the `exit`{exit_line} ({}) ends the process, and a real one runs nothing after it; the simulation runs the op all the same, in the same process (end the scenario with the `exit`)",
+            name(&after.op),
+            describe(&after.op),
+            describe(&after.exit),
+        );
+        let op_at = self.op_location(&after.op.op_ref(name(&after.op)));
+        (message, op_at)
     }
 }
 

@@ -937,3 +937,94 @@ fn a_declared_thread_never_spawned_is_warned_of_and_the_run_goes_ahead() {
     let (code, stdout, stderr) = run_sim_from_root(&["run", &file, "--repro-dir", &repros]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
 }
+
+/// `exit` is process exit, but the runner runs the ops after it all the same, where a real process
+/// runs nothing: `sim run` and `sim replay` warn of the first op after each `exit`, pointing at
+/// that op and naming the exit's line, and run the scenario all the same. The op after it in its
+/// list, in the next repetition of a repeated `ops`, and after a thread's `exit` the main op
+/// after its join; an `exit` at the end of the last list has nothing after it, and no warning.
+#[test]
+fn an_op_after_a_process_exit_is_warned_of_and_the_run_goes_ahead() {
+    let dir = scratch_dir("op-after-exit");
+    let file = dir.join("after-exit.toml");
+    std::fs::write(
+        &file,
+        r#"name = "x"
+subject = "allocator"
+seed = 1
+[[lifecycle]]
+name = "a"
+ops = [{ op = "malloc", slot = 0, bytes = 8 }, { op = "exit" }, { op = "free", slot = 0 }]
+[[lifecycle]]
+name = "b"
+repeat = 2
+ops = [{ op = "malloc", slot = 1, bytes = 8 }, { op = "free", slot = 1 }, { op = "exit" }]
+[[lifecycle]]
+name = "c"
+ops = [{ op = "spawn", thread = "t" }, { op = "join", thread = "t" }, { op = "sleep", ticks = 1 }]
+teardown = [{ op = "exit" }]
+[[lifecycle.thread]]
+name = "t"
+ops = [{ op = "exit" }]
+"#,
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let repros = dir.join("repros").display().to_string();
+    let tail = "ends the process, and a real one runs nothing after it; the simulation runs the op all the same, in the same process (end the scenario with the `exit`)";
+    let expected = format!(
+        "warning: op `free` (op #3 of `ops` in lifecycle `a`) runs after the process exited: the `exit` at line 6 (op #2 of `ops` in lifecycle `a`) {tail}\n  --> {file}:6:65\n\
+         warning: op `malloc` (op #1 of `ops` in lifecycle `b`) runs after the process exited, in the next repetition: the `exit` at line 10 (op #3 of `ops` in lifecycle `b`) {tail}\n  --> {file}:10:8\n\
+         warning: op `sleep` (op #3 of `ops` in lifecycle `c`) runs after the process exited: the `exit` at line 17 (op #1 of thread `t` in lifecycle `c`) {tail}\n  --> {file}:13:71\n"
+    );
+    for args in [
+        vec!["run", &file, "--repro-dir", &repros],
+        vec!["replay", &file],
+    ] {
+        let command = args[0];
+        let (code, stdout, stderr) = run_sim_from_root(&args);
+        assert_eq!(code, 0, "{command}: {stdout}\n{stderr}");
+        assert!(stdout.contains("pass: 0 finding(s)"), "{command}: {stdout}");
+        assert_eq!(stderr, expected, "{command}");
+    }
+}
+
+/// No bundled scenario, regression or test scenario warns (`DynScenario::warnings`): a warning
+/// there would be printed by every `make run`, and each says the file is likely not what its
+/// writer meant. Files that do not parse (the malformed ones) are another test's.
+#[test]
+fn no_bundled_or_test_scenario_warns() {
+    let registry = Registry::builtin();
+    let mut warned = Vec::new();
+    let mut parsed = 0;
+    let dirs = [
+        "scenarios",
+        "corpus/regressions",
+        "sim/tests/ui",
+        "sim/tests/data",
+        "sim/tests/malformed",
+    ];
+    let mut pending: Vec<PathBuf> = dirs.iter().map(|d| workspace_root().join(d)).collect();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(scenario) = registry.parse_bytes(&path.display().to_string(), &bytes) else {
+                continue;
+            };
+            parsed += 1;
+            for (warning, _) in scenario.warnings() {
+                warned.push(format!("{}: {warning}", path.display()));
+            }
+        }
+    }
+    assert!(parsed >= 30, "only {parsed} files parsed");
+    assert!(warned.is_empty(), "{}", warned.join("\n"));
+}
