@@ -899,9 +899,11 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     } else {
         let path = Path::new(&args.repro);
         let scenario = load_scenario(registry, path)?;
-        print_warnings(scenario.as_ref());
         (args.repro.clone(), scenario)
     };
+    // A generated scenario has none (`no_generated_scenario_warns`), but goes the same way: a
+    // generator that began to write one would be heard of.
+    print_warnings(scenario.as_ref());
     let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
     if !args.repro.starts_with("gen:") {
         inputs.push(Path::new(&args.repro));
@@ -1077,6 +1079,7 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     let mut scenario = load_scenario(registry, &args.file)?;
     let defects = args.defects.resolve();
     check_defects(registry, scenario.as_ref(), &defects)?;
+    print_warnings(scenario.as_ref());
     if let Some(out) = &args.out {
         check_output_file(out, "--out")?;
     }
@@ -1172,7 +1175,22 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
         }
         None => print!("{text}"),
     }
+    print_result_warnings(registry, args.out.as_deref(), &text, pinned.as_ref());
     Ok(EXIT_FINDINGS)
+}
+
+/// The warnings of a shrink's result, pointed into the file it was written to (read back from
+/// its text), or without a place when it went to standard output. Cuts keep the order of what
+/// is left, so a result warns of an op after an `exit` only where its input did; but a search
+/// that stopped at a bound may have cut a thread's `spawn` and not yet the thread.
+fn print_result_warnings(
+    registry: &Registry,
+    out: Option<&Path>,
+    text: &str,
+    result: &dyn DynScenario,
+) {
+    let read_back = out.and_then(|path| registry.parse(&path.display().to_string(), text).ok());
+    print_warnings(read_back.as_deref().unwrap_or(result));
 }
 
 /// Says on stderr when a shrink ended at a bound rather than out of cuts to try: the result

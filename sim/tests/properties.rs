@@ -2,7 +2,8 @@
 //! suite stays fast; `cargo bolero test` can run the same properties for longer).
 //!
 //! - Every subject of `Registry::builtin()`: scenarios generated from arbitrary bytes (the fuzz
-//!   targets' decoder) pass with every defect off, and two runs give the same trace hash.
+//!   targets' decoder) pass with every defect off, and two runs give the same trace hash; no
+//!   scenario generated from a seed or from bytes warns.
 //! - The OS core (issue #2): random sequences of page and object operations keep the OS's
 //!   accounting equal to a shadow model after every call; releasing everything that is left brings
 //!   every total back to its baseline; leaving exactly one thing unreleased is reported as a leak
@@ -45,6 +46,50 @@ fn generated_scenarios_pass_with_defects_off_and_replay_to_the_same_trace() {
                     first.trace_hash,
                     second.trace_hash,
                     "subject `{name}`: two runs of one scenario differ\n{}",
+                    scenario.to_toml()
+                );
+            });
+    }
+}
+
+/// Seeds per subject for `no_generated_scenario_warns`: generating is cheap, running is not done.
+const GENERATED_SEEDS: u64 = 2_000;
+
+/// No generated scenario warns (`DynScenario::warnings`): the generator spawns every thread it
+/// declares, joins each after its spawn, and puts an `exit` only at the end of the last list.
+/// From seeds (`sim sweep --subject`, `sim replay gen:…`) and from fuzz bytes, with and without
+/// faults; a generator that began to write a thread never spawned, or ops after an `exit`, would
+/// send every sweep's warnings to nobody.
+#[test]
+fn no_generated_scenario_warns() {
+    let registry = Registry::builtin();
+    for subject in registry.subjects() {
+        let name = subject.info().name;
+        for faults in [false, true] {
+            let options = sim::scenario::generate::GenerateOptions {
+                defects: Vec::new(),
+                faults,
+            };
+            for seed in 0..GENERATED_SEEDS {
+                let scenario = subject.generate(seed, &options);
+                let warnings = scenario.warnings();
+                assert!(
+                    warnings.is_empty(),
+                    "subject `{name}`, seed {seed}: {warnings:?}\n{}",
+                    scenario.to_toml()
+                );
+            }
+        }
+        let subject = std::panic::AssertUnwindSafe(subject);
+        bolero::check!()
+            .with_iterations(ITERATIONS)
+            .with_max_len(INPUT_LEN_MAX)
+            .for_each(|bytes: &[u8]| {
+                let scenario = subject.from_bytes(bytes, &sim::fuzzing::generate_options(&[]));
+                let warnings = scenario.warnings();
+                assert!(
+                    warnings.is_empty(),
+                    "subject `{name}`: {warnings:?}\n{}",
                     scenario.to_toml()
                 );
             });

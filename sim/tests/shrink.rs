@@ -707,3 +707,40 @@ fn sim_shrink_writes_no_result_too_large_to_replay() {
         assert!(!out.exists(), "no file `sim replay` would refuse");
     }
 }
+
+/// `sim shrink` warns as `sim run` does, of its input (pointed into it) and of its result
+/// (pointed into the `--out` file, read back): with `--runs-max 0` the result is the input as it
+/// stands, so an op after an `exit` warns in both.
+#[test]
+fn shrink_warns_of_its_input_and_of_its_result() {
+    let dir = scratch_dir("shrink-warnings");
+    let file = dir.join("after-exit.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\nsubject = \"counter\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
+         ops = [{ op = \"exit\" }, { op = \"create\", slot = 0 }]\n",
+    )
+    .unwrap();
+    let out = dir.join("shrunk.toml");
+    let (file, out) = (file.display().to_string(), out.display().to_string());
+    let (code, _, stderr) = run_sim(&["shrink", &file, "--runs-max", "0", "--out", &out]);
+    assert_eq!(code, 1, "{stderr}");
+    let warning = |exit_line: usize| {
+        format!(
+            "warning: op `create` (op #2 of `ops` in lifecycle `l`) runs after the process exited: the `exit` at line {exit_line} (op #1 of `ops` in lifecycle `l`) ends the process, and a real one runs nothing after it; the simulation runs the op all the same, in the same process (end the scenario with the `exit`)\n"
+        )
+    };
+    let input = format!("{}  --> {file}:6:25\n", warning(6));
+    assert!(stderr.starts_with(&input), "{stderr}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    let (line, text) = (written.lines().enumerate())
+        .find(|(_, text)| text.contains("op = \"create\""))
+        .unwrap_or_else(|| panic!("{written}"));
+    let exit_line = 1
+        + (written.lines())
+            .position(|text| text.contains("op = \"exit\""))
+            .unwrap_or_else(|| panic!("{written}"));
+    let column = 1 + text.find("{ op = \"create\"").unwrap();
+    let result = format!("{}  --> {out}:{}:{column}\n", warning(exit_line), line + 1);
+    assert!(stderr.ends_with(&result), "{stderr}\n{written}");
+}
