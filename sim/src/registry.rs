@@ -9,7 +9,7 @@ use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
 use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
-use crate::scenario::{Expect, OpPlace, RunsAfterExit, Scenario, print};
+use crate::scenario::{Expect, OpPlace, RunsAfterExit, Scenario, ScenarioOp, UnjoinedSpawn, print};
 use crate::shrink;
 use crate::subject::{Subject, SubjectInfo};
 
@@ -87,7 +87,8 @@ pub trait DynScenario: Send {
     fn spawned_thread(&self, spawn: &OpRef) -> Option<String>;
     /// What in the scenario is legal but likely a mistake, one warning each, with where the file
     /// has it when that is known: a declared thread that no op spawns, an op that runs after a
-    /// process `exit` (`Scenario::ops_after_exit`).
+    /// process `exit` (`Scenario::ops_after_exit`), a spawn no join reaches where no check
+    /// would report its thread (`Lifecycle::unchecked_unjoined_spawns`).
     fn warnings(&self) -> Vec<(String, Option<OpLocation>)> {
         Vec::new()
     }
@@ -137,6 +138,46 @@ impl<S: Subject> DynSubject for Erased<S> {
 }
 
 impl<S: Subject> ErasedScenario<S> {
+    /// The warning of a spawn in a setup that no join reaches, in a lifecycle with no teardown:
+    /// its thread's record leaks and no check says so.
+    fn unjoined_spawn_warning(
+        &self,
+        lifecycle_index: usize,
+        unjoined: &UnjoinedSpawn,
+    ) -> (String, Option<OpLocation>) {
+        let lifecycle = &self.scenario.lifecycles[lifecycle_index];
+        let place = |index: usize| OpPlace {
+            lifecycle: lifecycle_index,
+            list: OpList::Setup,
+            thread: None,
+            index,
+        };
+        let thread = match &lifecycle.setup[unjoined.spawn] {
+            ScenarioOp::Spawn { thread } => thread.as_str(),
+            _ => unreachable!("unjoined_spawns gives spawns"),
+        };
+        let why = match unjoined.spawned_again {
+            Some(again) => {
+                let at = self.op_location(&place(again).op_ref("spawn"));
+                let line = at.map_or(String::new(), |at| format!(" at line {}", at.line));
+                format!(
+                    "`{thread}` is spawned again (op #{}{line}) before a join, and a join waits for the latest spawn only",
+                    again + 1
+                )
+            }
+            None => format!("no join of `{thread}` follows it in `setup`"),
+        };
+        let message = format!(
+            "the spawn of thread `{thread}` (op #{} of `setup` in lifecycle `{}`) is never joined: {why}. An exited thread holds its record until it is joined, and a lifecycle without a `teardown` checks nothing its setup leaves, so the leak goes unreported",
+            unjoined.spawn + 1,
+            lifecycle.name
+        );
+        (
+            message,
+            self.op_location(&place(unjoined.spawn).op_ref("spawn")),
+        )
+    }
+
     fn unlocated(scenario: Scenario<S::Op>) -> ErasedScenario<S> {
         ErasedScenario {
             scenario,
@@ -286,6 +327,11 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
         }
         for after in self.scenario.ops_after_exit() {
             warnings.push(self.runs_after_exit_warning(&after));
+        }
+        for (index, lifecycle) in self.scenario.lifecycles.iter().enumerate() {
+            for unjoined in lifecycle.unchecked_unjoined_spawns() {
+                warnings.push(self.unjoined_spawn_warning(index, &unjoined));
+            }
         }
         warnings
     }
