@@ -1058,7 +1058,7 @@ fn a_spawn_no_join_reaches_in_an_unchecked_setup_is_warned_of() {
             ),
         ),
         (
-            format!("{spawn}"),
+            spawn.to_string(),
             format!(
                 "warning: the spawn of thread `t` (op #1 of `setup` in lifecycle `l`) is never joined: no join of `t` follows it in `setup`. {tail}\n  --> {file_name}:6:10\n"
             ),
