@@ -9,7 +9,7 @@ use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
 use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
-use crate::scenario::{Expect, OpPlace, RunsAfterExit, Scenario, ScenarioOp, UnjoinedSpawn, print};
+use crate::scenario::{Expect, OpPlace, RunsAfterExit, Scenario, UnjoinedSpawn, print};
 use crate::shrink;
 use crate::subject::{Subject, SubjectInfo};
 
@@ -138,46 +138,6 @@ impl<S: Subject> DynSubject for Erased<S> {
 }
 
 impl<S: Subject> ErasedScenario<S> {
-    /// The warning of a spawn in a setup that no join reaches, in a lifecycle with no teardown:
-    /// its thread's record leaks and no check says so.
-    fn unjoined_spawn_warning(
-        &self,
-        lifecycle_index: usize,
-        unjoined: &UnjoinedSpawn,
-    ) -> (String, Option<OpLocation>) {
-        let lifecycle = &self.scenario.lifecycles[lifecycle_index];
-        let place = |index: usize| OpPlace {
-            lifecycle: lifecycle_index,
-            list: OpList::Setup,
-            thread: None,
-            index,
-        };
-        let thread = match &lifecycle.setup[unjoined.spawn] {
-            ScenarioOp::Spawn { thread } => thread.as_str(),
-            _ => unreachable!("unjoined_spawns gives spawns"),
-        };
-        let why = match unjoined.spawned_again {
-            Some(again) => {
-                let at = self.op_location(&place(again).op_ref("spawn"));
-                let line = at.map_or(String::new(), |at| format!(" at line {}", at.line));
-                format!(
-                    "`{thread}` is spawned again (op #{}{line}) before a join, and a join waits for the latest spawn only",
-                    again + 1
-                )
-            }
-            None => format!("no join of `{thread}` follows it in `setup`"),
-        };
-        let message = format!(
-            "the spawn of thread `{thread}` (op #{} of `setup` in lifecycle `{}`) is never joined: {why}. An exited thread holds its record until it is joined, and a lifecycle without a `teardown` checks nothing its setup leaves, so the leak goes unreported",
-            unjoined.spawn + 1,
-            lifecycle.name
-        );
-        (
-            message,
-            self.op_location(&place(unjoined.spawn).op_ref("spawn")),
-        )
-    }
-
     fn unlocated(scenario: Scenario<S::Op>) -> ErasedScenario<S> {
         ErasedScenario {
             scenario,
@@ -338,6 +298,43 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 }
 
 impl<S: Subject> ErasedScenario<S> {
+    /// The warning of a spawn in a setup that no join reaches, in a lifecycle with no teardown:
+    /// its thread's record leaks and no check says so.
+    fn unjoined_spawn_warning(
+        &self,
+        lifecycle_index: usize,
+        unjoined: &UnjoinedSpawn,
+    ) -> (String, Option<OpLocation>) {
+        let lifecycle = &self.scenario.lifecycles[lifecycle_index];
+        let place = |index: usize| OpPlace {
+            lifecycle: lifecycle_index,
+            list: OpList::Setup,
+            thread: None,
+            index,
+        };
+        let thread = unjoined.thread;
+        let why = match unjoined.spawned_again {
+            Some(again) => {
+                let at = self.op_location(&place(again).op_ref("spawn"));
+                let line = at.map_or(String::new(), |at| format!(" at line {}", at.line));
+                format!(
+                    "`{thread}` is spawned again (op #{}{line}) before a join, and a join waits for the latest spawn only",
+                    again + 1
+                )
+            }
+            None => format!("no join of `{thread}` follows it in `setup`"),
+        };
+        let message = format!(
+            "the spawn of thread `{thread}` (op #{} of `setup` in lifecycle `{}`) is never joined: {why}. An exited thread holds its record until it is joined, and a lifecycle without a `teardown` checks nothing its setup leaves, so the leak goes unreported",
+            unjoined.spawn + 1,
+            lifecycle.name
+        );
+        (
+            message,
+            self.op_location(&place(unjoined.spawn).op_ref("spawn")),
+        )
+    }
+
     /// The warning of an op that runs after a process exit, pointing at the op and naming the
     /// exit's line: the op's line alone does not say which `exit` came before it.
     fn runs_after_exit_warning(&self, after: &RunsAfterExit) -> (String, Option<OpLocation>) {

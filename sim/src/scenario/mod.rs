@@ -125,7 +125,7 @@ impl<O> Lifecycle<O> {
     /// leaves a thread record (an exited thread holds one until it is joined), and nothing
     /// checks what the setup leaves but the check after a teardown. A spawn elsewhere that no
     /// join reaches is a `leak` finding of its thread. See [`unjoined_spawns`].
-    pub fn unchecked_unjoined_spawns(&self) -> Vec<UnjoinedSpawn> {
+    pub fn unchecked_unjoined_spawns(&self) -> Vec<UnjoinedSpawn<'_>> {
         if self.teardown.is_empty() {
             unjoined_spawns(&self.setup)
         } else {
@@ -253,10 +253,11 @@ fn after_thread_ends<'s, O>(
     next_in_run_order(runs, run_index, join.unwrap_or(ops.len() - 1))
 }
 
-/// A spawn that no `join` reaches: its index in its list, and the index of the thread's next
-/// spawn there, which a join after it would join instead, if there is one.
+/// A spawn that no `join` reaches: its thread, its index in its list, and the index of the
+/// thread's next spawn there, which a join after it would join instead, if there is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnjoinedSpawn {
+pub struct UnjoinedSpawn<'s> {
+    pub thread: &'s str,
     pub spawn: usize,
     pub spawned_again: Option<usize>,
 }
@@ -264,7 +265,7 @@ pub struct UnjoinedSpawn {
 /// The spawns in `ops` that no join of the list reaches: a `join` waits for its thread's latest
 /// spawn, so a spawn is joined only by a join of its thread after it and before the thread is
 /// spawned again. One pass from the end, remembering each thread's next spawn or join.
-pub fn unjoined_spawns<O>(ops: &[ScenarioOp<O>]) -> Vec<UnjoinedSpawn> {
+pub fn unjoined_spawns<O>(ops: &[ScenarioOp<O>]) -> Vec<UnjoinedSpawn<'_>> {
     /// What comes next for a thread, looking from an op towards the end of the list.
     enum Next {
         Join,
@@ -284,6 +285,7 @@ pub fn unjoined_spawns<O>(ops: &[ScenarioOp<O>]) -> Vec<UnjoinedSpawn> {
                     None => None,
                 };
                 unjoined.push(UnjoinedSpawn {
+                    thread,
                     spawn: index,
                     spawned_again,
                 });
