@@ -96,9 +96,10 @@ impl Outcome {
 /// Why a run stopped early.
 struct Stop;
 
-/// A `runnable_made_from` that no `thread_states_version` equals (a version counts changes of
-/// thread state from 0 and never gets near it): the kept set of runnable threads must be made
-/// again. A plain number rather than an `Option`, so that the check at every step is one compare.
+/// A `runnable_made_from` that no `Os::changes_version` equals (a version counts changes from 0
+/// and never gets near it): the kept set of runnable threads must be made again, and the OS's
+/// findings collected, after the next step. A plain number rather than an `Option`, so that the
+/// check at every step is one compare.
 const REMAKE: u64 = u64::MAX;
 
 /// The most thread contexts a lifecycle reserves room for up front (see `run_lifecycles`).
@@ -177,10 +178,10 @@ struct Runner<'a, S: Subject> {
     /// The threads with a context here and work left: every spawned thread until it has exited,
     /// the main thread while its list has something left to run (see `can_step`).
     has_work: ThreadSet,
-    /// The threads that can take a step (see `collect_runnable`), kept from step to step.
+    /// The threads that can take a step (see `remake_runnable`), kept from step to step.
     runnable: Vec<u32>,
-    /// The OS's `thread_states_version` that `runnable` was made from; `REMAKE` when it must be
-    /// made again whatever the OS says.
+    /// The OS's `changes_version` when `runnable` was last made and its findings collected (see
+    /// `after_step`); `REMAKE` when both must be done after the next step whatever the OS says.
     runnable_made_from: u64,
     /// The subject call in progress (an op, a continuation, or what a call by address runs):
     /// what a panic that unwinds out of the stepping loop is reported as (see `run_list`).
@@ -330,7 +331,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Whether thread `index` can take a step: runnable in the OS and with something left to run
 /// (the main thread is done when its list is; a spawned thread still has to exit). What the
-/// two thread sets of `collect_runnable` say, written out for its debug check.
+/// two thread sets of `remake_runnable` say, written out for its debug check.
 fn can_step<S: Subject>(index: usize, state: &ThreadState, ctx: &ThreadCtx<'_, S>) -> bool {
     if !matches!(state, ThreadState::Runnable) {
         return false;
@@ -660,10 +661,21 @@ impl<'a, S: Subject> Runner<'a, S> {
         subject: &mut S,
         lifecycle: &'a Lifecycle<S::Op>,
     ) -> Result<(), Stop> {
+        // The list's first set. Not noted as made from the OS's version (`run_list` left
+        // `REMAKE`): the first step then ends with a new set and a collection of findings, some of
+        // which may have been reported before the list.
+        self.remake_runnable();
         loop {
-            self.collect_runnable();
+            debug_assert!(
+                self.runnable_is_fresh(),
+                "the kept set of runnable threads {:?} is stale",
+                self.runnable
+            );
             if self.runnable.is_empty() {
                 if self.os.advance_timers() {
+                    // Not noted either, as after the list's start: the findings of a wake-up
+                    // (there are none) would be collected after the next step.
+                    self.remake_runnable();
                     continue;
                 }
                 return self.check_quiescent();
@@ -688,8 +700,26 @@ impl<'a, S: Subject> Runner<'a, S> {
                 // Whether the main thread has work left changes only when it runs.
                 self.note_main_work();
             }
+            self.after_step()?;
+        }
+    }
+
+    /// After a step: if it changed a thread's state or reported a finding (or the main thread's
+    /// work changed, which set `REMAKE`), the set of threads that can take the next step, and the
+    /// OS's findings collected. Most steps change neither, and then cost one compare, where a
+    /// look at the set's version before every step and at the findings after it were two
+    /// (scheduler 363.3 -> 359.1 instructions per decision).
+    #[inline]
+    fn after_step(&mut self) -> Result<(), Stop> {
+        let version = self.os.changes_version();
+        if self.runnable_made_from != version {
+            // Noted before the set is made, not after: the version then goes from the register
+            // it was compared in, rather than to the stack and back around the set's growth.
+            self.runnable_made_from = version;
+            self.remake_runnable();
             self.collect_os_findings()?;
         }
+        Ok(())
     }
 
     /// The steps taken so far, the one that found the budget spent included.
@@ -735,20 +765,9 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// a spawned thread has work left changes only when it exits, which is a change of state too.
     /// A step that takes a free lock changes nothing, and needs no new set.
     #[inline]
-    fn collect_runnable(&mut self) {
-        let version = self.os.thread_states_version();
-        if self.runnable_made_from != version {
-            // Noted before the list is made, not after: the version then goes from the register
-            // it was compared in, rather than to the stack and back around the list's growth.
-            self.runnable_made_from = version;
-            let runnable_in_os = &self.os.threads.runnable;
-            runnable_in_os.intersection_into(&self.has_work, &mut self.runnable);
-        }
-        debug_assert!(
-            self.runnable_is_fresh(),
-            "the kept set of runnable threads {:?} is stale",
-            self.runnable
-        );
+    fn remake_runnable(&mut self) {
+        let runnable_in_os = &self.os.threads.runnable;
+        runnable_in_os.intersection_into(&self.has_work, &mut self.runnable);
     }
 
     /// Whether `runnable` is what a look at every thread's state and context gives now: a debug

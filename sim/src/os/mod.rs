@@ -627,6 +627,8 @@ impl Os {
         self.trace
             .event_text(EventKind::Finding, &finding.signature());
         self.findings.push(finding);
+        // So that the runner, which looks at the version after every step, collects it.
+        self.threads.changes_version += 1;
     }
 
     pub(crate) fn invariant(&mut self, resource: &str, site: Site, headline: String) {

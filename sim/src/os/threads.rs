@@ -190,9 +190,11 @@ pub(crate) struct ThreadsState {
     joins: Vec<(Tid, Tid)>,
     /// The threads whose state is `Runnable`, kept with every change of state.
     pub(crate) runnable: ThreadSet,
-    /// Bumped whenever a thread is spawned or changes state, so that a reader may keep what it
-    /// derived from the states (the runner's set of runnable threads) until they change.
-    states_version: u64,
+    /// Bumped whenever a thread is spawned or changes state, and whenever the OS reports a
+    /// finding (`Os::report`): what a step can change that the runner must look at after it.
+    /// The runner keeps what it derived from the states (its set of runnable threads) until this
+    /// changes, and collects the OS's findings only then (see `Os::changes_version`).
+    pub(super) changes_version: u64,
     /// Threads spawned and not yet joined (the main thread excluded): what `threads_max` bounds.
     unjoined: u64,
     /// The threads whose state is `Blocked`, kept with every change of state: with none, the
@@ -223,7 +225,7 @@ impl ThreadsState {
             names: Vec::new(),
             joins: Vec::new(),
             runnable,
-            states_version: 0,
+            changes_version: 0,
             unjoined: 0,
             blocked: 0,
             now_tick: 0,
@@ -275,7 +277,7 @@ impl ThreadsState {
                 self.blocked -= 1;
                 resources.release_held(thread.waiter_record);
                 self.runnable.insert(tid);
-                self.states_version += 1;
+                self.changes_version += 1;
                 trace.event(EventKind::Unblock, u64::from(tid.0), 0);
                 true
             }
@@ -307,7 +309,7 @@ impl Os {
             joined: false,
         });
         self.threads.runnable.insert(tid);
-        self.threads.states_version += 1;
+        self.threads.changes_version += 1;
         self.syscall("threads.spawn", u64::from(tid.0), 0);
         Ok(tid)
     }
@@ -348,7 +350,7 @@ impl Os {
         thread.state = ThreadState::Blocked(reason);
         thread.waiter_record = waiter;
         self.threads.runnable.remove(tid);
-        self.threads.states_version += 1;
+        self.threads.changes_version += 1;
         self.trace.event(EventKind::Block, u64::from(tid.0), 0);
     }
 
@@ -399,7 +401,7 @@ impl Os {
         }
         thread.state = ThreadState::Exited;
         self.threads.runnable.remove(tid);
-        self.threads.states_version += 1;
+        self.threads.changes_version += 1;
         self.syscall("threads.exit", u64::from(tid.0), 0);
         // Its joiners, in the order they joined.
         let mut index = 0;
@@ -462,10 +464,12 @@ impl Os {
         );
     }
 
-    /// A number that changes whenever a thread is spawned or changes state.
+    /// A number that changes whenever a thread is spawned or changes state, or the OS reports a
+    /// finding: while it stays the same, the threads' states are as they were and there is no
+    /// new finding to collect.
     #[inline]
-    pub fn thread_states_version(&self) -> u64 {
-        self.threads.states_version
+    pub fn changes_version(&self) -> u64 {
+        self.threads.changes_version
     }
 
     /// Every blocked thread with its reason, for a deadlock report.
@@ -610,11 +614,11 @@ mod tests {
     }
 
     #[test]
-    fn every_change_of_a_thread_state_changes_the_version_and_a_refused_unblock_does_not() {
+    fn every_change_of_a_thread_state_changes_the_version_and_so_does_a_refused_unblock() {
         let mut os = Os::for_tests(1);
-        let mut last = os.thread_states_version();
+        let mut last = os.changes_version();
         let mut changed = |os: &Os| {
-            let now = os.thread_states_version();
+            let now = os.changes_version();
             let changed = now != last;
             last = now;
             changed
@@ -631,10 +635,18 @@ mod tests {
         );
         assert!(changed(&os), "block");
         assert!(!os.unblock(t, &BlockReason::FdReadable(1), "t"));
-        assert!(
-            !changed(&os),
-            "an unblock with the wrong reason changes nothing"
+        assert_eq!(
+            os.thread_state(t),
+            Some(&ThreadState::Blocked(BlockReason::Lock(LockId {
+                index: 0,
+                generation: 0
+            })))
         );
+        assert!(
+            changed(&os),
+            "an unblock with the wrong reason changes no state, but reports a finding to collect"
+        );
+        assert!(!changed(&os), "reading the version changes nothing");
         assert!(os.unblock(
             t,
             &BlockReason::Lock(LockId {
