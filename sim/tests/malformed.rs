@@ -6,11 +6,12 @@
 //!
 //! ```text
 //! # expect: 10:3 unknown op `frobnicate`
-//! # expect: none missing field `subject`
+//! # expect: 1:1 missing field `subject`
 //! ```
 //!
 //! The position is the 1-based line and column the diagnostic must name (`none`: the problem has no
-//! position, such as a missing field), and the rest of the line is text the message must contain.
+//! position, such as a file too large to read; a key the top-level table lacks is at 1:1, where
+//! its keys go), and the rest of the line is text the message must contain.
 //! Files that cannot carry a comment (the empty file, a syntax error at the first byte) are listed
 //! in `NO_COMMENT` below; cases built from bytes at test time (random binary garbage, an oversized
 //! file) are in `generated_cases`.
@@ -28,7 +29,7 @@ type Expectation = (&'static str, Option<(usize, usize)>, &'static str);
 /// Expectations for catalogue files that cannot hold an `# expect:` line: the empty file, and
 /// syntax errors at the very first byte, which a comment would move.
 const NO_COMMENT: &[Expectation] = &[
-    ("empty.toml", None, "empty file"),
+    ("empty.toml", Some((1, 1)), "empty file"),
     ("syntax-brace-at-start.toml", Some((1, 1)), "expected key"),
     (
         "syntax-equals-at-start.toml",

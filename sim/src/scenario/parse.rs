@@ -81,10 +81,16 @@ impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         write!(f, "  --> {}", self.location())?;
+        // Lines as `LineIndex` counts them (split at each newline), so that a span at the very
+        // end of a file, on the empty line after its last newline (or in an empty file), still
+        // has a line to show.
+        let line_text = |line: usize| {
+            let text = self.source.split('\n').nth(line - 1)?;
+            Some(text.strip_suffix('\r').unwrap_or(text))
+        };
         if let (Some((line, column)), Some(text)) = (
             self.line_column(),
-            self.line_column()
-                .and_then(|(l, _)| self.source.lines().nth(l - 1)),
+            self.line_column().and_then(|(l, _)| line_text(l)),
         ) {
             let gutter = line.to_string().len();
             // Control characters (a stray NUL, a bell) would garble the terminal or shift the
@@ -357,8 +363,9 @@ impl<'s> ScenarioFile<'s> {
                 )),
             },
             None => Err(error(
-                None,
-                "missing field `subject`: every scenario names the subject it runs (see `sim list`)"
+                Some(TOP_OF_FILE),
+                "missing field `subject`: every scenario names the subject it runs; add \
+                 `subject = \"…\"` at the top of the file (`sim list` shows the subjects)"
                     .into(),
             )),
         };
@@ -457,8 +464,8 @@ fn check_size(path: &str, source: &str) -> Result<(), Diagnostic> {
     if source.trim().is_empty() {
         return Err(Diagnostic::new(
             path,
-            "",
-            None,
+            source,
+            Some(TOP_OF_FILE),
             "empty file: a scenario needs at least `name`, `subject` and one [[lifecycle]]",
         ));
     }
@@ -564,15 +571,23 @@ enum Stage {
     Fields,
 }
 
+/// Where an error about the top-level table as a whole points (a key it lacks): the top of the
+/// file, where its keys go, as the table has no header line of its own.
+const TOP_OF_FILE: Range<usize> = 0..0;
+
 fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Stage) -> Diagnostic {
-    // A missing top-level field comes with an empty span at offset 0 (or one covering the whole
-    // document): it points at nothing useful, the caret would sit under the file's first
-    // comment. Such errors get no position. A syntax error at offset 0 (a file that starts with
-    // `{` or `=`) is where it says it is.
-    let span = error.span().filter(|span| {
+    // A missing top-level field comes with an empty span at offset 0 or one covering the whole
+    // document, which would underline the whole file: it is the top-level table's, and points
+    // at the top of the file. A syntax error at offset 0 (a file that starts with `{` or `=`) is
+    // where it says it is.
+    let span = error.span().map(|span| {
         let whole_document = span.start == 0 && span.end >= source.trim_end().len();
         let empty_at_start = span.start == 0 && span.is_empty();
-        stage == Stage::Syntax || !(whole_document || empty_at_start)
+        if stage == Stage::Fields && (whole_document || empty_at_start) {
+            TOP_OF_FILE
+        } else {
+            span
+        }
     });
     let message = error.message().trim();
     // The TOML library's own nesting guard reports no position; the deepest line is the one.
@@ -583,9 +598,45 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Sta
     });
     let message = match &span {
         Some(span) if message == "u64 value was too large" => too_large_message(source, span),
+        Some(span) if message.starts_with("missing field `") => {
+            missing_field_message(message, source, span)
+        }
         _ => friendly_message(message),
     };
     Diagnostic::new(path, source, span, message)
+}
+
+/// serde's "missing field `KEY`" (of a table that lacks a key with no default: the scenario's,
+/// a lifecycle's or a thread's `name`), with what to add and where: `span` is the table's
+/// header, or `TOP_OF_FILE` for the top-level table.
+fn missing_field_message(message: &str, source: &str, span: &Range<usize>) -> String {
+    let Some(key) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    else {
+        return message.to_string();
+    };
+    let header = source.get(span.clone()).unwrap_or("").trim_start();
+    let (to, why) = if *span == TOP_OF_FILE {
+        (
+            "at the top of the file",
+            " (the scenario's name in reports)",
+        )
+    } else if header.starts_with("[[lifecycle.thread]]") {
+        (
+            "under this [[lifecycle.thread]]",
+            " (spawn and join name the thread by it)",
+        )
+    } else if header.starts_with("[[lifecycle]]") {
+        (
+            "under this [[lifecycle]]",
+            " (reports name the lifecycle by it)",
+        )
+    } else {
+        ("to this table", "")
+    };
+    let why = if key == "name" { why } else { "" };
+    format!("{message}: add `{key} = \"…\"` {to}{why}")
 }
 
 /// The TOML library reads integers up to `u64::MAX` but a TOML value holds at most `i64::MAX`,
@@ -879,8 +930,13 @@ fn parse_with_spans<S: Subject>(
         return Err(Diagnostic::new(
             path,
             source,
-            None,
-            "no [[lifecycle]]: a scenario needs at least one lifecycle with ops",
+            Some(TOP_OF_FILE),
+            format!(
+                "no [[lifecycle]]: a scenario needs at least one lifecycle with ops; add \
+                 `[[lifecycle]]` with `name = \"…\"` and `ops = [{{ op = \"…\" }}]` \
+                 (`sim list {}` shows the ops)",
+                info.name
+            ),
         ));
     }
     let mut lifecycles = Vec::with_capacity(raw.lifecycles.len());
@@ -1161,7 +1217,12 @@ fn check_lifecycle<S: Subject>(
     if lifecycle.setup.is_empty() && lifecycle.ops.is_empty() && lifecycle.teardown.is_empty() {
         return Err((
             ProblemAt::Lifecycle,
-            format!("lifecycle `{}` has no ops", lifecycle.name),
+            format!(
+                "lifecycle `{}` has no ops; add `ops = [{{ op = \"…\" }}]` (`sim list {}` shows \
+                 the ops)",
+                lifecycle.name,
+                info_of::<S>().name
+            ),
         ));
     }
     let lists = [
