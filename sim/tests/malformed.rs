@@ -5,7 +5,7 @@
 //! Each file states what it expects in a comment line, checked here:
 //!
 //! ```text
-//! # expect: 10:3 unknown op `frobnicate`
+//! # expect: 10:10 unknown op `frobnicate`
 //! # expect: 1:1 missing field `subject`
 //! ```
 //!

@@ -1161,13 +1161,24 @@ fn parse_lifecycle<S: Subject>(
         threads,
     };
     check_lifecycle::<S>(&lifecycle, names).map_err(|(at, message)| {
+        let op_span = |list, index: usize| match list {
+            ListAt::Setup => spans.setup[index].clone(),
+            ListAt::Ops => spans.ops[index].clone(),
+            ListAt::Teardown => spans.teardown[index].clone(),
+            ListAt::Thread(thread) => spans.threads[thread].ops[index].clone(),
+        };
         let span = match at {
             ProblemAt::Lifecycle => lifecycle_span.clone(),
-            ProblemAt::Op(ListAt::Setup, index) => spans.setup[index].clone(),
-            ProblemAt::Op(ListAt::Ops, index) => spans.ops[index].clone(),
-            ProblemAt::Op(ListAt::Teardown, index) => spans.teardown[index].clone(),
-            ProblemAt::Op(ListAt::Thread(thread), index) => {
-                spans.threads[thread].ops[index].clone()
+            ProblemAt::Op(list, index) => op_span(list, index),
+            // The op's field, where the op writes it; the op if it cannot be found there.
+            ProblemAt::OpField(list, index, field) => {
+                let op = op_span(list, index);
+                source
+                    .get(op.clone())
+                    .and_then(|text| field_value_span(text, field))
+                    .map_or(op.clone(), |value| {
+                        op.start + value.start..op.start + value.end
+                    })
             }
         };
         error(span, message)
@@ -1202,10 +1213,12 @@ enum ListAt {
     Thread(usize),
 }
 
-/// What a lifecycle's problem concerns: the lifecycle as a whole, or the op at an index of a list.
+/// What a lifecycle's problem concerns: the lifecycle as a whole, the op at an index of a list,
+/// or the value of one field of that op.
 enum ProblemAt {
     Lifecycle,
     Op(ListAt, usize),
+    OpField(ListAt, usize, &'static str),
 }
 
 /// The checks of a decoded lifecycle, for [`parse_lifecycle`] (which turns where a problem is
@@ -1240,11 +1253,14 @@ fn check_lifecycle<S: Subject>(
             match op {
                 ScenarioOp::Spawn { thread } => {
                     if lifecycle.thread(thread).is_none() {
+                        let declared: Vec<&str> =
+                            lifecycle.threads.iter().map(|t| t.name.as_str()).collect();
                         return Err((
-                            ProblemAt::Op(list, index),
+                            ProblemAt::OpField(list, index, "thread"),
                             format!(
-                                "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]])",
-                                lifecycle.name
+                                "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]]); it declares: {}",
+                                lifecycle.name,
+                                list_or_none(&declared)
                             ),
                         ));
                     }
@@ -1252,7 +1268,7 @@ fn check_lifecycle<S: Subject>(
                 }
                 ScenarioOp::Join { thread } if !spawned.contains(thread) => {
                     return Err((
-                        ProblemAt::Op(list, index),
+                        ProblemAt::OpField(list, index, "thread"),
                         format!(
                             "join of thread `{thread}`, which is not spawned before this op in `{name}` (a list joins only the threads it spawns: its threads finish with it)"
                         ),
@@ -1266,7 +1282,7 @@ fn check_lifecycle<S: Subject>(
         for (index, op) in spec.ops.iter().enumerate() {
             if matches!(op, ScenarioOp::Spawn { .. } | ScenarioOp::Join { .. }) {
                 return Err((
-                    ProblemAt::Op(ListAt::Thread(thread), index),
+                    ProblemAt::OpField(ListAt::Thread(thread), index, "op"),
                     "threads other than main cannot spawn or join in this version".into(),
                 ));
             }
@@ -1337,6 +1353,9 @@ fn decode_ops<S: Subject>(
     Ok((ops, spans))
 }
 
+/// What `decode_op` says of an op whose `op` is no string.
+const OP_NOT_A_STRING: &str = "`op` must be a string";
+
 /// Decodes one op table: a runner op (`spawn`, `join`, `exit`, `sleep`) or one of the subject's.
 pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, String> {
     let Some(table) = value.as_table() else {
@@ -1349,7 +1368,7 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         return Err("this op has no `op` field naming what to do".into());
     };
     let Some(name) = name.as_str() else {
-        return Err("`op` must be a string".into());
+        return Err(OP_NOT_A_STRING.into());
     };
     if RUNNER_OPS.contains(&name) {
         let op: RunnerOp = value.clone().try_into().map_err(|e: toml::de::Error| {
@@ -1416,6 +1435,10 @@ fn op_diagnostic<S: Subject>(
 /// very same error exactly when `count` reaches that field: found by bisection (an op may have
 /// many fields), then checked. Only an op that fails is searched: a valid file costs nothing more.
 fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, Range<usize>)> {
+    // What the op's `op` names, or that it is no string, is the `op` value's fault alone.
+    if message.starts_with("unknown op `") || message == OP_NOT_A_STRING {
+        return Some((message.to_string(), field_value_span(op_text, "op")?));
+    }
     let read = || toml::de::ValueDeserializer::parse(op_text).ok();
     let op = toml::Value::deserialize(read()?).ok()?;
     let table = op.as_table()?;
@@ -1451,10 +1474,18 @@ fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, R
     let found =
         (1..=fields.len()).contains(&count) && fails_the_same(count) && !fails_the_same(count - 1);
     let field = found.then(|| fields[count - 1].0)?;
-    let spans = BTreeMap::<String, Spanned<de::IgnoredAny>>::deserialize(read()?).ok()?;
+    let span = field_value_span(op_text, field)?;
+    Some((format!("op `{name}`, field `{field}`: {problem}"), span))
+}
+
+/// Where the value of `field` is in `op_text`, an op table as the file writes it; `None` if the
+/// op has no such field (or the text is no table).
+fn field_value_span(op_text: &str, field: &str) -> Option<Range<usize>> {
+    let deserializer = toml::de::ValueDeserializer::parse(op_text).ok()?;
+    let spans = BTreeMap::<String, Spanned<de::IgnoredAny>>::deserialize(deserializer).ok()?;
     let span = spans.get(field)?.span();
     let inside = !span.is_empty() && span.end <= op_text.len();
-    inside.then(|| (format!("op `{name}`, field `{field}`: {problem}"), span))
+    inside.then_some(span)
 }
 
 #[cfg(test)]
@@ -1604,29 +1635,79 @@ mod tests {
     }
 
     /// An error that is about no one field keeps its words and the op's span: a missing field
-    /// (adding the fields one at a time would blame the one before it), an unknown op.
+    /// (adding the fields one at a time would blame the one before it).
     #[test]
     fn an_op_error_about_no_one_value_stays_at_the_op() {
         let head = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\nops = [";
-        for (op, message) in [
+        let op = "{ op = \"fd-write\", instance = 0, fd = 1 }";
+        let source = format!("{head}{op}]\n");
+        let start = head.len();
+        assert_eq!(
+            error_of::<WasiRuntime>(&source),
             (
-                "{ op = \"fd-write\", instance = 0, fd = 1 }",
-                "op `fd-write`: missing field `bytes`",
+                Some(start..start + op.len()),
+                "op `fd-write`: missing field `bytes`".to_string()
             ),
+        );
+    }
+
+    /// An unknown op, or an `op` that is no string, is pointed at by the op's `op` value (it
+    /// was the whole op), with its words as they were.
+    #[test]
+    fn an_unknown_op_is_reported_at_its_name() {
+        let head = "name = \"t\"\nsubject = \"wasi-runtime\"\n[[lifecycle]]\nname = \"l\"\nops = [";
+        for (op, value, message) in [
             (
-                "{ op = \"nosuch\", instance = \"0\" }",
+                "{ instance = \"0\", op = \"nosuch\" }",
+                "\"nosuch\"",
                 "unknown op `nosuch` for subject `wasi-runtime`; known ops: instantiate, destroy, \
                  fd-write, fd-read, fd-close, fd-prestat-get, fd-prestat-dir-name, path-open, \
                  fd-renumber, spawn, join, exit, sleep",
             ),
+            ("{ op = 3, instance = 0 }", "3", OP_NOT_A_STRING),
         ] {
             let source = format!("{head}{op}]\n");
-            let start = head.len();
+            let start = head.len() + op.find(value).unwrap();
             assert_eq!(
                 error_of::<WasiRuntime>(&source),
-                (Some(start..start + op.len()), message.to_string()),
+                (Some(start..start + value.len()), message.to_string()),
                 "{source}"
             );
+        }
+    }
+
+    /// A spawn of a thread the lifecycle does not declare, a join of one its list did not spawn,
+    /// and a spawn in a thread are pointed at by the value at fault (they were the whole op):
+    /// the thread's name, and the thread's op.
+    #[test]
+    fn a_thread_reference_at_fault_is_reported_at_the_value() {
+        let head = "name = \"t\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\n";
+        for (rest, value, message) in [
+            (
+                "ops = [{ op = \"spawn\", thread = \"w\" }]\n",
+                "\"w\"",
+                "spawn of thread `w`, which lifecycle `l` does not declare",
+            ),
+            (
+                "setup = [{ op = \"spawn\", thread = \"v\" }]\n\
+                 ops = [{ thread = \"v\", op = \"join\" }]\n\
+                 [[lifecycle.thread]]\nname = \"v\"\n",
+                "\"v\", op = \"join\"",
+                "join of thread `v`, which is not spawned before this op in `ops`",
+            ),
+            (
+                "ops = [{ op = \"spawn\", thread = \"v\" }]\n\
+                 [[lifecycle.thread]]\nname = \"v\"\nops = [{ op = \"join\", thread = \"v\" }]\n",
+                "\"join\"",
+                "threads other than main cannot spawn or join",
+            ),
+        ] {
+            let source = format!("{head}{rest}");
+            let start = source.rfind(value).unwrap();
+            let length = value.find(',').unwrap_or(value.len());
+            let (span, said) = error_of::<Counter>(&source);
+            assert_eq!(span, Some(start..start + length), "{source}");
+            assert!(said.starts_with(message), "{said}");
         }
     }
 
