@@ -922,9 +922,10 @@ fn parse_with_spans<S: Subject>(
     })?;
     let schedule = match &raw.schedule {
         None => StrategyChoice::default(),
-        Some(value) => {
-            parse_schedule(value.get_ref()).map_err(|message| error(value.span(), message))?
-        }
+        Some(value) => parse_schedule(value.get_ref()).map_err(|(at, message)| {
+            let span = schedule_entry_span(source, &at).unwrap_or(value.span());
+            error(span, message)
+        })?,
     };
     if raw.lifecycles.is_empty() {
         return Err(Diagnostic::new(
@@ -977,14 +978,22 @@ fn parse_with_spans<S: Subject>(
     Ok((scenario, spans))
 }
 
+/// What in `schedule` an error is about: the whole value, or one key of its table or that key's
+/// value.
+enum ScheduleAt {
+    Whole,
+    Key(String),
+    Value(&'static str),
+}
+
 /// `schedule = { strategy = "pct", depth = 3 }`: decoded here so that errors name the field.
-fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
+fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, (ScheduleAt, String)> {
     const SHAPE: &str =
         "a table like { strategy = \"random\" } or { strategy = \"pct\", depth = 3 }";
     if !value.is_table() {
-        return Err(format!(
-            "`schedule` must be {SHAPE}, found {}",
-            value.type_str()
+        return Err((
+            ScheduleAt::Whole,
+            format!("`schedule` must be {SHAPE}, found {}", value.type_str()),
         ));
     }
     if let Some(table) = value.as_table()
@@ -997,9 +1006,12 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
             && let Some(depth) = table.get("depth")
             && !depth.is_integer()
         {
-            return Err(format!(
-                "`schedule`: PCT `depth` must be an integer between {PCT_DEPTH_MIN} and {PCT_DEPTH_MAX}, found {}",
-                depth.type_str()
+            return Err((
+                ScheduleAt::Value("depth"),
+                format!(
+                    "`schedule`: PCT `depth` must be an integer between {PCT_DEPTH_MIN} and {PCT_DEPTH_MAX}, found {}",
+                    depth.type_str()
+                ),
             ));
         }
         for key in table.keys().filter(|key| *key != "strategy") {
@@ -1014,25 +1026,62 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, String> {
             let of_another = STRATEGY_KEYS
                 .iter()
                 .any(|(_, keys)| keys.contains(&key.as_str()));
+            let at = ScheduleAt::Key(key.clone());
             return Err(if of_another {
-                format!(
-                    "`schedule`: `{key}` does not apply to strategy `{strategy}`, which takes {takes}"
+                (
+                    at,
+                    format!(
+                        "`schedule`: `{key}` does not apply to strategy `{strategy}`, which takes {takes}"
+                    ),
                 )
             } else {
-                format!("`schedule`: unknown key `{key}`; strategy `{strategy}` takes {takes}")
+                (
+                    at,
+                    format!("`schedule`: unknown key `{key}`; strategy `{strategy}` takes {takes}"),
+                )
             });
         }
     }
     let choice = value.clone().try_into::<StrategyChoice>().map_err(|e| {
-        format!(
-            "`schedule`: {}; write {SHAPE}",
-            friendly_message(e.message().trim())
-        )
+        let message = friendly_message(e.message().trim());
+        // An unknown strategy is its `strategy` value's error; others are the table's.
+        let at = if message.starts_with("unknown variant") {
+            ScheduleAt::Value("strategy")
+        } else {
+            ScheduleAt::Whole
+        };
+        (at, format!("`schedule`: {message}; write {SHAPE}"))
     })?;
-    choice
-        .check()
-        .map_err(|problem| format!("`schedule`: {problem}"))?;
+    choice.check().map_err(|problem| {
+        // The check names the one key whose value it refuses.
+        let at = ["depth", "steps"]
+            .into_iter()
+            .find(|key| problem.contains(&format!("`{key}`")))
+            .map_or(ScheduleAt::Whole, ScheduleAt::Value);
+        (at, format!("`schedule`: {problem}"))
+    })?;
     Ok(choice)
+}
+
+/// Where in the file what `at` names is, for an error about it: found by a second read of the
+/// file, made only when `schedule` is refused (the first read keeps no span per key; `schedule`
+/// may be an inline table or a `[schedule]` section). `None` for the whole value.
+fn schedule_entry_span(source: &str, at: &ScheduleAt) -> Option<Range<usize>> {
+    #[derive(Deserialize)]
+    struct Probe {
+        schedule: Option<BTreeMap<Spanned<String>, Spanned<de::IgnoredAny>>>,
+    }
+    let (key, of_value) = match at {
+        ScheduleAt::Whole => return None,
+        ScheduleAt::Key(key) => (key.as_str(), false),
+        ScheduleAt::Value(key) => (*key, true),
+    };
+    let probe: Probe = toml::from_str(source).ok()?;
+    let (found, value) = probe
+        .schedule?
+        .into_iter()
+        .find(|(k, _)| k.get_ref() == key)?;
+    Some(if of_value { value.span() } else { found.span() })
 }
 
 /// Where the value of `[limits]` field `name` is, for an error about it: found by a second read
