@@ -1218,13 +1218,21 @@ fn parse_lifecycle<S: Subject>(
         };
         let span = match at {
             ProblemAt::Lifecycle => lifecycle_span.clone(),
-            ProblemAt::Op(list, index) => op_span(list, index),
             // The op's field, where the op writes it; the op if it cannot be found there.
             ProblemAt::OpField(list, index, field) => {
                 let op = op_span(list, index);
                 source
                     .get(op.clone())
                     .and_then(|text| field_value_span(text, field))
+                    .map_or(op.clone(), |value| {
+                        op.start + value.start..op.start + value.end
+                    })
+            }
+            ProblemAt::OpQuoting(list, index) => {
+                let op = op_span(list, index);
+                source
+                    .get(op.clone())
+                    .and_then(|text| quoted_field_span(text, &message))
                     .map_or(op.clone(), |value| {
                         op.start + value.start..op.start + value.end
                     })
@@ -1262,12 +1270,14 @@ enum ListAt {
     Thread(usize),
 }
 
-/// What a lifecycle's problem concerns: the lifecycle as a whole, the op at an index of a list,
-/// or the value of one field of that op.
+/// What a lifecycle's problem concerns: the lifecycle as a whole, or the value of one field of
+/// the op at an index of a list.
 enum ProblemAt {
     Lifecycle,
-    Op(ListAt, usize),
     OpField(ListAt, usize, &'static str),
+    /// The op, which the subject refused in words that quote the value at fault (`slot `2` is
+    /// used before any op defines it`).
+    OpQuoting(ListAt, usize),
 }
 
 /// The checks of a decoded lifecycle, for [`parse_lifecycle`] (which turns where a problem is
@@ -1353,7 +1363,8 @@ fn validate_names<S: Subject>(
     ];
     for (list, ops) in lists {
         for (index, op) in ops.iter().enumerate() {
-            check_op::<S>(op, names).map_err(|message| (ProblemAt::Op(list, index), message))?;
+            check_op::<S>(op, names)
+                .map_err(|message| (ProblemAt::OpQuoting(list, index), message))?;
             if let ScenarioOp::Spawn { thread } = op {
                 let spawned = lifecycle
                     .threads
@@ -1363,7 +1374,7 @@ fn validate_names<S: Subject>(
                 for (thread_index, thread_op) in lifecycle.threads[spawned].ops.iter().enumerate() {
                     check_op::<S>(thread_op, names).map_err(|message| {
                         (
-                            ProblemAt::Op(ListAt::Thread(spawned), thread_index),
+                            ProblemAt::OpQuoting(ListAt::Thread(spawned), thread_index),
                             message,
                         )
                     })?;
@@ -1525,6 +1536,42 @@ fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, R
     let field = found.then(|| fields[count - 1].0)?;
     let span = field_value_span(op_text, field)?;
     Some((format!("op `{name}`, field `{field}`: {problem}"), span))
+}
+
+/// Where the value is in `op_text` (an op table as the file writes it) that `message`, the
+/// subject's refusal of the op, quotes: the one field whose value the message names as a word
+/// (`slot `2` is used before any op defines it`, `size 99999 is above …`), or of several, the one
+/// whose key it names too. `None` if no one field is quoted: the op as a whole is at fault.
+fn quoted_field_span(op_text: &str, message: &str) -> Option<Range<usize>> {
+    let deserializer = toml::de::ValueDeserializer::parse(op_text).ok()?;
+    let fields = BTreeMap::<String, Spanned<toml::Value>>::deserialize(deserializer).ok()?;
+    let words: BTreeSet<&str> = message
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let quoted: Vec<(&String, &Spanned<toml::Value>)> = fields
+        .iter()
+        .filter(|(key, value)| {
+            let written = match value.get_ref() {
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::String(text) => text.clone(),
+                _ => return false,
+            };
+            *key != "op" && words.contains(written.as_str())
+        })
+        .collect();
+    let named: Vec<(&String, &Spanned<toml::Value>)> = quoted
+        .iter()
+        .copied()
+        .filter(|(key, _)| words.contains(key.as_str()))
+        .collect();
+    let (_, value) = match (quoted.as_slice(), named.as_slice()) {
+        ([only], _) | (_, [only]) => only,
+        _ => return None,
+    };
+    let span = value.span();
+    let inside = !span.is_empty() && span.end <= op_text.len();
+    inside.then_some(span)
 }
 
 /// Where the value of `field` is in `op_text`, an op table as the file writes it; `None` if the
@@ -1758,6 +1805,60 @@ mod tests {
             assert_eq!(span, Some(start..start + length), "{source}");
             assert!(said.starts_with(message), "{said}");
         }
+    }
+
+    /// A subject's refusal of an op that quotes a value is pointed at by that value (it was the
+    /// whole op): the one field whose value it quotes, or of several, the one whose key it names;
+    /// the op when no one field is quoted.
+    #[test]
+    fn a_subject_refusal_is_reported_at_the_value_it_quotes() {
+        let head = "[[lifecycle]]\nname = \"l\"\n";
+        let at = |subject: &str, ops: &str, value: Option<&str>| {
+            let source = format!("name = \"t\"\nsubject = \"{subject}\"\n{head}{ops}");
+            let registry = crate::registry::Registry::builtin();
+            let error = registry.parse("f.toml", &source).map(|_| ()).unwrap_err();
+            let expected = match value {
+                // The value is `value`'s first word, found where `value` is last.
+                Some(value) => {
+                    let start = source.rfind(value).unwrap();
+                    start..start + value.split(' ').next().unwrap().len()
+                }
+                None => {
+                    let start = source.rfind('{').unwrap();
+                    start..source.rfind('}').unwrap() + 1
+                }
+            };
+            assert_eq!(error.span, Some(expected), "{source}\n{}", error.message);
+        };
+        // Used before defined: the one field of that value.
+        at(
+            "counter",
+            "ops = [{ op = \"evict\", slot = 2 }]\n",
+            Some("2"),
+        );
+        // Of three fields of the value, the one the message names.
+        at(
+            "allocator",
+            "ops = [{ op = \"malloc\", slot = 3, bytes = 3, heap = 3 }]\n",
+            Some("3 }"),
+        );
+        // Out of range, with other numbers in the message.
+        at(
+            "dlmalloc",
+            "ops = [{ op = \"create\" }, { op = \"malloc\", slot = 70, size = 64, align = 8 }]\n",
+            Some("70"),
+        );
+        at(
+            "interpreter",
+            "ops = [{ op = \"declare-fn\", fn = 9, kind = \"generic\" }]\n",
+            Some("9"),
+        );
+        // Two fields of the value and neither named: the op.
+        at(
+            "interpreter",
+            "ops = [{ op = \"cast-fn\", fn = 0, ptr = 0 }]\n",
+            None,
+        );
     }
 
     /// An error the op does not bring (a message from elsewhere) names no field, and the search
