@@ -601,6 +601,21 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Sta
         Some(span) if message.starts_with("missing field `") => {
             missing_field_message(message, source, span)
         }
+        // toml names no key; the span is the second setting of it.
+        Some(span) if message == "duplicate key" => {
+            let in_header = source
+                .get(..span.start)
+                .is_some_and(|before| before.trim_end_matches([' ', '\t']).ends_with('['));
+            match source.get(span.clone()).map(str::trim) {
+                Some(key) if !key.is_empty() && in_header => format!(
+                    "duplicate key `{key}`: table [{key}] is declared earlier; merge the two"
+                ),
+                Some(key) if !key.is_empty() => {
+                    format!("duplicate key `{key}`: it is set earlier in the same table; keep one")
+                }
+                _ => message.to_string(),
+            }
+        }
         _ => friendly_message(message),
     };
     Diagnostic::new(path, source, span, message)
@@ -1413,6 +1428,8 @@ fn decode_ops<S: Subject>(
     Ok((ops, spans))
 }
 
+/// What `decode_op` says of an op with no `op`.
+const OP_WITHOUT_NAME: &str = "this op has no `op` field naming what to do";
 /// What `decode_op` says of an op whose `op` is no string.
 const OP_NOT_A_STRING: &str = "`op` must be a string";
 
@@ -1425,7 +1442,7 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         ));
     };
     let Some(name) = table.get("op") else {
-        return Err("this op has no `op` field naming what to do".into());
+        return Err(OP_WITHOUT_NAME.into());
     };
     let Some(name) = name.as_str() else {
         return Err(OP_NOT_A_STRING.into());
@@ -1482,7 +1499,30 @@ fn op_diagnostic<S: Subject>(
             let value_span = op_span.start + value_span.start..op_span.start + value_span.end;
             Diagnostic::new(path, source, Some(value_span), message)
         }
-        None => Diagnostic::new(path, source, Some(op_span), message),
+        None => {
+            let message = with_what_to_add(message, info_of::<S>().name);
+            Diagnostic::new(path, source, Some(op_span), message)
+        }
+    }
+}
+
+/// An op error about something the op lacks (its `op`, a field) with what to add, and where
+/// to find how it is written: `sim list SUBJECT` shows every op with every field.
+fn with_what_to_add(message: String, subject: &str) -> String {
+    if message == OP_WITHOUT_NAME {
+        return format!("{message}; add `op = \"…\"` (`sim list {subject}` shows the ops)");
+    }
+    let missing = message
+        .split_once(": missing field `")
+        .and_then(|(op, rest)| {
+            let name = op.strip_prefix("op `")?.strip_suffix('`')?;
+            Some((name, rest.strip_suffix('`')?))
+        });
+    match missing {
+        Some((name, field)) => format!(
+            "{message}; add `{field} = …` (`sim list {subject}` shows `{name}` with every field)"
+        ),
+        None => message,
     }
 }
 
@@ -1742,7 +1782,9 @@ mod tests {
             error_of::<WasiRuntime>(&source),
             (
                 Some(start..start + op.len()),
-                "op `fd-write`: missing field `bytes`".to_string()
+                "op `fd-write`: missing field `bytes`; add `bytes = …` (`sim list wasi-runtime` \
+                 shows `fd-write` with every field)"
+                    .to_string()
             ),
         );
     }
