@@ -1178,9 +1178,15 @@ fn parse_lifecycle<S: Subject>(
             ));
         }
         Some(value) => {
+            // With no `repeat`, the file shows no number to compare with: say where it comes from.
+            let unset = if raw.repeat.is_none() {
+                ", the default: set `repeat` above it"
+            } else {
+                ""
+            };
             return Err(error(
                 value.span(),
-                format!("`warmup` must be below `repeat` ({repeat})"),
+                format!("`warmup` must be below `repeat` ({repeat}{unset})"),
             ));
         }
     };
