@@ -961,13 +961,17 @@ fn parse_with_spans<S: Subject>(
     let mut names = Names::default();
     // Reports and repros name a lifecycle only by its name, so two of one name could not be told
     // apart.
-    let mut lifecycle_names = BTreeSet::new();
+    let mut lifecycle_names = BTreeMap::new();
     for raw_lifecycle in raw.lifecycles {
         let name = &raw_lifecycle.get_ref().name;
-        if !lifecycle_names.insert(name.get_ref().clone()) {
+        if let Some(first) = lifecycle_names.insert(name.get_ref().clone(), name.span()) {
             return Err(error(
                 name.span(),
-                format!("lifecycle `{}` is declared twice", name.get_ref()),
+                format!(
+                    "lifecycle `{}` is declared twice (first at line {}); rename one",
+                    name.get_ref(),
+                    line_of(source, &first)
+                ),
             ));
         }
         let (lifecycle, lifecycle_spans) =
@@ -1139,6 +1143,11 @@ fn parse_config(
     Ok(config)
 }
 
+/// The 1-based line where `span` starts, for an error that points at one place and names another.
+fn line_of(source: &str, span: &Range<usize>) -> u32 {
+    LineIndex::new(source).line_column(span.clone()).0
+}
+
 fn list_or_none(items: &[&str]) -> String {
     if items.is_empty() {
         "none".into()
@@ -1193,15 +1202,19 @@ fn parse_lifecycle<S: Subject>(
     let lifecycle_name = raw.name.get_ref();
     let mut threads = Vec::with_capacity(raw.threads.len());
     let mut thread_spans = Vec::with_capacity(raw.threads.len());
-    let mut thread_names = BTreeSet::new();
+    let mut thread_names = BTreeMap::new();
     for thread in raw.threads {
         let thread = thread.into_inner();
         let name_span = thread.name.span();
         let name = thread.name.into_inner();
-        if !thread_names.insert(name.clone()) {
+        if let Some(first) = thread_names.insert(name.clone(), name_span.clone()) {
             return Err(error(
                 name_span,
-                format!("thread `{name}` is declared twice in lifecycle `{lifecycle_name}`"),
+                format!(
+                    "thread `{name}` is declared twice in lifecycle `{lifecycle_name}` (first at \
+                     line {}); rename one",
+                    line_of(source, &first)
+                ),
             ));
         }
         let (ops, op_spans) = decode_ops(path, source, thread.ops)?;
