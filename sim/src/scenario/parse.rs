@@ -1600,7 +1600,7 @@ fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, R
 /// Where the value is in `op_text` (an op table as the file writes it) that `message`, the
 /// subject's refusal of the op, quotes: the one field whose value the message names as a word
 /// (`slot `2` is used before any op defines it`, `size 99999 is above …`), or of several, the one
-/// whose key it names too. `None` if no one field is quoted: the op as a whole is at fault.
+/// whose key it names too (or a word the key abbreviates). `None` if no one field is quoted: the op as a whole is at fault.
 fn quoted_field_span(op_text: &str, message: &str) -> Option<Range<usize>> {
     let deserializer = toml::de::ValueDeserializer::parse(op_text).ok()?;
     let fields = BTreeMap::<String, Spanned<toml::Value>>::deserialize(deserializer).ok()?;
@@ -1619,10 +1619,17 @@ fn quoted_field_span(op_text: &str, message: &str) -> Option<Range<usize>> {
             *key != "op" && words.contains(written.as_str())
         })
         .collect();
+    // A key is named by a word it abbreviates as well as by itself: `fn` by "function", `ptr`
+    // by "pointer" (the word's first letter, then the key's letters in order).
+    let abbreviates = |key: &str, word: &str| {
+        let mut letters = word.chars();
+        key.chars().next() == word.chars().next()
+            && key.chars().all(|c| letters.any(|letter| letter == c))
+    };
     let named: Vec<(&String, &Spanned<toml::Value>)> = quoted
         .iter()
         .copied()
-        .filter(|(key, _)| words.contains(key.as_str()))
+        .filter(|(key, _)| words.iter().any(|word| abbreviates(key, word)))
         .collect();
     let (_, value) = match (quoted.as_slice(), named.as_slice()) {
         ([only], _) | (_, [only]) => only,
@@ -1882,7 +1889,7 @@ mod tests {
                 // The value is `value`'s first word, found where `value` is last.
                 Some(value) => {
                     let start = source.rfind(value).unwrap();
-                    start..start + value.split(' ').next().unwrap().len()
+                    start..start + value.split([' ', ',']).next().unwrap().len()
                 }
                 None => {
                     let start = source.rfind('{').unwrap();
@@ -1914,10 +1921,16 @@ mod tests {
             "ops = [{ op = \"declare-fn\", fn = 9, kind = \"generic\" }]\n",
             Some("9"),
         );
-        // Two fields of the value and neither named: the op.
+        // Two fields of the value, one named by a word it abbreviates ("function `0`").
         at(
             "interpreter",
             "ops = [{ op = \"cast-fn\", fn = 0, ptr = 0 }]\n",
+            Some("0, ptr"),
+        );
+        // Two fields of the value and neither named: the op.
+        at(
+            "interpreter",
+            "ops = [{ op = \"pipe\", read = 2, write = 2 }]\n",
             None,
         );
     }
