@@ -1504,3 +1504,46 @@ fn a_minimised_repro_too_large_to_replay_is_not_written_and_the_finding_is_kept(
         "the sidecar only: {files:?}"
     );
 }
+
+/// A merge into a directory a sweep is still appending to (a shard's own, merged into while it
+/// runs) is refused before it writes anything: it would replace the results file under the
+/// sweep, and every run the sweep finished from then on would go into the file replaced.
+#[test]
+fn a_merge_into_the_directory_of_a_running_sweep_is_refused_and_changes_nothing() {
+    let dir = scratch_dir("merge-into-running");
+    let live = dir.join("live");
+    let other = dir.join("other");
+    library_sweep(&live, 0..30, Some(Shard { index: 1, count: 2 }));
+    library_sweep(&other, 0..30, Some(Shard { index: 2, count: 2 }));
+    let results_path = live.join(results::RESULTS_FILE);
+    let before = std::fs::read(&results_path).unwrap();
+    // What the running sweep holds while it appends.
+    let running = results::Appender::open(&results_path).unwrap();
+    let (live_text, other_text) = (live.display().to_string(), other.display().to_string());
+    let (code, stdout, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &live_text,
+        &other_text,
+        "--out",
+        &live_text,
+    ]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("cannot merge into it: another sweep is writing to it"),
+        "{stderr}"
+    );
+    drop(running);
+    assert_eq!(std::fs::read(&results_path).unwrap(), before);
+    // With the sweep gone, the same merge goes ahead.
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &live_text,
+        &other_text,
+        "--out",
+        &live_text,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(records(&live).len(), 30);
+}

@@ -751,7 +751,9 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
                 results_path.display()
             ));
         }
-        std::fs::write(&path, format!("{build_id}\n"))
+        // Whole or not at all: an empty id left by a kill would make the next resume warn of
+        // another build.
+        minimise::write_atomic(&path, &format!("{build_id}\n"))
             .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", path.display())))?;
     }
 

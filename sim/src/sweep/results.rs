@@ -310,14 +310,17 @@ impl Appender {
     }
 }
 
-/// Writes records as a whole new file (merge output), sorted by key.
+/// Writes records as a whole new file (merge output), sorted by key, through a temporary file
+/// and a rename: a merge into one of its own inputs (merging a shard into the merge again) that
+/// is killed or runs out of disk while writing leaves the old file whole, where writing in place
+/// would already have emptied it.
 pub fn write_all(path: &Path, records: &[RunRecord]) -> std::io::Result<()> {
     let mut text = String::new();
     for record in records {
         text.push_str(&serde_json::to_string(record).expect("records serialize"));
         text.push('\n');
     }
-    std::fs::write(path, text)
+    super::minimise::write_atomic(path, &text)
 }
 
 #[cfg(test)]

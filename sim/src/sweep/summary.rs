@@ -433,6 +433,17 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     let repros = out.join(REPROS_DIR);
     std::fs::create_dir_all(&repros)
         .map_err(|e| SweepError::input(format!("{}: cannot create: {e}", repros.display())))?;
+    // The merge replaces `out`'s results file. A sweep still appending to it (a merge into a
+    // shard's own directory while that shard runs) would go on writing into the file replaced,
+    // and every run it finished from then on would be lost: refused, as a second sweep into one
+    // directory is. The lock is held until the merge is written.
+    let results_path = out.join(results::RESULTS_FILE);
+    let _results_lock = results::Appender::open(&results_path).map_err(|e| {
+        SweepError::input(format!(
+            "{}: cannot merge into it: {e}",
+            results_path.display()
+        ))
+    })?;
     let mut chosen = Vec::new();
     for ((subject, signature), first) in minimise::first_pairs(&records) {
         // The sidecar of the first pair when a shard minimised it; any other one otherwise.
@@ -482,11 +493,11 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     let mut summary = build(&records, &chosen, span, shards, out);
     summary.warnings = warnings;
     let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
-    results::write_all(&out.join(results::RESULTS_FILE), &records).map_err(io)?;
+    results::write_all(&results_path, &records).map_err(io)?;
     write_outputs(out, &summary).map_err(io)?;
     // The merge is one build's work when its inputs were, so that merging it again still checks.
     if let [(id, _)] = build_ids.iter().collect::<Vec<_>>().as_slice() {
-        std::fs::write(out.join(super::BUILD_ID_FILE), format!("{id}\n")).map_err(io)?;
+        minimise::write_atomic(&out.join(super::BUILD_ID_FILE), &format!("{id}\n")).map_err(io)?;
     }
     Ok(summary)
 }
