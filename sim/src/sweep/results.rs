@@ -176,9 +176,32 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
         line_number += 1;
         let rest = &bytes[offset..];
         let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
-            // An interrupted append: the record never finished, so its run is redone.
+            // A whole record that lacks only its newline (an editor that drops the last one,
+            // or a write cut short by one byte) is a run done: kept, and on repair given its
+            // newline, so that the next append starts a line of its own.
+            if let Ok(record) = parse_line(rest) {
+                if repair {
+                    end_with_newline(path)?;
+                }
+                keep(
+                    record,
+                    line_number,
+                    path,
+                    &mut records,
+                    &mut seen,
+                    &mut warnings,
+                );
+                break;
+            }
+            // An interrupted append: the record never finished, so its run is redone by a
+            // resume (a merge, which changes no input, leaves it out).
+            let fate = if repair {
+                "its run will be redone"
+            } else {
+                "its run is left out (resume the sweep that wrote it to redo the run)"
+            };
             warnings.push(format!(
-                "{}:{line_number}: dropping a truncated last line ({} bytes, no newline): an interrupted write; its run will be redone",
+                "{}:{line_number}: dropping a truncated last line ({} bytes, no newline): an interrupted write; {fate}",
                 path.display(),
                 rest.len()
             ));
@@ -199,25 +222,57 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
                 preview(line)
             ),
         })?;
-        // Appends repeat a key only to rerun a scenario file that was edited: the later record,
-        // of another version, replaces the earlier. Any other repeat means a person concatenated
-        // files, and the first record wins.
-        let key = record.key();
-        match seen.get(&key) {
-            None => {
-                seen.insert(key, records.len());
-                records.push(record);
-            }
-            Some(&at) if records[at].scenario_hash != record.scenario_hash => records[at] = record,
-            Some(_) => warnings.push(format!(
-                "{}:{line_number}: a second record for {} seed {}; keeping the first",
-                path.display(),
-                record.scenario,
-                format_seed(record.seed)
-            )),
-        }
+        keep(
+            record,
+            line_number,
+            path,
+            &mut records,
+            &mut seen,
+            &mut warnings,
+        );
     }
     Ok(Loaded { records, warnings })
+}
+
+/// Adds the record read at `line_number` to `records` (`seen` maps each key to its place there).
+fn keep(
+    record: RunRecord,
+    line_number: usize,
+    path: &Path,
+    records: &mut Vec<RunRecord>,
+    seen: &mut BTreeMap<PairKey, usize>,
+    warnings: &mut Vec<String>,
+) {
+    // Appends repeat a key only to rerun a scenario file that was edited: the later record,
+    // of another version, replaces the earlier. Any other repeat means a person concatenated
+    // files, and the first record wins.
+    let key = record.key();
+    match seen.get(&key) {
+        None => {
+            seen.insert(key, records.len());
+            records.push(record);
+        }
+        Some(&at) if records[at].scenario_hash != record.scenario_hash => records[at] = record,
+        Some(_) => warnings.push(format!(
+            "{}:{line_number}: a second record for {} seed {}; keeping the first",
+            path.display(),
+            record.scenario,
+            format_seed(record.seed)
+        )),
+    }
+}
+
+fn end_with_newline(path: &Path) -> Result<(), ResultsError> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(b"\n"))
+        .map_err(|error| ResultsError {
+            message: format!(
+                "{}: cannot end the last record with its newline: {error}",
+                path.display()
+            ),
+        })
 }
 
 fn parse_line(line: &[u8]) -> Result<RunRecord, String> {
@@ -371,6 +426,33 @@ mod tests {
         std::fs::write(&path, b"{\"x\"").unwrap();
         assert!(load(&path, false).unwrap().records.is_empty());
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"x\"");
+    }
+
+    /// A last record whole but for its newline (an editor that drops it) is a run done: a resume
+    /// keeps it and ends it with the newline, so that its next append starts a line of its own,
+    /// and a merge keeps it and leaves the file as it is.
+    #[test]
+    fn a_whole_last_record_without_its_newline_is_kept() {
+        let path = scratch("no-newline");
+        let text = format!(
+            "{}\n{}",
+            serde_json::to_string(&record(1)).unwrap(),
+            serde_json::to_string(&record(2)).unwrap()
+        );
+        std::fs::write(&path, &text).unwrap();
+        let merged = load(&path, false).unwrap();
+        assert_eq!(merged.records, vec![record(1), record(2)]);
+        assert!(merged.warnings.is_empty(), "{:?}", merged.warnings);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+        let resumed = load(&path, true).unwrap();
+        assert_eq!(resumed.records, vec![record(1), record(2)]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text.clone() + "\n");
+        Appender::open(&path).unwrap().append(&record(3)).unwrap();
+        assert_eq!(
+            load(&path, true).unwrap().records,
+            vec![record(1), record(2), record(3)]
+        );
     }
 
     #[test]
