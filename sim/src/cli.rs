@@ -1820,6 +1820,10 @@ struct MergeArgs {
     out: PathBuf,
     #[arg(long)]
     json: bool,
+    /// Merge directories that are not the shards of one sweep (other seeds, sources or builds of
+    /// sim) instead of refusing them; the summary's `warnings` say what differs.
+    #[arg(long)]
+    allow_mismatch: bool,
 }
 
 #[derive(Args, Debug)]
@@ -2000,7 +2004,12 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
 
 fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> {
     if let Some(SweepAction::Merge(merge)) = args.action {
-        let summary = sweep::summary::merge(&merge.dirs, &merge.out)?;
+        let mismatched = if merge.allow_mismatch {
+            sweep::summary::Mismatched::Allow
+        } else {
+            sweep::summary::Mismatched::Refuse
+        };
+        let summary = sweep::summary::merge(&merge.dirs, &merge.out, mismatched)?;
         print_sweep_summary(&summary, merge.json, None);
         return Ok(sweep_exit(&summary));
     }

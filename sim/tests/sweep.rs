@@ -193,7 +193,7 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
     assert_eq!(essence(&union), essence(&records(&dir.join("whole"))));
 
     let merged_dir = dir.join("merged");
-    let merged = summary::merge(&shard_dirs, &merged_dir).unwrap();
+    let merged = summary::merge(&shard_dirs, &merged_dir, summary::Mismatched::Refuse).unwrap();
     assert_eq!(merged.runs, 150);
     assert_eq!(merged.trace_hash, whole.trace_hash);
     type Shape = Vec<(String, u64, u64, Option<u64>, Option<u64>)>;
@@ -296,7 +296,12 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
     for from in &shard_dirs {
         std::fs::remove_dir_all(from).unwrap();
     }
-    let again = summary::merge(&moved, &dir.join("merged-again")).unwrap();
+    let again = summary::merge(
+        &moved,
+        &dir.join("merged-again"),
+        summary::Mismatched::Refuse,
+    )
+    .unwrap();
     assert_eq!(shape(&again), shape(&whole));
     assert!(again.findings.iter().all(|f| {
         f.repro.as_ref().is_some_and(|r| Path::new(r).exists())
@@ -1391,11 +1396,133 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
     assert!(!stderr.contains("warning"), "{stderr}");
     assert!(summary.get("warnings").is_none(), "{summary}");
 
+    // Directories of different builds are refused, and merged only when asked.
     std::fs::write(shard_dirs[0].join("build-id"), "aaaa\n").unwrap();
     std::fs::write(shard_dirs[1].join("build-id"), "bbbb\n").unwrap();
-    let (_, stderr, _) = merge(&shard_dirs.iter().collect::<Vec<_>>(), "builds");
+    let all: Vec<String> = shard_dirs.iter().map(|d| d.display().to_string()).collect();
+    let refused_out = dir.join("builds").display().to_string();
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &all[0],
+        &all[1],
+        &all[2],
+        "--out",
+        &refused_out,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("written by different builds of sim: aaaa"),
+        "{stderr}"
+    );
+    assert!(!dir.join("builds").exists(), "nothing written");
+    let allowed_out = dir.join("builds-allowed").display().to_string();
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &all[0],
+        &all[1],
+        &all[2],
+        "--out",
+        &allowed_out,
+        "--allow-mismatch",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("warning: the directories were written by different builds of sim: aaaa"),
+        "{stderr}"
+    );
+}
+
+/// Shards of different sweeps (other seeds, other defects) merge into no sweep's result: the
+/// merge refuses them, writes nothing, and says what each directory holds, so the one that does
+/// not belong is plain. A shard directory that also holds an earlier sweep's records (other
+/// seeds, swept into the same `--out`) is refused too: merged, they would count as this plan's.
+#[test]
+fn a_merge_of_shards_of_different_sweeps_is_refused_and_says_what_each_holds() {
+    let dir = scratch_dir("merge-mismatch");
+    let sweep_into = |name: &str, seeds: &str, defect: bool, shard: &str| {
+        let out = dir.join(name).display().to_string();
+        let mut args = vec!["sweep", "--subject", "counter", "--seeds", seeds];
+        if defect {
+            args.extend(["--defect", "leak-on-evict"]);
+        }
+        args.extend(["--shard", shard, "--shrink-runs-max", "200", "--out", &out]);
+        let (code, _, stderr) = run_sim(&args);
+        assert!(code == 0 || code == 1, "{stderr}");
+        out
+    };
+    let first = sweep_into("first", "0..60", true, "1/2");
+    let second = sweep_into("second", "0..60", true, "2/2");
+    let other_seeds = sweep_into("other-seeds", "0..90", true, "2/2");
+    let other_defects = sweep_into("other-defects", "0..60", false, "2/2");
+    let merged = dir.join("merged");
+    let merged_text = merged.display().to_string();
+    for odd in [&other_seeds, &other_defects] {
+        let (code, stdout, stderr) =
+            run_sim(&["sweep", "merge", &first, odd, "--out", &merged_text]);
+        assert_eq!(code, 2, "{stdout}{stderr}");
+        assert!(
+            stderr.contains("error: these directories are not the shards of one sweep")
+                && stderr.contains("the merged shards come from 2 different plans"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("  {first}: shard 1/2 of plan "))
+                && stderr.contains(&format!("  {odd}: shard 2/2 of plan ")),
+            "{stderr}"
+        );
+        assert!(!merged.exists(), "nothing written: {stderr}");
+    }
+    assert!(
+        run_sim(&[
+            "sweep",
+            "merge",
+            &first,
+            &other_seeds,
+            "--out",
+            &merged_text
+        ])
+        .2
+        .contains("(seeds 0..90); sources gen:counter [leak-on-evict]")
+    );
+    let (_, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &first,
+        &other_defects,
+        "--out",
+        &merged_text,
+    ]);
+    assert!(stderr.contains("sources gen:counter; build"), "{stderr}");
+
+    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged_text]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // A summary cut short or edited by hand is pointed at, not taken for a missing one.
+    let summary_path = Path::new(&second).join("summary.json");
+    let summary_text = std::fs::read_to_string(&summary_path).unwrap();
+    std::fs::write(&summary_path, &summary_text[..40]).unwrap();
+    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged_text]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:4:1: EOF while parsing",
+            summary_path.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::write(&summary_path, &summary_text).unwrap();
+
+    // The second shard swept again into its own directory with fewer seeds: its file keeps the
+    // records of 30..60, which its new summary leaves out.
+    sweep_into("second", "0..30", true, "2/2");
+    let (code, _, stderr) = run_sim(&["sweep", "merge", &second, "--out", &merged_text]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("results.jsonl: holds ")
+            && stderr.contains("the others are from an earlier sweep into that directory"),
         "{stderr}"
     );
 }

@@ -305,6 +305,27 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, String> {
     Ok(record)
 }
 
+/// `FILE:LINE:COLUMN: what` for a JSON error, the way scenario errors point into files.
+/// `line_number` is the file's line that held the JSON text (a results record), or 0 for a file
+/// that is one JSON text (a summary), whose error gives its own line.
+pub fn json_error_at(file: &str, line_number: usize, error: &serde_json::Error) -> String {
+    // serde_json puts the position after its message; it is said once, in front.
+    let message = error.to_string();
+    let what = message
+        .strip_suffix(&format!(
+            " at line {} column {}",
+            error.line(),
+            error.column()
+        ))
+        .unwrap_or(&message);
+    let line = if line_number == 0 {
+        error.line()
+    } else {
+        line_number
+    };
+    format!("{file}:{line}:{}: {what}", error.column())
+}
+
 fn preview(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
     let mut short: String = text.chars().take(120).collect();

@@ -343,14 +343,38 @@ pub fn write_outputs(out: &Path, summary: &Summary) -> std::io::Result<()> {
     minimise::write_atomic(&out.join(REPORT_FILE), &html::render(summary))
 }
 
-/// Reads a `summary.json`, if there is one.
-pub fn read(dir: &Path) -> Option<Summary> {
-    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).ok()?;
-    serde_json::from_str(&text).ok()
+/// Reads a `summary.json`: `Ok(None)` when there is none, and why it cannot be read (with
+/// `FILE:LINE:COLUMN` when it is no summary) when there is one.
+pub fn read(dir: &Path) -> Result<Option<Summary>, String> {
+    let path = dir.join(SUMMARY_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|error| results::json_error_at(&path.display().to_string(), 0, &error))
 }
 
-/// Merges sweep directories (shards, or earlier merges) into `out`.
-pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
+/// What `merge` does with directories that are not the shards of one sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mismatched {
+    /// Refuse them, writing nothing (`sim sweep merge`).
+    Refuse,
+    /// Merge them, with the summary's `warnings` saying what is wrong (`--allow-mismatch`).
+    Allow,
+}
+
+/// Merges sweep directories (shards, or earlier merges) into `out`. Directories that are not
+/// the shards of one sweep (of other plans, split other ways, or by other builds of sim) are
+/// refused, unless `mismatched` allows them; a shard missing is only a warning, as a nightly
+/// run whose one shard died still wants the report of the others.
+pub fn merge(
+    inputs: &[PathBuf],
+    out: &Path,
+    mismatched: Mismatched,
+) -> Result<Summary, SweepError> {
     let mut records: BTreeMap<PairKey, RunRecord> = BTreeMap::new();
     // Each sidecar with the repro file beside it: the recorded path is where the sweep wrote it,
     // which need not be where it is now (a CI artifact downloaded elsewhere).
@@ -360,6 +384,10 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     let mut build_ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut span: Option<SeedsSpan> = None;
     let mut other_versions = 0usize;
+    // Why the inputs are not the shards of one sweep, beyond what their shards' plans say.
+    let mut mismatches = Vec::new();
+    // What each input holds, for the message that refuses a mismatched merge.
+    let mut held = Vec::new();
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
         if !path.exists() {
@@ -372,6 +400,24 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
         let loaded = results::load(&path, false).map_err(|e| SweepError::input(e.message))?;
         for warning in loaded.warnings {
             eprintln!("warning: {warning}");
+        }
+        let summary = read(input).map_err(SweepError::input)?;
+        let build_id = std::fs::read_to_string(input.join(super::BUILD_ID_FILE))
+            .ok()
+            .map(|id| id.trim().to_string());
+        held.push(holding(input, summary.as_ref(), build_id.as_deref()));
+        // A sweep keeps in its file the records of an earlier sweep into the same directory
+        // with other seeds or sources, and leaves them out of its summary: merged, they would
+        // be counted as runs of this plan.
+        if let Some(summary) = &summary
+            && loaded.records.len() as u64 > summary.runs
+        {
+            mismatches.push(format!(
+                "{}: holds {} records and its {SUMMARY_FILE} counts {}: the others are from an earlier sweep into that directory, of other seeds or sources",
+                path.display(),
+                loaded.records.len(),
+                summary.runs
+            ));
         }
         for record in loaded.records {
             let key = record.key();
@@ -388,7 +434,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             };
             records.insert(key, kept);
         }
-        if let Some(summary) = read(input) {
+        if let Some(summary) = summary {
             span = Some(match span {
                 Some(s) => SeedsSpan {
                     start: s.start.min(summary.seeds.start),
@@ -407,9 +453,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
                 input.display()
             ));
         }
-        if let Ok(id) = std::fs::read_to_string(input.join(super::BUILD_ID_FILE)) {
+        if let Some(id) = build_id {
             build_ids
-                .entry(id.trim().to_string())
+                .entry(id)
                 .or_default()
                 .push(input.display().to_string());
         }
@@ -425,6 +471,35 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             "{other_versions} pair(s) ran different versions of their scenario file in different directories; the run from the directory named later is kept"
         ));
     }
+    let shards: Vec<ShardSummary> = shards.into_values().collect();
+    let coverage = coverage_problems(&shards);
+    mismatches.extend(coverage.mismatched);
+    if build_ids.len() > 1 {
+        let builds: Vec<String> = build_ids
+            .iter()
+            .map(|(id, dirs)| format!("{id} ({})", dirs.join(", ")))
+            .collect();
+        mismatches.push(format!(
+            "the directories were written by different builds of sim: {}; a pair may not run the same on both",
+            builds.join("; ")
+        ));
+    }
+    if !mismatches.is_empty() && mismatched == Mismatched::Refuse {
+        return Err(SweepError::input(format!(
+            "these directories are not the shards of one sweep, so their merge would be no sweep's result; nothing was written:\n{}\nwhat each directory holds:\n{}\nnote: shards merge when each ran the same command but for its --shard, with one build of sim; to merge these anyway, with the problems above as the summary's warnings, pass --allow-mismatch",
+            mismatches
+                .iter()
+                .map(|m| format!("  - {m}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            held.iter()
+                .map(|h| format!("  {h}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )));
+    }
+    warnings.extend(mismatches);
+    warnings.extend(coverage.missing);
     let records: Vec<RunRecord> = records.into_values().collect();
     let span = span.unwrap_or_else(|| SeedsSpan {
         start: records.iter().map(|r| r.seed).min().unwrap_or(0),
@@ -475,18 +550,6 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
             .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", repros.display())))?;
         chosen.push(moved);
     }
-    let shards: Vec<ShardSummary> = shards.into_values().collect();
-    warnings.extend(coverage_warnings(&shards));
-    if build_ids.len() > 1 {
-        let builds: Vec<String> = build_ids
-            .iter()
-            .map(|(id, dirs)| format!("{id} ({})", dirs.join(", ")))
-            .collect();
-        warnings.push(format!(
-            "the directories were written by different builds of sim: {}; a pair may not run the same on both",
-            builds.join("; ")
-        ));
-    }
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
@@ -502,10 +565,66 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Summary, SweepError> {
     Ok(summary)
 }
 
+/// One line of what a merge's input holds: its shards (and their plans and seeds), the sources
+/// it swept and the build of sim that wrote it.
+fn holding(input: &Path, summary: Option<&Summary>, build_id: Option<&str>) -> String {
+    let build = build_id.unwrap_or("not recorded");
+    let Some(summary) = summary else {
+        return format!(
+            "{}: no {SUMMARY_FILE} (an unfinished sweep?); build {build}",
+            input.display()
+        );
+    };
+    let shards: Vec<String> = summary
+        .shards
+        .iter()
+        .map(|shard| {
+            let (part, seeds) = shard.part();
+            let part = part.map_or("all".to_string(), |p| p.label());
+            match &shard.plan {
+                Some(plan) => format!("{part} of plan {plan} ({seeds})"),
+                None => format!("{part} ({seeds})"),
+            }
+        })
+        .collect();
+    let sources: Vec<String> = summary
+        .scenarios
+        .iter()
+        .map(|s| match s.defects.as_slice() {
+            [] => s.scenario.clone(),
+            defects => format!("{} [{}]", s.scenario, defects.join(",")),
+        })
+        .collect();
+    format!(
+        "{}: shard {}; sources {}; build {build}",
+        input.display(),
+        shards.join(", "),
+        sources.join(", ")
+    )
+}
+
+/// `coverage_problems`, all of them.
+pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
+    let problems = coverage_problems(shards);
+    problems
+        .mismatched
+        .into_iter()
+        .chain(problems.missing)
+        .collect()
+}
+
+/// What keeps a merge's shards from being one whole plan.
+pub struct CoverageProblems {
+    /// Shards of more than one plan, or of one plan split different ways (`1/3` with `2/4`).
+    pub mismatched: Vec<String>,
+    /// Shards of a plan that are not among them.
+    pub missing: Vec<String>,
+}
+
 /// What is wrong with a merge of `shards` as a whole plan: shards of more than one plan, shards
 /// that split one plan different ways (`1/3` with `2/4`), or a plan with shards missing. Shards
 /// written before summaries named their plan are told apart by their seeds.
-pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
+pub fn coverage_problems(shards: &[ShardSummary]) -> CoverageProblems {
     // Plan → shard counts → shard indices; `None` for an unsharded sweep (the whole plan).
     let mut plans: BTreeMap<String, BTreeMap<Option<u32>, BTreeSet<u32>>> = BTreeMap::new();
     for shard in shards {
@@ -528,13 +647,14 @@ pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
             .collect();
         parts.join(", ")
     };
-    let mut warnings = Vec::new();
+    let mut mismatched = Vec::new();
+    let mut missing_shards = Vec::new();
     if plans.len() > 1 {
         let listed: Vec<String> = plans
             .iter()
             .map(|(plan, parts)| format!("{plan}: {}", label(parts)))
             .collect();
-        warnings.push(format!(
+        mismatched.push(format!(
             "the merged shards come from {} different plans (other sources, seeds or scenario versions): {}",
             plans.len(),
             listed.join("; ")
@@ -545,7 +665,7 @@ pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
             continue; // An unsharded sweep covers its plan.
         }
         if parts.len() > 1 {
-            warnings.push(format!(
+            mismatched.push(format!(
                 "plan {plan}: the merged shards split it in different ways ({}); they overlap and leave gaps",
                 label(parts)
             ));
@@ -558,7 +678,7 @@ pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
                 .map(|i| format!("{i}/{count}"))
                 .collect();
             if !missing.is_empty() {
-                warnings.push(format!(
+                missing_shards.push(format!(
                     "plan {plan}: shard {} missing; the merge holds {} of its {count} shards, so its summary is not the whole plan's",
                     missing.join(", "),
                     indices.len()
@@ -566,7 +686,10 @@ pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
             }
         }
     }
-    warnings
+    CoverageProblems {
+        mismatched,
+        missing: missing_shards,
+    }
 }
 
 /// Two records of one pair from different inputs. Equal runs keep one of them (the same one
