@@ -1674,3 +1674,18 @@ fn a_merge_into_the_directory_of_a_running_sweep_is_refused_and_changes_nothing(
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(records(&live).len(), 30);
 }
+
+/// A resumed sweep's wall time is its own invocation's: the runs it found done took none of it,
+/// and counting them made the rate of a sweep that ran nothing read hundreds of thousands of
+/// runs a second. The shard says how many it resumed.
+#[test]
+fn a_resumed_sweep_rates_only_the_runs_it_ran() {
+    let out = scratch_dir("resumed-rate").join("out");
+    let first = library_sweep(&out, 0..200, None);
+    assert_eq!(first.shards[0].resumed, 0);
+    let again = library_sweep(&out, 0..200, None);
+    assert_eq!((again.runs, again.shards[0].resumed), (200, 200));
+    assert_eq!(again.runs_per_second, 0.0);
+    let written = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(written.contains("\"resumed\": 200"), "{written}");
+}

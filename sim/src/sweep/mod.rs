@@ -882,6 +882,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         config.shard,
         span,
         records.len() as u64,
+        resumed as u64,
         round3(started.elapsed().as_secs_f64()),
         round3(run_seconds),
         Some(plan_id(&config.sources, &config.seeds)),

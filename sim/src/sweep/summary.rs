@@ -49,6 +49,10 @@ pub struct ShardSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seeds: Option<SeedsSpan>,
     pub runs: u64,
+    /// Of `runs`, those found done in the results file by a resumed sweep; the shard's wall
+    /// time is its last invocation's, which ran only the others. Absent when none were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resumed: u64,
     pub wall_seconds: f64,
     /// Wall time of the runs alone (without minimising and reports).
     pub run_seconds: f64,
@@ -58,6 +62,10 @@ pub struct ShardSummary {
     pub plan: Option<String>,
 }
 
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
 impl ShardSummary {
     /// The summary of shard `part` (`None`: the whole plan, unsharded) of the plan over
     /// `seeds`, with its label.
@@ -65,6 +73,7 @@ impl ShardSummary {
         part: Option<super::Shard>,
         seeds: SeedsSpan,
         runs: u64,
+        resumed: u64,
         wall_seconds: f64,
         run_seconds: f64,
         plan: Option<String>,
@@ -79,6 +88,7 @@ impl ShardSummary {
             count: part.map(|p| p.count),
             seeds: Some(seeds),
             runs,
+            resumed,
             wall_seconds,
             run_seconds,
             plan,
@@ -174,6 +184,8 @@ pub struct Summary {
     pub determinism: DeterminismSummary,
     /// The longest shard's wall time (shards run side by side).
     pub wall_seconds: f64,
+    /// Runs per second of `wall_seconds`, of the runs done in it (a resumed sweep's runs found
+    /// done are not).
     pub runs_per_second: f64,
     pub shards: Vec<ShardSummary>,
     pub out: String,
@@ -302,6 +314,12 @@ pub fn build(
     let findings: Vec<FindingSummary> = findings.into_iter().map(|(_, f)| f).collect();
     let runs = records.len() as u64;
     let wall_seconds = shards.iter().map(|s| s.wall_seconds).fold(0.0, f64::max);
+    // The rate of the runs the wall time timed: a resumed shard's wall time is its last
+    // invocation's, and the runs it found done took none of it.
+    let runs_timed: u64 = shards
+        .iter()
+        .map(|s| s.runs.saturating_sub(s.resumed))
+        .sum();
     Summary {
         verdict: if findings.is_empty() { "pass" } else { "fail" }.into(),
         repro: findings
@@ -322,7 +340,7 @@ pub fn build(
         },
         wall_seconds: round3(wall_seconds),
         runs_per_second: if wall_seconds > 0.0 {
-            round3(runs as f64 / wall_seconds)
+            round3(runs_timed as f64 / wall_seconds)
         } else {
             0.0
         },
@@ -733,6 +751,7 @@ mod tests {
             count: None,
             seeds: None,
             runs: 1,
+            resumed: 0,
             wall_seconds: 0.0,
             run_seconds: 0.0,
             plan: plan.map(str::to_string),
@@ -748,7 +767,7 @@ mod tests {
             end: end.parse().unwrap(),
         };
         let part = (part != "all").then(|| super::super::Shard::parse(part).unwrap());
-        let made = ShardSummary::new(part, seeds, 1, 0.0, 0.0, plan.map(str::to_string));
+        let made = ShardSummary::new(part, seeds, 1, 0, 0.0, 0.0, plan.map(str::to_string));
         assert_eq!(made.shard, label);
         made
     }
