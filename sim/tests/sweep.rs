@@ -357,7 +357,11 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     let (code, stdout, stderr) = run_sim(&args);
     assert_eq!(code, 2, "bad input: {stdout}{stderr}");
     assert!(
-        stderr.contains(&format!("{}:3: corrupted results file", path.display())),
+        stderr.contains(&format!(
+            "{}:3:{}: corrupted results file: not a run record (EOF while parsing",
+            path.display(),
+            broken.len()
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("delete line 3"), "{stderr}");
@@ -386,8 +390,9 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     assert_eq!(code, 2, "bad input: {stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
-            "{}:3: corrupted results file: not a run record (unknown verdict `bogus`",
-            path.display()
+            "{}:3:{}: corrupted results file: not a run record (unknown verdict `bogus`",
+            path.display(),
+            text.lines().nth(2).unwrap().find("\"verdict\"").unwrap() + 1
         )),
         "{stderr}"
     );

@@ -215,9 +215,9 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record = parse_line(line).map_err(|why| ResultsError {
+        let record = parse_line(line).map_err(|NotARecord { column, why }| ResultsError {
             message: format!(
-                "{}:{line_number}: corrupted results file: {why}\n  line: {}\nnote: every other line is intact and the file was not changed; delete line {line_number} (or the whole file to start over) and run the same command again to resume",
+                "{}:{line_number}:{column}: corrupted results file: {why}\n  line: {}\nnote: every other line is intact and the file was not changed; delete line {line_number} (or the whole file to start over) and run the same command again to resume",
                 path.display(),
                 preview(line)
             ),
@@ -275,10 +275,21 @@ fn end_with_newline(path: &Path) -> Result<(), ResultsError> {
         })
 }
 
-fn parse_line(line: &[u8]) -> Result<RunRecord, String> {
-    let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_string())?;
-    let record =
-        serde_json::from_str::<RunRecord>(text).map_err(|e| format!("not a run record ({e})"))?;
+/// Why a line is no run record, and the column (from 1, in bytes) where it goes wrong.
+struct NotARecord {
+    column: usize,
+    why: String,
+}
+
+fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
+    let text = std::str::from_utf8(line).map_err(|error| NotARecord {
+        column: error.valid_up_to() + 1,
+        why: "not UTF-8 text".to_string(),
+    })?;
+    let record = serde_json::from_str::<RunRecord>(text).map_err(|error| NotARecord {
+        column: error.column(),
+        why: format!("not a run record ({})", json_message(&error)),
+    })?;
     // Summaries count a run as failed by its signatures alone, so a verdict that sim never
     // writes (or one that disagrees with the signatures) would be resumed as a pass: such a line
     // is as corrupt as one that does not parse.
@@ -300,30 +311,34 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, String> {
                 record.verdict
             )
         };
-        return Err(format!("not a run record ({why})"));
+        return Err(NotARecord {
+            column: text.find("\"verdict\"").map_or(1, |at| at + 1),
+            why: format!("not a run record ({why})"),
+        });
     }
     Ok(record)
 }
 
-/// `FILE:LINE:COLUMN: what` for a JSON error, the way scenario errors point into files.
-/// `line_number` is the file's line that held the JSON text (a results record), or 0 for a file
-/// that is one JSON text (a summary), whose error gives its own line.
-pub fn json_error_at(file: &str, line_number: usize, error: &serde_json::Error) -> String {
-    // serde_json puts the position after its message; it is said once, in front.
+/// `FILE:LINE:COLUMN: what` for an error in a file that is one JSON text (a summary), the way
+/// scenario errors point into files.
+pub fn json_error_at(file: &str, error: &serde_json::Error) -> String {
+    format!(
+        "{file}:{}:{}: {}",
+        error.line(),
+        error.column(),
+        json_message(error)
+    )
+}
+
+/// A JSON error's words without the position serde_json puts after them: the position is said
+/// once, in front, as `FILE:LINE:COLUMN`.
+fn json_message(error: &serde_json::Error) -> String {
     let message = error.to_string();
-    let what = message
-        .strip_suffix(&format!(
-            " at line {} column {}",
-            error.line(),
-            error.column()
-        ))
-        .unwrap_or(&message);
-    let line = if line_number == 0 {
-        error.line()
-    } else {
-        line_number
-    };
-    format!("{file}:{line}:{}: {what}", error.column())
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(words) => words.to_string(),
+        None => message,
+    }
 }
 
 fn preview(line: &[u8]) -> String {
@@ -489,9 +504,9 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let error = load(&path, true).err().unwrap();
         assert!(
-            error
-                .message
-                .contains("results.jsonl:2: corrupted results file"),
+            error.message.contains(
+                "results.jsonl:2:1: corrupted results file: not a run record (expected value)"
+            ),
             "{}",
             error.message
         );
@@ -511,7 +526,7 @@ mod tests {
         let error = load(&path, true).err().unwrap();
         assert!(
             error.message.contains(
-                "results.jsonl:2: corrupted results file: not a run record (unknown verdict `bogus`"
+                "results.jsonl:2:69: corrupted results file: not a run record (unknown verdict `bogus`"
             ),
             "{}",
             error.message
