@@ -1694,3 +1694,36 @@ fn a_resumed_sweep_rates_only_the_runs_it_ran() {
     let written = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(written.contains("\"resumed\": 200"), "{written}");
 }
+
+/// A sweep run again after a kill says, before it runs anything, that it resumes, from which
+/// file, and how much is left.
+#[test]
+fn a_resumed_sweep_says_what_it_resumed_before_it_runs() {
+    let out = scratch_dir("resume-note").join("out");
+    library_sweep(&out, 0..40, None);
+    let out_text = out.display().to_string();
+    let (code, stdout, stderr) = run_sim(&[
+        "sweep",
+        "--subject",
+        "counter",
+        "--defect",
+        "leak-on-evict",
+        "--seeds",
+        "0..100",
+        "--shrink-runs-max",
+        "200",
+        "--out",
+        &out_text,
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let failed = records(&out)
+        .iter()
+        .filter(|r| r.seed < 40 && r.failed())
+        .count();
+    let note = format!(
+        "sweep: resuming {}: 40 of 100 runs already recorded ({failed} of them failed), running the other 60\n",
+        out.join(results::RESULTS_FILE).display()
+    );
+    assert!(stderr.starts_with(&note), "{stderr}");
+    assert!(stdout.contains("(60 run now, 40 resumed)"), "{stdout}");
+}

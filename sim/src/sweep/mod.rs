@@ -823,6 +823,17 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     for record in records.values() {
         progress.resumed(record);
     }
+    // Said before the runs: whoever reruns a killed sweep learns at once that it picked up where
+    // the last one stopped, and from which file, rather than only in the closing summary.
+    if resumed > 0 {
+        let failed = records.values().filter(|r| r.failed()).count();
+        progress.note(&format!(
+            "resuming {}: {resumed} of {} runs already recorded ({failed} of them failed), running the other {}",
+            results_path.display(),
+            plan.len(),
+            todo.len()
+        ));
+    }
     let mut failure: Option<SweepError> = None;
     let runs_started = Instant::now();
     // The closure runs on every worker, so it takes the plain settings, not the config (whose

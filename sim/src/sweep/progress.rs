@@ -93,6 +93,16 @@ impl Progress {
         warnings.len()
     }
 
+    /// Prints `sweep: LINE` now, above the bar, unless progress is off.
+    pub fn note(&self, line: &str) {
+        let line = format!("sweep: {line}");
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => bar.println(line),
+            (None, ProgressMode::Lines) => eprintln!("{line}"),
+            (None, _) => {}
+        }
+    }
+
     /// A pair found done in the results file.
     pub fn resumed(&mut self, record: &RunRecord) {
         self.count(record);
