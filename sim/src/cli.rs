@@ -1447,7 +1447,37 @@ fn check_output_file(path: &Path, flag: &str) -> Result<(), CliError> {
             path.display()
         )));
     }
+    // Writing through a symbolic link to no file makes that file, but not its directory.
+    if let Some(target) = dangling_symlink(path) {
+        let resolved = path.parent().unwrap_or(Path::new("")).join(&target);
+        let target_dir = resolved.parent().unwrap_or(Path::new(""));
+        let target_dir = if target_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            target_dir
+        };
+        if !target_dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "{flag} {}: is a symbolic link to {}, whose directory {} does not exist; make it, or give another path",
+                path.display(),
+                target.display(),
+                target_dir.display()
+            )));
+        }
+    }
     check_dir_can_be_made(path.parent().unwrap_or(Path::new("")), flag, path)
+}
+
+/// Where `path` points when it is a symbolic link to nothing: a directory cannot be made there
+/// (`mkdir` finds the link and fails with "File exists"), and `metadata`, which follows links,
+/// takes it for a path that does not exist yet.
+fn dangling_symlink(path: &Path) -> Option<PathBuf> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink());
+    if is_link && std::fs::metadata(path).is_err() {
+        std::fs::read_link(path).ok()
+    } else {
+        None
+    }
 }
 
 /// Checks, before the work, that the directory `dir` (given as `flag`) is one or can be made:
@@ -1473,7 +1503,16 @@ fn check_dir_can_be_made(dir: &Path, flag: &str, given: &Path) -> Result<(), Cli
                     ancestor.display()
                 )));
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(target) = dangling_symlink(ancestor) {
+                    return Err(CliError::usage(format!(
+                        "{flag} {}: {} is a symbolic link to {}, which does not exist; make that directory, or give another path",
+                        given.display(),
+                        ancestor.display(),
+                        target.display()
+                    )));
+                }
+            }
             Err(error) => {
                 return Err(CliError::usage(format!(
                     "{flag} {}: cannot write there: {}: {error}",
@@ -2009,6 +2048,7 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
         } else {
             sweep::summary::Mismatched::Refuse
         };
+        check_output_dir(&merge.out, "--out")?;
         let summary = sweep::summary::merge(&merge.dirs, &merge.out, mismatched)?;
         print_sweep_summary(&summary, merge.json, None);
         return Ok(sweep_exit(&summary));
@@ -2018,6 +2058,7 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
             "--recheck-percent must be between 0 and 100",
         ));
     }
+    check_output_dir(&args.out, "--out")?;
     let sources = sweep_sources(registry, &args.sources)?;
     // An empty sweep would pass with nothing checked, which a nightly job would read as clean.
     if sources.is_empty() {

@@ -475,9 +475,20 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     let input = input.display().to_string();
     let a_file = dir.join("a-file");
     std::fs::write(&a_file, "").unwrap();
+    // Symbolic links to nothing: `metadata` takes them for paths not made yet, but no directory
+    // can be made where one stands, nor a file written through one into no directory.
+    let dangling_dir = dir.join("dangling-dir");
+    std::os::unix::fs::symlink(dir.join("nowhere"), &dangling_dir).unwrap();
+    let dangling_file = dir.join("dangling-file.toml");
+    std::os::unix::fs::symlink(dir.join("nowhere/small.toml"), &dangling_file).unwrap();
     let cases = [
         (a_file.join("small.toml"), "is not a directory"),
         (dir.clone(), "is a directory"),
+        (
+            dangling_dir.join("small.toml"),
+            "dangling-dir is a symbolic link to ",
+        ),
+        (dangling_file.clone(), "is a symbolic link to "),
     ];
     for (out, says) in cases {
         let out = out.display().to_string();

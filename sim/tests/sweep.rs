@@ -1727,3 +1727,38 @@ fn a_resumed_sweep_says_what_it_resumed_before_it_runs() {
     assert!(stderr.starts_with(&note), "{stderr}");
     assert!(stdout.contains("(60 run now, 40 resumed)"), "{stdout}");
 }
+
+/// An `--out` that is a symbolic link to nothing (a scratch disk not mounted, say) is refused
+/// before anything runs, saying so: `mkdir` there fails with "File exists", which named no link.
+#[test]
+fn a_sweep_or_merge_into_a_symbolic_link_to_nothing_says_so() {
+    let dir = scratch_dir("dangling-out");
+    let link = dir.join("out");
+    std::os::unix::fs::symlink(dir.join("scratch-disk/sweeps"), &link).unwrap();
+    let link_text = link.display().to_string();
+    let shard = dir.join("shard");
+    library_sweep(&shard, 0..10, None);
+    let shard_text = shard.display().to_string();
+    for args in [
+        vec![
+            "sweep",
+            "--subject",
+            "counter",
+            "--seeds",
+            "0..10",
+            "--out",
+            &link_text,
+        ],
+        vec!["sweep", "merge", &shard_text, "--out", &link_text],
+    ] {
+        let (code, stdout, stderr) = run_sim(&args);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: --out {link_text}: {link_text} is a symbolic link to {}, which does not exist",
+                dir.join("scratch-disk/sweeps").display()
+            )),
+            "{stderr}"
+        );
+    }
+}
