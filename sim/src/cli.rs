@@ -1268,7 +1268,8 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         let mut table = Table::new();
         table.load_style(UTF8_FULL_CONDENSED);
         table.set_header(vec!["", "name", "what"]);
-        wrap_last_column_to_terminal(&mut table);
+        // The kind and the name are never broken: a name is what one types into a scenario.
+        fit_table_to_terminal(&mut table, &[0, 1]);
         for op in &info.ops {
             table.add_row(vec!["op", op.name, op.summary]);
         }
@@ -1409,13 +1410,16 @@ impl<'a> ListedSubject<'a> {
     }
 }
 
-/// `sim list`'s last column holds sentences (a defect's summary and its source run past 300
-/// characters), and a table left unwrapped printed rows that wide: wrapped by the terminal, each
-/// row broke across lines mid-cell. The sentences are wrapped to the terminal's width instead,
-/// or, when the output is no terminal (a pager, a file), to `COLUMNS` where the shell exports
-/// it; with neither, rows stay whole, as a script reading them expects. The kind and the name
-/// are never broken: a name is what one types into a scenario.
-fn wrap_last_column_to_terminal(table: &mut Table) {
+/// Fits a table's rows to the terminal's width, or, when the output is no terminal (a pager, a
+/// file), to `COLUMNS` where the shell exports it; with neither, rows stay whole, as a script
+/// reading them expects. A cell too wide for its share wraps onto more lines of its row, so
+/// nothing is cut; the columns in `kept_whole` never wrap (a name one types, a command one
+/// pastes).
+///
+/// `sim list`'s defect summaries, `sim zoo`'s finding headlines and `sim sweep`'s signatures and
+/// paths made rows 200 to 850 columns wide, which a terminal broke mid-cell, every row across
+/// the next ones.
+fn fit_table_to_terminal(table: &mut Table, kept_whole: &[usize]) {
     table.set_content_arrangement(ContentArrangement::Dynamic);
     if !table.is_tty()
         && let Some(columns) = std::env::var("COLUMNS")
@@ -1425,7 +1429,7 @@ fn wrap_last_column_to_terminal(table: &mut Table) {
     {
         table.set_width(columns);
     }
-    for index in 0..2 {
+    for &index in kept_whole {
         if let Some(column) = table.column_mut(index) {
             column.set_constraint(ColumnConstraint::ContentWidth);
         }
@@ -2151,6 +2155,8 @@ fn print_sweep_summary(
             },
         ]);
     }
+    // The label and the subject are names to type; the counts are short.
+    fit_table_to_terminal(&mut scenarios, &[1, 3, 4]);
     println!("{scenarios}");
     if summary.findings.is_empty() {
         println!("no findings");
@@ -2158,34 +2164,47 @@ fn print_sweep_summary(
         let mut table = Table::new();
         table.load_style(UTF8_FULL_CONDENSED);
         table.set_header(vec![
+            "#",
             "signature",
             "subject",
             "runs",
             "first seed",
             "seeds to first",
             "ops (minimised)",
-            "replay",
         ]);
-        for finding in &summary.findings {
+        let mut replays = Vec::new();
+        for (index, finding) in summary.findings.iter().enumerate() {
             let ops = match (finding.ops_before, finding.ops_after) {
                 (Some(before), Some(after)) => format!("{before} → {after}"),
                 _ => "-".into(),
             };
+            let number = format!("#{}", index + 1);
             table.add_row(vec![
+                number.clone(),
                 finding.signature.clone(),
                 finding.subject.clone(),
                 finding.count.to_string(),
                 format_seed(finding.first_seed),
                 finding.seeds_to_first.to_string(),
                 ops,
-                finding
-                    .replay
-                    .clone()
-                    .or_else(|| finding.original_replay.clone())
-                    .unwrap_or_default(),
             ]);
+            let replay = finding
+                .replay
+                .clone()
+                .or_else(|| finding.original_replay.clone())
+                .unwrap_or_default();
+            replays.push(format!("  {number} {replay}"));
         }
+        // Everything but the signature stays whole: names, counts and seeds are short. The
+        // replay commands go under the table, each on a line of its own: in a cell, a command
+        // as long as a path left the other columns a few letters wide at a terminal's width, or
+        // broke mid-path, and a command is to paste whole.
+        fit_table_to_terminal(&mut table, &[0, 2, 3, 4, 5, 6]);
         println!("{table}");
+        println!("replay:");
+        for replay in replays {
+            println!("{replay}");
+        }
     }
     println!("report: {}", summary.report_html);
 }
@@ -2262,6 +2281,8 @@ fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
             lines.join("\n"),
         ]);
     }
+    // Names and verdicts stay whole; the path and the findings' sentences wrap.
+    fit_table_to_terminal(&mut table, &[1, 3, 4]);
     println!("{table}");
     let unexpected = rows.iter().filter(|r| !r.as_expected()).count();
     if unexpected == 0 {

@@ -1762,3 +1762,80 @@ fn a_sweep_or_merge_into_a_symbolic_link_to_nothing_says_so() {
         );
     }
 }
+
+/// `sim zoo`'s and `sim sweep`'s tables fit the width they are given (the terminal's, or
+/// `COLUMNS` when the output is no terminal), wrapping long cells onto more lines of their row
+/// rather than cutting them: they were 190 to 280 columns wide, and a terminal broke every row
+/// across the next. Each finding's replay command is a line of its own under the table, whole
+/// at any width. With no width given, rows stay whole, as a script reading them expects.
+#[test]
+fn zoo_and_sweep_tables_fit_the_width_they_are_given_and_keep_every_word() {
+    let dir = scratch_dir("tables-fit");
+    let run_with_columns = |args: &[&str], columns: Option<&str>| {
+        let mut command = Command::new(SIM);
+        command.args(args).current_dir(support::workspace_root());
+        match columns {
+            Some(columns) => command.env("COLUMNS", columns),
+            None => command.env_remove("COLUMNS"),
+        };
+        let output = command.output().expect("run sim");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let out = dir.join("out").display().to_string();
+    let sweep_args = [
+        "sweep",
+        "scenarios/zoo/fn-ptr-cast-loop.toml",
+        "scenarios/zoo/heap-rotate-cross-thread-free.toml",
+        "--seeds",
+        "0..2",
+        "--out",
+        &out,
+    ];
+    // Words as a person reads them: the table's borders and line breaks dropped.
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| c.is_whitespace() || "│┆".contains(c))
+            .filter(|w| !w.is_empty() && !w.chars().all(|c| "─┌┐└┘├┤┬┴┼╞╡╪═".contains(c)))
+            .map(str::to_string)
+            .collect()
+    };
+    for args in [&["zoo", "scenarios/zoo"][..], &sweep_args[..]] {
+        let whole = run_with_columns(args, None);
+        let fitted = run_with_columns(args, Some("100"));
+        assert!(
+            whole.lines().any(|line| line.chars().count() > 150),
+            "unfitted rows stay whole:\n{whole}"
+        );
+        for line in fitted
+            .lines()
+            .filter(|line| line.starts_with(['┌', '│', '╞', '└']))
+        {
+            assert!(
+                line.chars().count() <= 100,
+                "wider than 100:\n{line}\n{fitted}"
+            );
+        }
+        // Every cell's text is still there, wrapped: all of the table's letters, in order.
+        let table_rows = |text: &str| -> String {
+            text.lines()
+                .filter(|line| line.starts_with('│'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let letters = |text: &str| -> String {
+            let mut letters: Vec<char> = words(&table_rows(text)).concat().chars().collect();
+            letters.sort_unstable();
+            letters.into_iter().collect()
+        };
+        assert_eq!(letters(&fitted), letters(&whole), "{fitted}");
+    }
+    let fitted = run_with_columns(&sweep_args, Some("100"));
+    let replays: Vec<&str> = fitted
+        .lines()
+        .filter(|line| line.starts_with("  #"))
+        .collect();
+    assert_eq!(replays.len(), 2, "{fitted}");
+    assert!(
+        replays[0].starts_with(&format!("  #1 sim replay {out}/repros/interpreter-growth-")),
+        "{fitted}"
+    );
+}
