@@ -1839,3 +1839,48 @@ fn zoo_and_sweep_tables_fit_the_width_they_are_given_and_keep_every_word() {
         "{fitted}"
     );
 }
+
+/// A finding two scenarios show is reported once, from the first; in `junit.xml`, the other
+/// scenario's failure held its signature and no report, an empty failure in a CI's view. Each
+/// failing test case now holds the report of every finding it showed, naming the first pair
+/// when that was another scenario's.
+#[test]
+fn every_failing_junit_case_holds_the_report_of_each_finding_it_showed() {
+    let out = scratch_dir("junit-shared").join("out");
+    let out_text = out.display().to_string();
+    let (code, _, stderr) = run_sim_in(
+        &support::workspace_root(),
+        &[
+            "sweep",
+            "scenarios/zoo/cross-thread-free-exit.toml",
+            "scenarios/zoo/heap-delete-exit.toml",
+            "--seeds",
+            "0..2",
+            "--out",
+            &out_text,
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    let cases: Vec<&str> = junit.split("<testcase ").skip(1).collect();
+    assert_eq!(cases.len(), 2, "{junit}");
+    let signature = "fault:released page:segment_collect";
+    for case in &cases {
+        assert!(
+            case.contains(&format!("runs found: {signature}\""))
+                && case.contains(&format!("note: signature `{signature}`")),
+            "{case}"
+        );
+    }
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let first = summary["findings"][0]["first_scenario"].as_str().unwrap();
+    let other = cases
+        .iter()
+        .find(|case| !case.starts_with(&format!("name=\"{first} ")))
+        .unwrap();
+    assert!(
+        other.contains(&format!("note: first found by {first} seed 0x")),
+        "{other}"
+    );
+}

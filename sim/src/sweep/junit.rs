@@ -1,6 +1,7 @@
 //! `junit.xml`: one test case per swept scenario (a file, or a subject's generated scenarios), so
 //! CI systems show a sweep the way they show tests. A scenario fails when any of its runs found
-//! something; the failure message lists its signatures and the text holds each finding's report.
+//! something; the failure message lists its signatures and the text holds each finding's report
+//! (for a finding another scenario showed first, that one's, saying so).
 //! Times are the sum of the runs' durations.
 
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::summary::Summary;
+use crate::seed::format_seed;
 
 pub fn render(summary: &Summary) -> String {
     let mut suite = TestSuite::new("sim sweep");
@@ -28,14 +30,29 @@ pub fn render(summary: &Summary) -> String {
                 scenario.signatures.join(", ")
             ));
             status.set_type("finding");
+            // Every finding this scenario showed, also one that another scenario showed first
+            // (findings are deduplicated by subject and signature, and reported once, from their
+            // first pair): its failure listed the signature with no report at all.
             let reports: Vec<String> = summary
                 .findings
                 .iter()
-                .filter(|f| f.first_scenario == scenario.scenario && f.defects == scenario.defects)
+                .filter(|f| {
+                    f.subject == scenario.subject && scenario.signatures.contains(&f.signature)
+                })
                 .map(|f| {
-                    f.report
+                    let report = f
+                        .report
                         .clone()
-                        .unwrap_or_else(|| format!("error[{}]: {}\n", f.kind, f.headline))
+                        .unwrap_or_else(|| format!("error[{}]: {}\n", f.kind, f.headline));
+                    if f.first_scenario == scenario.scenario && f.defects == scenario.defects {
+                        report
+                    } else {
+                        format!(
+                            "note: first found by {} seed {}; its report:\n{report}",
+                            f.first_scenario,
+                            format_seed(f.first_seed)
+                        )
+                    }
                 })
                 .collect();
             status.set_description(reports.join("\n"));
