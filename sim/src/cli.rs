@@ -1974,6 +1974,8 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
     if !args.files.is_empty() {
         for path in expand_paths(&args.files)? {
             let scenario = load_scenario(registry, &path)?;
+            // Once per file, before any run: its seeds all share what the text says.
+            print_warnings(scenario.as_ref());
             let source = Source::file(&path, scenario);
             sources.push(match &args.file_seeds {
                 Some(seeds) => source.with_seeds(seeds.clone()),
@@ -2214,7 +2216,8 @@ fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {
     // record beside its repro, say) stops the command with nothing promoted, and is explained
     // as `sim replay` explains it.
     for file in &args.files {
-        load_scenario(registry, file)?;
+        // A regression keeps what its file says for good: say now what looks wrong in it.
+        print_warnings(load_scenario(registry, file)?.as_ref());
     }
     let lines =
         sweep::promote::promote(registry, &args.files, &args.to).map_err(CliError::usage)?;
@@ -2227,7 +2230,9 @@ fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {
 fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
     let mut files = Vec::new();
     for path in expand_paths(&args.files)? {
-        files.push((path.display().to_string(), load_scenario(registry, &path)?));
+        let scenario = load_scenario(registry, &path)?;
+        print_warnings(scenario.as_ref());
+        files.push((path.display().to_string(), scenario));
     }
     let rows = sweep::zoo::check(&files);
     let mut table = Table::new();

@@ -779,6 +779,53 @@ fn file_seeds_without_scenario_files_is_a_warning() {
     );
 }
 
+/// A sweep, `sim zoo` and `sim promote` warn of a file as `sim run` does (here, an op after the
+/// process `exit`), once per file however many seeds it runs, pointed into the file; the sweep
+/// still runs every seed.
+#[test]
+fn sweep_zoo_and_promote_warn_of_a_file_once_each() {
+    let dir = scratch_dir("sweep-warnings");
+    let file = dir.join("after-exit.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\nsubject = \"counter\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
+         ops = [{ op = \"exit\" }, { op = \"create\", slot = 0 }, { op = \"evict\", slot = 0 }]\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let warning = format!(
+        "warning: op `create` (op #2 of `ops` in lifecycle `l`) runs after the process exited"
+    );
+    let pointer = format!("  --> {file}:6:25\n");
+    let once = |stderr: &str| {
+        assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+        assert_eq!(stderr.matches(&pointer).count(), 1, "{stderr}");
+    };
+    let out = dir.join("sweep").display().to_string();
+    let (code, _, stderr) = run_sim(&["sweep", &file, "--file-seeds", "0..3", "--out", &out]);
+    assert_eq!(code, 0, "{stderr}");
+    once(&stderr);
+    assert_eq!(records(Path::new(&out)).len(), 3, "every seed ran");
+    let (_, _, stderr) = run_sim(&["zoo", &file]);
+    once(&stderr);
+    // A repro pins its finding: the same ops without the evict leak a heap block.
+    let repro = dir.join("after-exit-repro.toml");
+    std::fs::write(
+        &repro,
+        "name = \"x\"\nsubject = \"counter\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
+         ops = [{ op = \"exit\" }, { op = \"create\", slot = 0 }]\n\
+         [expect]\nsignatures = [\"leak:heap block:counter_create\"]\n",
+    )
+    .unwrap();
+    let to = dir.join("regressions").display().to_string();
+    let repro = repro.display().to_string();
+    let (code, _, stderr) = run_sim(&["promote", &repro, "--to", &to]);
+    let pointer = format!("  --> {repro}:6:25\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert_eq!(stderr.matches(&pointer).count(), 1, "{stderr}");
+}
+
 /// A subject that reads state outside its seed: a process-wide counter. Its runs differ from
 /// each other, which is exactly what the determinism check must catch.
 static OUTSIDE_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
