@@ -300,6 +300,12 @@ fn run_inner<S: Subject>(
     runner.os.trace().event(EventKind::Lifecycle, seed, 0);
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
     match created {
+        // Real code on host memory crashes where it misbehaves, and only a run in a child
+        // process (what `host_backed` asks for) turns that crash into a finding: in the tool's
+        // own process it ends `sim` with no report at all. Refuse before any op runs.
+        Ok(_) if runner.os.host_arena_enabled() && !info_of::<S>().host_backed => {
+            runner.undeclared_host_arena();
+        }
         Ok(made) => {
             let subject = subject.insert(made);
             let _ = runner.run_lifecycles(subject, scenario);
@@ -596,6 +602,30 @@ impl<'a, S: Subject> Runner<'a, S> {
                 )
             },
             position.op_ref(),
+        );
+        let _ = self.add(self.stamp(finding));
+    }
+
+    /// The finding for a subject whose `new` enabled the host arena though its `info()` does not
+    /// set `host_backed`: a `panic` finding in `new`, as any other refusal of the constructor.
+    fn undeclared_host_arena(&mut self) {
+        let name = info_of::<S>().name;
+        let finding = Finding::new(
+            FindingKind::Panic,
+            "subject",
+            "new",
+            format!(
+                "`{name}::new` enabled the host arena (`Os::enable_host_arena`), but `{name}`'s \
+                 `info()` leaves `host_backed` false: set `host_backed: true` in its \
+                 `SubjectInfo`, so that its runs go in a child process where a crash of real \
+                 code on that memory becomes a `fault` finding instead of ending the tool with \
+                 no report"
+            ),
+        )
+        .detail_op(
+            "during",
+            format!("`{name}::new`, before the first op"),
+            self.os.position().op_ref(),
         );
         let _ = self.add(self.stamp(finding));
     }

@@ -1115,6 +1115,13 @@ impl Os {
         Ok(())
     }
 
+    /// Whether `enable_host_arena` has backed this OS's memory with real bytes. The runner asks
+    /// it after a subject's `new`, to refuse a subject that does so without declaring
+    /// `SubjectInfo::host_backed` (its crashes would end the tool instead of becoming findings).
+    pub fn host_arena_enabled(&self) -> bool {
+        self.pages.host.is_some()
+    }
+
     /// The real address behind a simulated one, when a host arena backs the memory. Code that
     /// dereferences it bypasses the checks; the arena's protections catch what they can.
     pub fn host_ptr(&self, addr: u64) -> Option<*mut u8> {
