@@ -1,10 +1,11 @@
-//! What the framework asks of a subject of one's own that runs real code on real bytes (README,
-//! "Real code on real bytes"): it must say so in `info().host_backed`.
+//! What README section 3b ("A real crate on real bytes") tells a subject of one's own, checked:
+//! it must declare `host_backed`, and then real code writing through `Os::host_ptr` into a page
+//! the subject released is a `fault` finding that names the code `Os::set_host_code` named.
 
 use arbitrary::Arbitrary;
 use serde::{Deserialize, Serialize};
 use sim::findings::FindingKind;
-use sim::os::{Os, Tid};
+use sim::os::{Os, PAGE_SIZE, Tid};
 use sim::runner::RunOptions;
 use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
 
@@ -12,6 +13,9 @@ use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 enum ArenaOp {
     Touch,
+    /// Reserves and commits a page, writes it through its real pointer, releases it, and writes
+    /// it again: what an allocator crate does when its platform layer gives memory back early.
+    WriteAfterRelease,
 }
 
 /// A subject that backs its memory with the host arena, as a real allocator crate's platform
@@ -29,10 +33,16 @@ impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
                 "arena-undeclared"
             },
             summary: "enables the host arena",
-            ops: vec![OpDoc {
-                name: "touch",
-                summary: "does nothing",
-            }],
+            ops: vec![
+                OpDoc {
+                    name: "touch",
+                    summary: "does nothing",
+                },
+                OpDoc {
+                    name: "write-after-release",
+                    summary: "writes a page through its real pointer after releasing it",
+                },
+            ],
             host_backed: DECLARED,
             ..Default::default()
         }
@@ -43,22 +53,39 @@ impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
         ArenaUser
     }
 
-    fn op_name(_op: &ArenaOp) -> &'static str {
-        "touch"
+    fn op_name(op: &ArenaOp) -> &'static str {
+        match op {
+            ArenaOp::Touch => "touch",
+            ArenaOp::WriteAfterRelease => "write-after-release",
+        }
     }
 
     fn validate(_op: &ArenaOp, _names: &mut Names) -> Result<(), String> {
         Ok(())
     }
 
-    fn apply(&mut self, _os: &mut Os, _tid: Tid, _op: &ArenaOp) -> Step<Self> {
+    fn apply(&mut self, os: &mut Os, _tid: Tid, op: &ArenaOp) -> Step<Self> {
+        if *op == ArenaOp::WriteAfterRelease {
+            let page = os.reserve(PAGE_SIZE, 0, "crate_reserve").expect("a page");
+            os.commit(page, PAGE_SIZE, "crate_reserve")
+                .expect("committed");
+            let real = os.host_ptr(page).expect("the host arena backs the page");
+            os.set_host_code(Some("crate_write"));
+            // SAFETY: the page is committed and ours; the second write is the bug under test,
+            // which the arena makes a crash that the isolated run turns into a finding.
+            unsafe { real.write_volatile(1) };
+            os.release(page, PAGE_SIZE, "crate_release")
+                .expect("released");
+            unsafe { real.write_volatile(2) };
+            os.set_host_code(None);
+        }
         Step::Done
     }
 }
 
-fn scenario(subject: &str) -> String {
+fn scenario(subject: &str, op: &str) -> String {
     format!(
-        "name = \"touch\"\nsubject = \"{subject}\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"touch\" }}]\n"
+        "name = \"one-op\"\nsubject = \"{subject}\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"{op}\" }}]\n"
     )
 }
 
@@ -67,7 +94,7 @@ fn scenario(subject: &str) -> String {
 /// set, instead of passing runs until the first crash.
 #[test]
 fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
-    let source = scenario("arena-undeclared");
+    let source = scenario("arena-undeclared", "touch");
     let parsed = sim::scenario::parse::parse::<ArenaUser<false>>("touch.toml", &source)
         .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
     let outcome = sim::runner::run::<ArenaUser<false>>(&parsed, RunOptions::default());
@@ -84,10 +111,29 @@ fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
 
 #[test]
 fn a_subject_that_declares_its_host_arena_runs() {
-    let source = scenario("arena-declared");
+    let source = scenario("arena-declared", "touch");
     let parsed = sim::scenario::parse::parse::<ArenaUser<true>>("touch.toml", &source)
         .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
     let outcome = sim::runner::run::<ArenaUser<true>>(&parsed, RunOptions::default());
     assert!(outcome.passed(), "{:?}", outcome.findings);
     assert_eq!(outcome.ops, 1);
+}
+
+/// The pattern section 3b gives, end to end: a real write into a released page, in a declared
+/// subject's isolated run, is a `fault` finding that names the code `set_host_code` named as the
+/// toucher and the release as the releaser.
+#[test]
+fn real_code_touching_a_released_page_is_a_fault_naming_the_code() {
+    let source = scenario("arena-declared", "write-after-release");
+    let parsed = sim::scenario::parse::parse::<ArenaUser<true>>("write.toml", &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
+    let outcome = sim::runner::run::<ArenaUser<true>>(&parsed, RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        vec!["fault:released page:crate_write"],
+        "{:?}",
+        outcome.findings
+    );
+    let report = sim::report::render_finding(&outcome.findings[0], &outcome, "replay");
+    assert!(report.contains("→ crate_release"), "{report}");
 }
