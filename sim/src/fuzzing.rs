@@ -32,8 +32,9 @@ use crate::ledger::GrowthProgress;
 use crate::registry::{DynSubject, Registry};
 use crate::report;
 use crate::rng::{Rng, Stream};
-use crate::runner::RunOptions;
+use crate::runner::{Outcome, RunOptions};
 use crate::scenario::generate::GenerateOptions;
+use crate::subject::{Subject, info_of};
 
 /// The environment variable the libFuzzer binaries read once, at start: comma-separated defect
 /// names to switch on (`SIM_FUZZ_DEFECTS=prestats-lock-leak`).
@@ -378,18 +379,12 @@ fn run_target_as(
         return Ok(());
     }
     let import = import_command(target_name, defects);
-    let mut text = format!(
-        "sim fuzz target `{target_name}`: {} finding(s) in subject `{subject}` (defects: {})\n",
-        outcome.findings.len(),
-        if defects.is_empty() {
-            "none".to_string()
-        } else {
-            defects.join(",")
-        }
+    let mut text = finding_lines(
+        &format!("sim fuzz target `{target_name}`"),
+        subject,
+        defects,
+        &outcome,
     );
-    for finding in &outcome.findings {
-        text.push_str(&report::render_finding_body(finding, &outcome));
-    }
     text.push_str(&format!(
         "note: keep it as a regression with `{import}`, ARTIFACT being the file libFuzzer names \
          below (`Test unit written to …`): it shrinks the run and writes it into \
@@ -400,6 +395,66 @@ fn run_target_as(
     );
     let pinned = report::pin(scenario.as_ref(), &outcome);
     text.push_str(&pinned.to_toml());
+    Err(text)
+}
+
+/// The first lines of a failing input's report: what ran, and each finding as `sim run` prints it.
+fn finding_lines(what: &str, subject: &str, defects: &[String], outcome: &Outcome) -> String {
+    let mut text = format!(
+        "{what}: {} finding(s) in subject `{subject}` (defects: {})\n",
+        outcome.findings.len(),
+        if defects.is_empty() {
+            "none".to_string()
+        } else {
+            defects.join(",")
+        }
+    );
+    for finding in &outcome.findings {
+        text.push_str(&report::render_finding_body(finding, outcome));
+    }
+    text
+}
+
+/// The body of a fuzz target or a property test for a subject of your own, which `TARGETS`, the
+/// fuzz targets in `fuzz/` and `sim import-crash` do not know: decodes `bytes` into a scenario
+/// exactly as a built-in target does (the `arbitrary` decoder of `sim sweep --subject`, with
+/// swarm fault injection), runs it with `defects` on, and returns the report of any finding.
+///
+/// The report gives each finding as `sim run` prints it and the scenario the bytes decoded to,
+/// pinned as a repro file: save it as a `.toml` file and replay it with your binary
+/// (`your-binary replay FILE`, section 6 of the README), or shrink it with `your-binary shrink`.
+/// Unlike a built-in target's body this runs a host-backed subject in a child process
+/// (`runner::run`), so a crash of real code is a `fault` finding here rather than the end of the
+/// test process; under libFuzzer, where a crash is already an artifact, that costs a fork per
+/// input.
+///
+/// ```no_run
+/// # fn check<MySubject: sim::subject::Subject>(bytes: &[u8]) {
+/// if let Err(report) = sim::fuzzing::run_subject_bytes::<MySubject>(bytes, &[]) {
+///     panic!("{report}");
+/// }
+/// # }
+/// ```
+pub fn run_subject_bytes<S: Subject>(bytes: &[u8], defects: &[String]) -> Result<(), String> {
+    let entry = crate::registry::erase::<S>();
+    let scenario = entry.from_bytes(bytes, &generate_options(defects));
+    let outcome = {
+        let _guard = SimulationGuard::enter();
+        scenario.run(RunOptions {
+            defects: Some(defects.to_vec()),
+            record_schedule: false,
+            ..RunOptions::default()
+        })
+    };
+    if outcome.passed() {
+        return Ok(());
+    }
+    let mut text = finding_lines("sim fuzz input", info_of::<S>().name, defects, &outcome);
+    text.push_str(
+        "note: the input decodes to this scenario (save it as a .toml file and replay it with \
+         your binary's `replay`):\n",
+    );
+    text.push_str(&report::pin(scenario.as_ref(), &outcome).to_toml());
     Err(text)
 }
 

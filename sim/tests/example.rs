@@ -80,6 +80,50 @@ fn generated_scenarios_pass_without_the_defect_and_reach_it_with_it() {
     );
 }
 
+/// A fuzz target or property test of the user's own (`sim::fuzzing::run_subject_bytes`): bytes
+/// decode into scenarios of the example's subject, which pass with the defect off; with it on,
+/// some fail, and the report's scenario, saved as a file, replays through the user's CLI.
+#[test]
+fn fuzz_bytes_run_the_example_subject_and_a_failure_replays_through_its_cli() {
+    let defect = vec!["leak-overflow-chunks".to_string()];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut failures = Vec::new();
+    for _ in 0..200 {
+        let bytes: Vec<u8> = (0..256)
+            .map(|_| {
+                // xorshift64: fixed inputs, the same on every run.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        if let Err(report) = sim::fuzzing::run_subject_bytes::<BumpAllocator>(&bytes, &[]) {
+            panic!("defect off: {report}");
+        }
+        if let Err(report) = sim::fuzzing::run_subject_bytes::<BumpAllocator>(&bytes, &defect) {
+            failures.push(report);
+        }
+    }
+    let report = failures
+        .first()
+        .expect("some inputs reach `leak-overflow-chunks`");
+    assert!(
+        report.contains("in subject `bump-allocator` (defects: leak-overflow-chunks)"),
+        "{report}"
+    );
+    let marker = "replay it with your binary's `replay`):\n";
+    let pinned = &report[report.find(marker).expect(marker) + marker.len()..];
+    let file = scratch_dir("fuzz-bytes").join("input.toml");
+    std::fs::write(&file, pinned).unwrap();
+    let file = file.display().to_string();
+    assert_eq!(
+        main_with_args(bump_allocator::registry(), ["sim", "replay", file.as_str()]),
+        1,
+        "the pinned scenario replays to its findings and trace hash"
+    );
+}
+
 #[test]
 fn hand_written_ops_on_an_arena_never_created_are_refused() {
     let mut names = sim::subject::Names::default();
