@@ -567,3 +567,24 @@ fn a_block_larger_than_the_arena_is_a_budget_finding_that_blames_the_size_not_a_
         budget.notes
     );
 }
+
+/// The subject runs the dlmalloc version its summary names, wherever `sim` is built. A crate that
+/// depends on `sim` by path or git resolves `sim`'s dependencies in its own lock file, where a
+/// caret requirement would take the newest 0.2.x: a different allocator than the one whose
+/// behaviour the subject describes, under repro files whose trace hashes it would not reproduce.
+/// So the requirement is exact, and it is the version the summary names.
+#[test]
+fn the_dlmalloc_dependency_is_pinned_to_the_version_the_subject_names() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .expect("sim/Cargo.toml");
+    let requirement = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("dlmalloc = "))
+        .expect("sim/Cargo.toml depends on dlmalloc");
+    let summary = DlmallocSubject::info().summary;
+    let named = summary
+        .split(['(', ')'])
+        .nth(1)
+        .expect("the summary names a version in parentheses");
+    assert_eq!(requirement, format!("\"={named}\""), "summary: {summary}");
+}
