@@ -32,6 +32,10 @@ impl std::fmt::Debug for HostArena {
 }
 
 impl HostArena {
+    /// Maps a real reservation of `len` bytes (rounded up to whole pages), inaccessible until the
+    /// simulation commits pages in it. `Os::enable_host_arena` makes the one a run uses; a
+    /// subject's `check_host` makes one and drops it, to learn before a run whether this host
+    /// grants the size (a `ulimit -v` below it does not): the error says why not.
     pub fn new(len: u64) -> Result<HostArena, String> {
         let len = len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases
@@ -75,12 +79,14 @@ impl HostArena {
         self.base
     }
 
+    /// The real address of simulated address `addr`, or `None` outside the arena's window.
     pub fn host_ptr(&self, addr: u64) -> Option<*mut u8> {
         let offset = addr.checked_sub(ARENA_SIM_BASE)?;
         // SAFETY: the offset is inside the mapping, so the pointer stays in bounds.
         (offset < self.len).then(|| unsafe { self.base.add(offset as usize) })
     }
 
+    /// The simulated address of real pointer `ptr`, or `None` when it is not into the arena.
     pub fn sim_addr(&self, ptr: *const u8) -> Option<u64> {
         let offset = (ptr as usize).checked_sub(self.base as usize)? as u64;
         (offset < self.len).then_some(ARENA_SIM_BASE + offset)

@@ -1104,7 +1104,9 @@ pub fn format_bytes(bytes: u64) -> String {
 
 impl Os {
     /// Backs simulated memory with one real reservation of `len` bytes, so that real third-party
-    /// code can use the bytes directly (see `host_arena.rs`). Must be called before any reserve.
+    /// code can use the bytes directly (`host_ptr` gives the real address of a simulated one;
+    /// see `HostArena`). Call it in `Subject::new`, before any reserve, and set
+    /// `SubjectInfo::host_backed`, which the runner requires of a subject that calls it.
     pub fn enable_host_arena(&mut self, len: u64) -> Result<(), String> {
         if self.pages.reservations_live > 0 {
             return Err("the host arena must be enabled before the first reservation".into());
