@@ -793,12 +793,11 @@ fn sweep_zoo_and_promote_warn_of_a_file_once_each() {
     )
     .unwrap();
     let file = file.display().to_string();
-    let warning = format!(
-        "warning: op `create` (op #2 of `ops` in lifecycle `l`) runs after the process exited"
-    );
+    let warning =
+        "warning: op `create` (op #2 of `ops` in lifecycle `l`) runs after the process exited";
     let pointer = format!("  --> {file}:6:25\n");
     let once = |stderr: &str| {
-        assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+        assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
         assert_eq!(stderr.matches(&pointer).count(), 1, "{stderr}");
     };
     let out = dir.join("sweep").display().to_string();
@@ -822,7 +821,7 @@ fn sweep_zoo_and_promote_warn_of_a_file_once_each() {
     let (code, _, stderr) = run_sim(&["promote", &repro, "--to", &to]);
     let pointer = format!("  --> {repro}:6:25\n");
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
     assert_eq!(stderr.matches(&pointer).count(), 1, "{stderr}");
 }
 
