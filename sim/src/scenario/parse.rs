@@ -144,7 +144,7 @@ impl std::error::Error for Diagnostic {}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario<Op> {
-    name: String,
+    name: Spanned<String>,
     #[serde(default)]
     description: Option<String>,
     subject: Spanned<String>,
@@ -812,6 +812,7 @@ fn parse_with_spans<S: Subject>(
             ),
         ));
     }
+    check_name(&raw.name, "the scenario's name in reports").map_err(|(span, m)| error(span, m))?;
     let mut defects = Vec::new();
     for defect in &raw.defects {
         if !info.defects.iter().any(|d| d.name == defect.get_ref()) {
@@ -964,6 +965,7 @@ fn parse_with_spans<S: Subject>(
     let mut lifecycle_names = BTreeMap::new();
     for raw_lifecycle in raw.lifecycles {
         let name = &raw_lifecycle.get_ref().name;
+        check_name(name, "reports name the lifecycle by it").map_err(|(span, m)| error(span, m))?;
         if let Some(first) = lifecycle_names.insert(name.get_ref().clone(), name.span()) {
             return Err(error(
                 name.span(),
@@ -980,7 +982,7 @@ fn parse_with_spans<S: Subject>(
         spans.push(lifecycle_spans);
     }
     let scenario = Scenario {
-        name: raw.name.into(),
+        name: raw.name.into_inner().into(),
         description: raw.description,
         subject: Cow::Borrowed(info.name),
         defects,
@@ -995,6 +997,23 @@ fn parse_with_spans<S: Subject>(
         expect: raw.expect,
     };
     Ok((scenario, spans))
+}
+
+/// Refuses an empty `name` (the scenario's, a lifecycle's or a thread's) at its `""`: a report
+/// would say `lifecycle ``` and a thread of no name could not be told apart in a trace. `why` says
+/// what the name is for.
+fn check_name(name: &Spanned<String>, why: &str) -> Result<(), (Range<usize>, String)> {
+    let blank = if name.get_ref().is_empty() {
+        ""
+    } else if name.get_ref().trim().is_empty() {
+        ", not only whitespace"
+    } else {
+        return Ok(());
+    };
+    Err((
+        name.span(),
+        format!("`name` must be non-empty{blank} ({why}); write `name = \"…\"`"),
+    ))
 }
 
 /// What in `schedule` an error is about: the whole value, or one key of its table or that key's
@@ -1205,6 +1224,8 @@ fn parse_lifecycle<S: Subject>(
     let mut thread_names = BTreeMap::new();
     for thread in raw.threads {
         let thread = thread.into_inner();
+        check_name(&thread.name, "spawn and join name the thread by it")
+            .map_err(|(span, m)| error(span, m))?;
         let name_span = thread.name.span();
         let name = thread.name.into_inner();
         if let Some(first) = thread_names.insert(name.clone(), name_span.clone()) {
