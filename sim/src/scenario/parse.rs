@@ -616,9 +616,31 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Sta
                 _ => message.to_string(),
             }
         }
+        // serde names the value and the type it wanted, not the key: the key written before the
+        // value on its line is the one.
+        Some(span)
+            if stage == Stage::Fields
+                && (message.starts_with("invalid type:")
+                    || message.starts_with("invalid value:")) =>
+        {
+            match key_of_value(source, span.start) {
+                Some(key) => format!("`{key}`: {}", friendly_message(message)),
+                None => friendly_message(message),
+            }
+        }
         _ => friendly_message(message),
     };
     Diagnostic::new(path, source, span, message)
+}
+
+/// The key a value starting at `offset` is set to when its line reads `key = value`: `None` for
+/// a value inside an array or an inline table, whose line has more before it.
+fn key_of_value(source: &str, offset: usize) -> Option<&str> {
+    let before = source.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let key = before[line_start..].trim().strip_suffix('=')?.trim_end();
+    let bare = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    (!key.is_empty() && key.chars().all(bare)).then_some(key)
 }
 
 /// serde's "missing field `KEY`" (of a table that lacks a key with no default: the scenario's,
