@@ -985,7 +985,7 @@ fn parse_with_spans<S: Subject>(
     // Reports and repros name a lifecycle only by its name, so two of one name could not be told
     // apart.
     let mut lifecycle_names = BTreeMap::new();
-    for raw_lifecycle in raw.lifecycles {
+    for (index, raw_lifecycle) in raw.lifecycles.into_iter().enumerate() {
         let name = &raw_lifecycle.get_ref().name;
         check_name(name, "reports name the lifecycle by it").map_err(|(span, m)| error(span, m))?;
         if let Some(first) = lifecycle_names.insert(name.get_ref().clone(), name.span()) {
@@ -999,7 +999,7 @@ fn parse_with_spans<S: Subject>(
             ));
         }
         let (lifecycle, lifecycle_spans) =
-            parse_lifecycle::<S>(path, source, raw_lifecycle, &mut names)?;
+            parse_lifecycle::<S>(path, source, index, raw_lifecycle, &mut names)?;
         lifecycles.push(lifecycle);
         spans.push(lifecycle_spans);
     }
@@ -1144,6 +1144,29 @@ fn schedule_entry_span(source: &str, at: &ScheduleAt) -> Option<Range<usize>> {
     Some(if of_value { value.span() } else { found.span() })
 }
 
+/// Where the empty op list of the lifecycle at `index` is written (`ops`, else `setup`, else
+/// `teardown`), for "has no ops": found by a second read of the file, made only then. `None` when
+/// it writes none.
+fn empty_op_list_span(source: &str, index: usize) -> Option<Range<usize>> {
+    #[derive(Deserialize)]
+    struct Probe {
+        lifecycle: Vec<ProbeLifecycle>,
+    }
+    #[derive(Deserialize)]
+    struct ProbeLifecycle {
+        setup: Option<Spanned<de::IgnoredAny>>,
+        ops: Option<Spanned<de::IgnoredAny>>,
+        teardown: Option<Spanned<de::IgnoredAny>>,
+    }
+    let probe: Probe = toml::from_str(source).ok()?;
+    let lifecycle = probe.lifecycle.into_iter().nth(index)?;
+    [lifecycle.ops, lifecycle.setup, lifecycle.teardown]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|list| list.span())
+}
+
 /// Where the value of `[limits]` field `name` is, for an error about it: found by a second read
 /// of the file, made only when a value is refused (the first read keeps no span per field).
 fn limit_value_span(source: &str, name: &str) -> Option<Range<usize>> {
@@ -1200,6 +1223,7 @@ fn list_or_none(items: &[&str]) -> String {
 fn parse_lifecycle<S: Subject>(
     path: &str,
     source: &str,
+    index: usize,
     raw: Spanned<RawLifecycle<RawOp<S>>>,
     names: &mut Names,
 ) -> Result<(Lifecycle<S::Op>, LifecycleSpans), Diagnostic> {
@@ -1294,7 +1318,8 @@ fn parse_lifecycle<S: Subject>(
             ListAt::Thread(thread) => spans.threads[thread].ops[index].clone(),
         };
         let span = match at {
-            ProblemAt::Lifecycle => lifecycle_span.clone(),
+            // At the empty list the file writes (`ops = []`), if it writes one.
+            ProblemAt::NoOps => empty_op_list_span(source, index).unwrap_or(lifecycle_span.clone()),
             // The op's field, where the op writes it; the op if it cannot be found there.
             ProblemAt::OpField(list, index, field) => {
                 let op = op_span(list, index);
@@ -1347,10 +1372,11 @@ enum ListAt {
     Thread(usize),
 }
 
-/// What a lifecycle's problem concerns: the lifecycle as a whole, or the value of one field of
+/// What a lifecycle's problem concerns: its having no ops, or the value of one field of
 /// the op at an index of a list.
 enum ProblemAt {
-    Lifecycle,
+    /// The lifecycle has no op in any list: at its header, or the empty list it writes.
+    NoOps,
     OpField(ListAt, usize, &'static str),
     /// The op, which the subject refused in words that quote the value at fault (`slot `2` is
     /// used before any op defines it`).
@@ -1365,7 +1391,7 @@ fn check_lifecycle<S: Subject>(
 ) -> Result<(), (ProblemAt, String)> {
     if lifecycle.setup.is_empty() && lifecycle.ops.is_empty() && lifecycle.teardown.is_empty() {
         return Err((
-            ProblemAt::Lifecycle,
+            ProblemAt::NoOps,
             format!(
                 "lifecycle `{}` has no ops; add `ops = [{{ op = \"…\" }}]` (`sim list {}` shows \
                  the ops)",
