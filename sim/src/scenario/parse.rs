@@ -1003,6 +1003,38 @@ fn parse_with_spans<S: Subject>(
         lifecycles.push(lifecycle);
         spans.push(lifecycle_spans);
     }
+    // A list that has more threads out at once than `threads_max` ends every run at a spawn,
+    // with a budget finding that says nothing of the subject (the main thread does not count);
+    // unless spawns may fail by injection, which leaves fewer out.
+    let spawns_may_fail = faults.swarm
+        || faults
+            .probabilities
+            .get(&FaultKind::Spawn)
+            .is_some_and(|p| *p > 0.0);
+    if !spawns_may_fail
+        && let Some(span) = limit_value_span(source, "threads_max")
+        && let Some((lifecycle, list, out)) = lifecycles.iter().find_map(|lifecycle| {
+            [
+                ("setup", &lifecycle.setup),
+                ("ops", &lifecycle.ops),
+                ("teardown", &lifecycle.teardown),
+            ]
+            .into_iter()
+            .map(|(list, ops)| (list, threads_out_at_once(ops)))
+            .find(|(_, out)| *out > limits.threads_max)
+            .map(|(list, out)| (&lifecycle.name, list, out))
+        })
+    {
+        return Err(error(
+            span,
+            format!(
+                "`threads_max` is {}, but `{list}` of lifecycle `{lifecycle}` has {out} thread(s) \
+                 spawned and not yet joined at once (the main thread does not count): every run \
+                 would end at a spawn with a budget finding; raise it to at least {out}",
+                limits.threads_max
+            ),
+        ));
+    }
     let scenario = Scenario {
         name: raw.name.into_inner().into(),
         description: raw.description,
@@ -1142,6 +1174,32 @@ fn schedule_entry_span(source: &str, at: &ScheduleAt) -> Option<Range<usize>> {
         .into_iter()
         .find(|(k, _)| k.get_ref() == key)?;
     Some(if of_value { value.span() } else { found.span() })
+}
+
+/// The most threads `ops` has spawned and not yet joined at any point, as the runner counts
+/// them against `threads_max`: each spawn one more, each join of a thread still out one fewer.
+fn threads_out_at_once<O>(ops: &[ScenarioOp<O>]) -> u64 {
+    let mut out_by_name: BTreeMap<&str, u64> = BTreeMap::new();
+    let (mut out, mut most) = (0, 0);
+    for op in ops {
+        match op {
+            ScenarioOp::Spawn { thread } => {
+                *out_by_name.entry(thread).or_default() += 1;
+                out += 1;
+                most = most.max(out);
+            }
+            ScenarioOp::Join { thread } => {
+                if let Some(count) = out_by_name.get_mut(thread.as_str())
+                    && *count > 0
+                {
+                    *count -= 1;
+                    out -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    most
 }
 
 /// Where the empty op list of the lifecycle at `index` is written (`ops`, else `setup`, else
@@ -1767,6 +1825,27 @@ mod tests {
     fn error_of<S: Subject>(source: &str) -> (Option<Range<usize>>, String) {
         let error = parse::<S>("f.toml", source).map(|_| ()).unwrap_err();
         (error.span, error.message)
+    }
+
+    /// `threads_max` is refused only when a list has more threads out at once than it allows:
+    /// one at a time fits a limit of 1, and a limit of 0 fits a scenario that spawns none or
+    /// whose spawns may fail by injection.
+    #[test]
+    fn threads_max_is_refused_only_below_the_threads_a_list_has_out_at_once() {
+        let with = |limit: u32, faults: &str, ops: &str| {
+            format!(
+                "name = \"t\"\nsubject = \"counter\"\n[limits]\nthreads_max = {limit}\n{faults}\n\
+                 [[lifecycle]]\nname = \"l\"\nops = [{ops}]\n\
+                 [[lifecycle.thread]]\nname = \"a\"\nops = [{{ op = \"bump\" }}]\n"
+            )
+        };
+        let one_at_a_time = "{ op = \"spawn\", thread = \"a\" }, { op = \"join\", thread = \"a\" }, \
+                             { op = \"spawn\", thread = \"a\" }, { op = \"join\", thread = \"a\" }";
+        parse::<Counter>("f.toml", &with(1, "", one_at_a_time)).unwrap();
+        parse::<Counter>("f.toml", &with(0, "", "{ op = \"bump\" }")).unwrap();
+        parse::<Counter>("f.toml", &with(0, "[faults]\nspawn = 0.5", one_at_a_time)).unwrap();
+        let (_, message) = error_of::<Counter>(&with(0, "", one_at_a_time));
+        assert!(message.starts_with("`threads_max` is 0"), "{message}");
     }
 
     /// A wrong value in an op is reported at the value, naming the field (serde's internally
