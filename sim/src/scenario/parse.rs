@@ -1011,8 +1011,9 @@ fn parse_with_spans<S: Subject>(
             .probabilities
             .get(&FaultKind::Spawn)
             .is_some_and(|p| *p > 0.0);
+    // The file is read again for the span only when a list is over (it keeps none per limit).
     if !spawns_may_fail
-        && let Some(span) = limit_value_span(source, "threads_max")
+        && raw.limits.is_some()
         && let Some((lifecycle, list, out)) = lifecycles.iter().find_map(|lifecycle| {
             [
                 ("setup", &lifecycle.setup),
@@ -1024,6 +1025,7 @@ fn parse_with_spans<S: Subject>(
             .find(|(_, out)| *out > limits.threads_max)
             .map(|(list, out)| (&lifecycle.name, list, out))
         })
+        && let Some(span) = limit_value_span(source, "threads_max")
     {
         return Err(error(
             span,
