@@ -121,25 +121,65 @@ pub fn first_pairs(records: &[RunRecord]) -> BTreeMap<(String, String), &RunReco
     first
 }
 
-/// Every sidecar in `dir`, by file name. Unreadable ones are skipped: their findings are
-/// minimised again.
-pub fn load_sidecars(dir: &Path) -> Vec<(PathBuf, ReproRecord)> {
+/// A sidecar that is there but could not be read: `FILE:LINE:COLUMN: why` (or `FILE: why`).
+#[derive(Clone, Debug)]
+pub struct BadSidecar {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+impl BadSidecar {
+    /// The repro file name stem the sidecar belongs to (`stem`).
+    pub fn stem(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// The sidecars in a repros directory: the ones read, by file name, and the ones that could not
+/// be (a half-edited or damaged file), each said by the caller together with what it does
+/// about it.
+pub struct Sidecars {
+    pub read: Vec<(PathBuf, ReproRecord)>,
+    pub bad: Vec<BadSidecar>,
+}
+
+/// Every sidecar in `dir`, by file name.
+pub fn load_sidecars(dir: &Path) -> Sidecars {
+    let mut sidecars = Sidecars {
+        read: Vec::new(),
+        bad: Vec::new(),
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+        return sidecars;
     };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    paths
-        .into_iter()
-        .filter_map(|path| {
-            let text = std::fs::read_to_string(&path).ok()?;
-            let record = serde_json::from_str(&text).ok()?;
-            Some((path, record))
-        })
-        .collect()
+    for path in paths {
+        let shown = path.display().to_string();
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|error| format!("{shown}: cannot read: {error}"))
+            .and_then(|text| {
+                serde_json::from_str::<ReproRecord>(&text).map_err(|error| {
+                    format!(
+                        "{shown}:{}:{}: not a repro sidecar ({})",
+                        error.line(),
+                        error.column(),
+                        super::results::json_message(&error)
+                    )
+                })
+            });
+        match parsed {
+            Ok(record) => sidecars.read.push((path, record)),
+            Err(problem) => sidecars.bad.push(BadSidecar { path, problem }),
+        }
+    }
+    sidecars
 }
 
 /// Writes `text` to `path` through a temporary file and a rename.
@@ -156,15 +196,29 @@ pub fn write_sidecar(dir: &Path, record: &ReproRecord) -> std::io::Result<()> {
     write_atomic(&dir.join(name), &text)
 }
 
-/// Minimises every (subject, signature) of `records` that has no up-to-date sidecar, in parallel,
-/// and returns the sidecars of all of them in (subject, signature) order.
-pub fn minimise_all(
-    registry: &Registry,
-    config: &SweepConfig,
-    records: &[RunRecord],
-) -> Result<Vec<ReproRecord>, SweepError> {
+/// What a sweep has to minimise: the findings without an up-to-date sidecar, and the sidecars of
+/// the others.
+pub struct Pending {
+    done: BTreeMap<(String, String), ReproRecord>,
+    todo: Vec<(usize, PairKey, String, String)>,
+    /// Sidecars that could not be read, each with what happens to its finding.
+    pub warnings: Vec<String>,
+}
+
+impl Pending {
+    /// How many findings are to be minimised (0: every repro is up to date).
+    pub fn to_minimise(&self) -> usize {
+        self.todo.len()
+    }
+}
+
+/// Sorts the (subject, signature) pairs of `records` into those with an up-to-date sidecar in
+/// `DIR/repros` and those to minimise.
+pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
     let dir = config.out.join(REPROS_DIR);
-    let existing: BTreeMap<(String, String), ReproRecord> = load_sidecars(&dir)
+    let sidecars = load_sidecars(&dir);
+    let existing: BTreeMap<(String, String), ReproRecord> = sidecars
+        .read
         .into_iter()
         .filter(|(json, r)| r.not_written.is_some() || json.with_extension("toml").exists())
         .map(|(_, r)| ((r.subject.clone(), r.signature.clone()), r))
@@ -193,6 +247,39 @@ pub fn minimise_all(
             }
         }
     }
+    let warnings = sidecars
+        .bad
+        .iter()
+        .map(|bad| {
+            let stem = bad.stem();
+            let fate = match todo
+                .iter()
+                .find(|(_, _, subject, signature)| self::stem(subject, signature) == stem)
+            {
+                Some((_, _, _, signature)) => format!(
+                    "the file is ignored, and its finding `{signature}` is minimised again, which replaces it"
+                ),
+                None => "the file is ignored and left as it is: no finding of this sweep has its name".to_string(),
+            };
+            format!("{}; {fate}", bad.problem)
+        })
+        .collect();
+    Pending {
+        done,
+        todo,
+        warnings,
+    }
+}
+
+/// Minimises every finding `pending` has to, in parallel, and returns the sidecars of all of
+/// them in (subject, signature) order.
+pub fn minimise_all(
+    registry: &Registry,
+    config: &SweepConfig,
+    pending: Pending,
+) -> Result<Vec<ReproRecord>, SweepError> {
+    let dir = config.out.join(REPROS_DIR);
+    let Pending { mut done, todo, .. } = pending;
     let jobs = config.jobs.max(1).min(todo.len().max(1));
     let states: Vec<Vec<Source>> = (0..jobs)
         .map(|_| config.sources.iter().map(Source::duplicate).collect())

@@ -819,7 +819,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         Worker::start_all(registry, &config.sources, &host_backed, jobs);
     warnings.extend(server_warnings);
     let mut progress = progress::Progress::new(config.progress, plan.len() as u64);
-    let warnings_printed = progress.warn_all(&warnings);
+    let mut warnings_printed = progress.warn_all(&warnings);
     for record in records.values() {
         progress.resumed(record);
     }
@@ -880,8 +880,11 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     let ran = records.len() - resumed;
 
     let records: Vec<RunRecord> = records.into_values().collect();
+    let pending = minimise::pending(config, &records);
+    warnings_printed += progress.warn_all(&pending.warnings);
+    warnings.extend(pending.warnings.iter().cloned());
     progress.phase("minimising findings");
-    let sidecars = minimise::minimise_all(registry, config, &records)?;
+    let sidecars = minimise::minimise_all(registry, config, pending)?;
     progress.finish();
 
     let span = seeds_span(&config.sources, &config.seeds);

@@ -332,7 +332,7 @@ pub fn json_error_at(file: &str, error: &serde_json::Error) -> String {
 
 /// A JSON error's words without the position serde_json puts after them: the position is said
 /// once, in front, as `FILE:LINE:COLUMN`.
-fn json_message(error: &serde_json::Error) -> String {
+pub(crate) fn json_message(error: &serde_json::Error) -> String {
     let message = error.to_string();
     let position = format!(" at line {} column {}", error.line(), error.column());
     match message.strip_suffix(&position) {

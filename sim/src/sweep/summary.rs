@@ -406,6 +406,8 @@ pub fn merge(
     let mut mismatches = Vec::new();
     // What each input holds, for the message that refuses a mismatched merge.
     let mut held = Vec::new();
+    // Sidecars that could not be read: said once it is known what becomes of their findings.
+    let mut bad_sidecars = Vec::new();
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
         if !path.exists() {
@@ -477,8 +479,11 @@ pub fn merge(
                 .or_default()
                 .push(input.display().to_string());
         }
+        let found = minimise::load_sidecars(&input.join(REPROS_DIR));
+        bad_sidecars.extend(found.bad);
         sidecars.extend(
-            minimise::load_sidecars(&input.join(REPROS_DIR))
+            found
+                .read
                 .into_iter()
                 .map(|(json, record)| (json.with_extension("toml"), record))
                 .filter(|(toml, record)| record.not_written.is_some() || toml.exists()),
@@ -567,6 +572,21 @@ pub fn merge(
         minimise::write_sidecar(&repros, &moved)
             .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", repros.display())))?;
         chosen.push(moved);
+    }
+    let firsts = minimise::first_pairs(&records);
+    for bad in &bad_sidecars {
+        let stem = bad.stem();
+        let named = |subject: &str, signature: &str| minimise::stem(subject, signature) == stem;
+        let fate = if chosen.iter().any(|c| named(&c.subject, &c.signature)) {
+            "the file is ignored; its finding's repro is taken from another directory".to_string()
+        } else if let Some((_, signature)) = firsts.keys().find(|(sub, sig)| named(sub, sig)) {
+            format!(
+                "the file is ignored, so the merge has no repro for `{signature}`; fix or delete the file and merge again, or sweep that directory again to minimise it anew"
+            )
+        } else {
+            "the file is ignored: no finding of the merge has its name".to_string()
+        };
+        warnings.push(format!("{}; {fate}", bad.problem));
     }
     for warning in &warnings {
         eprintln!("warning: {warning}");
