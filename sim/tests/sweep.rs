@@ -2019,3 +2019,14 @@ fn a_merge_names_a_corrupt_repro_sidecar_and_the_finding_it_leaves_without_a_rep
         assert!(stderr.contains(&expected), "{stderr}");
     }
 }
+
+/// A second sweep of a directory whose repros are all up to date has nothing to minimise and
+/// does not say it is minimising.
+#[test]
+fn a_sweep_whose_repros_are_up_to_date_does_not_say_it_is_minimising() {
+    let out = scratch_dir("up-to-date-repros").join("out");
+    let first = cli_sweep(&out, "0..40", &[]);
+    assert!(first.contains("sweep: minimising findings"), "{first}");
+    let again = cli_sweep(&out, "0..40", &[]);
+    assert!(!again.contains("minimising"), "{again}");
+}

@@ -883,7 +883,10 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     let pending = minimise::pending(config, &records);
     warnings_printed += progress.warn_all(&pending.warnings);
     warnings.extend(pending.warnings.iter().cloned());
-    progress.phase("minimising findings");
+    // Said only when there is work: a resumed sweep whose repros are all up to date has none.
+    if pending.to_minimise() > 0 {
+        progress.phase("minimising findings");
+    }
     let sidecars = minimise::minimise_all(registry, config, pending)?;
     progress.finish();
 
