@@ -2030,3 +2030,19 @@ fn a_sweep_whose_repros_are_up_to_date_does_not_say_it_is_minimising() {
     let again = cli_sweep(&out, "0..40", &[]);
     assert!(!again.contains("minimising"), "{again}");
 }
+
+/// The temporary files of a sweep killed while writing a repro (`STEM.partial`) are removed by
+/// the next sweep of the directory; files of other names are left alone.
+#[test]
+fn a_later_sweep_removes_the_partial_files_a_killed_one_left_in_repros() {
+    let out = scratch_dir("stale-partials").join("out");
+    cli_sweep(&out, "0..40", &[]);
+    let repros = out.join("repros");
+    let ours = first_sidecar(&out).with_extension("partial");
+    std::fs::write(&ours, "# half a repro").unwrap();
+    let not_ours = repros.join("notes.partial");
+    std::fs::write(&not_ours, "mine").unwrap();
+    cli_sweep(&out, "0..40", &[]);
+    assert!(!ours.exists(), "{}", ours.display());
+    assert!(not_ours.exists());
+}

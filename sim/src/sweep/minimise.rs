@@ -213,9 +213,10 @@ impl Pending {
 }
 
 /// Sorts the (subject, signature) pairs of `records` into those with an up-to-date sidecar in
-/// `DIR/repros` and those to minimise.
+/// `DIR/repros` and those to minimise, and removes the temporary files a killed sweep left there.
 pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
     let dir = config.out.join(REPROS_DIR);
+    remove_stale_partials(&dir);
     let sidecars = load_sidecars(&dir);
     let existing: BTreeMap<(String, String), ReproRecord> = sidecars
         .read
@@ -268,6 +269,32 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
         done,
         todo,
         warnings,
+    }
+}
+
+/// Removes the temporary files (`write_atomic`'s `STEM.partial`) that a sweep killed while
+/// writing a repro or sidecar left in the repros directory `dir`. Only names of the form a sweep
+/// writes (`stem`'s `…-HHHHHHHH.partial`) are touched; the caller holds the directory's results
+/// lock, so no other sweep or merge is writing them.
+pub fn remove_stale_partials(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let is_ours = path.extension().is_some_and(|e| e == "partial")
+            && path
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .and_then(|stem| stem.rsplit_once('-'))
+                .is_some_and(|(rest, hash)| {
+                    !rest.is_empty()
+                        && hash.len() == 8
+                        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                });
+        if is_ours {
+            // Best effort: a file that cannot be removed is overwritten by the next write anyway.
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
