@@ -2046,3 +2046,63 @@ fn a_later_sweep_removes_the_partial_files_a_killed_one_left_in_repros() {
     assert!(!ours.exists(), "{}", ours.display());
     assert!(not_ours.exists());
 }
+
+/// Shards run with different `--recheck-percent` or `--shrink-runs-max` are refused as shards of
+/// different sweeps are (their merged counts and repro sizes would mean nothing), each directory
+/// said with its settings; `--allow-mismatch` merges them with the problem as a warning.
+#[test]
+fn a_merge_of_shards_run_with_different_recheck_or_shrink_settings_is_refused() {
+    let dir = scratch_dir("merge-settings");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    cli_sweep(&first, "0..40", &["--shard", "1/2"]);
+    cli_sweep(
+        &second,
+        "0..40",
+        &["--shard", "2/2", "--recheck-percent", "50"],
+    );
+    let third = dir.join("third");
+    cli_sweep(
+        &third,
+        "0..40",
+        &["--shard", "2/2", "--shrink-runs-max", "150"],
+    );
+    let merged = dir.join("merged");
+    let merged_text = merged.display().to_string();
+    let [first, second, third] = [&first, &second, &third].map(|p| p.display().to_string());
+    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged_text]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the directories were swept with different --recheck-percent: 1 ({first}); 50 ({second})"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; --recheck-percent 1 --shrink-runs-max 200\n")
+            && stderr.contains("; --recheck-percent 50 --shrink-runs-max 200\n"),
+        "{stderr}"
+    );
+    assert!(!merged.exists());
+    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &third, "--out", &merged_text]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the directories were swept with different --shrink-runs-max: 150 ({third}); 200 ({first})"
+        )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &first,
+        &second,
+        "--out",
+        &merged_text,
+        "--allow-mismatch",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("warning: the directories were swept with different --recheck-percent"),
+        "{stderr}"
+    );
+}

@@ -895,7 +895,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         start: span.start,
         end: span.end,
     };
-    let shard_summary = summary::ShardSummary::new(
+    let mut shard_summary = summary::ShardSummary::new(
         config.shard,
         span,
         records.len() as u64,
@@ -904,6 +904,8 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         round3(run_seconds),
         Some(plan_id(&config.sources, &config.seeds)),
     );
+    shard_summary.recheck_percent = Some(config.recheck_percent);
+    shard_summary.shrink_runs_max = Some(config.shrink_runs_max);
     let summary = summary::build(&records, &sidecars, span, vec![shard_summary], out);
     summary::write_outputs(out, &summary)
         .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;

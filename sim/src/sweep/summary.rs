@@ -60,6 +60,14 @@ pub struct ShardSummary {
     /// shards are of one plan and cover it. Absent in summaries written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The sweep's `--recheck-percent` and `--shrink-runs-max`. They are not part of `plan`
+    /// (which pairs run), but a merge of shards run with different ones would count rechecks
+    /// of different samples and hold repros shrunk with different budgets as one sweep's, so it
+    /// checks them too. Absent in summaries written before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink_runs_max: Option<u64>,
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -92,7 +100,22 @@ impl ShardSummary {
             wall_seconds,
             run_seconds,
             plan,
+            recheck_percent: None,
+            shrink_runs_max: None,
         }
+    }
+
+    /// The shard's `--recheck-percent` and `--shrink-runs-max`, as a merge compares them, in
+    /// command-line words; empty for a shard whose summary did not keep them.
+    fn settings(&self) -> Vec<String> {
+        let mut settings = Vec::new();
+        if let Some(percent) = self.recheck_percent {
+            settings.push(format!("--recheck-percent {percent}"));
+        }
+        if let Some(runs) = self.shrink_runs_max {
+            settings.push(format!("--shrink-runs-max {runs}"));
+        }
+        settings
     }
 
     /// Which shard this is (`None`: an unsharded sweep) and its plan's seeds as a label's words
@@ -408,6 +431,9 @@ pub fn merge(
     let mut held = Vec::new();
     // Sidecars that could not be read: said once it is known what becomes of their findings.
     let mut bad_sidecars = Vec::new();
+    // Each `--recheck-percent` and `--shrink-runs-max` the inputs' shards ran with, and where.
+    let mut recheck_percents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut shrink_budgets: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
         if !path.exists() {
@@ -453,6 +479,22 @@ pub fn merge(
                 None => record,
             };
             records.insert(key, kept);
+        }
+        if let Some(summary) = &summary {
+            for shard in &summary.shards {
+                if let Some(percent) = shard.recheck_percent {
+                    recheck_percents
+                        .entry(percent.to_string())
+                        .or_default()
+                        .insert(input.display().to_string());
+                }
+                if let Some(runs) = shard.shrink_runs_max {
+                    shrink_budgets
+                        .entry(runs)
+                        .or_default()
+                        .insert(input.display().to_string());
+                }
+            }
         }
         if let Some(summary) = summary {
             span = Some(match span {
@@ -505,6 +547,30 @@ pub fn merge(
         mismatches.push(format!(
             "the directories were written by different builds of sim: {}; a pair may not run the same on both",
             builds.join("; ")
+        ));
+    }
+    let listed = |values: Vec<(String, &BTreeSet<String>)>| -> String {
+        values
+            .iter()
+            .map(|(value, dirs)| {
+                format!(
+                    "{value} ({})",
+                    dirs.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if recheck_percents.len() > 1 {
+        mismatches.push(format!(
+            "the directories were swept with different --recheck-percent: {}; their `rechecked` counts are of samples of different sizes",
+            listed(recheck_percents.iter().map(|(p, d)| (p.clone(), d)).collect())
+        ));
+    }
+    if shrink_budgets.len() > 1 {
+        mismatches.push(format!(
+            "the directories were swept with different --shrink-runs-max: {}; their repros were shrunk with different budgets, so their sizes do not compare",
+            listed(shrink_budgets.iter().map(|(n, d)| (n.to_string(), d)).collect())
         ));
     }
     if !mismatches.is_empty() && mismatched == Mismatched::Refuse {
@@ -633,8 +699,19 @@ fn holding(input: &Path, summary: Option<&Summary>, build_id: Option<&str>) -> S
             defects => format!("{} [{}]", s.scenario, defects.join(",")),
         })
         .collect();
+    let mut settings: Vec<String> = summary
+        .shards
+        .iter()
+        .flat_map(ShardSummary::settings)
+        .collect();
+    settings.sort();
+    settings.dedup();
+    let settings = match settings.as_slice() {
+        [] => String::new(),
+        _ => format!("; {}", settings.join(" ")),
+    };
     format!(
-        "{}: shard {}; sources {}; build {build}",
+        "{}: shard {}; sources {}; build {build}{settings}",
         input.display(),
         shards.join(", "),
         sources.join(", ")
@@ -775,6 +852,8 @@ mod tests {
             wall_seconds: 0.0,
             run_seconds: 0.0,
             plan: plan.map(str::to_string),
+            recheck_percent: None,
+            shrink_runs_max: None,
         }
     }
 
