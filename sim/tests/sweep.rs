@@ -2106,3 +2106,48 @@ fn a_merge_of_shards_run_with_different_recheck_or_shrink_settings_is_refused() 
         "{stderr}"
     );
 }
+
+/// Fields a newer build wrote into run records and repro sidecars survive a merge by this one,
+/// which rewrites both: kept as they were, after the fields it knows, in key order.
+#[test]
+fn a_merge_keeps_the_fields_of_records_and_sidecars_it_does_not_know() {
+    let dir = scratch_dir("merge-unknown-fields");
+    let shard = dir.join("shard");
+    cli_sweep(&shard, "0..40", &[]);
+    let results_path = shard.join(results::RESULTS_FILE);
+    let newer: String = std::fs::read_to_string(&results_path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            format!(
+                "{{\"zeta\":1,\"from_the_future\":{{\"a\":[2],\"b\":\"x\"}},{}\n",
+                &line[1..]
+            )
+        })
+        .collect();
+    std::fs::write(&results_path, newer).unwrap();
+    let sidecar = first_sidecar(&shard);
+    let text = std::fs::read_to_string(&sidecar).unwrap();
+    std::fs::write(&sidecar, text.replacen('{', "{\"later\": true,", 1)).unwrap();
+
+    let merged = dir.join("merged");
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &shard.display().to_string(),
+        "--out",
+        &merged.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let written = std::fs::read_to_string(merged.join(results::RESULTS_FILE)).unwrap();
+    assert_eq!(written.lines().count(), 40);
+    for line in written.lines() {
+        assert!(
+            line.ends_with(",\"from_the_future\":{\"a\":[2],\"b\":\"x\"},\"zeta\":1}"),
+            "{line}"
+        );
+    }
+    let merged_sidecar = merged.join("repros").join(sidecar.file_name().unwrap());
+    let text = std::fs::read_to_string(merged_sidecar).unwrap();
+    assert!(text.ends_with("  \"later\": true\n}\n"), "{text}");
+}

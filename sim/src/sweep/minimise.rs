@@ -58,6 +58,10 @@ pub struct ReproRecord {
     /// file is minimised again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_hash: Option<String>,
+    /// Fields this build does not know (a newer build wrote them), kept as they were, in key
+    /// order, so that a merge, which writes every sidecar again, passes them on.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
 impl ReproRecord {
@@ -479,6 +483,7 @@ pub fn minimise_one(
         series,
         original_replay,
         scenario_hash: source.content_hash().map(str::to_string),
+        unknown: BTreeMap::new(),
     };
     write_sidecar(dir, &record).map_err(io_error)?;
     Ok(record)
@@ -521,6 +526,7 @@ mod tests {
             series: Vec::new(),
             original_replay: String::new(),
             scenario_hash: None,
+            unknown: BTreeMap::new(),
         };
         let moved = record.moved_to("merged/repros/a.toml".into());
         assert_eq!(moved.repro, "merged/repros/a.toml");

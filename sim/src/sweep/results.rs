@@ -86,6 +86,10 @@ pub struct RunRecord {
     /// for generated scenarios and in records written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_hash: Option<String>,
+    /// Fields this build does not know (a newer build wrote them), kept as they were, in key
+    /// order, so that a merge, which rewrites every record, passes them on rather than drop them.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
 impl RunRecord {
@@ -121,6 +125,7 @@ impl RunRecord {
             rechecked,
             duration_ms: (duration_ms * 1000.0).round() / 1000.0,
             scenario_hash: None,
+            unknown: BTreeMap::new(),
         }
     }
 
@@ -433,6 +438,7 @@ mod tests {
             rechecked: false,
             duration_ms: 0.5,
             scenario_hash: None,
+            unknown: BTreeMap::new(),
         }
     }
 
