@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -368,6 +369,11 @@ fn cut_at(path: &Path, length: u64) -> Result<(), ResultsError> {
         })
 }
 
+/// How long `Appender::open` tries a busy lock again before it refuses, and how often: far
+/// longer than any fork-to-exec, and a moment to whoever started the same command twice.
+const LOCK_GRACE: Duration = Duration::from_secs(1);
+const LOCK_RETRY: Duration = Duration::from_millis(20);
+
 /// The open results file, for appending.
 pub struct Appender {
     path: PathBuf,
@@ -376,17 +382,33 @@ pub struct Appender {
 
 impl Appender {
     /// Opens the file for appending and takes an exclusive advisory lock on it, so that a second
-    /// sweep into the same directory fails at once instead of running every pair twice. The lock
-    /// goes away with the process, however it ends.
+    /// sweep into the same directory fails before it runs anything, instead of running every
+    /// pair twice. The lock goes away with the process, however it ends.
+    ///
+    /// A lock that is busy is tried again for `LOCK_GRACE` before the refusal. The lock belongs
+    /// to the file's open description, and a process that this one (or a sweep before it in the
+    /// same process) starts while the file is open holds a copy of its descriptor from its fork
+    /// until its exec closes it: a sweep right after another into the same directory, while a
+    /// third thread started a child, found the lock taken by nobody that was writing.
     pub fn open(path: &Path) -> std::io::Result<Appender> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        file.try_lock().map_err(|error| match error {
-            std::fs::TryLockError::WouldBlock => std::io::Error::new(
-                std::io::ErrorKind::WouldBlock,
-                "another sweep is writing to it (is the same command running twice?)",
-            ),
-            std::fs::TryLockError::Error(error) => error,
-        })?;
+        let mut waited = Duration::ZERO;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
+                    std::thread::sleep(LOCK_RETRY);
+                    waited += LOCK_RETRY;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        "another sweep is writing to it (is the same command running twice?)",
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(error)) => return Err(error),
+            }
+        }
         Ok(Appender {
             path: path.to_path_buf(),
             file,
@@ -447,6 +469,40 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join(RESULTS_FILE)
+    }
+
+    /// A lock held a moment by another open description of the file (as a child between its
+    /// fork and its exec holds one) is waited for; one held past `LOCK_GRACE` is refused.
+    #[test]
+    fn a_lock_held_a_moment_is_waited_for_and_one_held_on_is_refused() {
+        let path = scratch("lock-grace");
+        let holder = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        holder.lock().unwrap();
+        let releaser = std::thread::spawn(move || {
+            // Let go after the opener below has found the lock busy (it tries at once).
+            std::thread::sleep(LOCK_RETRY * 5);
+            drop(holder);
+        });
+        let appender = Appender::open(&path).expect("the lock, once its holder let go");
+        releaser.join().unwrap();
+        let other = OpenOptions::new().append(true).open(&path).unwrap();
+        assert!(
+            matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "the appender holds the lock"
+        );
+        let refused = Appender::open(&path).err().expect("held past the grace");
+        assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(
+            refused
+                .to_string()
+                .contains("another sweep is writing to it")
+        );
+        drop(appender);
+        Appender::open(&path).expect("free again");
     }
 
     #[test]
