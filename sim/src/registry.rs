@@ -7,10 +7,10 @@ use crate::findings::{OpList, OpLocation, OpRef};
 use crate::runner::{self, Outcome, RunOptions};
 use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
-use crate::scenario::lints::{OpPlace, RunsAfterExit, UnjoinedSpawn};
+use crate::scenario::lints::{RunsAfterExit, UnjoinedSpawn};
 use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
-use crate::scenario::{Expect, Scenario, print};
+use crate::scenario::{Expect, OpPlace, Scenario, print};
 use crate::shrink;
 use crate::subject::{Subject, SubjectInfo};
 

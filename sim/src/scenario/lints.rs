@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Lifecycle, Scenario, ScenarioOp, ThreadSpec};
-use crate::findings::{OpList, OpRef};
+use super::{Lifecycle, OpPlace, Scenario, ScenarioOp, ThreadSpec};
+use crate::findings::OpList;
 
 impl<O> Lifecycle<O> {
     /// The declared threads that no `spawn` of the lifecycle starts (only the main thread's
@@ -32,33 +32,6 @@ impl<O> Lifecycle<O> {
             unjoined_spawns(&self.setup)
         } else {
             Vec::new()
-        }
-    }
-}
-
-/// Where an op is in a scenario: its lifecycle, its list (a declared thread's by the thread's
-/// name) and its index in the list, from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpPlace<'s> {
-    pub lifecycle: usize,
-    pub list: OpList,
-    pub thread: Option<&'s str>,
-    pub index: usize,
-}
-
-impl OpPlace<'_> {
-    /// The place as a report names an op (`index` from 1), for `OpLocations::locate`.
-    pub fn op_ref(&self, name: &str) -> OpRef {
-        OpRef {
-            lifecycle: self.lifecycle as u32,
-            repetition: 0,
-            list: self.list,
-            index: self.index as u32 + 1,
-            name: name.to_string(),
-            thread: 0,
-            thread_name: self.thread.map(str::to_string),
-            location: None,
-            trace_event: None,
         }
     }
 }
@@ -241,18 +214,6 @@ impl<O> Scenario<O> {
             }
         }
         found
-    }
-
-    /// The op at `place`, if the scenario has one there.
-    pub fn op_at(&self, place: &OpPlace) -> Option<&ScenarioOp<O>> {
-        let lifecycle = self.lifecycles.get(place.lifecycle)?;
-        let list = match place.list {
-            OpList::Setup => &lifecycle.setup,
-            OpList::Ops => &lifecycle.ops,
-            OpList::Teardown => &lifecycle.teardown,
-            OpList::Thread => &lifecycle.thread(place.thread?)?.ops,
-        };
-        list.get(place.index)
     }
 
     /// The main thread's lists in the order they run: each lifecycle's setup, ops and teardown

@@ -135,6 +135,33 @@ impl<O> Lifecycle<O> {
     }
 }
 
+/// Where an op is in a scenario: its lifecycle, its list (a declared thread's by the thread's
+/// name) and its index in the list, from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpPlace<'s> {
+    pub lifecycle: usize,
+    pub list: OpList,
+    pub thread: Option<&'s str>,
+    pub index: usize,
+}
+
+impl OpPlace<'_> {
+    /// The place as a report names an op (`index` from 1), for `OpLocations::locate`.
+    pub fn op_ref(&self, name: &str) -> OpRef {
+        OpRef {
+            lifecycle: self.lifecycle as u32,
+            repetition: 0,
+            list: self.list,
+            index: self.index as u32 + 1,
+            name: name.to_string(),
+            thread: 0,
+            thread_name: self.thread.map(str::to_string),
+            location: None,
+            trace_event: None,
+        }
+    }
+}
+
 /// Default warm-up: a quarter of the repetitions, at most 16.
 pub fn default_warmup(repeat: u32) -> u32 {
     (repeat / 4).min(16)
@@ -210,16 +237,27 @@ impl<O> Scenario<O> {
     /// what names the thread an op of a spawned thread ran on, where only the thread's id and
     /// the spawn's place are known (two traces compared). `None` for a place this scenario does
     /// not have, or an op there that spawns nothing.
-    pub fn spawned_thread(&self, spawn: &OpRef) -> Option<&str> {
-        let lifecycle = self.lifecycles.get(spawn.lifecycle as usize)?;
-        let list = match spawn.list {
+    /// The op at `place`, if the scenario has one there.
+    pub fn op_at(&self, place: &OpPlace) -> Option<&ScenarioOp<O>> {
+        let lifecycle = self.lifecycles.get(place.lifecycle)?;
+        let list = match place.list {
             OpList::Setup => &lifecycle.setup,
             OpList::Ops => &lifecycle.ops,
             OpList::Teardown => &lifecycle.teardown,
-            // Threads other than main do not spawn.
-            OpList::Thread => return None,
+            OpList::Thread => &lifecycle.thread(place.thread?)?.ops,
         };
-        match list.get((spawn.index as usize).checked_sub(1)?)? {
+        list.get(place.index)
+    }
+
+    pub fn spawned_thread(&self, spawn: &OpRef) -> Option<&str> {
+        let place = OpPlace {
+            lifecycle: spawn.lifecycle as usize,
+            list: spawn.list,
+            // Threads other than main do not spawn: a thread's list is no place of a spawn.
+            thread: None,
+            index: (spawn.index as usize).checked_sub(1)?,
+        };
+        match self.op_at(&place)? {
             ScenarioOp::Spawn { thread } => Some(thread),
             _ => None,
         }

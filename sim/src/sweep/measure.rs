@@ -317,12 +317,12 @@ pub fn read_metrics(path: &Path) -> Result<BTreeMap<String, Value>, String> {
         Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
     };
     serde_json::from_str(&text).map_err(|error| {
-        format!(
-            "{}:{}:{}: not a JSON object of metrics ({error}); the file was left as it is: fix or delete it and run again",
-            path.display(),
-            error.line(),
-            error.column()
-        )
+        let at = super::results::json_error_at(
+            &path.display().to_string(),
+            Some("not a JSON object of metrics"),
+            &error,
+        );
+        format!("{at}; the file was left as it is: fix or delete it and run again")
     })
 }
 

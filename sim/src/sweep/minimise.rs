@@ -170,12 +170,7 @@ pub fn load_sidecars(dir: &Path) -> Sidecars {
             .map_err(|error| format!("{shown}: cannot read: {error}"))
             .and_then(|text| {
                 serde_json::from_str::<ReproRecord>(&text).map_err(|error| {
-                    format!(
-                        "{shown}:{}:{}: not a repro sidecar ({})",
-                        error.line(),
-                        error.column(),
-                        super::results::json_message(&error)
-                    )
+                    super::results::json_error_at(&shown, Some("not a repro sidecar"), &error)
                 })
             });
         match parsed {

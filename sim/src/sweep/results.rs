@@ -325,20 +325,21 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
     Ok(record)
 }
 
-/// `FILE:LINE:COLUMN: what` for an error in a file that is one JSON text (a summary), the way
-/// scenario errors point into files.
-pub fn json_error_at(file: &str, error: &serde_json::Error) -> String {
-    format!(
-        "{file}:{}:{}: {}",
-        error.line(),
-        error.column(),
-        json_message(error)
-    )
+/// `FILE:LINE:COLUMN: WHAT (WORDS)` for an error in a file that is one JSON text (a summary, a
+/// repro sidecar, the benchmarks' results), the way scenario errors point into files; with no
+/// `what`, serde_json's words alone.
+pub fn json_error_at(file: &str, what: Option<&str>, error: &serde_json::Error) -> String {
+    let words = json_message(error);
+    let said = match what {
+        Some(what) => format!("{what} ({words})"),
+        None => words,
+    };
+    format!("{file}:{}:{}: {said}", error.line(), error.column())
 }
 
 /// A JSON error's words without the position serde_json puts after them: the position is said
 /// once, in front, as `FILE:LINE:COLUMN`.
-pub(crate) fn json_message(error: &serde_json::Error) -> String {
+fn json_message(error: &serde_json::Error) -> String {
     let message = error.to_string();
     let position = format!(" at line {} column {}", error.line(), error.column());
     match message.strip_suffix(&position) {

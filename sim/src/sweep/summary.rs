@@ -395,7 +395,7 @@ pub fn read(dir: &Path) -> Result<Option<Summary>, String> {
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|error| results::json_error_at(&path.display().to_string(), &error))
+        .map_err(|error| results::json_error_at(&path.display().to_string(), None, &error))
 }
 
 /// What `merge` does with directories that are not the shards of one sweep.
