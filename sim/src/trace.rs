@@ -59,20 +59,12 @@ impl EventKind {
 /// The rolling hash and optional JSON-lines sink.
 pub struct Trace {
     hash: u64,
-    /// The events recorded so far, in the low 63 bits, and in the top bit (`SINK_ATTACHED`)
-    /// whether a sink is attached: the one increment every event makes also tells whether it is
-    /// to be written (the increment's sign), where a test of `sink` was one more load and
-    /// compare per event (scheduler 359.1 -> 355.8 instructions per decision). No run records
-    /// 2^63 events.
-    events_and_sink: u64,
+    events: u64,
     sink: Option<Box<dyn Write>>,
     /// Hashes of static names seen lately (op names; syscall names fold at compile time), by
     /// address: see `NameHashes`.
     names: NameHashes,
 }
-
-/// The bit of `Trace::events_and_sink` that says a sink is attached.
-const SINK_ATTACHED: u64 = 1 << 63;
 
 /// Slots of the static-name hash cache: more than the names one run uses in its hot loop.
 const NAME_SLOTS: usize = 64;
@@ -160,8 +152,7 @@ impl std::fmt::Debug for Trace {
         write!(
             f,
             "Trace {{ hash: {:016x}, events: {} }}",
-            self.hash,
-            self.events()
+            self.hash, self.events
         )
     }
 }
@@ -176,7 +167,7 @@ impl Trace {
     pub fn new() -> Trace {
         Trace {
             hash: 0xcbf2_9ce4_8422_2325,
-            events_and_sink: 0,
+            events: 0,
             sink: None,
             names: NameHashes::new(),
         }
@@ -185,7 +176,6 @@ impl Trace {
     /// Writes every later event as one JSON object per line.
     pub fn attach_sink(&mut self, sink: Box<dyn Write>) {
         self.sink = Some(sink);
-        self.events_and_sink |= SINK_ATTACHED;
     }
 
     pub fn hash(&self) -> u64 {
@@ -193,14 +183,7 @@ impl Trace {
     }
 
     pub fn events(&self) -> u64 {
-        self.events_and_sink & !SINK_ATTACHED
-    }
-
-    /// Counts one event, and tells whether a sink is attached to write it to.
-    #[inline(always)]
-    fn count_event(&mut self) -> bool {
-        self.events_and_sink += 1;
-        self.events_and_sink & SINK_ATTACHED != 0
+        self.events
     }
 
     /// Records one event with two words of detail.
@@ -210,7 +193,8 @@ impl Trace {
     /// sink, rarely attached, stays out of line.
     #[inline(always)]
     pub fn event(&mut self, kind: EventKind, a: u64, b: u64) {
-        if self.fold(kind.tag(), a, b) {
+        self.fold(kind.tag(), a, b);
+        if self.sink.is_some() {
             self.write_event(kind.name(), a, b);
         }
     }
@@ -222,7 +206,8 @@ impl Trace {
     #[inline(always)]
     pub fn op(&mut self, thread: u32, name: &'static str, place: impl FnOnce() -> OpPlace) {
         let name_hash = self.names.hash(name);
-        if self.fold(EventKind::Op.tag(), u64::from(thread), name_hash) {
+        self.fold(EventKind::Op.tag(), u64::from(thread), name_hash);
+        if self.sink.is_some() {
             self.write_op_event(thread, name_hash, name, place());
         }
     }
@@ -232,12 +217,10 @@ impl Trace {
     /// stays. (Commit db48cc9 tried two mixes, with the tag xored into the first word: 569
     /// instead of 578 instructions per page reserve+commit+release and 413.5 instead of 425.9 per
     /// scheduling decision, by the README's callgrind commands run at it and at its parent.)
-    ///
-    /// Returns whether a sink is attached (see `count_event`).
     #[inline(always)]
-    fn fold(&mut self, tag: u64, a: u64, b: u64) -> bool {
+    fn fold(&mut self, tag: u64, a: u64, b: u64) {
         self.hash = mix(mix(mix(self.hash, tag), a), b);
-        self.count_event()
+        self.events += 1;
     }
 
     /// Takes the event's name rather than its kind, so that a hot caller passes constants
@@ -245,13 +228,13 @@ impl Trace {
     #[cold]
     #[inline(never)]
     fn write_event(&mut self, name: &str, a: u64, b: u64) {
-        let events = self.events();
         if let Some(sink) = self.sink.as_mut() {
             // A failed trace write must not change the simulation. The sink remembers it
             // (`ErrorKeepingWriter`), and the CLI reports it at the end.
             let _ = writeln!(
                 sink,
-                "{{\"i\":{events},\"ev\":\"{name}\",\"a\":{a},\"b\":{b}}}",
+                "{{\"i\":{},\"ev\":\"{name}\",\"a\":{a},\"b\":{b}}}",
+                self.events,
             );
         }
     }
@@ -259,7 +242,6 @@ impl Trace {
     #[cold]
     #[inline(never)]
     fn write_op_event(&mut self, thread: u32, name_hash: u64, name: &str, place: OpPlace) {
-        let events = self.events();
         if let Some(sink) = self.sink.as_mut() {
             let OpPlace {
                 lifecycle,
@@ -269,7 +251,8 @@ impl Trace {
             } = place;
             let _ = writeln!(
                 sink,
-                "{{\"i\":{events},\"ev\":\"op\",\"a\":{thread},\"b\":{name_hash},\"op\":{},\"lifecycle_index\":{lifecycle},\"repetition\":{repetition},\"list\":\"{list}\",\"index\":{index}}}",
+                "{{\"i\":{},\"ev\":\"op\",\"a\":{thread},\"b\":{name_hash},\"op\":{},\"lifecycle_index\":{lifecycle},\"repetition\":{repetition},\"list\":\"{list}\",\"index\":{index}}}",
+                self.events,
                 json_string(name)
             );
         }
@@ -279,12 +262,12 @@ impl Trace {
     pub fn event_text(&mut self, kind: EventKind, text: &str) {
         let tag = kind.tag();
         self.hash = mix(mix(self.hash, tag), hash_str(text));
-        self.count_event();
-        let events = self.events();
+        self.events += 1;
         if let Some(sink) = self.sink.as_mut() {
             let _ = writeln!(
                 sink,
-                "{{\"i\":{events},\"ev\":\"{}\",\"text\":{}}}",
+                "{{\"i\":{},\"ev\":\"{}\",\"text\":{}}}",
+                self.events,
                 kind.name(),
                 json_string(text)
             );
@@ -1227,44 +1210,6 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["ev"], "fds.pipe");
         assert_eq!(lines[1]["text"], "leak:rwlock:\"x\"");
-    }
-
-    /// The count of events and the JSON lines' `i` (which share a word with whether a sink is
-    /// attached) are the same whether or not a sink is attached, and one attached midway numbers
-    /// its lines from the count so far; the hash is the same either way.
-    #[test]
-    fn events_are_counted_alike_with_a_sink_attached_midway_and_without_one() {
-        let record = |trace: &mut Trace| {
-            trace.event(EventKind::Schedule, 1, 2);
-            let place = || OpPlace {
-                lifecycle: 0,
-                repetition: 0,
-                list: "ops",
-                index: 1,
-            };
-            trace.op(0, "malloc", place);
-            trace.event_text(EventKind::Lifecycle, "run");
-        };
-        let mut plain = Trace::new();
-        record(&mut plain);
-        record(&mut plain);
-        let shared = MemorySink::default();
-        let mut written = Trace::new();
-        record(&mut written);
-        written.attach_sink(Box::new(shared.clone()));
-        record(&mut written);
-        assert_eq!((plain.events(), written.events()), (6, 6));
-        assert_eq!(plain.hash(), written.hash());
-        let numbers: Vec<u64> = shared
-            .take_text()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["i"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(numbers, [4, 5, 6]);
     }
 
     /// A disk that takes `room` bytes and then is full.
