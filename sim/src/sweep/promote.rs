@@ -2,11 +2,17 @@
 //! kept and replayed. Only files that parse and pin at least one signature are taken. Repro names
 //! hash the subject and signature, so a file of the same name that is already there is a
 //! regression of the same finding: it is kept, and the new one is not copied over it.
+//!
+//! Replaying: `replay_regressions` checks a directory of regressions (this repository's
+//! `corpus/regressions/`, or one of a crate's own, which its binary's `import-crash` fills) as
+//! `cargo test` does, and returns what no longer holds.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::registry::Registry;
+use crate::registry::{DynScenario, Registry};
 use crate::report;
+use crate::runner::RunOptions;
 
 /// The directory `sim promote` and `sim sweep --promote` copy into.
 pub const REGRESSIONS_DIR: &str = "corpus/regressions";
@@ -80,4 +86,207 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
         ));
     }
     Ok(lines)
+}
+
+/// A regression file that no longer holds, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegressionFailure {
+    pub file: PathBuf,
+    pub problem: String,
+}
+
+impl fmt::Display for RegressionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.problem)
+    }
+}
+
+/// Every regression of a directory that no longer holds. Prints one failure per line, for `{:?}`
+/// too, so that a test's `replay_regressions(…).unwrap()` reads like the list it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegressionFailures(pub Vec<RegressionFailure>);
+
+impl fmt::Display for RegressionFailures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        let plural = if count == 1 { "" } else { "s" };
+        writeln!(f, "{count} problem{plural} in regression files:")?;
+        for failure in &self.0 {
+            writeln!(f, "{failure}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RegressionFailures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for RegressionFailures {}
+
+/// Replays every regression file in `dir` with the subjects of `registry`, as `cargo test` replays
+/// this repository's `corpus/regressions/` (`sim/tests/regressions.rs`), and returns how many
+/// files it replayed, or every one that no longer holds. A crate that keeps the regressions its
+/// binary's `import-crash` writes calls it from a test of its own:
+///
+/// ```no_run
+/// # fn registry() -> sim::registry::Registry { sim::registry::Registry::builtin() }
+/// // In a `#[test]` function; `registry()` is the one your binary's `main` passes to `main_with`.
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+/// sim::sweep::promote::replay_regressions(&registry(), &dir).unwrap();
+/// ```
+///
+/// Each `*.toml` file directly in `dir` must parse and pin `[expect] signatures`. One with
+/// defects (a seeded bug) must show every signature it pins with its defects on, and nothing it
+/// does not pin; with every defect off it must pass, as must one without defects (a real bug,
+/// fixed: it must not come back). Each file in `dir/open/` (a real bug not fixed yet, where
+/// `import-crash` puts a finding that fails with every defect off) must still show the
+/// signatures it pins, so that it stays a working repro; once it passes, it belongs in `dir`.
+/// A `dir` that cannot be read is a failure; a `dir` without `open/` is not.
+pub fn replay_regressions(registry: &Registry, dir: &Path) -> Result<usize, RegressionFailures> {
+    let mut failures = Vec::new();
+    let mut replayed = 0;
+    match toml_files_in(dir) {
+        Ok(files) => {
+            for file in files {
+                replayed += 1;
+                check_regression(registry, &file, &mut failures);
+            }
+        }
+        Err(problem) => failures.push(RegressionFailure {
+            file: dir.to_path_buf(),
+            problem,
+        }),
+    }
+    let open = dir.join("open");
+    if open.is_dir() {
+        match toml_files_in(&open) {
+            Ok(files) => {
+                for file in files {
+                    replayed += 1;
+                    check_open_finding(registry, &file, dir, &mut failures);
+                }
+            }
+            Err(problem) => failures.push(RegressionFailure {
+                file: open,
+                problem,
+            }),
+        }
+    }
+    if failures.is_empty() {
+        Ok(replayed)
+    } else {
+        Err(RegressionFailures(failures))
+    }
+}
+
+/// The `.toml` files directly in `dir`, sorted.
+fn toml_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the directory: {e}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read the directory: {e}"))?
+            .path();
+        if path.extension().is_some_and(|e| e == "toml") && !path.is_dir() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The regression in `file`, parsed, with the signatures it pins; a failure when it cannot be.
+fn load_regression(
+    registry: &Registry,
+    file: &Path,
+) -> Result<(Box<dyn DynScenario>, Vec<String>), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
+    let scenario = registry
+        .parse_bytes(&file.display().to_string(), &bytes)
+        .map_err(|diagnostic| diagnostic.to_string())?;
+    let pinned = scenario
+        .meta()
+        .expect
+        .map(|expect| expect.signatures)
+        .unwrap_or_default();
+    if pinned.is_empty() {
+        return Err("a regression pins `[expect] signatures`, and this file pins none".to_string());
+    }
+    Ok((scenario, pinned))
+}
+
+fn check_regression(registry: &Registry, file: &Path, failures: &mut Vec<RegressionFailure>) {
+    let mut fail = |problem: String| {
+        failures.push(RegressionFailure {
+            file: file.to_path_buf(),
+            problem,
+        })
+    };
+    let (scenario, pinned) = match load_regression(registry, file) {
+        Ok(loaded) => loaded,
+        Err(problem) => return fail(problem),
+    };
+    let defects = scenario.meta().defects;
+    if !defects.is_empty() {
+        let shown = scenario.run(RunOptions::default()).signatures();
+        for signature in &pinned {
+            if !shown.contains(signature) {
+                fail(format!(
+                    "with defects [{}] the run no longer shows `{signature}` (it shows {shown:?})",
+                    defects.join(",")
+                ));
+            }
+        }
+        // Nothing else either: a finding the file does not pin is a new bug or a misreport (such
+        // as blaming a site that only replaced what it released).
+        for signature in &shown {
+            if !pinned.contains(signature) {
+                fail(format!(
+                    "with defects [{}] the run also shows `{signature}`, which the file does not pin",
+                    defects.join(",")
+                ));
+            }
+        }
+    }
+    let without = scenario.run(RunOptions {
+        defects: Some(Vec::new()),
+        ..RunOptions::default()
+    });
+    if !without.passed() {
+        fail(format!(
+            "with every defect off the run fails: {:?}",
+            without.signatures()
+        ));
+    }
+}
+
+fn check_open_finding(
+    registry: &Registry,
+    file: &Path,
+    dir: &Path,
+    failures: &mut Vec<RegressionFailure>,
+) {
+    let mut fail = |problem: String| {
+        failures.push(RegressionFailure {
+            file: file.to_path_buf(),
+            problem,
+        })
+    };
+    let (scenario, pinned) = match load_regression(registry, file) {
+        Ok(loaded) => loaded,
+        Err(problem) => return fail(problem),
+    };
+    let shown = scenario.run(RunOptions::default()).signatures();
+    for signature in &pinned {
+        if !shown.contains(signature) {
+            fail(format!(
+                "`{signature}` no longer appears (it shows {shown:?}); if the bug is fixed, move the \
+                 file up to {}/, where it must pass",
+                dir.display()
+            ));
+        }
+    }
 }
