@@ -166,7 +166,8 @@ const DEFAULT_PARSER_CORPUS: &str = "corpus/scenario-parser";
 
 #[derive(Args, Debug)]
 struct ImportCrashArgs {
-    /// The fuzz target that crashed (one of `sim::fuzzing::TARGETS`, as in `fuzz/fuzz_targets/`).
+    /// The fuzz target that crashed (one of `sim::fuzzing::TARGETS`, as in `fuzz/fuzz_targets/`),
+    /// or the subject that a fuzz target of your own ran (`sim::fuzzing::run_subject_bytes`).
     target: String,
     /// The crash artifact libFuzzer wrote (`fuzz/artifacts/TARGET/crash-…`).
     file: PathBuf,
@@ -200,7 +201,8 @@ struct ListArgs {
     #[arg(long)]
     json: bool,
     /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
-    /// `must-pass` or `must-fail`, subject (or `-`), the subject's defects (or `-`), summary.
+    /// `must-pass` or `must-fail`, subject (or `-`), the subject's defects (or `-`), summary. A
+    /// binary of one's own adds a line per subject it registers, which `import-crash` takes too.
     #[arg(long)]
     fuzz_targets: bool,
 }
@@ -1210,27 +1212,8 @@ fn note_shrink_bound(shrunk: &crate::shrink::Shrunk, runs_max: u64) {
 
 fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
     if args.fuzz_targets {
-        for target in crate::fuzzing::TARGETS {
-            let expect = if target.must_fail() {
-                "must-fail"
-            } else {
-                "must-pass"
-            };
-            let subject = target.subject().unwrap_or("-");
-            let defects: Vec<&str> = target
-                .subject()
-                .and_then(|name| registry.get(name))
-                .map(|entry| entry.info().defects.iter().map(|d| d.name).collect())
-                .unwrap_or_default();
-            let defects = if defects.is_empty() {
-                "-".to_string()
-            } else {
-                defects.join(",")
-            };
-            println!(
-                "{}\t{expect}\t{subject}\t{defects}\t{}",
-                target.name, target.summary
-            );
+        for line in fuzz_target_lines(registry) {
+            println!("{line}");
         }
         return Ok(EXIT_PASS);
     }
@@ -1305,6 +1288,55 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         println!();
     }
     Ok(EXIT_PASS)
+}
+
+/// The lines of `list --fuzz-targets`, tab-separated: name, `must-pass` or `must-fail`, subject
+/// (or `-`), the subject's defects (or `-`), summary.
+fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
+    let mut lines = Vec::new();
+    for target in crate::fuzzing::TARGETS {
+        let expect = if target.must_fail() {
+            "must-fail"
+        } else {
+            "must-pass"
+        };
+        let subject = target.subject().unwrap_or("-");
+        let defects = target
+            .subject()
+            .and_then(|name| registry.get(name))
+            .map_or_else(|| "-".to_string(), |entry| defects_column(&entry.info()));
+        lines.push(format!(
+            "{}\t{expect}\t{subject}\t{defects}\t{}",
+            target.name, target.summary
+        ));
+    }
+    // A binary of one's own lists its subjects too, in the same columns: `import-crash`
+    // takes their names, for the fuzz targets their users write with `run_subject_bytes`.
+    // `sim`'s own list stays the targets of `fuzz/`, which scripts run one binary each of.
+    let builtin = crate::fuzzing::registry().names();
+    for subject in registry.subjects() {
+        let info = subject.info();
+        if builtin.contains(&info.name) || crate::fuzzing::target(info.name).is_some() {
+            continue;
+        }
+        lines.push(format!(
+            "{0}\tmust-pass\t{0}\t{1}\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): {2}",
+            info.name,
+            defects_column(&info),
+            info.summary
+        ));
+    }
+    lines
+}
+
+/// A subject's defects in `list --fuzz-targets`: comma-separated, or `-` for none.
+fn defects_column(info: &SubjectInfo) -> String {
+    let defects: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+    if defects.is_empty() {
+        "-".to_string()
+    } else {
+        defects.join(",")
+    }
 }
 
 /// The runner's own ops, which every subject's op lists take besides its own (a subject's
@@ -1542,19 +1574,77 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     })
 }
 
+/// What `import-crash` imports the artifact of: a built-in fuzz target, or a subject of the
+/// registry by its name, whose fuzz target is its user's own (`fuzzing::run_subject_bytes`).
+#[derive(Clone, Copy)]
+enum ImportTarget {
+    Fuzz(&'static crate::fuzzing::FuzzTarget),
+    Subject(&'static str),
+}
+
+impl ImportTarget {
+    /// A built-in target's name first, so that every target keeps what its name meant; then any
+    /// subject of `registry`.
+    fn resolve(registry: &Registry, name: &str) -> Result<ImportTarget, CliError> {
+        use crate::fuzzing;
+        if let Some(target) = fuzzing::target(name) {
+            return Ok(ImportTarget::Fuzz(target));
+        }
+        if let Some(subject) = registry.get(name) {
+            return Ok(ImportTarget::Subject(subject.info().name));
+        }
+        let targets: Vec<&str> = fuzzing::TARGETS.iter().map(|t| t.name).collect();
+        Err(CliError::usage(format!(
+            "unknown fuzz target or subject `{name}`; fuzz targets: {}; subjects (a fuzz target \
+             of your own that runs one with `sim::fuzzing::run_subject_bytes`): {}",
+            targets.join(", "),
+            registry.names().join(", ")
+        )))
+    }
+
+    /// The name the command was given.
+    fn name(self) -> &'static str {
+        match self {
+            ImportTarget::Fuzz(target) => target.name,
+            ImportTarget::Subject(subject) => subject,
+        }
+    }
+
+    /// The subject the target runs (none for `scenario-parser`).
+    fn subject(self) -> Option<&'static str> {
+        match self {
+            ImportTarget::Fuzz(target) => target.subject(),
+            ImportTarget::Subject(subject) => Some(subject),
+        }
+    }
+
+    /// The defects the target ran with, given the ones named: the canary adds its own.
+    fn defects(self, named: &[String]) -> Vec<String> {
+        match self {
+            ImportTarget::Fuzz(target) => target.defects(named),
+            ImportTarget::Subject(_) => named.to_vec(),
+        }
+    }
+
+    fn check_defects(self, registry: &Registry, defects: &[String]) -> Result<(), String> {
+        match self {
+            ImportTarget::Fuzz(target) => target.check_defects(defects),
+            ImportTarget::Subject(subject) => crate::fuzzing::check_subject_defects(
+                registry.get(subject).expect("resolved from the registry"),
+                defects,
+            ),
+        }
+    }
+}
+
 /// `sim import-crash TARGET FILE`: decodes the artifact exactly as the fuzz target did, runs it
 /// with the same defects, shrinks it while its first finding's signature still appears, and writes
 /// the result (with `[expect] signatures`) into the regression corpus, which `cargo test` replays.
+/// TARGET is a built-in fuzz target or the name of any subject of `registry`: a binary of one's
+/// own imports what its fuzz target (`fuzzing::run_subject_bytes`) found, decoded the same way.
 fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliError> {
     use crate::fuzzing;
-    let target = fuzzing::target(&args.target).ok_or_else(|| {
-        let known: Vec<&str> = fuzzing::TARGETS.iter().map(|t| t.name).collect();
-        CliError::usage(format!(
-            "unknown fuzz target `{}`; known: {}",
-            args.target,
-            known.join(", ")
-        ))
-    })?;
+    let target = ImportTarget::resolve(registry, &args.target)?;
     // The fuzzer read its defects from the environment; an import with none named reads the
     // same variable, so that the command libFuzzer's session suggests works as it stands.
     let mut args = args;
@@ -1571,7 +1661,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         }
     }
     target
-        .check_defects(&args.defects)
+        .check_defects(registry, &args.defects)
         .map_err(CliError::usage)?;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
@@ -1586,9 +1676,15 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             )
         };
         if out == Path::new(default) && !out.is_dir() {
-            return Err(CliError::usage(format!(
-                "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {flag}"
-            )));
+            let message = match target {
+                ImportTarget::Fuzz(_) => format!(
+                    "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {flag}"
+                ),
+                ImportTarget::Subject(_) => format!(
+                    "{default}: no such directory here: name the directory your `cargo test` replays (`sim::sweep::promote::replay_regressions`) with {flag}"
+                ),
+            };
+            return Err(CliError::usage(message));
         }
         if target.subject().is_some() {
             // Open findings go in `open/` under it.
@@ -1605,7 +1701,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
     let entry = registry.get(subject).ok_or_else(|| {
         CliError::usage(format!(
             "fuzz target `{}` runs subject `{subject}`, which this build does not have",
-            target.name
+            target.name()
         ))
     })?;
     let scenario = entry.from_bytes(&bytes, &fuzzing::generate_options(&defects));
@@ -1699,18 +1795,41 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         );
         return Ok(EXIT_FINDINGS);
     }
-    let what = if open {
-        "An open finding (it fails with every defect off): `cargo test` (sim/tests/regressions.rs)\n\
+    let what = match (target, open) {
+        (ImportTarget::Fuzz(_), true) => "An open finding (it fails with every defect off): `cargo test` (sim/tests/regressions.rs)\n\
          # checks that it still fails; once fixed, move this file up to corpus/regressions/."
-    } else {
-        "`cargo test` (sim/tests/regressions.rs) checks that the run still shows it with its\n\
+            .to_string(),
+        (ImportTarget::Fuzz(_), false) => "`cargo test` (sim/tests/regressions.rs) checks that the run still shows it with its\n\
          # defects on and passes with them off."
+            .to_string(),
+        (ImportTarget::Subject(_), true) => format!(
+            "An open finding (it fails with every defect off): replayed by\n\
+             # `sim::sweep::promote::replay_regressions`, it must still fail; once fixed, move this file up to\n\
+             # {}/.",
+            args.out.display()
+        ),
+        (ImportTarget::Subject(_), false) => "Replayed by `sim::sweep::promote::replay_regressions` (your `cargo test`),\n\
+         # the run must still show it with its defects on and pass with them off."
+            .to_string(),
     };
     // The command as run, defects included, so that it imports the same file again.
-    let imported_by = fuzzing::import_command(target.name, &defects).replace(
+    let imported_by = fuzzing::import_command_of(
+        &report::shell_word(report::program()),
+        target.name(),
+        &defects,
+    )
+    .replace(
         "ARTIFACT",
         &report::shell_word(&args.file.display().to_string()),
     );
+    // A subject's regressions live in a directory of its crate's own, never the default.
+    let imported_by = match target {
+        ImportTarget::Fuzz(_) => imported_by,
+        ImportTarget::Subject(_) => format!(
+            "{imported_by} --out {}",
+            report::shell_word(&args.out.display().to_string())
+        ),
+    };
     let text = format!(
         "# Imported by `{imported_by}` from a fuzzer crash.\n\
          # Finding `{signature}`. {what}\n\
@@ -2403,4 +2522,105 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
         .map_err(CliError::usage)?;
     println!("wrote {}", args.results.display());
     Ok(EXIT_PASS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::{Os, Tid};
+    use crate::registry::erase;
+    use crate::subject::{Config, DefectInfo, OpDoc, Step, Subject};
+
+    #[derive(
+        Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary,
+    )]
+    #[serde(tag = "op", rename_all = "kebab-case")]
+    enum NopOp {
+        Nop,
+    }
+
+    /// A subject of a crate's own, as a binary built on `main_with` registers it.
+    struct Mine;
+
+    impl Subject for Mine {
+        type Op = NopOp;
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "mine",
+                summary: "a subject of one's own",
+                ops: vec![OpDoc {
+                    name: "nop",
+                    summary: "nothing",
+                }],
+                defects: vec![DefectInfo {
+                    name: "my-bug",
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+        }
+        fn new(_: &mut Os, _: &Config) -> Self {
+            Mine
+        }
+        fn op_name(_: &NopOp) -> &'static str {
+            "nop"
+        }
+        fn apply(&mut self, _: &mut Os, _: Tid, _: &NopOp) -> Step<Self> {
+            Step::Done
+        }
+    }
+
+    /// `sim`'s list is the targets of `fuzz/` (scripts run one binary per line), and a binary of
+    /// one's own adds its subjects, whose names its `import-crash` takes, in the same columns.
+    #[test]
+    fn fuzz_targets_list_a_binarys_own_subjects_after_the_built_in_targets() {
+        let builtin = fuzz_target_lines(&Registry::builtin());
+        let names: Vec<&str> = builtin
+            .iter()
+            .map(|line| line.split('\t').next().unwrap())
+            .collect();
+        let targets: Vec<&str> = crate::fuzzing::TARGETS.iter().map(|t| t.name).collect();
+        assert_eq!(names, targets, "`counter` has no target of its own");
+        let custom = fuzz_target_lines(&Registry::builtin().with(erase::<Mine>()));
+        assert_eq!(custom[..builtin.len()], builtin[..]);
+        assert_eq!(
+            custom[builtin.len()..],
+            [
+                "mine\tmust-pass\tmine\tmy-bug\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): a subject of one's own"
+            ]
+        );
+    }
+
+    /// `import-crash` takes a built-in target by its name first, then any subject of the
+    /// registry; an unknown name is refused with both lists.
+    #[test]
+    fn import_targets_are_the_fuzz_targets_then_the_registrys_subjects() {
+        let registry = Registry::builtin().with(erase::<Mine>());
+        let resolve = |name| ImportTarget::resolve(&registry, name);
+        assert!(matches!(resolve("canary"), Ok(ImportTarget::Fuzz(t)) if t.name == "canary"));
+        assert!(matches!(resolve("mine"), Ok(ImportTarget::Subject("mine"))));
+        assert!(matches!(
+            resolve("counter"),
+            Ok(ImportTarget::Subject("counter"))
+        ));
+        let Err(error) = resolve("yours") else {
+            panic!("an unknown name is refused");
+        };
+        assert_eq!(error.code, EXIT_USAGE);
+        assert!(
+            error.message.starts_with(
+                "unknown fuzz target or subject `yours`; fuzz targets: interpreter, allocator, "
+            ) && error.message.contains(", canary; subjects (")
+                && error.message.ends_with(", mine"),
+            "{}",
+            error.message
+        );
+        assert_eq!(
+            resolve("mine")
+                .ok()
+                .unwrap()
+                .check_defects(&registry, &["nope".into()]),
+            Err("unknown defect `nope` for subject `mine`; known: my-bug".to_string())
+        );
+    }
 }

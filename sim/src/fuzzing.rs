@@ -16,7 +16,9 @@
 //!
 //! A finding is returned as `Err(report)`: the rendered findings, the command that imports the
 //! crash artifact as a regression (`sim import-crash TARGET FILE`), and the scenario the bytes
-//! decoded to, printed as TOML so that it can be read and replayed without the fuzzer.
+//! decoded to, printed as TOML so that it can be read and replayed without the fuzzer. A subject
+//! of one's own has no target here: `run_subject_bytes` is the body of a target of its user's, and
+//! the user's binary (`cli::main_with`) imports its crashes by the subject's name.
 //!
 //! What this module does not do: run the determinism check (two runs per input would halve the
 //! fuzzer's speed; the bolero properties in `sim/tests/properties.rs` check it), or isolate
@@ -178,22 +180,29 @@ impl FuzzTarget {
                 self.name
             ));
         };
-        let entry = subject_entry(subject)?;
-        let known: Vec<&str> = entry.info().defects.iter().map(|d| d.name).collect();
-        for defect in defects {
-            if !known.contains(&defect.as_str()) {
-                return Err(format!(
-                    "unknown defect `{defect}` for subject `{subject}`; known: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ));
-            }
-        }
-        Ok(())
+        check_subject_defects(subject_entry(subject)?, defects)
     }
+}
+
+/// Checks that `subject` declares every one of `defects`: for a fuzz target's subject, and for a
+/// subject of one's own that `import-crash` takes by its name.
+pub fn check_subject_defects(subject: &dyn DynSubject, defects: &[String]) -> Result<(), String> {
+    let info = subject.info();
+    let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+    for defect in defects {
+        if !known.contains(&defect.as_str()) {
+            return Err(format!(
+                "unknown defect `{defect}` for subject `{}`; known: {}",
+                info.name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Splits a `SIM_FUZZ_DEFECTS` value (`a,b`, spaces allowed) into defect names.
@@ -415,14 +424,17 @@ fn finding_lines(what: &str, subject: &str, defects: &[String], outcome: &Outcom
     text
 }
 
-/// The body of a fuzz target or a property test for a subject of your own, which `TARGETS`, the
-/// fuzz targets in `fuzz/` and `sim import-crash` do not know: decodes `bytes` into a scenario
-/// exactly as a built-in target does (the `arbitrary` decoder of `sim sweep --subject`, with
-/// swarm fault injection), runs it with `defects` on, and returns the report of any finding.
+/// The body of a fuzz target or a property test for a subject of your own, which `TARGETS` and
+/// the fuzz targets in `fuzz/` do not know: decodes `bytes` into a scenario exactly as a built-in
+/// target does (the `arbitrary` decoder of `sim sweep --subject`, with swarm fault injection),
+/// runs it with `defects` on, and returns the report of any finding.
 ///
-/// The report gives each finding as `sim run` prints it and the scenario the bytes decoded to,
-/// pinned as a repro file: save it as a `.toml` file and replay it with your binary
-/// (`your-binary replay FILE`, section 6 of the README), or shrink it with `your-binary shrink`.
+/// The report gives each finding as `sim run` prints it, the command that keeps the input as a
+/// regression (`your-binary import-crash SUBJECT ARTIFACT --out DIR`: a binary built on
+/// `cli::main_with` takes its subjects' names as targets, and decodes the file as this function
+/// does), and the scenario the bytes decoded to, pinned as a repro file: save it as a `.toml`
+/// file and replay it with your binary (`your-binary replay FILE`, section 6 of the README), or
+/// shrink it with `your-binary shrink`.
 /// Unlike a built-in target's body this runs a host-backed subject in a child process
 /// (`runner::run`), so a crash of real code is a `fault` finding here rather than the end of the
 /// test process; under libFuzzer, where a crash is already an artifact, that costs a fork per
@@ -449,7 +461,19 @@ pub fn run_subject_bytes<S: Subject>(bytes: &[u8], defects: &[String]) -> Result
     if outcome.passed() {
         return Ok(());
     }
-    let mut text = finding_lines("sim fuzz input", info_of::<S>().name, defects, &outcome);
+    let subject = info_of::<S>().name;
+    let mut text = finding_lines("sim fuzz input", subject, defects, &outcome);
+    // The library cannot know the name of the binary that registers the subject: the command
+    // says where it goes, and the note says what it is.
+    let import = import_command_of(YOUR_BINARY, subject, defects);
+    text.push_str(&format!(
+        "note: keep it as a regression with `{import} --out DIR`, {YOUR_BINARY} being your binary \
+         whose `main` calls `sim::cli::main_with` with `{subject}` registered, ARTIFACT a file \
+         holding these bytes (under libFuzzer, the one it names below: `Test unit written to …`) \
+         and DIR the directory your `cargo test` replays with \
+         `sim::sweep::promote::replay_regressions`: it shrinks the run and writes it there with \
+         `[expect] signatures`\n"
+    ));
     text.push_str(
         "note: the input decodes to this scenario (save it as a .toml file and replay it with \
          your binary's `replay`):\n",
@@ -458,9 +482,19 @@ pub fn run_subject_bytes<S: Subject>(bytes: &[u8], defects: &[String]) -> Result
     Err(text)
 }
 
+/// What `run_subject_bytes`'s report calls the binary that imports its crash: the library does
+/// not know its name.
+const YOUR_BINARY: &str = "<your binary>";
+
 /// The command that turns a crash artifact of `target_name` into a regression file.
 pub fn import_command(target_name: &str, defects: &[String]) -> String {
-    let mut command = format!("sim import-crash {target_name} ARTIFACT");
+    import_command_of("sim", target_name, defects)
+}
+
+/// `import_command` as `program` runs it: a binary of one's own built on `cli::main_with`, whose
+/// `import-crash` also takes the name of each subject it registers.
+pub fn import_command_of(program: &str, target_name: &str, defects: &[String]) -> String {
+    let mut command = format!("{program} import-crash {target_name} ARTIFACT");
     for defect in defects {
         // The canary's own defect is implied by its name.
         let implied = target(target_name).is_some_and(|t| t.defects(&[]).contains(defect));

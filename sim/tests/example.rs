@@ -86,18 +86,8 @@ fn generated_scenarios_pass_without_the_defect_and_reach_it_with_it() {
 #[test]
 fn fuzz_bytes_run_the_example_subject_and_a_failure_replays_through_its_cli() {
     let defect = vec!["leak-overflow-chunks".to_string()];
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut failures = Vec::new();
-    for _ in 0..200 {
-        let bytes: Vec<u8> = (0..256)
-            .map(|_| {
-                // xorshift64: fixed inputs, the same on every run.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+    for bytes in fuzz_inputs(200) {
         if let Err(report) = sim::fuzzing::run_subject_bytes::<BumpAllocator>(&bytes, &[]) {
             panic!("defect off: {report}");
         }
@@ -121,6 +111,197 @@ fn fuzz_bytes_run_the_example_subject_and_a_failure_replays_through_its_cli() {
         main_with_args(bump_allocator::registry(), ["sim", "replay", file.as_str()]),
         1,
         "the pinned scenario replays to its findings and trace hash"
+    );
+}
+
+/// `count` fixed inputs of 256 bytes, as a fuzzer would hand them over: xorshift64, the same on
+/// every run.
+fn fuzz_inputs(count: usize) -> Vec<Vec<u8>> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..count)
+        .map(|_| {
+            (0..256)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The path README section 7 describes, end to end: an input of the user's own fuzz target that
+/// fails with the defect on becomes a crash artifact; the user's binary imports it by the
+/// subject's name (decoded as `run_subject_bytes` decoded it) into a directory of the user's
+/// own, as a shrunk file pinning its signatures; and the user's `cargo test` replays that
+/// directory with `replay_regressions`, which fails once the file pins another signature.
+#[test]
+fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_replays() {
+    let defect = vec!["leak-overflow-chunks".to_string()];
+    let (bytes, report) = fuzz_inputs(200)
+        .into_iter()
+        .find_map(|bytes| {
+            sim::fuzzing::run_subject_bytes::<BumpAllocator>(&bytes, &defect)
+                .err()
+                .map(|report| (bytes, report))
+        })
+        .expect("some inputs reach `leak-overflow-chunks`");
+    // The report says how to keep it, naming no binary it cannot know.
+    assert!(
+        report.contains(
+            "note: keep it as a regression with `<your binary> import-crash bump-allocator \
+             ARTIFACT --defect leak-overflow-chunks --out DIR`, <your binary> being your binary \
+             whose `main` calls `sim::cli::main_with` with `bump-allocator` registered"
+        ),
+        "{report}"
+    );
+    let first_signature = report
+        .lines()
+        .find_map(|line| line.strip_prefix("note: signature `"))
+        .and_then(|rest| rest.strip_suffix('`'))
+        .expect("the report names each finding's signature")
+        .to_string();
+
+    let scratch = scratch_dir("import-crash");
+    let artifact = scratch.join("crash-bump");
+    std::fs::write(&artifact, &bytes).unwrap();
+    let out = scratch.join("tests/regressions");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "my-binary".to_string(),
+            "import-crash".into(),
+            "bump-allocator".into(),
+            artifact.display().to_string(),
+            "--defect".into(),
+            "leak-overflow-chunks".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        main_with_args(bump_allocator::registry(), args)
+    };
+    // The built-in registry has no such subject: bad input, nothing written.
+    assert_eq!(
+        main_with_args(
+            Registry::builtin(),
+            [
+                "sim",
+                "import-crash",
+                "bump-allocator",
+                &artifact.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+            ]
+        ),
+        2
+    );
+    assert!(!out.exists());
+    // Without the defect the fuzzer ran with, the input passes: nothing to import.
+    assert_eq!(
+        main_with_args(
+            bump_allocator::registry(),
+            [
+                "my-binary",
+                "import-crash",
+                "bump-allocator",
+                &artifact.display().to_string(),
+                "--out",
+                &out.display().to_string(),
+            ]
+        ),
+        0
+    );
+    assert!(!out.exists());
+    assert_eq!(import(&["--classify"]), 1, "a finding of the defect");
+
+    // Unshrunk, the import is the scenario the fuzz target ran: the one its report pinned.
+    let marker = "replay it with your binary's `replay`):\n";
+    let ran = &report[report.find(marker).expect(marker) + marker.len()..];
+    assert_eq!(import(&["--runs-max", "0"]), 1, "imported");
+    let unshrunk = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let without_expect = |name: &str, text: &str| {
+        let mut scenario = bump_allocator::registry().parse(name, text).unwrap();
+        scenario.set_expect(None);
+        scenario.to_toml()
+    };
+    assert_eq!(
+        without_expect(
+            "imported.toml",
+            &std::fs::read_to_string(&unshrunk).unwrap()
+        ),
+        without_expect("ran.toml", ran)
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+
+    assert_eq!(import(&[]), 1, "imported");
+
+    let written: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "one file, no open/ finding: {written:?}");
+    let file = &written[0];
+    let name = file.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.starts_with("bump-allocator-leak-overflow-chunks-leak-"),
+        "{name}"
+    );
+    let source = std::fs::read_to_string(file).unwrap();
+    let registry = bump_allocator::registry();
+    let regression = registry.parse(&name, &source).unwrap();
+    let pinned = regression.meta().expect.unwrap().signatures;
+    assert_eq!(
+        pinned[0], first_signature,
+        "the import ran the scenario the fuzz target ran: its first finding first"
+    );
+    assert_eq!(
+        regression.run(RunOptions::default()).signatures(),
+        pinned,
+        "the file pins every signature its run shows"
+    );
+    assert!(
+        regression.meta().op_count < 20,
+        "shrunk: {}",
+        regression.to_toml()
+    );
+    // The header's command imports the same file again: defects and directory are in it.
+    assert!(
+        source.starts_with(&format!(
+            "# Imported by `sim import-crash bump-allocator {} --defect leak-overflow-chunks --out {}` from a fuzzer crash.\n",
+            artifact.display(),
+            out.display()
+        )) && source.contains("Replayed by `sim::sweep::promote::replay_regressions` (your `cargo test`)"),
+        "{source}"
+    );
+
+    // The user's `cargo test`: the directory replays, and a file that pins a signature its run
+    // no longer shows is a failure naming it.
+    assert_eq!(
+        sim::sweep::promote::replay_regressions(&registry, &out).unwrap(),
+        1
+    );
+    std::fs::write(
+        file,
+        source.replace(
+            &format!("\"{first_signature}\""),
+            "\"leak:reservation:elsewhere\"",
+        ),
+    )
+    .unwrap();
+    let failures = sim::sweep::promote::replay_regressions(&registry, &out).unwrap_err();
+    assert!(
+        failures.to_string().contains(&format!(
+            "{}: with defects [leak-overflow-chunks] the run no longer shows `leak:reservation:elsewhere`",
+            file.display()
+        )),
+        "{failures}"
     );
 }
 

@@ -6,6 +6,7 @@ use arbitrary::Arbitrary;
 use serde::{Deserialize, Serialize};
 use sim::findings::FindingKind;
 use sim::os::{Os, PAGE_SIZE, Tid};
+use sim::registry::{Registry, erase};
 use sim::runner::RunOptions;
 use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
 
@@ -136,4 +137,50 @@ fn real_code_touching_a_released_page_is_a_fault_naming_the_code() {
     );
     let report = sim::report::render_finding(&outcome.findings[0], &outcome, "replay");
     assert!(report.contains("→ crate_release"), "{report}");
+}
+
+/// A host-backed subject of one's own gets the fuzz-to-regression path: its fuzz target's
+/// crash (`run_subject_bytes`, which runs it isolated) imports by the subject's name through a
+/// binary of one's own, isolated too (a write into a released page in this process would end
+/// the test), and lands in `open/`, since it fails with every defect off; the directory replays.
+#[test]
+fn a_crash_of_real_code_imports_isolated_by_the_subjects_name() {
+    let registry = || Registry::builtin().with(erase::<ArenaUser<true>>());
+    let bytes = (0u8..=255)
+        .map(|byte| vec![byte; 16])
+        .find(|bytes| sim::fuzzing::run_subject_bytes::<ArenaUser<true>>(bytes, &[]).is_err())
+        .expect("some input writes after a release");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("host-backed-import");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("crash-arena");
+    std::fs::write(&artifact, &bytes).unwrap();
+    let out = dir.join("regressions");
+    let code = sim::cli::main_with_args(
+        registry(),
+        [
+            "my-binary",
+            "import-crash",
+            "arena-declared",
+            &artifact.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 1, "a finding, imported");
+    let open: Vec<_> = std::fs::read_dir(out.join("open"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let source = std::fs::read_to_string(&open[0]).unwrap();
+    assert!(
+        source.contains("signatures = [\"fault:released page:crate_write\"]"),
+        "{source}"
+    );
+    assert_eq!(
+        sim::sweep::promote::replay_regressions(&registry(), &out).unwrap(),
+        1,
+        "the open finding still fails, as it must"
+    );
 }
