@@ -20,6 +20,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sim::registry::Registry;
+use sim::scenario::nesting::NESTING_LEVELS_MAX;
+use sim::scenario::parse::Diagnostic;
 use support::{SIM, package_dir};
 
 /// What `sim` must say about one catalogue file: its name, the line and column the error names
@@ -127,8 +131,8 @@ fn generated_cases() -> Vec<Case> {
         position: Some((1, 6)),
         message: "key with no value".into(),
     });
-    // A dotted key thousands of segments deep: the TOML library's own nesting guard, which
-    // reports no position; the diagnostic points at the deepest line.
+    // A dotted key thousands of parts deep, refused at the part one level too deep (the 33rd,
+    // where toml's own guard would refuse it at the 80th, with no position).
     let path = dir.join("deep-dotted-key.toml");
     let key = vec!["a"; 20_000].join(".");
     std::fs::write(
@@ -138,8 +142,8 @@ fn generated_cases() -> Vec<Case> {
     .unwrap();
     cases.push(Case {
         path: path.display().to_string(),
-        position: Some((3, 1)),
-        message: "nested too deeply".into(),
+        position: Some((3, 65)),
+        message: "nested too deeply: this key is at level 33".into(),
     });
     // Larger than any scenario may be: refused before parsing.
     let path = dir.join("oversized.toml");
@@ -352,4 +356,128 @@ fn the_expectation_syntax_is_read_as_documented() {
     let case = parse_expectation("x.toml", "# expect: none missing field\n");
     assert_eq!(case.position, None);
     assert_eq!(case.message, "missing field");
+}
+
+/// A stack as small as a library user may parse scenario files on: a debug build's toml takes
+/// several KiB of it for each level a file nests.
+const SMALL_STACK_BYTES: usize = 256 * 1024;
+
+/// `Registry::parse` of `source` in this process, on a thread with a small stack.
+fn parse_on_a_small_stack(path: &str, source: String) -> Result<(), Diagnostic> {
+    let path = path.to_string();
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK_BYTES)
+        .spawn(move || Registry::builtin().parse(&path, &source).map(|_| ()))
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// Every catalogue file is refused in this process, on a small stack, where `sim` says: a
+/// deeply nested file is an error at its position, not a stack overflow that aborts the process
+/// (`deep-nesting.toml` aborted a debug build on a test thread's 2 MiB).
+#[test]
+fn every_malformed_scenario_is_refused_in_process_on_a_small_stack() {
+    let cases: Vec<Case> = catalogue()
+        .into_iter()
+        .chain(generated_cases())
+        .filter(|case| case.position.is_some())
+        .collect();
+    assert!(
+        cases
+            .iter()
+            .any(|case| case.path.ends_with("deep-nesting.toml"))
+    );
+    for case in cases {
+        let bytes = std::fs::read(package_dir().join(&case.path)).unwrap();
+        let Ok(source) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let diagnostic = parse_on_a_small_stack(&case.path, source)
+            .expect_err(&format!("{}: parsed", case.path));
+        assert_eq!(
+            diagnostic.line_column(),
+            case.position,
+            "{}: {diagnostic}",
+            case.path
+        );
+        assert!(
+            diagnostic.message.contains(&case.message),
+            "{}: {diagnostic}",
+            case.path
+        );
+    }
+}
+
+/// The start of a scenario file, and of a lifecycle, for the nested files below.
+const HEAD: &str = "name = \"deep\"\nsubject = \"counter\"\n";
+const LIFECYCLE: &str = "[[lifecycle]]\nname = \"l\"\n";
+
+/// `1`, in `count` layers of `wrap`.
+fn nested(count: usize, wrap: fn(&str) -> String) -> String {
+    (0..count).fold("1".to_string(), |inner, _| wrap(&inner))
+}
+
+/// A key of `parts` parts.
+fn dotted(parts: usize) -> String {
+    vec!["a"; parts].join(".")
+}
+
+/// A scenario file whose deepest key or value is at the level given.
+type NestedFile = fn(usize) -> String;
+
+/// A file nested exactly as deeply as a scenario file may, in each way a file nests, is read on a
+/// small stack and refused for what it holds (a `[config]` key or op field the subject lacks),
+/// not for its depth; a level more is refused for its depth.
+#[test]
+fn a_file_nested_to_the_bound_is_read_on_a_small_stack() {
+    let levels_max = NESTING_LEVELS_MAX as usize;
+    let shapes: [(&str, NestedFile); 6] = [
+        // `config` 1, `{` 1, `a` 2, the arrays 2, 3, …
+        ("arrays", |levels| {
+            let arrays = nested(levels - 1, |inner| format!("[{inner}]"));
+            format!("{HEAD}config = {{ a = {arrays} }}\n{LIFECYCLE}ops = []\n")
+        }),
+        // `config` 1, then an `a` a level deeper in each inline table.
+        ("inline tables", |levels| {
+            let tables = nested(levels - 1, |inner| format!("{{ a = {inner} }}"));
+            format!("{HEAD}config = {tables}\n{LIFECYCLE}ops = []\n")
+        }),
+        ("a dotted key", |levels| {
+            let key = dotted(levels - 1);
+            format!("{HEAD}config.{key} = 1\n{LIFECYCLE}ops = []\n")
+        }),
+        ("a table header", |levels| {
+            let key = dotted(levels - 2);
+            format!("{HEAD}{LIFECYCLE}ops = []\n[config.{key}]\na = 1\n")
+        }),
+        // `config` 1, then each `a` an array of tables (2, 4, …) whose last table (3, 5, …)
+        // the next header goes through.
+        ("headers of arrays of tables", |levels| {
+            let headers = (1..=(levels - 2) / 2)
+                .map(|parts| format!("[[config.{}]]\n", dotted(parts)))
+                .collect::<String>();
+            let key = dotted(levels - (levels - 2) / 2 * 2 - 1);
+            format!("{HEAD}{LIFECYCLE}ops = []\n{headers}{key} = 1\n")
+        }),
+        // `lifecycle` 1, its table 2, `ops` 3, `[` 3, `{` 4, `x` 5, the arrays 5, 6, …
+        ("an op's field", |levels| {
+            let arrays = nested(levels - 4, |inner| format!("[{inner}]"));
+            format!("{HEAD}{LIFECYCLE}ops = [{{ op = \"create\", slot = 1, x = {arrays} }}]\n")
+        }),
+    ];
+    for (shape, file) in &shapes {
+        let at_bound = parse_on_a_small_stack("deep.toml", file(levels_max))
+            .expect_err(&format!("{shape}: parsed"));
+        assert!(
+            !at_bound.message.contains("nested too deeply"),
+            "{shape}, at the bound: {at_bound}"
+        );
+        let past = parse_on_a_small_stack("deep.toml", file(levels_max + 1))
+            .expect_err(&format!("{shape}: parsed"));
+        assert!(
+            past.message.starts_with("nested too deeply"),
+            "{shape}, past the bound: {past}"
+        );
+    }
 }

@@ -991,9 +991,8 @@ ops = [{ op = "exit" }]
 
 /// No bundled scenario, regression or test scenario warns (`DynScenario::warnings`): a warning
 /// there would be printed by every `make run`, and each says the file is likely not what its
-/// writer meant. Files that do not parse (the malformed ones) are another test's: `malformed.rs`
-/// reads them with the `sim` binary, on its main thread's stack, as a user's `sim run` does
-/// (`deep-nesting.toml` overflows a test thread's smaller stack in a debug build).
+/// writer meant. The malformed ones are read too, and none may parse; what each says is
+/// `malformed.rs`'s to check.
 #[test]
 fn no_bundled_or_test_scenario_warns() {
     let registry = Registry::builtin();
@@ -1004,6 +1003,7 @@ fn no_bundled_or_test_scenario_warns() {
         "corpus/regressions",
         "sim/tests/ui",
         "sim/tests/data",
+        "sim/tests/malformed",
     ];
     let mut pending: Vec<PathBuf> = dirs.iter().map(|d| workspace_root().join(d)).collect();
     while let Some(dir) = pending.pop() {
@@ -1017,7 +1017,10 @@ fn no_bundled_or_test_scenario_warns() {
                 continue;
             }
             let bytes = std::fs::read(&path).unwrap();
-            let Ok(scenario) = registry.parse_bytes(&path.display().to_string(), &bytes) else {
+            let parse = registry.parse_bytes(&path.display().to_string(), &bytes);
+            let malformed = path.parent().is_some_and(|dir| dir.ends_with("malformed"));
+            assert_eq!(parse.is_err(), malformed, "{}", path.display());
+            let Ok(scenario) = parse else {
                 continue;
             };
             parsed += 1;

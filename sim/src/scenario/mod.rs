@@ -25,6 +25,7 @@ pub mod examples;
 pub mod generate;
 pub mod lints;
 pub mod locations;
+pub mod nesting;
 pub mod parse;
 pub mod print;
 mod sketch;

@@ -23,10 +23,12 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor, value};
 use toml::Spanned;
+use toml_parser::lexer::Token;
 use unicode_width::UnicodeWidthChar;
 
 use super::locations::{LifecycleSpans, LineIndex, OpLocations, ThreadSpans};
-use super::sketch::Sketch;
+use super::nesting::{self, NESTING_LEVELS_MAX, TooDeep};
+use super::sketch::{self, Sketch};
 use super::{
     Expect, FaultSpec, Lifecycle, RUNNER_OPS, RunnerOp, Scenario, ScenarioOp, ThreadSpec,
     default_warmup,
@@ -321,13 +323,20 @@ pub struct ScenarioFile<'s> {
 
 impl<'s> ScenarioFile<'s> {
     /// Reads `source` as TOML, failing where reading it into a `toml::Table` would and with the
-    /// same error, except for an error in an op of a file read by way of its sketch: that one is
+    /// same error (after refusing a file too large, or nested too deeply for toml to read it on a
+    /// small stack), except for an error in an op of a file read by way of its sketch: that one is
     /// reported by whatever reads the ops (`subject`, or the subject's parser), before anything
     /// else they report. Keeps only the `subject` (a table of a large file would be many times
     /// its size, and is not needed: the fields are read again, typed).
     pub fn read(path: &'s str, source: &'s str) -> Result<ScenarioFile<'s>, Diagnostic> {
         check_size(path, source)?;
-        if let Some(sketch) = Sketch::of(source)
+        // Lexed once for both, and dropped before toml reads the file (as it builds a tree of
+        // it, the largest part of reading it).
+        let tokens = sketch::tokens_of(source);
+        check_nesting(path, source, &tokens)?;
+        let sketch = Sketch::of(source, &tokens);
+        drop(tokens);
+        if let Some(sketch) = sketch
             && let Ok(table) = toml::from_str::<CheckedTable>(sketch.text())
         {
             return Ok(ScenarioFile {
@@ -446,6 +455,25 @@ fn read_sketch<S: Subject>(source: &str, sketch: &Sketch) -> Option<RawScenario<
     })?;
     // Every op of the file stands in an op list of the scenario: none was left unread.
     (read == sketch.ops().len()).then_some(raw)
+}
+
+/// Refuses a file nested more deeply than toml can read on a small stack (`nesting`), before
+/// toml reads it.
+fn check_nesting(path: &str, source: &str, tokens: &[Token]) -> Result<(), Diagnostic> {
+    let Some(TooDeep { span, what }) = nesting::first_too_deep(source, tokens) else {
+        return Ok(());
+    };
+    Err(Diagnostic::new(
+        path,
+        source,
+        Some(span),
+        format!(
+            "nested too deeply: this {what} is at level {}, past the {NESTING_LEVELS_MAX} levels a \
+             scenario file may nest (each part of a key, and each array's elements, are a level \
+             deeper than what holds them); a scenario needs about 8",
+            NESTING_LEVELS_MAX + 1
+        ),
+    ))
 }
 
 /// Refuses a file too large to read, or empty.
@@ -590,12 +618,6 @@ fn toml_diagnostic(path: &str, source: &str, error: &toml::de::Error, stage: Sta
         }
     });
     let message = error.message().trim();
-    // The TOML library's own nesting guard reports no position; the deepest line is the one.
-    let span = span.or_else(|| {
-        message
-            .contains("recursion limit")
-            .then(|| deepest_line(source))
-    });
     let message = match &span {
         Some(span) if message == "u64 value was too large" => too_large_message(source, span),
         Some(span) if message.starts_with("missing field `") => {
@@ -715,33 +737,12 @@ fn is_top_level_key(source: &str, offset: usize, key: &str) -> bool {
     written_key == key && !in_a_table
 }
 
-/// The byte range of the line with the most nesting characters (dots of dotted keys, brackets,
-/// braces), to point a nesting error at.
-fn deepest_line(source: &str) -> std::ops::Range<usize> {
-    let mut start = 0;
-    let mut deepest = (0, 0..0);
-    for line in source.split_inclusive('\n') {
-        let depth = line
-            .chars()
-            .filter(|c| matches!(c, '.' | '[' | '{'))
-            .count();
-        if depth > deepest.0 {
-            deepest = (depth, start..start + line.trim_end().len());
-        }
-        start += line.len();
-    }
-    deepest.1
-}
-
 /// Rewords the TOML library's messages where they speak of Rust types rather than of the file.
 fn friendly_message(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("invalid type: integer `")
         && let Some((digits, _)) = rest.split_once("` as i128")
     {
         return integer_too_large(digits);
-    }
-    if message.contains("max recursion depth met") || message.contains("recursion limit") {
-        return format!("{message}: values are nested too deeply for a scenario");
     }
     // serde names Rust types ("expected u8", "expected struct Limits"); say what to write.
     let mut message = message.to_string();
@@ -2177,7 +2178,10 @@ mod tests {
                 "name = \"t\"\n{subject}[[lifecycle]]\nname = \"l\"\n\
                  ops = [{{ op = \"bump\" }}, {{ op = \"create\", slot = {integer} }}]\n"
             );
-            assert!(Sketch::of(&source).is_some(), "{source}");
+            assert!(
+                Sketch::of(&source, &sketch::tokens_of(&source)).is_some(),
+                "{source}"
+            );
             let error = registry.parse("f.toml", &source).map(|_| ()).unwrap_err();
             assert_eq!(
                 (error.span.map(|span| span.start), error.message),
@@ -2203,7 +2207,8 @@ mod tests {
             "[[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 99999999999999999999 }]\n",
         ] {
             let source = format!("{head}{rest}");
-            let sketch = Sketch::of(&source).unwrap_or_else(|| panic!("no sketch of\n{source}"));
+            let sketch = Sketch::of(&source, &sketch::tokens_of(&source))
+                .unwrap_or_else(|| panic!("no sketch of\n{source}"));
             assert!(
                 read_sketch::<Counter>(&source, &sketch).is_none(),
                 "{source}"
@@ -2220,7 +2225,10 @@ mod tests {
             ),
         ] {
             let source = format!("{head}{rest}");
-            assert!(Sketch::of(&source).is_none(), "{source}");
+            assert!(
+                Sketch::of(&source, &sketch::tokens_of(&source)).is_none(),
+                "{source}"
+            );
         }
     }
 }

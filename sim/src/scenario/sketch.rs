@@ -20,14 +20,15 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 use toml_parser::decoder::Encoding;
+use toml_parser::lexer::Token;
 use toml_parser::parser::{EventReceiver, parse_document};
 use toml_parser::{ErrorSink, ParseError, Source, Span};
 
 /// Keys whose array value is a list of ops.
 const OP_LISTS: [&str; 3] = ["setup", "ops", "teardown"];
 /// Nesting (arrays and inline tables) and dotted-key lengths past which a file is read whole:
-/// far below toml's limit of 80, which an op read alone, outside its array, would otherwise meet
-/// later than it does in the file.
+/// half the levels a file may nest at all (`nesting`), so that an op read alone, outside its
+/// array, is never near a limit the file as a whole would meet.
 const NESTING_MAX: u32 = 16;
 
 /// A file's text with its ops replaced by placeholders, and where the ops are.
@@ -38,10 +39,10 @@ pub(super) struct Sketch {
 }
 
 impl Sketch {
-    /// The sketch of `source`; `None` when it has no op lists to leave out or cannot be
-    /// sketched (a syntax error, or deep nesting).
-    pub(super) fn of(source: &str) -> Option<Sketch> {
-        let ops = op_ranges(source)?;
+    /// The sketch of `source`, whose tokens are `tokens` (`tokens_of`); `None` when it has no op
+    /// lists to leave out or cannot be sketched (a syntax error, or deep nesting).
+    pub(super) fn of(source: &str, tokens: &[Token]) -> Option<Sketch> {
+        let ops = op_ranges(source, tokens)?;
         if ops.is_empty() {
             return None;
         }
@@ -86,16 +87,22 @@ impl Sketch {
     }
 }
 
-/// The byte ranges of the values in the op lists of `source`, from toml's own parser; `None` if
-/// it reports an error or the nesting is too deep.
-fn op_ranges(source: &str) -> Option<Vec<Range<usize>>> {
+/// The tokens of `source` as toml's own lexer reads them, for `Sketch::of` and the check of the
+/// file's nesting to share. Counted first, so that they take no more room than they need (~15
+/// times the text).
+pub(super) fn tokens_of(source: &str) -> Vec<Token> {
     let source = Source::new(source);
-    // Counted first, so that the tokens take no more room than they need (~15 times the text).
     let mut tokens = Vec::with_capacity(source.lex().count());
     tokens.extend(source.lex());
-    let mut finder = OpFinder::new(source);
+    tokens
+}
+
+/// The byte ranges of the values in the op lists of `source`, from toml's own parser; `None` if
+/// it reports an error or the nesting is too deep.
+fn op_ranges(source: &str, tokens: &[Token]) -> Option<Vec<Range<usize>>> {
+    let mut finder = OpFinder::new(Source::new(source));
     let mut error: Option<ParseError> = None;
-    parse_document(&tokens, &mut finder, &mut error);
+    parse_document(tokens, &mut finder, &mut error);
     (error.is_none() && !finder.refused).then_some(finder.ops)
 }
 
