@@ -2171,3 +2171,39 @@ fn a_merge_keeps_the_fields_of_records_and_sidecars_it_does_not_know() {
     let text = std::fs::read_to_string(merged_sidecar).unwrap();
     assert!(text.ends_with("  \"later\": true\n}\n"), "{text}");
 }
+
+/// The fields a newer build wrote into a record's `findings[]` entries survive a merge too, kept
+/// as the record's are: after the fields this build knows, in key order.
+#[test]
+fn a_merge_keeps_the_fields_of_findings_it_does_not_know() {
+    let dir = scratch_dir("merge-unknown-finding-fields");
+    let shard = dir.join("shard");
+    std::fs::create_dir_all(&shard).unwrap();
+    let finding = "{\"signature\":\"leak:counter:create\",\"kind\":\"leak\",\"resource\":\"counter\",\
+        \"site\":\"create\",\"lifecycle\":\"l\",\"headline\":\"1 counter not released\",\
+        \"zeta\":[1,{\"b\":2}],\"from_the_future\":\"x\"}";
+    let record = format!(
+        "{{\"scenario\":\"gen:counter\",\"subject\":\"counter\",\"defects\":[\"leak-on-evict\"],\
+         \"seed\":3,\"verdict\":\"fail\",\"signatures\":[\"leak:counter:create\"],\
+         \"findings\":[{finding}],\"trace_hash\":\"0x0000000000000007\",\"ops\":3,\"steps\":4,\
+         \"rechecked\":true,\"duration_ms\":0.5}}\n"
+    );
+    std::fs::write(shard.join(results::RESULTS_FILE), &record).unwrap();
+
+    let merged = dir.join("merged");
+    let (code, _, stderr) = run_sim(&[
+        "sweep",
+        "merge",
+        &shard.display().to_string(),
+        "--out",
+        &merged.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let written = std::fs::read_to_string(merged.join(results::RESULTS_FILE)).unwrap();
+    assert!(
+        written.contains(
+            ",\"headline\":\"1 counter not released\",\"from_the_future\":\"x\",\"zeta\":[1,{\"b\":2}]}]"
+        ),
+        "{written}"
+    );
+}

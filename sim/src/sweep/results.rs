@@ -45,6 +45,9 @@ pub struct FindingBrief {
     /// The name of the lifecycle where it was noticed; empty when that is not known.
     pub lifecycle: String,
     pub headline: String,
+    /// Fields this build does not know, kept as `RunRecord::unknown` keeps the record's.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
 }
 
 impl FindingBrief {
@@ -56,6 +59,7 @@ impl FindingBrief {
             site: finding.site.clone(),
             lifecycle: crate::report::lifecycle_name(finding, outcome),
             headline: finding.headline.clone(),
+            unknown: BTreeMap::new(),
         }
     }
 }

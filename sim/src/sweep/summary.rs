@@ -298,6 +298,7 @@ pub fn build(
                         site,
                         lifecycle: String::new(),
                         headline: String::new(),
+                        unknown: BTreeMap::new(),
                     }
                 });
             let sidecar = sidecars
@@ -828,6 +829,7 @@ fn reconcile(a: RunRecord, b: RunRecord) -> RunRecord {
                 "two sweeps ran this scenario and seed with different results: trace {} and {}",
                 kept.trace_hash, other.trace_hash
             ),
+            unknown: BTreeMap::new(),
         });
         kept.signatures.push(signature);
         kept.verdict = "fail".into();
