@@ -2067,6 +2067,54 @@ fn a_later_sweep_removes_the_partial_files_a_killed_one_left_in_repros() {
     assert!(not_ours.exists());
 }
 
+/// A sweep or merge killed while writing a file of its directory whole leaves the file's
+/// temporary: `results.partial`, which only a merge writes, stayed for good beside the results.
+/// The next sweep, and the next merge, into the directory remove every such temporary (and a
+/// merge those of repros too); the results are whole, and other files are left alone.
+#[test]
+fn a_later_sweep_or_merge_removes_the_temporaries_a_killed_merge_left() {
+    let dir = scratch_dir("stale-temporaries");
+    let (swept, merged) = (dir.join("swept"), dir.join("merged"));
+    cli_sweep(&swept, "0..40", &[]);
+    let merge = || {
+        let (swept, merged) = (swept.display().to_string(), merged.display().to_string());
+        let (code, _, stderr) = run_sim(&["sweep", "merge", &swept, "--out", &merged]);
+        assert_eq!(code, 1, "{stderr}");
+    };
+    merge();
+    let expected = essence(&records(&swept));
+    assert_eq!(expected.len(), 40);
+    for (out, merged_into) in [(&swept, false), (&merged, true)] {
+        let temporaries = [
+            "results.partial",
+            "summary.partial",
+            "junit.partial",
+            "report.partial",
+            "build-id.partial",
+        ]
+        .map(|name| out.join(name));
+        let line = std::fs::read_to_string(out.join(results::RESULTS_FILE)).unwrap();
+        for temporary in &temporaries {
+            // Half of what was being written.
+            std::fs::write(temporary, &line[..line.len() / 2]).unwrap();
+        }
+        let repro_temporary = first_sidecar(out).with_extension("partial");
+        std::fs::write(&repro_temporary, "{\"subject\": ").unwrap();
+        let not_ours = out.join("notes.partial");
+        std::fs::write(&not_ours, "mine").unwrap();
+        if merged_into {
+            merge();
+        } else {
+            cli_sweep(out, "0..40", &[]);
+        }
+        for temporary in temporaries.iter().chain([&repro_temporary]) {
+            assert!(!temporary.exists(), "{}", temporary.display());
+        }
+        assert!(not_ours.exists());
+        assert_eq!(essence(&records(out)), expected, "{}", out.display());
+    }
+}
+
 /// Shards run with different `--recheck-percent` or `--shrink-runs-max` are refused as shards of
 /// different sweeps are (their merged counts and repro sizes would mean nothing), each directory
 /// said with its settings; `--allow-mismatch` merges them with the problem as a warning.

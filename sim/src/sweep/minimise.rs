@@ -181,11 +181,16 @@ pub fn load_sidecars(dir: &Path) -> Sidecars {
     sidecars
 }
 
-/// Writes `text` to `path` through a temporary file and a rename.
+/// Writes `text` to `path` through a temporary file (`temporary_of`) and a rename.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let temporary = path.with_extension("partial");
+    let temporary = temporary_of(path);
     std::fs::write(&temporary, text)?;
     std::fs::rename(&temporary, path)
+}
+
+/// The temporary file `write_atomic` writes `path` through: `STEM.partial`.
+pub fn temporary_of(path: &Path) -> PathBuf {
+    path.with_extension("partial")
 }
 
 /// Writes a repro record's sidecar next to its repro file.
@@ -212,10 +217,9 @@ impl Pending {
 }
 
 /// Sorts the (subject, signature) pairs of `records` into those with an up-to-date sidecar in
-/// `DIR/repros` and those to minimise, and removes the temporary files a killed sweep left there.
+/// `DIR/repros` and those to minimise.
 pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
     let dir = config.out.join(REPROS_DIR);
-    remove_stale_partials(&dir);
     let sidecars = load_sidecars(&dir);
     let existing: BTreeMap<(String, String), ReproRecord> = sidecars
         .read
@@ -271,11 +275,11 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
     }
 }
 
-/// Removes the temporary files (`write_atomic`'s `STEM.partial`) that a sweep killed while
-/// writing a repro or sidecar left in the repros directory `dir`. Only names of the form a sweep
-/// writes (`stem`'s `…-HHHHHHHH.partial`) are touched; the caller holds the directory's results
-/// lock, so no other sweep or merge is writing them.
-pub fn remove_stale_partials(dir: &Path) {
+/// Removes the temporary files (`write_atomic`'s `STEM.partial`) that a sweep or merge killed
+/// while writing a repro or sidecar left in the repros directory `dir`. Only names of the form a
+/// sweep writes (`stem`'s `…-HHHHHHHH.partial`) are touched; the caller holds the directory's
+/// results lock (`super::remove_stale_temporaries`), so no other sweep or merge is writing them.
+pub(super) fn remove_stale_partials(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -698,6 +698,30 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
     });
 }
 
+/// The files a sweep or merge writes whole at the top of its directory, each through a temporary
+/// (`minimise::write_atomic`), and only while it holds the directory's results lock.
+const WRITTEN_WHOLE: [&str; 5] = [
+    results::RESULTS_FILE,
+    summary::SUMMARY_FILE,
+    summary::JUNIT_FILE,
+    summary::REPORT_FILE,
+    BUILD_ID_FILE,
+];
+
+/// Removes the temporaries that a sweep or merge killed while writing left in `out`: those of
+/// `WRITTEN_WHOLE`, and in `repros/` those of repros and sidecars. The next write of a file
+/// replaces its temporary, but nothing might write it again: a sweep appends to the results
+/// file, which only a merge writes whole, so a merge killed while writing it left
+/// `results.partial` beside the results for good. `_lock` is `out`'s results lock, which every
+/// writer of these files holds while it writes them: none is being written.
+pub(crate) fn remove_stale_temporaries(out: &Path, _lock: &results::Appender) {
+    for name in WRITTEN_WHOLE {
+        // Best effort: one that cannot be removed is replaced by the next write of its file.
+        let _ = std::fs::remove_file(minimise::temporary_of(&out.join(name)));
+    }
+    minimise::remove_stale_partials(&out.join(minimise::REPROS_DIR));
+}
+
 /// Locks a mutex whose holders never panic while holding it (a worker's panic is caught before).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -740,6 +764,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
             results_path.display()
         ))
     })?;
+    remove_stale_temporaries(out, &appender);
     let loaded = results::load(&results_path, true).map_err(|e| SweepError::input(e.message))?;
     let mut warnings = loaded.warnings;
     if let Some(build_id) = &config.build_id {

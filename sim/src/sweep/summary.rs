@@ -603,12 +603,13 @@ pub fn merge(
     // and every run it finished from then on would be lost: refused, as a second sweep into one
     // directory is. The lock is held until the merge is written.
     let results_path = out.join(results::RESULTS_FILE);
-    let _results_lock = results::Appender::open(&results_path).map_err(|e| {
+    let results_lock = results::Appender::open(&results_path).map_err(|e| {
         SweepError::input(format!(
             "{}: cannot merge into it: {e}",
             results_path.display()
         ))
     })?;
+    super::remove_stale_temporaries(out, &results_lock);
     let mut chosen = Vec::new();
     for ((subject, signature), first) in minimise::first_pairs(&records) {
         // The sidecar of the first pair when a shard minimised it; any other one otherwise.
