@@ -159,7 +159,9 @@ impl<'s> Levels<'s> {
     fn table_header_closes(&mut self, array_of_tables: bool) {
         self.in_header = false;
         self.table_level = self.header_level + u32::from(array_of_tables);
-        if array_of_tables {
+        // Copied only when new: a file of many lifecycles repeats `[[lifecycle]]` thousands of
+        // times.
+        if array_of_tables && !self.arrays_of_tables.contains(&self.header_key) {
             self.arrays_of_tables.insert(self.header_key.clone());
         }
         self.key_parts = 0;
