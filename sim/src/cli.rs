@@ -1637,6 +1637,24 @@ impl ImportTarget {
     }
 }
 
+/// What `import-crash` says of an artifact that passes. Only the built-in targets read their
+/// defects from `SIM_FUZZ_DEFECTS`; a target of one's own sets them in its code.
+fn nothing_to_import(file: &Path, defects: &[String], builtin_target: bool) -> String {
+    let from_env = if builtin_target {
+        format!(
+            " or by {} as the fuzzer had it",
+            crate::fuzzing::DEFECTS_ENV
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{}: passes with defects [{}]: nothing to import (name the defects the fuzzer ran with, by --defect NAME{from_env}; or the crash is from another commit)",
+        file.display(),
+        defects.join(","),
+    )
+}
+
 /// `sim import-crash TARGET FILE`: decodes the artifact exactly as the fuzz target did, runs it
 /// with the same defects, shrinks it while its first finding's signature still appears, and writes
 /// the result (with `[expect] signatures`) into the regression corpus, which `cargo test` replays.
@@ -1681,7 +1699,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
                     "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {flag}"
                 ),
                 ImportTarget::Subject(_) => format!(
-                    "{default}: no such directory here: name the directory your `cargo test` replays (`sim::sweep::promote::replay_regressions`) with {flag}"
+                    "{default}: no such directory here: name the directory your `cargo test` replays (`sim::fuzzing::replay_regressions`) with {flag}"
                 ),
             };
             return Err(CliError::usage(message));
@@ -1716,10 +1734,12 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             return Ok(EXIT_PASS);
         }
         eprintln!(
-            "{}: passes with defects [{}]: nothing to import (name the defects the fuzzer ran with, by --defect NAME or by {} as the fuzzer had it; or the crash is from another commit)",
-            args.file.display(),
-            defects.join(","),
-            fuzzing::DEFECTS_ENV
+            "{}",
+            nothing_to_import(
+                &args.file,
+                &defects,
+                fuzzing::target(&args.target).is_some()
+            )
         );
         return Ok(EXIT_PASS);
     };
@@ -1804,11 +1824,11 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             .to_string(),
         (ImportTarget::Subject(_), true) => format!(
             "An open finding (it fails with every defect off): replayed by\n\
-             # `sim::sweep::promote::replay_regressions`, it must still fail; once fixed, move this file up to\n\
+             # `sim::fuzzing::replay_regressions`, it must still fail; once fixed, move this file up to\n\
              # {}/.",
             args.out.display()
         ),
-        (ImportTarget::Subject(_), false) => "Replayed by `sim::sweep::promote::replay_regressions` (your `cargo test`),\n\
+        (ImportTarget::Subject(_), false) => "Replayed by `sim::fuzzing::replay_regressions` (your `cargo test`),\n\
          # the run must still show it with its defects on and pass with them off."
             .to_string(),
     };
@@ -2528,6 +2548,18 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
 mod tests {
     use super::*;
     use crate::os::{Os, Tid};
+
+    #[test]
+    fn an_artifact_that_passes_points_at_sim_fuzz_defects_only_for_a_built_in_target() {
+        let defects = vec!["leak-overflow-chunks".to_string()];
+        let file = Path::new("crash-1");
+        let builtin = nothing_to_import(file, &defects, true);
+        assert!(builtin.contains("crash-1: passes with defects [leak-overflow-chunks]"));
+        assert!(builtin.contains("SIM_FUZZ_DEFECTS"), "{builtin}");
+        let own = nothing_to_import(file, &defects, false);
+        assert!(own.contains("by --defect NAME;"), "{own}");
+        assert!(!own.contains("SIM_FUZZ_DEFECTS"), "{own}");
+    }
     use crate::registry::erase;
     use crate::subject::{Config, DefectInfo, OpDoc, Step, Subject};
 

@@ -38,6 +38,11 @@ use crate::runner::{Outcome, RunOptions};
 use crate::scenario::generate::GenerateOptions;
 use crate::subject::{Subject, info_of};
 
+/// Replays a directory of regression files (what `sim import-crash` writes) with a registry: the
+/// call a crate of its own makes from its `cargo test`, as `sim/tests/regressions.rs` does for
+/// `corpus/regressions/`. Here beside `run_subject_bytes`, where a fuzzing user looks for it.
+pub use crate::sweep::promote::replay_regressions;
+
 /// The environment variable the libFuzzer binaries read once, at start: comma-separated defect
 /// names to switch on (`SIM_FUZZ_DEFECTS=prestats-lock-leak`).
 pub const DEFECTS_ENV: &str = "SIM_FUZZ_DEFECTS";
@@ -471,7 +476,7 @@ pub fn run_subject_bytes<S: Subject>(bytes: &[u8], defects: &[String]) -> Result
          whose `main` calls `sim::cli::main_with` with `{subject}` registered, ARTIFACT a file \
          holding these bytes (under libFuzzer, the one it names below: `Test unit written to …`) \
          and DIR the directory your `cargo test` replays with \
-         `sim::sweep::promote::replay_regressions`: it shrinks the run and writes it there with \
+         `sim::fuzzing::replay_regressions`: it shrinks the run and writes it there with \
          `[expect] signatures`\n"
     ));
     text.push_str(

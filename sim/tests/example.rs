@@ -277,14 +277,14 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
             "# Imported by `sim import-crash bump-allocator {} --defect leak-overflow-chunks --out {}` from a fuzzer crash.\n",
             artifact.display(),
             out.display()
-        )) && source.contains("Replayed by `sim::sweep::promote::replay_regressions` (your `cargo test`)"),
+        )) && source.contains("Replayed by `sim::fuzzing::replay_regressions` (your `cargo test`)"),
         "{source}"
     );
 
     // The user's `cargo test`: the directory replays, and a file that pins a signature its run
     // no longer shows is a failure naming it.
     assert_eq!(
-        sim::sweep::promote::replay_regressions(&registry, &out).unwrap(),
+        sim::fuzzing::replay_regressions(&registry, &out).unwrap(),
         1
     );
     std::fs::write(
@@ -295,7 +295,7 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
         ),
     )
     .unwrap();
-    let failures = sim::sweep::promote::replay_regressions(&registry, &out).unwrap_err();
+    let failures = sim::fuzzing::replay_regressions(&registry, &out).unwrap_err();
     assert!(
         failures.to_string().contains(&format!(
             "{}: with defects [leak-overflow-chunks] the run no longer shows `leak:reservation:elsewhere`",

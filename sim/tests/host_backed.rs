@@ -179,7 +179,7 @@ fn a_crash_of_real_code_imports_isolated_by_the_subjects_name() {
         "{source}"
     );
     assert_eq!(
-        sim::sweep::promote::replay_regressions(&registry(), &out).unwrap(),
+        sim::fuzzing::replay_regressions(&registry(), &out).unwrap(),
         1,
         "the open finding still fails, as it must"
     );

@@ -2,7 +2,7 @@
 //! from fuzzer crashes (or by hand), each pinning `[expect] signatures`, and the open findings of
 //! `corpus/regressions/open/`.
 //!
-//! What each file must do is `sim::sweep::promote::replay_regressions`'s to say, the function a
+//! What each file must do is `sim::fuzzing::replay_regressions`'s to say, the function a
 //! crate of its own calls for its own directory (README, "Keep it tested"): a regression of a
 //! seeded defect still shows exactly the signatures it pins with its defects on and passes with
 //! them off; a regression of a real bug, fixed, passes; an open finding still fails with its
@@ -12,8 +12,8 @@ mod support;
 
 use std::path::Path;
 
+use sim::fuzzing::replay_regressions;
 use sim::registry::Registry;
-use sim::sweep::promote::replay_regressions;
 use support::{scratch_dir, toml_files_in, workspace_root};
 
 #[test]

@@ -135,7 +135,7 @@ impl std::error::Error for RegressionFailures {}
 /// # fn registry() -> sim::registry::Registry { sim::registry::Registry::builtin() }
 /// // In a `#[test]` function; `registry()` is the one your binary's `main` passes to `main_with`.
 /// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
-/// sim::sweep::promote::replay_regressions(&registry(), &dir).unwrap();
+/// sim::fuzzing::replay_regressions(&registry(), &dir).unwrap();
 /// ```
 ///
 /// Each `*.toml` file directly in `dir` must parse and pin `[expect] signatures`. One with
