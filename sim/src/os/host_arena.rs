@@ -9,7 +9,9 @@
 //! span); decommitted and released pages are replaced by a fresh `PROT_NONE` mapping, which drops
 //! their contents and makes them inaccessible, so that a use-after-release by real code crashes
 //! at once instead of passing silently. Turning that crash into a `fault` finding is the job of
-//! whoever runs host-backed subjects (in a child process, see `runner::isolated`).
+//! whoever runs host-backed subjects (in a child process, see `runner::isolated`). The crate's own
+//! calls back into its platform layer reach the OS through `Os::lend` and `with_lent` (`lend.rs`),
+//! which also name the code that runs for that report.
 
 use super::pages::{PAGE_SIZE, Prot};
 

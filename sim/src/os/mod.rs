@@ -8,6 +8,7 @@
 //! | `pages.rs` | the 47-bit address space: reserve, commit, decommit, release, protect, checked access |
 //! | `page_contents.rs` | the bytes of written pages, behind `read` and `write` |
 //! | `host_arena.rs` | real bytes for real third-party code; the only file of the OS that calls the host OS |
+//! | `lend.rs` | the OS lent to real code's callbacks for the duration of a call (`Os::lend`, `with_lent`) |
 //! | `heap.rs` | the process heap (`malloc`/`free`), as C runtimes use it |
 //! | `locks.rs` | mutex, rwlock and condvar objects; acquire and release with blocking |
 //! | `threads.rs` | threads, their states, blocking as data, join |
@@ -31,6 +32,7 @@ pub mod fds;
 pub mod heap;
 pub mod host_arena;
 mod id_table;
+mod lend;
 pub mod locks;
 pub mod modules;
 mod page_contents;
@@ -53,6 +55,7 @@ use crate::trace::{EventKind, OpPlace, Trace};
 pub use fds::{
     DescriptionId, Fd, FdStat, FileType, OpenFlags, PIPE_BUF_BYTES, PIPE_CAPACITY_BYTES, Whence,
 };
+pub use lend::with_lent;
 pub use locks::{LockId, LockKind};
 pub use pages::{Access, PAGE_SIZE, PageState, Prot};
 pub use resources::{KindId, RecordId, Resources};

@@ -1763,6 +1763,8 @@ impl Os {
     /// Names the real third-party code about to run on host-arena memory (`dlmalloc_malloc`), or
     /// `None` once it has returned. A crash inside that code is reported with this site, because
     /// the signal that reports it cannot tell which function of the real crate was running.
+    /// `Os::lend` sets it for the call it runs and puts the previous name back after, on unwind
+    /// too: a subject that runs a crate through `lend` need not call this.
     pub fn set_host_code(&mut self, site: Option<Site>) {
         self.pages.host_code = site;
     }
