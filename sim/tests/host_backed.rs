@@ -1,11 +1,13 @@
 //! What README section 3b ("A real crate on real bytes") tells a subject of one's own, checked:
-//! it must declare `host_backed`, and then real code writing through `Os::host_ptr` into a page
-//! the subject released is a `fault` finding that names the code `Os::set_host_code` named.
+//! it must declare `host_backed`; then real code run with `Os::lend`, whose callbacks reach the
+//! OS with `with_lent`, writing through `Os::host_ptr` into a page its platform released is a
+//! `fault` finding that names the code `lend` named; and a callback that reaches for the OS when
+//! no lend is running is a `panic` finding of its op, not the end of the process.
 
 use arbitrary::Arbitrary;
 use serde::{Deserialize, Serialize};
 use sim::findings::FindingKind;
-use sim::os::{Os, PAGE_SIZE, Tid};
+use sim::os::{Os, PAGE_SIZE, Tid, with_lent};
 use sim::registry::{Registry, erase};
 use sim::runner::RunOptions;
 use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
@@ -14,9 +16,12 @@ use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 enum ArenaOp {
     Touch,
-    /// Reserves and commits a page, writes it through its real pointer, releases it, and writes
-    /// it again: what an allocator crate does when its platform layer gives memory back early.
+    /// Real code that gets a page from its platform layer, writes it through its real pointer,
+    /// has the platform release it, and writes it again: what an allocator crate does when its
+    /// platform layer gives memory back early.
     WriteAfterRelease,
+    /// A platform callback run outside any lend: the subject forgot `Os::lend`.
+    CallbackOutsideLend,
 }
 
 /// A subject that backs its memory with the host arena, as a real allocator crate's platform
@@ -43,6 +48,10 @@ impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
                     name: "write-after-release",
                     summary: "writes a page through its real pointer after releasing it",
                 },
+                OpDoc {
+                    name: "callback-outside-lend",
+                    summary: "reaches for the OS from a platform callback with nothing lent",
+                },
             ],
             host_backed: DECLARED,
             ..Default::default()
@@ -58,6 +67,7 @@ impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
         match op {
             ArenaOp::Touch => "touch",
             ArenaOp::WriteAfterRelease => "write-after-release",
+            ArenaOp::CallbackOutsideLend => "callback-outside-lend",
         }
     }
 
@@ -66,22 +76,39 @@ impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
     }
 
     fn apply(&mut self, os: &mut Os, _tid: Tid, op: &ArenaOp) -> Step<Self> {
-        if *op == ArenaOp::WriteAfterRelease {
-            let page = os.reserve(PAGE_SIZE, 0, "crate_reserve").expect("a page");
-            os.commit(page, PAGE_SIZE, "crate_reserve")
-                .expect("committed");
-            let real = os.host_ptr(page).expect("the host arena backs the page");
-            os.set_host_code(Some("crate_write"));
-            // SAFETY: the page is committed and ours; the second write is the bug under test,
-            // which the arena makes a crash that the isolated run turns into a finding.
-            unsafe { real.write_volatile(1) };
-            os.release(page, PAGE_SIZE, "crate_release")
-                .expect("released");
-            unsafe { real.write_volatile(2) };
-            os.set_host_code(None);
+        match op {
+            ArenaOp::Touch => {}
+            ArenaOp::WriteAfterRelease => os.lend("crate_write", crate_write_after_release),
+            ArenaOp::CallbackOutsideLend => {
+                platform_page();
+            }
         }
         Step::Done
     }
+}
+
+/// A platform layer's callback: a committed page from the lent OS, as its simulated address and
+/// its real pointer.
+fn platform_page() -> (u64, *mut u8) {
+    with_lent(|os| {
+        let page = os.reserve(PAGE_SIZE, 0, "crate_reserve").expect("a page");
+        os.commit(page, PAGE_SIZE, "crate_reserve")
+            .expect("committed");
+        (
+            page,
+            os.host_ptr(page).expect("the host arena backs the page"),
+        )
+    })
+}
+
+/// The real code: it has no `&mut Os`, only its platform callbacks.
+fn crate_write_after_release() {
+    let (page, real) = platform_page();
+    // SAFETY: the page is committed and ours; the second write is the bug under test, which the
+    // arena makes a crash that the isolated run turns into a finding.
+    unsafe { real.write_volatile(1) };
+    with_lent(|os| os.release(page, PAGE_SIZE, "crate_release")).expect("released");
+    unsafe { real.write_volatile(2) };
 }
 
 fn scenario(subject: &str, op: &str) -> String {
@@ -121,8 +148,8 @@ fn a_subject_that_declares_its_host_arena_runs() {
 }
 
 /// The pattern section 3b gives, end to end: a real write into a released page, in a declared
-/// subject's isolated run, is a `fault` finding that names the code `set_host_code` named as the
-/// toucher and the release as the releaser.
+/// subject's isolated run, is a `fault` finding that names the code `lend` named as the toucher
+/// and the release its callback made as the releaser.
 #[test]
 fn real_code_touching_a_released_page_is_a_fault_naming_the_code() {
     let source = scenario("arena-declared", "write-after-release");
@@ -183,4 +210,27 @@ fn a_crash_of_real_code_imports_isolated_by_the_subjects_name() {
         1,
         "the open finding still fails, as it must"
     );
+}
+
+/// A callback that reaches for the OS outside `Os::lend` is the subject's bug: a `panic` finding
+/// that says what was missing and names the op, not a crash of the child (which would be a
+/// `fault` finding about a null pointer) nor of the tool.
+#[test]
+fn a_callback_outside_a_lend_is_a_panic_finding_of_its_op() {
+    let source = scenario("arena-declared", "callback-outside-lend");
+    let parsed = sim::scenario::parse::parse::<ArenaUser<true>>("outside.toml", &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
+    let outcome = sim::runner::run::<ArenaUser<true>>(&parsed, RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        vec!["panic:subject:callback-outside-lend"],
+        "{:?}",
+        outcome.findings
+    );
+    let report = sim::report::render_finding(&outcome.findings[0], &outcome, "replay");
+    assert!(
+        report.contains("with_lent called outside Os::lend"),
+        "{report}"
+    );
+    assert!(report.contains("op #1 `callback-outside-lend`"), "{report}");
 }

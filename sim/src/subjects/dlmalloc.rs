@@ -50,7 +50,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::host_arena::HostArena;
-use crate::os::{Access, Os, PAGE_SIZE, Site, Tid};
+use crate::os::{Access, Os, PAGE_SIZE, Site, Tid, with_lent};
 use crate::subject::{CacheDecl, Config, Names, OpDoc, Step, Subject, SubjectInfo, UnsignedParam};
 
 /// Block slots a program holds; op slots are `0..SLOTS`.
@@ -176,45 +176,27 @@ struct Region {
     serial: u64,
 }
 
-/// dlmalloc's platform layer on the virtual OS.
+/// dlmalloc's platform layer on the virtual OS, which it reaches through the lend of the op
+/// that runs dlmalloc code (`Os::lend`, `with_lent`).
 pub struct SimPlatform {
-    /// The OS, while an op runs dlmalloc code (`run_real`); null otherwise.
-    os: *mut Os,
     /// Every region handed to dlmalloc and not released yet: simulated base → region.
     regions: RefCell<BTreeMap<u64, Region>>,
     allocations: Cell<u64>,
 }
 
-// SAFETY: `Allocator` requires `Send`. The simulation runs every op on one host thread, and the
-// raw `os` pointer is only dereferenced while an op runs dlmalloc code on that thread.
-unsafe impl Send for SimPlatform {}
-
 impl SimPlatform {
     fn new() -> SimPlatform {
         SimPlatform {
-            os: null_mut(),
             regions: RefCell::new(BTreeMap::new()),
             allocations: Cell::new(0),
         }
-    }
-
-    fn with_os<R>(&self, call: impl FnOnce(&mut Os) -> R) -> R {
-        assert!(
-            !self.os.is_null(),
-            "dlmalloc called its platform outside an op"
-        );
-        // SAFETY: `run_real` set `os` from the `&mut Os` of the op being applied and does not
-        // use that reference until dlmalloc returns and the pointer is cleared, so this is the
-        // only live access to the OS. The reference does not escape `call`, and dlmalloc never
-        // calls back into the platform while a platform call runs, so calls do not nest.
-        call(unsafe { &mut *self.os })
     }
 
     /// Releases `[ptr, ptr+len)`, which may span several regions (dlmalloc merges adjacent
     /// ones). A part that is not one of ours is still passed to the OS, which reports it: the
     /// memory was never reserved, or was released already.
     fn release(&self, ptr: *mut u8, len: usize, site: Site) -> bool {
-        self.with_os(|os| {
+        with_lent(|os| {
             let Some(start) = os.sim_addr(ptr) else {
                 return false;
             };
@@ -273,7 +255,7 @@ impl SimPlatform {
 // stays valid until dlmalloc frees it (or a fault-injection op releases it on purpose).
 unsafe impl Allocator for SimPlatform {
     fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
-        self.with_os(|os| {
+        with_lent(|os| {
             let len = (size as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE;
             let Ok(base) = os.reserve(len, 0, SITE_SYS_ALLOC) else {
                 return (null_mut(), 0, 0);
@@ -344,23 +326,6 @@ pub struct DlmallocSubject {
     writes: u64,
     /// Violations of what the subject declares (a block lost its contents, a misaligned block).
     violations: Vec<String>,
-}
-
-/// Runs real dlmalloc code: the platform may reach the OS, and a crash names `code`.
-fn run_real<R>(
-    heap: &mut Dlmalloc<SimPlatform>,
-    os: &mut Os,
-    code: Site,
-    call: impl FnOnce(&mut Dlmalloc<SimPlatform>) -> R,
-) -> R {
-    os.set_host_code(Some(code));
-    // From here until the pointer is cleared, only the platform touches the OS. A panic inside
-    // dlmalloc leaves it set, but a panic ends the run, so nothing uses it again.
-    heap.allocator_mut().os = os;
-    let result = call(heap);
-    heap.allocator_mut().os = null_mut();
-    os.set_host_code(None);
-    result
 }
 
 impl Subject for DlmallocSubject {
@@ -520,7 +485,7 @@ impl Subject for DlmallocSubject {
             DlmallocOp::Trim => {
                 if let Some(heap) = self.heap.as_mut() {
                     // SAFETY: trimming only returns free memory to the platform.
-                    run_real(heap, os, CODE_TRIM, |heap| unsafe { heap.trim(0) });
+                    os.lend(CODE_TRIM, || unsafe { heap.trim(0) });
                 }
             }
             DlmallocOp::Write { slot } => self.write(os, slot),
@@ -597,12 +562,14 @@ impl DlmallocSubject {
         for slot in 0..SLOTS {
             self.free(os, slot);
         }
-        if let Some(mut heap) = self.heap.take() {
-            os.set_host_code(Some(CODE_DESTROY));
-            heap.allocator_mut().os = os;
+        if self.heap.is_some() {
+            // Taken inside the call, not before: a closure that owned the heap would be one more
+            // copy of its ~1 KiB per destroy.
+            let heap = &mut self.heap;
             // SAFETY: no block is live any more, and the heap is consumed.
-            unsafe { heap.destroy() };
-            os.set_host_code(None);
+            os.lend(CODE_DESTROY, || unsafe {
+                heap.take().expect("checked above").destroy()
+            });
         }
     }
 
@@ -613,7 +580,7 @@ impl DlmallocSubject {
         self.free(os, slot);
         let heap = self.heap.as_mut().expect("checked above");
         // SAFETY: `align` is a power of two (validated; generated ones are by construction).
-        let ptr = run_real(heap, os, CODE_MALLOC, |heap| unsafe {
+        let ptr = os.lend(CODE_MALLOC, || unsafe {
             heap.malloc(size as usize, align as usize)
         });
         if let Some(addr) = self.adopt(os, slot, ptr, size, align, "malloc") {
@@ -635,7 +602,7 @@ impl DlmallocSubject {
             .host_ptr(block.addr)
             .expect("blocks live in the host arena");
         // SAFETY: the block came from this heap with this size and alignment and is freed once.
-        run_real(heap, os, CODE_FREE, |heap| unsafe {
+        os.lend(CODE_FREE, || unsafe {
             heap.free(ptr, block.size as usize, block.align as usize)
         });
     }
@@ -651,7 +618,7 @@ impl DlmallocSubject {
             .host_ptr(block.addr)
             .expect("blocks live in the host arena");
         // SAFETY: the block came from this heap with this size and alignment.
-        let ptr = run_real(heap, os, CODE_REALLOC, |heap| unsafe {
+        let ptr = os.lend(CODE_REALLOC, || unsafe {
             heap.realloc(
                 old,
                 block.size as usize,
