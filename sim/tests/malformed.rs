@@ -345,6 +345,74 @@ fn a_negative_seed_is_refused_as_a_seed() {
     }
 }
 
+/// A key no field of an op takes is refused on every op of every built-in subject and on the
+/// runner's ops, at the key: on an op without fields (`bump`, `exit`) too, which serde's
+/// internally tagged enums decode from a table with any other keys. Each op is written as
+/// `sim list` shows it, with every field, among the others (in an order they parse in), so that
+/// only the added key is wrong; the list as shown parses.
+#[test]
+fn a_key_no_field_of_an_op_takes_is_refused_on_every_op_at_the_key() {
+    let registry = Registry::builtin();
+    let mut checked = Vec::new();
+    for subject in registry.subjects() {
+        let name = subject.info().name;
+        let mut ops: Vec<(String, String)> = subject
+            .op_examples()
+            .into_iter()
+            .filter_map(|example| Some((example.name.to_string(), example.example?)))
+            .collect();
+        ops.push(("sleep".into(), "{ op = \"sleep\", ticks = 1 }".into()));
+        ops.push(("exit".into(), "{ op = \"exit\" }".into()));
+        let file = |ops: &[String]| {
+            format!(
+                "name = \"t\"\nsubject = \"{name}\"\n\n[[lifecycle]]\nname = \"l\"\nops = [\n{}\n]\n",
+                ops.join(",\n")
+            )
+        };
+        let texts: Vec<String> = ops.iter().map(|(_, text)| text.clone()).collect();
+        if let Err(diagnostic) = registry.parse("ok.toml", &file(&texts)) {
+            panic!("{name}: the ops as `sim list` shows them do not parse:\n{diagnostic}");
+        }
+        for (index, (op, text)) in ops.iter().enumerate() {
+            let mut texts = texts.clone();
+            let body = text
+                .strip_suffix(" }")
+                .expect("an op example ends with ` }`");
+            texts[index] = format!("{body}, misspelt = 1 }}");
+            let source = file(&texts);
+            let diagnostic = match registry.parse("bad.toml", &source) {
+                Ok(_) => panic!("{name}: `{}` parses", texts[index]),
+                Err(diagnostic) => diagnostic,
+            };
+            let key = source.find("misspelt").unwrap();
+            assert_eq!(
+                diagnostic.span,
+                Some(key..key + "misspelt".len()),
+                "{name}: {diagnostic}"
+            );
+            assert!(
+                diagnostic
+                    .message
+                    .starts_with(&format!("op `{op}`: unknown field `misspelt`, ")),
+                "{name}: {diagnostic}"
+            );
+            checked.push(format!("{name} {op}"));
+        }
+    }
+    // Ops without fields among them, a subject's and the runner's.
+    for op in [
+        "counter bump",
+        "counter hold",
+        "counter exit",
+        "dlmalloc destroy",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == op),
+            "{op} not checked: {checked:?}"
+        );
+    }
+}
+
 #[test]
 fn the_expectation_syntax_is_read_as_documented() {
     let case = parse_expectation(

@@ -26,6 +26,7 @@ pub mod generate;
 pub mod lints;
 pub mod locations;
 pub mod nesting;
+mod op_keys;
 pub mod parse;
 pub mod print;
 mod sketch;

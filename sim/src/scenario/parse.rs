@@ -28,6 +28,7 @@ use unicode_width::UnicodeWidthChar;
 
 use super::locations::{LifecycleSpans, LineIndex, OpLocations, ThreadSpans};
 use super::nesting::{self, NESTING_LEVELS_MAX, TooDeep};
+use super::op_keys;
 use super::sketch::{self, Sketch};
 use super::{
     Expect, FaultSpec, Lifecycle, RUNNER_OPS, RunnerOp, Scenario, ScenarioOp, ThreadSpec,
@@ -1600,6 +1601,9 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
         let op: RunnerOp = value.clone().try_into().map_err(|e: toml::de::Error| {
             format!("op `{name}`: {}", friendly_message(e.message().trim()))
         })?;
+        if let Some(unknown) = op_keys::unknown_field(table, &op, |value| value.try_into().ok()) {
+            return Err(format!("op `{name}`: {unknown}"));
+        }
         return Ok(match op {
             RunnerOp::Spawn { thread } => ScenarioOp::Spawn { thread },
             RunnerOp::Join { thread } => ScenarioOp::Join { thread },
@@ -1607,30 +1611,32 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
             RunnerOp::Sleep { ticks } => ScenarioOp::Sleep { ticks },
         });
     }
-    value
-        .clone()
-        .try_into::<S::Op>()
-        .map(ScenarioOp::Subject)
-        .map_err(|e| {
-            let message = friendly_message(e.message().trim());
-            // An unknown variant of a field's value (an interpreter op's `kind`) is no unknown op.
-            let op_known = info_of::<S>().ops.iter().any(|op| op.name == name);
-            if message.contains("unknown variant") && !op_known {
-                let ops: Vec<&str> = S::info()
-                    .ops
-                    .iter()
-                    .map(|o| o.name)
-                    .chain(RUNNER_OPS)
-                    .collect();
-                format!(
-                    "unknown op `{name}` for subject `{}`; known ops: {}",
-                    S::info().name,
-                    ops.join(", ")
-                )
-            } else {
-                format!("op `{name}`: {message}")
-            }
-        })
+    let op = value.clone().try_into::<S::Op>().map_err(|e| {
+        let message = friendly_message(e.message().trim());
+        // An unknown variant of a field's value (an interpreter op's `kind`) is no unknown op.
+        let op_known = info_of::<S>().ops.iter().any(|op| op.name == name);
+        if message.contains("unknown variant") && !op_known {
+            let ops: Vec<&str> = S::info()
+                .ops
+                .iter()
+                .map(|o| o.name)
+                .chain(RUNNER_OPS)
+                .collect();
+            format!(
+                "unknown op `{name}` for subject `{}`; known ops: {}",
+                S::info().name,
+                ops.join(", ")
+            )
+        } else {
+            format!("op `{name}`: {message}")
+        }
+    })?;
+    // serde lets an unknown key through on an op without fields (and on any op of an enum
+    // without `deny_unknown_fields`): refused here as it refuses the others.
+    if let Some(unknown) = op_keys::unknown_field(table, &op, |value| value.try_into().ok()) {
+        return Err(format!("op `{name}`: {unknown}"));
+    }
+    Ok(ScenarioOp::Subject(op))
 }
 
 /// The diagnostic for an op (at `op_span`) that does not decode, with `message` from

@@ -1,0 +1,359 @@
+//! The keys of an op table that its op does not read: an unknown field that serde let through.
+//!
+//! serde refuses an unknown field of a struct variant marked `deny_unknown_fields`, but an
+//! internally tagged enum (`#[serde(tag = "op")]`) decodes a unit variant (`Bump`, `Exit`) from a
+//! table with any other keys, and a struct variant without `deny_unknown_fields` ignores the keys
+//! it does not know. A misspelt field would then give a different scenario in silence, so the
+//! parser asks, of every op it decodes, which keys the op reads: the ones it writes back when
+//! serialized, and of the others (an optional field skipped when serialized, an alias), the ones
+//! whose value changes what the op decodes to. This needs nothing of a subject's op type but what
+//! the parser already asks of it (`Serialize`, `PartialEq`), so it holds for a user's subject too.
+//!
+//! Cost: an op written with its `op` key alone is not looked at; any other op is serialized once
+//! into `KeyNames`, which reads the keys and never the values (no allocation for an op without
+//! flattened fields), and only an op with a key it does not write back is decoded again.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+use serde::ser::{self, Impossible};
+
+/// The first key of `table` (in its order, as serde meets them) that `op`, decoded from it, does
+/// not read, as the error to report: ``unknown field `x`, there are no fields`` or ``unknown
+/// field `x`, expected one of `a`, `b` `` in serde's own words, so that it reads (and is pointed
+/// at) as an unknown field of any other op. `decode` decodes a table as `op` was.
+pub fn unknown_field<O: Serialize + PartialEq>(
+    table: &toml::Table,
+    op: &O,
+    decode: impl Fn(toml::Value) -> Option<O>,
+) -> Option<String> {
+    // `op` alone: nothing else to read (and the usual op without fields, `{ op = "bump" }`).
+    if table.len() <= 1 {
+        return None;
+    }
+    let mut written_in_table = 0;
+    let all_written = op
+        .serialize(KeyNames(|key: &str| {
+            if key != "op" && table.contains_key(key) {
+                written_in_table += 1;
+            }
+        }))
+        .is_ok();
+    let extra_keys = table.len() - usize::from(table.contains_key("op"));
+    if all_written && written_in_table == extra_keys {
+        return None;
+    }
+    // Some key is not written back: an unknown one, or a field serialization skips.
+    let mut fields: Vec<Cow<'static, str>> = Vec::new();
+    // An op that is no table when serialized names no fields: each key is then tried alone.
+    let _ = op.serialize(KeyNames(|key: &str| {
+        if key != "op" {
+            fields.push(Cow::Owned(key.to_string()));
+        }
+    }));
+    let mut unread = None;
+    for key in table.keys().filter(|key| *key != "op") {
+        if fields.iter().any(|field| field == key) {
+            continue;
+        }
+        if reads_key(table, key, op, &decode) {
+            fields.push(Cow::Owned(key.clone()));
+        } else if unread.is_none() {
+            unread = Some(key.as_str());
+        }
+    }
+    let unread = unread?;
+    Some(match fields.as_slice() {
+        [] => format!("unknown field `{unread}`, there are no fields"),
+        [one] => format!("unknown field `{unread}`, expected `{one}`"),
+        [first, second] => format!("unknown field `{unread}`, expected `{first}` or `{second}`"),
+        more => {
+            let quoted: Vec<String> = more.iter().map(|field| format!("`{field}`")).collect();
+            format!(
+                "unknown field `{unread}`, expected one of {}",
+                quoted.join(", ")
+            )
+        }
+    })
+}
+
+/// Whether the value of `key` matters to what `table` decodes to: with it set to a boolean or to
+/// a string, in turn, the op fails to decode or decodes to another op. A key the op ignores
+/// decodes to the same op whatever its value; a field's value of one type at least is refused or
+/// kept (a skipped `align = 16` is refused as `true`; a skipped `flag = false` kept as `true`).
+fn reads_key<O: PartialEq>(
+    table: &toml::Table,
+    key: &str,
+    op: &O,
+    decode: &impl Fn(toml::Value) -> Option<O>,
+) -> bool {
+    [
+        toml::Value::Boolean(true),
+        toml::Value::String("\u{1}not a value of any field".into()),
+    ]
+    .into_iter()
+    .any(|probe| {
+        let mut probed = table.clone();
+        probed.insert(key.to_string(), probe);
+        decode(toml::Value::Table(probed)).as_ref() != Some(op)
+    })
+}
+
+/// A serializer that hands the top-level keys of what it serializes (a struct's fields, a map's
+/// keys) to its function, and looks at no value. Anything but a struct or a map is an error.
+struct KeyNames<F>(F);
+
+#[derive(Debug)]
+struct NotATable;
+
+impl fmt::Display for NotATable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an op serializes to no table")
+    }
+}
+
+impl std::error::Error for NotATable {}
+
+impl ser::Error for NotATable {
+    fn custom<T: fmt::Display>(_: T) -> NotATable {
+        NotATable
+    }
+}
+
+impl<F: FnMut(&str)> ser::SerializeStruct for KeyNames<F> {
+    type Ok = ();
+    type Error = NotATable;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        _: &T,
+    ) -> Result<(), NotATable> {
+        (self.0)(key);
+        Ok(())
+    }
+
+    fn skip_field(&mut self, _: &'static str) -> Result<(), NotATable> {
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), NotATable> {
+        Ok(())
+    }
+}
+
+/// A map: what an op with a flattened field serializes to. Its keys are strings in TOML.
+impl<F: FnMut(&str)> ser::SerializeMap for KeyNames<F> {
+    type Ok = ();
+    type Error = NotATable;
+
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), NotATable> {
+        match toml::Value::try_from(key) {
+            Ok(toml::Value::String(key)) => {
+                (self.0)(&key);
+                Ok(())
+            }
+            _ => Err(NotATable),
+        }
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, _: &T) -> Result<(), NotATable> {
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), NotATable> {
+        Ok(())
+    }
+}
+
+impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
+    type Ok = ();
+    type Error = NotATable;
+    type SerializeSeq = Impossible<(), NotATable>;
+    type SerializeTuple = Impossible<(), NotATable>;
+    type SerializeTupleStruct = Impossible<(), NotATable>;
+    type SerializeTupleVariant = Impossible<(), NotATable>;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Impossible<(), NotATable>;
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, NotATable> {
+        Ok(self)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self, NotATable> {
+        Ok(self)
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), NotATable> {
+        value.serialize(self)
+    }
+
+    fn serialize_bool(self, _: bool) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_i8(self, _: i8) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_i16(self, _: i16) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_i32(self, _: i32) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_i64(self, _: i64) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_u8(self, _: u8) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_u16(self, _: u16) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_u32(self, _: u32) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_u64(self, _: u64) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_char(self, _: char) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_str(self, _: &str) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_none(self) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_unit(self) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotATable> {
+        Err(NotATable)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotATable> {
+        Err(NotATable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::unknown_field;
+
+    /// An op enum as a user might write one: no `deny_unknown_fields`, an optional field skipped
+    /// when serialized, an alias, a flattened field.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "op", rename_all = "kebab-case")]
+    enum Op {
+        Tick,
+        Put {
+            slot: u8,
+            #[serde(default, skip_serializing_if = "is_false")]
+            sync: bool,
+            #[serde(alias = "len", default)]
+            bytes: u32,
+        },
+        Tag {
+            #[serde(flatten)]
+            labels: std::collections::BTreeMap<String, String>,
+        },
+    }
+
+    fn is_false(flag: &bool) -> bool {
+        !flag
+    }
+
+    fn check(text: &str) -> Option<String> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let op: Op = toml::Value::Table(table.clone()).try_into().unwrap();
+        unknown_field(&table, &op, |value| value.try_into().ok())
+    }
+
+    #[test]
+    fn a_key_of_an_op_without_fields_is_unknown() {
+        assert_eq!(check("op = \"tick\""), None);
+        assert_eq!(
+            check("op = \"tick\"\nx = 1").as_deref(),
+            Some("unknown field `x`, there are no fields")
+        );
+    }
+
+    #[test]
+    fn fields_skipped_aliased_or_flattened_are_read_and_others_unknown() {
+        assert_eq!(check("op = \"put\"\nslot = 1\nsync = false"), None);
+        assert_eq!(check("op = \"put\"\nslot = 1\nlen = 0"), None);
+        assert_eq!(check("op = \"tag\"\nanything = \"x\""), None);
+        assert_eq!(
+            check("op = \"put\"\nslot = 1\nsynk = true").as_deref(),
+            Some("unknown field `synk`, expected `slot` or `bytes`")
+        );
+        assert_eq!(
+            check("op = \"put\"\nslot = 1\nsync = false\nsynk = true").as_deref(),
+            Some("unknown field `synk`, expected one of `slot`, `bytes`, `sync`")
+        );
+    }
+}
