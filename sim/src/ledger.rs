@@ -9,6 +9,9 @@
 //!
 //! What it does not verify: that the *contents* of memory are right, or that a resource released
 //! and re-acquired within one lifecycle is the same object. Counts and bytes are what balance.
+//! At the end of a lifecycle with a setup and no teardown (`setup_leaks`), only what the setup's
+//! own records still hold: a repetition that releases the setup's resource and acquires one like
+//! it, leaving the site as the repetition found it, is not seen there.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -16,7 +19,7 @@ use std::collections::BTreeMap;
 use crate::findings::{Finding, FindingKind};
 use crate::os::pages::format_bytes;
 use crate::os::resources::Totals;
-use crate::os::{KindId, Os};
+use crate::os::{Attribution, KindId, Os};
 
 /// Totals of every (kind, site) pair at one moment. A kind's totals are not kept: they are the
 /// sum of its sites', and are only wanted when a leak is reported (see `total`).
@@ -173,21 +176,24 @@ fn plural(name: &str, count: u64) -> String {
 /// A site can hold more bytes in as many units as before: a table reallocated larger, its old
 /// block freed. "0 heap blocks (192 B) not released" would say that nothing leaked, so that
 /// case says what grew instead, and the baseline line gives the bytes beside the counts.
-fn leak_headline(name: &str, count: u64, bytes: u64, held: u64) -> String {
+/// `by_setup` says that the units are what a lifecycle's `setup` acquired (see `setup_leaks`).
+fn leak_headline(name: &str, count: u64, bytes: u64, held: u64, by_setup: bool) -> String {
     if count > 0 {
+        let by = if by_setup { " acquired by `setup`" } else { "" };
         return format!(
-            "{count} {} ({}) not released",
+            "{count} {} ({}){by} not released",
             plural(name, count),
             format_bytes(bytes)
         );
     }
     // "… not given back" reads on as "… not released" does: "after lifecycle `x`".
     let bytes = format_bytes(bytes);
+    let by = if by_setup { " in `setup`" } else { "" };
     match held {
-        0 => format!("{} grew by {bytes}, not given back", plural(name, 0)),
-        1 => format!("1 {} grew by {bytes}, not given back", plural(name, 1)),
+        0 => format!("{} grew by {bytes}{by}, not given back", plural(name, 0)),
+        1 => format!("1 {} grew by {bytes}{by}, not given back", plural(name, 1)),
         _ => format!(
-            "{held} {} grew by {bytes} in all, not given back",
+            "{held} {} grew by {bytes}{by} in all, not given back",
             plural(name, held)
         ),
     }
@@ -225,8 +231,7 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
         // One group per grown site, shown with its oldest acquisition since the baseline (or,
         // when its rise is in an older record, such as more pages committed in an older
         // reservation, its oldest live one), oldest group first.
-        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, crate::os::Attribution)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<(u64, &'static str), (u64, u64, Attribution)> = BTreeMap::new();
         for since in [baseline.serial, 0] {
             if grown_sites.is_empty() {
                 break;
@@ -242,32 +247,14 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
             }
         }
         // Every finding of the kind says what the baseline held; one whose site is known also
-        // says which acquisition of that site is the oldest still live. When the count came
-        // back and only the bytes did not (a table reallocated larger), the bytes are what
-        // the reader compares, so the line gives them too.
-        let baseline_detail = if now.count == before.count {
-            format!(
-                "{} {} ({}); now: {} ({})",
-                before.count,
-                plural(&name, before.count),
-                format_bytes(before.bytes),
-                now.count,
-                format_bytes(now.bytes)
-            )
-        } else {
-            format!(
-                "{} {}; now: {}",
-                before.count,
-                plural(&name, before.count),
-                now.count
-            )
-        };
+        // says which acquisition of that site is the oldest still live.
+        let baseline_detail = baseline_detail(&name, before, now, "");
         let not_released = |site: &str, count: u64, bytes: u64, held: u64| {
             Finding::new(
                 FindingKind::Leak,
                 name.clone(),
                 site,
-                leak_headline(&name, count, bytes, held),
+                leak_headline(&name, count, bytes, held, false),
             )
         };
         if groups.is_empty() {
@@ -283,6 +270,144 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
                 not_released(site, count, bytes, held)
                     .detail_op("acquired", acquired.to_string(), acquired.op_ref())
                     .detail("baseline", baseline_detail.clone()),
+            );
+        }
+    }
+    findings
+}
+
+/// The `baseline` line of a leak of kind `name`: what the baseline held, and what is held now.
+/// When the count came back and only the bytes did not (a table reallocated larger), the bytes
+/// are what the reader compares, so the line gives them too. `when` follows what the baseline
+/// held (` before `setup``, where that is the baseline).
+fn baseline_detail(name: &str, before: Totals, now: Totals, when: &str) -> String {
+    if now.count == before.count {
+        format!(
+            "{} {} ({}){when}; now: {} ({})",
+            before.count,
+            plural(name, before.count),
+            format_bytes(before.bytes),
+            now.count,
+            format_bytes(now.bytes)
+        )
+    } else {
+        format!(
+            "{} {}{when}; now: {}",
+            before.count,
+            plural(name, before.count),
+            now.count
+        )
+    }
+}
+
+/// Leak findings for what a lifecycle's `setup` acquired and still holds at the end of a
+/// lifecycle that has no `teardown`, which would otherwise be checked by nothing: the check
+/// after each repetition starts from the baseline after the setup.
+///
+/// `before_setup` and `after_setup` are the baselines taken around the setup. What the setup
+/// acquired is told by the acquisition serials between the two (an op of the setup's list, a
+/// thread it spawned, an exit hook it ran), not by comparing the end with `before_setup`: the
+/// repetitions may leave declared cache contents, and their own leaks were reported after each
+/// repetition. A declared cache is no exception, as after a teardown: the repetitions' cache
+/// contents are theirs, but the end of a lifecycle is where what the setup put in a cache must
+/// be given back too. Per (kind, site), what is reported is what the setup's records
+/// there hold now, but no more than the setup added to the site: a record the repetitions grew
+/// (pages committed in the setup's reservation) counts with its size after the setup.
+///
+/// One finding per (kind, site), in kind order and oldest acquisition first, as `leaks` gives
+/// them, each naming the setup's oldest acquisition still live there.
+pub fn setup_leaks(os: &Os, before_setup: &Baseline, after_setup: &Baseline) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if after_setup.serial == before_setup.serial {
+        // The setup acquired nothing.
+        return findings;
+    }
+    let added = |slot: usize| {
+        let before = before_setup
+            .site_totals
+            .get(slot)
+            .copied()
+            .unwrap_or_default();
+        let after = after_setup
+            .site_totals
+            .get(slot)
+            .copied()
+            .unwrap_or_default();
+        Totals {
+            count: after.count.saturating_sub(before.count),
+            bytes: after.bytes.saturating_sub(before.bytes),
+        }
+    };
+    let sites = os.resources().site_totals();
+    // The kinds the setup added to, in kind order (slots made after `after_setup` held nothing
+    // at its end).
+    let mut kinds: Vec<KindId> = (0..after_setup.site_totals.len())
+        .filter(|&slot| added(slot) != Totals::default())
+        .map(|slot| sites[slot].kind)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    for kind in kinds {
+        // What the setup's records of the kind hold now, by site, with the oldest of them and
+        // its serial (`live_since` lists oldest first).
+        let mut setup_records: BTreeMap<&'static str, (Totals, u64, Attribution)> = BTreeMap::new();
+        for record in os.resources().live_since(kind, before_setup.serial) {
+            if record.serial > after_setup.serial {
+                break;
+            }
+            let acquired = os.resources().acquired(record);
+            let (totals, ..) = setup_records.entry(acquired.site).or_insert((
+                Totals::default(),
+                record.serial,
+                acquired,
+            ));
+            totals.count += record.count;
+            totals.bytes += record.bytes;
+        }
+        if setup_records.is_empty() {
+            continue;
+        }
+        // What the setup added to each site, by label (one label written in two places is one
+        // site).
+        let mut added_by_site: BTreeMap<&'static str, Totals> = BTreeMap::new();
+        for (slot, site) in sites.iter().enumerate() {
+            if site.kind == kind {
+                let rise = added(slot);
+                let total = added_by_site.entry(site.site).or_default();
+                total.count += rise.count;
+                total.bytes += rise.bytes;
+            }
+        }
+        let mut groups: Vec<_> = setup_records
+            .into_iter()
+            .filter_map(|(site, (totals, serial, acquired))| {
+                let added = added_by_site.get(site).copied().unwrap_or_default();
+                let kept = Totals {
+                    count: totals.count.min(added.count),
+                    bytes: totals.bytes.min(added.bytes),
+                };
+                (kept != Totals::default()).then_some((serial, site, kept, acquired))
+            })
+            .collect();
+        groups.sort_by_key(|(serial, ..)| *serial);
+        let name = os.resources().kind(kind).name.clone();
+        let baseline_detail = baseline_detail(
+            &name,
+            before_setup.total(os, kind),
+            os.resources().total(kind),
+            " before `setup`",
+        );
+        for (_, site, kept, acquired) in groups {
+            let held = site_count(os, kind, site);
+            let headline = leak_headline(&name, kept.count, kept.bytes, held, true);
+            findings.push(
+                Finding::new(FindingKind::Leak, name.clone(), site, headline)
+                    .detail_op("acquired", acquired.to_string(), acquired.op_ref())
+                    .detail("baseline", baseline_detail.clone())
+                    .note(
+                        "the `setup` acquired this and the lifecycle has no `teardown` to \
+                         release it: add a `teardown` that releases it",
+                    ),
             );
         }
     }
@@ -744,6 +869,44 @@ mod tests {
         assert_eq!(
             found[0].headline,
             "2 heap blocks grew by 64 B in all, not given back"
+        );
+    }
+
+    /// The check of a setup with no teardown counts what the setup's records hold, no more than
+    /// the setup added to their site: pages the repetitions committed in the setup's
+    /// reservation, and their own blocks, are theirs. A setup that only replaced what its site
+    /// held before added nothing there.
+    #[test]
+    fn setup_leaks_count_what_the_setup_added_not_what_came_after() {
+        let mut os = Os::for_tests(1);
+        let older = os.malloc(8, "slot").unwrap();
+        let before = baseline(&os);
+        let base = os.reserve(64 * 4096, 4096, "arena_reserve").unwrap();
+        os.commit(base, 4096, "arena_commit").unwrap();
+        let scratch = os.malloc(8, "scratch").unwrap();
+        os.free(scratch, "scratch").unwrap();
+        os.free(older, "slot").unwrap();
+        os.malloc(8, "slot").unwrap();
+        let after = baseline(&os);
+        assert!(setup_leaks(&os, &after, &after).is_empty(), "no setup");
+        os.commit(base + 4096, 3 * 4096, "arena_commit").unwrap();
+        os.malloc(8, "later").unwrap();
+        let found = setup_leaks(&os, &before, &after);
+        let signatures: Vec<String> = found.iter().map(Finding::signature).collect();
+        assert_eq!(
+            signatures,
+            [
+                "leak:reservation:arena_reserve",
+                "leak:committed pages:arena_commit"
+            ]
+        );
+        assert_eq!(
+            found[1].headline,
+            "1 committed page (4 KiB) acquired by `setup` not released"
+        );
+        assert_eq!(
+            found[1].detail_text("baseline"),
+            Some("0 committed pages before `setup`; now: 4")
         );
     }
 

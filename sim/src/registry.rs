@@ -7,7 +7,7 @@ use crate::findings::{OpList, OpLocation, OpRef};
 use crate::runner::{self, Outcome, RunOptions};
 use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
-use crate::scenario::lints::{RunsAfterExit, UnjoinedSpawn};
+use crate::scenario::lints::RunsAfterExit;
 use crate::scenario::locations::OpLocations;
 use crate::scenario::parse::{self, Diagnostic, ScenarioFile};
 use crate::scenario::{Expect, OpPlace, Scenario, print};
@@ -88,8 +88,7 @@ pub trait DynScenario: Send {
     fn spawned_thread(&self, spawn: &OpRef) -> Option<String>;
     /// What in the scenario is legal but likely a mistake, one warning each, with where the file
     /// has it when that is known: a declared thread that no op spawns, an op that runs after a
-    /// process `exit` (`Scenario::ops_after_exit`), a spawn no join reaches where no check
-    /// would report its thread (`Lifecycle::unchecked_unjoined_spawns`).
+    /// process `exit` (`Scenario::ops_after_exit`).
     fn warnings(&self) -> Vec<(String, Option<OpLocation>)> {
         Vec::new()
     }
@@ -289,53 +288,11 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
         for after in self.scenario.ops_after_exit() {
             warnings.push(self.runs_after_exit_warning(&after));
         }
-        for (index, lifecycle) in self.scenario.lifecycles.iter().enumerate() {
-            for unjoined in lifecycle.unchecked_unjoined_spawns() {
-                warnings.push(self.unjoined_spawn_warning(index, &unjoined));
-            }
-        }
         warnings
     }
 }
 
 impl<S: Subject> ErasedScenario<S> {
-    /// The warning of a spawn in a setup that no join reaches, in a lifecycle with no teardown:
-    /// its thread's record leaks and no check says so.
-    fn unjoined_spawn_warning(
-        &self,
-        lifecycle_index: usize,
-        unjoined: &UnjoinedSpawn,
-    ) -> (String, Option<OpLocation>) {
-        let lifecycle = &self.scenario.lifecycles[lifecycle_index];
-        let place = |index: usize| OpPlace {
-            lifecycle: lifecycle_index,
-            list: OpList::Setup,
-            thread: None,
-            index,
-        };
-        let thread = unjoined.thread;
-        let why = match unjoined.spawned_again {
-            Some(again) => {
-                let at = self.op_location(&place(again).op_ref("spawn"));
-                let line = at.map_or(String::new(), |at| format!(" at line {}", at.line));
-                format!(
-                    "`{thread}` is spawned again (op #{}{line}) before a join, and a join waits for the latest spawn only",
-                    again + 1
-                )
-            }
-            None => format!("no join of `{thread}` follows it in `setup`"),
-        };
-        let message = format!(
-            "the spawn of thread `{thread}` (op #{} of `setup` in lifecycle `{}`) is never joined: {why}. An exited thread holds its record until it is joined, and a lifecycle without a `teardown` checks nothing its setup leaves, so the leak goes unreported",
-            unjoined.spawn + 1,
-            lifecycle.name
-        );
-        (
-            message,
-            self.op_location(&place(unjoined.spawn).op_ref("spawn")),
-        )
-    }
-
     /// The warning of an op that runs after a process exit, pointing at the op and naming the
     /// exit's line: the op's line alone does not say which `exit` came before it.
     fn runs_after_exit_warning(&self, after: &RunsAfterExit) -> (String, Option<OpLocation>) {

@@ -2,7 +2,9 @@
 //!
 //! For each lifecycle it takes a baseline, runs the setup, then the ops `repeat` times (checking
 //! leaks against the baseline at the start of each repetition and feeding the growth detector),
-//! then the teardown (checking against the baseline before the setup). Each op list runs on the
+//! then the teardown (checking against the baseline before the setup). A lifecycle with a setup
+//! and no teardown is checked at its end for what its setup acquired and still holds
+//! (`ledger::setup_leaks`). Each op list runs on the
 //! main thread; `spawn` starts a declared thread, and the scheduler interleaves every runnable
 //! thread one op (or one continuation) at a time until all have finished. No runnable thread and
 //! no pending timer with threads still blocked is a deadlock. A panicking subject is a `panic`
@@ -451,10 +453,15 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.os
                 .trace()
                 .event_text(EventKind::Lifecycle, &lifecycle.name);
-            // The baseline before the setup, which the check after the teardown compares with:
-            // only a lifecycle with a teardown needs one.
-            let outer = (!lifecycle.teardown.is_empty()).then(|| ledger::baseline(&self.os));
+            // The baseline before the setup, which the check after the teardown compares with,
+            // and, in a lifecycle with a setup and no teardown, the one after the setup too:
+            // what was acquired between the two is what the check at the end of such a
+            // lifecycle looks for (`setup_leaks`). A lifecycle with neither list takes none.
+            let has_teardown = !lifecycle.teardown.is_empty();
+            let checks_setup = !has_teardown && !lifecycle.setup.is_empty();
+            let outer = (has_teardown || checks_setup).then(|| ledger::baseline(&self.os));
             self.run_list(subject, &lifecycle.setup, OpList::Setup, lifecycle)?;
+            let after_setup = checks_setup.then(|| ledger::baseline(&self.os));
             detector.restart(lifecycle.warmup);
             detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().len());
             // Room for a context per thread the repetitions spawn (tids are never reused), up
@@ -506,11 +513,20 @@ impl<'a, S: Subject> Runner<'a, S> {
             GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if let Some(outer) = &outer {
-                self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
-                for finding in ledger::leaks(&self.os, outer, &[]) {
-                    self.add(self.stamp(finding))?;
+                if let Some(after_setup) = &after_setup {
+                    // No teardown: what the setup acquired and still holds, declared caches
+                    // included, as after a teardown. The repetitions' leaks were reported after
+                    // each, and the invariants checked after the last.
+                    for finding in ledger::setup_leaks(&self.os, outer, after_setup) {
+                        self.add(self.stamp(finding))?;
+                    }
+                } else {
+                    self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
+                    for finding in ledger::leaks(&self.os, outer, &[]) {
+                        self.add(self.stamp(finding))?;
+                    }
+                    self.check_invariants(subject)?;
                 }
-                self.check_invariants(subject)?;
             }
         }
         Ok(())

@@ -1,9 +1,7 @@
 //! What in a scenario is legal but likely a mistake: a declared thread that no `spawn` starts,
-//! an op that runs after a process `exit`, a spawn that no `join` reaches where no check would
-//! report its thread. `DynScenario::warnings` turns each into a warning with the place the file
-//! has it; the run goes ahead.
-
-use std::collections::BTreeMap;
+//! an op that runs after a process `exit`. `DynScenario::warnings` turns each into a warning
+//! with the place the file has it; the run goes ahead. (A spawn that no `join` reaches needs no
+//! warning: whatever list it is in, a check reports its thread's record as a leak.)
 
 use super::{Lifecycle, OpPlace, Scenario, ScenarioOp, ThreadSpec};
 use crate::findings::OpList;
@@ -21,18 +19,6 @@ impl<O> Lifecycle<O> {
         self.threads
             .iter()
             .filter(move |thread| !spawns(&thread.name))
-    }
-
-    /// The spawns of `setup` that no `join` reaches when the lifecycle has no `teardown`: each
-    /// leaves a thread record (an exited thread holds one until it is joined), and nothing
-    /// checks what the setup leaves but the check after a teardown. A spawn elsewhere that no
-    /// join reaches is a `leak` finding of its thread. See [`unjoined_spawns`].
-    pub fn unchecked_unjoined_spawns(&self) -> Vec<UnjoinedSpawn<'_>> {
-        if self.teardown.is_empty() {
-            unjoined_spawns(&self.setup)
-        } else {
-            Vec::new()
-        }
     }
 }
 
@@ -100,50 +86,6 @@ fn after_thread_ends<'s, O>(
     let ops = runs[run_index].ops;
     let join = (spawn..ops.len()).find(|&at| is(&ops[at], true));
     next_in_run_order(runs, run_index, join.unwrap_or(ops.len() - 1))
-}
-
-/// A spawn that no `join` reaches: its thread, its index in its list, and the index of the
-/// thread's next spawn there, which a join after it would join instead, if there is one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnjoinedSpawn<'s> {
-    pub thread: &'s str,
-    pub spawn: usize,
-    pub spawned_again: Option<usize>,
-}
-
-/// The spawns in `ops` that no join of the list reaches: a `join` waits for its thread's latest
-/// spawn, so a spawn is joined only by a join of its thread after it and before the thread is
-/// spawned again. One pass from the end, remembering each thread's next spawn or join.
-pub fn unjoined_spawns<O>(ops: &[ScenarioOp<O>]) -> Vec<UnjoinedSpawn<'_>> {
-    /// What comes next for a thread, looking from an op towards the end of the list.
-    enum Next {
-        Join,
-        Spawn(usize),
-    }
-    let mut next: BTreeMap<&str, Next> = BTreeMap::new();
-    let mut unjoined = Vec::new();
-    for (index, op) in ops.iter().enumerate().rev() {
-        match op {
-            ScenarioOp::Join { thread } => {
-                next.insert(thread, Next::Join);
-            }
-            ScenarioOp::Spawn { thread } => {
-                let spawned_again = match next.insert(thread, Next::Spawn(index)) {
-                    Some(Next::Join) => continue,
-                    Some(Next::Spawn(again)) => Some(again),
-                    None => None,
-                };
-                unjoined.push(UnjoinedSpawn {
-                    thread,
-                    spawn: index,
-                    spawned_again,
-                });
-            }
-            _ => {}
-        }
-    }
-    unjoined.reverse();
-    unjoined
 }
 
 impl<O> Scenario<O> {

@@ -3,7 +3,8 @@
 //! A scenario names a subject, its defects, a seed, limits, faults, a schedule strategy and a
 //! sequence of lifecycles. Each lifecycle is `setup`, then `ops` repeated `repeat` times, then
 //! `teardown`; the checks run after every repetition (against the baseline at its start) and after
-//! the teardown (against the baseline before the setup). Threads declared in a lifecycle run their
+//! the teardown (against the baseline before the setup), or, with a setup and no teardown, at
+//! the end of the lifecycle (for what the setup acquired). Threads declared in a lifecycle run their
 //! own op lists once spawned by a `spawn` op, interleaved by the scheduler.
 //!
 //! ```toml
