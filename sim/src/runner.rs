@@ -513,23 +513,37 @@ impl<'a, S: Subject> Runner<'a, S> {
             GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
             if let Some(outer) = &outer {
-                if let Some(after_setup) = &after_setup {
-                    // No teardown: what the setup acquired and still holds, declared caches
-                    // included, as after a teardown. The repetitions' leaks were reported after
-                    // each, and the invariants checked after the last.
-                    for finding in ledger::setup_leaks(&self.os, outer, after_setup) {
-                        self.add(self.stamp(finding))?;
-                    }
-                } else {
-                    self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
-                    for finding in ledger::leaks(&self.os, outer, &[]) {
-                        self.add(self.stamp(finding))?;
-                    }
-                    self.check_invariants(subject)?;
-                }
+                self.end_lifecycle(subject, lifecycle, outer, after_setup.as_ref())?;
             }
         }
         Ok(())
+    }
+
+    /// The end of a lifecycle that has a teardown or a setup, after its repetitions: the
+    /// teardown and the check against `before_setup`, or, with no teardown (`after_setup` then
+    /// being the baseline after the setup), the check of what the setup acquired and still
+    /// holds, declared caches included as after a teardown. The repetitions' leaks were reported
+    /// after each, and the invariants checked after the last. Out of line, as none of it runs
+    /// in the loop of a lifecycle with neither list (as generated ones mostly are).
+    #[inline(never)]
+    fn end_lifecycle(
+        &mut self,
+        subject: &mut S,
+        lifecycle: &'a Lifecycle<S::Op>,
+        before_setup: &ledger::Baseline,
+        after_setup: Option<&ledger::Baseline>,
+    ) -> Result<(), Stop> {
+        if let Some(after_setup) = after_setup {
+            for finding in ledger::setup_leaks(&self.os, before_setup, after_setup) {
+                self.add(self.stamp(finding))?;
+            }
+            return Ok(());
+        }
+        self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
+        for finding in ledger::leaks(&self.os, before_setup, &[]) {
+            self.add(self.stamp(finding))?;
+        }
+        self.check_invariants(subject)
     }
 
     /// The invariants checked after every repetition and teardown: the OS's own (bytes written
