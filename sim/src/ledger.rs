@@ -166,6 +166,11 @@ fn plural(name: &str, count: u64) -> String {
     } else if name.ends_with('x') || name.ends_with("ch") || name.ends_with("sh") {
         // "0 mutexes", not "0 mutexs": reports are read by people.
         format!("{name}es")
+    } else if let Some(stem) = name.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+    {
+        // "2 waiter entries", not "entrys"; "tls keys" as it is.
+        format!("{stem}ies")
     } else {
         format!("{name}s")
     }
@@ -934,6 +939,9 @@ mod tests {
         assert_eq!(plural("heap block", 2), "heap blocks");
         assert_eq!(plural("committed pages", 2), "committed pages");
         assert_eq!(plural("committed pages", 1), "committed page");
+        assert_eq!(plural("waiter entry", 2), "waiter entries");
+        assert_eq!(plural("waiter entry", 1), "waiter entry");
+        assert_eq!(plural("tls key", 0), "tls keys");
     }
 
     #[test]
