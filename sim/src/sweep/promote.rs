@@ -148,31 +148,35 @@ impl std::error::Error for RegressionFailures {}
 pub fn replay_regressions(registry: &Registry, dir: &Path) -> Result<usize, RegressionFailures> {
     let mut failures = Vec::new();
     let mut replayed = 0;
-    match toml_files_in(dir) {
-        Ok(files) => {
-            for file in files {
-                replayed += 1;
-                check_regression(registry, &file, &mut failures);
-            }
-        }
-        Err(problem) => failures.push(RegressionFailure {
-            file: dir.to_path_buf(),
-            problem,
-        }),
-    }
     let open = dir.join("open");
-    if open.is_dir() {
-        match toml_files_in(&open) {
-            Ok(files) => {
-                for file in files {
-                    replayed += 1;
-                    check_open_finding(registry, &file, dir, &mut failures);
-                }
+    let lists = [(dir.to_path_buf(), false), (open.clone(), true)];
+    for (list, is_open) in lists {
+        if is_open && !open.is_dir() {
+            continue;
+        }
+        let files = match toml_files_in(&list) {
+            Ok(files) => files,
+            Err(problem) => {
+                failures.push(RegressionFailure {
+                    file: list,
+                    problem,
+                });
+                continue;
             }
-            Err(problem) => failures.push(RegressionFailure {
-                file: open,
+        };
+        for file in files {
+            replayed += 1;
+            let problems = match load_regression(registry, &file) {
+                Err(problem) => vec![problem],
+                Ok((scenario, pinned)) if is_open => {
+                    open_finding_problems(scenario.as_ref(), &pinned, dir)
+                }
+                Ok((scenario, pinned)) => regression_problems(scenario.as_ref(), &pinned),
+            };
+            failures.extend(problems.into_iter().map(|problem| RegressionFailure {
+                file: file.clone(),
                 problem,
-            }),
+            }));
         }
     }
     if failures.is_empty() {
@@ -218,23 +222,15 @@ fn load_regression(
     Ok((scenario, pinned))
 }
 
-fn check_regression(registry: &Registry, file: &Path, failures: &mut Vec<RegressionFailure>) {
-    let mut fail = |problem: String| {
-        failures.push(RegressionFailure {
-            file: file.to_path_buf(),
-            problem,
-        })
-    };
-    let (scenario, pinned) = match load_regression(registry, file) {
-        Ok(loaded) => loaded,
-        Err(problem) => return fail(problem),
-    };
+/// What no longer holds of a regression in the main directory (see `replay_regressions`).
+fn regression_problems(scenario: &dyn DynScenario, pinned: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
     let defects = scenario.meta().defects;
     if !defects.is_empty() {
         let shown = scenario.run(RunOptions::default()).signatures();
-        for signature in &pinned {
+        for signature in pinned {
             if !shown.contains(signature) {
-                fail(format!(
+                problems.push(format!(
                     "with defects [{}] the run no longer shows `{signature}` (it shows {shown:?})",
                     defects.join(",")
                 ));
@@ -244,7 +240,7 @@ fn check_regression(registry: &Registry, file: &Path, failures: &mut Vec<Regress
         // as blaming a site that only replaced what it released).
         for signature in &shown {
             if !pinned.contains(signature) {
-                fail(format!(
+                problems.push(format!(
                     "with defects [{}] the run also shows `{signature}`, which the file does not pin",
                     defects.join(",")
                 ));
@@ -256,37 +252,26 @@ fn check_regression(registry: &Registry, file: &Path, failures: &mut Vec<Regress
         ..RunOptions::default()
     });
     if !without.passed() {
-        fail(format!(
+        problems.push(format!(
             "with every defect off the run fails: {:?}",
             without.signatures()
         ));
     }
+    problems
 }
 
-fn check_open_finding(
-    registry: &Registry,
-    file: &Path,
-    dir: &Path,
-    failures: &mut Vec<RegressionFailure>,
-) {
-    let mut fail = |problem: String| {
-        failures.push(RegressionFailure {
-            file: file.to_path_buf(),
-            problem,
-        })
-    };
-    let (scenario, pinned) = match load_regression(registry, file) {
-        Ok(loaded) => loaded,
-        Err(problem) => return fail(problem),
-    };
+/// What no longer holds of an open finding in `dir/open/`: it must still fail as it pins.
+fn open_finding_problems(scenario: &dyn DynScenario, pinned: &[String], dir: &Path) -> Vec<String> {
     let shown = scenario.run(RunOptions::default()).signatures();
-    for signature in &pinned {
-        if !shown.contains(signature) {
-            fail(format!(
+    pinned
+        .iter()
+        .filter(|signature| !shown.contains(signature))
+        .map(|signature| {
+            format!(
                 "`{signature}` no longer appears (it shows {shown:?}); if the bug is fixed, move the \
                  file up to {}/, where it must pass",
                 dir.display()
-            ));
-        }
-    }
+            )
+        })
+        .collect()
 }
