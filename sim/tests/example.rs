@@ -168,51 +168,29 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
     let artifact = scratch.join("crash-bump");
     std::fs::write(&artifact, &bytes).unwrap();
     let out = scratch.join("tests/regressions");
-    let import = |extra: &[&str]| {
+    // `import-crash bump-allocator ARTIFACT --out OUT` through a binary with `registry`, plus `extra`.
+    let import_into = |registry: Registry, extra: &[&str]| {
         let mut args = vec![
             "my-binary".to_string(),
             "import-crash".into(),
             "bump-allocator".into(),
             artifact.display().to_string(),
-            "--defect".into(),
-            "leak-overflow-chunks".into(),
             "--out".into(),
             out.display().to_string(),
         ];
         args.extend(extra.iter().map(|a| a.to_string()));
-        main_with_args(bump_allocator::registry(), args)
+        main_with_args(registry, args)
+    };
+    let import = |extra: &[&str]| {
+        let mut args = vec!["--defect", "leak-overflow-chunks"];
+        args.extend(extra);
+        import_into(bump_allocator::registry(), &args)
     };
     // The built-in registry has no such subject: bad input, nothing written.
-    assert_eq!(
-        main_with_args(
-            Registry::builtin(),
-            [
-                "sim",
-                "import-crash",
-                "bump-allocator",
-                &artifact.display().to_string(),
-                "--out",
-                &out.display().to_string(),
-            ]
-        ),
-        2
-    );
+    assert_eq!(import_into(Registry::builtin(), &[]), 2);
     assert!(!out.exists());
     // Without the defect the fuzzer ran with, the input passes: nothing to import.
-    assert_eq!(
-        main_with_args(
-            bump_allocator::registry(),
-            [
-                "my-binary",
-                "import-crash",
-                "bump-allocator",
-                &artifact.display().to_string(),
-                "--out",
-                &out.display().to_string(),
-            ]
-        ),
-        0
-    );
+    assert_eq!(import_into(bump_allocator::registry(), &[]), 0);
     assert!(!out.exists());
     assert_eq!(import(&["--classify"]), 1, "a finding of the defect");
 
