@@ -395,12 +395,24 @@ impl Appender {
     /// same process) starts while the file is open holds a copy of its descriptor from its fork
     /// until its exec closes it: a sweep right after another into the same directory, while a
     /// third thread started a child, found the lock taken by nobody that was writing.
+    ///
+    /// The lock is taken on the file the path names when the lock is had: a merge replaces the
+    /// file (`replace_with`), and a sweep that opened the file before it was replaced, and waited
+    /// for its lock, would otherwise hold the lock of a file nobody reads and append to it. So
+    /// each try opens the path again, and a lock had on a file since replaced is let go.
     pub fn open(path: &Path) -> std::io::Result<Appender> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
         let mut waited = Duration::ZERO;
         loop {
+            let file = OpenOptions::new().create(true).append(true).open(path)?;
             match file.try_lock() {
-                Ok(()) => break,
+                Ok(()) if names(path, &file)? => {
+                    return Ok(Appender {
+                        path: path.to_path_buf(),
+                        file,
+                    });
+                }
+                // Replaced while this one waited: the lock of the file the path names now.
+                Ok(()) => continue,
                 Err(std::fs::TryLockError::WouldBlock) if waited < LOCK_GRACE => {
                     std::thread::sleep(LOCK_RETRY);
                     waited += LOCK_RETRY;
@@ -414,10 +426,26 @@ impl Appender {
                 Err(std::fs::TryLockError::Error(error)) => return Err(error),
             }
         }
-        Ok(Appender {
-            path: path.to_path_buf(),
-            file,
-        })
+    }
+
+    /// Replaces the file with `records` (merge output), sorted by key, through a temporary file
+    /// and a rename: a merge into one of its own inputs (merging a shard into the merge again)
+    /// that is killed or runs out of disk while writing leaves the old file whole, where writing
+    /// in place would already have emptied it. The new file is locked before the rename, and the
+    /// lock kept, so that the path is never without one while this holds it.
+    pub fn replace_with(&mut self, records: &[RunRecord]) -> std::io::Result<()> {
+        let mut text = String::new();
+        for record in records {
+            text.push_str(&serde_json::to_string(record).expect("records serialize"));
+            text.push('\n');
+        }
+        let temporary = super::minimise::temporary_of(&self.path);
+        std::fs::write(&temporary, text)?;
+        let file = OpenOptions::new().append(true).open(&temporary)?;
+        file.lock()?;
+        std::fs::rename(&temporary, &self.path)?;
+        self.file = file;
+        Ok(())
     }
 
     /// Appends one record as one write of one whole line. Workers call it side by side: with
@@ -433,17 +461,17 @@ impl Appender {
     }
 }
 
-/// Writes records as a whole new file (merge output), sorted by key, through a temporary file
-/// and a rename: a merge into one of its own inputs (merging a shard into the merge again) that
-/// is killed or runs out of disk while writing leaves the old file whole, where writing in place
-/// would already have emptied it.
-pub fn write_all(path: &Path, records: &[RunRecord]) -> std::io::Result<()> {
-    let mut text = String::new();
-    for record in records {
-        text.push_str(&serde_json::to_string(record).expect("records serialize"));
-        text.push('\n');
-    }
-    super::minimise::write_atomic(path, &text)
+/// Whether `path` names `file` (the same device and inode), and not a file put in its place.
+fn names(path: &Path, file: &File) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let named = match std::fs::metadata(path) {
+        Ok(named) => named,
+        // Removed since it was opened: the path names no file, and not this one.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let open = file.metadata()?;
+    Ok(named.dev() == open.dev() && named.ino() == open.ino())
 }
 
 #[cfg(test)]
@@ -508,6 +536,36 @@ mod tests {
         );
         drop(appender);
         Appender::open(&path).expect("free again");
+    }
+
+    /// A merge replaces the file under its lock; a sweep that opened the file before and waited
+    /// for the lock appends to the file the path names afterwards, not to the one replaced, and
+    /// while the merge holds on, the new file is locked too.
+    #[test]
+    fn a_sweep_waiting_while_a_merge_replaces_the_file_appends_to_the_new_one() {
+        let path = scratch("replaced");
+        let mut merge = Appender::open(&path).unwrap();
+        let waiting_path = path.clone();
+        let sweep = std::thread::spawn(move || {
+            let appender = Appender::open(&waiting_path).expect("free once the merge ends");
+            appender.append(&record(2)).unwrap();
+        });
+        // Let the sweep open the file and find it locked (it tries at once).
+        std::thread::sleep(LOCK_RETRY * 5);
+        merge.replace_with(&[record(1)]).unwrap();
+        let other = OpenOptions::new().append(true).open(&path).unwrap();
+        assert!(
+            matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "the new file is locked as soon as it is in place"
+        );
+        drop(other);
+        drop(merge);
+        sweep.join().unwrap();
+        assert_eq!(
+            load(&path, false).unwrap().records,
+            vec![record(1), record(2)],
+            "the waiting sweep's record is in the file the path names"
+        );
     }
 
     #[test]

@@ -603,7 +603,7 @@ pub fn merge(
     // and every run it finished from then on would be lost: refused, as a second sweep into one
     // directory is. The lock is held until the merge is written.
     let results_path = out.join(results::RESULTS_FILE);
-    let results_lock = results::Appender::open(&results_path).map_err(|e| {
+    let mut results_lock = results::Appender::open(&results_path).map_err(|e| {
         SweepError::input(format!(
             "{}: cannot merge into it: {e}",
             results_path.display()
@@ -662,7 +662,7 @@ pub fn merge(
     let mut summary = build(&records, &chosen, span, shards, out);
     summary.warnings = warnings;
     let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
-    results::write_all(&results_path, &records).map_err(io)?;
+    results_lock.replace_with(&records).map_err(io)?;
     write_outputs(out, &summary).map_err(io)?;
     // The merge is one build's work when its inputs were, so that merging it again still checks.
     if let [(id, _)] = build_ids.iter().collect::<Vec<_>>().as_slice() {
