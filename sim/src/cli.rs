@@ -1449,7 +1449,7 @@ impl<'a> ListedSubject<'a> {
 /// pastes).
 ///
 /// `sim list`'s defect summaries, `sim zoo`'s finding headlines and `sim sweep`'s signatures and
-/// paths made rows 200 to 850 columns wide, which a terminal broke mid-cell, every row across
+/// paths made rows several times a terminal's width, which it broke mid-cell, every row across
 /// the next ones.
 fn fit_table_to_terminal(table: &mut Table, kept_whole: &[usize]) {
     table.set_content_arrangement(ContentArrangement::Dynamic);
@@ -1738,7 +1738,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
             nothing_to_import(
                 &args.file,
                 &defects,
-                fuzzing::target(&args.target).is_some()
+                matches!(target, ImportTarget::Fuzz(_))
             )
         );
         return Ok(EXIT_PASS);

@@ -143,7 +143,7 @@ fn generated_cases() -> Vec<Case> {
     cases.push(Case {
         path: path.display().to_string(),
         position: Some((3, 65)),
-        message: "nested too deeply: this key is at level 33".into(),
+        message: "nested too deeply: this key goes past the 32 levels".into(),
     });
     // Larger than any scenario may be: refused before parsing.
     let path = dir.join("oversized.toml");

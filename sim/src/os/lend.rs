@@ -114,16 +114,7 @@ mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     use super::*;
-
-    fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-        match payload.downcast::<String>() {
-            Ok(message) => *message,
-            Err(payload) => payload.downcast::<&str>().map_or_else(
-                |_| "(not a string)".to_string(),
-                |message| message.to_string(),
-            ),
-        }
-    }
+    use crate::runner::panic_message;
 
     #[test]
     fn a_callback_inside_a_lend_reaches_the_lent_os_and_the_code_is_named() {
@@ -146,7 +137,7 @@ mod tests {
     fn with_lent_outside_a_lend_panics_saying_so() {
         let payload = catch_unwind(|| with_lent(|_| ())).expect_err("nothing is lent");
         assert!(
-            panic_message(payload).contains("with_lent called outside Os::lend"),
+            panic_message(payload.as_ref()).contains("with_lent called outside Os::lend"),
             "the message names the mistake"
         );
     }
@@ -160,7 +151,7 @@ mod tests {
             })
             .expect_err("the second with_lent is refused");
         assert!(
-            panic_message(payload).contains("inside another with_lent"),
+            panic_message(payload.as_ref()).contains("inside another with_lent"),
             "the message names the mistake"
         );
         // The refused one changed nothing: the first one's state was given back on unwind.
@@ -176,7 +167,7 @@ mod tests {
         assert!(unwound.is_err());
         assert_eq!(os.host_code(), None, "the code name is restored on unwind");
         let payload = catch_unwind(|| with_lent(|_| ())).expect_err("nothing lent after unwind");
-        assert!(panic_message(payload).contains("outside Os::lend"));
+        assert!(panic_message(payload.as_ref()).contains("outside Os::lend"));
         assert!(
             os.lend("crate_call", || with_lent(|os| os.host_code()))
                 .is_some(),

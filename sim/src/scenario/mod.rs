@@ -236,10 +236,6 @@ impl<O> Scenario<O> {
             .fold(0, u64::saturating_add)
     }
 
-    /// The declared thread that the op at `spawn`'s place starts, when that op is a `spawn`:
-    /// what names the thread an op of a spawned thread ran on, where only the thread's id and
-    /// the spawn's place are known (two traces compared). `None` for a place this scenario does
-    /// not have, or an op there that spawns nothing.
     /// The op at `place`, if the scenario has one there.
     pub fn op_at(&self, place: &OpPlace) -> Option<&ScenarioOp<O>> {
         let lifecycle = self.lifecycles.get(place.lifecycle)?;
@@ -252,6 +248,10 @@ impl<O> Scenario<O> {
         list.get(place.index)
     }
 
+    /// The declared thread that the op at `spawn`'s place starts, when that op is a `spawn`:
+    /// what names the thread an op of a spawned thread ran on, where only the thread's id and
+    /// the spawn's place are known (two traces compared). `None` for a place this scenario does
+    /// not have, or an op there that spawns nothing.
     pub fn spawned_thread(&self, spawn: &OpRef) -> Option<&str> {
         let place = OpPlace {
             lifecycle: spawn.lifecycle as usize,

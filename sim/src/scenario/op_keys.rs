@@ -13,7 +13,6 @@
 //! into `KeyNames`, which reads the keys and never the values (no allocation for an op without
 //! flattened fields), and only an op with a key it does not write back is decoded again.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -45,11 +44,11 @@ pub fn unknown_field<O: Serialize + PartialEq>(
         return None;
     }
     // Some key is not written back: an unknown one, or a field serialization skips.
-    let mut fields: Vec<Cow<'static, str>> = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
     // An op that is no table when serialized names no fields: each key is then tried alone.
     let _ = op.serialize(KeyNames(|key: &str| {
         if key != "op" {
-            fields.push(Cow::Owned(key.to_string()));
+            fields.push(key.to_string());
         }
     }));
     let mut unread = None;
@@ -58,7 +57,7 @@ pub fn unknown_field<O: Serialize + PartialEq>(
             continue;
         }
         if reads_key(table, key, op, &decode) {
-            fields.push(Cow::Owned(key.clone()));
+            fields.push(key.clone());
         } else if unread.is_none() {
             unread = Some(key.as_str());
         }

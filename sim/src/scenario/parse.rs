@@ -469,10 +469,9 @@ fn check_nesting(path: &str, source: &str, tokens: &[Token]) -> Result<(), Diagn
         source,
         Some(span),
         format!(
-            "nested too deeply: this {what} is at level {}, past the {NESTING_LEVELS_MAX} levels a \
-             scenario file may nest (each part of a key, and each array's elements, are a level \
-             deeper than what holds them); a scenario needs about 8",
-            NESTING_LEVELS_MAX + 1
+            "nested too deeply: this {what} goes past the {NESTING_LEVELS_MAX} levels a scenario \
+             file may nest (each part of a key, and each array's elements, are a level deeper \
+             than what holds them); a scenario needs 7"
         ),
     ))
 }

@@ -88,8 +88,7 @@ impl Sketch {
 }
 
 /// The tokens of `source` as toml's own lexer reads them, for `Sketch::of` and the check of the
-/// file's nesting to share. Counted first, so that they take no more room than they need (~15
-/// times the text).
+/// file's nesting to share. Counted first, so that they take no more room than they need.
 pub(super) fn tokens_of(source: &str) -> Vec<Token> {
     let source = Source::new(source);
     let mut tokens = Vec::with_capacity(source.lex().count());

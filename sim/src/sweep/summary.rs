@@ -720,8 +720,9 @@ fn holding(input: &Path, summary: Option<&Summary>, build_id: Option<&str>) -> S
     )
 }
 
-/// `coverage_problems`, all of them.
-pub fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
+/// `coverage_problems`, all of them (what the tests compare).
+#[cfg(test)]
+fn coverage_warnings(shards: &[ShardSummary]) -> Vec<String> {
     let problems = coverage_problems(shards);
     problems
         .mismatched
