@@ -444,7 +444,8 @@ fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads and parses a scenario file; bad input is exit code 2 with the diagnostic.
+/// Reads and parses a scenario file, and prints its warnings (`print_warnings`): every command
+/// that reads a file says what looks wrong in it. Bad input is exit code 2 with the diagnostic.
 pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScenario>, CliError> {
     // `sim run` expands a directory before it gets here; every other command takes one file.
     if path.is_dir() {
@@ -461,9 +462,11 @@ pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScen
             where_a_relative_path_was_looked_for(path)
         ))
     })?;
-    registry
+    let scenario = registry
         .parse_bytes(&path.display().to_string(), &bytes)
-        .map_err(|diagnostic| not_a_scenario(path, &bytes, diagnostic.to_string()))
+        .map_err(|diagnostic| not_a_scenario(path, &bytes, diagnostic.to_string()))?;
+    print_warnings(scenario.as_ref());
+    Ok(scenario)
 }
 
 /// A scenario's warnings (`DynScenario::warnings`) on stderr, each with where the file has it:
@@ -702,7 +705,6 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     for path in &files {
         let scenario = load_scenario(registry, path)?;
         check_defects(registry, scenario.as_ref(), &args.defects.resolve())?;
-        print_warnings(scenario.as_ref());
         scenarios.push((path.display().to_string(), scenario));
     }
     let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
@@ -897,15 +899,17 @@ fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
 
 fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     let (source, scenario) = if args.repro.starts_with("gen:") {
-        report::load_repro(registry, &args.repro).map_err(CliError::usage)?
+        let (source, scenario) =
+            report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
+        // A generated scenario has none (`no_generated_scenario_warns`), but goes the same way
+        // as a file: a generator that began to write one would be heard of.
+        print_warnings(scenario.as_ref());
+        (source, scenario)
     } else {
         let path = Path::new(&args.repro);
         let scenario = load_scenario(registry, path)?;
         (args.repro.clone(), scenario)
     };
-    // A generated scenario has none (`no_generated_scenario_warns`), but goes the same way: a
-    // generator that began to write one would be heard of.
-    print_warnings(scenario.as_ref());
     let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
     if !args.repro.starts_with("gen:") {
         inputs.push(Path::new(&args.repro));
@@ -1081,7 +1085,6 @@ fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     let mut scenario = load_scenario(registry, &args.file)?;
     let defects = args.defects.resolve();
     check_defects(registry, scenario.as_ref(), &defects)?;
-    print_warnings(scenario.as_ref());
     if let Some(out) = &args.out {
         check_output_file(out, "--out")?;
     }
@@ -2112,9 +2115,8 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
     let mut sources = Vec::new();
     if !args.files.is_empty() {
         for path in expand_paths(&args.files)? {
+            // Warned of once per file, before any run: its seeds all share what the text says.
             let scenario = load_scenario(registry, &path)?;
-            // Once per file, before any run: its seeds all share what the text says.
-            print_warnings(scenario.as_ref());
             let source = Source::file(&path, scenario);
             sources.push(match &args.file_seeds {
                 Some(seeds) => source.with_seeds(seeds.clone()),
@@ -2356,7 +2358,7 @@ fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {
     // as `sim replay` explains it.
     for file in &args.files {
         // A regression keeps what its file says for good: say now what looks wrong in it.
-        print_warnings(load_scenario(registry, file)?.as_ref());
+        load_scenario(registry, file)?;
     }
     let lines =
         sweep::promote::promote(registry, &args.files, &args.to).map_err(CliError::usage)?;
@@ -2370,7 +2372,6 @@ fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
     let mut files = Vec::new();
     for path in expand_paths(&args.files)? {
         let scenario = load_scenario(registry, &path)?;
-        print_warnings(scenario.as_ref());
         files.push((path.display().to_string(), scenario));
     }
     let rows = sweep::zoo::check(&files);
