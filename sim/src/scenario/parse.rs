@@ -2102,6 +2102,54 @@ mod tests {
         );
     }
 
+    /// An op nested as deeply as a file may nest is read by way of the sketch, as the whole file
+    /// reads it (the sketch refused nesting past half of that, with a guard of its own); one
+    /// level deeper, in an op or in a key, is refused before any sketch is made, with the
+    /// nesting error at the level too deep.
+    #[test]
+    fn deep_nesting_is_sketched_up_to_the_bound_and_refused_past_it() {
+        let head = "name = \"t\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\n";
+        // An op is at level 4 (`lifecycle`, its table, `ops`, the op): an op that is an array
+        // of arrays puts its innermost array at level 3 + the arrays, its key's last part at
+        // 4 + the parts.
+        let arrays_max = NESTING_LEVELS_MAX as usize - 3;
+        let in_op = |arrays: usize| {
+            format!(
+                "{head}ops = [{{ op = \"bump\" }}, {}1{}]\n",
+                "[".repeat(arrays),
+                "]".repeat(arrays)
+            )
+        };
+        reads_the_same_both_ways::<Counter>(&in_op(arrays_max));
+        let parts_max = NESTING_LEVELS_MAX as usize - 4;
+        let in_key = |parts: usize| {
+            format!(
+                "{head}ops = [{{ op = \"bump\", {} = 1 }}]\n",
+                vec!["k"; parts].join(".")
+            )
+        };
+        reads_the_same_both_ways::<Counter>(&in_key(parts_max));
+        for (source, what) in [
+            (in_op(arrays_max + 1), "array"),
+            (in_key(parts_max + 1), "key"),
+        ] {
+            let error = ScenarioFile::read("f", &source).map(|_| ()).unwrap_err();
+            // The innermost array, the key's last part.
+            let start = match what {
+                "array" => source.rfind('[').unwrap(),
+                _ => source.rfind(".k").unwrap() + 1,
+            };
+            assert_eq!(error.span, Some(start..start + 1), "{source}");
+            assert!(
+                error.message.starts_with(&format!(
+                    "nested too deeply: this {what} goes past the {NESTING_LEVELS_MAX} levels"
+                )),
+                "{}",
+                error.message
+            );
+        }
+    }
+
     /// Checks that `source` reads by way of its sketch (it does not fall back to the whole
     /// reading), and as it reads whole.
     fn reads_the_same_both_ways<S: Subject>(source: &str) {
@@ -2203,7 +2251,7 @@ mod tests {
     }
 
     /// What the sketch cannot stand for is read whole: an op where no op list of a scenario
-    /// is, an error in an op, an op list inside an inline table, a syntax error, deep nesting.
+    /// is, an error in an op, an op list inside an inline table, a syntax error.
     #[test]
     fn a_file_the_sketch_cannot_stand_for_is_read_whole() {
         let head = "name = \"t\"\nsubject = \"counter\"\n";
@@ -2223,11 +2271,6 @@ mod tests {
             "lifecycle = [{ name = \"l\", ops = [{ op = \"bump\" }] }]\n".to_string(),
             "[[lifecycle]]\nname = \"l\"\nops = [{ op = \"bump\" } { op = \"bump\" }]\n"
                 .to_string(),
-            format!(
-                "[[lifecycle]]\nname = \"l\"\nops = [{}{}]\n",
-                "[".repeat(20),
-                "]".repeat(20)
-            ),
         ] {
             let source = format!("{head}{rest}");
             assert!(

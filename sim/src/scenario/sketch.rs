@@ -11,9 +11,10 @@
 //!
 //! That reading gives what reading the whole file gives whenever it succeeds: the sketch differs
 //! from the file only inside ops, and an op is a value that means the same wherever it stands.
-//! A file the sketch cannot stand for (a syntax error, nesting anywhere near toml's limits), or
-//! with any error in the sketch or an op, is read whole instead (`parse`), which reports the
-//! error exactly as toml does.
+//! A file the sketch cannot stand for (a syntax error), or with any error in the sketch or an op,
+//! is read whole instead (`parse`), which reports the error exactly as toml does. A file is
+//! sketched only once it nests no deeper than `nesting` allows, far below toml's own limits: an
+//! op read alone, shallower than in its file, meets no limit the file as a whole would not.
 
 use std::ops::Range;
 
@@ -26,10 +27,6 @@ use toml_parser::{ErrorSink, ParseError, Source, Span};
 
 /// Keys whose array value is a list of ops.
 const OP_LISTS: [&str; 3] = ["setup", "ops", "teardown"];
-/// Nesting (arrays and inline tables) and dotted-key lengths past which a file is read whole:
-/// half the levels a file may nest at all (`nesting`), so that an op read alone, outside its
-/// array, is never near a limit the file as a whole would meet.
-const NESTING_MAX: u32 = 16;
 
 /// A file's text with its ops replaced by placeholders, and where the ops are.
 pub(super) struct Sketch {
@@ -40,7 +37,8 @@ pub(super) struct Sketch {
 
 impl Sketch {
     /// The sketch of `source`, whose tokens are `tokens` (`tokens_of`); `None` when it has no op
-    /// lists to leave out or cannot be sketched (a syntax error, or deep nesting).
+    /// lists to leave out or cannot be sketched (a syntax error). `source` nests no deeper than
+    /// `nesting` allows: toml's parser recurses into each level as it makes the sketch.
     pub(super) fn of(source: &str, tokens: &[Token]) -> Option<Sketch> {
         let ops = op_ranges(source, tokens)?;
         if ops.is_empty() {
@@ -97,7 +95,7 @@ pub(super) fn tokens_of(source: &str) -> Vec<Token> {
 }
 
 /// The byte ranges of the values in the op lists of `source`, from toml's own parser; `None` if
-/// it reports an error or the nesting is too deep.
+/// it reports an error.
 fn op_ranges(source: &str, tokens: &[Token]) -> Option<Vec<Range<usize>>> {
     let mut finder = OpFinder::new(Source::new(source));
     let mut error: Option<ParseError> = None;
@@ -110,8 +108,6 @@ struct OpFinder<'s> {
     source: Source<'s>,
     /// Arrays and inline tables open around the current event.
     depth: u32,
-    /// Parts of the key being read.
-    key_parts: u32,
     /// Whether the key last read is a bare `setup`, `ops` or `teardown`.
     key_names_op_list: bool,
     /// Whether the value about to be read, at the top of a table, is that of such a key.
@@ -121,7 +117,7 @@ struct OpFinder<'s> {
     /// Where the op being read starts.
     op_start: usize,
     ops: Vec<Range<usize>>,
-    /// An error event, or nesting too deep to sketch.
+    /// An error event.
     refused: bool,
 }
 
@@ -130,7 +126,6 @@ impl<'s> OpFinder<'s> {
         OpFinder {
             source,
             depth: 0,
-            key_parts: 0,
             key_names_op_list: false,
             value_of_op_list_key: false,
             in_op_list: false,
@@ -149,7 +144,6 @@ impl<'s> OpFinder<'s> {
             self.op_start = span.start();
         }
         self.depth += 1;
-        self.refused |= self.depth > NESTING_MAX;
         true
     }
 
@@ -163,21 +157,9 @@ impl<'s> OpFinder<'s> {
             }
         }
     }
-
-    fn table_header(&mut self) {
-        self.key_parts = 0;
-    }
 }
 
 impl EventReceiver for OpFinder<'_> {
-    fn std_table_open(&mut self, _span: Span, _error: &mut dyn ErrorSink) {
-        self.table_header();
-    }
-
-    fn array_table_open(&mut self, _span: Span, _error: &mut dyn ErrorSink) {
-        self.table_header();
-    }
-
     fn inline_table_open(&mut self, span: Span, _error: &mut dyn ErrorSink) -> bool {
         self.open(span, false)
     }
@@ -195,8 +177,6 @@ impl EventReceiver for OpFinder<'_> {
     }
 
     fn simple_key(&mut self, span: Span, kind: Option<Encoding>, _error: &mut dyn ErrorSink) {
-        self.key_parts += 1;
-        self.refused |= self.key_parts > NESTING_MAX;
         let text = self.source.get(span).map(|raw| raw.as_str());
         self.key_names_op_list = kind.is_none() && text.is_some_and(|key| OP_LISTS.contains(&key));
     }
@@ -205,7 +185,6 @@ impl EventReceiver for OpFinder<'_> {
         if self.depth == 0 {
             self.value_of_op_list_key = self.key_names_op_list;
         }
-        self.key_parts = 0;
     }
 
     fn scalar(&mut self, span: Span, _kind: Option<Encoding>, _error: &mut dyn ErrorSink) {
