@@ -217,7 +217,7 @@ fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
                 choice
                     .check()
                     .map(|()| choice)
-                    .map_err(|problem| format!("`{other}`: {problem}"))
+                    .map_err(|(_, problem)| format!("`{other}`: {problem}"))
             }
             // `pct:` with a depth that is no u32 (`pct:-1`, `pct:99999999999`) is a depth out
             // of range, not an unknown strategy.

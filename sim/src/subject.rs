@@ -410,6 +410,47 @@ impl Names {
     }
 }
 
+/// Why [`Subject::validate_op`] refuses an op, and which of its fields is at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpRefusal {
+    /// The field whose value is at fault, by the key scenario files write it with (`slot`);
+    /// `None` when the op as a whole is (a heap it needs and no op created).
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+impl OpRefusal {
+    /// A refusal of the value of `field`.
+    pub fn at(field: &'static str, message: impl Into<String>) -> OpRefusal {
+        OpRefusal {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    /// Makes a refusal message into a refusal of the value of `field`: for `map_err` over what
+    /// returns a message (`names.require(..).map_err(OpRefusal::of_field("slot"))?`).
+    pub fn of_field(field: &'static str) -> impl FnOnce(String) -> OpRefusal {
+        move |message| OpRefusal::at(field, message)
+    }
+}
+
+/// A refusal of the op as a whole: what `?` makes of a message.
+impl From<String> for OpRefusal {
+    fn from(message: String) -> OpRefusal {
+        OpRefusal {
+            field: None,
+            message,
+        }
+    }
+}
+
+impl Display for OpRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Implemented by every subject, built-in or from another crate.
 pub trait Subject: Sized + 'static {
     type Op: Clone
@@ -456,9 +497,18 @@ pub trait Subject: Sized + 'static {
         Step::Done
     }
 
-    /// Static check of one op in program order: names used must be defined earlier.
+    /// Static check of one op in program order: names used must be defined earlier. The
+    /// framework calls [`Subject::validate_op`], which calls this unless the subject implements
+    /// that one instead (as a subject that names the field at fault does).
     fn validate(_op: &Self::Op, _names: &mut Names) -> Result<(), String> {
         Ok(())
+    }
+
+    /// [`Subject::validate`], saying which field's value is at fault when one is, so that a
+    /// scenario file's error points at that value rather than at the whole op. What the framework
+    /// calls to check an op. Default: `validate`'s refusal, about the op as a whole.
+    fn validate_op(op: &Self::Op, names: &mut Names) -> Result<(), OpRefusal> {
+        Self::validate(op, names).map_err(OpRefusal::from)
     }
 
     /// Ops that end every generated lifecycle, after its threads are joined, given the names

@@ -6,7 +6,7 @@
 //! decode to small values (the first of a range, the first of a list of choices), which read as
 //! an example should: `{ op = "free", slot = 0 }`. Of the inputs that decode to an op, the one
 //! that writes the most fields is kept, so that an optional field shows too. Every example is
-//! one the subject accepts (`Subject::validate`) once the names it uses are defined, and they are
+//! one the subject accepts (`Subject::validate_op`) once the names it uses are defined, and they are
 //! listed in an order that defines them first, so that all of them pasted as one op list parse.
 //!
 //! An op that no input decodes to (one the subject keeps for hand-written scenarios) has an
@@ -80,7 +80,7 @@ pub fn op_examples<S: Subject>() -> Vec<OpExample> {
         table.insert("op".into(), toml::Value::String(doc.name.into()));
         if let Ok(op) = toml::Value::Table(table).try_into::<S::Op>()
             && S::op_name(&op) == doc.name
-            && S::validate(&op, &mut Names::all_defined()).is_ok()
+            && S::validate_op(&op, &mut Names::all_defined()).is_ok()
             && let Some(decoded) = describe::<S>(&op)
         {
             examples.push((doc.name, op, decoded.text));
@@ -94,13 +94,13 @@ pub fn op_examples<S: Subject>() -> Vec<OpExample> {
     while !examples.is_empty() {
         let checkpoint = names.checkpoint();
         let next = examples.iter().position(|(_, op, _)| {
-            let valid = S::validate(op, &mut names).is_ok();
+            let valid = S::validate_op(op, &mut names).is_ok();
             names.rollback(checkpoint);
             valid
         });
         // An op that never validates (its names are defined by no example) still shows.
         let (name, op, text) = examples.remove(next.unwrap_or(0));
-        let _ = S::validate(&op, &mut names);
+        let _ = S::validate_op(&op, &mut names);
         ordered.push(OpExample {
             name,
             example: Some(text),
@@ -125,7 +125,7 @@ fn decode_op<S: Subject>(bytes: &[u8]) -> Option<S::Op> {
 /// is valid once the names it uses are defined (a `pipe` with both ends in one slot is not).
 fn decode<S: Subject>(bytes: &[u8]) -> Option<Decoded> {
     let op = decode_op::<S>(bytes)?;
-    S::validate(&op, &mut Names::all_defined()).ok()?;
+    S::validate_op(&op, &mut Names::all_defined()).ok()?;
     describe::<S>(&op)
 }
 

@@ -150,7 +150,7 @@ fn subject_ops<S: Subject>(
     let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
         let op = S::Op::arbitrary(input)?;
         let checkpoint = names.checkpoint();
-        if S::validate(&op, names).is_ok() {
+        if S::validate_op(&op, names).is_ok() {
             ops.push(ScenarioOp::Subject(op));
         } else {
             names.rollback(checkpoint);
@@ -201,7 +201,7 @@ fn decode_lifecycle<S: Subject>(
     // every other generated op so that the printed file parses.
     for op in S::closing_ops(names) {
         let checkpoint = names.checkpoint();
-        if S::validate(&op, names).is_ok() {
+        if S::validate_op(&op, names).is_ok() {
             ops.push(ScenarioOp::Subject(op));
         } else {
             names.rollback(checkpoint);

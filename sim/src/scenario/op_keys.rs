@@ -19,14 +19,14 @@ use serde::Serialize;
 use serde::ser::{self, Impossible};
 
 /// The first key of `table` (in its order, as serde meets them) that `op`, decoded from it, does
-/// not read, as the error to report: ``unknown field `x`, there are no fields`` or ``unknown
-/// field `x`, expected one of `a`, `b` `` in serde's own words, so that it reads (and is pointed
-/// at) as an unknown field of any other op. `decode` decodes a table as `op` was.
+/// not read, and the error to report: ``unknown field `x`, there are no fields`` or ``unknown
+/// field `x`, expected one of `a`, `b` `` in serde's own words, so that it reads as an unknown
+/// field of any other op. `decode` decodes a table as `op` was.
 pub fn unknown_field<O: Serialize + PartialEq>(
     table: &toml::Table,
     op: &O,
     decode: impl Fn(toml::Value) -> Option<O>,
-) -> Option<String> {
+) -> Option<(String, String)> {
     // `op` alone: nothing else to read (and the usual op without fields, `{ op = "bump" }`).
     if table.len() <= 1 {
         return None;
@@ -63,7 +63,7 @@ pub fn unknown_field<O: Serialize + PartialEq>(
         }
     }
     let unread = unread?;
-    Some(match fields.as_slice() {
+    let message = match fields.as_slice() {
         [] => format!("unknown field `{unread}`, there are no fields"),
         [one] => format!("unknown field `{unread}`, expected `{one}`"),
         [first, second] => format!("unknown field `{unread}`, expected `{first}` or `{second}`"),
@@ -74,7 +74,8 @@ pub fn unknown_field<O: Serialize + PartialEq>(
                 quoted.join(", ")
             )
         }
-    })
+    };
+    Some((unread.to_string(), message))
 }
 
 /// Whether the value of `key` matters to what `table` decodes to: with it set to a boolean or to
@@ -329,7 +330,13 @@ mod tests {
     fn check(text: &str) -> Option<String> {
         let table: toml::Table = toml::from_str(text).unwrap();
         let op: Op = toml::Value::Table(table.clone()).try_into().unwrap();
-        unknown_field(&table, &op, |value| value.try_into().ok())
+        let (key, message) = unknown_field(&table, &op, |value| value.try_into().ok())?;
+        // The key it names is the one it returns.
+        assert!(
+            message.starts_with(&format!("unknown field `{key}`")),
+            "{message}"
+        );
+        Some(message)
     }
 
     #[test]

@@ -17,12 +17,13 @@
 //! subject's parser: the sketch is made once, and each op read once, as it is decoded.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
-use serde::Deserialize;
-use serde::de::{self, MapAccess, SeqAccess, Visitor, value};
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor, value};
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 use toml_parser::lexer::Token;
 use unicode_width::UnicodeWidthChar;
 
@@ -38,7 +39,7 @@ use crate::faults::FaultKind;
 use crate::os::{Limits, PlatformModel};
 use crate::sched::{PCT_DEPTH_MAX, PCT_DEPTH_MIN, STRATEGY_KEYS, StrategyChoice};
 use crate::seed::parse_seed;
-use crate::subject::{Names, Subject, SubjectInfo, info_of};
+use crate::subject::{Names, OpRefusal, Subject, SubjectInfo, info_of};
 
 /// A problem with a scenario file, with the position it concerns where there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,7 +282,7 @@ impl<'de> Deserialize<'de> for OpPlaceholder {
 /// every error of the file's shape.
 struct RawOp<S: Subject> {
     span: Range<usize>,
-    decoded: Result<ScenarioOp<S::Op>, String>,
+    decoded: Result<ScenarioOp<S::Op>, OpDecodeError>,
 }
 
 impl<S: Subject> std::fmt::Debug for RawOp<S> {
@@ -986,6 +987,7 @@ fn parse_with_spans<S: Subject>(
     // Reports and repros name a lifecycle only by its name, so two of one name could not be told
     // apart.
     let mut lifecycle_names = BTreeMap::new();
+    let mut threads_out = Vec::with_capacity(raw.lifecycles.len());
     for (index, raw_lifecycle) in raw.lifecycles.into_iter().enumerate() {
         let name = &raw_lifecycle.get_ref().name;
         check_name(name, "reports name the lifecycle by it").map_err(|(span, m)| error(span, m))?;
@@ -999,10 +1001,11 @@ fn parse_with_spans<S: Subject>(
                 ),
             ));
         }
-        let (lifecycle, lifecycle_spans) =
+        let (lifecycle, lifecycle_spans, lifecycle_threads_out) =
             parse_lifecycle::<S>(path, source, index, raw_lifecycle, &mut names)?;
         lifecycles.push(lifecycle);
         spans.push(lifecycle_spans);
+        threads_out.push(lifecycle_threads_out);
     }
     // A list that has more threads out at once than `threads_max` ends every run at a spawn,
     // with a budget finding that says nothing of the subject (the main thread does not count);
@@ -1015,17 +1018,14 @@ fn parse_with_spans<S: Subject>(
     // The file is read again for the span only when a list is over (it keeps none per limit).
     if !spawns_may_fail
         && raw.limits.is_some()
-        && let Some((lifecycle, list, out)) = lifecycles.iter().find_map(|lifecycle| {
-            [
-                ("setup", &lifecycle.setup),
-                ("ops", &lifecycle.ops),
-                ("teardown", &lifecycle.teardown),
-            ]
-            .into_iter()
-            .map(|(list, ops)| (list, threads_out_at_once(ops)))
-            .find(|(_, out)| *out > limits.threads_max)
-            .map(|(list, out)| (&lifecycle.name, list, out))
-        })
+        && let Some((lifecycle, (list, out))) =
+            lifecycles
+                .iter()
+                .zip(&threads_out)
+                .find_map(|(lifecycle, lists)| {
+                    let over = lists.iter().find(|(_, out)| *out > limits.threads_max)?;
+                    Some((&lifecycle.name, over))
+                })
         && let Some(span) = limit_value_span(source, "threads_max")
     {
         return Err(error(
@@ -1139,104 +1139,46 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, (ScheduleAt, St
     }
     let choice = value.clone().try_into::<StrategyChoice>().map_err(|e| {
         let message = friendly_message(e.message().trim());
-        // An unknown strategy is its `strategy` value's error; others are the table's.
-        let at = if message.starts_with("unknown variant") {
-            ScheduleAt::Value("strategy")
-        } else {
-            ScheduleAt::Whole
+        // A strategy of no name STRATEGY_KEYS lists is its `strategy` value's error; others are
+        // the table's.
+        let strategy = value.get("strategy").and_then(toml::Value::as_str);
+        let at = match strategy {
+            Some(name) if !STRATEGY_KEYS.iter().any(|(known, _)| *known == name) => {
+                ScheduleAt::Value("strategy")
+            }
+            _ => ScheduleAt::Whole,
         };
         (at, format!("`schedule`: {message}; write {SHAPE}"))
     })?;
-    choice.check().map_err(|problem| {
-        // The check names the one key whose value it refuses.
-        let at = ["depth", "steps"]
-            .into_iter()
-            .find(|key| problem.contains(&format!("`{key}`")))
-            .map_or(ScheduleAt::Whole, ScheduleAt::Value);
-        (at, format!("`schedule`: {problem}"))
-    })?;
+    choice
+        .check()
+        .map_err(|(key, problem)| (ScheduleAt::Value(key), format!("`schedule`: {problem}")))?;
     Ok(choice)
 }
 
-/// Where in the file what `at` names is, for an error about it: found by a second read of the
-/// file, made only when `schedule` is refused (the first read keeps no span per key; `schedule`
-/// may be an inline table or a `[schedule]` section). `None` for the whole value.
+/// Where in the file what `at` names is, for an error about it; `None` for the whole value.
 fn schedule_entry_span(source: &str, at: &ScheduleAt) -> Option<Range<usize>> {
-    #[derive(Deserialize)]
-    struct Probe {
-        schedule: Option<BTreeMap<Spanned<String>, Spanned<de::IgnoredAny>>>,
+    let schedule = [PathStep::Key("schedule")];
+    match at {
+        ScheduleAt::Whole => None,
+        ScheduleAt::Key(key) => file_entry_spans(source, &schedule, key).map(|(key, _)| key),
+        ScheduleAt::Value(key) => file_entry_spans(source, &schedule, key).map(|(_, value)| value),
     }
-    let (key, of_value) = match at {
-        ScheduleAt::Whole => return None,
-        ScheduleAt::Key(key) => (key.as_str(), false),
-        ScheduleAt::Value(key) => (*key, true),
-    };
-    let probe: Probe = toml::from_str(source).ok()?;
-    let (found, value) = probe
-        .schedule?
-        .into_iter()
-        .find(|(k, _)| k.get_ref() == key)?;
-    Some(if of_value { value.span() } else { found.span() })
-}
-
-/// The most threads `ops` has spawned and not yet joined at any point, as the runner counts
-/// them against `threads_max`: each spawn one more, each join of a thread still out one fewer.
-fn threads_out_at_once<O>(ops: &[ScenarioOp<O>]) -> u64 {
-    let mut out_by_name: BTreeMap<&str, u64> = BTreeMap::new();
-    let (mut out, mut most) = (0, 0);
-    for op in ops {
-        match op {
-            ScenarioOp::Spawn { thread } => {
-                *out_by_name.entry(thread).or_default() += 1;
-                out += 1;
-                most = most.max(out);
-            }
-            ScenarioOp::Join { thread } => {
-                if let Some(count) = out_by_name.get_mut(thread.as_str())
-                    && *count > 0
-                {
-                    *count -= 1;
-                    out -= 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    most
 }
 
 /// Where the empty op list of the lifecycle at `index` is written (`ops`, else `setup`, else
-/// `teardown`), for "has no ops": found by a second read of the file, made only then. `None` when
-/// it writes none.
+/// `teardown`), for "has no ops"; `None` when it writes none.
 fn empty_op_list_span(source: &str, index: usize) -> Option<Range<usize>> {
-    #[derive(Deserialize)]
-    struct Probe {
-        lifecycle: Vec<ProbeLifecycle>,
-    }
-    #[derive(Deserialize)]
-    struct ProbeLifecycle {
-        setup: Option<Spanned<de::IgnoredAny>>,
-        ops: Option<Spanned<de::IgnoredAny>>,
-        teardown: Option<Spanned<de::IgnoredAny>>,
-    }
-    let probe: Probe = toml::from_str(source).ok()?;
-    let lifecycle = probe.lifecycle.into_iter().nth(index)?;
-    [lifecycle.ops, lifecycle.setup, lifecycle.teardown]
+    let lifecycle = [PathStep::Key("lifecycle"), PathStep::Index(index)];
+    ["ops", "setup", "teardown"]
         .into_iter()
-        .flatten()
-        .next()
-        .map(|list| list.span())
+        .find_map(|list| file_entry_spans(source, &lifecycle, list))
+        .map(|(_, value)| value)
 }
 
-/// Where the value of `[limits]` field `name` is, for an error about it: found by a second read
-/// of the file, made only when a value is refused (the first read keeps no span per field).
+/// Where the value of `[limits]` field `name` is, for an error about it.
 fn limit_value_span(source: &str, name: &str) -> Option<Range<usize>> {
-    #[derive(Deserialize)]
-    struct Probe {
-        limits: Option<BTreeMap<String, Spanned<toml::Value>>>,
-    }
-    let probe: Probe = toml::from_str(source).ok()?;
-    probe.limits?.get(name).map(Spanned::span)
+    file_entry_spans(source, &[PathStep::Key("limits")], name).map(|(_, value)| value)
 }
 
 /// The `[config]` table, each key checked against the subject's declared parameters: a misspelt
@@ -1287,7 +1229,7 @@ fn parse_lifecycle<S: Subject>(
     index: usize,
     raw: Spanned<RawLifecycle<RawOp<S>>>,
     names: &mut Names,
-) -> Result<(Lifecycle<S::Op>, LifecycleSpans), Diagnostic> {
+) -> Result<(Lifecycle<S::Op>, LifecycleSpans, ThreadsOut), Diagnostic> {
     let error =
         |span: Range<usize>, message: String| Diagnostic::new(path, source, Some(span), message);
     let lifecycle_span = raw.span();
@@ -1371,39 +1313,26 @@ fn parse_lifecycle<S: Subject>(
         teardown,
         threads,
     };
-    check_lifecycle::<S>(&lifecycle, names).map_err(|(at, message)| {
-        let op_span = |list, index: usize| match list {
-            ListAt::Setup => spans.setup[index].clone(),
-            ListAt::Ops => spans.ops[index].clone(),
-            ListAt::Teardown => spans.teardown[index].clone(),
-            ListAt::Thread(thread) => spans.threads[thread].ops[index].clone(),
-        };
+    let threads_out = check_lifecycle::<S>(&lifecycle, names).map_err(|(at, message)| {
         let span = match at {
             // At the empty list the file writes (`ops = []`), if it writes one.
             ProblemAt::NoOps => empty_op_list_span(source, index).unwrap_or(lifecycle_span.clone()),
-            // The op's field, where the op writes it; the op if it cannot be found there.
-            ProblemAt::OpField(list, index, field) => {
-                let op = op_span(list, index);
-                source
-                    .get(op.clone())
-                    .and_then(|text| field_value_span(text, field))
-                    .map_or(op.clone(), |value| {
-                        op.start + value.start..op.start + value.end
-                    })
-            }
-            ProblemAt::OpQuoting(list, index) => {
-                let op = op_span(list, index);
-                source
-                    .get(op.clone())
-                    .and_then(|text| quoted_field_span(text, &message))
-                    .map_or(op.clone(), |value| {
-                        op.start + value.start..op.start + value.end
-                    })
+            ProblemAt::Op { list, index, field } => {
+                let op = match list {
+                    ListAt::Setup => &spans.setup[index],
+                    ListAt::Ops => &spans.ops[index],
+                    ListAt::Teardown => &spans.teardown[index],
+                    ListAt::Thread(thread) => &spans.threads[thread].ops[index],
+                };
+                // The field's value, where the op writes it; the op if it does not.
+                field
+                    .and_then(|field| op_entry_spans(source, op, field))
+                    .map_or(op.clone(), |(_, value)| value)
             }
         };
         error(span, message)
     })?;
-    Ok((lifecycle, spans))
+    Ok((lifecycle, spans, threads_out))
 }
 
 /// Checks a scenario built in memory as [`parse`] checks a file: at least one lifecycle, each
@@ -1433,23 +1362,30 @@ enum ListAt {
     Thread(usize),
 }
 
-/// What a lifecycle's problem concerns: its having no ops, or the value of one field of
-/// the op at an index of a list.
+/// What a lifecycle's problem concerns: its having no ops, or the op at an index of a list.
 enum ProblemAt {
     /// The lifecycle has no op in any list: at its header, or the empty list it writes.
     NoOps,
-    OpField(ListAt, usize, &'static str),
-    /// The op, which the subject refused in words that quote the value at fault (`slot `2` is
-    /// used before any op defines it`).
-    OpQuoting(ListAt, usize),
+    /// The op, at the value of `field` when one field's value is at fault.
+    Op {
+        list: ListAt,
+        index: usize,
+        field: Option<&'static str>,
+    },
 }
+
+/// The most threads each list of a lifecycle (setup, ops, teardown) has spawned and not yet
+/// joined at any point, as the runner counts them against `threads_max`.
+type ThreadsOut = [(&'static str, u64); 3];
 
 /// The checks of a decoded lifecycle, for [`parse_lifecycle`] (which turns where a problem is
 /// into a span of the file) and [`validate`]. `names` holds what earlier lifecycles defined.
+/// Counts the threads each list has out at once on the way, for the parser's check of
+/// `threads_max`.
 fn check_lifecycle<S: Subject>(
     lifecycle: &Lifecycle<S::Op>,
     names: &mut Names,
-) -> Result<(), (ProblemAt, String)> {
+) -> Result<ThreadsOut, (ProblemAt, String)> {
     if lifecycle.setup.is_empty() && lifecycle.ops.is_empty() && lifecycle.teardown.is_empty() {
         return Err((
             ProblemAt::NoOps,
@@ -1470,16 +1406,24 @@ fn check_lifecycle<S: Subject>(
     // runner runs each list (setup, ops, teardown) until its threads are done and resolves a
     // join within its list, so a join in `ops` of a thread `setup` spawned would do nothing, in
     // every repetition, without a word.
-    for (name, list, ops) in lists {
-        let mut spawned = BTreeSet::new();
+    let mut threads_out: ThreadsOut = [("setup", 0), ("ops", 0), ("teardown", 0)];
+    for ((name, list, ops), (_, most_out)) in lists.into_iter().zip(&mut threads_out) {
+        // Each thread spawned earlier in the list, with how many of its spawns are not joined.
+        let mut spawned: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut out = 0;
         for (index, op) in ops.iter().enumerate() {
+            let at_thread = ProblemAt::Op {
+                list,
+                index,
+                field: Some("thread"),
+            };
             match op {
                 ScenarioOp::Spawn { thread } => {
                     if lifecycle.thread(thread).is_none() {
                         let declared: Vec<&str> =
                             lifecycle.threads.iter().map(|t| t.name.as_str()).collect();
                         return Err((
-                            ProblemAt::OpField(list, index, "thread"),
+                            at_thread,
                             format!(
                                 "spawn of thread `{thread}`, which lifecycle `{}` does not declare ([[lifecycle.thread]]); it declares: {}",
                                 lifecycle.name,
@@ -1487,15 +1431,24 @@ fn check_lifecycle<S: Subject>(
                             ),
                         ));
                     }
-                    spawned.insert(thread);
+                    *spawned.entry(thread).or_default() += 1;
+                    out += 1;
+                    *most_out = (*most_out).max(out);
                 }
-                ScenarioOp::Join { thread } if !spawned.contains(thread) => {
-                    return Err((
-                        ProblemAt::OpField(list, index, "thread"),
-                        format!(
-                            "join of thread `{thread}`, which is not spawned before this op in `{name}` (a list joins only the threads it spawns: its threads finish with it)"
-                        ),
-                    ));
+                ScenarioOp::Join { thread } => {
+                    let Some(not_joined) = spawned.get_mut(thread.as_str()) else {
+                        return Err((
+                            at_thread,
+                            format!(
+                                "join of thread `{thread}`, which is not spawned before this op in `{name}` (a list joins only the threads it spawns: its threads finish with it)"
+                            ),
+                        ));
+                    };
+                    // A join of a thread with no spawn left out joins nothing.
+                    if *not_joined > 0 {
+                        *not_joined -= 1;
+                        out -= 1;
+                    }
                 }
                 _ => {}
             }
@@ -1505,13 +1458,18 @@ fn check_lifecycle<S: Subject>(
         for (index, op) in spec.ops.iter().enumerate() {
             if matches!(op, ScenarioOp::Spawn { .. } | ScenarioOp::Join { .. }) {
                 return Err((
-                    ProblemAt::OpField(ListAt::Thread(thread), index, "op"),
+                    ProblemAt::Op {
+                        list: ListAt::Thread(thread),
+                        index,
+                        field: Some("op"),
+                    },
                     "threads other than main cannot spawn or join in this version".into(),
                 ));
             }
         }
     }
-    validate_names::<S>(lifecycle, names)
+    validate_names::<S>(lifecycle, names)?;
+    Ok(threads_out)
 }
 
 /// Walks ops in program order (setup, ops with each spawned thread's ops at its spawn, teardown)
@@ -1525,10 +1483,15 @@ fn validate_names<S: Subject>(
         (ListAt::Ops, &lifecycle.ops),
         (ListAt::Teardown, &lifecycle.teardown),
     ];
+    let refused = |list, index| {
+        move |refusal: OpRefusal| {
+            let field = refusal.field;
+            (ProblemAt::Op { list, index, field }, refusal.message)
+        }
+    };
     for (list, ops) in lists {
         for (index, op) in ops.iter().enumerate() {
-            check_op::<S>(op, names)
-                .map_err(|message| (ProblemAt::OpQuoting(list, index), message))?;
+            check_op::<S>(op, names).map_err(refused(list, index))?;
             if let ScenarioOp::Spawn { thread } = op {
                 let spawned = lifecycle
                     .threads
@@ -1536,12 +1499,8 @@ fn validate_names<S: Subject>(
                     .position(|t| &t.name == thread)
                     .expect("checked above");
                 for (thread_index, thread_op) in lifecycle.threads[spawned].ops.iter().enumerate() {
-                    check_op::<S>(thread_op, names).map_err(|message| {
-                        (
-                            ProblemAt::OpQuoting(ListAt::Thread(spawned), thread_index),
-                            message,
-                        )
-                    })?;
+                    check_op::<S>(thread_op, names)
+                        .map_err(refused(ListAt::Thread(spawned), thread_index))?;
                 }
             }
         }
@@ -1549,9 +1508,9 @@ fn validate_names<S: Subject>(
     Ok(())
 }
 
-fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(), String> {
+fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(), OpRefusal> {
     match op {
-        ScenarioOp::Subject(op) => S::validate(op, names),
+        ScenarioOp::Subject(op) => S::validate_op(op, names),
         _ => Ok(()),
     }
 }
@@ -1570,39 +1529,69 @@ fn decode_ops<S: Subject>(
     for op in raw {
         match op.decoded {
             Ok(decoded) => ops.push(decoded),
-            Err(message) => return Err(op_diagnostic::<S>(path, source, op.span, message)),
+            Err(error) => return Err(op_diagnostic(path, source, op.span, error)),
         }
         spans.push(op.span);
     }
     Ok((ops, spans))
 }
 
-/// What `decode_op` says of an op with no `op`.
-const OP_WITHOUT_NAME: &str = "this op has no `op` field naming what to do";
-/// What `decode_op` says of an op whose `op` is no string.
-const OP_NOT_A_STRING: &str = "`op` must be a string";
+/// Why an op does not decode ([`decode_op`]), and the part of it at fault, for the error to point
+/// at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpDecodeError {
+    pub at: OpPart,
+    pub message: String,
+}
+
+/// The part of an op an error is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpPart {
+    /// The op as a whole: a field it lacks, or a problem no one field brings.
+    Whole,
+    /// The key of a field the op does not take.
+    Key(String),
+    /// The value of a field (`op`'s, for an op that is not known).
+    Value(String),
+}
+
+impl OpDecodeError {
+    fn whole(message: String) -> OpDecodeError {
+        OpDecodeError {
+            at: OpPart::Whole,
+            message,
+        }
+    }
+
+    fn value(field: &str, message: String) -> OpDecodeError {
+        OpDecodeError {
+            at: OpPart::Value(field.to_string()),
+            message,
+        }
+    }
+}
 
 /// Decodes one op table: a runner op (`spawn`, `join`, `exit`, `sleep`) or one of the subject's.
-pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, String> {
+pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, OpDecodeError> {
+    let subject = info_of::<S>().name;
     let Some(table) = value.as_table() else {
-        return Err(format!(
+        return Err(OpDecodeError::whole(format!(
             "an op must be a table like {{ op = \"name\", ... }}, found {}",
             value.type_str()
-        ));
+        )));
     };
     let Some(name) = table.get("op") else {
-        return Err(OP_WITHOUT_NAME.into());
+        return Err(OpDecodeError::whole(format!(
+            "this op has no `op` field naming what to do; add `op = \"…\"` (`sim list {subject}` \
+             shows the ops)"
+        )));
     };
     let Some(name) = name.as_str() else {
-        return Err(OP_NOT_A_STRING.into());
+        return Err(OpDecodeError::value("op", "`op` must be a string".into()));
     };
     if RUNNER_OPS.contains(&name) {
-        let op: RunnerOp = value.clone().try_into().map_err(|e: toml::de::Error| {
-            format!("op `{name}`: {}", friendly_message(e.message().trim()))
-        })?;
-        if let Some(unknown) = op_keys::unknown_field(table, &op, |value| value.try_into().ok()) {
-            return Err(format!("op `{name}`: {unknown}"));
-        }
+        let op: RunnerOp = decode_as(table).map_err(|e| refusal::<S, RunnerOp>(name, table, e))?;
+        refuse_unknown_key(name, table, &op)?;
         return Ok(match op {
             RunnerOp::Spawn { thread } => ScenarioOp::Spawn { thread },
             RunnerOp::Join { thread } => ScenarioOp::Join { thread },
@@ -1610,108 +1599,98 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, S
             RunnerOp::Sleep { ticks } => ScenarioOp::Sleep { ticks },
         });
     }
-    let op = value.clone().try_into::<S::Op>().map_err(|e| {
-        let message = friendly_message(e.message().trim());
-        // An unknown variant of a field's value (an interpreter op's `kind`) is no unknown op.
-        let op_known = info_of::<S>().ops.iter().any(|op| op.name == name);
-        if message.contains("unknown variant") && !op_known {
-            let ops: Vec<&str> = S::info()
-                .ops
-                .iter()
-                .map(|o| o.name)
-                .chain(RUNNER_OPS)
-                .collect();
-            format!(
-                "unknown op `{name}` for subject `{}`; known ops: {}",
-                S::info().name,
-                ops.join(", ")
-            )
-        } else {
-            format!("op `{name}`: {message}")
-        }
-    })?;
-    // serde lets an unknown key through on an op without fields (and on any op of an enum
-    // without `deny_unknown_fields`): refused here as it refuses the others.
-    if let Some(unknown) = op_keys::unknown_field(table, &op, |value| value.try_into().ok()) {
-        return Err(format!("op `{name}`: {unknown}"));
-    }
+    let op: S::Op = decode_as(table).map_err(|e| refusal::<S, S::Op>(name, table, e))?;
+    refuse_unknown_key(name, table, &op)?;
     Ok(ScenarioOp::Subject(op))
 }
 
-/// The diagnostic for an op (at `op_span`) that does not decode, with `message` from
-/// [`decode_op`]: at the value of the field the error is about, naming it, when one field's value
-/// alone brings the error (a wrong type, a value out of range); otherwise at the op.
-fn op_diagnostic<S: Subject>(
-    path: &str,
-    source: &str,
-    op_span: Range<usize>,
-    message: String,
-) -> Diagnostic {
-    let text = source.get(op_span.clone()).unwrap_or_default();
-    match field_at_fault::<S>(text, &message) {
-        Some((message, value_span)) => {
-            let value_span = op_span.start + value_span.start..op_span.start + value_span.end;
-            Diagnostic::new(path, source, Some(value_span), message)
-        }
-        None => {
-            let message = with_what_to_add(message, info_of::<S>().name);
-            Diagnostic::new(path, source, Some(op_span), message)
-        }
+/// `table` decoded as an `O`, or why not, in serde's words made friendlier.
+fn decode_as<O: DeserializeOwned>(table: &toml::Table) -> Result<O, String> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| friendly_message(e.message().trim()))
+}
+
+/// serde lets an unknown key through on an op without fields (and on any op of an enum without
+/// `deny_unknown_fields`): refused here, at the key, as serde refuses the others.
+fn refuse_unknown_key<O: Serialize + DeserializeOwned + PartialEq>(
+    name: &str,
+    table: &toml::Table,
+    op: &O,
+) -> Result<(), OpDecodeError> {
+    match op_keys::unknown_field(table, op, |value| value.try_into().ok()) {
+        Some((key, problem)) => Err(OpDecodeError {
+            at: OpPart::Key(key),
+            message: format!("op `{name}`: {problem}"),
+        }),
+        None => Ok(()),
     }
 }
 
-/// An op error about something the op lacks (its `op`, a field) with what to add, and where
-/// to find how it is written: `sim list SUBJECT` shows every op with every field.
-fn with_what_to_add(message: String, subject: &str) -> String {
-    if message == OP_WITHOUT_NAME {
-        return format!("{message}; add `op = \"…\"` (`sim list {subject}` shows the ops)");
+/// The error of op `name`, written `table`, that serde refused as an `O` with `problem`.
+///
+/// toml's error keeps no kind, only serde's words, and serde words the errors of a field's key
+/// (`unknown field`, `missing field`) and of the tag (`unknown variant`) the same way for every
+/// type: they are read here, where serde's error is met, and nowhere else.
+fn refusal<S: Subject, O: DeserializeOwned>(
+    name: &str,
+    table: &toml::Table,
+    problem: String,
+) -> OpDecodeError {
+    let info = info_of::<S>();
+    // An unknown variant of a field's value (an interpreter op's `kind`) is no unknown op.
+    let op_known = RUNNER_OPS.contains(&name) || info.ops.iter().any(|op| op.name == name);
+    if problem.contains("unknown variant") && !op_known {
+        let ops: Vec<&str> = info.ops.iter().map(|o| o.name).chain(RUNNER_OPS).collect();
+        return OpDecodeError::value(
+            "op",
+            format!(
+                "unknown op `{name}` for subject `{}`; known ops: {}",
+                info.name,
+                ops.join(", ")
+            ),
+        );
     }
-    let missing = message
-        .split_once(": missing field `")
-        .and_then(|(op, rest)| {
-            let name = op.strip_prefix("op `")?.strip_suffix('`')?;
-            Some((name, rest.strip_suffix('`')?))
-        });
-    match missing {
-        Some((name, field)) => format!(
-            "{message}; add `{field} = …` (`sim list {subject}` shows `{name}` with every field)"
-        ),
-        None => message,
+    let named_field = |prefix: &str| {
+        let rest = problem.strip_prefix(prefix)?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    if let Some(key) = named_field("unknown field `") {
+        return OpDecodeError {
+            at: OpPart::Key(key),
+            message: format!("op `{name}`: {problem}"),
+        };
+    }
+    // A missing field is the op's (and the op cut short would miss an earlier field: the search
+    // would blame the wrong one); `sim list` shows how it is written.
+    if let Some(field) = named_field("missing field `") {
+        return OpDecodeError::whole(format!(
+            "op `{name}`: {problem}; add `{field} = …` (`sim list {}` shows `{name}` with every \
+             field)",
+            info.name
+        ));
+    }
+    match field_at_fault::<O>(table, &problem) {
+        Some(field) => {
+            OpDecodeError::value(field, format!("op `{name}`, field `{field}`: {problem}"))
+        }
+        None => OpDecodeError::whole(format!("op `{name}`: {problem}")),
     }
 }
 
-/// For an op written `op_text` whose decoding failed with `message`: the message naming the
-/// field it is about, and where that field's value is in `op_text`; `None` if no one field is.
+/// The field of op `table` whose value alone brings `problem`, serde's refusal of the op as an
+/// `O`; `None` if no one field's does.
 ///
 /// serde decodes an internally tagged enum from a buffered copy of the table, so its errors
 /// (and serde_path_to_error's path) lose the field. It meets the fields in the table's order and
 /// stops at the first value it refuses, so the op cut to its first `count` fields fails with the
 /// very same error exactly when `count` reaches that field: found by bisection (an op may have
 /// many fields), then checked. Only an op that fails is searched: a valid file costs nothing more.
-fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, Range<usize>)> {
-    // What the op's `op` names, or that it is no string, is the `op` value's fault alone.
-    if message.starts_with("unknown op `") || message == OP_NOT_A_STRING {
-        return Some((message.to_string(), field_value_span(op_text, "op")?));
-    }
-    let read = || toml::de::ValueDeserializer::parse(op_text).ok();
-    let op = toml::Value::deserialize(read()?).ok()?;
-    let table = op.as_table()?;
+fn field_at_fault<'t, O: DeserializeOwned>(
+    table: &'t toml::Table,
+    problem: &str,
+) -> Option<&'t str> {
     let tag = table.get("op")?;
-    let name = tag.as_str()?;
-    let problem = message.strip_prefix(&format!("op `{name}`: "))?;
-    // An unknown field is named already: the error goes at its key.
-    if let Some(unknown) = problem.strip_prefix("unknown field `") {
-        let field = &unknown[..unknown.find('`')?];
-        let keys = BTreeMap::<Spanned<String>, de::IgnoredAny>::deserialize(read()?).ok()?;
-        let span = keys.keys().find(|key| key.get_ref() == field)?.span();
-        let inside = !span.is_empty() && span.end <= op_text.len();
-        return inside.then(|| (message.to_string(), span));
-    }
-    // A missing field is the op's (and the op cut short would miss an earlier field: the search
-    // would blame the wrong one).
-    if problem.starts_with("missing field") {
-        return None;
-    }
     let fields: Vec<(&String, &toml::Value)> =
         table.iter().filter(|(key, _)| *key != "op").collect();
     let fails_the_same = |count: usize| {
@@ -1720,69 +1699,81 @@ fn field_at_fault<S: Subject>(op_text: &str, message: &str) -> Option<(String, R
         for (key, value) in &fields[..count] {
             cut.insert(key.to_string(), (*value).clone());
         }
-        decode_op::<S>(&toml::Value::Table(cut)).err().as_deref() == Some(message)
+        decode_as::<O>(&cut).err().as_deref() == Some(problem)
     };
     let counts: Vec<usize> = (0..=fields.len()).collect();
     let count = counts.partition_point(|&count| !fails_the_same(count));
     // Past the last count when even the whole op did not fail so (it always should).
     let found =
         (1..=fields.len()).contains(&count) && fails_the_same(count) && !fails_the_same(count - 1);
-    let field = found.then(|| fields[count - 1].0)?;
-    let span = field_value_span(op_text, field)?;
-    Some((format!("op `{name}`, field `{field}`: {problem}"), span))
+    found.then(|| fields[count - 1].0.as_str())
 }
 
-/// Where the value is in `op_text` (an op table as the file writes it) that `message`, the
-/// subject's refusal of the op, quotes: the one field whose value the message names as a word
-/// (`slot `2` is used before any op defines it`, `size 99999 is above …`), or of several, the one
-/// whose key it names too (or a word the key abbreviates). `None` if no one field is quoted: the op as a whole is at fault.
-fn quoted_field_span(op_text: &str, message: &str) -> Option<Range<usize>> {
-    let deserializer = toml::de::ValueDeserializer::parse(op_text).ok()?;
-    let fields = BTreeMap::<String, Spanned<toml::Value>>::deserialize(deserializer).ok()?;
-    let words: BTreeSet<&str> = message
-        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
-        .filter(|word| !word.is_empty())
-        .collect();
-    let quoted: Vec<(&String, &Spanned<toml::Value>)> = fields
-        .iter()
-        .filter(|(key, value)| {
-            let written = match value.get_ref() {
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::String(text) => text.clone(),
-                _ => return false,
-            };
-            *key != "op" && words.contains(written.as_str())
-        })
-        .collect();
-    // A key is named by a word it abbreviates as well as by itself: `fn` by "function", `ptr`
-    // by "pointer" (the word's first letter, then the key's letters in order).
-    let abbreviates = |key: &str, word: &str| {
-        let mut letters = word.chars();
-        key.chars().next() == word.chars().next()
-            && key.chars().all(|c| letters.any(|letter| letter == c))
+/// The diagnostic for an op at `op_span` that does not decode: at the part of it at fault.
+fn op_diagnostic(
+    path: &str,
+    source: &str,
+    op_span: Range<usize>,
+    error: OpDecodeError,
+) -> Diagnostic {
+    let span = match &error.at {
+        OpPart::Whole => None,
+        OpPart::Key(key) => op_entry_spans(source, &op_span, key).map(|(key, _)| key),
+        OpPart::Value(field) => op_entry_spans(source, &op_span, field).map(|(_, value)| value),
     };
-    let named: Vec<(&String, &Spanned<toml::Value>)> = quoted
-        .iter()
-        .copied()
-        .filter(|(key, _)| words.iter().any(|word| abbreviates(key, word)))
-        .collect();
-    let (_, value) = match (quoted.as_slice(), named.as_slice()) {
-        ([only], _) | (_, [only]) => only,
-        _ => return None,
-    };
-    let span = value.span();
-    let inside = !span.is_empty() && span.end <= op_text.len();
-    inside.then_some(span)
+    Diagnostic::new(path, source, Some(span.unwrap_or(op_span)), error.message)
 }
 
-/// Where the value of `field` is in `op_text`, an op table as the file writes it; `None` if the
-/// op has no such field (or the text is no table).
-fn field_value_span(op_text: &str, field: &str) -> Option<Range<usize>> {
-    let deserializer = toml::de::ValueDeserializer::parse(op_text).ok()?;
-    let spans = BTreeMap::<String, Spanned<de::IgnoredAny>>::deserialize(deserializer).ok()?;
-    let span = spans.get(field)?.span();
-    let inside = !span.is_empty() && span.end <= op_text.len();
-    inside.then_some(span)
+/// Where field `key` of the op at `op_span` is in `source`: its key and its value. `None` if the
+/// op writes no such field.
+fn op_entry_spans(
+    source: &str,
+    op_span: &Range<usize>,
+    key: &str,
+) -> Option<(Range<usize>, Range<usize>)> {
+    let text = source.get(op_span.clone())?;
+    let op = DeValue::parse(text).ok()?;
+    let (key, value) = entry_spans(op.get_ref(), key)?;
+    let inside = |span: &Range<usize>| !span.is_empty() && span.end <= text.len();
+    let in_file = |span: Range<usize>| op_span.start + span.start..op_span.start + span.end;
+    (inside(&key) && inside(&value)).then(|| (in_file(key), in_file(value)))
+}
+
+/// Where entry `key` of `table` is in the text it was read from: its key and its value. `None`
+/// if `table` is no table or has no such entry.
+fn entry_spans(table: &DeValue, key: &str) -> Option<(Range<usize>, Range<usize>)> {
+    let (key, value) = table
+        .as_table()?
+        .iter()
+        .find(|(name, _)| name.get_ref() == key)?;
+    Some((key.span(), value.span()))
+}
+
+/// One step from a table of a file to a value in it.
+enum PathStep<'a> {
+    Key(&'a str),
+    /// An element of an array (of tables).
+    Index(usize),
+}
+
+/// Where entry `key` is in the table of file `source` that `path` leads to from the top: its key
+/// and its value. Found by reading the file again, for an error only: the first reading keeps no
+/// span per key (and a table may be an inline table or a section).
+fn file_entry_spans(
+    source: &str,
+    path: &[PathStep],
+    key: &str,
+) -> Option<(Range<usize>, Range<usize>)> {
+    let root = DeValue::Table(DeTable::parse(source).ok()?.into_inner());
+    let mut table = &root;
+    for step in path {
+        table = match step {
+            PathStep::Key(key) => table.get(*key)?,
+            PathStep::Index(index) => table.get(*index)?,
+        }
+        .get_ref();
+    }
+    entry_spans(table, key)
 }
 
 #[cfg(test)]
@@ -1984,7 +1975,7 @@ mod tests {
                  fd-write, fd-read, fd-close, fd-prestat-get, fd-prestat-dir-name, path-open, \
                  fd-renumber, spawn, join, exit, sleep",
             ),
-            ("{ op = 3, instance = 0 }", "3", OP_NOT_A_STRING),
+            ("{ op = 3, instance = 0 }", "3", "`op` must be a string"),
         ] {
             let source = format!("{head}{op}]\n");
             let start = head.len() + op.find(value).unwrap();
@@ -2031,11 +2022,10 @@ mod tests {
         }
     }
 
-    /// A subject's refusal of an op that quotes a value is pointed at by that value (it was the
-    /// whole op): the one field whose value it quotes, or of several, the one whose key it names;
-    /// the op when no one field is quoted.
+    /// A subject's refusal of an op is pointed at by the value of the field the subject names
+    /// (it was the whole op, then the value the message quoted); the op when it names none.
     #[test]
-    fn a_subject_refusal_is_reported_at_the_value_it_quotes() {
+    fn a_subject_refusal_is_reported_at_the_field_it_names() {
         let head = "[[lifecycle]]\nname = \"l\"\n";
         let at = |subject: &str, ops: &str, value: Option<&str>| {
             let source = format!("name = \"t\"\nsubject = \"{subject}\"\n{head}{ops}");
@@ -2060,11 +2050,27 @@ mod tests {
             "ops = [{ op = \"evict\", slot = 2 }]\n",
             Some("2"),
         );
-        // Of three fields of the value, the one the message names.
+        // Of three fields of the value, the one the subject names.
         at(
             "allocator",
             "ops = [{ op = \"malloc\", slot = 3, bytes = 3, heap = 3 }]\n",
             Some("3 }"),
+        );
+        // The heap the message quotes (`heap `1``, 5 modulo the 4 heap slots) is the value of
+        // another field, `slot`, which the message's words pointed at; in a thread's op too.
+        let undefined_heap = "{ op = \"malloc\", slot = 1, bytes = 64, heap = 5 }";
+        at(
+            "allocator",
+            &format!("ops = [{undefined_heap}]\n"),
+            Some("5 }"),
+        );
+        at(
+            "allocator",
+            &format!(
+                "ops = [{{ op = \"spawn\", thread = \"w\" }}]\n\
+                 [[lifecycle.thread]]\nname = \"w\"\nops = [{undefined_heap}]\n"
+            ),
+            Some("5 }"),
         );
         // Out of range, with other numbers in the message.
         at(
@@ -2077,13 +2083,24 @@ mod tests {
             "ops = [{ op = \"declare-fn\", fn = 9, kind = \"generic\" }]\n",
             Some("9"),
         );
-        // Two fields of the value, one named by a word it abbreviates ("function `0`").
+        // Two fields of the value, the subject names `fn`.
         at(
             "interpreter",
             "ops = [{ op = \"cast-fn\", fn = 0, ptr = 0 }]\n",
             Some("0, ptr"),
         );
-        // Two fields of the value and neither named: the op.
+        // Out of range in a field whose key the message's words did not name: at the op, before.
+        at(
+            "interpreter",
+            "ops = [{ op = \"pipe\", read = 9, write = 0 }]\n",
+            Some("9,"),
+        );
+        at(
+            "wasi-runtime",
+            "ops = [{ op = \"fd-renumber\", instance = 9, from = 0, to = 9 }]\n",
+            Some("9, from"),
+        );
+        // Two fields of the value and neither at fault alone: the op.
         at(
             "interpreter",
             "ops = [{ op = \"pipe\", read = 2, write = 2 }]\n",
@@ -2091,13 +2108,15 @@ mod tests {
         );
     }
 
-    /// An error the op does not bring (a message from elsewhere) names no field, and the search
-    /// stays within the op's fields.
+    /// An error the op does not bring (a message from elsewhere) names no field.
     #[test]
     fn an_error_the_op_does_not_bring_names_no_field() {
-        let op = "{ op = \"create\", slot = 1 }";
+        let op: toml::Table = toml::from_str("op = \"create\"\nslot = 1").unwrap();
         assert_eq!(
-            field_at_fault::<Counter>(op, "op `create`: invalid type: not this op's"),
+            field_at_fault::<crate::subjects::counter::CounterOp>(
+                &op,
+                "invalid type: not this op's"
+            ),
             None
         );
     }

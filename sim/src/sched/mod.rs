@@ -97,20 +97,23 @@ impl StrategyChoice {
         }
     }
 
-    /// Why this choice cannot run as asked, if it cannot: one rule for scenario files and the
-    /// command line.
-    pub fn check(&self) -> Result<(), String> {
+    /// Why this choice cannot run as asked, if it cannot: the key of a `schedule` table whose
+    /// value is refused, and why. One rule for scenario files and the command line.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
         match self {
             StrategyChoice::Pct { depth, .. }
                 if !(PCT_DEPTH_MIN..=PCT_DEPTH_MAX).contains(depth) =>
             {
-                Err(format!(
-                    "PCT `depth` must be between {PCT_DEPTH_MIN} and {PCT_DEPTH_MAX}, found {depth}"
+                Err((
+                    "depth",
+                    format!(
+                        "PCT `depth` must be between {PCT_DEPTH_MIN} and {PCT_DEPTH_MAX}, found {depth}"
+                    ),
                 ))
             }
             // `Pct::new` would quietly count it as 1.
             StrategyChoice::Pct { steps: Some(0), .. } => {
-                Err("PCT `steps` must be at least 1".into())
+                Err(("steps", "PCT `steps` must be at least 1".into()))
             }
             _ => Ok(()),
         }
@@ -259,7 +262,13 @@ mod tests {
         assert!(StrategyChoice::pct(PCT_DEPTH_MIN).check().is_ok());
         assert!(StrategyChoice::pct(PCT_DEPTH_MAX).check().is_ok());
         let error = StrategyChoice::pct(0).check().unwrap_err();
-        assert_eq!(error, "PCT `depth` must be between 1 and 1000, found 0");
+        assert_eq!(
+            error,
+            (
+                "depth",
+                "PCT `depth` must be between 1 and 1000, found 0".to_string()
+            )
+        );
         assert!(StrategyChoice::pct(PCT_DEPTH_MAX + 1).check().is_err());
         let no_steps = StrategyChoice::Pct {
             depth: 3,
@@ -267,7 +276,7 @@ mod tests {
         };
         assert_eq!(
             no_steps.check().unwrap_err(),
-            "PCT `steps` must be at least 1"
+            ("steps", "PCT `steps` must be at least 1".to_string())
         );
         assert!(StrategyChoice::Random.check().is_ok());
         let replay = StrategyChoice::Replay { schedule: vec![] };

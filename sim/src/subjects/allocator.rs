@@ -70,7 +70,7 @@ use crate::os::threads::MAIN_THREAD;
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, Prot, Site, Tid};
 use crate::subject::{
-    BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo,
+    BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo,
     UnsignedParam,
 };
 
@@ -648,21 +648,28 @@ impl Subject for Allocator {
         }
     }
 
-    fn validate(op: &AllocatorOp, names: &mut Names) -> Result<(), String> {
+    fn validate_op(op: &AllocatorOp, names: &mut Names) -> Result<(), OpRefusal> {
+        let require_heap = |names: &Names, heap: u8| {
+            names
+                .require("heap", heap % HEAP_SLOTS, "heap")
+                .map_err(OpRefusal::of_field("heap"))
+        };
         match op {
             AllocatorOp::Malloc { slot, heap, .. } => {
                 if let Some(heap) = heap {
-                    names.require("heap", heap % HEAP_SLOTS, "heap")?;
+                    require_heap(names, *heap)?;
                 }
                 names.define("slot", slot % SLOTS);
             }
-            AllocatorOp::Free { slot } => names.require("slot", slot % SLOTS, "slot")?,
+            AllocatorOp::Free { slot } => names
+                .require("slot", slot % SLOTS, "slot")
+                .map_err(OpRefusal::of_field("slot"))?,
             AllocatorOp::Realloc { slot, .. } => names.define("slot", slot % SLOTS),
             AllocatorOp::HeapNew { heap } => names.define("heap", heap % HEAP_SLOTS),
-            AllocatorOp::HeapDelete { heap } => names.require("heap", heap % HEAP_SLOTS, "heap")?,
+            AllocatorOp::HeapDelete { heap } => require_heap(names, *heap)?,
             AllocatorOp::HeapCollect { heap, .. } => {
                 if let Some(heap) = heap {
-                    names.require("heap", heap % HEAP_SLOTS, "heap")?;
+                    require_heap(names, *heap)?;
                 }
             }
         }

@@ -17,7 +17,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde::{Deserialize, Serialize};
 
 use crate::os::{Io, LockId, LockKind, Os, Tid};
-use crate::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
@@ -123,10 +123,12 @@ impl Subject for Counter {
         }
     }
 
-    fn validate(op: &CounterOp, names: &mut Names) -> Result<(), String> {
+    fn validate_op(op: &CounterOp, names: &mut Names) -> Result<(), OpRefusal> {
         match op {
             CounterOp::Create { slot } => names.define("slot", slot),
-            CounterOp::Evict { slot } => names.require("slot", slot, "object")?,
+            CounterOp::Evict { slot } => names
+                .require("slot", slot, "object")
+                .map_err(OpRefusal::of_field("slot"))?,
             _ => {}
         }
         Ok(())

@@ -51,7 +51,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::os::host_arena::HostArena;
 use crate::os::{Access, Os, PAGE_SIZE, Site, Tid, with_lent};
-use crate::subject::{CacheDecl, Config, Names, OpDoc, Step, Subject, SubjectInfo, UnsignedParam};
+use crate::subject::{
+    CacheDecl, Config, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo, UnsignedParam,
+};
 
 /// Block slots a program holds; op slots are `0..SLOTS`.
 pub const SLOTS: u8 = 8;
@@ -440,7 +442,7 @@ impl Subject for DlmallocSubject {
         }
     }
 
-    fn validate(op: &DlmallocOp, names: &mut Names) -> Result<(), String> {
+    fn validate_op(op: &DlmallocOp, names: &mut Names) -> Result<(), OpRefusal> {
         match op {
             DlmallocOp::Create => names.define("heap", "dlmalloc"),
             DlmallocOp::Destroy => {}
@@ -448,8 +450,9 @@ impl Subject for DlmallocSubject {
                 check_slot(*slot)?;
                 check_size(*size)?;
                 if !align.is_power_of_two() || *align > ALIGN_BYTES_MAX {
-                    return Err(format!(
-                        "align {align} is not a power of two up to {ALIGN_BYTES_MAX}"
+                    return Err(OpRefusal::at(
+                        "align",
+                        format!("align {align} is not a power of two up to {ALIGN_BYTES_MAX}"),
                     ));
                 }
                 require_heap(names, "malloc")?;
@@ -463,7 +466,9 @@ impl Subject for DlmallocSubject {
             }
             DlmallocOp::Free { slot } | DlmallocOp::Write { slot } | DlmallocOp::Read { slot } => {
                 check_slot(*slot)?;
-                names.require("slot", slot, "slot")?;
+                names
+                    .require("slot", slot, "slot")
+                    .map_err(OpRefusal::of_field("slot"))?;
             }
             DlmallocOp::Trim => require_heap(names, "trim")?,
             DlmallocOp::ReleaseBehindBack => require_heap(names, "release-behind-back")?,
@@ -519,20 +524,24 @@ impl Subject for DlmallocSubject {
     }
 }
 
-fn check_slot(slot: u8) -> Result<(), String> {
+fn check_slot(slot: u8) -> Result<(), OpRefusal> {
     if slot < SLOTS {
         Ok(())
     } else {
-        Err(format!("slot {slot} is out of range: slots are 0..{SLOTS}"))
+        Err(OpRefusal::at(
+            "slot",
+            format!("slot {slot} is out of range: slots are 0..{SLOTS}"),
+        ))
     }
 }
 
-fn check_size(size: u32) -> Result<(), String> {
+fn check_size(size: u32) -> Result<(), OpRefusal> {
     if size <= BLOCK_BYTES_MAX {
         Ok(())
     } else {
-        Err(format!(
-            "size {size} is above the {BLOCK_BYTES_MAX} B a block may have"
+        Err(OpRefusal::at(
+            "size",
+            format!("size {size} is above the {BLOCK_BYTES_MAX} B a block may have"),
         ))
     }
 }

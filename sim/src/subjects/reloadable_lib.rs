@@ -58,7 +58,7 @@ use crate::os::pages::format_bytes;
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, Os, PAGE_SIZE, Tid};
 use crate::subject::{
-    BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo,
+    BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo,
     UnsignedParam,
 };
 
@@ -309,10 +309,12 @@ impl Subject for ReloadableLib {
         }
     }
 
-    fn validate(op: &ReloadableLibOp, names: &mut Names) -> Result<(), String> {
+    fn validate_op(op: &ReloadableLibOp, names: &mut Names) -> Result<(), OpRefusal> {
         match op {
             ReloadableLibOp::Alloc { slot, .. } => names.define("slot", slot % SLOTS),
-            ReloadableLibOp::Free { slot } => names.require("slot", slot % SLOTS, "slot")?,
+            ReloadableLibOp::Free { slot } => names
+                .require("slot", slot % SLOTS, "slot")
+                .map_err(OpRefusal::of_field("slot"))?,
             _ => {}
         }
         Ok(())

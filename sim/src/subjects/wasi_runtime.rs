@@ -55,7 +55,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::os::fds::{FileType, OpenFlags};
 use crate::os::{BlockReason, Fd, Io, LockId, LockKind, Os, Site, Tid};
-use crate::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+use crate::subject::{Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo};
 
 /// Instance slots a scenario can use (`instance = 0..=3`).
 pub const INSTANCES_MAX: u8 = 4;
@@ -436,17 +436,22 @@ impl Subject for WasiRuntime {
         }
     }
 
-    fn validate(op: &WasiOp, names: &mut Names) -> Result<(), String> {
+    fn validate_op(op: &WasiOp, names: &mut Names) -> Result<(), OpRefusal> {
         let instance = op.instance();
         if instance >= INSTANCES_MAX {
-            return Err(format!(
-                "instance {instance} is out of range: there are {INSTANCES_MAX} instance slots, 0 to {}",
-                INSTANCES_MAX - 1
+            return Err(OpRefusal::at(
+                "instance",
+                format!(
+                    "instance {instance} is out of range: there are {INSTANCES_MAX} instance slots, 0 to {}",
+                    INSTANCES_MAX - 1
+                ),
             ));
         }
         match op {
             WasiOp::Instantiate { .. } => names.define("instance", instance),
-            _ => names.require("instance", instance, "instance")?,
+            _ => names
+                .require("instance", instance, "instance")
+                .map_err(OpRefusal::of_field("instance"))?,
         }
         Ok(())
     }

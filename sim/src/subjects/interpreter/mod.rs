@@ -67,7 +67,7 @@ use crate::os::modules::{CodeAddr, MAIN_CODE};
 use crate::os::tls::TlsKey;
 use crate::os::{Errno, KindId, Os, PAGE_SIZE, Prot, RecordId, Tid};
 use crate::subject::{
-    CacheDecl, ChoiceParam, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo,
+    CacheDecl, ChoiceParam, Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo,
 };
 
 use fds::Handle;
@@ -492,7 +492,7 @@ impl Subject for Interpreter {
         }
     }
 
-    fn validate(op: &InterpreterOp, names: &mut Names) -> Result<(), String> {
+    fn validate_op(op: &InterpreterOp, names: &mut Names) -> Result<(), OpRefusal> {
         use InterpreterOp as O;
         match *op {
             O::DeclareFn { function, .. } => {
@@ -502,7 +502,9 @@ impl Subject for Interpreter {
             O::CastFn { function, ptr } => {
                 in_range("fn", function, FUNCTIONS)?;
                 in_range("ptr", ptr, POINTER_SLOTS)?;
-                names.require("fn", function, "function")?;
+                names
+                    .require("fn", function, "function")
+                    .map_err(OpRefusal::of_field("fn"))?;
                 names.define("ptr", ptr);
             }
             O::VtableCast { ty, trait_, ptr } => {
@@ -513,7 +515,9 @@ impl Subject for Interpreter {
             }
             O::PtrToInt { ptr } => {
                 in_range("ptr", ptr, POINTER_SLOTS)?;
-                names.require("ptr", ptr, "pointer slot")?;
+                names
+                    .require("ptr", ptr, "pointer slot")
+                    .map_err(OpRefusal::of_field("ptr"))?;
             }
             O::Alloc { slot, .. } => {
                 in_range("slot", slot, ALLOCATION_SLOTS)?;
@@ -521,22 +525,12 @@ impl Subject for Interpreter {
             }
             O::Dealloc { slot } | O::Store { slot, .. } | O::Load { slot, .. } => {
                 in_range("slot", slot, ALLOCATION_SLOTS)?;
-                names.require("slot", slot, "allocation slot")?;
+                names
+                    .require("slot", slot, "allocation slot")
+                    .map_err(OpRefusal::of_field("slot"))?;
             }
-            O::Pipe {
-                read: a, write: b, ..
-            }
-            | O::Socketpair { a, b, .. } => {
-                in_range("fd", a, FD_SLOTS)?;
-                in_range("fd", b, FD_SLOTS)?;
-                if a == b {
-                    return Err(format!(
-                        "both ends would go in fd slot {a}: give two different slots"
-                    ));
-                }
-                names.define("fd", a);
-                names.define("fd", b);
-            }
+            O::Pipe { read, write, .. } => define_fd_pair(names, ("read", read), ("write", write))?,
+            O::Socketpair { a, b, .. } => define_fd_pair(names, ("a", a), ("b", b))?,
             O::Eventfd { fd, .. } => {
                 in_range("fd", fd, FD_SLOTS)?;
                 names.define("fd", fd);
@@ -546,7 +540,9 @@ impl Subject for Interpreter {
             | O::EventfdWrite { fd, .. }
             | O::Close { fd } => {
                 in_range("fd", fd, FD_SLOTS)?;
-                names.require("fd", fd, "fd slot")?;
+                names
+                    .require("fd", fd, "fd slot")
+                    .map_err(OpRefusal::of_field("fd"))?;
             }
             O::EndProgram => {}
         }
@@ -630,14 +626,37 @@ impl Subject for Interpreter {
     }
 }
 
-fn in_range(field: &str, value: u8, count: u8) -> Result<(), String> {
+/// Refuses the value of `field` past the `count` slots of its kind.
+fn in_range(field: &'static str, value: u8, count: u8) -> Result<(), OpRefusal> {
     if value < count {
         Ok(())
     } else {
-        Err(format!(
-            "`{field} = {value}` is out of range: the interpreter has {count} (0..{count})"
+        Err(OpRefusal::at(
+            field,
+            format!(
+                "`{field} = {value}` is out of range: the interpreter has {count} (0..{count})"
+            ),
         ))
     }
+}
+
+/// Checks and defines the two fd slots an op opens, each written as its field (`read`, `write`).
+fn define_fd_pair(
+    names: &mut Names,
+    (first_field, first): (&'static str, u8),
+    (second_field, second): (&'static str, u8),
+) -> Result<(), OpRefusal> {
+    in_range(first_field, first, FD_SLOTS)?;
+    in_range(second_field, second, FD_SLOTS)?;
+    if first == second {
+        // Neither value alone is at fault: the op as a whole is.
+        return Err(OpRefusal::from(format!(
+            "both ends would go in fd slot {first}: give two different slots"
+        )));
+    }
+    names.define("fd", first);
+    names.define("fd", second);
+    Ok(())
 }
 
 /// Reserves and commits the machine memory for program allocations, all protected until allocated.
