@@ -769,6 +769,8 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// work changed, which set `REMAKE`), the set of threads that can take the next step, and the
     /// OS's findings collected. Most steps change neither, and then cost one compare, where a
     /// look at the set's version before every step and at the findings after it were two.
+    /// Whether a spawned thread has work left changes only when it exits, which is a change of
+    /// state too; a step that takes a free lock changes nothing, and needs no new set.
     #[inline]
     fn after_step(&mut self) -> Result<(), Stop> {
         let version = self.os.changes_version();
@@ -816,14 +818,12 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.add(self.stamp(finding))
     }
 
-    /// The threads that can take a step, ascending: runnable in the OS and with something left
-    /// to run (the main thread is done when its list is; a spawned thread still has to exit).
-    ///
-    /// It is the intersection of the OS's runnable threads and the runner's threads with work
-    /// left, made again only when it may have changed: when a thread was spawned or changed state
-    /// in the OS (blocked, woke, exited), or the main thread's work ran out or came back. Whether
-    /// a spawned thread has work left changes only when it exits, which is a change of state too.
-    /// A step that takes a free lock changes nothing, and needs no new set.
+    /// Makes `runnable`, the threads that can take a step, ascending: runnable in the OS and with
+    /// something left to run (the main thread is done when its list is; a spawned thread still
+    /// has to exit), as the intersection of the OS's runnable threads and the runner's threads
+    /// with work left (`has_work`). When it must be made again is for its callers to say: at the
+    /// start of a list, after timers woke a thread, and after a step that changed something
+    /// (`after_step`).
     #[inline]
     fn remake_runnable(&mut self) {
         let runnable_in_os = &self.os.threads.runnable;

@@ -233,4 +233,7 @@ fn a_callback_outside_a_lend_is_a_panic_finding_of_its_op() {
         "{report}"
     );
     assert!(report.contains("op #1 `callback-outside-lend`"), "{report}");
+    // Where the callback called it (`platform_page`, in this file), not `with_lent`'s own file.
+    let caller = format!("at {}:", file!());
+    assert!(report.contains(&caller), "{caller} in {report}");
 }

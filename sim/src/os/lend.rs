@@ -3,7 +3,7 @@
 //! A real crate (an allocator such as `dlmalloc` or `talc`) calls its platform layer from inside
 //! its own code, where the subject's `&mut Os` is not in scope. `os.lend(code, || crate_call())`
 //! makes the OS reachable from this thread for the duration of the call, and names the real code
-//! that runs (`Os::set_host_code`) so that a crash inside it is reported as `touched: … → code`.
+//! that runs (`Os::host_code`) so that a crash inside it is reported as `touched: … → code`.
 //! Inside, the platform layer's callbacks get the OS with `with_lent(|os| …)`.
 //!
 //! Both restore what they changed when they return and when they unwind, so a panic inside the
@@ -78,16 +78,19 @@ impl Os {
 ///
 /// Outside a lend (the callback ran when no op was calling the crate), and inside another
 /// `with_lent` on this thread (that would be two `&mut Os` at once). Inside a run, the panic is a
-/// `panic` finding that names the op.
+/// `panic` finding that names the op. The panic, and its message, give the caller's place in
+/// its source (`#[track_caller]`): the callback that was not wrapped, not this file.
+#[track_caller]
 pub fn with_lent<R>(call: impl FnOnce(&mut Os) -> R) -> R {
     let previous = LENT.get();
+    let caller = std::panic::Location::caller();
     assert!(
         !previous.os.is_null(),
-        "sim::os::with_lent called outside Os::lend: real code called back into the OS when no op was running it (wrap the call into the crate in `os.lend(code, || …)`)"
+        "sim::os::with_lent called outside Os::lend, at {caller}: real code called back into the OS when no op was running it (wrap the call into the crate in `os.lend(code, || …)`)"
     );
     assert!(
         !previous.in_use,
-        "sim::os::with_lent called inside another with_lent on this thread: that would be two `&mut Os` at once (finish with the first before asking again)"
+        "sim::os::with_lent called inside another with_lent on this thread, at {caller}: that would be two `&mut Os` at once (finish with the first before asking again)"
     );
     let _restore = Restore {
         previous,
@@ -134,12 +137,17 @@ mod tests {
     }
 
     #[test]
-    fn with_lent_outside_a_lend_panics_saying_so() {
+    fn with_lent_outside_a_lend_panics_saying_so_and_where_it_was_called() {
+        let called_at = line!() + 1;
         let payload = catch_unwind(|| with_lent(|_| ())).expect_err("nothing is lent");
+        let message = panic_message(payload.as_ref());
         assert!(
-            panic_message(payload.as_ref()).contains("with_lent called outside Os::lend"),
-            "the message names the mistake"
+            message.contains("with_lent called outside Os::lend"),
+            "the message names the mistake: {message}"
         );
+        // The call above, not the assertion inside `with_lent`.
+        let caller = format!("at {}:{called_at}:", file!());
+        assert!(message.contains(&caller), "{caller} in {message}");
     }
 
     #[test]

@@ -417,7 +417,14 @@ impl Os {
         while let Some(&waiter) = lock.waiters.get(at) {
             at += 1;
             let threads = &mut self.threads;
-            if !threads.wake(waiter, &reason, &mut self.resources, &mut self.trace) {
+            let version = &mut self.changes_version;
+            if !threads.wake(
+                waiter,
+                &reason,
+                &mut self.resources,
+                &mut self.trace,
+                version,
+            ) {
                 // A waiter that is not waiting for this lock (a bug of the OS's, as no subject
                 // blocks a thread itself): reported in its place among the wake-ups, with the
                 // whole OS, after which the lock is looked up again.

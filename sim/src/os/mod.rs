@@ -469,6 +469,11 @@ pub struct Os {
     pub(crate) limits: Limits,
     pub(crate) platform: PlatformModel,
     pub(crate) position: Position,
+    /// Bumped whenever a thread is spawned or changes state, and whenever the OS reports a
+    /// finding (`report`): what a step can change that the runner must look at after it. The
+    /// runner keeps what it derived from the threads' states (its set of runnable threads) until
+    /// this changes, and collects the OS's findings only then (see `changes_version`).
+    pub(crate) changes_version: u64,
     pub(crate) findings: Vec<Finding>,
     /// Faults injected so far, for the report (`kind`, where).
     pub(crate) injected: Vec<(FaultKind, Attribution)>,
@@ -552,6 +557,7 @@ impl Os {
             limits,
             platform,
             position: Position::default(),
+            changes_version: 0,
             findings: Vec::new(),
             injected: Vec::new(),
             storage: Some(storage),
@@ -624,6 +630,14 @@ impl Os {
         }
     }
 
+    /// A number that changes whenever a thread is spawned or changes state, or the OS reports a
+    /// finding: while it stays the same, the threads' states are as they were and there is no
+    /// new finding to collect.
+    #[inline]
+    pub fn changes_version(&self) -> u64 {
+        self.changes_version
+    }
+
     /// Records a finding noticed while serving a call.
     pub(crate) fn report(&mut self, finding: Finding) {
         let finding = finding.at(self.position.lifecycle, self.position.repetition);
@@ -631,7 +645,7 @@ impl Os {
             .event_text(EventKind::Finding, &finding.signature());
         self.findings.push(finding);
         // So that the runner, which looks at the version after every step, collects it.
-        self.threads.changes_version += 1;
+        self.changes_version += 1;
     }
 
     pub(crate) fn invariant(&mut self, resource: &str, site: Site, headline: String) {

@@ -1764,8 +1764,9 @@ impl Os {
     /// `None` once it has returned. A crash inside that code is reported with this site, because
     /// the signal that reports it cannot tell which function of the real crate was running.
     /// `Os::lend` sets it for the call it runs and puts the previous name back after, on unwind
-    /// too: a subject that runs a crate through `lend` need not call this.
-    pub fn set_host_code(&mut self, site: Option<Site>) {
+    /// too, which is how a subject names the code it runs: not public, as a name set by hand
+    /// outlives the call it names when the call unwinds.
+    pub(crate) fn set_host_code(&mut self, site: Option<Site>) {
         self.pages.host_code = site;
     }
 

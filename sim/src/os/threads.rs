@@ -190,11 +190,6 @@ pub(crate) struct ThreadsState {
     joins: Vec<(Tid, Tid)>,
     /// The threads whose state is `Runnable`, kept with every change of state.
     pub(crate) runnable: ThreadSet,
-    /// Bumped whenever a thread is spawned or changes state, and whenever the OS reports a
-    /// finding (`Os::report`): what a step can change that the runner must look at after it.
-    /// The runner keeps what it derived from the states (its set of runnable threads) until this
-    /// changes, and collects the OS's findings only then (see `Os::changes_version`).
-    pub(super) changes_version: u64,
     /// Threads spawned and not yet joined (the main thread excluded): what `threads_max` bounds.
     unjoined: u64,
     /// The threads whose state is `Blocked`, kept with every change of state: with none, the
@@ -225,7 +220,6 @@ impl ThreadsState {
             names: Vec::new(),
             joins: Vec::new(),
             runnable,
-            changes_version: 0,
             unjoined: 0,
             blocked: 0,
             now_tick: 0,
@@ -255,11 +249,12 @@ impl ThreadsState {
             .map_or("main", |index| &self.names[index as usize])
     }
 
-    /// Makes `tid` runnable if it is blocked for `expected` (releasing its waiter record and
-    /// recording the wake-up in the trace); false, with nothing changed, if it does not exist or
-    /// is not blocked for that reason, which the caller reports (`Os::unblock_refused`). It takes
-    /// the ledger and the trace apart from the rest of the OS, so that a lock's release can wake
-    /// its waiters while it holds the lock (see `Os::lock_release`).
+    /// Makes `tid` runnable if it is blocked for `expected` (releasing its waiter record,
+    /// recording the wake-up in the trace and bumping the OS's `changes_version`); false, with
+    /// nothing changed, if it does not exist or is not blocked for that reason, which the caller
+    /// reports (`Os::unblock_refused`). It takes the ledger, the trace and the version apart from
+    /// the rest of the OS, so that a lock's release can wake its waiters while it holds the lock
+    /// (see `Os::lock_release`).
     #[inline(always)]
     pub(crate) fn wake(
         &mut self,
@@ -267,6 +262,7 @@ impl ThreadsState {
         expected: &BlockReason,
         resources: &mut Resources,
         trace: &mut Trace,
+        changes_version: &mut u64,
     ) -> bool {
         let Some(thread) = self.threads.get_mut(tid.0 as usize) else {
             return false;
@@ -277,7 +273,7 @@ impl ThreadsState {
                 self.blocked -= 1;
                 resources.release_held(thread.waiter_record);
                 self.runnable.insert(tid);
-                self.changes_version += 1;
+                *changes_version += 1;
                 trace.event(EventKind::Unblock, u64::from(tid.0), 0);
                 true
             }
@@ -309,7 +305,7 @@ impl Os {
             joined: false,
         });
         self.threads.runnable.insert(tid);
-        self.threads.changes_version += 1;
+        self.changes_version += 1;
         self.syscall("threads.spawn", u64::from(tid.0), 0);
         Ok(tid)
     }
@@ -350,7 +346,7 @@ impl Os {
         thread.state = ThreadState::Blocked(reason);
         thread.waiter_record = waiter;
         self.threads.runnable.remove(tid);
-        self.threads.changes_version += 1;
+        self.changes_version += 1;
         self.trace.event(EventKind::Block, u64::from(tid.0), 0);
     }
 
@@ -364,9 +360,13 @@ impl Os {
     /// lock, where the call's prologue and epilogue were a sixth of each wake-up's instructions.
     #[inline(always)]
     pub(crate) fn unblock_inlined(&mut self, tid: Tid, expected: &BlockReason, site: Site) -> bool {
-        let woke = self
-            .threads
-            .wake(tid, expected, &mut self.resources, &mut self.trace);
+        let woke = self.threads.wake(
+            tid,
+            expected,
+            &mut self.resources,
+            &mut self.trace,
+            &mut self.changes_version,
+        );
         if !woke {
             self.unblock_refused(tid, expected, site);
         }
@@ -401,7 +401,7 @@ impl Os {
         }
         thread.state = ThreadState::Exited;
         self.threads.runnable.remove(tid);
-        self.threads.changes_version += 1;
+        self.changes_version += 1;
         self.syscall("threads.exit", u64::from(tid.0), 0);
         // Its joiners, in the order they joined.
         let mut index = 0;
@@ -462,14 +462,6 @@ impl Os {
                 .filter(|(_, t)| t.state == ThreadState::Runnable)
                 .map(|(i, _)| i as u32),
         );
-    }
-
-    /// A number that changes whenever a thread is spawned or changes state, or the OS reports a
-    /// finding: while it stays the same, the threads' states are as they were and there is no
-    /// new finding to collect.
-    #[inline]
-    pub fn changes_version(&self) -> u64 {
-        self.threads.changes_version
     }
 
     /// Every blocked thread with its reason, for a deadlock report.
