@@ -31,7 +31,7 @@ use crate::os::{Io, OpList, OpSlot, Os, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
 use crate::seed::format_seed;
-use crate::subject::{Config, Continuation, Step, Subject, info_of};
+use crate::subject::{Config, Continuation, Step, Subject, SubjectInfo, info_of};
 use crate::trace::{EventKind, TraceComparer, TraceComparison};
 
 /// What a caller may change about a run without editing the scenario.
@@ -300,17 +300,20 @@ fn run_inner<S: Subject>(
     // place.
     let published = report_crashes.then(|| isolated::publish(&mut runner));
     runner.os.trace().event(EventKind::Lifecycle, seed, 0);
+    // Real code on host memory crashes where it misbehaves, and only a run in a child process
+    // (what `host_backed` asks for) turns that crash into a finding: in the tool's own process
+    // it ends `sim` with no report at all. So the OS refuses the arena to any other subject, and
+    // the refusal is the finding, whatever the subject's `new` did with it (most panic).
+    let info = info_of::<S>();
+    if !info.host_backed {
+        runner.os.refuse_host_arena(info.name);
+    }
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
     match created {
-        // Real code on host memory crashes where it misbehaves, and only a run in a child
-        // process (what `host_backed` asks for) turns that crash into a finding: in the tool's
-        // own process it ends `sim` with no report at all. Refuse before any op runs.
-        Ok(_) if runner.os.host_arena_enabled() && !info_of::<S>().host_backed => {
-            runner.undeclared_host_arena();
-        }
+        _ if runner.os.host_arena_refusal().is_some() => runner.undeclared_host_arena(),
         Ok(made) => {
             let subject = subject.insert(made);
-            let _ = runner.run_lifecycles(subject, scenario);
+            let _ = runner.run_lifecycles(subject, scenario, info);
         }
         Err(payload) => runner.panicked(payload, "new"),
     }
@@ -419,12 +422,13 @@ fn park_if_blocked<S: Subject>(
 }
 
 impl<'a, S: Subject> Runner<'a, S> {
+    /// Runs every lifecycle of `scenario`; `info` is the subject's (`info_of`), for its caches.
     fn run_lifecycles(
         &mut self,
         subject: &mut S,
         scenario: &'a Scenario<S::Op>,
+        info: &SubjectInfo,
     ) -> Result<(), Stop> {
-        let info = info_of::<S>();
         let mut allowances = Vec::new();
         for cache in &info.caches {
             if let Some(kind) = self.os.resources().kind_by_name(cache.kind) {
@@ -609,54 +613,41 @@ impl<'a, S: Subject> Runner<'a, S> {
 
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>, op_name: &str) {
         let message = panic_message(&*payload);
-        let position = self.os.position();
-        let finding = Finding::new(
-            FindingKind::Panic,
-            "subject",
-            op_name,
-            format!("the subject panicked: {message}"),
-        )
-        .detail_op(
-            "during",
-            if position.op_name.is_empty() {
-                // Before any op: the subject's constructor, which reads `[config]`.
-                format!(
-                    "`{}::new`, before the first op (check `[config]`)",
-                    info_of::<S>().name
-                )
-            } else {
-                format!(
-                    "op #{} `{}` on thread {}",
-                    position.op.index(),
-                    position.op_name,
-                    position.thread
-                )
-            },
-            position.op_ref(),
-        );
-        let _ = self.add(self.stamp(finding));
+        let headline = format!("the subject panicked: {message}");
+        // A panic before any op is the constructor's, which reads `[config]`.
+        self.subject_failed(op_name, headline, " (check `[config]`)");
     }
 
-    /// The finding for a subject whose `new` enabled the host arena though its `info()` does not
-    /// set `host_backed`: a `panic` finding in `new`, as any other refusal of the constructor.
+    /// The finding for a subject whose `new` asked for the host arena though its `info()` does
+    /// not set `host_backed`, which the OS refused (`Os::refuse_host_arena`): a `panic` finding
+    /// in `new`, as any other refusal of the constructor, saying what to set.
     fn undeclared_host_arena(&mut self) {
-        let name = info_of::<S>().name;
-        let finding = Finding::new(
-            FindingKind::Panic,
-            "subject",
-            "new",
+        let refusal = self.os.host_arena_refusal().unwrap_or_default().to_string();
+        self.subject_failed("new", refusal, "");
+    }
+
+    /// A `panic` finding about the subject, at `site` (the op's name, or `new`), whose `during`
+    /// line names the op in progress or, before any op, the subject's constructor, followed by
+    /// `new_hint`.
+    fn subject_failed(&mut self, site: &str, headline: String, new_hint: &str) {
+        let position = self.os.position();
+        let during = if position.op_name.is_empty() {
             format!(
-                "`{name}::new` enabled the host arena (`Os::enable_host_arena`), but `{name}`'s \
-                 `info()` leaves `host_backed` false: set `host_backed: true` in its \
-                 `SubjectInfo`, so that its runs go in a child process where a crash of real \
-                 code on that memory becomes a `fault` finding instead of ending the tool with \
-                 no report"
-            ),
-        )
-        .detail_op(
+                "`{}::new`, before the first op{new_hint}",
+                info_of::<S>().name
+            )
+        } else {
+            format!(
+                "op #{} `{}` on thread {}",
+                position.op.index(),
+                position.op_name,
+                position.thread
+            )
+        };
+        let finding = Finding::new(FindingKind::Panic, "subject", site, headline).detail_op(
             "during",
-            format!("`{name}::new`, before the first op"),
-            self.os.position().op_ref(),
+            during,
+            position.op_ref(),
         );
         let _ = self.add(self.stamp(finding));
     }

@@ -904,6 +904,12 @@ pub(crate) struct PagesState {
     /// Contents of committed pages that were written.
     contents: PageContents,
     host: Option<HostArena>,
+    /// The subject whose `SubjectInfo` leaves `host_backed` false, set by the runner before the
+    /// subject is made: `enable_host_arena` then refuses it, so that no real reservation is made
+    /// in a process where a crash of real code on it would end the tool with no report.
+    host_arena_undeclared_by: Option<&'static str>,
+    /// What `enable_host_arena` said when it refused, for the runner's finding.
+    host_arena_refusal: Option<String>,
     /// The real third-party code running on the host arena now (`dlmalloc_malloc`), so that a
     /// crash inside it can name a site; `None` while the simulation's own code runs.
     host_code: Option<Site>,
@@ -920,6 +926,8 @@ impl PagesState {
             reservations_live: 0,
             contents: PageContents::new_in(contents),
             host: None,
+            host_arena_undeclared_by: None,
+            host_arena_refusal: None,
             host_code: None,
             committed_pages_total: 0,
         }
@@ -1106,8 +1114,25 @@ impl Os {
     /// Backs simulated memory with one real reservation of `len` bytes, so that real third-party
     /// code can use the bytes directly (`host_ptr` gives the real address of a simulated one;
     /// see `HostArena`). Call it in `Subject::new`, before any reserve, and set
-    /// `SubjectInfo::host_backed`, which the runner requires of a subject that calls it.
+    /// `SubjectInfo::host_backed`: the runner runs such a subject in a child process, and for
+    /// any other this refuses, saying what to set, and the runner reports the refusal.
     pub fn enable_host_arena(&mut self, len: u64) -> Result<(), String> {
+        if let Some(subject) = self.pages.host_arena_undeclared_by {
+            let asker = if self.position.op_name.is_empty() {
+                format!("`{subject}::new`")
+            } else {
+                format!("op `{}` of `{subject}`", self.position.op_name)
+            };
+            let refusal = format!(
+                "{asker} asked for the host arena (`Os::enable_host_arena`), but `{subject}`'s \
+                 `info()` leaves `host_backed` false: set `host_backed: true` in its \
+                 `SubjectInfo`, so that its runs go in a child process where a crash of real \
+                 code on that memory becomes a `fault` finding instead of ending the tool with \
+                 no report"
+            );
+            self.pages.host_arena_refusal = Some(refusal.clone());
+            return Err(refusal);
+        }
         if self.pages.reservations_live > 0 {
             return Err("the host arena must be enabled before the first reservation".into());
         }
@@ -1117,9 +1142,18 @@ impl Os {
         Ok(())
     }
 
-    /// Whether `enable_host_arena` has backed this OS's memory with real bytes. The runner asks
-    /// it after a subject's `new`, to refuse a subject that does so without declaring
-    /// `SubjectInfo::host_backed` (its crashes would end the tool instead of becoming findings).
+    /// Makes `enable_host_arena` refuse, naming `subject`, whose `SubjectInfo` does not declare
+    /// `host_backed`: the runner's, before it makes the subject in its own process.
+    pub(crate) fn refuse_host_arena(&mut self, subject: &'static str) {
+        self.pages.host_arena_undeclared_by = Some(subject);
+    }
+
+    /// What `enable_host_arena` said when it refused (see `refuse_host_arena`), if it did.
+    pub(crate) fn host_arena_refusal(&self) -> Option<&str> {
+        self.pages.host_arena_refusal.as_deref()
+    }
+
+    /// Whether `enable_host_arena` has backed this OS's memory with real bytes.
     pub fn host_arena_enabled(&self) -> bool {
         self.pages.host.is_some()
     }
