@@ -3,8 +3,8 @@
 //! For each lifecycle it takes a baseline, runs the setup, then the ops `repeat` times (checking
 //! leaks against the baseline at the start of each repetition and feeding the growth detector),
 //! then the teardown (checking against the baseline before the setup). A lifecycle with a setup
-//! and no teardown is checked at its end for what its setup acquired and still holds
-//! (`ledger::setup_leaks`). Each op list runs on the
+//! and no teardown is checked at its end for what its setup added and still holds
+//! (`ledger::SetupCheck`). Each op list runs on the
 //! main thread; `spawn` starts a declared thread, and the scheduler interleaves every runnable
 //! thread one op (or one continuation) at a time until all have finished. No runnable thread and
 //! no pending timer with threads still blocked is a deadlock. A panicking subject is a `panic`
@@ -24,7 +24,7 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::findings::{Finding, FindingKind, OpRef};
-use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress};
+use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress, SetupCheck};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
 use crate::os::{Io, OpList, OpSlot, Os, ThreadState, Tid};
@@ -97,6 +97,14 @@ impl Outcome {
 
 /// Why a run stopped early.
 struct Stop;
+
+/// What a lifecycle with a teardown or a setup checks at its end (`Runner::end_lifecycle`).
+enum EndCheck {
+    /// After the teardown, against this baseline, taken before the setup.
+    Teardown(ledger::Baseline),
+    /// With no teardown: what the setup added.
+    Setup(SetupCheck),
+}
 
 /// A `runnable_made_from` that no `Os::changes_version` equals (a version counts changes from 0
 /// and never gets near it): the kept set of runnable threads must be made again, and the OS's
@@ -459,14 +467,20 @@ impl<'a, S: Subject> Runner<'a, S> {
                 .trace()
                 .event_text(EventKind::Lifecycle, &lifecycle.name);
             // The baseline before the setup, which the check after the teardown compares with,
-            // and, in a lifecycle with a setup and no teardown, the one after the setup too:
-            // what was acquired between the two is what the check at the end of such a
-            // lifecycle looks for (`setup_leaks`). A lifecycle with neither list takes none.
-            let has_teardown = !lifecycle.teardown.is_empty();
-            let checks_setup = !has_teardown && !lifecycle.setup.is_empty();
-            let outer = (has_teardown || checks_setup).then(|| ledger::baseline(&self.os));
+            // or, in a lifecycle with a setup and no teardown, the check of what the setup
+            // added (`SetupCheck`), which also takes the baseline after the setup and notes
+            // what each repetition leaves. A lifecycle with neither list takes none.
+            let mut end_check = if !lifecycle.teardown.is_empty() {
+                Some(EndCheck::Teardown(ledger::baseline(&self.os)))
+            } else if !lifecycle.setup.is_empty() {
+                Some(EndCheck::Setup(SetupCheck::new(ledger::baseline(&self.os))))
+            } else {
+                None
+            };
             self.run_list(subject, &lifecycle.setup, OpList::Setup, lifecycle)?;
-            let after_setup = checks_setup.then(|| ledger::baseline(&self.os));
+            if let Some(EndCheck::Setup(check)) = &mut end_check {
+                check.setup_ended(&self.os);
+            }
             detector.restart(lifecycle.warmup);
             detector.reserve_series(lifecycle.repeat, self.os.resources().kinds().len());
             // Room for a context per thread the repetitions spawn (tids are never reused), up
@@ -491,6 +505,9 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 self.run_list(subject, &lifecycle.ops, OpList::Ops, lifecycle)?;
                 unchanged = before.unchanged(&self.os);
+                if !unchanged && let Some(EndCheck::Setup(check)) = &mut end_check {
+                    check.repetition_ended(&self.os, &before);
+                }
                 let leaks = if unchanged {
                     Vec::new()
                 } else {
@@ -517,33 +534,35 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
             GrowthProgress::merge(&mut self.growth_progress, detector.progress(&self.os));
             self.repetition = lifecycle.repeat.saturating_sub(1);
-            if let Some(outer) = &outer {
-                self.end_lifecycle(subject, lifecycle, outer, after_setup.as_ref())?;
+            if let Some(end_check) = &end_check {
+                self.end_lifecycle(subject, lifecycle, end_check)?;
             }
         }
         Ok(())
     }
 
     /// The end of a lifecycle that has a teardown or a setup, after its repetitions: the
-    /// teardown and the check against `before_setup`, or, with no teardown (`after_setup` then
-    /// being the baseline after the setup), the check of what the setup acquired and still
-    /// holds, declared caches included as after a teardown. The repetitions' leaks were reported
-    /// after each, and the invariants checked after the last. Out of line, as none of it runs
-    /// in the loop of a lifecycle with neither list (as generated ones mostly are).
+    /// teardown and the check against the baseline before the setup, or, with no teardown, the
+    /// check of what the setup added and the lifecycle still holds (`SetupCheck`), declared
+    /// caches included as after a teardown. The repetitions' leaks were reported after each,
+    /// and the invariants checked after the last. Out of line, as none of it runs in the loop
+    /// of a lifecycle with neither list (as generated ones mostly are).
     #[inline(never)]
     fn end_lifecycle(
         &mut self,
         subject: &mut S,
         lifecycle: &'a Lifecycle<S::Op>,
-        before_setup: &ledger::Baseline,
-        after_setup: Option<&ledger::Baseline>,
+        end_check: &EndCheck,
     ) -> Result<(), Stop> {
-        if let Some(after_setup) = after_setup {
-            for finding in ledger::setup_leaks(&self.os, before_setup, after_setup) {
-                self.add(self.stamp(finding))?;
+        let before_setup = match end_check {
+            EndCheck::Setup(check) => {
+                for finding in check.leaks(&self.os) {
+                    self.add(self.stamp(finding))?;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
+            EndCheck::Teardown(before_setup) => before_setup,
+        };
         self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
         for finding in ledger::leaks(&self.os, before_setup, &[]) {
             self.add(self.stamp(finding))?;

@@ -269,3 +269,69 @@ fn an_exit_in_the_setup_releases_what_its_exit_hooks_release() {
         );
     }
 }
+
+/// A repetition that frees the setup's block and keeps one like it at the same site leaves the
+/// site as the setup left it, and the setup's own block is gone: the site still holds one block
+/// more than before the setup, which no teardown gives back. The check at the end of the
+/// lifecycle reports it once, naming the op that acquired the block now held; a leak of the
+/// repetitions' own at another site is still reported once per repetition, not again at the end,
+/// and the memo entry they keep is the declared cache's.
+#[test]
+fn a_setup_resource_a_repetition_replaced_is_still_checked_at_the_end() {
+    let scenario = shelf_scenario(
+        "setup = [{ op = \"keep\", slot = 0 }]\n\
+         ops = [\n  { op = \"drop\", slot = 0 },\n  { op = \"keep\", slot = 0 },\n  \
+         { op = \"memo\", key = 1 },\n  { op = \"leak\" },\n]\n",
+    );
+    let outcome = run_located(scenario.as_ref());
+    assert_eq!(
+        outcome.signatures(),
+        ["leak:heap block:shelf_leak", "leak:heap block:shelf_keep"],
+        "{:#?}",
+        outcome.findings
+    );
+    let repeated = finding(&outcome, "leak:heap block:shelf_leak");
+    assert!(
+        repeated.notes.iter().any(|n| n.contains("seen 4 times")),
+        "{:?}",
+        repeated.notes
+    );
+    let kept = finding(&outcome, "leak:heap block:shelf_keep");
+    assert!(
+        !kept.notes.iter().any(|n| n.contains("seen")),
+        "reported once, at the end: {:?}",
+        kept.notes
+    );
+    assert_eq!(
+        kept.headline,
+        "1 heap block (64 B) acquired in place of `setup`'s not released"
+    );
+    // The block held now is the last repetition's, acquired by its `keep`.
+    let acquired = kept.details[0]
+        .op
+        .as_ref()
+        .expect("the op that acquired it");
+    assert_eq!(kept.details[0].label, "acquired");
+    assert_eq!(
+        (acquired.list, acquired.index, acquired.repetition),
+        (OpList::Ops, 2, 3)
+    );
+    assert_eq!(
+        kept.detail_text("baseline"),
+        Some("0 heap blocks before `setup`; now: 5")
+    );
+    assert!(
+        kept.notes
+            .iter()
+            .any(|n| n.contains("in its place") && n.contains("add a `teardown`")),
+        "{:?}",
+        kept.notes
+    );
+    // Released by the last repetition after all, the block is no finding.
+    let released = shelf_scenario(
+        "setup = [{ op = \"keep\", slot = 0 }]\n\
+         ops = [{ op = \"drop\", slot = 0 }, { op = \"keep\", slot = 1 }, { op = \"drop\", slot = 1 }]\n",
+    );
+    let outcome = run_located(released.as_ref());
+    assert!(outcome.passed(), "{:#?}", outcome.findings);
+}
