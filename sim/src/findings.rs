@@ -69,6 +69,27 @@ impl OpList {
     }
 }
 
+/// Which check at the end of a lifecycle noticed a finding (`Finding::lifecycle_end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LifecycleEnd {
+    /// The check after the teardown, against the baseline before the setup.
+    Teardown,
+    /// The check of what the setup added, at the end of a lifecycle with no teardown.
+    NoTeardown,
+}
+
+impl LifecycleEnd {
+    /// Where, in its lifecycle, the check ran, as a report says it after the lifecycle's name:
+    /// `lifecycle `l` (checked after its teardown)`.
+    pub fn words(self) -> &'static str {
+        match self {
+            LifecycleEnd::Teardown => "checked after its teardown",
+            LifecycleEnd::NoTeardown => "checked at its end",
+        }
+    }
+}
+
 /// An op a report line names, as data: its lifecycle (from 0, as a finding's `lifecycle`), the
 /// repetition it ran in (from 0), its list and its index in that list (from 1, as `op #1`
 /// reads), its name and the thread that ran it. Enough to find the op in the scenario file
@@ -136,6 +157,11 @@ pub struct Finding {
     /// before this field had a position for every finding.
     #[serde(default = "position_known_before", skip_serializing_if = "is_true")]
     pub position_known: bool,
+    /// Whether a check at the end of the lifecycle noticed it, after every repetition, rather
+    /// than one repetition (or what ran in one): `repetition` is then the last one's, and a
+    /// report says which check instead of naming that repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_end: Option<LifecycleEnd>,
     /// One line: what went wrong.
     pub headline: String,
     pub details: Vec<Detail>,
@@ -159,6 +185,7 @@ impl Finding {
             lifecycle: 0,
             repetition: 0,
             position_known: false,
+            lifecycle_end: None,
             headline: headline.into(),
             details: Vec::new(),
             notes: Vec::new(),
@@ -183,6 +210,13 @@ impl Finding {
         self.lifecycle = lifecycle;
         self.repetition = repetition;
         self.position_known = true;
+        self
+    }
+
+    /// Noticed by the check `end` at the end of its lifecycle (placed with `at` in the
+    /// lifecycle's last repetition), not in that repetition.
+    pub fn at_end(mut self, end: LifecycleEnd) -> Finding {
+        self.lifecycle_end = Some(end);
         self
     }
 

@@ -23,14 +23,37 @@ use crate::seed::format_seed;
 
 /// Where a finding was noticed, as a report says it.
 enum Noticed {
-    /// `lifecycle `instance``, with the repetition (1-based) and the lifecycle's repeat count
-    /// when it repeats.
-    In(String, Option<(u32, u32)>),
+    /// `lifecycle `instance``, and where in it (`When`).
+    In(String, When),
     /// Nothing that ran reported where it was (`Finding::position_known`).
     Unknown,
 }
 
-/// The lifecycle a finding was noticed in, and its repetition (1-based) when it repeats.
+/// Where in its lifecycle a finding was noticed.
+enum When {
+    /// In (or after) a repetition: its number (from 1) and the lifecycle's repeat count, for a
+    /// lifecycle that repeats.
+    Repetition(u32, u32),
+    /// In the one run of a lifecycle that does not repeat.
+    Once,
+    /// By a check at the end of the lifecycle (`Finding::lifecycle_end`), in its words.
+    End(&'static str),
+}
+
+impl When {
+    /// The words for it after the lifecycle's name, if any: `repetition 3 of 100`.
+    fn words(&self) -> Option<String> {
+        match self {
+            When::Repetition(repetition, repeat) => {
+                Some(format!("repetition {repetition} of {repeat}"))
+            }
+            When::Once => None,
+            When::End(words) => Some(words.to_string()),
+        }
+    }
+}
+
+/// The lifecycle a finding was noticed in, and where in it.
 fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
     if !finding.position_known {
         return Noticed::Unknown;
@@ -41,20 +64,25 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
         .get(index)
         .map_or("?", |name| name.as_ref());
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
-    let repetition = (repeat > 1).then_some((finding.repetition + 1, repeat));
-    Noticed::In(format!("lifecycle `{name}`"), repetition)
+    let when = match finding.lifecycle_end {
+        Some(end) => When::End(end.words()),
+        None if repeat > 1 => When::Repetition(finding.repetition + 1, repeat),
+        None => When::Once,
+    };
+    Noticed::In(format!("lifecycle `{name}`"), when)
 }
 
 /// What a report says of a finding whose position is not known.
 const POSITION_UNKNOWN: &str = "at a point in the run that is not known";
 
-/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`.
+/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`, or
+/// `lifecycle `instance` (checked after its teardown)` for a check at its end.
 pub fn where_noticed(finding: &Finding, outcome: &Outcome) -> String {
     match noticed_in(finding, outcome) {
-        Noticed::In(lifecycle, Some((repetition, repeat))) => {
-            format!("{lifecycle} (repetition {repetition} of {repeat})")
-        }
-        Noticed::In(lifecycle, None) => lifecycle,
+        Noticed::In(lifecycle, when) => match when.words() {
+            Some(words) => format!("{lifecycle} ({words})"),
+            None => lifecycle,
+        },
         Noticed::Unknown => POSITION_UNKNOWN.to_string(),
     }
 }
@@ -70,11 +98,10 @@ fn headline(finding: &Finding, outcome: &Outcome) -> String {
             )
         }
         // No parentheses inside parentheses: "(in lifecycle `x`, repetition 3 of 100)".
-        (_, Noticed::In(lifecycle, Some((repetition, repeat)))) => format!(
-            "{} (in {lifecycle}, repetition {repetition} of {repeat})",
-            finding.headline
-        ),
-        (_, Noticed::In(lifecycle, None)) => format!("{} (in {lifecycle})", finding.headline),
+        (_, Noticed::In(lifecycle, when)) => match when.words() {
+            Some(words) => format!("{} (in {lifecycle}, {words})", finding.headline),
+            None => format!("{} (in {lifecycle})", finding.headline),
+        },
     }
 }
 

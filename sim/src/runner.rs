@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::findings::{Finding, FindingKind, OpRef};
+use crate::findings::{Finding, FindingKind, LifecycleEnd, OpRef};
 use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress, SetupCheck};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
@@ -196,6 +196,9 @@ struct Runner<'a, S: Subject> {
     /// The subject call in progress (an op, a continuation, or what a call by address runs):
     /// what a panic that unwinds out of the stepping loop is reported as (see `run_list`).
     calling: Calling,
+    /// The check at the end of a lifecycle under way, if one is (`end_lifecycle`): what the
+    /// findings it makes are placed at, rather than the lifecycle's last repetition.
+    checking_end: Option<LifecycleEnd>,
     header: Header,
     scenario: &'a Scenario<S::Op>,
     /// See `Outcome::growth_progress`.
@@ -296,6 +299,7 @@ fn run_inner<S: Subject>(
         runnable: Vec::new(),
         runnable_made_from: REMAKE,
         calling: Calling::Nothing,
+        checking_end: None,
         header,
         scenario,
         growth_progress: Vec::new(),
@@ -546,7 +550,8 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// check of what the setup added and the lifecycle still holds (`SetupCheck`), declared
     /// caches included as after a teardown. The repetitions' leaks were reported after each,
     /// and the invariants checked after the last. Out of line, as none of it runs in the loop
-    /// of a lifecycle with neither list (as generated ones mostly are).
+    /// of a lifecycle with neither list (as generated ones mostly are). What it finds is placed
+    /// at the end of the lifecycle (`Finding::at_end`), not in its last repetition.
     #[inline(never)]
     fn end_lifecycle(
         &mut self,
@@ -556,18 +561,24 @@ impl<'a, S: Subject> Runner<'a, S> {
     ) -> Result<(), Stop> {
         let before_setup = match end_check {
             EndCheck::Setup(check) => {
-                for finding in check.leaks(&self.os) {
-                    self.add(self.stamp(finding))?;
-                }
-                return Ok(());
+                self.checking_end = Some(LifecycleEnd::NoTeardown);
+                let found = check.leaks(&self.os);
+                let added = found
+                    .into_iter()
+                    .try_for_each(|finding| self.add(self.stamp(finding)));
+                self.checking_end = None;
+                return added;
             }
             EndCheck::Teardown(before_setup) => before_setup,
         };
         self.run_list(subject, &lifecycle.teardown, OpList::Teardown, lifecycle)?;
-        for finding in ledger::leaks(&self.os, before_setup, &[]) {
-            self.add(self.stamp(finding))?;
-        }
-        self.check_invariants(subject)
+        self.checking_end = Some(LifecycleEnd::Teardown);
+        let checked = ledger::leaks(&self.os, before_setup, &[])
+            .into_iter()
+            .try_for_each(|finding| self.add(self.stamp(finding)))
+            .and_then(|()| self.check_invariants(subject));
+        self.checking_end = None;
+        checked
     }
 
     /// The invariants checked after every repetition and teardown: the OS's own (bytes written
@@ -592,7 +603,11 @@ impl<'a, S: Subject> Runner<'a, S> {
 
     /// Marks a finding the runner or ledger made with where the run is now.
     fn stamp(&self, finding: Finding) -> Finding {
-        finding.at(self.lifecycle_index, self.repetition)
+        let finding = finding.at(self.lifecycle_index, self.repetition);
+        match self.checking_end {
+            Some(end) => finding.at_end(end),
+            None => finding,
+        }
     }
 
     /// Adds a finding; a repeat of a signature already reported only counts.
