@@ -169,6 +169,13 @@ struct ImportCrashArgs {
     /// The fuzz target that crashed (one of `sim::fuzzing::TARGETS`, as in `fuzz/fuzz_targets/`),
     /// or the subject that a fuzz target of your own ran (`sim::fuzzing::run_subject_bytes`).
     target: String,
+    /// TARGET is a subject of this binary, run by a fuzz target of your own, where a built-in
+    /// fuzz target has the same name.
+    #[arg(long, conflicts_with = "fuzz_target")]
+    subject: bool,
+    /// TARGET is a built-in fuzz target, where a subject of this binary has the same name.
+    #[arg(long)]
+    fuzz_target: bool,
     /// The crash artifact libFuzzer wrote (`fuzz/artifacts/TARGET/crash-…`).
     file: PathBuf,
     /// A defect the fuzzer ran with (`SIM_FUZZ_DEFECTS`); repeatable. The canary's is implied.
@@ -1586,23 +1593,69 @@ enum ImportTarget {
 }
 
 impl ImportTarget {
-    /// A built-in target's name first, so that every target keeps what its name meant; then any
-    /// subject of `registry`.
-    fn resolve(registry: &Registry, name: &str) -> Result<ImportTarget, CliError> {
+    /// The target `args` names. A built-in target's name means that target, so that every target
+    /// keeps what its name meant, unless the registry has a subject of its own under the name:
+    /// then the name means that subject, where the built-in target cannot run (its subject is
+    /// not the registry's), and is refused as ambiguous where it can. `--subject` and
+    /// `--fuzz-target` say which one is meant. Any other name is a subject of `registry`.
+    fn resolve(registry: &Registry, args: &ImportCrashArgs) -> Result<ImportTarget, CliError> {
         use crate::fuzzing;
-        if let Some(target) = fuzzing::target(name) {
-            return Ok(ImportTarget::Fuzz(target));
+        let name = args.target.as_str();
+        let builtin = fuzzing::target(name);
+        let subject = registry.get(name);
+        if args.fuzz_target {
+            return builtin.map(ImportTarget::Fuzz).ok_or_else(|| {
+                CliError::usage(format!(
+                    "--fuzz-target: no built-in fuzz target `{name}`; fuzz targets: {}",
+                    Self::fuzz_target_names()
+                ))
+            });
         }
-        if let Some(subject) = registry.get(name) {
-            return Ok(ImportTarget::Subject(subject.info().name));
+        if args.subject {
+            return subject
+                .map(|subject| ImportTarget::Subject(subject.info().name))
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "--subject: this binary has no subject `{name}`; subjects: {}",
+                        registry.names().join(", ")
+                    ))
+                });
         }
-        let targets: Vec<&str> = fuzzing::TARGETS.iter().map(|t| t.name).collect();
-        Err(CliError::usage(format!(
-            "unknown fuzz target or subject `{name}`; fuzz targets: {}; subjects (a fuzz target \
-             of your own that runs one with `sim::fuzzing::run_subject_bytes`): {}",
-            targets.join(", "),
-            registry.names().join(", ")
-        )))
+        let own_subject = subject.filter(|subject| !fuzzing::is_builtin_subject(*subject));
+        match (builtin, own_subject) {
+            (Some(target), None) => Ok(ImportTarget::Fuzz(target)),
+            (Some(target), Some(own)) if Self::runs_here(registry, target) => {
+                Err(CliError::usage(format!(
+                    "`{name}` names both the built-in fuzz target `{name}` ({}) and this binary's own subject `{name}` ({}): say which with --fuzz-target or --subject",
+                    target.summary,
+                    own.info().summary
+                )))
+            }
+            _ => match subject {
+                Some(subject) => Ok(ImportTarget::Subject(subject.info().name)),
+                None => Err(CliError::usage(format!(
+                    "unknown fuzz target or subject `{name}`; fuzz targets: {}; subjects (a fuzz target \
+                     of your own that runs one with `sim::fuzzing::run_subject_bytes`): {}",
+                    Self::fuzz_target_names(),
+                    registry.names().join(", ")
+                ))),
+            },
+        }
+    }
+
+    /// Whether built-in `target` runs with `registry`: it runs no subject, or the built-in one of
+    /// its subject's name.
+    fn runs_here(registry: &Registry, target: &crate::fuzzing::FuzzTarget) -> bool {
+        target.subject().is_none_or(|name| {
+            registry
+                .get(name)
+                .is_some_and(crate::fuzzing::is_builtin_subject)
+        })
+    }
+
+    fn fuzz_target_names() -> String {
+        let names: Vec<&str> = crate::fuzzing::TARGETS.iter().map(|t| t.name).collect();
+        names.join(", ")
     }
 
     /// The name the command was given.
@@ -1662,10 +1715,11 @@ fn nothing_to_import(file: &Path, defects: &[String], builtin_target: bool) -> S
 /// with the same defects, shrinks it while its first finding's signature still appears, and writes
 /// the result (with `[expect] signatures`) into the regression corpus, which `cargo test` replays.
 /// TARGET is a built-in fuzz target or the name of any subject of `registry`: a binary of one's
-/// own imports what its fuzz target (`fuzzing::run_subject_bytes`) found, decoded the same way.
+/// own imports what its fuzz target (`fuzzing::run_subject_bytes`) found, decoded the same way
+/// (`ImportTarget::resolve` says which a name means where it could be either).
 fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliError> {
     use crate::fuzzing;
-    let target = ImportTarget::resolve(registry, &args.target)?;
+    let target = ImportTarget::resolve(registry, &args)?;
     // The fuzzer read its defects from the environment; an import with none named reads the
     // same variable, so that the command libFuzzer's session suggests works as it stands.
     let mut args = args;
@@ -1726,6 +1780,10 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         ))
     })?;
     let scenario = entry.from_bytes(&bytes, &fuzzing::generate_options(&defects));
+    // As `sim run` asks before it runs a file: a host that refuses what the subject needs (the
+    // host arena of `dlmalloc`, or of a host-backed subject of one's own) is an error of the
+    // command, not a finding to import.
+    check_host(&args.file.display().to_string(), scenario.as_ref())?;
     let options = || RunOptions {
         defects: Some(defects.clone()),
         ..RunOptions::default()
@@ -2573,34 +2631,10 @@ mod tests {
     }
 
     /// A subject of a crate's own, as a binary built on `main_with` registers it.
-    struct Mine;
-
-    impl Subject for Mine {
-        type Op = NopOp;
-        fn info() -> SubjectInfo {
-            SubjectInfo {
-                name: "mine",
-                summary: "a subject of one's own",
-                ops: vec![OpDoc {
-                    name: "nop",
-                    summary: "nothing",
-                }],
-                defects: vec![DefectInfo {
-                    name: "my-bug",
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }
-        }
-        fn new(_: &mut Os, _: &Config) -> Self {
-            Mine
-        }
-        fn op_name(_: &NopOp) -> &'static str {
-            "nop"
-        }
-        fn apply(&mut self, _: &mut Os, _: Tid, _: &NopOp) -> Step<Self> {
-            Step::Done
-        }
+    type Mine = Own<MineName>;
+    struct MineName;
+    impl OwnName for MineName {
+        const NAME: &'static str = "mine";
     }
 
     /// `sim`'s list is the targets of `fuzz/` (scripts run one binary per line), and a binary of
@@ -2624,12 +2658,12 @@ mod tests {
         );
     }
 
-    /// `import-crash` takes a built-in target by its name first, then any subject of the
-    /// registry; an unknown name is refused with both lists.
+    /// `import-crash` takes a built-in target by its name, and any subject of the registry by
+    /// its own; an unknown name is refused with both lists.
     #[test]
     fn import_targets_are_the_fuzz_targets_then_the_registrys_subjects() {
         let registry = Registry::builtin().with(erase::<Mine>());
-        let resolve = |name| ImportTarget::resolve(&registry, name);
+        let resolve = |name| ImportTarget::resolve(&registry, &import_args(&[name, "crash-1"]));
         assert!(matches!(resolve("canary"), Ok(ImportTarget::Fuzz(t)) if t.name == "canary"));
         assert!(matches!(resolve("mine"), Ok(ImportTarget::Subject("mine"))));
         assert!(matches!(
@@ -2654,6 +2688,234 @@ mod tests {
                 .unwrap()
                 .check_defects(&registry, &["nope".into()]),
             Err("unknown defect `nope` for subject `mine`; known: my-bug".to_string())
+        );
+    }
+
+    /// `sim import-crash WORDS…`, parsed.
+    fn import_args(words: &[&str]) -> ImportCrashArgs {
+        let line = ["sim", "import-crash"].iter().chain(words);
+        match Cli::try_parse_from(line).unwrap().command {
+            Command::ImportCrash(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The name a subject of one's own takes (`Own`), and whether the host refuses its runs.
+    trait OwnName: Send + Sync + 'static {
+        const NAME: &'static str;
+        const HOST_REFUSES: bool = false;
+    }
+    struct AllocatorName;
+    impl OwnName for AllocatorName {
+        const NAME: &'static str = "allocator";
+    }
+    struct CanaryName;
+    impl OwnName for CanaryName {
+        const NAME: &'static str = "canary";
+    }
+    struct ParserName;
+    impl OwnName for ParserName {
+        const NAME: &'static str = "scenario-parser";
+    }
+    struct RefusedName;
+    impl OwnName for RefusedName {
+        const NAME: &'static str = "host-refused";
+        const HOST_REFUSES: bool = true;
+    }
+
+    /// A subject of one's own under `N::NAME`, with a defect `my-bug` of its own: as a binary
+    /// built on `main_with` registers one, maybe under a built-in fuzz target's name.
+    struct Own<N>(std::marker::PhantomData<N>);
+
+    impl<N: OwnName> Subject for Own<N> {
+        type Op = NopOp;
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: N::NAME,
+                summary: "a subject of one's own",
+                ops: vec![OpDoc {
+                    name: "nop",
+                    summary: "nothing",
+                }],
+                defects: vec![DefectInfo {
+                    name: "my-bug",
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+        }
+        fn new(_: &mut Os, _: &Config) -> Self {
+            Own(std::marker::PhantomData)
+        }
+        fn check_host(_: &Config) -> Result<(), String> {
+            if N::HOST_REFUSES {
+                Err("this host gives no arena".to_string())
+            } else {
+                Ok(())
+            }
+        }
+        fn op_name(_: &NopOp) -> &'static str {
+            "nop"
+        }
+        fn apply(&mut self, _: &mut Os, _: Tid, _: &NopOp) -> Step<Self> {
+            Step::Done
+        }
+    }
+
+    /// A binary's own subject under a built-in fuzz target's name is the one `import-crash`
+    /// takes where the built-in target cannot run with the binary's registry (its subject is
+    /// not there); where both can, the name is refused until `--subject` or `--fuzz-target`
+    /// says which. A built-in subject is no subject of one's own: `sim`'s spelling stays.
+    #[test]
+    fn a_subject_of_ones_own_named_as_a_built_in_target_is_imported_or_the_name_refused() {
+        let resolve = |registry: &Registry, words: &[&str]| {
+            let mut line = words.to_vec();
+            line.push("crash-1");
+            ImportTarget::resolve(registry, &import_args(&line))
+        };
+        let builtin = Registry::builtin();
+        assert!(
+            matches!(resolve(&builtin, &["allocator"]), Ok(ImportTarget::Fuzz(t)) if t.name == "allocator")
+        );
+        assert!(matches!(
+            resolve(&builtin, &["--subject", "allocator"]),
+            Ok(ImportTarget::Subject("allocator"))
+        ));
+
+        // `with` replaced the built-in allocator: the built-in target has nothing to run.
+        let own_allocator = Registry::builtin().with(erase::<Own<AllocatorName>>());
+        assert!(matches!(
+            resolve(&own_allocator, &["allocator"]),
+            Ok(ImportTarget::Subject("allocator"))
+        ));
+        assert!(matches!(
+            resolve(&own_allocator, &["--fuzz-target", "allocator"]),
+            Ok(ImportTarget::Fuzz(t)) if t.name == "allocator"
+        ));
+
+        // The canary runs `counter`, which is still there; the parser's target runs no subject.
+        for (registry, name, summary) in [
+            (
+                Registry::builtin().with(erase::<Own<CanaryName>>()),
+                "canary",
+                "the teaching subject with `leak-on-evict` on",
+            ),
+            (
+                Registry::builtin().with(erase::<Own<ParserName>>()),
+                "scenario-parser",
+                "arbitrary bytes as a scenario file",
+            ),
+        ] {
+            let Err(error) = resolve(&registry, &[name]) else {
+                panic!("`{name}` is ambiguous");
+            };
+            assert_eq!(error.code, EXIT_USAGE);
+            assert!(
+                error.message.starts_with(&format!(
+                    "`{name}` names both the built-in fuzz target `{name}` ({summary}"
+                )) && error.message.ends_with(&format!(
+                    "and this binary's own subject `{name}` (a subject of one's own): say which with --fuzz-target or --subject"
+                )),
+                "{}",
+                error.message
+            );
+            assert!(
+                matches!(resolve(&registry, &["--subject", name]), Ok(ImportTarget::Subject(s)) if s == name)
+            );
+            assert!(
+                matches!(resolve(&registry, &["--fuzz-target", name]), Ok(ImportTarget::Fuzz(t)) if t.name == name)
+            );
+        }
+        let canary_alone = Registry::empty().with(erase::<Own<CanaryName>>());
+        assert!(matches!(
+            resolve(&canary_alone, &["canary"]),
+            Ok(ImportTarget::Subject("canary"))
+        ));
+
+        let refused = |words: &[&str]| resolve(&canary_alone, words).err().unwrap();
+        assert_eq!(
+            refused(&["--subject", "counter"]).message,
+            "--subject: this binary has no subject `counter`; subjects: canary"
+        );
+        assert!(refused(&["--fuzz-target", "mine"]).message.starts_with(
+            "--fuzz-target: no built-in fuzz target `mine`; fuzz targets: interpreter, "
+        ),);
+        let line = [
+            "sim",
+            "import-crash",
+            "canary",
+            "crash-1",
+            "--subject",
+            "--fuzz-target",
+        ];
+        assert!(Cli::try_parse_from(line).is_err(), "the two flags conflict");
+    }
+
+    /// The command a crash report of one's own subject names (`run_subject_bytes`) says which
+    /// `canary` it means, and names its defect, which the built-in canary's name implies.
+    #[test]
+    fn the_import_command_of_ones_own_subject_picks_it_where_a_built_in_target_has_its_name() {
+        let command = |subject: Box<dyn crate::registry::DynSubject>, defect: &str| {
+            crate::fuzzing::own_subject_import_command(subject.as_ref(), &[defect.to_string()])
+        };
+        assert_eq!(
+            command(erase::<Own<CanaryName>>(), "leak-on-evict"),
+            "<your binary> import-crash --subject canary ARTIFACT --defect leak-on-evict"
+        );
+        assert_eq!(
+            command(erase::<Own<AllocatorName>>(), "my-bug"),
+            "<your binary> import-crash --subject allocator ARTIFACT --defect my-bug"
+        );
+        assert_eq!(
+            command(erase::<crate::subjects::allocator::Allocator>(), "my-bug"),
+            "<your binary> import-crash allocator ARTIFACT --defect my-bug"
+        );
+        assert_eq!(
+            command(erase::<Own<RefusedName>>(), "my-bug"),
+            "<your binary> import-crash host-refused ARTIFACT --defect my-bug"
+        );
+    }
+
+    /// A scratch file holding `bytes`, for an artifact.
+    fn artifact(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sim-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("crash-1");
+        std::fs::write(&file, bytes).unwrap();
+        file
+    }
+
+    /// The artifact of one's own `allocator` runs with that subject and its defects, where the
+    /// built-in target took the name and refused `my-bug` as no defect of the built-in one.
+    #[test]
+    fn import_crash_runs_ones_own_subject_under_a_built_in_targets_name() {
+        let registry = Registry::builtin().with(erase::<Own<AllocatorName>>());
+        let file = artifact("own-allocator", &[0; 16]);
+        let file = file.to_str().unwrap();
+        let words = ["allocator", file, "--defect", "my-bug", "--classify"];
+        assert_eq!(
+            import_crash(&registry, import_args(&words)).ok(),
+            Some(EXIT_PASS)
+        );
+    }
+
+    /// `import-crash` asks the host before it runs, as `sim run` does: a refusal is the same
+    /// error, exit 3, and nothing runs.
+    #[test]
+    fn import_crash_refuses_to_run_what_the_host_refuses_as_sim_run_does() {
+        let registry = Registry::builtin().with(erase::<Own<RefusedName>>());
+        let file = artifact("host-refused", &[0; 16]);
+        let name = file.to_str().unwrap();
+        let Err(error) = import_crash(
+            &registry,
+            import_args(&["host-refused", name, "--classify"]),
+        ) else {
+            panic!("the host refuses the run");
+        };
+        assert_eq!(error.code, EXIT_INTERNAL);
+        assert_eq!(
+            error.message,
+            format!("{name}: cannot run here: this host gives no arena")
         );
     }
 }

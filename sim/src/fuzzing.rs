@@ -31,7 +31,7 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 use crate::ledger::GrowthProgress;
-use crate::registry::{DynSubject, Registry};
+use crate::registry::{DynScenario, DynSubject, Registry};
 use crate::report;
 use crate::rng::{Rng, Stream};
 use crate::runner::{Outcome, RunOptions};
@@ -265,6 +265,15 @@ fn subject_entry(subject: &str) -> Result<&'static dyn DynSubject, String> {
     }
 }
 
+/// Whether `subject` is the built-in subject of its name, the one a built-in fuzz target runs, and
+/// not a subject of one's own registered under that name (`Registry::with`).
+pub fn is_builtin_subject(subject: &dyn DynSubject) -> bool {
+    let own_type = subject.subject_type();
+    own_type.is_some()
+        && subject_entry(subject.info().name)
+            .is_ok_and(|builtin| builtin.subject_type() == own_type)
+}
+
 /// Makes the code an input runs a function of the input alone, whatever ran before it in this
 /// process: called once, before the first input (a libFuzzer binary's init), on the thread that
 /// runs the inputs.
@@ -379,41 +388,69 @@ fn run_target_as(
     growth: &mut GrowthCounters,
 ) -> Result<(), String> {
     let entry = subject_entry(subject)?;
-    let scenario = entry.from_bytes(bytes, &generate_options(defects));
-    let outcome = {
-        let _guard = SimulationGuard::enter();
-        scenario.run_in_process(RunOptions {
-            defects: Some(defects.to_vec()),
-            record_schedule: false,
-            ..RunOptions::default()
-        })
-    };
+    let (scenario, outcome) = run_input(entry, bytes, defects, Isolation::InProcess);
     growth.mark(&outcome.growth_progress);
     if outcome.passed() {
         return Ok(());
     }
     let import = import_command(target_name, defects);
-    let mut text = finding_lines(
-        &format!("sim fuzz target `{target_name}`"),
-        subject,
-        defects,
-        &outcome,
-    );
-    text.push_str(&format!(
+    let keep = format!(
         "note: keep it as a regression with `{import}`, ARTIFACT being the file libFuzzer names \
          below (`Test unit written to …`): it shrinks the run and writes it into \
          corpus/regressions/, where `sim replay` replays it\n"
-    ));
-    text.push_str(
-        "note: the input decodes to this scenario (save it as a .toml file and `sim replay` it):\n",
     );
-    let pinned = report::pin(scenario.as_ref(), &outcome);
-    text.push_str(&pinned.to_toml());
-    Err(text)
+    Err(failing_input_report(
+        &format!("sim fuzz target `{target_name}`"),
+        subject,
+        defects,
+        (scenario.as_ref(), &outcome),
+        &keep,
+        "`sim replay` it",
+    ))
 }
 
-/// The first lines of a failing input's report: what ran, and each finding as `sim run` prints it.
-fn finding_lines(what: &str, subject: &str, defects: &[String], outcome: &Outcome) -> String {
+/// Whether an input's run goes in a child process for a host-backed subject (`runner::run`), or
+/// stays in this one (`run_in_process`).
+enum Isolation {
+    AsTheSubjectNeeds,
+    InProcess,
+}
+
+/// Decodes `bytes` into a scenario for `entry` as every fuzz target does and runs it with
+/// `defects` on: the scenario and its outcome.
+fn run_input(
+    entry: &dyn DynSubject,
+    bytes: &[u8],
+    defects: &[String],
+    isolation: Isolation,
+) -> (Box<dyn DynScenario>, Outcome) {
+    let scenario = entry.from_bytes(bytes, &generate_options(defects));
+    let options = RunOptions {
+        defects: Some(defects.to_vec()),
+        record_schedule: false,
+        ..RunOptions::default()
+    };
+    let outcome = {
+        let _guard = SimulationGuard::enter();
+        match isolation {
+            Isolation::AsTheSubjectNeeds => scenario.run(options),
+            Isolation::InProcess => scenario.run_in_process(options),
+        }
+    };
+    (scenario, outcome)
+}
+
+/// The report of a failing input: what ran, each finding as `sim run` prints it, `keep_note` (how
+/// to keep the input as a regression), and the scenario the input decoded to, pinned, to save and
+/// replay (`replay_it` says how).
+fn failing_input_report(
+    what: &str,
+    subject: &str,
+    defects: &[String],
+    (scenario, outcome): (&dyn DynScenario, &Outcome),
+    keep_note: &str,
+    replay_it: &str,
+) -> String {
     let mut text = format!(
         "{what}: {} finding(s) in subject `{subject}` (defects: {})\n",
         outcome.findings.len(),
@@ -426,6 +463,11 @@ fn finding_lines(what: &str, subject: &str, defects: &[String], outcome: &Outcom
     for finding in &outcome.findings {
         text.push_str(&report::render_finding_body(finding, outcome));
     }
+    text.push_str(keep_note);
+    text.push_str(&format!(
+        "note: the input decodes to this scenario (save it as a .toml file and {replay_it}):\n"
+    ));
+    text.push_str(&report::pin(scenario, outcome).to_toml());
     text
 }
 
@@ -454,37 +496,44 @@ fn finding_lines(what: &str, subject: &str, defects: &[String], outcome: &Outcom
 /// ```
 pub fn run_subject_bytes<S: Subject>(bytes: &[u8], defects: &[String]) -> Result<(), String> {
     let entry = crate::registry::erase::<S>();
-    let scenario = entry.from_bytes(bytes, &generate_options(defects));
-    let outcome = {
-        let _guard = SimulationGuard::enter();
-        scenario.run(RunOptions {
-            defects: Some(defects.to_vec()),
-            record_schedule: false,
-            ..RunOptions::default()
-        })
-    };
+    let (scenario, outcome) =
+        run_input(entry.as_ref(), bytes, defects, Isolation::AsTheSubjectNeeds);
     if outcome.passed() {
         return Ok(());
     }
     let subject = info_of::<S>().name;
-    let mut text = finding_lines("sim fuzz input", subject, defects, &outcome);
     // The library cannot know the name of the binary that registers the subject: the command
     // says where it goes, and the note says what it is.
-    let import = import_command_of(YOUR_BINARY, subject, defects);
-    text.push_str(&format!(
+    let import = own_subject_import_command(entry.as_ref(), defects);
+    let keep = format!(
         "note: keep it as a regression with `{import} --out DIR`, {YOUR_BINARY} being your binary \
          whose `main` calls `sim::cli::main_with` with `{subject}` registered, ARTIFACT a file \
          holding these bytes (under libFuzzer, the one it names below: `Test unit written to …`) \
          and DIR the directory your `cargo test` replays with \
          `sim::fuzzing::replay_regressions`: it shrinks the run and writes it there with \
          `[expect] signatures`\n"
-    ));
-    text.push_str(
-        "note: the input decodes to this scenario (save it as a .toml file and replay it with \
-         your binary's `replay`):\n",
     );
-    text.push_str(&report::pin(scenario.as_ref(), &outcome).to_toml());
-    Err(text)
+    Err(failing_input_report(
+        "sim fuzz input",
+        subject,
+        defects,
+        (scenario.as_ref(), &outcome),
+        &keep,
+        "replay it with your binary's `replay`",
+    ))
+}
+
+/// The command that imports a crash of `subject`, run by a fuzz target of one's own: by its name,
+/// with `--subject` before it where a built-in fuzz target has that name too (`import-crash`
+/// would not know which is meant, and the built-in target's implied defects are not the
+/// subject's).
+pub(crate) fn own_subject_import_command(subject: &dyn DynSubject, defects: &[String]) -> String {
+    let name = subject.info().name;
+    if target(name).is_none() || is_builtin_subject(subject) {
+        import_command_of(YOUR_BINARY, name, defects)
+    } else {
+        command_importing(YOUR_BINARY, &format!("--subject {name}"), &[], defects)
+    }
 }
 
 /// What `run_subject_bytes`'s report calls the binary that imports its crash: the library does
@@ -499,13 +548,22 @@ pub fn import_command(target_name: &str, defects: &[String]) -> String {
 /// `import_command` as `program` runs it: a binary of one's own built on `cli::main_with`, whose
 /// `import-crash` also takes the name of each subject it registers.
 pub fn import_command_of(program: &str, target_name: &str, defects: &[String]) -> String {
-    let mut command = format!("{program} import-crash {target_name} ARTIFACT");
-    for defect in defects {
-        // The canary's own defect is implied by its name.
-        let implied = target(target_name).is_some_and(|t| t.defects(&[]).contains(defect));
-        if !implied {
-            command.push_str(&format!(" --defect {defect}"));
-        }
+    // The canary's own defect is implied by its name.
+    let implied = target(target_name).map_or_else(Vec::new, |t| t.defects(&[]));
+    command_importing(program, target_name, &implied, defects)
+}
+
+/// `PROGRAM import-crash TARGET ARTIFACT`, with a `--defect` for each of `defects` that is not
+/// `implied` by the target.
+fn command_importing(
+    program: &str,
+    target: &str,
+    implied: &[String],
+    defects: &[String],
+) -> String {
+    let mut command = format!("{program} import-crash {target} ARTIFACT");
+    for defect in defects.iter().filter(|defect| !implied.contains(defect)) {
+        command.push_str(&format!(" --defect {defect}"));
     }
     command
 }

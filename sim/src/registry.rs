@@ -1,6 +1,7 @@
 //! The registry: subjects by name, behind an object-safe facade, so that the CLI and the sweep can
 //! run any subject (built in, or from another crate) without knowing its op type.
 
+use std::any::TypeId;
 use std::sync::Arc;
 
 use crate::findings::{OpList, OpLocation, OpRef};
@@ -35,6 +36,13 @@ pub trait DynSubject: Send + Sync {
     /// Provided, so that a facade written before it still compiles: it lists no examples.
     fn op_examples(&self) -> Vec<OpExample> {
         Vec::new()
+    }
+    /// The subject type behind the facade (`erase`'s), so that a subject can be told from another
+    /// of the same name: a binary of one's own may register its own `allocator`, which is not the
+    /// one the built-in fuzz target of that name runs. Provided, so that a facade written before
+    /// it still compiles: such a facade is no other's.
+    fn subject_type(&self) -> Option<TypeId> {
+        None
     }
 }
 
@@ -134,6 +142,10 @@ impl<S: Subject> DynSubject for Erased<S> {
 
     fn op_examples(&self) -> Vec<OpExample> {
         examples::op_examples::<S>()
+    }
+
+    fn subject_type(&self) -> Option<TypeId> {
+        Some(TypeId::of::<S>())
     }
 }
 
