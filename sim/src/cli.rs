@@ -950,22 +950,18 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
             // cause: said first, so that the reader does not go hunting nondeterminism.
             problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (the file was edited after it was written, the code changed, or the run is nondeterministic)", format_seed(outcome.trace_hash)));
         }
-        let got = outcome.signatures();
-        for signature in &expect.signatures {
-            if !got.contains(signature) {
-                problems.push(format!("expected finding `{signature}` did not appear"));
-            }
+        let difference = report::PinnedDifference::of(&expect.signatures, &outcome.signatures());
+        for signature in &difference.not_shown {
+            problems.push(format!("expected finding `{signature}` did not appear"));
         }
         // A repro that records its findings records all of them (`report::pin`), so one it does
         // not list is as much a difference as one missing: without a trace hash to compare (an
         // imported crash), it is the only sign that the run is not the recorded one.
         if !expect.signatures.is_empty() {
-            for signature in &got {
-                if !expect.signatures.contains(signature) {
-                    problems.push(format!(
-                        "finding `{signature}` appeared, which the repro does not record"
-                    ));
-                }
+            for signature in &difference.not_pinned {
+                problems.push(format!(
+                    "finding `{signature}` appeared, which the repro does not record"
+                ));
             }
         }
     }

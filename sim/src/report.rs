@@ -360,6 +360,30 @@ pub fn pin(scenario: &dyn DynScenario, outcome: &Outcome) -> Box<dyn DynScenario
     pinned
 }
 
+/// How the signatures a run shows differ from those a file pins (`[expect] signatures`): the
+/// pinned ones the run did not show, and the ones it showed that the file does not pin. A file
+/// that pins its findings pins all of them (`pin`), so each is a difference.
+pub struct PinnedDifference {
+    pub not_shown: Vec<String>,
+    pub not_pinned: Vec<String>,
+}
+
+impl PinnedDifference {
+    /// `pinned` against `shown`, each list in its own order.
+    pub fn of(pinned: &[String], shown: &[String]) -> PinnedDifference {
+        let missing_from = |list: &[String], from: &[String]| -> Vec<String> {
+            list.iter()
+                .filter(|signature| !from.contains(signature))
+                .cloned()
+                .collect()
+        };
+        PinnedDifference {
+            not_shown: missing_from(pinned, shown),
+            not_pinned: missing_from(shown, pinned),
+        }
+    }
+}
+
 /// The longest a repro file's name keeps of the scenario's name, and of the subject's: a file
 /// system refuses names over 255 bytes, and the rest of the name (seed, suffix, `.toml`) needs
 /// room too.

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::registry::{DynScenario, Registry};
-use crate::report;
+use crate::report::{self, PinnedDifference};
 use crate::runner::RunOptions;
 
 /// The directory `sim promote` and `sim sweep --promote` copy into.
@@ -227,24 +227,20 @@ fn regression_problems(scenario: &dyn DynScenario, pinned: &[String]) -> Vec<Str
     let mut problems = Vec::new();
     let defects = scenario.meta().defects;
     if !defects.is_empty() {
-        let shown = scenario.run(RunOptions::default()).signatures();
-        for signature in pinned {
-            if !shown.contains(signature) {
-                problems.push(format!(
-                    "with defects [{}] the run no longer shows `{signature}` (it shows {shown:?})",
-                    defects.join(",")
-                ));
-            }
+        let (shown, difference) = run_against_pins(scenario, pinned);
+        for signature in &difference.not_shown {
+            problems.push(format!(
+                "with defects [{}] the run no longer shows `{signature}` (it shows {shown:?})",
+                defects.join(",")
+            ));
         }
         // Nothing else either: a finding the file does not pin is a new bug or a misreport (such
         // as blaming a site that only replaced what it released).
-        for signature in &shown {
-            if !pinned.contains(signature) {
-                problems.push(format!(
-                    "with defects [{}] the run also shows `{signature}`, which the file does not pin",
-                    defects.join(",")
-                ));
-            }
+        for signature in &difference.not_pinned {
+            problems.push(format!(
+                "with defects [{}] the run also shows `{signature}`, which the file does not pin",
+                defects.join(",")
+            ));
         }
     }
     let without = scenario.run(RunOptions {
@@ -262,10 +258,10 @@ fn regression_problems(scenario: &dyn DynScenario, pinned: &[String]) -> Vec<Str
 
 /// What no longer holds of an open finding in `dir/open/`: it must still fail as it pins.
 fn open_finding_problems(scenario: &dyn DynScenario, pinned: &[String], dir: &Path) -> Vec<String> {
-    let shown = scenario.run(RunOptions::default()).signatures();
-    pinned
+    let (shown, difference) = run_against_pins(scenario, pinned);
+    difference
+        .not_shown
         .iter()
-        .filter(|signature| !shown.contains(signature))
         .map(|signature| {
             format!(
                 "`{signature}` no longer appears (it shows {shown:?}); if the bug is fixed, move the \
@@ -274,4 +270,15 @@ fn open_finding_problems(scenario: &dyn DynScenario, pinned: &[String], dir: &Pa
             )
         })
         .collect()
+}
+
+/// The signatures a regression's run shows with its own defects, and how they differ from those
+/// it pins.
+fn run_against_pins(
+    scenario: &dyn DynScenario,
+    pinned: &[String],
+) -> (Vec<String>, PinnedDifference) {
+    let shown = scenario.run(RunOptions::default()).signatures();
+    let difference = PinnedDifference::of(pinned, &shown);
+    (shown, difference)
 }
