@@ -499,25 +499,10 @@ pub fn check_defects(
     let Some(defects) = defects else {
         return Ok(());
     };
-    let subject = scenario.meta().subject;
-    let info = registry
-        .get(&subject)
-        .expect("parsed scenarios name registered subjects")
-        .info();
-    for defect in defects {
-        if !info.defects.iter().any(|d| d.name == defect) {
-            let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
-            return Err(CliError::usage(format!(
-                "unknown defect `{defect}` for subject `{subject}`; known: {}",
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        }
-    }
-    Ok(())
+    let subject = registry
+        .get(&scenario.meta().subject)
+        .expect("parsed scenarios name registered subjects");
+    crate::fuzzing::check_subject_defects(subject, defects).map_err(CliError::usage)
 }
 
 /// A trace file's sink, and the slot where it keeps its first write error.
@@ -2212,20 +2197,8 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
         ));
     }
     for name in names {
-        let info = registry.get(name).expect("checked above").info();
-        for defect in &args.defects {
-            if !info.defects.iter().any(|d| d.name == defect) {
-                let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
-                return Err(CliError::usage(format!(
-                    "unknown defect `{defect}` for subject `{name}`; known: {}",
-                    if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
-        }
+        let subject = registry.get(name).expect("checked above");
+        crate::fuzzing::check_subject_defects(subject, &args.defects).map_err(CliError::usage)?;
         sources.push(Source::generated(name, args.defects.clone()));
     }
     // Not an error: a script may pass the same flags whether or not it found files to sweep.
