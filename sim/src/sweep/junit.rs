@@ -14,11 +14,7 @@ use crate::seed::format_seed;
 pub fn render(summary: &Summary) -> String {
     let mut suite = TestSuite::new("sim sweep");
     for scenario in &summary.scenarios {
-        let name = if scenario.defects.is_empty() {
-            scenario.scenario.clone()
-        } else {
-            format!("{} [{}]", scenario.scenario, scenario.defects.join(","))
-        };
+        let name = scenario.label();
         let status = if scenario.runs_failed == 0 {
             TestCaseStatus::success()
         } else {

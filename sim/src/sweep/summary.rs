@@ -149,6 +149,17 @@ pub struct ScenarioSummary {
     pub duration_ms: f64,
 }
 
+impl ScenarioSummary {
+    /// `NAME [DEFECTS]`, or `NAME` alone with no defects: what a merge and a JUnit report call
+    /// the swept source.
+    pub fn label(&self) -> String {
+        match self.defects.as_slice() {
+            [] => self.scenario.clone(),
+            defects => format!("{} [{}]", self.scenario, defects.join(",")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FindingSummary {
     pub signature: String,
@@ -696,10 +707,7 @@ fn holding(input: &Path, summary: Option<&Summary>, build_id: Option<&str>) -> S
     let sources: Vec<String> = summary
         .scenarios
         .iter()
-        .map(|s| match s.defects.as_slice() {
-            [] => s.scenario.clone(),
-            defects => format!("{} [{}]", s.scenario, defects.join(",")),
-        })
+        .map(ScenarioSummary::label)
         .collect();
     let mut settings: Vec<String> = summary
         .shards
