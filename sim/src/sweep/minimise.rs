@@ -142,6 +142,21 @@ impl BadSidecar {
     }
 }
 
+/// A warning for each of `bad`: its problem, then what the command does about the file, which
+/// `fate` says given which finding has the file's name (`named(subject, signature)`: `stem`).
+pub fn bad_sidecar_warnings(
+    bad: &[BadSidecar],
+    fate: impl Fn(&dyn Fn(&str, &str) -> bool) -> String,
+) -> Vec<String> {
+    bad.iter()
+        .map(|bad| {
+            let file_stem = bad.stem();
+            let named = |subject: &str, signature: &str| stem(subject, signature) == file_stem;
+            format!("{}; {}", bad.problem, fate(&named))
+        })
+        .collect()
+}
+
 /// The sidecars in a repros directory: the ones read, by file name, and the ones that could not
 /// be (a half-edited or damaged file), each said by the caller together with what it does
 /// about it.
@@ -251,23 +266,18 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
             }
         }
     }
-    let warnings = sidecars
-        .bad
-        .iter()
-        .map(|bad| {
-            let stem = bad.stem();
-            let fate = match todo
-                .iter()
-                .find(|(_, _, subject, signature)| self::stem(subject, signature) == stem)
-            {
-                Some((_, _, _, signature)) => format!(
-                    "the file is ignored, and its finding `{signature}` is minimised again, which replaces it"
-                ),
-                None => "the file is ignored and left as it is: no finding of this sweep has its name".to_string(),
-            };
-            format!("{}; {fate}", bad.problem)
-        })
-        .collect();
+    let warnings = bad_sidecar_warnings(&sidecars.bad, |named| {
+        match todo
+            .iter()
+            .find(|(_, _, subject, signature)| named(subject, signature))
+        {
+            Some((_, _, _, signature)) => format!(
+                "the file is ignored, and its finding `{signature}` is minimised again, which replaces it"
+            ),
+            None => "the file is ignored and left as it is: no finding of this sweep has its name"
+                .to_string(),
+        }
+    });
     Pending {
         done,
         todo,

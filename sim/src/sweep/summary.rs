@@ -653,10 +653,8 @@ pub fn merge(
         chosen.push(moved);
     }
     let firsts = minimise::first_pairs(&records);
-    for bad in &bad_sidecars {
-        let stem = bad.stem();
-        let named = |subject: &str, signature: &str| minimise::stem(subject, signature) == stem;
-        let fate = if chosen.iter().any(|c| named(&c.subject, &c.signature)) {
+    warnings.extend(minimise::bad_sidecar_warnings(&bad_sidecars, |named| {
+        if chosen.iter().any(|c| named(&c.subject, &c.signature)) {
             "the file is ignored; its finding's repro is taken from another directory".to_string()
         } else if let Some((_, signature)) = firsts.keys().find(|(sub, sig)| named(sub, sig)) {
             format!(
@@ -664,9 +662,8 @@ pub fn merge(
             )
         } else {
             "the file is ignored: no finding of the merge has its name".to_string()
-        };
-        warnings.push(format!("{}; {fate}", bad.problem));
-    }
+        }
+    }));
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
