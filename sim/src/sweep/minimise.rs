@@ -95,18 +95,42 @@ impl ReproRecord {
 
 /// `SUBJECT-KIND-HASH`: stable for a signature, across seeds, shards and nights.
 pub fn stem(subject: &str, signature: &str) -> String {
-    let kind = signature.split(':').next().unwrap_or("finding");
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in signature.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
     let clean = |text: &str| -> String {
         text.chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect()
     };
-    format!("{}-{}-{hash:08x}", clean(subject), clean(kind))
+    let kind = signature.split(':').next().unwrap_or("finding");
+    format!(
+        "{}-{}-{}",
+        clean(subject),
+        clean(kind),
+        stem_hash(signature_hash(signature))
+    )
+}
+
+/// A signature's FNV-1a hash, which ends its `stem`.
+fn signature_hash(signature: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in signature.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+/// How a `stem` writes its hash: eight lower-case hex digits.
+fn stem_hash(hash: u32) -> String {
+    format!("{hash:08x}")
+}
+
+/// Whether `name` ends as a `stem` does, in `-` and a hash as `stem_hash` writes it, after
+/// something.
+fn is_stem(name: &str) -> bool {
+    name.rsplit_once('-').is_some_and(|(rest, hash)| {
+        !rest.is_empty()
+            && u32::from_str_radix(hash, 16).is_ok_and(|value| stem_hash(value) == hash)
+    })
 }
 
 /// The first record (smallest key) of every (subject, signature), in key order.
@@ -298,12 +322,7 @@ pub(super) fn remove_stale_partials(dir: &Path) {
             && path
                 .file_stem()
                 .and_then(|stem| stem.to_str())
-                .and_then(|stem| stem.rsplit_once('-'))
-                .is_some_and(|(rest, hash)| {
-                    !rest.is_empty()
-                        && hash.len() == 8
-                        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                });
+                .is_some_and(is_stem);
         if is_ours {
             // Best effort: a file that cannot be removed is overwritten by the next write anyway.
             let _ = std::fs::remove_file(&path);
@@ -549,5 +568,22 @@ mod tests {
         assert_eq!(a, stem("wasi-runtime", "leak:rwlock:fd_prestats_init"));
         assert_ne!(a, stem("wasi-runtime", "leak:mutex:fd_prestats_init"));
         assert_ne!(a, stem("counter", "leak:rwlock:fd_prestats_init"));
+    }
+
+    /// What `remove_stale_partials` takes for a sweep's own file: a name that ends as a stem does.
+    #[test]
+    fn a_name_is_a_stem_when_it_ends_in_a_hash_as_stems_write_it() {
+        assert!(is_stem(&stem("counter", "leak:heap block:counter_create")));
+        assert!(is_stem("x-0000abcd"));
+        for name in [
+            "-0000abcd",
+            "x-0000ABCD",
+            "x-+000abcd",
+            "x-abcd",
+            "x-0000abcde",
+            "x",
+        ] {
+            assert!(!is_stem(name), "{name}");
+        }
     }
 }
