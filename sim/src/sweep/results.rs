@@ -627,15 +627,19 @@ mod tests {
         text.push_str(&serde_json::to_string(&record(3)).unwrap());
         text.push('\n');
         std::fs::write(&path, &text).unwrap();
-        let error = load(&path, true).err().unwrap();
-        assert!(
-            error.message.contains(
-                "results.jsonl:2:1: corrupted results file: not a run record (expected value)"
-            ),
-            "{}",
-            error.message
+        assert_refused_untouched(
+            &path,
+            &text,
+            "results.jsonl:2:1: corrupted results file: not a run record (expected value)",
         );
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    /// Loading the file at `path`, which holds `text`, to resume a sweep is an error that says
+    /// `message`, and leaves the file as it was.
+    fn assert_refused_untouched(path: &Path, text: &str, message: &str) {
+        let error = load(path, true).err().unwrap();
+        assert!(error.message.contains(message), "{}", error.message);
+        assert_eq!(std::fs::read_to_string(path).unwrap(), text);
     }
 
     #[test]
@@ -648,14 +652,10 @@ mod tests {
             .map(|r| serde_json::to_string(r).unwrap() + "\n")
             .collect::<String>();
         std::fs::write(&path, &text).unwrap();
-        let error = load(&path, true).err().unwrap();
-        assert!(
-            error.message.contains(
-                "results.jsonl:2:69: corrupted results file: not a run record (unknown verdict `bogus`"
-            ),
-            "{}",
-            error.message
+        assert_refused_untouched(
+            &path,
+            &text,
+            "results.jsonl:2:69: corrupted results file: not a run record (unknown verdict `bogus`",
         );
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 }
