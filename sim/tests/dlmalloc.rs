@@ -588,3 +588,37 @@ fn the_dlmalloc_dependency_is_pinned_to_the_version_the_subject_names() {
         .expect("the summary names a version in parentheses");
     assert_eq!(requirement, format!("\"={named}\""), "summary: {summary}");
 }
+
+/// `import-crash` asks the host before it runs, as `sim run` does: under a memory limit below
+/// dlmalloc's default arena (1 GiB), an artifact of its fuzz target is the error `sim run` gives,
+/// exit 3, and not a `panic` finding of dlmalloc's to import, as it was.
+#[test]
+fn import_crash_on_a_host_that_refuses_the_arena_is_the_error_sim_run_gives() {
+    let dir = support::scratch_dir("dlmalloc-import-refused");
+    let artifact = dir.join("crash-1");
+    std::fs::write(&artifact, [0u8; 64]).unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 900000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_sim"))
+        .args(["import-crash", "dlmalloc"])
+        .arg(&artifact)
+        .arg("--classify")
+        .env_remove(sim::fuzzing::DEFECTS_ENV)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: cannot run here: dlmalloc runs on a host arena of 1073741824 bytes",
+            artifact.display()
+        )) && stderr.contains("`arena-bytes`"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.is_empty(),
+        "nothing ran, so nothing is classified: {stdout}"
+    );
+}
