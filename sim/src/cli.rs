@@ -2601,10 +2601,6 @@ mod tests {
 
     /// A subject of a crate's own, as a binary built on `main_with` registers it.
     type Mine = Own<MineName>;
-    struct MineName;
-    impl OwnName for MineName {
-        const NAME: &'static str = "mine";
-    }
 
     /// `sim`'s list is the targets of `fuzz/` (scripts run one binary per line), and a binary of
     /// one's own adds its subjects, whose names its `import-crash` takes, in the same columns.
@@ -2674,18 +2670,21 @@ mod tests {
         const NAME: &'static str;
         const HOST_REFUSES: bool = false;
     }
-    struct AllocatorName;
-    impl OwnName for AllocatorName {
-        const NAME: &'static str = "allocator";
+    /// A type for each name the tests give `Own`.
+    macro_rules! own_names {
+        ($($type:ident = $name:literal),* $(,)?) => {$(
+            struct $type;
+            impl OwnName for $type {
+                const NAME: &'static str = $name;
+            }
+        )*};
     }
-    struct CanaryName;
-    impl OwnName for CanaryName {
-        const NAME: &'static str = "canary";
-    }
-    struct ParserName;
-    impl OwnName for ParserName {
-        const NAME: &'static str = "scenario-parser";
-    }
+    own_names!(
+        MineName = "mine",
+        AllocatorName = "allocator",
+        CanaryName = "canary",
+        ParserName = "scenario-parser",
+    );
     struct RefusedName;
     impl OwnName for RefusedName {
         const NAME: &'static str = "host-refused";
