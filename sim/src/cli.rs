@@ -1304,12 +1304,13 @@ fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
     // A binary of one's own lists its subjects too, in the same columns: `import-crash`
     // takes their names, for the fuzz targets their users write with `run_subject_bytes`.
     // `sim`'s own list stays the targets of `fuzz/`, which scripts run one binary each of.
-    let builtin = crate::fuzzing::registry().names();
+    // One named like a built-in target too: `import-crash` takes it by that name (or with
+    // `--subject`, where the name is ambiguous).
     for subject in registry.subjects() {
-        let info = subject.info();
-        if builtin.contains(&info.name) || crate::fuzzing::target(info.name).is_some() {
+        if crate::fuzzing::is_builtin_subject(subject) {
             continue;
         }
+        let info = subject.info();
         lines.push(format!(
             "{0}\tmust-pass\t{0}\t{1}\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): {2}",
             info.name,
@@ -2620,6 +2621,14 @@ mod tests {
             [
                 "mine\tmust-pass\tmine\tmy-bug\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): a subject of one's own"
             ]
+        );
+        let canary = fuzz_target_lines(&Registry::builtin().with(erase::<Own<CanaryName>>()));
+        assert_eq!(
+            canary[builtin.len()..],
+            [
+                "canary\tmust-pass\tcanary\tmy-bug\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): a subject of one's own"
+            ],
+            "a subject of one's own named like a built-in target is listed too"
         );
     }
 
