@@ -305,7 +305,8 @@ pub fn render_summary(outcome: &Outcome) -> String {
 /// A finding as JSON. One whose position is not known (`Finding::position_known`) has
 /// `"position_known": false` and an empty `lifecycle`: the name of the first lifecycle would be a
 /// claim, and null would break a reader that takes `lifecycle` as a string (DESIGN.md's keys).
-/// `lifecycle_index` and `repetition` keep their types for the same reason, as 0.
+/// `lifecycle_index` and `repetition` keep their types for the same reason, as 0. One that a
+/// check at the end of its lifecycle noticed has `"lifecycle_end"` (`teardown`, `no-teardown`).
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     let known = finding.position_known;
     let mut value = json!({
@@ -323,6 +324,11 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     });
     if !known {
         value["position_known"] = json!(false);
+    }
+    // Which check at the end of the lifecycle noticed it: its `repetition` is then only the
+    // last one's, and a reader must not take it for that repetition's finding.
+    if let Some(end) = finding.lifecycle_end {
+        value["lifecycle_end"] = json!(end);
     }
     value
 }

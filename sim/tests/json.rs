@@ -122,6 +122,30 @@ fn a_failing_run_is_exit_1_with_each_finding_described() {
 }
 
 #[test]
+fn a_finding_of_a_check_at_a_lifecycles_end_says_which_check_and_others_leave_the_key_out() {
+    for (file, end) in [
+        ("tests/ui/counter-teardown-leak.toml", Some("teardown")),
+        (
+            "tests/ui/counter-setup-no-teardown.toml",
+            Some("no-teardown"),
+        ),
+        ("tests/ui/counter-leak-on-evict.toml", None),
+    ] {
+        let (code, stdout, stderr) =
+            run_sim(&["run", file, "--json", "--repro-dir", &repro_dir("end")]);
+        assert_eq!(code, 1, "{file}: {stderr}");
+        let findings = check_contract(&one_object(&stdout));
+        assert!(!findings.is_empty(), "{file}");
+        for finding in &findings {
+            match end {
+                Some(end) => assert_eq!(finding["lifecycle_end"], end, "{file}: {finding}"),
+                None => assert!(finding.get("lifecycle_end").is_none(), "{file}: {finding}"),
+            }
+        }
+    }
+}
+
+#[test]
 fn other_finding_kinds_keep_the_contract() {
     for (file, kind) in [
         ("tests/ui/counter-deadlock.toml", "deadlock"),
