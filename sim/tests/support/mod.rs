@@ -7,11 +7,14 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
 use sim::registry::{DynScenario, Registry};
-use sim::runner::RunOptions;
+use sim::runner::{Outcome, RunOptions};
+use sim::scenario::generate::GenerateOptions;
 
 /// The `sim` binary under test, which cargo builds for the integration tests.
 pub const SIM: &str = env!("CARGO_BIN_EXE_sim");
@@ -39,7 +42,7 @@ fn suite() -> &'static str {
 
 /// `CARGO_TARGET_TMPDIR/SUITE/NAME`, removed with whatever was in it. Tests run in parallel, so
 /// each names its own and never deletes another's files.
-fn fresh_path(name: &str) -> PathBuf {
+pub fn fresh_path(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(suite())
         .join(name);
@@ -124,6 +127,12 @@ pub fn toml_files_in(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The path of a file of the repository (`scenarios/zoo/reload-loop.toml`), as an argument to
+/// give `sim`.
+pub fn workspace_path(relative: &str) -> String {
+    workspace_root().join(relative).display().to_string()
+}
+
 /// The text of a file under the repository's `scenarios/`, such as `zoo/reload-loop.toml`.
 pub fn scenario_text(relative: &str) -> String {
     let path = workspace_root().join("scenarios").join(relative);
@@ -135,6 +144,62 @@ pub fn parse_scenario(text: &str) -> Box<dyn DynScenario> {
     Registry::builtin()
         .parse("test.toml", text)
         .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The fields `keys` of a JSON object, as an object of their own (null for a key it lacks): a test
+/// compares the fields it means with one `json!({...})`, and a failure names each field.
+pub fn fields_of(object: &Value, keys: &[&str]) -> Value {
+    Value::Object(
+        keys.iter()
+            .map(|&key| (key.to_string(), object[key].clone()))
+            .collect(),
+    )
+}
+
+/// Generates `subject`'s scenario of each seed in `seeds` with `options` and runs it with the
+/// default run options; a run that does not pass fails the test with its findings and the
+/// scenario's text.
+pub fn assert_generated_scenarios_pass(
+    subject: &str,
+    seeds: Range<u64>,
+    options: &GenerateOptions,
+) {
+    for_each_passing_generated_scenario(subject, seeds, options, |_, _, _| {});
+}
+
+/// `assert_generated_scenarios_pass`, which then hands each passing run to `also_check` (seed,
+/// scenario, outcome).
+pub fn for_each_passing_generated_scenario(
+    subject: &str,
+    seeds: Range<u64>,
+    options: &GenerateOptions,
+    mut also_check: impl FnMut(u64, &dyn DynScenario, &Outcome),
+) {
+    let registry = Registry::builtin();
+    let subject = registry
+        .get(subject)
+        .unwrap_or_else(|| panic!("no subject `{subject}`"));
+    for seed in seeds {
+        let scenario = subject.generate(seed, options);
+        let outcome = scenario.run(RunOptions::default());
+        assert!(
+            outcome.passed(),
+            "seed {seed} of {options:?}: {:#?}\n{}",
+            outcome.findings,
+            scenario.to_toml()
+        );
+        also_check(seed, scenario.as_ref(), &outcome);
+    }
+}
+
+/// A report's `last op started:` line (a determinism finding's, or a replay's comparison of
+/// traces) and the line under it, which points into the file; empty when there is none.
+pub fn last_op_started_lines(report: &str) -> Vec<&str> {
+    report
+        .lines()
+        .skip_while(|line| !line.starts_with("  last op started: "))
+        .take(2)
+        .collect()
 }
 
 /// Run options with every defect off, whatever the scenario names.
@@ -176,9 +241,14 @@ pub fn text_of_300000_op_leak() -> String {
 
 /// Writes `text_of_300000_op_leak` to `DIR/big.toml` and returns its path.
 pub fn write_300000_op_leak(dir: &Path) -> PathBuf {
-    let file = dir.join("big.toml");
-    std::fs::write(&file, text_of_300000_op_leak()).unwrap();
-    file
+    write_file(dir, "big.toml", text_of_300000_op_leak())
+}
+
+/// Writes `contents` to `DIR/NAME` and returns the file's path.
+pub fn write_file(dir: &Path, name: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
 }
 
 /// A scenario for the reports of an op on a spawned thread where two runs part: two lifecycles
