@@ -20,8 +20,8 @@ use sim::sweep::results::{self, RunRecord};
 use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
 use support::{
-    SIM, defects_off, package_dir, paste_into_shell, run_sim, run_sim_in, scratch_dir,
-    spawned_threads_scenario, write_300000_op_leak,
+    SIM, defects_off, last_op_started_lines, package_dir, paste_into_shell, run_sim, run_sim_in,
+    scratch_dir, spawned_threads_scenario, write_300000_op_leak, write_file,
 };
 
 fn records(dir: &Path) -> Vec<RunRecord> {
@@ -245,27 +245,14 @@ fn the_union_of_the_shards_is_the_unsharded_sweep_and_merging_is_idempotent() {
     };
     let first = snapshot(&merged_dir);
     // Through the binary this time: the same inputs again, then the merge with a shard again.
-    let mut args = vec!["sweep".to_string(), "merge".to_string()];
-    args.extend(shard_dirs.iter().map(|d| d.display().to_string()));
-    args.extend(["--out".to_string(), merged_dir.display().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, stdout, stderr) = run_sim(&args);
+    let (code, stdout, stderr) = sweep_merge(&shard_dirs, &merged_dir, &[]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_eq!(
         snapshot(&merged_dir),
         first,
         "merging twice gives the same files"
     );
-    let merged_text = merged_dir.display().to_string();
-    let shard_text = shard_dirs[1].display().to_string();
-    let (code, _, _) = run_sim(&[
-        "sweep",
-        "merge",
-        &merged_text,
-        &shard_text,
-        "--out",
-        &merged_text,
-    ]);
+    let (code, _, _) = sweep_merge(&[&merged_dir, &shard_dirs[1]], &merged_dir, &[]);
     assert_eq!(code, 1);
     assert_eq!(
         snapshot(&merged_dir),
@@ -344,17 +331,19 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     lines[2] = &broken;
     let corrupted = lines.join("\n") + "\n";
     std::fs::write(&path, &corrupted).unwrap();
+    // The sweep refuses the file, pointing at line 3 and the column where `why` begins.
+    let refused = |column: usize, why: &str| {
+        let (code, stdout, stderr) = run_sim(&args);
+        assert_eq!(code, 2, "bad input: {stdout}{stderr}");
+        let said = format!(
+            "{}:3:{column}: corrupted results file: not a run record ({why}",
+            path.display()
+        );
+        assert!(stderr.contains(&said), "{stderr}");
+        stderr
+    };
 
-    let (code, stdout, stderr) = run_sim(&args);
-    assert_eq!(code, 2, "bad input: {stdout}{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}:3:{}: corrupted results file: not a run record (EOF while parsing",
-            path.display(),
-            broken.len()
-        )),
-        "{stderr}"
-    );
+    let stderr = refused(broken.len(), "EOF while parsing");
     assert!(stderr.contains("delete line 3"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(
@@ -377,16 +366,8 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
         .collect::<String>();
     assert!(bogus.contains("\"verdict\":\"bogus\""));
     std::fs::write(&path, &bogus).unwrap();
-    let (code, stdout, stderr) = run_sim(&args);
-    assert_eq!(code, 2, "bad input: {stdout}{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}:3:{}: corrupted results file: not a run record (unknown verdict `bogus`",
-            path.display(),
-            text.lines().nth(2).unwrap().find("\"verdict\"").unwrap() + 1
-        )),
-        "{stderr}"
-    );
+    let verdict_column = text.lines().nth(2).unwrap().find("\"verdict\"").unwrap() + 1;
+    refused(verdict_column, "unknown verdict `bogus`");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), bogus);
     // Deleting the line, as the message says, resumes: only that run is redone.
     let mut kept: Vec<&str> = corrupted.lines().collect();
@@ -436,8 +417,7 @@ fn failing_sweep_summary(scenario: &Path, seeds: &str, out: &Path) -> Value {
 #[test]
 fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repro() {
     let dir = scratch_dir("dedup");
-    let scenario = dir.join("create-evict.toml");
-    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let scenario = write_file(&dir, "create-evict.toml", CREATE_EVICT);
     let out = dir.join("out");
     let summary = failing_sweep_summary(&scenario, "3..11", &out);
     let findings = summary["findings"].as_array().unwrap();
@@ -540,12 +520,11 @@ fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repr
 #[test]
 fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
     let dir = scratch_dir("json");
-    let clean = dir.join("clean.toml");
-    std::fs::write(
-        &clean,
+    let clean = write_file(
+        &dir,
+        "clean.toml",
         CREATE_EVICT.replace("defects = [\"leak-on-evict\"]\n", ""),
-    )
-    .unwrap();
+    );
     let (code, stdout, stderr) = run_sim(&[
         "sweep",
         &clean.display().to_string(),
@@ -776,13 +755,12 @@ fn file_seeds_without_scenario_files_is_a_warning() {
 #[test]
 fn sweep_zoo_and_promote_warn_of_a_file_once_each() {
     let dir = scratch_dir("sweep-warnings");
-    let file = dir.join("after-exit.toml");
-    std::fs::write(
-        &file,
+    let file = write_file(
+        &dir,
+        "after-exit.toml",
         "name = \"x\"\nsubject = \"counter\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
          ops = [{ op = \"exit\" }, { op = \"create\", slot = 0 }, { op = \"evict\", slot = 0 }]\n",
-    )
-    .unwrap();
+    );
     let file = file.display().to_string();
     let warning =
         "warning: op `create` (op #2 of `ops` in lifecycle `l`) runs after the process exited";
@@ -799,14 +777,13 @@ fn sweep_zoo_and_promote_warn_of_a_file_once_each() {
     let (_, _, stderr) = run_sim(&["zoo", &file]);
     once(&stderr);
     // A repro pins its finding: the same ops without the evict leak a heap block.
-    let repro = dir.join("after-exit-repro.toml");
-    std::fs::write(
-        &repro,
+    let repro = write_file(
+        &dir,
+        "after-exit-repro.toml",
         "name = \"x\"\nsubject = \"counter\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
          ops = [{ op = \"exit\" }, { op = \"create\", slot = 0 }]\n\
          [expect]\nsignatures = [\"leak:heap block:counter_create\"]\n",
-    )
-    .unwrap();
+    );
     let to = dir.join("regressions").display().to_string();
     let repro = repro.display().to_string();
     let (code, _, stderr) = run_sim(&["promote", &repro, "--to", &to]);
@@ -946,10 +923,9 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     assert!(report.contains("\"op\":\"touch\""), "{report}");
     // And it points at that op in the repro file, as every report that names an op does.
     let repro = finding.repro.as_deref().expect("written");
-    let pointed = report
-        .lines()
-        .skip_while(|line| !line.starts_with("  last op started:"))
-        .nth(1)
+    let pointed = last_op_started_lines(report)
+        .get(1)
+        .copied()
         .unwrap_or_default();
     let at = pointed
         .strip_prefix(&format!("    --> {repro}:"))
@@ -1003,11 +979,7 @@ fn a_determinism_finding_points_at_an_op_of_a_spawned_thread_in_its_declared_lis
     assert_eq!(finding.kind, "determinism");
     let report = finding.report.as_ref().unwrap();
     let repro = finding.repro.as_deref().expect("written");
-    let last_op = report
-        .lines()
-        .skip_while(|line| !line.starts_with("  last op started:"))
-        .take(2)
-        .collect::<Vec<_>>();
+    let last_op = last_op_started_lines(report);
     assert!(last_op[0].contains("\"op\":\"grow\""), "{report}");
     assert!(last_op[0].contains("\"a\":3,"), "{report}");
     let text = std::fs::read_to_string(repro).unwrap();
@@ -1345,8 +1317,7 @@ fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
 #[test]
 fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
     let dir = scratch_dir("edited");
-    let scenario = dir.join("e.toml");
-    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let scenario = write_file(&dir, "e.toml", CREATE_EVICT);
     let out = dir.join("ed");
     let args_owned = [
         "sweep".to_string(),
@@ -1441,11 +1412,7 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
         })
         .collect();
     let merge = |inputs: &[&PathBuf], out: &str| {
-        let mut args = vec!["sweep".to_string(), "merge".to_string()];
-        args.extend(inputs.iter().map(|d| d.display().to_string()));
-        args.extend(["--out".to_string(), dir.join(out).display().to_string()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, _, stderr) = run_sim(&args);
+        let (code, _, stderr) = sweep_merge(inputs, dir.join(out), &[]);
         let summary: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(out).join("summary.json")).unwrap(),
         )
@@ -1471,37 +1438,16 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
     std::fs::write(shard_dirs[0].join("build-id"), "aaaa\n").unwrap();
     std::fs::write(shard_dirs[1].join("build-id"), "bbbb\n").unwrap();
     let all: Vec<String> = shard_dirs.iter().map(|d| d.display().to_string()).collect();
-    let refused_out = dir.join("builds").display().to_string();
-    let (code, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &all[0],
-        &all[1],
-        &all[2],
-        "--out",
-        &refused_out,
-    ]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("written by different builds of sim: aaaa"),
-        "{stderr}"
-    );
+    let says = ["written by different builds of sim: aaaa"];
+    sweep_merge_says(&all, dir.join("builds"), &[], 2, &says);
     assert!(!dir.join("builds").exists(), "nothing written");
-    let allowed_out = dir.join("builds-allowed").display().to_string();
-    let (code, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &all[0],
-        &all[1],
-        &all[2],
-        "--out",
-        &allowed_out,
-        "--allow-mismatch",
-    ]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("warning: the directories were written by different builds of sim: aaaa"),
-        "{stderr}"
+    let says = ["warning: the directories were written by different builds of sim: aaaa"];
+    sweep_merge_says(
+        &all,
+        dir.join("builds-allowed"),
+        &["--allow-mismatch"],
+        1,
+        &says,
     );
 }
 
@@ -1528,16 +1474,12 @@ fn a_merge_of_shards_of_different_sweeps_is_refused_and_says_what_each_holds() {
     let other_seeds = sweep_into("other-seeds", "0..90", true, "2/2");
     let other_defects = sweep_into("other-defects", "0..60", false, "2/2");
     let merged = dir.join("merged");
-    let merged_text = merged.display().to_string();
     for odd in [&other_seeds, &other_defects] {
-        let (code, stdout, stderr) =
-            run_sim(&["sweep", "merge", &first, odd, "--out", &merged_text]);
-        assert_eq!(code, 2, "{stdout}{stderr}");
-        assert!(
-            stderr.contains("error: these directories are not the shards of one sweep")
-                && stderr.contains("the merged shards come from 2 different plans"),
-            "{stderr}"
-        );
+        let says = [
+            "error: these directories are not the shards of one sweep",
+            "the merged shards come from 2 different plans",
+        ];
+        let stderr = sweep_merge_says(&[&first, odd], &merged, &[], 2, &says);
         assert!(
             stderr.contains(&format!("  {first}: shard 1/2 of plan "))
                 && stderr.contains(&format!("  {odd}: shard 2/2 of plan ")),
@@ -1546,28 +1488,14 @@ fn a_merge_of_shards_of_different_sweeps_is_refused_and_says_what_each_holds() {
         assert!(!merged.exists(), "nothing written: {stderr}");
     }
     assert!(
-        run_sim(&[
-            "sweep",
-            "merge",
-            &first,
-            &other_seeds,
-            "--out",
-            &merged_text
-        ])
-        .2
-        .contains("(seeds 0..90); sources gen:counter [leak-on-evict]")
+        sweep_merge(&[&first, &other_seeds], &merged, &[])
+            .2
+            .contains("(seeds 0..90); sources gen:counter [leak-on-evict]")
     );
-    let (_, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &first,
-        &other_defects,
-        "--out",
-        &merged_text,
-    ]);
+    let (_, _, stderr) = sweep_merge(&[&first, &other_defects], &merged, &[]);
     assert!(stderr.contains("sources gen:counter; build"), "{stderr}");
 
-    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged_text]);
+    let (code, _, stderr) = sweep_merge(&[&first, &second], &merged, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
 
@@ -1575,27 +1503,18 @@ fn a_merge_of_shards_of_different_sweeps_is_refused_and_says_what_each_holds() {
     let summary_path = Path::new(&second).join("summary.json");
     let summary_text = std::fs::read_to_string(&summary_path).unwrap();
     std::fs::write(&summary_path, &summary_text[..40]).unwrap();
-    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged_text]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}:4:1: EOF while parsing",
-            summary_path.display()
-        )),
-        "{stderr}"
-    );
+    let says = format!("{}:4:1: EOF while parsing", summary_path.display());
+    sweep_merge_says(&[&first, &second], &merged, &[], 2, &[&says]);
     std::fs::write(&summary_path, &summary_text).unwrap();
 
     // The second shard swept again into its own directory with fewer seeds: its file keeps the
     // records of 30..60, which its new summary leaves out.
     sweep_into("second", "0..30", true, "2/2");
-    let (code, _, stderr) = run_sim(&["sweep", "merge", &second, "--out", &merged_text]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("results.jsonl: holds ")
-            && stderr.contains("the others are from an earlier sweep into that directory"),
-        "{stderr}"
-    );
+    let says = [
+        "results.jsonl: holds ",
+        "the others are from an earlier sweep into that directory",
+    ];
+    sweep_merge_says(&[&second], &merged, &[], 2, &says);
 }
 
 /// An output directory and a scenario file whose names hold a space: every command the sweep
@@ -1609,8 +1528,7 @@ fn replay_commands_quote_paths_that_a_shell_would_split() {
         (code, stdout + &stderr)
     };
     let dir = scratch_dir("sp ace");
-    let scenario = dir.join("create evict.toml");
-    std::fs::write(&scenario, CREATE_EVICT).unwrap();
+    let scenario = write_file(&dir, "create evict.toml", CREATE_EVICT);
     let out = dir.join("out dir");
     let summary = failing_sweep_summary(&scenario, "3..5", &out);
     let finding = &summary["findings"][0];
@@ -1717,31 +1635,12 @@ fn a_merge_into_the_directory_of_a_running_sweep_is_refused_and_changes_nothing(
     let before = std::fs::read(&results_path).unwrap();
     // What the running sweep holds while it appends.
     let running = results::Appender::open(&results_path).unwrap();
-    let (live_text, other_text) = (live.display().to_string(), other.display().to_string());
-    let (code, stdout, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &live_text,
-        &other_text,
-        "--out",
-        &live_text,
-    ]);
-    assert_eq!(code, 2, "{stdout}{stderr}");
-    assert!(
-        stderr.contains("cannot merge into it: another sweep is writing to it"),
-        "{stderr}"
-    );
+    let says = ["cannot merge into it: another sweep is writing to it"];
+    sweep_merge_says(&[&live, &other], &live, &[], 2, &says);
     drop(running);
     assert_eq!(std::fs::read(&results_path).unwrap(), before);
     // With the sweep gone, the same merge goes ahead.
-    let (code, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &live_text,
-        &other_text,
-        "--out",
-        &live_text,
-    ]);
+    let (code, _, stderr) = sweep_merge(&[&live, &other], &live, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(records(&live).len(), 30);
 }
@@ -1975,6 +1874,42 @@ fn cli_sweep(out: &Path, seeds: &str, extra: &[&str]) -> String {
     stderr
 }
 
+/// `sim sweep merge INPUT... --out OUT`, then `extra` (such as `--allow-mismatch`): (exit code,
+/// stdout, stderr), whatever the code.
+fn sweep_merge<P: AsRef<Path>>(
+    inputs: &[P],
+    out: impl AsRef<Path>,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec!["sweep".to_string(), "merge".to_string()];
+    args.extend(
+        inputs
+            .iter()
+            .map(|input| input.as_ref().display().to_string()),
+    );
+    args.extend(["--out".to_string(), out.as_ref().display().to_string()]);
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_sim(&args)
+}
+
+/// `sweep_merge`, checked: it exits `code`, and its stderr holds each of `says`; returns the
+/// stderr.
+fn sweep_merge_says<P: AsRef<Path>>(
+    inputs: &[P],
+    out: impl AsRef<Path>,
+    extra: &[&str],
+    code: i32,
+    says: &[&str],
+) -> String {
+    let (exit_code, stdout, stderr) = sweep_merge(inputs, out, extra);
+    assert_eq!(exit_code, code, "{stdout}{stderr}");
+    for said in says {
+        assert!(stderr.contains(said), "no `{said}` in: {stderr}");
+    }
+    stderr
+}
+
 /// The first sidecar (by name) in `out/repros`.
 fn first_sidecar(out: &Path) -> PathBuf {
     let mut sidecars: Vec<PathBuf> = std::fs::read_dir(out.join("repros"))
@@ -2027,9 +1962,7 @@ fn a_merge_names_a_corrupt_repro_sidecar_and_the_finding_it_leaves_without_a_rep
             damaged.push(path);
         }
     }
-    let merged = dir.join("merged").display().to_string();
-    let (first, second) = (first.display().to_string(), second.display().to_string());
-    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged]);
+    let (code, _, stderr) = sweep_merge(&[&first, &second], dir.join("merged"), &[]);
     assert_eq!(code, 1, "{stderr}");
     for path in damaged {
         let expected = format!(
@@ -2060,8 +1993,7 @@ fn a_later_sweep_removes_the_partial_files_a_killed_one_left_in_repros() {
     let repros = out.join("repros");
     let ours = first_sidecar(&out).with_extension("partial");
     std::fs::write(&ours, "# half a repro").unwrap();
-    let not_ours = repros.join("notes.partial");
-    std::fs::write(&not_ours, "mine").unwrap();
+    let not_ours = write_file(&repros, "notes.partial", "mine");
     cli_sweep(&out, "0..40", &[]);
     assert!(!ours.exists(), "{}", ours.display());
     assert!(not_ours.exists());
@@ -2077,8 +2009,7 @@ fn a_later_sweep_or_merge_removes_the_temporaries_a_killed_merge_left() {
     let (swept, merged) = (dir.join("swept"), dir.join("merged"));
     cli_sweep(&swept, "0..40", &[]);
     let merge = || {
-        let (swept, merged) = (swept.display().to_string(), merged.display().to_string());
-        let (code, _, stderr) = run_sim(&["sweep", "merge", &swept, "--out", &merged]);
+        let (code, _, stderr) = sweep_merge(&[&swept], &merged, &[]);
         assert_eq!(code, 1, "{stderr}");
     };
     merge();
@@ -2100,8 +2031,7 @@ fn a_later_sweep_or_merge_removes_the_temporaries_a_killed_merge_left() {
         }
         let repro_temporary = first_sidecar(out).with_extension("partial");
         std::fs::write(&repro_temporary, "{\"subject\": ").unwrap();
-        let not_ours = out.join("notes.partial");
-        std::fs::write(&not_ours, "mine").unwrap();
+        let not_ours = write_file(out, "notes.partial", "mine");
         if merged_into {
             merge();
         } else {
@@ -2135,44 +2065,23 @@ fn a_merge_of_shards_run_with_different_recheck_or_shrink_settings_is_refused() 
         &["--shard", "2/2", "--shrink-runs-max", "150"],
     );
     let merged = dir.join("merged");
-    let merged_text = merged.display().to_string();
     let [first, second, third] = [&first, &second, &third].map(|p| p.display().to_string());
-    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &second, "--out", &merged_text]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "the directories were swept with different --recheck-percent: 1 ({first}); 50 ({second})"
-        )),
-        "{stderr}"
+    let differ = format!(
+        "the directories were swept with different --recheck-percent: 1 ({first}); 50 ({second})"
     );
-    assert!(
-        stderr.contains("; --recheck-percent 1 --shrink-runs-max 200\n")
-            && stderr.contains("; --recheck-percent 50 --shrink-runs-max 200\n"),
-        "{stderr}"
-    );
+    let says = [
+        differ.as_str(),
+        "; --recheck-percent 1 --shrink-runs-max 200\n",
+        "; --recheck-percent 50 --shrink-runs-max 200\n",
+    ];
+    sweep_merge_says(&[&first, &second], &merged, &[], 2, &says);
     assert!(!merged.exists());
-    let (code, _, stderr) = run_sim(&["sweep", "merge", &first, &third, "--out", &merged_text]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "the directories were swept with different --shrink-runs-max: 150 ({third}); 200 ({first})"
-        )),
-        "{stderr}"
+    let says = format!(
+        "the directories were swept with different --shrink-runs-max: 150 ({third}); 200 ({first})"
     );
-    let (code, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &first,
-        &second,
-        "--out",
-        &merged_text,
-        "--allow-mismatch",
-    ]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("warning: the directories were swept with different --recheck-percent"),
-        "{stderr}"
-    );
+    sweep_merge_says(&[&first, &third], &merged, &[], 2, &[&says]);
+    let says = ["warning: the directories were swept with different --recheck-percent"];
+    sweep_merge_says(&[&first, &second], &merged, &["--allow-mismatch"], 1, &says);
 }
 
 /// Fields a newer build wrote into run records and repro sidecars survive a merge by this one,
@@ -2199,13 +2108,7 @@ fn a_merge_keeps_the_fields_of_records_and_sidecars_it_does_not_know() {
     std::fs::write(&sidecar, text.replacen('{', "{\"later\": true,", 1)).unwrap();
 
     let merged = dir.join("merged");
-    let (code, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &shard.display().to_string(),
-        "--out",
-        &merged.display().to_string(),
-    ]);
+    let (code, _, stderr) = sweep_merge(&[&shard], &merged, &[]);
     assert_eq!(code, 1, "{stderr}");
     let written = std::fs::read_to_string(merged.join(results::RESULTS_FILE)).unwrap();
     assert_eq!(written.lines().count(), 40);
@@ -2239,13 +2142,7 @@ fn a_merge_keeps_the_fields_of_findings_it_does_not_know() {
     std::fs::write(shard.join(results::RESULTS_FILE), &record).unwrap();
 
     let merged = dir.join("merged");
-    let (code, _, stderr) = run_sim(&[
-        "sweep",
-        "merge",
-        &shard.display().to_string(),
-        "--out",
-        &merged.display().to_string(),
-    ]);
+    let (code, _, stderr) = sweep_merge(&[&shard], &merged, &[]);
     assert_eq!(code, 1, "{stderr}");
     let written = std::fs::read_to_string(merged.join(results::RESULTS_FILE)).unwrap();
     assert!(
