@@ -12,12 +12,15 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sim::registry::Registry;
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::seed::format_seed;
-use support::{paste_into_shell, run_sim_from_root, scratch_dir, workspace_root};
+use support::{
+    fields_of, last_op_started_lines, paste_into_shell, run_sim_from_root, scratch_dir,
+    workspace_root, write_file,
+};
 
 /// Seeds tried per subject when looking for a generated scenario that fails.
 const SEARCH_SEEDS_MAX: u64 = 400;
@@ -100,8 +103,11 @@ fn generated_failing(
             );
             0
         });
-    let path = dir.join(format!("{subject}-generated.toml"));
-    std::fs::write(&path, entry.generate(seed, &options).to_toml()).unwrap();
+    let path = write_file(
+        dir,
+        format!("{subject}-generated.toml"),
+        entry.generate(seed, &options).to_toml(),
+    );
     (seed, defects, path)
 }
 
@@ -254,15 +260,14 @@ fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
     let path = repro.strip_prefix("sim replay ").unwrap();
     let text = std::fs::read_to_string(path).unwrap();
     let hash = first.json["trace_hash"].as_str().unwrap();
-    let tampered = dir.join("tampered.toml");
-    std::fs::write(
-        &tampered,
+    let tampered = write_file(
+        &dir,
+        "tampered.toml",
         text.replace(hash, "0x0000000000000001").replace(
             "leak:heap block:counter_create",
             "leak:heap block:elsewhere",
         ),
-    )
-    .unwrap();
+    );
     let replayed = sim(&["replay", &tampered.display().to_string(), "--json"]);
     assert_eq!(replayed.code, 1);
     let problems: Vec<&str> = replayed.json["replay_problems"]
@@ -375,14 +380,16 @@ fn a_replay_command_pasted_elsewhere_says_where_it_looked() {
 #[test]
 fn replaying_a_sweeps_json_record_names_the_repro_beside_it() {
     let dir = scratch_dir("json-record");
-    let repro = dir.join("counter-leak-6e747dfa.toml");
-    std::fs::write(
-        &repro,
+    write_file(
+        &dir,
+        "counter-leak-6e747dfa.toml",
         support::scenario_text("zoo/instantiate-destroy.toml"),
-    )
-    .unwrap();
-    let record = dir.join("counter-leak-6e747dfa.json");
-    std::fs::write(&record, "{\n  \"subject\": \"wasi-runtime\"\n}\n").unwrap();
+    );
+    write_file(
+        &dir,
+        "counter-leak-6e747dfa.json",
+        "{\n  \"subject\": \"wasi-runtime\"\n}\n",
+    );
     let (code, stdout, stderr) =
         support::run_sim_in(&dir, &["replay", "counter-leak-6e747dfa.json"]);
     assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
@@ -606,12 +613,8 @@ fn compare_trace_names_the_first_event_that_differs_and_the_op_before_it() {
         .unwrap_or_else(|| panic!("no last op: {stdout}"));
     let last_op: Value = serde_json::from_str(last_op).unwrap();
     assert_eq!(
-        (&last_op["op"], &last_op["list"], &last_op["index"]),
-        (
-            &Value::from("malloc"),
-            &Value::from("thread"),
-            &Value::from(2)
-        )
+        fields_of(&last_op, &["op", "list", "index"]),
+        json!({"op": "malloc", "list": "thread", "index": 2})
     );
 
     let (code, stdout, _) =
@@ -699,24 +702,19 @@ fn compare_trace_points_at_the_last_op_in_the_replayed_file() {
         text.lines().nth(11).map(str::trim_end),
         Some(format!("  {first_malloc},").as_str())
     );
-    let changed = dir.join("changed.toml");
-    std::fs::write(
-        &changed,
+    let changed = write_file(
+        &dir,
+        "changed.toml",
         text.replacen(
             first_malloc,
             "{ op = \"malloc\", slot = 0, bytes = 300000 }",
             1,
         ),
-    )
-    .unwrap();
+    );
     let changed = changed.display().to_string();
     let (code, stdout, _) = run_sim_from_root(&["replay", &changed, "--compare-trace", &recorded]);
     assert_eq!(code, 1, "a mismatch: {stdout}");
-    let last_op = stdout
-        .lines()
-        .skip_while(|line| !line.starts_with("  last op started: "))
-        .take(2)
-        .collect::<Vec<_>>();
+    let last_op = last_op_started_lines(&stdout);
     assert!(last_op[0].contains("\"op\":\"malloc\""), "{stdout}");
     assert_eq!(
         last_op.get(1),
@@ -729,20 +727,8 @@ fn compare_trace_points_at_the_last_op_in_the_replayed_file() {
     let json: Value = serde_json::from_str(&stdout).unwrap();
     let at = &json["trace_comparison"]["last_op_at"];
     assert_eq!(
-        (
-            &at["name"],
-            &at["list"],
-            &at["file"],
-            &at["line"],
-            &at["column"]
-        ),
-        (
-            &Value::from("malloc"),
-            &Value::from("ops"),
-            &Value::from(changed.as_str()),
-            &Value::from(12),
-            &Value::from(3)
-        ),
+        fields_of(at, &["name", "list", "file", "line", "column"]),
+        json!({"name": "malloc", "list": "ops", "file": changed, "line": 12, "column": 3}),
         "{json}"
     );
 }
@@ -788,8 +774,7 @@ ops = [
 ]
 "#;
     let dir = scratch_dir("compare-trace-thread");
-    let scenario = dir.join("threads.toml");
-    std::fs::write(&scenario, THREADS).unwrap();
+    let scenario = write_file(&dir, "threads.toml", THREADS);
     let scenario = scenario.display().to_string();
     let recorded = dir.join("recorded.jsonl").display().to_string();
     let (code, _, stderr) = run_sim_from_root(&["run", &scenario, "--trace", &recorded]);
@@ -801,21 +786,16 @@ ops = [
         .iter()
         .position(|line| {
             let event: Value = serde_json::from_str(line).unwrap();
-            (
-                &event["ev"],
-                &event["a"],
-                &event["lifecycle_index"],
-                &event["repetition"],
-                &event["list"],
-                &event["index"],
-            ) == (
-                &Value::from("op"),
-                &Value::from(7),
-                &Value::from(1),
-                &Value::from(2),
-                &Value::from("thread"),
-                &Value::from(2),
-            )
+            let keys = ["ev", "a", "lifecycle_index", "repetition", "list", "index"];
+            fields_of(&event, &keys)
+                == json!({
+                    "ev": "op",
+                    "a": 7,
+                    "lifecycle_index": 1,
+                    "repetition": 2,
+                    "list": "thread",
+                    "index": 2,
+                })
         })
         .unwrap_or_else(|| panic!("no second op of tid 7 in repetition 2: {trace}"));
     let changed_event = the_op + 2;
@@ -828,11 +808,7 @@ ops = [
         stdout.contains(&format!("at event \"i\":{changed_event}\n")),
         "{stdout}"
     );
-    let last_op = stdout
-        .lines()
-        .skip_while(|line| !line.starts_with("  last op started: "))
-        .take(2)
-        .collect::<Vec<_>>();
+    let last_op = last_op_started_lines(&stdout);
     assert!(last_op[0].contains("\"a\":7,"), "{stdout}");
     assert_eq!(
         last_op.get(1),
@@ -849,33 +825,33 @@ ops = [
     let json: Value = serde_json::from_str(&stdout).unwrap();
     let at = &json["trace_comparison"]["last_op_at"];
     assert_eq!(
-        (
-            &at["name"],
-            &at["list"],
-            &at["thread"],
-            &at["thread_name"],
-            &at["lifecycle_index"],
-            &at["repetition"],
-            &at["index"],
+        fields_of(
+            at,
+            &[
+                "name",
+                "list",
+                "thread",
+                "thread_name",
+                "lifecycle_index",
+                "repetition",
+                "index",
+                "file",
+                "line",
+                "column",
+            ]
         ),
-        (
-            &Value::from("bump"),
-            &Value::from("thread"),
-            &Value::from(7),
-            &Value::from("a"),
-            &Value::from(1),
-            &Value::from(2),
-            &Value::from(2),
-        ),
-        "{json}"
-    );
-    assert_eq!(
-        (&at["file"], &at["line"], &at["column"]),
-        (
-            &Value::from(scenario.as_str()),
-            &Value::from(31),
-            &Value::from(3)
-        ),
+        json!({
+            "name": "bump",
+            "list": "thread",
+            "thread": 7,
+            "thread_name": "a",
+            "lifecycle_index": 1,
+            "repetition": 2,
+            "index": 2,
+            "file": scenario,
+            "line": 31,
+            "column": 3,
+        }),
         "{json}"
     );
 }
@@ -913,22 +889,10 @@ fn a_declared_thread_never_spawned_is_warned_of_and_the_run_goes_ahead() {
     std::fs::write(&file, text("")).unwrap();
     let file = file.display().to_string();
     let repros = dir.join("repros").display().to_string();
-    for args in [
-        vec!["run", &file, "--repro-dir", &repros],
-        vec!["replay", &file],
-    ] {
-        let command = args[0];
-        let (code, stdout, stderr) = run_sim_from_root(&args);
-        assert_eq!(code, 0, "{command}: {stdout}\n{stderr}");
-        assert!(stdout.contains("pass: 0 finding(s)"), "{command}: {stdout}");
-        assert_eq!(
-            stderr,
-            format!(
-                "warning: thread `t` of lifecycle `l` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"t\" }})\n  --> {file}:8:8\n"
-            ),
-            "{command}"
-        );
-    }
+    let expected = format!(
+        "warning: thread `t` of lifecycle `l` is declared but never spawned: its ops never run (start it with {{ op = \"spawn\", thread = \"t\" }})\n  --> {file}:8:8\n"
+    );
+    assert_run_and_replay_pass_saying(&file, &repros, &expected);
     std::fs::write(
         &file,
         text(", { op = \"spawn\", thread = \"t\" }, { op = \"join\", thread = \"t\" }"),
@@ -946,9 +910,9 @@ fn a_declared_thread_never_spawned_is_warned_of_and_the_run_goes_ahead() {
 #[test]
 fn an_op_after_a_process_exit_is_warned_of_and_the_run_goes_ahead() {
     let dir = scratch_dir("op-after-exit");
-    let file = dir.join("after-exit.toml");
-    std::fs::write(
-        &file,
+    let file = write_file(
+        &dir,
+        "after-exit.toml",
         r#"name = "x"
 subject = "allocator"
 seed = 1
@@ -967,8 +931,7 @@ teardown = [{ op = "exit" }]
 name = "t"
 ops = [{ op = "exit" }]
 "#,
-    )
-    .unwrap();
+    );
     let file = file.display().to_string();
     let repros = dir.join("repros").display().to_string();
     let tail = "ends the process, and a real one runs nothing after it; the simulation runs the op all the same, in the same process (end the scenario with the `exit`)";
@@ -977,15 +940,21 @@ ops = [{ op = "exit" }]
          warning: op `malloc` (op #1 of `ops` in lifecycle `b`) runs after the process exited, in the next repetition: the `exit` at line 10 (op #3 of `ops` in lifecycle `b`) {tail}\n  --> {file}:10:8\n\
          warning: op `sleep` (op #3 of `ops` in lifecycle `c`) runs after the process exited: the `exit` at line 17 (op #1 of thread `t` in lifecycle `c`) {tail}\n  --> {file}:13:71\n"
     );
+    assert_run_and_replay_pass_saying(&file, &repros, &expected);
+}
+
+/// `sim run FILE` (its repros into `repros`) and `sim replay FILE` each pass, from the
+/// repository's root, and say exactly `expected_stderr` on stderr.
+fn assert_run_and_replay_pass_saying(file: &str, repros: &str, expected_stderr: &str) {
     for args in [
-        vec!["run", &file, "--repro-dir", &repros],
-        vec!["replay", &file],
+        vec!["run", file, "--repro-dir", repros],
+        vec!["replay", file],
     ] {
         let command = args[0];
         let (code, stdout, stderr) = run_sim_from_root(&args);
         assert_eq!(code, 0, "{command}: {stdout}\n{stderr}");
         assert!(stdout.contains("pass: 0 finding(s)"), "{command}: {stdout}");
-        assert_eq!(stderr, expected, "{command}");
+        assert_eq!(stderr, expected_stderr, "{command}");
     }
 }
 
