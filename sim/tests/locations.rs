@@ -6,10 +6,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-
-use serde_json::Value;
-use support::{repro_dir, run_sim_from_root, workspace_root};
+use serde_json::{Value, json};
+use support::{
+    fields_of, fresh_path, repro_dir, run_sim_from_root, scratch_dir, workspace_root, write_file,
+};
 
 fn scenario_files() -> Vec<String> {
     let mut files = Vec::new();
@@ -101,11 +101,10 @@ fn every_op_a_report_names_is_located_where_the_file_writes_it() {
 /// repetition, with the same name: only the list tells them apart, and the location follows it.
 #[test]
 fn a_setup_op_is_not_taken_for_the_repeated_op_of_the_same_name_and_number() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("locations-setup");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("setup-leak.toml");
-    std::fs::write(
-        &file,
+    let dir = scratch_dir("locations-setup");
+    let file = write_file(
+        &dir,
+        "setup-leak.toml",
         r#"name = "setup-leak"
 subject = "counter"
 
@@ -118,8 +117,7 @@ ops = [
 ]
 teardown = [{ op = "bump" }]
 "#,
-    )
-    .unwrap();
+    );
     let file = file.display().to_string();
     let repros = repro_dir("setup");
     let (code, stdout, _) = run_sim_from_root(&["run", &file, "--json", "--repro-dir", &repros]);
@@ -129,16 +127,8 @@ teardown = [{ op = "bump" }]
     let (label, op) = ops.first().expect("the leak names its op");
     assert_eq!(label, "acquired");
     assert_eq!(
-        (&op["list"], &op["index"], &op["name"]),
-        (
-            &Value::from("setup"),
-            &Value::from(1),
-            &Value::from("create")
-        )
-    );
-    assert_eq!(
-        (&op["line"], &op["column"]),
-        (&Value::from(6), &Value::from(10))
+        fields_of(op, &["list", "index", "name", "line", "column"]),
+        json!({"list": "setup", "index": 1, "name": "create", "line": 6, "column": 10})
     );
     let (_, text, _) = run_sim_from_root(&["run", &file, "--repro-dir", &repros]);
     assert!(
@@ -193,7 +183,7 @@ fn a_replay_points_into_the_repro_file() {
 fn every_op_a_report_names_is_one_op_line_of_the_trace() {
     let mut found = 0;
     for file in scenario_files() {
-        let trace = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("locations-trace.jsonl");
+        let trace = fresh_path("locations-trace.jsonl");
         let trace = trace.display().to_string();
         let dir = repro_dir("trace");
         let (_, stdout, _) = run_sim_from_root(&[
