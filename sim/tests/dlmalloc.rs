@@ -11,7 +11,10 @@ use sim::scenario::generate::GenerateOptions;
 use sim::subject::{Config, Subject};
 use sim::subjects::dlmalloc::{DlmallocOp, DlmallocSubject};
 use sim::trace::MemorySink;
-use support::{parse_scenario, print_and_parse_back};
+use support::{
+    for_each_passing_generated_scenario, fresh_path, parse_scenario, print_and_parse_back, run_sim,
+    scratch_dir, workspace_path, write_file,
+};
 
 const BASIC: &str = include_str!("../../scenarios/dlmalloc-basic.toml");
 const RELEASE_BEHIND_BACK: &str = include_str!("data/dlmalloc-release-behind-back.toml");
@@ -258,33 +261,29 @@ fn injected_reserve_and_commit_failures_are_handled_by_the_real_code() {
 #[test]
 fn generated_programs_find_nothing_and_replay_to_the_same_trace() {
     let registry = Registry::builtin();
-    let subject = registry.get("dlmalloc").unwrap();
-    assert!(subject.info().host_backed);
+    assert!(registry.get("dlmalloc").unwrap().info().host_backed);
     let mut ops = 0;
-    for seed in 0..2000 {
-        let generated = subject.generate(seed, &GenerateOptions::default());
-        let outcome = generated.run(RunOptions::default());
-        assert!(
-            outcome.passed(),
-            "seed {seed}: {:#?}\n{}",
-            outcome.findings,
-            generated.to_toml()
-        );
-        assert!(
-            !generated.to_toml().contains("release-behind-back"),
-            "fault injection is never generated"
-        );
-        ops += outcome.ops;
-        if seed % 20 == 0 {
-            let parsed =
-                print_and_parse_back(&registry, generated.as_ref(), &format!("seed {seed}"));
-            assert_eq!(
-                parsed.run(RunOptions::default()).trace_hash,
-                outcome.trace_hash,
-                "seed {seed}"
+    let options = GenerateOptions::default();
+    for_each_passing_generated_scenario(
+        "dlmalloc",
+        0..2000,
+        &options,
+        |seed, generated, outcome| {
+            assert!(
+                !generated.to_toml().contains("release-behind-back"),
+                "fault injection is never generated"
             );
-        }
-    }
+            ops += outcome.ops;
+            if seed % 20 == 0 {
+                let parsed = print_and_parse_back(&registry, generated, &format!("seed {seed}"));
+                assert_eq!(
+                    parsed.run(RunOptions::default()).trace_hash,
+                    outcome.trace_hash,
+                    "seed {seed}"
+                );
+            }
+        },
+    );
     assert!(ops > 2000, "generated programs do real work ({ops} ops)");
 }
 
@@ -309,31 +308,12 @@ fn the_same_scenario_twice_gives_the_same_trace_hash() {
 /// the same trace hash in both, and the sweep goes on with the other seeds and scenarios.
 #[test]
 fn the_cli_run_and_sweep_survive_a_crash_of_real_code() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-cli");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let crash = format!(
-        "{}/tests/data/dlmalloc-release-behind-back.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let basic = format!(
-        "{}/../scenarios/dlmalloc-basic.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let sim = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(output.status.code().is_some(), "sim was not killed");
-        (
-            output.status.code().unwrap(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
-    };
+    let dir = scratch_dir("dlmalloc-cli");
+    let crash = workspace_path("sim/tests/data/dlmalloc-release-behind-back.toml");
+    let basic = workspace_path("scenarios/dlmalloc-basic.toml");
     let repros = dir.join("repros").display().to_string();
-    let (code, stdout) = sim(&["run", &crash, "--json", "--repro-dir", &repros]);
-    assert_eq!(code, 1, "{stdout}");
+    let (code, stdout, stderr) = run_sim(&["run", &crash, "--json", "--repro-dir", &repros]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
     let run: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         run["findings"][0]["signature"],
@@ -341,7 +321,7 @@ fn the_cli_run_and_sweep_survive_a_crash_of_real_code() {
     );
 
     let out = dir.join("sweep").display().to_string();
-    let (code, stdout) = sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "sweep",
         &crash,
         &basic,
@@ -355,7 +335,7 @@ fn the_cli_run_and_sweep_survive_a_crash_of_real_code() {
         &out,
         "--json",
     ]);
-    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(code, 1, "{stdout}{stderr}");
     let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let scenarios = summary["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), 2, "{summary}");
@@ -401,8 +381,7 @@ fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not()
     use sim::sweep::{GENERATED_FAULTS, Source, SweepConfig, results, sweep};
 
     let registry = Registry::builtin();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-sweep-servers");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_path("dlmalloc-sweep-servers");
     let crash = parse_scenario(RELEASE_BEHIND_BACK);
     let sources = vec![
         Source::file("release-behind-back.toml", crash.clone_box()).with_seeds(0..6),
@@ -468,20 +447,14 @@ fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not()
 /// dlmalloc with a repro file, as it was, and not at the cost of the other files' reports.
 #[test]
 fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dlmalloc-refused");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let huge = dir.join("huge-arena.toml");
-    std::fs::write(
-        &huge,
+    let dir = scratch_dir("dlmalloc-refused");
+    let huge = write_file(
+        &dir,
+        "huge-arena.toml",
         "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\narena-bytes = 68719476736\n\
          [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\" }, { op = \"destroy\" }]\n",
-    )
-    .unwrap();
-    let other = format!(
-        "{}/../scenarios/zoo/instantiate-destroy.toml",
-        env!("CARGO_MANIFEST_DIR")
     );
+    let other = workspace_path("scenarios/zoo/instantiate-destroy.toml");
     let repros = dir.join("repros");
     let under_limit = |args: &[&str]| {
         let output = std::process::Command::new("sh")
