@@ -8,7 +8,10 @@ use sim::findings::{Finding, FindingKind};
 use sim::registry::Registry;
 use sim::runner::{Outcome, RunOptions};
 use sim::scenario::generate::GenerateOptions;
-use support::{defects_off, parse_scenario, print_and_parse_back, scenario_text};
+use support::{
+    assert_generated_scenarios_pass, defects_off, parse_scenario, print_and_parse_back,
+    scenario_text,
+};
 
 const ALLOCATOR_DEFECT: &str = "collect-after-segment-free";
 const RELOAD_DEFECT: &str = "pagemap-never-released";
@@ -318,21 +321,6 @@ fn seeds_finding(subject: &str, defect: &str, signature: &str) -> Vec<u64> {
     found
 }
 
-fn assert_generated_scenarios_pass(subject: &str) {
-    let registry = Registry::builtin();
-    let subject = registry.get(subject).expect("registered");
-    for seed in 0..CLEAN_SEEDS {
-        let scenario = subject.generate(seed, &GenerateOptions::default());
-        let outcome = scenario.run(RunOptions::default());
-        assert!(
-            outcome.passed(),
-            "seed {seed}: {:#?}\n{}",
-            outcome.findings,
-            scenario.to_toml()
-        );
-    }
-}
-
 #[test]
 fn generated_allocator_scenarios_reach_the_use_after_unmap() {
     let found = seeds_finding("allocator", ALLOCATOR_DEFECT, USE_AFTER_UNMAP);
@@ -353,12 +341,16 @@ fn generated_reloadable_lib_scenarios_reach_the_pagemap_leak() {
 
 #[test]
 fn generated_allocator_scenarios_pass_without_the_defect() {
-    assert_generated_scenarios_pass("allocator");
+    assert_generated_scenarios_pass("allocator", 0..CLEAN_SEEDS, &GenerateOptions::default());
 }
 
 #[test]
 fn generated_reloadable_lib_scenarios_pass_without_the_defect() {
-    assert_generated_scenarios_pass("reloadable-lib");
+    assert_generated_scenarios_pass(
+        "reloadable-lib",
+        0..CLEAN_SEEDS,
+        &GenerateOptions::default(),
+    );
 }
 
 #[test]
