@@ -8,10 +8,13 @@ use sim::findings::FindingKind;
 use sim::registry::{DynScenario, Registry};
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
-use support::{defects_off, print_and_parse_back};
+use support::{
+    assert_generated_scenarios_pass, defects_off, print_and_parse_back, scenario_text,
+    workspace_path,
+};
 
 fn load(path: &str) -> Box<dyn DynScenario> {
-    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = workspace_path(path);
     let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
     Registry::builtin()
         .parse(path, &text)
@@ -52,11 +55,7 @@ fn instantiate_destroy_without_preopens_leaks_the_prestats_lock_once_per_lifecyc
 /// model follows WAMR's report on ESP32-S3 (216 B). It prints back with the scenario.
 #[test]
 fn the_platform_section_sets_the_size_a_leaked_lock_reports() {
-    let path = format!(
-        "{}/../scenarios/zoo/instantiate-destroy.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path).unwrap().replace(
+    let text = scenario_text("zoo/instantiate-destroy.toml").replace(
         "[[lifecycle]]",
         "[platform]\nrwlock_bytes = 56\n\n[[lifecycle]]",
     );
@@ -224,23 +223,12 @@ fn generated_scenarios_find_each_defect_by_the_generic_checks() {
 
 #[test]
 fn generated_scenarios_with_every_defect_off_find_nothing() {
-    let registry = Registry::builtin();
-    let subject = registry.get("wasi-runtime").unwrap();
     for faults in [false, true] {
         let options = GenerateOptions {
             defects: vec![],
             faults,
         };
-        for seed in 0..2000 {
-            let scenario = subject.generate(seed, &options);
-            let outcome = scenario.run(RunOptions::default());
-            assert!(
-                outcome.passed(),
-                "seed {seed} faults {faults}: {:?}\n{}",
-                outcome.findings,
-                scenario.to_toml()
-            );
-        }
+        assert_generated_scenarios_pass("wasi-runtime", 0..2000, &options);
     }
 }
 
