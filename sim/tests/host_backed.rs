@@ -4,13 +4,16 @@
 //! `fault` finding that names the code `lend` named; and a callback that reaches for the OS when
 //! no lend is running is a `panic` finding of its op, not the end of the process.
 
+mod support;
+
 use arbitrary::Arbitrary;
 use serde::{Deserialize, Serialize};
 use sim::findings::FindingKind;
 use sim::os::{Os, PAGE_SIZE, Tid, with_lent};
 use sim::registry::{Registry, erase};
-use sim::runner::RunOptions;
+use sim::runner::{Outcome, RunOptions};
 use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
+use support::{scratch_dir, write_file};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
@@ -116,10 +119,15 @@ fn crate_write_after_release() {
     unsafe { real.write_volatile(2) };
 }
 
-fn scenario(subject: &str, op: &str) -> String {
-    format!(
+/// Runs a scenario of the one op `op` on `ArenaUser<DECLARED>` with the default options.
+fn run_one_op<const DECLARED: bool>(op: &str) -> Outcome {
+    let subject = ArenaUser::<DECLARED>::info().name;
+    let source = format!(
         "name = \"one-op\"\nsubject = \"{subject}\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"{op}\" }}]\n"
-    )
+    );
+    let parsed = sim::scenario::parse::parse::<ArenaUser<DECLARED>>(&format!("{op}.toml"), &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
+    sim::runner::run::<ArenaUser<DECLARED>>(&parsed, RunOptions::default())
 }
 
 /// Without `host_backed`, a crash of real code on that memory would end the tool with no report
@@ -129,10 +137,7 @@ fn scenario(subject: &str, op: &str) -> String {
 /// until the first crash.
 #[test]
 fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
-    let source = scenario("arena-undeclared", "touch");
-    let parsed = sim::scenario::parse::parse::<ArenaUser<false>>("touch.toml", &source)
-        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
-    let outcome = sim::runner::run::<ArenaUser<false>>(&parsed, RunOptions::default());
+    let outcome = run_one_op::<false>("touch");
     assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
     let finding = &outcome.findings[0];
     assert_eq!(finding.kind, FindingKind::Panic);
@@ -150,10 +155,7 @@ fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
 
 #[test]
 fn a_subject_that_declares_its_host_arena_runs() {
-    let source = scenario("arena-declared", "touch");
-    let parsed = sim::scenario::parse::parse::<ArenaUser<true>>("touch.toml", &source)
-        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
-    let outcome = sim::runner::run::<ArenaUser<true>>(&parsed, RunOptions::default());
+    let outcome = run_one_op::<true>("touch");
     assert!(outcome.passed(), "{:?}", outcome.findings);
     assert_eq!(outcome.ops, 1);
 }
@@ -163,10 +165,7 @@ fn a_subject_that_declares_its_host_arena_runs() {
 /// and the release its callback made as the releaser.
 #[test]
 fn real_code_touching_a_released_page_is_a_fault_naming_the_code() {
-    let source = scenario("arena-declared", "write-after-release");
-    let parsed = sim::scenario::parse::parse::<ArenaUser<true>>("write.toml", &source)
-        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
-    let outcome = sim::runner::run::<ArenaUser<true>>(&parsed, RunOptions::default());
+    let outcome = run_one_op::<true>("write-after-release");
     assert_eq!(
         outcome.signatures(),
         vec!["fault:released page:crate_write"],
@@ -188,11 +187,8 @@ fn a_crash_of_real_code_imports_isolated_by_the_subjects_name() {
         .map(|byte| vec![byte; 16])
         .find(|bytes| sim::fuzzing::run_subject_bytes::<ArenaUser<true>>(bytes, &[]).is_err())
         .expect("some input writes after a release");
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("host-backed-import");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let artifact = dir.join("crash-arena");
-    std::fs::write(&artifact, &bytes).unwrap();
+    let dir = scratch_dir("host-backed-import");
+    let artifact = write_file(&dir, "crash-arena", &bytes);
     let out = dir.join("regressions");
     let code = sim::cli::main_with_args(
         registry(),
@@ -228,10 +224,7 @@ fn a_crash_of_real_code_imports_isolated_by_the_subjects_name() {
 /// `fault` finding about a null pointer) nor of the tool.
 #[test]
 fn a_callback_outside_a_lend_is_a_panic_finding_of_its_op() {
-    let source = scenario("arena-declared", "callback-outside-lend");
-    let parsed = sim::scenario::parse::parse::<ArenaUser<true>>("outside.toml", &source)
-        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
-    let outcome = sim::runner::run::<ArenaUser<true>>(&parsed, RunOptions::default());
+    let outcome = run_one_op::<true>("callback-outside-lend");
     assert_eq!(
         outcome.signatures(),
         vec!["panic:subject:callback-outside-lend"],
