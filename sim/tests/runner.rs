@@ -378,7 +378,7 @@ mod determinism {
 
     use arbitrary::Arbitrary;
     use serde::{Deserialize, Serialize};
-    use sim::findings::FindingKind;
+    use sim::findings::{Finding, FindingKind, OpRef};
     use sim::os::{Os, Tid};
     use sim::subject::{Config, Step, Subject, SubjectInfo};
 
@@ -433,6 +433,17 @@ mod determinism {
         }
     }
 
+    /// The op a determinism finding names as the last one started before the traces part, as
+    /// data (`details[].op`), as every other finding names an op.
+    fn last_op_started(finding: &Finding) -> &OpRef {
+        finding
+            .details
+            .iter()
+            .find(|d| d.label == "last op started")
+            .and_then(|d| d.op.as_ref())
+            .unwrap_or_else(|| panic!("the last op started is not named as an op: {finding:#?}"))
+    }
+
     const FLAKY: &str = r#"
 name = "flaky"
 subject = "flaky"
@@ -480,12 +491,7 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
         // That op as data, as every other finding names an op (`details[].op`), so that a
         // report points at it in the file: the second op of the lifecycle's `ops`. The finding
         // is placed where the traces part.
-        let last_op = finding
-            .details
-            .iter()
-            .find(|d| d.label == "last op started")
-            .and_then(|d| d.op.as_ref())
-            .unwrap_or_else(|| panic!("the last op started is not named as an op: {finding:#?}"));
+        let last_op = last_op_started(&finding);
         assert_eq!(
             (last_op.name.as_str(), last_op.list, last_op.index),
             ("touch", sim::findings::OpList::Ops, 2)
@@ -512,12 +518,7 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
         let scenario = sim::scenario::parse::parse::<Flaky>("threads.toml", &text).unwrap();
         let finding = sim::runner::check_determinism::<Flaky>(&scenario, None)
             .expect("two runs differ in the block size they allocate");
-        let last_op = finding
-            .details
-            .iter()
-            .find(|d| d.label == "last op started")
-            .and_then(|d| d.op.as_ref())
-            .unwrap_or_else(|| panic!("no last op: {finding:#?}"));
+        let last_op = last_op_started(&finding);
         assert_eq!(
             (last_op.name.as_str(), last_op.list, last_op.index),
             ("grow", sim::findings::OpList::Thread, 2)
@@ -644,14 +645,12 @@ ops = [{ op = "fine" }]
     /// crash, and not exit 1 or 2.
     #[test]
     fn a_panic_outside_any_run_is_exit_3_internal_error() {
-        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("exit-3");
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("break.toml");
-        std::fs::write(
-            &file,
+        let dir = super::support::scratch_dir("exit-3");
+        let file = super::support::write_file(
+            &dir,
+            "break.toml",
             "name = \"b\"\nsubject = \"brittle\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"break-validation\" }]\n",
-        )
-        .unwrap();
+        );
         let registry =
             || sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>());
         let run = |file: &std::path::Path| {
