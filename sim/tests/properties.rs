@@ -14,7 +14,7 @@ use sim::ledger;
 use sim::os::modules::ModuleId;
 use sim::os::tls::TlsKey;
 use sim::os::{KindId, LockId, LockKind, Os, PAGE_SIZE};
-use sim::registry::Registry;
+use sim::registry::{DynScenario, DynSubject, Registry};
 use sim::runner::RunOptions;
 
 /// Inputs per property under `cargo test`.
@@ -22,33 +22,45 @@ const ITERATIONS: usize = 200;
 /// Bytes per input: as many as the fuzz targets get (`-max_len=256`).
 const INPUT_LEN_MAX: usize = 256;
 
+/// Runs `check` on the scenario `subject`'s fuzz target decodes from each of bolero's inputs (as
+/// many and as long as above). A failing input is reported, then shrunk by bolero, which catches
+/// the panic.
+fn for_each_fuzzed_scenario(subject: &dyn DynSubject, check: impl Fn(&dyn DynScenario)) {
+    let subject = std::panic::AssertUnwindSafe(subject);
+    let check = std::panic::AssertUnwindSafe(check);
+    bolero::check!()
+        .with_iterations(ITERATIONS)
+        .with_max_len(INPUT_LEN_MAX)
+        .for_each(|bytes: &[u8]| {
+            check(
+                subject
+                    .from_bytes(bytes, &sim::fuzzing::generate_options(&[]))
+                    .as_ref(),
+            )
+        });
+}
+
 #[test]
 fn generated_scenarios_pass_with_defects_off_and_replay_to_the_same_trace() {
     let registry = Registry::builtin();
     for subject in registry.subjects() {
         let name = subject.info().name;
-        // A failing input is reported, then shrunk by bolero, which catches the panic.
-        let subject = std::panic::AssertUnwindSafe(subject);
-        bolero::check!()
-            .with_iterations(ITERATIONS)
-            .with_max_len(INPUT_LEN_MAX)
-            .for_each(|bytes: &[u8]| {
-                let scenario = subject.from_bytes(bytes, &sim::fuzzing::generate_options(&[]));
-                let first = scenario.run(RunOptions::default());
-                assert!(
-                    first.passed(),
-                    "subject `{name}`: a generated scenario fails with defects off: {:?}\n{}",
-                    first.signatures(),
-                    scenario.to_toml()
-                );
-                let second = scenario.run(RunOptions::default());
-                assert_eq!(
-                    first.trace_hash,
-                    second.trace_hash,
-                    "subject `{name}`: two runs of one scenario differ\n{}",
-                    scenario.to_toml()
-                );
-            });
+        for_each_fuzzed_scenario(subject, |scenario| {
+            let first = scenario.run(RunOptions::default());
+            assert!(
+                first.passed(),
+                "subject `{name}`: a generated scenario fails with defects off: {:?}\n{}",
+                first.signatures(),
+                scenario.to_toml()
+            );
+            let second = scenario.run(RunOptions::default());
+            assert_eq!(
+                first.trace_hash,
+                second.trace_hash,
+                "subject `{name}`: two runs of one scenario differ\n{}",
+                scenario.to_toml()
+            );
+        });
     }
 }
 
@@ -80,19 +92,14 @@ fn no_generated_scenario_warns() {
                 );
             }
         }
-        let subject = std::panic::AssertUnwindSafe(subject);
-        bolero::check!()
-            .with_iterations(ITERATIONS)
-            .with_max_len(INPUT_LEN_MAX)
-            .for_each(|bytes: &[u8]| {
-                let scenario = subject.from_bytes(bytes, &sim::fuzzing::generate_options(&[]));
-                let warnings = scenario.warnings();
-                assert!(
-                    warnings.is_empty(),
-                    "subject `{name}`: {warnings:?}\n{}",
-                    scenario.to_toml()
-                );
-            });
+        for_each_fuzzed_scenario(subject, |scenario| {
+            let warnings = scenario.warnings();
+            assert!(
+                warnings.is_empty(),
+                "subject `{name}`: {warnings:?}\n{}",
+                scenario.to_toml()
+            );
+        });
     }
 }
 
