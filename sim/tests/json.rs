@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{SIM, package_dir, repro_dir, run_sim};
+use support::{SIM, package_dir, repro_dir, run_sim, scratch_dir};
 
 const KINDS: [&str; 8] = [
     "leak",
@@ -238,9 +238,7 @@ fn bad_input_is_exit_2_with_a_message_and_no_partial_json() {
 /// run, ending with the finding; the run's result is unchanged by it.
 #[test]
 fn trace_file_is_json_lines_identical_across_runs_and_ends_with_the_finding() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("json-trace");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("json-trace");
     let scenario = "../scenarios/zoo/instantiate-destroy.toml";
     let traced = |name: &str| {
         let path = dir.join(name);
@@ -360,14 +358,19 @@ fn list_shows_an_example_with_every_field_for_each_op() {
     );
 }
 
+/// `sim list --json`: every subject, each with its ops, defects and parameters.
+fn listed_subjects() -> Value {
+    let (code, stdout, stderr) = run_sim(&["list", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).expect("valid JSON")
+}
+
 /// What `sim list SUBJECT` shows under its table, pasted into a scenario's op list as it is,
 /// parses, for every built-in subject: the examples are in an order where each name an op uses
 /// (a `free`'s slot) is defined above it.
 #[test]
 fn every_listed_example_pasted_into_a_scenario_parses() {
-    let (code, stdout, _) = run_sim(&["list", "--json"]);
-    assert_eq!(code, 0);
-    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let subjects = listed_subjects();
     for subject in subjects.as_array().unwrap() {
         let name = subject["name"].as_str().unwrap();
         let (code, table, _) = run_sim(&["list", name]);
@@ -414,9 +417,7 @@ fn list_wraps_its_rows_to_the_width_it_is_given() {
 
 #[test]
 fn list_shows_each_subjects_config_parameters_with_kind_range_and_default() {
-    let (code, stdout, _) = run_sim(&["list", "--json"]);
-    assert_eq!(code, 0);
-    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let subjects = listed_subjects();
     let params = |name: &str| {
         subjects
             .as_array()
@@ -568,9 +569,7 @@ fn a_repro_that_cannot_be_written_is_a_warning_and_every_result_is_kept() {
 /// command that reruns the file, where the printed `sim replay` used to fail with exit 2.
 #[test]
 fn a_repro_too_large_to_replay_is_not_written_and_the_rerun_command_is_given() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("repro-too-large");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("repro-too-large");
     let mut ops = vec![r#"{op="bump"}"#; 300_000];
     ops.insert(150_000, r#"{op="create",slot=1},{op="evict",slot=1}"#);
     let file = dir.join("big.toml");
