@@ -8,7 +8,8 @@ use std::path::Path;
 use sim::registry::DynScenario;
 use sim::runner::RunOptions;
 use support::{
-    defects_off, parse_scenario, run_sim, scratch_dir, text_of_300000_op_leak, write_300000_op_leak,
+    defects_off, parse_scenario, run_sim, scratch_dir, text_of_300000_op_leak, workspace_path,
+    write_300000_op_leak, write_file,
 };
 
 const LEAK: &str = "leak:heap block:counter_create";
@@ -198,10 +199,7 @@ fn the_work_bound_stops_a_search_of_a_large_scenario_with_what_it_found() {
 /// `sim shrink` says when its result is where a bound stopped the search, not the smallest.
 #[test]
 fn sim_shrink_says_when_runs_max_stopped_it() {
-    let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/zoo/heap-delete-exit.toml")
-        .display()
-        .to_string();
+    let zoo = workspace_path("scenarios/zoo/heap-delete-exit.toml");
     let zoo = zoo.as_str();
     let (code, _, stderr) = run_sim(&["shrink", zoo, "--runs-max", "3"]);
     assert_eq!(code, 1, "{stderr}");
@@ -281,8 +279,7 @@ fn the_run_budget_bounds_the_search_and_every_kept_step_still_fails() {
 #[test]
 fn sim_shrink_writes_a_small_repro_that_replays() {
     let dir = scratch_dir("sim-shrink");
-    let input = dir.join("churn.toml");
-    std::fs::write(&input, churn_200()).unwrap();
+    let input = write_file(&dir, "churn.toml", churn_200());
     let out = dir.join("small.toml");
     let path = |p: &Path| p.display().to_string();
     let (code, stdout, stderr) =
@@ -339,10 +336,7 @@ fn sim_shrink_writes_a_small_repro_that_replays() {
 #[test]
 fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off() {
     let dir = scratch_dir("defect-only");
-    let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/zoo/instantiate-destroy.toml")
-        .display()
-        .to_string();
+    let zoo = workspace_path("scenarios/zoo/instantiate-destroy.toml");
     let out = dir.join("small.toml").display().to_string();
     let (code, _, stderr) = run_sim(&["shrink", &zoo, "--seed", "1", "--out", &out]);
     assert_eq!(code, 1, "{stderr}");
@@ -369,10 +363,7 @@ fn sim_shrink_of_a_defect_run_keeps_a_scenario_that_passes_with_the_defect_off()
 /// 2, naming the signatures the run does show.
 #[test]
 fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
-    let clean = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/ui/counter-clean.toml")
-        .display()
-        .to_string();
+    let clean = workspace_path("sim/tests/ui/counter-clean.toml");
     for signature in [None, Some(LEAK)] {
         let mut args = vec!["shrink", clean.as_str()];
         args.extend(signature.map(|s| ["--signature", s]).into_iter().flatten());
@@ -386,8 +377,7 @@ fn sim_shrink_of_a_passing_run_or_an_absent_signature_has_nothing_to_do() {
 
     let dir = scratch_dir("absent").join("absent");
     std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("churn.toml");
-    std::fs::write(&input, churn_200()).unwrap();
+    let input = write_file(&dir, "churn.toml", churn_200());
     let input = input.display().to_string();
     let (code, stdout, stderr) = run_sim(&["shrink", &input, "--signature", "leak:nothing:here"]);
     assert_eq!(
@@ -470,11 +460,9 @@ ops = [{ op = "bump" }]
 #[test]
 fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     let dir = scratch_dir("out-checked");
-    let input = dir.join("churn.toml");
-    std::fs::write(&input, churn_200()).unwrap();
+    let input = write_file(&dir, "churn.toml", churn_200());
     let input = input.display().to_string();
-    let a_file = dir.join("a-file");
-    std::fs::write(&a_file, "").unwrap();
+    let a_file = write_file(&dir, "a-file", "");
     // Symbolic links to nothing: `metadata` takes them for paths not made yet, but no directory
     // can be made where one stands, nor a file written through one into no directory.
     let dangling_dir = dir.join("dangling-dir");
@@ -526,11 +514,9 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
 #[test]
 fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_result() {
     let dir = scratch_dir("import-out-checked");
-    let artifact = dir.join("crash-canary");
-    std::fs::write(&artifact, "hello world 1234567890").unwrap();
+    let artifact = write_file(&dir, "crash-canary", "hello world 1234567890");
     let artifact = artifact.display().to_string();
-    let a_file = dir.join("a-file");
-    std::fs::write(&a_file, "").unwrap();
+    let a_file = write_file(&dir, "a-file", "");
     let a_file = a_file.display().to_string();
     for (flag, target) in [("--out", "canary"), ("--parser-corpus", "scenario-parser")] {
         let (code, stdout, stderr) = run_sim(&["import-crash", target, &artifact, flag, &a_file]);
@@ -604,10 +590,7 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
 #[test]
 fn a_shrunk_scenario_says_what_it_shows_and_keeps_the_originals_comments() {
     let dir = scratch_dir("header");
-    let zoo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/zoo/heap-delete-exit.toml")
-        .display()
-        .to_string();
+    let zoo = workspace_path("scenarios/zoo/heap-delete-exit.toml");
     let out = dir.join("small.toml").display().to_string();
     let (code, stdout, stderr) = run_sim(&["shrink", &zoo, "--out", &out]);
     assert_eq!(code, 1, "{stderr}");
@@ -725,13 +708,12 @@ fn sim_shrink_writes_no_result_too_large_to_replay() {
 #[test]
 fn shrink_warns_of_its_input_and_of_its_result() {
     let dir = scratch_dir("shrink-warnings");
-    let file = dir.join("after-exit.toml");
-    std::fs::write(
-        &file,
+    let file = write_file(
+        &dir,
+        "after-exit.toml",
         "name = \"x\"\nsubject = \"counter\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
          ops = [{ op = \"exit\" }, { op = \"create\", slot = 0 }]\n",
-    )
-    .unwrap();
+    );
     let out = dir.join("shrunk.toml");
     let (file, out) = (file.display().to_string(), out.display().to_string());
     let (code, _, stderr) = run_sim(&["shrink", &file, "--runs-max", "0", "--out", &out]);
