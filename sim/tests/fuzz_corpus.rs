@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use sim::fuzzing::{self, TARGETS};
-use support::{defects_off, workspace_root};
+use support::{defects_off, fresh_path, scratch_dir, workspace_root, write_file};
 
 fn corpus_inputs(target: &str) -> Vec<PathBuf> {
     let dir = workspace_root().join("corpus").join(target);
@@ -170,8 +170,7 @@ fn the_parser_target_accepts_a_file_whose_print_is_past_the_size_bound() {
 fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_only() {
     let defect = "prestats-lock-leak".to_string();
     let artifact = prestats_artifact();
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash");
-    let _ = std::fs::remove_dir_all(&out);
+    let out = fresh_path("import-crash");
     let cli = |extra: &[&str]| {
         let mut args = vec![
             "sim".to_string(),
@@ -245,11 +244,8 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
 /// script reading the verdict read an empty line).
 #[test]
 fn import_crash_classifies_a_scenario_parser_artifact_on_stdout() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash-parser-classify");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let artifact = dir.join("crash-parser");
-    std::fs::write(&artifact, b"name = \"x\"\nsubject = [1, 2").unwrap();
+    let dir = scratch_dir("import-crash-parser-classify");
+    let artifact = write_file(&dir, "crash-parser", b"name = \"x\"\nsubject = [1, 2");
     let corpus = dir.join("parser-corpus");
     std::fs::create_dir_all(&corpus).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
@@ -325,9 +321,7 @@ fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exi
         "{stderr}"
     );
 
-    let elsewhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-crash-elsewhere");
-    let _ = std::fs::remove_dir_all(&elsewhere);
-    std::fs::create_dir_all(&elsewhere).unwrap();
+    let elsewhere = scratch_dir("import-crash-elsewhere");
     let (code, _, stderr) = run(None, &["--defect", "prestats-lock-leak"], &elsewhere);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -353,7 +347,7 @@ mod import_crash_bound {
     use sim::registry::{Registry, erase};
     use sim::subject::{Config, DefectInfo, Step, Subject, SubjectInfo};
 
-    use super::support::scratch_dir;
+    use super::support::{scratch_dir, write_file};
 
     /// Set (to `ARTIFACT<tab>OUT`, then `<tab>--classify` or nothing) in the process the test
     /// starts to run `sim import-crash`.
@@ -465,8 +459,7 @@ mod import_crash_bound {
         let out = dir.join("regressions");
         std::fs::create_dir_all(&out).unwrap();
         // A note of a few bytes: imported, as the canary's artifacts are.
-        let small = dir.join("crash-small");
-        std::fs::write(&small, "x".repeat(64)).unwrap();
+        let small = write_file(&dir, "crash-small", "x".repeat(64));
         let (code, stdout, stderr) = import(&small, &out, "");
         assert_eq!(code, 1, "{stdout}\n{stderr}");
         let written = regressions_in(&out);
@@ -477,8 +470,11 @@ mod import_crash_bound {
 
         // A note past the 4 MiB a scenario file may have: nothing is written, and the error
         // names the command that runs the artifact again without writing; that command works.
-        let large = dir.join("crash-large");
-        std::fs::write(&large, "x".repeat(sim::scenario::parse::SOURCE_BYTES_MAX)).unwrap();
+        let large = write_file(
+            &dir,
+            "crash-large",
+            "x".repeat(sim::scenario::parse::SOURCE_BYTES_MAX),
+        );
         let (code, stdout, stderr) = import(&large, &out, "");
         assert_eq!(code, 3, "{stdout}\n{stderr}");
         assert!(
