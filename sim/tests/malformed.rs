@@ -18,13 +18,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use sim::registry::Registry;
 use sim::scenario::nesting::NESTING_LEVELS_MAX;
 use sim::scenario::parse::Diagnostic;
-use support::{SIM, package_dir};
+use support::{SIM, package_dir, scratch_dir, write_file};
 
 /// What `sim` must say about one catalogue file: its name, the line and column the error names
 /// (if any), and a phrase the message contains.
@@ -102,8 +102,7 @@ fn catalogue() -> Vec<Case> {
 
 /// Cases written at test time: bytes that are awkward to commit.
 fn generated_cases() -> Vec<Case> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("malformed-generated");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("malformed-generated");
     let mut cases = Vec::new();
     // Binary garbage from a fixed xorshift stream: deterministic, and not UTF-8 at byte 0.
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -116,16 +115,14 @@ fn generated_cases() -> Vec<Case> {
             state as u8
         }))
         .collect();
-    let path = dir.join("binary-garbage.toml");
-    std::fs::write(&path, &garbage).unwrap();
+    let path = write_file(&dir, "binary-garbage.toml", &garbage);
     cases.push(Case {
         path: path.display().to_string(),
         position: Some((1, 1)),
         message: "not UTF-8".into(),
     });
     // Garbage that is valid UTF-8 (control characters and symbols): the TOML parser's turn.
-    let path = dir.join("control-garbage.toml");
-    std::fs::write(&path, "\u{1}\u{2}\u{7f}€€\n\u{0}").unwrap();
+    let path = write_file(&dir, "control-garbage.toml", "\u{1}\u{2}\u{7f}€€\n\u{0}");
     cases.push(Case {
         path: path.display().to_string(),
         position: Some((1, 6)),
@@ -265,9 +262,7 @@ fn every_malformed_scenario_exits_2_with_a_positioned_message_and_never_panics()
         cases.len()
     );
     cases.extend(generated_cases());
-    let repro_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("malformed-repros");
-    let _ = std::fs::remove_dir_all(&repro_dir);
-    let repro_dir = repro_dir.display().to_string();
+    let repro_dir = support::repro_dir("malformed-repros");
     // Four workers: each case is three short processes.
     let chunks: Vec<&[Case]> = cases.chunks(cases.len().div_ceil(4)).collect();
     let problems: Vec<String> = std::thread::scope(|scope| {
