@@ -189,8 +189,7 @@ fn section_5_shows_what_the_example_prints() {
 /// (`sim run` of those files, piped to `wc -c`).
 #[test]
 fn a_reader_that_stops_early_ends_the_tool_quietly() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme-pipe");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = support::fresh_path("readme-pipe");
     let files = dir.join("files");
     std::fs::create_dir_all(&files).unwrap();
     let zoo =
