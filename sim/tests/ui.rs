@@ -17,7 +17,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{SIM, toml_files_in, workspace_root};
+use support::{SIM, scratch_dir, toml_files_in, workspace_root};
 
 struct Case {
     /// The scenario, relative to the workspace root.
@@ -143,11 +143,10 @@ fn reports_match_their_blessed_output() {
             .any(|c| c.scenario.starts_with("sim/tests/ui/")),
         "no UI cases found"
     );
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-repros");
+    let tmp = scratch_dir("ui-repros");
     let mut problems = Vec::new();
     for (index, case) in cases.iter().enumerate() {
         let repro_dir = tmp.join(index.to_string());
-        let _ = std::fs::remove_dir_all(&repro_dir);
         let ran = run_case(case, &repro_dir, &[]);
         if case.zoo {
             let off = run_case(case, &repro_dir.join("no-defects"), &["--no-defects"]);
