@@ -16,7 +16,7 @@ use sim::registry::Registry;
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use sim::subject::Subject;
-use support::{defects_off, scratch_dir};
+use support::{defects_off, scratch_dir, write_file};
 
 fn example_scenario() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -165,8 +165,7 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
         .to_string();
 
     let scratch = scratch_dir("import-crash");
-    let artifact = scratch.join("crash-bump");
-    std::fs::write(&artifact, &bytes).unwrap();
+    let artifact = write_file(&scratch, "crash-bump", &bytes);
     let out = scratch.join("tests/regressions");
     // `import-crash bump-allocator ARTIFACT --out OUT` through a binary with `registry`, plus `extra`.
     let import_into = |registry: Registry, extra: &[&str]| {
