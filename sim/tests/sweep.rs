@@ -398,18 +398,19 @@ ops = [
 ]
 "#;
 
+/// `sim sweep SCENARIO --seeds SEEDS --out OUT`, then `extra`: (exit code, stdout, stderr),
+/// whatever the code.
+fn sweep_file(scenario: &Path, seeds: &str, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let (scenario, out) = (scenario.display().to_string(), out.display().to_string());
+    let mut args = vec!["sweep", &scenario, "--seeds", seeds, "--out", &out];
+    args.extend(extra);
+    run_sim(&args)
+}
+
 /// The `--json` summary of `sim sweep SCENARIO --seeds SEEDS --out OUT`, which must exit 1: the
 /// scenario has a finding.
 fn failing_sweep_summary(scenario: &Path, seeds: &str, out: &Path) -> Value {
-    let (code, stdout, stderr) = run_sim(&[
-        "sweep",
-        &scenario.display().to_string(),
-        "--seeds",
-        seeds,
-        "--out",
-        &out.display().to_string(),
-        "--json",
-    ]);
+    let (code, stdout, stderr) = sweep_file(scenario, seeds, out, &["--json"]);
     assert_eq!(code, 1, "{stderr}");
     serde_json::from_str(&stdout).unwrap()
 }
@@ -525,17 +526,8 @@ fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
         "clean.toml",
         CREATE_EVICT.replace("defects = [\"leak-on-evict\"]\n", ""),
     );
-    let (code, stdout, stderr) = run_sim(&[
-        "sweep",
-        &clean.display().to_string(),
-        "--seeds",
-        "0..4",
-        "--out",
-        &dir.join("out").display().to_string(),
-        "--json",
-        "--recheck-percent",
-        "100",
-    ]);
+    let extra = ["--json", "--recheck-percent", "100"];
+    let (code, stdout, stderr) = sweep_file(&clean, "0..4", &dir.join("out"), &extra);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     for key in [
@@ -556,14 +548,7 @@ fn json_output_keeps_the_contract_keys_and_a_clean_sweep_exits_zero() {
     assert_eq!(summary["determinism"]["rechecked"], 4);
     assert_eq!(summary["determinism"]["mismatches"], 0);
     // Without --json a clean sweep still ends with its table and the report's path.
-    let (code, stdout, _) = run_sim(&[
-        "sweep",
-        &clean.display().to_string(),
-        "--seeds",
-        "0..4",
-        "--out",
-        &dir.join("out-text").display().to_string(),
-    ]);
+    let (code, stdout, _) = sweep_file(&clean, "0..4", &dir.join("out-text"), &[]);
     assert_eq!(code, 0, "{stdout}");
     let table_row = stdout
         .lines()
@@ -1584,17 +1569,8 @@ fn a_minimised_repro_too_large_to_replay_is_not_written_and_the_finding_is_kept(
     let dir = scratch_dir("repro-too-large");
     let scenario = write_300000_op_leak(&dir);
     let out = dir.join("out");
-    let (code, stdout, stderr) = run_sim(&[
-        "sweep",
-        &scenario.display().to_string(),
-        "--seeds",
-        "0..1",
-        "--shrink-runs-max",
-        "2",
-        "--out",
-        &out.display().to_string(),
-        "--json",
-    ]);
+    let extra = ["--shrink-runs-max", "2", "--json"];
+    let (code, stdout, stderr) = sweep_file(&scenario, "0..1", &out, &extra);
     assert_eq!(code, 1, "{stderr}");
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     let findings = summary["findings"].as_array().unwrap();
