@@ -878,16 +878,19 @@ impl Subject for Nondeterministic {
 fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     let dir = scratch_dir("determinism");
     let registry = Registry::builtin().with(erase::<Nondeterministic>());
-    let scenario = registry
-        .parse(
-            "nondet.toml",
-            "name = \"n\"\nsubject = \"nondeterministic\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"touch\" }]\n",
-        )
-        .unwrap();
-    let mut config = SweepConfig::new(vec![Source::file("nondet.toml", scenario)], 0..20, &dir);
-    config.recheck_percent = 100.0;
-    let report = sweep(&registry, &config).unwrap();
-    let summary = report.summary;
+    // Seeds 0..20 of a scenario of one `touch`, into `out`, rechecking `recheck_percent` of them.
+    let sweep_touch = |out: PathBuf, recheck_percent: f64| {
+        let scenario = registry
+            .parse(
+                "nondet.toml",
+                "name = \"n\"\nsubject = \"nondeterministic\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"touch\" }]\n",
+            )
+            .unwrap();
+        let mut config = SweepConfig::new(vec![Source::file("nondet.toml", scenario)], 0..20, out);
+        config.recheck_percent = recheck_percent;
+        sweep(&registry, &config).unwrap().summary
+    };
+    let summary = sweep_touch(dir.clone(), 100.0);
     assert_eq!(summary.verdict, "fail");
     assert!(summary.determinism.mismatches > 0);
     let finding = &summary.findings[0];
@@ -924,21 +927,7 @@ fn two_runs_of_one_pair_that_differ_are_a_determinism_finding() {
     assert_eq!(finding.ops_after, finding.ops_before, "not shrunk");
 
     // With no rechecks of passing runs, nothing is run twice and nothing is found.
-    let mut config = SweepConfig::new(
-        vec![Source::file(
-            "nondet.toml",
-            registry
-                .parse(
-                    "nondet.toml",
-                    "name = \"n\"\nsubject = \"nondeterministic\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"touch\" }]\n",
-                )
-                .unwrap(),
-        )],
-        0..20,
-        dir.join("unchecked"),
-    );
-    config.recheck_percent = 0.0;
-    let summary = sweep(&registry, &config).unwrap().summary;
+    let summary = sweep_touch(dir.join("unchecked"), 0.0);
     assert_eq!(summary.verdict, "pass");
     assert_eq!(summary.determinism.rechecked, 0);
 }
