@@ -9,8 +9,7 @@ use sim::registry::Registry;
 use sim::runner::{Outcome, RunOptions};
 use sim::scenario::generate::GenerateOptions;
 use support::{
-    assert_generated_scenarios_pass, defects_off, parse_scenario, print_and_parse_back,
-    scenario_text,
+    assert_generated_pass, defects_off, parse_scenario, print_and_parse_back, scenario_text,
 };
 
 const ALLOCATOR_DEFECT: &str = "collect-after-segment-free";
@@ -321,6 +320,11 @@ fn seeds_finding(subject: &str, defect: &str, signature: &str) -> Vec<u64> {
     found
 }
 
+/// `subject`'s generated scenarios of seeds `0..CLEAN_SEEDS` pass with their defects off.
+fn assert_generated_scenarios_pass(subject: &str) {
+    assert_generated_pass(subject, 0..CLEAN_SEEDS, &GenerateOptions::default());
+}
+
 #[test]
 fn generated_allocator_scenarios_reach_the_use_after_unmap() {
     let found = seeds_finding("allocator", ALLOCATOR_DEFECT, USE_AFTER_UNMAP);
@@ -341,16 +345,12 @@ fn generated_reloadable_lib_scenarios_reach_the_pagemap_leak() {
 
 #[test]
 fn generated_allocator_scenarios_pass_without_the_defect() {
-    assert_generated_scenarios_pass("allocator", 0..CLEAN_SEEDS, &GenerateOptions::default());
+    assert_generated_scenarios_pass("allocator");
 }
 
 #[test]
 fn generated_reloadable_lib_scenarios_pass_without_the_defect() {
-    assert_generated_scenarios_pass(
-        "reloadable-lib",
-        0..CLEAN_SEEDS,
-        &GenerateOptions::default(),
-    );
+    assert_generated_scenarios_pass("reloadable-lib");
 }
 
 #[test]

@@ -9,8 +9,7 @@ use sim::registry::{DynScenario, Registry};
 use sim::runner::RunOptions;
 use sim::scenario::generate::GenerateOptions;
 use support::{
-    assert_generated_scenarios_pass, defects_off, print_and_parse_back, scenario_text,
-    workspace_path,
+    assert_generated_pass, defects_off, print_and_parse_back, scenario_text, workspace_path,
 };
 
 fn load(path: &str) -> Box<dyn DynScenario> {
@@ -228,7 +227,7 @@ fn generated_scenarios_with_every_defect_off_find_nothing() {
             defects: vec![],
             faults,
         };
-        assert_generated_scenarios_pass("wasi-runtime", 0..2000, &options);
+        assert_generated_pass("wasi-runtime", 0..2000, &options);
     }
 }
 

@@ -159,15 +159,11 @@ pub fn fields_of(object: &Value, keys: &[&str]) -> Value {
 /// Generates `subject`'s scenario of each seed in `seeds` with `options` and runs it with the
 /// default run options; a run that does not pass fails the test with its findings and the
 /// scenario's text.
-pub fn assert_generated_scenarios_pass(
-    subject: &str,
-    seeds: Range<u64>,
-    options: &GenerateOptions,
-) {
+pub fn assert_generated_pass(subject: &str, seeds: Range<u64>, options: &GenerateOptions) {
     for_each_passing_generated_scenario(subject, seeds, options, |_, _, _| {});
 }
 
-/// `assert_generated_scenarios_pass`, which then hands each passing run to `also_check` (seed,
+/// `assert_generated_pass`, which then hands each passing run to `also_check` (seed,
 /// scenario, outcome).
 pub fn for_each_passing_generated_scenario(
     subject: &str,
