@@ -119,12 +119,16 @@ fn crate_write_after_release() {
     unsafe { real.write_volatile(2) };
 }
 
+/// The text of a scenario of `subject` whose one lifecycle runs the one op `op`.
+fn scenario(subject: &str, op: &str) -> String {
+    format!(
+        "name = \"one-op\"\nsubject = \"{subject}\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"{op}\" }}]\n"
+    )
+}
+
 /// Runs a scenario of the one op `op` on `ArenaUser<DECLARED>` with the default options.
 fn run_one_op<const DECLARED: bool>(op: &str) -> Outcome {
-    let subject = ArenaUser::<DECLARED>::info().name;
-    let source = format!(
-        "name = \"one-op\"\nsubject = \"{subject}\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"{op}\" }}]\n"
-    );
+    let source = scenario(ArenaUser::<DECLARED>::info().name, op);
     let parsed = sim::scenario::parse::parse::<ArenaUser<DECLARED>>(&format!("{op}.toml"), &source)
         .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
     sim::runner::run::<ArenaUser<DECLARED>>(&parsed, RunOptions::default())
