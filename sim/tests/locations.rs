@@ -97,15 +97,8 @@ fn every_op_a_report_names_is_located_where_the_file_writes_it() {
     assert!(checked >= 20, "only {checked} located ops");
 }
 
-/// The setup's first op and the repeated list's first op are both `op #1`, in the same
-/// repetition, with the same name: only the list tells them apart, and the location follows it.
-#[test]
-fn a_setup_op_is_not_taken_for_the_repeated_op_of_the_same_name_and_number() {
-    let dir = scratch_dir("locations-setup");
-    let file = write_file(
-        &dir,
-        "setup-leak.toml",
-        r#"name = "setup-leak"
+/// A leak of the setup's `create`, whose lifecycle's `ops` also begin with a `create`.
+const SETUP_LEAK: &str = r#"name = "setup-leak"
 subject = "counter"
 
 [[lifecycle]]
@@ -116,7 +109,16 @@ ops = [
   { op = "evict", slot = 1 },
 ]
 teardown = [{ op = "bump" }]
-"#,
+"#;
+
+/// The setup's first op and the repeated list's first op are both `op #1`, in the same
+/// repetition, with the same name: only the list tells them apart, and the location follows it.
+#[test]
+fn a_setup_op_is_not_taken_for_the_repeated_op_of_the_same_name_and_number() {
+    let file = write_file(
+        &scratch_dir("locations-setup"),
+        "setup-leak.toml",
+        SETUP_LEAK,
     );
     let file = file.display().to_string();
     let repros = repro_dir("setup");
