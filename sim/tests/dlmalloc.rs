@@ -448,12 +448,10 @@ fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not()
 #[test]
 fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
     let dir = scratch_dir("dlmalloc-refused");
-    let huge = write_file(
-        &dir,
-        "huge-arena.toml",
-        "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\narena-bytes = 68719476736\n\
-         [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\" }, { op = \"destroy\" }]\n",
-    );
+    let huge_arena = "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\n\
+        arena-bytes = 68719476736\n[[lifecycle]]\nname = \"l\"\n\
+        ops = [{ op = \"create\" }, { op = \"destroy\" }]\n";
+    let huge = write_file(&dir, "huge-arena.toml", huge_arena);
     let other = workspace_path("scenarios/zoo/instantiate-destroy.toml");
     let repros = dir.join("repros");
     let under_limit = |args: &[&str]| {
