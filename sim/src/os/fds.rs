@@ -109,6 +109,16 @@ enum Inode {
     Dir { entries: DirEntries, parent: usize },
 }
 
+impl Inode {
+    /// A file's length; a directory counts as empty, for seeking and for growth.
+    fn size(&self) -> u64 {
+        match self {
+            Inode::File(data) => data.len() as u64,
+            Inode::Dir { .. } => 0,
+        }
+    }
+}
+
 /// A directory's names and the inodes they name. A list searched from the front rather than an
 /// ordered map: a directory here holds a handful of names (stdio, the preopens, the few files a
 /// guest opens), and every preopen of every instantiation looks its path up, where the map's
@@ -160,6 +170,20 @@ struct Buffer {
 }
 
 impl Buffer {
+    /// An empty buffer from `writer` to `reader`, both ends open.
+    fn new(reader: u64, writer: u64, pipe: bool) -> Buffer {
+        Buffer {
+            bytes: VecDeque::new(),
+            bytes_written: 0,
+            bytes_read: 0,
+            reader,
+            writer,
+            reader_open: true,
+            writer_open: true,
+            pipe,
+        }
+    }
+
     /// Bytes written minus bytes read is what the buffer holds.
     fn is_conserved(&self) -> bool {
         self.bytes_written.checked_sub(self.bytes_read) == Some(self.bytes.len() as u64)
@@ -1142,10 +1166,7 @@ impl Os {
             return Err(Errno::Efbig);
         }
         let fs_bytes_max = self.limits.fs_bytes_max;
-        let size = match &self.fds.inodes[inode] {
-            Inode::File(data) => data.len() as u64,
-            Inode::Dir { .. } => 0,
-        };
+        let size = self.fds.inodes[inode].size();
         let growth = offset
             .saturating_add(bytes.len() as u64)
             .saturating_sub(size);
@@ -1211,10 +1232,7 @@ impl Os {
             Object::Dir { .. } => return Ok(0),
             _ => return Err(Errno::Einval),
         };
-        let size = match &self.fds.inodes[inode] {
-            Inode::File(data) => data.len() as u64,
-            Inode::Dir { .. } => 0,
-        };
+        let size = self.fds.inodes[inode].size();
         let base = match whence {
             Whence::Set => 0,
             Whence::Current => current,
@@ -1245,17 +1263,9 @@ impl Os {
         self.fds.next_buffer += 1;
         let reader = self.new_description(Object::PipeRead { buffer }, true, false, site);
         let writer = self.new_description(Object::PipeWrite { buffer }, false, true, site);
-        let b = Buffer {
-            bytes: VecDeque::new(),
-            bytes_written: 0,
-            bytes_read: 0,
-            reader,
-            writer,
-            reader_open: true,
-            writer_open: true,
-            pipe: true,
-        };
-        self.fds.buffers.insert(buffer, b);
+        self.fds
+            .buffers
+            .insert(buffer, Buffer::new(reader, writer, true));
         let read_fd = self.install(reader, site);
         let write_fd = self.install(writer, site);
         self.syscall(
@@ -1273,18 +1283,8 @@ impl Os {
         self.fds.next_buffer += 2;
         let a = self.new_description(Object::Socket { rx: ba, tx: ab }, true, true, site);
         let b = self.new_description(Object::Socket { rx: ab, tx: ba }, true, true, site);
-        let buffer = |reader, writer| Buffer {
-            bytes: VecDeque::new(),
-            bytes_written: 0,
-            bytes_read: 0,
-            reader,
-            writer,
-            reader_open: true,
-            writer_open: true,
-            pipe: false,
-        };
-        self.fds.buffers.insert(ab, buffer(b, a));
-        self.fds.buffers.insert(ba, buffer(a, b));
+        self.fds.buffers.insert(ab, Buffer::new(b, a, false));
+        self.fds.buffers.insert(ba, Buffer::new(a, b, false));
         let fd_a = self.install(a, site);
         let fd_b = self.install(b, site);
         self.syscall(
