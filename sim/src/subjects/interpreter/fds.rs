@@ -43,6 +43,10 @@ fn writable(id: u64) -> BlockReason {
     BlockReason::Subject { what: WRITABLE, id }
 }
 
+/// A call on a description with its one argument (a byte count or an eventfd value): what a
+/// slot starts, and what a blocked thread retries.
+type Retry = fn(&mut Interpreter, &mut Os, Tid, Rc<Description>, u64) -> Step<Interpreter>;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum PairKind {
     Pipe,
@@ -276,16 +280,25 @@ impl Interpreter {
         Step::Done
     }
 
+    /// A call on a slot that holds no description, or on one gone by the time it retries.
+    fn bad_fd(&mut self, tid: Tid) -> Step<Self> {
+        self.returns.insert(tid, Err(Errno::Ebadf));
+        Step::Done
+    }
+
+    /// Starts `call` on the description in `slot`; an empty slot is EBADF.
+    #[inline]
+    fn on_slot(&mut self, os: &mut Os, tid: Tid, slot: u8, arg: u64, call: Retry) -> Step<Self> {
+        match self.handle(slot) {
+            Some(desc) => call(self, os, tid, desc, arg),
+            None => self.bad_fd(tid),
+        }
+    }
+
     // ---- read ----
 
     pub(super) fn read(&mut self, os: &mut Os, tid: Tid, slot: u8, bytes: u64) -> Step<Self> {
-        match self.handle(slot) {
-            Some(desc) => self.read_on(os, tid, desc, bytes),
-            None => {
-                self.returns.insert(tid, Err(Errno::Ebadf));
-                Step::Done
-            }
-        }
+        self.on_slot(os, tid, slot, bytes, Self::read_on)
     }
 
     /// Reads, or records the thread as a reader and blocks; the continuation retries.
@@ -307,10 +320,7 @@ impl Interpreter {
                 reason,
                 move |interpreter: &mut Interpreter, os, tid| match weak.upgrade() {
                     Some(desc) => interpreter.read_on(os, tid, desc, bytes),
-                    None => {
-                        interpreter.returns.insert(tid, Err(Errno::Ebadf));
-                        Step::Done
-                    }
+                    None => interpreter.bad_fd(tid),
                 },
             );
         }
@@ -373,17 +383,27 @@ impl Interpreter {
     // ---- write ----
 
     pub(super) fn write(&mut self, os: &mut Os, tid: Tid, slot: u8, bytes: u64) -> Step<Self> {
-        match self.handle(slot) {
-            Some(desc) => self.write_on(os, tid, desc, bytes),
-            None => {
-                self.returns.insert(tid, Err(Errno::Ebadf));
-                Step::Done
-            }
-        }
+        self.on_slot(os, tid, slot, bytes, Self::write_on)
     }
 
     fn write_on(&mut self, os: &mut Os, tid: Tid, desc: Rc<Description>, bytes: u64) -> Step<Self> {
-        if let Some(result) = self.try_write(os, &desc, bytes) {
+        let attempt = self.try_write(os, &desc, bytes);
+        self.write_or_block(os, tid, desc, bytes, attempt, Self::write_on)
+    }
+
+    /// Ends a write with `attempt`'s result, or with EAGAIN when the thread may not block, or
+    /// records the thread as a writer and blocks it until `retry` runs again.
+    #[inline]
+    fn write_or_block(
+        &mut self,
+        os: &mut Os,
+        tid: Tid,
+        desc: Rc<Description>,
+        arg: u64,
+        attempt: Option<Result<u64, Errno>>,
+        retry: Retry,
+    ) -> Step<Self> {
+        if let Some(result) = attempt {
             return self.finish(os, tid, desc, result);
         }
         if !self.may_block(os, &desc, tid) {
@@ -392,9 +412,7 @@ impl Interpreter {
         self.register(os, tid, &desc.writers);
         Step::block(
             writable(desc.id),
-            move |interpreter: &mut Interpreter, os, tid| {
-                interpreter.write_on(os, tid, desc, bytes)
-            },
+            move |interpreter: &mut Interpreter, os, tid| retry(interpreter, os, tid, desc, arg),
         )
     }
 
@@ -440,13 +458,7 @@ impl Interpreter {
         slot: u8,
         value: u64,
     ) -> Step<Self> {
-        match self.handle(slot) {
-            Some(desc) => self.eventfd_write_on(os, tid, desc, value),
-            None => {
-                self.returns.insert(tid, Err(Errno::Ebadf));
-                Step::Done
-            }
-        }
+        self.on_slot(os, tid, slot, value, Self::eventfd_write_on)
     }
 
     fn eventfd_write_on(
@@ -465,19 +477,7 @@ impl Interpreter {
             wake(os, desc.readers.take(), readable(desc.id));
             Some(Ok(8))
         };
-        if let Some(result) = attempt {
-            return self.finish(os, tid, desc, result);
-        }
-        if !self.may_block(os, &desc, tid) {
-            return self.finish(os, tid, desc, Err(Errno::Eagain));
-        }
-        self.register(os, tid, &desc.writers);
-        Step::block(
-            writable(desc.id),
-            move |interpreter: &mut Interpreter, os, tid| {
-                interpreter.eventfd_write_on(os, tid, desc, value)
-            },
-        )
+        self.write_or_block(os, tid, desc, value, attempt, Self::eventfd_write_on)
     }
 
     // ---- invariants ----
