@@ -744,6 +744,29 @@ fn fd_object_release(os: &mut Os, object: FdObject) {
 }
 
 impl FdTable {
+    /// What `fd_table_insert` and `fd_table_insert_existing` do before they attach an object:
+    /// take the write lock, then grow the table to hold entry `min`. On failure nothing is held,
+    /// and the caller releases the object it meant to insert. Always inlined, as `rwlock_lock`
+    /// is: every instantiation inserts its stdio and preopens.
+    #[inline(always)]
+    fn lock_for_insert(&mut self, os: &mut Os, tid: Tid, min: usize, site: Site) -> Call {
+        rwlock_lock(os, tid, self.lock, true, site)?;
+        if !grow(
+            os,
+            &mut self.entries,
+            &mut self.size,
+            &mut self.slots,
+            self.used,
+            min,
+            FD_ENTRY_BYTES,
+            "fd_table_grow",
+        ) {
+            rwlock_unlock(os, tid, self.lock, site);
+            return Err(Stop::Fail);
+        }
+        Ok(())
+    }
+
     fn attach(&mut self, number: usize, object: FdObject) {
         self.slots[number] = Some(object);
         self.used += 1;
@@ -934,23 +957,9 @@ impl WasiRuntime {
             }
             return Err(Stop::Fail);
         };
-        if let Err(stop) = rwlock_lock(os, tid, table.lock, true, site) {
+        if let Err(stop) = table.lock_for_insert(os, tid, number, site) {
             fd_object_release(os, object);
             return Err(stop);
-        }
-        if !grow(
-            os,
-            &mut table.entries,
-            &mut table.size,
-            &mut table.slots,
-            table.used,
-            number,
-            FD_ENTRY_BYTES,
-            "fd_table_grow",
-        ) {
-            rwlock_unlock(os, tid, table.lock, site);
-            fd_object_release(os, object);
-            return Err(Stop::Fail);
         }
         table.attach(number, object);
         rwlock_unlock(os, tid, table.lock, site);
@@ -1152,23 +1161,9 @@ fn path_open(
         let _ = os.close(handle, site);
         return Err(Stop::Fail);
     };
-    if let Err(stop) = rwlock_lock(os, tid, table.lock, true, site) {
+    if let Err(stop) = table.lock_for_insert(os, tid, 0, site) {
         fd_object_release(os, object);
         return Err(stop);
-    }
-    if !grow(
-        os,
-        &mut table.entries,
-        &mut table.size,
-        &mut table.slots,
-        table.used,
-        0,
-        FD_ENTRY_BYTES,
-        "fd_table_grow",
-    ) {
-        rwlock_unlock(os, tid, table.lock, site);
-        fd_object_release(os, object);
-        return Err(Stop::Fail);
     }
     // `fd_table_unused`: random numbers until a free one; grow keeps at least half free.
     let number = loop {
