@@ -16,6 +16,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::collections::btree_map::{self, Entry};
+use std::ops::Range;
 
 use super::host_arena::HostArena;
 use super::page_contents::{ContentsStorage, PageContents};
@@ -1048,6 +1049,22 @@ fn word_in_one_page(addr: u64) -> Option<(u64, usize)> {
     (offset <= PAGE_SIZE - WORD_BYTES && addr < SPACE_END).then_some((page, offset as usize))
 }
 
+/// Calls `copy(page, offset in the page, the caller's bytes for it)` for each piece of
+/// `[addr, addr + len)` that one page holds, in order: how `read` and `write` copy. Always
+/// inlined, so that each caller's loop is what it was when each had its own.
+#[inline(always)]
+fn for_each_page_piece(addr: u64, len: usize, mut copy: impl FnMut(u64, usize, Range<usize>)) {
+    let mut done = 0usize;
+    while done < len {
+        let at = addr + done as u64;
+        let page = page_floor(at);
+        let offset = (at - page) as usize;
+        let chunk = (PAGE_SIZE as usize - offset).min(len - done);
+        copy(page, offset, done..done + chunk);
+        done += chunk;
+    }
+}
+
 fn page_ceil(addr: u64) -> u64 {
     addr.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
@@ -1849,17 +1866,10 @@ impl Os {
             arena.read(addr, buf);
             return Ok(());
         }
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = addr + done as u64;
-            let page = page_floor(at);
-            let offset = (at - page) as usize;
-            let chunk = (PAGE_SIZE as usize - offset).min(buf.len() - done);
-            self.pages
-                .contents
-                .read(page, offset, &mut buf[done..done + chunk]);
-            done += chunk;
-        }
+        let contents = &self.pages.contents;
+        for_each_page_piece(addr, buf.len(), |page, offset, piece| {
+            contents.read(page, offset, &mut buf[piece]);
+        });
         Ok(())
     }
 
@@ -1871,17 +1881,10 @@ impl Os {
             arena.write(addr, bytes);
             return Ok(());
         }
-        let mut done = 0usize;
-        while done < bytes.len() {
-            let at = addr + done as u64;
-            let page = page_floor(at);
-            let offset = (at - page) as usize;
-            let chunk = (PAGE_SIZE as usize - offset).min(bytes.len() - done);
-            self.pages
-                .contents
-                .write(page, offset, &bytes[done..done + chunk]);
-            done += chunk;
-        }
+        let contents = &mut self.pages.contents;
+        for_each_page_piece(addr, bytes.len(), |page, offset, piece| {
+            contents.write(page, offset, &bytes[piece]);
+        });
         Ok(())
     }
 
