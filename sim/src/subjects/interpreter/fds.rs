@@ -85,6 +85,11 @@ impl Description {
     fn peer(&self) -> Option<Rc<Description>> {
         self.peer.borrow().upgrade()
     }
+
+    /// An attempt that cannot proceed: EAGAIN when non-blocking, else `None` (the thread blocks).
+    fn would_block(&self) -> Option<Result<u64, Errno>> {
+        self.nonblock.then_some(Err(Errno::Eagain))
+    }
 }
 
 /// An fd table entry: the description and the thread that owns the handle.
@@ -347,11 +352,7 @@ impl Interpreter {
                     wake(os, desc.writers.take(), writable(desc.id));
                     return Some(Ok(value));
                 }
-                if desc.nonblock {
-                    Some(Err(Errno::Eagain))
-                } else {
-                    None
-                }
+                desc.would_block()
             }
             DescriptionKind::PipeRead | DescriptionKind::Socket => {
                 if bytes == 0 {
@@ -371,11 +372,7 @@ impl Interpreter {
                 if desc.peer().is_none() {
                     return Some(Ok(0));
                 }
-                if desc.nonblock {
-                    Some(Err(Errno::Eagain))
-                } else {
-                    None
-                }
+                desc.would_block()
             }
         }
     }
@@ -393,7 +390,7 @@ impl Interpreter {
 
     /// Ends a write with `attempt`'s result, or with EAGAIN when the thread may not block, or
     /// records the thread as a writer and blocks it until `retry` runs again.
-    #[inline]
+    #[inline(always)]
     fn write_or_block(
         &mut self,
         os: &mut Os,
@@ -434,11 +431,7 @@ impl Interpreter {
                 };
                 let space = BUFFER_CAPACITY_BYTES - peer.buffered.get();
                 if space == 0 {
-                    return if desc.nonblock {
-                        Some(Err(Errno::Eagain))
-                    } else {
-                        None
-                    };
+                    return desc.would_block();
                 }
                 let count = bytes.min(space);
                 peer.buffered.set(peer.buffered.get() + count);
@@ -471,7 +464,7 @@ impl Interpreter {
         let attempt = if desc.kind != DescriptionKind::Eventfd || value == u64::MAX {
             Some(Err(Errno::Einval))
         } else if desc.counter.get() > EVENTFD_COUNTER_MAX - value {
-            desc.nonblock.then_some(Err(Errno::Eagain))
+            desc.would_block()
         } else {
             desc.counter.set(desc.counter.get() + value);
             wake(os, desc.readers.take(), readable(desc.id));
