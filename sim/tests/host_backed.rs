@@ -157,6 +157,61 @@ fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
     assert_eq!(outcome.ops, 0, "no op runs on an undeclared host arena");
 }
 
+/// A subject that asks for the host arena only in its op, undeclared, and goes on with the
+/// error: the runner hears of no refusal in `new`, so the OS reports it at the op.
+struct LateArena;
+
+impl Subject for LateArena {
+    type Op = ArenaOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: "late-arena",
+            summary: "asks for the host arena in an op",
+            ops: vec![OpDoc {
+                name: "touch",
+                summary: "asks for the host arena",
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn new(_os: &mut Os, _config: &Config) -> Self {
+        LateArena
+    }
+
+    fn op_name(_op: &ArenaOp) -> &'static str {
+        "touch"
+    }
+
+    fn apply(&mut self, os: &mut Os, _tid: Tid, _op: &ArenaOp) -> Step<Self> {
+        assert!(os.enable_host_arena(1 << 20).is_err());
+        assert!(!os.host_arena_enabled());
+        Step::Done
+    }
+}
+
+#[test]
+fn a_subject_that_asks_for_the_host_arena_in_an_op_is_told_at_the_op() {
+    let source = scenario("late-arena", "touch");
+    let parsed = sim::scenario::parse::parse::<LateArena>("late.toml", &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
+    let outcome = sim::runner::run::<LateArena>(&parsed, RunOptions::default());
+    assert_eq!(outcome.signatures(), vec!["panic:subject:touch"]);
+    let finding = &outcome.findings[0];
+    assert!(
+        finding
+            .headline
+            .starts_with("op `touch` of `late-arena` asked for the host arena")
+            && finding.headline.contains("set `host_backed: true`"),
+        "{}",
+        finding.headline
+    );
+    let during = &finding.details[0];
+    assert_eq!(during.text, "op #1 `touch` on thread 0");
+    assert_eq!(during.op.as_ref().map(|op| op.index), Some(1));
+}
+
 #[test]
 fn a_subject_that_declares_its_host_arena_runs() {
     let outcome = run_one_op::<true>("touch");
