@@ -188,7 +188,7 @@ fn every_op_a_report_names_is_one_op_line_of_the_trace() {
         let trace = fresh_path("locations-trace.jsonl");
         let trace = trace.display().to_string();
         let dir = repro_dir("trace");
-        let (_, stdout, _) = run_sim_from_root(&[
+        let (code, stdout, stderr) = run_sim_from_root(&[
             "run",
             &file,
             "--json",
@@ -197,6 +197,7 @@ fn every_op_a_report_names_is_one_op_line_of_the_trace() {
             "--repro-dir",
             &dir,
         ]);
+        assert!(code < 2, "{file}: exit {code}: {stderr}");
         let run: Value = serde_json::from_str(&stdout).unwrap();
         let (_, text_report, _) =
             run_sim_from_root(&["run", &file, "--trace", &trace, "--repro-dir", &dir]);

@@ -47,6 +47,9 @@ pub fn fresh_path(name: &str) -> PathBuf {
         .join(suite())
         .join(name);
     let _ = std::fs::remove_dir_all(&path);
+    // The suite's own directory, which a file path (a `--trace`) needs and `sim` does not make:
+    // on a fresh target directory nothing else may have made it yet.
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     path
 }
 
