@@ -1292,9 +1292,11 @@ fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
             "must-pass"
         };
         let subject = target.subject().unwrap_or("-");
+        // The built-in subject's, which the target runs whatever the registry holds under its
+        // name (`ImportTarget::entry`).
         let defects = target
             .subject()
-            .and_then(|name| registry.get(name))
+            .and_then(|name| crate::fuzzing::registry().get(name))
             .map_or_else(|| "-".to_string(), |entry| defects_column(&entry.info()));
         lines.push(format!(
             "{}\t{expect}\t{subject}\t{defects}\t{}",
@@ -1664,6 +1666,16 @@ impl ImportTarget {
         }
     }
 
+    /// The subject an artifact of this target runs on: a built-in target's is always the
+    /// built-in subject, whatever the binary's registry holds under its name (a subject of its
+    /// own that replaced it would run the artifact on other code, and take other defects).
+    fn entry(self, registry: &Registry) -> Option<&dyn crate::registry::DynSubject> {
+        match self {
+            ImportTarget::Fuzz(target) => crate::fuzzing::registry().get(target.subject()?),
+            ImportTarget::Subject(subject) => registry.get(subject),
+        }
+    }
+
     fn check_defects(self, registry: &Registry, defects: &[String]) -> Result<(), String> {
         match self {
             ImportTarget::Fuzz(target) => target.check_defects(defects),
@@ -1755,7 +1767,7 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
         return import_parser_crash(&args, &bytes);
     };
     let defects = target.defects(&args.defects);
-    let entry = registry.get(subject).ok_or_else(|| {
+    let entry = target.entry(registry).ok_or_else(|| {
         CliError::usage(format!(
             "fuzz target `{}` runs subject `{subject}`, which this build does not have",
             target.name()
@@ -2693,6 +2705,7 @@ mod tests {
         AllocatorName = "allocator",
         CanaryName = "canary",
         ParserName = "scenario-parser",
+        CounterName = "counter",
     );
     struct RefusedName;
     impl OwnName for RefusedName {
@@ -2873,6 +2886,45 @@ mod tests {
         assert_eq!(
             import_crash(&registry, import_args(&words)).ok(),
             Some(EXIT_PASS)
+        );
+    }
+
+    /// A built-in target's artifact runs on the built-in subject, whatever the binary's registry
+    /// holds under that subject's name: the canary's crash, which runs `counter`, is still found
+    /// in a binary with a `counter` of its own, and `--fuzz-target allocator` in one with its own
+    /// `allocator` takes the built-in allocator's defects and lists them.
+    #[test]
+    fn a_built_in_targets_artifact_runs_on_the_built_in_subject_in_any_binary() {
+        let crash = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../corpus/canary/crash-37b41243a5e03c8c04340d5be8f107a92b0b4689"),
+        )
+        .unwrap();
+        let file = artifact("canary-own-counter", &crash);
+        let file = file.to_str().unwrap();
+        let classify = |registry: &Registry, words: &[&str]| {
+            import_crash(registry, import_args(words)).map_err(|error| error.message)
+        };
+        let canary = ["canary", file, "--classify"];
+        assert_eq!(classify(&Registry::builtin(), &canary), Ok(EXIT_FINDINGS));
+        let own_counter = Registry::builtin().with(erase::<Own<CounterName>>());
+        assert_eq!(classify(&own_counter, &canary), Ok(EXIT_FINDINGS));
+
+        let own_allocator = Registry::builtin().with(erase::<Own<AllocatorName>>());
+        let words = ["--fuzz-target", "allocator", file, "--classify"];
+        let defect = ["--defect", "collect-after-segment-free"];
+        assert!(classify(&own_allocator, &[&words[..], &defect[..]].concat()).is_ok());
+        let mine = ["--defect", "my-bug"];
+        assert!(classify(&own_allocator, &[&words[..], &mine[..]].concat()).is_err());
+        let listed = fuzz_target_lines(&own_allocator);
+        let allocator_row = listed
+            .iter()
+            .find(|line| line.starts_with("allocator\t"))
+            .unwrap();
+        assert!(
+            allocator_row.contains("collect-after-segment-free")
+                && !allocator_row.contains("my-bug"),
+            "{allocator_row}"
         );
     }
 
