@@ -367,8 +367,10 @@ pub fn pin(scenario: &dyn DynScenario, outcome: &Outcome) -> Box<dyn DynScenario
 }
 
 /// How the signatures a run shows differ from those a file pins (`[expect] signatures`): the
-/// pinned ones the run did not show, and the ones it showed that the file does not pin. A file
-/// that pins its findings pins all of them (`pin`), so each is a difference.
+/// pinned ones the run did not show, and the ones it showed that the file does not pin. Which
+/// of the two matter is the caller's: a regression file pins every finding (`pin`), so both do;
+/// a file still open needs only its pinned findings shown, and a repro that pins none checks
+/// only its trace.
 pub struct PinnedDifference {
     pub not_shown: Vec<String>,
     pub not_pinned: Vec<String>,
