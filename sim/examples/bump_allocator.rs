@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use sim::os::{Os, PAGE_SIZE, Tid};
 use sim::registry::{Registry, erase};
 use sim::runner::{Outcome, RunOptions};
-use sim::subject::{Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo, UnsignedParam};
+use sim::subject::{
+    Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo, UnsignedParam,
+};
 
 /// Arenas are numbered 0..ARENAS; larger numbers wrap, so any generated op means something.
 const ARENAS: u8 = 4;
@@ -122,11 +124,15 @@ impl Subject for BumpAllocator {
 
     /// Hand-written scenarios may only use arenas an earlier op created; at run time an op on a
     /// missing arena is a no-op, so generated op sequences stay meaningful.
-    fn validate(op: &BumpOp, names: &mut Names) -> Result<(), String> {
+    /// `validate_op` rather than `validate`, so that a refusal names the field at fault and a
+    /// file's error points at its value (`arena = 0`) rather than at the whole op.
+    fn validate_op(op: &BumpOp, names: &mut Names) -> Result<(), OpRefusal> {
         match op {
             BumpOp::Create { arena } => names.define("arena", arena % ARENAS),
             BumpOp::Alloc { arena, .. } | BumpOp::Reset { arena } | BumpOp::Destroy { arena } => {
-                names.require("arena", arena % ARENAS, "arena")?
+                names
+                    .require("arena", arena % ARENAS, "arena")
+                    .map_err(OpRefusal::of_field("arena"))?
             }
         }
         Ok(())

@@ -286,10 +286,11 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
 fn hand_written_ops_on_an_arena_never_created_are_refused() {
     let mut names = sim::subject::Names::default();
     let alloc = BumpOp::Alloc { arena: 1, bytes: 8 };
-    assert!(BumpAllocator::validate(&alloc, &mut names).is_err());
-    BumpAllocator::validate(&BumpOp::Create { arena: 5 }, &mut names).unwrap();
+    let refusal = BumpAllocator::validate_op(&alloc, &mut names).unwrap_err();
+    assert_eq!(refusal.field, Some("arena"), "{refusal}");
+    BumpAllocator::validate_op(&BumpOp::Create { arena: 5 }, &mut names).unwrap();
     assert!(
-        BumpAllocator::validate(&alloc, &mut names).is_ok(),
+        BumpAllocator::validate_op(&alloc, &mut names).is_ok(),
         "arena 5 wraps to 1"
     );
     let text = std::fs::read_to_string(example_scenario())
@@ -304,6 +305,11 @@ fn hand_written_ops_on_an_arena_never_created_are_refused() {
             .contains("arena `0` is used before any op defines it"),
         "{error}"
     );
+    // The error points at the value at fault, the first op's `arena = 0`.
+    let span = error.span.clone().expect("the error has a place");
+    let alloc_op = text.find("{ op = \"alloc\"").unwrap();
+    let value = alloc_op + text[alloc_op..].find("arena = 0").unwrap() + "arena = ".len();
+    assert_eq!(span.start, value, "{error}");
 }
 
 #[test]
