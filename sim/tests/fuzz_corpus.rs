@@ -335,8 +335,9 @@ fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exi
 /// is at most 4 MiB): it exits 3 and names the command that imports the artifact again. No
 /// built-in subject decodes an artifact into a scenario anywhere near that (at most ~150 small
 /// ops), so the canary's subject is stood in for by one whose one op carries the artifact's bytes
-/// as text: registered as `counter`, in a registry handed to the CLI as a crate's own binary
-/// hands its own.
+/// as text: a subject of one's own named `counter`, in a registry handed to the CLI as a crate's
+/// own binary hands its own, and imported by that name with the canary's defect (the canary's
+/// own artifacts run on the built-in `counter` in any binary).
 mod import_crash_bound {
     use std::path::Path;
     use std::process::Command;
@@ -451,7 +452,8 @@ mod import_crash_bound {
                 panic!("{CHILD_ENV} is ARTIFACT<tab>OUT<tab>EXTRA: {paths}");
             };
             let registry = Registry::empty().with(erase::<Notes>());
-            let mut args = vec!["sim", "import-crash", "canary", artifact, "--out", out];
+            let mut args = vec!["sim", "import-crash", "counter", artifact, "--out", out];
+            args.extend(["--defect", "leak-on-evict"]);
             args.extend(extra.split_whitespace());
             std::process::exit(sim::cli::main_with_args(registry, args));
         }
@@ -480,8 +482,9 @@ mod import_crash_bound {
         assert!(
             stderr.contains(": the regression was not written: the scenario file would be ")
                 && stderr.contains(&format!(
-                    "note: the artifact {0} is unchanged; `sim import-crash canary {0} --classify` runs it again and names its finding, writing nothing",
-                    large.display()
+                    "note: the artifact {0} is unchanged; `sim import-crash counter {0} --defect leak-on-evict --out {1} --classify` runs it again and names its finding, writing nothing",
+                    large.display(),
+                    out.display()
                 )),
             "{stderr}"
         );
