@@ -44,11 +44,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
         let scenario = registry
             .parse(&label, &text)
             .map_err(|diagnostic| diagnostic.to_string())?;
-        let signatures = scenario
-            .meta()
-            .expect
-            .map(|e| e.signatures)
-            .unwrap_or_default();
+        let signatures = pinned_signatures(scenario.as_ref());
         if signatures.is_empty() {
             return Err(format!(
                 "{label}: not a repro: it pins no finding (no `signatures` under [expect]); write one with `sim sweep` or `sim shrink`"
@@ -202,6 +198,12 @@ fn toml_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// The signatures `scenario` pins (`[expect] signatures`); none when it has no `[expect]`.
+fn pinned_signatures(scenario: &dyn DynScenario) -> Vec<String> {
+    let expect = scenario.meta().expect;
+    expect.map(|expect| expect.signatures).unwrap_or_default()
+}
+
 /// The regression in `file`, parsed, with the signatures it pins; a failure when it cannot be.
 fn load_regression(
     registry: &Registry,
@@ -211,11 +213,7 @@ fn load_regression(
     let scenario = registry
         .parse_bytes(&file.display().to_string(), &bytes)
         .map_err(|diagnostic| diagnostic.to_string())?;
-    let pinned = scenario
-        .meta()
-        .expect
-        .map(|expect| expect.signatures)
-        .unwrap_or_default();
+    let pinned = pinned_signatures(scenario.as_ref());
     if pinned.is_empty() {
         return Err("a regression pins `[expect] signatures`, and this file pins none".to_string());
     }
