@@ -660,29 +660,10 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.subject_failed("new", refusal, "");
     }
 
-    /// A `panic` finding about the subject, at `site` (the op's name, or `new`), whose `during`
-    /// line names the op in progress or, before any op, the subject's constructor, followed by
-    /// `new_hint`.
+    /// A `panic` finding about the subject at the OS's position (`Position::subject_failed`).
     fn subject_failed(&mut self, site: &str, headline: String, new_hint: &str) {
         let position = self.os.position();
-        let during = if position.op_name.is_empty() {
-            format!(
-                "`{}::new`, before the first op{new_hint}",
-                info_of::<S>().name
-            )
-        } else {
-            format!(
-                "op #{} `{}` on thread {}",
-                position.op.index(),
-                position.op_name,
-                position.thread
-            )
-        };
-        let finding = Finding::new(FindingKind::Panic, "subject", site, headline).detail_op(
-            "during",
-            during,
-            position.op_ref(),
-        );
+        let finding = position.subject_failed(info_of::<S>().name, site, headline, new_hint);
         let _ = self.add(self.stamp(finding));
     }
 

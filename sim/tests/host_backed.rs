@@ -139,20 +139,22 @@ fn run_one_op<const DECLARED: bool>(op: &str) -> Outcome {
 /// real reservation is made in the tool's process, and the runner reports the refusal at once,
 /// saying what to set, whatever `new` did with it (this one ignores it), instead of passing runs
 /// until the first crash.
+/// That `headline` says `asker` asked for the host arena and what to set.
+fn assert_told_to_declare(headline: &str, asker: &str) {
+    assert!(
+        headline.starts_with(&format!("{asker} asked for the host arena"))
+            && headline.contains("set `host_backed: true`"),
+        "{headline}"
+    );
+}
+
 #[test]
 fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
     let outcome = run_one_op::<false>("touch");
     assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
     let finding = &outcome.findings[0];
     assert_eq!(finding.kind, FindingKind::Panic);
-    assert!(
-        finding
-            .headline
-            .starts_with("`arena-undeclared::new` asked for the host arena")
-            && finding.headline.contains("set `host_backed: true`"),
-        "{}",
-        finding.headline
-    );
+    assert_told_to_declare(&finding.headline, "`arena-undeclared::new`");
     assert_eq!(finding.signature(), "panic:subject:new");
     assert_eq!(outcome.ops, 0, "no op runs on an undeclared host arena");
 }
@@ -199,14 +201,7 @@ fn a_subject_that_asks_for_the_host_arena_in_an_op_is_told_at_the_op() {
     let outcome = sim::runner::run::<LateArena>(&parsed, RunOptions::default());
     assert_eq!(outcome.signatures(), vec!["panic:subject:touch"]);
     let finding = &outcome.findings[0];
-    assert!(
-        finding
-            .headline
-            .starts_with("op `touch` of `late-arena` asked for the host arena")
-            && finding.headline.contains("set `host_backed: true`"),
-        "{}",
-        finding.headline
-    );
+    assert_told_to_declare(&finding.headline, "op `touch` of `late-arena`");
     let during = &finding.details[0];
     assert_eq!(during.text, "op #1 `touch` on thread 0");
     assert_eq!(during.op.as_ref().map(|op| op.index), Some(1));

@@ -176,6 +176,36 @@ impl Position {
     }
 }
 
+impl Position {
+    /// A `panic` finding about `subject`'s code at this position, at `site` (the op's name, or
+    /// `new`): its `during` line names the op in progress or, before any op, the subject's
+    /// constructor, followed by `new_hint`. What the runner makes of a panic, and the OS of a
+    /// refusal a subject may ignore.
+    pub(crate) fn subject_failed(
+        &self,
+        subject: &str,
+        site: &str,
+        headline: String,
+        new_hint: &str,
+    ) -> Finding {
+        let during = if self.op_name.is_empty() {
+            format!("`{subject}::new`, before the first op{new_hint}")
+        } else {
+            format!(
+                "op #{} `{}` on thread {}",
+                self.op.index(),
+                self.op_name,
+                self.thread
+            )
+        };
+        Finding::new(FindingKind::Panic, "subject", site, headline).detail_op(
+            "during",
+            during,
+            self.op_ref(),
+        )
+    }
+}
+
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.write(f, None)

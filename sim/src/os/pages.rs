@@ -1152,20 +1152,12 @@ impl Os {
                 // In an op the subject goes on with the error, and the runner, which reports a
                 // refusal in `new` itself, never hears of it: the refusal is a finding at the op.
                 let position = self.position;
-                let during = format!(
-                    "op #{} `{}` on thread {}",
-                    position.op.index(),
-                    position.op_name,
-                    position.thread
-                );
-                let finding = Finding::new(
-                    FindingKind::Panic,
-                    "subject",
+                self.report(position.subject_failed(
+                    subject,
                     position.op_name,
                     refusal.clone(),
-                )
-                .detail_op("during", during, position.op_ref());
-                self.report(finding);
+                    "",
+                ));
             }
             return Err(refusal);
         }
