@@ -573,7 +573,7 @@ impl DlmallocSubject {
         }
         if self.heap.is_some() {
             // Taken inside the call, not before: a closure that owned the heap would be one more
-            // copy of its ~1 KiB per destroy.
+            // copy of the whole heap state per destroy.
             let heap = &mut self.heap;
             // SAFETY: no block is live any more, and the heap is consumed.
             os.lend(CODE_DESTROY, || unsafe {
