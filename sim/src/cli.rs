@@ -266,15 +266,48 @@ pub fn main_with(registry: Registry) -> i32 {
     restore_default_sigpipe();
     // Replay lines name this binary: a crate's own, built on `main_with`, knows subjects that
     // `sim` does not, so `sim replay …` would not replay its findings.
-    if let Some(name) = std::env::args_os()
-        .next()
-        .and_then(|argv0| Path::new(&argv0).file_name().map(|n| n.to_owned()))
-        .and_then(|name| name.into_string().ok())
-    {
-        report::set_program(&name);
+    if let Some(program) = std::env::args_os().next().and_then(printed_program) {
+        report::set_program(&program);
     }
     install_quiet_panic_hook();
     main_with_args(registry, std::env::args_os())
+}
+
+/// How the commands this binary prints name it, from `argv0`, the path it was started by: by its
+/// file name where that name alone starts it (`sim`, whose README puts it on `PATH`, or a binary
+/// found on `PATH` as this one), else by the path it was started by. A binary of one's own run
+/// through `cargo run` is not on `PATH`, and a replay line naming it by file name alone would
+/// not paste (`bump_allocator: command not found`).
+fn printed_program(argv0: std::ffi::OsString) -> Option<String> {
+    let this = std::env::current_exe().ok();
+    printed_program_for(argv0, std::env::var_os("PATH"), this.as_deref())
+}
+
+/// `printed_program` with the `PATH` and this executable's path given.
+fn printed_program_for(
+    argv0: std::ffi::OsString,
+    path_var: Option<std::ffi::OsString>,
+    this: Option<&Path>,
+) -> Option<String> {
+    let name = Path::new(&argv0).file_name()?.to_str()?.to_string();
+    let started_by_path = argv0.to_str()?.contains('/');
+    if name == "sim" || !started_by_path {
+        return Some(name);
+    }
+    // The first file of that name on `PATH` is this executable: the name alone starts it.
+    let first_on_path = path_var.and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(&name))
+            .find(|candidate| candidate.is_file())
+    });
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match (first_on_path, this) {
+        (Some(found), Some(this)) if same(&found, this) => Some(name),
+        _ => argv0.into_string().ok(),
+    }
 }
 
 /// `your-binary list | head` should end quietly when the reader goes away, as other Unix tools
@@ -490,9 +523,12 @@ fn print_warnings(scenario: &dyn DynScenario) {
     }
 }
 
-/// Checks `--defect` names against the scenario's subject.
+/// Checks `--defect` names against the subject of the scenario read from `path`. The error names
+/// the file, since a command may read many of several subjects, and says which subjects declare
+/// the defect when others do.
 pub fn check_defects(
     registry: &Registry,
+    path: &Path,
     scenario: &dyn DynScenario,
     defects: &Option<Vec<String>>,
 ) -> Result<(), CliError> {
@@ -502,7 +538,30 @@ pub fn check_defects(
     let subject = registry
         .get(&scenario.meta().subject)
         .expect("parsed scenarios name registered subjects");
-    crate::fuzzing::check_subject_defects(subject, defects).map_err(CliError::usage)
+    crate::fuzzing::check_subject_defects(subject, defects).map_err(|message| {
+        let unknown = defects
+            .iter()
+            .find(|defect| !subject.info().defects.iter().any(|d| d.name == *defect));
+        let owners: Vec<&str> = registry
+            .subjects()
+            .filter(|other| {
+                unknown.is_some_and(|defect| other.info().defects.iter().any(|d| d.name == *defect))
+            })
+            .map(|other| other.info().name)
+            .collect();
+        let hint = match owners.as_slice() {
+            [] => String::new(),
+            owners => format!(
+                " (it is a defect of subject {}: give only that subject's scenarios)",
+                owners
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        CliError::usage(format!("{}: {message}{hint}", path.display()))
+    })
 }
 
 /// A trace file's sink, and the slot where it keeps its first write error.
@@ -696,7 +755,7 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     let mut scenarios = Vec::new();
     for path in &files {
         let scenario = load_scenario(registry, path)?;
-        check_defects(registry, scenario.as_ref(), &args.defects.resolve())?;
+        check_defects(registry, path, scenario.as_ref(), &args.defects.resolve())?;
         scenarios.push((path.display().to_string(), scenario));
     }
     let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
@@ -1072,7 +1131,7 @@ fn shrunk_header(
 fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliError> {
     let mut scenario = load_scenario(registry, &args.file)?;
     let defects = args.defects.resolve();
-    check_defects(registry, scenario.as_ref(), &defects)?;
+    check_defects(registry, &args.file, scenario.as_ref(), &defects)?;
     if let Some(out) = &args.out {
         check_output_file(out, "--out")?;
     }
@@ -1512,6 +1571,24 @@ fn dangling_symlink(path: &Path) -> Option<PathBuf> {
 
 /// Checks, before the work, that the directory `dir` (given as `flag`) is one or can be made:
 /// the nearest of it and its ancestors that exists is a directory.
+/// Refuses `dir` when it is the repository's own `default` (`corpus/regressions`) and nothing is
+/// there: the command was run outside the repository's root, and making the
+/// directory there would put the files where `cargo test` never reads them, with a line saying
+/// they were saved. `flag` names the option that picks another directory, where there is one.
+fn check_repository_dir(dir: &Path, default: &str, flag: Option<&str>) -> Result<(), CliError> {
+    // Anything at the path (a file, say) is left for the check of the output directory to
+    // explain.
+    if dir != Path::new(default) || std::fs::symlink_metadata(dir).is_ok() {
+        return Ok(());
+    }
+    let or_flag = flag.map_or(String::new(), |flag| {
+        format!(", or name a directory with {flag}")
+    });
+    Err(CliError::usage(format!(
+        "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root{or_flag}"
+    )))
+}
+
 fn check_output_dir(dir: &Path, flag: &str) -> Result<(), CliError> {
     check_dir_can_be_made(dir, flag, dir)
 }
@@ -1735,16 +1812,14 @@ fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result<i32, CliEr
                 "--parser-corpus",
             )
         };
-        if out == Path::new(default) && !out.is_dir() {
-            let message = match target {
-                ImportTarget::Fuzz(_) => format!(
-                    "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root, or name a directory with {flag}"
-                ),
-                ImportTarget::Subject(_) => format!(
+        match target {
+            ImportTarget::Fuzz(_) => check_repository_dir(out, default, Some(flag))?,
+            ImportTarget::Subject(_) if out == Path::new(default) && !out.is_dir() => {
+                return Err(CliError::usage(format!(
                     "{default}: no such directory here: name the directory your `cargo test` replays (`sim::fuzzing::replay_regressions`) with {flag}"
-                ),
-            };
-            return Err(CliError::usage(message));
+                )));
+            }
+            ImportTarget::Subject(_) => {}
         }
         if target.subject().is_some() {
             // Open findings go in `open/` under it.
@@ -2253,6 +2328,10 @@ fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32, CliError> 
     config.promote_to = args
         .promote
         .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR));
+    if let Some(dir) = &config.promote_to {
+        // Before the sweep, not after it: its findings would otherwise be promoted nowhere.
+        check_repository_dir(dir, sweep::promote::REGRESSIONS_DIR, None)?;
+    }
     config.build_id = build_id();
     let report = sweep::sweep(registry, &config)?;
     for warning in &report.warnings[report.warnings_printed..] {
@@ -2391,6 +2470,7 @@ fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {
         // A regression keeps what its file says for good: say now what looks wrong in it.
         load_scenario(registry, file)?;
     }
+    check_repository_dir(&args.to, sweep::promote::REGRESSIONS_DIR, Some("--to"))?;
     let lines =
         sweep::promote::promote(registry, &args.files, &args.to).map_err(CliError::usage)?;
     for line in lines {
@@ -2594,6 +2674,37 @@ mod tests {
     }
     use crate::registry::erase;
     use crate::subject::{Config, DefectInfo, OpDoc, Step, Subject};
+
+    /// Printed commands name `sim` by its name, and another binary by its name only where that
+    /// starts it: where `PATH` finds this executable by it, else by the path it was started by
+    /// (`cargo run --example …` starts `target/debug/examples/NAME`, not on `PATH`).
+    #[test]
+    fn a_binary_is_named_in_printed_commands_as_it_can_be_started() {
+        let this = std::env::current_exe().unwrap();
+        let this_dir = this.parent().unwrap().as_os_str().to_owned();
+        let this_name = this.file_name().unwrap().to_str().unwrap().to_string();
+        let printed = |argv0: &std::ffi::OsStr, path_var: Option<&std::ffi::OsStr>| {
+            printed_program_for(
+                argv0.to_owned(),
+                path_var.map(|p| p.to_owned()),
+                Some(&this),
+            )
+        };
+        let os = std::ffi::OsStr::new;
+        assert_eq!(printed(os("/anywhere/sim"), None).as_deref(), Some("sim"));
+        assert_eq!(printed(os("mine"), None).as_deref(), Some("mine"));
+        // Started by its path, and not on `PATH`: the path, which pastes.
+        assert_eq!(
+            printed(this.as_os_str(), Some(os("/nonexistent-dir"))).as_deref(),
+            this.to_str()
+        );
+        assert_eq!(printed(this.as_os_str(), None).as_deref(), this.to_str());
+        // On `PATH` as this executable: its name.
+        assert_eq!(
+            printed(this.as_os_str(), Some(&this_dir)).as_deref(),
+            Some(this_name.as_str())
+        );
+    }
 
     #[derive(
         Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, arbitrary::Arbitrary,

@@ -322,6 +322,25 @@ fn a_pct_depth_out_of_range_is_refused_with_the_range() {
 
 /// `--seed -1` is a bad seed (exit 2, with why), not an unknown flag whose tip, `-- -1`, would
 /// make `-1` a file to run.
+/// `--defect` over files of several subjects: the first file whose subject lacks the defect is
+/// named, with the subject that has it, before anything runs.
+#[test]
+fn a_defect_of_another_subject_names_the_file_and_the_subject_that_has_it() {
+    let ran = sim(&["run", "../scenarios", "--defect", "prestats-lock-leak"]);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let error = ran.stderr.lines().next().unwrap_or_default();
+    assert!(
+        error.contains("../scenarios/")
+            && error.contains(".toml: unknown defect `prestats-lock-leak` for subject `")
+            && error.ends_with(
+                "(it is a defect of subject `wasi-runtime`: give only that subject's scenarios)"
+            ),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.is_empty(), "nothing ran: {}", ran.stdout);
+}
+
 #[test]
 fn a_negative_seed_is_refused_as_a_seed() {
     for command in ["run", "shrink"] {

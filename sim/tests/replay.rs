@@ -503,7 +503,8 @@ fn runs_that_share_a_name_and_seed_never_overwrite_each_others_repro() {
 
 /// A crate's own binary built on `cli::main_with` knows subjects that `sim` does not, so the
 /// commands it prints name it, not `sim`: here the `sim` binary itself, linked under another
-/// name, and its printed replay command run as printed (with the link's directory on PATH).
+/// name. Where `PATH` finds it, by its name; where it does not (a binary run by `cargo run`),
+/// by the path it was started by. Either way the printed replay command runs as printed.
 #[test]
 fn printed_commands_name_the_binary_that_printed_them() {
     let dir = scratch_dir("own-binary");
@@ -514,36 +515,49 @@ fn printed_commands_name_the_binary_that_printed_them() {
     // test forks just then keeps it open, which makes running it fail ("Text file busy").
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sim"), &own).unwrap();
     let repros = dir.join("repros").display().to_string();
-    let output = Command::new(&own)
-        .args([
-            "run",
-            "scenarios/zoo/instantiate-destroy.toml",
-            "--json",
-            "--repro-dir",
-            &repros,
-        ])
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let repro = json["repro"].as_str().unwrap();
-    assert!(repro.starts_with("my-sim replay "), "{repro}");
-    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+    let with_bin = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    let replayed = Command::new("sh")
-        .args(["-c", repro])
-        .env("PATH", path)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&replayed.stdout);
+    let without_bin = std::env::var_os("PATH").unwrap_or_default();
+    // (the replay command printed, and what running it printed) with `path` as `PATH`.
+    let run_and_replay = |path: &std::ffi::OsStr| {
+        let output = Command::new(&own)
+            .args([
+                "run",
+                "scenarios/zoo/instantiate-destroy.toml",
+                "--json",
+                "--repro-dir",
+                &repros,
+            ])
+            .env("PATH", path)
+            .current_dir(workspace_root())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let repro = json["repro"].as_str().unwrap().to_string();
+        let replayed = Command::new("sh")
+            .args(["-c", &repro])
+            .env("PATH", path)
+            .current_dir(workspace_root())
+            .output()
+            .unwrap();
+        (
+            repro,
+            String::from_utf8_lossy(&replayed.stdout).into_owned(),
+        )
+    };
+    let replayed_alike = "replayed: the same findings and the same trace hash as recorded";
+    let (repro, stdout) = run_and_replay(&with_bin);
+    assert!(repro.starts_with("my-sim replay "), "{repro}");
+    assert!(stdout.contains(replayed_alike), "{stdout}");
+    let (repro, stdout) = run_and_replay(&without_bin);
     assert!(
-        stdout.contains("replayed: the same findings and the same trace hash as recorded"),
-        "{stdout}"
+        repro.starts_with(&format!("{} replay ", own.display())),
+        "{repro}"
     );
+    assert!(stdout.contains(replayed_alike), "{stdout}");
 }
 
 /// `sim replay --compare-trace RECORDED` after a change: the replay says where its trace parts

@@ -490,9 +490,27 @@ fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repr
     let (code, stdout, _) = run_sim(&["promote", repro, "--to", &regressions_text]);
     assert_eq!(code, 0);
     assert!(stdout.contains("already promoted"), "{stdout}");
-    let (code, _, stderr) = run_sim(&["promote", &scenario.display().to_string()]);
+    let (code, _, stderr) = run_sim(&[
+        "promote",
+        &scenario.display().to_string(),
+        "--to",
+        &regressions_text,
+    ]);
     assert_eq!(code, 2, "a scenario that pins nothing is not a repro");
     assert!(stderr.contains("not a repro"), "{stderr}");
+    // Run where there is no `corpus/regressions/` (here the crate's directory), the default
+    // target is refused: a promotion there would go where `cargo test` never reads.
+    let (code, stdout, stderr) = run_sim(&["promote", repro]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("corpus/regressions: no such directory here")
+            && stderr.contains("or name a directory with --to"),
+        "{stderr}"
+    );
+    assert!(
+        !package_dir().join("corpus").exists(),
+        "nothing was created"
+    );
     // The finding's record beside its repro is no repro either: refused as JSON, naming the
     // repro, before anything is copied (the repro named first was copied, then the record
     // stopped the command with a TOML error at 1:1).
@@ -1095,11 +1113,24 @@ fn sweep_leak_toml_promoting(dir: &Path) -> (i32, String, String) {
 
 /// `--promote` copies each new finding's minimised repro into `corpus/regressions/` (relative to
 /// where the sweep runs), and without a terminal the progress is plain lines on stderr that end
-/// with the final count.
+/// with the final count. Where there is no `corpus/regressions/` (not the repository's root),
+/// the sweep is refused before it runs, rather than promoting into a new directory that no
+/// `cargo test` reads.
 #[test]
 fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_terminal() {
     let dir = scratch_dir("promote");
     std::fs::write(dir.join("leak.toml"), CREATE_EVICT).unwrap();
+    let (code, _, stderr) = sweep_leak_toml_promoting(&dir);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("corpus/regressions: no such directory here")
+            && stderr.contains("run from the repository's root"),
+        "{stderr}"
+    );
+    assert!(!dir.join("corpus").exists(), "nothing was created");
+    assert!(!dir.join("out").exists(), "nothing ran: {stderr}");
+
+    std::fs::create_dir_all(dir.join("corpus/regressions")).unwrap();
     let (code, _, stderr) = sweep_leak_toml_promoting(&dir);
     assert_eq!(code, 1, "{stderr}");
     assert!(
