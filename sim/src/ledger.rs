@@ -272,7 +272,7 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
         }
         // Every finding of the kind says what the baseline held; one whose site is known also
         // says which acquisition of that site is the oldest still live.
-        let baseline_detail = baseline_detail(&name, before, now, "");
+        let baseline_at = |held_here| baseline_detail(&name, before, now, "", held_here);
         let not_released = |site: &str, count: u64, bytes: u64, held: u64| {
             Finding::new(
                 FindingKind::Leak,
@@ -284,7 +284,7 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
         if groups.is_empty() {
             findings.push(
                 not_released("unknown", count_delta, bytes_delta, now.count)
-                    .detail("baseline", baseline_detail),
+                    .detail("baseline", baseline_at(None)),
             );
             continue;
         }
@@ -293,7 +293,7 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
             findings.push(
                 not_released(site, count, bytes, held)
                     .detail_op("acquired", acquired.to_string(), acquired.op_ref())
-                    .detail("baseline", baseline_detail.clone()),
+                    .detail("baseline", baseline_at(Some(held))),
             );
         }
     }
@@ -303,11 +303,28 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
 /// The `baseline` line of a leak of kind `name`: what the baseline held, and what is held now.
 /// When the count came back and only the bytes did not (a table reallocated larger), the bytes
 /// are what the reader compares, so the line gives them too. `when` follows what the baseline
-/// held (` before `setup``, where that is the baseline).
-fn baseline_detail(name: &str, before: Totals, now: Totals, when: &str) -> String {
+/// held (` before `setup``, where that is the baseline). The totals are the kind's, over every
+/// site; `held_here` is what the finding's own site holds, given where other sites hold some
+/// too, so that "1 rwlock not released" above "now: 4" does not read as a contradiction.
+fn baseline_detail(
+    name: &str,
+    before: Totals,
+    now: Totals,
+    when: &str,
+    held_here: Option<u64>,
+) -> String {
+    let (other_sites_hold_some, here) = match held_here {
+        Some(held) if held != now.count => (true, format!(", {held} at this site")),
+        _ => (false, String::new()),
+    };
     if now.count == before.count {
+        let all = if other_sites_hold_some {
+            ", all sites"
+        } else {
+            ""
+        };
         format!(
-            "{} {} ({}){when}; now: {} ({})",
+            "{} {} ({}{all}){when}; now: {} ({}{all}){here}",
             before.count,
             plural(name, before.count),
             format_bytes(before.bytes),
@@ -315,8 +332,13 @@ fn baseline_detail(name: &str, before: Totals, now: Totals, when: &str) -> Strin
             format_bytes(now.bytes)
         )
     } else {
+        let all = if other_sites_hold_some {
+            " (all sites)"
+        } else {
+            ""
+        };
         format!(
-            "{} {}{when}; now: {}",
+            "{} {}{all}{when}; now: {}{all}{here}",
             before.count,
             plural(name, before.count),
             now.count
@@ -476,12 +498,9 @@ impl SetupCheck {
             }
             groups.sort_by_key(|(serial, ..)| *serial);
             let name = os.resources().kind(kind).name.clone();
-            let baseline_detail = baseline_detail(
-                &name,
-                before_setup.total(os, kind),
-                os.resources().total(kind),
-                " before `setup`",
-            );
+            let (before, now) = (before_setup.total(os, kind), os.resources().total(kind));
+            let baseline_at =
+                |held_here| baseline_detail(&name, before, now, " before `setup`", held_here);
             for (_, site, held, replaced, named) in groups {
                 let by = if replaced {
                     LeakBy::InPlaceOfSetup
@@ -506,7 +525,7 @@ impl SetupCheck {
                 };
                 findings.push(
                     finding
-                        .detail("baseline", baseline_detail.clone())
+                        .detail("baseline", baseline_at(Some(units)))
                         .note(note),
                 );
             }

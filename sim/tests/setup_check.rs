@@ -170,7 +170,7 @@ fn a_setup_without_teardown_is_checked_for_what_it_acquired_and_nothing_else() {
     );
     assert_eq!(
         kept.detail_text("baseline"),
-        Some("0 heap blocks before `setup`; now: 5")
+        Some("0 heap blocks (all sites) before `setup`; now: 5 (all sites), 1 at this site")
     );
     assert!(
         kept.notes.iter().any(|n| n.contains("no `teardown`")
@@ -318,7 +318,7 @@ fn a_setup_resource_a_repetition_replaced_is_still_checked_at_the_end() {
     );
     assert_eq!(
         kept.detail_text("baseline"),
-        Some("0 heap blocks before `setup`; now: 5")
+        Some("0 heap blocks (all sites) before `setup`; now: 5 (all sites), 1 at this site")
     );
     assert!(
         kept.notes
