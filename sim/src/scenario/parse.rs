@@ -1726,17 +1726,46 @@ fn op_diagnostic(
 
 /// Where field `key` of the op at `op_span` is in `source`: its key and its value. `None` if the
 /// op writes no such field.
+///
+/// An op written inline (`{ op = "bump" }`) is read again alone, from its own text. An op
+/// written as a section of an array of tables (`[[lifecycle.ops]]` and the keys below it) has
+/// its header for its span, the only span toml gives such a table: its keys are found in the
+/// file read again, in the table of that header. That second reading is for an error only,
+/// and of a file that toml read whole already (a sketch leaves out only inline ops).
 fn op_entry_spans(
     source: &str,
     op_span: &Range<usize>,
     key: &str,
 ) -> Option<(Range<usize>, Range<usize>)> {
     let text = source.get(op_span.clone())?;
+    if text.starts_with("[[") {
+        let document = DeTable::parse(source).ok()?;
+        let document = Spanned::new(document.span(), DeValue::Table(document.into_inner()));
+        let op = section_with_header(&document, op_span)?;
+        return entry_spans(op, key);
+    }
     let op = DeValue::parse(text).ok()?;
     let (key, value) = entry_spans(op.get_ref(), key)?;
     let inside = |span: &Range<usize>| !span.is_empty() && span.end <= text.len();
     let in_file = |span: Range<usize>| op_span.start + span.start..op_span.start + span.end;
     (inside(&key) && inside(&value)).then(|| (in_file(key), in_file(value)))
+}
+
+/// The table written as the section whose header is at `header`: `value`, or one in the tables
+/// and arrays it holds. toml spans a section's table by its header and no other table by that
+/// span: a table a header implies (`lifecycle` of `[[lifecycle.ops]]`) is spanned by the key
+/// that implies it, and the array of a section's tables, by its first header, is no table.
+fn section_with_header<'t, 'i>(
+    value: &'t Spanned<DeValue<'i>>,
+    header: &Range<usize>,
+) -> Option<&'t DeValue<'i>> {
+    let within = |value| section_with_header(value, header);
+    match value.get_ref() {
+        DeValue::Table(_) if value.span() == *header => Some(value.get_ref()),
+        DeValue::Table(table) => table.values().find_map(within),
+        DeValue::Array(array) => array.iter().find_map(within),
+        _ => None,
+    }
 }
 
 /// Where entry `key` of `table` is in the text it was read from: its key and its value. `None`
@@ -2106,6 +2135,67 @@ mod tests {
             "ops = [{ op = \"pipe\", read = 2, write = 2 }]\n",
             None,
         );
+    }
+
+    /// An op written as a section (`[[lifecycle.ops]]`, a thread's `[[lifecycle.thread.ops]]`)
+    /// is reported as the same op written inline is, with the same words at the same key or
+    /// value (it was at the section's header): in a file of sections only, and in one whose
+    /// other ops are inline (which its sketch cannot stand for: read whole).
+    #[test]
+    fn a_section_op_is_reported_at_the_field_as_an_inline_op_is() {
+        let head = "name = \"t\"\nsubject = \"allocator\"\n[[lifecycle]]\nname = \"l\"\n";
+        let spawn =
+            "ops = [{ op = \"spawn\", thread = \"w\" }]\n[[lifecycle.thread]]\nname = \"w\"\n";
+        let cases: [&[&str]; 7] = [
+            // An unknown op, and an `op` that is no string: at the value.
+            &["op = \"nosuch\""],
+            &["op = 3"],
+            // A key the op does not take.
+            &[
+                "op = \"malloc\"",
+                "slot = 1",
+                "bytes = 64",
+                "heap = 0",
+                "size = 8",
+            ],
+            // A value of the wrong type, of a subject's op and of a runner's.
+            &[
+                "op = \"malloc\"",
+                "slot = \"one\"",
+                "bytes = 64",
+                "heap = 0",
+            ],
+            &["op = \"sleep\"", "ticks = -5"],
+            // The subject's refusal of one field: a heap never created.
+            &["op = \"malloc\"", "slot = 1", "bytes = 64", "heap = 5"],
+            // A thread none declares; in a thread's list, a spawn at all.
+            &["op = \"spawn\"", "thread = \"nosuch\""],
+        ];
+        for fields in cases {
+            let inline = format!("[{{ {} }}]\n", fields.join(", "));
+            let section = |header: &str| format!("[[{header}]]\n{}\n", fields.join("\n"));
+            for (inline, sections) in [
+                (
+                    format!("{head}ops = {inline}"),
+                    format!("{head}{}", section("lifecycle.ops")),
+                ),
+                (
+                    format!("{head}{spawn}ops = {inline}"),
+                    format!("{head}{spawn}{}", section("lifecycle.thread.ops")),
+                ),
+            ] {
+                let (inline_span, inline_message) = error_of::<Allocator>(&inline);
+                let (section_span, section_message) = error_of::<Allocator>(&sections);
+                assert_eq!(section_message, inline_message, "{sections}");
+                let at_fault = |source: &str, span: Option<Range<usize>>| {
+                    let span = span.unwrap_or_else(|| panic!("no span in\n{source}"));
+                    source[span].to_string()
+                };
+                let section_text = at_fault(&sections, section_span);
+                assert_eq!(section_text, at_fault(&inline, inline_span), "{sections}");
+                assert!(!section_text.starts_with('['), "{sections}");
+            }
+        }
     }
 
     /// An error the op does not bring (a message from elsewhere) names no field.
