@@ -2660,6 +2660,7 @@ fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError
 mod tests {
     use super::*;
     use crate::os::{Os, Tid};
+    use crate::sweep::scratch::ScratchDir;
 
     #[test]
     fn an_artifact_that_passes_points_at_sim_fuzz_defects_only_for_a_built_in_target() {
@@ -2967,13 +2968,14 @@ mod tests {
         );
     }
 
-    /// A scratch file holding `bytes`, for an artifact.
-    fn artifact(name: &str, bytes: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sim-cli-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("crash-1");
+    /// An artifact file holding `bytes`, in a directory of the test's own that goes when the
+    /// test does: bind the directory to a named variable (`let (_dir, file)`), as `_` would drop
+    /// it at once.
+    fn artifact(name: &str, bytes: &[u8]) -> (ScratchDir, PathBuf) {
+        let dir = ScratchDir::new(&format!("cli-{name}"));
+        let file = dir.path().join("crash-1");
         std::fs::write(&file, bytes).unwrap();
-        file
+        (dir, file)
     }
 
     /// The artifact of one's own `allocator` runs with that subject and its defects, where the
@@ -2981,7 +2983,7 @@ mod tests {
     #[test]
     fn import_crash_runs_ones_own_subject_under_a_built_in_targets_name() {
         let registry = Registry::builtin().with(erase::<Own<AllocatorName>>());
-        let file = artifact("own-allocator", &[0; 16]);
+        let (_dir, file) = artifact("own-allocator", &[0; 16]);
         let file = file.to_str().unwrap();
         let words = ["allocator", file, "--defect", "my-bug", "--classify"];
         assert_eq!(
@@ -3001,7 +3003,7 @@ mod tests {
                 .join("../corpus/canary/crash-37b41243a5e03c8c04340d5be8f107a92b0b4689"),
         )
         .unwrap();
-        let file = artifact("canary-own-counter", &crash);
+        let (_dir, file) = artifact("canary-own-counter", &crash);
         let file = file.to_str().unwrap();
         let classify = |registry: &Registry, words: &[&str]| {
             import_crash(registry, import_args(words)).map_err(|error| error.message)
@@ -3034,7 +3036,7 @@ mod tests {
     #[test]
     fn import_crash_refuses_to_run_what_the_host_refuses_as_sim_run_does() {
         let registry = Registry::builtin().with(erase::<Own<RefusedName>>());
-        let file = artifact("host-refused", &[0; 16]);
+        let (_dir, file) = artifact("host-refused", &[0; 16]);
         let name = file.to_str().unwrap();
         let Err(error) = import_crash(
             &registry,

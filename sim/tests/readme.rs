@@ -87,11 +87,20 @@ fn every_scenario_the_readme_shows_parses() {
     }
 }
 
+/// Run from a directory of the test's own that has the repository's `scenarios/`, as from the
+/// root: the run writes its repro under `target/sim/repros/` of the directory it runs in, which
+/// at the root is the source tree's `target/` (not the build's, with `CARGO_TARGET_DIR` set).
 #[test]
 fn the_first_run_prints_what_the_readme_shows() {
     let shown = block_after(&readme(), "## A first run", "text");
+    let dir = support::scratch_dir("first-run-report");
+    std::os::unix::fs::symlink(
+        support::workspace_root().join("scenarios"),
+        dir.join("scenarios"),
+    )
+    .unwrap();
     let (code, stdout, stderr) =
-        run_sim_from_root(&["run", "scenarios/zoo/instantiate-destroy.toml"]);
+        support::run_sim_in(&dir, &["run", "scenarios/zoo/instantiate-destroy.toml"]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stdout, shown, "README's first-run output, line for line");
 }

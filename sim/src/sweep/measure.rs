@@ -350,12 +350,12 @@ pub fn merge_metrics(path: &Path, fresh: BTreeMap<String, Value>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::scratch::ScratchDir;
 
     #[test]
     fn merging_a_metric_keeps_the_others_and_never_replaces_a_file_it_cannot_read() {
-        let dir = std::env::temp_dir().join(format!("sim-metrics-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let path = dir.join("bench").join("results.json");
+        let dir = ScratchDir::new("metrics");
+        let path = dir.path().join("bench").join("results.json");
         merge_metric(&path, "a", json!({"value": 1})).unwrap();
         merge_metric(&path, "b", json!({"value": 2})).unwrap();
         let all = read_metrics(&path).unwrap();
@@ -369,7 +369,6 @@ mod tests {
             "names the file and the line: {error}"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A slow neighbour in one round slows both of its sweeps: the round's own ratio is kept,

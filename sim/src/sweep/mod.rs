@@ -35,6 +35,8 @@ pub mod minimise;
 pub mod progress;
 pub mod promote;
 pub mod results;
+#[cfg(test)]
+pub(crate) mod scratch;
 pub mod summary;
 pub mod zoo;
 
@@ -1073,14 +1075,12 @@ mod tests {
 
         let registry = Registry::builtin();
         let sweep_into = |name: &str| {
-            let out = std::env::temp_dir().join(format!("sim-sweep-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&out);
+            let scratch = scratch::ScratchDir::new(name);
+            let out = scratch.path().join("sweep");
             let mut config =
                 SweepConfig::new(vec![Source::generated("dlmalloc", vec![])], 0..4, &out);
             config.jobs = 2;
-            let report = sweep(&registry, &config).unwrap();
-            let _ = std::fs::remove_dir_all(&out);
-            report
+            sweep(&registry, &config).unwrap()
         };
         let served = sweep_into("fork-servers");
         FORK_SERVER_START_ERRNO.set(Some(libc::EAGAIN));

@@ -477,6 +477,7 @@ fn names(path: &Path, file: &File) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::scratch::ScratchDir;
 
     fn record(seed: u64) -> RunRecord {
         RunRecord {
@@ -497,18 +498,19 @@ mod tests {
         }
     }
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sim-results-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(RESULTS_FILE)
+    /// A results file in a fresh directory of the test's own, which goes when the test does:
+    /// bind the directory to a named variable (`let (_dir, path)`), as `_` would drop it at once.
+    fn scratch(name: &str) -> (ScratchDir, PathBuf) {
+        let dir = ScratchDir::new(&format!("results-{name}"));
+        let path = dir.path().join(RESULTS_FILE);
+        (dir, path)
     }
 
     /// A lock held a moment by another open description of the file (as a child between its
     /// fork and its exec holds one) is waited for; one held past `LOCK_GRACE` is refused.
     #[test]
     fn a_lock_held_a_moment_is_waited_for_and_one_held_on_is_refused() {
-        let path = scratch("lock-grace");
+        let (_dir, path) = scratch("lock-grace");
         let holder = OpenOptions::new()
             .create(true)
             .append(true)
@@ -543,7 +545,7 @@ mod tests {
     /// while the merge holds on, the new file is locked too.
     #[test]
     fn a_sweep_waiting_while_a_merge_replaces_the_file_appends_to_the_new_one() {
-        let path = scratch("replaced");
+        let (_dir, path) = scratch("replaced");
         let mut merge = Appender::open(&path).unwrap();
         let waiting_path = path.clone();
         let sweep = std::thread::spawn(move || {
@@ -570,7 +572,7 @@ mod tests {
 
     #[test]
     fn a_truncated_last_line_is_cut_off_and_every_whole_line_kept() {
-        let path = scratch("truncated");
+        let (_dir, path) = scratch("truncated");
         let log = Appender::open(&path).unwrap();
         log.append(&record(1)).unwrap();
         log.append(&record(2)).unwrap();
@@ -594,7 +596,7 @@ mod tests {
     /// and a merge keeps it and leaves the file as it is.
     #[test]
     fn a_whole_last_record_without_its_newline_is_kept() {
-        let path = scratch("no-newline");
+        let (_dir, path) = scratch("no-newline");
         let text = format!(
             "{}\n{}",
             serde_json::to_string(&record(1)).unwrap(),
@@ -618,7 +620,7 @@ mod tests {
 
     #[test]
     fn a_corrupted_line_is_an_error_naming_the_line_and_the_file_is_untouched() {
-        let path = scratch("corrupt");
+        let (_dir, path) = scratch("corrupt");
         let log = Appender::open(&path).unwrap();
         log.append(&record(1)).unwrap();
         drop(log);
@@ -644,7 +646,7 @@ mod tests {
 
     #[test]
     fn an_unknown_verdict_is_a_corrupted_line_not_a_pass() {
-        let path = scratch("verdict");
+        let (_dir, path) = scratch("verdict");
         let mut bogus = record(2);
         bogus.verdict = "bogus".into();
         let text = [record(1), bogus, record(3)]
