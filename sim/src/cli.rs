@@ -209,7 +209,9 @@ struct ListArgs {
     json: bool,
     /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
     /// `must-pass` or `must-fail`, subject (or `-`), the subject's defects (or `-`), summary. A
-    /// binary of one's own adds a line per subject it registers, which `import-crash` takes too.
+    /// binary of one's own adds a line per subject it registers, which `import-crash` takes too;
+    /// where one has a built-in target's name, both rows' summaries begin with the
+    /// `(import-crash …)` command that takes each.
     #[arg(long)]
     fuzz_targets: bool,
 }
@@ -1357,23 +1359,29 @@ fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
             .subject()
             .and_then(|name| crate::fuzzing::registry().get(name))
             .map_or_else(|| "-".to_string(), |entry| defects_column(&entry.info()));
+        let note = SharedName::of(registry, target.name)
+            .map(|shared| shared.target_note(target.name))
+            .unwrap_or_default();
         lines.push(format!(
-            "{}\t{expect}\t{subject}\t{defects}\t{}",
+            "{}\t{expect}\t{subject}\t{defects}\t{note}{}",
             target.name, target.summary
         ));
     }
     // A binary of one's own lists its subjects too, in the same columns: `import-crash`
     // takes their names, for the fuzz targets their users write with `run_subject_bytes`.
     // `sim`'s own list stays the targets of `fuzz/`, which scripts run one binary each of.
-    // One named like a built-in target too: `import-crash` takes it by that name (or with
-    // `--subject`, where the name is ambiguous).
+    // One named like a built-in target too: both rows then begin their summary with what
+    // `import-crash` takes for each (`SharedName`), as the name alone no longer tells.
     for subject in registry.subjects() {
         if crate::fuzzing::is_builtin_subject(subject) {
             continue;
         }
         let info = subject.info();
+        let note = SharedName::of(registry, info.name)
+            .map(|shared| shared.subject_note(info.name))
+            .unwrap_or_default();
         lines.push(format!(
-            "{0}\tmust-pass\t{0}\t{1}\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): {2}",
+            "{0}\tmust-pass\t{0}\t{1}\t{note}your subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): {2}",
             info.name,
             defects_column(&info),
             info.summary
@@ -1645,6 +1653,59 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     })
 }
 
+/// How `import-crash` takes a name without `--fuzz-target` or `--subject`, where a built-in fuzz
+/// target and a subject of the binary's own both have it. `ImportTarget::resolve` follows it,
+/// and `list --fuzz-targets` says on the two rows what to type for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SharedName {
+    /// The subject replaced the built-in subject the target runs (one's own `allocator`): the
+    /// name means the subject, and `--fuzz-target` picks the target.
+    MeansOwnSubject,
+    /// The target runs another subject, or none (one's own `canary`, whose target runs the
+    /// built-in `counter`): the name is refused until `--fuzz-target` or `--subject` picks one.
+    Ambiguous,
+}
+
+impl SharedName {
+    /// `None` where the name is not both a built-in target's and a subject's of `registry` that
+    /// is not the built-in one of that name.
+    fn of(registry: &Registry, name: &str) -> Option<SharedName> {
+        let target = crate::fuzzing::target(name)?;
+        registry
+            .get(name)
+            .filter(|subject| !crate::fuzzing::is_builtin_subject(*subject))?;
+        Some(if target.subject() == Some(name) {
+            SharedName::MeansOwnSubject
+        } else {
+            SharedName::Ambiguous
+        })
+    }
+
+    /// What `list --fuzz-targets` puts before the built-in target's summary: the command that
+    /// imports its artifacts in this binary.
+    fn target_note(self, name: &str) -> String {
+        let bare = match self {
+            SharedName::MeansOwnSubject => "this binary's own subject",
+            SharedName::Ambiguous => "refused: this binary has a subject of the name too",
+        };
+        format!(
+            "(import-crash --fuzz-target {name} ARTIFACT; `import-crash {name}` alone is {bare}) "
+        )
+    }
+
+    /// The same before the summary of the binary's own subject of the name.
+    fn subject_note(self, name: &str) -> String {
+        match self {
+            SharedName::MeansOwnSubject => format!(
+                "(import-crash {name} ARTIFACT, or with --subject; --fuzz-target {name} is the built-in target) "
+            ),
+            SharedName::Ambiguous => format!(
+                "(import-crash --subject {name} ARTIFACT; `import-crash {name}` alone is refused: a built-in fuzz target has the name too) "
+            ),
+        }
+    }
+}
+
 /// What `import-crash` imports the artifact of: a built-in fuzz target, or a subject of the
 /// registry by its name, whose fuzz target is its user's own (`fuzzing::run_subject_bytes`).
 #[derive(Clone, Copy)]
@@ -1683,16 +1744,16 @@ impl ImportTarget {
                     ))
                 });
         }
-        let own_subject = subject.filter(|subject| !fuzzing::is_builtin_subject(*subject));
-        match (builtin, own_subject) {
+        match (builtin, SharedName::of(registry, name)) {
             (Some(target), None) => Ok(ImportTarget::Fuzz(target)),
-            (Some(target), Some(own)) if target.subject() != Some(name) => {
-                Err(CliError::usage(format!(
-                    "`{name}` names both the built-in fuzz target `{name}` ({}) and this binary's own subject `{name}` ({}): say which with --fuzz-target or --subject",
-                    target.summary,
-                    own.info().summary
-                )))
-            }
+            (Some(target), Some(SharedName::Ambiguous)) => Err(CliError::usage(format!(
+                "`{name}` names both the built-in fuzz target `{name}` ({}) and this binary's own subject `{name}` ({}): say which with --fuzz-target or --subject",
+                target.summary,
+                subject
+                    .expect("a shared name is a subject's")
+                    .info()
+                    .summary
+            ))),
             _ => match subject {
                 Some(subject) => Ok(ImportTarget::Subject(subject.info().name)),
                 None => Err(CliError::usage(format!(
@@ -2741,10 +2802,94 @@ mod tests {
         assert_eq!(
             canary[builtin.len()..],
             [
-                "canary\tmust-pass\tcanary\tmy-bug\tyour subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): a subject of one's own"
+                "canary\tmust-pass\tcanary\tmy-bug\t(import-crash --subject canary ARTIFACT; `import-crash canary` alone is refused: a built-in fuzz target has the name too) your subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): a subject of one's own"
             ],
             "a subject of one's own named like a built-in target is listed too"
         );
+    }
+
+    /// Where a subject of one's own has a built-in target's name, the list has two rows of that
+    /// name, and each begins its summary with the `import-crash` command that takes it: the
+    /// command each row gives resolves to that row's target or subject, and the bare name to
+    /// what its notes say (or nothing, where they say it is refused). Rows of names no other row
+    /// has carry no note.
+    #[test]
+    fn fuzz_targets_rows_of_a_shared_name_say_which_flag_picks_each() {
+        let builtin_rows = fuzz_target_lines(&Registry::builtin());
+        assert!(builtin_rows.iter().all(|row| !row.contains("import-crash")));
+        for (registry, name, bare_name_refused) in [
+            (
+                Registry::builtin().with(erase::<Own<CanaryName>>()),
+                "canary",
+                true,
+            ),
+            (
+                Registry::builtin().with(erase::<Own<ParserName>>()),
+                "scenario-parser",
+                true,
+            ),
+            (
+                Registry::builtin().with(erase::<Own<AllocatorName>>()),
+                "allocator",
+                false,
+            ),
+        ] {
+            let lines = fuzz_target_lines(&registry);
+            let rows: Vec<&String> = lines
+                .iter()
+                .filter(|line| line.split('\t').next() == Some(name))
+                .collect();
+            assert_eq!(rows.len(), 2, "{rows:?}");
+            // The words of `(import-crash WORDS ARTIFACT…` at the start of a row's summary.
+            let command = |row: &str| -> Vec<String> {
+                let summary = row.splitn(5, '\t').nth(4).unwrap();
+                let words = summary
+                    .strip_prefix("(import-crash ")
+                    .and_then(|rest| rest.split_once(" ARTIFACT"))
+                    .unwrap_or_else(|| panic!("no import-crash command in {row}"))
+                    .0;
+                words.split(' ').map(str::to_string).collect()
+            };
+            let resolve = |words: &[String]| {
+                let mut line: Vec<&str> = words.iter().map(String::as_str).collect();
+                line.push("crash-1");
+                ImportTarget::resolve(&registry, &import_args(&line))
+            };
+            let (target_row, subject_row) = (rows[0], rows[1]);
+            assert!(
+                matches!(resolve(&command(target_row)), Ok(ImportTarget::Fuzz(t)) if t.name == name),
+                "{target_row}"
+            );
+            assert!(
+                matches!(resolve(&command(subject_row)), Ok(ImportTarget::Subject(s)) if s == name),
+                "{subject_row}"
+            );
+            let bare = resolve(&[name.to_string()]);
+            if bare_name_refused {
+                assert!(bare.is_err());
+                for row in [target_row, subject_row] {
+                    assert!(
+                        row.contains(&format!("`import-crash {name}` alone is refused")),
+                        "{row}"
+                    );
+                }
+            } else {
+                assert!(matches!(bare, Ok(ImportTarget::Subject(s)) if s == name));
+                assert_eq!(command(subject_row), [name]);
+                assert!(
+                    target_row.contains(&format!(
+                        "`import-crash {name}` alone is this binary's own subject"
+                    )),
+                    "{target_row}"
+                );
+            }
+            // The other rows are as in `sim`'s own list.
+            let others: Vec<&String> = lines
+                .iter()
+                .filter(|line| line.split('\t').next() != Some(name))
+                .collect();
+            assert!(others.iter().all(|row| builtin_rows.contains(row)));
+        }
     }
 
     /// `import-crash` takes a built-in target by its name, and any subject of the registry by
