@@ -360,9 +360,18 @@ impl Default for Limits {
 
 /// What each `[limits]` field accepts, and why it stops there: every run bounds itself, so a
 /// scenario may raise a limit but not past what one process can hold or wait for. The ceilings
-/// are about ten times the defaults (a count may be 0: none allowed), and what they allow stays within a few GB of the host's memory
+/// are about ten times the defaults, and what they allow stays within a few GB of the host's memory
 /// (about 100 B per object, thread, fd or reservation the simulation tracks; a written page or a
 /// file's bytes as themselves) and within minutes to an hour of its time.
+///
+/// The floors: `steps_max` and `host_run_seconds_max` start at 1, as a run of no step could run
+/// no op and a watchdog of 0 s is none. Every other limit may be 0, none allowed, and that is a
+/// check of its own: `fds_max = 0` says the subject never opens an fd, `file_bytes_max = 0` that
+/// it writes no byte to a file, and a run in which it does has a budget finding that names the op.
+/// What 0 (or any value) cannot be is less than the subject's constructor takes before the first
+/// op (the counter's mutex is an object, the WASI runtime's stdio four fds): that depends on the
+/// subject, so the parser refuses it per subject (`scenario/construction.rs`), and a `threads_max`
+/// below the threads a list keeps out at once, likewise (`scenario/parse.rs`).
 pub const LIMIT_RANGES: [LimitRange; 9] = [
     LimitRange::new(
         "steps_max",

@@ -22,6 +22,7 @@
 //! ]
 //! ```
 
+mod construction;
 pub mod examples;
 pub mod generate;
 pub mod lints;

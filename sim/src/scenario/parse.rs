@@ -1007,6 +1007,42 @@ fn parse_with_spans<S: Subject>(
         spans.push(lifecycle_spans);
         threads_out.push(lifecycle_threads_out);
     }
+    // A limit the subject's constructor exhausts ends every run before its first op
+    // (`construction.rs`); a limit of 0 is otherwise legitimate (`os::LIMIT_RANGES`).
+    let faults_may_fire = faults.swarm || faults.probabilities.values().any(|p| *p > 0.0);
+    if raw.limits.is_some()
+        && let Some(short) = super::construction::shortfall::<S>(
+            &limits,
+            &raw.platform,
+            &crate::subject::Config {
+                defects: defects.iter().cloned().collect(),
+                params: config.clone(),
+            },
+            faults_may_fire,
+        )
+    {
+        let span = limit_value_span(source, short.range.name)
+            .or_else(|| raw.limits.as_ref().map(|limits| limits.span()))
+            .expect("a limit the file lowered is in its [limits]");
+        let least = match short.least {
+            Some(least) => format!(
+                "for `{}` it must be between {least} and {}",
+                info.name, short.range.max
+            ),
+            None => format!(
+                "even {} is too few with the file's other limits",
+                short.range.max
+            ),
+        };
+        return Err(error(
+            span,
+            format!(
+                "`{}` is {}, but the constructor of `{}` (what runs before its first op) needs \
+                 more: every run would end there with a budget finding; {least}",
+                short.range.name, short.value, info.name
+            ),
+        ));
+    }
     // A list that has more threads out at once than `threads_max` ends every run at a spawn,
     // with a budget finding that says nothing of the subject (the main thread does not count);
     // unless spawns may fail by injection, which leaves fewer out.

@@ -304,8 +304,11 @@ pub struct WasiRuntime {
     /// instantiation then makes no string of its own (the copy WAMR makes is the heap block
     /// beside the name). As many as the scenario names, found by content.
     preopen_names: Vec<Rc<str>>,
-    /// The host's stdin, stdout and stderr, handed to every instance as guest fds 0..=2.
-    stdio: [Fd; 3],
+    /// The host's stdin, stdout and stderr, handed to every instance as guest fds 0..=2. None
+    /// when the OS refused them (an `fds_max` below four, which a scenario file cannot give:
+    /// the parser refuses a limit the constructor exhausts): instances then start without stdio,
+    /// and the run already has the budget finding that says why.
+    stdio: Option<[Fd; 3]>,
     /// The guest's iovecs for `fd_write` (every byte `w`) and `fd_read`, kept from call to call
     /// and grown as needed: one made per call cost a heap allocation, and zeroing, on every
     /// read and write. Two, so that the bytes a read leaves never reach a write.
@@ -412,8 +415,7 @@ impl Subject for WasiRuntime {
             spare_slots,
             spare_dirs,
             preopen_names: Vec::new(),
-            stdio: host_stdio(os)
-                .expect("the host's stdio opens before any limit or fault applies"),
+            stdio: host_stdio(os).ok(),
             write_iovec: Vec::new(),
             read_iovec: Vec::new(),
             prestats_lock_leak: config.defect("prestats-lock-leak"),
@@ -909,7 +911,7 @@ impl WasiRuntime {
         });
         // argv_environ_init and addr_pool_init only store pointers and zero a struct.
         let (table, prestats) = ctx.tables();
-        for (number, handle) in self.stdio.into_iter().enumerate() {
+        for (number, handle) in self.stdio.into_iter().flatten().enumerate() {
             self.insert_existing(os, tid, table, number, handle, true)?;
         }
         for (index, dir) in dirs.iter().enumerate() {
@@ -1230,6 +1232,33 @@ mod tests {
             ..Config::default()
         };
         WasiRuntime::new(os, &config)
+    }
+
+    /// An OS that refuses the host's stdio (an `fds_max` below four, which only a scenario built
+    /// in code can give) leaves the runtime without stdio, and the run with the budget finding
+    /// that says why, not a panic: the parser builds the runtime so to check a file's limits
+    /// (`scenario/construction.rs`), also in the scenario-parser fuzz target, which aborts on
+    /// any panic.
+    #[test]
+    fn a_runtime_whose_stdio_the_os_refuses_starts_without_it() {
+        use crate::faults::FaultPlan;
+        use crate::os::{Limits, PlatformModel};
+        use crate::sched::{Scheduler, StrategyChoice};
+        let limits = Limits {
+            fds_max: 3,
+            ..Limits::default()
+        };
+        let scheduler = Scheduler::new(0, &StrategyChoice::Random, FaultPlan::none());
+        let mut os = Os::new(scheduler, limits, PlatformModel::default());
+        let runtime = runtime(&mut os, &[]);
+        assert_eq!(runtime.stdio, None);
+        assert!(
+            os.findings()
+                .iter()
+                .any(|finding| finding.resource == "fds_max"),
+            "{:?}",
+            os.findings()
+        );
     }
 
     fn instantiate(dirs: &[&str]) -> WasiOp {
