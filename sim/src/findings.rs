@@ -67,6 +67,17 @@ impl OpList {
             OpList::Thread => "thread",
         }
     }
+
+    /// The list, when it runs once in its lifecycle (`setup`, `teardown`) rather than in each
+    /// repetition: what an op or a finding of that list is said to be in, where one of `ops`
+    /// names its repetition. `None` for `ops`, and for `thread`, which runs in whichever list
+    /// spawned it.
+    pub fn run_once(self) -> Option<OpList> {
+        match self {
+            OpList::Setup | OpList::Teardown => Some(self),
+            OpList::Ops | OpList::Thread => None,
+        }
+    }
 }
 
 /// Which check at the end of a lifecycle noticed a finding (`Finding::lifecycle_end`).
@@ -91,9 +102,10 @@ impl LifecycleEnd {
 }
 
 /// An op a report line names, as data: its lifecycle (from 0, as a finding's `lifecycle`), the
-/// repetition it ran in (from 0), its list and its index in that list (from 1, as `op #1`
-/// reads), its name and the thread that ran it. Enough to find the op in the scenario file
-/// (`DynScenario::op_location`) without parsing the line's words.
+/// repetition it ran in (from 0; for an op run `during` the setup or the teardown, only the
+/// first or the last repetition's number, as the runner keeps it), its list and its index in
+/// that list (from 1, as `op #1` reads), its name and the thread that ran it. Enough to find the
+/// op in the scenario file (`DynScenario::op_location`) without parsing the line's words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpRef {
     pub lifecycle: u32,
@@ -102,6 +114,13 @@ pub struct OpRef {
     pub index: u32,
     pub name: String,
     pub thread: u32,
+    /// The list the lifecycle's main thread was running when the op ran, when that list runs
+    /// once (`OpList::run_once`: `setup`, `teardown`): the op's own list, or for an op of a
+    /// spawned thread the list that spawned it. `None` for an op of a repetition, and for a
+    /// spawned thread's op where that is not known (a trace's op line names only its own list,
+    /// and the spawn that started a thread of a thread is not kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<OpList>,
     /// For an op of a spawned thread (`OpList::Thread`), the declared thread it runs: the
     /// runner names it at the end of the run, from the thread's id; the last op two traces
     /// share gets it from the spawn op that started its thread (`TraceComparison::last_op_ref`).
@@ -162,6 +181,12 @@ pub struct Finding {
     /// report says which check instead of naming that repetition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_end: Option<LifecycleEnd>,
+    /// The list of its lifecycle that ran when it was noticed, when that list runs once
+    /// (`OpList::run_once`: `setup`, `teardown`): `repetition` is then the first or the last
+    /// one's, and a report names the list instead of that repetition. `None` in a repetition
+    /// and at the end of the lifecycle (`lifecycle_end`), after its teardown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<OpList>,
     /// One line: what went wrong.
     pub headline: String,
     pub details: Vec<Detail>,
@@ -186,6 +211,7 @@ impl Finding {
             repetition: 0,
             position_known: false,
             lifecycle_end: None,
+            during: None,
             headline: headline.into(),
             details: Vec::new(),
             notes: Vec::new(),
@@ -217,6 +243,14 @@ impl Finding {
     /// lifecycle's last repetition), not in that repetition.
     pub fn at_end(mut self, end: LifecycleEnd) -> Finding {
         self.lifecycle_end = Some(end);
+        self
+    }
+
+    /// Noticed while the main thread ran the list `list` of its lifecycle (placed with `at`):
+    /// kept when the list runs once (`OpList::run_once`), so that a report does not name a
+    /// repetition for a finding of the setup or the teardown.
+    pub fn during(mut self, list: OpList) -> Finding {
+        self.during = list.run_once();
         self
     }
 
@@ -296,6 +330,33 @@ mod tests {
         // Written before the field: every finding had its position.
         let old = r#"{"kind":"leak","resource":"rwlock","site":"s","lifecycle":1,"repetition":3,"headline":"h","details":[],"notes":[]}"#;
         assert!(serde_json::from_str::<Finding>(old).unwrap().position_known);
+    }
+
+    /// Only a list that runs once is kept as where a finding was made; the key is left out
+    /// otherwise, and an outcome written before it reads as a finding of a repetition.
+    #[test]
+    fn a_finding_keeps_the_setup_or_teardown_it_was_made_in_and_old_outcomes_had_none() {
+        let made = || Finding::new(FindingKind::Deadlock, "threads", "join", "blocked").at(0, 2);
+        for list in [OpList::Ops, OpList::Thread] {
+            let finding = made().during(list);
+            assert_eq!(finding.during, None);
+            let text = serde_json::to_string(&finding).unwrap();
+            assert!(!text.contains("during"), "{text}");
+        }
+        for list in [OpList::Setup, OpList::Teardown] {
+            let finding = made().during(list);
+            assert_eq!(finding.during, Some(list));
+            let text = serde_json::to_string(&finding).unwrap();
+            assert!(
+                text.contains(&format!("\"during\":\"{}\"", list.name())),
+                "{text}"
+            );
+            assert_eq!(serde_json::from_str::<Finding>(&text).unwrap(), finding);
+        }
+        let old = r#"{"kind":"leak","resource":"rwlock","site":"s","lifecycle":1,"repetition":3,"headline":"h","details":[{"label":"acquired","text":"t","op":{"lifecycle":1,"repetition":3,"list":"setup","index":1,"name":"n","thread":0}}],"notes":[]}"#;
+        let old = serde_json::from_str::<Finding>(old).unwrap();
+        assert_eq!(old.during, None);
+        assert_eq!(old.details[0].op.as_ref().unwrap().during, None);
     }
 
     #[test]

@@ -1309,7 +1309,7 @@ mod tests {
             os.set_position(crate::os::Position {
                 lifecycle: 0,
                 repetition,
-                op: crate::os::OpSlot::new(crate::os::OpList::Ops, 1),
+                op: crate::os::OpSlot::new(crate::os::OpList::Ops, crate::os::OpList::Ops, 1),
                 op_name: "op",
                 thread: 0,
             });

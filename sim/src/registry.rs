@@ -284,6 +284,7 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
                     index: 0,
                     name: "thread-exit".to_string(),
                     thread: 0,
+                    during: None,
                     thread_name: Some(thread.name.clone()),
                     location: None,
                     trace_event: None,

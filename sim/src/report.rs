@@ -38,6 +38,8 @@ enum When {
     Once,
     /// By a check at the end of the lifecycle (`Finding::lifecycle_end`), in its words.
     End(&'static str),
+    /// While a list that runs once (`setup`, `teardown`) ran (`Finding::during`): by its name.
+    During(&'static str),
 }
 
 impl When {
@@ -49,6 +51,7 @@ impl When {
             }
             When::Once => None,
             When::End(words) => Some(words.to_string()),
+            When::During(list) => Some(format!("during its `{list}`")),
         }
     }
 }
@@ -64,10 +67,11 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
         .get(index)
         .map_or("?", |name| name.as_ref());
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
-    let when = match finding.lifecycle_end {
-        Some(end) => When::End(end.words()),
-        None if repeat > 1 => When::Repetition(finding.repetition + 1, repeat),
-        None => When::Once,
+    let when = match (finding.lifecycle_end, finding.during) {
+        (Some(end), _) => When::End(end.words()),
+        (None, Some(list)) => When::During(list.name()),
+        (None, None) if repeat > 1 => When::Repetition(finding.repetition + 1, repeat),
+        (None, None) => When::Once,
     };
     Noticed::In(format!("lifecycle `{name}`"), when)
 }
@@ -75,7 +79,8 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
 /// What a report says of a finding whose position is not known.
 const POSITION_UNKNOWN: &str = "at a point in the run that is not known";
 
-/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`, or
+/// Where the finding was noticed, in words: `lifecycle `instance` (repetition 3 of 100)`,
+/// `lifecycle `instance` (during its `teardown`)` for one of a list that runs once, or
 /// `lifecycle `instance` (checked after its teardown)` for a check at its end.
 pub fn where_noticed(finding: &Finding, outcome: &Outcome) -> String {
     match noticed_in(finding, outcome) {
@@ -238,8 +243,9 @@ pub fn find_in_trace(outcome: &mut Outcome, trace: &Path) -> std::io::Result<()>
 }
 
 /// An op a report line names, as JSON: the same fields as the finding's own where they are the
-/// same thing (`lifecycle_index` and `repetition` from 0), the op's list and its index in it
-/// (from 1, as `op #1`), and where the scenario file has it.
+/// same thing (`lifecycle_index` and `repetition` from 0, `during` for an op run in the setup or
+/// the teardown, or in a thread either spawned), the op's list and its index in it (from 1, as
+/// `op #1`), and where the scenario file has it.
 pub fn op_json(op: &OpRef) -> Value {
     let mut value = json!({
         "lifecycle_index": op.lifecycle,
@@ -251,6 +257,9 @@ pub fn op_json(op: &OpRef) -> Value {
     });
     if let Some(thread) = &op.thread_name {
         value["thread_name"] = json!(thread);
+    }
+    if let Some(list) = op.during {
+        value["during"] = json!(list.name());
     }
     if let Some(location) = &op.location {
         value["file"] = json!(location.file);
@@ -306,7 +315,9 @@ pub fn render_summary(outcome: &Outcome) -> String {
 /// `"position_known": false` and an empty `lifecycle`: the name of the first lifecycle would be a
 /// claim, and null would break a reader that takes `lifecycle` as a string (DESIGN.md's keys).
 /// `lifecycle_index` and `repetition` keep their types for the same reason, as 0. One that a
-/// check at the end of its lifecycle noticed has `"lifecycle_end"` (`teardown`, `no-teardown`).
+/// check at the end of its lifecycle noticed has `"lifecycle_end"` (`teardown`, `no-teardown`),
+/// and one noticed while its lifecycle's setup or teardown ran has `"during"` (`setup`,
+/// `teardown`): its `repetition` is then only the first or the last one's.
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     let known = finding.position_known;
     let mut value = json!({
@@ -329,6 +340,10 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     // last one's, and a reader must not take it for that repetition's finding.
     if let Some(end) = finding.lifecycle_end {
         value["lifecycle_end"] = json!(end);
+    }
+    // Likewise the list that runs once in which it was noticed.
+    if let Some(list) = finding.during {
+        value["during"] = json!(list.name());
     }
     value
 }

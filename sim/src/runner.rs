@@ -117,8 +117,10 @@ const CONTEXTS_RESERVED_MAX: usize = 1024;
 
 struct ThreadCtx<'a, S: Subject> {
     ops: &'a [ScenarioOp<S::Op>],
-    /// Which list of the lifecycle `ops` is, as `OpSlot::list_bits` gives it: each op's
-    /// position names it, so that a report can point at the op in the file.
+    /// Which list of the lifecycle `ops` is, and which list the main thread runs (the same
+    /// for the main thread's own), as `OpSlot::list_bits` gives them: each op's position names
+    /// them, so that a report can point at the op in the file and say whether it ran in a
+    /// repetition or in the setup or teardown.
     list_bits: u32,
     pc: usize,
     pending: Option<Continuation<S>>,
@@ -129,10 +131,12 @@ struct ThreadCtx<'a, S: Subject> {
 }
 
 impl<'a, S: Subject> ThreadCtx<'a, S> {
-    fn new(ops: &'a [ScenarioOp<S::Op>], list: OpList) -> Self {
+    /// The context of a thread that runs `ops`, list `list` of its lifecycle, while the main
+    /// thread runs `main_list` (the same list, for the main thread).
+    fn new(ops: &'a [ScenarioOp<S::Op>], list: OpList, main_list: OpList) -> Self {
         ThreadCtx {
             ops,
-            list_bits: OpSlot::list_bits(list),
+            list_bits: OpSlot::list_bits(list, main_list),
             pc: 0,
             pending: None,
             calls: VecDeque::new(),
@@ -148,8 +152,13 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
     fn none() -> Self {
         ThreadCtx {
             finished: true,
-            ..ThreadCtx::new(&[], OpList::Setup)
+            ..ThreadCtx::new(&[], OpList::Setup, OpList::Setup)
         }
+    }
+
+    /// The list the main thread runs while this context's thread runs (see `new`).
+    fn main_list(&self) -> OpList {
+        OpSlot::with_index(self.list_bits, 0).main_list()
     }
 
     /// Whether anything is left to run before the end of the list: what decides whether the
@@ -601,12 +610,15 @@ impl<'a, S: Subject> Runner<'a, S> {
         Ok(())
     }
 
-    /// Marks a finding the runner or ledger made with where the run is now.
+    /// Marks a finding the runner or ledger made with where the run is now: in a repetition,
+    /// in the list the main thread runs (the setup, the teardown), or at the end of the
+    /// lifecycle. Before the first list (the subject's constructor) no thread has a context.
     fn stamp(&self, finding: Finding) -> Finding {
         let finding = finding.at(self.lifecycle_index, self.repetition);
-        match self.checking_end {
-            Some(end) => finding.at_end(end),
-            None => finding,
+        match (self.checking_end, self.threads.first()) {
+            (Some(end), _) => finding.at_end(end),
+            (None, Some(main)) => finding.during(main.main_list()),
+            (None, None) => finding,
         }
     }
 
@@ -688,7 +700,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.list_contexts_from = self.threads.len();
         self.spawned.clear();
         self.has_work.clear();
-        self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops, list));
+        self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops, list, list));
         self.runnable_made_from = REMAKE;
         // The lifecycle and repetition of the position are the list's, written here once rather
         // than with every op (scheduler 384.2 -> 383.7 instructions per decision). Only for a
@@ -1085,7 +1097,10 @@ impl<'a, S: Subject> Runner<'a, S> {
                 // An injected spawn failure: the thread never runs, its join is a no-op.
                 let new = self.os.spawn_thread(thread, "spawn").ok();
                 if let Some(new) = new {
-                    self.set_ctx(new, ThreadCtx::new(&spec.ops, OpList::Thread));
+                    // It runs in the main thread's list, whichever thread spawned it.
+                    let main_list = self.ctx(MAIN_THREAD).main_list();
+                    let ctx = ThreadCtx::new(&spec.ops, OpList::Thread, main_list);
+                    self.set_ctx(new, ctx);
                 }
                 self.spawned.push((thread.as_str(), new));
                 Ok(())
@@ -1369,7 +1384,13 @@ pub fn with_trace_comparison(
 /// compared, and no run noticed it).
 fn placed_at(finding: Finding, op: Option<OpRef>) -> Finding {
     match op {
-        Some(op) => finding.at(op.lifecycle, op.repetition),
+        Some(op) => {
+            let finding = finding.at(op.lifecycle, op.repetition);
+            match op.during {
+                Some(list) => finding.during(list),
+                None => finding,
+            }
+        }
         None => finding,
     }
 }
@@ -1389,7 +1410,7 @@ mod tests {
             position: Position {
                 lifecycle: 0,
                 repetition,
-                op: OpSlot::new(OpList::Ops, op_index),
+                op: OpSlot::new(OpList::Ops, OpList::Ops, op_index),
                 op_name: "op",
                 thread: 0,
             },

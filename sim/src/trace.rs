@@ -337,7 +337,8 @@ impl TraceComparison {
     /// or part before the first op. An op of a spawned thread gets its declared thread's name
     /// (`thread_name`, which its file location needs) from `spawned_thread`, given the spawn op
     /// that started the thread: the scenario's op there names it, and the trace does not. Where
-    /// that gives no name, the op has none, and no file location follows from it.
+    /// that gives no name, the op has none, and no file location follows from it. Its
+    /// `during` is the spawn's too, where the main thread made the spawn.
     pub fn last_op_ref(
         &self,
         spawned_thread: impl FnOnce(&OpRef) -> Option<String>,
@@ -353,6 +354,8 @@ impl TraceComparison {
         let mut op = op_ref_of_line(last_op.as_deref()?)?;
         if op.list == OpList::Thread {
             let spawn = last_op_spawn.as_deref().and_then(op_ref_of_line);
+            // The thread ran in the list the spawn did (known when a main thread's op spawned it).
+            op.during = spawn.as_ref().and_then(|spawn| spawn.during);
             op.thread_name = spawn.and_then(|spawn| spawned_thread(&spawn));
         }
         Some(op)
@@ -360,20 +363,23 @@ impl TraceComparison {
 }
 
 /// An op line of a JSON trace as data (`OpRef`): its place and its thread (`a`). `None` for a
-/// line that is no op line. A spawned thread's op has no `thread_name`: the line holds its id.
+/// line that is no op line. A spawned thread's op has no `thread_name` and no `during`: the line
+/// holds its id and its own list, not the main thread's.
 fn op_ref_of_line(line: &str) -> Option<OpRef> {
     let event: serde_json::Value = serde_json::from_str(line).ok()?;
     if event["ev"] != "op" {
         return None;
     }
     let number = |key: &str| event[key].as_u64().and_then(|n| u32::try_from(n).ok());
+    let list: OpList = serde_json::from_value(event["list"].clone()).ok()?;
     Some(OpRef {
         lifecycle: number("lifecycle_index")?,
         repetition: number("repetition")?,
-        list: serde_json::from_value(event["list"].clone()).ok()?,
+        list,
         index: number("index")?,
         name: event["op"].as_str()?.to_string(),
         thread: number("a")?,
+        during: list.run_once(),
         thread_name: None,
         location: None,
         trace_event: None,
@@ -1025,6 +1031,7 @@ mod tests {
                 index: 1,
                 name: "malloc".to_string(),
                 thread: 0,
+                during: None,
                 thread_name: None,
                 location: None,
                 trace_event: None,

@@ -145,6 +145,69 @@ fn a_finding_of_a_check_at_a_lifecycles_end_says_which_check_and_others_leave_th
     }
 }
 
+/// A finding made while a lifecycle's setup or teardown ran, which run once, has `"during"`
+/// naming the list, and so has each op of those lists it names (a spawned thread's op too, by
+/// the list that spawned the thread); a finding or op of a repetition leaves the key out. The
+/// keys before it keep their meaning: `repetition` is still a number, `list` the op's own list.
+#[test]
+fn a_finding_or_op_of_a_setup_or_teardown_says_which_and_one_of_a_repetition_leaves_the_key_out() {
+    let run = |file: &str| {
+        let (code, stdout, stderr) =
+            run_sim(&["run", file, "--json", "--repro-dir", &repro_dir("during")]);
+        assert_eq!(code, 1, "{file}: {stderr}");
+        check_contract(&one_object(&stdout))
+    };
+    let ops_of = |finding: &Value| -> Vec<Value> {
+        let details = finding["details"].as_array().expect("details").iter();
+        details.filter_map(|d| d.get("op").cloned()).collect()
+    };
+
+    let findings = run("tests/ui/counter-teardown-deadlock.toml");
+    assert_eq!(findings.len(), 1);
+    let deadlock = &findings[0];
+    assert_eq!(deadlock["kind"], "deadlock");
+    assert_eq!(deadlock["during"], "teardown", "{deadlock}");
+    assert!(deadlock["repetition"].is_u64(), "{deadlock}");
+    assert!(deadlock.get("lifecycle_end").is_none(), "{deadlock}");
+    let ops = ops_of(deadlock);
+    assert_eq!(ops.len(), 3, "blocked at twice, held once: {deadlock}");
+    for op in &ops {
+        assert_eq!(op["during"], "teardown", "{op}");
+        assert!(op["repetition"].is_u64(), "{op}");
+    }
+    let lists: Vec<&str> = ops.iter().map(|op| op["list"].as_str().unwrap()).collect();
+    assert_eq!(lists, ["teardown", "thread", "teardown"]);
+
+    let findings = run("tests/ui/counter-setup-thread-holds-lock.toml");
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["invariant", "deadlock"]);
+    // The thread the setup spawned exits holding the lock: the setup's finding and op.
+    assert_eq!(findings[0]["during"], "setup", "{}", findings[0]);
+    let ops = ops_of(&findings[0]);
+    assert_eq!(
+        (ops[0]["list"].as_str(), ops[0]["during"].as_str()),
+        (Some("thread"), Some("setup"))
+    );
+    // The first repetition then waits for it: its finding and its own op leave the key out,
+    // and the op that took the lock still names the setup.
+    assert!(findings[1].get("during").is_none(), "{}", findings[1]);
+    assert_eq!(findings[1]["repetition"], 0);
+    let ops = ops_of(&findings[1]);
+    assert_eq!(ops.len(), 2, "{}", findings[1]);
+    assert_eq!(ops[0]["list"], "ops");
+    assert!(ops[0].get("during").is_none(), "{}", ops[0]);
+    assert_eq!(ops[1]["during"], "setup", "{}", ops[1]);
+
+    // A teardown leak is found after the teardown, not in it; its op is the setup's.
+    let findings = run("tests/ui/counter-teardown-leak.toml");
+    assert_eq!(findings[0]["lifecycle_end"], "teardown");
+    assert!(findings[0].get("during").is_none(), "{}", findings[0]);
+    assert_eq!(ops_of(&findings[0])[0]["during"], "setup");
+}
+
 #[test]
 fn other_finding_kinds_keep_the_contract() {
     for (file, kind) in [

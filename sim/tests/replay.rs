@@ -1044,7 +1044,7 @@ fn a_spawn_no_join_reaches_in_a_setup_without_teardown_is_a_leak_of_its_thread()
         let expected = format!(
             "error[leak]: 1 thread (0 B) acquired by `setup` not released after lifecycle `l` \
              (checked at its end)\n\
-             \x20 acquired: op #1 `spawn` → spawn (lifecycle 1, repetition 1, thread 0)\n\
+             \x20 acquired: op #1 `spawn` → spawn (lifecycle 1, setup, thread 0)\n\
              \x20   --> {file_name}:6:10 (setup)\n"
         );
         assert!(stdout.contains(&expected), "{setup}: {stdout}");

@@ -509,6 +509,53 @@ ops = [{ op = "noop" }, { op = "touch" }, { op = "noop" }]
         );
     }
 
+    /// Where the traces part in an op of the setup, or of a thread the teardown spawned, the
+    /// finding is placed in that list, as the op is, not in a repetition.
+    #[test]
+    fn check_determinism_places_a_finding_of_a_setup_or_teardown_op_in_its_list() {
+        use sim::findings::OpList;
+        let scenario = |lists: &str| {
+            format!(
+                r#"
+name = "flaky"
+subject = "flaky"
+[[lifecycle]]
+name = "l"
+repeat = 2
+ops = [{{ op = "noop" }}]
+{lists}
+[[lifecycle.thread]]
+name = "t"
+ops = [{{ op = "noop" }}, {{ op = "touch" }}]
+"#
+            )
+        };
+        for (lists, list, during) in [
+            (
+                r#"setup = [{ op = "noop" }, { op = "touch" }]"#,
+                OpList::Setup,
+                OpList::Setup,
+            ),
+            (
+                r#"teardown = [{ op = "spawn", thread = "t" }, { op = "join", thread = "t" }]"#,
+                OpList::Thread,
+                OpList::Teardown,
+            ),
+        ] {
+            let text = scenario(lists);
+            let scenario = sim::scenario::parse::parse::<Flaky>("flaky.toml", &text).unwrap();
+            let finding = sim::runner::check_determinism::<Flaky>(&scenario, None)
+                .expect("two runs differ in the block size they allocate");
+            let last_op = last_op_started(&finding);
+            assert_eq!(
+                (last_op.name.as_str(), last_op.list, last_op.during),
+                ("touch", list, Some(during)),
+                "{lists}: {finding:#?}"
+            );
+            assert_eq!(finding.during, Some(during), "{lists}: {finding:#?}");
+        }
+    }
+
     /// Where the traces part after an op of a spawned thread, the finding's op names its
     /// declared thread (what finds it in the file): from the spawn that started the thread,
     /// here the second lifecycle's `w` (tid 3), not the first lifecycle's, nor `v`.
@@ -638,6 +685,64 @@ ops = [{ op = "fine" }]
         assert!(during.contains("`brittle::new`"), "{during}");
         assert_eq!(in_new.findings[0].details[0].op, None, "no op has run");
         assert_eq!(in_new.ops, 0);
+    }
+
+    /// A panic in the teardown, or in a thread the setup spawned, happened once, outside the
+    /// repetitions: the finding and the op it names say which list (`during`), and the report
+    /// says so where it would name a repetition. One in a repetition names its repetition.
+    #[test]
+    fn a_panic_in_a_setup_or_teardown_names_that_list_not_a_repetition() {
+        use sim::findings::OpList;
+        let lifecycle = |lists: &str| {
+            format!(
+                r#"
+name = "b"
+subject = "brittle"
+[[lifecycle]]
+name = "l"
+repeat = 3
+{lists}
+[[lifecycle.thread]]
+name = "t"
+ops = [{{ op = "fine" }}, {{ op = "break" }}]
+"#
+            )
+        };
+        for (lists, during, list, words) in [
+            (
+                r#"ops = [{ op = "fine" }]
+teardown = [{ op = "fine" }, { op = "break" }]"#,
+                Some(OpList::Teardown),
+                OpList::Teardown,
+                "lifecycle `l` (during its `teardown`)",
+            ),
+            (
+                r#"setup = [{ op = "spawn", thread = "t" }, { op = "join", thread = "t" }]
+ops = [{ op = "fine" }]"#,
+                Some(OpList::Setup),
+                OpList::Thread,
+                "lifecycle `l` (during its `setup`)",
+            ),
+            (
+                r#"setup = [{ op = "fine" }]
+ops = [{ op = "fine" }, { op = "break" }]"#,
+                None,
+                OpList::Ops,
+                "lifecycle `l` (repetition 1 of 3)",
+            ),
+        ] {
+            let outcome = run(&lifecycle(lists));
+            assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
+            let finding = &outcome.findings[0];
+            assert_eq!(finding.kind, FindingKind::Panic);
+            assert_eq!(finding.during, during, "{lists}: {finding:#?}");
+            let op = finding.details[0]
+                .op
+                .as_ref()
+                .expect("the op it panicked in");
+            assert_eq!((op.list, op.during, op.index), (list, during, 2), "{lists}");
+            assert_eq!(sim::report::where_noticed(finding, &outcome), words);
+        }
     }
 
     /// Exit code 3 is for bugs in sim itself: a panic that escapes every run (here, in a

@@ -64,39 +64,48 @@ pub use threads::{BlockReason, ThreadState, Tid};
 /// A static label for the place in subject code that made a call: `fd_prestats_init`.
 pub type Site = &'static str;
 
-/// An op's index in its list (from 1, as `op #1` reads) and which list of its lifecycle that is,
-/// in one word: the list in the top two bits, the index below them.
+/// An op's index in its list (from 1, as `op #1` reads), which list of its lifecycle that is,
+/// and which list the lifecycle's main thread was running (`main_list`: the op's own list, or
+/// for a spawned thread's op the list that spawned it), in one word: the list in the top two
+/// bits, the main thread's list in the two below, the index below them.
 ///
 /// A position is copied into every ledger record and every page span's attribution. The list as
 /// a field of its own grew a position from 32 to 40 bytes (its words are 8-byte aligned) and
 /// cost 0.8% more instructions per allocator fuzz input, mostly in page commits; in the index's
-/// word it costs an `or` per op. An index never nears 2^30: a file of at most
-/// `SOURCE_BYTES_MAX` (4 MiB) holds far fewer ops, and a generated list fewer still.
+/// word it costs an `or` per op, and the main thread's list none more: a thread's context keeps
+/// both lists' bits (`list_bits`), made once per list or spawn. An index never nears 2^28: a
+/// file of at most `SOURCE_BYTES_MAX` (4 MiB) holds far fewer ops, and a generated list fewer
+/// still.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpSlot(u32);
 
 impl OpSlot {
     const LIST_SHIFT: u32 = 30;
-    const INDEX_MASK: u32 = (1 << Self::LIST_SHIFT) - 1;
+    const MAIN_LIST_SHIFT: u32 = 28;
+    const LIST_MASK: u32 = 0b11;
+    const INDEX_MASK: u32 = (1 << Self::MAIN_LIST_SHIFT) - 1;
 
+    /// The slot of index `index` in list `list`, which the main thread ran (`main_list`) or,
+    /// for `OpList::Thread`, which the main thread's list `main_list` spawned.
     #[inline(always)]
-    pub fn new(list: OpList, index: u32) -> OpSlot {
-        debug_assert!(index <= Self::INDEX_MASK, "op index {index} past 2^30");
-        OpSlot(Self::list_bits(list) | (index & Self::INDEX_MASK))
+    pub fn new(list: OpList, main_list: OpList, index: u32) -> OpSlot {
+        debug_assert!(index <= Self::INDEX_MASK, "op index {index} past 2^28");
+        OpSlot(Self::list_bits(list, main_list) | (index & Self::INDEX_MASK))
     }
 
-    /// The list's bits, for a caller that keeps them (a thread's context) and makes slots with
-    /// `with_index`.
+    /// The bits of list `list` run while the main thread runs `main_list` (the same list for
+    /// the main thread's own ops), for a caller that keeps them (a thread's context) and makes
+    /// slots with `with_index`.
     #[inline(always)]
-    pub const fn list_bits(list: OpList) -> u32 {
-        (list as u32) << Self::LIST_SHIFT
+    pub const fn list_bits(list: OpList, main_list: OpList) -> u32 {
+        ((list as u32) << Self::LIST_SHIFT) | ((main_list as u32) << Self::MAIN_LIST_SHIFT)
     }
 
     /// The slot of index `index` in the list whose bits `list_bits` gave. The index is not
-    /// masked (an `and` on every op): it never reaches the list's bits, as `new` asserts.
+    /// masked (an `and` on every op): it never reaches the lists' bits, as `new` asserts.
     #[inline(always)]
     pub fn with_index(list_bits: u32, index: u32) -> OpSlot {
-        debug_assert!(index <= Self::INDEX_MASK, "op index {index} past 2^30");
+        debug_assert!(index <= Self::INDEX_MASK, "op index {index} past 2^28");
         OpSlot(list_bits | index)
     }
 
@@ -105,7 +114,17 @@ impl OpSlot {
     }
 
     pub fn list(self) -> OpList {
-        match self.0 >> Self::LIST_SHIFT {
+        Self::list_of(self.0 >> Self::LIST_SHIFT)
+    }
+
+    /// The list the lifecycle's main thread was running when the op ran: `list` for an op of
+    /// the main thread, the list that spawned the thread for a spawned thread's op.
+    pub fn main_list(self) -> OpList {
+        Self::list_of((self.0 >> Self::MAIN_LIST_SHIFT) & Self::LIST_MASK)
+    }
+
+    fn list_of(bits: u32) -> OpList {
+        match bits {
             0 => OpList::Setup,
             1 => OpList::Ops,
             2 => OpList::Teardown,
@@ -113,10 +132,11 @@ impl OpSlot {
         }
     }
 
-    /// The same index in list `list`.
+    /// The same index, in list `list`, run while the main thread ran the same list as before.
     #[inline(always)]
     pub fn in_list(self, list: OpList) -> OpSlot {
-        OpSlot((self.0 & Self::INDEX_MASK) | Self::list_bits(list))
+        let others = self.0 & !(Self::LIST_MASK << Self::LIST_SHIFT);
+        OpSlot(others | ((list as u32) << Self::LIST_SHIFT))
     }
 }
 
@@ -139,8 +159,8 @@ pub struct Attribution {
 }
 
 impl Position {
-    /// `op #1 `name``, then ` → site` when there is one, then the lifecycle, repetition and
-    /// thread. Counts from 1, as a report's headline does ("repetition 1 of 100"), where
+    /// `op #1 `name``, then ` → site` when there is one, then the lifecycle, repetition (or
+    /// `setup`, `teardown` for an op run once) and thread. Counts from 1, as a report's headline does ("repetition 1 of 100"), where
     /// `Position` holds indices from 0 (as the JSON report's `lifecycle` and `repetition` do);
     /// the op's index already counts from 1, and a thread is named by its id.
     fn write(&self, f: &mut std::fmt::Formatter<'_>, site: Option<Site>) -> std::fmt::Result {
@@ -148,13 +168,14 @@ impl Position {
         if let Some(site) = site {
             write!(f, " → {site}")?;
         }
-        write!(
-            f,
-            " (lifecycle {}, repetition {}, thread {})",
-            u64::from(self.lifecycle) + 1,
-            u64::from(self.repetition) + 1,
-            self.thread
-        )
+        write!(f, " (lifecycle {}, ", u64::from(self.lifecycle) + 1)?;
+        // An op of the setup or the teardown (or of a thread either spawned) ran once, before
+        // or after the repetitions: it has no repetition of its own to name.
+        match self.op.main_list().run_once() {
+            Some(list) => write!(f, "{}", list.name())?,
+            None => write!(f, "repetition {}", u64::from(self.repetition) + 1)?,
+        }
+        write!(f, ", thread {})", self.thread)
     }
 }
 
@@ -169,6 +190,7 @@ impl Position {
             index: self.op.index(),
             name: self.op_name.to_string(),
             thread: self.thread,
+            during: self.op.main_list().run_once(),
             thread_name: None,
             location: None,
             trace_event: None,
@@ -648,7 +670,7 @@ impl Os {
 
     /// The position of thread `thread`'s exit (its TLS destructors, then the exit itself): its
     /// list is the thread's, and its index stays the last op's, since an exit is no op of the
-    /// list.
+    /// list, as does the main thread's list, which spawned the thread.
     pub(crate) fn set_thread_exit_position(&mut self, thread: u32) {
         self.position.op = self.position.op.in_list(OpList::Thread);
         self.position.op_name = "thread-exit";
@@ -679,7 +701,9 @@ impl Os {
 
     /// Records a finding noticed while serving a call.
     pub(crate) fn report(&mut self, finding: Finding) {
-        let finding = finding.at(self.position.lifecycle, self.position.repetition);
+        let finding = finding
+            .at(self.position.lifecycle, self.position.repetition)
+            .during(self.position.op.main_list());
         self.trace
             .event_text(EventKind::Finding, &finding.signature());
         self.findings.push(finding);
@@ -808,6 +832,63 @@ impl Os {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slot keeps its list, the main thread's list and its index apart, the largest index
+    /// included, and a thread's exit keeps the main thread's list; an op of the setup or the
+    /// teardown (or a thread either spawned) names that list where one of `ops` names its
+    /// repetition.
+    #[test]
+    fn an_op_slot_keeps_both_lists_and_an_op_run_once_names_its_list_not_a_repetition() {
+        let lists = [OpList::Setup, OpList::Ops, OpList::Teardown, OpList::Thread];
+        for list in lists {
+            for main_list in &lists[..3] {
+                for index in [0, 1, OpSlot::INDEX_MASK] {
+                    let slot = OpSlot::new(list, *main_list, index);
+                    assert_eq!(
+                        (slot.list(), slot.main_list(), slot.index()),
+                        (list, *main_list, index)
+                    );
+                    let bits = OpSlot::list_bits(list, *main_list);
+                    assert_eq!(OpSlot::with_index(bits, index), slot);
+                    let exit = slot.in_list(OpList::Thread);
+                    assert_eq!(
+                        (exit.list(), exit.main_list(), exit.index()),
+                        (OpList::Thread, *main_list, index)
+                    );
+                }
+            }
+        }
+        let at = |list, main_list| Position {
+            lifecycle: 1,
+            repetition: 4,
+            op: OpSlot::new(list, main_list, 2),
+            op_name: "bump",
+            thread: 3,
+        };
+        let text = |list, main_list| at(list, main_list).to_string();
+        assert_eq!(
+            text(OpList::Ops, OpList::Ops),
+            "op #2 `bump` (lifecycle 2, repetition 5, thread 3)"
+        );
+        assert_eq!(
+            text(OpList::Setup, OpList::Setup),
+            "op #2 `bump` (lifecycle 2, setup, thread 3)"
+        );
+        assert_eq!(
+            text(OpList::Thread, OpList::Teardown),
+            "op #2 `bump` (lifecycle 2, teardown, thread 3)"
+        );
+        assert_eq!(
+            text(OpList::Thread, OpList::Ops),
+            "op #2 `bump` (lifecycle 2, repetition 5, thread 3)"
+        );
+        let op = at(OpList::Thread, OpList::Setup).op_ref().unwrap();
+        assert_eq!(
+            (op.list, op.during, op.repetition),
+            (OpList::Thread, Some(OpList::Setup), 4)
+        );
+        assert_eq!(at(OpList::Ops, OpList::Ops).op_ref().unwrap().during, None);
+    }
 
     #[test]
     fn limit_ranges_name_every_field_in_order_and_hold_the_defaults() {

@@ -201,6 +201,7 @@ ops = [{ op = "bump" }, { op = "bump" }]
             index,
             name: name.into(),
             thread: 0,
+            during: None,
             thread_name: (list == OpList::Thread).then(|| "t".to_string()),
             location: None,
             trace_event: None,

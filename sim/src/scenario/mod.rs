@@ -159,6 +159,7 @@ impl OpPlace<'_> {
             index: self.index as u32 + 1,
             name: name.to_string(),
             thread: 0,
+            during: None,
             thread_name: self.thread.map(str::to_string),
             location: None,
             trace_event: None,
