@@ -421,6 +421,40 @@ fn list_shows_an_example_with_every_field_for_each_op() {
     );
 }
 
+/// `sim list allocator` says what `malloc` and `realloc` do beyond their C names: it said only
+/// "slot = malloc(bytes)", while a request above 32 KiB runs as a 32 KiB block and a malloc into
+/// a filled slot frees the block there first.
+#[test]
+fn list_says_the_allocators_32_kib_clamp_slot_reuse_and_ranges() {
+    let (code, stdout, _) = run_sim(&["list", "--json", "allocator"]);
+    assert_eq!(code, 0);
+    let subjects: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let summary = |name: &str| {
+        subjects[0]["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["name"] == name)
+            .unwrap_or_else(|| panic!("op `{name}` listed"))["summary"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let malloc = summary("malloc");
+    for said in [
+        "a block already in the slot is freed first",
+        "any request above 32 KiB gets a 32 KiB block",
+        "slot 0 to 7, heap 0 to 3",
+    ] {
+        assert!(malloc.contains(said), "malloc: {malloc}");
+    }
+    let realloc = summary("realloc");
+    assert!(
+        realloc.contains("above 32 KiB is 32 KiB"),
+        "realloc: {realloc}"
+    );
+}
+
 /// `sim list --json`: every subject, each with its ops, defects and parameters.
 fn listed_subjects() -> Value {
     let (code, stdout, stderr) = run_sim(&["list", "--json"]);

@@ -2121,13 +2121,13 @@ mod tests {
             "ops = [{ op = \"malloc\", slot = 3, bytes = 3, heap = 3 }]\n",
             Some("3 }"),
         );
-        // The heap the message quotes (`heap `1``, 5 modulo the 4 heap slots) is the value of
-        // another field, `slot`, which the message's words pointed at; in a thread's op too.
-        let undefined_heap = "{ op = \"malloc\", slot = 1, bytes = 64, heap = 5 }";
+        // The heap the message quotes (`heap `1``) is also the value of another field, `slot`,
+        // which the message's words pointed at; in a thread's op too.
+        let undefined_heap = "{ op = \"malloc\", slot = 1, bytes = 64, heap = 1 }";
         at(
             "allocator",
             &format!("ops = [{undefined_heap}]\n"),
-            Some("5 }"),
+            Some("1 }"),
         );
         at(
             "allocator",
@@ -2135,9 +2135,19 @@ mod tests {
                 "ops = [{{ op = \"spawn\", thread = \"w\" }}]\n\
                  [[lifecycle.thread]]\nname = \"w\"\nops = [{undefined_heap}]\n"
             ),
-            Some("5 }"),
+            Some("1 }"),
         );
         // Out of range, with other numbers in the message.
+        at(
+            "allocator",
+            "ops = [{ op = \"malloc\", slot = 0, bytes = 64, heap = 7 }]\n",
+            Some("7 }"),
+        );
+        at(
+            "allocator",
+            "ops = [{ op = \"malloc\", slot = 0, bytes = 64 }, { op = \"free\", slot = 11 }]\n",
+            Some("11 }"),
+        );
         at(
             "dlmalloc",
             "ops = [{ op = \"create\" }, { op = \"malloc\", slot = 70, size = 64, align = 8 }]\n",

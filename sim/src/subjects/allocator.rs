@@ -106,6 +106,8 @@ const COOKIE: u64 = 0x6d69_6d61_6c6c_6f63;
 const THREAD_DONE: CodeAddr = CodeAddr(MAIN_CODE.0 + 0x1000);
 const PROCESS_DONE: CodeAddr = CodeAddr(MAIN_CODE.0 + 0x1040);
 
+/// A generated slot is always one `validate_op` accepts: `int_in_range` reduces the byte it reads
+/// modulo the slot count, so refusing out-of-range slots in files drops no generated op.
 fn small_slot(u: &mut Unstructured) -> arbitrary::Result<u8> {
     u.int_in_range(0..=SLOTS - 1)
 }
@@ -132,7 +134,8 @@ fn request_bytes(u: &mut Unstructured) -> arbitrary::Result<u32> {
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AllocatorOp {
     /// `slot = mi_malloc(bytes)`, or `mi_heap_malloc(heap, bytes)`; a live block in the slot is
-    /// freed first, so a script never loses a pointer.
+    /// freed first, so a script never loses a pointer. A request above 32 KiB gets a 32 KiB block
+    /// (`class_of`): huge objects are not modelled.
     Malloc {
         #[arbitrary(with = small_slot)]
         slot: u8,
@@ -532,6 +535,37 @@ fn class_of(bytes: u64) -> u64 {
         .unwrap_or(BLOCK_CLASSES_BYTES[4])
 }
 
+/// Refuses a `slot` past the script's block slots. Taken modulo the slot count, `slot = 11` ran
+/// as slot 3 and an error about it named a value the file does not hold.
+fn check_slot(slot: u8) -> Result<(), OpRefusal> {
+    if slot < SLOTS {
+        Ok(())
+    } else {
+        Err(OpRefusal::at(
+            "slot",
+            format!(
+                "slot {slot} is out of range: the allocator has {SLOTS} slots, 0 to {}",
+                SLOTS - 1
+            ),
+        ))
+    }
+}
+
+/// Refuses a `heap` past the script's private-heap slots, as `check_slot` does a slot.
+fn check_heap(heap: u8) -> Result<(), OpRefusal> {
+    if heap < HEAP_SLOTS {
+        Ok(())
+    } else {
+        Err(OpRefusal::at(
+            "heap",
+            format!(
+                "heap {heap} is out of range: the allocator has {HEAP_SLOTS} heap slots, 0 to {}",
+                HEAP_SLOTS - 1
+            ),
+        ))
+    }
+}
+
 fn page_header(base: u64, slice: u32) -> u64 {
     base + PAGE_HEADERS + u64::from(slice) * PAGE_HEADER_BYTES
 }
@@ -550,7 +584,7 @@ impl Subject for Allocator {
             ops: vec![
                 OpDoc {
                     name: "malloc",
-                    summary: "slot = malloc(bytes) in the default heap or `heap`",
+                    summary: "slot = malloc(bytes) in the default heap or `heap`; a block already in the slot is freed first; bytes round up to 16, 64, 512, 4096 or 32768, and any request above 32 KiB gets a 32 KiB block (huge objects are not modelled); slot 0 to 7, heap 0 to 3",
                 },
                 OpDoc {
                     name: "free",
@@ -558,11 +592,11 @@ impl Subject for Allocator {
                 },
                 OpDoc {
                     name: "realloc",
-                    summary: "slot = realloc(slot, bytes) from the default heap",
+                    summary: "slot = realloc(slot, bytes) from the default heap (malloc when the slot is empty); bytes round up as for malloc, so above 32 KiB is 32 KiB",
                 },
                 OpDoc {
                     name: "heap-new",
-                    summary: "heap = mi_heap_new() on this thread",
+                    summary: "heap = mi_heap_new() on this thread; a heap this thread already has in the slot is deleted first",
                 },
                 OpDoc {
                     name: "heap-delete",
@@ -650,22 +684,33 @@ impl Subject for Allocator {
 
     fn validate_op(op: &AllocatorOp, names: &mut Names) -> Result<(), OpRefusal> {
         let require_heap = |names: &Names, heap: u8| {
+            check_heap(heap)?;
             names
-                .require("heap", heap % HEAP_SLOTS, "heap")
+                .require("heap", heap, "heap")
                 .map_err(OpRefusal::of_field("heap"))
         };
         match op {
             AllocatorOp::Malloc { slot, heap, .. } => {
+                check_slot(*slot)?;
                 if let Some(heap) = heap {
                     require_heap(names, *heap)?;
                 }
-                names.define("slot", slot % SLOTS);
+                names.define("slot", slot);
             }
-            AllocatorOp::Free { slot } => names
-                .require("slot", slot % SLOTS, "slot")
-                .map_err(OpRefusal::of_field("slot"))?,
-            AllocatorOp::Realloc { slot, .. } => names.define("slot", slot % SLOTS),
-            AllocatorOp::HeapNew { heap } => names.define("heap", heap % HEAP_SLOTS),
+            AllocatorOp::Free { slot } => {
+                check_slot(*slot)?;
+                names
+                    .require("slot", slot, "slot")
+                    .map_err(OpRefusal::of_field("slot"))?;
+            }
+            AllocatorOp::Realloc { slot, .. } => {
+                check_slot(*slot)?;
+                names.define("slot", slot);
+            }
+            AllocatorOp::HeapNew { heap } => {
+                check_heap(*heap)?;
+                names.define("heap", heap);
+            }
             AllocatorOp::HeapDelete { heap } => require_heap(names, *heap)?,
             AllocatorOp::HeapCollect { heap, .. } => {
                 if let Some(heap) = heap {
@@ -678,17 +723,18 @@ impl Subject for Allocator {
 
     fn apply(&mut self, os: &mut Os, tid: Tid, op: &AllocatorOp) -> Step<Self> {
         self.process_init(os);
+        // Slots and heaps index their arrays as written: `validate_op` refused any out of range.
         // An `Err` here is a refused memory access: the OS has recorded the fault finding and the
         // simulated process has crashed, so the op just stops.
         let _ = match op {
             AllocatorOp::Malloc { slot, bytes, heap } => {
-                self.op_malloc(os, tid, slot % SLOTS, u64::from(*bytes), *heap)
+                self.op_malloc(os, tid, *slot, u64::from(*bytes), *heap)
             }
-            AllocatorOp::Free { slot } => self.op_free(os, tid, slot % SLOTS),
+            AllocatorOp::Free { slot } => self.op_free(os, tid, *slot),
             AllocatorOp::Realloc { slot, bytes } => {
-                self.op_realloc(os, tid, slot % SLOTS, u64::from(*bytes))
+                self.op_realloc(os, tid, *slot, u64::from(*bytes))
             }
-            AllocatorOp::HeapNew { heap } => self.op_heap_new(os, tid, heap % HEAP_SLOTS),
+            AllocatorOp::HeapNew { heap } => self.op_heap_new(os, tid, *heap),
             AllocatorOp::HeapDelete { heap } => match self.own_heap(tid, *heap) {
                 Some(id) => self.heap_delete(os, tid, id),
                 None => Ok(()),
@@ -789,7 +835,7 @@ impl Allocator {
 
     /// The private heap in `slot` when this thread owns it.
     fn own_heap(&self, tid: Tid, slot: u8) -> Option<u32> {
-        let id = self.heap_slots[usize::from(slot % HEAP_SLOTS)]?;
+        let id = self.heap_slots[usize::from(slot)]?;
         self.heaps
             .get(&id)
             .filter(|h| h.owner == tid.0 && !h.backing)
@@ -1664,6 +1710,45 @@ mod tests {
                 assert_eq!(segment.free_run(count), scanned, "count {count}");
             }
         }
+    }
+
+    /// Refusing slots and heaps out of range in files drops no generated op: every op decoded
+    /// from bytes, as fuzzing and sweeps decode them, has its slot and heap in range, so the
+    /// scenarios they make are the ones they made when out-of-range values were taken modulo.
+    #[test]
+    fn every_generated_op_names_a_slot_and_heap_in_range() {
+        let mut next = crate::rng::test_draws(0x51_07_0f_4a_11_0c);
+        let bytes: Vec<u8> = (0..1 << 16).map(|_| next() as u8).collect();
+        let mut input = Unstructured::new(&bytes);
+        let mut decoded = 0;
+        // Past the end of its bytes `arbitrary` decodes zeros, never an error: stop at the end.
+        while !input.is_empty() {
+            let op = AllocatorOp::arbitrary(&mut input).unwrap();
+            let (slot, heap) = match op {
+                AllocatorOp::Malloc { slot, heap, .. } => (Some(slot), heap),
+                AllocatorOp::Free { slot } | AllocatorOp::Realloc { slot, .. } => {
+                    (Some(slot), None)
+                }
+                AllocatorOp::HeapNew { heap } | AllocatorOp::HeapDelete { heap } => {
+                    (None, Some(heap))
+                }
+                AllocatorOp::HeapCollect { heap, .. } => (None, heap),
+            };
+            assert!(slot.is_none_or(|slot| check_slot(slot).is_ok()), "{op:?}");
+            assert!(heap.is_none_or(|heap| check_heap(heap).is_ok()), "{op:?}");
+            decoded += 1;
+        }
+        assert!(decoded > 1000, "only {decoded} ops decoded");
+    }
+
+    /// What `sim list allocator` says of `malloc` and `realloc`: any request above 32 KiB is a
+    /// 32 KiB block, so 100000 and 4000000 bytes run alike.
+    #[test]
+    fn requests_above_32_kib_get_a_32_kib_block() {
+        assert_eq!(class_of(32 << 10), 32 << 10);
+        assert_eq!(class_of(100_000), 32 << 10);
+        assert_eq!(class_of(4_000_000), 32 << 10);
+        assert_eq!(class_of(u64::from(u32::MAX)), 32 << 10);
     }
 
     #[test]
