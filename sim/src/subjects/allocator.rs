@@ -538,32 +538,26 @@ fn class_of(bytes: u64) -> u64 {
 /// Refuses a `slot` past the script's block slots. Taken modulo the slot count, `slot = 11` ran
 /// as slot 3 and an error about it named a value the file does not hold.
 fn check_slot(slot: u8) -> Result<(), OpRefusal> {
-    if slot < SLOTS {
-        Ok(())
-    } else {
-        Err(OpRefusal::at(
-            "slot",
-            format!(
-                "slot {slot} is out of range: the allocator has {SLOTS} slots, 0 to {}",
-                SLOTS - 1
-            ),
-        ))
-    }
+    check_in_range("slot", slot, SLOTS, "slots")
 }
 
 /// Refuses a `heap` past the script's private-heap slots, as `check_slot` does a slot.
 fn check_heap(heap: u8) -> Result<(), OpRefusal> {
-    if heap < HEAP_SLOTS {
-        Ok(())
-    } else {
-        Err(OpRefusal::at(
-            "heap",
-            format!(
-                "heap {heap} is out of range: the allocator has {HEAP_SLOTS} heap slots, 0 to {}",
-                HEAP_SLOTS - 1
-            ),
-        ))
+    check_in_range("heap", heap, HEAP_SLOTS, "heap slots")
+}
+
+/// Refuses `value` of `field` unless it is below `count`, the number of `what` there are.
+fn check_in_range(field: &'static str, value: u8, count: u8, what: &str) -> Result<(), OpRefusal> {
+    if value < count {
+        return Ok(());
     }
+    Err(OpRefusal::at(
+        field,
+        format!(
+            "{field} {value} is out of range: the allocator has {count} {what}, 0 to {}",
+            count - 1
+        ),
+    ))
 }
 
 fn page_header(base: u64, slice: u32) -> u64 {
