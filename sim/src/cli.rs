@@ -10,7 +10,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::findings::OpRef;
 use crate::registry::{DynScenario, Registry};
@@ -25,6 +24,10 @@ use crate::trace::{
     BoundedWriter, ErrorKeepingWriter, TRACE_FILE_BYTES_MAX, TraceAgainstRecorded, TraceComparison,
     WriteErrorSlot,
 };
+
+mod tables;
+
+use tables::{Fit, FittedTable};
 
 pub const EXIT_PASS: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
@@ -837,7 +840,7 @@ fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
             serde_json::to_string_pretty(&value).expect("json")
         );
     } else if results.len() > 1 {
-        let _ = writeln!(stdout, "\n{}", summary_table(&results));
+        let _ = writeln!(stdout, "\n{}", summary_table(&results).render());
     }
     let _ = stdout.flush();
     if let Some(error) = stdout_error.take() {
@@ -917,11 +920,14 @@ fn rerun_command(source: &str, outcome: &Outcome, strategy: Option<&StrategyChoi
     command
 }
 
-fn summary_table(results: &[(String, Outcome, Option<String>)]) -> Table {
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED);
-    table.set_header(vec![
-        "scenario", "subject", "defects", "verdict", "findings", "trace",
+fn summary_table(results: &[(String, Outcome, Option<String>)]) -> FittedTable {
+    let mut table = FittedTable::new(vec![
+        ("scenario", Fit::Whole),
+        ("subject", Fit::Whole),
+        ("defects", Fit::Wrap),
+        ("verdict", Fit::Whole),
+        ("findings", Fit::Whole),
+        ("trace", Fit::Whole),
     ]);
     for (source, outcome, _) in results {
         let defects = if outcome.header.defects.is_empty() {
@@ -1300,13 +1306,14 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
         let info = subject.info();
         let examples = subject.op_examples();
         println!("{} — {}", info.name, info.summary);
-        let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED);
-        table.set_header(vec!["", "name", "what"]);
         // The kind and the name are never broken: a name is what one types into a scenario.
-        fit_table_to_terminal(&mut table, &[0, 1]);
+        let mut table = FittedTable::new(vec![
+            ("", Fit::Whole),
+            ("name", Fit::Whole),
+            ("what", Fit::Wrap),
+        ]);
         for op in &info.ops {
-            table.add_row(vec!["op", op.name, op.summary]);
+            table.add_row(vec!["op".into(), op.name.into(), op.summary.into()]);
         }
         for defect in &info.defects {
             table.add_row(vec![
@@ -1334,7 +1341,7 @@ fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
                 ),
             ]);
         }
-        println!("{table}");
+        println!("{}", table.render());
         print_op_examples(&examples);
         print_runner_ops();
         println!();
@@ -1499,32 +1506,6 @@ impl<'a> ListedSubject<'a> {
             caches,
             params,
             host_backed: *host_backed,
-        }
-    }
-}
-
-/// Fits a table's rows to the terminal's width, or, when the output is no terminal (a pager, a
-/// file), to `COLUMNS` where the shell exports it; with neither, rows stay whole, as a script
-/// reading them expects. A cell too wide for its share wraps onto more lines of its row, so
-/// nothing is cut; the columns in `kept_whole` never wrap (a name one types, a command one
-/// pastes).
-///
-/// `sim list`'s defect summaries, `sim zoo`'s finding headlines and `sim sweep`'s signatures and
-/// paths made rows several times a terminal's width, which it broke mid-cell, every row across
-/// the next ones.
-fn fit_table_to_terminal(table: &mut Table, kept_whole: &[usize]) {
-    table.set_content_arrangement(ContentArrangement::Dynamic);
-    if !table.is_tty()
-        && let Some(columns) = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|text| text.trim().parse::<u16>().ok())
-            .filter(|&columns| columns > 0)
-    {
-        table.set_width(columns);
-    }
-    for &index in kept_whole {
-        if let Some(column) = table.column_mut(index) {
-            column.set_constraint(ColumnConstraint::ContentWidth);
         }
     }
 }
@@ -2446,10 +2427,15 @@ fn print_sweep_summary(
         summary.determinism.mismatches
     );
     // The table a person reads first: what ran, and what each scenario found.
-    let mut scenarios = Table::new();
-    scenarios.load_style(UTF8_FULL_CONDENSED);
-    scenarios.set_header(vec![
-        "scenario", "subject", "defects", "runs", "failed", "found",
+    // The label (a path), the subject and the signatures are kept whole, to copy; the defects'
+    // names wrap between names.
+    let mut scenarios = FittedTable::new(vec![
+        ("scenario", Fit::Whole),
+        ("subject", Fit::Whole),
+        ("defects", Fit::Wrap),
+        ("runs", Fit::Whole),
+        ("failed", Fit::Whole),
+        ("found", Fit::Whole),
     ]);
     for scenario in &summary.scenarios {
         scenarios.add_row(vec![
@@ -2469,22 +2455,22 @@ fn print_sweep_summary(
             },
         ]);
     }
-    // The label and the subject are names to type; the counts are short.
-    fit_table_to_terminal(&mut scenarios, &[1, 3, 4]);
-    println!("{scenarios}");
+    println!("{}", scenarios.render());
     if summary.findings.is_empty() {
         println!("no findings");
     } else {
-        let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED);
-        table.set_header(vec![
-            "#",
-            "signature",
-            "subject",
-            "runs",
-            "first seed",
-            "seeds to first",
-            "ops (minimised)",
+        // Nothing here is free text: each cell stays whole, the headers wrap between words.
+        // The replay commands go under the table, each on a line of its own: in a cell, a
+        // command as long as a path left the other columns a few letters wide at a terminal's
+        // width, and a command is to paste whole.
+        let mut table = FittedTable::new(vec![
+            ("#", Fit::Whole),
+            ("signature", Fit::Whole),
+            ("subject", Fit::Whole),
+            ("runs", Fit::Whole),
+            ("first seed", Fit::Whole),
+            ("seeds to first", Fit::Whole),
+            ("ops (minimised)", Fit::Whole),
         ]);
         let mut replays = Vec::new();
         for (index, finding) in summary.findings.iter().enumerate() {
@@ -2509,12 +2495,7 @@ fn print_sweep_summary(
                 .unwrap_or_default();
             replays.push(format!("  {number} {replay}"));
         }
-        // Everything but the signature stays whole: names, counts and seeds are short. The
-        // replay commands go under the table, each on a line of its own: in a cell, a command
-        // as long as a path left the other columns a few letters wide at a terminal's width, or
-        // broke mid-path, and a command is to paste whole.
-        fit_table_to_terminal(&mut table, &[0, 2, 3, 4, 5, 6]);
-        println!("{table}");
+        println!("{}", table.render());
         println!("replay:");
         for replay in replays {
             println!("{replay}");
@@ -2547,15 +2528,20 @@ fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
         files.push((path.display().to_string(), scenario));
     }
     let rows = sweep::zoo::check(&files);
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED);
-    table.set_header(vec![
-        "scenario",
-        "subject",
-        "defects",
-        "with defects",
-        "defects off",
-        "findings (with defects)",
+    // The verdicts may name signatures (`NOT CLEAN: SIGNATURE`), kept whole as names are; the
+    // findings' headlines wrap after their signatures.
+    let signatures = rows
+        .iter()
+        .flat_map(|row| &row.with_defects)
+        .map(|finding| format!("{}:", finding.signature))
+        .collect();
+    let mut table = FittedTable::new(vec![
+        ("scenario", Fit::Whole),
+        ("subject", Fit::Whole),
+        ("defects", Fit::Wrap),
+        ("with defects", Fit::Whole),
+        ("defects off", Fit::Whole),
+        ("findings (with defects)", Fit::WrapAfter(signatures)),
     ]);
     for row in &rows {
         let with = match (&row.expected, row.with_defects.is_empty()) {
@@ -2598,9 +2584,7 @@ fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
             lines.join("\n"),
         ]);
     }
-    // Names and verdicts stay whole; the path and the findings' sentences wrap.
-    fit_table_to_terminal(&mut table, &[1, 3, 4]);
-    println!("{table}");
+    println!("{}", table.render());
     let unexpected = rows.iter().filter(|r| !r.as_expected()).count();
     if unexpected == 0 {
         println!(
@@ -2625,16 +2609,14 @@ fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliError> {
         &args.dir,
         progress_mode(),
     )?;
-    let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED);
-    table.set_header(vec![
-        "subject",
-        "defect",
-        "detected",
-        "seeds to first",
-        "minimised ops",
-        "wall s",
-        "signatures",
+    let mut table = FittedTable::new(vec![
+        ("subject", Fit::Whole),
+        ("defect", Fit::Whole),
+        ("detected", Fit::Wrap),
+        ("seeds to first", Fit::Whole),
+        ("minimised ops", Fit::Whole),
+        ("wall s", Fit::Whole),
+        ("signatures", Fit::Whole),
     ]);
     for subject in &detection.subjects {
         table.add_row(vec![
@@ -2662,7 +2644,7 @@ fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliError> {
             ]);
         }
     }
-    println!("{table}");
+    println!("{}", table.render());
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent).map_err(|e| CliError {
             code: EXIT_USAGE,

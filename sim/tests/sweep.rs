@@ -1724,13 +1724,16 @@ fn a_sweep_or_merge_into_a_symbolic_link_to_nothing_says_so() {
     }
 }
 
-/// `sim zoo`'s and `sim sweep`'s tables fit the width they are given (the terminal's, or
-/// `COLUMNS` when the output is no terminal), wrapping long cells onto more lines of their row
-/// rather than cutting them: they were 190 to 280 columns wide, and a terminal broke every row
-/// across the next. Each finding's replay command is a line of its own under the table, whole
-/// at any width. With no width given, rows stay whole, as a script reading them expects.
+/// `sim zoo`'s, `sim sweep`'s and `sim run`'s tables fit the width they are given (the
+/// terminal's, or `COLUMNS` when the output is no terminal) and keep whole, each on one line,
+/// every signature, path and header word: at 80 columns the findings table squeezed its
+/// signatures to a letter a line and was still 90 wide, at 100 it broke them mid-word (which
+/// `--signature` cannot take back), `sim zoo` broke its header `scenario`, and `sim run`'s table
+/// took no width at all. A table that cannot fit with its names whole prints a record per row.
+/// With no width given, rows stay whole, one line each, as a script reading them expects; each
+/// finding's replay command is a line of its own under the findings, at any width.
 #[test]
-fn zoo_and_sweep_tables_fit_the_width_they_are_given_and_keep_every_word() {
+fn tables_fit_the_width_they_are_given_and_keep_signatures_paths_and_header_words_whole() {
     let dir = scratch_dir("tables-fit");
     let run_with_columns = |args: &[&str], columns: Option<&str>| {
         let mut command = Command::new(SIM);
@@ -1742,61 +1745,141 @@ fn zoo_and_sweep_tables_fit_the_width_they_are_given_and_keep_every_word() {
         let output = command.output().expect("run sim");
         String::from_utf8(output.stdout).unwrap()
     };
-    let out = dir.join("out").display().to_string();
+    let out = dir.join("out");
+    let out_text = out.display().to_string();
     let sweep_args = [
         "sweep",
-        "scenarios/zoo/fn-ptr-cast-loop.toml",
-        "scenarios/zoo/heap-rotate-cross-thread-free.toml",
+        "scenarios/zoo",
         "--seeds",
         "0..2",
         "--out",
-        &out,
+        &out_text,
     ];
-    // Words as a person reads them: the table's borders and line breaks dropped.
-    let words = |text: &str| -> Vec<String> {
-        text.split(|c: char| c.is_whitespace() || "│┆".contains(c))
-            .filter(|w| !w.is_empty() && !w.chars().all(|c| "─┌┐└┘├┤┬┴┼╞╡╪═".contains(c)))
-            .map(str::to_string)
-            .collect()
+    let unfitted_sweep = run_with_columns(&sweep_args, None);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let signatures: Vec<String> = summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| finding["signature"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        signatures.iter().any(|signature| signature.contains(' ')),
+        "a signature with a space, which wrapping at spaces would break: {signatures:?}"
+    );
+    let paths: Vec<String> =
+        support::toml_files_in(&support::workspace_root().join("scenarios/zoo"))
+            .iter()
+            .map(|path| {
+                format!(
+                    "scenarios/zoo/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                )
+            })
+            .collect();
+    // Each command, the header words of its tables (but the first column's, which a record
+    // shows as its heading, and only a table above the column), and the part of its output that
+    // is tables:
+    // not the lines about the run (`sweep: …`, `zoo: …`), nor a run's report before its summary
+    // table, nor the replay commands, which are whole commands to paste.
+    let run_args = ["run", "scenarios/zoo"];
+    let commands: [(&[&str], &str, &str); 3] = [
+        (
+            &["zoo", "scenarios/zoo"],
+            "scenario",
+            "subject defects with defects defects off findings (with defects)",
+        ),
+        (
+            &sweep_args,
+            "scenario #",
+            "subject defects runs failed found signature subject runs first seed seeds to first \
+             ops (minimised)",
+        ),
+        (
+            &run_args,
+            "scenario",
+            "subject defects verdict findings trace",
+        ),
+    ];
+    let tables = |args: &[&str], text: &str| -> String {
+        let text = if args[0] == "run" {
+            // The summary table follows the runs' reports, after a blank line.
+            text.rsplit_once("\n\n").unwrap().1
+        } else {
+            text
+        };
+        text.lines()
+            .filter(|line| {
+                let about_the_run = ["sweep: ", "zoo: ", "report: "]
+                    .iter()
+                    .any(|prefix| line.starts_with(prefix));
+                let replay = line.starts_with("  #") && line.contains(" sim replay ");
+                !about_the_run && !replay
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     };
-    for args in [&["zoo", "scenarios/zoo"][..], &sweep_args[..]] {
-        let whole = run_with_columns(args, None);
-        let fitted = run_with_columns(args, Some("100"));
-        assert!(
-            whole.lines().any(|line| line.chars().count() > 150),
-            "unfitted rows stay whole:\n{whole}"
-        );
-        for line in fitted
+    for (args, first_headers, header) in commands {
+        let unfitted = if args[0] == "sweep" {
+            unfitted_sweep.clone()
+        } else {
+            run_with_columns(args, None)
+        };
+        // With no width, a row is one line: as many lines between borders as rows and headers.
+        let row_lines = unfitted
             .lines()
-            .filter(|line| line.starts_with(['┌', '│', '╞', '└']))
-        {
-            assert!(
-                line.chars().count() <= 100,
-                "wider than 100:\n{line}\n{fitted}"
-            );
+            .filter(|line| line.starts_with('│'))
+            .count();
+        let rows_and_headers = match args[0] {
+            "zoo" | "run" => paths.len() + 1,
+            _ => paths.len() + 1 + signatures.len() + 1,
+        };
+        assert_eq!(row_lines, rows_and_headers, "{unfitted}");
+        assert!(
+            unfitted.lines().any(|line| line.chars().count() > 150),
+            "unfitted rows stay whole:\n{unfitted}"
+        );
+        for width in [80, 100] {
+            let fitted = run_with_columns(args, Some(&width.to_string()));
+            let tables = tables(args, &fitted);
+            for line in tables.lines() {
+                assert!(
+                    line.chars().count() <= width,
+                    "wider than {width}:\n{line}\n{fitted}"
+                );
+            }
+            for whole in signatures.iter().chain(&paths) {
+                assert!(
+                    tables.lines().any(|line| line.contains(whole.as_str())),
+                    "`{whole}` is not whole on a line at {width} columns:\n{fitted}"
+                );
+            }
+            let words: Vec<&str> = tables
+                .split(|c: char| c.is_whitespace() || "│┆".contains(c))
+                .map(|word| word.trim_end_matches(':'))
+                .collect();
+            let is_table = tables.contains('┌');
+            let header = match is_table {
+                true => format!("{first_headers} {header}"),
+                false => header.to_string(),
+            };
+            for word in header.split(' ') {
+                assert!(
+                    words.contains(&word),
+                    "header word `{word}` broken at {width} columns:\n{fitted}"
+                );
+            }
         }
-        // Every cell's text is still there, wrapped: all of the table's letters, in order.
-        let table_rows = |text: &str| -> String {
-            text.lines()
-                .filter(|line| line.starts_with('│'))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let letters = |text: &str| -> String {
-            let mut letters: Vec<char> = words(&table_rows(text)).concat().chars().collect();
-            letters.sort_unstable();
-            letters.into_iter().collect()
-        };
-        assert_eq!(letters(&fitted), letters(&whole), "{fitted}");
     }
-    let fitted = run_with_columns(&sweep_args, Some("100"));
+    let fitted = run_with_columns(&sweep_args, Some("80"));
     let replays: Vec<&str> = fitted
         .lines()
         .filter(|line| line.starts_with("  #"))
         .collect();
-    assert_eq!(replays.len(), 2, "{fitted}");
+    assert_eq!(replays.len(), signatures.len(), "{fitted}");
     assert!(
-        replays[0].starts_with(&format!("  #1 sim replay {out}/repros/interpreter-growth-")),
+        replays[0].starts_with(&format!("  #1 sim replay {out_text}/repros/")),
         "{fitted}"
     );
 }
