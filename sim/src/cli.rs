@@ -21,8 +21,8 @@ use crate::seed::{format_seed, parse_seed};
 use crate::subject::SubjectInfo;
 use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
 use crate::trace::{
-    BoundedWriter, ErrorKeepingWriter, TRACE_FILE_BYTES_MAX, TraceAgainstRecorded, TraceComparison,
-    WriteErrorSlot,
+    BoundedWriter, ErrorKeepingWriter, RecordedTraceError, TRACE_FILE_BYTES_MAX,
+    TraceAgainstRecorded, TraceComparison, WriteErrorSlot,
 };
 
 mod tables;
@@ -612,6 +612,28 @@ fn recorded_trace(path: &Option<PathBuf>) -> Result<Option<TraceAgainstRecorded>
     ))))
 }
 
+/// Why the `--compare-trace` file could not be compared with. A file that is no trace is bad
+/// input, said as such, where it is: compared as a trace, it would read as a replay that parts
+/// from the recorded run at its first line, as if the build had changed behaviour.
+fn recorded_trace_problem(file: &Path, error: RecordedTraceError) -> String {
+    let file = file.display();
+    let what_it_takes = "`--compare-trace` takes the JSON-lines file that `sim run` or \
+                         `sim replay` wrote with `--trace FILE`";
+    match error {
+        RecordedTraceError::Unreadable(error) => format!("{file}: cannot read the trace: {error}"),
+        RecordedTraceError::Empty => {
+            format!("{file} is empty, so it is not a trace written by --trace; {what_it_takes}")
+        }
+        RecordedTraceError::NotATraceLine {
+            line,
+            column,
+            problem,
+        } => format!(
+            "{file} is not a trace written by --trace: line {line}: {problem}\n  --> {file}:{line}:{column}\nnote: {what_it_takes}"
+        ),
+    }
+}
+
 /// Writes to two sinks: the `--trace` file and the `--compare-trace` comparison.
 struct Tee(Box<dyn Write>, Box<dyn Write>);
 
@@ -1018,9 +1040,11 @@ fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
         }
     }
     let comparison = match (against_recorded, &args.compare_trace) {
-        (Some(against), Some(file)) => Some(against.finish().map_err(|e| {
-            CliError::usage(format!("{}: cannot read the trace: {e}", file.display()))
-        })?),
+        (Some(against), Some(file)) => Some(
+            against
+                .finish()
+                .map_err(|error| CliError::usage(recorded_trace_problem(file, error)))?,
+        ),
         _ => None,
     };
     if let (Some(TraceComparison::Parted { event, .. }), Some(file)) =

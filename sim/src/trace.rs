@@ -559,6 +559,85 @@ struct AgainstRecorded {
     shared: SharedOps,
     parted: Option<(u64, Option<String>, Option<String>)>,
     read_error: Option<std::io::Error>,
+    /// Why the recorded file is no trace, found at the first of its lines that is not the
+    /// run's: what looked like a mismatch would say that the build changed behaviour.
+    not_a_trace: Option<RecordedTraceError>,
+}
+
+/// Why `sim replay --compare-trace FILE` cannot compare with FILE: it could not be read, or it is
+/// not what `--trace` writes (the wrong file given: a repro, a report, a binary).
+#[derive(Debug)]
+pub enum RecordedTraceError {
+    Unreadable(std::io::Error),
+    /// Not one line: `--trace` writes one for the start of every run.
+    Empty,
+    /// Line `line` (from 1) is no event line; `column` (from 1, in bytes) is where the problem
+    /// starts, and `problem` says what it is, without quoting the line (its bytes may be binary).
+    NotATraceLine {
+        line: u64,
+        column: u64,
+        problem: String,
+    },
+}
+
+/// What is wrong with `line`, the `number`th line (from 1) of a file given as a trace, if it is
+/// not a line `--trace` writes (`{"i":number,"ev":"…",…}`): the column (from 1, in bytes) where
+/// the problem starts and what it is. A full JSON parse, but only of a recorded line that is not
+/// the run's own (where a comparison parts), so once a comparison.
+fn trace_line_problem(line: &[u8], number: u64) -> Option<(u64, String)> {
+    const SHAPE: &str = r#"a trace line is one JSON event, `{"i":N,"ev":"…",…}`"#;
+    let text = match std::str::from_utf8(line) {
+        Ok(text) => text,
+        Err(error) => {
+            let at = error.valid_up_to();
+            return Some((
+                at as u64 + 1,
+                format!("byte 0x{:02x} is not UTF-8 text; {SHAPE}", line[at]),
+            ));
+        }
+    };
+    let Some(start) = text.find(|c: char| !c.is_whitespace()) else {
+        return Some((1, format!("an empty line; {SHAPE}")));
+    };
+    // Said before JSON's own words, which for text such as `name = "x"` are `expected ident`.
+    if !text[start..].starts_with('{') {
+        return Some((
+            start as u64 + 1,
+            format!("does not start with `{{`; {SHAPE}"),
+        ));
+    }
+    let event: serde_json::Value = match serde_json::from_str(text) {
+        Ok(event) => event,
+        Err(error) => {
+            let whole = error.to_string();
+            let position = format!(" at line {} column {}", error.line(), error.column());
+            let problem = whole.strip_suffix(&position).unwrap_or(&whole);
+            return Some((
+                error.column().max(1) as u64,
+                format!("not JSON ({problem}); {SHAPE}"),
+            ));
+        }
+    };
+    let Some(fields) = event.as_object() else {
+        return Some((1, format!("JSON, but not an object; {SHAPE}")));
+    };
+    match fields.get("i").and_then(serde_json::Value::as_u64) {
+        None => return Some((1, format!("no event number `i`; {SHAPE}"))),
+        Some(i) if i != number => {
+            return Some((
+                1,
+                format!(
+                    "event \"i\":{i} on line {number}: a trace numbers its events from 1, one a \
+                     line, from the start of the run"
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    if !fields.get("ev").is_some_and(serde_json::Value::is_string) {
+        return Some((1, format!("no event name `ev`; {SHAPE}")));
+    }
+    None
 }
 
 impl AgainstRecorded {
@@ -587,11 +666,27 @@ impl AgainstRecorded {
         }
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         if !self.next_recorded() {
+            if self.compared == 1 && self.read_error.is_none() {
+                self.not_a_trace = Some(RecordedTraceError::Empty);
+            }
             self.parted = Some((self.compared, None, Some(text(line))));
         } else if self.line != line {
+            self.check_recorded_line(self.compared);
             self.parted = Some((self.compared, Some(text(&self.line)), Some(text(line))));
         } else {
             self.shared.shared(line);
+        }
+    }
+
+    /// Notes it if the recorded line just read, line `number` of the file, is no trace line.
+    /// Only a line that differs from the run's is checked: one that is the same is the run's own.
+    fn check_recorded_line(&mut self, number: u64) {
+        if let Some((column, problem)) = trace_line_problem(&self.line, number) {
+            self.not_a_trace = Some(RecordedTraceError::NotATraceLine {
+                line: number,
+                column,
+                problem,
+            });
         }
     }
 }
@@ -612,16 +707,20 @@ impl TraceAgainstRecorded {
     }
 
     /// Where the traces part (`first` is the recorded line, `second` the run's), or that they
-    /// agree; an error if the recorded trace could not be read.
-    pub fn finish(self) -> std::io::Result<TraceComparison> {
+    /// agree; an error if the recorded trace could not be read, or is not a trace.
+    pub fn finish(self) -> Result<TraceComparison, RecordedTraceError> {
         let mut state = self.state.take();
         if state.parted.is_none() && state.next_recorded() {
             // The run's trace ended first.
+            state.check_recorded_line(state.compared + 1);
             let recorded = String::from_utf8_lossy(&state.line).into_owned();
             state.parted = Some((state.compared + 1, Some(recorded), None));
         }
         if let Some(error) = state.read_error {
-            return Err(error);
+            return Err(RecordedTraceError::Unreadable(error));
+        }
+        if let Some(not_a_trace) = state.not_a_trace {
+            return Err(not_a_trace);
         }
         Ok(match state.parted {
             Some((event, first, second)) => TraceComparison::Parted {
@@ -648,6 +747,7 @@ impl Default for AgainstRecorded {
             shared: SharedOps::default(),
             parted: None,
             read_error: None,
+            not_a_trace: None,
         }
     }
 }
@@ -1091,20 +1191,10 @@ mod tests {
     /// either side; the last op line both had is kept.
     #[test]
     fn a_trace_is_compared_with_a_recorded_one_as_it_is_written() {
-        let against = |recorded: &str, run: &str| {
-            let comparer = TraceAgainstRecorded::new(Box::new(std::io::Cursor::new(
-                recorded.as_bytes().to_vec(),
-            )));
-            let mut sink = comparer.sink();
-            // In pieces, as the trace writes its lines.
-            for piece in run.as_bytes().chunks(5) {
-                sink.write_all(piece).unwrap();
-            }
-            drop(sink);
-            comparer.finish().unwrap()
-        };
         let op = r#"{"i":1,"ev":"op","op":"malloc"}"#;
-        let run = format!("{op}\n{{\"i\":2}}\n{{\"i\":3}}\n");
+        let run = format!("{op}\n{{\"i\":2,\"ev\":\"x\"}}\n{{\"i\":3,\"ev\":\"x\"}}\n");
+        let against =
+            |recorded: &str, run: &str| against_recorded(recorded.as_bytes(), run).unwrap();
         assert_eq!(against(&run, &run), TraceComparison::Agreed { events: 3 });
         // A recorded file written on another system may end its lines with CRLF.
         assert_eq!(
@@ -1118,14 +1208,89 @@ mod tests {
             last_op: Some(op.to_string()),
             last_op_spawn: None,
         };
-        let other = run.replace("\"i\":3", "\"i\":4");
+        let other = run.replace("\"ev\":\"x\"}\n{\"i\":3", "\"ev\":\"x\"}\n{\"i\":3,\"b\":1");
         assert_eq!(
             against(&run, &other),
-            parted(3, Some(r#"{"i":3}"#), Some(r#"{"i":4}"#))
+            parted(
+                3,
+                Some(r#"{"i":3,"ev":"x"}"#),
+                Some(r#"{"i":3,"b":1,"ev":"x"}"#)
+            )
         );
-        let shorter = format!("{op}\n{{\"i\":2}}\n");
-        assert_eq!(against(&run, &shorter), parted(3, Some(r#"{"i":3}"#), None));
-        assert_eq!(against(&shorter, &run), parted(3, None, Some(r#"{"i":3}"#)));
+        let shorter = format!("{op}\n{{\"i\":2,\"ev\":\"x\"}}\n");
+        assert_eq!(
+            against(&run, &shorter),
+            parted(3, Some(r#"{"i":3,"ev":"x"}"#), None)
+        );
+        assert_eq!(
+            against(&shorter, &run),
+            parted(3, None, Some(r#"{"i":3,"ev":"x"}"#))
+        );
+    }
+
+    /// `run`'s lines (written in pieces, as the trace writes them) compared with `recorded`.
+    fn against_recorded(recorded: &[u8], run: &str) -> Result<TraceComparison, RecordedTraceError> {
+        let comparer = TraceAgainstRecorded::new(Box::new(std::io::Cursor::new(recorded.to_vec())));
+        let mut sink = comparer.sink();
+        for piece in run.as_bytes().chunks(5) {
+            sink.write_all(piece).unwrap();
+        }
+        drop(sink);
+        comparer.finish()
+    }
+
+    /// A recorded file that is no trace (the wrong file given) is said to be one, at the first
+    /// line that is not the run's and where on it, rather than compared as a trace that parts
+    /// there: an empty file, text, binary bytes, JSON that is no event, events numbered from
+    /// elsewhere, and garbage after lines the run shares.
+    #[test]
+    fn a_recorded_file_that_is_no_trace_is_refused_at_its_line_and_column() {
+        let run = "{\"i\":1,\"ev\":\"lifecycle\"}\n{\"i\":2,\"ev\":\"op\"}\n";
+        let refused = |recorded: &[u8]| match against_recorded(recorded, run) {
+            Err(RecordedTraceError::NotATraceLine {
+                line,
+                column,
+                problem,
+            }) => (line, column, problem),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(recorded)),
+        };
+        assert!(matches!(
+            against_recorded(b"", run),
+            Err(RecordedTraceError::Empty)
+        ));
+        let (line, column, problem) = refused(b"name = \"x\"\n");
+        assert_eq!((line, column), (1, 1));
+        assert!(problem.starts_with("does not start with `{`"), "{problem}");
+        let (line, column, problem) = refused(b"{\"i\":1,\"ev\":\"op\"\n");
+        assert_eq!((line, column), (1, 16));
+        assert!(
+            problem.starts_with("not JSON (EOF while parsing"),
+            "{problem}"
+        );
+        let (line, column, problem) = refused(b"{\"i\":1,\"ev\xff\":1}\n");
+        assert_eq!((line, column), (1, 11));
+        assert!(problem.starts_with("byte 0xff is not UTF-8"), "{problem}");
+        let (line, column, _) = refused(b"{\"i\":1, oops}\n");
+        assert_eq!((line, column), (1, 9));
+        assert!(refused(b"[1]\n").2.contains("does not start with"));
+        assert!(refused(b"{\"ev\":\"op\"}\n").2.contains("no event number"));
+        assert!(refused(b"{\"i\":1}\n").2.contains("no event name"));
+        assert!(refused(b"\n").2.contains("an empty line"));
+        let (line, _, problem) = refused(b"{\"i\":7,\"ev\":\"op\"}\n");
+        assert_eq!(line, 1);
+        assert!(problem.contains("\"i\":7 on line 1"), "{problem}");
+        // After the lines the run shares, the first that differs is checked.
+        let (line, column, _) = refused(b"{\"i\":1,\"ev\":\"lifecycle\"}\nPK\x03\x04\n");
+        assert_eq!((line, column), (2, 1));
+        // A line past the run's end too.
+        let longer = format!("{run}garbage\n");
+        assert_eq!(refused(longer.as_bytes()).0, 3);
+        // Not a problem with the file: the events of a real trace that differ.
+        let other = "{\"i\":1,\"ev\":\"lifecycle\"}\n{\"i\":2,\"ev\":\"exit\"}\n";
+        assert!(matches!(
+            against_recorded(other.as_bytes(), run),
+            Ok(TraceComparison::Parted { event: 2, .. })
+        ));
     }
 
     /// An op of a spawned thread comes with the op line of the spawn that started it, past

@@ -695,6 +695,70 @@ fn compare_trace_refuses_a_missing_file_and_the_trace_file_itself() {
     assert_eq!(std::fs::read_to_string(&recorded).unwrap(), "{\"i\":1}\n");
 }
 
+/// A `--compare-trace` file that is no trace (the repro given instead of its trace, a binary, an
+/// empty file) is bad input, said as such at its line and column, exit 2: not a replay that
+/// parts from the recorded run at event 1, which reads as if the build had changed behaviour.
+/// No report is printed, and none of a binary's bytes reach the terminal.
+#[test]
+fn compare_trace_refuses_a_file_that_is_no_trace_at_its_line() {
+    let dir = scratch_dir("compare-trace-not-a-trace");
+    let scenario = "scenarios/zoo/heap-delete-exit.toml";
+    let binary = dir.join("sim.bin");
+    std::fs::write(
+        &binary,
+        b"\x7fELF\x02\x01\x01\x00\xff\xfe\x1b[31mred\n\x00\x01",
+    )
+    .unwrap();
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, b"").unwrap();
+    let binary = binary.display().to_string();
+    let empty = empty.display().to_string();
+    let cases = [
+        (
+            scenario.to_string(),
+            format!(
+                "{scenario} is not a trace written by --trace: line 1: does not start with `{{`"
+            ),
+            format!("--> {scenario}:1:1"),
+        ),
+        (
+            binary.clone(),
+            format!("{binary} is not a trace written by --trace: line 1: byte 0xff is not UTF-8"),
+            format!("--> {binary}:1:9"),
+        ),
+        (
+            empty.clone(),
+            format!("{empty} is empty, so it is not a trace written by --trace"),
+            "`--compare-trace` takes the JSON-lines file".to_string(),
+        ),
+    ];
+    for (file, said, where_or_what) in cases {
+        let (code, stdout, stderr) =
+            run_sim_from_root(&["replay", scenario, "--compare-trace", &file]);
+        assert_eq!(code, 2, "{file}: {stdout}{stderr}");
+        assert!(stderr.contains(&said), "{file}: {stderr}");
+        assert!(stderr.contains(&where_or_what), "{file}: {stderr}");
+        assert!(!stderr.contains("replay mismatch"), "{stderr}");
+        assert!(stdout.is_empty(), "{file}: {stdout}");
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains("ELF") && !stderr.contains('\u{fffd}'),
+            "{file}: the file's bytes reach the terminal: {stderr:?}"
+        );
+    }
+    // A byte that is not UTF-8 is named by its value and column, not shown.
+    let bytes = dir.join("bytes.jsonl");
+    std::fs::write(&bytes, b"{\"i\":1,\"ev\":\"\xff\x1b[2J\"}\n").unwrap();
+    let bytes = bytes.display().to_string();
+    let (code, _, stderr) = run_sim_from_root(&["replay", scenario, "--compare-trace", &bytes]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("line 1: byte 0xff is not UTF-8 text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("--> {bytes}:1:14")), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
 /// The op `--compare-trace` names as the last started before the traces part is pointed at in
 /// the replayed file, as a finding's op is (`-->` in text, `last_op_at` in JSON): here the first
 /// `malloc` of `ops`, whose size was changed, on line 12.
