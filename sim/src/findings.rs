@@ -21,6 +21,18 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in the order DESIGN.md lists them.
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::Leak,
+        FindingKind::Growth,
+        FindingKind::Fault,
+        FindingKind::Deadlock,
+        FindingKind::Invariant,
+        FindingKind::Panic,
+        FindingKind::Budget,
+        FindingKind::Determinism,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FindingKind::Leak => "leak",
@@ -302,6 +314,31 @@ impl Finding {
     }
 }
 
+/// Why `text` cannot be a finding's signature (`Finding::signature`), if it cannot: what a file
+/// that pins signatures (a repro's or a regression's `[expect]`) is checked with, so that a
+/// misspelt one is refused where it is written rather than reported, after the run, as a finding
+/// that did not appear. Only the shape is checked, `kind:resource:site` with a kind of
+/// `FindingKind`: a resource or site is whatever a subject names (a kind of its own, a label), so
+/// any text, colons included, may be one.
+pub fn signature_problem(text: &str) -> Option<String> {
+    const SHAPE: &str = "a signature is `kind:resource:site`, as a report's `note: signature` line \
+                         gives it (`leak:rwlock:fd_table_init`)";
+    let Some((kind, resource_and_site)) = text.split_once(':') else {
+        return Some(format!("`{text}` is not a finding signature: {SHAPE}"));
+    };
+    if !FindingKind::ALL.iter().any(|known| known.name() == kind) {
+        let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.name()).collect();
+        return Some(format!(
+            "`{kind}` is not a kind of finding (kinds: {}); {SHAPE}",
+            kinds.join(", ")
+        ));
+    }
+    if !resource_and_site.contains(':') {
+        return Some(format!("`{text}` has no site: {SHAPE}"));
+    }
+    None
+}
+
 /// A finding read from an outcome written before `Finding::position_known` had its position.
 fn position_known_before() -> bool {
     true
@@ -314,6 +351,36 @@ fn is_true(value: &bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind is in `ALL`, each once; a signature of every kind passes the check, with any
+    /// resource and site a subject may name (spaces, colons, empty), and only a wrong kind or a
+    /// missing part is refused.
+    #[test]
+    fn the_signature_check_takes_every_finding_and_refuses_a_wrong_kind_or_shape() {
+        let names: std::collections::BTreeSet<&str> =
+            FindingKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), FindingKind::ALL.len());
+        for kind in FindingKind::ALL {
+            for (resource, site) in [
+                ("rwlock", "fd_table_init"),
+                ("heap block", "counter_create"),
+                ("my::kind", "a:b"),
+                ("", ""),
+            ] {
+                let signature = Finding::new(kind, resource, site, "h").signature();
+                assert_eq!(signature_problem(&signature), None, "{signature}");
+            }
+        }
+        let problem = signature_problem("lek:rwlock:fd_table_init").unwrap();
+        assert!(
+            problem.starts_with("`lek` is not a kind of finding (kinds: leak, growth, fault, deadlock, invariant, panic, budget, determinism)"),
+            "{problem}"
+        );
+        assert!(signature_problem("Leak:rwlock:x").is_some());
+        for malformed in ["", "leak", "leak:rwlock", "rwlock"] {
+            assert!(signature_problem(malformed).is_some(), "{malformed}");
+        }
+    }
 
     #[test]
     fn a_finding_has_a_position_only_once_placed_and_old_outcomes_had_one() {

@@ -172,7 +172,17 @@ struct RawScenario<Op> {
     #[serde(default = "Vec::new", rename = "lifecycle")]
     lifecycles: Vec<Spanned<RawLifecycle<Op>>>,
     #[serde(default)]
-    expect: Option<Expect>,
+    expect: Option<RawExpect>,
+}
+
+/// `[expect]` as the file spells it, with spans: its values are checked where they are written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    #[serde(default)]
+    signatures: Vec<Spanned<String>>,
+    #[serde(default)]
+    trace_hash: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -967,6 +977,10 @@ fn parse_with_spans<S: Subject>(
             error(span, message)
         })?,
     };
+    let expect = match &raw.expect {
+        None => None,
+        Some(expect) => Some(parse_expect(expect).map_err(|(span, m)| error(span, m))?),
+    };
     if raw.lifecycles.is_empty() {
         return Err(Diagnostic::new(
             path,
@@ -1087,9 +1101,45 @@ fn parse_with_spans<S: Subject>(
         config,
         caches,
         lifecycles,
-        expect: raw.expect,
+        expect,
     };
     Ok((scenario, spans))
+}
+
+/// `[expect]`, each value checked: a signature that no finding could have, or a trace hash that
+/// no run could, would only show after the run, as a finding that did not appear or a hash that
+/// differs, which reads as the run having changed.
+fn parse_expect(raw: &RawExpect) -> Result<Expect, (Range<usize>, String)> {
+    let mut signatures = Vec::with_capacity(raw.signatures.len());
+    for signature in &raw.signatures {
+        if let Some(problem) = crate::findings::signature_problem(signature.get_ref()) {
+            return Err((
+                signature.span(),
+                format!("`[expect]` `signatures`: {problem}"),
+            ));
+        }
+        signatures.push(signature.get_ref().clone());
+    }
+    let trace_hash = match &raw.trace_hash {
+        None => None,
+        Some(hash) => {
+            if parse_seed(hash.get_ref()).is_err() {
+                return Err((
+                    hash.span(),
+                    format!(
+                        "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, \
+                         `0x` and 16 hex digits (\"0x0797ad6e92befd7a\"), found `{}`",
+                        hash.get_ref()
+                    ),
+                ));
+            }
+            Some(hash.get_ref().clone())
+        }
+    };
+    Ok(Expect {
+        signatures,
+        trace_hash,
+    })
 }
 
 /// Refuses an empty `name` (the scenario's, a lifecycle's or a thread's) at its `""`: a report
