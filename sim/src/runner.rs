@@ -764,6 +764,9 @@ impl<'a, S: Subject> Runner<'a, S> {
                 self.runnable[0]
             } else {
                 let choice = self.os.scheduler().next_thread(&self.runnable);
+                if self.os.scheduler().has_diverged() {
+                    return self.schedule_diverged();
+                }
                 self.os
                     .trace()
                     .event(EventKind::Schedule, u64::from(choice), count as u64);
@@ -800,6 +803,28 @@ impl<'a, S: Subject> Runner<'a, S> {
             self.collect_os_findings()?;
         }
         Ok(())
+    }
+
+    /// A replayed schedule that no longer fits the run, at the decision where it stopped
+    /// fitting: a `determinism` finding stamped there, with the last op started before it, and
+    /// the end of the run, since nothing after that decision is the recorded run.
+    #[cold]
+    fn schedule_diverged(&mut self) -> Result<(), Stop> {
+        let divergence = self.os.scheduler().diverged().unwrap_or_default();
+        let position = self.os.position();
+        let mut finding = Finding::new(
+            FindingKind::Determinism,
+            "schedule",
+            "replay",
+            format!("the replayed schedule no longer fits the run: {divergence}"),
+        );
+        if let Some(op) = position.op_ref() {
+            finding = finding.detail_op("last op started", position.to_string(), Some(op));
+        }
+        let finding = finding
+            .note("the run stops at this decision: nothing after it would be the recorded run");
+        self.add(self.stamp(finding))?;
+        Err(Stop)
     }
 
     /// The steps taken so far, the one that found the budget spent included.
@@ -1167,15 +1192,6 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// run, and by the crash handler of an isolated run, which never lets the run resume.
     fn outcome(&mut self) -> Outcome {
         let _ = self.collect_os_findings();
-        if let Some(divergence) = self.os.scheduler().diverged() {
-            let finding = Finding::new(
-                FindingKind::Determinism,
-                "schedule",
-                "replay",
-                format!("the replayed schedule no longer fits the run: {divergence}"),
-            );
-            let _ = self.add(self.stamp(finding));
-        }
         let mut findings = std::mem::take(&mut self.findings);
         for finding in &mut findings {
             self.name_threads(finding);

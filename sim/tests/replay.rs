@@ -759,6 +759,50 @@ fn compare_trace_refuses_a_file_that_is_no_trace_at_its_line() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
+/// A recorded schedule that does not fit the run is a `determinism` finding stamped at the
+/// decision where it stopped fitting (its lifecycle and repetition, and the last op started),
+/// and the run stops there: nothing after it is the recorded run. Here decision 0, in
+/// repetition 1 of 20, wants a thread that does not exist; and a schedule of 4 decisions runs
+/// out at the fifth, still in repetition 1. Neither goes on through the 342 ops of the file.
+#[test]
+fn a_replayed_schedule_that_does_not_fit_stops_the_run_where_it_stopped_fitting() {
+    let dir = scratch_dir("replay-schedule-diverges");
+    let source =
+        std::fs::read_to_string(workspace_root().join("scenarios/allocator-basic.toml")).unwrap();
+    for (schedule, headline) in [
+        (
+            "[7, 7, 7, 7]",
+            "decision 0 wants thread 7, runnable are [0, 1]",
+        ),
+        (
+            "[1, 1, 1, 1]",
+            "the recorded schedule ends after 4 decisions",
+        ),
+    ] {
+        let file = dir.join("diverges.toml");
+        let line =
+            format!("seed = 1\nschedule = {{ strategy = \"replay\", schedule = {schedule} }}\n");
+        std::fs::write(&file, source.replacen("seed = 1\n", &line, 1)).unwrap();
+        let file = file.display().to_string();
+        let (code, stdout, stderr) = run_sim_from_root(&["run", &file]);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!(
+                "error[determinism]: the replayed schedule no longer fits the run: {headline} (in lifecycle `churn`, repetition 1 of 20)"
+            )),
+            "{stdout}"
+        );
+        assert!(stdout.contains("  last op started: op #"), "{stdout}");
+        assert!(stdout.contains(&format!("    --> {file}:")), "{stdout}");
+        let json = sim(&["run", &file, "--json"]).json;
+        let findings = json["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{json}");
+        assert_eq!(findings[0]["repetition"], 0, "{json}");
+        let ops = json["ops"].as_u64().unwrap();
+        assert!(ops < 10, "the run went on after the divergence: {ops} ops");
+    }
+}
+
 /// The op `--compare-trace` names as the last started before the traces part is pointed at in
 /// the replayed file, as a finding's op is (`-->` in text, `last_op_at` in JSON): here the first
 /// `malloc` of `ops`, whose size was changed, on line 12.

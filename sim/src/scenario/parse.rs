@@ -1195,6 +1195,9 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, (ScheduleAt, St
                 ),
             ));
         }
+        if strategy == "replay" {
+            check_replay_schedule(table)?;
+        }
         for key in table.keys().filter(|key| *key != "strategy") {
             if keys.contains(&key.as_str()) {
                 continue;
@@ -1240,6 +1243,37 @@ fn parse_schedule(value: &toml::Value) -> Result<StrategyChoice, (ScheduleAt, St
         .check()
         .map_err(|(key, problem)| (ScheduleAt::Value(key), format!("`schedule`: {problem}")))?;
     Ok(choice)
+}
+
+/// A `replay` strategy's list, which serde would call a "missing field `schedule`" or name its
+/// Rust type: the thread chosen at each decision, as the trace's `schedule` events give them.
+fn check_replay_schedule(table: &toml::Table) -> Result<(), (ScheduleAt, String)> {
+    const NEEDS: &str = "a replay schedule needs `schedule = [thread ids…]`, the thread chosen at \
+                         each scheduling decision in order (the `a` of each `\"ev\":\"schedule\"` \
+                         line of a trace written with `--trace FILE`): \
+                         `schedule = { strategy = \"replay\", schedule = [0, 1, 1, 0] }`";
+    match table.get("schedule") {
+        None => Err((ScheduleAt::Whole, format!("`schedule`: {NEEDS}"))),
+        Some(list)
+            if !list.as_array().is_some_and(|ids| {
+                ids.iter()
+                    .all(|id| id.as_integer().is_some_and(|id| u32::try_from(id).is_ok()))
+            }) =>
+        {
+            Err((
+                ScheduleAt::Value("schedule"),
+                format!(
+                    "`schedule`: {NEEDS}; found {}",
+                    if list.is_array() {
+                        "an entry that is not a thread id (an integer from 0)"
+                    } else {
+                        list.type_str()
+                    }
+                ),
+            ))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// Where in the file what `at` names is, for an error about it; `None` for the whole value.

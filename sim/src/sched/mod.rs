@@ -161,6 +161,8 @@ pub struct Scheduler {
     /// Decisions made, recorded or not: what a caller that only counts them (the scheduler
     /// benchmark) reads instead of having the whole list recorded.
     decisions_made: u64,
+    /// Whether the strategy's last decision did not fit a recorded schedule (`has_diverged`).
+    diverged: bool,
 }
 
 impl Scheduler {
@@ -177,6 +179,7 @@ impl Scheduler {
             decisions: Vec::new(),
             record_decisions: true,
             decisions_made: 0,
+            diverged: false,
         }
     }
 
@@ -198,7 +201,11 @@ impl Scheduler {
         debug_assert!(!runnable.is_empty());
         let choice = match &mut self.strategy {
             Built::Random(random) => random.next_thread(runnable, &mut self.thread_rng),
-            Built::Other(strategy) => strategy.next_thread(runnable, &mut self.thread_rng),
+            Built::Other(strategy) => {
+                let choice = strategy.next_thread(runnable, &mut self.thread_rng);
+                self.diverged = strategy.diverged().is_some();
+                choice
+            }
         };
         self.decisions_made += 1;
         if self.record_decisions {
@@ -250,6 +257,13 @@ impl Scheduler {
 
     pub fn diverged(&self) -> Option<String> {
         self.strategy.get().diverged()
+    }
+
+    /// Whether a recorded schedule being replayed stopped fitting the run at a decision made so
+    /// far: the runner asks after each decision, to stop the run where it happened.
+    #[inline]
+    pub fn has_diverged(&self) -> bool {
+        self.diverged
     }
 }
 
