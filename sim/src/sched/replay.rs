@@ -1,6 +1,6 @@
-//! Replays a recorded schedule. A recorded choice that is not runnable any more means the run has
-//! diverged from the recording; the strategy notes it (the runner reports it) and falls back to the
-//! lowest runnable thread so that the run still ends.
+//! Replays a recorded schedule. A recorded choice that is not runnable any more, or none left,
+//! means the run has diverged from the recording; the strategy notes it, and the runner reports it
+//! and stops the run at that decision (the lowest runnable thread it returns then is never run).
 
 use std::borrow::Cow;
 
