@@ -763,10 +763,9 @@ impl<'a, S: Subject> Runner<'a, S> {
             let tid = if count == 1 {
                 self.runnable[0]
             } else {
-                let choice = self.os.scheduler().next_thread(&self.runnable);
-                if self.os.scheduler().has_diverged() {
+                let Some(choice) = self.os.scheduler().next_thread(&self.runnable) else {
                     return self.schedule_diverged();
-                }
+                };
                 self.os
                     .trace()
                     .event(EventKind::Schedule, u64::from(choice), count as u64);
