@@ -483,6 +483,22 @@ impl Limits {
         ]
     }
 
+    /// Each field, to set, in the order of `fields`: what sets one field by its index there
+    /// (the parse's check of what a subject's constructor takes raises one at a time).
+    pub fn fields_mut(&mut self) -> [&mut u64; 9] {
+        [
+            &mut self.steps_max,
+            &mut self.pages_committed_max,
+            &mut self.reservations_max,
+            &mut self.objects_max,
+            &mut self.threads_max,
+            &mut self.fds_max,
+            &mut self.file_bytes_max,
+            &mut self.fs_bytes_max,
+            &mut self.host_run_seconds_max,
+        ]
+    }
+
     /// The first field outside its `LIMIT_RANGES` entry, with its value.
     pub fn out_of_range(&self) -> Option<(LimitRange, u64)> {
         self.fields()
@@ -832,6 +848,23 @@ impl Os {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `fields_mut` sets each field where `fields` reads it, in the order of `LIMIT_RANGES`.
+    #[test]
+    fn limit_fields_are_set_where_they_are_read() {
+        for index in 0..LIMIT_RANGES.len() {
+            let mut limits = Limits::default();
+            *limits.fields_mut()[index] = 12_345;
+            let fields = limits.fields();
+            assert_eq!(fields[index], (LIMIT_RANGES[index].name, 12_345));
+            let others = fields.iter().zip(Limits::default().fields());
+            assert!(
+                others
+                    .enumerate()
+                    .all(|(other, (now, before))| other == index || *now == before)
+            );
+        }
+    }
 
     /// A slot keeps its list, the main thread's list and its index apart, the largest index
     /// included, and a thread's exit keeps the main thread's list; an op of the setup or the

@@ -112,19 +112,7 @@ fn exhausted_in_new<S: Subject>(
 
 /// Sets the field `Limits::fields` lists at `index`.
 fn set_field(limits: &mut Limits, index: usize, value: u64) {
-    let field = match LIMIT_RANGES[index].name {
-        "steps_max" => &mut limits.steps_max,
-        "pages_committed_max" => &mut limits.pages_committed_max,
-        "reservations_max" => &mut limits.reservations_max,
-        "objects_max" => &mut limits.objects_max,
-        "threads_max" => &mut limits.threads_max,
-        "fds_max" => &mut limits.fds_max,
-        "file_bytes_max" => &mut limits.file_bytes_max,
-        "fs_bytes_max" => &mut limits.fs_bytes_max,
-        "host_run_seconds_max" => &mut limits.host_run_seconds_max,
-        other => unreachable!("`{other}` is a field of `Limits` (`LIMIT_RANGES`)"),
-    };
-    *field = value;
+    *limits.fields_mut()[index] = value;
 }
 
 #[cfg(test)]
