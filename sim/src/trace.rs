@@ -580,6 +580,18 @@ pub enum RecordedTraceError {
     },
 }
 
+/// A JSON error's words without the position serde_json puts after them, for a message that
+/// says the position once, in front (`FILE:LINE:COLUMN`). Here, the lowest module that reads
+/// JSON, so that every reader of a JSON file (a trace, a sweep's results) says it one way.
+pub(crate) fn json_error_words(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(words) => words.to_string(),
+        None => message,
+    }
+}
+
 /// What is wrong with `line`, the `number`th line (from 1) of a file given as a trace, if it is
 /// not a line `--trace` writes (`{"i":number,"ev":"…",…}`): the column (from 1, in bytes) where
 /// the problem starts and what it is. A full JSON parse, but only of a recorded line that is not
@@ -609,9 +621,7 @@ fn trace_line_problem(line: &[u8], number: u64) -> Option<(u64, String)> {
     let event: serde_json::Value = match serde_json::from_str(text) {
         Ok(event) => event,
         Err(error) => {
-            let whole = error.to_string();
-            let position = format!(" at line {} column {}", error.line(), error.column());
-            let problem = whole.strip_suffix(&position).unwrap_or(&whole);
+            let problem = json_error_words(&error);
             return Some((
                 error.column().max(1) as u64,
                 format!("not JSON ({problem}); {SHAPE}"),

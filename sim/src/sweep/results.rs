@@ -298,7 +298,10 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
     })?;
     let record = serde_json::from_str::<RunRecord>(text).map_err(|error| NotARecord {
         column: error.column(),
-        why: format!("not a run record ({})", json_message(&error)),
+        why: format!(
+            "not a run record ({})",
+            crate::trace::json_error_words(&error)
+        ),
     })?;
     // Summaries count a run as failed by its signatures alone, so a verdict that sim never
     // writes (or one that disagrees with the signatures) would be resumed as a pass: such a line
@@ -333,23 +336,12 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
 /// repro sidecar, the benchmarks' results), the way scenario errors point into files; with no
 /// `what`, serde_json's words alone.
 pub fn json_error_at(file: &str, what: Option<&str>, error: &serde_json::Error) -> String {
-    let words = json_message(error);
+    let words = crate::trace::json_error_words(error);
     let said = match what {
         Some(what) => format!("{what} ({words})"),
         None => words,
     };
     format!("{file}:{}:{}: {said}", error.line(), error.column())
-}
-
-/// A JSON error's words without the position serde_json puts after them: the position is said
-/// once, in front, as `FILE:LINE:COLUMN`.
-fn json_message(error: &serde_json::Error) -> String {
-    let message = error.to_string();
-    let position = format!(" at line {} column {}", error.line(), error.column());
-    match message.strip_suffix(&position) {
-        Some(words) => words.to_string(),
-        None => message,
-    }
 }
 
 fn preview(line: &[u8]) -> String {
