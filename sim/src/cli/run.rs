@@ -1,0 +1,622 @@
+//! `sim run` and `sim replay`: running scenario files and repros, the summary table, the
+//! replay command a failing run prints, and `--trace` / `--compare-trace` files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::findings::OpRef;
+use crate::registry::{DynScenario, Registry};
+use crate::report;
+use crate::runner::{Outcome, RunOptions};
+use crate::sched::StrategyChoice;
+use crate::seed::{format_seed, parse_seed};
+use crate::trace::{
+    BoundedWriter, ErrorKeepingWriter, RecordedTraceError, TRACE_FILE_BYTES_MAX,
+    TraceAgainstRecorded, TraceComparison, WriteErrorSlot,
+};
+
+use super::tables::{Fit, FittedTable};
+use super::{
+    CliError, DefectArgs, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, check_defects, check_host,
+    check_output_dir, expand_paths, load_scenario, print_warnings,
+};
+
+#[derive(Args, Debug)]
+pub(super) struct RunArgs {
+    /// Scenario files or directories (searched recursively for .toml).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Seed: decimal, 0x-hex, or a 40-digit commit hash. Overrides the scenario's.
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    defects: DefectArgs,
+    /// Schedule strategy: random, pct (depth 3) or pct:DEPTH, its change points spread over the
+    /// scenario's own steps.
+    #[arg(long, value_parser = parse_strategy)]
+    strategy: Option<StrategyChoice>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write every trace event as JSON lines to this file (one scenario only).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Where failing runs write their repro files.
+    #[arg(long, value_name = "DIR", default_value = "target/sim/repros")]
+    repro_dir: PathBuf,
+}
+
+fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
+    match text {
+        "random" => Ok(StrategyChoice::Random),
+        "pct" => Ok(StrategyChoice::pct(3)),
+        other => match other.strip_prefix("pct:").map(str::parse::<u32>) {
+            Some(Ok(depth)) => {
+                let choice = StrategyChoice::pct(depth);
+                choice
+                    .check()
+                    .map(|()| choice)
+                    .map_err(|(_, problem)| format!("`{other}`: {problem}"))
+            }
+            // `pct:` with a depth that is no u32 (`pct:-1`, `pct:99999999999`) is a depth out
+            // of range, not an unknown strategy.
+            Some(Err(_)) => Err(format!(
+                "`{other}`: PCT `depth` must be a whole number between {} and {}",
+                crate::sched::PCT_DEPTH_MIN,
+                crate::sched::PCT_DEPTH_MAX
+            )),
+            None => Err(format!(
+                "unknown strategy `{other}`; expected `random`, `pct` or `pct:DEPTH`"
+            )),
+        },
+    }
+}
+
+#[derive(Args, Debug)]
+pub(super) struct ReplayArgs {
+    /// A repro file written by `sim`, or `gen:SUBJECT:SEED[:DEFECTS]`.
+    repro: String,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write every trace event of the replayed run as JSON lines to this file.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Compare the replayed run's trace with this one (a `--trace` file of the recorded run,
+    /// written by the build before a change, say) and say where they part: the first event that
+    /// differs, each run's version of it, and the last op started before it.
+    #[arg(long, value_name = "FILE")]
+    compare_trace: Option<PathBuf>,
+}
+
+/// A trace file's sink, and the slot where it keeps its first write error.
+type TraceSink = (Box<dyn Write>, WriteErrorSlot);
+
+/// The `--trace` file's sink, and the slot where it keeps its first write error (the trace goes
+/// on without it; `trace_write_problem` reports it after the run).
+fn trace_sink(path: &Option<PathBuf>) -> Result<Option<TraceSink>, CliError> {
+    match path {
+        None => Ok(None),
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                CliError::usage(format!("{}: cannot create trace file: {e}", path.display()))
+            })?;
+            // The error keeper goes under the buffer, where the file's own errors arrive,
+            // including those of the last flush.
+            let (file, write_error) =
+                ErrorKeepingWriter::new(BoundedWriter::new(file, TRACE_FILE_BYTES_MAX));
+            Ok(Some((Box::new(std::io::BufWriter::new(file)), write_error)))
+        }
+    }
+}
+
+/// What to say when the `--trace` file could not be written whole.
+fn trace_write_problem(path: &Option<PathBuf>, slot: Option<WriteErrorSlot>) -> Option<String> {
+    let error = slot?.take()?;
+    Some(format!(
+        "{}: cannot write the trace: {error}; the trace is incomplete",
+        path.as_deref().unwrap_or(Path::new("--trace")).display()
+    ))
+}
+
+/// The `--compare-trace` file, opened for the comparison; a file that cannot be opened is bad
+/// input, found before the run.
+fn recorded_trace(path: &Option<PathBuf>) -> Result<Option<TraceAgainstRecorded>, CliError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::usage(format!("{}: cannot read the trace: {e}", path.display())))?;
+    Ok(Some(TraceAgainstRecorded::new(Box::new(
+        std::io::BufReader::new(file),
+    ))))
+}
+
+/// Why the `--compare-trace` file could not be compared with. A file that is no trace is bad
+/// input, said as such, where it is: compared as a trace, it would read as a replay that parts
+/// from the recorded run at its first line, as if the build had changed behaviour.
+fn recorded_trace_problem(file: &Path, error: RecordedTraceError) -> String {
+    let file = file.display();
+    let what_it_takes = "`--compare-trace` takes the JSON-lines file that `sim run` or \
+                         `sim replay` wrote with `--trace FILE`";
+    match error {
+        RecordedTraceError::Unreadable(error) => format!("{file}: cannot read the trace: {error}"),
+        RecordedTraceError::Empty => {
+            format!("{file} is empty, so it is not a trace written by --trace; {what_it_takes}")
+        }
+        RecordedTraceError::NotATraceLine {
+            line,
+            column,
+            problem,
+        } => format!(
+            "{file} is not a trace written by --trace: line {line}: {problem}\n  --> {file}:{line}:{column}\nnote: {what_it_takes}"
+        ),
+    }
+}
+
+/// Writes to two sinks: the `--trace` file and the `--compare-trace` comparison.
+struct Tee(Box<dyn Write>, Box<dyn Write>);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+/// Where the replayed trace parts from the recorded one, under the `replay mismatch:` lines:
+/// each run's version of the first event that differs, and the last op both started before it
+/// (its line says where it is in the scenario), which is where to start looking.
+fn comparison_text(
+    comparison: &TraceComparison,
+    file: &Path,
+    scenario: &dyn DynScenario,
+) -> String {
+    match comparison {
+        TraceComparison::Parted {
+            first,
+            second,
+            last_op,
+            ..
+        } => {
+            let mut text = format!(
+                "  recorded: {}\n  replayed: {}\n  last op started: {}\n",
+                TraceComparison::event_text(first),
+                TraceComparison::event_text(second),
+                TraceComparison::last_op_text(last_op)
+            );
+            if let Some(located) = last_op_located(comparison, scenario)
+                .as_ref()
+                .and_then(report::located_text)
+            {
+                text.push_str(&format!("    --> {located}\n"));
+            }
+            text
+        }
+        TraceComparison::Agreed { events } => {
+            format!("trace: the same {events} events as {}\n", file.display())
+        }
+        // Not given by a comparison with a recorded trace, which is read whole.
+        TraceComparison::AgreedAsFarAsKept { kept, .. } => format!(
+            "trace: the first {kept} events agree with {}\n",
+            file.display()
+        ),
+    }
+}
+
+fn comparison_json(
+    comparison: &TraceComparison,
+    file: &Path,
+    scenario: &dyn DynScenario,
+) -> serde_json::Value {
+    match comparison {
+        TraceComparison::Parted {
+            event,
+            first,
+            second,
+            last_op,
+            ..
+        } => {
+            let mut value = serde_json::json!({
+                "file": file.display().to_string(),
+                "parted_at": event,
+                "recorded": first,
+                "replayed": second,
+                "last_op": last_op,
+            });
+            // The op as a finding's details give one: where it is in the replayed file.
+            if let Some(op) = last_op_located(comparison, scenario) {
+                value["last_op_at"] = report::op_json(&op);
+            }
+            value
+        }
+        TraceComparison::Agreed { events } => serde_json::json!({
+            "file": file.display().to_string(),
+            "agreed_events": events,
+        }),
+        // Not given by a comparison with a recorded trace, which is read whole.
+        TraceComparison::AgreedAsFarAsKept { kept, .. } => serde_json::json!({
+            "file": file.display().to_string(),
+            "agreed_events": kept,
+        }),
+    }
+}
+
+/// The last op both runs started before their traces parted, as an op located in `scenario`'s
+/// file (on a spawned thread, in its declared thread's list), for the comparison to point at as
+/// a finding's op is pointed at.
+fn last_op_located(comparison: &TraceComparison, scenario: &dyn DynScenario) -> Option<OpRef> {
+    let mut op = comparison.last_op_ref(|spawn| scenario.spawned_thread(spawn))?;
+    op.location = scenario.op_location(&op);
+    Some(op)
+}
+
+/// Gives each op the findings name the index of its line in the `--trace` file, if one was
+/// written whole. A trace that cannot be read back costs only those indices: the report is
+/// complete without them.
+fn find_in_trace(outcome: &mut Outcome, trace: &Option<PathBuf>) {
+    if let Some(trace) = trace {
+        let _ = report::find_in_trace(outcome, trace);
+    }
+}
+
+/// Refuses a `--trace` file that is one of the command's input files, which the trace would
+/// overwrite.
+fn check_trace_is_no_input(trace: &Option<PathBuf>, inputs: &[&Path]) -> Result<(), CliError> {
+    // A trace file that does not exist yet is no input.
+    let Some(trace_canonical) = trace.as_ref().and_then(|t| t.canonicalize().ok()) else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|c| c == trace_canonical) {
+            return Err(CliError::usage(format!(
+                "--trace {}: that is the input file {}, which the trace would overwrite; give another file",
+                trace.as_deref().unwrap_or(input).display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
+    let files = expand_paths(&args.files)?;
+    if args.trace.is_some() && files.len() > 1 {
+        return Err(CliError::usage(
+            "--trace writes one scenario's trace; give a single FILE",
+        ));
+    }
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    check_trace_is_no_input(&args.trace, &inputs)?;
+    // A repro directory that can never be made (a file stands there) is a typo, refused before
+    // the runs: found after them, it cost every finding its repro. One that fails only when a
+    // repro is written is a warning then, and the findings keep their results.
+    check_output_dir(&args.repro_dir, "--repro-dir")?;
+    // Parse everything first: bad input fails before any run starts.
+    let mut scenarios = Vec::new();
+    for path in &files {
+        let scenario = load_scenario(registry, path)?;
+        check_defects(registry, path, scenario.as_ref(), &args.defects.resolve())?;
+        scenarios.push((path.display().to_string(), scenario));
+    }
+    let mut results: Vec<(String, Outcome, Option<String>)> = Vec::new();
+    // A failed write is remembered, not ignored (the report would be lost without a word) nor a
+    // panic (as `print!` makes it, which would stop the command before it keeps what it found):
+    // the command finishes its work and then says so.
+    let (mut stdout, stdout_error) = ErrorKeepingWriter::new(std::io::stdout().lock());
+    let mut problems = Vec::new();
+    for (source, scenario) in &scenarios {
+        // Not a finding, and no reason to drop the other files' reports: said after them.
+        if let Err(refusal) = scenario.check_host() {
+            problems.push(format!("{source}: cannot run here: {refusal}"));
+            continue;
+        }
+        let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
+        let options = RunOptions {
+            seed: args.seed,
+            defects: args.defects.resolve(),
+            strategy: args.strategy.clone(),
+            trace_sink,
+            record_schedule: true,
+        };
+        let mut outcome = scenario.run(options);
+        report::locate(&mut outcome, scenario.as_ref());
+        let trace_problem = trace_write_problem(&args.trace, trace_write_error);
+        if trace_problem.is_none() {
+            find_in_trace(&mut outcome, &args.trace);
+        }
+        problems.extend(trace_problem);
+        if !args.json {
+            let _ = write!(stdout, "{}", report::render_header(&outcome.header, source));
+        }
+        let replay = (!outcome.passed())
+            .then(|| replay_of_failing_run(&args, source, scenario.as_ref(), &outcome));
+        if !args.json {
+            for finding in &outcome.findings {
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    report::render_finding(finding, &outcome, replay.as_deref().unwrap_or(""))
+                );
+            }
+            let _ = write!(stdout, "{}", report::render_summary(&outcome));
+        }
+        results.push((source.clone(), outcome, replay));
+    }
+    if args.json {
+        let value = if results.len() == 1 {
+            let (source, outcome, replay) = &results[0];
+            report::outcome_json(outcome, source, replay.as_deref())
+        } else {
+            let runs: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(s, o, r)| report::outcome_json(o, s, r.as_deref()))
+                .collect();
+            let findings: Vec<serde_json::Value> = results
+                .iter()
+                .flat_map(|(s, o, _)| {
+                    o.findings.iter().map(move |f| {
+                        let mut value = report::finding_json(f, o);
+                        value["source"] = serde_json::Value::String(s.clone());
+                        value
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "verdict": if results.iter().all(|(_, o, _)| o.passed()) { "pass" } else { "fail" },
+                "findings": findings,
+                "repro": results.iter().find_map(|(_, _, r)| r.clone()),
+                "trace_hash": format_seed(results.iter().fold(0u64, |h, (_, o, _)| h.rotate_left(5) ^ o.trace_hash)),
+                "runs": runs,
+            })
+        };
+        let _ = writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&value).expect("json")
+        );
+    } else if results.len() > 1 {
+        let _ = writeln!(stdout, "\n{}", summary_table(&results).render());
+    }
+    let _ = stdout.flush();
+    if let Some(error) = stdout_error.take() {
+        let kept: Vec<String> = results
+            .iter()
+            .filter_map(|(_, _, replay)| replay.as_ref())
+            .map(|replay| format!("\nnote: replay with `{replay}`"))
+            .collect();
+        problems.push(format!(
+            "cannot write to standard output: {error}{}",
+            kept.concat()
+        ));
+    }
+    // After the report: what was found is said first, then what the command failed to do.
+    if !problems.is_empty() {
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: problems.join("\nerror: "),
+        });
+    }
+    Ok(if results.iter().all(|(_, o, _)| o.passed()) {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+/// The command that replays a failing run: its repro file's. When the repro cannot be written,
+/// the run's findings are still reported, with a warning and the command that reruns the
+/// scenario file as this run went (while the file stays as it is).
+fn replay_of_failing_run(
+    args: &RunArgs,
+    source: &str,
+    scenario: &dyn DynScenario,
+    outcome: &Outcome,
+) -> String {
+    match report::write_repro(&args.repro_dir, scenario, outcome) {
+        Ok(path) => report::replay_command(&path.display().to_string()),
+        Err(error) => {
+            let rerun = rerun_command(source, outcome, args.strategy.as_ref());
+            eprintln!(
+                "warning: cannot write a repro file for {source} into {}: {error}\n\
+                 note: no repro was written; the findings name the command that reruns the scenario file instead: `{rerun}`",
+                args.repro_dir.display()
+            );
+            rerun
+        }
+    }
+}
+
+/// `sim run SOURCE` with the seed, defects and strategy the run had: the same run again, as long
+/// as the scenario file does not change.
+pub(super) fn rerun_command(
+    source: &str,
+    outcome: &Outcome,
+    strategy: Option<&StrategyChoice>,
+) -> String {
+    let mut command = report::run_command(source, outcome.header.seed);
+    if outcome.header.defects.is_empty() {
+        command.push_str(" --no-defects");
+    }
+    for defect in &outcome.header.defects {
+        command.push_str(&format!(" --defect {}", report::shell_word(defect)));
+    }
+    // `--strategy` as `parse_strategy` reads it; a scenario's own strategy needs no flag.
+    match strategy {
+        Some(StrategyChoice::Random) => command.push_str(" --strategy random"),
+        Some(StrategyChoice::Pct { depth, .. }) => {
+            command.push_str(&format!(" --strategy pct:{depth}"))
+        }
+        Some(StrategyChoice::Replay { .. }) | None => {}
+    }
+    command
+}
+
+fn summary_table(results: &[(String, Outcome, Option<String>)]) -> FittedTable {
+    let mut table = FittedTable::new(vec![
+        ("scenario", Fit::Whole),
+        ("subject", Fit::Whole),
+        ("defects", Fit::Wrap),
+        ("verdict", Fit::Whole),
+        ("findings", Fit::Whole),
+        ("trace", Fit::Whole),
+    ]);
+    for (source, outcome, _) in results {
+        let defects = if outcome.header.defects.is_empty() {
+            "-".to_string()
+        } else {
+            outcome.header.defects.join(", ")
+        };
+        let signatures = if outcome.passed() {
+            "-".to_string()
+        } else {
+            outcome.signatures().join("\n")
+        };
+        table.add_row(vec![
+            source.clone(),
+            outcome.header.subject.to_string(),
+            defects,
+            if outcome.passed() {
+                "pass".into()
+            } else {
+                "FAIL".into()
+            },
+            signatures,
+            format_seed(outcome.trace_hash),
+        ]);
+    }
+    table
+}
+
+pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
+    let (source, scenario) = if args.repro.starts_with("gen:") {
+        let (source, scenario) =
+            report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
+        // A generated scenario has none (`no_generated_scenario_warns`), but goes the same way
+        // as a file: a generator that began to write one would be heard of.
+        print_warnings(scenario.as_ref());
+        (source, scenario)
+    } else {
+        let path = Path::new(&args.repro);
+        let scenario = load_scenario(registry, path)?;
+        (args.repro.clone(), scenario)
+    };
+    let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
+    if !args.repro.starts_with("gen:") {
+        inputs.push(Path::new(&args.repro));
+    }
+    check_trace_is_no_input(&args.trace, &inputs)?;
+    let against_recorded = recorded_trace(&args.compare_trace)?;
+    check_host(&source, scenario.as_ref())?;
+    let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
+    let trace_sink = match (trace_sink, &against_recorded) {
+        (Some(file), Some(against)) => Some(Box::new(Tee(file, against.sink())) as Box<dyn Write>),
+        (None, Some(against)) => Some(against.sink()),
+        (file, None) => file,
+    };
+    let mut outcome = scenario.run(RunOptions {
+        trace_sink,
+        record_schedule: true,
+        ..RunOptions::default()
+    });
+    report::locate(&mut outcome, scenario.as_ref());
+    let trace_problem = trace_write_problem(&args.trace, trace_write_error);
+    if trace_problem.is_none() {
+        find_in_trace(&mut outcome, &args.trace);
+    }
+    let expect = scenario.meta().expect;
+    let mut problems = Vec::new();
+    if let Some(expect) = &expect {
+        if let Some(hash) = &expect.trace_hash
+            && parse_seed(hash).ok() != Some(outcome.trace_hash)
+        {
+            // Editing a repro to try a variant (an op removed, a `repeat` lowered) is the common
+            // cause: said first, so that the reader does not go hunting nondeterminism.
+            problems.push(format!("trace hash {} differs from the recorded {hash}: the run is not the recorded one (the file was edited after it was written, the code changed, or the run is nondeterministic)", format_seed(outcome.trace_hash)));
+        }
+        let difference = report::PinnedDifference::of(&expect.signatures, &outcome.signatures());
+        for signature in &difference.not_shown {
+            problems.push(format!("expected finding `{signature}` did not appear"));
+        }
+        // A repro that records its findings records all of them (`report::pin`), so one it does
+        // not list is as much a difference as one missing: without a trace hash to compare (an
+        // imported crash), it is the only sign that the run is not the recorded one.
+        if !expect.signatures.is_empty() {
+            for signature in &difference.not_pinned {
+                problems.push(format!(
+                    "finding `{signature}` appeared, which the repro does not record"
+                ));
+            }
+        }
+    }
+    let comparison = match (against_recorded, &args.compare_trace) {
+        (Some(against), Some(file)) => Some(
+            against
+                .finish()
+                .map_err(|error| CliError::usage(recorded_trace_problem(file, error)))?,
+        ),
+        _ => None,
+    };
+    if let (Some(TraceComparison::Parted { event, .. }), Some(file)) =
+        (&comparison, &args.compare_trace)
+    {
+        problems.push(format!(
+            "the trace parts from {} at event \"i\":{event}",
+            file.display()
+        ));
+    }
+    let replay_line = report::replay_command(&args.repro);
+    if args.json {
+        let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
+        value["replay_problems"] = serde_json::json!(problems);
+        if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
+            value["trace_comparison"] = comparison_json(comparison, file, scenario.as_ref());
+        }
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+    } else {
+        print!("{}", report::render_header(&outcome.header, &source));
+        for finding in &outcome.findings {
+            print!(
+                "{}",
+                report::render_finding(finding, &outcome, &replay_line)
+            );
+        }
+        print!("{}", report::render_summary(&outcome));
+        for problem in &problems {
+            println!("replay mismatch: {problem}");
+        }
+        if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
+            print!("{}", comparison_text(comparison, file, scenario.as_ref()));
+        }
+        if let Some(expect) = expect.as_ref().filter(|_| problems.is_empty()) {
+            // A repro that `sim import-crash` wrote records its findings, not a trace hash.
+            if expect.trace_hash.is_some() {
+                println!("replayed: the same findings and the same trace hash as recorded");
+            } else {
+                println!(
+                    "replayed: the same findings as recorded (the file records no trace hash)"
+                );
+            }
+        }
+    }
+    // After the report, as `sim run` does.
+    if let Some(trace_problem) = trace_problem {
+        return Err(CliError {
+            code: EXIT_INTERNAL,
+            message: trace_problem,
+        });
+    }
+    Ok(if outcome.passed() && problems.is_empty() {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    })
+}
