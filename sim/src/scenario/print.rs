@@ -102,8 +102,9 @@ pub fn inline(value: &toml::Value) -> String {
 
 /// `value`, a struct or a variant of an internally tagged enum, as one TOML inline table with its
 /// fields in declaration order (the `op` tag first), where `inline` of its `toml::Value` sorts
-/// them by name: for an example a person reads (`sim list`), `slot` before `bytes` as the op
-/// declares them. `None` when TOML cannot hold it (an integer past `i64::MAX`).
+/// them by name: for what a person reads (`sim list`'s examples, a written scenario), `slot`
+/// before `bytes` as the op declares them. `None` when TOML cannot hold it (an integer past
+/// `i64::MAX`).
 pub fn inline_in_order<T: Serialize>(value: &T) -> Option<String> {
     let json = serde_json::to_string(value).ok()?;
     let fields = serde_json::from_str::<FieldsInOrder>(&json).ok()?.0;
@@ -147,7 +148,13 @@ fn op_list<O: Serialize>(out: &mut String, name: &str, ops: &[ScenarioOp<O>]) {
     }
     let _ = writeln!(out, "{name} = [");
     for op in ops {
-        let _ = writeln!(out, "  {},", inline(&op_value(op)));
+        // A subject's op with its fields in declaration order, as `sim list` shows it and as a
+        // person writes it (`slot` before `bytes`); the runner's ops have one field each.
+        let line = match op {
+            ScenarioOp::Subject(op) => inline_in_order(op),
+            _ => None,
+        };
+        let _ = writeln!(out, "  {},", line.unwrap_or_else(|| inline(&op_value(op))));
     }
     let _ = writeln!(out, "]");
 }
@@ -242,6 +249,7 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
 mod tests {
     use super::*;
     use crate::scenario::parse::parse;
+    use crate::subjects::allocator::Allocator;
     use crate::subjects::counter::Counter;
 
     #[test]
@@ -257,6 +265,29 @@ mod tests {
                  [platform]\nmutex_bytes = 2\ncondvar_bytes = 1\n"
             ),
             "{printed}"
+        );
+    }
+
+    /// A written scenario (a repro, a shrink's output) lists an op's fields as the op declares
+    /// them, as `sim list` shows them, not by name: `slot` before `bytes` before `heap`.
+    #[test]
+    fn ops_print_their_fields_in_declaration_order() {
+        let text = "name = \"order\"\nsubject = \"allocator\"\n\
+            [[lifecycle]]\nname = \"l\"\n\
+            ops = [{ op = \"heap-new\", heap = 0 }, { heap = 0, bytes = 64, op = \"malloc\", slot = 1 }]\n";
+        let scenario = parse::<Allocator>("order.toml", text).unwrap();
+        let printed = to_toml(&scenario);
+        assert!(
+            printed.contains(
+                "ops = [\n  { op = \"heap-new\", heap = 0 },\n  \
+                 { op = \"malloc\", slot = 1, bytes = 64, heap = 0 },\n]\n"
+            ),
+            "{printed}"
+        );
+        assert_eq!(
+            parse::<Allocator>("printed.toml", &printed).unwrap(),
+            scenario,
+            "reads back as the same scenario"
         );
     }
 }
