@@ -3,23 +3,25 @@
 //! It reads the OS's accounting (`os::Resources`) and judges it; the OS and the subjects never
 //! judge themselves. A baseline is a copy of the per-site totals plus the acquisition serial at
 //! that moment (a kind's totals are the sum of its sites'), so taking one and diffing against it
-//! cost O(sites),
-//! whatever the number of live records. Only when a diff shows a leak does the ledger walk the records, to say what leaked,
-//! where it was acquired, grouped by kind and site, oldest first.
+//! cost O(sites), whatever the number of live records. Only when a diff shows a leak does the
+//! ledger walk the records, to say what leaked, where it was acquired, grouped by kind and site,
+//! oldest first (and, in a lifecycle with a setup and no teardown, which records hold it).
 //!
 //! What it does not verify: that the *contents* of memory are right, or that a resource released
 //! and re-acquired within one lifecycle is the same object. Counts and bytes are what balance.
-//! At the end of a lifecycle with a setup and no teardown (`SetupCheck`), a rise that a
-//! repetition left (its leak, reported after it) counts as the repetition's even once a later
-//! repetition gave it back: a site whose setup resource was replaced after such a give-back may
-//! go unreported there, so that no repetition's leak is ever reported twice.
+//! At the end of a lifecycle with a setup and no teardown (`SetupCheck`), the records each
+//! repetition left (its leak, reported after it) are known by id, so a leak a later repetition
+//! gave back no longer covers a setup resource replaced after it, and a setup resource replaced
+//! at another site of its kind is seen; but where one repetition released both the setup's
+//! record and a leak and acquired one in their place, that one is taken for the leak, so that no
+//! repetition's leak is ever reported twice.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use crate::findings::{Finding, FindingKind};
 use crate::os::pages::format_bytes;
-use crate::os::resources::{Record, SiteTotals, Totals};
+use crate::os::resources::{Record, RecordId, Totals};
 use crate::os::{Attribution, KindId, Os};
 
 /// Totals of every (kind, site) pair at one moment. A kind's totals are not kept: they are the
@@ -348,24 +350,210 @@ fn baseline_detail(
 
 /// The check at the end of a lifecycle that has a `setup` and no `teardown`, which would
 /// otherwise be checked by nothing: the check after each repetition starts from the baseline
-/// after the setup. At the end, each site is to be back at its baseline before the setup, but
-/// for what the repetitions left there: their leaks, reported after each repetition, and what
-/// they keep in a declared cache, which is theirs. What the setup put in a cache is no exception,
-/// as after a teardown: the end of a lifecycle is where it must be given back.
+/// after the setup. At the end, what the setup added is to be given back, but for what the
+/// repetitions left: their leaks, reported after each repetition, and what they keep in a
+/// declared cache, which is theirs. What the setup put in a cache is no exception, as after a
+/// teardown: the end of a lifecycle is where it must be given back.
 ///
-/// So the check keeps, per site slot, what the site may hold at the end: its totals before the
-/// setup plus each repetition's rise there since the repetition's start (`repetition_ended`).
-/// What a site holds past that was added by the setup and never given back, whether it is still
-/// the setup's own record or one a repetition acquired in its place after releasing the setup's
-/// (a repetition that replaces it leaves the site as it found it, and so reports nothing). A
-/// rise a later repetition gives back still counts as left, so that a repetition's leak is never
-/// reported twice; the setup's own records still held are reported whatever the repetitions did.
+/// So the check keeps the records the repetitions left, by id, with how much of each they left
+/// (`repetition_ended`): after a repetition, a site's rise that its check reported (or that a
+/// declared cache keeps) is the repetition's, in the records it acquired there, newest first, or,
+/// past those, in older records there that grew (pages committed in an older reservation). Bytes
+/// are left per record, no more than the record holds, so a record that holds both the setup's
+/// and a repetition's (the setup's reservation with pages a repetition committed) splits as the
+/// rises said. A record so left that a later repetition releases was given back, unless that
+/// repetition acquired another of the kind in its place: that one is then left in its stead
+/// (same site first), so that a leak that moved to another record is not reported again.
+///
+/// At the end, per (kind, site) where the setup added something, what is reported is the larger
+/// of what the setup's own records there still hold (no more than it added there) and what the
+/// site holds past its baseline before the setup and what the repetitions left there (no more
+/// than the setup added there either): the latter is a record a repetition acquired in place of
+/// the setup's, after releasing it. What the setup added at a site and is neither held nor
+/// replaced there may have moved to another site of the kind, which the check after the
+/// repetition does not see (the kind balanced): what the kind holds past its baseline before the
+/// setup, what the repetitions left and what is reported at the setup's sites, up to what is
+/// missing, is reported at the sites that hold more than their baseline and what was left there.
+///
+/// What it does not verify: which record a repetition released when it released several of a
+/// kind and acquired fewer in their place, nor which part of a record that holds both the
+/// setup's and a repetition's leak it gave back when the record shrank. Where either may be the
+/// setup's or the leak, the leak is taken to be what remains, as it was reported already, and
+/// the setup's to be what was given back.
 pub struct SetupCheck {
     before_setup: Baseline,
     after_setup: Baseline,
-    /// Per site slot: the totals before the setup plus the repetitions' rises, summed (a slot
-    /// made later starts at zero).
-    allowed: Vec<Totals>,
+    /// The records the repetitions left, by acquisition serial (`Left`).
+    left: BTreeMap<u64, Left>,
+    /// The acquisition serial when the last repetition noted ended (at first, when the setup
+    /// ended): records acquired since were acquired by repetitions that changed no site, or by
+    /// the one being noted.
+    noted_serial: u64,
+}
+
+/// How much of one live record the repetitions left: their leak, reported after each, or what
+/// they keep in a declared cache. A record can hold more than that: the setup's reservation
+/// holds the setup's pages and those a repetition committed in it.
+#[derive(Clone, Copy, Debug)]
+struct Left {
+    id: RecordId,
+    /// Its site slot (`Resources::site_totals`).
+    slot: usize,
+    amount: Totals,
+}
+
+/// A live record the check may note as left: its serial, id, site slot and what it holds.
+type Candidate = (u64, RecordId, usize, Totals);
+
+fn totals_minus(a: Totals, b: Totals) -> Totals {
+    Totals {
+        count: a.count.saturating_sub(b.count),
+        bytes: a.bytes.saturating_sub(b.bytes),
+    }
+}
+
+fn totals_plus(a: Totals, b: Totals) -> Totals {
+    Totals {
+        count: a.count + b.count,
+        bytes: a.bytes + b.bytes,
+    }
+}
+
+fn totals_min(a: Totals, b: Totals) -> Totals {
+    Totals {
+        count: a.count.min(b.count),
+        bytes: a.bytes.min(b.bytes),
+    }
+}
+
+fn totals_max(a: Totals, b: Totals) -> Totals {
+    Totals {
+        count: a.count.max(b.count),
+        bytes: a.bytes.max(b.bytes),
+    }
+}
+
+fn is_nothing(totals: Totals) -> bool {
+    totals == Totals::default()
+}
+
+/// What `record` holds now.
+fn holds(record: &Record) -> Totals {
+    Totals {
+        count: record.count,
+        bytes: record.bytes,
+    }
+}
+
+/// Notes up to `wanted` of `candidate` as left, within what it holds past what is noted of it
+/// already, and takes that off `wanted`.
+fn leave(left: &mut BTreeMap<u64, Left>, candidate: &Candidate, wanted: &mut Totals) {
+    let &(serial, id, slot, holds) = candidate;
+    let noted = left.get(&serial).map_or(Totals::default(), |l| l.amount);
+    let taken = totals_min(totals_minus(holds, noted), *wanted);
+    if is_nothing(taken) {
+        return;
+    }
+    *wanted = totals_minus(*wanted, taken);
+    let entry = left.entry(serial).or_insert(Left {
+        id,
+        slot,
+        amount: Totals::default(),
+    });
+    entry.amount = totals_plus(entry.amount, taken);
+}
+
+/// Brings `left` up to `os`: forgets the records released since `noted_serial`, leaving what
+/// they were left holding in the records of their kind acquired since (same site first, newest
+/// first); keeps what is left in a record that shrank within what it holds now (the shrink is
+/// taken to give back the rest of the record first: see `SetupCheck`); and notes `rises` (site
+/// slot, rise) as left in the records of their site, those acquired after `start_serial` first,
+/// newest first. O(records) when a record noted was released or a site rose, O(records noted)
+/// otherwise.
+fn note_left(
+    left: &mut BTreeMap<u64, Left>,
+    os: &Os,
+    noted_serial: u64,
+    start_serial: u64,
+    rises: &[(usize, Totals)],
+) {
+    let resources = os.resources();
+    let sites = resources.site_totals();
+    // What the released records were left holding, per site slot.
+    let mut released: BTreeMap<usize, Totals> = BTreeMap::new();
+    left.retain(|_, l| match resources.get(l.id) {
+        Some(record) => {
+            // A record that shrank gave back no more than it holds past what was left in it.
+            l.amount = totals_min(l.amount, holds(record));
+            !is_nothing(l.amount)
+        }
+        None => {
+            let at = released.entry(l.slot).or_default();
+            *at = totals_plus(*at, l.amount);
+            false
+        }
+    });
+    if rises.is_empty() && released.is_empty() {
+        return;
+    }
+    let released_kinds: Vec<KindId> = released.keys().map(|&slot| sites[slot].kind).collect();
+    let mut candidates: Vec<Candidate> = resources
+        .live_with_ids_since(0)
+        .filter(|&(_, slot, record)| {
+            rises.iter().any(|&(rising, _)| rising == slot)
+                || (record.serial > noted_serial && released_kinds.contains(&record.kind))
+        })
+        .map(|(id, slot, record)| (record.serial, id, slot, holds(record)))
+        .collect();
+    candidates.sort_by_key(|&(serial, ..)| std::cmp::Reverse(serial));
+    for &(slot, rise) in rises {
+        let mut wanted = rise;
+        for acquired_since_start in [true, false] {
+            for candidate in candidates
+                .iter()
+                .filter(|c| c.2 == slot && (c.0 > start_serial) == acquired_since_start)
+            {
+                leave(left, candidate, &mut wanted);
+            }
+        }
+    }
+    // A record acquired since the last repetition noted stands for one left that was released
+    // since: at its own site first, then at another of the kind.
+    let acquired_since_noted = |c: &&Candidate| c.0 > noted_serial;
+    for (&slot, wanted) in &mut released {
+        for candidate in candidates
+            .iter()
+            .filter(acquired_since_noted)
+            .filter(|c| c.2 == slot)
+        {
+            leave(left, candidate, wanted);
+        }
+    }
+    for (&slot, wanted) in &mut released {
+        let kind = sites[slot].kind;
+        for candidate in candidates
+            .iter()
+            .filter(acquired_since_noted)
+            .filter(|c| sites[c.2].kind == kind)
+        {
+            leave(left, candidate, wanted);
+        }
+    }
+}
+
+/// One site of a kind the setup added to, at the end of its lifecycle (`SetupCheck::leaks`).
+struct SiteAtEnd<'o> {
+    slot: usize,
+    /// What the setup added here.
+    added: Totals,
+    /// What the site holds past its baseline before the setup and what the repetitions left.
+    past: Totals,
+    /// What is reported here.
+    held: Totals,
+    /// Whether some of it is not the setup's own record but one acquired in its place: here,
+    /// or, where `added` is nothing, for what the setup added at another site.
+    replaced: bool,
+    named: Option<&'o Record>,
 }
 
 impl SetupCheck {
@@ -373,35 +561,56 @@ impl SetupCheck {
     /// end is taken by `setup_ended`.
     pub fn new(before_setup: Baseline) -> SetupCheck {
         SetupCheck {
-            allowed: before_setup.site_totals.clone(),
             after_setup: before_setup.clone(),
+            noted_serial: before_setup.serial,
             before_setup,
+            left: BTreeMap::new(),
         }
     }
 
     /// Takes the baseline after the setup, before the first repetition.
     pub fn setup_ended(&mut self, os: &Os) {
         self.after_setup.retake(os);
+        self.noted_serial = self.after_setup.serial;
     }
 
-    /// Notes what a repetition left, since `start`, the baseline at its start: every site's rise,
-    /// reported as a leak or kept in a declared cache. Needed only after a repetition that
-    /// changed a site (`Baseline::unchanged`): another rose nowhere.
-    pub fn repetition_ended(&mut self, os: &Os, start: &Baseline) {
-        let sites = os.resources().site_totals();
-        if self.allowed.len() < sites.len() {
-            self.allowed.resize(sites.len(), Totals::default());
+    /// Notes what a repetition left, since `start`, the baseline at its start: the rise of every
+    /// site that its leak check reports (of a kind that grew and is not one of `exempt`, the
+    /// declared caches) and of every site of a declared cache, in the records that hold it; and
+    /// forgets the records left before that were released since (see `SetupCheck`). Needed only
+    /// after a repetition that changed a site (`Baseline::unchanged`): another rose nowhere.
+    pub fn repetition_ended(&mut self, os: &Os, start: &Baseline, exempt: &[CacheAllowance]) {
+        let mut grown = Vec::new();
+        each_grown_kind(os, start, |kind, _, _| grown.push(kind));
+        let rises: Vec<(usize, Totals)> = os
+            .resources()
+            .site_totals()
+            .iter()
+            .enumerate()
+            .filter(|(_, site)| {
+                grown.contains(&site.kind) || exempt.iter().any(|cache| cache.kind == site.kind)
+            })
+            .map(|(slot, site)| {
+                let before = start.site_totals.get(slot).copied().unwrap_or_default();
+                (slot, totals_minus(site.totals, before))
+            })
+            .filter(|&(_, rise)| !is_nothing(rise))
+            .collect();
+        note_left(&mut self.left, os, self.noted_serial, start.serial, &rises);
+        self.noted_serial = os.resources().serial();
+    }
+
+    /// `repetition_ended` after a repetition that left every site's totals as it found them: it
+    /// rose nowhere, but may have released a record left before and acquired another in its
+    /// place, which is then left in its stead, or moved pages from one to another. O(1) while
+    /// no repetition left a record, else O(records left), and O(records) only when one of them
+    /// was released.
+    pub fn unchanged_repetition_ended(&mut self, os: &Os) {
+        let serial = os.resources().serial();
+        if !self.left.is_empty() {
+            note_left(&mut self.left, os, self.noted_serial, serial, &[]);
         }
-        for ((site, allowed), before) in sites.iter().zip(&mut self.allowed).zip(
-            start
-                .site_totals
-                .iter()
-                .copied()
-                .chain(std::iter::repeat(Totals::default())),
-        ) {
-            allowed.count += site.totals.count.saturating_sub(before.count);
-            allowed.bytes += site.totals.bytes.saturating_sub(before.bytes);
-        }
+        self.noted_serial = serial;
     }
 
     /// Leak findings for what the setup added and the lifecycle still holds, after the
@@ -411,7 +620,8 @@ impl SetupCheck {
     /// records there hold now, no more than the setup added to the site (a record the
     /// repetitions grew, such as pages committed in the setup's reservation, counts with its
     /// size after the setup), and what the site holds past what it may (see `SetupCheck`),
-    /// which is never more than the setup added there either.
+    /// which is never more than the setup added there either; and, at another site of the kind,
+    /// what was acquired there in place of what the setup added and is missing.
     ///
     /// One finding per (kind, site), in kind order and oldest first, as `leaks` gives them, each
     /// naming the setup's oldest acquisition still live there or, where none is, the latest
@@ -423,105 +633,70 @@ impl SetupCheck {
             // The setup acquired nothing.
             return findings;
         }
-        let sites = os.resources().site_totals();
-        let after_setup_at = |slot: usize| {
-            after_setup
-                .site_totals
-                .get(slot)
-                .copied()
-                .unwrap_or_default()
+        let resources = os.resources();
+        let sites = resources.site_totals();
+        let at = |baseline: &Baseline, slot: usize| {
+            baseline.site_totals.get(slot).copied().unwrap_or_default()
         };
         // The kinds the setup added to, in kind order (slots made after `after_setup` held
         // nothing at its end).
         let mut kinds: Vec<KindId> = (0..after_setup.site_totals.len())
             .filter(|&slot| {
-                let before = before_setup
-                    .site_totals
-                    .get(slot)
-                    .copied()
-                    .unwrap_or_default();
-                let after = after_setup_at(slot);
-                after.count > before.count || after.bytes > before.bytes
+                !is_nothing(totals_minus(at(after_setup, slot), at(before_setup, slot)))
             })
             .map(|slot| sites[slot].kind)
             .collect();
         kinds.sort();
         kinds.dedup();
+        if kinds.is_empty() {
+            return findings;
+        }
+        // What the repetitions left, per site slot, as of now (repetitions after the last noted
+        // changed no site, but may have released a record left and acquired another).
+        let mut left = self.left.clone();
+        note_left(&mut left, os, self.noted_serial, resources.serial(), &[]);
+        let mut left_at = vec![Totals::default(); sites.len()];
+        for l in left.values() {
+            if let Some(record) = resources.get(l.id) {
+                left_at[l.slot] = totals_plus(left_at[l.slot], totals_min(l.amount, holds(record)));
+            }
+        }
         for kind in kinds {
-            // What the setup's records of the kind hold now, by site, with the oldest of them
-            // (`live_since` lists oldest first).
-            let mut setup_records: BTreeMap<&'static str, (Totals, &Record)> = BTreeMap::new();
-            for record in os.resources().live_since(kind, before_setup.serial) {
-                if record.serial > after_setup.serial {
-                    break;
-                }
-                let site = os.resources().acquired(record).site;
-                let (totals, _) = setup_records
-                    .entry(site)
-                    .or_insert((Totals::default(), record));
-                totals.count += record.count;
-                totals.bytes += record.bytes;
-            }
-            // What the setup added to each site (one label written in two places is one site),
-            // and what each holds past what it may.
-            let added = rises_by_site(os, kind, &before_setup.site_totals, |slot, _| {
-                after_setup_at(slot)
-            });
-            let past_allowed = site_rises(os, kind, &self.allowed);
-            let mut groups = Vec::new();
-            for (site, added) in added {
-                let (own, oldest_own) = match setup_records.get(site) {
-                    Some(&(totals, record)) => (totals, Some(record)),
-                    None => (Totals::default(), None),
-                };
-                let own = Totals {
-                    count: own.count.min(added.count),
-                    bytes: own.bytes.min(added.bytes),
-                };
-                let past = past_allowed.get(site).copied().unwrap_or_default();
-                let replaced = past.count > own.count || past.bytes > own.bytes;
-                let held = Totals {
-                    count: own.count.max(past.count),
-                    bytes: own.bytes.max(past.bytes),
-                };
-                if held == Totals::default() {
-                    continue;
-                }
-                let named = oldest_own.or_else(|| newest_at(os, kind, site, after_setup.serial));
-                groups.push((
-                    named.map_or(0, |record| record.serial),
-                    site,
-                    held,
-                    replaced,
-                    named,
-                ));
-            }
-            groups.sort_by_key(|(serial, ..)| *serial);
-            let name = os.resources().kind(kind).name.clone();
-            let (before, now) = (before_setup.total(os, kind), os.resources().total(kind));
+            let name = resources.kind(kind).name.clone();
+            let (before, now) = (before_setup.total(os, kind), resources.total(kind));
             let baseline_at =
                 |held_here| baseline_detail(&name, before, now, " before `setup`", held_here);
-            for (_, site, held, replaced, named) in groups {
-                let by = if replaced {
+            let (at_end, missing_at) = self.sites_at_end(os, kind, &left_at);
+            for site in at_end {
+                let label = sites[site.slot].site;
+                let units = site_count(os, kind, label);
+                let by = if site.replaced {
                     LeakBy::InPlaceOfSetup
                 } else {
                     LeakBy::Setup
                 };
-                let units = site_count(os, kind, site);
-                let headline = leak_headline(&name, held.count, held.bytes, units, by);
-                let mut finding = Finding::new(FindingKind::Leak, name.clone(), site, headline);
-                if let Some(record) = named {
-                    let acquired = os.resources().acquired(record);
+                let headline = leak_headline(&name, site.held.count, site.held.bytes, units, by);
+                let mut finding = Finding::new(FindingKind::Leak, name.clone(), label, headline);
+                if let Some(record) = site.named {
+                    let acquired = resources.acquired(record);
                     finding =
                         finding.detail_op("acquired", acquired.to_string(), acquired.op_ref());
                 }
-                let note = if replaced {
+                let note = if !site.replaced {
+                    "the `setup` acquired this and the lifecycle has no `teardown` to release \
+                     it: add a `teardown` that releases it"
+                        .to_string()
+                } else if !is_nothing(site.added) {
                     "a repetition released what the `setup` acquired here and acquired this in \
                      its place, and the lifecycle has no `teardown` to release it: add a \
                      `teardown` that releases it"
+                        .to_string()
                 } else {
-                    "the `setup` acquired this and the lifecycle has no `teardown` to release \
-                     it: add a `teardown` that releases it"
+                    format!(
+                        "a repetition released what the `setup` acquired at {missing_at} and \
+                         acquired this in its place, and the lifecycle has no `teardown` to \
+                         release it: add a `teardown` that releases it"
+                    )
                 };
                 findings.push(
                     finding
@@ -531,6 +706,112 @@ impl SetupCheck {
             }
         }
         findings
+    }
+
+    /// The sites of `kind` with something to report at the end, oldest named record first, and
+    /// the setup's sites where what it added is missing, named as a report names them
+    /// ("`a`, `b`"). `left_at` is what the repetitions left, per site slot.
+    fn sites_at_end<'o>(
+        &self,
+        os: &'o Os,
+        kind: KindId,
+        left_at: &[Totals],
+    ) -> (Vec<SiteAtEnd<'o>>, String) {
+        let (before_setup, after_setup) = (&self.before_setup, &self.after_setup);
+        let resources = os.resources();
+        let at = |baseline: &Baseline, slot: usize| {
+            baseline.site_totals.get(slot).copied().unwrap_or_default()
+        };
+        // What the setup's records of the kind hold now, by site slot, with the oldest of them
+        // (`live_since` lists oldest first).
+        let mut setup_records: BTreeMap<&'static str, (Totals, &Record)> = BTreeMap::new();
+        for record in resources.live_since(kind, before_setup.serial) {
+            if record.serial > after_setup.serial {
+                break;
+            }
+            let site = resources.acquired(record).site;
+            let (totals, _) = setup_records
+                .entry(site)
+                .or_insert((Totals::default(), record));
+            *totals = totals_plus(*totals, holds(record));
+        }
+        let mut at_end = Vec::new();
+        let (mut added_all, mut held_all) = (Totals::default(), Totals::default());
+        for (slot, site) in resources.site_totals().iter().enumerate() {
+            if site.kind != kind {
+                continue;
+            }
+            let before = at(before_setup, slot);
+            let added = totals_minus(at(after_setup, slot), before);
+            let (own, oldest_own) = match setup_records.get(site.site) {
+                Some(&(totals, record)) => (totals_min(totals, added), Some(record)),
+                None => (Totals::default(), None),
+            };
+            let past = totals_minus(totals_minus(site.totals, before), left_at[slot]);
+            let replacing = totals_min(added, past);
+            let held = totals_max(own, replacing);
+            added_all = totals_plus(added_all, added);
+            held_all = totals_plus(held_all, held);
+            at_end.push(SiteAtEnd {
+                slot,
+                added,
+                past,
+                held,
+                replaced: replacing.count > own.count || replacing.bytes > own.bytes,
+                named: oldest_own,
+            });
+        }
+        let missing_at: Vec<String> = at_end
+            .iter()
+            .filter(|site| !is_nothing(totals_minus(site.added, site.held)))
+            .map(|site| format!("`{}`", resources.site_totals()[site.slot].site))
+            .collect();
+        // What the setup added and is neither held nor replaced at its own site, up to what the
+        // kind holds past its baseline before the setup, what the repetitions left and what is
+        // reported at the setup's sites: acquired at another site in its place.
+        let left_all = at_end.iter().fold(Totals::default(), |all, site| {
+            totals_plus(all, left_at[site.slot])
+        });
+        let now = resources.total(kind);
+        let spare = totals_minus(
+            totals_minus(totals_minus(now, before_setup.total(os, kind)), left_all),
+            held_all,
+        );
+        let mut elsewhere = totals_min(totals_minus(added_all, held_all), spare);
+        if !is_nothing(elsewhere) {
+            // The sites that hold more than reported there, where the latest acquisition since
+            // the setup is newest first: that one took the place of what went.
+            let mut newest: Vec<(u64, usize)> = at_end
+                .iter()
+                .enumerate()
+                .filter(|(_, site)| !is_nothing(totals_minus(site.past, site.held)))
+                .filter_map(|(index, site)| {
+                    let label = resources.site_totals()[site.slot].site;
+                    newest_at(os, kind, label, after_setup.serial)
+                        .map(|record| (record.serial, index))
+                })
+                .collect();
+            newest.sort_by_key(|&(serial, _)| std::cmp::Reverse(serial));
+            for (_, index) in newest {
+                let site = &mut at_end[index];
+                let taken = totals_min(totals_minus(site.past, site.held), elsewhere);
+                if is_nothing(taken) {
+                    continue;
+                }
+                elsewhere = totals_minus(elsewhere, taken);
+                site.held = totals_plus(site.held, taken);
+                site.replaced = true;
+            }
+        }
+        at_end.retain(|site| !is_nothing(site.held));
+        for site in &mut at_end {
+            if site.named.is_none() || site.replaced && is_nothing(site.added) {
+                let label = resources.site_totals()[site.slot].site;
+                site.named = newest_at(os, kind, label, after_setup.serial);
+            }
+        }
+        at_end.sort_by_key(|site| site.named.map_or(0, |record| record.serial));
+        (at_end, missing_at.join(", "))
     }
 }
 
@@ -869,30 +1150,18 @@ impl GrowthDetector {
 }
 
 /// How much each site of `kind` rose since `before` (site totals by slot; slots made later were
-/// at zero), by label, keeping only the sites that rose. A label owns several slots only if it is
-/// written in two places.
+/// at zero), by label, keeping only the sites that rose. One label written in two places is one
+/// slot (`Resources` finds a pair's slot by the label's text).
 fn site_rises(os: &Os, kind: KindId, before: &[Totals]) -> BTreeMap<&'static str, Totals> {
-    rises_by_site(os, kind, before, |_, site| site.totals)
-}
-
-/// `site_rises` up to the totals `after` gives each slot (of its index, and of what it holds
-/// now) rather than up to now: the leak checks' one way of summing rises by label.
-fn rises_by_site(
-    os: &Os,
-    kind: KindId,
-    before: &[Totals],
-    after: impl Fn(usize, &SiteTotals) -> Totals,
-) -> BTreeMap<&'static str, Totals> {
     let mut rises: BTreeMap<&'static str, Totals> = BTreeMap::new();
     for (slot, site) in os.resources().site_totals().iter().enumerate() {
         if site.kind != kind {
             continue;
         }
         let before = before.get(slot).copied().unwrap_or_default();
-        let after = after(slot, site);
         let rise = rises.entry(site.site).or_default();
-        rise.count += after.count.saturating_sub(before.count);
-        rise.bytes += after.bytes.saturating_sub(before.bytes);
+        rise.count += site.totals.count.saturating_sub(before.count);
+        rise.bytes += site.totals.bytes.saturating_sub(before.bytes);
     }
     rises.retain(|_, rise| rise.count > 0 || rise.bytes > 0);
     rises
@@ -1044,7 +1313,7 @@ mod tests {
         let start = baseline(&os);
         os.commit(base + 4096, 3 * 4096, "arena_commit").unwrap();
         os.malloc(8, "later").unwrap();
-        check.repetition_ended(&os, &start);
+        check.repetition_ended(&os, &start, &[]);
         let found = check.leaks(&os);
         let signatures: Vec<String> = found.iter().map(Finding::signature).collect();
         assert_eq!(
@@ -1064,45 +1333,100 @@ mod tests {
         );
     }
 
-    /// The end of a lifecycle with a setup and no teardown, per site: back at its baseline before
-    /// the setup, but for what the repetitions left there (reported after each). The setup's
-    /// block replaced by a repetition is reported; one of the repetitions' leaks is not, even
-    /// when the setup's own block went instead; the setup's own block still held is, even when
-    /// a later repetition gave a repetition's leak back.
+    /// The end of a lifecycle with a setup and no teardown: what the setup added is given back,
+    /// but for the records the repetitions left (reported after each). The setup's block
+    /// replaced by a repetition is reported, also after a leak there was given back, and also at
+    /// another site of its kind; a record a repetition left is not, even when the setup's block
+    /// went instead, or when a repetition released it and acquired another in its place (at
+    /// another site too) before the setup's went; the setup's own block still held is, even
+    /// when a later repetition gave a repetition's leak back.
     #[test]
     fn the_setup_check_counts_a_sites_rise_past_what_the_repetitions_left() {
-        // (setup's block, a repetition's leak at the same site): each case's repetitions,
-        // run on them, and the blocks at the end it reports.
+        // (setup's block at `keep`, then what the repetitions acquire): each case's
+        // repetitions, run on them, and the finding at the end it reports, if any: its site
+        // and headline.
         type Repetition = fn(&mut Os, &mut Vec<u64>);
-        let cases: [(&str, Vec<Repetition>, u64); 4] = [
-            (
-                "replaced",
-                vec![|os, held| {
-                    os.free(held.remove(0), "free").unwrap();
-                    held.push(os.malloc(64, "keep").unwrap());
-                }],
-                1,
-            ),
+        // The site and headline of the finding at the end, if any.
+        type Reported = Option<(&'static str, &'static str)>;
+        let leak: Repetition = |os, held| held.push(os.malloc(64, "keep").unwrap());
+        let free_setups: Repetition = |os, held| os.free(held.remove(0), "free").unwrap();
+        let free_leak: Repetition = |os, held| os.free(held.remove(1), "free").unwrap();
+        let replace_setups: Repetition = |os, held| {
+            os.free(held.remove(0), "free").unwrap();
+            held.insert(0, os.malloc(64, "keep").unwrap());
+        };
+        let replace_leak: Repetition = |os, held| {
+            os.free(held.remove(1), "free").unwrap();
+            held.insert(1, os.malloc(64, "keep").unwrap());
+        };
+        let move_setups: Repetition = |os, held| {
+            os.free(held.remove(0), "free").unwrap();
+            held.insert(0, os.malloc(64, "elsewhere").unwrap());
+        };
+        let move_leak: Repetition = |os, held| {
+            os.free(held.remove(1), "free").unwrap();
+            held.insert(1, os.malloc(64, "elsewhere").unwrap());
+        };
+        let free_both_keep_one: Repetition = |os, held| {
+            os.free(held.remove(1), "free").unwrap();
+            os.free(held.remove(0), "free").unwrap();
+            held.push(os.malloc(64, "keep").unwrap());
+        };
+        let own = Some((
+            "keep",
+            "1 heap block (64 B) acquired by `setup` not released",
+        ));
+        let in_place = Some((
+            "keep",
+            "1 heap block (64 B) acquired in place of `setup`'s not released",
+        ));
+        let elsewhere = Some((
+            "elsewhere",
+            "1 heap block (64 B) acquired in place of `setup`'s not released",
+        ));
+        let cases: [(&str, Vec<Repetition>, Reported); 11] = [
+            ("replaced", vec![replace_setups], in_place),
             (
                 "a leak, then the setup's block freed",
-                vec![
-                    |os, held| held.push(os.malloc(64, "keep").unwrap()),
-                    |os, held| os.free(held.remove(0), "free").unwrap(),
-                ],
-                0,
+                vec![leak, free_setups],
+                None,
+            ),
+            ("a leak, then the leak freed", vec![leak, free_leak], own),
+            ("the setup's block freed", vec![free_setups], None),
+            (
+                "a leak, the leak freed, then the setup's block replaced",
+                vec![leak, free_leak, replace_setups],
+                in_place,
             ),
             (
-                "a leak, then the leak freed",
-                vec![
-                    |os, held| held.push(os.malloc(64, "keep").unwrap()),
-                    |os, held| os.free(held.remove(1), "free").unwrap(),
-                ],
-                1,
+                "a leak, the setup's block replaced, then the leak freed",
+                vec![leak, replace_setups, free_leak],
+                in_place,
             ),
             (
-                "the setup's block freed",
-                vec![|os, held| os.free(held.remove(0), "free").unwrap()],
-                0,
+                "a leak replaced, then the setup's block freed",
+                vec![leak, replace_leak, free_setups],
+                None,
+            ),
+            (
+                "a leak and the setup's block freed, one block kept",
+                vec![leak, free_both_keep_one],
+                None,
+            ),
+            (
+                "the setup's block moved to another site",
+                vec![move_setups],
+                elsewhere,
+            ),
+            (
+                "a leak moved to another site, then the setup's block freed",
+                vec![leak, move_leak, free_setups],
+                None,
+            ),
+            (
+                "a leak moved to another site, then the setup's block moved",
+                vec![leak, move_leak, move_setups],
+                elsewhere,
             ),
         ];
         for (case, repetitions, reported) in cases {
@@ -1113,18 +1437,86 @@ mod tests {
             for repetition in repetitions {
                 let start = baseline(&os);
                 repetition(&mut os, &mut held);
-                check.repetition_ended(&os, &start);
+                // As the runner notes them.
+                if start.unchanged(&os) {
+                    check.unchanged_repetition_ended(&os);
+                } else {
+                    check.repetition_ended(&os, &start, &[]);
+                }
             }
             let found = check.leaks(&os);
-            let counts: Vec<&str> = found.iter().map(|f| f.headline.as_str()).collect();
-            match reported {
-                0 => assert!(found.is_empty(), "{case}: {counts:?}"),
-                _ => assert!(
-                    found.len() == 1 && found[0].headline.starts_with("1 heap block (64 B)"),
-                    "{case}: {counts:?}"
-                ),
-            }
+            let found: Vec<(&str, &str)> = found
+                .iter()
+                .map(|f| (f.site.as_str(), f.headline.as_str()))
+                .collect();
+            assert_eq!(found, Vec::from_iter(reported), "{case}");
         }
+    }
+
+    /// Pages, whose records grow: a repetition's leak in a reservation of its own, given back
+    /// with it, no longer covers the setup's pages once a later repetition replaced the setup's
+    /// reservation; of the pages that reservation held, those a repetition committed in it (its
+    /// leak, reported after it) went on in the reservation acquired in its place, and only the
+    /// setup's page is reported, with its bytes.
+    #[test]
+    fn the_setup_check_counts_pages_by_the_records_that_hold_them() {
+        const ARENA_BYTES: u64 = 16 * 4096;
+        let repetition = |os: &mut Os, check: &mut SetupCheck, ops: &dyn Fn(&mut Os)| {
+            let start = baseline(os);
+            ops(os);
+            if start.unchanged(os) {
+                check.unchanged_repetition_ended(os);
+            } else {
+                check.repetition_ended(os, &start, &[]);
+            }
+        };
+        let mut os = Os::for_tests(1);
+        let mut check = SetupCheck::new(baseline(&os));
+        let setups = os.reserve(ARENA_BYTES, 4096, "arena_reserve").unwrap();
+        os.commit(setups, 4096, "arena_commit").unwrap();
+        check.setup_ended(&os);
+        // Leaks a reservation with two pages, and two pages more in the setup's.
+        let leaked = std::cell::Cell::new(0);
+        repetition(&mut os, &mut check, &|os| {
+            let base = os.reserve(ARENA_BYTES, 4096, "arena_reserve").unwrap();
+            os.commit(base, 2 * 4096, "arena_commit").unwrap();
+            os.commit(setups + 4096, 2 * 4096, "arena_commit").unwrap();
+            leaked.set(base);
+        });
+        assert_eq!(
+            check.leaks(&os).len(),
+            2,
+            "the setup's reservation and page"
+        );
+        // Gives the leaked reservation back.
+        repetition(&mut os, &mut check, &|os| {
+            os.release(leaked.get(), ARENA_BYTES, "arena_release")
+                .unwrap();
+        });
+        // Replaces the setup's reservation, its three pages with it.
+        repetition(&mut os, &mut check, &|os| {
+            os.release(setups, ARENA_BYTES, "arena_release").unwrap();
+            let base = os.reserve(ARENA_BYTES, 4096, "arena_reserve").unwrap();
+            os.commit(base, 3 * 4096, "arena_commit").unwrap();
+        });
+        let found = check.leaks(&os);
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.site.as_str(), f.headline.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "arena_reserve",
+                    "1 reservation (64 KiB) acquired in place of `setup`'s not released"
+                ),
+                (
+                    "arena_commit",
+                    "1 committed page (4 KiB) acquired in place of `setup`'s not released"
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -518,8 +518,12 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 self.run_list(subject, &lifecycle.ops, OpList::Ops, lifecycle)?;
                 unchanged = before.unchanged(&self.os);
-                if !unchanged && let Some(EndCheck::Setup(check)) = &mut end_check {
-                    check.repetition_ended(&self.os, &before);
+                if let Some(EndCheck::Setup(check)) = &mut end_check {
+                    if unchanged {
+                        check.unchanged_repetition_ended(&self.os);
+                    } else {
+                        check.repetition_ended(&self.os, &before, detector.allowances());
+                    }
                 }
                 let leaks = if unchanged {
                     Vec::new()

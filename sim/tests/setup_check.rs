@@ -18,10 +18,25 @@ use support::parse_scenario;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 enum ShelfOp {
-    /// Puts a 64-byte block in `slot` (`shelf_keep`), if the slot is empty.
-    Keep { slot: u8 },
-    /// Frees the block in `slot`, if there is one.
-    Drop { slot: u8 },
+    /// Puts a 64-byte block in `slot` (`shelf_keep`), if the slot is empty; with `in_repetition`,
+    /// only in that repetition (counted from 1, as reports count).
+    Keep {
+        slot: u8,
+        #[serde(default)]
+        in_repetition: Option<u32>,
+    },
+    /// Frees the block in `slot`, if there is one; with `in_repetition`, only in that repetition.
+    Drop {
+        slot: u8,
+        #[serde(default)]
+        in_repetition: Option<u32>,
+    },
+    /// `keep`, at another site of the same kind (`shelf_stash`).
+    Stash {
+        slot: u8,
+        #[serde(default)]
+        in_repetition: Option<u32>,
+    },
     /// Remembers one memo entry for `key` (`shelf_memo`), if the key has none: the declared
     /// cache.
     Memo { key: u8 },
@@ -66,20 +81,30 @@ impl Subject for Shelf {
         match op {
             ShelfOp::Keep { .. } => "keep",
             ShelfOp::Drop { .. } => "drop",
+            ShelfOp::Stash { .. } => "stash",
             ShelfOp::Memo { .. } => "memo",
             ShelfOp::Leak => "leak",
         }
     }
 
     fn apply(&mut self, os: &mut Os, _tid: Tid, op: &ShelfOp) -> Step<Self> {
+        let now = os.position().repetition + 1;
         match *op {
-            ShelfOp::Keep { slot } => {
+            ShelfOp::Keep { in_repetition, .. }
+            | ShelfOp::Drop { in_repetition, .. }
+            | ShelfOp::Stash { in_repetition, .. }
+                if in_repetition.is_some_and(|only| only != now) => {}
+            ShelfOp::Keep { slot, .. } | ShelfOp::Stash { slot, .. } => {
+                let site = match op {
+                    ShelfOp::Keep { .. } => "shelf_keep",
+                    _ => "shelf_stash",
+                };
                 let slot = &mut self.slots[usize::from(slot % 4)];
                 if slot.is_none() {
-                    *slot = os.malloc(64, "shelf_keep").ok();
+                    *slot = os.malloc(64, site).ok();
                 }
             }
-            ShelfOp::Drop { slot } => {
+            ShelfOp::Drop { slot, .. } => {
                 if let Some(block) = self.slots[usize::from(slot % 4)].take() {
                     os.free(block, "shelf_drop").unwrap();
                 }
@@ -334,4 +359,128 @@ fn a_setup_resource_a_repetition_replaced_is_still_checked_at_the_end() {
     );
     let outcome = run_located(released.as_ref());
     assert!(outcome.passed(), "{:#?}", outcome.findings);
+}
+
+/// A repetition's leak at the setup's site that a later repetition gives back no longer stands
+/// for what the setup added there: when a repetition after that replaces the setup's block,
+/// the block in its place is reported at the end. It shares its signature with the leak
+/// reported after the first repetition, so it is that finding's second occurrence.
+#[test]
+fn a_setup_resource_replaced_after_a_leak_there_was_given_back_is_reported() {
+    let lists = |replace: &str| {
+        format!(
+            "setup = [{{ op = \"keep\", slot = 0 }}]\n\
+             ops = [\n  {{ op = \"keep\", slot = 1, in_repetition = 1 }},\n  \
+             {{ op = \"drop\", slot = 1, in_repetition = 2 }},\n{replace}]\n"
+        )
+    };
+    let replaced = lists(
+        "  { op = \"drop\", slot = 0, in_repetition = 3 },\n  \
+         { op = \"keep\", slot = 0, in_repetition = 3 },\n",
+    );
+    let outcome = run_located(shelf_scenario(&replaced).as_ref());
+    assert_eq!(
+        outcome.signatures(),
+        ["leak:heap block:shelf_keep"],
+        "{:#?}",
+        outcome.findings
+    );
+    let leak = &outcome.findings[0];
+    assert_eq!(leak.headline, "1 heap block (64 B) not released");
+    assert_eq!(
+        (leak.lifecycle, leak.repetition),
+        (0, 0),
+        "the first repetition's"
+    );
+    assert!(
+        leak.notes
+            .iter()
+            .any(|n| n.contains("seen 2 times in this run")),
+        "the leak once, and the block in place of the setup's at the end: {:?}",
+        leak.notes
+    );
+    // The setup's block still held after the leak was given back is reported as the setup's,
+    // and with no repetition replacing it, that is all: once more, the second occurrence.
+    let kept = run_located(shelf_scenario(&lists("")).as_ref());
+    assert_eq!(kept.signatures(), ["leak:heap block:shelf_keep"]);
+    assert!(
+        kept.findings[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("seen 2 times in this run")),
+        "{:?}",
+        kept.findings[0].notes
+    );
+}
+
+/// A repetition that frees the setup's block and keeps one like it at another site of the same
+/// kind leaves the kind as it found it, so its check reports nothing, and the setup's site is
+/// back at its baseline: the block at the other site is reported at the end, in place of the
+/// setup's, naming the op that acquired it and where the setup's was.
+#[test]
+fn a_setup_resource_a_repetition_moved_to_another_site_is_reported() {
+    let scenario = shelf_scenario(
+        "setup = [{ op = \"keep\", slot = 0 }]\n\
+         ops = [\n  { op = \"drop\", slot = 0, in_repetition = 2 },\n  \
+         { op = \"stash\", slot = 0, in_repetition = 2 },\n]\n",
+    );
+    let outcome = run_located(scenario.as_ref());
+    assert_eq!(
+        outcome.signatures(),
+        ["leak:heap block:shelf_stash"],
+        "{:#?}",
+        outcome.findings
+    );
+    let moved = &outcome.findings[0];
+    assert_eq!(
+        moved.headline,
+        "1 heap block (64 B) acquired in place of `setup`'s not released"
+    );
+    let acquired = moved.details[0]
+        .op
+        .as_ref()
+        .expect("the op that acquired it");
+    assert_eq!(
+        (
+            acquired.list,
+            acquired.index,
+            acquired.repetition,
+            acquired.name.as_str()
+        ),
+        (OpList::Ops, 2, 1, "stash")
+    );
+    assert!(
+        moved.notes.iter().any(|n| n.contains(
+            "a repetition released what the `setup` acquired at `shelf_keep` and acquired this \
+             in its place"
+        )),
+        "{:?}",
+        moved.notes
+    );
+}
+
+/// A leak that a later repetition moves to another site of its kind (releasing it and keeping
+/// one like it there) is still the leak, reported once: when the setup's block is freed after
+/// that, the end of the lifecycle reports nothing.
+#[test]
+fn a_leak_moved_to_another_site_is_not_taken_for_the_setups() {
+    let scenario = shelf_scenario(
+        "setup = [{ op = \"keep\", slot = 0 }]\n\
+         ops = [\n  { op = \"keep\", slot = 1, in_repetition = 1 },\n  \
+         { op = \"drop\", slot = 1, in_repetition = 2 },\n  \
+         { op = \"stash\", slot = 1, in_repetition = 2 },\n  \
+         { op = \"drop\", slot = 0, in_repetition = 3 },\n]\n",
+    );
+    let outcome = run_located(scenario.as_ref());
+    assert_eq!(
+        outcome.signatures(),
+        ["leak:heap block:shelf_keep"],
+        "{:#?}",
+        outcome.findings
+    );
+    assert!(
+        !outcome.findings[0].notes.iter().any(|n| n.contains("seen")),
+        "reported once: {:?}",
+        outcome.findings[0].notes
+    );
 }
