@@ -338,7 +338,8 @@ impl<S: Subject> Search<'_, S> {
         self.candidates += 1;
         self.work = self.work.saturating_add(candidate.op_count() as u64);
         // A candidate must validate as its file would (no join without its spawn, no use of a
-        // name whose definition was removed). Its size is no reason to refuse it: a repro too
+        // name whose definition was removed, no `[limits]` that only the `[faults]` it dropped
+        // made acceptable), so that the repro written of it parses. Its size is no reason to refuse it: a repro too
         // large for a file is the writer's to decline, and a cut may yet make it small enough.
         if parse::validate::<S>(&candidate).is_err() {
             return false;

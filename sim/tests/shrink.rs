@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use sim::registry::DynScenario;
+use sim::registry::{DynScenario, Registry};
 use sim::runner::RunOptions;
 use support::{
     defects_off, parse_scenario, run_sim, scratch_dir, text_of_300000_op_leak, workspace_path,
@@ -451,6 +451,89 @@ ops = [{ op = "bump" }]
     );
     assert_eq!(meta.op_count, 1, "the create alone leaks: {small}");
     assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
+}
+
+/// A file's `[limits]` may be allowed only because its `[faults]` may fire (a fault in the
+/// constructor, or a failed spawn, leaves it taking less): the parser checks them against the
+/// constructor and the threads a list has out only without such faults. Dropping the faults then
+/// makes a file the parser refuses, though its run still shows the signature; the shrinker keeps
+/// only candidates whose file parses, so every shrunk repro runs with `sim run`.
+#[test]
+fn a_shrunk_repro_keeps_the_faults_its_limits_need_to_parse() {
+    let constructor = r#"
+name = "objects"
+subject = "counter"
+seed = 1
+
+[limits]
+objects_max = 0
+
+[faults]
+alloc = 0.5
+
+[[lifecycle]]
+name = "l"
+ops = [{ op = "create", slot = 1 }, { op = "evict", slot = 1 }]
+"#;
+    let spawns = r#"
+name = "spawns"
+subject = "counter"
+seed = 1
+
+[limits]
+threads_max = 1
+
+[faults]
+spawn = 0.01
+
+[[lifecycle]]
+name = "l"
+ops = [
+  { op = "spawn", thread = "a" },
+  { op = "spawn", thread = "b" },
+  { op = "join", thread = "a" },
+  { op = "join", thread = "b" },
+]
+
+[[lifecycle.thread]]
+name = "a"
+ops = [{ op = "bump" }]
+
+[[lifecycle.thread]]
+name = "b"
+ops = [{ op = "bump" }]
+"#;
+    for (text, signature, faults) in [
+        (
+            constructor,
+            "budget:objects_max:counter_lock_init",
+            "[faults]\nalloc = 0.5\n",
+        ),
+        (
+            spawns,
+            "budget:threads_max:spawn",
+            "[faults]\nspawn = 0.01\n",
+        ),
+    ] {
+        let scenario = parse_scenario(text);
+        assert!(shows(scenario.as_ref(), signature), "{text}");
+        // Without its faults the file is refused, though its run would show the signature.
+        assert!(text.contains(faults));
+        let without_faults = text.replace(faults, "");
+        assert!(
+            Registry::builtin()
+                .parse("test.toml", &without_faults)
+                .is_err(),
+            "{without_faults}"
+        );
+        let shrunk = sim::shrink::shrink(scenario.as_ref(), signature, 1_000);
+        let small = shrunk.scenario.to_toml();
+        let parsed = Registry::builtin()
+            .parse("shrunk.toml", &small)
+            .unwrap_or_else(|e| panic!("the shrunk repro is refused: {e}\n{small}"));
+        assert!(shows(parsed.as_ref(), signature), "{small}");
+        assert!(small.contains("[faults]"), "{small}");
+    }
 }
 
 /// An `--out` that cannot be written is refused before any shrinking (exit 2, naming the path); a

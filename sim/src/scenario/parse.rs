@@ -1021,72 +1021,29 @@ fn parse_with_spans<S: Subject>(
         spans.push(lifecycle_spans);
         threads_out.push(lifecycle_threads_out);
     }
-    // A limit the subject's constructor exhausts ends every run before its first op
-    // (`construction.rs`); a limit of 0 is otherwise legitimate (`os::LIMIT_RANGES`).
-    let faults_may_fire = faults.swarm || faults.probabilities.values().any(|p| *p > 0.0);
-    if raw.limits.is_some()
-        && let Some(short) = super::construction::shortfall::<S>(
-            &limits,
-            &raw.platform,
-            &crate::subject::Config {
-                defects: defects.iter().cloned().collect(),
-                params: config.clone(),
-            },
-            faults_may_fire,
-        )
-    {
-        let span = limit_value_span(source, short.range.name)
-            .or_else(|| raw.limits.as_ref().map(|limits| limits.span()))
-            .expect("a limit the file lowered is in its [limits]");
-        let least = match short.least {
-            Some(least) => format!(
-                "for `{}` it must be between {least} and {}",
-                info.name, short.range.max
-            ),
-            None => format!(
-                "even {} is too few with the file's other limits",
-                short.range.max
-            ),
+    // Only a file that writes `[limits]` can set one that every run exhausts; the file is read
+    // again for a limit's span only when one is refused (it keeps none per limit).
+    if raw.limits.is_some() {
+        let construction = crate::subject::Config {
+            defects: defects.iter().cloned().collect(),
+            params: config.clone(),
         };
-        return Err(error(
-            span,
-            format!(
-                "`{}` is {}, but the constructor of `{}` (what runs before its first op) needs \
-                 more: every run would end there with a budget finding; {least}",
-                short.range.name, short.value, info.name
-            ),
-        ));
-    }
-    // A list that has more threads out at once than `threads_max` ends every run at a spawn,
-    // with a budget finding that says nothing of the subject (the main thread does not count);
-    // unless spawns may fail by injection, which leaves fewer out.
-    let spawns_may_fail = faults.swarm
-        || faults
-            .probabilities
-            .get(&FaultKind::Spawn)
-            .is_some_and(|p| *p > 0.0);
-    // The file is read again for the span only when a list is over (it keeps none per limit).
-    if !spawns_may_fail
-        && raw.limits.is_some()
-        && let Some((lifecycle, (list, out))) =
-            lifecycles
-                .iter()
-                .zip(&threads_out)
-                .find_map(|(lifecycle, lists)| {
-                    let over = lists.iter().find(|(_, out)| *out > limits.threads_max)?;
-                    Some((&lifecycle.name, over))
-                })
-        && let Some(span) = limit_value_span(source, "threads_max")
-    {
-        return Err(error(
-            span,
-            format!(
-                "`threads_max` is {}, but `{list}` of lifecycle `{lifecycle}` has {out} thread(s) \
-                 spawned and not yet joined at once (the main thread does not count): every run \
-                 would end at a spawn with a budget finding; raise it to at least {out}",
-                limits.threads_max
-            ),
-        ));
+        let limits_of_file = LimitsOfFile {
+            limits: &limits,
+            platform: &raw.platform,
+            config: &construction,
+            faults: &faults,
+        };
+        let written = |name: &str| limit_value_span(source, name).is_some();
+        if let Err(refusal) = check_limits::<S>(&limits_of_file, &lifecycles, &threads_out, written)
+        {
+            let span = refusal
+                .limit
+                .and_then(|name| limit_value_span(source, name))
+                .or_else(|| raw.limits.as_ref().map(|limits| limits.span()))
+                .expect("a file that lowers a limit has [limits]");
+            return Err(error(span, refusal.message));
+        }
     }
     let scenario = Scenario {
         name: raw.name.into_inner().into(),
@@ -1457,16 +1414,125 @@ fn parse_lifecycle<S: Subject>(
 
 /// Checks a scenario built in memory as [`parse`] checks a file: at least one lifecycle, each
 /// with ops, threads spawned only if declared and joined only after their spawn, and every name
-/// defined before it is used. The shrinker checks its candidates with it: printing each one and
-/// parsing it back cost seconds per candidate for a 300,000-op scenario, and refused every one
-/// whose printed text passed the 4 MiB a file may have.
+/// defined before it is used, and `[limits]` that no run exhausts before its ops (`check_limits`,
+/// with a limit written where the printed file writes it). The shrinker checks its candidates
+/// with it, so that a candidate it keeps is a file `parse` accepts: printing each one and parsing
+/// it back cost seconds per candidate for a 300,000-op scenario, and refused every one whose
+/// printed text passed the 4 MiB a file may have.
 pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
     if scenario.lifecycles.is_empty() {
         return Err("no [[lifecycle]]: a scenario needs at least one lifecycle with ops".into());
     }
     let mut names = Names::default();
+    let mut threads_out = Vec::with_capacity(scenario.lifecycles.len());
     for lifecycle in &scenario.lifecycles {
-        check_lifecycle::<S>(lifecycle, &mut names).map_err(|(_, message)| message)?;
+        threads_out
+            .push(check_lifecycle::<S>(lifecycle, &mut names).map_err(|(_, message)| message)?);
+    }
+    // The printed file writes a limit where it differs from the default (`print::to_toml`).
+    let defaults = Limits::default().fields();
+    let fields = scenario.limits.fields();
+    let written = |name: &str| {
+        fields
+            .iter()
+            .zip(&defaults)
+            .any(|(field, default)| field.0 == name && field != default)
+    };
+    let construction = crate::subject::Config {
+        defects: scenario.defects.iter().cloned().collect(),
+        params: scenario.config.clone(),
+    };
+    let limits_of_file = LimitsOfFile {
+        limits: &scenario.limits,
+        platform: &scenario.platform,
+        config: &construction,
+        faults: &scenario.faults,
+    };
+    check_limits::<S>(&limits_of_file, &scenario.lifecycles, &threads_out, written)
+        .map_err(|refusal| refusal.message)
+}
+
+/// What the checks of `[limits]` read of a scenario besides its lifecycles.
+struct LimitsOfFile<'a> {
+    limits: &'a Limits,
+    platform: &'a PlatformModel,
+    /// The file's defects and `[config]`, as the subject's constructor gets them.
+    config: &'a crate::subject::Config,
+    faults: &'a FaultSpec,
+}
+
+/// A `[limits]` value that ends every run of the file before the run shows anything of its ops.
+struct LimitRefusal {
+    /// The field at fault; `None` for the `[limits]` table as a whole.
+    limit: Option<&'static str>,
+    message: String,
+}
+
+/// The checks of `[limits]` against the whole scenario, for [`parse`] (which points at the
+/// field's value) and [`validate`] (so that a shrunk scenario is one its file would be:
+/// dropping `[faults]` can make a limit the file was allowed one that every run exhausts).
+/// `written` says whether the file writes a field: `threads_max` is checked only then.
+fn check_limits<S: Subject>(
+    file: &LimitsOfFile,
+    lifecycles: &[Lifecycle<S::Op>],
+    threads_out: &[ThreadsOut],
+    written: impl Fn(&str) -> bool,
+) -> Result<(), LimitRefusal> {
+    let info = info_of::<S>();
+    let (limits, faults) = (file.limits, file.faults);
+    // A limit the subject's constructor exhausts ends every run before its first op
+    // (`construction.rs`); a limit of 0 is otherwise legitimate (`os::LIMIT_RANGES`).
+    let faults_may_fire = faults.swarm || faults.probabilities.values().any(|p| *p > 0.0);
+    if let Some(short) =
+        super::construction::shortfall::<S>(limits, file.platform, file.config, faults_may_fire)
+    {
+        let least = match short.least {
+            Some(least) => format!(
+                "for `{}` it must be between {least} and {}",
+                info.name, short.range.max
+            ),
+            None => format!(
+                "even {} is too few with the file's other limits",
+                short.range.max
+            ),
+        };
+        return Err(LimitRefusal {
+            limit: Some(short.range.name),
+            message: format!(
+                "`{}` is {}, but the constructor of `{}` (what runs before its first op) needs \
+                 more: every run would end there with a budget finding; {least}",
+                short.range.name, short.value, info.name
+            ),
+        });
+    }
+    // A list that has more threads out at once than `threads_max` ends every run at a spawn,
+    // with a budget finding that says nothing of the subject (the main thread does not count);
+    // unless spawns may fail by injection, which leaves fewer out.
+    let spawns_may_fail = faults.swarm
+        || faults
+            .probabilities
+            .get(&FaultKind::Spawn)
+            .is_some_and(|p| *p > 0.0);
+    if !spawns_may_fail
+        && let Some((lifecycle, (list, out))) =
+            lifecycles
+                .iter()
+                .zip(threads_out)
+                .find_map(|(lifecycle, lists)| {
+                    let over = lists.iter().find(|(_, out)| *out > limits.threads_max)?;
+                    Some((&lifecycle.name, over))
+                })
+        && written("threads_max")
+    {
+        return Err(LimitRefusal {
+            limit: Some("threads_max"),
+            message: format!(
+                "`threads_max` is {}, but `{list}` of lifecycle `{lifecycle}` has {out} thread(s) \
+                 spawned and not yet joined at once (the main thread does not count): every run \
+                 would end at a spawn with a budget finding; raise it to at least {out}",
+                limits.threads_max
+            ),
+        });
     }
     Ok(())
 }
