@@ -1243,28 +1243,35 @@ impl<'a, S: Subject> isolated::CrashReport for Runner<'a, S> {
 /// The faults injected most recently before shown with a finding; older ones are counted.
 const INJECTED_SHOWN_MAX: usize = 4;
 
-/// `finding` with the faults the run injected in its repetition, the latest last: a leak or a
-/// fault on an error path follows one of them, and a reader should not have to replay the run
-/// with a trace to learn which.
+/// `finding` with the faults the run injected in its part of its lifecycle, the latest last: a
+/// leak or a fault on an error path follows one of them, and a reader should not have to replay
+/// the run with a trace to learn which. The part is the finding's repetition, or the setup or
+/// the teardown it was noticed during (`Finding::during`), or for a check at the lifecycle's end
+/// (`Finding::lifecycle_end`) the setup and the teardown whose acquisitions it checks. A fault of
+/// the setup carries the first repetition's number and one of the teardown the last's (as every
+/// op of those lists does), so lifecycle and repetition alone gave a leak of the first
+/// repetition the setup's faults, and one of the last the teardown's.
 fn with_injected_faults(
     mut finding: Finding,
     injected: &[(crate::faults::FaultKind, crate::os::Attribution)],
 ) -> Finding {
-    let in_repetition: Vec<_> = injected
+    let in_part: Vec<_> = injected
         .iter()
-        .filter(|(_, at)| {
-            at.position.lifecycle == finding.lifecycle
-                && at.position.repetition == finding.repetition
-        })
+        .filter(|(_, at)| in_part_of(&finding, &at.position))
         .collect();
-    let shown_from = in_repetition.len().saturating_sub(INJECTED_SHOWN_MAX);
+    let shown_from = in_part.len().saturating_sub(INJECTED_SHOWN_MAX);
     if shown_from > 0 {
+        let part = match (finding.lifecycle_end, finding.during) {
+            (Some(_), _) => "during the lifecycle's `setup` and `teardown`".to_string(),
+            (None, Some(list)) => format!("during the lifecycle's `{}`", list.name()),
+            (None, None) => "in this repetition".to_string(),
+        };
         finding = finding.detail(
             "injected",
-            format!("{shown_from} earlier fault(s) in this repetition, not listed"),
+            format!("{shown_from} earlier fault(s) {part}, not listed"),
         );
     }
-    for (kind, at) in &in_repetition[shown_from..] {
+    for (kind, at) in &in_part[shown_from..] {
         finding = finding.detail_op(
             "injected",
             format!("{} fault at {at}", kind.name()),
@@ -1272,6 +1279,21 @@ fn with_injected_faults(
         );
     }
     finding
+}
+
+/// Whether something done at `position` (a fault) is in the part of its lifecycle that
+/// `finding` is about (see `with_injected_faults`).
+fn in_part_of(finding: &Finding, position: &crate::os::Position) -> bool {
+    if position.lifecycle != finding.lifecycle {
+        return false;
+    }
+    // The list the lifecycle's main thread ran: a spawned thread's fault is its spawner's list's.
+    let run_once = position.op.main_list().run_once();
+    match (finding.lifecycle_end, finding.during) {
+        (Some(_), _) => run_once.is_some(),
+        (None, Some(list)) => run_once == Some(list),
+        (None, None) => run_once.is_none() && position.repetition == finding.repetition,
+    }
 }
 
 fn reason_kind(reason: &crate::os::BlockReason) -> &'static str {
@@ -1458,6 +1480,52 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// A fault of the setup is listed with a finding of the setup and with the check at the
+    /// lifecycle's end, not with a finding of the first repetition, whose number it carries; a
+    /// fault of the teardown likewise with the last repetition's; and a fault of a thread the
+    /// setup spawned is the setup's.
+    #[test]
+    fn a_finding_lists_the_faults_of_its_setup_repetition_or_teardown_only() {
+        let at = |repetition: u32, list: OpList, main_list: OpList| Attribution {
+            position: Position {
+                lifecycle: 0,
+                repetition,
+                op: OpSlot::new(list, main_list, 1),
+                op_name: "op",
+                thread: 0,
+            },
+            site: "site",
+        };
+        let injected = [
+            (FaultKind::Spawn, at(0, OpList::Setup, OpList::Setup)),
+            (FaultKind::Alloc, at(0, OpList::Thread, OpList::Setup)),
+            (FaultKind::Commit, at(0, OpList::Ops, OpList::Ops)),
+            (FaultKind::Reserve, at(2, OpList::Ops, OpList::Ops)),
+            (FaultKind::Eintr, at(2, OpList::Teardown, OpList::Teardown)),
+        ];
+        let listed = |finding: Finding| -> Vec<String> {
+            with_injected_faults(finding, &injected)
+                .details
+                .iter()
+                .filter(|detail| detail.label == "injected")
+                .map(|detail| detail.text.split(' ').next().unwrap().to_string())
+                .collect()
+        };
+        let leak = || Finding::new(FindingKind::Leak, "thing", "site", "leaked");
+        assert_eq!(listed(leak().at(0, 0).during(OpList::Ops)), ["commit"]);
+        assert_eq!(listed(leak().at(0, 2).during(OpList::Ops)), ["reserve"]);
+        assert_eq!(
+            listed(leak().at(0, 0).during(OpList::Setup)),
+            ["spawn", "alloc"]
+        );
+        assert_eq!(listed(leak().at(0, 2).during(OpList::Teardown)), ["eintr"]);
+        assert_eq!(
+            listed(leak().at(0, 2).at_end(LifecycleEnd::Teardown)),
+            ["spawn", "alloc", "eintr"]
+        );
+        assert!(listed(leak().at(1, 0).during(OpList::Setup)).is_empty());
     }
 
     /// More threads than the first word of a `ThreadSet` holds: every one of them is scheduled

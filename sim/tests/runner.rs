@@ -842,3 +842,39 @@ fn a_run_after_other_runs_on_its_thread_is_the_run_on_a_fresh_thread() {
         assert_eq!(alone, after_others, "{subject}");
     }
 }
+
+/// A fault injected while the setup ran is the setup's story, not the first repetition's (whose
+/// number the setup's ops carry): the leak of a repetition does not list it, and the finding of
+/// what the setup left behind does. The same file is the UI case `counter-setup-fault`.
+#[test]
+fn a_fault_of_the_setup_is_listed_with_the_setups_finding_and_not_a_repetitions() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/counter-setup-fault.toml"),
+    )
+    .unwrap();
+    let outcome = parse_scenario(&text).run(RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        [
+            "leak:heap block:counter_create",
+            "leak:held lock:counter_lock"
+        ]
+    );
+    let injected = |signature: &str| -> Vec<String> {
+        let finding = outcome
+            .findings
+            .iter()
+            .find(|f| f.signature() == signature)
+            .unwrap();
+        finding.detail_texts("injected").map(String::from).collect()
+    };
+    let (repetition, setup) = (
+        injected("leak:heap block:counter_create"),
+        injected("leak:held lock:counter_lock"),
+    );
+    assert!(repetition.is_empty(), "{repetition:?}");
+    assert_eq!(
+        setup,
+        ["spawn fault at op #1 `spawn` → spawn (lifecycle 1, setup, thread 0)"]
+    );
+}
