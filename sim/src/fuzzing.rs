@@ -27,7 +27,6 @@
 //! with its artifact). `sim import-crash` replays such an artifact isolated, where the crash
 //! becomes a `fault` finding with its report.
 
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 use crate::ledger::GrowthProgress;
@@ -36,7 +35,7 @@ use crate::report;
 use crate::rng::{Rng, Stream};
 use crate::runner::{Outcome, RunOptions};
 use crate::scenario::generate::GenerateOptions;
-use crate::subject::{Subject, info_of};
+use crate::subject::{SimulationGuard, Subject, info_of};
 
 /// Replays a directory of regression files (what `sim import-crash` writes) with a registry: the
 /// call a crate of its own makes from its `cargo test`, as `sim/tests/regressions.rs` does for
@@ -341,20 +340,15 @@ pub fn run_target_with(subject: &str, bytes: &[u8], defects: &[String]) -> Resul
     )
 }
 
-thread_local! {
-    /// Set while a simulation runs on this thread: a panic then is the subject's, and the runner
-    /// turns it into a `panic` finding.
-    static IN_SIMULATION: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether a simulation is running on this thread (for panic hooks).
+/// Whether a subject's code runs on this thread with its panics caught (for panic hooks): a
+/// simulation, or the parser building a subject to check `[limits]`.
 pub fn in_simulation() -> bool {
-    IN_SIMULATION.with(Cell::get)
+    crate::subject::in_simulation()
 }
 
 /// Installs a panic hook that stays silent for panics inside a simulation (the runner catches them
-/// and reports a `panic` finding with the op that caused it) and defers to the previous hook for
-/// every other panic. libFuzzer's hook aborts on any panic, caught or not, which would turn a
+/// and reports a `panic` finding with the op that caused it) or a subject's constructor the parser
+/// runs (a diagnostic at `[limits]`), and defers to the previous hook for every other panic. libFuzzer's hook aborts on any panic, caught or not, which would turn a
 /// subject panic into a bare crash without the report; the fuzz targets call this in their init.
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
@@ -363,21 +357,6 @@ pub fn install_panic_hook() {
             previous(info);
         }
     }));
-}
-
-struct SimulationGuard;
-
-impl SimulationGuard {
-    fn enter() -> SimulationGuard {
-        IN_SIMULATION.with(|flag| flag.set(true));
-        SimulationGuard
-    }
-}
-
-impl Drop for SimulationGuard {
-    fn drop(&mut self) {
-        IN_SIMULATION.with(|flag| flag.set(false));
-    }
 }
 
 fn run_target_as(

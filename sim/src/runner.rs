@@ -351,16 +351,7 @@ fn steps_budget(limits: &crate::os::Limits) -> u64 {
     limits.steps_max.saturating_add(1)
 }
 
-/// The text of a panic's payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic with a non-text payload".into()
-    }
-}
+pub(crate) use crate::subject::panic_message;
 
 /// Whether thread `index` can take a step: runnable in the OS and with something left to run
 /// (the main thread is done when its list is; a spawned thread still has to exit). What the

@@ -10,7 +10,7 @@
 //! The names `spawn`, `join`, `exit` and `sleep` are taken by the runner's own ops.
 
 use std::any::TypeId;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{Debug, Display, Write as _};
 use std::sync::RwLock;
@@ -228,6 +228,51 @@ pub struct SubjectInfo {
     /// True when the subject runs real third-party code on host-backed memory: such runs go in a
     /// child process so that a real crash becomes a finding instead of killing the tool.
     pub host_backed: bool,
+}
+
+thread_local! {
+    /// Set while a subject's code runs on this thread under a `catch_unwind` of its caller: a
+    /// panic then is the subject's, and its caller turns it into a finding (the runner) or a
+    /// diagnostic (the parser's check of `[limits]`, `scenario::construction`).
+    static IN_SIMULATION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a subject's code runs on this thread with its panics caught (for panic hooks:
+/// `fuzzing::install_panic_hook`).
+pub fn in_simulation() -> bool {
+    IN_SIMULATION.with(Cell::get)
+}
+
+/// Marks this thread as running a subject's code whose panics its caller catches, until dropped;
+/// then as it was, so that a guard inside another (a parse within a fuzz input's run) does not
+/// end the outer one.
+pub(crate) struct SimulationGuard {
+    before: bool,
+}
+
+impl SimulationGuard {
+    pub(crate) fn enter() -> SimulationGuard {
+        SimulationGuard {
+            before: IN_SIMULATION.with(|flag| flag.replace(true)),
+        }
+    }
+}
+
+impl Drop for SimulationGuard {
+    fn drop(&mut self) {
+        IN_SIMULATION.with(|flag| flag.set(self.before));
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-text payload".into()
+    }
 }
 
 /// `S::info()`, built once per subject type and kept for the life of the process.

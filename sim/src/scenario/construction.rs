@@ -12,7 +12,11 @@
 //!
 //! The subject is built once on a scratch OS with the file's limits, platform, defects and
 //! `[config]`, and no faults; a budget finding its constructor raised is the refusal, with the
-//! least value that fits (found the same way). Only a file that lowers a limit below its default
+//! least value that fits (found the same way). A constructor of one's own may instead panic when
+//! a limit is low (one that reads `Os::limits`, say): that is a refusal too, with the panic's
+//! message, where the constructor does not panic with the default limits. The panic is caught and
+//! kept from the panic hook, as the runner keeps a subject's (libFuzzer's hook aborts on any
+//! panic it sees, and a parse must never end the process: the `scenario-parser` target). Only a file that lowers a limit below its default
 //! is checked: every constructor fits the defaults, which generated scenarios use (the unit tests
 //! below build every built-in subject so). Not checked:
 //!
@@ -27,11 +31,11 @@ use crate::faults::FaultPlan;
 use crate::findings::FindingKind;
 use crate::os::{LIMIT_RANGES, LimitRange, Limits, Os, PlatformModel};
 use crate::sched::{Scheduler, StrategyChoice};
-use crate::subject::{Config, Subject, info_of};
+use crate::subject::{Config, SimulationGuard, Subject, info_of, panic_message};
 
-/// A limit the subject's constructor exhausts.
+/// A `[limits]` field the subject's constructor does not fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Shortfall {
+pub(crate) struct LimitShort {
     pub range: LimitRange,
     /// The file's value.
     pub value: u64,
@@ -40,66 +44,115 @@ pub(crate) struct Shortfall {
     pub least: Option<u64>,
 }
 
-/// The first limit of `limits` that `S`'s constructor exhausts, if it exhausts one and the file
-/// is one this check applies to (see the module's header).
+/// Why every run of a file would end in the subject's constructor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Shortfall {
+    /// A limit the constructor exhausts: its budget finding ends every run.
+    Exhausted(LimitShort),
+    /// The constructor panicked without exhausting a limit, with the file's limits and not with
+    /// the defaults: its `panic` finding ends every run. `limit` is the lowered limit whose
+    /// default alone, with the file's other limits, stops the panic, where one does.
+    Panicked {
+        message: String,
+        limit: Option<LimitShort>,
+    },
+}
+
+/// What building the subject once on a scratch OS came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Built {
+    Fits,
+    /// A budget finding of the constructor named this `[limits]` field (whether or not the
+    /// constructor panicked after it, as one that `expect`s what the OS refused does).
+    Exhausted(&'static str),
+    /// The constructor panicked, with this message, and exhausted no limit.
+    Panicked(String),
+}
+
+/// Why every run of a file with these limits would end in `S`'s constructor, if it would and the
+/// file is one this check applies to (see the module's header).
 pub(crate) fn shortfall<S: Subject>(
     limits: &Limits,
     platform: &PlatformModel,
     config: &Config,
     faults_may_fire: bool,
 ) -> Option<Shortfall> {
-    let lowered = limits
-        .fields()
-        .into_iter()
-        .zip(Limits::default().fields())
-        .any(|((_, value), (_, default))| value < default);
-    if !lowered || faults_may_fire || info_of::<S>().host_backed {
+    let defaults = Limits::default().fields();
+    let lowered = |index: usize| limits.fields()[index].1 < defaults[index].1;
+    if !(0..defaults.len()).any(lowered) || faults_may_fire || info_of::<S>().host_backed {
         return None;
     }
-    let exhausted = exhausted_in_new::<S>(limits, platform, config)?;
-    let (index, range) = LIMIT_RANGES
-        .iter()
-        .enumerate()
-        .find(|(_, range)| range.name == exhausted)?;
-    let value = limits.fields()[index].1;
-    // The constructor takes a fixed amount, so whether it fits is monotone in the limit.
-    let fits = |candidate: u64| {
-        let mut raised = limits.clone();
-        set_field(&mut raised, index, candidate);
-        exhausted_in_new::<S>(&raised, platform, config) != Some(range.name)
+    let build_with = |index: usize, value: u64| {
+        let mut changed = limits.clone();
+        set_field(&mut changed, index, value);
+        build::<S>(&changed, platform, config)
     };
-    let least = fits(range.max).then(|| {
-        let (mut low, mut high) = (value + 1, range.max);
-        while low < high {
-            let middle = low + (high - low) / 2;
-            if fits(middle) {
-                high = middle;
-            } else {
-                low = middle + 1;
+    // The least value of field `index`, above the file's, at which `fits` says the constructor
+    // fits, when `fits(ceiling)` does: it takes a fixed amount, so that is monotone in the limit.
+    let least = |index: usize, ceiling: u64, fits: &dyn Fn(u64) -> bool| {
+        fits(ceiling).then(|| {
+            let (mut low, mut high) = (limits.fields()[index].1 + 1, ceiling);
+            while low < high {
+                let middle = low + (high - low) / 2;
+                if fits(middle) {
+                    high = middle;
+                } else {
+                    low = middle + 1;
+                }
             }
-        }
-        low
-    });
-    Some(Shortfall {
-        range: *range,
-        value,
+            low
+        })
+    };
+    let short = |index: usize, least: Option<u64>| LimitShort {
+        range: LIMIT_RANGES[index],
+        value: limits.fields()[index].1,
         least,
-    })
+    };
+    match build::<S>(limits, platform, config) {
+        Built::Fits => None,
+        Built::Exhausted(name) => {
+            let index = LIMIT_RANGES.iter().position(|range| range.name == name)?;
+            let fits = |value| build_with(index, value) != Built::Exhausted(name);
+            let least = least(index, LIMIT_RANGES[index].max, &fits);
+            Some(Shortfall::Exhausted(short(index, least)))
+        }
+        // A constructor that panics with the defaults too does so whatever the limits: its run's
+        // `panic` finding says so, pointing at `[config]`.
+        Built::Panicked(_)
+            if matches!(
+                build::<S>(&Limits::default(), platform, config),
+                Built::Panicked(_)
+            ) =>
+        {
+            None
+        }
+        Built::Panicked(message) => {
+            let panics =
+                |index: usize, value: u64| matches!(build_with(index, value), Built::Panicked(_));
+            let limit = (0..defaults.len())
+                .filter(|&index| lowered(index))
+                .find(|&index| !panics(index, defaults[index].1))
+                .map(|index| {
+                    let fits = |value| !panics(index, value);
+                    short(index, least(index, defaults[index].1, &fits))
+                });
+            Some(Shortfall::Panicked { message, limit })
+        }
+    }
 }
 
-/// The `[limits]` field a budget finding of `S::new` names, on an OS with these limits. A
-/// constructor that panics (one of a crate's own, say) counts by what it exhausted first.
-fn exhausted_in_new<S: Subject>(
-    limits: &Limits,
-    platform: &PlatformModel,
-    config: &Config,
-) -> Option<&'static str> {
+/// Builds `S` once on a scratch OS with these limits, its panics caught (and kept from the panic
+/// hook, as the runner's are: `subject::SimulationGuard`), and says how it went.
+fn build<S: Subject>(limits: &Limits, platform: &PlatformModel, config: &Config) -> Built {
     let scheduler = Scheduler::new(0, &StrategyChoice::default(), FaultPlan::none());
     let mut os = Os::new(scheduler, limits.clone(), platform.clone());
     os.refuse_host_arena(info_of::<S>().name);
-    let made = catch_unwind(AssertUnwindSafe(|| S::new(&mut os, config)));
-    drop(made);
-    os.findings()
+    let made = {
+        let _caught = SimulationGuard::enter();
+        catch_unwind(AssertUnwindSafe(|| drop(S::new(&mut os, config))))
+    };
+    let exhausted = os
+        .findings()
         .iter()
         .filter(|finding| finding.kind == FindingKind::Budget)
         .find_map(|finding| {
@@ -107,7 +160,25 @@ fn exhausted_in_new<S: Subject>(
                 .iter()
                 .find(|range| range.name == finding.resource)
                 .map(|range| range.name)
-        })
+        });
+    match (exhausted, made) {
+        (Some(name), _) => Built::Exhausted(name),
+        (None, Err(payload)) => Built::Panicked(panic_message(&*payload)),
+        (None, Ok(())) => Built::Fits,
+    }
+}
+
+/// The `[limits]` field a budget finding of `S::new` names, on an OS with these limits.
+#[cfg(test)]
+fn exhausted_in_new<S: Subject>(
+    limits: &Limits,
+    platform: &PlatformModel,
+    config: &Config,
+) -> Option<&'static str> {
+    match build::<S>(limits, platform, config) {
+        Built::Exhausted(name) => Some(name),
+        Built::Fits | Built::Panicked(_) => None,
+    }
 }
 
 /// Sets the field `Limits::fields` lists at `index`.
@@ -129,7 +200,10 @@ mod tests {
             &Config::default(),
             false,
         )
-        .map(|short| (short.range.name, short.value, short.least))
+        .map(|short| match short {
+            Shortfall::Exhausted(short) => (short.range.name, short.value, short.least),
+            Shortfall::Panicked { message, .. } => panic!("the constructor panicked: {message}"),
+        })
     }
 
     #[test]

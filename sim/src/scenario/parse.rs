@@ -27,6 +27,7 @@ use toml::de::{DeTable, DeValue};
 use toml_parser::lexer::Token;
 use unicode_width::UnicodeWidthChar;
 
+use super::construction::{LimitShort, Shortfall};
 use super::locations::{LifecycleSpans, LineIndex, OpLocations, ThreadSpans};
 use super::nesting::{self, NESTING_LEVELS_MAX, TooDeep};
 use super::op_keys;
@@ -1468,6 +1469,56 @@ struct LimitRefusal {
     message: String,
 }
 
+/// The refusal of limits with which every run would end in the subject's constructor.
+fn constructor_refusal(subject: &str, short: Shortfall) -> LimitRefusal {
+    let must = |short: &LimitShort| match short.least {
+        Some(least) => format!(
+            "for `{subject}` it must be between {least} and {}",
+            short.range.max
+        ),
+        None => format!(
+            "even {} is too few with the file's other limits",
+            short.range.max
+        ),
+    };
+    match short {
+        Shortfall::Exhausted(short) => LimitRefusal {
+            limit: Some(short.range.name),
+            message: format!(
+                "`{}` is {}, but the constructor of `{subject}` (what runs before its first op) \
+                 needs more: every run would end there with a budget finding; {}",
+                short.range.name,
+                short.value,
+                must(&short)
+            ),
+        },
+        Shortfall::Panicked {
+            message,
+            limit: Some(short),
+        } => LimitRefusal {
+            limit: Some(short.range.name),
+            message: format!(
+                "`{}` is {}, and with it the constructor of `{subject}` (what runs before its \
+                 first op) panicked: {message}; every run would end there with a panic finding; {}",
+                short.range.name,
+                short.value,
+                must(&short)
+            ),
+        },
+        Shortfall::Panicked {
+            message,
+            limit: None,
+        } => LimitRefusal {
+            limit: None,
+            message: format!(
+                "with these limits the constructor of `{subject}` (what runs before its first op) \
+                 panicked, and with the default limits it does not: {message}; every run would \
+                 end there with a panic finding; raise the limits it needs"
+            ),
+        },
+    }
+}
+
 /// The checks of `[limits]` against the whole scenario, for [`parse`] (which points at the
 /// field's value) and [`validate`] (so that a shrunk scenario is one its file would be:
 /// dropping `[faults]` can make a limit the file was allowed one that every run exhausts).
@@ -1486,24 +1537,7 @@ fn check_limits<S: Subject>(
     if let Some(short) =
         super::construction::shortfall::<S>(limits, file.platform, file.config, faults_may_fire)
     {
-        let least = match short.least {
-            Some(least) => format!(
-                "for `{}` it must be between {least} and {}",
-                info.name, short.range.max
-            ),
-            None => format!(
-                "even {} is too few with the file's other limits",
-                short.range.max
-            ),
-        };
-        return Err(LimitRefusal {
-            limit: Some(short.range.name),
-            message: format!(
-                "`{}` is {}, but the constructor of `{}` (what runs before its first op) needs \
-                 more: every run would end there with a budget finding; {least}",
-                short.range.name, short.value, info.name
-            ),
-        });
+        return Err(constructor_refusal(info.name, short));
     }
     // A list that has more threads out at once than `threads_max` ends every run at a spawn,
     // with a budget finding that says nothing of the subject (the main thread does not count);
