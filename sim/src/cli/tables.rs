@@ -235,13 +235,24 @@ fn kept_prefix<'a>(line: &str, kept: &'a [String]) -> Option<&'a str> {
 /// The terminal's width when standard output is one; otherwise `COLUMNS`, where the shell
 /// exports it (a pager, `| less`); otherwise none.
 fn width_to_fit(table: &Table) -> Option<usize> {
-    if table.is_tty() {
-        return table.width().map(usize::from);
-    }
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|text| text.trim().parse::<u16>().ok())
-        .filter(|&columns| columns > 0)
+    let terminal = if table.is_tty() { table.width() } else { None };
+    chosen_width(terminal, std::env::var("COLUMNS").ok())
+}
+
+/// The width to fit from the terminal's (`None` when standard output is no terminal) and the
+/// `COLUMNS` variable's. A terminal that reports 0 columns has no size set (a pseudo-terminal no
+/// one sized: `script`, some CI runners and editors' shells), which is no width: fitting to 0
+/// put every word on a line of its own.
+fn chosen_width(terminal: Option<u16>, columns_var: Option<String>) -> Option<usize> {
+    let columns = || {
+        columns_var
+            .as_deref()
+            .and_then(|text| text.trim().parse::<u16>().ok())
+    };
+    terminal
+        .filter(|&width| width > 0)
+        .or_else(columns)
+        .filter(|&width| width > 0)
         .map(usize::from)
 }
 
@@ -343,5 +354,21 @@ mod tests {
             text.lines().any(|line| line == format!("    {SIGNATURE}")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_terminal_of_no_size_is_no_width_to_fit() {
+        let columns = |text: &str| Some(text.to_string());
+        assert_eq!(chosen_width(Some(80), columns("120")), Some(80));
+        assert_eq!(
+            chosen_width(Some(0), None),
+            None,
+            "whole rows, not a word a line"
+        );
+        assert_eq!(chosen_width(Some(0), columns("100")), Some(100));
+        assert_eq!(chosen_width(None, columns(" 90 ")), Some(90));
+        assert_eq!(chosen_width(None, columns("0")), None);
+        assert_eq!(chosen_width(None, columns("wide")), None);
+        assert_eq!(chosen_width(None, None), None);
     }
 }
