@@ -9,16 +9,27 @@
 pub fn parse_seed(text: &str) -> Result<u64, String> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(
-            "empty seed: expected a decimal number, 0x-hex, or a 40-digit commit hash".into(),
-        );
+        return Err(format!("empty seed{EXPECTED}"));
     }
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16)
-            .map_err(|error| format!("bad hex seed `{text}`: {error} (at most 16 hex digits)"));
+        return u64::from_str_radix(hex, 16).map_err(|error| {
+            format!(
+                "bad hex seed `{text}`: {}{EXPECTED}",
+                hex_problem(hex, &error)
+            )
+        });
     }
-    if text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let all_hex = text.bytes().all(|b| b.is_ascii_hexdigit());
+    if all_hex && text.len() == COMMIT_HASH_DIGITS {
         return Ok(fold_commit_hash(text));
+    }
+    // One digit short of or past a commit hash: a hash cut or extended in copying, which the
+    // decimal parser would call a number too large or an invalid digit.
+    if all_hex && text.len().abs_diff(COMMIT_HASH_DIGITS) == 1 {
+        return Err(format!(
+            "bad seed `{text}`: {} hex digits, where a commit hash has {COMMIT_HASH_DIGITS} (a digit lost or added in copying?){EXPECTED}",
+            text.len()
+        ));
     }
     text.parse::<u64>().map_err(|error| {
         // Rust's "invalid digit found in string" for `-1`, and "number too large to fit in target
@@ -28,12 +39,56 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
                 "a seed is not negative".to_string()
             }
             std::num::IntErrorKind::PosOverflow => format!("larger than {}", u64::MAX),
+            // Hex digits without the `0x` that says they are hex.
+            std::num::IntErrorKind::InvalidDigit if all_hex => {
+                format!("not a decimal number; write hex as `0x{text}`")
+            }
+            std::num::IntErrorKind::InvalidDigit => not_a_digit(text, "decimal"),
             _ => error.to_string(),
         };
-        format!(
-            "bad seed `{text}`: {why}; expected a decimal number, 0x-hex, or a 40-digit commit hash"
-        )
+        format!("bad seed `{text}`: {why}{EXPECTED}")
     })
+}
+
+/// What every refusal of a seed ends with.
+const EXPECTED: &str = "; expected a decimal number, 0x-hex, or a 40-digit commit hash";
+
+/// The digits of a git commit hash (SHA-1), which a seed may be.
+const COMMIT_HASH_DIGITS: usize = 40;
+
+/// Why the digits after `0x` are no u64, in a seed's terms rather than Rust's integer parser's
+/// ("number too large to fit in target type", "invalid digit found in string").
+fn hex_problem(hex: &str, error: &std::num::ParseIntError) -> String {
+    match error.kind() {
+        std::num::IntErrorKind::Empty => "no digits after `0x`".to_string(),
+        std::num::IntErrorKind::PosOverflow => {
+            let digits = hex.trim_start_matches('0').len();
+            if digits.abs_diff(COMMIT_HASH_DIGITS) <= 1 {
+                format!(
+                    "{digits} hex digits, more than the 16 a seed has; a commit hash is given without `0x`, and has {COMMIT_HASH_DIGITS}"
+                )
+            } else {
+                format!(
+                    "{digits} hex digits, more than the 16 a seed has (at most 0x{:x})",
+                    u64::MAX
+                )
+            }
+        }
+        std::num::IntErrorKind::InvalidDigit => not_a_digit(hex, "hex"),
+        _ => error.to_string(),
+    }
+}
+
+/// Names the first character of `digits` that is not a digit of `base` ("hex" or "decimal").
+fn not_a_digit(digits: &str, base: &str) -> String {
+    let is_digit = |c: char| match base {
+        "hex" => c.is_ascii_hexdigit(),
+        _ => c.is_ascii_digit(),
+    };
+    match digits.chars().find(|&c| !is_digit(c)) {
+        Some(c) => format!("`{}` is not a {base} digit", c.escape_debug()),
+        None => format!("not a {base} number"),
+    }
 }
 
 /// Prints a seed the way the replay command line wants it.
@@ -98,6 +153,57 @@ mod tests {
             parse_seed("18446744073709551616")
                 .unwrap_err()
                 .contains(": larger than 18446744073709551615;")
+        );
+    }
+
+    /// A hex seed's refusal says what is wrong in a seed's terms, and a string one digit short
+    /// of or past a commit hash says that a commit hash has 40, where Rust's integer parser said
+    /// "number too large to fit in target type" or "invalid digit found in string".
+    #[test]
+    fn bad_hex_seeds_and_near_commit_hashes_say_what_a_seed_may_be() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let cases = [
+            (
+                "0x1234567890abcdef1".to_string(),
+                "17 hex digits, more than the 16 a seed has (at most 0xffffffffffffffff)",
+            ),
+            ("0xgg".to_string(), "`g` is not a hex digit"),
+            ("0x".to_string(), "no digits after `0x`"),
+            (
+                commit[..39].to_string(),
+                "39 hex digits, where a commit hash has 40",
+            ),
+            (
+                format!("{commit}8"),
+                "41 hex digits, where a commit hash has 40",
+            ),
+            (
+                format!("0x{commit}"),
+                "a commit hash is given without `0x`, and has 40",
+            ),
+            (
+                "12ab".to_string(),
+                "not a decimal number; write hex as `0x12ab`",
+            ),
+            ("12z".to_string(), "`z` is not a decimal digit"),
+        ];
+        for (seed, says) in cases {
+            let error = parse_seed(&seed).unwrap_err();
+            assert!(
+                error.contains(says) && error.ends_with(EXPECTED),
+                "{seed}: {error}"
+            );
+            assert!(
+                !error.contains("target type") && !error.contains("found in string"),
+                "{seed}: {error}"
+            );
+        }
+        // All-decimal 39 digits is a near commit hash too, not a number too large.
+        let decimal_39 = "1".repeat(39);
+        assert!(
+            parse_seed(&decimal_39)
+                .unwrap_err()
+                .contains("a commit hash has 40")
         );
     }
 }
