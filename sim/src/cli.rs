@@ -357,12 +357,13 @@ pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScen
             report::shell_word(&path.display().to_string())
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        CliError::usage(format!(
+    let bytes = report::read_scenario_file(path).map_err(|error| match error {
+        report::ScenarioFileError::Unreadable(e) => CliError::usage(format!(
             "{}: cannot read: {e}{}",
             path.display(),
             where_a_relative_path_was_looked_for(path)
-        ))
+        )),
+        report::ScenarioFileError::TooLarge(diagnostic) => CliError::usage(diagnostic.to_string()),
     })?;
     let scenario = registry
         .parse_bytes(&path.display().to_string(), &bytes)

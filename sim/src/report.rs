@@ -432,6 +432,37 @@ fn file_name_part(text: &str, chars_max: usize) -> String {
         .collect()
 }
 
+/// Why a scenario or repro file was not read.
+pub enum ScenarioFileError {
+    Unreadable(std::io::Error),
+    /// Above `SOURCE_BYTES_MAX`: the parser's error for it.
+    TooLarge(crate::scenario::parse::Diagnostic),
+}
+
+/// Reads a scenario or repro file, but no more of it than one byte past the most a scenario may
+/// have (`SOURCE_BYTES_MAX`): a file past the bound is refused as the parser refuses it, without
+/// reading gigabytes of it first, or reading for ever from a device such as `/dev/zero`.
+pub fn read_scenario_file(path: &Path) -> Result<Vec<u8>, ScenarioFileError> {
+    use std::io::Read;
+    let bytes_max = crate::scenario::parse::SOURCE_BYTES_MAX as u64;
+    let file = std::fs::File::open(path).map_err(ScenarioFileError::Unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(bytes_max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ScenarioFileError::Unreadable)?;
+    if bytes.len() as u64 > bytes_max {
+        // The size of a regular file; a device's is not known.
+        let size = std::fs::metadata(path)
+            .ok()
+            .filter(|meta| meta.is_file() && meta.len() > bytes_max)
+            .map(|meta| meta.len());
+        return Err(ScenarioFileError::TooLarge(
+            crate::scenario::parse::too_large(&path.display().to_string(), size),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Whether a scenario file of `bytes` bytes would be read back: `sim run` and `sim replay` refuse
 /// one above `SOURCE_BYTES_MAX`. Every writer of a scenario file (a run's repro, `sim shrink`'s
 /// result, a sweep's minimised repro) checks with this before writing, so that `sim` never writes
@@ -632,7 +663,10 @@ pub fn load_repro(
         };
         return Ok((repro.to_string(), entry.generate(seed, &options)));
     }
-    let bytes = std::fs::read(repro).map_err(|e| format!("{repro}: cannot read: {e}"))?;
+    let bytes = read_scenario_file(Path::new(repro)).map_err(|error| match error {
+        ScenarioFileError::Unreadable(e) => format!("{repro}: cannot read: {e}"),
+        ScenarioFileError::TooLarge(diagnostic) => diagnostic.to_string(),
+    })?;
     let scenario = registry
         .parse_bytes(repro, &bytes)
         .map_err(|d| d.to_string())?;

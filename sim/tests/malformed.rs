@@ -563,3 +563,52 @@ fn a_file_nested_to_the_bound_is_read_on_a_small_stack() {
         );
     }
 }
+
+/// A file far larger than a scenario may be, or one with no end (`/dev/zero`), is refused with
+/// the parser's message after reading no more than the bound, by every command that reads a
+/// scenario or repro: the commands run under a 1 GB memory limit, which a read of the whole file
+/// (3 GB, sparse, or `/dev/zero` read for ever) runs into and aborts on, where the bounded read
+/// needs a few MiB.
+#[test]
+fn a_file_past_the_size_bound_is_refused_without_being_read_whole() {
+    let dir = scratch_dir("huge-file");
+    let huge = dir.join("huge.toml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let huge = huge.display().to_string();
+    let under_limit = |args: &[&str]| {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 1000000 && exec \"$0\" \"$@\"")
+            .arg(SIM)
+            .args(args)
+            .current_dir(package_dir())
+            .output()
+            .unwrap();
+        Ran {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    let bound = sim::scenario::parse::SOURCE_BYTES_MAX;
+    for (file, size) in [
+        (huge.as_str(), format!("{} bytes", 3u64 << 30)),
+        ("/dev/zero", format!("more than {bound} bytes")),
+    ] {
+        for command in ["run", "replay", "shrink"] {
+            let ran = under_limit(&[command, file]);
+            assert_eq!(ran.code, Some(2), "{command} {file}: {}", ran.stderr);
+            assert!(
+                ran.stderr.starts_with(&format!(
+                    "error: file is {size}; scenarios are at most {bound}\n  --> {file}"
+                )),
+                "{command} {file}: {}",
+                ran.stderr
+            );
+            assert!(ran.stdout.is_empty(), "{}", ran.stdout);
+        }
+    }
+}

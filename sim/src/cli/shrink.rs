@@ -73,7 +73,10 @@ fn shrunk_header(
         "# Imported by ",
         "# The comments of ",
     ];
-    let text = std::fs::read_to_string(&args.file).unwrap_or_default();
+    // Read as `load_scenario` read it, no further than a scenario may go.
+    let text = report::read_scenario_file(&args.file)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
     let comments: Vec<&str> = text
         .lines()
         .map(str::trim_end)

@@ -488,18 +488,26 @@ fn check_nesting(path: &str, source: &str, tokens: &[Token]) -> Result<(), Diagn
     ))
 }
 
+/// The error for a file above `SOURCE_BYTES_MAX`, of `bytes` bytes, or of more than the bound
+/// where its size is not known (a device such as `/dev/zero`, read only as far as the bound):
+/// one message whether the parser or the reader of the file finds it.
+pub fn too_large(path: &str, bytes: Option<u64>) -> Diagnostic {
+    let size = match bytes {
+        Some(bytes) => format!("{bytes} bytes"),
+        None => format!("more than {SOURCE_BYTES_MAX} bytes"),
+    };
+    Diagnostic::new(
+        path,
+        "",
+        None,
+        format!("file is {size}; scenarios are at most {SOURCE_BYTES_MAX}"),
+    )
+}
+
 /// Refuses a file too large to read, or empty.
 fn check_size(path: &str, source: &str) -> Result<(), Diagnostic> {
     if source.len() > SOURCE_BYTES_MAX {
-        return Err(Diagnostic::new(
-            path,
-            source,
-            None,
-            format!(
-                "file is {} bytes; scenarios are at most {SOURCE_BYTES_MAX}",
-                source.len()
-            ),
-        ));
+        return Err(too_large(path, Some(source.len() as u64)));
     }
     if source.trim().is_empty() {
         return Err(Diagnostic::new(
