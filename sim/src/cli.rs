@@ -435,6 +435,31 @@ fn check_host(source: &str, scenario: &dyn DynScenario) -> Result<(), CliError> 
     })
 }
 
+/// Refuses an output file (given as `flag`) that is one of the command's `inputs`, however
+/// spelt, which `what` would overwrite. An output that does not exist yet is no input.
+fn check_output_is_no_input(
+    output: Option<&Path>,
+    flag: &str,
+    what: &str,
+    inputs: &[&Path],
+) -> Result<(), CliError> {
+    let Some((output, output_canonical)) =
+        output.and_then(|output| Some((output, output.canonicalize().ok()?)))
+    else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|c| c == output_canonical) {
+            return Err(CliError::usage(format!(
+                "{flag} {}: that is the input file {}, which {what} would overwrite; give another file",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks, before the work, that a file can be written at `path` (given as `flag`): it is no
 /// directory, and its directory is one or can be made (`write_file` makes it). The work (a
 /// shrink) can take minutes, and a typo in the path must not cost its result.

@@ -592,6 +592,33 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     assert!(shows(small.as_ref(), LEAK));
 }
 
+/// `--out` naming the input file, however spelt, is refused before shrinking (exit 2), as
+/// `--trace` naming an input is: it replaced the scenario with its shrunk self, whose header
+/// then said it was shrunk from that same file.
+#[test]
+fn sim_shrink_refuses_an_out_that_is_its_input() {
+    let dir = scratch_dir("out-is-input");
+    let text = churn_200();
+    let input = write_file(&dir, "churn.toml", &text);
+    let other_spelling = dir.join(".").join("churn.toml").display().to_string();
+    let input = input.display().to_string();
+    for out in [&input, &other_spelling] {
+        let (code, stdout, stderr) = run_sim(&["shrink", &input, "--out", out]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{out}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: --out {out}: that is the input file {input}, which the shrunk scenario would overwrite"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("shrunk `"),
+            "refused before shrinking: {stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    }
+}
+
 /// `sim import-crash` checks `--out` before it shrinks, as `sim shrink` does, and a final write
 /// that fails puts the regression on stdout.
 #[test]

@@ -20,7 +20,7 @@ use crate::trace::{
 use super::tables::{Fit, FittedTable};
 use super::{
     CliError, DefectArgs, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, check_defects, check_host,
-    check_output_dir, expand_paths, load_scenario, print_warnings,
+    check_output_dir, check_output_is_no_input, expand_paths, load_scenario, print_warnings,
 };
 
 #[derive(Args, Debug)]
@@ -271,20 +271,7 @@ fn find_in_trace(outcome: &mut Outcome, trace: &Option<PathBuf>) {
 /// Refuses a `--trace` file that is one of the command's input files, which the trace would
 /// overwrite.
 fn check_trace_is_no_input(trace: &Option<PathBuf>, inputs: &[&Path]) -> Result<(), CliError> {
-    // A trace file that does not exist yet is no input.
-    let Some(trace_canonical) = trace.as_ref().and_then(|t| t.canonicalize().ok()) else {
-        return Ok(());
-    };
-    for input in inputs {
-        if input.canonicalize().is_ok_and(|c| c == trace_canonical) {
-            return Err(CliError::usage(format!(
-                "--trace {}: that is the input file {}, which the trace would overwrite; give another file",
-                trace.as_deref().unwrap_or(input).display(),
-                input.display()
-            )));
-        }
-    }
-    Ok(())
+    check_output_is_no_input(trace.as_deref(), "--trace", "the trace", inputs)
 }
 
 pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {

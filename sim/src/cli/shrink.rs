@@ -12,7 +12,7 @@ use crate::seed::parse_seed;
 use super::run::rerun_command;
 use super::{
     CliError, DefectArgs, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, check_defects, check_host,
-    check_output_file, load_scenario, print_warnings, write_file,
+    check_output_file, check_output_is_no_input, load_scenario, print_warnings, write_file,
 };
 
 #[derive(Args, Debug)]
@@ -102,6 +102,9 @@ pub(super) fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliEr
     check_defects(registry, &args.file, scenario.as_ref(), &defects)?;
     if let Some(out) = &args.out {
         check_output_file(out, "--out")?;
+        // The shrink would replace the scenario it was shrunk from, and its header would name
+        // that file as its source.
+        check_output_is_no_input(Some(out), "--out", "the shrunk scenario", &[&args.file])?;
     }
     if let Some(seed) = args.seed {
         scenario.set_seed(seed);
