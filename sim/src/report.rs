@@ -348,7 +348,9 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     value
 }
 
-/// The JSON object of one run (keys per DESIGN.md: verdict, findings, repro, trace_hash).
+/// The JSON object of one run (keys per DESIGN.md: verdict, findings, repro, trace_hash). Its
+/// verdict is the run's own checks'; a command that checks more (a replay, against the recorded
+/// run) sets "fail" where those fail.
 pub fn outcome_json(outcome: &Outcome, source: &str, replay: Option<&str>) -> Value {
     json!({
         "verdict": if outcome.passed() { "pass" } else { "fail" },

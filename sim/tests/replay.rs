@@ -293,6 +293,68 @@ fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
     );
 }
 
+/// A replay that does not reproduce its repro (the defect turned off in the file: the run
+/// passes its own checks, but the recorded finding does not appear and the trace differs) is a
+/// failure in both outputs: `"verdict": "fail"` in `--json`, a closing `fail:` line in the text,
+/// and exit 1, where it said "pass".
+#[test]
+fn a_replay_that_does_not_reproduce_fails_in_json_and_text() {
+    let dir = scratch_dir("not-reproduced");
+    let scenario = workspace_root().join("sim/tests/ui/counter-leak-on-evict.toml");
+    let first = sim(&[
+        "run",
+        &scenario.display().to_string(),
+        "--json",
+        "--repro-dir",
+        &dir.join("repros").display().to_string(),
+    ]);
+    let path = first.json["repro"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sim replay ")
+        .unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let defects_off: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("defects = ") {
+                "defects = []"
+            } else {
+                line
+            }
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(defects_off, text, "the repro names its defects");
+    let edited = write_file(&dir, "defects-off.toml", defects_off);
+    let edited = edited.display().to_string();
+
+    let replayed = sim(&["replay", &edited, "--json"]);
+    assert_eq!(replayed.code, 1);
+    assert_eq!(
+        replayed.json["findings"],
+        json!([]),
+        "the run itself passes"
+    );
+    assert_eq!(
+        replayed.json["replay_problems"].as_array().unwrap().len(),
+        2,
+        "{}",
+        replayed.json
+    );
+    assert_eq!(replayed.json["verdict"], "fail", "{}", replayed.json);
+
+    let replayed = sim(&["replay", &edited]);
+    assert_eq!(replayed.code, 1);
+    assert!(
+        replayed.stdout.ends_with(
+            "fail: the replay does not reproduce the recorded run (2 replay mismatch(es) above)\n"
+        ),
+        "{}",
+        replayed.stdout
+    );
+}
+
 /// A regression that `sim import-crash` wrote pins its findings and no trace hash: its replay
 /// says that it matched the findings, and claims nothing of a trace hash.
 #[test]

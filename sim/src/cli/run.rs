@@ -563,6 +563,11 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
     let replay_line = report::replay_command(&args.repro);
     if args.json {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
+        // A replay checks more than the run's own checks: one that does not reproduce the
+        // recorded run fails, findings or not (`replay_problems` says why).
+        if !problems.is_empty() {
+            value["verdict"] = serde_json::json!("fail");
+        }
         value["replay_problems"] = serde_json::json!(problems);
         if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
             value["trace_comparison"] = comparison_json(comparison, file, scenario.as_ref());
@@ -582,6 +587,14 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
         }
         if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
             print!("{}", comparison_text(comparison, file, scenario.as_ref()));
+        }
+        // The closing verdict, as `--json` gives it: a run that passes its own checks but is
+        // not the recorded one is no reproduction.
+        if !problems.is_empty() {
+            println!(
+                "fail: the replay does not reproduce the recorded run ({} replay mismatch(es) above)",
+                problems.len()
+            );
         }
         if let Some(expect) = expect.as_ref().filter(|_| problems.is_empty()) {
             // A repro that `sim import-crash` wrote records its findings, not a trace hash.
