@@ -483,6 +483,12 @@ fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
         stdout.contains("leak:rwlock:fd_prestats_init"),
         "the other file ran and its finding is reported: {stdout}"
     );
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.contains("huge-arena.toml") && line.contains("NOT RUN")),
+        "the summary table lists the file that did not run: {stdout}"
+    );
     let written: Vec<String> = std::fs::read_dir(&repros)
         .map(|entries| {
             entries

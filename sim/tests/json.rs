@@ -878,3 +878,84 @@ fn the_listed_runner_ops_pasted_into_a_scenario_parse_and_run() {
     let outcome = scenario.run(sim::runner::RunOptions::default());
     assert!(outcome.passed(), "{:?}\n{text}", outcome.findings);
 }
+
+/// `sim run --json` under a memory limit that refuses a dlmalloc arena: the file that did not
+/// run is in the report, with its path and why, and the verdict is not "pass" (exit 3 as
+/// before). The shape follows the files given: one file gives the one-run object, several the
+/// object with `runs`, even when only one of them ran.
+#[test]
+fn a_file_the_host_refuses_is_in_the_json_and_the_verdict_is_not_pass() {
+    let dir = scratch_dir("json-refused");
+    let huge = dir.join("huge-arena.toml");
+    std::fs::write(
+        &huge,
+        "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\n\
+         arena-bytes = 68719476736\n[[lifecycle]]\nname = \"l\"\n\
+         ops = [{ op = \"create\" }, { op = \"destroy\" }]\n",
+    )
+    .unwrap();
+    let huge = huge.display().to_string();
+    let clean = package_dir()
+        .join("tests/ui/counter-clean.toml")
+        .display()
+        .to_string();
+    let repros = dir.join("repros").display().to_string();
+    let under_limit = |files: &[&str]| {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 2000000 && exec \"$0\" \"$@\"")
+            .arg(SIM)
+            .arg("run")
+            .args(files)
+            .args(["--json", "--repro-dir", &repros])
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let not_run_is_the_huge_file = |value: &Value| {
+        let not_run = value["not_run"].as_array().expect("not_run is a list");
+        assert_eq!(not_run.len(), 1, "{value}");
+        assert_eq!(not_run[0]["source"], huge.as_str());
+        assert!(
+            not_run[0]["problem"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("cannot run here:") && p.contains("arena-bytes")),
+            "{value}"
+        );
+        assert_eq!(value["verdict"], "fail", "{value}");
+    };
+
+    let (code, stdout, stderr) = under_limit(&[&huge]);
+    assert_eq!(code, Some(3), "{stderr}");
+    let value = one_object(&stdout);
+    not_run_is_the_huge_file(&value);
+    assert!(
+        value.get("runs").is_none(),
+        "one file, one run's shape: {value}"
+    );
+    assert_eq!(value["source"], huge.as_str());
+    assert_eq!(value["findings"], serde_json::json!([]));
+    assert!(value["trace_hash"].is_null(), "no run, no trace: {value}");
+
+    let (code, stdout, stderr) = under_limit(&[&clean, &huge]);
+    assert_eq!(code, Some(3), "{stderr}");
+    let value = one_object(&stdout);
+    not_run_is_the_huge_file(&value);
+    let runs = value["runs"]
+        .as_array()
+        .expect("two files, the shape with runs");
+    assert_eq!(runs.len(), 1, "only the clean file ran: {value}");
+    check_contract(&runs[0]);
+    assert_eq!(runs[0]["verdict"], "pass");
+
+    // Every file ran: `not_run` is there, and empty.
+    let (code, stdout, _) = under_limit(&[&clean]);
+    assert_eq!(code, Some(0));
+    let value = one_object(&stdout);
+    assert_eq!(value["not_run"], serde_json::json!([]));
+    assert_eq!(value["verdict"], "pass");
+}

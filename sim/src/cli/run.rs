@@ -300,10 +300,15 @@ pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     // the command finishes its work and then says so.
     let (mut stdout, stdout_error) = ErrorKeepingWriter::new(std::io::stdout().lock());
     let mut problems = Vec::new();
+    // The files that did not run, and why: in the report too, which would otherwise pass over
+    // them as if they had passed.
+    let mut not_run: Vec<(String, String)> = Vec::new();
     for (source, scenario) in &scenarios {
         // Not a finding, and no reason to drop the other files' reports: said after them.
         if let Err(refusal) = scenario.check_host() {
-            problems.push(format!("{source}: cannot run here: {refusal}"));
+            let problem = format!("cannot run here: {refusal}");
+            problems.push(format!("{source}: {problem}"));
+            not_run.push((source.clone(), problem));
             continue;
         }
         let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
@@ -339,39 +344,14 @@ pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         results.push((source.clone(), outcome, replay));
     }
     if args.json {
-        let value = if results.len() == 1 {
-            let (source, outcome, replay) = &results[0];
-            report::outcome_json(outcome, source, replay.as_deref())
-        } else {
-            let runs: Vec<serde_json::Value> = results
-                .iter()
-                .map(|(s, o, r)| report::outcome_json(o, s, r.as_deref()))
-                .collect();
-            let findings: Vec<serde_json::Value> = results
-                .iter()
-                .flat_map(|(s, o, _)| {
-                    o.findings.iter().map(move |f| {
-                        let mut value = report::finding_json(f, o);
-                        value["source"] = serde_json::Value::String(s.clone());
-                        value
-                    })
-                })
-                .collect();
-            serde_json::json!({
-                "verdict": if results.iter().all(|(_, o, _)| o.passed()) { "pass" } else { "fail" },
-                "findings": findings,
-                "repro": results.iter().find_map(|(_, _, r)| r.clone()),
-                "trace_hash": format_seed(results.iter().fold(0u64, |h, (_, o, _)| h.rotate_left(5) ^ o.trace_hash)),
-                "runs": runs,
-            })
-        };
+        let value = run_json(&results, &not_run, scenarios.len() == 1);
         let _ = writeln!(
             stdout,
             "{}",
             serde_json::to_string_pretty(&value).expect("json")
         );
-    } else if results.len() > 1 {
-        let _ = writeln!(stdout, "\n{}", summary_table(&results).render());
+    } else if scenarios.len() > 1 {
+        let _ = writeln!(stdout, "\n{}", summary_table(&results, &not_run).render());
     }
     let _ = stdout.flush();
     if let Some(error) = stdout_error.take() {
@@ -397,6 +377,65 @@ pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+/// The JSON object of `sim run`: one run's object when one file was given, else the combined
+/// one with each run's object under `runs`; the shape follows what was asked for, not how many
+/// files ran. A file that did not run (`not_run`, each with its source and the problem) makes the
+/// verdict "fail" even without a finding: "pass" says every check held, and its checks were
+/// never made.
+fn run_json(
+    results: &[(String, Outcome, Option<String>)],
+    not_run: &[(String, String)],
+    one_file: bool,
+) -> serde_json::Value {
+    let verdict = if not_run.is_empty() && results.iter().all(|(_, o, _)| o.passed()) {
+        "pass"
+    } else {
+        "fail"
+    };
+    let mut value = match (one_file, results) {
+        (true, [(source, outcome, replay)]) => {
+            report::outcome_json(outcome, source, replay.as_deref())
+        }
+        // The one file given did not run: there is no trace, so no hash of one.
+        (true, _) => serde_json::json!({
+            "verdict": verdict,
+            "source": not_run.first().map(|(source, _)| source.clone()),
+            "findings": [],
+            "repro": null,
+            "trace_hash": null,
+        }),
+        (false, _) => {
+            let runs: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(s, o, r)| report::outcome_json(o, s, r.as_deref()))
+                .collect();
+            let findings: Vec<serde_json::Value> = results
+                .iter()
+                .flat_map(|(s, o, _)| {
+                    o.findings.iter().map(move |f| {
+                        let mut value = report::finding_json(f, o);
+                        value["source"] = serde_json::Value::String(s.clone());
+                        value
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "verdict": verdict,
+                "findings": findings,
+                "repro": results.iter().find_map(|(_, _, r)| r.clone()),
+                "trace_hash": format_seed(results.iter().fold(0u64, |h, (_, o, _)| h.rotate_left(5) ^ o.trace_hash)),
+                "runs": runs,
+            })
+        }
+    };
+    value["verdict"] = serde_json::json!(verdict);
+    value["not_run"] = not_run
+        .iter()
+        .map(|(source, problem)| serde_json::json!({ "source": source, "problem": problem }))
+        .collect();
+    value
 }
 
 /// The command that replays a failing run: its repro file's. When the repro cannot be written,
@@ -447,7 +486,10 @@ pub(super) fn rerun_command(
     command
 }
 
-fn summary_table(results: &[(String, Outcome, Option<String>)]) -> FittedTable {
+fn summary_table(
+    results: &[(String, Outcome, Option<String>)],
+    not_run: &[(String, String)],
+) -> FittedTable {
     let mut table = FittedTable::new(vec![
         ("scenario", Fit::Whole),
         ("subject", Fit::Whole),
@@ -478,6 +520,18 @@ fn summary_table(results: &[(String, Outcome, Option<String>)]) -> FittedTable {
             },
             signatures,
             format_seed(outcome.trace_hash),
+        ]);
+    }
+    // Listed as not run, where leaving them out would read as if they had never been given
+    // (why is said on stderr).
+    for (source, _) in not_run {
+        table.add_row(vec![
+            source.clone(),
+            "-".into(),
+            "-".into(),
+            "NOT RUN".into(),
+            "-".into(),
+            "-".into(),
         ]);
     }
     table
