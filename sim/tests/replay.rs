@@ -821,6 +821,102 @@ fn compare_trace_refuses_a_file_that_is_no_trace_at_its_line() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
 
+/// The thread chosen at each scheduling decision of the run that wrote the trace at `path`.
+fn schedule_in_trace(path: &str) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["ev"] == "schedule")
+        .map(|event| event["a"].as_u64().unwrap())
+        .collect()
+}
+
+/// `sim run --strategy replay:TRACE` replays the schedule of a run's `--trace` file, and
+/// `replay:0,1,1,0` a list of thread ids, as a file's `schedule = { strategy = "replay", … }`
+/// does: the replayed run makes the same decisions and shows the same findings. Every spelling
+/// `--strategy` takes is in its error, and `replay` alone says how to give the schedule.
+#[test]
+fn sim_run_replays_a_schedule_from_a_trace_or_a_list() {
+    let dir = scratch_dir("strategy-replay");
+    let scenario = "scenarios/zoo/cross-thread-free-exit.toml";
+    let repros = dir.join("repros").display().to_string();
+    let recorded = dir.join("recorded.jsonl").display().to_string();
+    let first = sim(&[
+        "run",
+        scenario,
+        "--trace",
+        &recorded,
+        "--json",
+        "--repro-dir",
+        &repros,
+    ]);
+    let schedule = schedule_in_trace(&recorded);
+    assert!(schedule.len() > 1, "the run has threads to schedule");
+    let list = schedule
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    for strategy in [format!("replay:{recorded}"), format!("replay:{list}")] {
+        let replayed_trace = dir.join("replayed.jsonl").display().to_string();
+        let replayed = sim(&[
+            "run",
+            scenario,
+            "--strategy",
+            &strategy,
+            "--trace",
+            &replayed_trace,
+            "--json",
+            "--repro-dir",
+            &repros,
+        ]);
+        assert_eq!(replayed.code, first.code, "{strategy}: {}", replayed.json);
+        assert_eq!(
+            replayed.json["strategy"],
+            format!("replay({} decisions)", schedule.len()),
+            "{strategy}"
+        );
+        assert_eq!(
+            signatures(&replayed.json),
+            signatures(&first.json),
+            "{strategy}"
+        );
+        assert_eq!(schedule_in_trace(&replayed_trace), schedule, "{strategy}");
+    }
+
+    let not_a_trace = workspace_root().join(scenario).display().to_string();
+    for (strategy, says) in [
+        (
+            "bogus",
+            "expected `random`, `pct`, `pct:DEPTH`, `replay:0,1,1,0`",
+        ),
+        (
+            "replay",
+            "`replay` needs the schedule to replay: `replay:0,1,1,0`",
+        ),
+        ("replay:", "`replay` needs the schedule to replay"),
+        (
+            "replay:0,x",
+            "0,x: cannot read the trace: No such file or directory (os error 2); `replay:` takes a file that `--trace` wrote, or thread ids such as `replay:0,1,1,0`",
+        ),
+        ("replay:0,,1", "`` is not a thread id"),
+        (
+            &format!("replay:{not_a_trace}"),
+            "not a trace written by --trace (line 1: not a JSON object)",
+        ),
+        (
+            "replay:/dev/zero",
+            "not a trace written by --trace (line 1: a line longer than a trace writes)",
+        ),
+    ] {
+        let (code, stdout, stderr) = run_sim_from_root(&["run", scenario, "--strategy", strategy]);
+        assert_eq!(code, 2, "{strategy}: {stderr}");
+        assert!(stdout.is_empty(), "{strategy}: {stdout}");
+        assert!(stderr.contains(says), "{strategy}: {stderr}");
+    }
+}
+
 /// A recorded schedule that does not fit the run is a `determinism` finding stamped at the
 /// decision where it stopped fitting (its lifecycle and repetition, and the last op started),
 /// and the run stops there: nothing after it is the recorded run. Here decision 0, in

@@ -34,8 +34,9 @@ pub(super) struct RunArgs {
     #[command(flatten)]
     defects: DefectArgs,
     /// Schedule strategy: random, pct (depth 3) or pct:DEPTH, its change points spread over the
-    /// scenario's own steps.
-    #[arg(long, value_parser = parse_strategy)]
+    /// scenario's own steps; or replay:0,1,1,0, the thread chosen at each scheduling decision,
+    /// or replay:TRACE, the decisions of a run's `--trace` file (its "ev":"schedule" lines).
+    #[arg(long, value_parser = parse_strategy, value_name = "STRATEGY")]
     strategy: Option<StrategyChoice>,
     /// Print one JSON object on stdout.
     #[arg(long)]
@@ -48,10 +49,20 @@ pub(super) struct RunArgs {
     repro_dir: PathBuf,
 }
 
+/// Every spelling `--strategy` takes, for its errors.
+const STRATEGIES: &str = "`random`, `pct`, `pct:DEPTH`, `replay:0,1,1,0` (the thread chosen at \
+                          each scheduling decision) or `replay:TRACE` (the decisions of a \
+                          `--trace` file)";
+
 fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
     match text {
         "random" => Ok(StrategyChoice::Random),
         "pct" => Ok(StrategyChoice::pct(3)),
+        "replay" => Err(REPLAY_NEEDS.into()),
+        other if other.starts_with("replay:") => {
+            let schedule = &other["replay:".len()..];
+            replay_schedule(schedule).map(|schedule| StrategyChoice::Replay { schedule })
+        }
         other => match other.strip_prefix("pct:").map(str::parse::<u32>) {
             Some(Ok(depth)) => {
                 let choice = StrategyChoice::pct(depth);
@@ -67,11 +78,97 @@ fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
                 crate::sched::PCT_DEPTH_MIN,
                 crate::sched::PCT_DEPTH_MAX
             )),
-            None => Err(format!(
-                "unknown strategy `{other}`; expected `random`, `pct` or `pct:DEPTH`"
-            )),
+            None => Err(format!("unknown strategy `{other}`; expected {STRATEGIES}")),
         },
     }
+}
+
+const REPLAY_NEEDS: &str = "`replay` needs the schedule to replay: `replay:0,1,1,0`, the \
+                            thread chosen at each scheduling decision, or `replay:TRACE`, a file \
+                            that `--trace` wrote";
+
+/// The schedule of `--strategy replay:…`: a list of thread ids (`0,1,1,0`), or, where it is not
+/// one, the path of a `--trace` file, whose `"ev":"schedule"` lines give the thread chosen at
+/// each decision in their `a`. A failing run's repro records its schedule the same way, in
+/// `schedule = { strategy = "replay", schedule = [...] }`; from the command line, the schedule
+/// of one run (its trace) can be replayed against another scenario file, an edited one say.
+fn replay_schedule(given: &str) -> Result<Vec<u32>, String> {
+    if given.is_empty() {
+        return Err(REPLAY_NEEDS.into());
+    }
+    let is_list = given
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b',' || b == b' ');
+    if !is_list {
+        return schedule_of_trace(Path::new(given));
+    }
+    given
+        .split(',')
+        .map(|id| {
+            id.trim().parse::<u32>().map_err(|_| {
+                format!(
+                    "`replay:{given}`: `{}` is not a thread id (a whole number from 0); write the ids with commas between: `replay:0,1,1,0`",
+                    id.trim()
+                )
+            })
+        })
+        .collect()
+}
+
+/// The longest line read from a `--trace` file for its schedule: its lines are short, and a
+/// file that is no trace (`/dev/zero`) must not be read whole into one.
+const TRACE_LINE_BYTES_MAX: u64 = 1 << 20;
+
+/// The thread chosen at each scheduling decision of the run that wrote the trace at `path`.
+fn schedule_of_trace(path: &Path) -> Result<Vec<u32>, String> {
+    use std::io::{BufRead, Read};
+    let file = path.display();
+    let not_a_trace = |line: usize, why: &str| {
+        format!(
+            "{file}: not a trace written by --trace (line {line}: {why}); `replay:` takes a file of `--trace` or a list of thread ids such as `replay:0,1,1,0`"
+        )
+    };
+    let mut reader = std::io::BufReader::new(
+        std::fs::File::open(path).map_err(|e| {
+            format!(
+                "{file}: cannot read the trace: {e}; `replay:` takes a file that `--trace` wrote, or thread ids such as `replay:0,1,1,0`"
+            )
+        })?,
+    );
+    let mut schedule = Vec::new();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        (&mut reader)
+            .take(TRACE_LINE_BYTES_MAX)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("{file}: cannot read the trace: {e}"))?;
+        if line.is_empty() {
+            if number == 1 {
+                return Err(not_a_trace(1, "the file is empty"));
+            }
+            break;
+        }
+        if line.last() != Some(&b'\n') && line.len() as u64 == TRACE_LINE_BYTES_MAX {
+            return Err(not_a_trace(number, "a line longer than a trace writes"));
+        }
+        let event: serde_json::Value =
+            serde_json::from_slice(&line).map_err(|_| not_a_trace(number, "not a JSON object"))?;
+        match event["ev"].as_str() {
+            None => return Err(not_a_trace(number, "no `ev`")),
+            Some("schedule") => {
+                let thread = event["a"]
+                    .as_u64()
+                    .and_then(|a| u32::try_from(a).ok())
+                    .ok_or_else(|| {
+                        not_a_trace(number, "a schedule event without a thread id in `a`")
+                    })?;
+                schedule.push(thread);
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(schedule)
 }
 
 #[derive(Args, Debug)]
@@ -481,7 +578,15 @@ pub(super) fn rerun_command(
         Some(StrategyChoice::Pct { depth, .. }) => {
             command.push_str(&format!(" --strategy pct:{depth}"))
         }
-        Some(StrategyChoice::Replay { .. }) | None => {}
+        Some(StrategyChoice::Replay { schedule }) => command.push_str(&format!(
+            " --strategy replay:{}",
+            schedule
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )),
+        None => {}
     }
     command
 }
