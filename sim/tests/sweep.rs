@@ -345,6 +345,17 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
 
     let stderr = refused(broken.len(), "EOF while parsing");
     assert!(stderr.contains("delete line 3"), "{stderr}");
+    // A merge reads the same file and stops at the same line, with a merge's advice: it resumes
+    // nothing.
+    let (code, _, merged) = sweep_merge(&[&out], dir.join("merged"), &[]);
+    assert_eq!(code, 2, "{merged}");
+    assert!(
+        merged.contains(&format!("{}:3:", path.display()))
+            && merged.contains("run the sweep that wrote this directory again")
+            && merged.contains("then merge again")
+            && !merged.contains("resume"),
+        "{merged}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -1425,7 +1436,7 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
         (code, stderr, summary)
     };
     let (code, stderr, summary) = merge(&[&shard_dirs[0], &shard_dirs[1]], "partial");
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(code, 2, "an incomplete merge: {stderr}");
     assert!(stderr.contains("shard 3/3 missing"), "{stderr}");
     assert!(
         summary["warnings"][0]
@@ -1454,6 +1465,119 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
         1,
         &says,
     );
+}
+
+/// `sim sweep --subject counter --seeds SEEDS --out OUT`, then `extra`: a sweep that finds
+/// nothing (the counter with its defects off), which must exit 0.
+fn clean_sweep(out: &Path, seeds: &str, extra: &[&str]) {
+    let out = out.display().to_string();
+    let mut args = vec![
+        "sweep",
+        "--subject",
+        "counter",
+        "--seeds",
+        seeds,
+        "--out",
+        &out,
+    ];
+    args.extend(extra);
+    let (code, stdout, stderr) = run_sim(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+/// A merge that is not its whole plan (a shard not given; a shard killed before it finished,
+/// which leaves its results but no summary; an unsharded sweep killed so) writes every output
+/// with the runs it has, but does not pass, even when every run it holds passed: `verdict` is
+/// `fail`, `incomplete` names what is missing, `junit.xml` has a case in error, the text says
+/// so, and it exits 2. A nightly job that lost part of its work must not go green.
+#[test]
+fn a_merge_missing_part_of_its_plan_writes_what_it_has_and_does_not_pass() {
+    let dir = scratch_dir("merge-incomplete");
+    let shard_dirs: Vec<PathBuf> = (1..=3)
+        .map(|index| {
+            let shard_dir = dir.join(format!("sh-{index}"));
+            clean_sweep(&shard_dir, "0..30", &["--shard", &format!("{index}/3")]);
+            shard_dir
+        })
+        .collect();
+    let merge = |inputs: &[&PathBuf], out: &str| {
+        let (code, stdout, stderr) = sweep_merge(inputs, dir.join(out), &[]);
+        let read = |name: &str| std::fs::read_to_string(dir.join(out).join(name)).unwrap();
+        let summary: Value = serde_json::from_str(&read("summary.json")).unwrap();
+        (code, stdout + &stderr, summary, read("junit.xml"))
+    };
+    let (code, said, summary, junit) = merge(&shard_dirs.iter().collect::<Vec<_>>(), "whole");
+    assert_eq!(code, 0, "{said}");
+    assert_eq!(summary["verdict"], "pass", "{summary}");
+    assert!(summary.get("incomplete").is_none(), "{summary}");
+    assert!(
+        !junit.contains("incomplete") && !said.contains("INCOMPLETE"),
+        "{junit}{said}"
+    );
+
+    let check = |out: &str, inputs: &[&PathBuf], missing: &[String], runs: u64| {
+        let (code, said, summary, junit) = merge(inputs, out);
+        assert_eq!(code, 2, "{said}");
+        assert_eq!(summary["verdict"], "fail", "{summary}");
+        assert_eq!(
+            summary["runs"], runs,
+            "the runs it has are merged: {summary}"
+        );
+        assert_eq!(
+            summary["findings"].as_array().map(Vec::len),
+            Some(0),
+            "{summary}"
+        );
+        let incomplete: Vec<&str> = summary["incomplete"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no `incomplete`: {summary}"))
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert_eq!(incomplete, missing, "{summary}");
+        assert!(
+            said.contains("INCOMPLETE: this merge is not the whole plan"),
+            "{said}"
+        );
+        assert!(junit.contains(r#"type="incomplete""#), "{junit}");
+        for missing in missing {
+            assert!(said.contains(missing.as_str()), "{said}");
+            assert!(junit.contains(missing.as_str()), "{junit}");
+        }
+    };
+    let shard_runs = |index: usize| records(&shard_dirs[index]).len() as u64;
+    // Shard 1 not given at all.
+    let not_given = vec!["shard 1/3: no directory merged holds it".to_string()];
+    check(
+        "not-given",
+        &[&shard_dirs[1], &shard_dirs[2]],
+        &not_given,
+        shard_runs(1) + shard_runs(2),
+    );
+    // Shard 1 killed before it finished: its results, and no summary (written last).
+    let killed = dir.join("killed-1");
+    copy_tree(&shard_dirs[0], &killed);
+    std::fs::remove_file(killed.join("summary.json")).unwrap();
+    let unfinished = format!(
+        "{}: no summary.json: a sweep stopped before it finished; its {} recorded runs are merged, the rest of its share never ran",
+        killed.display(),
+        shard_runs(0)
+    );
+    check(
+        "killed",
+        &[&killed, &shard_dirs[1], &shard_dirs[2]],
+        &[not_given[0].clone(), unfinished],
+        30,
+    );
+    // An unsharded sweep killed so, merged alone: no shard is missing, and it is still no pass.
+    let whole_killed = dir.join("whole-killed");
+    clean_sweep(&whole_killed, "0..10", &[]);
+    std::fs::remove_file(whole_killed.join("summary.json")).unwrap();
+    let unfinished = format!(
+        "{}: no summary.json: a sweep stopped before it finished; its 10 recorded runs are merged, the rest of its share never ran",
+        whole_killed.display()
+    );
+    check("whole-killed", &[&whole_killed], &[unfinished], 10);
 }
 
 /// Shards of different sweeps (other seeds, other defects) merge into no sweep's result: the
@@ -2043,9 +2167,22 @@ fn a_merge_names_a_corrupt_repro_sidecar_and_the_finding_it_leaves_without_a_rep
     }
     let (code, _, stderr) = sweep_merge(&[&first, &second], dir.join("merged"), &[]);
     assert_eq!(code, 1, "{stderr}");
-    for path in damaged {
+    for path in &damaged {
         let expected = format!(
             "warning: {}:1:12: not a repro sidecar (EOF while parsing a value); the file is ignored, so the merge has no repro for `",
+            path.display()
+        );
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
+    // An empty sidecar: columns start at 1 here as everywhere (serde_json says 0).
+    for path in &damaged {
+        std::fs::write(path, "").unwrap();
+    }
+    let (code, _, stderr) = sweep_merge(&[&first, &second], dir.join("merged-empty"), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    for path in &damaged {
+        let expected = format!(
+            "warning: {}:1:1: not a repro sidecar (EOF while parsing a value)",
             path.display()
         );
         assert!(stderr.contains(&expected), "{stderr}");
@@ -2222,7 +2359,9 @@ fn a_merge_keeps_the_fields_of_findings_it_does_not_know() {
 
     let merged = dir.join("merged");
     let (code, _, stderr) = sweep_merge(&[&shard], &merged, &[]);
-    assert_eq!(code, 1, "{stderr}");
+    // A directory with no summary is a sweep that did not finish: the merge is incomplete (2),
+    // and written all the same.
+    assert_eq!(code, 2, "{stderr}");
     let written = std::fs::read_to_string(merged.join(results::RESULTS_FILE)).unwrap();
     assert!(
         written.contains(

@@ -311,8 +311,14 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
     Ok(sweep_exit(&report.summary))
 }
 
+/// 0 when every run of the plan is there and passed; 1 for findings. A summary that is not the
+/// whole plan's (a merge missing a shard, or holding a sweep killed before it finished) is 2,
+/// findings or not: its inputs cannot give the result asked for, as with other bad input, and 1
+/// would claim a finding that may not exist; 3 would blame sim for a shard lost outside it.
 fn sweep_exit(summary: &sweep::summary::Summary) -> i32 {
-    if summary.verdict == "pass" {
+    if !summary.incomplete.is_empty() {
+        EXIT_USAGE
+    } else if summary.verdict == "pass" {
         EXIT_PASS
     } else {
         EXIT_FINDINGS
@@ -420,6 +426,14 @@ fn print_sweep_summary(
         println!("replay:");
         for replay in replays {
             println!("{replay}");
+        }
+    }
+    if !summary.incomplete.is_empty() {
+        println!(
+            "INCOMPLETE: this merge is not the whole plan, so it does not pass (exit 2), whatever its runs found:"
+        );
+        for missing in &summary.incomplete {
+            println!("  - {missing}");
         }
     }
     println!("report: {}", summary.report_html);

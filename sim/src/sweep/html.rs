@@ -59,6 +59,15 @@ pub fn render(summary: &Summary) -> String {
         summary.runs_per_second,
         escape(&summary.trace_hash)
     );
+    if !summary.incomplete.is_empty() {
+        html.push_str(
+            "<p class=\"fail\">Incomplete: this merge is not the whole plan, so it does not pass.</p>\n<ul>\n",
+        );
+        for missing in &summary.incomplete {
+            let _ = writeln!(html, "<li>{}</li>", escape(missing));
+        }
+        html.push_str("</ul>\n");
+    }
     findings_table(&mut html, summary);
     scenarios_table(&mut html, summary);
     for (index, finding) in summary.findings.iter().enumerate() {

@@ -2,7 +2,8 @@
 //! CI systems show a sweep the way they show tests. A scenario fails when any of its runs found
 //! something; the failure message lists its signatures and the text holds each finding's report
 //! (for a finding another scenario showed first, that one's, saying so).
-//! Times are the sum of the runs' durations.
+//! Times are the sum of the runs' durations. A merge that is not its whole plan (`incomplete`)
+//! adds one case in error that names what is missing.
 
 use std::time::Duration;
 
@@ -61,6 +62,20 @@ pub fn render(summary: &Summary) -> String {
             "runs",
             scenario.runs.to_string(),
         ));
+        suite.add_test_case(case);
+    }
+    // A merge that misses part of its plan: the runs it holds may all be green, and CI must not
+    // read that as the plan's result.
+    if !summary.incomplete.is_empty() {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(format!(
+            "the merge is not the whole plan: {}",
+            summary.incomplete.join("; ")
+        ));
+        status.set_type("incomplete");
+        status.set_description(summary.incomplete.join("\n"));
+        let mut case = TestCase::new("incomplete plan", status);
+        case.set_classname("sim sweep merge");
         suite.add_test_case(case);
     }
     let mut report = Report::new("sim");

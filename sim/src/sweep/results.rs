@@ -225,12 +225,25 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record = parse_line(line).map_err(|NotARecord { column, why }| ResultsError {
-            message: format!(
-                "{}:{line_number}:{column}: corrupted results file: {why}\n  line: {}\nnote: every other line is intact and the file was not changed; delete line {line_number} (or the whole file to start over) and run the same command again to resume",
-                path.display(),
-                preview(line)
-            ),
+        let record = parse_line(line).map_err(|NotARecord { column, why }| {
+            // A sweep resumes from the file; a merge only reads it, and the run the line held
+            // is redone by the sweep that wrote the directory.
+            let advice = if repair {
+                format!(
+                    "delete line {line_number} (or the whole file to start over) and run the same command again to resume"
+                )
+            } else {
+                format!(
+                    "delete line {line_number}, run the sweep that wrote this directory again (its same command) to redo that run, then merge again"
+                )
+            };
+            ResultsError {
+                message: format!(
+                    "{}:{line_number}:{column}: corrupted results file: {why}\n  line: {}\nnote: every other line is intact and the file was not changed; {advice}",
+                    path.display(),
+                    preview(line)
+                ),
+            }
         })?;
         keep(
             record,
@@ -297,7 +310,7 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
         why: "not UTF-8 text".to_string(),
     })?;
     let record = serde_json::from_str::<RunRecord>(text).map_err(|error| NotARecord {
-        column: error.column(),
+        column: error.column().max(1),
         why: format!(
             "not a run record ({})",
             crate::trace::json_error_words(&error)
@@ -341,7 +354,9 @@ pub fn json_error_at(file: &str, what: Option<&str>, error: &serde_json::Error) 
         Some(what) => format!("{what} ({words})"),
         None => words,
     };
-    format!("{file}:{}:{}: {said}", error.line(), error.column())
+    // serde_json counts columns from 1 but says 0 for an error before a line's first character
+    // (an empty file, a line cut off after its newline); every other location here starts at 1.
+    format!("{file}:{}:{}: {said}", error.line(), error.column().max(1))
 }
 
 fn preview(line: &[u8]) -> String {

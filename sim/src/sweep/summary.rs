@@ -229,6 +229,25 @@ pub struct Summary {
     /// builds): the summary may not be the whole plan's. Empty for a sweep.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What of the plan a merge does not hold: each shard no input holds (`shard 2/3: …`, or
+    /// `shard 2/3 of plan P: …` when the merge holds more than one plan), each input a killed sweep left
+    /// without its summary, each input holding fewer runs than its summary counts. A summary with
+    /// any is not the plan's whole result, so its `verdict` is `fail` and `sim sweep merge` exits 2.
+    /// Absent when the plan is whole, and in a sweep's own summary (written only once every run
+    /// of its share is done).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
+}
+
+impl Summary {
+    /// Marks the summary as not the whole plan's result (see `incomplete`): it fails, whatever
+    /// its runs found, since runs that never happened found nothing either way.
+    pub fn set_incomplete(&mut self, incomplete: Vec<String>) {
+        if !incomplete.is_empty() {
+            self.verdict = "fail".into();
+        }
+        self.incomplete = incomplete;
+    }
 }
 
 fn split_signature(signature: &str) -> (String, String, String) {
@@ -385,6 +404,7 @@ pub fn build(
         report_html: display_path(out, REPORT_FILE),
         junit_xml: display_path(out, JUNIT_FILE),
         warnings: Vec::new(),
+        incomplete: Vec::new(),
     }
 }
 
@@ -421,8 +441,9 @@ pub enum Mismatched {
 
 /// Merges sweep directories (shards, or earlier merges) into `out`. Directories that are not
 /// the shards of one sweep (of other plans, split other ways, or by other builds of sim) are
-/// refused, unless `mismatched` allows them; a shard missing is only a warning, as a nightly
-/// run whose one shard died still wants the report of the others.
+/// refused, unless `mismatched` allows them. A shard missing, or an input a killed sweep left
+/// unfinished, does not stop the merge, as a nightly run whose one shard died still wants the
+/// report of the others; but its summary says what is missing (`incomplete`) and does not pass.
 pub fn merge(
     inputs: &[PathBuf],
     out: &Path,
@@ -446,6 +467,8 @@ pub fn merge(
     // Each `--recheck-percent` and `--shrink-runs-max` the inputs' shards ran with, and where.
     let mut recheck_percents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut shrink_budgets: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    // Inputs that do not hold all the runs of their share of the plan (for `incomplete`).
+    let mut unfinished = Vec::new();
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
         if !path.exists() {
@@ -467,6 +490,25 @@ pub fn merge(
         // A sweep keeps in its file the records of an earlier sweep into the same directory
         // with other seeds or sources, and leaves them out of its summary: merged, they would
         // be counted as runs of this plan.
+        match &summary {
+            None => unfinished.push(format!(
+                "{}: no {SUMMARY_FILE}: a sweep stopped before it finished; its {} recorded runs are merged, the rest of its share never ran",
+                input.display(),
+                loaded.records.len()
+            )),
+            // A sweep writes its summary once every run of its share is recorded, and a merge
+            // the records it counts: fewer means runs were lost since (a line cut off the file).
+            Some(summary) if (loaded.records.len() as u64) < summary.runs => {
+                unfinished.push(format!(
+                    "{}: holds {} runs and its {SUMMARY_FILE} counts {}; the other {} are lost",
+                    path.display(),
+                    loaded.records.len(),
+                    summary.runs,
+                    summary.runs - loaded.records.len() as u64
+                ))
+            }
+            Some(_) => {}
+        }
         if let Some(summary) = &summary
             && loaded.records.len() as u64 > summary.runs
         {
@@ -601,6 +643,12 @@ pub fn merge(
     }
     warnings.extend(mismatches);
     warnings.extend(coverage.missing);
+    let incomplete: Vec<String> = coverage
+        .shards_missing
+        .iter()
+        .map(|shard| format!("shard {shard}: no directory merged holds it"))
+        .chain(unfinished)
+        .collect();
     let records: Vec<RunRecord> = records.into_values().collect();
     let span = span.unwrap_or_else(|| SeedsSpan {
         start: records.iter().map(|r| r.seed).min().unwrap_or(0),
@@ -669,6 +717,7 @@ pub fn merge(
     }
     let mut summary = build(&records, &chosen, span, shards, out);
     summary.warnings = warnings;
+    summary.set_incomplete(incomplete);
     let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
     results_lock.replace_with(&records).map_err(io)?;
     write_outputs(out, &summary).map_err(io)?;
@@ -742,6 +791,9 @@ pub struct CoverageProblems {
     pub mismatched: Vec<String>,
     /// Shards of a plan that are not among them.
     pub missing: Vec<String>,
+    /// The same shards, one entry each (`2/3`; `2/3 of plan P` when there is more than one plan),
+    /// for the summary's `incomplete`.
+    pub shards_missing: Vec<String>,
 }
 
 /// What is wrong with a merge of `shards` as a whole plan: shards of more than one plan, shards
@@ -772,6 +824,7 @@ pub fn coverage_problems(shards: &[ShardSummary]) -> CoverageProblems {
     };
     let mut mismatched = Vec::new();
     let mut missing_shards = Vec::new();
+    let mut shards_missing = Vec::new();
     if plans.len() > 1 {
         let listed: Vec<String> = plans
             .iter()
@@ -800,6 +853,10 @@ pub fn coverage_problems(shards: &[ShardSummary]) -> CoverageProblems {
                 .filter(|i| !indices.contains(i))
                 .map(|i| format!("{i}/{count}"))
                 .collect();
+            shards_missing.extend(missing.iter().map(|shard| match plans.len() {
+                1 => shard.clone(),
+                _ => format!("{shard} of plan {plan}"),
+            }));
             if !missing.is_empty() {
                 missing_shards.push(format!(
                     "plan {plan}: shard {} missing; the merge holds {} of its {count} shards, so its summary is not the whole plan's",
@@ -812,6 +869,7 @@ pub fn coverage_problems(shards: &[ShardSummary]) -> CoverageProblems {
     CoverageProblems {
         mismatched,
         missing: missing_shards,
+        shards_missing,
     }
 }
 
