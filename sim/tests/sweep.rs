@@ -1142,8 +1142,16 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
     assert!(!dir.join("out").exists(), "nothing ran: {stderr}");
 
     std::fs::create_dir_all(dir.join("corpus/regressions")).unwrap();
-    let (code, _, stderr) = sweep_leak_toml_promoting(&dir);
+    let (code, stdout, stderr) = sweep_leak_toml_promoting(&dir);
     assert_eq!(code, 1, "{stderr}");
+    // A promotion is a result, said under the summary, not a warning.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("promoted out/repros/") && l.contains("-> corpus/regressions/")),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("promoted"), "{stderr}");
     assert!(
         stderr
             .lines()
@@ -1169,6 +1177,69 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
         scenario.run(defects_off()).passed(),
         "a promoted repro of a seeded defect passes with it off: {text}"
     );
+
+    // A regression of the same finding under another name (as `sim import-crash` names its
+    // files, with another header): neither a sweep nor `sim promote` copies the repro again.
+    let imported = dir.join("corpus/regressions/counter-leak-on-evict-leak-0badcafe.toml");
+    std::fs::write(&imported, format!("# Imported by hand.\n{text}")).unwrap();
+    std::fs::remove_file(&promoted[0]).unwrap();
+    std::fs::remove_dir_all(dir.join("out")).unwrap();
+    let (code, stdout, stderr) = sweep_leak_toml_promoting(&dir);
+    assert_eq!(code, 1, "{stderr}");
+    let said = "is already pinned by corpus/regressions/counter-leak-on-evict-leak-0badcafe.toml";
+    assert!(stdout.contains(said), "{stdout}");
+    let repro = dir
+        .join("out/repros")
+        .join(promoted[0].file_name().unwrap());
+    let (code, stdout, stderr) = run_sim_in(&dir, &["promote", &repro.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(said), "{stdout}");
+    let left: Vec<PathBuf> = std::fs::read_dir(dir.join("corpus/regressions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, vec![imported], "no copy of a pinned finding");
+}
+
+/// The zoo's WAMR scenario swept with `--promote` against a copy of this repository's
+/// regressions: its finding is the one `sim import-crash` pinned long ago, under a name of its
+/// own, so nothing is added.
+#[test]
+fn promoting_a_finding_the_real_corpus_already_pins_adds_nothing() {
+    let dir = scratch_dir("promote-real-corpus");
+    let root = package_dir().parent().unwrap();
+    copy_tree(
+        &root.join("corpus/regressions"),
+        &dir.join("corpus/regressions"),
+    );
+    let before = std::fs::read_dir(dir.join("corpus/regressions"))
+        .unwrap()
+        .count();
+    let scenario = root.join("scenarios/zoo/instantiate-destroy.toml");
+    let scenario = scenario.display().to_string();
+    let (code, stdout, stderr) = run_sim_in(
+        &dir,
+        &[
+            "sweep",
+            &scenario,
+            "--seeds",
+            "0..3",
+            "--out",
+            "out",
+            "--promote",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "leak:rwlock:fd_prestats_init is already pinned by corpus/regressions/wasi-runtime-prestats-lock-leak-leak-1276c8f0.toml"
+        ),
+        "{stdout}"
+    );
+    let after = std::fs::read_dir(dir.join("corpus/regressions"))
+        .unwrap()
+        .count();
+    assert_eq!(after, before, "{stdout}");
 }
 
 /// `sweep-scaling` refuses what would cost other figures or report a meaningless one: a results

@@ -305,6 +305,15 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         args.json,
         Some((report.ran, report.resumed)),
     );
+    // Under the summary, as `sim promote` prints them; on stderr with --json, whose stdout is
+    // the one JSON object.
+    for line in &report.promoted {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
     if let Some(message) = report.promote_error {
         return Err(CliError::usage(message));
     }

@@ -388,6 +388,9 @@ pub struct SweepReport {
     /// Why copying the repros into `config.promote_to` failed at the end. The summary and the
     /// outputs are complete then, and the caller shows them before the error.
     pub promote_error: Option<String>,
+    /// What promotion did with each repro (`promoted …`, `already pinned by …`): results, not
+    /// warnings.
+    pub promoted: Vec<String>,
 }
 
 /// The most (scenario, seed) pairs one sweep invocation plans. Its plan and its records are held
@@ -937,6 +940,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     summary::write_outputs(out, &summary)
         .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;
     let mut promote_error = None;
+    let mut promoted = Vec::new();
     if let Some(dir) = &config.promote_to {
         let files: Vec<PathBuf> = summary
             .findings
@@ -944,7 +948,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
             .filter_map(|f| f.repro.as_ref().map(PathBuf::from))
             .collect();
         match promote::promote(registry, &files, dir) {
-            Ok(lines) => warnings.extend(lines),
+            Ok(lines) => promoted = lines,
             Err(message) => promote_error = Some(message),
         }
     }
@@ -955,6 +959,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         resumed,
         ran,
         promote_error,
+        promoted,
     })
 }
 

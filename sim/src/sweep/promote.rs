@@ -1,7 +1,10 @@
 //! Promotion: copying chosen repros into `corpus/regressions/`, where every finding ever made is
-//! kept and replayed. Only files that parse and pin at least one signature are taken. Repro names
-//! hash the subject and signature, so a file of the same name that is already there is a
-//! regression of the same finding: it is kept, and the new one is not copied over it.
+//! kept and replayed. Only files that parse and pin at least one signature are taken. A repro
+//! whose finding a regression already pins (the same subject and defects, and every signature it
+//! pins among that file's) is not copied: the file that pins it is named instead. Regressions are
+//! known by what they pin, read as the replay reads them, not by their names, which differ by
+//! who wrote them (`sim sweep` names a repro SUBJECT-KIND-HASH, `sim import-crash`
+//! SUBJECT-DEFECTS-KIND-HASH). A file of the repro's name that pins something else is kept too.
 //!
 //! Replaying: `replay_regressions` checks a directory of regressions (this repository's
 //! `corpus/regressions/`, or one of a crate's own, which its binary's `import-crash` fills) as
@@ -34,9 +37,61 @@ pub fn prepare_target(dir: &Path) -> Result<(), String> {
     })
 }
 
-/// Copies each repro file into `dir`; returns one line per file saying what happened.
+/// What a regression pins: its subject, its defects and its signatures, each list sorted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pins {
+    subject: String,
+    defects: Vec<String>,
+    signatures: Vec<String>,
+}
+
+impl Pins {
+    fn of(scenario: &dyn DynScenario) -> Pins {
+        let meta = scenario.meta();
+        let mut defects = meta.defects;
+        defects.sort();
+        defects.dedup();
+        let mut signatures = pinned_signatures(scenario);
+        signatures.sort();
+        signatures.dedup();
+        Pins {
+            subject: meta.subject,
+            defects,
+            signatures,
+        }
+    }
+
+    /// Whether a regression pinning `self` already holds what `other` would pin: the same
+    /// subject with the same defects, and every signature of `other` among its own.
+    fn covers(&self, other: &Pins) -> bool {
+        self.subject == other.subject
+            && self.defects == other.defects
+            && other
+                .signatures
+                .iter()
+                .all(|signature| self.signatures.contains(signature))
+    }
+}
+
+/// The regressions of `dir` and `dir/open/`, with what each pins, parsed as `replay_regressions`
+/// parses them. A file that does not parse or pins nothing is left out: it pins nothing a repro
+/// could repeat, and the replay reports it.
+fn existing_pins(registry: &Registry, dir: &Path) -> Vec<(PathBuf, Pins)> {
+    [dir.to_path_buf(), dir.join("open")]
+        .iter()
+        .flat_map(|list| toml_files_in(list).unwrap_or_default())
+        .filter_map(|file| {
+            let (scenario, _) = load_regression(registry, &file).ok()?;
+            Some((file, Pins::of(scenario.as_ref())))
+        })
+        .collect()
+}
+
+/// Copies each repro file into `dir`, unless a regression there already pins its finding; returns
+/// one line per file saying what happened.
 pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
+    let mut existing = existing_pins(registry, dir);
     for file in files {
         let label = file.display().to_string();
         let text =
@@ -45,6 +100,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             .parse(&label, &text)
             .map_err(|diagnostic| diagnostic.to_string())?;
         let signatures = pinned_signatures(scenario.as_ref());
+        let pins = Pins::of(scenario.as_ref());
         if signatures.is_empty() {
             return Err(format!(
                 "{label}: not a repro: it pins no finding (no `signatures` under [expect]); write one with `sim sweep` or `sim shrink`"
@@ -58,23 +114,32 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             &report::replay_command(&label),
             &report::replay_command(&target.display().to_string()),
         );
+        let same_file = std::fs::read_to_string(&target).ok().as_deref() == Some(&rewritten);
+        if same_file {
+            lines.push(format!("{}: already promoted", target.display()));
+            continue;
+        }
+        if let Some((pinned_by, _)) = existing.iter().find(|(_, held)| held.covers(&pins)) {
+            lines.push(format!(
+                "{label}: not promoted: {} is already pinned by {}",
+                signatures.join(", "),
+                pinned_by.display()
+            ));
+            continue;
+        }
         if target.exists() {
-            let line = if std::fs::read_to_string(&target).ok().as_deref() == Some(&rewritten) {
-                format!("{}: already promoted", target.display())
-            } else {
-                format!(
-                    "{}: already holds a regression for {}; kept it",
-                    target.display(),
-                    signatures.join(", ")
-                )
-            };
-            lines.push(line);
+            lines.push(format!(
+                "{}: already there, and pins something else than {label} ({}); kept it, and {label} was not copied (copy it under another name to keep both)",
+                target.display(),
+                signatures.join(", ")
+            ));
             continue;
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
         std::fs::write(&target, rewritten)
             .map_err(|e| format!("{}: cannot write: {e}", target.display()))?;
+        existing.push((target.clone(), pins));
         lines.push(format!(
             "promoted {label} -> {} ({})",
             target.display(),
