@@ -562,6 +562,7 @@ pub(super) fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliEr
         ("wall s", Fit::Whole),
         ("signatures", Fit::Whole),
     ]);
+    let mut not_expected = Vec::new();
     for subject in &detection.subjects {
         table.add_row(vec![
             subject.subject.clone(),
@@ -580,15 +581,32 @@ pub(super) fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliEr
             table.add_row(vec![
                 subject.subject.clone(),
                 defect.defect.clone(),
-                if defect.detected { "yes" } else { "NO" }.into(),
+                match (defect.detected, defect.expected) {
+                    (true, _) => "yes",
+                    (false, true) => "NO",
+                    (false, false) => "no (not expected)",
+                }
+                .into(),
                 optional(defect.seeds_to_first_finding),
                 optional(defect.minimised_ops),
                 format!("{:.2}", defect.wall_seconds),
                 defect.signatures.join("\n"),
             ]);
+            if !defect.detected
+                && let Some(why) =
+                    sweep::measure::not_reached_by_generated(&subject.subject, &defect.defect)
+            {
+                not_expected.push(format!(
+                    "note: {} {}: not expected from generated scenarios: {why}",
+                    subject.subject, defect.defect
+                ));
+            }
         }
     }
     println!("{}", table.render());
+    for note in not_expected {
+        println!("{note}");
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent).map_err(|e| CliError {
             code: EXIT_USAGE,

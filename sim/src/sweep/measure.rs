@@ -7,6 +7,10 @@
 //! seed's run without defects does not; "seeds to first finding" counts seeds up to the first such
 //! seed. Attributing by seed keeps a subject's defects-off findings (if it has any) from being
 //! credited to a defect.
+//!
+//! A defect missed fails `make detect`, unless `NOT_REACHED_BY_GENERATED` lists it: a defect
+//! known to need a scenario that seeds do not generate within the detection's budget. Its row
+//! still runs and says what it found; a listed defect that is found is `yes` as any other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -28,11 +32,37 @@ pub struct Baseline {
     pub wall_seconds: f64,
 }
 
+/// Defects that generated scenarios are known not to reach within `make detect`'s seeds, as
+/// (subject, defect, why). Missing one of them does not fail the detection; every other defect
+/// missed does. Each is checked elsewhere (a zoo scenario and a regression file).
+pub const NOT_REACHED_BY_GENERATED: &[(&str, &str, &str)] = &[(
+    "allocator",
+    "absorbed-pages-never-collected",
+    "found by the fuzzer, not seeded: its growth of committed pages past the declared cache of 16,384 needs one shape (private heaps rotated twice, another thread freeing their medium blocks) repeated about 96 times with nothing else in that size class, which the coverage-guided fuzzer took 60-83 s to build (README, Fuzzing); with the defect on, generated seeds 0..20000 found nothing at all (0 of 20000 runs failed), twenty times the detection's seeds; `make zoo` (heap-rotate-cross-thread-free.toml) and its regression file check it",
+)];
+
+/// Why `make detect` does not expect generated scenarios of `subject` to find `defect`, when it
+/// does not (`NOT_REACHED_BY_GENERATED`).
+pub fn not_reached_by_generated(subject: &str, defect: &str) -> Option<&'static str> {
+    NOT_REACHED_BY_GENERATED
+        .iter()
+        .find(|(s, d, _)| *s == subject && *d == defect)
+        .map(|(_, _, why)| *why)
+}
+
+fn expected_by_default() -> bool {
+    true
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DefectDetection {
     pub defect: String,
     pub runs: u64,
     pub detected: bool,
+    /// Whether the generated scenarios are expected to find the defect; false for one that
+    /// `NOT_REACHED_BY_GENERATED` lists, whose miss fails nothing.
+    #[serde(default = "expected_by_default")]
+    pub expected: bool,
     /// Seeds swept up to and including the first seed that detected the defect.
     pub seeds_to_first_finding: Option<u64>,
     pub first_seed: Option<u64>,
@@ -59,10 +89,11 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Whether every defect the generated scenarios are expected to find was found.
     pub fn all_detected(&self) -> bool {
         self.subjects
             .iter()
-            .all(|s| s.defects.iter().all(|d| d.detected))
+            .all(|s| s.defects.iter().all(|d| d.detected || !d.expected))
     }
 }
 
@@ -129,6 +160,7 @@ pub fn detect(
                 defect: defect.name.to_string(),
                 runs: summary.runs,
                 detected: first.is_some(),
+                expected: not_reached_by_generated(info.name, defect.name).is_none(),
                 seeds_to_first_finding: first.as_ref().map(|(seed, _)| seed - seeds.start + 1),
                 first_seed: first.as_ref().map(|(seed, _)| *seed),
                 signatures: signatures.into_iter().collect(),
@@ -351,6 +383,68 @@ pub fn merge_metrics(path: &Path, fresh: BTreeMap<String, Value>) -> Result<(), 
 mod tests {
     use super::*;
     use crate::sweep::scratch::ScratchDir;
+
+    /// A detection of one subject whose defects were found or not as `found` says.
+    fn detection(subject: &str, found: &[(&str, bool)]) -> Detection {
+        let defects = found
+            .iter()
+            .map(|(defect, detected)| DefectDetection {
+                defect: defect.to_string(),
+                runs: 1,
+                detected: *detected,
+                expected: not_reached_by_generated(subject, defect).is_none(),
+                seeds_to_first_finding: None,
+                first_seed: None,
+                signatures: Vec::new(),
+                minimised_ops: None,
+                ops_before: None,
+                repro: None,
+                wall_seconds: 0.0,
+            })
+            .collect();
+        Detection {
+            seeds: "0..1".into(),
+            subjects: vec![SubjectDetection {
+                subject: subject.into(),
+                defects_off: Baseline {
+                    runs: 1,
+                    runs_failed: 0,
+                    signatures: Vec::new(),
+                    wall_seconds: 0.0,
+                },
+                defects,
+            }],
+        }
+    }
+
+    /// The allocator's fuzzer-found defect, which generated scenarios do not reach, fails no
+    /// detection when missed; its seeded defect, and any defect of another subject, still does.
+    #[test]
+    fn a_missed_defect_fails_the_detection_unless_generated_scenarios_are_known_not_to_reach_it() {
+        let registry = crate::registry::Registry::builtin();
+        for (subject, defect, _) in NOT_REACHED_BY_GENERATED {
+            let info = registry
+                .get(subject)
+                .expect("a subject of the registry")
+                .info();
+            assert!(
+                info.defects.iter().any(|d| d.name == *defect),
+                "{subject} has no defect {defect}"
+            );
+        }
+        let absorbed = "absorbed-pages-never-collected";
+        let seeded = "collect-after-segment-free";
+        assert!(detection("allocator", &[(seeded, true), (absorbed, false)]).all_detected());
+        assert!(!detection("allocator", &[(seeded, false), (absorbed, true)]).all_detected());
+        assert!(!detection("wasi-runtime", &[(absorbed, false)]).all_detected());
+        // Written before `expected` was kept, a row is expected.
+        let old = r#"{"defect":"d","runs":1,"detected":false,"seeds_to_first_finding":null,"first_seed":null,"signatures":[],"minimised_ops":null,"ops_before":null,"repro":null,"wall_seconds":0.0}"#;
+        assert!(
+            serde_json::from_str::<DefectDetection>(old)
+                .unwrap()
+                .expected
+        );
+    }
 
     #[test]
     fn merging_a_metric_keeps_the_others_and_never_replaces_a_file_it_cannot_read() {
