@@ -742,7 +742,7 @@ fn file_seeds_without_scenario_files_is_a_warning() {
     );
     assert_eq!(records(Path::new(&out)).len(), 2, "the --seeds range ran");
     let out = dir.join("with-a-file").display().to_string();
-    let (code, _, stderr) = run_sim(&[
+    let (code, stdout, stderr) = run_sim(&[
         "sweep",
         "../scenarios/allocator-basic.toml",
         "--subject",
@@ -760,6 +760,11 @@ fn file_seeds_without_scenario_files_is_a_warning() {
         records(Path::new(&out)).len(),
         3,
         "1 file seed, 2 generated"
+    );
+    // The status line gives the files' seeds beside the span, not only the span.
+    assert!(
+        stdout.contains("runs over 2 seeds (0..2; scenario files 0..1) in "),
+        "{stdout}"
     );
 }
 

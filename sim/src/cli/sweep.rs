@@ -266,7 +266,7 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         };
         check_output_dir(&merge.out, "--out")?;
         let summary = sweep::summary::merge(&merge.dirs, &merge.out, mismatched)?;
-        print_sweep_summary(&summary, merge.json, None);
+        print_sweep_summary(&summary, merge.json, None, None);
         return Ok(sweep_exit(&summary));
     }
     if !(0.0..=100.0).contains(&args.recheck_percent) {
@@ -300,10 +300,17 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
     for warning in &report.warnings[report.warnings_printed..] {
         eprintln!("warning: {warning}");
     }
+    // The files' own seeds, when they are not the span the status line gives.
+    let file_seeds = args
+        .sources
+        .file_seeds
+        .as_ref()
+        .filter(|_| !args.sources.files.is_empty());
     print_sweep_summary(
         &report.summary,
         args.json,
         Some((report.ran, report.resumed)),
+        file_seeds,
     );
     // Under the summary, as `sim promote` prints them; on stderr with --json, whose stdout is
     // the one JSON object.
@@ -338,6 +345,7 @@ fn print_sweep_summary(
     summary: &sweep::summary::Summary,
     json: bool,
     ran_resumed: Option<(usize, usize)>,
+    file_seeds: Option<&Range<u64>>,
 ) {
     if json {
         println!(
@@ -350,8 +358,16 @@ fn print_sweep_summary(
         Some((ran, resumed)) if resumed > 0 => format!(" ({ran} run now, {resumed} resumed)"),
         _ => String::new(),
     };
+    // `--file-seeds` gives the files a range of their own: the span alone read as if the files
+    // ran every seed of it.
+    let files = match file_seeds {
+        Some(seeds) if (seeds.start, seeds.end) != (summary.seeds.start, summary.seeds.end) => {
+            format!("; scenario files {}..{}", seeds.start, seeds.end)
+        }
+        _ => String::new(),
+    };
     println!(
-        "sweep: {} runs{how} over {} seeds ({}..{}) in {:.1} s ({:.1} runs/s); {} failed; {} rechecked for determinism, {} mismatches",
+        "sweep: {} runs{how} over {} seeds ({}..{}{files}) in {:.1} s ({:.1} runs/s); {} failed; {} rechecked for determinism, {} mismatches",
         summary.runs,
         summary.seeds_run,
         summary.seeds.start,
