@@ -405,38 +405,6 @@ struct Left {
 /// A live record the check may note as left: its serial, id, site slot and what it holds.
 type Candidate = (u64, RecordId, usize, Totals);
 
-fn totals_minus(a: Totals, b: Totals) -> Totals {
-    Totals {
-        count: a.count.saturating_sub(b.count),
-        bytes: a.bytes.saturating_sub(b.bytes),
-    }
-}
-
-fn totals_plus(a: Totals, b: Totals) -> Totals {
-    Totals {
-        count: a.count + b.count,
-        bytes: a.bytes + b.bytes,
-    }
-}
-
-fn totals_min(a: Totals, b: Totals) -> Totals {
-    Totals {
-        count: a.count.min(b.count),
-        bytes: a.bytes.min(b.bytes),
-    }
-}
-
-fn totals_max(a: Totals, b: Totals) -> Totals {
-    Totals {
-        count: a.count.max(b.count),
-        bytes: a.bytes.max(b.bytes),
-    }
-}
-
-fn is_nothing(totals: Totals) -> bool {
-    totals == Totals::default()
-}
-
 /// What `record` holds now.
 fn holds(record: &Record) -> Totals {
     Totals {
@@ -450,17 +418,17 @@ fn holds(record: &Record) -> Totals {
 fn leave(left: &mut BTreeMap<u64, Left>, candidate: &Candidate, wanted: &mut Totals) {
     let &(serial, id, slot, holds) = candidate;
     let noted = left.get(&serial).map_or(Totals::default(), |l| l.amount);
-    let taken = totals_min(totals_minus(holds, noted), *wanted);
-    if is_nothing(taken) {
+    let taken = holds.less(noted).min_each(*wanted);
+    if taken.is_zero() {
         return;
     }
-    *wanted = totals_minus(*wanted, taken);
+    *wanted = wanted.less(taken);
     let entry = left.entry(serial).or_insert(Left {
         id,
         slot,
         amount: Totals::default(),
     });
-    entry.amount = totals_plus(entry.amount, taken);
+    entry.amount = entry.amount.plus(taken);
 }
 
 /// Brings `left` up to `os`: forgets the records released since `noted_serial`, leaving what
@@ -484,12 +452,12 @@ fn note_left(
     left.retain(|_, l| match resources.get(l.id) {
         Some(record) => {
             // A record that shrank gave back no more than it holds past what was left in it.
-            l.amount = totals_min(l.amount, holds(record));
-            !is_nothing(l.amount)
+            l.amount = l.amount.min_each(holds(record));
+            !l.amount.is_zero()
         }
         None => {
             let at = released.entry(l.slot).or_default();
-            *at = totals_plus(*at, l.amount);
+            *at = at.plus(l.amount);
             false
         }
     });
@@ -592,9 +560,9 @@ impl SetupCheck {
             })
             .map(|(slot, site)| {
                 let before = start.site_totals.get(slot).copied().unwrap_or_default();
-                (slot, totals_minus(site.totals, before))
+                (slot, site.totals.less(before))
             })
-            .filter(|&(_, rise)| !is_nothing(rise))
+            .filter(|&(_, rise)| !rise.is_zero())
             .collect();
         note_left(&mut self.left, os, self.noted_serial, start.serial, &rises);
         self.noted_serial = os.resources().serial();
@@ -641,9 +609,7 @@ impl SetupCheck {
         // The kinds the setup added to, in kind order (slots made after `after_setup` held
         // nothing at its end).
         let mut kinds: Vec<KindId> = (0..after_setup.site_totals.len())
-            .filter(|&slot| {
-                !is_nothing(totals_minus(at(after_setup, slot), at(before_setup, slot)))
-            })
+            .filter(|&slot| !at(after_setup, slot).less(at(before_setup, slot)).is_zero())
             .map(|slot| sites[slot].kind)
             .collect();
         kinds.sort();
@@ -658,7 +624,7 @@ impl SetupCheck {
         let mut left_at = vec![Totals::default(); sites.len()];
         for l in left.values() {
             if let Some(record) = resources.get(l.id) {
-                left_at[l.slot] = totals_plus(left_at[l.slot], totals_min(l.amount, holds(record)));
+                left_at[l.slot] = left_at[l.slot].plus(l.amount.min_each(holds(record)));
             }
         }
         for kind in kinds {
@@ -686,7 +652,7 @@ impl SetupCheck {
                     "the `setup` acquired this and the lifecycle has no `teardown` to release \
                      it: add a `teardown` that releases it"
                         .to_string()
-                } else if !is_nothing(site.added) {
+                } else if !site.added.is_zero() {
                     "a repetition released what the `setup` acquired here and acquired this in \
                      its place, and the lifecycle has no `teardown` to release it: add a \
                      `teardown` that releases it"
@@ -733,7 +699,7 @@ impl SetupCheck {
             let (totals, _) = setup_records
                 .entry(site)
                 .or_insert((Totals::default(), record));
-            *totals = totals_plus(*totals, holds(record));
+            *totals = totals.plus(holds(record));
         }
         let mut at_end = Vec::new();
         let (mut added_all, mut held_all) = (Totals::default(), Totals::default());
@@ -742,16 +708,16 @@ impl SetupCheck {
                 continue;
             }
             let before = at(before_setup, slot);
-            let added = totals_minus(at(after_setup, slot), before);
+            let added = at(after_setup, slot).less(before);
             let (own, oldest_own) = match setup_records.get(site.site) {
-                Some(&(totals, record)) => (totals_min(totals, added), Some(record)),
+                Some(&(totals, record)) => (totals.min_each(added), Some(record)),
                 None => (Totals::default(), None),
             };
-            let past = totals_minus(totals_minus(site.totals, before), left_at[slot]);
-            let replacing = totals_min(added, past);
-            let held = totals_max(own, replacing);
-            added_all = totals_plus(added_all, added);
-            held_all = totals_plus(held_all, held);
+            let past = site.totals.less(before).less(left_at[slot]);
+            let replacing = added.min_each(past);
+            let held = own.max_each(replacing);
+            added_all = added_all.plus(added);
+            held_all = held_all.plus(held);
             at_end.push(SiteAtEnd {
                 slot,
                 added,
@@ -763,28 +729,28 @@ impl SetupCheck {
         }
         let missing_at: Vec<String> = at_end
             .iter()
-            .filter(|site| !is_nothing(totals_minus(site.added, site.held)))
+            .filter(|site| !site.added.less(site.held).is_zero())
             .map(|site| format!("`{}`", resources.site_totals()[site.slot].site))
             .collect();
         // What the setup added and is neither held nor replaced at its own site, up to what the
         // kind holds past its baseline before the setup, what the repetitions left and what is
         // reported at the setup's sites: acquired at another site in its place.
-        let left_all = at_end.iter().fold(Totals::default(), |all, site| {
-            totals_plus(all, left_at[site.slot])
-        });
+        let left_all = at_end
+            .iter()
+            .fold(Totals::default(), |all, site| all.plus(left_at[site.slot]));
         let now = resources.total(kind);
-        let spare = totals_minus(
-            totals_minus(totals_minus(now, before_setup.total(os, kind)), left_all),
-            held_all,
-        );
-        let mut elsewhere = totals_min(totals_minus(added_all, held_all), spare);
-        if !is_nothing(elsewhere) {
+        let spare = now
+            .less(before_setup.total(os, kind))
+            .less(left_all)
+            .less(held_all);
+        let mut elsewhere = added_all.less(held_all).min_each(spare);
+        if !elsewhere.is_zero() {
             // The sites that hold more than reported there, where the latest acquisition since
             // the setup is newest first: that one took the place of what went.
             let mut newest: Vec<(u64, usize)> = at_end
                 .iter()
                 .enumerate()
-                .filter(|(_, site)| !is_nothing(totals_minus(site.past, site.held)))
+                .filter(|(_, site)| !site.past.less(site.held).is_zero())
                 .filter_map(|(index, site)| {
                     let label = resources.site_totals()[site.slot].site;
                     newest_at(os, kind, label, after_setup.serial)
@@ -794,18 +760,18 @@ impl SetupCheck {
             newest.sort_by_key(|&(serial, _)| std::cmp::Reverse(serial));
             for (_, index) in newest {
                 let site = &mut at_end[index];
-                let taken = totals_min(totals_minus(site.past, site.held), elsewhere);
-                if is_nothing(taken) {
+                let taken = site.past.less(site.held).min_each(elsewhere);
+                if taken.is_zero() {
                     continue;
                 }
-                elsewhere = totals_minus(elsewhere, taken);
-                site.held = totals_plus(site.held, taken);
+                elsewhere = elsewhere.less(taken);
+                site.held = site.held.plus(taken);
                 site.replaced = true;
             }
         }
-        at_end.retain(|site| !is_nothing(site.held));
+        at_end.retain(|site| !site.held.is_zero());
         for site in &mut at_end {
-            if site.named.is_none() || site.replaced && is_nothing(site.added) {
+            if site.named.is_none() || site.replaced && site.added.is_zero() {
                 let label = resources.site_totals()[site.slot].site;
                 site.named = newest_at(os, kind, label, after_setup.serial);
             }
@@ -1160,10 +1126,9 @@ fn site_rises(os: &Os, kind: KindId, before: &[Totals]) -> BTreeMap<&'static str
         }
         let before = before.get(slot).copied().unwrap_or_default();
         let rise = rises.entry(site.site).or_default();
-        rise.count += site.totals.count.saturating_sub(before.count);
-        rise.bytes += site.totals.bytes.saturating_sub(before.bytes);
+        *rise = rise.plus(site.totals.less(before));
     }
-    rises.retain(|_, rise| rise.count > 0 || rise.bytes > 0);
+    rises.retain(|_, rise| !rise.is_zero());
     rises
 }
 

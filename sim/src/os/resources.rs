@@ -60,6 +60,42 @@ pub struct Totals {
     pub bytes: u64,
 }
 
+/// Field by field, so that a count and its bytes move together.
+impl Totals {
+    /// Each field less `other`'s, or 0 where `other`'s is larger.
+    pub fn less(self, other: Totals) -> Totals {
+        Totals {
+            count: self.count.saturating_sub(other.count),
+            bytes: self.bytes.saturating_sub(other.bytes),
+        }
+    }
+
+    pub fn plus(self, other: Totals) -> Totals {
+        Totals {
+            count: self.count + other.count,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+
+    pub fn min_each(self, other: Totals) -> Totals {
+        Totals {
+            count: self.count.min(other.count),
+            bytes: self.bytes.min(other.bytes),
+        }
+    }
+
+    pub fn max_each(self, other: Totals) -> Totals {
+        Totals {
+            count: self.count.max(other.count),
+            bytes: self.bytes.max(other.bytes),
+        }
+    }
+
+    pub fn is_zero(self) -> bool {
+        self == Totals::default()
+    }
+}
+
 /// Totals of one (kind, acquisition site) pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SiteTotals {
