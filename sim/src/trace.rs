@@ -592,28 +592,31 @@ pub(crate) fn json_error_words(error: &serde_json::Error) -> String {
     }
 }
 
-/// What is wrong with `line`, the `number`th line (from 1) of a file given as a trace, if it is
-/// not a line `--trace` writes (`{"i":number,"ev":"…",…}`): the column (from 1, in bytes) where
-/// the problem starts and what it is. A full JSON parse, but only of a recorded line that is not
-/// the run's own (where a comparison parts), so once a comparison.
-fn trace_line_problem(line: &[u8], number: u64) -> Option<(u64, String)> {
+/// The fields of `line`, the `number`th line (from 1) of a file given as a trace; or, where it is
+/// not a line `--trace` writes (`{"i":number,"ev":"…",…}`), the column (from 1, in bytes) where
+/// the problem starts and what it is. A full JSON parse: for a comparison, only of a recorded
+/// line that is not the run's own (where the comparison parts), so once a comparison.
+fn trace_event(
+    line: &[u8],
+    number: u64,
+) -> Result<serde_json::Map<String, serde_json::Value>, (u64, String)> {
     const SHAPE: &str = r#"a trace line is one JSON event, `{"i":N,"ev":"…",…}`"#;
     let text = match std::str::from_utf8(line) {
         Ok(text) => text,
         Err(error) => {
             let at = error.valid_up_to();
-            return Some((
+            return Err((
                 at as u64 + 1,
                 format!("byte 0x{:02x} is not UTF-8 text; {SHAPE}", line[at]),
             ));
         }
     };
     let Some(start) = text.find(|c: char| !c.is_whitespace()) else {
-        return Some((1, format!("an empty line; {SHAPE}")));
+        return Err((1, format!("an empty line; {SHAPE}")));
     };
     // Said before JSON's own words, which for text such as `name = "x"` are `expected ident`.
     if !text[start..].starts_with('{') {
-        return Some((
+        return Err((
             start as u64 + 1,
             format!("does not start with `{{`; {SHAPE}"),
         ));
@@ -622,19 +625,19 @@ fn trace_line_problem(line: &[u8], number: u64) -> Option<(u64, String)> {
         Ok(event) => event,
         Err(error) => {
             let problem = json_error_words(&error);
-            return Some((
+            return Err((
                 error.column().max(1) as u64,
                 format!("not JSON ({problem}); {SHAPE}"),
             ));
         }
     };
-    let Some(fields) = event.as_object() else {
-        return Some((1, format!("JSON, but not an object; {SHAPE}")));
+    let serde_json::Value::Object(fields) = event else {
+        return Err((1, format!("JSON, but not an object; {SHAPE}")));
     };
     match fields.get("i").and_then(serde_json::Value::as_u64) {
-        None => return Some((1, format!("no event number `i`; {SHAPE}"))),
+        None => return Err((1, format!("no event number `i`; {SHAPE}"))),
         Some(i) if i != number => {
-            return Some((
+            return Err((
                 1,
                 format!(
                     "event \"i\":{i} on line {number}: a trace numbers its events from 1, one a \
@@ -645,9 +648,66 @@ fn trace_line_problem(line: &[u8], number: u64) -> Option<(u64, String)> {
         Some(_) => {}
     }
     if !fields.get("ev").is_some_and(serde_json::Value::is_string) {
-        return Some((1, format!("no event name `ev`; {SHAPE}")));
+        return Err((1, format!("no event name `ev`; {SHAPE}")));
     }
-    None
+    Ok(fields)
+}
+
+/// The longest line `recorded_schedule` reads: a trace's lines are short, and a file that is no
+/// trace (`/dev/zero`) must not be read whole into one.
+const RECORDED_LINE_BYTES_MAX: u64 = 1 << 20;
+
+/// The thread chosen at each scheduling decision of the run that wrote the `--trace` file
+/// `recorded` reads, in order: the `a` of its `schedule` events (`--strategy replay:TRACE`).
+/// Every line is checked as a comparison checks the line where it parts.
+pub fn recorded_schedule(
+    mut recorded: impl std::io::BufRead,
+) -> Result<Vec<u32>, RecordedTraceError> {
+    use std::io::{BufRead, Read};
+    let mut schedule = Vec::new();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = (&mut recorded)
+            .take(RECORDED_LINE_BYTES_MAX)
+            .read_until(b'\n', &mut line)
+            .map_err(RecordedTraceError::Unreadable)?;
+        if read == 0 {
+            if number == 1 {
+                return Err(RecordedTraceError::Empty);
+            }
+            break;
+        }
+        let not_a_trace_line = |column: u64, problem: String| RecordedTraceError::NotATraceLine {
+            line: number,
+            column,
+            problem,
+        };
+        if read as u64 == RECORDED_LINE_BYTES_MAX && line.last() != Some(&b'\n') {
+            return Err(not_a_trace_line(
+                1,
+                format!(
+                    "a line longer than {RECORDED_LINE_BYTES_MAX} bytes, which no trace writes"
+                ),
+            ));
+        }
+        while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+            line.pop();
+        }
+        let event = trace_event(&line, number)
+            .map_err(|(column, problem)| not_a_trace_line(column, problem))?;
+        if event["ev"] == EventKind::Schedule.name() {
+            let thread = event
+                .get("a")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|a| u32::try_from(a).ok())
+                .ok_or_else(|| {
+                    not_a_trace_line(1, "a `schedule` event without a thread id `a`".into())
+                })?;
+            schedule.push(thread);
+        }
+    }
+    Ok(schedule)
 }
 
 impl AgainstRecorded {
@@ -691,7 +751,7 @@ impl AgainstRecorded {
     /// Notes it if the recorded line just read, line `number` of the file, is no trace line.
     /// Only a line that differs from the run's is checked: one that is the same is the run's own.
     fn check_recorded_line(&mut self, number: u64) {
-        if let Some((column, problem)) = trace_line_problem(&self.line, number) {
+        if let Err((column, problem)) = trace_event(&self.line, number) {
             self.not_a_trace = Some(RecordedTraceError::NotATraceLine {
                 line: number,
                 column,

@@ -903,11 +903,13 @@ fn sim_run_replays_a_schedule_from_a_trace_or_a_list() {
         ("replay:0,,1", "`` is not a thread id"),
         (
             &format!("replay:{not_a_trace}"),
-            "not a trace written by --trace (line 1: not a JSON object)",
+            &format!(
+                "{not_a_trace} is not a trace written by --trace: line 1: does not start with `{{`"
+            ),
         ),
         (
             "replay:/dev/zero",
-            "not a trace written by --trace (line 1: a line longer than a trace writes)",
+            "/dev/zero is not a trace written by --trace: line 1: a line longer than 1048576 bytes",
         ),
     ] {
         let (code, stdout, stderr) = run_sim_from_root(&["run", scenario, "--strategy", strategy]);

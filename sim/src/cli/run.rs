@@ -115,60 +115,19 @@ fn replay_schedule(given: &str) -> Result<Vec<u32>, String> {
         .collect()
 }
 
-/// The longest line read from a `--trace` file for its schedule: its lines are short, and a
-/// file that is no trace (`/dev/zero`) must not be read whole into one.
-const TRACE_LINE_BYTES_MAX: u64 = 1 << 20;
-
-/// The thread chosen at each scheduling decision of the run that wrote the trace at `path`.
+/// The thread chosen at each scheduling decision of the run that wrote the `--trace` file at
+/// `path` (`trace::recorded_schedule`).
 fn schedule_of_trace(path: &Path) -> Result<Vec<u32>, String> {
-    use std::io::{BufRead, Read};
-    let file = path.display();
-    let not_a_trace = |line: usize, why: &str| {
+    let what_it_takes =
+        "`replay:` takes a file that `--trace` wrote, or thread ids such as `replay:0,1,1,0`";
+    let file = std::fs::File::open(path).map_err(|e| {
         format!(
-            "{file}: not a trace written by --trace (line {line}: {why}); `replay:` takes a file of `--trace` or a list of thread ids such as `replay:0,1,1,0`"
+            "{}: cannot read the trace: {e}; {what_it_takes}",
+            path.display()
         )
-    };
-    let mut reader = std::io::BufReader::new(
-        std::fs::File::open(path).map_err(|e| {
-            format!(
-                "{file}: cannot read the trace: {e}; `replay:` takes a file that `--trace` wrote, or thread ids such as `replay:0,1,1,0`"
-            )
-        })?,
-    );
-    let mut schedule = Vec::new();
-    let mut line = Vec::new();
-    for number in 1.. {
-        line.clear();
-        (&mut reader)
-            .take(TRACE_LINE_BYTES_MAX)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("{file}: cannot read the trace: {e}"))?;
-        if line.is_empty() {
-            if number == 1 {
-                return Err(not_a_trace(1, "the file is empty"));
-            }
-            break;
-        }
-        if line.last() != Some(&b'\n') && line.len() as u64 == TRACE_LINE_BYTES_MAX {
-            return Err(not_a_trace(number, "a line longer than a trace writes"));
-        }
-        let event: serde_json::Value =
-            serde_json::from_slice(&line).map_err(|_| not_a_trace(number, "not a JSON object"))?;
-        match event["ev"].as_str() {
-            None => return Err(not_a_trace(number, "no `ev`")),
-            Some("schedule") => {
-                let thread = event["a"]
-                    .as_u64()
-                    .and_then(|a| u32::try_from(a).ok())
-                    .ok_or_else(|| {
-                        not_a_trace(number, "a schedule event without a thread id in `a`")
-                    })?;
-                schedule.push(thread);
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(schedule)
+    })?;
+    crate::trace::recorded_schedule(std::io::BufReader::new(file))
+        .map_err(|error| recorded_trace_problem(path, error, what_it_takes))
 }
 
 #[derive(Args, Debug)]
@@ -231,13 +190,15 @@ fn recorded_trace(path: &Option<PathBuf>) -> Result<Option<TraceAgainstRecorded>
     ))))
 }
 
-/// Why the `--compare-trace` file could not be compared with. A file that is no trace is bad
-/// input, said as such, where it is: compared as a trace, it would read as a replay that parts
-/// from the recorded run at its first line, as if the build had changed behaviour.
-fn recorded_trace_problem(file: &Path, error: RecordedTraceError) -> String {
+const COMPARE_TRACE_TAKES: &str = "`--compare-trace` takes the JSON-lines file that `sim run` \
+                                   or `sim replay` wrote with `--trace FILE`";
+
+/// Why a file given as a trace (to `--compare-trace`, or `--strategy replay:TRACE`) could not be
+/// read as one, and `what_it_takes`: what the flag that named it takes. A file that is no trace
+/// is bad input, said as such, where it is: compared as a trace, it would read as a replay that
+/// parts from the recorded run at its first line, as if the build had changed behaviour.
+fn recorded_trace_problem(file: &Path, error: RecordedTraceError, what_it_takes: &str) -> String {
     let file = file.display();
-    let what_it_takes = "`--compare-trace` takes the JSON-lines file that `sim run` or \
-                         `sim replay` wrote with `--trace FILE`";
     match error {
         RecordedTraceError::Unreadable(error) => format!("{file}: cannot read the trace: {error}"),
         RecordedTraceError::Empty => {
@@ -704,11 +665,9 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
         }
     }
     let comparison = match (against_recorded, &args.compare_trace) {
-        (Some(against), Some(file)) => Some(
-            against
-                .finish()
-                .map_err(|error| CliError::usage(recorded_trace_problem(file, error)))?,
-        ),
+        (Some(against), Some(file)) => Some(against.finish().map_err(|error| {
+            CliError::usage(recorded_trace_problem(file, error, COMPARE_TRACE_TAKES))
+        })?),
         _ => None,
     };
     if let (Some(TraceComparison::Parted { event, .. }), Some(file)) =
