@@ -27,7 +27,9 @@ mod the_readmes_imports {
     use sim::os::{Os, Tid};
     use sim::registry::{Registry, erase};
     use sim::runner::RunOptions;
-    use sim::subject::{CacheDecl, Config, DefectInfo, Names, OpDoc, Step, Subject, SubjectInfo};
+    use sim::subject::{
+        CacheDecl, Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo,
+    };
     // README imports end
 }
 
@@ -256,11 +258,55 @@ fn the_readmes_use_paths_compile() {
     let end = source.find("    // README imports end").unwrap();
     let compiled: String = source[begin..end]
         .lines()
-        .map(|line| format!("{}\n", line.trim_start()))
+        // Less the module's indent only: a list of names spread over lines keeps its own.
+        .map(|line| format!("{}\n", line.strip_prefix("    ").unwrap_or(line)))
         .collect();
     let shown = block_after(&readme(), "The paths the sections below use:", "rust");
     assert_eq!(
         shown, compiled,
         "the README's use lines are the ones compiled here"
+    );
+}
+
+/// Every item of `sim::subject` that the README's Rust blocks name is in its `use` lines: a reader
+/// who copies them and then the sections' code compiles it. (`OpRefusal`, which `validate_op`
+/// returns, was missing.) The items are read from `subject.rs`'s `pub` declarations.
+#[test]
+fn the_readmes_use_lines_bring_in_every_subject_item_its_code_names() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/subject.rs"))
+            .unwrap();
+    let items: Vec<&str> = source
+        .lines()
+        .filter_map(|line| {
+            let rest = ["pub struct ", "pub enum ", "pub trait ", "pub type "]
+                .iter()
+                .find_map(|start| line.strip_prefix(start))?;
+            rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+        })
+        .collect();
+    assert!(
+        items.contains(&"OpRefusal") && items.contains(&"Subject"),
+        "{items:?}"
+    );
+    let readme = readme();
+    let imports = block_after(&readme, "The paths the sections below use:", "rust");
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .map(str::to_string)
+            .collect()
+    };
+    let imported = words(&imports);
+    let mut missing: Vec<String> = blocks(&readme, "rust")
+        .iter()
+        .flat_map(|(_, code)| words(code))
+        .filter(|word| items.contains(&word.as_str()) && !imported.contains(word))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "the README's code names {missing:?} from sim::subject, which its use lines leave out"
     );
 }
