@@ -959,3 +959,43 @@ fn a_file_the_host_refuses_is_in_the_json_and_the_verdict_is_not_pass() {
     assert_eq!(value["not_run"], serde_json::json!([]));
     assert_eq!(value["verdict"], "pass");
 }
+
+/// `sim list --fuzz-targets --json` prints the targets as JSON, one object per line of the
+/// tab-separated list, with the same name, expectation, subject and defects; it printed the
+/// tab-separated list whatever `--json` said.
+#[test]
+fn list_fuzz_targets_prints_json_when_asked() {
+    let (code, text, _) = run_sim(&["list", "--fuzz-targets"]);
+    assert_eq!(code, 0);
+    let (code, json, stderr) = run_sim(&["list", "--fuzz-targets", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows: Vec<Value> = serde_json::from_str(&json).expect("a JSON list");
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), lines.len());
+    for (row, line) in rows.iter().zip(&lines) {
+        assert_eq!(row["name"], line[0], "{row}");
+        assert_eq!(row["expect"], line[1], "{row}");
+        let subject = row["subject"].as_str().unwrap_or("-");
+        assert_eq!(subject, line[2], "{row}");
+        let defects: Vec<&str> = row["defects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        let defects = if defects.is_empty() {
+            "-".to_string()
+        } else {
+            defects.join(",")
+        };
+        assert_eq!(defects, line[3], "{row}");
+        assert_eq!(row["summary"], line[4], "{row}");
+    }
+    let canary = rows.iter().find(|row| row["name"] == "canary").unwrap();
+    assert_eq!(canary["expect"], "must-fail");
+    let parser = rows
+        .iter()
+        .find(|row| row["name"] == "scenario-parser")
+        .unwrap();
+    assert!(parser["subject"].is_null(), "{parser}");
+}

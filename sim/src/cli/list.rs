@@ -16,7 +16,9 @@ pub(super) struct ListArgs {
     /// Only these subjects (default: every one), in the order given.
     #[arg(value_name = "SUBJECT", conflicts_with = "fuzz_targets")]
     subjects: Vec<String>,
-    /// Print the subjects as one JSON list on stdout (each op with its `example`, or null).
+    /// Print the subjects as one JSON list on stdout (each op with its `example`, or null); with
+    /// `--fuzz-targets`, the targets (`name`, `expect`, `subject` or null, `defects`,
+    /// `import_note` where a subject shares the name, `summary`).
     #[arg(long)]
     json: bool,
     /// List the fuzz targets instead (`sim::fuzzing::TARGETS`), one per line, tab-separated: name,
@@ -30,8 +32,13 @@ pub(super) struct ListArgs {
 
 pub(super) fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError> {
     if args.fuzz_targets {
-        for line in fuzz_target_lines(registry) {
-            println!("{line}");
+        if args.json {
+            let rows = fuzz_target_rows(registry);
+            println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        } else {
+            for line in fuzz_target_lines(registry) {
+                println!("{line}");
+            }
         }
         return Ok(EXIT_PASS);
     }
@@ -109,30 +116,70 @@ pub(super) fn list(registry: &Registry, args: ListArgs) -> Result<i32, CliError>
     Ok(EXIT_PASS)
 }
 
-/// The lines of `list --fuzz-targets`, tab-separated: name, `must-pass` or `must-fail`, subject
-/// (or `-`), the subject's defects (or `-`), summary.
-pub(super) fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
-    let mut lines = Vec::new();
-    for target in crate::fuzzing::TARGETS {
-        let expect = if target.must_fail() {
-            "must-fail"
+/// A row of `list --fuzz-targets`: a built-in fuzz target, or a subject of a binary of one's own
+/// (which `import-crash` takes too).
+#[derive(serde::Serialize)]
+struct FuzzTargetRow {
+    name: &'static str,
+    /// `must-pass`, or `must-fail` for the canary.
+    expect: &'static str,
+    /// The subject it runs; none for the parser's target and the canary.
+    subject: Option<&'static str>,
+    defects: Vec<&'static str>,
+    /// Where a built-in target and a subject share the name: the `import-crash` command that
+    /// takes this row (`SharedName`); else empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    import_note: String,
+    summary: String,
+}
+
+impl FuzzTargetRow {
+    /// Tab-separated: name, expectation, subject (or `-`), defects (comma-separated, or `-`),
+    /// the note and summary.
+    fn line(&self) -> String {
+        let defects = if self.defects.is_empty() {
+            "-".to_string()
         } else {
-            "must-pass"
+            self.defects.join(",")
         };
-        let subject = target.subject().unwrap_or("-");
+        format!(
+            "{}\t{}\t{}\t{defects}\t{}{}",
+            self.name,
+            self.expect,
+            self.subject.unwrap_or("-"),
+            self.import_note,
+            self.summary
+        )
+    }
+}
+
+fn defect_names(info: &SubjectInfo) -> Vec<&'static str> {
+    info.defects.iter().map(|d| d.name).collect()
+}
+
+fn fuzz_target_rows(registry: &Registry) -> Vec<FuzzTargetRow> {
+    let mut rows = Vec::new();
+    for target in crate::fuzzing::TARGETS {
         // The built-in subject's, which the target runs whatever the registry holds under its
         // name (`ImportTarget::entry`).
         let defects = target
             .subject()
             .and_then(|name| crate::fuzzing::registry().get(name))
-            .map_or_else(|| "-".to_string(), |entry| defects_column(&entry.info()));
-        let note = SharedName::of(registry, target.name)
-            .map(|shared| shared.target_note(target.name))
-            .unwrap_or_default();
-        lines.push(format!(
-            "{}\t{expect}\t{subject}\t{defects}\t{note}{}",
-            target.name, target.summary
-        ));
+            .map_or_else(Vec::new, |entry| defect_names(&entry.info()));
+        rows.push(FuzzTargetRow {
+            name: target.name,
+            expect: if target.must_fail() {
+                "must-fail"
+            } else {
+                "must-pass"
+            },
+            subject: target.subject(),
+            defects,
+            import_note: SharedName::of(registry, target.name)
+                .map(|shared| shared.target_note(target.name))
+                .unwrap_or_default(),
+            summary: target.summary.to_string(),
+        });
     }
     // A binary of one's own lists its subjects too, in the same columns: `import-crash`
     // takes their names, for the fuzz targets their users write with `run_subject_bytes`.
@@ -144,27 +191,29 @@ pub(super) fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
             continue;
         }
         let info = subject.info();
-        let note = SharedName::of(registry, info.name)
-            .map(|shared| shared.subject_note(info.name))
-            .unwrap_or_default();
-        lines.push(format!(
-            "{0}\tmust-pass\t{0}\t{1}\t{note}your subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): {2}",
-            info.name,
-            defects_column(&info),
-            info.summary
-        ));
+        rows.push(FuzzTargetRow {
+            name: info.name,
+            expect: "must-pass",
+            subject: Some(info.name),
+            defects: defect_names(&info),
+            import_note: SharedName::of(registry, info.name)
+                .map(|shared| shared.subject_note(info.name))
+                .unwrap_or_default(),
+            summary: format!(
+                "your subject, for a fuzz target of your own (`sim::fuzzing::run_subject_bytes`): {}",
+                info.summary
+            ),
+        });
     }
-    lines
+    rows
 }
 
-/// A subject's defects in `list --fuzz-targets`: comma-separated, or `-` for none.
-fn defects_column(info: &SubjectInfo) -> String {
-    let defects: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
-    if defects.is_empty() {
-        "-".to_string()
-    } else {
-        defects.join(",")
-    }
+/// The lines `list --fuzz-targets` prints, one per row.
+pub(super) fn fuzz_target_lines(registry: &Registry) -> Vec<String> {
+    fuzz_target_rows(registry)
+        .iter()
+        .map(FuzzTargetRow::line)
+        .collect()
 }
 
 /// The runner's own ops, which every subject's op lists take besides its own (a subject's
