@@ -258,6 +258,10 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
         // when its rise is in an older record, such as more pages committed in an older
         // reservation, its oldest live one), oldest group first.
         let mut groups: BTreeMap<(u64, &'static str), (u64, u64, Attribution)> = BTreeMap::new();
+        // Per grown site whose records since the baseline hold its rise, the distinct ops that
+        // acquired them, oldest first (the group's own op first): a site that several ops
+        // acquire at leaks from each of them, and the report names them all.
+        let mut acquiring_ops: BTreeMap<&'static str, Vec<Attribution>> = BTreeMap::new();
         for since in [baseline.serial, 0] {
             if grown_sites.is_empty() {
                 break;
@@ -269,6 +273,14 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
                         (record.serial, acquired.site),
                         (delta.count, delta.bytes, acquired),
                     );
+                    if since == baseline.serial {
+                        acquiring_ops.insert(acquired.site, vec![acquired]);
+                    }
+                } else if since == baseline.serial
+                    && let Some(ops) = acquiring_ops.get_mut(acquired.site)
+                    && !ops.iter().any(|op| same_op(op, &acquired))
+                {
+                    ops.push(acquired);
                 }
             }
         }
@@ -292,14 +304,41 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
         }
         for ((_, site), (count, bytes, acquired)) in groups {
             let held = site_count(os, kind, site);
-            findings.push(
-                not_released(site, count, bytes, held)
-                    .detail_op("acquired", acquired.to_string(), acquired.op_ref())
-                    .detail("baseline", baseline_at(Some(held))),
+            let mut finding = not_released(site, count, bytes, held).detail_op(
+                "acquired",
+                acquired.to_string(),
+                acquired.op_ref(),
             );
+            let others = acquiring_ops.get(site).map_or(&[][..], |ops| &ops[1..]);
+            let shown = others.len().min(ACQUIRING_OPS_SHOWN - 1);
+            for other in &others[..shown] {
+                finding = finding.detail_op("also acquired", other.to_string(), other.op_ref());
+            }
+            match others.len() - shown {
+                0 => {}
+                1 => finding = finding.detail("also acquired", "(+1 more op)"),
+                more => finding = finding.detail("also acquired", format!("(+{more} more ops)")),
+            }
+            findings.push(finding.detail("baseline", baseline_at(Some(held))));
         }
     }
     findings
+}
+
+/// How many of the ops that acquired a leak's records at one site its finding names, the
+/// `acquired` line's included; the rest are counted on one last `also acquired` line.
+pub const ACQUIRING_OPS_SHOWN: usize = 4;
+
+/// Whether two acquisitions were made by the same op of the scenario: the same line of the file,
+/// in whichever repetition it ran. A spawned thread's op is told apart by its name as well as its
+/// index, since the lists of two declared threads are both `thread`, and its thread id differs
+/// from one spawn to the next.
+fn same_op(a: &Attribution, b: &Attribution) -> bool {
+    let (a, b) = (&a.position, &b.position);
+    a.lifecycle == b.lifecycle
+        && a.op.list() == b.op.list()
+        && a.op.index() == b.op.index()
+        && a.op_name == b.op_name
 }
 
 /// The `baseline` line of a leak of kind `name`: what the baseline held, and what is held now.
@@ -918,8 +957,14 @@ impl GrowthDetector {
         self.allowances
             .iter()
             .filter(|a| a.kind == kind)
-            .map(|a| a.per_key_max * os.resources().live_keys(kind).max(1))
+            .map(|a| a.per_key_max * self.live_keys(os, kind))
             .sum()
+    }
+
+    /// The keys a declared cache of `kind` is allowed its bound for: those live, and at least
+    /// one (a cache with no key yet may still fill once).
+    fn live_keys(&self, os: &Os, kind: KindId) -> u64 {
+        os.resources().live_keys(kind).max(1)
     }
 
     pub fn is_cache(&self, kind: KindId) -> bool {
@@ -1036,11 +1081,15 @@ impl GrowthDetector {
             let name = os.resources().kind(kind).name.clone();
             let site = fastest_growing_site(os, kind, &self.site_totals_at_warmup);
             let records = os.resources().live_since(kind, 0);
-            let acquired = records
+            let mut at_site = records
                 .iter()
                 .rev()
                 .map(|record| os.resources().acquired(record))
-                .find(|acquired| Some(acquired.site) == site);
+                .filter(|acquired| Some(acquired.site) == site);
+            let acquired = at_site.next();
+            // The line names the site's newest live record (the latest evidence of the rise),
+            // and says so: a repetition far past the warm-up is not where the rise began.
+            let older = at_site.count();
             let site = site.unwrap_or("unknown");
             let mut finding = Finding::new(
                 FindingKind::Growth,
@@ -1053,7 +1102,15 @@ impl GrowthDetector {
                 ),
             );
             if let Some(acquired) = acquired {
-                finding = finding.detail_op("acquired", acquired.to_string(), acquired.op_ref());
+                let which = match older {
+                    0 => "the only live record at the site".to_string(),
+                    older => format!("the newest of {} live records at the site", older + 1),
+                };
+                finding = finding.detail_op(
+                    "acquired",
+                    format!("{acquired}, {which}"),
+                    acquired.op_ref(),
+                );
             }
             finding = finding.detail(
                 "trend",
@@ -1065,8 +1122,18 @@ impl GrowthDetector {
                 ),
             );
             if allowance > 0 {
+                // What the cache was allowed and what it did, in the headline's numbers: a
+                // cache that fills to its bound stops there, and this one went past it.
+                let bound = match self.live_keys(os, kind) {
+                    1 => "its bound".to_string(),
+                    keys => format!(
+                        "its bound, {} per key for {keys} live keys",
+                        allowance / keys
+                    ),
+                };
                 finding = finding.note(format!(
-                    "a bounded cache of {name} is declared; growth beyond it is not bounded"
+                    "the declared cache of {name} allows a rise of up to {allowance} after the \
+                     warm-up ({bound}); the count rose past it, by {growth} to {count}"
                 ));
             } else {
                 finding = finding.note("each repetition leaves more behind; a check at teardown alone would miss it if teardown frees everything");
@@ -1501,6 +1568,72 @@ mod tests {
         assert_eq!(found[0].signature(), "growth:heap block:grows");
     }
 
+    /// A leak at one site names each op of the scenario that acquired its records once, oldest
+    /// first: the same op in three repetitions is one op, and two declared threads' ops at the
+    /// same index are two, whatever thread ran them.
+    #[test]
+    fn a_leak_names_each_op_that_acquired_at_its_site_once() {
+        use crate::findings::OpList;
+        let mut os = Os::for_tests(1);
+        let at = |os: &mut Os, repetition, list, index, op_name, thread| {
+            os.set_position(crate::os::Position {
+                lifecycle: 0,
+                repetition,
+                op: crate::os::OpSlot::new(list, OpList::Ops, index),
+                op_name,
+                thread,
+            });
+        };
+        let before = baseline(&os);
+        for repetition in 0..3 {
+            at(&mut os, repetition, OpList::Ops, 2, "push", 0);
+            os.malloc(8, "fl_push").unwrap();
+            at(
+                &mut os,
+                repetition,
+                OpList::Thread,
+                1,
+                "push",
+                1 + repetition,
+            );
+            os.malloc(8, "fl_push").unwrap();
+            at(
+                &mut os,
+                repetition,
+                OpList::Thread,
+                1,
+                "grow",
+                4 + repetition,
+            );
+            os.malloc(8, "fl_push").unwrap();
+        }
+        let found = leaks(&os, &before, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let lines: Vec<(&str, &str)> = found[0]
+            .details
+            .iter()
+            .map(|detail| (detail.label.as_str(), detail.text.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    "acquired",
+                    "op #2 `push` → fl_push (lifecycle 1, repetition 1, thread 0)"
+                ),
+                (
+                    "also acquired",
+                    "op #1 `push` → fl_push (lifecycle 1, repetition 1, thread 1)"
+                ),
+                (
+                    "also acquired",
+                    "op #1 `grow` → fl_push (lifecycle 1, repetition 1, thread 4)"
+                ),
+                ("baseline", "0 heap blocks; now: 9"),
+            ]
+        );
+    }
+
     #[test]
     fn plurals_read_as_english() {
         assert_eq!(plural("mutex", 0), "mutexes");
@@ -1603,6 +1736,41 @@ mod tests {
         assert!(
             first_at < 100,
             "found within a few dozen repetitions, at {first_at}"
+        );
+    }
+
+    /// A growth past a declared cache says what the cache allowed (per key, for how many keys)
+    /// and how far the count went, and which record its `acquired` line names.
+    #[test]
+    fn growth_past_a_cache_says_what_was_allowed_and_which_record_it_names() {
+        let mut os = Os::for_tests(1);
+        let ids = os.register_kind("fn ptr id", true);
+        let cache = CacheAllowance {
+            kind: ids,
+            per_key_max: 32,
+        };
+        let mut detector = GrowthDetector::new(16, vec![cache]);
+        let mut found = Vec::new();
+        for repetition in 0..200u64 {
+            os.track(ids, 0, 7 + repetition % 2, "fresh_cast");
+            found.extend(detector.observe(&os));
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].headline,
+            "fn ptr id count keeps rising: 16 after warm-up, 81 after repetition 81 (+65, allowed +64)"
+        );
+        assert_eq!(
+            found[0].notes,
+            [
+                "the declared cache of fn ptr id allows a rise of up to 64 after the warm-up (its \
+              bound, 32 per key for 2 live keys); the count rose past it, by 65 to 81"
+            ]
+        );
+        let acquired = found[0].detail_text("acquired").unwrap();
+        assert!(
+            acquired.ends_with(", the newest of 81 live records at the site"),
+            "{acquired}"
         );
     }
 

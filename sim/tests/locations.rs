@@ -235,3 +235,74 @@ fn every_op_a_report_names_is_one_op_line_of_the_trace() {
     }
     assert!(found >= 20, "only {found} ops found in traces");
 }
+
+/// `count` different ops of the repeated list, one per line, each creating an object it never
+/// frees: every one of them leaks a heap block at `counter_create`.
+fn creates_never_freed(count: u32) -> String {
+    let mut text = String::from(
+        "name = \"forget\"\nsubject = \"counter\"\n\n[[lifecycle]]\nname = \"objects\"\nrepeat = 3\nops = [\n",
+    );
+    for slot in 1..=count {
+        text.push_str(&format!("  {{ op = \"create\", slot = {slot} }},\n"));
+    }
+    text.push_str("]\n");
+    text
+}
+
+/// A leak whose records at one site three ops acquired points at each of the three, oldest
+/// first: the first on its `acquired:` line as before, the others on `also acquired:` lines, each
+/// with its `-->`; with six, the first four, then how many more.
+#[test]
+fn a_leak_at_one_site_points_at_every_op_that_acquired_there() {
+    let dir = scratch_dir("locations-several");
+    let repros = repro_dir("several");
+    let three = write_file(&dir, "three.toml", creates_never_freed(3));
+    let three = three.display().to_string();
+    let (code, text, _) = run_sim_from_root(&["run", &three, "--repro-dir", &repros]);
+    assert_eq!(code, 1, "{text}");
+    let expected = format!(
+        "error[leak]: 3 heap blocks (192 B) not released after lifecycle `objects` (repetition 1 of 3)\n\
+         \x20 acquired: op #1 `create` → counter_create (lifecycle 1, repetition 1, thread 0)\n\
+         \x20   --> {three}:8:3 (ops)\n\
+         \x20 also acquired: op #2 `create` → counter_create (lifecycle 1, repetition 1, thread 0)\n\
+         \x20   --> {three}:9:3 (ops)\n\
+         \x20 also acquired: op #3 `create` → counter_create (lifecycle 1, repetition 1, thread 0)\n\
+         \x20   --> {three}:10:3 (ops)\n\
+         \x20 baseline: 0 heap blocks; now: 3\n"
+    );
+    assert!(text.contains(&expected), "{text}");
+
+    let (_, json_text, _) = run_sim_from_root(&["run", &three, "--json", "--repro-dir", &repros]);
+    let run: Value = serde_json::from_str(&json_text).unwrap();
+    let ops: Vec<(String, Value)> = named_ops(&run)
+        .into_iter()
+        .map(|(label, op)| (label, fields_of(&op, &["index", "line", "column"])))
+        .collect();
+    let at = |index, line| json!({"index": index, "line": line, "column": 3});
+    assert_eq!(
+        ops,
+        [
+            ("acquired".to_string(), at(1, 8)),
+            ("also acquired".to_string(), at(2, 9)),
+            ("also acquired".to_string(), at(3, 10)),
+        ]
+    );
+
+    let six = write_file(&dir, "six.toml", creates_never_freed(6));
+    let six = six.display().to_string();
+    let (_, text, _) = run_sim_from_root(&["run", &six, "--repro-dir", &repros]);
+    let arrows: Vec<&str> = text.lines().filter(|l| l.contains("-->")).collect();
+    assert_eq!(
+        arrows,
+        (8..12)
+            .map(|line| format!("    --> {six}:{line}:3 (ops)"))
+            .collect::<Vec<_>>(),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "    --> {six}:11:3 (ops)\n  also acquired: (+2 more ops)\n  baseline: 0 heap blocks; now: 6\n"
+        )),
+        "{text}"
+    );
+}
