@@ -216,16 +216,14 @@ where
             error.code
         }
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
             // `print!` panics when stdout cannot be written (a full disk, a closed file): the
             // machine's trouble, not a bug to report. Still exit 3: the output is lost.
+            let message = crate::subject::panic_message(&*payload);
             if let Some(cause) = message.strip_prefix("failed printing to stdout: ") {
                 eprintln!("error: cannot write to standard output: {cause}");
             } else {
+                // With where it panicked, which the quiet hook kept from stderr.
+                let message = crate::subject::internal_panic_text(&*payload);
                 eprintln!(
                     "sim: internal error: {message}\nnote: this is a bug in sim, not in the subject; please report it with the command line"
                 );
@@ -235,18 +233,12 @@ where
     }
 }
 
-thread_local! {
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-}
-
 /// Subject panics become findings; the default hook would also print them to stderr mid-report.
+/// The hook prints nothing, and only records where each panic was raised, for whoever catches it:
+/// the runner's `panic` finding says where the subject panicked (`panicked at`), and an internal
+/// error where sim did.
 fn install_quiet_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !QUIET.with(|q| q.get()) {
-            default(info);
-        }
-    }));
+    std::panic::set_hook(Box::new(crate::subject::note_panic_location));
 }
 
 fn dispatch(registry: &Registry, command: Command) -> Result<i32, CliError> {

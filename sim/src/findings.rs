@@ -157,6 +157,32 @@ pub struct OpLocation {
     pub column: u32,
 }
 
+/// Where in Rust source a panic was raised, as `std::panic::Location` gives it: the file as the
+/// compiler was given it (relative to the workspace for its own crates, absolute for a
+/// dependency's), the line and the column, from 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLocation {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl SourceLocation {
+    pub fn of(location: &std::panic::Location<'_>) -> SourceLocation {
+        SourceLocation {
+            file: location.file().to_string(),
+            line: location.line(),
+            column: location.column(),
+        }
+    }
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
 /// One labelled line of a report, such as `acquired: op #2 ...`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Detail {
@@ -206,6 +232,11 @@ pub struct Finding {
     /// The resource's count at the end of each repetition, where the finding is about a trend.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<u64>,
+    /// For a `panic` finding, where in the subject's source the panic was raised, when a panic
+    /// hook of sim's recorded it (`subject::note_panic_location`). Not part of the signature, nor
+    /// of the trace: it names a file and line of one build, which an edit moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panicked_at: Option<SourceLocation>,
 }
 
 impl Finding {
@@ -228,6 +259,7 @@ impl Finding {
             details: Vec::new(),
             notes: Vec::new(),
             series: Vec::new(),
+            panicked_at: None,
         }
     }
 
@@ -301,6 +333,16 @@ impl Finding {
             .iter()
             .filter(move |detail| detail.label == label)
             .map(|detail| detail.text.as_str())
+    }
+
+    /// Where the panic this finding reports was raised, when that is known: kept as data and
+    /// said in a `panicked at` line.
+    pub fn panicked_at(mut self, location: Option<SourceLocation>) -> Finding {
+        if let Some(location) = location {
+            self = self.detail("panicked at", location.to_string());
+            self.panicked_at = Some(location);
+        }
+        self
     }
 
     pub fn note(mut self, text: impl Into<String>) -> Finding {

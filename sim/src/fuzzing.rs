@@ -353,6 +353,8 @@ pub fn in_simulation() -> bool {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // For the `panic` finding's `panicked at` line, which the silence below would lose.
+        crate::subject::note_panic_location(info);
         if !in_simulation() {
             previous(info);
         }

@@ -317,7 +317,8 @@ pub fn render_summary(outcome: &Outcome) -> String {
 /// `lifecycle_index` and `repetition` keep their types for the same reason, as 0. One that a
 /// check at the end of its lifecycle noticed has `"lifecycle_end"` (`teardown`, `no-teardown`),
 /// and one noticed while its lifecycle's setup or teardown ran has `"during"` (`setup`,
-/// `teardown`): its `repetition` is then only the first or the last one's.
+/// `teardown`): its `repetition` is then only the first or the last one's. A `panic` finding
+/// that knows where the subject panicked has `"panicked_at"`: `{"file", "line", "column"}`.
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     let known = finding.position_known;
     let mut value = json!({
@@ -344,6 +345,10 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     // Likewise the list that runs once in which it was noticed.
     if let Some(list) = finding.during {
         value["during"] = json!(list.name());
+    }
+    // Where a subject panicked, in its source (`Finding::panicked_at`).
+    if let Some(location) = &finding.panicked_at {
+        value["panicked_at"] = json!(location);
     }
     value
 }

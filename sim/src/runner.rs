@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::findings::{Finding, FindingKind, LifecycleEnd, OpRef};
+use crate::findings::{Finding, FindingKind, LifecycleEnd, OpRef, SourceLocation};
 use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress, SetupCheck};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
@@ -655,8 +655,11 @@ impl<'a, S: Subject> Runner<'a, S> {
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>, op_name: &str) {
         let message = panic_message(&*payload);
         let headline = format!("the subject panicked: {message}");
+        // The panic just caught is this thread's last: its hook recorded where it was raised
+        // (when a hook of sim's is installed), and taking it leaves none for a later catcher.
+        let location = crate::subject::take_panic_location();
         // A panic before any op is the constructor's, which reads `[config]`.
-        self.subject_failed(op_name, headline, " (check `[config]`)");
+        self.subject_failed(op_name, headline, " (check `[config]`)", location);
     }
 
     /// The finding for a subject whose `new` asked for the host arena though its `info()` does
@@ -664,13 +667,27 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// in `new`, as any other refusal of the constructor, saying what to set.
     fn undeclared_host_arena(&mut self) {
         let refusal = self.os.host_arena_refusal().unwrap_or_default().to_string();
-        self.subject_failed("new", refusal, "");
+        // Where `new` panicked on the refusal, if it did, is not where the fault is: the
+        // refusal names what to set.
+        let _ = crate::subject::take_panic_location();
+        self.subject_failed("new", refusal, "", None);
     }
 
-    /// A `panic` finding about the subject at the OS's position (`Position::subject_failed`).
-    fn subject_failed(&mut self, site: &str, headline: String, new_hint: &str) {
+    /// A `panic` finding about the subject at the OS's position (`Position::subject_failed`),
+    /// raised at `location` in the subject's source when that is known. The location stays out
+    /// of the signature and the trace (`add` hashes the signature alone): it moves with every
+    /// edit of the source, and a trace hash must not.
+    fn subject_failed(
+        &mut self,
+        site: &str,
+        headline: String,
+        new_hint: &str,
+        location: Option<SourceLocation>,
+    ) {
         let position = self.os.position();
-        let finding = position.subject_failed(info_of::<S>().name, site, headline, new_hint);
+        let finding = position
+            .subject_failed(info_of::<S>().name, site, headline, new_hint)
+            .panicked_at(location);
         let _ = self.add(self.stamp(finding));
     }
 

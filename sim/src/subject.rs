@@ -18,6 +18,7 @@ use std::sync::RwLock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::findings::SourceLocation;
 use crate::os::modules::CodeAddr;
 use crate::os::{BlockReason, Os, Tid};
 
@@ -273,6 +274,59 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "a panic with a non-text payload".into()
     }
+}
+
+/// The text of a panic that sim caught as its own bug (an internal error): its message, then,
+/// when a hook of sim's recorded it (`note_panic_location`), a line saying where it was raised,
+/// which the quiet hook of the CLI would otherwise keep from anyone.
+pub(crate) fn internal_panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = panic_message(payload);
+    match take_panic_location() {
+        Some(location) => format!("{message}\n  panicked at: {location}"),
+        None => message,
+    }
+}
+
+thread_local! {
+    /// Where the last panic on this thread was raised, as the panic hooks sim installs record it
+    /// (`note_panic_location`), until whoever catches the panic takes it (`take_panic_location`).
+    /// A hook runs on the panicking thread before the unwind, so the catcher on that thread reads
+    /// the location of the panic it caught.
+    static LAST_PANIC_LOCATION: RefCell<Option<SourceLocation>> = const { RefCell::new(None) };
+}
+
+/// Records where the panic `info` describes was raised, for this thread's catcher of it: the
+/// runner, which puts it on the `panic` finding (`Finding::panicked_at`), or the CLI, which puts
+/// it in its internal error. Every panic hook sim installs calls this, for every panic: a panic
+/// inside a simulation (`in_simulation`) or in sim's own code alike. A hook of one's own can
+/// call it too; `install_panic_location_hook` installs one that does.
+pub fn note_panic_location(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info.location().map(SourceLocation::of);
+    // A hook may run while the thread's locals are being destroyed; then there is no catcher.
+    let _ = LAST_PANIC_LOCATION.try_with(|last| *last.borrow_mut() = location);
+}
+
+/// Where the last panic on this thread was raised, as a hook recorded it (`note_panic_location`),
+/// and forgets it: `None` when no hook of sim's saw a panic since it was last taken.
+pub fn take_panic_location() -> Option<SourceLocation> {
+    LAST_PANIC_LOCATION
+        .try_with(|last| last.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
+/// Installs a panic hook that records where each panic was raised (`note_panic_location`) and
+/// then calls the hook that was installed before it: for a program or test of one's own that runs
+/// subjects through the runner, so that a `panic` finding names the file and line where the
+/// subject panicked (`Finding::panicked_at`). The `sim` CLI (`cli::main_with`) and the fuzz
+/// targets (`fuzzing::install_panic_hook`) record locations already. Installing a hook is
+/// process-wide: call this once, from `main` or the one test binary that needs it.
+pub fn install_panic_location_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        note_panic_location(info);
+        previous(info);
+    }));
 }
 
 /// `S::info()`, built once per subject type and kept for the life of the process.

@@ -86,8 +86,17 @@ fn a_constructor_that_panics_under_a_low_limit_is_refused_at_the_limit_and_never
     }));
     sim::fuzzing::install_panic_hook();
     // The hook sees a panic outside a subject's code, as libFuzzer's would.
+    let outside_line = line!() + 1;
     assert!(std::panic::catch_unwind(|| panic!("outside")).is_err());
     assert_eq!(seen().len(), 1);
+    // And sim's hook recorded where it was raised, as it does for a subject's panic in a run
+    // (the `panic` finding's `panicked at` line).
+    let location = sim::subject::take_panic_location().expect("a recorded location");
+    assert_eq!(
+        (location.file.as_str(), location.line),
+        (file!(), outside_line)
+    );
+    assert_eq!(sim::subject::take_panic_location(), None);
 
     // One low limit: refused at its value, with the message and the least that fits.
     let refused = parsed("fds_max = 2").unwrap_err();

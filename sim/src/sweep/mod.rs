@@ -661,13 +661,9 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         work(&mut state, item)
                     }))
-                    .map_err(|payload| {
-                        payload
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "a panic with a non-text payload".into())
-                    });
+                    // With where it panicked, which the CLI's quiet hook recorded on this
+                    // worker's thread rather than print.
+                    .map_err(|payload| crate::subject::internal_panic_text(&*payload));
                     lock(finished).results.push(result);
                 }
                 let mut finished = lock(finished);
