@@ -478,7 +478,11 @@ fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
             && stderr.contains("68719476736"),
         "{stderr}"
     );
-    assert!(!stdout.contains("panic"), "{stdout}");
+    // A panic finding, not the word (a path of the checkout or build may hold it).
+    assert!(
+        !stdout.contains("error[panic]") && !stdout.contains("panicked"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("leak:rwlock:fd_prestats_init"),
         "the other file ran and its finding is reported: {stdout}"
