@@ -106,6 +106,8 @@ fn a_constructor_that_panics_under_a_low_limit_is_refused_at_the_limit_and_never
             && refused
                 .message
                 .contains("panicked: the pool needs 8 fds, has 2")
+            // Where the constructor panicked, as a panic finding says it.
+            && refused.message.contains(&format!(" (at {}:", file!()))
             && refused.message.contains("a panic finding")
             && refused.message.contains("between 8 and"),
         "{refused}"

@@ -31,7 +31,9 @@ use crate::faults::FaultPlan;
 use crate::findings::FindingKind;
 use crate::os::{LIMIT_RANGES, LimitRange, Limits, Os, PlatformModel};
 use crate::sched::{Scheduler, StrategyChoice};
-use crate::subject::{Config, SimulationGuard, Subject, info_of, panic_message};
+use crate::subject::{
+    Config, SimulationGuard, Subject, info_of, panic_message, take_panic_location,
+};
 
 /// A `[limits]` field the subject's constructor does not fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +165,15 @@ fn build<S: Subject>(limits: &Limits, platform: &PlatformModel, config: &Config)
         });
     match (exhausted, made) {
         (Some(name), _) => Built::Exhausted(name),
-        (None, Err(payload)) => Built::Panicked(panic_message(&*payload)),
+        (None, Err(payload)) => {
+            let message = panic_message(&*payload);
+            // Where in the author's code, when a hook of sim's saw the panic (`sim run`'s, a
+            // fuzz target's, or `install_panic_location_hook`).
+            Built::Panicked(match take_panic_location() {
+                Some(at) => format!("{message} (at {at})"),
+                None => message,
+            })
+        }
         (None, Ok(())) => Built::Fits,
     }
 }
