@@ -558,6 +558,19 @@ fn check_dir_can_be_made(dir: &Path, flag: &str, given: &Path) -> Result<(), Cli
     Ok(())
 }
 
+/// Writes a shrink's result (`what`: "the shrunk scenario", "the regression") to `path`; where
+/// it cannot, prints it on standard output and says so in the error: the shrink may have taken
+/// minutes, and its result goes where it can.
+fn write_or_print_shrunk(path: &Path, text: &str, what: &str) -> Result<(), CliError> {
+    write_file(path, text.as_bytes()).map_err(|mut error| {
+        print!("{text}");
+        error
+            .message
+            .push_str(&format!("; {what} is on standard output instead"));
+        error
+    })
+}
+
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| CliError {

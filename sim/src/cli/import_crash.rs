@@ -12,7 +12,7 @@ use crate::runner::RunOptions;
 use super::shrink::note_shrink_bound;
 use super::{
     CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, check_host, check_output_dir,
-    check_repository_dir, write_file,
+    check_repository_dir, write_file, write_or_print_shrunk,
 };
 
 /// Where `sim import-crash` writes by default: the repository's own corpus, which `cargo test`
@@ -465,14 +465,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
             ),
         });
     }
-    if let Err(mut error) = write_file(&path, text.as_bytes()) {
-        // The shrink may have taken minutes: its result goes where it can.
-        print!("{text}");
-        error
-            .message
-            .push_str("; the regression is on standard output instead");
-        return Err(error);
-    }
+    write_or_print_shrunk(&path, &text, "the regression")?;
     println!(
         "wrote {}; replay with `{}`",
         path.display(),

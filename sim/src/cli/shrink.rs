@@ -12,7 +12,8 @@ use crate::seed::parse_seed;
 use super::run::rerun_command;
 use super::{
     CliError, DefectArgs, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, check_defects, check_host,
-    check_output_file, check_output_is_no_input, load_scenario, print_warnings, write_file,
+    check_output_file, check_output_is_no_input, load_scenario, print_warnings,
+    write_or_print_shrunk,
 };
 
 #[derive(Args, Debug)]
@@ -182,14 +183,7 @@ pub(super) fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliEr
     }
     match &args.out {
         Some(path) => {
-            if let Err(mut error) = write_file(path, text.as_bytes()) {
-                // The shrink may have taken minutes: its result goes where it can.
-                print!("{text}");
-                error
-                    .message
-                    .push_str("; the shrunk scenario is on standard output instead");
-                return Err(error);
-            }
+            write_or_print_shrunk(path, &text, "the shrunk scenario")?;
             eprintln!(
                 "wrote {}; replay with `{}`",
                 path.display(),
