@@ -192,7 +192,7 @@ impl FuzzTarget {
 /// subject of one's own that `import-crash` takes by its name.
 pub fn check_subject_defects(subject: &dyn DynSubject, defects: &[String]) -> Result<(), String> {
     let info = subject.info();
-    let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+    let known = info.defect_names();
     for defect in defects {
         if !known.contains(&defect.as_str()) {
             return Err(format!(

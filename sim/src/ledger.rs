@@ -314,10 +314,10 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
             for other in &others[..shown] {
                 finding = finding.detail_op("also acquired", other.to_string(), other.op_ref());
             }
-            match others.len() - shown {
-                0 => {}
-                1 => finding = finding.detail("also acquired", "(+1 more op)"),
-                more => finding = finding.detail("also acquired", format!("(+{more} more ops)")),
+            let more = (others.len() - shown) as u64;
+            if more > 0 {
+                let ops = plural("op", more);
+                finding = finding.detail("also acquired", format!("(+{more} more {ops})"));
             }
             findings.push(finding.detail("baseline", baseline_at(Some(held))));
         }
@@ -327,12 +327,13 @@ pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Fin
 
 /// How many of the ops that acquired a leak's records at one site its finding names, the
 /// `acquired` line's included; the rest are counted on one last `also acquired` line.
-pub const ACQUIRING_OPS_SHOWN: usize = 4;
+const ACQUIRING_OPS_SHOWN: usize = 4;
 
 /// Whether two acquisitions were made by the same op of the scenario: the same line of the file,
-/// in whichever repetition it ran. A spawned thread's op is told apart by its name as well as its
-/// index, since the lists of two declared threads are both `thread`, and its thread id differs
-/// from one spawn to the next.
+/// in whichever repetition it ran. The lists of two declared threads are both `thread`, and a
+/// thread id differs from one spawn to the next, so the position does not say which declared
+/// thread an op is of: ops of two threads at the same index are told apart only by the op's name,
+/// and two of the same name there count as one (the report then names one of them).
 fn same_op(a: &Attribution, b: &Attribution) -> bool {
     let (a, b) = (&a.position, &b.position);
     a.lifecycle == b.lifecycle
@@ -505,7 +506,7 @@ fn note_left(
     }
     let released_kinds: Vec<KindId> = released.keys().map(|&slot| sites[slot].kind).collect();
     let mut candidates: Vec<Candidate> = resources
-        .live_with_ids_since(0)
+        .live_with_ids()
         .filter(|&(_, slot, record)| {
             rises.iter().any(|&(rising, _)| rising == slot)
                 || (record.serial > noted_serial && released_kinds.contains(&record.kind))
@@ -661,10 +662,10 @@ impl SetupCheck {
         let mut left = self.left.clone();
         note_left(&mut left, os, self.noted_serial, resources.serial(), &[]);
         let mut left_at = vec![Totals::default(); sites.len()];
+        // `note_left` dropped the released records and cut each left amount to what its record
+        // holds.
         for l in left.values() {
-            if let Some(record) = resources.get(l.id) {
-                left_at[l.slot] = left_at[l.slot].plus(l.amount.min_each(holds(record)));
-            }
+            left_at[l.slot] = left_at[l.slot].plus(l.amount);
         }
         for kind in kinds {
             let name = resources.kind(kind).name.clone();

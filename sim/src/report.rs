@@ -653,7 +653,7 @@ pub fn load_repro(
         for defect in &defects {
             let info = entry.info();
             if !info.defects.iter().any(|d| d.name == defect) {
-                let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+                let known = info.defect_names();
                 return Err(format!(
                     "repro `{repro}`: unknown defect `{defect}` for `{subject}`; known: {}",
                     if known.is_empty() {

@@ -31,7 +31,7 @@ use crate::os::{Io, OpList, OpSlot, Os, ThreadState, Tid};
 use crate::scenario::{Lifecycle, Scenario, ScenarioOp};
 use crate::sched::{Scheduler, StrategyChoice};
 use crate::seed::format_seed;
-use crate::subject::{Config, Continuation, Step, Subject, SubjectInfo, info_of};
+use crate::subject::{Config, Continuation, Step, Subject, SubjectInfo, info_of, panic_message};
 use crate::trace::{EventKind, TraceComparer, TraceComparison};
 
 /// What a caller may change about a run without editing the scenario.
@@ -350,8 +350,6 @@ fn run_inner<S: Subject>(
 fn steps_budget(limits: &crate::os::Limits) -> u64 {
     limits.steps_max.saturating_add(1)
 }
-
-pub(crate) use crate::subject::panic_message;
 
 /// Whether thread `index` can take a step: runnable in the OS and with something left to run
 /// (the main thread is done when its list is; a spawned thread still has to exit). What the

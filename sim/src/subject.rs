@@ -231,6 +231,13 @@ pub struct SubjectInfo {
     pub host_backed: bool,
 }
 
+impl SubjectInfo {
+    /// The names of the subject's defects, in the order it declares them.
+    pub fn defect_names(&self) -> Vec<&'static str> {
+        self.defects.iter().map(|d| d.name).collect()
+    }
+}
+
 thread_local! {
     /// Set while a subject's code runs on this thread under a `catch_unwind` of its caller: a
     /// panic then is the subject's, and its caller turns it into a finding (the runner) or a
@@ -652,7 +659,7 @@ pub fn check_description<S: Subject>() -> Result<(), String> {
         }
     };
     twice("op", info.ops.iter().map(|op| op.name).collect());
-    twice("defect", info.defects.iter().map(|d| d.name).collect());
+    twice("defect", info.defect_names());
     twice("cache", info.caches.iter().map(|c| c.kind).collect());
     twice(
         "[config] parameter",

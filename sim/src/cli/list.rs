@@ -153,10 +153,6 @@ impl FuzzTargetRow {
     }
 }
 
-fn defect_names(info: &SubjectInfo) -> Vec<&'static str> {
-    info.defects.iter().map(|d| d.name).collect()
-}
-
 fn fuzz_target_rows(registry: &Registry) -> Vec<FuzzTargetRow> {
     let mut rows = Vec::new();
     for target in crate::fuzzing::TARGETS {
@@ -165,7 +161,7 @@ fn fuzz_target_rows(registry: &Registry) -> Vec<FuzzTargetRow> {
         let defects = target
             .subject()
             .and_then(|name| crate::fuzzing::registry().get(name))
-            .map_or_else(Vec::new, |entry| defect_names(&entry.info()));
+            .map_or_else(Vec::new, |entry| entry.info().defect_names());
         rows.push(FuzzTargetRow {
             name: target.name,
             expect: if target.must_fail() {
@@ -195,7 +191,7 @@ fn fuzz_target_rows(registry: &Registry) -> Vec<FuzzTargetRow> {
             name: info.name,
             expect: "must-pass",
             subject: Some(info.name),
-            defects: defect_names(&info),
+            defects: info.defect_names(),
             import_note: SharedName::of(registry, info.name)
                 .map(|shared| shared.subject_note(info.name))
                 .unwrap_or_default(),

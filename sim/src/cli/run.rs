@@ -59,8 +59,7 @@ fn parse_strategy(text: &str) -> Result<StrategyChoice, String> {
         "random" => Ok(StrategyChoice::Random),
         "pct" => Ok(StrategyChoice::pct(3)),
         "replay" => Err(REPLAY_NEEDS.into()),
-        other if other.starts_with("replay:") => {
-            let schedule = &other["replay:".len()..];
+        other if let Some(schedule) = other.strip_prefix("replay:") => {
             replay_schedule(schedule).map(|schedule| StrategyChoice::Replay { schedule })
         }
         other => match other.strip_prefix("pct:").map(str::parse::<u32>) {
@@ -120,13 +119,8 @@ fn replay_schedule(given: &str) -> Result<Vec<u32>, String> {
 fn schedule_of_trace(path: &Path) -> Result<Vec<u32>, String> {
     let what_it_takes =
         "`replay:` takes a file that `--trace` wrote, or thread ids such as `replay:0,1,1,0`";
-    let file = std::fs::File::open(path).map_err(|e| {
-        format!(
-            "{}: cannot read the trace: {e}; {what_it_takes}",
-            path.display()
-        )
-    })?;
-    crate::trace::recorded_schedule(std::io::BufReader::new(file))
+    let file = open_trace(path, what_it_takes)?;
+    crate::trace::recorded_schedule(file)
         .map_err(|error| recorded_trace_problem(path, error, what_it_takes))
 }
 
@@ -183,11 +177,20 @@ fn recorded_trace(path: &Option<PathBuf>) -> Result<Option<TraceAgainstRecorded>
     let Some(path) = path else {
         return Ok(None);
     };
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::usage(format!("{}: cannot read the trace: {e}", path.display())))?;
-    Ok(Some(TraceAgainstRecorded::new(Box::new(
-        std::io::BufReader::new(file),
-    ))))
+    let file = open_trace(path, COMPARE_TRACE_TAKES).map_err(CliError::usage)?;
+    Ok(Some(TraceAgainstRecorded::new(Box::new(file))))
+}
+
+/// A file given as a trace, opened to be read; `what_it_takes` says what the flag that named it
+/// takes, for a file that cannot be opened.
+fn open_trace(
+    path: &Path,
+    what_it_takes: &str,
+) -> Result<std::io::BufReader<std::fs::File>, String> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        recorded_trace_problem(path, RecordedTraceError::Unreadable(e), what_it_takes)
+    })?;
+    Ok(std::io::BufReader::new(file))
 }
 
 const COMPARE_TRACE_TAKES: &str = "`--compare-trace` takes the JSON-lines file that `sim run` \
@@ -200,7 +203,9 @@ const COMPARE_TRACE_TAKES: &str = "`--compare-trace` takes the JSON-lines file t
 fn recorded_trace_problem(file: &Path, error: RecordedTraceError, what_it_takes: &str) -> String {
     let file = file.display();
     match error {
-        RecordedTraceError::Unreadable(error) => format!("{file}: cannot read the trace: {error}"),
+        RecordedTraceError::Unreadable(error) => {
+            format!("{file}: cannot read the trace: {error}; {what_it_takes}")
+        }
         RecordedTraceError::Empty => {
             format!("{file} is empty, so it is not a trace written by --trace; {what_it_takes}")
         }
@@ -458,7 +463,6 @@ fn run_json(
         }
         // The one file given did not run: there is no trace, so no hash of one.
         (true, _) => serde_json::json!({
-            "verdict": verdict,
             "source": not_run.first().map(|(source, _)| source.clone()),
             "findings": [],
             "repro": null,
@@ -480,7 +484,6 @@ fn run_json(
                 })
                 .collect();
             serde_json::json!({
-                "verdict": verdict,
                 "findings": findings,
                 "repro": results.iter().find_map(|(_, _, r)| r.clone()),
                 "trace_hash": format_seed(results.iter().fold(0u64, |h, (_, o, _)| h.rotate_left(5) ^ o.trace_hash)),
@@ -488,6 +491,7 @@ fn run_json(
             })
         }
     };
+    // Set here for every shape: a run's own verdict does not know of the files that did not run.
     value["verdict"] = serde_json::json!(verdict);
     value["not_run"] = not_run
         .iter()

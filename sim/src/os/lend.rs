@@ -117,7 +117,7 @@ mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     use super::*;
-    use crate::runner::panic_message;
+    use crate::subject::panic_message;
 
     #[test]
     fn a_callback_inside_a_lend_reaches_the_lent_os_and_the_code_is_named() {

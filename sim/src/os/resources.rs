@@ -748,18 +748,15 @@ impl Resources {
         live
     }
 
-    /// Live records acquired after `serial`, each with its id and its site slot (an index into
-    /// `site_totals`), in no particular order. O(records), like `live_since`: for the check at
-    /// the end of a lifecycle with a setup and no teardown (`ledger::SetupCheck`), which keeps
-    /// the records a repetition left by their ids.
-    pub fn live_with_ids_since(
-        &self,
-        serial: u64,
-    ) -> impl Iterator<Item = (RecordId, usize, &Record)> {
+    /// Live records, each with its id and its site slot (an index into `site_totals`), in no
+    /// particular order. O(records), like `live_since`: for the check at the end of a lifecycle
+    /// with a setup and no teardown (`ledger::SetupCheck`), which keeps the records a repetition
+    /// left by their ids.
+    pub fn live_with_ids(&self) -> impl Iterator<Item = (RecordId, usize, &Record)> {
         self.records
             .iter()
             .enumerate()
-            .filter(move |(_, r)| r.live && r.serial > serial)
+            .filter(|(_, r)| r.live)
             .map(|(index, r)| {
                 let id = RecordId {
                     index: index as u32,

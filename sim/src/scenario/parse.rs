@@ -859,7 +859,7 @@ fn parse_with_spans<S: Subject>(
     let mut defects = Vec::new();
     for defect in &raw.defects {
         if !info.defects.iter().any(|d| d.name == defect.get_ref()) {
-            let known: Vec<&str> = info.defects.iter().map(|d| d.name).collect();
+            let known = info.defect_names();
             return Err(error(
                 defect.span(),
                 format!(

@@ -99,13 +99,13 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
         let scenario = registry
             .parse(&label, &text)
             .map_err(|diagnostic| diagnostic.to_string())?;
-        let signatures = pinned_signatures(scenario.as_ref());
         let pins = Pins::of(scenario.as_ref());
-        if signatures.is_empty() {
+        if pins.signatures.is_empty() {
             return Err(format!(
                 "{label}: not a repro: it pins no finding (no `signatures` under [expect]); write one with `sim sweep` or `sim shrink`"
             ));
         }
+        let signatures = pins.signatures.join(", ");
         let name = file
             .file_name()
             .ok_or_else(|| format!("{label}: not a file name"))?;
@@ -122,7 +122,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
         if let Some((pinned_by, _)) = existing.iter().find(|(_, held)| held.covers(&pins)) {
             lines.push(format!(
                 "{label}: not promoted: {} is already pinned by {}",
-                signatures.join(", "),
+                signatures,
                 pinned_by.display()
             ));
             continue;
@@ -131,7 +131,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             lines.push(format!(
                 "{}: already there, and pins something else than {label} ({}); kept it, and {label} was not copied (copy it under another name to keep both)",
                 target.display(),
-                signatures.join(", ")
+                signatures
             ));
             continue;
         }
@@ -143,7 +143,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
         lines.push(format!(
             "promoted {label} -> {} ({})",
             target.display(),
-            signatures.join(", ")
+            signatures
         ));
     }
     Ok(lines)
