@@ -328,12 +328,27 @@ pub fn take_panic_location() -> Option<SourceLocation> {
 /// subject panicked (`Finding::panicked_at`). The `sim` CLI (`cli::main_with`) and the fuzz
 /// targets (`fuzzing::install_panic_hook`) record locations already. Installing a hook is
 /// process-wide: call this once, from `main` or the one test binary that needs it.
+///
+/// In an isolated run's child process the hook before it is not called: a fork copies the locks
+/// other threads of the parent held, and the default hook waits for ever on its backtrace lock
+/// when another thread was printing a panic at the fork. The child's output is not read anyway.
 pub fn install_panic_location_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         note_panic_location(info);
-        previous(info);
+        if !IN_FORKED_CHILD.load(std::sync::atomic::Ordering::Relaxed) {
+            previous(info);
+        }
     }));
+}
+
+/// Set in a child process the isolated runner forked (`note_forked_child`).
+static IN_FORKED_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that this process is a child the isolated runner forked, which only runs scenarios and
+/// ends in `_exit`: panic hooks of sim's then call no hook installed before them.
+pub(crate) fn note_forked_child() {
+    IN_FORKED_CHILD.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// `S::info()`, built once per subject type and kept for the life of the process.

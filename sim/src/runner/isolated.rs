@@ -171,6 +171,7 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> O
         return unreported::<S>(scenario, &options, format!("fork failed: {error}"));
     }
     if pid == 0 {
+        crate::subject::note_forked_child();
         child::<S>(scenario, options, write_fd, sink.is_some());
     }
     // SAFETY: the parent keeps only the read end.
@@ -300,6 +301,7 @@ impl PipedChild {
             return Err(call_failed("fork", error));
         }
         if pid == 0 {
+            crate::subject::note_forked_child();
             // `body` ends the child (its type says so): the parent's code below never runs in it.
             body(request_in, reply_write);
         }
