@@ -18,10 +18,13 @@ use sim::os::{Io, LockKind, Os, Tid};
 
 const ROUNDS: usize = 9;
 
-/// `ROUNDS` rounds of `iterations` of `ours`, each followed by the same of `peer`: nanoseconds per
-/// iteration of each side, round by round.
+/// `ROUNDS` rounds of `ours_iterations` of `ours`, each followed by `peer_iterations` of `peer`:
+/// nanoseconds per iteration of each side, round by round. The two counts differ where one side
+/// is hundreds of times faster: a round of ours must last milliseconds too, or one stall of the
+/// shared machine (or the host's deferred work after the peer's round) decides its figure.
 fn side_by_side(
-    iterations: u64,
+    ours_iterations: u64,
+    peer_iterations: u64,
     mut ours: impl FnMut(),
     mut peer: impl FnMut(),
 ) -> (Rounds, Rounds) {
@@ -29,15 +32,15 @@ fn side_by_side(
     let mut peer_ns = Vec::new();
     for _ in 0..ROUNDS {
         let start = Instant::now();
-        for _ in 0..iterations {
+        for _ in 0..ours_iterations {
             ours();
         }
-        ours_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+        ours_ns.push(start.elapsed().as_nanos() as f64 / ours_iterations as f64);
         let start = Instant::now();
-        for _ in 0..iterations {
+        for _ in 0..peer_iterations {
             peer();
         }
-        peer_ns.push(start.elapsed().as_nanos() as f64 / iterations as f64);
+        peer_ns.push(start.elapsed().as_nanos() as f64 / peer_iterations as f64);
     }
     (Rounds(ours_ns), Rounds(peer_ns))
 }
@@ -99,8 +102,7 @@ const SPREAD_UNEVEN: f64 = 1.25;
 /// Lines that name each metric with an uneven side, for the end of the run. Most often the
 /// machine was busy for part of the run (a peer slowed more than ours reads as a better ratio
 /// than a quiet run gives; a load steady over all the rounds slows them alike and does not show
-/// here). Some work is uneven by itself: our spawn+join rounds spread about 2× in every run
-/// (README, "Benchmarks").
+/// here). A first round that lists grow in is slower than the rest (spawn+join's, say).
 fn uneven(results: &BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, entry) in results {
@@ -169,6 +171,7 @@ fn pages(results: &mut BTreeMap<String, Value>) {
         let mut os = Os::for_tests(1);
         let (ours, native) = side_by_side(
             100_000,
+            100_000,
             || {
                 let base = os.reserve(len, 0, "bench").unwrap();
                 os.commit(base, len, "bench").unwrap();
@@ -209,6 +212,7 @@ fn locks(results: &mut BTreeMap<String, Value>) {
     let mut os = Os::for_tests(1);
     let (ours, native) = side_by_side(
         200_000,
+        200_000,
         || {
             let lock = os.lock_create(LockKind::RwLock, "bench").unwrap();
             os.lock_destroy(black_box(lock), "bench").unwrap();
@@ -243,6 +247,7 @@ fn pipes(results: &mut BTreeMap<String, Value>) {
     let mut native_byte = [0u8; 1];
     let (ours, native) = side_by_side(
         200_000,
+        200_000,
         || {
             assert_eq!(os.fd_write(main, writer, b"x", "bench"), Io::Ready(Ok(1)));
             assert_eq!(
@@ -276,12 +281,27 @@ extern "C" fn native_thread_body(_: *mut libc::c_void) -> *mut libc::c_void {
     std::ptr::null_mut()
 }
 
+/// Threads one simulated OS spawns (and joins) in the spawn+join benchmark before a fresh OS takes
+/// its place. A tid is never reused, so one OS for every iteration would hold 1.8 million thread
+/// entries by the last round, and the rounds would time the growth of that table; a run of a
+/// scenario spawns a few. Making the fresh OS is timed with the rest.
+const THREADS_PER_OS: u32 = 1_000;
+
 fn threads(results: &mut BTreeMap<String, Value>) {
-    let mut os = Os::for_tests(1);
+    let mut os = Some(Os::for_tests(1));
+    let mut spawned = 0;
     let main = Tid(0);
     let (ours, native) = side_by_side(
+        200_000,
         2_000,
         || {
+            if spawned == THREADS_PER_OS {
+                // The old OS goes first, so that the new one is made in its lists (`Os::new`).
+                os = None;
+                spawned = 0;
+            }
+            spawned += 1;
+            let os = os.get_or_insert_with(|| Os::for_tests(1));
             let tid = os.spawn_thread("bench", "bench").unwrap();
             os.exit_thread(tid, "bench");
             assert_eq!(os.join(main, black_box(tid), "bench"), Io::Ready(Ok(())));
