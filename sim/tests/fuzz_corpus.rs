@@ -237,6 +237,17 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
     // Importing the same artifact again finds it recorded and adds nothing.
     assert_eq!(cli(&[]), 1);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    // Under another name too (a sweep's promotion names its files otherwise): what the file
+    // pins, not its name, says the finding is kept.
+    let renamed = out.join("promoted-by-a-sweep.toml");
+    std::fs::rename(&written[0], &renamed).unwrap();
+    assert_eq!(cli(&[]), 1);
+    let files: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file())
+        .collect();
+    assert_eq!(files, vec![renamed]);
 }
 
 /// `--classify` answers on one line of stdout for every target, the parser's too: an artifact

@@ -352,6 +352,18 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
         println!("{class} {signature}");
         return Ok(EXIT_FINDINGS);
     }
+    // Asked before shrinking, which may take up to --runs-max runs: a regression that pins this
+    // finding under any name (a sweep's promotion names files otherwise) already keeps it.
+    if let Some(pinned) =
+        crate::sweep::promote::pinned_by(registry, &args.out, subject, &defects, &signature)
+    {
+        println!(
+            "already recorded: {} pins `{signature}` with defects [{}]; nothing written",
+            pinned.display(),
+            defects.join(",")
+        );
+        return Ok(EXIT_FINDINGS);
+    }
     let shrunk =
         crate::shrink::shrink_repro(scenario.as_ref(), &signature, args.runs_max, defect_only);
     note_shrink_bound(&shrunk, args.runs_max);

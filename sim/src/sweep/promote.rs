@@ -87,6 +87,29 @@ fn existing_pins(registry: &Registry, dir: &Path) -> Vec<(PathBuf, Pins)> {
         .collect()
 }
 
+/// The regression of `dir` (or `dir/open/`) that already pins `signature` for `subject` run with
+/// `defects`, if one does: `sim import-crash` asks before it spends its runs on shrinking.
+pub fn pinned_by(
+    registry: &Registry,
+    dir: &Path,
+    subject: &str,
+    defects: &[String],
+    signature: &str,
+) -> Option<PathBuf> {
+    let mut defects = defects.to_vec();
+    defects.sort();
+    defects.dedup();
+    let wanted = Pins {
+        subject: subject.to_string(),
+        defects,
+        signatures: vec![signature.to_string()],
+    };
+    existing_pins(registry, dir)
+        .into_iter()
+        .find(|(_, held)| held.covers(&wanted))
+        .map(|(file, _)| file)
+}
+
 /// Copies each repro file into `dir`, unless a regression there already pins its finding; returns
 /// one line per file saying what happened.
 pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec<String>, String> {
