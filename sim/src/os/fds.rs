@@ -165,6 +165,12 @@ struct Buffer {
     /// look the other end up).
     reader_open: bool,
     writer_open: bool,
+    /// Whether a thread may be on the reader description's read-waiter list (or the writer's
+    /// write-waiter list): set before a read (write) of this buffer parks, cleared when a copy
+    /// takes the list to wake it. Never false while someone waits there, so that a copy with
+    /// nobody to wake, the usual case, skips looking the other end's description up.
+    readers_may_wait: bool,
+    writers_may_wait: bool,
     /// Pipes guarantee PIPE_BUF atomicity; stream sockets do not.
     pipe: bool,
 }
@@ -180,6 +186,8 @@ impl Buffer {
             writer,
             reader_open: true,
             writer_open: true,
+            readers_may_wait: false,
+            writers_may_wait: false,
             pipe,
         }
     }
@@ -760,10 +768,13 @@ impl Os {
     /// One end of `buffer` is gone: wake the other end, and drop the buffer once both are gone.
     fn end_gone(&mut self, buffer: u64, reader_gone: bool, site: Site) {
         let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+        // The waiter list of the other end is taken below.
         if reader_gone {
             b.reader_open = false;
+            b.writers_may_wait = false;
         } else {
             b.writer_open = false;
+            b.readers_may_wait = false;
         }
         let (reader, writer) = (b.reader, b.writer);
         let gone = !b.reader_open && !b.writer_open;
@@ -795,6 +806,18 @@ impl Os {
         }
         let waiters = std::mem::take(list);
         self.wake_all(waiters, id, readers, site);
+    }
+
+    /// Whether the read (or write) waiter list of description `id` is empty or gone: what a
+    /// buffer's `readers_may_wait` (`writers_may_wait`) being unset promises.
+    fn nobody_waits(&self, id: u64, readers: bool) -> bool {
+        self.fds.descriptions.get(&id).is_none_or(|d| {
+            if readers {
+                d.read_waiters.is_empty()
+            } else {
+                d.write_waiters.is_empty()
+            }
+        })
     }
 
     #[inline(never)]
@@ -987,21 +1010,28 @@ impl Os {
         if nonblocking && self.inject(FaultKind::Eagain, site) {
             return Io::err(Errno::Eagain);
         }
-        let b = &self.fds.buffers[&buffer];
+        let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
         let available = b.bytes.len();
         if available > 0 {
-            let mut n = buf.len().min(available);
-            // Without short-read faults in the plan, the count cannot change: skip the second
-            // lookup that asking would need.
-            if self.sched.plan().ppm(FaultKind::ShortRead) > 0 {
-                n = self.maybe_short(n, FaultKind::ShortRead, site);
-            }
-            let b = self.fds.buffers.get_mut(&buffer).expect("buffer");
+            let n = buf.len().min(available);
+            // Without short-read faults in the plan, the count cannot change, and the buffer
+            // needs no second lookup.
+            let (b, n) = if self.sched.plan().ppm(FaultKind::ShortRead) == 0 {
+                (b, n)
+            } else {
+                let n = self.maybe_short(n, FaultKind::ShortRead, site);
+                (self.fds.buffers.get_mut(&buffer).expect("buffer"), n)
+            };
             take_bytes(&mut b.bytes, &mut buf[..n]);
             b.bytes_read += n as u64;
-            let writer = b.writer;
             // Room was made: every blocked writer retries.
-            self.wake(writer, false, site);
+            let writer = b.writer;
+            if b.writers_may_wait {
+                b.writers_may_wait = false;
+                self.wake(writer, false, site);
+            } else {
+                debug_assert!(self.nobody_waits(writer, false), "writers_may_wait unset");
+            }
             return Io::ok(n);
         }
         if !b.writer_open {
@@ -1010,6 +1040,7 @@ impl Os {
         if nonblocking {
             return Io::err(Errno::Eagain);
         }
+        b.readers_may_wait = true;
         self.park(tid, id, true, site)
     }
 
@@ -1043,6 +1074,7 @@ impl Os {
             if nonblocking {
                 return Io::err(Errno::Eagain);
             }
+            b.writers_may_wait = true;
             return self.park(tid, id, false, site);
         }
         // An atomic pipe write is never split, not even by fault injection; without short-write
@@ -1057,7 +1089,12 @@ impl Os {
         put_bytes(&mut b.bytes, &bytes[..n]);
         b.bytes_written += n as u64;
         let reader = b.reader;
-        self.wake(reader, true, site);
+        if b.readers_may_wait {
+            b.readers_may_wait = false;
+            self.wake(reader, true, site);
+        } else {
+            debug_assert!(self.nobody_waits(reader, true), "readers_may_wait unset");
+        }
         Io::ok(n)
     }
 
@@ -2125,6 +2162,70 @@ mod tests {
         );
         os.close(r, "t").unwrap();
         assert_eq!(os.waiters_total(), 0);
+        assert!(os.findings().is_empty());
+    }
+
+    /// A socket's two directions have their own waiters: a copy one way wakes nobody blocked on
+    /// the other way, and a copy wakes its own direction's waiters every time one parked, also
+    /// after an earlier wake found them gone.
+    #[test]
+    fn a_copy_wakes_the_waiters_of_its_own_direction_only() {
+        let mut os = Os::for_tests(1);
+        let (a, b) = os.socketpair("t").unwrap();
+        let da = os.description_of(a, "t").unwrap();
+        let readable = BlockReason::FdReadable(da.0);
+        let writable = BlockReason::FdWritable(da.0);
+        let (x, y) = (
+            os.spawn_thread("x", "t").unwrap(),
+            os.spawn_thread("y", "t").unwrap(),
+        );
+        let mut buf = [0u8; 8];
+        for round in 0..2 {
+            assert_eq!(os.fd_read(x, a, &mut buf, "t"), Io::Block(readable.clone()));
+            os.block(x, readable.clone(), "t");
+            assert_eq!(os.fd_write(MAIN_THREAD, a, b"?", "t"), Io::ok(1));
+            assert_eq!(
+                os.thread_state(x),
+                Some(&ThreadState::Blocked(readable.clone()))
+            );
+            assert_eq!(os.fd_write(MAIN_THREAD, b, b"!", "t"), Io::ok(1));
+            assert_eq!(
+                os.thread_state(x),
+                Some(&ThreadState::Runnable),
+                "round {round}"
+            );
+            assert_eq!(os.read_description(x, da, &mut buf, "t"), Io::ok(1));
+            assert_eq!(os.fd_read(MAIN_THREAD, b, &mut buf, "t"), Io::ok(1));
+        }
+        let full = vec![0u8; PIPE_CAPACITY_BYTES];
+        for round in 0..2 {
+            assert_eq!(
+                os.fd_write(MAIN_THREAD, a, &full, "t"),
+                Io::ok(PIPE_CAPACITY_BYTES)
+            );
+            assert_eq!(os.fd_write(y, a, b"?", "t"), Io::Block(writable.clone()));
+            os.block(y, writable.clone(), "t");
+            assert_eq!(os.fd_write(MAIN_THREAD, b, b"!", "t"), Io::ok(1));
+            assert_eq!(os.fd_read(MAIN_THREAD, a, &mut buf, "t"), Io::ok(1));
+            assert_eq!(
+                os.thread_state(y),
+                Some(&ThreadState::Blocked(writable.clone()))
+            );
+            assert_eq!(os.fd_read(MAIN_THREAD, b, &mut buf, "t"), Io::ok(8));
+            assert_eq!(
+                os.thread_state(y),
+                Some(&ThreadState::Runnable),
+                "round {round}"
+            );
+            assert_eq!(os.write_description(y, da, b"?", "t"), Io::ok(1));
+            let mut rest = vec![0u8; PIPE_CAPACITY_BYTES];
+            assert_eq!(
+                os.fd_read(MAIN_THREAD, b, &mut rest, "t"),
+                Io::ok(PIPE_CAPACITY_BYTES - 7)
+            );
+        }
+        assert_eq!(os.waiters_total(), 0);
+        assert!(os.check_fd_conservation());
         assert!(os.findings().is_empty());
     }
 
