@@ -55,16 +55,15 @@ impl<T> IdTable<T> {
         self.slots.len().wrapping_sub(1)
     }
 
-    /// The slot holding `id`, if any.
+    /// The slot holding `id`, if any. Each probe is a checked `get`: an empty table (whose mask
+    /// is all ones) answers at the first, with no test of its own, and the caller's indexing of
+    /// the slot found needs no second bounds check.
     #[inline]
     fn find(&self, id: u64) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
-        }
         let mask = self.mask();
         let mut index = id as usize & mask;
         loop {
-            match &self.slots[index] {
+            match self.slots.get(index)? {
                 Some((key, _)) if *key == id => return Some(index),
                 Some(_) => index = (index + 1) & mask,
                 None => return None,
@@ -74,8 +73,15 @@ impl<T> IdTable<T> {
 
     #[inline]
     pub(crate) fn get(&self, id: &u64) -> Option<&T> {
-        let index = self.find(*id)?;
-        self.slots[index].as_ref().map(|(_, value)| value)
+        let mask = self.mask();
+        let mut index = *id as usize & mask;
+        loop {
+            match self.slots.get(index)? {
+                Some((key, value)) if key == id => return Some(value),
+                Some(_) => index = (index + 1) & mask,
+                None => return None,
+            }
+        }
     }
 
     #[inline]
@@ -231,6 +237,22 @@ mod tests {
         assert!(large.slots.len() > RECYCLED_SLOTS_MAX);
         let recycled = large.recycled();
         assert_eq!((recycled.len(), recycled.slots.len()), (0, 0));
+    }
+
+    /// A table with no slots yet finds nothing, whatever the id (the lookups test no emptiness
+    /// of their own: see `find`).
+    #[test]
+    fn a_table_without_slots_finds_nothing() {
+        let mut table: IdTable<u64> = IdTable::new();
+        for id in [0, 1, 7, u64::MAX] {
+            assert_eq!(table.get(&id), None);
+            assert_eq!(table.get_mut(&id), None);
+            assert!(!table.contains_key(&id));
+            assert_eq!(table.remove(&id), None);
+            assert_eq!(table.remove_if(&id, |_| true), None);
+        }
+        table.insert(3, 30);
+        assert_eq!((table.get(&3), table.get(&11)), (Some(&30), None));
     }
 
     /// Random inserts (increasing ids, with gaps) and removals agree with a BTreeMap at every step.
