@@ -865,7 +865,11 @@ impl Os {
     // ---- read and write ----
 
     /// Reads into `buf` from `fd`. May block (`Io::Block(FdReadable(description))`): the caller
-    /// should then hold the description and retry with `read_description`.
+    /// should then hold the description and retry with `read_description`. Inline, as `fd_write`
+    /// is: a caller in another crate (the benchmarks, a test, a fuzz target) otherwise calls this
+    /// wrapper around `lookup_fd` and `read_inner`, which cost a 1-byte pipe write+read 34
+    /// instructions.
+    #[inline]
     pub fn fd_read(&mut self, tid: Tid, fd: Fd, buf: &mut [u8], site: Site) -> Io<usize> {
         match self.lookup_fd(fd, "read", site) {
             Ok(id) => self.read_inner(tid, id, buf, site),
@@ -874,6 +878,7 @@ impl Os {
     }
 
     /// Writes `bytes` to `fd`. May block (`Io::Block(FdWritable(description))`).
+    #[inline]
     pub fn fd_write(&mut self, tid: Tid, fd: Fd, bytes: &[u8], site: Site) -> Io<usize> {
         match self.lookup_fd(fd, "write", site) {
             Ok(id) => self.write_inner(tid, id, bytes, site),
