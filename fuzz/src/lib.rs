@@ -10,6 +10,8 @@ use sim::fuzzing::{self, FuzzTarget, GrowthCounters};
 struct Harness {
     target: &'static FuzzTarget,
     defects: Vec<String>,
+    /// The end of every crash report: how to run the artifact again with this binary.
+    rerun: String,
 }
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
@@ -35,7 +37,16 @@ pub fn init(name: &str) {
     // libfuzzer-sys reads `RUST_LIBFUZZER_DEBUG_PATH` into a lazily made static on the first
     // input, in code built with coverage: ask for it now, so that no input is charged with it.
     let _ = libfuzzer_sys::rust_libfuzzer_debug_path();
-    let _ = HARNESS.set(Harness { target, defects });
+    let binary = std::env::current_exe().map_or_else(
+        |_| format!("fuzz/target/<triple>/release/{name}"),
+        |path| path.display().to_string(),
+    );
+    let rerun = fuzzing::rerun_note(&binary, &defects);
+    let _ = HARNESS.set(Harness {
+        target,
+        defects,
+        rerun,
+    });
 }
 
 /// The growth counters (`sim::fuzzing::GrowthCounters`) that libFuzzer reads as extra coverage.
@@ -51,7 +62,13 @@ pub fn run(bytes: &[u8]) {
     // SAFETY: libFuzzer runs one input at a time, on this thread, and reads or clears the section
     // only between inputs; nothing else in this process refers to it.
     let growth = unsafe { (&raw mut GROWTH).as_mut() }.expect("a static is never null");
-    fuzzing::fuzz(harness.target, bytes, &harness.defects, growth);
+    fuzzing::fuzz(
+        harness.target,
+        bytes,
+        &harness.defects,
+        growth,
+        &harness.rerun,
+    );
 }
 
 fn fail(message: &str) -> ! {

@@ -306,6 +306,14 @@ fn where_a_relative_path_was_looked_for(path: &Path) -> String {
 /// sweep writes each finding as `NAME.toml`, the repro to replay, beside `NAME.json`, its record,
 /// and the TOML parser's "invalid key-value pair" at 1:1 says nothing of that.
 fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
+    if std::str::from_utf8(bytes).is_err() {
+        // Most often a fuzzer's crash artifact, whose bytes decode into a scenario only through
+        // its target.
+        return CliError::usage(format!(
+            "{diagnostic}\nnote: a fuzz target's crash artifact is bytes, not a scenario: `sim import-crash TARGET {} --classify` runs it as the target did and names its finding, and without --classify it writes the scenario as a regression file, which `sim replay` takes",
+            report::shell_word(&path.display().to_string())
+        ));
+    }
     let looks_like_json = path.extension().is_some_and(|e| e == "json")
         || bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !looks_like_json {

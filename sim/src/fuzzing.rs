@@ -601,11 +601,34 @@ pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
 
 /// What a libFuzzer target calls for each input: runs `target`, marks `growth` (the binary's
 /// extra coverage counters, which libFuzzer clears before each input) and panics with the report
-/// on a finding, which libFuzzer records as a crash with its artifact.
-pub fn fuzz(target: &FuzzTarget, bytes: &[u8], defects: &[String], growth: &mut GrowthCounters) {
+/// on a finding, which libFuzzer records as a crash with its artifact. `rerun` ends the report:
+/// `rerun_note` of the binary and the defects it read.
+pub fn fuzz(
+    target: &FuzzTarget,
+    bytes: &[u8],
+    defects: &[String],
+    growth: &mut GrowthCounters,
+    rerun: &str,
+) {
     if let Err(report) = target.run_guided(bytes, defects, growth) {
-        panic!("{report}");
+        panic!("{report}{rerun}");
     }
+}
+
+/// The line of a crash report that runs the input again: the libFuzzer `binary` given the
+/// artifact, with `SIM_FUZZ_DEFECTS` set to the `defects` it read. libFuzzer's own "Reproduce
+/// with" line, which cargo-fuzz prints, leaves the variable out (its run passes, with every
+/// defect off), and its `cargo fuzz run` rebuilds unless given the flags of the first build.
+pub fn rerun_note(binary: &str, defects: &[String]) -> String {
+    let binary = report::shell_word(binary);
+    let command = if defects.is_empty() {
+        format!("{binary} ARTIFACT")
+    } else {
+        format!("{DEFECTS_ENV}={} {binary} ARTIFACT", defects.join(","))
+    };
+    format!(
+        "note: run it again with `{command}`, ARTIFACT being the file libFuzzer names below (its `Reproduce with` line leaves {DEFECTS_ENV} out, and so runs with every defect off)\n"
+    )
 }
 
 /// Kinds the growth counters tell apart; kinds past the last share its counters.
@@ -781,6 +804,20 @@ mod tests {
                 .unwrap()
                 .check_defects(&["x".into()])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn the_rerun_note_sets_the_defects_the_binary_read() {
+        let defects = ["collect-after-segment-free".to_string(), "x".to_string()];
+        assert!(
+            rerun_note("/f/release/allocator", &defects).starts_with(
+                "note: run it again with `SIM_FUZZ_DEFECTS=collect-after-segment-free,x /f/release/allocator ARTIFACT`"
+            )
+        );
+        assert!(
+            rerun_note("/a b/canary", &[])
+                .starts_with("note: run it again with `'/a b/canary' ARTIFACT`")
         );
     }
 

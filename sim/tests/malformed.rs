@@ -121,6 +121,16 @@ fn generated_cases() -> Vec<Case> {
         position: Some((1, 1)),
         message: "not UTF-8".into(),
     });
+    // A fuzzer's crash artifact, named as libFuzzer names it: the note says how to run it.
+    let path = write_file(&dir, "crash-3ddc7ec0", &garbage[..64]);
+    cases.push(Case {
+        path: path.display().to_string(),
+        position: Some((1, 1)),
+        message: format!(
+            "crash artifact is bytes, not a scenario: `sim import-crash TARGET {} --classify`",
+            path.display()
+        ),
+    });
     // Garbage that is valid UTF-8 (control characters and symbols): the TOML parser's turn.
     let path = write_file(&dir, "control-garbage.toml", "\u{1}\u{2}\u{7f}€€\n\u{0}");
     cases.push(Case {
