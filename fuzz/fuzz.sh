@@ -50,6 +50,23 @@ build() {
   cargo_fuzz build $FUZZ_FLAGS "$@" >&2
 }
 
+# Exits 2 unless every name in SIM_FUZZ_DEFECTS is a defect of TARGET. The target checks them
+# too, at start, but cargo fuzz exits 1 for that as for a finding: here a misspelt name is a
+# usage error, as DESIGN.md's exit codes have it.
+check_defects() {
+  local target=$1 declared defect named
+  declared=$(targets | awk -F'\t' -v t="$target" '$1 == t { print $4 }')
+  IFS=',' read -ra named <<<"${SIM_FUZZ_DEFECTS:-}"
+  for defect in "${named[@]}"; do
+    defect=$(xargs <<<"$defect")
+    [[ -z $defect ]] && continue
+    if [[ ,$declared, != *",$defect,"* ]]; then
+      echo "fuzz target \`$target\` has no defect \`$defect\` (from SIM_FUZZ_DEFECTS); its defects: ${declared//,/, }" >&2
+      exit 2
+    fi
+  done
+}
+
 run_one() {
   local target=$1 seconds=$2 known
   shift 2
@@ -59,6 +76,7 @@ run_one() {
     echo "unknown fuzz target \`$target\`; known: $(tr '\n' ' ' <<<"$known")" >&2
     exit 2
   fi
+  check_defects "$target"
   mkdir -p "corpus/$target"
   # shellcheck disable=SC2086
   cargo_fuzz run $FUZZ_FLAGS "$target" "corpus/$target" -- \
@@ -104,15 +122,25 @@ smoke() {
 }
 
 cmin() {
-  local only=${1:-} name expect subject defects summary
+  local only=${1:-} name expect subject defects summary kept status
   # The committed corpora are inputs that pass with defects off.
   unset SIM_FUZZ_DEFECTS
   while IFS=$'\t' read -r name expect subject defects summary; do
     [[ -n $only && $name != "$only" ]] && continue
     [[ $expect == must-fail ]] && { echo "skip  $name: its inputs fail by design"; continue; }
     [[ -d corpus/$name ]] || continue
+    # The parser's regressions (`sim import-crash scenario-parser`) stay whatever they cover:
+    # out of the corpus while cmin runs, back after, also when it fails.
+    kept="$SCRATCH/cmin-regressions/$name"
+    rm -rf "$kept" && mkdir -p "$kept"
+    find "corpus/$name" -maxdepth 1 -name 'regression-*' -exec mv -t "$kept" {} +
+    set +e
     # shellcheck disable=SC2086
     cargo_fuzz cmin $FUZZ_FLAGS "$name" "corpus/$name" -- -max_len="$MAX_LEN" -set_cover_merge=1 -use_counters=0 </dev/null
+    status=$?
+    set -e
+    find "$kept" -maxdepth 1 -name 'regression-*' -exec mv -t "corpus/$name" {} +
+    [[ $status -eq 0 ]] || exit "$status"
   done < <(targets)
 }
 
