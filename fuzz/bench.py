@@ -93,6 +93,13 @@ def classify(sim, name, defect, artifact):
         capture_output=True,
         text=True,
     )
+    # --classify exits 0 (pass) or 1 (a finding). Anything else is sim failing to say (exit 2
+    # or 3): stop, rather than count the defect as not found.
+    if result.returncode not in (0, 1):
+        sys.exit(
+            f"fuzz-bench: `sim import-crash {name} {artifact} --defect {defect} --classify` "
+            f"exited {result.returncode}:\n{result.stderr}"
+        )
     return result.stdout.strip()
 
 
