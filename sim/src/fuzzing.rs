@@ -621,13 +621,14 @@ pub fn fuzz(
 /// defect off), and its `cargo fuzz run` rebuilds unless given the flags of the first build.
 pub fn rerun_note(binary: &str, defects: &[String]) -> String {
     let binary = report::shell_word(binary);
-    let command = if defects.is_empty() {
-        format!("{binary} ARTIFACT")
-    } else {
-        format!("{DEFECTS_ENV}={} {binary} ARTIFACT", defects.join(","))
-    };
+    let head = "note: run it again with";
+    let artifact = "ARTIFACT being the file libFuzzer names below";
+    if defects.is_empty() {
+        return format!("{head} `{binary} ARTIFACT`, {artifact}\n");
+    }
     format!(
-        "note: run it again with `{command}`, ARTIFACT being the file libFuzzer names below (its `Reproduce with` line leaves {DEFECTS_ENV} out, and so runs with every defect off)\n"
+        "{head} `{DEFECTS_ENV}={} {binary} ARTIFACT`, {artifact} (its `Reproduce with` line leaves {DEFECTS_ENV} out, and so runs with every defect off)\n",
+        defects.join(",")
     )
 }
 
@@ -816,8 +817,11 @@ mod tests {
             )
         );
         assert!(
-            rerun_note("/a b/canary", &[])
-                .starts_with("note: run it again with `'/a b/canary' ARTIFACT`")
+            rerun_note("/f/release/allocator", &defects).contains("leaves SIM_FUZZ_DEFECTS out")
+        );
+        assert_eq!(
+            rerun_note("/a b/canary", &[]),
+            "note: run it again with `'/a b/canary' ARTIFACT`, ARTIFACT being the file libFuzzer names below\n"
         );
     }
 
