@@ -54,14 +54,19 @@ build() {
 # too, at start, but cargo fuzz exits 1 for that as for a finding: here a misspelt name is a
 # usage error, as DESIGN.md's exit codes have it.
 check_defects() {
-  local target=$1 declared defect named
+  local target=$1 declared defect named listed
   declared=$(targets | awk -F'\t' -v t="$target" '$1 == t { print $4 }')
+  # `sim list --fuzz-targets` writes `-` for a target without defects.
+  [[ $declared == - ]] && declared=
   IFS=',' read -ra named <<<"${SIM_FUZZ_DEFECTS:-}"
   for defect in "${named[@]}"; do
-    defect=$(xargs <<<"$defect")
+    # Trimmed as `sim::fuzzing::parse_defects` trims.
+    defect=${defect#"${defect%%[![:space:]]*}"}
+    defect=${defect%"${defect##*[![:space:]]}"}
     [[ -z $defect ]] && continue
     if [[ ,$declared, != *",$defect,"* ]]; then
-      echo "fuzz target \`$target\` has no defect \`$defect\` (from SIM_FUZZ_DEFECTS); its defects: ${declared//,/, }" >&2
+      listed=${declared//,/, }
+      echo "fuzz target \`$target\` has no defect \`$defect\` (from SIM_FUZZ_DEFECTS); its defects: ${listed:-none}" >&2
       exit 2
     fi
   done
@@ -132,7 +137,11 @@ cmin() {
     # The parser's regressions (`sim import-crash scenario-parser`) stay whatever they cover:
     # out of the corpus while cmin runs, back after, also when it fails.
     kept="$SCRATCH/cmin-regressions/$name"
-    rm -rf "$kept" && mkdir -p "$kept"
+    # Files an interrupted pass left out go back first: they may be the only copies.
+    if [[ -d $kept ]]; then
+      find "$kept" -maxdepth 1 -name 'regression-*' -exec mv -t "corpus/$name" {} +
+    fi
+    mkdir -p "$kept"
     find "corpus/$name" -maxdepth 1 -name 'regression-*' -exec mv -t "$kept" {} +
     set +e
     # shellcheck disable=SC2086

@@ -653,9 +653,37 @@ fn trace_event(
     Ok(fields)
 }
 
-/// The longest line `recorded_schedule` reads: a trace's lines are short, and a file that is no
-/// trace (`/dev/zero`) must not be read whole into one.
+/// The longest line read from a recorded trace (`read_trace_line`): a trace's lines are short,
+/// and a file that is no trace (`/dev/zero`) must not be read whole into one.
 const RECORDED_LINE_BYTES_MAX: u64 = 1 << 20;
+
+/// The next line of a recorded trace, into `line` (cleared first) without its line end: `false`
+/// at the end of the file; an `InvalidData` error for a line longer than
+/// `RECORDED_LINE_BYTES_MAX`. Every reader of a recorded trace (`recorded_schedule`, a
+/// comparison) reads its lines through here.
+fn read_trace_line(
+    reader: &mut impl std::io::BufRead,
+    line: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    use std::io::{BufRead, Read};
+    line.clear();
+    let read = reader
+        .take(RECORDED_LINE_BYTES_MAX)
+        .read_until(b'\n', line)?;
+    if read == 0 {
+        return Ok(false);
+    }
+    if read as u64 == RECORDED_LINE_BYTES_MAX && line.last() != Some(&b'\n') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a line longer than {RECORDED_LINE_BYTES_MAX} bytes, which no trace writes"),
+        ));
+    }
+    while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        line.pop();
+    }
+    Ok(true)
+}
 
 /// The thread chosen at each scheduling decision of the run that wrote the `--trace` file
 /// `recorded` reads, in order: the `a` of its `schedule` events (`--strategy replay:TRACE`).
@@ -663,36 +691,22 @@ const RECORDED_LINE_BYTES_MAX: u64 = 1 << 20;
 pub fn recorded_schedule(
     mut recorded: impl std::io::BufRead,
 ) -> Result<Vec<u32>, RecordedTraceError> {
-    use std::io::{BufRead, Read};
     let mut schedule = Vec::new();
     let mut line = Vec::new();
     for number in 1.. {
-        line.clear();
-        let read = (&mut recorded)
-            .take(RECORDED_LINE_BYTES_MAX)
-            .read_until(b'\n', &mut line)
-            .map_err(RecordedTraceError::Unreadable)?;
-        if read == 0 {
-            if number == 1 {
-                return Err(RecordedTraceError::Empty);
-            }
-            break;
-        }
         let not_a_trace_line = |column: u64, problem: String| RecordedTraceError::NotATraceLine {
             line: number,
             column,
             problem,
         };
-        if read as u64 == RECORDED_LINE_BYTES_MAX && line.last() != Some(&b'\n') {
-            return Err(not_a_trace_line(
-                1,
-                format!(
-                    "a line longer than {RECORDED_LINE_BYTES_MAX} bytes, which no trace writes"
-                ),
-            ));
-        }
-        while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-            line.pop();
+        match read_trace_line(&mut recorded, &mut line) {
+            Ok(true) => {}
+            Ok(false) if number == 1 => return Err(RecordedTraceError::Empty),
+            Ok(false) => break,
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(not_a_trace_line(1, error.to_string()));
+            }
+            Err(error) => return Err(RecordedTraceError::Unreadable(error)),
         }
         let event = trace_event(&line, number)
             .map_err(|(column, problem)| not_a_trace_line(column, problem))?;
@@ -713,15 +727,8 @@ pub fn recorded_schedule(
 impl AgainstRecorded {
     /// The next recorded line into `line`; false at the end (or at a read error, kept).
     fn next_recorded(&mut self) -> bool {
-        self.line.clear();
-        match self.recorded.read_until(b'\n', &mut self.line) {
-            Ok(0) => false,
-            Ok(_) => {
-                while self.line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-                    self.line.pop();
-                }
-                true
-            }
+        match read_trace_line(&mut self.recorded, &mut self.line) {
+            Ok(read) => read,
             Err(error) => {
                 self.read_error.get_or_insert(error);
                 false
@@ -1307,6 +1314,41 @@ mod tests {
         }
         drop(sink);
         comparer.finish()
+    }
+
+    /// A recorded "trace" with no line end (`/dev/zero` given by mistake) is read no further than
+    /// `RECORDED_LINE_BYTES_MAX` bytes, by a comparison as by `recorded_schedule`.
+    #[test]
+    fn an_endless_recorded_line_is_refused_after_a_bounded_read() {
+        /// Zero bytes for ever, counting what was read.
+        struct Endless(u64);
+        impl std::io::Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(0);
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+        }
+        let mut endless = std::io::BufReader::new(Endless(0));
+        match recorded_schedule(&mut endless) {
+            Err(RecordedTraceError::NotATraceLine {
+                line: 1, problem, ..
+            }) => {
+                assert!(problem.contains("a line longer than"), "{problem}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(endless.get_ref().0 <= RECORDED_LINE_BYTES_MAX + 8192);
+        let comparer = TraceAgainstRecorded::new(Box::new(std::io::BufReader::new(Endless(0))));
+        let mut sink = comparer.sink();
+        sink.write_all(b"{\"i\":1,\"ev\":\"lifecycle\"}\n").unwrap();
+        drop(sink);
+        match comparer.finish() {
+            Err(RecordedTraceError::Unreadable(error)) => {
+                assert!(error.to_string().contains("a line longer than"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A recorded file that is no trace (the wrong file given) is said to be one, at the first

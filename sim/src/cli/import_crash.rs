@@ -364,6 +364,34 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
         );
         return Ok(EXIT_FINDINGS);
     }
+    let defects_part = if defects.is_empty() {
+        "no-defects".to_string()
+    } else {
+        defects.join("+")
+    };
+    // A finding that does not go away with every defect off is a bug nobody seeded: it is open
+    // until fixed, and its file waits in `open/` (cargo test checks it still fails there, and
+    // tells whoever fixes it to move it up, where it must then pass).
+    let open = !defect_only;
+    let dir = if open {
+        args.out.join("open")
+    } else {
+        args.out.clone()
+    };
+    let path = dir.join(format!(
+        "{subject}-{defects_part}-{}-{}.toml",
+        first.kind.name(),
+        signature_tag(&signature)
+    ));
+    // A file of that name that pins something else (or does not parse) is kept as it is.
+    if path.exists() {
+        println!(
+            "{}: already there, and does not pin `{signature}` with defects [{}] (or does not parse); kept it, and wrote nothing",
+            path.display(),
+            defects.join(",")
+        );
+        return Ok(EXIT_FINDINGS);
+    }
     let shrunk =
         crate::shrink::shrink_repro(scenario.as_ref(), &signature, args.runs_max, defect_only);
     note_shrink_bound(&shrunk, args.runs_max);
@@ -393,37 +421,10 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
     if !defects.is_empty() && !defect_only {
         eprintln!("note: the run fails with defects off too: this is not (only) the seeded defect");
     }
-    let defects_part = if defects.is_empty() {
-        "no-defects".to_string()
-    } else {
-        defects.join("+")
-    };
-    // A finding that does not go away with every defect off is a bug nobody seeded: it is open
-    // until fixed, and its file waits in `open/` (cargo test checks it still fails there, and
-    // tells whoever fixes it to move it up, where it must then pass).
-    let open = !defect_only;
-    let dir = if open {
-        args.out.join("open")
-    } else {
-        args.out.clone()
-    };
-    let path = dir.join(format!(
-        "{subject}-{defects_part}-{}-{}.toml",
-        first.kind.name(),
-        signature_tag(&signature)
-    ));
     eprintln!(
         "shrunk `{signature}`: {} ops → {} ops in {} runs",
         shrunk.ops_before, shrunk.ops_after, shrunk.runs
     );
-    if path.exists() {
-        println!(
-            "already recorded: {} holds `{signature}` with defects [{}]",
-            path.display(),
-            defects.join(",")
-        );
-        return Ok(EXIT_FINDINGS);
-    }
     let what = match (target, open) {
         (ImportTarget::Fuzz(_), true) => "An open finding (it fails with every defect off): `cargo test` (sim/tests/regressions.rs)\n\
          # checks that it still fails; once fixed, move this file up to corpus/regressions/."
