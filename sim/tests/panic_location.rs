@@ -181,14 +181,20 @@ fn a_panic_in_an_op_names_the_file_and_line_where_the_subject_panicked() {
 #[test]
 fn a_finding_that_is_no_panic_has_no_location() {
     install_hook();
-    let parsed = sim::scenario::parse::parse::<Fragile<false>>(
-        "fragile.toml",
-        &scenario("fragile", "touch"),
-    )
-    .unwrap();
+    // Two ops under a budget of one step: a `budget` finding.
+    let text = format!("{}[limits]\nsteps_max = 1\n", scenario("fragile", "touch"));
+    let parsed = sim::scenario::parse::parse::<Fragile<false>>("fragile.toml", &text)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
     let outcome = sim::runner::run::<Fragile<false>>(&parsed, RunOptions::default());
-    assert!(outcome.passed());
-    assert!(outcome.findings.iter().all(|f| f.panicked_at.is_none()));
+    assert!(!outcome.findings.is_empty());
+    assert!(
+        outcome
+            .findings
+            .iter()
+            .all(|f| f.kind != FindingKind::Panic && f.panicked_at.is_none()),
+        "{:?}",
+        outcome.findings
+    );
 }
 
 #[test]

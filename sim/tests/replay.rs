@@ -858,11 +858,28 @@ fn sim_run_replays_a_schedule_from_a_trace_or_a_list() {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(",");
+    // Under another seed, the random strategy takes another schedule: only a replay gives the
+    // recorded one back.
+    let other_seed = "7";
+    let other_trace = dir.join("other-seed.jsonl").display().to_string();
+    sim(&[
+        "run",
+        scenario,
+        "--seed",
+        other_seed,
+        "--trace",
+        &other_trace,
+        "--repro-dir",
+        &repros,
+    ]);
+    assert_ne!(schedule_in_trace(&other_trace), schedule);
     for strategy in [format!("replay:{recorded}"), format!("replay:{list}")] {
         let replayed_trace = dir.join("replayed.jsonl").display().to_string();
         let replayed = sim(&[
             "run",
             scenario,
+            "--seed",
+            other_seed,
             "--strategy",
             &strategy,
             "--trace",
