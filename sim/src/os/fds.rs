@@ -810,21 +810,6 @@ impl Os {
         self.wake_all(waiters, id, readers, site);
     }
 
-    /// `wake` of description `id`'s readers (or writers) after a copy, when the buffer's flag,
-    /// `may_wait` (taken, so cleared, by the caller), says one may wait; when it says none does,
-    /// only a debug build looks.
-    #[inline(always)]
-    fn wake_if_waiting(&mut self, may_wait: bool, id: u64, readers: bool, site: Site) {
-        if may_wait {
-            self.wake(id, readers, site);
-        } else {
-            debug_assert!(
-                self.nobody_waits(id, readers),
-                "a waiter whose flag is unset"
-            );
-        }
-    }
-
     /// Whether the read (or write) waiter list of description `id` is empty or gone: what a
     /// buffer's `readers_may_wait` (`writers_may_wait`) being unset promises.
     fn nobody_waits(&self, id: u64, readers: bool) -> bool {
@@ -1055,8 +1040,13 @@ impl Os {
             take_bytes(&mut b.bytes, &mut buf[..n]);
             b.bytes_read += n as u64;
             // Room was made: every blocked writer retries.
-            let (writer, may_wait) = (b.writer, std::mem::take(&mut b.writers_may_wait));
-            self.wake_if_waiting(may_wait, writer, false, site);
+            let writer = b.writer;
+            if b.writers_may_wait {
+                b.writers_may_wait = false;
+                self.wake(writer, false, site);
+            } else {
+                debug_assert!(self.nobody_waits(writer, false), "writers_may_wait unset");
+            }
             return self.read_ok(id, n);
         }
         if !b.writer_open {
@@ -1113,8 +1103,13 @@ impl Os {
         };
         put_bytes(&mut b.bytes, &bytes[..n]);
         b.bytes_written += n as u64;
-        let (reader, may_wait) = (b.reader, std::mem::take(&mut b.readers_may_wait));
-        self.wake_if_waiting(may_wait, reader, true, site);
+        let reader = b.reader;
+        if b.readers_may_wait {
+            b.readers_may_wait = false;
+            self.wake(reader, true, site);
+        } else {
+            debug_assert!(self.nobody_waits(reader, true), "readers_may_wait unset");
+        }
         self.write_ok(id, n)
     }
 
