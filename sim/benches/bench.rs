@@ -102,7 +102,8 @@ const SPREAD_UNEVEN: f64 = 1.25;
 /// Lines that name each metric with an uneven side, for the end of the run. Most often the
 /// machine was busy for part of the run (a peer slowed more than ours reads as a better ratio
 /// than a quiet run gives; a load steady over all the rounds slows them alike and does not show
-/// here). A first round that lists grow in is slower than the rest (spawn+join's, say).
+/// here). A first round in which lists grow is slower than the rest: the scheduler's read 83–106 ns
+/// against about 29 in the README's three runs.
 fn uneven(results: &BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, entry) in results {

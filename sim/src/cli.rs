@@ -357,13 +357,12 @@ pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScen
             report::shell_word(&path.display().to_string())
         )));
     }
-    let bytes = report::read_scenario_file(path).map_err(|error| match error {
-        report::ScenarioFileError::Unreadable(e) => CliError::usage(format!(
-            "{}: cannot read: {e}{}",
-            path.display(),
-            where_a_relative_path_was_looked_for(path)
-        )),
-        report::ScenarioFileError::TooLarge(diagnostic) => CliError::usage(diagnostic.to_string()),
+    let bytes = report::read_scenario_file(path).map_err(|error| {
+        let suffix = match error {
+            report::ScenarioFileError::Unreadable(..) => where_a_relative_path_was_looked_for(path),
+            report::ScenarioFileError::TooLarge(_) => String::new(),
+        };
+        CliError::usage(format!("{error}{suffix}"))
     })?;
     let scenario = registry
         .parse_bytes(&path.display().to_string(), &bytes)

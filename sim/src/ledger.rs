@@ -43,6 +43,11 @@ pub fn baseline(os: &Os) -> Baseline {
 }
 
 impl Baseline {
+    /// What site slot `slot` held at the baseline: zero for a slot made after it.
+    fn at(&self, slot: usize) -> Totals {
+        self.site_totals.get(slot).copied().unwrap_or_default()
+    }
+
     /// Takes the baseline again, reusing this one's storage (the runner takes one per repetition).
     pub fn retake(&mut self, os: &Os) {
         self.site_totals.clear();
@@ -130,7 +135,7 @@ fn each_grown_kind(os: &Os, baseline: &Baseline, mut grown: impl FnMut(KindId, u
     changed.clear();
     for (slot, site) in sites.iter().enumerate().skip(unchanged) {
         // Slots made after the baseline were at zero.
-        let before = baseline.site_totals.get(slot).copied().unwrap_or_default();
+        let before = baseline.at(slot);
         if site.totals == before {
             continue;
         }
@@ -599,7 +604,7 @@ impl SetupCheck {
                 grown.contains(&site.kind) || exempt.iter().any(|cache| cache.kind == site.kind)
             })
             .map(|(slot, site)| {
-                let before = start.site_totals.get(slot).copied().unwrap_or_default();
+                let before = start.at(slot);
                 (slot, site.totals.less(before))
             })
             .filter(|&(_, rise)| !rise.is_zero())
@@ -643,13 +648,10 @@ impl SetupCheck {
         }
         let resources = os.resources();
         let sites = resources.site_totals();
-        let at = |baseline: &Baseline, slot: usize| {
-            baseline.site_totals.get(slot).copied().unwrap_or_default()
-        };
         // The kinds the setup added to, in kind order (slots made after `after_setup` held
         // nothing at its end).
         let mut kinds: Vec<KindId> = (0..after_setup.site_totals.len())
-            .filter(|&slot| !at(after_setup, slot).less(at(before_setup, slot)).is_zero())
+            .filter(|&slot| !after_setup.at(slot).less(before_setup.at(slot)).is_zero())
             .map(|slot| sites[slot].kind)
             .collect();
         kinds.sort();
@@ -725,9 +727,6 @@ impl SetupCheck {
     ) -> (Vec<SiteAtEnd<'o>>, String) {
         let (before_setup, after_setup) = (&self.before_setup, &self.after_setup);
         let resources = os.resources();
-        let at = |baseline: &Baseline, slot: usize| {
-            baseline.site_totals.get(slot).copied().unwrap_or_default()
-        };
         // What the setup's records of the kind hold now, by site slot, with the oldest of them
         // (`live_since` lists oldest first).
         let mut setup_records: BTreeMap<&'static str, (Totals, &Record)> = BTreeMap::new();
@@ -747,8 +746,8 @@ impl SetupCheck {
             if site.kind != kind {
                 continue;
             }
-            let before = at(before_setup, slot);
-            let added = at(after_setup, slot).less(before);
+            let before = before_setup.at(slot);
+            let added = after_setup.at(slot).less(before);
             let (own, oldest_own) = match setup_records.get(site.site) {
                 Some(&(totals, record)) => (totals.min_each(added), Some(record)),
                 None => (Totals::default(), None),

@@ -439,11 +439,21 @@ fn file_name_part(text: &str, chars_max: usize) -> String {
         .collect()
 }
 
-/// Why a scenario or repro file was not read.
+/// Why a scenario or repro file was not read. Displayed, it names the file: `PATH: cannot read:
+/// …`, or the parser's error for a file past the bound.
 pub enum ScenarioFileError {
-    Unreadable(std::io::Error),
+    Unreadable(String, std::io::Error),
     /// Above `SOURCE_BYTES_MAX`: the parser's error for it.
     TooLarge(crate::scenario::parse::Diagnostic),
+}
+
+impl std::fmt::Display for ScenarioFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScenarioFileError::Unreadable(path, error) => write!(f, "{path}: cannot read: {error}"),
+            ScenarioFileError::TooLarge(diagnostic) => write!(f, "{diagnostic}"),
+        }
+    }
 }
 
 /// Reads a scenario or repro file, but no more of it than one byte past the most a scenario may
@@ -452,11 +462,12 @@ pub enum ScenarioFileError {
 pub fn read_scenario_file(path: &Path) -> Result<Vec<u8>, ScenarioFileError> {
     use std::io::Read;
     let bytes_max = crate::scenario::parse::SOURCE_BYTES_MAX as u64;
-    let file = std::fs::File::open(path).map_err(ScenarioFileError::Unreadable)?;
+    let unreadable = |error| ScenarioFileError::Unreadable(path.display().to_string(), error);
+    let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     file.take(bytes_max + 1)
         .read_to_end(&mut bytes)
-        .map_err(ScenarioFileError::Unreadable)?;
+        .map_err(unreadable)?;
     if bytes.len() as u64 > bytes_max {
         // The size of a regular file; a device's is not known.
         let size = std::fs::metadata(path)
@@ -670,10 +681,7 @@ pub fn load_repro(
         };
         return Ok((repro.to_string(), entry.generate(seed, &options)));
     }
-    let bytes = read_scenario_file(Path::new(repro)).map_err(|error| match error {
-        ScenarioFileError::Unreadable(e) => format!("{repro}: cannot read: {e}"),
-        ScenarioFileError::TooLarge(diagnostic) => diagnostic.to_string(),
-    })?;
+    let bytes = read_scenario_file(Path::new(repro)).map_err(|error| error.to_string())?;
     let scenario = registry
         .parse_bytes(repro, &bytes)
         .map_err(|d| d.to_string())?;

@@ -25,7 +25,7 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
     }
     // One digit short of or past a commit hash: a hash cut or extended in copying, which the
     // decimal parser would call a number too large or an invalid digit.
-    if all_hex && text.len().abs_diff(COMMIT_HASH_DIGITS) == 1 {
+    if all_hex && near_commit_hash(text.len()) {
         return Err(format!(
             "bad seed `{text}`: {} hex digits, where a commit hash has {COMMIT_HASH_DIGITS} (a digit lost or added in copying?){EXPECTED}",
             text.len()
@@ -43,7 +43,7 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
             std::num::IntErrorKind::InvalidDigit if all_hex => {
                 format!("not a decimal number; write hex as `0x{text}`")
             }
-            std::num::IntErrorKind::InvalidDigit => not_a_digit(text, "decimal"),
+            std::num::IntErrorKind::InvalidDigit => not_a_digit(text, 10),
             _ => error.to_string(),
         };
         format!("bad seed `{text}`: {why}{EXPECTED}")
@@ -56,6 +56,11 @@ const EXPECTED: &str = "; expected a decimal number, 0x-hex, or a 40-digit commi
 /// The digits of a git commit hash (SHA-1), which a seed may be.
 const COMMIT_HASH_DIGITS: usize = 40;
 
+/// One digit short of or past a commit hash: a hash cut or extended in copying.
+fn near_commit_hash(digits: usize) -> bool {
+    digits.abs_diff(COMMIT_HASH_DIGITS) == 1
+}
+
 /// Why the digits after `0x` are no u64, in a seed's terms rather than Rust's integer parser's
 /// ("number too large to fit in target type", "invalid digit found in string").
 fn hex_problem(hex: &str, error: &std::num::ParseIntError) -> String {
@@ -63,7 +68,7 @@ fn hex_problem(hex: &str, error: &std::num::ParseIntError) -> String {
         std::num::IntErrorKind::Empty => "no digits after `0x`".to_string(),
         std::num::IntErrorKind::PosOverflow => {
             let digits = hex.trim_start_matches('0').len();
-            if digits.abs_diff(COMMIT_HASH_DIGITS) <= 1 {
+            if digits == COMMIT_HASH_DIGITS || near_commit_hash(digits) {
                 format!(
                     "{digits} hex digits, more than the 16 a seed has; a commit hash is given without `0x`, and has {COMMIT_HASH_DIGITS}"
                 )
@@ -74,18 +79,15 @@ fn hex_problem(hex: &str, error: &std::num::ParseIntError) -> String {
                 )
             }
         }
-        std::num::IntErrorKind::InvalidDigit => not_a_digit(hex, "hex"),
+        std::num::IntErrorKind::InvalidDigit => not_a_digit(hex, 16),
         _ => error.to_string(),
     }
 }
 
-/// Names the first character of `digits` that is not a digit of `base` ("hex" or "decimal").
-fn not_a_digit(digits: &str, base: &str) -> String {
-    let is_digit = |c: char| match base {
-        "hex" => c.is_ascii_hexdigit(),
-        _ => c.is_ascii_digit(),
-    };
-    match digits.chars().find(|&c| !is_digit(c)) {
+/// Names the first character of `digits` that is not a digit in `radix` (16 or 10).
+fn not_a_digit(digits: &str, radix: u32) -> String {
+    let base = if radix == 16 { "hex" } else { "decimal" };
+    match digits.chars().find(|c| !c.is_digit(radix)) {
         Some(c) => format!("`{}` is not a {base} digit", c.escape_debug()),
         None => format!("not a {base} number"),
     }

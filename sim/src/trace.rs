@@ -592,6 +592,13 @@ pub(crate) fn json_error_words(error: &serde_json::Error) -> String {
     }
 }
 
+/// The column (from 1) where serde_json places `error`. It counts columns from 1 but says 0 for
+/// an error before a line's first character (an empty file, a line cut off after its newline);
+/// every location a reader here gives starts at 1.
+pub(crate) fn json_error_column(error: &serde_json::Error) -> usize {
+    error.column().max(1)
+}
+
 /// The fields of `line`, the `number`th line (from 1) of a file given as a trace; or, where it is
 /// not a line `--trace` writes (`{"i":number,"ev":"…",…}`), the column (from 1, in bytes) where
 /// the problem starts and what it is. A full JSON parse: for a comparison, only of a recorded
@@ -626,7 +633,7 @@ fn trace_event(
         Err(error) => {
             let problem = json_error_words(&error);
             return Err((
-                error.column().max(1) as u64,
+                json_error_column(&error) as u64,
                 format!("not JSON ({problem}); {SHAPE}"),
             ));
         }

@@ -46,19 +46,21 @@ struct Pins {
 }
 
 impl Pins {
-    fn of(scenario: &dyn DynScenario) -> Pins {
-        let meta = scenario.meta();
-        let mut defects = meta.defects;
+    fn new(subject: String, mut defects: Vec<String>, mut signatures: Vec<String>) -> Pins {
         defects.sort();
         defects.dedup();
-        let mut signatures = pinned_signatures(scenario);
         signatures.sort();
         signatures.dedup();
         Pins {
-            subject: meta.subject,
+            subject,
             defects,
             signatures,
         }
+    }
+
+    fn of(scenario: &dyn DynScenario) -> Pins {
+        let meta = scenario.meta();
+        Pins::new(meta.subject, meta.defects, pinned_signatures(scenario))
     }
 
     /// Whether a regression pinning `self` already holds what `other` would pin: the same
@@ -96,14 +98,11 @@ pub fn pinned_by(
     defects: &[String],
     signature: &str,
 ) -> Option<PathBuf> {
-    let mut defects = defects.to_vec();
-    defects.sort();
-    defects.dedup();
-    let wanted = Pins {
-        subject: subject.to_string(),
-        defects,
-        signatures: vec![signature.to_string()],
-    };
+    let wanted = Pins::new(
+        subject.to_string(),
+        defects.to_vec(),
+        vec![signature.to_string()],
+    );
     existing_pins(registry, dir)
         .into_iter()
         .find(|(_, held)| held.covers(&wanted))
@@ -117,11 +116,11 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
     let mut existing = existing_pins(registry, dir);
     for file in files {
         let label = file.display().to_string();
-        let text =
-            std::fs::read_to_string(file).map_err(|e| format!("{label}: cannot read: {e}"))?;
+        let bytes = report::read_scenario_file(file).map_err(|error| error.to_string())?;
         let scenario = registry
-            .parse(&label, &text)
+            .parse_bytes(&label, &bytes)
             .map_err(|diagnostic| diagnostic.to_string())?;
+        let text = String::from_utf8_lossy(&bytes);
         let pins = Pins::of(scenario.as_ref());
         if pins.signatures.is_empty() {
             return Err(format!(
@@ -297,7 +296,11 @@ fn load_regression(
     registry: &Registry,
     file: &Path,
 ) -> Result<(Box<dyn DynScenario>, Vec<String>), String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = report::read_scenario_file(file).map_err(|error| match error {
+        // The caller names the file.
+        report::ScenarioFileError::Unreadable(_, e) => format!("cannot read: {e}"),
+        report::ScenarioFileError::TooLarge(diagnostic) => diagnostic.to_string(),
+    })?;
     let scenario = registry
         .parse_bytes(&file.display().to_string(), &bytes)
         .map_err(|diagnostic| diagnostic.to_string())?;

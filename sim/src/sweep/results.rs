@@ -310,7 +310,7 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
         why: "not UTF-8 text".to_string(),
     })?;
     let record = serde_json::from_str::<RunRecord>(text).map_err(|error| NotARecord {
-        column: error.column().max(1),
+        column: crate::trace::json_error_column(&error),
         why: format!(
             "not a run record ({})",
             crate::trace::json_error_words(&error)
@@ -354,9 +354,11 @@ pub fn json_error_at(file: &str, what: Option<&str>, error: &serde_json::Error) 
         Some(what) => format!("{what} ({words})"),
         None => words,
     };
-    // serde_json counts columns from 1 but says 0 for an error before a line's first character
-    // (an empty file, a line cut off after its newline); every other location here starts at 1.
-    format!("{file}:{}:{}: {said}", error.line(), error.column().max(1))
+    format!(
+        "{file}:{}:{}: {said}",
+        error.line(),
+        crate::trace::json_error_column(error)
+    )
 }
 
 fn preview(line: &[u8]) -> String {
