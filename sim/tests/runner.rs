@@ -848,10 +848,9 @@ fn a_run_after_other_runs_on_its_thread_is_the_run_on_a_fresh_thread() {
 /// what the setup left behind does. The same file is the UI case `counter-setup-fault`.
 #[test]
 fn a_fault_of_the_setup_is_listed_with_the_setups_finding_and_not_a_repetitions() {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/counter-setup-fault.toml"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(support::package_dir().join("tests/ui/counter-setup-fault.toml"))
+            .unwrap();
     let outcome = parse_scenario(&text).run(RunOptions::default());
     assert_eq!(
         outcome.signatures(),

@@ -21,7 +21,7 @@ use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
 use support::{
     SIM, defects_off, last_op_started_lines, package_dir, paste_into_shell, run_sim, run_sim_in,
-    scratch_dir, spawned_threads_scenario, write_300000_op_leak, write_file,
+    scratch_dir, spawned_threads_scenario, workspace_root, write_300000_op_leak, write_file,
 };
 
 fn records(dir: &Path) -> Vec<RunRecord> {
@@ -1212,7 +1212,7 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
 #[test]
 fn promoting_a_finding_the_real_corpus_already_pins_adds_nothing() {
     let dir = scratch_dir("promote-real-corpus");
-    let root = package_dir().parent().unwrap();
+    let root = workspace_root();
     copy_tree(
         &root.join("corpus/regressions"),
         &dir.join("corpus/regressions"),

@@ -388,8 +388,9 @@ pub struct SweepReport {
     /// Why copying the repros into `config.promote_to` failed at the end. The summary and the
     /// outputs are complete then, and the caller shows them before the error.
     pub promote_error: Option<String>,
-    /// What promotion did with each repro (`promoted …`, `already pinned by …`): results, not
-    /// warnings.
+    /// What promotion did with each repro, a line each (`promote::promote`'s: copied, already
+    /// promoted, not promoted as already pinned by another file, or a file of that name kept):
+    /// results, not warnings.
     pub promoted: Vec<String>,
 }
 
