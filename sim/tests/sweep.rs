@@ -1491,8 +1491,10 @@ fn resuming_after_a_scenario_file_was_edited_reruns_its_records() {
     assert!(stdout.contains("(0 run now, 10 resumed)"), "{stdout}");
 }
 
-/// A merge that is not a whole plan says so, on stderr and in `summary.json`: a shard missing,
-/// or inputs written by different builds.
+/// A merge that is not a whole plan says so, in its text and in `summary.json`: a shard missing,
+/// or inputs written by different builds. The shard missing is said once (under the summary,
+/// or on stderr with `--json`), though `summary.json` keeps it under both `warnings` and
+/// `incomplete`.
 #[test]
 fn merging_part_of_a_plan_or_different_builds_warns() {
     let dir = scratch_dir("merge-partial");
@@ -1504,16 +1506,22 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
         })
         .collect();
     let merge = |inputs: &[&PathBuf], out: &str| {
-        let (code, _, stderr) = sweep_merge(inputs, dir.join(out), &[]);
+        let (code, stdout, stderr) = sweep_merge(inputs, dir.join(out), &[]);
         let summary: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(out).join("summary.json")).unwrap(),
         )
         .unwrap();
-        (code, stderr, summary)
+        (code, stdout, stderr, summary)
     };
-    let (code, stderr, summary) = merge(&[&shard_dirs[0], &shard_dirs[1]], "partial");
-    assert_eq!(code, 2, "an incomplete merge: {stderr}");
-    assert!(stderr.contains("shard 3/3 missing"), "{stderr}");
+    let partial = [&shard_dirs[0], &shard_dirs[1]];
+    let (code, stdout, stderr, summary) = merge(&partial, "partial");
+    let said = stdout + &stderr;
+    assert_eq!(code, 2, "an incomplete merge: {said}");
+    assert_eq!(said.matches("shard 3/3").count(), 1, "{said}");
+    assert!(
+        said.contains("  - shard 3/3: no directory merged holds it"),
+        "{said}"
+    );
     assert!(
         summary["warnings"][0]
             .as_str()
@@ -1521,8 +1529,18 @@ fn merging_part_of_a_plan_or_different_builds_warns() {
             .contains("shard 3/3 missing"),
         "{summary}"
     );
+    assert_eq!(
+        summary["incomplete"],
+        serde_json::json!(["shard 3/3: no directory merged holds it"]),
+        "{summary}"
+    );
+    let (code, stdout, stderr) = sweep_merge(&partial, dir.join("partial-json"), &["--json"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed["incomplete"], summary["incomplete"], "{stdout}");
+    assert_eq!(stderr.matches("shard 3/3").count(), 1, "{stderr}");
 
-    let (_, stderr, summary) = merge(&shard_dirs.iter().collect::<Vec<_>>(), "whole");
+    let (_, _, stderr, summary) = merge(&shard_dirs.iter().collect::<Vec<_>>(), "whole");
     assert!(!stderr.contains("warning"), "{stderr}");
     assert!(summary.get("warnings").is_none(), "{summary}");
 
@@ -1591,6 +1609,7 @@ fn a_merge_missing_part_of_its_plan_writes_what_it_has_and_does_not_pass() {
         "{junit}{said}"
     );
 
+    // `missing` is what `incomplete` holds; each problem's text is said once.
     let check = |out: &str, inputs: &[&PathBuf], missing: &[String], runs: u64| {
         let (code, said, summary, junit) = merge(inputs, out);
         assert_eq!(code, 2, "{said}");
@@ -1619,6 +1638,12 @@ fn a_merge_missing_part_of_its_plan_writes_what_it_has_and_does_not_pass() {
         for missing in missing {
             assert!(said.contains(missing.as_str()), "{said}");
             assert!(junit.contains(missing.as_str()), "{junit}");
+            // What the problem is about: the shard, or the input and the file it lacks.
+            let about = match missing.split_once(": no directory") {
+                Some((shard, _)) => shard,
+                None => &missing[..missing.find("summary.json").unwrap()],
+            };
+            assert_eq!(said.matches(about).count(), 1, "`{about}` in: {said}");
         }
     };
     let shard_runs = |index: usize| records(&shard_dirs[index]).len() as u64;

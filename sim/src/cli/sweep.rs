@@ -352,6 +352,11 @@ fn print_sweep_summary(
             "{}",
             serde_json::to_string_pretty(summary).expect("summaries serialize")
         );
+        // The merge prints no warning of what `incomplete` says: with --json, whose stdout is
+        // the one JSON object, stderr is where a person reads it.
+        for line in incomplete_lines(summary) {
+            eprintln!("{line}");
+        }
         return;
     }
     let how = match ran_resumed {
@@ -453,15 +458,27 @@ fn print_sweep_summary(
             println!("{replay}");
         }
     }
-    if !summary.incomplete.is_empty() {
-        println!(
-            "INCOMPLETE: this merge is not the whole plan, so it does not pass (exit 2), whatever its runs found:"
-        );
-        for missing in &summary.incomplete {
-            println!("  - {missing}");
-        }
+    for line in incomplete_lines(summary) {
+        println!("{line}");
     }
     println!("report: {}", summary.report_html);
+}
+
+/// What a merge's summary says is missing of its plan (`incomplete`), as lines to print; none
+/// when the plan is whole.
+fn incomplete_lines(summary: &sweep::summary::Summary) -> Vec<String> {
+    if summary.incomplete.is_empty() {
+        return Vec::new();
+    }
+    let heading = "INCOMPLETE: this merge is not the whole plan, so it does not pass (exit 2), whatever its runs found:";
+    std::iter::once(heading.to_string())
+        .chain(
+            summary
+                .incomplete
+                .iter()
+                .map(|missing| format!("  - {missing}")),
+        )
+        .collect()
 }
 
 pub(super) fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, CliError> {

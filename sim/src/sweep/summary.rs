@@ -226,7 +226,9 @@ pub struct Summary {
     pub report_html: String,
     pub junit_xml: String,
     /// What a merge found wrong with its inputs (a shard missing, shards of different plans or
-    /// builds): the summary may not be the whole plan's. Empty for a sweep.
+    /// builds): the summary may not be the whole plan's. Empty for a sweep. A shard missing and
+    /// an input without its summary are here and in `incomplete` too (both keys have held them);
+    /// `sim sweep merge` prints them once, with `incomplete`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// What of the plan a merge does not hold: each shard no input holds (`shard 2/3: …`, or
@@ -469,6 +471,9 @@ pub fn merge(
     let mut shrink_budgets: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
     // Inputs that do not hold all the runs of their share of the plan (for `incomplete`).
     let mut unfinished = Vec::new();
+    // Warnings that `incomplete` says again in its own words: kept in `warnings`, as summaries
+    // always held them, but not printed, since `incomplete` is printed with the summary.
+    let mut said_by_incomplete = Vec::new();
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
         if !path.exists() {
@@ -564,10 +569,12 @@ pub fn merge(
                     .or_insert(shard);
             }
         } else {
-            warnings.push(format!(
+            let warning = format!(
                 "{}: no {SUMMARY_FILE} (an unfinished sweep?), so which shard of which plan it holds is unknown",
                 input.display()
-            ));
+            );
+            said_by_incomplete.push(warning.clone());
+            warnings.push(warning);
         }
         if let Some(id) = build_id {
             build_ids
@@ -642,6 +649,7 @@ pub fn merge(
         )));
     }
     warnings.extend(mismatches);
+    said_by_incomplete.extend(coverage.missing.iter().cloned());
     warnings.extend(coverage.missing);
     let incomplete: Vec<String> = coverage
         .shards_missing
@@ -712,7 +720,7 @@ pub fn merge(
             "the file is ignored: no finding of the merge has its name".to_string()
         }
     }));
-    for warning in &warnings {
+    for warning in warnings.iter().filter(|w| !said_by_incomplete.contains(w)) {
         eprintln!("warning: {warning}");
     }
     let mut summary = build(&records, &chosen, span, shards, out);
