@@ -2266,28 +2266,28 @@ fn a_merge_names_a_corrupt_repro_sidecar_and_the_finding_it_leaves_without_a_rep
             damaged.push(path);
         }
     }
-    let (code, _, stderr) = sweep_merge(&[&first, &second], dir.join("merged"), &[]);
-    assert_eq!(code, 1, "{stderr}");
-    for path in &damaged {
-        let expected = format!(
-            "warning: {}:1:12: not a repro sidecar (EOF while parsing a value); the file is ignored, so the merge has no repro for `",
-            path.display()
-        );
-        assert!(stderr.contains(&expected), "{stderr}");
-    }
+    // Merges into `out`, which exits 1 (the finding) and warns of each damaged sidecar with
+    // `warning: PATH:` and then `says`.
+    let merge_warns = |out: &str, says: &str| {
+        let (code, _, stderr) = sweep_merge(&[&first, &second], dir.join(out), &[]);
+        assert_eq!(code, 1, "{stderr}");
+        for path in &damaged {
+            let expected = format!("warning: {}:{says}", path.display());
+            assert!(stderr.contains(&expected), "{stderr}");
+        }
+    };
+    merge_warns(
+        "merged",
+        "1:12: not a repro sidecar (EOF while parsing a value); the file is ignored, so the merge has no repro for `",
+    );
     // An empty sidecar: columns start at 1 here as everywhere (serde_json says 0).
     for path in &damaged {
         std::fs::write(path, "").unwrap();
     }
-    let (code, _, stderr) = sweep_merge(&[&first, &second], dir.join("merged-empty"), &[]);
-    assert_eq!(code, 1, "{stderr}");
-    for path in &damaged {
-        let expected = format!(
-            "warning: {}:1:1: not a repro sidecar (EOF while parsing a value)",
-            path.display()
-        );
-        assert!(stderr.contains(&expected), "{stderr}");
-    }
+    merge_warns(
+        "merged-empty",
+        "1:1: not a repro sidecar (EOF while parsing a value)",
+    );
 }
 
 /// A second sweep of a directory whose repros are all up to date has nothing to minimise and
