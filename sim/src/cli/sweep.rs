@@ -586,6 +586,33 @@ pub(super) fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliEr
         &args.dir,
         progress_mode(),
     )?;
+    let (table, not_expected) = detection_table(&detection);
+    println!("{}", table.render());
+    for note in not_expected {
+        println!("{note}");
+    }
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| CliError {
+            code: EXIT_USAGE,
+            message: format!("{}: cannot create: {e}", parent.display()),
+        })?;
+    }
+    let text = serde_json::to_string_pretty(&detection).expect("json") + "\n";
+    std::fs::write(&args.out, text).map_err(|e| CliError {
+        code: EXIT_USAGE,
+        message: format!("{}: cannot write: {e}", args.out.display()),
+    })?;
+    println!("wrote {}", args.out.display());
+    Ok(if detection.all_detected() {
+        EXIT_PASS
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+/// The table `sim detect` prints, one row per subject's baseline and per defect, and a `note:`
+/// for each defect missed that generated scenarios are not expected to find.
+pub(super) fn detection_table(detection: &sweep::measure::Detection) -> (FittedTable, Vec<String>) {
     let mut table = FittedTable::new(vec![
         ("subject", Fit::Whole),
         ("defect", Fit::Whole),
@@ -611,52 +638,35 @@ pub(super) fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliEr
         ]);
         for defect in &subject.defects {
             let optional = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+            // `expected` says whether the miss counts (as `all_detected` reads it); the note
+            // says why it does not.
+            let detected = match (defect.detected, defect.expected) {
+                (true, _) => "yes",
+                (false, true) => "NO",
+                (false, false) => {
+                    if let Some(why) =
+                        sweep::measure::not_reached_by_generated(&subject.subject, &defect.defect)
+                    {
+                        not_expected.push(format!(
+                            "note: {} {}: not expected from generated scenarios: {why}",
+                            subject.subject, defect.defect
+                        ));
+                    }
+                    "no (not expected)"
+                }
+            };
             table.add_row(vec![
                 subject.subject.clone(),
                 defect.defect.clone(),
-                match (defect.detected, defect.expected) {
-                    (true, _) => "yes",
-                    (false, true) => "NO",
-                    (false, false) => "no (not expected)",
-                }
-                .into(),
+                detected.into(),
                 optional(defect.seeds_to_first_finding),
                 optional(defect.minimised_ops),
                 format!("{:.2}", defect.wall_seconds),
                 defect.signatures.join("\n"),
             ]);
-            if !defect.detected
-                && let Some(why) =
-                    sweep::measure::not_reached_by_generated(&subject.subject, &defect.defect)
-            {
-                not_expected.push(format!(
-                    "note: {} {}: not expected from generated scenarios: {why}",
-                    subject.subject, defect.defect
-                ));
-            }
         }
     }
-    println!("{}", table.render());
-    for note in not_expected {
-        println!("{note}");
-    }
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| CliError {
-            code: EXIT_USAGE,
-            message: format!("{}: cannot create: {e}", parent.display()),
-        })?;
-    }
-    let text = serde_json::to_string_pretty(&detection).expect("json") + "\n";
-    std::fs::write(&args.out, text).map_err(|e| CliError {
-        code: EXIT_USAGE,
-        message: format!("{}: cannot write: {e}", args.out.display()),
-    })?;
-    println!("wrote {}", args.out.display());
-    Ok(if detection.all_detected() {
-        EXIT_PASS
-    } else {
-        EXIT_FINDINGS
-    })
+    (table, not_expected)
 }
 
 pub(super) fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError> {

@@ -479,3 +479,61 @@ fn import_crash_refuses_to_run_what_the_host_refuses_as_sim_run_does() {
         format!("{name}: cannot run here: this host gives no arena")
     );
 }
+
+/// `sim detect`'s table: a missed defect that generated scenarios are expected to find reads
+/// `NO`; one they are known not to reach reads `no (not expected)`, with one note saying why.
+#[test]
+fn a_defect_missed_by_detection_reads_no_and_one_known_not_reached_gets_one_note() {
+    use crate::sweep::measure::{
+        Baseline, DefectDetection, Detection, SubjectDetection, not_reached_by_generated,
+    };
+    let missed = |defect: &str| DefectDetection {
+        defect: defect.to_string(),
+        runs: 1,
+        detected: false,
+        expected: not_reached_by_generated("allocator", defect).is_none(),
+        seeds_to_first_finding: None,
+        first_seed: None,
+        signatures: Vec::new(),
+        minimised_ops: None,
+        ops_before: None,
+        repro: None,
+        wall_seconds: 0.0,
+    };
+    let detection = Detection {
+        seeds: "0..1".into(),
+        subjects: vec![SubjectDetection {
+            subject: "allocator".into(),
+            defects_off: Baseline {
+                runs: 1,
+                runs_failed: 0,
+                signatures: Vec::new(),
+                wall_seconds: 0.0,
+            },
+            defects: vec![
+                missed("collect-after-segment-free"),
+                missed("absorbed-pages-never-collected"),
+            ],
+        }],
+    };
+    let (table, notes) = super::sweep::detection_table(&detection);
+    let text = table.render_at(usize::MAX);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("collect-after-segment-free") && l.contains(" NO ")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.contains("absorbed-pages-never-collected") && l.contains("no (not expected)")
+        ),
+        "{text}"
+    );
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(
+            "note: allocator absorbed-pages-never-collected: not expected from generated scenarios: found by the fuzzer"
+        ),
+        "{notes:?}"
+    );
+}
