@@ -50,12 +50,13 @@ build() {
   cargo_fuzz build $FUZZ_FLAGS "$@" >&2
 }
 
-# Exits 2 unless every name in SIM_FUZZ_DEFECTS is a defect of TARGET. The target checks them
-# too, at start, but cargo fuzz exits 1 for that as for a finding: here a misspelt name is a
-# usage error, as DESIGN.md's exit codes have it.
+# Exits 2 unless every name in SIM_FUZZ_DEFECTS is a defect of TARGET, as LISTING (what
+# `targets` printed) declares them. The target checks them too, at start, but cargo fuzz exits 1
+# for that as for a finding: here a misspelt name is a usage error, as DESIGN.md's exit codes
+# have it.
 check_defects() {
-  local target=$1 declared defect named listed
-  declared=$(targets | awk -F'\t' -v t="$target" '$1 == t { print $4 }')
+  local target=$1 listing=$2 declared defect named listed
+  declared=$(awk -F'\t' -v t="$target" '$1 == t { print $4 }' <<<"$listing")
   # `sim list --fuzz-targets` writes `-` for a target without defects.
   [[ $declared == - ]] && declared=
   IFS=',' read -ra named <<<"${SIM_FUZZ_DEFECTS:-}"
@@ -73,15 +74,17 @@ check_defects() {
 }
 
 run_one() {
-  local target=$1 seconds=$2 known
+  local target=$1 seconds=$2 listing known
   shift 2
+  # Once: each `targets` is a cargo run of sim.
+  listing=$(targets)
   # A misspelt target would otherwise leave an empty corpus/NAME/ and a cargo backtrace.
-  known=$(targets | cut -f1)
+  known=$(cut -f1 <<<"$listing")
   if ! grep -qx -- "$target" <<<"$known"; then
     echo "unknown fuzz target \`$target\`; known: $(tr '\n' ' ' <<<"$known")" >&2
     exit 2
   fi
-  check_defects "$target"
+  check_defects "$target" "$listing"
   mkdir -p "corpus/$target"
   # shellcheck disable=SC2086
   cargo_fuzz run $FUZZ_FLAGS "$target" "corpus/$target" -- \
