@@ -636,56 +636,61 @@ pub fn generated_repro(subject: &str, seed: u64, defects: &[String]) -> String {
     }
 }
 
-/// Resolves a repro argument: a file path, or `gen:SUBJECT:SEED[:DEFECTS]`.
-pub fn load_repro(
+/// The scenario a `gen:SUBJECT:SEED[:DEFECTS]` repro string (as `generated_repro` writes it)
+/// names; `None` for any other string. A repro file is loaded as every scenario file is
+/// (`sim replay` does so, with the file's warnings).
+pub fn load_generated_repro(
     registry: &Registry,
     repro: &str,
-) -> Result<(String, Box<dyn DynScenario>), String> {
-    if let Some(rest) = repro.strip_prefix("gen:") {
-        let mut parts = rest.splitn(3, ':');
-        let subject = parts.next().unwrap_or_default();
-        let seed = crate::seed::parse_seed(parts.next().unwrap_or_default())
-            .map_err(|e| format!("repro `{repro}`: {e}"))?;
-        let defects: Vec<String> = parts
-            .next()
-            .map(|d| {
-                d.split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let entry = registry.get(subject).ok_or_else(|| {
-            format!(
-                "repro `{repro}`: unknown subject `{subject}`; known: {}",
-                registry.names().join(", ")
-            )
-        })?;
-        for defect in &defects {
-            let info = entry.info();
-            if !info.defects.iter().any(|d| d.name == defect) {
-                let known = info.defect_names();
-                return Err(format!(
-                    "repro `{repro}`: unknown defect `{defect}` for `{subject}`; known: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ));
-            }
+) -> Option<Result<Box<dyn DynScenario>, String>> {
+    let rest = repro.strip_prefix("gen:")?;
+    Some(generate_repro(registry, repro, rest))
+}
+
+/// The scenario of the repro string `repro`, whose part after `gen:` is `rest`.
+fn generate_repro(
+    registry: &Registry,
+    repro: &str,
+    rest: &str,
+) -> Result<Box<dyn DynScenario>, String> {
+    let mut parts = rest.splitn(3, ':');
+    let subject = parts.next().unwrap_or_default();
+    let seed = crate::seed::parse_seed(parts.next().unwrap_or_default())
+        .map_err(|e| format!("repro `{repro}`: {e}"))?;
+    let defects: Vec<String> = parts
+        .next()
+        .map(|d| {
+            d.split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let entry = registry.get(subject).ok_or_else(|| {
+        format!(
+            "repro `{repro}`: unknown subject `{subject}`; known: {}",
+            registry.names().join(", ")
+        )
+    })?;
+    for defect in &defects {
+        let info = entry.info();
+        if !info.defects.iter().any(|d| d.name == defect) {
+            let known = info.defect_names();
+            return Err(format!(
+                "repro `{repro}`: unknown defect `{defect}` for `{subject}`; known: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
         }
-        let options = crate::scenario::generate::GenerateOptions {
-            defects,
-            faults: true,
-        };
-        return Ok((repro.to_string(), entry.generate(seed, &options)));
     }
-    let bytes = read_scenario_file(Path::new(repro)).map_err(|error| error.to_string())?;
-    let scenario = registry
-        .parse_bytes(repro, &bytes)
-        .map_err(|d| d.to_string())?;
-    Ok((repro.to_string(), scenario))
+    let options = crate::scenario::generate::GenerateOptions {
+        defects,
+        faults: true,
+    };
+    Ok(entry.generate(seed, &options))
 }
 
 #[cfg(test)]
@@ -697,25 +702,36 @@ mod tests {
         let registry = Registry::builtin();
         let line = generated_repro("counter", 0x2a, &["leak-on-evict".into()]);
         assert_eq!(line, "gen:counter:0x000000000000002a:leak-on-evict");
-        let (_, scenario) = load_repro(&registry, &line).unwrap();
+        let scenario = load_generated_repro(&registry, &line).unwrap().unwrap();
         assert_eq!(scenario.meta().seed, 0x2a);
         assert_eq!(scenario.meta().defects, vec!["leak-on-evict"]);
         assert!(
-            load_repro(&registry, "gen:nope:1")
+            load_generated_repro(&registry, "gen:nope:1")
+                .unwrap()
                 .unwrap_err()
                 .contains("unknown subject")
         );
         // A misspelt defect is refused with the names it could have been, as in a file.
         assert!(
-            load_repro(&registry, "gen:counter:1:nope")
+            load_generated_repro(&registry, "gen:counter:1:nope")
+                .unwrap()
                 .unwrap_err()
                 .ends_with("unknown defect `nope` for `counter`; known: leak-on-evict")
         );
         assert!(
-            load_repro(&registry, "gen:counter:zz")
+            load_generated_repro(&registry, "gen:counter:zz")
+                .unwrap()
                 .unwrap_err()
                 .contains("bad seed")
         );
+        // A path is no generated repro, even one of a file that is there: `sim replay` loads
+        // a file as every scenario file is loaded, with its warnings.
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/zoo/reload-loop.toml"
+        );
+        assert!(std::path::Path::new(file).is_file(), "{file}");
+        assert!(load_generated_repro(&registry, file).is_none());
     }
 
     #[test]

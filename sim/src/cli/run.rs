@@ -608,18 +608,17 @@ fn summary_table(
 }
 
 pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
-    let (source, scenario) = if args.repro.starts_with("gen:") {
-        let (source, scenario) =
-            report::load_repro(registry, &args.repro).map_err(CliError::usage)?;
-        // A generated scenario has none (`no_generated_scenario_warns`), but goes the same way
-        // as a file: a generator that began to write one would be heard of.
-        print_warnings(scenario.as_ref());
-        (source, scenario)
-    } else {
-        let path = Path::new(&args.repro);
-        let scenario = load_scenario(registry, path)?;
-        (args.repro.clone(), scenario)
+    let scenario = match report::load_generated_repro(registry, &args.repro) {
+        Some(generated) => {
+            let scenario = generated.map_err(CliError::usage)?;
+            // A generated scenario has none (`no_generated_scenario_warns`), but goes the same
+            // way as a file: a generator that began to write one would be heard of.
+            print_warnings(scenario.as_ref());
+            scenario
+        }
+        None => load_scenario(registry, Path::new(&args.repro))?,
     };
+    let source = args.repro.clone();
     let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
     if !args.repro.starts_with("gen:") {
         inputs.push(Path::new(&args.repro));
