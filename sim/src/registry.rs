@@ -215,10 +215,10 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
     }
 
     fn check_host(&self) -> Result<(), String> {
-        S::check_host(&crate::subject::Config {
-            defects: self.scenario.defects.iter().cloned().collect(),
-            params: self.scenario.config.clone(),
-        })
+        S::check_host(&crate::subject::Config::new(
+            &self.scenario.defects,
+            &self.scenario.config,
+        ))
     }
 
     fn run_in_process(&self, options: RunOptions) -> Outcome {

@@ -280,10 +280,7 @@ fn run_inner<S: Subject>(
 ) -> Outcome {
     let (header, scheduler, defects) = prepare::<S>(scenario, &options);
     let seed = header.seed;
-    let config = Config {
-        defects: defects.iter().cloned().collect(),
-        params: scenario.config.clone(),
-    };
+    let config = Config::new(&defects, &scenario.config);
     // The subject, made once the runner is (with the runner's OS). Declared before the runner,
     // so that it is dropped after it, as when it was the runner's field after the OS.
     let mut subject: Option<S> = None;

@@ -402,6 +402,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The configuration a scenario's defects and `[config]` table give its subject: one
+    /// construction for the parser's checks, the runner and the host check, so that each sees
+    /// the subject as the others do.
+    pub fn new<'a>(defects: impl IntoIterator<Item = &'a String>, params: &toml::Table) -> Config {
+        Config {
+            defects: defects.into_iter().cloned().collect(),
+            params: params.clone(),
+        }
+    }
+
     pub fn defect(&self, name: &str) -> bool {
         self.defects.contains(name)
     }

@@ -188,6 +188,12 @@ impl FaultSpec {
         }
         if self.swarm { plan.swarm(seed) } else { plan }
     }
+
+    /// Whether some run may inject a fault of `kind`: swarm mode may enable any kind, at a
+    /// default rate where the file gives it none (`FaultPlan::swarm`).
+    pub fn may_fire(&self, kind: FaultKind) -> bool {
+        self.swarm || self.probabilities.get(&kind).is_some_and(|p| *p > 0.0)
+    }
 }
 
 /// Expectations a repro or regression file pins.

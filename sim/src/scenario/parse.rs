@@ -958,11 +958,7 @@ fn parse_with_spans<S: Subject>(
         caches.insert(kind.clone(), bound);
     }
     let config = parse_config(&raw.config, info).map_err(|(span, message)| error(span, message))?;
-    S::check_config(&crate::subject::Config {
-        defects: defects.iter().cloned().collect(),
-        params: config.clone(),
-    })
-    .map_err(|(param, why)| {
+    S::check_config(&crate::subject::Config::new(&defects, &config)).map_err(|(param, why)| {
         // At the value that was set; a parameter left at its default has no position of its
         // own, so the table's first key stands for it (a file that sets none has no problem).
         let span = raw
@@ -1033,10 +1029,7 @@ fn parse_with_spans<S: Subject>(
     // Only a file that writes `[limits]` can set one that every run exhausts; the file is read
     // again for a limit's span only when one is refused (it keeps none per limit).
     if raw.limits.is_some() {
-        let construction = crate::subject::Config {
-            defects: defects.iter().cloned().collect(),
-            params: config.clone(),
-        };
+        let construction = crate::subject::Config::new(&defects, &config);
         let limits_of_file = LimitsOfFile {
             limits: &limits,
             platform: &raw.platform,
@@ -1447,10 +1440,7 @@ pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
             .zip(&defaults)
             .any(|(field, default)| field.0 == name && field != default)
     };
-    let construction = crate::subject::Config {
-        defects: scenario.defects.iter().cloned().collect(),
-        params: scenario.config.clone(),
-    };
+    let construction = crate::subject::Config::new(&scenario.defects, &scenario.config);
     let limits_of_file = LimitsOfFile {
         limits: &scenario.limits,
         platform: &scenario.platform,
@@ -1541,7 +1531,7 @@ fn check_limits<S: Subject>(
     let (limits, faults) = (file.limits, file.faults);
     // A limit the subject's constructor exhausts ends every run before its first op
     // (`construction.rs`); a limit of 0 is otherwise legitimate (`os::LIMIT_RANGES`).
-    let faults_may_fire = faults.swarm || faults.probabilities.values().any(|p| *p > 0.0);
+    let faults_may_fire = FaultKind::ALL.into_iter().any(|kind| faults.may_fire(kind));
     if let Some(short) =
         super::construction::shortfall::<S>(limits, file.platform, file.config, faults_may_fire)
     {
@@ -1550,12 +1540,7 @@ fn check_limits<S: Subject>(
     // A list that has more threads out at once than `threads_max` ends every run at a spawn,
     // with a budget finding that says nothing of the subject (the main thread does not count);
     // unless spawns may fail by injection, which leaves fewer out.
-    let spawns_may_fail = faults.swarm
-        || faults
-            .probabilities
-            .get(&FaultKind::Spawn)
-            .is_some_and(|p| *p > 0.0);
-    if !spawns_may_fail
+    if !faults.may_fire(FaultKind::Spawn)
         && let Some((lifecycle, (list, out))) =
             lifecycles
                 .iter()
@@ -2085,7 +2070,7 @@ mod tests {
 
     /// `threads_max` is refused only when a list has more threads out at once than it allows:
     /// one at a time fits a limit of 1, and a limit of 0 fits a scenario that spawns none or
-    /// whose spawns may fail by injection.
+    /// whose spawns may fail by injection (a spawn probability, or swarm mode).
     #[test]
     fn threads_max_is_refused_only_below_the_threads_a_list_has_out_at_once() {
         let with = |limit: u32, faults: &str, ops: &str| {
@@ -2100,8 +2085,15 @@ mod tests {
         parse::<Counter>("f.toml", &with(1, "", one_at_a_time)).unwrap();
         parse::<Counter>("f.toml", &with(0, "", "{ op = \"bump\" }")).unwrap();
         parse::<Counter>("f.toml", &with(0, "[faults]\nspawn = 0.5", one_at_a_time)).unwrap();
-        let (_, message) = error_of::<Counter>(&with(0, "", one_at_a_time));
-        assert!(message.starts_with("`threads_max` is 0"), "{message}");
+        parse::<Counter>("f.toml", &with(0, "[faults]\nswarm = true", one_at_a_time)).unwrap();
+        // Faults of other kinds, or spawn faults that never fire, leave every spawn succeeding.
+        for faults in ["", "[faults]\nalloc = 0.5", "[faults]\nspawn = 0.0"] {
+            let (_, message) = error_of::<Counter>(&with(0, faults, one_at_a_time));
+            assert!(
+                message.starts_with("`threads_max` is 0"),
+                "{faults}: {message}"
+            );
+        }
     }
 
     /// A wrong value in an op is reported at the value, naming the field (serde's internally
