@@ -1082,12 +1082,16 @@ fn parse_expect(raw: &RawExpect) -> Result<Expect, (Range<usize>, String)> {
     let trace_hash = match &raw.trace_hash {
         None => None,
         Some(hash) => {
+            // Read as a seed is, as `sim run` reads it to compare: files written with another
+            // spelling are accepted, so the message names every one.
             if parse_seed(hash.get_ref()).is_err() {
                 return Err((
                     hash.span(),
                     format!(
                         "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, \
-                         `0x` and 16 hex digits (\"0x0797ad6e92befd7a\"), found `{}`",
+                         `0x` and 16 hex digits (\"0x0797ad6e92befd7a\"), or in another \
+                         spelling of a seed (a decimal number, `0x` and 1 to 16 hex digits, or a \
+                         40-digit commit hash); found `{}`",
                         hash.get_ref()
                     ),
                 ));
@@ -2066,6 +2070,40 @@ mod tests {
     fn error_of<S: Subject>(source: &str) -> (Option<Range<usize>>, String) {
         let error = parse::<S>("f.toml", source).map(|_| ()).unwrap_err();
         (error.span, error.message)
+    }
+
+    /// `[expect] trace_hash` takes every spelling a seed has, as `sim run` reads it to compare,
+    /// and a refusal names them all.
+    #[test]
+    fn an_expected_trace_hash_is_read_in_any_spelling_of_a_seed_and_its_refusal_says_so() {
+        let with = |hash: &str| {
+            format!(
+                "name = \"t\"\nsubject = \"counter\"\n[expect]\ntrace_hash = \"{hash}\"\n\
+                 [[lifecycle]]\nname = \"l\"\nops = [{{ op = \"bump\" }}]\n"
+            )
+        };
+        for hash in [
+            "0x0797ad6e92befd7a",
+            "0x2a",
+            "42",
+            "e7bfd13a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+        ] {
+            let scenario = parse::<Counter>("f.toml", &with(hash)).unwrap();
+            assert_eq!(scenario.expect.unwrap().trace_hash.as_deref(), Some(hash));
+        }
+        let source = with("zz");
+        let value = source.find("\"zz\"").unwrap();
+        assert_eq!(
+            error_of::<Counter>(&source),
+            (
+                Some(value..value + 4),
+                "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, `0x` and \
+                 16 hex digits (\"0x0797ad6e92befd7a\"), or in another spelling of a seed (a \
+                 decimal number, `0x` and 1 to 16 hex digits, or a 40-digit commit hash); found \
+                 `zz`"
+                    .to_string()
+            )
+        );
     }
 
     /// `threads_max` is refused only when a list has more threads out at once than it allows:
