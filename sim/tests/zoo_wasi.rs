@@ -280,3 +280,29 @@ ops = [{ op = "destroy", instance = 2 }]
     let error = error.to_string();
     assert!(error.contains("out of range"), "{error}");
 }
+
+/// A file may give an `fds_max` below the four the runtime's constructor opens at once where its
+/// faults may fire (the parser does not build the subject to check its limits then, as a fault
+/// may leave the constructor taking less): its run ends with the budget finding that says why,
+/// the runtime starting without stdio. Without faults, the parser refuses it.
+#[test]
+fn a_file_whose_faults_may_fire_may_refuse_the_runtime_its_stdio() {
+    let source = "name = \"t\"\nsubject = \"wasi-runtime\"\n[limits]\nfds_max = 3\n\
+                  [faults]\nshort-write = 0.01\n[[lifecycle]]\nname = \"l\"\n\
+                  ops = [{ op = \"instantiate\", instance = 0, argv = [\"app.wasm\"] }]\n";
+    let registry = Registry::builtin();
+    let scenario = registry
+        .parse("f.toml", source)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = scenario.run(RunOptions::default());
+    assert!(
+        outcome
+            .findings
+            .iter()
+            .any(|finding| finding.kind == FindingKind::Budget && finding.resource == "fds_max"),
+        "{:?}",
+        outcome.signatures()
+    );
+    let without_faults = source.replace("[faults]\nshort-write = 0.01\n", "");
+    assert!(registry.parse("f.toml", &without_faults).is_err());
+}

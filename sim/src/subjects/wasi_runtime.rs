@@ -305,9 +305,11 @@ pub struct WasiRuntime {
     /// beside the name). As many as the scenario names, found by content.
     preopen_names: Vec<Rc<str>>,
     /// The host's stdin, stdout and stderr, handed to every instance as guest fds 0..=2. None
-    /// when the OS refused them (an `fds_max` below four, which a scenario file cannot give:
-    /// the parser refuses a limit the constructor exhausts): instances then start without stdio,
-    /// and the run already has the budget finding that says why.
+    /// when the OS refused them (an `fds_max` below four, which a scenario file gives only
+    /// where its faults may fire: the parser refuses a limit the constructor exhausts, but not
+    /// in a file whose faults may make the constructor take less, `scenario/construction.rs`):
+    /// instances then start without stdio, and the run already has the budget finding that
+    /// says why.
     stdio: Option<[Fd; 3]>,
     /// The guest's iovecs for `fd_write` (every byte `w`) and `fd_read`, kept from call to call
     /// and grown as needed: one made per call cost a heap allocation, and zeroing, on every
@@ -1234,11 +1236,11 @@ mod tests {
         WasiRuntime::new(os, &config)
     }
 
-    /// An OS that refuses the host's stdio (an `fds_max` below four, which only a scenario built
-    /// in code can give) leaves the runtime without stdio, and the run with the budget finding
-    /// that says why, not a panic: the parser builds the runtime so to check a file's limits
-    /// (`scenario/construction.rs`), also in the scenario-parser fuzz target, which aborts on
-    /// any panic.
+    /// An OS that refuses the host's stdio (an `fds_max` below four, which a scenario built in
+    /// code can give, and a file whose faults may fire: `sim/tests/zoo_wasi.rs`) leaves the runtime without stdio, and
+    /// the run with the budget finding that says why, not a panic: the parser builds the runtime
+    /// so to check a file's limits (`scenario/construction.rs`), also in the scenario-parser fuzz
+    /// target, which aborts on any panic.
     #[test]
     fn a_runtime_whose_stdio_the_os_refuses_starts_without_it() {
         use crate::faults::FaultPlan;
