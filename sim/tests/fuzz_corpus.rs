@@ -247,7 +247,16 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.is_file())
         .collect();
-    assert_eq!(files, vec![renamed]);
+    assert_eq!(files, vec![renamed.clone()]);
+    // A file of the name it would write that pins something else (here, nothing that parses) is
+    // kept; the artifact still shows its finding, so the exit is 1 as for every such artifact.
+    std::fs::remove_file(&renamed).unwrap();
+    std::fs::write(out.join(&name), "not a scenario").unwrap();
+    assert_eq!(cli(&[]), 1);
+    assert_eq!(
+        std::fs::read_to_string(out.join(&name)).unwrap(),
+        "not a scenario"
+    );
 }
 
 /// `--classify` answers on one line of stdout for every target, the parser's too: an artifact
@@ -279,6 +288,19 @@ fn import_crash_classifies_a_scenario_parser_artifact_on_stdout() {
         0,
         "nothing written"
     );
+    // Imported rather than classified, it is nothing to import: exit 0, as for a subject's
+    // artifact that passes, and nothing written.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["import-crash", "scenario-parser"])
+        .arg(&artifact)
+        .arg("--parser-corpus")
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("nothing to import"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&corpus).unwrap().count(), 0);
 }
 
 /// A seed input of the WASI target that fails with `prestats-lock-leak` on: a crash artifact as
