@@ -508,18 +508,43 @@ fn dangling_symlink(path: &Path) -> Option<PathBuf> {
 /// there: the command was run outside the repository's root, and making the
 /// directory there would put the files where `cargo test` never reads them, with a line saying
 /// they were saved. `flag` names the option that picks another directory, where there is one.
-fn check_repository_dir(dir: &Path, default: &str, flag: Option<&str>) -> Result<(), CliError> {
+/// `replayer` says whose `cargo test` reads the directory, and so what to do instead.
+fn check_repository_dir(
+    dir: &Path,
+    default: &str,
+    flag: Option<&str>,
+    replayer: Replayer,
+) -> Result<(), CliError> {
     // Anything at the path (a file, say) is left for the check of the output directory to
     // explain.
     if dir != Path::new(default) || std::fs::symlink_metadata(dir).is_ok() {
         return Ok(());
     }
-    let or_flag = flag.map_or(String::new(), |flag| {
-        format!(", or name a directory with {flag}")
-    });
-    Err(CliError::usage(format!(
-        "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root{or_flag}"
-    )))
+    let message = match replayer {
+        Replayer::Repository => {
+            let or_flag = flag.map_or(String::new(), |flag| {
+                format!(", or name a directory with {flag}")
+            });
+            format!(
+                "{default}: no such directory here, and `cargo test` replays only the repository's own: run from the repository's root{or_flag}"
+            )
+        }
+        Replayer::OwnCrate => format!(
+            "{default}: no such directory here: name the directory your `cargo test` replays (`sim::fuzzing::replay_regressions`){}",
+            flag.map_or(String::new(), |flag| format!(" with {flag}"))
+        ),
+    };
+    Err(CliError::usage(message))
+}
+
+/// Whose `cargo test` replays the regressions a command writes, for `check_repository_dir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replayer {
+    /// This repository's (`sim/tests/regressions.rs`, the parser's corpus), from its root.
+    Repository,
+    /// A crate of one's own, through `sim::fuzzing::replay_regressions`, from a directory of
+    /// its own: the repository's default is never it.
+    OwnCrate,
 }
 
 fn check_output_dir(dir: &Path, flag: &str) -> Result<(), CliError> {

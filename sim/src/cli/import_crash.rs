@@ -11,14 +11,15 @@ use crate::runner::RunOptions;
 
 use super::shrink::note_shrink_bound;
 use super::{
-    CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, check_host, check_output_dir,
+    CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, Replayer, check_host, check_output_dir,
     check_repository_dir, write_file, write_or_print_shrunk,
 };
+use crate::sweep::promote::open_dir;
 
 /// Where `sim import-crash` writes by default: the repository's own corpus, which `cargo test`
 /// replays. Relative to the current directory, so they are used only where they already exist
 /// (a run from another directory would fill a corpus no test reads).
-const DEFAULT_REGRESSIONS: &str = "corpus/regressions";
+const DEFAULT_REGRESSIONS: &str = crate::sweep::promote::REGRESSIONS_DIR;
 const DEFAULT_PARSER_CORPUS: &str = "corpus/scenario-parser";
 
 #[derive(Args, Debug)]
@@ -288,19 +289,15 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
                 "--parser-corpus",
             )
         };
-        match target {
-            ImportTarget::Fuzz(_) => check_repository_dir(out, default, Some(flag))?,
-            ImportTarget::Subject(_) if out == Path::new(default) && !out.is_dir() => {
-                return Err(CliError::usage(format!(
-                    "{default}: no such directory here: name the directory your `cargo test` replays (`sim::fuzzing::replay_regressions`) with {flag}"
-                )));
-            }
-            ImportTarget::Subject(_) => {}
-        }
+        let replayer = match target {
+            ImportTarget::Fuzz(_) => Replayer::Repository,
+            ImportTarget::Subject(_) => Replayer::OwnCrate,
+        };
+        check_repository_dir(out, default, Some(flag), replayer)?;
         if target.subject().is_some() {
             // Open findings go in `open/` under it.
             check_output_dir(&args.out, "--out")?;
-            check_output_dir(&args.out.join("open"), "--out")?;
+            check_output_dir(&open_dir(&args.out), "--out")?;
         } else {
             check_output_dir(&args.parser_corpus, "--parser-corpus")?;
         }
@@ -374,7 +371,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
     // tells whoever fixes it to move it up, where it must then pass).
     let open = !defect_only;
     let dir = if open {
-        args.out.join("open")
+        open_dir(&args.out)
     } else {
         args.out.clone()
     };

@@ -13,7 +13,7 @@ use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, p
 
 use super::tables::{Fit, FittedTable};
 use super::{
-    CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE, check_output_dir,
+    CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE, Replayer, check_output_dir,
     check_repository_dir, expand_paths, load_scenario,
 };
 
@@ -293,7 +293,12 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR));
     if let Some(dir) = &config.promote_to {
         // Before the sweep, not after it: its findings would otherwise be promoted nowhere.
-        check_repository_dir(dir, sweep::promote::REGRESSIONS_DIR, None)?;
+        check_repository_dir(
+            dir,
+            sweep::promote::REGRESSIONS_DIR,
+            None,
+            Replayer::Repository,
+        )?;
     }
     config.build_id = build_id();
     let report = sweep::sweep(registry, &config)?;
@@ -489,7 +494,12 @@ pub(super) fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, Cli
         // A regression keeps what its file says for good: say now what looks wrong in it.
         load_scenario(registry, file)?;
     }
-    check_repository_dir(&args.to, sweep::promote::REGRESSIONS_DIR, Some("--to"))?;
+    check_repository_dir(
+        &args.to,
+        sweep::promote::REGRESSIONS_DIR,
+        Some("--to"),
+        Replayer::Repository,
+    )?;
     let lines =
         sweep::promote::promote(registry, &args.files, &args.to).map_err(CliError::usage)?;
     for line in lines {

@@ -537,3 +537,35 @@ fn a_defect_missed_by_detection_reads_no_and_one_known_not_reached_gets_one_note
         "{notes:?}"
     );
 }
+
+/// One check refuses the repository's default regressions directory where it is not (the command
+/// run away from the root), saying what to do for whose `cargo test` replays it; another
+/// directory is left to the check of the output directory. Tests run in `sim/`, which has no
+/// `corpus/`.
+#[test]
+fn a_default_regressions_directory_that_is_not_here_is_refused_for_its_replayer() {
+    let default = crate::sweep::promote::REGRESSIONS_DIR;
+    assert!(!Path::new(default).exists(), "run from sim/");
+    let refusal = |replayer| {
+        check_repository_dir(Path::new(default), default, Some("--out"), replayer).unwrap_err()
+    };
+    let repository = refusal(Replayer::Repository);
+    assert_eq!(repository.code, EXIT_USAGE);
+    assert_eq!(
+        repository.message,
+        "corpus/regressions: no such directory here, and `cargo test` replays only the \
+         repository's own: run from the repository's root, or name a directory with --out"
+    );
+    let own = refusal(Replayer::OwnCrate);
+    assert_eq!(own.code, EXIT_USAGE);
+    assert_eq!(
+        own.message,
+        "corpus/regressions: no such directory here: name the directory your `cargo test` \
+         replays (`sim::fuzzing::replay_regressions`) with --out"
+    );
+    for replayer in [Replayer::Repository, Replayer::OwnCrate] {
+        assert!(
+            check_repository_dir(Path::new("elsewhere"), default, Some("--out"), replayer).is_ok()
+        );
+    }
+}

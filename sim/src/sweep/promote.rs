@@ -20,6 +20,16 @@ use crate::runner::RunOptions;
 /// The directory `sim promote` and `sim sweep --promote` copy into.
 pub const REGRESSIONS_DIR: &str = "corpus/regressions";
 
+/// The subdirectory of a regressions directory that holds its open findings: real bugs not fixed
+/// yet, which must still fail (`replay_regressions`), and where `sim import-crash` puts a finding
+/// that fails with every defect off.
+pub const OPEN_DIR: &str = "open";
+
+/// `dir`'s subdirectory of open findings (`OPEN_DIR`).
+pub fn open_dir(dir: &Path) -> PathBuf {
+    dir.join(OPEN_DIR)
+}
+
 /// Makes sure `dir` is a directory that promotion can copy into (creating it if need be). A sweep
 /// with `--promote` calls it before its runs, so that a target that cannot be one (a regular file
 /// in its place, say) fails in a second rather than after hours of runs and minimising.
@@ -79,7 +89,7 @@ impl Pins {
 /// parses them. A file that does not parse or pins nothing is left out: it pins nothing a repro
 /// could repeat, and the replay reports it.
 fn existing_pins(registry: &Registry, dir: &Path) -> Vec<(PathBuf, Pins)> {
-    [dir.to_path_buf(), dir.join("open")]
+    [dir.to_path_buf(), open_dir(dir)]
         .iter()
         .flat_map(|list| toml_files_in(list).unwrap_or_default())
         .filter_map(|file| {
@@ -231,7 +241,7 @@ impl std::error::Error for RegressionFailures {}
 pub fn replay_regressions(registry: &Registry, dir: &Path) -> Result<usize, RegressionFailures> {
     let mut failures = Vec::new();
     let mut replayed = 0;
-    let open = dir.join("open");
+    let open = open_dir(dir);
     let lists = [(dir.to_path_buf(), false), (open.clone(), true)];
     for (list, is_open) in lists {
         if is_open && !open.is_dir() {
