@@ -431,7 +431,7 @@ pub struct SetupCheck {
     /// The records the repetitions left, by acquisition serial (`Left`).
     left: BTreeMap<u64, Left>,
     /// The acquisition serial when the last repetition noted ended (at first, when the setup
-    /// ended): records acquired since were acquired by repetitions that changed no site, or by
+    /// ended): the runner notes every repetition, so records acquired since were acquired by
     /// the one being noted.
     noted_serial: u64,
 }
@@ -659,14 +659,16 @@ impl SetupCheck {
         if kinds.is_empty() {
             return findings;
         }
-        // What the repetitions left, per site slot, as of now (repetitions after the last noted
-        // changed no site, but may have released a record left and acquired another).
-        let mut left = self.left.clone();
-        note_left(&mut left, os, self.noted_serial, resources.serial(), &[]);
+        // What the repetitions left, per site slot. The runner notes every repetition, the last
+        // one included, and nothing acquires or releases between its note and this check, so
+        // `left` is as `note_left` brought it up to now: no record in it was released since,
+        // and none holds less than what is left in it.
+        debug_assert!(
+            self.left_is_current(os),
+            "the last repetition was not noted"
+        );
         let mut left_at = vec![Totals::default(); sites.len()];
-        // `note_left` dropped the released records and cut each left amount to what its record
-        // holds.
-        for l in left.values() {
+        for l in self.left.values() {
             left_at[l.slot] = left_at[l.slot].plus(l.amount);
         }
         for kind in kinds {
@@ -714,6 +716,19 @@ impl SetupCheck {
             }
         }
         findings
+    }
+
+    /// Whether `left` is what `note_left` would make of it now, after no repetition more: the
+    /// last repetition was noted (`noted_serial`, nothing acquired since), and every record in
+    /// it is live and holds at least what is left in it.
+    fn left_is_current(&self, os: &Os) -> bool {
+        let resources = os.resources();
+        self.noted_serial == resources.serial()
+            && self.left.values().all(|l| {
+                resources.get(l.id).is_some_and(|record| {
+                    !l.amount.is_zero() && l.amount.min_each(holds(record)) == l.amount
+                })
+            })
     }
 
     /// The sites of `kind` with something to report at the end, oldest named record first, and
@@ -1363,6 +1378,26 @@ mod tests {
             found[1].detail_text("baseline"),
             Some("0 committed pages before `setup`; now: 4")
         );
+    }
+
+    /// `SetupCheck::leaks` reads what the repetitions left as the last repetition's note left
+    /// it, with no trim of its own: a check whose last repetition went unnoted (a record left
+    /// in it since released) is refused, where, with no trim, it would count the released
+    /// record as left.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "the last repetition was not noted")]
+    fn the_setup_check_at_the_end_refuses_an_unnoted_repetition() {
+        let mut os = Os::for_tests(1);
+        let mut check = SetupCheck::new(baseline(&os));
+        os.malloc(64, "keep").unwrap();
+        check.setup_ended(&os);
+        let start = baseline(&os);
+        let leaked = os.malloc(64, "keep").unwrap();
+        check.repetition_ended(&os, &start, &[]);
+        // A repetition that gives the leak back, not noted.
+        os.free(leaked, "free").unwrap();
+        check.leaks(&os);
     }
 
     /// The end of a lifecycle with a setup and no teardown: what the setup added is given back,
