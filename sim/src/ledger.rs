@@ -244,16 +244,68 @@ fn site_count(os: &Os, kind: KindId, site: &str) -> u64 {
 /// which the growth detector judges instead). One finding per (kind, acquisition site), oldest
 /// first.
 pub fn leaks(os: &Os, baseline: &Baseline, exempt: &[CacheAllowance]) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    // Only the kinds that are not exempt are listed: most often none (a repetition that grew
-    // only a declared cache), and then nothing is allocated.
-    let mut grown = Vec::new();
+    leaks_of(os, baseline, &leaked_kinds(os, baseline, exempt))
+}
+
+/// The check after a repetition that started at `start`: its leak findings (`leaks`), and, in
+/// a lifecycle with a setup and no teardown, the note of what it left (`SetupCheck`).
+/// `unchanged` is `start.unchanged(os)`, which the caller has already for its own use: a
+/// repetition that changed no site leaked nothing, and its note has only records replaced to
+/// look at. The kinds that grew are found once, for both.
+///
+/// Inlined whole, so that a repetition that changed nothing (most) costs its caller a test or
+/// two, as when the caller spelt the choice out, and one that changed a site no more calls than
+/// `leaks` made.
+#[inline(always)]
+pub fn check_repetition(
+    os: &Os,
+    start: &Baseline,
+    unchanged: bool,
+    exempt: &[CacheAllowance],
+    setup: Option<&mut SetupCheck>,
+) -> Vec<Finding> {
+    debug_assert_eq!(
+        unchanged,
+        start.unchanged(os),
+        "`unchanged` is not the baseline's"
+    );
+    if unchanged {
+        if let Some(setup) = setup {
+            setup.unchanged_repetition_ended(os);
+        }
+        return Vec::new();
+    }
+    let leaked = leaked_kinds(os, start, exempt);
+    if let Some(setup) = setup {
+        setup.repetition_ended(os, start, &leaked, exempt);
+    }
+    if leaked.is_empty() {
+        // Nothing leaked (most changed repetitions): no call for `leaks_of` to find nothing.
+        return Vec::new();
+    }
+    leaks_of(os, start, &leaked)
+}
+
+/// The kinds `leaks` reports: those `grown_kinds` lists but for the kinds of `exempt`. Most
+/// often none (a repetition that grew only a declared cache), and then nothing is allocated.
+fn leaked_kinds(
+    os: &Os,
+    baseline: &Baseline,
+    exempt: &[CacheAllowance],
+) -> Vec<(KindId, u64, u64)> {
+    let mut leaked = Vec::new();
     each_grown_kind(os, baseline, |kind, count, bytes| {
         if !exempt.iter().any(|cache| cache.kind == kind) {
-            grown.push((kind, count, bytes));
+            leaked.push((kind, count, bytes));
         }
     });
-    for (kind, count_delta, bytes_delta) in grown {
+    leaked
+}
+
+/// `leaks` of the kinds `leaked_kinds` listed.
+fn leaks_of(os: &Os, baseline: &Baseline, leaked: &[(KindId, u64, u64)]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for &(kind, count_delta, bytes_delta) in leaked {
         let name = os.resources().kind(kind).name.clone();
         let before = baseline.total(os, kind);
         let now = os.resources().total(kind);
@@ -588,20 +640,26 @@ impl SetupCheck {
     }
 
     /// Notes what a repetition left, since `start`, the baseline at its start: the rise of every
-    /// site that its leak check reports (of a kind that grew and is not one of `exempt`, the
-    /// declared caches) and of every site of a declared cache, in the records that hold it; and
+    /// site that its leak check reports (of a kind of `leaked`, as `leaked_kinds` lists them)
+    /// and of every site of a declared cache (`exempt`), in the records that hold it; and
     /// forgets the records left before that were released since (see `SetupCheck`). Needed only
-    /// after a repetition that changed a site (`Baseline::unchanged`): another rose nowhere.
-    pub fn repetition_ended(&mut self, os: &Os, start: &Baseline, exempt: &[CacheAllowance]) {
-        let mut grown = Vec::new();
-        each_grown_kind(os, start, |kind, _, _| grown.push(kind));
+    /// after a repetition that changed a site (`Baseline::unchanged`): another rose nowhere
+    /// (`check_repetition` chooses).
+    fn repetition_ended(
+        &mut self,
+        os: &Os,
+        start: &Baseline,
+        leaked: &[(KindId, u64, u64)],
+        exempt: &[CacheAllowance],
+    ) {
         let rises: Vec<(usize, Totals)> = os
             .resources()
             .site_totals()
             .iter()
             .enumerate()
             .filter(|(_, site)| {
-                grown.contains(&site.kind) || exempt.iter().any(|cache| cache.kind == site.kind)
+                leaked.iter().any(|&(kind, ..)| kind == site.kind)
+                    || exempt.iter().any(|cache| cache.kind == site.kind)
             })
             .map(|(slot, site)| {
                 let before = start.at(slot);
@@ -618,7 +676,7 @@ impl SetupCheck {
     /// place, which is then left in its stead, or moved pages from one to another. O(1) while
     /// no repetition left a record, else O(records left), and O(records) only when one of them
     /// was released.
-    pub fn unchanged_repetition_ended(&mut self, os: &Os) {
+    fn unchanged_repetition_ended(&mut self, os: &Os) {
         let serial = os.resources().serial();
         if !self.left.is_empty() {
             note_left(&mut self.left, os, self.noted_serial, serial, &[]);
@@ -1360,7 +1418,7 @@ mod tests {
         let start = baseline(&os);
         os.commit(base + 4096, 3 * 4096, "arena_commit").unwrap();
         os.malloc(8, "later").unwrap();
-        check.repetition_ended(&os, &start, &[]);
+        check_repetition(&os, &start, start.unchanged(&os), &[], Some(&mut check));
         let found = check.leaks(&os);
         let signatures: Vec<String> = found.iter().map(Finding::signature).collect();
         assert_eq!(
@@ -1394,7 +1452,7 @@ mod tests {
         check.setup_ended(&os);
         let start = baseline(&os);
         let leaked = os.malloc(64, "keep").unwrap();
-        check.repetition_ended(&os, &start, &[]);
+        check_repetition(&os, &start, start.unchanged(&os), &[], Some(&mut check));
         // A repetition that gives the leak back, not noted.
         os.free(leaked, "free").unwrap();
         check.leaks(&os);
@@ -1504,12 +1562,8 @@ mod tests {
             for repetition in repetitions {
                 let start = baseline(&os);
                 repetition(&mut os, &mut held);
-                // As the runner notes them.
-                if start.unchanged(&os) {
-                    check.unchanged_repetition_ended(&os);
-                } else {
-                    check.repetition_ended(&os, &start, &[]);
-                }
+                // As the runner checks them.
+                check_repetition(&os, &start, start.unchanged(&os), &[], Some(&mut check));
             }
             let found = check.leaks(&os);
             let found: Vec<(&str, &str)> = found
@@ -1531,11 +1585,7 @@ mod tests {
         let repetition = |os: &mut Os, check: &mut SetupCheck, ops: &dyn Fn(&mut Os)| {
             let start = baseline(os);
             ops(os);
-            if start.unchanged(os) {
-                check.unchanged_repetition_ended(os);
-            } else {
-                check.repetition_ended(os, &start, &[]);
-            }
+            check_repetition(os, &start, start.unchanged(os), &[], Some(check));
         };
         let mut os = Os::for_tests(1);
         let mut check = SetupCheck::new(baseline(&os));

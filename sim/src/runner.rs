@@ -504,18 +504,17 @@ impl<'a, S: Subject> Runner<'a, S> {
                 }
                 self.run_list(subject, &lifecycle.ops, OpList::Ops, lifecycle)?;
                 unchanged = before.unchanged(&self.os);
-                if let Some(EndCheck::Setup(check)) = &mut end_check {
-                    if unchanged {
-                        check.unchanged_repetition_ended(&self.os);
-                    } else {
-                        check.repetition_ended(&self.os, &before, detector.allowances());
-                    }
-                }
-                let leaks = if unchanged {
-                    Vec::new()
-                } else {
-                    ledger::leaks(&self.os, &before, detector.allowances())
+                let setup_check = match &mut end_check {
+                    Some(EndCheck::Setup(check)) => Some(check),
+                    _ => None,
                 };
+                let leaks = ledger::check_repetition(
+                    &self.os,
+                    &before,
+                    unchanged,
+                    detector.allowances(),
+                    setup_check,
+                );
                 let leaking: Vec<String> = leaks.iter().map(|f| f.resource.clone()).collect();
                 for mut finding in leaks {
                     if let Some(kind) = self.os.resources().kind_by_name(&finding.resource) {
