@@ -85,8 +85,7 @@ impl Baseline {
         let mut total = Totals::default();
         for (site, before) in os.resources().site_totals().iter().zip(&self.site_totals) {
             if site.kind == kind {
-                total.count += before.count;
-                total.bytes += before.bytes;
+                total = total.plus(*before);
             }
         }
         total
@@ -147,19 +146,15 @@ fn each_grown_kind(os: &Os, baseline: &Baseline, mut grown: impl FnMut(KindId, u
             }
         };
         let (_, now_sum, before_sum) = &mut changed[index];
-        now_sum.count += site.totals.count;
-        now_sum.bytes += site.totals.bytes;
-        before_sum.count += before.count;
-        before_sum.bytes += before.bytes;
+        *now_sum = now_sum.plus(site.totals);
+        *before_sum = before_sum.plus(before);
     }
     changed.sort_by_key(|(kind, ..)| *kind);
     for &(kind, now, before) in &changed {
-        if now.count > before.count || now.bytes > before.bytes {
-            grown(
-                kind,
-                now.count.saturating_sub(before.count),
-                now.bytes.saturating_sub(before.bytes),
-            );
+        // What rose: a kind that holds more bytes in fewer units grew too.
+        let rise = now.less(before);
+        if !rise.is_zero() {
+            grown(kind, rise.count, rise.bytes);
         }
     }
     CHANGED_KINDS.set(changed);
@@ -502,14 +497,6 @@ struct Left {
 /// A live record the check may note as left: its serial, id, site slot and what it holds.
 type Candidate = (u64, RecordId, usize, Totals);
 
-/// What `record` holds now.
-fn holds(record: &Record) -> Totals {
-    Totals {
-        count: record.count,
-        bytes: record.bytes,
-    }
-}
-
 /// Notes up to `wanted` of `candidate` as left, within what it holds past what is noted of it
 /// already, and takes that off `wanted`.
 fn leave(left: &mut BTreeMap<u64, Left>, candidate: &Candidate, wanted: &mut Totals) {
@@ -549,7 +536,7 @@ fn note_left(
     left.retain(|_, l| match resources.get(l.id) {
         Some(record) => {
             // A record that shrank gave back no more than it holds past what was left in it.
-            l.amount = l.amount.min_each(holds(record));
+            l.amount = l.amount.min_each(record.holds());
             !l.amount.is_zero()
         }
         None => {
@@ -568,7 +555,7 @@ fn note_left(
             rises.iter().any(|&(rising, _)| rising == slot)
                 || (record.serial > noted_serial && released_kinds.contains(&record.kind))
         })
-        .map(|(id, slot, record)| (record.serial, id, slot, holds(record)))
+        .map(|(id, slot, record)| (record.serial, id, slot, record.holds()))
         .collect();
     candidates.sort_by_key(|&(serial, ..)| std::cmp::Reverse(serial));
     for &(slot, rise) in rises {
@@ -784,7 +771,7 @@ impl SetupCheck {
         self.noted_serial == resources.serial()
             && self.left.values().all(|l| {
                 resources.get(l.id).is_some_and(|record| {
-                    !l.amount.is_zero() && l.amount.min_each(holds(record)) == l.amount
+                    !l.amount.is_zero() && l.amount.min_each(record.holds()) == l.amount
                 })
             })
     }
@@ -811,7 +798,7 @@ impl SetupCheck {
             let (totals, _) = setup_records
                 .entry(site)
                 .or_insert((Totals::default(), record));
-            *totals = totals.plus(holds(record));
+            *totals = totals.plus(record.holds());
         }
         let mut at_end = Vec::new();
         let (mut added_all, mut held_all) = (Totals::default(), Totals::default());

@@ -132,6 +132,16 @@ pub struct Record {
     keyed: bool,
 }
 
+impl Record {
+    /// What the record holds now: its part of its site's totals.
+    pub fn holds(&self) -> Totals {
+        Totals {
+            count: self.count,
+            bytes: self.bytes,
+        }
+    }
+}
+
 /// Per-kind facts the hot paths read.
 #[derive(Clone, Copy, Debug, Default)]
 struct KindHot {
@@ -400,8 +410,7 @@ impl Resources {
     fn add_site_totals(&self, totals: &mut [Totals]) {
         for site in &self.sites {
             let total = &mut totals[site.kind.0 as usize];
-            total.count += site.totals.count;
-            total.bytes += site.totals.bytes;
+            *total = total.plus(site.totals);
         }
     }
 
@@ -409,8 +418,7 @@ impl Resources {
     pub fn total(&self, kind: KindId) -> Totals {
         let mut total = Totals::default();
         for site in self.sites.iter().filter(|site| site.kind == kind) {
-            total.count += site.totals.count;
-            total.bytes += site.totals.bytes;
+            total = total.plus(site.totals);
         }
         total
     }
