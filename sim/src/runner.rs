@@ -1257,16 +1257,19 @@ fn with_injected_faults(
     mut finding: Finding,
     injected: &[(crate::faults::FaultKind, crate::os::Attribution)],
 ) -> Finding {
+    let part = LifecyclePart::of(&finding);
     let in_part: Vec<_> = injected
         .iter()
-        .filter(|(_, at)| in_part_of(&finding, &at.position))
+        .filter(|(_, at)| in_part_of(&finding, part, &at.position))
         .collect();
     let shown_from = in_part.len().saturating_sub(INJECTED_SHOWN_MAX);
     if shown_from > 0 {
-        let part = match (finding.lifecycle_end, finding.during) {
-            (Some(_), _) => "during the lifecycle's `setup` and `teardown`".to_string(),
-            (None, Some(list)) => format!("during the lifecycle's `{}`", list.name()),
-            (None, None) => "in this repetition".to_string(),
+        let part = match part {
+            LifecyclePart::SetupAndTeardown => {
+                "during the lifecycle's `setup` and `teardown`".to_string()
+            }
+            LifecyclePart::RunOnce(list) => format!("during the lifecycle's `{}`", list.name()),
+            LifecyclePart::Repetition => "in this repetition".to_string(),
         };
         finding = finding.detail(
             "injected",
@@ -1283,18 +1286,44 @@ fn with_injected_faults(
     finding
 }
 
-/// Whether something done at `position` (a fault) is in the part of its lifecycle that
-/// `finding` is about (see `with_injected_faults`).
-fn in_part_of(finding: &Finding, position: &crate::os::Position) -> bool {
+/// The part of its lifecycle that a finding is about, whose faults it lists (see
+/// `with_injected_faults`).
+#[derive(Clone, Copy, Debug)]
+enum LifecyclePart {
+    /// A check at the lifecycle's end (`Finding::lifecycle_end`): the setup and the teardown
+    /// whose acquisitions it checks.
+    SetupAndTeardown,
+    /// The list that runs once (the setup, the teardown) it was noticed during
+    /// (`Finding::during`).
+    RunOnce(OpList),
+    /// Its repetition.
+    Repetition,
+}
+
+impl LifecyclePart {
+    fn of(finding: &Finding) -> LifecyclePart {
+        match (finding.lifecycle_end, finding.during) {
+            (Some(_), _) => LifecyclePart::SetupAndTeardown,
+            (None, Some(list)) => LifecyclePart::RunOnce(list),
+            (None, None) => LifecyclePart::Repetition,
+        }
+    }
+}
+
+/// Whether something done at `position` (a fault) is in `part` (`LifecyclePart::of(finding)`)
+/// of `finding`'s lifecycle.
+fn in_part_of(finding: &Finding, part: LifecyclePart, position: &crate::os::Position) -> bool {
     if position.lifecycle != finding.lifecycle {
         return false;
     }
     // The list the lifecycle's main thread ran: a spawned thread's fault is its spawner's list's.
     let run_once = position.op.main_list().run_once();
-    match (finding.lifecycle_end, finding.during) {
-        (Some(_), _) => run_once.is_some(),
-        (None, Some(list)) => run_once == Some(list),
-        (None, None) => run_once.is_none() && position.repetition == finding.repetition,
+    match part {
+        LifecyclePart::SetupAndTeardown => run_once.is_some(),
+        LifecyclePart::RunOnce(list) => run_once == Some(list),
+        LifecyclePart::Repetition => {
+            run_once.is_none() && position.repetition == finding.repetition
+        }
     }
 }
 
