@@ -600,14 +600,13 @@ impl<'a, S: Subject> Runner<'a, S> {
     }
 
     /// Marks a finding the runner or ledger made with where the run is now: in a repetition,
-    /// in the list the main thread runs (the setup, the teardown), or at the end of the
-    /// lifecycle. Before the first list (the subject's constructor) no thread has a context.
+    /// in the list the main thread runs (the setup, the teardown: `Os::place_in_list`, as the
+    /// OS places its own), or at the end of the lifecycle.
     fn stamp(&self, finding: Finding) -> Finding {
         let finding = finding.at(self.lifecycle_index, self.repetition);
-        match (self.checking_end, self.threads.first()) {
-            (Some(end), _) => finding.at_end(end),
-            (None, Some(main)) => finding.during(main.main_list()),
-            (None, None) => finding,
+        match self.checking_end {
+            Some(end) => finding.at_end(end),
+            None => self.os.place_in_list(finding),
         }
     }
 
@@ -707,6 +706,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         self.spawned.clear();
         self.has_work.clear();
         self.set_ctx(MAIN_THREAD, ThreadCtx::new(ops, list, list));
+        self.os.start_list(list);
         self.runnable_made_from = REMAKE;
         // The lifecycle and repetition of the position are the list's, written here once rather
         // than with every op (scheduler 384.2 -> 383.7 instructions per decision). Only for a

@@ -602,6 +602,12 @@ mod panics {
         default: false,
     };
 
+    const DOUBLE_FREE_IN_NEW: BoolParam = BoolParam {
+        name: "double_free_in_new",
+        summary: "free a block twice in `new`: an invariant finding of the OS's",
+        default: false,
+    };
+
     impl Subject for Brittle {
         type Op = BrittleOp;
         fn info() -> SubjectInfo {
@@ -611,11 +617,16 @@ mod panics {
                 ops: vec![],
                 defects: vec![],
                 caches: vec![],
-                params: vec![FAIL_IN_NEW.decl()],
+                params: vec![FAIL_IN_NEW.decl(), DOUBLE_FREE_IN_NEW.decl()],
                 host_backed: false,
             }
         }
-        fn new(_os: &mut Os, config: &Config) -> Self {
+        fn new(os: &mut Os, config: &Config) -> Self {
+            if config.flag(&DOUBLE_FREE_IN_NEW) {
+                let block = os.malloc(8, "brittle_new").unwrap();
+                os.free(block, "brittle_new").unwrap();
+                let _ = os.free(block, "brittle_new");
+            }
             assert!(!config.flag(&FAIL_IN_NEW), "bad [config]");
             Brittle
         }
@@ -685,6 +696,38 @@ ops = [{ op = "fine" }]
         assert!(during.contains("`brittle::new`"), "{during}");
         assert_eq!(in_new.findings[0].details[0].op, None, "no op has run");
         assert_eq!(in_new.ops, 0);
+    }
+
+    /// A finding the OS reports while `new` runs (a double free) is placed as the runner places
+    /// its own there (the panic of `new`): in the first lifecycle, before any of its lists, so
+    /// not `during` its setup, whether it has one or not.
+    #[test]
+    fn a_finding_the_os_reports_in_new_is_placed_as_the_runners_are_not_in_the_setup() {
+        for config in ["double_free_in_new = true", "fail_in_new = true"] {
+            for setup in ["", r#"setup = [{ op = "fine" }]"#] {
+                let outcome = run(&format!(
+                    r#"
+name = "b"
+subject = "brittle"
+[config]
+{config}
+[[lifecycle]]
+name = "l"
+repeat = 3
+{setup}
+ops = [{{ op = "fine" }}]
+"#
+                ));
+                assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
+                let finding = &outcome.findings[0];
+                assert_eq!(finding.during, None, "{config} {setup}: {finding:#?}");
+                assert_eq!(
+                    sim::report::where_noticed(finding, &outcome),
+                    "lifecycle `l` (repetition 1 of 3)",
+                    "{config} {setup}"
+                );
+            }
+        }
     }
 
     /// A panic in the teardown, or in a thread the setup spawned, happened once, outside the

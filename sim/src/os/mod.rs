@@ -546,6 +546,9 @@ pub struct Os {
     pub(crate) limits: Limits,
     pub(crate) platform: PlatformModel,
     pub(crate) position: Position,
+    /// The list the lifecycle's main thread runs (`start_list`), where a finding is placed
+    /// (`place_in_list`); `None` before the first list, while the subject's `new` runs.
+    main_list: Option<OpList>,
     /// Bumped whenever a thread is spawned or changes state, and whenever the OS reports a
     /// finding (`report`): what a step can change that the runner must look at after it. The
     /// runner keeps what it derived from the threads' states (its set of runnable threads) until
@@ -634,6 +637,7 @@ impl Os {
             limits,
             platform,
             position: Position::default(),
+            main_list: None,
             changes_version: 0,
             findings: Vec::new(),
             injected: Vec::new(),
@@ -715,11 +719,29 @@ impl Os {
         self.changes_version
     }
 
+    /// Notes that the lifecycle's main thread starts running `list`: the runner calls it at the
+    /// start of every list, an empty one too (which leaves the position as it was).
+    pub(crate) fn start_list(&mut self, list: OpList) {
+        self.main_list = Some(list);
+    }
+
+    /// `finding`, noticed now, placed in the list the main thread runs (`start_list`): `during`
+    /// the setup or the teardown, and in no list in a repetition or before the first list (in
+    /// the subject's `new`, which is not its first lifecycle's setup). The one rule for the
+    /// OS's findings (`report`) and the runner's (`Runner::stamp`); the position's op slot
+    /// would name the setup before any op ran (`OpSlot::default`), and the list before an
+    /// empty one.
+    pub(crate) fn place_in_list(&self, finding: Finding) -> Finding {
+        match self.main_list {
+            Some(list) => finding.during(list),
+            None => finding,
+        }
+    }
+
     /// Records a finding noticed while serving a call.
     pub(crate) fn report(&mut self, finding: Finding) {
-        let finding = finding
-            .at(self.position.lifecycle, self.position.repetition)
-            .during(self.position.op.main_list());
+        let finding =
+            self.place_in_list(finding.at(self.position.lifecycle, self.position.repetition));
         self.trace
             .event_text(EventKind::Finding, &finding.signature());
         self.findings.push(finding);
