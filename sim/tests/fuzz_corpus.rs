@@ -163,6 +163,67 @@ fn the_parser_target_accepts_a_file_whose_print_is_past_the_size_bound() {
     }
 }
 
+/// A crash report counts one way throughout, from 1 as a report's text does: the scenario it
+/// pins names its lifecycles `lifecycle-1`, `lifecycle-2`, … by position (the one a finding
+/// places in "lifecycle 2" is `lifecycle-2`, empty ones dropped), and each lifecycle's threads
+/// `t1`, `t2` in the order they are spawned; no name counts from 0.
+#[test]
+fn a_crash_report_names_lifecycles_and_threads_counting_from_1() {
+    let mut reports = 0;
+    let mut threads_seen = 0;
+    for target in TARGETS {
+        let Some(subject) = target.subject() else {
+            continue;
+        };
+        let registry = sim::registry::Registry::builtin();
+        let defects: Vec<String> = registry
+            .get(subject)
+            .unwrap()
+            .info()
+            .defects
+            .iter()
+            .map(|defect| defect.name.to_string())
+            .collect();
+        for input in corpus_inputs(target.name) {
+            let Err(report) = target.run(&std::fs::read(&input).unwrap(), &defects) else {
+                continue;
+            };
+            reports += 1;
+            let what = format!("{}:\n{report}", input.display());
+            assert!(
+                !report.contains("lifecycle-0") && !report.contains("\"t0\""),
+                "{what}"
+            );
+            let marker = "note: the input decodes to this scenario";
+            let pinned = &report[report.find(marker).expect(marker)..];
+            let (mut lifecycles, mut threads) = (0, 0);
+            let mut in_thread = false;
+            for line in pinned.lines() {
+                match line {
+                    "[[lifecycle]]" => {
+                        (lifecycles, threads, in_thread) = (lifecycles + 1, 0, false)
+                    }
+                    "[[lifecycle.thread]]" => (threads, in_thread) = (threads + 1, true),
+                    _ => {}
+                }
+                let Some(name) = line.strip_prefix("name = ") else {
+                    continue;
+                };
+                if in_thread {
+                    assert_eq!(name, format!("\"t{threads}\""), "{what}");
+                    threads_seen += 1;
+                } else if lifecycles > 0 && name != "\"empty\"" {
+                    assert_eq!(name, format!("\"lifecycle-{lifecycles}\""), "{what}");
+                }
+            }
+        }
+    }
+    assert!(
+        reports > 0 && threads_seen > 0,
+        "{reports} reports, {threads_seen} threads"
+    );
+}
+
 /// `sim import-crash`, end to end: a crash artifact of the WASI target run with
 /// `prestats-lock-leak` becomes a regression file that pins every signature its run shows, fails
 /// with the defect and passes without it; `--classify` says what an artifact is and writes nothing.

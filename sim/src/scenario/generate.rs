@@ -28,11 +28,12 @@ const LIFECYCLES_MAX: u32 = 3;
 const MAIN_OPS_MAX: u32 = 24;
 const THREAD_OPS_MAX: u32 = 10;
 const THREADS_MAX: u32 = 2;
-/// Lifecycle and thread names by index, spelt out so that naming them per fuzz input borrows them
-/// (lifecycles) or copies them (threads) rather than `format!`ting them.
+/// Lifecycle and thread names by position, spelt out so that naming them per fuzz input borrows
+/// them (lifecycles) or copies them (threads) rather than `format!`ting them. They count from 1,
+/// as a report's text does: `lifecycle-2` is the one a finding places in "lifecycle 2".
 const LIFECYCLE_NAMES: [&str; LIFECYCLES_MAX as usize] =
-    ["lifecycle-0", "lifecycle-1", "lifecycle-2"];
-const THREAD_NAMES: [&str; THREADS_MAX as usize] = ["t0", "t1"];
+    ["lifecycle-1", "lifecycle-2", "lifecycle-3"];
+const THREAD_NAMES: [&str; THREADS_MAX as usize] = ["t1", "t2"];
 /// Repetition counts a generated lifecycle draws from: mostly short, sometimes long enough for the
 /// growth detector (warm-up 16, then 8 rises past a cache bound of 32 per key) to see a trend.
 const REPEAT_CHOICES: [u32; 8] = [1, 1, 2, 2, 3, 4, 8, 96];
@@ -76,8 +77,8 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
     let mut names = Names::default();
     let mut lifecycles = Vec::new();
     let count = input.int_in_range(1..=LIFECYCLES_MAX).unwrap_or(1);
-    for index in 0..count {
-        lifecycles.push(decode_lifecycle::<S>(input, index, &mut names));
+    for _ in 0..count {
+        lifecycles.push(decode_lifecycle::<S>(input, &mut names));
     }
     // Process exit is part of the vocabulary of every subject; end with it about half the time.
     if input.arbitrary::<bool>().unwrap_or(false)
@@ -105,10 +106,12 @@ fn decode<S: Subject>(input: &mut Unstructured, options: &GenerateOptions) -> Sc
         schedule: StrategyChoice::Random,
         config: toml::Table::new(),
         caches: Default::default(),
-        lifecycles: lifecycles
-            .into_iter()
-            .filter(|l: &Lifecycle<S::Op>| l.op_count() > 0)
-            .collect::<Vec<_>>(),
+        lifecycles: named_by_position(
+            lifecycles
+                .into_iter()
+                .filter(|l: &Lifecycle<S::Op>| l.op_count() > 0)
+                .collect::<Vec<_>>(),
+        ),
         expect: None,
     }
     .ensure_nonempty()
@@ -122,6 +125,15 @@ fn generated_name(subject: &'static str) -> &'static str {
     made_once(&NAMES, subject, || {
         Box::leak([subject, "-generated"].concat().into_boxed_str())
     })
+}
+
+/// Names each lifecycle by its position once the empty ones are dropped, so that a name never
+/// says another lifecycle than the report's count does.
+fn named_by_position<O>(mut lifecycles: Vec<Lifecycle<O>>) -> Vec<Lifecycle<O>> {
+    for (lifecycle, name) in lifecycles.iter_mut().zip(LIFECYCLE_NAMES) {
+        lifecycle.name = Cow::Borrowed(name);
+    }
+    lifecycles
 }
 
 impl<O> Scenario<O> {
@@ -160,11 +172,8 @@ fn subject_ops<S: Subject>(
     ops
 }
 
-fn decode_lifecycle<S: Subject>(
-    input: &mut Unstructured,
-    index: u32,
-    names: &mut Names,
-) -> Lifecycle<S::Op> {
+/// A lifecycle, named later by its position (`named_by_position`).
+fn decode_lifecycle<S: Subject>(input: &mut Unstructured, names: &mut Names) -> Lifecycle<S::Op> {
     let repeat = *input.choose(&REPEAT_CHOICES).unwrap_or(&1);
     let thread_count = input.int_in_range(0..=THREADS_MAX).unwrap_or(0);
     let mut ops = Vec::new();
@@ -208,7 +217,7 @@ fn decode_lifecycle<S: Subject>(
         }
     }
     Lifecycle {
-        name: Cow::Borrowed(LIFECYCLE_NAMES[index as usize]),
+        name: Cow::Borrowed(""),
         repeat,
         warmup: default_warmup(repeat),
         setup: Vec::new(),

@@ -95,7 +95,7 @@ pub struct ThreadSpec<O> {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lifecycle<O> {
-    /// Borrowed when generated (`lifecycle-0`, …), owned when parsed: a fuzz input's lifecycles
+    /// Borrowed when generated (`lifecycle-1`, …), owned when parsed: a fuzz input's lifecycles
     /// are named, and their names copied into the outcome, without allocating.
     pub name: Cow<'static, str>,
     pub repeat: u32,
