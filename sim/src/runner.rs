@@ -331,7 +331,11 @@ fn run_inner<S: Subject>(
         _ if runner.os.host_arena_refusal().is_some() => runner.undeclared_host_arena(),
         Ok(made) => {
             let subject = subject.insert(made);
-            let _ = runner.run_lifecycles(subject, scenario, info);
+            // What the OS noticed in `new` is reported now, before any op runs: collected after
+            // the first step, it would list that op's faults as if they came before it.
+            if runner.collect_os_findings().is_ok() {
+                let _ = runner.run_lifecycles(subject, scenario, info);
+            }
         }
         Err(payload) => runner.panicked(payload, "new"),
     }
@@ -618,7 +622,8 @@ impl<'a, S: Subject> Runner<'a, S> {
         let fatal = finding.kind.is_fatal();
         if *count == 1 {
             self.os.trace().event_text(EventKind::Finding, &signature);
-            let finding = with_injected_faults(finding, self.os.injected_faults());
+            let in_new = self.os.position().op_name.is_empty();
+            let finding = with_injected_faults(finding, in_new, self.os.injected_faults());
             self.findings.push(finding);
         } else if let Some(first) = self
             .findings
@@ -1255,9 +1260,14 @@ const INJECTED_SHOWN_MAX: usize = 4;
 /// repetition the setup's faults, and one of the last the teardown's.
 fn with_injected_faults(
     mut finding: Finding,
+    in_new: bool,
     injected: &[(crate::faults::FaultKind, crate::os::Attribution)],
 ) -> Finding {
-    let part = LifecyclePart::of(&finding);
+    let part = if in_new {
+        LifecyclePart::New
+    } else {
+        LifecyclePart::of(&finding)
+    };
     let in_part: Vec<_> = injected
         .iter()
         .filter(|(_, at)| in_part_of(&finding, part, &at.position))
@@ -1270,6 +1280,7 @@ fn with_injected_faults(
             }
             LifecyclePart::RunOnce(list) => format!("during the lifecycle's `{}`", list.name()),
             LifecyclePart::Repetition => "in this repetition".to_string(),
+            LifecyclePart::New => "in the subject's `new`".to_string(),
         };
         finding = finding.detail(
             "injected",
@@ -1298,6 +1309,9 @@ enum LifecyclePart {
     RunOnce(OpList),
     /// Its repetition.
     Repetition,
+    /// The subject's `new`, before the first op (a finding added while the OS's position has
+    /// no op yet: `Position::op_ref`).
+    New,
 }
 
 impl LifecyclePart {
@@ -1318,7 +1332,11 @@ fn in_part_of(finding: &Finding, part: LifecyclePart, position: &crate::os::Posi
     }
     // The list the lifecycle's main thread ran: a spawned thread's fault is its spawner's list's.
     let run_once = position.op.main_list().run_once();
+    // Before the first op, the position's op slot is the default one, which names the setup.
+    let in_new = position.op_name.is_empty();
     match part {
+        LifecyclePart::New => in_new,
+        _ if in_new => false,
         LifecyclePart::SetupAndTeardown => run_once.is_some(),
         LifecyclePart::RunOnce(list) => run_once == Some(list),
         LifecyclePart::Repetition => {
@@ -1492,7 +1510,7 @@ mod tests {
         injected.extend((1..=6).map(|op| (FaultKind::Alloc, at(1, op))));
         injected.push((FaultKind::Spawn, at(2, 1)));
         let finding = Finding::new(FindingKind::Leak, "thing", "site", "leaked").at(0, 1);
-        let finding = with_injected_faults(finding, &injected);
+        let finding = with_injected_faults(finding, false, &injected);
         let listed: Vec<&str> = finding.detail_texts("injected").collect();
         assert_eq!(
             listed,
@@ -1506,7 +1524,7 @@ mod tests {
         );
         let quiet = Finding::new(FindingKind::Leak, "thing", "site", "leaked").at(0, 3);
         assert_eq!(
-            with_injected_faults(quiet, &injected)
+            with_injected_faults(quiet, false, &injected)
                 .detail_texts("injected")
                 .count(),
             0
@@ -1537,7 +1555,7 @@ mod tests {
             (FaultKind::Eintr, at(2, OpList::Teardown, OpList::Teardown)),
         ];
         let listed = |finding: Finding| -> Vec<String> {
-            with_injected_faults(finding, &injected)
+            with_injected_faults(finding, false, &injected)
                 .details
                 .iter()
                 .filter(|detail| detail.label == "injected")

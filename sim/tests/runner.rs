@@ -590,6 +590,8 @@ mod panics {
     pub enum BrittleOp {
         Fine,
         Break,
+        /// Allocates and frees a block: a call that an `alloc` fault can fail.
+        Alloc,
         /// Panics in `validate`: a bug outside any run, which the CLI reports as internal.
         BreakValidation,
     }
@@ -623,7 +625,13 @@ mod panics {
         }
         fn new(os: &mut Os, config: &Config) -> Self {
             if config.flag(&DOUBLE_FREE_IN_NEW) {
-                let block = os.malloc(8, "brittle_new").unwrap();
+                // Retried until it succeeds, so that a file with `alloc` faults has faults
+                // injected in `new`.
+                let block = loop {
+                    if let Ok(block) = os.malloc(8, "brittle_new") {
+                        break block;
+                    }
+                };
                 os.free(block, "brittle_new").unwrap();
                 let _ = os.free(block, "brittle_new");
             }
@@ -634,11 +642,17 @@ mod panics {
             match op {
                 BrittleOp::Fine => "fine",
                 BrittleOp::Break => "break",
+                BrittleOp::Alloc => "alloc",
                 BrittleOp::BreakValidation => "break-validation",
             }
         }
-        fn apply(&mut self, _os: &mut Os, _tid: Tid, op: &BrittleOp) -> Step<Self> {
+        fn apply(&mut self, os: &mut Os, _tid: Tid, op: &BrittleOp) -> Step<Self> {
             assert!(*op != BrittleOp::Break, "the subject broke");
+            if *op == BrittleOp::Alloc
+                && let Ok(block) = os.malloc(8, "brittle_alloc")
+            {
+                os.free(block, "brittle_alloc").unwrap();
+            }
             Step::Done
         }
         fn validate(op: &BrittleOp, _names: &mut sim::subject::Names) -> Result<(), String> {
@@ -728,6 +742,60 @@ ops = [{{ op = "fine" }}]
                 );
             }
         }
+    }
+
+    /// A finding the OS reports in `new` is reported before the first op runs: it lists the
+    /// faults injected in `new`, which it follows, and none of the first op's, which follow it;
+    /// and what it noticed is placed in `new`, not in an op #0 of the setup.
+    #[test]
+    fn a_finding_in_new_lists_the_faults_of_new_and_none_of_the_first_op() {
+        let mut faults_in_new = 0;
+        for seed in 0..40 {
+            let scenario = sim::scenario::parse::parse::<Brittle>(
+                "brittle.toml",
+                r#"
+name = "b"
+subject = "brittle"
+[config]
+double_free_in_new = true
+[faults]
+alloc = 0.5
+[[lifecycle]]
+name = "l"
+repeat = 2
+ops = [{ op = "alloc" }]
+"#,
+            )
+            .unwrap();
+            let outcome = sim::runner::run::<Brittle>(
+                &scenario,
+                RunOptions {
+                    seed: Some(seed),
+                    ..RunOptions::default()
+                },
+            );
+            let finding = &outcome.findings[0];
+            let details = |key: &str| {
+                let found = finding.details.iter().filter(move |d| d.label == key);
+                found.map(|d| d.text.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(
+                details("noticed"),
+                ["the subject's `new`, before the first op → brittle_new"],
+                "seed {seed}: {finding:#?}"
+            );
+            for injected in details("injected") {
+                // Listed, or counted among those too many to list.
+                let of_new = injected
+                    .starts_with("alloc fault at the subject's `new`, before the first op")
+                    || injected.ends_with("earlier fault(s) in the subject's `new`, not listed");
+                assert!(of_new, "seed {seed}: {injected}");
+                faults_in_new += 1;
+            }
+        }
+        // About half the seeds fail the first op's allocation too, which a finding collected
+        // after that op listed as its own.
+        assert!(faults_in_new > 0, "no seed injected a fault in `new`");
     }
 
     /// A panic in the teardown, or in a thread the setup spawned, happened once, outside the

@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(headlines.len(), 3, "{headlines:?}");
         assert!(
             headlines[0].starts_with(
-                "register a destructor of module `liba.so`, which was unloaded by op #"
+                "register a destructor of module `liba.so`, which was unloaded by the subject's `new`"
             ),
             "{headlines:?}"
         );

@@ -163,10 +163,19 @@ impl Position {
     /// `setup`, `teardown` for an op run once) and thread. Counts from 1, as a report's headline does ("repetition 1 of 100"), where
     /// `Position` holds indices from 0 (as the JSON report's `lifecycle` and `repetition` do);
     /// the op's index already counts from 1, and a thread is named by its id.
+    /// Before the run's first op (`op_ref` is `None`) it is the subject's `new`, which no list
+    /// or repetition holds: the default op slot would call it op #0 of the setup.
     fn write(&self, f: &mut std::fmt::Formatter<'_>, site: Option<Site>) -> std::fmt::Result {
-        write!(f, "op #{} `{}`", self.op.index(), self.op_name)?;
+        if self.op_name.is_empty() {
+            write!(f, "the subject's `new`, before the first op")?;
+        } else {
+            write!(f, "op #{} `{}`", self.op.index(), self.op_name)?;
+        }
         if let Some(site) = site {
             write!(f, " → {site}")?;
+        }
+        if self.op_name.is_empty() {
+            return Ok(());
         }
         write!(f, " (lifecycle {}, ", u64::from(self.lifecycle) + 1)?;
         // An op of the setup or the teardown (or of a thread either spawned) ran once, before

@@ -206,7 +206,9 @@ mod tests {
         let headlines: Vec<String> = os.take_findings().into_iter().map(|f| f.headline).collect();
         assert_eq!(headlines.len(), 2, "{headlines:?}");
         assert!(
-            headlines[0].starts_with("unload module `libsnmalloc.so`, which was unloaded by op #"),
+            headlines[0].starts_with(
+                "unload module `libsnmalloc.so`, which was unloaded by the subject's `new`"
+            ),
             "{headlines:?}"
         );
         assert_eq!(headlines[1], "unload module #7, which was never loaded");

@@ -2465,7 +2465,11 @@ mod tests {
         // Part of a reservation released twice: the second names the first.
         os.release(base + 4096 * 3, 4096, "t").unwrap();
         let result = os.release(base + 4096 * 3, 4096, "t");
-        refused(&mut os, result, "released earlier by op #0");
+        refused(
+            &mut os,
+            result,
+            "released earlier by the subject's `new`, before the first op",
+        );
         let result = os.commit(base + 4096 * 3, 4096, "t");
         refused(&mut os, result, "released earlier");
         let result = os.decommit(base + 4096 * 3, 4096, "t");
