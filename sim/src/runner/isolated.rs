@@ -36,19 +36,23 @@
 //! run them itself: it forks a *runner*, a grandchild that runs request after request in its own
 //! process (`run_here`: the crash handler installed, the watchdog armed per run), each with a
 //! fresh `Os`, so that a fork is paid per crash rather than per run (it was most of a
-//! host-backed run's cost). The server relays each request to the runner and each outcome back
-//! to its worker as one `O` line. A crash of real code ends the runner: its handler writes the
-//! outcome tagged `C` (crashed, and gone), the server reaps it and forks a new runner for the next
-//! request. A runner that ends without an outcome (the watchdog, a kill, a panic) is reaped and
-//! described by the server's `lost` (`lost_run`), exactly as `run` describes such a child. A sweep
-//! asks for no trace, so no `T` line crosses these channels. A runner that is gone before a
-//! request reaches it (killed between requests) is replaced and the request sent again; only
-//! the run a runner dies in is lost. Requests travel on sockets written with `MSG_NOSIGNAL`
-//! (`PipedChild`), so that a server or runner that is gone is an error for the one asking,
-//! never a SIGPIPE that would end it. The server exits at end of file on its request socket (the
-//! worker is done, or the sweep died), ending its runner the same way, and dropping the
-//! `ForkServer` closes that socket and reaps it. A server that is gone answers `None`, and its
-//! worker runs the request itself.
+//! host-backed run's cost). The server does not stand between the worker and its runner: it
+//! hands the worker the runner's request socket and reply pipe (`SCM_RIGHTS`) and keeps no copy,
+//! so a run is one request and one reply, two wake-ups, while the server sleeps. When it relayed
+//! both ways, a run was four wake-ups in turn (worker, server, runner, server, worker): twice the
+//! context switches, and a 1-job sweep 3–14% slower (README, Benchmarks, Sweeps). A crash of real code ends the runner: its handler writes the outcome tagged `C`
+//! (crashed, and gone), and the worker asks the server for a new runner for the next request
+//! (the server reaps the old one). A runner that ends without an outcome (the watchdog, a kill, a
+//! panic) leaves the worker an end of file or a line cut short, since only the runner holds the
+//! write end: the worker sends the request to the server, which reaps the runner and answers
+//! its `lost` (`lost_run`) outcome, exactly as `run` describes such a child. A sweep asks for no
+//! trace, so no `T` line crosses these channels. A runner that is gone before a request reaches
+//! it (killed between requests) is replaced and the request sent again; only the run a runner
+//! dies in is lost. Requests travel on sockets written with `MSG_NOSIGNAL` (`PipedChild`), so
+//! that a server or runner that is gone is an error for the one asking, never a SIGPIPE that
+//! would end it. Dropping the `ForkServer` closes the runner's channel (the runner exits at end
+//! of file) and then the server's socket: the server reaps its runner, exits, and is reaped. A
+//! server that is gone answers `None`, and its worker runs the request itself.
 //!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
@@ -262,11 +266,16 @@ fn socket_pair() -> std::io::Result<(RawFd, RawFd)> {
 /// and reaps the child.
 struct PipedChild {
     pid: libc::pid_t,
+    channel: Channel,
+    /// The wait status, once reaped.
+    status: Option<libc::c_int>,
+}
+
+/// The caller's ends of a `PipedChild`'s request socket and reply pipe.
+struct Channel {
     /// `None` once closed.
     requests: Option<OwnedFd>,
     replies: BufReader<std::fs::File>,
-    /// The wait status, once reaped.
-    status: Option<libc::c_int>,
 }
 
 /// What one exchange with a `PipedChild` gave.
@@ -315,10 +324,45 @@ impl PipedChild {
         };
         Ok(PipedChild {
             pid,
-            requests: Some(requests),
-            replies: BufReader::new(replies),
+            channel: Channel {
+                requests: Some(requests),
+                replies: BufReader::new(replies),
+            },
             status: None,
         })
+    }
+
+    /// Sends one request line and reads one reply line.
+    fn exchange(&mut self, line: &[u8]) -> Exchange {
+        self.channel.exchange(line)
+    }
+
+    /// Closes this process's ends of the channel, once handed to another process, and leaves
+    /// the child to be reaped by the caller: its pid.
+    fn hand_over(mut self) -> libc::pid_t {
+        // Marked reaped, so that dropping it closes the ends without waiting for the child.
+        self.status = Some(0);
+        self.pid
+    }
+
+    /// Closes the request socket, which ends a child waiting for a request, and reaps the
+    /// child: its wait status.
+    fn end(&mut self) -> libc::c_int {
+        if let Some(status) = self.status {
+            return status;
+        }
+        self.channel.requests = None;
+        let status = reap(self.pid);
+        self.status = Some(status);
+        status
+    }
+}
+
+impl Channel {
+    /// The request socket and the reply pipe, while the socket is open.
+    fn raw_fds(&self) -> Option<[RawFd; 2]> {
+        let requests = self.requests.as_ref()?.as_raw_fd();
+        Some([requests, self.replies.get_ref().as_raw_fd()])
     }
 
     /// Sends one request line and reads one reply line.
@@ -335,18 +379,6 @@ impl PipedChild {
             Ok(_) if reply.ends_with(b"\n") => Exchange::Reply(reply),
             _ => Exchange::NoReply,
         }
-    }
-
-    /// Closes the request socket, which ends a child waiting for a request, and reaps the
-    /// child: its wait status.
-    fn end(&mut self) -> libc::c_int {
-        if let Some(status) = self.status {
-            return status;
-        }
-        self.requests = None;
-        let status = reap(self.pid);
-        self.status = Some(status);
-        status
     }
 }
 
@@ -388,10 +420,20 @@ thread_local! {
 /// A process forked early, while the caller is small and single-threaded, that runs isolated runs
 /// on request; see the module header. Dropping it ends the server and reaps it.
 pub struct ForkServer<R> {
+    /// The runner's request socket and reply pipe, which the server forked and handed over; the
+    /// caller sends each request there and reads the outcome there, and the server sleeps.
+    /// Declared before `server` so that it closes first: the runner ends, and the server can
+    /// reap it before it exits.
+    runner: Option<Channel>,
     /// `None` once the server is gone: every later request is refused at once.
     server: Option<PipedChild>,
     _requests: PhantomData<fn(R)>,
 }
+
+/// What a caller asks of its fork server, each a line on the server's request socket.
+const ASK_FORK_RUNNER: u8 = b'F';
+/// Followed by the request the runner died in: the server reaps it and answers `lost`'s outcome.
+const ASK_LOST: u8 = b'L';
 
 impl<R: Serialize + DeserializeOwned> ForkServer<R> {
     /// Forks a server that answers each request through its runner (see the module header):
@@ -414,6 +456,7 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
         let server =
             PipedChild::fork(|requests, replies| serve(requests, replies, &mut run, &mut lost))?;
         Ok(ForkServer {
+            runner: None,
             server: Some(server),
             _requests: PhantomData,
         })
@@ -422,22 +465,67 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
     /// The server's outcome for `request`; `None` when the server is gone (killed, or it could not
     /// answer), and the caller should run the request some other way.
     pub fn ask(&mut self, request: &R) -> Option<Outcome> {
-        let server = self.server.as_mut()?;
-        let mut line = serde_json::to_vec(request).ok()?;
-        line.push(b'\n');
-        let outcome = match server.exchange(&line) {
-            Exchange::Reply(reply) => outcome_in(&reply),
-            Exchange::Unsent | Exchange::NoReply => None,
-        };
+        let outcome = self.ask_runner(request);
         if outcome.is_none() {
-            // Dropping it ends a server that is still alive, and reaps it.
+            // Dropping them ends a runner and a server that are still alive, and reaps them.
+            self.runner = None;
             self.server = None;
         }
         outcome
     }
+
+    /// Has the runner answer `request`, asking the server for one first if there is none. A
+    /// runner that was gone before the request reached it (it ended between requests) is
+    /// replaced and the request sent again: only the run a runner dies in is lost, and the
+    /// server describes that one. A runner that reports a crash is ending: the next request
+    /// gets a new one.
+    fn ask_runner(&mut self, request: &R) -> Option<Outcome> {
+        let mut line = serde_json::to_vec(request).ok()?;
+        line.push(b'\n');
+        for _attempt in 0..2 {
+            if self.runner.is_none() {
+                self.runner = Some(self.fork_runner()?);
+            }
+            let runner = self.runner.as_mut().expect("forked just now");
+            match runner.exchange(&line) {
+                Exchange::Reply(reply) if reply.first() == Some(&TAG_OUTCOME) => {
+                    return outcome_in(&reply);
+                }
+                Exchange::Reply(reply) if reply.first() == Some(&TAG_CRASHED) => {
+                    self.runner = None;
+                    return outcome_in(&reply);
+                }
+                Exchange::Unsent => self.runner = None,
+                Exchange::Reply(_) | Exchange::NoReply => {
+                    self.runner = None;
+                    let mut asked = vec![ASK_LOST];
+                    asked.extend_from_slice(&line);
+                    return match self.server.as_mut()?.exchange(&asked) {
+                        Exchange::Reply(reply) => outcome_in(&reply),
+                        Exchange::Unsent | Exchange::NoReply => None,
+                    };
+                }
+            }
+        }
+        None
+    }
+
+    /// Asks the server to fork a runner, and takes its channel: the server keeps no copy, so
+    /// the runner's end is this caller's end of file.
+    fn fork_runner(&mut self) -> Option<Channel> {
+        let server = self.server.as_mut()?;
+        let socket = server.channel.requests.as_ref()?.as_raw_fd();
+        send_all(socket, &[ASK_FORK_RUNNER, b'\n']).ok()?;
+        let [requests, replies] = receive_fds(socket).ok()?;
+        Some(Channel {
+            requests: Some(requests),
+            replies: BufReader::new(std::fs::File::from(replies)),
+        })
+    }
 }
 
-/// The server's side: answers requests until the request socket closes. Never returns.
+/// The server's side: forks runners and hands their channels to the caller, and describes the
+/// runs they die in, until the request socket closes. Never returns.
 fn serve<R: DeserializeOwned>(
     requests: RawFd,
     replies: RawFd,
@@ -450,76 +538,147 @@ fn serve<R: DeserializeOwned>(
     // SAFETY: the server owns the read end from here on.
     let mut reader = BufReader::new(unsafe { std::fs::File::from_raw_fd(requests) });
     let mut line = Vec::new();
-    let mut runner: Option<PipedChild> = None;
+    let mut runner: Option<libc::pid_t> = None;
     let served = catch_unwind(AssertUnwindSafe(|| {
         loop {
             // A request it cannot read, a runner it cannot fork, or a reply it cannot write ends
             // the server: the caller sees it gone and runs the request itself.
-            let request: R = match next_request(&mut reader, &mut line) {
-                Request::Read(request) => request,
-                Request::EndOfFile => return EXIT_REPORTED,
-                Request::Unreadable => return EXIT_SERVER_REFUSED,
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return EXIT_REPORTED,
+                Ok(_) => {}
+            }
+            let answered = match line.split_first() {
+                Some((&ASK_FORK_RUNNER, _)) => {
+                    // The caller asks for a runner when it has closed the last one's channel,
+                    // which ends it (if a crash had not already).
+                    if let Some(pid) = runner.take() {
+                        reap(pid);
+                    }
+                    match PipedChild::fork(|requests, replies| run_requests(requests, replies, run))
+                    {
+                        Ok(forked) => {
+                            let handed =
+                                forked.channel.raw_fds().map(|fds| send_fds(requests, fds));
+                            runner = Some(forked.hand_over());
+                            matches!(handed, Some(Ok(())))
+                        }
+                        Err(_) => false,
+                    }
+                }
+                Some((&ASK_LOST, request)) => {
+                    match (serde_json::from_slice(request), runner.take()) {
+                        (Ok(request), Some(pid)) => {
+                            send_outcome(replies, &lost(&request, reap(pid))).is_ok()
+                        }
+                        _ => false,
+                    }
+                }
+                _ => false,
             };
-            let replied = match ask_runner(&mut runner, &line, run) {
-                Answer::Reply(reply) => write_all_fd(replies, &reply),
-                Answer::Lost(status) => send_outcome(replies, &lost(&request, status)),
-                Answer::NoRunner => return EXIT_SERVER_REFUSED,
-            };
-            if replied.is_err() {
+            if !answered {
                 return EXIT_SERVER_REFUSED;
             }
         }
     }));
-    // Dropping the runner ends and reaps it.
-    drop(runner);
+    // The caller closed the runner's channel before this socket: the runner has ended.
+    if let Some(pid) = runner {
+        reap(pid);
+    }
     // SAFETY: as in `child`: the server shares the caller's buffers and atexit handlers.
     unsafe { libc::_exit(served.unwrap_or(EXIT_RUN_PANICKED)) }
 }
 
-/// What the server's runner made of one request.
-enum Answer {
-    /// The reply line to pass on, tagged `O`.
-    Reply(Vec<u8>),
-    /// The runner ended, with this wait status, after it took the request and before it replied.
-    Lost(libc::c_int),
-    /// No runner could be forked.
-    NoRunner,
-}
-
-/// Has the runner in `slot` answer the request `line`, forking one first if there is none. A
-/// runner that was gone before the request reached it (it ended between requests) is replaced
-/// and the request sent again: only the run a runner died in is lost. A runner that reports a
-/// crash is ending, and leaves the slot empty for the next request.
-fn ask_runner<R: DeserializeOwned>(
-    slot: &mut Option<PipedChild>,
-    line: &[u8],
-    run: &mut impl FnMut(&R) -> Outcome,
-) -> Answer {
-    for _attempt in 0..2 {
-        if slot.is_none() {
-            match PipedChild::fork(|requests, replies| run_requests(requests, replies, run)) {
-                Ok(runner) => *slot = Some(runner),
-                Err(_) => return Answer::NoRunner,
-            }
-        }
-        let runner = slot.as_mut().expect("forked just now");
-        match runner.exchange(line) {
-            Exchange::Reply(reply) if reply.first() == Some(&TAG_OUTCOME) => {
-                return Answer::Reply(reply);
-            }
-            Exchange::Reply(mut reply) if reply.first() == Some(&TAG_CRASHED) => {
-                *slot = None;
-                reply[0] = TAG_OUTCOME;
-                return Answer::Reply(reply);
-            }
-            Exchange::Unsent => *slot = None,
-            Exchange::Reply(_) | Exchange::NoReply => {
-                let status = slot.take().expect("asked just now").end();
-                return Answer::Lost(status);
+/// Sends `fds` over the Unix socket `socket` (`SCM_RIGHTS`), with one byte of data.
+fn send_fds(socket: RawFd, fds: [RawFd; 2]) -> std::io::Result<()> {
+    let byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    };
+    let fds_len = std::mem::size_of_val(&fds) as u32;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fds_len) } as usize;
+    // u64s, so that the control buffer is aligned for its `cmsghdr`.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: a zeroed msghdr is valid (no buffers); the fields that matter are set below.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = space as _;
+    // SAFETY: the control buffer has room for one header and `fds` (CMSG_SPACE), and
+    // CMSG_FIRSTHDR points into it.
+    unsafe {
+        let header = libc::CMSG_FIRSTHDR(&message);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(fds_len) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<[RawFd; 2]>(), fds);
+    }
+    loop {
+        // SAFETY: `message` describes live buffers.
+        let sent = unsafe { libc::sendmsg(socket, &message, libc::MSG_NOSIGNAL) };
+        match sent {
+            1 => return Ok(()),
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
             }
         }
     }
-    Answer::NoRunner
+}
+
+/// Receives the two descriptors `send_fds` sent on `socket`, closed on exec.
+fn receive_fds(socket: RawFd) -> std::io::Result<[OwnedFd; 2]> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let fds_len = std::mem::size_of::<[RawFd; 2]>() as u32;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fds_len) } as usize;
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: as in `send_fds`.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = space as _;
+    let received = loop {
+        // SAFETY: `message` describes live buffers.
+        let received = unsafe { libc::recvmsg(socket, &mut message, libc::MSG_CMSG_CLOEXEC) };
+        if received >= 0 {
+            break received;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    };
+    // SAFETY: recvmsg filled `message`; CMSG_FIRSTHDR is null or points at a whole header in
+    // the control buffer.
+    let header = unsafe { libc::CMSG_FIRSTHDR(&message) };
+    // SAFETY: checked not null; the kernel wrote the header.
+    let whole = !header.is_null()
+        && unsafe {
+            (*header).cmsg_level == libc::SOL_SOCKET
+                && (*header).cmsg_type == libc::SCM_RIGHTS
+                && (*header).cmsg_len as usize == libc::CMSG_LEN(fds_len) as usize
+        };
+    if received != 1 || !whole || message.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(std::io::Error::other(
+            "no runner's descriptors from the fork server",
+        ));
+    }
+    // SAFETY: the header holds two descriptors, now this process's and owned by nothing else.
+    let fds = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(header).cast::<[RawFd; 2]>()) };
+    // SAFETY: as above.
+    Ok(fds.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// What the next line of a request socket held.
@@ -1131,6 +1290,44 @@ mod tests {
         let (after_kill, clean) = ran_in((0, 6));
         assert!(clean.passed());
         assert_ne!(after_kill, after_crash);
+    }
+
+    /// The voluntary context switches of `pid` so far: each time it slept, as for a read.
+    fn sleeps_of(pid: libc::pid_t) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .expect("a voluntary_ctxt_switches line")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Runs go from the worker to the runner and back, not through the server: the server sleeps
+    /// through clean runs (each wake-up it took per run was one more process switch, which on a
+    /// small VM can cost a halted vCPU's wake-up).
+    #[test]
+    fn a_fork_servers_runner_answers_its_caller_directly_while_the_server_sleeps() {
+        let scenarios = clean_crashing_killed();
+        let mut server = crasher_server(&scenarios);
+        let first = server.ask(&(0, 1)).expect("the server is alive");
+        let server_pid = server.server.as_ref().expect("alive").pid;
+        let before = sleeps_of(server_pid);
+        for seed in 2..12 {
+            let outcome = server.ask(&(0, seed)).expect("the server is alive");
+            assert_eq!(outcome.header.faults, first.header.faults, "one runner");
+        }
+        assert_eq!(
+            sleeps_of(server_pid),
+            before,
+            "the server took no part in the runs"
+        );
+        // A crash still gets a new runner from the server.
+        assert!(!server.ask(&(1, 12)).unwrap().passed());
+        let after = server.ask(&(0, 13)).unwrap();
+        assert_ne!(after.header.faults, first.header.faults);
+        assert!(sleeps_of(server_pid) > before);
     }
 
     /// Kills `pid` and waits until it is dead (a zombie its parent has not reaped yet, or gone).
