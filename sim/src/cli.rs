@@ -502,13 +502,13 @@ fn dangling_symlink(path: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Checks, before the work, that the directory `dir` (given as `flag`) is one or can be made:
-/// the nearest of it and its ancestors that exists is a directory.
-/// Refuses `dir` when it is the repository's own `default` (`corpus/regressions`) and nothing is
-/// there: the command was run outside the repository's root, and making the
-/// directory there would put the files where `cargo test` never reads them, with a line saying
-/// they were saved. `flag` names the option that picks another directory, where there is one.
-/// `replayer` says whose `cargo test` reads the directory, and so what to do instead.
+/// Refuses `dir` when it is the default directory `default` (`corpus/regressions`) and nothing
+/// is there: the command was run where no `cargo test` reads that directory (outside the
+/// repository's root, or, for one's own subject, in a crate without one), and making it there
+/// would put the files where nothing replays them, with a line saying they were saved. `flag`
+/// names the option that picks another directory, where there is one. `replayer` says whose
+/// `cargo test` reads the directory, and so what to do instead. Anything else is left to
+/// `check_output_dir`.
 fn check_repository_dir(
     dir: &Path,
     default: &str,

@@ -40,7 +40,8 @@
 //! hands the worker the runner's request socket and reply pipe (`SCM_RIGHTS`) and keeps no copy,
 //! so a run is one request and one reply, two wake-ups, while the server sleeps. When it relayed
 //! both ways, a run was four wake-ups in turn (worker, server, runner, server, worker): twice the
-//! context switches, and a 1-job sweep 3–14% slower (README, Benchmarks, Sweeps). A crash of real code ends the runner: its handler writes the outcome tagged `C`
+//! context switches, and a 1-job sweep 3–14% slower (README, Benchmarks, Sweeps). A crash of
+//! real code ends the runner: its handler writes the outcome tagged `C`
 //! (crashed, and gone), and the worker asks the server for a new runner for the next request
 //! (the server reaps the old one). A runner that ends without an outcome (the watchdog, a kill, a
 //! panic) leaves the worker an end of file or a line cut short, since only the runner holds the

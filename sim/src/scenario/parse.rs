@@ -1082,16 +1082,16 @@ fn parse_expect(raw: &RawExpect) -> Result<Expect, (Range<usize>, String)> {
     let trace_hash = match &raw.trace_hash {
         None => None,
         Some(hash) => {
-            // Read as a seed is, as `sim run` reads it to compare: files written with another
-            // spelling are accepted, so the message names every one.
+            // Read as a seed is, as `sim run` reads it to compare, so files that spelt a hash
+            // in decimal or with fewer hex digits keep working. The message names the numeric
+            // spellings only: a commit hash, which a seed may be, is never a trace hash.
             if parse_seed(hash.get_ref()).is_err() {
                 return Err((
                     hash.span(),
                     format!(
                         "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, \
-                         `0x` and 16 hex digits (\"0x0797ad6e92befd7a\"), or in another \
-                         spelling of a seed (a decimal number, `0x` and 1 to 16 hex digits, or a \
-                         40-digit commit hash); found `{}`",
+                         `0x` and 16 hex digits (\"0x0797ad6e92befd7a\"), or the same number in \
+                         decimal; found `{}`",
                         hash.get_ref()
                     ),
                 ));
@@ -2072,8 +2072,8 @@ mod tests {
         (error.span, error.message)
     }
 
-    /// `[expect] trace_hash` takes every spelling a seed has, as `sim run` reads it to compare,
-    /// and a refusal names them all.
+    /// `[expect] trace_hash` takes every spelling a seed has, as `sim run` reads it to compare
+    /// (files written before keep working), and a refusal names the numeric ones.
     #[test]
     fn an_expected_trace_hash_is_read_in_any_spelling_of_a_seed_and_its_refusal_says_so() {
         let with = |hash: &str| {
@@ -2098,8 +2098,7 @@ mod tests {
             (
                 Some(value..value + 4),
                 "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, `0x` and \
-                 16 hex digits (\"0x0797ad6e92befd7a\"), or in another spelling of a seed (a \
-                 decimal number, `0x` and 1 to 16 hex digits, or a 40-digit commit hash); found \
+                 16 hex digits (\"0x0797ad6e92befd7a\"), or the same number in decimal; found \
                  `zz`"
                     .to_string()
             )

@@ -1237,10 +1237,10 @@ mod tests {
     }
 
     /// An OS that refuses the host's stdio (an `fds_max` below four, which a scenario built in
-    /// code can give, and a file whose faults may fire: `sim/tests/zoo_wasi.rs`) leaves the runtime without stdio, and
-    /// the run with the budget finding that says why, not a panic: the parser builds the runtime
-    /// so to check a file's limits (`scenario/construction.rs`), also in the scenario-parser fuzz
-    /// target, which aborts on any panic.
+    /// code can give, and a file whose faults may fire: `sim/tests/zoo_wasi.rs`) leaves the
+    /// runtime without stdio, and the run with the budget finding that says why, not a panic:
+    /// the parser builds the runtime so to check a file's limits (`scenario/construction.rs`),
+    /// also in the scenario-parser fuzz target, which aborts on any panic.
     #[test]
     fn a_runtime_whose_stdio_the_os_refuses_starts_without_it() {
         use crate::faults::FaultPlan;

@@ -446,6 +446,8 @@ pub enum Mismatched {
 /// refused, unless `mismatched` allows them. A shard missing, or an input a killed sweep left
 /// unfinished, does not stop the merge, as a nightly run whose one shard died still wants the
 /// report of the others; but its summary says what is missing (`incomplete`) and does not pass.
+/// What `incomplete` says is not printed here: the caller shows it with the summary, as
+/// `sim sweep merge` does (it is in `warnings` too, which a caller prints only for the rest).
 pub fn merge(
     inputs: &[PathBuf],
     out: &Path,
