@@ -484,38 +484,13 @@ fn import_crash_refuses_to_run_what_the_host_refuses_as_sim_run_does() {
 /// `NO`; one they are known not to reach reads `no (not expected)`, with one note saying why.
 #[test]
 fn a_defect_missed_by_detection_reads_no_and_one_known_not_reached_gets_one_note() {
-    use crate::sweep::measure::{
-        Baseline, DefectDetection, Detection, SubjectDetection, not_reached_by_generated,
-    };
-    let missed = |defect: &str| DefectDetection {
-        defect: defect.to_string(),
-        runs: 1,
-        detected: false,
-        expected: not_reached_by_generated("allocator", defect).is_none(),
-        seeds_to_first_finding: None,
-        first_seed: None,
-        signatures: Vec::new(),
-        minimised_ops: None,
-        ops_before: None,
-        repro: None,
-        wall_seconds: 0.0,
-    };
-    let detection = Detection {
-        seeds: "0..1".into(),
-        subjects: vec![SubjectDetection {
-            subject: "allocator".into(),
-            defects_off: Baseline {
-                runs: 1,
-                runs_failed: 0,
-                signatures: Vec::new(),
-                wall_seconds: 0.0,
-            },
-            defects: vec![
-                missed("collect-after-segment-free"),
-                missed("absorbed-pages-never-collected"),
-            ],
-        }],
-    };
+    let detection = crate::sweep::measure::tests::detection(
+        "allocator",
+        &[
+            ("collect-after-segment-free", false),
+            ("absorbed-pages-never-collected", false),
+        ],
+    );
     let (table, notes) = super::sweep::detection_table(&detection);
     let text = table.render_at(usize::MAX);
     assert!(

@@ -382,12 +382,12 @@ pub fn merge_metrics(path: &Path, fresh: BTreeMap<String, Value>) -> Result<(), 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sweep::scratch::ScratchDir;
 
     /// A detection of one subject whose defects were found or not as `found` says.
-    fn detection(subject: &str, found: &[(&str, bool)]) -> Detection {
+    pub(crate) fn detection(subject: &str, found: &[(&str, bool)]) -> Detection {
         let defects = found
             .iter()
             .map(|(defect, detected)| DefectDetection {
