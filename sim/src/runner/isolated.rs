@@ -53,7 +53,9 @@
 //! that a server or runner that is gone is an error for the one asking, never a SIGPIPE that
 //! would end it. Dropping the `ForkServer` closes the runner's channel (the runner exits at end
 //! of file) and then the server's socket: the server reaps its runner, exits, and is reaped. A
-//! server that is gone answers `None`, and its worker runs the request itself.
+//! server that is gone answers `None`, and its worker runs the request itself; while the runner
+//! it handed over lives, that is only once the runner has crashed or ended, since clean runs
+//! never reach the server.
 //!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
@@ -560,7 +562,7 @@ fn serve<R: DeserializeOwned>(
                     {
                         Ok(forked) => {
                             let handed =
-                                forked.channel.raw_fds().map(|fds| send_fds(requests, fds));
+                                forked.channel.raw_fds().map(|fds| send_fds(requests, &fds));
                             runner = Some(forked.hand_over());
                             matches!(handed, Some(Ok(())))
                         }
@@ -591,13 +593,13 @@ fn serve<R: DeserializeOwned>(
 }
 
 /// Sends `fds` over the Unix socket `socket` (`SCM_RIGHTS`), with one byte of data.
-fn send_fds(socket: RawFd, fds: [RawFd; 2]) -> std::io::Result<()> {
+fn send_fds(socket: RawFd, fds: &[RawFd]) -> std::io::Result<()> {
     let byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_ptr() as *mut libc::c_void,
         iov_len: 1,
     };
-    let fds_len = std::mem::size_of_val(&fds) as u32;
+    let fds_len = std::mem::size_of_val(fds) as u32;
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(fds_len) } as usize;
     // u64s, so that the control buffer is aligned for its `cmsghdr`.
@@ -615,7 +617,10 @@ fn send_fds(socket: RawFd, fds: [RawFd; 2]) -> std::io::Result<()> {
         (*header).cmsg_level = libc::SOL_SOCKET;
         (*header).cmsg_type = libc::SCM_RIGHTS;
         (*header).cmsg_len = libc::CMSG_LEN(fds_len) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<[RawFd; 2]>(), fds);
+        let data = libc::CMSG_DATA(header).cast::<RawFd>();
+        for (index, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(index), *fd);
+        }
     }
     loop {
         // SAFETY: `message` describes live buffers.
@@ -661,25 +666,46 @@ fn receive_fds(socket: RawFd) -> std::io::Result<[OwnedFd; 2]> {
             return Err(error);
         }
     };
-    // SAFETY: recvmsg filled `message`; CMSG_FIRSTHDR is null or points at a whole header in
-    // the control buffer.
-    let header = unsafe { libc::CMSG_FIRSTHDR(&message) };
-    // SAFETY: checked not null; the kernel wrote the header.
-    let whole = !header.is_null()
-        && unsafe {
-            (*header).cmsg_level == libc::SOL_SOCKET
-                && (*header).cmsg_type == libc::SCM_RIGHTS
-                && (*header).cmsg_len as usize == libc::CMSG_LEN(fds_len) as usize
-        };
-    if received != 1 || !whole || message.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(std::io::Error::other(
-            "no runner's descriptors from the fork server",
-        ));
+    // Every descriptor that arrived is owned at once, before anything is checked: one left open
+    // on a refusal (the control data cut short when this process is out of descriptors, say)
+    // would keep the runner's request socket open, and the runner waiting on it for ever.
+    let mut owned = Vec::new();
+    // SAFETY: recvmsg filled `message`; CMSG_FIRSTHDR and CMSG_NXTHDR give null or a whole
+    // header inside the control buffer, whose `cmsg_len` the kernel wrote.
+    unsafe {
+        let mut header = libc::CMSG_FIRSTHDR(&message);
+        while !header.is_null() {
+            if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
+                let data_len =
+                    ((*header).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                let data = libc::CMSG_DATA(header).cast::<RawFd>();
+                for index in 0..data_len / std::mem::size_of::<RawFd>() {
+                    // Each is this process's now, and owned by nothing else.
+                    owned.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(
+                        data.add(index),
+                    )));
+                }
+            }
+            header = libc::CMSG_NXTHDR(&message, header);
+        }
     }
-    // SAFETY: the header holds two descriptors, now this process's and owned by nothing else.
-    let fds = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(header).cast::<[RawFd; 2]>()) };
-    // SAFETY: as above.
-    Ok(fds.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+    let cut_short = message.msg_flags & libc::MSG_CTRUNC != 0;
+    match <[OwnedFd; 2]>::try_from(owned) {
+        Ok(fds) if received == 1 && !cut_short => Ok(fds),
+        // Dropped here, so closed.
+        Ok(_) | Err(_) if received == 0 => Err(std::io::Error::other(
+            "the fork server closed its socket (it is gone)",
+        )),
+        Ok(_) | Err(_) => Err(std::io::Error::other(format!(
+            "no runner's two descriptors from the fork server ({} byte(s){})",
+            received,
+            if cut_short {
+                ", control data cut short"
+            } else {
+                ""
+            }
+        ))),
+    }
 }
 
 /// What the next line of a request socket held.
@@ -1305,6 +1331,60 @@ mod tests {
             .unwrap()
     }
 
+    /// `sleeps_of(pid)` once `pid` is asleep and stays so: after handing a runner over, the
+    /// server goes back to sleep in its own time, which on a loaded machine can be after the
+    /// caller has its answer, and that sleep would be counted as a wake-up of the runs after.
+    fn settled_sleeps_of(pid: libc::pid_t) -> u64 {
+        let asleep = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            stat.rsplit(") ").next().is_some_and(|s| s.starts_with('S'))
+        };
+        for _ in 0..1_000 {
+            let sleeps = sleeps_of(pid);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            if asleep() && sleeps_of(pid) == sleeps {
+                return sleeps;
+            }
+        }
+        panic!("process {pid} never settled asleep");
+    }
+
+    /// Descriptors that arrive, but not as the two a runner's channel is, are refused and
+    /// closed: one kept open would be the runner's request socket, and the runner would wait on
+    /// it for ever. Here one descriptor arrives (the write end of a pipe): after the refusal, the
+    /// pipe's reader sees its end, so no copy of the write end is left.
+    #[test]
+    fn descriptors_that_arrive_short_of_a_runners_two_are_closed_on_refusal() {
+        let (sender, receiver) = socket_pair().unwrap();
+        let mut pipe = [-1; 2];
+        // SAFETY: `pipe` has room for the two descriptors pipe2 writes.
+        assert_eq!(
+            unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+            0
+        );
+        let [read_end, write_end] = pipe;
+        send_fds(sender, &[write_end]).unwrap();
+        // SAFETY: this test's own descriptors, closed once.
+        unsafe { libc::close(write_end) };
+        let refusal = receive_fds(receiver).expect_err("one descriptor is refused");
+        assert!(refusal.to_string().contains("two descriptors"), "{refusal}");
+        let mut byte = [0u8; 1];
+        // SAFETY: reads into a live one-byte buffer.
+        let read = unsafe { libc::read(read_end, byte.as_mut_ptr().cast(), 1) };
+        // 0 is the end of the pipe; -1 (EAGAIN) would mean a write end still open somewhere.
+        assert_eq!(read, 0, "{}", std::io::Error::last_os_error());
+        // The server gone is told apart from a malformed message.
+        // SAFETY: as above.
+        unsafe { libc::close(sender) };
+        let gone = receive_fds(receiver).expect_err("a closed socket is refused");
+        assert!(gone.to_string().contains("gone"), "{gone}");
+        // SAFETY: as above.
+        unsafe {
+            libc::close(receiver);
+            libc::close(read_end);
+        }
+    }
+
     /// Runs go from the worker to the runner and back, not through the server: the server sleeps
     /// through clean runs (each wake-up it took per run was one more process switch, which on a
     /// small VM can cost a halted vCPU's wake-up).
@@ -1314,7 +1394,7 @@ mod tests {
         let mut server = crasher_server(&scenarios);
         let first = server.ask(&(0, 1)).expect("the server is alive");
         let server_pid = server.server.as_ref().expect("alive").pid;
-        let before = sleeps_of(server_pid);
+        let before = settled_sleeps_of(server_pid);
         for seed in 2..12 {
             let outcome = server.ask(&(0, seed)).expect("the server is alive");
             assert_eq!(outcome.header.faults, first.header.faults, "one runner");
