@@ -592,6 +592,27 @@ fn serve<R: DeserializeOwned>(
     unsafe { libc::_exit(served.unwrap_or(EXIT_RUN_PANICKED)) }
 }
 
+/// A control buffer of `CMSG_SPACE(fds_len)` bytes, for one header and `fds_len` bytes of
+/// descriptors: `u64`s, so that it is aligned for its `cmsghdr` (`CMSG_SPACE` is a multiple of 8
+/// on 64-bit Linux, so the buffer is exactly that long).
+fn control_buffer(fds_len: u32) -> Vec<u64> {
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fds_len) } as usize;
+    vec![0u64; space.div_ceil(8)]
+}
+
+/// A message of the one data byte `iov` and the control buffer `control`, as `send_fds` and
+/// `receive_fds` pass descriptors.
+fn fd_message(iov: &mut libc::iovec, control: &mut [u64]) -> libc::msghdr {
+    // SAFETY: a zeroed msghdr is valid (no buffers); the fields that matter are set below.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr().cast();
+    message.msg_controllen = std::mem::size_of_val(control) as _;
+    message
+}
+
 /// Sends `fds` over the Unix socket `socket` (`SCM_RIGHTS`), with one byte of data.
 fn send_fds(socket: RawFd, fds: &[RawFd]) -> std::io::Result<()> {
     let byte = [0u8; 1];
@@ -600,16 +621,8 @@ fn send_fds(socket: RawFd, fds: &[RawFd]) -> std::io::Result<()> {
         iov_len: 1,
     };
     let fds_len = std::mem::size_of_val(fds) as u32;
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(fds_len) } as usize;
-    // u64s, so that the control buffer is aligned for its `cmsghdr`.
-    let mut control = vec![0u64; space.div_ceil(8)];
-    // SAFETY: a zeroed msghdr is valid (no buffers); the fields that matter are set below.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = space as _;
+    let mut control = control_buffer(fds_len);
+    let message = fd_message(&mut iov, &mut control);
     // SAFETY: the control buffer has room for one header and `fds` (CMSG_SPACE), and
     // CMSG_FIRSTHDR points into it.
     unsafe {
@@ -645,16 +658,8 @@ fn receive_fds(socket: RawFd) -> std::io::Result<[OwnedFd; 2]> {
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
     };
-    let fds_len = std::mem::size_of::<[RawFd; 2]>() as u32;
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(fds_len) } as usize;
-    let mut control = vec![0u64; space.div_ceil(8)];
-    // SAFETY: as in `send_fds`.
-    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = &mut iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control.as_mut_ptr().cast();
-    message.msg_controllen = space as _;
+    let mut control = control_buffer(std::mem::size_of::<[RawFd; 2]>() as u32);
+    let mut message = fd_message(&mut iov, &mut control);
     let received = loop {
         // SAFETY: `message` describes live buffers.
         let received = unsafe { libc::recvmsg(socket, &mut message, libc::MSG_CMSG_CLOEXEC) };
