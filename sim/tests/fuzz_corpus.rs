@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use sim::fuzzing::{self, TARGETS};
-use support::{defects_off, fresh_path, scratch_dir, workspace_root, write_file};
+use support::{defects_off, fresh_path, scratch_dir, toml_files_in, workspace_root, write_file};
 
 fn corpus_inputs(target: &str) -> Vec<PathBuf> {
     let dir = workspace_root().join("corpus").join(target);
@@ -249,11 +249,7 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
     assert_eq!(cli(&["--classify"]), 1, "a finding classifies with exit 1");
     assert!(!out.exists(), "--classify writes nothing");
     assert_eq!(cli(&[]), 1);
-    let written: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .collect();
+    let written = toml_files_in(&out);
     assert_eq!(written.len(), 1, "one regression file: {written:?}");
     assert!(
         !out.join("open").exists(),
@@ -303,12 +299,7 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
     let renamed = out.join("promoted-by-a-sweep.toml");
     std::fs::rename(&written[0], &renamed).unwrap();
     assert_eq!(cli(&[]), 1);
-    let files: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .collect();
-    assert_eq!(files, vec![renamed.clone()]);
+    assert_eq!(toml_files_in(&out), vec![renamed.clone()]);
     // A file of the name it would write that pins something else (here, nothing that parses) is
     // kept; the artifact still shows its finding, so the exit is 1 as for every such artifact.
     std::fs::remove_file(&renamed).unwrap();
