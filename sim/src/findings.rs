@@ -225,6 +225,10 @@ pub struct Finding {
     /// and at the end of the lifecycle (`lifecycle_end`), after its teardown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub during: Option<OpList>,
+    /// Noticed in the subject's `new`, before any list of the first lifecycle ran: `lifecycle`
+    /// and `repetition` are then 0 without naming a repetition that ran.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub in_new: bool,
     /// One line: what went wrong.
     pub headline: String,
     pub details: Vec<Detail>,
@@ -255,6 +259,7 @@ impl Finding {
             position_known: false,
             lifecycle_end: None,
             during: None,
+            in_new: false,
             headline: headline.into(),
             details: Vec::new(),
             notes: Vec::new(),
@@ -288,6 +293,24 @@ impl Finding {
     pub fn at_end(mut self, end: LifecycleEnd) -> Finding {
         self.lifecycle_end = Some(end);
         self
+    }
+
+    /// Noticed in the subject's `new` (placed with `at` in the first lifecycle's first
+    /// repetition), before any list ran.
+    pub fn in_new(mut self) -> Finding {
+        self.in_new = true;
+        self
+    }
+
+    /// The part of its lifecycle it was noticed in: what a report names instead of a
+    /// repetition, and whose faults the runner lists with it.
+    pub fn part(&self) -> LifecyclePart {
+        match (self.in_new, self.lifecycle_end, self.during) {
+            (true, _, _) => LifecyclePart::New,
+            (false, Some(end), _) => LifecyclePart::End(end),
+            (false, None, Some(list)) => LifecyclePart::RunOnce(list),
+            (false, None, None) => LifecyclePart::Repetition,
+        }
     }
 
     /// Noticed while the main thread ran the list `list` of its lifecycle (placed with `at`):
@@ -388,6 +411,24 @@ fn position_known_before() -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// The part of its lifecycle a finding was noticed in (`Finding::part`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecyclePart {
+    /// The subject's `new`, before the first list (`Finding::in_new`).
+    New,
+    /// A check at the lifecycle's end (`Finding::lifecycle_end`), after every repetition: it
+    /// checks what the setup and the teardown acquired.
+    End(LifecycleEnd),
+    /// A list that runs once (the setup, the teardown: `Finding::during`).
+    RunOnce(OpList),
+    /// A repetition (`repetition`).
+    Repetition,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::findings::{Detail, Finding, FindingKind, OpRef};
+use crate::findings::{Detail, Finding, FindingKind, LifecyclePart, OpRef};
 use crate::registry::{DynScenario, Registry};
 use crate::runner::{Header, Outcome};
 use crate::scenario::Expect;
@@ -40,6 +40,8 @@ enum When {
     End(&'static str),
     /// While a list that runs once (`setup`, `teardown`) ran (`Finding::during`): by its name.
     During(&'static str),
+    /// In the subject's `new`, before the lifecycle's first list (`Finding::in_new`).
+    New,
 }
 
 impl When {
@@ -52,6 +54,7 @@ impl When {
             When::Once => None,
             When::End(words) => Some(words.to_string()),
             When::During(list) => Some(format!("during its `{list}`")),
+            When::New => Some("before its first op, in the subject's `new`".to_string()),
         }
     }
 }
@@ -67,11 +70,12 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
         .get(index)
         .map_or("?", |name| name.as_ref());
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
-    let when = match (finding.lifecycle_end, finding.during) {
-        (Some(end), _) => When::End(end.words()),
-        (None, Some(list)) => When::During(list.name()),
-        (None, None) if repeat > 1 => When::Repetition(finding.repetition + 1, repeat),
-        (None, None) => When::Once,
+    let when = match finding.part() {
+        LifecyclePart::New => When::New,
+        LifecyclePart::End(end) => When::End(end.words()),
+        LifecyclePart::RunOnce(list) => When::During(list.name()),
+        LifecyclePart::Repetition if repeat > 1 => When::Repetition(finding.repetition + 1, repeat),
+        LifecyclePart::Repetition => When::Once,
     };
     Noticed::In(format!("lifecycle `{name}`"), when)
 }
@@ -317,7 +321,8 @@ pub fn render_summary(outcome: &Outcome) -> String {
 /// `lifecycle_index` and `repetition` keep their types for the same reason, as 0. One that a
 /// check at the end of its lifecycle noticed has `"lifecycle_end"` (`teardown`, `no-teardown`),
 /// and one noticed while its lifecycle's setup or teardown ran has `"during"` (`setup`,
-/// `teardown`): its `repetition` is then only the first or the last one's. A `panic` finding
+/// `teardown`): its `repetition` is then only the first or the last one's. One noticed in the
+/// subject's `new` has `"in_new": true` (its lifecycle and repetition are the first, unrun). A `panic` finding
 /// that knows where the subject panicked has `"panicked_at"`: `{"file", "line", "column"}`.
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     let known = finding.position_known;
@@ -342,9 +347,12 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     if let Some(end) = finding.lifecycle_end {
         value["lifecycle_end"] = json!(end);
     }
-    // Likewise the list that runs once in which it was noticed.
+    // Likewise the list that runs once in which it was noticed, or the subject's `new`.
     if let Some(list) = finding.during {
         value["during"] = json!(list.name());
+    }
+    if finding.in_new {
+        value["in_new"] = json!(true);
     }
     // Where a subject panicked, in its source (`Finding::panicked_at`).
     if let Some(location) = &finding.panicked_at {

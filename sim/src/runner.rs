@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::findings::{Finding, FindingKind, LifecycleEnd, OpRef, SourceLocation};
+use crate::findings::{Finding, FindingKind, LifecycleEnd, LifecyclePart, OpRef, SourceLocation};
 use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress, SetupCheck};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
@@ -327,13 +327,15 @@ fn run_inner<S: Subject>(
         runner.os.refuse_host_arena(info.name);
     }
     let created = catch_unwind(AssertUnwindSafe(|| S::new(&mut runner.os, &config)));
+    // What the OS noticed in `new` is reported now, before any op runs (and before a panic of
+    // `new`, which came after it): collected after the first step, it would list that op's
+    // faults as if they came before it.
+    let collected = runner.collect_os_findings();
     match created {
         _ if runner.os.host_arena_refusal().is_some() => runner.undeclared_host_arena(),
         Ok(made) => {
             let subject = subject.insert(made);
-            // What the OS noticed in `new` is reported now, before any op runs: collected after
-            // the first step, it would list that op's faults as if they came before it.
-            if runner.collect_os_findings().is_ok() {
+            if collected.is_ok() {
                 let _ = runner.run_lifecycles(subject, scenario, info);
             }
         }
@@ -622,8 +624,7 @@ impl<'a, S: Subject> Runner<'a, S> {
         let fatal = finding.kind.is_fatal();
         if *count == 1 {
             self.os.trace().event_text(EventKind::Finding, &signature);
-            let in_new = self.os.position().op_name.is_empty();
-            let finding = with_injected_faults(finding, in_new, self.os.injected_faults());
+            let finding = with_injected_faults(finding, self.os.injected_faults());
             self.findings.push(finding);
         } else if let Some(first) = self
             .findings
@@ -1252,22 +1253,17 @@ const INJECTED_SHOWN_MAX: usize = 4;
 
 /// `finding` with the faults the run injected in its part of its lifecycle, the latest last: a
 /// leak or a fault on an error path follows one of them, and a reader should not have to replay
-/// the run with a trace to learn which. The part is the finding's repetition, or the setup or
-/// the teardown it was noticed during (`Finding::during`), or for a check at the lifecycle's end
-/// (`Finding::lifecycle_end`) the setup and the teardown whose acquisitions it checks. A fault of
+/// the run with a trace to learn which. The part (`Finding::part`) is the finding's repetition,
+/// or the setup or the teardown it was noticed during, or the subject's `new`, or for a check at
+/// the lifecycle's end the setup and the teardown whose acquisitions it checks. A fault of
 /// the setup carries the first repetition's number and one of the teardown the last's (as every
 /// op of those lists does), so lifecycle and repetition alone gave a leak of the first
 /// repetition the setup's faults, and one of the last the teardown's.
 fn with_injected_faults(
     mut finding: Finding,
-    in_new: bool,
     injected: &[(crate::faults::FaultKind, crate::os::Attribution)],
 ) -> Finding {
-    let part = if in_new {
-        LifecyclePart::New
-    } else {
-        LifecyclePart::of(&finding)
-    };
+    let part = finding.part();
     let in_part: Vec<_> = injected
         .iter()
         .filter(|(_, at)| in_part_of(&finding, part, &at.position))
@@ -1275,9 +1271,7 @@ fn with_injected_faults(
     let shown_from = in_part.len().saturating_sub(INJECTED_SHOWN_MAX);
     if shown_from > 0 {
         let part = match part {
-            LifecyclePart::SetupAndTeardown => {
-                "during the lifecycle's `setup` and `teardown`".to_string()
-            }
+            LifecyclePart::End(_) => "during the lifecycle's `setup` and `teardown`".to_string(),
             LifecyclePart::RunOnce(list) => format!("during the lifecycle's `{}`", list.name()),
             LifecyclePart::Repetition => "in this repetition".to_string(),
             LifecyclePart::New => "in the subject's `new`".to_string(),
@@ -1297,35 +1291,8 @@ fn with_injected_faults(
     finding
 }
 
-/// The part of its lifecycle that a finding is about, whose faults it lists (see
-/// `with_injected_faults`).
-#[derive(Clone, Copy, Debug)]
-enum LifecyclePart {
-    /// A check at the lifecycle's end (`Finding::lifecycle_end`): the setup and the teardown
-    /// whose acquisitions it checks.
-    SetupAndTeardown,
-    /// The list that runs once (the setup, the teardown) it was noticed during
-    /// (`Finding::during`).
-    RunOnce(OpList),
-    /// Its repetition.
-    Repetition,
-    /// The subject's `new`, before the first op (a finding added while the OS's position has
-    /// no op yet: `Position::op_ref`).
-    New,
-}
-
-impl LifecyclePart {
-    fn of(finding: &Finding) -> LifecyclePart {
-        match (finding.lifecycle_end, finding.during) {
-            (Some(_), _) => LifecyclePart::SetupAndTeardown,
-            (None, Some(list)) => LifecyclePart::RunOnce(list),
-            (None, None) => LifecyclePart::Repetition,
-        }
-    }
-}
-
-/// Whether something done at `position` (a fault) is in `part` (`LifecyclePart::of(finding)`)
-/// of `finding`'s lifecycle.
+/// Whether something done at `position` (a fault) is in `part` (`Finding::part`) of
+/// `finding`'s lifecycle.
 fn in_part_of(finding: &Finding, part: LifecyclePart, position: &crate::os::Position) -> bool {
     if position.lifecycle != finding.lifecycle {
         return false;
@@ -1333,11 +1300,11 @@ fn in_part_of(finding: &Finding, part: LifecyclePart, position: &crate::os::Posi
     // The list the lifecycle's main thread ran: a spawned thread's fault is its spawner's list's.
     let run_once = position.op.main_list().run_once();
     // Before the first op, the position's op slot is the default one, which names the setup.
-    let in_new = position.op_name.is_empty();
+    let in_new = position.before_first_op();
     match part {
         LifecyclePart::New => in_new,
         _ if in_new => false,
-        LifecyclePart::SetupAndTeardown => run_once.is_some(),
+        LifecyclePart::End(_) => run_once.is_some(),
         LifecyclePart::RunOnce(list) => run_once == Some(list),
         LifecyclePart::Repetition => {
             run_once.is_none() && position.repetition == finding.repetition
@@ -1510,7 +1477,7 @@ mod tests {
         injected.extend((1..=6).map(|op| (FaultKind::Alloc, at(1, op))));
         injected.push((FaultKind::Spawn, at(2, 1)));
         let finding = Finding::new(FindingKind::Leak, "thing", "site", "leaked").at(0, 1);
-        let finding = with_injected_faults(finding, false, &injected);
+        let finding = with_injected_faults(finding, &injected);
         let listed: Vec<&str> = finding.detail_texts("injected").collect();
         assert_eq!(
             listed,
@@ -1524,7 +1491,7 @@ mod tests {
         );
         let quiet = Finding::new(FindingKind::Leak, "thing", "site", "leaked").at(0, 3);
         assert_eq!(
-            with_injected_faults(quiet, false, &injected)
+            with_injected_faults(quiet, &injected)
                 .detail_texts("injected")
                 .count(),
             0
@@ -1555,7 +1522,7 @@ mod tests {
             (FaultKind::Eintr, at(2, OpList::Teardown, OpList::Teardown)),
         ];
         let listed = |finding: Finding| -> Vec<String> {
-            with_injected_faults(finding, false, &injected)
+            with_injected_faults(finding, &injected)
                 .details
                 .iter()
                 .filter(|detail| detail.label == "injected")

@@ -713,8 +713,9 @@ ops = [{ op = "fine" }]
     }
 
     /// A finding the OS reports while `new` runs (a double free) is placed as the runner places
-    /// its own there (the panic of `new`): in the first lifecycle, before any of its lists, so
-    /// not `during` its setup, whether it has one or not.
+    /// its own there (the panic of `new`): in the subject's `new`, before any list of the first
+    /// lifecycle, so neither `during` its setup, whether it has one or not, nor in its first
+    /// repetition.
     #[test]
     fn a_finding_the_os_reports_in_new_is_placed_as_the_runners_are_not_in_the_setup() {
         for config in ["double_free_in_new = true", "fail_in_new = true"] {
@@ -735,9 +736,12 @@ ops = [{{ op = "fine" }}]
                 assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
                 let finding = &outcome.findings[0];
                 assert_eq!(finding.during, None, "{config} {setup}: {finding:#?}");
+                assert!(finding.in_new, "{config} {setup}: {finding:#?}");
+                let json = sim::report::finding_json(finding, &outcome);
+                assert_eq!(json["in_new"], true, "{json}");
                 assert_eq!(
                     sim::report::where_noticed(finding, &outcome),
-                    "lifecycle `l` (repetition 1 of 3)",
+                    "lifecycle `l` (before its first op, in the subject's `new`)",
                     "{config} {setup}"
                 );
             }

@@ -166,7 +166,7 @@ impl Position {
     /// Before the run's first op (`op_ref` is `None`) it is the subject's `new`, which no list
     /// or repetition holds: the default op slot would call it op #0 of the setup.
     fn write(&self, f: &mut std::fmt::Formatter<'_>, site: Option<Site>) -> std::fmt::Result {
-        if self.op_name.is_empty() {
+        if self.before_first_op() {
             write!(f, "the subject's `new`, before the first op")?;
         } else {
             write!(f, "op #{} `{}`", self.op.index(), self.op_name)?;
@@ -174,7 +174,7 @@ impl Position {
         if let Some(site) = site {
             write!(f, " → {site}")?;
         }
-        if self.op_name.is_empty() {
+        if self.before_first_op() {
             return Ok(());
         }
         write!(f, " (lifecycle {}, ", u64::from(self.lifecycle) + 1)?;
@@ -189,10 +189,16 @@ impl Position {
 }
 
 impl Position {
+    /// Whether no op has started yet: the run is in the subject's `new` (or a module it loaded),
+    /// and the op slot is the default one, which would name op #0 of the setup.
+    pub fn before_first_op(&self) -> bool {
+        self.op_name.is_empty()
+    }
+
     /// The op as data, for a report line that names it; `None` before the run's first op (a
     /// subject's constructor, a module loaded before any op), where there is no op to name.
     pub fn op_ref(&self) -> Option<OpRef> {
-        (!self.op_name.is_empty()).then(|| OpRef {
+        (!self.before_first_op()).then(|| OpRef {
             lifecycle: self.lifecycle,
             repetition: self.repetition,
             list: self.op.list(),
@@ -219,7 +225,7 @@ impl Position {
         headline: String,
         new_hint: &str,
     ) -> Finding {
-        let during = if self.op_name.is_empty() {
+        let during = if self.before_first_op() {
             format!("`{subject}::new`, before the first op{new_hint}")
         } else {
             format!(
@@ -743,7 +749,7 @@ impl Os {
     pub(crate) fn place_in_list(&self, finding: Finding) -> Finding {
         match self.main_list {
             Some(list) => finding.during(list),
-            None => finding,
+            None => finding.in_new(),
         }
     }
 

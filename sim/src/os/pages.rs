@@ -1135,7 +1135,7 @@ impl Os {
     /// any other this refuses, saying what to set, and the runner reports the refusal.
     pub fn enable_host_arena(&mut self, len: u64) -> Result<(), String> {
         if let Some(subject) = self.pages.host_arena_undeclared_by {
-            let asker = if self.position.op_name.is_empty() {
+            let asker = if self.position.before_first_op() {
                 format!("`{subject}::new`")
             } else {
                 format!("op `{}` of `{subject}`", self.position.op_name)
@@ -1148,7 +1148,7 @@ impl Os {
                  no report"
             );
             self.pages.host_arena_refusal = Some(refusal.clone());
-            if !self.position.op_name.is_empty() {
+            if !self.position.before_first_op() {
                 // In an op the subject goes on with the error, and the runner, which reports a
                 // refusal in `new` itself, never hears of it: the refusal is a finding at the op.
                 let position = self.position;
