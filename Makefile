@@ -66,7 +66,7 @@ fuzz-bench:
 
 ## The main job: every bundled scenario outside scenarios/zoo/ (SWEEP_FILE_SEEDS each) and the
 ## generated scenarios of every subject with defects off (SWEEP_SEEDS each), on SWEEP_JOBS workers:
-## about 25 s on 2 cores (`time make sweep`, after the build). Ends with the summary table and the
+## about 15 s on 2 cores (`time make sweep`, after the build). Ends with the summary table and the
 ## report's path; exits 0 when nothing was found. Starts fresh each time; `make sweep RESUME=1`
 ## continues an interrupted one instead (results in $(SWEEP_OUT)/results.jsonl are kept as each
 ## run finishes).

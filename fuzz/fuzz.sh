@@ -52,8 +52,9 @@ build() {
 
 # Exits 2 unless every name in SIM_FUZZ_DEFECTS is a defect of TARGET, as LISTING (what
 # `targets` printed) declares them. The target checks them too, at start, but cargo fuzz exits 1
-# for that as for a finding: here a misspelt name is a usage error, as DESIGN.md's exit codes
-# have it.
+# for that as for a finding: here a misspelt name is a usage error, as the README's exit codes
+# (the "Exit codes" item of its list of commands) have it.
+# A copy of `sim::fuzzing::parse_defects` and `FuzzTarget::check_defects`: change them together.
 check_defects() {
   local target=$1 listing=$2 declared defect named listed
   declared=$(awk -F'\t' -v t="$target" '$1 == t { print $4 }' <<<"$listing")
