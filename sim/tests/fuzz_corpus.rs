@@ -9,7 +9,9 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use sim::fuzzing::{self, TARGETS};
-use support::{defects_off, fresh_path, scratch_dir, toml_files_in, workspace_root, write_file};
+use support::{
+    defects_off, fresh_path, run_sim, scratch_dir, toml_files_in, workspace_root, write_file,
+};
 
 fn corpus_inputs(target: &str) -> Vec<PathBuf> {
     let dir = workspace_root().join("corpus").join(target);
@@ -320,21 +322,17 @@ fn import_crash_classifies_a_scenario_parser_artifact_on_stdout() {
     let artifact = write_file(&dir, "crash-parser", b"name = \"x\"\nsubject = [1, 2");
     let corpus = dir.join("parser-corpus");
     std::fs::create_dir_all(&corpus).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["import-crash", "scenario-parser"])
-        .arg(&artifact)
-        .arg("--parser-corpus")
-        .arg(&corpus)
-        .arg("--classify")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        (output.status.code(), stdout.as_ref()),
-        (Some(0), "pass\n"),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let artifact = artifact.display().to_string();
+    let corpus_arg = corpus.display().to_string();
+    let import = [
+        "import-crash",
+        "scenario-parser",
+        &artifact,
+        "--parser-corpus",
+        &corpus_arg,
+    ];
+    let (code, stdout, stderr) = run_sim(&[&import[..], &["--classify"]].concat());
+    assert_eq!((code, stdout.as_str()), (0, "pass\n"), "stderr: {stderr}");
     assert_eq!(
         std::fs::read_dir(&corpus).unwrap().count(),
         0,
@@ -342,15 +340,8 @@ fn import_crash_classifies_a_scenario_parser_artifact_on_stdout() {
     );
     // Imported rather than classified, it is nothing to import: exit 0, as for a subject's
     // artifact that passes, and nothing written.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["import-crash", "scenario-parser"])
-        .arg(&artifact)
-        .arg("--parser-corpus")
-        .arg(&corpus)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let (code, _, stderr) = run_sim(&import);
+    assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("nothing to import"), "{stderr}");
     assert_eq!(std::fs::read_dir(&corpus).unwrap().count(), 0);
 }
@@ -433,7 +424,7 @@ mod import_crash_bound {
     use sim::registry::{Registry, erase};
     use sim::subject::{Config, DefectInfo, Step, Subject, SubjectInfo};
 
-    use super::support::{scratch_dir, write_file};
+    use super::support::{scratch_dir, toml_files_in, write_file};
 
     /// Set (to `ARTIFACT<tab>OUT`, then `<tab>--classify` or nothing) in the process the test
     /// starts to run `sim import-crash`.
@@ -519,16 +510,6 @@ mod import_crash_bound {
         )
     }
 
-    fn regressions_in(out: &Path) -> Vec<std::path::PathBuf> {
-        let mut files: Vec<_> = std::fs::read_dir(out)
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.is_file())
-            .collect();
-        files.sort();
-        files
-    }
-
     #[test]
     fn a_regression_past_the_scenario_file_bound_is_not_written() {
         if let Some(paths) = std::env::var_os(CHILD_ENV) {
@@ -549,7 +530,7 @@ mod import_crash_bound {
         let small = write_file(&dir, "crash-small", "x".repeat(64));
         let (code, stdout, stderr) = import(&small, &out, "");
         assert_eq!(code, 1, "{stdout}\n{stderr}");
-        let written = regressions_in(&out);
+        let written = toml_files_in(&out);
         assert_eq!(written.len(), 1, "{written:?}\n{stderr}");
         let regression = std::fs::read_to_string(&written[0]).unwrap();
         assert!(regression.contains("op = \"note\""), "{regression}");
@@ -573,7 +554,7 @@ mod import_crash_bound {
                 )),
             "{stderr}"
         );
-        assert_eq!(regressions_in(&out), Vec::<std::path::PathBuf>::new());
+        assert_eq!(toml_files_in(&out), Vec::<std::path::PathBuf>::new());
         let (code, stdout, stderr) = import(&large, &out, "--classify");
         // The child is this test binary: the harness's own lines come around the answer.
         let answer = stdout
@@ -584,7 +565,7 @@ mod import_crash_bound {
             (1, Some("defect leak:heap block:note")),
             "{stdout}\n{stderr}"
         );
-        assert_eq!(regressions_in(&out), Vec::<std::path::PathBuf>::new());
-        assert!(!out.join("open").exists() || regressions_in(&out.join("open")).is_empty());
+        assert_eq!(toml_files_in(&out), Vec::<std::path::PathBuf>::new());
+        assert!(!out.join("open").exists() || toml_files_in(&out.join("open")).is_empty());
     }
 }

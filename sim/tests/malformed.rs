@@ -121,7 +121,8 @@ fn generated_cases() -> Vec<Case> {
         position: Some((1, 1)),
         message: "not UTF-8".into(),
     });
-    // A fuzzer's crash artifact, named as libFuzzer names it: the note says how to run it.
+    // A fuzzer's crash artifact, named as libFuzzer names it. Its bytes, not its name, bring the
+    // note that says how to run it: any file that is not UTF-8 gets it.
     let path = write_file(&dir, "crash-3ddc7ec0", &garbage[..64]);
     cases.push(Case {
         path: path.display().to_string(),

@@ -598,6 +598,9 @@ mod panics {
 
     pub struct Brittle;
 
+    /// How many times `Brittle::new` tries its malloc before it gives up.
+    const BRITTLE_NEW_ALLOC_TRIES_MAX: u32 = 64;
+
     const FAIL_IN_NEW: BoolParam = BoolParam {
         name: "fail_in_new",
         summary: "panic in `new`",
@@ -626,12 +629,15 @@ mod panics {
         fn new(os: &mut Os, config: &Config) -> Self {
             if config.flag(&DOUBLE_FREE_IN_NEW) {
                 // Retried until it succeeds, so that a file with `alloc` faults has faults
-                // injected in `new`.
-                let block = loop {
-                    if let Ok(block) = os.malloc(8, "brittle_new") {
-                        break block;
-                    }
-                };
+                // injected in `new`; bounded, so that a fault that always fires ends the test.
+                let block = (0..BRITTLE_NEW_ALLOC_TRIES_MAX)
+                    .find_map(|_| os.malloc(8, "brittle_new").ok())
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "`new`'s malloc failed {BRITTLE_NEW_ALLOC_TRIES_MAX} times in a row: \
+                             is the `alloc` fault's probability 1?"
+                        )
+                    });
                 os.free(block, "brittle_new").unwrap();
                 let _ = os.free(block, "brittle_new");
             }
@@ -710,6 +716,31 @@ ops = [{ op = "fine" }]
         assert!(during.contains("`brittle::new`"), "{during}");
         assert_eq!(in_new.findings[0].details[0].op, None, "no op has run");
         assert_eq!(in_new.ops, 0);
+    }
+
+    /// `Brittle::new` retries its malloc a bounded number of times: with an `alloc` fault that
+    /// always fires, the run ends with `new`'s panic instead of looping for ever.
+    #[test]
+    fn brittles_retries_in_new_end_when_every_alloc_fails() {
+        let outcome = run(r#"
+name = "b"
+subject = "brittle"
+[config]
+double_free_in_new = true
+[faults]
+alloc = 1.0
+[[lifecycle]]
+name = "l"
+ops = [{ op = "fine" }]
+"#);
+        assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
+        let finding = &outcome.findings[0];
+        assert_eq!(finding.kind, FindingKind::Panic);
+        assert!(
+            finding.headline.contains("failed 64 times in a row"),
+            "{}",
+            finding.headline
+        );
     }
 
     /// A finding the OS reports while `new` runs (a double free) is placed as the runner places
