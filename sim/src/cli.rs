@@ -502,10 +502,11 @@ fn dangling_symlink(path: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Refuses `dir` when it is the default directory `default` (`corpus/regressions`) and nothing
-/// is there: the command was run where no `cargo test` reads that directory (outside the
-/// repository's root, or, for one's own subject, in a crate without one), and making it there
-/// would put the files where nothing replays them, with a line saying they were saved. `flag`
+/// Refuses `dir` when it is the default directory `default` (`corpus/regressions`, or
+/// `corpus/scenario-parser` for the parser's artifacts) and nothing is there: the command was
+/// run where no `cargo test` reads that directory (outside the repository's root, or, for one's
+/// own subject, in a crate without one), and making it there would put the files where nothing
+/// replays them, with a line saying they were saved. `flag`
 /// names the option that picks another directory, where there is one. `replayer` says whose
 /// `cargo test` reads the directory, and so what to do instead. Anything else is left to
 /// `check_output_dir`.

@@ -68,7 +68,7 @@ fn hex_problem(hex: &str, error: &std::num::ParseIntError) -> String {
         std::num::IntErrorKind::Empty => "no digits after `0x`".to_string(),
         std::num::IntErrorKind::PosOverflow => {
             let digits = hex.trim_start_matches('0').len();
-            if digits == COMMIT_HASH_DIGITS || near_commit_hash(digits) {
+            if digits.abs_diff(COMMIT_HASH_DIGITS) <= 1 {
                 format!(
                     "{digits} hex digits, more than the 16 a seed has; a commit hash is given without `0x`, and has {COMMIT_HASH_DIGITS}"
                 )

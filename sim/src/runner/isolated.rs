@@ -30,32 +30,30 @@
 //!
 //! Fork servers (`ForkServer`). A fork costs in proportion to the parent's memory, and a sweep's
 //! memory grows with the records it collects; a sweep's workers are also threads, under which a
-//! fork is hazardous (see below). So a sweep forks one server per worker before any worker
-//! starts, while the process is small and single-threaded. The server keeps what it inherited (the
+//! fork is hazardous (see below). So a sweep forks one server per worker before any worker starts,
+//! while the process is small and single-threaded. The server keeps what it inherited (the
 //! registry, the sweep's sources) and reads requests from a socket, one JSON line each. It does not
 //! run them itself: it forks a *runner*, a grandchild that runs request after request in its own
-//! process (`run_here`: the crash handler installed, the watchdog armed per run), each with a
-//! fresh `Os`, so that a fork is paid per crash rather than per run (it was most of a
-//! host-backed run's cost). The server does not stand between the worker and its runner: it
-//! hands the worker the runner's request socket and reply pipe (`SCM_RIGHTS`) and keeps no copy,
-//! so a run is one request and one reply, two wake-ups, while the server sleeps. When it relayed
-//! both ways, a run was four wake-ups in turn (worker, server, runner, server, worker): twice the
-//! context switches, and a 1-job sweep 3–14% slower (README, Benchmarks, Sweeps). A crash of
-//! real code ends the runner: its handler writes the outcome tagged `C`
-//! (crashed, and gone), and the worker asks the server for a new runner for the next request
+//! process (`run_here`: the crash handler installed, the watchdog armed per run), each with a fresh
+//! `Os`, so that a fork is paid per crash rather than per run (it was most of a host-backed run's
+//! cost). The server does not stand between the worker and its runner: it hands the worker the
+//! runner's request socket and reply pipe (`SCM_RIGHTS`) and keeps no copy, so a run is one request
+//! and one reply, two wake-ups, while the server sleeps. When it relayed both ways, a run was four
+//! wake-ups in turn (worker, server, runner, server, worker): twice the context switches (README,
+//! Benchmarks, Sweeps). A crash of real code ends the runner: its handler writes the outcome tagged
+//! `C` (crashed, and gone), and the worker asks the server for a new runner for the next request
 //! (the server reaps the old one). A runner that ends without an outcome (the watchdog, a kill, a
 //! panic) leaves the worker an end of file or a line cut short, since only the runner holds the
-//! write end: the worker sends the request to the server, which reaps the runner and answers
-//! its `lost` (`lost_run`) outcome, exactly as `run` describes such a child. A sweep asks for no
-//! trace, so no `T` line crosses these channels. A runner that is gone before a request reaches
-//! it (killed between requests) is replaced and the request sent again; only the run a runner
-//! dies in is lost. Requests travel on sockets written with `MSG_NOSIGNAL` (`PipedChild`), so
-//! that a server or runner that is gone is an error for the one asking, never a SIGPIPE that
-//! would end it. Dropping the `ForkServer` closes the runner's channel (the runner exits at end
-//! of file) and then the server's socket: the server reaps its runner, exits, and is reaped. A
-//! server that is gone answers `None`, and its worker runs the request itself; while the runner
-//! it handed over lives, that is only once the runner has crashed or ended, since clean runs
-//! never reach the server.
+//! write end: the worker sends the request to the server, which reaps the runner and answers its
+//! `lost` (`lost_run`) outcome, exactly as `run` describes such a child. A sweep asks for no trace,
+//! so no `T` line crosses these channels. A runner that is gone before a request reaches it (killed
+//! between requests) is replaced and the request sent again; only the run a runner dies in is lost.
+//! Requests travel on sockets written with `MSG_NOSIGNAL` (`PipedChild`), so that a server or
+//! runner that is gone is an error for the one asking, never a SIGPIPE that would end it. Dropping
+//! the `ForkServer` closes the runner's channel (the runner exits at end of file) and then the
+//! server's socket: the server reaps its runner, exits, and is reaped. A server that is gone
+//! answers `None`, and its worker runs the request itself; while the runner it handed over lives,
+//! that is only once the runner has crashed or ended, since clean runs never reach the server.
 //!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
@@ -135,7 +133,9 @@ const EXIT_REPORTED: i32 = 0;
 const EXIT_CRASH_UNPUBLISHED: i32 = 90;
 const EXIT_HANDLER_PANICKED: i32 = 91;
 const EXIT_RUN_PANICKED: i32 = 92;
-/// A fork server's exit status when it could not read a request or write a reply.
+/// A fork server's exit status when it could not serve a request: unreadable or unknown, a
+/// runner it could not fork or hand over, a lost run with no runner, or a reply it could not
+/// write.
 const EXIT_SERVER_REFUSED: i32 = 93;
 
 /// Makes `report` the target of the crash handler until `unpublish`.
@@ -465,8 +465,9 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
         })
     }
 
-    /// The server's outcome for `request`; `None` when the server is gone (killed, or it could not
-    /// answer), and the caller should run the request some other way.
+    /// The outcome of `request`, from the runner (or, for a run the runner died in, from the
+    /// server); `None` when the server is gone (killed, or it could not answer), and the caller
+    /// should run the request some other way.
     pub fn ask(&mut self, request: &R) -> Option<Outcome> {
         let outcome = self.ask_runner(request);
         if outcome.is_none() {
@@ -1015,7 +1016,7 @@ fn describe_status(status: libc::c_int) -> String {
             EXIT_CRASH_UNPUBLISHED => ": it crashed outside a run",
             EXIT_HANDLER_PANICKED => ": the crash handler panicked while reporting a crash",
             EXIT_RUN_PANICKED => ": the run panicked outside the subject",
-            EXIT_SERVER_REFUSED => ": it could not read a request or write a reply",
+            EXIT_SERVER_REFUSED => ": it could not serve a request",
             _ => "",
         };
         format!(

@@ -315,8 +315,7 @@ impl Scaling {
 /// of whatever the host shares between them), and on the machine this was written on the sweep
 /// gained more from a second job (2.0–2.1, measured in the same rounds) than the loop did
 /// (1.88–1.98). Where it gains more than 2, the pool is not why: that comes with the host-backed
-/// subject in the mix, and on a VM a 1-job sweep has run slower with the other vCPU idle than
-/// with it busy (README, Benchmarks, Sweeps).
+/// subject in the mix (README, Benchmarks, Sweeps).
 pub fn spin_parallelism() -> f64 {
     fn spin() -> u64 {
         let mut x = 0u64;

@@ -447,7 +447,7 @@ pub enum Mismatched {
 /// unfinished, does not stop the merge, as a nightly run whose one shard died still wants the
 /// report of the others; but its summary says what is missing (`incomplete`) and does not pass.
 /// What `incomplete` says is not printed here: the caller shows it with the summary, as
-/// `sim sweep merge` does (it is in `warnings` too, which a caller prints only for the rest).
+/// `sim sweep merge` does. It is in `warnings` too; `merge` prints the other warnings itself.
 pub fn merge(
     inputs: &[PathBuf],
     out: &Path,
