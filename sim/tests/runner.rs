@@ -718,31 +718,6 @@ ops = [{ op = "fine" }]
         assert_eq!(in_new.ops, 0);
     }
 
-    /// `Brittle::new` retries its malloc a bounded number of times: with an `alloc` fault that
-    /// always fires, the run ends with `new`'s panic instead of looping for ever.
-    #[test]
-    fn brittles_retries_in_new_end_when_every_alloc_fails() {
-        let outcome = run(r#"
-name = "b"
-subject = "brittle"
-[config]
-double_free_in_new = true
-[faults]
-alloc = 1.0
-[[lifecycle]]
-name = "l"
-ops = [{ op = "fine" }]
-"#);
-        assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.findings);
-        let finding = &outcome.findings[0];
-        assert_eq!(finding.kind, FindingKind::Panic);
-        assert!(
-            finding.headline.contains("failed 64 times in a row"),
-            "{}",
-            finding.headline
-        );
-    }
-
     /// A finding the OS reports while `new` runs (a double free) is placed as the runner places
     /// its own there (the panic of `new`): in the subject's `new`, before any list of the first
     /// lifecycle, so neither `during` its setup, whether it has one or not, nor in its first
