@@ -100,9 +100,11 @@ fn catalogue() -> Vec<Case> {
         .collect()
 }
 
-/// Cases written at test time: bytes that are awkward to commit.
-fn generated_cases() -> Vec<Case> {
-    let dir = scratch_dir("malformed-generated");
+/// Cases written at test time: bytes that are awkward to commit. Written into `dir_name`, a
+/// scratch directory of the calling test's own: two tests share this process, and one making
+/// the directory afresh deleted the other's files while it ran them.
+fn generated_cases(dir_name: &str) -> Vec<Case> {
+    let dir = scratch_dir(dir_name);
     let mut cases = Vec::new();
     // Binary garbage from a fixed xorshift stream: deterministic, and not UTF-8 at byte 0.
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -272,7 +274,7 @@ fn every_malformed_scenario_exits_2_with_a_positioned_message_and_never_panics()
         "the catalogue has {} files; it promises at least 30",
         cases.len()
     );
-    cases.extend(generated_cases());
+    cases.extend(generated_cases("malformed-generated"));
     let repro_dir = support::repro_dir("malformed-repros");
     // Four workers: each case is three short processes.
     let chunks: Vec<&[Case]> = cases.chunks(cases.len().div_ceil(4)).collect();
@@ -473,7 +475,7 @@ fn parse_on_a_small_stack(path: &str, source: String) -> Result<(), Diagnostic> 
 fn every_malformed_scenario_is_refused_in_process_on_a_small_stack() {
     let cases: Vec<Case> = catalogue()
         .into_iter()
-        .chain(generated_cases())
+        .chain(generated_cases("malformed-generated-in-process"))
         .filter(|case| case.position.is_some())
         .collect();
     assert!(
