@@ -256,18 +256,31 @@ fn dispatch(registry: &Registry, command: Command) -> Result<i32, CliError> {
     }
 }
 
-/// Expands directories into their .toml files (sorted, recursive).
+/// Expands directories into their .toml files (sorted, recursive; `collect_toml` says which).
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            collect_toml(path, &mut found)
+            let mut links_skipped = Vec::new();
+            collect_toml(path, &mut found, &mut links_skipped)
                 .map_err(|e| CliError::usage(format!("{}: cannot list: {e}", path.display())))?;
             found.sort();
             if found.is_empty() {
+                links_skipped.sort();
+                let note = match links_skipped.first() {
+                    Some(link) => format!(
+                        "\nnote: symbolic links to directories are not followed ({}{}); name the directory it links to",
+                        link.display(),
+                        match links_skipped.len() - 1 {
+                            0 => String::new(),
+                            more => format!(" and {more} more"),
+                        }
+                    ),
+                    None => String::new(),
+                };
                 return Err(CliError::usage(format!(
-                    "{}: no .toml scenario files in this directory",
+                    "{}: no .toml scenario files in this directory{note}",
                     path.display()
                 )));
             }
@@ -334,11 +347,25 @@ fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
     ))
 }
 
-fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// The .toml files under `dir`, in its subdirectories too, but not through a symbolic link to a
+/// directory: a link back up the tree (`d/a -> .`) made the walk run each file again at every
+/// depth the OS resolves (41 times), and two such links made it exponential. As `find` and
+/// `grep -r` do, a linked directory is not entered; a link to a .toml file is read. Each
+/// linked directory passed over goes in `links_skipped`, for the error when nothing is found.
+fn collect_toml(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    links_skipped: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_toml(&path, out)?;
+        let entry = entry?;
+        let path = entry.path();
+        // `DirEntry::file_type` does not follow a link; `Path::is_dir` does.
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_toml(&path, out, links_skipped)?;
+        } else if kind.is_symlink() && path.is_dir() {
+            links_skipped.push(path);
         } else if path.extension().is_some_and(|e| e == "toml") {
             out.push(path);
         }

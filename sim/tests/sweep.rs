@@ -1403,6 +1403,78 @@ fn a_directory_spelt_differently_is_the_same_plan_and_shard() {
     assert_eq!(records(&dir.join("out")), first);
 }
 
+/// A scenario directory with a symbolic link back up its tree (`scen/up -> .`) holds each file
+/// once, for `sim run` and `sim sweep` alike: a linked directory is not entered (the walk ran the
+/// file again at every level the OS resolved, 41 times, and two such links never ended), while a
+/// link to a file is read. A directory that holds only a linked directory says so.
+#[test]
+fn a_directory_linking_back_up_its_tree_holds_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let dir = scratch_dir("linked-dirs");
+    std::fs::create_dir_all(dir.join("scen")).unwrap();
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    std::fs::write(dir.join("scen/leak.toml"), CREATE_EVICT).unwrap();
+    std::fs::write(
+        dir.join("elsewhere/clean.toml"),
+        CREATE_EVICT.replace("defects = [\"leak-on-evict\"]\n", ""),
+    )
+    .unwrap();
+    symlink(".", dir.join("scen/up")).unwrap();
+    symlink("../elsewhere/clean.toml", dir.join("scen/linked.toml")).unwrap();
+
+    let (code, stdout, stderr) =
+        run_sim_in(&dir, &["run", "scen", "--json", "--repro-dir", "repros"]);
+    assert_eq!(code, 1, "{stderr}");
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    let sources: Vec<&str> = value["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["scen/leak.toml", "scen/linked.toml"]);
+
+    let (code, _, stderr) = run_sim_in(
+        &dir,
+        &[
+            "sweep",
+            "scen",
+            "--seeds",
+            "0..2",
+            "--shrink-runs-max",
+            "50",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let mut labels: Vec<String> = records(&dir.join("out"))
+        .into_iter()
+        .map(|r| format!("{} {}", r.scenario, r.seed))
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [
+            "scen/leak.toml 0",
+            "scen/leak.toml 1",
+            "scen/linked.toml 0",
+            "scen/linked.toml 1"
+        ]
+    );
+
+    std::fs::create_dir_all(dir.join("only-a-link")).unwrap();
+    symlink("../elsewhere", dir.join("only-a-link/sub")).unwrap();
+    let (code, _, stderr) = run_sim_in(&dir, &["run", "only-a-link"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "only-a-link: no .toml scenario files in this directory\nnote: symbolic links to directories are not followed (only-a-link/sub); name the directory it links to"
+        ),
+        "{stderr}"
+    );
+}
+
 /// A scenario file edited between two runs of one sweep command: its old records are not
 /// resumed (the sweep says so), the new version's runs are what the summary shows, and the
 /// next resume reuses them. Records from before records held a version are rerun too.
