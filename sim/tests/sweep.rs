@@ -380,6 +380,41 @@ fn a_corrupted_results_file_is_a_clear_error_that_keeps_every_intact_line() {
     let verdict_column = text.lines().nth(2).unwrap().find("\"verdict\"").unwrap() + 1;
     refused(verdict_column, "unknown verdict `bogus`");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), bogus);
+    // So is a duration no run took (a hand edit), where the summary's JUnit times panicked on
+    // it: the sweep and a merge stop at its line and column, and the file stays as it was.
+    for duration in ["-5", "1e308"] {
+        let edited = text
+            .lines()
+            .enumerate()
+            .map(|(index, line)| {
+                let line = if index == 2 {
+                    let at = line.find("\"duration_ms\":").unwrap() + "\"duration_ms\":".len();
+                    let end = at + line[at..].find([',', '}']).unwrap();
+                    format!("{}{duration}{}", &line[..at], &line[end..])
+                } else {
+                    line.to_string()
+                };
+                line + "\n"
+            })
+            .collect::<String>();
+        std::fs::write(&path, &edited).unwrap();
+        let column = edited
+            .lines()
+            .nth(2)
+            .unwrap()
+            .find("\"duration_ms\"")
+            .unwrap()
+            + 1;
+        let stderr = refused(column, "duration_ms ");
+        assert!(stderr.contains("is no wall time"), "{stderr}");
+        let (code, _, merged) = sweep_merge(&[&out], dir.join("merged"), &[]);
+        assert_eq!(code, 2, "{merged}");
+        assert!(
+            merged.contains(&format!("{}:3:{column}:", path.display())),
+            "{merged}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    }
     // Deleting the line, as the message says, resumes: only that run is redone.
     let mut kept: Vec<&str> = corrupted.lines().collect();
     kept.remove(2);

@@ -12,6 +12,19 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use super::summary::Summary;
 use crate::seed::format_seed;
 
+/// A scenario's summed wall time as a test case's time. The results reader refuses a run's
+/// duration that no `Duration` holds, but the sum is a float from a file all the same: the
+/// conversion saturates (a time past `Duration::MAX` is that, and a negative or NaN one is
+/// zero), where `Duration::from_secs_f64` panicked and no summary was written.
+fn time_of(duration_ms: f64) -> Duration {
+    let seconds = duration_ms / 1000.0;
+    Duration::try_from_secs_f64(seconds).unwrap_or(if seconds > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
 pub fn render(summary: &Summary) -> String {
     let mut suite = TestSuite::new("sim sweep");
     for scenario in &summary.scenarios {
@@ -57,7 +70,7 @@ pub fn render(summary: &Summary) -> String {
         };
         let mut case = TestCase::new(name, status);
         case.set_classname(scenario.subject.clone());
-        case.set_time(Duration::from_secs_f64(scenario.duration_ms / 1000.0));
+        case.set_time(time_of(scenario.duration_ms));
         case.add_property(quick_junit::Property::new(
             "runs",
             scenario.runs.to_string(),
@@ -83,4 +96,20 @@ pub fn render(summary: &Summary) -> String {
     report
         .to_string()
         .expect("a JUnit report of plain strings serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_no_duration_holds_saturates_and_never_panics() {
+        assert_eq!(time_of(1500.0), Duration::from_millis(1500));
+        assert_eq!(time_of(0.0), Duration::ZERO);
+        assert_eq!(time_of(-5.0), Duration::ZERO);
+        assert_eq!(time_of(f64::NAN), Duration::ZERO);
+        assert_eq!(time_of(f64::NEG_INFINITY), Duration::ZERO);
+        assert_eq!(time_of(1e308), Duration::MAX);
+        assert_eq!(time_of(f64::INFINITY), Duration::MAX);
+    }
 }

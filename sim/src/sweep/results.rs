@@ -342,6 +342,18 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
             why: format!("not a run record ({why})"),
         });
     }
+    // A wall time that no `Duration` holds (negative, or past `Duration::MAX`, as a hand edit
+    // leaves) is no run's: the summary's JUnit times are `Duration`s.
+    if Duration::try_from_secs_f64(record.duration_ms / 1000.0).is_err() {
+        return Err(NotARecord {
+            column: text.find("\"duration_ms\"").map_or(1, |at| at + 1),
+            why: format!(
+                "not a run record (duration_ms {:?} is no wall time: expected 0 or more milliseconds, at most {:?})",
+                record.duration_ms,
+                Duration::MAX.as_secs_f64() * 1000.0
+            ),
+        });
+    }
     Ok(record)
 }
 
@@ -651,6 +663,44 @@ mod tests {
         let error = load(path, true).err().unwrap();
         assert!(error.message.contains(message), "{}", error.message);
         assert_eq!(std::fs::read_to_string(path).unwrap(), text);
+    }
+
+    /// A duration no `Duration` holds (a hand edit) is a corrupted line like any bad field, at
+    /// its column, where the summary's JUnit times panicked on it (exit 3, no summary written).
+    #[test]
+    fn a_negative_or_huge_duration_is_a_corrupted_line() {
+        for (name, duration_ms, said) in [
+            ("negative", -5.0, "duration_ms -5.0 is no wall time"),
+            ("huge", 1e308, "duration_ms 1e308 is no wall time"),
+        ] {
+            let (_dir, path) = scratch(&format!("duration-{name}"));
+            let mut bogus = record(2);
+            bogus.duration_ms = duration_ms;
+            let text = [record(1), bogus, record(3)]
+                .iter()
+                .map(|r| serde_json::to_string(r).unwrap() + "\n")
+                .collect::<String>();
+            std::fs::write(&path, &text).unwrap();
+            let column = text
+                .lines()
+                .nth(1)
+                .unwrap()
+                .find("\"duration_ms\"")
+                .unwrap()
+                + 1;
+            assert_refused_untouched(
+                &path,
+                &text,
+                &format!(
+                    "results.jsonl:2:{column}: corrupted results file: not a run record ({said}"
+                ),
+            );
+        }
+        let (_dir, path) = scratch("duration-zero");
+        let mut zero = record(1);
+        zero.duration_ms = 0.0;
+        std::fs::write(&path, serde_json::to_string(&zero).unwrap() + "\n").unwrap();
+        assert_eq!(load(&path, true).unwrap().records, vec![zero]);
     }
 
     #[test]
