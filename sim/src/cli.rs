@@ -27,6 +27,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use import_crash::ARTIFACT_BYTES_MAX;
 use import_crash::ImportCrashArgs;
 use list::ListArgs;
 use run::{ReplayArgs, RunArgs};

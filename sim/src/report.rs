@@ -468,23 +468,40 @@ impl std::fmt::Display for ScenarioFileError {
 /// have (`SOURCE_BYTES_MAX`): a file past the bound is refused as the parser refuses it, without
 /// reading gigabytes of it first, or reading for ever from a device such as `/dev/zero`.
 pub fn read_scenario_file(path: &Path) -> Result<Vec<u8>, ScenarioFileError> {
-    use std::io::Read;
     let bytes_max = crate::scenario::parse::SOURCE_BYTES_MAX as u64;
-    let unreadable = |error| ScenarioFileError::Unreadable(path.display().to_string(), error);
-    let file = std::fs::File::open(path).map_err(unreadable)?;
+    read_at_most(path, bytes_max).map_err(|error| match error {
+        ReadAtMostError::Unreadable(error) => {
+            ScenarioFileError::Unreadable(path.display().to_string(), error)
+        }
+        ReadAtMostError::TooLarge(size) => ScenarioFileError::TooLarge(
+            crate::scenario::parse::too_large(&path.display().to_string(), size),
+        ),
+    })
+}
+
+/// Why `read_at_most` read no file.
+pub enum ReadAtMostError {
+    Unreadable(std::io::Error),
+    /// Past the bound: the file's size where it is a regular file, `None` for a device (such as
+    /// `/dev/zero`), whose size is not known.
+    TooLarge(Option<u64>),
+}
+
+/// The bytes of the file at `path`, but no more of it than one byte past `bytes_max`, so that a
+/// file past the bound is refused without reading gigabytes of it first, or reading for ever.
+pub fn read_at_most(path: &Path, bytes_max: u64) -> Result<Vec<u8>, ReadAtMostError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadAtMostError::Unreadable)?;
     let mut bytes = Vec::new();
     file.take(bytes_max + 1)
         .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+        .map_err(ReadAtMostError::Unreadable)?;
     if bytes.len() as u64 > bytes_max {
-        // The size of a regular file; a device's is not known.
         let size = std::fs::metadata(path)
             .ok()
             .filter(|meta| meta.is_file() && meta.len() > bytes_max)
             .map(|meta| meta.len());
-        return Err(ScenarioFileError::TooLarge(
-            crate::scenario::parse::too_large(&path.display().to_string(), size),
-        ));
+        return Err(ReadAtMostError::TooLarge(size));
     }
     Ok(bytes)
 }

@@ -407,6 +407,45 @@ fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exi
     assert!(!elsewhere.join("corpus").exists(), "nothing was created");
 }
 
+/// A crash artifact past the bound (`ARTIFACT_BYTES_MAX`, the 4 MiB a scenario file may have;
+/// libFuzzer's inputs are far smaller) is bad input that names the file and the bound, read no
+/// further than one byte past it: the whole file was read, and `/dev/zero` ate all memory.
+#[test]
+fn import_crash_refuses_an_artifact_past_the_bound_without_reading_it_whole() {
+    let dir = scratch_dir("import-crash-too-large");
+    let out = dir.join("regressions");
+    std::fs::create_dir_all(&out).unwrap();
+    let artifact = dir.join("crash-large");
+    // Sparse: its size is all the test needs of it.
+    std::fs::File::create(&artifact)
+        .unwrap()
+        .set_len(sim::cli::ARTIFACT_BYTES_MAX + 1)
+        .unwrap();
+    let artifact = artifact.display().to_string();
+    for extra in [None, Some("--classify")] {
+        let mut args = vec![
+            "import-crash",
+            "counter",
+            &artifact,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (code, stdout, stderr) = run_sim(&args);
+        assert_eq!(code, 2, "{extra:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{artifact}: file is {} bytes; a crash artifact is at most {} bytes",
+                sim::cli::ARTIFACT_BYTES_MAX + 1,
+                sim::cli::ARTIFACT_BYTES_MAX
+            )),
+            "{extra:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(toml_files_in(&out), Vec::<PathBuf>::new());
+    }
+}
+
 /// `sim import-crash` writes no regression that `sim replay` would refuse to read (a scenario file
 /// is at most 4 MiB): it exits 3 and names the command that imports the artifact again. No
 /// built-in subject decodes an artifact into a scenario anywhere near that (at most ~150 small

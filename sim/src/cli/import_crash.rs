@@ -250,6 +250,32 @@ pub(super) fn nothing_to_import(file: &Path, defects: &[String], builtin_target:
     )
 }
 
+/// The most a crash artifact may have: as much as a scenario file (`SOURCE_BYTES_MAX`, 4 MiB),
+/// which the parser's target reads an artifact as. libFuzzer's inputs are far smaller (this
+/// project fuzzes with `-max_len=256`, `fuzz/fuzz.sh`'s `MAX_LEN`), so the bound is generous;
+/// without one, `/dev/zero` given as the artifact was read until memory ran out.
+pub const ARTIFACT_BYTES_MAX: u64 = crate::scenario::parse::SOURCE_BYTES_MAX as u64;
+
+/// The bytes of the crash artifact at `path`, at most `ARTIFACT_BYTES_MAX` of them: a larger
+/// file is bad input (exit 2) that names the file and the bound.
+fn read_artifact(path: &Path) -> Result<Vec<u8>, CliError> {
+    report::read_at_most(path, ARTIFACT_BYTES_MAX).map_err(|error| {
+        CliError::usage(match error {
+            report::ReadAtMostError::Unreadable(error) => {
+                format!("{}: cannot read: {error}", path.display())
+            }
+            report::ReadAtMostError::TooLarge(size) => format!(
+                "{}: {}; a crash artifact is at most {ARTIFACT_BYTES_MAX} bytes (a fuzz target's input is far smaller: this project fuzzes with -max_len=256)",
+                path.display(),
+                match size {
+                    Some(size) => format!("file is {size} bytes"),
+                    None => format!("more than {ARTIFACT_BYTES_MAX} bytes"),
+                }
+            ),
+        })
+    })
+}
+
 /// `sim import-crash TARGET FILE`: decodes the artifact exactly as the fuzz target did, runs it
 /// with the same defects, shrinks it while its first finding's signature still appears, and writes
 /// the result (with `[expect] signatures`) into the regression corpus, which `cargo test` replays.
@@ -277,8 +303,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
     target
         .check_defects(registry, &args.defects)
         .map_err(CliError::usage)?;
-    let bytes = std::fs::read(&args.file)
-        .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", args.file.display())))?;
+    let bytes = read_artifact(&args.file)?;
     if !args.classify {
         let (out, default, flag) = if target.subject().is_some() {
             (&args.out, DEFAULT_REGRESSIONS, "--out")
