@@ -1212,6 +1212,11 @@ impl Os {
         bytes: &[u8],
         site: Site,
     ) -> Result<usize, Errno> {
+        // Linux answers a zero-length write with 0 once the fd is known writable, before its
+        // limit checks (`generic_write_checks`): nothing grows, whatever the offset.
+        if bytes.is_empty() {
+            return Ok(0);
+        }
         let file_bytes_max = self.limits.file_bytes_max;
         if offset.saturating_add(bytes.len() as u64) > file_bytes_max {
             self.budget("file_bytes_max", file_bytes_max, site);
@@ -1923,6 +1928,41 @@ mod tests {
             "no reader: still 0, not EPIPE"
         );
         assert_eq!(os.waiters_total(), 0);
+    }
+
+    #[test]
+    fn a_zero_length_write_to_a_file_changes_nothing_at_any_offset() {
+        let mut os = Os::for_tests(1);
+        let root = os.open_dir("/", "t").unwrap();
+        let create = OpenFlags {
+            create: true,
+            ..rw()
+        };
+        let f = os.open_at(root, "f", create, "t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, f, b"abc", "t"), Io::ok(3));
+        assert_eq!(os.seek(f, 1000, Whence::Set, "t"), Ok(1000));
+        assert_eq!(os.fd_write(MAIN_THREAD, f, &[], "t"), Io::ok(0));
+        assert_eq!(os.pwrite(f, &[], 5000, "t"), Ok(0));
+        assert_eq!(os.fd_stat(f, "t").unwrap().size, 3, "no hole is made");
+        assert_eq!(os.seek(f, 0, Whence::Current, "t"), Ok(1000));
+        // Past `file_bytes_max` too: no EFBIG, and no budget finding.
+        let past_the_limit = os.limits.file_bytes_max + 1;
+        assert_eq!(os.pwrite(f, &[], past_the_limit, "t"), Ok(0));
+        assert_eq!(os.seek(f, 1 << 30, Whence::Set, "t"), Ok(1 << 30));
+        assert_eq!(os.fd_write(MAIN_THREAD, f, &[], "t"), Io::ok(0));
+        assert_eq!(os.fd_stat(f, "t").unwrap().size, 3);
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
+        // The fd is still checked first: read-only is EBADF, a closed fd EBADF.
+        let read_only = OpenFlags {
+            read: true,
+            ..OpenFlags::default()
+        };
+        let g = os.open_at(root, "f", read_only, "t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, g, &[], "t"), Io::err(Errno::Ebadf));
+        assert_eq!(os.pwrite(g, &[], 0, "t"), Err(Errno::Ebadf));
+        os.close(f, "t").unwrap();
+        assert_eq!(os.fd_write(MAIN_THREAD, f, &[], "t"), Io::err(Errno::Ebadf));
+        assert_eq!(os.pwrite(f, &[], 0, "t"), Err(Errno::Ebadf));
     }
 
     #[test]
