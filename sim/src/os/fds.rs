@@ -1443,6 +1443,11 @@ impl Os {
         flags: OpenFlags,
         site: Site,
     ) -> Result<Fd, Errno> {
+        // Linux (6.4 on) refuses O_CREAT with O_DIRECTORY before it looks at `dir` or the path:
+        // older kernels created a regular file and then failed.
+        if flags.create && flags.directory {
+            return Err(Errno::Einval);
+        }
         let start = self.path_start(dir, path, "open_at", site)?;
         self.open_from(start, path, flags, site)
     }
@@ -1455,15 +1460,31 @@ impl Os {
         site: Site,
     ) -> Result<Fd, Errno> {
         let (parent, name) = self.fds.walk(start, path)?;
+        // A name followed by `/` must be a directory, which O_CREAT cannot make: Linux answers
+        // EISDIR whether or not the name exists.
+        let names_a_directory = name.is_some() && path.ends_with('/');
+        if names_a_directory && flags.create {
+            return Err(Errno::Eisdir);
+        }
         let existing = match name {
             None => Some(parent),
             Some(name) => self.fds.step(parent, name).ok(),
         };
-        let inode = match existing {
+        let (inode, object) = match existing {
             Some(_) if flags.create && flags.exclusive => return Err(Errno::Eexist),
-            Some(inode) => inode,
+            Some(inode) if self.fds.is_dir(inode) => {
+                // O_CREAT of a directory that exists is EISDIR in Linux, as is writing one.
+                if flags.create || flags.write || flags.truncate {
+                    return Err(Errno::Eisdir);
+                }
+                (inode, Object::Dir { inode })
+            }
+            Some(_) if flags.directory || names_a_directory => return Err(Errno::Enotdir),
+            Some(inode) => (inode, Object::File { inode, offset: 0 }),
             None if !flags.create => return Err(Errno::Enoent),
             None => {
+                // Every refusal comes before the name is made, so a failed open creates nothing
+                // (`directory` with `create` was refused by `open_at`, a trailing `/` above).
                 self.fds_room(1, site)?;
                 let new = self.fds.inodes.len();
                 let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] else {
@@ -1471,19 +1492,14 @@ impl Os {
                 };
                 entries.insert(name.expect("a name to create"), new);
                 self.fds.inodes.push(Inode::File(Vec::new()));
-                new
+                (
+                    new,
+                    Object::File {
+                        inode: new,
+                        offset: 0,
+                    },
+                )
             }
-        };
-        let object = if self.fds.is_dir(inode) {
-            if flags.write || flags.truncate {
-                return Err(Errno::Eisdir);
-            }
-            Object::Dir { inode }
-        } else {
-            if flags.directory {
-                return Err(Errno::Enotdir);
-            }
-            Object::File { inode, offset: 0 }
         };
         self.fds_room(1, site)?;
         if flags.truncate
@@ -1821,6 +1837,64 @@ mod tests {
         );
         assert_eq!(os.pread(t, &mut buf, 0, "t"), Ok(4));
         for fd in [root, f, g, h, sub, t] {
+            os.close(fd, "t").unwrap();
+        }
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty());
+    }
+
+    #[test]
+    fn a_refused_create_makes_nothing_and_a_trailing_slash_names_a_directory() {
+        let mut os = Os::for_tests(1);
+        let root = os.open_dir("/", "t").unwrap();
+        os.mkdir_at(root, "sub", "t").unwrap();
+        let read = OpenFlags {
+            read: true,
+            ..OpenFlags::default()
+        };
+        let create = OpenFlags {
+            create: true,
+            ..rw()
+        };
+        let create_dir = OpenFlags {
+            read: true,
+            create: true,
+            directory: true,
+            ..OpenFlags::default()
+        };
+        // O_CREAT|O_DIRECTORY is EINVAL (Linux 6.4 on), on a missing name and an existing one.
+        assert_eq!(os.open_at(root, "d", create_dir, "t"), Err(Errno::Einval));
+        assert_eq!(
+            os.open_at(root, "d", read, "t"),
+            Err(Errno::Enoent),
+            "not made"
+        );
+        assert_eq!(os.open_at(root, "sub", create_dir, "t"), Err(Errno::Einval));
+        // With O_CREAT a trailing `/` is EISDIR, whether or not the name exists.
+        assert_eq!(os.open_at(root, "g/", create, "t"), Err(Errno::Eisdir));
+        assert_eq!(
+            os.open_at(root, "g", read, "t"),
+            Err(Errno::Enoent),
+            "not made"
+        );
+        assert_eq!(os.open_at(root, "sub/", create, "t"), Err(Errno::Eisdir));
+        let create_read_only = OpenFlags {
+            create: true,
+            ..read
+        };
+        assert_eq!(
+            os.open_at(root, "sub", create_read_only, "t"),
+            Err(Errno::Eisdir),
+            "O_CREAT of an existing directory"
+        );
+        // Without O_CREAT a trailing `/` asks for a directory.
+        let f = os.open_at(root, "f", create, "t").unwrap();
+        assert_eq!(os.open_at(root, "f/", read, "t"), Err(Errno::Enotdir));
+        assert_eq!(os.open_at(root, "f/", create, "t"), Err(Errno::Eisdir));
+        assert_eq!(os.open_at(root, "g/", read, "t"), Err(Errno::Enoent));
+        let sub = os.open_at(root, "sub/", read, "t").unwrap();
+        assert_eq!(os.fd_stat(sub, "t").unwrap().file_type, FileType::Directory);
+        for fd in [root, f, sub] {
             os.close(fd, "t").unwrap();
         }
         assert!(fd_kinds_empty(&os));
