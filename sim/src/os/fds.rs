@@ -498,17 +498,20 @@ impl Os {
     }
 
     /// Resolves a handle. A handle whose slot now holds a later open is stale: an invariant
-    /// finding naming who holds the number now, and ESTALE. A closed or unknown fd is EBADF.
+    /// finding naming who holds the number now, and ESTALE. A handle whose number was reused by a
+    /// later open, closed too since, is as stale: an invariant finding, and EBADF (what Linux
+    /// answers for a closed number). A handle whose own fd was the last on the number, now
+    /// closed, or an unknown fd, is EBADF alone.
     #[inline]
     fn lookup_fd(&mut self, fd: Fd, call: &str, site: Site) -> Result<u64, Errno> {
         let Some(slot) = self.fds.slots.get(fd.number as usize) else {
             return Err(Errno::Ebadf);
         };
-        let Some(entry) = &slot.entry else {
-            return Err(Errno::Ebadf);
-        };
         if slot.generation == fd.generation {
-            return Ok(entry.description);
+            return match &slot.entry {
+                Some(entry) => Ok(entry.description),
+                None => Err(Errno::Ebadf),
+            };
         }
         Err(self.stale_fd(fd, call, site))
     }
@@ -516,17 +519,32 @@ impl Os {
     #[cold]
     fn stale_fd(&mut self, fd: Fd, call: &str, site: Site) -> Errno {
         let slot = &self.fds.slots[fd.number as usize];
-        let entry = slot.entry.as_ref().expect("checked by lookup_fd");
-        let holder = match self.resources.get(entry.record) {
-            Some(record) => self.resources.acquired(record).to_string(),
-            None => "an unknown open".to_string(),
+        let (now, errno) = match &slot.entry {
+            Some(entry) => {
+                let holder = match self.resources.get(entry.record) {
+                    Some(record) => self.resources.acquired(record).to_string(),
+                    None => "an unknown open".to_string(),
+                };
+                let now = format!(
+                    "now names another open (generation {}, opened by {holder})",
+                    slot.generation
+                );
+                (now, Errno::Estale)
+            }
+            None => {
+                let now = format!(
+                    "was since given to another open (generation {}), closed too",
+                    slot.generation
+                );
+                (now, Errno::Ebadf)
+            }
         };
         let headline = format!(
-            "stale fd handle: {call} of fd {} (generation {}), which was closed and whose number now names another open (generation {}, opened by {holder})",
-            fd.number, fd.generation, slot.generation
+            "stale fd handle: {call} of fd {} (generation {}), which was closed and whose number {now}",
+            fd.number, fd.generation
         );
         self.invariant("fd", site, headline);
-        Errno::Estale
+        errno
     }
 
     /// Removes the entry at `number`, returning its description (whose fd count is decremented
@@ -1695,6 +1713,28 @@ mod tests {
         assert_eq!(os.open_fd_count(), 0);
         assert_eq!(os.descriptions_live(), 0);
         assert!(fd_kinds_empty(&os));
+        // Number 0 was reused by `c`, and `c` is closed too: `a` is still stale, though the
+        // answer is Linux's EBADF for a closed number; `c`, the last on it, is plainly closed.
+        assert_eq!(
+            os.fd_write(MAIN_THREAD, a, b"x", "old_handle"),
+            Io::err(Errno::Ebadf)
+        );
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, FindingKind::Invariant);
+        assert_eq!(findings[0].resource, "fd");
+        assert_eq!(
+            findings[0].headline,
+            format!(
+                "stale fd handle: write of fd 0 (generation {}), which was closed and whose number was since given to another open (generation {}), closed too",
+                a.generation, c.generation
+            )
+        );
+        assert_eq!(os.close(c, "t"), Err(Errno::Ebadf));
+        assert!(
+            os.findings().is_empty(),
+            "the last handle on a number is not stale"
+        );
     }
 
     #[test]
