@@ -495,9 +495,10 @@ impl Os {
         Some(self.resources.get(thread.waiter_record)?.position)
     }
 
-    /// Blocks `tid` until the virtual clock has advanced by `ticks`.
+    /// Blocks `tid` until the virtual clock has advanced by `ticks`. The clock stops at
+    /// `u64::MAX`: a sleep past it wakes there, so time never runs backwards.
     pub fn sleep(&mut self, tid: Tid, ticks: u64, site: Site) -> BlockReason {
-        let reason = BlockReason::Sleep(self.threads.now_tick + ticks.max(1));
+        let reason = BlockReason::Sleep(self.threads.now_tick.saturating_add(ticks.max(1)));
         self.block(tid, reason.clone(), site);
         reason
     }
@@ -738,6 +739,52 @@ mod tests {
         assert_eq!(os.thread_state(b), Some(&ThreadState::Runnable));
         assert!(matches!(os.thread_state(a), Some(ThreadState::Blocked(_))));
         assert!(os.advance_timers());
+        assert!(!os.advance_timers(), "nobody sleeps any more");
+    }
+
+    #[test]
+    fn a_sleep_past_the_end_of_time_wakes_at_its_end_and_sleepers_keep_their_order() {
+        let mut os = Os::for_tests(1);
+        let a = os.spawn_thread("a", "t").unwrap();
+        os.block(MAIN_THREAD, BlockReason::Join(a), "t");
+        // A scenario's `sleep` takes up to i64::MAX ticks; three of them pass the end of time.
+        let huge = i64::MAX as u64;
+        let mut ticks = Vec::new();
+        for _ in 0..3 {
+            os.sleep(a, huge, "t");
+            assert!(os.advance_timers());
+            assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
+            ticks.push(os.now_tick());
+        }
+        assert_eq!(
+            ticks,
+            vec![huge, 2 * huge, u64::MAX],
+            "the clock stops at its end"
+        );
+        os.sleep(a, 1, "t");
+        assert!(os.advance_timers());
+        assert_eq!(os.now_tick(), u64::MAX, "a sleep at the end wakes there");
+        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
+        // A sleeper whose wake-up is cut to the end still wakes after one due before it.
+        let mut os = Os::for_tests(1);
+        let a = os.spawn_thread("a", "t").unwrap();
+        let b = os.spawn_thread("b", "t").unwrap();
+        os.block(MAIN_THREAD, BlockReason::Join(a), "t");
+        os.sleep(a, u64::MAX, "t");
+        os.sleep(b, 10, "t");
+        assert!(os.advance_timers());
+        assert_eq!(os.now_tick(), 10);
+        assert_eq!(os.thread_state(b), Some(&ThreadState::Runnable));
+        assert!(matches!(os.thread_state(a), Some(ThreadState::Blocked(_))));
+        os.sleep(b, u64::MAX, "t");
+        assert!(os.advance_timers());
+        assert_eq!(os.now_tick(), u64::MAX);
+        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
+        assert_eq!(
+            os.thread_state(b),
+            Some(&ThreadState::Runnable),
+            "both due at the end"
+        );
         assert!(!os.advance_timers(), "nobody sleeps any more");
     }
 }
