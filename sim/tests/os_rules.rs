@@ -174,7 +174,8 @@ fn every_limit_is_a_budget_finding_that_names_it() {
 fn an_exit_hook_left_in_an_unloaded_module_is_reported_and_one_in_the_main_program_is_not() {
     let mut os = Os::for_tests(1);
     let module = os.load_module("libplugin.so", 4096, "dlopen").unwrap();
-    os.atexit(os.module_code(module, 64), 0, "plugin_init");
+    let hook = os.module_code(module, 64, "plugin_init");
+    os.atexit(hook, 0, "plugin_init");
     os.unload_module(module, "dlclose").unwrap();
     let findings = os.take_findings();
     assert_eq!(findings.len(), 1, "{findings:?}");

@@ -165,9 +165,11 @@ mod tests {
         // Three constructors of `liba.so`, each registering its destructor, with one of
         // `libb.so` in between.
         for arg in 1..=3 {
-            os.module_atexit(library, os.module_code(library, arg), arg, "static_init");
+            let destructor = os.module_code(library, arg, "static_init");
+            os.module_atexit(library, destructor, arg, "static_init");
             if arg == 2 {
-                os.module_atexit(other, os.module_code(other, 8), 200, "static_init");
+                let destructor = os.module_code(other, 8, "static_init");
+                os.module_atexit(other, destructor, 200, "static_init");
             }
         }
         assert_eq!(os.resources().live_records(), 2 + 5, "2 modules, 5 hooks");
@@ -192,7 +194,8 @@ mod tests {
     fn an_unfinalized_module_destructor_dangles_and_an_unloaded_module_has_none() {
         let mut os = Os::for_tests(1);
         let library = os.load_module("liba.so", 4096, "dlopen").unwrap();
-        os.module_atexit(library, os.module_code(library, 4), 1, "static_init");
+        let destructor = os.module_code(library, 4, "static_init");
+        os.module_atexit(library, destructor, 1, "static_init");
         // Unloaded without being finalized: the hook points into unmapped code.
         os.unload_module(library, "dlclose").unwrap();
         let findings = os.take_findings();

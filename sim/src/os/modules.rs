@@ -83,9 +83,15 @@ impl Os {
         Ok(ModuleId(index as u32))
     }
 
-    /// The address of `offset` inside a loaded module's code.
-    pub fn module_code(&self, module: ModuleId, offset: u64) -> CodeAddr {
-        let m = &self.modules.modules[module.0 as usize];
+    /// The address of `offset` inside a module's code (an unloaded module's too: where its code
+    /// was). A module that was never loaded has no code: an invariant finding, and the null
+    /// address, which lies in no code, so a call through it is a fault.
+    pub fn module_code(&mut self, module: ModuleId, offset: u64, site: Site) -> CodeAddr {
+        let Some(m) = self.modules.modules.get(module.0 as usize) else {
+            let headline = format!("code of module #{}, which was never loaded", module.0);
+            self.invariant("module", site, headline);
+            return CodeAddr(0);
+        };
         CodeAddr(m.code_start + offset.min(m.code_len - 1))
     }
 
@@ -188,7 +194,7 @@ mod tests {
     fn unload_reports_dangling_tls_destructors_and_calls_into_unloaded_code_fault() {
         let mut os = Os::for_tests(1);
         let module = os.load_module("libsnmalloc.so", 4096, "dlopen").unwrap();
-        let destructor = os.module_code(module, 16);
+        let destructor = os.module_code(module, 16, "t");
         assert!(os.check_code(destructor, "tls destructor", "t"));
         let key = os.tls_key_create(Some(destructor), "thread_init").unwrap();
         os.unload_module(module, "dlclose").unwrap();
@@ -215,9 +221,35 @@ mod tests {
         os.tls_key_delete(key, "t").unwrap();
         let again = os.load_module("libsnmalloc.so", 4096, "dlopen").unwrap();
         assert_ne!(
-            os.module_code(again, 16),
+            os.module_code(again, 16, "t"),
             destructor,
             "a reload maps code elsewhere"
         );
+    }
+
+    #[test]
+    fn the_code_of_a_module_never_loaded_is_an_invariant_finding_and_null() {
+        let mut os = Os::for_tests(1);
+        let module = os.load_module("liba.so", 4096, "dlopen").unwrap();
+        let code = os.module_code(ModuleId(7), 16, "thread_init");
+        assert_eq!(code, CodeAddr(0));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, FindingKind::Invariant);
+        assert_eq!(findings[0].resource, "module");
+        assert_eq!(
+            findings[0].headline,
+            "code of module #7, which was never loaded"
+        );
+        assert!(
+            !os.check_code(code, "tls destructor", "thread_exit"),
+            "null is no code"
+        );
+        assert_eq!(os.take_findings()[0].kind, FindingKind::Fault);
+        // An unloaded module's code is where it was, and asking for it is no finding.
+        let code = os.module_code(module, 16, "t");
+        os.unload_module(module, "dlclose").unwrap();
+        assert_eq!(os.module_code(module, 16, "t"), code);
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
     }
 }

@@ -342,14 +342,14 @@ impl Subject for ReloadableLib {
         }
         // The thread allocator's teardown: its (unmodelled) caches go back to the pool.
         if let Some(loaded) = self.loaded.as_mut()
-            && code == os.module_code(loaded.module, THREAD_TEARDOWN_OFFSET)
+            && code == os.module_code(loaded.module, THREAD_TEARDOWN_OFFSET, "thread_teardown")
         {
             loaded.threads.remove(&tid.0);
         }
         let mut index = 0;
         while index < self.unmap_pending.len() {
             let (module, threads) = &mut self.unmap_pending[index];
-            if code == os.module_code(*module, THREAD_TEARDOWN_OFFSET)
+            if code == os.module_code(*module, THREAD_TEARDOWN_OFFSET, "thread_teardown")
                 && threads.remove(&tid.0)
                 && threads.is_empty()
             {
@@ -411,7 +411,7 @@ impl ReloadableLib {
         // A constructor that allocates: the first allocation initialises the allocator.
         let globals = self.alloc_chunk(os, GLOBALS_BYTES).ok();
         self.loaded_mut().globals = globals;
-        let destructor = os.module_code(module, THREAD_TEARDOWN_OFFSET);
+        let destructor = os.module_code(module, THREAD_TEARDOWN_OFFSET, "thread_alloc_key");
         self.loaded_mut().tls_key = os.tls_key_create(Some(destructor), "thread_alloc_key").ok();
         Ok(())
     }
