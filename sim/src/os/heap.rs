@@ -57,8 +57,15 @@ impl Os {
         }
         let token = self.heap.next;
         // A 16-byte header plus the size rounded up to 16 (`next_multiple_of` of a power of two
-        // is an add and a mask, where `div_ceil(16) * 16` also tested the remainder).
-        self.heap.next += 16 + bytes.next_multiple_of(16);
+        // is an add and a mask, where `div_ceil(16) * 16` also tested the remainder). Checked: a
+        // size near u64::MAX has no room among the tokens.
+        let next = bytes
+            .checked_next_multiple_of(16)
+            .and_then(|block| token.checked_add(16)?.checked_add(block));
+        let Some(next) = next else {
+            return Err(self.heap_tokens_exhausted(bytes, site));
+        };
+        self.heap.next = next;
         // The position is read where the record is written (`acquire_at`), not copied to the
         // stack first.
         let record =
@@ -80,6 +87,25 @@ impl Os {
         }
     }
 
+    /// A malloc whose block does not fit the tokens left (from `HEAP_TOKEN_BASE` to u64::MAX):
+    /// ENOMEM, as from a heap out of room, and a budget finding, as a reserve larger than the
+    /// address space is one. Tokens are never reused, so a size that fits the whole token space
+    /// fails only after about 2^64 bytes were allocated.
+    #[cold]
+    #[inline(never)]
+    fn heap_tokens_exhausted(&mut self, bytes: u64, site: Site) -> Errno {
+        let space = u64::MAX - HEAP_TOKEN_BASE;
+        let cause = if bytes > space - 16 {
+            format!(
+                "likely cause: a malloc of {bytes} bytes, more than a 64-bit heap can give out; check the sizes the scenario asks for"
+            )
+        } else {
+            format!("likely cause: more than {space} bytes allocated in this run")
+        };
+        self.report_budget("heap address space", space, site, cause);
+        Errno::Enomem
+    }
+
     /// The invariant finding of a `free` that names no live block. Out of line: its formatting
     /// would otherwise enlarge the frame of every free.
     #[cold]
@@ -98,6 +124,7 @@ impl Os {
 mod tests {
     use super::*;
     use crate::faults::FaultPlan;
+    use crate::findings::FindingKind;
     use crate::sched::{Scheduler, StrategyChoice};
 
     #[test]
@@ -124,5 +151,43 @@ mod tests {
         assert_eq!(os.malloc(8, "t"), Err(Errno::Enomem));
         assert_eq!(os.injected_faults().len(), 1);
         assert_eq!(os.injected_faults()[0].1.site, "t");
+    }
+
+    #[test]
+    fn a_malloc_too_large_for_any_heap_is_enomem_and_a_budget_finding() {
+        let mut os = Os::for_tests(1);
+        let a = os.malloc(100, "t").unwrap();
+        for bytes in [u64::MAX, u64::MAX - 3, u64::MAX - HEAP_TOKEN_BASE] {
+            assert_eq!(os.malloc(bytes, "huge"), Err(Errno::Enomem), "{bytes}");
+            let findings = os.take_findings();
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            assert_eq!(findings[0].kind, FindingKind::Budget);
+            assert_eq!(findings[0].resource, "heap address space");
+            assert_eq!(findings[0].site, "huge");
+            assert!(
+                findings[0].notes[0].contains("more than a 64-bit heap"),
+                "{findings:?}"
+            );
+        }
+        assert_eq!(os.resources().live_records(), 1, "nothing acquired");
+        // The heap still gives out blocks, after the last one and apart from it.
+        let b = os.malloc(100, "t").unwrap();
+        assert_eq!(b, a + 16 + 112);
+        os.free(a, "t").unwrap();
+        os.free(b, "t").unwrap();
+        assert!(os.findings().is_empty());
+        // Two halves of the token space: the second finds the first took its room.
+        let half = (u64::MAX - HEAP_TOKEN_BASE) / 2;
+        let first = os.malloc(half, "t").unwrap();
+        assert_eq!(os.malloc(half, "second"), Err(Errno::Enomem));
+        let findings = os.take_findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].resource, "heap address space");
+        assert!(
+            findings[0].notes[0].contains("allocated in this run"),
+            "{findings:?}"
+        );
+        os.free(first, "t").unwrap();
+        assert_eq!(os.resources().live_records(), 0);
     }
 }
