@@ -69,7 +69,8 @@ fuzz-bench:
 ## about 15 s on 2 cores (`time make sweep`, after the build). Ends with the summary table and the
 ## report's path; exits 0 when nothing was found. Starts fresh each time; `make sweep RESUME=1`
 ## continues an interrupted one instead (results in $(SWEEP_OUT)/results.jsonl are kept as each
-## run finishes).
+## run finishes). A resume is refused (exit 2) if $(SWEEP_OUT) was swept with another
+## --recheck-percent or --shrink-runs-max than the defaults this target gives (README, Sweeps).
 SWEEP_SEEDS ?= 0..24000
 SWEEP_FILE_SEEDS ?= 0..100
 SWEEP_JOBS ?= 2

@@ -2446,6 +2446,7 @@ fn a_later_sweep_or_merge_removes_the_temporaries_a_killed_merge_left() {
             "junit.partial",
             "report.partial",
             "build-id.partial",
+            "settings.partial",
         ]
         .map(|name| out.join(name));
         let line = std::fs::read_to_string(out.join(results::RESULTS_FILE)).unwrap();
@@ -2577,4 +2578,99 @@ fn a_merge_keeps_the_fields_of_findings_it_does_not_know() {
         ),
         "{written}"
     );
+}
+
+/// A resume is given the settings its directory's results were made with, or it is refused
+/// (exit 2, nothing run or rewritten), naming the recorded and the given settings and both ways
+/// on. Resumed, the results of other settings went under a summary that named the new ones: a
+/// 0% recheck sample counted as a 100% one's, a repro shrunk with 1 run kept as if shrunk with
+/// 5000, and a merge's check of settings passed on that word. A directory written before the
+/// settings were recorded resumes as it did; a merge records the settings its shards agree on.
+#[test]
+fn a_resume_with_other_recheck_or_shrink_settings_is_refused() {
+    let dir = scratch_dir("resume-settings");
+    let out = dir.join("out");
+    let sweep_into = |out: &Path, extra: &[&str]| {
+        let out = out.display().to_string();
+        let mut args = vec![
+            "sweep",
+            "--subject",
+            "counter",
+            "--defect",
+            "leak-on-evict",
+            "--seeds",
+            "0..40",
+            "--out",
+            &out,
+        ];
+        args.extend(extra);
+        run_sim(&args)
+    };
+    let recorded = ["--recheck-percent", "0", "--shrink-runs-max", "1"];
+    let (code, _, stderr) = sweep_into(&out, &recorded);
+    assert_eq!(code, 1, "{stderr}");
+    let kept = ["results.jsonl", "summary.json", "settings.json"]
+        .map(|name| std::fs::read_to_string(out.join(name)).unwrap());
+    for (given, given_flags) in [
+        (
+            vec!["--recheck-percent", "100", "--shrink-runs-max", "1"],
+            "--recheck-percent 100 --shrink-runs-max 1",
+        ),
+        (
+            vec!["--recheck-percent", "0"],
+            "--recheck-percent 0 --shrink-runs-max 5000",
+        ),
+    ] {
+        let (code, stdout, stderr) = sweep_into(&out, &given);
+        assert_eq!(code, 2, "{stdout}{stderr}");
+        let says = format!(
+            "error: {}: its results were swept with --recheck-percent 0 --shrink-runs-max 1, and this sweep gives {given_flags};",
+            out.display()
+        );
+        assert!(stderr.contains(&says), "{stderr}");
+        assert!(
+            stderr.contains("start afresh with another --out")
+                && stderr.contains(
+                    "to resume, give the recorded settings: --recheck-percent 0 --shrink-runs-max 1"
+                ),
+            "{stderr}"
+        );
+        let now = ["results.jsonl", "summary.json", "settings.json"]
+            .map(|name| std::fs::read_to_string(out.join(name)).unwrap());
+        assert_eq!(now, kept, "nothing rewritten");
+    }
+    let (code, stdout, stderr) = sweep_into(&out, &[&recorded[..], &["--json"]].concat());
+    assert_eq!(code, 1, "the recorded settings resume: {stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        summary["determinism"]["rechecked"], summary["runs_failed"],
+        "failing runs only: {stdout}"
+    );
+    assert_eq!(summary["shards"][0]["shrink_runs_max"], 1);
+
+    // Written before sims recorded the settings: resumed with whatever is given, as always, and
+    // left unrecorded, since what made its results is unknown.
+    std::fs::remove_file(out.join("settings.json")).unwrap();
+    let (code, _, stderr) = sweep_into(&out, &["--recheck-percent", "100"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!out.join("settings.json").exists());
+
+    // A merge of shards that agree records their settings; a sweep resumed in it is checked.
+    let shards = ["1/2", "2/2"].map(|shard| {
+        let shard_dir = dir.join(shard.replace('/', "-of-"));
+        let (code, _, stderr) = sweep_into(&shard_dir, &["--shard", shard]);
+        assert_eq!(code, 1, "{stderr}");
+        shard_dir
+    });
+    let merged = dir.join("merged");
+    let (code, _, stderr) = sweep_merge(&shards, &merged, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) = sweep_into(&merged, &["--shrink-runs-max", "7"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("swept with --recheck-percent 1 --shrink-runs-max 5000, and this sweep gives --recheck-percent 1 --shrink-runs-max 7"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = sweep_into(&merged, &[]);
+    assert_eq!(code, 1, "{stderr}");
 }

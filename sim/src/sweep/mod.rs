@@ -47,6 +47,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::registry::{DynScenario, Registry};
 use crate::report;
 use crate::runner::isolated::ForkServer;
@@ -61,6 +63,80 @@ pub const GENERATED_FAULTS: bool = true;
 
 /// Where a sweep directory records the build that wrote it.
 pub const BUILD_ID_FILE: &str = "build-id";
+
+/// Where a sweep directory records the settings its results were made with (`SweepSettings`).
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// The settings of a sweep that shape what it keeps, beyond which pairs it runs (its plan): how
+/// many passing runs were run twice, and how far each repro was shrunk. A resume keeps the
+/// records and repros of the runs before it, so it must be given the settings they were made
+/// with, or the summary would name settings that made only some of them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepSettings {
+    pub recheck_percent: f64,
+    pub shrink_runs_max: u64,
+}
+
+impl SweepSettings {
+    /// The settings as the command line gives them.
+    pub fn flags(&self) -> String {
+        format!(
+            "--recheck-percent {} --shrink-runs-max {}",
+            self.recheck_percent, self.shrink_runs_max
+        )
+    }
+
+    /// The settings `dir` records; `None` when it records none (a directory a sweep wrote before
+    /// they were recorded, or none at all).
+    pub fn read(dir: &Path) -> Result<Option<SweepSettings>, String> {
+        let path = dir.join(SETTINGS_FILE);
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("{shown}: cannot read: {error}")),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|error| results::json_error_at(&shown, Some("not a sweep's settings"), &error))
+    }
+
+    /// Records the settings in `dir`, whole or not at all.
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let path = dir.join(SETTINGS_FILE);
+        let text = serde_json::to_string_pretty(self).expect("settings serialize") + "\n";
+        minimise::write_atomic(&path, &text)
+            .map_err(|error| format!("{}: cannot write: {error}", path.display()))
+    }
+}
+
+/// Checks a sweep's settings against those `out` records before it resumes anything. Results
+/// made with other settings are refused, not resumed: their rechecks are of another sample and
+/// their repros were shrunk with another budget, and a summary naming the new settings would
+/// misstate them (and pass a merge's check of settings). A directory that holds no results yet
+/// records the given settings; one that holds results but records no settings (written before
+/// sims recorded them) resumes as it always did, and stays unrecorded, since what made its
+/// results is unknown.
+fn check_settings(out: &Path, results_path: &Path, given: SweepSettings) -> Result<(), SweepError> {
+    let holds_results = std::fs::metadata(results_path).is_ok_and(|m| m.len() > 0);
+    if !holds_results {
+        return given.write(out).map_err(SweepError::input);
+    }
+    match SweepSettings::read(out).map_err(SweepError::input)? {
+        Some(recorded) if recorded != given => Err(SweepError::input(format!(
+            "{}: its results were swept with {}, and this sweep gives {}; resuming would keep \
+             those results under a summary that names these settings, so nothing was run\n\
+             note: to sweep with these settings, start afresh with another --out (or delete {}); \
+             to resume, give the recorded settings: {}",
+            out.display(),
+            recorded.flags(),
+            given.flags(),
+            out.display(),
+            recorded.flags()
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// The default share of passing runs that are run twice to check determinism.
 pub const RECHECK_PERCENT_DEFAULT: f64 = 1.0;
@@ -702,12 +778,13 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
 
 /// The files a sweep or merge writes whole at the top of its directory, each through a temporary
 /// (`minimise::write_atomic`), and only while it holds the directory's results lock.
-const WRITTEN_WHOLE: [&str; 5] = [
+const WRITTEN_WHOLE: [&str; 6] = [
     results::RESULTS_FILE,
     summary::SUMMARY_FILE,
     summary::JUNIT_FILE,
     summary::REPORT_FILE,
     BUILD_ID_FILE,
+    SETTINGS_FILE,
 ];
 
 /// Removes the temporaries that a sweep or merge killed while writing left in `out`: those of
@@ -767,6 +844,11 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         ))
     })?;
     remove_stale_temporaries(out, &appender);
+    let settings = SweepSettings {
+        recheck_percent: config.recheck_percent,
+        shrink_runs_max: config.shrink_runs_max,
+    };
+    check_settings(out, &results_path, settings)?;
     let loaded = results::load(&results_path, true).map_err(|e| SweepError::input(e.message))?;
     let mut warnings = loaded.warnings;
     if let Some(build_id) = &config.build_id {

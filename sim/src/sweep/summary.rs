@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::minimise::{self, REPROS_DIR, ReproRecord};
 use super::results::{self, FindingBrief, PairKey, RunRecord};
-use super::{SweepError, display_path, html, junit, round3};
+use super::{SweepError, SweepSettings, display_path, html, junit, round3};
 use crate::report;
 use crate::seed::format_seed;
 
@@ -471,6 +471,9 @@ pub fn merge(
     // Each `--recheck-percent` and `--shrink-runs-max` the inputs' shards ran with, and where.
     let mut recheck_percents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut shrink_budgets: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    // The settings of each shard merged (`None` where they are not known), for the merge's own
+    // record of them.
+    let mut settings_merged: Vec<Option<SweepSettings>> = Vec::new();
     // Inputs that do not hold all the runs of their share of the plan (for `incomplete`).
     let mut unfinished = Vec::new();
     // Warnings that `incomplete` says again in its own words: kept in `warnings`, as summaries
@@ -540,6 +543,17 @@ pub fn merge(
                 None => record,
             };
             records.insert(key, kept);
+        }
+        match &summary {
+            Some(summary) => settings_merged.extend(summary.shards.iter().map(|shard| {
+                shard.recheck_percent.zip(shard.shrink_runs_max).map(
+                    |(recheck_percent, shrink_runs_max)| SweepSettings {
+                        recheck_percent,
+                        shrink_runs_max,
+                    },
+                )
+            })),
+            None => settings_merged.push(SweepSettings::read(input).ok().flatten()),
         }
         if let Some(summary) = &summary {
             for shard in &summary.shards {
@@ -734,6 +748,20 @@ pub fn merge(
     // The merge is one build's work when its inputs were, so that merging it again still checks.
     if let [(id, _)] = build_ids.iter().collect::<Vec<_>>().as_slice() {
         minimise::write_atomic(&out.join(super::BUILD_ID_FILE), &format!("{id}\n")).map_err(io)?;
+    }
+    // A sweep resumed in the merge's directory is checked against the settings its runs were
+    // made with, when every shard's are known and the same; otherwise they are unknown, and a
+    // record left there (by a sweep into the directory, merged with others) would misstate them.
+    let agreed = match settings_merged.split_first() {
+        Some((Some(first), rest)) if rest.iter().all(|s| s.as_ref() == Some(first)) => Some(first),
+        _ => None,
+    };
+    match agreed {
+        Some(settings) => settings.write(out).map_err(SweepError::input)?,
+        None => match std::fs::remove_file(out.join(super::SETTINGS_FILE)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
+            _ => {}
+        },
     }
     Ok(summary)
 }
