@@ -2674,3 +2674,55 @@ fn a_resume_with_other_recheck_or_shrink_settings_is_refused() {
     let (code, _, stderr) = sweep_into(&merged, &[]);
     assert_eq!(code, 1, "{stderr}");
 }
+
+/// A determinism finding that a merge makes of two inputs' different runs of one pair has no
+/// repro, and gets the pair's own replay command: in the table's replay list (where it printed
+/// a bare `  #N ` line) and as `replay` and `original_replay` in `summary.json` (both null).
+#[test]
+fn a_determinism_finding_a_merge_makes_is_given_the_pairs_replay_command() {
+    let dir = scratch_dir("merge-determinism-replay");
+    let (whole, second) = (dir.join("whole"), dir.join("second"));
+    cli_sweep(&whole, "0..40", &[]);
+    cli_sweep(&second, "0..40", &["--shard", "2/2"]);
+    // A copy of the second shard in which one pair ran otherwise than in the unsharded sweep:
+    // one trace hash changed.
+    let tampered = dir.join("tampered");
+    copy_tree(&second, &tampered);
+    let results_path = tampered.join(results::RESULTS_FILE);
+    let text = std::fs::read_to_string(&results_path).unwrap();
+    let (line, rest) = text.split_once('\n').unwrap();
+    let mut record: RunRecord = serde_json::from_str(line).unwrap();
+    let seed = record.seed;
+    record.trace_hash = "0x00000000000000ff".into();
+    let changed = serde_json::to_string(&record).unwrap();
+    std::fs::write(&results_path, format!("{changed}\n{rest}")).unwrap();
+
+    let merged = dir.join("merged");
+    let (code, stdout, stderr) = sweep_merge(&[&whole, &tampered], &merged, &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let command = format!(
+        "sim replay gen:counter:{}:leak-on-evict",
+        sim::seed::format_seed(seed)
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("summary.json")).unwrap())
+            .unwrap();
+    let findings = summary["findings"].as_array().unwrap();
+    let (number, finding) = findings
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f["kind"] == "determinism")
+        .expect("the merge found the mismatch");
+    assert_eq!(finding["replay"], command.as_str(), "{finding}");
+    assert_eq!(finding["original_replay"], command.as_str(), "{finding}");
+    assert!(finding["repro"].is_null(), "{finding}");
+    let listed = format!("  #{} {command}\n", number + 1);
+    assert!(stdout.contains(&listed), "{stdout}");
+    let replays = stdout.split_once("\nreplay:\n").unwrap().1;
+    for line in replays.lines().take(findings.len()) {
+        assert!(
+            line.contains(" sim "),
+            "a line with no command: {line:?} in {stdout}"
+        );
+    }
+}

@@ -450,15 +450,21 @@ fn print_sweep_summary(
                 finding.seeds_to_first.to_string(),
                 ops,
             ]);
-            let replay = finding
+            // A summary built by this sim gives every finding one; a line with no command
+            // would be nothing to paste.
+            if let Some(replay) = finding
                 .replay
-                .clone()
-                .or_else(|| finding.original_replay.clone())
-                .unwrap_or_default();
-            replays.push(format!("  {number} {replay}"));
+                .as_ref()
+                .or(finding.original_replay.as_ref())
+                .filter(|replay| !replay.is_empty())
+            {
+                replays.push(format!("  {number} {replay}"));
+            }
         }
         println!("{}", table.render());
-        println!("replay:");
+        if !replays.is_empty() {
+            println!("replay:");
+        }
         for replay in replays {
             println!("{replay}");
         }

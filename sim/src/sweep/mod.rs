@@ -259,7 +259,7 @@ impl Source {
     /// Scenarios generated for `subject` from each seed, with `defects` on.
     pub fn generated(subject: &str, defects: Vec<String>) -> Source {
         Source {
-            label: format!("gen:{subject}"),
+            label: generated_label(subject),
             subject: subject.to_string(),
             defects,
             template: None,
@@ -338,12 +338,34 @@ impl Source {
 
     /// The command that replays the pair as it was swept (before shrinking).
     pub fn original_replay(&self, seed: u64) -> String {
-        match &self.template {
-            Some(_) => report::run_command(&self.label, seed),
-            None => {
-                report::replay_command(&report::generated_repro(&self.subject, seed, &self.defects))
-            }
-        }
+        pair_replay(
+            &self.label,
+            &self.subject,
+            &self.defects,
+            seed,
+            self.template.is_none(),
+        )
+    }
+}
+
+/// The label of the scenarios generated for `subject`, which keys their records.
+pub fn generated_label(subject: &str) -> String {
+    format!("gen:{subject}")
+}
+
+/// The command that replays one pair as it was swept: `sim run FILE --seed N` for a scenario
+/// file (`label`), `sim replay gen:SUBJECT:SEED…` for a scenario `generated` for `subject`.
+pub fn pair_replay(
+    label: &str,
+    subject: &str,
+    defects: &[String],
+    seed: u64,
+    generated: bool,
+) -> String {
+    if generated {
+        report::replay_command(&report::generated_repro(subject, seed, defects))
+    } else {
+        report::run_command(label, seed)
     }
 }
 

@@ -110,6 +110,20 @@ impl RunRecord {
         !self.signatures.is_empty()
     }
 
+    /// The command that replays this pair as it was swept (`Source::original_replay`'s). A
+    /// generated scenario's record is labelled as its source is, and names no file version.
+    pub fn original_replay(&self) -> String {
+        let generated =
+            self.scenario_hash.is_none() && self.scenario == super::generated_label(&self.subject);
+        super::pair_replay(
+            &self.scenario,
+            &self.subject,
+            &self.defects,
+            self.seed,
+            generated,
+        )
+    }
+
     /// The record of `outcome` (the first run of the pair).
     pub fn of(key: &PairKey, outcome: &Outcome, rechecked: bool, duration_ms: f64) -> RunRecord {
         RunRecord {

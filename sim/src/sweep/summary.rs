@@ -179,7 +179,8 @@ pub struct FindingSummary {
     pub seeds_to_first: u64,
     /// The minimised repro file; `None` until it has been minimised.
     pub repro: Option<String>,
-    /// `sim replay REPRO`.
+    /// `sim replay REPRO`; without a repro (one too large to write, or a determinism finding
+    /// a merge made of two directories' runs of the pair), the first pair's command.
     pub replay: Option<String>,
     /// The command that replays the first pair as swept.
     pub original_replay: Option<String>,
@@ -353,11 +354,17 @@ pub fn build(
                 repro: sidecar
                     .filter(|s| s.not_written.is_none())
                     .map(|s| s.repro.clone()),
-                replay: sidecar.map(|s| match s.not_written {
-                    None => report::replay_command(&s.repro),
-                    Some(_) => s.original_replay.clone(),
+                // Without a sidecar (a determinism finding a merge made of two inputs' runs of
+                // the pair, or a sidecar that could not be read), there is no repro: the pair's
+                // own command replays it, as it does a repro too large to write.
+                replay: Some(match sidecar {
+                    Some(s) if s.not_written.is_none() => report::replay_command(&s.repro),
+                    Some(s) => s.original_replay.clone(),
+                    None => first.original_replay(),
                 }),
-                original_replay: sidecar.map(|s| s.original_replay.clone()),
+                original_replay: Some(
+                    sidecar.map_or_else(|| first.original_replay(), |s| s.original_replay.clone()),
+                ),
                 ops_before: sidecar.map(|s| s.ops_before),
                 ops_after: sidecar.map(|s| s.ops_after),
                 report: sidecar.map(|s| s.report.clone()),
