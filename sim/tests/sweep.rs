@@ -2726,3 +2726,48 @@ fn a_determinism_finding_a_merge_makes_is_given_the_pairs_replay_command() {
         );
     }
 }
+
+/// `sim promote` points the `# Replay:` line at the promoted file, whatever spelling of the
+/// repro's path it was given: the sweep's (here absolute) path is rewritten even when the file
+/// was named relatively, where it was kept and broke once the sweep's directory was deleted.
+#[test]
+fn a_promoted_repro_replays_from_where_it_was_promoted_to_however_it_was_named() {
+    let dir = scratch_dir("promote-replay-line");
+    let sweep_dir = dir.join("sweep");
+    cli_sweep(&sweep_dir, "0..10", &[]);
+    let repro = first_sidecar(&sweep_dir).with_extension("toml");
+    let name = repro.file_name().unwrap().to_str().unwrap().to_string();
+    let written = std::fs::read_to_string(&repro).unwrap();
+    assert!(
+        written.contains(&format!("# Replay: sim replay {}\n", repro.display())),
+        "the sweep names its repro by its absolute path: {written}"
+    );
+    let work = dir.join("work");
+    std::fs::create_dir_all(work.join("corpus/regressions")).unwrap();
+    let given = format!("../sweep/repros/{name}");
+    let (code, stdout, stderr) = run_sim_in(&work, &["promote", &given]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let promoted = std::fs::read_to_string(work.join("corpus/regressions").join(&name)).unwrap();
+    let replay_line = format!("# Replay: sim replay corpus/regressions/{name}\n");
+    assert!(promoted.contains(&replay_line), "{promoted}");
+    assert_eq!(
+        promoted,
+        written.replace(
+            &format!("# Replay: sim replay {}\n", repro.display()),
+            &replay_line
+        ),
+        "nothing else changes"
+    );
+    std::fs::remove_dir_all(&sweep_dir).unwrap();
+    let command = replay_line
+        .trim_end()
+        .strip_prefix("# Replay: ")
+        .unwrap()
+        .to_string();
+    let (code, stdout, stderr) = paste_into_shell(&work, &command);
+    assert_eq!(code, 1, "the repro replays its finding: {stdout}{stderr}");
+    assert!(
+        stdout.contains("error[leak]") && !stdout.contains("replay mismatch"),
+        "{stdout}"
+    );
+}
