@@ -294,6 +294,113 @@ fn a_thread_exiting_with_a_lock_held_is_reported() {
     assert_eq!((op.index, op.name.as_str()), (1, "hold"));
 }
 
+/// Two threads block on the lock the main thread holds; its release wakes both, one takes the
+/// lock in its continuation and exits holding it, the other blocks again in its own: what each
+/// continuation records happens after other threads' ops moved the run's position.
+const TWO_WAITERS: &str = r#"
+name = "two-waiters"
+subject = "counter"
+
+[[lifecycle]]
+name = "handoff"
+ops = [
+  { op = "hold" },
+  { op = "spawn", thread = "a" },
+  { op = "spawn", thread = "b" },
+  { op = "sleep", ticks = 1 },
+  { op = "release" },
+  { op = "join", thread = "a" },
+  { op = "join", thread = "b" },
+]
+
+[[lifecycle.thread]]
+name = "a"
+ops = [{ op = "hold" }]
+
+[[lifecycle.thread]]
+name = "b"
+ops = [{ op = "hold" }]
+"#;
+
+/// The thread and op of the line `label` of `finding` that names thread `tid`'s op.
+fn op_of(finding: &sim::findings::Finding, label: &str, tid: u32) -> Option<(u32, String)> {
+    let mut ops = finding.details.iter().filter(|d| d.label == label);
+    let op = ops.find_map(|d| d.op.as_ref().filter(|op| op.thread == tid))?;
+    Some((op.index, op.name.clone()))
+}
+
+#[test]
+fn a_thread_blocked_again_in_its_continuation_is_blocked_at_its_own_op() {
+    for seed in 0..8 {
+        let outcome = parse_scenario(TWO_WAITERS).run(RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        });
+        let deadlock = outcome
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::Deadlock)
+            .unwrap_or_else(|| panic!("seed {seed}: no deadlock: {:?}", outcome.findings));
+        // The waiter that lost the race (thread 1 `a` or 2 `b`) and the main thread joining it.
+        let loser = [1, 2]
+            .into_iter()
+            .find(|tid| op_of(deadlock, "blocked at", *tid).is_some())
+            .unwrap_or_else(|| panic!("seed {seed}: no waiter blocked: {:?}", deadlock.details));
+        let blocked_at: Vec<&str> = deadlock.detail_texts("blocked at").collect();
+        assert_eq!(
+            blocked_at,
+            [
+                format!(
+                    "op #{} `join` (lifecycle 1, repetition 1, thread 0)",
+                    5 + loser
+                ),
+                format!("op #1 `hold` (lifecycle 1, repetition 1, thread {loser})"),
+            ],
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_lock_taken_in_a_continuation_is_taken_at_the_taking_threads_op() {
+    for seed in 0..8 {
+        let outcome = parse_scenario(TWO_WAITERS).run(RunOptions {
+            seed: Some(seed),
+            ..RunOptions::default()
+        });
+        let exit = outcome
+            .findings
+            .iter()
+            .find(|f| f.signature() == "invariant:held lock:thread-exit")
+            .unwrap_or_else(|| panic!("seed {seed}: no held lock: {:?}", outcome.findings));
+        let taken: Vec<&str> = exit.detail_texts("taken").collect();
+        let winner = if taken[0].ends_with("thread 1)") {
+            1
+        } else {
+            2
+        };
+        assert_eq!(
+            taken,
+            [format!(
+                "op #1 `hold` → counter_lock (lifecycle 1, repetition 1, thread {winner})"
+            )],
+            "seed {seed}"
+        );
+        // The deadlock's line about the lock names the same taking op.
+        let deadlock = outcome
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::Deadlock)
+            .unwrap();
+        assert_eq!(
+            op_of(deadlock, "held", winner),
+            Some((1, "hold".to_string())),
+            "seed {seed}: {:?}",
+            deadlock.details
+        );
+    }
+}
+
 #[test]
 fn steps_max_ends_a_runaway_run_with_a_budget_finding() {
     let text = CREATE_EVICT

@@ -23,9 +23,10 @@
 //!
 //! Every syscall takes a `site`: a static label naming the place in the subject that made the call,
 //! so that a report can say where a resource was acquired. The runner sets the current `Position`
-//! (lifecycle, repetition, op) before each op. What the OS notices while serving a call (an access
-//! to released memory, a double destroy) becomes a `Finding` in `os.findings`; the runner collects
-//! them. Unsupported requests fail loudly with an error; nothing falls through to the host.
+//! (lifecycle, repetition, op) before each op, and back to a thread's op before its continuation.
+//! What the OS notices while serving a call (an access to released memory, a double destroy)
+//! becomes a `Finding` in `os.findings`; the runner collects them. Unsupported requests fail
+//! loudly with an error; nothing falls through to the host.
 
 pub mod exit;
 pub mod fds;
@@ -131,16 +132,10 @@ impl OpSlot {
             _ => OpList::Thread,
         }
     }
-
-    /// The same index, in list `list`, run while the main thread ran the same list as before.
-    #[inline(always)]
-    pub fn in_list(self, list: OpList) -> OpSlot {
-        let others = self.0 & !(Self::LIST_MASK << Self::LIST_SHIFT);
-        OpSlot(others | ((list as u32) << Self::LIST_SHIFT))
-    }
 }
 
-/// Where the run is: set by the runner before each op, copied into every record and finding.
+/// Where the run is: set by the runner before each op (and back to a thread's op before its
+/// continuation or a call it queued), copied into every record and finding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Position {
     pub lifecycle: u32,
@@ -703,15 +698,6 @@ impl Os {
         });
     }
 
-    /// The position of thread `thread`'s exit (its TLS destructors, then the exit itself): its
-    /// list is the thread's, and its index stays the last op's, since an exit is no op of the
-    /// list, as does the main thread's list, which spawned the thread.
-    pub(crate) fn set_thread_exit_position(&mut self, thread: u32) {
-        self.position.op = self.position.op.in_list(OpList::Thread);
-        self.position.op_name = "thread-exit";
-        self.position.thread = thread;
-    }
-
     /// Sets the lifecycle and repetition of the position, keeping the op part.
     pub(crate) fn set_list_position(&mut self, lifecycle: u32, repetition: u32) {
         self.position.lifecycle = lifecycle;
@@ -904,9 +890,8 @@ mod tests {
     }
 
     /// A slot keeps its list, the main thread's list and its index apart, the largest index
-    /// included, and a thread's exit keeps the main thread's list; an op of the setup or the
-    /// teardown (or a thread either spawned) names that list where one of `ops` names its
-    /// repetition.
+    /// included; an op of the setup or the teardown (or a thread either spawned) names that list
+    /// where one of `ops` names its repetition.
     #[test]
     fn an_op_slot_keeps_both_lists_and_an_op_run_once_names_its_list_not_a_repetition() {
         let lists = [OpList::Setup, OpList::Ops, OpList::Teardown, OpList::Thread];
@@ -920,11 +905,6 @@ mod tests {
                     );
                     let bits = OpSlot::list_bits(list, *main_list);
                     assert_eq!(OpSlot::with_index(bits, index), slot);
-                    let exit = slot.in_list(OpList::Thread);
-                    assert_eq!(
-                        (exit.list(), exit.main_list(), exit.index()),
-                        (OpList::Thread, *main_list, index)
-                    );
                 }
             }
         }
