@@ -314,8 +314,8 @@ fn run_inner<S: Subject>(
     let (header, scheduler, defects) = prepare::<S>(scenario, &options);
     let seed = header.seed;
     let config = Config::new(&defects, &scenario.config);
-    // The subject, made once the runner is (with the runner's OS). Declared before the runner,
-    // so that it is dropped after it, as when it was the runner's field after the OS.
+    // The subject, made once the runner is (with the runner's OS), and dropped before the
+    // outcome is taken, its panic caught (`Calling::Drop`).
     let mut subject: Option<S> = None;
     // The OS is made in its place in the runner, and the runner is never moved (the outcome is
     // taken from it in place): the OS is kilobytes, and every move of it is a copy.
@@ -374,6 +374,11 @@ fn run_inner<S: Subject>(
         }
         Err(payload) => runner.panicked(payload, "new"),
     }
+    // Dropped while the runner can still report it: the subject's `drop` is its code too, and a
+    // panic there is a finding, where it escaped the run as sim's own bug.
+    if let Some(made) = subject.take() {
+        let _ = runner.call_outside_ops(Calling::Drop, |_| drop(made));
+    }
     if let Some(published) = published {
         isolated::unpublish(published);
     }
@@ -415,6 +420,10 @@ enum Calling {
     Op,
     Continuation,
     Other(&'static str),
+    /// The subject's `check_invariants`, after a repetition or a teardown: outside any op.
+    CheckInvariants,
+    /// The subject's `drop`, at the end of the run: outside any op.
+    Drop,
 }
 
 /// Calls into the subject for thread `tid`; if it blocks, blocks the thread in `os` and keeps the
@@ -625,7 +634,8 @@ impl<'a, S: Subject> Runner<'a, S> {
         if !self.os.check_fd_conservation() {
             self.collect_os_findings()?;
         }
-        let violations = subject.check_invariants(&self.os);
+        let violations =
+            self.call_outside_ops(Calling::CheckInvariants, |os| subject.check_invariants(os))?;
         for violation in violations {
             let finding = Finding::new(
                 FindingKind::Invariant,
@@ -773,10 +783,61 @@ impl<'a, S: Subject> Runner<'a, S> {
             Calling::Op => self.os.position().op_name,
             Calling::Continuation => "continuation",
             Calling::Other(what) => what,
+            outside @ (Calling::CheckInvariants | Calling::Drop) => {
+                self.collect_os_findings()?;
+                self.panicked_outside_ops(payload, outside);
+                return Err(Stop);
+            }
         };
         self.collect_os_findings()?;
         self.panicked(payload, what);
         Err(Stop)
+    }
+
+    /// Calls the subject's code that runs outside any op (`what`: its invariant check, its
+    /// drop) with its panic caught, as `run_list` catches an op's: the panic is a `panic`
+    /// finding naming `what`, and stops the run.
+    fn call_outside_ops<T>(
+        &mut self,
+        what: Calling,
+        call: impl FnOnce(&Os) -> T,
+    ) -> Result<T, Stop> {
+        self.calling = what;
+        let called = catch_unwind(AssertUnwindSafe(|| call(&self.os)));
+        match called {
+            Ok(value) => {
+                self.calling = Calling::Nothing;
+                Ok(value)
+            }
+            Err(payload) => self.subject_panicked(payload).and(Err(Stop)),
+        }
+    }
+
+    /// The `panic` finding of a call outside any op (`call_outside_ops`), with no op named: the
+    /// op that ran last had returned. A panic in `check_invariants` is placed as its
+    /// violations are (the repetition, or the end of the lifecycle it checks); one in `drop` in
+    /// the repetition where the run ended, and in no list: the list that ran last, a teardown
+    /// say, had ended.
+    #[cold]
+    fn panicked_outside_ops(&mut self, payload: Box<dyn std::any::Any + Send>, what: Calling) {
+        let subject = info_of::<S>().name;
+        let (site, during) = match what {
+            Calling::Drop => ("drop", format!("`{subject}`'s drop, at the end of the run")),
+            _ => (
+                "check_invariants",
+                format!("`{subject}::check_invariants`, after the op list"),
+            ),
+        };
+        let headline = format!("the subject panicked: {}", panic_message(&*payload));
+        let location = crate::subject::take_panic_location();
+        let finding = Finding::new(FindingKind::Panic, "subject", site, headline)
+            .detail("during", during)
+            .panicked_at(location);
+        let finding = match what {
+            Calling::Drop => finding.at(self.lifecycle_index, self.repetition),
+            _ => self.stamp(finding),
+        };
+        let _ = self.add(finding);
     }
 
     /// Steps the threads of the list `run_list` set up until none can step.

@@ -683,7 +683,8 @@ ops = [{{ op = "noop" }}, {{ op = "touch" }}]
 }
 
 /// A panicking subject is a `panic` finding with its message and where it happened, not a crash
-/// of the tool: in an op, and in the constructor (which reads `[config]`).
+/// of the tool: in an op, in the constructor (which reads `[config]`), in its invariant check and
+/// in its drop.
 mod panics {
     use arbitrary::Arbitrary;
     use serde::{Deserialize, Serialize};
@@ -703,7 +704,10 @@ mod panics {
         BreakValidation,
     }
 
-    pub struct Brittle;
+    pub struct Brittle {
+        panic_in_check_invariants: bool,
+        panic_in_drop: bool,
+    }
 
     /// How many times `Brittle::new` tries its malloc before it gives up.
     const BRITTLE_NEW_ALLOC_TRIES_MAX: u32 = 64;
@@ -711,6 +715,18 @@ mod panics {
     const FAIL_IN_NEW: BoolParam = BoolParam {
         name: "fail_in_new",
         summary: "panic in `new`",
+        default: false,
+    };
+
+    const PANIC_IN_CHECK_INVARIANTS: BoolParam = BoolParam {
+        name: "panic_in_check_invariants",
+        summary: "panic in `check_invariants`",
+        default: false,
+    };
+
+    const PANIC_IN_DROP: BoolParam = BoolParam {
+        name: "panic_in_drop",
+        summary: "panic when dropped",
         default: false,
     };
 
@@ -729,7 +745,12 @@ mod panics {
                 ops: vec![],
                 defects: vec![],
                 caches: vec![],
-                params: vec![FAIL_IN_NEW.decl(), DOUBLE_FREE_IN_NEW.decl()],
+                params: vec![
+                    FAIL_IN_NEW.decl(),
+                    DOUBLE_FREE_IN_NEW.decl(),
+                    PANIC_IN_CHECK_INVARIANTS.decl(),
+                    PANIC_IN_DROP.decl(),
+                ],
                 host_backed: false,
             }
         }
@@ -749,7 +770,10 @@ mod panics {
                 let _ = os.free(block, "brittle_new");
             }
             assert!(!config.flag(&FAIL_IN_NEW), "bad [config]");
-            Brittle
+            Brittle {
+                panic_in_check_invariants: config.flag(&PANIC_IN_CHECK_INVARIANTS),
+                panic_in_drop: config.flag(&PANIC_IN_DROP),
+            }
         }
         fn op_name(op: &BrittleOp) -> &'static str {
             match op {
@@ -771,6 +795,16 @@ mod panics {
         fn validate(op: &BrittleOp, _names: &mut sim::subject::Names) -> Result<(), String> {
             assert!(*op != BrittleOp::BreakValidation, "validation broke");
             Ok(())
+        }
+        fn check_invariants(&self, _os: &Os) -> Vec<String> {
+            assert!(!self.panic_in_check_invariants, "the invariant check broke");
+            Vec::new()
+        }
+    }
+
+    impl Drop for Brittle {
+        fn drop(&mut self) {
+            assert!(!self.panic_in_drop, "the drop broke");
         }
     }
 
@@ -970,6 +1004,94 @@ ops = [{ op = "fine" }, { op = "break" }]"#,
                 .expect("the op it panicked in");
             assert_eq!((op.list, op.during, op.index), (list, during, 2), "{lists}");
             assert_eq!(sim::report::where_noticed(finding, &outcome), words);
+        }
+    }
+
+    /// The subject's `check_invariants` and its `drop` are its code as much as an op: a panic
+    /// in either is a `panic` finding naming it, which ends the run with the findings before it
+    /// kept, and a failing verdict (exit 1); not an internal error of sim's (exit 3).
+    #[test]
+    fn a_panic_in_check_invariants_or_drop_is_a_panic_finding_naming_it() {
+        let file = |config: &str, teardown: &str| {
+            format!(
+                r#"
+name = "b"
+subject = "brittle"
+[config]
+{config}
+[[lifecycle]]
+name = "l"
+repeat = 3
+ops = [{{ op = "fine" }}]
+{teardown}
+"#
+            )
+        };
+        let in_check = run(&file("panic_in_check_invariants = true", ""));
+        assert_eq!(
+            in_check.signatures(),
+            ["panic:subject:check_invariants"],
+            "{:?}",
+            in_check.findings
+        );
+        let finding = &in_check.findings[0];
+        assert!(
+            finding.headline.contains("the invariant check broke"),
+            "{finding:?}"
+        );
+        assert_eq!(
+            finding.detail_text("during"),
+            Some("`brittle::check_invariants`, after the op list")
+        );
+        // Checked after the first repetition, whose finding ends the run there.
+        assert_eq!((finding.repetition, in_check.ops), (0, 1));
+        assert_eq!(
+            sim::report::where_noticed(finding, &in_check),
+            "lifecycle `l` (repetition 1 of 3)"
+        );
+
+        let teardown = r#"teardown = [{ op = "fine" }]"#;
+        let in_drop = run(&file("panic_in_drop = true", teardown));
+        assert_eq!(
+            in_drop.signatures(),
+            ["panic:subject:drop"],
+            "{:?}",
+            in_drop.findings
+        );
+        let finding = &in_drop.findings[0];
+        assert!(finding.headline.contains("the drop broke"), "{finding:?}");
+        assert_eq!(
+            finding.detail_text("during"),
+            Some("`brittle`'s drop, at the end of the run")
+        );
+        assert_eq!(finding.during, None, "the teardown had ended");
+        assert_eq!(in_drop.ops, 4, "every op ran");
+
+        // A run already stopped by a panic drops its subject too, and keeps the first finding.
+        let both = run(&file(
+            "panic_in_check_invariants = true\npanic_in_drop = true",
+            "",
+        ));
+        assert_eq!(
+            both.signatures(),
+            ["panic:subject:check_invariants", "panic:subject:drop"]
+        );
+
+        // Through the CLI: a failing verdict, not an internal error.
+        let dir = super::support::scratch_dir("check-invariants-and-drop");
+        for config in ["panic_in_check_invariants = true", "panic_in_drop = true"] {
+            let path = super::support::write_file(&dir, "b.toml", file(config, ""));
+            let code = sim::cli::main_with_args(
+                sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
+                [
+                    "sim".to_string(),
+                    "run".into(),
+                    path.display().to_string(),
+                    "--repro-dir".into(),
+                    dir.display().to_string(),
+                ],
+            );
+            assert_eq!(code, 1, "{config}");
         }
     }
 
