@@ -27,6 +27,7 @@
 //! with its artifact). `sim import-crash` replays such an artifact isolated, where the crash
 //! becomes a `fault` finding with its report.
 
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::OnceLock;
 
 use crate::ledger::GrowthProgress;
@@ -292,11 +293,12 @@ pub fn is_builtin_subject(subject: &dyn DynSubject) -> bool {
 pub fn warm_up() {
     for entry in registry().subjects() {
         let scenario = entry.from_bytes(&[], &generate_options(&[]));
-        let _guard = SimulationGuard::enter();
-        let _ = scenario.run_in_process(RunOptions {
-            defects: Some(Vec::new()),
-            record_schedule: false,
-            ..RunOptions::default()
+        let _ = in_simulation_printing_escapes(|| {
+            scenario.run_in_process(RunOptions {
+                defects: Some(Vec::new()),
+                record_schedule: false,
+                ..RunOptions::default()
+            })
         });
     }
     // The first ChaCha block made in the process asks the CPU which vector instructions it has
@@ -344,9 +346,12 @@ pub fn run_target_with(subject: &str, bytes: &[u8], defects: &[String]) -> Resul
 pub use crate::subject::in_simulation;
 
 /// Installs a panic hook that stays silent for panics inside a simulation (the runner catches them
-/// and reports a `panic` finding with the op that caused it) or a subject's constructor the parser
-/// runs (a diagnostic at `[limits]`), and defers to the previous hook for every other panic. libFuzzer's hook aborts on any panic, caught or not, which would turn a
-/// subject panic into a bare crash without the report; the fuzz targets call this in their init.
+/// and reports a `panic` finding with the call that caused it) or a subject's constructor the
+/// parser runs (a diagnostic at `[limits]`), and defers to the previous hook for every other
+/// panic. libFuzzer's hook aborts on any panic, caught or not, which would turn a subject panic
+/// into a bare crash without the report; the fuzz targets call this in their init. A panic of
+/// the runner's or the OS's own in a run is silent here too (the hook cannot tell it from the
+/// subject's), and printed when it escapes the run (`in_simulation_printing_escapes`).
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -387,6 +392,33 @@ fn run_target_as(
     ))
 }
 
+/// Runs `run`, a run of the runner, marked as a simulation (`SimulationGuard`), so that the panic
+/// hook (`install_panic_hook`) keeps quiet about the subject's panics, which the runner turns into
+/// findings. A panic that escapes the run is therefore not the subject's but sim's own bug (the
+/// runner's or the OS's), which the hook kept quiet about too: printed here, with where it was
+/// raised (as the CLI prints its internal errors), and unwound on. Under libFuzzer the target's
+/// wrapper then aborts, and the message is what says why. Deciding in the hook instead would need
+/// a mark around every call into the subject, two thread-local writes per step: 1.4% of the
+/// scheduler benchmark's instructions.
+fn in_simulation_printing_escapes<T>(run: impl FnOnce() -> T) -> T {
+    in_simulation_reporting_escapes(run, |text| eprintln!("{text}"))
+}
+
+/// `in_simulation_printing_escapes`, handing the text of a panic that escapes the run to
+/// `report`.
+fn in_simulation_reporting_escapes<T>(run: impl FnOnce() -> T, report: impl FnOnce(&str)) -> T {
+    let guard = SimulationGuard::enter();
+    let ran = catch_unwind(AssertUnwindSafe(run));
+    drop(guard);
+    ran.unwrap_or_else(|payload| {
+        let message = crate::subject::internal_panic_text(&*payload);
+        report(&format!(
+            "sim: internal error in a run: {message}\nnote: this is a bug in sim, not in the subject"
+        ));
+        resume_unwind(payload)
+    })
+}
+
 /// Whether an input's run goes in a child process for a host-backed subject (`runner::run`), or
 /// stays in this one (`run_in_process`).
 enum Isolation {
@@ -408,13 +440,10 @@ fn run_input(
         record_schedule: false,
         ..RunOptions::default()
     };
-    let outcome = {
-        let _guard = SimulationGuard::enter();
-        match isolation {
-            Isolation::AsTheSubjectNeeds => scenario.run(options),
-            Isolation::InProcess => scenario.run_in_process(options),
-        }
-    };
+    let outcome = in_simulation_printing_escapes(|| match isolation {
+        Isolation::AsTheSubjectNeeds => scenario.run(options),
+        Isolation::InProcess => scenario.run_in_process(options),
+    });
     (scenario, outcome)
 }
 
@@ -832,5 +861,42 @@ mod tests {
             import_command("allocator", &["collect-after-segment-free".into()]),
             "sim import-crash allocator ARTIFACT --defect collect-after-segment-free"
         );
+    }
+
+    /// A panic that escapes a run is sim's own bug, not the subject's (the runner makes those
+    /// findings): the panic hook (`install_panic_hook`) kept quiet about it, as about any panic
+    /// inside the run, so it is reported where it escapes, and then unwinds on, to the fuzz
+    /// target's wrapper, where libFuzzer aborts. A run that returns reports nothing, and the
+    /// mark of a simulation ends with the run either way.
+    #[test]
+    fn a_panic_escaping_a_run_is_reported_and_unwinds_on() {
+        let mut reported = Vec::new();
+        let escaped = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            in_simulation_reporting_escapes(
+                || {
+                    assert!(in_simulation(), "the run is marked as a simulation");
+                    panic!("the runner's own bug")
+                },
+                |text| reported.push(text.to_string()),
+            )
+        }));
+        let payload = escaped.expect_err("the panic unwinds on");
+        assert_eq!(
+            crate::subject::panic_message(&*payload),
+            "the runner's own bug"
+        );
+        assert!(!in_simulation(), "the mark ended with the run");
+        assert_eq!(reported.len(), 1, "{reported:?}");
+        assert!(
+            reported[0].starts_with("sim: internal error in a run: the runner's own bug\n"),
+            "{reported:?}"
+        );
+        assert!(
+            reported[0].ends_with("note: this is a bug in sim, not in the subject"),
+            "{reported:?}"
+        );
+
+        let returned = in_simulation_reporting_escapes(|| 7, |text| reported.push(text.into()));
+        assert_eq!((returned, reported.len()), (7, 1));
     }
 }
