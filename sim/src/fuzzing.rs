@@ -471,10 +471,15 @@ fn failing_input_report(
         text.push_str(&report::render_finding_body(finding, outcome));
     }
     text.push_str(keep_note);
-    text.push_str(&format!(
-        "note: the input decodes to this scenario (save it as a .toml file and {replay_it}):\n"
-    ));
-    text.push_str(&report::pin(scenario, outcome).to_toml());
+    match report::pin(scenario, outcome).to_toml() {
+        Ok(printed) => {
+            text.push_str(&format!(
+                "note: the input decodes to this scenario (save it as a .toml file and {replay_it}):\n"
+            ));
+            text.push_str(&printed);
+        }
+        Err(why) => text.push_str(&format!("note: the input's scenario is not shown: {why}\n")),
+    }
     text
 }
 
@@ -603,7 +608,12 @@ pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
             return Ok(());
         }
     };
-    let printed = scenario.to_toml();
+    let printed = scenario.to_toml().map_err(|why| {
+        format!(
+            "sim fuzz target `scenario-parser`: a scenario the parser accepted does not print\n\
+             {why}\n--- input ---\n{source}"
+        )
+    })?;
     // The printer spells every op out, so a file near the bound can print past it: no writer
     // writes such a print (`report::check_scenario_file_size`), and the parser rightly refuses it.
     if report::check_scenario_file_size(printed.len()).is_err() {
@@ -615,7 +625,12 @@ pub fn check_scenario_text(bytes: &[u8]) -> Result<(), String> {
              {diagnostic}\n--- input ---\n{source}\n--- printed ---\n{printed}"
         )
     })?;
-    let printed_again = reparsed.to_toml();
+    let printed_again = reparsed.to_toml().map_err(|why| {
+        format!(
+            "sim fuzz target `scenario-parser`: a printed scenario parsed back does not print\n\
+             {why}\n--- input ---\n{source}\n--- printed ---\n{printed}"
+        )
+    })?;
     if printed_again != printed {
         return Err(format!(
             "sim fuzz target `scenario-parser`: printing is not stable: print(parse(print(s))) differs from print(s)\n\

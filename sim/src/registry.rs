@@ -79,7 +79,8 @@ pub trait DynScenario: Send {
     /// The outcome of an isolated run of this scenario whose process ended with wait status
     /// `status` without reporting one (`runner::isolated::lost_run`).
     fn lost_run(&self, options: RunOptions, status: i32) -> Outcome;
-    fn to_toml(&self) -> String;
+    /// The scenario as a TOML file (`print::to_toml`), or the op TOML cannot hold.
+    fn to_toml(&self) -> Result<String, print::Unprintable>;
     /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
     /// The smallest scenario found whose run still shows `signature` (see `shrink`).
@@ -233,7 +234,7 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
         runner::isolated::lost_run::<S>(&self.scenario, &options, status)
     }
 
-    fn to_toml(&self) -> String {
+    fn to_toml(&self) -> Result<String, print::Unprintable> {
         print::to_toml(&self.scenario)
     }
 

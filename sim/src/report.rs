@@ -548,7 +548,9 @@ pub fn write_repro(
         file_name_part(&meta.name, NAME_IN_FILE_NAME_MAX),
         outcome.header.seed
     );
-    let body = pin(scenario, outcome).to_toml();
+    let body = pin(scenario, outcome)
+        .to_toml()
+        .map_err(std::io::Error::other)?;
     for attempt in 1..=REPRO_SUFFIXES_MAX {
         let path = if attempt == 1 {
             dir.join(format!("{stem}.toml"))
@@ -610,7 +612,16 @@ fn holds_repro(path: &Path, body: &str) -> bool {
 /// `text` as one word of a POSIX shell command line: unchanged when the shell reads it back as it
 /// is (every path the tool picks by default), else quoted, so that a printed command still pastes
 /// when the user chose a directory such as `--out "/tmp/sp ace"`.
+///
+/// A word with a control character (a path with a newline in it) is written in `$'…'`
+/// quoting, with the character escaped (`\n`, `\x01`): a single-quoted newline is a correct word,
+/// but it breaks the line, and a command written into a file's comment (`# Replay: …`, the
+/// import-crash header) must stay on its comment line for the file to parse. `$'…'` is read by
+/// bash, zsh, ksh and POSIX 2024 shells.
 pub fn shell_word(text: &str) -> Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        return Cow::Owned(ansi_c_quoted(text));
+    }
     // shlex also quotes a comma, in case the word sits inside a brace expansion `{a,b}`. Ours
     // stand alone, where a comma is literal, and a `gen:` repro lists its defects with commas.
     let plain = |word: &str| shlex::try_quote(word).is_ok_and(|quoted| quoted == word);
@@ -619,6 +630,43 @@ pub fn shell_word(text: &str) -> Cow<'_, str> {
     }
     // shlex refuses only a NUL byte, which no path or command-line argument can hold.
     shlex::try_quote(text).unwrap_or(Cow::Borrowed(text))
+}
+
+/// `text` in the shell's `$'…'` quoting, every control character escaped, so that it is one
+/// line.
+fn ansi_c_quoted(text: &str) -> String {
+    let mut quoted = String::from("$'");
+    for c in text.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("\\'"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            c if c.is_ascii_control() => quoted.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// `text` for prose on one comment line: unchanged unless it holds a control character, which
+/// is escaped as Rust escapes it (`\n`), so that a path with a newline cannot end the comment.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut line = String::new();
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    Cow::Owned(line)
 }
 
 /// The program the printed commands name: `sim`, or a crate's own binary built on
@@ -760,6 +808,12 @@ mod tests {
     }
 
     #[test]
+    fn prose_on_a_comment_line_escapes_only_control_characters() {
+        assert_eq!(one_line("scenarios/a b.toml"), "scenarios/a b.toml");
+        assert_eq!(one_line("a\nb = 1\r\t"), r"a\nb = 1\r\t");
+    }
+
+    #[test]
     fn shell_words_are_quoted_only_when_the_shell_would_change_them() {
         for plain in [
             "target/sim/repros/wasi-runtime-instantiate-destroy-0000000000000001.toml",
@@ -777,5 +831,20 @@ mod tests {
             replay_command("/tmp/a b.toml"),
             "sim replay '/tmp/a b.toml'"
         );
+        // A control character makes a `$'…'` word, on one line, that bash reads back as `text`.
+        for (text, word) in [
+            ("crash\nseed = 5", r"$'crash\nseed = 5'"),
+            ("it's\t\\\r", r"$'it\'s\t\\\r'"),
+            ("a\x01b\x7f", r"$'a\x01b\x7f'"),
+        ] {
+            assert_eq!(shell_word(text), word);
+            let echoed = std::process::Command::new("bash")
+                .args(["-c", &format!("printf %s {word}")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(echoed.stdout).unwrap(), text);
+        }
+        // A control character past ASCII (which bash spells by the locale's encoding).
+        assert_eq!(shell_word("a\u{85}"), r"$'a\u0085'");
     }
 }

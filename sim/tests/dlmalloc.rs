@@ -270,7 +270,7 @@ fn generated_programs_find_nothing_and_replay_to_the_same_trace() {
         &options,
         |seed, generated, outcome| {
             assert!(
-                !generated.to_toml().contains("release-behind-back"),
+                !generated.to_toml().unwrap().contains("release-behind-back"),
                 "fault injection is never generated"
             );
             ops += outcome.ops;

@@ -67,7 +67,7 @@ fn generated_scenarios_pass_without_the_defect_and_reach_it_with_it() {
             without.passed(),
             "seed {seed}: {:?}\n{}",
             without.signatures(),
-            scenario.to_toml()
+            scenario.to_toml().unwrap()
         );
         let with = scenario.run(RunOptions::default());
         if !with.passed() {
@@ -206,7 +206,7 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
     let without_expect = |name: &str, text: &str| {
         let mut scenario = bump_allocator::registry().parse(name, text).unwrap();
         scenario.set_expect(None);
-        scenario.to_toml()
+        scenario.to_toml().unwrap()
     };
     assert_eq!(
         without_expect(
@@ -246,7 +246,7 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
     assert!(
         regression.meta().op_count < 20,
         "shrunk: {}",
-        regression.to_toml()
+        regression.to_toml().unwrap()
     );
     // The header's command imports the same file again: defects and directory are in it.
     assert!(
@@ -349,7 +349,7 @@ fn the_cli_runs_the_example_subject_once_it_is_registered() {
     let small = bump_allocator::registry()
         .parse(&out, &std::fs::read_to_string(&out).unwrap())
         .unwrap();
-    assert!(small.meta().op_count < 8, "{}", small.to_toml());
+    assert!(small.meta().op_count < 8, "{}", small.to_toml().unwrap());
     assert_eq!(
         main_with_args(bump_allocator::registry(), args(&["replay", &out])),
         1

@@ -150,7 +150,7 @@ fn the_parser_target_accepts_garbage_and_round_trips_what_it_parses() {
 #[test]
 fn the_parser_target_accepts_a_file_whose_print_is_past_the_size_bound() {
     let text = support::text_of_300000_op_leak();
-    let printed = support::parse_scenario(&text).to_toml();
+    let printed = support::parse_scenario(&text).to_toml().unwrap();
     assert!(
         text.len() <= sim::scenario::parse::SOURCE_BYTES_MAX
             && printed.len() > sim::scenario::parse::SOURCE_BYTES_MAX,
@@ -311,6 +311,49 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
         std::fs::read_to_string(out.join(&name)).unwrap(),
         "not a scenario"
     );
+}
+
+/// A path with a newline in it (the artifact's, the output directory's) is written into the
+/// regression's comment lines escaped, so the file parses: the header's import command and its
+/// `# Replay:` line each stay on their line, and the command still names the path (`$'…'`).
+#[test]
+fn import_crash_writes_a_path_with_a_newline_in_its_comments_escaped() {
+    let dir = scratch_dir("import-crash-newline");
+    let artifact = dir.join("crash\nseed = 5");
+    std::fs::copy(prestats_artifact(), &artifact).unwrap();
+    let out = dir.join("out\nx = 1");
+    let args = [
+        "sim",
+        "import-crash",
+        "wasi-runtime",
+        &artifact.display().to_string(),
+        "--defect",
+        "prestats-lock-leak",
+        "--out",
+        &out.display().to_string(),
+    ]
+    .map(String::from);
+    let registry = sim::registry::Registry::builtin;
+    assert_eq!(sim::cli::main_with_args(registry(), args.to_vec()), 1);
+    let written = toml_files_in(&out);
+    assert_eq!(written.len(), 1, "one regression file: {written:?}");
+    let source = std::fs::read_to_string(&written[0]).unwrap();
+    let first = source.lines().next().unwrap();
+    assert!(
+        first.starts_with("# Imported by `sim import-crash wasi-runtime $'")
+            && first.contains("/crash\\nseed = 5' --defect prestats-lock-leak`"),
+        "{source}"
+    );
+    let replay = source.lines().find(|line| line.starts_with("# Replay: "));
+    assert!(
+        replay
+            .is_some_and(|line| line.starts_with("# Replay: sim replay $'")
+                && line.contains("/out\\nx = 1/")),
+        "{source}"
+    );
+    registry()
+        .parse("regression.toml", &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}\n{source}"));
 }
 
 /// `--classify` answers on one line of stdout for every target, the parser's too: an artifact

@@ -51,14 +51,14 @@ fn generated_scenarios_pass_with_defects_off_and_replay_to_the_same_trace() {
                 first.passed(),
                 "subject `{name}`: a generated scenario fails with defects off: {:?}\n{}",
                 first.signatures(),
-                scenario.to_toml()
+                scenario.to_toml().unwrap()
             );
             let second = scenario.run(RunOptions::default());
             assert_eq!(
                 first.trace_hash,
                 second.trace_hash,
                 "subject `{name}`: two runs of one scenario differ\n{}",
-                scenario.to_toml()
+                scenario.to_toml().unwrap()
             );
         });
     }
@@ -88,7 +88,7 @@ fn no_generated_scenario_warns() {
                 assert!(
                     warnings.is_empty(),
                     "subject `{name}`, seed {seed}: {warnings:?}\n{}",
-                    scenario.to_toml()
+                    scenario.to_toml().unwrap()
                 );
             }
         }
@@ -97,7 +97,7 @@ fn no_generated_scenario_warns() {
             assert!(
                 warnings.is_empty(),
                 "subject `{name}`: {warnings:?}\n{}",
-                scenario.to_toml()
+                scenario.to_toml().unwrap()
             );
         });
     }

@@ -106,7 +106,7 @@ fn generated_failing(
     let path = write_file(
         dir,
         format!("{subject}-generated.toml"),
-        entry.generate(seed, &options).to_toml(),
+        entry.generate(seed, &options).to_toml().unwrap(),
     );
     (seed, defects, path)
 }

@@ -410,7 +410,7 @@ fn steps_max_ends_a_runaway_run_with_a_budget_finding() {
     assert_eq!(outcome.signatures(), vec!["budget:steps_max:runner"]);
     assert_eq!(outcome.steps, 101);
     // Printed back, `[limits]` holds the one limit that differs from its default.
-    let printed = parse_scenario(&text).to_toml();
+    let printed = parse_scenario(&text).to_toml().unwrap();
     let limits = printed
         .split("[limits]\n")
         .nth(1)

@@ -72,7 +72,7 @@ fn assert_one_minimal(scenario: &dyn DynScenario, signature: &str) {
             assert!(
                 !shows(smaller.as_ref(), signature),
                 "removing one more op keeps `{signature}`:\n{}",
-                smaller.to_toml()
+                smaller.to_toml().unwrap()
             );
         }
     }
@@ -96,7 +96,7 @@ fn a_200_op_leak_shrinks_to_at_most_8_ops_with_the_same_signature() {
         shrunk.ops_after <= 8,
         "{} ops left:\n{}",
         shrunk.ops_after,
-        shrunk.scenario.to_toml()
+        shrunk.scenario.to_toml().unwrap()
     );
     assert_eq!(shrunk.ops_after, shrunk.scenario.meta().op_count);
     assert!(shows(shrunk.scenario.as_ref(), LEAK));
@@ -107,8 +107,8 @@ fn a_200_op_leak_shrinks_to_at_most_8_ops_with_the_same_signature() {
     );
     assert_one_minimal(shrunk.scenario.as_ref(), LEAK);
     // The result is a file a person could have written: it parses back to itself.
-    let text = shrunk.scenario.to_toml();
-    assert_eq!(parse_scenario(&text).to_toml(), text);
+    let text = shrunk.scenario.to_toml().unwrap();
+    assert_eq!(parse_scenario(&text).to_toml().unwrap(), text);
 }
 
 /// 2000 lifecycles of which one leaks: dropping lifecycles in halves first finds it in a few
@@ -136,7 +136,7 @@ fn one_leaking_lifecycle_among_thousands_is_found_in_few_runs() {
         1,
         "after {} runs:\n{}",
         shrunk.runs,
-        shrunk.scenario.to_toml()
+        shrunk.scenario.to_toml().unwrap()
     );
     assert!(shows(shrunk.scenario.as_ref(), LEAK));
     assert!(shrunk.runs <= 60, "{} runs", shrunk.runs);
@@ -220,7 +220,7 @@ fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
     assert!(shows(scenario.as_ref(), DEADLOCK));
     let shrunk = sim::shrink::shrink(scenario.as_ref(), DEADLOCK, 1_000);
     assert_eq!(shrunk.ops_before, 203);
-    let text = shrunk.scenario.to_toml();
+    let text = shrunk.scenario.to_toml().unwrap();
     assert_eq!(shrunk.ops_after, 4, "{text}");
     for needed in [
         "{ op = \"hold\" }",
@@ -256,12 +256,12 @@ fn a_cut_that_adds_a_finding_the_scenario_did_not_show_is_not_kept() {
         outcome.signatures(),
         [LEAK],
         "after: still the heap leak alone\n{}",
-        shrunk.scenario.to_toml()
+        shrunk.scenario.to_toml().unwrap()
     );
     assert!(
-        shrunk.scenario.to_toml().contains("op = \"join\""),
+        shrunk.scenario.to_toml().unwrap().contains("op = \"join\""),
         "{}",
-        shrunk.scenario.to_toml()
+        shrunk.scenario.to_toml().unwrap()
     );
 }
 
@@ -439,7 +439,7 @@ ops = [{ op = "bump" }]
     let scenario = parse_scenario(text);
     assert!(shows(scenario.as_ref(), LEAK));
     let shrunk = sim::shrink::shrink(scenario.as_ref(), LEAK, 5_000);
-    let small = shrunk.scenario.to_toml();
+    let small = shrunk.scenario.to_toml().unwrap();
     assert!(shows(shrunk.scenario.as_ref(), LEAK), "{small}");
     let meta = shrunk.scenario.meta();
     assert_eq!(meta.lifecycle_count, 1, "{small}");
@@ -527,7 +527,7 @@ ops = [{ op = "bump" }]
             "{without_faults}"
         );
         let shrunk = sim::shrink::shrink(scenario.as_ref(), signature, 1_000);
-        let small = shrunk.scenario.to_toml();
+        let small = shrunk.scenario.to_toml().unwrap();
         let parsed = Registry::builtin()
             .parse("shrunk.toml", &small)
             .unwrap_or_else(|e| panic!("the shrunk repro is refused: {e}\n{small}"));
@@ -694,6 +694,33 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
     assert!(parse_scenario(&stdout).meta().expect.is_some(), "{stdout}");
 }
 
+/// A source path with a newline in it is escaped in the header's prose and in its `# Replay:`
+/// command, so the shrunk file parses and replays: the raw newline ended the comment.
+#[test]
+fn a_shrunk_scenario_from_a_path_with_a_newline_parses() {
+    let dir = scratch_dir("header-newline");
+    let source = dir.join("heap\nseed = 5.toml");
+    std::fs::copy(
+        workspace_path("scenarios/zoo/heap-delete-exit.toml"),
+        &source,
+    )
+    .unwrap();
+    let out = dir.join("small\nx = 1.toml").display().to_string();
+    let (code, _, stderr) = run_sim(&["shrink", &source.display().to_string(), "--out", &out]);
+    assert_eq!(code, 1, "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("/heap\\nseed = 5.toml for "), "{text}");
+    assert!(lines[1].ends_with("/small\\nx = 1.toml'"), "{text}");
+    assert!(
+        lines[2].contains("/heap\\nseed = 5.toml, which may speak"),
+        "{text}"
+    );
+    let (code, stdout, stderr) = run_sim(&["replay", &out]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("replayed: the same findings"), "{stdout}");
+}
+
 /// A shrunk scenario says what it shows and where it comes from, and keeps the comments that
 /// explain the original (a printed scenario has none of its own); shrinking it again quotes the
 /// original's comments once, not the header about them.
@@ -758,7 +785,8 @@ fn a_300000_op_lifecycle_shrinks_in_a_few_runs_per_halving() {
     let scenario =
         sim::scenario::parse::parse::<Counter>("big.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        sim::scenario::print::to_toml(&scenario).len() > sim::scenario::parse::SOURCE_BYTES_MAX,
+        sim::scenario::print::to_toml(&scenario).unwrap().len()
+            > sim::scenario::parse::SOURCE_BYTES_MAX,
         "the case of the bug: its candidates print past what a file may hold"
     );
     let original_work = scenario.op_count() as u64 + runner_steps(&scenario);

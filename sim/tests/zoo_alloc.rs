@@ -309,7 +309,7 @@ fn seeds_finding(subject: &str, defect: &str, signature: &str) -> Vec<u64> {
                 fixed.passed(),
                 "seed {seed} without the defect: {:#?}\n{}",
                 fixed.findings,
-                scenario.to_toml()
+                scenario.to_toml().unwrap()
             );
             found.push(seed);
             if found.len() == DEFECT_FINDS_WANTED {

@@ -274,7 +274,7 @@ fn generated_programs_find_nothing_with_defects_off() {
             outcome.passed(),
             "seed {seed}: {:?}\n{}",
             outcome.findings,
-            generated(seed, &[]).to_toml()
+            generated(seed, &[]).to_toml().unwrap()
         );
     }
 }

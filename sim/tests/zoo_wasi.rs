@@ -62,7 +62,7 @@ fn the_platform_section_sets_the_size_a_leaked_lock_reports() {
     let scenario = registry.parse("glibc.toml", &text).unwrap();
     let outcome = scenario.run(RunOptions::default());
     assert_eq!(outcome.findings[0].headline, "1 rwlock (56 B) not released");
-    let printed = scenario.to_toml();
+    let printed = scenario.to_toml().unwrap();
     assert!(
         printed.contains("[platform]\nrwlock_bytes = 56"),
         "{printed}"

@@ -482,12 +482,21 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
             report::shell_word(&args.out.display().to_string())
         ),
     };
+    let body = regression.to_toml().map_err(|why| CliError {
+        code: EXIT_INTERNAL,
+        message: format!(
+            "{}: the regression was not written: {why}\n\
+             note: the artifact {} is unchanged",
+            path.display(),
+            args.file.display()
+        ),
+    })?;
     let text = format!(
         "# Imported by `{imported_by}` from a fuzzer crash.\n\
          # Finding `{signature}`. {what}\n\
          # Replay: {}\n{}",
         report::replay_command(&path.display().to_string()),
-        regression.to_toml()
+        body
     );
     if let Err(why) = report::check_scenario_file_size(text.len()) {
         return Err(CliError {

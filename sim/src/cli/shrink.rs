@@ -48,7 +48,9 @@ fn shrunk_header(
     shrunk: &crate::shrink::Shrunk,
     about_its_defects: bool,
 ) -> String {
+    // Prose on a comment line: a control character in the path would end the comment.
     let source = args.file.display().to_string();
+    let source = report::one_line(&source);
     let mut header = format!(
         "# Shrunk by `{} shrink` from {source} for `{signature}` ({} ops -> {} ops{}).\n",
         report::program(),
@@ -150,10 +152,16 @@ pub(super) fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliEr
     );
     let final_outcome = shrunk.scenario.run(RunOptions::default());
     let pinned = report::pin(shrunk.scenario.as_ref(), &final_outcome);
+    let body = pinned.to_toml().map_err(|why| CliError {
+        code: EXIT_INTERNAL,
+        message: format!(
+            "{}: the shrunk scenario was not written: {why}",
+            args.file.display()
+        ),
+    })?;
     let text = format!(
-        "{}{}",
+        "{}{body}",
         shrunk_header(&args, &signature, &shrunk, about_its_defects),
-        pinned.to_toml()
     );
     eprintln!(
         "shrunk `{signature}`: {} ops → {} ops in {} runs{}",

@@ -4,8 +4,10 @@
 //! and the cargo-fuzz targets (bytes from libFuzzer), so a fuzz finding and a sweep finding are
 //! the same kind of scenario. Op lists are built with `arbitrary_loop`, because a plain `Vec`
 //! decoded from random bytes averages about one element. Generated ops that would not validate
-//! (a `free` of a name no earlier op defined) are dropped, so every generated scenario is one a
-//! person could have written, and printing it gives a file that parses to the same scenario.
+//! (a `free` of a name no earlier op defined) are dropped, and so are ops TOML cannot hold (a
+//! `u64` field past `i64::MAX`, which `arbitrary` draws for a field a subject does not bound), so
+//! every generated scenario is one a person could have written, and printing it gives a file that
+//! parses to the same scenario.
 //! Each generated lifecycle ends with the subject's `closing_ops` (a WASI host destroys the
 //! instances it created), so that a leak the check reports is the subject's, not an unbalanced
 //! random sequence's. The generator knows nothing of any defect.
@@ -153,6 +155,20 @@ impl<O> Scenario<O> {
     }
 }
 
+/// Whether a generated `op` is kept: it validates against the names defined before it (and
+/// defines its own), and it prints. TOML's integers are `i64`, so an op with a `u64` field past
+/// `i64::MAX`, which `arbitrary` draws about half the time for a field that does not bound its
+/// values, has no spelling in a scenario file; kept, it would make the scenario unprintable.
+/// `fits_toml::fits` answers without building the TOML value, since every drawn op is asked.
+fn keeps<S: Subject>(op: &S::Op, names: &mut Names) -> bool {
+    let checkpoint = names.checkpoint();
+    if S::validate_op(op, names).is_ok() && super::fits_toml::fits(op) {
+        return true;
+    }
+    names.rollback(checkpoint);
+    false
+}
+
 fn subject_ops<S: Subject>(
     input: &mut Unstructured,
     max: u32,
@@ -161,11 +177,8 @@ fn subject_ops<S: Subject>(
     let mut ops = Vec::new();
     let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
         let op = S::Op::arbitrary(input)?;
-        let checkpoint = names.checkpoint();
-        if S::validate_op(&op, names).is_ok() {
+        if keeps::<S>(&op, names) {
             ops.push(ScenarioOp::Subject(op));
-        } else {
-            names.rollback(checkpoint);
         }
         Ok(std::ops::ControlFlow::Continue(()))
     });
@@ -209,11 +222,8 @@ fn decode_lifecycle<S: Subject>(input: &mut Unstructured, names: &mut Names) -> 
     // The subject's closing ops (destroy what the lifecycle may have created), validated like
     // every other generated op so that the printed file parses.
     for op in S::closing_ops(names) {
-        let checkpoint = names.checkpoint();
-        if S::validate_op(&op, names).is_ok() {
+        if keeps::<S>(&op, names) {
             ops.push(ScenarioOp::Subject(op));
-        } else {
-            names.rollback(checkpoint);
         }
     }
     Lifecycle {

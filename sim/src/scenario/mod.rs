@@ -24,6 +24,7 @@
 
 mod construction;
 pub mod examples;
+pub(crate) mod fits_toml;
 pub mod generate;
 pub mod lints;
 pub mod locations;

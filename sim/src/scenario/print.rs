@@ -127,8 +127,34 @@ pub fn inline_in_order<T: Serialize>(value: &T) -> Option<String> {
     })
 }
 
-fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> toml::Value {
-    let result = match op {
+/// Why a scenario cannot be printed: one of its ops holds a value TOML has no spelling for (an
+/// integer past `i64::MAX`, TOML's integers being `i64`). Generated scenarios never hold one
+/// (`generate` drops such ops); a subject's own code that makes ops (`closing_ops`, a
+/// deserializer of its own) can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unprintable {
+    /// Where the op is: `lifecycle `name`, ops #2`.
+    pub place: String,
+    /// The op as JSON, which holds any integer.
+    pub op: String,
+    /// What TOML's serializer said.
+    pub why: String,
+}
+
+impl fmt::Display for Unprintable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the scenario cannot be printed as TOML: {} is `{}`: {}",
+            self.place, self.op, self.why
+        )
+    }
+}
+
+impl std::error::Error for Unprintable {}
+
+fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> Result<toml::Value, toml::ser::Error> {
+    match op {
         ScenarioOp::Spawn { thread } => toml::Value::try_from(RunnerOp::Spawn {
             thread: thread.clone(),
         }),
@@ -138,28 +164,48 @@ fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> toml::Value {
         ScenarioOp::Exit => toml::Value::try_from(RunnerOp::Exit),
         ScenarioOp::Sleep { ticks } => toml::Value::try_from(RunnerOp::Sleep { ticks: *ticks }),
         ScenarioOp::Subject(op) => toml::Value::try_from(op),
-    };
-    result.expect("ops serialize to TOML tables")
+    }
 }
 
-fn op_list<O: Serialize>(out: &mut String, name: &str, ops: &[ScenarioOp<O>]) {
+/// `lifecycle` is where the list is, for an `Unprintable`'s place: `lifecycle `name``.
+fn op_list<O: Serialize>(
+    out: &mut String,
+    lifecycle: &str,
+    name: &str,
+    ops: &[ScenarioOp<O>],
+) -> Result<(), Unprintable> {
     if ops.is_empty() {
-        return;
+        return Ok(());
     }
     let _ = writeln!(out, "{name} = [");
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
         // A subject's op with its fields in declaration order, as `sim list` shows it and as a
         // person writes it (`slot` before `bytes`); the runner's ops have one field each.
         let line = match op {
             ScenarioOp::Subject(op) => inline_in_order(op),
             _ => None,
         };
-        let _ = writeln!(out, "  {},", line.unwrap_or_else(|| inline(&op_value(op))));
+        let line = match line {
+            Some(line) => line,
+            None => inline(&op_value(op).map_err(|why| {
+                Unprintable {
+                    place: format!("{lifecycle}, {name} #{index}"),
+                    op: match op {
+                        ScenarioOp::Subject(op) => serde_json::to_string(op),
+                        _ => Ok(String::new()),
+                    }
+                    .unwrap_or_default(),
+                    why: why.to_string(),
+                }
+            })?),
+        };
+        let _ = writeln!(out, "  {line},");
     }
     let _ = writeln!(out, "]");
+    Ok(())
 }
 
-fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) {
+fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) -> Result<(), Unprintable> {
     let _ = writeln!(out, "\n[[lifecycle]]");
     let _ = writeln!(
         out,
@@ -172,18 +218,21 @@ fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) {
     if lifecycle.warmup != default_warmup(lifecycle.repeat) {
         let _ = writeln!(out, "warmup = {}", lifecycle.warmup);
     }
-    op_list(out, "setup", &lifecycle.setup);
-    op_list(out, "ops", &lifecycle.ops);
-    op_list(out, "teardown", &lifecycle.teardown);
+    let place = format!("lifecycle `{}`", lifecycle.name);
+    op_list(out, &place, "setup", &lifecycle.setup)?;
+    op_list(out, &place, "ops", &lifecycle.ops)?;
+    op_list(out, &place, "teardown", &lifecycle.teardown)?;
     for thread in &lifecycle.threads {
         let _ = writeln!(out, "\n[[lifecycle.thread]]");
         let _ = writeln!(out, "name = {}", toml::Value::String(thread.name.clone()));
-        op_list(out, "ops", &thread.ops);
+        let place = format!("{place}, thread `{}`", thread.name);
+        op_list(out, &place, "ops", &thread.ops)?;
     }
+    Ok(())
 }
 
-/// The scenario as a TOML file.
-pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
+/// The scenario as a TOML file, or the first op TOML cannot hold.
+pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> Result<String, Unprintable> {
     let mut out = String::new();
     let string = |text: &str| toml::Value::String(text.to_string()).to_string();
     let _ = writeln!(out, "name = {}", string(&scenario.name));
@@ -240,9 +289,9 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> String {
         }
     }
     for item in &scenario.lifecycles {
-        lifecycle(&mut out, item);
+        lifecycle(&mut out, item)?;
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -258,7 +307,7 @@ mod tests {
             [limits]\nhost_run_seconds_max = 5\nfds_max = 8\nsteps_max = 100\n\
             [platform]\ncondvar_bytes = 1\nmutex_bytes = 2\n\
             [[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\", slot = 1 }]\n";
-        let printed = to_toml(&parse::<Counter>("sizes.toml", text).unwrap());
+        let printed = to_toml(&parse::<Counter>("sizes.toml", text).unwrap()).unwrap();
         assert!(
             printed.contains(
                 "\n[limits]\nsteps_max = 100\nfds_max = 8\nhost_run_seconds_max = 5\n\n\
@@ -276,7 +325,7 @@ mod tests {
             [[lifecycle]]\nname = \"l\"\n\
             ops = [{ op = \"heap-new\", heap = 0 }, { heap = 0, bytes = 64, op = \"malloc\", slot = 1 }]\n";
         let scenario = parse::<Allocator>("order.toml", text).unwrap();
-        let printed = to_toml(&scenario);
+        let printed = to_toml(&scenario).unwrap();
         assert!(
             printed.contains(
                 "ops = [\n  { op = \"heap-new\", heap = 0 },\n  \

@@ -452,7 +452,10 @@ pub fn minimise_one(
         "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n# Replay: {replay}\n"
     );
     let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
-    let repro_text = format!("{header}{}", pinned.to_toml());
+    let body = pinned
+        .to_toml()
+        .map_err(|why| format!("{}: not written: {why}", repro_path.display()))?;
+    let repro_text = format!("{header}{body}");
     // A repro `sim replay` would refuse is not written; the finding is recorded all the same,
     // with why, and the command that replays the first pair names how to reproduce it.
     let not_written = report::check_scenario_file_size(repro_text.len())

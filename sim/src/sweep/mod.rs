@@ -397,10 +397,14 @@ pub fn file_label(path: &Path) -> String {
 /// line ends into CRLF (one shard's CI runner, say) changes the bytes and not one run, and would
 /// rerun the file's every record and split a merge. The printer is already trusted to hold
 /// everything a run depends on: repros are written with it and replay the same trace hash.
+///
+/// A scenario that does not print (an op TOML cannot hold, which a subject's own deserializer
+/// may make) hashes the refusal, which names the op, as JSON holds it.
 pub fn scenario_hash(scenario: &dyn DynScenario) -> String {
     let mut scenario = scenario.clone_box();
     scenario.set_seed(0);
-    format_seed(crate::trace::hash_str(&scenario.to_toml()))
+    let printed = scenario.to_toml().unwrap_or_else(|why| why.to_string());
+    format_seed(crate::trace::hash_str(&printed))
 }
 
 /// How progress is shown on stderr.

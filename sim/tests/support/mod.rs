@@ -185,7 +185,7 @@ pub fn for_each_passing_generated_scenario(
             outcome.passed(),
             "seed {seed} of {options:?}: {:#?}\n{}",
             outcome.findings,
-            scenario.to_toml()
+            scenario.to_toml().unwrap()
         );
         also_check(seed, scenario.as_ref(), &outcome);
     }
@@ -216,11 +216,11 @@ pub fn print_and_parse_back(
     scenario: &dyn DynScenario,
     context: &str,
 ) -> Box<dyn DynScenario> {
-    let text = scenario.to_toml();
+    let text = scenario.to_toml().unwrap();
     let parsed = registry
         .parse("generated.toml", &text)
         .unwrap_or_else(|e| panic!("{context}: {e}\n{text}"));
-    assert_eq!(parsed.to_toml(), text, "{context}");
+    assert_eq!(parsed.to_toml().unwrap(), text, "{context}");
     parsed
 }
 
