@@ -267,23 +267,21 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
             collect_toml(path, &mut found, &mut links_skipped)
                 .map_err(|e| CliError::usage(format!("{}: cannot list: {e}", path.display())))?;
             found.sort();
+            links_skipped.sort();
+            let links_note = links_not_followed(&links_skipped);
             if found.is_empty() {
-                links_skipped.sort();
-                let note = match links_skipped.first() {
-                    Some(link) => format!(
-                        "\nnote: symbolic links to directories are not followed ({}{}); name the directory it links to",
-                        link.display(),
-                        match links_skipped.len() - 1 {
-                            0 => String::new(),
-                            more => format!(" and {more} more"),
-                        }
-                    ),
-                    None => String::new(),
-                };
+                let note = links_note
+                    .map(|note| format!("\nnote: {note}; name the directory it links to"));
                 return Err(CliError::usage(format!(
-                    "{}: no .toml scenario files in this directory{note}",
-                    path.display()
+                    "{}: no .toml scenario files in this directory{}",
+                    path.display(),
+                    note.unwrap_or_default()
                 )));
+            }
+            // Said even when files were found: a linked directory's files are left out, and a
+            // run that silently holds fewer scenarios than the tree shows would mislead.
+            if let Some(note) = links_note {
+                eprintln!("note: {}: {note}", path.display());
             }
             files.extend(found);
         } else if path.exists() {
@@ -348,11 +346,24 @@ fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
     ))
 }
 
+/// What a directory's walk says of the linked directories it passed over (sorted), if any.
+fn links_not_followed(links_skipped: &[PathBuf]) -> Option<String> {
+    let first = links_skipped.first()?;
+    let more = match links_skipped.len() - 1 {
+        0 => String::new(),
+        more => format!(" and {more} more"),
+    };
+    Some(format!(
+        "symbolic links to directories are not followed ({}{more})",
+        first.display()
+    ))
+}
+
 /// The .toml files under `dir`, in its subdirectories too, but not through a symbolic link to a
 /// directory: a link back up the tree (`d/a -> .`) made the walk run each file again at every
 /// depth the OS resolves (41 times), and two such links made it exponential. As `find` and
 /// `grep -r` do, a linked directory is not entered; a link to a .toml file is read. Each
-/// linked directory passed over goes in `links_skipped`, for the error when nothing is found.
+/// linked directory passed over goes in `links_skipped`, for a note (`links_not_followed`).
 fn collect_toml(
     dir: &Path,
     out: &mut Vec<PathBuf>,

@@ -364,8 +364,14 @@ fn run_inner<S: Subject>(
     // `new`, which came after it): collected after the first step, it would list that op's
     // faults as if they came before it.
     let collected = runner.collect_os_findings();
+    let refused = runner.os.host_arena_refusal().is_some();
     match created {
-        _ if runner.os.host_arena_refusal().is_some() => runner.undeclared_host_arena(),
+        // Kept, though it never runs, so that it is dropped below with its panic caught.
+        Ok(made) if refused => {
+            subject = Some(made);
+            runner.undeclared_host_arena();
+        }
+        Err(_) if refused => runner.undeclared_host_arena(),
         Ok(made) => {
             let subject = subject.insert(made);
             if collected.is_ok() {
@@ -828,8 +834,23 @@ impl<'a, S: Subject> Runner<'a, S> {
                 format!("`{subject}::check_invariants`, after the op list"),
             ),
         };
-        let headline = format!("the subject panicked: {}", panic_message(&*payload));
+        let message = panic_message(&*payload);
         let location = crate::subject::take_panic_location();
+        // A subject that panicked in an op or a check is often left half-updated, and its drop
+        // then panics as a consequence: a note on the first panic, not a finding of its own
+        // (a sweep would count one bug under two signatures).
+        if let Calling::Drop = what
+            && let Some(first) = self
+                .findings
+                .iter_mut()
+                .find(|f| f.kind == FindingKind::Panic)
+        {
+            first.notes.push(format!(
+                "the subject's drop panicked too, after it: {message}"
+            ));
+            return;
+        }
+        let headline = format!("the subject panicked: {message}");
         let finding = Finding::new(FindingKind::Panic, "subject", site, headline)
             .detail("during", during)
             .panicked_at(location);

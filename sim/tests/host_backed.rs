@@ -28,10 +28,17 @@ enum ArenaOp {
 }
 
 /// A subject that backs its memory with the host arena, as a real allocator crate's platform
-/// layer would, and declares `host_backed` only when `DECLARED` says so.
-struct ArenaUser<const DECLARED: bool>;
+/// layer would, and declares `host_backed` only when `DECLARED` says so; its drop panics when
+/// `DROP_PANICS` says so.
+struct ArenaUser<const DECLARED: bool, const DROP_PANICS: bool = false>;
 
-impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
+impl<const DECLARED: bool, const DROP_PANICS: bool> Drop for ArenaUser<DECLARED, DROP_PANICS> {
+    fn drop(&mut self) {
+        assert!(!DROP_PANICS, "the arena user's drop broke");
+    }
+}
+
+impl<const DECLARED: bool, const DROP_PANICS: bool> Subject for ArenaUser<DECLARED, DROP_PANICS> {
     type Op = ArenaOp;
 
     fn info() -> SubjectInfo {
@@ -68,7 +75,7 @@ impl<const DECLARED: bool> Subject for ArenaUser<DECLARED> {
             Err(_) if !DECLARED => assert!(!os.host_arena_enabled()),
             Err(error) => panic!("a 1 MiB host arena: {error}"),
         }
-        ArenaUser
+        ArenaUser::<DECLARED, DROP_PANICS>
     }
 
     fn op_name(op: &ArenaOp) -> &'static str {
@@ -157,6 +164,29 @@ fn a_subject_that_enables_the_host_arena_without_declaring_it_is_told_to() {
     assert_told_to_declare(&finding.headline, "`arena-undeclared::new`");
     assert_eq!(finding.signature(), "panic:subject:new");
     assert_eq!(outcome.ops, 0, "no op runs on an undeclared host arena");
+}
+
+/// The subject `new` made is dropped with its panic caught on the refusal's path too: its drop's
+/// panic is a note on the refusal's finding, where it escaped the run as sim's own bug.
+#[test]
+fn the_drop_of_a_subject_refused_the_host_arena_is_caught_and_noted() {
+    let source = scenario("arena-undeclared", "touch");
+    let parsed = sim::scenario::parse::parse::<ArenaUser<false, true>>("touch.toml", &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}"));
+    let outcome = sim::runner::run::<ArenaUser<false, true>>(&parsed, RunOptions::default());
+    assert_eq!(
+        outcome.signatures(),
+        ["panic:subject:new"],
+        "{:?}",
+        outcome.findings
+    );
+    let notes = &outcome.findings[0].notes;
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.contains("drop panicked too") && note.contains("drop broke")),
+        "{notes:?}"
+    );
 }
 
 /// A subject that asks for the host arena only in its op, undeclared, and goes on with the

@@ -1468,6 +1468,11 @@ fn a_directory_linking_back_up_its_tree_holds_each_file_once() {
         .map(|run| run["source"].as_str().unwrap())
         .collect();
     assert_eq!(sources, ["scen/leak.toml", "scen/linked.toml"]);
+    // The files found are run, and the linked directory left out is said, not passed over.
+    assert!(
+        stderr.contains("note: scen: symbolic links to directories are not followed (scen/up)"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) = run_sim_in(
         &dir,

@@ -1403,7 +1403,8 @@ impl Allocator {
                 segment.purge_pending += 1;
             }
         }
-        segment.purge_expire = now + delay;
+        // Saturating: a scenario's sleeps can bring the clock to its end (`u64::MAX`).
+        segment.purge_expire = now.saturating_add(delay);
         debug_assert_eq!(segment.purge_pending, segment.purge_mask.len());
         let purge_pending = u64::from(segment.purge_pending);
         if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
@@ -1513,7 +1514,9 @@ impl Allocator {
             }
             Some((arena, slot)) => {
                 self.arenas[arena].slots[slot] = ArenaSlot::Freed {
-                    expire: os.now_tick() + self.settings.purge_delay_ticks,
+                    expire: os
+                        .now_tick()
+                        .saturating_add(self.settings.purge_delay_ticks),
                 };
                 if self.settings.guard_freed_segments {
                     os.protect(segment.base, SLICE_BYTES, Prot::NONE, "segment_free")?;
