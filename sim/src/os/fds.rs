@@ -501,7 +501,9 @@ impl Os {
     /// finding naming who holds the number now, and ESTALE. A handle whose number was reused by a
     /// later open, closed too since, is as stale: an invariant finding, and EBADF (what Linux
     /// answers for a closed number). A handle whose own fd was the last on the number, now
-    /// closed, or an unknown fd, is EBADF alone.
+    /// closed, or an unknown fd, is EBADF alone. So one use after close is a finding or not by
+    /// whether another open took the number meanwhile: only then could it have been served
+    /// someone else's file, which is the bug a stale handle is reported for.
     #[inline]
     fn lookup_fd(&mut self, fd: Fd, call: &str, site: Site) -> Result<u64, Errno> {
         let Some(slot) = self.fds.slots.get(fd.number as usize) else {
