@@ -132,3 +132,40 @@ fn printing_an_op_toml_cannot_hold_is_refused_with_the_op() {
     );
     assert!(why.to_string().contains("u64 value was too large"), "{why}");
 }
+
+/// An open finding of a subject of one's own (it fails with every defect off) is imported with a
+/// header naming where to move the file once fixed: that directory, like every path in a comment
+/// line, is escaped, so a newline in it cannot end the comment and break the file.
+#[test]
+fn an_open_findings_header_names_its_directory_on_one_line() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("unprintable-open-import");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let artifact = dir.join("crash");
+    std::fs::write(&artifact, [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 7, 1]).unwrap();
+    let out = dir.join("out\nx = 1");
+    let registry = || Registry::builtin().with(erase::<Poker>());
+    let args = [
+        "sim",
+        "import-crash",
+        "poker",
+        &artifact.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]
+    .map(String::from);
+    assert_eq!(sim::cli::main_with_args(registry(), args.to_vec()), 1);
+    // An open finding goes in `open/`, apart from the regressions that must pass.
+    let written: Vec<_> = std::fs::read_dir(out.join("open"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    assert_eq!(written.len(), 1, "one regression file: {written:?}");
+    let source = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(source.contains("An open finding"), "{source}");
+    assert!(source.contains("out\\nx = 1/."), "{source}");
+    registry()
+        .parse("regression.toml", &source)
+        .unwrap_or_else(|diagnostic| panic!("{diagnostic}\n{source}"));
+}

@@ -458,7 +458,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
             "An open finding (it fails with every defect off): replayed by\n\
              # `sim::fuzzing::replay_regressions`, it must still fail; once fixed, move this file up to\n\
              # {}/.",
-            args.out.display()
+            report::one_line(&args.out.display().to_string())
         ),
         (ImportTarget::Subject(_), false) => "Replayed by `sim::fuzzing::replay_regressions` (your `cargo test`),\n\
          # the run must still show it with its defects on and pass with them off."

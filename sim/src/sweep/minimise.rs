@@ -452,17 +452,24 @@ pub fn minimise_one(
         "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n# Replay: {replay}\n"
     );
     let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
-    let body = pinned
-        .to_toml()
-        .map_err(|why| format!("{}: not written: {why}", repro_path.display()))?;
-    let repro_text = format!("{header}{body}");
-    // A repro `sim replay` would refuse is not written; the finding is recorded all the same,
-    // with why, and the command that replays the first pair names how to reproduce it.
-    let not_written = report::check_scenario_file_size(repro_text.len())
-        .err()
-        .map(|why| {
-            format!("no repro file was written: {why}; `{original_replay}` reproduces the finding")
-        });
+    // A repro `sim replay` would refuse (too large), or one that does not print (an op TOML
+    // cannot hold, which a subject's own deserializer may make), is not written; the finding is
+    // recorded all the same, with why, and the command that replays the first pair names how to
+    // reproduce it.
+    let (repro_text, why_not_written) = match pinned.to_toml() {
+        Ok(body) => {
+            let text = format!("{header}{body}");
+            let too_large = report::check_scenario_file_size(text.len()).err();
+            (text, too_large.map(|why| why.to_string()))
+        }
+        Err(why) => (
+            String::new(),
+            Some(format!("the scenario does not print: {why}")),
+        ),
+    };
+    let not_written = why_not_written.map(|why| {
+        format!("no repro file was written: {why}; `{original_replay}` reproduces the finding")
+    });
     if not_written.is_none() {
         write_atomic(&repro_path, &repro_text).map_err(io_error)?;
     }
