@@ -157,71 +157,32 @@ impl ser::Serializer for Plain {
     }
 }
 
-impl ser::SerializeSeq for Plain {
-    type Ok = ();
-    type Error = Undecided;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Answer {
-        value.serialize(Plain)
-    }
-    fn end(self) -> Answer {
-        Ok(())
-    }
+/// The compound parts (elements of a sequence or tuple, fields of a struct or variant): each is
+/// walked in turn, and the whole fits when every part does. One impl per serde trait, alike but
+/// for the method's name and whether it takes the field's key.
+macro_rules! parts_each_walked {
+    ($($trait:ident :: $method:ident ($($key:ty)?)),* $(,)?) => {$(
+        impl ser::$trait for Plain {
+            type Ok = ();
+            type Error = Undecided;
+            fn $method<T: Serialize + ?Sized>(&mut self, $(_: $key,)? value: &T) -> Answer {
+                value.serialize(Plain)
+            }
+            fn end(self) -> Answer {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Plain {
-    type Ok = ();
-    type Error = Undecided;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Answer {
-        value.serialize(Plain)
-    }
-    fn end(self) -> Answer {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Plain {
-    type Ok = ();
-    type Error = Undecided;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Answer {
-        value.serialize(Plain)
-    }
-    fn end(self) -> Answer {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Plain {
-    type Ok = ();
-    type Error = Undecided;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Answer {
-        value.serialize(Plain)
-    }
-    fn end(self) -> Answer {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for Plain {
-    type Ok = ();
-    type Error = Undecided;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Answer {
-        value.serialize(Plain)
-    }
-    fn end(self) -> Answer {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for Plain {
-    type Ok = ();
-    type Error = Undecided;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Answer {
-        value.serialize(Plain)
-    }
-    fn end(self) -> Answer {
-        Ok(())
-    }
-}
+parts_each_walked!(
+    SerializeSeq::serialize_element(),
+    SerializeTuple::serialize_element(),
+    SerializeTupleStruct::serialize_field(),
+    SerializeTupleVariant::serialize_field(),
+    SerializeStruct::serialize_field(&'static str),
+    SerializeStructVariant::serialize_field(&'static str),
+);
 
 #[cfg(test)]
 mod tests {
