@@ -109,9 +109,20 @@ pub fn inline_in_order<T: Serialize>(value: &T) -> Option<String> {
     let json = serde_json::to_string(value).ok()?;
     let fields = serde_json::from_str::<FieldsInOrder>(&json).ok()?.0;
     let mut parts = Vec::new();
+    // TOML's own value of the whole, made only if a field is null (see below).
+    let mut as_toml: Option<Option<toml::Value>> = None;
     for (name, field) in fields {
         // TOML has no null: a field it cannot write is left out, as `toml` leaves out a `None`.
+        // JSON writes a NaN or an infinity as null too, where TOML has `nan` and `inf`: a field
+        // TOML's own value holds is not left out, and TOML's printing (sorted) is used instead.
         if field.is_null() {
+            let whole = as_toml.get_or_insert_with(|| toml::Value::try_from(value).ok());
+            if whole
+                .as_ref()
+                .is_some_and(|whole| whole.get(&name).is_some())
+            {
+                return None;
+            }
             continue;
         }
         parts.push(format!(
@@ -319,6 +330,34 @@ mod tests {
 
     /// A written scenario (a repro, a shrink's output) lists an op's fields as the op declares
     /// them, as `sim list` shows them, not by name: `slot` before `bytes` before `heap`.
+    /// A float TOML holds and JSON does not (NaN, an infinity) is printed, not left out as
+    /// JSON's null would have it: a scenario printed with the field missing did not parse back.
+    #[test]
+    fn a_non_finite_float_is_printed_and_a_none_left_out() {
+        #[derive(serde::Serialize)]
+        struct Scale {
+            op: &'static str,
+            slot: u8,
+            factor: f64,
+            limit: Option<u8>,
+        }
+        let scale = |factor| Scale {
+            op: "scale",
+            slot: 1,
+            factor,
+            limit: None,
+        };
+        assert_eq!(
+            inline_in_order(&scale(0.5)).as_deref(),
+            Some("{ op = \"scale\", slot = 1, factor = 0.5 }")
+        );
+        for factor in [f64::NAN, f64::INFINITY] {
+            assert_eq!(inline_in_order(&scale(factor)), None, "{factor}");
+            let printed = inline(&toml::Value::try_from(scale(factor)).unwrap());
+            assert!(printed.contains("factor = "), "{printed}");
+        }
+    }
+
     #[test]
     fn ops_print_their_fields_in_declaration_order() {
         let text = "name = \"order\"\nsubject = \"allocator\"\n\
