@@ -9,47 +9,30 @@
 //! `i64::MAX`, a `None`, a unit, a map, an error of the value's own `Serialize`) is left to
 //! `toml::Value::try_from`, so the answer is always TOML's own.
 
-use std::fmt;
-
 use serde::Serialize;
 use serde::ser::{self, Impossible};
+
+use super::op_keys::WalkStopped;
 
 /// Whether `value` serializes to a `toml::Value`, as `toml::Value::try_from(value).is_ok()`.
 pub(crate) fn fits<T: Serialize + ?Sized>(value: &T) -> bool {
     value.serialize(Plain).is_ok() || toml::Value::try_from(value).is_ok()
 }
 
-/// The walk found something it does not judge: TOML's serializer decides.
-#[derive(Debug)]
-struct Undecided;
-
-impl fmt::Display for Undecided {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("left to TOML's serializer")
-    }
-}
-
-impl std::error::Error for Undecided {}
-
-impl ser::Error for Undecided {
-    fn custom<T: fmt::Display>(_message: T) -> Self {
-        Undecided
-    }
-}
-
-/// The serializer that says yes (`Ok`) only for what TOML surely takes.
+/// The serializer that says yes (`Ok`) only for what TOML surely takes; where it stops
+/// (`WalkStopped`), TOML's serializer decides.
 struct Plain;
 
-type Answer = Result<(), Undecided>;
+type Answer = Result<(), WalkStopped>;
 
 impl ser::Serializer for Plain {
     type Ok = ();
-    type Error = Undecided;
+    type Error = WalkStopped;
     type SerializeSeq = Plain;
     type SerializeTuple = Plain;
     type SerializeTupleStruct = Plain;
     type SerializeTupleVariant = Plain;
-    type SerializeMap = Impossible<(), Undecided>;
+    type SerializeMap = Impossible<(), WalkStopped>;
     type SerializeStruct = Plain;
     type SerializeStructVariant = Plain;
 
@@ -78,7 +61,7 @@ impl ser::Serializer for Plain {
         Ok(())
     }
     fn serialize_u64(self, value: u64) -> Answer {
-        i64::try_from(value).map(|_| ()).map_err(|_| Undecided)
+        i64::try_from(value).map(|_| ()).map_err(|_| WalkStopped)
     }
     fn serialize_f32(self, _: f32) -> Answer {
         Ok(())
@@ -96,16 +79,16 @@ impl ser::Serializer for Plain {
         Ok(())
     }
     fn serialize_none(self) -> Answer {
-        Err(Undecided)
+        Err(WalkStopped)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Answer {
         value.serialize(self)
     }
     fn serialize_unit(self) -> Answer {
-        Err(Undecided)
+        Err(WalkStopped)
     }
     fn serialize_unit_struct(self, _: &'static str) -> Answer {
-        Err(Undecided)
+        Err(WalkStopped)
     }
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Answer {
         Ok(())
@@ -122,13 +105,13 @@ impl ser::Serializer for Plain {
     ) -> Answer {
         value.serialize(self)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Plain, Undecided> {
+    fn serialize_seq(self, _: Option<usize>) -> Result<Plain, WalkStopped> {
         Ok(Plain)
     }
-    fn serialize_tuple(self, _: usize) -> Result<Plain, Undecided> {
+    fn serialize_tuple(self, _: usize) -> Result<Plain, WalkStopped> {
         Ok(Plain)
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Plain, Undecided> {
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Plain, WalkStopped> {
         Ok(Plain)
     }
     fn serialize_tuple_variant(
@@ -137,13 +120,13 @@ impl ser::Serializer for Plain {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Plain, Undecided> {
+    ) -> Result<Plain, WalkStopped> {
         Ok(Plain)
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Undecided> {
-        Err(Undecided)
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Plain, Undecided> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Plain, WalkStopped> {
         Ok(Plain)
     }
     fn serialize_struct_variant(
@@ -152,7 +135,7 @@ impl ser::Serializer for Plain {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Plain, Undecided> {
+    ) -> Result<Plain, WalkStopped> {
         Ok(Plain)
     }
 }
@@ -164,7 +147,7 @@ macro_rules! parts_each_walked {
     ($($trait:ident :: $method:ident ($($key:ty)?)),* $(,)?) => {$(
         impl ser::$trait for Plain {
             type Ok = ();
-            type Error = Undecided;
+            type Error = WalkStopped;
             fn $method<T: Serialize + ?Sized>(&mut self, $(_: $key,)? value: &T) -> Answer {
                 value.serialize(Plain)
             }

@@ -104,41 +104,45 @@ fn reads_key<O: PartialEq>(
 /// keys) to its function, and looks at no value. Anything but a struct or a map is an error.
 struct KeyNames<F>(F);
 
+/// The error of a serializer that walks an op to learn something of it, allocating nothing
+/// (`KeyNames` here, `fits_toml`'s `Plain`): the walk stopped at what it does not handle (for
+/// `KeyNames`, an op that is no table), and its caller reads that as its answer. serde asks an
+/// error type of every serializer; the message is never shown.
 #[derive(Debug)]
-struct NotATable;
+pub(super) struct WalkStopped;
 
-impl fmt::Display for NotATable {
+impl fmt::Display for WalkStopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an op serializes to no table")
+        f.write_str("the walk of an op stopped")
     }
 }
 
-impl std::error::Error for NotATable {}
+impl std::error::Error for WalkStopped {}
 
-impl ser::Error for NotATable {
-    fn custom<T: fmt::Display>(_: T) -> NotATable {
-        NotATable
+impl ser::Error for WalkStopped {
+    fn custom<T: fmt::Display>(_: T) -> WalkStopped {
+        WalkStopped
     }
 }
 
 impl<F: FnMut(&str)> ser::SerializeStruct for KeyNames<F> {
     type Ok = ();
-    type Error = NotATable;
+    type Error = WalkStopped;
 
     fn serialize_field<T: ?Sized + Serialize>(
         &mut self,
         key: &'static str,
         _: &T,
-    ) -> Result<(), NotATable> {
+    ) -> Result<(), WalkStopped> {
         (self.0)(key);
         Ok(())
     }
 
-    fn skip_field(&mut self, _: &'static str) -> Result<(), NotATable> {
+    fn skip_field(&mut self, _: &'static str) -> Result<(), WalkStopped> {
         Ok(())
     }
 
-    fn end(self) -> Result<(), NotATable> {
+    fn end(self) -> Result<(), WalkStopped> {
         Ok(())
     }
 }
@@ -146,43 +150,43 @@ impl<F: FnMut(&str)> ser::SerializeStruct for KeyNames<F> {
 /// A map: what an op with a flattened field serializes to. Its keys are strings in TOML.
 impl<F: FnMut(&str)> ser::SerializeMap for KeyNames<F> {
     type Ok = ();
-    type Error = NotATable;
+    type Error = WalkStopped;
 
-    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), NotATable> {
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), WalkStopped> {
         match toml::Value::try_from(key) {
             Ok(toml::Value::String(key)) => {
                 (self.0)(&key);
                 Ok(())
             }
-            _ => Err(NotATable),
+            _ => Err(WalkStopped),
         }
     }
 
-    fn serialize_value<T: ?Sized + Serialize>(&mut self, _: &T) -> Result<(), NotATable> {
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, _: &T) -> Result<(), WalkStopped> {
         Ok(())
     }
 
-    fn end(self) -> Result<(), NotATable> {
+    fn end(self) -> Result<(), WalkStopped> {
         Ok(())
     }
 }
 
 impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
     type Ok = ();
-    type Error = NotATable;
-    type SerializeSeq = Impossible<(), NotATable>;
-    type SerializeTuple = Impossible<(), NotATable>;
-    type SerializeTupleStruct = Impossible<(), NotATable>;
-    type SerializeTupleVariant = Impossible<(), NotATable>;
+    type Error = WalkStopped;
+    type SerializeSeq = Impossible<(), WalkStopped>;
+    type SerializeTuple = Impossible<(), WalkStopped>;
+    type SerializeTupleStruct = Impossible<(), WalkStopped>;
+    type SerializeTupleVariant = Impossible<(), WalkStopped>;
     type SerializeMap = Self;
     type SerializeStruct = Self;
-    type SerializeStructVariant = Impossible<(), NotATable>;
+    type SerializeStructVariant = Impossible<(), WalkStopped>;
 
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, NotATable> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, WalkStopped> {
         Ok(self)
     }
 
-    fn serialize_map(self, _: Option<usize>) -> Result<Self, NotATable> {
+    fn serialize_map(self, _: Option<usize>) -> Result<Self, WalkStopped> {
         Ok(self)
     }
 
@@ -190,71 +194,71 @@ impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<(), NotATable> {
+    ) -> Result<(), WalkStopped> {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_bool(self, _: bool) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_i8(self, _: i8) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_i8(self, _: i8) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_i16(self, _: i16) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_i16(self, _: i16) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_i32(self, _: i32) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_i32(self, _: i32) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_i64(self, _: i64) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_i64(self, _: i64) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_u8(self, _: u8) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_u8(self, _: u8) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_u16(self, _: u16) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_u16(self, _: u16) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_u32(self, _: u32) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_u32(self, _: u32) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_u64(self, _: u64) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_u64(self, _: u64) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_f32(self, _: f32) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_f32(self, _: f32) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_f64(self, _: f64) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_f64(self, _: f64) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_char(self, _: char) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_char(self, _: char) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_str(self, _: &str) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_str(self, _: &str) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_none(self) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_none(self) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_unit(self) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_unit(self) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotATable> {
-        Err(NotATable)
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
     fn serialize_unit_variant(
         self,
         _: &'static str,
         _: u32,
         _: &'static str,
-    ) -> Result<(), NotATable> {
-        Err(NotATable)
+    ) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -262,21 +266,21 @@ impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<(), NotATable> {
-        Err(NotATable)
+    ) -> Result<(), WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotATable> {
-        Err(NotATable)
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, WalkStopped> {
+        Err(WalkStopped)
     }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotATable> {
-        Err(NotATable)
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, WalkStopped> {
+        Err(WalkStopped)
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotATable> {
-        Err(NotATable)
+    ) -> Result<Self::SerializeTupleStruct, WalkStopped> {
+        Err(WalkStopped)
     }
     fn serialize_tuple_variant(
         self,
@@ -284,8 +288,8 @@ impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotATable> {
-        Err(NotATable)
+    ) -> Result<Self::SerializeTupleVariant, WalkStopped> {
+        Err(WalkStopped)
     }
     fn serialize_struct_variant(
         self,
@@ -293,8 +297,8 @@ impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotATable> {
-        Err(NotATable)
+    ) -> Result<Self::SerializeStructVariant, WalkStopped> {
+        Err(WalkStopped)
     }
 }
 
