@@ -114,22 +114,9 @@ fn fuzz_bytes_run_the_example_subject_and_a_failure_replays_through_its_cli() {
     );
 }
 
-/// `count` fixed inputs of 256 bytes, as a fuzzer would hand them over: xorshift64, the same on
-/// every run.
+/// `count` fixed inputs of 256 bytes, as a fuzzer would hand them over.
 fn fuzz_inputs(count: usize) -> Vec<Vec<u8>> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..count)
-        .map(|_| {
-            (0..256)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect()
-        })
-        .collect()
+    support::xorshift_inputs(0x9e37_79b9_7f4a_7c15, count, 256)
 }
 
 /// The path README section 7 describes, end to end: an input of the user's own fuzz target that

@@ -107,16 +107,8 @@ fn generated_cases(dir_name: &str) -> Vec<Case> {
     let dir = scratch_dir(dir_name);
     let mut cases = Vec::new();
     // Binary garbage from a fixed xorshift stream: deterministic, and not UTF-8 at byte 0.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let garbage: Vec<u8> = std::iter::once(0xc3u8)
-        .chain(std::iter::once(0x28))
-        .chain((0..2046).map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        }))
-        .collect();
+    let mut garbage = vec![0xc3u8, 0x28];
+    garbage.extend(&support::xorshift_inputs(0x2545_f491_4f6c_dd1d, 1, 2046)[0]);
     let path = write_file(&dir, "binary-garbage.toml", &garbage);
     cases.push(Case {
         path: path.display().to_string(),

@@ -4,6 +4,8 @@
 //! (and a fuzz target's report shows it); printing a scenario that holds one by other means
 //! refuses with the op, where it panicked.
 
+mod support;
+
 use arbitrary::Arbitrary;
 use serde::{Deserialize, Serialize};
 use sim::os::{Os, Tid};
@@ -74,19 +76,7 @@ fn generated_scenarios_print_and_parse_back_whatever_values_arbitrary_draws() {
     let mut with_ops = 0;
     let mut inputs = vec![ones_after(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 7])];
     // Pseudo-random inputs, a fixed sequence: about half their values are past `i64::MAX`.
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    for _ in 0..200 {
-        inputs.push(
-            (0..256)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect(),
-        );
-    }
+    inputs.extend(support::xorshift_inputs(0x2545_f491_4f6c_dd1d, 200, 256));
     for bytes in &inputs {
         let scenario = subject.from_bytes(bytes, &GenerateOptions::default());
         let printed = scenario
@@ -138,9 +128,7 @@ fn printing_an_op_toml_cannot_hold_is_refused_with_the_op() {
 /// line, is escaped, so a newline in it cannot end the comment and break the file.
 #[test]
 fn an_open_findings_header_names_its_directory_on_one_line() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("unprintable-open-import");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::scratch_dir("unprintable-open-import");
     let artifact = dir.join("crash");
     std::fs::write(&artifact, [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 7, 1]).unwrap();
     let out = dir.join("out\nx = 1");

@@ -287,3 +287,18 @@ ops = [{{ op = "noop" }}, {{ op = "grow" }}]
 "#
     )
 }
+
+/// `count` inputs of `len` bytes each, cut in turn from one xorshift64 stream started at `seed`:
+/// bytes as a fuzzer would hand them over, the same on every run.
+pub fn xorshift_inputs(seed: u64, count: usize, len: usize) -> Vec<Vec<u8>> {
+    let mut state = seed;
+    let mut next_byte = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u8
+    };
+    (0..count)
+        .map(|_| (0..len).map(|_| next_byte()).collect())
+        .collect()
+}
