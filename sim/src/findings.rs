@@ -113,6 +113,12 @@ impl LifecycleEnd {
     }
 }
 
+/// The op name of a thread's exit (its TLS destructors, then the exit itself), which is no op of
+/// its list: the runner names the position so, with the slot of the thread's last op (index 0
+/// for a thread without ops); a report names it by the thread (`report`), and
+/// `scenario::locations` places it where the file declares the thread.
+pub const THREAD_EXIT_OP: &str = "thread-exit";
+
 /// An op a report line names, as data: its lifecycle (from 0, as a finding's `lifecycle`), the
 /// repetition it ran in (from 0; for an op run `during` the setup or the teardown, only the
 /// first or the last repetition's number, as the runner keeps it), its list and its index in

@@ -4,7 +4,7 @@
 use std::any::TypeId;
 use std::sync::Arc;
 
-use crate::findings::{OpList, OpLocation, OpRef};
+use crate::findings::{OpList, OpLocation, OpRef, THREAD_EXIT_OP};
 use crate::runner::{self, Outcome, RunOptions};
 use crate::scenario::examples::{self, OpExample};
 use crate::scenario::generate::{self, GenerateOptions};
@@ -283,7 +283,7 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
                     repetition: 0,
                     list: OpList::Thread,
                     index: 0,
-                    name: "thread-exit".to_string(),
+                    name: THREAD_EXIT_OP.to_string(),
                     thread: 0,
                     during: None,
                     thread_name: Some(thread.name.clone()),

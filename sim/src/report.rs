@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::findings::{Detail, Finding, FindingKind, LifecyclePart, OpRef};
+use crate::findings::{Detail, Finding, FindingKind, LifecyclePart, OpRef, THREAD_EXIT_OP};
 use crate::registry::{DynScenario, Registry};
 use crate::runner::{Header, Outcome};
 use crate::scenario::Expect;
@@ -163,7 +163,7 @@ pub fn located_text(op: &OpRef) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(location) = &op.location {
         let list = match (&op.thread_name, op.name.as_str()) {
-            (Some(thread), "thread-exit") => format!("thread `{thread}`, which exits here"),
+            (Some(thread), THREAD_EXIT_OP) => format!("thread `{thread}`, which exits here"),
             (Some(thread), _) => format!("thread `{thread}`"),
             (None, _) => op.list.name().to_string(),
         };
@@ -203,7 +203,7 @@ pub fn locate_finding(finding: &mut Finding, scenario: &dyn DynScenario) {
 /// wanted; an op it does not hold (a thread's exit, which has no op line) stays without one.
 pub fn find_in_trace(outcome: &mut Outcome, trace: &Path) -> std::io::Result<()> {
     use std::io::BufRead;
-    let wanted = |op: &OpRef| op.name != "thread-exit";
+    let wanted = |op: &OpRef| op.name != THREAD_EXIT_OP;
     let mut missing = outcome
         .findings
         .iter()

@@ -23,7 +23,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::findings::{Finding, FindingKind, LifecycleEnd, LifecyclePart, OpRef, SourceLocation};
+use crate::findings::{
+    Finding, FindingKind, LifecycleEnd, LifecyclePart, OpRef, SourceLocation, THREAD_EXIT_OP,
+};
 use crate::ledger::{self, CacheAllowance, GrowthDetector, GrowthProgress, SetupCheck};
 use crate::os::modules::CodeAddr;
 use crate::os::threads::{MAIN_THREAD, ThreadSet};
@@ -114,11 +116,6 @@ const REMAKE: u64 = u64::MAX;
 
 /// The most thread contexts a lifecycle reserves room for up front (see `run_lifecycles`).
 const CONTEXTS_RESERVED_MAX: usize = 1024;
-
-/// The op name of a thread's exit (its TLS destructors, then the exit itself), which is no op
-/// of its list: its slot is its last op's (index 0 for a thread without ops), as a report names
-/// it (`scenario::locations` places it where the thread is declared).
-const THREAD_EXIT: &str = "thread-exit";
 
 struct ThreadCtx<'a, S: Subject> {
     ops: &'a [ScenarioOp<S::Op>],
@@ -1195,7 +1192,7 @@ impl<'a, S: Subject> Runner<'a, S> {
             "the main thread steps only while it has work"
         );
         let ctx = context_of(&mut self.threads, tid);
-        ctx.op_name = THREAD_EXIT;
+        ctx.op_name = THREAD_EXIT_OP;
         ctx.restore_position(&mut self.os, tid);
         if ctx.exit_rounds < crate::os::tls::DESTRUCTOR_ROUNDS_MAX {
             if ctx.calls.capacity() == 0 {

@@ -608,6 +608,7 @@ fn summary_table(
 }
 
 pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
+    let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
     let scenario = match report::load_generated_repro(registry, &args.repro) {
         Some(generated) => {
             let scenario = generated.map_err(CliError::usage)?;
@@ -616,13 +617,12 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             print_warnings(scenario.as_ref());
             scenario
         }
-        None => load_scenario(registry, Path::new(&args.repro))?,
+        None => {
+            inputs.push(Path::new(&args.repro));
+            load_scenario(registry, Path::new(&args.repro))?
+        }
     };
     let source = args.repro.clone();
-    let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
-    if !args.repro.starts_with("gen:") {
-        inputs.push(Path::new(&args.repro));
-    }
     check_trace_is_no_input(&args.trace, &inputs)?;
     let against_recorded = recorded_trace(&args.compare_trace)?;
     check_host(&source, scenario.as_ref())?;

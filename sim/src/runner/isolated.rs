@@ -135,7 +135,8 @@ const EXIT_HANDLER_PANICKED: i32 = 91;
 const EXIT_RUN_PANICKED: i32 = 92;
 /// A fork server's exit status when it could not serve a request: unreadable or unknown, a
 /// runner it could not fork or hand over, a lost run with no runner, or a reply it could not
-/// write.
+/// write. A runner exits with it too when it cannot read a request or write its outcome
+/// (`run_requests`).
 const EXIT_SERVER_REFUSED: i32 = 93;
 
 /// Makes `report` the target of the crash handler until `unpublish`.

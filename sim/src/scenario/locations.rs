@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::ops::Range;
 
-use crate::findings::{OpList, OpLocation, OpRef};
+use crate::findings::{OpList, OpLocation, OpRef, THREAD_EXIT_OP};
 
 /// A line and column, both from 1; the column counts characters, as `Diagnostic` does.
 type LineColumn = (u32, u32);
@@ -157,7 +157,7 @@ impl OpLocations {
                     .threads
                     .iter()
                     .find(|(name, _, _)| name == thread_name)?;
-                if op.name == "thread-exit" {
+                if op.name == THREAD_EXIT_OP {
                     *declared
                 } else {
                     at_index(ops)?
