@@ -102,7 +102,7 @@ fn reads_key<O: PartialEq>(
 
 /// A serializer that hands the top-level keys of what it serializes (a struct's fields, a map's
 /// keys) to its function, and looks at no value. Anything but a struct or a map is an error.
-struct KeyNames<F>(F);
+pub(super) struct KeyNames<F>(pub(super) F);
 
 /// The error of a serializer that walks an op to learn something of it, allocating nothing
 /// (`KeyNames` here, `fits_toml`'s `Plain`): the walk stopped at what it does not handle (for

@@ -6,6 +6,7 @@ use std::fmt::{self, Write};
 use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
+use super::op_keys::KeyNames;
 use super::{Lifecycle, RunnerOp, Scenario, ScenarioOp, default_warmup};
 use crate::os::{Limits, PlatformModel};
 use crate::sched::StrategyChoice;
@@ -103,33 +104,22 @@ pub fn inline(value: &toml::Value) -> String {
 /// `value`, a struct or a variant of an internally tagged enum, as one TOML inline table with its
 /// fields in declaration order (the `op` tag first), where `inline` of its `toml::Value` sorts
 /// them by name: for what a person reads (`sim list`'s examples, a written scenario), `slot`
-/// before `bytes` as the op declares them. `None` when TOML cannot hold it (an integer past
-/// `i64::MAX`).
+/// before `bytes` as the op declares them. The values are TOML's own (a `None` left out, a NaN
+/// `nan`), put in the order `op_keys::KeyNames` meets the keys. `None` when TOML cannot hold it
+/// (an integer past `i64::MAX`) or it is no table.
 pub fn inline_in_order<T: Serialize>(value: &T) -> Option<String> {
-    let json = serde_json::to_string(value).ok()?;
-    let fields = serde_json::from_str::<FieldsInOrder>(&json).ok()?.0;
+    let toml::Value::Table(mut table) = toml::Value::try_from(value).ok()? else {
+        return None;
+    };
     let mut parts = Vec::new();
-    // TOML's own value of the whole, made only if a field is null (see below).
-    let mut as_toml: Option<Option<toml::Value>> = None;
-    for (name, field) in fields {
-        // TOML has no null: a field it cannot write is left out, as `toml` leaves out a `None`.
-        // JSON writes a NaN or an infinity as null too, where TOML has `nan` and `inf`: a field
-        // TOML's own value holds is not left out, and TOML's printing (sorted) is used instead.
-        if field.is_null() {
-            let whole = as_toml.get_or_insert_with(|| toml::Value::try_from(value).ok());
-            if whole
-                .as_ref()
-                .is_some_and(|whole| whole.get(&name).is_some())
-            {
-                return None;
-            }
-            continue;
+    let _ = value.serialize(KeyNames(|name: &str| {
+        if let Some(field) = table.remove(name) {
+            parts.push(format!("{} = {}", key(name), inline(&field)));
         }
-        parts.push(format!(
-            "{} = {}",
-            key(&name),
-            inline(&toml::Value::try_from(&field).ok()?)
-        ));
+    }));
+    // A key the walk did not name (none, for a struct or a map), after the rest.
+    for (name, field) in &table {
+        parts.push(format!("{} = {}", key(name), inline(field)));
     }
     Some(if parts.is_empty() {
         "{}".into()
@@ -330,10 +320,11 @@ mod tests {
 
     /// A written scenario (a repro, a shrink's output) lists an op's fields as the op declares
     /// them, as `sim list` shows them, not by name: `slot` before `bytes` before `heap`.
-    /// A float TOML holds and JSON does not (NaN, an infinity) is printed, not left out as
-    /// JSON's null would have it: a scenario printed with the field missing did not parse back.
+    /// A float TOML holds and JSON does not (NaN, an infinity) is printed in its place, and a
+    /// `None` left out: printed by way of JSON, the NaN field was left out as null, and the
+    /// printed scenario did not parse back.
     #[test]
-    fn a_non_finite_float_is_printed_and_a_none_left_out() {
+    fn a_non_finite_float_is_printed_in_order_and_a_none_left_out() {
         #[derive(serde::Serialize)]
         struct Scale {
             op: &'static str,
@@ -347,14 +338,11 @@ mod tests {
             factor,
             limit: None,
         };
-        assert_eq!(
-            inline_in_order(&scale(0.5)).as_deref(),
-            Some("{ op = \"scale\", slot = 1, factor = 0.5 }")
-        );
-        for factor in [f64::NAN, f64::INFINITY] {
-            assert_eq!(inline_in_order(&scale(factor)), None, "{factor}");
-            let printed = inline(&toml::Value::try_from(scale(factor)).unwrap());
-            assert!(printed.contains("factor = "), "{printed}");
+        for (factor, printed) in [(0.5, "0.5"), (f64::NAN, "nan"), (f64::INFINITY, "inf")] {
+            assert_eq!(
+                inline_in_order(&scale(factor)).as_deref(),
+                Some(format!("{{ op = \"scale\", slot = 1, factor = {printed} }}").as_str())
+            );
         }
     }
 
