@@ -185,16 +185,26 @@ impl FaultSpec {
     pub fn plan(&self, seed: u64) -> FaultPlan {
         let mut plan = FaultPlan::none();
         for (&kind, &probability) in &self.probabilities {
-            plan = plan.with(kind, (probability * 1e6).round() as u32);
+            plan = plan.with(kind, parts_per_million(probability));
         }
         if self.swarm { plan.swarm(seed) } else { plan }
     }
 
     /// Whether some run may inject a fault of `kind`: swarm mode may enable any kind, at a
-    /// default rate where the file gives it none (`FaultPlan::swarm`).
+    /// default rate where the file gives it none (`FaultPlan::swarm`). A rate that rounds to 0
+    /// parts per million (`plan`'s unit) never fires.
     pub fn may_fire(&self, kind: FaultKind) -> bool {
-        self.swarm || self.probabilities.get(&kind).is_some_and(|p| *p > 0.0)
+        self.swarm
+            || self
+                .probabilities
+                .get(&kind)
+                .is_some_and(|&p| parts_per_million(p) > 0)
     }
+}
+
+/// A fault probability in the fault plan's unit, parts per million, rounded.
+fn parts_per_million(probability: f64) -> u32 {
+    (probability * 1e6).round() as u32
 }
 
 /// Expectations a repro or regression file pins.

@@ -2124,7 +2124,13 @@ mod tests {
         parse::<Counter>("f.toml", &with(0, "[faults]\nspawn = 0.5", one_at_a_time)).unwrap();
         parse::<Counter>("f.toml", &with(0, "[faults]\nswarm = true", one_at_a_time)).unwrap();
         // Faults of other kinds, or spawn faults that never fire, leave every spawn succeeding.
-        for faults in ["", "[faults]\nalloc = 0.5", "[faults]\nspawn = 0.0"] {
+        // A rate under half a part per million rounds to none in the fault plan.
+        for faults in [
+            "",
+            "[faults]\nalloc = 0.5",
+            "[faults]\nspawn = 0.0",
+            "[faults]\nspawn = 1e-7",
+        ] {
             let (_, message) = error_of::<Counter>(&with(0, faults, one_at_a_time));
             assert!(
                 message.starts_with("`threads_max` is 0"),
