@@ -56,6 +56,13 @@ const EXPECTED: &str = "; expected a decimal number, 0x-hex, or a 40-digit commi
 /// The digits of a git commit hash (SHA-1), which a seed may be.
 const COMMIT_HASH_DIGITS: usize = 40;
 
+/// Whether `text` is spelt as a git commit hash (40 hex digits), which a seed may be and a trace
+/// hash never is.
+pub fn is_commit_hash(text: &str) -> bool {
+    let text = text.trim();
+    text.len() == COMMIT_HASH_DIGITS && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// One digit short of or past a commit hash: a hash cut or extended in copying.
 fn near_commit_hash(digits: usize) -> bool {
     digits.abs_diff(COMMIT_HASH_DIGITS) == 1

@@ -1083,9 +1083,10 @@ fn parse_expect(raw: &RawExpect) -> Result<Expect, (Range<usize>, String)> {
         None => None,
         Some(hash) => {
             // Read as a seed is, as `sim run` reads it to compare, so files that spelt a hash
-            // in decimal or with fewer hex digits keep working. The message names the numeric
-            // spellings only: a commit hash, which a seed may be, is never a trace hash.
-            if parse_seed(hash.get_ref()).is_err() {
+            // in decimal or with fewer hex digits keep working. A commit hash, which a seed may
+            // be, is refused: it folds to a number no run's trace hash is, so every run of the
+            // file would differ from it.
+            if parse_seed(hash.get_ref()).is_err() || crate::seed::is_commit_hash(hash.get_ref()) {
                 return Err((
                     hash.span(),
                     format!(
@@ -2072,37 +2073,36 @@ mod tests {
         (error.span, error.message)
     }
 
-    /// `[expect] trace_hash` takes every spelling a seed has, as `sim run` reads it to compare
-    /// (files written before keep working), and a refusal names the numeric ones.
+    /// `[expect] trace_hash` takes every numeric spelling a seed has, as `sim run` reads it to
+    /// compare (files written before keep working), and refuses a commit hash, which no run's
+    /// hash equals, with a message naming the numeric ones.
     #[test]
-    fn an_expected_trace_hash_is_read_in_any_spelling_of_a_seed_and_its_refusal_says_so() {
+    fn an_expected_trace_hash_is_read_in_any_numeric_spelling_and_its_refusal_says_so() {
         let with = |hash: &str| {
             format!(
                 "name = \"t\"\nsubject = \"counter\"\n[expect]\ntrace_hash = \"{hash}\"\n\
                  [[lifecycle]]\nname = \"l\"\nops = [{{ op = \"bump\" }}]\n"
             )
         };
-        for hash in [
-            "0x0797ad6e92befd7a",
-            "0x2a",
-            "42",
-            "e7bfd13a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
-        ] {
+        for hash in ["0x0797ad6e92befd7a", "0x2a", "42"] {
             let scenario = parse::<Counter>("f.toml", &with(hash)).unwrap();
             assert_eq!(scenario.expect.unwrap().trace_hash.as_deref(), Some(hash));
         }
-        let source = with("zz");
-        let value = source.find("\"zz\"").unwrap();
-        assert_eq!(
-            error_of::<Counter>(&source),
-            (
-                Some(value..value + 4),
-                "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, `0x` and \
-                 16 hex digits (\"0x0797ad6e92befd7a\"), or the same number in decimal; found \
-                 `zz`"
-                    .to_string()
-            )
-        );
+        for refused in ["zz", "e7bfd13a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"] {
+            let source = with(refused);
+            let value = source.find(&format!("\"{refused}\"")).unwrap();
+            assert_eq!(
+                error_of::<Counter>(&source),
+                (
+                    Some(value..value + refused.len() + 2),
+                    format!(
+                        "`[expect]` `trace_hash` must be a run's trace hash as `sim` prints it, \
+                         `0x` and 16 hex digits (\"0x0797ad6e92befd7a\"), or the same number in \
+                         decimal; found `{refused}`"
+                    )
+                )
+            );
+        }
     }
 
     /// `threads_max` is refused only when a list has more threads out at once than it allows:
