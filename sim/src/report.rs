@@ -702,6 +702,36 @@ pub fn run_command(source: &str, seed: u64) -> String {
     )
 }
 
+/// The header line that says how to replay a repro (`sim sweep`, `sim shrink --out` and
+/// `sim import-crash` write one).
+const REPLAY_LINE_PREFIX: &str = "# Replay:";
+
+/// `text` with the first `# Replay:` line of its leading comments naming `path`. Found by its
+/// prefix, whatever path it named: the path as the sweep printed it, which a promotion given the
+/// file by another spelling (`../sweep/repros/X.toml` for `/tmp/sweep/repros/X.toml`) did not
+/// match, and a promoted file kept the command of a repro that is deleted with its sweep. Only that
+/// line: a path elsewhere in the file (a scenario's string field, say) is left alone.
+pub(crate) fn with_replay_line(text: &str, path: &str) -> String {
+    let mut rewritten = String::with_capacity(text.len());
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        if !done && !line.starts_with('#') {
+            done = true;
+        }
+        if !done && line.starts_with(REPLAY_LINE_PREFIX) {
+            let end = &line[line.trim_end_matches(['\r', '\n']).len()..];
+            rewritten.push_str(&format!(
+                "{REPLAY_LINE_PREFIX} {}{end}",
+                replay_command(path)
+            ));
+            done = true;
+            continue;
+        }
+        rewritten.push_str(line);
+    }
+    rewritten
+}
+
 /// The command that replays `repro` (a repro file's path, or a `gen:` one-liner).
 pub fn replay_command(repro: &str) -> String {
     format!("{} replay {}", shell_word(program()), shell_word(repro))

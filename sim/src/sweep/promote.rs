@@ -142,7 +142,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             .file_name()
             .ok_or_else(|| format!("{label}: not a file name"))?;
         let target = dir.join(name);
-        let rewritten = with_replay_line(&text, &target.display().to_string());
+        let rewritten = report::with_replay_line(&text, &target.display().to_string());
         let same_file = std::fs::read_to_string(&target).ok().as_deref() == Some(&rewritten);
         if same_file {
             lines.push(format!("{}: already promoted", target.display()));
@@ -176,35 +176,6 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
         ));
     }
     Ok(lines)
-}
-
-/// The header line that says how to replay a repro (`sim sweep`, `sim shrink --out` and
-/// `sim import-crash` write one).
-const REPLAY_LINE_PREFIX: &str = "# Replay:";
-
-/// `text` with the first `# Replay:` line of its leading comments naming `path`. Found by its
-/// prefix, whatever path it named: the path as the sweep printed it, which a promotion given the
-/// file by another spelling (`../sweep/repros/X.toml` for `/tmp/sweep/repros/X.toml`) did not
-/// match, and a promoted file kept the command of a repro that is deleted with its sweep.
-fn with_replay_line(text: &str, path: &str) -> String {
-    let mut rewritten = String::with_capacity(text.len());
-    let mut done = false;
-    for line in text.split_inclusive('\n') {
-        if !done && !line.starts_with('#') {
-            done = true;
-        }
-        if !done && line.starts_with(REPLAY_LINE_PREFIX) {
-            let end = &line[line.trim_end_matches(['\r', '\n']).len()..];
-            rewritten.push_str(&format!(
-                "{REPLAY_LINE_PREFIX} {}{end}",
-                report::replay_command(path)
-            ));
-            done = true;
-            continue;
-        }
-        rewritten.push_str(line);
-    }
-    rewritten
 }
 
 /// A regression file that no longer holds, and why.
@@ -418,10 +389,10 @@ mod tests {
     fn the_replay_line_of_the_header_names_the_new_path_and_nothing_else_changes() {
         let text = "# Repro written by `sim sweep`.\r\n# Replay: sim replay /tmp/out/repros/a.toml\r\nsubject = \"counter\"\n# Replay: kept\n";
         assert_eq!(
-            with_replay_line(text, "corpus/regressions/a.toml"),
+            report::with_replay_line(text, "corpus/regressions/a.toml"),
             text.replace("/tmp/out/repros/a.toml", "corpus/regressions/a.toml")
         );
         let without = "# Shrunk by hand.\nsubject = \"counter\"\n# Replay: not a header\n";
-        assert_eq!(with_replay_line(without, "x.toml"), without);
+        assert_eq!(report::with_replay_line(without, "x.toml"), without);
     }
 }

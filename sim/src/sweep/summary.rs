@@ -719,10 +719,7 @@ pub fn merge(
             let text = std::fs::read_to_string(found_at).map_err(|e| {
                 SweepError::input(format!("{}: cannot read: {e}", found_at.display()))
             })?;
-            let text = text.replace(
-                &report::replay_command(&sidecar.repro),
-                &report::replay_command(&target),
-            );
+            let text = report::with_replay_line(&text, &target);
             minimise::write_atomic(Path::new(&target), &text)
                 .map_err(|e| SweepError::input(format!("{target}: cannot write: {e}")))?;
         }
