@@ -483,8 +483,9 @@ pub fn merge(
     let mut settings_merged: Vec<Option<SweepSettings>> = Vec::new();
     // Inputs that do not hold all the runs of their share of the plan (for `incomplete`).
     let mut unfinished = Vec::new();
-    // Warnings that `incomplete` says again in its own words: kept in `warnings`, as summaries
-    // always held them, but not printed, since `incomplete` is printed with the summary.
+    // Warnings that `incomplete` says again in its own words: kept apart from `warnings` and
+    // not printed here, since `incomplete` is printed with the summary; added to the summary's
+    // `warnings` at the end, as summaries always held them.
     let mut said_by_incomplete = Vec::new();
     for input in inputs {
         let path = input.join(results::RESULTS_FILE);
@@ -596,8 +597,7 @@ pub fn merge(
                 "{}: no {SUMMARY_FILE} (an unfinished sweep?), so which shard of which plan it holds is unknown",
                 input.display()
             );
-            said_by_incomplete.push(warning.clone());
-            warnings.push(warning);
+            said_by_incomplete.push(warning);
         }
         if let Some(id) = build_id {
             build_ids
@@ -672,8 +672,7 @@ pub fn merge(
         )));
     }
     warnings.extend(mismatches);
-    said_by_incomplete.extend(coverage.missing.iter().cloned());
-    warnings.extend(coverage.missing);
+    said_by_incomplete.extend(coverage.missing);
     let incomplete: Vec<String> = coverage
         .shards_missing
         .iter()
@@ -740,9 +739,10 @@ pub fn merge(
             "the file is ignored: no finding of the merge has its name".to_string()
         }
     }));
-    for warning in warnings.iter().filter(|w| !said_by_incomplete.contains(w)) {
+    for warning in &warnings {
         eprintln!("warning: {warning}");
     }
+    warnings.extend(said_by_incomplete);
     let mut summary = build(&records, &chosen, span, shards, out);
     summary.warnings = warnings;
     summary.set_incomplete(incomplete);
