@@ -224,10 +224,12 @@ where
                 eprintln!("error: cannot write to standard output: {cause}");
             } else {
                 // With where it panicked, which the quiet hook kept from stderr.
-                let message = crate::subject::internal_panic_text(&*payload);
-                eprintln!(
-                    "sim: internal error: {message}\nnote: this is a bug in sim, not in the subject; please report it with the command line"
+                let report = crate::subject::internal_error_report(
+                    &*payload,
+                    "",
+                    "; please report it with the command line",
                 );
+                eprintln!("{report}");
             }
             EXIT_INTERNAL
         }

@@ -412,9 +412,10 @@ fn in_simulation_reporting_escapes<T>(run: impl FnOnce() -> T, report: impl FnOn
     let ran = catch_unwind(AssertUnwindSafe(run));
     drop(guard);
     ran.unwrap_or_else(|payload| {
-        let message = crate::subject::internal_panic_text(&*payload);
-        report(&format!(
-            "sim: internal error in a run: {message}\nnote: this is a bug in sim, not in the subject"
+        report(&crate::subject::internal_error_report(
+            &*payload,
+            " in a run",
+            "",
         ));
         resume_unwind(payload)
     })

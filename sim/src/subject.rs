@@ -294,6 +294,20 @@ pub(crate) fn internal_panic_text(payload: &(dyn std::any::Any + Send)) -> Strin
     }
 }
 
+/// How sim reports a panic it caught as its own bug, for the CLI and the fuzz targets alike:
+/// `sim: internal error{context}: ` and `internal_panic_text`, then the note that the bug is
+/// sim's, not the subject's, ending with `note_tail`.
+pub(crate) fn internal_error_report(
+    payload: &(dyn std::any::Any + Send),
+    context: &str,
+    note_tail: &str,
+) -> String {
+    let message = internal_panic_text(payload);
+    format!(
+        "sim: internal error{context}: {message}\nnote: this is a bug in sim, not in the subject{note_tail}"
+    )
+}
+
 thread_local! {
     /// Where the last panic on this thread was raised, as the panic hooks sim installs record it
     /// (`note_panic_location`), until whoever catches the panic takes it (`take_panic_location`).
