@@ -2776,3 +2776,337 @@ fn a_promoted_repro_replays_from_where_it_was_promoted_to_however_it_was_named()
         "{stdout}"
     );
 }
+
+/// `shaky`'s op: a number that its `validate` takes for a bug when it is under
+/// `SHAKY_BROKEN_BELOW`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+enum ShakyOp {
+    Tick { n: u8 },
+}
+
+/// `tick`s under this make `validate` panic: about one op in 64, so that some of a few seeds'
+/// generated scenarios hold one and some do not.
+const SHAKY_BROKEN_BELOW: u8 = 4;
+
+/// A subject whose `validate` panics on some generated ops. Generation runs outside any run, so
+/// its panic is not a finding but sim's internal error for the pair (as `validate` panicking
+/// while a file is parsed is, exit 3): a stand-in for a bug in sim's own code that only some
+/// pairs of a sweep meet. `HOST_BACKED` runs it through the sweep's fork servers.
+struct Shaky<const HOST_BACKED: bool>;
+
+impl<const HOST_BACKED: bool> Subject for Shaky<HOST_BACKED> {
+    type Op = ShakyOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: if HOST_BACKED { "shaky-host" } else { "shaky" },
+            summary: "validate panics on a small tick: an internal error of some generated pairs",
+            ops: vec![],
+            defects: vec![],
+            caches: vec![],
+            params: vec![],
+            host_backed: HOST_BACKED,
+        }
+    }
+
+    fn new(_os: &mut Os, _config: &Config) -> Self {
+        Shaky
+    }
+
+    fn op_name(_op: &ShakyOp) -> &'static str {
+        "tick"
+    }
+
+    fn apply(&mut self, _os: &mut Os, _tid: Tid, _op: &ShakyOp) -> Step<Self> {
+        Step::Done
+    }
+
+    fn validate(op: &ShakyOp, _names: &mut sim::subject::Names) -> Result<(), String> {
+        let ShakyOp::Tick { n } = op;
+        assert!(*n >= SHAKY_BROKEN_BELOW, "sim's own code broke on tick {n}");
+        Ok(())
+    }
+}
+
+/// The registry of the sweep tests of internal errors: the built-in subjects and both `shaky`s.
+fn shaky_registry() -> Registry {
+    Registry::builtin()
+        .with(erase::<Shaky<false>>())
+        .with(erase::<Shaky<true>>())
+}
+
+/// The seeds this sweep test runs of `shaky`: from the first whose generated scenario breaks
+/// `validate` (so that the sweep's check of its first scenario meets the bug too) up to
+/// `SHAKY_SEEDS_END`; and which of them break. Found by generating each, as the sweep does,
+/// rather than written down, so that the test follows the generator.
+fn shaky_seeds() -> (std::ops::Range<u64>, Vec<u64>) {
+    const SHAKY_SEEDS_END: u64 = 16;
+    let registry = shaky_registry();
+    let options = sim::scenario::generate::GenerateOptions {
+        defects: vec![],
+        faults: sim::sweep::GENERATED_FAULTS,
+    };
+    let breaks = |seed: u64| {
+        let subject = registry.get("shaky").unwrap();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            subject.generate(seed, &options)
+        }))
+        .is_err()
+    };
+    let broken: Vec<u64> = (0..SHAKY_SEEDS_END).filter(|&seed| breaks(seed)).collect();
+    let seeds = broken[0]..SHAKY_SEEDS_END;
+    assert!(
+        broken.len() > 1 && (broken.len() as u64) < seeds.end - seeds.start,
+        "some pairs break and some do not: {broken:?}"
+    );
+    (seeds, broken)
+}
+
+fn install_panic_location_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(sim::subject::install_panic_location_hook);
+}
+
+/// A sweep of `subject` (a `shaky`) over `seeds` into `out` with `jobs` workers: it must finish.
+fn shaky_sweep(
+    subject: &str,
+    seeds: std::ops::Range<u64>,
+    out: &Path,
+    jobs: usize,
+) -> sim::sweep::SweepReport {
+    let mut config = SweepConfig::new(vec![Source::generated(subject, vec![])], seeds, out);
+    config.jobs = jobs;
+    sweep(&shaky_registry(), &config).unwrap_or_else(|error| panic!("the sweep stopped: {error:?}"))
+}
+
+/// A panic of sim's own code in some pairs (here `validate`, called while their scenario is
+/// generated, outside any run) is an internal error of those pairs alone: every other pair runs
+/// and is recorded, the summary is written and lists each broken pair apart from the findings,
+/// with its message, where it panicked and its replay command, in pair order whatever the
+/// workers (threads, and the fork servers of a host-backed subject). It stopped the whole sweep
+/// with exit 3, no summary and the pairs after it never run.
+#[test]
+fn a_panic_of_sim_in_one_pair_is_that_pairs_internal_error_and_the_sweep_goes_on() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-pairs");
+    let (seeds, broken) = shaky_seeds();
+    let pairs = seeds.end - seeds.start;
+    let mut summaries = Vec::new();
+    for (subject, jobs) in [("shaky", 1), ("shaky", 3), ("shaky-host", 2)] {
+        let out = dir.join(format!("{subject}-{jobs}"));
+        let report = shaky_sweep(subject, seeds.clone(), &out, jobs);
+        // Detection and scaling, which measure with a sweep, stop at them as sim's error.
+        let stop = report.internal_errors_stop().unwrap_err();
+        assert!(stop.internal, "{stop:?}");
+        assert!(
+            stop.message
+                .contains(&format!("could not run {} pair(s)", broken.len())),
+            "{stop:?}"
+        );
+        let summary = report.summary;
+        assert_eq!((report.ran, summary.runs), (pairs as usize, pairs));
+        assert_eq!(summary.verdict, "fail");
+        assert!(summary.findings.is_empty(), "{:?}", summary.findings);
+        assert_eq!(summary.runs_failed, 0, "an internal error is no finding");
+        let errors = &summary.internal_errors;
+        assert_eq!(
+            errors.iter().map(|e| e.seed).collect::<Vec<_>>(),
+            broken,
+            "{subject} with {jobs} job(s)"
+        );
+        for error in errors {
+            assert_eq!(
+                (error.scenario.as_str(), error.subject.as_str()),
+                (format!("gen:{subject}").as_str(), subject)
+            );
+            assert!(
+                error.message.starts_with("sim's own code broke on tick "),
+                "{}",
+                error.message
+            );
+            assert!(
+                error
+                    .message
+                    .contains(&format!("\n  panicked at: {}:", file!())),
+                "{}",
+                error.message
+            );
+            assert_eq!(
+                error.replay,
+                sim::report::replay_command(&sim::report::generated_repro(
+                    subject,
+                    error.seed,
+                    &[]
+                ))
+            );
+        }
+        assert_eq!(summary.scenarios[0].internal_errors, broken.len() as u64);
+        // Every pair is on file, and the summary is written and says the same.
+        let recorded = records(&out);
+        assert_eq!(recorded.len() as u64, pairs);
+        let on_file: Vec<u64> = recorded
+            .iter()
+            .filter(|r| r.internal_error.is_some())
+            .map(|r| r.seed)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(on_file, broken);
+        let written = summary::read(&out).unwrap().expect("summary.json written");
+        assert_eq!(written.internal_errors, summary.internal_errors);
+        let junit = std::fs::read_to_string(out.join(summary::JUNIT_FILE)).unwrap();
+        assert!(junit.contains("internal errors"), "{junit}");
+        summaries.push(summary);
+    }
+    // The same sweep, whatever its workers: the same runs, hash and internal errors.
+    let (threads_one, threads_three) = (&summaries[0], &summaries[1]);
+    assert_eq!(threads_one.trace_hash, threads_three.trace_hash);
+    assert_eq!(threads_one.internal_errors, threads_three.internal_errors);
+}
+
+/// A resumed sweep keeps the broken pairs' records as done, rather than meet the bug again (it
+/// stopped at it again, each time), and still reports them, exit 3 with the summary printed.
+#[test]
+fn a_resumed_sweep_keeps_its_internal_errors_and_still_reports_them() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-resume");
+    let (seeds, broken) = shaky_seeds();
+    let out = dir.join("out");
+    let first = shaky_sweep("shaky", seeds.clone(), &out, 2);
+    let lines = line_count(&out.join(results::RESULTS_FILE));
+    let resumed = shaky_sweep("shaky", seeds.clone(), &out, 2);
+    assert_eq!((resumed.ran, resumed.resumed), (0, lines));
+    assert_eq!(
+        line_count(&out.join(results::RESULTS_FILE)),
+        lines,
+        "nothing run again"
+    );
+    assert_eq!(
+        resumed.summary.internal_errors,
+        first.summary.internal_errors
+    );
+    assert_eq!(
+        resumed
+            .summary
+            .internal_errors
+            .iter()
+            .map(|e| e.seed)
+            .collect::<Vec<_>>(),
+        broken
+    );
+
+    // Through the CLI, resuming again: the summary, with the internal errors apart from the
+    // findings, then exit 3; and with --json, the one JSON object holding them.
+    let seeds_text = format!("{}..{}", seeds.start, seeds.end);
+    let out_text = out.display().to_string();
+    let args = [
+        "sweep",
+        "--subject",
+        "shaky",
+        "--seeds",
+        &seeds_text,
+        "--out",
+        &out_text,
+    ];
+    let (code, stdout, stderr) = run_shaky_cli(&args);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.contains("(0 run now, "), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "of them failed, {} met an internal error and are kept as they are), running the other 0",
+            broken.len()
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("no findings"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} internal error(s)", broken.len())),
+        "the scenario's row says so: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{} internal error(s)", broken.len())),
+        "the scenario's row says so: {stdout}"
+    );
+    let heading = format!(
+        "INTERNAL ERROR: sim could not run {} pair(s), a bug in sim, not in the subject (exit 3)",
+        broken.len()
+    );
+    assert!(stdout.contains(&heading), "{stdout}");
+    for seed in &broken {
+        let seed = sim::seed::format_seed(*seed);
+        assert!(
+            stdout.contains(&format!(
+                "  - gen:shaky seed {seed}: sim's own code broke on tick "
+            )),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("    replay: sim replay gen:shaky:{seed}")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("    panicked at: {}:", file!())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("report: "), "{stdout}");
+
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let (code, stdout, stderr) = run_shaky_cli(&json_args);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    // After the test harness's own words, which stdout holds too.
+    let json_start = stdout.find('{').unwrap_or(0);
+    let json: Value = serde_json::from_str(stdout[json_start..].trim()).unwrap_or_else(|error| {
+        panic!("{error}: {stdout}");
+    });
+    assert_eq!(json["verdict"], "fail");
+    let seeds_listed: Vec<u64> = json["internal_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds_listed, broken);
+    assert!(stderr.contains(&heading), "{stderr}");
+}
+
+/// `sim ARGS` with the `shaky` subjects registered: (exit code, stdout, stderr). The `sim`
+/// binary knows only the built-in subjects, so this test binary runs itself as the CLI, as a
+/// crate's own binary built on `main_with` would, in a child process whose output it reads.
+fn run_shaky_cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            SHAKY_CLI_TEST,
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(SHAKY_CLI_ARGS, args.join("\n"))
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The test that, given `SHAKY_CLI_ARGS` (one argument a line), runs the CLI on them and exits
+/// with its code; without it (an ordinary test run) it does nothing.
+const SHAKY_CLI_TEST: &str = "shaky_cli";
+const SHAKY_CLI_ARGS: &str = "SIM_SWEEP_TEST_SHAKY_CLI_ARGS";
+
+#[test]
+fn shaky_cli() {
+    let Some(args) = std::env::var_os(SHAKY_CLI_ARGS) else {
+        return;
+    };
+    // The CLI's own quiet hook, as `main_with` installs it.
+    std::panic::set_hook(Box::new(sim::subject::note_panic_location));
+    let args = args.into_string().unwrap();
+    let argv = std::iter::once("sim").chain(args.lines());
+    std::process::exit(sim::cli::main_with_args(shaky_registry(), argv));
+}

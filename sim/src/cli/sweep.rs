@@ -327,7 +327,12 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         }
     }
     if let Some(message) = report.promote_error {
-        return Err(CliError::usage(message));
+        // The summary's internal errors still decide the code: they are the worse news.
+        let code = match sweep_exit(&report.summary) {
+            EXIT_INTERNAL => EXIT_INTERNAL,
+            _ => EXIT_USAGE,
+        };
+        return Err(CliError { code, message });
     }
     Ok(sweep_exit(&report.summary))
 }
@@ -336,8 +341,12 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
 /// whole plan's (a merge missing a shard, or holding a sweep killed before it finished) is 2,
 /// findings or not: its inputs cannot give the result asked for, as with other bad input, and 1
 /// would claim a finding that may not exist; 3 would blame sim for a shard lost outside it.
+/// A pair sim could not run for a bug of its own (`internal_errors`) is 3, findings or not: the
+/// bug is sim's, and every output was written before.
 fn sweep_exit(summary: &sweep::summary::Summary) -> i32 {
-    if !summary.incomplete.is_empty() {
+    if !summary.internal_errors.is_empty() {
+        EXIT_INTERNAL
+    } else if !summary.incomplete.is_empty() {
         EXIT_USAGE
     } else if summary.verdict == "pass" {
         EXIT_PASS
@@ -358,8 +367,11 @@ fn print_sweep_summary(
             serde_json::to_string_pretty(summary).expect("summaries serialize")
         );
         // The merge prints no warning of what `incomplete` says: with --json, whose stdout is
-        // the one JSON object, stderr is where a person reads it.
-        for line in incomplete_lines(summary) {
+        // the one JSON object, stderr is where a person reads it, and the internal errors too.
+        for line in internal_error_lines(summary)
+            .into_iter()
+            .chain(incomplete_lines(summary))
+        {
             eprintln!("{line}");
         }
         return;
@@ -410,11 +422,7 @@ fn print_sweep_summary(
             },
             scenario.runs.to_string(),
             scenario.runs_failed.to_string(),
-            if scenario.signatures.is_empty() {
-                "clean".to_string()
-            } else {
-                scenario.signatures.join("\n")
-            },
+            scenario_found(scenario),
         ]);
     }
     println!("{}", scenarios.render());
@@ -469,10 +477,57 @@ fn print_sweep_summary(
             println!("{replay}");
         }
     }
-    for line in incomplete_lines(summary) {
+    for line in internal_error_lines(summary)
+        .into_iter()
+        .chain(incomplete_lines(summary))
+    {
         println!("{line}");
     }
     println!("report: {}", summary.report_html);
+}
+
+/// What a scenario's runs found, for its row: its signatures, a line each, and how many of its
+/// pairs sim could not run; `clean` only when every pair ran and found nothing.
+fn scenario_found(scenario: &sweep::summary::ScenarioSummary) -> String {
+    let mut found = scenario.signatures.clone();
+    if scenario.internal_errors > 0 {
+        found.push(format!("{} internal error(s)", scenario.internal_errors));
+    }
+    if found.is_empty() {
+        "clean".to_string()
+    } else {
+        found.join("\n")
+    }
+}
+
+/// The pairs sim could not run (`internal_errors`), as lines to print, apart from the findings:
+/// each pair, the panic's message and where it was raised, and the command that replays the
+/// pair; none when every pair ran.
+fn internal_error_lines(summary: &sweep::summary::Summary) -> Vec<String> {
+    if summary.internal_errors.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "INTERNAL ERROR: sim could not run {} pair(s), a bug in sim, not in the subject (exit 3); every other pair's result above stands:",
+        summary.internal_errors.len()
+    )];
+    for error in &summary.internal_errors {
+        let defects = match error.defects.as_slice() {
+            [] => String::new(),
+            defects => format!(" [{}]", defects.join(",")),
+        };
+        let mut message = error.message.lines();
+        lines.push(format!(
+            "  - {}{defects} seed {}: {}",
+            error.scenario,
+            format_seed(error.seed),
+            message.next().unwrap_or_default()
+        ));
+        lines.extend(message.map(|line| format!("    {}", line.trim_start())));
+        lines.push(format!("    replay: {}", error.replay));
+    }
+    lines.push("note: please report it with the replay command; a resume keeps these pairs as they are (sweep afresh into another --out once sim is fixed)".to_string());
+    lines
 }
 
 /// What a merge's summary says is missing of its plan (`incomplete`), as lines to print; none

@@ -68,6 +68,7 @@ pub fn render(summary: &Summary) -> String {
         }
         html.push_str("</ul>\n");
     }
+    internal_errors_list(&mut html, summary);
     findings_table(&mut html, summary);
     scenarios_table(&mut html, summary);
     for (index, finding) in summary.findings.iter().enumerate() {
@@ -75,6 +76,28 @@ pub fn render(summary: &Summary) -> String {
     }
     html.push_str("</body></html>\n");
     html
+}
+
+/// The pairs sim could not run, before the findings: their results are unknown, and the bug is
+/// sim's to fix.
+fn internal_errors_list(html: &mut String, summary: &Summary) {
+    if summary.internal_errors.is_empty() {
+        return;
+    }
+    html.push_str(
+        "<h2>Internal errors</h2>\n<p class=\"fail\">sim could not run these pairs: a bug in sim, not in the subject.</p>\n<ul>\n",
+    );
+    for error in &summary.internal_errors {
+        let _ = writeln!(
+            html,
+            "<li><code>{}</code> seed <code>{}</code>: <pre>{}</pre>replay: <code>{}</code></li>",
+            escape(&error.scenario),
+            escape(&format_seed(error.seed)),
+            escape(&error.message),
+            escape(&error.replay)
+        );
+    }
+    html.push_str("</ul>\n");
 }
 
 fn findings_table(html: &mut String, summary: &Summary) {

@@ -3,7 +3,8 @@
 //! something; the failure message lists its signatures and the text holds each finding's report
 //! (for a finding another scenario showed first, that one's, saying so).
 //! Times are the sum of the runs' durations. A merge that is not its whole plan (`incomplete`)
-//! adds one case in error that names what is missing.
+//! adds one case in error that names what is missing, and pairs sim could not run (internal
+//! errors) one more.
 
 use std::time::Duration;
 
@@ -89,6 +90,32 @@ pub fn render(summary: &Summary) -> String {
         status.set_description(summary.incomplete.join("\n"));
         let mut case = TestCase::new("incomplete plan", status);
         case.set_classname("sim sweep merge");
+        suite.add_test_case(case);
+    }
+    // Pairs sim could not run: an error of sim's, not a finding, and not a pass either.
+    if !summary.internal_errors.is_empty() {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(format!(
+            "sim could not run {} pair(s): a bug in sim, not in the subject",
+            summary.internal_errors.len()
+        ));
+        status.set_type("internal error");
+        let described: Vec<String> = summary
+            .internal_errors
+            .iter()
+            .map(|error| {
+                format!(
+                    "{} seed {}: {}\nreplay: {}",
+                    error.scenario,
+                    format_seed(error.seed),
+                    error.message,
+                    error.replay
+                )
+            })
+            .collect();
+        status.set_description(described.join("\n"));
+        let mut case = TestCase::new("internal errors", status);
+        case.set_classname("sim sweep");
         suite.add_test_case(case);
     }
     let mut report = Report::new("sim");

@@ -125,6 +125,7 @@ pub fn detect(
                 config.jobs = jobs;
                 config.progress = progress;
                 let report = sweep(registry, &config)?;
+                report.internal_errors_stop()?;
                 Ok((report.summary, records_of(&out)?))
             };
         let (off_summary, off_records) = run(Vec::new(), info.name.to_string())?;
@@ -261,6 +262,7 @@ pub fn scaling(
             config.jobs = jobs;
             config.shrink_runs_max = 0;
             let report = sweep(registry, &config)?;
+            report.internal_errors_stop()?;
             let _ = std::fs::remove_dir_all(&out);
             let shard = &report.summary.shards[0];
             if shard.run_seconds < SCALING_RUN_SECONDS_MIN {

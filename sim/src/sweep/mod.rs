@@ -13,6 +13,12 @@
 //! the passing runs (1% by default, chosen by a hash of the pair, so the sample is the same on
 //! every machine); different trace hashes or findings are a `determinism` finding.
 //!
+//! A panic of sim's own code while running a pair (the subject's are caught inside each run, as
+//! `panic` findings) is that pair's internal error, recorded like a run (verdict `error`,
+//! `Worker::run_pair_or_internal_error`): the other pairs run on, the summary lists it apart from
+//! the findings, a resume keeps it rather than meet the bug again, and the sweep exits 3 once
+//! every output is written.
+//!
 //! Findings are deduplicated by subject and signature. For each, the first pair that shows it (the
 //! smallest seed) is shrunk and written to `DIR/repros/` (`minimise.rs`). Shrinking happens after
 //! the runs, on the first pair in plan order, so the repro does not depend on which worker
@@ -496,6 +502,27 @@ pub struct SweepReport {
     pub promoted: Vec<String>,
 }
 
+impl SweepReport {
+    /// The sweep's internal errors (`summary::Summary::internal_errors`) as one error of sim's,
+    /// for a caller that measures with a sweep (detection, scaling): a pair that never ran would
+    /// skew its numbers unseen, so it stops, as it did before such pairs were recorded.
+    pub fn internal_errors_stop(&self) -> Result<(), SweepError> {
+        let errors = &self.summary.internal_errors;
+        let Some(first) = errors.first() else {
+            return Ok(());
+        };
+        Err(SweepError::internal(format!(
+            "internal error in a sweep: sim could not run {} pair(s), the first {} seed {}: {}\n  replay: {}\n  the sweep's outputs are in {}",
+            errors.len(),
+            first.scenario,
+            format_seed(first.seed),
+            first.message,
+            first.replay,
+            self.summary.out
+        )))
+    }
+}
+
 /// The most (scenario, seed) pairs one sweep invocation plans. Its plan and its records are held
 /// in memory, about 400 B a pair (4 million pairs measured 1.7 GB), so a range such as
 /// `--seeds 0..18446744073709551615`, which used to fill the host's memory until an allocation
@@ -699,6 +726,34 @@ impl Worker {
         (workers, warnings)
     }
 
+    /// `run_pair`, with a panic of sim's own code while running the pair caught and recorded as
+    /// the pair's internal error (`RunRecord::internal_error`): the subject's panics are caught
+    /// inside each run as findings, so a panic here is sim's (making the pair's scenario,
+    /// comparing its two runs), and one pair's bug costs that pair, not the sweep and the runs
+    /// still to come. Its record keeps a resume from meeting the bug again.
+    ///
+    /// The worker's fork server is let go after such a panic: it may have unwound mid-exchange,
+    /// and a reply left on its channel would be read as the next pair's. Without it the worker
+    /// forks for each host-backed run: the same records, more slowly.
+    fn run_pair_or_internal_error(
+        &mut self,
+        registry: &Registry,
+        index: usize,
+        host_backed: bool,
+        key: &PairKey,
+        recheck_percent: f64,
+    ) -> RunRecord {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_pair(registry, index, host_backed, key, recheck_percent)
+        }));
+        ran.unwrap_or_else(|payload| {
+            self.server = None;
+            // With where it panicked, which the CLI's quiet hook recorded on this thread.
+            let message = crate::subject::internal_panic_text(&*payload);
+            RunRecord::internal_error(key, self.sources[index].subject(), message)
+        })
+    }
+
     /// `run_pair` for the source at `index`, through the server when that source is host-backed.
     fn run_pair(
         &mut self,
@@ -843,12 +898,20 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     // the same way: said once, before anything runs, rather than recorded as a finding per seed.
     for source in &config.sources {
         let seeds = source.seeds(&config.seeds);
-        source
-            .instantiate(registry, seeds.start)
-            .check_host()
-            .map_err(|refusal| {
-                SweepError::internal(format!("{}: cannot run here: {refusal}", source.label))
-            })?;
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            source.instantiate(registry, seeds.start)
+        }));
+        let Ok(scenario) = made else {
+            // Sim's own code panicked making the first seed's scenario: that pair records the
+            // panic as its internal error when it runs, as any other pair's would be; stopping
+            // here would stop every resume of the sweep here too. The location the hook noted
+            // is that pair's to report, not a later panic's on this thread.
+            let _ = crate::subject::take_panic_location();
+            continue;
+        };
+        scenario.check_host().map_err(|refusal| {
+            SweepError::internal(format!("{}: cannot run here: {refusal}", source.label))
+        })?;
     }
     if let Some(dir) = &config.promote_to {
         promote::prepare_target(dir).map_err(SweepError::input)?;
@@ -962,8 +1025,18 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     // the last one stopped, and from which file, rather than only in the closing summary.
     if resumed > 0 {
         let failed = records.values().filter(|r| r.failed()).count();
+        // Kept as done, not run again: said at once, as the bug is sim's and the summary will
+        // report them again.
+        let broken = match records
+            .values()
+            .filter(|r| r.internal_error.is_some())
+            .count()
+        {
+            0 => String::new(),
+            broken => format!(", {broken} met an internal error and are kept as they are"),
+        };
         progress.note(&format!(
-            "resuming {}: {resumed} of {} runs already recorded ({failed} of them failed), running the other {}",
+            "resuming {}: {resumed} of {} runs already recorded ({failed} of them failed{broken}), running the other {}",
             results_path.display(),
             plan.len(),
             todo.len()
@@ -980,8 +1053,13 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         &todo,
         workers,
         |worker, (key, index)| {
-            let mut record =
-                worker.run_pair(registry, *index, host_backed[*index], key, recheck_percent);
+            let mut record = worker.run_pair_or_internal_error(
+                registry,
+                *index,
+                host_backed[*index],
+                key,
+                recheck_percent,
+            );
             record.scenario_hash = content_hashes[*index].clone();
             appender
                 .append(&record)

@@ -19,6 +19,8 @@ pub struct Progress {
     done: u64,
     resumed: u64,
     failed: u64,
+    /// Pairs whose record is an internal error (`RunRecord::internal_error`).
+    internal_errors: u64,
     signatures: BTreeSet<(String, String)>,
     started: Instant,
     last_line: Instant,
@@ -53,6 +55,7 @@ impl Progress {
             done: 0,
             resumed: 0,
             failed: 0,
+            internal_errors: 0,
             signatures: BTreeSet::new(),
             started: now,
             last_line: now,
@@ -61,6 +64,9 @@ impl Progress {
 
     fn count(&mut self, record: &RunRecord) {
         self.done += 1;
+        if record.internal_error.is_some() {
+            self.internal_errors += 1;
+        }
         if record.failed() {
             self.failed += 1;
             for signature in &record.signatures {
@@ -71,9 +77,13 @@ impl Progress {
     }
 
     fn message(&self) -> String {
-        match self.signatures.len() {
+        let found = match self.signatures.len() {
             0 => "no findings".to_string(),
             n => format!("{n} finding(s) in {} failing run(s)", self.failed),
+        };
+        match self.internal_errors {
+            0 => found,
+            n => format!("{found}; {n} pair(s) met an internal error"),
         }
     }
 

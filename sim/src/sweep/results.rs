@@ -25,6 +25,10 @@ use crate::seed::format_seed;
 
 pub const RESULTS_FILE: &str = "results.jsonl";
 
+/// The verdict of a record whose pair met an internal error (`RunRecord::internal_error`). A sim
+/// that predates it refuses such a line as corrupted, rather than resume it as a pass.
+pub const VERDICT_INTERNAL_ERROR: &str = "error";
+
 /// What identifies one run of a sweep: the scenario (a file path, or `gen:SUBJECT`), the defects
 /// it ran with, and the seed. Ordered by seed first, so "the first seed of a finding" is the
 /// smallest key that shows it.
@@ -72,7 +76,7 @@ pub struct RunRecord {
     pub subject: String,
     pub defects: Vec<String>,
     pub seed: u64,
-    /// `pass` or `fail`.
+    /// `pass` or `fail`; `error` for a pair whose run sim could not finish (`internal_error`).
     pub verdict: String,
     /// Finding signatures, in the order the run found them.
     pub signatures: Vec<String>,
@@ -91,6 +95,12 @@ pub struct RunRecord {
     /// for generated scenarios and in records written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_hash: Option<String>,
+    /// Why sim could not run the pair: a panic of its own code (not the subject's, which is a
+    /// `panic` finding), with where it was raised when a hook of sim's saw it. Such a record has
+    /// verdict `error` and no findings. It is kept like any other, so that a resume does not meet
+    /// the same bug again and the summary still reports it (exit 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_error: Option<String>,
     /// Fields this build does not know (a newer build wrote them), kept as they were, in key
     /// order, so that a merge, which rewrites every record, passes them on rather than drop them.
     #[serde(flatten)]
@@ -108,6 +118,29 @@ impl RunRecord {
 
     pub fn failed(&self) -> bool {
         !self.signatures.is_empty()
+    }
+
+    /// The record of a pair whose run panicked in sim's own code (`internal_error`): `message`
+    /// says what and where. Its trace hash is 0, the hash of no run, so that summaries of equal
+    /// sweeps stay equal.
+    pub fn internal_error(key: &PairKey, subject: &str, message: String) -> RunRecord {
+        RunRecord {
+            scenario: key.scenario.clone(),
+            subject: subject.to_string(),
+            defects: key.defects.clone(),
+            seed: key.seed,
+            verdict: VERDICT_INTERNAL_ERROR.to_string(),
+            signatures: Vec::new(),
+            findings: Vec::new(),
+            trace_hash: format_seed(0),
+            ops: 0,
+            steps: 0,
+            rechecked: false,
+            duration_ms: 0.0,
+            scenario_hash: None,
+            internal_error: Some(message),
+            unknown: BTreeMap::new(),
+        }
     }
 
     /// The command that replays this pair as it was swept (`Source::original_replay`'s). A
@@ -144,6 +177,7 @@ impl RunRecord {
             rechecked,
             duration_ms: (duration_ms * 1000.0).round() / 1000.0,
             scenario_hash: None,
+            internal_error: None,
             unknown: BTreeMap::new(),
         }
     }
@@ -333,13 +367,22 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
     // Summaries count a run as failed by its signatures alone, so a verdict that sim never
     // writes (or one that disagrees with the signatures) would be resumed as a pass: such a line
     // is as corrupt as one that does not parse.
-    let expected = if record.signatures.is_empty() {
-        "pass"
-    } else {
-        "fail"
+    let expected = match (&record.internal_error, record.signatures.is_empty()) {
+        (Some(_), _) => VERDICT_INTERNAL_ERROR,
+        (None, true) => "pass",
+        (None, false) => "fail",
     };
-    if record.verdict != expected {
-        let why = if ["pass", "fail"].contains(&record.verdict.as_str()) {
+    let internal_error_with_findings =
+        record.internal_error.is_some() && !record.signatures.is_empty();
+    if record.verdict != expected || internal_error_with_findings {
+        let why = if internal_error_with_findings {
+            format!(
+                "an internal error with {} signature(s)",
+                record.signatures.len()
+            )
+        } else if record.verdict == VERDICT_INTERNAL_ERROR {
+            "verdict `error` without its internal_error".to_string()
+        } else if ["pass", "fail"].contains(&record.verdict.as_str()) {
             format!(
                 "verdict `{}` with {} signature(s)",
                 record.verdict,
@@ -347,7 +390,7 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
             )
         } else {
             format!(
-                "unknown verdict `{}`; expected pass or fail",
+                "unknown verdict `{}`; expected pass, fail or error",
                 record.verdict
             )
         };
@@ -529,6 +572,7 @@ mod tests {
             rechecked: false,
             duration_ms: 0.5,
             scenario_hash: None,
+            internal_error: None,
             unknown: BTreeMap::new(),
         }
     }
@@ -732,5 +776,42 @@ mod tests {
             &text,
             "results.jsonl:2:69: corrupted results file: not a run record (unknown verdict `bogus`",
         );
+    }
+
+    /// An internal error's record reads back as it was written, and one whose verdict and
+    /// `internal_error` disagree (a hand edit) is a corrupted line, not a pass or a finding.
+    #[test]
+    fn an_internal_errors_record_reads_back_and_must_agree_with_its_verdict() {
+        let (_dir, path) = scratch("internal-error");
+        let broken = RunRecord::internal_error(
+            &record(2).key(),
+            "counter",
+            "it broke\n  panicked at: src/x.rs:1:2".into(),
+        );
+        let log = Appender::open(&path).unwrap();
+        for kept in [record(1), broken.clone()] {
+            log.append(&kept).unwrap();
+        }
+        drop(log);
+        assert_eq!(
+            load(&path, true).unwrap().records,
+            vec![record(1), broken.clone()]
+        );
+
+        let mut unexplained = record(3);
+        unexplained.verdict = VERDICT_INTERNAL_ERROR.into();
+        let mut passing = broken.clone();
+        passing.verdict = "pass".into();
+        let mut with_findings = broken;
+        with_findings.signatures = vec!["leak:heap block:x".into()];
+        for (bogus, said) in [
+            (unexplained, "verdict `error` without its internal_error"),
+            (passing, "verdict `pass` with 0 signature(s)"),
+            (with_findings, "an internal error with 1 signature(s)"),
+        ] {
+            let text = serde_json::to_string(&bogus).unwrap() + "\n";
+            std::fs::write(&path, &text).unwrap();
+            assert_refused_untouched(&path, &text, said);
+        }
     }
 }

@@ -144,6 +144,9 @@ pub struct ScenarioSummary {
     pub defects: Vec<String>,
     pub runs: u64,
     pub runs_failed: u64,
+    /// Of `runs`, the pairs sim could not run (`Summary::internal_errors`); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub internal_errors: u64,
     /// Every signature any run of this scenario showed, sorted.
     pub signatures: Vec<String>,
     pub duration_ms: f64,
@@ -193,6 +196,21 @@ pub struct FindingSummary {
     pub series: Vec<u64>,
 }
 
+/// A pair that sim could not run: its own code panicked while running it (an internal error,
+/// exit 3). Not a finding: it says nothing of the subject, only that this pair's result is
+/// unknown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InternalErrorSummary {
+    pub scenario: String,
+    pub subject: String,
+    pub defects: Vec<String>,
+    pub seed: u64,
+    /// The command that replays the pair as it was swept, which meets the error again.
+    pub replay: String,
+    /// The panic's message, then `  panicked at: FILE:LINE:COLUMN` when that is known.
+    pub message: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeterminismSummary {
     /// Runs done twice (every failing run and the sample of passing ones).
@@ -203,9 +221,14 @@ pub struct DeterminismSummary {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// `pass` when no run found anything, else `fail`.
+    /// `pass` when no run found anything and every pair ran, else `fail`.
     pub verdict: String,
     pub findings: Vec<FindingSummary>,
+    /// The pairs sim could not run for a bug of its own, in pair order: apart from `findings`,
+    /// as they are no finding of the subject's. Any makes the verdict `fail` and the sweep exit
+    /// 3. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub internal_errors: Vec<InternalErrorSummary>,
     /// The replay command of the first finding.
     pub repro: Option<String>,
     /// A hash over every run's trace hash, in pair order: equal summaries of equal sweeps.
@@ -297,10 +320,14 @@ pub fn build(
                 defects: record.defects.clone(),
                 runs: 0,
                 runs_failed: 0,
+                internal_errors: 0,
                 signatures: Vec::new(),
                 duration_ms: 0.0,
             });
         scenario.runs += 1;
+        if record.internal_error.is_some() {
+            scenario.internal_errors += 1;
+        }
         scenario.duration_ms = round3(scenario.duration_ms + record.duration_ms);
         if record.failed() {
             scenario.runs_failed += 1;
@@ -383,8 +410,25 @@ pub fn build(
         .iter()
         .map(|s| s.runs.saturating_sub(s.resumed))
         .sum();
+    // In key order, as `records` are: the same list whichever worker met them first.
+    let internal_errors: Vec<InternalErrorSummary> = records
+        .iter()
+        .filter_map(|record| {
+            let message = record.internal_error.clone()?;
+            Some(InternalErrorSummary {
+                scenario: record.scenario.clone(),
+                subject: record.subject.clone(),
+                defects: record.defects.clone(),
+                seed: record.seed,
+                replay: record.original_replay(),
+                message,
+            })
+        })
+        .collect();
+    let passed = findings.is_empty() && internal_errors.is_empty();
     Summary {
-        verdict: if findings.is_empty() { "pass" } else { "fail" }.into(),
+        verdict: if passed { "pass" } else { "fail" }.into(),
+        internal_errors,
         repro: findings
             .iter()
             .find_map(|f| f.replay.clone().or_else(|| f.original_replay.clone())),
@@ -918,6 +962,13 @@ pub fn coverage_problems(shards: &[ShardSummary]) -> CoverageProblems {
 /// Two records of one pair from different inputs. Equal runs keep one of them (the same one
 /// whatever the order of the inputs); different runs are a determinism finding.
 fn reconcile(a: RunRecord, b: RunRecord) -> RunRecord {
+    // A pair one input ran and another could not (sim's own bug, since fixed or met only
+    // there) keeps the run: the internal error says nothing of the subject to compare.
+    match (a.internal_error.is_some(), b.internal_error.is_some()) {
+        (true, false) => return b,
+        (false, true) => return a,
+        _ => {}
+    }
     let has_mismatch = |r: &RunRecord| r.signatures.iter().any(|s| s.starts_with("determinism:"));
     if has_mismatch(&a) || has_mismatch(&b) {
         return if has_mismatch(&a) { a } else { b };
@@ -1096,5 +1147,36 @@ mod tests {
             split_signature("leak:heap block:counter_create"),
             ("leak".into(), "heap block".into(), "counter_create".into())
         );
+    }
+
+    /// A pair that one merged input ran and another could not (an internal error) keeps the
+    /// run, in either order, and is no determinism finding; two internal errors stay one.
+    #[test]
+    fn a_merge_keeps_a_pairs_run_over_its_internal_error() {
+        let key = PairKey {
+            seed: 5,
+            scenario: "gen:counter".into(),
+            defects: Vec::new(),
+        };
+        let broken = RunRecord::internal_error(&key, "counter", "it broke".into());
+        let mut ran = broken.clone();
+        ran.verdict = "pass".into();
+        ran.internal_error = None;
+        ran.trace_hash = format_seed(0x1234);
+        assert_eq!(reconcile(broken.clone(), ran.clone()), ran);
+        assert_eq!(reconcile(ran.clone(), broken.clone()), ran);
+        assert_eq!(reconcile(broken.clone(), broken.clone()), broken);
+        let summary = build(
+            &[broken],
+            &[],
+            SeedsSpan { start: 0, end: 10 },
+            Vec::new(),
+            Path::new("out"),
+        );
+        assert_eq!(summary.verdict, "fail");
+        assert!(summary.findings.is_empty());
+        assert_eq!(summary.internal_errors.len(), 1);
+        assert_eq!(summary.internal_errors[0].message, "it broke");
+        assert_eq!(summary.runs_failed, 0);
     }
 }
