@@ -1546,6 +1546,11 @@ impl Os {
         if self.fds.is_dir(inode) {
             return Err(Errno::Eisdir);
         }
+        // A name followed by `/` must be a directory: Linux's `unlinkat` answers ENOTDIR for a
+        // file named so (and EISDIR for a directory, above), and removes nothing.
+        if path.ends_with('/') {
+            return Err(Errno::Enotdir);
+        }
         if let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] {
             entries.remove(name);
         }
@@ -1879,6 +1884,35 @@ mod tests {
         );
         assert_eq!(os.pread(t, &mut buf, 0, "t"), Ok(4));
         for fd in [root, f, g, h, sub, t] {
+            os.close(fd, "t").unwrap();
+        }
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty());
+    }
+
+    #[test]
+    fn unlink_of_a_file_named_with_a_trailing_slash_is_enotdir_and_removes_nothing() {
+        let mut os = Os::for_tests(1);
+        let root = os.open_dir("/", "t").unwrap();
+        os.mkdir_at(root, "sub", "t").unwrap();
+        let create = OpenFlags {
+            create: true,
+            ..rw()
+        };
+        let f = os.open_at(root, "f", create, "t").unwrap();
+        assert_eq!(os.unlink_at(root, "f/", "t"), Err(Errno::Enotdir));
+        assert_eq!(os.unlink_at(root, "f//", "t"), Err(Errno::Enotdir));
+        assert_eq!(os.unlink_at(root, "f/.", "t"), Err(Errno::Enotdir));
+        assert_eq!(os.unlink_at(root, "sub/", "t"), Err(Errno::Eisdir));
+        assert_eq!(os.unlink_at(root, "g/", "t"), Err(Errno::Enoent));
+        let read = OpenFlags {
+            read: true,
+            ..OpenFlags::default()
+        };
+        let again = os.open_at(root, "f", read, "t").expect("f is still named");
+        assert_eq!(os.unlink_at(root, "f", "t"), Ok(()));
+        assert_eq!(os.open_at(root, "f", read, "t"), Err(Errno::Enoent));
+        for fd in [root, f, again] {
             os.close(fd, "t").unwrap();
         }
         assert!(fd_kinds_empty(&os));
