@@ -1208,10 +1208,17 @@ impl<'a, S: Subject> Runner<'a, S> {
             }
         }
         for (lock, kind) in self.os.locks_held_by(tid) {
+            // Where it took the lock: the op whose release is missing is after that one. A thread
+            // holds a lock once (taking it again is refused), so there is one such hold.
+            let taken = (self.os.lock_holders(lock).into_iter())
+                .find_map(|(holder, taken)| (holder == tid).then_some(taken));
+            // The site that took the lock is the finding's, as the held lock's leak at the end of
+            // the lifecycle has it: two locks left held at two sites are two findings, not one.
+            let site = taken.map_or(THREAD_EXIT_OP, |taken| taken.site);
             let mut finding = Finding::new(
                 FindingKind::Invariant,
                 "held lock",
-                "thread-exit",
+                site,
                 format!(
                     "thread {} exits holding {} #{}",
                     tid.0,
@@ -1219,9 +1226,7 @@ impl<'a, S: Subject> Runner<'a, S> {
                     lock.index
                 ),
             );
-            // Where it took the lock: the op whose release is missing is after that one.
-            let taken_here = self.os.lock_holders(lock).into_iter();
-            for (_, taken) in taken_here.filter(|(holder, _)| *holder == tid) {
+            if let Some(taken) = taken {
                 finding = finding.detail_op("taken", taken.to_string(), taken.op_ref());
             }
             let finding = finding.note("no other thread can ever acquire it");

@@ -275,14 +275,14 @@ fn a_thread_exiting_with_a_lock_held_is_reported() {
     let outcome = parse_scenario(&text).run(RunOptions::default());
     let signatures = outcome.signatures();
     assert!(
-        signatures.contains(&"invariant:held lock:thread-exit".to_string()),
+        signatures.contains(&"invariant:held lock:counter_lock".to_string()),
         "{signatures:?}"
     );
     // The report says which op took the lock, so that the missing release is found after it.
     let finding = outcome
         .findings
         .iter()
-        .find(|f| f.signature() == "invariant:held lock:thread-exit")
+        .find(|f| f.signature() == "invariant:held lock:counter_lock")
         .unwrap();
     let taken = finding
         .details
@@ -371,7 +371,7 @@ fn a_lock_taken_in_a_continuation_is_taken_at_the_taking_threads_op() {
         let exit = outcome
             .findings
             .iter()
-            .find(|f| f.signature() == "invariant:held lock:thread-exit")
+            .find(|f| f.signature() == "invariant:held lock:counter_lock")
             .unwrap_or_else(|| panic!("seed {seed}: no held lock: {:?}", outcome.findings));
         let taken: Vec<&str> = exit.detail_texts("taken").collect();
         let winner = if taken[0].ends_with("thread 1)") {

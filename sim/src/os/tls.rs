@@ -3,8 +3,11 @@
 //! At thread exit, every key with a destructor and a non-zero value for that thread has its
 //! destructor called with the value, in ascending key order, for up to four rounds while
 //! destructors keep setting values (PTHREAD_DESTRUCTOR_ITERATIONS). The runner calls them; this
-//! file says which. A destructor is a code address: calling one that points into an unloaded
-//! module is a fault (snmalloc #766's library registers TLS destructors).
+//! file says which. A value set again in the last round gets no destructor call, as in glibc: it
+//! stays unread with the exited thread (a value is no ledger record), and what it names, left
+//! unfreed, is a leak of the site that acquired it (`tests/thread_exit.rs`). A destructor is a
+//! code address: calling one that points into an unloaded module is a fault (snmalloc #766's
+//! library registers TLS destructors).
 
 use std::collections::BTreeMap;
 
