@@ -888,7 +888,8 @@ impl<'a, S: Subject> Runner<'a, S> {
             let tid = if count == 1 {
                 self.runnable[0]
             } else {
-                let Some(choice) = self.os.scheduler().next_thread(&self.runnable) else {
+                let step = self.steps_taken() + 1;
+                let Some(choice) = self.os.scheduler().next_thread(&self.runnable, step) else {
                     return self.schedule_diverged();
                 };
                 self.os

@@ -28,8 +28,10 @@ pub trait Strategy {
     /// The name the run's header prints: borrowed when it has no parameters, so that a run with
     /// the default strategy (every fuzz input's) does not allocate it.
     fn name(&self) -> Cow<'static, str>;
-    /// Picks one of `runnable` (never empty, sorted ascending).
-    fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng) -> u32;
+    /// Picks one of `runnable` (never empty, sorted ascending) for `step`, the run's step this
+    /// decision starts, counted from 1 with the steps where one thread alone could run, which
+    /// the strategy is not asked about (PCT's change points are steps).
+    fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng, step: u64) -> u32;
     /// Whether the strategy noticed that a recorded schedule no longer fits the run.
     fn diverged(&self) -> Option<String> {
         None
@@ -45,10 +47,11 @@ pub enum StrategyChoice {
     Pct {
         #[serde(default = "default_pct_depth")]
         depth: u32,
-        /// The k of PCT: how many decisions the run is expected to make, over which the change
-        /// points are spread. Left out, it is the scenario's own count of steps
-        /// (`Scenario::steps_estimate`), filled in before the run (`with_steps_from`) so that
-        /// the header, and a repro pinned from it, carry the figure the run used.
+        /// The k of PCT: how many steps the run is expected to take, over which the change
+        /// points are spread (each fires at the first decision at or after its step). Left out,
+        /// it is the scenario's own count of steps (`Scenario::steps_estimate`), filled in before
+        /// the run (`with_steps_from`) so that the header, and a repro pinned from it, carry the
+        /// figure the run used.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         steps: Option<u64>,
     },
@@ -199,13 +202,15 @@ impl Scheduler {
     /// answer an `Option` built in each arm, the random arm's `Some` goes straight to the
     /// caller's use of it once inlined, where a flag the caller read after every decision cost
     /// the scheduler benchmark 1.4 instructions per decision.
+    ///
+    /// `step` is the run's step this decision starts (see `Strategy::next_thread`).
     #[inline]
-    pub fn next_thread(&mut self, runnable: &[u32]) -> Option<u32> {
+    pub fn next_thread(&mut self, runnable: &[u32], step: u64) -> Option<u32> {
         debug_assert!(!runnable.is_empty());
         let choice = match &mut self.strategy {
-            Built::Random(random) => random.next_thread(runnable, &mut self.thread_rng),
+            Built::Random(random) => random.next_thread(runnable, &mut self.thread_rng, step),
             Built::Other(strategy) => {
-                let choice = strategy.next_thread(runnable, &mut self.thread_rng);
+                let choice = strategy.next_thread(runnable, &mut self.thread_rng, step);
                 if strategy.diverged().is_some() {
                     return None;
                 }
@@ -299,7 +304,8 @@ mod tests {
         let mut scheduler = Scheduler::new(seed, choice, FaultPlan::none());
         (0..200)
             .map_while(|step| {
-                scheduler.next_thread(if step % 3 == 0 { &[0, 2] } else { &[0, 1, 2] })
+                let runnable: &[u32] = if step % 3 == 0 { &[0, 2] } else { &[0, 1, 2] };
+                scheduler.next_thread(runnable, step + 1)
             })
             .collect()
     }

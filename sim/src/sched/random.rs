@@ -13,7 +13,7 @@ impl Strategy for RandomStrategy {
     }
 
     #[inline]
-    fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng) -> u32 {
+    fn next_thread(&mut self, runnable: &[u32], rng: &mut Rng, _step: u64) -> u32 {
         runnable[rng.below(runnable.len() as u64) as usize]
     }
 }

@@ -28,7 +28,7 @@ impl Strategy for Replay {
         Cow::Owned(format!("replay({} decisions)", self.schedule.len()))
     }
 
-    fn next_thread(&mut self, runnable: &[u32], _rng: &mut Rng) -> u32 {
+    fn next_thread(&mut self, runnable: &[u32], _rng: &mut Rng, _step: u64) -> u32 {
         let wanted = self.schedule.get(self.next).copied();
         self.next += 1;
         match wanted {
