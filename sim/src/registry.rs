@@ -81,6 +81,9 @@ pub trait DynScenario: Send {
     fn lost_run(&self, options: RunOptions, status: i32) -> Outcome;
     /// The scenario as a TOML file (`print::to_toml`), or the op TOML cannot hold.
     fn to_toml(&self) -> Result<String, print::Unprintable>;
+    /// The scenario as `to_toml` prints it, an op TOML cannot hold written as its JSON
+    /// (`print::to_toml_for_hash`): for a hash that tells apart scenarios that do not print.
+    fn to_toml_for_hash(&self) -> String;
     /// Every scenario one reduction smaller, largest reductions first.
     fn reductions(&self) -> Vec<Box<dyn DynScenario>>;
     /// The smallest scenario found whose run still shows `signature` (see `shrink`).
@@ -236,6 +239,10 @@ impl<S: Subject> DynScenario for ErasedScenario<S> {
 
     fn to_toml(&self) -> Result<String, print::Unprintable> {
         print::to_toml(&self.scenario)
+    }
+
+    fn to_toml_for_hash(&self) -> String {
+        print::to_toml_for_hash(&self.scenario)
     }
 
     fn reductions(&self) -> Vec<Box<dyn DynScenario>> {

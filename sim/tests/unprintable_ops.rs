@@ -17,7 +17,18 @@ use sim::subject::{Config, OpDoc, Step, Subject, SubjectInfo};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 enum PokeOp {
-    Poke { slot: u8, value: u64 },
+    Poke {
+        slot: u8,
+        #[serde(deserialize_with = "twos_complement")]
+        value: u64,
+    },
+}
+
+/// A deserializer of the subject's own, as some subjects have: a file's negative number is its
+/// two's complement (C's `(uint64_t)-1`), so a file that parses can hold an op past `i64::MAX`,
+/// which then does not print.
+fn twos_complement<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    i64::deserialize(deserializer).map(|value| value as u64)
 }
 
 /// Reports an invariant violation once it has been poked, so that any scenario with an op fails.
@@ -156,4 +167,128 @@ fn an_open_findings_header_names_its_directory_on_one_line() {
     registry()
         .parse("regression.toml", &source)
         .unwrap_or_else(|diagnostic| panic!("{diagnostic}\n{source}"));
+}
+
+/// A poker file whose second op is `second`: every such file holds an op past `i64::MAX` first
+/// (`value = -1`), and so does not print, and the refusal names that first op alone.
+fn unprintable_file(second: &str) -> String {
+    format!(
+        "name = \"wide\"\nsubject = \"poker\"\n[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"poke\", slot = 1, value = -1 }}, {second}]\n"
+    )
+}
+
+fn poker_registry() -> Registry {
+    Registry::builtin().with(erase::<Poker>())
+}
+
+/// A sweep's scenario hash, which a resume compares with its records' to rerun an edited file's
+/// and a merge to keep two versions apart, tells apart two files that do not print and differ
+/// past their first unprintable op: it hashed the refusal, which names that op alone. A file
+/// that prints hashes its printing, as before.
+#[test]
+fn scenarios_that_do_not_print_and_differ_hash_apart() {
+    let registry = poker_registry();
+    let parse = |text: &str| registry.parse("wide.toml", text).unwrap();
+    let one = parse(&unprintable_file(r#"{ op = "poke", slot = 2, value = 3 }"#));
+    let other = parse(&unprintable_file(r#"{ op = "poke", slot = 2, value = 4 }"#));
+    let (why_one, why_other) = (one.to_toml().unwrap_err(), other.to_toml().unwrap_err());
+    assert_eq!(why_one, why_other, "the same refusal");
+    assert_ne!(
+        sim::sweep::scenario_hash(one.as_ref()),
+        sim::sweep::scenario_hash(other.as_ref())
+    );
+    // The same scenario hashes the same, whatever its seed (a sweep sets every run's).
+    let mut reseeded = one.clone_box();
+    reseeded.set_seed(77);
+    assert_eq!(
+        sim::sweep::scenario_hash(one.as_ref()),
+        sim::sweep::scenario_hash(reseeded.as_ref())
+    );
+    let printable = parse(
+        "name = \"p\"\nsubject = \"poker\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"poke\", slot = 1, value = 5 }]\n",
+    );
+    let mut unseeded = printable.clone_box();
+    unseeded.set_seed(0);
+    assert_eq!(
+        sim::sweep::scenario_hash(printable.as_ref()),
+        sim::seed::format_seed(sim::trace::hash_str(&unseeded.to_toml().unwrap()))
+    );
+}
+
+/// A sweep resumed after its file was edited reruns the file's records, also for a file that
+/// does not print: with the hash of the refusal, an edit past the first unprintable op kept the
+/// old version's records as this one's, and the new version never ran.
+#[test]
+fn a_resumed_sweep_reruns_an_edited_file_that_does_not_print() {
+    let dir = support::scratch_dir("unprintable-resume");
+    let out = dir.join("out");
+    let path = dir.join("wide.toml");
+    let registry = poker_registry();
+    let sweep_version = |second: &str| {
+        let text = unprintable_file(second);
+        std::fs::write(&path, &text).unwrap();
+        let scenario = registry.parse(&path.display().to_string(), &text).unwrap();
+        let source = sim::sweep::Source::file(&path, scenario);
+        let mut config = sim::sweep::SweepConfig::new(vec![source], 0..2, &out);
+        config.shrink_runs_max = 20;
+        sim::sweep::sweep(&registry, &config).unwrap()
+    };
+    let first = sweep_version(r#"{ op = "poke", slot = 2, value = 3 }"#);
+    assert_eq!((first.ran, first.resumed), (2, 0));
+    let edited = sweep_version(r#"{ op = "poke", slot = 2, value = 4 }"#);
+    assert_eq!(
+        (edited.ran, edited.resumed),
+        (2, 0),
+        "the edited file runs again"
+    );
+    let unchanged = sweep_version(r#"{ op = "poke", slot = 2, value = 4 }"#);
+    assert_eq!((unchanged.ran, unchanged.resumed), (0, 2));
+}
+
+/// A sweep's finding in a file that does not print, left whole by the shrinker, is minimised
+/// without a repro file, which could not be written: the finding is kept, its report says why no file was written and which
+/// command reproduces it, and the sweep neither panics nor stops.
+#[test]
+fn a_finding_in_a_file_that_does_not_print_is_kept_without_a_repro() {
+    let dir = support::scratch_dir("unprintable-minimise");
+    let out = dir.join("out");
+    let path = dir.join("wide.toml");
+    let text = unprintable_file(r#"{ op = "poke", slot = 2, value = 3 }"#);
+    std::fs::write(&path, &text).unwrap();
+    let registry = poker_registry();
+    let scenario = registry.parse(&path.display().to_string(), &text).unwrap();
+    let mut config =
+        sim::sweep::SweepConfig::new(vec![sim::sweep::Source::file(&path, scenario)], 0..3, &out);
+    // One run, the first pair's as it is: a shrink would find that one poke of a printable
+    // value shows the finding, and its repro would print.
+    config.shrink_runs_max = 1;
+    let report = sim::sweep::sweep(&registry, &config).unwrap();
+    let summary = &report.summary;
+    assert_eq!(summary.verdict, "fail");
+    assert_eq!(summary.findings.len(), 1, "{:?}", summary.findings);
+    let finding = &summary.findings[0];
+    assert_eq!(finding.signature, "invariant:subject invariant:poker");
+    assert_eq!(finding.count, 3);
+    assert_eq!(finding.repro, None, "no repro file");
+    let original = finding
+        .original_replay
+        .clone()
+        .expect("the first pair's command");
+    assert_eq!(finding.replay.as_deref(), Some(original.as_str()));
+    let text = finding.report.as_deref().expect("the finding's report");
+    assert!(
+        text.contains("no repro file was written: the scenario does not print: the scenario cannot be printed as TOML: lifecycle `l`, ops #0 is `{\"op\":\"poke\",\"slot\":1,\"value\":18446744073709551615}`")
+            && text.contains(&format!("`{original}` reproduces the finding")),
+        "{text}"
+    );
+    let written: Vec<_> = std::fs::read_dir(out.join("repros"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(
+        written
+            .iter()
+            .all(|path| path.extension().is_some_and(|e| e == "json")),
+        "the sidecar only: {written:?}"
+    );
 }

@@ -168,12 +168,22 @@ fn op_value<O: Serialize>(op: &ScenarioOp<O>) -> Result<toml::Value, toml::ser::
     }
 }
 
+/// What printing does with an op TOML cannot hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unholdable {
+    /// Stops with the op (`Unprintable`): a file must parse back.
+    Refuse,
+    /// Writes the op's JSON in its place (`to_toml_for_hash`).
+    AsJson,
+}
+
 /// `lifecycle` is where the list is, for an `Unprintable`'s place: `lifecycle `name``.
 fn op_list<O: Serialize>(
     out: &mut String,
     lifecycle: &str,
     name: &str,
     ops: &[ScenarioOp<O>],
+    unholdable: Unholdable,
 ) -> Result<(), Unprintable> {
     if ops.is_empty() {
         return Ok(());
@@ -188,17 +198,24 @@ fn op_list<O: Serialize>(
         };
         let line = match line {
             Some(line) => line,
-            None => inline(&op_value(op).map_err(|why| {
-                Unprintable {
-                    place: format!("{lifecycle}, {name} #{index}"),
-                    op: match op {
-                        ScenarioOp::Subject(op) => serde_json::to_string(op),
-                        _ => Ok(String::new()),
+            None => match op_value(op) {
+                Ok(value) => inline(&value),
+                Err(why) => {
+                    let unprintable = Unprintable {
+                        place: format!("{lifecycle}, {name} #{index}"),
+                        op: match op {
+                            ScenarioOp::Subject(op) => serde_json::to_string(op),
+                            _ => Ok(String::new()),
+                        }
+                        .unwrap_or_default(),
+                        why: why.to_string(),
+                    };
+                    match unholdable {
+                        Unholdable::Refuse => return Err(unprintable),
+                        Unholdable::AsJson => format!("json {}", unprintable.op),
                     }
-                    .unwrap_or_default(),
-                    why: why.to_string(),
                 }
-            })?),
+            },
         };
         let _ = writeln!(out, "  {line},");
     }
@@ -206,7 +223,11 @@ fn op_list<O: Serialize>(
     Ok(())
 }
 
-fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) -> Result<(), Unprintable> {
+fn lifecycle<O: Serialize>(
+    out: &mut String,
+    lifecycle: &Lifecycle<O>,
+    unholdable: Unholdable,
+) -> Result<(), Unprintable> {
     let _ = writeln!(out, "\n[[lifecycle]]");
     let _ = writeln!(
         out,
@@ -220,20 +241,35 @@ fn lifecycle<O: Serialize>(out: &mut String, lifecycle: &Lifecycle<O>) -> Result
         let _ = writeln!(out, "warmup = {}", lifecycle.warmup);
     }
     let place = format!("lifecycle `{}`", lifecycle.name);
-    op_list(out, &place, "setup", &lifecycle.setup)?;
-    op_list(out, &place, "ops", &lifecycle.ops)?;
-    op_list(out, &place, "teardown", &lifecycle.teardown)?;
+    op_list(out, &place, "setup", &lifecycle.setup, unholdable)?;
+    op_list(out, &place, "ops", &lifecycle.ops, unholdable)?;
+    op_list(out, &place, "teardown", &lifecycle.teardown, unholdable)?;
     for thread in &lifecycle.threads {
         let _ = writeln!(out, "\n[[lifecycle.thread]]");
         let _ = writeln!(out, "name = {}", toml::Value::String(thread.name.clone()));
         let place = format!("{place}, thread `{}`", thread.name);
-        op_list(out, &place, "ops", &thread.ops)?;
+        op_list(out, &place, "ops", &thread.ops, unholdable)?;
     }
     Ok(())
 }
 
 /// The scenario as a TOML file, or the first op TOML cannot hold.
 pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> Result<String, Unprintable> {
+    print(scenario, Unholdable::Refuse)
+}
+
+/// The scenario as `to_toml` prints it, each op TOML cannot hold written as its JSON in its
+/// place: not a file that parses, but text that tells any two scenarios apart, which the text
+/// of the refusal did not (it names the first such op alone). For a hash of what a scenario runs
+/// (`sweep::scenario_hash`); the same text as `to_toml`'s for a scenario that prints.
+pub fn to_toml_for_hash<O: Serialize>(scenario: &Scenario<O>) -> String {
+    print(scenario, Unholdable::AsJson).expect("printing with ops as JSON refuses none")
+}
+
+fn print<O: Serialize>(
+    scenario: &Scenario<O>,
+    unholdable: Unholdable,
+) -> Result<String, Unprintable> {
     let mut out = String::new();
     let string = |text: &str| toml::Value::String(text.to_string()).to_string();
     let _ = writeln!(out, "name = {}", string(&scenario.name));
@@ -290,7 +326,7 @@ pub fn to_toml<O: Serialize>(scenario: &Scenario<O>) -> Result<String, Unprintab
         }
     }
     for item in &scenario.lifecycles {
-        lifecycle(&mut out, item)?;
+        lifecycle(&mut out, item, unholdable)?;
     }
     Ok(out)
 }

@@ -405,12 +405,14 @@ pub fn file_label(path: &Path) -> String {
 /// everything a run depends on: repros are written with it and replay the same trace hash.
 ///
 /// A scenario that does not print (an op TOML cannot hold, which a subject's own deserializer
-/// may make) hashes the refusal, which names the op, as JSON holds it.
+/// may make) hashes its printing with each such op as JSON (`to_toml_for_hash`), which holds any
+/// integer: the text of the refusal, hashed before, named only the first such op, so two
+/// versions of a file that differ elsewhere shared a hash, and a resume kept the old version's
+/// records as this one's (and a merge took the two for one version).
 pub fn scenario_hash(scenario: &dyn DynScenario) -> String {
     let mut scenario = scenario.clone_box();
     scenario.set_seed(0);
-    let printed = scenario.to_toml().unwrap_or_else(|why| why.to_string());
-    format_seed(crate::trace::hash_str(&printed))
+    format_seed(crate::trace::hash_str(&scenario.to_toml_for_hash()))
 }
 
 /// How progress is shown on stderr.
