@@ -702,9 +702,16 @@ pub fn run_command(source: &str, seed: u64) -> String {
     )
 }
 
-/// The header line that says how to replay a repro (`sim sweep`, `sim shrink --out` and
-/// `sim import-crash` write one).
-const REPLAY_LINE_PREFIX: &str = "# Replay:";
+/// The start of the header line that says how to replay a repro (`sim sweep`, `sim shrink
+/// --out` and `sim import-crash` write one, through `replay_line`), and of the lines
+/// `with_replay_line` rewrites and `sim shrink` leaves out of a shrunk file's header.
+pub(crate) const REPLAY_LINE_PREFIX: &str = "# Replay:";
+
+/// The header line, newline included, that says how to replay the repro at `path`: the one
+/// spelling every writer of a repro uses, so that `with_replay_line` finds the line it rewrites.
+pub(crate) fn replay_line(path: &str) -> String {
+    format!("{REPLAY_LINE_PREFIX} {}\n", replay_command(path))
+}
 
 /// `text` with the first `# Replay:` line of its leading comments naming `path`. Found by its
 /// prefix, whatever path it named: the path as the sweep printed it, which a promotion given the
@@ -720,10 +727,9 @@ pub(crate) fn with_replay_line(text: &str, path: &str) -> String {
         }
         if !done && line.starts_with(REPLAY_LINE_PREFIX) {
             let end = &line[line.trim_end_matches(['\r', '\n']).len()..];
-            rewritten.push_str(&format!(
-                "{REPLAY_LINE_PREFIX} {}{end}",
-                replay_command(path)
-            ));
+            let replay = replay_line(path);
+            rewritten.push_str(replay.trim_end_matches('\n'));
+            rewritten.push_str(end);
             done = true;
             continue;
         }

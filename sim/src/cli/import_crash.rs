@@ -494,8 +494,8 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
     let text = format!(
         "# Imported by `{imported_by}` from a fuzzer crash.\n\
          # Finding `{signature}`. {what}\n\
-         # Replay: {}\n{}",
-        report::replay_command(&path.display().to_string()),
+         {}{}",
+        report::replay_line(&path.display().to_string()),
         body
     );
     if let Err(why) = report::check_scenario_file_size(text.len()) {

@@ -63,14 +63,11 @@ fn shrunk_header(
         }
     );
     if let Some(out) = &args.out {
-        header.push_str(&format!(
-            "# Replay: {}\n",
-            report::replay_command(&out.display().to_string())
-        ));
+        header.push_str(&report::replay_line(&out.display().to_string()));
     }
     let written_by_the_tool = [
         "# Shrunk by ",
-        "# Replay:",
+        report::REPLAY_LINE_PREFIX,
         "# Repro written by ",
         "# Minimised from ",
         "# Imported by ",

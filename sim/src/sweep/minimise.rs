@@ -449,7 +449,8 @@ pub fn minimise_one(
         };
     let original_replay = source.original_replay(key.seed);
     let header = format!(
-        "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n# Replay: {replay}\n"
+        "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n{}",
+        report::replay_line(&repro)
     );
     let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
     // A repro `sim replay` would refuse (too large), or one that does not print (an op TOML
