@@ -235,6 +235,11 @@ pub struct Finding {
     /// and `repetition` are then 0 without naming a repetition that ran.
     #[serde(default, skip_serializing_if = "is_false")]
     pub in_new: bool,
+    /// Noticed after the subject's `new`, in a run that stopped there before any list of the
+    /// first lifecycle ran (the subject's drop, at the end of a run whose `new` raised a fatal
+    /// finding): `lifecycle` and `repetition` are then 0 without naming a repetition that ran.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub after_new: bool,
     /// One line: what went wrong.
     pub headline: String,
     pub details: Vec<Detail>,
@@ -266,6 +271,7 @@ impl Finding {
             lifecycle_end: None,
             during: None,
             in_new: false,
+            after_new: false,
             headline: headline.into(),
             details: Vec::new(),
             notes: Vec::new(),
@@ -308,9 +314,19 @@ impl Finding {
         self
     }
 
+    /// Noticed after the subject's `new` in a run that stopped before any list ran (placed with
+    /// `at` in the first lifecycle's first repetition, which never ran).
+    pub fn after_new(mut self) -> Finding {
+        self.after_new = true;
+        self
+    }
+
     /// The part of its lifecycle it was noticed in: what a report names instead of a
     /// repetition, and whose faults the runner lists with it.
     pub fn part(&self) -> LifecyclePart {
+        if self.after_new {
+            return LifecyclePart::AfterNew;
+        }
         match (self.in_new, self.lifecycle_end, self.during) {
             (true, _, _) => LifecyclePart::New,
             (false, Some(end), _) => LifecyclePart::End(end),
@@ -428,6 +444,9 @@ fn is_false(value: &bool) -> bool {
 pub enum LifecyclePart {
     /// The subject's `new`, before the first list (`Finding::in_new`).
     New,
+    /// After the subject's `new`, in a run that stopped before its first list
+    /// (`Finding::after_new`).
+    AfterNew,
     /// A check at the lifecycle's end (`Finding::lifecycle_end`), after every repetition: it
     /// checks what the setup and the teardown acquired.
     End(LifecycleEnd),

@@ -42,6 +42,8 @@ enum When {
     During(&'static str),
     /// In the subject's `new`, before the lifecycle's first list (`Finding::in_new`).
     New,
+    /// After the subject's `new`, in a run that stopped before any list (`Finding::after_new`).
+    AfterNew,
 }
 
 impl When {
@@ -55,6 +57,9 @@ impl When {
             When::End(words) => Some(words.to_string()),
             When::During(list) => Some(format!("during its `{list}`")),
             When::New => Some("before its first op, in the subject's `new`".to_string()),
+            When::AfterNew => {
+                Some("after the subject's `new`, in a run that stopped before any op".to_string())
+            }
         }
     }
 }
@@ -72,6 +77,7 @@ fn noticed_in(finding: &Finding, outcome: &Outcome) -> Noticed {
     let repeat = outcome.lifecycle_repeats.get(index).copied().unwrap_or(1);
     let when = match finding.part() {
         LifecyclePart::New => When::New,
+        LifecyclePart::AfterNew => When::AfterNew,
         LifecyclePart::End(end) => When::End(end.words()),
         LifecyclePart::RunOnce(list) => When::During(list.name()),
         LifecyclePart::Repetition if repeat > 1 => When::Repetition(finding.repetition + 1, repeat),
@@ -322,8 +328,10 @@ pub fn render_summary(outcome: &Outcome) -> String {
 /// check at the end of its lifecycle noticed has `"lifecycle_end"` (`teardown`, `no-teardown`),
 /// and one noticed while its lifecycle's setup or teardown ran has `"during"` (`setup`,
 /// `teardown`): its `repetition` is then only the first or the last one's. One noticed in the
-/// subject's `new` has `"in_new": true` (its lifecycle and repetition are the first, unrun). A `panic` finding
-/// that knows where the subject panicked has `"panicked_at"`: `{"file", "line", "column"}`.
+/// subject's `new` has `"in_new": true` (its lifecycle and repetition are the first, unrun), and
+/// one noticed after it in a run that stopped before any op (the subject's drop) has
+/// `"after_new": true`, alike. A `panic` finding that knows where the subject panicked has
+/// `"panicked_at"`: `{"file", "line", "column"}`.
 pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     let known = finding.position_known;
     let mut value = json!({
@@ -353,6 +361,9 @@ pub fn finding_json(finding: &Finding, outcome: &Outcome) -> Value {
     }
     if finding.in_new {
         value["in_new"] = json!(true);
+    }
+    if finding.after_new {
+        value["after_new"] = json!(true);
     }
     // Where a subject panicked, in its source (`Finding::panicked_at`).
     if let Some(location) = &finding.panicked_at {

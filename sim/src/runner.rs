@@ -372,9 +372,17 @@ fn run_inner<S: Subject>(
         Err(_) if refused => runner.undeclared_host_arena(),
         Ok(made) => {
             let subject = subject.insert(made);
-            if collected.is_ok() {
-                let _ = runner.run_lifecycles(subject, scenario, info);
+            // A run that stops may leave threads blocked, whose continuations are dropped
+            // before the subject they were made for: what they captured is the subject's, and so
+            // is a panic in its drop. One that ends has none left (a list ends with every thread
+            // done, or its deadlock stops the run), so it pays nothing for the look.
+            if collected.is_ok() && runner.run_lifecycles(subject, scenario, info).is_err() {
+                runner.drop_continuations();
             }
+            debug_assert!(
+                runner.threads.iter().all(|ctx| ctx.pending.is_none()),
+                "a continuation outlives the run"
+            );
         }
         Err(payload) => runner.panicked(payload, "new"),
     }
@@ -412,6 +420,13 @@ fn join_step<S: Subject>(os: &mut Os, me: Tid, target: Tid) -> Step<S> {
         Io::Block(reason) => Step::block(reason, move |_, os, me| join_step(os, me, target)),
     }
 }
+
+/// The site of a `panic` finding raised by the drop of a blocked thread's continuation, which
+/// never ran (`Runner::drop_continuations`).
+const CONTINUATION_DROP_SITE: &str = "continuation-drop";
+
+/// The name a position gives an op whose name the subject's `op_name` panicked computing.
+const UNNAMED_OP: &str = "?";
 
 /// The subject call in progress, kept for the report of a panic in it. An op's call is reported
 /// by the op's name, which the position holds while it runs (the runner sets it before the op;
@@ -821,11 +836,20 @@ impl<'a, S: Subject> Runner<'a, S> {
     /// op that ran last had returned. A panic in `check_invariants` is placed as its
     /// violations are (the repetition, or the end of the lifecycle it checks); one in `drop` in
     /// the repetition where the run ended, and in no list: the list that ran last, a teardown
-    /// say, had ended.
+    /// say, had ended. A drop after a run that stopped before any list ran (a fatal finding in
+    /// `new`) is placed after `new` (`Finding::after_new`): the first repetition, which the
+    /// position names, never ran.
     #[cold]
     fn panicked_outside_ops(&mut self, payload: Box<dyn std::any::Any + Send>, what: Calling) {
         let subject = info_of::<S>().name;
+        let no_list_ran = !self.any_list_started();
         let (site, during) = match what {
+            Calling::Drop if no_list_ran => (
+                "drop",
+                format!(
+                    "`{subject}`'s drop, at the end of a run that stopped after `new`, before any op ran"
+                ),
+            ),
             Calling::Drop => ("drop", format!("`{subject}`'s drop, at the end of the run")),
             _ => (
                 "check_invariants",
@@ -853,10 +877,70 @@ impl<'a, S: Subject> Runner<'a, S> {
             .detail("during", during)
             .panicked_at(location);
         let finding = match what {
+            Calling::Drop if no_list_ran => finding.at(0, 0).after_new(),
             Calling::Drop => finding.at(self.lifecycle_index, self.repetition),
             _ => self.stamp(finding),
         };
         let _ = self.add(finding);
+    }
+
+    /// Drops the continuation of every thread still blocked (a run stops with threads blocked:
+    /// a deadlock, a fatal finding in another thread), each with its panic caught: what it
+    /// captured is the subject's, and a panic in its drop is a `panic` finding at the op that
+    /// blocked (site `continuation-drop`), or after an earlier panic a note on that one, as the
+    /// subject's own drop's is. Once, at the end of a run that stopped: a list ends only with
+    /// no thread blocked, or stops the run, so no continuation is left for the next list to
+    /// drop; where the runner dropped them with itself, after the outcome was taken, the panic
+    /// escaped the run as sim's own bug.
+    #[cold]
+    #[inline(never)]
+    fn drop_continuations(&mut self) {
+        for index in 0..self.threads.len() {
+            let tid = Tid(index as u32);
+            let ctx = &mut self.threads[index];
+            let Some(continuation) = ctx.pending.take() else {
+                continue;
+            };
+            ctx.restore_position(&mut self.os, tid);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(continuation))) {
+                let _ = self.collect_os_findings();
+                self.continuation_drop_panicked(payload);
+            }
+        }
+    }
+
+    /// The finding of a panic in a continuation's drop (`drop_continuations`), at the op that
+    /// blocked; a note on the run's first panic finding when it has one (a subject stopped by a
+    /// panic is often left half-updated, as for its `drop`).
+    #[cold]
+    fn continuation_drop_panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
+        if let Some(first) = self
+            .findings
+            .iter_mut()
+            .find(|f| f.kind == FindingKind::Panic)
+        {
+            let message = panic_message(&*payload);
+            let _ = crate::subject::take_panic_location();
+            first.notes.push(format!(
+                "a blocked thread's continuation panicked too when dropped, after it: {message}"
+            ));
+            return;
+        }
+        let headline = format!("the subject panicked: {}", panic_message(&*payload));
+        let location = crate::subject::take_panic_location();
+        let finding = self
+            .os
+            .position()
+            .subject_failed(info_of::<S>().name, CONTINUATION_DROP_SITE, headline, "")
+            .panicked_at(location)
+            .note("the op blocked, and the run stopped before its thread woke: its continuation never ran, and what it captured panicked when dropped");
+        let _ = self.add(self.stamp(finding));
+    }
+
+    /// Whether any op list has started: `run_list` gives every list the main thread's context,
+    /// so the run has none before its first list.
+    fn any_list_started(&self) -> bool {
+        !self.threads.is_empty()
     }
 
     /// Steps the threads of the list `run_list` set up until none can step.
@@ -1141,7 +1225,14 @@ impl<'a, S: Subject> Runner<'a, S> {
             ctx.pc += 1;
             let ops: &'a [ScenarioOp<S::Op>] = ctx.ops;
             let op = &ops[index];
-            let name = op.name(S::op_name);
+            // The subject's code, so a panic in it is the subject's finding. Caught here, on its
+            // own: an `op_name` that cannot panic (a match of the op's variants) is inlined
+            // without the landing pad, and the guard costs the step nothing (the scheduler
+            // bench's `run_list`, the stepping loop, counts the same instructions with it).
+            let name = match catch_unwind(AssertUnwindSafe(|| op.name(S::op_name))) {
+                Ok(name) => name,
+                Err(payload) => return self.op_name_panicked(payload, tid, index),
+            };
             ctx.op_name = name;
             self.ops += 1;
             // The lifecycle and repetition were set when the list began (`run_list`).
@@ -1165,6 +1256,27 @@ impl<'a, S: Subject> Runner<'a, S> {
             };
         }
         self.exit_thread(tid)
+    }
+
+    /// A panic in the subject's `op_name`, naming op `index` of thread `tid`'s list: a `panic`
+    /// finding at that op (whose name is not known: `?`), with `op_name` as its site, and the
+    /// run stops. Outside `calling`, which the stepping loop's guard reads: setting it before
+    /// every op's name cost a store per op.
+    #[cold]
+    #[inline(never)]
+    fn op_name_panicked(
+        &mut self,
+        payload: Box<dyn std::any::Any + Send>,
+        tid: Tid,
+        index: usize,
+    ) -> Result<(), Stop> {
+        let ctx = context_of(&mut self.threads, tid);
+        ctx.op_name = UNNAMED_OP;
+        let slot = OpSlot::with_index(ctx.list_bits, index as u32 + 1);
+        self.os.set_op_position(slot, UNNAMED_OP, tid.0);
+        self.collect_os_findings()?;
+        self.panicked(payload, "op_name");
+        Err(Stop)
     }
 
     /// Calls subject code by address (an exit hook, a TLS destructor), the first that thread
@@ -1401,7 +1513,7 @@ fn with_injected_faults(
             LifecyclePart::End(_) => "during the lifecycle's `setup` and `teardown`".to_string(),
             LifecyclePart::RunOnce(list) => format!("during the lifecycle's `{}`", list.name()),
             LifecyclePart::Repetition => "in this repetition".to_string(),
-            LifecyclePart::New => "in the subject's `new`".to_string(),
+            LifecyclePart::New | LifecyclePart::AfterNew => "in the subject's `new`".to_string(),
         };
         finding = finding.detail(
             "injected",
@@ -1429,7 +1541,8 @@ fn in_part_of(finding: &Finding, part: LifecyclePart, position: &crate::os::Posi
     // Before the first op, the position's op slot is the default one, which names the setup.
     let in_new = position.before_first_op();
     match part {
-        LifecyclePart::New => in_new,
+        // What follows a `new` after which no list ran is `new`'s doing, faults included.
+        LifecyclePart::New | LifecyclePart::AfterNew => in_new,
         _ if in_new => false,
         LifecyclePart::End(_) => run_once.is_some(),
         LifecyclePart::RunOnce(list) => run_once == Some(list),

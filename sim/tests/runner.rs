@@ -702,6 +702,19 @@ mod panics {
         Alloc,
         /// Panics in `validate`: a bug outside any run, which the CLI reports as internal.
         BreakValidation,
+        /// Panics in `op_name`: the subject's code, called by the runner at every op.
+        Unnamed,
+        /// Blocks for good, with a continuation whose captured value panics when dropped.
+        BlockForever,
+    }
+
+    /// Captured by `block-forever`'s continuation, which never runs: its drop panics.
+    struct PanicsWhenDropped;
+
+    impl Drop for PanicsWhenDropped {
+        fn drop(&mut self) {
+            panic!("the captured value broke");
+        }
     }
 
     pub struct Brittle {
@@ -730,6 +743,12 @@ mod panics {
         default: false,
     };
 
+    const HUGE_MALLOC_IN_NEW: BoolParam = BoolParam {
+        name: "huge_malloc_in_new",
+        summary: "ask for more than any heap in `new`: a budget finding of the OS's, which stops the run",
+        default: false,
+    };
+
     const DOUBLE_FREE_IN_NEW: BoolParam = BoolParam {
         name: "double_free_in_new",
         summary: "free a block twice in `new`: an invariant finding of the OS's",
@@ -748,6 +767,7 @@ mod panics {
                 params: vec![
                     FAIL_IN_NEW.decl(),
                     DOUBLE_FREE_IN_NEW.decl(),
+                    HUGE_MALLOC_IN_NEW.decl(),
                     PANIC_IN_CHECK_INVARIANTS.decl(),
                     PANIC_IN_DROP.decl(),
                 ],
@@ -769,6 +789,9 @@ mod panics {
                 os.free(block, "brittle_new").unwrap();
                 let _ = os.free(block, "brittle_new");
             }
+            if config.flag(&HUGE_MALLOC_IN_NEW) {
+                let _ = os.malloc(u64::MAX, "brittle_new");
+            }
             assert!(!config.flag(&FAIL_IN_NEW), "bad [config]");
             Brittle {
                 panic_in_check_invariants: config.flag(&PANIC_IN_CHECK_INVARIANTS),
@@ -781,10 +804,23 @@ mod panics {
                 BrittleOp::Break => "break",
                 BrittleOp::Alloc => "alloc",
                 BrittleOp::BreakValidation => "break-validation",
+                BrittleOp::Unnamed => panic!("the naming broke"),
+                BrittleOp::BlockForever => "block-forever",
             }
         }
         fn apply(&mut self, os: &mut Os, _tid: Tid, op: &BrittleOp) -> Step<Self> {
             assert!(*op != BrittleOp::Break, "the subject broke");
+            if *op == BrittleOp::BlockForever {
+                let captured = PanicsWhenDropped;
+                let reason = sim::os::BlockReason::Subject {
+                    what: "nothing",
+                    id: 0,
+                };
+                return Step::block(reason, move |_, _, _| {
+                    drop(captured);
+                    Step::Done
+                });
+            }
             if *op == BrittleOp::Alloc
                 && let Ok(block) = os.malloc(8, "brittle_alloc")
             {
@@ -1099,6 +1135,169 @@ ops = [{{ op = "fine" }}]
             );
             assert_eq!(code, 1, "{config}");
         }
+    }
+
+    /// The subject's `op_name`, which the runner calls at every op, is its code too: a panic
+    /// there is a `panic` finding at the op it was naming (site `op_name`), not sim's internal
+    /// error (exit 3).
+    #[test]
+    fn a_panic_in_op_name_is_a_panic_finding_at_the_op() {
+        let file = r#"
+name = "b"
+subject = "brittle"
+[[lifecycle]]
+name = "l"
+repeat = 3
+ops = [{ op = "fine" }, { op = "unnamed" }, { op = "fine" }]
+"#;
+        let outcome = run(file);
+        assert_eq!(
+            outcome.signatures(),
+            ["panic:subject:op_name"],
+            "{:?}",
+            outcome.findings
+        );
+        let finding = &outcome.findings[0];
+        assert!(finding.headline.contains("the naming broke"), "{finding:?}");
+        assert_eq!(finding.detail_text("during"), Some("op #2 `?` on thread 0"));
+        let op = finding.details[0]
+            .op
+            .as_ref()
+            .expect("the op it was naming");
+        assert_eq!((op.list, op.index), (sim::findings::OpList::Ops, 2));
+        assert_eq!(
+            sim::report::where_noticed(finding, &outcome),
+            "lifecycle `l` (repetition 1 of 3)"
+        );
+        assert_eq!(outcome.ops, 1, "the op it could not name did not run");
+
+        let dir = super::support::scratch_dir("op-name-panic");
+        let path = super::support::write_file(&dir, "b.toml", file);
+        let code = sim::cli::main_with_args(
+            sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
+            [
+                "sim".to_string(),
+                "run".into(),
+                path.display().to_string(),
+                "--repro-dir".into(),
+                dir.display().to_string(),
+            ],
+        );
+        assert_eq!(code, 1, "a failing verdict, not an internal error");
+    }
+
+    /// A thread still blocked when the run stops keeps its continuation, which the run drops
+    /// unrun: what it captured is the subject's, and a panic in its drop is a `panic` finding at
+    /// the op that blocked (site `continuation-drop`), not sim's internal error (exit 3); after
+    /// an earlier panic finding, a note on that one.
+    #[test]
+    fn a_panic_in_the_drop_of_a_continuation_left_unrun_is_a_panic_finding() {
+        let file = |config: &str| {
+            format!(
+                r#"
+name = "b"
+subject = "brittle"
+[config]
+{config}
+[[lifecycle]]
+name = "l"
+ops = [{{ op = "fine" }}, {{ op = "block-forever" }}]
+"#
+            )
+        };
+        let outcome = run(&file(""));
+        assert_eq!(
+            outcome.signatures(),
+            [
+                "deadlock:threads:nothing",
+                "panic:subject:continuation-drop"
+            ],
+            "{:?}",
+            outcome.findings
+        );
+        let finding = &outcome.findings[1];
+        assert!(
+            finding.headline.contains("the captured value broke"),
+            "{finding:?}"
+        );
+        assert_eq!(
+            finding.detail_text("during"),
+            Some("op #2 `block-forever` on thread 0")
+        );
+
+        let after_panic = run(&file("panic_in_drop = true"));
+        assert_eq!(
+            after_panic.signatures(),
+            [
+                "deadlock:threads:nothing",
+                "panic:subject:continuation-drop"
+            ],
+        );
+        assert!(
+            after_panic.findings[1]
+                .notes
+                .iter()
+                .any(|note| note == "the subject's drop panicked too, after it: the drop broke"),
+            "{:?}",
+            after_panic.findings[1].notes
+        );
+
+        let dir = super::support::scratch_dir("continuation-drop-panic");
+        let path = super::support::write_file(&dir, "b.toml", file(""));
+        let code = sim::cli::main_with_args(
+            sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
+            [
+                "sim".to_string(),
+                "run".into(),
+                path.display().to_string(),
+                "--repro-dir".into(),
+                dir.display().to_string(),
+            ],
+        );
+        assert_eq!(code, 1, "a failing verdict, not an internal error");
+    }
+
+    /// A run that a fatal finding of `new` stops before any list still drops its subject: a
+    /// panic in that drop is a finding placed after `new`, not in the first repetition, which
+    /// never ran (its report read "repetition 1 of 3").
+    #[test]
+    fn a_panic_in_drop_after_a_run_stopped_in_new_claims_no_repetition() {
+        let outcome = run(r#"
+name = "b"
+subject = "brittle"
+[config]
+huge_malloc_in_new = true
+panic_in_drop = true
+[[lifecycle]]
+name = "l"
+repeat = 3
+ops = [{ op = "fine" }]
+"#);
+        assert_eq!(
+            outcome.signatures(),
+            [
+                "budget:heap address space:brittle_new",
+                "panic:subject:drop"
+            ],
+            "{:?}",
+            outcome.findings
+        );
+        assert_eq!(outcome.ops, 0, "no op ran");
+        let finding = &outcome.findings[1];
+        assert_eq!(
+            finding.detail_text("during"),
+            Some(
+                "`brittle`'s drop, at the end of a run that stopped after `new`, before any op ran"
+            )
+        );
+        assert!(finding.after_new && !finding.in_new, "{finding:#?}");
+        assert_eq!(
+            sim::report::where_noticed(finding, &outcome),
+            "lifecycle `l` (after the subject's `new`, in a run that stopped before any op)"
+        );
+        let json = sim::report::finding_json(finding, &outcome);
+        assert_eq!(json["after_new"], true, "{json}");
+        assert_eq!(json.get("in_new"), None, "{json}");
     }
 
     /// Exit code 3 is for bugs in sim itself: a panic that escapes every run (here, in a
