@@ -1432,3 +1432,42 @@ fn a_fault_of_the_setup_is_listed_with_the_setups_finding_and_not_a_repetitions(
         ["spawn fault at op #1 `spawn` → spawn (lifecycle 1, setup, thread 0)"]
     );
 }
+
+/// The runner tells PCT the step each decision starts, so a change point drawn in a long stretch
+/// where one thread alone can run still fires, at the first decision after it. Here main bumps 60
+/// times before it spawns anything: 60 of the 82 steps are no decision. Counted in decisions, as
+/// they once were, a change point fired only when its draw was below the run's two dozen or so
+/// decisions, and a spawned thread was preempted in 10 runs of 100 (47 now).
+#[test]
+fn a_pct_change_point_drawn_where_no_decision_is_made_fires_at_the_next_one() {
+    let bumps = "{ op = \"bump\" }, ".repeat(60);
+    let text = TWO_BUMPERS.replace(
+        "ops = [\n  { op = \"spawn\", thread = \"a\" },",
+        &format!("ops = [\n  {bumps}{{ op = \"spawn\", thread = \"a\" }},"),
+    );
+    assert_ne!(text, TWO_BUMPERS, "main's bumps come before its spawns");
+    let s = parse_scenario(&text);
+    let preempted_runs = (0..100)
+        .filter(|&seed| {
+            let outcome = s.run(RunOptions {
+                seed: Some(seed),
+                strategy: Some(StrategyChoice::pct(2)),
+                record_schedule: true,
+                ..RunOptions::default()
+            });
+            assert!(outcome.passed(), "{:?}", outcome.findings);
+            assert_eq!(
+                outcome.header.schedule,
+                StrategyChoice::Pct {
+                    depth: 2,
+                    steps: Some(82),
+                }
+            );
+            preempted(&outcome.schedule)
+        })
+        .count();
+    assert!(
+        preempted_runs >= 30,
+        "a spawned thread was preempted in only {preempted_runs} runs of 100"
+    );
+}
