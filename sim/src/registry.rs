@@ -317,9 +317,21 @@ impl<S: Subject> ErasedScenario<S> {
     /// The warning of an op that runs after a process exit, pointing at the op and naming the
     /// exit's line: the op's line alone does not say which `exit` came before it.
     fn runs_after_exit_warning(&self, after: &RunsAfterExit) -> (String, Option<OpLocation>) {
-        let name = |place: &OpPlace| {
-            let op = self.scenario.op_at(place);
+        // The subject's code, run here at load time: a panic in it is the subject's, for the run
+        // to report at the op (`panic:subject:op_name`), not sim's internal error. The warning
+        // names the op by its place instead, and says why.
+        let naming = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let op = self.scenario.op_at(&after.op);
             op.map_or("?", |op| op.name(S::op_name))
+        }));
+        let (name, unnamed) = match naming {
+            Ok(name) => (name, String::new()),
+            Err(payload) => {
+                let _ = crate::subject::take_panic_location();
+                let message = crate::subject::panic_message(&*payload);
+                let why = format!("; the subject's `op_name` panicked naming it: {message}");
+                ("?", why)
+            }
         };
         let describe = |place: &OpPlace| {
             let list = match place.thread {
@@ -340,12 +352,11 @@ impl<S: Subject> ErasedScenario<S> {
             ""
         };
         let message = format!(
-            "op `{}` ({}) runs after the process exited{when}: the `exit`{exit_line} ({}) ends the process, and a real one runs nothing after it; the simulation runs the op all the same, in the same process (end the scenario with the `exit`)",
-            name(&after.op),
+            "op `{name}` ({}{unnamed}) runs after the process exited{when}: the `exit`{exit_line} ({}) ends the process, and a real one runs nothing after it; the simulation runs the op all the same, in the same process (end the scenario with the `exit`)",
             describe(&after.op),
             describe(&after.exit),
         );
-        let op_at = self.op_location(&after.op.op_ref(name(&after.op)));
+        let op_at = self.op_location(&after.op.op_ref(name));
         (message, op_at)
     }
 }

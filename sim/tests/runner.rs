@@ -1186,6 +1186,50 @@ ops = [{ op = "fine" }, { op = "unnamed" }, { op = "fine" }]
         assert_eq!(code, 1, "a failing verdict, not an internal error");
     }
 
+    /// The warning of an op that runs after an `exit` names the op, at load time, through the
+    /// subject's `op_name`: a panic there names the op by its place and the panic's message
+    /// instead, at the op's line and column, and the run goes ahead to report it as a `panic`
+    /// finding (exit 1), not sim's internal error (exit 3).
+    #[test]
+    fn a_panic_in_op_name_when_warning_of_an_op_after_exit_is_said_in_the_warning() {
+        let file = r#"
+name = "b"
+subject = "brittle"
+[[lifecycle]]
+name = "l"
+ops = [{ op = "exit" }, { op = "unnamed" }]
+"#;
+        let registry = sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>());
+        let scenario = registry
+            .parse_bytes("b.toml", file.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let warnings = scenario.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let (message, location) = &warnings[0];
+        assert!(
+            message.starts_with(
+                "op `?` (op #2 of `ops` in lifecycle `l`; the subject's `op_name` panicked naming it: the naming broke) runs after the process exited"
+            ),
+            "{message}"
+        );
+        let location = location.as_ref().expect("the op's place in the file");
+        assert_eq!((location.line, location.column), (6, 25));
+
+        let dir = super::support::scratch_dir("op-name-panic-after-exit");
+        let path = super::support::write_file(&dir, "b.toml", file);
+        let code = sim::cli::main_with_args(
+            registry,
+            [
+                "sim".to_string(),
+                "run".into(),
+                path.display().to_string(),
+                "--repro-dir".into(),
+                dir.display().to_string(),
+            ],
+        );
+        assert_eq!(code, 1, "the run's panic finding, not an internal error");
+    }
+
     /// A thread still blocked when the run stops keeps its continuation, which the run drops
     /// unrun: what it captured is the subject's, and a panic in its drop is a `panic` finding at
     /// the op that blocked (site `continuation-drop`), not sim's internal error (exit 3); after
