@@ -799,23 +799,12 @@ fn generate_repro(
             registry.names().join(", ")
         )
     })?;
-    for defect in &defects {
-        let info = entry.info();
-        if !info.defects.iter().any(|d| d.name == defect) {
-            let known = info.defect_names();
-            return Err(format!(
-                "repro `{repro}`: unknown defect `{defect}` for `{subject}`; known: {}",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        }
-    }
+    crate::fuzzing::check_subject_defects(entry, &defects)
+        .map_err(|error| format!("repro `{repro}`: {error}"))?;
+    // Generated as `sim sweep`, which writes these one-liners, generated the scenario.
     let options = crate::scenario::generate::GenerateOptions {
         defects,
-        faults: true,
+        faults: crate::sweep::GENERATED_FAULTS,
     };
     Ok(entry.generate(seed, &options))
 }
@@ -843,7 +832,7 @@ mod tests {
             load_generated_repro(&registry, "gen:counter:1:nope")
                 .unwrap()
                 .unwrap_err()
-                .ends_with("unknown defect `nope` for `counter`; known: leak-on-evict")
+                .ends_with("unknown defect `nope` for subject `counter`; known: leak-on-evict")
         );
         assert!(
             load_generated_repro(&registry, "gen:counter:zz")
