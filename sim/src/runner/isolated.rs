@@ -269,16 +269,20 @@ fn socket_pair() -> std::io::Result<(RawFd, RawFd)> {
 /// on a pipe. Dropping it closes the request socket, which ends a child waiting for a request,
 /// and reaps the child.
 struct PipedChild {
-    pid: libc::pid_t,
+    /// Declared before `child` so that it closes first: a child waiting for a request ends, and
+    /// can be reaped.
     channel: Channel,
-    /// The wait status, once reaped.
-    status: Option<libc::c_int>,
+    child: Unreaped,
 }
+
+/// A child process this process has to reap: dropping it waits for the child to end. A process
+/// the child's channel is handed to has nothing to wait for, so the child is handed over with it
+/// (`into_pid`).
+struct Unreaped(libc::pid_t);
 
 /// The caller's ends of a `PipedChild`'s request socket and reply pipe.
 struct Channel {
-    /// `None` once closed.
-    requests: Option<OwnedFd>,
+    requests: OwnedFd,
     replies: BufReader<std::fs::File>,
 }
 
@@ -327,12 +331,11 @@ impl PipedChild {
             )
         };
         Ok(PipedChild {
-            pid,
             channel: Channel {
-                requests: Some(requests),
+                requests,
                 replies: BufReader::new(replies),
             },
-            status: None,
+            child: Unreaped(pid),
         })
     }
 
@@ -343,38 +346,40 @@ impl PipedChild {
 
     /// Closes this process's ends of the channel, once handed to another process, and leaves
     /// the child to be reaped by the caller: its pid.
-    fn hand_over(mut self) -> libc::pid_t {
-        // Marked reaped, so that dropping it closes the ends without waiting for the child.
-        self.status = Some(0);
-        self.pid
+    fn hand_over(self) -> libc::pid_t {
+        let PipedChild { channel, child } = self;
+        drop(channel);
+        child.into_pid()
     }
+}
 
-    /// Closes the request socket, which ends a child waiting for a request, and reaps the
-    /// child: its wait status.
-    fn end(&mut self) -> libc::c_int {
-        if let Some(status) = self.status {
-            return status;
-        }
-        self.channel.requests = None;
-        let status = reap(self.pid);
-        self.status = Some(status);
-        status
+impl Unreaped {
+    /// The child's pid, for the caller to reap: this no longer waits for it.
+    fn into_pid(self) -> libc::pid_t {
+        let pid = self.0;
+        std::mem::forget(self);
+        pid
+    }
+}
+
+impl Drop for Unreaped {
+    fn drop(&mut self) {
+        reap(self.0);
     }
 }
 
 impl Channel {
-    /// The request socket and the reply pipe, while the socket is open.
-    fn raw_fds(&self) -> Option<[RawFd; 2]> {
-        let requests = self.requests.as_ref()?.as_raw_fd();
-        Some([requests, self.replies.get_ref().as_raw_fd()])
+    /// The request socket and the reply pipe.
+    fn raw_fds(&self) -> [RawFd; 2] {
+        [
+            self.requests.as_raw_fd(),
+            self.replies.get_ref().as_raw_fd(),
+        ]
     }
 
     /// Sends one request line and reads one reply line.
     fn exchange(&mut self, line: &[u8]) -> Exchange {
-        let Some(requests) = self.requests.as_ref() else {
-            return Exchange::Unsent;
-        };
-        if send_all(requests.as_raw_fd(), line).is_err() {
+        if send_all(self.requests.as_raw_fd(), line).is_err() {
             return Exchange::Unsent;
         }
         let mut reply = Vec::new();
@@ -383,12 +388,6 @@ impl Channel {
             Ok(_) if reply.ends_with(b"\n") => Exchange::Reply(reply),
             _ => Exchange::NoReply,
         }
-    }
-}
-
-impl Drop for PipedChild {
-    fn drop(&mut self) {
-        self.end();
     }
 }
 
@@ -519,11 +518,11 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
     /// the runner's end is this caller's end of file.
     fn fork_runner(&mut self) -> Option<Channel> {
         let server = self.server.as_mut()?;
-        let socket = server.channel.requests.as_ref()?.as_raw_fd();
+        let socket = server.channel.requests.as_raw_fd();
         send_all(socket, &[ASK_FORK_RUNNER, b'\n']).ok()?;
         let [requests, replies] = receive_fds(socket).ok()?;
         Some(Channel {
-            requests: Some(requests),
+            requests,
             replies: BufReader::new(std::fs::File::from(replies)),
         })
     }
@@ -563,10 +562,9 @@ fn serve<R: DeserializeOwned>(
                     match PipedChild::fork(|requests, replies| run_requests(requests, replies, run))
                     {
                         Ok(forked) => {
-                            let handed =
-                                forked.channel.raw_fds().map(|fds| send_fds(requests, &fds));
+                            let handed = send_fds(requests, &forked.channel.raw_fds());
                             runner = Some(forked.hand_over());
-                            matches!(handed, Some(Ok(())))
+                            handed.is_ok()
                         }
                         Err(_) => false,
                     }
@@ -1281,7 +1279,7 @@ mod tests {
             server.ask(&(1, 7)).unwrap().signatures(),
             vec!["fault:host memory:crasher_wild_read"]
         );
-        let pid = server.server.as_ref().expect("alive").pid;
+        let pid = server.server.as_ref().expect("alive").child.0;
         drop(server);
         // SAFETY: probing with signal 0 sends nothing.
         let alive = unsafe { libc::kill(pid, 0) } == 0;
@@ -1400,7 +1398,7 @@ mod tests {
         let scenarios = clean_crashing_killed();
         let mut server = crasher_server(&scenarios);
         let first = server.ask(&(0, 1)).expect("the server is alive");
-        let server_pid = server.server.as_ref().expect("alive").pid;
+        let server_pid = server.server.as_ref().expect("alive").child.0;
         let before = settled_sleeps_of(server_pid);
         for seed in 2..12 {
             let outcome = server.ask(&(0, seed)).expect("the server is alive");
@@ -1459,7 +1457,7 @@ mod tests {
             unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             let scenarios = clean_crashing_killed();
             let mut server = crasher_server(&scenarios);
-            kill_and_wait(server.server.as_ref().expect("alive").pid);
+            kill_and_wait(server.server.as_ref().expect("alive").child.0);
             let refused = server.ask(&(0, 1)).is_none() && server.ask(&(0, 2)).is_none();
             // SAFETY: ends the child without running the harness's atexit handlers.
             unsafe { libc::_exit(if refused { 0 } else { 1 }) }
