@@ -558,7 +558,8 @@ struct AgainstRecorded {
     compared: u64,
     shared: SharedOps,
     parted: Option<(u64, Option<String>, Option<String>)>,
-    read_error: Option<std::io::Error>,
+    /// Why the recorded file could not be read on: a read error, or a line too long for one.
+    read_error: Option<RecordedTraceError>,
     /// Why the recorded file is no trace, found at the first of its lines that is not the
     /// run's: what looked like a mismatch would say that the build changed behaviour.
     not_a_trace: Option<RecordedTraceError>,
@@ -664,27 +665,32 @@ fn trace_event(
 /// and a file that is no trace (`/dev/zero`) must not be read whole into one.
 const RECORDED_LINE_BYTES_MAX: u64 = 1 << 20;
 
-/// The next line of a recorded trace, into `line` (cleared first) without its line end: `false`
-/// at the end of the file; an `InvalidData` error for a line longer than
-/// `RECORDED_LINE_BYTES_MAX`. Every reader of a recorded trace (`recorded_schedule`, a
-/// comparison) reads its lines through here.
+/// The next line of a recorded trace, line `number` (from 1), into `line` (cleared first)
+/// without its line end: `false` at the end of the file. A line longer than
+/// `RECORDED_LINE_BYTES_MAX` is no trace line, said with the limit. Every reader of a recorded
+/// trace (`recorded_schedule`, a comparison) reads its lines through here, so both say it so.
 fn read_trace_line(
     reader: &mut impl std::io::BufRead,
     line: &mut Vec<u8>,
-) -> std::io::Result<bool> {
+    number: u64,
+) -> Result<bool, RecordedTraceError> {
     use std::io::{BufRead, Read};
     line.clear();
     let read = reader
         .take(RECORDED_LINE_BYTES_MAX)
-        .read_until(b'\n', line)?;
+        .read_until(b'\n', line)
+        .map_err(RecordedTraceError::Unreadable)?;
     if read == 0 {
         return Ok(false);
     }
     if read as u64 == RECORDED_LINE_BYTES_MAX && line.last() != Some(&b'\n') {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a line longer than {RECORDED_LINE_BYTES_MAX} bytes, which no trace writes"),
-        ));
+        return Err(RecordedTraceError::NotATraceLine {
+            line: number,
+            column: 1,
+            problem: format!(
+                "a line longer than {RECORDED_LINE_BYTES_MAX} bytes, which no trace writes"
+            ),
+        });
     }
     while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
         line.pop();
@@ -706,14 +712,11 @@ pub fn recorded_schedule(
             column,
             problem,
         };
-        match read_trace_line(&mut recorded, &mut line) {
-            Ok(true) => {}
-            Ok(false) if number == 1 => return Err(RecordedTraceError::Empty),
-            Ok(false) => break,
-            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
-                return Err(not_a_trace_line(1, error.to_string()));
+        if !read_trace_line(&mut recorded, &mut line, number)? {
+            if number == 1 {
+                return Err(RecordedTraceError::Empty);
             }
-            Err(error) => return Err(RecordedTraceError::Unreadable(error)),
+            break;
         }
         let event = trace_event(&line, number)
             .map_err(|(column, problem)| not_a_trace_line(column, problem))?;
@@ -732,9 +735,10 @@ pub fn recorded_schedule(
 }
 
 impl AgainstRecorded {
-    /// The next recorded line into `line`; false at the end (or at a read error, kept).
-    fn next_recorded(&mut self) -> bool {
-        match read_trace_line(&mut self.recorded, &mut self.line) {
+    /// The next recorded line, line `number` of the file, into `line`; false at the end (or at
+    /// a read error, kept).
+    fn next_recorded(&mut self, number: u64) -> bool {
+        match read_trace_line(&mut self.recorded, &mut self.line, number) {
             Ok(read) => read,
             Err(error) => {
                 self.read_error.get_or_insert(error);
@@ -749,7 +753,7 @@ impl AgainstRecorded {
             return;
         }
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        if !self.next_recorded() {
+        if !self.next_recorded(self.compared) {
             if self.compared == 1 && self.read_error.is_none() {
                 self.not_a_trace = Some(RecordedTraceError::Empty);
             }
@@ -794,14 +798,14 @@ impl TraceAgainstRecorded {
     /// agree; an error if the recorded trace could not be read, or is not a trace.
     pub fn finish(self) -> Result<TraceComparison, RecordedTraceError> {
         let mut state = self.state.take();
-        if state.parted.is_none() && state.next_recorded() {
+        if state.parted.is_none() && state.next_recorded(state.compared + 1) {
             // The run's trace ended first.
             state.check_recorded_line(state.compared + 1);
             let recorded = String::from_utf8_lossy(&state.line).into_owned();
             state.parted = Some((state.compared + 1, Some(recorded), None));
         }
         if let Some(error) = state.read_error {
-            return Err(RecordedTraceError::Unreadable(error));
+            return Err(error);
         }
         if let Some(not_a_trace) = state.not_a_trace {
             return Err(not_a_trace);
@@ -1324,7 +1328,8 @@ mod tests {
     }
 
     /// A recorded "trace" with no line end (`/dev/zero` given by mistake) is read no further than
-    /// `RECORDED_LINE_BYTES_MAX` bytes, by a comparison as by `recorded_schedule`.
+    /// `RECORDED_LINE_BYTES_MAX` bytes, by a comparison as by `recorded_schedule`, and both say
+    /// it is no trace: a line longer than the limit, at its line.
     #[test]
     fn an_endless_recorded_line_is_refused_after_a_bounded_read() {
         /// Zero bytes for ever, counting what was read.
@@ -1336,12 +1341,14 @@ mod tests {
                 Ok(buf.len())
             }
         }
+        let too_long =
+            format!("a line longer than {RECORDED_LINE_BYTES_MAX} bytes, which no trace writes");
         let mut endless = std::io::BufReader::new(Endless(0));
         match recorded_schedule(&mut endless) {
             Err(RecordedTraceError::NotATraceLine {
                 line: 1, problem, ..
             }) => {
-                assert!(problem.contains("a line longer than"), "{problem}")
+                assert_eq!(problem, too_long)
             }
             other => panic!("{other:?}"),
         }
@@ -1351,10 +1358,31 @@ mod tests {
         sink.write_all(b"{\"i\":1,\"ev\":\"lifecycle\"}\n").unwrap();
         drop(sink);
         match comparer.finish() {
-            Err(RecordedTraceError::Unreadable(error)) => {
-                assert!(error.to_string().contains("a line longer than"), "{error}")
+            Err(RecordedTraceError::NotATraceLine {
+                line: 1, problem, ..
+            }) => {
+                assert_eq!(problem, too_long, "as `recorded_schedule` says it")
             }
             other => panic!("{other:?}"),
+        }
+        // After a line the run shares, at the line that is too long; and the same past the
+        // run's end.
+        let first = b"{\"i\":1,\"ev\":\"lifecycle\"}\n";
+        for run in [
+            &first[..],
+            b"{\"i\":1,\"ev\":\"lifecycle\"}\n{\"i\":2,\"ev\":\"op\"}\n",
+        ] {
+            let recorded = std::io::Read::chain(&first[..], Endless(0));
+            let comparer = TraceAgainstRecorded::new(Box::new(std::io::BufReader::new(recorded)));
+            let mut sink = comparer.sink();
+            sink.write_all(run).unwrap();
+            drop(sink);
+            match comparer.finish() {
+                Err(RecordedTraceError::NotATraceLine {
+                    line: 2, problem, ..
+                }) => assert_eq!(problem, too_long),
+                other => panic!("{other:?}"),
+            }
         }
     }
 

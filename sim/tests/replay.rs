@@ -758,7 +758,7 @@ fn compare_trace_refuses_a_missing_file_and_the_trace_file_itself() {
 }
 
 /// A `--compare-trace` file that is no trace (the repro given instead of its trace, a binary, an
-/// empty file) is bad input, said as such at its line and column, exit 2: not a replay that
+/// empty file, `/dev/zero`) is bad input, said as such at its line and column, exit 2: not a replay that
 /// parts from the recorded run at event 1, which reads as if the build had changed behaviour.
 /// No report is printed, and none of a binary's bytes reach the terminal.
 #[test]
@@ -792,6 +792,12 @@ fn compare_trace_refuses_a_file_that_is_no_trace_at_its_line() {
             empty.clone(),
             format!("{empty} is empty, so it is not a trace written by --trace"),
             "`--compare-trace` takes the JSON-lines file".to_string(),
+        ),
+        // Read no further than the limit, and said as `--strategy replay:/dev/zero` says it.
+        (
+            "/dev/zero".to_string(),
+            "/dev/zero is not a trace written by --trace: line 1: a line longer than 1048576 bytes, which no trace writes".to_string(),
+            "--> /dev/zero:1:1".to_string(),
         ),
     ];
     for (file, said, where_or_what) in cases {
