@@ -1369,7 +1369,11 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
     // dangling symlink into a missing directory) fails after the summary is printed.
     std::fs::remove_file(dir.join("corpus/regressions")).unwrap();
     std::fs::create_dir_all(dir.join("corpus/regressions")).unwrap();
-    let stem = sim::sweep::minimise::stem("counter", "leak:heap block:counter_create");
+    let stem = sim::sweep::minimise::stem_of(
+        "counter",
+        &["leak-on-evict".to_string()],
+        "leak:heap block:counter_create",
+    );
     std::os::unix::fs::symlink(
         dir.join("missing-dir/x.toml"),
         dir.join("corpus/regressions").join(format!("{stem}.toml")),
@@ -2834,7 +2838,83 @@ fn shaky_registry() -> Registry {
     Registry::builtin()
         .with(erase::<Shaky<false>>())
         .with(erase::<Shaky<true>>())
+        .with(erase::<FragileShrink>())
 }
+
+/// `fragile-shrink`'s ops: a `mark`, a `check` of it, and a `boom`, the subject's own bug.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+enum FragileShrinkOp {
+    Mark,
+    Check,
+    Boom,
+}
+
+/// A subject whose `boom` panics (a finding, `panic:…`) and whose `validate` panics on a `check`
+/// with no `mark` before it: a file written with the `mark` runs and finds the panic, and only
+/// the shrinker, cutting the `mark` the finding does not need, meets sim's "own" bug. A stand-in
+/// for a bug in sim's code that only the minimising of a finding meets.
+struct FragileShrink;
+
+impl Subject for FragileShrink {
+    type Op = FragileShrinkOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: "fragile-shrink",
+            summary: "validate panics on a check without its mark, which only shrinking makes",
+            ops: vec![],
+            defects: vec![],
+            caches: vec![],
+            params: vec![],
+            host_backed: false,
+        }
+    }
+
+    fn new(_os: &mut Os, _config: &Config) -> Self {
+        FragileShrink
+    }
+
+    fn op_name(op: &FragileShrinkOp) -> &'static str {
+        match op {
+            FragileShrinkOp::Mark => "mark",
+            FragileShrinkOp::Check => "check",
+            FragileShrinkOp::Boom => "boom",
+        }
+    }
+
+    fn apply(&mut self, _os: &mut Os, _tid: Tid, op: &FragileShrinkOp) -> Step<Self> {
+        assert!(*op != FragileShrinkOp::Boom, "the subject's own bug");
+        Step::Done
+    }
+
+    fn validate(op: &FragileShrinkOp, names: &mut sim::subject::Names) -> Result<(), String> {
+        match op {
+            FragileShrinkOp::Mark => names.define("mark", 0),
+            FragileShrinkOp::Check => assert!(
+                names.is_defined("mark", 0),
+                "sim's own code broke while shrinking"
+            ),
+            FragileShrinkOp::Boom => {}
+        }
+        Ok(())
+    }
+}
+
+/// A `fragile-shrink` scenario whose run finds `boom`'s panic and whose shrinking panics.
+const FRAGILE_SHRINK_FILE: &str = r#"name = "fragile-shrink"
+subject = "fragile-shrink"
+seed = 1
+
+[[lifecycle]]
+name = "main"
+ops = [
+  { op = "mark" },
+  { op = "check" },
+  { op = "check" },
+  { op = "boom" },
+]
+"#;
 
 /// The seeds this sweep test runs of `shaky`: from the first whose generated scenario breaks
 /// `validate` (so that the sweep's check of its first scenario meets the bug too) up to
@@ -3109,4 +3189,189 @@ fn shaky_cli() {
     let args = args.into_string().unwrap();
     let argv = std::iter::once("sim").chain(args.lines());
     std::process::exit(sim::cli::main_with_args(shaky_registry(), argv));
+}
+
+/// A panic of sim's own code while minimising a finding (here the shrinker's validation of a
+/// candidate) costs that finding's repro alone: the finding is in the summary, replayed by its
+/// first pair's command and with no repro; the panic is an internal error of the sweep (said to be
+/// of minimising, which finding, where it panicked), every output is written and the exit is 3.
+/// A resume minimises the finding again and reports the error again. It stopped the sweep with
+/// exit 3 and no summary, though every run was recorded.
+#[test]
+fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-minimising");
+    let file = dir.join("fragile.toml");
+    std::fs::write(&file, FRAGILE_SHRINK_FILE).unwrap();
+    let registry = shaky_registry();
+    let path = file.display().to_string();
+    let scenario = registry.parse(&path, FRAGILE_SHRINK_FILE).unwrap();
+    let out = dir.join("out");
+    let config = SweepConfig::new(vec![Source::file(&file, scenario)], 0..2, &out);
+    let check = |report: &sim::sweep::SweepReport| {
+        let summary = &report.summary;
+        assert_eq!(summary.verdict, "fail");
+        assert_eq!(summary.runs, 2);
+        assert_eq!(summary.findings.len(), 1, "{:?}", summary.findings);
+        let finding = &summary.findings[0];
+        assert!(
+            finding.signature.starts_with("panic:"),
+            "{}",
+            finding.signature
+        );
+        assert_eq!((finding.count, finding.first_seed), (2, 0));
+        assert_eq!(finding.repro, None, "no repro was written");
+        assert_eq!(finding.replay, finding.original_replay);
+        let errors = &summary.internal_errors;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = &errors[0];
+        assert_eq!(
+            error.minimising.as_deref(),
+            Some(finding.signature.as_str())
+        );
+        assert_eq!((error.seed, error.subject.as_str()), (0, "fragile-shrink"));
+        assert_eq!(Some(&error.replay), finding.original_replay.as_ref());
+        assert!(
+            error.message.starts_with(&format!(
+                "while minimising `{}` (its repro is not written; the finding stands): sim's own code broke while shrinking",
+                finding.signature
+            )),
+            "{}",
+            error.message
+        );
+        assert!(
+            error
+                .message
+                .contains(&format!("\n  panicked at: {}:", file!())),
+            "{}",
+            error.message
+        );
+        assert_eq!(summary.scenarios[0].internal_errors, 0, "every pair ran");
+        let stop = report.internal_errors_stop().unwrap_err();
+        assert!(stop.internal, "{stop:?}");
+        assert!(
+            stop.message.contains("sim could not minimise 1 finding(s)"),
+            "{stop:?}"
+        );
+        // Every output is written, and says the same.
+        let written = summary::read(&out).unwrap().expect("summary.json written");
+        assert_eq!(&written.internal_errors, errors);
+        assert_eq!(written.findings, summary.findings);
+        let junit = std::fs::read_to_string(out.join(summary::JUNIT_FILE)).unwrap();
+        assert!(junit.contains("could not minimise 1 finding(s)"), "{junit}");
+        let html = std::fs::read_to_string(out.join(summary::REPORT_FILE)).unwrap();
+        assert!(html.contains("while minimising"), "{html}");
+    };
+    let first =
+        sweep(&registry, &config).unwrap_or_else(|error| panic!("the sweep stopped: {error:?}"));
+    assert_eq!(first.ran, 2);
+    check(&first);
+    assert_eq!(records(&out).len(), 2);
+    // A resume runs nothing again, minimises the finding again and meets the error again.
+    let resumed =
+        sweep(&registry, &config).unwrap_or_else(|error| panic!("the resume stopped: {error:?}"));
+    assert_eq!((resumed.ran, resumed.resumed), (0, 2));
+    check(&resumed);
+
+    // Through the CLI: the summary with the finding and the error apart, then exit 3.
+    let out_text = out.display().to_string();
+    let args = ["sweep", &path, "--seeds", "0..2", "--out", &out_text];
+    let (code, stdout, stderr) = run_shaky_cli(&args);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "INTERNAL ERROR: sim could not minimise 1 finding(s), a bug in sim, not in the subject (exit 3)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("while minimising `panic:"), "{stdout}");
+    assert!(stdout.contains("a resume minimises it again"), "{stdout}");
+    assert!(stdout.contains("report: "), "{stdout}");
+}
+
+/// A `counter` file that leaks with every defect off: a bug of the subject nobody seeded, whose
+/// signature is the one `leak-on-evict`'s finding has (`CREATE_EVICT`).
+const CREATE_FORGET: &str = r#"
+name = "create-forget"
+subject = "counter"
+seed = 1
+
+[[lifecycle]]
+name = "object"
+repeat = 2
+ops = [
+  { op = "create", slot = 1 },
+]
+"#;
+
+/// A finding is one per subject, defect set and signature: a bug found with defects off that
+/// signs as a seeded defect's finding is reported as a finding of its own, with its own first
+/// pair, count and repro (named apart), rather than counted into the seeded one. Deduplicated
+/// by subject and signature alone, the two were one finding, first found by the seeded file,
+/// its repro the seeded one's: the unseeded bug was never reported (a merge did the same).
+#[test]
+fn a_bug_with_defects_off_is_not_folded_into_a_seeded_defects_finding_of_its_signature() {
+    let dir = scratch_dir("findings-by-defect-set");
+    let registry = Registry::builtin();
+    let source = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let scenario = registry.parse(&path.display().to_string(), text).unwrap();
+        Source::file(&path, scenario)
+    };
+    let sources = vec![
+        source("seeded.toml", CREATE_EVICT),
+        source("unseeded.toml", CREATE_FORGET),
+    ];
+    let out = dir.join("out");
+    let report = sweep(&registry, &SweepConfig::new(sources, 0..2, &out)).unwrap();
+    let signature = "leak:heap block:counter_create";
+    let findings = &report.summary.findings;
+    let of = |defects: &[&str]| {
+        findings
+            .iter()
+            .find(|f| f.defects == defects)
+            .unwrap_or_else(|| panic!("no finding with defects {defects:?}: {findings:?}"))
+    };
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    for (finding, file) in [
+        (of(&["leak-on-evict"]), "seeded.toml"),
+        (of(&[]), "unseeded.toml"),
+    ] {
+        assert_eq!(finding.signature, signature);
+        assert_eq!(finding.count, 2, "{finding:?}");
+        assert!(finding.first_scenario.ends_with(file), "{finding:?}");
+        let repro = finding.repro.as_ref().expect("minimised");
+        // The repro shows the finding with the defects its first pair ran with.
+        let text = std::fs::read_to_string(repro).unwrap();
+        assert_eq!(
+            text.contains("leak-on-evict"),
+            !finding.defects.is_empty(),
+            "{text}"
+        );
+    }
+    assert_ne!(of(&["leak-on-evict"]).repro, of(&[]).repro);
+    // A resume finds both repros up to date and keeps them.
+    let resumed = sweep(
+        &registry,
+        &SweepConfig::new(
+            vec![
+                source("seeded.toml", CREATE_EVICT),
+                source("unseeded.toml", CREATE_FORGET),
+            ],
+            0..2,
+            &out,
+        ),
+    )
+    .unwrap();
+    assert_eq!(&resumed.summary.findings, findings);
+    // A merge of the directory keeps them apart too.
+    let merged = dir.join("merged");
+    let merged_summary = summary::merge(
+        std::slice::from_ref(&out),
+        &merged,
+        summary::Mismatched::Refuse,
+    )
+    .unwrap();
+    assert_eq!(merged_summary.findings.len(), 2, "{merged_summary:?}");
 }

@@ -508,8 +508,8 @@ fn internal_error_lines(summary: &sweep::summary::Summary) -> Vec<String> {
         return Vec::new();
     }
     let mut lines = vec![format!(
-        "INTERNAL ERROR: sim could not run {} pair(s), a bug in sim, not in the subject (exit 3); every other pair's result above stands:",
-        summary.internal_errors.len()
+        "INTERNAL ERROR: sim {}, a bug in sim, not in the subject (exit 3); every other pair's result above stands:",
+        summary.internal_errors_said()
     )];
     for error in &summary.internal_errors {
         let defects = match error.defects.as_slice() {
@@ -526,7 +526,20 @@ fn internal_error_lines(summary: &sweep::summary::Summary) -> Vec<String> {
         lines.extend(message.map(|line| format!("    {}", line.trim_start())));
         lines.push(format!("    replay: {}", error.replay));
     }
-    lines.push("note: please report it with the replay command; a resume keeps these pairs as they are (sweep afresh into another --out once sim is fixed)".to_string());
+    if summary
+        .internal_errors
+        .iter()
+        .any(|error| error.minimising.is_none())
+    {
+        lines.push("note: please report it with the replay command; a resume keeps these pairs as they are (sweep afresh into another --out once sim is fixed)".to_string());
+    }
+    if summary
+        .internal_errors
+        .iter()
+        .any(|error| error.minimising.is_some())
+    {
+        lines.push("note: a finding sim could not minimise is reported above without a repro; please report the error with the finding's replay command; a resume minimises it again".to_string());
+    }
     lines
 }
 

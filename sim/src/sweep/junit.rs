@@ -42,13 +42,15 @@ pub fn render(summary: &Summary) -> String {
             ));
             status.set_type("finding");
             // Every finding this scenario showed, also one that another scenario showed first
-            // (findings are deduplicated by subject and signature, and reported once, from their
-            // first pair): its failure listed the signature with no report at all.
+            // (findings are deduplicated by subject, defects and signature, and reported once,
+            // from their first pair): its failure listed the signature with no report at all.
             let reports: Vec<String> = summary
                 .findings
                 .iter()
                 .filter(|f| {
-                    f.subject == scenario.subject && scenario.signatures.contains(&f.signature)
+                    f.subject == scenario.subject
+                        && f.defects == scenario.defects
+                        && scenario.signatures.contains(&f.signature)
                 })
                 .map(|f| {
                     let report = f
@@ -96,8 +98,8 @@ pub fn render(summary: &Summary) -> String {
     if !summary.internal_errors.is_empty() {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(format!(
-            "sim could not run {} pair(s): a bug in sim, not in the subject",
-            summary.internal_errors.len()
+            "sim {}: a bug in sim, not in the subject",
+            summary.internal_errors_said()
         ));
         status.set_type("internal error");
         let described: Vec<String> = summary

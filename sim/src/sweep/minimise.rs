@@ -1,9 +1,10 @@
-//! Minimising findings: for each new (subject, signature), the first pair that shows it is shrunk
-//! (`crate::shrink::shrink`) and pinned (`report::pin`) into `DIR/repros/SUBJECT-KIND-HASH.toml`,
-//! with a sidecar `.json` that records what the summary and the report need (the first pair, op
+//! Minimising findings: for each new (subject, defects, signature) (`FindingKey`), the first pair
+//! that shows it is shrunk (`crate::shrink::shrink`) and pinned (`report::pin`) into
+//! `DIR/repros/SUBJECT-KIND-HASH.toml` (`SUBJECT-DEFECTS-KIND-HASH.toml` with defects on), with a
+//! sidecar `.json` that records what the summary and the report need (the first pair, op
 //! counts before and after, the finding's report text and its series).
 //!
-//! The file name hashes the signature, not the seed, so the same bug found by another sweep, on
+//! The file name hashes the signature (and names the defects), not the seed, so the same bug found by another sweep, on
 //! another shard or another night gets the same name: promoting it into `corpus/regressions/`
 //! twice keeps one file. Both files are written to a temporary name and renamed, so a kill leaves
 //! either the whole pair of files or none; a resumed sweep redoes only the findings without a
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::results::{PairKey, RunRecord};
+use super::summary::InternalErrorSummary;
 use super::{Source, SweepConfig, SweepError, run_pool};
 use crate::findings::{Finding, FindingKind};
 use crate::registry::{DynScenario, Registry};
@@ -93,19 +95,48 @@ impl ReproRecord {
     }
 }
 
-/// `SUBJECT-KIND-HASH`: stable for a signature, across seeds, shards and nights.
+/// `SUBJECT-KIND-HASH`: stable for a signature, across seeds, shards and nights. The stem of a
+/// finding with defects off (`stem_of` with none).
 pub fn stem(subject: &str, signature: &str) -> String {
+    stem_of(subject, &[], signature)
+}
+
+/// The file name stem of the finding `signature` of `subject` with `defects` on: `stem`'s
+/// `SUBJECT-KIND-HASH` with defects off, `SUBJECT-DEFECTS-KIND-HASH` (the defects joined by
+/// `+`, as `sim import-crash` names its files) with some. A finding is one per subject, defect
+/// set and signature (`FindingKey`), so a bug found with defects off and a seeded defect's
+/// finding of the same signature have a repro each.
+pub fn stem_of(subject: &str, defects: &[String], signature: &str) -> String {
     let clean = |text: &str| -> String {
         text.chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect()
     };
     let kind = signature.split(':').next().unwrap_or("finding");
+    let defects = match defects {
+        [] => String::new(),
+        defects => format!("{}-", clean(&defects.join("+"))),
+    };
     format!(
-        "{}-{}-{}",
+        "{}-{defects}{}-{}",
         clean(subject),
         clean(kind),
         stem_hash(signature_hash(signature))
+    )
+}
+
+/// What a finding is, for deduplication: the subject, the defects on (sorted, as records keep
+/// them) and the signature. With the defects left out, a bug found with defects off (or with
+/// another defect set) that signs as a seeded defect's finding was counted into it, its first
+/// pair and repro the seeded one's, and never reported as a finding of its own.
+pub type FindingKey = (String, Vec<String>, String);
+
+/// The `FindingKey` of a repro's finding.
+pub fn finding_key(record: &ReproRecord) -> FindingKey {
+    (
+        record.subject.clone(),
+        record.defects.clone(),
+        record.signature.clone(),
     )
 }
 
@@ -133,13 +164,17 @@ fn is_stem(name: &str) -> bool {
     })
 }
 
-/// The first record (smallest key) of every (subject, signature), in key order.
-pub fn first_pairs(records: &[RunRecord]) -> BTreeMap<(String, String), &RunRecord> {
-    let mut first: BTreeMap<(String, String), &RunRecord> = BTreeMap::new();
+/// The first record (smallest key) of every finding (`FindingKey`), in finding key order.
+pub fn first_pairs(records: &[RunRecord]) -> BTreeMap<FindingKey, &RunRecord> {
+    let mut first: BTreeMap<FindingKey, &RunRecord> = BTreeMap::new();
     for record in records {
         for signature in &record.signatures {
             let entry = first
-                .entry((record.subject.clone(), signature.clone()))
+                .entry((
+                    record.subject.clone(),
+                    record.defects.clone(),
+                    signature.clone(),
+                ))
                 .or_insert(record);
             if record.key() < entry.key() {
                 *entry = record;
@@ -167,15 +202,18 @@ impl BadSidecar {
 }
 
 /// A warning for each of `bad`: its problem, then what the command does about the file, which
-/// `fate` says given which finding has the file's name (`named(subject, signature)`: `stem`).
+/// `fate` says given which finding has the file's name (`named(subject, defects, signature)`:
+/// `stem_of`).
 pub fn bad_sidecar_warnings(
     bad: &[BadSidecar],
-    fate: impl Fn(&dyn Fn(&str, &str) -> bool) -> String,
+    fate: impl Fn(&dyn Fn(&str, &[String], &str) -> bool) -> String,
 ) -> Vec<String> {
     bad.iter()
         .map(|bad| {
             let file_stem = bad.stem();
-            let named = |subject: &str, signature: &str| stem(subject, signature) == file_stem;
+            let named = |subject: &str, defects: &[String], signature: &str| {
+                stem_of(subject, defects, signature) == file_stem
+            };
             format!("{}; {}", bad.problem, fate(&named))
         })
         .collect()
@@ -234,7 +272,10 @@ pub fn temporary_of(path: &Path) -> PathBuf {
 
 /// Writes a repro record's sidecar next to its repro file.
 pub fn write_sidecar(dir: &Path, record: &ReproRecord) -> std::io::Result<()> {
-    let name = format!("{}.json", stem(&record.subject, &record.signature));
+    let name = format!(
+        "{}.json",
+        stem_of(&record.subject, &record.defects, &record.signature)
+    );
     let text = serde_json::to_string_pretty(record).expect("sidecars serialize") + "\n";
     write_atomic(&dir.join(name), &text)
 }
@@ -242,7 +283,7 @@ pub fn write_sidecar(dir: &Path, record: &ReproRecord) -> std::io::Result<()> {
 /// What a sweep has to minimise: the findings without an up-to-date sidecar, and the sidecars of
 /// the others.
 pub struct Pending {
-    done: BTreeMap<(String, String), ReproRecord>,
+    done: BTreeMap<FindingKey, ReproRecord>,
     todo: Vec<(usize, PairKey, String, String)>,
     /// Sidecars that could not be read, each with what happens to its finding.
     pub warnings: Vec<String>,
@@ -255,16 +296,16 @@ impl Pending {
     }
 }
 
-/// Sorts the (subject, signature) pairs of `records` into those with an up-to-date sidecar in
+/// Sorts the findings (`FindingKey`) of `records` into those with an up-to-date sidecar in
 /// `DIR/repros` and those to minimise.
 pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
     let dir = config.out.join(REPROS_DIR);
     let sidecars = load_sidecars(&dir);
-    let existing: BTreeMap<(String, String), ReproRecord> = sidecars
+    let existing: BTreeMap<FindingKey, ReproRecord> = sidecars
         .read
         .into_iter()
         .filter(|(json, r)| r.not_written.is_some() || json.with_extension("toml").exists())
-        .map(|(_, r)| ((r.subject.clone(), r.signature.clone()), r))
+        .map(|(_, r)| (finding_key(&r), r))
         .collect();
     let source_index: BTreeMap<(&str, &[String]), usize> = config
         .sources
@@ -274,13 +315,12 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
         .collect();
     let mut done = BTreeMap::new();
     let mut todo = Vec::new();
-    for ((subject, signature), record) in first_pairs(records) {
-        let fresh = existing
-            .get(&(subject.clone(), signature.clone()))
-            .filter(|r| r.is_of(record));
+    for (finding, record) in first_pairs(records) {
+        let fresh = existing.get(&finding).filter(|r| r.is_of(record));
+        let (subject, _, signature) = finding;
         match fresh {
             Some(sidecar) => {
-                done.insert((subject, signature), sidecar.clone());
+                done.insert(finding_key(sidecar), sidecar.clone());
             }
             None => {
                 let index = *source_index
@@ -293,7 +333,7 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
     let warnings = bad_sidecar_warnings(&sidecars.bad, |named| {
         match todo
             .iter()
-            .find(|(_, _, subject, signature)| named(subject, signature))
+            .find(|(_, key, subject, signature)| named(subject, &key.defects, signature))
         {
             Some((_, _, _, signature)) => format!(
                 "the file is ignored, and its finding `{signature}` is minimised again, which replaces it"
@@ -330,13 +370,29 @@ pub(super) fn remove_stale_partials(dir: &Path) {
     }
 }
 
+/// What `minimise_all` made: the sidecars of every finding it has one for, and the findings sim's
+/// own code panicked while minimising.
+pub struct Minimised {
+    /// In finding key (`FindingKey`) order.
+    pub sidecars: Vec<ReproRecord>,
+    /// In the order of their first pairs (then signatures), whichever worker met them first.
+    pub internal_errors: Vec<InternalErrorSummary>,
+}
+
 /// Minimises every finding `pending` has to, in parallel, and returns the sidecars of all of
-/// them in (subject, signature) order.
+/// them in finding key (`FindingKey`) order.
+///
+/// A panic of sim's own code while minimising one finding (shrinking its first pair, writing its
+/// repro) costs that finding's repro alone: the finding is reported without one, replayed by its
+/// first pair's command, as one whose sidecar is missing; the panic is an internal error of the
+/// sweep, beside those of the pairs it could not run (exit 3); and the other findings are
+/// minimised. With no sidecar written, a resume minimises the finding again: it meets and reports
+/// the bug again, or, with sim fixed, writes the repro.
 pub fn minimise_all(
     registry: &Registry,
     config: &SweepConfig,
     pending: Pending,
-) -> Result<Vec<ReproRecord>, SweepError> {
+) -> Result<Minimised, SweepError> {
     let dir = config.out.join(REPROS_DIR);
     let Pending { mut done, todo, .. } = pending;
     let jobs = config.jobs.max(1).min(todo.len().max(1));
@@ -344,29 +400,53 @@ pub fn minimise_all(
         .map(|_| config.sources.iter().map(Source::duplicate).collect())
         .collect();
     let mut failure = None;
+    let mut broken: Vec<(PairKey, String, InternalErrorSummary)> = Vec::new();
     let (dir, shrink_runs_max) = (&dir, config.shrink_runs_max);
     run_pool(
         &todo,
         states,
         |sources, (index, key, subject, signature)| {
-            minimise_one(
-                registry,
-                &sources[*index],
-                key,
-                subject,
-                signature,
-                dir,
-                shrink_runs_max,
-            )
+            let source = &sources[*index];
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                minimise_one(
+                    registry,
+                    source,
+                    key,
+                    subject,
+                    signature,
+                    dir,
+                    shrink_runs_max,
+                )
+            }))
+            .map_err(|payload| {
+                // With where it panicked, which the CLI's quiet hook recorded on this thread.
+                let panic = crate::subject::internal_panic_text(&*payload);
+                let error = InternalErrorSummary {
+                    scenario: key.scenario.clone(),
+                    subject: subject.clone(),
+                    defects: key.defects.clone(),
+                    seed: key.seed,
+                    replay: source.original_replay(key.seed),
+                    message: format!(
+                        "while minimising `{signature}` (its repro is not written; the finding stands): {panic}"
+                    ),
+                    minimising: Some(signature.clone()),
+                };
+                Box::new((key.clone(), signature.clone(), error))
+            })
         },
         |result| match result {
-            Ok(Ok(record)) => {
-                done.insert((record.subject.clone(), record.signature.clone()), record);
+            Ok(Ok(Ok(record))) => {
+                done.insert(finding_key(&record), record);
                 true
             }
-            Ok(Err(message)) => {
+            Ok(Ok(Err(message))) => {
                 failure = Some(SweepError::input(message));
                 false
+            }
+            Ok(Err(error)) => {
+                broken.push(*error);
+                true
             }
             Err(message) => {
                 failure = Some(SweepError::internal(format!(
@@ -376,10 +456,14 @@ pub fn minimise_all(
             }
         },
     );
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(done.into_values().collect()),
+    if let Some(error) = failure {
+        return Err(error);
     }
+    broken.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    Ok(Minimised {
+        sidecars: done.into_values().collect(),
+        internal_errors: broken.into_iter().map(|(_, _, error)| error).collect(),
+    })
 }
 
 /// Shrinks one finding and writes its repro and sidecar.
@@ -394,7 +478,10 @@ pub fn minimise_one(
 ) -> Result<ReproRecord, String> {
     let scenario = source.instantiate(registry, key.seed);
     let original = scenario.run(RunOptions::default());
-    let repro_path = dir.join(format!("{}.toml", stem(subject, signature)));
+    let repro_path = dir.join(format!(
+        "{}.toml",
+        stem_of(subject, &key.defects, signature)
+    ));
     let repro = repro_path.display().to_string();
     let replay = report::replay_command(&repro);
     let ops_before = scenario.meta().op_count as u64;
@@ -579,6 +666,26 @@ mod tests {
         assert_eq!(a, stem("wasi-runtime", "leak:rwlock:fd_prestats_init"));
         assert_ne!(a, stem("wasi-runtime", "leak:mutex:fd_prestats_init"));
         assert_ne!(a, stem("counter", "leak:rwlock:fd_prestats_init"));
+    }
+
+    /// With defects off a stem is `stem`'s; with some it names them, so that the finding of a
+    /// seeded defect and a bug of the same signature found with defects off have a file each.
+    #[test]
+    fn stems_name_the_defects_on() {
+        let signature = "leak:heap block:counter_create";
+        assert_eq!(
+            stem_of("counter", &[], signature),
+            stem("counter", signature)
+        );
+        let seeded = stem_of("counter", &["leak-on-evict".into()], signature);
+        assert!(
+            seeded.starts_with("counter-leak-on-evict-leak-"),
+            "{seeded}"
+        );
+        assert_ne!(seeded, stem("counter", signature));
+        assert!(is_stem(&seeded));
+        let two = stem_of("counter", &["a".into(), "b".into()], signature);
+        assert!(two.starts_with("counter-a-b-leak-"), "{two}");
     }
 
     /// What `remove_stale_partials` takes for a sweep's own file: a name that ends as a stem does.

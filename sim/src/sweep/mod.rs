@@ -17,9 +17,13 @@
 //! `panic` findings) is that pair's internal error, recorded like a run (verdict `error`,
 //! `Worker::run_pair_or_internal_error`): the other pairs run on, the summary lists it apart from
 //! the findings, a resume keeps it rather than meet the bug again, and the sweep exits 3 once
-//! every output is written.
+//! every output is written. A panic while minimising a finding costs that finding's repro alone
+//! (`minimise::minimise_all`): it is listed with the pairs' internal errors, and a resume
+//! minimises the finding again.
 //!
-//! Findings are deduplicated by subject and signature. For each, the first pair that shows it (the
+//! Findings are deduplicated by subject, defect set and signature (`minimise::FindingKey`): a bug
+//! found with defects off that signs as a seeded defect's finding is a finding of its own, not
+//! counted into the seeded one. For each, the first pair that shows it (the
 //! smallest seed) is shrunk and written to `DIR/repros/` (`minimise.rs`). Shrinking happens after
 //! the runs, on the first pair in plan order, so the repro does not depend on which worker
 //! finished first, and a shard that holds the first pair writes the same repro as the unsharded
@@ -514,8 +518,8 @@ impl SweepReport {
             return Ok(());
         };
         Err(SweepError::internal(format!(
-            "internal error in a sweep: sim could not run {} pair(s), the first {} seed {}: {}\n  replay: {}\n  the sweep's outputs are in {}",
-            errors.len(),
+            "internal error in a sweep: sim {}, the first {} seed {}: {}\n  replay: {}\n  the sweep's outputs are in {}",
+            self.summary.internal_errors_said(),
             first.scenario,
             format_seed(first.seed),
             first.message,
@@ -1102,7 +1106,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     if pending.to_minimise() > 0 {
         progress.phase("minimising findings");
     }
-    let sidecars = minimise::minimise_all(registry, config, pending)?;
+    let minimised = minimise::minimise_all(registry, config, pending)?;
     progress.finish();
 
     let span = seeds_span(&config.sources, &config.seeds);
@@ -1121,7 +1125,15 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     );
     shard_summary.recheck_percent = Some(config.recheck_percent);
     shard_summary.shrink_runs_max = Some(config.shrink_runs_max);
-    let summary = summary::build(&records, &sidecars, span, vec![shard_summary], out);
+    let mut summary = summary::build(
+        &records,
+        &minimised.sidecars,
+        span,
+        vec![shard_summary],
+        out,
+    );
+    // After the pairs' own: each is a finding's, whose first pair ran.
+    summary.internal_errors.extend(minimised.internal_errors);
     summary::write_outputs(out, &summary)
         .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;
     let mut promote_error = None;

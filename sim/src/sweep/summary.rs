@@ -209,6 +209,10 @@ pub struct InternalErrorSummary {
     pub replay: String,
     /// The panic's message, then `  panicked at: FILE:LINE:COLUMN` when that is known.
     pub message: String,
+    /// The signature of the finding whose minimising met the error, when the pair itself ran
+    /// (its finding is reported without a repro); absent for a pair sim could not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimising: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -266,6 +270,24 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// What `internal_errors` lost, for a heading: `could not run N pair(s)`, `could not
+    /// minimise M finding(s)`, or both joined by `nor`.
+    pub fn internal_errors_said(&self) -> String {
+        let minimising = self
+            .internal_errors
+            .iter()
+            .filter(|e| e.minimising.is_some())
+            .count();
+        let pairs = self.internal_errors.len() - minimising;
+        match (pairs, minimising) {
+            (pairs, 0) => format!("could not run {pairs} pair(s)"),
+            (0, minimising) => format!("could not minimise {minimising} finding(s)"),
+            (pairs, minimising) => {
+                format!("could not run {pairs} pair(s) nor minimise {minimising} finding(s)")
+            }
+        }
+    }
+
     /// Marks the summary as not the whole plan's result (see `incomplete`): it fails, whatever
     /// its runs found, since runs that never happened found nothing either way.
     pub fn set_incomplete(&mut self, incomplete: Vec<String>) {
@@ -295,18 +317,22 @@ pub fn build(
     shards: Vec<ShardSummary>,
     out: &Path,
 ) -> Summary {
-    let sidecars: BTreeMap<(&str, &str), &ReproRecord> = sidecars
+    let sidecars: BTreeMap<minimise::FindingKey, &ReproRecord> = sidecars
         .iter()
-        .map(|r| ((r.subject.as_str(), r.signature.as_str()), r))
+        .map(|r| (minimise::finding_key(r), r))
         .collect();
-    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut counts: BTreeMap<minimise::FindingKey, u64> = BTreeMap::new();
     let mut trace_hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut scenarios: BTreeMap<(String, Vec<String>), ScenarioSummary> = BTreeMap::new();
     let mut seeds_run = BTreeSet::new();
     for record in records {
         for signature in &record.signatures {
             *counts
-                .entry((record.subject.clone(), signature.clone()))
+                .entry((
+                    record.subject.clone(),
+                    record.defects.clone(),
+                    signature.clone(),
+                ))
                 .or_default() += 1;
         }
         let hash = crate::seed::parse_seed(&record.trace_hash).unwrap_or(0);
@@ -343,7 +369,10 @@ pub fn build(
     }
     let mut findings: Vec<(PairKey, FindingSummary)> = minimise::first_pairs(records)
         .into_iter()
-        .map(|((subject, signature), first)| {
+        .map(|(finding, first)| {
+            let count = counts[&finding];
+            let sidecar = sidecars.get(&finding).filter(|s| s.is_of(first));
+            let (subject, _, signature) = finding;
             let brief = first
                 .findings
                 .iter()
@@ -361,9 +390,6 @@ pub fn build(
                         unknown: BTreeMap::new(),
                     }
                 });
-            let sidecar = sidecars
-                .get(&(subject.as_str(), signature.as_str()))
-                .filter(|s| s.is_of(first));
             let summary = FindingSummary {
                 signature: signature.clone(),
                 kind: brief.kind,
@@ -372,7 +398,7 @@ pub fn build(
                 site: brief.site,
                 subject: subject.clone(),
                 headline: brief.headline,
-                count: counts[&(subject.clone(), signature.clone())],
+                count,
                 first_seed: first.seed,
                 first_scenario: first.scenario.clone(),
                 defects: first.defects.clone(),
@@ -422,6 +448,7 @@ pub fn build(
                 seed: record.seed,
                 replay: record.original_replay(),
                 message,
+                minimising: None,
             })
         })
         .collect();
@@ -744,19 +771,20 @@ pub fn merge(
     })?;
     super::remove_stale_temporaries(out, &results_lock);
     let mut chosen = Vec::new();
-    for ((subject, signature), first) in minimise::first_pairs(&records) {
+    for (finding, first) in minimise::first_pairs(&records) {
         // The sidecar of the first pair when a shard minimised it; any other one otherwise.
         let mut candidates: Vec<&(PathBuf, ReproRecord)> = sidecars
             .iter()
-            .filter(|(_, s)| s.subject == subject && s.signature == signature)
+            .filter(|(_, s)| minimise::finding_key(s) == finding)
             .collect();
+        let (subject, defects, signature) = finding;
         candidates.sort_by_key(|(_, s)| (!s.is_of(first), s.key()));
         let Some((found_at, sidecar)) = candidates.first() else {
             continue;
         };
         let target = display_path(
             &repros,
-            &format!("{}.toml", minimise::stem(&subject, &signature)),
+            &format!("{}.toml", minimise::stem_of(&subject, &defects, &signature)),
         );
         if sidecar.not_written.is_none() && found_at.as_path() != Path::new(&target) {
             let text = std::fs::read_to_string(found_at).map_err(|e| {
@@ -773,9 +801,15 @@ pub fn merge(
     }
     let firsts = minimise::first_pairs(&records);
     warnings.extend(minimise::bad_sidecar_warnings(&bad_sidecars, |named| {
-        if chosen.iter().any(|c| named(&c.subject, &c.signature)) {
+        if chosen
+            .iter()
+            .any(|c| named(&c.subject, &c.defects, &c.signature))
+        {
             "the file is ignored; its finding's repro is taken from another directory".to_string()
-        } else if let Some((_, signature)) = firsts.keys().find(|(sub, sig)| named(sub, sig)) {
+        } else if let Some((_, _, signature)) = firsts
+            .keys()
+            .find(|(sub, defects, sig)| named(sub, defects, sig))
+        {
             format!(
                 "the file is ignored, so the merge has no repro for `{signature}`; fix or delete the file and merge again, or sweep that directory again to minimise it anew"
             )
