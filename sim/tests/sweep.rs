@@ -3045,23 +3045,32 @@ fn a_panic_of_sim_in_one_pair_is_that_pairs_internal_error_and_the_sweep_goes_on
     assert_eq!(threads_one.internal_errors, threads_three.internal_errors);
 }
 
-/// A resumed sweep keeps the broken pairs' records as done, rather than meet the bug again (it
-/// stopped at it again, each time), and still reports them, exit 3 with the summary printed.
+/// A resumed sweep runs the broken pairs again, as sim may be fixed since: with the same broken
+/// build it meets and reports the same internal errors again (exit 3, the summary printed), each
+/// pair once, its latest record replacing the old. It kept them as done, so that every resume
+/// exited 3 even after sim was fixed.
 #[test]
-fn a_resumed_sweep_keeps_its_internal_errors_and_still_reports_them() {
+fn a_resumed_sweep_runs_its_internal_errors_again_and_reports_them_while_sim_is_broken() {
     install_panic_location_hook();
     let dir = scratch_dir("internal-error-resume");
     let (seeds, broken) = shaky_seeds();
+    let pairs = (seeds.end - seeds.start) as usize;
     let out = dir.join("out");
     let first = shaky_sweep("shaky", seeds.clone(), &out, 2);
     let lines = line_count(&out.join(results::RESULTS_FILE));
+    assert_eq!(lines, pairs);
     let resumed = shaky_sweep("shaky", seeds.clone(), &out, 2);
-    assert_eq!((resumed.ran, resumed.resumed), (0, lines));
+    assert_eq!(
+        (resumed.ran, resumed.resumed),
+        (broken.len(), pairs - broken.len())
+    );
     assert_eq!(
         line_count(&out.join(results::RESULTS_FILE)),
-        lines,
-        "nothing run again"
+        lines + broken.len(),
+        "the broken pairs run again, and appended"
     );
+    assert_eq!(records(&out).len(), pairs, "each pair read back once");
+    assert_eq!(resumed.summary.runs, pairs as u64);
     assert_eq!(
         resumed.summary.internal_errors,
         first.summary.internal_errors
@@ -3074,6 +3083,20 @@ fn a_resumed_sweep_keeps_its_internal_errors_and_still_reports_them() {
             .map(|e| e.seed)
             .collect::<Vec<_>>(),
         broken
+    );
+    assert_eq!(
+        resumed.summary.scenarios[0].internal_errors,
+        broken.len() as u64
+    );
+    assert_eq!(resumed.summary.trace_hash, first.summary.trace_hash);
+    // The report's row says so too, in red, as the text table's does.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<td class=\"fail\">0</td><td><code>{} internal error(s)</code></td>",
+            broken.len()
+        )),
+        "{html}"
     );
 
     // Through the CLI, resuming again: the summary, with the internal errors apart from the
@@ -3091,13 +3114,24 @@ fn a_resumed_sweep_keeps_its_internal_errors_and_still_reports_them() {
     ];
     let (code, stdout, stderr) = run_shaky_cli(&args);
     assert_eq!(code, 3, "{stdout}\n{stderr}");
-    assert!(stdout.contains("(0 run now, "), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "({} run now, {} resumed)",
+            broken.len(),
+            pairs - broken.len()
+        )),
+        "{stdout}"
+    );
     assert!(
         stderr.contains(&format!(
-            "of them failed, {} met an internal error and are kept as they are), running the other 0",
+            "of them failed), running the other {0} ({0} of them met an internal error and are run again)",
             broken.len()
         )),
         "{stderr}"
+    );
+    assert!(
+        !stderr.contains("a second record"),
+        "a pair's rerun replaces its record: {stderr}"
     );
     assert!(stdout.contains("no findings"), "{stdout}");
     assert!(
@@ -3105,8 +3139,10 @@ fn a_resumed_sweep_keeps_its_internal_errors_and_still_reports_them() {
         "the scenario's row says so: {stdout}"
     );
     assert!(
-        stdout.contains(&format!("{} internal error(s)", broken.len())),
-        "the scenario's row says so: {stdout}"
+        stdout.contains(
+            "note: please report it with the replay command; a resume runs these pairs again"
+        ),
+        "{stdout}"
     );
     let heading = format!(
         "INTERNAL ERROR: sim could not run {} pair(s), a bug in sim, not in the subject (exit 3)",
@@ -3150,6 +3186,86 @@ fn a_resumed_sweep_keeps_its_internal_errors_and_still_reports_them() {
         .collect();
     assert_eq!(seeds_listed, broken);
     assert!(stderr.contains(&heading), "{stderr}");
+}
+
+/// A pair whose record is an internal error of a sim since fixed (written here by hand over a
+/// pair of `shaky` that does not panic) gets its real result from a resume: its new run replaces
+/// the error, on file and in the summary, and the sweep passes (exit 0) where every resume
+/// exited 3. A merge of that directory before the resume says what a merge's user can do (resume
+/// the sweep that recorded the pair, then merge again), not what a resume does.
+#[test]
+fn a_resume_gives_a_pair_that_met_an_internal_error_its_result_once_sim_is_fixed() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-fixed");
+    let (seeds, broken) = shaky_seeds();
+    let seed = seeds.clone().find(|seed| !broken.contains(seed)).unwrap();
+    let out = dir.join("out");
+    let clean = shaky_sweep("shaky", seed..seed + 1, &out, 1);
+    assert!(clean.summary.internal_errors.is_empty());
+    let ran = records(&out);
+    assert_eq!(ran.len(), 1);
+    let old_bug = RunRecord::internal_error(
+        &ran[0].key(),
+        "shaky",
+        "an old bug of sim's\n  panicked at: src/old.rs:1:2".into(),
+    );
+    let results_path = out.join(results::RESULTS_FILE);
+    std::fs::write(
+        &results_path,
+        serde_json::to_string(&old_bug).unwrap() + "\n",
+    )
+    .unwrap();
+
+    let out_text = out.display().to_string();
+    let merged_text = dir.join("merged").display().to_string();
+    let (code, stdout, stderr) =
+        run_shaky_cli(&["sweep", "merge", &out_text, "--out", &merged_text]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.contains("an old bug of sim's"), "{stdout}");
+    assert!(
+        stdout.contains("note: please report it with the replay command; once sim is fixed, resume the sweep that recorded a pair (its same command) to run it again, then merge again"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("a resume runs these pairs again"),
+        "{stdout}"
+    );
+
+    let seeds_text = format!("{seed}..{}", seed + 1);
+    let (code, stdout, stderr) = run_shaky_cli(&[
+        "sweep",
+        "--subject",
+        "shaky",
+        "--seeds",
+        &seeds_text,
+        "--out",
+        &out_text,
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("running the other 1 (1 of them met an internal error and are run again)"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("INTERNAL ERROR"), "{stdout}");
+    assert_eq!(
+        line_count(&results_path),
+        2,
+        "the run appended after the error"
+    );
+    let rerun = records(&out);
+    assert_eq!(rerun.len(), 1, "{rerun:?}");
+    assert_eq!(rerun[0].internal_error, None);
+    assert_eq!(
+        (rerun[0].verdict.as_str(), &rerun[0].trace_hash),
+        ("pass", &ran[0].trace_hash)
+    );
+    let written = summary::read(&out).unwrap().expect("summary.json written");
+    assert!(
+        written.internal_errors.is_empty(),
+        "{:?}",
+        written.internal_errors
+    );
+    assert_eq!((written.verdict.as_str(), written.runs), ("pass", 1));
 }
 
 /// `sim ARGS` with the `shaky` subjects registered: (exit code, stdout, stderr). The `sim`

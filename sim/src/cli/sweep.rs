@@ -266,7 +266,7 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         };
         check_output_dir(&merge.out, "--out")?;
         let summary = sweep::summary::merge(&merge.dirs, &merge.out, mismatched)?;
-        print_sweep_summary(&summary, merge.json, None, None);
+        print_sweep_summary(&summary, SummaryCommand::Merge, merge.json, None, None);
         return Ok(sweep_exit(&summary));
     }
     if !(0.0..=100.0).contains(&args.recheck_percent) {
@@ -313,6 +313,7 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         .filter(|_| !args.sources.files.is_empty());
     print_sweep_summary(
         &report.summary,
+        SummaryCommand::Sweep,
         args.json,
         Some((report.ran, report.resumed)),
         file_seeds,
@@ -357,6 +358,7 @@ fn sweep_exit(summary: &sweep::summary::Summary) -> i32 {
 
 fn print_sweep_summary(
     summary: &sweep::summary::Summary,
+    command: SummaryCommand,
     json: bool,
     ran_resumed: Option<(usize, usize)>,
     file_seeds: Option<&Range<u64>>,
@@ -368,7 +370,7 @@ fn print_sweep_summary(
         );
         // The merge prints no warning of what `incomplete` says: with --json, whose stdout is
         // the one JSON object, stderr is where a person reads it, and the internal errors too.
-        for line in internal_error_lines(summary)
+        for line in internal_error_lines(summary, command)
             .into_iter()
             .chain(incomplete_lines(summary))
         {
@@ -477,7 +479,7 @@ fn print_sweep_summary(
             println!("{replay}");
         }
     }
-    for line in internal_error_lines(summary)
+    for line in internal_error_lines(summary, command)
         .into_iter()
         .chain(incomplete_lines(summary))
     {
@@ -486,13 +488,10 @@ fn print_sweep_summary(
     println!("report: {}", summary.report_html);
 }
 
-/// What a scenario's runs found, for its row: its signatures, a line each, and how many of its
-/// pairs sim could not run; `clean` only when every pair ran and found nothing.
+/// What a scenario's runs found, for its row (`ScenarioSummary::found`), a line each; `clean`
+/// only when every pair ran and found nothing.
 fn scenario_found(scenario: &sweep::summary::ScenarioSummary) -> String {
-    let mut found = scenario.signatures.clone();
-    if scenario.internal_errors > 0 {
-        found.push(format!("{} internal error(s)", scenario.internal_errors));
-    }
+    let found = scenario.found();
     if found.is_empty() {
         "clean".to_string()
     } else {
@@ -500,10 +499,17 @@ fn scenario_found(scenario: &sweep::summary::ScenarioSummary) -> String {
     }
 }
 
+/// Which command prints a summary: its notes say what that command's user can do next.
+#[derive(Clone, Copy)]
+enum SummaryCommand {
+    Sweep,
+    Merge,
+}
+
 /// The pairs sim could not run (`internal_errors`), as lines to print, apart from the findings:
 /// each pair, the panic's message and where it was raised, and the command that replays the
 /// pair; none when every pair ran.
-fn internal_error_lines(summary: &sweep::summary::Summary) -> Vec<String> {
+fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryCommand) -> Vec<String> {
     if summary.internal_errors.is_empty() {
         return Vec::new();
     }
@@ -531,7 +537,10 @@ fn internal_error_lines(summary: &sweep::summary::Summary) -> Vec<String> {
         .iter()
         .any(|error| error.minimising.is_none())
     {
-        lines.push("note: please report it with the replay command; a resume keeps these pairs as they are (sweep afresh into another --out once sim is fixed)".to_string());
+        lines.push(match command {
+            SummaryCommand::Sweep => "note: please report it with the replay command; a resume runs these pairs again (and, once sim is fixed, gives them their results)",
+            SummaryCommand::Merge => "note: please report it with the replay command; once sim is fixed, resume the sweep that recorded a pair (its same command) to run it again, then merge again",
+        }.to_string());
     }
     if summary
         .internal_errors

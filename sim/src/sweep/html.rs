@@ -141,11 +141,13 @@ fn scenarios_table(html: &mut String, summary: &Summary) {
                 s.defects.join(", ")
             }),
             s.runs,
-            if s.runs_failed == 0 { "pass" } else { "fail" },
+            // Red for a pair sim could not run too, as the text table's row says it: a row
+            // whose runs failed none is not clean while some never ran.
+            if s.clean() { "pass" } else { "fail" },
             s.runs_failed,
-            s.signatures
+            s.found()
                 .iter()
-                .map(|sig| format!("<code>{}</code>", escape(sig)))
+                .map(|found| format!("<code>{}</code>", escape(found)))
                 .collect::<Vec<_>>()
                 .join("<br>")
         );

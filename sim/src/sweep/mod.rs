@@ -16,10 +16,10 @@
 //! A panic of sim's own code while running a pair (the subject's are caught inside each run, as
 //! `panic` findings) is that pair's internal error, recorded like a run (verdict `error`,
 //! `Worker::run_pair_or_internal_error`): the other pairs run on, the summary lists it apart from
-//! the findings, a resume keeps it rather than meet the bug again, and the sweep exits 3 once
-//! every output is written. A panic while minimising a finding costs that finding's repro alone
-//! (`minimise::minimise_all`): it is listed with the pairs' internal errors, and a resume
-//! minimises the finding again.
+//! the findings, a resume runs it again (its new record replaces the old, so a sim fixed since
+//! gives the pair its result), and the sweep exits 3 once every output is written. A panic
+//! while minimising a finding costs that finding's repro alone (`minimise::minimise_all`): it is
+//! listed with the pairs' internal errors, and a resume minimises the finding again.
 //!
 //! Findings are deduplicated by subject, defect set and signature (`minimise::FindingKey`): a bug
 //! found with defects off that signs as a seeded defect's finding is a finding of its own, not
@@ -951,7 +951,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         let previous = std::fs::read_to_string(&path).ok();
         if !loaded.records.is_empty() && previous.as_ref().is_some_and(|p| p.trim() != build_id) {
             warnings.push(format!(
-                "{}: resuming results recorded by another build of sim; they are kept as they are (delete the directory, or use another --out, to sweep afresh with this build)",
+                "{}: resuming results recorded by another build of sim; they are kept as they are, but for its internal errors, which are run again (delete the directory, or use another --out, to sweep afresh with this build)",
                 results_path.display()
             ));
         }
@@ -972,6 +972,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     let mut records: BTreeMap<PairKey, RunRecord> = BTreeMap::new();
     let mut outside = 0usize;
     let mut stale = 0usize;
+    let mut broken = 0usize;
     for record in loaded.records {
         match planned.get(&record.key()) {
             // A record without a hash (written before records held one) cannot show that it ran
@@ -983,6 +984,10 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
             {
                 stale += 1;
             }
+            // Sim's own bug met this pair: run again, as it may be fixed by now (its panic,
+            // if not, is caught again as this pair's alone). The new record is appended after
+            // it and replaces it when the file is read back (`results::load`).
+            Some(_) if record.internal_error.is_some() => broken += 1,
             Some(_) => {
                 records.insert(record.key(), record);
             }
@@ -1029,20 +1034,16 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     }
     // Said before the runs: whoever reruns a killed sweep learns at once that it picked up where
     // the last one stopped, and from which file, rather than only in the closing summary.
-    if resumed > 0 {
+    if resumed > 0 || broken > 0 {
         let failed = records.values().filter(|r| r.failed()).count();
-        // Kept as done, not run again: said at once, as the bug is sim's and the summary will
-        // report them again.
-        let broken = match records
-            .values()
-            .filter(|r| r.internal_error.is_some())
-            .count()
-        {
+        // Said at once: whoever resumes after fixing sim learns that those pairs get their
+        // results now, and otherwise why the same internal errors come back.
+        let broken = match broken {
             0 => String::new(),
-            broken => format!(", {broken} met an internal error and are kept as they are"),
+            broken => format!(" ({broken} of them met an internal error and are run again)"),
         };
         progress.note(&format!(
-            "resuming {}: {resumed} of {} runs already recorded ({failed} of them failed{broken}), running the other {}",
+            "resuming {}: {resumed} of {} runs already recorded ({failed} of them failed), running the other {}{broken}",
             results_path.display(),
             plan.len(),
             todo.len()

@@ -97,8 +97,9 @@ pub struct RunRecord {
     pub scenario_hash: Option<String>,
     /// Why sim could not run the pair: a panic of its own code (not the subject's, which is a
     /// `panic` finding), with where it was raised when a hook of sim's saw it. Such a record has
-    /// verdict `error` and no findings. It is kept like any other, so that a resume does not meet
-    /// the same bug again and the summary still reports it (exit 3).
+    /// verdict `error` and no findings. A resume runs its pair again (sim may be fixed since), and
+    /// the record appended then replaces it when the file is read (`load`); a merge keeps another
+    /// input's run of the pair over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_error: Option<String>,
     /// Fields this build does not know (a newer build wrote them), kept as they were, in key
@@ -314,16 +315,22 @@ fn keep(
     seen: &mut BTreeMap<PairKey, usize>,
     warnings: &mut Vec<String>,
 ) {
-    // Appends repeat a key only to rerun a scenario file that was edited: the later record,
-    // of another version, replaces the earlier. Any other repeat means a person concatenated
-    // files, and the first record wins.
+    // Appends repeat a key only to rerun a scenario file that was edited, or a pair that met an
+    // internal error (a resume runs it again): the later record, of another version or of the
+    // rerun, replaces the earlier. Any other repeat means a person concatenated files, and the
+    // first record wins.
     let key = record.key();
     match seen.get(&key) {
         None => {
             seen.insert(key, records.len());
             records.push(record);
         }
-        Some(&at) if records[at].scenario_hash != record.scenario_hash => records[at] = record,
+        Some(&at)
+            if records[at].scenario_hash != record.scenario_hash
+                || records[at].internal_error.is_some() =>
+        {
+            records[at] = record
+        }
         Some(_) => warnings.push(format!(
             "{}:{line_number}: a second record for {} seed {}; keeping the first",
             path.display(),
@@ -813,5 +820,40 @@ mod tests {
             std::fs::write(&path, &text).unwrap();
             assert_refused_untouched(&path, &text, said);
         }
+    }
+
+    /// A pair's record after its internal error's (a resume ran it again) replaces it, in its
+    /// place, whether it ran or met the error again, with no warning: the file holds one pair
+    /// once, its latest result. An internal error after a run of the pair (files concatenated)
+    /// does not replace the run.
+    #[test]
+    fn a_rerun_of_an_internal_error_replaces_its_record() {
+        let (_dir, path) = scratch("rerun");
+        let broken = |seed: u64, message: &str| {
+            RunRecord::internal_error(&record(seed).key(), "counter", message.into())
+        };
+        let log = Appender::open(&path).unwrap();
+        for line in [
+            broken(1, "it broke"),
+            record(2),
+            broken(3, "it broke"),
+            record(1),
+            broken(3, "it broke again"),
+            broken(2, "it broke late"),
+        ] {
+            log.append(&line).unwrap();
+        }
+        drop(log);
+        let loaded = load(&path, false).unwrap();
+        assert_eq!(
+            loaded.records,
+            vec![record(1), record(2), broken(3, "it broke again")]
+        );
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains(":6: a second record for gen:counter seed "),
+            "{:?}",
+            loaded.warnings
+        );
     }
 }

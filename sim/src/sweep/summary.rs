@@ -153,6 +153,21 @@ pub struct ScenarioSummary {
 }
 
 impl ScenarioSummary {
+    /// What its runs found, a line each, for its row in a table: its signatures, then how many
+    /// of its pairs sim could not run; none when every pair ran and found nothing.
+    pub fn found(&self) -> Vec<String> {
+        let mut found = self.signatures.clone();
+        if self.internal_errors > 0 {
+            found.push(format!("{} internal error(s)", self.internal_errors));
+        }
+        found
+    }
+
+    /// Whether every pair ran and found nothing: a row to show as passing.
+    pub fn clean(&self) -> bool {
+        self.runs_failed == 0 && self.internal_errors == 0
+    }
+
     /// `NAME [DEFECTS]`, or `NAME` alone with no defects: what a merge and a JUnit report call
     /// the swept source.
     pub fn label(&self) -> String {
