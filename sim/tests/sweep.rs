@@ -3491,3 +3491,226 @@ fn a_bug_with_defects_off_is_not_folded_into_a_seeded_defects_finding_of_its_sig
     .unwrap();
     assert_eq!(merged_summary.findings.len(), 2, "{merged_summary:?}");
 }
+
+/// A resume of a directory an older sim wrote, which named a seeded finding's repro as the
+/// finding with defects off of its signature is named now (`stem`), minimises the seeded finding
+/// again under its own name and the one with defects off into its own: each finding keeps a
+/// repro that shows it. The old sidecar, which still says its finding, counted as that finding's
+/// repro, and the finding with defects off was then minimised into the same two files: the
+/// seeded finding's repro became the unseeded bug's.
+#[test]
+fn a_resume_renames_a_repro_an_older_sim_named_as_another_findings() {
+    let dir = scratch_dir("findings-old-names");
+    let registry = Registry::builtin();
+    let sources = || {
+        [
+            ("seeded.toml", CREATE_EVICT),
+            ("unseeded.toml", CREATE_FORGET),
+        ]
+        .into_iter()
+        .map(|(name, text)| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            let scenario = registry.parse(&path.display().to_string(), text).unwrap();
+            Source::file(&path, scenario)
+        })
+        .collect::<Vec<_>>()
+    };
+    let out = dir.join("out");
+    let config = || SweepConfig::new(sources(), 0..2, &out);
+    sweep(&registry, &config()).unwrap();
+    // What the older sim left: the seeded finding's repro alone, named SUBJECT-KIND-HASH.
+    let signature = "leak:heap block:counter_create";
+    let repros = out.join("repros");
+    let seeded_stem =
+        sim::sweep::minimise::stem_of("counter", &["leak-on-evict".into()], signature);
+    let old_stem = sim::sweep::minimise::stem("counter", signature);
+    assert_ne!(seeded_stem, old_stem);
+    let seeded: sim::sweep::minimise::ReproRecord = serde_json::from_str(
+        &std::fs::read_to_string(repros.join(format!("{seeded_stem}.json"))).unwrap(),
+    )
+    .unwrap();
+    for stem in [&seeded_stem, &old_stem] {
+        std::fs::remove_file(repros.join(format!("{stem}.json"))).unwrap();
+    }
+    std::fs::rename(
+        repros.join(format!("{seeded_stem}.toml")),
+        repros.join(format!("{old_stem}.toml")),
+    )
+    .unwrap();
+    let old = seeded.moved_to(
+        repros
+            .join(format!("{old_stem}.toml"))
+            .display()
+            .to_string(),
+    );
+    std::fs::write(
+        repros.join(format!("{old_stem}.json")),
+        serde_json::to_string_pretty(&old).unwrap(),
+    )
+    .unwrap();
+    let resumed = sweep(&registry, &config()).unwrap();
+    let findings = &resumed.summary.findings;
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    for finding in findings {
+        let repro = finding.repro.as_ref().expect("minimised");
+        let stem = sim::sweep::minimise::stem_of("counter", &finding.defects, signature);
+        assert!(repro.ends_with(&format!("/{stem}.toml")), "{repro}");
+        // The repro shows the finding with the defects its first pair ran with.
+        let text = std::fs::read_to_string(repro).unwrap();
+        assert_eq!(
+            text.contains("leak-on-evict"),
+            !finding.defects.is_empty(),
+            "{repro}: {text}"
+        );
+    }
+}
+
+/// `wasi-runtime` with both its lock defects on, listed in either order.
+fn two_defects_file(defects: &str) -> String {
+    format!(
+        r#"name = "two-defects"
+subject = "wasi-runtime"
+defects = [{defects}]
+seed = 1
+
+[[lifecycle]]
+name = "instance"
+repeat = 3
+ops = [
+  {{ op = "instantiate", instance = 0, argv = ["app.wasm"], environ = ["HOME=/"] }},
+  {{ op = "destroy", instance = 0 }},
+]
+"#
+    )
+}
+
+/// One defect set is one finding and one repro name, whatever order its scenarios (or
+/// `--defect`s) list it in and however often: records keep the order they ran with; the finding
+/// does not. They were a finding each, with a repro each of one signature.
+#[test]
+fn a_defect_set_in_another_order_or_with_a_repeat_is_one_finding() {
+    let dir = scratch_dir("findings-defect-order");
+    let registry = Registry::builtin();
+    let sources = [
+        ("ab.toml", r#""prestats-lock-leak", "fd-table-lock-leak""#),
+        ("ba.toml", r#""fd-table-lock-leak", "prestats-lock-leak""#),
+    ]
+    .into_iter()
+    .map(|(name, defects)| {
+        let path = dir.join(name);
+        let text = two_defects_file(defects);
+        std::fs::write(&path, &text).unwrap();
+        let scenario = registry.parse(&path.display().to_string(), &text).unwrap();
+        Source::file(&path, scenario)
+    })
+    .collect();
+    let out = dir.join("out");
+    let report = sweep(&registry, &SweepConfig::new(sources, 0..2, &out)).unwrap();
+    let findings = &report.summary.findings;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].count, 4, "{findings:?}");
+    let signature = "leak:rwlock:fd_prestats_init";
+    assert_eq!(findings[0].signature, signature);
+    let stem = sim::sweep::minimise::stem_of(
+        "wasi-runtime",
+        &["fd-table-lock-leak".into(), "prestats-lock-leak".into()],
+        signature,
+    );
+    assert_eq!(
+        stem,
+        format!(
+            "wasi-runtime+fd-table-lock-leak+prestats-lock-leak-leak-{}",
+            &stem[stem.len() - 8..]
+        )
+    );
+    let repro = findings[0].repro.as_ref().expect("minimised");
+    assert!(repro.ends_with(&format!("/{stem}.toml")), "{repro}");
+
+    // A defect given twice on the command line is one defect in the repro's name.
+    let (code, stdout, stderr) = run_sim_in(
+        &dir,
+        &[
+            "sweep",
+            "--subject",
+            "wasi-runtime",
+            "--defect",
+            "prestats-lock-leak",
+            "--defect",
+            "prestats-lock-leak",
+            "--seeds",
+            "0..2",
+            "--out",
+            "dup",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let mut written: Vec<String> = std::fs::read_dir(dir.join("dup/repros"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    let stem =
+        sim::sweep::minimise::stem_of("wasi-runtime", &["prestats-lock-leak".into()], signature);
+    assert_eq!(written, [format!("{stem}.json"), format!("{stem}.toml")]);
+}
+
+/// The progress line counts findings as the summary does (one per subject, defect set and
+/// signature), and the findings table and `report.html` say each finding's defects, which is what
+/// tells two findings of one signature and subject apart. The progress line said 1 finding and
+/// the table then listed 2 rows that looked the same.
+#[test]
+fn findings_of_one_signature_apart_by_defects_are_counted_and_shown_apart() {
+    let dir = scratch_dir("findings-shown-by-defects");
+    std::fs::write(dir.join("seeded.toml"), CREATE_EVICT).unwrap();
+    std::fs::write(dir.join("unseeded.toml"), CREATE_FORGET).unwrap();
+    let (code, stdout, stderr) = run_sim_in(
+        &dir,
+        &[
+            "sweep",
+            "seeded.toml",
+            "unseeded.toml",
+            "--seeds",
+            "0..2",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(", 2 finding(s) in 4 failing run(s)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("1 finding(s)"), "{stderr}");
+    // The findings table's rows: signature, subject, defects.
+    let rows: Vec<Vec<String>> = stdout
+        .lines()
+        .filter(|line| line.starts_with("│ #"))
+        .map(|line| {
+            line.trim_matches('│')
+                .split('┆')
+                .map(|cell| cell.trim().to_string())
+                .collect::<Vec<String>>()
+        })
+        .filter(|row| row[0] != "#")
+        .collect();
+    let mut shown: Vec<[&str; 3]> = rows
+        .iter()
+        .map(|row| [row[1].as_str(), row[2].as_str(), row[3].as_str()])
+        .collect();
+    shown.sort();
+    let signature = "leak:heap block:counter_create";
+    assert_eq!(
+        shown,
+        [
+            [signature, "counter", "-"],
+            [signature, "counter", "leak-on-evict"]
+        ],
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(dir.join("out").join(summary::REPORT_FILE)).unwrap();
+    for defects in ["-", "leak-on-evict"] {
+        let row = format!("<td><code>{signature}</code></td><td>counter</td><td>{defects}</td>");
+        assert!(html.contains(&row), "{row}: {html}");
+    }
+}

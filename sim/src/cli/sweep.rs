@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 
 use crate::registry::Registry;
 use crate::seed::format_seed;
+use crate::sweep::summary::defects_cell;
 use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, parse_seed_range};
 
 use super::tables::{Fit, FittedTable};
@@ -417,11 +418,7 @@ fn print_sweep_summary(
         scenarios.add_row(vec![
             scenario.scenario.clone(),
             scenario.subject.clone(),
-            if scenario.defects.is_empty() {
-                "-".to_string()
-            } else {
-                scenario.defects.join(", ")
-            },
+            defects_cell(&scenario.defects),
             scenario.runs.to_string(),
             scenario.runs_failed.to_string(),
             scenario_found(scenario),
@@ -439,6 +436,7 @@ fn print_sweep_summary(
             ("#", Fit::Whole),
             ("signature", Fit::Whole),
             ("subject", Fit::Whole),
+            ("defects", Fit::Whole),
             ("runs", Fit::Whole),
             ("first seed", Fit::Whole),
             ("seeds to first", Fit::Whole),
@@ -455,6 +453,7 @@ fn print_sweep_summary(
                 number.clone(),
                 finding.signature.clone(),
                 finding.subject.clone(),
+                defects_cell(&finding.defects),
                 finding.count.to_string(),
                 format_seed(finding.first_seed),
                 finding.seeds_to_first.to_string(),

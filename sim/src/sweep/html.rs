@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use plotters::prelude::*;
 
-use super::summary::{FindingSummary, Summary};
+use super::summary::{FindingSummary, Summary, defects_cell};
 use crate::seed::format_seed;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}\
@@ -106,7 +106,7 @@ fn findings_table(html: &mut String, summary: &Summary) {
         html.push_str("<p class=\"pass\">No findings.</p>\n");
         return;
     }
-    html.push_str("<table><tr><th>#</th><th>signature</th><th>subject</th><th>runs</th><th>first seed</th><th>seeds to first</th><th>ops (minimised)</th><th>repro</th></tr>\n");
+    html.push_str("<table><tr><th>#</th><th>signature</th><th>subject</th><th>defects</th><th>runs</th><th>first seed</th><th>seeds to first</th><th>ops (minimised)</th><th>repro</th></tr>\n");
     for (index, f) in summary.findings.iter().enumerate() {
         let ops = match (f.ops_before, f.ops_after) {
             (Some(before), Some(after)) => format!("{before} → {after}"),
@@ -114,10 +114,11 @@ fn findings_table(html: &mut String, summary: &Summary) {
         };
         let _ = writeln!(
             html,
-            "<tr><td><a href=\"#finding-{index}\">{}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{ops}</td><td><code>{}</code></td></tr>",
+            "<tr><td><a href=\"#finding-{index}\">{}</a></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{ops}</td><td><code>{}</code></td></tr>",
             index + 1,
             escape(&f.signature),
             escape(&f.subject),
+            escape(&defects_cell(&f.defects)),
             f.count,
             escape(&format_seed(f.first_seed)),
             f.seeds_to_first,
@@ -135,11 +136,7 @@ fn scenarios_table(html: &mut String, summary: &Summary) {
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
             escape(&s.scenario),
             escape(&s.subject),
-            escape(&if s.defects.is_empty() {
-                "-".to_string()
-            } else {
-                s.defects.join(", ")
-            }),
+            escape(&defects_cell(&s.defects)),
             s.runs,
             // Red for a pair sim could not run too, as the text table's row says it: a row
             // whose runs failed none is not clean while some never ran.

@@ -1,14 +1,14 @@
 //! Minimising findings: for each new (subject, defects, signature) (`FindingKey`), the first pair
 //! that shows it is shrunk (`crate::shrink::shrink`) and pinned (`report::pin`) into
-//! `DIR/repros/SUBJECT-KIND-HASH.toml` (`SUBJECT-DEFECTS-KIND-HASH.toml` with defects on), with a
-//! sidecar `.json` that records what the summary and the report need (the first pair, op
-//! counts before and after, the finding's report text and its series).
+//! `DIR/repros/SUBJECT-KIND-HASH.toml` (`SUBJECT+DEFECT-KIND-HASH.toml` with defects on:
+//! `stem_of`), with a sidecar `.json` that records what the summary and the report need (the
+//! first pair, op counts before and after, the finding's report text and its series).
 //!
-//! The file name hashes the signature (and names the defects), not the seed, so the same bug found by another sweep, on
-//! another shard or another night gets the same name: promoting it into `corpus/regressions/`
-//! twice keeps one file. Both files are written to a temporary name and renamed, so a kill leaves
-//! either the whole pair of files or none; a resumed sweep redoes only the findings without a
-//! sidecar.
+//! The file name hashes the signature (and names the defects), not the seed, so the same bug
+//! found by another sweep, on another shard or another night gets the same name: promoting it
+//! into `corpus/regressions/` twice keeps one file. Both files are written to a temporary name
+//! and renamed, so a kill leaves either the whole pair of files or none; a resumed sweep redoes
+//! only the findings without a sidecar of their own name.
 //!
 //! A `determinism` finding is not shrunk (the shrinker looks for a signature in one run, and this
 //! one needs two): its repro is the original scenario, pinned to the first run's trace hash, so
@@ -102,10 +102,14 @@ pub fn stem(subject: &str, signature: &str) -> String {
 }
 
 /// The file name stem of the finding `signature` of `subject` with `defects` on: `stem`'s
-/// `SUBJECT-KIND-HASH` with defects off, `SUBJECT-DEFECTS-KIND-HASH` (the defects joined by
-/// `+`, as `sim import-crash` names its files) with some. A finding is one per subject, defect
-/// set and signature (`FindingKey`), so a bug found with defects off and a seeded defect's
-/// finding of the same signature have a repro each.
+/// `SUBJECT-KIND-HASH` with defects off, `SUBJECT+DEFECT-KIND-HASH` with one on and
+/// `SUBJECT+DEFECT+DEFECT-KIND-HASH` with more (the defect set: sorted, each once, as in
+/// `FindingKey`). Each name is written with every character but an ASCII letter or digit as `-`;
+/// `+`, which no name keeps, marks where the subject and each defect begin, so subject `x` with
+/// defect `y` and subject `x-y` with none are two files. A finding is one per subject, defect set
+/// and signature (`FindingKey`), so a bug found with defects off and a seeded defect's finding of
+/// the same signature have a repro each. (`sim import-crash` names its files otherwise, which
+/// promotion does not mind: it knows a regression by what it pins.)
 pub fn stem_of(subject: &str, defects: &[String], signature: &str) -> String {
     let clean = |text: &str| -> String {
         text.chars()
@@ -113,31 +117,55 @@ pub fn stem_of(subject: &str, defects: &[String], signature: &str) -> String {
             .collect()
     };
     let kind = signature.split(':').next().unwrap_or("finding");
-    let defects = match defects {
-        [] => String::new(),
-        defects => format!("{}-", clean(&defects.join("+"))),
-    };
+    let defects: String = defect_set(defects)
+        .iter()
+        .map(|defect| format!("+{}", clean(defect)))
+        .collect();
     format!(
-        "{}-{defects}{}-{}",
+        "{}{defects}-{}-{}",
         clean(subject),
         clean(kind),
         stem_hash(signature_hash(signature))
     )
 }
 
-/// What a finding is, for deduplication: the subject, the defects on (sorted, as records keep
-/// them) and the signature. With the defects left out, a bug found with defects off (or with
-/// another defect set) that signs as a seeded defect's finding was counted into it, its first
-/// pair and repro the seeded one's, and never reported as a finding of its own.
+/// `defects` as a set: sorted, each once. Records keep the defects as their scenario or
+/// `--defect` listed them (a resume knows a pair by them); a finding and its file name do not
+/// depend on the order or on repeats.
+fn defect_set(defects: &[String]) -> Vec<String> {
+    let mut set = defects.to_vec();
+    set.sort();
+    set.dedup();
+    set
+}
+
+/// What a finding is, for deduplication: the subject, the defect set on (`defect_set`) and the
+/// signature. With the defects left out, a bug found with defects off (or with another defect
+/// set) that signs as a seeded defect's finding was counted into it, its first pair and repro the
+/// seeded one's, and never reported as a finding of its own. Made by `key_of`.
 pub type FindingKey = (String, Vec<String>, String);
+
+/// The `FindingKey` of `signature` found in a run of `subject` with `defects` on.
+pub fn key_of(subject: &str, defects: &[String], signature: &str) -> FindingKey {
+    (
+        subject.to_string(),
+        defect_set(defects),
+        signature.to_string(),
+    )
+}
 
 /// The `FindingKey` of a repro's finding.
 pub fn finding_key(record: &ReproRecord) -> FindingKey {
-    (
-        record.subject.clone(),
-        record.defects.clone(),
-        record.signature.clone(),
-    )
+    key_of(&record.subject, &record.defects, &record.signature)
+}
+
+/// Whether the sidecar at `path` has the name of its own finding (`stem_of`). One that does not
+/// was written under another naming (an older sim's, which named a seeded finding as the one with
+/// defects off is named now): its finding is minimised again under its own name, and the file may
+/// be another finding's name, which that finding's repro then replaces.
+pub fn is_named_for(path: &Path, record: &ReproRecord) -> bool {
+    let own = stem_of(&record.subject, &record.defects, &record.signature);
+    path.file_stem() == Some(std::ffi::OsStr::new(&own))
 }
 
 /// A signature's FNV-1a hash, which ends its `stem`.
@@ -170,11 +198,7 @@ pub fn first_pairs(records: &[RunRecord]) -> BTreeMap<FindingKey, &RunRecord> {
     for record in records {
         for signature in &record.signatures {
             let entry = first
-                .entry((
-                    record.subject.clone(),
-                    record.defects.clone(),
-                    signature.clone(),
-                ))
+                .entry(key_of(&record.subject, &record.defects, signature))
                 .or_insert(record);
             if record.key() < entry.key() {
                 *entry = record;
@@ -305,6 +329,9 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
         .read
         .into_iter()
         .filter(|(json, r)| r.not_written.is_some() || json.with_extension("toml").exists())
+        // A sidecar under another finding's name (an older sim's) is not this one's repro: the
+        // other finding is minimised into that name.
+        .filter(|(json, r)| is_named_for(json, r))
         .map(|(_, r)| (finding_key(&r), r))
         .collect();
     let source_index: BTreeMap<(&str, &[String]), usize> = config
@@ -679,13 +706,72 @@ mod tests {
         );
         let seeded = stem_of("counter", &["leak-on-evict".into()], signature);
         assert!(
-            seeded.starts_with("counter-leak-on-evict-leak-"),
+            seeded.starts_with("counter+leak-on-evict-leak-"),
             "{seeded}"
         );
         assert_ne!(seeded, stem("counter", signature));
         assert!(is_stem(&seeded));
         let two = stem_of("counter", &["a".into(), "b".into()], signature);
-        assert!(two.starts_with("counter-a-b-leak-"), "{two}");
+        assert!(two.starts_with("counter+a+b-leak-"), "{two}");
+        // Where the subject ends and each defect begins is in the name: `-` alone, which names
+        // hold, made these one.
+        assert_ne!(
+            stem_of("x", &["y".into()], signature),
+            stem("x-y", signature)
+        );
+        assert_ne!(two, stem_of("counter", &["a-b".into()], signature));
+    }
+
+    /// A defect set's stem and finding key are the set's: neither the order the defects were
+    /// listed in nor a repeat makes another finding or another file.
+    #[test]
+    fn stems_and_finding_keys_take_the_defects_as_a_set() {
+        let signature = "leak:rwlock:fd_prestats_init";
+        let listed =
+            |defects: &[&str]| -> Vec<String> { defects.iter().map(|d| d.to_string()).collect() };
+        let (ab, ba) = (listed(&["a", "b"]), listed(&["b", "a", "b"]));
+        assert_eq!(stem_of("x", &ab, signature), stem_of("x", &ba, signature));
+        assert_eq!(key_of("x", &ab, signature), key_of("x", &ba, signature));
+        assert_eq!(key_of("x", &ba, signature).1, ab);
+        let once = listed(&["p"]);
+        assert_eq!(
+            stem_of("x", &listed(&["p", "p"]), signature),
+            stem_of("x", &once, signature)
+        );
+    }
+
+    /// A sidecar counts as its finding's repro only under that finding's own name.
+    #[test]
+    fn a_sidecar_is_named_for_its_finding_under_its_own_stem_alone() {
+        let signature = "leak:heap block:counter_create";
+        let record = ReproRecord {
+            subject: "counter".into(),
+            signature: signature.into(),
+            scenario: "s.toml".into(),
+            defects: vec!["leak-on-evict".into(), "leak-on-evict".into()],
+            seed: 0,
+            repro: String::new(),
+            not_written: None,
+            ops_before: 1,
+            ops_after: 1,
+            shrink_runs: 0,
+            shrunk: false,
+            report: String::new(),
+            series: Vec::new(),
+            original_replay: String::new(),
+            scenario_hash: None,
+            unknown: BTreeMap::new(),
+        };
+        let own = stem_of("counter", &["leak-on-evict".into()], signature);
+        assert!(is_named_for(
+            Path::new(&format!("out/repros/{own}.json")),
+            &record
+        ));
+        let older = stem("counter", signature);
+        assert!(!is_named_for(
+            Path::new(&format!("out/repros/{older}.json")),
+            &record
+        ));
     }
 
     /// What `remove_stale_partials` takes for a sweep's own file: a name that ends as a stem does.

@@ -21,7 +21,8 @@ pub struct Progress {
     failed: u64,
     /// Pairs whose record is an internal error (`RunRecord::internal_error`).
     internal_errors: u64,
-    signatures: BTreeSet<(String, String)>,
+    /// The findings so far, each by its `minimise::FindingKey`, as the summary counts them.
+    findings: BTreeSet<super::minimise::FindingKey>,
     started: Instant,
     last_line: Instant,
 }
@@ -56,7 +57,7 @@ impl Progress {
             resumed: 0,
             failed: 0,
             internal_errors: 0,
-            signatures: BTreeSet::new(),
+            findings: BTreeSet::new(),
             started: now,
             last_line: now,
         }
@@ -70,14 +71,17 @@ impl Progress {
         if record.failed() {
             self.failed += 1;
             for signature in &record.signatures {
-                self.signatures
-                    .insert((record.subject.clone(), signature.clone()));
+                self.findings.insert(super::minimise::key_of(
+                    &record.subject,
+                    &record.defects,
+                    signature,
+                ));
             }
         }
     }
 
     fn message(&self) -> String {
-        let found = match self.signatures.len() {
+        let found = match self.findings.len() {
             0 => "no findings".to_string(),
             n => format!("{n} finding(s) in {} failing run(s)", self.failed),
         };
@@ -152,11 +156,11 @@ impl Progress {
     /// A new phase after the runs.
     pub fn phase(&self, what: &str) {
         match &self.bar {
-            Some(bar) if !self.signatures.is_empty() => {
+            Some(bar) if !self.findings.is_empty() => {
                 bar.set_message(format!("{}; {what}", self.message()));
             }
             Some(_) => {}
-            None if self.mode == ProgressMode::Lines && !self.signatures.is_empty() => {
+            None if self.mode == ProgressMode::Lines && !self.findings.is_empty() => {
                 eprintln!("sweep: {what}");
             }
             None => {}

@@ -3,8 +3,10 @@
 //! whose finding a regression already pins (the same subject and defects, and every signature it
 //! pins among that file's) is not copied: the file that pins it is named instead. Regressions are
 //! known by what they pin, read as the replay reads them, not by their names, which differ by
-//! who wrote them (`sim sweep` names a repro SUBJECT-KIND-HASH, `sim import-crash`
-//! SUBJECT-DEFECTS-KIND-HASH). A file of the repro's name that pins something else is kept too.
+//! who wrote them (`sim sweep` names a repro SUBJECT-KIND-HASH with defects off and
+//! SUBJECT+DEFECT-KIND-HASH with some, `sim import-crash` SUBJECT-DEFECTS-KIND-HASH, its defects
+//! joined by `+` or `no-defects`). A file of the repro's name that pins something else is kept
+//! too.
 //!
 //! Replaying: `replay_regressions` checks a directory of regressions (this repository's
 //! `corpus/regressions/`, or one of a crate's own, which its binary's `import-crash` fills) as

@@ -324,6 +324,16 @@ fn split_signature(signature: &str) -> (String, String, String) {
     (kind, resource, site)
 }
 
+/// The defects of a scenario's or a finding's row in a table: `a, b`, or `-` with none. A
+/// finding's row says them because one signature of one subject is a finding per defect set.
+pub fn defects_cell(defects: &[String]) -> String {
+    if defects.is_empty() {
+        "-".to_string()
+    } else {
+        defects.join(", ")
+    }
+}
+
 /// Builds the summary of `records` (in key order) with the repro sidecars of their findings.
 pub fn build(
     records: &[RunRecord],
@@ -343,10 +353,10 @@ pub fn build(
     for record in records {
         for signature in &record.signatures {
             *counts
-                .entry((
-                    record.subject.clone(),
-                    record.defects.clone(),
-                    signature.clone(),
+                .entry(minimise::key_of(
+                    &record.subject,
+                    &record.defects,
+                    signature,
                 ))
                 .or_default() += 1;
         }
@@ -793,7 +803,10 @@ pub fn merge(
             .filter(|(_, s)| minimise::finding_key(s) == finding)
             .collect();
         let (subject, defects, signature) = finding;
-        candidates.sort_by_key(|(_, s)| (!s.is_of(first), s.key()));
+        // Of sidecars as fresh, one of its own name (`minimise::is_named_for`) first: another
+        // is left over from an older naming.
+        candidates
+            .sort_by_key(|(path, s)| (!s.is_of(first), !minimise::is_named_for(path, s), s.key()));
         let Some((found_at, sidecar)) = candidates.first() else {
             continue;
         };
