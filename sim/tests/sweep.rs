@@ -1180,6 +1180,46 @@ fn promote_copies_repros_into_the_regressions_and_progress_is_plain_lines_off_a_
     );
     assert!(!dir.join("corpus").exists(), "nothing was created");
     assert!(!dir.join("out").exists(), "nothing ran: {stderr}");
+    assert!(
+        stderr.contains("or name a directory with --promote-to"),
+        "{stderr}"
+    );
+
+    // A crate of its own names the directory its `cargo test` replays.
+    let (code, stdout, stderr) = run_sim_in(
+        &dir,
+        &[
+            "sweep",
+            "leak.toml",
+            "--seeds",
+            "0..5",
+            "--out",
+            "own-out",
+            "--promote-to",
+            "tests/regressions",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("promoted own-out/repros/")
+                && l.contains("-> tests/regressions/")),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("tests/regressions"))
+            .unwrap()
+            .count(),
+        1,
+        "one finding, one regression"
+    );
+    assert!(!dir.join("corpus").exists(), "nothing promoted elsewhere");
+    let (code, _, stderr) = run_sim_in(
+        &dir,
+        &["sweep", "leak.toml", "--promote", "--promote-to", "x"],
+    );
+    assert_eq!(code, 2, "one place to promote to: {stderr}");
 
     std::fs::create_dir_all(dir.join("corpus/regressions")).unwrap();
     let (code, stdout, stderr) = sweep_leak_toml_promoting(&dir);

@@ -64,6 +64,11 @@ pub(super) struct SweepArgs {
     /// Copy every finding's minimised repro into corpus/regressions/.
     #[arg(long)]
     promote: bool,
+    /// Copy every finding's minimised repro into DIR, the regressions a crate of one's own
+    /// replays (`sim::fuzzing::replay_regressions`); `--promote` is `--promote-to
+    /// corpus/regressions`.
+    #[arg(long, value_name = "DIR", conflicts_with = "promote")]
+    promote_to: Option<PathBuf>,
     /// Share of passing runs (in percent) run twice to check determinism; failing runs always are.
     #[arg(long, value_name = "PERCENT", default_value_t = sweep::RECHECK_PERCENT_DEFAULT)]
     recheck_percent: f64,
@@ -289,15 +294,16 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
     config.recheck_percent = args.recheck_percent;
     config.shrink_runs_max = args.shrink_runs_max;
     config.progress = progress_mode();
-    config.promote_to = args
-        .promote
-        .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR));
+    config.promote_to = args.promote_to.clone().or_else(|| {
+        args.promote
+            .then(|| PathBuf::from(sweep::promote::REGRESSIONS_DIR))
+    });
     if let Some(dir) = &config.promote_to {
         // Before the sweep, not after it: its findings would otherwise be promoted nowhere.
         check_repository_dir(
             dir,
             sweep::promote::REGRESSIONS_DIR,
-            None,
+            Some("--promote-to"),
             Replayer::Repository,
         )?;
     }
