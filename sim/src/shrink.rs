@@ -7,7 +7,10 @@
 //!   repetitions (down to 1, half, one less) and threads (with their spawn and join);
 //! - an op pass runs delta debugging (ddmin) on every op list: it removes contiguous chunks of half
 //!   the list, then quarters, and so on down to single ops, keeping every removal that still shows
-//!   the signature and continuing from where it stands instead of starting over.
+//!   the signature and continuing from where it stands instead of starting over. A single op whose
+//!   removal leaves later ops naming what it created (use before create) is tried once more with
+//!   those ops removed too, in whichever list or lifecycle they are: a `create` in a thread and
+//!   its `destroy` in `ops` can go only together.
 //!
 //! A 200-op list with one op that matters takes about 2·log2(200) runs; the result is 1-minimal
 //! with respect to removing any single op, thread or lifecycle. Candidates are only built and
@@ -306,6 +309,17 @@ const LIFECYCLE_CHUNKS_FROM: usize = 8;
 /// Lists longer than this are not searched pair by pair (the pairs grow with the square).
 const PAIR_SEARCH_OPS_MAX: usize = 24;
 
+/// What became of a candidate the search tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    /// It still shows the signature; it is the search's scenario now.
+    Kept,
+    /// It did not validate, and did not run.
+    Refused,
+    /// It ran without showing the signature, or showed something else, or a bound was reached.
+    Lost,
+}
+
 struct Search<'a, S: Subject> {
     current: Scenario<S::Op>,
     signature: &'a str,
@@ -331,8 +345,13 @@ impl<S: Subject> Search<'_, S> {
 
     /// Keeps `candidate` if it is a valid scenario whose run still shows the signature.
     fn try_keep(&mut self, candidate: Scenario<S::Op>) -> bool {
+        self.try_cut(candidate) == Cut::Kept
+    }
+
+    /// [`Search::try_keep`], saying also whether a candidate not kept did not validate.
+    fn try_cut(&mut self, candidate: Scenario<S::Op>) -> Cut {
         if self.exhausted() {
-            return false;
+            return Cut::Lost;
         }
         // Building and validating the candidate walk its ops whether or not it then runs.
         self.candidates += 1;
@@ -342,7 +361,7 @@ impl<S: Subject> Search<'_, S> {
         // made acceptable), so that the repro written of it parses. Its size is no reason to refuse it: a repro too
         // large for a file is the writer's to decline, and a cut may yet make it small enough.
         if parse::validate::<S>(&candidate).is_err() {
-            return false;
+            return Cut::Refused;
         }
         self.runs += 1;
         let outcome = runner::run::<S>(&candidate, RunOptions::default());
@@ -363,10 +382,35 @@ impl<S: Subject> Search<'_, S> {
         };
         if shows && (!self.passes_without_defects || clean()) {
             self.current = candidate;
-            true
+            Cut::Kept
         } else {
-            false
+            Cut::Lost
         }
+    }
+
+    /// `candidate`, a cut that did not validate, with every subject op that validation then
+    /// refuses removed as well, one at a time in program order, across every list and lifecycle:
+    /// the ops that named what the cut op created. Without the first the others do not validate
+    /// and without the others the run shows a leak the scenario did not, so no cut of one op
+    /// removes them, and the pair search looks within one list only. `None` if the refusal is not
+    /// of a subject op (a `join` whose `spawn` was cut, a `[limits]` value): the structural pass
+    /// removes threads with their spawns and joins.
+    fn without_refused_ops(&mut self, mut candidate: Scenario<S::Op>) -> Option<Scenario<S::Op>> {
+        let mut removed = false;
+        while !self.exhausted() {
+            // Each check walks the candidate's ops, as validating it does.
+            self.work = self.work.saturating_add(candidate.op_count() as u64);
+            let Some((lifecycle, list, index)) = parse::first_refused_op::<S>(&candidate) else {
+                return removed.then_some(candidate);
+            };
+            let ops = op_list_mut(&mut candidate.lifecycles[lifecycle], list);
+            if !matches!(ops[index], ScenarioOp::Subject(_)) {
+                return None;
+            }
+            ops.remove(index);
+            removed = true;
+        }
+        None
     }
 
     /// Drops lifecycles, faults, repetitions and threads; true if anything was removed.
@@ -512,7 +556,17 @@ impl<S: Subject> Search<'_, S> {
                 let ops = op_list_mut(&mut smaller.lifecycles[lifecycle], list);
                 let end = (start + chunk).min(ops.len());
                 ops.drain(start..end);
-                if self.try_keep(smaller) {
+                let kept = match self.try_cut(smaller) {
+                    Cut::Kept => true,
+                    Cut::Refused if chunk == 1 => {
+                        let mut smaller = self.current.clone();
+                        op_list_mut(&mut smaller.lifecycles[lifecycle], list).remove(start);
+                        self.without_refused_ops(smaller)
+                            .is_some_and(|smaller| self.try_keep(smaller))
+                    }
+                    Cut::Refused | Cut::Lost => false,
+                };
+                if kept {
                     removed = true;
                 } else {
                     start += chunk;

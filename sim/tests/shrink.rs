@@ -235,6 +235,32 @@ fn a_deadlock_keeps_exactly_the_ops_it_needs_across_threads() {
     assert_one_minimal(shrunk.scenario.as_ref(), DEADLOCK);
 }
 
+/// A thread's `create` and the `evict` of it in `ops` have nothing to do with the held lock, but
+/// neither goes alone: without the `create` the `evict` does not validate (use before create),
+/// and without the `evict` the run adds a heap leak the scenario did not show. They are in
+/// different lists, as are the `spawn` and the `evict`, so no chunk or pair of one list removes
+/// them: the cut of the `create` (or, once the `join` is gone, of the `spawn`) takes the `evict`
+/// with it.
+#[test]
+fn a_create_in_a_thread_goes_with_its_evict_in_ops() {
+    let scenario = parse_scenario(
+        "name = \"pair\"\nsubject = \"counter\"\nseed = 5\n\n[[lifecycle]]\nname = \"l\"\n\
+         setup = [{ op = \"spawn\", thread = \"maker\" }, { op = \"join\", thread = \"maker\" }]\n\
+         ops = [{ op = \"evict\", slot = 9 }, { op = \"hold\" }]\n\n\
+         [[lifecycle.thread]]\nname = \"maker\"\nops = [{ op = \"create\", slot = 9 }]\n",
+    );
+    const HELD: &str = "leak:held lock:counter_lock";
+    assert_eq!(
+        scenario.run(RunOptions::default()).signatures(),
+        vec![HELD.to_string()]
+    );
+    let shrunk = sim::shrink::shrink(scenario.as_ref(), HELD, 1_000);
+    let text = shrunk.scenario.to_toml().unwrap();
+    assert_eq!((shrunk.ops_before, shrunk.ops_after), (5, 1), "{text}");
+    assert!(text.contains("{ op = \"hold\" }"), "{text}");
+    assert!(shrunk.runs <= 20, "{} runs", shrunk.runs);
+}
+
 /// A cut may make the repro show less, never something else: dropping the `join` keeps the heap
 /// leak but adds a leaked thread, a smaller file about two bugs, so the join stays.
 #[test]

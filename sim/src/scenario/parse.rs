@@ -1456,6 +1456,33 @@ pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
         .map_err(|refusal| refusal.message)
 }
 
+/// The first op of `scenario` that [`validate`] refuses, in program order, as (lifecycle, list,
+/// index), lists numbered setup 0, ops 1, teardown 2 and each thread from 3; `None` if its
+/// lifecycles pass (a refusal of `[limits]` is no op's). The shrinker uses it to take out, with a
+/// cut op, the ops that named what it created wherever they are (a thread's `create` and the
+/// `destroy` of it in `ops`).
+pub(crate) fn first_refused_op<S: Subject>(
+    scenario: &Scenario<S::Op>,
+) -> Option<(usize, usize, usize)> {
+    let mut names = Names::default();
+    for (at, lifecycle) in scenario.lifecycles.iter().enumerate() {
+        match check_lifecycle::<S>(lifecycle, &mut names) {
+            Ok(_) => {}
+            Err((ProblemAt::Op { list, index, .. }, _)) => {
+                let list = match list {
+                    ListAt::Setup => 0,
+                    ListAt::Ops => 1,
+                    ListAt::Teardown => 2,
+                    ListAt::Thread(thread) => 3 + thread,
+                };
+                return Some((at, list, index));
+            }
+            Err((ProblemAt::NoOps, _)) => return None,
+        }
+    }
+    None
+}
+
 /// What the checks of `[limits]` read of a scenario besides its lifecycles.
 struct LimitsOfFile<'a> {
     limits: &'a Limits,
