@@ -191,6 +191,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // Printed commands and hints name the program this call was given as argv[0], as `main_with`
+    // names its binary: a test of one's own that calls this with its binary's name gets replay
+    // lines and `… list SUBJECT` hints that its binary runs. (Worker threads of a sweep print
+    // the process's name, `main_with`'s.)
+    let _program = args
+        .first()
+        .cloned()
+        .and_then(printed_program)
+        .map(|program| crate::scenario::name_program_for_call(&program));
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
@@ -324,8 +334,9 @@ fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
         // Most often a fuzzer's crash artifact, whose bytes decode into a scenario only through
         // its target.
         return CliError::usage(format!(
-            "{diagnostic}\nnote: a fuzz target's crash artifact is bytes, not a scenario: `sim import-crash TARGET {} --classify` runs it as the target did and names its finding, and without --classify it writes the scenario as a regression file, which `sim replay` takes",
-            report::shell_word(&path.display().to_string())
+            "{diagnostic}\nnote: a fuzz target's crash artifact is bytes, not a scenario: `{program} import-crash TARGET {} --classify` runs it as the target did and names its finding, and without --classify it writes the scenario as a regression file, which `{program} replay` takes",
+            report::shell_word(&path.display().to_string()),
+            program = report::shell_word(report::program())
         ));
     }
     let looks_like_json = path.extension().is_some_and(|e| e == "json")
@@ -393,8 +404,9 @@ pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScen
     // `sim run` expands a directory before it gets here; every other command takes one file.
     if path.is_dir() {
         return Err(CliError::usage(format!(
-            "{}: is a directory; this command takes one scenario or repro file (`sim run {}` runs every .toml file under it)",
+            "{}: is a directory; this command takes one scenario or repro file (`{} run {}` runs every .toml file under it)",
             path.display(),
+            report::shell_word(report::program()),
             report::shell_word(&path.display().to_string())
         )));
     }

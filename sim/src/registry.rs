@@ -394,8 +394,20 @@ impl Registry {
     }
 
     /// Adds a subject (another crate's), replacing a built-in one of the same name.
+    ///
+    /// # Panics
+    ///
+    /// When the subject declares an op under a name the runner's ops take (`spawn`, `join`,
+    /// `exit`, `sleep`): no scenario file could write that op, since the parser reads the tag as
+    /// the runner's. `subject::check_description` says the same in a subject's own tests.
     pub fn with(mut self, subject: Box<dyn DynSubject>) -> Registry {
         let name = subject.info().name;
+        let reserved = crate::subject::reserved_op_problems(&subject.info());
+        assert!(
+            reserved.is_empty(),
+            "subject `{name}` cannot be registered: {}",
+            reserved.join("; ")
+        );
         self.subjects.retain(|s| s.info().name != name);
         self.subjects.push(subject);
         self

@@ -687,19 +687,15 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     Cow::Owned(line)
 }
 
-/// The program the printed commands name: `sim`, or a crate's own binary built on
-/// `cli::main_with` (whose subjects `sim` does not know), set once at start.
-static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Names the program that printed commands start with; the first call wins. `cli::main_with`
-/// calls it with its binary's file name.
+/// Names the program that printed commands and hints start with: `sim`, or a crate's own binary
+/// built on `cli::main_with` (whose subjects `sim` does not know); the first call wins.
 pub fn set_program(name: &str) {
-    let _ = PROGRAM.set(name.to_string());
+    crate::scenario::set_program(name);
 }
 
 /// The program that printed commands start with (`sim` unless `set_program` said otherwise).
 pub fn program() -> &'static str {
-    PROGRAM.get().map_or("sim", String::as_str)
+    crate::scenario::program()
 }
 
 /// The command that runs the scenario file `source` with `seed`: the same run again while the

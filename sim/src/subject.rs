@@ -287,11 +287,64 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// when a hook of sim's recorded it (`note_panic_location`), a line saying where it was raised,
 /// which the quiet hook of the CLI would otherwise keep from anyone.
 pub(crate) fn internal_panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(report) = payload.downcast_ref::<SubjectCodePanic>() {
+        return report.0.clone();
+    }
     let message = panic_message(payload);
     match take_panic_location() {
         Some(location) => format!("{message}\n  panicked at: {location}"),
         None => message,
     }
+}
+
+/// A panic of a subject's own code outside any run (its `validate_op` or `check_config` while a
+/// file is read, its `closing_ops` or `validate_op` while a scenario is generated), unwinding on
+/// with the report that says so: whoever catches it as an internal error (the CLI, a sweep's
+/// pair, a fuzz target) says this instead of blaming sim (`internal_panic_text`).
+pub(crate) struct SubjectCodePanic(pub(crate) String);
+
+/// The first line of the report of a panic of the subject's `method` while `doing`: the panic's
+/// message and, when a hook of sim's recorded it, where it was raised.
+pub(crate) fn subject_panic_headline(
+    subject: &str,
+    method: &str,
+    doing: &str,
+    payload: &(dyn std::any::Any + Send),
+) -> String {
+    let message = panic_message(payload);
+    let at = take_panic_location().map_or(String::new(), |at| format!(" (panicked at {at})"));
+    format!("subject `{subject}`'s own code panicked: its `{method}`, {doing}: {message}{at}")
+}
+
+/// The note that ends the report of a panic of the subject's `method` outside any run.
+pub(crate) fn subject_panic_note(method: &str) -> String {
+    format!(
+        "note: this is a bug in the subject's `{method}`, not in sim: no run could start, so it \
+         is no finding (exit 3, as for an internal error)"
+    )
+}
+
+/// Unwinds on with `report`, a `SubjectCodePanic`, without calling the panic hook again (the
+/// subject's own panic already went through it).
+pub(crate) fn unwind_subject_panic(report: String) -> ! {
+    std::panic::resume_unwind(Box::new(SubjectCodePanic(report)))
+}
+
+/// Calls `body`, the subject's `method` run outside any run while `doing`; a panic in it
+/// unwinds on as a `SubjectCodePanic` that says the subject's code panicked. For cold calls only.
+pub(crate) fn calling_subject_code<T>(
+    subject: &str,
+    method: &str,
+    doing: &str,
+    body: impl FnOnce() -> T,
+) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        if let Some(report) = payload.downcast_ref::<SubjectCodePanic>() {
+            unwind_subject_panic(report.0.clone());
+        }
+        let headline = subject_panic_headline(subject, method, doing, &*payload);
+        unwind_subject_panic(format!("{headline}\n{}", subject_panic_note(method)))
+    })
 }
 
 /// How sim reports a panic it caught as its own bug, for the CLI and the fuzz targets alike:
@@ -302,6 +355,10 @@ pub(crate) fn internal_error_report(
     context: &str,
     note_tail: &str,
 ) -> String {
+    if let Some(report) = payload.downcast_ref::<SubjectCodePanic>() {
+        // Its report says whose bug it is, where, and what comes of it.
+        return report.0.clone();
+    }
     let message = internal_panic_text(payload);
     format!(
         "sim: internal error{context}: {message}\nnote: this is a bug in sim, not in the subject{note_tail}"
@@ -675,6 +732,31 @@ pub trait Subject: Sized + 'static {
     }
 }
 
+/// The `op` tags of the runner's own ops, which scenario files write in the same lists as a
+/// subject's: no subject op may take one (`check_description`, `Registry::with`).
+pub(crate) const RUNNER_OPS: [&str; 4] = ["spawn", "join", "exit", "sleep"];
+
+/// Why an op may not be named `name`: the runner's own ops are written with the same `op` tag
+/// in the same lists, and the parser reads such a tag as the runner's op, so the subject's op
+/// could never be written in a scenario file (`sim list` would print an example that does not
+/// parse).
+fn reserved_op_problem(name: &str) -> String {
+    format!(
+        "op `{name}` has a name the runner's own ops take ({}); rename it (`#[serde(rename = \"…\")]` \
+         and `op_name`)",
+        RUNNER_OPS.join(", ")
+    )
+}
+
+/// One problem per op `info` declares under a name the runner's ops take.
+pub(crate) fn reserved_op_problems(info: &SubjectInfo) -> Vec<String> {
+    info.ops
+        .iter()
+        .filter(|op| RUNNER_OPS.contains(&op.name))
+        .map(|op| reserved_op_problem(op.name))
+        .collect()
+}
+
 /// Ops generated for [`check_description`]: enough that every variant of a small op enum turns up.
 const DESCRIPTION_CHECK_OPS: usize = 4096;
 
@@ -704,6 +786,7 @@ pub fn check_description<S: Subject>() -> Result<(), String> {
         "[config] parameter",
         info.params.iter().map(|p| p.name).collect(),
     );
+    problems.extend(reserved_op_problems(&info));
 
     let mut bytes = vec![0u8; 64 * 1024];
     crate::rng::Rng::new(0, crate::rng::Stream::Generator).fill_bytes(&mut bytes);
@@ -727,6 +810,11 @@ pub fn check_description<S: Subject>() -> Result<(), String> {
                 .get("op")
                 .and_then(|tag| tag.as_str().map(str::to_string))
         });
+        if let Some(tag) = &tag
+            && RUNNER_OPS.contains(&tag.as_str())
+        {
+            problems.push(reserved_op_problem(tag));
+        }
         if let Some(tag) = tag
             && tag != name
         {
@@ -761,6 +849,196 @@ pub fn check_description<S: Subject>() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A subject whose own cold code panics on cue: `validate_op` on `pick` of 7, `check_config`
+    /// on a `[config]` `trip` of 3, `closing_ops` once `pick` 5 was defined.
+    struct Touchy;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+    #[serde(tag = "op", rename_all = "kebab-case")]
+    enum TouchyOp {
+        Pick { n: u8 },
+    }
+
+    const TRIP: UnsignedParam = UnsignedParam {
+        name: "trip",
+        summary: "3 makes check_config panic",
+        min: 0,
+        max: 9,
+        default: 0,
+    };
+
+    impl Subject for Touchy {
+        type Op = TouchyOp;
+        fn info() -> SubjectInfo {
+            SubjectInfo {
+                name: "touchy",
+                ops: vec![OpDoc {
+                    name: "pick",
+                    summary: "",
+                }],
+                params: vec![TRIP.decl()],
+                ..SubjectInfo::default()
+            }
+        }
+        fn new(_os: &mut Os, _config: &Config) -> Touchy {
+            Touchy
+        }
+        fn op_name(_op: &TouchyOp) -> &'static str {
+            "pick"
+        }
+        fn apply(&mut self, _os: &mut Os, _tid: Tid, _op: &TouchyOp) -> Step<Touchy> {
+            Step::Done
+        }
+        fn validate_op(op: &TouchyOp, names: &mut Names) -> Result<(), OpRefusal> {
+            let TouchyOp::Pick { n } = op;
+            assert!(*n != 7, "seven is unlucky");
+            names.define("pick", n);
+            Ok(())
+        }
+        fn check_config(config: &Config) -> Result<(), (&'static str, String)> {
+            assert!(config.unsigned(&TRIP) != 3, "trip wire");
+            Ok(())
+        }
+        fn closing_ops(names: &Names) -> Vec<TouchyOp> {
+            assert!(!names.is_defined("pick", 5), "cannot close five");
+            Vec::new()
+        }
+    }
+
+    /// The report a panic that `body` raised carries: a subject's cold code's panic is the
+    /// subject's (`SubjectCodePanic`), whatever catches it.
+    fn subject_panic_report(body: impl FnOnce()) -> String {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_err();
+        assert!(
+            payload.downcast_ref::<SubjectCodePanic>().is_some(),
+            "{}",
+            internal_panic_text(&*payload)
+        );
+        assert_eq!(
+            internal_error_report(&*payload, "", "; please report it"),
+            internal_panic_text(&*payload),
+            "no `internal error` wording about sim"
+        );
+        internal_panic_text(&*payload)
+    }
+
+    #[test]
+    fn a_panic_of_validate_op_while_a_file_is_read_is_the_subjects_at_the_op() {
+        let source = "name = \"t\"\nsubject = \"touchy\"\n[[lifecycle]]\nname = \"l\"\nops = [\n  { op = \"pick\", n = 1 },\n  { op = \"pick\", n = 7 },\n]\n";
+        let report = subject_panic_report(|| {
+            let _ = crate::scenario::parse::parse::<Touchy>("t.toml", source);
+        });
+        assert!(
+            report.starts_with(
+                "error: subject `touchy`'s own code panicked: its `validate_op`, checking this op: \
+                 seven is unlucky"
+            ),
+            "{report}"
+        );
+        assert!(report.contains("  --> t.toml:7:3\n"), "{report}");
+        assert!(
+            report.contains("7 |   { op = \"pick\", n = 7 },"),
+            "{report}"
+        );
+        assert!(report.contains("note: this is a bug in the subject's `validate_op`, not in sim"));
+    }
+
+    #[test]
+    fn a_panic_of_check_config_while_a_file_is_read_is_the_subjects_at_config() {
+        let source = "name = \"t\"\nsubject = \"touchy\"\n[config]\ntrip = 3\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"pick\", n = 1 }]\n";
+        let report = subject_panic_report(|| {
+            let _ = crate::scenario::parse::parse::<Touchy>("t.toml", source);
+        });
+        assert!(
+            report.starts_with(
+                "error: subject `touchy`'s own code panicked: its `check_config`, checking \
+                 `[config]`: trip wire"
+            ),
+            "{report}"
+        );
+        assert!(report.contains("  --> t.toml:4:1\n"), "{report}");
+        assert!(report.contains("4 | trip = 3"), "{report}");
+        assert!(report.contains("note: this is a bug in the subject's `check_config`"));
+    }
+
+    #[test]
+    fn a_panic_of_closing_ops_while_generating_is_the_subjects() {
+        let options = crate::scenario::generate::GenerateOptions::default();
+        // Some seed's lifecycle defines `pick` 5 (and none picks 7 before it), then closes.
+        let report = (0..2000)
+            .find_map(|seed| {
+                std::panic::catch_unwind(|| {
+                    crate::scenario::generate::from_seed::<Touchy>(seed, &options);
+                })
+                .err()
+                .map(|payload| internal_panic_text(&*payload))
+                .filter(|text| text.contains("closing_ops"))
+            })
+            .expect("a seed whose lifecycle picks 5");
+        assert!(
+            report.starts_with(
+                "subject `touchy`'s own code panicked: its `closing_ops`, ending a generated \
+                 lifecycle: cannot close five"
+            ),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn an_op_named_as_a_runner_op_is_refused() {
+        #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, arbitrary::Arbitrary)]
+        #[serde(tag = "op", rename_all = "kebab-case")]
+        enum NappingOp {
+            Nap,
+            Sleep,
+        }
+        struct Napping;
+        impl Subject for Napping {
+            type Op = NappingOp;
+            fn info() -> SubjectInfo {
+                let op = |name| OpDoc { name, summary: "" };
+                SubjectInfo {
+                    name: "napping",
+                    ops: vec![op("nap"), op("sleep")],
+                    ..SubjectInfo::default()
+                }
+            }
+            fn new(_os: &mut Os, _config: &Config) -> Napping {
+                Napping
+            }
+            fn op_name(op: &NappingOp) -> &'static str {
+                match op {
+                    NappingOp::Nap => "nap",
+                    NappingOp::Sleep => "sleep",
+                }
+            }
+            fn apply(&mut self, _os: &mut Os, _tid: Tid, _op: &NappingOp) -> Step<Napping> {
+                Step::Done
+            }
+        }
+        let problem = "op `sleep` has a name the runner's own ops take (spawn, join, exit, \
+                       sleep); rename it";
+        let refused = check_description::<Napping>().unwrap_err();
+        assert!(refused.contains(problem), "{refused}");
+        assert_eq!(
+            refused.matches("op `sleep` has a name").count(),
+            1,
+            "{refused}"
+        );
+        let registered = std::panic::catch_unwind(|| {
+            crate::registry::Registry::builtin().with(crate::registry::erase::<Napping>())
+        })
+        .map(|_| ())
+        .unwrap_err();
+        let message = panic_message(&*registered);
+        assert!(
+            message.starts_with("subject `napping` cannot be registered: ")
+                && message.contains(problem),
+            "{message}"
+        );
+        assert_eq!(check_description::<Touchy>(), Ok(()));
+    }
 
     #[test]
     fn rollback_forgets_names_defined_after_the_checkpoint_and_keeps_earlier_ones() {

@@ -235,10 +235,11 @@ fn a_crash_of_ones_own_fuzz_target_imports_into_a_regression_directory_that_repl
         "shrunk: {}",
         regression.to_toml().unwrap()
     );
-    // The header's command imports the same file again: defects and directory are in it.
+    // The header's command imports the same file again, through the binary that imported it
+    // (`sim` does not know its subject): defects and directory are in it.
     assert!(
         source.starts_with(&format!(
-            "# Imported by `sim import-crash bump-allocator {} --defect leak-overflow-chunks --out {}` from a fuzzer crash.\n",
+            "# Imported by `my-binary import-crash bump-allocator {} --defect leak-overflow-chunks --out {}` from a fuzzer crash.\n",
             artifact.display(),
             out.display()
         )) && source.contains("Replayed by `sim::fuzzing::replay_regressions` (your `cargo test`)"),

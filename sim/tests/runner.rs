@@ -1344,9 +1344,10 @@ ops = [{ op = "fine" }]
         assert_eq!(json.get("in_new"), None, "{json}");
     }
 
-    /// Exit code 3 is for bugs in sim itself: a panic that escapes every run (here, in a
-    /// subject's `validate`, which parsing calls) ends the command with an internal error, not a
-    /// crash, and not exit 1 or 2.
+    /// Exit code 3 is for a command a bug stopped: a panic that escapes every run (here, in a
+    /// subject's `validate`, which parsing calls, and which the report says is the subject's bug,
+    /// not sim's) ends the command with exit 3, not a crash, and not exit 1 (nothing ran, so
+    /// there is no finding) or 2 (the file is not at fault).
     #[test]
     fn a_panic_outside_any_run_is_exit_3_internal_error() {
         let dir = super::support::scratch_dir("exit-3");

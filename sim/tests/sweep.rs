@@ -2834,9 +2834,9 @@ enum ShakyOp {
 const SHAKY_BROKEN_BELOW: u8 = 4;
 
 /// A subject whose `validate` panics on some generated ops. Generation runs outside any run, so
-/// its panic is not a finding but sim's internal error for the pair (as `validate` panicking
-/// while a file is parsed is, exit 3): a stand-in for a bug in sim's own code that only some
-/// pairs of a sweep meet. `HOST_BACKED` runs it through the sweep's fork servers.
+/// its panic is not a finding but the pair's internal error (as `validate` panicking while a file
+/// is parsed is, exit 3), whose message says the subject's code panicked: a stand-in for a bug
+/// in sim's own code that only some pairs of a sweep meet. `HOST_BACKED` runs it through the sweep's fork servers.
 struct Shaky<const HOST_BACKED: bool>;
 
 impl<const HOST_BACKED: bool> Subject for Shaky<HOST_BACKED> {
@@ -3041,14 +3041,17 @@ fn a_panic_of_sim_in_one_pair_is_that_pairs_internal_error_and_the_sweep_goes_on
                 (format!("gen:{subject}").as_str(), subject)
             );
             assert!(
-                error.message.starts_with("sim's own code broke on tick "),
+                error.message.starts_with(&format!(
+                    "subject `{subject}`'s own code panicked: its `validate_op`, checking a \
+                     generated op: sim's own code broke on tick "
+                )),
                 "{}",
                 error.message
             );
             assert!(
                 error
                     .message
-                    .contains(&format!("\n  panicked at: {}:", file!())),
+                    .contains(&format!(" (panicked at {}:", file!())),
                 "{}",
                 error.message
             );
@@ -3193,7 +3196,8 @@ fn a_resumed_sweep_runs_its_internal_errors_again_and_reports_them_while_sim_is_
         let seed = sim::seed::format_seed(*seed);
         assert!(
             stdout.contains(&format!(
-                "  - gen:shaky seed {seed}: sim's own code broke on tick "
+                "  - gen:shaky seed {seed}: subject `shaky`'s own code panicked: its `validate_op`, \
+                 checking a generated op: sim's own code broke on tick "
             )),
             "{stdout}"
         );
@@ -3203,7 +3207,7 @@ fn a_resumed_sweep_runs_its_internal_errors_again_and_reports_them_while_sim_is_
         );
     }
     assert!(
-        stdout.contains(&format!("    panicked at: {}:", file!())),
+        stdout.contains(&format!(" (panicked at {}:", file!())),
         "{stdout}"
     );
     assert!(stdout.contains("report: "), "{stdout}");
@@ -3389,7 +3393,7 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
         assert_eq!(Some(&error.replay), finding.original_replay.as_ref());
         assert!(
             error.message.starts_with(&format!(
-                "while minimising `{}` (its repro is not written; the finding stands): sim's own code broke while shrinking",
+                "while minimising `{}` (its repro is not written; the finding stands): subject `fragile-shrink`'s own code panicked: its `validate_op`, checking this op: sim's own code broke while shrinking",
                 finding.signature
             )),
             "{}",
@@ -3398,7 +3402,7 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
         assert!(
             error
                 .message
-                .contains(&format!("\n  panicked at: {}:", file!())),
+                .contains(&format!(" (panicked at {}:", file!())),
             "{}",
             error.message
         );

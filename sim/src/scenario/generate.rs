@@ -162,7 +162,13 @@ impl<O> Scenario<O> {
 /// `fits_toml::fits` answers without building the TOML value, since every drawn op is asked.
 fn keeps<S: Subject>(op: &S::Op, names: &mut Names) -> bool {
     let checkpoint = names.checkpoint();
-    if S::validate_op(op, names).is_ok() && super::fits_toml::fits(op) {
+    let valid = crate::subject::calling_subject_code(
+        info_of::<S>().name,
+        "validate_op",
+        "checking a generated op",
+        || S::validate_op(op, names),
+    );
+    if valid.is_ok() && super::fits_toml::fits(op) {
         return true;
     }
     names.rollback(checkpoint);
@@ -221,7 +227,13 @@ fn decode_lifecycle<S: Subject>(input: &mut Unstructured, names: &mut Names) -> 
     }
     // The subject's closing ops (destroy what the lifecycle may have created), validated like
     // every other generated op so that the printed file parses.
-    for op in S::closing_ops(names) {
+    let closing = crate::subject::calling_subject_code(
+        info_of::<S>().name,
+        "closing_ops",
+        "ending a generated lifecycle",
+        || S::closing_ops(names),
+    );
+    for op in closing {
         if keeps::<S>(&op, names) {
             ops.push(ScenarioOp::Subject(op));
         }

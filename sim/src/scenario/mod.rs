@@ -74,7 +74,59 @@ pub(crate) enum RunnerOp {
     Sleep { ticks: u64 },
 }
 
-pub(crate) const RUNNER_OPS: [&str; 4] = ["spawn", "join", "exit", "sleep"];
+pub(crate) use crate::subject::RUNNER_OPS;
+
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the program that printed commands and hints start with; the first call wins
+/// (`report::set_program`, which `cli::main_with` and `cli::main_with_args` call).
+pub(crate) fn set_program(name: &str) {
+    let _ = PROGRAM.set(name.to_string());
+}
+
+thread_local! {
+    /// The program a command running on this thread was called as (`cli::main_with_args`'s
+    /// argv[0]), for the length of that call: tests of one binary call the CLI under several
+    /// names, in parallel, so one name for the process would be whichever test came first.
+    static PROGRAM_OF_CALL: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Names the program for printed commands and hints on this thread until the guard is dropped;
+/// then as it was.
+pub(crate) fn name_program_for_call(name: &str) -> ProgramOfCall {
+    // One leaked copy per distinct name: a process calls the CLI under a handful of names.
+    static NAMES: crate::subject::MadeOnce<String, str> = std::sync::RwLock::new(Vec::new());
+    let name = crate::subject::made_once(&NAMES, name.to_string(), || {
+        Box::leak(name.to_string().into_boxed_str())
+    });
+    ProgramOfCall {
+        before: PROGRAM_OF_CALL.with(|program| program.replace(Some(name))),
+    }
+}
+
+/// Restores the program name of the call before it on drop (`name_program_for_call`).
+pub(crate) struct ProgramOfCall {
+    before: Option<&'static str>,
+}
+
+impl Drop for ProgramOfCall {
+    fn drop(&mut self) {
+        let _ = PROGRAM_OF_CALL.try_with(|program| program.set(self.before));
+    }
+}
+
+/// The program that printed commands and hints start with: the one the command running on this
+/// thread was called as (`cli::main_with_args`), else the process's (`set_program`), else `sim`.
+/// A binary of one's own built on `cli::main_with` knows subjects that `sim` does not, so a hint
+/// of `sim list mine` would name a command that does not know `mine`.
+pub fn program() -> &'static str {
+    PROGRAM_OF_CALL
+        .try_with(std::cell::Cell::get)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| PROGRAM.get().map_or("sim", String::as_str))
+}
 
 impl<O> ScenarioOp<O> {
     pub fn name(&self, subject_name: impl Fn(&O) -> &'static str) -> &'static str {

@@ -381,14 +381,19 @@ impl<'s> ScenarioFile<'s> {
                 Some(name) => find(name).map_err(|message| error(Some(value.span()), message)),
                 None => Err(error(
                     Some(value.span()),
-                    "`subject` must be a string naming a subject (see `sim list`)".into(),
+                    format!(
+                        "`subject` must be a string naming a subject (see `{} list`)",
+                        super::program()
+                    ),
                 )),
             },
             None => Err(error(
                 Some(TOP_OF_FILE),
-                "missing field `subject`: every scenario names the subject it runs; add \
-                 `subject = \"…\"` at the top of the file (`sim list` shows the subjects)"
-                    .into(),
+                format!(
+                    "missing field `subject`: every scenario names the subject it runs; add \
+                     `subject = \"…\"` at the top of the file (`{} list` shows the subjects)",
+                    super::program()
+                ),
             )),
         };
         if found.is_err() {
@@ -958,7 +963,30 @@ fn parse_with_spans<S: Subject>(
         caches.insert(kind.clone(), bound);
     }
     let config = parse_config(&raw.config, info).map_err(|(span, message)| error(span, message))?;
-    S::check_config(&crate::subject::Config::new(&defects, &config)).map_err(|(param, why)| {
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        S::check_config(&crate::subject::Config::new(&defects, &config))
+    }));
+    let checked = checked.unwrap_or_else(|payload| {
+        // The subject's code panicked, not sim's and not the file's: said at the `[config]`
+        // values it was checking (the table's first entry; the file's top when it sets none).
+        let headline = crate::subject::subject_panic_headline(
+            info.name,
+            "check_config",
+            "checking `[config]`",
+            &*payload,
+        );
+        let span = raw
+            .config
+            .iter()
+            .next()
+            .map(|(key, value)| key.span().start..value.span().end);
+        let panicked = Diagnostic::new(path, source, span.or(Some(TOP_OF_FILE)), headline);
+        crate::subject::unwind_subject_panic(format!(
+            "{panicked}\n{}",
+            crate::subject::subject_panic_note("check_config")
+        ))
+    });
+    checked.map_err(|(param, why)| {
         // At the value that was set; a parameter left at its default has no position of its
         // own, so the table's first key stands for it (a file that sets none has no problem).
         let span = raw
@@ -994,7 +1022,8 @@ fn parse_with_spans<S: Subject>(
             format!(
                 "no [[lifecycle]]: a scenario needs at least one lifecycle with ops; add \
                  `[[lifecycle]]` with `name = \"…\"` and `ops = [{{ op = \"…\" }}]` \
-                 (`sim list {}` shows the ops)",
+                 (`{} list {}` shows the ops)",
+                super::program(),
                 info.name
             ),
         ));
@@ -1402,21 +1431,33 @@ fn parse_lifecycle<S: Subject>(
             // At the empty list the file writes (`ops = []`), if it writes one.
             ProblemAt::NoOps => empty_op_list_span(source, index).unwrap_or(lifecycle_span.clone()),
             ProblemAt::Op { list, index, field } => {
-                let op = match list {
-                    ListAt::Setup => &spans.setup[index],
-                    ListAt::Ops => &spans.ops[index],
-                    ListAt::Teardown => &spans.teardown[index],
-                    ListAt::Thread(thread) => &spans.threads[thread].ops[index],
-                };
+                let op = op_span(&spans, list, index);
                 // The field's value, where the op writes it; the op if it does not.
                 field
                     .and_then(|field| op_entry_spans(source, op, field))
                     .map_or(op.clone(), |(_, value)| value)
             }
+            ProblemAt::OpPanicked { list, index } => {
+                let panicked = error(op_span(&spans, list, index).clone(), message);
+                crate::subject::unwind_subject_panic(format!(
+                    "{panicked}\n{}",
+                    crate::subject::subject_panic_note("validate_op")
+                ))
+            }
         };
         error(span, message)
     })?;
     Ok((lifecycle, spans, threads_out))
+}
+
+/// Where the file writes op `index` of `list`.
+fn op_span(spans: &LifecycleSpans, list: ListAt, index: usize) -> &Range<usize> {
+    match list {
+        ListAt::Setup => &spans.setup[index],
+        ListAt::Ops => &spans.ops[index],
+        ListAt::Teardown => &spans.teardown[index],
+        ListAt::Thread(thread) => &spans.threads[thread].ops[index],
+    }
 }
 
 /// Checks a scenario built in memory as [`parse`] checks a file: at least one lifecycle, each
@@ -1433,8 +1474,17 @@ pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
     let mut names = Names::default();
     let mut threads_out = Vec::with_capacity(scenario.lifecycles.len());
     for lifecycle in &scenario.lifecycles {
-        threads_out
-            .push(check_lifecycle::<S>(lifecycle, &mut names).map_err(|(_, message)| message)?);
+        threads_out.push(check_lifecycle::<S>(lifecycle, &mut names).map_err(
+            |(at, message)| match at {
+                // The subject's panic goes on as it would have: this is no refusal of the
+                // scenario, and the shrinker would take it for one.
+                ProblemAt::OpPanicked { .. } => crate::subject::unwind_subject_panic(format!(
+                    "{message}\n{}",
+                    crate::subject::subject_panic_note("validate_op")
+                )),
+                _ => message,
+            },
+        )?);
     }
     // The printed file writes a limit where it differs from the default (`print::to_toml`).
     let defaults = Limits::default().fields();
@@ -1617,6 +1667,9 @@ enum ProblemAt {
         index: usize,
         field: Option<&'static str>,
     },
+    /// The subject's `validate_op` panicked on the op: no refusal, a bug in the subject's code,
+    /// which the message (`subject::subject_panic_headline`) says.
+    OpPanicked { list: ListAt, index: usize },
 }
 
 /// The most threads each list of a lifecycle (setup, ops, teardown) has spawned and not yet
@@ -1635,9 +1688,10 @@ fn check_lifecycle<S: Subject>(
         return Err((
             ProblemAt::NoOps,
             format!(
-                "lifecycle `{}` has no ops; add `ops = [{{ op = \"…\" }}]` (`sim list {}` shows \
+                "lifecycle `{}` has no ops; add `ops = [{{ op = \"…\" }}]` (`{} list {}` shows \
                  the ops)",
                 lifecycle.name,
+                super::program(),
                 info_of::<S>().name
             ),
         ));
@@ -1729,9 +1783,12 @@ fn validate_names<S: Subject>(
         (ListAt::Teardown, &lifecycle.teardown),
     ];
     let refused = |list, index| {
-        move |refusal: OpRefusal| {
-            let field = refusal.field;
-            (ProblemAt::Op { list, index, field }, refusal.message)
+        move |check: OpCheck| match check {
+            OpCheck::Refused(refusal) => {
+                let field = refusal.field;
+                (ProblemAt::Op { list, index, field }, refusal.message)
+            }
+            OpCheck::Panicked(headline) => (ProblemAt::OpPanicked { list, index }, headline),
         }
     };
     for (list, ops) in lists {
@@ -1753,9 +1810,30 @@ fn validate_names<S: Subject>(
     Ok(())
 }
 
-fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(), OpRefusal> {
+/// Why an op did not pass the subject's `validate_op`.
+enum OpCheck {
+    Refused(OpRefusal),
+    /// `validate_op` panicked: the headline that says so (`subject::subject_panic_headline`).
+    Panicked(String),
+}
+
+fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(), OpCheck> {
     match op {
-        ScenarioOp::Subject(op) => S::validate_op(op, names),
+        // A panic here is the subject's code, not sim's and not the file's: caught to say so, at
+        // the op it was checking (a cold call: once per op of a parsed or shrunk scenario).
+        ScenarioOp::Subject(op) => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                S::validate_op(op, names)
+            })) {
+                Ok(checked) => checked.map_err(OpCheck::Refused),
+                Err(payload) => Err(OpCheck::Panicked(crate::subject::subject_panic_headline(
+                    info_of::<S>().name,
+                    "validate_op",
+                    "checking this op",
+                    &*payload,
+                ))),
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -1827,8 +1905,9 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, O
     };
     let Some(name) = table.get("op") else {
         return Err(OpDecodeError::whole(format!(
-            "this op has no `op` field naming what to do; add `op = \"…\"` (`sim list {subject}` \
-             shows the ops)"
+            "this op has no `op` field naming what to do; add `op = \"…\"` (`{} list {subject}` \
+             shows the ops)",
+            super::program()
         )));
     };
     let Some(name) = name.as_str() else {
@@ -1910,8 +1989,9 @@ fn refusal<S: Subject, O: DeserializeOwned>(
     // would blame the wrong one); `sim list` shows how it is written.
     if let Some(field) = named_field("missing field `") {
         return OpDecodeError::whole(format!(
-            "op `{name}`: {problem}; add `{field} = …` (`sim list {}` shows `{name}` with every \
+            "op `{name}`: {problem}; add `{field} = …` (`{} list {}` shows `{name}` with every \
              field)",
+            super::program(),
             info.name
         ));
     }
@@ -2057,6 +2137,41 @@ mod tests {
         allocator::Allocator, counter::Counter, dlmalloc::DlmallocSubject,
         interpreter::Interpreter, reloadable_lib::ReloadableLib, wasi_runtime::WasiRuntime,
     };
+
+    /// Hints name the program the command was called as (`cli::main_with_args`'s argv[0]), not
+    /// `sim`: a binary of one's own knows subjects that `sim` does not, and `sim list mine`
+    /// would say there is no `mine`. Outside such a call they name `sim`.
+    #[test]
+    fn hints_name_the_program_the_command_was_called_as() {
+        let missing_field = "name = \"m\"\nsubject = \"counter\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"create\" }]\n";
+        let no_ops = "name = \"m\"\nsubject = \"counter\"\n";
+        let hints = || {
+            [missing_field, no_ops]
+                .map(|source| parse::<Counter>("m.toml", source).unwrap_err().message)
+        };
+        {
+            let _called_as = crate::scenario::name_program_for_call("mybin");
+            let [missing, none] = hints();
+            assert!(
+                missing.contains("(`mybin list counter` shows `create` with every field)"),
+                "{missing}"
+            );
+            assert!(
+                none.contains("(`mybin list counter` shows the ops)"),
+                "{none}"
+            );
+            assert_eq!(crate::report::program(), "mybin");
+        }
+        let [missing, none] = hints();
+        assert!(
+            missing.contains("(`sim list counter` shows `create` with every field)"),
+            "{missing}"
+        );
+        assert!(
+            none.contains("(`sim list counter` shows the ops)"),
+            "{none}"
+        );
+    }
 
     /// A line indented with a tab shows as the file has it, a space for the tab (it showed a
     /// replacement character, as for a stray control byte), with the caret under the op; a real
