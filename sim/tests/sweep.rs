@@ -3188,7 +3188,7 @@ fn a_resumed_sweep_runs_its_internal_errors_again_and_reports_them_while_sim_is_
         "{stdout}"
     );
     let heading = format!(
-        "INTERNAL ERROR: sim could not run {} pair(s), a bug in sim, not in the subject (exit 3)",
+        "INTERNAL ERROR: sim could not run {} pair(s) (exit 3), each for a panic whose line says whose code it was",
         broken.len()
     );
     assert!(stdout.contains(&heading), "{stdout}");
@@ -3440,7 +3440,7 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(
-            "INTERNAL ERROR: sim could not minimise 1 finding(s), a bug in sim, not in the subject (exit 3)"
+            "INTERNAL ERROR: sim could not minimise 1 finding(s) (exit 3), each for a panic whose line says whose code it was"
         ),
         "{stdout}"
     );

@@ -519,7 +519,7 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         return Vec::new();
     }
     let mut lines = vec![format!(
-        "INTERNAL ERROR: sim {}, a bug in sim, not in the subject (exit 3); every other pair's result above stands:",
+        "INTERNAL ERROR: sim {} (exit 3), each for a panic whose line says whose code it was, sim's or the subject's; every other pair's result above stands:",
         summary.internal_errors_said()
     )];
     for error in &summary.internal_errors {

@@ -1527,7 +1527,9 @@ pub(crate) fn first_refused_op<S: Subject>(
                 };
                 return Some((at, list, index));
             }
-            Err((ProblemAt::NoOps, _)) => return None,
+            // A panic of the subject's `validate_op` is no refusal: `validate`, which the
+            // shrinker runs first, unwinds with it.
+            Err((ProblemAt::NoOps | ProblemAt::OpPanicked { .. }, _)) => return None,
         }
     }
     None

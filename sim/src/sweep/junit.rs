@@ -98,7 +98,7 @@ pub fn render(summary: &Summary) -> String {
     if !summary.internal_errors.is_empty() {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(format!(
-            "sim {}: a bug in sim, not in the subject",
+            "sim {}: each for a panic whose message says whose code it was, sim's or the subject's",
             summary.internal_errors_said()
         ));
         status.set_type("internal error");
