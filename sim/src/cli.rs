@@ -194,8 +194,7 @@ where
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     // Printed commands and hints name the program this call was given as argv[0], as `main_with`
     // names its binary: a test of one's own that calls this with its binary's name gets replay
-    // lines and `… list SUBJECT` hints that its binary runs. (Worker threads of a sweep print
-    // the process's name, `main_with`'s.)
+    // lines and `… list SUBJECT` hints that its binary runs, a sweep's worker threads' too.
     let _program = args
         .first()
         .cloned()

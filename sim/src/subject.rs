@@ -313,7 +313,19 @@ pub(crate) fn subject_panic_headline(
 ) -> String {
     let message = panic_message(payload);
     let at = take_panic_location().map_or(String::new(), |at| format!(" (panicked at {at})"));
-    format!("subject `{subject}`'s own code panicked: its `{method}`, {doing}: {message}{at}")
+    format!(
+        "subject `{subject}`'s own code panicked{SUBJECT_PANIC_MARK}{method}`, {doing}: {message}{at}"
+    )
+}
+
+/// What every `subject_panic_headline` holds after the subject's name, by which a report of an
+/// internal error tells the subject's panics from sim's (`is_subject_code_panic`).
+const SUBJECT_PANIC_MARK: &str = ": its `";
+
+/// Whether an internal error's message (a sweep pair's, say) reports a panic of the subject's own
+/// code outside any run (`subject_panic_headline`) rather than one of sim's.
+pub fn is_subject_code_panic(message: &str) -> bool {
+    message.contains(&format!("'s own code panicked{SUBJECT_PANIC_MARK}"))
 }
 
 /// The note that ends the report of a panic of the subject's `method` outside any run.

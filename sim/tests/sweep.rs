@@ -3182,13 +3182,18 @@ fn a_resumed_sweep_runs_its_internal_errors_again_and_reports_them_while_sim_is_
         "the scenario's row says so: {stdout}"
     );
     assert!(
-        stdout.contains(
-            "note: please report it with the replay command; a resume runs these pairs again"
-        ),
+        stdout.contains("note: a resume runs these pairs again")
+            && stdout.contains(
+                "note: a panic of the subject's own code is a bug in the subject, not in sim"
+            ),
         "{stdout}"
     );
+    assert!(
+        !stdout.contains("is a bug in sim") && !stdout.contains("sim's own code panicked"),
+        "the subject's panics are not sim's: {stdout}"
+    );
     let heading = format!(
-        "INTERNAL ERROR: sim could not run {} pair(s) (exit 3), each for a panic whose line says whose code it was",
+        "INTERNAL ERROR: sim could not run {} pair(s) (exit 3); every other pair's result above stands:",
         broken.len()
     );
     assert!(stdout.contains(&heading), "{stdout}");
@@ -3265,9 +3270,13 @@ fn a_resume_gives_a_pair_that_met_an_internal_error_its_result_once_sim_is_fixed
     let (code, stdout, stderr) =
         run_shaky_cli(&["sweep", "merge", &out_text, "--out", &merged_text]);
     assert_eq!(code, 3, "{stdout}\n{stderr}");
-    assert!(stdout.contains("an old bug of sim's"), "{stdout}");
     assert!(
-        stdout.contains("note: please report it with the replay command; once sim is fixed, resume the sweep that recorded a pair (its same command) to run it again, then merge again"),
+        stdout.contains("sim's own code panicked: an old bug of sim's"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: a panic of sim's own code is a bug in sim: please report it with the replay command")
+            && stdout.contains("note: once the bug is fixed, resume the sweep that recorded a pair (its same command) to run it again, then merge again"),
         "{stdout}"
     );
     assert!(
@@ -3440,7 +3449,7 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(
-            "INTERNAL ERROR: sim could not minimise 1 finding(s) (exit 3), each for a panic whose line says whose code it was"
+            "INTERNAL ERROR: sim could not minimise 1 finding(s) (exit 3); every other pair's result above stands:"
         ),
         "{stdout}"
     );
@@ -3756,5 +3765,43 @@ fn findings_of_one_signature_apart_by_defects_are_counted_and_shown_apart() {
     for defects in ["-", "leak-on-evict"] {
         let row = format!("<td><code>{signature}</code></td><td>counter</td><td>{defects}</td>");
         assert!(html.contains(&row), "{row}: {html}");
+    }
+}
+
+/// A sweep called through `main_with_args` as `mybin` names `mybin` in what its worker threads
+/// write too (each repro's `# Replay:` line and header), not the process's program.
+#[test]
+fn a_sweeps_workers_name_the_program_its_call_was_given() {
+    let dir = scratch_dir("program-of-call");
+    let out = dir.join("out");
+    let out_text = out.display().to_string();
+    let code = sim::cli::main_with_args(
+        Registry::builtin(),
+        [
+            "mybin",
+            "sweep",
+            "--subject",
+            "counter",
+            "--defect",
+            "leak-on-evict",
+            "--seeds",
+            "0..40",
+            "--jobs",
+            "2",
+            "--out",
+            &out_text,
+        ],
+    );
+    assert_eq!(code, 1, "the seeded leak is found");
+    let repros: Vec<String> = std::fs::read_dir(out.join("repros"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect();
+    assert!(!repros.is_empty(), "a repro was written");
+    for text in &repros {
+        assert!(text.contains("# Replay: mybin replay "), "{text}");
+        assert!(!text.contains("sim replay"), "{text}");
     }
 }

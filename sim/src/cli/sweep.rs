@@ -519,7 +519,7 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         return Vec::new();
     }
     let mut lines = vec![format!(
-        "INTERNAL ERROR: sim {} (exit 3), each for a panic whose line says whose code it was, sim's or the subject's; every other pair's result above stands:",
+        "INTERNAL ERROR: sim {} (exit 3); every other pair's result above stands:",
         summary.internal_errors_said()
     )];
     for error in &summary.internal_errors {
@@ -528,8 +528,13 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
             defects => format!(" [{}]", defects.join(",")),
         };
         let mut message = error.message.lines();
+        // Whose code panicked: a subject's says so itself.
+        let whose = match crate::subject::is_subject_code_panic(&error.message) {
+            true => "",
+            false => "sim's own code panicked: ",
+        };
         lines.push(format!(
-            "  - {}{defects} seed {}: {}",
+            "  - {}{defects} seed {}: {whose}{}",
             error.scenario,
             format_seed(error.seed),
             message.next().unwrap_or_default()
@@ -537,14 +542,26 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         lines.extend(message.map(|line| format!("    {}", line.trim_start())));
         lines.push(format!("    replay: {}", error.replay));
     }
+    let sims = |error: &&sweep::summary::InternalErrorSummary| {
+        !crate::subject::is_subject_code_panic(&error.message)
+    };
+    if summary.internal_errors.iter().filter(sims).count() > 0 {
+        lines.push("note: a panic of sim's own code is a bug in sim: please report it with the replay command".to_string());
+    }
+    if summary.internal_errors.len() > summary.internal_errors.iter().filter(sims).count() {
+        lines.push(
+            "note: a panic of the subject's own code is a bug in the subject, not in sim"
+                .to_string(),
+        );
+    }
     if summary
         .internal_errors
         .iter()
         .any(|error| error.minimising.is_none())
     {
         lines.push(match command {
-            SummaryCommand::Sweep => "note: please report it with the replay command; a resume runs these pairs again (and, once sim is fixed, gives them their results)",
-            SummaryCommand::Merge => "note: please report it with the replay command; once sim is fixed, resume the sweep that recorded a pair (its same command) to run it again, then merge again",
+            SummaryCommand::Sweep => "note: a resume runs these pairs again (and, once the bug is fixed, gives them their results)",
+            SummaryCommand::Merge => "note: once the bug is fixed, resume the sweep that recorded a pair (its same command) to run it again, then merge again",
         }.to_string());
     }
     if summary
@@ -552,7 +569,7 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         .iter()
         .any(|error| error.minimising.is_some())
     {
-        lines.push("note: a finding sim could not minimise is reported above without a repro; please report the error with the finding's replay command; a resume minimises it again".to_string());
+        lines.push("note: a finding that could not be minimised is reported above without a repro; a resume minimises it again".to_string());
     }
     lines
 }

@@ -79,7 +79,8 @@ pub(crate) use crate::subject::RUNNER_OPS;
 static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Names the program that printed commands and hints start with; the first call wins
-/// (`report::set_program`, which `cli::main_with` and `cli::main_with_args` call).
+/// (`report::set_program`, which `cli::main_with` calls; `cli::main_with_args` names it for its
+/// call alone, `name_program_for_call`).
 pub(crate) fn set_program(name: &str) {
     let _ = PROGRAM.set(name.to_string());
 }

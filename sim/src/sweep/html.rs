@@ -85,7 +85,7 @@ fn internal_errors_list(html: &mut String, summary: &Summary) {
         return;
     }
     html.push_str(
-        "<h2>Internal errors</h2>\n<p class=\"fail\">sim could not run these pairs, or minimise their findings: each says whose code panicked, sim&#39;s or the subject&#39;s.</p>\n<ul>\n",
+        "<h2>Internal errors</h2>\n<p class=\"fail\">sim could not run these pairs, or minimise their findings: a panic of sim&#39;s own code or of the subject&#39;s, as each says.</p>\n<ul>\n",
     );
     for error in &summary.internal_errors {
         let _ = writeln!(

@@ -132,7 +132,7 @@ pub fn stem_of(subject: &str, defects: &[String], signature: &str) -> String {
 /// `defects` as a set: sorted, each once. Records keep the defects as their scenario or
 /// `--defect` listed them (a resume knows a pair by them); a finding and its file name do not
 /// depend on the order or on repeats.
-fn defect_set(defects: &[String]) -> Vec<String> {
+pub(crate) fn defect_set(defects: &[String]) -> Vec<String> {
     let mut set = defects.to_vec();
     set.sort();
     set.dedup();

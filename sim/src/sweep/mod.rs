@@ -812,11 +812,15 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
         workers_done: 0,
     });
     let all_done = Condvar::new();
+    // The program the sweep's call was given (`cli::main_with_args`), which the workers' repro
+    // headers and replay lines name as the calling thread's do.
+    let program = crate::scenario::program();
     std::thread::scope(|scope| {
         for mut state in states {
             let (next, stop, work, finished, all_done) =
                 (&next, &stop, &work, &finished, &all_done);
             scope.spawn(move || {
+                let _program = crate::scenario::name_program_for_call(program);
                 while !stop.load(Ordering::Relaxed) {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(index) else {

@@ -324,13 +324,15 @@ fn split_signature(signature: &str) -> (String, String, String) {
     (kind, resource, site)
 }
 
-/// The defects of a scenario's or a finding's row in a table: `a, b`, or `-` with none. A
-/// finding's row says them because one signature of one subject is a finding per defect set.
+/// The defects of a scenario's or a finding's row in a table, as the set a finding is keyed by
+/// (`minimise::defect_set`: sorted, each once): `a, b`, or `-` with none. A finding's row says
+/// them because one signature of one subject is a finding per defect set.
 pub fn defects_cell(defects: &[String]) -> String {
-    if defects.is_empty() {
+    let set = super::minimise::defect_set(defects);
+    if set.is_empty() {
         "-".to_string()
     } else {
-        defects.join(", ")
+        set.join(", ")
     }
 }
 
@@ -1060,6 +1062,13 @@ fn reconcile(a: RunRecord, b: RunRecord) -> RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rows_defects_are_the_set_its_finding_is_keyed_by() {
+        let listed = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(defects_cell(&listed(&[])), "-");
+        assert_eq!(defects_cell(&listed(&["b", "a", "b"])), "a, b");
+    }
 
     /// A shard as a summary written before `index`, `count` and `seeds` were kept has it: its
     /// label alone says which it is.
