@@ -215,8 +215,9 @@ fn an_unwrap_in_a_host_backed_subject_names_its_line_across_the_child_process() 
     );
 }
 
-/// An internal error (here a panic in a subject's `validate`, outside any run) names where it
-/// panicked. `main_with_args` prints it to stderr, so the test runs itself as a child process
+/// A panic outside any run (here in a subject's `validate`, while the file is read) is said as
+/// the subject's own, naming where it panicked and the op it was checking; exit 3, as an internal
+/// error. `main_with_args` prints it to stderr, so the test runs itself as a child process
 /// (`SIM_PANIC_LOCATION_CHILD`) and reads the child's stderr.
 #[test]
 fn an_internal_error_names_where_it_panicked() {
@@ -240,8 +241,10 @@ fn an_internal_error_names_where_it_panicked() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let expected = format!(
-        "sim: internal error: validation broke\n  panicked at: {}:{VALIDATE_LINE}:",
+        "error: subject `fragile`'s own code panicked: its `validate_op`, checking this op: \
+         validation broke (panicked at {}:{VALIDATE_LINE}:",
         file!()
     );
     assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("break.toml:5:26"), "at the op: {stderr}");
 }
