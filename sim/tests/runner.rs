@@ -693,6 +693,20 @@ mod panics {
     use sim::runner::RunOptions;
     use sim::subject::{BoolParam, Config, Step, Subject, SubjectInfo};
 
+    /// `sim run FILE --repro-dir DIR` through the CLI with `Brittle` registered: its exit code.
+    fn brittle_cli_run(file: &std::path::Path, dir: &std::path::Path) -> i32 {
+        sim::cli::main_with_args(
+            sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
+            [
+                "sim".to_string(),
+                "run".into(),
+                file.display().to_string(),
+                "--repro-dir".into(),
+                dir.display().to_string(),
+            ],
+        )
+    }
+
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
     #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
     pub enum BrittleOp {
@@ -1123,16 +1137,7 @@ ops = [{{ op = "fine" }}]
         let dir = super::support::scratch_dir("check-invariants-and-drop");
         for config in ["panic_in_check_invariants = true", "panic_in_drop = true"] {
             let path = super::support::write_file(&dir, "b.toml", file(config, ""));
-            let code = sim::cli::main_with_args(
-                sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
-                [
-                    "sim".to_string(),
-                    "run".into(),
-                    path.display().to_string(),
-                    "--repro-dir".into(),
-                    dir.display().to_string(),
-                ],
-            );
+            let code = brittle_cli_run(&path, &dir);
             assert_eq!(code, 1, "{config}");
         }
     }
@@ -1173,16 +1178,7 @@ ops = [{ op = "fine" }, { op = "unnamed" }, { op = "fine" }]
 
         let dir = super::support::scratch_dir("op-name-panic");
         let path = super::support::write_file(&dir, "b.toml", file);
-        let code = sim::cli::main_with_args(
-            sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
-            [
-                "sim".to_string(),
-                "run".into(),
-                path.display().to_string(),
-                "--repro-dir".into(),
-                dir.display().to_string(),
-            ],
-        );
+        let code = brittle_cli_run(&path, &dir);
         assert_eq!(code, 1, "a failing verdict, not an internal error");
     }
 
@@ -1288,16 +1284,7 @@ ops = [{{ op = "fine" }}, {{ op = "block-forever" }}]
 
         let dir = super::support::scratch_dir("continuation-drop-panic");
         let path = super::support::write_file(&dir, "b.toml", file(""));
-        let code = sim::cli::main_with_args(
-            sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>()),
-            [
-                "sim".to_string(),
-                "run".into(),
-                path.display().to_string(),
-                "--repro-dir".into(),
-                dir.display().to_string(),
-            ],
-        );
+        let code = brittle_cli_run(&path, &dir);
         assert_eq!(code, 1, "a failing verdict, not an internal error");
     }
 
@@ -1356,20 +1343,7 @@ ops = [{ op = "fine" }]
             "break.toml",
             "name = \"b\"\nsubject = \"brittle\"\n[[lifecycle]]\nname = \"l\"\nops = [{ op = \"break-validation\" }]\n",
         );
-        let registry =
-            || sim::registry::Registry::builtin().with(sim::registry::erase::<Brittle>());
-        let run = |file: &std::path::Path| {
-            sim::cli::main_with_args(
-                registry(),
-                [
-                    "sim".to_string(),
-                    "run".into(),
-                    file.display().to_string(),
-                    "--repro-dir".into(),
-                    dir.display().to_string(),
-                ],
-            )
-        };
+        let run = |file: &std::path::Path| brittle_cli_run(file, &dir);
         assert_eq!(run(&file), 3);
         std::fs::write(
             &file,
