@@ -13,7 +13,7 @@
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
-use super::op_keys::WalkStopped;
+use super::op_keys::{WalkStopped, primitives_answer};
 
 /// Whether `value` serializes to a `toml::Value`, as `toml::Value::try_from(value).is_ok()`.
 pub(crate) fn fits<T: Serialize + ?Sized>(value: &T) -> bool {
@@ -37,47 +37,9 @@ impl ser::Serializer for Plain {
     type SerializeStruct = Plain;
     type SerializeStructVariant = Plain;
 
-    fn serialize_bool(self, _: bool) -> Answer {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Answer {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Answer {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Answer {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Answer {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Answer {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Answer {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Answer {
-        Ok(())
-    }
+    primitives_answer!(Ok(()));
     fn serialize_u64(self, value: u64) -> Answer {
         i64::try_from(value).map(|_| ()).map_err(|_| WalkStopped)
-    }
-    fn serialize_f32(self, _: f32) -> Answer {
-        Ok(())
-    }
-    fn serialize_f64(self, _: f64) -> Answer {
-        Ok(())
-    }
-    fn serialize_char(self, _: char) -> Answer {
-        Ok(())
-    }
-    fn serialize_str(self, _: &str) -> Answer {
-        Ok(())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Answer {
-        Ok(())
     }
     fn serialize_none(self) -> Answer {
         Err(WalkStopped)

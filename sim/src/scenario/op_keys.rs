@@ -125,6 +125,25 @@ impl ser::Error for WalkStopped {
     }
 }
 
+/// The `ser::Serializer` methods of every primitive but `u64` (`bool`, the other integers,
+/// floats, `char`, `str`, bytes), each answering `$answer`: a walk that stops at none or at
+/// every one of them. `u64` is left to the walk, which may judge it by its value.
+macro_rules! primitives_answer {
+    ($answer:expr) => {
+        primitives_answer!(@each $answer;
+            serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+            serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+            serialize_f32: f32, serialize_f64: f64, serialize_char: char,
+            serialize_str: &str, serialize_bytes: &[u8]);
+    };
+    (@each $answer:expr; $($method:ident: $type:ty),*) => {$(
+        fn $method(self, _: $type) -> Result<(), $crate::scenario::op_keys::WalkStopped> {
+            $answer
+        }
+    )*};
+}
+pub(super) use primitives_answer;
+
 impl<F: FnMut(&str)> ser::SerializeStruct for KeyNames<F> {
     type Ok = ();
     type Error = WalkStopped;
@@ -198,46 +217,8 @@ impl<F: FnMut(&str)> ser::Serializer for KeyNames<F> {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
+    primitives_answer!(Err(WalkStopped));
     fn serialize_u64(self, _: u64) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_char(self, _: char) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_str(self, _: &str) -> Result<(), WalkStopped> {
-        Err(WalkStopped)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), WalkStopped> {
         Err(WalkStopped)
     }
     fn serialize_none(self) -> Result<(), WalkStopped> {
