@@ -329,16 +329,18 @@ pub fn is_subject_code_panic(message: &str) -> bool {
 }
 
 /// The note that ends the report of a panic of the subject's `method` outside any run.
-pub(crate) fn subject_panic_note(method: &str) -> String {
+fn subject_panic_note(method: &str) -> String {
     format!(
         "note: this is a bug in the subject's `{method}`, not in sim: no run could start, so it \
          is no finding (exit 3, as for an internal error)"
     )
 }
 
-/// Unwinds on with `report`, a `SubjectCodePanic`, without calling the panic hook again (the
-/// subject's own panic already went through it).
-pub(crate) fn unwind_subject_panic(report: String) -> ! {
+/// Unwinds on with `report` of a panic of the subject's `method`, and the note that says whose bug
+/// it is, as a `SubjectCodePanic`, without calling the panic hook again (the subject's own panic
+/// already went through it).
+pub(crate) fn unwind_subject_panic(report: impl std::fmt::Display, method: &str) -> ! {
+    let report = format!("{report}\n{}", subject_panic_note(method));
     std::panic::resume_unwind(Box::new(SubjectCodePanic(report)))
 }
 
@@ -351,11 +353,13 @@ pub(crate) fn calling_subject_code<T>(
     body: impl FnOnce() -> T,
 ) -> T {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
-        if let Some(report) = payload.downcast_ref::<SubjectCodePanic>() {
-            unwind_subject_panic(report.0.clone());
+        if payload.is::<SubjectCodePanic>() {
+            std::panic::resume_unwind(payload);
         }
-        let headline = subject_panic_headline(subject, method, doing, &*payload);
-        unwind_subject_panic(format!("{headline}\n{}", subject_panic_note(method)))
+        unwind_subject_panic(
+            subject_panic_headline(subject, method, doing, &*payload),
+            method,
+        )
     })
 }
 

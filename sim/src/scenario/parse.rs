@@ -981,10 +981,7 @@ fn parse_with_spans<S: Subject>(
             .next()
             .map(|(key, value)| key.span().start..value.span().end);
         let panicked = Diagnostic::new(path, source, span.or(Some(TOP_OF_FILE)), headline);
-        crate::subject::unwind_subject_panic(format!(
-            "{panicked}\n{}",
-            crate::subject::subject_panic_note("check_config")
-        ))
+        crate::subject::unwind_subject_panic(panicked, "check_config")
     });
     checked.map_err(|(param, why)| {
         // At the value that was set; a parameter left at its default has no position of its
@@ -1439,10 +1436,7 @@ fn parse_lifecycle<S: Subject>(
             }
             ProblemAt::OpPanicked { list, index } => {
                 let panicked = error(op_span(&spans, list, index).clone(), message);
-                crate::subject::unwind_subject_panic(format!(
-                    "{panicked}\n{}",
-                    crate::subject::subject_panic_note("validate_op")
-                ))
+                crate::subject::unwind_subject_panic(panicked, "validate_op")
             }
         };
         error(span, message)
@@ -1478,10 +1472,9 @@ pub fn validate<S: Subject>(scenario: &Scenario<S::Op>) -> Result<(), String> {
             |(at, message)| match at {
                 // The subject's panic goes on as it would have: this is no refusal of the
                 // scenario, and the shrinker would take it for one.
-                ProblemAt::OpPanicked { .. } => crate::subject::unwind_subject_panic(format!(
-                    "{message}\n{}",
-                    crate::subject::subject_panic_note("validate_op")
-                )),
+                ProblemAt::OpPanicked { .. } => {
+                    crate::subject::unwind_subject_panic(message, "validate_op")
+                }
                 _ => message,
             },
         )?);
