@@ -349,8 +349,9 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
 /// whole plan's (a merge missing a shard, or holding a sweep killed before it finished) is 2,
 /// findings or not: its inputs cannot give the result asked for, as with other bad input, and 1
 /// would claim a finding that may not exist; 3 would blame sim for a shard lost outside it.
-/// A pair sim could not run for a bug of its own (`internal_errors`) is 3, findings or not: the
-/// bug is sim's, and every output was written before.
+/// A pair sim could not run for a panic outside the run (`internal_errors`, sim's bug or the
+/// subject's) is 3, findings or not: no run can say anything of it, and every output was
+/// written before.
 fn sweep_exit(summary: &sweep::summary::Summary) -> i32 {
     if !summary.internal_errors.is_empty() {
         EXIT_INTERNAL
@@ -542,13 +543,12 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         lines.extend(message.map(|line| format!("    {}", line.trim_start())));
         lines.push(format!("    replay: {}", error.replay));
     }
-    let sims = |error: &&sweep::summary::InternalErrorSummary| {
-        !crate::subject::is_subject_code_panic(&error.message)
-    };
-    if summary.internal_errors.iter().filter(sims).count() > 0 {
+    let (subjects, sims): (Vec<_>, Vec<_>) = (summary.internal_errors.iter())
+        .partition(|error| crate::subject::is_subject_code_panic(&error.message));
+    if !sims.is_empty() {
         lines.push("note: a panic of sim's own code is a bug in sim: please report it with the replay command".to_string());
     }
-    if summary.internal_errors.len() > summary.internal_errors.iter().filter(sims).count() {
+    if !subjects.is_empty() {
         lines.push(
             "note: a panic of the subject's own code is a bug in the subject, not in sim"
                 .to_string(),

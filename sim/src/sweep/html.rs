@@ -78,8 +78,8 @@ pub fn render(summary: &Summary) -> String {
     html
 }
 
-/// The pairs sim could not run, before the findings: their results are unknown, and the bug is
-/// sim's to fix.
+/// The pairs sim could not run, before the findings: their results are unknown, and each says
+/// whose code panicked.
 fn internal_errors_list(html: &mut String, summary: &Summary) {
     if summary.internal_errors.is_empty() {
         return;

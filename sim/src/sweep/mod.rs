@@ -13,8 +13,9 @@
 //! the passing runs (1% by default, chosen by a hash of the pair, so the sample is the same on
 //! every machine); different trace hashes or findings are a `determinism` finding.
 //!
-//! A panic of sim's own code while running a pair (the subject's are caught inside each run, as
-//! `panic` findings) is that pair's internal error, recorded like a run (verdict `error`,
+//! A panic outside a run while running a pair (sim's own code's, or the subject's `validate_op`
+//! or `closing_ops` while the pair's scenario is made; the subject's in a run are `panic`
+//! findings) is that pair's internal error, recorded like a run (verdict `error`,
 //! `Worker::run_pair_or_internal_error`): the other pairs run on, the summary lists it apart from
 //! the findings, a resume runs it again (its new record replaces the old, so a sim fixed since
 //! gives the pair its result), and the sweep exits 3 once every output is written. A panic
@@ -732,10 +733,10 @@ impl Worker {
         (workers, warnings)
     }
 
-    /// `run_pair`, with a panic of sim's own code while running the pair caught and recorded as
-    /// the pair's internal error (`RunRecord::internal_error`): the subject's panics are caught
-    /// inside each run as findings, so a panic here is sim's (making the pair's scenario,
-    /// comparing its two runs), and one pair's bug costs that pair, not the sweep and the runs
+    /// `run_pair`, with a panic outside the run caught and recorded as the pair's internal error
+    /// (`RunRecord::internal_error`): the subject's panics in a run are findings, so a panic here
+    /// is sim's (comparing the pair's two runs, say) or the subject's while the pair's scenario is
+    /// made (its report says so), and one pair's bug costs that pair, not the sweep and the runs
     /// still to come. Its record keeps a resume from meeting the bug again.
     ///
     /// The worker's fork server is let go after such a panic: it may have unwound mid-exchange,
@@ -912,7 +913,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
             source.instantiate(registry, seeds.start)
         }));
         let Ok(scenario) = made else {
-            // Sim's own code panicked making the first seed's scenario: that pair records the
+            // Making the first seed's scenario panicked (sim's code or the subject's): that pair records the
             // panic as its internal error when it runs, as any other pair's would be; stopping
             // here would stop every resume of the sweep here too. The location the hook noted
             // is that pair's to report, not a later panic's on this thread.

@@ -58,9 +58,9 @@ struct Pins {
 }
 
 impl Pins {
-    fn new(subject: String, mut defects: Vec<String>, mut signatures: Vec<String>) -> Pins {
-        defects.sort();
-        defects.dedup();
+    fn new(subject: String, defects: Vec<String>, mut signatures: Vec<String>) -> Pins {
+        // The set a finding is keyed by, so that a pin and a finding compare alike.
+        let defects = super::minimise::defect_set(&defects);
         signatures.sort();
         signatures.dedup();
         Pins {

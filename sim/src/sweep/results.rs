@@ -95,8 +95,8 @@ pub struct RunRecord {
     /// for generated scenarios and in records written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_hash: Option<String>,
-    /// Why sim could not run the pair: a panic of its own code (not the subject's, which is a
-    /// `panic` finding), with where it was raised when a hook of sim's saw it. Such a record has
+    /// Why sim could not run the pair: a panic outside the run (sim's own code's, or the subject's
+    /// while its scenario was made; the subject's in a run is a `panic` finding), with where it was raised when a hook of sim's saw it. Such a record has
     /// verdict `error` and no findings. A resume runs its pair again (sim may be fixed since), and
     /// the record appended then replaces it when the file is read (`load`); a merge keeps another
     /// input's run of the pair over it.

@@ -211,8 +211,8 @@ pub struct FindingSummary {
     pub series: Vec<u64>,
 }
 
-/// A pair that sim could not run: its own code panicked while running it (an internal error,
-/// exit 3). Not a finding: it says nothing of the subject, only that this pair's result is
+/// A pair that sim could not run: a panic outside the run, of sim's own code or of the subject's
+/// while the scenario was made, as `message` says (an internal error, exit 3). Not a finding: it says nothing of the subject, only that this pair's result is
 /// unknown.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InternalErrorSummary {
@@ -243,7 +243,8 @@ pub struct Summary {
     /// `pass` when no run found anything and every pair ran, else `fail`.
     pub verdict: String,
     pub findings: Vec<FindingSummary>,
-    /// The pairs sim could not run for a bug of its own, in pair order: apart from `findings`,
+    /// The pairs sim could not run for a panic outside the run (`InternalErrorSummary`), in pair
+    /// order: apart from `findings`,
     /// as they are no finding of the subject's. Any makes the verdict `fail` and the sweep exit
     /// 3. Absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
