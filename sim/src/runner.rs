@@ -128,9 +128,8 @@ struct ThreadCtx<'a, S: Subject> {
     /// The name of the op `pc` last started, or `thread-exit` once the thread exits: what
     /// `restore_position` puts back. Kept when the op starts, where the name is at hand (two
     /// stores), rather than looked up again at each continuation (the op, its variant, then the
-    /// subject's name of it): by the README's callgrind command for the scheduler, restoring
-    /// the position took 357.8 instructions per decision to 361.5 this way (at `08a2f9d`, over
-    /// its parent), and to 365.8 with the look-up.
+    /// subject's name of it): by the README's callgrind command for the scheduler, the look-up
+    /// cost about 4 more instructions per decision than this.
     op_name: &'static str,
     pending: Option<Continuation<S>>,
     calls: VecDeque<(CodeAddr, u64, &'static str)>,
@@ -179,8 +178,8 @@ impl<'a, S: Subject> ThreadCtx<'a, S> {
     /// thread exits (its TLS destructors), its exit, whose slot is its last op's.
     ///
     /// Always, with no test of whether the position is still this thread's: in the scheduler
-    /// benchmark every continuation follows another thread's step, and the test cost 1.6
-    /// instructions per decision more than it saved.
+    /// benchmark every continuation follows another thread's step, and the test cost more than
+    /// it saved (the README's callgrind command for the scheduler).
     #[inline(always)]
     fn restore_position(&self, os: &mut Os, tid: Tid) {
         os.set_op_position(self.last_op_slot(), self.op_name, tid.0);

@@ -1213,16 +1213,7 @@ ops = [{ op = "exit" }, { op = "unnamed" }]
 
         let dir = super::support::scratch_dir("op-name-panic-after-exit");
         let path = super::support::write_file(&dir, "b.toml", file);
-        let code = sim::cli::main_with_args(
-            registry,
-            [
-                "sim".to_string(),
-                "run".into(),
-                path.display().to_string(),
-                "--repro-dir".into(),
-                dir.display().to_string(),
-            ],
-        );
+        let code = brittle_cli_run(&path, &dir);
         assert_eq!(code, 1, "the run's panic finding, not an internal error");
     }
 

@@ -3793,10 +3793,8 @@ fn a_sweeps_workers_name_the_program_its_call_was_given() {
         ],
     );
     assert_eq!(code, 1, "the seeded leak is found");
-    let repros: Vec<String> = std::fs::read_dir(out.join("repros"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+    let repros: Vec<String> = support::toml_files_in(&out.join("repros"))
+        .into_iter()
         .map(|path| std::fs::read_to_string(path).unwrap())
         .collect();
     assert!(!repros.is_empty(), "a repro was written");

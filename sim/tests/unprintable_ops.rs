@@ -82,7 +82,7 @@ fn ones_after(prefix: &[u8]) -> Vec<u8> {
 
 #[test]
 fn generated_scenarios_print_and_parse_back_whatever_values_arbitrary_draws() {
-    let registry = Registry::builtin().with(erase::<Poker>());
+    let registry = poker_registry();
     let subject: &dyn DynSubject = registry.get("poker").unwrap();
     let mut with_ops = 0;
     let mut inputs = vec![ones_after(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 7])];
@@ -143,7 +143,7 @@ fn an_open_findings_header_names_its_directory_on_one_line() {
     let artifact = dir.join("crash");
     std::fs::write(&artifact, [0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 7, 1]).unwrap();
     let out = dir.join("out\nx = 1");
-    let registry = || Registry::builtin().with(erase::<Poker>());
+    let registry = poker_registry;
     let args = [
         "sim",
         "import-crash",
@@ -155,11 +155,7 @@ fn an_open_findings_header_names_its_directory_on_one_line() {
     .map(String::from);
     assert_eq!(sim::cli::main_with_args(registry(), args.to_vec()), 1);
     // An open finding goes in `open/`, apart from the regressions that must pass.
-    let written: Vec<_> = std::fs::read_dir(out.join("open"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let written = support::toml_files_in(&out.join("open"));
     assert_eq!(written.len(), 1, "one regression file: {written:?}");
     let source = std::fs::read_to_string(&written[0]).unwrap();
     assert!(source.contains("An open finding"), "{source}");
