@@ -320,18 +320,13 @@ impl<S: Subject> ErasedScenario<S> {
         // The subject's code, run here at load time: a panic in it is the subject's, for the run
         // to report at the op (`panic:subject:op_name`), not sim's internal error. The warning
         // names the op by its place instead, and says why.
-        let naming = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let naming = crate::subject::catch_subject_code::<S, _>("op_name", "naming it", || {
             let op = self.scenario.op_at(&after.op);
             op.map_or("?", |op| op.name(S::op_name))
-        }));
+        });
         let (name, unnamed) = match naming {
             Ok(name) => (name, String::new()),
-            Err(payload) => {
-                let _ = crate::subject::take_panic_location();
-                let message = crate::subject::panic_message(&*payload);
-                let why = format!("; the subject's `op_name` panicked naming it: {message}");
-                ("?", why)
-            }
+            Err(headline) => ("?", format!("; {headline}")),
         };
         let describe = |place: &OpPlace| {
             let list = match place.thread {

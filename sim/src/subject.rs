@@ -298,14 +298,15 @@ pub(crate) fn internal_panic_text(payload: &(dyn std::any::Any + Send)) -> Strin
 }
 
 /// A panic of a subject's own code outside any run (its `validate_op` or `check_config` while a
-/// file is read, its `closing_ops` or `validate_op` while a scenario is generated), unwinding on
-/// with the report that says so: whoever catches it as an internal error (the CLI, a sweep's
-/// pair, a fuzz target) says this instead of blaming sim (`internal_panic_text`).
+/// file is read, its `Arbitrary`, `closing_ops` or `validate_op` while a scenario is generated or
+/// `sim list` makes its examples), unwinding on with the report that says so: whoever catches it
+/// as an internal error (the CLI, a sweep's pair, a fuzz target) says this instead of blaming sim
+/// (`internal_panic_text`), and a sweep's record flags it (`RunRecord::subject_code`).
 pub(crate) struct SubjectCodePanic(pub(crate) String);
 
 /// The first line of the report of a panic of the subject's `method` while `doing`: the panic's
 /// message and, when a hook of sim's recorded it, where it was raised.
-pub(crate) fn subject_panic_headline(
+fn subject_panic_headline(
     subject: &str,
     method: &str,
     doing: &str,
@@ -313,19 +314,7 @@ pub(crate) fn subject_panic_headline(
 ) -> String {
     let message = panic_message(payload);
     let at = take_panic_location().map_or(String::new(), |at| format!(" (panicked at {at})"));
-    format!(
-        "subject `{subject}`'s own code panicked{SUBJECT_PANIC_MARK}{method}`, {doing}: {message}{at}"
-    )
-}
-
-/// What every `subject_panic_headline` holds after the subject's name, by which a report of an
-/// internal error tells the subject's panics from sim's (`is_subject_code_panic`).
-const SUBJECT_PANIC_MARK: &str = ": its `";
-
-/// Whether an internal error's message (a sweep pair's, say) reports a panic of the subject's own
-/// code outside any run (`subject_panic_headline`) rather than one of sim's.
-pub fn is_subject_code_panic(message: &str) -> bool {
-    message.contains(&format!("'s own code panicked{SUBJECT_PANIC_MARK}"))
+    format!("subject `{subject}`'s own code panicked: its `{method}`, {doing}: {message}{at}")
 }
 
 /// The note that ends the report of a panic of the subject's `method` outside any run.
@@ -344,23 +333,32 @@ pub(crate) fn unwind_subject_panic(report: impl std::fmt::Display, method: &str)
     std::panic::resume_unwind(Box::new(SubjectCodePanic(report)))
 }
 
-/// Calls `body`, the subject's `method` run outside any run while `doing`; a panic in it
-/// unwinds on as a `SubjectCodePanic` that says the subject's code panicked. For cold calls only.
-pub(crate) fn calling_subject_code<T>(
-    subject: &str,
+/// Calls `body`, the subject `S`'s `method` run outside any run while `doing`: its value, or, when
+/// the subject's code panicked, the headline that says so and where (`subject_panic_headline`),
+/// for the caller to say at what it was doing. The one place a panic of a subject's code outside
+/// a run is caught. A `SubjectCodePanic` unwinds on as it came: it already says whose and where.
+pub(crate) fn catch_subject_code<S: Subject, T>(
+    method: &str,
+    doing: &str,
+    body: impl FnOnce() -> T,
+) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
+        if payload.is::<SubjectCodePanic>() {
+            std::panic::resume_unwind(payload);
+        }
+        subject_panic_headline(info_of::<S>().name, method, doing, &*payload)
+    })
+}
+
+/// `catch_subject_code`, a panic unwinding on as a `SubjectCodePanic` that says the subject's
+/// code panicked, where: for callers with nothing to add to its place.
+pub(crate) fn calling_subject_code<S: Subject, T>(
     method: &str,
     doing: &str,
     body: impl FnOnce() -> T,
 ) -> T {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
-        if payload.is::<SubjectCodePanic>() {
-            std::panic::resume_unwind(payload);
-        }
-        unwind_subject_panic(
-            subject_panic_headline(subject, method, doing, &*payload),
-            method,
-        )
-    })
+    catch_subject_code::<S, T>(method, doing, body)
+        .unwrap_or_else(|headline| unwind_subject_panic(headline, method))
 }
 
 /// How sim reports a panic it caught as its own bug, for the CLI and the fuzz targets alike:

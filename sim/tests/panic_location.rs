@@ -215,31 +215,38 @@ fn an_unwrap_in_a_host_backed_subject_names_its_line_across_the_child_process() 
     );
 }
 
-/// A panic outside any run (here in a subject's `validate`, while the file is read) is said as
-/// the subject's own, naming where it panicked and the op it was checking; exit 3, as an internal
-/// error. `main_with_args` prints it to stderr, so the test runs itself as a child process
-/// (`SIM_PANIC_LOCATION_CHILD`) and reads the child's stderr.
-#[test]
-fn an_internal_error_names_where_it_panicked() {
+/// `sim ARGS` with `fragile` registered, run by the test `name` as a child process of this one
+/// (`SIM_PANIC_LOCATION_CHILD` holds the arguments, one a line), since `main_with_args` prints
+/// to stderr: the child's exit code and stderr. In the child, the call exits with the CLI's code.
+fn fragile_cli(name: &str, args: &[&str]) -> (Option<i32>, String) {
     const CHILD: &str = "SIM_PANIC_LOCATION_CHILD";
-    const NAME: &str = "an_internal_error_names_where_it_panicked";
-    if let Some(file) = std::env::var_os(CHILD) {
+    if let Ok(args) = std::env::var(CHILD) {
         install_hook();
         let registry = Registry::builtin().with(erase::<Fragile<false>>());
-        let args = ["sim".into(), "run".into(), file];
-        std::process::exit(sim::cli::main_with_args(registry, args));
+        let argv = std::iter::once("sim").chain(args.lines());
+        std::process::exit(sim::cli::main_with_args(registry, argv));
     }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env(CHILD, args.join("\n"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+/// A panic outside any run (here in a subject's `validate`, while the file is read) is said as
+/// the subject's own, naming where it panicked and the op it was checking; exit 3, as an internal
+/// error.
+#[test]
+fn an_internal_error_names_where_it_panicked() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("panic_location");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("break.toml");
     std::fs::write(&file, scenario("fragile", "break-validation")).unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture"])
-        .env(CHILD, &file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let file = file.display().to_string();
+    let (code, stderr) = fragile_cli("an_internal_error_names_where_it_panicked", &["run", &file]);
+    assert_eq!(code, Some(3), "{stderr}");
     let expected = format!(
         "error: subject `fragile`'s own code panicked: its `validate_op`, checking this op: \
          validation broke (panicked at {}:{VALIDATE_LINE}:",
@@ -247,4 +254,27 @@ fn an_internal_error_names_where_it_panicked() {
     );
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("break.toml:5:26"), "at the op: {stderr}");
+}
+
+/// `sim list` makes its example ops with the subject's own code (`Arbitrary`, `validate_op`,
+/// `op_name`): a panic there (here `validate` of a generated `break-validation`) is said as the
+/// subject's, which method and where, exit 3; it was said as a bug in sim.
+#[test]
+fn a_panic_of_the_subjects_code_in_sim_list_is_said_as_the_subjects() {
+    let (code, stderr) = fragile_cli(
+        "a_panic_of_the_subjects_code_in_sim_list_is_said_as_the_subjects",
+        &["list", "fragile"],
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    let expected = format!(
+        "subject `fragile`'s own code panicked: its `validate_op`, making an example op for \
+         `list`: validation broke (panicked at {}:{VALIDATE_LINE}:",
+        file!()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        stderr.contains("note: this is a bug in the subject's `validate_op`, not in sim"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bug in sim,"), "{stderr}");
 }

@@ -1183,8 +1183,8 @@ ops = [{ op = "fine" }, { op = "unnamed" }, { op = "fine" }]
     }
 
     /// The warning of an op that runs after an `exit` names the op, at load time, through the
-    /// subject's `op_name`: a panic there names the op by its place and the panic's message
-    /// instead, at the op's line and column, and the run goes ahead to report it as a `panic`
+    /// subject's `op_name`: a panic there names the op by its place and says the subject's code
+    /// panicked, with its message, at the op's line and column, and the run goes ahead to report it as a `panic`
     /// finding (exit 1), not sim's internal error (exit 3).
     #[test]
     fn a_panic_in_op_name_when_warning_of_an_op_after_exit_is_said_in_the_warning() {
@@ -1204,8 +1204,8 @@ ops = [{ op = "exit" }, { op = "unnamed" }]
         let (message, location) = &warnings[0];
         assert!(
             message.starts_with(
-                "op `?` (op #2 of `ops` in lifecycle `l`; the subject's `op_name` panicked naming it: the naming broke) runs after the process exited"
-            ),
+                "op `?` (op #2 of `ops` in lifecycle `l`; subject `brittle`'s own code panicked: its `op_name`, naming it: the naming broke"
+            ) && message.contains(") runs after the process exited"),
             "{message}"
         );
         let location = location.as_ref().expect("the op's place in the file");

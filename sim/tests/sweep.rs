@@ -2873,12 +2873,55 @@ impl<const HOST_BACKED: bool> Subject for Shaky<HOST_BACKED> {
     }
 }
 
-/// The registry of the sweep tests of internal errors: the built-in subjects and both `shaky`s.
+/// The registry of the sweep tests of internal errors: the built-in subjects, both `shaky`s,
+/// `fragile-shrink` and `undecodable`.
 fn shaky_registry() -> Registry {
     Registry::builtin()
         .with(erase::<Shaky<false>>())
         .with(erase::<Shaky<true>>())
         .with(erase::<FragileShrink>())
+        .with(erase::<Undecodable>())
+}
+
+/// `undecodable`'s op, whose `Arbitrary` panics: the subject's own bug in decoding, which only
+/// generating its scenarios meets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+enum UndecodableOp {
+    Nothing,
+}
+
+impl<'a> Arbitrary<'a> for UndecodableOp {
+    fn arbitrary(_input: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        panic!("the decoding broke")
+    }
+}
+
+/// A subject whose generated scenarios cannot be made: its op's `Arbitrary` panics.
+struct Undecodable;
+
+impl Subject for Undecodable {
+    type Op = UndecodableOp;
+
+    fn info() -> SubjectInfo {
+        SubjectInfo {
+            name: "undecodable",
+            summary: "its op's Arbitrary panics: an internal error of every generated pair",
+            ..SubjectInfo::default()
+        }
+    }
+
+    fn new(_os: &mut Os, _config: &Config) -> Self {
+        Undecodable
+    }
+
+    fn op_name(_op: &UndecodableOp) -> &'static str {
+        "nothing"
+    }
+
+    fn apply(&mut self, _os: &mut Os, _tid: Tid, _op: &UndecodableOp) -> Step<Self> {
+        Step::Done
+    }
 }
 
 /// `fragile-shrink`'s ops: a `mark`, a `check` of it, and a `boom`, the subject's own bug.
@@ -3040,6 +3083,7 @@ fn a_panic_of_sim_in_one_pair_is_that_pairs_internal_error_and_the_sweep_goes_on
                 (error.scenario.as_str(), error.subject.as_str()),
                 (format!("gen:{subject}").as_str(), subject)
             );
+            assert!(error.subject_code, "{error:?}");
             assert!(
                 error.message.starts_with(&format!(
                     "subject `{subject}`'s own code panicked: its `validate_op`, checking a \
@@ -3086,6 +3130,65 @@ fn a_panic_of_sim_in_one_pair_is_that_pairs_internal_error_and_the_sweep_goes_on
     let (threads_one, threads_three) = (&summaries[0], &summaries[1]);
     assert_eq!(threads_one.trace_hash, threads_three.trace_hash);
     assert_eq!(threads_one.internal_errors, threads_three.internal_errors);
+}
+
+/// A panic of the subject's `Arbitrary` while a sweep generates a pair's scenario is the pair's
+/// internal error, said as the subject's code (which method, where) and flagged so in the
+/// records and the summary (`subject_code`), not told by its text: it was said as sim's own.
+#[test]
+fn a_panic_of_the_subjects_arbitrary_in_a_sweep_is_said_as_the_subjects() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-arbitrary");
+    let out = dir.join("out");
+    let report = shaky_sweep("undecodable", 0..2, &out, 2);
+    let errors = &report.summary.internal_errors;
+    assert_eq!(errors.iter().map(|e| e.seed).collect::<Vec<_>>(), [0, 1]);
+    for error in errors {
+        assert!(error.subject_code, "{error:?}");
+        assert!(
+            error.message.starts_with(
+                "subject `undecodable`'s own code panicked: its `Arbitrary`, decoding a generated \
+                 op: the decoding broke"
+            ),
+            "{}",
+            error.message
+        );
+        assert!(
+            error
+                .message
+                .contains(&format!(" (panicked at {}:", file!())),
+            "{}",
+            error.message
+        );
+    }
+    assert!(records(&out).iter().all(|record| record.subject_code));
+    let written = std::fs::read_to_string(out.join(summary::SUMMARY_FILE)).unwrap();
+    let json: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(
+        json["internal_errors"][0]["subject_code"], true,
+        "{written}"
+    );
+
+    let out_text = out.display().to_string();
+    let args = [
+        "sweep",
+        "--subject",
+        "undecodable",
+        "--seeds",
+        "0..2",
+        "--out",
+        &out_text,
+    ];
+    let (code, stdout, stderr) = run_shaky_cli(&args);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "  - gen:undecodable seed 0x0000000000000000: subject `undecodable`'s own code panicked: \
+             its `Arbitrary`"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("sim's own code panicked"), "{stdout}");
 }
 
 /// A resumed sweep runs the broken pairs again, as sim may be fixed since: with the same broken
@@ -3256,7 +3359,7 @@ fn a_resume_gives_a_pair_that_met_an_internal_error_its_result_once_sim_is_fixed
     let old_bug = RunRecord::internal_error(
         &ran[0].key(),
         "shaky",
-        "an old bug of sim's\n  panicked at: src/old.rs:1:2".into(),
+        &"an old bug of sim's\n  panicked at: src/old.rs:1:2",
     );
     let results_path = out.join(results::RESULTS_FILE);
     std::fs::write(
@@ -3399,6 +3502,10 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
             Some(finding.signature.as_str())
         );
         assert_eq!((error.seed, error.subject.as_str()), (0, "fragile-shrink"));
+        assert!(
+            error.subject_code,
+            "the shrinker met the subject's panic: {error:?}"
+        );
         assert_eq!(Some(&error.replay), finding.original_replay.as_ref());
         assert!(
             error.message.starts_with(&format!(

@@ -530,7 +530,7 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         };
         let mut message = error.message.lines();
         // Whose code panicked: a subject's says so itself.
-        let whose = match crate::subject::is_subject_code_panic(&error.message) {
+        let whose = match error.subject_code {
             true => "",
             false => "sim's own code panicked: ",
         };
@@ -543,8 +543,8 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         lines.extend(message.map(|line| format!("    {}", line.trim_start())));
         lines.push(format!("    replay: {}", error.replay));
     }
-    let (subjects, sims): (Vec<_>, Vec<_>) = (summary.internal_errors.iter())
-        .partition(|error| crate::subject::is_subject_code_panic(&error.message));
+    let (subjects, sims): (Vec<_>, Vec<_>) =
+        (summary.internal_errors.iter()).partition(|error| error.subject_code);
     if !sims.is_empty() {
         lines.push("note: a panic of sim's own code is a bug in sim: please report it with the replay command".to_string());
     }

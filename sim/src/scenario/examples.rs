@@ -78,9 +78,10 @@ pub fn op_examples<S: Subject>() -> Vec<OpExample> {
         }
         let mut table = toml::Table::new();
         table.insert("op".into(), toml::Value::String(doc.name.into()));
-        if let Ok(op) = toml::Value::Table(table).try_into::<S::Op>()
-            && S::op_name(&op) == doc.name
-            && S::validate_op(&op, &mut Names::all_defined()).is_ok()
+        if let Ok(op) = subject_code::<S, _>("Deserialize", || {
+            toml::Value::Table(table).try_into::<S::Op>()
+        }) && name_of::<S>(&op) == doc.name
+            && validates::<S>(&op, &mut Names::all_defined())
             && let Some(decoded) = describe::<S>(&op)
         {
             examples.push((doc.name, op, decoded.text));
@@ -94,13 +95,13 @@ pub fn op_examples<S: Subject>() -> Vec<OpExample> {
     while !examples.is_empty() {
         let checkpoint = names.checkpoint();
         let next = examples.iter().position(|(_, op, _)| {
-            let valid = S::validate_op(op, &mut names).is_ok();
+            let valid = validates::<S>(op, &mut names);
             names.rollback(checkpoint);
             valid
         });
         // An op that never validates (its names are defined by no example) still shows.
         let (name, op, text) = examples.remove(next.unwrap_or(0));
-        let _ = S::validate_op(&op, &mut names);
+        validates::<S>(&op, &mut names);
         ordered.push(OpExample {
             name,
             example: Some(text),
@@ -117,25 +118,48 @@ pub fn op_examples<S: Subject>() -> Vec<OpExample> {
     ordered
 }
 
+/// Calls `body`, the subject's `method`: a panic in it is the subject's, and `sim list` says so,
+/// which subject's method panicked and where (`subject::calling_subject_code`).
+fn subject_code<S: Subject, T>(method: &str, body: impl FnOnce() -> T) -> T {
+    crate::subject::calling_subject_code::<S, T>(method, "making an example op for `list`", body)
+}
+
 fn decode_op<S: Subject>(bytes: &[u8]) -> Option<S::Op> {
-    S::Op::arbitrary(&mut Unstructured::new(bytes)).ok()
+    subject_code::<S, _>("Arbitrary", || {
+        S::Op::arbitrary(&mut Unstructured::new(bytes))
+    })
+    .ok()
+}
+
+fn validates<S: Subject>(op: &S::Op, names: &mut Names) -> bool {
+    subject_code::<S, _>("validate_op", || S::validate_op(op, names)).is_ok()
+}
+
+fn name_of<S: Subject>(op: &S::Op) -> &'static str {
+    subject_code::<S, _>("op_name", || S::op_name(op))
 }
 
 /// The op `bytes` decode to, when it is one a scenario can write: TOML holds its values, and it
 /// is valid once the names it uses are defined (a `pipe` with both ends in one slot is not).
 fn decode<S: Subject>(bytes: &[u8]) -> Option<Decoded> {
     let op = decode_op::<S>(bytes)?;
-    S::validate_op(&op, &mut Names::all_defined()).ok()?;
+    if !validates::<S>(&op, &mut Names::all_defined()) {
+        return None;
+    }
     describe::<S>(&op)
 }
 
 fn describe<S: Subject>(op: &S::Op) -> Option<Decoded> {
-    let value = toml::Value::try_from(op).ok()?;
+    let (value, text) = subject_code::<S, _>("Serialize", || {
+        let value = toml::Value::try_from(op).ok()?;
+        let text = print::inline_in_order(op).unwrap_or_else(|| print::inline(&value));
+        Some((value, text))
+    })?;
     let fields = value.as_table()?.keys().cloned().collect();
     Some(Decoded {
-        name: S::op_name(op),
+        name: name_of::<S>(op),
         fields,
-        text: print::inline_in_order(op).unwrap_or_else(|| print::inline(&value)),
+        text,
     })
 }
 

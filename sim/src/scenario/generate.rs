@@ -162,8 +162,7 @@ impl<O> Scenario<O> {
 /// `fits_toml::fits` answers without building the TOML value, since every drawn op is asked.
 fn keeps<S: Subject>(op: &S::Op, names: &mut Names) -> bool {
     let checkpoint = names.checkpoint();
-    let valid = crate::subject::calling_subject_code(
-        info_of::<S>().name,
+    let valid = crate::subject::calling_subject_code::<S, _>(
         "validate_op",
         "checking a generated op",
         || S::validate_op(op, names),
@@ -182,7 +181,11 @@ fn subject_ops<S: Subject>(
 ) -> Vec<ScenarioOp<S::Op>> {
     let mut ops = Vec::new();
     let _ = input.arbitrary_loop(Some(0), Some(max), |input| {
-        let op = S::Op::arbitrary(input)?;
+        let op = crate::subject::calling_subject_code::<S, _>(
+            "Arbitrary",
+            "decoding a generated op",
+            || S::Op::arbitrary(input),
+        )?;
         if keeps::<S>(&op, names) {
             ops.push(ScenarioOp::Subject(op));
         }
@@ -227,8 +230,7 @@ fn decode_lifecycle<S: Subject>(input: &mut Unstructured, names: &mut Names) -> 
     }
     // The subject's closing ops (destroy what the lifecycle may have created), validated like
     // every other generated op so that the printed file parses.
-    let closing = crate::subject::calling_subject_code(
-        info_of::<S>().name,
+    let closing = crate::subject::calling_subject_code::<S, _>(
         "closing_ops",
         "ending a generated lifecycle",
         || S::closing_ops(names),

@@ -963,18 +963,13 @@ fn parse_with_spans<S: Subject>(
         caches.insert(kind.clone(), bound);
     }
     let config = parse_config(&raw.config, info).map_err(|(span, message)| error(span, message))?;
-    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        S::check_config(&crate::subject::Config::new(&defects, &config))
-    }));
-    let checked = checked.unwrap_or_else(|payload| {
+    let checked =
+        crate::subject::catch_subject_code::<S, _>("check_config", "checking `[config]`", || {
+            S::check_config(&crate::subject::Config::new(&defects, &config))
+        });
+    let checked = checked.unwrap_or_else(|headline| {
         // The subject's code panicked, not sim's and not the file's: said at the `[config]`
         // values it was checking (the table's first entry; the file's top when it sets none).
-        let headline = crate::subject::subject_panic_headline(
-            info.name,
-            "check_config",
-            "checking `[config]`",
-            &*payload,
-        );
         let span = raw
             .config
             .iter()
@@ -1817,17 +1812,11 @@ fn check_op<S: Subject>(op: &ScenarioOp<S::Op>, names: &mut Names) -> Result<(),
         // A panic here is the subject's code, not sim's and not the file's: caught to say so, at
         // the op it was checking (a cold call: once per op of a parsed or shrunk scenario).
         ScenarioOp::Subject(op) => {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::subject::catch_subject_code::<S, _>("validate_op", "checking this op", || {
                 S::validate_op(op, names)
-            })) {
-                Ok(checked) => checked.map_err(OpCheck::Refused),
-                Err(payload) => Err(OpCheck::Panicked(crate::subject::subject_panic_headline(
-                    info_of::<S>().name,
-                    "validate_op",
-                    "checking this op",
-                    &*payload,
-                ))),
-            }
+            })
+            .map_err(OpCheck::Panicked)?
+            .map_err(OpCheck::Refused)
         }
         _ => Ok(()),
     }

@@ -434,52 +434,46 @@ pub fn minimise_all(
         states,
         |sources, (index, key, subject, signature)| {
             let source = &sources[*index];
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                minimise_one(
-                    registry,
-                    source,
-                    key,
-                    subject,
-                    signature,
-                    dir,
-                    shrink_runs_max,
-                )
-            }))
-            .map_err(|payload| {
-                // With where it panicked, which the CLI's quiet hook recorded on this thread.
-                let panic = crate::subject::internal_panic_text(&*payload);
-                let error = InternalErrorSummary {
-                    scenario: key.scenario.clone(),
-                    subject: subject.clone(),
-                    defects: key.defects.clone(),
-                    seed: key.seed,
-                    replay: source.original_replay(key.seed),
-                    message: format!(
-                        "while minimising `{signature}` (its repro is not written; the finding stands): {panic}"
-                    ),
-                    minimising: Some(signature.clone()),
-                };
-                Box::new((key.clone(), signature.clone(), error))
-            })
+            let minimised = minimise_one(
+                registry,
+                source,
+                key,
+                subject,
+                signature,
+                dir,
+                shrink_runs_max,
+            );
+            Ok(minimised)
+        },
+        |sources, (index, key, subject, signature), payload| {
+            // With where it panicked, which the CLI's quiet hook recorded on this thread.
+            let panic = crate::subject::internal_panic_text(&*payload);
+            let error = InternalErrorSummary {
+                scenario: key.scenario.clone(),
+                subject: subject.clone(),
+                defects: key.defects.clone(),
+                seed: key.seed,
+                replay: sources[*index].original_replay(key.seed),
+                message: format!(
+                    "while minimising `{signature}` (its repro is not written; the finding stands): {panic}"
+                ),
+                minimising: Some(signature.clone()),
+                subject_code: payload.is::<crate::subject::SubjectCodePanic>(),
+            };
+            Err(Box::new((key.clone(), signature.clone(), error)))
         },
         |result| match result {
-            Ok(Ok(Ok(record))) => {
+            Ok(Ok(record)) => {
                 done.insert(finding_key(&record), record);
                 true
             }
-            Ok(Ok(Err(message))) => {
+            Ok(Err(message)) => {
                 failure = Some(SweepError::input(message));
                 false
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 broken.push(*error);
                 true
-            }
-            Err(message) => {
-                failure = Some(SweepError::internal(format!(
-                    "internal error while minimising: {message}"
-                )));
-                false
             }
         },
     );

@@ -13,10 +13,11 @@
 //! the passing runs (1% by default, chosen by a hash of the pair, so the sample is the same on
 //! every machine); different trace hashes or findings are a `determinism` finding.
 //!
-//! A panic outside a run while running a pair (sim's own code's, or the subject's `validate_op`
-//! or `closing_ops` while the pair's scenario is made; the subject's in a run are `panic`
-//! findings) is that pair's internal error, recorded like a run (verdict `error`,
-//! `Worker::run_pair_or_internal_error`): the other pairs run on, the summary lists it apart from
+//! A panic outside a run while running a pair (sim's own code's, or the subject's `Arbitrary`,
+//! `validate_op` or `closing_ops` while the pair's scenario is made, which its record's
+//! `subject_code` tells apart; the subject's in a run are `panic` findings) is that pair's
+//! internal error, recorded like a run (verdict `error`, `Worker::internal_error`, by
+//! `run_pool`'s one catch): the other pairs run on, the summary lists it apart from
 //! the findings, a resume runs it again (its new record replaces the old, so a sim fixed since
 //! gives the pair its result), and the sweep exits 3 once every output is written. A panic
 //! while minimising a finding costs that finding's repro alone (`minimise::minimise_all`): it is
@@ -733,32 +734,23 @@ impl Worker {
         (workers, warnings)
     }
 
-    /// `run_pair`, with a panic outside the run caught and recorded as the pair's internal error
-    /// (`RunRecord::internal_error`): the subject's panics in a run are findings, so a panic here
-    /// is sim's (comparing the pair's two runs, say) or the subject's while the pair's scenario is
-    /// made (its report says so), and one pair's bug costs that pair, not the sweep and the runs
-    /// still to come. Its record keeps a resume from meeting the bug again.
+    /// The record of the pair at `key` whose making or run panicked outside the run, with the
+    /// `payload` (`run_pool`'s `on_panic`): the subject's panics in a run are findings, so a
+    /// panic here is sim's (comparing the pair's two runs, say) or the subject's while the pair's
+    /// scenario is made (its report says so), and one pair's bug costs that pair, not the sweep
+    /// and the runs still to come. Its record keeps a resume from meeting the bug again.
     ///
-    /// The worker's fork server is let go after such a panic: it may have unwound mid-exchange,
-    /// and a reply left on its channel would be read as the next pair's. Without it the worker
-    /// forks for each host-backed run: the same records, more slowly.
-    fn run_pair_or_internal_error(
+    /// The worker's fork server is let go: it may have unwound mid-exchange, and a reply left on
+    /// its channel would be read as the next pair's. Without it the worker forks for each
+    /// host-backed run: the same records, more slowly.
+    fn internal_error(
         &mut self,
-        registry: &Registry,
         index: usize,
-        host_backed: bool,
         key: &PairKey,
-        recheck_percent: f64,
+        payload: &(dyn std::any::Any + Send),
     ) -> RunRecord {
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.run_pair(registry, index, host_backed, key, recheck_percent)
-        }));
-        ran.unwrap_or_else(|payload| {
-            self.server = None;
-            // With where it panicked, which the CLI's quiet hook recorded on this thread.
-            let message = crate::subject::internal_panic_text(&*payload);
-            RunRecord::internal_error(key, self.sources[index].subject(), message)
-        })
+        self.server = None;
+        RunRecord::internal_error(key, self.sources[index].subject(), payload)
     }
 
     /// `run_pair` for the source at `index`, through the server when that source is host-backed.
@@ -788,23 +780,21 @@ const COLLECT_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs `work` over `items` on `states.len()` threads, each with its own state, and hands every
 /// result to `sink` on the calling thread. `sink` returns false to stop handing out new items. A
-/// panic in `work` is a bug in sim and comes back as `Err`.
+/// panic in `work` is the item's alone: `on_panic` makes the item's result of its payload, on the
+/// worker's thread (where a hook of sim's noted where it was raised) with the worker's state.
 ///
 /// Workers never wake the calling thread per result: they push onto a shared list, and the caller
 /// collects it every `COLLECT_EVERY` (and once the last worker is done). Waking a thread per run
 /// costs a context switch per run, which on a small virtual machine halved the throughput of
 /// short runs; anything that must happen as soon as a run finishes (appending its record) belongs
-/// in `work`.
+/// in `work` (and `on_panic`).
 pub fn run_pool<I: Sync, S: Send, R: Send>(
     items: &[I],
     states: Vec<S>,
     work: impl Fn(&mut S, &I) -> R + Sync,
-    mut sink: impl FnMut(Result<R, String>) -> bool,
+    on_panic: impl Fn(&mut S, &I, Box<dyn std::any::Any + Send>) -> R + Sync,
+    mut sink: impl FnMut(R) -> bool,
 ) {
-    struct Finished<R> {
-        results: Vec<Result<R, String>>,
-        workers_done: usize,
-    }
     let workers = states.len();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -817,31 +807,31 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
     // headers and replay lines name as the calling thread's do.
     let program = crate::scenario::program();
     std::thread::scope(|scope| {
-        for mut state in states {
-            let (next, stop, work, finished, all_done) =
-                (&next, &stop, &work, &finished, &all_done);
-            scope.spawn(move || {
-                let _program = crate::scenario::name_program_for_call(program);
-                while !stop.load(Ordering::Relaxed) {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else {
-                        break;
-                    };
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        work(&mut state, item)
-                    }))
-                    // With where it panicked, which the CLI's quiet hook recorded on this
-                    // worker's thread rather than print.
-                    .map_err(|payload| crate::subject::internal_panic_text(&*payload));
-                    lock(finished).results.push(result);
-                }
-                let mut finished = lock(finished);
-                finished.workers_done += 1;
-                if finished.workers_done == workers {
-                    all_done.notify_one();
-                }
-            });
-        }
+        let handles: Vec<_> = states
+            .into_iter()
+            .map(|mut state| {
+                let (next, stop, work, on_panic) = (&next, &stop, &work, &on_panic);
+                let done = WorkerDone {
+                    finished: &finished,
+                    all_done: &all_done,
+                    workers,
+                };
+                scope.spawn(move || {
+                    let _program = crate::scenario::name_program_for_call(program);
+                    while !stop.load(Ordering::Relaxed) {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else {
+                            break;
+                        };
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            work(&mut state, item)
+                        }))
+                        .unwrap_or_else(|payload| on_panic(&mut state, item, payload));
+                        done.push(result);
+                    }
+                })
+            })
+            .collect();
         loop {
             let (batch, done) = {
                 let mut guard = lock(&finished);
@@ -865,7 +855,43 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
                 break;
             }
         }
+        // A panic of `on_panic` itself, sim's bug, goes on as it came.
+        for handle in handles {
+            if let Err(payload) = handle.join() {
+                std::panic::resume_unwind(payload);
+            }
+        }
     });
+}
+
+/// The results `run_pool`'s workers have pushed and the calling thread not yet collected.
+struct Finished<R> {
+    results: Vec<R>,
+    workers_done: usize,
+}
+
+/// Counts its `run_pool` worker done when the worker ends, however it ends: one that a panic of
+/// `on_panic` ended must not leave the calling thread waiting for it.
+struct WorkerDone<'a, R> {
+    finished: &'a Mutex<Finished<R>>,
+    all_done: &'a Condvar,
+    workers: usize,
+}
+
+impl<R> WorkerDone<'_, R> {
+    fn push(&self, result: R) {
+        lock(self.finished).results.push(result);
+    }
+}
+
+impl<R> Drop for WorkerDone<'_, R> {
+    fn drop(&mut self) {
+        let mut finished = lock(self.finished);
+        finished.workers_done += 1;
+        if finished.workers_done == self.workers {
+            self.all_done.notify_one();
+        }
+    }
 }
 
 /// The files a sweep or merge writes whole at the top of its directory, each through a temporary
@@ -1061,34 +1087,29 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     // run is done, so a kill loses only the runs still in flight.
     let recheck_percent = config.recheck_percent;
     let (appender, host_backed, content_hashes) = (&appender, &host_backed, &content_hashes);
+    let append = |mut record: RunRecord, index: usize| {
+        record.scenario_hash = content_hashes[index].clone();
+        appender
+            .append(&record)
+            .map(|()| record)
+            .map_err(|error| format!("{}: cannot append: {error}", appender.path().display()))
+    };
     run_pool(
         &todo,
         workers,
         |worker, (key, index)| {
-            let mut record = worker.run_pair_or_internal_error(
-                registry,
-                *index,
-                host_backed[*index],
-                key,
-                recheck_percent,
-            );
-            record.scenario_hash = content_hashes[*index].clone();
-            appender
-                .append(&record)
-                .map(|()| record)
-                .map_err(|error| format!("{}: cannot append: {error}", appender.path().display()))
+            let record =
+                worker.run_pair(registry, *index, host_backed[*index], key, recheck_percent);
+            append(record, *index)
+        },
+        |worker, (key, index), payload| {
+            append(worker.internal_error(*index, key, &*payload), *index)
         },
         |result| {
             let record = match result {
-                Ok(Ok(record)) => record,
-                Ok(Err(message)) => {
-                    failure = Some(SweepError::input(message));
-                    return false;
-                }
+                Ok(record) => record,
                 Err(message) => {
-                    failure = Some(SweepError::internal(format!(
-                        "internal error in a sweep worker: {message}"
-                    )));
+                    failure = Some(SweepError::input(message));
                     return false;
                 }
             };
@@ -1178,6 +1199,54 @@ pub(crate) fn display_path(dir: &Path, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A job's panic is that job's result, which `on_panic` makes of its payload; the other jobs
+    /// run on, each result handed over once.
+    #[test]
+    fn a_jobs_panic_is_made_its_result_by_on_panic_and_the_other_jobs_run() {
+        let items: Vec<u32> = (0..20).collect();
+        let mut results = Vec::new();
+        run_pool(
+            &items,
+            vec![(); 3],
+            |_, &item| {
+                assert!(item % 7 != 3, "job {item} broke");
+                item
+            },
+            |_, &item, payload| {
+                let message = crate::subject::panic_message(&*payload);
+                assert_eq!(message, format!("job {item} broke"));
+                1000 + item
+            },
+            |result| {
+                results.push(result);
+                true
+            },
+        );
+        results.sort();
+        let mut expected: Vec<u32> = (0..20)
+            .map(|item| if item % 7 == 3 { 1000 + item } else { item })
+            .collect();
+        expected.sort();
+        assert_eq!(results, expected);
+    }
+
+    /// A panic of `on_panic` itself (sim's bug) unwinds out of `run_pool` as it came, once every
+    /// worker is done, rather than leave the calling thread waiting for the worker it ended.
+    #[test]
+    fn a_panic_of_on_panic_unwinds_out_of_run_pool() {
+        let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_pool(
+                &[1u8, 2, 3],
+                vec![(); 2],
+                |_, _| -> u8 { panic!("the job broke") },
+                |_, _, _| panic!("on_panic broke"),
+                |_| true,
+            )
+        }))
+        .expect_err("the panic unwinds out");
+        assert_eq!(crate::subject::panic_message(&*escaped), "on_panic broke");
+    }
 
     #[test]
     fn seed_ranges_are_half_open_and_reject_empty_ones() {

@@ -102,6 +102,12 @@ pub struct RunRecord {
     /// input's run of the pair over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_error: Option<String>,
+    /// Whether `internal_error`'s panic was the subject's own code's (its `validate_op` or
+    /// `Arbitrary` while the pair's scenario was made), not sim's: told by the payload caught
+    /// (`subject::SubjectCodePanic`). Absent when false, and in records written before it was
+    /// kept (whose pairs a resume runs again anyway).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subject_code: bool,
     /// Fields this build does not know (a newer build wrote them), kept as they were, in key
     /// order, so that a merge, which rewrites every record, passes them on rather than drop them.
     #[serde(flatten)]
@@ -121,10 +127,14 @@ impl RunRecord {
         !self.signatures.is_empty()
     }
 
-    /// The record of a pair whose run panicked in sim's own code (`internal_error`): `message`
-    /// says what and where. Its trace hash is 0, the hash of no run, so that summaries of equal
-    /// sweeps stay equal.
-    pub fn internal_error(key: &PairKey, subject: &str, message: String) -> RunRecord {
+    /// The record of a pair that panicked outside its run (`internal_error`), with what the panic
+    /// `payload` says, where, and whose code it was. Its trace hash is 0, the hash of no run, so
+    /// that summaries of equal sweeps stay equal.
+    pub fn internal_error(
+        key: &PairKey,
+        subject: &str,
+        payload: &(dyn std::any::Any + Send),
+    ) -> RunRecord {
         RunRecord {
             scenario: key.scenario.clone(),
             subject: subject.to_string(),
@@ -139,7 +149,9 @@ impl RunRecord {
             rechecked: false,
             duration_ms: 0.0,
             scenario_hash: None,
-            internal_error: Some(message),
+            // With where it panicked, which the CLI's quiet hook recorded on this thread.
+            internal_error: Some(crate::subject::internal_panic_text(payload)),
+            subject_code: payload.is::<crate::subject::SubjectCodePanic>(),
             unknown: BTreeMap::new(),
         }
     }
@@ -179,6 +191,7 @@ impl RunRecord {
             duration_ms: (duration_ms * 1000.0).round() / 1000.0,
             scenario_hash: None,
             internal_error: None,
+            subject_code: false,
             unknown: BTreeMap::new(),
         }
     }
@@ -580,8 +593,33 @@ mod tests {
             duration_ms: 0.5,
             scenario_hash: None,
             internal_error: None,
+            subject_code: false,
             unknown: BTreeMap::new(),
         }
+    }
+
+    /// Whose panic an internal error was is told by the payload caught, not by its text, and
+    /// kept as `subject_code`: written only when true, so that a line of sim's panic is as it
+    /// was, and a line written before it was kept loads as sim's.
+    #[test]
+    fn an_internal_error_says_whose_panic_it_was_by_its_payload() {
+        let looks_like_the_subjects = "subject `counter`'s own code panicked: its `validate_op`";
+        let sims = RunRecord::internal_error(&record(1).key(), "counter", &looks_like_the_subjects);
+        assert!(!sims.subject_code, "{sims:?}");
+        let report = crate::subject::SubjectCodePanic("it broke".into());
+        let subjects = RunRecord::internal_error(&record(2).key(), "counter", &report);
+        assert!(subjects.subject_code, "{subjects:?}");
+        assert_eq!(subjects.internal_error.as_deref(), Some("it broke"));
+        let (_dir, path) = scratch("subject-code");
+        let sims_line = serde_json::to_string(&sims).unwrap();
+        assert!(!sims_line.contains("subject_code"), "{sims_line}");
+        let subjects_line = serde_json::to_string(&subjects).unwrap();
+        assert!(
+            subjects_line.contains(r#""subject_code":true"#),
+            "{subjects_line}"
+        );
+        std::fs::write(&path, format!("{sims_line}\n{subjects_line}\n")).unwrap();
+        assert_eq!(load(&path, false).unwrap().records, vec![sims, subjects]);
     }
 
     /// A results file in a fresh directory of the test's own, which goes when the test does:
@@ -793,7 +831,7 @@ mod tests {
         let broken = RunRecord::internal_error(
             &record(2).key(),
             "counter",
-            "it broke\n  panicked at: src/x.rs:1:2".into(),
+            &"it broke\n  panicked at: src/x.rs:1:2",
         );
         let log = Appender::open(&path).unwrap();
         for kept in [record(1), broken.clone()] {
@@ -829,8 +867,8 @@ mod tests {
     #[test]
     fn a_rerun_of_an_internal_error_replaces_its_record() {
         let (_dir, path) = scratch("rerun");
-        let broken = |seed: u64, message: &str| {
-            RunRecord::internal_error(&record(seed).key(), "counter", message.into())
+        let broken = |seed: u64, message: &'static str| {
+            RunRecord::internal_error(&record(seed).key(), "counter", &message)
         };
         let log = Appender::open(&path).unwrap();
         for line in [

@@ -228,6 +228,10 @@ pub struct InternalErrorSummary {
     /// (its finding is reported without a repro); absent for a pair sim could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimising: Option<String>,
+    /// Whether the panic was the subject's own code's (`RunRecord::subject_code`), not sim's.
+    /// False in summaries written before it was kept.
+    #[serde(default)]
+    pub subject_code: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -477,6 +481,7 @@ pub fn build(
                 replay: record.original_replay(),
                 message,
                 minimising: None,
+                subject_code: record.subject_code,
             })
         })
         .collect();
@@ -1230,7 +1235,7 @@ mod tests {
             scenario: "gen:counter".into(),
             defects: Vec::new(),
         };
-        let broken = RunRecord::internal_error(&key, "counter", "it broke".into());
+        let broken = RunRecord::internal_error(&key, "counter", &"it broke");
         let mut ran = broken.clone();
         ran.verdict = "pass".into();
         ran.internal_error = None;
