@@ -19,10 +19,10 @@ pub fn parse_seed(text: &str) -> Result<u64, String> {
             )
         });
     }
-    let all_hex = text.bytes().all(|b| b.is_ascii_hexdigit());
-    if all_hex && text.len() == COMMIT_HASH_DIGITS {
+    if is_commit_hash(text) {
         return Ok(fold_commit_hash(text));
     }
+    let all_hex = text.bytes().all(|b| b.is_ascii_hexdigit());
     // One digit short of or past a commit hash: a hash cut or extended in copying, which the
     // decimal parser would call a number too large or an invalid digit.
     if all_hex && near_commit_hash(text.len()) {
@@ -56,10 +56,9 @@ const EXPECTED: &str = "; expected a decimal number, 0x-hex, or a 40-digit commi
 /// The digits of a git commit hash (SHA-1), which a seed may be.
 const COMMIT_HASH_DIGITS: usize = 40;
 
-/// Whether `text` is spelt as a git commit hash (40 hex digits), which a seed may be and a trace
-/// hash never is.
-pub fn is_commit_hash(text: &str) -> bool {
-    let text = text.trim();
+/// Whether `text` (trimmed) is spelt as a git commit hash (40 hex digits), which a seed may be and
+/// a trace hash never is.
+fn is_commit_hash(text: &str) -> bool {
     text.len() == COMMIT_HASH_DIGITS && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -100,6 +99,18 @@ fn not_a_digit(digits: &str, radix: u32) -> String {
     }
 }
 
+/// Reads a run's trace hash as `sim` prints it (`format_seed`), or the same number in any spelling
+/// a seed may have (decimal, fewer hex digits), so that files that spelt one so keep working; the
+/// one reader of a recorded hash (a repro's `[expect]`, its comparison on replay, a sweep's
+/// records). `None` for what is no u64, and for a commit hash, which a seed may be but which
+/// folds to a number no run's trace hash is.
+pub fn parse_trace_hash(text: &str) -> Option<u64> {
+    if is_commit_hash(text.trim()) {
+        return None;
+    }
+    parse_seed(text).ok()
+}
+
 /// Prints a seed the way the replay command line wants it.
 pub fn format_seed(seed: u64) -> String {
     format!("0x{seed:016x}")
@@ -136,6 +147,24 @@ mod tests {
         );
         let other = "0123456789abcdef0123456789abcdef01234568";
         assert_ne!(parse_seed(other).unwrap(), folded, "the last digit matters");
+    }
+
+    /// A trace hash is read in every spelling a seed has but a commit hash's: no run's trace
+    /// hash is a folded commit hash, so a recorded one could never match.
+    #[test]
+    fn a_trace_hash_is_a_seed_that_is_no_commit_hash() {
+        assert_eq!(
+            parse_trace_hash(&format_seed(0x0797_ad6e)),
+            Some(0x0797_ad6e)
+        );
+        assert_eq!(parse_trace_hash(" 0x2a "), Some(42));
+        assert_eq!(parse_trace_hash("42"), Some(42));
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        assert!(parse_seed(commit).is_ok());
+        assert_eq!(parse_trace_hash(commit), None);
+        assert_eq!(parse_trace_hash(&format!(" {commit}\n")), None);
+        assert_eq!(parse_trace_hash("0xgg"), None);
+        assert_eq!(parse_trace_hash(""), None);
     }
 
     #[test]

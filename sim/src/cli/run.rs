@@ -11,7 +11,7 @@ use crate::registry::{DynScenario, Registry};
 use crate::report;
 use crate::runner::{Outcome, RunOptions};
 use crate::sched::StrategyChoice;
-use crate::seed::{format_seed, parse_seed};
+use crate::seed::{format_seed, parse_seed, parse_trace_hash};
 use crate::trace::{
     BoundedWriter, ErrorKeepingWriter, RecordedTraceError, TRACE_FILE_BYTES_MAX,
     TraceAgainstRecorded, TraceComparison, WriteErrorSlot,
@@ -646,7 +646,7 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
     let mut problems = Vec::new();
     if let Some(expect) = &expect {
         if let Some(hash) = &expect.trace_hash
-            && parse_seed(hash).ok() != Some(outcome.trace_hash)
+            && parse_trace_hash(hash) != Some(outcome.trace_hash)
         {
             // Editing a repro to try a variant (an op removed, a `repeat` lowered) is the common
             // cause: said first, so that the reader does not go hunting nondeterminism.

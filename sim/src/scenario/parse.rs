@@ -1103,11 +1103,10 @@ fn parse_expect(raw: &RawExpect) -> Result<Expect, (Range<usize>, String)> {
     let trace_hash = match &raw.trace_hash {
         None => None,
         Some(hash) => {
-            // Read as a seed is, as `sim run` reads it to compare, so files that spelt a hash
-            // in decimal or with fewer hex digits keep working. A commit hash, which a seed may
-            // be, is refused: it folds to a number no run's trace hash is, so every run of the
-            // file would differ from it.
-            if parse_seed(hash.get_ref()).is_err() || crate::seed::is_commit_hash(hash.get_ref()) {
+            // Read as `sim run` reads it to compare: a hash it could not read, or a commit hash
+            // (which folds to a number no run's trace hash is), every run of the file would
+            // differ from.
+            if crate::seed::parse_trace_hash(hash.get_ref()).is_none() {
                 return Err((
                     hash.span(),
                     format!(

@@ -367,7 +367,7 @@ pub fn build(
                 ))
                 .or_default() += 1;
         }
-        let hash = crate::seed::parse_seed(&record.trace_hash).unwrap_or(0);
+        let hash = crate::seed::parse_trace_hash(&record.trace_hash).unwrap_or(0);
         trace_hash = (trace_hash ^ hash).wrapping_mul(0x0000_0100_0000_01b3);
         seeds_run.insert(record.seed);
         let scenario = scenarios
