@@ -558,11 +558,11 @@ struct AgainstRecorded {
     compared: u64,
     shared: SharedOps,
     parted: Option<(u64, Option<String>, Option<String>)>,
-    /// Why the recorded file could not be read on: a read error, or a line too long for one.
-    read_error: Option<RecordedTraceError>,
-    /// Why the recorded file is no trace, found at the first of its lines that is not the
-    /// run's: what looked like a mismatch would say that the build changed behaviour.
-    not_a_trace: Option<RecordedTraceError>,
+    /// Why the recorded file cannot be compared with: it could not be read on (a read error, a
+    /// line too long for one), or it is no trace, found at the first of its lines that is not
+    /// the run's (what looked like a mismatch would say that the build changed behaviour). Found
+    /// where the traces part, so once at most.
+    unusable: Option<RecordedTraceError>,
 }
 
 /// Why `sim replay --compare-trace FILE` cannot compare with FILE: it could not be read, or it is
@@ -741,7 +741,7 @@ impl AgainstRecorded {
         match read_trace_line(&mut self.recorded, &mut self.line, number) {
             Ok(read) => read,
             Err(error) => {
-                self.read_error.get_or_insert(error);
+                self.unusable.get_or_insert(error);
                 false
             }
         }
@@ -754,8 +754,8 @@ impl AgainstRecorded {
         }
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         if !self.next_recorded(self.compared) {
-            if self.compared == 1 && self.read_error.is_none() {
-                self.not_a_trace = Some(RecordedTraceError::Empty);
+            if self.compared == 1 && self.unusable.is_none() {
+                self.unusable = Some(RecordedTraceError::Empty);
             }
             self.parted = Some((self.compared, None, Some(text(line))));
         } else if self.line != line {
@@ -770,7 +770,7 @@ impl AgainstRecorded {
     /// Only a line that differs from the run's is checked: one that is the same is the run's own.
     fn check_recorded_line(&mut self, number: u64) {
         if let Err((column, problem)) = trace_event(&self.line, number) {
-            self.not_a_trace = Some(RecordedTraceError::NotATraceLine {
+            self.unusable = Some(RecordedTraceError::NotATraceLine {
                 line: number,
                 column,
                 problem,
@@ -804,11 +804,8 @@ impl TraceAgainstRecorded {
             let recorded = String::from_utf8_lossy(&state.line).into_owned();
             state.parted = Some((state.compared + 1, Some(recorded), None));
         }
-        if let Some(error) = state.read_error {
+        if let Some(error) = state.unusable {
             return Err(error);
-        }
-        if let Some(not_a_trace) = state.not_a_trace {
-            return Err(not_a_trace);
         }
         Ok(match state.parted {
             Some((event, first, second)) => TraceComparison::Parted {
@@ -834,8 +831,7 @@ impl Default for AgainstRecorded {
             compared: 0,
             shared: SharedOps::default(),
             parted: None,
-            read_error: None,
-            not_a_trace: None,
+            unusable: None,
         }
     }
 }
