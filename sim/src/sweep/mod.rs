@@ -92,10 +92,7 @@ pub struct SweepSettings {
 impl SweepSettings {
     /// The settings as the command line gives them.
     pub fn flags(&self) -> String {
-        format!(
-            "--recheck-percent {} --shrink-runs-max {}",
-            self.recheck_percent, self.shrink_runs_max
-        )
+        settings_flags(Some(self.recheck_percent), Some(self.shrink_runs_max)).join(" ")
     }
 
     /// The settings `dir` records; `None` when it records none (a directory a sweep wrote before
@@ -120,6 +117,15 @@ impl SweepSettings {
         minimise::write_atomic(&path, &text)
             .map_err(|error| format!("{}: cannot write: {error}", path.display()))
     }
+}
+
+/// `SweepSettings` as the command line gives them, a flag with its value each, where a setting
+/// not known (in a summary written before it was kept) is left out: one spelling for a resume's
+/// refusal and a merge's list of what its inputs hold.
+fn settings_flags(recheck_percent: Option<f64>, shrink_runs_max: Option<u64>) -> Vec<String> {
+    let recheck = recheck_percent.map(|percent| format!("--recheck-percent {percent}"));
+    let shrink = shrink_runs_max.map(|runs| format!("--shrink-runs-max {runs}"));
+    recheck.into_iter().chain(shrink).collect()
 }
 
 /// Checks a sweep's settings against those `out` records before it resumes anything. Results

@@ -108,14 +108,7 @@ impl ShardSummary {
     /// The shard's `--recheck-percent` and `--shrink-runs-max`, as a merge compares them, in
     /// command-line words; empty for a shard whose summary did not keep them.
     fn settings(&self) -> Vec<String> {
-        let mut settings = Vec::new();
-        if let Some(percent) = self.recheck_percent {
-            settings.push(format!("--recheck-percent {percent}"));
-        }
-        if let Some(runs) = self.shrink_runs_max {
-            settings.push(format!("--shrink-runs-max {runs}"));
-        }
-        settings
+        super::settings_flags(self.recheck_percent, self.shrink_runs_max)
     }
 
     /// Which shard this is (`None`: an unsharded sweep) and its plan's seeds as a label's words
