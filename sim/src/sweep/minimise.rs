@@ -427,7 +427,7 @@ pub fn minimise_all(
         .map(|_| config.sources.iter().map(Source::duplicate).collect())
         .collect();
     let mut failure = None;
-    let mut broken: Vec<(PairKey, String, InternalErrorSummary)> = Vec::new();
+    let mut broken: Vec<InternalErrorSummary> = Vec::new();
     let (dir, shrink_runs_max) = (&dir, config.shrink_runs_max);
     run_pool(
         &todo,
@@ -460,7 +460,7 @@ pub fn minimise_all(
                 minimising: Some(signature.clone()),
                 subject_code: payload.is::<crate::subject::SubjectCodePanic>(),
             };
-            Err(Box::new((key.clone(), signature.clone(), error)))
+            Err(Box::new(error))
         },
         |result| match result {
             Ok(Ok(record)) => {
@@ -480,10 +480,10 @@ pub fn minimise_all(
     if let Some(error) = failure {
         return Err(error);
     }
-    broken.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    broken.sort_by(|a, b| a.order().cmp(&b.order()));
     Ok(Minimised {
         sidecars: done.into_values().collect(),
-        internal_errors: broken.into_iter().map(|(_, _, error)| error).collect(),
+        internal_errors: broken,
     })
 }
 

@@ -227,6 +227,19 @@ pub struct InternalErrorSummary {
     pub subject_code: bool,
 }
 
+impl InternalErrorSummary {
+    /// Where it is listed: in its pair's key order (`PairKey`: seed first), then by the finding
+    /// whose minimising met it, so that the list is the same whichever worker met it first.
+    pub fn order(&self) -> (u64, &str, &[String], Option<&str>) {
+        (
+            self.seed,
+            &self.scenario,
+            &self.defects,
+            self.minimising.as_deref(),
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeterminismSummary {
     /// Runs done twice (every failing run and the sample of passing ones).
@@ -1217,6 +1230,52 @@ mod tests {
             split_signature("leak:heap block:counter_create"),
             ("leak".into(), "heap block".into(), "counter_create".into())
         );
+    }
+
+    /// Internal errors are listed in their pairs' key order (seed first, as `PairKey` sorts),
+    /// then by the finding whose minimising met them, which is all a sweep sorts them by.
+    #[test]
+    fn internal_errors_are_ordered_as_their_pairs_then_their_findings() {
+        let error = |seed: u64, scenario: &str, defects: &[&str], minimising: Option<&str>| {
+            InternalErrorSummary {
+                scenario: scenario.into(),
+                subject: "counter".into(),
+                defects: defects.iter().map(|d| d.to_string()).collect(),
+                seed,
+                replay: String::new(),
+                message: String::new(),
+                minimising: minimising.map(String::from),
+            }
+        };
+        let mut errors = [
+            error(2, "a", &[], None),
+            error(1, "b", &[], Some("y")),
+            error(1, "b", &["d"], Some("x")),
+            error(1, "b", &[], Some("x")),
+            error(1, "c", &[], None),
+        ];
+        let mut by_pair: Vec<(PairKey, Option<String>)> = errors
+            .iter()
+            .map(|e| {
+                let key = PairKey {
+                    seed: e.seed,
+                    scenario: e.scenario.clone(),
+                    defects: e.defects.clone(),
+                };
+                (key, e.minimising.clone())
+            })
+            .collect();
+        by_pair.sort();
+        errors.sort_by(|a, b| a.order().cmp(&b.order()));
+        let sorted: Vec<(u64, &str, &[String], Option<&str>)> =
+            errors.iter().map(InternalErrorSummary::order).collect();
+        let expected: Vec<(u64, &str, &[String], Option<&str>)> = by_pair
+            .iter()
+            .map(|(k, m)| (k.seed, k.scenario.as_str(), &k.defects[..], m.as_deref()))
+            .collect();
+        assert_eq!(sorted, expected);
+        assert_eq!((sorted[0].0, sorted[0].1, sorted[0].3), (1, "b", Some("x")));
+        assert_eq!(sorted[4].0, 2, "seed first, not scenario");
     }
 
     /// A pair that one merged input ran and another could not (an internal error) keeps the
