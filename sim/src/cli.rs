@@ -130,7 +130,7 @@ pub fn main_with(registry: Registry) -> i32 {
     // Replay lines name this binary: a crate's own, built on `main_with`, knows subjects that
     // `sim` does not, so `sim replay …` would not replay its findings.
     if let Some(program) = std::env::args_os().next().and_then(printed_program) {
-        report::set_program(&program);
+        crate::scenario::set_program(&program);
     }
     install_quiet_panic_hook();
     main_with_args(registry, std::env::args_os())
@@ -335,7 +335,7 @@ fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
         return CliError::usage(format!(
             "{diagnostic}\nnote: a fuzz target's crash artifact is bytes, not a scenario: `{program} import-crash TARGET {} --classify` runs it as the target did and names its finding, and without --classify it writes the scenario as a regression file, which `{program} replay` takes",
             report::shell_word(&path.display().to_string()),
-            program = report::shell_word(report::program())
+            program = report::shell_word(crate::scenario::program())
         ));
     }
     let looks_like_json = path.extension().is_some_and(|e| e == "json")
@@ -405,7 +405,7 @@ pub fn load_scenario(registry: &Registry, path: &Path) -> Result<Box<dyn DynScen
         return Err(CliError::usage(format!(
             "{}: is a directory; this command takes one scenario or repro file (`{} run {}` runs every .toml file under it)",
             path.display(),
-            report::shell_word(report::program()),
+            report::shell_word(crate::scenario::program()),
             report::shell_word(&path.display().to_string())
         )));
     }

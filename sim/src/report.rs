@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::findings::{Detail, Finding, FindingKind, LifecyclePart, OpRef, THREAD_EXIT_OP};
 use crate::registry::{DynScenario, Registry};
 use crate::runner::{Header, Outcome};
-use crate::scenario::Expect;
+use crate::scenario::{Expect, program};
 use crate::seed::format_seed;
 
 /// Where a finding was noticed, as a report says it.
@@ -685,17 +685,6 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(line)
-}
-
-/// Names the program that printed commands and hints start with: `sim`, or a crate's own binary
-/// built on `cli::main_with` (whose subjects `sim` does not know); the first call wins.
-pub fn set_program(name: &str) {
-    crate::scenario::set_program(name);
-}
-
-/// The program that printed commands start with (`sim` unless `set_program` said otherwise).
-pub fn program() -> &'static str {
-    crate::scenario::program()
 }
 
 /// The command that runs the scenario file `source` with `seed`: the same run again while the

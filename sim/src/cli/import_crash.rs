@@ -466,7 +466,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
     };
     // The command as run, defects included, so that it imports the same file again.
     let imported_by = fuzzing::import_command_of(
-        &report::shell_word(report::program()),
+        &report::shell_word(crate::scenario::program()),
         target.name(),
         &defects,
     )

@@ -53,7 +53,7 @@ fn shrunk_header(
     let source = report::one_line(&source);
     let mut header = format!(
         "# Shrunk by `{} shrink` from {source} for `{signature}` ({} ops -> {} ops{}).\n",
-        report::program(),
+        crate::scenario::program(),
         shrunk.ops_before,
         shrunk.ops_after,
         if about_its_defects {

@@ -78,9 +78,10 @@ pub(crate) use crate::subject::RUNNER_OPS;
 
 static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-/// Names the program that printed commands and hints start with; the first call wins
-/// (`report::set_program`, which `cli::main_with` calls; `cli::main_with_args` names it for its
-/// call alone, `name_program_for_call`).
+/// Names the program that printed commands and hints start with: `sim`, or a crate's own binary
+/// built on `cli::main_with` (whose subjects `sim` does not know); the first call wins
+/// (`cli::main_with` calls it; `cli::main_with_args` names it for its call alone,
+/// `name_program_for_call`).
 pub(crate) fn set_program(name: &str) {
     let _ = PROGRAM.set(name.to_string());
 }

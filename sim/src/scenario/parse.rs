@@ -2143,7 +2143,7 @@ mod tests {
                 none.contains("(`mybin list counter` shows the ops)"),
                 "{none}"
             );
-            assert_eq!(crate::report::program(), "mybin");
+            assert_eq!(crate::scenario::program(), "mybin");
         }
         let [missing, none] = hints();
         assert!(
