@@ -498,7 +498,6 @@ fn import_crash_refuses_an_artifact_past_the_bound_without_reading_it_whole() {
 /// own artifacts run on the built-in `counter` in any binary).
 mod import_crash_bound {
     use std::path::Path;
-    use std::process::Command;
 
     use arbitrary::{Arbitrary, Unstructured};
     use serde::{Deserialize, Serialize};
@@ -506,7 +505,7 @@ mod import_crash_bound {
     use sim::registry::{Registry, erase};
     use sim::subject::{Config, DefectInfo, Step, Subject, SubjectInfo};
 
-    use super::support::{scratch_dir, toml_files_in, write_file};
+    use super::support::{rerun_test_in_child, scratch_dir, toml_files_in, write_file};
 
     /// Set (to `ARTIFACT<tab>OUT`, then `<tab>--classify` or nothing) in the process the test
     /// starts to run `sim import-crash`.
@@ -575,20 +574,11 @@ mod import_crash_bound {
     /// `sim import-crash canary ARTIFACT --out OUT [EXTRA]` with the stand-in: exit code, stdout,
     /// stderr.
     fn import(artifact: &Path, out: &Path, extra: &str) -> (i32, String, String) {
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-            // The defects are the canary's alone, not those of a fuzzing session's environment.
-            .env_remove(sim::fuzzing::DEFECTS_ENV)
-            .env(
-                CHILD_ENV,
-                format!("{}\t{}\t{extra}", artifact.display(), out.display()),
-            )
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
+        // Without a fuzzing session's defects: the canary's are given on its command line.
+        rerun_test_in_child(
+            TEST_NAME,
+            CHILD_ENV,
+            format!("{}\t{}\t{extra}", artifact.display(), out.display()),
         )
     }
 

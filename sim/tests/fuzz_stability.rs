@@ -21,12 +21,14 @@
 //! grew its table of labels in some processes and not in others. `make fuzz-cmin` runs its
 //! inputs in a fresh process.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
-use std::process::Command;
 
 use sim::fuzzing::{self, FuzzTarget, GrowthCounters, TARGETS};
+use support::rerun_test_in_child;
 
 /// The system allocator, counting the allocations (reallocations included) and the frees made on
 /// each thread.
@@ -176,18 +178,12 @@ fn every_process_runs_an_input_through_the_same_code() {
     // This test binary again, running only this test: each process is loaded at another
     // address (where the system randomises them, as Linux does by default).
     let run_in_new_process = || {
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "every_process_runs_an_input_through_the_same_code",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, "1")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let stdout = String::from_utf8(output.stdout).unwrap();
+        let (code, stdout, stderr) = rerun_test_in_child(
+            "every_process_runs_an_input_through_the_same_code",
+            CHILD_ENV,
+            "1",
+        );
+        assert_eq!(code, 0, "{stderr}");
         stdout
             .lines()
             .filter(|line| line.contains(" allocations, "))

@@ -4,6 +4,8 @@
 //! error of the CLI names where it panicked. This file is a test binary of its own: it installs a
 //! panic hook (`sim::subject::install_panic_location_hook`), which is process-wide.
 
+mod support;
+
 use std::sync::Once;
 
 use arbitrary::Arbitrary;
@@ -13,6 +15,7 @@ use sim::os::{Os, Tid};
 use sim::registry::{Registry, erase};
 use sim::runner::{Outcome, RunOptions};
 use sim::subject::{Config, Names, OpDoc, Step, Subject, SubjectInfo};
+use support::rerun_test_in_child;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Arbitrary)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
@@ -218,7 +221,7 @@ fn an_unwrap_in_a_host_backed_subject_names_its_line_across_the_child_process() 
 /// `sim ARGS` with `fragile` registered, run by the test `name` as a child process of this one
 /// (`SIM_PANIC_LOCATION_CHILD` holds the arguments, one a line), since `main_with_args` prints
 /// to stderr: the child's exit code and stderr. In the child, the call exits with the CLI's code.
-fn fragile_cli(name: &str, args: &[&str]) -> (Option<i32>, String) {
+fn fragile_cli(name: &str, args: &[&str]) -> (i32, String) {
     const CHILD: &str = "SIM_PANIC_LOCATION_CHILD";
     if let Ok(args) = std::env::var(CHILD) {
         install_hook();
@@ -226,13 +229,8 @@ fn fragile_cli(name: &str, args: &[&str]) -> (Option<i32>, String) {
         let argv = std::iter::once("sim").chain(args.lines());
         std::process::exit(sim::cli::main_with_args(registry, argv));
     }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture"])
-        .env(CHILD, args.join("\n"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code(), stderr)
+    let (code, _, stderr) = rerun_test_in_child(name, CHILD, args.join("\n"));
+    (code, stderr)
 }
 
 /// A panic outside any run (here in a subject's `validate`, while the file is read) is said as
@@ -246,7 +244,7 @@ fn an_internal_error_names_where_it_panicked() {
     std::fs::write(&file, scenario("fragile", "break-validation")).unwrap();
     let file = file.display().to_string();
     let (code, stderr) = fragile_cli("an_internal_error_names_where_it_panicked", &["run", &file]);
-    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(code, 3, "{stderr}");
     let expected = format!(
         "error: subject `fragile`'s own code panicked: its `validate_op`, checking this op: \
          validation broke (panicked at {}:{VALIDATE_LINE}:",
@@ -265,7 +263,7 @@ fn a_panic_of_the_subjects_code_in_sim_list_is_said_as_the_subjects() {
         "a_panic_of_the_subjects_code_in_sim_list_is_said_as_the_subjects",
         &["list", "fragile"],
     );
-    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(code, 3, "{stderr}");
     let expected = format!(
         "subject `fragile`'s own code panicked: its `validate_op`, making an example op for \
          `list`: validation broke (panicked at {}:{VALIDATE_LINE}:",

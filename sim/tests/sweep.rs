@@ -20,9 +20,20 @@ use sim::sweep::results::{self, RunRecord};
 use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
 use support::{
-    SIM, defects_off, last_op_started_lines, package_dir, paste_into_shell, run_sim, run_sim_in,
-    scratch_dir, spawned_threads_scenario, workspace_root, write_300000_op_leak, write_file,
+    SIM, defects_off, last_op_started_lines, package_dir, paste_into_shell, rerun_test_in_child,
+    run_sim, run_sim_in, scratch_dir, spawned_threads_scenario, workspace_root,
+    write_300000_op_leak, write_file,
 };
+
+/// A sweep's source as `sim sweep DIR/NAME` makes it: `text` written to `DIR/NAME` and parsed by
+/// `registry` under that path.
+fn file_source(registry: &Registry, dir: &Path, name: &str, text: &str) -> Source {
+    let path = write_file(dir, name, text);
+    let scenario = registry
+        .parse(&path.display().to_string(), text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    Source::file(&path, scenario)
+}
 
 fn records(dir: &Path) -> Vec<RunRecord> {
     results::load(&dir.join(results::RESULTS_FILE), false)
@@ -3428,22 +3439,7 @@ fn a_resume_gives_a_pair_that_met_an_internal_error_its_result_once_sim_is_fixed
 /// binary knows only the built-in subjects, so this test binary runs itself as the CLI, as a
 /// crate's own binary built on `main_with` would, in a child process whose output it reads.
 fn run_shaky_cli(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            SHAKY_CLI_TEST,
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(SHAKY_CLI_ARGS, args.join("\n"))
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    rerun_test_in_child(SHAKY_CLI_TEST, SHAKY_CLI_ARGS, args.join("\n"))
 }
 
 /// The test that, given `SHAKY_CLI_ARGS` (one argument a line), runs the CLI on them and exits
@@ -3473,13 +3469,10 @@ fn shaky_cli() {
 fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
     install_panic_location_hook();
     let dir = scratch_dir("internal-error-minimising");
-    let file = dir.join("fragile.toml");
-    std::fs::write(&file, FRAGILE_SHRINK_FILE).unwrap();
     let registry = shaky_registry();
-    let path = file.display().to_string();
-    let scenario = registry.parse(&path, FRAGILE_SHRINK_FILE).unwrap();
+    let source = file_source(&registry, &dir, "fragile.toml", FRAGILE_SHRINK_FILE);
     let out = dir.join("out");
-    let config = SweepConfig::new(vec![Source::file(&file, scenario)], 0..2, &out);
+    let config = SweepConfig::new(vec![source], 0..2, &out);
     let check = |report: &sim::sweep::SweepReport| {
         let summary = &report.summary;
         assert_eq!(summary.verdict, "fail");
@@ -3551,6 +3544,7 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
 
     // Through the CLI: the summary with the finding and the error apart, then exit 3.
     let out_text = out.display().to_string();
+    let path = dir.join("fragile.toml").display().to_string();
     let args = ["sweep", &path, "--seeds", "0..2", "--out", &out_text];
     let (code, stdout, stderr) = run_shaky_cli(&args);
     assert_eq!(code, 3, "{stdout}\n{stderr}");
@@ -3589,18 +3583,14 @@ ops = [
 fn a_bug_with_defects_off_is_not_folded_into_a_seeded_defects_finding_of_its_signature() {
     let dir = scratch_dir("findings-by-defect-set");
     let registry = Registry::builtin();
-    let source = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        let scenario = registry.parse(&path.display().to_string(), text).unwrap();
-        Source::file(&path, scenario)
+    let sources = || {
+        vec![
+            file_source(&registry, &dir, "seeded.toml", CREATE_EVICT),
+            file_source(&registry, &dir, "unseeded.toml", CREATE_FORGET),
+        ]
     };
-    let sources = vec![
-        source("seeded.toml", CREATE_EVICT),
-        source("unseeded.toml", CREATE_FORGET),
-    ];
     let out = dir.join("out");
-    let report = sweep(&registry, &SweepConfig::new(sources, 0..2, &out)).unwrap();
+    let report = sweep(&registry, &SweepConfig::new(sources(), 0..2, &out)).unwrap();
     let signature = "leak:heap block:counter_create";
     let findings = &report.summary.findings;
     let of = |defects: &[&str]| {
@@ -3628,18 +3618,7 @@ fn a_bug_with_defects_off_is_not_folded_into_a_seeded_defects_finding_of_its_sig
     }
     assert_ne!(of(&["leak-on-evict"]).repro, of(&[]).repro);
     // A resume finds both repros up to date and keeps them.
-    let resumed = sweep(
-        &registry,
-        &SweepConfig::new(
-            vec![
-                source("seeded.toml", CREATE_EVICT),
-                source("unseeded.toml", CREATE_FORGET),
-            ],
-            0..2,
-            &out,
-        ),
-    )
-    .unwrap();
+    let resumed = sweep(&registry, &SweepConfig::new(sources(), 0..2, &out)).unwrap();
     assert_eq!(&resumed.summary.findings, findings);
     // A merge of the directory keeps them apart too.
     let merged = dir.join("merged");
@@ -3668,12 +3647,7 @@ fn a_resume_renames_a_repro_an_older_sim_named_as_another_findings() {
             ("unseeded.toml", CREATE_FORGET),
         ]
         .into_iter()
-        .map(|(name, text)| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).unwrap();
-            let scenario = registry.parse(&path.display().to_string(), text).unwrap();
-            Source::file(&path, scenario)
-        })
+        .map(|(name, text)| file_source(&registry, &dir, name, text))
         .collect::<Vec<_>>()
     };
     let out = dir.join("out");
@@ -3757,13 +3731,7 @@ fn a_defect_set_in_another_order_or_with_a_repeat_is_one_finding() {
         ("ba.toml", r#""fd-table-lock-leak", "prestats-lock-leak""#),
     ]
     .into_iter()
-    .map(|(name, defects)| {
-        let path = dir.join(name);
-        let text = two_defects_file(defects);
-        std::fs::write(&path, &text).unwrap();
-        let scenario = registry.parse(&path.display().to_string(), &text).unwrap();
-        Source::file(&path, scenario)
-    })
+    .map(|(name, defects)| file_source(&registry, &dir, name, &two_defects_file(defects)))
     .collect();
     let out = dir.join("out");
     let report = sweep(&registry, &SweepConfig::new(sources, 0..2, &out)).unwrap();

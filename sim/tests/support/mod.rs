@@ -7,9 +7,10 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 use sim::registry::{DynScenario, Registry};
@@ -76,11 +77,39 @@ pub fn run_sim_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .env_remove("COLUMNS")
         .output()
         .expect("run sim");
-    (
-        output.status.code().expect("sim exits, it is not killed"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    code_and_output(output)
+}
+
+/// A child's (exit code, stdout, stderr); a child killed by a signal fails the test with its
+/// stderr.
+fn code_and_output(output: Output) -> (i32, String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("the child was killed: {}\n{stderr}", output.status));
+    (code, stdout, stderr)
+}
+
+/// Runs this test binary again, as a child process that runs its test `test` alone (the full
+/// name `--exact` wants) with the environment variable `var` set to `value`: (exit code, stdout,
+/// stderr). For work a test needs a process of its own for: a CLI call with the test's own
+/// subjects (`main_with_args`, which exits and prints to stderr), or a fresh load address. The
+/// test does that work when it finds `var` set, and starts the child otherwise. The child runs
+/// without `fuzzing::DEFECTS_ENV`: its defects are the test's, not a fuzzing session's.
+pub fn rerun_test_in_child(
+    test: &str,
+    var: &str,
+    value: impl AsRef<OsStr>,
+) -> (i32, String, String) {
+    let output = Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env_remove(sim::fuzzing::DEFECTS_ENV)
+        .env(var, value)
+        .output()
+        .expect("run the test binary again");
+    code_and_output(output)
 }
 
 /// `run_sim_in` the package's directory, where cargo starts the tests.
@@ -106,14 +135,7 @@ pub fn paste_into_shell(dir: &Path, command: &str) -> (i32, String, String) {
         .current_dir(dir)
         .output()
         .expect("run sh");
-    (
-        output
-            .status
-            .code()
-            .expect("the shell exits, it is not killed"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    code_and_output(output)
 }
 
 /// The `.toml` files directly in `dir`, sorted; none when `dir` does not exist.
