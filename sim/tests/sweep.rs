@@ -3559,6 +3559,68 @@ fn a_panic_of_sim_while_minimising_costs_that_findings_repro_alone() {
     assert!(stdout.contains("report: "), "{stdout}");
 }
 
+/// A merge lists the findings its shards could not minimise (their summaries' internal errors
+/// of minimising), once a finding, at its first pair, and exits 3 as the shards did; it listed
+/// none, and passed their findings on without a repro and without saying why.
+#[test]
+fn a_merge_lists_the_findings_its_shards_could_not_minimise() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-minimising-merge");
+    let registry = shaky_registry();
+    let shard_dirs: Vec<PathBuf> = (1..=2)
+        .map(|index| {
+            let source = file_source(&registry, &dir, "fragile.toml", FRAGILE_SHRINK_FILE);
+            let out = dir.join(format!("shard-{index}"));
+            let mut config = SweepConfig::new(vec![source], 0..6, &out);
+            config.shard = Some(Shard { index, count: 2 });
+            let report = sweep(&registry, &config).unwrap();
+            let errors = &report.summary.internal_errors;
+            assert_eq!(errors.len(), 1, "shard {index}: {errors:?}");
+            assert!(errors[0].minimising.is_some(), "{errors:?}");
+            out
+        })
+        .collect();
+    let merged_dir = dir.join("merged");
+    let merged = summary::merge(&shard_dirs, &merged_dir, summary::Mismatched::Refuse).unwrap();
+    assert_eq!(merged.findings.len(), 1, "{:?}", merged.findings);
+    let finding = &merged.findings[0];
+    assert_eq!((finding.count, finding.first_seed), (6, 0));
+    assert_eq!(finding.repro, None);
+    let errors = &merged.internal_errors;
+    assert_eq!(errors.len(), 1, "one a finding: {errors:?}");
+    assert_eq!(errors[0].seed, 0, "at the finding's first pair: {errors:?}");
+    assert_eq!(
+        errors[0].minimising.as_deref(),
+        Some(finding.signature.as_str())
+    );
+    assert_eq!(summary::read(&merged_dir).unwrap().unwrap(), merged);
+    // Merged again, the merge keeps it.
+    let again_dir = dir.join("again");
+    let again = summary::merge(
+        std::slice::from_ref(&merged_dir),
+        &again_dir,
+        summary::Mismatched::Refuse,
+    )
+    .unwrap();
+    assert_eq!(again.internal_errors, merged.internal_errors);
+
+    let mut args = vec!["sweep".to_string(), "merge".to_string()];
+    args.extend(shard_dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".to_string(), merged_dir.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = run_shaky_cli(&args);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("INTERNAL ERROR: sim could not minimise 1 finding(s) (exit 3)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("while minimising `panic:"), "{stdout}");
+    assert!(
+        stdout.contains("resume the sweep that found it (its same command) to minimise it again, then merge again"),
+        "{stdout}"
+    );
+}
+
 /// A `counter` file that leaks with every defect off: a bug of the subject nobody seeded, whose
 /// signature is the one `leak-on-evict`'s finding has (`CREATE_EVICT`).
 const CREATE_FORGET: &str = r#"

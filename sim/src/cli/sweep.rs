@@ -569,7 +569,10 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         .iter()
         .any(|error| error.minimising.is_some())
     {
-        lines.push("note: a finding that could not be minimised is reported above without a repro; a resume minimises it again".to_string());
+        lines.push(match command {
+            SummaryCommand::Sweep => "note: a finding that could not be minimised is reported above without a repro; a resume minimises it again",
+            SummaryCommand::Merge => "note: a finding that could not be minimised is reported above without a repro; once the bug is fixed, resume the sweep that found it (its same command) to minimise it again, then merge again",
+        }.to_string());
     }
     lines
 }

@@ -591,6 +591,9 @@ pub fn merge(
     // The settings of each shard merged (`None` where they are not known), for the merge's own
     // record of them.
     let mut settings_merged: Vec<Option<SweepSettings>> = Vec::new();
+    // The findings the inputs' sweeps could not minimise (their summaries' internal errors of
+    // minimising): they have no record of their own, as a pair sim could not run has.
+    let mut minimising_errors: Vec<InternalErrorSummary> = Vec::new();
     // Inputs that do not hold all the runs of their share of the plan (for `incomplete`).
     let mut unfinished = Vec::new();
     // Warnings that `incomplete` says again in its own words: kept apart from `warnings` and
@@ -674,6 +677,11 @@ pub fn merge(
             None => settings_merged.push(SweepSettings::read(input).ok().flatten()),
         }
         if let Some(summary) = &summary {
+            minimising_errors.extend(
+                (summary.internal_errors.iter())
+                    .filter(|error| error.minimising.is_some())
+                    .cloned(),
+            );
             for shard in &summary.shards {
                 if let Some(percent) = shard.recheck_percent {
                     recheck_percents
@@ -864,6 +872,8 @@ pub fn merge(
     }
     warnings.extend(said_by_incomplete);
     let mut summary = build(&records, &chosen, span, shards, out);
+    // After the pairs' own, as a sweep lists them.
+    (summary.internal_errors).extend(still_unminimised(minimising_errors, &firsts, &chosen));
     summary.warnings = warnings;
     summary.set_incomplete(incomplete);
     let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
@@ -888,6 +898,37 @@ pub fn merge(
         },
     }
     Ok(summary)
+}
+
+/// Of the errors the merge's inputs met while minimising findings (`errors`), those of findings
+/// the merge holds (`firsts`) and has no repro of (`chosen`: another input's minimised it), one a
+/// finding, the first in pair order (its first pair's, where that input met it), in that order.
+fn still_unminimised(
+    errors: Vec<InternalErrorSummary>,
+    firsts: &BTreeMap<minimise::FindingKey, &RunRecord>,
+    chosen: &[ReproRecord],
+) -> Vec<InternalErrorSummary> {
+    let minimised: BTreeSet<minimise::FindingKey> =
+        chosen.iter().map(minimise::finding_key).collect();
+    let mut kept: BTreeMap<minimise::FindingKey, InternalErrorSummary> = BTreeMap::new();
+    for error in errors {
+        let Some(signature) = &error.minimising else {
+            continue;
+        };
+        let finding = minimise::key_of(&error.subject, &error.defects, signature);
+        if !firsts.contains_key(&finding) || minimised.contains(&finding) {
+            continue;
+        }
+        match kept.get(&finding) {
+            Some(earlier) if earlier.order() <= error.order() => {}
+            _ => {
+                kept.insert(finding, error);
+            }
+        }
+    }
+    let mut kept: Vec<InternalErrorSummary> = kept.into_values().collect();
+    kept.sort_by(|a, b| a.order().cmp(&b.order()));
+    kept
 }
 
 /// One line of what a merge's input holds: its shards (and their plans and seeds), the sources
