@@ -12,8 +12,9 @@ use sim::subject::{Config, Subject};
 use sim::subjects::dlmalloc::{DlmallocOp, DlmallocSubject};
 use sim::trace::MemorySink;
 use support::{
-    for_each_passing_generated_scenario, fresh_path, parse_scenario, print_and_parse_back, run_sim,
-    scratch_dir, workspace_path, write_file,
+    HUGE_ARENA_SCENARIO, for_each_passing_generated_scenario, fresh_path, parse_scenario,
+    print_and_parse_back, run_sim, run_sim_under_memory_limit, scratch_dir, workspace_path,
+    write_file,
 };
 
 const BASIC: &str = include_str!("../../scenarios/dlmalloc-basic.toml");
@@ -448,30 +449,14 @@ fn a_sweep_through_the_fork_servers_records_what_direct_runs_give_crash_or_not()
 #[test]
 fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
     let dir = scratch_dir("dlmalloc-refused");
-    let huge_arena = "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\n\
-        arena-bytes = 68719476736\n[[lifecycle]]\nname = \"l\"\n\
-        ops = [{ op = \"create\" }, { op = \"destroy\" }]\n";
-    let huge = write_file(&dir, "huge-arena.toml", huge_arena);
+    let huge = write_file(&dir, "huge-arena.toml", HUGE_ARENA_SCENARIO);
     let other = workspace_path("scenarios/zoo/instantiate-destroy.toml");
     let repros = dir.join("repros");
-    let under_limit = |args: &[&str]| {
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -v 2000000 && exec \"$0\" \"$@\"")
-            .arg(env!("CARGO_BIN_EXE_sim"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
     let huge = huge.display().to_string();
     let repro_dir = repros.display().to_string();
-    let (code, stdout, stderr) = under_limit(&["run", &huge, &other, "--repro-dir", &repro_dir]);
-    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) =
+        run_sim_under_memory_limit(&["run", &huge, &other, "--repro-dir", &repro_dir]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("huge-arena.toml: cannot run here")
             && stderr.contains("`arena-bytes`")
@@ -514,8 +499,8 @@ fn an_arena_the_host_refuses_is_an_error_that_keeps_the_other_reports() {
         if args[0] == "sweep" {
             args.push(&out);
         }
-        let (code, stdout, stderr) = under_limit(&args);
-        assert_eq!(code, Some(3), "{args:?}: {stdout}\n{stderr}");
+        let (code, stdout, stderr) = run_sim_under_memory_limit(&args);
+        assert_eq!(code, 3, "{args:?}: {stdout}\n{stderr}");
         assert!(stderr.contains("cannot run here"), "{args:?}: {stderr}");
     }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use sim::fuzzing::{self, TARGETS};
 use support::{
-    defects_off, fresh_path, run_sim, scratch_dir, toml_files_in, workspace_root, write_file,
+    code_and_output, defects_off, fresh_path, run_sim, scratch_dir, toml_files_in, workspace_root,
+    write_file,
 };
 
 fn corpus_inputs(target: &str) -> Vec<PathBuf> {
@@ -423,12 +424,7 @@ fn import_crash_reads_the_fuzzers_defects_and_writes_only_into_a_corpus_that_exi
         if let Some(value) = env {
             command.env(fuzzing::DEFECTS_ENV, value);
         }
-        let output = command.output().unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        code_and_output(command.output().unwrap())
     };
     let root = workspace_root();
     let (code, stdout, _) = run(None, &["--classify"], &root);

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{SIM, package_dir, repro_dir, run_sim, scratch_dir};
+use support::{
+    HUGE_ARENA_SCENARIO, SIM, package_dir, repro_dir, run_sim, run_sim_under_memory_limit,
+    scratch_dir, write_file,
+};
 
 const KINDS: [&str; 8] = [
     "leak",
@@ -886,35 +889,19 @@ fn the_listed_runner_ops_pasted_into_a_scenario_parse_and_run() {
 #[test]
 fn a_file_the_host_refuses_is_in_the_json_and_the_verdict_is_not_pass() {
     let dir = scratch_dir("json-refused");
-    let huge = dir.join("huge-arena.toml");
-    std::fs::write(
-        &huge,
-        "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\n\
-         arena-bytes = 68719476736\n[[lifecycle]]\nname = \"l\"\n\
-         ops = [{ op = \"create\" }, { op = \"destroy\" }]\n",
-    )
-    .unwrap();
-    let huge = huge.display().to_string();
+    let huge = write_file(&dir, "huge-arena.toml", HUGE_ARENA_SCENARIO)
+        .display()
+        .to_string();
     let clean = package_dir()
         .join("tests/ui/counter-clean.toml")
         .display()
         .to_string();
     let repros = dir.join("repros").display().to_string();
     let under_limit = |files: &[&str]| {
-        let output = Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -v 2000000 && exec \"$0\" \"$@\"")
-            .arg(SIM)
-            .arg("run")
-            .args(files)
-            .args(["--json", "--repro-dir", &repros])
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let mut args = vec!["run"];
+        args.extend(files);
+        args.extend(["--json", "--repro-dir", &repros]);
+        run_sim_under_memory_limit(&args)
     };
     let not_run_is_the_huge_file = |value: &Value| {
         let not_run = value["not_run"].as_array().expect("not_run is a list");
@@ -930,7 +917,7 @@ fn a_file_the_host_refuses_is_in_the_json_and_the_verdict_is_not_pass() {
     };
 
     let (code, stdout, stderr) = under_limit(&[&huge]);
-    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(code, 3, "{stderr}");
     let value = one_object(&stdout);
     not_run_is_the_huge_file(&value);
     assert!(
@@ -942,7 +929,7 @@ fn a_file_the_host_refuses_is_in_the_json_and_the_verdict_is_not_pass() {
     assert!(value["trace_hash"].is_null(), "no run, no trace: {value}");
 
     let (code, stdout, stderr) = under_limit(&[&clean, &huge]);
-    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(code, 3, "{stderr}");
     let value = one_object(&stdout);
     not_run_is_the_huge_file(&value);
     let runs = value["runs"]
@@ -954,7 +941,7 @@ fn a_file_the_host_refuses_is_in_the_json_and_the_verdict_is_not_pass() {
 
     // Every file ran: `not_run` is there, and empty.
     let (code, stdout, _) = under_limit(&[&clean]);
-    assert_eq!(code, Some(0));
+    assert_eq!(code, 0);
     let value = one_object(&stdout);
     assert_eq!(value["not_run"], serde_json::json!([]));
     assert_eq!(value["verdict"], "pass");

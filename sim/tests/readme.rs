@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use sim::runner::RunOptions;
-use support::run_sim_from_root;
+use support::{code_and_output, run_sim_from_root};
 
 /// The `use` lines the README gives a subject of one's own, compiled here; the test
 /// `the_readmes_use_paths_compile` checks that the README shows exactly these lines.
@@ -152,14 +152,10 @@ fn the_first_runs_commands_and_its_printed_replay_work_as_typed() {
             .env_remove("CARGO_TARGET_DIR")
             .output()
             .expect("run sh");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        code_and_output(output)
     };
     let (code, stdout, stderr) = shell(&typed.join("\n"));
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
     assert_eq!(stdout, shown, "the README's commands print what it shows");
     let replay = shown
         .lines()
@@ -171,7 +167,7 @@ fn the_first_runs_commands_and_its_printed_replay_work_as_typed() {
         .filter(|line| line.starts_with("export "))
         .collect();
     let (code, stdout, stderr) = shell(&format!("{}\n{replay}", setup.join("\n")));
-    assert_eq!(code, Some(1), "`{replay}` pasted: {stderr}");
+    assert_eq!(code, 1, "`{replay}` pasted: {stderr}");
     assert!(
         stdout.contains("replayed: the same findings and the same trace hash as recorded"),
         "{stdout}"

@@ -20,20 +20,10 @@ use sim::sweep::results::{self, RunRecord};
 use sim::sweep::summary::{self, Summary};
 use sim::sweep::{Shard, Source, SweepConfig, sweep};
 use support::{
-    SIM, defects_off, last_op_started_lines, package_dir, paste_into_shell, rerun_test_in_child,
-    run_sim, run_sim_in, scratch_dir, spawned_threads_scenario, workspace_root,
-    write_300000_op_leak, write_file,
+    SIM, defects_off, file_source, last_op_started_lines, package_dir, paste_into_shell,
+    rerun_test_in_child, run_sim, run_sim_in, scratch_dir, spawned_threads_scenario,
+    workspace_root, write_300000_op_leak, write_file,
 };
-
-/// A sweep's source as `sim sweep DIR/NAME` makes it: `text` written to `DIR/NAME` and parsed by
-/// `registry` under that path.
-fn file_source(registry: &Registry, dir: &Path, name: &str, text: &str) -> Source {
-    let path = write_file(dir, name, text);
-    let scenario = registry
-        .parse(&path.display().to_string(), text)
-        .unwrap_or_else(|e| panic!("{e}"));
-    Source::file(&path, scenario)
-}
 
 fn records(dir: &Path) -> Vec<RunRecord> {
     results::load(&dir.join(results::RESULTS_FILE), false)

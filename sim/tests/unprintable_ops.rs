@@ -218,13 +218,9 @@ fn scenarios_that_do_not_print_and_differ_hash_apart() {
 fn a_resumed_sweep_reruns_an_edited_file_that_does_not_print() {
     let dir = support::scratch_dir("unprintable-resume");
     let out = dir.join("out");
-    let path = dir.join("wide.toml");
     let registry = poker_registry();
     let sweep_version = |second: &str| {
-        let text = unprintable_file(second);
-        std::fs::write(&path, &text).unwrap();
-        let scenario = registry.parse(&path.display().to_string(), &text).unwrap();
-        let source = sim::sweep::Source::file(&path, scenario);
+        let source = support::file_source(&registry, &dir, "wide.toml", &unprintable_file(second));
         let mut config = sim::sweep::SweepConfig::new(vec![source], 0..2, &out);
         config.shrink_runs_max = 20;
         sim::sweep::sweep(&registry, &config).unwrap()
@@ -248,13 +244,10 @@ fn a_resumed_sweep_reruns_an_edited_file_that_does_not_print() {
 fn a_finding_in_a_file_that_does_not_print_is_kept_without_a_repro() {
     let dir = support::scratch_dir("unprintable-minimise");
     let out = dir.join("out");
-    let path = dir.join("wide.toml");
-    let text = unprintable_file(r#"{ op = "poke", slot = 2, value = 3 }"#);
-    std::fs::write(&path, &text).unwrap();
     let registry = poker_registry();
-    let scenario = registry.parse(&path.display().to_string(), &text).unwrap();
-    let mut config =
-        sim::sweep::SweepConfig::new(vec![sim::sweep::Source::file(&path, scenario)], 0..3, &out);
+    let text = unprintable_file(r#"{ op = "poke", slot = 2, value = 3 }"#);
+    let source = support::file_source(&registry, &dir, "wide.toml", &text);
+    let mut config = sim::sweep::SweepConfig::new(vec![source], 0..3, &out);
     // One run, the first pair's as it is: a shrink would find that one poke of a printable
     // value shows the finding, and its repro would print.
     config.shrink_runs_max = 1;

@@ -16,6 +16,7 @@ use serde_json::Value;
 use sim::registry::{DynScenario, Registry};
 use sim::runner::{Outcome, RunOptions};
 use sim::scenario::generate::GenerateOptions;
+use sim::sweep::Source;
 
 /// The `sim` binary under test, which cargo builds for the integration tests.
 pub const SIM: &str = env!("CARGO_BIN_EXE_sim");
@@ -82,7 +83,7 @@ pub fn run_sim_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// A child's (exit code, stdout, stderr); a child killed by a signal fails the test with its
 /// stderr.
-fn code_and_output(output: Output) -> (i32, String, String) {
+pub fn code_and_output(output: Output) -> (i32, String, String) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let code = output
@@ -120,6 +121,24 @@ pub fn run_sim(args: &[&str]) -> (i32, String, String) {
 /// `run_sim_in` the repository's root, where a person runs it and the README's paths start.
 pub fn run_sim_from_root(args: &[&str]) -> (i32, String, String) {
     run_sim_in(&workspace_root(), args)
+}
+
+/// A `dlmalloc` scenario whose arena (`arena-bytes`, 64 GiB) a host held to
+/// `run_sim_under_memory_limit`'s address space refuses.
+pub const HUGE_ARENA_SCENARIO: &str = "name = \"huge-arena\"\nsubject = \"dlmalloc\"\n[config]\n\
+    arena-bytes = 68719476736\n[[lifecycle]]\nname = \"l\"\n\
+    ops = [{ op = \"create\" }, { op = \"destroy\" }]\n";
+
+/// `run_sim` with the address space held to 2 GB (`ulimit -v`): a host that refuses
+/// `HUGE_ARENA_SCENARIO`'s arena.
+pub fn run_sim_under_memory_limit(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new("sh")
+        .args(["-c", "ulimit -v 2000000 && exec \"$0\" \"$@\"", SIM])
+        .args(args)
+        .current_dir(package_dir())
+        .output()
+        .expect("run sh");
+    code_and_output(output)
 }
 
 /// Runs a command line that `sim` printed (`sim replay …`, `sim run …`) through a real shell,
@@ -263,6 +282,16 @@ pub fn text_of_300000_op_leak() -> String {
 /// Writes `text_of_300000_op_leak` to `DIR/big.toml` and returns its path.
 pub fn write_300000_op_leak(dir: &Path) -> PathBuf {
     write_file(dir, "big.toml", text_of_300000_op_leak())
+}
+
+/// A sweep's source as `sim sweep DIR/NAME` makes it: `text` written to `DIR/NAME` and parsed by
+/// `registry` under that path.
+pub fn file_source(registry: &Registry, dir: &Path, name: &str, text: &str) -> Source {
+    let path = write_file(dir, name, text);
+    let scenario = registry
+        .parse(&path.display().to_string(), text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    Source::file(&path, scenario)
 }
 
 /// Writes `contents` to `DIR/NAME` and returns the file's path.
