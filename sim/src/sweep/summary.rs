@@ -1286,6 +1286,7 @@ mod tests {
                 replay: String::new(),
                 message: String::new(),
                 minimising: minimising.map(String::from),
+                subject_code: false,
             }
         };
         let mut errors = [
