@@ -374,16 +374,19 @@ fn generated_scenarios_print_back_and_replay_identically() {
     }
 }
 
-/// Sleeps that bring the clock to its end (a scenario may sleep up to `i64::MAX` ticks at a time)
-/// leave a freed page's purge due at the end of time, not past it: the subject's own sum
-/// overflowed (a false `panic` finding in debug builds, a purge due at once in release).
+/// The longest sleeps, a free whose purge is due the longest delay later, and more of them: the
+/// allocator's deadline (the clock plus its delay) is a plain sum, which the clock's bound keeps
+/// from overflowing (`os::CLOCK_TICKS_MAX`): the run passes. A sleep past
+/// the longest is refused by the parser (`tests/malformed/sleep-above-longest.toml`); it took the
+/// clock to `u64::MAX` once, where the allocator's sum overflowed.
 #[test]
-fn a_free_at_the_end_of_time_purges_no_earlier_and_does_not_overflow() {
-    let sleep = r#"{ op = "sleep", ticks = 9223372036854775807 }"#;
+fn a_free_after_the_longest_sleeps_does_not_overflow_its_purge_deadline() {
+    let sleep = format!("{{ op = \"sleep\", ticks = {} }}", sim::os::SLEEP_TICKS_MAX);
     let text = format!(
-        "name = \"end-of-time\"\nsubject = \"allocator\"\nseed = 1\n\n[[lifecycle]]\nname = \"l\"\n\
+        "name = \"longest-sleeps\"\nsubject = \"allocator\"\nseed = 1\n\n[config]\narena = true\n\
+         purge_delay = 1000000000\n\n[[lifecycle]]\nname = \"l\"\n\
          ops = [{{ op = \"malloc\", slot = 0, bytes = 64 }}, {sleep}, {sleep}, {sleep}, \
-         {{ op = \"free\", slot = 0 }}]\n"
+         {{ op = \"free\", slot = 0 }}, {sleep}, {{ op = \"heap-collect\", force = false }}]\n"
     );
     let outcome = run_without_defects(&text);
     assert!(outcome.passed(), "{:#?}", outcome.findings);

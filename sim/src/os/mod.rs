@@ -60,7 +60,7 @@ pub use lend::with_lent;
 pub use locks::{LockId, LockKind};
 pub use pages::{Access, PAGE_SIZE, PageState, Prot};
 pub use resources::{KindId, RecordId, Resources};
-pub use threads::{BlockReason, ThreadState, Tid};
+pub use threads::{BlockReason, CLOCK_TICKS_MAX, SLEEP_TICKS_MAX, ThreadState, Tid};
 
 /// A static label for the place in subject code that made a call: `fd_prestats_init`.
 pub type Site = &'static str;
@@ -390,6 +390,10 @@ impl Default for Limits {
     }
 }
 
+/// The most `steps_max` a scenario may ask for (`LIMIT_RANGES`); it also bounds the virtual clock
+/// (`threads::CLOCK_TICKS_MAX`).
+pub const STEPS_MAX_CEILING: u64 = 100_000_000;
+
 /// What each `[limits]` field accepts, and why it stops there: every run bounds itself, so a
 /// scenario may raise a limit but not past what one process can hold or wait for. The ceilings
 /// are about ten times the defaults, and what they allow stays within a few GB of the host's memory
@@ -408,7 +412,7 @@ pub const LIMIT_RANGES: [LimitRange; 9] = [
     LimitRange::new(
         "steps_max",
         1,
-        100_000_000,
+        STEPS_MAX_CEILING,
         "more steps would let one run take hours",
     ),
     LimitRange::new(

@@ -19,6 +19,26 @@ use crate::trace::{EventKind, Trace};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tid(pub u32);
 
+/// The longest sleep, in ticks of the virtual clock: a scenario's `sleep` of more is refused where
+/// it is written, and `Os::sleep` cuts a longer one to it. It is the ceiling of the allocator's
+/// `purge_delay`, the longest delay any subject's configuration takes, so a sleep can still
+/// outlast every delay a subject waits on.
+pub const SLEEP_TICKS_MAX: u64 = 1_000_000_000;
+
+/// Where the virtual clock stops. The clock advances only when sleepers wake, by at most
+/// `SLEEP_TICKS_MAX` each time, and each wake-up ends a sleep some step began, so a run of at
+/// most `STEPS_MAX_CEILING` steps (every run a scenario file can ask for: `LIMIT_RANGES`) never
+/// gets past this tick. The stop itself is for a run given a larger `steps_max` by code: it
+/// keeps the promise subjects rely on, that a deadline of now plus a delay of up to
+/// `u64::MAX - CLOCK_TICKS_MAX` (about 1.8e19 ticks) never overflows, so their arithmetic on
+/// `now_tick` needs no saturation.
+pub const CLOCK_TICKS_MAX: u64 = super::STEPS_MAX_CEILING * SLEEP_TICKS_MAX;
+
+// The sleep `sleep` and `advance_timers` add to the clock fits, and the room left above the clock
+// is a hundred times the clock's whole range.
+const _: () = assert!(CLOCK_TICKS_MAX <= u64::MAX - SLEEP_TICKS_MAX);
+const _: () = assert!(CLOCK_TICKS_MAX <= (u64::MAX - CLOCK_TICKS_MAX) / 100);
+
 pub const MAIN_THREAD: Tid = Tid(0);
 
 /// Why a thread waits. Unblocking must name the same reason.
@@ -495,10 +515,16 @@ impl Os {
         Some(self.resources.get(thread.waiter_record)?.position)
     }
 
-    /// Blocks `tid` until the virtual clock has advanced by `ticks`. The clock stops at
-    /// `u64::MAX`: a sleep past it wakes there, so time never runs backwards.
+    /// Blocks `tid` until the virtual clock has advanced by `ticks`: at least 1, and at most
+    /// `SLEEP_TICKS_MAX`, which a longer sleep is cut to. Cut rather than refused, as Linux's
+    /// `nanosleep` takes any `tv_sec` and cuts the wait to the longest its clock counts
+    /// (`KTIME_MAX`) rather than failing: a subject modelling a sleep "forever" passes a huge
+    /// value and means exactly that, and a sleep of `SLEEP_TICKS_MAX` already outlasts every
+    /// delay a subject waits on. (A scenario's `sleep` of more is refused at the parser, which
+    /// can say so where it is written.) No sum here overflows: the clock is at most
+    /// `CLOCK_TICKS_MAX`, far below `u64::MAX - SLEEP_TICKS_MAX`.
     pub fn sleep(&mut self, tid: Tid, ticks: u64, site: Site) -> BlockReason {
-        let reason = BlockReason::Sleep(self.threads.now_tick.saturating_add(ticks.max(1)));
+        let reason = BlockReason::Sleep(self.threads.now_tick + ticks.clamp(1, SLEEP_TICKS_MAX));
         self.block(tid, reason.clone(), site);
         reason
     }
@@ -519,7 +545,13 @@ impl Os {
             })
             .min();
         let Some(due) = due else { return false };
-        self.threads.now_tick = due;
+        // A tick `sleep` made is at most `SLEEP_TICKS_MAX` ahead. A subject that blocks with a
+        // `BlockReason::Sleep` of its own making may name any tick: one already past leaves the
+        // clock where it is (time never runs backwards), and one further ahead wakes its sleepers
+        // `SLEEP_TICKS_MAX` from now, as `sleep` would have, so that every advance of the clock
+        // is bounded as the proof of `CLOCK_TICKS_MAX` needs.
+        let now = self.threads.now_tick;
+        self.threads.now_tick = due.clamp(now, now + SLEEP_TICKS_MAX).min(CLOCK_TICKS_MAX);
         let woken = BlockReason::Sleep(due);
         // By index, in ascending order, without a list of the sleepers: waking a thread spawns
         // none, so the indices stay valid.
@@ -743,29 +775,24 @@ mod tests {
     }
 
     #[test]
-    fn a_sleep_past_the_end_of_time_wakes_at_its_end_and_sleepers_keep_their_order() {
+    fn a_sleep_longer_than_the_longest_is_cut_to_it_and_sleepers_keep_their_order() {
         let mut os = Os::for_tests(1);
         let a = os.spawn_thread("a", "t").unwrap();
         os.block(MAIN_THREAD, BlockReason::Join(a), "t");
-        // A scenario's `sleep` takes up to i64::MAX ticks; three of them pass the end of time.
-        let huge = i64::MAX as u64;
         let mut ticks = Vec::new();
-        for _ in 0..3 {
-            os.sleep(a, huge, "t");
+        for asked in [u64::MAX, SLEEP_TICKS_MAX + 1, SLEEP_TICKS_MAX, 0] {
+            os.sleep(a, asked, "t");
             assert!(os.advance_timers());
             assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
             ticks.push(os.now_tick());
         }
+        let longest = SLEEP_TICKS_MAX;
         assert_eq!(
             ticks,
-            vec![huge, 2 * huge, u64::MAX],
-            "the clock stops at its end"
+            vec![longest, 2 * longest, 3 * longest, 3 * longest + 1],
+            "cut to the longest sleep; a sleep of 0 ticks is one"
         );
-        os.sleep(a, 1, "t");
-        assert!(os.advance_timers());
-        assert_eq!(os.now_tick(), u64::MAX, "a sleep at the end wakes there");
-        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
-        // A sleeper whose wake-up is cut to the end still wakes after one due before it.
+        // A sleeper whose sleep is cut still wakes after one due before it, and with one due then.
         let mut os = Os::for_tests(1);
         let a = os.spawn_thread("a", "t").unwrap();
         let b = os.spawn_thread("b", "t").unwrap();
@@ -776,15 +803,76 @@ mod tests {
         assert_eq!(os.now_tick(), 10);
         assert_eq!(os.thread_state(b), Some(&ThreadState::Runnable));
         assert!(matches!(os.thread_state(a), Some(ThreadState::Blocked(_))));
-        os.sleep(b, u64::MAX, "t");
+        os.sleep(b, SLEEP_TICKS_MAX - 10, "t");
         assert!(os.advance_timers());
-        assert_eq!(os.now_tick(), u64::MAX);
+        assert_eq!(os.now_tick(), SLEEP_TICKS_MAX);
         assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
         assert_eq!(
             os.thread_state(b),
             Some(&ThreadState::Runnable),
-            "both due at the end"
+            "both due at the same tick"
         );
         assert!(!os.advance_timers(), "nobody sleeps any more");
+    }
+
+    /// The longest sleep, taken at every step a run may take, leaves the clock at
+    /// `CLOCK_TICKS_MAX` at most, with room below `u64::MAX` for any deadline a subject adds.
+    /// The first thousand sleeps are taken one by one; the clock is then put where all but the
+    /// last of `STEPS_MAX_CEILING` such sleeps bring it (taking them all would take minutes).
+    #[test]
+    fn the_longest_sleep_at_every_step_a_run_may_take_cannot_overflow_the_clock() {
+        let mut os = Os::for_tests(1);
+        let a = os.spawn_thread("a", "t").unwrap();
+        os.block(MAIN_THREAD, BlockReason::Join(a), "t");
+        for sleeps in 1..=1000 {
+            os.sleep(a, SLEEP_TICKS_MAX, "t");
+            assert!(os.advance_timers());
+            assert_eq!(
+                os.now_tick(),
+                sleeps * SLEEP_TICKS_MAX,
+                "each advances it in full"
+            );
+        }
+        let steps = crate::os::STEPS_MAX_CEILING;
+        os.threads.now_tick = (steps - 1) * SLEEP_TICKS_MAX;
+        os.sleep(a, SLEEP_TICKS_MAX, "t");
+        assert!(os.advance_timers());
+        assert_eq!(
+            os.now_tick(),
+            CLOCK_TICKS_MAX,
+            "the last step's sleep reaches the bound"
+        );
+        // A run given more steps by code: the clock stops there, and its sleepers still wake.
+        for _ in 0..3 {
+            os.sleep(a, u64::MAX, "t");
+            assert!(os.advance_timers());
+            assert_eq!(os.now_tick(), CLOCK_TICKS_MAX);
+            assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
+        }
+    }
+
+    /// A subject may block with a `BlockReason::Sleep` of its own making, naming any tick: the
+    /// clock neither runs backwards nor advances by more than the longest sleep.
+    #[test]
+    fn a_sleep_reason_a_subject_makes_is_held_to_the_clock_rules() {
+        let mut os = Os::for_tests(1);
+        let a = os.spawn_thread("a", "t").unwrap();
+        os.block(MAIN_THREAD, BlockReason::Join(a), "t");
+        os.block(a, BlockReason::Sleep(u64::MAX), "t");
+        assert!(os.advance_timers());
+        assert_eq!(
+            os.now_tick(),
+            SLEEP_TICKS_MAX,
+            "no further than the longest sleep"
+        );
+        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
+        os.block(a, BlockReason::Sleep(5), "t");
+        assert!(os.advance_timers());
+        assert_eq!(
+            os.now_tick(),
+            SLEEP_TICKS_MAX,
+            "a tick already past wakes now"
+        );
+        assert_eq!(os.thread_state(a), Some(&ThreadState::Runnable));
     }
 }

@@ -37,7 +37,7 @@ use super::{
     default_warmup,
 };
 use crate::faults::FaultKind;
-use crate::os::{Limits, PlatformModel};
+use crate::os::{Limits, PlatformModel, SLEEP_TICKS_MAX};
 use crate::sched::{PCT_DEPTH_MAX, PCT_DEPTH_MIN, STRATEGY_KEYS, StrategyChoice};
 use crate::seed::parse_seed;
 use crate::subject::{Names, OpRefusal, Subject, SubjectInfo, info_of};
@@ -1903,6 +1903,17 @@ pub fn decode_op<S: Subject>(value: &toml::Value) -> Result<ScenarioOp<S::Op>, O
             RunnerOp::Spawn { thread } => ScenarioOp::Spawn { thread },
             RunnerOp::Join { thread } => ScenarioOp::Join { thread },
             RunnerOp::Exit => ScenarioOp::Exit,
+            RunnerOp::Sleep { ticks } if ticks > SLEEP_TICKS_MAX => {
+                // The OS would cut it to the longest sleep; the file says more than it would do.
+                return Err(OpDecodeError::value(
+                    "ticks",
+                    format!(
+                        "op `sleep`, field `ticks`: invalid value: integer `{ticks}`, expected an \
+                         integer in 0..={SLEEP_TICKS_MAX}, the longest sleep (it outlasts every \
+                         delay a subject waits on, and keeps a run's clock far from overflowing)"
+                    ),
+                ));
+            }
             RunnerOp::Sleep { ticks } => ScenarioOp::Sleep { ticks },
         });
     }
@@ -2326,6 +2337,24 @@ mod tests {
                 "op `sleep`, field `ticks`: invalid value: integer `-5`, expected a non-negative integer".to_string()
             )
         );
+        // A sleep past the longest, at its value; the longest itself is taken.
+        let sleep = |ticks: u64| {
+            format!(
+                "{head}[[lifecycle]]\nname = \"l\"\nops = [{{ op = \"sleep\", ticks = {ticks} }}]\n"
+            )
+        };
+        let source = sleep(SLEEP_TICKS_MAX + 1);
+        let value = source.find("1000000001").unwrap();
+        let (span, message) = error_of::<Counter>(&source);
+        assert_eq!(span, Some(value..value + 10));
+        assert!(
+            message.starts_with(
+                "op `sleep`, field `ticks`: invalid value: integer `1000000001`, expected an \
+                 integer in 0..=1000000000, the longest sleep"
+            ),
+            "{message}"
+        );
+        assert!(parse::<Counter>("f.toml", &sleep(SLEEP_TICKS_MAX)).is_ok());
     }
 
     /// An unknown value of a field that is an enum is that field's error, not an unknown op (it

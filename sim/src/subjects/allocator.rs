@@ -68,7 +68,7 @@ use crate::os::modules::{CodeAddr, MAIN_CODE};
 use crate::os::sorted_map::HintedMap;
 use crate::os::threads::MAIN_THREAD;
 use crate::os::tls::TlsKey;
-use crate::os::{Errno, Os, Prot, Site, Tid};
+use crate::os::{CLOCK_TICKS_MAX, Errno, Os, Prot, Site, Tid};
 use crate::subject::{
     BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo,
     UnsignedParam,
@@ -413,6 +413,10 @@ const PURGE_DELAY: UnsignedParam = UnsignedParam {
     max: 1_000_000_000,
     default: 10,
 };
+
+// A deadline is the clock plus a purge delay: with the clock at most `CLOCK_TICKS_MAX`, the
+// longest delay leaves room below `u64::MAX`, so the sum needs no saturation.
+const _: () = assert!(PURGE_DELAY.max <= u64::MAX - CLOCK_TICKS_MAX);
 const DESTROY_ON_EXIT: BoolParam = BoolParam {
     name: "destroy_on_exit",
     summary: "process exit releases every segment and arena still held (mi_option_destroy_on_exit)",
@@ -1403,8 +1407,8 @@ impl Allocator {
                 segment.purge_pending += 1;
             }
         }
-        // Saturating: a scenario's sleeps can bring the clock to its end (`u64::MAX`).
-        segment.purge_expire = now.saturating_add(delay);
+        // No overflow: the clock stops at `CLOCK_TICKS_MAX`, below `u64::MAX - PURGE_DELAY.max`.
+        segment.purge_expire = now + delay;
         debug_assert_eq!(segment.purge_pending, segment.purge_mask.len());
         let purge_pending = u64::from(segment.purge_pending);
         if let Some(heap) = page.heap.and_then(|h| self.heaps.get_mut(&h)) {
@@ -1514,9 +1518,7 @@ impl Allocator {
             }
             Some((arena, slot)) => {
                 self.arenas[arena].slots[slot] = ArenaSlot::Freed {
-                    expire: os
-                        .now_tick()
-                        .saturating_add(self.settings.purge_delay_ticks),
+                    expire: os.now_tick() + self.settings.purge_delay_ticks,
                 };
                 if self.settings.guard_freed_segments {
                     os.protect(segment.base, SLICE_BYTES, Prot::NONE, "segment_free")?;
