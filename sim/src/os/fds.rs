@@ -105,15 +105,27 @@ const ROOT_INODE: usize = 0;
 
 #[derive(Debug)]
 enum Inode {
-    File(Vec<u8>),
-    Dir { entries: DirEntries, parent: usize },
+    /// A regular file: its bytes, whether a directory names it (a file has one name at most:
+    /// links are not simulated), and how many open descriptions refer to it. Its bytes are
+    /// freed once neither does, as Linux frees an unlinked file's data when the last open
+    /// description of it is released (`iput` of an inode with no links left): nothing can
+    /// reach them any more. The inode's slot itself stays, empty; inodes are never reused.
+    File {
+        data: Vec<u8>,
+        named: bool,
+        descriptions: u32,
+    },
+    Dir {
+        entries: DirEntries,
+        parent: usize,
+    },
 }
 
 impl Inode {
     /// A file's length; a directory counts as empty, for seeking and for growth.
     fn size(&self) -> u64 {
         match self {
-            Inode::File(data) => data.len() as u64,
+            Inode::File { data, .. } => data.len() as u64,
             Inode::Dir { .. } => 0,
         }
     }
@@ -446,6 +458,11 @@ impl Os {
         let id = self.fds.next_description;
         self.fds.next_description += 1;
         let record = (self.resources).acquire_at(KINDS.description, 1, 0, id, &self.position, site);
+        if let Object::File { inode, .. } = object
+            && let Inode::File { descriptions, .. } = &mut self.fds.inodes[inode]
+        {
+            *descriptions += 1;
+        }
         let description = Description {
             object,
             readable,
@@ -667,7 +684,7 @@ impl Os {
         let d = &self.fds.descriptions[&id];
         let (file_type, size) = match d.object {
             Object::File { inode, .. } => match &self.fds.inodes[inode] {
-                Inode::File(data) => (FileType::RegularFile, data.len() as u64),
+                Inode::File { data, .. } => (FileType::RegularFile, data.len() as u64),
                 Inode::Dir { .. } => (FileType::Directory, 0),
             },
             Object::Dir { .. } => (FileType::Directory, 0),
@@ -759,8 +776,29 @@ impl Os {
                 self.end_gone(rx, true, site);
                 self.end_gone(tx, false, site);
             }
-            Object::File { .. } | Object::Dir { .. } | Object::EventFd { .. } => {}
+            Object::File { inode, .. } => {
+                if let Inode::File { descriptions, .. } = &mut self.fds.inodes[inode] {
+                    *descriptions -= 1;
+                }
+                self.free_file_if_unreachable(inode);
+            }
+            Object::Dir { .. } | Object::EventFd { .. } => {}
         }
+    }
+
+    /// Frees file `inode`'s bytes, and takes them off `file_bytes_total`, once no directory
+    /// names it and no open description refers to it (see `Inode::File`).
+    fn free_file_if_unreachable(&mut self, inode: usize) {
+        let Inode::File {
+            data,
+            named: false,
+            descriptions: 0,
+        } = &mut self.fds.inodes[inode]
+        else {
+            return;
+        };
+        self.fds.file_bytes_total -= data.len() as u64;
+        *data = Vec::new();
     }
 
     /// Reports and wakes the threads left waiting on description `id` as it is released. Out of
@@ -1212,13 +1250,13 @@ impl Os {
         buf: &mut [u8],
         site: Site,
     ) -> Result<usize, Errno> {
-        let Inode::File(data) = &self.fds.inodes[inode] else {
+        let Inode::File { data, .. } = &self.fds.inodes[inode] else {
             return Err(Errno::Eisdir);
         };
         let start = (offset as usize).min(data.len());
         let n = buf.len().min(data.len() - start);
         let n = self.maybe_short(n, FaultKind::ShortRead, site);
-        let Inode::File(data) = &self.fds.inodes[inode] else {
+        let Inode::File { data, .. } = &self.fds.inodes[inode] else {
             unreachable!()
         };
         buf[..n].copy_from_slice(&data[start..start + n]);
@@ -1252,7 +1290,7 @@ impl Os {
             return Err(Errno::Enospc);
         }
         let n = self.maybe_short(bytes.len(), FaultKind::ShortWrite, site);
-        let Inode::File(data) = &mut self.fds.inodes[inode] else {
+        let Inode::File { data, .. } = &mut self.fds.inodes[inode] else {
             return Ok(0);
         };
         let start = offset as usize;
@@ -1511,7 +1549,11 @@ impl Os {
                     return Err(Errno::Enotdir);
                 };
                 entries.insert(name.expect("a name to create"), new);
-                self.fds.inodes.push(Inode::File(Vec::new()));
+                self.fds.inodes.push(Inode::File {
+                    data: Vec::new(),
+                    named: true,
+                    descriptions: 0,
+                });
                 (
                     new,
                     Object::File {
@@ -1523,7 +1565,7 @@ impl Os {
         };
         self.fds_room(1, site)?;
         if flags.truncate
-            && let Inode::File(data) = &mut self.fds.inodes[inode]
+            && let Inode::File { data, .. } = &mut self.fds.inodes[inode]
         {
             self.fds.file_bytes_total -= data.len() as u64;
             data.clear();
@@ -1534,7 +1576,8 @@ impl Os {
         Ok(fd)
     }
 
-    /// Removes a file's name. Open descriptions keep the file's contents, as in Linux.
+    /// Removes a file's name. Open descriptions keep the file's contents, as in Linux, and the
+    /// last of them to be released frees them (at once if none is open).
     pub fn unlink_at(&mut self, dir: Fd, path: &str, site: Site) -> Result<(), Errno> {
         self.syscall("fds.unlink_at", u64::from(dir.number), 0);
         let start = self.path_start(dir, path, "unlink_at", site)?;
@@ -1554,6 +1597,10 @@ impl Os {
         if let Inode::Dir { entries, .. } = &mut self.fds.inodes[parent] {
             entries.remove(name);
         }
+        if let Inode::File { named, .. } = &mut self.fds.inodes[inode] {
+            *named = false;
+        }
+        self.free_file_if_unreachable(inode);
         Ok(())
     }
 
@@ -2664,6 +2711,79 @@ mod tests {
             os.close(fd, "t").unwrap();
         }
         assert!(fd_kinds_empty(&os));
+    }
+
+    /// The bytes files hold, counted over every file: what `file_bytes_total` must equal.
+    fn file_bytes_held(os: &Os) -> u64 {
+        let sizes = os.fds.inodes.iter().map(Inode::size).sum::<u64>();
+        assert_eq!(
+            os.fds.file_bytes_total, sizes,
+            "file bytes accounted as held"
+        );
+        sizes
+    }
+
+    /// An unlinked file's bytes stay readable through every fd (a dup) and hold on the
+    /// description (a blocked call's) and go when the last of them is released: the file system
+    /// has room for as many bytes again, as in Linux.
+    #[test]
+    fn an_unlinked_file_frees_its_bytes_when_its_last_description_is_released() {
+        const BYTES: usize = 4096;
+        let limits = crate::os::Limits {
+            fs_bytes_max: BYTES as u64,
+            ..Default::default()
+        };
+        let mut os = Os::new(
+            Scheduler::new(1, &StrategyChoice::Random, FaultPlan::none()),
+            limits,
+            Default::default(),
+        );
+        os.mkdir("/d", "t").unwrap();
+        let dir = os.open_dir("/d", "t").unwrap();
+        let create = OpenFlags {
+            create: true,
+            ..rw()
+        };
+        let f = os.open_at(dir, "f", create, "t").unwrap();
+        assert_eq!(os.pwrite(f, &[7; BYTES], 0, "t"), Ok(BYTES));
+        let g = os.dup(f, "t").unwrap();
+        let held = os.description_of(f, "t").unwrap();
+        os.hold_description(held, "t").unwrap();
+        os.unlink_at(dir, "f", "t").unwrap();
+        os.close(f, "t").unwrap();
+        let mut buf = [0; BYTES];
+        assert_eq!(
+            os.pread(g, &mut buf, 0, "t"),
+            Ok(BYTES),
+            "the dup reads it all"
+        );
+        assert_eq!(buf, [7; BYTES]);
+        os.close(g, "t").unwrap();
+        assert_eq!(
+            file_bytes_held(&os),
+            BYTES as u64,
+            "held by the blocked call"
+        );
+        assert_eq!(
+            os.read_description(MAIN_THREAD, held, &mut buf[..1], "t"),
+            Io::ok(1)
+        );
+        os.drop_description(held, "t").unwrap();
+        assert_eq!(file_bytes_held(&os), 0, "freed with the last description");
+        let h = os.open_at(dir, "h", create, "t").unwrap();
+        assert_eq!(os.pwrite(h, &[8; BYTES], 0, "t"), Ok(BYTES), "room again");
+        // Unlinked with no description open: freed at once. Closed but named: kept.
+        os.close(h, "t").unwrap();
+        assert_eq!(
+            file_bytes_held(&os),
+            BYTES as u64,
+            "a named file keeps its bytes"
+        );
+        os.unlink_at(dir, "h", "t").unwrap();
+        assert_eq!(file_bytes_held(&os), 0);
+        os.close(dir, "t").unwrap();
+        assert!(fd_kinds_empty(&os));
+        assert!(os.findings().is_empty(), "{:?}", os.findings());
     }
 
     #[test]

@@ -362,10 +362,10 @@ pub struct Limits {
     /// offsets past it are EFBIG and a budget finding, so a scenario cannot make the simulation
     /// itself run out of memory.
     pub file_bytes_max: u64,
-    /// The most bytes every in-memory file together may hold (unlinked ones too, which keep their
-    /// contents): a write past it is ENOSPC and a budget finding. Without it, a scenario that
-    /// fills many files, each under `file_bytes_max`, makes the simulation itself run out of
-    /// memory.
+    /// The most bytes every in-memory file together may hold (an unlinked one's too, until the
+    /// last open description of it is released and frees them, as in Linux): a write past it is
+    /// ENOSPC and a budget finding. Without it, a scenario that fills many files, each under
+    /// `file_bytes_max`, makes the simulation itself run out of memory.
     pub fs_bytes_max: u64,
     /// Wall-clock seconds an isolated run of real code may take (host-backed subjects only).
     /// The simulation bounds itself by `steps_max`; this bounds what it cannot count: real code
