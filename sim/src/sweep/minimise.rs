@@ -404,6 +404,8 @@ pub struct Minimised {
     pub sidecars: Vec<ReproRecord>,
     /// In the order of their first pairs (then signatures), whichever worker met them first.
     pub internal_errors: Vec<InternalErrorSummary>,
+    /// That fewer minimising workers than asked could start a thread (`Shortfall::warning`).
+    pub warnings: Vec<String>,
 }
 
 /// Minimises every finding `pending` has to, in parallel, and returns the sidecars of all of
@@ -429,7 +431,7 @@ pub fn minimise_all(
     let mut failure = None;
     let mut broken: Vec<InternalErrorSummary> = Vec::new();
     let (dir, shrink_runs_max) = (&dir, config.shrink_runs_max);
-    run_pool(
+    let shortfall = run_pool(
         &todo,
         states,
         |sources, (index, key, subject, signature)| {
@@ -480,10 +482,18 @@ pub fn minimise_all(
     if let Some(error) = failure {
         return Err(error);
     }
+    let mut warnings = Vec::new();
+    if let Some(shortfall) = shortfall {
+        if shortfall.started == 0 {
+            return Err(shortfall.none_started("minimising", config.jobs));
+        }
+        warnings.push(shortfall.warning("minimising"));
+    }
     broken.sort_by(|a, b| a.order().cmp(&b.order()));
     Ok(Minimised {
         sidecars: done.into_values().collect(),
         internal_errors: broken,
+        warnings,
     })
 }
 

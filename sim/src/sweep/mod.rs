@@ -6,8 +6,9 @@
 //! the pairs whose stable hash is `I-1` modulo `N`; the shards of one plan are disjoint and their
 //! union is exactly the unsharded plan, whatever machines run them.
 //!
-//! Each pair runs on one of `jobs` worker threads; each worker owns its own copies of the sources,
-//! and every run builds its own `Os`, so nothing is shared between runs. As each run finishes its
+//! Each pair runs on one of `jobs` worker threads, or of those the host would start (`run_pool`'s
+//! `Shortfall`, said in a warning); each worker owns its own copies of the sources, and every run
+//! builds its own `Os`, so nothing is shared between runs. As each run finishes its
 //! record is appended to `DIR/results.jsonl` (see `results.rs`); running the same command again
 //! skips every pair already recorded. A failing run is run a second time, and so is a sample of
 //! the passing runs (1% by default, chosen by a hash of the pair, so the sample is the same on
@@ -794,14 +795,21 @@ const COLLECT_EVERY: Duration = Duration::from_millis(50);
 /// costs a context switch per run, which on a small virtual machine halved the throughput of
 /// short runs; anything that must happen as soon as a run finishes (appending its record) belongs
 /// in `work` (and `on_panic`).
+///
+/// A host that gives fewer threads than states (`ulimit -u`, address space for the stacks) costs
+/// speed, not items: the workers that did start take every item, and the returned `Shortfall`
+/// says how many started and why the rest did not. With none started no item is run (the
+/// `Shortfall` says 0), and the caller says so: `std::thread::scope`'s own spawn panicked there,
+/// which stopped a sweep as sim's internal error with no summary.
+#[must_use]
 pub fn run_pool<I: Sync, S: Send, R: Send>(
     items: &[I],
     states: Vec<S>,
     work: impl Fn(&mut S, &I) -> R + Sync,
     on_panic: impl Fn(&mut S, &I, Box<dyn std::any::Any + Send>) -> R + Sync,
     mut sink: impl FnMut(R) -> bool,
-) {
-    let workers = states.len();
+) -> Option<Shortfall> {
+    let asked = states.len();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let finished = Mutex::new(Finished {
@@ -813,35 +821,46 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
     // headers and replay lines name as the calling thread's do.
     let program = crate::scenario::program();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = states
-            .into_iter()
-            .map(|mut state| {
-                let (next, stop, work, on_panic) = (&next, &stop, &work, &on_panic);
-                let done = WorkerDone {
-                    finished: &finished,
-                    all_done: &all_done,
-                    workers,
-                };
-                scope.spawn(move || {
-                    let _program = crate::scenario::name_program_for_call(program);
-                    while !stop.load(Ordering::Relaxed) {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(index) else {
-                            break;
-                        };
-                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            work(&mut state, item)
-                        }))
-                        .unwrap_or_else(|payload| on_panic(&mut state, item, payload));
-                        done.push(result);
-                    }
-                })
-            })
-            .collect();
+        let mut handles = Vec::with_capacity(asked);
+        let mut shortfall = None;
+        for mut state in states {
+            let (next, stop, work, on_panic) = (&next, &stop, &work, &on_panic);
+            let (finished, all_done) = (&finished, &all_done);
+            let spawned = spawn_worker(scope, handles.len(), move || {
+                // First, so that however the worker ends it is counted done.
+                let done = WorkerDone { finished, all_done };
+                let _program = crate::scenario::name_program_for_call(program);
+                while !stop.load(Ordering::Relaxed) {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        work(&mut state, item)
+                    }))
+                    .unwrap_or_else(|payload| on_panic(&mut state, item, payload));
+                    done.push(result);
+                }
+            });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    // The host is out of threads for this process: asking again for each of the
+                    // states left would fail the same way.
+                    shortfall = Some(Shortfall {
+                        started: handles.len(),
+                        asked,
+                        error,
+                    });
+                    break;
+                }
+            }
+        }
+        let started = handles.len();
         loop {
             let (batch, done) = {
                 let mut guard = lock(&finished);
-                if guard.workers_done < workers {
+                if guard.workers_done < started {
                     guard = all_done
                         .wait_timeout(guard, COLLECT_EVERY)
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -849,7 +868,7 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
                 }
                 (
                     std::mem::take(&mut guard.results),
-                    guard.workers_done == workers,
+                    guard.workers_done == started,
                 )
             };
             for result in batch {
@@ -867,7 +886,65 @@ pub fn run_pool<I: Sync, S: Send, R: Send>(
                 std::panic::resume_unwind(payload);
             }
         }
-    });
+        shortfall
+    })
+}
+
+/// How many of the workers asked of `run_pool` the host gave a thread, and why it refused the
+/// next one.
+#[derive(Debug)]
+pub struct Shortfall {
+    pub started: usize,
+    pub asked: usize,
+    pub error: std::io::Error,
+}
+
+impl Shortfall {
+    /// The warning for workers of `what` (`sweep`, `minimising`) when some started: the results
+    /// are the same, only slower.
+    pub fn warning(&self, what: &str) -> String {
+        let Shortfall {
+            started,
+            asked,
+            error,
+        } = self;
+        format!(
+            "only {started} of {asked} {what} workers could start a thread ({error}); {started} did the work of {asked}: the same results, more slowly (a --jobs within what the host gives, `ulimit -u`, starts them all)"
+        )
+    }
+
+    /// The error when no worker of `what` started: nothing could run (exit 2). `jobs` is the
+    /// `--jobs` asked.
+    pub fn none_started(&self, what: &str, jobs: usize) -> SweepError {
+        SweepError::input(format!(
+            "--jobs {jobs}: not one {what} worker could start a thread ({}); the host gives this process no more threads (see `ulimit -u`)",
+            self.error
+        ))
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// When set, each `run_pool` called on this thread starts at most this many worker threads
+    /// and is refused the next as if the host had said EAGAIN, so that a test can see how it
+    /// copes with a host out of threads.
+    static WORKER_THREADS_MAX: std::cell::Cell<Option<usize>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Starts `run_pool`'s worker number `worker` (from 0), or says why the host would not.
+fn spawn_worker<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    worker: usize,
+    body: impl FnOnce() + Send + 'scope,
+) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, ()>> {
+    #[cfg(test)]
+    if WORKER_THREADS_MAX.get().is_some_and(|max| worker >= max) {
+        return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
+    }
+    #[cfg(not(test))]
+    let _ = worker;
+    std::thread::Builder::new().spawn_scoped(scope, body)
 }
 
 /// The results `run_pool`'s workers have pushed and the calling thread not yet collected.
@@ -881,7 +958,6 @@ struct Finished<R> {
 struct WorkerDone<'a, R> {
     finished: &'a Mutex<Finished<R>>,
     all_done: &'a Condvar,
-    workers: usize,
 }
 
 impl<R> WorkerDone<'_, R> {
@@ -892,11 +968,9 @@ impl<R> WorkerDone<'_, R> {
 
 impl<R> Drop for WorkerDone<'_, R> {
     fn drop(&mut self) {
-        let mut finished = lock(self.finished);
-        finished.workers_done += 1;
-        if finished.workers_done == self.workers {
-            self.all_done.notify_one();
-        }
+        lock(self.finished).workers_done += 1;
+        // Once per worker, not per result: the calling thread checks whether it was the last.
+        self.all_done.notify_one();
     }
 }
 
@@ -1100,7 +1174,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
             .map(|()| record)
             .map_err(|error| format!("{}: cannot append: {error}", appender.path().display()))
     };
-    run_pool(
+    let shortfall = run_pool(
         &todo,
         workers,
         |worker, (key, index)| {
@@ -1129,6 +1203,16 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         progress.abandon();
         return Err(error);
     }
+    let runs_short_of_threads = shortfall.is_some();
+    if let Some(shortfall) = shortfall {
+        if shortfall.started == 0 {
+            progress.abandon();
+            return Err(shortfall.none_started("sweep", config.jobs));
+        }
+        let warning = shortfall.warning("sweep");
+        warnings_printed += progress.warn_all(std::slice::from_ref(&warning));
+        warnings.push(warning);
+    }
     let ran = records.len() - resumed;
 
     let records: Vec<RunRecord> = records.into_values().collect();
@@ -1139,7 +1223,13 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     if pending.to_minimise() > 0 {
         progress.phase("minimising findings");
     }
-    let minimised = minimise::minimise_all(registry, config, pending)?;
+    let mut minimised = minimise::minimise_all(registry, config, pending)?;
+    // The host that gave the runs fewer threads than asked most likely gives minimising fewer
+    // too: that was said once already.
+    if !runs_short_of_threads {
+        warnings_printed += progress.warn_all(&minimised.warnings);
+        warnings.append(&mut minimised.warnings);
+    }
     progress.finish();
 
     let span = seeds_span(&config.sources, &config.seeds);
@@ -1212,7 +1302,7 @@ mod tests {
     fn a_jobs_panic_is_made_its_result_by_on_panic_and_the_other_jobs_run() {
         let items: Vec<u32> = (0..20).collect();
         let mut results = Vec::new();
-        run_pool(
+        let shortfall = run_pool(
             &items,
             vec![(); 3],
             |_, &item| {
@@ -1229,6 +1319,7 @@ mod tests {
                 true
             },
         );
+        assert!(shortfall.is_none(), "{shortfall:?}");
         results.sort();
         let mut expected: Vec<u32> = (0..20)
             .map(|item| if item % 7 == 3 { 1000 + item } else { item })
@@ -1242,16 +1333,164 @@ mod tests {
     #[test]
     fn a_panic_of_on_panic_unwinds_out_of_run_pool() {
         let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_pool(
+            let _ = run_pool(
                 &[1u8, 2, 3],
                 vec![(); 2],
                 |_, _| -> u8 { panic!("the job broke") },
                 |_, _, _| panic!("on_panic broke"),
                 |_| true,
-            )
+            );
         }))
         .expect_err("the panic unwinds out");
         assert_eq!(crate::subject::panic_message(&*escaped), "on_panic broke");
+    }
+
+    /// A host that starts fewer worker threads than asked (here a test hook, as if the third
+    /// spawn had met EAGAIN under `ulimit -u`) costs speed, not items: the workers that started
+    /// run every item, and the shortfall says how many started and why. `std::thread::scope`'s
+    /// own spawn panicked there, which stopped a sweep as sim's internal error.
+    #[test]
+    fn workers_the_host_cannot_start_leave_their_items_to_those_that_did() {
+        let items: Vec<u32> = (0..50).collect();
+        let mut results = Vec::new();
+        WORKER_THREADS_MAX.set(Some(2));
+        let shortfall = run_pool(
+            &items,
+            vec![(); 5],
+            |_, &item| item,
+            |_, _, payload| std::panic::resume_unwind(payload),
+            |result| {
+                results.push(result);
+                true
+            },
+        );
+        WORKER_THREADS_MAX.set(None);
+        results.sort();
+        assert_eq!(results, items);
+        let shortfall = shortfall.expect("the host refused the third worker");
+        assert_eq!((shortfall.started, shortfall.asked), (2, 5));
+        assert_eq!(shortfall.error.raw_os_error(), Some(libc::EAGAIN));
+        let reason = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        assert_eq!(
+            shortfall.warning("sweep"),
+            format!(
+                "only 2 of 5 sweep workers could start a thread ({reason}); 2 did the work of 5: the same results, more slowly (a --jobs within what the host gives, `ulimit -u`, starts them all)"
+            )
+        );
+    }
+
+    /// With no worker thread started, no item runs and `run_pool` neither waits for one nor
+    /// panics; the sweep says so as a usage error naming `--jobs` (exit 2).
+    #[test]
+    fn a_host_that_starts_no_worker_runs_no_item_and_the_sweep_names_jobs() {
+        WORKER_THREADS_MAX.set(Some(0));
+        let mut handed = 0;
+        let shortfall = run_pool(
+            &[1u8, 2, 3],
+            vec![(); 2],
+            |_, &item| item,
+            |_, _, payload| std::panic::resume_unwind(payload),
+            |_| {
+                handed += 1;
+                true
+            },
+        );
+        assert_eq!(handed, 0);
+        let shortfall = shortfall.expect("no worker started");
+        assert_eq!((shortfall.started, shortfall.asked), (0, 2));
+
+        let registry = Registry::builtin();
+        let scratch = scratch::ScratchDir::new("no-worker-threads");
+        let out = scratch.path().join("sweep");
+        let mut config = SweepConfig::new(vec![Source::generated("counter", vec![])], 0..4, &out);
+        config.jobs = 3;
+        let error = sweep(&registry, &config).err().expect("nothing could run");
+        WORKER_THREADS_MAX.set(None);
+        assert!(!error.internal, "a usage error (exit 2): {}", error.message);
+        assert!(
+            error
+                .message
+                .starts_with("--jobs 3: not one sweep worker could start a thread ("),
+            "{}",
+            error.message
+        );
+    }
+
+    /// A whole sweep on a host that starts one worker of three completes with its summary, the
+    /// same as one that starts them all, and warns once of the shortfall.
+    #[test]
+    fn a_sweep_the_host_gives_fewer_threads_completes_and_warns_once() {
+        let registry = Registry::builtin();
+        let sweep_into = |name: &str| {
+            let scratch = scratch::ScratchDir::new(name);
+            let out = scratch.path().join("sweep");
+            let sources = vec![
+                Source::generated("counter", vec![]),
+                Source::generated("counter", vec!["leak-on-evict".into()]),
+            ];
+            let mut config = SweepConfig::new(sources, 0..6, &out);
+            config.jobs = 3;
+            let report = sweep(&registry, &config).unwrap();
+            assert!(out.join("summary.json").is_file());
+            report
+        };
+        let all = sweep_into("all-worker-threads");
+        WORKER_THREADS_MAX.set(Some(1));
+        let one = sweep_into("one-worker-thread");
+        WORKER_THREADS_MAX.set(None);
+
+        assert!(all.warnings.is_empty(), "{:?}", all.warnings);
+        assert_eq!(one.warnings.len(), 1, "{:?}", one.warnings);
+        assert!(
+            one.warnings[0].starts_with("only 1 of 3 sweep workers could start a thread ("),
+            "{:?}",
+            one.warnings
+        );
+        assert!(
+            !one.summary.findings.is_empty(),
+            "minimising ran on one worker too"
+        );
+        assert_eq!(one.ran, 12);
+        assert_eq!(one.summary.verdict, all.summary.verdict);
+        assert_eq!(one.summary.trace_hash, all.summary.trace_hash);
+    }
+
+    /// Minimising warns of its own shortfall when the runs had none: here a resume with every
+    /// pair recorded (one worker asked for no runs) minimises the findings whose repros were
+    /// lost on a host that starts one worker of the three asked.
+    #[test]
+    fn minimising_on_fewer_threads_than_asked_writes_every_repro_and_warns() {
+        let registry = Registry::builtin();
+        let scratch = scratch::ScratchDir::new("minimise-one-worker-thread");
+        let out = scratch.path().join("sweep");
+        let sources = vec![
+            Source::generated("counter", vec!["leak-on-evict".into()]),
+            Source::generated("wasi-runtime", vec!["prestats-lock-leak".into()]),
+            Source::generated("wasi-runtime", vec!["fd-table-lock-leak".into()]),
+        ];
+        let mut config = SweepConfig::new(sources, 0..6, &out);
+        config.jobs = 3;
+        let first = sweep(&registry, &config).unwrap();
+        assert!(first.summary.findings.len() >= 2, "{:?}", first.summary);
+        let repros = out.join(minimise::REPROS_DIR);
+        let written = |dir: &Path| std::fs::read_dir(dir).unwrap().count();
+        let repro_files = written(&repros);
+        std::fs::remove_dir_all(&repros).unwrap();
+
+        WORKER_THREADS_MAX.set(Some(1));
+        let resumed = sweep(&registry, &config).unwrap();
+        WORKER_THREADS_MAX.set(None);
+        assert_eq!(resumed.ran, 0);
+        assert_eq!(written(&repros), repro_files);
+        assert_eq!(resumed.warnings.len(), 1, "{:?}", resumed.warnings);
+        let asked = first.summary.findings.len().min(3);
+        assert!(
+            resumed.warnings[0].starts_with(&format!(
+                "only 1 of {asked} minimising workers could start a thread ("
+            )),
+            "{:?}",
+            resumed.warnings
+        );
     }
 
     #[test]
