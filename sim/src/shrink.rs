@@ -4,7 +4,9 @@
 //! The search alternates two passes until neither makes progress:
 //!
 //! - a structural pass drops whole lifecycles, the fault spec (all of it, then one kind at a time),
-//!   repetitions (down to 1, half, one less) and threads (with their spawn and join);
+//!   repetitions (down to 1, half, one less) and threads (with their spawn and join, and, when
+//!   the cut does not validate without them, the ops of other lists that name what the thread
+//!   created);
 //! - an op pass runs delta debugging (ddmin) on every op list: it removes contiguous chunks of half
 //!   the list, then quarters, and so on down to single ops, keeping every removal that still shows
 //!   the signature and continuing from where it stands instead of starting over. A single op whose
@@ -388,6 +390,23 @@ impl<S: Subject> Search<'_, S> {
         }
     }
 
+    /// [`Search::try_keep`], and when `candidate` does not validate, once more with the ops that
+    /// named what it cut removed too (`without_refused_ops`). A thread that creates what a later
+    /// op of another list destroys goes only with that op: refused alone, it stayed, and the op
+    /// pass then cut every other create/destroy pair that showed the finding, ending at the
+    /// thread's pair with its `spawn` and `join` (4 ops) where a pair of `ops` alone (2) showed
+    /// it.
+    fn try_keep_with_dependents(&mut self, candidate: Scenario<S::Op>) -> bool {
+        let retry = candidate.clone();
+        match self.try_cut(candidate) {
+            Cut::Kept => true,
+            Cut::Refused => self
+                .without_refused_ops(retry)
+                .is_some_and(|smaller| self.try_keep(smaller)),
+            Cut::Lost => false,
+        }
+    }
+
     /// `candidate`, a cut that did not validate, with every subject op that validation then
     /// refuses removed as well, one at a time in program order, across every list and lifecycle:
     /// the ops that named what the cut op created. Without the first the others do not validate
@@ -463,7 +482,7 @@ impl<S: Subject> Search<'_, S> {
                 target.setup.retain(|op| !mentions(op));
                 target.ops.retain(|op| !mentions(op));
                 target.teardown.retain(|op| !mentions(op));
-                if self.try_keep(smaller) {
+                if self.try_keep_with_dependents(smaller) {
                     progress = true;
                 } else {
                     thread += 1;

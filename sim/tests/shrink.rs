@@ -261,6 +261,110 @@ fn a_create_in_a_thread_goes_with_its_evict_in_ops() {
     assert!(shrunk.runs <= 20, "{} runs", shrunk.runs);
 }
 
+/// Two create/evict pairs each leak alone with the defect on: one in `ops`, and one whose
+/// `create` is in a thread and whose `evict` is in `ops`. The thread goes only with that
+/// `evict` (alone it leaves an `evict` of nothing created); refused alone, it stayed, the op
+/// pass cut the other pair, and the repro ended at 4 ops (`spawn`, `join`, `create`, `evict`)
+/// where the pair in `ops` is 2.
+#[test]
+fn a_thread_goes_with_the_ops_that_name_what_it_created_so_the_smaller_pair_is_kept() {
+    let scenario = parse_scenario(
+        "name = \"two-pairs\"\nsubject = \"counter\"\ndefects = [\"leak-on-evict\"]\nseed = 1\n\n\
+         [[lifecycle]]\nname = \"l\"\n\
+         ops = [{ op = \"create\", slot = 0 }, { op = \"spawn\", thread = \"t\" }, \
+         { op = \"join\", thread = \"t\" }, { op = \"evict\", slot = 0 }, { op = \"evict\", slot = 2 }]\n\n\
+         [[lifecycle.thread]]\nname = \"t\"\nops = [{ op = \"create\", slot = 2 }]\n",
+    );
+    assert!(sim::shrink::is_about_its_defects(scenario.as_ref()));
+    let shrunk = sim::shrink::shrink_defect_only(scenario.as_ref(), LEAK, 1_000);
+    let text = shrunk.scenario.to_toml().unwrap();
+    assert_eq!((shrunk.ops_before, shrunk.ops_after), (6, 2), "{text}");
+    assert!(!text.contains("thread"), "{text}");
+    assert!(
+        text.contains("{ op = \"create\", slot = 0 }")
+            && text.contains("{ op = \"evict\", slot = 0 }"),
+        "{text}"
+    );
+    assert_eq!(shrunk.stopped_at, None);
+    assert_one_minimal_repro(shrunk.scenario.as_ref(), LEAK, &[LEAK.to_string()], true);
+}
+
+/// Whether `candidate` reproduces as the shrinker requires: it shows `signature`, nothing the
+/// scenario did not show at first (`shown_at_first`), and, when `about_its_defects`, passes with
+/// every defect off.
+fn reproduces(
+    candidate: &dyn DynScenario,
+    signature: &str,
+    shown_at_first: &[String],
+    about_its_defects: bool,
+) -> bool {
+    let shown = candidate.run(RunOptions::default()).signatures();
+    shown.iter().any(|s| s == signature)
+        && shown.iter().all(|s| shown_at_first.contains(s))
+        && (!about_its_defects || candidate.run(defects_off()).passed())
+}
+
+/// No reduction of `scenario` with fewer ops (one op, a thread with its `spawn` and `join`, a
+/// lifecycle, a chunk of a list: every one that validates) still reproduces `signature`.
+fn assert_one_minimal_repro(
+    scenario: &dyn DynScenario,
+    signature: &str,
+    shown_at_first: &[String],
+    about_its_defects: bool,
+) {
+    let ops = scenario.meta().op_count;
+    for smaller in scenario.reductions() {
+        if smaller.meta().op_count < ops {
+            assert!(
+                !reproduces(
+                    smaller.as_ref(),
+                    signature,
+                    shown_at_first,
+                    about_its_defects
+                ),
+                "{} ops of the {ops} still reproduce `{signature}`:\n{}\nshrunk:\n{}",
+                smaller.meta().op_count,
+                smaller.to_toml().unwrap(),
+                scenario.to_toml().unwrap()
+            );
+        }
+    }
+}
+
+/// Over generated scenarios of `counter` with its defect on, every repro, as the sweep and
+/// `sim import-crash` shrink it, is 1-minimal: no cut of one op, thread or lifecycle still
+/// reproduces its finding; and the search ended out of cuts, not at a bound.
+#[test]
+fn generated_repros_are_one_minimal() {
+    let registry = Registry::builtin();
+    let counter = registry.get("counter").unwrap();
+    let options = sim::scenario::generate::GenerateOptions {
+        defects: vec!["leak-on-evict".into()],
+        faults: false,
+    };
+    let mut shrunk_count = 0;
+    for seed in 0..12 {
+        let scenario = counter.generate(seed, &options);
+        let outcome = scenario.run(RunOptions::default());
+        let Some(finding) = outcome.findings.first() else {
+            continue;
+        };
+        let signature = finding.signature();
+        let about_its_defects = sim::shrink::is_about_its_defects(scenario.as_ref());
+        let shrunk =
+            sim::shrink::shrink_repro(scenario.as_ref(), &signature, 1_000, about_its_defects);
+        assert_eq!(shrunk.stopped_at, None, "seed {seed}");
+        assert_one_minimal_repro(
+            shrunk.scenario.as_ref(),
+            &signature,
+            &outcome.signatures(),
+            about_its_defects,
+        );
+        shrunk_count += 1;
+    }
+    assert!(shrunk_count >= 6, "{shrunk_count} of 12 seeds failed");
+}
+
 /// A cut may make the repro show less, never something else: dropping the `join` keeps the heap
 /// leak but adds a leaked thread, a smaller file about two bugs, so the join stays.
 #[test]
