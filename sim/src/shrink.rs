@@ -312,12 +312,13 @@ const LIFECYCLE_CHUNKS_FROM: usize = 8;
 const PAIR_SEARCH_OPS_MAX: usize = 24;
 
 /// What became of a candidate the search tried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cut {
+enum Cut<O> {
     /// It still shows the signature; it is the search's scenario now.
     Kept,
-    /// It did not validate, and did not run.
-    Refused,
+    /// It did not validate, and did not run. The candidate comes back, for a caller that tries
+    /// it once more with the ops that named what it cut (`without_refused_ops`), which then
+    /// need not build it again. Boxed: a `Cut` is otherwise the size of a whole scenario.
+    Refused(Box<Scenario<O>>),
     /// It ran without showing the signature, or showed something else, or a bound was reached.
     Lost,
 }
@@ -347,11 +348,11 @@ impl<S: Subject> Search<'_, S> {
 
     /// Keeps `candidate` if it is a valid scenario whose run still shows the signature.
     fn try_keep(&mut self, candidate: Scenario<S::Op>) -> bool {
-        self.try_cut(candidate) == Cut::Kept
+        matches!(self.try_cut(candidate), Cut::Kept)
     }
 
     /// [`Search::try_keep`], saying also whether a candidate not kept did not validate.
-    fn try_cut(&mut self, candidate: Scenario<S::Op>) -> Cut {
+    fn try_cut(&mut self, candidate: Scenario<S::Op>) -> Cut<S::Op> {
         if self.exhausted() {
             return Cut::Lost;
         }
@@ -363,7 +364,7 @@ impl<S: Subject> Search<'_, S> {
         // made acceptable), so that the repro written of it parses. Its size is no reason to refuse it: a repro too
         // large for a file is the writer's to decline, and a cut may yet make it small enough.
         if parse::validate::<S>(&candidate).is_err() {
-            return Cut::Refused;
+            return Cut::Refused(Box::new(candidate));
         }
         self.runs += 1;
         let outcome = runner::run::<S>(&candidate, RunOptions::default());
@@ -397,11 +398,10 @@ impl<S: Subject> Search<'_, S> {
     /// thread's pair with its `spawn` and `join` (4 ops) where a pair of `ops` alone (2) showed
     /// it.
     fn try_keep_with_dependents(&mut self, candidate: Scenario<S::Op>) -> bool {
-        let retry = candidate.clone();
         match self.try_cut(candidate) {
             Cut::Kept => true,
-            Cut::Refused => self
-                .without_refused_ops(retry)
+            Cut::Refused(refused) => self
+                .without_refused_ops(*refused)
                 .is_some_and(|smaller| self.try_keep(smaller)),
             Cut::Lost => false,
         }
@@ -577,13 +577,10 @@ impl<S: Subject> Search<'_, S> {
                 ops.drain(start..end);
                 let kept = match self.try_cut(smaller) {
                     Cut::Kept => true,
-                    Cut::Refused if chunk == 1 => {
-                        let mut smaller = self.current.clone();
-                        op_list_mut(&mut smaller.lifecycles[lifecycle], list).remove(start);
-                        self.without_refused_ops(smaller)
-                            .is_some_and(|smaller| self.try_keep(smaller))
-                    }
-                    Cut::Refused | Cut::Lost => false,
+                    Cut::Refused(refused) if chunk == 1 => self
+                        .without_refused_ops(*refused)
+                        .is_some_and(|smaller| self.try_keep(smaller)),
+                    Cut::Refused(_) | Cut::Lost => false,
                 };
                 if kept {
                     removed = true;
@@ -636,7 +633,11 @@ mod tests {
         };
         let mut evict_without_create = scenario.clone();
         evict_without_create.lifecycles[0].ops.remove(0);
-        assert!(!search.try_keep(evict_without_create));
+        // The refusal hands the candidate back, for a retry that need not build it again.
+        match search.try_cut(evict_without_create.clone()) {
+            Cut::Refused(refused) => assert_eq!(*refused, evict_without_create),
+            Cut::Kept | Cut::Lost => panic!("an evict of nothing created does not validate"),
+        }
         assert_eq!(
             (search.runs, search.candidates, search.work),
             (1, 1, 2),
