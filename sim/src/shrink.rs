@@ -19,9 +19,14 @@
 //! validated (by the parser's own checks, so that a candidate is always a file a person could
 //! have written) when they are tried.
 
-use crate::runner::{self, RunOptions};
-use crate::scenario::{FaultSpec, Scenario, ScenarioOp, parse};
-use crate::subject::Subject;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultKind;
+use crate::runner::isolated::{self, ForkServer};
+use crate::runner::{self, Outcome, RunOptions};
+use crate::scenario::{FaultSpec, Lifecycle, Scenario, ScenarioOp, ThreadSpec, parse};
+use crate::subject::{Subject, info_of};
 
 /// Every one-step reduction of `scenario`, largest first. Some may not validate; the caller
 /// filters them.
@@ -267,9 +272,30 @@ pub fn shrink_scenario_searched<S: Subject>(
             work: 0,
         };
     }
+    search_with(
+        CandidateRuns::<S>::start(scenario),
+        scenario,
+        signature,
+        runs_max,
+        passes_without_defects,
+        work_max,
+    )
+}
+
+/// [`shrink_scenario_searched`] with at least one run to spend, running its candidates by
+/// `candidate_runs`.
+fn search_with<S: Subject>(
+    mut candidate_runs: CandidateRuns<S>,
+    scenario: &Scenario<S::Op>,
+    signature: &str,
+    runs_max: u64,
+    passes_without_defects: bool,
+    work_max: u64,
+) -> ShrinkSearch<S::Op> {
     // The first of the budget's runs: what the scenario shows before any cut.
-    let original = runner::run::<S>(scenario, RunOptions::default());
+    let original = candidate_runs.run(scenario, false);
     let mut search = Search::<S> {
+        candidate_runs,
         current: scenario.clone(),
         signature,
         shown_at_first: original.signatures().into_iter().collect(),
@@ -304,6 +330,239 @@ pub fn shrink_scenario_searched<S: Subject>(
     }
 }
 
+/// How the search runs its candidates: in this process, or, for a subject that runs real code on
+/// host-backed memory (`SubjectInfo::host_backed`), through one fork server for the whole search
+/// (`runner::isolated::ForkServer`), whose runner runs candidate after candidate and is forked
+/// again only after a crash of real code. Through `runner::run` every candidate of such a subject
+/// was a fork of this process of its own, most of a small candidate's cost. A sweep minimises on
+/// its worker threads, so there the server is forked from a process with threads, as each
+/// candidate's own fork was (`isolated.rs` says what that risks, and how its watchdog bounds it);
+/// one fork per search rather than one per candidate.
+enum CandidateRuns<S: Subject> {
+    /// `runner::run`: in this process, or a fork per run for a host-backed subject whose server
+    /// could not start (or is gone).
+    Direct,
+    Served {
+        server: ForkServer<CandidateRequest<S::Op>>,
+        /// The scenario the server was forked with, which the runner applies each request to.
+        /// Boxed: `Direct` is no larger than a word.
+        original: Box<Scenario<S::Op>>,
+    },
+}
+
+impl<S: Subject> CandidateRuns<S> {
+    /// Forks the server for a search of `original` when its subject is host-backed. A server that
+    /// cannot start, or a scenario whose ops do not come back from the request's JSON as they
+    /// were, is run as before, a fork per run: the same outcomes, more slowly.
+    fn start(original: &Scenario<S::Op>) -> Self {
+        if !info_of::<S>().host_backed || !CandidateRequest::carries(original) {
+            return CandidateRuns::Direct;
+        }
+        let started = ForkServer::start(
+            |request: &CandidateRequest<S::Op>| {
+                isolated::run_here::<S>(&request.rebuilt(original), request.run_options())
+            },
+            |request: &CandidateRequest<S::Op>, status| {
+                isolated::lost_run::<S>(&request.rebuilt(original), &request.run_options(), status)
+            },
+        );
+        match started {
+            Ok(server) => CandidateRuns::Served {
+                server,
+                original: Box::new(original.clone()),
+            },
+            Err(_) => CandidateRuns::Direct,
+        }
+    }
+
+    /// The outcome of `candidate`'s run, with every defect off when `defects_off`: what
+    /// `runner::run` gives.
+    fn run(&mut self, candidate: &Scenario<S::Op>, defects_off: bool) -> Outcome {
+        if let CandidateRuns::Served { server, original } = self {
+            let request = CandidateRequest::of(original, candidate, defects_off);
+            match server.ask(&request) {
+                Some(outcome) => return outcome,
+                // A server that is gone (killed from outside) costs speed, not results.
+                None => *self = CandidateRuns::Direct,
+            }
+        }
+        runner::run::<S>(candidate, run_options(defects_off))
+    }
+}
+
+/// The options a candidate runs with: the scenario's own, or every defect off.
+fn run_options(defects_off: bool) -> RunOptions {
+    RunOptions {
+        defects: defects_off.then(Vec::new),
+        ..RunOptions::default()
+    }
+}
+
+/// A candidate as it crosses to the fork server's runner: what a cut may change (the lifecycles,
+/// which of the `[faults]` kinds are left) and whether the run has every defect off. The rest of
+/// the scenario the runner has already, as it was when the server was forked.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "O: Serialize + DeserializeOwned")]
+struct CandidateRequest<O> {
+    lifecycles: Vec<LifecycleOnWire<O>>,
+    /// The kinds of the original's `[faults]` still on, each at its probability there: a
+    /// probability itself need not come back from JSON bit for bit.
+    fault_kinds: Vec<FaultKind>,
+    swarm: bool,
+    defects_off: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "O: Serialize + DeserializeOwned")]
+struct LifecycleOnWire<O> {
+    name: String,
+    repeat: u32,
+    warmup: u32,
+    setup: Vec<OpOnWire<O>>,
+    ops: Vec<OpOnWire<O>>,
+    teardown: Vec<OpOnWire<O>>,
+    threads: Vec<(String, Vec<OpOnWire<O>>)>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum OpOnWire<O> {
+    Spawn(String),
+    Join(String),
+    Exit,
+    Sleep(u64),
+    Subject(O),
+}
+
+impl<O: Clone + PartialEq + Serialize + DeserializeOwned> CandidateRequest<O> {
+    /// Whether a request carries every cut of `original` as it is: its ops come back from JSON
+    /// as they were (a float field of an op need not, bit for bit). A cut only removes ops, so
+    /// the original's ops answer for every cut's.
+    fn carries(original: &Scenario<O>) -> bool {
+        let request = CandidateRequest::of(original, original, false);
+        serde_json::to_vec(&request)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<CandidateRequest<O>>(&json).ok())
+            .is_some_and(|back| back.rebuilt(original) == *original)
+    }
+}
+
+impl<O: Clone> CandidateRequest<O> {
+    /// The request for `candidate`, a cut of `original`.
+    fn of(original: &Scenario<O>, candidate: &Scenario<O>, defects_off: bool) -> Self {
+        let ops = |list: &[ScenarioOp<O>]| -> Vec<OpOnWire<O>> {
+            list.iter()
+                .map(|op| match op {
+                    ScenarioOp::Spawn { thread } => OpOnWire::Spawn(thread.clone()),
+                    ScenarioOp::Join { thread } => OpOnWire::Join(thread.clone()),
+                    ScenarioOp::Exit => OpOnWire::Exit,
+                    ScenarioOp::Sleep { ticks } => OpOnWire::Sleep(*ticks),
+                    ScenarioOp::Subject(op) => OpOnWire::Subject(op.clone()),
+                })
+                .collect()
+        };
+        debug_assert!(
+            candidate
+                .faults
+                .probabilities
+                .iter()
+                .all(|(kind, p)| original
+                    .faults
+                    .probabilities
+                    .get(kind)
+                    .is_some_and(|q| q.to_bits() == p.to_bits())),
+            "a cut only removes fault kinds"
+        );
+        CandidateRequest {
+            lifecycles: candidate
+                .lifecycles
+                .iter()
+                .map(|lifecycle| LifecycleOnWire {
+                    name: lifecycle.name.to_string(),
+                    repeat: lifecycle.repeat,
+                    warmup: lifecycle.warmup,
+                    setup: ops(&lifecycle.setup),
+                    ops: ops(&lifecycle.ops),
+                    teardown: ops(&lifecycle.teardown),
+                    threads: lifecycle
+                        .threads
+                        .iter()
+                        .map(|thread| (thread.name.clone(), ops(&thread.ops)))
+                        .collect(),
+                })
+                .collect(),
+            fault_kinds: candidate.faults.probabilities.keys().copied().collect(),
+            swarm: candidate.faults.swarm,
+            defects_off,
+        }
+    }
+
+    /// The candidate this request describes, cut from `original`.
+    fn rebuilt(&self, original: &Scenario<O>) -> Scenario<O> {
+        let ops = |list: &[OpOnWire<O>]| -> Vec<ScenarioOp<O>> {
+            list.iter()
+                .map(|op| match op {
+                    OpOnWire::Spawn(thread) => ScenarioOp::Spawn {
+                        thread: thread.clone(),
+                    },
+                    OpOnWire::Join(thread) => ScenarioOp::Join {
+                        thread: thread.clone(),
+                    },
+                    OpOnWire::Exit => ScenarioOp::Exit,
+                    OpOnWire::Sleep(ticks) => ScenarioOp::Sleep { ticks: *ticks },
+                    OpOnWire::Subject(op) => ScenarioOp::Subject(op.clone()),
+                })
+                .collect()
+        };
+        let probabilities = self
+            .fault_kinds
+            .iter()
+            .filter_map(|kind| Some((*kind, *original.faults.probabilities.get(kind)?)))
+            .collect();
+        let lifecycles = self
+            .lifecycles
+            .iter()
+            .map(|lifecycle| Lifecycle {
+                name: lifecycle.name.clone().into(),
+                repeat: lifecycle.repeat,
+                warmup: lifecycle.warmup,
+                setup: ops(&lifecycle.setup),
+                ops: ops(&lifecycle.ops),
+                teardown: ops(&lifecycle.teardown),
+                threads: lifecycle
+                    .threads
+                    .iter()
+                    .map(|(name, thread_ops)| ThreadSpec {
+                        name: name.clone(),
+                        ops: ops(thread_ops),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Scenario {
+            name: original.name.clone(),
+            description: original.description.clone(),
+            subject: original.subject.clone(),
+            defects: original.defects.clone(),
+            seed: original.seed,
+            limits: original.limits.clone(),
+            platform: original.platform.clone(),
+            faults: FaultSpec {
+                probabilities,
+                swarm: self.swarm,
+            },
+            schedule: original.schedule.clone(),
+            config: original.config.clone(),
+            caches: original.caches.clone(),
+            lifecycles,
+            expect: original.expect.clone(),
+        }
+    }
+
+    fn run_options(&self) -> RunOptions {
+        run_options(self.defects_off)
+    }
+}
+
 /// Scenarios with more lifecycles than this drop them in chunks first (`drop_lifecycle_chunks`);
 /// smaller ones, every generated scenario among them, shrink one lifecycle at a time as before.
 const LIFECYCLE_CHUNKS_FROM: usize = 8;
@@ -324,6 +583,7 @@ enum Cut<O> {
 }
 
 struct Search<'a, S: Subject> {
+    candidate_runs: CandidateRuns<S>,
     current: Scenario<S::Op>,
     signature: &'a str,
     /// What the scenario showed before shrinking. A candidate may show less, never anything else:
@@ -367,19 +627,13 @@ impl<S: Subject> Search<'_, S> {
             return Cut::Refused(Box::new(candidate));
         }
         self.runs += 1;
-        let outcome = runner::run::<S>(&candidate, RunOptions::default());
+        let outcome = self.candidate_runs.run(&candidate, false);
         self.work = self.work.saturating_add(outcome.steps);
         let signatures = outcome.signatures();
         let shows = signatures.iter().any(|s| s == self.signature)
             && signatures.iter().all(|s| self.shown_at_first.contains(s));
         let mut clean = || {
-            let outcome = runner::run::<S>(
-                &candidate,
-                RunOptions {
-                    defects: Some(Vec::new()),
-                    ..RunOptions::default()
-                },
-            );
+            let outcome = self.candidate_runs.run(&candidate, true);
             self.work = self.work.saturating_add(outcome.steps);
             outcome.passed()
         };
@@ -607,6 +861,7 @@ impl<S: Subject> Search<'_, S> {
 mod tests {
     use super::*;
     use crate::subjects::counter::Counter;
+    use crate::subjects::dlmalloc::{DlmallocOp, DlmallocSubject};
 
     /// A candidate that does not validate is no run, but building and checking it walked its
     /// ops: they count toward the work bound. Free, they let a search whose candidates all failed
@@ -621,6 +876,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let mut search = Search::<Counter> {
+            candidate_runs: CandidateRuns::Direct,
             current: scenario.clone(),
             signature: "leak:heap block:counter_create",
             shown_at_first: Default::default(),
@@ -643,5 +899,100 @@ mod tests {
             (1, 1, 2),
             "two ops built and checked, nothing run"
         );
+    }
+
+    /// A use-after-release by real dlmalloc code among ops that do not matter: every candidate
+    /// that keeps the `release-behind-back` and the `malloc` after it crashes its runner.
+    fn dlmalloc_crash_among_padding() -> Scenario<DlmallocOp> {
+        let padding = "{ op = \"malloc\", slot = 2, size = 500 }, { op = \"write\", slot = 2 }, \
+                       { op = \"free\", slot = 2 }, ";
+        let text = format!(
+            "name = \"t\"\nsubject = \"dlmalloc\"\nseed = 1\n[[lifecycle]]\nname = \"l\"\n\
+             ops = [{{ op = \"create\" }}, {padding}{{ op = \"malloc\", slot = 0, size = 64 }}, \
+             {padding}{{ op = \"release-behind-back\" }}, {padding}\
+             {{ op = \"malloc\", slot = 1, size = 64 }}, {{ op = \"destroy\" }}]\n\
+             [[lifecycle]]\nname = \"m\"\nrepeat = 3\n\
+             ops = [{{ op = \"create\" }}, {padding}{{ op = \"destroy\" }}]\n"
+        );
+        parse::parse::<DlmallocSubject>("t.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A host-backed subject's search runs every candidate through one fork server, whose
+    /// runner runs them one after another (and is forked again after a crash), where each was
+    /// a fork of this process (`isolated::run`); and it finds what that search finds, in as
+    /// many runs and as much work.
+    #[test]
+    fn a_host_backed_search_runs_its_candidates_through_one_fork_server() {
+        const FAULT: &str = "fault:released page:dlmalloc_malloc";
+        let scenario = dlmalloc_crash_among_padding();
+        let forked_before = isolated::RUNS_FORKED.get();
+        let served =
+            shrink_scenario_searched::<DlmallocSubject>(&scenario, FAULT, 1_000, false, u64::MAX);
+        assert_eq!(
+            isolated::RUNS_FORKED.get(),
+            forked_before,
+            "no run forked by itself"
+        );
+        assert!(served.runs > 10, "{} runs", served.runs);
+        assert_eq!(served.stopped_at, None);
+        assert!(served.scenario.op_count() < scenario.op_count() / 3);
+        let shown = runner::run::<DlmallocSubject>(&served.scenario, RunOptions::default());
+        assert_eq!(shown.signatures(), [FAULT]);
+        let direct = search_with::<DlmallocSubject>(
+            CandidateRuns::Direct,
+            &scenario,
+            FAULT,
+            1_000,
+            false,
+            u64::MAX,
+        );
+        assert!(isolated::RUNS_FORKED.get() >= forked_before + direct.runs);
+        assert_eq!(served.scenario, direct.scenario);
+        assert_eq!(
+            (served.runs, served.candidates, served.work),
+            (direct.runs, direct.candidates, direct.work)
+        );
+    }
+
+    /// The server's runner runs a candidate as `runner::run` does: the same outcome, whether the
+    /// candidate crashes real code, runs clean, or runs with every defect off; and a cut of the
+    /// `[faults]` arrives as it was cut.
+    #[test]
+    fn a_candidate_run_by_the_fork_server_is_the_run_of_the_candidate() {
+        let mut original = dlmalloc_crash_among_padding();
+        original
+            .faults
+            .probabilities
+            .insert(crate::faults::FaultKind::Commit, 0.25);
+        original
+            .faults
+            .probabilities
+            .insert(crate::faults::FaultKind::Reserve, 0.125);
+        let mut served = CandidateRuns::<DlmallocSubject>::start(&original);
+        assert!(matches!(served, CandidateRuns::Served { .. }));
+        let mut without_the_crash = original.clone();
+        without_the_crash.lifecycles.remove(0);
+        let mut one_fault_kind = original.clone();
+        one_fault_kind
+            .faults
+            .probabilities
+            .remove(&crate::faults::FaultKind::Commit);
+        let mut no_faults = without_the_crash.clone();
+        no_faults.faults = FaultSpec::default();
+        for candidate in [&original, &without_the_crash, &one_fault_kind, &no_faults] {
+            for defects_off in [false, true] {
+                let by_server = served.run(candidate, defects_off);
+                let direct = runner::run::<DlmallocSubject>(candidate, run_options(defects_off));
+                assert_eq!(
+                    (
+                        by_server.trace_hash,
+                        by_server.signatures(),
+                        &by_server.header
+                    ),
+                    (direct.trace_hash, direct.signatures(), &direct.header)
+                );
+            }
+        }
+        assert!(matches!(served, CandidateRuns::Served { .. }));
     }
 }

@@ -28,9 +28,10 @@
 //! attaches a sink that writes tagged lines to the pipe and the parent copies them into the
 //! caller's sink: traces work for isolated runs as for any other, up to the crash.
 //!
-//! Fork servers (`ForkServer`). A fork costs in proportion to the parent's memory, and a sweep's
-//! memory grows with the records it collects; a sweep's workers are also threads, under which a
-//! fork is hazardous (see below). So a sweep forks one server per worker before any worker starts,
+//! Fork servers (`ForkServer`). The shrinker starts one per search of a host-backed scenario
+//! (`shrink::CandidateRuns`), whose runner runs candidate after candidate. A fork costs in
+//! proportion to the parent's memory, and a sweep's memory grows with the records it collects; a
+//! sweep's workers are also threads, under which a fork is hazardous (see below). So a sweep forks one server per worker before any worker starts,
 //! while the process is small and single-threaded. The server keeps what it inherited (the
 //! registry, the sweep's sources) and reads requests from a socket, one JSON line each. It does not
 //! run them itself: it forks a *runner*, a grandchild that runs request after request in its own
@@ -182,6 +183,8 @@ pub fn run<S: Subject>(scenario: &Scenario<S::Op>, mut options: RunOptions) -> O
         crate::subject::note_forked_child();
         child::<S>(scenario, options, write_fd, sink.is_some());
     }
+    #[cfg(test)]
+    RUNS_FORKED.set(RUNS_FORKED.get() + 1);
     // SAFETY: the parent keeps only the read end.
     unsafe { libc::close(write_fd) };
     let outcome = read_child(read_fd, sink);
@@ -418,6 +421,13 @@ thread_local! {
     /// that a test can see how a caller copes with a server that cannot start.
     pub(crate) static FORK_SERVER_START_ERRNO: std::cell::Cell<Option<i32>> =
         const { std::cell::Cell::new(None) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Children `run` forked on this thread: a test of a caller that should run through a fork
+    /// server instead (the shrinker's) counts them.
+    pub(crate) static RUNS_FORKED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// A process forked early, while the caller is small and single-threaded, that runs isolated runs
