@@ -3930,3 +3930,59 @@ fn a_sweeps_workers_name_the_program_its_call_was_given() {
         assert!(!text.contains("sim replay"), "{text}");
     }
 }
+
+/// A resumed sweep names each up-to-date repro where it is now, as its own `--out` reaches it:
+/// the directory may have moved since the sweep that minimised it, or this sweep may run from
+/// another directory. It named the path the first sweep was told, which no longer led to the
+/// file, and `--promote-to` could not read it.
+#[test]
+fn a_resumed_sweep_names_its_repros_where_they_are_now_from_where_it_runs() {
+    let dir = scratch_dir("moved-out");
+    let sweep_in = |cwd: &Path, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--subject",
+            "counter",
+            "--defect",
+            "leak-on-evict",
+            "--seeds",
+            "0..20",
+            "--jobs",
+            "1",
+            "--shrink-runs-max",
+            "200",
+            "--out",
+            out,
+        ];
+        args.extend(extra);
+        let (code, stdout, stderr) = run_sim_in(cwd, &args);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        stdout + &stderr
+    };
+    sweep_in(&dir, "first", &[]);
+    std::fs::rename(dir.join("first"), dir.join("moved")).unwrap();
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let said = sweep_in(&sub, "../moved", &["--promote-to", "../promoted"]);
+    let replay = said
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("#1 "))
+        .unwrap_or_else(|| panic!("no replay line in: {said}"))
+        .to_string();
+    assert!(
+        replay.starts_with("sim replay ../moved/repros/"),
+        "{said}"
+    );
+    let (code, stdout, replayed) = paste_into_shell(&sub, &replay);
+    assert_eq!(code, 1, "{stdout}{replayed}");
+    let summary = std::fs::read_to_string(dir.join("moved/summary.json")).unwrap();
+    let report = std::fs::read_to_string(dir.join("moved/report.html")).unwrap();
+    for text in [&said, &summary, &report] {
+        assert!(!text.contains("first/"), "{text}");
+    }
+    assert_eq!(
+        support::toml_files_in(&dir.join("promoted")).len(),
+        1,
+        "{said}"
+    );
+}

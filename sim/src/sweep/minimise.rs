@@ -332,7 +332,13 @@ pub fn pending(config: &SweepConfig, records: &[RunRecord]) -> Pending {
         // A sidecar under another finding's name (an older sim's) is not this one's repro: the
         // other finding is minimised into that name.
         .filter(|(json, r)| is_named_for(json, r))
-        .map(|(_, r)| (finding_key(&r), r))
+        // The sidecar names its repro as the sweep that wrote it was told the directory; this
+        // sweep may be told it from elsewhere, or the directory may have moved since, so the
+        // repro is named where it is now, as this sweep's `--out` reaches it.
+        .map(|(json, r)| {
+            let repro = json.with_extension("toml").display().to_string();
+            (finding_key(&r), r.moved_to(repro))
+        })
         .collect();
     let source_index: BTreeMap<(&str, &[String]), usize> = config
         .sources
