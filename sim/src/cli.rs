@@ -269,29 +269,58 @@ fn dispatch(registry: &Registry, command: Command) -> Result<i32, CliError> {
 }
 
 /// Expands directories into their .toml files (sorted, recursive; `collect_toml` says which).
-pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+/// A walk does not enter `outputs`, the directories the command itself writes (a sweep's
+/// `--out`, a run's `--repro-dir`), nor a directory named `target` below the one named (cargo's
+/// and every default output of sim's): the repros written there are no sources, and `sim sweep
+/// .` took the repros of its last run for scenarios of its own. A directory named on the
+/// command line is walked whatever its name.
+pub fn expand_paths(paths: &[PathBuf], outputs: &[&Path]) -> Result<Vec<PathBuf>, CliError> {
+    let outputs: Vec<PathBuf> = outputs
+        .iter()
+        .filter_map(|output| output.canonicalize().ok())
+        .collect();
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut found = Vec::new();
-            let mut links_skipped = Vec::new();
-            collect_toml(path, &mut found, &mut links_skipped)
+            let mut walk = TomlWalk {
+                outputs: &outputs,
+                found: Vec::new(),
+                links_skipped: Vec::new(),
+                targets_skipped: Vec::new(),
+            };
+            walk.collect(path)
                 .map_err(|e| CliError::usage(format!("{}: cannot list: {e}", path.display())))?;
+            let TomlWalk {
+                mut found,
+                mut links_skipped,
+                mut targets_skipped,
+                ..
+            } = walk;
             found.sort();
             links_skipped.sort();
-            let links_note = links_not_followed(&links_skipped);
+            targets_skipped.sort();
+            // Each with what to do when the files wanted were there.
+            let notes: Vec<(String, &str)> = [
+                links_not_followed(&links_skipped)
+                    .map(|note| (note, "name the directory it links to")),
+                targets_not_searched(&targets_skipped).map(|note| (note, "name that directory")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             if found.is_empty() {
-                let note = links_note
-                    .map(|note| format!("\nnote: {note}; name the directory it links to"));
+                let notes: String = notes
+                    .iter()
+                    .map(|(note, hint)| format!("\nnote: {note}; {hint}"))
+                    .collect();
                 return Err(CliError::usage(format!(
-                    "{}: no .toml scenario files in this directory{}",
+                    "{}: no .toml scenario files in this directory{notes}",
                     path.display(),
-                    note.unwrap_or_default()
                 )));
             }
             // Said even when files were found: a linked directory's files are left out, and a
             // run that silently holds fewer scenarios than the tree shows would mislead.
-            if let Some(note) = links_note {
+            for (note, _) in notes {
                 eprintln!("note: {}: {note}", path.display());
             }
             files.extend(found);
@@ -371,30 +400,59 @@ fn links_not_followed(links_skipped: &[PathBuf]) -> Option<String> {
     ))
 }
 
-/// The .toml files under `dir`, in its subdirectories too, but not through a symbolic link to a
-/// directory: a link back up the tree (`d/a -> .`) made the walk run each file again at every
-/// depth the OS resolves (41 times), and two such links made it exponential. As `find` and
-/// `grep -r` do, a linked directory is not entered; a link to a .toml file is read. Each
-/// linked directory passed over goes in `links_skipped`, for a note (`links_not_followed`).
-fn collect_toml(
-    dir: &Path,
-    out: &mut Vec<PathBuf>,
-    links_skipped: &mut Vec<PathBuf>,
-) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        // `DirEntry::file_type` does not follow a link; `Path::is_dir` does.
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            collect_toml(&path, out, links_skipped)?;
-        } else if kind.is_symlink() && path.is_dir() {
-            links_skipped.push(path);
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            out.push(path);
+/// What a directory's walk says of the `target` directories it did not enter (sorted), if any.
+fn targets_not_searched(targets_skipped: &[PathBuf]) -> Option<String> {
+    let first = targets_skipped.first()?;
+    let more = match targets_skipped.len() - 1 {
+        0 => String::new(),
+        more => format!(" and {more} more"),
+    };
+    Some(format!(
+        "directories named `target` hold build and sim output and are not searched ({}{more})",
+        first.display()
+    ))
+}
+
+/// One walk of `expand_paths`: the .toml files it found, and the directories it passed over.
+struct TomlWalk<'a> {
+    /// The command's own output directories, canonical, which the walk does not enter.
+    outputs: &'a [PathBuf],
+    found: Vec<PathBuf>,
+    links_skipped: Vec<PathBuf>,
+    targets_skipped: Vec<PathBuf>,
+}
+
+impl TomlWalk<'_> {
+    /// The .toml files under `dir`, in its subdirectories too, but not through a symbolic link
+    /// to a directory: a link back up the tree (`d/a -> .`) made the walk run each file again at
+    /// every depth the OS resolves (41 times), and two such links made it exponential. As `find`
+    /// and `grep -r` do, a linked directory is not entered; a link to a .toml file is read. Each
+    /// linked directory passed over goes in `links_skipped`, for a note (`links_not_followed`),
+    /// and each `target` directory in `targets_skipped` (`targets_not_searched`); an output
+    /// directory is passed over without a word, as nothing in it was ever a source.
+    fn collect(&mut self, dir: &Path) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            // `DirEntry::file_type` does not follow a link; `Path::is_dir` does.
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                if entry.file_name() == "target" {
+                    self.targets_skipped.push(path);
+                } else if !path
+                    .canonicalize()
+                    .is_ok_and(|canonical| self.outputs.contains(&canonical))
+                {
+                    self.collect(&path)?;
+                }
+            } else if kind.is_symlink() && path.is_dir() {
+                self.links_skipped.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                self.found.push(path);
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Reads and parses a scenario file, and prints its warnings (`print_warnings`): every command

@@ -3969,10 +3969,7 @@ fn a_resumed_sweep_names_its_repros_where_they_are_now_from_where_it_runs() {
         .find_map(|line| line.trim().strip_prefix("#1 "))
         .unwrap_or_else(|| panic!("no replay line in: {said}"))
         .to_string();
-    assert!(
-        replay.starts_with("sim replay ../moved/repros/"),
-        "{said}"
-    );
+    assert!(replay.starts_with("sim replay ../moved/repros/"), "{said}");
     let (code, stdout, replayed) = paste_into_shell(&sub, &replay);
     assert_eq!(code, 1, "{stdout}{replayed}");
     let summary = std::fs::read_to_string(dir.join("moved/summary.json")).unwrap();
@@ -3985,4 +3982,45 @@ fn a_resumed_sweep_names_its_repros_where_they_are_now_from_where_it_runs() {
         1,
         "{said}"
     );
+}
+
+/// `sim sweep DIR` does not take what it wrote for sources: a walk of DIR passes over the
+/// sweep's `--out` wherever it lies under DIR, and over any directory named `target` (where
+/// every default output of sim goes), with a note. Its repros became scenarios of the next
+/// sweep of DIR, which then resumed "2 of 4 runs" and swept them too.
+#[test]
+fn a_sweep_of_a_directory_does_not_sweep_its_own_output_or_target() {
+    let dir = scratch_dir("own-out");
+    std::fs::create_dir_all(dir.join("scen")).unwrap();
+    write_file(&dir.join("scen"), "create-evict.toml", CREATE_EVICT);
+    let sweep_dot = |extra: &[&str]| {
+        let mut args = vec!["sweep", ".", "--seeds", "0..2", "--jobs", "1"];
+        args.extend(extra);
+        let (code, stdout, stderr) = run_sim_in(&dir, &args);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        stderr
+    };
+    for extra in [&[][..], &["--out", "sweeps/one"]] {
+        sweep_dot(extra);
+        let stderr = sweep_dot(extra);
+        assert!(
+            stderr.contains(": 2 of 2 runs already recorded"),
+            "{stderr}"
+        );
+    }
+    // A sweep into another directory says it passed over `target`, where the first sweeps
+    // wrote, and sweeps the scenario alone. (Another sweep's `--out` outside `target` is walked:
+    // only this one's own is known for output.)
+    std::fs::remove_dir_all(dir.join("sweeps")).unwrap();
+    let stderr = sweep_dot(&["--out", "sweeps/two"]);
+    assert!(
+        stderr.contains("note: .: directories named `target` hold build and sim output and are not searched (./target)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("resuming"), "{stderr}");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("sweeps/two/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["runs"], 2, "{summary}");
 }

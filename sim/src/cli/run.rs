@@ -338,7 +338,7 @@ fn check_trace_is_no_input(trace: &Option<PathBuf>, inputs: &[&Path]) -> Result<
 }
 
 pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
-    let files = expand_paths(&args.files)?;
+    let files = expand_paths(&args.files, &[&args.repro_dir])?;
     if args.trace.is_some() && files.len() > 1 {
         return Err(CliError::usage(
             "--trace writes one scenario's trace; give a single FILE",

@@ -193,7 +193,13 @@ fn progress_mode() -> ProgressMode {
 
 /// The sources a sweep's command line names: files as written, and generated scenarios per
 /// subject.
-fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Source>, CliError> {
+/// `outputs`: the directories the command writes, which a walk of a directory does not enter
+/// (`expand_paths`).
+fn sweep_sources(
+    registry: &Registry,
+    args: &SweepSourceArgs,
+    outputs: &[&Path],
+) -> Result<Vec<Source>, CliError> {
     if args.files.is_empty() && args.subjects.is_empty() {
         return Err(CliError::usage(
             "nothing to sweep: give scenario files or directories, or --subject NAME (or --subject all)",
@@ -201,7 +207,7 @@ fn sweep_sources(registry: &Registry, args: &SweepSourceArgs) -> Result<Vec<Sour
     }
     let mut sources = Vec::new();
     if !args.files.is_empty() {
-        for path in expand_paths(&args.files)? {
+        for path in expand_paths(&args.files, outputs)? {
             // Warned of once per file, before any run: its seeds all share what the text says.
             let scenario = load_scenario(registry, &path)?;
             let source = Source::file(&path, scenario);
@@ -281,7 +287,7 @@ pub(super) fn sweep_command(registry: &Registry, args: SweepArgs) -> Result<i32,
         ));
     }
     check_output_dir(&args.out, "--out")?;
-    let sources = sweep_sources(registry, &args.sources)?;
+    let sources = sweep_sources(registry, &args.sources, &[&args.out])?;
     // An empty sweep would pass with nothing checked, which a nightly job would read as clean.
     if sources.is_empty() {
         return Err(CliError::usage(
@@ -618,7 +624,7 @@ pub(super) fn promote(registry: &Registry, args: PromoteArgs) -> Result<i32, Cli
 
 pub(super) fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
     let mut files = Vec::new();
-    for path in expand_paths(&args.files)? {
+    for path in expand_paths(&args.files, &[])? {
         let scenario = load_scenario(registry, &path)?;
         files.push((path.display().to_string(), scenario));
     }
@@ -787,8 +793,11 @@ pub(super) fn detection_table(detection: &sweep::measure::Detection) -> (FittedT
     (table, not_expected)
 }
 
+/// Where `sim sweep-scaling` sweeps, a round at a time.
+const SCALING_OUT: &str = "target/sweep/scaling";
+
 pub(super) fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i32, CliError> {
-    let sources = sweep_sources(registry, &args.sources)?;
+    let sources = sweep_sources(registry, &args.sources, &[Path::new(SCALING_OUT)])?;
     if sources.is_empty() {
         return Err(CliError::usage(
             "every named subject was skipped; nothing to measure",
@@ -801,7 +810,7 @@ pub(super) fn sweep_scaling(registry: &Registry, args: ScalingArgs) -> Result<i3
         &sources,
         args.sources.seeds.clone(),
         args.rounds,
-        Path::new("target/sweep/scaling"),
+        Path::new(SCALING_OUT),
     )?;
     let metric = scaling.metric();
     println!(
