@@ -682,6 +682,11 @@ fn bad_input_exits_two_with_a_message() {
             vec!["sweep", "--subject", "counter", "--skip-subject", "counter"],
             "every named subject was skipped; nothing to sweep",
         ),
+        // It swept every subject after a warning, the one meant to be skipped too.
+        (
+            vec!["sweep", "--subject", "all", "--skip-subject", "nosuch"],
+            "--skip-subject nosuch: unknown subject `nosuch`; known: ",
+        ),
         (
             vec!["sweep", "merge", "/nonexistent-sweep-dir"],
             "not a sweep directory",

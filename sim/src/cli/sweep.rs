@@ -219,13 +219,17 @@ fn sweep_sources(
     }
     let without_files = sources.is_empty();
     let known = || registry.names().join(", ");
-    for name in &args.skip_subjects {
-        if registry.get(name).is_none() {
-            eprintln!(
-                "warning: --skip-subject {name}: no such subject (known: {})",
-                known()
-            );
-        }
+    // Refused as an unknown --subject is: a misspelt name left in the sweep the subject it
+    // meant to skip (a host-backed one, say), with only a warning scrolled past.
+    if let Some(name) = args
+        .skip_subjects
+        .iter()
+        .find(|name| registry.get(name).is_none())
+    {
+        return Err(CliError::usage(format!(
+            "--skip-subject {name}: unknown subject `{name}`; known: {}",
+            known()
+        )));
     }
     let mut names: Vec<&str> = Vec::new();
     for name in &args.subjects {
