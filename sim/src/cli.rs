@@ -91,14 +91,22 @@ pub struct DefectArgs {
 }
 
 impl DefectArgs {
-    /// `Some` when the command line overrides the scenario's defects.
+    /// `Some` when the command line overrides the scenario's defects: each once, in the order
+    /// first given, as a scenario file's `defects` list and a `gen:` one-liner take them (a
+    /// repeat was listed twice in the run's header and its replay command).
     pub fn resolve(&self) -> Option<Vec<String>> {
         if self.no_defects {
             Some(Vec::new())
         } else if self.defects.is_empty() {
             None
         } else {
-            Some(self.defects.clone())
+            let mut defects: Vec<String> = Vec::new();
+            for defect in &self.defects {
+                if !defects.contains(defect) {
+                    defects.push(defect.clone());
+                }
+            }
+            Some(defects)
         }
     }
 }

@@ -751,12 +751,23 @@ pub fn generated_repro(subject: &str, seed: u64, defects: &[String]) -> String {
 /// The scenario a `gen:SUBJECT:SEED[:DEFECTS]` repro string (as `generated_repro` writes it)
 /// names; `None` for any other string. A repro file is loaded as every scenario file is
 /// (`sim replay` does so, with the file's warnings).
+///
+/// Whitespace around the string (`generated_repro_text`) is no part of it: a one-liner holds
+/// none, and one pasted with a space before it or a CR after it (copied from a CRLF file) is
+/// the same repro, where a space before it made it a file name that could not be read.
 pub fn load_generated_repro(
     registry: &Registry,
     repro: &str,
 ) -> Option<Result<Box<dyn DynScenario>, String>> {
+    let repro = generated_repro_text(repro)?;
     let rest = repro.strip_prefix("gen:")?;
     Some(generate_repro(registry, repro, rest))
+}
+
+/// `repro` without the whitespace around it, when that is a `gen:` one-liner.
+pub fn generated_repro_text(repro: &str) -> Option<&str> {
+    let trimmed = repro.trim();
+    trimmed.starts_with("gen:").then_some(trimmed)
 }
 
 /// The scenario of the repro string `repro`, whose part after `gen:` is `rest`.
@@ -769,15 +780,20 @@ fn generate_repro(
     let subject = parts.next().unwrap_or_default();
     let seed = crate::seed::parse_seed(parts.next().unwrap_or_default())
         .map_err(|e| format!("repro `{repro}`: {e}"))?;
-    let defects: Vec<String> = parts
-        .next()
-        .map(|d| {
-            d.split(',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    // Each name once, in the order first given, as a scenario file's `defects` list and a
+    // repeated `--defect` take them. An empty name (`…:SEED:`, `…:a,`, `…:a,,b`) is refused: the
+    // string was cut or mistyped, and a run with the defects it kept passed for the one meant.
+    let mut defects: Vec<String> = Vec::new();
+    for defect in parts.next().map(|d| d.split(',')).into_iter().flatten() {
+        if defect.is_empty() {
+            return Err(format!(
+                "repro `{repro}`: an empty defect name; after `SEED:` comes a comma-separated list of defect names (leave out `:` and the list for defects off)"
+            ));
+        }
+        if !defects.iter().any(|known| known == defect) {
+            defects.push(defect.to_string());
+        }
+    }
     let entry = registry.get(subject).ok_or_else(|| {
         format!(
             "repro `{repro}`: unknown subject `{subject}`; known: {}",
@@ -819,6 +835,23 @@ mod tests {
                 .unwrap_err()
                 .ends_with("unknown defect `nope` for subject `counter`; known: leak-on-evict")
         );
+        // Cut or mistyped lists are refused, where they ran with what was left.
+        for cut in [
+            "gen:counter:1:",
+            "gen:counter:1:leak-on-evict,",
+            "gen:counter:1:,leak-on-evict",
+        ] {
+            let error = load_generated_repro(&registry, cut).unwrap().unwrap_err();
+            assert!(error.contains("an empty defect name"), "{cut}: {error}");
+        }
+        // A repeat is the defect once, and the whitespace around a string is none of it.
+        for line in [
+            "gen:counter:1:leak-on-evict,leak-on-evict",
+            " gen:counter:1:leak-on-evict\r\n",
+        ] {
+            let scenario = load_generated_repro(&registry, line).unwrap().unwrap();
+            assert_eq!(scenario.meta().defects, vec!["leak-on-evict"], "{line:?}");
+        }
         assert!(
             load_generated_repro(&registry, "gen:counter:zz")
                 .unwrap()

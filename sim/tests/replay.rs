@@ -244,6 +244,47 @@ fn generated_one_liners_replay_the_same_run_as_the_library() {
     }
 }
 
+/// A one-liner cut or mistyped to an empty defect name is refused, where it ran with the defects
+/// left (or none) and passed; a defect named twice is on once, as `--defect` given twice is and
+/// a file's `defects` list; and the whitespace a one-liner is pasted with is none of it, where a
+/// space before it made it a file name and a space or CR after it was kept in its name.
+#[test]
+fn a_one_liner_with_an_empty_or_repeated_defect_or_whitespace_around_it() {
+    for cut in [
+        "gen:allocator:5:",
+        "gen:allocator:5:collect-after-segment-free,",
+    ] {
+        let (code, stdout, stderr) = run_sim_from_root(&["replay", cut]);
+        assert_eq!(code, 2, "{cut}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("repro `{cut}`: an empty defect name")),
+            "{stderr}"
+        );
+    }
+    let once = "gen:counter:0x0000000000000001:leak-on-evict";
+    for line in [
+        "gen:counter:0x0000000000000001:leak-on-evict,leak-on-evict",
+        " gen:counter:0x0000000000000001:leak-on-evict",
+        "gen:counter:0x0000000000000001:leak-on-evict \r",
+    ] {
+        let (code, stdout, stderr) = run_sim_from_root(&["replay", line]);
+        assert_eq!(code, 1, "{line:?}: {stdout}{stderr}");
+        assert!(stdout.contains("· defects leak-on-evict ·"), "{stdout}");
+        if line.trim() != line {
+            assert!(stdout.starts_with(&format!("sim: {once}\n")), "{stdout}");
+        }
+    }
+    let zoo = "scenarios/zoo/heap-delete-exit.toml";
+    let defect = "collect-after-segment-free";
+    let (code, stdout, stderr) =
+        run_sim_from_root(&["run", zoo, "--defect", defect, "--defect", defect]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("· defects {defect} ·")),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
     let dir = scratch_dir("mismatch");

@@ -622,7 +622,10 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             load_scenario(registry, Path::new(&args.repro))?
         }
     };
-    let source = args.repro.clone();
+    // A one-liner is named as it is, without the whitespace it was pasted with.
+    let source = report::generated_repro_text(&args.repro)
+        .unwrap_or(&args.repro)
+        .to_string();
     check_trace_is_no_input(&args.trace, &inputs)?;
     let against_recorded = recorded_trace(&args.compare_trace)?;
     check_host(&source, scenario.as_ref())?;
@@ -681,7 +684,7 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             file.display()
         ));
     }
-    let replay_line = report::replay_command(&args.repro);
+    let replay_line = report::replay_command(&source);
     if args.json {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
         // A replay checks more than the run's own checks: one that does not reproduce the
