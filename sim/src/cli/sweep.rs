@@ -14,8 +14,8 @@ use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, p
 
 use super::tables::{Fit, FittedTable};
 use super::{
-    CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE, Replayer, check_output_dir,
-    check_repository_dir, expand_paths, load_scenario,
+    CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE, Replayer, check_host,
+    check_output_dir, check_repository_dir, expand_paths, load_scenario,
 };
 
 #[derive(Args, Debug)]
@@ -631,6 +631,12 @@ pub(super) fn zoo(registry: &Registry, args: ZooArgs) -> Result<i32, CliError> {
     for path in expand_paths(&args.files, &[])? {
         let scenario = load_scenario(registry, &path)?;
         files.push((path.display().to_string(), scenario));
+    }
+    // A file the host cannot run (its real memory refused) is said, exit 3, before anything
+    // runs, as `sim sweep` says it, where its run's panic in the subject's `new` read as the
+    // file's finding: NOT CLEAN, exit 1.
+    for (file, scenario) in &files {
+        check_host(file, scenario.as_ref())?;
     }
     let rows = sweep::zoo::check(&files);
     // The verdicts may name signatures (`NOT CLEAN: SIGNATURE`), kept whole as names are; the

@@ -480,6 +480,33 @@ fn import_crash_refuses_to_run_what_the_host_refuses_as_sim_run_does() {
     );
 }
 
+/// `sim zoo` asks the host before it runs any file, as `sim sweep` does: a refusal is the
+/// error every other command gives, exit 3, where the run's panic in `new` read as the file's
+/// finding (NOT CLEAN, exit 1).
+#[test]
+fn zoo_refuses_to_run_what_the_host_refuses_as_sim_sweep_does() {
+    let registry = Registry::builtin().with(erase::<Own<RefusedName>>());
+    let dir = ScratchDir::new("cli-zoo-host-refused");
+    let file = dir.path().join("refused.toml");
+    std::fs::write(
+        &file,
+        "name = \"refused\"\nsubject = \"host-refused\"\ndefects = [\"my-bug\"]\n\n[[lifecycle]]\nname = \"loop\"\nops = [{ op = \"nop\" }]\n",
+    )
+    .unwrap();
+    let name = file.to_str().unwrap();
+    let Command::Zoo(args) = Cli::try_parse_from(["sim", "zoo", name]).unwrap().command else {
+        panic!("a zoo command");
+    };
+    let Err(error) = super::sweep::zoo(&registry, args) else {
+        panic!("the host refuses the run");
+    };
+    assert_eq!(error.code, EXIT_INTERNAL, "{}", error.message);
+    assert_eq!(
+        error.message,
+        format!("{name}: cannot run here: this host gives no arena")
+    );
+}
+
 /// `sim detect`'s table: a missed defect that generated scenarios are expected to find reads
 /// `NO`; one they are known not to reach reads `no (not expected)`, with one note saying why.
 #[test]
