@@ -1403,7 +1403,9 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
     let (code, _, stderr) = sweep_leak_toml_promoting(&dir);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("corpus/regressions: cannot promote repros into it"),
+        stderr.contains(
+            "corpus/regressions: cannot promote repros into it: it is a file, not a directory"
+        ),
         "{stderr}"
     );
     assert!(
@@ -1431,6 +1433,15 @@ fn promote_into_a_target_that_is_not_a_directory_fails_before_running() {
     assert!(
         stdout.contains("leak:heap block:counter_create") && stdout.contains("report: "),
         "the summary comes first: {stdout}"
+    );
+
+    // `sim promote --to` a file says it is one, where it said `cannot create: File exists`.
+    let repro = format!("out/repros/{stem}.toml");
+    let (code, stdout, stderr) = run_sim_in(&dir, &["promote", &repro, "--to", "leak.toml"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("leak.toml: cannot promote repros into it: it is a file, not a directory"),
+        "{stderr}"
     );
 }
 

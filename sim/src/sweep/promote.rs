@@ -36,17 +36,20 @@ pub fn open_dir(dir: &Path) -> PathBuf {
 /// with `--promote` calls it before its runs, so that a target that cannot be one (a regular file
 /// in its place, say) fails in a second rather than after hours of runs and minimising.
 pub fn prepare_target(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "{}: cannot promote repros into it: {e}{}",
-            dir.display(),
-            if dir.exists() && !dir.is_dir() {
-                " (it is not a directory)"
-            } else {
-                ""
-            }
-        )
-    })
+    make_target(dir)
+}
+
+/// Makes the directory `dir` promotion copies into. A file in its place is said as what it is:
+/// the OS's "File exists" reads as if the directory were there.
+fn make_target(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!(
+            "{}: cannot promote repros into it: it is a file, not a directory; give a directory",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("{}: cannot promote repros into it: {e}", dir.display()))
 }
 
 /// What a regression pins: its subject, its defects and its signatures, each list sorted.
@@ -166,8 +169,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             ));
             continue;
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        make_target(dir)?;
         std::fs::write(&target, rewritten)
             .map_err(|e| format!("{}: cannot write: {e}", target.display()))?;
         existing.push((target.clone(), pins));
