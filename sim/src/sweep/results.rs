@@ -221,6 +221,9 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// The UTF-8 byte order mark, which `load` passes over at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads a results file. `repair` cuts a truncated last line off the file (the resume case); a
 /// merge reads without changing its inputs.
 pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
@@ -242,7 +245,13 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
     let mut warnings = Vec::new();
     // Where each key's record is in `records`.
     let mut seen: BTreeMap<PairKey, usize> = BTreeMap::new();
-    let mut offset = 0usize;
+    // A byte order mark an editor saved the file with is no part of line 1's record, which
+    // was refused as corrupted with the advice to delete it, a run done.
+    let mut offset = if bytes.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
     let mut line_number = 0usize;
     while offset < bytes.len() {
         line_number += 1;
@@ -266,11 +275,15 @@ pub fn load(path: &Path, repair: bool) -> Result<Loaded, ResultsError> {
                 break;
             }
             // An interrupted append: the record never finished, so its run is redone by a
-            // resume (a merge, which changes no input, leaves it out).
-            let fate = if repair {
-                "its run will be redone"
-            } else {
-                "its run is left out (resume the sweep that wrote it to redo the run)"
+            // resume (a merge, which changes no input, leaves it out). Bytes that do not begin
+            // as a record does held no run, and none is redone or left out for them.
+            let began_a_record = rest.trim_ascii_start().first() == Some(&b'{');
+            let fate = match (began_a_record, repair) {
+                (true, true) => "its run will be redone",
+                (true, false) => {
+                    "its run is left out (resume the sweep that wrote it to redo the run)"
+                }
+                (false, _) => "it is no start of a record (`{`), so it held no run",
             };
             warnings.push(format!(
                 "{}:{line_number}: dropping a truncated last line ({} bytes, no newline): an interrupted write; {fate}",
@@ -713,6 +726,48 @@ mod tests {
         std::fs::write(&path, b"{\"x\"").unwrap();
         assert!(load(&path, false).unwrap().records.is_empty());
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"x\"");
+    }
+
+    /// A tail that does not begin as a record does (a byte or two of garbage) is cut off as a
+    /// truncated line is, but said as holding no run: "its run will be redone" promised a run
+    /// no resume made.
+    #[test]
+    fn a_garbage_tail_is_cut_off_without_promising_a_run() {
+        let (_dir, path) = scratch("garbage-tail");
+        let log = Appender::open(&path).unwrap();
+        log.append(&record(1)).unwrap();
+        drop(log);
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"xy").unwrap();
+        drop(file);
+        let loaded = load(&path, true).unwrap();
+        assert_eq!(loaded.records, vec![record(1)]);
+        assert!(
+            loaded.warnings[0].ends_with(
+                ":2: dropping a truncated last line (2 bytes, no newline): an interrupted write; it is no start of a record (`{`), so it held no run"
+            ),
+            "{:?}",
+            loaded.warnings
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+    }
+
+    /// A byte order mark at the start of the file (an editor's) is passed over: line 1's record
+    /// is read, where it was refused as corrupted with the advice to delete the line.
+    #[test]
+    fn a_byte_order_mark_before_the_first_record_is_passed_over() {
+        let (_dir, path) = scratch("bom");
+        let log = Appender::open(&path).unwrap();
+        log.append(&record(1)).unwrap();
+        log.append(&record(2)).unwrap();
+        drop(log);
+        let mut bytes = UTF8_BOM.to_vec();
+        bytes.extend(std::fs::read(&path).unwrap());
+        std::fs::write(&path, &bytes).unwrap();
+        let loaded = load(&path, true).unwrap();
+        assert_eq!(loaded.records, vec![record(1), record(2)]);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     }
 
     /// A last record whole but for its newline (an editor that drops it) is a run done: a resume
