@@ -11,11 +11,15 @@
 //! ```
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde_json::{Value, json};
 
-use crate::findings::{Detail, Finding, FindingKind, LifecyclePart, OpRef, THREAD_EXIT_OP};
+use crate::findings::{Detail, Finding, FindingKind, LifecyclePart, OpList, OpRef, THREAD_EXIT_OP};
 use crate::registry::{DynScenario, Registry};
 use crate::runner::{Header, Outcome};
 use crate::scenario::{Expect, program};
@@ -204,52 +208,145 @@ pub fn locate_finding(finding: &mut Finding, scenario: &dyn DynScenario) {
 }
 
 /// Fills in, for each op the findings name, the index `i` of its op line in the JSON trace the
-/// run wrote to `trace` (see `OpRef::trace_event`): the trace's op lines carry the same
-/// lifecycle, repetition, list and index as the op. The trace is read once, up to the last op
-/// wanted; an op it does not hold (a thread's exit, which has no op line) stays without one.
-pub fn find_in_trace(outcome: &mut Outcome, trace: &Path) -> std::io::Result<()> {
-    use std::io::BufRead;
-    let wanted = |op: &OpRef| op.name != THREAD_EXIT_OP;
-    let mut missing = outcome
-        .findings
-        .iter()
-        .flat_map(|finding| &finding.details)
-        .filter_map(|detail| detail.op.as_ref())
-        .filter(|op| wanted(op))
-        .count();
-    if missing == 0 {
-        return Ok(());
-    }
-    let reader = std::io::BufReader::new(std::fs::File::open(trace)?);
-    for line in reader.lines() {
-        let line = line?;
-        if !line.contains("\"ev\":\"op\"") {
-            continue;
+/// run wrote (see `OpRef::trace_event`), as `op_lines` noted it while the trace was written: the
+/// trace's op lines carry the same thread, name, lifecycle, repetition, list and index as the op.
+/// An op the trace does not hold (a thread's exit, which has no op line) stays without one.
+pub fn find_in_trace(outcome: &mut Outcome, op_lines: &TraceOpLines) {
+    let noted = op_lines.0.borrow();
+    let details = outcome.findings.iter_mut().flat_map(|f| &mut f.details);
+    for op in details.filter_map(|detail| detail.op.as_mut()) {
+        if op.trace_event.is_none() && op.name != THREAD_EXIT_OP {
+            op.trace_event = noted.event_of(op);
         }
-        let Ok(event) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        let is_op = |op: &OpRef| {
-            event["i"].is_u64()
-                && event["a"] == op.thread
-                && event["op"] == op.name.as_str()
-                && event["lifecycle_index"] == op.lifecycle
-                && event["repetition"] == op.repetition
-                && event["list"] == op.list.name()
-                && event["index"] == op.index
-        };
-        let details = outcome.findings.iter_mut().flat_map(|f| &mut f.details);
-        for op in details.filter_map(|detail| detail.op.as_mut()) {
-            if op.trace_event.is_none() && wanted(op) && is_op(op) {
-                op.trace_event = event["i"].as_u64();
-                missing -= 1;
+    }
+}
+
+/// The op lines of a JSON trace, noted as the trace is written (`watching`): the index `i` of
+/// each, by the keys a report's op shares with it, for `find_in_trace`. The trace is never read
+/// back: a `--trace` that is a pipe or a FIFO (`--trace >(gzip > t.gz)`) cannot be, and opening
+/// it to read waited for ever. Clones share what is noted.
+#[derive(Clone, Default)]
+pub struct TraceOpLines(Rc<RefCell<NotedOpLines>>);
+
+#[derive(Default)]
+struct NotedOpLines {
+    /// What was written since the last newline.
+    partial: Vec<u8>,
+    /// Each op name seen, numbered, so that a key holds a number rather than a string.
+    names: HashMap<String, u32>,
+    /// The `i` of the first op line of each key (each op runs once at its place, so there is
+    /// one); only looked up, never iterated.
+    events: HashMap<OpLineKey, u64>,
+}
+
+/// An op line's thread, name (as numbered in `NotedOpLines::names`), lifecycle, repetition, list
+/// and index.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct OpLineKey {
+    thread: u32,
+    name: u32,
+    lifecycle: u32,
+    repetition: u32,
+    list: OpList,
+    index: u32,
+}
+
+/// The fields of a trace's op line (`Trace::op` writes them) that `TraceOpLines` notes.
+#[derive(serde::Deserialize)]
+struct OpLine<'a> {
+    i: u64,
+    ev: &'a str,
+    a: u32,
+    #[serde(borrow)]
+    op: Cow<'a, str>,
+    lifecycle_index: u32,
+    repetition: u32,
+    list: OpList,
+    index: u32,
+}
+
+impl TraceOpLines {
+    /// `sink`, through which every byte written is noted.
+    pub fn watching(&self, sink: Box<dyn Write>) -> Box<dyn Write> {
+        Box::new(OpLineWatcher {
+            sink,
+            op_lines: self.clone(),
+        })
+    }
+}
+
+impl NotedOpLines {
+    /// Notes the bytes `written`, whole lines as they end.
+    fn note(&mut self, written: &[u8]) {
+        let mut rest = written;
+        while let Some(end) = rest.iter().position(|&byte| byte == b'\n') {
+            if self.partial.is_empty() {
+                self.note_line(&rest[..end]);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&rest[..end]);
+                self.note_line(&line);
             }
+            rest = &rest[end + 1..];
         }
-        if missing == 0 {
-            break;
-        }
+        self.partial.extend_from_slice(rest);
     }
-    Ok(())
+
+    fn note_line(&mut self, line: &[u8]) {
+        // Most lines are syscalls and schedule decisions: told apart without parsing them.
+        if !line.windows(10).any(|window| window == br#""ev":"op","#) {
+            return;
+        }
+        let Ok(line) = serde_json::from_slice::<OpLine>(line) else {
+            return;
+        };
+        if line.ev != "op" {
+            return;
+        }
+        let numbered = self.names.len() as u32;
+        let name = *self.names.entry(line.op.into_owned()).or_insert(numbered);
+        let key = OpLineKey {
+            thread: line.a,
+            name,
+            lifecycle: line.lifecycle_index,
+            repetition: line.repetition,
+            list: line.list,
+            index: line.index,
+        };
+        self.events.entry(key).or_insert(line.i);
+    }
+
+    /// The `i` of `op`'s line, if one was written.
+    fn event_of(&self, op: &OpRef) -> Option<u64> {
+        let key = OpLineKey {
+            thread: op.thread,
+            name: *self.names.get(&op.name)?,
+            lifecycle: op.lifecycle,
+            repetition: op.repetition,
+            list: op.list,
+            index: op.index,
+        };
+        self.events.get(&key).copied()
+    }
+}
+
+/// A trace sink that notes what it writes in a `TraceOpLines`: only the bytes its sink took, so
+/// that a line the file did not get is not named.
+struct OpLineWatcher {
+    sink: Box<dyn Write>,
+    op_lines: TraceOpLines,
+}
+
+impl Write for OpLineWatcher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.sink.write(buf)?;
+        self.op_lines.0.borrow_mut().note(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
 }
 
 /// An op a report line names, as JSON: the same fields as the finding's own where they are the

@@ -812,6 +812,75 @@ fn a_trace_that_cannot_be_written_is_reported_after_the_findings() {
     );
 }
 
+/// `--trace` into a FIFO (or a pipe: `--trace >(gzip > t.gz)`) gives the report it gives for a
+/// file, each op named by its trace line, and the command ends: it notes the lines as it writes
+/// them, where it opened the trace again to read it back and waited for ever for a writer.
+#[test]
+fn a_trace_into_a_fifo_names_each_ops_line_and_is_never_read_back() {
+    let dir = scratch_dir("trace-fifo");
+    let repros = dir.join("repros").display().to_string();
+    let scenario = "../scenarios/zoo/instantiate-destroy.toml";
+    let (code, _, stderr) = run_sim(&["run", scenario, "--repro-dir", &repros]);
+    assert_eq!(code, 1, "{stderr}");
+    let repro = format!("{repros}/wasi-runtime-instantiate-destroy-0000000000000001.toml");
+    let run_args = ["run", scenario, "--repro-dir", &repros];
+    for (index, command) in [&run_args[..], &["replay", &repro]].iter().enumerate() {
+        let fifo = dir.join(format!("trace-{index}.fifo"));
+        let fifo_name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path, as `mkfifo` takes.
+        assert_eq!(unsafe { libc::mkfifo(fifo_name.as_ptr(), 0o600) }, 0);
+        let fifo_arg = fifo.display().to_string();
+        let mut args = command.to_vec();
+        args.extend(["--trace", &fifo_arg]);
+        let mut child = Command::new(SIM)
+            .args(&args)
+            .current_dir(package_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read to its end, as `gzip < FIFO` would.
+        let reader = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::read_to_string(fifo).unwrap()
+        });
+        // A writer that comes and goes with nothing to say: once the trace is read, to a
+        // command that opened the FIFO again to read it (and waits for a writer), so that it
+        // ends with no line named rather than hanging the test; once the command ended, to the
+        // reader, had the command never opened the FIFO.
+        let nudge = || {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo);
+        };
+        while child.try_wait().unwrap().is_none() {
+            if reader.is_finished() {
+                nudge();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        nudge();
+        let trace = reader.join().unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        // The op the leak names (`instantiate`, op #1 of the first repetition) and its line.
+        assert!(
+            stdout.contains(":15:3 (ops), trace event \"i\":10\n")
+                || stdout.contains(":20:3 (ops), trace event \"i\":10\n"),
+            "{args:?}: {stdout}"
+        );
+        let line: Value = serde_json::from_str(trace.lines().nth(9).unwrap()).unwrap();
+        assert_eq!(line["i"], 10);
+        assert_eq!(line["op"], "instantiate");
+        assert_eq!(line["index"], 1);
+        assert_eq!(line["repetition"], 0);
+    }
+}
+
 /// `--trace` naming one of the command's input files, however spelt, is refused before anything
 /// runs, and the file stays as it was.
 #[test]

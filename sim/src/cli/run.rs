@@ -141,11 +141,19 @@ pub(super) struct ReplayArgs {
     compare_trace: Option<PathBuf>,
 }
 
-/// A trace file's sink, and the slot where it keeps its first write error.
-type TraceSink = (Box<dyn Write>, WriteErrorSlot);
+/// A trace file's sink, the slot where it keeps its first write error, and the op lines it
+/// wrote, noted as they were written (the report names each op's line without reading the file
+/// back, which may be a pipe).
+type TraceSink = (Box<dyn Write>, TraceKept);
 
-/// The `--trace` file's sink, and the slot where it keeps its first write error (the trace goes
-/// on without it; `trace_write_problem` reports it after the run).
+/// What a trace file's sink keeps for after the run.
+struct TraceKept {
+    write_error: WriteErrorSlot,
+    op_lines: report::TraceOpLines,
+}
+
+/// The `--trace` file's sink, the slot where it keeps its first write error (the trace goes on
+/// without it; `trace_write_problem` reports it after the run), and its op lines.
 fn trace_sink(path: &Option<PathBuf>) -> Result<Option<TraceSink>, CliError> {
     match path {
         None => Ok(None),
@@ -154,17 +162,24 @@ fn trace_sink(path: &Option<PathBuf>) -> Result<Option<TraceSink>, CliError> {
                 CliError::usage(format!("{}: cannot create trace file: {e}", path.display()))
             })?;
             // The error keeper goes under the buffer, where the file's own errors arrive,
-            // including those of the last flush.
+            // including those of the last flush; the op lines are noted above it, as the file
+            // took them.
             let (file, write_error) =
                 ErrorKeepingWriter::new(BoundedWriter::new(file, TRACE_FILE_BYTES_MAX));
-            Ok(Some((Box::new(std::io::BufWriter::new(file)), write_error)))
+            let op_lines = report::TraceOpLines::default();
+            let file = op_lines.watching(Box::new(file));
+            let kept = TraceKept {
+                write_error,
+                op_lines,
+            };
+            Ok(Some((Box::new(std::io::BufWriter::new(file)), kept)))
         }
     }
 }
 
 /// What to say when the `--trace` file could not be written whole.
-fn trace_write_problem(path: &Option<PathBuf>, slot: Option<WriteErrorSlot>) -> Option<String> {
-    let error = slot?.take()?;
+fn trace_write_problem(path: &Option<PathBuf>, kept: Option<&TraceKept>) -> Option<String> {
+    let error = kept?.write_error.take()?;
     Some(format!(
         "{}: cannot write the trace: {error}; the trace is incomplete",
         path.as_deref().unwrap_or(Path::new("--trace")).display()
@@ -323,11 +338,10 @@ fn last_op_located(comparison: &TraceComparison, scenario: &dyn DynScenario) -> 
 }
 
 /// Gives each op the findings name the index of its line in the `--trace` file, if one was
-/// written whole. A trace that cannot be read back costs only those indices: the report is
-/// complete without them.
-fn find_in_trace(outcome: &mut Outcome, trace: &Option<PathBuf>) {
-    if let Some(trace) = trace {
-        let _ = report::find_in_trace(outcome, trace);
+/// written whole (`trace_write_problem` says otherwise).
+fn find_in_trace(outcome: &mut Outcome, kept: Option<TraceKept>) {
+    if let Some(kept) = kept {
+        report::find_in_trace(outcome, &kept.op_lines);
     }
 }
 
@@ -374,7 +388,7 @@ pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
             not_run.push((source.clone(), problem));
             continue;
         }
-        let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
+        let (trace_sink, trace_kept) = trace_sink(&args.trace)?.unzip();
         let options = RunOptions {
             seed: args.seed,
             defects: args.defects.resolve(),
@@ -384,9 +398,9 @@ pub(super) fn run(registry: &Registry, args: RunArgs) -> Result<i32, CliError> {
         };
         let mut outcome = scenario.run(options);
         report::locate(&mut outcome, scenario.as_ref());
-        let trace_problem = trace_write_problem(&args.trace, trace_write_error);
+        let trace_problem = trace_write_problem(&args.trace, trace_kept.as_ref());
         if trace_problem.is_none() {
-            find_in_trace(&mut outcome, &args.trace);
+            find_in_trace(&mut outcome, trace_kept);
         }
         problems.extend(trace_problem);
         if !args.json {
@@ -629,7 +643,7 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
     check_trace_is_no_input(&args.trace, &inputs)?;
     let against_recorded = recorded_trace(&args.compare_trace)?;
     check_host(&source, scenario.as_ref())?;
-    let (trace_sink, trace_write_error) = trace_sink(&args.trace)?.unzip();
+    let (trace_sink, trace_kept) = trace_sink(&args.trace)?.unzip();
     let trace_sink = match (trace_sink, &against_recorded) {
         (Some(file), Some(against)) => Some(Box::new(Tee(file, against.sink())) as Box<dyn Write>),
         (None, Some(against)) => Some(against.sink()),
@@ -641,9 +655,9 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
         ..RunOptions::default()
     });
     report::locate(&mut outcome, scenario.as_ref());
-    let trace_problem = trace_write_problem(&args.trace, trace_write_error);
+    let trace_problem = trace_write_problem(&args.trace, trace_kept.as_ref());
     if trace_problem.is_none() {
-        find_in_trace(&mut outcome, &args.trace);
+        find_in_trace(&mut outcome, trace_kept);
     }
     let expect = scenario.meta().expect;
     let mut problems = Vec::new();
