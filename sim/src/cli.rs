@@ -722,14 +722,24 @@ fn write_or_print_shrunk(path: &Path, text: &str, what: &str) -> Result<(), CliE
     })
 }
 
+/// Writes `contents` to the output file `path` the user named, making its directory. A path
+/// where no file can be made (a read-only directory, `/proc`) is bad usage, exit 2, as every
+/// other command's output path is (`--trace`, `sweep --out`, `promote`); a file made that then
+/// cannot be written whole (a full disk) is exit 3, as a `--trace` cut short is.
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| CliError {
-            code: EXIT_INTERNAL,
-            message: format!("{}: cannot create: {e}", dir.display()),
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError::usage(format!(
+                "{}: cannot write: cannot create its directory {}: {e}",
+                path.display(),
+                dir.display()
+            ))
         })?;
     }
-    std::fs::write(path, contents).map_err(|e| CliError {
+    let mut file = std::fs::File::create(path)
+        .map_err(|e| CliError::usage(format!("{}: cannot write: {e}", path.display())))?;
+    file.write_all(contents).map_err(|e| CliError {
         code: EXIT_INTERNAL,
         message: format!("{}: cannot write: {e}", path.display()),
     })

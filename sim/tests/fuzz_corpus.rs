@@ -251,6 +251,22 @@ fn import_crash_turns_an_artifact_into_a_regression_that_fails_with_its_defect_o
     };
     assert_eq!(cli(&["--classify"]), 1, "a finding classifies with exit 1");
     assert!(!out.exists(), "--classify writes nothing");
+    // An `--out` where no file can be made is bad input (exit 2), as every command's output is;
+    // the regression is printed instead.
+    let unwritable = vec![
+        "sim".to_string(),
+        "import-crash".into(),
+        "wasi-runtime".into(),
+        artifact.display().to_string(),
+        "--defect".into(),
+        defect.clone(),
+        "--out".into(),
+        "/proc/no-such-dir".into(),
+    ];
+    assert_eq!(
+        sim::cli::main_with_args(sim::registry::Registry::builtin(), unwritable),
+        2
+    );
     assert_eq!(cli(&[]), 1);
     let written = toml_files_in(&out);
     assert_eq!(written.len(), 1, "one regression file: {written:?}");

@@ -710,6 +710,25 @@ fn sim_shrink_checks_its_output_before_shrinking_and_never_loses_the_result() {
     assert_eq!(code, 1, "{stderr}");
     assert!(made.is_file(), "its directory was made: {stderr}");
 
+    // Where no file can be made, the output path is bad input, exit 2 as for every other
+    // command's output, said of the file; the shrunk scenario is printed.
+    for (out, says) in [
+        ("/proc/small.toml", "/proc/small.toml: cannot write: "),
+        (
+            "/proc/no-such-dir/small.toml",
+            "/proc/no-such-dir/small.toml: cannot write: cannot create its directory /proc/no-such-dir: ",
+        ),
+    ] {
+        let (code, stdout, stderr) = run_sim(&["shrink", &input, "--out", out]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(says) && stderr.contains("on standard output instead"),
+            "{stderr}"
+        );
+        assert!(shows(parse_scenario(&stdout).as_ref(), LEAK), "{stdout}");
+    }
+
+    // A file made that cannot be written whole (a full disk) is no usage error: exit 3.
     let (code, stdout, stderr) = run_sim(&["shrink", &input, "--out", "/dev/full"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(

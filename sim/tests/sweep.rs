@@ -462,6 +462,39 @@ fn failing_sweep_summary(scenario: &Path, seeds: &str, out: &Path) -> Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
+/// An output a sweep cannot write is named by its own path, not its directory's: a directory
+/// where `summary.json` goes, a file where `repros/` goes. Each is bad input (exit 2).
+#[test]
+fn an_output_that_cannot_be_written_is_named_by_its_own_path() {
+    let dir = scratch_dir("unwritable-output");
+    let scenario = write_file(&dir, "create-evict.toml", CREATE_EVICT);
+    let summary_taken = dir.join("summary-taken");
+    std::fs::create_dir_all(summary_taken.join(summary::SUMMARY_FILE)).unwrap();
+    let repros_taken = dir.join("repros-taken");
+    std::fs::create_dir_all(&repros_taken).unwrap();
+    std::fs::write(repros_taken.join("repros"), "").unwrap();
+    for (out, culprit, says) in [
+        (
+            &summary_taken,
+            summary::SUMMARY_FILE,
+            "cannot write: Is a directory",
+        ),
+        (
+            &repros_taken,
+            "repros",
+            "cannot create the output directory: Not a directory",
+        ),
+    ] {
+        let (code, _, stderr) = sweep_file(&scenario, "3..5", out, &[]);
+        assert_eq!(code, 2, "{stderr}");
+        let culprit = out.join(culprit).display().to_string();
+        assert!(
+            stderr.contains(&format!("error: {culprit}: {says}")),
+            "{culprit}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repro() {
     let dir = scratch_dir("dedup");

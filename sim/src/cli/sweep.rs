@@ -15,7 +15,7 @@ use crate::sweep::{self, ProgressMode, Shard, Source, SweepConfig, SweepError, p
 use super::tables::{Fit, FittedTable};
 use super::{
     CliError, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE, Replayer, check_host,
-    check_output_dir, check_repository_dir, expand_paths, load_scenario,
+    check_output_dir, check_repository_dir, expand_paths, load_scenario, write_file,
 };
 
 #[derive(Args, Debug)]
@@ -725,17 +725,8 @@ pub(super) fn detect(registry: &Registry, args: DetectArgs) -> Result<i32, CliEr
     for note in not_expected {
         println!("{note}");
     }
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| CliError {
-            code: EXIT_USAGE,
-            message: format!("{}: cannot create: {e}", parent.display()),
-        })?;
-    }
     let text = serde_json::to_string_pretty(&detection).expect("json") + "\n";
-    std::fs::write(&args.out, text).map_err(|e| CliError {
-        code: EXIT_USAGE,
-        message: format!("{}: cannot write: {e}", args.out.display()),
-    })?;
+    write_file(&args.out, text.as_bytes())?;
     println!("wrote {}", args.out.display());
     Ok(if detection.all_detected() {
         EXIT_PASS

@@ -1034,10 +1034,12 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
         promote::prepare_target(dir).map_err(SweepError::input)?;
     }
     let out = &config.out;
-    std::fs::create_dir_all(out.join(minimise::REPROS_DIR)).map_err(|e| {
+    let repros = out.join(minimise::REPROS_DIR);
+    std::fs::create_dir_all(&repros).map_err(|e| {
         SweepError::input(format!(
-            "{}: cannot create the output directory: {e}",
-            out.display()
+            "{}: cannot create the output directory: {}",
+            repros.display(),
+            summary::dir_error(&repros, e)
         ))
     })?;
     let results_path = out.join(results::RESULTS_FILE);
@@ -1257,8 +1259,7 @@ pub fn sweep(registry: &Registry, config: &SweepConfig) -> Result<SweepReport, S
     );
     // After the pairs' own: each is a finding's, whose first pair ran.
     summary.internal_errors.extend(minimised.internal_errors);
-    summary::write_outputs(out, &summary)
-        .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", out.display())))?;
+    summary::write_outputs(out, &summary).map_err(SweepError::input)?;
     let mut promote_error = None;
     let mut promoted = Vec::new();
     if let Some(dir) = &config.promote_to {

@@ -528,11 +528,27 @@ pub fn build(
 }
 
 /// Writes `summary.json`, `junit.xml` and `report.html` into `out`.
-pub fn write_outputs(out: &Path, summary: &Summary) -> std::io::Result<()> {
+pub fn write_outputs(out: &Path, summary: &Summary) -> Result<(), String> {
     let json = serde_json::to_string_pretty(summary).expect("summaries serialize") + "\n";
-    minimise::write_atomic(&out.join(SUMMARY_FILE), &json)?;
-    minimise::write_atomic(&out.join(JUNIT_FILE), &junit::render(summary))?;
-    minimise::write_atomic(&out.join(REPORT_FILE), &html::render(summary))
+    write_output(&out.join(SUMMARY_FILE), &json)?;
+    write_output(&out.join(JUNIT_FILE), &junit::render(summary))?;
+    write_output(&out.join(REPORT_FILE), &html::render(summary))
+}
+
+/// Writes one output file of a sweep (`minimise::write_atomic`); its error names the file, not
+/// the directory: `OUT: cannot write: Is a directory` sent the reader to the wrong place.
+fn write_output(path: &Path, text: &str) -> Result<(), String> {
+    minimise::write_atomic(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+/// `error`, from making the directory `dir`, as a reader needs it: an existing file in its way
+/// gives `File exists`, which reads as if all were well, and is said as what it is.
+pub(crate) fn dir_error(dir: &Path, error: std::io::Error) -> std::io::Error {
+    if dir.exists() && !dir.is_dir() {
+        std::io::Error::from_raw_os_error(libc::ENOTDIR)
+    } else {
+        error
+    }
 }
 
 /// Reads a `summary.json`: `Ok(None)` when there is none, and why it cannot be read (with
@@ -803,8 +819,13 @@ pub fn merge(
         end: records.iter().map(|r| r.seed + 1).max().unwrap_or(0),
     });
     let repros = out.join(REPROS_DIR);
-    std::fs::create_dir_all(&repros)
-        .map_err(|e| SweepError::input(format!("{}: cannot create: {e}", repros.display())))?;
+    std::fs::create_dir_all(&repros).map_err(|e| {
+        SweepError::input(format!(
+            "{}: cannot create: {}",
+            repros.display(),
+            dir_error(&repros, e)
+        ))
+    })?;
     // The merge replaces `out`'s results file. A sweep still appending to it (a merge into a
     // shard's own directory while that shard runs) would go on writing into the file replaced,
     // and every run it finished from then on would be lost: refused, as a second sweep into one
@@ -876,12 +897,14 @@ pub fn merge(
     (summary.internal_errors).extend(still_unminimised(minimising_errors, &firsts, &chosen));
     summary.warnings = warnings;
     summary.set_incomplete(incomplete);
-    let io = |e: std::io::Error| SweepError::input(format!("{}: cannot write: {e}", out.display()));
-    results_lock.replace_with(&records).map_err(io)?;
-    write_outputs(out, &summary).map_err(io)?;
+    results_lock
+        .replace_with(&records)
+        .map_err(|e| SweepError::input(format!("{}: cannot write: {e}", results_path.display())))?;
+    write_outputs(out, &summary).map_err(SweepError::input)?;
     // The merge is one build's work when its inputs were, so that merging it again still checks.
     if let [(id, _)] = build_ids.iter().collect::<Vec<_>>().as_slice() {
-        minimise::write_atomic(&out.join(super::BUILD_ID_FILE), &format!("{id}\n")).map_err(io)?;
+        write_output(&out.join(super::BUILD_ID_FILE), &format!("{id}\n"))
+            .map_err(SweepError::input)?;
     }
     // A sweep resumed in the merge's directory is checked against the settings its runs were
     // made with, when every shard's are known and the same; otherwise they are unknown, and a
@@ -892,10 +915,18 @@ pub fn merge(
     };
     match agreed {
         Some(settings) => settings.write(out).map_err(SweepError::input)?,
-        None => match std::fs::remove_file(out.join(super::SETTINGS_FILE)) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
-            _ => {}
-        },
+        None => {
+            let settings = out.join(super::SETTINGS_FILE);
+            match std::fs::remove_file(&settings) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(SweepError::input(format!(
+                        "{}: cannot remove: {error}",
+                        settings.display()
+                    )));
+                }
+                _ => {}
+            }
+        }
     }
     Ok(summary)
 }
