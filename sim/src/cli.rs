@@ -382,10 +382,7 @@ fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
     }
     let beside = path.with_extension("toml");
     let hint = if beside.is_file() {
-        format!(
-            "; its repro is `{}`",
-            report::replay_command(&beside.display().to_string())
-        )
+        format!("; its repro is `{}`", report::replay_command(&beside))
     } else {
         String::new()
     };

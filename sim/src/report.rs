@@ -667,7 +667,7 @@ pub fn write_repro(
         };
         let text = format!(
             "# Repro written by `sim` for a failing run. Replay: {}\n{body}",
-            replay_command(&path.display().to_string())
+            replay_command(&path)
         );
         // The printer spells every op out (`{ op = "bump" }` where a file may say
         // `{op="bump"}`), so a file near the parser's bound prints past it: a repro that `sim
@@ -740,10 +740,48 @@ pub fn shell_word(text: &str) -> Cow<'_, str> {
     shlex::try_quote(text).unwrap_or(Cow::Borrowed(text))
 }
 
+/// `text` as one word of a POSIX shell command line that names a file (or is a `gen:`
+/// one-liner) to a command: `shell_word`'s, with `./` before a path that starts with `-`, which
+/// the command would read as a flag (`--repro-dir=-x` made `sim replay -x/….toml`), and with the
+/// bytes of a path that is no UTF-8 escaped in `$'…'` quoting (`\xff`), where it was printed
+/// with a stand-in character, naming no file.
+pub fn path_word(text: impl AsRef<std::ffi::OsStr>) -> String {
+    let text = text.as_ref();
+    let bytes = text.as_encoded_bytes();
+    let dotted;
+    let bytes = if bytes.first() == Some(&b'-') {
+        dotted = [b"./", bytes].concat();
+        &dotted[..]
+    } else {
+        bytes
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => shell_word(text).into_owned(),
+        Err(_) => ansi_c_quoted_bytes(bytes),
+    }
+}
+
 /// `text` in the shell's `$'…'` quoting, every control character escaped, so that it is one
 /// line.
 fn ansi_c_quoted(text: &str) -> String {
+    ansi_c_quoted_bytes(text.as_bytes())
+}
+
+/// `ansi_c_quoted` for bytes that need not be UTF-8: each byte of no character is `\xHH`.
+fn ansi_c_quoted_bytes(bytes: &[u8]) -> String {
     let mut quoted = String::from("$'");
+    for chunk in bytes.utf8_chunks() {
+        push_ansi_c_quoted(&mut quoted, chunk.valid());
+        for byte in chunk.invalid() {
+            quoted.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// Pushes `text`'s characters onto a `$'…'` word, each control character escaped.
+fn push_ansi_c_quoted(quoted: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '\\' => quoted.push_str("\\\\"),
@@ -763,8 +801,6 @@ fn ansi_c_quoted(text: &str) -> String {
             c => quoted.push(c),
         }
     }
-    quoted.push('\'');
-    quoted
 }
 
 /// `text` for prose on one comment line: unchanged unless it holds a control character, which
@@ -790,7 +826,7 @@ pub fn run_command(source: &str, seed: u64) -> String {
     format!(
         "{} run {} --seed {}",
         shell_word(program()),
-        shell_word(source),
+        path_word(source),
         format_seed(seed)
     )
 }
@@ -802,7 +838,7 @@ pub(crate) const REPLAY_LINE_PREFIX: &str = "# Replay:";
 
 /// The header line, newline included, that says how to replay the repro at `path`: the one
 /// spelling every writer of a repro uses, so that `with_replay_line` finds the line it rewrites.
-pub(crate) fn replay_line(path: &str) -> String {
+pub(crate) fn replay_line(path: impl AsRef<std::ffi::OsStr>) -> String {
     format!("{REPLAY_LINE_PREFIX} {}\n", replay_command(path))
 }
 
@@ -831,9 +867,10 @@ pub(crate) fn with_replay_line(text: &str, path: &str) -> String {
     rewritten
 }
 
-/// The command that replays `repro` (a repro file's path, or a `gen:` one-liner).
-pub fn replay_command(repro: &str) -> String {
-    format!("{} replay {}", shell_word(program()), shell_word(repro))
+/// The command that replays `repro` (a repro file's path, or a `gen:` one-liner), as a shell
+/// reads it back (`path_word`).
+pub fn replay_command(repro: impl AsRef<std::ffi::OsStr>) -> String {
+    format!("{} replay {}", shell_word(program()), path_word(repro))
 }
 
 /// A one-line repro for a generated scenario: `gen:SUBJECT:SEED[:DEFECT,DEFECT]`.
@@ -989,6 +1026,11 @@ mod tests {
             replay_command("/tmp/a b.toml"),
             "sim replay '/tmp/a b.toml'"
         );
+        // A path the command would take for a flag, and one that is no UTF-8.
+        assert_eq!(replay_command("-x/a.toml"), "sim replay ./-x/a.toml");
+        assert_eq!(replay_command("-a b.toml"), "sim replay './-a b.toml'");
+        let no_utf8 = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"d\xff/a\n");
+        assert_eq!(replay_command(no_utf8), r"sim replay $'d\xff/a\n'");
         // A control character makes a `$'…'` word, on one line, that bash reads back as `text`.
         for (text, word) in [
             ("crash\nseed = 5", r"$'crash\nseed = 5'"),

@@ -1389,3 +1389,69 @@ fn a_spawn_no_join_reaches_in_a_setup_without_teardown_is_a_leak_of_its_thread()
     let (code, stdout, stderr) = run_sim_from_root(&["run", &file_name, "--repro-dir", &repros]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
 }
+
+/// The replay command a run prints, and the `# Replay:` line `shrink --out` writes, paste into a
+/// shell and replay the repro, whatever its path: one that starts with `-` (which `sim replay`
+/// would take for a flag) is given as `./-…`, and one that is no UTF-8 has its bytes escaped,
+/// where it was printed with a stand-in character. `sim replay` takes such a path, as `run` does.
+#[test]
+fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch_dir("odd-repro-paths");
+    let scenario = workspace_root().join("scenarios/zoo/instantiate-destroy.toml");
+    let scenario = scenario.display().to_string();
+    let no_utf8 = std::ffi::OsStr::from_bytes(b"repros-\xff");
+    for repro_dir in [std::ffi::OsStr::new("-x"), no_utf8] {
+        let output = Command::new(support::SIM)
+            .arg("run")
+            .arg(&scenario)
+            .arg({
+                let mut flag = std::ffi::OsString::from("--repro-dir=");
+                flag.push(repro_dir);
+                flag
+            })
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+        let command = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("note: replay with `"))
+            .and_then(|line| line.strip_suffix('`'))
+            .unwrap_or_else(|| panic!("no replay command in {stdout}"));
+        // In bash: `$'…'` quoting is not POSIX before 2024, and `sh` may be dash.
+        let pasted = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "exec \"$SIM\" {}",
+                command.strip_prefix("sim ").unwrap()
+            ))
+            .env("SIM", support::SIM)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let replayed = String::from_utf8_lossy(&pasted.stdout);
+        let stderr = String::from_utf8_lossy(&pasted.stderr);
+        assert_eq!(pasted.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            replayed.contains("replayed: the same findings and the same trace hash as recorded"),
+            "{command}: {replayed}"
+        );
+    }
+    let (code, _, stderr) = support::run_sim_in(&dir, &["shrink", &scenario, "--out=-out.toml"]);
+    assert_eq!(code, 1, "{stderr}");
+    let shrunk = std::fs::read_to_string(dir.join("-out.toml")).unwrap();
+    let command = shrunk
+        .lines()
+        .find_map(|line| line.strip_prefix("# Replay: "))
+        .unwrap_or_else(|| panic!("no replay line in {shrunk}"));
+    assert_eq!(command, "sim replay ./-out.toml");
+    let (code, replayed, stderr) = paste_into_shell(&dir, command);
+    assert_eq!(code, 1, "{command}: {stderr}");
+    assert!(
+        replayed.contains("leak:rwlock:fd_prestats_init"),
+        "{replayed}"
+    );
+}

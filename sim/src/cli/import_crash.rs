@@ -495,7 +495,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
         "# Imported by `{imported_by}` from a fuzzer crash.\n\
          # Finding `{signature}`. {what}\n\
          {}{}",
-        report::replay_line(&path.display().to_string()),
+        report::replay_line(&path),
         body
     );
     if let Err(why) = report::check_scenario_file_size(text.len()) {
@@ -513,7 +513,7 @@ pub(super) fn import_crash(registry: &Registry, args: ImportCrashArgs) -> Result
     println!(
         "wrote {}; replay with `{}`",
         path.display(),
-        report::replay_command(&path.display().to_string())
+        report::replay_command(&path)
     );
     Ok(EXIT_FINDINGS)
 }

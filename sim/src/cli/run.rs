@@ -126,8 +126,10 @@ fn schedule_of_trace(path: &Path) -> Result<Vec<u32>, String> {
 
 #[derive(Args, Debug)]
 pub(super) struct ReplayArgs {
-    /// A repro file written by `sim`, or `gen:SUBJECT:SEED[:DEFECTS]`.
-    repro: String,
+    /// A repro file written by `sim`, or `gen:SUBJECT:SEED[:DEFECTS]`. A path, which need not
+    /// be UTF-8, as every other command's files.
+    #[arg(value_name = "REPRO")]
+    repro: PathBuf,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -524,7 +526,7 @@ fn replay_of_failing_run(
     outcome: &Outcome,
 ) -> String {
     match report::write_repro(&args.repro_dir, scenario, outcome) {
-        Ok(path) => report::replay_command(&path.display().to_string()),
+        Ok(path) => report::replay_command(&path),
         Err(error) => {
             let rerun = rerun_command(source, outcome, args.strategy.as_ref());
             eprintln!(
@@ -623,7 +625,11 @@ fn summary_table(
 
 pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliError> {
     let mut inputs: Vec<&Path> = args.compare_trace.iter().map(PathBuf::as_path).collect();
-    let scenario = match report::load_generated_repro(registry, &args.repro) {
+    let generated = args
+        .repro
+        .to_str()
+        .and_then(|repro| report::load_generated_repro(registry, repro));
+    let scenario = match generated {
         Some(generated) => {
             let scenario = generated.map_err(CliError::usage)?;
             // A generated scenario has none (`no_generated_scenario_warns`), but goes the same
@@ -632,14 +638,15 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             scenario
         }
         None => {
-            inputs.push(Path::new(&args.repro));
-            load_scenario(registry, Path::new(&args.repro))?
+            inputs.push(&args.repro);
+            load_scenario(registry, &args.repro)?
         }
     };
     // A one-liner is named as it is, without the whitespace it was pasted with.
-    let source = report::generated_repro_text(&args.repro)
-        .unwrap_or(&args.repro)
-        .to_string();
+    let source = match args.repro.to_str().and_then(report::generated_repro_text) {
+        Some(one_liner) => one_liner.to_string(),
+        None => args.repro.display().to_string(),
+    };
     check_trace_is_no_input(&args.trace, &inputs)?;
     let against_recorded = recorded_trace(&args.compare_trace)?;
     check_host(&source, scenario.as_ref())?;

@@ -63,7 +63,7 @@ fn shrunk_header(
         }
     );
     if let Some(out) = &args.out {
-        header.push_str(&report::replay_line(&out.display().to_string()));
+        header.push_str(&report::replay_line(out));
     }
     let written_by_the_tool = [
         "# Shrunk by ",
@@ -192,7 +192,7 @@ pub(super) fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<i32, CliEr
             eprintln!(
                 "wrote {}; replay with `{}`",
                 path.display(),
-                report::replay_command(&path.display().to_string())
+                report::replay_command(path)
             );
         }
         None => print!("{text}"),
