@@ -1455,3 +1455,51 @@ fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
         "{replayed}"
     );
 }
+
+/// A repro edited to pin nothing (`signatures = []`, no trace hash) is not said to replay "the
+/// same findings as recorded": nothing was compared, and the closing line says so with what the
+/// run found, as `--json`'s `replay_unchecked` does.
+#[test]
+fn a_repro_that_pins_nothing_is_not_said_to_match() {
+    let dir = scratch_dir("pins-nothing");
+    let scenario = workspace_root().join("scenarios/zoo/instantiate-destroy.toml");
+    let repros = dir.join("repros").display().to_string();
+    let (code, _, stderr) = run_sim_from_root(&[
+        "run",
+        &scenario.display().to_string(),
+        "--repro-dir",
+        &repros,
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let repro = std::fs::read_to_string(
+        dir.join("repros/wasi-runtime-instantiate-destroy-0000000000000001.toml"),
+    )
+    .unwrap();
+    let edited: String = repro
+        .lines()
+        .filter(|line| !line.starts_with("trace_hash = "))
+        .map(|line| match line.starts_with("signatures = ") {
+            true => "signatures = []\n".to_string(),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    assert!(edited.contains("[expect]\nsignatures = []\n"), "{edited}");
+    let edited = write_file(&dir, "edited.toml", edited)
+        .display()
+        .to_string();
+    let (code, stdout, stderr) = run_sim_from_root(&["replay", &edited]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stdout.contains("the same findings"), "{stdout}");
+    assert!(
+        stdout.ends_with("replayed: the repro pins no findings and no trace hash, so nothing was compared with a recorded run; this run found `leak:rwlock:fd_prestats_init`\n"),
+        "{stdout}"
+    );
+    let (_, json, _) = run_sim_from_root(&["replay", &edited, "--json"]);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        json["replay_unchecked"]
+            .as_str()
+            .is_some_and(|note| note.contains("pins no findings")),
+        "{json}"
+    );
+}

@@ -705,6 +705,25 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             file.display()
         ));
     }
+    // A repro that pins no findings and no trace hash (`signatures = []` with the hash cut, an
+    // edit) has nothing to compare the run with: said so, with what the run found, where the
+    // closing line claimed the same findings as recorded.
+    let pins_nothing = expect
+        .as_ref()
+        .filter(|expect| expect.signatures.is_empty() && expect.trace_hash.is_none())
+        .map(|_| {
+            let found = match outcome.signatures() {
+                found if found.is_empty() => "no finding".to_string(),
+                found => found
+                    .iter()
+                    .map(|signature| format!("`{signature}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            format!(
+                "the repro pins no findings and no trace hash, so nothing was compared with a recorded run; this run found {found}"
+            )
+        });
     let replay_line = report::replay_command(&source);
     if args.json {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
@@ -714,6 +733,9 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             value["verdict"] = serde_json::json!("fail");
         }
         value["replay_problems"] = serde_json::json!(problems);
+        if let Some(note) = &pins_nothing {
+            value["replay_unchecked"] = serde_json::json!(note);
+        }
         if let (Some(comparison), Some(file)) = (&comparison, &args.compare_trace) {
             value["trace_comparison"] = comparison_json(comparison, file, scenario.as_ref());
         }
@@ -741,7 +763,9 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
                 problems.len()
             );
         }
-        if let Some(expect) = expect.as_ref().filter(|_| problems.is_empty()) {
+        if let Some(note) = &pins_nothing {
+            println!("replayed: {note}");
+        } else if let Some(expect) = expect.as_ref().filter(|_| problems.is_empty()) {
             // A repro that `sim import-crash` wrote records its findings, not a trace hash.
             if expect.trace_hash.is_some() {
                 println!("replayed: the same findings and the same trace hash as recorded");
