@@ -550,20 +550,30 @@ fn check_host(source: &str, scenario: &dyn DynScenario) -> Result<(), CliError> 
 }
 
 /// Refuses an output file (given as `flag`) that is one of the command's `inputs`, however
-/// spelt, which `what` would overwrite. An output that does not exist yet is no input.
+/// spelt, which `what` would overwrite: by the same canonical path, or, for a file that exists,
+/// by the same device and inode, which a hard link to the input shares under another path. An
+/// output that does not exist yet is no input.
 fn check_output_is_no_input(
     output: Option<&Path>,
     flag: &str,
     what: &str,
     inputs: &[&Path],
 ) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
     let Some((output, output_canonical)) =
         output.and_then(|output| Some((output, output.canonicalize().ok()?)))
     else {
         return Ok(());
     };
+    let file_id = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()))
+    };
+    let output_id = file_id(output);
     for input in inputs {
-        if input.canonicalize().is_ok_and(|c| c == output_canonical) {
+        let same_file = output_id.is_some() && file_id(input) == output_id;
+        if same_file || input.canonicalize().is_ok_and(|c| c == output_canonical) {
             return Err(CliError::usage(format!(
                 "{flag} {}: that is the input file {}, which {what} would overwrite; give another file",
                 output.display(),

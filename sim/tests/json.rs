@@ -923,6 +923,44 @@ fn a_trace_file_that_is_an_input_is_refused() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(std::fs::read_to_string(&repro).unwrap(), before);
+
+    // A hard link is the same file under another path: as an output it would overwrite its
+    // input, the scenario or the recorded trace to compare with.
+    let linked_input = dir.join("scenario-hard.toml");
+    std::fs::hard_link(&input, &linked_input).unwrap();
+    let linked_input = linked_input.display().to_string();
+    let recorded = dir.join("recorded.jsonl").display().to_string();
+    let (code, _, stderr) = run_sim(&["replay", &repro, "--trace", &recorded]);
+    assert_eq!(code, 1, "{stderr}");
+    let trace = std::fs::read_to_string(&recorded).unwrap();
+    let linked_trace = dir.join("recorded-hard.jsonl");
+    std::fs::hard_link(&recorded, &linked_trace).unwrap();
+    let linked_trace = linked_trace.display().to_string();
+    for args in [
+        vec![
+            "run",
+            &input,
+            "--trace",
+            &linked_input,
+            "--repro-dir",
+            &repros,
+        ],
+        vec![
+            "replay",
+            &repro,
+            "--trace",
+            &linked_trace,
+            "--compare-trace",
+            &recorded,
+        ],
+    ] {
+        let (code, stdout, stderr) = run_sim(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "nothing runs: {stdout}");
+        assert!(stderr.contains("that is the input file"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&recorded).unwrap(), trace);
 }
 
 /// The runner's ops `sim list` shows under the examples, pasted whole into an op list with a

@@ -750,8 +750,12 @@ fn sim_shrink_refuses_an_out_that_is_its_input() {
     let text = churn_200();
     let input = write_file(&dir, "churn.toml", &text);
     let other_spelling = dir.join(".").join("churn.toml").display().to_string();
+    // The same file under another path.
+    let hard_link = dir.join("churn-hard.toml");
+    std::fs::hard_link(&input, &hard_link).unwrap();
+    let hard_link = hard_link.display().to_string();
     let input = input.display().to_string();
-    for out in [&input, &other_spelling] {
+    for out in [&input, &other_spelling, &hard_link] {
         let (code, stdout, stderr) = run_sim(&["shrink", &input, "--out", out]);
         assert_eq!((code, stdout.as_str()), (2, ""), "{out}: {stderr}");
         assert!(
