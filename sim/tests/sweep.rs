@@ -495,6 +495,38 @@ fn an_output_that_cannot_be_written_is_named_by_its_own_path() {
     }
 }
 
+/// A finding's repro that cannot be written (here a directory stands at its name; a full disk
+/// alike) costs that finding its repro alone, as a panic while minimising it does: it is listed
+/// among the internal errors (exit 3, no panic said), and the sweep writes its summary, where it
+/// stopped with none.
+#[test]
+fn a_repro_that_cannot_be_written_costs_its_finding_the_repro_alone() {
+    let dir = scratch_dir("repro-unwritable");
+    let scenario = write_file(&dir, "create-evict.toml", CREATE_EVICT);
+    let first = failing_sweep_summary(&scenario, "3..5", &dir.join("first"));
+    let repro = first["findings"][0]["repro"].as_str().unwrap();
+    let name = Path::new(repro).file_name().unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("repros").join(name)).unwrap();
+    let (code, stdout, stderr) = sweep_file(&scenario, "3..5", &out, &[]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(summary::SUMMARY_FILE)).unwrap())
+            .unwrap();
+    let errors = summary["internal_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["minimising"], first["findings"][0]["signature"]);
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("could not write the repro of `") && message.contains("Is a directory"),
+        "{message}"
+    );
+    assert!(
+        stdout.contains("could not write the repro of `") && !stdout.contains("panicked"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn findings_are_deduplicated_and_the_first_seed_is_shrunk_into_a_replayable_repro() {
     let dir = scratch_dir("dedup");

@@ -539,8 +539,11 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
             defects => format!(" [{}]", defects.join(",")),
         };
         let mut message = error.message.lines();
-        // Whose code panicked: a subject's says so itself.
-        let whose = match error.subject_code {
+        // Whose code panicked: a subject's says so itself; a repro that could not be written
+        // is no panic.
+        let whose = match error.subject_code
+            || sweep::minimise::is_repro_write_failure(&error.message)
+        {
             true => "",
             false => "sim's own code panicked: ",
         };
@@ -553,8 +556,9 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         lines.extend(message.map(|line| format!("    {}", line.trim_start())));
         lines.push(format!("    replay: {}", error.replay));
     }
-    let (subjects, sims): (Vec<_>, Vec<_>) =
-        (summary.internal_errors.iter()).partition(|error| error.subject_code);
+    let (subjects, sims): (Vec<_>, Vec<_>) = (summary.internal_errors.iter())
+        .filter(|error| !sweep::minimise::is_repro_write_failure(&error.message))
+        .partition(|error| error.subject_code);
     if !sims.is_empty() {
         lines.push("note: a panic of sim's own code is a bug in sim: please report it with the replay command".to_string());
     }

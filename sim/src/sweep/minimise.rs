@@ -434,24 +434,23 @@ pub fn minimise_all(
     let states: Vec<Vec<Source>> = (0..jobs)
         .map(|_| config.sources.iter().map(Source::duplicate).collect())
         .collect();
-    let mut failure = None;
     let mut broken: Vec<InternalErrorSummary> = Vec::new();
     let (dir, shrink_runs_max) = (&dir, config.shrink_runs_max);
     let shortfall = run_pool(
         &todo,
         states,
         |sources, (index, key, subject, signature)| {
-            let source = &sources[*index];
-            let minimised = minimise_one(
+            // A repro that cannot be written costs that finding its repro alone, as a panic
+            // while minimising it does: the sweep goes on and writes its summary.
+            minimise_one(
                 registry,
-                source,
+                &sources[*index],
                 key,
                 subject,
                 signature,
                 dir,
                 shrink_runs_max,
-            );
-            Ok(minimised)
+            )
         },
         |sources, (index, key, subject, signature), payload| {
             // With where it panicked, which the CLI's quiet hook recorded on this thread.
@@ -471,13 +470,9 @@ pub fn minimise_all(
             Err(Box::new(error))
         },
         |result| match result {
-            Ok(Ok(record)) => {
+            Ok(record) => {
                 done.insert(finding_key(&record), record);
                 true
-            }
-            Ok(Err(message)) => {
-                failure = Some(SweepError::input(message));
-                false
             }
             Err(error) => {
                 broken.push(*error);
@@ -485,9 +480,6 @@ pub fn minimise_all(
             }
         },
     );
-    if let Some(error) = failure {
-        return Err(error);
-    }
     let mut warnings = Vec::new();
     if let Some(shortfall) = shortfall {
         if shortfall.started == 0 {
@@ -503,7 +495,18 @@ pub fn minimise_all(
     })
 }
 
-/// Shrinks one finding and writes its repro and sidecar.
+/// How the message of an internal error begins when a finding's repro or sidecar could not be
+/// written (`is_repro_write_failure`): no panic, and no bug in sim.
+const REPRO_WRITE_FAILED: &str = "could not write the repro of `";
+
+/// Whether an internal error's message says a finding's repro could not be written, rather than
+/// that sim's own code panicked.
+pub fn is_repro_write_failure(message: &str) -> bool {
+    message.starts_with(REPRO_WRITE_FAILED)
+}
+
+/// Shrinks one finding and writes its repro and sidecar. A repro or sidecar that cannot be
+/// written (a full disk) is the finding's internal error, as a panic while minimising it is.
 pub fn minimise_one(
     registry: &Registry,
     source: &Source,
@@ -512,7 +515,7 @@ pub fn minimise_one(
     signature: &str,
     dir: &Path,
     shrink_runs_max: u64,
-) -> Result<ReproRecord, String> {
+) -> Result<ReproRecord, Box<InternalErrorSummary>> {
     let scenario = source.instantiate(registry, key.seed);
     let original = scenario.run(RunOptions::default());
     let repro_path = dir.join(format!(
@@ -576,7 +579,21 @@ pub fn minimise_one(
         "# Repro written by `sim sweep` for `{signature}`.\n# Minimised from `{original_replay}` ({ops_before} ops -> {ops_after} ops).\n{}",
         report::replay_line(&repro)
     );
-    let io_error = |e: std::io::Error| format!("{}: cannot write: {e}", repro_path.display());
+    let io_error = |e: std::io::Error| {
+        Box::new(InternalErrorSummary {
+            scenario: key.scenario.clone(),
+            subject: subject.to_string(),
+            defects: key.defects.clone(),
+            seed: key.seed,
+            replay: source.original_replay(key.seed),
+            message: format!(
+                "{REPRO_WRITE_FAILED}{signature}` (the finding stands): {}: cannot write: {e}",
+                repro_path.display()
+            ),
+            minimising: Some(signature.to_string()),
+            subject_code: false,
+        })
+    };
     // A repro `sim replay` would refuse (too large), or one that does not print (an op TOML
     // cannot hold, which a subject's own deserializer may make), is not written; the finding is
     // recorded all the same, with why, and the command that replays the first pair names how to
