@@ -3183,11 +3183,7 @@ fn a_panic_of_sim_in_one_pair_is_that_pairs_internal_error_and_the_sweep_goes_on
             );
             assert_eq!(
                 error.replay,
-                sim::report::replay_command(&sim::report::generated_repro(
-                    subject,
-                    error.seed,
-                    &[]
-                ))
+                sim::report::replay_command(sim::report::generated_repro(subject, error.seed, &[]))
             );
         }
         assert_eq!(summary.scenarios[0].internal_errors, broken.len() as u64);

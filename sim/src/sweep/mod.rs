@@ -382,7 +382,7 @@ pub fn pair_replay(
     generated: bool,
 ) -> String {
     if generated {
-        report::replay_command(&report::generated_repro(subject, seed, defects))
+        report::replay_command(report::generated_repro(subject, seed, defects))
     } else {
         report::run_command(label, seed)
     }
