@@ -804,8 +804,9 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("open is not a directory"), "{stderr}");
 
-    // A file that cannot be written after all (its name a link into `/dev/full`, which fails
-    // even for root): the regression comes out on stdout.
+    // A file that cannot be made after all (its name a link into `/dev/full`, which fails even
+    // for root): bad usage of --out (exit 2), as every command's output path is, and the
+    // regression comes out on stdout.
     let first = dir.join("first");
     let (code, stdout, stderr) = run_sim(&[
         "import-crash",
@@ -828,7 +829,7 @@ fn sim_import_crash_checks_its_output_before_shrinking_and_never_loses_the_resul
     std::os::unix::fs::symlink("/dev/full/x", blocked.join(&name)).unwrap();
     let blocked = blocked.display().to_string();
     let (code, stdout, stderr) = run_sim(&["import-crash", "canary", &artifact, "--out", &blocked]);
-    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("cannot write") && stderr.contains("on standard output instead"),
         "{stderr}"
