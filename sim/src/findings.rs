@@ -59,7 +59,7 @@ impl FindingKind {
 /// setup, the repeated ops, the teardown and each declared thread all have a first op: the list
 /// is what tells them apart, and what lets a report point at the op in the scenario file. A
 /// spawned thread runs its declared thread's list, which `OpRef::thread_name` names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpList {
     #[default]

@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -233,15 +233,15 @@ struct NotedOpLines {
     /// What was written since the last newline.
     partial: Vec<u8>,
     /// Each op name seen, numbered, so that a key holds a number rather than a string.
-    names: HashMap<String, u32>,
+    names: BTreeMap<String, u32>,
     /// The `i` of the first op line of each key (each op runs once at its place, so there is
     /// one); only looked up, never iterated.
-    events: HashMap<OpLineKey, u64>,
+    events: BTreeMap<OpLineKey, u64>,
 }
 
 /// An op line's thread, name (as numbered in `NotedOpLines::names`), lifecycle, repetition, list
 /// and index.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct OpLineKey {
     thread: u32,
     name: u32,
