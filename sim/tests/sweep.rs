@@ -3418,6 +3418,38 @@ fn a_resumed_sweep_runs_its_internal_errors_again_and_reports_them_while_sim_is_
     assert!(stderr.contains(&heading), "{stderr}");
 }
 
+/// A merge of results written before `subject_code` was kept reads a line whose message begins
+/// as those builds said the subject's panic as the subject's: it blamed sim's own code for it.
+#[test]
+fn a_merge_of_an_old_line_of_the_subjects_panic_says_it_as_the_subjects() {
+    install_panic_location_hook();
+    let dir = scratch_dir("internal-error-old-subject");
+    let (seeds, broken) = shaky_seeds();
+    let seed = seeds.clone().find(|seed| !broken.contains(seed)).unwrap();
+    let out = dir.join("out");
+    shaky_sweep("shaky", seed..seed + 1, &out, 1);
+    let ran = records(&out);
+    let old_line = RunRecord::internal_error(
+        &ran[0].key(),
+        "shaky",
+        &"subject `shaky`'s own code panicked: its `validate_op`, checking this op: boom",
+    );
+    let line = serde_json::to_string(&old_line).unwrap();
+    assert!(!line.contains("subject_code"), "{line}");
+    std::fs::write(out.join(results::RESULTS_FILE), line + "\n").unwrap();
+
+    let out_text = out.display().to_string();
+    let merged_text = dir.join("merged").display().to_string();
+    let (code, stdout, stderr) =
+        run_shaky_cli(&["sweep", "merge", &out_text, "--out", &merged_text]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("subject `shaky`'s own code panicked: its `validate_op`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("sim's own code panicked"), "{stdout}");
+}
+
 /// A pair whose record is an internal error of a sim since fixed (written here by hand over a
 /// pair of `shaky` that does not panic) gets its real result from a resume: its new run replaces
 /// the error, on file and in the summary, and the sweep passes (exit 0) where every resume

@@ -541,12 +541,11 @@ fn internal_error_lines(summary: &sweep::summary::Summary, command: SummaryComma
         let mut message = error.message.lines();
         // Whose code panicked: a subject's says so itself; a repro that could not be written
         // is no panic.
-        let whose = match error.subject_code
-            || sweep::minimise::is_repro_write_failure(&error.message)
-        {
-            true => "",
-            false => "sim's own code panicked: ",
-        };
+        let whose =
+            match error.subject_code || sweep::minimise::is_repro_write_failure(&error.message) {
+                true => "",
+                false => "sim's own code panicked: ",
+            };
         lines.push(format!(
             "  - {}{defects} seed {}: {whose}{}",
             error.scenario,

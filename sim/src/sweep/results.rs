@@ -105,7 +105,8 @@ pub struct RunRecord {
     /// Whether `internal_error`'s panic was the subject's own code's (its `validate_op` or
     /// `Arbitrary` while the pair's scenario was made), not sim's: told by the payload caught
     /// (`subject::SubjectCodePanic`). Absent when false, and in records written before it was
-    /// kept (whose pairs a resume runs again anyway).
+    /// kept, which `load` reads as the subject's when their message begins as those builds said
+    /// the subject's panic (whose pairs a resume runs again anyway).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub subject_code: bool,
     /// Fields this build does not know (a newer build wrote them), kept as they were, in key
@@ -444,7 +445,24 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
             ),
         });
     }
+    let mut record = record;
+    record.subject_code =
+        record.subject_code || was_said_as_the_subjects_before_it_was_kept(&record, text);
     Ok(record)
+}
+
+/// Whether `record`, a line written before `subject_code` was kept (the key absent), reports the
+/// subject's own panic: those builds told it by the text alone, which began with
+/// `subject_panic_headline`'s words. Without this, merging such a file blamed sim for the
+/// subject's bug. Only a line without the key is read so: a newer one's payload decided.
+fn was_said_as_the_subjects_before_it_was_kept(record: &RunRecord, text: &str) -> bool {
+    let Some(message) = &record.internal_error else {
+        return false;
+    };
+    let old_headline = format!("subject `{}`'s own code panicked: its `", record.subject);
+    message.starts_with(&old_headline)
+        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .is_ok_and(|object| !object.contains_key("subject_code"))
 }
 
 /// `FILE:LINE:COLUMN: WHAT (WORDS)` for an error in a file that is one JSON text (a summary, a
@@ -613,10 +631,11 @@ mod tests {
 
     /// Whose panic an internal error was is told by the payload caught, not by its text, and
     /// kept as `subject_code`: written only when true, so that a line of sim's panic is as it
-    /// was, and a line written before it was kept loads as sim's.
+    /// was.
     #[test]
     fn an_internal_error_says_whose_panic_it_was_by_its_payload() {
-        let looks_like_the_subjects = "subject `counter`'s own code panicked: its `validate_op`";
+        let looks_like_the_subjects =
+            "sim broke saying subject `counter`'s own code panicked: its `validate_op`";
         let sims = RunRecord::internal_error(&record(1).key(), "counter", &looks_like_the_subjects);
         assert!(!sims.subject_code, "{sims:?}");
         let report = crate::subject::SubjectCodePanic("it broke".into());
@@ -633,6 +652,34 @@ mod tests {
         );
         std::fs::write(&path, format!("{sims_line}\n{subjects_line}\n")).unwrap();
         assert_eq!(load(&path, false).unwrap().records, vec![sims, subjects]);
+    }
+
+    /// A line written before `subject_code` was kept (no such key) whose message begins as those
+    /// builds said the subject's own panic loads as the subject's, where it loaded as sim's; one
+    /// that says `"subject_code":false`, or whose message only quotes those words, stays sim's.
+    #[test]
+    fn an_old_line_of_the_subjects_panic_loads_as_the_subjects() {
+        let old_words = "subject `counter`'s own code panicked: its `validate_op`, checking this \
+                         op: boom";
+        let old = RunRecord::internal_error(&record(1).key(), "counter", &old_words);
+        let quoting = format!("sim broke: {old_words}");
+        let quoting = RunRecord::internal_error(&record(2).key(), "counter", &quoting);
+        let said_false = RunRecord::internal_error(&record(3).key(), "counter", &old_words);
+        let said_false_line = serde_json::to_string(&said_false).unwrap().replace(
+            r#""internal_error""#,
+            r#""subject_code":false,"internal_error""#,
+        );
+        let (_dir, path) = scratch("old-subject-code");
+        let lines = [
+            serde_json::to_string(&old).unwrap(),
+            serde_json::to_string(&quoting).unwrap(),
+            said_false_line,
+        ];
+        assert!(!lines[0].contains("subject_code"), "{}", lines[0]);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let loaded = load(&path, false).unwrap().records;
+        let whose: Vec<bool> = loaded.iter().map(|record| record.subject_code).collect();
+        assert_eq!(whose, [true, false, false], "{loaded:?}");
     }
 
     /// A results file in a fresh directory of the test's own, which goes when the test does:
