@@ -480,10 +480,10 @@ pub(crate) mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
     }
 
-    /// A slow neighbour in one round slows both of its sweeps: the round's own ratio is kept,
-    /// where a quotient of the two medians would mix rounds measured under different loads.
-    /// A thread the host will not start (here `run_pool`'s test hook, as if the second spawn had
-    /// met EAGAIN) has its call made on the calling thread: every call is made, and none panics.
+    /// A thread the host will not start (here `run_pool`'s test hook, which with
+    /// `WORKER_THREADS_MAX` at 1 refuses every spawn after the first, the second and third here, as
+    /// if the host had said EAGAIN) has its call made on the calling thread: every call is made,
+    /// and none panics.
     #[test]
     fn a_spin_thread_the_host_cannot_start_spins_on_the_calling_thread() {
         let calls = std::sync::atomic::AtomicUsize::new(0);
@@ -498,6 +498,8 @@ pub(crate) mod tests {
         assert_eq!(calls.into_inner(), 5);
     }
 
+    /// A slow neighbour in one round slows both of its sweeps: the round's own ratio is kept,
+    /// where a quotient of the two medians would mix rounds measured under different loads.
     #[test]
     fn the_scaling_ratio_is_the_median_of_each_rounds_own() {
         let round = |one, two, spin_parallelism| Round {
