@@ -307,20 +307,32 @@ pub fn expand_paths(paths: &[PathBuf], outputs: &[&Path]) -> Result<Vec<PathBuf>
             found.sort();
             links_skipped.sort();
             targets_skipped.sort();
-            // Each with what to do when the files wanted were there.
-            let notes: Vec<(String, &str)> = [
-                links_not_followed(&links_skipped)
-                    .map(|note| (note, "name the directory it links to")),
-                targets_not_searched(&targets_skipped).map(|note| (note, "name that directory")),
+            // Each says what to name to run the files it passed over, found files or not.
+            let notes: Vec<String> = [
+                passed_over_note(
+                    &links_skipped,
+                    "not followed",
+                    [
+                        "a symbolic link to a directory; name the directory it links to, to run \
+                         its .toml files",
+                        "symbolic links to directories; name the directory one links to, to run \
+                         its .toml files",
+                    ],
+                ),
+                passed_over_note(
+                    &targets_skipped,
+                    "not searched",
+                    [
+                        "a directory named `target`; name it to run its .toml files",
+                        "directories named `target`; name one to run its .toml files",
+                    ],
+                ),
             ]
             .into_iter()
             .flatten()
             .collect();
             if found.is_empty() {
-                let notes: String = notes
-                    .iter()
-                    .map(|(note, hint)| format!("\nnote: {note}; {hint}"))
-                    .collect();
+                let notes: String = notes.iter().map(|note| format!("\nnote: {note}")).collect();
                 return Err(CliError::usage(format!(
                     "{}: no .toml scenario files in this directory{notes}",
                     path.display(),
@@ -328,8 +340,8 @@ pub fn expand_paths(paths: &[PathBuf], outputs: &[&Path]) -> Result<Vec<PathBuf>
             }
             // Said even when files were found: a linked directory's files are left out, and a
             // run that silently holds fewer scenarios than the tree shows would mislead.
-            for (note, _) in notes {
-                eprintln!("note: {}: {note}", path.display());
+            for note in notes {
+                eprintln!("note: {note}");
             }
             files.extend(found);
         } else if path.exists() {
@@ -392,30 +404,16 @@ fn not_a_scenario(path: &Path, bytes: &[u8], diagnostic: String) -> CliError {
     ))
 }
 
-/// What a directory's walk says of the linked directories it passed over (sorted), if any.
-fn links_not_followed(links_skipped: &[PathBuf]) -> Option<String> {
-    let first = links_skipped.first()?;
-    let more = match links_skipped.len() - 1 {
-        0 => String::new(),
-        more => format!(" and {more} more"),
+/// What a directory's walk says of the directories of one kind it passed over (`skipped`,
+/// sorted), if any: the first, how many more, and which kind with what to name to run one's files
+/// (`why`, for one and for more).
+fn passed_over_note(skipped: &[PathBuf], not_done: &str, why: [&str; 2]) -> Option<String> {
+    let first = skipped.first()?;
+    let (more, why) = match skipped.len() - 1 {
+        0 => (String::new(), why[0]),
+        more => (format!(" and {more} more"), why[1]),
     };
-    Some(format!(
-        "symbolic links to directories are not followed ({}{more})",
-        first.display()
-    ))
-}
-
-/// What a directory's walk says of the `target` directories it did not enter (sorted), if any.
-fn targets_not_searched(targets_skipped: &[PathBuf]) -> Option<String> {
-    let first = targets_skipped.first()?;
-    let more = match targets_skipped.len() - 1 {
-        0 => String::new(),
-        more => format!(" and {more} more"),
-    };
-    Some(format!(
-        "directories named `target` hold build and sim output and are not searched ({}{more})",
-        first.display()
-    ))
+    Some(format!("{not_done}: {}{more} ({why})", first.display()))
 }
 
 /// One walk of `expand_paths`: the .toml files it found, and the directories it passed over.
@@ -432,8 +430,8 @@ impl TomlWalk<'_> {
     /// to a directory: a link back up the tree (`d/a -> .`) made the walk run each file again at
     /// every depth the OS resolves (41 times), and two such links made it exponential. As `find`
     /// and `grep -r` do, a linked directory is not entered; a link to a .toml file is read. Each
-    /// linked directory passed over goes in `links_skipped`, for a note (`links_not_followed`),
-    /// and each `target` directory in `targets_skipped` (`targets_not_searched`); an output
+    /// linked directory passed over goes in `links_skipped`, and each `target` directory in
+    /// `targets_skipped`, for a note each (`passed_over_note`); an output
     /// directory is passed over without a word, as nothing in it was ever a source.
     fn collect(&mut self, dir: &Path) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {

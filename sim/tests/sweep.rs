@@ -1596,7 +1596,7 @@ fn a_directory_linking_back_up_its_tree_holds_each_file_once() {
     assert_eq!(sources, ["scen/leak.toml", "scen/linked.toml"]);
     // The files found are run, and the linked directory left out is said, not passed over.
     assert!(
-        stderr.contains("note: scen: symbolic links to directories are not followed (scen/up)"),
+        stderr.contains("note: not followed: scen/up (a symbolic link to a directory; name the directory it links to, to run its .toml files)"),
         "{stderr}"
     );
 
@@ -1635,7 +1635,7 @@ fn a_directory_linking_back_up_its_tree_holds_each_file_once() {
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains(
-            "only-a-link: no .toml scenario files in this directory\nnote: symbolic links to directories are not followed (only-a-link/sub); name the directory it links to"
+            "only-a-link: no .toml scenario files in this directory\nnote: not followed: only-a-link/sub (a symbolic link to a directory; name the directory it links to, to run its .toml files)"
         ),
         "{stderr}"
     );
@@ -4123,7 +4123,7 @@ fn a_sweep_of_a_directory_does_not_sweep_its_own_output_or_target() {
     std::fs::remove_dir_all(dir.join("sweeps")).unwrap();
     let stderr = sweep_dot(&["--out", "sweeps/two"]);
     assert!(
-        stderr.contains("note: .: directories named `target` hold build and sim output and are not searched (./target)"),
+        stderr.contains("note: not searched: ./target (a directory named `target`; name it to run its .toml files)"),
         "{stderr}"
     );
     assert!(!stderr.contains("resuming"), "{stderr}");

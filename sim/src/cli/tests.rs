@@ -571,3 +571,27 @@ fn a_default_regressions_directory_that_is_not_here_is_refused_for_its_replayer(
         );
     }
 }
+
+/// A walk's note of the `target` directories it passed over says what to name to run their
+/// files whether or not it found others (it said so only when it found none), and counts the
+/// rest after the first.
+#[test]
+fn a_walks_note_of_the_target_directories_it_passed_over_says_what_to_name() {
+    let dir = ScratchDir::new("walk-targets");
+    for sub in ["suite/target", "suite/deep/target"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        std::fs::write(dir.path().join(sub).join("kept.toml"), "").unwrap();
+    }
+    let suite = dir.path().join("suite");
+    let refused = expand_paths(std::slice::from_ref(&suite), &[]).unwrap_err();
+    let first = suite.join("deep/target");
+    assert_eq!(
+        refused.message,
+        format!(
+            "{}: no .toml scenario files in this directory\nnote: not searched: {} and 1 more \
+             (directories named `target`; name one to run its .toml files)",
+            suite.display(),
+            first.display()
+        )
+    );
+}
