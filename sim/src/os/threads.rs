@@ -22,7 +22,7 @@ pub struct Tid(pub u32);
 /// The longest sleep, in ticks of the virtual clock: a scenario's `sleep` of more is refused where
 /// it is written, and `Os::sleep` cuts a longer one to it. It is the ceiling of the allocator's
 /// `purge_delay`, the longest delay any subject's configuration takes, so a sleep can still
-/// outlast every delay a subject waits on.
+/// outlast every delay a subject waits on (the allocator asserts it where it declares the delay).
 pub const SLEEP_TICKS_MAX: u64 = 1_000_000_000;
 
 /// Where the virtual clock stops. The clock advances only when sleepers wake, by at most

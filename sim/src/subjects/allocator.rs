@@ -68,7 +68,7 @@ use crate::os::modules::{CodeAddr, MAIN_CODE};
 use crate::os::sorted_map::HintedMap;
 use crate::os::threads::MAIN_THREAD;
 use crate::os::tls::TlsKey;
-use crate::os::{CLOCK_TICKS_MAX, Errno, Os, Prot, Site, Tid};
+use crate::os::{CLOCK_TICKS_MAX, Errno, Os, Prot, SLEEP_TICKS_MAX, Site, Tid};
 use crate::subject::{
     BoolParam, CacheDecl, Config, DefectInfo, Names, OpDoc, OpRefusal, Step, Subject, SubjectInfo,
     UnsignedParam,
@@ -417,6 +417,9 @@ const PURGE_DELAY: UnsignedParam = UnsignedParam {
 // A deadline is the clock plus a purge delay: with the clock at most `CLOCK_TICKS_MAX`, the
 // longest delay leaves room below `u64::MAX`, so the sum needs no saturation.
 const _: () = assert!(PURGE_DELAY.max <= u64::MAX - CLOCK_TICKS_MAX);
+// A scenario's longest sleep (`SLEEP_TICKS_MAX`) outlasts every purge delay, as the sleep's docs
+// and the parser's message promise: a sleep can always let a purge come due.
+const _: () = assert!(PURGE_DELAY.max <= SLEEP_TICKS_MAX);
 const DESTROY_ON_EXIT: BoolParam = BoolParam {
     name: "destroy_on_exit",
     summary: "process exit releases every segment and arena still held (mi_option_destroy_on_exit)",
