@@ -28,33 +28,36 @@
 //! attaches a sink that writes tagged lines to the pipe and the parent copies them into the
 //! caller's sink: traces work for isolated runs as for any other, up to the crash.
 //!
-//! Fork servers (`ForkServer`). The shrinker starts one per search of a host-backed scenario
-//! (`shrink::CandidateRuns`), whose runner runs candidate after candidate. A fork costs in
-//! proportion to the parent's memory, and a sweep's memory grows with the records it collects; a
-//! sweep's workers are also threads, under which a fork is hazardous (see below). So a sweep forks one server per worker before any worker starts,
-//! while the process is small and single-threaded. The server keeps what it inherited (the
-//! registry, the sweep's sources) and reads requests from a socket, one JSON line each. It does not
-//! run them itself: it forks a *runner*, a grandchild that runs request after request in its own
-//! process (`run_here`: the crash handler installed, the watchdog armed per run), each with a fresh
-//! `Os`, so that a fork is paid per crash rather than per run (it was most of a host-backed run's
-//! cost). The server does not stand between the worker and its runner: it hands the worker the
-//! runner's request socket and reply pipe (`SCM_RIGHTS`) and keeps no copy, so a run is one request
-//! and one reply, two wake-ups, while the server sleeps. When it relayed both ways, a run was four
-//! wake-ups in turn (worker, server, runner, server, worker): twice the context switches (README,
-//! Benchmarks, Sweeps). A crash of real code ends the runner: its handler writes the outcome tagged
-//! `C` (crashed, and gone), and the worker asks the server for a new runner for the next request
-//! (the server reaps the old one). A runner that ends without an outcome (the watchdog, a kill, a
-//! panic) leaves the worker an end of file or a line cut short, since only the runner holds the
-//! write end: the worker sends the request to the server, which reaps the runner and answers its
-//! `lost` (`lost_run`) outcome, exactly as `run` describes such a child. A sweep asks for no trace,
-//! so no `T` line crosses these channels. A runner that is gone before a request reaches it (killed
-//! between requests) is replaced and the request sent again; only the run a runner dies in is lost.
-//! Requests travel on sockets written with `MSG_NOSIGNAL` (`PipedChild`), so that a server or
-//! runner that is gone is an error for the one asking, never a SIGPIPE that would end it. Dropping
-//! the `ForkServer` closes the runner's channel (the runner exits at end of file) and then the
-//! server's socket: the server reaps its runner, exits, and is reaped. A server that is gone
-//! answers `None`, and its worker runs the request itself; while the runner it handed over lives,
-//! that is only once the runner has crashed or ended, since clean runs never reach the server.
+//! Fork servers (`ForkServer`). A fork costs in proportion to the parent's memory, and a sweep's
+//! memory grows with the records it collects; a sweep's workers are also threads, under which a
+//! fork is hazardous (see below). So a sweep forks one server per worker before any worker starts,
+//! while the process is small and single-threaded. The shrinker starts one per search of a
+//! host-backed scenario (`shrink::CandidateRuns`), whose runner runs candidate after candidate; it
+//! forks where the search runs, which in a sweep is a worker thread while other workers run: one
+//! fork under threads per search, where each candidate was such a fork before. The server keeps
+//! what it inherited (the registry, the sweep's sources, the search's scenario) and reads requests
+//! from a socket, one JSON line each. It does not run them itself: it forks a *runner*, a
+//! grandchild that runs request after request in its own process (`run_here`: the crash handler
+//! installed, the watchdog armed per run), each with a fresh `Os`, so that a fork is paid per crash
+//! rather than per run (it was most of a host-backed run's cost). The server does not stand between
+//! the worker and its runner: it hands the worker the runner's request socket and reply pipe
+//! (`SCM_RIGHTS`) and keeps no copy, so a run is one request and one reply, two wake-ups, while the
+//! server sleeps. When it relayed both ways, a run was four wake-ups in turn (worker, server,
+//! runner, server, worker): twice the context switches (README, Benchmarks, Sweeps). A crash of
+//! real code ends the runner: its handler writes the outcome tagged `C` (crashed, and gone), and
+//! the worker asks the server for a new runner for the next request (the server reaps the old one).
+//! A runner that ends without an outcome (the watchdog, a kill, a panic) leaves the worker an end
+//! of file or a line cut short, since only the runner holds the write end: the worker sends the
+//! request to the server, which reaps the runner and answers its `lost` (`lost_run`) outcome,
+//! exactly as `run` describes such a child. A sweep asks for no trace, so no `T` line crosses these
+//! channels. A runner that is gone before a request reaches it (killed between requests) is
+//! replaced and the request sent again; only the run a runner dies in is lost. Requests travel on
+//! sockets written with `MSG_NOSIGNAL` (`PipedChild`), so that a server or runner that is gone is
+//! an error for the one asking, never a SIGPIPE that would end it. Dropping the `ForkServer` closes
+//! the runner's channel (the runner exits at end of file) and then the server's socket: the server
+//! reaps its runner, exits, and is reaped. A server that is gone answers `None`, and its worker
+//! runs the request itself; while the runner it handed over lives, that is only once the runner has
+//! crashed or ended, since clean runs never reach the server.
 //!
 //! Determinism: the child runs the same deterministic simulation as an in-process run; host
 //! addresses never enter the trace (the handler maps them back to simulated addresses first), so
@@ -72,12 +75,16 @@
 //!   runner, never run again. (Formally the handler's access aliases those borrows; no code
 //!   observes the difference because the process ends.) A fault inside the handler kills the child
 //!   with the default action, which the parent reports.
-//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, or a
-//!   sweep worker whose fork server is gone) a lock held by another thread at the moment of the
-//!   fork stays held in the child; the child takes none of the caller's locks except the host
-//!   allocator's, which glibc makes fork-safe. A sweep's fork servers are forked before its
-//!   threads start and fork only from their single thread. A child that hangs anyway (on such a lock, or in real code that
-//!   never returns) is ended by its watchdog: it arms `alarm(host_run_seconds_max)` (a `[limits]`
+//! - `fork` copies only the calling thread. Under a multi-threaded caller (the test harness, a
+//!   sweep worker whose fork server is gone, or the shrinker starting its server on a sweep
+//!   worker) a lock held by another thread at the moment of the fork stays held in the child; the
+//!   child takes none of the caller's locks except the host allocator's, which glibc makes
+//!   fork-safe. A sweep's own servers are forked before its threads start, and every server forks
+//!   its runners from its own single thread, so the forks named above are the only ones made
+//!   under threads. A server arms no watchdog: one that hung on such a lock would leave the worker
+//!   that asks it waiting, which only the rule that it takes no lock of the caller's rules out. A
+//!   child that runs scenarios and hangs anyway (on such a lock, or in real code that never
+//!   returns) is ended by its watchdog: it arms `alarm(host_run_seconds_max)` (a `[limits]`
 //!   field, 300 s by default), SIGALRM's default action kills it (`install_crash_handler` restores
 //!   that action, in case `sim` was started with SIGALRM ignored), and the parent reports a
 //!   `budget:host_run_seconds_max` finding. The alarm reads no clock inside the simulation: it only
@@ -455,8 +462,10 @@ impl<R: Serialize + DeserializeOwned> ForkServer<R> {
     /// `lost_run`). Both run only in the processes forked here, on the state the caller had at the
     /// fork.
     ///
-    /// Call it before the caller starts threads: the fork then copies a consistent process, and
-    /// one that is as small as it will ever be. An error names the host call that failed.
+    /// Best called before the caller starts threads: the fork then copies a consistent process,
+    /// and one that is as small as it will ever be. A caller with threads (the shrinker on a sweep
+    /// worker) may call it too, at the risk the module header states: a lock another thread holds
+    /// at the fork stays held in the server. An error names the host call that failed.
     pub fn start(
         mut run: impl FnMut(&R) -> Outcome,
         mut lost: impl FnMut(&R, libc::c_int) -> Outcome,
