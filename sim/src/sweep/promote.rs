@@ -32,16 +32,11 @@ pub fn open_dir(dir: &Path) -> PathBuf {
     dir.join(OPEN_DIR)
 }
 
-/// Makes sure `dir` is a directory that promotion can copy into (creating it if need be). A sweep
+/// Makes sure `dir` is a directory that promotion can copy into, creating it if need be. A sweep
 /// with `--promote` calls it before its runs, so that a target that cannot be one (a regular file
-/// in its place, say) fails in a second rather than after hours of runs and minimising.
+/// in its place, say) fails in a second rather than after hours of runs and minimising. A file in
+/// its place is said as what it is: the OS's "File exists" reads as if the directory were there.
 pub fn prepare_target(dir: &Path) -> Result<(), String> {
-    make_target(dir)
-}
-
-/// Makes the directory `dir` promotion copies into. A file in its place is said as what it is:
-/// the OS's "File exists" reads as if the directory were there.
-fn make_target(dir: &Path) -> Result<(), String> {
     if dir.exists() && !dir.is_dir() {
         return Err(format!(
             "{}: cannot promote repros into it: it is a file, not a directory; give a directory",
@@ -169,7 +164,7 @@ pub fn promote(registry: &Registry, files: &[PathBuf], dir: &Path) -> Result<Vec
             ));
             continue;
         }
-        make_target(dir)?;
+        prepare_target(dir)?;
         std::fs::write(&target, rewritten)
             .map_err(|e| format!("{}: cannot write: {e}", target.display()))?;
         existing.push((target.clone(), pins));
