@@ -904,6 +904,42 @@ pub fn generated_repro_text(repro: &str) -> Option<&str> {
     trimmed.starts_with("gen:").then_some(trimmed)
 }
 
+/// The `gen:` one-liner `repro` as a run of it is named: without the whitespace around it or
+/// around its defect names, each name once, as the scenario holds them; the subject and seed as
+/// given. `None` for any other string; a list that `load_generated_repro` refuses is left as it
+/// is.
+pub fn generated_repro_named(repro: &str) -> Option<String> {
+    let repro = generated_repro_text(repro)?;
+    let mut parts = repro.splitn(4, ':');
+    let (prefix, subject, seed) = (parts.next()?, parts.next(), parts.next());
+    let (Some(subject), Some(seed), Some(list)) = (subject, seed, parts.next()) else {
+        return Some(repro.to_string());
+    };
+    Some(match generated_defects(repro, list) {
+        Ok(defects) => format!("{prefix}:{subject}:{seed}:{}", defects.join(",")),
+        Err(_) => repro.to_string(),
+    })
+}
+
+/// The defect names of a one-liner's comma-separated `list`, each without the whitespace around
+/// it and once, in the order first given, as a scenario file's `defects` list and a repeated
+/// `--defect` take them. An empty name (`…:SEED:`, `…:a,`, `…:a,,b`) is refused: the string was
+/// cut or mistyped, and a run with the defects it kept passed for the one meant.
+fn generated_defects(repro: &str, list: &str) -> Result<Vec<String>, String> {
+    let mut defects: Vec<String> = Vec::new();
+    for defect in list.split(',').map(str::trim) {
+        if defect.is_empty() {
+            return Err(format!(
+                "repro `{repro}`: an empty defect name; after `SEED:` comes a comma-separated list of defect names (leave out `:` and the list for defects off)"
+            ));
+        }
+        if !defects.iter().any(|known| known == defect) {
+            defects.push(defect.to_string());
+        }
+    }
+    Ok(defects)
+}
+
 /// The scenario of the repro string `repro`, whose part after `gen:` is `rest`.
 fn generate_repro(
     registry: &Registry,
@@ -914,20 +950,10 @@ fn generate_repro(
     let subject = parts.next().unwrap_or_default();
     let seed = crate::seed::parse_seed(parts.next().unwrap_or_default())
         .map_err(|e| format!("repro `{repro}`: {e}"))?;
-    // Each name once, in the order first given, as a scenario file's `defects` list and a
-    // repeated `--defect` take them. An empty name (`…:SEED:`, `…:a,`, `…:a,,b`) is refused: the
-    // string was cut or mistyped, and a run with the defects it kept passed for the one meant.
-    let mut defects: Vec<String> = Vec::new();
-    for defect in parts.next().map(|d| d.split(',')).into_iter().flatten() {
-        if defect.is_empty() {
-            return Err(format!(
-                "repro `{repro}`: an empty defect name; after `SEED:` comes a comma-separated list of defect names (leave out `:` and the list for defects off)"
-            ));
-        }
-        if !defects.iter().any(|known| known == defect) {
-            defects.push(defect.to_string());
-        }
-    }
+    let defects = match parts.next() {
+        Some(list) => generated_defects(repro, list)?,
+        None => Vec::new(),
+    };
     let entry = registry.get(subject).ok_or_else(|| {
         format!(
             "repro `{repro}`: unknown subject `{subject}`; known: {}",

@@ -285,6 +285,24 @@ fn a_one_liner_with_an_empty_or_repeated_defect_or_whitespace_around_it() {
     );
 }
 
+/// Whitespace around a one-liner's defect names is none of them, as around the one-liner
+/// (`…:a, b` was refused for an unknown defect ` b`), and the run is named as it was made: each
+/// defect once, where the note echoed a repeated one.
+#[test]
+fn a_one_liner_with_spaces_in_its_defect_list_or_a_repeat_is_named_as_it_runs() {
+    let once = "gen:counter:0x0000000000000001:leak-on-evict";
+    for line in [
+        "gen:counter:0x0000000000000001:leak-on-evict, leak-on-evict",
+        "gen:counter:0x0000000000000001: leak-on-evict ",
+        "gen:counter:0x0000000000000001:leak-on-evict,leak-on-evict",
+    ] {
+        let (code, stdout, stderr) = run_sim_from_root(&["replay", line]);
+        assert_eq!(code, 1, "{line:?}: {stdout}{stderr}");
+        assert!(stdout.contains("· defects leak-on-evict ·"), "{stdout}");
+        assert!(stdout.starts_with(&format!("sim: {once}\n")), "{stdout}");
+    }
+}
+
 #[test]
 fn a_repro_whose_recorded_run_differs_is_reported_as_a_mismatch() {
     let dir = scratch_dir("mismatch");

@@ -642,9 +642,9 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             load_scenario(registry, &args.repro)?
         }
     };
-    // A one-liner is named as it is, without the whitespace it was pasted with.
-    let source = match args.repro.to_str().and_then(report::generated_repro_text) {
-        Some(one_liner) => one_liner.to_string(),
+    // A one-liner is named without the whitespace it was pasted with, each defect once.
+    let source = match args.repro.to_str().and_then(report::generated_repro_named) {
+        Some(one_liner) => one_liner,
         None => args.repro.display().to_string(),
     };
     check_trace_is_no_input(&args.trace, &inputs)?;
