@@ -19,7 +19,6 @@
 //! validated (by the parser's own checks, so that a candidate is always a file a person could
 //! have written) when they are tried.
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultKind;
@@ -343,7 +342,7 @@ enum CandidateRuns<S: Subject> {
     /// could not start (or is gone).
     Direct,
     Served {
-        server: ForkServer<CandidateRequest<S::Op>>,
+        server: ForkServer<CandidateRequest>,
         /// The scenario the server was forked with, which the runner applies each request to.
         /// Boxed: `Direct` is no larger than a word.
         original: Box<Scenario<S::Op>>,
@@ -352,17 +351,16 @@ enum CandidateRuns<S: Subject> {
 
 impl<S: Subject> CandidateRuns<S> {
     /// Forks the server for a search of `original` when its subject is host-backed. A server that
-    /// cannot start, or a scenario whose ops do not come back from the request's JSON as they
-    /// were, is run as before, a fork per run: the same outcomes, more slowly.
+    /// cannot start is run as before, a fork per run: the same outcomes, more slowly.
     fn start(original: &Scenario<S::Op>) -> Self {
-        if !info_of::<S>().host_backed || !CandidateRequest::carries(original) {
+        if !info_of::<S>().host_backed {
             return CandidateRuns::Direct;
         }
         let started = ForkServer::start(
-            |request: &CandidateRequest<S::Op>| {
+            |request: &CandidateRequest| {
                 isolated::run_here::<S>(&request.rebuilt(original), request.run_options())
             },
-            |request: &CandidateRequest<S::Op>, status| {
+            |request: &CandidateRequest, status| {
                 isolated::lost_run::<S>(&request.rebuilt(original), &request.run_options(), status)
             },
         );
@@ -378,8 +376,9 @@ impl<S: Subject> CandidateRuns<S> {
     /// The outcome of `candidate`'s run, with every defect off when `defects_off`: what
     /// `runner::run` gives.
     fn run(&mut self, candidate: &Scenario<S::Op>, defects_off: bool) -> Outcome {
-        if let CandidateRuns::Served { server, original } = self {
-            let request = CandidateRequest::of(original, candidate, defects_off);
+        if let CandidateRuns::Served { server, original } = self
+            && let Some(request) = CandidateRequest::of(original, candidate, defects_off)
+        {
             match server.ask(&request) {
                 Some(outcome) => return outcome,
                 // A server that is gone (killed from outside) costs speed, not results.
@@ -398,13 +397,14 @@ fn run_options(defects_off: bool) -> RunOptions {
     }
 }
 
-/// A candidate as it crosses to the fork server's runner: what a cut may change (the lifecycles,
-/// which of the `[faults]` kinds are left) and whether the run has every defect off. The rest of
-/// the scenario the runner has already, as it was when the server was forked.
+/// A candidate as it crosses to the fork server's runner, as what it kept of the scenario the
+/// server was forked with: a cut only removes (lifecycles, threads, ops, `[faults]` kinds) or
+/// lowers a lifecycle's `repeat` and `warmup`, so a candidate is the original's lifecycles, threads
+/// and ops at some indices, which the runner takes from its own copy. No op crosses as JSON, so
+/// none has to come back from it as it was.
 #[derive(Serialize, Deserialize)]
-#[serde(bound = "O: Serialize + DeserializeOwned")]
-struct CandidateRequest<O> {
-    lifecycles: Vec<LifecycleOnWire<O>>,
+struct CandidateRequest {
+    lifecycles: Vec<LifecycleKept>,
     /// The kinds of the original's `[faults]` still on, each at its probability there: a
     /// probability itself need not come back from JSON bit for bit.
     fault_kinds: Vec<FaultKind>,
@@ -412,106 +412,110 @@ struct CandidateRequest<O> {
     defects_off: bool,
 }
 
+/// One lifecycle of a candidate: the original's at `index`, with the ops of its setup, ops and
+/// teardown (`lists`) and its threads (each the original's at an index, with its ops) that the
+/// candidate kept, by index in the original's.
 #[derive(Serialize, Deserialize)]
-#[serde(bound = "O: Serialize + DeserializeOwned")]
-struct LifecycleOnWire<O> {
-    name: String,
+struct LifecycleKept {
+    index: usize,
     repeat: u32,
     warmup: u32,
-    setup: Vec<OpOnWire<O>>,
-    ops: Vec<OpOnWire<O>>,
-    teardown: Vec<OpOnWire<O>>,
-    threads: Vec<(String, Vec<OpOnWire<O>>)>,
+    lists: [Vec<usize>; 3],
+    threads: Vec<(usize, Vec<usize>)>,
 }
 
-#[derive(Serialize, Deserialize)]
-enum OpOnWire<O> {
-    Spawn(String),
-    Join(String),
-    Exit,
-    Sleep(u64),
-    Subject(O),
+/// The indices in `original` of `candidate`'s items in order, each paired with what `fits` said
+/// of it, when `candidate` is `original` with items removed (and those kept cut as `fits`
+/// allows); `None` when it is not. Each takes the earliest original item that fits after the
+/// last one taken, which finds a match whenever there is one.
+fn kept_indices<T, K>(
+    original: &[T],
+    candidate: &[T],
+    fits: impl Fn(&T, &T) -> Option<K>,
+) -> Option<Vec<(usize, K)>> {
+    let mut next = 0;
+    candidate
+        .iter()
+        .map(|item| {
+            let (index, fit) = (next..original.len())
+                .find_map(|index| Some((index, fits(&original[index], item)?)))?;
+            next = index + 1;
+            Some((index, fit))
+        })
+        .collect()
 }
 
-impl<O: Clone + PartialEq + Serialize + DeserializeOwned> CandidateRequest<O> {
-    /// Whether a request carries every cut of `original` as it is: its ops come back from JSON
-    /// as they were (a float field of an op need not, bit for bit). A cut only removes ops, so
-    /// the original's ops answer for every cut's.
-    fn carries(original: &Scenario<O>) -> bool {
-        let request = CandidateRequest::of(original, original, false);
-        serde_json::to_vec(&request)
-            .ok()
-            .and_then(|json| serde_json::from_slice::<CandidateRequest<O>>(&json).ok())
-            .is_some_and(|back| back.rebuilt(original) == *original)
+/// The indices of `candidate`'s ops in `original`'s list.
+fn kept_ops<O: PartialEq>(
+    original: &[ScenarioOp<O>],
+    candidate: &[ScenarioOp<O>],
+) -> Option<Vec<usize>> {
+    let kept = kept_indices(original, candidate, |a, b| (a == b).then_some(()))?;
+    Some(kept.into_iter().map(|(index, ())| index).collect())
+}
+
+/// What `candidate`, a cut of the lifecycle `original`, kept of it (its index left for the caller).
+fn kept_of_lifecycle<O: PartialEq>(
+    original: &Lifecycle<O>,
+    candidate: &Lifecycle<O>,
+) -> Option<LifecycleKept> {
+    if original.name != candidate.name
+        || candidate.repeat > original.repeat
+        || candidate.warmup > original.warmup
+    {
+        return None;
     }
+    let lists = [
+        kept_ops(&original.setup, &candidate.setup)?,
+        kept_ops(&original.ops, &candidate.ops)?,
+        kept_ops(&original.teardown, &candidate.teardown)?,
+    ];
+    let threads = kept_indices(&original.threads, &candidate.threads, |a, b| {
+        (a.name == b.name)
+            .then(|| kept_ops(&a.ops, &b.ops))
+            .flatten()
+    })?;
+    Some(LifecycleKept {
+        index: 0,
+        repeat: candidate.repeat,
+        warmup: candidate.warmup,
+        lists,
+        threads,
+    })
 }
 
-impl<O: Clone> CandidateRequest<O> {
-    /// The request for `candidate`, a cut of `original`.
-    fn of(original: &Scenario<O>, candidate: &Scenario<O>, defects_off: bool) -> Self {
-        let ops = |list: &[ScenarioOp<O>]| -> Vec<OpOnWire<O>> {
-            list.iter()
-                .map(|op| match op {
-                    ScenarioOp::Spawn { thread } => OpOnWire::Spawn(thread.clone()),
-                    ScenarioOp::Join { thread } => OpOnWire::Join(thread.clone()),
-                    ScenarioOp::Exit => OpOnWire::Exit,
-                    ScenarioOp::Sleep { ticks } => OpOnWire::Sleep(*ticks),
-                    ScenarioOp::Subject(op) => OpOnWire::Subject(op.clone()),
-                })
-                .collect()
-        };
-        debug_assert!(
-            candidate
-                .faults
-                .probabilities
-                .iter()
-                .all(|(kind, p)| original
-                    .faults
-                    .probabilities
-                    .get(kind)
-                    .is_some_and(|q| q.to_bits() == p.to_bits())),
-            "a cut only removes fault kinds"
-        );
-        CandidateRequest {
-            lifecycles: candidate
-                .lifecycles
-                .iter()
-                .map(|lifecycle| LifecycleOnWire {
-                    name: lifecycle.name.to_string(),
-                    repeat: lifecycle.repeat,
-                    warmup: lifecycle.warmup,
-                    setup: ops(&lifecycle.setup),
-                    ops: ops(&lifecycle.ops),
-                    teardown: ops(&lifecycle.teardown),
-                    threads: lifecycle
-                        .threads
-                        .iter()
-                        .map(|thread| (thread.name.clone(), ops(&thread.ops)))
-                        .collect(),
-                })
+impl CandidateRequest {
+    /// The request for `candidate`, a cut of `original`; `None` for a scenario that is no cut
+    /// of it, which the caller runs itself.
+    fn of<O: Clone + PartialEq>(
+        original: &Scenario<O>,
+        candidate: &Scenario<O>,
+        defects_off: bool,
+    ) -> Option<Self> {
+        let lifecycles = kept_indices(&original.lifecycles, &candidate.lifecycles, |a, b| {
+            kept_of_lifecycle(a, b)
+        })?;
+        let request = CandidateRequest {
+            lifecycles: (lifecycles.into_iter())
+                .map(|(index, kept)| LifecycleKept { index, ..kept })
                 .collect(),
             fault_kinds: candidate.faults.probabilities.keys().copied().collect(),
             swarm: candidate.faults.swarm,
             defects_off,
-        }
+        };
+        // What no cut changes (a kept fault kind's probability, every other field) the runner
+        // takes from the original.
+        debug_assert!(
+            request.rebuilt(original) == *candidate,
+            "a candidate is a cut of the original"
+        );
+        Some(request)
     }
 
     /// The candidate this request describes, cut from `original`.
-    fn rebuilt(&self, original: &Scenario<O>) -> Scenario<O> {
-        let ops = |list: &[OpOnWire<O>]| -> Vec<ScenarioOp<O>> {
-            list.iter()
-                .map(|op| match op {
-                    OpOnWire::Spawn(thread) => ScenarioOp::Spawn {
-                        thread: thread.clone(),
-                    },
-                    OpOnWire::Join(thread) => ScenarioOp::Join {
-                        thread: thread.clone(),
-                    },
-                    OpOnWire::Exit => ScenarioOp::Exit,
-                    OpOnWire::Sleep(ticks) => ScenarioOp::Sleep { ticks: *ticks },
-                    OpOnWire::Subject(op) => ScenarioOp::Subject(op.clone()),
-                })
-                .collect()
+    fn rebuilt<O: Clone>(&self, original: &Scenario<O>) -> Scenario<O> {
+        let ops = |list: &[ScenarioOp<O>], kept: &[usize]| -> Vec<ScenarioOp<O>> {
+            kept.iter().map(|&index| list[index].clone()).collect()
         };
         let probabilities = self
             .fault_kinds
@@ -521,23 +525,28 @@ impl<O: Clone> CandidateRequest<O> {
         let lifecycles = self
             .lifecycles
             .iter()
-            .map(|lifecycle| Lifecycle {
-                name: lifecycle.name.clone().into(),
-                repeat: lifecycle.repeat,
-                warmup: lifecycle.warmup,
-                setup: ops(&lifecycle.setup),
-                ops: ops(&lifecycle.ops),
-                teardown: ops(&lifecycle.teardown),
-                threads: lifecycle
-                    .threads
-                    .iter()
-                    .map(|(name, thread_ops)| ThreadSpec {
-                        name: name.clone(),
-                        ops: ops(thread_ops),
-                    })
-                    .collect(),
+            .map(|kept| {
+                let lifecycle = &original.lifecycles[kept.index];
+                Lifecycle {
+                    name: lifecycle.name.clone(),
+                    repeat: kept.repeat,
+                    warmup: kept.warmup,
+                    setup: ops(&lifecycle.setup, &kept.lists[0]),
+                    ops: ops(&lifecycle.ops, &kept.lists[1]),
+                    teardown: ops(&lifecycle.teardown, &kept.lists[2]),
+                    threads: (kept.threads.iter())
+                        .map(|(thread, kept_ops)| {
+                            let thread = &lifecycle.threads[*thread];
+                            ThreadSpec {
+                                name: thread.name.clone(),
+                                ops: ops(&thread.ops, kept_ops),
+                            }
+                        })
+                        .collect(),
+                }
             })
             .collect();
+        // Field by field: `..original.clone()` would copy the original's lifecycles too.
         Scenario {
             name: original.name.clone(),
             description: original.description.clone(),
@@ -957,6 +966,38 @@ mod tests {
     /// The server's runner runs a candidate as `runner::run` does: the same outcome, whether the
     /// candidate crashes real code, runs clean, or runs with every defect off; and a cut of the
     /// `[faults]` arrives as it was cut.
+    /// A request names what a cut kept by index, and no op: every one-step cut of a scenario
+    /// with threads, faults, repeats and equal ops, and every cut of those, is rebuilt from the
+    /// request as it was.
+    #[test]
+    fn a_candidate_request_names_what_a_cut_kept_and_rebuilds_it() {
+        let text = "name = \"t\"\nsubject = \"allocator\"\nseed = 1\n\
+                    [faults]\ncommit = 0.25\nreserve = 0.125\n\
+                    [[lifecycle]]\nname = \"l\"\nrepeat = 4\nops = [\
+                    { op = \"malloc\", slot = 0, bytes = 64 }, { op = \"spawn\", thread = \"t\" }, \
+                    { op = \"join\", thread = \"t\" }, { op = \"malloc\", slot = 1, bytes = 64 }, \
+                    { op = \"free\", slot = 1 }, { op = \"malloc\", slot = 1, bytes = 64 }, \
+                    { op = \"free\", slot = 1 }]\nteardown = [{ op = \"exit\" }]\n\
+                    [[lifecycle.thread]]\nname = \"t\"\nops = [{ op = \"free\", slot = 0 }]\n\
+                    [[lifecycle]]\nname = \"m\"\nops = [{ op = \"malloc\", slot = 0, bytes = 8 }]\n";
+        let original = parse::parse::<crate::subjects::allocator::Allocator>("t.toml", text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cuts = 0;
+        for cut in reductions(&original) {
+            for candidate in std::iter::once(cut.clone()).chain(reductions(&cut)) {
+                let request = CandidateRequest::of(&original, &candidate, false).unwrap();
+                assert!(request.rebuilt(&original) == candidate, "{candidate:?}");
+                let json = serde_json::to_string(&request).unwrap();
+                assert!(
+                    !json.contains("malloc") && !json.contains("spawn"),
+                    "{json}"
+                );
+                cuts += 1;
+            }
+        }
+        assert!(cuts > 100, "{cuts}");
+    }
+
     #[test]
     fn a_candidate_run_by_the_fork_server_is_the_run_of_the_candidate() {
         let mut original = dlmalloc_crash_among_padding();
