@@ -1480,6 +1480,56 @@ fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
 #[test]
 fn a_repro_that_pins_nothing_is_not_said_to_match() {
     let dir = scratch_dir("pins-nothing");
+    let edited = repro_edited_to_pin_nothing(&dir);
+    let (code, stdout, stderr) = run_sim_from_root(&["replay", &edited]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stdout.contains("the same findings"), "{stdout}");
+    assert!(
+        stdout.ends_with("replayed: the repro pins no findings and no trace hash, so nothing was compared with a recorded run; this run found `leak:rwlock:fd_prestats_init`\n"),
+        "{stdout}"
+    );
+    let (_, json, _) = run_sim_from_root(&["replay", &edited, "--json"]);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        json["replay_unchecked"]
+            .as_str()
+            .is_some_and(|note| note.contains("pins no findings")),
+        "{json}"
+    );
+}
+
+/// With `--compare-trace`, a repro that pins nothing still has its run compared with the
+/// recorded trace: the closing line says so, where it said that nothing was compared just after
+/// the line that gave the comparison, and `--json`'s `replay_unchecked` says the same.
+#[test]
+fn a_repro_that_pins_nothing_replayed_with_compare_trace_is_said_to_be_compared() {
+    let dir = scratch_dir("pins-nothing-compared");
+    let edited = repro_edited_to_pin_nothing(&dir);
+    let recorded = dir.join("rec.jsonl").display().to_string();
+    let (code, _, stderr) = run_sim_from_root(&["replay", &edited, "--trace", &recorded]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stdout, stderr) =
+        run_sim_from_root(&["replay", &edited, "--compare-trace", &recorded]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains(&format!("as {recorded}")), "{stdout}");
+    assert!(!stdout.contains("nothing was compared"), "{stdout}");
+    let note = format!(
+        "the repro pins no findings and no trace hash, but the trace was compared with {recorded}; this run found `leak:rwlock:fd_prestats_init`"
+    );
+    assert!(stdout.ends_with(&format!("replayed: {note}\n")), "{stdout}");
+    let (_, json, _) =
+        run_sim_from_root(&["replay", &edited, "--compare-trace", &recorded, "--json"]);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["replay_unchecked"].as_str(),
+        Some(note.as_str()),
+        "{json}"
+    );
+}
+
+/// A repro of `instantiate-destroy` run in `dir`, edited to pin nothing (`signatures = []`, its
+/// trace hash cut): its path.
+fn repro_edited_to_pin_nothing(dir: &Path) -> String {
     let scenario = workspace_root().join("scenarios/zoo/instantiate-destroy.toml");
     let repros = dir.join("repros").display().to_string();
     let (code, _, stderr) = run_sim_from_root(&[
@@ -1502,22 +1552,5 @@ fn a_repro_that_pins_nothing_is_not_said_to_match() {
         })
         .collect();
     assert!(edited.contains("[expect]\nsignatures = []\n"), "{edited}");
-    let edited = write_file(&dir, "edited.toml", edited)
-        .display()
-        .to_string();
-    let (code, stdout, stderr) = run_sim_from_root(&["replay", &edited]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(!stdout.contains("the same findings"), "{stdout}");
-    assert!(
-        stdout.ends_with("replayed: the repro pins no findings and no trace hash, so nothing was compared with a recorded run; this run found `leak:rwlock:fd_prestats_init`\n"),
-        "{stdout}"
-    );
-    let (_, json, _) = run_sim_from_root(&["replay", &edited, "--json"]);
-    let json: Value = serde_json::from_str(&json).unwrap();
-    assert!(
-        json["replay_unchecked"]
-            .as_str()
-            .is_some_and(|note| note.contains("pins no findings")),
-        "{json}"
-    );
+    write_file(dir, "edited.toml", edited).display().to_string()
 }

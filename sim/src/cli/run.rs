@@ -706,11 +706,14 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
         ));
     }
     // A repro that pins no findings and no trace hash (`signatures = []` with the hash cut, an
-    // edit) has nothing to compare the run with: said so, with what the run found, where the
-    // closing line claimed the same findings as recorded.
+    // edit) has nothing of its own to compare the run with: said so, with what the run found,
+    // where the closing line claimed the same findings as recorded. With `--compare-trace` the
+    // run was compared with the recorded trace (the result is above, a difference a problem),
+    // and the line says that instead.
     let pins_nothing = expect
         .as_ref()
         .filter(|expect| expect.signatures.is_empty() && expect.trace_hash.is_none())
+        .filter(|_| problems.is_empty() || comparison.is_some())
         .map(|_| {
             let found = match outcome.signatures() {
                 found if found.is_empty() => "no finding".to_string(),
@@ -720,9 +723,15 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
                     .collect::<Vec<_>>()
                     .join(", "),
             };
-            format!(
-                "the repro pins no findings and no trace hash, so nothing was compared with a recorded run; this run found {found}"
-            )
+            match &args.compare_trace {
+                Some(file) if comparison.is_some() => format!(
+                    "the repro pins no findings and no trace hash, but the trace was compared with {}; this run found {found}",
+                    file.display()
+                ),
+                _ => format!(
+                    "the repro pins no findings and no trace hash, so nothing was compared with a recorded run; this run found {found}"
+                ),
+            }
         });
     let replay_line = report::replay_command(&source);
     if args.json {
