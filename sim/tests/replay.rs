@@ -1439,24 +1439,7 @@ fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
             .find_map(|line| line.strip_prefix("note: replay with `"))
             .and_then(|line| line.strip_suffix('`'))
             .unwrap_or_else(|| panic!("no replay command in {stdout}"));
-        // In bash: `$'…'` quoting is not POSIX before 2024, and `sh` may be dash.
-        let pasted = Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "exec \"$SIM\" {}",
-                command.strip_prefix("sim ").unwrap()
-            ))
-            .env("SIM", support::SIM)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let replayed = String::from_utf8_lossy(&pasted.stdout);
-        let stderr = String::from_utf8_lossy(&pasted.stderr);
-        assert_eq!(pasted.status.code(), Some(1), "{command}: {stderr}");
-        assert!(
-            replayed.contains("replayed: the same findings and the same trace hash as recorded"),
-            "{command}: {replayed}"
-        );
+        paste_into_bash_and_replay(&dir, command);
     }
     let (code, _, stderr) = support::run_sim_in(&dir, &["shrink", &scenario, "--out=-out.toml"]);
     assert_eq!(code, 1, "{stderr}");
@@ -1472,6 +1455,64 @@ fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
         replayed.contains("leak:rwlock:fd_prestats_init"),
         "{replayed}"
     );
+}
+
+/// `command`, a printed `sim replay …`, pasted into bash in `dir`: it replays the recorded run.
+fn paste_into_bash_and_replay(dir: &Path, command: &str) {
+    // In bash: `$'…'` quoting is not POSIX before 2024, and `sh` may be dash.
+    let pasted = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec \"$SIM\" {}",
+            command.strip_prefix("sim ").unwrap()
+        ))
+        .env("SIM", support::SIM)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let replayed = String::from_utf8_lossy(&pasted.stdout);
+    let stderr = String::from_utf8_lossy(&pasted.stderr);
+    assert_eq!(pasted.status.code(), Some(1), "{command}: {stderr}");
+    assert!(
+        replayed.contains("replayed: the same findings and the same trace hash as recorded"),
+        "{command}: {replayed}"
+    );
+}
+
+/// The replay command `sim replay` prints for a repro whose path is no UTF-8 names that file,
+/// its bytes escaped, where it was made from the path as printed, with a stand-in character.
+#[test]
+fn a_replay_of_a_repro_whose_path_is_no_utf8_prints_a_replay_command_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch_dir("replay-no-utf8-path");
+    let scenario = workspace_root().join("scenarios/zoo/instantiate-destroy.toml");
+    let (code, _, stderr) = support::run_sim_in(
+        &dir,
+        &["run", &scenario.display().to_string(), "--repro-dir=repros"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let repro = std::ffi::OsStr::from_bytes(b"repro-\xff.toml");
+    std::fs::copy(
+        dir.join("repros/wasi-runtime-instantiate-destroy-0000000000000001.toml"),
+        dir.join(repro),
+    )
+    .unwrap();
+    let output = Command::new(support::SIM)
+        .arg("replay")
+        .arg(repro)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    let command = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("note: replay with `"))
+        .and_then(|line| line.strip_suffix('`'))
+        .unwrap_or_else(|| panic!("no replay command in {stdout}"));
+    assert_eq!(command, "sim replay $'repro-\\xff.toml'");
+    paste_into_bash_and_replay(&dir, command);
 }
 
 /// A repro edited to pin nothing (`signatures = []`, no trace hash) is not said to replay "the

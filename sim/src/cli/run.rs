@@ -642,10 +642,18 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
             load_scenario(registry, &args.repro)?
         }
     };
-    // A one-liner is named without the whitespace it was pasted with, each defect once.
-    let source = match args.repro.to_str().and_then(report::generated_repro_named) {
-        Some(one_liner) => one_liner,
-        None => args.repro.display().to_string(),
+    // A one-liner is named without the whitespace it was pasted with, each defect once. The
+    // replay command is made from the path itself, not from `source`, which gives a path that is
+    // no UTF-8 with a stand-in character and so would name no file.
+    let (source, replay_line) = match args.repro.to_str().and_then(report::generated_repro_named) {
+        Some(one_liner) => {
+            let replay_line = report::replay_command(&one_liner);
+            (one_liner, replay_line)
+        }
+        None => (
+            args.repro.display().to_string(),
+            report::replay_command(&args.repro),
+        ),
     };
     check_trace_is_no_input(&args.trace, &inputs)?;
     let against_recorded = recorded_trace(&args.compare_trace)?;
@@ -733,7 +741,6 @@ pub(super) fn replay(registry: &Registry, args: ReplayArgs) -> Result<i32, CliEr
                 ),
             }
         });
-    let replay_line = report::replay_command(&source);
     if args.json {
         let mut value = report::outcome_json(&outcome, &source, Some(&replay_line));
         // A replay checks more than the run's own checks: one that does not reproduce the
