@@ -740,11 +740,12 @@ pub fn shell_word(text: &str) -> Cow<'_, str> {
     shlex::try_quote(text).unwrap_or(Cow::Borrowed(text))
 }
 
-/// `text` as one word of a POSIX shell command line that names a file (or is a `gen:`
-/// one-liner) to a command: `shell_word`'s, with `./` before a path that starts with `-`, which
-/// the command would read as a flag (`--repro-dir=-x` made `sim replay -x/….toml`), and with the
-/// bytes of a path that is no UTF-8 escaped in `$'…'` quoting (`\xff`), where it was printed
-/// with a stand-in character, naming no file.
+/// `text` as one word of a shell command line that names a file (or is a `gen:` one-liner) to a
+/// command: `shell_word`'s, with `./` before a path that starts with `-`, which the command would
+/// read as a flag (`--repro-dir=-x` made `sim replay -x/….toml`), and with the bytes of a path
+/// that is no UTF-8 escaped in `$'…'` quoting (`\xff`), where it was printed with a stand-in
+/// character, naming no file. That quoting is bash's, zsh's and ksh's (and POSIX.1-2024 sh's),
+/// which an older `sh` such as dash refuses; the other words are any POSIX shell's.
 pub fn path_word(text: impl AsRef<std::ffi::OsStr>) -> String {
     let text = text.as_ref();
     let bytes = text.as_encoded_bytes();
