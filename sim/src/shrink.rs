@@ -963,9 +963,6 @@ mod tests {
         );
     }
 
-    /// The server's runner runs a candidate as `runner::run` does: the same outcome, whether the
-    /// candidate crashes real code, runs clean, or runs with every defect off; and a cut of the
-    /// `[faults]` arrives as it was cut.
     /// A request names what a cut kept by index, and no op: every one-step cut of a scenario
     /// with threads, faults, repeats and equal ops, and every cut of those, is rebuilt from the
     /// request as it was.
@@ -998,6 +995,9 @@ mod tests {
         assert!(cuts > 100, "{cuts}");
     }
 
+    /// The server's runner runs a candidate as `runner::run` does: the same outcome, whether the
+    /// candidate crashes real code, runs clean, or runs with every defect off; and a cut of the
+    /// `[faults]` arrives as it was cut.
     #[test]
     fn a_candidate_run_by_the_fork_server_is_the_run_of_the_candidate() {
         let mut original = dlmalloc_crash_among_padding();
