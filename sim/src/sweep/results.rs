@@ -447,22 +447,24 @@ fn parse_line(line: &[u8]) -> Result<RunRecord, NotARecord> {
     }
     let mut record = record;
     record.subject_code =
-        record.subject_code || was_said_as_the_subjects_before_it_was_kept(&record, text);
+        record.subject_code || was_said_as_the_subjects_before_it_was_kept(&record);
     Ok(record)
 }
 
-/// Whether `record`, a line written before `subject_code` was kept (the key absent), reports the
-/// subject's own panic: those builds told it by the text alone, which began with
-/// `subject_panic_headline`'s words. Without this, merging such a file blamed sim for the
-/// subject's bug. Only a line without the key is read so: a newer one's payload decided.
-fn was_said_as_the_subjects_before_it_was_kept(record: &RunRecord, text: &str) -> bool {
+/// Whether `record`, which does not say `subject_code` (a line written before it was kept, or
+/// one of sim's own panic), reports the subject's own panic: builds before it told it by the
+/// text alone, which began with `subject_panic_headline`'s words. Without this, merging such a
+/// file blamed sim for the subject's bug. A newer build leaves the key out for sim's panic too
+/// (it writes it only when true), so the text decides for both: sim's own panic messages do not
+/// begin with a subject's headline.
+fn was_said_as_the_subjects_before_it_was_kept(record: &RunRecord) -> bool {
     let Some(message) = &record.internal_error else {
         return false;
     };
-    let old_headline = format!("subject `{}`'s own code panicked: its `", record.subject);
-    message.starts_with(&old_headline)
-        && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-            .is_ok_and(|object| !object.contains_key("subject_code"))
+    message.starts_with(&format!(
+        "subject `{}`'s own code panicked: its `",
+        record.subject
+    ))
 }
 
 /// `FILE:LINE:COLUMN: WHAT (WORDS)` for an error in a file that is one JSON text (a summary, a
@@ -656,7 +658,7 @@ mod tests {
 
     /// A line written before `subject_code` was kept (no such key) whose message begins as those
     /// builds said the subject's own panic loads as the subject's, where it loaded as sim's; one
-    /// that says `"subject_code":false`, or whose message only quotes those words, stays sim's.
+    /// whose message only quotes those words stays sim's.
     #[test]
     fn an_old_line_of_the_subjects_panic_loads_as_the_subjects() {
         let old_words = "subject `counter`'s own code panicked: its `validate_op`, checking this \
@@ -664,22 +666,16 @@ mod tests {
         let old = RunRecord::internal_error(&record(1).key(), "counter", &old_words);
         let quoting = format!("sim broke: {old_words}");
         let quoting = RunRecord::internal_error(&record(2).key(), "counter", &quoting);
-        let said_false = RunRecord::internal_error(&record(3).key(), "counter", &old_words);
-        let said_false_line = serde_json::to_string(&said_false).unwrap().replace(
-            r#""internal_error""#,
-            r#""subject_code":false,"internal_error""#,
-        );
         let (_dir, path) = scratch("old-subject-code");
         let lines = [
             serde_json::to_string(&old).unwrap(),
             serde_json::to_string(&quoting).unwrap(),
-            said_false_line,
         ];
         assert!(!lines[0].contains("subject_code"), "{}", lines[0]);
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         let loaded = load(&path, false).unwrap().records;
         let whose: Vec<bool> = loaded.iter().map(|record| record.subject_code).collect();
-        assert_eq!(whose, [true, false, false], "{loaded:?}");
+        assert_eq!(whose, [true, false], "{loaded:?}");
     }
 
     /// A results file in a fresh directory of the test's own, which goes when the test does:
