@@ -525,6 +525,14 @@ fn a_repro_that_cannot_be_written_costs_its_finding_the_repro_alone() {
         stdout.contains("could not write the repro of `") && !stdout.contains("panicked"),
         "{stdout}"
     );
+    // The report and the junit case do not call it a panic alone.
+    for file in [summary::REPORT_FILE, summary::JUNIT_FILE] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            text.contains("a repro that could not be written"),
+            "{file}: {text}"
+        );
+    }
 }
 
 #[test]

@@ -78,14 +78,14 @@ pub fn render(summary: &Summary) -> String {
     html
 }
 
-/// The pairs sim could not run, before the findings: their results are unknown, and each says
-/// whose code panicked.
+/// The pairs sim could not run (and the findings it could not minimise), before the findings:
+/// their results are unknown, and each says whose code panicked or which repro was not written.
 fn internal_errors_list(html: &mut String, summary: &Summary) {
     if summary.internal_errors.is_empty() {
         return;
     }
     html.push_str(
-        "<h2>Internal errors</h2>\n<p class=\"fail\">sim could not run these pairs, or minimise their findings: a panic of sim&#39;s own code or of the subject&#39;s, as each says.</p>\n<ul>\n",
+        "<h2>Internal errors</h2>\n<p class=\"fail\">sim could not run these pairs, or minimise their findings: a panic of sim&#39;s own code or of the subject&#39;s, or a repro that could not be written, as each says.</p>\n<ul>\n",
     );
     for error in &summary.internal_errors {
         let _ = writeln!(

@@ -98,7 +98,7 @@ pub fn render(summary: &Summary) -> String {
     if !summary.internal_errors.is_empty() {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(format!(
-            "sim {}: a panic of sim's own code or of the subject's, as each says",
+            "sim {}: a panic of sim's own code or of the subject's, or a repro that could not be written, as each says",
             summary.internal_errors_said()
         ));
         status.set_type("internal error");

@@ -204,9 +204,10 @@ pub struct FindingSummary {
     pub series: Vec<u64>,
 }
 
-/// A pair that sim could not run: a panic outside the run, of sim's own code or of the subject's
-/// while the scenario was made, as `message` says (an internal error, exit 3). Not a finding: it says nothing of the subject, only that this pair's result is
-/// unknown.
+/// A pair that sim could not run, or a finding it could not minimise: a panic outside the run, of
+/// sim's own code or of the subject's while the scenario was made, or a repro that could not be
+/// written, as `message` says (an internal error, exit 3). Not a finding: it says nothing of the
+/// subject, only that this pair's result (or that finding's repro) is missing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InternalErrorSummary {
     pub scenario: String,
