@@ -1420,26 +1420,18 @@ fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
     let scenario = scenario.display().to_string();
     let no_utf8 = std::ffi::OsStr::from_bytes(b"repros-\xff");
     for repro_dir in [std::ffi::OsStr::new("-x"), no_utf8] {
-        let output = Command::new(support::SIM)
-            .arg("run")
-            .arg(&scenario)
-            .arg({
-                let mut flag = std::ffi::OsString::from("--repro-dir=");
-                flag.push(repro_dir);
-                flag
-            })
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
-        let command = stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("note: replay with `"))
-            .and_then(|line| line.strip_suffix('`'))
-            .unwrap_or_else(|| panic!("no replay command in {stdout}"));
-        paste_into_bash_and_replay(&dir, command);
+        let command = printed_replay_command(
+            Command::new(support::SIM)
+                .arg("run")
+                .arg(&scenario)
+                .arg({
+                    let mut flag = std::ffi::OsString::from("--repro-dir=");
+                    flag.push(repro_dir);
+                    flag
+                })
+                .current_dir(&dir),
+        );
+        paste_into_bash_and_replay(&dir, &command);
     }
     let (code, _, stderr) = support::run_sim_in(&dir, &["shrink", &scenario, "--out=-out.toml"]);
     assert_eq!(code, 1, "{stderr}");
@@ -1455,6 +1447,20 @@ fn a_printed_replay_command_names_a_path_with_a_leading_dash_or_no_utf8() {
         replayed.contains("leak:rwlock:fd_prestats_init"),
         "{replayed}"
     );
+}
+
+/// The `sim replay …` that `command` (a run that finds something, exit 1) prints in its note.
+fn printed_replay_command(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("note: replay with `"))
+        .and_then(|line| line.strip_suffix('`'))
+        .unwrap_or_else(|| panic!("no replay command in {stdout}"))
+        .to_string()
 }
 
 /// `command`, a printed `sim replay …`, pasted into bash in `dir`: it replays the recorded run.
@@ -1497,22 +1503,14 @@ fn a_replay_of_a_repro_whose_path_is_no_utf8_prints_a_replay_command_naming_it()
         dir.join(repro),
     )
     .unwrap();
-    let output = Command::new(support::SIM)
-        .arg("replay")
-        .arg(repro)
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
-    let command = stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("note: replay with `"))
-        .and_then(|line| line.strip_suffix('`'))
-        .unwrap_or_else(|| panic!("no replay command in {stdout}"));
+    let command = printed_replay_command(
+        Command::new(support::SIM)
+            .arg("replay")
+            .arg(repro)
+            .current_dir(&dir),
+    );
     assert_eq!(command, "sim replay $'repro-\\xff.toml'");
-    paste_into_bash_and_replay(&dir, command);
+    paste_into_bash_and_replay(&dir, &command);
 }
 
 /// A repro edited to pin nothing (`signatures = []`, no trace hash) is not said to replay "the
