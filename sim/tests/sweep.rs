@@ -982,11 +982,7 @@ impl Subject for Nondeterministic {
         SubjectInfo {
             name: "nondeterministic",
             summary: "reads a process-wide counter: not deterministic on purpose",
-            ops: vec![],
-            defects: vec![],
-            caches: vec![],
-            params: vec![],
-            host_backed: false,
+            ..SubjectInfo::default()
         }
     }
 
@@ -2936,11 +2932,8 @@ impl<const HOST_BACKED: bool> Subject for Shaky<HOST_BACKED> {
         SubjectInfo {
             name: if HOST_BACKED { "shaky-host" } else { "shaky" },
             summary: "validate panics on a small tick: an internal error of some generated pairs",
-            ops: vec![],
-            defects: vec![],
-            caches: vec![],
-            params: vec![],
             host_backed: HOST_BACKED,
+            ..SubjectInfo::default()
         }
     }
 
@@ -3036,11 +3029,7 @@ impl Subject for FragileShrink {
         SubjectInfo {
             name: "fragile-shrink",
             summary: "validate panics on a check without its mark, which only shrinking makes",
-            ops: vec![],
-            defects: vec![],
-            caches: vec![],
-            params: vec![],
-            host_backed: false,
+            ..SubjectInfo::default()
         }
     }
 
